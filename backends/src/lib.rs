@@ -1,0 +1,167 @@
+//! Host capabilities that plugins reach through the runtime: one trait per
+//! capability, with the embedded local implementations beside them.
+//!
+//! Code above this seam (runtime, dispatch, query) only names the traits;
+//! which implementation backs each one is decided by configuration.
+//!
+//! All traits are synchronous: plugin calls run on blocking threads, and the
+//! local backends do blocking file and SQLite I/O. Async backends (AWS) bridge
+//! with a runtime handle inside their implementation.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a backend call failed. Maps one-to-one onto the WIT `host-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The caller may not use this capability or resource.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// Transient failure (I/O hiccup, throttling, timeout): retrying may succeed.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The request is invalid and will never succeed as is.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// Result alias for backend calls.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// An event in the Amazon EventBridge envelope, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Event {
+    /// Unique event id (assigned by the host when the producer gave none).
+    pub id: String,
+    /// Envelope `version`, always `"0"` as in EventBridge.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Producer-chosen source, e.g. `com.example.books`.
+    pub source: String,
+    /// Producer-chosen type, e.g. `Object State Change`.
+    pub detail_type: String,
+    /// RFC 3339 UTC time of the event.
+    pub time: String,
+    /// Account id (configured on the host).
+    pub account: String,
+    /// Region (configured on the host).
+    pub region: String,
+    /// Resource ARNs or names the event concerns.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// The `detail` object as JSON text.
+    pub detail: String,
+}
+
+fn default_version() -> String {
+    "0".to_owned()
+}
+
+/// One change to one entity: what the metadata capability stores and the
+/// query API returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ChangeRecord {
+    /// The id of the event that reported the change; the idempotency key.
+    pub event_id: String,
+    /// Event source.
+    pub source: String,
+    /// Entity type, e.g. `book`.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// `insert`, `update` or `delete`.
+    pub operation: String,
+    /// When the change happened, milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// Who made the change.
+    pub author: String,
+    /// Where the entity body was archived, if it was.
+    pub archive_key: Option<String>,
+    /// Extra attributes as a JSON object text.
+    pub attributes: String,
+}
+
+/// Whether a metadata put stored a new record or found it already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The record was new and is now stored.
+    Inserted,
+    /// A record with the same event id was already stored; nothing changed.
+    AlreadyPresent,
+}
+
+/// Filters for listing change records, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeQuery {
+    /// Only changes by this author.
+    pub author: Option<String>,
+    /// Only changes to entities of this type.
+    pub entity_type: Option<String>,
+    /// Only changes to this entity id (usually with `entity_type`).
+    pub entity_id: Option<String>,
+    /// Only this operation.
+    pub operation: Option<String>,
+    /// Only this event source.
+    pub source: Option<String>,
+    /// Only changes with `ts >= since` (ms since epoch).
+    pub since: Option<i64>,
+    /// Only changes with `ts < until` (ms since epoch).
+    pub until: Option<i64>,
+    /// At most this many records (the backend may cap it).
+    pub limit: usize,
+    /// Continue after this opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of change records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangePage {
+    /// Records, newest first.
+    pub records: Vec<ChangeRecord>,
+    /// Pass as `cursor` to get the next page; `None` when this was the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Stores entity bodies by key.
+pub trait ArchiveStore: Send + Sync {
+    /// Store `body` under `key`, atomically replacing any previous body.
+    fn put(&self, key: &str, body: &[u8], content_type: &str) -> BackendResult<()>;
+    /// Fetch the body under `key`, if any.
+    fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>>;
+}
+
+/// Stores queryable change records, idempotent on event id.
+pub trait MetadataStore: Send + Sync {
+    /// Store a record unless one with the same event id exists.
+    fn put(&self, change: &ChangeRecord) -> BackendResult<PutOutcome>;
+    /// List records matching `query`, newest first, paginated.
+    fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage>;
+    /// Every recorded change of one entity, oldest first.
+    fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>>;
+}
+
+/// A notification to publish on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    /// Channel name as configured (and granted to the rule).
+    pub channel: String,
+    /// Short subject line.
+    pub subject: String,
+    /// Message body.
+    pub message: String,
+    /// Key/value attributes subscribers can filter on.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Publishes notifications to one configured channel.
+pub trait Notifier: Send + Sync {
+    /// Publish one notification.
+    fn publish(&self, notification: &Notification) -> BackendResult<()>;
+}
+
+/// Sends events on to one configured destination.
+pub trait Forwarder: Send + Sync {
+    /// Send one event.
+    fn send(&self, event: &Event) -> BackendResult<()>;
+}

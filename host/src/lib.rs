@@ -1,0 +1,1 @@
+//! Trailmark host library.
