@@ -7,8 +7,58 @@
 //! All traits are synchronous: plugin calls run on blocking threads, and the
 //! local backends do blocking file and SQLite I/O. Async backends (AWS) bridge
 //! with a runtime handle inside their implementation.
+//!
+//! The local (embedded, default) implementations:
+//!
+//! | capability | implementation | config `type` |
+//! |---|---|---|
+//! | [`ArchiveStore`] | [`FsArchive`]: one file per key, atomic durable puts | `fs` |
+//! | [`MetadataStore`] | [`SqliteMetadata`]: SQLite in WAL mode, keyset pagination | `sqlite` |
+//! | [`Notifier`] | [`FileNotifier`], [`WebhookNotifier`], [`StdoutNotifier`] | `file`, `webhook`, `stdout` |
+//! | [`Forwarder`] | [`HttpForwarder`] (another Trailmark), [`FileForwarder`] | `http`, `file` |
+//!
+//! Every write returns only once it is durable, so the dispatcher may count
+//! a successful call as delivered. Errors are [`BackendError::Transient`]
+//! when a retry may succeed and [`BackendError::Invalid`] when it cannot.
+//!
+//! ```
+//! use trailmark_backends::{ArchiveConfig, ChangeQuery, MetadataConfig};
+//! # fn main() -> Result<(), trailmark_backends::BackendError> {
+//! # let dir = tempfile::tempdir().map_err(|e| trailmark_backends::BackendError::Transient(e.to_string()))?;
+//! # let data_dir = dir.path();
+//! let archive = ArchiveConfig::default().build(data_dir)?; // <data>/archive
+//! archive.put("book/42/evt-1.json", br#"{"title":"Dune"}"#, "application/json")?;
+//! assert!(archive.get("book/42/evt-1.json")?.is_some());
+//!
+//! let metadata = MetadataConfig::default().build(data_dir)?; // <data>/metadata.sqlite
+//! let page = metadata.query(&ChangeQuery { author: Some("alice".into()), ..Default::default() })?;
+//! assert!(page.records.is_empty() && page.next_cursor.is_none());
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
+
+mod config;
+mod dir_sync;
+mod forward;
+mod fs_archive;
+mod http_post;
+mod json_lines;
+mod key;
+mod notify;
+mod sqlite_metadata;
+#[cfg(test)]
+mod test_http;
+
+pub use config::{ArchiveConfig, ForwardConfig, MetadataConfig, NotifyConfig, humane_duration};
+pub use forward::{DEFAULT_FORWARD_TIMEOUT, FileForwarder, ForwardEntry, HttpForwarder};
+pub use fs_archive::FsArchive;
+pub use key::{MAX_KEY_LEN, validate_key};
+pub use notify::{DEFAULT_WEBHOOK_TIMEOUT, FileNotifier, StdoutNotifier, WebhookNotifier};
+pub use sqlite_metadata::{DEFAULT_LIMIT, MAX_LIMIT, SCHEMA_VERSION, SqliteMetadata, Synchronous};
 
 /// Why a backend call failed. Maps one-to-one onto the WIT `host-error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,1 +1,517 @@
-//! Durable hash-chained journal.
+//! Durable, append-only, SHA-256 hash-chained, group-committed log.
+//!
+//! The journal stores opaque records (`kind` byte + payload bytes); the host decides what
+//! they mean (ingested events, delivery outcomes, audit records). It is a synchronous
+//! library with its own writer thread: async callers bridge through the completion
+//! callback of [`Journal::append`] (for example by sending on a oneshot channel).
+//!
+//! - **Layout**: a directory of segment files `00000000000000000001.seg`, each named by
+//!   its first sequence number and rolled at [`JournalOptions::segment_bytes`]. The byte
+//!   format, including the exact hash input, is documented in [`format`](mod@format).
+//! - **Chain**: every record carries `prev_hash` and `hash = SHA-256(prev_hash ‖ seq ‖
+//!   kind ‖ timestamp_ms ‖ payload)`; each segment header carries the hash of the record
+//!   before its first one, so the chain verifies across segments and after retention.
+//! - **Group commit**: appends go over a bounded channel to the writer thread, which
+//!   writes everything pending with one write and one `fdatasync`, then completes each
+//!   caller. N concurrent appenders cost about one fsync per batch.
+//! - **Visibility**: readers see a record once it is durable. A reader therefore never
+//!   acts on a record a crash could take back.
+//! - **Recovery**: [`Journal::open`] checks every segment; a torn write at the tail is
+//!   truncated with a warning, any other damage is an error. [`verify`] and
+//!   [`verify_against`] report damage precisely, offline.
+//!
+//! ```
+//! use trailmark_journal::{Journal, JournalOptions, NewRecord};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let journal = Journal::open(dir.path(), JournalOptions::default())?;
+//! let seqs = journal.append_wait(vec![NewRecord { kind: 1, payload: b"hello".to_vec() }])?;
+//! assert_eq!(seqs, vec![1]);
+//! let record = journal.read(1)?.expect("record 1 was just appended");
+//! assert_eq!(record.payload, b"hello");
+//! let checkpoint = journal.head();
+//! journal.close()?;
+//! assert!(trailmark_journal::verify_against(dir.path(), checkpoint)?.is_intact());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod format;
+mod index;
+mod reader;
+mod recovery;
+mod segment;
+mod verify;
+mod writer;
+
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use error::JournalError;
+pub use format::{Hash, StoredRecord};
+pub use index::ChainHead;
+pub use reader::ReadIter;
+pub use verify::{Problem, ProblemKind, VerifyReport, verify, verify_against};
+
+use index::Shared;
+pub use writer::AppendDone;
+use writer::{Request, Writer};
+
+/// Name of the lock file that keeps two journals off one directory.
+const LOCK_FILE: &str = "LOCK";
+
+/// Tuning knobs; [`Default`] suits an event journal.
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    /// A segment is closed and a new one started once the next record would take it
+    /// past this size (a single larger record still gets a segment of its own).
+    /// Default 64 MiB.
+    pub segment_bytes: u64,
+    /// Most records one group commit takes from the queue. Default 4096.
+    pub max_batch_records: usize,
+    /// Largest payload accepted by `append`. Default 16 MiB.
+    pub max_record_bytes: usize,
+    /// Append requests that may wait for the writer before `append` blocks and
+    /// `try_append` answers [`JournalError::Busy`]. Default 1024.
+    pub queue_capacity: usize,
+    /// One sparse-index entry (seq → file offset) every this many records; reading a
+    /// given seq scans at most this many records. Default 64.
+    pub index_interval: u64,
+    /// Records appended with [`Durability::Written`] are fsynced at the latest this long
+    /// after the writer goes idle. Default 100 ms.
+    pub nosync_flush_interval: Duration,
+    /// What `open` does when the last segment is damaged before its end (a bad record
+    /// followed by valid ones, or a CRC-valid record that breaks the chain) — which is
+    /// not a plain torn write. `false` (default): refuse to open with
+    /// [`JournalError::Corrupt`]. `true`: cut the segment at the first bad record, save
+    /// the cut bytes beside it as `<segment>.damaged-<offset>`, and log an error. Meant
+    /// for recovery after a power loss that persisted the pages of an unsynced batch out
+    /// of order; run [`verify`] first to see what would be cut.
+    pub repair_damaged_tail: bool,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            segment_bytes: 64 * 1024 * 1024,
+            max_batch_records: 4096,
+            max_record_bytes: 16 * 1024 * 1024,
+            queue_capacity: 1024,
+            index_interval: 64,
+            nosync_flush_interval: Duration::from_millis(100),
+            repair_damaged_tail: false,
+        }
+    }
+}
+
+impl JournalOptions {
+    fn validate(&self) -> Result<(), JournalError> {
+        let fail = |m: &str| Err(JournalError::InvalidOptions(m.to_owned()));
+        if self.segment_bytes < 4096 {
+            return fail("segment_bytes must be at least 4096");
+        }
+        if self.max_batch_records == 0 || self.queue_capacity == 0 || self.index_interval == 0 {
+            return fail("max_batch_records, queue_capacity and index_interval must be at least 1");
+        }
+        if self.max_record_bytes > format::MAX_PAYLOAD {
+            return fail("max_record_bytes must fit the format's u32 record length");
+        }
+        Ok(())
+    }
+}
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    /// Caller-defined kind.
+    pub kind: u8,
+    /// Caller-defined payload.
+    pub payload: Vec<u8>,
+}
+
+/// When an append completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After the records are fsynced (the default for anything that is acknowledged).
+    Fsync,
+    /// As soon as the records are written to the OS; they are fsynced with the next
+    /// batch or within [`JournalOptions::nosync_flush_interval`]. A crash (power loss)
+    /// may lose them; a process crash does not.
+    Written,
+}
+
+/// Writer statistics since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Group commits that wrote records.
+    pub batches: u64,
+    /// `fdatasync` calls.
+    pub fsyncs: u64,
+    /// Records written.
+    pub records: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// An open journal. `Send + Sync`: share it through an `Arc`.
+///
+/// Dropping it flushes pending records and stops the writer, like [`Journal::close`]
+/// (which also reports a final error).
+pub struct Journal {
+    shared: Arc<Shared>,
+    tx: Option<SyncSender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.shared.dir)
+            .field("head", &self.head())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir`.
+    ///
+    /// Scans and checks every segment; a torn write at the tail is truncated away (logged
+    /// as a warning); any other damage is a [`JournalError::Corrupt`]. Fails with
+    /// [`JournalError::Locked`] if another `Journal` has the directory open.
+    pub fn open(dir: &Path, options: JournalOptions) -> Result<Journal, JournalError> {
+        options.validate()?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, "create directory", e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
+        let lock = lock_dir(dir)?;
+        let (index, start) =
+            recovery::recover(dir, options.index_interval, options.repair_damaged_tail)?;
+        let queue_capacity = options.queue_capacity;
+        let shared = Arc::new(Shared::new(dir.to_path_buf(), options, index));
+        let (tx, rx) = mpsc::sync_channel(queue_capacity);
+        // The writer thread owns the lock: it is released when the last write is done.
+        let writer = Writer::new(Arc::clone(&shared), start, lock);
+        let handle = std::thread::Builder::new()
+            .name("journal-writer".to_owned())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| JournalError::io(dir, "spawn writer thread", e))?;
+        Ok(Journal {
+            shared,
+            tx: Some(tx),
+            writer: Some(handle),
+        })
+    }
+
+    /// Durable append: `done` is called on the writer thread after the records are
+    /// fsynced, with their seqs (contiguous, in order). Blocks while the queue is full.
+    /// Keep `done` short (send on a channel): it runs on the writer thread, so it must not
+    /// call the journal's blocking methods (`append*`, `sync`, `close`), which wait for
+    /// that same thread. Oversized records (and empty appends) are answered at once, on
+    /// the calling thread.
+    pub fn append(
+        &self,
+        records: Vec<NewRecord>,
+        done: Box<dyn FnOnce(Result<Vec<u64>, JournalError>) + Send>,
+    ) {
+        self.append_with(records, Durability::Fsync, done);
+    }
+
+    /// Append with a chosen [`Durability`]; blocks while the queue is full.
+    pub fn append_with(&self, records: Vec<NewRecord>, durability: Durability, done: AppendDone) {
+        let Some((records, done)) = self.precheck(records, done) else {
+            return;
+        };
+        let Some(tx) = &self.tx else {
+            return done(Err(JournalError::Closed));
+        };
+        let request = Request::Append {
+            records,
+            durability,
+            done,
+        };
+        if let Err(mpsc::SendError(request)) = tx.send(request) {
+            fail_request(request, JournalError::Closed);
+        }
+    }
+
+    /// Like [`Journal::append_with`] but never blocks: when the queue is full, `done` is
+    /// called at once (on this thread) with [`JournalError::Busy`], so the caller can
+    /// push back on its producer (HTTP 503).
+    pub fn try_append(&self, records: Vec<NewRecord>, durability: Durability, done: AppendDone) {
+        let Some((records, done)) = self.precheck(records, done) else {
+            return;
+        };
+        let Some(tx) = &self.tx else {
+            return done(Err(JournalError::Closed));
+        };
+        let request = Request::Append {
+            records,
+            durability,
+            done,
+        };
+        match tx.try_send(request) {
+            Ok(()) => {}
+            Err(TrySendError::Full(request)) => fail_request(request, JournalError::Busy),
+            Err(TrySendError::Disconnected(request)) => fail_request(request, JournalError::Closed),
+        }
+    }
+
+    /// Blocking durable append; returns the records' seqs.
+    pub fn append_wait(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, JournalError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.append(
+            records,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv().unwrap_or(Err(JournalError::Closed))
+    }
+
+    /// Blocking append that returns once the records are written to the OS, without
+    /// waiting for their fsync ([`Durability::Written`]). They survive a process crash
+    /// and a clean close, and ride on the next fsync; readers see them once fsynced.
+    pub fn append_nosync(&self, records: Vec<NewRecord>) -> Result<(), JournalError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.append_with(
+            records,
+            Durability::Written,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv().unwrap_or(Err(JournalError::Closed)).map(|_| ())
+    }
+
+    /// Fsyncs everything written so far (including [`Durability::Written`] records) and
+    /// makes it visible to readers.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        let tx = self.tx.as_ref().ok_or(JournalError::Closed)?;
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let done = Box::new(move |result| {
+            let _ = done_tx.send(result);
+        });
+        tx.send(Request::Sync { done })
+            .map_err(|_| JournalError::Closed)?;
+        done_rx.recv().unwrap_or(Err(JournalError::Closed))
+    }
+
+    /// Records with `seq >=` the given one (0 and 1 both mean "from the first record"),
+    /// in order, including everything durable so far. Yields [`JournalError::Removed`]
+    /// first if `seq` is older than the oldest retained record.
+    pub fn read_from(&self, seq: u64) -> ReadIter {
+        ReadIter::new(Arc::clone(&self.shared), seq)
+    }
+
+    /// The record `seq`, or `None` if it is not retained or not yet durable.
+    pub fn read(&self, seq: u64) -> Result<Option<StoredRecord>, JournalError> {
+        {
+            let index = self.shared.index();
+            if seq == 0 || seq < index.first_seq() || seq > index.head.seq {
+                return Ok(None);
+            }
+        }
+        match self.read_from(seq).next() {
+            Some(Ok(record)) => Ok(Some(record)),
+            Some(Err(JournalError::Removed { .. })) | None => Ok(None),
+            Some(Err(error)) => Err(error),
+        }
+    }
+
+    /// The last durable record's seq and hash (seq 0 when empty). Store it outside the
+    /// journal as a checkpoint for [`verify_against`].
+    pub fn head(&self) -> ChainHead {
+        self.shared.index().head
+    }
+
+    /// The oldest retained seq (the next seq to be written, if nothing is retained).
+    pub fn first_seq(&self) -> u64 {
+        self.shared.index().first_seq()
+    }
+
+    /// Retention: removes whole segments whose records are all `< seq`, oldest first,
+    /// never the active segment. Returns how many segments were removed. The chain still
+    /// verifies afterwards: the next segment's header holds the link.
+    pub fn remove_segments_before(&self, seq: u64) -> Result<usize, JournalError> {
+        let removed: Vec<PathBuf> = {
+            let mut index = self.shared.index_mut();
+            let segments = &index.segments;
+            let count = (0..segments.len().saturating_sub(1))
+                .take_while(|&i| segments[i + 1].first_seq <= seq)
+                .count();
+            index.segments.drain(..count).map(|s| s.path).collect()
+        };
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        for path in &removed {
+            fs::remove_file(path).map_err(|e| JournalError::io(path, "remove segment", e))?;
+            tracing::info!(path = %path.display(), "journal: segment removed by retention");
+        }
+        segment::sync_dir(&self.shared.dir)?;
+        Ok(removed.len())
+    }
+
+    /// Bytes of durable data in the retained segments (headers included).
+    pub fn disk_usage(&self) -> u64 {
+        self.shared
+            .index()
+            .segments
+            .iter()
+            .map(|s| s.durable_len)
+            .sum()
+    }
+
+    /// Writer statistics since open (batches, fsyncs, records, bytes).
+    pub fn stats(&self) -> JournalStats {
+        let c = &self.shared.counters;
+        JournalStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            fsyncs: c.fsyncs.load(Ordering::Relaxed),
+            records: c.records.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Flushes and fsyncs everything appended, stops the writer, releases the lock.
+    pub fn close(mut self) -> Result<(), JournalError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), JournalError> {
+        let Some(tx) = self.tx.take() else {
+            return Ok(());
+        };
+        let on_writer_thread = self
+            .writer
+            .as_ref()
+            .is_some_and(|h| h.thread().id() == std::thread::current().id());
+        if on_writer_thread {
+            // The last handle was dropped inside an append callback. The writer cannot
+            // wait for itself: with the sender gone it drains the queue, fsyncs and exits
+            // once this callback returns.
+            drop(tx);
+            self.writer = None;
+            return Ok(());
+        }
+        let (done_tx, done_rx) = mpsc::channel();
+        let result = match tx.send(Request::Shutdown { done: done_tx }) {
+            Ok(()) => done_rx.recv().unwrap_or(Err(JournalError::Closed)),
+            Err(_) => Err(JournalError::Closed),
+        };
+        drop(tx);
+        if let Some(handle) = self.writer.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("journal writer thread panicked");
+        }
+        result
+    }
+
+    /// Rejects oversized payloads and answers empty appends at once.
+    fn precheck(
+        &self,
+        records: Vec<NewRecord>,
+        done: AppendDone,
+    ) -> Option<(Vec<NewRecord>, AppendDone)> {
+        let max = self.shared.options.max_record_bytes;
+        if let Some(big) = records.iter().find(|r| r.payload.len() > max) {
+            done(Err(JournalError::RecordTooLarge {
+                size: big.payload.len(),
+                max,
+            }));
+            return None;
+        }
+        if records.is_empty() {
+            done(Ok(Vec::new()));
+            return None;
+        }
+        Some((records, done))
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::error!(error = %error, "journal: closing on drop failed");
+        }
+    }
+}
+
+/// Calls the callback of a request that never reached the writer.
+fn fail_request(request: Request, error: JournalError) {
+    match request {
+        Request::Append { done, .. } => done(Err(error)),
+        Request::Sync { done } => done(Err(error)),
+        Request::Shutdown { done } => {
+            let _ = done.send(Err(error));
+        }
+    }
+}
+
+/// Takes the directory's lock file (advisory `flock`, released when the journal closes).
+fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| JournalError::io(&path, "open lock file", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(JournalError::Locked { path }),
+        Err(TryLockError::Error(e)) => Err(JournalError::io(&path, "lock", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_and_its_reader_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        fn sendable<T: Send>() {}
+        shareable::<Journal>();
+        shareable::<JournalError>();
+        sendable::<ReadIter>();
+    }
+
+    #[test]
+    fn unusable_options_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for options in [
+            JournalOptions {
+                segment_bytes: 100,
+                ..JournalOptions::default()
+            },
+            JournalOptions {
+                max_batch_records: 0,
+                ..JournalOptions::default()
+            },
+            JournalOptions {
+                index_interval: 0,
+                ..JournalOptions::default()
+            },
+        ] {
+            let err = Journal::open(dir.path(), options).expect_err("invalid");
+            assert!(matches!(err, JournalError::InvalidOptions(_)), "{err}");
+        }
+    }
+}

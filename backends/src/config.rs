@@ -1,0 +1,252 @@
+//! How each local backend is described in `trailmark.toml`, and how to build it.
+//!
+//! ```toml
+//! [archive]
+//! type = "fs"                 # path defaults to "<data>/archive"
+//! path = "data/archive"
+//!
+//! [metadata]
+//! type = "sqlite"             # path defaults to "<data>/metadata.sqlite"
+//! synchronous = "full"        # or "normal"; default "full"
+//!
+//! [notify.admins]
+//! type = "webhook"            # or "file" (path), "stdout"
+//! url = "https://chat.example.com/hooks/audit"
+//! timeout = "5s"              # default 5s
+//!
+//! [forward.upstream]
+//! type = "http"               # or "file" (path)
+//! url = "http://audit.example.com:8080"
+//! ```
+//!
+//! Each table deserializes (unknown keys refused) into one of the enums
+//! below, tagged by `type`. The enums are `#[non_exhaustive]`: AWS variants
+//! (`s3`, `dynamodb`, `sns`, `eventbridge`) join them later. Explicit
+//! relative paths are used as given (relative to the working directory);
+//! resolve them against the config file's directory before `build` if that
+//! is the rule you want. Defaults are placed under the `data_dir` passed to
+//! `build`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::{
+    ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, FileForwarder,
+    FileNotifier, Forwarder, FsArchive, HttpForwarder, MetadataStore, Notifier, SqliteMetadata,
+    StdoutNotifier, Synchronous, WebhookNotifier,
+};
+
+/// The `[archive]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+#[non_exhaustive]
+pub enum ArchiveConfig {
+    /// `type = "fs"`: a directory tree ([`FsArchive`]).
+    Fs {
+        /// The archive directory; default `<data>/archive`.
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig::Fs { path: None }
+    }
+}
+
+impl ArchiveConfig {
+    /// Open the archive this table describes.
+    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn ArchiveStore>> {
+        match self {
+            ArchiveConfig::Fs { path } => Ok(Arc::new(FsArchive::open(or_default(
+                path, data_dir, "archive",
+            ))?)),
+        }
+    }
+}
+
+/// The `[metadata]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+#[non_exhaustive]
+pub enum MetadataConfig {
+    /// `type = "sqlite"`: a SQLite file ([`SqliteMetadata`]).
+    Sqlite {
+        /// The database file; default `<data>/metadata.sqlite`.
+        #[serde(default)]
+        path: Option<PathBuf>,
+        /// `"full"` (default) or `"normal"`; see [`Synchronous`].
+        #[serde(default)]
+        synchronous: Synchronous,
+    },
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig::Sqlite {
+            path: None,
+            synchronous: Synchronous::default(),
+        }
+    }
+}
+
+impl MetadataConfig {
+    /// Open the metadata store this table describes.
+    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn MetadataStore>> {
+        match self {
+            MetadataConfig::Sqlite { path, synchronous } => {
+                Ok(Arc::new(SqliteMetadata::open_with(
+                    or_default(path, data_dir, "metadata.sqlite"),
+                    *synchronous,
+                )?))
+            }
+        }
+    }
+}
+
+/// One `[notify.<channel>]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+#[non_exhaustive]
+pub enum NotifyConfig {
+    /// `type = "file"`: JSON lines appended to a file ([`FileNotifier`]).
+    File {
+        /// The file; default `<data>/notifications.jsonl` (shared by the
+        /// channels that keep the default: each line names its channel).
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// `type = "webhook"`: JSON POSTed to a URL ([`WebhookNotifier`]).
+    Webhook {
+        /// Absolute `http://` or `https://` URL.
+        url: String,
+        /// Per-call timeout such as `"5s"` or `"250ms"`; default 5 s.
+        #[serde(
+            default = "default_webhook_timeout",
+            deserialize_with = "humane_duration"
+        )]
+        timeout: Duration,
+    },
+    /// `type = "stdout"`: JSON lines on stdout ([`StdoutNotifier`]).
+    // A struct variant, not a unit one, so that unknown keys are refused.
+    Stdout {},
+}
+
+impl NotifyConfig {
+    /// Open the channel this table describes.
+    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Notifier>> {
+        Ok(match self {
+            NotifyConfig::File { path } => Arc::new(FileNotifier::open(or_default(
+                path,
+                data_dir,
+                "notifications.jsonl",
+            ))?),
+            NotifyConfig::Webhook { url, timeout } => {
+                Arc::new(WebhookNotifier::new(url, *timeout)?)
+            }
+            NotifyConfig::Stdout {} => Arc::new(StdoutNotifier::new()),
+        })
+    }
+}
+
+/// One `[forward.<destination>]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+#[non_exhaustive]
+pub enum ForwardConfig {
+    /// `type = "http"`: another Trailmark's `POST /v1/events` ([`HttpForwarder`]).
+    Http {
+        /// The receiver's base URL, e.g. `http://audit.example.com:8080`.
+        url: String,
+        /// Per-call timeout such as `"5s"`; default 5 s.
+        #[serde(
+            default = "default_forward_timeout",
+            deserialize_with = "humane_duration"
+        )]
+        timeout: Duration,
+        /// Sent as `Authorization: Bearer <token>` when set.
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// `type = "file"`: events appended as JSON lines ([`FileForwarder`]).
+    File {
+        /// The file; default `<data>/forwarded.jsonl`.
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+}
+
+impl ForwardConfig {
+    /// Open the destination this table describes.
+    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Forwarder>> {
+        Ok(match self {
+            ForwardConfig::Http {
+                url,
+                timeout,
+                token,
+            } => Arc::new(HttpForwarder::new(url, *timeout, token.clone())?),
+            ForwardConfig::File { path } => Arc::new(FileForwarder::open(or_default(
+                path,
+                data_dir,
+                "forwarded.jsonl",
+            ))?),
+        })
+    }
+}
+
+fn or_default(path: &Option<PathBuf>, data_dir: &Path, default_name: &str) -> PathBuf {
+    path.clone().unwrap_or_else(|| data_dir.join(default_name))
+}
+
+fn default_webhook_timeout() -> Duration {
+    DEFAULT_WEBHOOK_TIMEOUT
+}
+
+fn default_forward_timeout() -> Duration {
+    DEFAULT_FORWARD_TIMEOUT
+}
+
+/// Deserialize a humane duration (`"5s"`, `"250ms"`, `"1m 30s"`); a bare
+/// number or zero is refused.
+pub fn humane_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let duration = humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?} ({e}); expected e.g. \"5s\" or \"250ms\""
+        ))
+    })?;
+    if duration.is_zero() {
+        return Err(serde::de::Error::custom(format!(
+            "duration {text:?} must be more than zero"
+        )));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,227 @@
+//! The local archive: one file per key under a directory.
+//!
+//! `put` is atomic and durable: the body goes to a temp file in the key's own
+//! directory, is fsynced, renamed over the key, and the directory is fsynced
+//! (directories created on the way are made durable in their parents too).
+//! Directory fsyncs are shared between concurrent puts into one directory
+//! (see [`DirSyncer`]), so N parallel puts cost N file fsyncs but fewer than N
+//! directory fsyncs.
+//!
+//! Files are created owner-only (mode 0600), as `tempfile` makes them.
+//!
+//! The content type is not stored: [`ArchiveStore::get`] has no way to return
+//! it, and a sidecar file would double the fsyncs of every put.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::dir_sync::DirSyncer;
+use crate::{ArchiveStore, BackendError, BackendResult, validate_key};
+
+/// Prefix of in-flight temp files; a crash (kill -9) between create and
+/// rename can leave one behind, never a half-written key.
+const TEMP_PREFIX: &str = ".trailmark-tmp-";
+
+/// An [`ArchiveStore`] over a directory tree: key `a/b/c` is file `<root>/a/b/c`.
+#[derive(Debug)]
+pub struct FsArchive {
+    root: PathBuf,
+    dir_sync: DirSyncer,
+    creating: Creating,
+}
+
+impl FsArchive {
+    /// Open (creating it and its parents if missing) the archive directory.
+    pub fn open(root: impl Into<PathBuf>) -> BackendResult<Self> {
+        let root = root.into();
+        if !root.is_dir() {
+            fs::create_dir_all(&root)
+                .map_err(|e| io_error("create archive directory", &root, e))?;
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::dir_sync::fsync_dir(parent)
+                    .map_err(|e| io_error("fsync directory", parent, e))?;
+            }
+        }
+        Ok(FsArchive {
+            root,
+            dir_sync: DirSyncer::default(),
+            creating: Creating::default(),
+        })
+    }
+
+    /// The archive's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// How many directory fsyncs puts have issued so far (fewer than puts when
+    /// concurrent puts into one directory shared them).
+    pub fn directory_fsyncs(&self) -> u64 {
+        self.dir_sync.fsyncs()
+    }
+
+    /// The file that holds `key`, after checking the key cannot escape the root.
+    pub fn path_of(&self, key: &str) -> BackendResult<PathBuf> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    /// Make sure `dir` (under the root) exists and that its entry, and each
+    /// new ancestor's, is durable in its parent before the put goes on.
+    ///
+    /// A directory another put has just created is visible before that put
+    /// has fsynced its parent; such directories are listed in `creating`
+    /// from before `mkdir` until after that fsync, so a put that finds its
+    /// directory there does the (shared) parent fsync itself instead of
+    /// trusting an entry that a power cut could still undo.
+    fn ensure_dir(&self, dir: &Path) -> BackendResult<()> {
+        if dir.is_dir() && !self.creating.contains(dir) {
+            return Ok(());
+        }
+        let relative = dir
+            .strip_prefix(&self.root)
+            .expect("key paths are built by joining onto the root");
+        let mut current = self.root.clone();
+        for segment in relative.components() {
+            let parent = current.clone();
+            current.push(segment);
+            let creating = self.creating.register(&current);
+            match fs::create_dir(&current) {
+                Ok(()) => self.sync_dir(&parent)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !current.is_dir() {
+                        return Err(BackendError::Invalid(format!(
+                            "archive key conflicts with an existing key: {} is a file, not a directory",
+                            current.display()
+                        )));
+                    }
+                    if creating.by_others() {
+                        self.sync_dir(&parent)?;
+                    }
+                }
+                Err(e) => return Err(io_error("create directory", &current, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> BackendResult<()> {
+        self.dir_sync
+            .sync(dir)
+            .map_err(|e| io_error("fsync directory", dir, e))
+    }
+}
+
+impl ArchiveStore for FsArchive {
+    fn put(&self, key: &str, body: &[u8], _content_type: &str) -> BackendResult<()> {
+        let path = self.path_of(key)?;
+        let dir = path
+            .parent()
+            .expect("a validated key is at least one segment below the root");
+        self.ensure_dir(dir)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
+            .map_err(|e| io_error("create temp file in", dir, e))?;
+        temp.write_all(body)
+            .and_then(|()| temp.as_file().sync_data())
+            .map_err(|e| io_error("write", temp.path(), e))?;
+        temp.persist(&path)
+            .map_err(|e| io_error("rename temp file to", &path, e.error))?;
+        self.sync_dir(dir)
+    }
+
+    fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>> {
+        let path = self.path_of(key)?;
+        match fs::read(&path) {
+            Ok(body) => Ok(Some(body)),
+            // `a` when only `a/b` exists, or `a/b` when `a` is a file: no such key.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::IsADirectory
+                        | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(io_error("read", &path, e)),
+        }
+    }
+}
+
+/// Directories being created whose entry in their parent is not yet known
+/// to be durable, with how many puts are creating each.
+#[derive(Debug, Default)]
+struct Creating(Mutex<HashMap<PathBuf, usize>>);
+
+impl Creating {
+    fn lock(&self) -> MutexGuard<'_, HashMap<PathBuf, usize>> {
+        // Counts are updated in one step each: a poisoned map is still right.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn contains(&self, dir: &Path) -> bool {
+        let map = self.lock();
+        !map.is_empty() && map.contains_key(dir)
+    }
+
+    /// Note that this put is creating `dir` until the guard drops.
+    fn register(&self, dir: &Path) -> CreatingGuard<'_> {
+        *self.lock().entry(dir.to_path_buf()).or_default() += 1;
+        CreatingGuard {
+            creating: self,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+struct CreatingGuard<'a> {
+    creating: &'a Creating,
+    dir: PathBuf,
+}
+
+impl CreatingGuard<'_> {
+    /// Another put is creating the directory now and may not have made its
+    /// entry durable yet.
+    fn by_others(&self) -> bool {
+        self.creating.lock().get(&self.dir).is_some_and(|&n| n > 1)
+    }
+}
+
+impl Drop for CreatingGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.creating.lock();
+        if let Some(count) = map.get_mut(&self.dir) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.dir);
+            }
+        }
+    }
+}
+
+/// Map an I/O error: conflicts between keys and directories and names the
+/// file system refuses can never succeed as is; anything else (disk full,
+/// permissions an operator can fix, I/O hiccups) is worth retrying.
+fn io_error(action: &str, path: &Path, e: io::Error) -> BackendError {
+    let message = format!("archive: {action} {}: {e}", path.display());
+    match e.kind() {
+        io::ErrorKind::IsADirectory => {
+            BackendError::Invalid(format!("{message} (the key is a prefix of other keys)"))
+        }
+        io::ErrorKind::NotADirectory => {
+            BackendError::Invalid(format!("{message} (a prefix of the key is itself a key)"))
+        }
+        io::ErrorKind::InvalidFilename => BackendError::Invalid(message),
+        _ => BackendError::Transient(message),
+    }
+}
+
+#[cfg(test)]
+#[path = "fs_archive_tests.rs"]
+mod tests;

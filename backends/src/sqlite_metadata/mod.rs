@@ -1,0 +1,236 @@
+//! The local metadata store: change records in one SQLite file.
+//!
+//! - WAL journal, so readers never block the writer or each other.
+//! - One write connection (SQLite allows one writer at a time anyway) fed by
+//!   a group commit: puts from concurrent threads share one transaction and
+//!   one fsync (see `writer.rs`); a small pool of read-only connections
+//!   serves queries.
+//! - `synchronous` is `FULL` by default: a `put` that returned is on disk even
+//!   after a power cut, because the dispatcher may advance its cursor past the
+//!   event as soon as the plugin returns, and the journal only redelivers
+//!   events past that cursor. `NORMAL` is offered for hosts that accept losing
+//!   the last moments of metadata on power loss (never on a process crash: in
+//!   WAL mode `NORMAL` survives `kill -9`).
+//! - Schema versioned by `PRAGMA user_version`, migrated at open.
+
+mod query;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
+use serde::Deserialize;
+
+pub use query::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use schema::SCHEMA_VERSION;
+
+use crate::{
+    BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, MetadataStore, PutOutcome,
+};
+use query::{COLUMNS, Cursor, effective_limit, record_from_row};
+use writer::Writer;
+
+/// How long a connection waits on a lock held by another before giving up
+/// with a transient error (checkpoints, other processes).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle read connections kept open; more are opened under load and closed after.
+const MAX_IDLE_READERS: usize = 4;
+
+/// SQLite's `synchronous` setting for the metadata file (WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Synchronous {
+    /// Fsync the WAL at every commit: a returned `put` survives power loss.
+    #[default]
+    Full,
+    /// Fsync only at checkpoints: survives a process crash, may lose the
+    /// latest commits on power loss or an OS crash.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma_value(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// A [`MetadataStore`] in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteMetadata {
+    path: PathBuf,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteMetadata {
+    /// Open or create the database at `path` with `synchronous = FULL`.
+    pub fn open(path: impl Into<PathBuf>) -> BackendResult<Self> {
+        Self::open_with(path, Synchronous::default())
+    }
+
+    /// Open or create the database at `path`, creating its directory if
+    /// missing, and migrate its schema to [`SCHEMA_VERSION`].
+    pub fn open_with(path: impl Into<PathBuf>, synchronous: Synchronous) -> BackendResult<Self> {
+        let path = path.into();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                BackendError::Transient(format!(
+                    "metadata: create directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let shown = path.display().to_string();
+        let context = |e: rusqlite::Error| annotated(sqlite_error(e), &shown);
+        let mut writer = Connection::open(&path).map_err(context)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(context)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(context)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(BackendError::Invalid(format!(
+                "metadata database {shown}: cannot use WAL journal mode (got {mode}); \
+                 is it on a file system without shared memory support?"
+            )));
+        }
+        writer
+            .pragma_update(None, "synchronous", synchronous.pragma_value())
+            .map_err(context)?;
+        schema::migrate(&mut writer, &shown)?;
+        Ok(SqliteMetadata {
+            path,
+            writer: Writer::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many write transactions puts have committed so far: fewer than
+    /// puts when concurrent puts shared a transaction (and its fsync).
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    /// Run `read` on an idle read-only connection (opening one if none is idle).
+    fn with_reader<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> BackendResult<T> {
+        let idle = lock(&self.readers).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let result = read(&conn).map_err(sqlite_error);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    fn open_reader(&self) -> BackendResult<Connection> {
+        let shown = self.path.display().to_string();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| annotated(sqlite_error(e), &shown))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| annotated(sqlite_error(e), &shown))?;
+        Ok(conn)
+    }
+}
+
+impl MetadataStore for SqliteMetadata {
+    fn put(&self, change: &ChangeRecord) -> BackendResult<PutOutcome> {
+        if change.event_id.is_empty() {
+            return Err(BackendError::Invalid(
+                "metadata: change record has an empty event id".into(),
+            ));
+        }
+        self.writer.put(change)
+    }
+
+    fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage> {
+        let (sql, params) = query::select(query)?;
+        let limit = effective_limit(query);
+        let mut records = self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(params), record_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let next_cursor = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|last| Cursor::after(last).encode())
+        } else {
+            None
+        };
+        Ok(ChangePage {
+            records,
+            next_cursor,
+        })
+    }
+
+    fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM changes WHERE entity_type = ?1 AND entity_id = ?2
+                 ORDER BY ts ASC, event_id ASC"
+            ))?;
+            let rows = stmt.query_map(params![entity_type, entity_id], record_from_row)?;
+            rows.collect()
+        })
+    }
+}
+
+impl SqliteMetadata {
+    /// The stored record with this event id, if any.
+    pub fn get(&self, event_id: &str) -> BackendResult<Option<ChangeRecord>> {
+        self.with_reader(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM changes WHERE event_id = ?1"
+            ))?
+            .query_row(params![event_id], record_from_row)
+            .optional()
+        })
+    }
+}
+
+/// The idle-reader list holds no invariant a panic could break half-way, so
+/// a poisoned lock is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Map a SQLite error: a record SQLite refuses (constraint, size) is invalid;
+/// locks, full disks and I/O errors are transient.
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> BackendError {
+    let message = format!("metadata: {e}");
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation | ErrorCode::TooBig) => BackendError::Invalid(message),
+        _ => BackendError::Transient(message),
+    }
+}
+
+fn annotated(e: BackendError, context: &str) -> BackendError {
+    match e {
+        BackendError::Transient(m) => BackendError::Transient(format!("{m} ({context})")),
+        BackendError::Invalid(m) => BackendError::Invalid(format!("{m} ({context})")),
+        BackendError::Denied(m) => BackendError::Denied(format!("{m} ({context})")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

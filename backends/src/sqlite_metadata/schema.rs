@@ -1,0 +1,65 @@
+//! The metadata schema and its migrations, versioned by `PRAGMA user_version`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::sqlite_error;
+use crate::{BackendError, BackendResult};
+
+/// Migration `i` takes the schema from version `i` to version `i + 1`.
+/// Append new steps; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // Version 1: the change records and the indexes behind each query shape.
+    // `event_id` is part of each index so that the keyset order
+    // (ts DESC, event_id DESC) comes straight from the index.
+    "CREATE TABLE changes (
+         event_id    TEXT    NOT NULL PRIMARY KEY,
+         source      TEXT    NOT NULL,
+         entity_type TEXT    NOT NULL,
+         entity_id   TEXT    NOT NULL,
+         operation   TEXT    NOT NULL,
+         ts          INTEGER NOT NULL,
+         author      TEXT    NOT NULL,
+         archive_key TEXT,
+         attributes  TEXT    NOT NULL
+     );
+     CREATE INDEX changes_by_author ON changes (author, ts, event_id);
+     CREATE INDEX changes_by_entity ON changes (entity_type, entity_id, ts, event_id);
+     CREATE INDEX changes_by_ts     ON changes (ts, event_id);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the database to [`SCHEMA_VERSION`], in one transaction.
+/// A database from a newer Trailmark is refused rather than misread.
+pub(crate) fn migrate(conn: &mut Connection, path_shown: &str) -> BackendResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_error)?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(sqlite_error)?;
+    if !(0..=SCHEMA_VERSION).contains(&version) {
+        return Err(BackendError::Invalid(format!(
+            "metadata database {path_shown} has schema version {version}; this Trailmark \
+             understands versions up to {SCHEMA_VERSION}: upgrade Trailmark or point \
+             [metadata] path at another file"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for step in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(step).map_err(sqlite_error)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(sqlite_error)?;
+    tx.commit().map_err(sqlite_error)?;
+    tracing::info!(
+        path = path_shown,
+        from = version,
+        to = SCHEMA_VERSION,
+        "metadata schema migrated"
+    );
+    Ok(())
+}

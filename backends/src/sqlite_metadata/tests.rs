@@ -1,0 +1,423 @@
+use std::collections::HashSet;
+use std::thread;
+
+use super::*;
+
+fn store(sync: Synchronous) -> (tempfile::TempDir, SqliteMetadata) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteMetadata::open_with(dir.path().join("db/metadata.sqlite"), sync)
+        .expect("open metadata");
+    (dir, store)
+}
+
+fn record(event_id: &str, ts: i64) -> ChangeRecord {
+    ChangeRecord {
+        event_id: event_id.to_owned(),
+        source: "com.example.books".into(),
+        entity_type: "book".into(),
+        entity_id: "42".into(),
+        operation: "update".into(),
+        ts,
+        author: "alice".into(),
+        archive_key: Some(format!("book/42/{event_id}.json")),
+        attributes: "{}".into(),
+    }
+}
+
+fn ids(records: &[ChangeRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.event_id.as_str()).collect()
+}
+
+fn all(store: &SqliteMetadata, query: ChangeQuery) -> Vec<ChangeRecord> {
+    store.query(&query).expect("query").records
+}
+
+#[test]
+fn put_is_idempotent_on_event_id() {
+    let (_tmp, store) = store(Synchronous::Full);
+    let first = record("e1", 10);
+    assert_eq!(store.put(&first), Ok(PutOutcome::Inserted));
+    let mut changed = first.clone();
+    changed.author = "mallory".into();
+    assert_eq!(store.put(&changed), Ok(PutOutcome::AlreadyPresent));
+    assert_eq!(store.get("e1"), Ok(Some(first)));
+    assert_eq!(all(&store, ChangeQuery::default()).len(), 1);
+}
+
+#[test]
+fn records_round_trip_with_optional_archive_key() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let mut r = record("e:1", -5);
+    r.archive_key = None;
+    r.attributes = r#"{"title":"Dune","pages":412}"#.into();
+    store.put(&r).expect("put");
+    assert_eq!(all(&store, ChangeQuery::default()), vec![r]);
+    assert_eq!(store.get("missing"), Ok(None));
+}
+
+#[test]
+fn empty_event_id_is_invalid() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    assert!(matches!(
+        store.put(&record("", 1)),
+        Err(BackendError::Invalid(_))
+    ));
+}
+
+#[test]
+fn every_filter_narrows_the_result() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let mut a = record("a", 100);
+    a.author = "bob".into();
+    let mut b = record("b", 200);
+    b.entity_type = "author".into();
+    let mut c = record("c", 300);
+    c.entity_id = "7".into();
+    let mut d = record("d", 400);
+    d.operation = "delete".into();
+    let mut e = record("e", 500);
+    e.source = "com.example.shop".into();
+    for r in [&a, &b, &c, &d, &e] {
+        store.put(r).expect("put");
+    }
+    let q = ChangeQuery::default;
+    assert_eq!(ids(&all(&store, q())), ["e", "d", "c", "b", "a"]);
+    let by_author = all(
+        &store,
+        ChangeQuery {
+            author: Some("bob".into()),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&by_author), ["a"]);
+    let by_type = all(
+        &store,
+        ChangeQuery {
+            entity_type: Some("author".into()),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&by_type), ["b"]);
+    let by_entity = all(
+        &store,
+        ChangeQuery {
+            entity_type: Some("book".into()),
+            entity_id: Some("7".into()),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&by_entity), ["c"]);
+    let by_op = all(
+        &store,
+        ChangeQuery {
+            operation: Some("delete".into()),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&by_op), ["d"]);
+    let by_source = all(
+        &store,
+        ChangeQuery {
+            source: Some("com.example.shop".into()),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&by_source), ["e"]);
+    // since is inclusive, until exclusive.
+    let window = all(
+        &store,
+        ChangeQuery {
+            since: Some(200),
+            until: Some(400),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&window), ["c", "b"]);
+    let combined = all(
+        &store,
+        ChangeQuery {
+            author: Some("alice".into()),
+            since: Some(300),
+            ..q()
+        },
+    );
+    assert_eq!(ids(&combined), ["e", "d", "c"]);
+    let none = all(
+        &store,
+        ChangeQuery {
+            author: Some("nobody".into()),
+            ..q()
+        },
+    );
+    assert!(none.is_empty());
+}
+
+#[test]
+fn pagination_visits_every_record_once_across_ties_in_ts() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    // 37 records over 5 distinct timestamps, inserted in a scrambled order.
+    let mut expected = Vec::new();
+    for i in 0..37 {
+        let n = (i * 17) % 37;
+        let r = record(&format!("evt-{n:02}"), 1_000 + (n % 5) as i64);
+        store.put(&r).expect("put");
+        expected.push(r);
+    }
+    expected.sort_by(|x, y| (y.ts, &y.event_id).cmp(&(x.ts, &x.event_id)));
+
+    for page_size in [1, 4, 5, 36, 37, 38] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .query(&ChangeQuery {
+                    limit: page_size,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .expect("page");
+            pages += 1;
+            assert!(page.records.len() <= page_size);
+            seen.extend(page.records);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "page size {page_size}");
+        assert_eq!(
+            pages,
+            37usize.div_ceil(page_size).max(1),
+            "page size {page_size}"
+        );
+    }
+}
+
+#[test]
+fn pagination_composes_with_filters() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    for i in 0..20 {
+        let mut r = record(&format!("e{i:02}"), i / 3);
+        r.author = if i % 2 == 0 { "even" } else { "odd" }.into();
+        store.put(&r).expect("put");
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query(&ChangeQuery {
+                author: Some("even".into()),
+                since: Some(1),
+                limit: 3,
+                cursor: cursor.take(),
+                ..Default::default()
+            })
+            .expect("page");
+        seen.extend(page.records.into_iter().map(|r| r.event_id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["e18", "e16", "e14", "e12", "e10", "e08", "e06", "e04"]
+    );
+}
+
+#[test]
+fn limit_defaults_to_100_and_is_capped_at_1000() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    for i in 0..1005 {
+        store.put(&record(&format!("e{i:04}"), i)).expect("put");
+    }
+    let default_page = store.query(&ChangeQuery::default()).expect("query");
+    assert_eq!(default_page.records.len(), DEFAULT_LIMIT);
+    assert_eq!(default_page.records[0].event_id, "e1004");
+    assert!(default_page.next_cursor.is_some());
+    let capped = store
+        .query(&ChangeQuery {
+            limit: 5000,
+            ..Default::default()
+        })
+        .expect("query");
+    assert_eq!(capped.records.len(), MAX_LIMIT);
+    let rest = store
+        .query(&ChangeQuery {
+            limit: 5000,
+            cursor: capped.next_cursor,
+            ..Default::default()
+        })
+        .expect("query");
+    assert_eq!(
+        ids(&rest.records),
+        ["e0004", "e0003", "e0002", "e0001", "e0000"]
+    );
+    assert_eq!(rest.next_cursor, None);
+}
+
+#[test]
+fn a_bad_cursor_is_invalid() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let err = store
+        .query(&ChangeQuery {
+            cursor: Some("not-a-cursor".into()),
+            ..Default::default()
+        })
+        .expect_err("bad cursor");
+    assert!(
+        matches!(err, BackendError::Invalid(ref m) if m.contains("cursor")),
+        "{err}"
+    );
+}
+
+#[test]
+fn history_lists_one_entity_oldest_first() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let mut other = record("other", 5);
+    other.entity_id = "43".into();
+    store.put(&other).expect("put");
+    for (id, ts) in [("c", 30), ("a", 10), ("b2", 20), ("b1", 20)] {
+        store.put(&record(id, ts)).expect("put");
+    }
+    let history = store.history("book", "42").expect("history");
+    assert_eq!(ids(&history), ["a", "b1", "b2", "c"]);
+    assert_eq!(store.history("book", "nope"), Ok(Vec::new()));
+}
+
+#[test]
+fn data_and_schema_version_survive_reopen_and_newer_schemas_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.sqlite");
+    {
+        let store = SqliteMetadata::open(&path).expect("open");
+        store.put(&record("kept", 1)).expect("put");
+    }
+    let store = SqliteMetadata::open(&path).expect("reopen");
+    assert_eq!(store.get("kept").expect("get").map(|r| r.ts), Some(1));
+    let (version, mode): (i64, String) = {
+        let conn = store.writer.connection();
+        (
+            conn.pragma_query_value(None, "user_version", |r| r.get(0))
+                .expect("version"),
+            conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .expect("mode"),
+        )
+    };
+    assert_eq!((version, mode.as_str()), (SCHEMA_VERSION, "wal"));
+    drop(store);
+
+    let conn = Connection::open(&path).expect("raw open");
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("bump");
+    drop(conn);
+    let err = SqliteMetadata::open(&path).expect_err("newer schema");
+    assert!(
+        matches!(err, BackendError::Invalid(ref m) if m.contains("upgrade")),
+        "{err}"
+    );
+}
+
+#[test]
+fn queries_by_author_and_entity_use_their_indexes() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let plan = |sql: &str| -> String {
+        let conn = store.writer.connection();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("plan rows")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("plan");
+        rows.join("\n")
+    };
+    let (sql, _) = query::select(&ChangeQuery {
+        author: Some("a".into()),
+        ..Default::default()
+    })
+    .expect("sql");
+    let by_author = plan(&sql.replace("?1", "'a'").replace("?2", "10"));
+    assert!(by_author.contains("changes_by_author"), "{by_author}");
+    assert!(
+        !by_author.contains("TEMP B-TREE"),
+        "no sort step: {by_author}"
+    );
+    let by_entity = plan(
+        "SELECT event_id FROM changes WHERE entity_type = 'b' AND entity_id = '1' \
+         ORDER BY ts ASC, event_id ASC",
+    );
+    assert!(by_entity.contains("changes_by_entity"), "{by_entity}");
+    assert!(
+        !by_entity.contains("TEMP B-TREE"),
+        "no sort step: {by_entity}"
+    );
+}
+
+#[test]
+fn concurrent_puts_and_queries_from_many_threads() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let inserted = std::sync::atomic::AtomicUsize::new(0);
+    thread::scope(|s| {
+        for t in 0..8 {
+            let store = &store;
+            let inserted = &inserted;
+            s.spawn(move || {
+                for i in 0..50 {
+                    // Every id is put twice, by two different threads.
+                    let id = format!("e{}", (t % 4) * 1000 + i);
+                    if store.put(&record(&id, i)).expect("put") == PutOutcome::Inserted {
+                        inserted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if i % 10 == 0 {
+                        store.query(&ChangeQuery::default()).expect("query");
+                        store.history("book", "42").expect("history");
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(inserted.into_inner(), 200, "each id inserted exactly once");
+    let history = store.history("book", "42").expect("history");
+    assert_eq!(history.len(), 200);
+    let unique: HashSet<_> = history.iter().map(|r| &r.event_id).collect();
+    assert_eq!(unique.len(), 200);
+}
+
+#[test]
+fn concurrent_durable_puts_share_commits_and_keep_each_outcome() {
+    let (_tmp, store) = store(Synchronous::Full);
+    let outcomes = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        for t in 0..8 {
+            let (store, outcomes) = (&store, &outcomes);
+            s.spawn(move || {
+                for i in 0..30 {
+                    // Threads t and t + 4 put the same ids, often in one batch.
+                    let id = format!("e{}-{i}", t % 4);
+                    let outcome = store.put(&record(&id, i)).expect("put");
+                    lock(outcomes).push((id, outcome));
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().expect("outcomes");
+    let inserted: HashSet<_> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == PutOutcome::Inserted)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(outcomes.len(), 240);
+    assert_eq!(inserted.len(), 120, "each id inserted exactly once");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|(_, o)| *o == PutOutcome::AlreadyPresent)
+            .count(),
+        120
+    );
+    assert_eq!(store.history("book", "42").expect("history").len(), 120);
+    assert!(store.commits() <= 240, "{} commits", store.commits());
+}

@@ -1,0 +1,140 @@
+//! The journal's error type.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything that can go wrong opening, appending to, reading or verifying a journal.
+///
+/// Messages name the file and, where it matters, the byte offset, so an operator can
+/// look at the exact spot (`xxd -s OFFSET FILE`).
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// An I/O operation on a journal file or directory failed.
+    #[error("{path}: {op} failed: {source}")]
+    Io {
+        /// The file or directory the operation was on.
+        path: PathBuf,
+        /// What was being done (`"open"`, `"read"`, `"fsync directory"`, ...).
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A segment file holds bytes that are not a valid continuation of the chain.
+    ///
+    /// Raised by [`Journal::open`](crate::Journal::open) for damage anywhere except a torn
+    /// tail, and by readers that meet a record that does not check out. Run
+    /// [`verify`](crate::verify) for the full list of problems.
+    #[error(
+        "{path} at offset {offset}: {reason}; run `verify` on the journal directory for details"
+    )]
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the bad record or header in that file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Another `Journal` (in this or another process) already holds the directory's lock.
+    #[error("{path}: journal is already open elsewhere (its LOCK file is held)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+
+    /// A record's payload is larger than [`JournalOptions::max_record_bytes`](crate::JournalOptions::max_record_bytes).
+    #[error(
+        "record payload of {size} bytes exceeds max_record_bytes ({max}); split it or raise the limit"
+    )]
+    RecordTooLarge {
+        /// Payload size of the offending record.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+
+    /// The options passed to [`Journal::open`](crate::Journal::open) are not usable.
+    #[error("invalid journal options: {0}")]
+    InvalidOptions(String),
+
+    /// Writing or syncing a batch failed. The records of that batch may or may not be on
+    /// disk; the writer stops accepting appends (see [`JournalError::Poisoned`]).
+    #[error(
+        "{path} at offset {offset}: {op} failed: {source}; the batch may or may not be durable"
+    )]
+    WriteFailed {
+        /// The segment file being written.
+        path: PathBuf,
+        /// Offset where the failed operation started.
+        offset: u64,
+        /// `"write"`, `"fdatasync"`, `"create segment"`, ...
+        op: &'static str,
+        /// The underlying error, shared by every caller of the failed batch.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// An earlier write or fsync failed, so the journal no longer accepts appends: after a
+    /// failed fsync the kernel's view of the file cannot be trusted. Reopen the journal
+    /// (which re-validates the tail) to continue.
+    #[error(
+        "journal stopped accepting appends after an earlier failure ({path} at offset {offset}: {op}: {source}); reopen it"
+    )]
+    Poisoned {
+        /// The segment file of the original failure.
+        path: PathBuf,
+        /// Offset of the original failure.
+        offset: u64,
+        /// The operation that failed.
+        op: &'static str,
+        /// The original error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// The append queue is full ([`JournalOptions::queue_capacity`](crate::JournalOptions::queue_capacity));
+    /// returned by [`Journal::try_append`](crate::Journal::try_append). Push back on the producer and retry.
+    #[error("journal append queue is full; retry later")]
+    Busy,
+
+    /// The journal's writer has stopped (the journal was closed, or its thread died).
+    #[error("journal is closed")]
+    Closed,
+
+    /// A read asked for a record that retention has already removed.
+    #[error("record {seq} was removed by retention; the oldest retained record is {first_seq}")]
+    Removed {
+        /// The requested sequence number.
+        seq: u64,
+        /// The oldest sequence number still retained.
+        first_seq: u64,
+    },
+}
+
+impl JournalError {
+    /// Builds an [`JournalError::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        JournalError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    /// Builds a [`JournalError::Corrupt`].
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        JournalError::Corrupt {
+            path: path.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}

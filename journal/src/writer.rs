@@ -1,0 +1,508 @@
+//! The writer thread: group commit.
+//!
+//! The writer takes every request waiting in the channel (up to
+//! `max_batch_records` records), encodes them into one buffer, writes it with one
+//! `write`, runs ONE `fdatasync` for the whole batch, publishes the new records to readers,
+//! and only then completes the durable callers. Records appended with
+//! [`Durability::Written`] complete right after the write; they become durable (and
+//! visible) with the next fsync, which happens at the latest `nosync_flush_interval` later.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::JournalError;
+use crate::format::{BODY_FIXED, HEADER_LEN, Hash, PREFIX_LEN, SegmentHeader, encode_record};
+use crate::index::{ChainHead, Counters, SegmentInfo, Shared};
+use crate::segment::create_segment;
+use crate::{Durability, NewRecord};
+
+/// Completion callback of an append: called once, on the writer thread, with the
+/// records' seqs or the error.
+pub type AppendDone = Box<dyn FnOnce(Result<Vec<u64>, JournalError>) + Send>;
+/// Callback of a sync barrier.
+pub type SyncDone = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
+
+/// A message to the writer thread.
+pub enum Request {
+    /// Append records.
+    Append {
+        records: Vec<NewRecord>,
+        durability: Durability,
+        done: AppendDone,
+    },
+    /// Make everything written so far durable and visible.
+    Sync { done: SyncDone },
+    /// Flush and stop.
+    Shutdown {
+        done: Sender<Result<(), JournalError>>,
+    },
+}
+
+impl Request {
+    fn record_count(&self) -> usize {
+        match self {
+            Request::Append { records, .. } => records.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// Where the chain ends when the writer starts.
+pub struct WriterStart {
+    pub file: File,
+    pub path: PathBuf,
+    pub first_seq: u64,
+    pub len: u64,
+    pub next_seq: u64,
+    pub last_hash: Hash,
+    pub last_timestamp_ms: i64,
+}
+
+/// A failed I/O operation; cloned into every caller of the batch.
+#[derive(Clone)]
+struct Failure {
+    path: PathBuf,
+    offset: u64,
+    op: &'static str,
+    source: Arc<io::Error>,
+}
+
+impl Failure {
+    fn write_failed(&self) -> JournalError {
+        JournalError::WriteFailed {
+            path: self.path.clone(),
+            offset: self.offset,
+            op: self.op,
+            source: Arc::clone(&self.source),
+        }
+    }
+
+    fn poisoned(&self) -> JournalError {
+        JournalError::Poisoned {
+            path: self.path.clone(),
+            offset: self.offset,
+            op: self.op,
+            source: Arc::clone(&self.source),
+        }
+    }
+}
+
+/// Index changes not yet published (their bytes are not yet fsynced).
+struct PendingSegment {
+    info: SegmentInfo,
+    is_new: bool,
+}
+
+struct Append {
+    records: Vec<NewRecord>,
+    durability: Durability,
+    done: AppendDone,
+    seqs: Vec<u64>,
+}
+
+/// The writer's state; lives on the writer thread.
+pub struct Writer {
+    shared: Arc<Shared>,
+    file: File,
+    path: PathBuf,
+    first_seq: u64,
+    /// Bytes written to the active segment (durable or not).
+    len: u64,
+    next_seq: u64,
+    last_hash: Hash,
+    last_timestamp_ms: i64,
+    buf: Vec<u8>,
+    pending: Vec<PendingSegment>,
+    /// Bytes written but not yet fsynced.
+    dirty: bool,
+    /// When the oldest unsynced write happened; bounds how long written-only records
+    /// wait for their fsync even under steady traffic.
+    dirty_since: Option<Instant>,
+    /// A segment was rolled in this batch: sync at its end even if nobody asked.
+    rolled: bool,
+    poison: Option<Failure>,
+    /// The directory lock, released when the writer thread ends.
+    _lock: File,
+}
+
+impl Writer {
+    /// Creates the writer for the active segment described by `start`.
+    pub fn new(shared: Arc<Shared>, start: WriterStart, lock: File) -> Self {
+        Writer {
+            shared,
+            file: start.file,
+            path: start.path,
+            first_seq: start.first_seq,
+            len: start.len,
+            next_seq: start.next_seq,
+            last_hash: start.last_hash,
+            last_timestamp_ms: start.last_timestamp_ms,
+            buf: Vec::new(),
+            pending: Vec::new(),
+            dirty: false,
+            dirty_since: None,
+            rolled: false,
+            poison: None,
+            _lock: lock,
+        }
+    }
+
+    /// The thread body: batches requests until shutdown or until every sender is gone.
+    pub fn run(mut self, rx: Receiver<Request>) {
+        let flush_interval = self.shared.options.nosync_flush_interval;
+        let max_batch = self.shared.options.max_batch_records;
+        loop {
+            let first = if let Some(since) = self.dirty_since {
+                match rx.recv_timeout(flush_interval.saturating_sub(since.elapsed())) {
+                    Ok(request) => request,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.sync_idle();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                }
+            };
+            let mut count = first.record_count();
+            let mut batch = vec![first];
+            while count < max_batch && !matches!(batch.last(), Some(Request::Shutdown { .. })) {
+                match rx.try_recv() {
+                    Ok(request) => {
+                        count += request.record_count();
+                        batch.push(request);
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if self.process(batch) {
+                return;
+            }
+        }
+        self.sync_idle();
+    }
+
+    /// Handles one batch; returns true when a shutdown was processed.
+    fn process(&mut self, batch: Vec<Request>) -> bool {
+        let mut appends = Vec::new();
+        let mut barriers = Vec::new();
+        let mut shutdown = None;
+        for request in batch {
+            match request {
+                Request::Append {
+                    records,
+                    durability,
+                    done,
+                } => appends.push(Append {
+                    records,
+                    durability,
+                    done,
+                    seqs: Vec::new(),
+                }),
+                Request::Sync { done } => barriers.push(done),
+                Request::Shutdown { done } => shutdown = Some(done),
+            }
+        }
+        let flush_due = self
+            .dirty_since
+            .is_some_and(|since| since.elapsed() >= self.shared.options.nosync_flush_interval);
+        let need_sync = flush_due
+            || !barriers.is_empty()
+            || shutdown.is_some()
+            || appends.iter().any(|a| a.durability == Durability::Fsync);
+
+        let stopping = shutdown.is_some();
+        let result = match &self.poison {
+            Some(failure) => Err(failure.clone()),
+            None => self.write_batch(&mut appends),
+        };
+        if let Err(failure) = result {
+            self.fail_all(&failure, appends, barriers, shutdown);
+            return stopping;
+        }
+        if !appends.is_empty() {
+            Counters::add(&self.shared.counters.batches, 1);
+            let records: usize = appends.iter().map(|a| a.seqs.len()).sum();
+            Counters::add(&self.shared.counters.records, records as u64);
+        }
+
+        // Written-only appends are done as soon as the bytes are in the OS.
+        let (durable, written_only): (Vec<Append>, Vec<Append>) = appends
+            .into_iter()
+            .partition(|a| a.durability == Durability::Fsync);
+        for append in written_only {
+            complete(append.done, Ok(append.seqs));
+        }
+        let synced = if need_sync || self.rolled {
+            self.sync()
+        } else {
+            Ok(())
+        };
+        match synced {
+            Ok(()) => {
+                for append in durable {
+                    complete(append.done, Ok(append.seqs));
+                }
+                for done in barriers {
+                    complete(done, Ok(()));
+                }
+                if let Some(done) = shutdown {
+                    let _ = done.send(Ok(()));
+                    return true;
+                }
+                false
+            }
+            Err(failure) => {
+                self.fail_all(&failure, durable, barriers, shutdown);
+                stopping
+            }
+        }
+    }
+
+    /// Fails every caller of a batch and poisons the writer.
+    fn fail_all(
+        &mut self,
+        failure: &Failure,
+        appends: Vec<Append>,
+        barriers: Vec<SyncDone>,
+        shutdown: Option<Sender<Result<(), JournalError>>>,
+    ) {
+        // Callers of the batch that failed get `WriteFailed`; once poisoned, later callers
+        // get `Poisoned`.
+        let already = self.poison.is_some();
+        if !already {
+            tracing::error!(
+                path = %failure.path.display(),
+                offset = failure.offset,
+                op = failure.op,
+                error = %failure.source,
+                "journal write failed; rejecting further appends until reopened"
+            );
+            self.poison = Some(failure.clone());
+        }
+        // Nothing will be synced any more; stop the idle-flush timer.
+        self.dirty_since = None;
+        let error = || {
+            if already {
+                failure.poisoned()
+            } else {
+                failure.write_failed()
+            }
+        };
+        for append in appends {
+            complete(append.done, Err(error()));
+        }
+        for done in barriers {
+            complete(done, Err(error()));
+        }
+        if let Some(done) = shutdown {
+            let _ = done.send(Err(error()));
+        }
+    }
+
+    /// Encodes and writes every append of the batch (rolling segments as needed).
+    fn write_batch(&mut self, appends: &mut [Append]) -> Result<(), Failure> {
+        for append in appends.iter_mut() {
+            let mut seqs = Vec::with_capacity(append.records.len());
+            for record in &append.records {
+                seqs.push(self.encode(record)?);
+            }
+            append.seqs = seqs;
+        }
+        self.flush_buf()
+    }
+
+    /// Encodes one record into the batch buffer and returns its seq.
+    fn encode(&mut self, record: &NewRecord) -> Result<u64, Failure> {
+        let size = (PREFIX_LEN + BODY_FIXED + record.payload.len()) as u64;
+        let segment_len = self.len + self.buf.len() as u64;
+        if segment_len > HEADER_LEN as u64 && segment_len + size > self.shared.options.segment_bytes
+        {
+            self.roll()?;
+        }
+        let seq = self.next_seq;
+        let timestamp_ms = now_ms().max(self.last_timestamp_ms);
+        let offset = self.len + self.buf.len() as u64;
+        let hash = encode_record(
+            &mut self.buf,
+            &self.last_hash,
+            seq,
+            record.kind,
+            timestamp_ms,
+            &record.payload,
+        );
+        let interval = self.shared.options.index_interval;
+        let pending = self.pending_active();
+        if (seq - pending.info.first_seq).is_multiple_of(interval) {
+            pending.info.sparse.push((seq, offset));
+        }
+        pending.info.last_seq = seq;
+        pending.info.durable_len = offset + size;
+        self.next_seq += 1;
+        self.last_hash = hash;
+        self.last_timestamp_ms = timestamp_ms;
+        Ok(seq)
+    }
+
+    /// The pending update for the active segment, created on first use.
+    fn pending_active(&mut self) -> &mut PendingSegment {
+        let first_seq = self.first_seq;
+        if self.pending.last().map(|p| p.info.first_seq) != Some(first_seq) {
+            self.pending.push(PendingSegment {
+                info: SegmentInfo {
+                    first_seq,
+                    path: self.path.clone(),
+                    durable_len: self.len,
+                    last_seq: self.next_seq - 1,
+                    sparse: Vec::new(),
+                },
+                is_new: false,
+            });
+        }
+        self.pending
+            .last_mut()
+            .expect("an entry for the active segment was just ensured")
+    }
+
+    /// Writes the batch buffer at the end of the active segment.
+    fn flush_buf(&mut self) -> Result<(), Failure> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let offset = self.len;
+        self.file
+            .write_all_at(&self.buf, offset)
+            .map_err(|e| self.failure(offset, "write", e))?;
+        self.len += self.buf.len() as u64;
+        Counters::add(&self.shared.counters.bytes, self.buf.len() as u64);
+        self.buf.clear();
+        self.dirty = true;
+        self.dirty_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Fsyncs the active segment (if anything is unsynced) and publishes pending records.
+    fn sync(&mut self) -> Result<(), Failure> {
+        self.flush_buf()?;
+        if self.dirty {
+            let offset = self.len;
+            self.file
+                .sync_data()
+                .map_err(|e| self.failure(offset, "fdatasync", e))?;
+            self.dirty = false;
+            Counters::add(&self.shared.counters.fsyncs, 1);
+        }
+        self.dirty_since = None;
+        self.rolled = false;
+        self.publish();
+        Ok(())
+    }
+
+    /// Fsync after the queue went quiet with written-only records pending (or at exit).
+    fn sync_idle(&mut self) {
+        if self.poison.is_some() {
+            return;
+        }
+        if let Err(failure) = self.sync() {
+            self.fail_all(&failure, Vec::new(), Vec::new(), None);
+        }
+    }
+
+    /// Closes the active segment (fsynced) and starts a new one at `next_seq`.
+    fn roll(&mut self) -> Result<(), Failure> {
+        self.flush_buf()?;
+        if self.dirty {
+            let offset = self.len;
+            self.file
+                .sync_data()
+                .map_err(|e| self.failure(offset, "fdatasync", e))?;
+            self.dirty = false;
+            Counters::add(&self.shared.counters.fsyncs, 1);
+        }
+        let header = SegmentHeader {
+            first_seq: self.next_seq,
+            prev_hash: self.last_hash,
+        };
+        let (path, file) = create_segment(&self.shared.dir, &header).map_err(|e| Failure {
+            path: self.shared.dir.clone(),
+            offset: 0,
+            op: "create segment",
+            source: Arc::new(e),
+        })?;
+        tracing::debug!(path = %path.display(), first_seq = header.first_seq, "journal segment rolled");
+        self.pending.push(PendingSegment {
+            info: SegmentInfo {
+                first_seq: header.first_seq,
+                path: path.clone(),
+                durable_len: HEADER_LEN as u64,
+                last_seq: header.first_seq - 1,
+                sparse: Vec::new(),
+            },
+            is_new: true,
+        });
+        self.file = file;
+        self.path = path;
+        self.first_seq = header.first_seq;
+        self.len = HEADER_LEN as u64;
+        self.rolled = true;
+        Ok(())
+    }
+
+    /// Makes fsynced records visible to readers.
+    fn publish(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut index = self.shared.index_mut();
+        for pending in self.pending.drain(..) {
+            if pending.is_new {
+                index.segments.push(pending.info);
+            } else if let Some(segment) = index
+                .segments
+                .iter_mut()
+                .rev()
+                .find(|s| s.first_seq == pending.info.first_seq)
+            {
+                segment.durable_len = pending.info.durable_len;
+                segment.last_seq = pending.info.last_seq;
+                segment.sparse.extend(pending.info.sparse);
+            }
+        }
+        index.head = ChainHead {
+            seq: self.next_seq - 1,
+            hash: self.last_hash,
+        };
+    }
+
+    fn failure(&self, offset: u64, op: &'static str, error: io::Error) -> Failure {
+        Failure {
+            path: self.path.clone(),
+            offset,
+            op,
+            source: Arc::new(error),
+        }
+    }
+}
+
+/// Runs a caller's callback; a panicking callback must not take the writer down.
+fn complete<T>(done: Box<dyn FnOnce(T) + Send>, value: T) {
+    if catch_unwind(AssertUnwindSafe(move || done(value))).is_err() {
+        tracing::error!("journal append callback panicked; the writer continues");
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before 1970).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
