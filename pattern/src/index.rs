@@ -1,0 +1,251 @@
+//! Per-field value indexes of the compiled matcher: given one leaf value, find every
+//! (sub-rule, constraint) it satisfies with hash lookups and sorted ranges instead of
+//! testing each rule.
+
+use crate::ast::{AnythingBut, Cond, Range, Scalar};
+use crate::hash::FxHashMap;
+use crate::leaf::Leaf;
+use crate::values::{Glob, NumKey, fold_case, mask_for, parse_ip};
+
+/// The matcher state a satisfied condition leads to.
+pub(crate) type Target = u32;
+
+/// Strings keyed by themselves, found as prefixes (or suffixes) of a probe by looking up
+/// each distinct key length: cost grows with distinct lengths, not with rule count.
+#[derive(Debug, Default)]
+struct AffixMap<T> {
+    map: FxHashMap<String, T>,
+    lens: Vec<usize>,
+}
+
+impl<T: Default> AffixMap<T> {
+    fn entry(&mut self, key: &str) -> &mut T {
+        if !self.lens.contains(&key.len()) {
+            self.lens.push(key.len());
+            self.lens.sort_unstable();
+        }
+        self.map.entry(key.to_string()).or_default()
+    }
+
+    fn for_prefixes(&self, s: &str, mut f: impl FnMut(&T)) {
+        for &l in &self.lens {
+            if l > s.len() {
+                break;
+            }
+            if let Some(t) = s.get(..l).and_then(|p| self.map.get(p)) {
+                f(t);
+            }
+        }
+    }
+
+    fn for_suffixes(&self, s: &str, mut f: impl FnMut(&T)) {
+        for &l in &self.lens {
+            if l > s.len() {
+                break;
+            }
+            if let Some(t) = s.get(s.len() - l..).and_then(|p| self.map.get(p)) {
+                f(t);
+            }
+        }
+    }
+}
+
+/// Numeric conditions split by shape so that lookups are mostly output-sensitive.
+#[derive(Debug, Default)]
+struct NumericIndex {
+    /// Lower bound only, sorted by bound ascending.
+    lower: Vec<(f64, bool, Target)>,
+    /// Upper bound only, sorted by bound descending.
+    upper: Vec<(f64, bool, Target)>,
+    /// Two bounds, sorted by lower bound ascending.
+    between: Vec<(Range, Target)>,
+    /// Widest two-bound range: only ranges starting within this distance below a value
+    /// can contain it.
+    widest: f64,
+}
+
+impl NumericIndex {
+    fn add(&mut self, r: Range, t: Target) {
+        match (r.lo, r.hi) {
+            (Some((b, incl)), None) => self.lower.push((b, incl, t)),
+            (None, Some((b, incl))) => self.upper.push((b, incl, t)),
+            _ => self.between.push((r, t)),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.lower.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.upper.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.between
+            .sort_by(|a, b| lo_of(&a.0).total_cmp(&lo_of(&b.0)));
+        self.widest = self
+            .between
+            .iter()
+            .map(|(r, _)| r.hi.map_or(f64::INFINITY, |(h, _)| h) - lo_of(r))
+            .fold(0.0, f64::max)
+            + 1.0; // margin for rounding in `v - widest`
+    }
+
+    fn lookup(&self, v: f64, out: &mut impl FnMut(Target)) {
+        for &(b, incl, t) in &self.lower {
+            if b > v {
+                break;
+            }
+            if b < v || incl {
+                out(t);
+            }
+        }
+        for &(b, incl, t) in &self.upper {
+            if b < v {
+                break;
+            }
+            if b > v || incl {
+                out(t);
+            }
+        }
+        let from = self
+            .between
+            .partition_point(|(r, _)| lo_of(r) < v - self.widest);
+        for (r, t) in &self.between[from..] {
+            if lo_of(r) > v {
+                break;
+            }
+            if r.contains(v) {
+                out(*t);
+            }
+        }
+    }
+}
+
+fn lo_of(r: &Range) -> f64 {
+    r.lo.map_or(f64::NEG_INFINITY, |(b, _)| b)
+}
+
+/// Everything the matcher knows about one field path.
+#[derive(Debug, Default)]
+pub(crate) struct FieldIndex {
+    exact_str: FxHashMap<String, Vec<Target>>,
+    exact_num: FxHashMap<NumKey, Vec<Target>>,
+    exact_true: Vec<Target>,
+    exact_false: Vec<Target>,
+    exact_null: Vec<Target>,
+    prefix: AffixMap<Vec<Target>>,
+    suffix: AffixMap<Vec<Target>>,
+    prefix_ci: AffixMap<Vec<Target>>,
+    suffix_ci: AffixMap<Vec<Target>>,
+    equals_ci: FxHashMap<String, Vec<Target>>,
+    /// Wildcards keyed by the literal text before their first `*`.
+    wildcard: AffixMap<Vec<(Glob, Target)>>,
+    numeric: NumericIndex,
+    /// Networks by `(family, prefix length, network)`; `cidr_lens` lists the distinct
+    /// `(family, prefix length)` pairs to probe.
+    cidr: FxHashMap<(bool, u8, u128), Vec<Target>>,
+    cidr_lens: Vec<(bool, u8)>,
+    exists: Vec<Target>,
+    anything_but: Vec<(AnythingBut, Target)>,
+    needs_fold: bool,
+}
+
+impl FieldIndex {
+    pub fn add(&mut self, cond: &Cond, t: Target) {
+        match cond {
+            Cond::Exact(Scalar::Str(s)) => self.exact_str.entry(s.clone()).or_default().push(t),
+            Cond::Exact(Scalar::Num(k, _)) => self.exact_num.entry(*k).or_default().push(t),
+            Cond::Exact(Scalar::Bool(true)) => self.exact_true.push(t),
+            Cond::Exact(Scalar::Bool(false)) => self.exact_false.push(t),
+            Cond::Exact(Scalar::Null) => self.exact_null.push(t),
+            Cond::Prefix(p) => self.prefix.entry(p).push(t),
+            Cond::Suffix(p) => self.suffix.entry(p).push(t),
+            Cond::PrefixCi(p) => {
+                self.needs_fold = true;
+                self.prefix_ci.entry(p).push(t)
+            }
+            Cond::SuffixCi(p) => {
+                self.needs_fold = true;
+                self.suffix_ci.entry(p).push(t)
+            }
+            Cond::EqualsCi(p) => {
+                self.needs_fold = true;
+                self.equals_ci.entry(p.clone()).or_default().push(t)
+            }
+            Cond::Wildcard(g) => self.wildcard.entry(g.leading()).push((g.clone(), t)),
+            Cond::Numeric(r) => self.numeric.add(*r, t),
+            Cond::Cidr(c, _) => {
+                let (v6, bits, net) = c.key();
+                if !self.cidr_lens.contains(&(v6, bits)) {
+                    self.cidr_lens.push((v6, bits));
+                }
+                self.cidr.entry((v6, bits, net)).or_default().push(t)
+            }
+            Cond::Exists(true) => self.exists.push(t),
+            // Absence is tracked per field by the matcher, never by value.
+            Cond::Exists(false) => {}
+            Cond::AnythingBut(ab) => self.anything_but.push((ab.clone(), t)),
+        }
+    }
+
+    pub fn finish(&mut self) {
+        self.numeric.finish();
+    }
+
+    /// Calls `out` for every target the leaf value satisfies (possibly with repeats).
+    pub fn lookup(&self, v: &Leaf<'_>, out: &mut impl FnMut(Target)) {
+        match v {
+            Leaf::Str(s) => {
+                let s: &str = s;
+                {
+                    let mut emit = |ts: &Vec<Target>| ts.iter().for_each(|t| out(*t));
+                    if let Some(ts) = self.exact_str.get(s) {
+                        emit(ts);
+                    }
+                    self.prefix.for_prefixes(s, &mut emit);
+                    self.suffix.for_suffixes(s, &mut emit);
+                    if self.needs_fold {
+                        let folded = fold_case(s);
+                        if let Some(ts) = self.equals_ci.get(&folded) {
+                            emit(ts);
+                        }
+                        self.prefix_ci.for_prefixes(&folded, &mut emit);
+                        self.suffix_ci.for_suffixes(&folded, &mut emit);
+                    }
+                }
+                self.wildcard.for_prefixes(s, |gs| {
+                    for (g, t) in gs {
+                        if g.matches(s) {
+                            out(*t);
+                        }
+                    }
+                });
+                if !self.cidr_lens.is_empty()
+                    && let Some((v6, ip)) = parse_ip(s)
+                {
+                    for &(fam, bits) in &self.cidr_lens {
+                        if fam != v6 {
+                            continue;
+                        }
+                        if let Some(ts) = self.cidr.get(&(v6, bits, ip & mask_for(v6, bits))) {
+                            ts.iter().for_each(|t| out(*t));
+                        }
+                    }
+                }
+            }
+            Leaf::Num(k, f) => {
+                if let Some(ts) = self.exact_num.get(k) {
+                    ts.iter().for_each(|t| out(*t));
+                }
+                if let Some(f) = f {
+                    self.numeric.lookup(*f, out);
+                }
+            }
+            Leaf::Bool(true) => self.exact_true.iter().for_each(|t| out(*t)),
+            Leaf::Bool(false) => self.exact_false.iter().for_each(|t| out(*t)),
+            Leaf::Null => self.exact_null.iter().for_each(|t| out(*t)),
+        }
+        self.exists.iter().for_each(|t| out(*t));
+        for (ab, t) in &self.anything_but {
+            if ab.matches(v) {
+                out(*t);
+            }
+        }
+    }
+}
