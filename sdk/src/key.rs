@@ -1,0 +1,201 @@
+//! Archive keys rendered from templates, safe against values from events.
+
+use std::borrow::Cow;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::{Event, PluginError, Template};
+
+/// Longest key the host accepts, in bytes (the S3 limit).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Bytes kept as they are in a substituted value: RFC 3986 unreserved
+/// characters. Everything else, `/`, `\`, `%`, NUL and non-ASCII included,
+/// is percent-encoded.
+const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Why a rendered archive key is not one the host accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "archive key {key:?} {problem}; expected `/`-separated segments like `book/42/1795602600000-update.json`"
+)]
+pub struct KeyError {
+    /// The key, as rendered.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl From<KeyError> for PluginError {
+    /// The same event renders the same bad key every time: reject.
+    fn from(error: KeyError) -> Self {
+        PluginError::reject(error.to_string())
+    }
+}
+
+/// Check `key` against the host's archive key rules: not empty, at most
+/// [`MAX_KEY_LEN`] bytes, not absolute, no empty, `.` or `..` segments, no
+/// NUL or backslash.
+pub fn validate_key(key: &str) -> Result<(), KeyError> {
+    let problem = if key.is_empty() {
+        Some("is empty")
+    } else if key.len() > MAX_KEY_LEN {
+        Some("is longer than 1024 bytes")
+    } else if key.contains('\0') {
+        Some("contains a NUL character")
+    } else if key.contains('\\') {
+        Some("contains a backslash")
+    } else if key.starts_with('/') {
+        Some("is absolute (starts with `/`)")
+    } else if key.split('/').any(str::is_empty) {
+        Some("has an empty segment (`//` or a trailing `/`)")
+    } else if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        Some("has a `.` or `..` segment")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(KeyError {
+            key: key.to_owned(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Percent-encode one substituted value so it stays inside its path segment.
+///
+/// A value made only of dots (`.`, `..`) has its dots encoded too, so it
+/// cannot become a `.` or `..` segment.
+fn encode_value(value: &str) -> Cow<'_, str> {
+    if !value.is_empty() && value.bytes().all(|byte| byte == b'.') {
+        return Cow::Owned("%2E".repeat(value.len()));
+    }
+    utf8_percent_encode(value, ENCODED).into()
+}
+
+impl Template {
+    /// Render an archive key: like [`render`](Self::render), but each
+    /// substituted value is percent-encoded (only `A-Z a-z 0-9 - _ . ~` are
+    /// kept), so a value can neither add segments (`/`) nor escape (`..`);
+    /// then the whole key is checked with [`validate_key`]. Rejects if the
+    /// key is still invalid, e.g. because a value was empty (`a//b`).
+    pub fn render_key(&self, event: &Event) -> Result<String, PluginError> {
+        let key = self.render_with(event, encode_value)?;
+        validate_key(&key)?;
+        Ok(key)
+    }
+}
+
+/// Render `template` as an archive key; see [`Template::render_key`].
+///
+/// ```
+/// # use trailmark_sdk::{Event, render_key};
+/// # let event = Event::from_json(r#"{"id": "e-1", "source": "app", "detail-type": "Object State Change",
+/// #   "time": "2026-11-25T10:00:00Z", "detail": {"entity-type": "book", "entity-id": "../../etc/passwd",
+/// #   "operation": "update", "ts": 1795600800000, "author": "ann", "data": {}}}"#)?;
+/// let key = render_key("{source}/{entity-type}/{entity-id}/{ts}-{operation}.json", &event)?;
+/// assert_eq!(key, "app/book/..%2F..%2Fetc%2Fpasswd/1795600800000-update.json");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn render_key(template: &str, event: &Event) -> Result<String, PluginError> {
+    Template::parse(template)?.render_key(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::event_with_detail;
+
+    const DEFAULT: &str = "{source}/{entity-type}/{entity-id}/{ts}-{operation}.json";
+
+    fn book(entity_id: serde_json::Value) -> Event {
+        event_with_detail(json!({
+            "entity-type": "book",
+            "entity-id": entity_id,
+            "operation": "insert",
+            "ts": 1_795_602_600_000_i64,
+            "author": "bob@example.com",
+            "data": {"title": "x"}
+        }))
+    }
+
+    fn key_for(entity_id: &str) -> Result<String, PluginError> {
+        render_key(DEFAULT, &book(json!(entity_id)))
+    }
+
+    #[test]
+    fn plain_values_are_kept() {
+        assert_eq!(
+            key_for("978-0-13-468599-1").expect("valid"),
+            "com.example.library/book/978-0-13-468599-1/1795602600000-insert.json"
+        );
+    }
+
+    #[test]
+    fn values_cannot_add_or_escape_segments() {
+        for (id, encoded) in [
+            ("a/b", "a%2Fb"),
+            ("..", "%2E%2E"),
+            (".", "%2E"),
+            ("../x", "..%2Fx"),
+            ("/abs", "%2Fabs"),
+            ("nul\0", "nul%00"),
+            ("back\\slash", "back%5Cslash"),
+            ("100%", "100%25"),
+            ("a b?#", "a%20b%3F%23"),
+            ("Zoë", "Zo%C3%AB"),
+        ] {
+            let key = key_for(id).expect("encoded value is valid");
+            assert_eq!(
+                key,
+                format!("com.example.library/book/{encoded}/1795602600000-insert.json")
+            );
+            validate_key(&key).expect("rendered keys are valid");
+            assert_eq!(key.split('/').count(), 4, "{id:?} stays one segment");
+        }
+    }
+
+    #[test]
+    fn empty_values_are_rejected_not_collapsed() {
+        let mut event = book(json!("x"));
+        event.account.clear();
+        let error =
+            render_key("{source}/{account}/{entity-id}", &event).expect_err("empty segment");
+        assert!(!error.is_retry());
+        assert!(error.message().contains("has an empty segment"), "{error}");
+    }
+
+    #[test]
+    fn bad_literal_templates_are_rejected() {
+        let event = book(json!("x"));
+        for (template, problem) in [
+            ("/{source}", "is absolute"),
+            ("a/../{source}", "`..` segment"),
+            ("{source}/", "empty segment"),
+            ("a\\{source}", "backslash"),
+        ] {
+            let error = render_key(template, &event).expect_err(template);
+            assert!(error.message().contains(problem), "{template}: {error}");
+        }
+    }
+
+    #[test]
+    fn validate_key_matches_the_host_rules() {
+        assert!(validate_key("book/42/evt-1.json").is_ok());
+        assert!(validate_key("").is_err());
+        assert!(validate_key(&"a".repeat(MAX_KEY_LEN + 1)).is_err());
+        assert!(validate_key(&"a".repeat(MAX_KEY_LEN)).is_ok());
+        assert!(validate_key("a/./b").is_err());
+        assert!(validate_key("a/.../b").is_ok());
+    }
+}
