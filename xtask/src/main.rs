@@ -1,1 +1,214 @@
-fn main() {}
+//! Build, run and test Trailmark with one command each.
+//!
+//! ```text
+//! cargo xtask serve [ARGS…]   build everything (plugins included), run `trailmark serve ARGS…`
+//! cargo xtask test            everything CI checks: fmt, clippy, plugins, the whole test suite
+//! cargo xtask build-plugins   build every WebAssembly plugin into plugins/*.wasm
+//! cargo xtask bench [ARGS…]   run the criterion benchmarks
+//! ```
+//!
+//! Each command installs what it needs first: the `wasm32-wasip2` target, and
+//! for `test` a Python virtualenv with `moto[server]` (an AWS-compatible server
+//! on loopback for the AWS backends' tests), started and stopped around the run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+mod moto;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Where guest crates live, and how their built files are named.
+const GUEST_DIRS: &[&str] = &[
+    "plugins/",
+    "host/tests/fixtures/plugins/",
+    "examples/plugins/",
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r.to_vec()),
+        None => ("help", Vec::new()),
+    };
+    let result = match cmd {
+        "serve" => serve(&rest),
+        "test" => test(),
+        "build-plugins" => build_plugins().map(|_| ()),
+        "bench" => bench(&rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <serve [ARGS…] | test | build-plugins | bench [ARGS…]>\n\n\
+                 serve          build everything and run `trailmark serve` on ./data with ./rules\n\
+                 test           run every check CI runs (fmt, clippy, plugins, tests)\n\
+                 build-plugins  build the WebAssembly plugins into plugins/*.wasm\n\
+                 bench          run the criterion benchmarks"
+            );
+            return if cmd == "help" || cmd == "--help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn metadata() -> Result<Value> {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("parsing cargo metadata")
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup (is the Rust toolchain installed with rustup?)")?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// A guest crate: package name, and the directory group it belongs to.
+struct Guest {
+    package: String,
+    group: &'static str,
+}
+
+fn guests(meta: &Value) -> Vec<Guest> {
+    let root = root();
+    let mut out = Vec::new();
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        let (Some(name), Some(manifest)) = (pkg["name"].as_str(), pkg["manifest_path"].as_str())
+        else {
+            continue;
+        };
+        let rel = Path::new(manifest)
+            .strip_prefix(&root)
+            .unwrap_or(Path::new(manifest));
+        let rel = rel.to_string_lossy();
+        if let Some(group) = GUEST_DIRS.iter().find(|g| rel.starts_with(**g)) {
+            out.push(Guest {
+                package: name.to_owned(),
+                group,
+            });
+        }
+    }
+    out
+}
+
+/// Build every guest crate for wasm32-wasip2 and copy the standard plugins to
+/// `plugins/<name>.wasm`. Returns the directory holding all built `.wasm` files.
+fn build_plugins() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let meta = metadata()?;
+    let target_dir = PathBuf::from(
+        meta["target_directory"]
+            .as_str()
+            .context("no target_directory")?,
+    );
+    let guests = guests(&meta);
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--target", WASM_TARGET]);
+    for g in &guests {
+        cmd.args(["-p", &g.package]);
+    }
+    run(&mut cmd)?;
+    let out_dir = target_dir.join(WASM_TARGET).join("release");
+    for g in guests.iter().filter(|g| g.group == "plugins/") {
+        let file = out_dir.join(format!("{}.wasm", g.package.replace('-', "_")));
+        let name = g.package.trim_start_matches("trailmark-plugin-");
+        let dest = root().join("plugins").join(format!("{name}.wasm"));
+        std::fs::copy(&file, &dest)
+            .with_context(|| format!("copying {} to {}", file.display(), dest.display()))?;
+        eprintln!(
+            "xtask: {} ({} bytes)",
+            dest.display(),
+            std::fs::metadata(&dest)?.len()
+        );
+    }
+    Ok(out_dir)
+}
+
+fn serve(args: &[String]) -> Result<()> {
+    build_plugins()?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "-p", "trailmark", "--", "serve"])
+        .args(args);
+    run(&mut cmd)
+}
+
+fn test() -> Result<()> {
+    let wasm_dir = build_plugins()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The AWS backends are tested against a real AWS-compatible server:
+    // moto, installed into .venv on first use, on a free loopback port, and
+    // stopped (by PID) when `moto` is dropped, whatever the outcome.
+    let moto = moto::Moto::start(&root())?;
+    run(cargo()
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("TRAILMARK_WASM_DIR", &wasm_dir)
+        .envs(moto.env()))?;
+    drop(moto);
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let wasm_dir = build_plugins()?;
+    run(cargo()
+        .args(["bench", "--workspace"])
+        .args(args)
+        .env("TRAILMARK_WASM_DIR", &wasm_dir))
+}

@@ -1,0 +1,119 @@
+//! Helpers shared by the moto tests.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use tokio::runtime::Runtime;
+use trailmark_backends_aws::{AwsMetadataConfig, AwsTarget, BootstrapSpec, bootstrap};
+
+/// moto's account id.
+pub const ACCOUNT: &str = "123456789012";
+/// The region every test uses.
+pub const REGION: &str = "us-east-1";
+
+/// The moto server's URL; fails the test (never skips it) when unset.
+pub fn moto_url() -> String {
+    match std::env::var("TRAILMARK_MOTO_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)"),
+    }
+}
+
+/// A multi-thread runtime, as the host runs.
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime can be built")
+}
+
+/// A name no other test (or earlier run) uses: lowercase, fit for buckets.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("tm-{prefix}-{}", &id[..12])
+}
+
+/// moto, region us-east-1, through the per-backend `endpoint` key.
+pub fn target() -> AwsTarget {
+    AwsTarget::new(Some(REGION.to_owned()), Some(moto_url()))
+}
+
+/// The SDK configuration for [`target`].
+pub async fn sdk() -> aws_config::SdkConfig {
+    target().load().await.expect("moto configuration loads")
+}
+
+/// A metadata config for a new table, created through bootstrap.
+pub async fn new_table(prefix: &str) -> AwsMetadataConfig {
+    let config = AwsMetadataConfig::Dynamodb {
+        table: unique(prefix),
+        region: Some(REGION.to_owned()),
+        endpoint: Some(moto_url()),
+    };
+    let spec = BootstrapSpec {
+        metadata: Some(config.clone()),
+        ..Default::default()
+    };
+    bootstrap(&spec).await.expect("table is created");
+    config
+}
+
+/// Create a queue; returns its URL and ARN.
+pub async fn new_queue(prefix: &str) -> (String, String) {
+    let client = aws_sdk_sqs::Client::new(&sdk().await);
+    let url = client
+        .create_queue()
+        .queue_name(unique(prefix))
+        .send()
+        .await
+        .expect("queue is created")
+        .queue_url()
+        .expect("CreateQueue answers a URL")
+        .to_owned();
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("queue has an ARN")
+        .clone();
+    (url, arn)
+}
+
+/// Receive from `queue_url` until `want` messages came or `patience` passed
+/// without a new one; deletes what it receives.
+pub async fn drain(queue_url: &str, want: usize, patience: Duration) -> Vec<Message> {
+    let client = aws_sdk_sqs::Client::new(&sdk().await);
+    let mut got = Vec::new();
+    let mut quiet_since = Instant::now();
+    while got.len() < want && quiet_since.elapsed() < patience {
+        let output = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for message in output.messages() {
+            if let Some(receipt) = message.receipt_handle() {
+                client
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            got.push(message.clone());
+            quiet_since = Instant::now();
+        }
+    }
+    got
+}
