@@ -1,1 +1,18 @@
-//! Trailmark host library.
+//! Trailmark host library: everything the `trailmark` binary does, as
+//! modules the tests and benchmarks call directly.
+//!
+//! Data flows forward: ingest → journal → rules (matcher) → dispatch →
+//! runtime → backends; query and admin read from the backends. `server`
+//! assembles them into `trailmark serve`; `cli` is the command line.
+
+pub mod backend_config;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod ingest;
+pub mod metrics;
+pub mod query;
+pub mod rules;
+pub mod server;
+pub mod timespec;
+pub mod units;

@@ -1,0 +1,229 @@
+//! Operator commands against a running server: status and dead letters.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::client::Client;
+use super::{OutputFormat, ServerArg, table};
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+/// Dead-letter commands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Only this rule's.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// Show one dead letter with its event.
+    Show {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Dead-letter id (from `dlq list`).
+        id: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+    /// Deliver dead letters again (all, one rule's, or the given ids).
+    #[command(
+        after_help = "Fix the plugin or the backend first (a hot reload is enough), then:\n  trailmark dlq replay --rule archive\n  trailmark dlq replay 12 13"
+    )]
+    Replay(Selection),
+    /// Delete dead letters for good (asks first unless --yes).
+    Purge {
+        #[command(flatten)]
+        selection: Selection,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Which dead letters a command acts on.
+#[derive(Debug, Args)]
+pub struct Selection {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Only this rule's.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Dead-letter ids; none means all (of --rule, if given).
+    ids: Vec<i64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+impl Selection {
+    fn body(&self) -> Value {
+        json!({"ids": self.ids, "rule": self.rule})
+    }
+}
+
+/// Run `status`.
+pub fn status(args: StatusArgs) -> Result<ExitCode> {
+    let s = Client::new(&args.server.url()).get("/v1/admin/status")?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+        OutputFormat::Table => {
+            println!("server           {}", args.server.url());
+            println!("uptime           {}s", s["uptime-seconds"]);
+            println!(
+                "rule set         version {} ({} rules)",
+                s["ruleset-version"], s["rules"]
+            );
+            let reload = &s["last-reload"];
+            println!(
+                "last reload      {}",
+                if reload["ok"].as_bool() == Some(true) {
+                    "ok".to_owned()
+                } else {
+                    format!("failed: {}", reload["errors"])
+                }
+            );
+            println!("events accepted  {}", s["events-accepted"]);
+            println!("pending          {}", s["pending-deliveries"]);
+            println!("dead letters     {}", s["dead-letters"]);
+            println!(
+                "journal          seq {}..{}, {} bytes",
+                s["journal"]["first-seq"], s["journal"]["head-seq"], s["journal"]["bytes"]
+            );
+            println!("storage          {} bytes", s["storage-bytes"]);
+            if let Some(lag) = s["lag"].as_object() {
+                for (rule, n) in lag {
+                    println!("lag {rule:<12} {n}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Run a `dlq` subcommand.
+pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
+    match cmd {
+        DlqCommand::List {
+            server,
+            rule,
+            output,
+        } => {
+            let path = match &rule {
+                Some(r) => format!("/v1/admin/dlq?rule={r}"),
+                None => "/v1/admin/dlq".to_owned(),
+            };
+            let v = Client::new(&server.url()).get(&path)?;
+            let letters = v["dead-letters"].as_array().cloned().unwrap_or_default();
+            match output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&letters)?),
+                OutputFormat::Table => {
+                    let rows: Vec<Vec<String>> = letters
+                        .iter()
+                        .map(|d| {
+                            vec![
+                                d["id"].to_string(),
+                                d["rule"].as_str().unwrap_or("").to_owned(),
+                                d["event-id"].as_str().unwrap_or("").to_owned(),
+                                d["attempts"].to_string(),
+                                d["failed-at"].as_str().unwrap_or("").to_owned(),
+                                d["error"].as_str().unwrap_or("").to_owned(),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table::render(
+                            &["ID", "RULE", "EVENT", "ATTEMPTS", "FAILED", "ERROR"],
+                            &rows
+                        )
+                    );
+                }
+            }
+        }
+        DlqCommand::Show { server, id, output } => {
+            let v = Client::new(&server.url()).get(&format!("/v1/admin/dlq/{id}"))?;
+            match output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                OutputFormat::Table => {
+                    for k in ["id", "rule", "event-id", "attempts", "failed-at", "error"] {
+                        println!(
+                            "{k:<10} {}",
+                            v[k].as_str()
+                                .map_or_else(|| v[k].to_string(), str::to_owned)
+                        );
+                    }
+                    println!("event\n{}", serde_json::to_string_pretty(&v["event"])?);
+                }
+            }
+        }
+        DlqCommand::Replay(sel) => {
+            let v = Client::new(&sel.server.url()).post("/v1/admin/dlq/replay", &sel.body())?;
+            report(&v, "replayed", sel.output)?;
+            if v["failed"].as_array().is_some_and(|f| !f.is_empty()) {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        DlqCommand::Purge { selection, yes } => {
+            let what = if selection.ids.is_empty() {
+                match &selection.rule {
+                    Some(r) => format!("all dead letters of rule `{r}`"),
+                    None => "ALL dead letters".to_owned(),
+                }
+            } else {
+                format!("dead letters {:?}", selection.ids)
+            };
+            if !yes && !confirm(&format!("Delete {what} for good?"))? {
+                bail!("not confirmed; nothing deleted (pass --yes to skip the question)");
+            }
+            let v = Client::new(&selection.server.url())
+                .post("/v1/admin/dlq/purge", &selection.body())?;
+            report(&v, "purged", selection.output)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(v: &Value, key: &str, output: OutputFormat) -> Result<()> {
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(v)?),
+        OutputFormat::Table => {
+            let ids = v[key].as_array().cloned().unwrap_or_default();
+            println!("{key} {} dead letter(s)", ids.len());
+            for f in v["failed"].as_array().into_iter().flatten() {
+                println!(
+                    "failed {}: {}",
+                    f["id"],
+                    f["message"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `trailmark aws bootstrap`: create the AWS resources a configuration names.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use trailmark_backends_aws::{BootstrapSpec, bootstrap};
+
+use crate::backend_config::Backend;
+use crate::config::{Config, Overrides};
+
+/// AWS commands.
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// Create the DynamoDB table (with its indexes), S3 bucket, SNS topics and
+    /// EventBridge buses that a trailmark.toml names. Idempotent: what exists
+    /// is left as it is.
+    ///
+    /// For trying Trailmark out and for tests; production setups may create
+    /// the same resources with their own infrastructure code (see
+    /// docs/deploying-on-aws.md). Credentials and region come from the usual
+    /// AWS chain; AWS_ENDPOINT_URL points it at an AWS-compatible server.
+    #[command(
+        after_help = "Example:\n  trailmark aws bootstrap --config examples/trailmark-aws.toml"
+    )]
+    Bootstrap {
+        /// The configuration whose AWS resources to create.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// The AWS half of a backend section, if it is one.
+fn aws<L, A: Clone>(b: &Backend<L, A>) -> Option<A> {
+    match b {
+        Backend::Aws(a) => Some(a.clone()),
+        Backend::Local(_) => None,
+    }
+}
+
+/// Run an `aws` subcommand.
+pub fn run(cmd: AwsCommand) -> Result<ExitCode> {
+    let AwsCommand::Bootstrap { config } = cmd;
+    let config = Config::load(Some(&config), &Overrides::default())?;
+    let spec = BootstrapSpec {
+        archive: aws(&config.archive),
+        metadata: aws(&config.metadata),
+        notify: config.notify.values().filter_map(aws).collect(),
+        forward: config.forward.values().filter_map(aws).collect(),
+        ingest: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(bootstrap(&spec))?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}

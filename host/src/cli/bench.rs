@@ -1,0 +1,290 @@
+//! `trailmark bench`: a load generator that sends realistic audit events to a
+//! running server over HTTP (the PutEvents endpoint) at a fixed rate or flat
+//! out, and reports accepted events/s, acknowledgement latency and delivery lag.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::client::Client;
+use super::{OutputFormat, ServerArg};
+use crate::units::parse_duration;
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  trailmark bench --duration 30s                 flat out, 32 connections\n  trailmark bench --rate 10000 --duration 60s     a fixed 10,000 events/s\n\n\
+Delivery lag comes from the server's trailmark_delivery_lag_seconds histogram (bucket upper bounds)."
+)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Events per second in total; 0 sends as fast as the server acknowledges.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// How long to send.
+    #[arg(long, default_value = "10s")]
+    duration: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Events per PutEvents request (1 to 10).
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
+    /// Seed for the generated events.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+/// One generated PutEvents entry: an `Object State Change` of about 1 KB.
+pub fn audit_entry(rng: &mut fastrand::Rng, n: u64) -> Value {
+    const TYPES: [&str; 4] = ["book", "customer", "order", "invoice"];
+    const OPS: [&str; 3] = ["insert", "update", "delete"];
+    let entity_type = TYPES[rng.usize(..TYPES.len())];
+    let op = OPS[rng.usize(..OPS.len())];
+    let mut data = serde_json::Map::new();
+    for i in 0..14 {
+        let value: String = (0..40).map(|_| rng.alphanumeric()).collect();
+        data.insert(format!("field{i}"), json!(value));
+    }
+    data.insert("amount".into(), json!(rng.u32(..100_000)));
+    let detail = json!({
+        "entity-type": entity_type,
+        "entity-id": format!("{entity_type}-{}", rng.u32(..50_000)),
+        "operation": op,
+        "ts": 1_764_064_800_000u64 + n,
+        "author": format!("user{}@example.com", rng.u32(..500)),
+        "data": if op == "delete" { Value::Null } else { Value::Object(data) },
+    });
+    json!({
+        "Source": "com.example.bench",
+        "DetailType": "Object State Change",
+        "Resources": [format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{entity_type}")],
+        "Detail": detail.to_string(),
+    })
+}
+
+struct Shared {
+    accepted: AtomicU64,
+    failed: AtomicU64,
+    throttled: AtomicU64,
+    latencies: Mutex<Vec<Duration>>,
+    stop: AtomicBool,
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Parse a Prometheus histogram's buckets and estimate a quantile (upper bound).
+fn histogram_quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= total * q)
+        .map(|(le, _)| *le)
+}
+
+/// Run the load generator.
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if !(1..=10).contains(&args.batch) {
+        bail!("--batch must be from 1 to 10 (PutEvents takes at most 10 entries)");
+    }
+    let duration = parse_duration(&args.duration).map_err(anyhow::Error::msg)?;
+    let url = args.server.url();
+    let admin = Client::new(&url);
+    admin.get("/healthz")?;
+    let before = admin.get("/metrics").ok();
+    let shared = Arc::new(Shared {
+        accepted: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        throttled: AtomicU64::new(0),
+        latencies: Mutex::new(Vec::new()),
+        stop: AtomicBool::new(false),
+    });
+    // Pre-generate bodies so the generator is not what is measured.
+    let mut rng = fastrand::Rng::with_seed(args.seed);
+    let bodies: Arc<Vec<String>> = Arc::new(
+        (0..512u64)
+            .map(|i| {
+                let entries: Vec<Value> = (0..args.batch as u64)
+                    .map(|j| audit_entry(&mut rng, i * 10 + j))
+                    .collect();
+                json!({"Entries": entries}).to_string()
+            })
+            .collect(),
+    );
+    let per_conn_interval = if args.rate == 0 {
+        None
+    } else {
+        Some(Duration::from_secs_f64(
+            args.connections as f64 * args.batch as f64 / args.rate as f64,
+        ))
+    };
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.connections)
+        .map(|c| {
+            let shared = shared.clone();
+            let bodies = bodies.clone();
+            let url = format!("{}/", url.trim_end_matches('/'));
+            let batch = args.batch as u64;
+            std::thread::spawn(move || {
+                let agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .build()
+                    .new_agent();
+                let mut local = Vec::new();
+                let mut next = Instant::now()
+                    + per_conn_interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 64.0));
+                let mut i = c;
+                while !shared.stop.load(Relaxed) {
+                    if let Some(interval) = per_conn_interval {
+                        let now = Instant::now();
+                        if next > now {
+                            std::thread::sleep(next - now);
+                        }
+                        next += interval;
+                    }
+                    let body = &bodies[i % bodies.len()];
+                    i += 1;
+                    let sent = Instant::now();
+                    let result = agent
+                        .post(&url)
+                        .header("X-Amz-Target", "AWSEvents.PutEvents")
+                        .header("Content-Type", "application/x-amz-json-1.1")
+                        .send(body.as_str());
+                    match result {
+                        Ok(mut r) if r.status().as_u16() == 200 => {
+                            local.push(sent.elapsed());
+                            let text = r.body_mut().read_to_string().unwrap_or_default();
+                            let failed = serde_json::from_str::<Value>(&text)
+                                .ok()
+                                .and_then(|v| v["FailedEntryCount"].as_u64())
+                                .unwrap_or(batch);
+                            shared.accepted.fetch_add(batch - failed, Relaxed);
+                            shared.failed.fetch_add(failed, Relaxed);
+                        }
+                        Ok(r) if r.status().as_u16() == 503 => {
+                            shared.throttled.fetch_add(batch, Relaxed);
+                        }
+                        _ => {
+                            shared.failed.fetch_add(batch, Relaxed);
+                        }
+                    }
+                }
+                shared
+                    .latencies
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(local);
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    shared.stop.store(true, Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let elapsed = started.elapsed();
+    // Let deliveries finish before reading the lag histogram.
+    let drain_deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < drain_deadline {
+        let pending = admin
+            .get("/v1/admin/status")
+            .ok()
+            .and_then(|s| s["pending-deliveries"].as_u64());
+        if pending == Some(0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let drained_after = started.elapsed();
+    let metrics = admin.get("/metrics").ok();
+    let metrics_text = metrics.as_ref().and_then(Value::as_str).unwrap_or("");
+    let _ = before;
+    let mut lat = shared
+        .latencies
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    lat.sort();
+    let accepted = shared.accepted.load(Relaxed);
+    let report = json!({
+        "seconds": elapsed.as_secs_f64(),
+        "connections": args.connections,
+        "batch": args.batch,
+        "target-rate": args.rate,
+        "accepted": accepted,
+        "accepted-per-second": accepted as f64 / elapsed.as_secs_f64(),
+        "failed": shared.failed.load(Relaxed),
+        "throttled": shared.throttled.load(Relaxed),
+        "ack-ms": {
+            "p50": quantile(&lat, 0.5).as_secs_f64() * 1e3,
+            "p99": quantile(&lat, 0.99).as_secs_f64() * 1e3,
+        },
+        "delivery-lag-ms (bucket upper bound)": {
+            "p50": histogram_quantile(metrics_text, "trailmark_delivery_lag_seconds", 0.5).map(|s| s * 1e3),
+            "p99": histogram_quantile(metrics_text, "trailmark_delivery_lag_seconds", 0.99).map(|s| s * 1e3),
+        },
+        "all-delivered-after-seconds": drained_after.as_secs_f64(),
+    });
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Table => {
+            println!(
+                "sent for            {:.1} s over {} connections, {} events per request",
+                elapsed.as_secs_f64(),
+                args.connections,
+                args.batch
+            );
+            println!(
+                "accepted            {accepted} ({:.0} events/s)",
+                report["accepted-per-second"].as_f64().unwrap_or(0.0)
+            );
+            println!("throttled (503)     {}", report["throttled"]);
+            println!("failed              {}", report["failed"]);
+            println!(
+                "ack latency         p50 {:.2} ms, p99 {:.2} ms",
+                report["ack-ms"]["p50"].as_f64().unwrap_or(0.0),
+                report["ack-ms"]["p99"].as_f64().unwrap_or(0.0)
+            );
+            let lag = &report["delivery-lag-ms (bucket upper bound)"];
+            println!(
+                "delivery lag        p50 <= {} ms, p99 <= {} ms",
+                lag["p50"], lag["p99"]
+            );
+            println!("all delivered after {:.1} s", drained_after.as_secs_f64());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

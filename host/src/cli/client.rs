@@ -1,0 +1,80 @@
+//! A small blocking HTTP client for the commands that talk to a running server.
+
+use anyhow::{Result, anyhow};
+use serde_json::Value;
+
+/// Where the server is: `--server`, else `TRAILMARK_SERVER`, else the local default.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8088";
+
+/// A client of one server.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8088`).
+    pub fn new(base: &str) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// GET a JSON document.
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        self.json(response)
+    }
+
+    /// POST a JSON document, get one back.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .post(&url)
+            .send_json(body)
+            .map_err(|e| self.unreachable(e))?;
+        self.json(response)
+    }
+
+    fn unreachable(&self, e: ureq::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot reach the Trailmark server at {}: {e}\n  is `trailmark serve` running? Point at another one with --server URL or TRAILMARK_SERVER",
+            self.base
+        )
+    }
+
+    fn json(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| anyhow!("reading the server's answer: {e}"))?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            return Ok(value);
+        }
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        Err(anyhow!("the server answered {status}: {message}"))
+    }
+}

@@ -1,0 +1,130 @@
+//! `trailmark events put`: send events through the PutEvents endpoint with the
+//! official AWS SDK client, exactly as any AWS application would.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::{OutputFormat, ServerArg, read_arg};
+use crate::ingest::client::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
+
+/// Event commands.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Send events to a server's PutEvents endpoint (with aws-sdk-eventbridge).
+    ///
+    /// Each FILE (or - for standard input) holds either the AWS CLI's
+    /// `put-events --entries` JSON (an array of {Source, DetailType, Detail, …})
+    /// or EventBridge envelopes ({"source", "detail-type", "detail", …}), one or
+    /// an array. Exit status: 0 when every entry was accepted, 2 otherwise.
+    #[command(
+        after_help = "Examples:\n  trailmark events put examples/events/put-events.json\n  trailmark events put examples/events/book-*.json\n  echo '[{\"Source\":\"app\",\"DetailType\":\"t\",\"Detail\":\"{}\"}]' | trailmark events put -"
+    )]
+    Put {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Files of entries or envelopes; `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+}
+
+/// Turn an EventBridge envelope into a PutEvents entry.
+fn envelope_entry(v: &Value) -> Result<PutEntry> {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let time = match text("time") {
+        Some(t) => Some(
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                .with_context(|| format!("`time` {t:?} is not RFC 3339"))?,
+        ),
+        None => None,
+    };
+    Ok(PutEntry {
+        source: text("source"),
+        detail_type: text("detail-type"),
+        detail: v.get("detail").map(Value::to_string),
+        resources: v.get("resources").and_then(Value::as_array).map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        }),
+        time,
+        ..PutEntry::default()
+    })
+}
+
+/// Parse a file's text as entries or envelopes.
+pub fn parse_input(text: &str) -> Result<Vec<PutEntry>> {
+    let value: Value = serde_json::from_str(text).context("not valid JSON")?;
+    let items = match &value {
+        Value::Array(items) => items.clone(),
+        Value::Object(_) => vec![value.clone()],
+        _ => bail!("expected a JSON array of entries or an EventBridge envelope object"),
+    };
+    let is_envelope = items
+        .first()
+        .is_some_and(|i| i.get("detail-type").is_some() || i.get("source").is_some());
+    if is_envelope {
+        items.iter().map(envelope_entry).collect()
+    } else if value.is_array() {
+        Ok(parse_entries(text)?)
+    } else {
+        Ok(parse_entries(&format!("[{text}]"))?)
+    }
+}
+
+/// Run an `events` subcommand.
+pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
+    let EventsCommand::Put {
+        server,
+        files,
+        output,
+    } = cmd;
+    let mut entries = Vec::new();
+    for f in &files {
+        let text = read_arg(&if f == "-" {
+            "@-".to_owned()
+        } else {
+            format!("@{f}")
+        })?;
+        entries.extend(parse_input(&text).with_context(|| format!("reading events from {f}"))?);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(put_events_via_sdk(&server.url(), entries))?;
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        OutputFormat::Table => {
+            for (i, outcome) in summary.entries.iter().enumerate() {
+                match outcome {
+                    PutOutcome::Accepted { event_id } => {
+                        println!("{:>3}  accepted  {event_id}", i + 1)
+                    }
+                    PutOutcome::Failed {
+                        error_code,
+                        error_message,
+                    } => {
+                        println!("{:>3}  FAILED    {error_code}: {error_message}", i + 1)
+                    }
+                }
+            }
+            eprintln!(
+                "{} accepted, {} failed",
+                summary.accepted(),
+                summary.failed()
+            );
+        }
+    }
+    Ok(if summary.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

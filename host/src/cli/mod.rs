@@ -1,0 +1,145 @@
+//! The `trailmark` command line: a thin layer over the library. Offline
+//! commands (`rules validate|test|match`, `plugins inspect`) need no server;
+//! the others talk to one with `--server`.
+
+pub mod admin;
+pub mod aws;
+pub mod bench;
+pub mod client;
+pub mod events;
+pub mod plugin_new;
+pub mod plugins;
+pub mod query;
+pub mod rules;
+pub mod serve;
+pub mod table;
+pub mod verify;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Table,
+    /// JSON.
+    Json,
+}
+
+/// Which server a command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArg {
+    /// The Trailmark server's URL.
+    #[arg(long, env = "TRAILMARK_SERVER", default_value = client::DEFAULT_SERVER)]
+    server: String,
+}
+
+impl ServerArg {
+    /// The URL.
+    pub fn url(&self) -> String {
+        self.server.clone()
+    }
+}
+
+/// Trailmark: a self-hosted audit engine.
+///
+/// Applications report who changed which entity, when and how, in the Amazon
+/// EventBridge envelope; rules (EventBridge event patterns) route each event to
+/// sandboxed WebAssembly plugins that archive bodies, store queryable change
+/// records, alert and log.
+#[derive(Debug, Parser)]
+#[command(name = "trailmark", version, propagate_version = true)]
+#[command(
+    after_help = "Start here:\n  trailmark serve                       run on ./data with the rules in ./rules\n  trailmark events put examples/events/put-events.json\n  trailmark query --entity-type book    what changed, newest first\n  trailmark rules test --help           try a pattern against an event\n\nExit status: 0 success; 1 a negative answer (no match, nothing found); 2 invalid input or failure."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: ingest, journal, rules, plugins, query and admin APIs.
+    Serve(serve::ServeArgs),
+    /// Check rule files and try patterns against events; list a server's rules.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Inspect plugin files.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Create a ready-to-build plugin crate from the sdk's template.
+    #[command(name = "plugin", subcommand)]
+    Plugin(plugin_new::PluginCommand),
+    /// Send events to a server.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// List change records: who changed what, when, newest first.
+    Query(query::QueryArgs),
+    /// Every version of one entity, oldest first, with its archived body.
+    History(query::HistoryArgs),
+    /// A server's health: uptime, rules, lag, dead letters, storage.
+    Status(admin::StatusArgs),
+    /// Dead letters: deliveries that failed for good.
+    #[command(subcommand)]
+    Dlq(admin::DlqCommand),
+    /// Check the journal's hash chain offline: was any record modified, removed, inserted or reordered?
+    Verify(verify::VerifyArgs),
+    /// Set up AWS resources for the AWS backends.
+    #[command(subcommand)]
+    Aws(aws::AwsCommand),
+    /// Load-test a running server with generated audit events.
+    Bench(bench::BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Read a command-line value that may be given inline, as `@FILE`, or as `@-` (stdin).
+pub fn read_arg(arg: &str) -> Result<String> {
+    match arg.strip_prefix('@') {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading standard input")?;
+            Ok(s)
+        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+        None => Ok(arg.to_owned()),
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Rules(cmd) => rules::run(cmd),
+        Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Plugin(cmd) => plugin_new::run(cmd),
+        Command::Events(cmd) => events::run(cmd),
+        Command::Query(args) => query::query(args),
+        Command::History(args) => query::history(args),
+        Command::Status(args) => admin::status(args),
+        Command::Dlq(cmd) => admin::dlq(cmd),
+        Command::Bench(args) => bench::run(args),
+        Command::Aws(cmd) => aws::run(cmd),
+        Command::Verify(args) => verify::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "trailmark",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

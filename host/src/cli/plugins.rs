@@ -1,0 +1,82 @@
+//! `trailmark plugins …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::OutputFormat;
+
+/// Plugin commands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Print a plugin's world version, imports, exports, size and SHA-256.
+    ///
+    /// Exit status: 0 for a compatible plugin, 2 for a file that is not a
+    /// compatible Trailmark plugin component (the reason is on stderr).
+    #[command(after_help = "Example:\n  trailmark plugins inspect plugins/archive.wasm")]
+    Inspect {
+        /// The .wasm file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+}
+
+/// Run a `plugins` subcommand.
+pub fn run(cmd: PluginsCommand) -> Result<ExitCode> {
+    match cmd {
+        PluginsCommand::Inspect { file, output } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let info = match trailmark_runtime::inspect(&bytes) {
+                Ok(info) => info,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let compatible = info.compatibility();
+            match output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "file": file,
+                        "world": info.world_version,
+                        "compatible": compatible.is_ok(),
+                        "problem": compatible.as_ref().err().map(ToString::to_string),
+                        "imports": info.imports,
+                        "exports": info.exports,
+                        "size": info.size,
+                        "sha256": info.sha256,
+                    }))?
+                ),
+                OutputFormat::Table => {
+                    println!("file     {}", file.display());
+                    println!(
+                        "world    trailmark:plugin@{}",
+                        info.world_version.as_deref().unwrap_or("(none)")
+                    );
+                    println!("size     {} bytes", info.size);
+                    println!("sha256   {}", info.sha256);
+                    println!("imports");
+                    for i in &info.imports {
+                        println!("  {i}");
+                    }
+                    println!("exports");
+                    for e in &info.exports {
+                        println!("  {e}");
+                    }
+                }
+            }
+            if let Err(e) = compatible {
+                eprintln!("error: {}: {e}", file.display());
+                return Ok(ExitCode::from(2));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! `trailmark.toml`: the server's configuration, read once at start and
+//! checked completely before anything runs.
+//!
+//! Every key has a default, so an empty file (or none) runs Trailmark on
+//! embedded storage under `./data`. Command-line flags override the file.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8088"
+//! data = "data"
+//! rules = "rules"
+//! plugins = "plugins"
+//! account = "000000000000"
+//! region = "local"
+//!
+//! [journal]
+//! retention = "30d"
+//!
+//! [dispatch]
+//! max-pending = 100000     # deliveries owed before ingest answers 503
+//! concurrency = 16         # plugin calls at once per rule
+//! retry-initial = "1s"
+//! retry-max = "5m"
+//!
+//! [runtime]
+//! timeout = "1s"
+//! memory = "64MiB"
+//!
+//! [notify.admins]
+//! type = "file"
+//! path = "data/notify/admins.jsonl"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use serde::de::DeserializeOwned;
+use trailmark_backends::NotifyConfig;
+
+use crate::backend_config::{
+    ArchiveBackend, Backend, ForwardBackend, MetadataBackend, NotifyBackend,
+};
+
+use crate::dispatch::Backoff;
+use crate::units::{parse_bytes, parse_duration};
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
+
+/// A configuration problem, with the file and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml said, with line and column.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{path}: `{key}`: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// Dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    journal: RawJournal,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    dispatch: RawDispatch,
+    #[serde(default)]
+    runtime: RawRuntime,
+    archive: Option<toml::Table>,
+    metadata: Option<toml::Table>,
+    #[serde(default)]
+    notify: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    forward: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawServer {
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    rules: Option<PathBuf>,
+    plugins: Option<PathBuf>,
+    account: Option<String>,
+    region: Option<String>,
+    watch: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawJournal {
+    retention: Option<String>,
+    segment_size: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawIngest {
+    max_body: Option<String>,
+    max_depth: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDispatch {
+    max_pending: Option<usize>,
+    concurrency: Option<usize>,
+    retry_initial: Option<String>,
+    retry_max: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRuntime {
+    timeout: Option<String>,
+    memory: Option<String>,
+    cache: Option<PathBuf>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// Data directory (journal, embedded storage, caches).
+    pub data: PathBuf,
+    /// Rules directory.
+    pub rules: PathBuf,
+    /// Plugins directory (`<name>.wasm`).
+    pub plugins: PathBuf,
+    /// Account id filled into events.
+    pub account: String,
+    /// Region filled into events.
+    pub region: String,
+    /// Watch rules and plugins for changes.
+    pub watch: bool,
+    /// Keep delivered events this long.
+    pub retention: Duration,
+    /// Journal segment size.
+    pub segment_bytes: u64,
+    /// Request body cap.
+    pub max_body_bytes: u64,
+    /// JSON nesting cap for `Detail`.
+    pub max_depth: usize,
+    /// Deliveries queued or running before ingest answers 503.
+    pub max_pending: usize,
+    /// Concurrent plugin calls per rule.
+    pub concurrency: usize,
+    /// Retry backoff curve.
+    pub backoff: Backoff,
+    /// Default plugin call deadline.
+    pub timeout: Duration,
+    /// Default plugin memory cap.
+    pub memory_bytes: u64,
+    /// Compiled-plugin cache.
+    pub cache: PathBuf,
+    /// `[archive]` backend (default: a directory under `data`).
+    pub archive: ArchiveBackend,
+    /// `[metadata]` backend (default: SQLite under `data`).
+    pub metadata: MetadataBackend,
+    /// `[notify.NAME]` channels (default: `admins`, JSON lines under `data`).
+    pub notify: BTreeMap<String, NotifyBackend>,
+    /// `[forward.NAME]` destinations.
+    pub forward: BTreeMap<String, ForwardBackend>,
+}
+
+/// Command-line overrides of the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data`.
+    pub data: Option<PathBuf>,
+    /// `--rules`.
+    pub rules: Option<PathBuf>,
+    /// `--plugins`.
+    pub plugins: Option<PathBuf>,
+}
+
+impl Config {
+    /// Read `path` (if given; a missing default file is fine) and apply overrides.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let (raw, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                (Self::parse_raw(&text, p)?, p.to_owned())
+            }
+            None => {
+                let default = Path::new("trailmark.toml");
+                match std::fs::read_to_string(default) {
+                    Ok(text) => (Self::parse_raw(&text, default)?, default.to_owned()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        (RawConfig::default(), PathBuf::from("(defaults)"))
+                    }
+                    Err(source) => {
+                        return Err(ConfigError::Read {
+                            path: default.to_owned(),
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        Self::from_raw(raw, &origin, overrides)
+    }
+
+    /// Parse configuration text (for tests and `--config -`).
+    pub fn parse(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let origin = Path::new("trailmark.toml");
+        Self::from_raw(Self::parse_raw(text, origin)?, origin, overrides)
+    }
+
+    fn parse_raw(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    fn from_raw(raw: RawConfig, origin: &Path, o: &Overrides) -> Result<Config, ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Value {
+            path: origin.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let listen_text = o
+            .listen
+            .clone()
+            .or(raw.server.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            bad(
+                "server.listen",
+                format!(
+                    "`{listen_text}` is not an address; expected IP:PORT such as 127.0.0.1:8088"
+                ),
+            )
+        })?;
+        let data = o
+            .data
+            .clone()
+            .or(raw.server.data)
+            .unwrap_or_else(|| "data".into());
+        let duration =
+            |key: &str, v: Option<String>, default: Duration| -> Result<Duration, ConfigError> {
+                v.map(|t| parse_duration(&t).map_err(|m| bad(key, m)))
+                    .transpose()
+                    .map(|d| d.unwrap_or(default))
+            };
+        let bytes = |key: &str, v: Option<String>, default: u64| -> Result<u64, ConfigError> {
+            v.map(|t| parse_bytes(&t).map_err(|m| bad(key, m)))
+                .transpose()
+                .map(|d| d.unwrap_or(default))
+        };
+        let account = raw.server.account.unwrap_or_else(|| "000000000000".into());
+        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad(
+                "server.account",
+                "an account id is 12 digits, as in AWS".into(),
+            ));
+        }
+        let max_pending = raw.dispatch.max_pending.unwrap_or(100_000);
+        if max_pending == 0 {
+            return Err(bad("dispatch.max-pending", "must be at least 1".into()));
+        }
+        let concurrency = raw.dispatch.concurrency.unwrap_or(16);
+        if !(1..=64).contains(&concurrency) {
+            return Err(bad("dispatch.concurrency", "must be from 1 to 64".into()));
+        }
+        let memory_bytes = bytes("runtime.memory", raw.runtime.memory, 64 << 20)?;
+        if !((1 << 20)..=(4u64 << 30)).contains(&memory_bytes) {
+            return Err(bad("runtime.memory", "must be from 1MiB to 4GiB".into()));
+        }
+        Ok(Config {
+            listen,
+            rules: o
+                .rules
+                .clone()
+                .or(raw.server.rules)
+                .unwrap_or_else(|| "rules".into()),
+            plugins: o
+                .plugins
+                .clone()
+                .or(raw.server.plugins)
+                .unwrap_or_else(|| "plugins".into()),
+            account,
+            region: raw.server.region.unwrap_or_else(|| "local".into()),
+            watch: raw.server.watch.unwrap_or(true),
+            retention: duration(
+                "journal.retention",
+                raw.journal.retention,
+                Duration::from_secs(30 * 86_400),
+            )?,
+            segment_bytes: bytes("journal.segment-size", raw.journal.segment_size, 64 << 20)?,
+            max_body_bytes: bytes("ingest.max-body", raw.ingest.max_body, 2 << 20)?,
+            max_depth: raw.ingest.max_depth.unwrap_or(64),
+            max_pending,
+            concurrency,
+            backoff: Backoff {
+                initial: duration(
+                    "dispatch.retry-initial",
+                    raw.dispatch.retry_initial,
+                    Backoff::default().initial,
+                )?,
+                max: duration(
+                    "dispatch.retry-max",
+                    raw.dispatch.retry_max,
+                    Backoff::default().max,
+                )?,
+            },
+            timeout: duration(
+                "runtime.timeout",
+                raw.runtime.timeout,
+                Duration::from_secs(1),
+            )?,
+            memory_bytes,
+            cache: raw.runtime.cache.unwrap_or_else(|| data.join("cache")),
+            archive: section(origin, "archive", raw.archive)?.unwrap_or_default(),
+            metadata: section(origin, "metadata", raw.metadata)?.unwrap_or_default(),
+            notify: named_sections(origin, "notify", raw.notify)?.unwrap_or_else(|| {
+                BTreeMap::from([(
+                    "admins".to_owned(),
+                    Backend::Local(NotifyConfig::File { path: None }),
+                )])
+            }),
+            forward: named_sections(origin, "forward", raw.forward)?.unwrap_or_default(),
+            data,
+        })
+    }
+}
+
+/// Read a backend table into its typed form (local or AWS by `type`).
+fn section<L: DeserializeOwned, A: DeserializeOwned>(
+    origin: &Path,
+    key: &str,
+    table: Option<toml::Table>,
+) -> Result<Option<Backend<L, A>>, ConfigError> {
+    table
+        .map(|t| {
+            Backend::from_table(t).map_err(|message| ConfigError::Value {
+                path: origin.to_owned(),
+                key: key.to_owned(),
+                message: message.trim_end().to_owned(),
+            })
+        })
+        .transpose()
+}
+
+/// Backends by name.
+type Named<L, A> = BTreeMap<String, Backend<L, A>>;
+
+/// Read `[KIND.NAME]` tables; `None` when there are none.
+fn named_sections<L: DeserializeOwned, A: DeserializeOwned>(
+    origin: &Path,
+    kind: &str,
+    tables: BTreeMap<String, toml::Table>,
+) -> Result<Option<Named<L, A>>, ConfigError> {
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let mut out = BTreeMap::new();
+    for (name, table) in tables {
+        let key = format!("{kind}.{name}");
+        if let Some(v) = section(origin, &key, Some(table))? {
+            out.insert(name, v);
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::parse("", &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data, PathBuf::from("data"));
+        assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.cache, PathBuf::from("data/cache"));
+        assert!(
+            c.notify.contains_key("admins"),
+            "the default rules' channel exists"
+        );
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data: Some("/tmp/x".into()),
+            ..Overrides::default()
+        };
+        let c = Config::parse("[server]\nlisten = \"0.0.0.0:1\"\n", &o).unwrap();
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.cache, PathBuf::from("/tmp/x/cache"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse("[server]\nlisten = \"nope\"\n", &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("server.listen"), "{e}");
+        let e = Config::parse("[server]\nlisen = \"x\"\n", &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+        let e =
+            Config::parse("[journal]\nretention = \"30\"\n", &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("journal.retention"), "{e}");
+        let e =
+            Config::parse("[notify.ops]\ntype = \"pager\"\n", &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("notify.ops"), "{e}");
+    }
+}

@@ -1,0 +1,135 @@
+//! `POST /`: the AWS JSON 1.1 protocol endpoint, dispatching on the
+//! `X-Amz-Target` header to one operation.
+//!
+//! Every operation shares the protocol checks done here, in this order:
+//! known target (400 `UnknownOperationException`), content type (415
+//! `UnsupportedMediaTypeException`), body size (413 `ValidationException`).
+//! The operation then parses the body itself.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::aws_error::{AMZ_JSON_1_1, AwsError};
+use super::body::{media_type, read_limited, truncate_for_message};
+use super::put_events::put_events;
+use super::{IngestState, Shared};
+
+/// The operations served on `POST /`, by `X-Amz-Target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsOperation {
+    /// `AWSEvents.PutEvents`: see [`super::put_events`].
+    PutEvents,
+    /// `AWSEvents.TestEventPattern`: see [`super::test_pattern`].
+    TestEventPattern,
+}
+
+impl AwsOperation {
+    /// The operation a target header names, if it is one we serve.
+    pub fn from_target(target: &str) -> Option<Self> {
+        match target {
+            "AWSEvents.PutEvents" => Some(Self::PutEvents),
+            "AWSEvents.TestEventPattern" => Some(Self::TestEventPattern),
+            _ => None,
+        }
+    }
+}
+
+/// Call one operation on an already checked body. Add new operations here.
+async fn dispatch(
+    operation: AwsOperation,
+    state: &IngestState,
+    body: &Bytes,
+) -> Result<Response, AwsError> {
+    match operation {
+        AwsOperation::PutEvents => put_events(state, body).await.map(aws_json_response),
+        AwsOperation::TestEventPattern => {
+            super::test_pattern::test_event_pattern(body).map(aws_json_response)
+        }
+    }
+}
+
+/// Handler for `POST /`.
+pub(crate) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = match shared.admit() {
+        Some(_permit) => serve(&shared.state, &headers, body).await,
+        None => Err(AwsError::Throttling),
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(
+                request_id = %request_id,
+                code = error.code(),
+                status = error.status().as_u16(),
+                error = %error,
+                "AWS JSON request refused"
+            );
+            error.into_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", value);
+    }
+    response
+}
+
+async fn serve(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<Response, AwsError> {
+    let operation = operation(headers)?;
+    match media_type(headers) {
+        Some(media) if media == AMZ_JSON_1_1 => {}
+        Some(media) => {
+            return Err(AwsError::UnsupportedMediaType(format!(
+                "Content-Type must be {AMZ_JSON_1_1}, got {}.",
+                truncate_for_message(&media, 100)
+            )));
+        }
+        None => {
+            return Err(AwsError::UnsupportedMediaType(format!(
+                "Content-Type must be {AMZ_JSON_1_1}; the header is missing."
+            )));
+        }
+    }
+    let body = read_limited(headers, body, state.limits.max_body_bytes).await?;
+    dispatch(operation, state, &body).await
+}
+
+fn operation(headers: &HeaderMap) -> Result<AwsOperation, AwsError> {
+    let Some(target) = headers.get("x-amz-target") else {
+        return Err(AwsError::UnknownOperation(
+            "Missing X-Amz-Target header; expected AWSEvents.PutEvents.".to_owned(),
+        ));
+    };
+    let target = String::from_utf8_lossy(target.as_bytes());
+    AwsOperation::from_target(&target).ok_or_else(|| {
+        AwsError::UnknownOperation(format!(
+            "Unknown operation X-Amz-Target: {}.",
+            truncate_for_message(&target, 100)
+        ))
+    })
+}
+
+/// A 200 response with an AWS JSON 1.1 body.
+pub fn aws_json_response(body: impl Serialize) -> Response {
+    match serde_json::to_string(&body) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON_1_1))],
+            text,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "AWS JSON response could not be serialized");
+            AwsError::Internal.into_response()
+        }
+    }
+}

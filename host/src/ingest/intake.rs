@@ -1,0 +1,39 @@
+//! The seam between ingest and the rest of the host.
+//!
+//! Ingest validates and builds events, then hands them forward through
+//! [`Intake`]; it never names the journal or the dispatcher. The host wires a
+//! journal-backed implementation in; tests use an in-memory one.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use trailmark_backends::Event;
+
+/// A boxed, sendable future, as [`Intake`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why the intake could not take or find events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntakeError {
+    /// Backpressure: the host cannot take more right now; the producer should
+    /// retry later. Answered with HTTP 503 (`ThrottlingException` on the
+    /// PutEvents endpoint).
+    #[error("busy: the host cannot accept more events right now")]
+    Busy,
+    /// The events could not be made durable (e.g. a journal I/O failure).
+    /// Answered with HTTP 500 (`InternalException`); the text is logged, not
+    /// sent to the client.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where accepted events go: durably accepts them, and finds them again.
+pub trait Intake: Send + Sync + 'static {
+    /// Durably accept the events, all or none, in the given order; resolve only
+    /// once they are durable. Ingest acknowledges the producer after this
+    /// resolves with `Ok`, and never calls it with an empty list.
+    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>>;
+
+    /// Look up an accepted event by id.
+    fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>>;
+}

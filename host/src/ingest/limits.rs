@@ -1,0 +1,163 @@
+//! Ingest limits, and the measurements they are checked against.
+
+use serde_json::Value;
+
+/// Bytes a `Time` counts for in an entry's size, as EventBridge counts it.
+const TIME_SIZE: usize = 14;
+
+/// Limits on what one request may carry. [`Limits::default`] gives the
+/// Amazon EventBridge values where EventBridge has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest entry, in bytes as EventBridge computes entry size (see
+    /// [`entry_size`]). EventBridge: 256 KB = 262 144 bytes.
+    pub max_entry_bytes: usize,
+    /// Most entries in one request. EventBridge: 10. At least one entry is
+    /// always required.
+    pub max_entries_per_put: usize,
+    /// Largest request body in bytes, checked before any parsing.
+    pub max_body_bytes: usize,
+    /// Deepest nesting of objects and arrays in an event's `detail`
+    /// (`{}` is depth 1). JSON parsing itself stops at depth 128, so values
+    /// above 127 behave as 127.
+    pub max_depth: usize,
+    /// Most `POST` requests being read, checked or awaiting the intake at
+    /// once; more are answered 503 (`ThrottlingException`) at once, before
+    /// their bodies are read. With `max_body_bytes` this bounds the memory
+    /// ingest holds for request bodies.
+    pub max_in_flight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entry_bytes: 256 * 1024,
+            max_entries_per_put: 10,
+            // 1 MiB of entries plus room for the JSON around them.
+            max_body_bytes: 1024 * 1024 + 64 * 1024,
+            max_depth: 64,
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// Entry size as EventBridge computes it ("Calculating PutEvents event entry
+/// size"): 14 bytes if `Time` is given, plus the UTF-8 bytes of `Source`,
+/// `DetailType`, `Detail` and each of `Resources`. JSON syntax and the other
+/// fields do not count.
+pub fn entry_size(
+    has_time: bool,
+    source: &str,
+    detail_type: &str,
+    detail: &str,
+    resources: &[String],
+) -> usize {
+    let time = if has_time { TIME_SIZE } else { 0 };
+    time + source.len()
+        + detail_type.len()
+        + detail.len()
+        + resources.iter().map(String::len).sum::<usize>()
+}
+
+/// Whether the JSON text nests objects and arrays deeper than `max`.
+///
+/// Scans the text without parsing or recursion, so it is safe on any input;
+/// brackets inside strings do not count. Malformed text is left for the
+/// parser to reject.
+pub fn text_exceeds_depth(text: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Nesting depth of objects and arrays in a parsed value (`{}` is 1, a
+/// scalar 0), computed without recursion.
+pub fn value_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, above)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(map) => Box::new(map.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        let depth = above + 1;
+        deepest = deepest.max(depth);
+        stack.extend(children.map(|child| (child, depth)));
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn text_depth_counts_objects_and_arrays_but_not_strings() {
+        assert!(!text_exceeds_depth(r#"{"a":[{"b":"[[[[{{{{"}]}"#, 3));
+        assert!(text_exceeds_depth(r#"{"a":[{"b":[1]}]}"#, 3));
+        assert!(!text_exceeds_depth(r#"{"a":"\"[[[[\\"}"#, 1));
+        assert!(!text_exceeds_depth(&nested(64), 64));
+        assert!(text_exceeds_depth(&nested(65), 64));
+        assert!(!text_exceeds_depth("42", 0));
+    }
+
+    #[test]
+    fn value_depth_matches_text_depth() {
+        for depth in [0usize, 1, 2, 10, 64] {
+            let text = if depth == 0 {
+                "1".to_owned()
+            } else {
+                nested(depth)
+            };
+            let value: Value = serde_json::from_str(&text).expect("test JSON is valid");
+            assert_eq!(value_depth(&value), depth, "{text}");
+        }
+        let value = serde_json::json!({"a": 1, "b": {"c": [1, {"d": {}}]}});
+        assert_eq!(value_depth(&value), 5);
+    }
+
+    #[test]
+    fn entry_size_follows_the_eventbridge_formula() {
+        let resources = vec!["arn:a".to_owned(), "é".to_owned()];
+        assert_eq!(entry_size(false, "src", "type", "{}", &[]), 9);
+        assert_eq!(
+            entry_size(true, "src", "type", "{}", &resources),
+            9 + 14 + 5 + 2
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_eventbridge_values() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_entry_bytes, 262_144);
+        assert_eq!(limits.max_entries_per_put, 10);
+    }
+}

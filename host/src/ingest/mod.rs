@@ -1,0 +1,137 @@
+//! HTTP ingest: where producers hand events to the host.
+//!
+//! [`router`] serves two APIs over one [`Intake`]:
+//!
+//! - `POST /` — Amazon EventBridge compatible, AWS JSON 1.1 protocol, chosen by
+//!   the `X-Amz-Target` header. `AWSEvents.PutEvents` takes the same request and
+//!   gives the same response and errors as EventBridge, so the AWS SDKs and
+//!   CLI work unchanged when pointed here (`--endpoint-url`). See
+//!   [`put_events`] and [`AwsError`].
+//! - `POST /v1/events`, `GET /v1/events/{id}` — the native JSON API. See
+//!   [`native`] and [`NativeError`].
+//!
+//! Both check the same [`Limits`] and fill the envelope as EventBridge does:
+//! the host assigns `id` (UUID v4), `version` `"0"`, `account` and `region`,
+//! and `time` when the producer gave none. Valid entries go forward to the
+//! [`Intake`] together; a request is acknowledged only once the intake says
+//! they are durable. When the intake is busy, or `max_in_flight` requests
+//! are already being handled, producers get HTTP 503 (`ThrottlingException`
+//! on `POST /`, which the AWS SDKs retry with backoff), never an unbounded
+//! queue.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use trailmark::ingest::{router, IngestState, Intake, Limits};
+//! # async fn serve(intake: Arc<dyn Intake>) -> std::io::Result<()> {
+//! let state = IngestState {
+//!     intake,
+//!     limits: Limits::default(),
+//!     account: "000000000000".to_owned(),
+//!     region: "us-east-1".to_owned(),
+//! };
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, router(state)).await
+//! # }
+//! ```
+
+mod aws_error;
+mod aws_json;
+mod body;
+pub mod client;
+mod entry;
+mod intake;
+mod limits;
+pub mod native;
+pub mod put_events;
+pub mod test_pattern;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use aws_error::{AMZ_JSON_1_1, AwsError};
+pub use aws_json::{AwsOperation, aws_json_response};
+pub use intake::{BoxFuture, Intake, IntakeError};
+pub use limits::{Limits, entry_size};
+pub use native::NativeError;
+
+/// What the ingest handlers share.
+#[derive(Clone)]
+pub struct IngestState {
+    /// Where accepted events go.
+    pub intake: Arc<dyn Intake>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Account id put in every event's envelope.
+    pub account: String,
+    /// Region put in every event's envelope.
+    pub region: String,
+}
+
+impl std::fmt::Debug for IngestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestState")
+            .field("limits", &self.limits)
+            .field("account", &self.account)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handlers hold: the caller's state and the in-flight permits.
+pub(crate) struct Shared {
+    pub state: IngestState,
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    /// A permit to handle one `POST`, or `None` when `max_in_flight`
+    /// requests are already being handled.
+    pub fn admit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.in_flight.try_acquire().ok()
+    }
+}
+
+/// The ingest routes, ready to serve or to merge into the host's router.
+/// Unknown paths answer 404 and wrong methods 405, both as JSON errors.
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/", post(aws_json::handle))
+        .route("/v1/events", post(native::put))
+        .route("/v1/events/{id}", get(native::get))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(Arc::new(Shared {
+            in_flight: tokio::sync::Semaphore::new(
+                state
+                    .limits
+                    .max_in_flight
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            ),
+            state,
+        }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let message = format!(
+        "no route for {method} {}",
+        body::truncate_for_message(uri.path(), 200)
+    );
+    let body = serde_json::json!({ "error": "not-found", "message": message });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message = format!(
+        "{method} is not allowed on {}",
+        body::truncate_for_message(uri.path(), 200)
+    );
+    let body = serde_json::json!({ "error": "method-not-allowed", "message": message });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

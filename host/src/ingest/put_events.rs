@@ -1,0 +1,182 @@
+//! The `AWSEvents.PutEvents` operation, shaped as the EventBridge API
+//! reference documents it.
+//!
+//! Request: `{"Entries": [{"Source", "DetailType", "Detail", "Resources",
+//! "Time", "EventBusName", "TraceHeader"}], "EndpointId"}`. `Time` is epoch
+//! seconds (a number, as the SDKs send it) or RFC 3339 text. `EventBusName`,
+//! `TraceHeader` and `EndpointId` are accepted and ignored: a Trailmark host
+//! has one bus. Unknown fields are ignored, as AWS does.
+//!
+//! Response (HTTP 200): `{"FailedEntryCount": n, "Entries": [...]}` with one
+//! result per request entry, in request order: `{"EventId": ".."}` or
+//! `{"ErrorCode": "..", "ErrorMessage": ".."}`. The valid entries are
+//! submitted to the intake together, so they are accepted all or none.
+
+use axum::body::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::IngestState;
+use super::aws_error::AwsError;
+use super::entry::{DetailInput, Draft, EntryError, EntryErrorKind, TimeInput, build_event};
+
+/// The PutEvents request body.
+#[derive(Debug, Deserialize)]
+struct PutEventsRequest {
+    #[serde(rename = "Entries")]
+    entries: Option<Vec<RequestEntry>>,
+    // `EndpointId` (global endpoints) is accepted and ignored.
+}
+
+/// One `PutEventsRequestEntry`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RequestEntry {
+    source: Option<String>,
+    detail_type: Option<String>,
+    detail: Option<String>,
+    resources: Option<Vec<String>>,
+    time: Option<WireTime>,
+    // `EventBusName` and `TraceHeader` are accepted and ignored.
+}
+
+/// `Time` as it may arrive: epoch seconds (what the SDKs send) or text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum WireTime {
+    Seconds(f64),
+    Text(String),
+}
+
+/// The PutEvents response body.
+#[derive(Debug, Serialize)]
+struct PutEventsResponse {
+    #[serde(rename = "FailedEntryCount")]
+    failed_entry_count: usize,
+    #[serde(rename = "Entries")]
+    entries: Vec<ResultEntry>,
+}
+
+/// One `PutEventsResultEntry`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ResultEntry {
+    Accepted {
+        #[serde(rename = "EventId")]
+        event_id: String,
+    },
+    Failed {
+        #[serde(rename = "ErrorCode")]
+        error_code: &'static str,
+        #[serde(rename = "ErrorMessage")]
+        error_message: String,
+    },
+}
+
+/// The AWS `ErrorCode` for a refused entry.
+fn aws_code(error: &EntryError) -> &'static str {
+    match error.kind {
+        EntryErrorKind::InvalidArgument | EntryErrorKind::TooLarge => "InvalidArgument",
+        EntryErrorKind::MalformedDetail => "MalformedDetail",
+    }
+}
+
+/// The AWS `ErrorMessage` for a refused entry, worded as EventBridge words it.
+fn aws_message(error: &EntryError) -> String {
+    match error.kind {
+        EntryErrorKind::MalformedDetail => format!("Detail is malformed: {}", error.reason),
+        EntryErrorKind::InvalidArgument | EntryErrorKind::TooLarge => format!(
+            "Parameter {} is not valid. Reason: {}",
+            error.field.aws_name(),
+            error.reason
+        ),
+    }
+}
+
+/// Run PutEvents on a body that passed the protocol checks.
+pub(crate) async fn put_events(
+    state: &IngestState,
+    body: &Bytes,
+) -> Result<impl Serialize, AwsError> {
+    let request: PutEventsRequest = serde_json::from_slice(body).map_err(|error| {
+        AwsError::Serialization(format!(
+            "The request body is not a valid PutEvents request: {error}."
+        ))
+    })?;
+    let entries = request.entries.ok_or_else(|| {
+        AwsError::Validation(
+            "1 validation error detected: Value null at 'entries' failed to satisfy constraint: \
+             Member must not be null"
+                .to_owned(),
+        )
+    })?;
+    if entries.is_empty() {
+        return Err(AwsError::Validation(
+            "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: \
+             Member must have length greater than or equal to 1"
+                .to_owned(),
+        ));
+    }
+    let max = state.limits.max_entries_per_put;
+    if entries.len() > max {
+        return Err(AwsError::Validation(format!(
+            "1 validation error detected: Value with {} entries at 'entries' failed to satisfy \
+             constraint: Member must have length less than or equal to {max}",
+            entries.len()
+        )));
+    }
+
+    let built: Vec<_> = entries
+        .iter()
+        .map(|entry| build_event(draft(entry), state))
+        .collect();
+    let mut accepted = Vec::new();
+    let mut results = Vec::with_capacity(built.len());
+    for (index, outcome) in built.into_iter().enumerate() {
+        match outcome {
+            Ok(event) => {
+                results.push(ResultEntry::Accepted {
+                    event_id: event.id.clone(),
+                });
+                accepted.push(event);
+            }
+            Err(error) => {
+                tracing::debug!(index, code = aws_code(&error), error = %error, "PutEvents entry refused");
+                results.push(ResultEntry::Failed {
+                    error_code: aws_code(&error),
+                    error_message: aws_message(&error),
+                });
+            }
+        }
+    }
+
+    let failed_entry_count = results.len() - accepted.len();
+    let accepted_count = accepted.len();
+    if !accepted.is_empty() {
+        state.intake.submit(accepted).await.map_err(|error| {
+            tracing::warn!(error = %error, entries = accepted_count, "intake refused PutEvents entries");
+            AwsError::from(error)
+        })?;
+    }
+    tracing::info!(
+        accepted = accepted_count,
+        failed = failed_entry_count,
+        "PutEvents"
+    );
+    Ok(PutEventsResponse {
+        failed_entry_count,
+        entries: results,
+    })
+}
+
+fn draft(entry: &RequestEntry) -> Draft<'_> {
+    Draft {
+        source: entry.source.as_deref(),
+        detail_type: entry.detail_type.as_deref(),
+        detail: entry.detail.as_deref().map(DetailInput::Text),
+        resources: entry.resources.as_deref().unwrap_or_default(),
+        time: entry.time.as_ref().map(|time| match time {
+            WireTime::Seconds(seconds) => TimeInput::EpochSeconds(*seconds),
+            WireTime::Text(text) => TimeInput::Rfc3339(text),
+        }),
+    }
+}

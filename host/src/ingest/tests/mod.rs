@@ -1,0 +1,138 @@
+//! Handler tests through `tower::ServiceExt::oneshot`, with an in-memory intake.
+
+mod native;
+mod put_events;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use trailmark_backends::Event;
+
+use super::*;
+
+/// Records submitted events; refuses the first `busy` submits with `Busy`,
+/// and every submit with `Unavailable` when `broken`.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<Event>>,
+    busy: AtomicUsize,
+    broken: bool,
+    submits: AtomicUsize,
+}
+
+impl Recorder {
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("recorder lock").clone()
+    }
+}
+
+impl Intake for Recorder {
+    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let result = if self.broken {
+            Err(IntakeError::Unavailable("disk on fire".to_owned()))
+        } else if self
+            .busy
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            Err(IntakeError::Busy)
+        } else {
+            self.events.lock().expect("recorder lock").extend(events);
+            Ok(())
+        };
+        Box::pin(async move { result })
+    }
+
+    fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {
+        let found = self.events().into_iter().find(|event| event.id == id);
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+fn app(recorder: Arc<Recorder>) -> axum::Router {
+    router(IngestState {
+        intake: recorder,
+        limits: Limits::default(),
+        account: "123456789012".to_owned(),
+        region: "eu-west-1".to_owned(),
+    })
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+async fn send(app: axum::Router, request: Request<Body>) -> Answer {
+    let response = app.oneshot(request).await.expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body reads");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn aws(target: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post("/")
+        .header("x-amz-target", target)
+        .header("content-type", AMZ_JSON_1_1)
+        .body(body.into())
+        .expect("valid request")
+}
+
+fn put_events(entries: Value) -> Request<Body> {
+    aws(
+        "AWSEvents.PutEvents",
+        json!({ "Entries": entries }).to_string(),
+    )
+}
+
+fn native(body: Value) -> Request<Body> {
+    Request::post("/v1/events")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("valid request")
+}
+
+fn entry(n: usize) -> Value {
+    json!({
+        "Source": "com.example.books",
+        "DetailType": "Object State Change",
+        "Detail": format!(r#"{{"entity-id": "{n}", "operation": "insert"}}"#),
+        "Resources": [format!("book/{n}")],
+        "Time": 1_764_070_101,
+    })
+}
+
+fn assert_aws_error(answer: &Answer, status: StatusCode, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["__type"], code, "{}", answer.body);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert_eq!(answer.headers["x-amzn-errortype"], code);
+    assert_eq!(answer.headers["content-type"], AMZ_JSON_1_1);
+}
+
+fn native_entry(n: usize) -> Value {
+    json!({
+        "source": "com.example.books",
+        "detail-type": "Object State Change",
+        "detail": {"entity-id": n.to_string(), "operation": "update"},
+        "time": "2026-01-02T03:04:05+01:00",
+    })
+}

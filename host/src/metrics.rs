@@ -1,0 +1,298 @@
+//! Counters and histograms for `/metrics` (Prometheus text format).
+//!
+//! Hot paths hold an `Arc` to their own atomics (one [`RuleMetrics`] per
+//! rule), so recording costs a relaxed atomic add and no lock.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Histogram bucket upper bounds, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+    5.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Record one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_nanos
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// The value below which `q` (0..1) of observations fall, estimated from
+    /// bucket bounds (an upper bound).
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total = self.count.load(Relaxed);
+        if total == 0 {
+            return None;
+        }
+        let target = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c.load(Relaxed);
+            if seen >= target {
+                return Some(Duration::from_secs_f64(BUCKETS[i]));
+            }
+        }
+        Some(Duration::from_secs_f64(BUCKETS[BUCKETS.len() - 1]))
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cumulative += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = self.sum_nanos.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Per-rule counters.
+#[derive(Debug, Default)]
+pub struct RuleMetrics {
+    /// Events matched.
+    pub matched: AtomicU64,
+    /// Deliveries that succeeded.
+    pub delivered: AtomicU64,
+    /// Attempts that failed and were retried.
+    pub retried: AtomicU64,
+    /// Deliveries sent to dead letters.
+    pub dead_lettered: AtomicU64,
+    /// Deliveries queued or running (lane lag in deliveries).
+    pub pending: AtomicI64,
+    /// Plugin call latency.
+    pub call_latency: Histogram,
+}
+
+/// All metrics of one server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events accepted (durable).
+    pub events_accepted: AtomicU64,
+    /// Entries rejected by validation.
+    pub events_rejected: AtomicU64,
+    /// Requests refused with 503 because lanes were behind.
+    pub throttled: AtomicU64,
+    /// Rule or plugin reloads that failed.
+    pub reload_failures: AtomicU64,
+    /// Rule or plugin reloads that succeeded.
+    pub reloads: AtomicU64,
+    /// Journal durable-append latency (includes the group fsync).
+    pub journal_append: Histogram,
+    /// Delivery lag: from acceptance to successful delivery.
+    pub delivery_lag: Histogram,
+    rules: RwLock<BTreeMap<String, Arc<RuleMetrics>>>,
+}
+
+impl Metrics {
+    /// The counters of one rule, created on first use.
+    pub fn rule(&self, name: &str) -> Arc<RuleMetrics> {
+        if let Some(m) = self
+            .rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return m.clone();
+        }
+        self.rules
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Snapshot of every rule's counters.
+    pub fn rules(&self) -> Vec<(String, Arc<RuleMetrics>)> {
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Render everything in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            &mut out,
+            "trailmark_events_accepted_total",
+            "Events accepted and durable.",
+            self.events_accepted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_events_rejected_total",
+            "Entries rejected by validation.",
+            self.events_rejected.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_ingest_throttled_total",
+            "Requests refused because delivery lanes were behind.",
+            self.throttled.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_reloads_total",
+            "Successful rule/plugin reloads.",
+            self.reloads.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_reload_failures_total",
+            "Rejected rule/plugin reloads (the last good set stayed active).",
+            self.reload_failures.load(Relaxed),
+        );
+        let rules = self.rules();
+        let per_rule = |out: &mut String,
+                        name: &str,
+                        kind: &str,
+                        help: &str,
+                        f: &dyn Fn(&RuleMetrics) -> String| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (rule, m) in &rules {
+                let _ = writeln!(out, "{name}{{rule=\"{}\"}} {}", escape(rule), f(m));
+            }
+        };
+        per_rule(
+            &mut out,
+            "trailmark_rule_matches_total",
+            "counter",
+            "Events matched per rule.",
+            &|m| m.matched.load(Relaxed).to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_deliveries_total Finished deliveries per rule by outcome.\n# TYPE trailmark_deliveries_total counter"
+        );
+        for (rule, m) in &rules {
+            let r = escape(rule);
+            let _ = writeln!(
+                out,
+                "trailmark_deliveries_total{{rule=\"{r}\",outcome=\"delivered\"}} {}",
+                m.delivered.load(Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "trailmark_deliveries_total{{rule=\"{r}\",outcome=\"dead-lettered\"}} {}",
+                m.dead_lettered.load(Relaxed)
+            );
+        }
+        per_rule(
+            &mut out,
+            "trailmark_retries_total",
+            "counter",
+            "Failed attempts that will be retried.",
+            &|m| m.retried.load(Relaxed).to_string(),
+        );
+        per_rule(
+            &mut out,
+            "trailmark_dead_letters_total",
+            "counter",
+            "Deliveries sent to dead letters.",
+            &|m| m.dead_lettered.load(Relaxed).to_string(),
+        );
+        per_rule(
+            &mut out,
+            "trailmark_lane_lag",
+            "gauge",
+            "Deliveries queued or running per rule.",
+            &|m| m.pending.load(Relaxed).to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_plugin_call_seconds Plugin call latency.\n# TYPE trailmark_plugin_call_seconds histogram"
+        );
+        for (rule, m) in &rules {
+            m.call_latency.render(
+                &mut out,
+                "trailmark_plugin_call_seconds",
+                &format!("rule=\"{}\"", escape(rule)),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_journal_append_seconds Durable journal append latency (group commit incl. fsync).\n# TYPE trailmark_journal_append_seconds histogram"
+        );
+        self.journal_append
+            .render(&mut out, "trailmark_journal_append_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_delivery_lag_seconds Time from acceptance to delivery.\n# TYPE trailmark_delivery_lag_seconds histogram"
+        );
+        self.delivery_lag
+            .render(&mut out, "trailmark_delivery_lag_seconds", "");
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.events_accepted.fetch_add(3, Relaxed);
+        let r = m.rule("archive");
+        r.delivered.fetch_add(2, Relaxed);
+        r.call_latency.observe(Duration::from_micros(30));
+        let text = m.render();
+        assert!(text.contains("trailmark_events_accepted_total 3"));
+        assert!(
+            text.contains("trailmark_deliveries_total{rule=\"archive\",outcome=\"delivered\"} 2")
+        );
+        assert!(
+            text.contains(
+                "trailmark_plugin_call_seconds_bucket{rule=\"archive\",le=\"0.00005\"} 1"
+            )
+        );
+        assert!(text.contains("trailmark_plugin_call_seconds_count{rule=\"archive\"} 1"));
+        assert_eq!(
+            r.call_latency.quantile(0.99),
+            Some(Duration::from_secs_f64(0.000_05))
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! The query API over the metadata and archive backends: change records by
+//! author, entity, operation, source and time, newest first and paginated;
+//! and the full history of one entity with each version's body.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use trailmark_backends::{ArchiveStore, BackendError, ChangeQuery, ChangeRecord, MetadataStore};
+
+use crate::timespec::{format_ms, now_ms, parse_time_ms};
+
+/// Default and maximum page sizes.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// What the query handlers read from.
+#[derive(Clone)]
+pub struct QueryState {
+    /// Change records.
+    pub metadata: Arc<dyn MetadataStore>,
+    /// Entity bodies.
+    pub archive: Arc<dyn ArchiveStore>,
+}
+
+/// Routes: `GET /v1/changes` and `GET /v1/entities/{type}/{id}/history`.
+pub fn router(state: QueryState) -> Router {
+    Router::new()
+        .route("/v1/changes", get(changes))
+        .route(
+            "/v1/entities/{entity_type}/{entity_id}/history",
+            get(history),
+        )
+        .with_state(state)
+}
+
+/// Query string of `GET /v1/changes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ChangesParams {
+    author: Option<String>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    operation: Option<String>,
+    source: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A change record as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct ChangeView {
+    /// The reporting event.
+    pub event_id: String,
+    /// Event source.
+    pub source: String,
+    /// Entity type.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// insert, update or delete.
+    pub operation: String,
+    /// RFC 3339 time of the change.
+    pub time: String,
+    /// Milliseconds since the epoch.
+    pub ts: i64,
+    /// Who made the change.
+    pub author: String,
+    /// Where the body was archived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_key: Option<String>,
+    /// Extra attributes.
+    pub attributes: Value,
+}
+
+impl From<ChangeRecord> for ChangeView {
+    fn from(r: ChangeRecord) -> Self {
+        Self {
+            time: format_ms(r.ts),
+            attributes: serde_json::from_str(&r.attributes).unwrap_or(Value::Null),
+            event_id: r.event_id,
+            source: r.source,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            operation: r.operation,
+            ts: r.ts,
+            author: r.author,
+            archive_key: r.archive_key,
+        }
+    }
+}
+
+/// One page of `GET /v1/changes`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ChangesPage {
+    /// Newest first.
+    pub changes: Vec<ChangeView>,
+    /// Pass as `cursor` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One version in an entity's history.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Version {
+    /// The change record.
+    #[serde(flatten)]
+    pub change: ChangeView,
+    /// The archived body, when there is one.
+    pub body: Option<Value>,
+}
+
+/// `GET /v1/entities/{type}/{id}/history`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct History {
+    /// Entity type.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// Oldest first.
+    pub versions: Vec<Version>,
+}
+
+/// A query API error, rendered as `{"error": .., "message": ..}`.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The backend failed.
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+impl From<BackendError> for QueryError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Invalid(m) => QueryError::BadRequest(m),
+            other => QueryError::Backend(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            QueryError::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "BackendUnavailable"),
+        };
+        (
+            status,
+            Json(json!({"error": code, "message": self.to_string()})),
+        )
+            .into_response()
+    }
+}
+
+/// Turn query parameters into a backend query.
+pub fn to_query(p: ChangesParams, now: i64) -> Result<ChangeQuery, QueryError> {
+    let time = |field: &str, v: Option<String>| -> Result<Option<i64>, QueryError> {
+        v.map(|t| {
+            parse_time_ms(&t, now).map_err(|e| QueryError::BadRequest(format!("`{field}`: {e}")))
+        })
+        .transpose()
+    };
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(QueryError::BadRequest(format!(
+            "`limit` must be from 1 to {MAX_LIMIT}"
+        )));
+    }
+    if let Some(op) = &p.operation
+        && !matches!(op.as_str(), "insert" | "update" | "delete")
+    {
+        return Err(QueryError::BadRequest(format!(
+            "`operation` is insert, update or delete; got `{op}`"
+        )));
+    }
+    Ok(ChangeQuery {
+        since: time("since", p.since)?,
+        until: time("until", p.until)?,
+        author: p.author,
+        entity_type: p.entity_type,
+        entity_id: p.entity_id,
+        operation: p.operation,
+        source: p.source,
+        limit,
+        cursor: p.cursor,
+    })
+}
+
+async fn changes(
+    State(state): State<QueryState>,
+    params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ChangesPage>, QueryError> {
+    let Query(params) = params.map_err(|e| QueryError::BadRequest(e.body_text()))?;
+    let query = to_query(params, now_ms())?;
+    let metadata = state.metadata.clone();
+    let page = tokio::task::spawn_blocking(move || metadata.query(&query))
+        .await
+        .map_err(|e| QueryError::Backend(e.to_string()))??;
+    Ok(Json(ChangesPage {
+        changes: page.records.into_iter().map(ChangeView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+async fn history(
+    State(state): State<QueryState>,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+) -> Result<Json<History>, QueryError> {
+    let (t, i) = (entity_type.clone(), entity_id.clone());
+    let versions = tokio::task::spawn_blocking(move || -> Result<Vec<Version>, QueryError> {
+        let records = state.metadata.history(&t, &i)?;
+        records
+            .into_iter()
+            .map(|r| {
+                let body = match &r.archive_key {
+                    Some(k) => state.archive.get(k)?.map(|bytes| {
+                        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                        })
+                    }),
+                    None => None,
+                };
+                Ok(Version {
+                    change: r.into(),
+                    body,
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| QueryError::Backend(e.to_string()))??;
+    Ok(Json(History {
+        entity_type,
+        entity_id,
+        versions,
+    }))
+}

@@ -1,0 +1,478 @@
+//! One rule: what a rule file means once it has been read and checked.
+//!
+//! Parsing goes document → [`Rule`] in one pass that checks every key, so
+//! nothing downstream re-validates. Errors carry the document path of the
+//! offending node; the loader turns that into file:line:col.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use trailmark_pattern::{PathSegment, Pattern};
+
+use super::document::Step;
+use crate::units::{format_duration, parse_bytes, parse_duration};
+
+/// EventBridge's limits for a rule's retry policy.
+const MAX_RETRY_ATTEMPTS: u64 = 185;
+const MIN_EVENT_AGE: Duration = Duration::from_secs(60);
+const MAX_EVENT_AGE: Duration = Duration::from_secs(86_400);
+
+/// The keys a rule file may have, for "unknown key" messages.
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "pattern",
+    "plugin",
+    "grants",
+    "config",
+    "retry",
+    "limits",
+    "enabled",
+];
+
+/// A validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique rule name.
+    pub name: String,
+    /// What the rule is for.
+    pub description: String,
+    /// The compiled-ready event pattern.
+    pub pattern: Pattern,
+    /// The pattern as written, for display and the admin API.
+    pub pattern_json: Value,
+    /// The plugin it triggers (a `.wasm` file name without extension).
+    pub plugin: String,
+    /// Capabilities the plugin may use on behalf of this rule.
+    pub grants: Grants,
+    /// The plugin's configuration, passed to it as JSON.
+    pub config: Value,
+    /// How failed deliveries are retried.
+    pub retry: RetryPolicy,
+    /// Per-call limits for the plugin.
+    pub limits: CallLimits,
+    /// Disabled rules are loaded and validated but match nothing.
+    pub enabled: bool,
+}
+
+/// Capabilities a rule grants to its plugin (`log` is always allowed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// May store and fetch archive bodies.
+    pub archive: bool,
+    /// May store change records.
+    pub metadata: bool,
+    /// Notify channels it may publish to.
+    pub notify: BTreeSet<String>,
+    /// Forward destinations it may send to.
+    pub forward: BTreeSet<String>,
+}
+
+/// Retry policy, as EventBridge's `RetryPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0..=185).
+    pub max_attempts: u32,
+    /// Give up once the event is this old (60 s..=24 h).
+    pub max_age: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 185,
+            max_age: MAX_EVENT_AGE,
+        }
+    }
+}
+
+/// Per-call plugin limits; `None` means the server default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Wall-clock deadline per call.
+    pub timeout: Option<Duration>,
+    /// Linear memory cap in bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// A problem in a rule document: where (as a document path) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    /// Path of the offending node in the document.
+    pub path: Vec<Step>,
+    /// Whether the position should be that of the key (unknown keys).
+    pub at_key: bool,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl RuleProblem {
+    fn at(path: &[Step], message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_vec(),
+            at_key: false,
+            message: message.into(),
+        }
+    }
+}
+
+fn key(k: &str) -> Step {
+    Step::Key(k.to_owned())
+}
+
+/// Check a rule name the way EventBridge does: 1 to 64 of `[.\-_A-Za-z0-9]`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!(
+            "rule names are 1 to 64 characters; `{name}` has {}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+    {
+        return Err(format!(
+            "rule name `{name}` contains `{c}`; use letters, digits, `.`, `-` and `_`"
+        ));
+    }
+    Ok(())
+}
+
+/// Check a plugin name: the file stem of `plugins/<name>.wasm`.
+pub fn check_plugin_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        return Err(format!(
+            "plugin `{name}` is not a valid plugin name; use 1 to 64 letters, digits, `-` and `_` \
+             (the file is plugins/<name>.wasm)"
+        ));
+    }
+    Ok(())
+}
+
+/// Read a rule from a parsed document, collecting every problem found.
+pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
+    let mut problems = Vec::new();
+    let Some(map) = doc.as_object() else {
+        return Err(vec![RuleProblem::at(
+            &[],
+            "a rule file must be a mapping with at least `name`, `pattern` and `plugin`",
+        )]);
+    };
+    for k in map.keys() {
+        if !RULE_KEYS.contains(&k.as_str()) {
+            problems.push(RuleProblem {
+                path: vec![key(k)],
+                at_key: true,
+                message: format!("unknown key `{k}`; a rule has {}", RULE_KEYS.join(", ")),
+            });
+        }
+    }
+
+    let name = required_string(map, "name", &mut problems).and_then(|n| {
+        check_name(&n)
+            .map_err(|m| problems.push(RuleProblem::at(&[key("name")], m)))
+            .ok()
+            .map(|()| n)
+    });
+    let description = optional_string(map, "description", &mut problems).unwrap_or_default();
+    let plugin = required_string(map, "plugin", &mut problems).and_then(|p| {
+        check_plugin_name(&p)
+            .map_err(|m| problems.push(RuleProblem::at(&[key("plugin")], m)))
+            .ok()
+            .map(|()| p)
+    });
+    let pattern = match map.get("pattern") {
+        None => {
+            problems.push(RuleProblem::at(
+                &[],
+                "missing `pattern`: the EventBridge event pattern this rule matches, e.g. \
+                 pattern: {detail-type: [\"Object State Change\"]}",
+            ));
+            None
+        }
+        Some(value) => match Pattern::parse(value) {
+            Ok(p) => Some((p, value.clone())),
+            Err(e) => {
+                let mut path = vec![key("pattern")];
+                path.extend(e.path.iter().map(|s| match s {
+                    PathSegment::Key(k) => Step::Key(k.clone()),
+                    PathSegment::Index(i) => Step::Index(*i),
+                }));
+                problems.push(RuleProblem::at(
+                    &path,
+                    format!("invalid pattern: {}", e.reason),
+                ));
+                None
+            }
+        },
+    };
+    let grants = parse_grants(map.get("grants"), &mut problems);
+    let config = match map.get("config") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("config")],
+                "`config` must be a mapping (it is passed to the plugin as a JSON object)",
+            ));
+            Value::Null
+        }
+    };
+    let retry = parse_retry(map.get("retry"), &mut problems);
+    let limits = parse_limits(map.get("limits"), &mut problems);
+    let enabled = match map.get("enabled") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("enabled")],
+                "`enabled` must be true or false",
+            ));
+            true
+        }
+    };
+
+    match (name, plugin, pattern) {
+        (Some(name), Some(plugin), Some((pattern, pattern_json))) if problems.is_empty() => {
+            Ok(Rule {
+                name,
+                description,
+                pattern,
+                pattern_json,
+                plugin,
+                grants,
+                config,
+                retry,
+                limits,
+                enabled,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn required_string(
+    map: &Map<String, Value>,
+    k: &str,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<String> {
+    match map.get(k) {
+        None => {
+            problems.push(RuleProblem::at(&[], format!("missing `{k}`")));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            problems.push(RuleProblem::at(
+                &[key(k)],
+                format!("`{k}` must be a string, found {}", kind(other)),
+            ));
+            None
+        }
+    }
+}
+
+fn optional_string(
+    map: &Map<String, Value>,
+    k: &str,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<String> {
+    match map.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            problems.push(RuleProblem::at(
+                &[key(k)],
+                format!("`{k}` must be a string, found {}", kind(other)),
+            ));
+            None
+        }
+    }
+}
+
+fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grants {
+    let mut grants = Grants::default();
+    let map = match value {
+        None | Some(Value::Null) => return grants,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("grants")],
+                "`grants` must be a mapping, e.g. grants: {archive: true, notify: [admins]}",
+            ));
+            return grants;
+        }
+    };
+    for (k, v) in map {
+        let path = [key("grants"), key(k)];
+        match k.as_str() {
+            "archive" | "metadata" => match v {
+                Value::Bool(b) => {
+                    if k == "archive" {
+                        grants.archive = *b;
+                    } else {
+                        grants.metadata = *b;
+                    }
+                }
+                _ => problems.push(RuleProblem::at(
+                    &path,
+                    format!("`grants.{k}` must be true or false"),
+                )),
+            },
+            "notify" | "forward" => match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        match item.as_str() {
+                            Some(s) if !s.is_empty() => {
+                                let set = if k == "notify" { &mut grants.notify } else { &mut grants.forward };
+                                set.insert(s.to_owned());
+                            }
+                            _ => problems.push(RuleProblem::at(
+                                &[key("grants"), key(k), Step::Index(i)],
+                                format!("`grants.{k}` lists names configured in trailmark.toml; each must be a non-empty string"),
+                            )),
+                        }
+                    }
+                }
+                _ => problems.push(RuleProblem::at(
+                    &path,
+                    format!("`grants.{k}` must be a list of names, e.g. {k}: [admins]"),
+                )),
+            },
+            "log" => problems.push(RuleProblem {
+                path: path.to_vec(),
+                at_key: true,
+                message: "`log` is always granted; remove it".into(),
+            }),
+            other => problems.push(RuleProblem {
+                path: path.to_vec(),
+                at_key: true,
+                message: format!(
+                    "unknown capability `{other}`; grants are archive, metadata, notify, forward"
+                ),
+            }),
+        }
+    }
+    grants
+}
+
+fn parse_retry(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> RetryPolicy {
+    let mut retry = RetryPolicy::default();
+    let map = match value {
+        None | Some(Value::Null) => return retry,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("retry")],
+                "`retry` must be a mapping, e.g. retry: {max-attempts: 185, max-age: 24h}",
+            ));
+            return retry;
+        }
+    };
+    for (k, v) in map {
+        let path = [key("retry"), key(k)];
+        match k.as_str() {
+            "max-attempts" => match v.as_u64() {
+                Some(n) if n <= MAX_RETRY_ATTEMPTS => retry.max_attempts = n as u32,
+                _ => problems.push(RuleProblem::at(
+                    &path,
+                    format!("`retry.max-attempts` must be a whole number from 0 to {MAX_RETRY_ATTEMPTS} (EventBridge's range)"),
+                )),
+            },
+            "max-age" => match v.as_str().map(parse_duration) {
+                Some(Ok(d)) if (MIN_EVENT_AGE..=MAX_EVENT_AGE).contains(&d) => retry.max_age = d,
+                Some(Ok(d)) => problems.push(RuleProblem::at(
+                    &path,
+                    format!(
+                        "`retry.max-age` must be from 60s to 24h (EventBridge's range); got {}",
+                        format_duration(d)
+                    ),
+                )),
+                Some(Err(e)) => problems.push(RuleProblem::at(&path, format!("`retry.max-age`: {e}"))),
+                None => problems.push(RuleProblem::at(&path, "`retry.max-age` must be a duration such as 1h or 24h")),
+            },
+            other => problems.push(RuleProblem {
+                path: path.to_vec(),
+                at_key: true,
+                message: format!("unknown key `{other}` in retry; use max-attempts and max-age"),
+            }),
+        }
+    }
+    retry
+}
+
+fn parse_limits(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> CallLimits {
+    let mut limits = CallLimits::default();
+    let map = match value {
+        None | Some(Value::Null) => return limits,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("limits")],
+                "`limits` must be a mapping, e.g. limits: {timeout: 2s, memory: 128MiB}",
+            ));
+            return limits;
+        }
+    };
+    for (k, v) in map {
+        let path = [key("limits"), key(k)];
+        match k.as_str() {
+            "timeout" => match v.as_str().map(parse_duration) {
+                Some(Ok(d)) if d >= Duration::from_millis(10) && d <= Duration::from_secs(300) => {
+                    limits.timeout = Some(d)
+                }
+                Some(Ok(_)) => problems.push(RuleProblem::at(
+                    &path,
+                    "`limits.timeout` must be from 10ms to 5m",
+                )),
+                Some(Err(e)) => {
+                    problems.push(RuleProblem::at(&path, format!("`limits.timeout`: {e}")))
+                }
+                None => problems.push(RuleProblem::at(
+                    &path,
+                    "`limits.timeout` must be a duration such as 500ms or 2s",
+                )),
+            },
+            "memory" => match v.as_str().map(parse_bytes) {
+                Some(Ok(b)) if ((1 << 20)..=(4u64 << 30)).contains(&b) => {
+                    limits.memory_bytes = Some(b)
+                }
+                Some(Ok(_)) => problems.push(RuleProblem::at(
+                    &path,
+                    "`limits.memory` must be from 1MiB to 4GiB",
+                )),
+                Some(Err(e)) => {
+                    problems.push(RuleProblem::at(&path, format!("`limits.memory`: {e}")))
+                }
+                None => problems.push(RuleProblem::at(
+                    &path,
+                    "`limits.memory` must be a size such as 64MiB",
+                )),
+            },
+            other => problems.push(RuleProblem {
+                path: path.to_vec(),
+                at_key: true,
+                message: format!("unknown key `{other}` in limits; use timeout and memory"),
+            }),
+        }
+    }
+    limits
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}

@@ -1,0 +1,211 @@
+//! A rule set: every rule file of a directory, loaded, checked together
+//! (unique names) and compiled into one matcher.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use trailmark_pattern::{EventError, Matcher, MatcherBuilder};
+
+use super::document::{Document, Position, Step};
+use super::rule::{Rule, parse_rule};
+
+/// A problem in a rule file, located at file:line:col.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in it.
+    pub position: Position,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.position.line,
+            self.position.col,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// A loaded rule and the file it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedRule {
+    /// The rule.
+    pub rule: Rule,
+    /// Its file.
+    pub file: PathBuf,
+    /// Where its name is written, for "duplicate name" errors.
+    pub name_position: Position,
+}
+
+/// All rules of a directory, compiled into one matcher.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<LoadedRule>,
+    matcher: Matcher,
+}
+
+/// Whether a path is a rule file by its extension.
+pub fn is_rule_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// Read and check one rule file.
+pub fn load_file(path: &Path) -> Result<LoadedRule, Vec<RuleError>> {
+    let at = |position: Position, message: String| RuleError {
+        file: path.to_owned(),
+        position,
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![at(
+            Position { line: 1, col: 1 },
+            format!("cannot read the file: {e}"),
+        )]
+    })?;
+    let doc = Document::parse(&text).map_err(|e| vec![at(e.position, e.message)])?;
+    let name_position = doc.value_position(&[Step::Key("name".into())]);
+    let rule = parse_rule(&doc.value).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| {
+                let position = if p.at_key {
+                    doc.key_position(&p.path)
+                } else {
+                    doc.value_position(&p.path)
+                };
+                at(position, p.message)
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Ok(LoadedRule {
+        rule,
+        file: path.to_owned(),
+        name_position,
+    })
+}
+
+/// The rule files in a directory (not recursive), sorted by name.
+pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| RuleError {
+        file: dir.to_owned(),
+        position: Position { line: 1, col: 1 },
+        message: format!("cannot read the rules directory: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && is_rule_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+impl RuleSet {
+    /// Load every rule file under the given paths (directories are scanned,
+    /// files taken as they are). Returns every problem found, not just the first.
+    pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Vec<RuleError>> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                match rule_files(p) {
+                    Ok(found) => files.extend(found),
+                    Err(e) => errors.push(e),
+                }
+            } else {
+                files.push(p.clone());
+            }
+        }
+        let mut rules = Vec::new();
+        for file in files {
+            match load_file(&file) {
+                Ok(loaded) => rules.push(loaded),
+                Err(errs) => errors.extend(errs),
+            }
+        }
+        match Self::from_rules(rules) {
+            Ok(set) if errors.is_empty() => Ok(set),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+
+    /// Build a set from already loaded rules, checking names are unique.
+    pub fn from_rules(rules: Vec<LoadedRule>) -> Result<RuleSet, Vec<RuleError>> {
+        let mut seen: HashMap<&str, &Path> = HashMap::new();
+        let mut errors = Vec::new();
+        for r in &rules {
+            if let Some(first) = seen.insert(&r.rule.name, &r.file) {
+                errors.push(RuleError {
+                    file: r.file.clone(),
+                    position: r.name_position,
+                    message: format!(
+                        "rule name `{}` is already used by {}; rule names must be unique",
+                        r.rule.name,
+                        first.display()
+                    ),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut builder = MatcherBuilder::new();
+        for (i, r) in rules.iter().enumerate() {
+            if r.rule.enabled {
+                let id = u32::try_from(i).expect("fewer than 2^32 rules");
+                builder.add(id, &r.rule.pattern);
+            }
+        }
+        Ok(RuleSet {
+            rules,
+            matcher: builder.build(),
+        })
+    }
+
+    /// The rules, in file order.
+    pub fn rules(&self) -> &[LoadedRule] {
+        &self.rules
+    }
+
+    /// Look a rule up by name.
+    pub fn get(&self, name: &str) -> Option<&LoadedRule> {
+        self.rules.iter().find(|r| r.rule.name == name)
+    }
+
+    /// The rules an event (EventBridge envelope JSON) matches, in rule order.
+    pub fn matching(&self, event_json: &[u8]) -> Result<Vec<&LoadedRule>, EventError> {
+        Ok(self
+            .matcher
+            .matches_json(event_json)?
+            .into_iter()
+            .filter_map(|id| self.rules.get(id as usize))
+            .collect())
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}

@@ -1,0 +1,366 @@
+//! Health, readiness, metrics, status and the admin API (rules, dead letters,
+//! replay, reload).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::pipeline::Pipeline;
+use crate::dispatch::DeadLetter;
+use crate::metrics::Metrics;
+use crate::timespec::format_ms;
+
+/// What the admin handlers need.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The pipeline (rules, journal, dispatcher).
+    pub pipeline: Arc<Pipeline>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// When the server started.
+    pub started: Instant,
+    /// Data directory, for storage use.
+    pub data_dir: std::path::PathBuf,
+    /// Last reload result, shown by status.
+    pub reload: Arc<std::sync::Mutex<ReloadStatus>>,
+    /// Forces a reload.
+    pub reloader: Arc<super::reload::Reloader>,
+}
+
+/// The result of the last rule/plugin (re)load.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ReloadStatus {
+    /// When (ms since epoch).
+    pub at: i64,
+    /// True when the new set is active.
+    pub ok: bool,
+    /// Problems, as `file:line:col: message`.
+    pub errors: Vec<String>,
+}
+
+/// An admin API error.
+#[derive(Debug)]
+pub struct AdminError(StatusCode, String);
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let code = match self.0 {
+            StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::BAD_REQUEST => "BadRequest",
+            _ => "Internal",
+        };
+        (self.0, Json(json!({"error": code, "message": self.1}))).into_response()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> AdminError {
+    AdminError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Routes for health, metrics and `/v1/admin/*`.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/readyz",
+            get(|| async { Json(json!({"status": "ready"})) }),
+        )
+        .route("/metrics", get(metrics))
+        .route("/v1/admin/status", get(status))
+        .route("/v1/admin/rules", get(rules))
+        .route("/v1/admin/rules/{name}", get(rule))
+        .route("/v1/admin/dlq", get(dlq_list))
+        .route("/v1/admin/dlq/{id}", get(dlq_show))
+        .route("/v1/admin/dlq/replay", post(dlq_replay))
+        .route("/v1/admin/dlq/purge", post(dlq_purge))
+        .route("/v1/admin/reload", post(reload))
+        .with_state(state)
+}
+
+async fn reload(State(s): State<AdminState>) -> Response {
+    let outcome = s.reloader.reload("admin API").await;
+    let status = if outcome.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Json(outcome)).into_response()
+}
+
+async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+async fn status(State(s): State<AdminState>) -> Result<Json<Value>, AdminError> {
+    let active = s.pipeline.rules();
+    let dead = s.pipeline.dispatcher().dead_letters().clone();
+    let dead_letters = tokio::task::spawn_blocking(move || dead.count(None))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let data_dir = s.data_dir.clone();
+    let storage = tokio::task::spawn_blocking(move || dir_size(&data_dir))
+        .await
+        .map_err(internal)?;
+    let reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let lag: serde_json::Map<String, Value> = s
+        .metrics
+        .rules()
+        .into_iter()
+        .map(|(name, m)| (name, json!(m.pending.load(Relaxed))))
+        .collect();
+    Ok(Json(json!({
+        "uptime-seconds": s.started.elapsed().as_secs(),
+        "ruleset-version": active.version,
+        "rules": active.set.len(),
+        "last-reload": reload,
+        "events-accepted": s.metrics.events_accepted.load(Relaxed),
+        "pending-deliveries": s.pipeline.dispatcher().pending(),
+        "lag": lag,
+        "dead-letters": dead_letters,
+        "journal": {
+            "first-seq": s.pipeline.journal().first_seq(),
+            "head-seq": s.pipeline.journal().head().seq,
+            "bytes": s.pipeline.journal().disk_usage(),
+        },
+        "storage-bytes": storage,
+    })))
+}
+
+fn rule_json(s: &AdminState, r: &crate::rules::LoadedRule) -> Value {
+    let m = s.metrics.rule(&r.rule.name);
+    json!({
+        "name": r.rule.name,
+        "description": r.rule.description,
+        "file": r.file,
+        "pattern": r.rule.pattern_json,
+        "summary": r.rule.pattern.summary(),
+        "plugin": r.rule.plugin,
+        "state": if r.rule.enabled { "enabled" } else { "disabled" },
+        "matches": m.matched.load(Relaxed),
+        "delivered": m.delivered.load(Relaxed),
+        "failures": m.retried.load(Relaxed) + m.dead_lettered.load(Relaxed),
+        "dead-lettered": m.dead_lettered.load(Relaxed),
+        "lag": m.pending.load(Relaxed),
+        "p99-ms": m.call_latency.quantile(0.99).map(|d| d.as_secs_f64() * 1e3),
+    })
+}
+
+async fn rules(State(s): State<AdminState>) -> Json<Value> {
+    let active = s.pipeline.rules();
+    let rules: Vec<Value> = active
+        .set
+        .rules()
+        .iter()
+        .map(|r| rule_json(&s, r))
+        .collect();
+    Json(json!({"version": active.version, "rules": rules}))
+}
+
+async fn rule(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let active = s.pipeline.rules();
+    let r = active.set.get(&name).ok_or_else(|| {
+        AdminError(
+            StatusCode::NOT_FOUND,
+            format!("no rule named `{name}`; `trailmark rules list` shows them"),
+        )
+    })?;
+    let mut v = rule_json(&s, r);
+    v["grants"] = json!({
+        "archive": r.rule.grants.archive,
+        "metadata": r.rule.grants.metadata,
+        "notify": r.rule.grants.notify,
+        "forward": r.rule.grants.forward,
+    });
+    v["config"] = r.rule.config.clone();
+    v["retry"] = json!({"max-attempts": r.rule.retry.max_attempts, "max-age-seconds": r.rule.retry.max_age.as_secs()});
+    Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DlqQuery {
+    rule: Option<String>,
+    limit: Option<usize>,
+}
+
+fn letter_json(d: &DeadLetter, with_event: bool) -> Value {
+    let mut v = json!({
+        "id": d.id, "seq": d.seq, "event-id": d.event_id, "rule": d.rule,
+        "attempts": d.attempts, "error": d.error, "failed-at": format_ms(d.failed_at),
+    });
+    if with_event {
+        v["event"] = serde_json::from_str(&d.event).unwrap_or(Value::Null);
+    }
+    v
+}
+
+async fn dlq_list(
+    State(s): State<AdminState>,
+    Query(q): Query<DlqQuery>,
+) -> Result<Json<Value>, AdminError> {
+    let store = s.pipeline.dispatcher().dead_letters().clone();
+    let limit = q.limit.unwrap_or(1000).min(10_000);
+    let letters = tokio::task::spawn_blocking(move || store.list(q.rule.as_deref(), limit))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(Json(
+        json!({"dead-letters": letters.iter().map(|d| letter_json(d, false)).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn dlq_show(
+    State(s): State<AdminState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AdminError> {
+    let store = s.pipeline.dispatcher().dead_letters().clone();
+    let letter = tokio::task::spawn_blocking(move || store.get(id))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?
+        .ok_or_else(|| {
+            AdminError(
+                StatusCode::NOT_FOUND,
+                format!("no dead letter {id}; `trailmark dlq list` shows them"),
+            )
+        })?;
+    Ok(Json(letter_json(&letter, true)))
+}
+
+/// Body of dead-letter replay and purge: explicit ids, or all of one rule, or all.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DlqSelection {
+    #[serde(default)]
+    ids: Vec<i64>,
+    rule: Option<String>,
+}
+
+async fn select(s: &AdminState, sel: DlqSelection) -> Result<Vec<DeadLetter>, AdminError> {
+    let store = s.pipeline.dispatcher().dead_letters().clone();
+    tokio::task::spawn_blocking(move || -> Result<Vec<DeadLetter>, AdminError> {
+        if sel.ids.is_empty() {
+            return store
+                .list(sel.rule.as_deref(), usize::MAX >> 1)
+                .map_err(internal);
+        }
+        let mut out = Vec::new();
+        for id in sel.ids {
+            match store.get(id).map_err(internal)? {
+                Some(d) if sel.rule.as_deref().is_none_or(|r| r == d.rule) => out.push(d),
+                Some(_) => {}
+                None => {
+                    return Err(AdminError(
+                        StatusCode::NOT_FOUND,
+                        format!("no dead letter {id}"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(internal)?
+}
+
+async fn dlq_replay(
+    State(s): State<AdminState>,
+    body: Option<Json<DlqSelection>>,
+) -> Result<Json<Value>, AdminError> {
+    let letters = select(&s, body.map(|b| b.0).unwrap_or_default()).await?;
+    let mut replayed = Vec::new();
+    let mut failed = Vec::new();
+    for d in letters {
+        let Ok(event) = serde_json::from_str::<trailmark_backends::Event>(&d.event) else {
+            failed.push(json!({"id": d.id, "message": "stored event is unreadable"}));
+            continue;
+        };
+        if !s
+            .pipeline
+            .rules()
+            .set
+            .rules()
+            .iter()
+            .any(|r| r.rule.name == d.rule)
+        {
+            failed.push(json!({"id": d.id, "message": format!("rule `{}` no longer exists; purge it or restore the rule", d.rule)}));
+            continue;
+        }
+        // Journal first (a crash after this still owes the delivery), then take
+        // it out of the store, then queue it: a new failure lands back in the
+        // store as a fresh dead letter.
+        if let Err(e) = s
+            .pipeline
+            .journal_reopen(d.seq, &d.rule, &format!("dead-letter replay {}", d.id))
+            .await
+        {
+            failed.push(json!({"id": d.id, "message": e.to_string()}));
+            continue;
+        }
+        let store = s.pipeline.dispatcher().dead_letters().clone();
+        let id = d.id;
+        tokio::task::spawn_blocking(move || store.remove(&[id]))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        s.pipeline.deliver(
+            d.seq,
+            Arc::new(event),
+            crate::timespec::now_ms(),
+            std::slice::from_ref(&d.rule),
+        );
+        replayed.push(d.id);
+    }
+    tracing::info!(
+        replayed = replayed.len(),
+        failed = failed.len(),
+        "dead letters replayed"
+    );
+    Ok(Json(json!({"replayed": replayed, "failed": failed})))
+}
+
+async fn dlq_purge(
+    State(s): State<AdminState>,
+    body: Option<Json<DlqSelection>>,
+) -> Result<Json<Value>, AdminError> {
+    let letters = select(&s, body.map(|b| b.0).unwrap_or_default()).await?;
+    let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
+    let store = s.pipeline.dispatcher().dead_letters().clone();
+    let ids2 = ids.clone();
+    let n = tokio::task::spawn_blocking(move || store.remove(&ids2))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    tracing::info!(purged = n, "dead letters purged");
+    Ok(Json(json!({"purged": ids})))
+}

@@ -1,0 +1,283 @@
+//! `trailmark serve`: the service, assembled from the library's parts.
+//!
+//! ingest → journal (durable, group-committed) → matcher → dispatch lanes →
+//! plugin runtime → backends; query and admin APIs beside them.
+
+pub mod admin;
+mod backends;
+pub mod envelope;
+pub mod pipeline;
+pub mod plugins;
+pub mod records;
+pub mod recovery;
+pub mod reload;
+mod watch;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tracing::{info, warn};
+use trailmark_journal::{Journal, JournalOptions};
+use trailmark_runtime::{Limits, Runtime, RuntimeConfig};
+
+use crate::config::Config;
+use crate::dispatch::{DeadLetters, DispatchOptions, Dispatcher};
+use crate::ingest::{IngestState, Limits as IngestLimits};
+use crate::metrics::Metrics;
+use crate::query::QueryState;
+use crate::rules::RuleSet;
+use crate::timespec::now_ms;
+use pipeline::{ActiveRules, JournalOutcomes, OpenDeliveries, Pipeline, PipelineIntake};
+use plugins::PluginHost;
+
+/// How long shutdown waits for running deliveries; the rest stay owed in the
+/// journal and run after the next start.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Run the server until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("creating the data directory {}", config.data.display()))?;
+
+    let set = RuleSet::load(std::slice::from_ref(&config.rules)).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the rules in {} are not valid:\n{}\n(`trailmark rules validate {}` checks them without starting)",
+            config.rules.display(),
+            list.join("\n"),
+            config.rules.display()
+        )
+    })?;
+
+    backends::check(&config).await?;
+    let capabilities = backends::build(&config, &tokio::runtime::Handle::current())
+        .context("setting up the backends")?;
+    let query_state = QueryState {
+        metadata: capabilities
+            .metadata
+            .clone()
+            .context("no metadata backend configured")?,
+        archive: capabilities
+            .archive
+            .clone()
+            .context("no archive backend configured")?,
+    };
+
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(config.cache.clone()),
+        max_memory_bytes: config.memory_bytes.max(256 << 20),
+        ..RuntimeConfig::default()
+    })
+    .context("starting the plugin runtime")?;
+    let plugin_host = Arc::new(PluginHost {
+        runtime,
+        dir: config.plugins.clone(),
+        capabilities,
+        default_limits: Limits {
+            timeout: config.timeout,
+            memory_bytes: config.memory_bytes,
+        },
+    });
+    let lanes = plugin_host.lanes(&set).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("cannot bind rules to plugins:\n{}", list.join("\n"))
+    })?;
+
+    let journal_dir = config.data.join("journal");
+    let journal = Arc::new(
+        tokio::task::spawn_blocking({
+            let dir = journal_dir.clone();
+            let segment_bytes = config.segment_bytes;
+            move || {
+                Journal::open(
+                    &dir,
+                    JournalOptions {
+                        segment_bytes,
+                        ..JournalOptions::default()
+                    },
+                )
+            }
+        })
+        .await?
+        .with_context(|| format!("opening the journal in {}", journal_dir.display()))?,
+    );
+    let metrics = Arc::new(Metrics::default());
+    let dead_letters = Arc::new(
+        DeadLetters::open(&config.data.join("dead-letters.sqlite"))
+            .context("opening the dead-letter store")?,
+    );
+    let open = Arc::new(OpenDeliveries::default());
+    let outcomes = Arc::new(JournalOutcomes::new(journal.clone(), open.clone()));
+    let dispatcher = Arc::new(Dispatcher::new(
+        DispatchOptions {
+            concurrency: config.concurrency,
+            backoff: config.backoff,
+        },
+        outcomes.clone(),
+        dead_letters,
+        metrics.clone(),
+    ));
+    dispatcher.set_lanes(lanes);
+    let rule_count = set.len();
+    let pipeline = Arc::new(Pipeline::new(
+        journal.clone(),
+        ActiveRules { version: 1, set },
+        dispatcher.clone(),
+        open,
+        outcomes,
+        metrics.clone(),
+        config.max_pending,
+    ));
+
+    let owed = tokio::task::spawn_blocking({
+        let pipeline = pipeline.clone();
+        move || recovery::scan(pipeline.journal(), &pipeline)
+    })
+    .await?
+    .context("reading the journal for recovery")?;
+    recovery::requeue(owed, &pipeline);
+
+    let reload_status = Arc::new(Mutex::new(admin::ReloadStatus {
+        at: now_ms(),
+        ok: true,
+        errors: Vec::new(),
+    }));
+    let reloader = Arc::new(reload::Reloader {
+        rules_dir: config.rules.clone(),
+        plugins: plugin_host.clone(),
+        pipeline: pipeline.clone(),
+        metrics: metrics.clone(),
+        status: reload_status.clone(),
+        lock: tokio::sync::Mutex::new(()),
+    });
+    watch::on_sighup(reloader.clone());
+    let _watcher = if config.watch {
+        Some(
+            watch::start(vec![config.rules.clone(), config.plugins.clone()], reloader.clone())
+                .context("watching the rules and plugins directories (set server.watch = false to turn this off)")?,
+        )
+    } else {
+        None
+    };
+    let ingest_state = IngestState {
+        intake: Arc::new(PipelineIntake(pipeline.clone())),
+        limits: IngestLimits {
+            max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+            max_depth: config.max_depth,
+            ..IngestLimits::default()
+        },
+        account: config.account.clone(),
+        region: config.region.clone(),
+    };
+    let app = crate::ingest::router(ingest_state)
+        .merge(crate::query::router(query_state))
+        .merge(admin::router(admin::AdminState {
+            pipeline: pipeline.clone(),
+            metrics: metrics.clone(),
+            started,
+            data_dir: config.data.clone(),
+            reload: reload_status,
+            reloader,
+        }));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // One line on stdout that people and tests can read.
+    println!(
+        "trailmark listening on http://{addr} (data in {}, {} rule(s) from {}, plugins from {})",
+        config.data.display(),
+        rule_count,
+        config.rules.display(),
+        config.plugins.display()
+    );
+    info!(%addr, data = %config.data.display(), rules = rule_count, "serving");
+
+    let retention = tokio::spawn(retention_loop(pipeline.clone(), config.retention));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    retention.abort();
+
+    info!("stopped accepting; finishing running deliveries");
+    let left = dispatcher.drain(DRAIN_TIMEOUT).await;
+    if left > 0 {
+        warn!(
+            left,
+            "deliveries still pending at shutdown stay in the journal and run after the next start"
+        );
+    }
+    drop(pipeline);
+    match Arc::try_unwrap(journal) {
+        Ok(j) => j.close().context("closing the journal")?,
+        Err(_) => info!("journal still shared at shutdown; it flushes on drop"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    info!("shutdown requested");
+}
+
+/// Drop journal segments whose events are all delivered and older than the
+/// retention period.
+async fn retention_loop(pipeline: Arc<Pipeline>, retention: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let p = pipeline.clone();
+        let result = tokio::task::spawn_blocking(move || apply_retention(&p, retention)).await;
+        match result {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(segments = n, "journal retention removed old segments"),
+            Ok(Err(e)) => warn!(error = %e, "journal retention failed"),
+            Err(e) => warn!(error = %e, "journal retention task failed"),
+        }
+    }
+}
+
+fn apply_retention(pipeline: &Pipeline, retention: Duration) -> Result<usize> {
+    let journal = pipeline.journal();
+    let cutoff = now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    // The first record young enough to keep, or the head if all are old.
+    let mut keep_from = journal.head().seq + 1;
+    for record in journal.read_from(journal.first_seq()) {
+        let record = record?;
+        if record.timestamp_ms >= cutoff {
+            keep_from = record.seq;
+            break;
+        }
+    }
+    if let Some(lowest) = pipeline.open().lowest() {
+        keep_from = keep_from.min(lowest);
+    }
+    if keep_from <= journal.first_seq() {
+        return Ok(0);
+    }
+    if keep_from > journal.head().seq + 1 {
+        bail!("retention computed a cut past the journal head");
+    }
+    Ok(journal.remove_segments_before(keep_from)?)
+}

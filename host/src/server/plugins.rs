@@ -1,0 +1,164 @@
+//! Binding rules to plugins: load each rule's `.wasm` (compiled once, cached),
+//! bind it with the rule's grants, limits and config, and wrap it as the
+//! dispatcher's [`Deliver`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use trailmark_backends::Event;
+use trailmark_runtime::{Binding, BindingSpec, CallError, Capabilities, Limits, Plugin, Runtime};
+
+use crate::dispatch::{Deliver, Failure, LaneSpec};
+use crate::rules::{LoadedRule, RuleSet};
+
+/// A rule's plugin binding as a dispatcher deliverer.
+pub struct PluginDeliver(pub Binding);
+
+impl Deliver for PluginDeliver {
+    fn deliver(&self, event: &Event) -> Result<(), Failure> {
+        self.0.call(event).map_err(|e| match e {
+            e if e.is_retryable() => Failure::Retry(e.to_string()),
+            CallError::Reject(m) => Failure::Reject(m),
+            e => Failure::Reject(e.to_string()),
+        })
+    }
+}
+
+/// Where plugin files are and what every binding gets by default.
+pub struct PluginHost {
+    /// The wasm runtime.
+    pub runtime: Runtime,
+    /// `plugins/` directory.
+    pub dir: PathBuf,
+    /// Configured backends.
+    pub capabilities: Capabilities,
+    /// Server-wide default limits.
+    pub default_limits: Limits,
+}
+
+/// A problem binding a rule to its plugin.
+#[derive(Debug, Clone)]
+pub struct BindError {
+    /// The rule file.
+    pub file: PathBuf,
+    /// The rule.
+    pub rule: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: rule `{}`: {}",
+            self.file.display(),
+            self.rule,
+            self.message
+        )
+    }
+}
+
+impl PluginHost {
+    /// The file of plugin `name`.
+    pub fn plugin_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wasm"))
+    }
+
+    fn load(
+        &self,
+        name: &str,
+        cache: &mut HashMap<String, Arc<Plugin>>,
+    ) -> Result<Arc<Plugin>, String> {
+        if let Some(p) = cache.get(name) {
+            return Ok(p.clone());
+        }
+        let path = self.plugin_path(name);
+        if !path.is_file() {
+            return Err(format!(
+                "plugin file {} not found; build the standard plugins with `cargo xtask build-plugins`, \
+                 or put your plugin's .wasm there",
+                path.display()
+            ));
+        }
+        let plugin = self
+            .runtime
+            .load_file(name, &path)
+            .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        cache.insert(name.to_owned(), plugin.clone());
+        Ok(plugin)
+    }
+
+    fn bind(&self, r: &LoadedRule, plugin: Arc<Plugin>) -> Result<Binding, String> {
+        let rule = &r.rule;
+        let mut limits = self.default_limits;
+        if let Some(t) = rule.limits.timeout {
+            limits.timeout = t;
+        }
+        if let Some(m) = rule.limits.memory_bytes {
+            limits.memory_bytes = m;
+        }
+        for channel in &rule.grants.notify {
+            if !self.capabilities.notify.contains_key(channel) {
+                return Err(format!(
+                    "grants notify channel `{channel}`, which trailmark.toml does not define; add [notify.{channel}]"
+                ));
+            }
+        }
+        for dest in &rule.grants.forward {
+            if !self.capabilities.forward.contains_key(dest) {
+                return Err(format!(
+                    "grants forward destination `{dest}`, which trailmark.toml does not define; add [forward.{dest}]"
+                ));
+            }
+        }
+        let spec = BindingSpec {
+            rule: rule.name.clone(),
+            grants: trailmark_runtime::Grants {
+                archive: rule.grants.archive,
+                metadata: rule.grants.metadata,
+                notify: rule.grants.notify.clone(),
+                forward: rule.grants.forward.clone(),
+            },
+            capabilities: self.capabilities.clone(),
+            limits,
+            config: rule.config.clone(),
+        };
+        Binding::new(plugin, spec).map_err(|e| e.to_string())
+    }
+
+    /// Bind every rule of a set; all problems are reported together.
+    pub fn lanes(&self, set: &RuleSet) -> Result<Vec<LaneSpec>, Vec<BindError>> {
+        let mut cache = HashMap::new();
+        let mut lanes = Vec::new();
+        let mut errors = Vec::new();
+        for r in set.rules() {
+            let bound = self
+                .load(&r.rule.plugin, &mut cache)
+                .and_then(|plugin| self.bind(r, plugin));
+            match bound {
+                Ok(binding) => lanes.push(LaneSpec {
+                    rule: r.rule.name.clone(),
+                    deliver: Arc::new(PluginDeliver(binding)),
+                    retry: r.rule.retry,
+                }),
+                Err(message) => errors.push(BindError {
+                    file: r.file.clone(),
+                    rule: r.rule.name.clone(),
+                    message,
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(lanes)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// True when `path` is a plugin file.
+pub fn is_plugin_file(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("wasm")
+}

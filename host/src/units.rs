@@ -1,0 +1,129 @@
+//! Human-friendly durations (`250ms`, `1s`, `5m`, `24h`, `30d`, `1h30m`) and
+//! byte sizes (`512KiB`, `64MiB`, `1GB`) as they appear in rule files,
+//! `trailmark.toml` and command-line flags.
+
+use std::time::Duration;
+
+/// Parse a duration such as `250ms`, `1s`, `5m`, `24h`, `30d` or `1h30m`.
+/// A bare number is rejected: the unit must be explicit.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration; expected e.g. 500ms, 30s, 5m, 24h or 30d".into());
+    }
+    let mut total: u128 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!(
+                "`{t}` is not a duration; expected e.g. 500ms, 30s, 5m, 24h or 30d"
+            ));
+        }
+        let n: u128 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{t}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let millis_per: u128 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => {
+                return Err(format!("`{t}` needs a unit: ms, s, m, h or d (e.g. {n}s)"));
+            }
+            other => {
+                return Err(format!(
+                    "`{t}`: unknown unit `{other}`; use ms, s, m, h or d"
+                ));
+            }
+        };
+        total = total
+            .checked_add(n.saturating_mul(millis_per))
+            .ok_or_else(|| format!("`{t}` is too long"))?;
+    }
+    let millis = u64::try_from(total).map_err(|_| format!("`{t}` is too long"))?;
+    Ok(Duration::from_millis(millis))
+}
+
+/// Format a duration compactly, the inverse of [`parse_duration`] for whole units.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= per && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Parse a byte size such as `65536`, `512KiB`, `64MiB`, `1GiB`, `10MB`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits == 0 {
+        return Err(format!(
+            "`{t}` is not a size; expected e.g. 65536, 512KiB or 64MiB"
+        ));
+    }
+    let n: u64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("`{t}`: number too large"))?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "`{t}`: unknown size unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{t}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("5w").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("10MB"), Ok(10_000_000));
+        assert!(parse_bytes("10XB").is_err());
+        assert!(parse_bytes("MiB").is_err());
+    }
+}

@@ -1,0 +1,375 @@
+//! Test support: a real `trailmark serve` process on a free loopback port,
+//! with its own temp dir, real `.wasm` plugins and a small HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Where the built `.wasm` files are: `TRAILMARK_WASM_DIR` (set by
+/// `cargo xtask test`), else the workspace target dir.
+pub fn wasm_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRAILMARK_WASM_DIR") {
+        return PathBuf::from(dir);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("wasm32-wasip2").join("release")
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host is in the workspace")
+        .to_owned()
+}
+
+/// Path of a built guest crate's `.wasm` by package name (e.g. `trailmark-plugin-archive`, `fixture-flaky`).
+pub fn wasm(package: &str) -> PathBuf {
+    let path = wasm_dir().join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask build-plugins` first (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// A temp directory laid out for a server: rules/, plugins/, data/.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for d in ["rules", "plugins", "data"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        Setup { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Install the four standard plugins and the default rules.
+    pub fn standard(self) -> Setup {
+        for p in ["archive", "metadata", "alert", "log"] {
+            self.plugin(p, &format!("trailmark-plugin-{p}"));
+        }
+        for entry in std::fs::read_dir(workspace().join("rules")).expect("rules dir") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(
+                &path,
+                self.path()
+                    .join("rules")
+                    .join(path.file_name().expect("name")),
+            )
+            .expect("copy rule");
+        }
+        self
+    }
+
+    /// Install a built package as `plugins/<name>.wasm`.
+    pub fn plugin(&self, name: &str, package: &str) -> &Setup {
+        std::fs::copy(
+            wasm(package),
+            self.path().join("plugins").join(format!("{name}.wasm")),
+        )
+        .expect("copy plugin");
+        self
+    }
+
+    /// Write a rule file.
+    pub fn rule(&self, file: &str, text: &str) -> &Setup {
+        std::fs::write(self.path().join("rules").join(file), text).expect("write rule");
+        self
+    }
+
+    /// Write trailmark.toml.
+    pub fn config(&self, text: &str) -> &Setup {
+        std::fs::write(self.path().join("trailmark.toml"), text).expect("write config");
+        self
+    }
+
+    /// Start a server on this setup.
+    pub fn start(&self) -> Server {
+        Server::start(self.path())
+    }
+}
+
+/// A running `trailmark serve`.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub root: PathBuf,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Start `trailmark serve` in `root` (rules/, plugins/, data/, optional trailmark.toml).
+    pub fn start(root: &Path) -> Server {
+        let log = root.join(format!(
+            "server-{}.log",
+            std::process::id() as u128 * 1000 + fastrand_u16() as u128
+        ));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailmark"));
+        cmd.current_dir(root)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                "data",
+                "--rules",
+                "rules",
+                "--plugins",
+                "plugins",
+            ])
+            .env("RUST_LOG", "info,trailmark=debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if root.join("trailmark.toml").is_file() {
+            cmd.args(["--config", "trailmark.toml"]);
+        }
+        let mut child = cmd.spawn().expect("start trailmark serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("trailmark listening on ") {
+                    let url = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        let server = Server {
+            child,
+            url,
+            root: root.to_owned(),
+            log,
+        };
+        server.wait_until(Duration::from_secs(30), "healthz", |s| {
+            s.get("/healthz").is_ok()
+        });
+        server
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent()
+    }
+
+    /// GET, returning (status, JSON or text).
+    pub fn get(&self, path: &str) -> Result<(u16, Value), String> {
+        let mut r = Self::agent()
+            .get(&format!("{}{path}", self.url))
+            .call()
+            .map_err(|e| e.to_string())?;
+        let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((
+            r.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// POST JSON, returning (status, JSON or text).
+    pub fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
+        let mut r = Self::agent()
+            .post(&format!("{}{path}", self.url))
+            .send_json(body)
+            .map_err(|e| e.to_string())?;
+        let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((
+            r.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    /// Poll until `ready` holds, or panic with the log after `timeout`.
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut ready: impl FnMut(&Server) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if ready(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("timed out waiting for {what}; server log:\n{}", self.log());
+    }
+
+    /// Change records (newest first) from the query API.
+    pub fn changes(&self, query: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/v1/changes?{query}")).expect("query");
+        assert_eq!(status, 200, "{body}");
+        body["changes"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Dead letters from the admin API.
+    pub fn dead_letters(&self) -> Vec<Value> {
+        let (status, body) = self.get("/v1/admin/dlq").expect("dlq");
+        assert_eq!(status, 200, "{body}");
+        body["dead-letters"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// One metric's value from `/metrics`.
+    pub fn metric(&self, line_prefix: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics").ok()?;
+        body.as_str()?
+            .lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Send SIGKILL and wait.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Send SIGTERM (graceful) and wait for exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fastrand_u16() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    (RandomState::new().hash_one(Instant::now()) & 0xffff) as u16
+}
+
+/// A PutEvents entry for an `Object State Change`.
+pub fn state_change(
+    entity_type: &str,
+    id: &str,
+    op: &str,
+    author: &str,
+    data: Option<Value>,
+) -> Value {
+    let mut detail = serde_json::json!({
+        "entity-type": entity_type, "entity-id": id, "operation": op,
+        "ts": "2026-11-25T10:00:00Z", "author": author,
+    });
+    if let Some(d) = data {
+        detail["data"] = d;
+    }
+    serde_json::json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
+}
+
+/// POST a PutEvents request (the raw AWS JSON protocol) and return (status, body).
+pub fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
+    let mut r = Server::agent()
+        .post(&format!("{}/", server.url))
+        .header("X-Amz-Target", "AWSEvents.PutEvents")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .send(serde_json::json!({"Entries": entries}).to_string())
+        .expect("put events");
+    let text = r.body_mut().read_to_string().expect("body");
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A bare PutEvents client that tolerates the server going away.
+pub struct Client {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(url: &str) -> Client {
+        Client {
+            url: url.to_owned(),
+            agent: Server::agent(),
+        }
+    }
+
+    /// Put entries; the ids of the acknowledged ones, or None if the server is unreachable.
+    pub fn try_put(&self, entries: &[Value]) -> Option<Vec<String>> {
+        let mut r = self
+            .agent
+            .post(&format!("{}/", self.url))
+            .header("X-Amz-Target", "AWSEvents.PutEvents")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .send(serde_json::json!({"Entries": entries}).to_string())
+            .ok()?;
+        let text = r.body_mut().read_to_string().ok()?;
+        if r.status().as_u16() != 200 {
+            return Some(Vec::new());
+        }
+        let body: Value = serde_json::from_str(&text).ok()?;
+        Some(
+            body["Entries"]
+                .as_array()?
+                .iter()
+                .filter_map(|e| e["EventId"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+}
+
+/// Every change record's event id for a query, paging through all of them.
+pub fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/v1/changes?{query}&limit=1000&cursor={c}"),
+            None => format!("/v1/changes?{query}&limit=1000"),
+        };
+        let Ok((200, page)) = server.get(&q) else {
+            return ids;
+        };
+        for c in page["changes"].as_array().into_iter().flatten() {
+            if let Some(id) = c["event-id"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+        cursor = page["next-cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            return ids;
+        }
+    }
+}

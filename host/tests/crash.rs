@@ -1,0 +1,112 @@
+//! At-least-once across a crash: SIGKILL the server while a client streams
+//! events; after a restart every acknowledged event is in the metadata store
+//! exactly once and archived.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Setup, state_change};
+
+#[test]
+fn every_acknowledged_event_survives_sigkill() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = server.url.clone();
+
+    let streamer = {
+        let acked = acked.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let client = common::Client::new(&url);
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let entries: Vec<_> = (0..5)
+                    .map(|i| {
+                        n += 1;
+                        state_change(
+                            "doc",
+                            &format!("d{n}-{i}"),
+                            "insert",
+                            "crash-test",
+                            Some(serde_json::json!({"n": n})),
+                        )
+                    })
+                    .collect();
+                match client.try_put(&entries) {
+                    Some(ids) => acked.lock().expect("lock").extend(ids),
+                    None => break, // the server is gone
+                }
+            }
+        })
+    };
+    // Let it stream for a while, then kill the server mid-flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().expect("lock").len() < 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill();
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().expect("streamer");
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= 50,
+        "only {} events were acknowledged before the kill",
+        acked.len()
+    );
+
+    let server = setup.start();
+    server.wait_until(
+        Duration::from_secs(120),
+        "every acknowledged event in the metadata store",
+        |s| {
+            let ids: HashSet<String> = common::all_change_ids(s, "author=crash-test")
+                .into_iter()
+                .collect();
+            acked.iter().all(|id| ids.contains(id))
+        },
+    );
+    let seen = common::all_change_ids(&server, "author=crash-test");
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a change record was stored twice");
+    for id in &acked {
+        assert!(
+            unique.contains(id),
+            "acknowledged event {id} is missing after the restart"
+        );
+    }
+    // Every acknowledged event's body is archived.
+    let archive = setup
+        .path()
+        .join("data")
+        .join("archive")
+        .join("com.example.test")
+        .join("doc");
+    let archived = walk(&archive);
+    assert!(
+        archived >= acked.len(),
+        "{archived} bodies archived for {} acknowledged events",
+        acked.len()
+    );
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}

@@ -1,0 +1,224 @@
+//! `trailmark serve` end to end: a real server process, real plugins built
+//! from plugins/ and the fixtures, real HTTP on loopback, real files.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Setup, put_events, state_change};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn default_pipeline_archives_records_alerts_and_answers_queries() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let book = |op: &str, author: &str, copies: Option<u32>| {
+        state_change(
+            "book",
+            "978-1",
+            op,
+            author,
+            copies.map(|c| json!({"title": "Rust", "copies": c})),
+        )
+    };
+    let (status, body) = put_events(
+        &server,
+        &[
+            book("insert", "alice", Some(3)),
+            book("update", "bob", Some(2)),
+            book("delete", "carol", None),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+
+    server.wait_until(WAIT, "three change records", |s| {
+        s.changes("entity-type=book").len() == 3
+    });
+    let changes = server.changes("entity-type=book&entity-id=978-1");
+    let ops: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| c["operation"].as_str())
+        .collect();
+    assert_eq!(ops.len(), 3);
+    assert!(ops.contains(&"insert") && ops.contains(&"update") && ops.contains(&"delete"));
+    assert_eq!(server.changes("author=bob").len(), 1);
+    assert_eq!(server.changes("operation=delete").len(), 1);
+
+    let (status, history) = server
+        .get("/v1/entities/book/978-1/history")
+        .expect("history");
+    assert_eq!(status, 200, "{history}");
+    let versions = history["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 3, "{history}");
+    let insert = versions
+        .iter()
+        .find(|v| v["operation"] == "insert")
+        .expect("insert version");
+    assert_eq!(insert["body"]["copies"], 3, "{history}");
+    let update = versions
+        .iter()
+        .find(|v| v["operation"] == "update")
+        .expect("update version");
+    assert_eq!(update["body"]["copies"], 2, "{history}");
+
+    // The delete raised exactly one alert on the default `admins` channel.
+    let alerts_file = setup.path().join("data").join("notifications.jsonl");
+    server.wait_until(WAIT, "the delete alert", |_| {
+        std::fs::read_to_string(&alerts_file).is_ok_and(|t| t.lines().count() == 1)
+    });
+    let alert: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&alerts_file)
+            .expect("alerts")
+            .trim(),
+    )
+    .expect("json line");
+    assert_eq!(alert["channel"], "admins");
+    assert!(
+        alert["subject"].as_str().unwrap_or("").contains("978-1"),
+        "{alert}"
+    );
+
+    // The event itself is readable back by id.
+    let id = changes[0]["event-id"].as_str().expect("event id");
+    let (status, event) = server.get(&format!("/v1/events/{id}")).expect("event");
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["detail-type"], "Object State Change");
+    let (status, _) = server
+        .get("/v1/events/00000000-0000-4000-8000-000000000000")
+        .expect("missing event");
+    assert_eq!(status, 404);
+
+    server.wait_until(WAIT, "every delivery finished", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"log\",outcome=\"delivered\"}") == Some(3.0)
+    });
+    assert_eq!(server.metric("trailmark_events_accepted_total"), Some(3.0));
+}
+
+#[test]
+fn transient_failures_are_retried_until_the_plugin_succeeds() {
+    let setup = Setup::new();
+    setup.plugin("flaky", "fixture-flaky");
+    setup.config("[dispatch]\nretry-initial = \"20ms\"\nretry-max = \"100ms\"\n");
+    setup.rule(
+        "flaky.yaml",
+        "name: flaky\npattern: {source: [com.example.test]}\nplugin: flaky\ngrants: {archive: true}\nconfig: {succeed_after: 3}\n",
+    );
+    let server = setup.start();
+    let (status, body) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
+    assert_eq!(status, 200, "{body}");
+    server.wait_until(WAIT, "the flaky delivery to succeed", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"flaky\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    assert_eq!(
+        server.metric("trailmark_retries_total{rule=\"flaky\"}"),
+        Some(2.0)
+    );
+    assert!(server.dead_letters().is_empty());
+}
+
+#[test]
+fn a_rejecting_plugin_ends_in_dead_letters_and_replay_reports_it() {
+    let setup = Setup::new();
+    setup.plugin("rejecter", "fixture-rejecter");
+    setup.plugin("noop", "fixture-noop");
+    setup.rule(
+        "reject.yaml",
+        "name: reject\npattern: {source: [com.example.test]}\nplugin: rejecter\n",
+    );
+    setup.rule(
+        "ok.yaml",
+        "name: ok\npattern: {source: [com.example.test]}\nplugin: noop\n",
+    );
+    let server = setup.start();
+    let (status, _) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
+    assert_eq!(status, 200);
+    server.wait_until(WAIT, "a dead letter", |s| s.dead_letters().len() == 1);
+    let letter = &server.dead_letters()[0];
+    assert_eq!(letter["rule"], "reject");
+    assert_eq!(letter["attempts"], 1, "a reject is not retried: {letter}");
+    assert!(
+        letter["error"].as_str().unwrap_or("").contains("rejected"),
+        "{letter}"
+    );
+    // The healthy rule beside it was not affected.
+    server.wait_until(WAIT, "the healthy rule", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"ok\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    // Replaying still fails (the plugin still rejects): it lands back in dead letters.
+    let (status, body) = server
+        .post("/v1/admin/dlq/replay", &json!({"rule": "reject"}))
+        .expect("replay");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["replayed"].as_array().map(Vec::len), Some(1), "{body}");
+    server.wait_until(WAIT, "the replayed delivery to fail again", |s| {
+        s.metric("trailmark_dead_letters_total{rule=\"reject\"}") == Some(2.0)
+            && s.dead_letters().len() == 1
+    });
+}
+
+#[test]
+fn ingest_answers_503_when_lanes_fall_behind() {
+    let setup = Setup::new();
+    setup.plugin("slow", "fixture-slow");
+    setup.config("[dispatch]\nmax-pending = 4\nconcurrency = 1\n");
+    setup.rule(
+        "slow.yaml",
+        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\nconfig: {millis: 300}\n",
+    );
+    let server = setup.start();
+    let mut throttled = None;
+    for i in 0..50 {
+        let (status, body) = put_events(
+            &server,
+            &[state_change("book", &i.to_string(), "insert", "a", None)],
+        );
+        if status == 503 {
+            throttled = Some(body);
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    let body = throttled.expect("a 503 once the lane is behind");
+    assert_eq!(body["__type"], "ThrottlingException", "{body}");
+    // The server stays healthy and recovers once the lane catches up.
+    assert_eq!(server.get("/healthz").expect("healthz").0, 200);
+    server.wait_until(WAIT, "the lane to drain", |s| {
+        s.metric("trailmark_lane_lag{rule=\"slow\"}") == Some(0.0)
+    });
+    let (status, body) = put_events(
+        &server,
+        &[state_change("book", "late", "insert", "a", None)],
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_server_refuses_to_start_on_invalid_rules_and_says_where() {
+    let setup = Setup::new();
+    setup.rule(
+        "bad.yaml",
+        "name: bad\npattern:\n  detail:\n    operation: [{prefx: \"d\"}]\nplugin: log\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .current_dir(setup.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "data",
+            "--rules",
+            "rules",
+            "--plugins",
+            "plugins",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml:4:"), "{stderr}");
+    assert!(stderr.contains("prefx"), "{stderr}");
+}
