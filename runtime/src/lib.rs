@@ -1,1 +1,80 @@
-//! Sandboxed plugin runtime.
+//! Trailmark's sandboxed plugin runtime: runs WebAssembly components built
+//! for the `trailmark:plugin@0.1.x` world (`sdk/wit/world.wit`) under time
+//! and memory limits, with host capabilities granted per rule.
+//!
+//! - [`Runtime`] owns the wasmtime engine (epoch deadlines, the pooling
+//!   allocator with an on-demand fallback, a native stack cap), a linker
+//!   with WASI p2 behind a deny-everything context, and an on-disk cache
+//!   of compiled components keyed by the wasm's SHA-256 and the engine's
+//!   fingerprint, so a restart does not recompile.
+//! - [`Runtime::load`] checks the world version *before* compiling
+//!   ([`inspect`] reads a component's imports and exports without
+//!   compiling it), then compiles or takes the cache, and links.
+//! - [`Binding`] binds a [`Plugin`] to one rule: its [`Grants`], the
+//!   host's [`Capabilities`], [`Limits`] and config. [`Binding::call`]
+//!   delivers one event synchronously on the calling thread, reusing a live
+//!   instance (about a microsecond) and replacing it after any trap.
+//!
+//! What plugins can reach: the capabilities their rule grants (a call to
+//! anything else returns `host-error::denied` naming it), `log`, the
+//! host's clocks and random numbers. No files, environment, arguments,
+//! stdin or network; stdout/stderr go to `tracing` (target
+//! `trailmark::plugin`, fields `rule`, `plugin`, `source`), bounded to
+//! [`OUTPUT_LIMIT_PER_CALL`] bytes per call.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use trailmark_runtime::{Binding, BindingSpec, Capabilities, Grants, Limits, Runtime, RuntimeConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new(RuntimeConfig {
+//!     cache_dir: Some("/var/lib/trailmark/plugin-cache".into()),
+//!     ..RuntimeConfig::default()
+//! })?;
+//! let plugin = runtime.load_file("alert", "plugins/alert.wasm".as_ref())?;
+//!
+//! let mut capabilities = Capabilities::default();
+//! # let admins: Arc<dyn trailmark_backends::Notifier> = unimplemented!();
+//! capabilities.notify.insert("admins".to_owned(), admins);
+//! let binding = Binding::new(plugin, BindingSpec {
+//!     rule: "delete-alert".to_owned(),
+//!     grants: Grants { notify: ["admins".to_owned()].into(), ..Grants::default() },
+//!     capabilities,
+//!     limits: Limits::default(),
+//!     config: serde_json::json!({ "subject": "{detail.entity-type} deleted" }),
+//! })?;
+//!
+//! # let event: trailmark_backends::Event = unimplemented!();
+//! match binding.call(&event) {
+//!     Ok(()) => {}
+//!     Err(error) if error.is_retryable() => { /* retry with backoff */ }
+//!     Err(error) => { /* dead letter */ }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod binding;
+mod cache;
+mod config;
+mod engine;
+mod error;
+mod grants;
+mod host;
+mod output;
+mod plugin;
+mod world;
+
+pub use binding::{Binding, BindingSpec, PoolStats};
+pub use config::{Limits, PoolConfig, RuntimeConfig};
+pub use engine::Allocator;
+pub use error::{CallError, RuntimeError};
+pub use grants::{Capabilities, Grants};
+pub use output::{LOG_TARGET, OUTPUT_LIMIT_PER_CALL};
+pub use plugin::{Origin, Plugin, Runtime};
+pub use world::{
+    HANDLE_EXPORT, Incompatibility, PluginInfo, SUPPORTED_VERSIONS, WORLD_PACKAGE, WORLD_VERSION,
+    inspect,
+};

@@ -1,0 +1,158 @@
+//! The runtime and its loaded plugins: version check, compilation (or the
+//! compiled cache), and linking against the host.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker};
+
+use crate::cache::ArtifactCache;
+use crate::config::RuntimeConfig;
+use crate::engine::{Allocator, EngineShared};
+use crate::error::RuntimeError;
+use crate::host::{self, HostState, bindings};
+use crate::world::{self, PluginInfo};
+
+/// The plugin runtime: one wasmtime engine, its deadline clock, the host
+/// linker and the compiled-plugin cache. Create one per process.
+pub struct Runtime {
+    shared: Arc<EngineShared>,
+    linker: Linker<HostState>,
+    cache: Option<ArtifactCache>,
+}
+
+/// Where a plugin's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled from the wasm bytes by this load.
+    Compiled,
+    /// Loaded from the compiled-artifact cache.
+    Cache,
+}
+
+/// A compiled plugin, checked against the world and linked against the
+/// host, ready to be bound to rules with [`Binding::new`](crate::Binding::new).
+pub struct Plugin {
+    name: Arc<str>,
+    info: PluginInfo,
+    origin: Origin,
+    pub(crate) pre: bindings::PluginPre<HostState>,
+    pub(crate) shared: Arc<EngineShared>,
+}
+
+impl Runtime {
+    /// Creates the engine (pooling allocator unless disabled or impossible),
+    /// starts the deadline clock and opens the cache directory.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let shared = EngineShared::new(&config)?;
+        let linker = host::linker(&shared.engine)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(ArtifactCache::open(dir, &shared.engine)?),
+            None => None,
+        };
+        Ok(Runtime {
+            shared,
+            linker,
+            cache,
+        })
+    }
+
+    /// How instances are allocated: pooling, or on demand after a fallback.
+    pub fn allocator(&self) -> Allocator {
+        self.shared.allocator
+    }
+
+    /// The wasmtime engine (for embedders that need it, e.g. to precompile).
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.shared.engine
+    }
+
+    /// Loads the plugin file at `path` under `name`. See [`Runtime::load`].
+    pub fn load_file(&self, name: &str, path: &Path) -> Result<Arc<Plugin>, RuntimeError> {
+        let wasm = std::fs::read(path).map_err(|source| RuntimeError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load(name, &wasm)
+    }
+
+    /// Loads a plugin: checks that it is a component of a supported world
+    /// version (before compiling anything), takes its compiled code from the
+    /// cache or compiles and caches it, and links it against the host.
+    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Arc<Plugin>, RuntimeError> {
+        let info = world::inspect(wasm)?;
+        info.compatibility()
+            .map_err(|reason| RuntimeError::Incompatible {
+                plugin: name.to_owned(),
+                reason,
+            })?;
+        let engine = &self.shared.engine;
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(engine, &info.sha256));
+        let (component, origin) = match cached {
+            Some(component) => (component, Origin::Cache),
+            None => {
+                let component =
+                    Component::new(engine, wasm).map_err(|e| RuntimeError::Compile {
+                        plugin: name.to_owned(),
+                        message: format!("{e:#}"),
+                    })?;
+                if let Some(cache) = &self.cache {
+                    cache.put(&info.sha256, &component);
+                }
+                (component, Origin::Compiled)
+            }
+        };
+        let link_error = |e: wasmtime::Error| RuntimeError::Link {
+            plugin: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_error)?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(link_error)?;
+        tracing::debug!(plugin = name, sha256 = %info.sha256, ?origin, "plugin loaded");
+        Ok(Arc::new(Plugin {
+            name: name.into(),
+            info,
+            origin,
+            pre,
+            shared: Arc::clone(&self.shared),
+        }))
+    }
+}
+
+impl Plugin {
+    /// The name it was loaded under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Shared handle to the name, for log fields.
+    pub(crate) fn name_arc(&self) -> Arc<str> {
+        Arc::clone(&self.name)
+    }
+
+    /// What the file is: world version, imports, exports, size, SHA-256.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// Whether this load compiled the component or took it from the cache.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("sha256", &self.info.sha256)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
