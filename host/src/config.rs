@@ -40,6 +40,7 @@ use serde::Deserialize;
 
 use serde::de::DeserializeOwned;
 use trailmark_backends::NotifyConfig;
+use trailmark_backends_aws::SqsSourceConfig;
 
 use crate::backend_config::{
     ArchiveBackend, Backend, ForwardBackend, MetadataBackend, NotifyBackend,
@@ -127,6 +128,7 @@ struct RawJournal {
 struct RawIngest {
     max_body: Option<String>,
     max_depth: Option<usize>,
+    sqs: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +173,8 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// JSON nesting cap for `Detail`.
     pub max_depth: usize,
+    /// `[ingest.sqs]`: also take events from this SQS queue.
+    pub sqs: Option<SqsSourceConfig>,
     /// Deliveries queued or running before ingest answers 503.
     pub max_pending: usize,
     /// Concurrent plugin calls per rule.
@@ -326,6 +330,12 @@ impl Config {
             segment_bytes: bytes("journal.segment-size", raw.journal.segment_size, 64 << 20)?,
             max_body_bytes: bytes("ingest.max-body", raw.ingest.max_body, 2 << 20)?,
             max_depth: raw.ingest.max_depth.unwrap_or(64),
+            sqs: raw
+                .ingest
+                .sqs
+                .map(|t| SqsSourceConfig::deserialize(toml::Value::Table(t)))
+                .transpose()
+                .map_err(|e| bad("ingest.sqs", e.to_string().trim_end().to_owned()))?,
             max_pending,
             concurrency,
             backoff: Backoff {

@@ -227,3 +227,41 @@ fn report(v: &Value, key: &str, output: OutputFormat) -> Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Times are RFC 3339, epoch milliseconds, or relative (1h = an hour ago).\n\nExamples:\n  trailmark replay --since 1h\n  trailmark replay --since 2026-11-25T09:00:00Z --until 2026-11-25T10:00:00Z --rule archive"
+)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Events accepted at or after this time.
+    #[arg(long)]
+    since: String,
+    /// Events accepted before this time [default: now].
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this rule (default: every rule an event matches now).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+/// Run `replay`.
+pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    let v = Client::new(&args.server.url()).post(
+        "/v1/admin/replay",
+        &json!({"since": args.since, "until": args.until, "rule": args.rule}),
+    )?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        OutputFormat::Table => println!(
+            "queued {} deliveries of {} events",
+            v["deliveries"], v["events"]
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -85,6 +85,8 @@ pub enum Command {
     History(query::HistoryArgs),
     /// A server's health: uptime, rules, lag, dead letters, storage.
     Status(admin::StatusArgs),
+    /// Re-deliver journaled events of a time range (EventBridge's archive replay).
+    Replay(admin::ReplayArgs),
     /// Dead letters: deliveries that failed for good.
     #[command(subcommand)]
     Dlq(admin::DlqCommand),
@@ -129,6 +131,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(args) => query::history(args),
         Command::Status(args) => admin::status(args),
         Command::Dlq(cmd) => admin::dlq(cmd),
+        Command::Replay(args) => admin::replay(args),
         Command::Bench(args) => bench::run(args),
         Command::Aws(cmd) => aws::run(cmd),
         Command::Verify(args) => verify::run(args),

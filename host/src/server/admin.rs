@@ -83,6 +83,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/admin/dlq/replay", post(dlq_replay))
         .route("/v1/admin/dlq/purge", post(dlq_purge))
         .route("/v1/admin/reload", post(reload))
+        .route("/v1/admin/replay", post(replay))
         .with_state(state)
 }
 
@@ -363,4 +364,95 @@ async fn dlq_purge(
         .map_err(internal)?;
     tracing::info!(purged = n, "dead letters purged");
     Ok(Json(json!({"purged": ids})))
+}
+
+/// Body of `POST /v1/admin/replay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    since: String,
+    until: Option<String>,
+    rule: Option<String>,
+}
+
+/// Re-deliver journaled events accepted in a time range to the rules they
+/// match now (all, or one), as EventBridge's archive replay does.
+async fn replay(
+    State(s): State<AdminState>,
+    Json(r): Json<ReplayRequest>,
+) -> Result<Json<Value>, AdminError> {
+    let now = crate::timespec::now_ms();
+    let bad = |e: String| AdminError(StatusCode::BAD_REQUEST, e);
+    let since =
+        crate::timespec::parse_time_ms(&r.since, now).map_err(|e| bad(format!("`since`: {e}")))?;
+    let until = match &r.until {
+        Some(u) => {
+            crate::timespec::parse_time_ms(u, now).map_err(|e| bad(format!("`until`: {e}")))?
+        }
+        None => i64::MAX,
+    };
+    let active = s.pipeline.rules();
+    if let Some(rule) = &r.rule
+        && active.set.get(rule).is_none()
+    {
+        return Err(AdminError(
+            StatusCode::NOT_FOUND,
+            format!("no rule named `{rule}`"),
+        ));
+    }
+    // Collect first (blocking journal reads), then reopen and queue.
+    let pipeline = s.pipeline.clone();
+    let only = r.rule.clone();
+    let found = tokio::task::spawn_blocking(
+        move || -> Result<Vec<(u64, trailmark_backends::Event, Vec<String>)>, AdminError> {
+            let journal = pipeline.journal();
+            let active = pipeline.rules();
+            let mut out = Vec::new();
+            for record in journal.read_from(journal.first_seq()) {
+                let record = record.map_err(internal)?;
+                if record.kind != super::records::kind::EVENT
+                    || record.timestamp_ms < since
+                    || record.timestamp_ms >= until
+                {
+                    continue;
+                }
+                let Ok(er) = serde_json::from_slice::<super::records::EventRecord>(&record.payload)
+                else {
+                    continue;
+                };
+                let json = super::envelope::to_json(&er.event);
+                let rules: Vec<String> = active
+                    .set
+                    .matching(&json)
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|r| r.rule.name.clone())
+                    .filter(|n| only.as_ref().is_none_or(|o| o == n))
+                    .collect();
+                if !rules.is_empty() {
+                    out.push((record.seq, er.event, rules));
+                }
+            }
+            Ok(out)
+        },
+    )
+    .await
+    .map_err(internal)??;
+    let mut deliveries = 0;
+    for (seq, event, rules) in &found {
+        for rule in rules {
+            s.pipeline
+                .journal_reopen(*seq, rule, "replay")
+                .await
+                .map_err(internal)?;
+        }
+        s.pipeline
+            .deliver(*seq, Arc::new(event.clone()), now, rules);
+        deliveries += rules.len();
+    }
+    let _ = active;
+    tracing::info!(events = found.len(), deliveries, "journal replay queued");
+    Ok(Json(
+        json!({"events": found.len(), "deliveries": deliveries}),
+    ))
 }

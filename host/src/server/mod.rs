@@ -11,6 +11,7 @@ pub mod plugins;
 pub mod records;
 pub mod recovery;
 pub mod reload;
+mod sqs;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,7 @@ pub async fn serve(config: Config) -> Result<()> {
             timeout: config.timeout,
             memory_bytes: config.memory_bytes,
         },
+        loaded: Mutex::default(),
     });
     let lanes = plugin_host.lanes(&set).map_err(|errors| {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -161,8 +163,13 @@ pub async fn serve(config: Config) -> Result<()> {
     } else {
         None
     };
+    let intake: Arc<dyn crate::ingest::Intake> = Arc::new(PipelineIntake(pipeline.clone()));
+    let sqs_source = config
+        .sqs
+        .clone()
+        .map(|c| tokio::spawn(sqs::run(c, intake.clone())));
     let ingest_state = IngestState {
-        intake: Arc::new(PipelineIntake(pipeline.clone())),
+        intake,
         limits: IngestLimits {
             max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
             max_depth: config.max_depth,
@@ -202,6 +209,9 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .context("serving HTTP")?;
     retention.abort();
+    if let Some(task) = sqs_source {
+        task.abort();
+    }
 
     info!("stopped accepting; finishing running deliveries");
     let left = dispatcher.drain(DRAIN_TIMEOUT).await;

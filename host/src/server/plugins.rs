@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
 use trailmark_backends::Event;
 use trailmark_runtime::{Binding, BindingSpec, CallError, Capabilities, Limits, Plugin, Runtime};
 
@@ -35,6 +36,9 @@ pub struct PluginHost {
     pub capabilities: Capabilities,
     /// Server-wide default limits.
     pub default_limits: Limits,
+    /// Plugins loaded so far, by name, with the SHA-256 of their file: a
+    /// reload reuses a plugin whose file did not change.
+    pub loaded: std::sync::Mutex<HashMap<String, ([u8; 32], Arc<Plugin>)>>,
 }
 
 /// A problem binding a rule to its plugin.
@@ -82,10 +86,21 @@ impl PluginHost {
                 path.display()
             ));
         }
-        let plugin = self
-            .runtime
-            .load_file(name, &path)
-            .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let plugin = match loaded.get(name) {
+            Some((d, p)) if *d == digest => p.clone(),
+            _ => {
+                let p = self
+                    .runtime
+                    .load(name, &bytes)
+                    .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+                loaded.insert(name.to_owned(), (digest, p.clone()));
+                p
+            }
+        };
         cache.insert(name.to_owned(), plugin.clone());
         Ok(plugin)
     }

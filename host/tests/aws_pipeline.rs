@@ -1,0 +1,242 @@
+//! The default audit pipeline on the AWS backends, against a real
+//! AWS-compatible server (moto, started by `cargo xtask test`): only
+//! trailmark.toml changes; the rules and plugins are the same.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{Setup, put_events, state_change};
+use serde_json::{Value, json};
+use trailmark_backends_aws::AwsTarget;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn moto() -> String {
+    std::env::var("TRAILMARK_MOTO_URL")
+        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    AwsTarget::new(Some("us-east-1".into()), Some(moto()))
+        .load()
+        .await
+        .expect("sdk config")
+}
+
+/// A queue subscribed to a topic; returns the queue URL.
+async fn subscribe_queue(topic_arn: &str, name: &str) -> String {
+    let config = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue arn");
+    aws_sdk_sns::Client::new(&config)
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .expect("subscribe");
+    url
+}
+
+async fn receive_all(url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await;
+    out.ok()
+        .and_then(|o| o.messages)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.body.and_then(|b| serde_json::from_str(&b).ok()))
+        .collect()
+}
+
+fn bootstrap(setup: &Setup) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .current_dir(setup.path())
+        .args(["aws", "bootstrap", "--config", "trailmark.toml"])
+        .output()
+        .expect("run bootstrap");
+    assert!(
+        out.status.success(),
+        "bootstrap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn default_pipeline_on_s3_dynamodb_and_sns() {
+    let bucket = unique("tm-archive");
+    let table = unique("tm-changes");
+    let topic = unique("tm-admins");
+    let topic_arn = format!("arn:aws:sns:us-east-1:123456789012:{topic}");
+    let setup = Setup::new().standard();
+    setup.config(&format!(
+        "[archive]\ntype = \"s3\"\nbucket = \"{bucket}\"\n\n[metadata]\ntype = \"dynamodb\"\ntable = \"{table}\"\n\n\
+         [notify.admins]\ntype = \"sns\"\ntopic-arn = \"{topic_arn}\"\n"
+    ));
+    bootstrap(&setup);
+    let rt = runtime();
+    let alerts = rt.block_on(subscribe_queue(&topic_arn, &unique("tm-alerts")));
+
+    let server = setup.start();
+    let book = |op: &str, author: &str, copies: Option<u32>| {
+        state_change(
+            "book",
+            "aws-1",
+            op,
+            author,
+            copies.map(|c| json!({"title": "Rust", "copies": c})),
+        )
+    };
+    let (status, body) = put_events(
+        &server,
+        &[
+            book("insert", "alice", Some(3)),
+            book("update", "bob", Some(2)),
+            book("delete", "carol", None),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+
+    // Change records in DynamoDB, through the same query API.
+    server.wait_until(WAIT, "three change records in DynamoDB", |s| {
+        s.changes("entity-type=book&entity-id=aws-1").len() == 3
+    });
+    assert_eq!(server.changes("author=bob").len(), 1);
+    // History with bodies from S3.
+    let (status, history) = server
+        .get("/v1/entities/book/aws-1/history")
+        .expect("history");
+    assert_eq!(status, 200, "{history}");
+    let versions = history["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 3, "{history}");
+    assert_eq!(
+        versions
+            .iter()
+            .find(|v| v["operation"] == "insert")
+            .expect("insert")["body"]["copies"],
+        3
+    );
+    // The delete alert reached SNS, with filterable attributes.
+    let mut messages = Vec::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while messages.is_empty() && std::time::Instant::now() < deadline {
+        messages = rt.block_on(receive_all(&alerts));
+    }
+    let alert = messages
+        .first()
+        .unwrap_or_else(|| panic!("no SNS alert arrived; log:\n{}", server.log()));
+    assert!(
+        alert["Subject"].as_str().unwrap_or("").contains("aws-1"),
+        "{alert}"
+    );
+    assert_eq!(
+        alert["MessageAttributes"]["operation"]["Value"], "delete",
+        "{alert}"
+    );
+}
+
+#[test]
+fn two_hosts_share_one_queue_and_store_every_event_once() {
+    let bucket = unique("tm-archive");
+    let table = unique("tm-changes");
+    let queue = unique("tm-ingest");
+    let queue_url = format!("{}/123456789012/{queue}", moto().trim_end_matches('/'));
+    let config = format!(
+        "[archive]\ntype = \"s3\"\nbucket = \"{bucket}\"\n\n[metadata]\ntype = \"dynamodb\"\ntable = \"{table}\"\n\n\
+         [ingest.sqs]\nqueue-url = \"{queue_url}\"\nwait-seconds = 1\n"
+    );
+    let a = Setup::new();
+    let b = Setup::new();
+    for s in [&a, &b] {
+        s.plugin("archive", "trailmark-plugin-archive")
+            .plugin("metadata", "trailmark-plugin-metadata");
+        for rule in ["archive.yaml", "metadata.yaml"] {
+            std::fs::copy(
+                common::workspace().join("rules").join(rule),
+                s.path().join("rules").join(rule),
+            )
+            .expect("rule");
+        }
+        s.config(&config);
+    }
+    bootstrap(&a);
+    let host_a = a.start();
+    let host_b = b.start();
+
+    // 40 events as EventBridge delivers them to an SQS target, 5 of them twice.
+    let rt = runtime();
+    let ids: Vec<String> = (0..40)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+        .collect();
+    rt.block_on(async {
+        let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+        for (i, id) in ids.iter().chain(ids.iter().take(5)).enumerate() {
+            let body = json!({
+                "version": "0", "id": id, "detail-type": "Object State Change", "source": "com.example.shared",
+                "account": "123456789012", "time": "2026-11-25T10:00:00Z", "region": "us-east-1", "resources": [],
+                "detail": {"entity-type": "doc", "entity-id": format!("doc-{}", i % 40), "operation": "insert",
+                           "ts": 1_764_064_800_000u64 + i as u64, "author": "shared", "data": {"n": i}}
+            });
+            sqs.send_message().queue_url(&queue_url).message_body(body.to_string()).send().await.expect("send");
+        }
+    });
+    host_a.wait_until(WAIT, "all 40 events stored once", |s| {
+        common::all_change_ids(s, "author=shared")
+            .into_iter()
+            .collect::<HashSet<_>>()
+            .len()
+            == 40
+    });
+    let seen = common::all_change_ids(&host_b, "author=shared");
+    assert_eq!(
+        seen.len(),
+        40,
+        "duplicates must be absorbed by the conditional writes: {seen:?}"
+    );
+    let accepted = |s: &common::Server| s.metric("trailmark_events_accepted_total").unwrap_or(0.0);
+    assert!(
+        accepted(&host_a) + accepted(&host_b) >= 40.0,
+        "the two hosts together took every message"
+    );
+}
