@@ -211,14 +211,22 @@ fn two_hosts_share_one_queue_and_store_every_event_once() {
         .collect();
     rt.block_on(async {
         let sqs = aws_sdk_sqs::Client::new(&sdk().await);
-        for (i, id) in ids.iter().chain(ids.iter().take(5)).enumerate() {
-            let body = json!({
-                "version": "0", "id": id, "detail-type": "Object State Change", "source": "com.example.shared",
-                "account": "123456789012", "time": "2026-11-25T10:00:00Z", "region": "us-east-1", "resources": [],
-                "detail": {"entity-type": "doc", "entity-id": format!("doc-{}", i % 40), "operation": "insert",
-                           "ts": 1_764_064_800_000u64 + i as u64, "author": "shared", "data": {"n": i}}
-            });
-            sqs.send_message().queue_url(&queue_url).message_body(body.to_string()).send().await.expect("send");
+        let bodies: Vec<String> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                json!({
+                    "version": "0", "id": id, "detail-type": "Object State Change", "source": "com.example.shared",
+                    "account": "123456789012", "time": "2026-11-25T10:00:00Z", "region": "us-east-1", "resources": [],
+                    "detail": {"entity-type": "doc", "entity-id": format!("doc-{i}"), "operation": "insert",
+                               "ts": 1_764_064_800_000u64 + i as u64, "author": "shared", "data": {"n": i}}
+                })
+                .to_string()
+            })
+            .collect();
+        // At-least-once delivery upstream: the first 5 messages arrive twice.
+        for body in bodies.iter().chain(bodies.iter().take(5)) {
+            sqs.send_message().queue_url(&queue_url).message_body(body).send().await.expect("send");
         }
     });
     host_a.wait_until(WAIT, "all 40 events stored once", |s| {
