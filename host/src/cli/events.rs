@@ -99,6 +99,17 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let summary = runtime.block_on(put_events_via_sdk(&server.url(), entries))?;
+    let unreachable = summary.entries.iter().all(|o| {
+        matches!(o, PutOutcome::Failed { error_code, error_message }
+            if error_code == "NotSent" || (error_code == "RequestFailed" && error_message.contains("dispatch failure")))
+    });
+    if unreachable {
+        bail!(
+            "cannot reach the Trailmark server at {}; nothing was sent\n  is `trailmark serve` running? \
+             Point at another one with --server URL or TRAILMARK_SERVER",
+            server.url()
+        );
+    }
     match output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
         OutputFormat::Table => {

@@ -136,6 +136,13 @@ impl RuleSet {
                 Err(errs) => errors.extend(errs),
             }
         }
+        errors.sort_by(|a, b| {
+            (&a.file, a.position.line, a.position.col).cmp(&(
+                &b.file,
+                b.position.line,
+                b.position.col,
+            ))
+        });
         match Self::from_rules(rules) {
             Ok(set) if errors.is_empty() => Ok(set),
             Ok(_) => Err(errors),

@@ -26,6 +26,9 @@ impl Deliver for PluginDeliver {
     }
 }
 
+/// A loaded plugin and the SHA-256 of the file it came from.
+pub type LoadedPlugin = ([u8; 32], Arc<Plugin>);
+
 /// Where plugin files are and what every binding gets by default.
 pub struct PluginHost {
     /// The wasm runtime.
@@ -38,7 +41,7 @@ pub struct PluginHost {
     pub default_limits: Limits,
     /// Plugins loaded so far, by name, with the SHA-256 of their file: a
     /// reload reuses a plugin whose file did not change.
-    pub loaded: std::sync::Mutex<HashMap<String, ([u8; 32], Arc<Plugin>)>>,
+    pub loaded: std::sync::Mutex<HashMap<String, LoadedPlugin>>,
 }
 
 /// A problem binding a rule to its plugin.
