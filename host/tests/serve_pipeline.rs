@@ -222,3 +222,36 @@ fn a_server_refuses_to_start_on_invalid_rules_and_says_where() {
     assert!(stderr.contains("bad.yaml:4:"), "{stderr}");
     assert!(stderr.contains("prefx"), "{stderr}");
 }
+
+#[test]
+fn the_aws_sdk_puts_events_through_trailmark_events_put() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let samples = common::workspace().join("examples").join("events");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["events", "put", "--server", &server.url, "--output", "json"])
+        .arg(samples.join("put-events.json"))
+        .arg(samples.join("book-insert.json"))
+        .output()
+        .expect("run events put");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let ids: Vec<&str> = summary["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["event-id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 4, "{summary}");
+    server.wait_until(WAIT, "four change records", |s| {
+        s.changes("entity-type=book").len() == 4
+    });
+    for id in ids {
+        let (status, _) = server.get(&format!("/v1/events/{id}")).expect("event");
+        assert_eq!(status, 200);
+    }
+}

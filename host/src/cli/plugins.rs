@@ -7,11 +7,20 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::OutputFormat;
+use super::client::Client;
+use super::{OutputFormat, ServerArg, table};
 
 /// Plugin commands.
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
+    /// List a running server's plugins: version hash, rules using each, calls, p99 latency.
+    List {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Print a plugin's world version, imports, exports, size and SHA-256.
     ///
     /// Exit status: 0 for a compatible plugin, 2 for a file that is not a
@@ -29,6 +38,44 @@ pub enum PluginsCommand {
 /// Run a `plugins` subcommand.
 pub fn run(cmd: PluginsCommand) -> Result<ExitCode> {
     match cmd {
+        PluginsCommand::List { server, output } => {
+            let v = Client::new(&server.url()).get("/v1/admin/plugins")?;
+            match output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                OutputFormat::Table => {
+                    let rows: Vec<Vec<String>> = v["plugins"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            let sha = p["sha256"].as_str().unwrap_or("");
+                            vec![
+                                p["name"].as_str().unwrap_or("").to_owned(),
+                                sha.chars().take(12).collect(),
+                                p["rules"]
+                                    .as_array()
+                                    .map(|r| {
+                                        r.iter()
+                                            .filter_map(|x| x.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(",")
+                                    })
+                                    .unwrap_or_default(),
+                                p["calls"].to_string(),
+                                p["p99-ms"]
+                                    .as_f64()
+                                    .map_or("-".to_owned(), |ms| format!("{ms:.3}")),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table::render(&["NAME", "VERSION", "RULES", "CALLS", "P99-MS"], &rows)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         PluginsCommand::Inspect { file, output } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -77,6 +77,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/admin/status", get(status))
         .route("/v1/admin/rules", get(rules))
+        .route("/v1/admin/plugins", get(plugins))
         .route("/v1/admin/rules/{name}", get(rule))
         .route("/v1/admin/dlq", get(dlq_list))
         .route("/v1/admin/dlq/{id}", get(dlq_show))
@@ -171,6 +172,43 @@ fn rule_json(s: &AdminState, r: &crate::rules::LoadedRule) -> Value {
         "lag": m.pending.load(Relaxed),
         "p99-ms": m.call_latency.quantile(0.99).map(|d| d.as_secs_f64() * 1e3),
     })
+}
+
+async fn plugins(State(s): State<AdminState>) -> Json<Value> {
+    let active = s.pipeline.rules();
+    let loaded: Vec<(String, [u8; 32])> = s
+        .reloader
+        .plugins
+        .loaded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(name, (digest, _))| (name.clone(), *digest))
+        .collect();
+    let mut out: Vec<Value> = loaded
+        .into_iter()
+        .map(|(name, digest)| {
+            let users: Vec<&str> = active
+                .set
+                .rules()
+                .iter()
+                .filter(|r| r.rule.plugin == name)
+                .map(|r| r.rule.name.as_str())
+                .collect();
+            let (mut calls, mut p99) = (0u64, None::<f64>);
+            for rule in &users {
+                let m = s.metrics.rule(rule);
+                calls += m.delivered.load(Relaxed) + m.retried.load(Relaxed) + m.dead_lettered.load(Relaxed);
+                if let Some(q) = m.call_latency.quantile(0.99) {
+                    let ms = q.as_secs_f64() * 1e3;
+                    p99 = Some(p99.map_or(ms, |p: f64| p.max(ms)));
+                }
+            }
+            json!({"name": name, "sha256": hex::encode(digest), "rules": users, "calls": calls, "p99-ms": p99})
+        })
+        .collect();
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Json(json!({"plugins": out}))
 }
 
 async fn rules(State(s): State<AdminState>) -> Json<Value> {

@@ -1,0 +1,174 @@
+//! Each operator command against a running server, through the real binary.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{Server, Setup, put_events, state_change};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn trailmark(server: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(args)
+        .env("TRAILMARK_SERVER", &server.url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run trailmark")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn admin_commands_against_a_running_server() {
+    let setup = Setup::new();
+    setup.plugin("noop", "fixture-noop");
+    setup.plugin("rejecter", "fixture-rejecter");
+    setup.rule(
+        "ok.yaml",
+        "name: ok\ndescription: accepts all\npattern: {source: [com.example.test]}\nplugin: noop\n",
+    );
+    setup.rule(
+        "bad.yaml",
+        "name: bad\npattern: {source: [com.example.test]}\nplugin: rejecter\n",
+    );
+    let server = setup.start();
+    let (status, _) = put_events(
+        &server,
+        &[
+            state_change("doc", "1", "insert", "a", None),
+            state_change("doc", "2", "insert", "a", None),
+        ],
+    );
+    assert_eq!(status, 200);
+    server.wait_until(WAIT, "two dead letters", |s| s.dead_letters().len() == 2);
+
+    // status
+    let v = json(&trailmark(&server, &["status", "--output", "json"]));
+    assert_eq!(v["rules"], 2);
+    assert_eq!(v["events-accepted"], 2);
+    assert_eq!(v["dead-letters"], 2);
+    let text = trailmark(&server, &["status"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("dead letters     2"));
+
+    // rules list / show
+    let v = json(&trailmark(&server, &["rules", "list", "--output", "json"]));
+    let names: Vec<&str> = v["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["bad", "ok"]);
+    let v = json(&trailmark(
+        &server,
+        &["rules", "show", "ok", "--output", "json"],
+    ));
+    assert_eq!(v["description"], "accepts all");
+    assert_eq!(v["matches"], 2);
+    let missing = trailmark(&server, &["rules", "show", "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no rule named `nope`"));
+
+    // plugins list
+    let v = json(&trailmark(
+        &server,
+        &["plugins", "list", "--output", "json"],
+    ));
+    let noop = v["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .find(|p| p["name"] == "noop")
+        .expect("noop")
+        .clone();
+    assert_eq!(noop["rules"], serde_json::json!(["ok"]));
+    assert_eq!(noop["calls"], 2);
+
+    // dlq list / show / replay / purge
+    let v = json(&trailmark(
+        &server,
+        &["dlq", "list", "--rule", "bad", "--output", "json"],
+    ));
+    let ids: Vec<i64> = v
+        .as_array()
+        .expect("letters")
+        .iter()
+        .filter_map(|d| d["id"].as_i64())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let v = json(&trailmark(
+        &server,
+        &["dlq", "show", &ids[0].to_string(), "--output", "json"],
+    ));
+    assert_eq!(v["rule"], "bad");
+    assert_eq!(v["event"]["detail-type"], "Object State Change");
+    let v = json(&trailmark(
+        &server,
+        &["dlq", "replay", &ids[0].to_string(), "--output", "json"],
+    ));
+    assert_eq!(v["replayed"], serde_json::json!([ids[0]]));
+    server.wait_until(WAIT, "the replay to fail again", |s| {
+        s.metric("trailmark_dead_letters_total{rule=\"bad\"}") == Some(3.0)
+    });
+    let refused = trailmark(&server, &["dlq", "purge", "--rule", "bad"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "purge asks first and stdin is closed"
+    );
+    assert_eq!(
+        server.dead_letters().len(),
+        2,
+        "nothing purged without confirmation"
+    );
+    let v = json(&trailmark(
+        &server,
+        &["dlq", "purge", "--rule", "bad", "--yes", "--output", "json"],
+    ));
+    assert_eq!(v["purged"].as_array().map(Vec::len), Some(2));
+    assert!(server.dead_letters().is_empty());
+
+    // replay from the journal: both events again, to `ok` only
+    let v = json(&trailmark(
+        &server,
+        &[
+            "replay", "--since", "1h", "--rule", "ok", "--output", "json",
+        ],
+    ));
+    assert_eq!(v["events"], 2);
+    assert_eq!(v["deliveries"], 2);
+    server.wait_until(WAIT, "the replayed deliveries", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"ok\",outcome=\"delivered\"}") == Some(4.0)
+    });
+
+    // completions need no server
+    let out = trailmark(&server, &["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("trailmark"));
+}
+
+#[test]
+fn commands_say_what_to_do_when_no_server_answers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["status", "--server", "http://127.0.0.1:9"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the Trailmark server at http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--server"), "{stderr}");
+}
