@@ -69,77 +69,34 @@ impl Default for MetadataBackend {
     }
 }
 
-impl ArchiveBackend {
-    /// Open it.
-    pub fn build(&self, data: &Path, handle: &Handle) -> BackendResult<Arc<dyn ArchiveStore>> {
-        match self {
-            Backend::Local(c) => c.build(data),
-            Backend::Aws(c) => c.build(handle),
-        }
-    }
+/// `build` and `check` for one capability's section: the same two lines for
+/// each, dispatching to the local or the AWS implementation.
+macro_rules! backend_section {
+    ($section:ty, $store:ty) => {
+        impl $section {
+            /// Open it.
+            pub fn build(&self, data: &Path, handle: &Handle) -> BackendResult<Arc<$store>> {
+                match self {
+                    Backend::Local(c) => c.build(data),
+                    Backend::Aws(c) => c.build(handle),
+                }
+            }
 
-    /// Check an AWS resource is reachable (local ones always are).
-    pub async fn check(&self) -> Result<(), ResourceError> {
-        match self {
-            Backend::Local(_) => Ok(()),
-            Backend::Aws(c) => c.check().await,
+            /// Check an AWS resource is reachable (local ones always are).
+            pub async fn check(&self) -> Result<(), ResourceError> {
+                match self {
+                    Backend::Local(_) => Ok(()),
+                    Backend::Aws(c) => c.check().await,
+                }
+            }
         }
-    }
+    };
 }
 
-impl MetadataBackend {
-    /// Open it.
-    pub fn build(&self, data: &Path, handle: &Handle) -> BackendResult<Arc<dyn MetadataStore>> {
-        match self {
-            Backend::Local(c) => c.build(data),
-            Backend::Aws(c) => c.build(handle),
-        }
-    }
-
-    /// Check an AWS resource is reachable.
-    pub async fn check(&self) -> Result<(), ResourceError> {
-        match self {
-            Backend::Local(_) => Ok(()),
-            Backend::Aws(c) => c.check().await,
-        }
-    }
-}
-
-impl NotifyBackend {
-    /// Open it.
-    pub fn build(&self, data: &Path, handle: &Handle) -> BackendResult<Arc<dyn Notifier>> {
-        match self {
-            Backend::Local(c) => c.build(data),
-            Backend::Aws(c) => c.build(handle),
-        }
-    }
-
-    /// Check an AWS resource is reachable.
-    pub async fn check(&self) -> Result<(), ResourceError> {
-        match self {
-            Backend::Local(_) => Ok(()),
-            Backend::Aws(c) => c.check().await,
-        }
-    }
-}
-
-impl ForwardBackend {
-    /// Open it.
-    pub fn build(&self, data: &Path, handle: &Handle) -> BackendResult<Arc<dyn Forwarder>> {
-        match self {
-            Backend::Local(c) => c.build(data),
-            Backend::Aws(c) => c.build(handle),
-        }
-    }
-
-    /// Check an AWS resource is reachable.
-    pub async fn check(&self) -> Result<(), ResourceError> {
-        match self {
-            Backend::Local(_) => Ok(()),
-            Backend::Aws(c) => c.check().await,
-        }
-    }
-}
+backend_section!(ArchiveBackend, dyn ArchiveStore);
+backend_section!(MetadataBackend, dyn MetadataStore);
+backend_section!(NotifyBackend, dyn Notifier);
+backend_section!(ForwardBackend, dyn Forwarder);
 
 #[cfg(test)]
 mod tests {
