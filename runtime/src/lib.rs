@@ -36,7 +36,7 @@
 //! let plugin = runtime.load_file("alert", "plugins/alert.wasm".as_ref())?;
 //!
 //! let mut capabilities = Capabilities::default();
-//! # let admins: Arc<dyn trailmark_backends::Notifier> = unimplemented!();
+//! let admins: Arc<dyn trailmark_backends::Notifier> = Arc::new(trailmark_backends::StdoutNotifier::new());
 //! capabilities.notify.insert("admins".to_owned(), admins);
 //! let binding = Binding::new(plugin, BindingSpec {
 //!     rule: "delete-alert".to_owned(),
@@ -46,7 +46,17 @@
 //!     config: serde_json::json!({ "subject": "{detail.entity-type} deleted" }),
 //! })?;
 //!
-//! # let event: trailmark_backends::Event = unimplemented!();
+//! let event = trailmark_backends::Event {
+//!     id: "6a7e8feb-b491-4cf7-a9f1-bf3703467718".to_owned(),
+//!     version: "0".to_owned(),
+//!     source: "com.example.library".to_owned(),
+//!     detail_type: "Object State Change".to_owned(),
+//!     time: "2026-11-25T12:00:00Z".to_owned(),
+//!     account: "000000000000".to_owned(),
+//!     region: "local".to_owned(),
+//!     resources: Vec::new(),
+//!     detail: r#"{"entity-type":"book","entity-id":"1","operation":"delete"}"#.to_owned(),
+//! };
 //! match binding.call(&event) {
 //!     Ok(()) => {}
 //!     Err(error) if error.is_retryable() => { /* retry with backoff */ }
