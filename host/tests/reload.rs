@@ -161,3 +161,191 @@ fn a_dead_letter_replays_successfully_after_the_plugin_is_fixed_by_a_hot_reload(
     });
     assert!(server.dead_letters().is_empty());
 }
+
+/// Where each streamed event went: the archive plugin (v1) writes
+/// `archive/com.example.test/doc/<entity-id>/…`, the metadata plugin (v2)
+/// stores a change record with the event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    Nowhere,
+    V1,
+    V2,
+    Both,
+}
+
+#[test]
+fn a_plugin_replaced_broken_and_fixed_mid_stream_gets_each_event_on_exactly_one_version() {
+    let setup = Setup::new();
+    setup.plugin("target", "trailmark-plugin-archive");
+    setup.rule(
+        "target.yaml",
+        "name: target\npattern: {source: [com.example.test]}\nplugin: target\ngrants: {archive: true, metadata: true}\n",
+    );
+    let server = setup.start();
+    let plugin_path = setup.path().join("plugins").join("target.wasm");
+    let plugin_hash = |s: &Server| -> String {
+        let (_, v) = s.get("/v1/admin/plugins").expect("plugins");
+        v["plugins"]
+            .as_array()
+            .and_then(|p| p.iter().find(|x| x["name"] == "target"))
+            .map(|p| p["sha256"].to_string())
+            .unwrap_or_default()
+    };
+    let v1_hash = plugin_hash(&server);
+    assert!(!v1_hash.is_empty() && v1_hash != "null", "{v1_hash}");
+
+    // Stream events one request at a time; remember each one's id in send order.
+    let ids = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamer = {
+        let (ids, stop, url) = (ids.clone(), stop.clone(), server.url.clone());
+        std::thread::spawn(move || {
+            let client = common::Client::new(&url);
+            while !stop.load(Ordering::Relaxed) {
+                let n = ids.lock().expect("ids").len();
+                let got = client
+                    .try_put(&[state_change(
+                        "doc",
+                        &format!("d{n}"),
+                        "insert",
+                        "reload",
+                        Some(serde_json::json!({"n": n})),
+                    )])
+                    .expect("server up");
+                if let [id] = got.as_slice() {
+                    ids.lock().expect("ids").push(id.clone());
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let sent = |ids: &std::sync::Mutex<Vec<String>>| ids.lock().expect("ids").len();
+    let wait_for_more = |n: usize| {
+        server.wait_until(WAIT, "more events to stream", |_| sent(&ids) >= n);
+    };
+    wait_for_more(20);
+
+    // Break the plugin (a partial write, then garbage): v1 stays bound.
+    std::fs::write(&plugin_path, b"\0asm garbage").expect("write garbage");
+    server.wait_until(WAIT, "the failed plugin reload to be reported", |s| {
+        s.metric("trailmark_reload_failures_total").unwrap_or(0.0) >= 1.0
+    });
+    let (_, status) = server.get("/v1/admin/status").expect("status");
+    assert_eq!(status["last-reload"]["ok"], false, "{status}");
+    assert!(
+        status["last-reload"]["errors"]
+            .to_string()
+            .contains("target.wasm"),
+        "the error names the file: {status}"
+    );
+    assert_eq!(plugin_hash(&server), v1_hash, "the last good version stays");
+    let broken_at = sent(&ids);
+    wait_for_more(broken_at + 20);
+
+    // Fix it with a different plugin: v2 takes over without a restart.
+    let tmp = setup.path().join("plugins").join("target.wasm.part");
+    std::fs::copy(common::wasm("trailmark-plugin-metadata"), &tmp).expect("copy v2");
+    std::fs::rename(&tmp, &plugin_path).expect("rename v2");
+    server.wait_until(WAIT, "v2 to be bound", |s| {
+        let h = plugin_hash(s);
+        !h.is_empty() && h != "null" && h != v1_hash
+    });
+    let swapped_at = sent(&ids);
+    wait_for_more(swapped_at + 20);
+
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().expect("streamer");
+    let ids = ids.lock().expect("ids").clone();
+    let total = ids.len();
+
+    // Wait until every event reached some version, then check which.
+    let reached = |server: &Server| -> Vec<Reached> {
+        let v2: std::collections::HashSet<String> =
+            common::all_change_ids(server, "source=com.example.test")
+                .into_iter()
+                .collect();
+        let archive = server
+            .root
+            .join("data")
+            .join("archive")
+            .join("com.example.test")
+            .join("doc");
+        (0..total)
+            .map(|i| {
+                let in_v1 = std::fs::read_dir(archive.join(format!("d{i}")))
+                    .map(|d| d.count() > 0)
+                    .unwrap_or(false);
+                match (in_v1, v2.contains(&ids[i])) {
+                    (false, false) => Reached::Nowhere,
+                    (true, false) => Reached::V1,
+                    (false, true) => Reached::V2,
+                    (true, true) => Reached::Both,
+                }
+            })
+            .collect()
+    };
+    server.wait_until(WAIT, "every event delivered", |s| {
+        !reached(s).contains(&Reached::Nowhere)
+    });
+    let reached = reached(&server);
+    assert!(
+        !reached.contains(&Reached::Both),
+        "an event reached both versions: {reached:?}"
+    );
+    // Everything sent before the fix went to v1 (the broken file never ran);
+    // everything after v2 was bound went to v2; in between, one cut.
+    assert!(
+        reached[..broken_at.max(1)]
+            .iter()
+            .all(|r| *r == Reached::V1),
+        "{reached:?}"
+    );
+    assert!(
+        reached[swapped_at..].iter().all(|r| *r == Reached::V2),
+        "{reached:?}"
+    );
+    let cut = reached
+        .iter()
+        .position(|r| *r == Reached::V2)
+        .expect("some v2");
+    assert!(
+        reached[cut..].iter().all(|r| *r == Reached::V2),
+        "one cut in send order, at {cut}: {reached:?}"
+    );
+    assert_eq!(
+        server.metric("trailmark_events_accepted_total"),
+        Some(total as f64)
+    );
+    assert!(
+        server.dead_letters().is_empty(),
+        "{:?}",
+        server.dead_letters()
+    );
+}
+
+#[test]
+fn with_watching_off_changes_wait_for_an_explicit_reload() {
+    let setup = Setup::new();
+    setup.plugin("noop", "fixture-noop");
+    setup.config("[server]\nwatch = false\n");
+    setup.rule(
+        "one.yaml",
+        "name: one\npattern: {source: [com.example.test]}\nplugin: noop\n",
+    );
+    let server = setup.start();
+    setup.rule(
+        "two.yaml",
+        "name: two\npattern: {source: [com.example.test]}\nplugin: noop\n",
+    );
+    // Far beyond the watcher's settle time: nothing may change by itself.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rule_names(&server), vec!["one".to_owned()]);
+
+    let (status, body) = server
+        .post("/v1/admin/reload", &Value::Null)
+        .expect("reload");
+    assert_eq!(status, 200, "{body}");
+    let mut names = rule_names(&server);
+    names.sort();
+    assert_eq!(names, vec!["one".to_owned(), "two".to_owned()]);
+}
