@@ -248,3 +248,71 @@ fn two_hosts_share_one_queue_and_store_every_event_once() {
         "the two hosts together took every message"
     );
 }
+
+/// `trailmark serve` with this setup's config; it must exit on its own.
+fn serve_expecting_failure(setup: &Setup) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .current_dir(setup.path())
+        .args([
+            "serve",
+            "--config",
+            "trailmark.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running although its backends are not reachable");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success(), "serve must fail: {stderr}");
+    stderr
+}
+
+#[test]
+fn serve_refuses_to_start_naming_each_missing_or_unreachable_resource() {
+    let bucket = unique("tm-missing");
+    let table = unique("tm-missing");
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let setup = Setup::new().standard();
+    setup.config(&format!(
+        "[archive]\ntype = \"s3\"\nbucket = \"{bucket}\"\n\n\
+         [metadata]\ntype = \"dynamodb\"\ntable = \"{table}\"\n\n\
+         [notify.admins]\ntype = \"sns\"\ntopic-arn = \"arn:aws:sns:us-east-1:123456789012:t\"\n\
+         endpoint = \"http://{closed}\"\n"
+    ));
+    let stderr = serve_expecting_failure(&setup);
+    for expected in [
+        "[archive]".to_owned(),
+        bucket,
+        "[metadata]".to_owned(),
+        table,
+        "[notify.admins]".to_owned(),
+        closed.to_string(),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "stderr names {expected}:\n{stderr}"
+        );
+    }
+    assert!(
+        !setup.path().join("data").join("journal").exists(),
+        "nothing was started"
+    );
+}
