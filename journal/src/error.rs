@@ -138,3 +138,104 @@ impl JournalError {
         }
     }
 }
+
+/// Everything that can go wrong with checkpoint keys, checkpoint files and signatures.
+///
+/// Messages name the file (and line, for checkpoint logs) so an operator can look at the
+/// exact spot.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// An I/O operation on a key or checkpoint file failed.
+    #[error("{path}: {op} failed: {source}")]
+    Io {
+        /// The file or directory the operation was on.
+        path: PathBuf,
+        /// What was being done (`"read"`, `"create"`, `"fsync"`, ...).
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A key file does not hold a key in the expected format.
+    #[error("{path}: {reason}")]
+    InvalidKeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The `.pub` file next to a secret key holds another key.
+    #[error(
+        "{path}: holds public key {found}, but the secret key beside it has public key {expected}; \
+         remove the .pub file to have it written again"
+    )]
+    PublicKeyMismatch {
+        /// The `.pub` file.
+        path: PathBuf,
+        /// Key id of the public key derived from the secret key.
+        expected: String,
+        /// Key id of the public key found in the file.
+        found: String,
+    },
+
+    /// A public key given as text is not a hex-encoded Ed25519 public key.
+    #[error("invalid public key: {0}")]
+    InvalidPublicKey(String),
+
+    /// A line of a checkpoint log is not a valid checkpoint.
+    #[error("{path}:{line}: {reason}")]
+    InvalidLine {
+        /// The checkpoint log.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A checkpoint's fields are not well-formed (bad hex, wrong length, `count != seq`).
+    #[error("checkpoint for seq {seq} is malformed: {reason}")]
+    Malformed {
+        /// The seq the checkpoint claims.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The checkpoint names another signing key than the one it is verified with.
+    #[error(
+        "checkpoint for seq {seq} was signed by key {found}, but the verifying key is {expected}"
+    )]
+    WrongKey {
+        /// The seq the checkpoint claims.
+        seq: u64,
+        /// Key id of the verifying key.
+        expected: String,
+        /// Key id the checkpoint names.
+        found: String,
+    },
+
+    /// The signature does not match the checkpoint's fields: it was altered or forged.
+    #[error("checkpoint for seq {seq}: the signature does not verify (altered or forged)")]
+    BadSignature {
+        /// The seq the checkpoint claims.
+        seq: u64,
+    },
+
+    /// The operating system could not provide randomness for a new key.
+    #[error("cannot generate a checkpoint key: no system randomness: {0}")]
+    Random(String),
+}
+
+impl CheckpointError {
+    /// Builds a [`CheckpointError::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        CheckpointError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}

@@ -19,6 +19,10 @@
 //! - **Recovery**: [`Journal::open`] checks every segment; a torn write at the tail is
 //!   truncated with a warning, any other damage is an error. [`verify`] and
 //!   [`verify_against`] report damage precisely, offline.
+//! - **Signed checkpoints**: [`Journal::checkpoint`] signs the durable head with an
+//!   Ed25519 [`CheckpointKey`]; kept in a [`CheckpointLog`] (and copied elsewhere), they
+//!   let [`verify_with_checkpoints`] catch a history rewritten consistently or truncated,
+//!   up to the last checkpoint. See [`checkpoint`](mod@checkpoint) for what they do not catch.
 //!
 //! ```
 //! use trailmark_journal::{Journal, JournalOptions, NewRecord};
@@ -37,9 +41,11 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 mod error;
 pub mod format;
 mod index;
+mod keys;
 mod reader;
 mod recovery;
 mod segment;
@@ -54,11 +60,16 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use error::JournalError;
+pub use checkpoint::{Checkpoint, CheckpointLog, read_checkpoints};
+pub use error::{CheckpointError, JournalError};
 pub use format::{Hash, StoredRecord};
 pub use index::ChainHead;
+pub use keys::{CheckpointKey, PublicKey, public_path};
 pub use reader::ReadIter;
-pub use verify::{Problem, ProblemKind, VerifyReport, verify, verify_against};
+pub use verify::{
+    CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against,
+    verify_with_checkpoints,
+};
 
 use index::Shared;
 pub use writer::AppendDone;
@@ -332,6 +343,21 @@ impl Journal {
     /// journal as a checkpoint for [`verify_against`].
     pub fn head(&self) -> ChainHead {
         self.shared.index().head
+    }
+
+    /// Makes everything appended so far durable ([`Journal::sync`]), then signs the
+    /// durable head at `time_ms` (milliseconds since the Unix epoch).
+    ///
+    /// To skip a checkpoint when nothing was appended since the last one, compare
+    /// [`Journal::head`]`().seq` with [`CheckpointLog::last`] first. Blocking (it waits
+    /// for an fsync): call it off async threads.
+    pub fn checkpoint(
+        &self,
+        key: &CheckpointKey,
+        time_ms: i64,
+    ) -> Result<Checkpoint, JournalError> {
+        self.sync()?;
+        Ok(Checkpoint::sign(&self.head(), time_ms, key))
     }
 
     /// The oldest retained seq (the next seq to be written, if nothing is retained).

@@ -5,15 +5,21 @@
 //! out of order, broken link), a segment removed or replaced (gap between segments), a
 //! torn tail. It cannot see truncation at a record boundary — a shorter chain is still a
 //! valid chain — so [`verify_against`] also takes a head recorded earlier (a checkpoint
-//! kept outside the journal) and reports when the chain no longer reaches it.
+//! kept outside the journal) and reports when the chain no longer reaches it, and
+//! [`verify_with_checkpoints`] checks a list of signed [`Checkpoint`]s the same way.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod heads;
+
+use crate::checkpoint::Checkpoint;
 use crate::error::JournalError;
 use crate::format::{Decoded, HEADER_LEN, Hash, SegmentHeader, decode_record};
 use crate::index::ChainHead;
+use crate::keys::PublicKey;
 use crate::segment::{find_next_record, list_segments, read_segment};
+use heads::Heads;
 
 /// What kind of damage a [`Problem`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +46,12 @@ pub enum ProblemKind {
     HashMismatch,
     /// The chain ends before the expected head: records were truncated.
     Truncated,
-    /// The record at the expected head's seq has a different hash: history rewritten.
+    /// The record at the expected head's seq has a different hash (history rewritten),
+    /// or there is no valid record at that seq.
     HeadMismatch,
+    /// A checkpoint that cannot be trusted: its signature does not verify, it names
+    /// another key, or it is out of order with the checkpoints before it.
+    BadCheckpoint,
 }
 
 /// One place where the chain is broken.
@@ -88,8 +98,30 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// Hash of the last record (the first segment's `prev_hash` if there are none).
     pub head_hash: Hash,
-    /// Every problem found, in file order. Empty when the chain is intact.
+    /// Every problem found, in chain order (the first is where the damage starts).
+    /// Empty when the chain is intact.
     pub problems: Vec<Problem>,
+    /// What the expected heads showed: all zero for [`verify`]; the one head of
+    /// [`verify_against`] counts as one checkpoint.
+    pub checkpoints: CheckpointSummary,
+}
+
+/// How the checkpoints given to [`verify_with_checkpoints`] fared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointSummary {
+    /// Checkpoints given.
+    pub total: usize,
+    /// Checkpoints whose record was found with the signed hash.
+    pub verified: usize,
+    /// Checkpoints older than the oldest retained record (segments removed by
+    /// retention): they can no longer be checked. Not a failure.
+    pub skipped: usize,
+    /// Checkpoints whose signature or key did not verify: reported as
+    /// [`ProblemKind::BadCheckpoint`] and not used.
+    pub rejected: usize,
+    /// Highest seq a checkpoint verified. Records after it are protected by the hash
+    /// chain alone: their removal at the end of the journal cannot be detected.
+    pub last_verified_seq: Option<u64>,
 }
 
 impl VerifyReport {
@@ -110,7 +142,7 @@ impl VerifyReport {
 /// Walks every segment of `dir` and reports all problems found. Read-only; run it on a
 /// journal that is not open for writing (an open journal's unsynced tail may look torn).
 pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
-    Walker::new(None).walk(dir)
+    Walker::new(Heads::none()).walk(dir)
 }
 
 /// [`verify`], and also checks that the chain still reaches `expected`, a head recorded
@@ -119,7 +151,33 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
 /// [`ProblemKind::HeadMismatch`] if the record at that seq has another hash. A head older
 /// than the oldest retained segment can only be checked if it is the record just before it.
 pub fn verify_against(dir: &Path, expected: ChainHead) -> Result<VerifyReport, JournalError> {
-    Walker::new(Some(expected)).walk(dir)
+    Walker::new(Heads::single(expected)).walk(dir)
+}
+
+/// [`verify`], and also checks every signed checkpoint (as read by
+/// [`read_checkpoints`](crate::read_checkpoints), in the order they were made) against the
+/// chain, with the public key of the key that signed them:
+///
+/// - a checkpoint whose signature does not verify, that names another key, or that is out
+///   of order (a lower seq, or an earlier time, than one before it; another hash for the
+///   same seq) is a [`ProblemKind::BadCheckpoint`]; only checkpoints whose signature
+///   verifies are used below;
+/// - a checkpoint older than the oldest retained record (retention removed its segment)
+///   is counted as [`CheckpointSummary::skipped`], not a problem;
+/// - the record at each checkpoint's seq must exist and have the signed hash, else
+///   [`ProblemKind::HeadMismatch`] at that seq: this catches a history rewritten
+///   consistently (every hash after the change recomputed), which the chain alone cannot;
+/// - if the journal ends before the last checkpoint's seq: [`ProblemKind::Truncated`].
+///
+/// Records appended after the last checkpoint are protected by the chain only: cutting
+/// them off the end leaves a valid, shorter chain that no checkpoint contradicts.
+/// [`CheckpointSummary::last_verified_seq`] says how far the checkpoints reach.
+pub fn verify_with_checkpoints(
+    dir: &Path,
+    checkpoints: &[Checkpoint],
+    key: &PublicKey,
+) -> Result<VerifyReport, JournalError> {
+    Walker::new(Heads::checkpoints(checkpoints, key)).walk(dir)
 }
 
 struct Walker {
@@ -128,14 +186,13 @@ struct Walker {
     expected: Option<(u64, Hash)>,
     /// After unreadable bytes, the next record is accepted as the new baseline.
     resync: bool,
-    checkpoint: Option<ChainHead>,
-    checkpoint_seen: Option<Hash>,
+    heads: Heads,
     last_path: PathBuf,
     last_offset: u64,
 }
 
 impl Walker {
-    fn new(checkpoint: Option<ChainHead>) -> Self {
+    fn new(heads: Heads) -> Self {
         Walker {
             report: VerifyReport {
                 segments: 0,
@@ -144,11 +201,11 @@ impl Walker {
                 last_seq: 0,
                 head_hash: [0; 32],
                 problems: Vec::new(),
+                checkpoints: CheckpointSummary::default(),
             },
             expected: None,
             resync: false,
-            checkpoint,
-            checkpoint_seen: None,
+            heads,
             last_path: PathBuf::new(),
             last_offset: 0,
         }
@@ -178,11 +235,19 @@ impl Walker {
             let bytes = read_segment(path)?;
             self.segment(*name_seq, path, &bytes);
         }
-        self.check_head(dir);
         if let Some((next, hash)) = self.expected {
-            self.report.last_seq = next - 1;
+            self.report.last_seq = next.saturating_sub(1);
             self.report.head_hash = hash;
         }
+        let path = if self.last_path.as_os_str().is_empty() {
+            dir.to_path_buf()
+        } else {
+            self.last_path.clone()
+        };
+        let last_seq = self.expected.map_or(0, |(next, _)| next.saturating_sub(1));
+        self.report.checkpoints =
+            self.heads
+                .finish(last_seq, &mut self.report.problems, &path, self.last_offset);
         Ok(self.report)
     }
 
@@ -213,7 +278,9 @@ impl Walker {
         match self.expected {
             None => {
                 self.report.first_seq = header.first_seq;
-                self.check_checkpoint(header.first_seq - 1, header.prev_hash);
+                let before = header.first_seq.saturating_sub(1);
+                self.heads
+                    .start(before, header.prev_hash, &mut self.report.problems, path);
             }
             Some((seq, hash))
                 if !self.resync && (seq != header.first_seq || hash != header.prev_hash) =>
@@ -221,7 +288,7 @@ impl Walker {
                 let detail = format!(
                     "segment starts at seq {} but the chain so far ends at seq {}{}: a segment was removed, replaced or inserted",
                     header.first_seq,
-                    seq - 1,
+                    seq.saturating_sub(1),
                     if seq == header.first_seq {
                         " with another hash"
                     } else {
@@ -304,7 +371,7 @@ impl Walker {
             // unless it goes backwards.
             self.resync = false;
             if record.seq >= expected_seq {
-                self.accept(record);
+                self.accept(record, path, offset);
                 return;
             }
         }
@@ -315,7 +382,7 @@ impl Walker {
                 record.seq - expected_seq
             );
             self.problem(ProblemKind::SeqGap, Some(record.seq), path, offset, detail);
-            self.accept(record);
+            self.accept(record, path, offset);
         } else if record.seq < expected_seq {
             let detail = format!(
                 "expected seq {expected_seq}, found {}: record inserted, duplicated or moved",
@@ -340,64 +407,18 @@ impl Walker {
                     detail,
                 );
             }
-            self.accept(record);
+            self.accept(record, path, offset);
         }
     }
 
-    fn accept(&mut self, record: &crate::StoredRecord) {
-        self.expected = Some((record.seq + 1, record.hash));
-        self.check_checkpoint(record.seq, record.hash);
-    }
-
-    fn check_checkpoint(&mut self, seq: u64, hash: Hash) {
-        if self.checkpoint.is_some_and(|c| c.seq == seq) {
-            self.checkpoint_seen = Some(hash);
-        }
-    }
-
-    fn check_head(&mut self, dir: &Path) {
-        let Some(checkpoint) = self.checkpoint else {
-            return;
-        };
-        let path = if self.last_path.as_os_str().is_empty() {
-            dir.to_path_buf()
-        } else {
-            self.last_path.clone()
-        };
-        let offset = self.last_offset;
-        let last_seq = self.expected.map_or(0, |(next, _)| next - 1);
-        match self.checkpoint_seen {
-            Some(hash) if hash != checkpoint.hash => {
-                let detail = format!(
-                    "record {} has hash {}, the checkpoint says {}: history was rewritten",
-                    checkpoint.seq,
-                    hex::encode(hash),
-                    checkpoint.hash_hex()
-                );
-                self.problem(
-                    ProblemKind::HeadMismatch,
-                    Some(checkpoint.seq),
-                    &path,
-                    offset,
-                    detail,
-                );
-            }
-            Some(_) => {}
-            None if last_seq < checkpoint.seq => {
-                let detail = format!(
-                    "the chain ends at seq {last_seq}, but the checkpoint head is seq {}: records were truncated",
-                    checkpoint.seq
-                );
-                self.problem(
-                    ProblemKind::Truncated,
-                    Some(checkpoint.seq),
-                    &path,
-                    offset,
-                    detail,
-                );
-            }
-            // The checkpoint is older than the oldest retained segment.
-            None => {}
-        }
+    fn accept(&mut self, record: &crate::StoredRecord, path: &Path, offset: u64) {
+        self.expected = Some((record.seq.saturating_add(1), record.hash));
+        self.heads.reach(
+            record.seq,
+            record.hash,
+            &mut self.report.problems,
+            path,
+            offset,
+        );
     }
 }

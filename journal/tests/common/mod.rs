@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use trailmark_journal::format::{self, Decoded, HEADER_LEN};
+use trailmark_journal::format::{self, Decoded, HEADER_LEN, SegmentHeader, StoredRecord};
 use trailmark_journal::{Journal, JournalOptions, NewRecord};
 
 /// Options with small segments so tests roll several.
@@ -62,4 +62,73 @@ pub fn edit_file(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = fs::read(path).expect("read segment");
     edit(&mut bytes);
     fs::write(path, bytes).expect("write segment");
+}
+
+/// The segment holding `seq` and that record's `(offset, len)` in it.
+pub fn locate(dir: &Path, seq: u64) -> (PathBuf, usize, usize) {
+    for segment in segment_files(dir) {
+        if let Some((_, offset, len)) = record_spans(&segment).into_iter().find(|s| s.0 == seq) {
+            return (segment, offset, len);
+        }
+    }
+    panic!("record {seq} not found");
+}
+
+/// Rewrites the whole journal as an attacker who knows the format would: `edit` changes
+/// the list of records, then every record is renumbered from the first segment's first
+/// seq and every hash (and segment header) recomputed, so the chain is valid again.
+/// Segment boundaries stay after the same number of records (the last takes the rest).
+pub fn rewrite_history(dir: &Path, edit: impl FnOnce(&mut Vec<StoredRecord>)) {
+    let mut records = Vec::new();
+    let mut counts = Vec::new();
+    let segments = segment_files(dir);
+    let first = SegmentHeader::decode(&fs::read(&segments[0]).expect("read"))
+        .expect("first segment header");
+    for segment in &segments {
+        let bytes = fs::read(segment).expect("read segment");
+        let mut offset = HEADER_LEN;
+        let mut count = 0;
+        while let Decoded::Record(record, len) = format::decode_record(&bytes[offset..]) {
+            records.push(record);
+            offset += len;
+            count += 1;
+        }
+        counts.push(count);
+        fs::remove_file(segment).expect("remove segment");
+    }
+    edit(&mut records);
+    let last = counts.len() - 1;
+    counts[last] = records.len() - counts[..last].iter().sum::<usize>();
+
+    let (mut seq, mut prev) = (first.first_seq, first.prev_hash);
+    let mut records = records.into_iter();
+    for count in counts {
+        let header = SegmentHeader {
+            first_seq: seq,
+            prev_hash: prev,
+        };
+        let mut bytes = header.encode().to_vec();
+        for record in records.by_ref().take(count) {
+            prev = format::encode_record(
+                &mut bytes,
+                &prev,
+                seq,
+                record.kind,
+                record.timestamp_ms,
+                &record.payload,
+            );
+            seq += 1;
+        }
+        fs::write(dir.join(format!("{:020}.seg", header.first_seq)), bytes).expect("write");
+    }
+}
+
+/// Cuts the journal cleanly after record `last`: later segments removed, its segment
+/// truncated at the record boundary.
+pub fn truncate_after(dir: &Path, last: u64) {
+    let (segment, offset, len) = locate(dir, last);
+    edit_file(&segment, |bytes| bytes.truncate(offset + len));
+    for later in segment_files(dir).into_iter().filter(|s| *s > segment) {
+        fs::remove_file(later).expect("remove segment");
+    }
 }

@@ -1,0 +1,247 @@
+//! Ed25519 keys that sign checkpoints: a secret key file (mode 0600) and its exportable
+//! public key.
+//!
+//! The secret file holds the 32-byte Ed25519 seed as hex on one line; the public key is
+//! written beside it as `<path>.pub` (hex, one line) so it can be copied to wherever
+//! checkpoints are verified. A checkpoint names its key by [`PublicKey::key_id`].
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::CheckpointError;
+
+/// A secret key that signs checkpoints. Its `Debug` shows only the key id.
+#[derive(Clone)]
+pub struct CheckpointKey {
+    signing: SigningKey,
+    public: PublicKey,
+}
+
+impl fmt::Debug for CheckpointKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointKey")
+            .field("key_id", &self.public.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointKey {
+    /// A new key from 32 bytes of system randomness.
+    pub fn generate() -> Result<CheckpointKey, CheckpointError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| CheckpointError::Random(e.to_string()))?;
+        Ok(CheckpointKey::from_seed(&seed))
+    }
+
+    /// The key whose Ed25519 seed (secret key) is `seed`. For tests and for keys kept in
+    /// a secret store; [`CheckpointKey::load_or_create`] is the usual way to get one.
+    pub fn from_seed(seed: &[u8; 32]) -> CheckpointKey {
+        let signing = SigningKey::from_bytes(seed);
+        let public = PublicKey {
+            key: signing.verifying_key(),
+        };
+        CheckpointKey { signing, public }
+    }
+
+    /// Loads the key at `path`, or creates it if there is no file there. Returns the key
+    /// and whether it was created.
+    ///
+    /// A new key's file is created with mode 0600 (never overwriting an existing file),
+    /// fsynced, and its directory fsynced. The public key is (re)written to `<path>.pub`
+    /// when that file is missing; if it exists and holds another key, this fails with
+    /// [`CheckpointError::PublicKeyMismatch`].
+    pub fn load_or_create(path: &Path) -> Result<(CheckpointKey, bool), CheckpointError> {
+        let (key, created) = match CheckpointKey::load(path) {
+            Ok(key) => (key, false),
+            Err(CheckpointError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                match create_secret(path)? {
+                    Some(key) => (key, true),
+                    // Another process created it between our read and our create.
+                    None => (CheckpointKey::load(path)?, false),
+                }
+            }
+            Err(error) => return Err(error),
+        };
+        key.ensure_public_file(path)?;
+        Ok((key, created))
+    }
+
+    /// Loads the key at `path` (hex seed on one line). Warns if the file can be read by
+    /// anyone but its owner.
+    pub fn load(path: &Path) -> Result<CheckpointKey, CheckpointError> {
+        let text = Zeroizing::new(
+            fs::read_to_string(path).map_err(|e| CheckpointError::io(path, "read key", e))?,
+        );
+        let mode = fs::metadata(path)
+            .map_err(|e| CheckpointError::io(path, "stat key", e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{:o}", mode & 0o777),
+                "checkpoint key file is readable by others than its owner; chmod 600 it"
+            );
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), seed.as_mut()).map_err(|_| {
+            CheckpointError::InvalidKeyFile {
+                path: path.to_path_buf(),
+                reason: "expected 64 hex digits (an Ed25519 secret key) on one line".to_owned(),
+            }
+        })?;
+        Ok(CheckpointKey::from_seed(&seed))
+    }
+
+    /// The public key, to verify this key's checkpoints.
+    pub fn public(&self) -> PublicKey {
+        self.public.clone()
+    }
+
+    /// Signs `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> Signature {
+        self.signing.sign(message)
+    }
+
+    /// Writes `<path>.pub` if it is missing; checks it if it exists.
+    fn ensure_public_file(&self, path: &Path) -> Result<(), CheckpointError> {
+        let pub_path = public_path(path);
+        match PublicKey::load(&pub_path) {
+            Ok(found) if found == self.public => Ok(()),
+            Ok(found) => Err(CheckpointError::PublicKeyMismatch {
+                path: pub_path,
+                expected: self.public.key_id(),
+                found: found.key_id(),
+            }),
+            Err(CheckpointError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                let line = format!("{}\n", self.public);
+                write_synced(&pub_path, line.as_bytes(), 0o644, false)?;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// An Ed25519 public key that verifies checkpoints. `Display` is its hex form, as in the
+/// `.pub` file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: VerifyingKey,
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.key.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.key_id())
+    }
+}
+
+impl PublicKey {
+    /// Parses a hex-encoded public key (surrounding whitespace allowed).
+    pub fn parse(text: &str) -> Result<PublicKey, CheckpointError> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| {
+            CheckpointError::InvalidPublicKey(
+                "expected 64 hex digits (an Ed25519 public key)".to_owned(),
+            )
+        })?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
+            CheckpointError::InvalidPublicKey("not a valid Ed25519 public key".to_owned())
+        })?;
+        Ok(PublicKey { key })
+    }
+
+    /// Loads a public key file (hex on one line, as written by
+    /// [`CheckpointKey::load_or_create`]).
+    pub fn load(path: &Path) -> Result<PublicKey, CheckpointError> {
+        let text =
+            fs::read_to_string(path).map_err(|e| CheckpointError::io(path, "read key", e))?;
+        PublicKey::parse(&text).map_err(|e| CheckpointError::InvalidKeyFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A short id for the key: hex of the first 8 bytes of SHA-256 of the public key.
+    pub fn key_id(&self) -> String {
+        hex::encode(&Sha256::digest(self.key.as_bytes())[..8])
+    }
+
+    /// Checks `signature` over `message`, rejecting weak keys and malleable signatures.
+    pub(crate) fn verify(&self, message: &[u8], signature: &Signature) -> bool {
+        self.key.verify_strict(message, signature).is_ok()
+    }
+}
+
+/// `<path>.pub`: where the public key of the secret key at `path` is written.
+pub fn public_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// Creates the secret key file with a new key; `None` if the file appeared meanwhile.
+fn create_secret(path: &Path) -> Result<Option<CheckpointKey>, CheckpointError> {
+    let key = CheckpointKey::generate()?;
+    let line = Zeroizing::new(format!("{}\n", hex::encode(key.signing.as_bytes())));
+    match write_synced(path, line.as_bytes(), 0o600, true) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), key_id = %key.public.key_id(), "created a checkpoint signing key");
+            Ok(Some(key))
+        }
+        Err(CheckpointError::Io { source, .. })
+            if source.kind() == io::ErrorKind::AlreadyExists =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Writes `bytes` to `path` with `mode` (a new file only if `create_new`), fsyncs the file
+/// and its directory.
+fn write_synced(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    create_new: bool,
+) -> Result<(), CheckpointError> {
+    let mut options = File::options();
+    options.write(true).mode(mode);
+    if create_new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| CheckpointError::io(path, "create", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CheckpointError::io(path, "write", e))?;
+    sync_parent(path)
+}
+
+/// Fsyncs the directory holding `path`, so that a file created there is durable.
+pub(crate) fn sync_parent(path: &Path) -> Result<(), CheckpointError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CheckpointError::io(dir, "fsync directory", e))
+}
