@@ -7,7 +7,7 @@
 //!
 //! [metadata]
 //! type = "sqlite"             # path defaults to "<data>/metadata.sqlite"
-//! synchronous = "full"        # or "normal"; default "full"
+//! synchronous = "normal"      # or "full"; default: "normal" under `trailmark serve` (batched durability), "full" otherwise
 //!
 //! [notify.admins]
 //! type = "webhook"            # or "file" (path), "stdout"
@@ -34,9 +34,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::{
-    ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, FileForwarder,
-    FileNotifier, Forwarder, FsArchive, HttpForwarder, MetadataStore, Notifier, SqliteMetadata,
-    StdoutNotifier, Synchronous, WebhookNotifier,
+    ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability,
+    FileForwarder, FileNotifier, Forwarder, FsArchive, HttpForwarder, MetadataStore, Notifier,
+    SqliteMetadata, StdoutNotifier, Synchronous, WebhookNotifier,
 };
 
 /// The `[archive]` table.
@@ -64,12 +64,22 @@ impl Default for ArchiveConfig {
 }
 
 impl ArchiveConfig {
-    /// Open the archive this table describes.
+    /// Open the archive this table describes; puts are durable when they return.
     pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn ArchiveStore>> {
+        self.build_with(data_dir, Durability::EachWrite)
+    }
+
+    /// Open the archive this table describes with the given [`Durability`].
+    pub fn build_with(
+        &self,
+        data_dir: &Path,
+        durability: Durability,
+    ) -> BackendResult<Arc<dyn ArchiveStore>> {
         match self {
-            ArchiveConfig::Fs { path } => Ok(Arc::new(FsArchive::open(or_default(
-                path, data_dir, "archive",
-            ))?)),
+            ArchiveConfig::Fs { path } => Ok(Arc::new(FsArchive::open_with(
+                or_default(path, data_dir, "archive"),
+                durability,
+            )?)),
         }
     }
 }
@@ -89,9 +99,12 @@ pub enum MetadataConfig {
         /// The database file; default `<data>/metadata.sqlite`.
         #[serde(default)]
         path: Option<PathBuf>,
-        /// `"full"` (default) or `"normal"`; see [`Synchronous`].
+        /// `"full"` or `"normal"`; see [`Synchronous`]. Default: `full` when
+        /// every put must be durable on return, `normal` with
+        /// [`Durability::Batched`] (the host's mode: commits are flushed
+        /// before delivery outcomes are journaled).
         #[serde(default)]
-        synchronous: Synchronous,
+        synchronous: Option<Synchronous>,
     },
 }
 
@@ -99,21 +112,30 @@ impl Default for MetadataConfig {
     fn default() -> Self {
         MetadataConfig::Sqlite {
             path: None,
-            synchronous: Synchronous::default(),
+            synchronous: None,
         }
     }
 }
 
 impl MetadataConfig {
-    /// Open the metadata store this table describes.
+    /// Open the metadata store this table describes; puts are durable when
+    /// they return.
     pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn MetadataStore>> {
+        self.build_with(data_dir, Durability::EachWrite)
+    }
+
+    /// Open the metadata store this table describes with the given [`Durability`].
+    pub fn build_with(
+        &self,
+        data_dir: &Path,
+        durability: Durability,
+    ) -> BackendResult<Arc<dyn MetadataStore>> {
         match self {
-            MetadataConfig::Sqlite { path, synchronous } => {
-                Ok(Arc::new(SqliteMetadata::open_with(
-                    or_default(path, data_dir, "metadata.sqlite"),
-                    *synchronous,
-                )?))
-            }
+            MetadataConfig::Sqlite { path, synchronous } => Ok(Arc::new(SqliteMetadata::open_for(
+                or_default(path, data_dir, "metadata.sqlite"),
+                *synchronous,
+                durability,
+            )?)),
         }
     }
 }
@@ -152,14 +174,23 @@ pub enum NotifyConfig {
 }
 
 impl NotifyConfig {
-    /// Open the channel this table describes.
+    /// Open the channel this table describes; publishes are durable when
+    /// they return.
     pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Notifier>> {
+        self.build_with(data_dir, Durability::EachWrite)
+    }
+
+    /// Open the channel this table describes with the given [`Durability`].
+    pub fn build_with(
+        &self,
+        data_dir: &Path,
+        durability: Durability,
+    ) -> BackendResult<Arc<dyn Notifier>> {
         Ok(match self {
-            NotifyConfig::File { path } => Arc::new(FileNotifier::open(or_default(
-                path,
-                data_dir,
-                "notifications.jsonl",
-            ))?),
+            NotifyConfig::File { path } => Arc::new(FileNotifier::open_with(
+                or_default(path, data_dir, "notifications.jsonl"),
+                durability,
+            )?),
             NotifyConfig::Webhook { url, timeout } => {
                 Arc::new(WebhookNotifier::new(url, *timeout)?)
             }
@@ -201,19 +232,28 @@ pub enum ForwardConfig {
 }
 
 impl ForwardConfig {
-    /// Open the destination this table describes.
+    /// Open the destination this table describes; sends are durable when
+    /// they return.
     pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Forwarder>> {
+        self.build_with(data_dir, Durability::EachWrite)
+    }
+
+    /// Open the destination this table describes with the given [`Durability`].
+    pub fn build_with(
+        &self,
+        data_dir: &Path,
+        durability: Durability,
+    ) -> BackendResult<Arc<dyn Forwarder>> {
         Ok(match self {
             ForwardConfig::Http {
                 url,
                 timeout,
                 token,
             } => Arc::new(HttpForwarder::new(url, *timeout, token.clone())?),
-            ForwardConfig::File { path } => Arc::new(FileForwarder::open(or_default(
-                path,
-                data_dir,
-                "forwarded.jsonl",
-            ))?),
+            ForwardConfig::File { path } => Arc::new(FileForwarder::open_with(
+                or_default(path, data_dir, "forwarded.jsonl"),
+                durability,
+            )?),
         })
     }
 }

@@ -57,7 +57,7 @@ fn parses_every_local_backend() {
         file.metadata,
         MetadataConfig::Sqlite {
             path: None,
-            synchronous: Synchronous::Normal
+            synchronous: Some(Synchronous::Normal)
         }
     );
     assert_eq!(

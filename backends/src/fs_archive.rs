@@ -7,6 +7,10 @@
 //! (see [`DirSyncer`]), so N parallel puts cost N file fsyncs but fewer than N
 //! directory fsyncs.
 //!
+//! Opened with [`Durability::Batched`], a put skips those fsyncs (the rename
+//! keeps it atomic) and [`ArchiveStore::sync`] makes every put before it
+//! durable at once; see [`crate::durability`].
+//!
 //! Files are created owner-only (mode 0600), as `tempfile` makes them.
 //!
 //! The content type is not stored: [`ArchiveStore::get`] has no way to return
@@ -19,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::dir_sync::DirSyncer;
+use crate::durability::{Durability, Unsynced};
 use crate::{ArchiveStore, BackendError, BackendResult, validate_key};
 
 /// Prefix of in-flight temp files; a crash (kill -9) between create and
@@ -31,11 +36,19 @@ pub struct FsArchive {
     root: PathBuf,
     dir_sync: DirSyncer,
     creating: Creating,
+    /// `Some` in [`Durability::Batched`] mode.
+    unsynced: Option<Unsynced>,
 }
 
 impl FsArchive {
-    /// Open (creating it and its parents if missing) the archive directory.
+    /// Open (creating it and its parents if missing) the archive directory;
+    /// every put is durable when it returns.
     pub fn open(root: impl Into<PathBuf>) -> BackendResult<Self> {
+        Self::open_with(root, Durability::EachWrite)
+    }
+
+    /// Open the archive directory with the given [`Durability`].
+    pub fn open_with(root: impl Into<PathBuf>, durability: Durability) -> BackendResult<Self> {
         let root = root.into();
         if !root.is_dir() {
             fs::create_dir_all(&root)
@@ -45,10 +58,15 @@ impl FsArchive {
                     .map_err(|e| io_error("fsync directory", parent, e))?;
             }
         }
+        let unsynced = match durability {
+            Durability::EachWrite => None,
+            Durability::Batched => Some(Unsynced::new(&root)),
+        };
         Ok(FsArchive {
             root,
             dir_sync: DirSyncer::default(),
             creating: Creating::default(),
+            unsynced,
         })
     }
 
@@ -109,6 +127,9 @@ impl FsArchive {
     }
 
     fn sync_dir(&self, dir: &Path) -> BackendResult<()> {
+        if self.unsynced.is_some() {
+            return Ok(());
+        }
         self.dir_sync
             .sync(dir)
             .map_err(|e| io_error("fsync directory", dir, e))
@@ -127,11 +148,25 @@ impl ArchiveStore for FsArchive {
             .tempfile_in(dir)
             .map_err(|e| io_error("create temp file in", dir, e))?;
         temp.write_all(body)
-            .and_then(|()| temp.as_file().sync_data())
+            .and_then(|()| match self.unsynced {
+                Some(_) => Ok(()),
+                None => temp.as_file().sync_data(),
+            })
             .map_err(|e| io_error("write", temp.path(), e))?;
         temp.persist(&path)
             .map_err(|e| io_error("rename temp file to", &path, e.error))?;
-        self.sync_dir(dir)
+        self.sync_dir(dir)?;
+        if let Some(unsynced) = &self.unsynced {
+            unsynced.wrote();
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> BackendResult<()> {
+        match &self.unsynced {
+            Some(unsynced) => unsynced.sync(),
+            None => Ok(()),
+        }
     }
 
     fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>> {

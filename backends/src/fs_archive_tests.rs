@@ -174,3 +174,38 @@ fn open_creates_missing_parents_and_rejects_a_file_as_root() {
     fs::write(&file, b"").expect("write file");
     assert!(FsArchive::open(&file).is_err());
 }
+
+#[test]
+fn batched_puts_skip_the_fsyncs_and_sync_flushes_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = FsArchive::open_with(dir.path().join("archive"), crate::Durability::Batched)
+        .expect("open archive");
+    for i in 0..20 {
+        archive
+            .put(&format!("a/{i}/b.json"), b"{}", "application/json")
+            .expect("put");
+    }
+    assert_eq!(archive.directory_fsyncs(), 0, "no fsync before sync()");
+    archive.sync().expect("sync");
+    archive.sync().expect("a second sync has nothing to do");
+    assert_eq!(archive.get("a/7/b.json").expect("get"), Some(b"{}".to_vec()));
+    // Still atomic: no temp file is left behind.
+    let leftovers = walk(&dir.path().join("archive"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".trailmark-tmp-"))
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -3,28 +3,32 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::{BackendError, BackendResult};
+use crate::{BackendError, BackendResult, Durability};
 
 /// A file that gets one JSON document per line, appended and fsynced.
 ///
 /// Each line is written with one `write` on a file opened with `O_APPEND`,
 /// under a lock, so lines from concurrent callers (and, on local file
 /// systems, from other processes) never interleave. The fsync runs outside
-/// the lock, so concurrent appenders share the disk's flushes.
+/// the lock, so concurrent appenders share the disk's flushes. In
+/// [`Durability::Batched`] mode the fsync waits for [`JsonLinesFile::sync`].
 #[derive(Debug)]
 pub(crate) struct JsonLinesFile {
     path: PathBuf,
     file: File,
     append: Mutex<()>,
+    durability: Durability,
+    dirty: AtomicBool,
 }
 
 impl JsonLinesFile {
     /// Open `path` for appending, creating it and its directory if missing.
-    pub(crate) fn open(path: &Path) -> BackendResult<Self> {
+    pub(crate) fn open(path: &Path, durability: Durability) -> BackendResult<Self> {
         let error = |action: &str, p: &Path, e: std::io::Error| {
             BackendError::Transient(format!("{action} {}: {e}", p.display()))
         };
@@ -47,6 +51,8 @@ impl JsonLinesFile {
             path: path.to_owned(),
             file,
             append: Mutex::new(()),
+            durability,
+            dirty: AtomicBool::new(false),
         })
     }
 
@@ -55,7 +61,7 @@ impl JsonLinesFile {
         &self.path
     }
 
-    /// Append `value` as one line and fsync the file.
+    /// Append `value` as one line and fsync the file (unless batched).
     pub(crate) fn append(&self, value: &impl Serialize) -> BackendResult<()> {
         let mut line = serde_json::to_vec(value)
             .map_err(|e| BackendError::Invalid(format!("cannot encode as JSON: {e}")))?;
@@ -67,6 +73,23 @@ impl JsonLinesFile {
             let _guard = self.append.lock().unwrap_or_else(PoisonError::into_inner);
             (&self.file).write_all(&line).map_err(error)?;
         }
-        self.file.sync_data().map_err(error)
+        match self.durability {
+            Durability::EachWrite => self.file.sync_data().map_err(error),
+            Durability::Batched => {
+                self.dirty.store(true, Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    /// Fsync lines appended since the last call, if any.
+    pub(crate) fn sync(&self) -> BackendResult<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|e| {
+            self.dirty.store(true, Ordering::Release);
+            BackendError::Transient(format!("fsync {}: {e}", self.path.display()))
+        })
     }
 }

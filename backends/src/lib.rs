@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 mod config;
 mod dir_sync;
+pub mod durability;
 mod forward;
 mod fs_archive;
 mod http_post;
@@ -54,6 +55,7 @@ mod sqlite_metadata;
 mod test_http;
 
 pub use config::{ArchiveConfig, ForwardConfig, MetadataConfig, NotifyConfig, humane_duration};
+pub use durability::Durability;
 pub use forward::{DEFAULT_FORWARD_TIMEOUT, FileForwarder, ForwardEntry, HttpForwarder};
 pub use fs_archive::FsArchive;
 pub use key::{MAX_KEY_LEN, validate_key};
@@ -179,6 +181,11 @@ pub trait ArchiveStore: Send + Sync {
     fn put(&self, key: &str, body: &[u8], content_type: &str) -> BackendResult<()>;
     /// Fetch the body under `key`, if any.
     fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>>;
+    /// Make every put that returned before this call durable. A backend whose
+    /// puts are durable when they return (the default) has nothing to do.
+    fn sync(&self) -> BackendResult<()> {
+        Ok(())
+    }
 }
 
 /// Stores queryable change records, idempotent on event id.
@@ -189,6 +196,11 @@ pub trait MetadataStore: Send + Sync {
     fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage>;
     /// Every recorded change of one entity, oldest first.
     fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>>;
+    /// Make every put that returned before this call durable (see
+    /// [`ArchiveStore::sync`]).
+    fn sync(&self) -> BackendResult<()> {
+        Ok(())
+    }
 }
 
 /// A notification to publish on a channel.
@@ -208,10 +220,20 @@ pub struct Notification {
 pub trait Notifier: Send + Sync {
     /// Publish one notification.
     fn publish(&self, notification: &Notification) -> BackendResult<()>;
+    /// Make every publish that returned before this call durable (see
+    /// [`ArchiveStore::sync`]).
+    fn sync(&self) -> BackendResult<()> {
+        Ok(())
+    }
 }
 
 /// Sends events on to one configured destination.
 pub trait Forwarder: Send + Sync {
     /// Send one event.
     fn send(&self, event: &Event) -> BackendResult<()>;
+    /// Make every send that returned before this call durable (see
+    /// [`ArchiveStore::sync`]).
+    fn sync(&self) -> BackendResult<()> {
+        Ok(())
+    }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
 use trailmark_backends::{
-    ArchiveConfig, ArchiveStore, BackendResult, ForwardConfig, Forwarder, MetadataConfig,
-    MetadataStore, Notifier, NotifyConfig,
+    ArchiveConfig, ArchiveStore, BackendResult, Durability, ForwardConfig, Forwarder,
+    MetadataConfig, MetadataStore, Notifier, NotifyConfig,
 };
 use trailmark_backends_aws::{
     AwsArchiveConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig, ResourceError,
@@ -74,10 +74,13 @@ impl Default for MetadataBackend {
 macro_rules! backend_section {
     ($section:ty, $store:ty) => {
         impl $section {
-            /// Open it.
+            /// Open it. Local backends open in batched durability: their
+            /// writes are durable only after `sync()` (the host syncs before it
+            /// journals delivery outcomes; see `server::outcomes`). AWS ones are
+            /// durable when a call returns.
             pub fn build(&self, data: &Path, handle: &Handle) -> BackendResult<Arc<$store>> {
                 match self {
-                    Backend::Local(c) => c.build(data),
+                    Backend::Local(c) => c.build_with(data, Durability::Batched),
                     Backend::Aws(c) => c.build(handle),
                 }
             }

@@ -250,6 +250,12 @@ fn a_plugin_replaced_broken_and_fixed_mid_stream_gets_each_event_on_exactly_one_
         let h = plugin_hash(s);
         !h.is_empty() && h != "null" && h != v1_hash
     });
+    // The hash shows once v2 is compiled, a moment before the swap; an
+    // explicit reload returns only after any reload in progress has swapped.
+    let (status, body) = server
+        .post("/v1/admin/reload", &Value::Null)
+        .expect("reload");
+    assert_eq!(status, 200, "{body}");
     let swapped_at = sent(&ids);
     wait_for_more(swapped_at + 20);
 

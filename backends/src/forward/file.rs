@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::json_lines::JsonLinesFile;
-use crate::{BackendResult, Event, Forwarder};
+use crate::{BackendResult, Durability, Event, Forwarder};
 
 /// Appends each event, in its journaled envelope form (kebab-case fields,
 /// `detail` as JSON text), as one fsynced JSON line. For air-gapped hosts
@@ -16,8 +16,13 @@ pub struct FileForwarder {
 impl FileForwarder {
     /// Open (creating it and its directory if missing) the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> BackendResult<Self> {
+        Self::open_with(path, Durability::EachWrite)
+    }
+
+    /// Open with the given [`Durability`].
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> BackendResult<Self> {
         Ok(FileForwarder {
-            file: JsonLinesFile::open(path.as_ref())?,
+            file: JsonLinesFile::open(path.as_ref(), durability)?,
         })
     }
 
@@ -30,6 +35,9 @@ impl FileForwarder {
 impl Forwarder for FileForwarder {
     fn send(&self, event: &Event) -> BackendResult<()> {
         self.file.append(event)
+    }
+    fn sync(&self) -> BackendResult<()> {
+        self.file.sync()
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::NotificationBody;
 use crate::json_lines::JsonLinesFile;
-use crate::{BackendResult, Notification, Notifier};
+use crate::{BackendResult, Durability, Notification, Notifier};
 
 /// Appends one JSON line per notification to a file, fsynced before
 /// `publish` returns. Safe to share between threads.
@@ -16,8 +16,13 @@ pub struct FileNotifier {
 impl FileNotifier {
     /// Open (creating it and its directory if missing) the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> BackendResult<Self> {
+        Self::open_with(path, Durability::EachWrite)
+    }
+
+    /// Open with the given [`Durability`].
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> BackendResult<Self> {
         Ok(FileNotifier {
-            file: JsonLinesFile::open(path.as_ref())?,
+            file: JsonLinesFile::open(path.as_ref(), durability)?,
         })
     }
 
@@ -30,6 +35,9 @@ impl FileNotifier {
 impl Notifier for FileNotifier {
     fn publish(&self, notification: &Notification) -> BackendResult<()> {
         self.file.append(&NotificationBody::from(notification))
+    }
+    fn sync(&self) -> BackendResult<()> {
+        self.file.sync()
     }
 }
 

@@ -11,6 +11,9 @@
 //!   events past that cursor. `NORMAL` is offered for hosts that accept losing
 //!   the last moments of metadata on power loss (never on a process crash: in
 //!   WAL mode `NORMAL` survives `kill -9`).
+//! - Opened with [`Durability::Batched`] ([`SqliteMetadata::open_batched`]),
+//!   `NORMAL` is the default and [`MetadataStore::sync`] makes every commit
+//!   before it durable with one `syncfs` (see [`crate::durability`]).
 //! - Schema versioned by `PRAGMA user_version`, migrated at open.
 
 mod query;
@@ -27,6 +30,7 @@ use serde::Deserialize;
 pub use query::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use schema::SCHEMA_VERSION;
 
+use crate::durability::{Durability, Unsynced};
 use crate::{
     BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, MetadataStore, PutOutcome,
 };
@@ -67,6 +71,8 @@ pub struct SqliteMetadata {
     path: PathBuf,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// `Some` when commits are durable only after [`MetadataStore::sync`].
+    unsynced: Option<Unsynced>,
 }
 
 impl SqliteMetadata {
@@ -108,7 +114,40 @@ impl SqliteMetadata {
             path,
             writer: Writer::new(writer),
             readers: Mutex::new(Vec::new()),
+            unsynced: None,
         })
+    }
+
+    /// Open as [`SqliteMetadata::open_with`], for a caller that calls
+    /// [`MetadataStore::sync`] before it relies on puts being durable
+    /// ([`Durability::Batched`]). With `Normal`, commits skip their fsync and
+    /// `sync` flushes them all at once; with `Full` they are durable anyway.
+    pub fn open_batched(path: impl Into<PathBuf>, synchronous: Synchronous) -> BackendResult<Self> {
+        let mut store = Self::open_with(path, synchronous)?;
+        if synchronous == Synchronous::Normal {
+            let dir = match store.path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+                _ => PathBuf::from("."),
+            };
+            store.unsynced = Some(Unsynced::new(dir));
+        }
+        Ok(store)
+    }
+
+    /// Open with `synchronous` chosen for `durability` unless given:
+    /// `Full` for [`Durability::EachWrite`], `Normal` for
+    /// [`Durability::Batched`].
+    pub fn open_for(
+        path: impl Into<PathBuf>,
+        synchronous: Option<Synchronous>,
+        durability: Durability,
+    ) -> BackendResult<Self> {
+        match durability {
+            Durability::EachWrite => Self::open_with(path, synchronous.unwrap_or_default()),
+            Durability::Batched => {
+                Self::open_batched(path, synchronous.unwrap_or(Synchronous::Normal))
+            }
+        }
     }
 
     /// The database file.
@@ -160,7 +199,18 @@ impl MetadataStore for SqliteMetadata {
                 "metadata: change record has an empty event id".into(),
             ));
         }
-        self.writer.put(change)
+        let outcome = self.writer.put(change)?;
+        if let Some(unsynced) = &self.unsynced {
+            unsynced.wrote();
+        }
+        Ok(outcome)
+    }
+
+    fn sync(&self) -> BackendResult<()> {
+        match &self.unsynced {
+            Some(unsynced) => unsynced.sync(),
+            None => Ok(()),
+        }
     }
 
     fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage> {

@@ -421,3 +421,30 @@ fn concurrent_durable_puts_share_commits_and_keep_each_outcome() {
     assert_eq!(store.history("book", "42").expect("history").len(), 120);
     assert!(store.commits() <= 240, "{} commits", store.commits());
 }
+
+#[test]
+fn batched_mode_defaults_to_normal_and_sync_makes_commits_durable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.sqlite");
+    let store =
+        SqliteMetadata::open_for(&path, None, crate::Durability::Batched).expect("open batched");
+    let mode: i64 = store
+        .writer
+        .connection()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, 1, "NORMAL (1) under batched durability");
+    store.put(&record("e1", 1)).expect("put");
+    store.sync().expect("sync");
+    drop(store);
+    let reopened = SqliteMetadata::open(&path).expect("reopen");
+    assert!(reopened.get("e1").expect("get").is_some());
+
+    let each = SqliteMetadata::open_for(&path, None, crate::Durability::EachWrite).expect("open");
+    let mode: i64 = each
+        .writer
+        .connection()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, 2, "FULL (2) when each write must be durable");
+}

@@ -6,6 +6,7 @@
 pub mod admin;
 mod backends;
 pub mod envelope;
+pub mod outcomes;
 pub mod pipeline;
 pub mod plugins;
 pub mod records;
@@ -29,7 +30,8 @@ use crate::metrics::Metrics;
 use crate::query::QueryState;
 use crate::rules::RuleSet;
 use crate::timespec::now_ms;
-use pipeline::{ActiveRules, JournalOutcomes, OpenDeliveries, Pipeline, PipelineIntake};
+use outcomes::JournalOutcomes;
+use pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
 use plugins::PluginHost;
 
 /// How long shutdown waits for running deliveries; the rest stay owed in the
@@ -111,7 +113,11 @@ pub async fn serve(config: Config) -> Result<()> {
             .context("opening the dead-letter store")?,
     );
     let open = Arc::new(OpenDeliveries::default());
-    let outcomes = Arc::new(JournalOutcomes::new(journal.clone(), open.clone()));
+    let outcomes = Arc::new(JournalOutcomes::new(
+        journal.clone(),
+        open.clone(),
+        plugin_host.capabilities.clone(),
+    ));
     let dispatcher = Arc::new(Dispatcher::new(
         DispatchOptions {
             concurrency: config.concurrency,
@@ -128,7 +134,7 @@ pub async fn serve(config: Config) -> Result<()> {
         ActiveRules { version: 1, set },
         dispatcher.clone(),
         open,
-        outcomes,
+        outcomes.clone(),
         metrics.clone(),
         config.max_pending,
     ));
@@ -221,6 +227,7 @@ pub async fn serve(config: Config) -> Result<()> {
             "deliveries still pending at shutdown stay in the journal and run after the next start"
         );
     }
+    outcomes.close();
     drop(pipeline);
     match Arc::try_unwrap(journal) {
         Ok(j) => j.close().context("closing the journal")?,

@@ -11,7 +11,7 @@ use trailmark_backends::Event;
 use trailmark_journal::{Journal, NewRecord};
 
 use super::envelope;
-use super::records::{EventRecord, OutcomeRecord, ReopenRecord, kind};
+use super::records::{EventRecord, ReopenRecord, kind};
 use crate::dispatch::{DeadLetter, Delivery, Dispatcher, LaneSpec, Outcome, OutcomeSink};
 use crate::ingest::{BoxFuture, Intake, IntakeError};
 use crate::metrics::Metrics;
@@ -45,7 +45,7 @@ impl OpenDeliveries {
         }
     }
 
-    fn done(&self, seq: u64) {
+    pub(crate) fn done(&self, seq: u64) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = open.get_mut(&seq) {
             *n -= 1;
@@ -63,43 +63,6 @@ impl OpenDeliveries {
             .keys()
             .next()
             .copied()
-    }
-}
-
-/// Records final outcomes in the journal. Not awaited for fsync: losing one
-/// in a crash only means the delivery is made again (at-least-once).
-pub struct JournalOutcomes {
-    journal: Arc<Journal>,
-    open: Arc<OpenDeliveries>,
-}
-
-impl JournalOutcomes {
-    /// Outcomes go to `journal`; `open` is updated.
-    pub fn new(journal: Arc<Journal>, open: Arc<OpenDeliveries>) -> Self {
-        Self { journal, open }
-    }
-}
-
-impl OutcomeSink for JournalOutcomes {
-    fn finished(&self, seq: u64, rule: &str, outcome: &Outcome) {
-        let (name, dead_letter) = match outcome {
-            Outcome::Delivered => ("delivered", None),
-            Outcome::DeadLettered { id } => ("dead-lettered", Some(*id)),
-        };
-        let record = OutcomeRecord {
-            seq,
-            rule: rule.to_owned(),
-            outcome: name.to_owned(),
-            dead_letter,
-        };
-        let payload = serde_json::to_vec(&record).expect("plain record serializes");
-        if let Err(e) = self.journal.append_nosync(vec![NewRecord {
-            kind: kind::OUTCOME,
-            payload,
-        }]) {
-            warn!(seq, rule, error = %e, "cannot journal a delivery outcome; it will be redelivered after restart");
-        }
-        self.open.done(seq);
     }
 }
 
