@@ -10,9 +10,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Histogram bucket upper bounds, in seconds.
-const BUCKETS: [f64; 14] = [
-    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-    5.0,
+/// They reach minutes so a backlog's delivery lag is measured, not clipped.
+const BUCKETS: [f64; 19] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 30.0, 60.0, 300.0,
 ];
 
 /// A latency histogram with fixed buckets.
