@@ -15,6 +15,7 @@
 //!
 //! [journal]
 //! retention = "30d"
+//! checkpoint-interval = "1m"   # sign the chain head this often
 //!
 //! [dispatch]
 //! max-pending = 100000     # deliveries owed before ingest answers 503
@@ -29,6 +30,14 @@
 //! [notify.admins]
 //! type = "file"
 //! path = "data/notify/admins.jsonl"
+//!
+//! # No [auth] credentials: the first start creates an admin token and an
+//! # access key in the data directory (see `trailmark_auth::AuthConfig`).
+//! [[auth.tokens]]
+//! name = "billing"
+//! hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! scopes = ["put"]
+//! sources = ["com.acme.billing.*"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -39,6 +48,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use serde::de::DeserializeOwned;
+use trailmark_auth::AuthConfig;
 use trailmark_backends::NotifyConfig;
 use trailmark_backends_aws::SqsSourceConfig;
 
@@ -102,6 +112,7 @@ struct RawConfig {
     notify: BTreeMap<String, toml::Table>,
     #[serde(default)]
     forward: BTreeMap<String, toml::Table>,
+    auth: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +132,7 @@ struct RawServer {
 struct RawJournal {
     retention: Option<String>,
     segment_size: Option<String>,
+    checkpoint_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +181,8 @@ pub struct Config {
     pub retention: Duration,
     /// Journal segment size.
     pub segment_bytes: u64,
+    /// How often the journal head is signed into `checkpoints.jsonl`.
+    pub checkpoint_interval: Duration,
     /// Request body cap.
     pub max_body_bytes: u64,
     /// JSON nesting cap for `Detail`.
@@ -195,6 +209,9 @@ pub struct Config {
     pub notify: BTreeMap<String, NotifyBackend>,
     /// `[forward.NAME]` destinations.
     pub forward: BTreeMap<String, ForwardBackend>,
+    /// `[auth]`: tokens and access keys. Empty: the credentials created in
+    /// the data directory on first start are used.
+    pub auth: AuthConfig,
 }
 
 /// Command-line overrides of the file.
@@ -328,6 +345,11 @@ impl Config {
                 Duration::from_secs(30 * 86_400),
             )?,
             segment_bytes: bytes("journal.segment-size", raw.journal.segment_size, 64 << 20)?,
+            checkpoint_interval: duration(
+                "journal.checkpoint-interval",
+                raw.journal.checkpoint_interval,
+                Duration::from_secs(60),
+            )?,
             max_body_bytes: bytes("ingest.max-body", raw.ingest.max_body, 2 << 20)?,
             max_depth: raw.ingest.max_depth.unwrap_or(64),
             sqs: raw
@@ -366,6 +388,12 @@ impl Config {
                 )])
             }),
             forward: named_sections(origin, "forward", raw.forward)?.unwrap_or_default(),
+            auth: raw
+                .auth
+                .map(|t| AuthConfig::deserialize(toml::Value::Table(t)))
+                .transpose()
+                .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
+                .unwrap_or_default(),
             data,
         })
     }

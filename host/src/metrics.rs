@@ -104,6 +104,11 @@ pub struct Metrics {
     pub reload_failures: AtomicU64,
     /// Rule or plugin reloads that succeeded.
     pub reloads: AtomicU64,
+    /// Requests refused with 401 or 403.
+    pub auth_refusals: AtomicU64,
+    /// Audit events about this host (refusals, admin actions) that could not
+    /// be journaled (the intake was busy or failing).
+    pub audit_unrecorded: AtomicU64,
     /// Journal durable-append latency (includes the group fsync).
     pub journal_append: Histogram,
     /// Delivery lag: from acceptance to successful delivery.
@@ -178,6 +183,18 @@ impl Metrics {
             "trailmark_reload_failures_total",
             "Rejected rule/plugin reloads (the last good set stayed active).",
             self.reload_failures.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_auth_refusals_total",
+            "Requests refused with 401 or 403 (each journaled as a trailmark.auth-failure event).",
+            self.auth_refusals.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_audit_unrecorded_total",
+            "Audit events about this host that could not be journaled.",
+            self.audit_unrecorded.load(Relaxed),
         );
         let rules = self.rules();
         let per_rule = |out: &mut String,

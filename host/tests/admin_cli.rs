@@ -14,6 +14,7 @@ fn trailmark(server: &Server, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailmark"))
         .args(args)
         .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
         .stdin(Stdio::null())
         .output()
         .expect("run trailmark")

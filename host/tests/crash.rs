@@ -18,12 +18,13 @@ fn every_acknowledged_event_survives_sigkill() {
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let url = server.url.clone();
+    let token = server.token();
 
     let streamer = {
         let acked = acked.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let client = common::Client::new(&url);
+            let client = common::Client::new(&url, token);
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 let entries: Vec<_> = (0..5)

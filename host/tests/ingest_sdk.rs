@@ -152,7 +152,7 @@ async fn client_function_batches_by_ten_and_reports_every_entry_in_order() {
     let server = TestServer::start().await;
     let mut entries: Vec<_> = (0..25).map(put_entry).collect();
     entries[12].detail = Some("not json".to_owned());
-    let summary = put_events_via_sdk(&server.endpoint(), entries)
+    let summary = put_events_via_sdk(&server.endpoint(), None, entries)
         .await
         .expect("put runs");
     assert_eq!(summary.entries.len(), 25);
@@ -189,7 +189,7 @@ async fn client_function_takes_the_aws_cli_entries_file_format() {
              "Time": "2026-01-02T03:04:05Z", "EventBusName": "default"}]"#,
     )
     .expect("valid entries file");
-    let summary = put_events_via_sdk(&server.endpoint(), entries)
+    let summary = put_events_via_sdk(&server.endpoint(), None, entries)
         .await
         .expect("put runs");
     assert_eq!(summary.accepted(), 1);
@@ -206,7 +206,7 @@ async fn client_function_reports_an_unreachable_endpoint_per_entry() {
     // Give the aborted server task a moment to release the port.
     tokio::task::yield_now().await;
     let entries: Vec<_> = (0..15).map(put_entry).collect();
-    let summary = put_events_via_sdk(&endpoint, entries)
+    let summary = put_events_via_sdk(&endpoint, None, entries)
         .await
         .expect("put runs");
     assert_eq!(summary.entries.len(), 15);

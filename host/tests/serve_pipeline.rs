@@ -230,6 +230,7 @@ fn the_aws_sdk_puts_events_through_trailmark_events_put() {
     let samples = common::workspace().join("examples").join("events");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
         .args(["events", "put", "--server", &server.url, "--output", "json"])
+        .env("TRAILMARK_DATA", server.root.join("data"))
         .arg(samples.join("put-events.json"))
         .arg(samples.join("book-insert.json"))
         .output()

@@ -7,7 +7,6 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::client::Client;
 use super::{OutputFormat, ServerArg, table};
 
 /// Arguments of `status`.
@@ -82,7 +81,7 @@ impl Selection {
 
 /// Run `status`.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
-    let s = Client::new(&args.server.url()).get("/v1/admin/status")?;
+    let s = args.server.client().get("/v1/admin/status")?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&s)?),
         OutputFormat::Table => {
@@ -139,7 +138,7 @@ pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
                 Some(r) => format!("/v1/admin/dlq?rule={r}"),
                 None => "/v1/admin/dlq".to_owned(),
             };
-            let v = Client::new(&server.url()).get(&path)?;
+            let v = server.client().get(&path)?;
             let letters = v["dead-letters"].as_array().cloned().unwrap_or_default();
             match output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&letters)?),
@@ -168,7 +167,7 @@ pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
             }
         }
         DlqCommand::Show { server, id, output } => {
-            let v = Client::new(&server.url()).get(&format!("/v1/admin/dlq/{id}"))?;
+            let v = server.client().get(&format!("/v1/admin/dlq/{id}"))?;
             match output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
                 OutputFormat::Table => {
@@ -184,7 +183,10 @@ pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
             }
         }
         DlqCommand::Replay(sel) => {
-            let v = Client::new(&sel.server.url()).post("/v1/admin/dlq/replay", &sel.body())?;
+            let v = sel
+                .server
+                .client()
+                .post("/v1/admin/dlq/replay", &sel.body())?;
             report(&v, "replayed", sel.output)?;
             if v["failed"].as_array().is_some_and(|f| !f.is_empty()) {
                 return Ok(ExitCode::from(2));
@@ -202,7 +204,9 @@ pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
             if !yes && !confirm(&format!("Delete {what} for good?"))? {
                 bail!("not confirmed; nothing deleted (pass --yes to skip the question)");
             }
-            let v = Client::new(&selection.server.url())
+            let v = selection
+                .server
+                .client()
                 .post("/v1/admin/dlq/purge", &selection.body())?;
             report(&v, "purged", selection.output)?;
         }
@@ -252,7 +256,7 @@ pub struct ReplayArgs {
 
 /// Run `replay`.
 pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
-    let v = Client::new(&args.server.url()).post(
+    let v = args.server.client().post(
         "/v1/admin/replay",
         &json!({"since": args.since, "until": args.until, "rule": args.rule}),
     )?;

@@ -11,7 +11,6 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::client::Client;
 use super::{OutputFormat, ServerArg};
 use crate::units::parse_duration;
 
@@ -131,7 +130,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     let duration = parse_duration(&args.duration).map_err(anyhow::Error::msg)?;
     let url = args.server.url();
-    let admin = Client::new(&url);
+    let admin = args.server.client();
+    let authorization = args.server.token().map(|t| format!("Bearer {t}"));
     admin.get("/healthz")?;
     let before = admin.get("/metrics").ok();
     let shared = Arc::new(Shared {
@@ -167,6 +167,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let bodies = bodies.clone();
             let url = format!("{}/", url.trim_end_matches('/'));
             let batch = args.batch as u64;
+            let authorization = authorization.clone();
             std::thread::spawn(move || {
                 let agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -188,11 +189,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     let body = &bodies[i % bodies.len()];
                     i += 1;
                     let sent = Instant::now();
-                    let result = agent
+                    let mut request = agent
                         .post(&url)
                         .header("X-Amz-Target", "AWSEvents.PutEvents")
-                        .header("Content-Type", "application/x-amz-json-1.1")
-                        .send(body.as_str());
+                        .header("Content-Type", "application/x-amz-json-1.1");
+                    if let Some(a) = &authorization {
+                        request = request.header("Authorization", a);
+                    }
+                    let result = request.send(body.as_str());
                     match result {
                         Ok(mut r) if r.status().as_u16() == 200 => {
                             local.push(sent.elapsed());

@@ -10,11 +10,14 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8088";
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// `Authorization` header value, if any (never printed).
+    authorization: Option<String>,
 }
 
 impl Client {
-    /// A client for `base` (e.g. `http://127.0.0.1:8088`).
-    pub fn new(base: &str) -> Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8088`) that sends `token`
+    /// as a bearer token.
+    pub fn new(base: &str, token: Option<String>) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(30)))
@@ -23,6 +26,7 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_owned(),
             agent,
+            authorization: token.map(|t| format!("Bearer {t}")),
         }
     }
 
@@ -34,22 +38,22 @@ impl Client {
     /// GET a JSON document.
     pub fn get(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| self.unreachable(e))?;
+        let mut request = self.agent.get(&url);
+        if let Some(a) = &self.authorization {
+            request = request.header("Authorization", a);
+        }
+        let response = request.call().map_err(|e| self.unreachable(e))?;
         self.json(response)
     }
 
     /// POST a JSON document, get one back.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .agent
-            .post(&url)
-            .send_json(body)
-            .map_err(|e| self.unreachable(e))?;
+        let mut request = self.agent.post(&url);
+        if let Some(a) = &self.authorization {
+            request = request.header("Authorization", a);
+        }
+        let response = request.send_json(body).map_err(|e| self.unreachable(e))?;
         self.json(response)
     }
 
@@ -75,6 +79,12 @@ impl Client {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| value.to_string());
+        if status.as_u16() == 401 {
+            return Err(anyhow!(
+                "the server answered {status}: {message}\n  pass a token with --token or TRAILMARK_TOKEN, \
+                 or point --data at the server's data directory (it holds admin-token)"
+            ));
+        }
         Err(anyhow!("the server answered {status}: {message}"))
     }
 }

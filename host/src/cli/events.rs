@@ -98,7 +98,11 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let summary = runtime.block_on(put_events_via_sdk(&server.url(), entries))?;
+    let summary = runtime.block_on(put_events_via_sdk(
+        &server.url(),
+        server.access_key(),
+        entries,
+    ))?;
     let unreachable = summary.entries.iter().all(|o| {
         matches!(o, PutOutcome::Failed { error_code, error_message }
             if error_code == "NotSent" || (error_code == "RequestFailed" && error_message.contains("dispatch failure")))

@@ -3,6 +3,7 @@
 //! the others talk to one with `--server`.
 
 pub mod admin;
+pub mod auth;
 pub mod aws;
 pub mod bench;
 pub mod client;
@@ -16,6 +17,7 @@ pub mod table;
 pub mod verify;
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -30,18 +32,49 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Which server a command talks to.
+/// Which server a command talks to, and with what credentials.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArg {
     /// The Trailmark server's URL.
     #[arg(long, env = "TRAILMARK_SERVER", default_value = client::DEFAULT_SERVER)]
     server: String,
+    /// Bearer token to send; default: the admin token a local server created
+    /// in its data directory (DATA/admin-token).
+    #[arg(long, env = "TRAILMARK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The local server's data directory, where its first start left
+    /// `admin-token` and `access-key` (mode 0600).
+    #[arg(long = "data", env = "TRAILMARK_DATA", default_value = "data")]
+    data: PathBuf,
 }
 
 impl ServerArg {
     /// The URL.
     pub fn url(&self) -> String {
         self.server.clone()
+    }
+
+    /// The bearer token to send: `--token`, else the local admin token.
+    pub fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| {
+            trailmark_auth::LocalCredentials::load_admin_token(&self.data)
+                .ok()
+                .map(|t| t.expose().to_owned())
+        })
+    }
+
+    /// A client with this argument's credentials.
+    pub fn client(&self) -> client::Client {
+        client::Client::new(&self.server, self.token())
+    }
+
+    /// The access key pair a local server created, for SigV4-signed calls.
+    pub fn access_key(&self) -> Option<crate::ingest::client::AccessKey> {
+        let local = trailmark_auth::LocalCredentials::load(&self.data).ok()?;
+        Some(crate::ingest::client::AccessKey {
+            id: local.access_key_id.clone(),
+            secret: local.secret_access_key.expose().to_owned(),
+        })
     }
 }
 
@@ -92,6 +125,12 @@ pub enum Command {
     Dlq(admin::DlqCommand),
     /// Check the journal's hash chain offline: was any record modified, removed, inserted or reordered?
     Verify(verify::VerifyArgs),
+    /// Make tokens and access keys for `[auth]` in trailmark.toml.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// Export the signed journal checkpoints for safekeeping.
+    #[command(subcommand)]
+    Checkpoints(verify::CheckpointsCommand),
     /// Set up AWS resources for the AWS backends.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -135,6 +174,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Aws(cmd) => aws::run(cmd),
         Command::Verify(args) => verify::run(args),
+        Command::Checkpoints(cmd) => verify::run_checkpoints(cmd),
+        Command::Auth(cmd) => auth::run(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::client::Client;
 use super::{OutputFormat, ServerArg, table};
 
 /// Plugin commands.
@@ -39,7 +38,7 @@ pub enum PluginsCommand {
 pub fn run(cmd: PluginsCommand) -> Result<ExitCode> {
     match cmd {
         PluginsCommand::List { server, output } => {
-            let v = Client::new(&server.url()).get("/v1/admin/plugins")?;
+            let v = server.client().get("/v1/admin/plugins")?;
             match output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
                 OutputFormat::Table => {

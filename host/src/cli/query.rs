@@ -7,7 +7,6 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
 
-use super::client::Client;
 use super::{OutputFormat, ServerArg, table};
 
 /// Arguments of `query`.
@@ -81,7 +80,7 @@ fn text(v: &Value, k: &str) -> String {
 
 /// Run `query`.
 pub fn query(args: QueryArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.server.url());
+    let client = args.server.client();
     let mut params = Vec::new();
     for (k, v) in [
         ("author", &args.author),
@@ -159,7 +158,7 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
 
 /// Run `history`.
 pub fn history(args: HistoryArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.server.url());
+    let client = args.server.client();
     let h = client.get(&format!(
         "/v1/entities/{}/{}/history",
         encode(&args.entity_type),

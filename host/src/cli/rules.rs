@@ -11,7 +11,6 @@ use trailmark_pattern::Pattern;
 use crate::rules::RuleSet;
 use crate::rules::document::Document;
 
-use super::client::Client;
 use super::{OutputFormat, ServerArg, read_arg, table};
 
 /// Check rule files and try patterns against events.
@@ -236,7 +235,7 @@ fn match_rules(rules: PathBuf, event: &str, output: OutputFormat) -> Result<Exit
 }
 
 fn list(server: &ServerArg, output: OutputFormat) -> Result<ExitCode> {
-    let v = Client::new(&server.url()).get("/v1/admin/rules")?;
+    let v = server.client().get("/v1/admin/rules")?;
     let rules = v["rules"].as_array().cloned().unwrap_or_default();
     match output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
@@ -275,7 +274,7 @@ fn list(server: &ServerArg, output: OutputFormat) -> Result<ExitCode> {
 }
 
 fn show(server: &ServerArg, name: &str, output: OutputFormat) -> Result<ExitCode> {
-    let v = Client::new(&server.url()).get(&format!("/v1/admin/rules/{name}"))?;
+    let v = server.client().get(&format!("/v1/admin/rules/{name}"))?;
     match output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
         OutputFormat::Table => {

@@ -49,6 +49,10 @@ pub enum AwsError {
     /// and retry.
     #[error("Rate exceeded: the host cannot accept more events right now; retry with backoff.")]
     Throttling,
+    /// The caller may not do this (e.g. put an event of another team's
+    /// `source`). HTTP 403 `AccessDeniedException`.
+    #[error("{0}")]
+    AccessDenied(String),
     /// The events could not be made durable. HTTP 500 `InternalException`
     /// (the modeled PutEvents error); the cause is logged, not sent.
     #[error("An internal error occurred; the request was not processed.")]
@@ -65,6 +69,7 @@ impl AwsError {
             | AwsError::InvalidEventPattern(_) => StatusCode::BAD_REQUEST,
             AwsError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AwsError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AwsError::AccessDenied(_) => StatusCode::FORBIDDEN,
             AwsError::Throttling => StatusCode::SERVICE_UNAVAILABLE,
             AwsError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +83,7 @@ impl AwsError {
             AwsError::PayloadTooLarge { .. } | AwsError::Validation(_) => "ValidationException",
             AwsError::Serialization(_) => "SerializationException",
             AwsError::InvalidEventPattern(_) => "InvalidEventPatternException",
+            AwsError::AccessDenied(_) => "AccessDeniedException",
             AwsError::Throttling => "ThrottlingException",
             AwsError::Internal => "InternalException",
         }
@@ -111,6 +117,9 @@ impl IntoResponse for AwsError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON_1_1));
         headers.insert("x-amzn-ErrorType", HeaderValue::from_static(self.code()));
+        if let AwsError::AccessDenied(reason) = self {
+            response.extensions_mut().insert(super::Refusal(reason));
+        }
         response
     }
 }

@@ -8,11 +8,13 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use trailmark_auth::Principal;
 
 use super::aws_error::{AMZ_JSON_1_1, AwsError};
 use super::body::{media_type, read_limited, truncate_for_message};
@@ -43,10 +45,13 @@ impl AwsOperation {
 async fn dispatch(
     operation: AwsOperation,
     state: &IngestState,
+    principal: Option<&Principal>,
     body: &Bytes,
 ) -> Result<Response, AwsError> {
     match operation {
-        AwsOperation::PutEvents => put_events(state, body).await.map(aws_json_response),
+        AwsOperation::PutEvents => put_events(state, principal, body)
+            .await
+            .map(aws_json_response),
         AwsOperation::TestEventPattern => {
             super::test_pattern::test_event_pattern(body).map(aws_json_response)
         }
@@ -56,12 +61,14 @@ async fn dispatch(
 /// Handler for `POST /`.
 pub(crate) async fn handle(
     State(shared): State<Arc<Shared>>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let principal = principal.as_ref().map(|Extension(p)| p);
     let result = match shared.admit() {
-        Some(_permit) => serve(&shared.state, &headers, body).await,
+        Some(_permit) => serve(&shared.state, principal, &headers, body).await,
         None => Err(AwsError::Throttling),
     };
     let mut response = match result {
@@ -83,7 +90,12 @@ pub(crate) async fn handle(
     response
 }
 
-async fn serve(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<Response, AwsError> {
+async fn serve(
+    state: &IngestState,
+    principal: Option<&Principal>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, AwsError> {
     let operation = operation(headers)?;
     match media_type(headers) {
         Some(media) if media == AMZ_JSON_1_1 => {}
@@ -100,7 +112,7 @@ async fn serve(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<R
         }
     }
     let body = read_limited(headers, body, state.limits.max_body_bytes).await?;
-    dispatch(operation, state, &body).await
+    dispatch(operation, state, principal, &body).await
 }
 
 fn operation(headers: &HeaderMap) -> Result<AwsOperation, AwsError> {

@@ -55,7 +55,7 @@ pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
 
 /// A header value cut to at most `max` characters, for echoing in error
 /// messages without letting a client make them arbitrarily long.
-pub(crate) fn truncate_for_message(text: &str, max: usize) -> String {
+pub fn truncate_for_message(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_owned(),

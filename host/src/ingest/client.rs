@@ -2,10 +2,11 @@
 //! AWS CLI's `put-events --entries` JSON format and send them with the real
 //! `aws-sdk-eventbridge` client, to a Trailmark host or to EventBridge itself.
 //!
-//! Credentials: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and
-//! `AWS_SESSION_TOKEN`) when both are set in the environment; otherwise fixed
-//! dummy credentials, which a Trailmark host accepts (it does not authenticate
-//! yet) and AWS refuses. Region: `AWS_REGION`/`AWS_DEFAULT_REGION`, else
+//! Credentials (the request is signed with SigV4, as for AWS): the
+//! [`AccessKey`] given (the CLI passes the one a server created in its data
+//! directory), else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and
+//! `AWS_SESSION_TOKEN`) when both are set in the environment, else fixed
+//! dummy credentials, which servers refuse with a clear 401. Region: `AWS_REGION`/`AWS_DEFAULT_REGION`, else
 //! `us-east-1`. No profile files or instance metadata are consulted.
 
 use std::io::Read;
@@ -144,9 +145,27 @@ pub fn read_entries(path: &str) -> Result<Vec<PutEntry>, ClientError> {
     parse_entries(&text)
 }
 
+/// An access key pair to sign requests with.
+#[derive(Clone)]
+pub struct AccessKey {
+    /// The access key id.
+    pub id: String,
+    /// The secret access key.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
 /// An EventBridge client for `endpoint`, on rustls with ring (no aws-lc), with
 /// the credentials and region described in the module docs.
-pub async fn sdk_client(endpoint: &str) -> Result<Client, ClientError> {
+pub async fn sdk_client(endpoint: &str, key: Option<AccessKey>) -> Result<Client, ClientError> {
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return Err(ClientError::InvalidEndpoint(endpoint.to_owned()));
     }
@@ -159,7 +178,15 @@ pub async fn sdk_client(endpoint: &str) -> Result<Client, ClientError> {
         .http_client(http_client)
         .endpoint_url(endpoint)
         .region(region);
-    let loader = if env_has_credentials() {
+    let loader = if let Some(key) = key {
+        loader.credentials_provider(Credentials::new(
+            key.id,
+            key.secret,
+            None,
+            None,
+            "trailmark-access-key",
+        ))
+    } else if env_has_credentials() {
         loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
     } else {
         loader.credentials_provider(Credentials::new(
@@ -182,9 +209,10 @@ fn env_has_credentials() -> bool {
 /// [`BATCH_SIZE`], and report every entry's outcome in input order.
 pub async fn put_events_via_sdk(
     endpoint: &str,
+    key: Option<AccessKey>,
     entries: Vec<PutEntry>,
 ) -> Result<PutSummary, ClientError> {
-    let client = sdk_client(endpoint).await?;
+    let client = sdk_client(endpoint, key).await?;
     put_events_with_client(&client, entries).await
 }
 
@@ -364,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_non_http_endpoints() {
-        let error = put_events_via_sdk("localhost:8080", vec![PutEntry::default()])
+        let error = put_events_via_sdk("localhost:8080", None, vec![PutEntry::default()])
             .await
             .expect_err("no scheme");
         assert!(matches!(error, ClientError::InvalidEndpoint(_)));

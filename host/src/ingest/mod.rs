@@ -57,9 +57,35 @@ use axum::routing::{get, post};
 
 pub use aws_error::{AMZ_JSON_1_1, AwsError};
 pub use aws_json::{AwsOperation, aws_json_response};
+pub use body::truncate_for_message;
 pub use intake::{BoxFuture, Intake, IntakeError};
 pub use limits::{Limits, entry_size};
 pub use native::NativeError;
+
+/// Put on a response that refused a request for lack of permission, so the
+/// server's auth layer can record the refusal in the journal.
+#[derive(Debug, Clone)]
+pub struct Refusal(pub String);
+
+/// Check that `principal` (when the request carried one) may put every
+/// event's source; the message names the first that it may not.
+pub(crate) fn check_sources(
+    principal: Option<&trailmark_auth::Principal>,
+    events: &[trailmark_backends::Event],
+) -> Result<(), String> {
+    let Some(principal) = principal else {
+        return Ok(());
+    };
+    match events.iter().find(|e| !principal.may_put_source(&e.source)) {
+        None => Ok(()),
+        Some(e) => Err(format!(
+            "{} may not put events with source {:?} (allowed: {})",
+            principal.name,
+            body::truncate_for_message(&e.source, 256),
+            principal.sources.patterns().join(", ")
+        )),
+    }
+}
 
 /// What the ingest handlers share.
 #[derive(Clone)]

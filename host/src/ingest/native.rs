@@ -27,6 +27,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -34,6 +35,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header::RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use trailmark_auth::Principal;
 use trailmark_backends::Event;
 
 use super::body::{BodyError, media_type, read_limited, truncate_for_message};
@@ -64,6 +66,9 @@ pub enum NativeError {
     /// entries. HTTP 400 `invalid-request`.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The caller may not put these events (their `source`). HTTP 403 `forbidden`.
+    #[error("{0}")]
+    Forbidden(String),
     /// Backpressure. HTTP 503 `busy`, with `Retry-After: 1`.
     #[error("the host cannot accept more events right now; retry with backoff")]
     Busy,
@@ -83,6 +88,7 @@ impl NativeError {
             NativeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NativeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             NativeError::InvalidJson(_) | NativeError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            NativeError::Forbidden(_) => StatusCode::FORBIDDEN,
             NativeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             NativeError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             NativeError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -96,6 +102,7 @@ impl NativeError {
             NativeError::PayloadTooLarge { .. } => "payload-too-large",
             NativeError::InvalidJson(_) => "invalid-json",
             NativeError::InvalidRequest(_) => "invalid-request",
+            NativeError::Forbidden(_) => "forbidden",
             NativeError::Busy => "busy",
             NativeError::Internal => "internal",
             NativeError::NotFound(_) => "not-found",
@@ -129,6 +136,9 @@ impl IntoResponse for NativeError {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let NativeError::Forbidden(reason) = self {
+            response.extensions_mut().insert(super::Refusal(reason));
         }
         response
     }
@@ -178,11 +188,13 @@ fn entry_code(error: &EntryError) -> &'static str {
 /// Handler for `POST /v1/events`.
 pub(crate) async fn put(
     State(shared): State<Arc<Shared>>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, NativeError> {
+    let principal = principal.as_ref().map(|Extension(p)| p);
     let result = match shared.admit() {
-        Some(_permit) => put_inner(&shared.state, &headers, body).await,
+        Some(_permit) => put_inner(&shared.state, principal, &headers, body).await,
         None => Err(NativeError::Busy),
     };
     if let Err(error) = &result {
@@ -193,6 +205,7 @@ pub(crate) async fn put(
 
 async fn put_inner(
     state: &IngestState,
+    principal: Option<&Principal>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, NativeError> {
@@ -251,6 +264,7 @@ async fn put_inner(
     }
     let accepted_count = accepted.len();
     let failed = results.len() - accepted_count;
+    super::check_sources(principal, &accepted).map_err(NativeError::Forbidden)?;
     if !accepted.is_empty() {
         state.intake.submit(accepted).await.map_err(|error| {
             tracing::warn!(error = %error, entries = accepted_count, "intake refused native entries");

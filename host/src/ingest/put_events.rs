@@ -14,6 +14,7 @@
 
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
+use trailmark_auth::Principal;
 
 use super::IngestState;
 use super::aws_error::AwsError;
@@ -95,6 +96,7 @@ fn aws_message(error: &EntryError) -> String {
 /// Run PutEvents on a body that passed the protocol checks.
 pub(crate) async fn put_events(
     state: &IngestState,
+    principal: Option<&Principal>,
     body: &Bytes,
 ) -> Result<impl Serialize, AwsError> {
     let request: PutEventsRequest = serde_json::from_slice(body).map_err(|error| {
@@ -151,6 +153,7 @@ pub(crate) async fn put_events(
 
     let failed_entry_count = results.len() - accepted.len();
     let accepted_count = accepted.len();
+    super::check_sources(principal, &accepted).map_err(AwsError::AccessDenied)?;
     if !accepted.is_empty() {
         state.intake.submit(accepted).await.map_err(|error| {
             tracing::warn!(error = %error, entries = accepted_count, "intake refused PutEvents entries");

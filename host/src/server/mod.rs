@@ -4,7 +4,9 @@
 //! plugin runtime → backends; query and admin APIs beside them.
 
 pub mod admin;
+pub mod auth;
 mod backends;
+pub mod checkpoints;
 pub mod envelope;
 pub mod outcomes;
 pub mod pipeline;
@@ -184,6 +186,14 @@ pub async fn serve(config: Config) -> Result<()> {
         account: config.account.clone(),
         region: config.region.clone(),
     };
+    let auth_state = Arc::new(auth::AuthState {
+        authenticator: authenticator(&config)?,
+        intake: ingest_state.intake.clone(),
+        metrics: metrics.clone(),
+        max_body_bytes: ingest_state.limits.max_body_bytes,
+        account: config.account.clone(),
+        region: config.region.clone(),
+    });
     let app = crate::ingest::router(ingest_state)
         .merge(crate::query::router(query_state))
         .merge(admin::router(admin::AdminState {
@@ -193,7 +203,11 @@ pub async fn serve(config: Config) -> Result<()> {
             data_dir: config.data.clone(),
             reload: reload_status,
             reloader,
-        }));
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            auth_state,
+            auth::guard,
+        ));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -210,10 +224,18 @@ pub async fn serve(config: Config) -> Result<()> {
     info!(%addr, data = %config.data.display(), rules = rule_count, "serving");
 
     let retention = tokio::spawn(retention_loop(pipeline.clone(), config.retention));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let checkpointer = Arc::new(
+        checkpoints::Checkpointer::open(&config.data, journal.clone())
+            .context("setting up journal checkpoints")?,
+    );
+    let checkpointing = tokio::spawn(checkpointer.clone().run(config.checkpoint_interval));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
     retention.abort();
     if let Some(task) = sqs_source {
         task.abort();
@@ -228,12 +250,57 @@ pub async fn serve(config: Config) -> Result<()> {
         );
     }
     outcomes.close();
+    checkpointing.abort();
+    match tokio::task::spawn_blocking(move || checkpointer.checkpoint()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(
+            error = format!("{e:#}"),
+            "cannot checkpoint the journal head at shutdown"
+        ),
+        Err(e) => warn!(error = %e, "checkpoint task failed at shutdown"),
+    }
     drop(pipeline);
     match Arc::try_unwrap(journal) {
         Ok(j) => j.close().context("closing the journal")?,
         Err(_) => info!("journal still shared at shutdown; it flushes on drop"),
     }
     Ok(())
+}
+
+/// The credentials the server accepts: those configured in `[auth]`, or
+/// (none configured) the admin token and access key in the data directory,
+/// created on first start.
+fn authenticator(config: &Config) -> Result<trailmark_auth::Authenticator> {
+    use trailmark_auth::{AuthOptions, Authenticator, LocalCredentials};
+    let configured = !config.auth.tokens.is_empty() || !config.auth.access_keys.is_empty();
+    let authenticator = if configured {
+        Authenticator::from_config(&config.auth).map_err(|e| anyhow::anyhow!("[auth] {e}"))?
+    } else {
+        let (local, created) = LocalCredentials::load_or_create(&config.data)
+            .context("setting up the local admin credentials")?;
+        if created {
+            println!(
+                "trailmark created an admin token in {} and an access key pair in {} (mode 0600); \
+                 the CLI finds them there, and `AWS_SHARED_CREDENTIALS_FILE={}` lets the AWS CLI sign with the key",
+                local.admin_token_path.display(),
+                local.access_key_path.display(),
+                local.access_key_path.display()
+            );
+        }
+        for (path, mode) in local.insecure_files() {
+            warn!(path = %path.display(), mode = format!("{mode:o}"), "credentials file is readable by others; chmod 600 it");
+        }
+        Authenticator::new(
+            &[local.token_spec()],
+            &[local.access_key_spec()],
+            AuthOptions::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("local credentials: {e}"))?
+    };
+    for warning in authenticator.warnings() {
+        warn!(%warning, "auth configuration");
+    }
+    Ok(authenticator)
 }
 
 async fn shutdown_signal() {

@@ -177,6 +177,18 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The admin token the server created in its data directory on first start.
+    pub fn token(&self) -> Option<String> {
+        std::fs::read_to_string(self.root.join("data").join("admin-token"))
+            .ok()
+            .map(|t| t.trim().to_owned())
+    }
+
+    /// `Authorization` for requests as the local admin.
+    fn authorization(&self) -> String {
+        format!("Bearer {}", self.token().unwrap_or_default())
+    }
+
     fn agent() -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -189,6 +201,7 @@ impl Server {
     pub fn get(&self, path: &str) -> Result<(u16, Value), String> {
         let mut r = Self::agent()
             .get(&format!("{}{path}", self.url))
+            .header("Authorization", &self.authorization())
             .call()
             .map_err(|e| e.to_string())?;
         let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
@@ -202,6 +215,7 @@ impl Server {
     pub fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
         let mut r = Self::agent()
             .post(&format!("{}{path}", self.url))
+            .header("Authorization", &self.authorization())
             .send_json(body)
             .map_err(|e| e.to_string())?;
         let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
@@ -301,6 +315,7 @@ pub fn state_change(
 pub fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
     let mut r = Server::agent()
         .post(&format!("{}/", server.url))
+        .header("Authorization", &server.authorization())
         .header("X-Amz-Target", "AWSEvents.PutEvents")
         .header("Content-Type", "application/x-amz-json-1.1")
         .send(serde_json::json!({"Entries": entries}).to_string())
@@ -316,13 +331,15 @@ pub fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
 pub struct Client {
     url: String,
     agent: ureq::Agent,
+    token: Option<String>,
 }
 
 impl Client {
-    pub fn new(url: &str) -> Client {
+    pub fn new(url: &str, token: Option<String>) -> Client {
         Client {
             url: url.to_owned(),
             agent: Server::agent(),
+            token,
         }
     }
 
@@ -331,6 +348,10 @@ impl Client {
         let mut r = self
             .agent
             .post(&format!("{}/", self.url))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", self.token.as_deref().unwrap_or_default()),
+            )
             .header("X-Amz-Target", "AWSEvents.PutEvents")
             .header("Content-Type", "application/x-amz-json-1.1")
             .send(serde_json::json!({"Entries": entries}).to_string())
