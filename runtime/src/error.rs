@@ -20,6 +20,18 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The plugin is larger than [`MAX_PLUGIN_BYTES`](crate::MAX_PLUGIN_BYTES).
+    #[error(
+        "plugin {plugin} is {bytes} bytes; plugins may be at most {} bytes \
+         (build with --release; strip debug info with `strip = true` in the profile)",
+        crate::MAX_PLUGIN_BYTES
+    )]
+    TooLarge {
+        /// The plugin's name.
+        plugin: String,
+        /// Its size.
+        bytes: usize,
+    },
     /// A plugin file could not be read.
     #[error("cannot read plugin file {path}: {source}")]
     Read {

@@ -84,6 +84,12 @@ pub use error::{CallError, RuntimeError};
 pub use grants::{Capabilities, Grants};
 pub use output::{LOG_TARGET, OUTPUT_LIMIT_PER_CALL};
 pub use plugin::{Origin, Plugin, Runtime};
+
+/// Largest plugin (`.wasm`) the runtime loads: 32 MiB, several times the
+/// size of a plugin with a JSON parser and a regex engine built in release
+/// mode. Compiling a larger one would stall reloads and use memory without
+/// bound.
+pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
 pub use world::{
     HANDLE_EXPORT, Incompatibility, PluginInfo, SUPPORTED_VERSIONS, WORLD_PACKAGE, WORLD_VERSION,
     inspect,

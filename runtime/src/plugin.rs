@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 
+use crate::MAX_PLUGIN_BYTES;
 use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
 use crate::engine::{Allocator, EngineShared};
@@ -69,6 +70,18 @@ impl Runtime {
 
     /// Loads the plugin file at `path` under `name`. See [`Runtime::load`].
     pub fn load_file(&self, name: &str, path: &Path) -> Result<Arc<Plugin>, RuntimeError> {
+        let size = std::fs::metadata(path)
+            .map_err(|source| RuntimeError::Read {
+                path: path.to_owned(),
+                source,
+            })?
+            .len();
+        if size > MAX_PLUGIN_BYTES as u64 {
+            return Err(RuntimeError::TooLarge {
+                plugin: name.to_owned(),
+                bytes: usize::try_from(size).unwrap_or(usize::MAX),
+            });
+        }
         let wasm = std::fs::read(path).map_err(|source| RuntimeError::Read {
             path: path.to_owned(),
             source,
@@ -80,6 +93,12 @@ impl Runtime {
     /// version (before compiling anything), takes its compiled code from the
     /// cache or compiles and caches it, and links it against the host.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Arc<Plugin>, RuntimeError> {
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(RuntimeError::TooLarge {
+                plugin: name.to_owned(),
+                bytes: wasm.len(),
+            });
+        }
         let info = world::inspect(wasm)?;
         info.compatibility()
             .map_err(|reason| RuntimeError::Incompatible {

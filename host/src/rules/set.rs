@@ -8,6 +8,14 @@ use std::path::{Path, PathBuf};
 use trailmark_pattern::{EventError, Matcher, MatcherBuilder};
 
 use super::document::{Document, Position, Step};
+
+/// Most rules one host loads: EventBridge's default quota of rules per event
+/// bus. Each rule costs matcher memory and a delivery lane.
+pub const MAX_RULES: usize = 300;
+
+/// Largest rule file read. A pattern may hold at most 2,048 characters (as on
+/// EventBridge); the rest of a rule is a few lines of metadata and config.
+pub const MAX_RULE_FILE_BYTES: u64 = 64 * 1024;
 use super::rule::{Rule, parse_rule};
 
 /// A problem in a rule file, located at file:line:col.
@@ -69,12 +77,21 @@ pub fn load_file(path: &Path) -> Result<LoadedRule, Vec<RuleError>> {
         position,
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![at(
-            Position { line: 1, col: 1 },
-            format!("cannot read the file: {e}"),
-        )]
-    })?;
+    let start = Position { line: 1, col: 1 };
+    let size = std::fs::metadata(path)
+        .map_err(|e| vec![at(start, format!("cannot read the file: {e}"))])?
+        .len();
+    if size > MAX_RULE_FILE_BYTES {
+        return Err(vec![at(
+            start,
+            format!(
+                "the file is {size} bytes; a rule file may be at most {MAX_RULE_FILE_BYTES} \
+                 (a pattern at most 2048 characters)"
+            ),
+        )]);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![at(start, format!("cannot read the file: {e}"))])?;
     let doc = Document::parse(&text).map_err(|e| vec![at(e.position, e.message)])?;
     let name_position = doc.value_position(&[Step::Key("name".into())]);
     let rule = parse_rule(&doc.value).map_err(|problems| {
@@ -169,6 +186,18 @@ impl RuleSet {
                     ),
                 });
             }
+        }
+        if rules.len() > MAX_RULES {
+            let last = &rules[MAX_RULES];
+            errors.push(RuleError {
+                file: last.file.clone(),
+                position: last.name_position,
+                message: format!(
+                    "{} rules; a host loads at most {MAX_RULES} (EventBridge's quota per bus): \
+                     merge rules with the same plugin into one pattern, or split the rules across hosts",
+                    rules.len()
+                ),
+            });
         }
         if !errors.is_empty() {
             return Err(errors);

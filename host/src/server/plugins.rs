@@ -89,6 +89,16 @@ impl PluginHost {
                 path.display()
             ));
         }
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        if size > trailmark_runtime::MAX_PLUGIN_BYTES as u64 {
+            return Err(format!(
+                "{} is {size} bytes; plugins may be at most {} bytes (build with --release, strip = true)",
+                path.display(),
+                trailmark_runtime::MAX_PLUGIN_BYTES
+            ));
+        }
         let bytes =
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
