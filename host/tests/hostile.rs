@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// What is sent, the headers, the body, and the status expected.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+
 /// POST raw bytes to `/` as PutEvents with the given extra headers.
 fn raw_put(server: &Server, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
     let agent = ureq::Agent::config_builder()
@@ -71,7 +74,7 @@ fn oversized_and_malformed_requests_get_a_clear_4xx_and_change_nothing() {
 
     let junk = "j".repeat(100 << 10);
     // Expected status; 4 means any 4xx (which one depends on the HTTP layer).
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a body over the limit",
             vec![("Authorization", &token)],
