@@ -1,0 +1,100 @@
+//! Paired timing of each plugin against its native twin, for a shared,
+//! loaded machine: batches of wasm calls and native calls alternate, so both
+//! sides see the same load, and each round gives one ratio. Prints the
+//! median per-event time of each side and the median of the ratios, in
+//! wall time and in the thread's CPU time.
+
+use std::time::{Duration, Instant};
+
+use trailmark_backends::Event;
+use trailmark_runtime::Runtime;
+
+use crate::Standard;
+use crate::cpu_time::thread_cpu_nanos;
+use crate::native::Native;
+use crate::stores::Stores;
+
+/// Calls per batch: long enough to dwarf the clock reads, short enough for
+/// many rounds.
+const BATCH: u32 = 50;
+
+/// Per-event nanoseconds of one batch: (wall, CPU).
+fn time_batch(call: &mut dyn FnMut()) -> (f64, f64) {
+    let (wall, cpu) = (Instant::now(), thread_cpu_nanos());
+    for _ in 0..BATCH {
+        call();
+    }
+    let cpu = thread_cpu_nanos().saturating_sub(cpu) as f64;
+    let wall = wall.elapsed().as_nanos() as f64;
+    (wall / f64::from(BATCH), cpu / f64::from(BATCH))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Runs every plugin against its twin, with the config parsed per event
+/// (as the guest does) and once, for `duration` each, and prints a table.
+pub(crate) fn run(runtime: &Runtime, event: &Event, duration: Duration) {
+    println!(
+        "plugin    | clock | wasm µs | native µs | config once µs | wasm/native | wasm/once | rounds \
+         (medians; ratios per {BATCH}-call round)"
+    );
+    for plugin in Standard::ALL {
+        let stores = Stores::default();
+        let binding = plugin.bind(runtime, &stores);
+        let config = plugin.config().to_string();
+        let once = Native::new(plugin, &stores, &config).expect("the rule's config is valid");
+        let mut sides: [Box<dyn FnMut() + '_>; 3] = [
+            Box::new(|| binding.call(event).expect("the plugin succeeds")),
+            Box::new(|| {
+                Native::call_parsing(plugin, &stores, &config, event).expect("the twin succeeds")
+            }),
+            Box::new(|| once.call(event).expect("the twin succeeds")),
+        ];
+        // Warm up every side (caches, branch predictors, the instance).
+        let warm = Instant::now();
+        while warm.elapsed() < duration / 5 {
+            for side in &mut sides {
+                time_batch(side);
+            }
+        }
+        // Per side and clock (wall, CPU): per-event times, and ratios to wasm.
+        let mut times: [[Vec<f64>; 2]; 3] = Default::default();
+        let mut ratios: [[Vec<f64>; 2]; 2] = Default::default();
+        let started = Instant::now();
+        let mut round = 0_usize;
+        while started.elapsed() < duration {
+            // Rotate which side goes first, so none always follows another.
+            let mut this_round = [(0.0, 0.0); 3];
+            for k in 0..3 {
+                let side = (round + k) % 3;
+                this_round[side] = time_batch(&mut sides[side]);
+            }
+            for (side, (wall, cpu)) in this_round.iter().enumerate() {
+                times[side][0].push(*wall);
+                times[side][1].push(*cpu);
+            }
+            for native in 0..2 {
+                let (wasm, other) = (this_round[0], this_round[native + 1]);
+                ratios[native][0].push(wasm.0 / other.0);
+                ratios[native][1].push(wasm.1 / other.1);
+            }
+            round += 1;
+        }
+        for (clock, name) in ["wall", "cpu"].into_iter().enumerate() {
+            let [wasm, native, once] = &mut times;
+            let [to_native, to_once] = &mut ratios;
+            println!(
+                "{:9} | {name:5} | {:7.1} | {:9.1} | {:14.1} | {:11.2} | {:9.2} | {round}",
+                plugin.name(),
+                median(&mut wasm[clock]) / 1000.0,
+                median(&mut native[clock]) / 1000.0,
+                median(&mut once[clock]) / 1000.0,
+                median(&mut to_native[clock]),
+                median(&mut to_once[clock]),
+            );
+        }
+    }
+}
