@@ -188,7 +188,10 @@ fn batched_puts_skip_the_fsyncs_and_sync_flushes_them() {
     assert_eq!(archive.directory_fsyncs(), 0, "no fsync before sync()");
     archive.sync().expect("sync");
     archive.sync().expect("a second sync has nothing to do");
-    assert_eq!(archive.get("a/7/b.json").expect("get"), Some(b"{}".to_vec()));
+    assert_eq!(
+        archive.get("a/7/b.json").expect("get"),
+        Some(b"{}".to_vec())
+    );
     // Still atomic: no temp file is left behind.
     let leftovers = walk(&dir.path().join("archive"))
         .into_iter()
