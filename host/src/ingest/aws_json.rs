@@ -112,6 +112,14 @@ async fn serve(
         }
     }
     let body = read_limited(headers, body, state.limits.max_body_bytes).await?;
+    // The typed parsers skip unknown and ignored fields without checking
+    // them; refuse what is not JSON at all (invalid UTF-8, lone surrogate
+    // escapes), as EventBridge does, before anything is accepted.
+    if let Err(error) = serde_json::from_slice::<serde_json::Value>(&body) {
+        return Err(AwsError::Serialization(format!(
+            "The request body is not valid JSON: {error}."
+        )));
+    }
     dispatch(operation, state, principal, &body).await
 }
 

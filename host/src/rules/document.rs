@@ -135,6 +135,13 @@ impl Document {
                             });
                         }
                     };
+                    if out.contains_key(&key) {
+                        // `1` and `"1"` differ in YAML but not as JSON keys.
+                        return Err(SyntaxError {
+                            position: position_of(k),
+                            message: format!("duplicate key `{key}` in this mapping"),
+                        });
+                    }
                     path.push(Step::Key(key.clone()));
                     self.keys.insert(path.clone(), position_of(k));
                     let value = self.convert(v, path)?;
@@ -143,7 +150,13 @@ impl Document {
                 }
                 Value::Object(out)
             }
-            YamlData::Tagged(_, inner) => self.convert(inner, path)?,
+            YamlData::Tagged(_, inner) => {
+                let value = self.convert(inner, path)?;
+                // saphyr gives the inner node of a tagged value no position
+                // (line 0); place the value where its tag is.
+                self.values.insert(path.clone(), position_of(node));
+                value
+            }
             YamlData::Alias(_) => {
                 return Err(SyntaxError {
                     position: position_of(node),
@@ -224,6 +237,10 @@ mod tests {
         let err = Document::parse("name: [x\n").unwrap_err();
         assert!(!err.message.is_empty());
         assert!(Document::parse("").is_err());
+        // Keys that differ in YAML but are the same JSON key.
+        let err = Document::parse("pattern:\n  1: [a]\n  \"1\": [b]\n").unwrap_err();
+        assert!(err.message.contains("duplicate key `1`"), "{err:?}");
+        assert_eq!(err.position.line, 3, "{err:?}");
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! Reproducers of the fuzz findings (see FUZZING.md), each fed through the
+//! same public path the fuzz target used. Minimized inputs; the original
+//! libFuzzer artifacts are listed in FUZZING.md.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+use trailmark::ingest::{
+    AMZ_JSON_1_1, BoxFuture, IngestState, Intake, IntakeError, Limits, router,
+};
+use trailmark::rules::document::{Document, Step};
+use trailmark::rules::load_file;
+use trailmark_backends::Event;
+
+/// Keeps every submitted event.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("recorder lock").clone()
+    }
+}
+
+impl Intake for Recorder {
+    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        self.events.lock().expect("recorder lock").extend(events);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {
+        let found = self.events().into_iter().find(|event| event.id == id);
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+/// Send one AWS JSON 1.1 request; answer the status, the body as JSON and
+/// what reached the intake.
+async fn aws(target: &str, body: Vec<u8>) -> (StatusCode, Value, Vec<Event>) {
+    let recorder = Arc::new(Recorder::default());
+    let app = router(IngestState {
+        intake: recorder.clone(),
+        limits: Limits::default(),
+        account: "123456789012".to_owned(),
+        region: "eu-west-1".to_owned(),
+    });
+    let request = Request::post("/")
+        .header("x-amz-target", target)
+        .header("content-type", AMZ_JSON_1_1)
+        .body(Body::from(body))
+        .expect("valid request");
+    let response = app.oneshot(request).await.expect("router is infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body reads");
+    let json = serde_json::from_slice(&bytes).expect("ingest answers JSON");
+    (status, json, recorder.events())
+}
+
+/// F1 (envelope): floats in `detail` were stored off by one ULP, and the
+/// stored text did not read back as itself (serde_json without
+/// `float_roundtrip`). Audit data must keep the producer's numbers.
+#[tokio::test]
+async fn f1_detail_floats_are_stored_exactly() {
+    let detail = r#"{"a":-1.5e-300,"b":1.2345678901234567e30,"c":9007199254740993.0}"#;
+    let body = serde_json::json!({ "Entries": [{
+        "Source": "com.example.library",
+        "DetailType": "Object State Change",
+        "Detail": detail,
+    }]});
+    let (status, answer, events) = aws("AWSEvents.PutEvents", body.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["FailedEntryCount"], 0, "{answer}");
+    assert_eq!(events.len(), 1);
+    let stored = &events[0].detail;
+    // The correctly rounded values (9007199254740993 is halfway between two
+    // doubles and rounds to even).
+    assert_eq!(
+        stored,
+        r#"{"a":-1.5e-300,"b":1.2345678901234567e+30,"c":9007199254740992.0}"#
+    );
+    let again: Value = serde_json::from_str(stored).expect("stored detail is JSON");
+    assert_eq!(
+        &again.to_string(),
+        stored,
+        "stored detail reads back as itself"
+    );
+}
+
+/// F2 (rule_file): a value with a custom YAML tag and no content
+/// (`name: !b`) was reported at line 0: the tagged node's inner value has no
+/// position and overwrote the tag's.
+#[test]
+fn f2_tagged_empty_value_is_placed_on_its_line() {
+    let text = "plugin: log\npattern: {source: [a]}\nname: !b\n";
+    let doc = Document::parse(text).expect("valid YAML");
+    let position = doc.value_position(&[Step::Key("name".into())]);
+    assert_eq!((position.line, position.col), (3, 7));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tagged.yaml");
+    std::fs::write(&path, text).expect("write rule file");
+    let errors = load_file(&path).expect_err("a null name is refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = &errors[0];
+    assert!(error.message.contains("`name` must be a string"), "{error}");
+    assert_eq!((error.position.line, error.position.col), (3, 7), "{error}");
+}
+
+/// F3 (put_events): a body with invalid UTF-8, or a lone surrogate escape,
+/// inside a field PutEvents ignores was accepted (serde_json's typed parsing
+/// does not check the values it skips). Such a body is not JSON: refuse it
+/// as EventBridge does.
+#[tokio::test]
+async fn f3_invalid_text_in_an_ignored_field_is_a_serialization_exception() {
+    let bodies: [&[u8]; 2] = [
+        b"{\"Entries\":[{\"Source\":\"s\",\"DetailType\":\"t\",\"Detail\":\"{}\",\"X\":\"\xff\"}]}",
+        br#"{"Entries":[{"Source":"s","DetailType":"t","Detail":"{}","TraceHeader":"\ud800"}]}"#,
+    ];
+    for body in bodies {
+        let (status, answer, events) = aws("AWSEvents.PutEvents", body.to_vec()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["__type"], "SerializationException", "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not valid JSON")),
+            "{answer}"
+        );
+        assert!(events.is_empty(), "nothing is submitted");
+    }
+
+    let body = b"{\"EventPattern\":\"{}\",\"Event\":\"{}\",\"X\":\"\xff\"}";
+    let (status, answer, _) = aws("AWSEvents.TestEventPattern", body.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["__type"], "SerializationException", "{answer}");
+}
