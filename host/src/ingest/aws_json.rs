@@ -116,8 +116,12 @@ async fn serve(
     // them; refuse what is not JSON at all (invalid UTF-8, lone surrogate
     // escapes), as EventBridge does, before anything is accepted.
     if let Err(error) = serde_json::from_slice::<serde_json::Value>(&body) {
+        let name = match operation {
+            AwsOperation::PutEvents => "PutEvents",
+            AwsOperation::TestEventPattern => "TestEventPattern",
+        };
         return Err(AwsError::Serialization(format!(
-            "The request body is not valid JSON: {error}."
+            "The request body is not a valid {name} request: it is not JSON: {error}."
         )));
     }
     dispatch(operation, state, principal, &body).await
