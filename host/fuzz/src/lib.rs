@@ -15,8 +15,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
 use trailmark::ingest::{BoxFuture, IngestState, Intake, IntakeError, Limits, router};
-use trailmark::rules::document::{Document, Position, Step};
-use trailmark::rules::{LoadedRule, RuleError, RuleSet, parse_rule};
+use trailmark::rules::{LoadedRule, RuleError, RuleSet};
 use trailmark_backends::Event;
 
 /// The rule files the fixed rule set is built from: the four shipped in
@@ -78,37 +77,9 @@ enabled: false
 ];
 
 /// Load a rule from file text exactly as `trailmark::rules::load_file` does
-/// after reading the file: parse the document, find the name's position,
-/// parse the rule, and place every problem at file:line:col.
-///
-/// This copies the dozen lines of `load_file` that follow
-/// `read_to_string`, because that function only takes a path.
+/// after reading the file (`trailmark::rules::load_str`).
 pub fn load_rule_text(file: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
-    let at = |position: Position, message: String| RuleError {
-        file: file.to_owned(),
-        position,
-        message,
-    };
-    let doc = Document::parse(text).map_err(|e| vec![at(e.position, e.message)])?;
-    let name_position = doc.value_position(&[Step::Key("name".into())]);
-    let rule = parse_rule(&doc.value).map_err(|problems| {
-        problems
-            .into_iter()
-            .map(|p| {
-                let position = if p.at_key {
-                    doc.key_position(&p.path)
-                } else {
-                    doc.value_position(&p.path)
-                };
-                at(position, p.message)
-            })
-            .collect::<Vec<_>>()
-    })?;
-    Ok(LoadedRule {
-        rule,
-        file: file.to_owned(),
-        name_position,
-    })
+    trailmark::rules::load_str(file, text)
 }
 
 /// The fixed rule set every envelope is matched against.

@@ -24,4 +24,4 @@ mod rule;
 mod set;
 
 pub use rule::{CallLimits, Grants, RetryPolicy, Rule, RuleProblem, check_name, parse_rule};
-pub use set::{LoadedRule, RuleError, RuleSet, is_rule_file, load_file, rule_files};
+pub use set::{LoadedRule, RuleError, RuleSet, is_rule_file, load_file, load_str, rule_files};

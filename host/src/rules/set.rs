@@ -92,7 +92,17 @@ pub fn load_file(path: &Path) -> Result<LoadedRule, Vec<RuleError>> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![at(start, format!("cannot read the file: {e}"))])?;
-    let doc = Document::parse(&text).map_err(|e| vec![at(e.position, e.message)])?;
+    load_str(path, &text)
+}
+
+/// Check one rule file's text; `path` names it in errors.
+pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
+    let at = |position: Position, message: String| RuleError {
+        file: path.to_owned(),
+        position,
+        message,
+    };
+    let doc = Document::parse(text).map_err(|e| vec![at(e.position, e.message)])?;
     let name_position = doc.value_position(&[Step::Key("name".into())]);
     let rule = parse_rule(&doc.value).map_err(|problems| {
         problems
