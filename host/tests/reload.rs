@@ -261,6 +261,17 @@ fn a_plugin_replaced_broken_and_fixed_mid_stream_gets_each_event_on_exactly_one_
     let swapped_at = sent(&ids);
     wait_for_more(swapped_at + 20);
 
+    // Delete the plugin file: its rule cannot be bound, so v2 stays.
+    let failures_before = server
+        .metric("trailmark_reload_failures_total")
+        .unwrap_or(0.0);
+    std::fs::remove_file(&plugin_path).expect("delete the plugin");
+    server.wait_until(WAIT, "the failed reload after the delete", |s| {
+        s.metric("trailmark_reload_failures_total").unwrap_or(0.0) > failures_before
+    });
+    let deleted_at = sent(&ids);
+    wait_for_more(deleted_at + 20);
+
     stop.store(true, Ordering::Relaxed);
     streamer.join().expect("streamer");
     let ids = ids.lock().expect("ids").clone();
