@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{OutputFormat, ServerArg, table};
+use super::{OutputFormat, ServerArg, table, terminal};
 
 /// Arguments of `status`.
 #[derive(Debug, Args)]
@@ -172,11 +172,10 @@ pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
                 OutputFormat::Table => {
                     for k in ["id", "rule", "event-id", "attempts", "failed-at", "error"] {
-                        println!(
-                            "{k:<10} {}",
-                            v[k].as_str()
-                                .map_or_else(|| v[k].to_string(), str::to_owned)
-                        );
+                        let value = v[k]
+                            .as_str()
+                            .map_or_else(|| v[k].to_string(), str::to_owned);
+                        println!("{k:<10} {}", terminal::escape(&value));
                     }
                     println!("event\n{}", serde_json::to_string_pretty(&v["event"])?);
                 }
@@ -224,7 +223,7 @@ fn report(v: &Value, key: &str, output: OutputFormat) -> Result<()> {
                 println!(
                     "failed {}: {}",
                     f["id"],
-                    f["message"].as_str().unwrap_or("")
+                    terminal::escape(f["message"].as_str().unwrap_or(""))
                 );
             }
         }

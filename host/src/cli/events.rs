@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::{OutputFormat, ServerArg, read_arg};
+use super::{OutputFormat, ServerArg, read_arg, terminal};
 use crate::ingest::client::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
 
 /// Event commands.
@@ -126,7 +126,12 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
                         error_code,
                         error_message,
                     } => {
-                        println!("{:>3}  FAILED    {error_code}: {error_message}", i + 1)
+                        println!(
+                            "{:>3}  FAILED    {}: {}",
+                            i + 1,
+                            terminal::escape(error_code),
+                            terminal::escape(error_message)
+                        )
                     }
                 }
             }
