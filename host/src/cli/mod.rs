@@ -104,6 +104,12 @@ impl ServerArg {
         })
     }
 
+    /// The token given with `--token` or `TRAILMARK_TOKEN`, if any (not the
+    /// local admin token found in the data directory).
+    pub fn explicit_token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// A client with this argument's credentials.
     pub fn client(&self) -> client::Client {
         client::Client::new(&self.server, self.token())
