@@ -184,6 +184,9 @@ pub enum Command {
     /// Load-test a running server with generated audit events.
     Bench(bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples (where each shell looks for them):\n  trailmark completions bash > ~/.local/share/bash-completion/completions/trailmark\n  trailmark completions zsh > \"${fpath[1]}/_trailmark\"\n  trailmark completions fish > ~/.config/fish/completions/trailmark.fish"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

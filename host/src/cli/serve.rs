@@ -12,7 +12,8 @@ use crate::config::{Config, Overrides};
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "With no flags, in a fresh clone: serves 127.0.0.1:8088 with the rules in ./rules, \
+    after_help = "Examples:\n  trailmark serve\n  trailmark serve --config /etc/trailmark/trailmark.toml\n  trailmark serve --listen 0.0.0.0:8088 --data /var/lib/trailmark\n\n\
+With no flags, in a fresh clone: serves 127.0.0.1:8088 with the rules in ./rules, \
 the plugins in ./plugins (build them with `cargo xtask build-plugins`) and embedded storage under ./data.\n\n\
 Logs go to stderr, coloured only on a terminal (NO_COLOR=1 turns colour off there too); set RUST_LOG \
 (e.g. RUST_LOG=trailmark=debug) for more, TRAILMARK_LOG_FORMAT=json for JSON lines.\n\n\
