@@ -47,9 +47,12 @@
 //! * **`anything-but`** needs a present value and applies to each value of an array (the
 //!   event matches when one value passes). A value list excludes those exact values, by
 //!   the same equality as above (so `{"anything-but": [1]}` still matches `"1"`); the
-//!   `prefix`, `suffix`, `wildcard` and `equals-ignore-case` forms match strings only.
-//! * **`numeric`** takes one comparison, or one lower (`>`, `>=`) and one upper (`<`,
-//!   `<=`) bound with lower < upper. Operands must lie in -5.0e9..=5.0e9 with at most 6
+//!   list holds only strings or only numbers. The `prefix`, `suffix`, `wildcard` and
+//!   `equals-ignore-case` forms take one string or a list of them, match strings only,
+//!   and exclude a string matching any of them; an excluded prefix or suffix may not be
+//!   empty.
+//! * **`numeric`** takes one comparison, or a lower (`>`, `>=`) then an upper (`<`,
+//!   `<=`) bound; equal bounds are valid, and an empty range matches nothing. Operands must lie in -5.0e9..=5.0e9 with at most 6
 //!   digits after the decimal point (the guide's documented range and precision). It
 //!   matches JSON numbers only, and never an event number outside that range.
 //! * **Case-insensitive** operators fold each character as Java does (upper-case, then
@@ -58,7 +61,8 @@
 //!   other escape and `**` are invalid.
 //! * **`cidr`** matches string values that parse as an IP address of the same family in
 //!   the network (host bits in the operand are ignored).
-//! * **`$or`** takes an array of at least 2 objects, at any level, nested.
+//! * **`$or`** takes an array of at least 2 objects, at any level, nested. Inside an
+//!   alternative, operator names (`prefix`, `numeric`, `>=`, ...) are not field names.
 //!
 //! # Matching many patterns
 //!
