@@ -1,7 +1,7 @@
 //! The parsed, validated form of a pattern and the per-value test of each condition.
 
 use crate::leaf::Leaf;
-use crate::values::{Cidr, Glob, NumKey, fold_case};
+use crate::values::{Cidr, Glob, NumKey, fold_case, fold_eq};
 use serde_json::Value;
 
 /// An object level of a pattern: every field must match (AND), and every `$or` group
@@ -205,10 +205,9 @@ impl AnythingBut {
             AnythingBut::Wildcard(gs) => {
                 v.as_str().is_some_and(|s| !gs.iter().any(|g| g.matches(s)))
             }
-            AnythingBut::EqualsCi(vs) => v.as_str().is_some_and(|s| {
-                let f = fold_case(s);
-                !vs.contains(&f)
-            }),
+            AnythingBut::EqualsCi(vs) => v
+                .as_str()
+                .is_some_and(|s| !vs.iter().any(|f| fold_eq(s, f))),
         }
     }
 }

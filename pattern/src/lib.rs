@@ -92,6 +92,7 @@
 mod ast;
 mod dnf;
 mod error;
+mod event;
 mod hash;
 mod index;
 mod interpret;
@@ -100,6 +101,8 @@ mod matcher;
 mod parse;
 mod pattern;
 mod scan;
+mod session;
+mod skip;
 mod values;
 
 pub use dnf::MAX_ALTERNATIVES;
@@ -107,4 +110,5 @@ pub use error::{EventError, Mismatch, PathSegment, PatternError, display_path};
 pub use matcher::{Matcher, MatcherBuilder};
 pub use parse::MAX_PATTERN_CHARS;
 pub use pattern::Pattern;
+pub use session::{CaptureId, Captured, Matched, Session, StateChangeCaptures, StateChangeFields};
 pub use values::{MAX_WILDCARD_STARS, NUMERIC_MAX, NUMERIC_MIN};
