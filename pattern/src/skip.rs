@@ -282,12 +282,12 @@ impl<'a> Skipper<'a> {
         let digits = self
             .b
             .get(self.i..self.i + 4)
-            .ok_or(Stop("truncated \\u escape".into()))?;
+            .ok_or_else(|| Stop("truncated \\u escape".into()))?;
         let mut v = 0u32;
         for &d in digits {
             let x = (d as char)
                 .to_digit(16)
-                .ok_or(Stop(format!("invalid \\u escape at byte {}", self.i)))?;
+                .ok_or_else(|| Stop(format!("invalid \\u escape at byte {}", self.i)))?;
             v = v * 16 + x;
         }
         self.i += 4;
@@ -324,10 +324,10 @@ impl<'a> Skipper<'a> {
                             return invalid("lone leading surrogate in hex escape");
                         }
                         let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                        char::from_u32(cp).ok_or(Stop("invalid surrogate pair".into()))?
+                        char::from_u32(cp).ok_or_else(|| Stop("invalid surrogate pair".into()))?
                     }
                     0xDC00..=0xDFFF => return invalid("lone trailing surrogate in hex escape"),
-                    cp => char::from_u32(cp).ok_or(Stop("invalid \\u escape".into()))?,
+                    cp => char::from_u32(cp).ok_or_else(|| Stop("invalid \\u escape".into()))?,
                 }
             }
             _ => return invalid(format!("invalid escape at byte {}", self.i - 1)),
