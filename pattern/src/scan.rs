@@ -25,7 +25,17 @@ pub(crate) fn scan<'e>(
     sc: &mut Scratch,
 ) -> Result<(&'e str, bool), EventError> {
     let bad = |reason: String| EventError { reason };
-    let s = std::str::from_utf8(event).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+    // SIMD validation; std's error says where when it fails.
+    let s = match simdutf8::basic::from_utf8(event) {
+        Ok(s) => s,
+        Err(_) => {
+            let e = std::str::from_utf8(event).err();
+            return Err(bad(format!(
+                "not UTF-8: {}",
+                e.map_or("invalid UTF-8".to_string(), |e| e.to_string())
+            )));
+        }
+    };
     let mut scanner = Scanner {
         k: Skipper::new(s),
         trie,
