@@ -1,8 +1,9 @@
 //! trailmark-pattern against the crate `quamina` on the same generated rules and
 //! events, per operator kind and rule count, in one process so that both see the same
 //! machine load. Rounds alternate between the engines (each round runs one engine over
-//! the events for a fixed time slice); the table gives each side's median events/s and
-//! the median of the per-round ratios.
+//! the events for a fixed slice of the thread's CPU time, so that time spent preempted by
+//! other processes does not count); the table gives each side's median events per CPU
+//! second and the median of the per-round ratios.
 //!
 //! Run: `cargo bench -p trailmark-pattern --bench peers`
 //! Filters (environment): `PEERS_KINDS=exact,mixed`, `PEERS_SIZES=10,100`,
@@ -17,7 +18,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use trailmark_pattern::{Matcher, MatcherBuilder, Pattern};
 
 /// Counts live heap bytes, their peak, and allocations, to measure what building a
@@ -60,7 +61,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// What building took: wall time and peak heap growth.
+/// What building took: thread CPU time and peak heap growth.
 struct Built<T> {
     value: T,
     time: Duration,
@@ -70,9 +71,9 @@ struct Built<T> {
 fn measure_build<T>(f: impl FnOnce() -> T) -> Built<T> {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let t = Instant::now();
+    let t = thread_cpu_nanos();
     let value = f();
-    let time = t.elapsed();
+    let time = Duration::from_nanos(thread_cpu_nanos() - t);
     Built {
         value,
         time,
@@ -172,26 +173,44 @@ fn build_ours(rules: &[Value]) -> Matcher {
     b.build()
 }
 
-/// Runs `f` over the events cyclically for one time slice (or exactly `fixed` events);
-/// events per second.
+/// The calling thread's CPU time so far, in nanoseconds: time spent preempted by other
+/// processes on a shared machine does not count.
+fn thread_cpu_nanos() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec, and the clock id is a constant every
+    // Linux kernel since 2.6.12 supports.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "the thread CPU clock is available on Linux");
+    let seconds = u64::try_from(now.tv_sec).expect("CPU time is not negative");
+    let nanos = u64::try_from(now.tv_nsec).expect("CPU time is not negative");
+    seconds * 1_000_000_000 + nanos
+}
+
+/// Runs `f` over the events cyclically for one slice of thread CPU time (or exactly
+/// `fixed` events); events per CPU second.
 fn slice(
     events: &[Vec<u8>],
     budget: Duration,
     fixed: Option<usize>,
     mut f: impl FnMut(&[u8]),
 ) -> f64 {
-    let t = Instant::now();
+    let t = thread_cpu_nanos();
+    let budget = budget.as_nanos() as u64;
+    let rate = |n: usize| n as f64 / ((thread_cpu_nanos() - t).max(1) as f64 / 1e9);
     let mut n = 0usize;
     loop {
         for e in events {
             f(e);
             n += 1;
             if fixed.is_some_and(|k| n >= k) {
-                return n as f64 / t.elapsed().as_secs_f64();
+                return rate(n);
             }
         }
-        if fixed.is_none() && t.elapsed() >= budget {
-            return n as f64 / t.elapsed().as_secs_f64();
+        if fixed.is_none() && thread_cpu_nanos() - t >= budget {
+            return rate(n);
         }
     }
 }
@@ -239,7 +258,7 @@ fn main() {
     let avg = events.iter().map(Vec::len).sum::<usize>() / events.len();
     println!("events: {} of {avg} bytes on average", events.len());
     println!(
-        "| kind | rules | ours events/s | quamina events/s | ours / quamina | build ours (time, peak heap) | build quamina | matches per 1,000 events (ours / quamina) |"
+        "| kind | rules | ours events/s | quamina events/s | ours / quamina | build ours (CPU time, peak heap) | build quamina | matches per 1,000 events (ours / quamina) |"
     );
     println!("|---|---:|---:|---:|---:|---|---|---|");
     for (kind, rule) in workload::KINDS {
@@ -338,7 +357,7 @@ fn main() {
             };
             let peer_cell = match peer_state {
                 Ok(_) => cell(&peer_rates),
-                Err(e) => format!("{e}"),
+                Err(e) => e.to_string(),
             };
             let ratio = if ratios.is_empty() {
                 "–".to_string()

@@ -101,7 +101,7 @@ fn source(rng: &mut Rng) -> String {
 
 pub fn exact(rng: &mut Rng, i: usize) -> Value {
     let et = ENTITY_TYPES[i % ENTITY_TYPES.len()];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         json!({"detail-type": ["Object State Change"], "source": [source(rng)], "detail": {"entity-type": [et], "operation": [OPERATIONS[i % 3]]}})
     } else {
         json!({"detail": {"entity-id": [format!("{et}-{:06}", rng.below(1_000_000))]}})
@@ -122,7 +122,7 @@ pub fn equals_ignore_case(rng: &mut Rng, i: usize) -> Value {
 }
 
 pub fn wildcard(rng: &mut Rng, i: usize) -> Value {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         json!({"detail": {"author": [{"wildcard": format!("user{}*@corp.example.org", rng.below(2_000))}]}})
     } else {
         json!({"resources": [{"wildcard": format!("arn:aws:s3:::bucket-{}/*/{}", rng.below(100), rng.below(1_000))}]})
