@@ -138,7 +138,6 @@ impl Scanner<'_, '_> {
                 return invalid(format!("expected a key at byte {}", self.k.i));
             }
             let child = self.key(node)?;
-            self.k.ws();
             self.k.expect(b':')?;
             self.k.ws();
             match child {

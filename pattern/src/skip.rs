@@ -125,13 +125,17 @@ impl<'a> Skipper<'a> {
         }
     }
 
+    /// Whitespace, then the byte `c`.
+    #[inline(always)]
     pub fn expect(&mut self, c: u8) -> Res<()> {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            invalid(format!("expected '{}' at byte {}", c as char, self.i))
+        if self.peek() != Some(c) {
+            self.ws();
+            if self.peek() != Some(c) {
+                return invalid(format!("expected '{}' at byte {}", c as char, self.i));
+            }
         }
+        self.i += 1;
+        Ok(())
     }
 
     /// Steps into an object or array.
@@ -188,7 +192,6 @@ impl<'a> Skipper<'a> {
                 return invalid(format!("expected a key at byte {}", self.i));
             }
             self.string_span()?;
-            self.ws();
             self.expect(b':')?;
             self.ws();
             self.skip_value()?;
