@@ -126,10 +126,7 @@ impl Scanner<'_, '_> {
     fn object(&mut self, node: u32) -> Res<()> {
         self.k.enter()?;
         let stamp = self.sc.next_stamp(self.trie.len());
-        self.k.ws();
-        if self.k.peek() == Some(b'}') {
-            self.k.i += 1;
-            self.k.depth -= 1;
+        if self.k.closes_empty(b'}') {
             return Ok(());
         }
         loop {
@@ -151,15 +148,8 @@ impl Scanner<'_, '_> {
                 }
                 None => self.k.skip_value()?,
             }
-            self.k.ws();
-            match self.k.peek() {
-                Some(b',') => self.k.i += 1,
-                Some(b'}') => {
-                    self.k.i += 1;
-                    self.k.depth -= 1;
-                    return Ok(());
-                }
-                _ => return invalid(format!("expected ',' or '}}' at byte {}", self.k.i)),
+            if self.k.closes(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -182,10 +172,7 @@ impl Scanner<'_, '_> {
         self.k.enter()?;
         let id = self.next_array;
         self.next_array += 1;
-        self.k.ws();
-        if self.k.peek() == Some(b']') {
-            self.k.i += 1;
-            self.k.depth -= 1;
+        if self.k.closes_empty(b']') {
             return Ok(());
         }
         let mut index = 0u32;
@@ -195,15 +182,8 @@ impl Scanner<'_, '_> {
             self.value(node)?;
             self.sc.stack.pop();
             index += 1;
-            self.k.ws();
-            match self.k.peek() {
-                Some(b',') => self.k.i += 1,
-                Some(b']') => {
-                    self.k.i += 1;
-                    self.k.depth -= 1;
-                    return Ok(());
-                }
-                _ => return invalid(format!("expected ',' or ']' at byte {}", self.k.i)),
+            if self.k.closes(b']')? {
+                return Ok(());
             }
         }
     }

@@ -157,6 +157,40 @@ impl<'a> Skipper<'a> {
         }
     }
 
+    /// After `enter`: whether the container closes at once (`{}` or `[]`, consumed).
+    #[inline(always)]
+    pub fn closes_empty(&mut self, close: u8) -> bool {
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            self.depth -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// After a member or element: `true` at the container's end (consumed), `false`
+    /// after a comma.
+    #[inline(always)]
+    pub fn closes(&mut self, close: u8) -> Res<bool> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                self.depth -= 1;
+                Ok(true)
+            }
+            _ => invalid(format!(
+                "expected ',' or '{}' at byte {}",
+                close as char, self.i
+            )),
+        }
+    }
+
     /// Skips one value (whitespace before it already skipped), validating it.
     pub fn skip_value(&mut self) -> Res<()> {
         match self.peek() {
@@ -180,10 +214,7 @@ impl<'a> Skipper<'a> {
 
     fn skip_object(&mut self) -> Res<()> {
         self.enter()?;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            self.depth -= 1;
+        if self.closes_empty(b'}') {
             return Ok(());
         }
         loop {
@@ -195,39 +226,22 @@ impl<'a> Skipper<'a> {
             self.expect(b':')?;
             self.ws();
             self.skip_value()?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return invalid(format!("expected ',' or '}}' at byte {}", self.i)),
+            if self.closes(b'}')? {
+                return Ok(());
             }
         }
     }
 
     fn skip_array(&mut self) -> Res<()> {
         self.enter()?;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-            self.depth -= 1;
+        if self.closes_empty(b']') {
             return Ok(());
         }
         loop {
             self.ws();
             self.skip_value()?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return invalid(format!("expected ',' or ']' at byte {}", self.i)),
+            if self.closes(b']')? {
+                return Ok(());
             }
         }
     }
