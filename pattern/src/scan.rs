@@ -2,8 +2,8 @@
 //! records the leaves at fields patterns use and the spans of captured paths, following
 //! the matcher's key trie. Everything else (keys no trie node names, and their whole
 //! subtrees) goes through the skipping routines of [`crate::skip`], which check the JSON
-//! grammar eight bytes at a time without decoding or allocating. Strings without escapes
-//! are recorded as byte ranges of the event.
+//! grammar (strings sixteen bytes at a time) without decoding or allocating. Strings
+//! without escapes are recorded as byte ranges of the event.
 //!
 //! A duplicated key on a path the trie knows sets a flag instead of stopping: the scan
 //! finishes (validation and captures, where the last value wins), and the caller then
