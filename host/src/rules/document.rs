@@ -51,13 +51,27 @@ pub struct SyntaxError {
 impl Document {
     /// Parse YAML (or JSON) text. Exactly one document is expected.
     pub fn parse(text: &str) -> Result<Document, SyntaxError> {
-        let docs = MarkedYaml::load_from_str(text).map_err(|e| SyntaxError {
+        let syntax_error = |e: saphyr::ScanError| SyntaxError {
             position: Position {
                 line: e.marker().line(),
                 col: e.marker().col() + 1,
             },
             message: e.info().to_owned(),
-        })?;
+        };
+        let docs = match MarkedYaml::load_from_str(text) {
+            Ok(docs) => docs,
+            // JSON writers (Python's json.dumps, JavaScript's JSON.stringify
+            // with escaping) write a character outside the Basic Multilingual
+            // Plane as a UTF-16 surrogate pair, `\ud83d\ude80`; YAML's
+            // double-quoted strings take each `\u` alone, and a lone surrogate
+            // is no character. Only when the text fails to load is it tried
+            // again with each pair joined into YAML's `\U0001f680`: a file that
+            // loads is never rewritten. Lines are kept, so positions hold.
+            Err(first) => match join_surrogate_escapes(text) {
+                Some(joined) => MarkedYaml::load_from_str(&joined).map_err(syntax_error)?,
+                None => return Err(syntax_error(first)),
+            },
+        };
         let mut docs = docs.into_iter();
         let Some(root) = docs.next() else {
             return Err(SyntaxError {
@@ -197,9 +211,88 @@ fn scalar_to_json(scalar: &Scalar<'_>, node: &MarkedYaml<'_>) -> Result<Value, S
     })
 }
 
+/// `text` with each `\uD8xx\uDCxx`-style surrogate-pair escape (high then low,
+/// any case) replaced by the equivalent `\UXXXXXXXX`, or `None` when it has
+/// none. An escaped backslash (`\\u…`) is left alone.
+fn join_surrogate_escapes(text: &str) -> Option<String> {
+    fn hex4(b: &[u8]) -> Option<u32> {
+        let digits = std::str::from_utf8(b.get(..4)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    let mut joined = false;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) == Some(&b'\\') {
+            i += 2;
+            continue;
+        }
+        let pair = (b.get(i + 1) == Some(&b'u'))
+            .then(|| hex4(&b[i + 2..]))
+            .flatten()
+            .filter(|high| (0xD800..0xDC00).contains(high))
+            .and_then(|high| {
+                let low_at = i + 6;
+                (b.get(low_at..low_at + 2) == Some(b"\\u".as_slice()))
+                    .then(|| hex4(&b[low_at + 2..]))
+                    .flatten()
+                    .filter(|low| (0xDC00..0xE000).contains(low))
+                    .map(|low| 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+            });
+        match pair {
+            Some(scalar) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(&format!("\\U{scalar:08X}"));
+                i += 12;
+                copied = i;
+                joined = true;
+            }
+            None => i += 2,
+        }
+    }
+    joined.then(|| {
+        out.push_str(&text[copied..]);
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_surrogate_pair_escapes_load_as_one_character() {
+        // What Python's json.dumps writes for a rocket and a G clef.
+        let text = "{\"name\": \"r\",\n \"pattern\": {\"detail\": {\"author\": [\"\\ud83d\\ude80 \\uD834\\uDD1E\"]}}}";
+        let doc = Document::parse(text).expect("loads");
+        assert_eq!(
+            doc.value["pattern"]["detail"]["author"][0],
+            "\u{1F680} \u{1D11E}"
+        );
+        // Positions still point at the right line.
+        let at = doc.value_position(&[Step::Key("pattern".into())]);
+        assert_eq!(at.line, 2);
+    }
+
+    #[test]
+    fn lone_surrogates_and_escaped_backslashes_are_not_joined() {
+        assert_eq!(join_surrogate_escapes("\"\\\\ud83d\\ude80\""), None);
+        assert_eq!(join_surrogate_escapes("\"\\ud83d x\""), None);
+        assert!(
+            Document::parse("\"\\ud83d\"").is_err(),
+            "a lone high surrogate stays an error"
+        );
+        assert_eq!(
+            join_surrogate_escapes("\"a\\ud83d\\ude80b\" \\\\ud83d\\ude80"),
+            Some("\"a\\U0001F680b\" \\\\ud83d\\ude80".to_owned())
+        );
+    }
 
     #[test]
     fn positions_point_at_values_and_keys() {
