@@ -1,13 +1,21 @@
 //! The HTTP auth layer: every route but `/healthz` needs credentials.
 //!
 //! [`guard`] runs before every handler. It finds the scope the route needs
-//! ([`required_scope`]), authenticates the request (a bearer token, or AWS
-//! Signature Version 4 over the exact bytes received), checks the scope, and
-//! hands the [`Principal`](trailmark_auth::Principal) to the handler as a request extension (ingest uses
-//! it to check event sources). Every refusal (401, 403) and every admin
-//! action (a `POST` under `/v1/admin/`) is itself journaled as an audit event
-//! before the answer goes out, so rules can alert on them and `trailmark
-//! query --source trailmark` lists them:
+//! ([`required_scope`]) and authenticates the request on its headers first:
+//! a bearer token and its scope, or for AWS Signature Version 4 the key id,
+//! the replay window, the credential scope and the key's scopes. Nothing of
+//! the body is read for a request refused there, so a client without
+//! credentials cannot make the server hold memory for it. Only a SigV4
+//! request that passed that phase has its body read (the signature covers
+//! it), and only within a global byte budget (`server.auth-body-budget`):
+//! when the budget is spent the answer is 503 at once, before reading.
+//!
+//! The [`Principal`](trailmark_auth::Principal) goes to the handler as a
+//! request extension (ingest uses it to check event sources). Refusals (401,
+//! 403) and admin actions (a `POST` under `/v1/admin/`) are journaled as
+//! audit events on the host's reserved path into the journal (never refused
+//! for backpressure), so rules can alert on them and `trailmark query
+//! --source trailmark` lists them:
 //!
 //! ```json
 //! {"source": "trailmark", "detail-type": "Object State Change",
@@ -17,42 +25,62 @@
 //!                      "remote": "127.0.0.1:50312"}}}
 //! ```
 //!
+//! Per remote address and principal, the first refusal of an interval
+//! (`server.refusal-interval`) is journaled at once and the rest are counted
+//! into one aggregate record when the interval ends, `"data": {"count": n,
+//! "since": "...", ...}` (see [`RefusalLog`]). Every client-supplied value in
+//! a record (reason, path, principal) is bounded and control characters are
+//! escaped.
+//!
 //! Admin actions have `entity-type` `trailmark.admin-action` and carry the
-//! request body (the ids replayed or purged). No secret is ever logged or
-//! journaled: reasons come from [`AuthFailure`], which never repeats one.
+//! request body (the ids replayed or purged). The record is journaled before
+//! the action runs; when it cannot be, the action does not run and the
+//! answer is 503. No secret is ever logged or journaled: reasons come from
+//! [`AuthFailure`], which never repeats one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
-use trailmark_auth::{AuthFailure, Authenticator, RequestView, Scope, needs_body};
+use trailmark_auth::{AuthFailure, Authenticator, HeaderCheck, Principal, RequestView, Scope};
 use trailmark_backends::Event;
 
-use crate::ingest::{AMZ_JSON_1_1, Intake, Refusal};
+use super::refusals::{Admit, RefusalKey, RefusalLog, RefusalSample};
+use crate::ingest::{AMZ_JSON_1_1, BodyError, HOST_SOURCE, Intake, Refusal, read_limited};
 use crate::metrics::Metrics;
 use crate::timespec::{format_ms, now_ms};
 
 /// The `source` of the audit events the host writes about itself.
-pub const AUDIT_SOURCE: &str = "trailmark";
+pub const AUDIT_SOURCE: &str = HOST_SOURCE;
+
+/// Longest reason, path or principal name put in a record or log line.
+const REFLECT_CHARS: usize = 256;
 
 /// What the auth layer needs.
 pub struct AuthState {
     /// Checks credentials.
     pub authenticator: Authenticator,
-    /// Where audit events about refusals and admin actions go.
+    /// Where audit events about refusals and admin actions go (its reserved
+    /// path, [`Intake::submit_host`]).
     pub intake: Arc<dyn Intake>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Largest body read to check a signature or record an admin action.
     pub max_body_bytes: usize,
+    /// Bytes that bodies read for signature checks may hold at once, all
+    /// requests together (`server.auth-body-budget`).
+    pub body_budget: Arc<Semaphore>,
+    /// Which refusals to journal one by one, which to count.
+    pub refusals: RefusalLog,
     /// Account id for audit events' envelopes.
     pub account: String,
     /// Region for audit events' envelopes.
@@ -76,144 +104,296 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     }
 }
 
-/// The middleware: authenticate, authorize, record refusals and admin actions.
+/// The request, as far as the guard and its records need it.
+struct Asked {
+    method: Method,
+    path: String,
+    remote: Option<SocketAddr>,
+    aws: bool,
+}
+
+/// The middleware: authenticate on the headers, then (SigV4 only) on the
+/// body within the budget; authorize; record refusals and admin actions.
 pub async fn guard(State(state): State<Arc<AuthState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let Some(scope) = required_scope(&method, &path) else {
         return next.run(request).await;
     };
-    let aws = path == "/";
-    let remote = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.to_string());
-    let admin_action = scope == Scope::Admin && method == Method::POST;
+    let asked = Asked {
+        aws: path == "/",
+        remote: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| *a),
+        method,
+        path,
+    };
+    let admin_action = scope == Scope::Admin && asked.method == Method::POST;
     let (mut parts, body) = request.into_parts();
+    let now = SystemTime::now();
 
-    // The body is read here only when the signature covers it or an admin
-    // action is recorded with it; otherwise the handler streams it.
-    let (buffered, unread): (Option<Bytes>, Option<Body>) =
-        if needs_body(&parts.headers) || admin_action {
-            match axum::body::to_bytes(body, state.max_body_bytes).await {
-                Ok(bytes) => (Some(bytes), None),
-                Err(_) => {
-                    let message = format!(
-                        "request body exceeds the limit of {} bytes",
-                        state.max_body_bytes
-                    );
-                    let code = if aws {
-                        "ValidationException"
-                    } else {
-                        "payload-too-large"
-                    };
-                    return refuse_plain(StatusCode::PAYLOAD_TOO_LARGE, code, &message, aws);
-                }
-            }
-        } else {
-            (None, Some(body))
-        };
+    // Header phase: nothing of the body is read before it passes.
     let view = RequestView {
         method: &parts.method,
         uri: &parts.uri,
         headers: &parts.headers,
-        body: buffered.as_deref().unwrap_or_default(),
+        body: &[],
     };
-    let principal = state
-        .authenticator
-        .authenticate(&view, SystemTime::now())
-        .and_then(|p| p.require(scope).map(|()| p));
-    let principal = match principal {
-        Ok(p) => p,
-        Err(failure) => {
-            let who = match &failure {
-                AuthFailure::AccessDenied { principal, .. } => principal.clone(),
-                _ => "anonymous".to_owned(),
-            };
-            state
-                .record_refusal(
-                    &who,
-                    failure.status(),
-                    &failure.to_string(),
-                    &method,
-                    &path,
-                    remote.as_deref(),
-                )
-                .await;
-            return refuse(&failure, aws);
-        }
+    let checked = state.authenticator.check_headers(&view, now).and_then(|c| {
+        let principal = match &c {
+            HeaderCheck::Done(done) => &done.principal,
+            HeaderCheck::NeedsBody(pending) => pending.principal(),
+        };
+        principal.require(scope).map(|()| c)
+    });
+    let checked = match checked {
+        Ok(c) => c,
+        Err(failure) => return state.refused(&failure, &asked).await,
     };
 
-    let body = match (&buffered, unread) {
-        (Some(bytes), _) => Body::from(bytes.clone()),
-        (None, Some(body)) => body,
-        (None, None) => Body::empty(),
+    // Body phase, SigV4 only: read the body within the budget, then check
+    // the signature over it.
+    let (principal, body, _budget): (Principal, Body, Option<OwnedSemaphorePermit>) =
+        match checked {
+            HeaderCheck::Done(done) => (done.principal, body, None),
+            HeaderCheck::NeedsBody(pending) => {
+                let permit = match state.reserve_body(&parts.headers) {
+                    Ok(p) => p,
+                    Err(response) => return response.answer(asked.aws),
+                };
+                let bytes = match read_limited(&parts.headers, body, state.max_body_bytes).await {
+                    Ok(bytes) => bytes,
+                    Err(error) => return body_refusal(&error).answer(asked.aws),
+                };
+                let view = RequestView {
+                    body: &bytes,
+                    ..view
+                };
+                match state.authenticator.check_body(pending, &view) {
+                    Ok(done) => (done.principal, Body::from(bytes), Some(permit)),
+                    Err(failure) => return state.refused(&failure, &asked).await,
+                }
+            }
+        };
+    let body = if admin_action {
+        // Journaled before it runs: no record, no action.
+        let bytes = match read_limited(&parts.headers, body, state.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(error) => return body_refusal(&error).answer(asked.aws),
+        };
+        if let Err(response) = state.record_admin_action(&principal, &asked, &bytes).await {
+            return response;
+        }
+        Body::from(bytes)
+    } else {
+        body
     };
+
     parts.extensions.insert(principal.clone());
     let response = next.run(Request::from_parts(parts, body)).await;
-
     if let Some(Refusal(reason)) = response.extensions().get::<Refusal>() {
         state
-            .record_refusal(
-                &principal.name,
-                response.status().as_u16(),
-                reason,
-                &method,
-                &path,
-                remote.as_deref(),
-            )
-            .await;
-    } else if admin_action && response.status().is_success() {
-        let request_body = buffered
-            .as_deref()
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-            .unwrap_or(Value::Null);
-        state
-            .record(
-                "trailmark.admin-action",
-                &principal.name,
-                json!({
-                    "action": path.trim_start_matches("/v1/admin/"),
-                    "method": method.as_str(),
-                    "path": path,
-                    "status": response.status().as_u16(),
-                    "request": request_body,
-                    "remote": remote,
-                }),
-            )
+            .record_refusal(&principal.name, response.status().as_u16(), reason, &asked)
             .await;
     }
     response
 }
 
+/// A refusal answered before the handler, in either API's error shape.
+struct Early {
+    status: StatusCode,
+    aws_code: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+impl Early {
+    fn answer(self, aws: bool) -> Response {
+        let code = if aws { self.aws_code } else { self.code };
+        let mut response = refuse_plain(self.status, code, &self.message, aws);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+fn body_refusal(error: &BodyError) -> Early {
+    let (status, aws_code, code) = match error {
+        BodyError::TooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ValidationException",
+            "payload-too-large",
+        ),
+        BodyError::Timeout(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "request-timeout",
+        ),
+        BodyError::Read(_) => (
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "invalid-request",
+        ),
+    };
+    Early {
+        status,
+        aws_code,
+        code,
+        message: error.to_string(),
+    }
+}
+
+/// The declared `Content-Length`, when there is one that parses.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.trim().parse().ok())
+}
+
 impl AuthState {
-    async fn record_refusal(
-        &self,
-        who: &str,
-        status: u16,
-        reason: &str,
-        method: &Method,
-        path: &str,
-        remote: Option<&str>,
-    ) {
-        self.metrics.auth_refusals.fetch_add(1, Relaxed);
-        info!(status, principal = who, %method, path, remote, reason, "request refused");
-        self.record(
-            "trailmark.auth-failure",
-            who,
-            json!({
-                "status": status,
-                "reason": reason,
-                "method": method.as_str(),
-                "path": crate::ingest::truncate_for_message(path, 1024),
-                "remote": remote,
-            }),
-        )
-        .await;
+    /// Reserve room in the body budget for a body about to be read for a
+    /// signature check: its declared length, or the body limit when it
+    /// declares none. Refuses at once (413 past the limit, 503 when the
+    /// budget is spent), never waits.
+    fn reserve_body(&self, headers: &HeaderMap) -> Result<OwnedSemaphorePermit, Early> {
+        let limit = self.max_body_bytes as u64;
+        let want = match declared_length(headers) {
+            Some(n) if n > limit => {
+                return Err(body_refusal(&BodyError::TooLarge {
+                    limit: self.max_body_bytes,
+                }));
+            }
+            Some(n) => n,
+            None => limit,
+        };
+        let want = u32::try_from(want.max(1)).unwrap_or(u32::MAX);
+        self.body_budget
+            .clone()
+            .try_acquire_many_owned(want)
+            .map_err(|_| {
+                self.metrics.auth_budget_refused.fetch_add(1, Relaxed);
+                Early {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    aws_code: "ThrottlingException",
+                    code: "busy",
+                    message: "the server is reading as many signed bodies as it may hold; retry with backoff".to_owned(),
+                }
+            })
     }
 
-    /// Journal one audit event about the host itself.
-    async fn record(&self, entity_type: &str, author: &str, data: Value) {
+    /// Record a refusal from the header or body phase and answer it.
+    async fn refused(&self, failure: &AuthFailure, asked: &Asked) -> Response {
+        let who = match failure {
+            AuthFailure::AccessDenied { principal, .. } => principal.as_str(),
+            _ => "anonymous",
+        };
+        self.record_refusal(who, failure.status(), &failure.to_string(), asked)
+            .await;
+        refuse(failure, asked.aws)
+    }
+
+    async fn record_refusal(&self, who: &str, status: u16, reason: &str, asked: &Asked) {
+        self.metrics.auth_refusals.fetch_add(1, Relaxed);
+        let who = trailmark_auth::printable(who, REFLECT_CHARS);
+        let sample = RefusalSample {
+            status,
+            reason: trailmark_auth::printable(reason, REFLECT_CHARS),
+            method: asked.method.as_str().to_owned(),
+            path: trailmark_auth::printable(&asked.path, REFLECT_CHARS),
+        };
+        let remote = asked.remote.map(|a| a.to_string());
+        let key = RefusalKey {
+            remote: asked.remote.map(|a| a.ip()),
+            who: who.clone(),
+        };
+        match self
+            .refusals
+            .admit(key, sample.clone(), Instant::now(), now_ms())
+        {
+            Admit::Counted => {
+                self.metrics.auth_refusals_aggregated.fetch_add(1, Relaxed);
+            }
+            Admit::Record => {
+                info!(status, principal = %who, method = %sample.method, path = %sample.path,
+                      remote, reason = %sample.reason, "request refused");
+                let data = json!({
+                    "status": status,
+                    "reason": sample.reason,
+                    "method": sample.method,
+                    "path": sample.path,
+                    "remote": remote,
+                });
+                let _ = self.record("trailmark.auth-failure", &who, data).await;
+            }
+        }
+    }
+
+    /// Journal the aggregates of the refusal intervals that have ended.
+    pub async fn flush_refusals(&self) {
+        self.flush_refusals_at(Instant::now()).await;
+    }
+
+    /// Journal every aggregate still counting, ended or not (at shutdown).
+    pub async fn flush_refusals_now(&self) {
+        self.flush_refusals_at(Instant::now() + self.refusals.interval())
+            .await;
+    }
+
+    async fn flush_refusals_at(&self, at: Instant) {
+        for aggregate in self.refusals.due(at) {
+            let remote = aggregate.key.remote.map(|ip| ip.to_string());
+            info!(count = aggregate.count, principal = %aggregate.key.who, remote,
+                  "refusals counted in the last interval");
+            let data = json!({
+                "count": aggregate.count,
+                "since": format_ms(aggregate.since_ms),
+                "status": aggregate.last.status,
+                "reason": aggregate.last.reason,
+                "method": aggregate.last.method,
+                "path": aggregate.last.path,
+                "remote": remote,
+            });
+            let _ = self
+                .record("trailmark.auth-failure", &aggregate.key.who, data)
+                .await;
+        }
+    }
+
+    /// Journal the admin action about to run; a 503 answer when it cannot be.
+    async fn record_admin_action(
+        &self,
+        principal: &Principal,
+        asked: &Asked,
+        body: &[u8],
+    ) -> Result<(), Response> {
+        let request_body = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        let data = json!({
+            "action": trailmark_auth::printable(asked.path.trim_start_matches("/v1/admin/"), REFLECT_CHARS),
+            "method": asked.method.as_str(),
+            "path": trailmark_auth::printable(&asked.path, REFLECT_CHARS),
+            "request": request_body,
+            "remote": asked.remote.map(|a| a.to_string()),
+        });
+        self.record("trailmark.admin-action", &principal.name, data)
+            .await
+            .map_err(|()| {
+                Early {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    aws_code: "ThrottlingException",
+                    code: "unavailable",
+                    message: "the admin action was not run: its audit record could not be journaled; retry later".to_owned(),
+                }
+                .answer(asked.aws)
+            })
+    }
+
+    /// Journal one audit event about the host itself, on the reserved path.
+    async fn record(&self, entity_type: &str, author: &str, data: Value) -> Result<(), ()> {
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let detail = json!({
@@ -235,10 +415,14 @@ impl AuthState {
             resources: Vec::new(),
             detail: detail.to_string(),
         };
-        if let Err(e) = self.intake.submit(vec![event]).await {
+        let recorded = self.intake.submit_host(vec![event]).await;
+        if recorded.is_ok() {
+            self.metrics.host_records.fetch_add(1, Relaxed);
+        }
+        recorded.map_err(|e| {
             self.metrics.audit_unrecorded.fetch_add(1, Relaxed);
             warn!(error = %e, entity_type, author, "cannot journal an audit event about this host");
-        }
+        })
     }
 }
 
