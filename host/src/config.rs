@@ -627,9 +627,18 @@ mod tests {
         assert_eq!(c.max_in_flight_per_principal, 2);
         for (text, key) in [
             ("[server]\nmax-connections = 0\n", "server.max-connections"),
-            ("[server]\nheader-timeout = \"0s\"\n", "server.header-timeout"),
-            ("[server]\nmax-header-size = \"1KiB\"\n", "server.max-header-size"),
-            ("[server]\nauth-body-budget = \"1KiB\"\n", "server.auth-body-budget"),
+            (
+                "[server]\nheader-timeout = \"0s\"\n",
+                "server.header-timeout",
+            ),
+            (
+                "[server]\nmax-header-size = \"1KiB\"\n",
+                "server.max-header-size",
+            ),
+            (
+                "[server]\nauth-body-budget = \"1KiB\"\n",
+                "server.auth-body-budget",
+            ),
         ] {
             let e = Config::parse(text, &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains(key), "{e}");

@@ -58,8 +58,8 @@ use axum::routing::{get, post};
 
 pub use aws_error::{AMZ_JSON_1_1, AwsError};
 pub use aws_json::{AwsOperation, aws_json_response};
-pub use body::{BodyTimeout, truncate_for_message};
 pub(crate) use body::{BodyError, read_limited};
+pub use body::{BodyTimeout, truncate_for_message};
 pub use intake::{BoxFuture, Intake, IntakeError};
 pub use limits::{Limits, entry_size};
 pub use native::NativeError;
@@ -180,10 +180,7 @@ impl Shared {
                 principal: None,
             });
         };
-        let mut counts = self
-            .per_principal
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.per_principal.lock().unwrap_or_else(|e| e.into_inner());
         let held = counts.entry(principal.name.clone()).or_default();
         if *held >= self.state.limits.max_in_flight_per_principal {
             tracing::info!(

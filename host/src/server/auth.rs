@@ -154,28 +154,28 @@ pub async fn guard(State(state): State<Arc<AuthState>>, request: Request, next: 
 
     // Body phase, SigV4 only: read the body within the budget, then check
     // the signature over it.
-    let (principal, body, _budget): (Principal, Body, Option<OwnedSemaphorePermit>) =
-        match checked {
-            HeaderCheck::Done(done) => (done.principal, body, None),
-            HeaderCheck::NeedsBody(pending) => {
-                let permit = match state.reserve_body(&parts.headers) {
-                    Ok(p) => p,
-                    Err(response) => return response.answer(asked.aws),
-                };
-                let bytes = match read_limited(&parts.headers, body, state.max_body_bytes).await {
-                    Ok(bytes) => bytes,
-                    Err(error) => return body_refusal(&error).answer(asked.aws),
-                };
-                let view = RequestView {
-                    body: &bytes,
-                    ..view
-                };
-                match state.authenticator.check_body(pending, &view) {
-                    Ok(done) => (done.principal, Body::from(bytes), Some(permit)),
-                    Err(failure) => return state.refused(&failure, &asked).await,
-                }
+    let (principal, body, _budget): (Principal, Body, Option<OwnedSemaphorePermit>) = match checked
+    {
+        HeaderCheck::Done(done) => (done.principal, body, None),
+        HeaderCheck::NeedsBody(pending) => {
+            let permit = match state.reserve_body(&parts.headers) {
+                Ok(p) => p,
+                Err(response) => return response.answer(asked.aws),
+            };
+            let bytes = match read_limited(&parts.headers, body, state.max_body_bytes).await {
+                Ok(bytes) => bytes,
+                Err(error) => return body_refusal(&error).answer(asked.aws),
+            };
+            let view = RequestView {
+                body: &bytes,
+                ..view
+            };
+            match state.authenticator.check_body(pending, &view) {
+                Ok(done) => (done.principal, Body::from(bytes), Some(permit)),
+                Err(failure) => return state.refused(&failure, &asked).await,
             }
-        };
+        }
+    };
     let body = if admin_action {
         // Journaled before it runs: no record, no action.
         let bytes = match read_limited(&parts.headers, body, state.max_body_bytes).await {
@@ -491,5 +491,195 @@ mod tests {
         ] {
             assert_eq!(required_scope(&get, admin), Some(Scope::Admin), "{admin}");
         }
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::post;
+    use tower::ServiceExt;
+    use trailmark_auth::{AuthOptions, TokenSpec, hash_token};
+
+    use super::*;
+    use crate::ingest::{BoxFuture, IntakeError};
+
+    const ADMIN: &str = "tmk_admin_token_for_guard_tests_0123456789";
+
+    /// An intake whose journal refuses every write, or takes every one.
+    struct Journal {
+        fails: bool,
+        written: std::sync::Mutex<Vec<Event>>,
+    }
+
+    impl Intake for Journal {
+        fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+            self.submit_host(events)
+        }
+        fn submit_host(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+            let result = if self.fails {
+                Err(IntakeError::Unavailable("journal closed".into()))
+            } else {
+                self.written
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(events);
+                Ok(())
+            };
+            Box::pin(async move { result })
+        }
+        fn get(&self, _: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    fn app(journal: Arc<Journal>, ran: Arc<AtomicBool>) -> Router {
+        let authenticator = Authenticator::new(
+            &[TokenSpec {
+                name: "admin".into(),
+                hash: hash_token(ADMIN),
+                scopes: vec![Scope::Admin],
+                sources: vec![],
+            }],
+            &[],
+            AuthOptions::default(),
+        )
+        .expect("valid credentials");
+        let state = Arc::new(AuthState {
+            authenticator,
+            intake: journal,
+            metrics: Arc::new(Metrics::default()),
+            max_body_bytes: 1 << 20,
+            body_budget: Arc::new(Semaphore::new(4 << 20)),
+            refusals: RefusalLog::new(Duration::from_secs(60), 100),
+            account: "000000000000".into(),
+            region: "local".into(),
+        });
+        Router::new()
+            .route(
+                "/v1/admin/dlq/purge",
+                post(move || async move {
+                    ran.store(true, Relaxed);
+                    "purged"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(state, guard))
+    }
+
+    fn purge(token: Option<&str>, body: Body) -> Request {
+        let mut builder = Request::post("/v1/admin/dlq/purge");
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        builder.body(body).expect("request")
+    }
+
+    #[tokio::test]
+    async fn an_admin_action_whose_record_cannot_be_journaled_does_not_run() {
+        let journal = Arc::new(Journal {
+            fails: true,
+            written: Default::default(),
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let response = app(journal, ran.clone())
+            .oneshot(purge(Some(ADMIN), Body::from("{\"ids\":[1]}")))
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!ran.load(Relaxed), "the purge did not run");
+    }
+
+    #[tokio::test]
+    async fn an_admin_action_is_journaled_before_it_runs() {
+        let journal = Arc::new(Journal {
+            fails: false,
+            written: Default::default(),
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let response = app(journal.clone(), ran.clone())
+            .oneshot(purge(Some(ADMIN), Body::from("{\"ids\":[1]}")))
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(ran.load(Relaxed));
+        let written = journal.written.lock().expect("lock");
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].source, "trailmark");
+        assert!(
+            written[0].detail.contains("\"ids\":[1]"),
+            "{}",
+            written[0].detail
+        );
+    }
+
+    /// A body that notes whether anyone read it.
+    struct Watched(Arc<AtomicBool>);
+
+    impl http_body::Body for Watched {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            self.0.store(true, Relaxed);
+            std::task::Poll::Ready(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_refused_on_their_headers_have_no_byte_of_body_read() {
+        let journal = Arc::new(Journal {
+            fails: false,
+            written: Default::default(),
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let app = app(journal.clone(), ran.clone());
+        let now = time::OffsetDateTime::now_utc();
+        let amz_date = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let sigv4 = format!(
+            "AWS4-HMAC-SHA256 Credential=TMKNOSUCHKEY/{}/us-east-1/events/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            &amz_date[..8],
+            "0".repeat(64)
+        );
+        for (authorization, status) in [
+            (None, StatusCode::UNAUTHORIZED),
+            (
+                Some("Bearer tmk_wrong".to_owned()),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (Some(sigv4), StatusCode::UNAUTHORIZED),
+        ] {
+            let read = Arc::new(AtomicBool::new(false));
+            let mut builder = Request::post("/v1/admin/dlq/purge")
+                .header("content-length", "2097152")
+                .header("x-amz-date", &amz_date)
+                .header("host", "localhost");
+            if let Some(a) = &authorization {
+                builder = builder.header("authorization", a);
+            }
+            let request = builder
+                .body(Body::new(Watched(read.clone())))
+                .expect("request");
+            let response = app.clone().oneshot(request).await.expect("answer");
+            assert_eq!(response.status(), status, "{authorization:?}");
+            assert!(!read.load(Relaxed), "{authorization:?}: body untouched");
+        }
+        assert!(!ran.load(Relaxed));
+        // The first refusal from this (unknown) address is journaled, the
+        // others counted into its interval's aggregate.
+        assert_eq!(journal.written.lock().expect("lock").len(), 1);
     }
 }

@@ -278,9 +278,8 @@ async fn serve_connection(
             activity.started.fetch_add(1, Relaxed);
             activity.in_flight.fetch_add(1, Relaxed);
             let busy = InFlight(activity.clone());
-            let mut request = request.map(|body| {
-                Body::new(TimedBody::new(body, body_timeout, metrics.clone()))
-            });
+            let mut request =
+                request.map(|body| Body::new(TimedBody::new(body, body_timeout, metrics.clone())));
             request.extensions_mut().insert(ConnectInfo(remote));
             let call = app.clone().oneshot(request);
             async move {
@@ -294,7 +293,11 @@ async fn serve_connection(
         inner: stream,
         activity: activity.clone(),
     });
-    let connection = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+    let connection = watcher.watch(
+        builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned(),
+    );
     tokio::select! {
         result = connection => {
             if let Err(error) = result {
@@ -428,8 +431,8 @@ struct TimedBody {
 
 impl TimedBody {
     fn new(inner: Incoming, limit: Duration, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        let deadline = (!http_body::Body::is_end_stream(&inner))
-            .then(|| Box::pin(tokio::time::sleep(limit)));
+        let deadline =
+            (!http_body::Body::is_end_stream(&inner)).then(|| Box::pin(tokio::time::sleep(limit)));
         Self {
             inner,
             limit,
@@ -481,7 +484,10 @@ mod tests {
         if let Some(nofile) = descriptor_limit()
             && nofile > RESERVED_DESCRIPTORS + 16
         {
-            assert!(limit + RESERVED_DESCRIPTORS <= nofile, "{limit} of {nofile}");
+            assert!(
+                limit + RESERVED_DESCRIPTORS <= nofile,
+                "{limit} of {nofile}"
+            );
         }
     }
 }

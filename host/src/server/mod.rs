@@ -203,7 +203,8 @@ pub async fn serve(config: Config) -> Result<()> {
     });
     let refusal_flusher = tokio::spawn({
         let auth_state = auth_state.clone();
-        let every = (config.refusal_interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let every =
+            (config.refusal_interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
         async move {
             let mut tick = tokio::time::interval(every);
             loop {

@@ -193,10 +193,7 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(log.admit(key("10.0.0.1"), sample(1), t0, 0), Admit::Record);
         for i in 2..=250 {
-            assert_eq!(
-                log.admit(key("10.0.0.1"), sample(i), t0, 0),
-                Admit::Counted
-            );
+            assert_eq!(log.admit(key("10.0.0.1"), sample(i), t0, 0), Admit::Counted);
         }
         // Another address has its own interval.
         assert_eq!(log.admit(key("10.0.0.2"), sample(9), t0, 0), Admit::Record);
