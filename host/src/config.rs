@@ -607,6 +607,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_and_documents_the_defaults() {
+        let text = include_str!("../../examples/trailmark.toml");
+        let c = Config::parse(text, &Overrides::default()).unwrap();
+        let defaults = Config::parse("", &Overrides::default()).unwrap();
+        assert_eq!(c.listener, defaults.listener);
+        assert_eq!(c.auth_body_budget, defaults.auth_body_budget);
+        assert_eq!(c.refusal_interval, defaults.refusal_interval);
+        assert_eq!(
+            c.max_in_flight_per_principal,
+            defaults.max_in_flight_per_principal
+        );
+    }
+
+    #[test]
     fn listener_limits_have_safe_defaults_and_are_checked() {
         let c = Config::parse("", &Overrides::default()).unwrap();
         assert_eq!(c.listener, ListenerOptions::defaults());
