@@ -588,3 +588,77 @@ fn failed_logins_during_a_producer_flood_are_all_in_the_journal() {
     });
     assert_eq!(metric(&server, "trailmark_audit_unrecorded_total"), 0.0);
 }
+
+#[test]
+fn one_http2_connection_gets_its_stream_limit_and_cannot_pin_memory() {
+    // 200 streams each announcing a 2 MiB body and offering 256 KiB of it
+    // (50 MB if the server took it all); bound: 64 MiB of RSS growth.
+    const BOUND: u64 = 64 << 20;
+    const STREAMS: usize = 32;
+    let setup = Setup::new().standard();
+    setup.config(&config_with_tokens("[server]\nbody-timeout = \"2s\"\n"));
+    let server = setup.start();
+    let target = addr(&server);
+    let pid = server.child.id();
+    let before = rss_bytes(pid);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (answered, growth) = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(target)
+            .await
+            .expect("connect");
+        let (client, connection) = h2::client::handshake(tcp).await.expect("h2c handshake");
+        let driver = tokio::spawn(connection);
+        // Let the server's SETTINGS (its stream limit) arrive.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let chunk = axum::body::Bytes::from(vec![b'x'; 256 << 10]);
+        let mut held = Vec::new();
+        for _ in 0..200 {
+            let ready =
+                tokio::time::timeout(Duration::from_millis(500), client.clone().ready()).await;
+            let Ok(Ok(mut ready)) = ready else { break };
+            // An admin action: the guard reads its body to record it, so an
+            // unfinished body holds the stream open.
+            let request = axum::http::Request::post(format!("http://{target}/v1/admin/replay"))
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json")
+                .header("content-length", "2097152")
+                .body(())
+                .expect("request");
+            let Ok((response, mut stream)) = ready.send_request(request, false) else {
+                break;
+            };
+            stream.reserve_capacity(chunk.len());
+            let _ = stream.send_data(chunk.clone(), false);
+            held.push((response, stream));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let growth = rss_bytes(pid).saturating_sub(before);
+        // The server takes 32 streams at a time (the client queues the rest
+        // until one ends): after one body timeout, exactly those are cut.
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let mut answered = Vec::new();
+        for (response, _) in &mut held {
+            if let Ok(outcome) = tokio::time::timeout(Duration::from_millis(1), response).await {
+                answered.push(outcome.map(|r| r.status().as_u16()).ok());
+            }
+        }
+        drop(held);
+        driver.abort();
+        (answered, growth)
+    });
+    assert_eq!(
+        answered,
+        vec![Some(408); STREAMS],
+        "the first {STREAMS} streams were served (their bodies cut at the timeout), no more"
+    );
+    assert!(
+        growth < BOUND,
+        "RSS grew by {} MiB under one HTTP/2 connection",
+        growth >> 20
+    );
+    let (status, _) = get_as(&server, ADMIN, "/v1/admin/status");
+    assert_eq!(status, 200, "still serving");
+}
