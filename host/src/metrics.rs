@@ -114,15 +114,6 @@ pub struct HttpMetrics {
 
 impl HttpMetrics {
     fn render(&self, out: &mut String) {
-        let gauge = |out: &mut String, name: &str, help: &str, v: i64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
         gauge(
             out,
             "trailmark_http_connection_limit",
@@ -237,12 +228,6 @@ impl Metrics {
     /// Render everything in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
         counter(
             &mut out,
             "trailmark_events_accepted_total",
@@ -385,6 +370,19 @@ impl Metrics {
             .render(&mut out, "trailmark_delivery_lag_seconds", "");
         out
     }
+}
+
+/// One counter in the exposition format.
+fn counter(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+    );
+}
+
+/// One gauge in the exposition format.
+fn gauge(out: &mut String, name: &str, help: &str, v: i64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
 }
 
 fn escape(label: &str) -> String {

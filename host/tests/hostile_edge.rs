@@ -93,18 +93,13 @@ fn addr(server: &Server) -> SocketAddr {
         .expect("server address")
 }
 
-/// `x-amz-date` for now, and its date.
+/// `x-amz-date` for now.
 fn amz_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .expect("formats")
 }
 
 /// A SigV4-looking header for an access key that does not exist.

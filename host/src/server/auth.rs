@@ -569,6 +569,13 @@ mod guard_tests {
             .layer(axum::middleware::from_fn_with_state(state, guard))
     }
 
+    fn journal(fails: bool) -> Arc<Journal> {
+        Arc::new(Journal {
+            fails,
+            written: Default::default(),
+        })
+    }
+
     fn purge(token: Option<&str>, body: Body) -> Request {
         let mut builder = Request::post("/v1/admin/dlq/purge");
         if let Some(t) = token {
@@ -579,10 +586,7 @@ mod guard_tests {
 
     #[tokio::test]
     async fn an_admin_action_whose_record_cannot_be_journaled_does_not_run() {
-        let journal = Arc::new(Journal {
-            fails: true,
-            written: Default::default(),
-        });
+        let journal = journal(true);
         let ran = Arc::new(AtomicBool::new(false));
         let response = app(journal, ran.clone())
             .oneshot(purge(Some(ADMIN), Body::from("{\"ids\":[1]}")))
@@ -594,10 +598,7 @@ mod guard_tests {
 
     #[tokio::test]
     async fn an_admin_action_is_journaled_before_it_runs() {
-        let journal = Arc::new(Journal {
-            fails: false,
-            written: Default::default(),
-        });
+        let journal = journal(false);
         let ran = Arc::new(AtomicBool::new(false));
         let response = app(journal.clone(), ran.clone())
             .oneshot(purge(Some(ADMIN), Body::from("{\"ids\":[1]}")))
@@ -632,22 +633,14 @@ mod guard_tests {
 
     #[tokio::test]
     async fn requests_refused_on_their_headers_have_no_byte_of_body_read() {
-        let journal = Arc::new(Journal {
-            fails: false,
-            written: Default::default(),
-        });
+        let journal = journal(false);
         let ran = Arc::new(AtomicBool::new(false));
         let app = app(journal.clone(), ran.clone());
-        let now = time::OffsetDateTime::now_utc();
-        let amz_date = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
-        );
+        let amz_date = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .expect("formats");
         let sigv4 = format!(
             "AWS4-HMAC-SHA256 Credential=TMKNOSUCHKEY/{}/us-east-1/events/aws4_request, \
              SignedHeaders=host;x-amz-date, Signature={}",
