@@ -1,4 +1,5 @@
-//! Matcher throughput over realistic ~1 KB audit events, for 10..10,000 rules.
+//! Matcher throughput over realistic ~900-byte audit events, for 10..10,000 rules
+//! (`Matcher::matches_json`, the API that returns a `Vec`; `peers` measures `Session`).
 //!
 //! Run: `CARGO_TARGET_DIR=... cargo bench -p trailmark-pattern --bench matcher -- --warm-up-time 1 --measurement-time 3`
 
@@ -7,67 +8,9 @@ use serde_json::{Value, json};
 use std::hint::black_box;
 use trailmark_pattern::{Matcher, MatcherBuilder, Pattern};
 
-/// xorshift64*: a fixed-seed generator so every run sees the same events and rules.
-struct Rng(u64);
+mod workload;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-const ENTITY_TYPES: &[&str] = &["book", "author", "order", "invoice", "customer", "shipment"];
-const OPERATIONS: &[&str] = &["insert", "update", "delete"];
-const LANGS: &[&str] = &["en", "de", "fr", "es"];
-const FORMATS: &[&str] = &["hardcover", "paperback", "ebook"];
-const STATUSES: &[&str] = &["draft", "active", "archived", "deleted", "pending"];
-
-fn event(rng: &mut Rng, n: u64) -> Value {
-    let et = ENTITY_TYPES[rng.below(ENTITY_TYPES.len() as u64) as usize];
-    let op = OPERATIONS[rng.below(3) as usize];
-    let user = rng.below(20_000);
-    let id = rng.below(1_000_000);
-    json!({
-        "version": "0",
-        "id": format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", rng.next() as u32, rng.below(65536), rng.below(4096), rng.below(4096), rng.below(1 << 48)),
-        "detail-type": "Object State Change",
-        "source": format!("com.example.app{}", rng.below(50)),
-        "account": "123456789012",
-        "time": format!("2026-11-{:02}T{:02}:{:02}:{:02}Z", 1 + rng.below(28), rng.below(24), rng.below(60), rng.below(60)),
-        "region": "us-east-1",
-        "resources": [format!("arn:aws:s3:::bucket-{}/{}/{}", rng.below(100), et, id)],
-        "detail": {
-            "entity-type": et,
-            "entity-id": format!("{et}-{id:06}"),
-            "operation": op,
-            "ts": 1_790_000_000_000u64 + n * 1000,
-            "author": format!("user{user}@{}", if user.is_multiple_of(3) { "example.com" } else { "corp.example.org" }),
-            "data": {
-                "title": format!("Title number {id} of a long series"),
-                "isbn": format!("978-{:010}", rng.below(10_000_000_000)),
-                "price": (rng.below(100_000) as f64) / 100.0,
-                "pages": rng.below(2000),
-                "lang": LANGS[rng.below(4) as usize],
-                "status": STATUSES[rng.below(STATUSES.len() as u64) as usize],
-                "tags": ["fiction", "classic", "new"],
-                "ip": format!("10.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256)),
-                "publisher": format!("Publisher {}", rng.below(500)),
-                "year": 1900 + rng.below(126),
-                "stock": rng.below(1000),
-                "rating": (rng.below(50) as f64) / 10.0,
-                "format": FORMATS[rng.below(3) as usize],
-                "weight": rng.below(3000),
-                "summary": "A short description of the entity that pads the event to a realistic size.",
-            }
-        }
-    })
-}
+use workload::{ENTITY_TYPES, OPERATIONS, Rng, STATUSES};
 
 fn equality_rule(rng: &mut Rng, i: usize) -> Value {
     let et = ENTITY_TYPES[i % ENTITY_TYPES.len()];
@@ -128,15 +71,8 @@ fn matcher(n: usize, rule: fn(&mut Rng, usize) -> Value) -> Matcher {
     b.build()
 }
 
-fn events() -> Vec<Vec<u8>> {
-    let mut rng = Rng(0xC0FF_EE00_1234_5678);
-    (0..1000)
-        .map(|n| event(&mut rng, n).to_string().into_bytes())
-        .collect()
-}
-
 fn bench(c: &mut Criterion) {
-    let events = events();
+    let events = workload::events(1_000);
     let avg = events.iter().map(Vec::len).sum::<usize>() / events.len();
     eprintln!("average event size: {avg} bytes");
     // Reference points for this machine: a full serde_json parse, and the matcher with

@@ -1,7 +1,7 @@
 //! The parsed, validated form of a pattern and the per-value test of each condition.
 
 use crate::leaf::Leaf;
-use crate::values::{Cidr, Glob, NumKey, fold_case};
+use crate::values::{Cidr, Glob, NumKey, fold_case, fold_eq};
 use serde_json::Value;
 
 /// An object level of a pattern: every field must match (AND), and every `$or` group
@@ -50,10 +50,14 @@ pub(crate) enum Cond {
 /// The forms of `anything-but`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AnythingBut {
+    /// Excluded values: all strings or all numbers.
     Values(Vec<Scalar>),
-    Prefix(String),
-    Suffix(String),
-    Wildcard(Glob),
+    /// Excluded prefixes (none empty): a string starting with any of them fails.
+    Prefix(Vec<String>),
+    /// Excluded suffixes (none empty).
+    Suffix(Vec<String>),
+    /// Excluded wildcards: a string matching any of them fails.
+    Wildcard(Vec<Glob>),
     /// Operands stored case-folded.
     EqualsCi(Vec<String>),
 }
@@ -103,6 +107,17 @@ impl Scalar {
 
 fn quote(s: &str) -> String {
     Value::String(s.to_string()).to_string()
+}
+
+/// `"a"` for one operand (the form written before lists were allowed), `["a", "b"]` for more.
+fn quote_list(items: &[String]) -> String {
+    match items {
+        [one] => quote(one),
+        many => {
+            let q: Vec<String> = many.iter().map(|s| quote(s)).collect();
+            format!("[{}]", q.join(", "))
+        }
+    }
 }
 
 impl Cond {
@@ -158,9 +173,12 @@ impl Cond {
                     let items: Vec<String> = vs.iter().map(Scalar::describe).collect();
                     format!("anything but [{}]", items.join(", "))
                 }
-                AnythingBut::Prefix(p) => format!("anything but prefix {}", quote(p)),
-                AnythingBut::Suffix(p) => format!("anything but suffix {}", quote(p)),
-                AnythingBut::Wildcard(g) => format!("anything but wildcard {}", quote(&g.source)),
+                AnythingBut::Prefix(ps) => format!("anything but prefix {}", quote_list(ps)),
+                AnythingBut::Suffix(ps) => format!("anything but suffix {}", quote_list(ps)),
+                AnythingBut::Wildcard(gs) => {
+                    let srcs: Vec<String> = gs.iter().map(|g| g.source.clone()).collect();
+                    format!("anything but wildcard {}", quote_list(&srcs))
+                }
                 AnythingBut::EqualsCi(vs) => {
                     let items: Vec<String> = vs.iter().map(|v| quote(v)).collect();
                     format!("anything but (ignoring case) [{}]", items.join(", "))
@@ -178,13 +196,18 @@ impl AnythingBut {
     pub fn matches(&self, v: &Leaf<'_>) -> bool {
         match self {
             AnythingBut::Values(vs) => !vs.iter().any(|x| x.matches(v)),
-            AnythingBut::Prefix(p) => v.as_str().is_some_and(|s| !s.starts_with(p.as_str())),
-            AnythingBut::Suffix(p) => v.as_str().is_some_and(|s| !s.ends_with(p.as_str())),
-            AnythingBut::Wildcard(g) => v.as_str().is_some_and(|s| !g.matches(s)),
-            AnythingBut::EqualsCi(vs) => v.as_str().is_some_and(|s| {
-                let f = fold_case(s);
-                !vs.contains(&f)
-            }),
+            AnythingBut::Prefix(ps) => v
+                .as_str()
+                .is_some_and(|s| !ps.iter().any(|p| s.starts_with(p.as_str()))),
+            AnythingBut::Suffix(ps) => v
+                .as_str()
+                .is_some_and(|s| !ps.iter().any(|p| s.ends_with(p.as_str()))),
+            AnythingBut::Wildcard(gs) => {
+                v.as_str().is_some_and(|s| !gs.iter().any(|g| g.matches(s)))
+            }
+            AnythingBut::EqualsCi(vs) => v
+                .as_str()
+                .is_some_and(|s| !vs.iter().any(|f| fold_eq(s, f))),
         }
     }
 }

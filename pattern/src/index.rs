@@ -5,7 +5,7 @@
 use crate::ast::{AnythingBut, Cond, Range, Scalar};
 use crate::hash::FxHashMap;
 use crate::leaf::Leaf;
-use crate::values::{Glob, NumKey, fold_case, mask_for, parse_ip};
+use crate::values::{Glob, NumKey, fold_case_into, mask_for, parse_ip};
 
 /// The matcher state a satisfied condition leads to.
 pub(crate) type Target = u32;
@@ -188,8 +188,9 @@ impl FieldIndex {
         self.numeric.finish();
     }
 
-    /// Calls `out` for every target the leaf value satisfies (possibly with repeats).
-    pub fn lookup(&self, v: &Leaf<'_>, out: &mut impl FnMut(Target)) {
+    /// Calls `out` for every target the leaf value satisfies (possibly with repeats);
+    /// `fold` is a reused buffer for the case-folded value.
+    pub fn lookup(&self, v: &Leaf<'_>, fold: &mut String, out: &mut impl FnMut(Target)) {
         match v {
             Leaf::Str(s) => {
                 let s: &str = s;
@@ -201,12 +202,13 @@ impl FieldIndex {
                     self.prefix.for_prefixes(s, &mut emit);
                     self.suffix.for_suffixes(s, &mut emit);
                     if self.needs_fold {
-                        let folded = fold_case(s);
-                        if let Some(ts) = self.equals_ci.get(&folded) {
+                        fold_case_into(s, fold);
+                        let folded: &str = fold;
+                        if let Some(ts) = self.equals_ci.get(folded) {
                             emit(ts);
                         }
-                        self.prefix_ci.for_prefixes(&folded, &mut emit);
-                        self.suffix_ci.for_suffixes(&folded, &mut emit);
+                        self.prefix_ci.for_prefixes(folded, &mut emit);
+                        self.suffix_ci.for_suffixes(folded, &mut emit);
                     }
                 }
                 self.wildcard.for_prefixes(s, |gs| {

@@ -31,16 +31,6 @@ impl<'a> Leaf<'a> {
         Leaf::Num(NumKey::of(n), numeric_value(n))
     }
 
-    /// The same leaf owning its text.
-    pub fn into_owned(self) -> Leaf<'static> {
-        match self {
-            Leaf::Str(s) => Leaf::Str(Cow::Owned(s.into_owned())),
-            Leaf::Num(k, f) => Leaf::Num(k, f),
-            Leaf::Bool(b) => Leaf::Bool(b),
-            Leaf::Null => Leaf::Null,
-        }
-    }
-
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Leaf::Str(s) => Some(s),

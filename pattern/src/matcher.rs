@@ -13,85 +13,64 @@
 use crate::ast::Cond;
 use crate::dnf::Conj;
 use crate::error::EventError;
+use crate::event::{EventLeaf, LeafVal, Scratch, leaf};
 use crate::hash::FxHashMap;
 use crate::index::FieldIndex;
 use crate::interpret::consistent;
 use crate::leaf::Leaf;
 use crate::pattern::Pattern;
 use crate::scan;
+use crate::session::{CaptureId, Session};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-/// A node of the key trie over field paths.
+/// A node of the key trie over the paths patterns use and the captured paths.
 #[derive(Debug, Default)]
 pub(crate) struct KeyNode {
     pub children: FxHashMap<String, u32>,
+    /// Bit `min(len, 63)` set for each child key's byte length: most keys of an event
+    /// are rejected by this before hashing.
+    len_mask: u64,
     pub field: Option<u32>,
+    pub capture: Option<u32>,
+}
+
+impl KeyNode {
+    /// The child node for key `k`.
+    #[inline]
+    pub fn child(&self, k: &str) -> Option<u32> {
+        if self.len_mask & (1u64 << k.len().min(63)) == 0 {
+            return None;
+        }
+        self.children.get(k).copied()
+    }
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     /// Per-field value indexes leading to next states, sorted by field id.
-    trans: Vec<(u32, FieldIndex)>,
+    pub trans: Vec<(u32, FieldIndex)>,
     /// `exists: false` steps: taken when the event has no value for the field.
-    absent: Vec<(u32, u32)>,
+    pub absent: Vec<(u32, u32)>,
     /// Rule ids matched on reaching this state.
-    rules: Vec<u32>,
+    pub rules: Vec<u32>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub trie: Vec<KeyNode>,
-    fields: usize,
-    states: Vec<State>,
+    pub fields: usize,
+    pub states: Vec<State>,
     rules: usize,
-}
-
-/// One event leaf at a field some pattern uses, with its array positions.
-#[derive(Debug)]
-pub(crate) struct EventLeaf<'a> {
-    pub field: u32,
-    pub leaf: Leaf<'a>,
-    pub mem_start: u32,
-    pub mem_len: u32,
-}
-
-/// The leaves of one event, ready for the automaton walk.
-#[derive(Debug, Default)]
-pub(crate) struct EventLeaves<'a> {
-    pub leaves: Vec<EventLeaf<'a>>,
-    pub mems: Vec<(u32, u32)>,
-}
-
-impl EventLeaf<'_> {
-    pub fn into_owned(self) -> EventLeaf<'static> {
-        EventLeaf {
-            field: self.field,
-            leaf: self.leaf.into_owned(),
-            mem_start: self.mem_start,
-            mem_len: self.mem_len,
-        }
-    }
-}
-
-impl<'a> EventLeaves<'a> {
-    pub fn push(&mut self, field: u32, leaf: Leaf<'a>, stack: &[(u32, u32)]) {
-        let mem_start = self.mems.len() as u32;
-        self.mems.extend_from_slice(stack);
-        self.leaves.push(EventLeaf {
-            field,
-            leaf,
-            mem_start,
-            mem_len: stack.len() as u32,
-        });
-    }
+    pub captures: usize,
 }
 
 /// Collects patterns under caller-chosen ids, then compiles them into a [`Matcher`].
 #[derive(Debug, Default)]
 pub struct MatcherBuilder {
     rules: Vec<(u32, Vec<Conj>)>,
+    captures: Vec<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -110,6 +89,23 @@ impl MatcherBuilder {
     /// reports the id once).
     pub fn add(&mut self, id: u32, pattern: &Pattern) {
         self.rules.push((id, pattern.dnf.clone()));
+    }
+
+    /// Asks every [`crate::Session`] match to report the value at `path` (object keys
+    /// from the event's root, e.g. `["detail", "entity-id"]`): its byte span in the event,
+    /// whatever its type, when it is present outside any array. Asking twice for one path
+    /// gives the same id. Captures cost one key lookup per object level on the path; the
+    /// rest of the event is skipped as before.
+    pub fn capture(&mut self, path: &[&str]) -> CaptureId {
+        let at = match self.captures.iter().position(|p| p.iter().eq(path.iter())) {
+            Some(at) => at,
+            None => {
+                self.captures
+                    .push(path.iter().map(|s| (*s).to_string()).collect());
+                self.captures.len() - 1
+            }
+        };
+        CaptureId(at as u32)
     }
 
     /// Compiles everything added so far.
@@ -180,6 +176,16 @@ impl MatcherBuilder {
                 states[st as usize].rules.push(*id);
             }
         }
+        for (slot, path) in self.captures.iter().enumerate() {
+            let node = trie_node(&mut trie, path);
+            trie[node].capture = Some(slot as u32);
+        }
+        for node in &mut trie {
+            node.len_mask = node
+                .children
+                .keys()
+                .fold(0, |m, k| m | 1u64 << k.len().min(63));
+        }
         for s in &mut states {
             s.trans.sort_by_key(|(f, _)| *f);
             s.trans.iter_mut().for_each(|(_, fx)| fx.finish());
@@ -192,6 +198,7 @@ impl MatcherBuilder {
                 fields: fields as usize,
                 states,
                 rules: ids.len(),
+                captures: self.captures.len(),
             }),
         }
     }
@@ -212,6 +219,15 @@ fn step_cost(c: &Cond) -> u8 {
 }
 
 fn field_id(trie: &mut Vec<KeyNode>, fields: &mut u32, path: &[String]) -> u32 {
+    let node = trie_node(trie, path);
+    *trie[node].field.get_or_insert_with(|| {
+        *fields += 1;
+        *fields - 1
+    })
+}
+
+/// The trie node of `path`, created with its ancestors when missing.
+fn trie_node(trie: &mut Vec<KeyNode>, path: &[String]) -> usize {
     let mut node = 0usize;
     for seg in path {
         node = match trie[node].children.get(seg) {
@@ -224,10 +240,7 @@ fn field_id(trie: &mut Vec<KeyNode>, fields: &mut u32, path: &[String]) -> u32 {
             }
         };
     }
-    *trie[node].field.get_or_insert_with(|| {
-        *fields += 1;
-        *fields - 1
-    })
+    node
 }
 
 /// All rules' patterns compiled together. Cheap to clone (an `Arc`), `Send + Sync`.
@@ -236,34 +249,28 @@ pub struct Matcher {
     inner: Arc<Inner>,
 }
 
-/// Per-thread reusable buffers, so a match allocates little.
-#[derive(Default)]
-struct Scratch {
-    visited: Vec<u32>,
-    generation: u32,
-}
-
 thread_local! {
+    /// The buffers of [`Matcher::matches_json`] and [`Matcher::matches_value`].
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-struct Walk<'e, 'a> {
-    inner: &'e Inner,
-    ev: &'e EventLeaves<'a>,
-    /// `starts[f]..starts[f + 1]` are the leaves of field `f` in `ev.leaves`.
-    starts: Vec<u32>,
-    visited: &'e mut Vec<u32>,
+/// The depth-first automaton walk over one event's sorted leaves.
+struct Walk<'w> {
+    inner: &'w Inner,
+    leaves: &'w [EventLeaf],
+    mems: &'w [(u32, u32)],
+    starts: &'w [u32],
+    event: &'w str,
+    decoded: &'w str,
+    visited: &'w mut [u32],
     generation: u32,
-    out: Vec<u32>,
-    picked: Vec<(u32, u32)>,
-    targets: Vec<u32>,
+    out: &'w mut Vec<u32>,
+    picked: &'w mut Vec<(u32, u32)>,
+    targets: &'w mut Vec<u32>,
+    fold: &'w mut String,
 }
 
-impl Walk<'_, '_> {
-    fn mem(&self, l: &EventLeaf<'_>) -> &[(u32, u32)] {
-        &self.ev.mems[l.mem_start as usize..(l.mem_start + l.mem_len) as usize]
-    }
-
+impl Walk<'_> {
     fn visit(&mut self, st: u32) {
         // Reached with no array constraint, a state yields everything it ever can; with
         // constraints, a subset. So one unconstrained visit makes any later visit useless.
@@ -273,24 +280,27 @@ impl Walk<'_, '_> {
         if self.picked.is_empty() {
             self.visited[st as usize] = self.generation;
         }
-        let state = &self.inner.states[st as usize];
+        let inner = self.inner;
+        let state = &inner.states[st as usize];
         self.out.extend_from_slice(&state.rules);
         for (f, fx) in &state.trans {
             let (lo, hi) = (self.starts[*f as usize], self.starts[*f as usize + 1]);
             for li in lo..hi {
-                let leaf = &self.ev.leaves[li as usize];
-                if !consistent(self.mem(leaf), &self.picked) {
+                let l = self.leaves[li as usize];
+                let (ms, ml) = (l.mem_start as usize, l.mem_len as usize);
+                let mem = &self.mems[ms..ms + ml];
+                if !consistent(mem, self.picked) {
                     continue;
                 }
                 let base = self.targets.len();
-                fx.lookup(&leaf.leaf, &mut |t| self.targets.push(t));
+                let value = leaf(&l.val, self.event, self.decoded);
+                let targets = &mut *self.targets;
+                fx.lookup(&value, self.fold, &mut |t| targets.push(t));
                 if self.targets.len() == base {
                     continue;
                 }
                 self.targets[base..].sort_unstable();
-                let added = leaf.mem_len as usize;
-                let (ms, ml) = (leaf.mem_start as usize, leaf.mem_len as usize);
-                self.picked.extend_from_slice(&self.ev.mems[ms..ms + ml]);
+                self.picked.extend_from_slice(mem);
                 let mut k = base;
                 while k < self.targets.len() {
                     let t = self.targets[k];
@@ -300,7 +310,7 @@ impl Walk<'_, '_> {
                     k += 1;
                 }
                 self.targets.truncate(base);
-                self.picked.truncate(self.picked.len() - added);
+                self.picked.truncate(self.picked.len() - ml);
             }
         }
         for &(f, next) in &state.absent {
@@ -312,14 +322,9 @@ impl Walk<'_, '_> {
 }
 
 impl Inner {
-    pub(crate) fn collect_value<'a>(
-        &self,
-        v: &'a Value,
-        node: u32,
-        stack: &mut Vec<(u32, u32)>,
-        next_array: &mut u32,
-        ev: &mut EventLeaves<'a>,
-    ) {
+    /// Adds the leaves of a parsed event at the fields patterns use; strings are copied
+    /// into the scratch text.
+    fn collect_value(&self, v: &Value, node: u32, next_array: &mut u32, sc: &mut Scratch) {
         let n = &self.trie[node as usize];
         match v {
             Value::Object(m) => {
@@ -327,8 +332,8 @@ impl Inner {
                     return;
                 }
                 for (k, child) in m {
-                    if let Some(&c) = n.children.get(k.as_str()) {
-                        self.collect_value(child, c, stack, next_array, ev);
+                    if let Some(c) = n.child(k) {
+                        self.collect_value(child, c, next_array, sc);
                     }
                 }
             }
@@ -336,85 +341,152 @@ impl Inner {
                 let id = *next_array;
                 *next_array += 1;
                 for (i, child) in items.iter().enumerate() {
-                    stack.push((id, i as u32));
-                    self.collect_value(child, node, stack, next_array, ev);
-                    stack.pop();
+                    sc.stack.push((id, i as u32));
+                    self.collect_value(child, node, next_array, sc);
+                    sc.stack.pop();
                 }
             }
             scalar => {
                 if let (Some(f), Some(leaf)) = (n.field, Leaf::of(scalar)) {
-                    ev.push(f, leaf, stack);
+                    let val = match leaf {
+                        Leaf::Str(s) => sc.owned_str(&s),
+                        Leaf::Num(k, f) => LeafVal::Num(k, f),
+                        Leaf::Bool(b) => LeafVal::Bool(b),
+                        Leaf::Null => LeafVal::Null,
+                    };
+                    sc.push(f, val);
                 }
             }
         }
     }
 
-    /// Runs the automaton over an event's leaves: sorted, deduplicated rule ids.
-    pub(crate) fn run(&self, mut ev: EventLeaves<'_>) -> Vec<u32> {
-        // Counting sort of the leaves by field (stable, no comparisons).
-        let mut starts = vec![0u32; self.fields + 1];
-        for l in &ev.leaves {
+    /// Scans and matches JSON bytes into `sc`: `sc.out` then holds the sorted,
+    /// deduplicated rule ids and `sc.captures` the captured spans.
+    pub(crate) fn match_bytes(&self, event: &[u8], sc: &mut Scratch) -> Result<(), EventError> {
+        sc.reset(self.captures);
+        let (text, duplicate) = scan::scan(&self.trie, event, sc)?;
+        if duplicate {
+            // A key patterns use appears twice in one object: take the leaves from
+            // serde_json, whose last value wins (rare; the captures stay as scanned).
+            let v: Value = serde_json::from_str(text).map_err(|e| EventError {
+                reason: format!("not JSON: {e}"),
+            })?;
+            sc.leaves.clear();
+            sc.mems.clear();
+            sc.text.clear();
+            self.collect_value(&v, 0, &mut 0, sc);
+            self.run(sc, "");
+        } else {
+            self.run(sc, text);
+        }
+        Ok(())
+    }
+
+    /// Matches a parsed event into `sc.out`.
+    pub(crate) fn match_value(&self, event: &Value, sc: &mut Scratch) {
+        sc.reset(self.captures);
+        self.collect_value(event, 0, &mut 0, sc);
+        self.run(sc, "");
+    }
+
+    /// Runs the automaton over the collected leaves: sorted, deduplicated rule ids in
+    /// `sc.out`. `event` is the text `Text::Event` leaves point into.
+    fn run(&self, sc: &mut Scratch, event: &str) {
+        let Scratch {
+            leaves,
+            sorted,
+            cursor,
+            mems,
+            text,
+            starts,
+            visited,
+            generation,
+            out,
+            picked,
+            targets,
+            fold,
+            ..
+        } = sc;
+        // Where each field's leaves start.
+        starts.clear();
+        starts.resize(self.fields + 1, 0);
+        for l in leaves.iter() {
             starts[l.field as usize + 1] += 1;
         }
         for f in 0..self.fields {
             starts[f + 1] += starts[f];
         }
-        if ev.leaves.windows(2).any(|w| w[0].field > w[1].field) {
-            let mut slots: Vec<Option<EventLeaf<'_>>> = Vec::with_capacity(ev.leaves.len());
-            slots.resize_with(ev.leaves.len(), || None);
-            let mut next = starts.clone();
-            for l in ev.leaves.drain(..) {
-                let at = &mut next[l.field as usize];
-                slots[*at as usize] = Some(l);
+        // Counting sort by field when the scan did not meet the fields in id order.
+        let leaves: &[EventLeaf] = if leaves.windows(2).any(|w| w[0].field > w[1].field) {
+            cursor.clear();
+            cursor.extend_from_slice(&starts[..self.fields]);
+            sorted.clear();
+            sorted.resize(leaves.len(), leaves[0]);
+            for l in leaves.iter() {
+                let at = &mut cursor[l.field as usize];
+                sorted[*at as usize] = *l;
                 *at += 1;
             }
-            ev.leaves = slots.into_iter().flatten().collect();
+            sorted
+        } else {
+            leaves
+        };
+        if visited.len() < self.states.len() {
+            visited.resize(self.states.len(), 0);
         }
-        SCRATCH.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let scratch = &mut *guard;
-            if scratch.visited.len() < self.states.len() {
-                scratch.visited.resize(self.states.len(), 0);
-            }
-            scratch.generation = scratch.generation.wrapping_add(1);
-            if scratch.generation == 0 {
-                scratch.visited.iter_mut().for_each(|v| *v = 0);
-                scratch.generation = 1;
-            }
-            let generation = scratch.generation;
-            let mut walk = Walk {
-                inner: self,
-                ev: &ev,
-                starts,
-                visited: &mut scratch.visited,
-                generation,
-                out: Vec::new(),
-                picked: Vec::new(),
-                targets: Vec::new(),
-            };
-            walk.visit(0);
-            let mut out = walk.out;
-            out.sort_unstable();
-            out.dedup();
-            out
-        })
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            visited.iter_mut().for_each(|v| *v = 0);
+            *generation = 1;
+        }
+        out.clear();
+        picked.clear();
+        targets.clear();
+        let mut walk = Walk {
+            inner: self,
+            leaves,
+            mems,
+            starts,
+            event,
+            decoded: text,
+            visited,
+            generation: *generation,
+            out,
+            picked,
+            targets,
+            fold,
+        };
+        walk.visit(0);
+        out.sort_unstable();
+        out.dedup();
     }
 }
 
 impl Matcher {
     /// Ids of all patterns matching the JSON event, sorted and deduplicated. The event is
-    /// parsed once, and subtrees under keys no pattern uses are skipped while parsing.
+    /// validated as a whole and decoded only at the paths patterns use; every other
+    /// subtree is skipped. Buffers are reused per thread; only the returned `Vec` is
+    /// allocated (a [`Session`] avoids that too).
     pub fn matches_json(&self, event: &[u8]) -> Result<Vec<u32>, EventError> {
-        let ev = scan::collect(&self.inner, event)?;
-        Ok(self.inner.run(ev))
+        SCRATCH.with(|cell| {
+            let mut sc = cell.borrow_mut();
+            self.inner.match_bytes(event, &mut sc)?;
+            Ok(sc.out.clone())
+        })
     }
 
     /// Ids of all patterns matching the event.
     pub fn matches_value(&self, event: &Value) -> Vec<u32> {
-        let mut ev = EventLeaves::default();
-        self.inner
-            .collect_value(event, 0, &mut Vec::new(), &mut 0, &mut ev);
-        self.inner.run(ev)
+        SCRATCH.with(|cell| {
+            let mut sc = cell.borrow_mut();
+            self.inner.match_value(event, &mut sc);
+            sc.out.clone()
+        })
+    }
+
+    /// A matching session with its own buffers, for a hot loop: see [`Session`].
+    pub fn session(&self) -> Session {
+        Session::new(self.inner.clone())
     }
 
     /// Number of distinct rule ids added.

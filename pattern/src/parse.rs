@@ -45,7 +45,7 @@ pub(crate) fn parse_root(v: &Value) -> Res<Node> {
             format!("pattern is {size} characters; the limit is {MAX_PATTERN_CHARS}"),
         );
     }
-    parse_object(obj, &[])
+    parse_object(obj, &[], false)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -59,7 +59,28 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn parse_object(obj: &Map<String, Value>, path: &[PathSegment]) -> Res<Node> {
+/// Names EventBridge reserves for operators: inside a `$or` alternative (at any depth)
+/// they may not be used as field names, since an operator object there is a mistake
+/// (`{"$or": [{"numeric": [">", 5]}, ..]}` would otherwise match a field `numeric`).
+const RESERVED_IN_OR: &[&str] = &[
+    "exactly",
+    "equals-ignore-case",
+    "prefix",
+    "suffix",
+    "anything-but",
+    "exists",
+    "wildcard",
+    "numeric",
+    "cidr",
+    "=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+];
+
+/// One object level; `in_or` when it sits inside a `$or` alternative.
+fn parse_object(obj: &Map<String, Value>, path: &[PathSegment], in_or: bool) -> Res<Node> {
     if obj.is_empty() {
         return err(
             path,
@@ -76,8 +97,16 @@ fn parse_object(obj: &Map<String, Value>, path: &[PathSegment]) -> Res<Node> {
             node.ors.push(parse_or(v, &here)?);
             continue;
         }
+        if in_or && RESERVED_IN_OR.contains(&k.as_str()) {
+            return err(
+                &here,
+                format!(
+                    "\"{k}\" is an operator name and cannot be a field name inside \"$or\"; put operators in a match array, e.g. {{\"field\": [{{\"{k}\": ..}}]}}"
+                ),
+            );
+        }
         let field = match v {
-            Value::Object(m) => Field::Nested(parse_object(m, &here)?),
+            Value::Object(m) => Field::Nested(parse_object(m, &here, in_or)?),
             Value::Array(items) => Field::Leaf(parse_leaf(items, &here)?),
             other => {
                 return err(
@@ -114,7 +143,7 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
     for (i, item) in items.iter().enumerate() {
         let here = with(path, PathSegment::Index(i));
         match item {
-            Value::Object(m) => alts.push(parse_object(m, &here)?),
+            Value::Object(m) => alts.push(parse_object(m, &here, true)?),
             other => {
                 return err(
                     &here,
@@ -317,41 +346,34 @@ fn parse_anything_but(v: &Value, path: &[PathSegment]) -> Res<AnythingBut> {
                 .enumerate()
                 .map(|(i, x)| ab_scalar(x, &with(path, PathSegment::Index(i))))
                 .collect::<Res<Vec<_>>>()?;
+            // EventBridge (and event-ruler) refuse a list mixing strings and numbers.
+            let strings = vals.iter().filter(|x| matches!(x, Scalar::Str(_))).count();
+            if strings != 0 && strings != vals.len() {
+                return err(
+                    path,
+                    "\"anything-but\" values must be all strings or all numbers, not both",
+                );
+            }
             Ok(AnythingBut::Values(vals))
         }
         Value::Object(m) => {
             let (k, inner) = single_entry(m, path)?;
             let here = key(path, k);
             match k.as_str() {
-                "prefix" => Ok(AnythingBut::Prefix(
-                    string_operand(k, inner, &here)?.to_string(),
+                "prefix" => Ok(AnythingBut::Prefix(affix_list(k, inner, &here)?)),
+                "suffix" => Ok(AnythingBut::Suffix(affix_list(k, inner, &here)?)),
+                "wildcard" => Ok(AnythingBut::Wildcard(
+                    string_list(k, inner, &here)?
+                        .into_iter()
+                        .map(|(s, at)| glob_operand(&Value::String(s), &at))
+                        .collect::<Res<Vec<_>>>()?,
                 )),
-                "suffix" => Ok(AnythingBut::Suffix(
-                    string_operand(k, inner, &here)?.to_string(),
+                "equals-ignore-case" => Ok(AnythingBut::EqualsCi(
+                    string_list(k, inner, &here)?
+                        .into_iter()
+                        .map(|(s, _)| fold_case(&s))
+                        .collect(),
                 )),
-                "wildcard" => Ok(AnythingBut::Wildcard(glob_operand(inner, &here)?)),
-                "equals-ignore-case" => match inner {
-                    Value::String(s) => Ok(AnythingBut::EqualsCi(vec![fold_case(s)])),
-                    Value::Array(items) if !items.is_empty() => items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| {
-                            string_operand(k, x, &with(&here, PathSegment::Index(i))).map(fold_case)
-                        })
-                        .collect::<Res<Vec<_>>>()
-                        .map(AnythingBut::EqualsCi),
-                    Value::Array(_) => err(
-                        &here,
-                        "empty array; \"equals-ignore-case\" needs at least one string",
-                    ),
-                    other => err(
-                        &here,
-                        format!(
-                            "\"equals-ignore-case\" needs a string or an array of strings, got {}",
-                            kind(other)
-                        ),
-                    ),
-                },
                 other => err(
                     &here,
                     format!(
@@ -362,6 +384,51 @@ fn parse_anything_but(v: &Value, path: &[PathSegment]) -> Res<AnythingBut> {
         }
         scalar => Ok(AnythingBut::Values(vec![ab_scalar(scalar, path)?])),
     }
+}
+
+/// The operand of an `anything-but` string form: one string or a non-empty array of
+/// strings, each with its own path for errors.
+fn string_list(op: &str, v: &Value, path: &[PathSegment]) -> Res<Vec<(String, Vec<PathSegment>)>> {
+    match v {
+        Value::String(s) => Ok(vec![(s.clone(), path.to_vec())]),
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let at = with(path, PathSegment::Index(i));
+                string_operand(op, x, &at).map(|s| (s.to_string(), at))
+            })
+            .collect(),
+        Value::Array(_) => err(
+            path,
+            format!("empty array; \"{op}\" needs at least one string"),
+        ),
+        other => err(
+            path,
+            format!(
+                "\"{op}\" needs a string or an array of strings, got {}",
+                kind(other)
+            ),
+        ),
+    }
+}
+
+/// `anything-but` prefixes or suffixes: like [`string_list`], and none may be empty
+/// (EventBridge refuses an empty one; it would exclude every string).
+fn affix_list(op: &str, v: &Value, path: &[PathSegment]) -> Res<Vec<String>> {
+    string_list(op, v, path)?
+        .into_iter()
+        .map(|(s, at)| {
+            if s.is_empty() {
+                err(
+                    &at,
+                    format!("empty \"{op}\"; \"anything-but\" needs a non-empty {op}"),
+                )
+            } else {
+                Ok(s)
+            }
+        })
+        .collect()
 }
 
 fn numeric_operand(v: &Value, path: &[PathSegment]) -> Res<f64> {
@@ -435,6 +502,14 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
             }
         };
         let n = numeric_operand(&items[pair * 2 + 1], &num_path)?;
+        // As EventBridge: with two comparisons the lower bound comes first. An empty
+        // range (`[">", 5, "<", 1]`) is accepted and matches nothing.
+        if pair == 0 && items.len() == 4 && matches!(op, "<" | "<=") {
+            return err(
+                &op_path,
+                "with two comparisons the lower bound (>, >=) comes first, e.g. [\">\", 0, \"<=\", 5]",
+            );
+        }
         let (slot, bound) = match op {
             "=" if items.len() == 2 => {
                 range = Range {
@@ -462,15 +537,6 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
             );
         }
         *slot = Some(bound);
-    }
-    if let (Some((lo, _)), Some((hi, _))) = (range.lo, range.hi)
-        && items.len() == 4
-        && lo >= hi
-    {
-        return err(
-            path,
-            format!("empty range: lower bound {lo} must be less than upper bound {hi}"),
-        );
     }
     Ok(range)
 }

@@ -49,7 +49,25 @@ pub fn numeric_value(n: &Number) -> Option<f64> {
 /// lower-case each character, keeping it unchanged when the mapping is not one character.
 /// This is deliberately not full Unicode case folding (`ß` does not become `ss`).
 pub fn fold_case(s: &str) -> String {
-    s.chars().map(fold_char).collect()
+    let mut out = String::with_capacity(s.len());
+    fold_case_into(s, &mut out);
+    out
+}
+
+/// [`fold_case`] into a reused buffer (cleared first). ASCII folds to lower case.
+pub fn fold_case_into(s: &str, out: &mut String) {
+    out.clear();
+    if s.is_ascii() {
+        out.push_str(s);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(s.chars().map(fold_char));
+    }
+}
+
+/// Whether `s` case-folds to `folded` (already folded), without allocating.
+pub fn fold_eq(s: &str, folded: &str) -> bool {
+    s.chars().map(fold_char).eq(folded.chars())
 }
 
 fn fold_char(c: char) -> char {
@@ -259,5 +277,11 @@ mod tests {
         assert_eq!(fold_case("HeLLo"), fold_case("hello"));
         assert_ne!(fold_case("straße"), fold_case("STRASSE"));
         assert_eq!(fold_case("ÄÖÜ"), fold_case("äöü"));
+        assert!(fold_eq("HeLLo", &fold_case("hello")));
+        assert!(!fold_eq("HeLLo!", &fold_case("hello")));
+        // ASCII fast path agrees with the per-character rule.
+        let all: String = (0u8..128).map(char::from).collect();
+        let slow: String = all.chars().map(fold_char).collect();
+        assert_eq!(fold_case(&all), slow);
     }
 }

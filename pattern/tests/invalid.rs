@@ -175,15 +175,17 @@ const CASES: &[(&str, &str, &str)] = &[
         "$.a[0].numeric[0]",
         "cannot be combined",
     ),
+    // Empty ranges and equal bounds are valid (as in EventBridge); an upper bound
+    // written before the lower bound is not.
     (
-        "{\"a\": [{\"numeric\": [\">\", 5, \"<\", 1]}]}",
-        "$.a[0].numeric",
-        "empty range",
+        "{\"a\": [{\"numeric\": [\"<\", 1, \">\", 5]}]}",
+        "$.a[0].numeric[0]",
+        "lower bound (>, >=) comes first",
     ),
     (
-        "{\"a\": [{\"numeric\": [\">=\", 5, \"<=\", 5]}]}",
-        "$.a[0].numeric",
-        "empty range",
+        "{\"a\": [{\"numeric\": [\"<=\", 5, \">=\", 5]}]}",
+        "$.a[0].numeric[0]",
+        "lower bound (>, >=) comes first",
     ),
     // CIDR.
     (
