@@ -657,3 +657,41 @@ fn one_http2_connection_gets_its_stream_limit_and_cannot_pin_memory() {
     let (status, _) = get_as(&server, ADMIN, "/v1/admin/status");
     assert_eq!(status, 200, "still serving");
 }
+
+#[test]
+fn an_idle_http2_connection_is_closed_at_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let setup = Setup::new().standard();
+    setup.config(&config_with_tokens(
+        "[server]\nidle-timeout = \"1s\"\nheader-timeout = \"5s\"\n",
+    ));
+    let server = setup.start();
+    let target = addr(&server);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let closed_after = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(target)
+            .await
+            .expect("connect");
+        let (client, connection) = h2::client::handshake(tcp).await.expect("h2c handshake");
+        let started = Instant::now();
+        let driver = tokio::spawn(connection);
+        let request = axum::http::Request::get(format!("http://{target}/healthz"))
+            .body(())
+            .expect("request");
+        let mut client = client.ready().await.expect("ready");
+        let (response, _) = client.send_request(request, true).expect("send");
+        assert_eq!(response.await.expect("response").status(), 200);
+        // Then nothing: the server closes the connection.
+        let ended = tokio::time::timeout(IDLE * 5, driver).await;
+        assert!(ended.is_ok(), "the idle connection was not closed");
+        started.elapsed()
+    });
+    assert!(
+        closed_after >= IDLE && closed_after < IDLE * 4,
+        "closed after {closed_after:?}"
+    );
+    assert!(metric(&server, "trailmark_http_timeouts_total{kind=\"idle\"}") >= 1.0);
+}

@@ -9,7 +9,10 @@
 //!   it trickles bytes (slowloris). It also bounds how long a connection may
 //!   wait before its first request, for HTTP/1 and HTTP/2 alike.
 //! - **Idle timeout** (`idle-timeout`): a connection with no request in
-//!   progress and no bytes in either direction for this long is closed.
+//!   progress and no bytes in either direction for this long is closed. For
+//!   HTTP/1, hyper's header timeout already runs while a keep-alive
+//!   connection waits for its next request, so there the shorter of the two
+//!   applies; HTTP/2 connections (no header timer) rely on this one.
 //! - **Body-read timeout** (`body-timeout`): a request body not received in
 //!   full within it ends in an error ([`BodyTimeout`]), which readers answer
 //!   with 408; the handler and its in-flight permit are freed.
@@ -231,9 +234,7 @@ fn builder(options: &ListenerOptions) -> auto::Builder<TokioExecutor> {
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
         .initial_stream_window_size(64 << 10)
         .initial_connection_window_size(256 << 10)
-        .max_pending_accept_reset_streams(Some(20))
-        .keep_alive_interval(Some(options.idle_timeout))
-        .keep_alive_timeout(options.header_timeout);
+        .max_pending_accept_reset_streams(Some(20));
     builder
 }
 
