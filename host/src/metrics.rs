@@ -178,7 +178,7 @@ pub struct Metrics {
     /// Requests refused with 401 or 403.
     pub auth_refusals: AtomicU64,
     /// Audit events about this host (refusals, admin actions) that could not
-    /// be journaled (the intake was busy or failing).
+    /// be journaled (the journal failed; the reserved path is never busy).
     pub audit_unrecorded: AtomicU64,
     /// Records the host journaled about itself (refusals, aggregates, admin
     /// actions); they are counted in `events_accepted` too.
@@ -267,7 +267,7 @@ impl Metrics {
         counter(
             &mut out,
             "trailmark_audit_unrecorded_total",
-            "Audit events about this host that could not be journaled.",
+            "Audit events about this host that could not be journaled (the journal failed).",
             self.audit_unrecorded.load(Relaxed),
         );
         counter(
