@@ -45,7 +45,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -158,7 +158,7 @@ pub async fn guard(State(state): State<Arc<AuthState>>, request: Request, next: 
     {
         HeaderCheck::Done(done) => (done.principal, body, None),
         HeaderCheck::NeedsBody(pending) => {
-            let permit = match state.reserve_body(&parts.headers) {
+            let permit = match state.reserve_body(&body) {
                 Ok(p) => p,
                 Err(response) => return response.answer(asked.aws),
             };
@@ -247,28 +247,22 @@ fn body_refusal(error: &BodyError) -> Early {
     }
 }
 
-/// The declared `Content-Length`, when there is one that parses.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.trim().parse().ok())
-}
-
 impl AuthState {
     /// Reserve room in the body budget for a body about to be read for a
-    /// signature check: its declared length, or the body limit when it
-    /// declares none. Refuses at once (413 past the limit, 503 when the
-    /// budget is spent), never waits.
-    fn reserve_body(&self, headers: &HeaderMap) -> Result<OwnedSemaphorePermit, Early> {
+    /// signature check: its known length (`Content-Length`, or none at all
+    /// for a request without a body), or the body limit when it is unknown.
+    /// Refuses at once (413 past the limit, 503 when the budget is spent),
+    /// never waits.
+    fn reserve_body(&self, body: &Body) -> Result<OwnedSemaphorePermit, Early> {
         let limit = self.max_body_bytes as u64;
-        let want = match declared_length(headers) {
-            Some(n) if n > limit => {
+        let hint = http_body::Body::size_hint(body);
+        let want = match hint.upper() {
+            _ if hint.lower() > limit => {
                 return Err(body_refusal(&BodyError::TooLarge {
                     limit: self.max_body_bytes,
                 }));
             }
-            Some(n) => n,
+            Some(n) => n.min(limit),
             None => limit,
         };
         let want = u32::try_from(want.max(1)).unwrap_or(u32::MAX);
@@ -536,7 +530,13 @@ mod guard_tests {
         }
     }
 
+    const KEY_ID: &str = "TMKGUARDTESTKEY00001";
+
     fn app(journal: Arc<Journal>, ran: Arc<AtomicBool>) -> Router {
+        app_with_budget(journal, ran, 4 << 20)
+    }
+
+    fn app_with_budget(journal: Arc<Journal>, ran: Arc<AtomicBool>, budget: usize) -> Router {
         let authenticator = Authenticator::new(
             &[TokenSpec {
                 name: "admin".into(),
@@ -544,7 +544,14 @@ mod guard_tests {
                 scopes: vec![Scope::Admin],
                 sources: vec![],
             }],
-            &[],
+            &[trailmark_auth::AccessKeySpec {
+                id: KEY_ID.into(),
+                name: None,
+                secret: Some(trailmark_auth::Secret::new("not-a-real-secret")),
+                secret_file: None,
+                scopes: vec![Scope::Admin],
+                sources: vec![],
+            }],
             AuthOptions::default(),
         )
         .expect("valid credentials");
@@ -553,7 +560,7 @@ mod guard_tests {
             intake: journal,
             metrics: Arc::new(Metrics::default()),
             max_body_bytes: 1 << 20,
-            body_budget: Arc::new(Semaphore::new(4 << 20)),
+            body_budget: Arc::new(Semaphore::new(budget)),
             refusals: RefusalLog::new(Duration::from_secs(60), 100),
             account: "000000000000".into(),
             region: "local".into(),
@@ -616,6 +623,72 @@ mod guard_tests {
         );
     }
 
+    fn amz_now() -> String {
+        time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .expect("formats")
+    }
+
+    #[tokio::test]
+    async fn a_signed_body_past_the_budget_is_refused_with_503_unread() {
+        let journal = journal(false);
+        let ran = Arc::new(AtomicBool::new(false));
+        // Room for 512 KiB of signed bodies; the body limit is 1 MiB.
+        let app = app_with_budget(journal, ran.clone(), 512 << 10);
+        let amz_date = amz_now();
+        // A known key, a fresh date and the right scope pass the header
+        // phase; the (wrong) signature would only be checked on the body.
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={KEY_ID}/{}/us-east-1/events/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            &amz_date[..8],
+            "0".repeat(64)
+        );
+        let read = Arc::new(AtomicBool::new(false));
+        let request = Request::post("/v1/admin/dlq/purge")
+            .header("authorization", &authorization)
+            .header("x-amz-date", &amz_date)
+            .header("host", "localhost")
+            .header("content-length", (1 << 20).to_string())
+            .body(Body::new(SizedWatched(read.clone(), 1 << 20)))
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("answer");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!read.load(Relaxed), "refused before reading");
+        assert!(!ran.load(Relaxed));
+
+        // A body that fits is read, and its bad signature refused.
+        let request = Request::post("/v1/admin/dlq/purge")
+            .header("authorization", &authorization)
+            .header("x-amz-date", &amz_date)
+            .header("host", "localhost")
+            .body(Body::from("{}"))
+            .expect("request");
+        let response = app.oneshot(request).await.expect("answer");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(!ran.load(Relaxed));
+    }
+
+    /// A body of a declared size that notes whether anyone read it.
+    struct SizedWatched(Arc<AtomicBool>, u64);
+
+    impl http_body::Body for SizedWatched {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            self.0.store(true, Relaxed);
+            std::task::Poll::Ready(None)
+        }
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(self.1)
+        }
+    }
+
     /// A body that notes whether anyone read it.
     struct Watched(Arc<AtomicBool>);
 
@@ -636,11 +709,7 @@ mod guard_tests {
         let journal = journal(false);
         let ran = Arc::new(AtomicBool::new(false));
         let app = app(journal.clone(), ran.clone());
-        let amz_date = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year][month][day]T[hour][minute][second]Z"
-            ))
-            .expect("formats");
+        let amz_date = amz_now();
         let sigv4 = format!(
             "AWS4-HMAC-SHA256 Credential=TMKNOSUCHKEY/{}/us-east-1/events/aws4_request, \
              SignedHeaders=host;x-amz-date, Signature={}",
