@@ -33,20 +33,57 @@ const MIN_SKEW: Duration = Duration::from_secs(1);
 /// The widest: beyond an hour, a captured request stays usable too long.
 const MAX_SKEW: Duration = Duration::from_secs(3600);
 
+/// The service a SigV4 credential scope must name by default: EventBridge's.
+pub const SIGV4_SERVICE: &str = "events";
+
 /// Tunables of [`Authenticator`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthOptions {
     /// How far `x-amz-date` may be from the server's clock, either way: the
     /// window in which a captured SigV4 request could be replayed. Default
     /// 5 minutes, as AWS; [`Authenticator::new`] accepts 1 s to 1 h.
     pub clock_skew: Duration,
+    /// The service a SigV4 credential scope must name: [`SIGV4_SERVICE`]
+    /// (`events`, what the AWS SDKs sign EventBridge calls for).
+    pub service: String,
+    /// The regions a SigV4 credential scope may name; empty (the default)
+    /// accepts any region, since a self-hosted endpoint has none of its own.
+    pub regions: Vec<String>,
 }
 
 impl Default for AuthOptions {
     fn default() -> Self {
         Self {
             clock_skew: Duration::from_secs(300),
+            service: SIGV4_SERVICE.to_owned(),
+            regions: Vec::new(),
         }
+    }
+}
+
+/// What [`Authenticator::check_headers`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderCheck {
+    /// Authenticated from the headers alone (a bearer token).
+    Done(Authenticated),
+    /// SigV4 whose key, window and scope are good: the signature covers the
+    /// body, so read it and call [`Authenticator::check_body`].
+    NeedsBody(PendingSignature),
+}
+
+/// A SigV4 request that passed the header phase, waiting for its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignature {
+    principal: Principal,
+    scope: CredentialScope,
+}
+
+impl PendingSignature {
+    /// Whom the request claims to come from: the owner of a configured key.
+    /// Not proven until [`Authenticator::check_body`] says so; check its
+    /// scopes now, to refuse before reading the body.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
     }
 }
 
@@ -108,6 +145,19 @@ impl Authenticator {
                     "must be between {} and {} seconds (AWS uses 300)",
                     MIN_SKEW.as_secs(),
                     MAX_SKEW.as_secs()
+                ),
+            });
+        }
+        if let Some((i, region)) = options.regions.iter().enumerate().find(|(_, r)| {
+            r.is_empty()
+                || !r
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }) {
+            return Err(ConfigError {
+                field: format!("auth.regions[{i}]"),
+                message: format!(
+                    "{region:?} is not a region name (lowercase letters, digits and -, e.g. us-east-1)"
                 ),
             });
         }
@@ -190,6 +240,7 @@ impl Authenticator {
         if let Some(secs) = config.clock_skew_secs {
             options.clock_skew = Duration::from_secs(secs);
         }
+        options.regions = config.regions.clone();
         Self::new(&config.tokens, &config.access_keys, options)
     }
 
@@ -215,45 +266,77 @@ impl Authenticator {
     }
 
     /// As [`Authenticator::authenticate`], also returning the SigV4
-    /// credential scope.
+    /// credential scope: [`Authenticator::check_headers`], then
+    /// [`Authenticator::check_body`] when the signature covers the body.
     pub fn verify(
         &self,
         req: &RequestView<'_>,
         now: SystemTime,
     ) -> Result<Authenticated, AuthFailure> {
-        let mut values = req.headers.get_all(AUTHORIZATION).iter();
-        let Some(value) = values.next() else {
-            return Err(if is_presigned(req.uri) {
-                unsupported_presigned()
-            } else {
-                AuthFailure::MissingCredentials
-            });
-        };
-        if values.next().is_some() {
-            return Err(AuthFailure::malformed("more than one Authorization header"));
+        match self.check_headers(req, now)? {
+            HeaderCheck::Done(done) => Ok(done),
+            HeaderCheck::NeedsBody(pending) => self.check_body(pending, req),
         }
-        let value = value.to_str().map_err(|_| {
-            AuthFailure::malformed("the value holds bytes that are not visible ASCII")
-        })?;
-        let value = value.trim_matches(' ');
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    }
+
+    /// The header phase: everything that can be checked before the body is
+    /// read. A bearer token is checked completely. For SigV4: the header's
+    /// form, the key id, `x-amz-date` against the replay window, and the
+    /// credential scope's service and region. `req.body` is not looked at.
+    pub fn check_headers(
+        &self,
+        req: &RequestView<'_>,
+        now: SystemTime,
+    ) -> Result<HeaderCheck, AuthFailure> {
+        let (scheme, rest) = authorization(req)?;
         if scheme.eq_ignore_ascii_case("Bearer") {
             let principal = self.bearer(rest.trim_matches(' '))?;
-            return Ok(Authenticated {
+            return Ok(HeaderCheck::Done(Authenticated {
                 principal,
                 credential_scope: None,
-            });
+            }));
         }
         if scheme == sigv4::ALGORITHM {
-            let (key, scope) = sigv4::verify(rest, req, now, self.options.clock_skew, |id| {
+            let (_, key, scope) = sigv4::check_headers(rest, req, now, self.sigv4_rules(), |id| {
                 self.keys.get(id).map(|k| (&k.secret, k))
             })?;
-            return Ok(Authenticated {
+            return Ok(HeaderCheck::NeedsBody(PendingSignature {
                 principal: key.principal.clone(),
-                credential_scope: Some(scope),
-            });
+                scope,
+            }));
         }
         Err(unsupported(scheme))
+    }
+
+    /// The body phase of a SigV4 request that passed
+    /// [`Authenticator::check_headers`]: the payload hash and the signature
+    /// over the same request, now with `req.body` the whole body.
+    pub fn check_body(
+        &self,
+        pending: PendingSignature,
+        req: &RequestView<'_>,
+    ) -> Result<Authenticated, AuthFailure> {
+        let (scheme, rest) = authorization(req)?;
+        let key = self
+            .keys
+            .get(&pending.scope.key_id)
+            .filter(|_| scheme == sigv4::ALGORITHM)
+            .ok_or_else(|| {
+                AuthFailure::malformed("the Authorization header changed between the two checks")
+            })?;
+        sigv4::check_signature(rest, req, &key.secret)?;
+        Ok(Authenticated {
+            principal: pending.principal,
+            credential_scope: Some(pending.scope),
+        })
+    }
+
+    fn sigv4_rules(&self) -> sigv4::SigV4Rules<'_> {
+        sigv4::SigV4Rules {
+            clock_skew: self.options.clock_skew,
+            service: &self.options.service,
+            regions: &self.options.regions,
+        }
     }
 
     fn bearer(&self, token: &str) -> Result<Principal, AuthFailure> {
@@ -269,6 +352,26 @@ impl Authenticator {
             .cloned()
             .ok_or(AuthFailure::UnknownToken)
     }
+}
+
+/// The one `Authorization` header, split into its scheme and the rest.
+fn authorization<'r>(req: &'r RequestView<'_>) -> Result<(&'r str, &'r str), AuthFailure> {
+    let mut values = req.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(if is_presigned(req.uri) {
+            unsupported_presigned()
+        } else {
+            AuthFailure::MissingCredentials
+        });
+    };
+    if values.next().is_some() {
+        return Err(AuthFailure::malformed("more than one Authorization header"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthFailure::malformed("the value holds bytes that are not visible ASCII"))?;
+    let value = value.trim_matches(' ');
+    Ok(value.split_once(' ').unwrap_or((value, "")))
 }
 
 fn is_presigned(uri: &Uri) -> bool {

@@ -4,6 +4,7 @@
 //! ```toml
 //! [auth]
 //! clock-skew-secs = 300
+//! regions = ["us-east-1", "eu-west-1"]   # SigV4 scopes accepted; absent: any
 //!
 //! [[auth.tokens]]
 //! name = "billing-writer"
@@ -40,6 +41,10 @@ pub struct AuthConfig {
     /// (default 300, as AWS; 1 to 3600).
     #[serde(default)]
     pub clock_skew_secs: Option<u64>,
+    /// The regions a SigV4 credential scope may name (e.g. `["us-east-1"]`);
+    /// empty or absent accepts any region. The service is always `events`.
+    #[serde(default)]
+    pub regions: Vec<String>,
 }
 
 /// One bearer token: `[[auth.tokens]]`.

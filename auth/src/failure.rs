@@ -35,8 +35,17 @@ pub enum AuthFailure {
     /// A SigV4 access key id that is not configured.
     #[error("unknown access key {key_id:?}")]
     UnknownAccessKey {
-        /// The access key id from the credential scope (not a secret).
+        /// The access key id from the credential scope (not a secret), as
+        /// [`crate::printable`] makes it: at most 64 characters, controls
+        /// escaped, since the client chose every byte of it.
         key_id: String,
+    },
+    /// The SigV4 credential scope names a service or region this server
+    /// does not answer for.
+    #[error("{reason}")]
+    CredentialScope {
+        /// Which part, what was sent and what is accepted.
+        reason: String,
     },
     /// The SigV4 signature does not match the request.
     #[error(
@@ -106,6 +115,7 @@ impl AuthFailure {
             Self::SignatureMismatch
             | Self::RequestTimeOutsideWindow { .. }
             | Self::PayloadHashMismatch { .. }
+            | Self::CredentialScope { .. }
             | Self::AccessDenied { .. } => 403,
         }
     }
@@ -126,7 +136,8 @@ impl AuthFailure {
             Self::UnknownToken | Self::UnknownAccessKey { .. } => "UnrecognizedClientException",
             Self::SignatureMismatch
             | Self::RequestTimeOutsideWindow { .. }
-            | Self::PayloadHashMismatch { .. } => "InvalidSignatureException",
+            | Self::PayloadHashMismatch { .. }
+            | Self::CredentialScope { .. } => "InvalidSignatureException",
             Self::AccessDenied { .. } => "AccessDeniedException",
         }
     }

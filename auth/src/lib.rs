@@ -9,9 +9,17 @@
 //! * **AWS Signature Version 4** with access key pairs ([`AccessKeySpec`]), so
 //!   the AWS CLI and SDKs call the EventBridge-compatible PutEvents endpoint
 //!   as they call AWS. The signature, the payload hash and the request time
-//!   (the replay window, ±5 minutes by default) are checked exactly as AWS
-//!   does for services other than S3. Only header signing is accepted:
-//!   presigned URLs and SigV4a are refused with a clear message.
+//!   (the replay window, ±5 minutes by default) are checked as AWS does for
+//!   services other than S3. The credential scope's service must be
+//!   `events` (as for EventBridge); its region may be any unless
+//!   [`AuthOptions::regions`] lists the accepted ones. Only header signing is
+//!   accepted: presigned URLs and SigV4a are refused with a clear message.
+//!
+//! Authentication runs in two phases so that nothing is buffered for a
+//! caller who could not be let in: [`Authenticator::check_headers`] checks a
+//! bearer token completely, and for SigV4 the key id, the replay window and
+//! the credential scope; only a SigV4 request that passes it needs its body
+//! read, for [`Authenticator::check_body`] to check the signature.
 //!
 //! Each credential carries [`Scope`]s (`put`, `query`, `admin`; `admin`
 //! implies the others) and optionally [`SourceFilter`] patterns limiting the
@@ -62,18 +70,23 @@ mod authenticator;
 mod config;
 mod failure;
 mod local;
+mod printable;
 mod random;
 mod scope;
 mod secret;
 mod sigv4;
 mod token;
 
-pub use authenticator::{AuthOptions, Authenticated, Authenticator, RequestView, needs_body};
+pub use authenticator::{
+    AuthOptions, Authenticated, Authenticator, HeaderCheck, PendingSignature, RequestView,
+    SIGV4_SERVICE, needs_body,
+};
 pub use config::{AccessKeySpec, AuthConfig, ConfigError, TokenSpec};
 pub use failure::AuthFailure;
 pub use local::{
     ACCESS_KEY_FILE, ADMIN_TOKEN_FILE, LocalCredentials, LocalError, generate_access_key,
 };
+pub use printable::printable;
 pub use scope::{Principal, PrincipalKind, Scope, SourceFilter};
 pub use secret::Secret;
 pub use sigv4::CredentialScope;

@@ -33,7 +33,11 @@ fn suite_authenticator() -> Authenticator {
             // aws-credential-types' `Credentials::for_tests()`.
             key("ANOTREAL", "notrealrnrELgWzOk3IfjzDKtFBhDby"),
         ],
-        AuthOptions::default(),
+        // The suite signs for the service `service`; the host pins `events`.
+        AuthOptions {
+            service: "service".into(),
+            ..AuthOptions::default()
+        },
     )
     .unwrap()
 }

@@ -41,11 +41,10 @@ fn put_events_signed_by_the_sdk_verifies() {
 }
 
 #[test]
-fn any_region_and_service_verify_and_are_reported() {
+fn any_region_verifies_and_is_reported_but_the_service_must_be_events() {
     let auth = authenticator();
     let signer = Signer {
         region: "eu-west-3",
-        service: "trailmark",
         ..Signer::default()
     };
     let received = sign_and_receive(put_events("https://localhost:8443/"), &signer);
@@ -55,8 +54,126 @@ fn any_region_and_service_verify_and_are_reported() {
         .unwrap();
     assert_eq!(
         (scope.region.as_str(), scope.service.as_str()),
-        ("eu-west-3", "trailmark")
+        ("eu-west-3", "events")
     );
+
+    let signer = Signer {
+        service: "trailmark",
+        ..Signer::default()
+    };
+    let received = sign_and_receive(put_events("https://localhost:8443/"), &signer);
+    let err = check(&auth, &received, t0()).unwrap_err();
+    assert_eq!(
+        (err.status(), err.aws_code()),
+        (403, "InvalidSignatureException")
+    );
+    assert!(
+        err.to_string().contains("'events', not 'trailmark'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configured_regions_are_the_only_ones_accepted() {
+    let auth = trailmark_auth::Authenticator::new(
+        &[],
+        &[key(KEY_ID, SECRET, &[Scope::Put], &[])],
+        trailmark_auth::AuthOptions {
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            ..trailmark_auth::AuthOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(check(&auth, &signed_put_events(), t0()).is_ok());
+    let signer = Signer {
+        region: "ap-south-1",
+        ..Signer::default()
+    };
+    let received = sign_and_receive(put_events("https://localhost:8443/"), &signer);
+    let err = check(&auth, &received, t0()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not 'ap-south-1' (accepted: eu-west-1, us-east-1)"),
+        "{err}"
+    );
+    let bad = trailmark_auth::Authenticator::new(
+        &[],
+        &[],
+        trailmark_auth::AuthOptions {
+            regions: vec!["US East".into()],
+            ..trailmark_auth::AuthOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(bad.field, "auth.regions[0]");
+}
+
+#[test]
+fn the_header_phase_refuses_before_the_body_and_the_body_phase_checks_the_signature() {
+    use trailmark_auth::HeaderCheck;
+    let auth = authenticator();
+    let received = signed_put_events();
+    // Header phase: the body is not looked at (an empty one passes).
+    let mut headers_only = received.clone();
+    headers_only.body = Vec::new();
+    let pending = match auth
+        .check_headers(&headers_only.view(), t0())
+        .expect("headers pass")
+    {
+        HeaderCheck::NeedsBody(p) => p,
+        other => panic!("SigV4 needs its body: {other:?}"),
+    };
+    assert_eq!(pending.principal().name, KEY_ID);
+    // Body phase: the real body verifies, another does not.
+    assert!(auth.check_body(pending.clone(), &received.view()).is_ok());
+    assert_eq!(
+        auth.check_body(pending, &headers_only.view()),
+        Err(AuthFailure::SignatureMismatch)
+    );
+    // An unknown key, a stale date and a foreign service fail in the header
+    // phase, with a body of any size never read.
+    for (key_id, time, service) in [
+        ("AKIDUNKNOWN", t0(), "events"),
+        (KEY_ID, t0() - Duration::from_secs(3600), "events"),
+        (KEY_ID, t0(), "s3"),
+    ] {
+        let signer = Signer {
+            key_id,
+            time,
+            service,
+            ..Signer::default()
+        };
+        let received = sign_and_receive(put_events("https://localhost:8443/"), &signer);
+        assert!(
+            auth.check_headers(&received.view(), t0()).is_err(),
+            "{key_id} {service}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_unknown_key_id_is_bounded_in_the_refusal() {
+    let auth = authenticator();
+    let mut received = signed_put_events();
+    // Header values are visible ASCII by the time they get here; the length
+    // is what an attacker controls.
+    let key_id = format!("{}{}", "K".repeat(10), "A".repeat(300_000));
+    let header = format!(
+        "AWS4-HMAC-SHA256 Credential={key_id}/20261125/us-east-1/events/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature={}",
+        "0".repeat(64)
+    );
+    received.set_header("authorization", &header);
+    let err = check(&auth, &received, t0()).unwrap_err();
+    let AuthFailure::UnknownAccessKey { key_id } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(key_id.len() <= 64 + 3, "{} bytes", key_id.len());
+    assert!(
+        key_id.starts_with("KKKKKKKKKKAAA") && key_id.ends_with("..."),
+        "{key_id}"
+    );
+    assert!(err.to_string().len() < 128, "{err}");
 }
 
 #[test]
@@ -547,6 +664,7 @@ fn a_custom_clock_skew_is_applied() {
         &[key(KEY_ID, SECRET, &[Scope::Put], &[])],
         trailmark_auth::AuthOptions {
             clock_skew: Duration::from_secs(30),
+            ..trailmark_auth::AuthOptions::default()
         },
     )
     .unwrap();

@@ -12,6 +12,14 @@
 //! plugins = "plugins"
 //! account = "000000000000"
 //! region = "local"
+//! max-connections = 4096       # default: RLIMIT_NOFILE less 128, at most 4096
+//! header-timeout = "10s"       # to receive a request's headers
+//! idle-timeout = "60s"         # a connection with nothing to do
+//! body-timeout = "30s"         # to receive a request's body
+//! max-header-size = "64KiB"    # larger heads get 431
+//! http2-max-streams = 32       # per connection
+//! auth-body-budget = "64MiB"   # signed bodies buffered for signature checks, all together
+//! refusal-interval = "60s"     # per address: one refusal journaled, the rest counted
 //!
 //! [journal]
 //! retention = "30d"
@@ -57,6 +65,7 @@ use crate::backend_config::{
 };
 
 use crate::dispatch::Backoff;
+use crate::server::listener::ListenerOptions;
 use crate::units::{parse_bytes, parse_duration};
 
 /// The default listen address.
@@ -125,6 +134,14 @@ struct RawServer {
     account: Option<String>,
     region: Option<String>,
     watch: Option<bool>,
+    max_connections: Option<usize>,
+    header_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_header_size: Option<String>,
+    http2_max_streams: Option<u32>,
+    auth_body_budget: Option<String>,
+    refusal_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +157,7 @@ struct RawJournal {
 struct RawIngest {
     max_body: Option<String>,
     max_depth: Option<usize>,
+    max_in_flight_per_principal: Option<usize>,
     sqs: Option<toml::Table>,
 }
 
@@ -177,6 +195,15 @@ pub struct Config {
     pub region: String,
     /// Watch rules and plugins for changes.
     pub watch: bool,
+    /// Connection limits and timeouts of the HTTP listener.
+    pub listener: ListenerOptions,
+    /// Bytes of signed bodies buffered for signature checks at once.
+    pub auth_body_budget: u64,
+    /// Per remote address, one refusal is journaled per interval; the rest
+    /// are counted into one aggregate record.
+    pub refusal_interval: Duration,
+    /// Ingest requests one principal may have in flight.
+    pub max_in_flight_per_principal: usize,
     /// Keep delivered events this long.
     pub retention: Duration,
     /// Journal segment size.
@@ -276,6 +303,7 @@ impl Config {
             key: key.to_owned(),
             message,
         };
+        let listener = server_limits(&raw.server, origin)?;
         let listen_text = o
             .listen
             .clone()
@@ -320,6 +348,35 @@ impl Config {
         if !(1..=64).contains(&concurrency) {
             return Err(bad("dispatch.concurrency", "must be from 1 to 64".into()));
         }
+        let auth_body_budget = bytes(
+            "server.auth-body-budget",
+            raw.server.auth_body_budget.clone(),
+            64 << 20,
+        )?;
+        if !((1 << 20)..=(u32::MAX as u64)).contains(&auth_body_budget) {
+            return Err(bad(
+                "server.auth-body-budget",
+                "must be from 1MiB to 4GiB".into(),
+            ));
+        }
+        let refusal_interval = duration(
+            "server.refusal-interval",
+            raw.server.refusal_interval.clone(),
+            Duration::from_secs(60),
+        )?;
+        if refusal_interval.is_zero() {
+            return Err(bad(
+                "server.refusal-interval",
+                "must be longer than 0s".into(),
+            ));
+        }
+        let max_in_flight_per_principal = raw.ingest.max_in_flight_per_principal.unwrap_or(16);
+        if max_in_flight_per_principal == 0 {
+            return Err(bad(
+                "ingest.max-in-flight-per-principal",
+                "must be at least 1".into(),
+            ));
+        }
         let memory_bytes = bytes("runtime.memory", raw.runtime.memory, 64 << 20)?;
         if !((1 << 20)..=(4u64 << 30)).contains(&memory_bytes) {
             return Err(bad("runtime.memory", "must be from 1MiB to 4GiB".into()));
@@ -339,6 +396,10 @@ impl Config {
             account,
             region: raw.server.region.unwrap_or_else(|| "local".into()),
             watch: raw.server.watch.unwrap_or(true),
+            listener,
+            auth_body_budget,
+            refusal_interval,
+            max_in_flight_per_principal,
             retention: duration(
                 "journal.retention",
                 raw.journal.retention,
@@ -397,6 +458,84 @@ impl Config {
             data,
         })
     }
+}
+
+/// The listener's `[server]` keys, checked, over [`ListenerOptions::defaults`].
+fn server_limits(raw: &RawServer, origin: &Path) -> Result<ListenerOptions, ConfigError> {
+    let bad = |key: &str, message: String| ConfigError::Value {
+        path: origin.to_owned(),
+        key: key.to_owned(),
+        message,
+    };
+    let duration = |key: &str, v: Option<String>, default: Duration| {
+        v.map(|t| parse_duration(&t).map_err(|m| bad(key, m)))
+            .transpose()
+            .map(|d| d.unwrap_or(default))
+    };
+    let bytes = |key: &str, v: Option<String>, default: u64| {
+        v.map(|t| parse_bytes(&t).map_err(|m| bad(key, m)))
+            .transpose()
+            .map(|d| d.unwrap_or(default))
+    };
+    let defaults = ListenerOptions::defaults();
+    let positive = |key: &str, d: Duration| {
+        if d.is_zero() {
+            Err(bad(key, "must be longer than 0s".into()))
+        } else {
+            Ok(d)
+        }
+    };
+    let max_connections = raw.max_connections.unwrap_or(defaults.max_connections);
+    if max_connections == 0 {
+        return Err(bad("server.max-connections", "must be at least 1".into()));
+    }
+    let max_header_bytes = bytes(
+        "server.max-header-size",
+        raw.max_header_size.clone(),
+        defaults.max_header_bytes as u64,
+    )?;
+    if !((8 << 10)..=(1 << 20)).contains(&max_header_bytes) {
+        return Err(bad(
+            "server.max-header-size",
+            "must be from 8KiB to 1MiB".into(),
+        ));
+    }
+    let http2_max_streams = raw.http2_max_streams.unwrap_or(defaults.http2_max_streams);
+    if !(1..=1000).contains(&http2_max_streams) {
+        return Err(bad(
+            "server.http2-max-streams",
+            "must be from 1 to 1000".into(),
+        ));
+    }
+    Ok(ListenerOptions {
+        max_connections,
+        header_timeout: positive(
+            "server.header-timeout",
+            duration(
+                "server.header-timeout",
+                raw.header_timeout.clone(),
+                defaults.header_timeout,
+            )?,
+        )?,
+        idle_timeout: positive(
+            "server.idle-timeout",
+            duration(
+                "server.idle-timeout",
+                raw.idle_timeout.clone(),
+                defaults.idle_timeout,
+            )?,
+        )?,
+        body_timeout: positive(
+            "server.body-timeout",
+            duration(
+                "server.body-timeout",
+                raw.body_timeout.clone(),
+                defaults.body_timeout,
+            )?,
+        )?,
+        max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
+        http2_max_streams,
+    })
 }
 
 /// Read a backend table into its typed form (local or AWS by `type`).
@@ -465,6 +604,59 @@ mod tests {
         let c = Config::parse("[server]\nlisten = \"0.0.0.0:1\"\n", &o).unwrap();
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.cache, PathBuf::from("/tmp/x/cache"));
+    }
+
+    #[test]
+    fn the_example_config_parses_and_documents_the_defaults() {
+        let text = include_str!("../../examples/trailmark.toml");
+        let c = Config::parse(text, &Overrides::default()).unwrap();
+        let defaults = Config::parse("", &Overrides::default()).unwrap();
+        assert_eq!(c.listener, defaults.listener);
+        assert_eq!(c.auth_body_budget, defaults.auth_body_budget);
+        assert_eq!(c.refusal_interval, defaults.refusal_interval);
+        assert_eq!(
+            c.max_in_flight_per_principal,
+            defaults.max_in_flight_per_principal
+        );
+    }
+
+    #[test]
+    fn listener_limits_have_safe_defaults_and_are_checked() {
+        let c = Config::parse("", &Overrides::default()).unwrap();
+        assert_eq!(c.listener, ListenerOptions::defaults());
+        assert_eq!(c.auth_body_budget, 64 << 20);
+        assert_eq!(c.refusal_interval, Duration::from_secs(60));
+        assert_eq!(c.max_in_flight_per_principal, 16);
+        let c = Config::parse(
+            "[server]\nmax-connections = 100\nheader-timeout = \"2s\"\nbody-timeout = \"500ms\"\n\
+             max-header-size = \"16KiB\"\nrefusal-interval = \"1s\"\n[ingest]\nmax-in-flight-per-principal = 2\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.listener.max_connections, 100);
+        assert_eq!(c.listener.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.listener.body_timeout, Duration::from_millis(500));
+        assert_eq!(c.listener.max_header_bytes, 16 << 10);
+        assert_eq!(c.refusal_interval, Duration::from_secs(1));
+        assert_eq!(c.max_in_flight_per_principal, 2);
+        for (text, key) in [
+            ("[server]\nmax-connections = 0\n", "server.max-connections"),
+            (
+                "[server]\nheader-timeout = \"0s\"\n",
+                "server.header-timeout",
+            ),
+            (
+                "[server]\nmax-header-size = \"1KiB\"\n",
+                "server.max-header-size",
+            ),
+            (
+                "[server]\nauth-body-budget = \"1KiB\"\n",
+                "server.auth-body-budget",
+            ),
+        ] {
+            let e = Config::parse(text, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -91,6 +91,77 @@ pub struct RuleMetrics {
     pub call_latency: Histogram,
 }
 
+/// Connection-level counters of the HTTP listener.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    /// The configured connection limit.
+    pub connection_limit: AtomicU64,
+    /// Connections open now.
+    pub open: AtomicI64,
+    /// Connections accepted and served.
+    pub accepted: AtomicU64,
+    /// Connections closed at once because the limit was reached.
+    pub refused: AtomicU64,
+    /// `accept` failures (e.g. EMFILE), each followed by a short pause.
+    pub accept_errors: AtomicU64,
+    /// Connections closed because a request's headers did not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Connections closed after being idle too long.
+    pub idle_timeouts: AtomicU64,
+    /// Request bodies cut because they did not arrive in time.
+    pub body_timeouts: AtomicU64,
+}
+
+impl HttpMetrics {
+    fn render(&self, out: &mut String) {
+        gauge(
+            out,
+            "trailmark_http_connection_limit",
+            "Most HTTP connections served at once (server.max-connections).",
+            i64::try_from(self.connection_limit.load(Relaxed)).unwrap_or(i64::MAX),
+        );
+        gauge(
+            out,
+            "trailmark_http_connections_open",
+            "HTTP connections open now.",
+            self.open.load(Relaxed),
+        );
+        counter(
+            out,
+            "trailmark_http_connections_accepted_total",
+            "HTTP connections accepted.",
+            self.accepted.load(Relaxed),
+        );
+        counter(
+            out,
+            "trailmark_http_connections_refused_total",
+            "HTTP connections closed at once because server.max-connections were open.",
+            self.refused.load(Relaxed),
+        );
+        counter(
+            out,
+            "trailmark_http_accept_errors_total",
+            "Failed accepts (e.g. out of descriptors); each pauses the listener briefly.",
+            self.accept_errors.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_http_timeouts_total Connections or bodies cut by a timeout, by kind.\n# TYPE trailmark_http_timeouts_total counter"
+        );
+        for (kind, v) in [
+            ("header", &self.header_timeouts),
+            ("idle", &self.idle_timeouts),
+            ("body", &self.body_timeouts),
+        ] {
+            let _ = writeln!(
+                out,
+                "trailmark_http_timeouts_total{{kind=\"{kind}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+    }
+}
+
 /// All metrics of one server.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -107,8 +178,17 @@ pub struct Metrics {
     /// Requests refused with 401 or 403.
     pub auth_refusals: AtomicU64,
     /// Audit events about this host (refusals, admin actions) that could not
-    /// be journaled (the intake was busy or failing).
+    /// be journaled (the journal failed; the reserved path is never busy).
     pub audit_unrecorded: AtomicU64,
+    /// Records the host journaled about itself (refusals, aggregates, admin
+    /// actions); they are counted in `events_accepted` too.
+    pub host_records: AtomicU64,
+    /// Refusals counted into an aggregate record instead of journaled alone.
+    pub auth_refusals_aggregated: AtomicU64,
+    /// Signed requests answered 503 because the body budget was spent.
+    pub auth_budget_refused: AtomicU64,
+    /// HTTP connections and their limits.
+    pub http: HttpMetrics,
     /// Journal durable-append latency (includes the group fsync).
     pub journal_append: Histogram,
     /// Delivery lag: from acceptance to successful delivery.
@@ -148,12 +228,6 @@ impl Metrics {
     /// Render everything in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
         counter(
             &mut out,
             "trailmark_events_accepted_total",
@@ -193,9 +267,28 @@ impl Metrics {
         counter(
             &mut out,
             "trailmark_audit_unrecorded_total",
-            "Audit events about this host that could not be journaled.",
+            "Audit events about this host that could not be journaled (the journal failed).",
             self.audit_unrecorded.load(Relaxed),
         );
+        counter(
+            &mut out,
+            "trailmark_host_records_total",
+            "Records the host journaled about itself (refusals, their aggregates, admin actions).",
+            self.host_records.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_auth_refusals_aggregated_total",
+            "Refusals counted into a per-address aggregate record instead of journaled alone.",
+            self.auth_refusals_aggregated.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_auth_body_budget_refused_total",
+            "Signed requests answered 503 because server.auth-body-budget was spent.",
+            self.auth_budget_refused.load(Relaxed),
+        );
+        self.http.render(&mut out);
         let rules = self.rules();
         let per_rule = |out: &mut String,
                         name: &str,
@@ -279,6 +372,19 @@ impl Metrics {
     }
 }
 
+/// One counter in the exposition format.
+fn counter(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+    );
+}
+
+/// One gauge in the exposition format.
+fn gauge(out: &mut String, name: &str, help: &str, v: i64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -299,6 +405,11 @@ mod tests {
         r.call_latency.observe(Duration::from_micros(30));
         let text = m.render();
         assert!(text.contains("trailmark_events_accepted_total 3"));
+        m.http.header_timeouts.fetch_add(2, Relaxed);
+        m.http.open.fetch_add(5, Relaxed);
+        let text = m.render();
+        assert!(text.contains("trailmark_http_timeouts_total{kind=\"header\"} 2"));
+        assert!(text.contains("trailmark_http_connections_open 5"));
         assert!(
             text.contains("trailmark_deliveries_total{rule=\"archive\",outcome=\"delivered\"} 2")
         );

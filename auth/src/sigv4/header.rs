@@ -4,6 +4,7 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use crate::failure::AuthFailure;
+use crate::printable::printable;
 
 /// The SigV4 algorithm name, the scheme of a header-signed request.
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -43,7 +44,7 @@ pub(crate) fn parse(params: &str) -> Result<SigV4Header<'_>, AuthFailure> {
             _ => {
                 return Err(AuthFailure::malformed(format!(
                     "unexpected parameter {:?} (expected Credential, SignedHeaders, Signature)",
-                    printable(name)
+                    printable(name, ECHO)
                 )));
             }
         };
@@ -113,7 +114,7 @@ fn parse_signed_headers(text: &str) -> Result<Vec<&str>, AuthFailure> {
         if !valid {
             return Err(AuthFailure::malformed(format!(
                 "SignedHeaders holds {:?}, which is not a lowercase header name",
-                printable(name)
+                printable(name, ECHO)
             )));
         }
     }
@@ -147,16 +148,13 @@ pub(crate) fn parse_amz_date(value: &str) -> Result<PrimitiveDateTime, AuthFailu
         .ok_or_else(|| {
             AuthFailure::malformed(format!(
                 "x-amz-date {:?} is not a date in the form YYYYMMDDTHHMMSSZ",
-                printable(value)
+                printable(value, ECHO)
             ))
         })
 }
 
-/// `s` cut to 64 characters, for quoting client input in messages (never
-/// used on secrets).
-fn printable(s: &str) -> String {
-    s.chars().take(64).collect()
-}
+/// Client input quoted in a message: at most this many characters.
+const ECHO: usize = 64;
 
 #[cfg(test)]
 mod tests {

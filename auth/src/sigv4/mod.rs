@@ -14,13 +14,14 @@ use time::OffsetDateTime;
 
 use crate::authenticator::RequestView;
 use crate::failure::AuthFailure;
+use crate::printable::printable;
 use crate::secret::Secret;
 
 pub(crate) use header::ALGORITHM;
 
 /// The credential scope of a verified SigV4 request: what the client signed
-/// for. Any region and service are accepted (the signature covers them);
-/// the host may log them or check them against the endpoint.
+/// for. The service must be [`SigV4Rules::service`] (`events` in the host)
+/// and the region one of [`SigV4Rules::regions`] when any are configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialScope {
     /// The access key id.
@@ -33,19 +34,38 @@ pub struct CredentialScope {
     pub service: String,
 }
 
+/// What the header phase checks besides the key: the replay window and the
+/// credential scope.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SigV4Rules<'a> {
+    pub(crate) clock_skew: Duration,
+    /// The one service accepted in the credential scope.
+    pub(crate) service: &'a str,
+    /// The regions accepted in the credential scope; empty accepts any.
+    pub(crate) regions: &'a [String],
+}
+
 /// The name of the header that carries the client's payload hash.
 const CONTENT_SHA256: &str = "x-amz-content-sha256";
 
-/// Verifies a header-signed request. `params` is the `Authorization` value
-/// after `AWS4-HMAC-SHA256 `; `secret_for` finds an access key's secret and
-/// its owner.
-pub(crate) fn verify<'k, T>(
+/// The longest part of a client's access key id repeated in a refusal.
+const KEY_ID_ECHO: usize = 64;
+
+/// The header phase of a header-signed request: everything that can be
+/// checked before a byte of the body is read. `params` is the
+/// `Authorization` value after `AWS4-HMAC-SHA256 `; `secret_for` finds an
+/// access key's secret and its owner.
+///
+/// Checks, in order: the header parses; `x-amz-date` is there, well-formed
+/// and on the Credential date; the key id is configured; the request time is
+/// within the window; the service and region are accepted.
+pub(crate) fn check_headers<'k, T>(
     params: &str,
     req: &RequestView<'_>,
     now: SystemTime,
-    clock_skew: Duration,
+    rules: SigV4Rules<'_>,
     secret_for: impl FnOnce(&str) -> Option<(&'k Secret, &'k T)>,
-) -> Result<(&'k T, CredentialScope), AuthFailure> {
+) -> Result<(&'k Secret, &'k T, CredentialScope), AuthFailure> {
     let auth = header::parse(params)?;
 
     let amz_date = single_header(req, "x-amz-date")?
@@ -59,17 +79,61 @@ pub(crate) fn verify<'k, T>(
     }
 
     let (secret, owner) = secret_for(auth.key_id).ok_or_else(|| AuthFailure::UnknownAccessKey {
-        key_id: auth.key_id.to_owned(),
+        key_id: printable(auth.key_id, KEY_ID_ECHO),
     })?;
 
-    check_window(amz_date, request_time, now, clock_skew)?;
+    check_window(amz_date, request_time, now, rules.clock_skew)?;
+
+    if auth.service != rules.service {
+        return Err(AuthFailure::CredentialScope {
+            reason: format!(
+                "Credential should be scoped to correct service: '{}', not '{}'",
+                rules.service,
+                printable(auth.service, KEY_ID_ECHO)
+            ),
+        });
+    }
+    if !rules.regions.is_empty() && !rules.regions.iter().any(|r| r == auth.region) {
+        return Err(AuthFailure::CredentialScope {
+            reason: format!(
+                "Credential should be scoped to a valid region, not '{}' (accepted: {})",
+                printable(auth.region, KEY_ID_ECHO),
+                rules.regions.join(", ")
+            ),
+        });
+    }
+
+    Ok((
+        secret,
+        owner,
+        CredentialScope {
+            key_id: auth.key_id.to_owned(),
+            date: auth.date.to_owned(),
+            region: auth.region.to_owned(),
+            service: auth.service.to_owned(),
+        },
+    ))
+}
+
+/// The body phase: the payload hash and the signature over the canonical
+/// request, for a request whose headers passed [`check_headers`] with this
+/// `secret`. `req.body` is the whole body.
+pub(crate) fn check_signature(
+    params: &str,
+    req: &RequestView<'_>,
+    secret: &Secret,
+) -> Result<(), AuthFailure> {
+    let auth = header::parse(params)?;
+    let amz_date = single_header(req, "x-amz-date")?
+        .ok_or_else(|| AuthFailure::malformed("x-amz-date is signed but not in the request"))?;
 
     let payload_hash = canonical::sha256_hex(req.body);
     if let Some(claimed) = single_header(req, CONTENT_SHA256)? {
         if claimed == "UNSIGNED-PAYLOAD" || claimed.starts_with("STREAMING-") {
             return Err(AuthFailure::PayloadHashMismatch {
                 reason: format!(
-                    "{CONTENT_SHA256} is {claimed}; Trailmark only accepts signed payloads"
+                    "{CONTENT_SHA256} is {}; Trailmark only accepts signed payloads",
+                    printable(claimed, KEY_ID_ECHO)
                 ),
             });
         }
@@ -103,16 +167,7 @@ pub(crate) fn verify<'k, T>(
     if !bool::from(expected.ct_eq(&auth.signature)) {
         return Err(AuthFailure::SignatureMismatch);
     }
-
-    Ok((
-        owner,
-        CredentialScope {
-            key_id: auth.key_id.to_owned(),
-            date: auth.date.to_owned(),
-            region: auth.region.to_owned(),
-            service: auth.service.to_owned(),
-        },
-    ))
+    Ok(())
 }
 
 /// The value of a header that may appear at most once, as ASCII text.

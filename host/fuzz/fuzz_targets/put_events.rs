@@ -70,6 +70,7 @@ fn limits(selector: u8) -> Limits {
             max_body_bytes: 1024,
             max_depth: 4,
             max_in_flight: 1,
+            max_in_flight_per_principal: 1,
         },
         3 => Limits {
             max_in_flight: 0,

@@ -32,6 +32,10 @@ pub enum AwsError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the body-read timeout. HTTP 408
+    /// `RequestTimeoutException`.
+    #[error("The request body was not received within {0:?}.")]
+    RequestTimeout(std::time::Duration),
     /// The body is not JSON, or not JSON of the operation's shape (a field of
     /// the wrong type). HTTP 400 `SerializationException`.
     #[error("{0}")]
@@ -69,6 +73,7 @@ impl AwsError {
             | AwsError::InvalidEventPattern(_) => StatusCode::BAD_REQUEST,
             AwsError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AwsError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AwsError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AwsError::AccessDenied(_) => StatusCode::FORBIDDEN,
             AwsError::Throttling => StatusCode::SERVICE_UNAVAILABLE,
             AwsError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,6 +87,7 @@ impl AwsError {
             AwsError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             AwsError::PayloadTooLarge { .. } | AwsError::Validation(_) => "ValidationException",
             AwsError::Serialization(_) => "SerializationException",
+            AwsError::RequestTimeout(_) => "RequestTimeoutException",
             AwsError::InvalidEventPattern(_) => "InvalidEventPatternException",
             AwsError::AccessDenied(_) => "AccessDeniedException",
             AwsError::Throttling => "ThrottlingException",
@@ -94,6 +100,7 @@ impl From<BodyError> for AwsError {
     fn from(error: BodyError) -> Self {
         match error {
             BodyError::TooLarge { limit } => AwsError::PayloadTooLarge { limit },
+            BodyError::Timeout(after) => AwsError::RequestTimeout(after),
             BodyError::Read(reason) => {
                 AwsError::Serialization(format!("The request body could not be read: {reason}"))
             }

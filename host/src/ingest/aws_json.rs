@@ -67,7 +67,7 @@ pub(crate) async fn handle(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let principal = principal.as_ref().map(|Extension(p)| p);
-    let result = match shared.admit() {
+    let result = match shared.admit(principal) {
         Some(_permit) => serve(&shared.state, principal, &headers, body).await,
         None => Err(AwsError::Throttling),
     };

@@ -15,10 +15,20 @@ pub(crate) enum BodyError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the server's body-read timeout.
+    #[error("request body was not received within {0:?}")]
+    Timeout(std::time::Duration),
     /// The connection failed while the body was being read.
     #[error("request body could not be read: {0}")]
     Read(String),
 }
+
+/// The error a request body gives when it has not been received in full
+/// within the body-read timeout (`server.body-timeout`). The server's
+/// listener puts it there; readers of bodies answer 408 for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("request body was not received within {0:?}")]
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// Read the whole body, refusing more than `limit` bytes: at once when
 /// `Content-Length` says so, otherwise as soon as the limit is passed.
@@ -35,13 +45,19 @@ pub(crate) async fn read_limited(
         return Err(BodyError::TooLarge { limit });
     }
     axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let limited =
-            std::error::Error::source(&error).is_some_and(|source| source.is::<LengthLimitError>());
-        if limited {
-            BodyError::TooLarge { limit }
-        } else {
-            BodyError::Read(error.to_string())
+        let source = std::error::Error::source(&error);
+        if source.is_some_and(|source| source.is::<LengthLimitError>()) {
+            return BodyError::TooLarge { limit };
         }
+        // The timeout comes wrapped by the body layers it went through.
+        let mut cause = source;
+        while let Some(e) = cause {
+            if let Some(BodyTimeout(after)) = e.downcast_ref() {
+                return BodyError::Timeout(*after);
+            }
+            cause = e.source();
+        }
+        BodyError::Read(error.to_string())
     })
 }
 
@@ -53,13 +69,11 @@ pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
     Some(essence.to_ascii_lowercase())
 }
 
-/// A header value cut to at most `max` characters, for echoing in error
-/// messages without letting a client make them arbitrarily long.
+/// A client-supplied value cut to at most `max` characters, with control
+/// characters escaped, for echoing in error messages and records without
+/// letting a client make them arbitrarily long or forge lines in them.
 pub fn truncate_for_message(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
-    }
+    trailmark_auth::printable(text, max)
 }
 
 #[cfg(test)]
@@ -102,8 +116,35 @@ mod tests {
     }
 
     #[test]
-    fn truncation_respects_char_boundaries() {
+    fn truncation_respects_char_boundaries_and_escapes_controls() {
         assert_eq!(truncate_for_message("héllo", 2), "hé...");
         assert_eq!(truncate_for_message("hi", 2), "hi");
+        assert_eq!(truncate_for_message("a\nb", 20), "a\\u{a}b");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_times_out_is_a_timeout() {
+        let after = std::time::Duration::from_millis(5);
+        let stream = stalled_body(after);
+        let error = read_limited(&HeaderMap::new(), stream, 100)
+            .await
+            .expect_err("timed out");
+        assert_eq!(error, BodyError::Timeout(after));
+    }
+
+    /// A body whose first frame is the timeout error.
+    fn stalled_body(after: std::time::Duration) -> Body {
+        struct Stalled(std::time::Duration);
+        impl http_body::Body for Stalled {
+            type Data = Bytes;
+            type Error = BodyTimeout;
+            fn poll_frame(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyTimeout>>> {
+                std::task::Poll::Ready(Some(Err(BodyTimeout(self.0))))
+            }
+        }
+        Body::new(Stalled(after))
     }
 }

@@ -86,6 +86,8 @@ pub(crate) enum EntryErrorKind {
     MalformedDetail,
     /// The entry is larger than [`super::Limits::max_entry_bytes`].
     TooLarge,
+    /// The source is reserved (see [`super::is_reserved_source`]).
+    ReservedSource,
 }
 
 /// Why one entry was refused; the other entries of the request go on.
@@ -118,6 +120,16 @@ impl EntryError {
 pub(crate) fn build_event(draft: Draft<'_>, state: &IngestState) -> Result<Event, EntryError> {
     let limits = &state.limits;
     let source = required(draft.source, Field::Source)?;
+    if super::is_reserved_source(source) {
+        return Err(EntryError::new(
+            EntryErrorKind::ReservedSource,
+            Field::Source,
+            format!(
+                "{:?} is reserved: `trailmark` for the host's own records, `aws.*` for AWS services.",
+                super::truncate_for_message(source, 64)
+            ),
+        ));
+    }
     let detail_type = required(draft.detail_type, Field::DetailType)?;
     let detail = draft.detail.ok_or_else(|| {
         EntryError::new(
@@ -351,6 +363,22 @@ mod tests {
         for text in ["[1]", "\"x\"", "{", "{\"a\":1,}", deep.as_str()] {
             let error = build_event(draft(text), &state()).expect_err(text);
             assert_eq!(error.kind, EntryErrorKind::MalformedDetail, "{text}");
+        }
+    }
+
+    #[test]
+    fn reserved_sources_are_refused() {
+        for source in ["trailmark", "aws.s3", "aws.foo"] {
+            let mut d = draft("{}");
+            d.source = Some(source);
+            let error = build_event(d, &state()).expect_err(source);
+            assert_eq!(error.kind, EntryErrorKind::ReservedSource, "{source}");
+            assert_eq!(error.field, Field::Source);
+        }
+        for source in ["trailmark.example", "awsome", "com.aws.x", "Trailmark"] {
+            let mut d = draft("{}");
+            d.source = Some(source);
+            assert!(build_event(d, &state()).is_ok(), "{source}");
         }
     }
 

@@ -34,6 +34,16 @@ pub trait Intake: Send + Sync + 'static {
     /// resolves with `Ok`, and never calls it with an empty list.
     fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>>;
 
+    /// Durably accept records the host writes about itself (refusals, admin
+    /// actions), as [`Intake::submit`] but on the reserved path: never
+    /// refused for backpressure (`Busy`), so producers filling the intake
+    /// cannot keep them out of the journal. Callers bound how many they
+    /// write. The default forwards to `submit`, for intakes without
+    /// backpressure.
+    fn submit_host(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        self.submit(events)
+    }
+
     /// Look up an accepted event by id.
     fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>>;
 }

@@ -26,6 +26,11 @@ pub struct Limits {
     /// their bodies are read. With `max_body_bytes` this bounds the memory
     /// ingest holds for request bodies.
     pub max_in_flight: usize,
+    /// Most of those `max_in_flight` requests one principal may hold at once;
+    /// more from it are answered 503 (`ThrottlingException`) while other
+    /// principals go on. Keeps one credential, e.g. one that stalls its
+    /// bodies, from starving every producer.
+    pub max_in_flight_per_principal: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +42,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024 + 64 * 1024,
             max_depth: 64,
             max_in_flight: 64,
+            max_in_flight_per_principal: 16,
         }
     }
 }

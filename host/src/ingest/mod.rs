@@ -48,7 +48,8 @@ pub mod test_pattern;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
@@ -57,10 +58,23 @@ use axum::routing::{get, post};
 
 pub use aws_error::{AMZ_JSON_1_1, AwsError};
 pub use aws_json::{AwsOperation, aws_json_response};
-pub use body::truncate_for_message;
+pub(crate) use body::{BodyError, read_limited};
+pub use body::{BodyTimeout, truncate_for_message};
 pub use intake::{BoxFuture, Intake, IntakeError};
 pub use limits::{Limits, entry_size};
 pub use native::NativeError;
+
+/// The `source` of the records the host writes about itself.
+pub const HOST_SOURCE: &str = "trailmark";
+
+/// Whether producers may not use `source`: [`HOST_SOURCE`], which only the
+/// host writes (so its records cannot be forged), and every `aws.*`, which
+/// EventBridge reserves for AWS services. Both HTTP APIs refuse such an
+/// entry (`NotAuthorizedForSourceException` on PutEvents, as EventBridge
+/// does; `reserved-source` on the native API); the others go on.
+pub fn is_reserved_source(source: &str) -> bool {
+    source == HOST_SOURCE || source.starts_with("aws.")
+}
 
 /// Put on a response that refused a request for lack of permission, so the
 /// server's auth layer can record the refusal in the journal.
@@ -114,13 +128,73 @@ impl std::fmt::Debug for IngestState {
 pub(crate) struct Shared {
     pub state: IngestState,
     in_flight: tokio::sync::Semaphore,
+    /// Requests in flight per principal name (only names with at least one).
+    per_principal: Mutex<HashMap<String, usize>>,
+}
+
+/// One admitted `POST`: frees its places when dropped.
+pub(crate) struct Admission<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    principal: Option<(&'a Shared, String)>,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if let Some((shared, name)) = self.principal.take() {
+            let mut counts = shared
+                .per_principal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = counts.get_mut(&name) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&name);
+                }
+            }
+        }
+    }
 }
 
 impl Shared {
-    /// A permit to handle one `POST`, or `None` when `max_in_flight`
-    /// requests are already being handled.
-    pub fn admit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.in_flight.try_acquire().ok()
+    fn new(state: IngestState) -> Self {
+        Self {
+            in_flight: tokio::sync::Semaphore::new(
+                state
+                    .limits
+                    .max_in_flight
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            ),
+            state,
+            per_principal: Mutex::default(),
+        }
+    }
+
+    /// A place to handle one `POST`, or `None` when `max_in_flight` requests
+    /// are already being handled, or `max_in_flight_per_principal` of this
+    /// principal's.
+    pub fn admit(&self, principal: Option<&trailmark_auth::Principal>) -> Option<Admission<'_>> {
+        let permit = self.in_flight.try_acquire().ok()?;
+        let Some(principal) = principal else {
+            return Some(Admission {
+                _permit: permit,
+                principal: None,
+            });
+        };
+        let mut counts = self.per_principal.lock().unwrap_or_else(|e| e.into_inner());
+        let held = counts.entry(principal.name.clone()).or_default();
+        if *held >= self.state.limits.max_in_flight_per_principal {
+            tracing::info!(
+                principal = %principal.name,
+                limit = self.state.limits.max_in_flight_per_principal,
+                "principal over its in-flight limit; refused with 503"
+            );
+            return None;
+        }
+        *held += 1;
+        Some(Admission {
+            _permit: permit,
+            principal: Some((self, principal.name.clone())),
+        })
     }
 }
 
@@ -133,15 +207,7 @@ pub fn router(state: IngestState) -> Router {
         .route("/v1/events/{id}", get(native::get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(Arc::new(Shared {
-            in_flight: tokio::sync::Semaphore::new(
-                state
-                    .limits
-                    .max_in_flight
-                    .min(tokio::sync::Semaphore::MAX_PERMITS),
-            ),
-            state,
-        }))
+        .with_state(Arc::new(Shared::new(state)))
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

@@ -59,6 +59,10 @@ pub enum NativeError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the body-read timeout. HTTP 408
+    /// `request-timeout`.
+    #[error("request body was not received within {0:?}")]
+    RequestTimeout(std::time::Duration),
     /// The body is not JSON. HTTP 400 `invalid-json`.
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
@@ -87,6 +91,7 @@ impl NativeError {
         match self {
             NativeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NativeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            NativeError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             NativeError::InvalidJson(_) | NativeError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             NativeError::Forbidden(_) => StatusCode::FORBIDDEN,
             NativeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -100,6 +105,7 @@ impl NativeError {
         match self {
             NativeError::UnsupportedMediaType(_) => "unsupported-media-type",
             NativeError::PayloadTooLarge { .. } => "payload-too-large",
+            NativeError::RequestTimeout(_) => "request-timeout",
             NativeError::InvalidJson(_) => "invalid-json",
             NativeError::InvalidRequest(_) => "invalid-request",
             NativeError::Forbidden(_) => "forbidden",
@@ -114,6 +120,7 @@ impl From<BodyError> for NativeError {
     fn from(error: BodyError) -> Self {
         match error {
             BodyError::TooLarge { limit } => NativeError::PayloadTooLarge { limit },
+            BodyError::Timeout(after) => NativeError::RequestTimeout(after),
             BodyError::Read(reason) => NativeError::InvalidRequest(reason),
         }
     }
@@ -182,6 +189,7 @@ fn entry_code(error: &EntryError) -> &'static str {
         EntryErrorKind::InvalidArgument => "invalid-argument",
         EntryErrorKind::MalformedDetail => "malformed-detail",
         EntryErrorKind::TooLarge => "entry-too-large",
+        EntryErrorKind::ReservedSource => "reserved-source",
     }
 }
 
@@ -193,7 +201,7 @@ pub(crate) async fn put(
     body: Body,
 ) -> Result<Response, NativeError> {
     let principal = principal.as_ref().map(|Extension(p)| p);
-    let result = match shared.admit() {
+    let result = match shared.admit(principal) {
         Some(_permit) => put_inner(&shared.state, principal, &headers, body).await,
         None => Err(NativeError::Busy),
     };

@@ -78,6 +78,7 @@ fn aws_code(error: &EntryError) -> &'static str {
     match error.kind {
         EntryErrorKind::InvalidArgument | EntryErrorKind::TooLarge => "InvalidArgument",
         EntryErrorKind::MalformedDetail => "MalformedDetail",
+        EntryErrorKind::ReservedSource => "NotAuthorizedForSourceException",
     }
 }
 
@@ -85,6 +86,9 @@ fn aws_code(error: &EntryError) -> &'static str {
 fn aws_message(error: &EntryError) -> String {
     match error.kind {
         EntryErrorKind::MalformedDetail => format!("Detail is malformed: {}", error.reason),
+        EntryErrorKind::ReservedSource => {
+            format!("Not authorized for the source. Reason: {}", error.reason)
+        }
         EntryErrorKind::InvalidArgument | EntryErrorKind::TooLarge => format!(
             "Parameter {} is not valid. Reason: {}",
             error.field.aws_name(),

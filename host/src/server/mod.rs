@@ -8,11 +8,13 @@ pub mod auth;
 mod backends;
 pub mod checkpoints;
 pub mod envelope;
+pub mod listener;
 pub mod outcomes;
 pub mod pipeline;
 pub mod plugins;
 pub mod records;
 pub mod recovery;
+pub mod refusals;
 pub mod reload;
 mod sqs;
 mod watch;
@@ -181,6 +183,7 @@ pub async fn serve(config: Config) -> Result<()> {
         limits: IngestLimits {
             max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
             max_depth: config.max_depth,
+            max_in_flight_per_principal: config.max_in_flight_per_principal,
             ..IngestLimits::default()
         },
         account: config.account.clone(),
@@ -191,8 +194,24 @@ pub async fn serve(config: Config) -> Result<()> {
         intake: ingest_state.intake.clone(),
         metrics: metrics.clone(),
         max_body_bytes: ingest_state.limits.max_body_bytes,
+        body_budget: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(config.auth_body_budget).unwrap_or(usize::MAX),
+        )),
+        refusals: refusals::RefusalLog::new(config.refusal_interval, refusals::DEFAULT_MAX_KEYS),
         account: config.account.clone(),
         region: config.region.clone(),
+    });
+    let refusal_flusher = tokio::spawn({
+        let auth_state = auth_state.clone();
+        let every =
+            (config.refusal_interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                auth_state.flush_refusals().await;
+            }
+        }
     });
     let app = crate::ingest::router(ingest_state)
         .merge(crate::query::router(query_state))
@@ -205,7 +224,7 @@ pub async fn serve(config: Config) -> Result<()> {
             reloader,
         }))
         .layer(axum::middleware::from_fn_with_state(
-            auth_state,
+            auth_state.clone(),
             auth::guard,
         ));
 
@@ -229,14 +248,25 @@ pub async fn serve(config: Config) -> Result<()> {
             .context("setting up journal checkpoints")?,
     );
     let checkpointing = tokio::spawn(checkpointer.clone().run(config.checkpoint_interval));
-    axum::serve(
+    info!(
+        max_connections = config.listener.max_connections,
+        header_timeout_ms = config.listener.header_timeout.as_millis() as u64,
+        body_timeout_ms = config.listener.body_timeout.as_millis() as u64,
+        idle_timeout_ms = config.listener.idle_timeout.as_millis() as u64,
+        "HTTP limits"
+    );
+    listener::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        config.listener.clone(),
+        metrics.clone(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving HTTP")?;
+    .await;
     retention.abort();
+    refusal_flusher.abort();
+    // Refusals still being counted go into the journal before it closes.
+    auth_state.flush_refusals_now().await;
     if let Some(task) = sqs_source {
         task.abort();
     }

@@ -247,6 +247,19 @@ impl Pipeline {
             self.metrics.throttled.fetch_add(1, Relaxed);
             return Err(IntakeError::Busy);
         }
+        self.journal_events(events).await
+    }
+
+    /// Journal and dispatch records the host writes about itself (refusals,
+    /// admin actions) on the reserved path: like a producer's events, but
+    /// never refused because `max-pending` deliveries are owed, so a flood of
+    /// producers cannot keep them out of the journal. The auth layer bounds
+    /// how many it writes (refusals are aggregated per address).
+    pub async fn record_host_event(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
+        self.journal_events(events).await
+    }
+
+    async fn journal_events(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
         let _shared = self.gate.read().await;
         let active = self.rules();
         let mut matched = Vec::with_capacity(events.len());
@@ -321,6 +334,10 @@ pub struct PipelineIntake(pub Arc<Pipeline>);
 impl Intake for PipelineIntake {
     fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
         Box::pin(self.0.clone().submit_events(events))
+    }
+
+    fn submit_host(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        Box::pin(self.0.clone().record_host_event(events))
     }
 
     fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {

@@ -39,6 +39,12 @@ pub async fn run(config: SqsSourceConfig, intake: Arc<dyn Intake>) {
         let mut receipts = Vec::new();
         for m in messages {
             match m.event {
+                // Anyone who may put on the bus could have written it; only
+                // this host writes `trailmark` records. `aws.*` events come
+                // from AWS services through the bus and are taken.
+                Ok(event) if event.source == crate::ingest::HOST_SOURCE => {
+                    warn!(message_id = %m.message_id, "SQS event claims the reserved source `trailmark`; left on the queue")
+                }
                 Ok(event) => {
                     events.push(event);
                     receipts.push(m.receipt);

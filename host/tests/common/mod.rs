@@ -115,6 +115,12 @@ pub struct Server {
 impl Server {
     /// Start `trailmark serve` in `root` (rules/, plugins/, data/, optional trailmark.toml).
     pub fn start(root: &Path) -> Server {
+        Server::start_with(root, |_| {})
+    }
+
+    /// As [`Server::start`], letting the caller adjust the command first
+    /// (environment, resource limits through `pre_exec`).
+    pub fn start_with(root: &Path, adjust: impl FnOnce(&mut Command)) -> Server {
         let log = root.join(format!(
             "server-{}.log",
             std::process::id() as u128 * 1000 + fastrand_u16() as u128
@@ -139,6 +145,7 @@ impl Server {
         if root.join("trailmark.toml").is_file() {
             cmd.args(["--config", "trailmark.toml"]);
         }
+        adjust(&mut cmd);
         let mut child = cmd.spawn().expect("start trailmark serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
