@@ -86,10 +86,7 @@ impl Behind {
     /// keeps it).
     pub(crate) fn lowest(&self) -> Option<u64> {
         let recovered = self.recovered.iter().map(|(seq, _)| *seq).min();
-        match (recovered, self.spilled_from()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        lowest_of(recovered, self.spilled_from())
     }
 
     /// Add deliveries recovery found owed (in seq order).
@@ -152,6 +149,14 @@ impl Behind {
                 }
             }
         }
+    }
+}
+
+/// The lower of two positions, either of which may be absent.
+pub(crate) fn lowest_of(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -189,10 +189,17 @@ impl LaneHandle {
     }
 }
 
-impl Drop for LaneHandle {
-    fn drop(&mut self) {
+impl LaneHandle {
+    /// The rule was removed: finish what the lane owes, then stop.
+    pub(super) fn retire(&self) {
         self.state.queue().retired = true;
         self.state.wake.notify_one();
+    }
+}
+
+impl Drop for LaneHandle {
+    fn drop(&mut self) {
+        self.retire();
     }
 }
 

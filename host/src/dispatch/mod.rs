@@ -19,7 +19,7 @@ mod dead_letters;
 mod lane;
 pub mod retry;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -230,7 +230,10 @@ impl Dispatcher {
         // owe (in memory and in the journal) on the spec they had, then stop.
         let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
         retired.retain(|lane| !lane.state().finished());
-        retired.extend(std::mem::replace(&mut *lanes, next).into_values());
+        for (_, lane) in std::mem::replace(&mut *lanes, next) {
+            lane.retire();
+            retired.push(lane);
+        }
     }
 
     /// Queue the delivery of a newly journaled event for `rule`. Call in
@@ -280,32 +283,23 @@ impl Dispatcher {
     }
 
     /// The backlog each lane keeps in the journal, by rule (removed rules
-    /// still finishing included).
+    /// still finishing included), sorted by rule.
     pub fn backlogs(&self) -> Vec<LaneBacklog> {
-        let backlog = |rule: &str, lane: &LaneHandle| {
-            let (spilled, spilled_from) = lane.state().behind();
-            LaneBacklog {
-                rule: rule.to_owned(),
-                spilled,
-                spilled_from,
-            }
-        };
-        let mut out: Vec<LaneBacklog> = self
-            .lanes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(rule, lane)| backlog(rule, lane))
-            .collect();
-        for lane in self
-            .retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            out.push(backlog(lane.state().rule(), lane));
+        let lanes = self.lanes.read().unwrap_or_else(PoisonError::into_inner);
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut by_rule: BTreeMap<&str, LaneBacklog> = BTreeMap::new();
+        for lane in lanes.values().chain(retired.iter()) {
+            let state = lane.state();
+            let (spilled, spilled_from) = state.behind();
+            let entry = by_rule.entry(state.rule()).or_insert_with(|| LaneBacklog {
+                rule: state.rule().to_owned(),
+                spilled: 0,
+                spilled_from: None,
+            });
+            entry.spilled += spilled;
+            entry.spilled_from = backlog::lowest_of(entry.spilled_from, spilled_from);
         }
-        out
+        by_rule.into_values().collect()
     }
 
     /// The lowest journal position a lane still has to read back: retention

@@ -54,6 +54,16 @@ fn event(id: &str) -> Event {
     }
 }
 
+/// The next `n` events, their ids noted in `sent` in journal order.
+fn batch(sent: &mut Vec<String>, n: usize) -> Vec<Event> {
+    let first = sent.len();
+    let events: Vec<Event> = (first..first + n)
+        .map(|i| event(&format!("e{i:04}")))
+        .collect();
+    sent.extend(events.iter().map(|e| e.id.clone()));
+    events
+}
+
 fn pipeline(dir: &Path, recorder: Arc<Recorder>, lane_capacity: usize) -> Arc<Pipeline> {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
@@ -121,18 +131,13 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
     let p = pipeline(dir.path(), recorder.clone(), 4);
     let intake = PipelineIntake(p.clone());
     let mut sent = Vec::new();
-    let mut put = |n: usize| {
-        let first = sent.len();
-        let batch: Vec<Event> = (first..first + n)
-            .map(|i| event(&format!("e{i:04}")))
-            .collect();
-        sent.extend(batch.iter().map(|e| e.id.clone()));
-        intake.submit(batch)
-    };
 
     // The plugin is stuck: 4 deliveries fit in memory, the rest wait in the journal.
     for _ in 0..5 {
-        put(6).await.expect("accepted while the lane is full");
+        intake
+            .submit(batch(&mut sent, 6))
+            .await
+            .expect("accepted while the lane is full");
     }
     assert_eq!(p.dispatcher().pending(), 4);
     let behind = backlog(&p);
@@ -152,11 +157,13 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
     // and refills at the same time.
     recorder.open.store(true, Ordering::Relaxed);
     for _ in 0..40 {
-        put(3).await.expect("accepted during the read-back");
+        intake
+            .submit(batch(&mut sent, 3))
+            .await
+            .expect("accepted during the read-back");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
-    drop(put);
     let deadline = Instant::now() + Duration::from_secs(30);
     while recorder.seen.lock().expect("lock").len() < sent.len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
