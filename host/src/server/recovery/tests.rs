@@ -64,7 +64,12 @@ fn batch(sent: &mut Vec<String>, n: usize) -> Vec<Event> {
     events
 }
 
-fn pipeline(dir: &Path, recorder: Arc<Recorder>, lane_capacity: usize) -> Arc<Pipeline> {
+fn pipeline(
+    dir: &Path,
+    recorder: Arc<Recorder>,
+    lane_capacity: usize,
+    segment_bytes: u64,
+) -> Arc<Pipeline> {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
     std::fs::write(
@@ -73,8 +78,16 @@ fn pipeline(dir: &Path, recorder: Arc<Recorder>, lane_capacity: usize) -> Arc<Pi
     )
     .expect("rule file");
     let set = RuleSet::load(&[rules]).expect("rule set");
-    let journal =
-        Arc::new(Journal::open(&dir.join("journal"), JournalOptions::default()).expect("journal"));
+    let journal = Arc::new(
+        Journal::open(
+            &dir.join("journal"),
+            JournalOptions {
+                segment_bytes,
+                ..JournalOptions::default()
+            },
+        )
+        .expect("journal"),
+    );
     let metrics = Arc::new(Metrics::default());
     let open = Arc::new(OpenDeliveries::default());
     let outcomes = Arc::new(JournalOutcomes::new(
@@ -128,7 +141,7 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
         open: AtomicBool::new(false),
         seen: Mutex::default(),
     });
-    let p = pipeline(dir.path(), recorder.clone(), 4);
+    let p = pipeline(dir.path(), recorder.clone(), 4, 64 << 20);
     let intake = PipelineIntake(p.clone());
     let mut sent = Vec::new();
 
@@ -178,4 +191,76 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
     assert_eq!(backlog(&p).spilled_from, None);
     assert_eq!(p.dispatcher().lowest_behind(), None);
     assert_eq!(p.dispatcher().drain(Duration::from_secs(5)).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recorder = Arc::new(Recorder {
+        open: AtomicBool::new(false),
+        seen: Mutex::default(),
+    });
+    // Small segments, so the spilled range spans several.
+    let p = pipeline(dir.path(), recorder.clone(), 2, 4096);
+    let intake = PipelineIntake(p.clone());
+    let mut sent = Vec::new();
+    let wait_flushed = |p: Arc<Pipeline>| async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.open().lowest().is_some() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(p.open().lowest(), None, "the outcomes are journaled");
+    };
+    // Delivered events first: retention may remove those.
+    recorder.open.store(true, Ordering::Relaxed);
+    for _ in 0..6 {
+        intake.submit(batch(&mut sent, 5)).await.expect("accepted");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recorder.seen.lock().expect("lock").len() < sent.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_flushed(p.clone()).await;
+    // Then the plugin is stuck and the lane spills.
+    recorder.open.store(false, Ordering::Relaxed);
+    for _ in 0..12 {
+        intake
+            .submit(batch(&mut sent, 5))
+            .await
+            .expect("accepted while the lane is full");
+    }
+    // Stop read-backs (as at shutdown), then let the two deliveries in
+    // memory finish: only the spilled range is still owed.
+    p.dispatcher().drain(Duration::ZERO).await;
+    recorder.open.store(true, Ordering::Relaxed);
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(10)).await, 0);
+    wait_flushed(p.clone()).await;
+    let from = backlog(&p).spilled_from.expect("the lane is behind");
+    assert!(from > 30, "behind from the third stuck event, not {from}");
+
+    let removed = {
+        let p = p.clone();
+        tokio::task::spawn_blocking(move || crate::server::apply_retention(&p, Duration::ZERO))
+            .await
+            .expect("retention task")
+            .expect("retention")
+    };
+    let journal = p.journal();
+    eprintln!(
+        "DEBUG removed={removed} first={} head={} files={:?}",
+        journal.first_seq(),
+        journal.head().seq,
+        std::fs::read_dir(journal.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
+    assert!(removed > 0, "the delivered segments go");
+    assert!(
+        journal.first_seq() <= from,
+        "retention removed owed deliveries: first seq {} > {from} ({removed} segment(s) removed)",
+        journal.first_seq()
+    );
+    let owed = journal.read(from).expect("read").expect("still retained");
+    assert_eq!(owed.seq, from);
 }
