@@ -401,3 +401,6 @@ impl Intake for PipelineIntake {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

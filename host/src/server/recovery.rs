@@ -308,6 +308,3 @@ impl ReadBack for JournalReadBack {
         .map_err(|e| format!("reading owed deliveries of rule `{rule}` from the journal: {e}"))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,6 +1,8 @@
-//! A lane that falls behind leaves its deliveries in the journal and reads
-//! them back in journal order: nothing lost, nothing twice, even while new
-//! events keep arriving during the read-back.
+//! The pipeline with a real journal: a lane that falls behind leaves its
+//! deliveries in the journal and reads them back in journal order (nothing
+//! lost, nothing twice, even while new events keep arriving), retention
+//! keeps what it still owes, and ingest pushes back only when the journal
+//! itself is full.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,6 @@ use trailmark_backends::Event;
 use trailmark_journal::{Journal, JournalOptions};
 use trailmark_runtime::Capabilities;
 
-use super::JournalReadBack;
 use crate::dispatch::{
     DeadLetters, Deliver, DispatchOptions, Dispatcher, Failure, LaneBacklog, LaneSpec,
 };
@@ -20,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::rules::{RetryPolicy, RuleSet};
 use crate::server::outcomes::JournalOutcomes;
 use crate::server::pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
+use crate::server::recovery::JournalReadBack;
 
 /// Records the event ids it is handed, one at a time, once `open` is set.
 struct Recorder {
@@ -68,7 +70,7 @@ fn pipeline(
     dir: &Path,
     recorder: Arc<Recorder>,
     lane_capacity: usize,
-    segment_bytes: u64,
+    journal_options: JournalOptions,
 ) -> Arc<Pipeline> {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
@@ -78,16 +80,7 @@ fn pipeline(
     )
     .expect("rule file");
     let set = RuleSet::load(&[rules]).expect("rule set");
-    let journal = Arc::new(
-        Journal::open(
-            &dir.join("journal"),
-            JournalOptions {
-                segment_bytes,
-                ..JournalOptions::default()
-            },
-        )
-        .expect("journal"),
-    );
+    let journal = Arc::new(Journal::open(&dir.join("journal"), journal_options).expect("journal"));
     let metrics = Arc::new(Metrics::default());
     let open = Arc::new(OpenDeliveries::default());
     let outcomes = Arc::new(JournalOutcomes::new(
@@ -141,7 +134,7 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
         open: AtomicBool::new(false),
         seen: Mutex::default(),
     });
-    let p = pipeline(dir.path(), recorder.clone(), 4, 64 << 20);
+    let p = pipeline(dir.path(), recorder.clone(), 4, JournalOptions::default());
     let intake = PipelineIntake(p.clone());
     let mut sent = Vec::new();
 
@@ -201,7 +194,15 @@ async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
         seen: Mutex::default(),
     });
     // Small segments, so the spilled range spans several.
-    let p = pipeline(dir.path(), recorder.clone(), 2, 4096);
+    let p = pipeline(
+        dir.path(),
+        recorder.clone(),
+        2,
+        JournalOptions {
+            segment_bytes: 4096,
+            ..JournalOptions::default()
+        },
+    );
     let intake = PipelineIntake(p.clone());
     let mut sent = Vec::new();
     let wait_flushed = |p: Arc<Pipeline>| async move {
@@ -263,4 +264,71 @@ async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
     );
     let owed = journal.read(from).expect("read").expect("still retained");
     assert_eq!(owed.seq, from);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_pushes_back_only_when_the_journal_queue_is_full() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recorder = Arc::new(Recorder {
+        open: AtomicBool::new(false),
+        seen: Mutex::default(),
+    });
+    // A stuck plugin and a lane of one: the lane being behind is no reason
+    // to refuse.
+    let p = pipeline(
+        dir.path(),
+        recorder.clone(),
+        1,
+        JournalOptions {
+            queue_capacity: 1,
+            ..JournalOptions::default()
+        },
+    );
+    let intake = PipelineIntake(p.clone());
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        intake
+            .submit(batch(&mut sent, 2))
+            .await
+            .expect("accepted while the lane is behind");
+    }
+    assert_eq!(backlog(&p).spilled, 19);
+
+    // Hold the journal writer in a completion callback and fill its queue.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let record = || trailmark_journal::NewRecord {
+        kind: 99,
+        payload: b"{}".to_vec(),
+    };
+    p.journal().append(
+        vec![record()],
+        Box::new(move |_| {
+            let _ = entered_tx.send(());
+            let _ = held.recv();
+        }),
+    );
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer runs the callback");
+    p.journal().append(vec![record()], Box::new(|_| {}));
+    let refused = intake.submit(batch(&mut sent, 1)).await;
+    assert!(
+        matches!(refused, Err(crate::ingest::IntakeError::Busy)),
+        "{refused:?}"
+    );
+    assert_eq!(p.metrics.throttled.load(Ordering::Relaxed), 1);
+    sent.pop();
+
+    release.send(()).expect("release the writer");
+    intake
+        .submit(batch(&mut sent, 1))
+        .await
+        .expect("accepted once the journal keeps up");
+    recorder.open.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while recorder.seen.lock().expect("lock").len() < sent.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*recorder.seen.lock().expect("lock"), sent);
 }
