@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match trailmark::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            trailmark::cli::terminal::write_stderr(&format!("error: {e:#}\n"));
             ExitCode::from(2)
         }
     }

@@ -173,3 +173,126 @@ fn commands_say_what_to_do_when_no_server_answers() {
     );
     assert!(stderr.contains("--server"), "{stderr}");
 }
+
+/// Whether `text` holds a character that can drive a terminal: a control
+/// character other than the layout's own newline, or a bidi override.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+#[test]
+fn query_and_history_never_print_raw_control_characters() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    // Clear the screen, set the title, then a newline and a well-aligned forged row.
+    let author = "eve\u{1b}[2J\u{1b}]0;owned\u{7}\n2026-11-25T10:00:00Z  delete  book  1  ceo\u{202e}\u{9b}\u{7f}\r";
+    let (status, _) = put_events(
+        &server,
+        &[state_change(
+            "book\u{1b}[31m",
+            "1\u{2066}",
+            "update",
+            author,
+            Some(serde_json::json!({"title": "x\u{85}\u{1b}[0m"})),
+        )],
+    );
+    assert_eq!(status, 200);
+    server.wait_until(WAIT, "the change is recorded", |s| {
+        !s.changes("").is_empty()
+    });
+
+    for args in [
+        vec!["query"],
+        vec!["query", "--output", "json"],
+        vec!["history", "book\u{1b}[31m", "1\u{2066}"],
+        vec!["history", "book\u{1b}[31m", "1\u{2066}", "--output", "json"],
+    ] {
+        let out = trailmark(&server, &args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stdout.contains("eve"), "{args:?}: {stdout}");
+        assert_eq!(raw_control(&stdout), None, "{args:?} stdout: {stdout:?}");
+        assert_eq!(raw_control(&stderr), None, "{args:?} stderr: {stderr:?}");
+        if args.contains(&"json") {
+            let value: Value = serde_json::from_str(&stdout).expect("escaped output is still JSON");
+            // The escapes are JSON escapes: the value reads back unchanged.
+            assert!(value.to_string().contains("ceo\u{202e}"), "{value}");
+        } else {
+            // One header line and one row: the author's newline forged nothing.
+            if args[0] == "query" {
+                assert_eq!(stdout.lines().count(), 2, "{stdout}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let entries: Vec<Value> = (0..10)
+        .map(|i| {
+            let data = serde_json::json!({ "n": i });
+            state_change("book", &i.to_string(), "insert", "alice", Some(data))
+        })
+        .collect();
+    assert_eq!(put_events(&server, &entries).0, 200);
+    server.wait_until(WAIT, "all recorded", |s| s.changes("").len() >= 10);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["query"])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run trailmark");
+    // Close the reading end before the CLI has its answer, as `| head -0`
+    // would: its first write meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn everything_the_server_writes_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new().standard();
+    // A fresh data directory, created by the server itself.
+    std::fs::remove_dir(setup.path().join("data")).expect("rmdir");
+    let server = setup.start();
+    let (status, _) = put_events(
+        &server,
+        &[state_change(
+            "book",
+            "1",
+            "insert",
+            "alice",
+            Some(serde_json::json!({"t": 1})),
+        )],
+    );
+    assert_eq!(status, 200);
+    server.wait_until(WAIT, "recorded", |s| !s.changes("").is_empty());
+    let data = server.root.join("data");
+    let mut checked = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        checked += 1;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("entry").path());
+            }
+        }
+    }
+    assert!(checked > 5, "only {checked} paths under {}", data.display());
+}

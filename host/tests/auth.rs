@@ -416,3 +416,55 @@ fn the_cli_without_credentials_says_how_to_give_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn events_put_sends_the_token_it_is_given() {
+    let put = "tmk_put_token_for_tests_only_0123456789";
+    let setup = Setup::new().standard();
+    setup.config(&format!(
+        "[[auth.tokens]]\nname = \"books-writer\"\nhash = \"{}\"\nscopes = [\"put\"]\nsources = [\"com.example.books\"]\n",
+        hash_token(put),
+    ));
+    let server = setup.start();
+    let events = setup.path().join("events.json");
+    let entry = |source: &str| {
+        json!({"Source": source, "DetailType": "Object State Change",
+               "Detail": {"entity-type": "book", "entity-id": "1", "operation": "insert",
+                          "ts": "2026-11-25T10:00:00Z", "author": "alice", "data": {"t": 1}}})
+    };
+    let events_put = |token: &str, entries: Value| {
+        std::fs::write(&events, entries.to_string()).expect("write events");
+        std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+            .args(["events", "put", "--output", "json", "--token", token])
+            .arg(&events)
+            .env("TRAILMARK_SERVER", &server.url)
+            .env("TRAILMARK_DATA", setup.path().join("nowhere"))
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run trailmark")
+    };
+
+    let out = events_put(put, json!([entry("com.example.books")]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert!(summary["entries"][0]["event-id"].is_string(), "{summary}");
+
+    // The token's source limit applies: the token, not some other credential, was used.
+    let out = events_put(put, json!([entry("com.example.other")]));
+    assert_eq!(out.status.code(), Some(2));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(
+        summary["entries"][0]["error-code"], "AccessDeniedException",
+        "{summary}"
+    );
+
+    let out = events_put(
+        "tmk_wrong_token_0000000000000000000000",
+        json!([entry("com.example.books")]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("event-id"), "{text}");
+}

@@ -174,12 +174,31 @@ fn build_plugins() -> Result<PathBuf> {
     Ok(out_dir)
 }
 
+/// Build the plugins and the release binary, say where the binary is (so the
+/// README's `trailmark …` commands work from another terminal without a
+/// second, debug build), then run `trailmark serve`.
 fn serve(args: &[String]) -> Result<()> {
     build_plugins()?;
-    let mut cmd = cargo();
-    cmd.args(["run", "--release", "-p", "trailmark", "--", "serve"])
-        .args(args);
-    run(&mut cmd)
+    run(cargo().args(["build", "--release", "-p", "trailmark"]))?;
+    let meta = metadata()?;
+    let bin_dir = PathBuf::from(
+        meta["target_directory"]
+            .as_str()
+            .context("no target_directory")?,
+    )
+    .join("release");
+    let binary = bin_dir.join("trailmark");
+    eprintln!(
+        "xtask: the trailmark binary is {binary}\n\
+         xtask: to use it from another terminal:  export PATH=\"{dir}:$PATH\"\n\
+         xtask: (or install it: cargo install --locked --path host)",
+        binary = binary.display(),
+        dir = bin_dir.display()
+    );
+    run(Command::new(&binary)
+        .current_dir(root())
+        .arg("serve")
+        .args(args))
 }
 
 fn test() -> Result<()> {

@@ -7,10 +7,13 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{OutputFormat, ServerArg, table};
+use super::{OutputFormat, ServerArg, table, terminal};
 
 /// Arguments of `status`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  trailmark status\n  trailmark status --server http://audit.internal:8088 --token \"$ADMIN_TOKEN\" --output json"
+)]
 pub struct StatusArgs {
     #[command(flatten)]
     server: ServerArg,
@@ -23,6 +26,9 @@ pub struct StatusArgs {
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
     /// List dead letters, oldest first.
+    #[command(
+        after_help = "Examples:\n  trailmark dlq list\n  trailmark dlq list --rule archive --output json"
+    )]
     List {
         #[command(flatten)]
         server: ServerArg,
@@ -34,6 +40,7 @@ pub enum DlqCommand {
         output: OutputFormat,
     },
     /// Show one dead letter with its event.
+    #[command(after_help = "Example:\n  trailmark dlq show 12")]
     Show {
         #[command(flatten)]
         server: ServerArg,
@@ -45,10 +52,13 @@ pub enum DlqCommand {
     },
     /// Deliver dead letters again (all, one rule's, or the given ids).
     #[command(
-        after_help = "Fix the plugin or the backend first (a hot reload is enough), then:\n  trailmark dlq replay --rule archive\n  trailmark dlq replay 12 13"
+        after_help = "Fix the plugin or the backend first (a hot reload is enough), then, for example:\n  trailmark dlq replay --rule archive\n  trailmark dlq replay 12 13"
     )]
     Replay(Selection),
     /// Delete dead letters for good (asks first unless --yes).
+    #[command(
+        after_help = "Examples:\n  trailmark dlq purge 12 13\n  trailmark dlq purge --rule alert --yes"
+    )]
     Purge {
         #[command(flatten)]
         selection: Selection,
@@ -187,11 +197,10 @@ pub fn dlq(cmd: DlqCommand) -> Result<ExitCode> {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
                 OutputFormat::Table => {
                     for k in ["id", "rule", "event-id", "attempts", "failed-at", "error"] {
-                        println!(
-                            "{k:<10} {}",
-                            v[k].as_str()
-                                .map_or_else(|| v[k].to_string(), str::to_owned)
-                        );
+                        let value = v[k]
+                            .as_str()
+                            .map_or_else(|| v[k].to_string(), str::to_owned);
+                        println!("{k:<10} {}", terminal::escape(&value));
                     }
                     println!("event\n{}", serde_json::to_string_pretty(&v["event"])?);
                 }
@@ -239,7 +248,7 @@ fn report(v: &Value, key: &str, output: OutputFormat) -> Result<()> {
                 println!(
                     "failed {}: {}",
                     f["id"],
-                    f["message"].as_str().unwrap_or("")
+                    terminal::escape(f["message"].as_str().unwrap_or(""))
                 );
             }
         }

@@ -12,6 +12,9 @@ use trailmark_auth::{generate_access_key, generate_token, hash_token};
 pub enum AuthCommand {
     /// Make a bearer token: print it once, and the `[[auth.tokens]]` entry for
     /// trailmark.toml, which holds only its hash.
+    #[command(
+        after_help = "Examples:\n  trailmark auth new-token --name books-app --scope put --source 'com.example.books*'\n  trailmark auth new-token --name auditor --scope query\n  trailmark auth new-token --name ops --scope admin --scope query >> secrets.txt"
+    )]
     NewToken {
         /// A name for the token, recorded with each refusal and admin action.
         #[arg(long)]
@@ -24,8 +27,14 @@ pub enum AuthCommand {
         sources: Vec<String>,
     },
     /// Print the `sha256:` hash of a token read from stdin (for tokens made elsewhere).
+    #[command(
+        after_help = "Example (the token never appears on a command line):\n  vault read -field=token secret/trailmark | trailmark auth hash-token"
+    )]
     HashToken,
     /// Make an access key pair for AWS Signature Version 4 (the AWS CLI and SDKs).
+    #[command(
+        after_help = "Example:\n  trailmark auth new-access-key --name billing-service --scope put --source com.example.billing"
+    )]
     NewAccessKey {
         /// A name for the key.
         #[arg(long)]

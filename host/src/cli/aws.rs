@@ -13,16 +13,17 @@ use crate::config::{Config, Overrides};
 /// AWS commands.
 #[derive(Debug, Subcommand)]
 pub enum AwsCommand {
-    /// Create the DynamoDB table (with its indexes), S3 bucket, SNS topics and
-    /// EventBridge buses that a trailmark.toml names. Idempotent: what exists
-    /// is left as it is.
+    /// Create the DynamoDB table (with its indexes), S3 bucket, SNS topics,
+    /// EventBridge buses and the `[ingest.sqs]` SQS queue that a
+    /// trailmark.toml names. Idempotent: what exists is left as it is.
     ///
     /// For trying Trailmark out and for tests; production setups may create
     /// the same resources with their own infrastructure code (see
     /// docs/deploying-on-aws.md). Credentials and region come from the usual
     /// AWS chain; AWS_ENDPOINT_URL points it at an AWS-compatible server.
     #[command(
-        after_help = "Example:\n  trailmark aws bootstrap --config examples/trailmark-aws.toml"
+        after_help = "Example:\n  AWS_ENDPOINT_URL=http://127.0.0.1:5000 trailmark aws bootstrap --config examples/trailmark-aws.toml\n\n\
+It prints one line per resource: created, or already there."
     )]
     Bootstrap {
         /// The configuration whose AWS resources to create.

@@ -7,13 +7,19 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::{OutputFormat, ServerArg, read_arg};
-use crate::ingest::client::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
+use super::{OutputFormat, ServerArg, read_arg, terminal};
+use crate::ingest::client::{
+    PutEntry, PutOutcome, parse_entries, put_events_with_client, sdk_client, sdk_client_with_token,
+};
 
 /// Event commands.
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Send events to a server's PutEvents endpoint (with aws-sdk-eventbridge).
+    ///
+    /// With --token (or TRAILMARK_TOKEN) the token authenticates the calls;
+    /// otherwise they are signed with the access key in the server's data
+    /// directory (DATA/access-key), as the AWS CLI would sign them.
     ///
     /// Each FILE (or - for standard input) holds either the AWS CLI's
     /// `put-events --entries` JSON (an array of {Source, DetailType, Detail, …})
@@ -98,11 +104,16 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let summary = runtime.block_on(put_events_via_sdk(
-        &server.url(),
-        server.access_key(),
-        entries,
-    ))?;
+    // A token given with --token or TRAILMARK_TOKEN (a producer's `put`
+    // token) is used as it is; otherwise the request is signed with the
+    // access key a local server left in its data directory.
+    let summary = runtime.block_on(async {
+        let client = match server.explicit_token() {
+            Some(token) => sdk_client_with_token(&server.url(), token).await?,
+            None => sdk_client(&server.url(), server.access_key()).await?,
+        };
+        put_events_with_client(&client, entries).await
+    })?;
     let unreachable = summary.entries.iter().all(|o| {
         matches!(o, PutOutcome::Failed { error_code, error_message }
             if error_code == "NotSent" || (error_code == "RequestFailed" && error_message.contains("dispatch failure")))
@@ -126,7 +137,12 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
                         error_code,
                         error_message,
                     } => {
-                        println!("{:>3}  FAILED    {error_code}: {error_message}", i + 1)
+                        println!(
+                            "{:>3}  FAILED    {}: {}",
+                            i + 1,
+                            terminal::escape(error_code),
+                            terminal::escape(error_message)
+                        )
                     }
                 }
             }

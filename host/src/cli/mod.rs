@@ -1,6 +1,46 @@
 //! The `trailmark` command line: a thin layer over the library. Offline
 //! commands (`rules validate|test|match`, `plugins inspect`) need no server;
 //! the others talk to one with `--server`.
+//!
+//! Every text this module tree prints goes through [`terminal`]: the
+//! `println!`, `print!`, `eprintln!` and `eprint!` macros are shadowed below
+//! (textual scope covers every submodule declared after them), so no call
+//! site can forget to escape control characters, and a closed pipe ends the
+//! process quietly instead of panicking.
+
+/// `println!` through [`terminal::write_stdout`].
+macro_rules! println {
+    () => {
+        $crate::cli::terminal::write_stdout("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::terminal::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` through [`terminal::write_stdout`].
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::cli::terminal::write_stdout(&format!($($arg)*))
+    };
+}
+
+/// `eprintln!` through [`terminal::write_stderr`].
+macro_rules! eprintln {
+    () => {
+        $crate::cli::terminal::write_stderr("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::terminal::write_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprint!` through [`terminal::write_stderr`].
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        $crate::cli::terminal::write_stderr(&format!($($arg)*))
+    };
+}
 
 pub mod admin;
 pub mod auth;
@@ -14,6 +54,7 @@ pub mod query;
 pub mod rules;
 pub mod serve;
 pub mod table;
+pub mod terminal;
 pub mod verify;
 
 use std::io::Read;
@@ -61,6 +102,12 @@ impl ServerArg {
                 .ok()
                 .map(|t| t.expose().to_owned())
         })
+    }
+
+    /// The token given with `--token` or `TRAILMARK_TOKEN`, if any (not the
+    /// local admin token found in the data directory).
+    pub fn explicit_token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// A client with this argument's credentials.
@@ -137,6 +184,9 @@ pub enum Command {
     /// Load-test a running server with generated audit events.
     Bench(bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples (where each shell looks for them):\n  trailmark completions bash > ~/.local/share/bash-completion/completions/trailmark\n  trailmark completions zsh > \"${fpath[1]}/_trailmark\"\n  trailmark completions fish > ~/.config/fish/completions/trailmark.fish"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

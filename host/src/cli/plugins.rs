@@ -13,6 +13,9 @@ use super::{OutputFormat, ServerArg, table};
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// List a running server's plugins: version hash, rules using each, calls, p99 latency.
+    #[command(
+        after_help = "Examples:\n  trailmark plugins list\n  trailmark plugins list --output json"
+    )]
     List {
         #[command(flatten)]
         server: ServerArg,

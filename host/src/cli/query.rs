@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
 
-use super::{OutputFormat, ServerArg, table};
+use super::{OutputFormat, ServerArg, table, terminal};
 
 /// Arguments of `query`.
 #[derive(Debug, Args)]
@@ -74,8 +74,9 @@ fn encode(s: &str) -> String {
     out
 }
 
+/// The string field `k` of `v`, escaped for one line of terminal output.
 fn text(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
+    terminal::escape(v.get(k).and_then(Value::as_str).unwrap_or("")).into_owned()
 }
 
 /// Run `query`.

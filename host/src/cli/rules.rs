@@ -34,7 +34,7 @@ pub enum RulesCommand {
     /// Prints `match` or `no match`. Exit status: 0 on match, 1 on no match,
     /// 2 when the pattern or the event is invalid (the reason is on stderr).
     #[command(
-        after_help = "Examples:\n  trailmark rules test --pattern '{\"detail\":{\"operation\":[\"delete\"]}}' --event @examples/events/book-delete.json\n  trailmark rules test --pattern @pattern.json --event @event.json --explain"
+        after_help = "Examples:\n  trailmark rules test --pattern '{\"detail\":{\"operation\":[\"delete\"]}}' --event @examples/events/book-delete.json\n  trailmark rules test --pattern @examples/patterns/deletes.json --event @examples/events/book-delete.json --explain"
     )]
     Test(TestArgs),
     /// Print the names of the rules an event matches, one per line.
@@ -56,6 +56,9 @@ pub enum RulesCommand {
         output: OutputFormat,
     },
     /// List a running server's rules: pattern summary, plugin, state, matches, failures, lag.
+    #[command(
+        after_help = "Examples:\n  trailmark rules list\n  trailmark rules list --server http://audit.internal:8088 --output json"
+    )]
     List {
         #[command(flatten)]
         server: ServerArg,
@@ -64,6 +67,7 @@ pub enum RulesCommand {
         output: OutputFormat,
     },
     /// Show one of a running server's rules in full.
+    #[command(after_help = "Example:\n  trailmark rules show delete-alert")]
     Show {
         #[command(flatten)]
         server: ServerArg,

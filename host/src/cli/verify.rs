@@ -160,6 +160,9 @@ pub enum CheckpointsCommand {
     ///
     /// Later, `trailmark verify --checkpoints DIR/checkpoints.jsonl
     /// --public-key DIR/checkpoint.key.pub` checks the journal against them.
+    #[command(
+        after_help = "Example:\n  trailmark checkpoints export --data /var/lib/trailmark /mnt/worm/trailmark-$(date +%F)"
+    )]
     Export {
         /// Data directory.
         #[arg(long, default_value = "data")]

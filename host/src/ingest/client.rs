@@ -8,6 +8,10 @@
 //! `AWS_SESSION_TOKEN`) when both are set in the environment, else fixed
 //! dummy credentials, which servers refuse with a clear 401. Region: `AWS_REGION`/`AWS_DEFAULT_REGION`, else
 //! `us-east-1`. No profile files or instance metadata are consulted.
+//!
+//! A Trailmark host also takes a bearer token with the `put` scope on the
+//! same endpoint: [`sdk_client_with_token`] sends it instead of a signature,
+//! through the same SDK client (batching, retries and error handling alike).
 
 use std::io::Read;
 use std::path::Path;
@@ -16,7 +20,8 @@ use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, environment::EnvironmentVariableCredentialsProvider};
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::config::Credentials;
+use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_eventbridge::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -203,6 +208,47 @@ pub async fn sdk_client(endpoint: &str, key: Option<AccessKey>) -> Result<Client
 fn env_has_credentials() -> bool {
     let set = |name| std::env::var_os(name).is_some_and(|value| !value.is_empty());
     set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
+}
+
+/// An EventBridge client for a Trailmark `endpoint` that authenticates with
+/// the bearer `token` instead of a SigV4 signature (Trailmark's own scoped
+/// tokens; AWS itself accepts no such thing).
+pub async fn sdk_client_with_token(endpoint: &str, token: &str) -> Result<Client, ClientError> {
+    let signed = sdk_client(endpoint, None).await?;
+    let config = signed
+        .config()
+        .to_builder()
+        .interceptor(BearerToken(format!("Bearer {token}")))
+        .build();
+    Ok(Client::from_conf(config))
+}
+
+/// Replaces the signature the SDK computed with a bearer token, after
+/// signing and before the request goes out.
+struct BearerToken(String);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(***)")
+    }
+}
+
+impl Intercept for BearerToken {
+    fn name(&self) -> &'static str {
+        "TrailmarkBearerToken"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let headers = context.request_mut().headers_mut();
+        headers.remove("x-amz-security-token");
+        headers.insert("authorization", self.0.clone());
+        Ok(())
+    }
 }
 
 /// Put `entries` to the EventBridge-compatible `endpoint`, in calls of

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use trailmark_pattern::{EventError, Matcher, MatcherBuilder};
@@ -78,20 +79,31 @@ pub fn load_file(path: &Path) -> Result<LoadedRule, Vec<RuleError>> {
         message,
     };
     let start = Position { line: 1, col: 1 };
-    let size = std::fs::metadata(path)
-        .map_err(|e| vec![at(start, format!("cannot read the file: {e}"))])?
-        .len();
-    if size > MAX_RULE_FILE_BYTES {
+    let cannot_read = |e: std::io::Error| vec![at(start, format!("cannot read the file: {e}"))];
+    // Read at most one byte past the limit: a file's reported size is not
+    // trusted (files under /proc say 0, a FIFO has none, a file may grow).
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_RULE_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_RULE_FILE_BYTES {
         return Err(vec![at(
             start,
             format!(
-                "the file is {size} bytes; a rule file may be at most {MAX_RULE_FILE_BYTES} \
+                "the file is larger than {MAX_RULE_FILE_BYTES} bytes, the most a rule file may be \
                  (a pattern at most 2048 characters)"
             ),
         )]);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![at(start, format!("cannot read the file: {e}"))])?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        vec![at(
+            start,
+            format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )]
+    })?;
     load_str(path, &text)
 }
 
@@ -125,19 +137,58 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
 }
 
 /// The rule files in a directory (not recursive), sorted by name.
-pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| RuleError {
-        file: dir.to_owned(),
+///
+/// Only regular files count. A symbolic link is followed only when its target
+/// is a regular file inside the same directory tree (the layout Kubernetes
+/// ConfigMap volumes use); a link that leads out of the directory is reported
+/// as an error, never read.
+pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<RuleError>> {
+    let error = |file: &Path, message: String| RuleError {
+        file: file.to_owned(),
         position: Position { line: 1, col: 1 },
-        message: format!("cannot read the rules directory: {e}"),
+        message,
+    };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| vec![error(dir, format!("cannot read the rules directory: {e}"))])?;
+    let root = dir.canonicalize().map_err(|e| {
+        vec![error(
+            dir,
+            format!("cannot resolve the rules directory: {e}"),
+        )]
     })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && is_rule_file(p))
-        .collect();
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if !is_rule_file(&path) {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_file() {
+            files.push(path);
+        } else if kind.is_symlink() {
+            match path.canonicalize() {
+                Ok(target) if target.starts_with(&root) && target.is_file() => files.push(path),
+                Ok(target) if !target.starts_with(&root) => errors.push(error(
+                    &path,
+                    format!(
+                        "is a link to {}, outside the rules directory; not read",
+                        target.display()
+                    ),
+                )),
+                Ok(_) => {}
+                Err(e) => errors.push(error(&path, format!("is a broken link: {e}"))),
+            }
+        }
+    }
     files.sort();
-    Ok(files)
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
 }
 
 impl RuleSet {
@@ -150,7 +201,7 @@ impl RuleSet {
             if p.is_dir() {
                 match rule_files(p) {
                     Ok(found) => files.extend(found),
-                    Err(e) => errors.push(e),
+                    Err(e) => errors.extend(e),
                 }
             } else {
                 files.push(p.clone());
@@ -253,5 +304,73 @@ impl RuleSet {
     /// True when there are no rules.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "name: r\ndescription: d\npattern: {source: [a]}\nplugin: p\n";
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_rules_directory_are_refused_and_links_inside_followed() {
+        let outside = tempfile::tempdir().expect("temp dir");
+        let secret = outside.path().join("secret.yaml");
+        std::fs::write(&secret, RULE).expect("write");
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A ConfigMap-style layout: the visible file links into a data dir.
+        let data = dir.path().join("..data");
+        std::fs::create_dir(&data).expect("mkdir");
+        std::fs::write(data.join("inside.yaml"), RULE).expect("write");
+        std::os::unix::fs::symlink(data.join("inside.yaml"), dir.path().join("inside.yaml"))
+            .expect("link");
+        std::os::unix::fs::symlink(&secret, dir.path().join("escape.yaml")).expect("link");
+
+        let errors = rule_files(dir.path()).expect_err("the escaping link is refused");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].file.ends_with("escape.yaml"), "{errors:?}");
+        assert!(
+            errors[0].message.contains("outside the rules directory"),
+            "{errors:?}"
+        );
+
+        std::fs::remove_file(dir.path().join("escape.yaml")).expect("rm");
+        let files = rule_files(dir.path()).expect("only the inside link is left");
+        assert_eq!(files, vec![dir.path().join("inside.yaml")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_whose_size_lies_is_read_no_further_than_the_limit() {
+        // A FIFO reports size 0, as /proc files do, and can stream without end.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("endless.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&fifo)
+                    .expect("open fifo");
+                let chunk = vec![b'#'; 4096];
+                // Stops when the reader closes its end (EPIPE).
+                for _ in 0..1024 {
+                    if f.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let errors = load_file(&fifo).expect_err("too large");
+        assert!(errors[0].message.contains("larger than"), "{errors:?}");
+        writer.join().expect("writer");
     }
 }

@@ -14,13 +14,14 @@
 //! ```yaml
 //! config:
 //!   channel: admins                      # a channel defined in trailmark.toml
-//!   subject: "{entity-type} {entity-id} {operation}d by {author}"
+//!   subject: "{entity-type} {entity-id}: {operation} by {author}"
 //!   message: |-                          # the default:
-//!     {entity-type} {entity-id} was {operation}d by {author}.
+//!     {entity-type} {entity-id}: {operation} by {author}.
 //!
-//!     Time:   {time}
-//!     Source: {source}
-//!     Event:  {id}
+//!     Changed:  {detail.ts}
+//!     Received: {time}
+//!     Source:   {source}
+//!     Event:    {id}
 //! ```
 //!
 //! Templates take the placeholders of the SDK's `Template`: `{id}`,
@@ -30,12 +31,17 @@
 use serde::Deserialize;
 use trailmark_sdk::{Event, Plugin, PluginError, Template, export_plugin, notify};
 
-const DEFAULT_SUBJECT: &str = "{entity-type} {entity-id} {operation}d by {author}";
-const DEFAULT_MESSAGE: &str = "{entity-type} {entity-id} was {operation}d by {author}.\n\
+// The operation is shown as it is ("insert", "update", "delete"): gluing a
+// suffix to it reads "insertd".
+const DEFAULT_SUBJECT: &str = "{entity-type} {entity-id}: {operation} by {author}";
+// "Changed" is when the change happened (the producer's `ts`), "Received"
+// when the host accepted the event.
+const DEFAULT_MESSAGE: &str = "{entity-type} {entity-id}: {operation} by {author}.\n\
                                \n\
-                               Time:   {time}\n\
-                               Source: {source}\n\
-                               Event:  {id}";
+                               Changed:  {detail.ts}\n\
+                               Received: {time}\n\
+                               Source:   {source}\n\
+                               Event:    {id}";
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -124,7 +130,7 @@ mod tests {
 
     fn delete() -> Value {
         json!({"entity-type": "book", "entity-id": "978-0-13-468599-1", "operation": "delete",
-               "ts": "2026-11-25T12:00:00Z", "author": "carol@example.com"})
+               "ts": "2026-11-25T11:59:58Z", "author": "carol@example.com"})
     }
 
     fn config(json: &str) -> Config {
@@ -138,12 +144,13 @@ mod tests {
         let alert = alert(&event(delete()), &config).expect("valid event");
         assert_eq!(
             alert.subject,
-            "book 978-0-13-468599-1 deleted by carol@example.com"
+            "book 978-0-13-468599-1: delete by carol@example.com"
         );
         assert_eq!(
             alert.message,
-            "book 978-0-13-468599-1 was deleted by carol@example.com.\n\n\
-             Time:   2026-11-25T12:00:00Z\nSource: com.example.library\nEvent:  e-9"
+            "book 978-0-13-468599-1: delete by carol@example.com.\n\n\
+             Changed:  2026-11-25T11:59:58Z\nReceived: 2026-11-25T12:00:00Z\n\
+             Source:   com.example.library\nEvent:    e-9"
         );
         let attributes: Vec<(&str, &str)> = alert
             .attributes
@@ -159,6 +166,10 @@ mod tests {
                 ("author", "carol@example.com")
             ]
         );
+        let insert = json!({"entity-type": "book", "entity-id": "1", "operation": "insert",
+                            "ts": 1795602600000_i64, "author": "a", "data": {}});
+        let inserted = super::alert(&event(insert), &config).expect("valid event");
+        assert_eq!(inserted.subject, "book 1: insert by a");
     }
 
     #[test]
