@@ -29,6 +29,24 @@ struct Recorder {
     seen: Mutex<Vec<String>>,
 }
 
+impl Recorder {
+    /// A recorder that delivers nothing until `open` is set.
+    fn stuck() -> Arc<Recorder> {
+        Arc::new(Recorder {
+            open: AtomicBool::new(false),
+            seen: Mutex::default(),
+        })
+    }
+
+    /// Wait until `n` deliveries were seen or `timeout` passes.
+    async fn wait_for(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.seen.lock().expect("lock").len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 impl Deliver for Recorder {
     fn deliver(&self, event: &Event) -> Result<(), Failure> {
         while !self.open.load(Ordering::Relaxed) {
@@ -119,6 +137,31 @@ fn pipeline(
     ))
 }
 
+/// A pipeline in a temp dir whose one rule, `slow`, delivers to a stuck
+/// [`Recorder`]; `sent` lists event ids in journal order.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    recorder: Arc<Recorder>,
+    p: Arc<Pipeline>,
+    intake: PipelineIntake,
+    sent: Vec<String>,
+}
+
+impl Fixture {
+    fn new(lane_capacity: usize, journal_options: JournalOptions) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recorder = Recorder::stuck();
+        let p = pipeline(dir.path(), recorder.clone(), lane_capacity, journal_options);
+        Fixture {
+            _dir: dir,
+            recorder,
+            intake: PipelineIntake(p.clone()),
+            p,
+            sent: Vec::new(),
+        }
+    }
+}
+
 fn backlog(p: &Pipeline) -> LaneBacklog {
     p.dispatcher()
         .backlogs()
@@ -129,14 +172,13 @@ fn backlog(p: &Pipeline) -> LaneBacklog {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let recorder = Arc::new(Recorder {
-        open: AtomicBool::new(false),
-        seen: Mutex::default(),
-    });
-    let p = pipeline(dir.path(), recorder.clone(), 4, JournalOptions::default());
-    let intake = PipelineIntake(p.clone());
-    let mut sent = Vec::new();
+    let Fixture {
+        _dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(4, JournalOptions::default());
 
     // The plugin is stuck: 4 deliveries fit in memory, the rest wait in the journal.
     for _ in 0..5 {
@@ -170,10 +212,7 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while recorder.seen.lock().expect("lock").len() < sent.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let seen = recorder.seen.lock().expect("lock").clone();
     assert_eq!(
@@ -188,23 +227,20 @@ async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let recorder = Arc::new(Recorder {
-        open: AtomicBool::new(false),
-        seen: Mutex::default(),
-    });
     // Small segments, so the spilled range spans several.
-    let p = pipeline(
-        dir.path(),
-        recorder.clone(),
+    let Fixture {
+        _dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(
         2,
         JournalOptions {
             segment_bytes: 4096,
             ..JournalOptions::default()
         },
     );
-    let intake = PipelineIntake(p.clone());
-    let mut sent = Vec::new();
     let wait_flushed = |p: Arc<Pipeline>| async move {
         let deadline = Instant::now() + Duration::from_secs(10);
         while p.open().lowest().is_some() && Instant::now() < deadline {
@@ -217,10 +253,7 @@ async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
     for _ in 0..6 {
         intake.submit(batch(&mut sent, 5)).await.expect("accepted");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while recorder.seen.lock().expect("lock").len() < sent.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    recorder.wait_for(sent.len(), Duration::from_secs(10)).await;
     wait_flushed(p.clone()).await;
     // Then the plugin is stuck and the lane spills.
     recorder.open.store(false, Ordering::Relaxed);
@@ -268,24 +301,21 @@ async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_pushes_back_only_when_the_journal_queue_is_full() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let recorder = Arc::new(Recorder {
-        open: AtomicBool::new(false),
-        seen: Mutex::default(),
-    });
     // A stuck plugin and a lane of one: the lane being behind is no reason
     // to refuse.
-    let p = pipeline(
-        dir.path(),
-        recorder.clone(),
+    let Fixture {
+        _dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(
         1,
         JournalOptions {
             queue_capacity: 1,
             ..JournalOptions::default()
         },
     );
-    let intake = PipelineIntake(p.clone());
-    let mut sent = Vec::new();
     for _ in 0..10 {
         intake
             .submit(batch(&mut sent, 2))
@@ -326,9 +356,6 @@ async fn ingest_pushes_back_only_when_the_journal_queue_is_full() {
         .await
         .expect("accepted once the journal keeps up");
     recorder.open.store(true, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while recorder.seen.lock().expect("lock").len() < sent.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
     assert_eq!(*recorder.seen.lock().expect("lock"), sent);
 }
