@@ -359,3 +359,28 @@ async fn ingest_pushes_back_only_when_the_journal_queue_is_full() {
     recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
     assert_eq!(*recorder.seen.lock().expect("lock"), sent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_rule_still_delivers_what_it_left_in_the_journal() {
+    let Fixture {
+        _dir: dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(2, JournalOptions::default());
+    for _ in 0..4 {
+        intake.submit(batch(&mut sent, 5)).await.expect("accepted");
+    }
+    assert_eq!(backlog(&p).spilled, 18);
+    // A reload removes the rule: events matched before it are still owed to it.
+    let empty = dir.path().join("no-rules");
+    std::fs::create_dir_all(&empty).expect("empty rules dir");
+    p.swap(RuleSet::load(&[empty]).expect("empty rule set"), Vec::new())
+        .await;
+    recorder.open.store(true, Ordering::Relaxed);
+    recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
+    assert_eq!(*recorder.seen.lock().expect("lock"), sent);
+    assert_eq!(p.dispatcher().lowest_behind(), None);
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(5)).await, 0);
+}
