@@ -49,7 +49,13 @@ impl Recorder {
 
 impl Deliver for Recorder {
     fn deliver(&self, event: &Event) -> Result<(), Failure> {
+        // Bounded, so that a failing test ends instead of waiting for this
+        // blocking call forever.
+        let stuck_until = Instant::now() + Duration::from_secs(20);
         while !self.open.load(Ordering::Relaxed) {
+            if Instant::now() > stuck_until {
+                return Err(Failure::Retry("recorder still stuck".into()));
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
         self.seen
@@ -351,6 +357,11 @@ async fn ingest_pushes_back_only_when_the_journal_queue_is_full() {
     sent.pop();
 
     release.send(()).expect("release the writer");
+    let journal = p.journal().clone();
+    tokio::task::spawn_blocking(move || journal.sync())
+        .await
+        .expect("sync task")
+        .expect("the writer caught up");
     intake
         .submit(batch(&mut sent, 1))
         .await
