@@ -26,7 +26,8 @@
 //! checkpoint-interval = "1m"   # sign the chain head this often
 //!
 //! [dispatch]
-//! max-pending = 100000     # deliveries owed before ingest answers 503
+//! lane-capacity = 1024     # deliveries one rule holds in memory; beyond, they wait in the journal
+//! max-pending = 100000     # deliveries all rules hold in memory together (an equal share each)
 //! concurrency = 16         # plugin calls at once per rule
 //! retry-initial = "1s"
 //! retry-max = "5m"
@@ -164,6 +165,7 @@ struct RawIngest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDispatch {
+    lane_capacity: Option<usize>,
     max_pending: Option<usize>,
     concurrency: Option<usize>,
     retry_initial: Option<String>,
@@ -216,7 +218,12 @@ pub struct Config {
     pub max_depth: usize,
     /// `[ingest.sqs]`: also take events from this SQS queue.
     pub sqs: Option<SqsSourceConfig>,
-    /// Deliveries queued or running before ingest answers 503.
+    /// Deliveries one rule's lane holds in memory (queued, running or waiting
+    /// to retry); beyond, its deliveries wait in the journal and are read
+    /// back in order.
+    pub lane_capacity: usize,
+    /// Deliveries all lanes hold in memory together; each lane gets an equal
+    /// share (at most `lane_capacity`). Never a reason to refuse ingest.
     pub max_pending: usize,
     /// Concurrent plugin calls per rule.
     pub concurrency: usize,
@@ -344,6 +351,13 @@ impl Config {
         if max_pending == 0 {
             return Err(bad("dispatch.max-pending", "must be at least 1".into()));
         }
+        let lane_capacity = raw.dispatch.lane_capacity.unwrap_or(1024);
+        if !(1..=1_000_000).contains(&lane_capacity) {
+            return Err(bad(
+                "dispatch.lane-capacity",
+                "must be from 1 to 1000000".into(),
+            ));
+        }
         let concurrency = raw.dispatch.concurrency.unwrap_or(16);
         if !(1..=64).contains(&concurrency) {
             return Err(bad("dispatch.concurrency", "must be from 1 to 64".into()));
@@ -419,6 +433,7 @@ impl Config {
                 .map(|t| SqsSourceConfig::deserialize(toml::Value::Table(t)))
                 .transpose()
                 .map_err(|e| bad("ingest.sqs", e.to_string().trim_end().to_owned()))?,
+            lane_capacity,
             max_pending,
             concurrency,
             backoff: Backoff {

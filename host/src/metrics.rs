@@ -85,8 +85,10 @@ pub struct RuleMetrics {
     pub retried: AtomicU64,
     /// Deliveries sent to dead letters.
     pub dead_lettered: AtomicU64,
-    /// Deliveries queued or running (lane lag in deliveries).
+    /// Deliveries in memory: queued, running or waiting to retry.
     pub pending: AtomicI64,
+    /// Deliveries owed but left in the journal, to be read back.
+    pub spilled: AtomicI64,
     /// Plugin call latency.
     pub call_latency: Histogram,
 }
@@ -169,7 +171,7 @@ pub struct Metrics {
     pub events_accepted: AtomicU64,
     /// Entries rejected by validation.
     pub events_rejected: AtomicU64,
-    /// Requests refused with 503 because lanes were behind.
+    /// Requests refused with 503 because the journal could not take more.
     pub throttled: AtomicU64,
     /// Rule or plugin reloads that failed.
     pub reload_failures: AtomicU64,
@@ -243,7 +245,7 @@ impl Metrics {
         counter(
             &mut out,
             "trailmark_ingest_throttled_total",
-            "Requests refused because delivery lanes were behind.",
+            "Requests refused because the journal's group-commit queue was full.",
             self.throttled.load(Relaxed),
         );
         counter(
@@ -342,8 +344,15 @@ impl Metrics {
             &mut out,
             "trailmark_lane_lag",
             "gauge",
-            "Deliveries queued or running per rule.",
+            "Deliveries in memory per rule (queued, running or waiting to retry).",
             &|m| m.pending.load(Relaxed).to_string(),
+        );
+        per_rule(
+            &mut out,
+            "trailmark_lane_spilled",
+            "gauge",
+            "Deliveries owed per rule that wait in the journal, to be read back in order.",
+            &|m| m.spilled.load(Relaxed).to_string(),
         );
         let _ = writeln!(
             out,

@@ -111,14 +111,29 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                 }
             );
             println!("events accepted  {}", s["events-accepted"]);
-            println!("pending          {}", s["pending-deliveries"]);
+            println!(
+                "pending          {} in memory, {} in the journal",
+                s["pending-deliveries"],
+                s["spilled-deliveries"].as_u64().unwrap_or(0)
+            );
             println!("dead letters     {}", s["dead-letters"]);
             println!(
                 "journal          seq {}..{}, {} bytes",
                 s["journal"]["first-seq"], s["journal"]["head-seq"], s["journal"]["bytes"]
             );
             println!("storage          {} bytes", s["storage-bytes"]);
-            if let Some(lag) = s["lag"].as_object() {
+            if let Some(backlog) = s["backlog"].as_object() {
+                for (rule, b) in backlog {
+                    let from = match b["spilled-from"].as_u64() {
+                        Some(seq) => format!(" (behind from seq {seq})"),
+                        None => String::new(),
+                    };
+                    println!(
+                        "lag {rule:<12} {} in memory, {} in the journal{from}",
+                        b["in-memory"], b["spilled"]
+                    );
+                }
+            } else if let Some(lag) = s["lag"].as_object() {
                 for (rule, n) in lag {
                     println!("lag {rule:<12} {n}");
                 }

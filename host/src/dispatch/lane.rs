@@ -1,76 +1,283 @@
-//! One rule's delivery lane: a queue, a bound on concurrent plugin calls, and
-//! the retry / dead-letter decisions for each delivery.
+//! One rule's delivery lane: a bounded in-memory queue, a bound on
+//! concurrent plugin calls, the retry / dead-letter decisions for each
+//! delivery, and the read-back of what it owes beyond its queue.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tracing::{error, info, warn};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, error, info, warn};
 
+use super::backlog::{Behind, ReadChunk};
 use super::retry::{self, Next};
 use super::{DeadLetter, Delivery, Failure, LaneSpec, Outcome, Shared};
+use crate::metrics::RuleMetrics;
 use crate::timespec::now_ms;
 
+/// Wait before retrying a read-back that failed (an I/O error).
+const READ_RETRY: Duration = Duration::from_millis(500);
+
+/// A lane's queue and what it owes beyond it.
+#[derive(Default)]
+struct Queue {
+    /// Deliveries waiting for a plugin-call permit, in order.
+    ready: VecDeque<Delivery>,
+    /// Deliveries in memory: ready, running or waiting to retry.
+    in_memory: usize,
+    /// Owed deliveries left in the journal.
+    behind: Behind,
+    /// A read-back is running.
+    reading: bool,
+    /// The rule was removed: finish what is owed, then stop.
+    retired: bool,
+}
+
 /// What a lane's tasks share.
-struct LaneState {
+pub(super) struct LaneState {
+    rule: String,
     spec: RwLock<Arc<LaneSpec>>,
     permits: Arc<Semaphore>,
     shared: Arc<Shared>,
+    metrics: Arc<RuleMetrics>,
+    queue: Mutex<Queue>,
+    wake: Notify,
 }
 
 impl LaneState {
     fn spec(&self) -> Arc<LaneSpec> {
-        self.spec.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.spec
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The queue is changed in single steps, so a poisoned lock still guards
+    /// consistent data.
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Take `d` into memory, whatever the capacity.
+    fn push(&self, q: &mut Queue, d: Delivery) {
+        q.in_memory += 1;
+        self.shared.in_memory.fetch_add(1, Relaxed);
+        self.metrics.pending.fetch_add(1, Relaxed);
+        self.shared.outcomes.opened(d.seq);
+        q.ready.push_back(d);
+        self.wake.notify_one();
+    }
+
+    /// Start a read-back if something is behind and there is room for it.
+    fn maybe_read(self: &Arc<Self>, q: &mut Queue) {
+        if q.behind.is_empty()
+            || q.reading
+            || self.shared.stopping.load(Relaxed)
+            || q.in_memory > self.shared.capacity() / 2
+        {
+            return;
+        }
+        q.reading = true;
+        self.shared.runtime.spawn(read_back(self.clone()));
+    }
+
+    /// The rule this lane delivers to.
+    pub(super) fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// What is owed but not in memory.
+    pub(super) fn behind(&self) -> (u64, Option<u64>) {
+        let q = self.queue();
+        (q.behind.count(), q.behind.spilled_from())
+    }
+
+    /// The lowest journal position this lane still has to read back.
+    pub(super) fn lowest_behind(&self) -> Option<u64> {
+        self.queue().behind.lowest()
+    }
+
+    /// Removed, and nothing left to do.
+    pub(super) fn finished(&self) -> bool {
+        let q = self.queue();
+        q.retired && q.in_memory == 0 && q.behind.is_empty() && !q.reading
+    }
+
+    fn set_spilled_metric(&self, q: &Queue) {
+        self.metrics
+            .spilled
+            .store(i64::try_from(q.behind.count()).unwrap_or(i64::MAX), Relaxed);
     }
 }
 
-/// The dispatcher's handle on a running lane. Dropping it closes the queue;
-/// the lane finishes what it holds and stops.
+/// The dispatcher's handle on a running lane. Dropping it retires the lane:
+/// it finishes what it owes on the spec it has, then stops.
 pub struct LaneHandle {
-    tx: mpsc::UnboundedSender<Delivery>,
     state: Arc<LaneState>,
 }
 
 impl LaneHandle {
     /// Start a lane task for `spec`.
     pub(super) fn start(spec: LaneSpec, shared: Arc<Shared>) -> LaneHandle {
-        let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(LaneState {
+            rule: spec.rule.clone(),
+            metrics: shared.metrics.rule(&spec.rule),
             permits: Arc::new(Semaphore::new(shared.options.concurrency.max(1))),
             spec: RwLock::new(Arc::new(spec)),
+            queue: Mutex::default(),
+            wake: Notify::new(),
             shared,
         });
-        tokio::spawn(run(rx, state.clone()));
-        LaneHandle { tx, state }
+        state.shared.runtime.spawn(run(state.clone()));
+        LaneHandle { state }
+    }
+
+    /// The lane's shared state.
+    pub(super) fn state(&self) -> &Arc<LaneState> {
+        &self.state
     }
 
     /// Switch the lane to a new spec (a reloaded rule or plugin). Calls
     /// already running finish on the spec they started with.
     pub(super) fn update(&self, spec: LaneSpec) {
-        *self.state.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(spec);
+        *self
+            .state
+            .spec
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(spec);
     }
 
-    /// Queue a delivery.
+    /// Queue a delivery of an event, in journal order. When the lane is full
+    /// or already behind, the delivery stays in the journal (not in memory)
+    /// and is read back when the lane has room.
     pub(super) fn send(&self, delivery: Delivery) {
-        if let Err(mpsc::error::SendError(d)) = self.tx.send(delivery) {
-            // The lane task is gone (runtime shutting down): the delivery stays
-            // owed in the journal and is redone after restart.
-            let rule = self.state.spec().rule.clone();
-            warn!(rule = %rule, seq = d.seq, "lane closed; delivery left for recovery");
-            release(&self.state, &rule);
+        let state = &self.state;
+        let mut q = state.queue();
+        if q.behind.is_empty() && q.in_memory < state.shared.capacity() {
+            state.push(&mut q, delivery);
+            return;
+        }
+        let seq = delivery.seq;
+        if q.behind.spill(seq) {
+            if q.behind.count() == 1 {
+                debug!(rule = %state.rule, seq, "lane is full; its deliveries wait in the journal");
+            }
+            state.set_spilled_metric(&q);
+            state.maybe_read(&mut q);
+        } else {
+            state.push(&mut q, delivery);
+        }
+    }
+
+    /// Queue a delivery in memory whatever the lane's capacity (a replay the
+    /// journal records out of event order).
+    pub(super) fn send_now(&self, delivery: Delivery) {
+        let mut q = self.state.queue();
+        self.state.push(&mut q, delivery);
+    }
+
+    /// Owe the deliveries recovery found at start, `(seq, accepted_ms)` in
+    /// seq order; they are read back ahead of anything newer.
+    pub(super) fn recover(&self, owed: Vec<(u64, i64)>) {
+        let mut q = self.state.queue();
+        q.behind.recover(owed);
+        self.state.set_spilled_metric(&q);
+        self.state.maybe_read(&mut q);
+    }
+}
+
+impl LaneHandle {
+    /// The rule was removed: finish what the lane owes, then stop.
+    pub(super) fn retire(&self) {
+        self.state.queue().retired = true;
+        self.state.wake.notify_one();
+    }
+}
+
+impl Drop for LaneHandle {
+    fn drop(&mut self) {
+        self.retire();
+    }
+}
+
+/// Read owed deliveries back from the journal, in order, while there is room.
+async fn read_back(state: Arc<LaneState>) {
+    loop {
+        let request = {
+            let mut q = state.queue();
+            let room = state.shared.capacity().saturating_sub(q.in_memory);
+            match q.behind.next_read(room) {
+                Some(r) if !state.shared.stopping.load(Relaxed) => r,
+                _ => {
+                    q.reading = false;
+                    return;
+                }
+            }
+        };
+        let source = state.shared.read_back.clone();
+        let rule = state.rule.clone();
+        let r = request.clone();
+        let result = tokio::task::spawn_blocking(move || source.read(&rule, &r))
+            .await
+            .unwrap_or_else(|e| Err(format!("read-back task failed: {e}")));
+        let chunk: ReadChunk = match result {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                warn!(rule = %state.rule, error = %e, "cannot read owed deliveries back from the journal; retrying");
+                tokio::time::sleep(READ_RETRY).await;
+                continue;
+            }
+        };
+        let mut q = state.queue();
+        q.behind.apply(&request, &chunk);
+        let n = chunk.deliveries.len();
+        for d in chunk.deliveries {
+            state.push(&mut q, d);
+        }
+        state.set_spilled_metric(&q);
+        debug!(rule = %state.rule, read = n, behind = q.behind.count(), "read owed deliveries back from the journal");
+        if q.behind.is_empty()
+            || state.shared.stopping.load(Relaxed)
+            || q.in_memory > state.shared.capacity() / 2
+        {
+            q.reading = false;
+            if q.retired {
+                state.wake.notify_one();
+            }
+            return;
         }
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Delivery>, state: Arc<LaneState>) {
-    while let Some(delivery) = rx.recv().await {
+async fn run(state: Arc<LaneState>) {
+    loop {
+        let next = {
+            let mut q = state.queue();
+            let next = q.ready.pop_front();
+            if next.is_none()
+                && q.retired
+                && q.in_memory == 0
+                && (q.behind.is_empty() || state.shared.stopping.load(Relaxed))
+                && !q.reading
+            {
+                return;
+            }
+            next
+        };
+        let Some(delivery) = next else {
+            state.wake.notified().await;
+            continue;
+        };
         let Ok(permit) = state.permits.clone().acquire_owned().await else {
             return;
         };
-        tokio::spawn(attempt(state.clone(), delivery, permit));
+        state
+            .shared
+            .runtime
+            .spawn(attempt(state.clone(), delivery, permit));
     }
 }
 
@@ -81,7 +288,7 @@ fn attempt(
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         let spec = state.spec();
-        let metrics = state.shared.metrics.rule(&spec.rule);
+        let metrics = state.metrics.clone();
         let deliver = spec.deliver.clone();
         let event = d.event.clone();
         let started = Instant::now();
@@ -152,12 +359,7 @@ async fn dead_letter(state: Arc<LaneState>, rule: String, d: Delivery, message: 
         let l = letter.clone();
         match tokio::task::spawn_blocking(move || store.insert(&l)).await {
             Ok(Ok(id)) => {
-                state
-                    .shared
-                    .metrics
-                    .rule(&rule)
-                    .dead_lettered
-                    .fetch_add(1, Relaxed);
+                state.metrics.dead_lettered.fetch_add(1, Relaxed);
                 finish(&state, &rule, &d, Outcome::DeadLettered { id });
                 return;
             }
@@ -171,20 +373,17 @@ async fn dead_letter(state: Arc<LaneState>, rule: String, d: Delivery, message: 
     }
 }
 
-fn finish(state: &LaneState, rule: &str, d: &Delivery, outcome: Outcome) {
+fn finish(state: &Arc<LaneState>, rule: &str, d: &Delivery, outcome: Outcome) {
     state.shared.outcomes.finished(d.seq, rule, &outcome);
     if let Outcome::DeadLettered { id } = outcome {
         info!(rule = %rule, event_id = %d.event.id, dead_letter = id, "stored in dead letters");
     }
-    release(state, rule);
-}
-
-fn release(state: &LaneState, rule: &str) {
-    state.shared.pending.fetch_sub(1, Relaxed);
-    state
-        .shared
-        .metrics
-        .rule(rule)
-        .pending
-        .fetch_sub(1, Relaxed);
+    let mut q = state.queue();
+    q.in_memory = q.in_memory.saturating_sub(1);
+    state.shared.in_memory.fetch_sub(1, Relaxed);
+    state.metrics.pending.fetch_sub(1, Relaxed);
+    state.maybe_read(&mut q);
+    if q.retired {
+        state.wake.notify_one();
+    }
 }

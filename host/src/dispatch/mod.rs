@@ -3,21 +3,30 @@
 //!
 //! The dispatcher never calls back up the flow: it is handed deliveries
 //! (already durable in the journal) and reports each one's final outcome
-//! through an [`OutcomeSink`] (the journal, in the server). A slow or failing
-//! rule only fills its own lane; ingest reads [`Dispatcher::pending`] to push
-//! back before memory grows without bound.
+//! through an [`OutcomeSink`] (the journal, in the server).
+//!
+//! A slow or failing rule only fills its own lane, and a lane's backlog is
+//! the journal, not memory: each lane holds at most
+//! [`DispatchOptions::lane_capacity`] deliveries in memory (and all lanes
+//! together at most [`DispatchOptions::max_pending`], shared equally); past
+//! that a lane notes that it is behind from a journal position and reads its
+//! owed deliveries back, in journal order, through a [`ReadBack`] source when
+//! it has room again (see [`backlog`](mod@backlog)). Ingest therefore never
+//! has to refuse producers because one rule is slow.
 
+pub mod backlog;
 mod dead_letters;
 mod lane;
 pub mod retry;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use trailmark_backends::Event;
 
+pub use backlog::{ReadBack, ReadChunk, ReadRequest};
 pub use dead_letters::{DeadLetter, DeadLetterError, DeadLetters};
 pub use lane::LaneHandle;
 pub use retry::Backoff;
@@ -65,6 +74,10 @@ pub enum Outcome {
 /// Where final outcomes are recorded (the journal, in the server), so that
 /// recovery after a crash knows which deliveries are still owed.
 pub trait OutcomeSink: Send + Sync + 'static {
+    /// A delivery of event `seq` entered a lane's memory; [`finished`] follows.
+    ///
+    /// [`finished`]: OutcomeSink::finished
+    fn opened(&self, seq: u64);
     /// Record that the delivery of event `seq` to `rule` is finished.
     fn finished(&self, seq: u64, rule: &str, outcome: &Outcome);
 }
@@ -100,6 +113,12 @@ pub struct DispatchOptions {
     pub concurrency: usize,
     /// Backoff curve.
     pub backoff: Backoff,
+    /// Most deliveries one lane holds in memory (queued, running or waiting
+    /// to retry); beyond, they wait in the journal.
+    pub lane_capacity: usize,
+    /// Most deliveries all lanes hold in memory together; each lane gets an
+    /// equal share (at most `lane_capacity`).
+    pub max_pending: usize,
 }
 
 impl Default for DispatchOptions {
@@ -107,6 +126,8 @@ impl Default for DispatchOptions {
         Self {
             concurrency: 2,
             backoff: Backoff::default(),
+            lane_capacity: 1024,
+            max_pending: 100_000,
         }
     }
 }
@@ -114,16 +135,49 @@ impl Default for DispatchOptions {
 /// Shared state the lanes report into.
 pub(crate) struct Shared {
     pub(crate) options: DispatchOptions,
-    pub(crate) pending: AtomicUsize,
+    /// Deliveries in memory across lanes.
+    pub(crate) in_memory: AtomicUsize,
+    /// Lanes of rules in force (for the share of `max_pending`).
+    pub(crate) lanes: AtomicUsize,
+    /// Shutting down: no more read-backs.
+    pub(crate) stopping: AtomicBool,
     pub(crate) outcomes: Arc<dyn OutcomeSink>,
+    pub(crate) read_back: Arc<dyn ReadBack>,
     pub(crate) dead_letters: Arc<DeadLetters>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Lanes may be fed from threads outside the runtime (the journal
+    /// writer's completion callback), so tasks are spawned through this.
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    /// How many deliveries one lane may hold in memory now.
+    pub(crate) fn capacity(&self) -> usize {
+        let lanes = self.lanes.load(Ordering::Relaxed).max(1);
+        self.options
+            .lane_capacity
+            .min(self.options.max_pending / lanes)
+            .max(1)
+    }
+}
+
+/// One lane's backlog, for status and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneBacklog {
+    /// The rule.
+    pub rule: String,
+    /// Owed deliveries left in the journal, to be read back.
+    pub spilled: u64,
+    /// The journal position the spilled range starts at.
+    pub spilled_from: Option<u64>,
 }
 
 /// Routes deliveries to per-rule lanes.
 pub struct Dispatcher {
     shared: Arc<Shared>,
     lanes: RwLock<HashMap<String, LaneHandle>>,
+    /// Lanes of removed rules still finishing what they owe.
+    retired: Mutex<Vec<LaneHandle>>,
 }
 
 impl Dispatcher {
@@ -132,18 +186,24 @@ impl Dispatcher {
     pub fn new(
         options: DispatchOptions,
         outcomes: Arc<dyn OutcomeSink>,
+        read_back: Arc<dyn ReadBack>,
         dead_letters: Arc<DeadLetters>,
         metrics: Arc<Metrics>,
     ) -> Dispatcher {
         Dispatcher {
             shared: Arc::new(Shared {
                 options,
-                pending: AtomicUsize::new(0),
+                in_memory: AtomicUsize::new(0),
+                lanes: AtomicUsize::new(0),
+                stopping: AtomicBool::new(false),
                 outcomes,
+                read_back,
                 dead_letters,
                 metrics,
+                runtime: tokio::runtime::Handle::current(),
             }),
             lanes: RwLock::new(HashMap::new()),
+            retired: Mutex::default(),
         }
     }
 
@@ -165,33 +225,93 @@ impl Dispatcher {
             };
             next.insert(name, handle);
         }
-        // Whatever is left belongs to removed rules: dropping the handle closes
-        // the lane's queue; its task drains what it holds and exits.
-        *lanes = next;
+        self.shared.lanes.store(next.len(), Ordering::Relaxed);
+        // Whatever is left belongs to removed rules: they finish what they
+        // owe (in memory and in the journal) on the spec they had, then stop.
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|lane| !lane.state().finished());
+        for (_, lane) in std::mem::replace(&mut *lanes, next) {
+            lane.retire();
+            retired.push(lane);
+        }
     }
 
-    /// Queue a delivery for `rule`. Returns false (and records nothing) when
-    /// the rule has no lane (it was removed).
+    /// Queue the delivery of a newly journaled event for `rule`. Call in
+    /// journal order (the pipeline does so from the journal's completion
+    /// callback): when the lane is full or behind, the delivery is not held
+    /// in memory but read back from the journal later. Returns false (and
+    /// records nothing) when the rule has no lane (it was removed).
     pub fn enqueue(&self, rule: &str, delivery: Delivery) -> bool {
-        let lanes = self.lanes.read().unwrap_or_else(|e| e.into_inner());
+        self.with_lane(rule, |lane| lane.send(delivery))
+    }
+
+    /// Queue a delivery in memory whatever the lane's capacity: a replay,
+    /// which the journal records out of event order. Returns false when the
+    /// rule has no lane.
+    pub fn enqueue_now(&self, rule: &str, delivery: Delivery) -> bool {
+        self.with_lane(rule, |lane| lane.send_now(delivery))
+    }
+
+    /// Owe `rule` the deliveries recovery found at start, `(seq,
+    /// accepted_ms)` in seq order: the lane reads them back from the journal
+    /// as it has room. Gives them back when the rule has no lane.
+    pub fn recover(&self, rule: &str, owed: Vec<(u64, i64)>) -> Result<(), Vec<(u64, i64)>> {
+        let lanes = self.lanes.read().unwrap_or_else(PoisonError::into_inner);
         match lanes.get(rule) {
             Some(lane) => {
-                self.shared.pending.fetch_add(1, Ordering::Relaxed);
-                self.shared
-                    .metrics
-                    .rule(rule)
-                    .pending
-                    .fetch_add(1, Ordering::Relaxed);
-                lane.send(delivery);
+                lane.recover(owed);
+                Ok(())
+            }
+            None => Err(owed),
+        }
+    }
+
+    fn with_lane(&self, rule: &str, f: impl FnOnce(&LaneHandle)) -> bool {
+        let lanes = self.lanes.read().unwrap_or_else(PoisonError::into_inner);
+        match lanes.get(rule) {
+            Some(lane) => {
+                f(lane);
                 true
             }
             None => false,
         }
     }
 
-    /// Deliveries queued, waiting for a retry, or running.
+    /// Deliveries in memory: queued, waiting for a retry, or running.
     pub fn pending(&self) -> usize {
-        self.shared.pending.load(Ordering::Relaxed)
+        self.shared.in_memory.load(Ordering::Relaxed)
+    }
+
+    /// The backlog each lane keeps in the journal, by rule (removed rules
+    /// still finishing included), sorted by rule.
+    pub fn backlogs(&self) -> Vec<LaneBacklog> {
+        let lanes = self.lanes.read().unwrap_or_else(PoisonError::into_inner);
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut by_rule: BTreeMap<&str, LaneBacklog> = BTreeMap::new();
+        for lane in lanes.values().chain(retired.iter()) {
+            let state = lane.state();
+            let (spilled, spilled_from) = state.behind();
+            let entry = by_rule.entry(state.rule()).or_insert_with(|| LaneBacklog {
+                rule: state.rule().to_owned(),
+                spilled: 0,
+                spilled_from: None,
+            });
+            entry.spilled += spilled;
+            entry.spilled_from = backlog::lowest_of(entry.spilled_from, spilled_from);
+        }
+        by_rule.into_values().collect()
+    }
+
+    /// The lowest journal position a lane still has to read back: retention
+    /// must keep it. Deliveries in memory are tracked by the outcome sink.
+    pub fn lowest_behind(&self) -> Option<u64> {
+        let lanes = self.lanes.read().unwrap_or_else(PoisonError::into_inner);
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        lanes
+            .values()
+            .chain(retired.iter())
+            .filter_map(|lane| lane.state().lowest_behind())
+            .min()
     }
 
     /// The dead-letter store.
@@ -199,8 +319,11 @@ impl Dispatcher {
         &self.shared.dead_letters
     }
 
-    /// Wait until nothing is pending or `timeout` passes; returns what is left.
+    /// Stop reading backlogs back, then wait until nothing is in memory or
+    /// `timeout` passes; returns what is left. What lanes owe stays in the
+    /// journal for the next start.
     pub async fn drain(&self, timeout: Duration) -> usize {
+        self.shared.stopping.store(true, Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + timeout;
         while self.pending() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;

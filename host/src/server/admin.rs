@@ -137,6 +137,15 @@ async fn status(State(s): State<AdminState>) -> Result<Json<Value>, AdminError> 
         .into_iter()
         .map(|(name, m)| (name, json!(m.pending.load(Relaxed))))
         .collect();
+    let backlogs = s.pipeline.dispatcher().backlogs();
+    let backlog: serde_json::Map<String, Value> = backlogs
+        .iter()
+        .map(|b| {
+            let in_memory = s.metrics.rule(&b.rule).pending.load(Relaxed);
+            let row = json!({"in-memory": in_memory, "spilled": b.spilled, "spilled-from": b.spilled_from});
+            (b.rule.clone(), row)
+        })
+        .collect();
     Ok(Json(json!({
         "uptime-seconds": s.started.elapsed().as_secs(),
         "ruleset-version": active.version,
@@ -144,7 +153,9 @@ async fn status(State(s): State<AdminState>) -> Result<Json<Value>, AdminError> 
         "last-reload": reload,
         "events-accepted": s.metrics.events_accepted.load(Relaxed),
         "pending-deliveries": s.pipeline.dispatcher().pending(),
+        "spilled-deliveries": backlogs.iter().map(|b| b.spilled).sum::<u64>(),
         "lag": lag,
+        "backlog": backlog,
         "dead-letters": dead_letters,
         "journal": {
             "first-seq": s.pipeline.journal().first_seq(),

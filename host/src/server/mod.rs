@@ -126,8 +126,13 @@ pub async fn serve(config: Config) -> Result<()> {
         DispatchOptions {
             concurrency: config.concurrency,
             backoff: config.backoff,
+            lane_capacity: config.lane_capacity,
+            max_pending: config.max_pending,
         },
         outcomes.clone(),
+        Arc::new(recovery::JournalReadBack {
+            journal: journal.clone(),
+        }),
         dead_letters,
         metrics.clone(),
     ));
@@ -140,16 +145,17 @@ pub async fn serve(config: Config) -> Result<()> {
         open,
         outcomes.clone(),
         metrics.clone(),
-        config.max_pending,
     ));
 
-    let owed = tokio::task::spawn_blocking({
+    tokio::task::spawn_blocking({
         let pipeline = pipeline.clone();
-        move || recovery::scan(pipeline.journal(), &pipeline)
+        move || {
+            let owed = recovery::scan(pipeline.journal(), &pipeline)?;
+            recovery::requeue(owed, &pipeline)
+        }
     })
     .await?
     .context("reading the journal for recovery")?;
-    recovery::requeue(owed, &pipeline);
 
     let reload_status = Arc::new(Mutex::new(admin::ReloadStatus {
         at: now_ms(),
@@ -355,8 +361,8 @@ async fn shutdown_signal() {
     info!("shutdown requested");
 }
 
-/// Drop journal segments whose events are all delivered and older than the
-/// retention period.
+/// Drop journal segments whose events are all delivered (none in memory or
+/// still to be read back by a lane) and older than the retention period.
 async fn retention_loop(pipeline: Arc<Pipeline>, retention: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -383,6 +389,11 @@ fn apply_retention(pipeline: &Pipeline, retention: Duration) -> Result<usize> {
             keep_from = record.seq;
             break;
         }
+    }
+    // What lanes still have to read back, then what is in memory: in this
+    // order, a delivery moving from one to the other is seen in at least one.
+    if let Some(lowest) = pipeline.dispatcher().lowest_behind() {
+        keep_from = keep_from.min(lowest);
     }
     if let Some(lowest) = pipeline.open().lowest() {
         keep_from = keep_from.min(lowest);

@@ -92,6 +92,10 @@ impl Drop for JournalOutcomes {
 }
 
 impl OutcomeSink for JournalOutcomes {
+    fn opened(&self, seq: u64) {
+        self.shared.open.add(seq, 1);
+    }
+
     fn finished(&self, seq: u64, rule: &str, outcome: &Outcome) {
         let (name, dead_letter) = match outcome {
             Outcome::Delivered => ("delivered", None),

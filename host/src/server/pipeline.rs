@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tracing::warn;
 use trailmark_backends::Event;
-use trailmark_journal::{Journal, NewRecord};
+use trailmark_journal::{Durability, Journal, JournalError, NewRecord};
 
 use super::envelope;
 use super::records::{EventRecord, ReopenRecord, kind};
@@ -26,15 +26,17 @@ pub struct ActiveRules {
     pub set: RuleSet,
 }
 
-/// Deliveries not yet finished, per event sequence number: what retention
-/// must keep.
+/// Deliveries in memory and not yet finished (their outcome not yet
+/// journaled), per event sequence number: what retention must keep besides
+/// what lanes still have to read back. Bounded by the lanes' in-memory
+/// capacity (`dispatch.max-pending`) plus replays in flight.
 #[derive(Default)]
 pub struct OpenDeliveries {
     open: Mutex<BTreeMap<u64, u32>>,
 }
 
 impl OpenDeliveries {
-    fn add(&self, seq: u64, n: u32) {
+    pub(crate) fn add(&self, seq: u64, n: u32) {
         if n > 0 {
             *self
                 .open
@@ -75,7 +77,6 @@ pub struct Pipeline {
     outcomes: Arc<dyn OutcomeSink>,
     index: Mutex<HashMap<String, u64>>,
     metrics: Arc<Metrics>,
-    max_pending: usize,
     /// Held (shared) by a submit from matching until its deliveries are
     /// queued, and (exclusive) by a rule-set swap: an event is matched and
     /// delivered under exactly one rule-set version.
@@ -91,7 +92,6 @@ impl Pipeline {
         open: Arc<OpenDeliveries>,
         outcomes: Arc<dyn OutcomeSink>,
         metrics: Arc<Metrics>,
-        max_pending: usize,
     ) -> Pipeline {
         Pipeline {
             journal,
@@ -101,7 +101,6 @@ impl Pipeline {
             outcomes,
             index: Mutex::new(HashMap::new()),
             metrics,
-            max_pending,
             gate: tokio::sync::RwLock::new(()),
         }
     }
@@ -146,9 +145,10 @@ impl Pipeline {
             .insert(id.to_owned(), seq);
     }
 
-    /// Queue deliveries of an event (durable at `seq`) to `rules`. A rule that
-    /// no longer exists (removed by a reload) gets its delivery dead-lettered,
-    /// visibly, rather than dropped. Returns how many were dead-lettered so.
+    /// Queue deliveries of an event (durable at `seq`) to `rules` now, in
+    /// memory: a replay, journaled out of event order. A rule that no longer
+    /// exists (removed by a reload) gets its delivery dead-lettered, visibly,
+    /// rather than dropped. Returns how many were dead-lettered so.
     pub fn deliver(
         &self,
         seq: u64,
@@ -157,7 +157,6 @@ impl Pipeline {
         rules: &[String],
     ) -> usize {
         let mut orphaned = 0;
-        self.open.add(seq, rules.len() as u32);
         for rule in rules {
             let delivery = Delivery {
                 seq,
@@ -165,7 +164,7 @@ impl Pipeline {
                 accepted_ms,
                 attempts: 0,
             };
-            if !self.dispatcher.enqueue(rule, delivery) {
+            if !self.dispatcher.enqueue_now(rule, delivery) {
                 orphaned += 1;
                 self.orphan(seq, &event, rule);
             }
@@ -173,7 +172,10 @@ impl Pipeline {
         orphaned
     }
 
-    fn orphan(&self, seq: u64, event: &Event, rule: &str) {
+    /// Dead-letter (visibly) the delivery of event `seq` to `rule`, a rule
+    /// that no longer exists. Blocking (SQLite).
+    pub(crate) fn orphan(&self, seq: u64, event: &Event, rule: &str) {
+        self.open.add(seq, 1);
         let letter = DeadLetter {
             id: 0,
             seq,
@@ -217,49 +219,82 @@ impl Pipeline {
             reason: reason.to_owned(),
         };
         let payload = serde_json::to_vec(&record).expect("plain record serializes");
-        self.append(vec![NewRecord {
-            kind: kind::REOPEN,
-            payload,
-        }])
+        self.append(
+            vec![NewRecord {
+                kind: kind::REOPEN,
+                payload,
+            }],
+            Admission::Producer,
+            |_| (),
+        )
         .await?;
         Ok(())
     }
 
-    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, IntakeError> {
+    /// Journal `records` durably; `then` runs once they are durable, on the
+    /// journal's writer thread and in journal order (keep it short: hand work
+    /// on, never block or call the journal), and its result is returned with
+    /// the records' seqs. On the producers' path it answers
+    /// [`IntakeError::Busy`] at once when the group-commit queue is full: the
+    /// one reason ingest pushes back. On the reserved path it waits for room.
+    async fn append<T: Send + 'static>(
+        &self,
+        records: Vec<NewRecord>,
+        admission: Admission,
+        then: impl FnOnce(&[u64]) -> T + Send + 'static,
+    ) -> Result<(Vec<u64>, T), IntakeError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let started = Instant::now();
-        self.journal.append(
-            records,
-            Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        );
-        let seqs = rx
+        let done: trailmark_journal::AppendDone = Box::new(move |result| {
+            let _ = tx.send(result.map(|seqs| {
+                let out = then(&seqs);
+                (seqs, out)
+            }));
+        });
+        match admission {
+            Admission::Producer => self.journal.try_append(records, Durability::Fsync, done),
+            Admission::Reserved => {
+                // Blocks while the queue is full: off the async threads.
+                let journal = self.journal.clone();
+                tokio::task::spawn_blocking(move || {
+                    journal.append_with(records, Durability::Fsync, done);
+                })
+                .await
+                .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
+            }
+        }
+        let appended = rx
             .await
-            .map_err(|_| IntakeError::Unavailable("journal writer stopped".into()))?
-            .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
+            .map_err(|_| IntakeError::Unavailable("journal writer stopped".into()))?;
+        let appended = match appended {
+            Err(JournalError::Busy) => {
+                self.metrics.throttled.fetch_add(1, Relaxed);
+                return Err(IntakeError::Busy);
+            }
+            other => other.map_err(|e| IntakeError::Unavailable(e.to_string()))?,
+        };
         self.metrics.journal_append.observe(started.elapsed());
-        Ok(seqs)
+        Ok(appended)
     }
 
     async fn submit_events(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
-        if self.dispatcher.pending() >= self.max_pending {
-            self.metrics.throttled.fetch_add(1, Relaxed);
-            return Err(IntakeError::Busy);
-        }
-        self.journal_events(events).await
+        self.journal_events(events, Admission::Producer).await
     }
 
     /// Journal and dispatch records the host writes about itself (refusals,
     /// admin actions) on the reserved path: like a producer's events, but
-    /// never refused because `max-pending` deliveries are owed, so a flood of
-    /// producers cannot keep them out of the journal. The auth layer bounds
-    /// how many it writes (refusals are aggregated per address).
+    /// never refused when the journal's queue is full (they wait for room),
+    /// so a flood of producers cannot keep them out of the journal. The auth
+    /// layer bounds how many it writes (refusals are aggregated per address).
     pub async fn record_host_event(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
-        self.journal_events(events).await
+        self.journal_events(events, Admission::Reserved).await
     }
 
-    async fn journal_events(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
+    async fn journal_events(
+        self: Arc<Self>,
+        events: Vec<Event>,
+        admission: Admission,
+    ) -> Result<(), IntakeError> {
         let _shared = self.gate.read().await;
         let active = self.rules();
         let mut matched = Vec::with_capacity(events.len());
@@ -283,24 +318,39 @@ impl Pipeline {
                 kind: kind::EVENT,
                 payload: serde_json::to_vec(&record).expect("plain record serializes"),
             });
-            matched.push(record);
+            matched.push((Arc::new(record.event), record.rules));
         }
-        let seqs = self.append(records).await?;
-        let accepted_ms = now_ms();
+        // Deliveries are queued from the journal's completion callback, so
+        // every lane sees them in journal order: a lane that is behind can
+        // then leave them in the journal and read them back by position.
+        let ids: Vec<String> = matched.iter().map(|(e, _)| e.id.clone()).collect();
+        let dispatcher = self.dispatcher.clone();
+        let metrics = self.metrics.clone();
+        let (seqs, orphans) = self
+            .append(records, admission, move |seqs| {
+                queue_in_order(&dispatcher, &metrics, seqs, matched)
+            })
+            .await?;
         {
             let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-            for (record, seq) in matched.iter().zip(&seqs) {
-                index.insert(record.event.id.clone(), *seq);
+            for (id, seq) in ids.into_iter().zip(&seqs) {
+                index.insert(id, *seq);
             }
         }
         self.metrics
             .events_accepted
             .fetch_add(seqs.len() as u64, Relaxed);
-        for (record, seq) in matched.into_iter().zip(seqs) {
-            for rule in &record.rules {
-                self.metrics.rule(rule).matched.fetch_add(1, Relaxed);
-            }
-            self.deliver(seq, Arc::new(record.event), accepted_ms, &record.rules);
+        if !orphans.is_empty() {
+            // Cannot happen while the gate is held (lanes change only under
+            // it); handled visibly all the same.
+            let pipeline = self.clone();
+            tokio::task::spawn_blocking(move || {
+                for (seq, event, rule) in orphans {
+                    pipeline.orphan(seq, &event, &rule);
+                }
+            })
+            .await
+            .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
         }
         Ok(())
     }
@@ -325,6 +375,46 @@ impl Pipeline {
             .and_then(|r| serde_json::from_slice::<EventRecord>(&r.payload).ok())
             .map(|r| (seq, r)))
     }
+}
+
+/// How an append is admitted to the journal's group-commit queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Producers' events and replays: refused with Busy when the queue is full.
+    Producer,
+    /// The host's own records: wait for room, never refused for load.
+    Reserved,
+}
+
+/// A delivery owed to a rule that no longer exists: (seq, event, rule).
+type Orphan = (u64, Arc<Event>, String);
+
+/// Queue the deliveries of events just made durable at `seqs`, in journal
+/// order. Runs on the journal writer's thread: only queues. Returns those
+/// whose rule has no lane, to be dead-lettered off this thread.
+fn queue_in_order(
+    dispatcher: &Dispatcher,
+    metrics: &Metrics,
+    seqs: &[u64],
+    matched: Vec<(Arc<Event>, Vec<String>)>,
+) -> Vec<Orphan> {
+    let accepted_ms = now_ms();
+    let mut orphans = Vec::new();
+    for ((event, rules), seq) in matched.into_iter().zip(seqs) {
+        for rule in rules {
+            metrics.rule(&rule).matched.fetch_add(1, Relaxed);
+            let delivery = Delivery {
+                seq: *seq,
+                event: event.clone(),
+                accepted_ms,
+                attempts: 0,
+            };
+            if !dispatcher.enqueue(&rule, delivery) {
+                orphans.push((*seq, event.clone(), rule));
+            }
+        }
+    }
+    orphans
 }
 
 /// [`Intake`] over a shared pipeline.
@@ -352,3 +442,6 @@ impl Intake for PipelineIntake {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,22 +1,39 @@
-//! After a start (clean or after kill -9): read the journal and queue every
-//! delivery that is still owed, so each acknowledged event reaches each rule
-//! it matched at least once.
+//! Which deliveries the journal says are owed, read in one place:
+//!
+//! - after a start (clean or after kill -9), [`scan`] reads the whole
+//!   journal and [`requeue`] hands each lane what it owes, so each
+//!   acknowledged event reaches each rule it matched at least once;
+//! - while running, a lane that fell behind reads its owed deliveries back
+//!   through [`JournalReadBack`], which applies the same rules ([`Fold`]) to
+//!   the range of the journal it spilled.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tracing::{info, warn};
 use trailmark_backends::Event;
-use trailmark_journal::{Journal, JournalError};
+use trailmark_journal::{Journal, JournalError, StoredRecord};
 
 use super::pipeline::Pipeline;
 use super::records::{EventRecord, OutcomeRecord, ReopenRecord, kind};
+use crate::dispatch::{Delivery, ReadBack, ReadChunk, ReadRequest};
+
+/// One event with deliveries still owed.
+#[derive(Debug)]
+pub struct OwedEvent {
+    /// When the delivery was opened (ms since epoch): its age starts there.
+    pub accepted_ms: i64,
+    /// The rules it is owed to.
+    pub rules: BTreeSet<String>,
+    /// The event, when the fold keeps events (a lane's read-back).
+    pub event: Option<Arc<Event>>,
+}
 
 /// Deliveries still owed, by event sequence number.
 #[derive(Debug, Default)]
 pub struct Owed {
-    /// seq → (event, accepted at, rules owed).
-    pub events: BTreeMap<u64, (Arc<Event>, i64, BTreeSet<String>)>,
+    /// seq → what is owed for that event.
+    pub events: BTreeMap<u64, OwedEvent>,
     /// Events seen (for the id index).
     pub indexed: usize,
 }
@@ -24,16 +41,51 @@ pub struct Owed {
 impl Owed {
     /// Total deliveries owed.
     pub fn deliveries(&self) -> usize {
-        self.events.values().map(|(_, _, r)| r.len()).sum()
+        self.events.values().map(|o| o.rules.len()).sum()
     }
 }
 
-/// Read the whole retained journal and work out what is owed. Also fills the
-/// pipeline's event-id index.
-pub fn scan(journal: &Journal, pipeline: &Pipeline) -> Result<Owed, JournalError> {
-    let mut owed = Owed::default();
-    for record in journal.read_from(journal.first_seq()) {
-        let record = record?;
+/// The delivery state in the journal: the last record naming an (event,
+/// rule) pair decides whether it is owed. An event record opens a delivery
+/// per matched rule, an outcome record closes it, a reopen record (replay)
+/// opens it again.
+pub struct Fold<'a> {
+    /// Only this rule's deliveries, events kept, reopens skipped (a lane's
+    /// read-back: a replayed delivery is queued by whoever replays it); or
+    /// every rule's (recovery).
+    rule: Option<&'a str>,
+    /// What is owed so far.
+    pub owed: Owed,
+    /// Event records read that listed the rule (or any rule).
+    pub listed: u64,
+}
+
+impl<'a> Fold<'a> {
+    /// Recovery: every rule, reopens included, events not kept.
+    pub fn all() -> Fold<'a> {
+        Fold {
+            rule: None,
+            owed: Owed::default(),
+            listed: 0,
+        }
+    }
+
+    /// A lane's read-back: `rule` only, events kept.
+    pub fn lane(rule: &'a str) -> Fold<'a> {
+        Fold {
+            rule: Some(rule),
+            owed: Owed::default(),
+            listed: 0,
+        }
+    }
+
+    /// Apply one record. Returns the event id of an event record (for the
+    /// id index).
+    pub fn apply(
+        &mut self,
+        journal: &Journal,
+        record: &StoredRecord,
+    ) -> Result<Option<String>, JournalError> {
         match record.kind {
             kind::EVENT => {
                 let Ok(r) = serde_json::from_slice::<EventRecord>(&record.payload) else {
@@ -41,51 +93,78 @@ pub fn scan(journal: &Journal, pipeline: &Pipeline) -> Result<Owed, JournalError
                         seq = record.seq,
                         "unreadable event record in the journal; skipped"
                     );
-                    continue;
+                    return Ok(None);
                 };
-                pipeline.index(&r.event.id, record.seq);
-                owed.indexed += 1;
-                if !r.rules.is_empty() {
-                    owed.events.insert(
+                let id = r.event.id.clone();
+                let rules: BTreeSet<String> = match self.rule {
+                    Some(rule) => r
+                        .rules
+                        .iter()
+                        .filter(|name| *name == rule)
+                        .take(1)
+                        .cloned()
+                        .collect(),
+                    None => r.rules.into_iter().collect(),
+                };
+                if !rules.is_empty() {
+                    self.listed += 1;
+                    self.owed.events.insert(
                         record.seq,
-                        (
-                            Arc::new(r.event),
-                            record.timestamp_ms,
-                            r.rules.into_iter().collect(),
-                        ),
+                        OwedEvent {
+                            accepted_ms: record.timestamp_ms,
+                            rules,
+                            event: self.rule.map(|_| Arc::new(r.event)),
+                        },
                     );
                 }
+                Ok(Some(id))
             }
             kind::OUTCOME => {
                 if let Ok(r) = serde_json::from_slice::<OutcomeRecord>(&record.payload)
-                    && let Some((_, _, rules)) = owed.events.get_mut(&r.seq)
+                    && let Some(owed) = self.owed.events.get_mut(&r.seq)
                 {
-                    rules.remove(&r.rule);
-                    if rules.is_empty() {
-                        owed.events.remove(&r.seq);
+                    owed.rules.remove(&r.rule);
+                    if owed.rules.is_empty() {
+                        self.owed.events.remove(&r.seq);
                     }
                 }
+                Ok(None)
             }
-            kind::REOPEN => {
+            kind::REOPEN if self.rule.is_none() => {
                 if let Ok(r) = serde_json::from_slice::<ReopenRecord>(&record.payload) {
-                    if let Some((_, _, rules)) = owed.events.get_mut(&r.seq) {
-                        rules.insert(r.rule);
-                    } else if let Some(event) = read_event(journal, r.seq)? {
-                        owed.events.insert(
+                    if let Some(owed) = self.owed.events.get_mut(&r.seq) {
+                        owed.rules.insert(r.rule);
+                    } else if read_event(journal, r.seq)?.is_some() {
+                        self.owed.events.insert(
                             r.seq,
-                            (
-                                Arc::new(event),
-                                record.timestamp_ms,
-                                BTreeSet::from([r.rule]),
-                            ),
+                            OwedEvent {
+                                accepted_ms: record.timestamp_ms,
+                                rules: BTreeSet::from([r.rule]),
+                                event: None,
+                            },
                         );
                     }
                 }
+                Ok(None)
             }
-            _ => {}
+            _ => Ok(None),
         }
     }
-    Ok(owed)
+}
+
+/// Read the whole retained journal and work out what is owed. Also fills the
+/// pipeline's event-id index. Holds 16 bytes and the rule names per owed
+/// event, not the events.
+pub fn scan(journal: &Journal, pipeline: &Pipeline) -> Result<Owed, JournalError> {
+    let mut fold = Fold::all();
+    for record in journal.read_from(journal.first_seq()) {
+        let record = record?;
+        if let Some(id) = fold.apply(journal, &record)? {
+            pipeline.index(&id, record.seq);
+            fold.owed.indexed += 1;
+        }
+    }
+    Ok(fold.owed)
 }
 
 fn read_event(journal: &Journal, seq: u64) -> Result<Option<Event>, JournalError> {
@@ -96,19 +175,136 @@ fn read_event(journal: &Journal, seq: u64) -> Result<Option<Event>, JournalError
         .map(|r| r.event))
 }
 
-/// Queue everything owed. Deliveries to rules that no longer exist are
-/// dead-lettered (visibly) rather than dropped.
-pub fn requeue(owed: Owed, pipeline: &Pipeline) {
+/// Hand each lane what it owes (it reads the events back from the journal
+/// as it has room). Deliveries to rules that no longer exist are
+/// dead-lettered (visibly) rather than dropped. Blocking: call off the
+/// async threads.
+pub fn requeue(owed: Owed, pipeline: &Pipeline) -> Result<(), JournalError> {
     let deliveries = owed.deliveries();
+    let mut by_rule: HashMap<String, Vec<(u64, i64)>> = HashMap::new();
+    for (seq, o) in owed.events {
+        for rule in o.rules {
+            by_rule.entry(rule).or_default().push((seq, o.accepted_ms));
+        }
+    }
     let mut orphaned = 0;
-    for (seq, (event, accepted_ms, rules)) in owed.events {
-        let rules: Vec<String> = rules.into_iter().collect();
-        orphaned += pipeline.deliver(seq, event, accepted_ms, &rules);
+    for (rule, owed) in by_rule {
+        let Err(owed) = pipeline.dispatcher().recover(&rule, owed) else {
+            continue;
+        };
+        for (seq, _) in owed {
+            match read_event(pipeline.journal(), seq)? {
+                Some(event) => {
+                    orphaned += 1;
+                    pipeline.orphan(seq, &event, &rule);
+                }
+                None => warn!(seq, rule = %rule, "owed event is no longer readable; skipped"),
+            }
+        }
     }
     if deliveries > 0 {
         info!(
             deliveries,
             orphaned, "recovered owed deliveries from the journal"
         );
+    }
+    Ok(())
+}
+
+/// Lanes read what they owe back from the journal through this.
+pub struct JournalReadBack {
+    /// The journal.
+    pub journal: Arc<Journal>,
+}
+
+impl JournalReadBack {
+    fn recovered(&self, owed: &[(u64, i64)]) -> Result<ReadChunk, JournalError> {
+        let mut deliveries = Vec::with_capacity(owed.len());
+        for &(seq, accepted_ms) in owed {
+            match read_event(&self.journal, seq)? {
+                Some(event) => deliveries.push(Delivery {
+                    seq,
+                    event: Arc::new(event),
+                    accepted_ms,
+                    attempts: 0,
+                }),
+                None => warn!(seq, "owed event is no longer readable; skipped"),
+            }
+        }
+        Ok(ReadChunk {
+            deliveries,
+            ..ReadChunk::default()
+        })
+    }
+
+    /// Up to `limit` owed deliveries of `rule` among positions
+    /// `from..=through`. Outcomes are applied within the range read: the
+    /// deliveries in it were never attempted by this lane, so no later
+    /// outcome can close them, short of a replayed copy (at least once).
+    fn spilled(
+        &self,
+        rule: &str,
+        from: u64,
+        through: u64,
+        limit: usize,
+    ) -> Result<ReadChunk, JournalError> {
+        let mut fold = Fold::lane(rule);
+        let mut next = from;
+        for record in self.journal.read_from(from) {
+            let record = match record {
+                Ok(r) => r,
+                Err(JournalError::Removed { first_seq, .. }) => {
+                    warn!(
+                        rule,
+                        from,
+                        first_seq,
+                        "owed deliveries were removed by retention before they were read back"
+                    );
+                    next = first_seq;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            if record.seq > through {
+                break;
+            }
+            next = record.seq + 1;
+            fold.apply(&self.journal, &record)?;
+            if fold.owed.events.len() >= limit {
+                break;
+            }
+        }
+        let deliveries = fold
+            .owed
+            .events
+            .into_iter()
+            .filter_map(|(seq, o)| {
+                o.event.map(|event| Delivery {
+                    seq,
+                    event,
+                    accepted_ms: o.accepted_ms,
+                    attempts: 0,
+                })
+            })
+            .collect();
+        Ok(ReadChunk {
+            deliveries,
+            next,
+            listed: fold.listed,
+        })
+    }
+}
+
+impl ReadBack for JournalReadBack {
+    fn read(&self, rule: &str, request: &ReadRequest) -> Result<ReadChunk, String> {
+        match request {
+            ReadRequest::Recovered(owed) => self.recovered(owed),
+            ReadRequest::Spilled {
+                from,
+                through,
+                limit,
+            } => self.spilled(rule, *from, *through, *limit),
+        }
+        .map_err(|e| format!("reading owed deliveries of rule `{rule}` from the journal: {e}"))
     }
 }

@@ -1,0 +1,397 @@
+//! The pipeline with a real journal: a lane that falls behind leaves its
+//! deliveries in the journal and reads them back in journal order (nothing
+//! lost, nothing twice, even while new events keep arriving), retention
+//! keeps what it still owes, and ingest pushes back only when the journal
+//! itself is full.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use trailmark_backends::Event;
+use trailmark_journal::{Journal, JournalOptions};
+use trailmark_runtime::Capabilities;
+
+use crate::dispatch::{
+    DeadLetters, Deliver, DispatchOptions, Dispatcher, Failure, LaneBacklog, LaneSpec,
+};
+use crate::ingest::Intake;
+use crate::metrics::Metrics;
+use crate::rules::{RetryPolicy, RuleSet};
+use crate::server::outcomes::JournalOutcomes;
+use crate::server::pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
+use crate::server::recovery::JournalReadBack;
+
+/// Records the event ids it is handed, one at a time, once `open` is set.
+struct Recorder {
+    open: AtomicBool,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    /// A recorder that delivers nothing until `open` is set.
+    fn stuck() -> Arc<Recorder> {
+        Arc::new(Recorder {
+            open: AtomicBool::new(false),
+            seen: Mutex::default(),
+        })
+    }
+
+    /// Wait until `n` deliveries were seen or `timeout` passes.
+    async fn wait_for(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.seen.lock().expect("lock").len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Deliver for Recorder {
+    fn deliver(&self, event: &Event) -> Result<(), Failure> {
+        // Bounded, so that a failing test ends instead of waiting for this
+        // blocking call forever.
+        let stuck_until = Instant::now() + Duration::from_secs(20);
+        while !self.open.load(Ordering::Relaxed) {
+            if Instant::now() > stuck_until {
+                return Err(Failure::Retry("recorder still stuck".into()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.seen
+            .lock()
+            .expect("recorder lock")
+            .push(event.id.clone());
+        Ok(())
+    }
+}
+
+fn event(id: &str) -> Event {
+    Event {
+        id: id.to_owned(),
+        version: "0".into(),
+        source: "com.example.test".into(),
+        detail_type: "Object State Change".into(),
+        time: "2026-11-25T10:00:00Z".into(),
+        account: "000000000000".into(),
+        region: "local".into(),
+        resources: Vec::new(),
+        detail: "{}".into(),
+    }
+}
+
+/// The next `n` events, their ids noted in `sent` in journal order.
+fn batch(sent: &mut Vec<String>, n: usize) -> Vec<Event> {
+    let first = sent.len();
+    let events: Vec<Event> = (first..first + n)
+        .map(|i| event(&format!("e{i:04}")))
+        .collect();
+    sent.extend(events.iter().map(|e| e.id.clone()));
+    events
+}
+
+fn pipeline(
+    dir: &Path,
+    recorder: Arc<Recorder>,
+    lane_capacity: usize,
+    journal_options: JournalOptions,
+) -> Arc<Pipeline> {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).expect("rules dir");
+    std::fs::write(
+        rules.join("slow.yaml"),
+        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\n",
+    )
+    .expect("rule file");
+    let set = RuleSet::load(&[rules]).expect("rule set");
+    let journal = Arc::new(Journal::open(&dir.join("journal"), journal_options).expect("journal"));
+    let metrics = Arc::new(Metrics::default());
+    let open = Arc::new(OpenDeliveries::default());
+    let outcomes = Arc::new(JournalOutcomes::new(
+        journal.clone(),
+        open.clone(),
+        Capabilities::default(),
+    ));
+    let dispatcher = Arc::new(Dispatcher::new(
+        DispatchOptions {
+            concurrency: 1,
+            lane_capacity,
+            ..DispatchOptions::default()
+        },
+        outcomes.clone(),
+        Arc::new(JournalReadBack {
+            journal: journal.clone(),
+        }),
+        Arc::new(DeadLetters::open(&dir.join("dlq.sqlite")).expect("dead letters")),
+        metrics.clone(),
+    ));
+    dispatcher.set_lanes(vec![LaneSpec {
+        rule: "slow".into(),
+        deliver: recorder,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            max_age: Duration::from_secs(60),
+        },
+    }]);
+    Arc::new(Pipeline::new(
+        journal,
+        ActiveRules { version: 1, set },
+        dispatcher,
+        open,
+        outcomes,
+        metrics,
+    ))
+}
+
+/// A pipeline in a temp dir whose one rule, `slow`, delivers to a stuck
+/// [`Recorder`]; `sent` lists event ids in journal order.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    recorder: Arc<Recorder>,
+    p: Arc<Pipeline>,
+    intake: PipelineIntake,
+    sent: Vec<String>,
+}
+
+impl Fixture {
+    fn new(lane_capacity: usize, journal_options: JournalOptions) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recorder = Recorder::stuck();
+        let p = pipeline(dir.path(), recorder.clone(), lane_capacity, journal_options);
+        Fixture {
+            _dir: dir,
+            recorder,
+            intake: PipelineIntake(p.clone()),
+            p,
+            sent: Vec::new(),
+        }
+    }
+}
+
+fn backlog(p: &Pipeline) -> LaneBacklog {
+    p.dispatcher()
+        .backlogs()
+        .into_iter()
+        .find(|b| b.rule == "slow")
+        .expect("the lane exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spilled_deliveries_come_back_in_order_once_while_new_ones_arrive() {
+    let Fixture {
+        _dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(4, JournalOptions::default());
+
+    // The plugin is stuck: 4 deliveries fit in memory, the rest wait in the journal.
+    for _ in 0..5 {
+        intake
+            .submit(batch(&mut sent, 6))
+            .await
+            .expect("accepted while the lane is full");
+    }
+    assert_eq!(p.dispatcher().pending(), 4);
+    let behind = backlog(&p);
+    assert_eq!(behind.spilled, 26, "{behind:?}");
+    assert_eq!(
+        behind.spilled_from,
+        Some(5),
+        "behind from the fifth event's record"
+    );
+    assert_eq!(
+        p.dispatcher().lowest_behind(),
+        Some(5),
+        "retention keeps it"
+    );
+
+    // The plugin gets going while producers keep sending: the lane reads back
+    // and refills at the same time.
+    recorder.open.store(true, Ordering::Relaxed);
+    for _ in 0..40 {
+        intake
+            .submit(batch(&mut sent, 3))
+            .await
+            .expect("accepted during the read-back");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let seen = recorder.seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen, sent,
+        "every event once, in journal order (one call at a time)"
+    );
+    assert_eq!(backlog(&p).spilled, 0);
+    assert_eq!(backlog(&p).spilled_from, None);
+    assert_eq!(p.dispatcher().lowest_behind(), None);
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(5)).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
+    // Small segments, so the spilled range spans several.
+    let Fixture {
+        _dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(
+        2,
+        JournalOptions {
+            segment_bytes: 4096,
+            ..JournalOptions::default()
+        },
+    );
+    let wait_flushed = |p: Arc<Pipeline>| async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.open().lowest().is_some() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(p.open().lowest(), None, "the outcomes are journaled");
+    };
+    // Delivered events first: retention may remove those.
+    recorder.open.store(true, Ordering::Relaxed);
+    for _ in 0..6 {
+        intake.submit(batch(&mut sent, 5)).await.expect("accepted");
+    }
+    recorder.wait_for(sent.len(), Duration::from_secs(10)).await;
+    wait_flushed(p.clone()).await;
+    // Then the plugin is stuck and the lane spills.
+    recorder.open.store(false, Ordering::Relaxed);
+    for _ in 0..12 {
+        intake
+            .submit(batch(&mut sent, 5))
+            .await
+            .expect("accepted while the lane is full");
+    }
+    // Stop read-backs (as at shutdown), then let the two deliveries in
+    // memory finish: only the spilled range is still owed.
+    p.dispatcher().drain(Duration::ZERO).await;
+    recorder.open.store(true, Ordering::Relaxed);
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(10)).await, 0);
+    wait_flushed(p.clone()).await;
+    let from = backlog(&p).spilled_from.expect("the lane is behind");
+    assert!(from > 30, "behind from the third stuck event, not {from}");
+
+    let removed = {
+        let p = p.clone();
+        tokio::task::spawn_blocking(move || crate::server::apply_retention(&p, Duration::ZERO))
+            .await
+            .expect("retention task")
+            .expect("retention")
+    };
+    let journal = p.journal();
+    eprintln!(
+        "DEBUG removed={removed} first={} head={} files={:?}",
+        journal.first_seq(),
+        journal.head().seq,
+        std::fs::read_dir(journal.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
+    assert!(removed > 0, "the delivered segments go");
+    assert!(
+        journal.first_seq() <= from,
+        "retention removed owed deliveries: first seq {} > {from} ({removed} segment(s) removed)",
+        journal.first_seq()
+    );
+    let owed = journal.read(from).expect("read").expect("still retained");
+    assert_eq!(owed.seq, from);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_pushes_back_only_when_the_journal_queue_is_full() {
+    // A stuck plugin and a lane of one: the lane being behind is no reason
+    // to refuse.
+    let Fixture {
+        _dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(
+        1,
+        JournalOptions {
+            queue_capacity: 1,
+            ..JournalOptions::default()
+        },
+    );
+    for _ in 0..10 {
+        intake
+            .submit(batch(&mut sent, 2))
+            .await
+            .expect("accepted while the lane is behind");
+    }
+    assert_eq!(backlog(&p).spilled, 19);
+
+    // Hold the journal writer in a completion callback and fill its queue.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let record = || trailmark_journal::NewRecord {
+        kind: 99,
+        payload: b"{}".to_vec(),
+    };
+    p.journal().append(
+        vec![record()],
+        Box::new(move |_| {
+            let _ = entered_tx.send(());
+            let _ = held.recv();
+        }),
+    );
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer runs the callback");
+    p.journal().append(vec![record()], Box::new(|_| {}));
+    let refused = intake.submit(batch(&mut sent, 1)).await;
+    assert!(
+        matches!(refused, Err(crate::ingest::IntakeError::Busy)),
+        "{refused:?}"
+    );
+    assert_eq!(p.metrics.throttled.load(Ordering::Relaxed), 1);
+    sent.pop();
+
+    release.send(()).expect("release the writer");
+    let journal = p.journal().clone();
+    tokio::task::spawn_blocking(move || journal.sync())
+        .await
+        .expect("sync task")
+        .expect("the writer caught up");
+    intake
+        .submit(batch(&mut sent, 1))
+        .await
+        .expect("accepted once the journal keeps up");
+    recorder.open.store(true, Ordering::Relaxed);
+    recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
+    assert_eq!(*recorder.seen.lock().expect("lock"), sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_rule_still_delivers_what_it_left_in_the_journal() {
+    let Fixture {
+        _dir: dir,
+        recorder,
+        p,
+        intake,
+        mut sent,
+    } = Fixture::new(2, JournalOptions::default());
+    for _ in 0..4 {
+        intake.submit(batch(&mut sent, 5)).await.expect("accepted");
+    }
+    assert_eq!(backlog(&p).spilled, 18);
+    // A reload removes the rule: events matched before it are still owed to it.
+    let empty = dir.path().join("no-rules");
+    std::fs::create_dir_all(&empty).expect("empty rules dir");
+    p.swap(RuleSet::load(&[empty]).expect("empty rule set"), Vec::new())
+        .await;
+    recorder.open.store(true, Ordering::Relaxed);
+    recorder.wait_for(sent.len(), Duration::from_secs(30)).await;
+    assert_eq!(*recorder.seen.lock().expect("lock"), sent);
+    assert_eq!(p.dispatcher().lowest_behind(), None);
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(5)).await, 0);
+}
