@@ -5,45 +5,83 @@
 use crate::ast::{AnythingBut, Cond, Range, Scalar};
 use crate::hash::FxHashMap;
 use crate::leaf::Leaf;
+use crate::strtable::StrTable;
 use crate::values::{Glob, NumKey, fold_case_into, mask_for, parse_ip};
 
 /// The matcher state a satisfied condition leads to.
 pub(crate) type Target = u32;
 
+/// Strings mapped to target lists: a hash map while rules are added, then frozen into
+/// a [`StrTable`] by `finish` (one packed table per index instead of a `String` and a
+/// `Vec` allocation per key).
+#[derive(Debug, Default)]
+struct StrIndex {
+    building: FxHashMap<String, Vec<u32>>,
+    table: StrTable,
+}
+
+impl StrIndex {
+    fn entry(&mut self, key: &str) -> &mut Vec<u32> {
+        self.building.entry(key.to_string()).or_default()
+    }
+
+    fn finish(&mut self) {
+        let building = std::mem::take(&mut self.building);
+        self.table = StrTable::build(building.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<&[u32]> {
+        self.table.get(key)
+    }
+}
+
 /// Strings keyed by themselves, found as prefixes (or suffixes) of a probe by looking up
 /// each distinct key length: cost grows with distinct lengths, not with rule count.
 #[derive(Debug, Default)]
-struct AffixMap<T> {
-    map: FxHashMap<String, T>,
+struct AffixMap {
+    map: StrIndex,
     lens: Vec<usize>,
 }
 
-impl<T: Default> AffixMap<T> {
-    fn entry(&mut self, key: &str) -> &mut T {
+impl AffixMap {
+    fn entry(&mut self, key: &str) -> &mut Vec<u32> {
         if !self.lens.contains(&key.len()) {
             self.lens.push(key.len());
             self.lens.sort_unstable();
         }
-        self.map.entry(key.to_string()).or_default()
+        self.map.entry(key)
     }
 
-    fn for_prefixes(&self, s: &str, mut f: impl FnMut(&T)) {
+    fn finish(&mut self) {
+        self.map.finish();
+    }
+
+    /// Calls `f` with the values of every key that is a prefix of `s`. Byte prefixes are
+    /// enough: a key is valid UTF-8, so a byte prefix of `s` equal to it ends on a
+    /// character boundary.
+    #[inline]
+    fn for_prefixes(&self, s: &str, mut f: impl FnMut(&[u32])) {
+        let s = s.as_bytes();
         for &l in &self.lens {
             if l > s.len() {
                 break;
             }
-            if let Some(t) = s.get(..l).and_then(|p| self.map.get(p)) {
+            if let Some(t) = self.map.get(&s[..l]) {
                 f(t);
             }
         }
     }
 
-    fn for_suffixes(&self, s: &str, mut f: impl FnMut(&T)) {
+    /// As [`Self::for_prefixes`], for suffixes.
+    #[inline]
+    fn for_suffixes(&self, s: &str, mut f: impl FnMut(&[u32])) {
+        let s = s.as_bytes();
         for &l in &self.lens {
             if l > s.len() {
                 break;
             }
-            if let Some(t) = s.get(s.len() - l..).and_then(|p| self.map.get(p)) {
+            if let Some(t) = self.map.get(&s[s.len() - l..]) {
                 f(t);
             }
         }
@@ -124,18 +162,20 @@ fn lo_of(r: &Range) -> f64 {
 /// Everything the matcher knows about one field path.
 #[derive(Debug, Default)]
 pub(crate) struct FieldIndex {
-    exact_str: FxHashMap<String, Vec<Target>>,
+    exact_str: StrIndex,
     exact_num: FxHashMap<NumKey, Vec<Target>>,
     exact_true: Vec<Target>,
     exact_false: Vec<Target>,
     exact_null: Vec<Target>,
-    prefix: AffixMap<Vec<Target>>,
-    suffix: AffixMap<Vec<Target>>,
-    prefix_ci: AffixMap<Vec<Target>>,
-    suffix_ci: AffixMap<Vec<Target>>,
-    equals_ci: FxHashMap<String, Vec<Target>>,
-    /// Wildcards keyed by the literal text before their first `*`.
-    wildcard: AffixMap<Vec<(Glob, Target)>>,
+    prefix: AffixMap,
+    suffix: AffixMap,
+    prefix_ci: AffixMap,
+    suffix_ci: AffixMap,
+    equals_ci: StrIndex,
+    /// Wildcards keyed by the literal text before their first `*`; the values index
+    /// `globs`.
+    wildcard: AffixMap,
+    globs: Vec<(Glob, Target)>,
     numeric: NumericIndex,
     /// Networks by `(family, prefix length, network)`; `cidr_lens` lists the distinct
     /// `(family, prefix length)` pairs to probe.
@@ -149,7 +189,7 @@ pub(crate) struct FieldIndex {
 impl FieldIndex {
     pub fn add(&mut self, cond: &Cond, t: Target) {
         match cond {
-            Cond::Exact(Scalar::Str(s)) => self.exact_str.entry(s.clone()).or_default().push(t),
+            Cond::Exact(Scalar::Str(s)) => self.exact_str.entry(s).push(t),
             Cond::Exact(Scalar::Num(k, _)) => self.exact_num.entry(*k).or_default().push(t),
             Cond::Exact(Scalar::Bool(true)) => self.exact_true.push(t),
             Cond::Exact(Scalar::Bool(false)) => self.exact_false.push(t),
@@ -166,9 +206,14 @@ impl FieldIndex {
             }
             Cond::EqualsCi(p) => {
                 self.needs_fold = true;
-                self.equals_ci.entry(p.clone()).or_default().push(t)
+                self.equals_ci.entry(p).push(t)
             }
-            Cond::Wildcard(g) => self.wildcard.entry(g.leading()).push((g.clone(), t)),
+            Cond::Wildcard(g) => {
+                self.wildcard
+                    .entry(g.leading())
+                    .push(self.globs.len() as u32);
+                self.globs.push((g.clone(), t));
+            }
             Cond::Numeric(r) => self.numeric.add(*r, t),
             Cond::Cidr(c, _) => {
                 let (v6, bits, net) = c.key();
@@ -186,6 +231,17 @@ impl FieldIndex {
 
     pub fn finish(&mut self) {
         self.numeric.finish();
+        self.exact_str.finish();
+        self.equals_ci.finish();
+        for m in [
+            &mut self.prefix,
+            &mut self.suffix,
+            &mut self.prefix_ci,
+            &mut self.suffix_ci,
+            &mut self.wildcard,
+        ] {
+            m.finish();
+        }
     }
 
     /// Calls `out` for every target the leaf value satisfies (possibly with repeats);
@@ -195,8 +251,8 @@ impl FieldIndex {
             Leaf::Str(s) => {
                 let s: &str = s;
                 {
-                    let mut emit = |ts: &Vec<Target>| ts.iter().for_each(|t| out(*t));
-                    if let Some(ts) = self.exact_str.get(s) {
+                    let mut emit = |ts: &[Target]| ts.iter().for_each(|t| out(*t));
+                    if let Some(ts) = self.exact_str.get(s.as_bytes()) {
                         emit(ts);
                     }
                     self.prefix.for_prefixes(s, &mut emit);
@@ -204,7 +260,7 @@ impl FieldIndex {
                     if self.needs_fold {
                         fold_case_into(s, fold);
                         let folded: &str = fold;
-                        if let Some(ts) = self.equals_ci.get(folded) {
+                        if let Some(ts) = self.equals_ci.get(folded.as_bytes()) {
                             emit(ts);
                         }
                         self.prefix_ci.for_prefixes(folded, &mut emit);
@@ -212,7 +268,8 @@ impl FieldIndex {
                     }
                 }
                 self.wildcard.for_prefixes(s, |gs| {
-                    for (g, t) in gs {
+                    for &at in gs {
+                        let (g, t) = &self.globs[at as usize];
                         if g.matches(s) {
                             out(*t);
                         }

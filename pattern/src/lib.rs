@@ -110,6 +110,7 @@ mod pattern;
 mod scan;
 mod session;
 mod skip;
+mod strtable;
 mod values;
 
 pub use dnf::MAX_ALTERNATIVES;
