@@ -41,14 +41,19 @@ impl StrIndex {
 #[derive(Debug, Default)]
 struct AffixMap {
     map: StrIndex,
-    lens: Vec<usize>,
+    /// Bit `l` set when some key is `l < 64` bytes long (no heap read to find them).
+    short: u64,
+    /// Distinct key lengths of 64 bytes and more, ascending.
+    long: Vec<usize>,
 }
 
 impl AffixMap {
     fn entry(&mut self, key: &str) -> &mut Vec<u32> {
-        if !self.lens.contains(&key.len()) {
-            self.lens.push(key.len());
-            self.lens.sort_unstable();
+        if key.len() < 64 {
+            self.short |= 1 << key.len();
+        } else if !self.long.contains(&key.len()) {
+            self.long.push(key.len());
+            self.long.sort_unstable();
         }
         self.map.entry(key)
     }
@@ -57,16 +62,34 @@ impl AffixMap {
         self.map.finish();
     }
 
+    fn is_empty(&self) -> bool {
+        self.short == 0 && self.long.is_empty()
+    }
+
+    /// The key lengths to probe for a string of `n` bytes, ascending.
+    #[inline]
+    fn lens(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
+        let fit = if n >= 63 {
+            self.short
+        } else {
+            self.short & ((2u64 << n) - 1)
+        };
+        let short = std::iter::successors((fit != 0).then_some(fit), |b| {
+            let b = b & (b - 1);
+            (b != 0).then_some(b)
+        })
+        .map(|b| b.trailing_zeros() as usize);
+        let long = self.long.iter().copied().take_while(move |&l| l <= n);
+        short.chain(long)
+    }
+
     /// Calls `f` with the values of every key that is a prefix of `s`. Byte prefixes are
     /// enough: a key is valid UTF-8, so a byte prefix of `s` equal to it ends on a
     /// character boundary.
     #[inline]
     fn for_prefixes(&self, s: &str, mut f: impl FnMut(&[u32])) {
         let s = s.as_bytes();
-        for &l in &self.lens {
-            if l > s.len() {
-                break;
-            }
+        for l in self.lens(s.len()) {
             if let Some(t) = self.map.get(&s[..l]) {
                 f(t);
             }
@@ -77,10 +100,7 @@ impl AffixMap {
     #[inline]
     fn for_suffixes(&self, s: &str, mut f: impl FnMut(&[u32])) {
         let s = s.as_bytes();
-        for &l in &self.lens {
-            if l > s.len() {
-                break;
-            }
+        for l in self.lens(s.len()) {
             if let Some(t) = self.map.get(&s[s.len() - l..]) {
                 f(t);
             }
@@ -122,6 +142,10 @@ impl NumericIndex {
             .map(|(r, _)| r.hi.map_or(f64::INFINITY, |(h, _)| h) - lo_of(r))
             .fold(0.0, f64::max)
             + 1.0; // margin for rounding in `v - widest`
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lower.is_empty() && self.upper.is_empty() && self.between.is_empty()
     }
 
     fn lookup(&self, v: f64, out: &mut impl FnMut(Target)) {
@@ -184,7 +208,26 @@ pub(crate) struct FieldIndex {
     exists: Vec<Target>,
     anything_but: Vec<(AnythingBut, Target)>,
     needs_fold: bool,
+    /// Which of the indexes above hold anything (`HAS_*` bits), set by `finish`: a
+    /// lookup tests one word instead of reading every index's header, which spread
+    /// over the struct's cache lines.
+    has: u16,
 }
+
+const HAS_EXACT_STR: u16 = 1;
+const HAS_PREFIX: u16 = 1 << 1;
+const HAS_SUFFIX: u16 = 1 << 2;
+const HAS_FOLD: u16 = 1 << 3;
+const HAS_WILDCARD: u16 = 1 << 4;
+const HAS_CIDR: u16 = 1 << 5;
+const HAS_EXACT_NUM: u16 = 1 << 6;
+const HAS_NUMERIC: u16 = 1 << 7;
+const HAS_CONSTANT: u16 = 1 << 8;
+const HAS_EXISTS: u16 = 1 << 9;
+const HAS_ANYTHING_BUT: u16 = 1 << 10;
+const FOR_STRINGS: u16 =
+    HAS_EXACT_STR | HAS_PREFIX | HAS_SUFFIX | HAS_FOLD | HAS_WILDCARD | HAS_CIDR;
+const FOR_NUMBERS: u16 = HAS_EXACT_NUM | HAS_NUMERIC;
 
 impl FieldIndex {
     pub fn add(&mut self, cond: &Cond, t: Target) {
@@ -242,53 +285,29 @@ impl FieldIndex {
         ] {
             m.finish();
         }
+        let flag = |set: bool, bit: u16| if set { bit } else { 0 };
+        let constants = [&self.exact_true, &self.exact_false, &self.exact_null];
+        self.has = flag(!self.exact_str.table.is_empty(), HAS_EXACT_STR)
+            | flag(!self.prefix.is_empty(), HAS_PREFIX)
+            | flag(!self.suffix.is_empty(), HAS_SUFFIX)
+            | flag(self.needs_fold, HAS_FOLD)
+            | flag(!self.wildcard.is_empty(), HAS_WILDCARD)
+            | flag(!self.cidr_lens.is_empty(), HAS_CIDR)
+            | flag(!self.exact_num.is_empty(), HAS_EXACT_NUM)
+            | flag(!self.numeric.is_empty(), HAS_NUMERIC)
+            | flag(constants.iter().any(|c| !c.is_empty()), HAS_CONSTANT)
+            | flag(!self.exists.is_empty(), HAS_EXISTS)
+            | flag(!self.anything_but.is_empty(), HAS_ANYTHING_BUT);
     }
 
     /// Calls `out` for every target the leaf value satisfies (possibly with repeats);
     /// `fold` is a reused buffer for the case-folded value.
+    #[inline]
     pub fn lookup(&self, v: &Leaf<'_>, fold: &mut String, out: &mut impl FnMut(Target)) {
+        let has = self.has;
         match v {
-            Leaf::Str(s) => {
-                let s: &str = s;
-                {
-                    let mut emit = |ts: &[Target]| ts.iter().for_each(|t| out(*t));
-                    if let Some(ts) = self.exact_str.get(s.as_bytes()) {
-                        emit(ts);
-                    }
-                    self.prefix.for_prefixes(s, &mut emit);
-                    self.suffix.for_suffixes(s, &mut emit);
-                    if self.needs_fold {
-                        fold_case_into(s, fold);
-                        let folded: &str = fold;
-                        if let Some(ts) = self.equals_ci.get(folded.as_bytes()) {
-                            emit(ts);
-                        }
-                        self.prefix_ci.for_prefixes(folded, &mut emit);
-                        self.suffix_ci.for_suffixes(folded, &mut emit);
-                    }
-                }
-                self.wildcard.for_prefixes(s, |gs| {
-                    for &at in gs {
-                        let (g, t) = &self.globs[at as usize];
-                        if g.matches(s) {
-                            out(*t);
-                        }
-                    }
-                });
-                if !self.cidr_lens.is_empty()
-                    && let Some((v6, ip)) = parse_ip(s)
-                {
-                    for &(fam, bits) in &self.cidr_lens {
-                        if fam != v6 {
-                            continue;
-                        }
-                        if let Some(ts) = self.cidr.get(&(v6, bits, ip & mask_for(v6, bits))) {
-                            ts.iter().for_each(|t| out(*t));
-                        }
-                    }
-                }
-            }
-            Leaf::Num(k, f) => {
+            Leaf::Str(s) if has & FOR_STRINGS != 0 => self.lookup_str(s, fold, out),
+            Leaf::Num(k, f) if has & FOR_NUMBERS != 0 => {
                 if let Some(ts) = self.exact_num.get(k) {
                     ts.iter().for_each(|t| out(*t));
                 }
@@ -296,14 +315,72 @@ impl FieldIndex {
                     self.numeric.lookup(*f, out);
                 }
             }
-            Leaf::Bool(true) => self.exact_true.iter().for_each(|t| out(*t)),
-            Leaf::Bool(false) => self.exact_false.iter().for_each(|t| out(*t)),
-            Leaf::Null => self.exact_null.iter().for_each(|t| out(*t)),
+            Leaf::Bool(true) if has & HAS_CONSTANT != 0 => {
+                self.exact_true.iter().for_each(|t| out(*t))
+            }
+            Leaf::Bool(false) if has & HAS_CONSTANT != 0 => {
+                self.exact_false.iter().for_each(|t| out(*t))
+            }
+            Leaf::Null if has & HAS_CONSTANT != 0 => self.exact_null.iter().for_each(|t| out(*t)),
+            _ => {}
         }
-        self.exists.iter().for_each(|t| out(*t));
-        for (ab, t) in &self.anything_but {
-            if ab.matches(v) {
-                out(*t);
+        if has & HAS_EXISTS != 0 {
+            self.exists.iter().for_each(|t| out(*t));
+        }
+        if has & HAS_ANYTHING_BUT != 0 {
+            for (ab, t) in &self.anything_but {
+                if ab.matches(v) {
+                    out(*t);
+                }
+            }
+        }
+    }
+
+    fn lookup_str(&self, s: &str, fold: &mut String, out: &mut impl FnMut(Target)) {
+        let has = self.has;
+        {
+            let mut emit = |ts: &[Target]| ts.iter().for_each(|t| out(*t));
+            if has & HAS_EXACT_STR != 0
+                && let Some(ts) = self.exact_str.get(s.as_bytes())
+            {
+                emit(ts);
+            }
+            if has & HAS_PREFIX != 0 {
+                self.prefix.for_prefixes(s, &mut emit);
+            }
+            if has & HAS_SUFFIX != 0 {
+                self.suffix.for_suffixes(s, &mut emit);
+            }
+            if has & HAS_FOLD != 0 {
+                fold_case_into(s, fold);
+                let folded: &str = fold;
+                if let Some(ts) = self.equals_ci.get(folded.as_bytes()) {
+                    emit(ts);
+                }
+                self.prefix_ci.for_prefixes(folded, &mut emit);
+                self.suffix_ci.for_suffixes(folded, &mut emit);
+            }
+        }
+        if has & HAS_WILDCARD != 0 {
+            self.wildcard.for_prefixes(s, |gs| {
+                for &at in gs {
+                    let (g, t) = &self.globs[at as usize];
+                    if g.matches(s) {
+                        out(*t);
+                    }
+                }
+            });
+        }
+        if has & HAS_CIDR != 0
+            && let Some((v6, ip)) = parse_ip(s)
+        {
+            for &(fam, bits) in &self.cidr_lens {
+                if fam != v6 {
+                    continue;
+                }
+                if let Some(ts) = self.cidr.get(&(v6, bits, ip & mask_for(v6, bits))) {
+                    ts.iter().for_each(|t| out(*t));
+                }
             }
         }
     }

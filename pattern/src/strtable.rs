@@ -1,13 +1,11 @@
 //! [`StrTable`]: a frozen, open-addressed map from strings to spans of `u32`s, laid out
-//! for lookups that miss the cache. One slot array holds each key's hash, length,
-//! position and value span, all keys sit in one byte arena and all values in one `u32`
-//! arena; a probe reads one slot (a 20-byte record), compares the stored hash and length
-//! before any byte, and only then the key bytes. `FxHashMap<String, Vec<u32>>` needs
-//! three dependent heap reads for a hit (control bytes, the key's own allocation, the
-//! `Vec`'s) and a `memcmp` call per candidate.
-
-use crate::hash::FxHasher;
-use std::hash::Hasher;
+//! for lookups that miss the cache. Each slot (48 bytes) holds a key's hash tag, length,
+//! first 24 bytes (zero-padded) and value span; the rest of longer keys sits in one byte
+//! arena and all values in one `u32` arena. A probe hashes the key once, word by word,
+//! and compares tag, length and head words inside the slot: most hits read one cache
+//! line of the table and one of the values. `FxHashMap<String, Vec<u32>>` needs three
+//! dependent heap reads for a hit (control bytes, the key's own allocation, the `Vec`'s)
+//! and a `memcmp` call per candidate.
 
 /// One occupied (or empty, `len == EMPTY`) slot.
 #[derive(Debug, Clone, Copy)]
@@ -15,38 +13,72 @@ struct Slot {
     /// The key hash's high half (the low half picks the slot).
     tag: u32,
     len: u32,
-    key_at: u32,
+    /// The key's first [`HEAD`] bytes, zero-padded: for most keys the whole comparison
+    /// happens in the slot's own cache line.
+    head: [u64; HEAD / 8],
+    /// Where the bytes after the head are in the key arena.
+    tail_at: u32,
     vals_at: u32,
     vals_len: u32,
 }
 
 const EMPTY: u32 = u32::MAX;
+const HEAD: usize = 24;
 
 /// A string-keyed table of `u32` lists, built once from `(key, values)` pairs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StrTable {
     slots: Box<[Slot]>,
-    keys: Box<[u8]>,
+    tails: Box<[u8]>,
     vals: Box<[u32]>,
     /// Bit `min(len, 63)` set per key byte length: most probes of a length no key has
     /// stop here, before hashing.
     len_mask: u64,
 }
 
-/// The hash both insertion and lookup use.
-#[inline]
-pub(crate) fn hash_str(s: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s);
-    // Fx's last multiply leaves the low bits (which pick the slot) depending only on
-    // the low bits of the last word: a key's last bytes would not spread. MurmurHash3's
-    // finalizer mixes every bit into every other.
-    let mut v = h.finish();
-    v ^= v >> 33;
-    v = v.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    v ^= v >> 33;
-    v = v.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    v ^ (v >> 33)
+/// A key read once: its hash and its zero-padded head words.
+struct Probe {
+    hash: u64,
+    head: [u64; HEAD / 8],
+}
+
+impl Probe {
+    /// Hashes `k` eight bytes at a time (the Fx multiply-rotate step, then MurmurHash3's
+    /// finalizer, since Fx alone leaves the slot-picking low bits blind to a key's last
+    /// bytes) and keeps its first words for the comparison.
+    #[inline]
+    fn of(k: &[u8]) -> Probe {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = k.len() as u64;
+        let mut head = [0u64; HEAD / 8];
+        let mut chunks = k.chunks_exact(8);
+        for (i, c) in (&mut chunks).enumerate() {
+            let w = u64::from_le_bytes(c.try_into().expect("chunk of 8"));
+            if i < head.len() {
+                head[i] = w;
+            }
+            h = (h.rotate_left(5) ^ w).wrapping_mul(SEED);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            let w = u64::from_le_bytes(buf);
+            let i = k.len() / 8;
+            if i < head.len() {
+                head[i] = w;
+            }
+            h = (h.rotate_left(5) ^ w).wrapping_mul(SEED);
+        }
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        Probe {
+            hash: h ^ (h >> 33),
+            head,
+        }
+    }
 }
 
 impl StrTable {
@@ -60,34 +92,36 @@ impl StrTable {
         let empty = Slot {
             tag: 0,
             len: EMPTY,
-            key_at: 0,
+            head: [0; HEAD / 8],
+            tail_at: 0,
             vals_at: 0,
             vals_len: 0,
         };
         let mut slots = vec![empty; cap];
-        let mut keys = Vec::new();
+        let mut tails = Vec::new();
         let mut vals = Vec::new();
         let mut len_mask = 0u64;
         for (k, vs) in entries {
-            let h = hash_str(k.as_bytes());
-            let mut i = (h as usize) & (cap - 1);
+            let p = Probe::of(k.as_bytes());
+            let mut i = (p.hash as usize) & (cap - 1);
             while slots[i].len != EMPTY {
                 i = (i + 1) & (cap - 1);
             }
             slots[i] = Slot {
-                tag: (h >> 32) as u32,
+                tag: (p.hash >> 32) as u32,
                 len: k.len() as u32,
-                key_at: keys.len() as u32,
+                head: p.head,
+                tail_at: tails.len() as u32,
                 vals_at: vals.len() as u32,
                 vals_len: vs.len() as u32,
             };
-            keys.extend_from_slice(k.as_bytes());
+            tails.extend_from_slice(k.as_bytes().get(HEAD..).unwrap_or_default());
             vals.extend_from_slice(vs);
             len_mask |= 1u64 << k.len().min(63);
         }
         StrTable {
             slots: slots.into_boxed_slice(),
-            keys: keys.into_boxed_slice(),
+            tails: tails.into_boxed_slice(),
             vals: vals.into_boxed_slice(),
             len_mask,
         }
@@ -105,18 +139,19 @@ impl StrTable {
         if self.len_mask & (1u64 << k.len().min(63)) == 0 {
             return None;
         }
-        let h = hash_str(k);
+        let p = Probe::of(k);
         let mask = self.slots.len() - 1;
-        let tag = (h >> 32) as u32;
-        let mut i = (h as usize) & mask;
+        let tag = (p.hash >> 32) as u32;
+        let mut i = (p.hash as usize) & mask;
         loop {
-            let s = self.slots[i];
+            let s = &self.slots[i];
             if s.len == EMPTY {
                 return None;
             }
-            if s.tag == tag && s.len as usize == k.len() {
-                let at = s.key_at as usize;
-                if &self.keys[at..at + k.len()] == k {
+            if s.tag == tag && s.len as usize == k.len() && s.head == p.head {
+                let tail = k.get(HEAD..).unwrap_or_default();
+                let at = s.tail_at as usize;
+                if tail.is_empty() || self.tails[at..at + tail.len()] == *tail {
                     let v = s.vals_at as usize;
                     return Some(&self.vals[v..v + s.vals_len as usize]);
                 }
@@ -138,7 +173,15 @@ mod tests {
 
     #[test]
     fn finds_every_key_and_nothing_else() {
-        let keys: Vec<String> = (0..500).map(|i| format!("k{i}")).collect();
+        // Short keys, keys longer than the inline head, and keys equal in their head.
+        let long = "x".repeat(40);
+        let keys: Vec<String> = (0..500)
+            .map(|i| match i % 3 {
+                0 => format!("k{i}"),
+                1 => format!("{long}{i}"),
+                _ => format!("{i}{long}"),
+            })
+            .collect();
         let vals: Vec<Vec<u32>> = (0..500u32).map(|i| vec![i, i + 1]).collect();
         let t = StrTable::build(
             keys.iter()
@@ -148,7 +191,17 @@ mod tests {
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(t.get(k.as_bytes()), Some(&[i as u32, i as u32 + 1][..]));
         }
-        for miss in ["", "k", "k500", "k-1", "x0", "k0\u{0}"] {
+        let misses = [
+            "",
+            "k",
+            "k500",
+            "k-1",
+            "x0",
+            "k0\u{0}",
+            &long,
+            &format!("{long}0"),
+        ];
+        for miss in misses {
             assert_eq!(t.get(miss.as_bytes()), None, "{miss:?}");
         }
         assert!(StrTable::build([]).get(b"k0").is_none());
