@@ -51,19 +51,15 @@ impl Probe {
         const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
         let mut h = k.len() as u64;
         let mut head = [0u64; HEAD / 8];
-        let mut chunks = k.chunks_exact(8);
-        for (i, c) in (&mut chunks).enumerate() {
+        for (i, c) in k.chunks_exact(8).enumerate() {
             let w = u64::from_le_bytes(c.try_into().expect("chunk of 8"));
             if i < head.len() {
                 head[i] = w;
             }
             h = (h.rotate_left(5) ^ w).wrapping_mul(SEED);
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            let w = u64::from_le_bytes(buf);
+        if !k.len().is_multiple_of(8) {
+            let w = last_word(k);
             let i = k.len() / 8;
             if i < head.len() {
                 head[i] = w;
@@ -78,6 +74,26 @@ impl Probe {
             hash: h ^ (h >> 33),
             head,
         }
+    }
+}
+
+/// The key's last `len % 8` bytes (not zero) as a little-endian word, zero-padded, with
+/// at most three loads instead of a variable-length copy (`memcpy` call).
+#[inline]
+fn last_word(k: &[u8]) -> u64 {
+    let n = k.len();
+    let rest = n % 8;
+    let word = |at: usize| u64::from_le_bytes(k[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u64::from(u32::from_le_bytes(k[at..at + 4].try_into().expect("4")));
+    if n >= 8 {
+        // The word ending at the key's end, shifted so its last `rest` bytes come first.
+        word(n - 8) >> (8 * (8 - rest))
+    } else if rest >= 4 {
+        // Two overlapping halves; the overlap holds the same bytes in both.
+        half(0) | half(n - 4) << (8 * (n - 4))
+    } else {
+        let byte = |i: usize| u64::from(k[i]) << (8 * i);
+        byte(0) | byte(n / 2) | byte(n - 1)
     }
 }
 
@@ -102,15 +118,15 @@ impl StrTable {
         let mut vals = Vec::new();
         let mut len_mask = 0u64;
         for (k, vs) in entries {
-            let p = Probe::of(k.as_bytes());
-            let mut i = (p.hash as usize) & (cap - 1);
+            let Probe { hash, head } = Probe::of(k.as_bytes());
+            let mut i = hash as usize & (cap - 1);
             while slots[i].len != EMPTY {
                 i = (i + 1) & (cap - 1);
             }
             slots[i] = Slot {
-                tag: (p.hash >> 32) as u32,
+                tag: (hash >> 32) as u32,
                 len: k.len() as u32,
-                head: p.head,
+                head,
                 tail_at: tails.len() as u32,
                 vals_at: vals.len() as u32,
                 vals_len: vs.len() as u32,
@@ -139,22 +155,30 @@ impl StrTable {
         if self.len_mask & (1u64 << k.len().min(63)) == 0 {
             return None;
         }
-        let p = Probe::of(k);
+        let Probe { hash, head } = Probe::of(k);
+        let tail = k.get(HEAD..).unwrap_or_default();
+        let hit = |s: &Slot| {
+            s.len as usize == k.len()
+                && s.head == head
+                && (tail.is_empty() || {
+                    let at = s.tail_at as usize;
+                    self.tails[at..at + tail.len()] == *tail
+                })
+        };
+        let values = |s: &Slot| {
+            let v = s.vals_at as usize;
+            &self.vals[v..v + s.vals_len as usize]
+        };
         let mask = self.slots.len() - 1;
-        let tag = (p.hash >> 32) as u32;
-        let mut i = (p.hash as usize) & mask;
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & mask;
         loop {
             let s = &self.slots[i];
             if s.len == EMPTY {
                 return None;
             }
-            if s.tag == tag && s.len as usize == k.len() && s.head == p.head {
-                let tail = k.get(HEAD..).unwrap_or_default();
-                let at = s.tail_at as usize;
-                if tail.is_empty() || self.tails[at..at + tail.len()] == *tail {
-                    let v = s.vals_at as usize;
-                    return Some(&self.vals[v..v + s.vals_len as usize]);
-                }
+            if s.tag == tag && hit(s) {
+                return Some(values(s));
             }
             i = (i + 1) & mask;
         }
@@ -171,42 +195,61 @@ impl StrTable {
 mod tests {
     use super::StrTable;
 
+    /// Short keys, keys longer than the inline head, and keys equal in their head, in
+    /// tables of several sizes.
     #[test]
     fn finds_every_key_and_nothing_else() {
-        // Short keys, keys longer than the inline head, and keys equal in their head.
         let long = "x".repeat(40);
-        let keys: Vec<String> = (0..500)
-            .map(|i| match i % 3 {
-                0 => format!("k{i}"),
-                1 => format!("{long}{i}"),
-                _ => format!("{i}{long}"),
-            })
-            .collect();
-        let vals: Vec<Vec<u32>> = (0..500u32).map(|i| vec![i, i + 1]).collect();
-        let t = StrTable::build(
-            keys.iter()
-                .map(String::as_str)
-                .zip(vals.iter().map(Vec::as_slice)),
-        );
-        for (i, k) in keys.iter().enumerate() {
-            assert_eq!(t.get(k.as_bytes()), Some(&[i as u32, i as u32 + 1][..]));
-        }
-        let misses = [
-            "",
-            "k",
-            "k500",
-            "k-1",
-            "x0",
-            "k0\u{0}",
-            &long,
-            &format!("{long}0"),
-        ];
-        for miss in misses {
-            assert_eq!(t.get(miss.as_bytes()), None, "{miss:?}");
+        for count in [1u32, 3, 8, 9, 500] {
+            let keys: Vec<String> = (0..count)
+                .map(|i| match i % 3 {
+                    0 => format!("k{i}"),
+                    1 => format!("{long}{i}"),
+                    _ => format!("{i}{long}"),
+                })
+                .collect();
+            let vals: Vec<Vec<u32>> = (0..count).map(|i| vec![i, i + 1]).collect();
+            let t = StrTable::build(
+                keys.iter()
+                    .map(String::as_str)
+                    .zip(vals.iter().map(Vec::as_slice)),
+            );
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(t.get(k.as_bytes()), Some(&[i as u32, i as u32 + 1][..]));
+            }
+            let misses = [
+                String::new(),
+                "k".into(),
+                format!("k{count}"),
+                "k-1".into(),
+                "x0".into(),
+                "k0\u{0}".into(),
+                long.clone(),
+                format!("{long}0"),
+                format!("{long}{count}"),
+                format!("{long}1").replace('x', "y"),
+            ];
+            for miss in &misses {
+                assert_eq!(t.get(miss.as_bytes()), None, "{miss:?} in {count}");
+            }
         }
         assert!(StrTable::build([]).get(b"k0").is_none());
         let empty_key = StrTable::build([("", &[7u32][..])]);
         assert_eq!(empty_key.get_one(b""), Some(7));
         assert_eq!(empty_key.get_one(b"a"), None);
+    }
+
+    #[test]
+    fn last_word_pads_every_length() {
+        let text: Vec<u8> = (1..=40).collect();
+        for n in 1..=40 {
+            let k = &text[..n];
+            if n % 8 == 0 {
+                continue;
+            }
+            let mut want = [0u8; 8];
+            want[..n % 8].copy_from_slice(&k[n - n % 8..]);
+            assert_eq!(super::last_word(k), u64::from_le_bytes(want), "length {n}");
+        }
     }
 }
