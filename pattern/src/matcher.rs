@@ -4,9 +4,10 @@
 //! steps sorted by field (`detail.author has one of these values`, `detail.x is absent`).
 //! Sequences share a trie of states, as in event-ruler and quamina: rules that test the
 //! same field the same way share one state, and a state holds, per field, a
-//! [`FieldIndex`] that turns an event value into the next states with hash lookups and
-//! sorted ranges. Matching collects the event's leaves for the fields some pattern uses
-//! (a key trie skips every other subtree), then walks the automaton depth-first. The walk
+//! [`FieldIndex`] that turns an event value into the next states with lookups in packed
+//! string tables ([`crate::strtable::StrTable`]) and sorted ranges. Matching collects
+//! the event's leaves for the fields some pattern uses (a key trie skips every other
+//! subtree), then walks the automaton depth-first. The walk
 //! carries the array positions of the values it used, and only takes a value that is
 //! array-consistent with them.
 
