@@ -5,45 +5,103 @@
 use crate::ast::{AnythingBut, Cond, Range, Scalar};
 use crate::hash::FxHashMap;
 use crate::leaf::Leaf;
+use crate::strtable::StrTable;
 use crate::values::{Glob, NumKey, fold_case_into, mask_for, parse_ip};
 
 /// The matcher state a satisfied condition leads to.
 pub(crate) type Target = u32;
 
+/// Strings mapped to target lists: a hash map while rules are added, then frozen into
+/// a [`StrTable`] by `finish` (one packed table per index instead of a `String` and a
+/// `Vec` allocation per key).
+#[derive(Debug, Default)]
+struct StrIndex {
+    building: FxHashMap<String, Vec<u32>>,
+    table: StrTable,
+}
+
+impl StrIndex {
+    fn entry(&mut self, key: &str) -> &mut Vec<u32> {
+        self.building.entry(key.to_string()).or_default()
+    }
+
+    fn finish(&mut self) {
+        let building = std::mem::take(&mut self.building);
+        self.table = StrTable::build(building.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<&[u32]> {
+        self.table.get(key)
+    }
+}
+
 /// Strings keyed by themselves, found as prefixes (or suffixes) of a probe by looking up
 /// each distinct key length: cost grows with distinct lengths, not with rule count.
 #[derive(Debug, Default)]
-struct AffixMap<T> {
-    map: FxHashMap<String, T>,
-    lens: Vec<usize>,
+struct AffixMap {
+    map: StrIndex,
+    /// Bit `l` set when some key is `l < 64` bytes long (no heap read to find them).
+    short: u64,
+    /// Distinct key lengths of 64 bytes and more, ascending.
+    long: Vec<usize>,
 }
 
-impl<T: Default> AffixMap<T> {
-    fn entry(&mut self, key: &str) -> &mut T {
-        if !self.lens.contains(&key.len()) {
-            self.lens.push(key.len());
-            self.lens.sort_unstable();
+impl AffixMap {
+    fn entry(&mut self, key: &str) -> &mut Vec<u32> {
+        if key.len() < 64 {
+            self.short |= 1 << key.len();
+        } else if !self.long.contains(&key.len()) {
+            self.long.push(key.len());
+            self.long.sort_unstable();
         }
-        self.map.entry(key.to_string()).or_default()
+        self.map.entry(key)
     }
 
-    fn for_prefixes(&self, s: &str, mut f: impl FnMut(&T)) {
-        for &l in &self.lens {
-            if l > s.len() {
-                break;
-            }
-            if let Some(t) = s.get(..l).and_then(|p| self.map.get(p)) {
+    fn finish(&mut self) {
+        self.map.finish();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.short == 0 && self.long.is_empty()
+    }
+
+    /// The key lengths to probe for a string of `n` bytes, ascending.
+    #[inline]
+    fn lens(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
+        let fit = if n >= 63 {
+            self.short
+        } else {
+            self.short & ((2u64 << n) - 1)
+        };
+        let short = std::iter::successors((fit != 0).then_some(fit), |b| {
+            let b = b & (b - 1);
+            (b != 0).then_some(b)
+        })
+        .map(|b| b.trailing_zeros() as usize);
+        let long = self.long.iter().copied().take_while(move |&l| l <= n);
+        short.chain(long)
+    }
+
+    /// Calls `f` with the values of every key that is a prefix of `s`. Byte prefixes are
+    /// enough: a key is valid UTF-8, so a byte prefix of `s` equal to it ends on a
+    /// character boundary.
+    #[inline]
+    fn for_prefixes(&self, s: &str, mut f: impl FnMut(&[u32])) {
+        let s = s.as_bytes();
+        for l in self.lens(s.len()) {
+            if let Some(t) = self.map.get(&s[..l]) {
                 f(t);
             }
         }
     }
 
-    fn for_suffixes(&self, s: &str, mut f: impl FnMut(&T)) {
-        for &l in &self.lens {
-            if l > s.len() {
-                break;
-            }
-            if let Some(t) = s.get(s.len() - l..).and_then(|p| self.map.get(p)) {
+    /// As [`Self::for_prefixes`], for suffixes.
+    #[inline]
+    fn for_suffixes(&self, s: &str, mut f: impl FnMut(&[u32])) {
+        let s = s.as_bytes();
+        for l in self.lens(s.len()) {
+            if let Some(t) = self.map.get(&s[s.len() - l..]) {
                 f(t);
             }
         }
@@ -86,6 +144,10 @@ impl NumericIndex {
             + 1.0; // margin for rounding in `v - widest`
     }
 
+    fn is_empty(&self) -> bool {
+        self.lower.is_empty() && self.upper.is_empty() && self.between.is_empty()
+    }
+
     fn lookup(&self, v: f64, out: &mut impl FnMut(Target)) {
         for &(b, incl, t) in &self.lower {
             if b > v {
@@ -124,18 +186,20 @@ fn lo_of(r: &Range) -> f64 {
 /// Everything the matcher knows about one field path.
 #[derive(Debug, Default)]
 pub(crate) struct FieldIndex {
-    exact_str: FxHashMap<String, Vec<Target>>,
+    exact_str: StrIndex,
     exact_num: FxHashMap<NumKey, Vec<Target>>,
     exact_true: Vec<Target>,
     exact_false: Vec<Target>,
     exact_null: Vec<Target>,
-    prefix: AffixMap<Vec<Target>>,
-    suffix: AffixMap<Vec<Target>>,
-    prefix_ci: AffixMap<Vec<Target>>,
-    suffix_ci: AffixMap<Vec<Target>>,
-    equals_ci: FxHashMap<String, Vec<Target>>,
-    /// Wildcards keyed by the literal text before their first `*`.
-    wildcard: AffixMap<Vec<(Glob, Target)>>,
+    prefix: AffixMap,
+    suffix: AffixMap,
+    prefix_ci: AffixMap,
+    suffix_ci: AffixMap,
+    equals_ci: StrIndex,
+    /// Wildcards keyed by the literal text before their first `*`; the values index
+    /// `globs`.
+    wildcard: AffixMap,
+    globs: Vec<(Glob, Target)>,
     numeric: NumericIndex,
     /// Networks by `(family, prefix length, network)`; `cidr_lens` lists the distinct
     /// `(family, prefix length)` pairs to probe.
@@ -144,12 +208,31 @@ pub(crate) struct FieldIndex {
     exists: Vec<Target>,
     anything_but: Vec<(AnythingBut, Target)>,
     needs_fold: bool,
+    /// Which of the indexes above hold anything (`HAS_*` bits), set by `finish`: a
+    /// lookup tests one word instead of reading every index's header, which spread
+    /// over the struct's cache lines.
+    has: u16,
 }
+
+const HAS_EXACT_STR: u16 = 1;
+const HAS_PREFIX: u16 = 1 << 1;
+const HAS_SUFFIX: u16 = 1 << 2;
+const HAS_FOLD: u16 = 1 << 3;
+const HAS_WILDCARD: u16 = 1 << 4;
+const HAS_CIDR: u16 = 1 << 5;
+const HAS_EXACT_NUM: u16 = 1 << 6;
+const HAS_NUMERIC: u16 = 1 << 7;
+const HAS_CONSTANT: u16 = 1 << 8;
+const HAS_EXISTS: u16 = 1 << 9;
+const HAS_ANYTHING_BUT: u16 = 1 << 10;
+const FOR_STRINGS: u16 =
+    HAS_EXACT_STR | HAS_PREFIX | HAS_SUFFIX | HAS_FOLD | HAS_WILDCARD | HAS_CIDR;
+const FOR_NUMBERS: u16 = HAS_EXACT_NUM | HAS_NUMERIC;
 
 impl FieldIndex {
     pub fn add(&mut self, cond: &Cond, t: Target) {
         match cond {
-            Cond::Exact(Scalar::Str(s)) => self.exact_str.entry(s.clone()).or_default().push(t),
+            Cond::Exact(Scalar::Str(s)) => self.exact_str.entry(s).push(t),
             Cond::Exact(Scalar::Num(k, _)) => self.exact_num.entry(*k).or_default().push(t),
             Cond::Exact(Scalar::Bool(true)) => self.exact_true.push(t),
             Cond::Exact(Scalar::Bool(false)) => self.exact_false.push(t),
@@ -166,9 +249,14 @@ impl FieldIndex {
             }
             Cond::EqualsCi(p) => {
                 self.needs_fold = true;
-                self.equals_ci.entry(p.clone()).or_default().push(t)
+                self.equals_ci.entry(p).push(t)
             }
-            Cond::Wildcard(g) => self.wildcard.entry(g.leading()).push((g.clone(), t)),
+            Cond::Wildcard(g) => {
+                self.wildcard
+                    .entry(g.leading())
+                    .push(self.globs.len() as u32);
+                self.globs.push((g.clone(), t));
+            }
             Cond::Numeric(r) => self.numeric.add(*r, t),
             Cond::Cidr(c, _) => {
                 let (v6, bits, net) = c.key();
@@ -186,52 +274,40 @@ impl FieldIndex {
 
     pub fn finish(&mut self) {
         self.numeric.finish();
+        self.exact_str.finish();
+        self.equals_ci.finish();
+        for m in [
+            &mut self.prefix,
+            &mut self.suffix,
+            &mut self.prefix_ci,
+            &mut self.suffix_ci,
+            &mut self.wildcard,
+        ] {
+            m.finish();
+        }
+        let flag = |set: bool, bit: u16| if set { bit } else { 0 };
+        let constants = [&self.exact_true, &self.exact_false, &self.exact_null];
+        self.has = flag(!self.exact_str.table.is_empty(), HAS_EXACT_STR)
+            | flag(!self.prefix.is_empty(), HAS_PREFIX)
+            | flag(!self.suffix.is_empty(), HAS_SUFFIX)
+            | flag(self.needs_fold, HAS_FOLD)
+            | flag(!self.wildcard.is_empty(), HAS_WILDCARD)
+            | flag(!self.cidr_lens.is_empty(), HAS_CIDR)
+            | flag(!self.exact_num.is_empty(), HAS_EXACT_NUM)
+            | flag(!self.numeric.is_empty(), HAS_NUMERIC)
+            | flag(constants.iter().any(|c| !c.is_empty()), HAS_CONSTANT)
+            | flag(!self.exists.is_empty(), HAS_EXISTS)
+            | flag(!self.anything_but.is_empty(), HAS_ANYTHING_BUT);
     }
 
     /// Calls `out` for every target the leaf value satisfies (possibly with repeats);
     /// `fold` is a reused buffer for the case-folded value.
+    #[inline]
     pub fn lookup(&self, v: &Leaf<'_>, fold: &mut String, out: &mut impl FnMut(Target)) {
+        let has = self.has;
         match v {
-            Leaf::Str(s) => {
-                let s: &str = s;
-                {
-                    let mut emit = |ts: &Vec<Target>| ts.iter().for_each(|t| out(*t));
-                    if let Some(ts) = self.exact_str.get(s) {
-                        emit(ts);
-                    }
-                    self.prefix.for_prefixes(s, &mut emit);
-                    self.suffix.for_suffixes(s, &mut emit);
-                    if self.needs_fold {
-                        fold_case_into(s, fold);
-                        let folded: &str = fold;
-                        if let Some(ts) = self.equals_ci.get(folded) {
-                            emit(ts);
-                        }
-                        self.prefix_ci.for_prefixes(folded, &mut emit);
-                        self.suffix_ci.for_suffixes(folded, &mut emit);
-                    }
-                }
-                self.wildcard.for_prefixes(s, |gs| {
-                    for (g, t) in gs {
-                        if g.matches(s) {
-                            out(*t);
-                        }
-                    }
-                });
-                if !self.cidr_lens.is_empty()
-                    && let Some((v6, ip)) = parse_ip(s)
-                {
-                    for &(fam, bits) in &self.cidr_lens {
-                        if fam != v6 {
-                            continue;
-                        }
-                        if let Some(ts) = self.cidr.get(&(v6, bits, ip & mask_for(v6, bits))) {
-                            ts.iter().for_each(|t| out(*t));
-                        }
-                    }
-                }
-            }
-            Leaf::Num(k, f) => {
+            Leaf::Str(s) if has & FOR_STRINGS != 0 => self.lookup_str(s, fold, out),
+            Leaf::Num(k, f) if has & FOR_NUMBERS != 0 => {
                 if let Some(ts) = self.exact_num.get(k) {
                     ts.iter().for_each(|t| out(*t));
                 }
@@ -239,14 +315,72 @@ impl FieldIndex {
                     self.numeric.lookup(*f, out);
                 }
             }
-            Leaf::Bool(true) => self.exact_true.iter().for_each(|t| out(*t)),
-            Leaf::Bool(false) => self.exact_false.iter().for_each(|t| out(*t)),
-            Leaf::Null => self.exact_null.iter().for_each(|t| out(*t)),
+            Leaf::Bool(true) if has & HAS_CONSTANT != 0 => {
+                self.exact_true.iter().for_each(|t| out(*t))
+            }
+            Leaf::Bool(false) if has & HAS_CONSTANT != 0 => {
+                self.exact_false.iter().for_each(|t| out(*t))
+            }
+            Leaf::Null if has & HAS_CONSTANT != 0 => self.exact_null.iter().for_each(|t| out(*t)),
+            _ => {}
         }
-        self.exists.iter().for_each(|t| out(*t));
-        for (ab, t) in &self.anything_but {
-            if ab.matches(v) {
-                out(*t);
+        if has & HAS_EXISTS != 0 {
+            self.exists.iter().for_each(|t| out(*t));
+        }
+        if has & HAS_ANYTHING_BUT != 0 {
+            for (ab, t) in &self.anything_but {
+                if ab.matches(v) {
+                    out(*t);
+                }
+            }
+        }
+    }
+
+    fn lookup_str(&self, s: &str, fold: &mut String, out: &mut impl FnMut(Target)) {
+        let has = self.has;
+        {
+            let mut emit = |ts: &[Target]| ts.iter().for_each(|t| out(*t));
+            if has & HAS_EXACT_STR != 0
+                && let Some(ts) = self.exact_str.get(s.as_bytes())
+            {
+                emit(ts);
+            }
+            if has & HAS_PREFIX != 0 {
+                self.prefix.for_prefixes(s, &mut emit);
+            }
+            if has & HAS_SUFFIX != 0 {
+                self.suffix.for_suffixes(s, &mut emit);
+            }
+            if has & HAS_FOLD != 0 {
+                fold_case_into(s, fold);
+                let folded: &str = fold;
+                if let Some(ts) = self.equals_ci.get(folded.as_bytes()) {
+                    emit(ts);
+                }
+                self.prefix_ci.for_prefixes(folded, &mut emit);
+                self.suffix_ci.for_suffixes(folded, &mut emit);
+            }
+        }
+        if has & HAS_WILDCARD != 0 {
+            self.wildcard.for_prefixes(s, |gs| {
+                for &at in gs {
+                    let (g, t) = &self.globs[at as usize];
+                    if g.matches(s) {
+                        out(*t);
+                    }
+                }
+            });
+        }
+        if has & HAS_CIDR != 0
+            && let Some((v6, ip)) = parse_ip(s)
+        {
+            for &(fam, bits) in &self.cidr_lens {
+                if fam != v6 {
+                    continue;
+                }
+                if let Some(ts) = self.cidr.get(&(v6, bits, ip & mask_for(v6, bits))) {
+                    ts.iter().for_each(|t| out(*t));
+                }
             }
         }
     }

@@ -68,9 +68,10 @@
 //!
 //! [`MatcherBuilder`] compiles all patterns into one automaton (the event-ruler/quamina
 //! approach): each `$or` alternative becomes a sequence of steps sorted by field path,
-//! sequences share states, and every state indexes its outgoing steps per field (hash
-//! maps for exact and case-folded values, per-length hash lookups for prefixes, suffixes
-//! and wildcard leading text, sorted bounds for numeric ranges). A key trie over the
+//! sequences share states, and every state indexes its outgoing steps per field (packed
+//! open-addressed string tables, one cache line per probe for most keys, for exact and
+//! case-folded values, per-length lookups in them for prefixes, suffixes and wildcard
+//! leading text, sorted bounds for numeric ranges). A key trie over the
 //! paths patterns use lets [`Matcher::matches_json`] decode only those values while it
 //! validates the whole event (as `serde_json` would); every other subtree is skipped
 //! sixteen bytes at a time without decoding. Cost per event follows the number of
@@ -110,6 +111,7 @@ mod pattern;
 mod scan;
 mod session;
 mod skip;
+mod strtable;
 mod values;
 
 pub use dnf::MAX_ALTERNATIVES;

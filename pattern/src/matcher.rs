@@ -4,9 +4,10 @@
 //! steps sorted by field (`detail.author has one of these values`, `detail.x is absent`).
 //! Sequences share a trie of states, as in event-ruler and quamina: rules that test the
 //! same field the same way share one state, and a state holds, per field, a
-//! [`FieldIndex`] that turns an event value into the next states with hash lookups and
-//! sorted ranges. Matching collects the event's leaves for the fields some pattern uses
-//! (a key trie skips every other subtree), then walks the automaton depth-first. The walk
+//! [`FieldIndex`] that turns an event value into the next states with lookups in packed
+//! string tables ([`crate::strtable::StrTable`]) and sorted ranges. Matching collects
+//! the event's leaves for the fields some pattern uses (a key trie skips every other
+//! subtree), then walks the automaton depth-first. The walk
 //! carries the array positions of the values it used, and only takes a value that is
 //! array-consistent with them.
 
@@ -21,6 +22,7 @@ use crate::leaf::Leaf;
 use crate::pattern::Pattern;
 use crate::scan;
 use crate::session::{CaptureId, Session};
+use crate::strtable::StrTable;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -28,10 +30,11 @@ use std::sync::Arc;
 /// A node of the key trie over the paths patterns use and the captured paths.
 #[derive(Debug, Default)]
 pub(crate) struct KeyNode {
-    pub children: FxHashMap<String, u32>,
-    /// Bit `min(len, 63)` set for each child key's byte length: most keys of an event
-    /// are rejected by this before hashing.
-    len_mask: u64,
+    /// Child keys while the matcher is built (empty afterwards).
+    children: FxHashMap<String, u32>,
+    /// Child keys, frozen by `build` (its length mask rejects most keys of an event
+    /// before hashing).
+    keys: StrTable,
     pub field: Option<u32>,
     pub capture: Option<u32>,
 }
@@ -40,10 +43,13 @@ impl KeyNode {
     /// The child node for key `k`.
     #[inline]
     pub fn child(&self, k: &str) -> Option<u32> {
-        if self.len_mask & (1u64 << k.len().min(63)) == 0 {
-            return None;
-        }
-        self.children.get(k).copied()
+        self.keys.get_one(k.as_bytes())
+    }
+
+    /// Whether some path continues below this node.
+    #[inline]
+    pub fn nested(&self) -> bool {
+        !self.keys.is_empty()
     }
 }
 
@@ -181,10 +187,10 @@ impl MatcherBuilder {
             trie[node].capture = Some(slot as u32);
         }
         for node in &mut trie {
-            node.len_mask = node
-                .children
-                .keys()
-                .fold(0, |m, k| m | 1u64 << k.len().min(63));
+            let children = std::mem::take(&mut node.children);
+            let ids: Vec<(&str, [u32; 1])> =
+                children.iter().map(|(k, &c)| (k.as_str(), [c])).collect();
+            node.keys = StrTable::build(ids.iter().map(|(k, c)| (*k, &c[..])));
         }
         for s in &mut states {
             s.trans.sort_by_key(|(f, _)| *f);
@@ -328,7 +334,7 @@ impl Inner {
         let n = &self.trie[node as usize];
         match v {
             Value::Object(m) => {
-                if n.children.is_empty() {
+                if !n.nested() {
                     return;
                 }
                 for (k, child) in m {

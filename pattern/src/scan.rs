@@ -77,7 +77,7 @@ impl Scanner<'_, '_> {
     /// One value at trie node `node`, whitespace already skipped.
     fn value(&mut self, node: u32) -> Res<()> {
         let n = &self.trie[node as usize];
-        let (field, capture, nested) = (n.field, n.capture, !n.children.is_empty());
+        let (field, capture, nested) = (n.field, n.capture, n.nested());
         let start = self.k.i;
         match self.k.peek() {
             Some(b'{') if nested => self.object(node)?,
