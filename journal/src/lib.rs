@@ -68,7 +68,7 @@ pub use keys::{CheckpointKey, PublicKey, public_path};
 pub use reader::ReadIter;
 pub use verify::{
     CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against,
-    verify_with_checkpoints,
+    verify_visiting, verify_with_checkpoints,
 };
 
 use index::Shared;
