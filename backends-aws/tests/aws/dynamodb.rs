@@ -115,11 +115,20 @@ fn history_pages_by_source_return_each_version_once() {
     let store = rt.block_on(new_table("hpage")).build(rt.handle()).unwrap();
     for i in 0..13 {
         store
-            .put(&change(&format!("e{i:02}"), ("book", "7"), "ann", "update", i))
+            .put(&change(
+                &format!("e{i:02}"),
+                ("book", "7"),
+                "ann",
+                "update",
+                i,
+            ))
             .unwrap();
     }
     let books = history(&*store, ("book", "7"), Some("com.example.books"), 2);
-    assert_eq!(ids(&books), ["e00", "e02", "e04", "e06", "e08", "e10", "e12"]);
+    assert_eq!(
+        ids(&books),
+        ["e00", "e02", "e04", "e06", "e08", "e10", "e12"]
+    );
     let all = history(&*store, ("book", "7"), None, 3);
     assert_eq!(all.len(), 13);
 }

@@ -4,7 +4,7 @@
 //! An entity is (source, entity type, entity id): `?source=S` returns only
 //! the versions `S` reported; without it, every source's versions of that
 //! type and id, each naming its source. Pages follow `next-cursor` as
-//! `/v1/changes` does (`limit` 1 to [`MAX_LIMIT`], default
+//! `/v1/changes` does (`limit` 1 to [`MAX_LIMIT`](super::MAX_LIMIT), default
 //! [`DEFAULT_LIMIT`](super::DEFAULT_LIMIT)).
 //!
 //! One version whose body cannot be read (a bad or missing key, a backend
@@ -17,8 +17,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailmark_backends::{ArchiveStore, ChangeRecord, HistoryQuery};
 
-#[cfg(doc)]
-use super::MAX_LIMIT;
 use super::{ChangeView, QueryError, QueryState, blocking, checked_limit};
 
 /// Query string of the history route.

@@ -164,7 +164,9 @@ pub fn check(
         Location::NotChecked(why) => report.metadata.location = why.clone(),
         Location::Local(path) => {
             report.metadata.location = path.display().to_string();
-            if path.is_file() {
+            if !path.is_file() {
+                report.metadata.location.push_str(" (none there)");
+            } else {
                 report.metadata.checked = true;
                 SqliteMetadata::read_all(path, |record| {
                     check_record(journal, record, &mut report, &mut named_bodies);
@@ -177,7 +179,9 @@ pub fn check(
         Location::NotChecked(why) => report.archive.location = why.clone(),
         Location::Local(root) => {
             report.archive.location = root.display().to_string();
-            if root.is_dir() {
+            if !root.is_dir() {
+                report.archive.location.push_str(" (none there)");
+            } else {
                 report.archive.checked = true;
                 let mut keys = Vec::new();
                 list_keys(root, root, &mut keys, &mut report.problems)?;
