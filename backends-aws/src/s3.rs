@@ -1,7 +1,10 @@
 //! The archive capability on S3.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::runtime::Handle;
 use trailmark_backends::{ArchiveStore, BackendError, BackendResult, validate_key};
@@ -14,8 +17,9 @@ use crate::sdk::AwsTarget;
 ///
 /// Keys are checked with [`validate_key`], exactly as the local archive
 /// checks them, so rule sets move between the two unchanged. A put is one
-/// `PutObject` (S3 writes are atomic and durable when it returns); a get of
-/// a missing key is `Ok(None)`.
+/// conditional `PutObject` (`If-None-Match: *`; S3 writes are atomic and
+/// durable when it returns) that never replaces an object, as the local
+/// archive never replaces a file; a get of a missing key is `Ok(None)`.
 #[derive(Debug, Clone)]
 pub struct S3Archive {
     client: Client,
@@ -74,6 +78,10 @@ fn normalize_prefix(prefix: &str) -> BackendResult<String> {
 }
 
 impl ArchiveStore for S3Archive {
+    /// `PutObject` with `If-None-Match: *`, so S3 itself refuses to replace
+    /// an object. When it refuses (412), the stored object is read back: the
+    /// same bytes are a success (a redelivery), different bytes
+    /// [`BackendError::Invalid`] naming the key.
     fn put(&self, key: &str, body: &[u8], content_type: &str) -> BackendResult<()> {
         validate_key(key)?;
         let object_key = self.object_key(key);
@@ -83,11 +91,29 @@ impl ArchiveStore for S3Archive {
             .bucket(&self.bucket)
             .key(&object_key)
             .content_type(content_type)
+            .if_none_match("*")
             .body(ByteStream::from(body.to_vec()));
-        self.bridge
-            .run(request.send())
-            .map_err(|e| sdk_error(&format!("S3 PutObject `{}/{object_key}`", self.bucket), &e))?;
-        Ok(())
+        match self.bridge.run(request.send()) {
+            Ok(_) => Ok(()),
+            Err(e) if precondition_failed(&e) => match self.get(key)? {
+                Some(stored) if stored == body => Ok(()),
+                Some(stored) => Err(BackendError::Invalid(format!(
+                    "archive key {key:?} already holds a different body ({} bytes, this one {} \
+                     bytes); archived bodies are never overwritten: use a key unique to the \
+                     event, such as one ending in `-{{id}}.json`",
+                    stored.len(),
+                    body.len()
+                ))),
+                // Deleted between the two calls (a lifecycle rule): try again.
+                None => Err(BackendError::Transient(format!(
+                    "archive key {key:?} was refused as existing, then not found; retry"
+                ))),
+            },
+            Err(e) => Err(sdk_error(
+                &format!("S3 PutObject `{}/{object_key}`", self.bucket),
+                &e,
+            )),
+        }
     }
 
     fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>> {
@@ -114,6 +140,15 @@ impl ArchiveStore for S3Archive {
             Ok(Some(body.into_bytes().to_vec()))
         })
     }
+}
+
+/// Did S3 refuse a conditional put because the object exists (412
+/// `PreconditionFailed`)? A concurrent conditional put of the same key is 409
+/// `ConditionalRequestConflict`, which stays an error worth retrying.
+fn precondition_failed(error: &SdkError<PutObjectError, HttpResponse>) -> bool {
+    error
+        .raw_response()
+        .is_some_and(|response| response.status().as_u16() == 412)
 }
 
 /// `HeadBucket`: is the bucket there and may we use it?

@@ -84,6 +84,16 @@ impl ArchiveConfig {
     }
 }
 
+impl ArchiveConfig {
+    /// The directory of a local (`fs`) archive, for offline tools that read
+    /// it without opening it as a store (`trailmark verify`).
+    pub fn fs_root(&self, data_dir: &Path) -> PathBuf {
+        match self {
+            ArchiveConfig::Fs { path } => or_default(path, data_dir, "archive"),
+        }
+    }
+}
+
 /// The `[metadata]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(
@@ -118,6 +128,14 @@ impl Default for MetadataConfig {
 }
 
 impl MetadataConfig {
+    /// The file of a local (`sqlite`) metadata store, for offline tools that
+    /// read it without opening it as a store (`trailmark verify`).
+    pub fn sqlite_path(&self, data_dir: &Path) -> PathBuf {
+        match self {
+            MetadataConfig::Sqlite { path, .. } => or_default(path, data_dir, "metadata.sqlite"),
+        }
+    }
+
     /// Open the metadata store this table describes; puts are durable when
     /// they return.
     pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn MetadataStore>> {

@@ -1,17 +1,26 @@
 //! The local archive: one file per key under a directory.
 //!
-//! `put` is atomic and durable: the body goes to a temp file in the key's own
-//! directory, is fsynced, renamed over the key, and the directory is fsynced
-//! (directories created on the way are made durable in their parents too).
+//! `put` is atomic, durable and never overwrites: the body goes to a temp
+//! file in the key's own directory, is fsynced, and is published under the
+//! key with a no-replace rename (`renameat2(RENAME_NOREPLACE)`, or `link`
+//! where the file system lacks it), never a plain rename over the key; then
+//! the directory is fsynced (directories created on the way are made
+//! durable in their parents too). A put to a key that already holds the same
+//! bytes succeeds (a redelivery); one with different bytes fails with
+//! [`BackendError::Invalid`] and leaves the stored body as it was: an
+//! archived version is never rewritten.
+//!
 //! Directory fsyncs are shared between concurrent puts into one directory
 //! (see [`DirSyncer`]), so N parallel puts cost N file fsyncs but fewer than N
 //! directory fsyncs.
 //!
-//! Opened with [`Durability::Batched`], a put skips those fsyncs (the rename
-//! keeps it atomic) and [`ArchiveStore::sync`] makes every put before it
-//! durable at once; see [`crate::durability`].
+//! Opened with [`Durability::Batched`], a put skips those fsyncs (the
+//! publish stays atomic) and [`ArchiveStore::sync`] makes every put before
+//! it durable at once; see [`crate::durability`].
 //!
 //! Files are created owner-only (mode 0600), as `tempfile` makes them.
+//! Error messages name keys and directories relative to the archive root,
+//! never the host path, since they reach plugins and query API answers.
 //!
 //! The content type is not stored: [`ArchiveStore::get`] has no way to return
 //! it, and a sidecar file would double the fsyncs of every put.
@@ -52,10 +61,10 @@ impl FsArchive {
         let root = root.into();
         if !root.is_dir() {
             fs::create_dir_all(&root)
-                .map_err(|e| io_error("create archive directory", &root, e))?;
+                .map_err(|e| root_error("create archive directory", &root, e))?;
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
                 crate::dir_sync::fsync_dir(parent)
-                    .map_err(|e| io_error("fsync directory", parent, e))?;
+                    .map_err(|e| root_error("fsync directory", parent, e))?;
             }
         }
         let unsynced = match durability {
@@ -113,14 +122,14 @@ impl FsArchive {
                     if !current.is_dir() {
                         return Err(BackendError::Invalid(format!(
                             "archive key conflicts with an existing key: {} is a file, not a directory",
-                            current.display()
+                            self.shown(&current)
                         )));
                     }
                     if creating.by_others() {
                         self.sync_dir(&parent)?;
                     }
                 }
-                Err(e) => return Err(io_error("create directory", &current, e)),
+                Err(e) => return Err(self.io_error("create directory", &current, e)),
             }
         }
         Ok(())
@@ -132,29 +141,97 @@ impl FsArchive {
         }
         self.dir_sync
             .sync(dir)
-            .map_err(|e| io_error("fsync directory", dir, e))
+            .map_err(|e| self.io_error("fsync directory", dir, e))
+    }
+
+    /// `path` as error messages show it: relative to the archive root.
+    fn shown(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) if rel.as_os_str().is_empty() => "the archive root".to_owned(),
+            Ok(rel) => format!("{:?}", rel.to_string_lossy()),
+            Err(_) => "a path outside the archive".to_owned(),
+        }
+    }
+
+    /// Map an I/O error on `path`: conflicts between keys and directories
+    /// and names the file system refuses can never succeed as is; anything
+    /// else (disk full, permissions an operator can fix, I/O hiccups) is
+    /// worth retrying.
+    fn io_error(&self, action: &str, path: &Path, e: io::Error) -> BackendError {
+        let message = format!("archive: {action} {}: {e}", self.shown(path));
+        match e.kind() {
+            io::ErrorKind::IsADirectory => {
+                BackendError::Invalid(format!("{message} (the key is a prefix of other keys)"))
+            }
+            io::ErrorKind::NotADirectory => {
+                BackendError::Invalid(format!("{message} (a prefix of the key is itself a key)"))
+            }
+            io::ErrorKind::InvalidFilename => BackendError::Invalid(message),
+            _ => BackendError::Transient(message),
+        }
+    }
+
+    /// `key` already holds a body: success if it is `body` (a redelivery),
+    /// else the put fails and the stored body stays.
+    fn already_stored(&self, key: &str, path: &Path, body: &[u8]) -> BackendResult<()> {
+        let stored = fs::read(path).map_err(|e| self.io_error("read existing body", path, e))?;
+        if stored != body {
+            return Err(BackendError::Invalid(format!(
+                "archive key {key:?} already holds a different body ({} bytes, this one {} bytes); \
+                 archived bodies are never overwritten: use a key unique to the event, such as one \
+                 ending in `-{{id}}.json`",
+                stored.len(),
+                body.len()
+            )));
+        }
+        // The same bytes, perhaps published by a put that has not made them
+        // durable yet: make sure they are before answering for them.
+        match &self.unsynced {
+            Some(unsynced) => unsynced.wrote(),
+            None => {
+                fs::File::open(path)
+                    .and_then(|f| f.sync_data())
+                    .map_err(|e| self.io_error("fsync", path, e))?;
+                let dir = path
+                    .parent()
+                    .expect("a validated key is at least one segment below the root");
+                self.sync_dir(dir)?;
+            }
+        }
+        Ok(())
     }
 }
 
 impl ArchiveStore for FsArchive {
+    /// Store `body` under `key` unless the key holds a body already: the
+    /// same bytes are a success, different bytes [`BackendError::Invalid`].
     fn put(&self, key: &str, body: &[u8], _content_type: &str) -> BackendResult<()> {
         let path = self.path_of(key)?;
         let dir = path
             .parent()
             .expect("a validated key is at least one segment below the root");
         self.ensure_dir(dir)?;
+        if path.exists() {
+            return self.already_stored(key, &path, body);
+        }
         let mut temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(dir)
-            .map_err(|e| io_error("create temp file in", dir, e))?;
+            .map_err(|e| self.io_error("create temp file in", dir, e))?;
         temp.write_all(body)
             .and_then(|()| match self.unsynced {
                 Some(_) => Ok(()),
                 None => temp.as_file().sync_data(),
             })
-            .map_err(|e| io_error("write", temp.path(), e))?;
-        temp.persist(&path)
-            .map_err(|e| io_error("rename temp file to", &path, e.error))?;
+            .map_err(|e| self.io_error("write temp file in", dir, e))?;
+        match temp.persist_noclobber(&path) {
+            Ok(_) => {}
+            // Another put published the key since the check above.
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                return self.already_stored(key, &path, body);
+            }
+            Err(e) => return Err(self.io_error("publish", &path, e.error)),
+        }
         self.sync_dir(dir)?;
         if let Some(unsynced) = &self.unsynced {
             unsynced.wrote();
@@ -184,7 +261,7 @@ impl ArchiveStore for FsArchive {
             {
                 Ok(None)
             }
-            Err(e) => Err(io_error("read", &path, e)),
+            Err(e) => Err(self.io_error("read", &path, e)),
         }
     }
 }
@@ -240,21 +317,10 @@ impl Drop for CreatingGuard<'_> {
     }
 }
 
-/// Map an I/O error: conflicts between keys and directories and names the
-/// file system refuses can never succeed as is; anything else (disk full,
-/// permissions an operator can fix, I/O hiccups) is worth retrying.
-fn io_error(action: &str, path: &Path, e: io::Error) -> BackendError {
-    let message = format!("archive: {action} {}: {e}", path.display());
-    match e.kind() {
-        io::ErrorKind::IsADirectory => {
-            BackendError::Invalid(format!("{message} (the key is a prefix of other keys)"))
-        }
-        io::ErrorKind::NotADirectory => {
-            BackendError::Invalid(format!("{message} (a prefix of the key is itself a key)"))
-        }
-        io::ErrorKind::InvalidFilename => BackendError::Invalid(message),
-        _ => BackendError::Transient(message),
-    }
+/// An error opening the archive: at start-up, for the operator, so it names
+/// the host path.
+fn root_error(action: &str, path: &Path, e: io::Error) -> BackendError {
+    BackendError::Transient(format!("archive: {action} {}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -51,12 +51,76 @@ fn put_then_get_round_trips_nested_keys() {
 }
 
 #[test]
-fn put_replaces_the_previous_body_and_leaves_no_temp_files() {
-    let (_tmp, archive) = archive();
+fn put_never_replaces_a_different_body_and_leaves_no_temp_files() {
+    let (tmp, archive) = archive();
     archive.put("k/v", &[1; 10_000], "x").expect("first put");
-    archive.put("k/v", b"short", "x").expect("second put");
-    assert_eq!(archive.get("k/v").expect("get"), Some(b"short".to_vec()));
+    let msg = match archive.put("k/v", b"short", "x") {
+        Err(BackendError::Invalid(msg)) => msg,
+        other => panic!("a different body must be refused, got {other:?}"),
+    };
+    assert!(
+        msg.contains("\"k/v\"") && msg.contains("never overwritten"),
+        "{msg}"
+    );
+    let host_path = tmp.path().to_string_lossy().into_owned();
+    assert!(!msg.contains(&host_path), "no host path in {msg}");
+    assert_eq!(archive.get("k/v").expect("get"), Some(vec![1; 10_000]));
     assert_eq!(files_under(archive.root()), vec!["k/v".to_owned()]);
+}
+
+#[test]
+fn put_of_the_same_bytes_again_is_an_idempotent_success() {
+    for durability in [Durability::EachWrite, Durability::Batched] {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let archive = FsArchive::open_with(tmp.path().join("a"), durability).expect("open");
+        archive.put("k/v", b"body", "x").expect("first put");
+        archive.put("k/v", b"body", "x").expect("redelivery");
+        archive.sync().expect("sync");
+        assert_eq!(archive.get("k/v").expect("get"), Some(b"body".to_vec()));
+        assert_eq!(files_under(archive.root()), vec!["k/v".to_owned()]);
+    }
+}
+
+#[test]
+fn racing_puts_of_different_bodies_leave_exactly_one() {
+    let (_tmp, archive) = archive();
+    let archive = std::sync::Arc::new(archive);
+    let outcomes: Vec<BackendResult<()>> = (0..8u8)
+        .map(|i| {
+            let archive = archive.clone();
+            thread::spawn(move || archive.put("race/k", &[i; 64], "x"))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().expect("put thread"))
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let stored = archive.get("race/k").expect("get").expect("a body");
+    assert!(stored.iter().all(|&b| b == stored[0]), "one whole body");
+    assert_eq!(files_under(archive.root()), vec!["race/k".to_owned()]);
+}
+
+#[test]
+fn read_errors_name_the_key_not_the_host_path() {
+    let (tmp, archive) = archive();
+    archive.put("a/b", b"x", "x").expect("put");
+    let name_too_long = format!("{}/x", "s".repeat(300));
+    let host_path = tmp.path().to_string_lossy().into_owned();
+    for result in [
+        archive.get(&name_too_long).map(|_| ()),
+        archive.put("a/b/c", b"x", "x"),
+    ] {
+        match result {
+            Err(BackendError::Invalid(msg) | BackendError::Transient(msg)) => {
+                assert!(!msg.contains(&host_path), "no host path in {msg}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
 }
 
 #[test]

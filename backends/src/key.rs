@@ -15,7 +15,9 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Rejected, as [`BackendError::Invalid`] with a message naming the problem:
 /// the empty key, keys longer than [`MAX_KEY_LEN`] bytes, absolute keys
 /// (leading `/`), empty segments (`a//b`, trailing `/`), `.` and `..`
-/// segments, NUL characters and backslashes.
+/// segments, backslashes, control characters (C0 such as NUL, newline and
+/// ESC; DEL; C1) and bidirectional-text controls (such as U+202E), so that
+/// a key shown in a terminal or a log reads as the key that is stored.
 ///
 /// ```
 /// use trailmark_backends::validate_key;
@@ -42,6 +44,12 @@ pub fn validate_key(key: &str) -> BackendResult<()> {
     if key.contains('\0') {
         return invalid("contains a NUL character");
     }
+    if key.chars().any(char::is_control) {
+        return invalid("contains a control character (C0 such as newline or ESC, DEL, or C1)");
+    }
+    if key.chars().any(is_bidi_control) {
+        return invalid("contains a bidirectional-text control character (such as U+202E)");
+    }
     if key.contains('\\') {
         return invalid("contains a backslash; use `/` to separate segments");
     }
@@ -56,6 +64,13 @@ pub fn validate_key(key: &str) -> BackendResult<()> {
         }
     }
     Ok(())
+}
+
+/// Characters that reorder how the text around them is displayed: the
+/// embeddings, overrides and isolates of Unicode's bidirectional algorithm,
+/// and the implicit direction marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The key as shown in error messages: long keys are cut so that one bad key
@@ -112,6 +127,26 @@ mod tests {
         assert!(rejected_because("a\0b").contains("NUL"));
         assert!(rejected_because("..\\windows").contains("backslash"));
         assert!(rejected_because("a\\b").contains("backslash"));
+    }
+
+    #[test]
+    fn rejects_keys_that_would_forge_terminal_or_log_output() {
+        for key in [
+            "a/b\nc",
+            "a/\r",
+            "a/\u{1b}]0;title\u{7}",
+            "a/\u{7f}",
+            "a/\u{85}",
+            "a/\u{9b}2J",
+        ] {
+            assert!(
+                rejected_because(key).contains("control character"),
+                "{key:?}"
+            );
+        }
+        for key in ["a/\u{202E}gpj.exe", "a/\u{2066}x", "a/\u{200F}"] {
+            assert!(rejected_because(key).contains("bidirectional"), "{key:?}");
+        }
     }
 
     #[test]

@@ -166,10 +166,32 @@ pub struct ChangeQuery {
     pub cursor: Option<String>,
 }
 
+/// Which versions of one entity to list, oldest first, paginated.
+///
+/// An entity is (source, entity type, entity id): with `source`, only that
+/// source's versions; without it, every source's versions of that type and
+/// id, each record naming its source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Entity type, e.g. `book`.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// Only versions reported by this event source.
+    pub source: Option<String>,
+    /// At most this many records: 0 means [`DEFAULT_LIMIT`], larger than
+    /// [`MAX_LIMIT`] means [`MAX_LIMIT`].
+    pub limit: usize,
+    /// Continue after this opaque cursor from a previous page of the same
+    /// history.
+    pub cursor: Option<String>,
+}
+
 /// One page of change records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangePage {
-    /// Records, newest first.
+    /// Records, newest first for [`MetadataStore::query`], oldest first for
+    /// [`MetadataStore::history`].
     pub records: Vec<ChangeRecord>,
     /// Pass as `cursor` to get the next page; `None` when this was the last.
     pub next_cursor: Option<String>,
@@ -177,7 +199,9 @@ pub struct ChangePage {
 
 /// Stores entity bodies by key.
 pub trait ArchiveStore: Send + Sync {
-    /// Store `body` under `key`, atomically replacing any previous body.
+    /// Store `body` under `key`, atomically. A stored body is never
+    /// replaced: a put of the same bytes again succeeds (a redelivery), one
+    /// of different bytes fails with [`BackendError::Invalid`] naming the key.
     fn put(&self, key: &str, body: &[u8], content_type: &str) -> BackendResult<()>;
     /// Fetch the body under `key`, if any.
     fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>>;
@@ -194,8 +218,9 @@ pub trait MetadataStore: Send + Sync {
     fn put(&self, change: &ChangeRecord) -> BackendResult<PutOutcome>;
     /// List records matching `query`, newest first, paginated.
     fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage>;
-    /// Every recorded change of one entity, oldest first.
-    fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>>;
+    /// The recorded changes of one entity, oldest first, one page at a time
+    /// (ordered by `ts`, then event id).
+    fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage>;
     /// Make every put that returned before this call durable (see
     /// [`ArchiveStore::sync`]).
     fn sync(&self) -> BackendResult<()> {

@@ -67,7 +67,7 @@ pub use index::ChainHead;
 pub use keys::{CheckpointKey, PublicKey, public_path};
 pub use reader::ReadIter;
 pub use verify::{
-    CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against,
+    CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against, verify_visiting,
     verify_with_checkpoints,
 };
 

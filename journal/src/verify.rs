@@ -180,7 +180,27 @@ pub fn verify_with_checkpoints(
     Walker::new(Heads::checkpoints(checkpoints, key)).walk(dir)
 }
 
-struct Walker {
+/// [`verify`] (`checkpoints` `None`) or [`verify_with_checkpoints`], that also hands
+/// `visit` each record the chain walk accepts, in chain order, from the same single read
+/// of the segments. A caller checking other stores against the journal (as `trailmark
+/// verify` checks the archive and metadata stores) reads the events this way; records
+/// the report finds damaged are still visited when they decode, so act on them only
+/// together with the report.
+pub fn verify_visiting(
+    dir: &Path,
+    checkpoints: Option<(&[Checkpoint], &PublicKey)>,
+    visit: &mut dyn FnMut(&crate::StoredRecord),
+) -> Result<VerifyReport, JournalError> {
+    let heads = match checkpoints {
+        Some((checkpoints, key)) => Heads::checkpoints(checkpoints, key),
+        None => Heads::none(),
+    };
+    let mut walker = Walker::new(heads);
+    walker.visit = Some(visit);
+    walker.walk(dir)
+}
+
+struct Walker<'v> {
     report: VerifyReport,
     /// The next expected seq and the hash it must link to; `None` before the first segment.
     expected: Option<(u64, Hash)>,
@@ -189,9 +209,10 @@ struct Walker {
     heads: Heads,
     last_path: PathBuf,
     last_offset: u64,
+    visit: Option<&'v mut dyn FnMut(&crate::StoredRecord)>,
 }
 
-impl Walker {
+impl Walker<'_> {
     fn new(heads: Heads) -> Self {
         Walker {
             report: VerifyReport {
@@ -208,6 +229,7 @@ impl Walker {
             heads,
             last_path: PathBuf::new(),
             last_offset: 0,
+            visit: None,
         }
     }
 
@@ -412,6 +434,9 @@ impl Walker {
     }
 
     fn accept(&mut self, record: &crate::StoredRecord, path: &Path, offset: u64) {
+        if let Some(visit) = self.visit.as_mut() {
+            visit(record);
+        }
         self.expected = Some((record.seq.saturating_add(1), record.hash));
         self.heads.reach(
             record.seq,

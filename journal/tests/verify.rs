@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use common::{edit_file, journal_with, record_spans, segment_files, small_segments};
 use trailmark_journal::format::{self, PREFIX_LEN};
 use trailmark_journal::{
-    ChainHead, JournalOptions, ProblemKind, VerifyReport, verify, verify_against,
+    ChainHead, JournalOptions, ProblemKind, VerifyReport, verify, verify_against, verify_visiting,
 };
 
 /// A closed journal of `n` records in one segment; returns its dir, segment and head.
@@ -255,4 +255,20 @@ fn read_record(path: &Path, offset: usize) -> format::StoredRecord {
         format::Decoded::Record(record, _) => record,
         other => panic!("no record at {offset}: {other:?}"),
     }
+}
+
+#[test]
+fn verify_visiting_hands_over_every_record_in_chain_order_with_the_same_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = journal_with(dir.path(), 150, small_segments());
+    journal.close().expect("close");
+    let mut seen = Vec::new();
+    let report = verify_visiting(dir.path(), None, &mut |record| {
+        seen.push((record.seq, record.payload.clone()));
+    })
+    .expect("verify runs");
+    assert_eq!(report, check(dir.path()));
+    assert_eq!(seen.len(), 150);
+    assert!(seen.iter().zip(1..).all(|((seq, _), want)| *seq == want));
+    assert_eq!(seen[41].1, common::rec(42).payload);
 }

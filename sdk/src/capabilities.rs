@@ -23,9 +23,11 @@ pub mod archive {
     use crate::PluginError;
     use crate::bindings::trailmark::plugin::archive as wit;
 
-    /// Store `body` under `key` with the given content type, replacing what
-    /// was there. Build keys with [`render_key`](crate::render_key) so that
-    /// event values cannot escape their path segment.
+    /// Store `body` under `key` with the given content type. A stored body
+    /// is never replaced: a put of the same bytes again succeeds, one of
+    /// different bytes is rejected. Build keys with
+    /// [`render_key`](crate::render_key) so that event values cannot escape
+    /// their path segment, and include `{id}` so each event has its own key.
     pub fn put(key: &str, body: &[u8], content_type: &str) -> Result<(), PluginError> {
         wit::put(key, body, content_type).map_err(host_error(format_args!("archive.put {key:?}")))
     }

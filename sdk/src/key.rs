@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::{Event, PluginError, Template};
 
@@ -21,7 +21,7 @@ const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
 /// Why a rendered archive key is not one the host accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "archive key {key:?} {problem}; expected `/`-separated segments like `book/42/1795602600000-update.json`"
+    "archive key {key:?} {problem}; expected `/`-separated segments like `book/42/1795602600000-update-e-1.json`"
 )]
 pub struct KeyError {
     /// The key, as rendered.
@@ -39,7 +39,9 @@ impl From<KeyError> for PluginError {
 
 /// Check `key` against the host's archive key rules: not empty, at most
 /// [`MAX_KEY_LEN`] bytes, not absolute, no empty, `.` or `..` segments, no
-/// NUL or backslash.
+/// backslash, no control character (C0 such as NUL, newline and ESC, DEL,
+/// C1) and no bidirectional-text control (such as U+202E), so a key shown
+/// in a terminal or a log is the key that is stored.
 pub fn validate_key(key: &str) -> Result<(), KeyError> {
     let problem = if key.is_empty() {
         Some("is empty")
@@ -47,6 +49,10 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
         Some("is longer than 1024 bytes")
     } else if key.contains('\0') {
         Some("contains a NUL character")
+    } else if key.chars().any(char::is_control) {
+        Some("contains a control character (C0, DEL or C1)")
+    } else if key.chars().any(is_bidi_control) {
+        Some("contains a bidirectional-text control character")
     } else if key.contains('\\') {
         Some("contains a backslash")
     } else if key.starts_with('/') {
@@ -70,15 +76,40 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     }
 }
 
-/// Percent-encode one substituted value so it stays inside its path segment.
+/// Characters that reorder how text around them is displayed: the
+/// embeddings, overrides and isolates of Unicode's bidirectional algorithm,
+/// and the implicit direction marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Percent-encode one value as [`Template::render_key`] substitutes it, so
+/// it stays inside its path segment: only `A-Z a-z 0-9 - _ . ~` are kept.
 ///
 /// A value made only of dots (`.`, `..`) has its dots encoded too, so it
 /// cannot become a `.` or `..` segment.
-fn encode_value(value: &str) -> Cow<'_, str> {
+///
+/// ```
+/// use trailmark_sdk::encode_key_value;
+/// assert_eq!(encode_key_value("a/b c"), "a%2Fb%20c");
+/// assert_eq!(encode_key_value(".."), "%2E%2E");
+/// ```
+pub fn encode_key_value(value: &str) -> Cow<'_, str> {
     if !value.is_empty() && value.bytes().all(|byte| byte == b'.') {
         return Cow::Owned("%2E".repeat(value.len()));
     }
     utf8_percent_encode(value, ENCODED).into()
+}
+
+/// The value [`encode_key_value`] encoded into `text` (a key segment or a
+/// part of one), or `None` when the decoded bytes are not UTF-8.
+///
+/// ```
+/// use trailmark_sdk::decode_key_value;
+/// assert_eq!(decode_key_value("com.example%2Fx").as_deref(), Some("com.example/x"));
+/// ```
+pub fn decode_key_value(text: &str) -> Option<Cow<'_, str>> {
+    percent_decode_str(text).decode_utf8().ok()
 }
 
 impl Template {
@@ -88,7 +119,7 @@ impl Template {
     /// then the whole key is checked with [`validate_key`]. Rejects if the
     /// key is still invalid, e.g. because a value was empty (`a//b`).
     pub fn render_key(&self, event: &Event) -> Result<String, PluginError> {
-        let key = self.render_with(event, encode_value)?;
+        let key = self.render_with(event, encode_key_value)?;
         validate_key(&key)?;
         Ok(key)
     }
@@ -101,8 +132,8 @@ impl Template {
 /// # let event = Event::from_json(r#"{"id": "e-1", "source": "app", "detail-type": "Object State Change",
 /// #   "time": "2026-11-25T10:00:00Z", "detail": {"entity-type": "book", "entity-id": "../../etc/passwd",
 /// #   "operation": "update", "ts": 1795600800000, "author": "ann", "data": {}}}"#)?;
-/// let key = render_key("{source}/{entity-type}/{entity-id}/{ts}-{operation}.json", &event)?;
-/// assert_eq!(key, "app/book/..%2F..%2Fetc%2Fpasswd/1795600800000-update.json");
+/// let key = render_key("{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json", &event)?;
+/// assert_eq!(key, "app/book/..%2F..%2Fetc%2Fpasswd/1795600800000-update-e-1.json");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn render_key(template: &str, event: &Event) -> Result<String, PluginError> {
@@ -116,7 +147,7 @@ mod tests {
     use super::*;
     use crate::testing::event_with_detail;
 
-    const DEFAULT: &str = "{source}/{entity-type}/{entity-id}/{ts}-{operation}.json";
+    use crate::DEFAULT_ARCHIVE_KEY as DEFAULT;
 
     fn book(entity_id: serde_json::Value) -> Event {
         event_with_detail(json!({
@@ -137,7 +168,7 @@ mod tests {
     fn plain_values_are_kept() {
         assert_eq!(
             key_for("978-0-13-468599-1").expect("valid"),
-            "com.example.library/book/978-0-13-468599-1/1795602600000-insert.json"
+            "com.example.library/book/978-0-13-468599-1/1795602600000-insert-0d1f0c43-7c5e-4a0b-9a3f-2f4f1b6c8e21.json"
         );
     }
 
@@ -158,7 +189,9 @@ mod tests {
             let key = key_for(id).expect("encoded value is valid");
             assert_eq!(
                 key,
-                format!("com.example.library/book/{encoded}/1795602600000-insert.json")
+                format!(
+                    "com.example.library/book/{encoded}/1795602600000-insert-0d1f0c43-7c5e-4a0b-9a3f-2f4f1b6c8e21.json"
+                )
             );
             validate_key(&key).expect("rendered keys are valid");
             assert_eq!(key.split('/').count(), 4, "{id:?} stays one segment");
@@ -187,6 +220,47 @@ mod tests {
             let error = render_key(template, &event).expect_err(template);
             assert!(error.message().contains(problem), "{template}: {error}");
         }
+    }
+
+    #[test]
+    fn events_of_the_same_instant_get_keys_of_their_own() {
+        let first = book(json!("42"));
+        let mut second = first.clone();
+        second.id = "e/2".into();
+        let (a, b) = (
+            render_key(DEFAULT, &first).expect("valid"),
+            render_key(DEFAULT, &second).expect("valid"),
+        );
+        assert_ne!(a, b);
+        assert!(b.ends_with("/1795602600000-insert-e%2F2.json"), "{b}");
+    }
+
+    #[test]
+    fn encoded_values_decode_back() {
+        for value in ["a/b", "..", "Zoë 100%", "e-1"] {
+            let encoded = encode_key_value(value);
+            assert_eq!(decode_key_value(&encoded).as_deref(), Some(value));
+        }
+        assert_eq!(decode_key_value("%FF"), None);
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_rejected() {
+        for (key, problem) in [
+            ("a/b\nc", "control character"),
+            ("a/\u{1b}[2J", "control character"),
+            ("a/\u{7f}", "control character"),
+            ("a/\u{9b}31m", "control character"),
+            ("a/evil\u{202E}nosj.exe", "bidirectional"),
+            ("a/\u{2066}x", "bidirectional"),
+        ] {
+            let error = validate_key(key).expect_err(key);
+            assert!(error.problem.contains(problem), "{key:?}: {error}");
+        }
+        // Rendered values are encoded, so such characters in events are kept
+        // (encoded), not refused.
+        let key = key_for("a\u{202E}\n").expect("encoded");
+        assert!(key.contains("a%E2%80%AE%0A"), "{key}");
     }
 
     #[test]

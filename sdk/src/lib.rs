@@ -103,14 +103,23 @@ pub use capabilities::{archive, forward, log, metadata, notify};
 pub use config::{Config, ConfigError, NoConfig};
 pub use error::{HostError, PluginError};
 pub use event::Event;
-pub use key::{KeyError, MAX_KEY_LEN, render_key, validate_key};
+pub use key::{
+    KeyError, MAX_KEY_LEN, decode_key_value, encode_key_value, render_key, validate_key,
+};
 pub use state_change::{Operation, StateChange, StateChangeError};
 pub use template::{Template, TemplateError, render};
 
 /// The archive key template of the standard `archive` plugin, and the one the
 /// `metadata` plugin records by default, so that entity history can find the
 /// archived bodies. Use it in custom plugins that archive bodies too.
-pub const DEFAULT_ARCHIVE_KEY: &str = "{source}/{entity-type}/{entity-id}/{ts}-{operation}.json";
+///
+/// It ends with the event id, so every event has a key of its own: two
+/// changes of one entity in the same millisecond keep two bodies (the archive
+/// never overwrites a body with different bytes). `trailmark verify` finds
+/// the event of each body by the source in the first segment and the id in
+/// the key.
+pub const DEFAULT_ARCHIVE_KEY: &str =
+    "{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json";
 
 /// The bindings `wit-bindgen` generates from `sdk/wit/world.wit`.
 ///

@@ -21,7 +21,12 @@
 //!
 //! - **Entity history** ([`history`](trailmark_backends::MetadataStore::history)
 //!   and queries with entity type *and* id): one partition of the table,
-//!   strongly consistent, in `sk` order.
+//!   strongly consistent, in `sk` order. History pages continue after the
+//!   cursor's `sk` (a key condition); a history for one source filters on
+//!   `source`, so other sources' versions of the same type and id are read
+//!   (and billed) but never returned. Entities whose id is shared by many
+//!   sources would want the source in the partition key; that changes the
+//!   table design, so it is left for when it is needed.
 //! - **By author** (queries with an author but no entity): one partition of
 //!   the author index.
 //! - **Everything else** (by time, by operation, by source, by entity type
@@ -67,9 +72,11 @@ mod schema;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
 use tokio::runtime::Handle;
+
 use trailmark_backends::{
-    BackendResult, ChangePage, ChangeQuery, ChangeRecord, MetadataStore, PutOutcome,
+    BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery, MetadataStore, PutOutcome,
 };
 
 pub use keys::TIME_SHARDS;
@@ -79,7 +86,8 @@ pub(crate) use schema::{check_table, create_table};
 use crate::bridge::Bridge;
 use crate::error::sdk_error;
 use crate::sdk::AwsTarget;
-use item::{attr, from_item, to_item};
+use item::{attr, from_item, sort_key_of, to_item};
+use query::page_size;
 
 /// Change records in one DynamoDB table (design in the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -132,23 +140,44 @@ impl DynamoMetadata {
         }
     }
 
-    async fn history_async(
-        &self,
-        entity_type: &str,
-        entity_id: &str,
-    ) -> BackendResult<Vec<ChangeRecord>> {
-        let pk = keys::entity_pk(entity_type, entity_id);
-        let mut records = Vec::new();
+    /// One page of an entity's history: its partition read oldest first
+    /// from just after the cursor's sort key, keeping only `source`'s items
+    /// when given (a filter: other sources' items are read, not returned).
+    async fn history_async(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
+        let limit = page_size(query.limit);
+        let pk = keys::entity_pk(&query.entity_type, &query.entity_id);
+        let after = query
+            .cursor
+            .as_deref()
+            .map(keys::decode_cursor)
+            .transpose()?;
+        let mut condition = "#pk = :pk".to_owned();
+        let mut names = HashMap::from([("#pk".to_owned(), attr::PK.to_owned())]);
+        let mut values = HashMap::from([(":pk".to_owned(), AttributeValue::S(pk))]);
+        if let Some(after) = after {
+            condition.push_str(" AND #sk > :after");
+            names.insert("#sk".to_owned(), attr::SK.to_owned());
+            values.insert(":after".to_owned(), AttributeValue::S(after));
+        }
+        let filter = query.source.as_ref().map(|source| {
+            names.insert("#src".to_owned(), attr::SOURCE.to_owned());
+            values.insert(":src".to_owned(), AttributeValue::S(source.clone()));
+            "#src = :src".to_owned()
+        });
+        let mut records: Vec<(String, ChangeRecord)> = Vec::new();
         let mut start_key = None;
         loop {
             let output = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .key_condition_expression(&condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
                 .consistent_read(true)
+                .scan_index_forward(true)
+                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
@@ -156,13 +185,23 @@ impl DynamoMetadata {
                     sdk_error(&format!("DynamoDB Query `{}` (history)", self.table), &e)
                 })?;
             for item in output.items() {
-                records.push(from_item(item)?);
+                records.push((sort_key_of(item)?, from_item(item)?));
             }
             start_key = output.last_evaluated_key;
-            if start_key.is_none() {
-                return Ok(records);
+            if records.len() > limit || start_key.is_none() {
+                break;
             }
         }
+        let next_cursor = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|(sk, _)| keys::encode_cursor(sk))
+        } else {
+            None
+        };
+        Ok(ChangePage {
+            records: records.into_iter().map(|(_, r)| r).collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -177,7 +216,7 @@ impl MetadataStore for DynamoMetadata {
             .run(query::run(&self.client, &self.table, &plan, query))
     }
 
-    fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>> {
-        self.bridge.run(self.history_async(entity_type, entity_id))
+    fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
+        self.bridge.run(self.history_async(query))
     }
 }

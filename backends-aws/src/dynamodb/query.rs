@@ -71,7 +71,12 @@ pub(crate) fn plan(query: &ChangeQuery) -> Plan {
 /// Page size as the SQLite backend takes it: 0 means the default, and
 /// large values are capped.
 fn effective_limit(query: &ChangeQuery) -> usize {
-    match query.limit {
+    page_size(query.limit)
+}
+
+/// A requested page size as served: 0 means the default, large ones capped.
+pub(crate) fn page_size(limit: usize) -> usize {
+    match limit {
         0 => DEFAULT_LIMIT,
         n => n.min(MAX_LIMIT),
     }

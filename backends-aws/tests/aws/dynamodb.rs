@@ -1,7 +1,9 @@
 //! DynamoDB metadata: idempotent puts, history, the author index, filters,
 //! pagination.
 
-use trailmark_backends::{BackendError, ChangeQuery, ChangeRecord, PutOutcome};
+use trailmark_backends::{
+    BackendError, ChangeQuery, ChangeRecord, HistoryQuery, MetadataStore, PutOutcome,
+};
 
 use crate::common::{new_table, runtime};
 
@@ -31,6 +33,35 @@ fn change(
     }
 }
 
+/// Every version of `entity` (of `source`, if given), following cursors with
+/// pages of `limit`.
+fn history(
+    store: &dyn MetadataStore,
+    entity: (&str, &str),
+    source: Option<&str>,
+    limit: usize,
+) -> Vec<ChangeRecord> {
+    let mut records = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .history(&HistoryQuery {
+                entity_type: entity.0.to_owned(),
+                entity_id: entity.1.to_owned(),
+                source: source.map(str::to_owned),
+                limit,
+                cursor,
+            })
+            .unwrap();
+        assert!(page.records.len() <= limit.max(1));
+        records.extend(page.records);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return records;
+        }
+    }
+}
+
 fn ids(records: &[ChangeRecord]) -> Vec<&str> {
     records.iter().map(|r| r.event_id.as_str()).collect()
 }
@@ -43,7 +74,7 @@ fn a_redelivered_change_is_stored_once() {
     assert_eq!(store.put(&record).unwrap(), PutOutcome::Inserted);
     assert_eq!(store.put(&record).unwrap(), PutOutcome::AlreadyPresent);
     assert_eq!(store.put(&record).unwrap(), PutOutcome::AlreadyPresent);
-    assert_eq!(store.history("book", "42").unwrap(), vec![record]);
+    assert_eq!(history(&*store, ("book", "42"), None, 100), vec![record]);
 }
 
 #[test]
@@ -60,11 +91,46 @@ fn history_is_one_entity_oldest_first() {
         store.put(record).unwrap();
     }
     assert_eq!(
-        store.history("book", "42").unwrap(),
-        vec![negative, first, later, last]
+        history(&*store, ("book", "42"), None, 100),
+        vec![negative.clone(), first.clone(), later.clone(), last.clone()]
     );
-    assert_eq!(store.history("book", "42#1").unwrap(), vec![other]);
-    assert!(store.history("book", "nope").unwrap().is_empty());
+    assert_eq!(history(&*store, ("book", "42#1"), None, 100), vec![other]);
+    assert!(history(&*store, ("book", "nope"), None, 100).is_empty());
+    // `change` gives even times to com.example.books, odd ones to the shop.
+    for limit in [1, 2, 100] {
+        assert_eq!(
+            history(&*store, ("book", "42"), Some("com.example.books"), limit),
+            vec![first.clone(), later.clone(), last.clone()]
+        );
+        assert_eq!(
+            history(&*store, ("book", "42"), Some("com.example.shop"), limit),
+            vec![negative.clone()]
+        );
+    }
+}
+
+#[test]
+fn history_pages_by_source_return_each_version_once() {
+    let rt = runtime();
+    let store = rt.block_on(new_table("hpage")).build(rt.handle()).unwrap();
+    for i in 0..13 {
+        store
+            .put(&change(
+                &format!("e{i:02}"),
+                ("book", "7"),
+                "ann",
+                "update",
+                i,
+            ))
+            .unwrap();
+    }
+    let books = history(&*store, ("book", "7"), Some("com.example.books"), 2);
+    assert_eq!(
+        ids(&books),
+        ["e00", "e02", "e04", "e06", "e08", "e10", "e12"]
+    );
+    let all = history(&*store, ("book", "7"), None, 3);
+    assert_eq!(all.len(), 13);
 }
 
 #[test]

@@ -263,8 +263,13 @@ fn backends_work_from_blocking_threads_and_async_workers() {
     assert!(from_blocking.is_ok(), "{from_blocking:?}");
     let from_worker = {
         let store = store.clone();
-        rt.block_on(rt.spawn(async move { store.history("book", "1") }))
+        let query = trailmark_backends::HistoryQuery {
+            entity_type: "book".into(),
+            entity_id: "1".into(),
+            ..Default::default()
+        };
+        rt.block_on(rt.spawn(async move { store.history(&query) }))
             .unwrap()
     };
-    assert_eq!(from_worker.unwrap().len(), 1);
+    assert_eq!(from_worker.unwrap().records.len(), 1);
 }

@@ -36,13 +36,20 @@ fn bodies_round_trip_under_the_prefix_with_their_content_type() {
         archive.get("book/42/evt-1.json").unwrap().as_deref(),
         Some(&body[..])
     );
-    // Replace.
+    // Never replaced: the same bytes again succeed, different ones fail.
     archive
-        .put("book/42/evt-1.json", b"v2", "text/plain")
+        .put("book/42/evt-1.json", body, "application/json")
         .unwrap();
+    match archive.put("book/42/evt-1.json", b"v2", "text/plain") {
+        Err(BackendError::Invalid(msg)) => {
+            assert!(msg.contains("\"book/42/evt-1.json\""), "{msg}");
+            assert!(msg.contains("never overwritten"), "{msg}");
+        }
+        other => panic!("a different body must be refused, got {other:?}"),
+    }
     assert_eq!(
         archive.get("book/42/evt-1.json").unwrap().as_deref(),
-        Some(&b"v2"[..])
+        Some(&body[..])
     );
     // Empty bodies are bodies.
     archive
@@ -65,7 +72,7 @@ fn bodies_round_trip_under_the_prefix_with_their_content_type() {
             .await
         })
         .expect("the object is under the prefix");
-    assert_eq!(head.content_type(), Some("text/plain"));
+    assert_eq!(head.content_type(), Some("application/json"));
 }
 
 #[test]

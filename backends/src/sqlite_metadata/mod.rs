@@ -32,9 +32,12 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::durability::{Durability, Unsynced};
 use crate::{
-    BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, MetadataStore, PutOutcome,
+    BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery,
+    MetadataStore, PutOutcome,
 };
-use query::{COLUMNS, Cursor, effective_limit, record_from_row};
+use query::{
+    CHANGES_CURSOR, COLUMNS, Cursor, HISTORY_CURSOR, effective_limit, page_size, record_from_row,
+};
 use writer::Writer;
 
 /// How long a connection waits on a lock held by another before giving up
@@ -215,15 +218,35 @@ impl MetadataStore for SqliteMetadata {
 
     fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage> {
         let (sql, params) = query::select(query)?;
-        let limit = effective_limit(query);
+        self.page(&sql, params, effective_limit(query), CHANGES_CURSOR)
+    }
+
+    fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
+        let (sql, params) = query::select_history(query)?;
+        self.page(&sql, params, page_size(query.limit), HISTORY_CURSOR)
+    }
+}
+
+impl SqliteMetadata {
+    /// Run a SELECT that asks for `limit + 1` rows; return `limit` of them
+    /// and, when the extra row came back, the cursor after the last.
+    fn page(
+        &self,
+        sql: &str,
+        params: Vec<rusqlite::types::Value>,
+        limit: usize,
+        cursor_tag: &str,
+    ) -> BackendResult<ChangePage> {
         let mut records = self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(params_from_iter(params), record_from_row)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         let next_cursor = if records.len() > limit {
             records.truncate(limit);
-            records.last().map(|last| Cursor::after(last).encode())
+            records
+                .last()
+                .map(|last| Cursor::after(last).encode_as(cursor_tag))
         } else {
             None
         };
@@ -232,20 +255,33 @@ impl MetadataStore for SqliteMetadata {
             next_cursor,
         })
     }
-
-    fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>> {
-        self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM changes WHERE entity_type = ?1 AND entity_id = ?2
-                 ORDER BY ts ASC, event_id ASC"
-            ))?;
-            let rows = stmt.query_map(params![entity_type, entity_id], record_from_row)?;
-            rows.collect()
-        })
-    }
 }
 
 impl SqliteMetadata {
+    /// Hand `visit` every record stored in the database at `path`, in
+    /// storage order, and return how many there were. The file is opened
+    /// read-only: no schema migration, nothing written, so offline checks
+    /// (`trailmark verify`) can read a store without changing it.
+    pub fn read_all(path: &Path, mut visit: impl FnMut(ChangeRecord)) -> BackendResult<u64> {
+        let shown = path.display().to_string();
+        let context = |e: rusqlite::Error| annotated(sqlite_error(e), &shown);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(context)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(context)?;
+        let mut stmt = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM changes ORDER BY rowid"))
+            .map_err(context)?;
+        let mut count = 0;
+        for record in stmt.query_map([], record_from_row).map_err(context)? {
+            visit(record.map_err(context)?);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// The stored record with this event id, if any.
     pub fn get(&self, event_id: &str) -> BackendResult<Option<ChangeRecord>> {
         self.with_reader(|conn| {

@@ -3,7 +3,7 @@
 use rusqlite::Row;
 use rusqlite::types::Value;
 
-use crate::{BackendError, BackendResult, ChangeQuery, ChangeRecord};
+use crate::{BackendError, BackendResult, ChangeQuery, ChangeRecord, HistoryQuery};
 
 /// Page size when the query asks for 0 records.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -37,7 +37,11 @@ pub(crate) struct Cursor {
     pub(crate) event_id: String,
 }
 
-const CURSOR_VERSION: &str = "v1";
+/// Tag of `/v1/changes` cursors (newest first).
+pub(crate) const CHANGES_CURSOR: &str = "v1";
+/// Tag of history cursors (oldest first): a cursor of one kind is refused by
+/// the other, since it would continue in the wrong direction.
+pub(crate) const HISTORY_CURSOR: &str = "h1";
 
 impl Cursor {
     /// The cursor of the page that ends with `record`.
@@ -48,13 +52,18 @@ impl Cursor {
         }
     }
 
-    /// The opaque text handed to clients: hex of `v1:<ts>:<event_id>`.
-    pub(crate) fn encode(&self) -> String {
-        hex::encode(format!("{CURSOR_VERSION}:{}:{}", self.ts, self.event_id))
+    /// The opaque text handed to clients: hex of `<tag>:<ts>:<event_id>`.
+    pub(crate) fn encode_as(&self, tag: &str) -> String {
+        hex::encode(format!("{tag}:{}:{}", self.ts, self.event_id))
     }
 
-    /// Parse a cursor produced by [`Cursor::encode`].
+    /// Parse a `/v1/changes` cursor.
     pub(crate) fn decode(text: &str) -> BackendResult<Self> {
+        Self::decode_as(text, CHANGES_CURSOR)
+    }
+
+    /// Parse a cursor produced by [`Cursor::encode_as`] with `tag`.
+    pub(crate) fn decode_as(text: &str, tag: &str) -> BackendResult<Self> {
         let bad = || {
             let shown: String = text.chars().take(80).collect();
             BackendError::Invalid(format!(
@@ -65,7 +74,7 @@ impl Cursor {
         let bytes = hex::decode(text).map_err(|_| bad())?;
         let plain = String::from_utf8(bytes).map_err(|_| bad())?;
         let rest = plain
-            .strip_prefix(CURSOR_VERSION)
+            .strip_prefix(tag)
             .and_then(|r| r.strip_prefix(':'))
             .ok_or_else(bad)?;
         // The event id may itself contain `:`; the ts never does.
@@ -80,10 +89,46 @@ impl Cursor {
 
 /// The page size a query gets: 0 means the default, and large ones are capped.
 pub(crate) fn effective_limit(query: &ChangeQuery) -> usize {
-    match query.limit {
+    page_size(query.limit)
+}
+
+/// A requested page size as served: 0 means the default, large ones are capped.
+pub(crate) fn page_size(limit: usize) -> usize {
+    match limit {
         0 => DEFAULT_LIMIT,
         n => n.min(MAX_LIMIT),
     }
+}
+
+/// The SELECT for one page of `query`'s history, oldest first, and its
+/// parameters; like [`select`], one row more than the page size.
+pub(crate) fn select_history(query: &HistoryQuery) -> BackendResult<(String, Vec<Value>)> {
+    let mut params = vec![
+        Value::Text(query.entity_type.clone()),
+        Value::Text(query.entity_id.clone()),
+    ];
+    let mut clauses = vec!["entity_type = ?1".to_owned(), "entity_id = ?2".to_owned()];
+    if let Some(source) = &query.source {
+        params.push(Value::Text(source.clone()));
+        clauses.push(format!("source = ?{}", params.len()));
+    }
+    if let Some(text) = &query.cursor {
+        let cursor = Cursor::decode_as(text, HISTORY_CURSOR)?;
+        params.push(Value::Integer(cursor.ts));
+        let ts = params.len();
+        params.push(Value::Text(cursor.event_id));
+        let id = params.len();
+        clauses.push(format!("ts >= ?{ts} AND (ts > ?{ts} OR event_id > ?{id})"));
+    }
+    params.push(Value::Integer(page_size(query.limit) as i64 + 1));
+    Ok((
+        format!(
+            "SELECT {COLUMNS} FROM changes WHERE {} ORDER BY ts ASC, event_id ASC LIMIT ?{}",
+            clauses.join(" AND "),
+            params.len()
+        ),
+        params,
+    ))
 }
 
 /// The SELECT for `query` and its parameters. It asks for one row more than
@@ -161,7 +206,15 @@ mod tests {
                 event_id: String::new(),
             },
         ] {
-            assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+            assert_eq!(
+                Cursor::decode(&cursor.encode_as(CHANGES_CURSOR)),
+                Ok(cursor.clone())
+            );
+            assert_eq!(
+                Cursor::decode_as(&cursor.encode_as(HISTORY_CURSOR), HISTORY_CURSOR),
+                Ok(cursor.clone())
+            );
+            assert!(Cursor::decode(&cursor.encode_as(HISTORY_CURSOR)).is_err());
         }
     }
 

@@ -7,7 +7,7 @@ use crate::{BackendError, BackendResult};
 
 /// Migration `i` takes the schema from version `i` to version `i + 1`.
 /// Append new steps; never edit a released one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // Version 1: the change records and the indexes behind each query shape.
     // `event_id` is part of each index so that the keyset order
     // (ts DESC, event_id DESC) comes straight from the index.
@@ -25,6 +25,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX changes_by_author ON changes (author, ts, event_id);
      CREATE INDEX changes_by_entity ON changes (entity_type, entity_id, ts, event_id);
      CREATE INDEX changes_by_ts     ON changes (ts, event_id);",
+    // Version 2: an entity is (source, type, id); history by source reads
+    // this index in (ts, event_id) order.
+    "CREATE INDEX changes_by_source_entity ON changes (source, entity_type, entity_id, ts, event_id);",
 ];
 
 /// The schema version this build writes.

@@ -32,6 +32,30 @@ fn all(store: &SqliteMetadata, query: ChangeQuery) -> Vec<ChangeRecord> {
     store.query(&query).expect("query").records
 }
 
+/// Every version of book 42 (of `source`, if given), following cursors with
+/// pages of `limit`.
+fn history_of(store: &SqliteMetadata, source: Option<&str>, limit: usize) -> Vec<ChangeRecord> {
+    let mut records = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .history(&HistoryQuery {
+                entity_type: "book".into(),
+                entity_id: "42".into(),
+                source: source.map(str::to_owned),
+                limit,
+                cursor,
+            })
+            .expect("history");
+        assert!(page.records.len() <= page_size(limit));
+        records.extend(page.records);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return records;
+        }
+    }
+}
+
 #[test]
 fn put_is_idempotent_on_event_id() {
     let (_tmp, store) = store(Synchronous::Full);
@@ -281,9 +305,104 @@ fn history_lists_one_entity_oldest_first() {
     for (id, ts) in [("c", 30), ("a", 10), ("b2", 20), ("b1", 20)] {
         store.put(&record(id, ts)).expect("put");
     }
-    let history = store.history("book", "42").expect("history");
+    let history = history_of(&store, None, 0);
     assert_eq!(ids(&history), ["a", "b1", "b2", "c"]);
-    assert_eq!(store.history("book", "nope"), Ok(Vec::new()));
+    let nope = HistoryQuery {
+        entity_type: "book".into(),
+        entity_id: "nope".into(),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(store.history(&nope), Ok(ChangePage::default()));
+}
+
+#[test]
+fn history_is_per_source_and_pages_return_every_version_once() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        // Many share a ts, so pages end inside runs of equal times.
+        let mut r = record(&format!("e{i:02}"), i / 4);
+        if i % 3 == 0 {
+            r.source = "com.evil".into();
+        } else {
+            expected.push(r.event_id.clone());
+        }
+        store.put(&r).expect("put");
+    }
+    for limit in [1, 2, 3, 7, 1000] {
+        let books = history_of(&store, Some("com.example.books"), limit);
+        assert_eq!(ids(&books), expected, "limit {limit}");
+        let evil = history_of(&store, Some("com.evil"), limit);
+        assert!(evil.iter().all(|r| r.source == "com.evil"));
+        assert_eq!(evil.len() + books.len(), 25);
+        assert_eq!(history_of(&store, None, limit).len(), 25);
+    }
+    assert!(history_of(&store, Some("com.nobody"), 0).is_empty());
+}
+
+#[test]
+fn history_and_change_cursors_are_not_interchangeable() {
+    let (_tmp, store) = store(Synchronous::Normal);
+    for i in 0..3 {
+        store.put(&record(&format!("e{i}"), i)).expect("put");
+    }
+    let changes_cursor = store
+        .query(&ChangeQuery {
+            limit: 1,
+            ..ChangeQuery::default()
+        })
+        .expect("query")
+        .next_cursor
+        .expect("more pages");
+    let err = store
+        .history(&HistoryQuery {
+            entity_type: "book".into(),
+            entity_id: "42".into(),
+            cursor: Some(changes_cursor),
+            ..HistoryQuery::default()
+        })
+        .expect_err("a changes cursor");
+    assert!(
+        matches!(err, BackendError::Invalid(ref m) if m.contains("next_cursor")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.sqlite");
+    {
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch(schema::MIGRATIONS[0])
+            .expect("version 1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            &format!("INSERT INTO changes ({COLUMNS}) VALUES ('old', 'com.example.books', 'book', '42', 'insert', 7, 'ann', NULL, '{{}}')"),
+            [],
+        )
+        .expect("a version 1 record");
+    }
+    let store = SqliteMetadata::open(&path).expect("open migrates");
+    let (version, index): (i64, i64) = {
+        let conn = store.writer.connection();
+        (
+            conn.pragma_query_value(None, "user_version", |r| r.get(0))
+                .expect("version"),
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'changes_by_source_entity'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("index"),
+        )
+    };
+    assert_eq!((version, index), (SCHEMA_VERSION, 1));
+    assert_eq!(
+        ids(&history_of(&store, Some("com.example.books"), 0)),
+        ["old"]
+    );
 }
 
 #[test]
@@ -373,14 +492,14 @@ fn concurrent_puts_and_queries_from_many_threads() {
                     }
                     if i % 10 == 0 {
                         store.query(&ChangeQuery::default()).expect("query");
-                        store.history("book", "42").expect("history");
+                        history_of(store, None, 0);
                     }
                 }
             });
         }
     });
     assert_eq!(inserted.into_inner(), 200, "each id inserted exactly once");
-    let history = store.history("book", "42").expect("history");
+    let history = history_of(&store, None, 0);
     assert_eq!(history.len(), 200);
     let unique: HashSet<_> = history.iter().map(|r| &r.event_id).collect();
     assert_eq!(unique.len(), 200);
@@ -418,7 +537,7 @@ fn concurrent_durable_puts_share_commits_and_keep_each_outcome() {
             .count(),
         120
     );
-    assert_eq!(store.history("book", "42").expect("history").len(), 120);
+    assert_eq!(history_of(&store, None, 0).len(), 120);
     assert!(store.commits() <= 240, "{} commits", store.commits());
 }
 

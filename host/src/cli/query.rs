@@ -49,10 +49,26 @@ pub struct QueryArgs {
 
 /// Arguments of `history`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  trailmark history book 978-0-13-468599-1")]
+#[command(
+    after_help = "An entity is (source, type, id): with --source, only that source's versions; without it, \
+every source's versions of TYPE and ID, each with its SOURCE.\n\
+Versions come oldest first, --limit at a time (at most 1000); when more exist, the command says so and \
+prints the --cursor that continues.\n\n\
+Examples:\n  trailmark history --source com.example.books book 978-0-13-468599-1\n  \
+trailmark history --limit 10 --output json book 42"
+)]
 pub struct HistoryArgs {
     #[command(flatten)]
     server: ServerArg,
+    /// Only the versions this event source reported.
+    #[arg(long)]
+    source: Option<String>,
+    /// Versions per page, 1 to 1000.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    limit: u16,
+    /// Continue after this cursor (printed at the end of the previous page).
+    #[arg(long)]
+    cursor: Option<String>,
     /// Entity type, e.g. book.
     entity_type: String,
     /// Entity id.
@@ -157,48 +173,111 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Run `history`.
+/// Run `history`: one page of versions, each row followed by its body.
 pub fn history(args: HistoryArgs) -> Result<ExitCode> {
     let client = args.server.client();
-    let h = client.get(&format!(
-        "/v1/entities/{}/{}/history",
+    let mut params = vec![format!("limit={}", args.limit)];
+    if let Some(source) = &args.source {
+        params.push(format!("source={}", encode(source)));
+    }
+    if let Some(cursor) = &args.cursor {
+        params.push(format!("cursor={}", encode(cursor)));
+    }
+    let page = client.get(&format!(
+        "/v1/entities/{}/{}/history?{}",
         encode(&args.entity_type),
-        encode(&args.entity_id)
+        encode(&args.entity_id),
+        params.join("&")
     ))?;
-    let versions = h
+    let versions = page
         .get("versions")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let next_cursor = page.get("next-cursor").and_then(Value::as_str);
     match args.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&h)?),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&page)?),
         OutputFormat::Table => {
-            if versions.is_empty() {
+            if versions.is_empty() && args.cursor.is_none() {
                 eprintln!(
-                    "no recorded changes for {} {}",
-                    args.entity_type, args.entity_id
+                    "no recorded changes for {} {}{}",
+                    args.entity_type,
+                    args.entity_id,
+                    args.source
+                        .as_deref()
+                        .map(|s| format!(" from source {s}"))
+                        .unwrap_or_default()
                 );
                 return Ok(ExitCode::from(1));
             }
-            for (i, v) in versions.iter().enumerate() {
-                println!(
-                    "#{}  {}  {}  by {}  (event {})",
-                    i + 1,
-                    text(v, "time"),
-                    text(v, "operation"),
-                    text(v, "author"),
-                    text(v, "event-id")
-                );
-                match v.get("body") {
-                    Some(Value::Null) | None => println!("    (no body archived)"),
-                    Some(body) => {
-                        for line in serde_json::to_string_pretty(body)?.lines() {
-                            println!("    {line}");
-                        }
-                    }
+            print_versions(&versions)?;
+        }
+    }
+    if let Some(cursor) = next_cursor {
+        let source = args
+            .source
+            .as_deref()
+            .map(|s| format!(" --source {}", shell_word(s)))
+            .unwrap_or_default();
+        eprintln!(
+            "more versions follow; next page: trailmark history{source} --limit {} --cursor {cursor} {} {}",
+            args.limit,
+            shell_word(&args.entity_type),
+            shell_word(&args.entity_id)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A table of versions (#, time, operation, source, author, event), each
+/// row followed by the version's body, indented, or why there is none.
+fn print_versions(versions: &[Value]) -> Result<()> {
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut row = vec![format!("#{}", i + 1)];
+            row.extend(
+                ["time", "operation", "source", "author", "event-id"]
+                    .iter()
+                    .map(|k| text(v, k)),
+            );
+            row
+        })
+        .collect();
+    let rendered = table::render(
+        &["#", "TIME", "OPERATION", "SOURCE", "AUTHOR", "EVENT"],
+        &rows,
+    );
+    let mut lines = rendered.lines();
+    if let Some(header) = lines.next() {
+        println!("{header}");
+    }
+    for (line, v) in lines.zip(versions) {
+        println!("{line}");
+        match (v.get("body"), v.get("body-error").and_then(Value::as_str)) {
+            (_, Some(error)) => println!("    (body unreadable: {error})"),
+            (Some(Value::Null) | None, None) => println!("    (no body archived)"),
+            (Some(body), None) => {
+                for line in serde_json::to_string_pretty(body)?.lines() {
+                    println!("    {line}");
                 }
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// `word` quoted for a POSIX shell when it needs it, so the printed next-page
+/// command can be pasted as is.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }

@@ -1,6 +1,9 @@
 //! `trailmark verify`: check the journal's hash chain and signed checkpoints
-//! offline; `trailmark checkpoints export`: copy the checkpoints and public
-//! key somewhere safe.
+//! offline, then the local stores the query API reads against the journal
+//! (see [`stores`]); `trailmark checkpoints export`: copy the checkpoints and
+//! public key somewhere safe.
+
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,10 +11,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use trailmark_journal::{PublicKey, VerifyReport, read_checkpoints, verify_with_checkpoints};
+use trailmark_journal::{PublicKey, VerifyReport, read_checkpoints, verify_visiting};
 
 use super::OutputFormat;
+use crate::backend_config::Backend;
+use crate::config::{Config, Overrides};
 use crate::server::checkpoints::{LOG_FILE, public_key_path};
+use stores::{JournalIndex, Location, StoresReport};
 
 /// Arguments of `verify`.
 #[derive(Debug, Args)]
@@ -23,13 +29,27 @@ a history rewritten consistently, and truncation of checkpointed records. Record
 are protected by the hash chain alone (their removal at the very end cannot be seen): checkpoints are made \
 every journal.checkpoint-interval.\n\
 For real assurance pass copies kept out of the host's reach: --checkpoints and --public-key \
-(see `trailmark checkpoints export`).\n\
-Exit status: 0 intact, 1 a problem was found, 2 the journal or checkpoints cannot be read."
+(see `trailmark checkpoints export`).\n\n\
+Then the stores the query API reads are checked against the journal, for the embedded backends \
+of the configuration (the SQLite metadata store and the archive directory): every change record \
+must name a journaled event with the same source, entity type, entity id, operation, ts and author \
+as the event's detail; every archived body's key must contain the id of a journaled event of the \
+key's source (its first segment, percent-decoded), as the default key \
+{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json does. Bodies under keys without an \
+event id (written by Trailmark 0.1) are accepted when a matching change record names them. A planted \
+or altered record is reported by its event id, a planted body by its key. After retention removed \
+old journal segments, records and bodies whose event is gone are counted as unverifiable, not \
+reported. AWS backends (DynamoDB, S3) are not checked yet. The journal's events are held in memory \
+during the check (one small entry per event).\n\
+Exit status: 0 intact, 1 a problem was found, 2 the journal, checkpoints or stores cannot be read."
 )]
 pub struct VerifyArgs {
-    /// Data directory.
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
+    /// Configuration file, for where the stores are [default: ./trailmark.toml if present].
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory [default: the configuration's, else ./data].
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Signed checkpoints (JSON lines); default DATA/checkpoints.jsonl when present.
     #[arg(long)]
     checkpoints: Option<PathBuf>,
@@ -43,48 +63,106 @@ pub struct VerifyArgs {
 
 /// Run `verify`.
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
-    let dir = args.data.join("journal");
+    let config = Config::load(
+        args.config.as_deref(),
+        &Overrides {
+            data: args.data.clone(),
+            ..Overrides::default()
+        },
+    )?;
+    let data = config.data.clone();
+    let dir = data.join("journal");
     if !dir.is_dir() {
         bail!(
             "no journal at {}; point --data at a Trailmark data directory",
             dir.display()
         );
     }
-    let default_log = args.data.join(LOG_FILE);
+    let default_log = data.join(LOG_FILE);
     let log = args
         .checkpoints
         .clone()
         .or_else(|| default_log.is_file().then_some(default_log));
-    let report = match &log {
-        None => {
-            trailmark_journal::verify(&dir).with_context(|| format!("reading {}", dir.display()))?
-        }
+    let checkpoints = match &log {
+        None => None,
         Some(log) => {
             let checkpoints = read_checkpoints(log)?;
             let key_path = args
                 .public_key
                 .clone()
-                .unwrap_or_else(|| public_key_path(&args.data));
+                .unwrap_or_else(|| public_key_path(&data));
             let key = PublicKey::load(&key_path).with_context(|| {
                 format!(
                     "loading the checkpoint public key {} (pass --public-key FILE)",
                     key_path.display()
                 )
             })?;
-            verify_with_checkpoints(&dir, &checkpoints, &key)
-                .with_context(|| format!("reading {}", dir.display()))?
+            Some((checkpoints, key))
         }
     };
-    print(&args, &dir, log.as_deref(), &report)?;
-    Ok(if report.is_intact() {
+    let mut journal = JournalIndex::default();
+    let report = verify_visiting(
+        &dir,
+        checkpoints.as_ref().map(|(c, k)| (c.as_slice(), k)),
+        &mut |record| journal.add(record),
+    )
+    .with_context(|| format!("reading {}", dir.display()))?;
+    journal.starts_at(report.first_seq);
+    let stores = stores::check(
+        &journal,
+        &metadata_location(&config),
+        &archive_location(&config),
+    )?;
+    print(&args, &dir, log.as_deref(), &report, &stores)?;
+    Ok(if report.is_intact() && stores.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-fn print(args: &VerifyArgs, dir: &Path, log: Option<&Path>, report: &VerifyReport) -> Result<()> {
-    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+/// The metadata store to check.
+fn metadata_location(config: &Config) -> Location {
+    match &config.metadata {
+        Backend::Local(local) => Location::Local(local.sqlite_path(&config.data)),
+        Backend::Aws(_) => {
+            Location::NotChecked("DynamoDB (AWS backends are not checked yet)".into())
+        }
+    }
+}
+
+/// The archive to check.
+fn archive_location(config: &Config) -> Location {
+    match &config.archive {
+        Backend::Local(local) => Location::Local(local.fs_root(&config.data)),
+        Backend::Aws(_) => Location::NotChecked("S3 (AWS backends are not checked yet)".into()),
+    }
+}
+
+fn print(
+    args: &VerifyArgs,
+    dir: &Path,
+    log: Option<&Path>,
+    report: &VerifyReport,
+    stores: &StoresReport,
+) -> Result<()> {
+    let problems: Vec<String> = report
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .chain(stores.problems.iter().map(ToString::to_string))
+        .collect();
+    let intact = problems.is_empty();
+    let counts = |c: &stores::StoreCounts| {
+        json!({
+            "location": c.location,
+            "checked": c.checked,
+            "items": c.items,
+            "verified": c.verified,
+            "verified-through-change-record": c.via_record,
+            "unverifiable-after-retention": c.unverifiable,
+        })
+    };
     let c = &report.checkpoints;
     let uncovered = match c.last_verified_seq {
         Some(seq) if report.last_seq > seq => Some(report.last_seq - seq),
@@ -95,7 +173,7 @@ fn print(args: &VerifyArgs, dir: &Path, log: Option<&Path>, report: &VerifyRepor
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "intact": report.is_intact(),
+                "intact": intact,
                 "segments": report.segments,
                 "records": report.records,
                 "first-seq": report.first_seq,
@@ -110,6 +188,8 @@ fn print(args: &VerifyArgs, dir: &Path, log: Option<&Path>, report: &VerifyRepor
                     "last-verified-seq": c.last_verified_seq,
                     "records-after-last-checkpoint": uncovered,
                 },
+                "metadata": counts(&stores.metadata),
+                "archive": counts(&stores.archive),
                 "problems": problems,
             }))?
         ),
@@ -140,7 +220,9 @@ fn print(args: &VerifyArgs, dir: &Path, log: Option<&Path>, report: &VerifyRepor
                     }
                 }
             }
-            if report.is_intact() {
+            print_store("metadata", "change record(s)", &stores.metadata);
+            print_store("archive", "body(ies)", &stores.archive);
+            if intact {
                 println!("intact");
             } else {
                 for p in &problems {
@@ -150,6 +232,31 @@ fn print(args: &VerifyArgs, dir: &Path, log: Option<&Path>, report: &VerifyRepor
         }
     }
     Ok(())
+}
+
+/// One store's line of the table output.
+fn print_store(name: &str, items: &str, c: &stores::StoreCounts) {
+    if !c.checked {
+        println!("{name:<12} {}: not checked", c.location);
+        return;
+    }
+    let mut line = format!(
+        "{name:<12} {}: {} {items}, {} match the journal",
+        c.location, c.items, c.verified
+    );
+    if c.via_record > 0 {
+        line.push_str(&format!(
+            ", {} through the change record that names them (keys without an event id)",
+            c.via_record
+        ));
+    }
+    if c.unverifiable > 0 {
+        line.push_str(&format!(
+            ", {} unverifiable (their events were removed by retention)",
+            c.unverifiable
+        ));
+    }
+    println!("{line}");
 }
 
 /// `trailmark checkpoints ...`.

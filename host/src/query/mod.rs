@@ -1,10 +1,12 @@
 //! The query API over the metadata and archive backends: change records by
 //! author, entity, operation, source and time, newest first and paginated;
-//! and the full history of one entity with each version's body.
+//! and the history of one entity with each version's body (see [`history`]).
+
+pub mod history;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,9 +17,10 @@ use trailmark_backends::{ArchiveStore, BackendError, ChangeQuery, ChangeRecord, 
 
 use crate::timespec::{format_ms, now_ms, parse_time_ms};
 
-/// Default and maximum page sizes.
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
+/// Default and maximum page sizes (of changes and of history versions).
+pub const DEFAULT_LIMIT: usize = 100;
+/// The largest `limit` a query may ask for.
+pub const MAX_LIMIT: usize = 1000;
 
 /// What the query handlers read from.
 #[derive(Clone)]
@@ -34,7 +37,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/v1/changes", get(changes))
         .route(
             "/v1/entities/{entity_type}/{entity_id}/history",
-            get(history),
+            get(history::history),
         )
         .with_state(state)
 }
@@ -109,29 +112,6 @@ pub struct ChangesPage {
     pub next_cursor: Option<String>,
 }
 
-/// One version in an entity's history.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Version {
-    /// The change record.
-    #[serde(flatten)]
-    pub change: ChangeView,
-    /// The archived body, when there is one.
-    pub body: Option<Value>,
-}
-
-/// `GET /v1/entities/{type}/{id}/history`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct History {
-    /// Entity type.
-    pub entity_type: String,
-    /// Entity id.
-    pub entity_id: String,
-    /// Oldest first.
-    pub versions: Vec<Version>,
-}
-
 /// A query API error, rendered as `{"error": .., "message": ..}`.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -174,12 +154,7 @@ pub fn to_query(p: ChangesParams, now: i64) -> Result<ChangeQuery, QueryError> {
         })
         .transpose()
     };
-    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(QueryError::BadRequest(format!(
-            "`limit` must be from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = checked_limit(p.limit)?;
     if let Some(op) = &p.operation
         && !matches!(op.as_str(), "insert" | "update" | "delete")
     {
@@ -200,6 +175,26 @@ pub fn to_query(p: ChangesParams, now: i64) -> Result<ChangeQuery, QueryError> {
     })
 }
 
+/// A `limit` parameter: [`DEFAULT_LIMIT`] when absent, else 1 to [`MAX_LIMIT`].
+fn checked_limit(limit: Option<usize>) -> Result<usize, QueryError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(QueryError::BadRequest(format!(
+            "`limit` must be from 1 to {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// Run blocking backend work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, QueryError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| QueryError::Backend(e.to_string()))?
+}
+
 async fn changes(
     State(state): State<QueryState>,
     params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
@@ -207,45 +202,9 @@ async fn changes(
     let Query(params) = params.map_err(|e| QueryError::BadRequest(e.body_text()))?;
     let query = to_query(params, now_ms())?;
     let metadata = state.metadata.clone();
-    let page = tokio::task::spawn_blocking(move || metadata.query(&query))
-        .await
-        .map_err(|e| QueryError::Backend(e.to_string()))??;
+    let page = blocking(move || Ok(metadata.query(&query)?)).await?;
     Ok(Json(ChangesPage {
         changes: page.records.into_iter().map(ChangeView::from).collect(),
         next_cursor: page.next_cursor,
-    }))
-}
-
-async fn history(
-    State(state): State<QueryState>,
-    Path((entity_type, entity_id)): Path<(String, String)>,
-) -> Result<Json<History>, QueryError> {
-    let (t, i) = (entity_type.clone(), entity_id.clone());
-    let versions = tokio::task::spawn_blocking(move || -> Result<Vec<Version>, QueryError> {
-        let records = state.metadata.history(&t, &i)?;
-        records
-            .into_iter()
-            .map(|r| {
-                let body = match &r.archive_key {
-                    Some(k) => state.archive.get(k)?.map(|bytes| {
-                        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                            Value::String(String::from_utf8_lossy(&bytes).into_owned())
-                        })
-                    }),
-                    None => None,
-                };
-                Ok(Version {
-                    change: r.into(),
-                    body,
-                })
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| QueryError::Backend(e.to_string()))??;
-    Ok(Json(History {
-        entity_type,
-        entity_id,
-        versions,
     }))
 }

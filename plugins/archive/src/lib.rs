@@ -15,7 +15,9 @@
 //! config:
 //!   # Key template; placeholder values are percent-encoded so each stays in
 //!   # its segment. Keep it equal to the metadata plugin's `archive-key`.
-//!   key: "{source}/{entity-type}/{entity-id}/{ts}-{operation}.json"
+//!   # The default ends with the event id, so each event has a key of its own
+//!   # (the archive never overwrites a body with different bytes).
+//!   key: "{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json"
 //!   pretty: false   # true: indented JSON
 //! ```
 
@@ -107,7 +109,10 @@ mod tests {
     #[test]
     fn stores_data_under_the_default_key() {
         let (key, body) = entry(&event(update()), &config("")).expect("valid event");
-        assert_eq!(key, "com.example.library/book/42/1795602600000-update.json");
+        assert_eq!(
+            key,
+            "com.example.library/book/42/1795602600000-update-e-1.json"
+        );
         assert_eq!(body, br#"{"title":"Dune","year":1965}"#);
     }
 
@@ -127,7 +132,10 @@ mod tests {
         let detail = json!({"entity-type": "book", "entity-id": "42", "operation": "delete",
                             "ts": 1_795_602_600_000_i64, "author": "carol"});
         let (key, body) = entry(&event(detail.clone()), &config("{}")).expect("valid delete");
-        assert_eq!(key, "com.example.library/book/42/1795602600000-delete.json");
+        assert_eq!(
+            key,
+            "com.example.library/book/42/1795602600000-delete-e-1.json"
+        );
         assert_eq!(
             serde_json::from_slice::<Value>(&body).expect("JSON"),
             detail

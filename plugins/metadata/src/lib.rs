@@ -16,7 +16,7 @@
 //!   # The key the archive plugin stores the body under: keep both equal
 //!   # (this default is the archive plugin's). `null` when bodies are not
 //!   # archived, so no record points at a missing body.
-//!   archive-key: "{source}/{entity-type}/{entity-id}/{ts}-{operation}.json"
+//!   archive-key: "{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json"
 //!   # Detail paths copied into the record's `attributes` JSON object, keyed
 //!   # by the path: {"data.title": "Dune"}. Absent paths are left out.
 //!   attributes: ["data.title", "data.shelf"]
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(change.author, "ann");
         assert_eq!(
             change.archive_key.as_deref(),
-            Some("com.example.library/book/b%2F1/1795602600000-insert.json")
+            Some("com.example.library/book/b%2F1/1795602600000-insert-e-1.json")
         );
         assert_eq!(change.attributes, "{}");
     }

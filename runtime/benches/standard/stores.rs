@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use trailmark_backends::{
-    ArchiveStore, BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord,
+    ArchiveStore, BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery,
     MetadataStore, Notification, Notifier, PutOutcome,
 };
 use trailmark_runtime::Capabilities;
@@ -87,18 +87,28 @@ impl MetadataStore for MemMetadata {
         })
     }
 
-    fn history(&self, entity_type: &str, entity_id: &str) -> BackendResult<Vec<ChangeRecord>> {
+    fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
+        if query.cursor.is_some() {
+            return Err(BackendError::Invalid("the bench store has one page".into()));
+        }
         let records = self
             .records
             .lock()
             .expect("no panics while holding the lock");
         let mut found: Vec<ChangeRecord> = records
             .values()
-            .filter(|r| r.entity_type == entity_type && r.entity_id == entity_id)
+            .filter(|r| {
+                r.entity_type == query.entity_type
+                    && r.entity_id == query.entity_id
+                    && query.source.as_deref().is_none_or(|s| s == r.source)
+            })
             .cloned()
             .collect();
-        found.sort_by_key(|r| r.ts);
-        Ok(found)
+        found.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.event_id.cmp(&b.event_id)));
+        Ok(ChangePage {
+            records: found,
+            next_cursor: None,
+        })
     }
 }
 

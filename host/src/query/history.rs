@@ -1,0 +1,123 @@
+//! `GET /v1/entities/{type}/{id}/history`: the versions of one entity, oldest
+//! first, a page at a time, each with the body archived for its event.
+//!
+//! An entity is (source, entity type, entity id): `?source=S` returns only
+//! the versions `S` reported; without it, every source's versions of that
+//! type and id, each naming its source. Pages follow `next-cursor` as
+//! `/v1/changes` does (`limit` 1 to [`MAX_LIMIT`](super::MAX_LIMIT), default
+//! [`DEFAULT_LIMIT`](super::DEFAULT_LIMIT)).
+//!
+//! One version whose body cannot be read (a bad or missing key, a backend
+//! error) never breaks the history: it comes back with `body: null` and a
+//! `body-error` saying why, and the other versions are served.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trailmark_backends::{ArchiveStore, ChangeRecord, HistoryQuery};
+
+use super::{ChangeView, QueryError, QueryState, blocking, checked_limit};
+
+/// Query string of the history route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HistoryParams {
+    source: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// One version in an entity's history.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Version {
+    /// The change record (it names its source).
+    #[serde(flatten)]
+    pub change: ChangeView,
+    /// The body archived for this event; `null` when none was archived or it
+    /// cannot be read.
+    pub body: Option<Value>,
+    /// Why the archived body cannot be read, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_error: Option<String>,
+}
+
+/// One page of `GET /v1/entities/{type}/{id}/history`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct History {
+    /// Entity type.
+    pub entity_type: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// The source asked for; absent when every source's versions are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Oldest first.
+    pub versions: Vec<Version>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The handler.
+pub(super) async fn history(
+    State(state): State<QueryState>,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<History>, QueryError> {
+    let Query(params) = params.map_err(|e| QueryError::BadRequest(e.body_text()))?;
+    let query = HistoryQuery {
+        entity_type,
+        entity_id,
+        source: params.source,
+        limit: checked_limit(params.limit)?,
+        cursor: params.cursor,
+    };
+    let history = blocking(move || {
+        let page = state.metadata.history(&query)?;
+        Ok(History {
+            versions: page
+                .records
+                .into_iter()
+                .map(|record| version(state.archive.as_ref(), record))
+                .collect(),
+            entity_type: query.entity_type,
+            entity_id: query.entity_id,
+            source: query.source,
+            next_cursor: page.next_cursor,
+        })
+    })
+    .await?;
+    Ok(Json(history))
+}
+
+/// `record` with its body, or with why its body cannot be read.
+fn version(archive: &dyn ArchiveStore, record: ChangeRecord) -> Version {
+    let (body, body_error) = match record.archive_key.as_deref() {
+        None => (None, None),
+        Some(key) => match archive.get(key) {
+            Ok(Some(bytes)) => (Some(body_value(&bytes)), None),
+            Ok(None) => (
+                None,
+                Some(format!("no body is stored under archive key {key:?}")),
+            ),
+            Err(error) => (None, Some(error.to_string())),
+        },
+    };
+    if let Some(error) = &body_error {
+        tracing::warn!(event_id = %record.event_id, %error, "history: a version's body cannot be read");
+    }
+    Version {
+        change: record.into(),
+        body,
+        body_error,
+    }
+}
+
+/// A body as JSON, or as text when it is not JSON.
+fn body_value(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
