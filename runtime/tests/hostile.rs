@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     MemArchive, MemMetadata, RecordingForwarder, RecordingNotifier, assert_noop_still_works,
-    capture_logs, event, plugin, standard,
+    capture_logs, event, plugin, rejection, standard,
 };
 use serde_json::json;
 use trailmark_backends::{Event, Forwarder, MetadataStore, Notifier};
@@ -97,13 +97,6 @@ fn bind_plugin(
         },
     )
     .expect("binding is valid")
-}
-
-fn rejection(result: Result<(), CallError>) -> String {
-    match result {
-        Err(CallError::Reject(text)) => text,
-        other => panic!("expected a rejection, got {other:?}"),
-    }
 }
 
 // --- the trail: archive and metadata confined to the delivered event ---

@@ -9,18 +9,12 @@ use std::sync::Arc;
 
 use common::{
     MemArchive, RecordingNotifier, assert_noop_still_works, bind, bind_with, capture_logs, event,
+    rejection,
 };
 use trailmark_backends::Notifier;
 use trailmark_runtime::{
     ArchiveGrant, CallError, Capabilities, Grants, Limits, OUTPUT_LIMIT_PER_CALL,
 };
-
-fn rejection(result: Result<(), CallError>) -> String {
-    match result {
-        Err(CallError::Reject(text)) => text,
-        other => panic!("expected a rejection describing the attempt, got {other:?}"),
-    }
-}
 
 #[test]
 fn escape_cannot_read_files() {

@@ -14,7 +14,8 @@ use trailmark_backends::{
     MetadataStore, Notification, Notifier, PutOutcome,
 };
 use trailmark_runtime::{
-    Binding, BindingSpec, Capabilities, Grants, Limits, Plugin, Quotas, Runtime, RuntimeConfig,
+    Binding, BindingSpec, CallError, Capabilities, Grants, Limits, Plugin, Quotas, Runtime,
+    RuntimeConfig,
 };
 
 /// Where the fixture `.wasm` files are: `$TRAILMARK_WASM_DIR`, else
@@ -137,6 +138,14 @@ pub fn event_with_detail(id: &str, detail: &str) -> Event {
         region: "local".to_owned(),
         resources: vec![],
         detail: detail.to_owned(),
+    }
+}
+
+/// The text of a `reject`: fixtures report what they tried that way.
+pub fn rejection(result: Result<(), CallError>) -> String {
+    match result {
+        Err(CallError::Reject(text)) => text,
+        other => panic!("expected a rejection describing the attempt, got {other:?}"),
     }
 }
 
