@@ -53,7 +53,23 @@ impl Delivery {
     /// The context of delivering `event` on behalf of `rule`.
     pub(crate) fn new(event: &Event, rule: std::sync::Arc<str>) -> Delivery {
         Delivery {
-            event: event.clone(),
+            event: Event {
+                id: event.id.clone(),
+                version: event.version.clone(),
+                source: event.source.clone(),
+                detail_type: event.detail_type.clone(),
+                time: event.time.clone(),
+                account: event.account.clone(),
+                region: event.region.clone(),
+                resources: event.resources.clone(),
+                // Only a state change's detail is ever read (for its change
+                // record): other deliveries do not pay for a copy.
+                detail: if event.detail_type == STATE_CHANGE {
+                    event.detail.clone()
+                } else {
+                    String::new()
+                },
+            },
             rule,
             key_values: OnceCell::new(),
             change: OnceCell::new(),
