@@ -104,7 +104,7 @@ fn transient_failures_are_retried_until_the_plugin_succeeds() {
     setup.config("[dispatch]\nretry-initial = \"20ms\"\nretry-max = \"100ms\"\n");
     setup.rule(
         "flaky.yaml",
-        "name: flaky\npattern: {source: [com.example.test]}\nplugin: flaky\ngrants: {archive: true}\nconfig: {succeed_after: 3}\n",
+        "name: flaky\npattern: {source: [com.example.test]}\nplugin: flaky\ngrants: {archive: {read: [flaky/], write-prefix: flaky/}}\nconfig: {succeed_after: 3}\n",
     );
     let server = setup.start();
     let (status, body) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
@@ -169,7 +169,9 @@ fn ingest_keeps_accepting_when_a_lane_falls_behind() {
     setup.config("[dispatch]\nmax-pending = 4\nconcurrency = 1\n");
     setup.rule(
         "slow.yaml",
-        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\nconfig: {millis: 300}\n",
+        // `slow` counts work, not time (plugins have no clock): a long
+        // timeout keeps a loaded machine from turning it into retries.
+        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\nconfig: {millis: 300}\nlimits: {timeout: 30s}\n",
     );
     let server = setup.start();
     for i in 0..50 {

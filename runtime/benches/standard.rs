@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use criterion::Criterion;
 use criterion::measurement::Measurement;
-use trailmark_runtime::{Binding, BindingSpec, Grants, LOG_TARGET, Runtime};
+use trailmark_runtime::{ArchiveGrant, Binding, BindingSpec, Grants, LOG_TARGET, Runtime};
 
 use crate::cpu_time::ThreadCpuTime;
 use crate::native::{Native, to_sdk_event};
@@ -139,7 +139,7 @@ impl Standard {
     fn grants(self) -> Grants {
         match self {
             Self::Archive => Grants {
-                archive: true,
+                archive: Some(ArchiveGrant::default()),
                 ..Grants::default()
             },
             Self::Metadata => Grants {

@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 use trailmark_backends::Event;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::clocks::Forbidden;
 use crate::config::Limits;
+use crate::delivery::Delivery;
 use crate::error::{CallError, RuntimeError};
 use crate::grants::{Capabilities, Grants};
 use crate::host::bindings::trailmark::plugin::types::PluginError;
 use crate::host::{BindingContext, HostState, bindings, wit_event};
 use crate::plugin::Plugin;
+use crate::quotas::Quotas;
+use crate::safe_text::bounded;
 
 /// What a rule says about its use of a plugin.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +30,8 @@ pub struct BindingSpec {
     pub capabilities: Capabilities,
     /// Time and memory limits per call.
     pub limits: Limits,
+    /// What one call or delivery may ask of the backends.
+    pub quotas: Quotas,
     /// The rule's `config`, passed to every `handle` call as JSON text.
     pub config: serde_json::Value,
 }
@@ -89,6 +95,7 @@ impl Binding {
                 plugin: plugin.name_arc(),
                 grants: spec.grants,
                 capabilities: spec.capabilities,
+                quotas: spec.quotas,
             }),
             plugin,
             limits: spec.limits,
@@ -116,6 +123,11 @@ impl Binding {
         self.limits
     }
 
+    /// The quotas applied per call and per delivery.
+    pub fn quotas(&self) -> Quotas {
+        self.context.quotas
+    }
+
     /// Counters of the instance pool.
     pub fn stats(&self) -> PoolStats {
         PoolStats {
@@ -126,6 +138,12 @@ impl Binding {
     }
 
     /// Delivers one event to the plugin's `handle`, synchronously.
+    ///
+    /// While the call runs the instance knows the delivery: capability calls
+    /// are confined to this event (its own archive keys, its own change
+    /// record, forwarding it unchanged in its envelope) and counted against
+    /// the binding's quotas. Reasons and trap texts in the error are bounded
+    /// by the error-text quota and free of control characters.
     ///
     /// Reuses an idle instance, or creates one. After a trap, timeout or
     /// out-of-memory the instance is dropped (a trapped instance cannot be
@@ -142,12 +160,16 @@ impl Binding {
         state.limiter.hit = false;
         state.deadline = started + self.limits.timeout;
         state.output.begin_call();
+        state.delivery = Some(Delivery::new(event, Arc::clone(&self.context.rule)));
         instance.store.set_epoch_deadline(self.deadline_ticks);
         let result = instance
             .plugin
             .call_handle(&mut instance.store, &wit_event, &self.config);
         let elapsed = started.elapsed();
-        instance.store.data().output.end_call();
+        let state = instance.store.data_mut();
+        state.delivery = None;
+        state.output.end_call();
+        let max_text = self.context.quotas.error_text();
         match result {
             Ok(Ok(())) => {
                 self.give_back(instance);
@@ -155,11 +177,11 @@ impl Binding {
             }
             Ok(Err(PluginError::Retry(message))) => {
                 self.give_back(instance);
-                Err(CallError::Retry(message))
+                Err(CallError::Retry(bounded(&message, max_text)))
             }
             Ok(Err(PluginError::Reject(message))) => {
                 self.give_back(instance);
-                Err(CallError::Reject(message))
+                Err(CallError::Reject(bounded(&message, max_text)))
             }
             Err(error) => {
                 let error = self.classify(&instance.store, &error, elapsed);
@@ -245,6 +267,10 @@ impl Binding {
                 limit_bytes: self.limits.memory_bytes,
             };
         }
+        if let Some(forbidden) = error.downcast_ref::<Forbidden>() {
+            return CallError::Forbidden(forbidden.to_string());
+        }
+        let max_text = self.context.quotas.error_text();
         // The trap itself ("wasm `unreachable` instruction executed") and
         // the guest's last stderr (a panic message); the wasm backtrace goes
         // to the debug log only.
@@ -260,9 +286,12 @@ impl Binding {
         };
         let stderr = state.output.stderr_tail();
         if stderr.is_empty() {
-            CallError::Trap(cause)
+            CallError::Trap(bounded(&cause, max_text))
         } else {
-            CallError::Trap(format!("{cause}; plugin stderr: {stderr}"))
+            CallError::Trap(bounded(
+                &format!("{cause}; plugin stderr: {stderr}"),
+                max_text,
+            ))
         }
     }
 }
@@ -274,6 +303,7 @@ impl std::fmt::Debug for Binding {
             .field("plugin", &&*self.context.plugin)
             .field("grants", &self.context.grants)
             .field("limits", &self.limits)
+            .field("quotas", &self.context.quotas)
             .finish_non_exhaustive()
     }
 }
@@ -283,7 +313,7 @@ impl std::fmt::Debug for Binding {
 fn warn_unconfigured(spec: &BindingSpec) {
     let caps = &spec.capabilities;
     let mut missing: Vec<String> = Vec::new();
-    if spec.grants.archive && caps.archive.is_none() {
+    if spec.grants.archive.is_some() && caps.archive.is_none() {
         missing.push("archive".to_owned());
     }
     if spec.grants.metadata && caps.metadata.is_none() {

@@ -120,6 +120,10 @@ pub enum CallError {
     /// function failed).
     #[error("cannot instantiate plugin: {0}")]
     Instantiate(String),
+    /// The plugin called something the sandbox forbids (a sleep or a timed
+    /// wait) and was stopped at once.
+    #[error("plugin was stopped: {0}")]
+    Forbidden(String),
 }
 
 impl CallError {
@@ -132,13 +136,15 @@ impl CallError {
     /// the plugin gets the same event again, so a retry would only repeat
     /// the same allocation and burn the retry budget; the dead letter keeps
     /// the event for a replay once the limit or the plugin is fixed.
+    /// `Forbidden` is permanent for the same reason: the plugin will make
+    /// the same forbidden call again.
     pub fn is_retryable(&self) -> bool {
         match self {
             CallError::Retry(_)
             | CallError::Timeout { .. }
             | CallError::Trap(_)
             | CallError::Instantiate(_) => true,
-            CallError::Reject(_) | CallError::OutOfMemory { .. } => false,
+            CallError::Reject(_) | CallError::OutOfMemory { .. } | CallError::Forbidden(_) => false,
         }
     }
 }
@@ -161,5 +167,6 @@ mod tests {
         );
         assert!(!CallError::Reject("x".into()).is_retryable());
         assert!(!CallError::OutOfMemory { limit_bytes: 1 }.is_retryable());
+        assert!(!CallError::Forbidden("sleep".into()).is_retryable());
     }
 }

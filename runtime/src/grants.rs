@@ -9,9 +9,10 @@ use trailmark_backends::{ArchiveStore, Forwarder, MetadataStore, Notifier};
 /// The capabilities a rule grants its plugin. `log` is always allowed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// May put and get archive bodies.
-    pub archive: bool,
-    /// May store change records.
+    /// May put and get archive bodies, within [`ArchiveGrant`]'s bounds;
+    /// `None`: no archive access at all.
+    pub archive: Option<ArchiveGrant>,
+    /// May store the change record of the delivered event.
     pub metadata: bool,
     /// Notify channels the plugin may publish on.
     pub notify: BTreeSet<String>,
@@ -19,13 +20,56 @@ pub struct Grants {
     pub forward: BTreeSet<String>,
 }
 
+/// Which archive keys a plugin may touch while it handles one delivery.
+///
+/// The default (a rule's `archive: true`) is the delivered event's own
+/// keys: it may write keys whose first segment is the event's source
+/// (percent-encoded as the SDK encodes key values) and that contain the
+/// event's id, and read keys under its source's segment. Event ids are
+/// assigned by the host, so one event cannot write another event's key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveGrant {
+    /// Key prefixes the plugin may also read, each ending in `/`
+    /// (`com.bank/`): for plugins that compare with other sources' bodies.
+    pub read: BTreeSet<String>,
+    /// A prefix (ending in `/`) the plugin writes under *instead of* its
+    /// event's source segment, e.g. `redacted/`; the key must still contain
+    /// the event id.
+    pub write_prefix: Option<String>,
+}
+
+impl ArchiveGrant {
+    /// Whether this is the plain `archive: true` grant.
+    pub fn is_default(&self) -> bool {
+        self.read.is_empty() && self.write_prefix.is_none()
+    }
+}
+
+impl fmt::Display for ArchiveGrant {
+    /// `archive`, or `archive {read: [com.bank/], write-prefix: redacted/}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("archive")?;
+        if self.is_default() {
+            return Ok(());
+        }
+        let mut parts = Vec::new();
+        if !self.read.is_empty() {
+            parts.push(format!("read: [{}]", join(&self.read)));
+        }
+        if let Some(prefix) = &self.write_prefix {
+            parts.push(format!("write-prefix: {prefix}"));
+        }
+        write!(f, " {{{}}}", parts.join(", "))
+    }
+}
+
 impl fmt::Display for Grants {
     /// `archive, metadata, notify: [admins], forward: []`-style summary, or
     /// `none` (log is implied and not listed).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
-        if self.archive {
-            parts.push("archive".to_owned());
+        if let Some(archive) = &self.archive {
+            parts.push(archive.to_string());
         }
         if self.metadata {
             parts.push("metadata".to_owned());
@@ -88,12 +132,21 @@ mod tests {
     #[test]
     fn grants_summary() {
         assert_eq!(Grants::default().to_string(), "none");
-        let grants = Grants {
-            archive: true,
+        let mut grants = Grants {
+            archive: Some(ArchiveGrant::default()),
             metadata: false,
             notify: ["admins".to_owned(), "ops".to_owned()].into(),
             forward: BTreeSet::new(),
         };
         assert_eq!(grants.to_string(), "archive, notify: [admins, ops]");
+        grants.archive = Some(ArchiveGrant {
+            read: ["com.bank/".to_owned()].into(),
+            write_prefix: Some("redacted/".to_owned()),
+        });
+        grants.notify.clear();
+        assert_eq!(
+            grants.to_string(),
+            "archive {read: [com.bank/], write-prefix: redacted/}"
+        );
     }
 }

@@ -11,22 +11,30 @@
 //!   ([`inspect`] reads a component's imports and exports without
 //!   compiling it), then compiles or takes the cache, and links.
 //! - [`Binding`] binds a [`Plugin`] to one rule: its [`Grants`], the
-//!   host's [`Capabilities`], [`Limits`] and config. [`Binding::call`]
-//!   delivers one event synchronously on the calling thread, reusing a live
-//!   instance (about a microsecond) and replacing it after any trap.
+//!   host's [`Capabilities`], [`Limits`], [`Quotas`] and config.
+//!   [`Binding::call`] delivers one event synchronously on the calling
+//!   thread, reusing a live instance (about a microsecond) and replacing it
+//!   after any trap.
 //!
 //! What plugins can reach: the capabilities their rule grants (a call to
-//! anything else returns `host-error::denied` naming it), `log`, the
-//! host's clocks and random numbers. No files, environment, arguments,
-//! stdin or network; stdout/stderr go to `tracing` (target
-//! `trailmark::plugin`, fields `rule`, `plugin`, `source`), bounded to
-//! [`OUTPUT_LIMIT_PER_CALL`] bytes per call.
+//! anything else returns `host-error::denied` naming it), confined to the
+//! delivered event: archive keys of its own (first segment its source,
+//! containing its id) or under the grant's prefixes, its own change record
+//! (the host's fields; the plugin adds attributes), forwarding it with its
+//! envelope unchanged; each within [`Quotas`]. Plus `log` and random
+//! numbers. The clocks are frozen and timers trap ([`CallError::Forbidden`]),
+//! so no call can block past its deadline. No files, environment,
+//! arguments, stdin or network; stdout/stderr go to `tracing` (target
+//! `trailmark::plugin`, fields `rule`, `plugin`, `source`) with control
+//! characters escaped, bounded to [`OUTPUT_LIMIT_PER_CALL`] bytes per call.
 //!
 //! # Example
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use trailmark_runtime::{Binding, BindingSpec, Capabilities, Grants, Limits, Runtime, RuntimeConfig};
+//! use trailmark_runtime::{
+//!     Binding, BindingSpec, Capabilities, Grants, Limits, Quotas, Runtime, RuntimeConfig,
+//! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = Runtime::new(RuntimeConfig {
@@ -43,6 +51,7 @@
 //!     grants: Grants { notify: ["admins".to_owned()].into(), ..Grants::default() },
 //!     capabilities,
 //!     limits: Limits::default(),
+//!     quotas: Quotas::default(),
 //!     config: serde_json::json!({ "subject": "{detail.entity-type} deleted" }),
 //! })?;
 //!
@@ -68,22 +77,28 @@
 
 mod binding;
 mod cache;
+mod clocks;
 mod config;
+mod delivery;
 mod engine;
 mod error;
 mod grants;
 mod host;
 mod output;
 mod plugin;
+mod quotas;
+mod safe_text;
 mod world;
 
 pub use binding::{Binding, BindingSpec, PoolStats};
 pub use config::{Limits, PoolConfig, RuntimeConfig};
+pub use delivery::FORWARDED_BY;
 pub use engine::Allocator;
 pub use error::{CallError, RuntimeError};
-pub use grants::{Capabilities, Grants};
+pub use grants::{ArchiveGrant, Capabilities, Grants};
 pub use output::{LOG_TARGET, OUTPUT_LIMIT_PER_CALL};
 pub use plugin::{Origin, Plugin, Runtime};
+pub use quotas::{OverQuota, Quota, QuotaUnit, Quotas};
 
 /// Largest plugin (`.wasm`) the runtime loads: 32 MiB, several times the
 /// size of a plugin with a JSON parser and a regex engine built in release

@@ -11,6 +11,8 @@ use tracing::Level;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::safe_text::escape_controls;
+
 /// Bytes of output (stdout, stderr and log messages together) one call may
 /// send to the log; the rest is dropped and counted.
 pub const OUTPUT_LIMIT_PER_CALL: usize = 64 * 1024;
@@ -166,6 +168,8 @@ impl OutputState {
     fn emit(&self, level: Level, source: &'static str, text: &str, truncated: bool) {
         let rule = &*self.rule;
         let plugin = &*self.plugin;
+        // A newline or escape in plugin text must not start a forged line.
+        let text = escape_controls(text);
         // tracing needs the level at compile time: one arm per level.
         macro_rules! event {
             ($level:expr) => {

@@ -9,16 +9,12 @@ use std::sync::Arc;
 
 use common::{
     MemArchive, RecordingNotifier, assert_noop_still_works, bind, bind_with, capture_logs, event,
+    rejection,
 };
 use trailmark_backends::Notifier;
-use trailmark_runtime::{CallError, Capabilities, Grants, Limits, OUTPUT_LIMIT_PER_CALL};
-
-fn rejection(result: Result<(), CallError>) -> String {
-    match result {
-        Err(CallError::Reject(text)) => text,
-        other => panic!("expected a rejection describing the attempt, got {other:?}"),
-    }
-}
+use trailmark_runtime::{
+    ArchiveGrant, CallError, Capabilities, Grants, Limits, OUTPUT_LIMIT_PER_CALL,
+};
 
 #[test]
 fn escape_cannot_read_files() {
@@ -160,8 +156,13 @@ fn granted_capabilities_reach_the_backends() {
         archive: Some(archive.clone()),
         ..capabilities
     };
+    // The fixture writes `ungranted/<event id>`: outside its source, so
+    // the rule grants that prefix.
     let grants = Grants {
-        archive: true,
+        archive: Some(ArchiveGrant {
+            write_prefix: Some("ungranted/".to_owned()),
+            ..ArchiveGrant::default()
+        }),
         ..grants_notify(&["ops"])
     };
     let binding = bind_with(
@@ -190,8 +191,13 @@ fn flaky_counts_attempts_across_instances_then_succeeds() {
         archive: Some(archive.clone()),
         ..Capabilities::default()
     };
+    // The fixture counts in `flaky/<event id>`: outside its source, so the
+    // rule grants that prefix to write and to read.
     let grants = Grants {
-        archive: true,
+        archive: Some(ArchiveGrant {
+            read: ["flaky/".to_owned()].into(),
+            write_prefix: Some("flaky/".to_owned()),
+        }),
         ..Grants::default()
     };
     let config = serde_json::json!({"succeed_after": 3});

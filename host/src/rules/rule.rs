@@ -4,11 +4,12 @@
 //! nothing downstream re-validates. Errors carry the document path of the
 //! offending node; the loader turns that into file:line:col.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use trailmark_pattern::{PathSegment, Pattern};
+pub use trailmark_runtime::{ArchiveGrant, Grants};
+use trailmark_runtime::{Quota, QuotaUnit, Quotas};
 
 use super::document::Step;
 use crate::units::{format_duration, parse_bytes, parse_duration};
@@ -56,19 +57,6 @@ pub struct Rule {
     pub enabled: bool,
 }
 
-/// Capabilities a rule grants to its plugin (`log` is always allowed).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    /// May store and fetch archive bodies.
-    pub archive: bool,
-    /// May store change records.
-    pub metadata: bool,
-    /// Notify channels it may publish to.
-    pub notify: BTreeSet<String>,
-    /// Forward destinations it may send to.
-    pub forward: BTreeSet<String>,
-}
-
 /// Retry policy, as EventBridge's `RetryPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -94,6 +82,9 @@ pub struct CallLimits {
     pub timeout: Option<Duration>,
     /// Linear memory cap in bytes.
     pub memory_bytes: Option<u64>,
+    /// Quotas per call and per delivery: each quota's default unless the
+    /// rule sets it (`limits: {archive-puts: 4}`).
+    pub quotas: Quotas,
 }
 
 /// A problem in a rule document: where (as a document path) and what.
@@ -313,17 +304,12 @@ fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grant
     for (k, v) in map {
         let path = [key("grants"), key(k)];
         match k.as_str() {
-            "archive" | "metadata" => match v {
-                Value::Bool(b) => {
-                    if k == "archive" {
-                        grants.archive = *b;
-                    } else {
-                        grants.metadata = *b;
-                    }
-                }
+            "archive" => grants.archive = parse_archive_grant(v, problems),
+            "metadata" => match v {
+                Value::Bool(b) => grants.metadata = *b,
                 _ => problems.push(RuleProblem::at(
                     &path,
-                    format!("`grants.{k}` must be true or false"),
+                    "`grants.metadata` must be true or false",
                 )),
             },
             "notify" | "forward" => match v {
@@ -361,6 +347,86 @@ fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grant
         }
     }
     grants
+}
+
+/// `archive: true|false`, or `archive: {read: [prefix/, ..], write-prefix: prefix/}`.
+fn parse_archive_grant(value: &Value, problems: &mut Vec<RuleProblem>) -> Option<ArchiveGrant> {
+    const SHAPE: &str = "`grants.archive` must be true, false, or a mapping such as \
+                         {read: [\"com.bank/\"], write-prefix: \"redacted/\"}";
+    let base = [key("grants"), key("archive")];
+    let map = match value {
+        Value::Bool(true) => return Some(ArchiveGrant::default()),
+        Value::Bool(false) => return None,
+        Value::Object(map) => map,
+        _ => {
+            problems.push(RuleProblem::at(&base, SHAPE));
+            return None;
+        }
+    };
+    let mut grant = ArchiveGrant::default();
+    for (k, v) in map {
+        let mut path = base.to_vec();
+        path.push(key(k));
+        match (k.as_str(), v) {
+            ("read", Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mut at = path.clone();
+                    at.push(Step::Index(i));
+                    match item.as_str().map(check_key_prefix) {
+                        Some(Ok(prefix)) => {
+                            grant.read.insert(prefix);
+                        }
+                        Some(Err(m)) => problems
+                            .push(RuleProblem::at(&at, format!("`grants.archive.read`: {m}"))),
+                        None => problems.push(RuleProblem::at(
+                            &at,
+                            "`grants.archive.read` lists key prefixes; each must be a string",
+                        )),
+                    }
+                }
+            }
+            ("read", _) => problems.push(RuleProblem::at(
+                &path,
+                "`grants.archive.read` must be a list of key prefixes, e.g. [\"com.bank/\"]",
+            )),
+            ("write-prefix", Value::String(text)) => match check_key_prefix(text) {
+                Ok(prefix) => grant.write_prefix = Some(prefix),
+                Err(m) => problems.push(RuleProblem::at(
+                    &path,
+                    format!("`grants.archive.write-prefix`: {m}"),
+                )),
+            },
+            ("write-prefix", _) => problems.push(RuleProblem::at(
+                &path,
+                "`grants.archive.write-prefix` must be a key prefix such as \"redacted/\"",
+            )),
+            (other, _) => problems.push(RuleProblem {
+                path,
+                at_key: true,
+                message: format!(
+                    "unknown key `{other}` in grants.archive; use read and write-prefix"
+                ),
+            }),
+        }
+    }
+    Some(grant)
+}
+
+/// A key prefix as grants give it: `/`-separated segments ending in `/`,
+/// not absolute, no empty, `.` or `..` segment, no NUL or backslash.
+fn check_key_prefix(prefix: &str) -> Result<String, String> {
+    let segments = prefix.strip_suffix('/').map(|p| p.split('/'));
+    let valid = prefix.len() <= 512
+        && !prefix.contains(['\0', '\\'])
+        && segments.is_some_and(|mut s| s.all(|seg| !seg.is_empty() && seg != "." && seg != ".."));
+    if valid {
+        Ok(prefix.to_owned())
+    } else {
+        Err(format!(
+            "{prefix:?} is not a key prefix; use `/`-separated segments ending in `/`, such as \
+             \"com.bank/\" or \"redacted/books/\" (values in keys are percent-encoded)"
+        ))
+    }
 }
 
 fn parse_retry(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> RetryPolicy {
@@ -456,14 +522,39 @@ fn parse_limits(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> CallL
                     "`limits.memory` must be a size such as 64MiB",
                 )),
             },
-            other => problems.push(RuleProblem {
-                path: path.to_vec(),
-                at_key: true,
-                message: format!("unknown key `{other}` in limits; use timeout and memory"),
-            }),
+            other => match Quota::from_key(other) {
+                Some(quota) => {
+                    if let Err(m) = parse_quota(quota, v, &mut limits.quotas) {
+                        problems.push(RuleProblem::at(&path, m));
+                    }
+                }
+                None => problems.push(RuleProblem {
+                    path: path.to_vec(),
+                    at_key: true,
+                    message: format!(
+                        "unknown key `{other}` in limits; use timeout, memory, {}",
+                        Quota::ALL.map(Quota::key).join(", ")
+                    ),
+                }),
+            },
         }
     }
     limits
+}
+
+/// One quota under `limits:`: a size (`1MiB`, or a number of bytes) or a
+/// whole number of calls.
+fn parse_quota(quota: Quota, value: &Value, quotas: &mut Quotas) -> Result<(), String> {
+    let parsed = match (quota.unit(), value) {
+        (_, Value::Number(n)) => n.as_u64().ok_or_else(|| String::from("a whole number")),
+        (QuotaUnit::Bytes, Value::String(text)) => {
+            parse_bytes(text).map_err(|e| format!("a size such as 1MiB ({e})"))
+        }
+        (QuotaUnit::Bytes, _) => Err("a size such as 1MiB".to_owned()),
+        (QuotaUnit::Calls, _) => Err("a whole number of calls".to_owned()),
+    };
+    let value = parsed.map_err(|expected| format!("`{quota}` must be {expected}"))?;
+    quotas.set(quota, value)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -476,3 +567,7 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "a mapping",
     }
 }
+
+#[cfg(test)]
+#[path = "rule_tests.rs"]
+mod tests;

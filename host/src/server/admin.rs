@@ -246,7 +246,12 @@ async fn rule(
     })?;
     let mut v = rule_json(&s, r);
     v["grants"] = json!({
-        "archive": r.rule.grants.archive,
+        // As a rule file writes it.
+        "archive": match &r.rule.grants.archive {
+            None => json!(false),
+            Some(a) if a.is_default() => json!(true),
+            Some(a) => json!({"read": a.read, "write-prefix": a.write_prefix}),
+        },
         "metadata": r.rule.grants.metadata,
         "notify": r.rule.grants.notify,
         "forward": r.rule.grants.forward,

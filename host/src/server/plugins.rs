@@ -143,14 +143,10 @@ impl PluginHost {
         }
         let spec = BindingSpec {
             rule: rule.name.clone(),
-            grants: trailmark_runtime::Grants {
-                archive: rule.grants.archive,
-                metadata: rule.grants.metadata,
-                notify: rule.grants.notify.clone(),
-                forward: rule.grants.forward.clone(),
-            },
+            grants: rule.grants.clone(),
             capabilities: self.capabilities.clone(),
             limits,
+            quotas: rule.limits.quotas,
             config: rule.config.clone(),
         };
         Binding::new(plugin, spec).map_err(|e| e.to_string())

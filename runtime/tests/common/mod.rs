@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
-use trailmark_backends::{ArchiveStore, BackendResult, Event, Notification, Notifier};
+use trailmark_backends::{
+    ArchiveStore, BackendResult, ChangePage, ChangeQuery, ChangeRecord, Event, Forwarder,
+    MetadataStore, Notification, Notifier, PutOutcome,
+};
 use trailmark_runtime::{
-    Binding, BindingSpec, Capabilities, Grants, Limits, Plugin, Runtime, RuntimeConfig,
+    Binding, BindingSpec, CallError, Capabilities, Grants, Limits, Plugin, Quotas, Runtime,
+    RuntimeConfig,
 };
 
 /// Where the fixture `.wasm` files are: `$TRAILMARK_WASM_DIR`, else
@@ -52,6 +56,17 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime starts"))
+}
+
+/// The standard plugin `name` (`trailmark_plugin_<name>.wasm`), loaded into [`runtime`].
+pub fn standard(name: &str) -> Arc<Plugin> {
+    let path = wasm_dir().join(format!("trailmark_plugin_{name}.wasm"));
+    runtime().load_file(name, &path).unwrap_or_else(|e| {
+        panic!(
+            "standard plugin {} does not load ({e}): run `cargo xtask build-plugins` first",
+            path.display()
+        )
+    })
 }
 
 /// Fixture `name` loaded once per test binary into [`runtime`].
@@ -96,6 +111,7 @@ pub fn bind_with(
             grants,
             capabilities,
             limits,
+            quotas: Quotas::default(),
             config,
         },
     )
@@ -125,6 +141,14 @@ pub fn event_with_detail(id: &str, detail: &str) -> Event {
     }
 }
 
+/// The text of a `reject`: fixtures report what they tried that way.
+pub fn rejection(result: Result<(), CallError>) -> String {
+    match result {
+        Err(CallError::Reject(text)) => text,
+        other => panic!("expected a rejection describing the attempt, got {other:?}"),
+    }
+}
+
 /// The healthy plugin answers: used after every misbehaviour to show the
 /// runtime carries on.
 pub fn assert_noop_still_works() {
@@ -149,6 +173,44 @@ impl ArchiveStore for MemArchive {
 
     fn get(&self, key: &str) -> BackendResult<Option<Vec<u8>>> {
         Ok(self.bodies.lock().expect("archive map").get(key).cloned())
+    }
+}
+
+/// An in-memory metadata store, idempotent on event id like the real ones.
+#[derive(Default)]
+pub struct MemMetadata {
+    pub records: Mutex<Vec<ChangeRecord>>,
+}
+
+impl MetadataStore for MemMetadata {
+    fn put(&self, change: &ChangeRecord) -> BackendResult<PutOutcome> {
+        let mut records = self.records.lock().expect("record list");
+        if records.iter().any(|r| r.event_id == change.event_id) {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        records.push(change.clone());
+        Ok(PutOutcome::Inserted)
+    }
+
+    fn query(&self, _query: &ChangeQuery) -> BackendResult<ChangePage> {
+        Ok(ChangePage::default())
+    }
+
+    fn history(&self, _entity_type: &str, _entity_id: &str) -> BackendResult<Vec<ChangeRecord>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A forward destination that records what it was asked to send.
+#[derive(Default)]
+pub struct RecordingForwarder {
+    pub sent: Mutex<Vec<Event>>,
+}
+
+impl Forwarder for RecordingForwarder {
+    fn send(&self, event: &Event) -> BackendResult<()> {
+        self.sent.lock().expect("event list").push(event.clone());
+        Ok(())
     }
 }
 

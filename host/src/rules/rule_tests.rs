@@ -1,0 +1,117 @@
+//! Grants and limits as rule files write them, and where their errors point.
+
+use std::path::Path;
+
+use trailmark_runtime::{ArchiveGrant, Quota};
+
+use crate::rules::{Rule, load_str};
+
+const HEAD: &str = "name: r\npattern: {source: [a]}\nplugin: p\n";
+
+fn rule(tail: &str) -> Rule {
+    load_str(Path::new("r.yaml"), &format!("{HEAD}{tail}"))
+        .unwrap_or_else(|e| panic!("valid rule: {e:?}"))
+        .rule
+}
+
+fn errors(tail: &str) -> String {
+    let errors = load_str(Path::new("r.yaml"), &format!("{HEAD}{tail}"))
+        .err()
+        .unwrap_or_else(|| panic!("invalid rule: {tail}"));
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn archive_true_is_the_events_own_keys() {
+    assert_eq!(
+        rule("grants: {archive: true}\n").grants.archive,
+        Some(ArchiveGrant::default())
+    );
+    assert_eq!(rule("grants: {archive: false}\n").grants.archive, None);
+    assert_eq!(rule("").grants.archive, None);
+}
+
+#[test]
+fn archive_mapping_names_read_prefixes_and_a_write_prefix() {
+    let grants = rule(
+        "grants:\n  archive: {read: [\"com.bank/\", \"com.shop/books/\"], write-prefix: redacted/}\n",
+    )
+    .grants;
+    let archive = grants.archive.expect("archive granted");
+    assert_eq!(
+        archive.read.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["com.bank/", "com.shop/books/"]
+    );
+    assert_eq!(archive.write_prefix.as_deref(), Some("redacted/"));
+    assert_eq!(
+        archive.to_string(),
+        "archive {read: [com.bank/, com.shop/books/], write-prefix: redacted/}"
+    );
+}
+
+#[test]
+fn bad_archive_grants_say_where_and_what() {
+    let text = errors("grants:\n  archive: {read: [com.bank], write-prefix: \"../x/\"}\n");
+    assert!(text.contains("r.yaml:5:"), "{text}");
+    assert!(
+        text.contains("`grants.archive.read`: \"com.bank\" is not a key prefix"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`grants.archive.write-prefix`: \"../x/\" is not a key prefix"),
+        "{text}"
+    );
+    let text = errors("grants:\n  archive: {write: x/}\n");
+    assert!(
+        text.contains("unknown key `write` in grants.archive"),
+        "{text}"
+    );
+    let text = errors("grants:\n  archive: yes please\n");
+    assert!(text.contains("r.yaml:5:"), "{text}");
+    assert!(text.contains("must be true, false, or a mapping"), "{text}");
+}
+
+#[test]
+fn quotas_are_set_under_limits_and_default_otherwise() {
+    let limits = rule(
+        "limits: {timeout: 2s, archive-put-bytes: 8MiB, notifications: 1, error-text: 1024}\n",
+    )
+    .limits;
+    assert_eq!(limits.quotas.get(Quota::ArchivePutBytes), 8 << 20);
+    assert_eq!(limits.quotas.get(Quota::Notifications), 1);
+    assert_eq!(limits.quotas.get(Quota::ErrorText), 1024);
+    assert_eq!(
+        limits.quotas.get(Quota::ArchivePuts),
+        Quota::ArchivePuts.default_value()
+    );
+    assert_eq!(rule("").limits.quotas, trailmark_runtime::Quotas::default());
+}
+
+#[test]
+fn bad_quotas_say_where_and_what() {
+    let text = errors("limits:\n  archive-puts: many\n");
+    assert!(text.contains("r.yaml:5:"), "{text}");
+    assert!(
+        text.contains("`limits.archive-puts` must be a whole number of calls"),
+        "{text}"
+    );
+    let text = errors("limits:\n  archive-put-bytes: 1TiB\n");
+    assert!(
+        text.contains("`limits.archive-put-bytes` must be a size such as 1MiB"),
+        "{text}"
+    );
+    let text = errors("limits:\n  error-text: 10\n");
+    assert!(
+        text.contains("`limits.error-text` must be from 256 to"),
+        "{text}"
+    );
+    let text = errors("limits:\n  puts: 3\n");
+    assert!(
+        text.contains("unknown key `puts` in limits; use timeout, memory, archive-put-bytes"),
+        "{text}"
+    );
+}
