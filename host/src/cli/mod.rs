@@ -237,3 +237,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command a person runs shows how to run it: a leaf command's
+    /// `--help` ends with examples.
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        fn leaves(cmd: &clap::Command, path: String, out: &mut Vec<(String, bool)>) {
+            let subs: Vec<_> = cmd
+                .get_subcommands()
+                .filter(|c| c.get_name() != "help")
+                .collect();
+            if subs.is_empty() {
+                let help = cmd
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                out.push((path, help.contains("Example")));
+            }
+            for sub in subs {
+                leaves(sub, format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut found = Vec::new();
+        leaves(&Cli::command(), "trailmark".into(), &mut found);
+        let missing: Vec<&str> = found
+            .iter()
+            .filter(|(_, has)| !has)
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(found.len() > 20, "{found:?}");
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+    }
+}

@@ -41,7 +41,9 @@ or altered record is reported by its event id, a planted body by its key. After 
 old journal segments, records and bodies whose event is gone are counted as unverifiable, not \
 reported. AWS backends (DynamoDB, S3) are not checked yet. The journal's events are held in memory \
 during the check (one small entry per event).\n\
-Exit status: 0 intact, 1 a problem was found, 2 the journal, checkpoints or stores cannot be read."
+Exit status: 0 intact, 1 a problem was found, 2 the journal, checkpoints or stores cannot be read.\n\n\
+Examples:\n  trailmark verify --data /var/lib/trailmark\n  \
+trailmark verify --data copy-of-data --checkpoints safe/checkpoints.jsonl --public-key safe/checkpoint.key.pub --output json"
 )]
 pub struct VerifyArgs {
     /// Configuration file, for where the stores are [default: ./trailmark.toml if present].
