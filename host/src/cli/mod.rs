@@ -258,7 +258,7 @@ mod tests {
                     .get_after_help()
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                out.push((path, help.contains("Example")));
+                out.push((path.clone(), help.contains("Example")));
             }
             for sub in subs {
                 leaves(sub, format!("{path} {}", sub.get_name()), out);

@@ -11,7 +11,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use trailmark_backends::{
     ArchiveStore, BackendResult, ChangePage, ChangeQuery, ChangeRecord, Event, Forwarder,
-    MetadataStore, Notification, Notifier, PutOutcome,
+    HistoryQuery, MetadataStore, Notification, Notifier, PutOutcome,
 };
 use trailmark_runtime::{
     Binding, BindingSpec, CallError, Capabilities, Grants, Limits, Plugin, Quotas, Runtime,
@@ -196,8 +196,8 @@ impl MetadataStore for MemMetadata {
         Ok(ChangePage::default())
     }
 
-    fn history(&self, _entity_type: &str, _entity_id: &str) -> BackendResult<Vec<ChangeRecord>> {
-        Ok(Vec::new())
+    fn history(&self, _query: &HistoryQuery) -> BackendResult<ChangePage> {
+        Ok(ChangePage::default())
     }
 }
 
