@@ -541,7 +541,10 @@ fn failed_logins_during_a_producer_flood_are_all_in_the_journal() {
     const LOGINS: u64 = 250;
     let setup = Setup::new().standard();
     setup.config(&config_with_tokens(
-        "[server]\nrefusal-interval = \"500ms\"\n[dispatch]\nmax-pending = 8\n",
+        // Producers are pushed back at the ingest limits (lanes no longer
+        // refuse: their backlog waits in the journal), here one request in
+        // flight for the flooding principal.
+        "[server]\nrefusal-interval = \"500ms\"\n[ingest]\nmax-in-flight-per-principal = 1\n",
     ));
     let server = Arc::new(setup.start());
     let stop = Arc::new(AtomicBool::new(false));

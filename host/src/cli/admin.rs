@@ -52,7 +52,7 @@ pub enum DlqCommand {
     },
     /// Deliver dead letters again (all, one rule's, or the given ids).
     #[command(
-        after_help = "Fix the plugin or the backend first (a hot reload is enough), then, for example:\n  trailmark dlq replay --rule archive\n  trailmark dlq replay 12 13"
+        after_help = "Examples (fix the plugin or the backend first; a hot reload is enough):\n  trailmark dlq replay --rule archive\n  trailmark dlq replay 12 13"
     )]
     Replay(Selection),
     /// Delete dead letters for good (asks first unless --yes).
