@@ -296,3 +296,38 @@ fn everything_the_server_writes_is_private_to_its_user() {
     }
     assert!(checked > 5, "only {checked} paths under {}", data.display());
 }
+
+#[test]
+fn query_says_when_nothing_matches_and_when_more_exist() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let entries: Vec<Value> = (0..3)
+        .map(|i| {
+            let data = serde_json::json!({ "n": i });
+            state_change("book", &i.to_string(), "insert", "alice", Some(data))
+        })
+        .collect();
+    assert_eq!(put_events(&server, &entries).0, 200);
+    server.wait_until(WAIT, "all recorded", |s| s.changes("").len() >= 3);
+
+    let none = trailmark(&server, &["query", "--author", "nobody"]);
+    assert_eq!(
+        none.status.code(),
+        Some(1),
+        "the documented negative answer"
+    );
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no changes match"));
+    let none_json = trailmark(
+        &server,
+        &["query", "--author", "nobody", "--output", "json"],
+    );
+    assert_eq!(json(&none_json), serde_json::json!([]));
+
+    let some = trailmark(&server, &["query", "--limit", "2"]);
+    assert!(some.status.success());
+    let stderr = String::from_utf8_lossy(&some.stderr);
+    assert!(stderr.contains("older ones may exist"), "{stderr}");
+    let all = trailmark(&server, &["query"]);
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert!(!stderr.contains("older ones may exist"), "{stderr}");
+}

@@ -12,7 +12,8 @@ use super::{OutputFormat, ServerArg, table, terminal};
 /// Arguments of `query`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Times are RFC 3339 (2026-11-25T10:00:00Z), epoch milliseconds, or relative: 15m, 1h, 7d (that long ago).\n\n\
+    after_help = "Times are RFC 3339 (2026-11-25T10:00:00Z), epoch milliseconds, or relative: 15m, 1h, 7d (that long ago).\n\
+Exit status: 0 with changes; 1 when none match (table output; JSON prints []); 2 on error.\n\n\
 Examples:\n  trailmark query --author alice@example.com --since 1d\n  trailmark query --entity-type book --operation delete --output json"
 )]
 pub struct QueryArgs {
@@ -167,7 +168,20 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
                     &rows
                 )
             );
-            eprintln!("{} change(s)", changes.len());
+            if changes.is_empty() {
+                // The documented negative answer, as `history` gives it.
+                eprintln!("no changes match");
+                return Ok(ExitCode::from(1));
+            }
+            if cursor.is_some() {
+                eprintln!(
+                    "{} change(s), the newest; older ones may exist: raise --limit (up to any number, \
+                     fetched a page at a time) or narrow with --since/--until",
+                    changes.len()
+                );
+            } else {
+                eprintln!("{} change(s)", changes.len());
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
