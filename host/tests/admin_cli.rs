@@ -114,6 +114,26 @@ fn admin_commands_against_a_running_server() {
     ));
     assert_eq!(v["rule"], "bad");
     assert_eq!(v["event"]["detail-type"], "Object State Change");
+    // The detail is an object, and the event goes back into `rules test` as it is.
+    assert!(v["event"]["detail"]["entity-type"].is_string(), "{v}");
+    let event_file = setup.path().join("dead-event.json");
+    std::fs::write(&event_file, v["event"].to_string()).expect("write event");
+    let test = trailmark(
+        &server,
+        &[
+            "rules",
+            "test",
+            "--pattern",
+            r#"{"detail-type": ["Object State Change"]}"#,
+            "--event",
+            &format!("@{}", event_file.display()),
+        ],
+    );
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
     let v = json(&trailmark(
         &server,
         &["dlq", "replay", &ids[0].to_string(), "--output", "json"],

@@ -274,7 +274,10 @@ fn letter_json(d: &DeadLetter, with_event: bool) -> Value {
         "attempts": d.attempts, "error": d.error, "failed-at": format_ms(d.failed_at),
     });
     if with_event {
-        v["event"] = serde_json::from_str(&d.event).unwrap_or(Value::Null);
+        // The EventBridge envelope with `detail` as an object, so the event
+        // can be fed back to `trailmark rules test --event`.
+        v["event"] = serde_json::from_str::<trailmark_backends::Event>(&d.event)
+            .map_or(Value::Null, |event| super::envelope::to_value(&event));
     }
     v
 }
