@@ -31,7 +31,12 @@ pub struct RuleError {
 }
 
 impl fmt::Display for RuleError {
+    /// `file:line:col: message`, or `path: message` for a problem of a
+    /// whole directory or link (line 0), which has no line to point at.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.position.line == 0 {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -143,13 +148,23 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
 /// ConfigMap volumes use); a link that leads out of the directory is reported
 /// as an error, never read.
 pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<RuleError>> {
+    // Line 0: these are problems of the directory or of a link, not of a
+    // line in a rule file.
     let error = |file: &Path, message: String| RuleError {
         file: file.to_owned(),
-        position: Position { line: 1, col: 1 },
+        position: Position { line: 0, col: 0 },
         message,
     };
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| vec![error(dir, format!("cannot read the rules directory: {e}"))])?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        let message = if e.kind() == std::io::ErrorKind::NotFound {
+            "the rules directory does not exist; create it, or point --rules \
+             (or `rules` in trailmark.toml) at the directory of rule files"
+                .to_owned()
+        } else {
+            format!("cannot read the rules directory: {e}")
+        };
+        vec![error(dir, message)]
+    })?;
     let root = dir.canonicalize().map_err(|e| {
         vec![error(
             dir,
@@ -198,7 +213,14 @@ impl RuleSet {
         let mut files = Vec::new();
         let mut errors = Vec::new();
         for p in paths {
-            if p.is_dir() {
+            if !p.exists() && is_rule_file(p) {
+                errors.push(RuleError {
+                    file: p.clone(),
+                    position: Position { line: 0, col: 0 },
+                    message: "no such rule file".to_owned(),
+                });
+            } else if p.is_dir() || !p.exists() {
+                // rule_files names a missing directory for what it is.
                 match rule_files(p) {
                     Ok(found) => files.extend(found),
                     Err(e) => errors.extend(e),
@@ -330,6 +352,14 @@ mod tests {
 
         let errors = rule_files(dir.path()).expect_err("the escaping link is refused");
         assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].to_string().starts_with(&format!(
+                "{}: is a link",
+                dir.path().join("escape.yaml").display()
+            )),
+            "no made-up line and column: {}",
+            errors[0]
+        );
         assert!(errors[0].file.ends_with("escape.yaml"), "{errors:?}");
         assert!(
             errors[0].message.contains("outside the rules directory"),
@@ -372,5 +402,21 @@ mod tests {
         let errors = load_file(&fifo).expect_err("too large");
         assert!(errors[0].message.contains("larger than"), "{errors:?}");
         writer.join().expect("writer");
+    }
+
+    #[test]
+    fn a_missing_rules_directory_says_so_without_a_made_up_position() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("rules");
+        let errors = RuleSet::load(std::slice::from_ref(&missing)).expect_err("no directory");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let text = errors[0].to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}: the rules directory does not exist",
+                missing.display()
+            )),
+            "{text}"
+        );
     }
 }
