@@ -21,15 +21,19 @@ pub enum Scope {
     Query,
     /// The admin API: rules, plugins, dead letters, replay, purge.
     Admin,
+    /// Read `/metrics` and `/readyz` only: what a Prometheus scraper or a
+    /// readiness probe holds, instead of an admin token.
+    Metrics,
 }
 
 impl Scope {
-    /// The config spelling: `put`, `query` or `admin`.
+    /// The config spelling: `put`, `query`, `admin` or `metrics`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Put => "put",
             Scope::Query => "query",
             Scope::Admin => "admin",
+            Scope::Metrics => "metrics",
         }
     }
 }

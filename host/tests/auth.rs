@@ -477,3 +477,34 @@ fn events_put_sends_the_token_it_is_given() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("event-id"), "{text}");
 }
+
+#[test]
+fn a_metrics_token_reads_metrics_and_readiness_and_nothing_else() {
+    let scraper = "tmk_metrics_token_for_tests_only_0123456";
+    let setup = Setup::new().standard();
+    setup.config(&format!(
+        "[[auth.tokens]]\nname = \"prometheus\"\nhash = \"{}\"\nscopes = [\"metrics\"]\n",
+        hash_token(scraper),
+    ));
+    let server = setup.start();
+    for path in ["/metrics", "/readyz"] {
+        let (status, body, _) = call(&server, "GET", path, Some(scraper), None);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    for (method, path) in [
+        ("GET", "/v1/admin/status"),
+        ("GET", "/v1/changes"),
+        ("POST", "/v1/admin/reload"),
+    ] {
+        let (status, body, _) = call(&server, method, path, Some(scraper), None);
+        assert_eq!(status, 403, "{method} {path}: {body}");
+    }
+    let (status, _, _) = call(
+        &server,
+        "POST",
+        "/",
+        Some(scraper),
+        Some(&put_body("com.example.x")),
+    );
+    assert_eq!(status, 403);
+}

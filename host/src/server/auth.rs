@@ -98,8 +98,10 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         _ if path.starts_with("/v1/changes") || path.starts_with("/v1/entities/") => {
             Some(Scope::Query)
         }
-        // Status, rules, plugins, dead letters, replay, reload, metrics, readiness,
-        // and any unknown path (so probing finds nothing without credentials).
+        // Read-only operational views for scrapers and probes (admin may too).
+        "/metrics" | "/readyz" if method == Method::GET => Some(Scope::Metrics),
+        // Status, rules, plugins, dead letters, replay, reload, and any
+        // unknown path (so probing finds nothing without credentials).
         _ => Some(Scope::Admin),
     }
 }
@@ -476,13 +478,10 @@ mod tests {
             required_scope(&get, "/v1/entities/book/1/history"),
             Some(Scope::Query)
         );
-        for admin in [
-            "/metrics",
-            "/readyz",
-            "/v1/admin/status",
-            "/v1/admin/reload",
-            "/nope",
-        ] {
+        assert_eq!(required_scope(&get, "/metrics"), Some(Scope::Metrics));
+        assert_eq!(required_scope(&get, "/readyz"), Some(Scope::Metrics));
+        assert_eq!(required_scope(&post, "/metrics"), Some(Scope::Admin));
+        for admin in ["/v1/admin/status", "/v1/admin/reload", "/nope"] {
             assert_eq!(required_scope(&get, admin), Some(Scope::Admin), "{admin}");
         }
     }
