@@ -491,6 +491,13 @@ fn a_metrics_token_reads_metrics_and_readiness_and_nothing_else() {
         let (status, body, _) = call(&server, "GET", path, Some(scraper), None);
         assert_eq!(status, 200, "{path}: {body}");
     }
+    // Readiness says what it checked: the journal takes a durable write, the
+    // rules in force, the last reload.
+    let (_, ready, _) = call(&server, "GET", "/readyz", Some(scraper), None);
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["journal"], "writable", "{ready}");
+    assert!(ready["rules"].as_u64().is_some_and(|n| n >= 4), "{ready}");
+    assert_eq!(ready["reload"]["ok"], true, "{ready}");
     for (method, path) in [
         ("GET", "/v1/admin/status"),
         ("GET", "/v1/changes"),

@@ -70,10 +70,7 @@ fn internal(e: impl std::fmt::Display) -> AdminError {
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/readyz",
-            get(|| async { Json(json!({"status": "ready"})) }),
-        )
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/admin/status", get(status))
         .route("/v1/admin/rules", get(rules))
@@ -117,6 +114,45 @@ fn dir_size(path: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// `GET /readyz`: whether this host can take events now. It answers only
+/// once recovery has run (the listener opens after it); it then checks that
+/// the journal still takes a durable write (a sync through its writer) and
+/// reports the rules in force and the last reload.
+async fn readyz(State(s): State<AdminState>) -> Response {
+    let journal = s.pipeline.journal().clone();
+    let synced = tokio::task::spawn_blocking(move || journal.sync().map_err(|e| e.to_string()))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    let rules = s.pipeline.rules().set.len();
+    let reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (status, body) = readiness(synced, rules, &reload);
+    (status, Json(body)).into_response()
+}
+
+/// The readiness answer: 503 when the journal cannot take a durable write
+/// (nothing could be acknowledged), else 200; a failed last reload (the
+/// previous rules stay in force) is reported, not a reason to stop traffic.
+fn readiness(
+    journal: Result<(), String>,
+    rules: usize,
+    reload: &ReloadStatus,
+) -> (StatusCode, Value) {
+    let reload = json!({"ok": reload.ok, "at": format_ms(reload.at), "errors": reload.errors});
+    match journal {
+        Ok(()) => (
+            StatusCode::OK,
+            json!({"status": "ready", "recovered": true, "journal": "writable",
+                   "rules": rules, "reload": reload}),
+        ),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "not-ready", "recovered": true,
+                   "journal": format!("cannot write: {error}"),
+                   "rules": rules, "reload": reload}),
+        ),
+    }
 }
 
 async fn status(State(s): State<AdminState>) -> Result<Json<Value>, AdminError> {
@@ -512,4 +548,42 @@ async fn replay(
     Ok(Json(
         json!({"events": found.len(), "deliveries": deliveries}),
     ))
+}
+
+#[cfg(test)]
+mod readiness_tests {
+    use super::*;
+
+    fn reload(ok: bool) -> ReloadStatus {
+        ReloadStatus {
+            at: 0,
+            ok,
+            errors: if ok {
+                vec![]
+            } else {
+                vec!["rules/a.yaml:3:1: bad".into()]
+            },
+        }
+    }
+
+    #[test]
+    fn a_journal_that_cannot_write_makes_the_host_not_ready() {
+        let (status, body) = readiness(Err("journal closed".into()), 4, &reload(true));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "not-ready");
+        assert!(
+            body["journal"]
+                .as_str()
+                .is_some_and(|j| j.contains("journal closed"))
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_is_reported_but_the_host_stays_ready() {
+        let (status, body) = readiness(Ok(()), 4, &reload(false));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["rules"], 4);
+        assert_eq!(body["reload"]["ok"], false);
+        assert_eq!(body["reload"]["errors"][0], "rules/a.yaml:3:1: bad");
+    }
 }
