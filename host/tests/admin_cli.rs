@@ -60,7 +60,14 @@ fn admin_commands_against_a_running_server() {
     assert_eq!(v["events-accepted"], 2);
     assert_eq!(v["dead-letters"], 2);
     let text = trailmark(&server, &["status"]);
-    assert!(String::from_utf8_lossy(&text.stdout).contains("dead letters     2"));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("dead letters     2"), "{text}");
+    // Sizes and durations in units a person reads; per-rule backlog as a table.
+    assert!(!text.contains(" bytes"), "{text}");
+    assert!(
+        text.contains("RULE") && text.contains("IN JOURNAL"),
+        "{text}"
+    );
 
     // rules list / show
     let v = json(&trailmark(&server, &["rules", "list", "--output", "json"]));

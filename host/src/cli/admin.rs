@@ -96,7 +96,10 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&s)?),
         OutputFormat::Table => {
             println!("server           {}", args.server.url());
-            println!("uptime           {}s", s["uptime-seconds"]);
+            println!(
+                "uptime           {}",
+                human_duration(s["uptime-seconds"].as_u64().unwrap_or(0))
+            );
             println!(
                 "rule set         version {} ({} rules)",
                 s["ruleset-version"], s["rules"]
@@ -118,25 +121,47 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
             );
             println!("dead letters     {}", s["dead-letters"]);
             println!(
-                "journal          seq {}..{}, {} bytes",
-                s["journal"]["first-seq"], s["journal"]["head-seq"], s["journal"]["bytes"]
+                "journal          seq {}..{}, {}",
+                s["journal"]["first-seq"],
+                s["journal"]["head-seq"],
+                human_bytes(s["journal"]["bytes"].as_u64().unwrap_or(0))
             );
-            println!("storage          {} bytes", s["storage-bytes"]);
-            if let Some(backlog) = s["backlog"].as_object() {
-                for (rule, b) in backlog {
-                    let from = match b["spilled-from"].as_u64() {
-                        Some(seq) => format!(" (behind from seq {seq})"),
-                        None => String::new(),
-                    };
-                    println!(
-                        "lag {rule:<12} {} in memory, {} in the journal{from}",
-                        b["in-memory"], b["spilled"]
-                    );
-                }
-            } else if let Some(lag) = s["lag"].as_object() {
-                for (rule, n) in lag {
-                    println!("lag {rule:<12} {n}");
-                }
+            println!(
+                "storage          {}",
+                human_bytes(s["storage-bytes"].as_u64().unwrap_or(0))
+            );
+            // One table, so long rule names keep the columns aligned.
+            let rows: Vec<Vec<String>> = if let Some(backlog) = s["backlog"].as_object() {
+                backlog
+                    .iter()
+                    .map(|(rule, b)| {
+                        vec![
+                            rule.clone(),
+                            b["in-memory"].to_string(),
+                            b["spilled"].to_string(),
+                            b["spilled-from"]
+                                .as_u64()
+                                .map_or_else(|| "-".to_owned(), |seq| seq.to_string()),
+                        ]
+                    })
+                    .collect()
+            } else {
+                s["lag"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(rule, n)| vec![rule.clone(), n.to_string(), "0".into(), "-".into()])
+                    .collect()
+            };
+            if !rows.is_empty() {
+                println!();
+                print!(
+                    "{}",
+                    table::render(
+                        &["RULE", "IN MEMORY", "IN JOURNAL", "BEHIND FROM SEQ"],
+                        &rows
+                    )
+                );
             }
         }
     }
@@ -292,4 +317,61 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1d 2h 3m 4s`-style, largest units first, zero units left out.
+fn human_duration(seconds: u64) -> String {
+    let parts = [
+        (seconds / 86_400, "d"),
+        (seconds / 3_600 % 24, "h"),
+        (seconds / 60 % 60, "m"),
+        (seconds % 60, "s"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .skip_while(|(n, _)| *n == 0)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if shown.is_empty() {
+        "0s".to_owned()
+    } else {
+        shown.join(" ")
+    }
+}
+
+/// Bytes in binary units with one decimal (`1.5 MiB`), exact below 1 KiB.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{human_bytes, human_duration};
+
+    #[test]
+    fn durations_read_in_their_largest_units() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(59), "59s");
+        assert_eq!(human_duration(3_600), "1h");
+        assert_eq!(human_duration(93_784), "1d 2h 3m 4s");
+    }
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
 }
