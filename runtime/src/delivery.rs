@@ -6,10 +6,11 @@
 //! capability functions call these checks for the one event of a call, and
 //! a batched world can call them for whichever delivery it is handling.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use trailmark_backends::{ChangeRecord, Event};
-use trailmark_sdk::{StateChange, Template};
+use trailmark_sdk::{StateChange, encode_key_value};
 
 use crate::grants::ArchiveGrant;
 use crate::quotas::{OverQuota, Quota, Quotas, Usage};
@@ -42,8 +43,6 @@ impl From<OverQuota> for Refusal {
 pub(crate) struct Delivery {
     event: Event,
     rule: std::sync::Arc<str>,
-    /// The source and id as they appear in archive keys.
-    key_values: OnceCell<Result<(String, String), String>>,
     /// The detail parsed as an `Object State Change`, when it is one.
     change: OnceCell<Result<StateChange, String>>,
     pub(crate) usage: Usage,
@@ -71,42 +70,25 @@ impl Delivery {
                 },
             },
             rule,
-            key_values: OnceCell::new(),
             change: OnceCell::new(),
             usage: Usage::default(),
         }
     }
 
     /// The event's source and id percent-encoded exactly as the SDK encodes
-    /// values substituted into archive keys (one `{source}` segment).
-    fn key_values(&self) -> Result<(&str, &str), Refusal> {
-        let values = self.key_values.get_or_init(|| {
-            let template = Template::parse("{source}/{id}").map_err(|e| e.to_string())?;
-            let event = trailmark_sdk::Event {
-                id: self.event.id.clone(),
-                source: self.event.source.clone(),
-                detail_type: String::new(),
-                time: String::new(),
-                account: String::new(),
-                region: String::new(),
-                resources: Vec::new(),
-                detail: String::new(),
-            };
-            let key = template
-                .render_key(&event)
-                .map_err(|e| e.message().to_owned())?;
-            // Encoded values hold no `/`: the first one splits them.
-            let (source, id) = key.split_once('/').ok_or("no separator")?;
-            Ok((source.to_owned(), id.to_owned()))
-        });
-        match values {
-            Ok((source, id)) => Ok((source, id)),
-            Err(reason) => Err(Refusal::Denied(format!(
-                "event {}: its source and id do not form archive key segments ({reason}), \
+    /// values substituted into archive keys (one `{source}` segment), by the
+    /// SDK's own function, so host and plugins agree byte for byte.
+    fn key_values(&self) -> Result<(Cow<'_, str>, Cow<'_, str>), Refusal> {
+        let source = encode_key_value(&self.event.source);
+        let id = encode_key_value(&self.event.id);
+        if source.is_empty() || id.is_empty() {
+            return Err(Refusal::Denied(format!(
+                "event {}: an empty source or id forms no archive key segment, \
                  so it has no archive keys",
-                self.event.id
-            ))),
+                bounded(&self.event.id, QUOTE)
+            )));
         }
+        Ok((source, id))
     }
 
     /// The delivered detail as an `Object State Change`, parsed once.
@@ -138,7 +120,7 @@ impl Delivery {
         let (source, id) = self.key_values()?;
         let (under, allowed) = match &grant.write_prefix {
             Some(prefix) => (prefix.as_str(), key.starts_with(prefix.as_str())),
-            None => (source, first_segment(key) == source),
+            None => (&*source, first_segment(key) == source),
         };
         if !allowed {
             return Err(Refusal::Denied(format!(
@@ -153,7 +135,7 @@ impl Delivery {
                 },
             )));
         }
-        if !key.contains(id) {
+        if !key.contains(&*id) {
             return Err(Refusal::Denied(format!(
                 "archive key {:?} does not contain the id of event {}: a delivery may \
                  write only keys of its own event (use a template with `{{id}}`, e.g. \
