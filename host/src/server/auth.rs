@@ -304,7 +304,7 @@ impl AuthState {
         };
         let remote = asked.remote.map(|a| a.to_string());
         let key = RefusalKey {
-            remote: asked.remote.map(|a| a.ip()),
+            remote: asked.remote.map(|a| RefusalKey::network(a.ip())),
             who: who.clone(),
         };
         match self

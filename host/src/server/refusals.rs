@@ -28,6 +28,22 @@ pub struct RefusalKey {
 }
 
 impl RefusalKey {
+    /// The address refusals are counted under: an IPv4 address as it is, an
+    /// IPv6 address by its /64 network (one host can use a whole /64, and
+    /// must not get a record per address by hopping through it).
+    pub fn network(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                    IpAddr::V6(std::net::Ipv6Addr::from(bits))
+                }
+            },
+        }
+    }
+
     fn overflow() -> Self {
         Self {
             remote: None,
@@ -169,6 +185,26 @@ impl RefusalLog {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn ipv6_refusals_count_per_64_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(RefusalKey::network(a), RefusalKey::network(b));
+        assert_ne!(RefusalKey::network(a), RefusalKey::network(other));
+        assert_eq!(
+            RefusalKey::network(IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))),
+            "::".parse::<IpAddr>().expect("ip"),
+        );
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(
+            RefusalKey::network(mapped),
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))
+        );
+    }
+
     use super::*;
 
     fn key(ip: &str) -> RefusalKey {
