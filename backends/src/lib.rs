@@ -79,35 +79,8 @@ pub enum BackendError {
 /// Result alias for backend calls.
 pub type BackendResult<T> = Result<T, BackendError>;
 
-/// An event in the Amazon EventBridge envelope, as journaled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Event {
-    /// Unique event id (assigned by the host when the producer gave none).
-    pub id: String,
-    /// Envelope `version`, always `"0"` as in EventBridge.
-    #[serde(default = "default_version")]
-    pub version: String,
-    /// Producer-chosen source, e.g. `com.example.books`.
-    pub source: String,
-    /// Producer-chosen type, e.g. `Object State Change`.
-    pub detail_type: String,
-    /// RFC 3339 UTC time of the event.
-    pub time: String,
-    /// Account id (configured on the host).
-    pub account: String,
-    /// Region (configured on the host).
-    pub region: String,
-    /// Resource ARNs or names the event concerns.
-    #[serde(default)]
-    pub resources: Vec<String>,
-    /// The `detail` object as JSON text.
-    pub detail: String,
-}
-
-fn default_version() -> String {
-    "0".to_owned()
-}
+/// The event type, from `trailmark-event` (re-exported while code moves to it).
+pub use trailmark_event::Event;
 
 /// One change to one entity: what the metadata capability stores and the
 /// query API returns.
