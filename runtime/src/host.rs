@@ -21,7 +21,7 @@ use crate::safe_text::bounded;
 /// Host bindings generated from `sdk/wit` (world `plugin`); synchronous.
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit",
+        path: "wit/v0.1",
         world: "plugin",
     });
 }

@@ -129,7 +129,7 @@ pub const DEFAULT_ARCHIVE_KEY: &str =
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "../runtime/wit/v0.1",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
