@@ -296,7 +296,10 @@ fn ts(raw: Option<&RawValue>) -> Result<i64, StateChangeError> {
         Value::Number(number) => number
             .as_i64()
             .ok_or_else(|| invalid(NAME, format!("is {number}; {EXPECTED}"))),
-        other => Err(invalid(NAME, format!("is {}; {EXPECTED}", json_kind(&other)))),
+        other => Err(invalid(
+            NAME,
+            format!("is {}; {EXPECTED}", json_kind(&other)),
+        )),
     }
 }
 
@@ -367,7 +370,9 @@ mod tests {
         );
         let before_epoch = with("ts", json!("1969-12-31T23:59:59.999Z"));
         assert_eq!(
-            StateChange::parse(&(before_epoch).to_string()).expect("valid").ts,
+            StateChange::parse(&(before_epoch).to_string())
+                .expect("valid")
+                .ts,
             -1
         );
     }

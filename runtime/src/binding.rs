@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::clocks::Forbidden;
@@ -13,11 +14,12 @@ use crate::config::Limits;
 use crate::delivery::Delivery;
 use crate::error::{CallError, RuntimeError};
 use crate::grants::{Capabilities, Grants};
-use crate::host::bindings::trailmark::plugin::types::PluginError;
-use crate::host::{BindingContext, HostState, bindings, wit_event};
-use crate::plugin::Plugin;
+use crate::host::{Answer, BindingContext, HostState};
+use crate::plugin::{Plugin, Pre};
 use crate::quotas::Quotas;
 use crate::safe_text::bounded;
+use crate::v01::bindings::trailmark::plugin::types::PluginError;
+use crate::{v01, v02};
 
 /// What a rule says about its use of a plugin.
 #[derive(Debug, Clone, Default)]
@@ -32,13 +34,14 @@ pub struct BindingSpec {
     pub limits: Limits,
     /// What one call or delivery may ask of the backends.
     pub quotas: Quotas,
-    /// The rule's `config`, passed to every `handle` call as JSON text.
+    /// The rule's `config`, passed as JSON text to a 0.2 plugin's `init`
+    /// once per instance (to a 0.1 plugin's `handle` on every call).
     pub config: serde_json::Value,
 }
 
-/// A plugin bound to one rule. [`Binding::call`] may be called from several
-/// threads at once: each caller gets its own instance from the pool (or a
-/// fresh one), so calls never share guest state concurrently.
+/// A plugin bound to one rule. [`Binding::call_batch`] may be called from
+/// several threads at once: each caller gets its own instance from the pool
+/// (or a fresh one), so calls never share guest state concurrently.
 pub struct Binding {
     plugin: Arc<Plugin>,
     context: Arc<BindingContext>,
@@ -65,7 +68,19 @@ pub struct PoolStats {
 /// One live instance and its store.
 struct Instance {
     store: Store<HostState>,
-    plugin: bindings::Plugin,
+    bound: Bound,
+}
+
+/// A live instance in the world its plugin targets.
+enum Bound {
+    V01(v01::bindings::Plugin),
+    V02 {
+        plugin: v02::bindings::Plugin,
+        /// The batch buffer, reused across calls.
+        batch: v02::bindings::trailmark::plugin::types::Batch,
+        /// What `init` said of the rule's config.
+        init: Result<(), String>,
+    },
 }
 
 impl Binding {
@@ -137,66 +152,244 @@ impl Binding {
         }
     }
 
-    /// Delivers one event to the plugin's `handle`, synchronously.
+    /// Delivers one event, synchronously: [`Binding::call_batch`] of one.
+    pub fn call(&self, event: &Event) -> Result<(), CallError> {
+        let parsed = Arc::new(ParsedEvent::new(event.clone()));
+        self.call_batch(std::slice::from_ref(&parsed))
+            .pop()
+            .unwrap_or_else(|| Err(CallError::Retry("no outcome".to_owned())))
+    }
+
+    /// Delivers `events` (of this binding's rule) to the plugin,
+    /// synchronously, and returns one outcome per event, in order.
     ///
-    /// While the call runs the instance knows the delivery: capability calls
-    /// are confined to this event (its own archive keys, its own change
-    /// record, forwarding it unchanged in its envelope) and counted against
-    /// the binding's quotas. Reasons and trap texts in the error are bounded
-    /// by the error-text quota and free of control characters.
+    /// A 0.2 plugin gets them in one `handle` call (the deadline is the
+    /// rule's timeout times their number) and answers each on its own; a 0.1
+    /// plugin gets one `handle` call per event. While a delivery is handled,
+    /// capability calls made for it are confined to its event (its own
+    /// archive keys, its own change record, forwarding it in its envelope)
+    /// and counted against its quotas. Reasons and trap texts are bounded by
+    /// the error-text quota and free of control characters.
     ///
     /// Reuses an idle instance, or creates one. After a trap, timeout or
     /// out-of-memory the instance is dropped (a trapped instance cannot be
-    /// entered again) and the next call gets a fresh one.
-    pub fn call(&self, event: &Event) -> Result<(), CallError> {
-        let idle = self.lock_idle().pop();
-        let mut instance = match idle {
+    /// entered again); the deliveries the plugin had answered keep their
+    /// answers, and those it had not are delivered again one by one, each on
+    /// a fresh instance, so only the event that causes the trap fails.
+    pub fn call_batch(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), CallError>> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let instance = match self.lock_idle().pop() {
             Some(instance) => instance,
-            None => self.instantiate()?,
+            None => match self.instantiate() {
+                Ok(instance) => instance,
+                Err(error) => return vec![Err(error); events.len()],
+            },
         };
-        let wit_event = wit_event(event);
-        let started = Instant::now();
-        let state = instance.store.data_mut();
-        state.limiter.hit = false;
-        state.deadline = started + self.limits.timeout;
-        state.output.begin_call();
-        state.delivery = Some(Delivery::new(event, Arc::clone(&self.context.rule)));
-        instance.store.set_epoch_deadline(self.deadline_ticks);
-        let result = instance
-            .plugin
-            .call_handle(&mut instance.store, &wit_event, &self.config);
+        match instance.bound {
+            Bound::V01(_) => self.call_each_v01(instance, events),
+            Bound::V02 { .. } => self.call_v02(instance, events),
+        }
+    }
+
+    /// The 0.1 adapter: one `handle(event, config)` per event.
+    fn call_each_v01(
+        &self,
+        first: Instance,
+        events: &[Arc<ParsedEvent>],
+    ) -> Vec<Result<(), CallError>> {
+        let mut results = Vec::with_capacity(events.len());
+        let mut next = Some(first);
+        for parsed in events {
+            let instance = match next.take() {
+                Some(instance) => instance,
+                None => match self.instantiate() {
+                    Ok(instance) => instance,
+                    Err(error) => {
+                        results.push(Err(error));
+                        continue;
+                    }
+                },
+            };
+            let (result, kept) = self.call_v01(instance, parsed);
+            next = kept;
+            results.push(result);
+        }
+        if let Some(instance) = next {
+            self.give_back(instance);
+        }
+        results
+    }
+
+    fn call_v01(
+        &self,
+        mut instance: Instance,
+        parsed: &Arc<ParsedEvent>,
+    ) -> (Result<(), CallError>, Option<Instance>) {
+        let Bound::V01(plugin) = &instance.bound else {
+            return (Err(CallError::Retry("instance world changed".into())), None);
+        };
+        let wit_event = v01::wit_event(parsed.event());
+        let started = self.begin(&mut instance.store, std::slice::from_ref(parsed));
+        let result = plugin.call_handle(&mut instance.store, &wit_event, &self.config);
         let elapsed = started.elapsed();
-        let state = instance.store.data_mut();
-        state.delivery = None;
-        state.output.end_call();
+        self.end(&mut instance.store);
         let max_text = self.context.quotas.error_text();
         match result {
-            Ok(Ok(())) => {
-                self.give_back(instance);
-                Ok(())
-            }
-            Ok(Err(PluginError::Retry(message))) => {
-                self.give_back(instance);
-                Err(CallError::Retry(bounded(&message, max_text)))
-            }
-            Ok(Err(PluginError::Reject(message))) => {
-                self.give_back(instance);
-                Err(CallError::Reject(bounded(&message, max_text)))
-            }
+            Ok(Ok(())) => (Ok(()), Some(instance)),
+            Ok(Err(PluginError::Retry(message))) => (
+                Err(CallError::Retry(bounded(&message, max_text))),
+                Some(instance),
+            ),
+            Ok(Err(PluginError::Reject(message))) => (
+                Err(CallError::Reject(bounded(&message, max_text))),
+                Some(instance),
+            ),
             Err(error) => {
-                let error = self.classify(&instance.store, &error, elapsed);
-                self.discarded.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    rule = %self.context.rule,
-                    plugin = %self.context.plugin,
-                    event_id = %event.id,
-                    error = %error,
-                    "plugin instance stopped; the next call gets a fresh one"
-                );
-                drop(instance);
-                Err(error)
+                let error = self.stopped(instance, &error, elapsed, &parsed.event().id);
+                (Err(error), None)
             }
         }
+    }
+
+    /// One batched `handle` call of a 0.2 plugin.
+    fn call_v02(
+        &self,
+        mut instance: Instance,
+        events: &[Arc<ParsedEvent>],
+    ) -> Vec<Result<(), CallError>> {
+        let Bound::V02 {
+            plugin,
+            batch,
+            init,
+        } = &mut instance.bound
+        else {
+            return vec![Err(CallError::Retry("instance world changed".into())); events.len()];
+        };
+        if let Err(message) = init {
+            let error = CallError::Reject(bounded(
+                &format!("the rule's config was refused by the plugin: {message}"),
+                self.context.quotas.error_text(),
+            ));
+            self.give_back(instance);
+            return vec![Err(error); events.len()];
+        }
+        if v02::pack(events, batch).is_err() {
+            // Over 4 GiB of text: cannot be addressed by the batch's spans.
+            return match events {
+                [_] => vec![Err(CallError::Reject(
+                    "the event is too large to hand to a plugin".into(),
+                ))],
+                _ => events
+                    .iter()
+                    .flat_map(|e| self.call_batch(std::slice::from_ref(e)))
+                    .collect(),
+            };
+        }
+        let started = self.begin(&mut instance.store, events);
+        let result = plugin.call_handle(&mut instance.store, batch);
+        let elapsed = started.elapsed();
+        let answers = std::mem::take(&mut instance.store.data_mut().answers);
+        self.end(&mut instance.store);
+        let max_text = self.context.quotas.error_text();
+        let answered = |answer: Answer| match answer {
+            Answer::Ok => Ok(()),
+            Answer::Retry(message) => Err(CallError::Retry(bounded(&message, max_text))),
+            Answer::Reject(message) => Err(CallError::Reject(bounded(&message, max_text))),
+        };
+        match result {
+            Ok(()) => {
+                self.give_back(instance);
+                answers
+                    .into_iter()
+                    .map(|answer| match answer {
+                        Some(answer) => answered(answer),
+                        None => Err(CallError::Retry(
+                            "the plugin returned without answering this delivery".into(),
+                        )),
+                    })
+                    .collect()
+            }
+            Err(error) => {
+                let unanswered = answers.iter().filter(|a| a.is_none()).count();
+                let first_id = &events[0].event().id;
+                let error = self.stopped(instance, &error, elapsed, first_id);
+                if events.len() == 1 {
+                    return vec![
+                        answers
+                            .into_iter()
+                            .next()
+                            .flatten()
+                            .map_or(Err(error), answered),
+                    ];
+                }
+                tracing::debug!(
+                    rule = %self.context.rule,
+                    batch = events.len(),
+                    unanswered,
+                    "retrying the unanswered deliveries of a stopped batch one by one"
+                );
+                answers
+                    .into_iter()
+                    .zip(events)
+                    .map(|(answer, event)| match answer {
+                        Some(answer) => answered(answer),
+                        None => self
+                            .call_batch(std::slice::from_ref(event))
+                            .pop()
+                            .unwrap_or_else(|| Err(error.clone())),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Prepare the store for a call handling `events`; returns when it started.
+    fn begin(&self, store: &mut Store<HostState>, events: &[Arc<ParsedEvent>]) -> Instant {
+        let started = Instant::now();
+        let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        let state = store.data_mut();
+        state.limiter.hit = false;
+        state.deadline = started + self.limits.timeout.saturating_mul(count);
+        state.output.begin_call();
+        state.deliveries = events
+            .iter()
+            .map(|e| Delivery::new(Arc::clone(e), Arc::clone(&self.context.rule)))
+            .collect();
+        state.answers = vec![None; events.len()];
+        store.set_epoch_deadline(self.deadline_ticks.saturating_mul(u64::from(count)));
+        started
+    }
+
+    /// Clear the store after a call.
+    fn end(&self, store: &mut Store<HostState>) {
+        let state = store.data_mut();
+        state.deliveries.clear();
+        state.answers.clear();
+        state.output.end_call();
+    }
+
+    /// The error of a call that stopped the instance (trap, timeout,
+    /// out-of-memory), which is dropped.
+    fn stopped(
+        &self,
+        instance: Instance,
+        error: &wasmtime::Error,
+        elapsed: Duration,
+        event_id: &str,
+    ) -> CallError {
+        let error = self.classify(&instance.store, error, elapsed);
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            rule = %self.context.rule,
+            plugin = %self.context.plugin,
+            event_id = %event_id,
+            error = %error,
+            "plugin instance stopped; the next call gets a fresh one"
+        );
+        drop(instance);
+        error
     }
 
     fn lock_idle(&self) -> MutexGuard<'_, Vec<Instance>> {
@@ -237,10 +430,23 @@ impl Binding {
             }
         });
         store.set_epoch_deadline(self.deadline_ticks);
-        match self.plugin.pre.instantiate(&mut store) {
-            Ok(plugin) => {
+        let bound = match &self.plugin.pre {
+            Pre::V01(pre) => pre.instantiate(&mut store).map(Bound::V01),
+            Pre::V02(pre) => pre.instantiate(&mut store).and_then(|plugin| {
+                // The config, once per instance; a refusal is kept and
+                // answers every delivery (the rule's config must change).
+                let init = plugin.call_init(&mut store, &self.config)?;
+                Ok(Bound::V02 {
+                    plugin,
+                    batch: v02::empty_batch(),
+                    init,
+                })
+            }),
+        };
+        match bound {
+            Ok(bound) => {
                 self.instantiated.fetch_add(1, Ordering::Relaxed);
-                Ok(Instance { store, plugin })
+                Ok(Instance { store, bound })
             }
             Err(error) => match self.classify(&store, &error, started.elapsed()) {
                 CallError::Trap(message) => Err(CallError::Instantiate(message)),

@@ -7,17 +7,16 @@
 //! a batched world can call them for whichever delivery it is handling.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::sync::Arc;
 
 use trailmark_backends::{ChangeRecord, Event};
-use trailmark_sdk::{StateChange, encode_key_value};
+use trailmark_event::{ParsedEvent, STATE_CHANGE, StateChange};
+use trailmark_sdk::encode_key_value;
 
 use crate::grants::ArchiveGrant;
 use crate::quotas::{OverQuota, Quota, Quotas, Usage};
 use crate::safe_text::bounded;
 
-/// The detail-type of a change to an entity.
-const STATE_CHANGE: &str = "Object State Change";
 /// The prefix of the resource the host adds to each forwarded event.
 pub const FORWARDED_BY: &str = "trailmark:rule/";
 /// Longest plugin-supplied value quoted in a refusal.
@@ -38,79 +37,60 @@ impl From<OverQuota> for Refusal {
     }
 }
 
-/// The event one call handles, what the host derived from it, and what the
-/// plugin has used of its quotas for it.
+/// The event one delivery handles, as parsed at ingest, and what the plugin
+/// has used of its quotas for it.
 pub(crate) struct Delivery {
-    event: Event,
-    rule: std::sync::Arc<str>,
-    /// The detail parsed as an `Object State Change`, when it is one.
-    change: OnceCell<Result<StateChange, String>>,
+    parsed: Arc<ParsedEvent>,
+    rule: Arc<str>,
     pub(crate) usage: Usage,
 }
 
 impl Delivery {
-    /// The context of delivering `event` on behalf of `rule`.
-    pub(crate) fn new(event: &Event, rule: std::sync::Arc<str>) -> Delivery {
+    /// The context of delivering `parsed` on behalf of `rule`.
+    pub(crate) fn new(parsed: Arc<ParsedEvent>, rule: Arc<str>) -> Delivery {
         Delivery {
-            event: Event {
-                id: event.id.clone(),
-                version: event.version.clone(),
-                source: event.source.clone(),
-                detail_type: event.detail_type.clone(),
-                time: event.time.clone(),
-                account: event.account.clone(),
-                region: event.region.clone(),
-                resources: event.resources.clone(),
-                // Only a state change's detail is ever read (for its change
-                // record): other deliveries do not pay for a copy.
-                detail: if event.detail_type == STATE_CHANGE {
-                    event.detail.clone()
-                } else {
-                    String::new()
-                },
-            },
+            parsed,
             rule,
-            change: OnceCell::new(),
             usage: Usage::default(),
         }
+    }
+
+    /// The delivered event.
+    pub(crate) fn event(&self) -> &Event {
+        self.parsed.event()
     }
 
     /// The event's source and id percent-encoded exactly as the SDK encodes
     /// values substituted into archive keys (one `{source}` segment), by the
     /// SDK's own function, so host and plugins agree byte for byte.
     fn key_values(&self) -> Result<(Cow<'_, str>, Cow<'_, str>), Refusal> {
-        let source = encode_key_value(&self.event.source);
-        let id = encode_key_value(&self.event.id);
+        let source = encode_key_value(&self.event().source);
+        let id = encode_key_value(&self.event().id);
         if source.is_empty() || id.is_empty() {
             return Err(Refusal::Denied(format!(
                 "event {}: an empty source or id forms no archive key segment, \
                  so it has no archive keys",
-                bounded(&self.event.id, QUOTE)
+                bounded(&self.event().id, QUOTE)
             )));
         }
         Ok((source, id))
     }
 
-    /// The delivered detail as an `Object State Change`, parsed once.
+    /// The delivered detail as an `Object State Change`, as parsed at ingest.
     fn state_change(&self) -> Result<&StateChange, Refusal> {
-        let parsed = self.change.get_or_init(|| {
-            if self.event.detail_type != STATE_CHANGE {
-                return Err(format!(
-                    "its detail-type is {:?}, not {STATE_CHANGE:?}",
-                    bounded(&self.event.detail_type, QUOTE)
-                ));
-            }
-            let detail: serde_json::Value =
-                serde_json::from_str(&self.event.detail).map_err(|e| e.to_string())?;
-            StateChange::from_detail(&detail).map_err(|e| e.to_string())
-        });
-        parsed.as_ref().map_err(|reason| {
-            Refusal::Denied(format!(
-                "event {} is not an Object State Change ({reason}); only the change \
-                 record of a delivered Object State Change can be stored",
-                self.event.id
-            ))
-        })
+        let reason = match self.parsed.change() {
+            Some(Ok(change)) => return Ok(change),
+            Some(Err(error)) => error.to_string(),
+            None => format!(
+                "its detail-type is {:?}, not {STATE_CHANGE:?}",
+                bounded(&self.event().detail_type, QUOTE)
+            ),
+        };
+        Err(Refusal::Denied(format!(
+            "event {} is not an Object State Change ({reason}); only the change \
+             record of a delivered Object State Change can be stored",
+            self.event().id
+        )))
     }
 
     /// Checks that `key` is one this delivery may write: under the event's
@@ -127,7 +107,7 @@ impl Delivery {
                 "archive key {:?} is outside what event {} may write: keys must start \
                  with `{under}{}` and contain the event id",
                 bounded(key, QUOTE),
-                self.event.id,
+                self.event().id,
                 if grant.write_prefix.is_some() {
                     ""
                 } else {
@@ -141,7 +121,7 @@ impl Delivery {
                  write only keys of its own event (use a template with `{{id}}`, e.g. \
                  `{{source}}/{{entity-type}}/{{entity-id}}/{{ts}}-{{operation}}-{{id}}.json`)",
                 bounded(key, QUOTE),
-                self.event.id
+                self.event().id
             )));
         }
         Ok(())
@@ -167,7 +147,7 @@ impl Delivery {
              (readable: {})",
             bounded(key, QUOTE),
             &*self.rule,
-            self.event.id,
+            self.event().id,
             allowed.join(", ")
         )))
     }
@@ -187,8 +167,8 @@ impl Delivery {
         let ts = change.ts.to_string();
         let claimed_ts = claimed.ts.to_string();
         let fields: [(&str, &str, &str); 7] = [
-            ("event-id", &claimed.event_id, &self.event.id),
-            ("source", &claimed.source, &self.event.source),
+            ("event-id", &claimed.event_id, &self.event().id),
+            ("source", &claimed.source, &self.event().source),
             ("entity-type", &claimed.entity_type, &change.entity_type),
             ("entity-id", &claimed.entity_id, &change.entity_id),
             ("operation", &claimed.operation, change.operation.as_str()),
@@ -200,13 +180,13 @@ impl Delivery {
                 "metadata.put: field `{field}` is {:?}, but the delivered event {} has {:?}; \
                  the host records the delivered event's own fields",
                 bounded(claimed, QUOTE),
-                self.event.id,
+                self.event().id,
                 bounded(actual, QUOTE)
             )));
         }
         let record = ChangeRecord {
-            event_id: self.event.id.clone(),
-            source: self.event.source.clone(),
+            event_id: self.event().id.clone(),
+            source: self.event().source.clone(),
             entity_type: change.entity_type.clone(),
             entity_id: change.entity_id.clone(),
             operation: change.operation.as_str().to_owned(),
@@ -258,17 +238,39 @@ impl Delivery {
         })
     }
 
+    /// The change record a 0.2 plugin asks for: the delivered event's own
+    /// fields, with the plugin's archive key and attributes (checked by
+    /// [`Delivery::change_record`] like a 0.1 plugin's claim).
+    pub(crate) fn own_claim(
+        &self,
+        archive_key: Option<String>,
+        attributes: String,
+    ) -> Result<ChangeRecord, Refusal> {
+        let change = self.state_change()?;
+        Ok(ChangeRecord {
+            event_id: self.event().id.clone(),
+            source: self.event().source.clone(),
+            entity_type: change.entity_type.clone(),
+            entity_id: change.entity_id.clone(),
+            operation: change.operation.as_str().to_owned(),
+            ts: change.ts,
+            author: change.author.clone(),
+            archive_key,
+            attributes,
+        })
+    }
+
     /// The event to forward for the plugin's `sent` one: the delivered id,
     /// source, detail-type, time, account and region kept; detail and
     /// resources the plugin's; the forwarding rule added to resources.
     pub(crate) fn forwarded(&self, mut sent: Event) -> Result<Event, Refusal> {
         let fields: [(&str, &str, &str); 6] = [
-            ("id", &sent.id, &self.event.id),
-            ("source", &sent.source, &self.event.source),
-            ("detail-type", &sent.detail_type, &self.event.detail_type),
-            ("time", &sent.time, &self.event.time),
-            ("account", &sent.account, &self.event.account),
-            ("region", &sent.region, &self.event.region),
+            ("id", &sent.id, &self.event().id),
+            ("source", &sent.source, &self.event().source),
+            ("detail-type", &sent.detail_type, &self.event().detail_type),
+            ("time", &sent.time, &self.event().time),
+            ("account", &sent.account, &self.event().account),
+            ("region", &sent.region, &self.event().region),
         ];
         if let Some((field, sent, actual)) = fields.iter().find(|(_, s, a)| s != a) {
             return Err(Refusal::Denied(format!(
@@ -276,12 +278,12 @@ impl Delivery {
                  a plugin forwards the event it was handed and may change only its detail \
                  and resources",
                 bounded(sent, QUOTE),
-                self.event.id,
+                self.event().id,
                 bounded(actual, QUOTE)
             )));
         }
         if let Some(claim) = sent.resources.iter().find(|r| {
-            r.starts_with(FORWARDED_BY) && !self.event.resources.iter().any(|own| own == *r)
+            r.starts_with(FORWARDED_BY) && !self.event().resources.iter().any(|own| own == *r)
         }) {
             return Err(Refusal::Denied(format!(
                 "forward.send: resource {:?} claims a rule forwarded the event; only the \
@@ -289,7 +291,7 @@ impl Delivery {
                 bounded(claim, QUOTE)
             )));
         }
-        sent.version = self.event.version.clone();
+        sent.version = self.event().version.clone();
         sent.resources.push(format!("{FORWARDED_BY}{}", self.rule));
         Ok(sent)
     }
@@ -320,7 +322,10 @@ mod tests {
     }
 
     fn delivery(source: &str) -> Delivery {
-        Delivery::new(&event(source, STATE_CHANGE), "r".into())
+        Delivery::new(
+            Arc::new(ParsedEvent::new(event(source, STATE_CHANGE))),
+            "r".into(),
+        )
     }
 
     fn denied(result: Result<impl std::fmt::Debug, Refusal>) -> String {
@@ -382,8 +387,8 @@ mod tests {
 
     fn claimed(d: &Delivery) -> ChangeRecord {
         ChangeRecord {
-            event_id: d.event.id.clone(),
-            source: d.event.source.clone(),
+            event_id: d.event().id.clone(),
+            source: d.event().source.clone(),
             entity_type: "account".to_owned(),
             entity_id: "acct/1".to_owned(),
             operation: "delete".to_owned(),
@@ -439,7 +444,10 @@ mod tests {
 
     #[test]
     fn other_detail_types_have_no_change_record() {
-        let mut d = Delivery::new(&event("com.bank", "Login"), "r".into());
+        let mut d = Delivery::new(
+            Arc::new(ParsedEvent::new(event("com.bank", "Login"))),
+            "r".into(),
+        );
         let claim = claimed(&d);
         let text = denied(d.change_record(None, &Quotas::default(), claim));
         assert!(text.contains("not an Object State Change"), "{text}");
@@ -448,13 +456,13 @@ mod tests {
     #[test]
     fn forwarding_keeps_the_envelope_and_names_the_rule() {
         let d = delivery("com.team-a");
-        let mut sent = d.event.clone();
+        let mut sent = d.event().clone();
         sent.detail = r#"{"note":"added"}"#.to_owned();
         let out = d.forwarded(sent.clone()).expect("detail may change");
         assert_eq!(out.resources, vec!["trailmark:rule/r".to_owned()]);
         assert_eq!(out.detail, sent.detail);
         for field in ["source", "time", "id"] {
-            let mut forged = d.event.clone();
+            let mut forged = d.event().clone();
             match field {
                 "source" => forged.source = "com.bank".into(),
                 "time" => forged.time = "2020-01-01T00:00:00Z".into(),
@@ -463,7 +471,7 @@ mod tests {
             let text = denied(d.forwarded(forged));
             assert!(text.contains(&format!("field `{field}`")), "{text}");
         }
-        let mut claim = d.event.clone();
+        let mut claim = d.event().clone();
         claim.resources.push("trailmark:rule/admin".into());
         denied(d.forwarded(claim));
     }

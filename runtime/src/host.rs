@@ -1,33 +1,22 @@
-//! The host side of the plugin world: generated bindings, the per-instance
-//! store state, and the capability functions that check grants and call the
-//! backends.
+//! The host side of the plugin worlds: the per-instance store state (the
+//! deliveries being handled and the plugin's answers), the memory limiter,
+//! the deny-everything WASI context and the linker. The worlds' own glue is
+//! in `v01` and `v02`; what their capability calls do is in `capabilities`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use trailmark_backends::{BackendError, ChangeRecord, Notification};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::capabilities::Denial;
 use crate::clocks::{self, FrozenMonotonicClock, FrozenWallClock};
 use crate::delivery::{Delivery, Refusal};
 use crate::error::RuntimeError;
-use crate::grants::{ArchiveGrant, Capabilities, Grants};
+use crate::grants::{Capabilities, Grants};
 use crate::output::{CapturedStream, Output, Stream};
-use crate::quotas::{Quota, Quotas, Usage};
-use crate::safe_text::bounded;
-
-/// Host bindings generated from `sdk/wit` (world `plugin`); synchronous.
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "wit/v0.1",
-        world: "plugin",
-    });
-}
-
-use bindings::trailmark::plugin::types::{Event as WitEvent, HostError};
-use bindings::trailmark::plugin::{archive, forward, log, metadata, notify, types};
+use crate::quotas::Quotas;
 
 /// What every instance of one binding shares: who it serves and what it may do.
 pub(crate) struct BindingContext {
@@ -38,48 +27,15 @@ pub(crate) struct BindingContext {
     pub(crate) quotas: Quotas,
 }
 
-impl BindingContext {
-    fn denied(&self, what: &str) -> HostError {
-        self.error(Refusal::Denied(format!(
-            "rule {:?} has no grant for {what} (grants: {})",
-            &*self.rule, self.grants
-        )))
-    }
-
-    fn unconfigured(&self, what: &str) -> HostError {
-        self.error(Refusal::Invalid(format!(
-            "{what} is granted to rule {:?} but is not configured on this host",
-            &*self.rule
-        )))
-    }
-
-    /// The archive grant, or a denial.
-    fn archive_grant(&self) -> Result<&ArchiveGrant, HostError> {
-        self.grants
-            .archive
-            .as_ref()
-            .ok_or_else(|| self.denied("archive"))
-    }
-
-    /// A refusal as the WIT error, its text bounded by the error-text quota
-    /// and free of control characters.
-    fn error(&self, refusal: Refusal) -> HostError {
-        let max = self.quotas.error_text();
-        match refusal {
-            Refusal::Denied(m) => HostError::Denied(bounded(&m, max)),
-            Refusal::Invalid(m) => HostError::Invalid(bounded(&m, max)),
-        }
-    }
-
-    /// A backend's error as the WIT error, its text bounded likewise.
-    fn backend_error(&self, error: BackendError) -> HostError {
-        let max = self.quotas.error_text();
-        match error {
-            BackendError::Denied(m) => HostError::Denied(bounded(&m, max)),
-            BackendError::Transient(m) => HostError::Transient(bounded(&m, max)),
-            BackendError::Invalid(m) => HostError::Invalid(bounded(&m, max)),
-        }
-    }
+/// How the plugin answered one delivery of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Handled.
+    Ok,
+    /// Transient failure: retry.
+    Retry(String),
+    /// Permanent failure: dead-letter.
+    Reject(String),
 }
 
 /// The data of one instance's `Store`.
@@ -90,10 +46,13 @@ pub(crate) struct HostState {
     pub(crate) output: Output,
     /// When the current call (or instantiation) must stop.
     pub(crate) deadline: Instant,
-    /// The delivery the current call handles; `None` between calls (and
-    /// while the instance starts), when every capability call is refused.
-    pub(crate) delivery: Option<Delivery>,
-    context: Arc<BindingContext>,
+    /// The deliveries the current call handles, by index in its batch
+    /// (one for a 0.1 plugin); empty between calls (and while the instance
+    /// starts or runs `init`), when every capability call is refused.
+    pub(crate) deliveries: Vec<Delivery>,
+    /// The plugin's answer to each delivery of the current batch, so far.
+    pub(crate) answers: Vec<Option<Answer>>,
+    pub(crate) context: Arc<BindingContext>,
 }
 
 impl HostState {
@@ -107,20 +66,36 @@ impl HostState {
             limiter: MemoryLimiter::new(memory_bytes),
             output,
             deadline: Instant::now(),
-            delivery: None,
+            deliveries: Vec::new(),
+            answers: Vec::new(),
             context,
         }
     }
 
-    /// The binding's context and the delivery being handled, or a denial
-    /// when there is none (a capability called from start-up code).
-    fn delivery(&mut self) -> Result<(&BindingContext, &mut Delivery), HostError> {
+    /// The binding's context and delivery `index` of the current batch, or
+    /// a refusal when there is none (a capability called from start-up
+    /// code or `init`, or an index outside the batch).
+    pub(crate) fn delivery(
+        &mut self,
+        index: u32,
+    ) -> Result<(&BindingContext, &mut Delivery), Denial> {
         let context = &*self.context;
-        match self.delivery.as_mut() {
+        let count = self.deliveries.len();
+        match self.deliveries.get_mut(index as usize) {
             Some(delivery) => Ok((context, delivery)),
-            None => Err(context.error(Refusal::Denied(
+            None if count == 0 => Err(context.refusal(Refusal::Denied(
                 "capabilities may be used only while handling a delivery".to_owned(),
             ))),
+            None => Err(context.refusal(Refusal::Invalid(format!(
+                "delivery index {index} is outside the batch of {count}"
+            )))),
+        }
+    }
+
+    /// Record the plugin's answer to delivery `index`; the first counts.
+    pub(crate) fn answer(&mut self, index: u32, answer: Answer) {
+        if let Some(slot @ None) = self.answers.get_mut(index as usize) {
+            *slot = Some(answer);
         }
     }
 }
@@ -226,192 +201,26 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// A linker with WASI p2 and our capabilities, shared by every plugin.
+/// A linker with WASI p2 and the capabilities of both plugin worlds,
+/// shared by every plugin.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .map_err(|e| RuntimeError::Engine(format!("cannot link WASI: {e}")))?;
     clocks::forbid_timers(&mut linker)?;
-    bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-        .map_err(|e| RuntimeError::Engine(format!("cannot link host capabilities: {e}")))?;
+    let link_error =
+        |e: wasmtime::Error| RuntimeError::Engine(format!("cannot link host capabilities: {e}"));
+    crate::v01::bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |state| state,
+    )
+    .map_err(link_error)?;
+    crate::v02::bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |state| state,
+    )
+    .map_err(link_error)?;
     Ok(linker)
-}
-
-/// The WIT form of a journaled event.
-pub(crate) fn wit_event(event: &trailmark_backends::Event) -> WitEvent {
-    WitEvent {
-        id: event.id.clone(),
-        source: event.source.clone(),
-        detail_type: event.detail_type.clone(),
-        time: event.time.clone(),
-        account: event.account.clone(),
-        region: event.region.clone(),
-        resources: event.resources.clone(),
-        detail: event.detail.clone(),
-    }
-}
-
-fn backend_event(event: WitEvent) -> trailmark_backends::Event {
-    trailmark_backends::Event {
-        id: event.id,
-        version: "0".to_owned(),
-        source: event.source,
-        detail_type: event.detail_type,
-        time: event.time,
-        account: event.account,
-        region: event.region,
-        resources: event.resources,
-        detail: event.detail,
-    }
-}
-
-impl types::Host for HostState {}
-
-impl archive::Host for HostState {
-    fn put(&mut self, key: String, body: Vec<u8>, content_type: String) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery()?;
-        let grant = ctx.archive_grant()?;
-        let store = ctx
-            .capabilities
-            .archive
-            .as_ref()
-            .ok_or_else(|| ctx.unconfigured("archive"))?;
-        delivery
-            .check_write(grant, &key)
-            .map_err(|r| ctx.error(r))?;
-        let bytes = body.len() as u64;
-        Usage::check(&ctx.quotas, Quota::ArchivePutBytes, bytes, || {
-            format!("archive.put body of {bytes} bytes")
-        })
-        .map_err(|e| ctx.error(e.into()))?;
-        let usage = &mut delivery.usage;
-        usage
-            .take(&ctx.quotas, Quota::ArchivePuts, 1, "archive.put")
-            .and_then(|()| usage.take(&ctx.quotas, Quota::ArchiveBytes, bytes, "archive.put body"))
-            .map_err(|e| ctx.error(e.into()))?;
-        store
-            .put(&key, &body, &content_type)
-            .map_err(|e| ctx.backend_error(e))
-    }
-
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        let (ctx, delivery) = self.delivery()?;
-        let grant = ctx.archive_grant()?;
-        let store = ctx
-            .capabilities
-            .archive
-            .as_ref()
-            .ok_or_else(|| ctx.unconfigured("archive"))?;
-        delivery.check_read(grant, &key).map_err(|r| ctx.error(r))?;
-        delivery
-            .usage
-            .take(&ctx.quotas, Quota::ArchiveGets, 1, "archive.get")
-            .map_err(|e| ctx.error(e.into()))?;
-        store.get(&key).map_err(|e| ctx.backend_error(e))
-    }
-}
-
-impl metadata::Host for HostState {
-    fn put(&mut self, c: metadata::Change) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery()?;
-        if !ctx.grants.metadata {
-            return Err(ctx.denied("metadata"));
-        }
-        let store = ctx
-            .capabilities
-            .metadata
-            .as_ref()
-            .ok_or_else(|| ctx.unconfigured("metadata"))?;
-        let claimed = ChangeRecord {
-            event_id: c.event_id,
-            source: c.source,
-            entity_type: c.entity_type,
-            entity_id: c.entity_id,
-            operation: c.operation,
-            ts: c.ts,
-            author: c.author,
-            archive_key: c.archive_key,
-            attributes: c.attributes,
-        };
-        let record = delivery
-            .change_record(ctx.grants.archive.as_ref(), &ctx.quotas, claimed)
-            .map_err(|r| ctx.error(r))?;
-        // Idempotent on event id: storing a record again is a success.
-        store
-            .put(&record)
-            .map(|_outcome| ())
-            .map_err(|e| ctx.backend_error(e))
-    }
-}
-
-impl notify::Host for HostState {
-    fn publish(
-        &mut self,
-        channel: String,
-        subject: String,
-        message: String,
-        attributes: Vec<(String, String)>,
-    ) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery()?;
-        if !ctx.grants.notify.contains(&channel) {
-            return Err(ctx.denied(&format!("notify channel {:?}", bounded(&channel, 64))));
-        }
-        let notifier = ctx
-            .capabilities
-            .notify
-            .get(&channel)
-            .ok_or_else(|| ctx.unconfigured(&format!("notify channel {channel:?}")))?;
-        delivery
-            .usage
-            .take(&ctx.quotas, Quota::Notifications, 1, "notify.publish")
-            .map_err(|e| ctx.error(e.into()))?;
-        notifier
-            .publish(&Notification {
-                channel,
-                subject,
-                message,
-                attributes,
-            })
-            .map_err(|e| ctx.backend_error(e))
-    }
-}
-
-impl forward::Host for HostState {
-    fn send(&mut self, destination: String, e: WitEvent) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery()?;
-        if !ctx.grants.forward.contains(&destination) {
-            return Err(ctx.denied(&format!(
-                "forward destination {:?}",
-                bounded(&destination, 64)
-            )));
-        }
-        let forwarder = ctx
-            .capabilities
-            .forward
-            .get(&destination)
-            .ok_or_else(|| ctx.unconfigured(&format!("forward destination {destination:?}")))?;
-        let event = delivery
-            .forwarded(backend_event(e))
-            .map_err(|r| ctx.error(r))?;
-        delivery
-            .usage
-            .take(&ctx.quotas, Quota::ForwardSends, 1, "forward.send")
-            .map_err(|e| ctx.error(e.into()))?;
-        forwarder.send(&event).map_err(|e| ctx.backend_error(e))
-    }
-}
-
-impl log::Host for HostState {
-    fn write(&mut self, level: log::Level, message: String) {
-        let level = match level {
-            log::Level::Trace => tracing::Level::TRACE,
-            log::Level::Debug => tracing::Level::DEBUG,
-            log::Level::Info => tracing::Level::INFO,
-            log::Level::Warn => tracing::Level::WARN,
-            log::Level::Error => tracing::Level::ERROR,
-        };
-        self.output.log(level, &message);
-    }
 }
 
 #[cfg(test)]

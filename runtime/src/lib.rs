@@ -77,6 +77,7 @@
 
 mod binding;
 mod cache;
+mod capabilities;
 mod clocks;
 mod config;
 mod delivery;
@@ -88,6 +89,8 @@ mod output;
 mod plugin;
 mod quotas;
 mod safe_text;
+mod v01;
+mod v02;
 mod world;
 
 pub use binding::{Binding, BindingSpec, PoolStats};
@@ -106,6 +109,6 @@ pub use quotas::{OverQuota, Quota, QuotaUnit, Quotas};
 /// bound.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
 pub use world::{
-    HANDLE_EXPORT, Incompatibility, PluginInfo, SUPPORTED_VERSIONS, WORLD_PACKAGE, WORLD_VERSION,
-    inspect,
+    Contract, HANDLE_EXPORT, INIT_EXPORT, Incompatibility, PluginInfo, SUPPORTED_VERSIONS,
+    WORLD_PACKAGE, WORLD_VERSION, inspect,
 };

@@ -11,8 +11,9 @@ use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
 use crate::engine::{Allocator, EngineShared};
 use crate::error::RuntimeError;
-use crate::host::{self, HostState, bindings};
-use crate::world::{self, PluginInfo};
+use crate::host::{self, HostState};
+use crate::world::{self, Contract, PluginInfo};
+use crate::{v01, v02};
 
 /// The plugin runtime: one wasmtime engine, its deadline clock, the host
 /// linker and the compiled-plugin cache. Create one per process.
@@ -37,8 +38,16 @@ pub struct Plugin {
     name: Arc<str>,
     info: PluginInfo,
     origin: Origin,
-    pub(crate) pre: bindings::PluginPre<HostState>,
+    pub(crate) pre: Pre,
     pub(crate) shared: Arc<EngineShared>,
+}
+
+/// A plugin linked and ready to instantiate, in the world it targets.
+pub(crate) enum Pre {
+    /// Built for 0.1: adapted, one call per delivery.
+    V01(v01::bindings::PluginPre<HostState>),
+    /// Built for 0.2.
+    V02(v02::bindings::PluginPre<HostState>),
 }
 
 impl Runtime {
@@ -100,7 +109,8 @@ impl Runtime {
             });
         }
         let info = world::inspect(wasm)?;
-        info.compatibility()
+        let contract = info
+            .compatibility()
             .map_err(|reason| RuntimeError::Incompatible {
                 plugin: name.to_owned(),
                 reason,
@@ -132,8 +142,15 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(link_error)?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(link_error)?;
-        tracing::debug!(plugin = name, sha256 = %info.sha256, ?origin, "plugin loaded");
+        let pre = match contract {
+            Contract::V01 => {
+                Pre::V01(v01::bindings::PluginPre::new(instance_pre).map_err(link_error)?)
+            }
+            Contract::V02 => {
+                Pre::V02(v02::bindings::PluginPre::new(instance_pre).map_err(link_error)?)
+            }
+        };
+        tracing::debug!(plugin = name, sha256 = %info.sha256, ?origin, contract = contract.as_str(), "plugin loaded");
         Ok(Arc::new(Plugin {
             name: name.into(),
             info,
@@ -158,6 +175,14 @@ impl Plugin {
     /// What the file is: world version, imports, exports, size, SHA-256.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// The world version the plugin targets.
+    pub fn contract(&self) -> Contract {
+        match self.pre {
+            Pre::V01(_) => Contract::V01,
+            Pre::V02(_) => Contract::V02,
+        }
     }
 
     /// Whether this load compiled the component or took it from the cache.

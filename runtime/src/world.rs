@@ -9,11 +9,33 @@ use crate::error::RuntimeError;
 /// The WIT package every plugin is built against.
 pub const WORLD_PACKAGE: &str = "trailmark:plugin";
 /// The world version this host implements (`sdk/wit/world.wit`).
-pub const WORLD_VERSION: &str = "0.1.0";
+pub const WORLD_VERSION: &str = "0.2.0";
 /// The versions this host accepts, for messages.
-pub const SUPPORTED_VERSIONS: &str = "0.1.x";
-/// The one function a plugin must export.
+pub const SUPPORTED_VERSIONS: &str = "0.2.x or 0.1.x";
+/// The function every plugin exports.
 pub const HANDLE_EXPORT: &str = "handle";
+/// The function a 0.2 plugin exports besides `handle`.
+pub const INIT_EXPORT: &str = "init";
+
+/// Which version of the plugin world a component targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `trailmark:plugin@0.1.x`: one `handle(event, config)` call per
+    /// delivery; the host adapts it.
+    V01,
+    /// `trailmark:plugin@0.2.x`: `init(config)` once, batched `handle`.
+    V02,
+}
+
+impl Contract {
+    /// `0.1` or `0.2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V01 => "0.1",
+            Contract::V02 => "0.2",
+        }
+    }
+}
 
 /// A description of a plugin file, as `trailmark plugins inspect FILE` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +63,7 @@ pub enum Incompatibility {
     /// Built against another version of the plugin world.
     #[error(
         "it was built for {WORLD_PACKAGE}@{found}, but this host supports \
-         {WORLD_PACKAGE}@{SUPPORTED_VERSIONS}; rebuild it against a 0.1 trailmark-sdk"
+         {WORLD_PACKAGE}@{SUPPORTED_VERSIONS}; rebuild it against a 0.2 trailmark-sdk"
     )]
     Version {
         /// The version the plugin imports.
@@ -64,12 +86,16 @@ pub enum Incompatibility {
         /// The import name.
         import: String,
     },
-    /// Does not export `handle`.
+    /// Does not export a function its world requires.
     #[error(
-        "it does not export `{HANDLE_EXPORT}` (exports: [{exports}]); it was not built \
-         for the {WORLD_PACKAGE} world"
+        "it does not export `{missing}` (exports: [{exports}]), which the \
+         {WORLD_PACKAGE}@{version} world requires; it was not built for it"
     )]
     MissingHandle {
+        /// The missing export.
+        missing: &'static str,
+        /// The world version it imports.
+        version: String,
         /// What it exports instead, comma separated.
         exports: String,
     },
@@ -82,9 +108,10 @@ pub enum Incompatibility {
 }
 
 impl PluginInfo {
-    /// Whether this host can run the component: it must import only
-    /// `trailmark:plugin/*@0.1.x` and `wasi:*`, and export `handle`.
-    pub fn compatibility(&self) -> Result<(), Incompatibility> {
+    /// Whether this host can run the component, and as which contract: it
+    /// must import only `trailmark:plugin/*` of one supported version and
+    /// `wasi:*`, and export `handle` (and `init`, for 0.2).
+    pub fn compatibility(&self) -> Result<Contract, Incompatibility> {
         let mut version: Option<&str> = None;
         for import in &self.imports {
             match classify_import(import) {
@@ -108,18 +135,36 @@ impl PluginInfo {
                 }
             }
         }
-        if !self.exports.iter().any(|e| e == HANDLE_EXPORT) {
+        let contract = match version {
+            None if self.exports.iter().any(|e| e == HANDLE_EXPORT) => {
+                return Err(Incompatibility::NoWorld);
+            }
+            None => {
+                return Err(Incompatibility::MissingHandle {
+                    missing: HANDLE_EXPORT,
+                    version: SUPPORTED_VERSIONS.to_owned(),
+                    exports: self.exports.join(", "),
+                });
+            }
+            Some(found) => supported_contract(found).ok_or_else(|| Incompatibility::Version {
+                found: found.to_owned(),
+            })?,
+        };
+        let required: &[&'static str] = match contract {
+            Contract::V01 => &[HANDLE_EXPORT],
+            Contract::V02 => &[INIT_EXPORT, HANDLE_EXPORT],
+        };
+        if let Some(missing) = required
+            .iter()
+            .find(|name| !self.exports.iter().any(|e| e == *name))
+        {
             return Err(Incompatibility::MissingHandle {
+                missing,
+                version: version.unwrap_or_default().to_owned(),
                 exports: self.exports.join(", "),
             });
         }
-        match version {
-            None => Err(Incompatibility::NoWorld),
-            Some(found) if is_supported_version(found) => Ok(()),
-            Some(found) => Err(Incompatibility::Version {
-                found: found.to_owned(),
-            }),
-        }
+        Ok(contract)
     }
 }
 
@@ -222,17 +267,23 @@ fn classify_import(name: &str) -> ImportKind<'_> {
     }
 }
 
-/// `0.1.x` for any `x`, pre-release and build suffixes included.
-fn is_supported_version(version: &str) -> bool {
+/// The contract of `0.1.x` or `0.2.x` for any `x`, pre-release and build
+/// suffixes included.
+fn supported_contract(version: &str) -> Option<Contract> {
     let mut parts = version.splitn(3, '.');
     let (Some(major), Some(minor), Some(patch)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
     let patch_digits = patch.split(['-', '+']).next().unwrap_or("");
-    major == "0"
-        && minor == "1"
-        && !patch_digits.is_empty()
-        && patch_digits.bytes().all(|b| b.is_ascii_digit())
+    if major != "0" || patch_digits.is_empty() || !patch_digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    match minor {
+        "1" => Some(Contract::V01),
+        "2" => Some(Contract::V02),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -251,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn accepts_any_0_1_patch_with_wasi() {
+    fn accepts_any_0_1_or_0_2_patch_with_wasi() {
         for version in ["0.1.0", "0.1.7", "0.1.2-rc.1"] {
             let i = info(
                 &[
@@ -260,13 +311,23 @@ mod tests {
                 ],
                 &["handle"],
             );
-            assert_eq!(i.compatibility(), Ok(()), "{version}");
+            assert_eq!(i.compatibility(), Ok(Contract::V01), "{version}");
+        }
+        for version in ["0.2.0", "0.2.3"] {
+            let i = info(
+                &[&format!("trailmark:plugin/outcomes@{version}")],
+                &["init", "handle"],
+            );
+            assert_eq!(i.compatibility(), Ok(Contract::V02), "{version}");
+            let no_init = info(&[&format!("trailmark:plugin/types@{version}")], &["handle"]);
+            let err = no_init.compatibility().expect_err("0.2 needs init");
+            assert!(err.to_string().contains("does not export `init`"), "{err}");
         }
     }
 
     #[test]
     fn refuses_other_versions_naming_both() {
-        for version in ["0.2.0", "1.0.0", "0.10.0", "0.1", "0.1.x"] {
+        for version in ["0.3.0", "1.0.0", "0.10.0", "0.1", "0.1.x"] {
             let i = info(&[&format!("trailmark:plugin/log@{version}")], &["handle"]);
             let err = i.compatibility().expect_err(version);
             let text = err.to_string();
@@ -274,7 +335,7 @@ mod tests {
                 text.contains(&format!("trailmark:plugin@{version}")),
                 "{text}"
             );
-            assert!(text.contains("trailmark:plugin@0.1.x"), "{text}");
+            assert!(text.contains("trailmark:plugin@0.2.x or 0.1.x"), "{text}");
         }
     }
 

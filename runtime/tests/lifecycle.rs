@@ -133,7 +133,7 @@ fn inspect_describes_a_plugin() {
         "{:?}",
         info.type_imports
     );
-    assert_eq!(info.compatibility(), Ok(()));
+    assert_eq!(info.compatibility(), Ok(trailmark_runtime::Contract::V01));
     assert_eq!(plugin("noop").info(), &info);
 }
 
@@ -141,7 +141,7 @@ fn inspect_describes_a_plugin() {
 fn oldworld_is_refused_with_both_versions() {
     let wasm = fixture("oldworld");
     let info = inspect(&wasm).expect("still a component");
-    assert_eq!(info.world_version.as_deref(), Some("0.2.0"));
+    assert_eq!(info.world_version.as_deref(), Some("1.0.0"));
     assert!(matches!(
         info.compatibility(),
         Err(Incompatibility::Version { .. })
@@ -154,8 +154,11 @@ fn oldworld_is_refused_with_both_versions() {
         "{message}"
     );
     assert!(message.contains("oldworld"), "{message}");
-    assert!(message.contains("trailmark:plugin@0.2.0"), "{message}");
-    assert!(message.contains("trailmark:plugin@0.1.x"), "{message}");
+    assert!(message.contains("trailmark:plugin@1.0.0"), "{message}");
+    assert!(
+        message.contains("trailmark:plugin@0.2.x or 0.1.x"),
+        "{message}"
+    );
     assert_noop_still_works();
 }
 

@@ -1,0 +1,206 @@
+//! The host capabilities as plain functions: grant checks, confinement to
+//! the delivery, quotas, then the backend call. Both plugin worlds (0.1 and
+//! 0.2) call these, and map [`Denial`] onto their own WIT `host-error`.
+
+use trailmark_backends::{BackendError, ChangeRecord, Event, Notification};
+
+use crate::delivery::{Delivery, Refusal};
+use crate::grants::ArchiveGrant;
+use crate::host::BindingContext;
+use crate::quotas::{Quota, Usage};
+use crate::safe_text::bounded;
+
+/// Why a capability call failed, its text bounded by the error-text quota
+/// and free of control characters: the WIT `host-error` of either world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Denial {
+    /// `host-error::denied`.
+    Denied(String),
+    /// `host-error::transient`.
+    Transient(String),
+    /// `host-error::invalid`.
+    Invalid(String),
+}
+
+impl BindingContext {
+    fn denied(&self, what: &str) -> Denial {
+        self.refusal(Refusal::Denied(format!(
+            "rule {:?} has no grant for {what} (grants: {})",
+            &*self.rule, self.grants
+        )))
+    }
+
+    fn unconfigured(&self, what: &str) -> Denial {
+        self.refusal(Refusal::Invalid(format!(
+            "{what} is granted to rule {:?} but is not configured on this host",
+            &*self.rule
+        )))
+    }
+
+    /// The archive grant, or a denial.
+    fn archive_grant(&self) -> Result<&ArchiveGrant, Denial> {
+        self.grants
+            .archive
+            .as_ref()
+            .ok_or_else(|| self.denied("archive"))
+    }
+
+    /// A refusal, its text bounded.
+    pub(crate) fn refusal(&self, refusal: Refusal) -> Denial {
+        let max = self.quotas.error_text();
+        match refusal {
+            Refusal::Denied(m) => Denial::Denied(bounded(&m, max)),
+            Refusal::Invalid(m) => Denial::Invalid(bounded(&m, max)),
+        }
+    }
+
+    /// A backend's error, its text bounded.
+    fn backend(&self, error: BackendError) -> Denial {
+        let max = self.quotas.error_text();
+        match error {
+            BackendError::Denied(m) => Denial::Denied(bounded(&m, max)),
+            BackendError::Transient(m) => Denial::Transient(bounded(&m, max)),
+            BackendError::Invalid(m) => Denial::Invalid(bounded(&m, max)),
+        }
+    }
+}
+
+/// `archive.put`.
+pub(crate) fn archive_put(
+    ctx: &BindingContext,
+    delivery: &mut Delivery,
+    key: &str,
+    body: &[u8],
+    content_type: &str,
+) -> Result<(), Denial> {
+    let grant = ctx.archive_grant()?;
+    let store = ctx
+        .capabilities
+        .archive
+        .as_ref()
+        .ok_or_else(|| ctx.unconfigured("archive"))?;
+    delivery
+        .check_write(grant, key)
+        .map_err(|r| ctx.refusal(r))?;
+    let bytes = body.len() as u64;
+    Usage::check(&ctx.quotas, Quota::ArchivePutBytes, bytes, || {
+        format!("archive.put body of {bytes} bytes")
+    })
+    .map_err(|e| ctx.refusal(e.into()))?;
+    let usage = &mut delivery.usage;
+    usage
+        .take(&ctx.quotas, Quota::ArchivePuts, 1, "archive.put")
+        .and_then(|()| usage.take(&ctx.quotas, Quota::ArchiveBytes, bytes, "archive.put body"))
+        .map_err(|e| ctx.refusal(e.into()))?;
+    store
+        .put(key, body, content_type)
+        .map_err(|e| ctx.backend(e))
+}
+
+/// `archive.get`.
+pub(crate) fn archive_get(
+    ctx: &BindingContext,
+    delivery: &mut Delivery,
+    key: &str,
+) -> Result<Option<Vec<u8>>, Denial> {
+    let grant = ctx.archive_grant()?;
+    let store = ctx
+        .capabilities
+        .archive
+        .as_ref()
+        .ok_or_else(|| ctx.unconfigured("archive"))?;
+    delivery
+        .check_read(grant, key)
+        .map_err(|r| ctx.refusal(r))?;
+    delivery
+        .usage
+        .take(&ctx.quotas, Quota::ArchiveGets, 1, "archive.get")
+        .map_err(|e| ctx.refusal(e.into()))?;
+    store.get(key).map_err(|e| ctx.backend(e))
+}
+
+/// `metadata.put` of the record `claim` (0.1: the plugin's; 0.2: the
+/// delivery's own fields with the plugin's key and attributes).
+pub(crate) fn metadata_put(
+    ctx: &BindingContext,
+    delivery: &mut Delivery,
+    claim: impl FnOnce(&Delivery) -> Result<ChangeRecord, Refusal>,
+) -> Result<(), Denial> {
+    if !ctx.grants.metadata {
+        return Err(ctx.denied("metadata"));
+    }
+    let store = ctx
+        .capabilities
+        .metadata
+        .as_ref()
+        .ok_or_else(|| ctx.unconfigured("metadata"))?;
+    let claimed = claim(delivery).map_err(|r| ctx.refusal(r))?;
+    let record = delivery
+        .change_record(ctx.grants.archive.as_ref(), &ctx.quotas, claimed)
+        .map_err(|r| ctx.refusal(r))?;
+    // Idempotent on event id: storing a record again is a success.
+    store
+        .put(&record)
+        .map(|_outcome| ())
+        .map_err(|e| ctx.backend(e))
+}
+
+/// `notify.publish`.
+pub(crate) fn notify_publish(
+    ctx: &BindingContext,
+    delivery: &mut Delivery,
+    notification: Notification,
+) -> Result<(), Denial> {
+    let channel = &notification.channel;
+    if !ctx.grants.notify.contains(channel) {
+        return Err(ctx.denied(&format!("notify channel {:?}", bounded(channel, 64))));
+    }
+    let notifier = ctx
+        .capabilities
+        .notify
+        .get(channel)
+        .ok_or_else(|| ctx.unconfigured(&format!("notify channel {channel:?}")))?;
+    delivery
+        .usage
+        .take(&ctx.quotas, Quota::Notifications, 1, "notify.publish")
+        .map_err(|e| ctx.refusal(e.into()))?;
+    notifier.publish(&notification).map_err(|e| ctx.backend(e))
+}
+
+/// `forward.send` of the plugin's version of the event (checked by
+/// [`Delivery::forwarded`]).
+pub(crate) fn forward_send(
+    ctx: &BindingContext,
+    delivery: &mut Delivery,
+    destination: &str,
+    sent: Event,
+) -> Result<(), Denial> {
+    if !ctx.grants.forward.contains(destination) {
+        return Err(ctx.denied(&format!(
+            "forward destination {:?}",
+            bounded(destination, 64)
+        )));
+    }
+    let forwarder = ctx
+        .capabilities
+        .forward
+        .get(destination)
+        .ok_or_else(|| ctx.unconfigured(&format!("forward destination {destination:?}")))?;
+    let event = delivery.forwarded(sent).map_err(|r| ctx.refusal(r))?;
+    delivery
+        .usage
+        .take(&ctx.quotas, Quota::ForwardSends, 1, "forward.send")
+        .map_err(|e| ctx.refusal(e.into()))?;
+    forwarder.send(&event).map_err(|e| ctx.backend(e))
+}
+
+/// A log level of either world, as `tracing`'s.
+pub(crate) fn level(index: u8) -> tracing::Level {
+    match index {
+        0 => tracing::Level::TRACE,
+        1 => tracing::Level::DEBUG,
+        2 => tracing::Level::INFO,
+        3 => tracing::Level::WARN,
+        _ => tracing::Level::ERROR,
+    }
+}

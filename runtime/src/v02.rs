@@ -1,0 +1,306 @@
+//! The `trailmark:plugin@0.2.x` world (`sdk/wit/world.wit`): batches of
+//! deliveries packed into one buffer, answers per delivery, config once.
+//!
+//! A batch is packed so that lowering it into the guest costs three
+//! allocations whatever its size: every text of every event goes into one
+//! byte buffer (`bytes`), and each delivery is a flat record of spans into
+//! it. Texts come from the parsed event as they are: the `detail` and its
+//! `data` exactly as journaled, never re-serialized.
+
+use std::sync::Arc;
+
+use trailmark_backends::{Event, Notification};
+use trailmark_event::{Operation as ChangeOperation, ParsedEvent};
+
+use crate::capabilities::{self, Denial};
+use crate::host::{Answer, HostState};
+
+/// Host bindings generated from `sdk/wit` (world `plugin`); synchronous.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../sdk/wit",
+        world: "plugin",
+    });
+}
+
+use bindings::trailmark::plugin::types::{
+    Batch, Delivery as WitDelivery, DetailKind, HostError, Operation, Outcome, Span,
+    StateChange as WitChange,
+};
+use bindings::trailmark::plugin::{archive, forward, log, metadata, notify, outcomes, types};
+
+/// Why a batch cannot be packed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TooLarge;
+
+/// A fresh, empty batch (kept per instance and reused: packing clears it).
+pub(crate) fn empty_batch() -> Batch {
+    Batch {
+        bytes: Vec::new(),
+        resources: Vec::new(),
+        deliveries: Vec::new(),
+    }
+}
+
+/// Pack `events` into `batch`, replacing what it held.
+pub(crate) fn pack(events: &[Arc<ParsedEvent>], batch: &mut Batch) -> Result<(), TooLarge> {
+    batch.bytes.clear();
+    batch.resources.clear();
+    batch.deliveries.clear();
+    let total: usize = events
+        .iter()
+        .map(|p| {
+            let e = p.event();
+            e.id.len()
+                + e.source.len()
+                + e.detail_type.len()
+                + e.time.len()
+                + e.account.len()
+                + e.region.len()
+                + e.detail.len()
+                + e.resources.iter().map(String::len).sum::<usize>()
+                + 256
+        })
+        .sum();
+    if u32::try_from(total).is_err() {
+        return Err(TooLarge);
+    }
+    batch.bytes.reserve(total);
+    for parsed in events {
+        let delivery = pack_one(parsed, batch)?;
+        batch.deliveries.push(delivery);
+    }
+    Ok(())
+}
+
+fn pack_one(parsed: &ParsedEvent, batch: &mut Batch) -> Result<WitDelivery, TooLarge> {
+    let e = parsed.event();
+    let bytes = &mut batch.bytes;
+    let first_resource = batch.resources.len();
+    for resource in &e.resources {
+        batch.resources.push(push(bytes, resource)?);
+    }
+    let resources = Span {
+        start: u32::try_from(first_resource).map_err(|_| TooLarge)?,
+        len: u32::try_from(e.resources.len()).map_err(|_| TooLarge)?,
+    };
+    let detail = push(bytes, &e.detail)?;
+    let kind = match parsed.change() {
+        None => DetailKind::Other,
+        Some(Err(error)) => DetailKind::InvalidStateChange(push(bytes, &error.to_string())?),
+        Some(Ok(change)) => DetailKind::StateChange(WitChange {
+            entity_type: push(bytes, &change.entity_type)?,
+            entity_id: push(bytes, &change.entity_id)?,
+            operation: match change.operation {
+                ChangeOperation::Insert => Operation::Insert,
+                ChangeOperation::Update => Operation::Update,
+                ChangeOperation::Delete => Operation::Delete,
+            },
+            ts: change.ts,
+            author: push(bytes, &change.author)?,
+            // A range of the detail text, which is at `detail.start`.
+            data: match change.data.clone() {
+                Some(range) => Some(Span {
+                    start: detail.start + u32::try_from(range.start).map_err(|_| TooLarge)?,
+                    len: u32::try_from(range.len()).map_err(|_| TooLarge)?,
+                }),
+                None => None,
+            },
+        }),
+    };
+    Ok(WitDelivery {
+        id: push(bytes, &e.id)?,
+        source: push(bytes, &e.source)?,
+        detail_type: push(bytes, &e.detail_type)?,
+        time: push(bytes, &e.time)?,
+        account: push(bytes, &e.account)?,
+        region: push(bytes, &e.region)?,
+        resources,
+        detail,
+        kind,
+    })
+}
+
+/// Append `text` to `bytes`, returning where it is.
+fn push(bytes: &mut Vec<u8>, text: &str) -> Result<Span, TooLarge> {
+    let start = u32::try_from(bytes.len()).map_err(|_| TooLarge)?;
+    let len = u32::try_from(text.len()).map_err(|_| TooLarge)?;
+    start.checked_add(len).ok_or(TooLarge)?;
+    bytes.extend_from_slice(text.as_bytes());
+    Ok(Span { start, len })
+}
+
+impl From<Denial> for HostError {
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::Denied(m) => HostError::Denied(m),
+            Denial::Transient(m) => HostError::Transient(m),
+            Denial::Invalid(m) => HostError::Invalid(m),
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl outcomes::Host for HostState {
+    fn answer(&mut self, index: u32, outcome: Outcome) {
+        let answer = match outcome {
+            Outcome::Ok => Answer::Ok,
+            Outcome::Retry(reason) => Answer::Retry(reason),
+            Outcome::Reject(reason) => Answer::Reject(reason),
+        };
+        HostState::answer(self, index, answer);
+    }
+}
+
+impl archive::Host for HostState {
+    fn put(
+        &mut self,
+        index: u32,
+        key: String,
+        body: Vec<u8>,
+        content_type: String,
+    ) -> Result<(), HostError> {
+        let (ctx, delivery) = self.delivery(index)?;
+        Ok(capabilities::archive_put(
+            ctx,
+            delivery,
+            &key,
+            &body,
+            &content_type,
+        )?)
+    }
+
+    fn get(&mut self, index: u32, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        let (ctx, delivery) = self.delivery(index)?;
+        Ok(capabilities::archive_get(ctx, delivery, &key)?)
+    }
+}
+
+impl metadata::Host for HostState {
+    fn put(
+        &mut self,
+        index: u32,
+        archive_key: Option<String>,
+        attributes: String,
+    ) -> Result<(), HostError> {
+        let (ctx, delivery) = self.delivery(index)?;
+        Ok(capabilities::metadata_put(ctx, delivery, |d| {
+            d.own_claim(archive_key, attributes)
+        })?)
+    }
+}
+
+impl notify::Host for HostState {
+    fn publish(
+        &mut self,
+        index: u32,
+        channel: String,
+        subject: String,
+        message: String,
+        attributes: Vec<(String, String)>,
+    ) -> Result<(), HostError> {
+        let (ctx, delivery) = self.delivery(index)?;
+        let notification = Notification {
+            channel,
+            subject,
+            message,
+            attributes,
+        };
+        Ok(capabilities::notify_publish(ctx, delivery, notification)?)
+    }
+}
+
+impl forward::Host for HostState {
+    fn send(
+        &mut self,
+        index: u32,
+        destination: String,
+        detail: Option<String>,
+        resources: Option<Vec<String>>,
+    ) -> Result<(), HostError> {
+        let (ctx, delivery) = self.delivery(index)?;
+        let own = delivery.event();
+        let sent = Event {
+            detail: detail.unwrap_or_else(|| own.detail.clone()),
+            resources: resources.unwrap_or_else(|| own.resources.clone()),
+            ..own.clone()
+        };
+        Ok(capabilities::forward_send(
+            ctx,
+            delivery,
+            &destination,
+            sent,
+        )?)
+    }
+}
+
+impl log::Host for HostState {
+    fn write(&mut self, level: log::Level, message: String) {
+        self.output.log(capabilities::level(level as u8), &message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(detail_type: &str, detail: &str, resources: &[&str]) -> Arc<ParsedEvent> {
+        Arc::new(ParsedEvent::new(Event {
+            id: "e-1".into(),
+            version: "0".into(),
+            source: "com.example".into(),
+            detail_type: detail_type.into(),
+            time: "2026-11-25T10:30:00Z".into(),
+            account: "1".into(),
+            region: "r".into(),
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+            detail: detail.into(),
+        }))
+    }
+
+    fn text(batch: &Batch, span: Span) -> &str {
+        let range = span.start as usize..(span.start + span.len) as usize;
+        std::str::from_utf8(&batch.bytes[range]).expect("utf-8")
+    }
+
+    #[test]
+    fn packs_fields_resources_and_raw_data() {
+        let detail = r#"{"entity-type":"book","entity-id":42,"operation":"update","ts":7,
+                         "author":"ann","data": { "title" : "Dune" }}"#;
+        let events = [
+            parsed("Object State Change", detail, &["arn:a", "arn:b"]),
+            parsed("Login", r#"{"user":"x"}"#, &[]),
+            parsed("Object State Change", "{}", &["arn:c"]),
+        ];
+        let mut batch = empty_batch();
+        batch.bytes.extend_from_slice(b"stale");
+        pack(&events, &mut batch).expect("packs");
+        assert_eq!(batch.deliveries.len(), 3);
+        let first = &batch.deliveries[0];
+        assert_eq!(text(&batch, first.id), "e-1");
+        assert_eq!(text(&batch, first.detail), detail);
+        let r = first.resources;
+        let resources: Vec<&str> = batch.resources[r.start as usize..(r.start + r.len) as usize]
+            .iter()
+            .map(|s| text(&batch, *s))
+            .collect();
+        assert_eq!(resources, ["arn:a", "arn:b"]);
+        let DetailKind::StateChange(change) = &first.kind else {
+            panic!("a state change");
+        };
+        assert_eq!(text(&batch, change.entity_id), "42");
+        assert_eq!(change.ts, 7);
+        assert_eq!(
+            text(&batch, change.data.expect("data")),
+            r#"{ "title" : "Dune" }"#
+        );
+        assert!(matches!(batch.deliveries[1].kind, DetailKind::Other));
+        let DetailKind::InvalidStateChange(reason) = batch.deliveries[2].kind else {
+            panic!("invalid");
+        };
+        assert!(text(&batch, reason).contains("missing"));
+        let third = batch.deliveries[2].resources;
+        assert_eq!((third.start, third.len), (2, 1));
+    }
+}
