@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use trailmark_backends::Event;
+use trailmark_backends::{ArchivePut, BackendError, Event};
 use trailmark_event::ParsedEvent;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::capabilities::StagedPut;
 use crate::clocks::Forbidden;
 use crate::config::Limits;
 use crate::delivery::Delivery;
@@ -234,22 +235,23 @@ impl Binding {
         let started = self.begin(&mut instance.store, std::slice::from_ref(parsed));
         let result = plugin.call_handle(&mut instance.store, &wit_event, &self.config);
         let elapsed = started.elapsed();
-        self.end(&mut instance.store);
-        let max_text = self.context.quotas.error_text();
-        match result {
-            Ok(Ok(())) => (Ok(()), Some(instance)),
-            Ok(Err(PluginError::Retry(message))) => (
-                Err(CallError::Retry(bounded(&message, max_text))),
-                Some(instance),
-            ),
-            Ok(Err(PluginError::Reject(message))) => (
-                Err(CallError::Reject(bounded(&message, max_text))),
-                Some(instance),
-            ),
-            Err(error) => {
+        let answer = match &result {
+            Ok(Ok(())) => Some(Answer::Ok),
+            Ok(Err(PluginError::Retry(message))) => Some(Answer::Retry(message.clone())),
+            Ok(Err(PluginError::Reject(message))) => Some(Answer::Reject(message.clone())),
+            Err(_) => None,
+        };
+        let answer = self.end(&mut instance.store, vec![answer]).pop().flatten();
+        match (result, answer) {
+            (Err(error), _) => {
                 let error = self.stopped(instance, &error, elapsed, &parsed.event().id);
                 (Err(error), None)
             }
+            (Ok(_), Some(answer)) => (self.result_of(answer), Some(instance)),
+            (Ok(_), None) => (
+                Err(CallError::Retry("no outcome".to_owned())),
+                Some(instance),
+            ),
         }
     }
 
@@ -291,13 +293,8 @@ impl Binding {
         let result = plugin.call_handle(&mut instance.store, batch);
         let elapsed = started.elapsed();
         let answers = std::mem::take(&mut instance.store.data_mut().answers);
-        self.end(&mut instance.store);
-        let max_text = self.context.quotas.error_text();
-        let answered = |answer: Answer| match answer {
-            Answer::Ok => Ok(()),
-            Answer::Retry(message) => Err(CallError::Retry(bounded(&message, max_text))),
-            Answer::Reject(message) => Err(CallError::Reject(bounded(&message, max_text))),
-        };
+        let answers = self.end(&mut instance.store, answers);
+        let answered = |answer: Answer| self.result_of(answer);
         match result {
             Ok(()) => {
                 self.give_back(instance);
@@ -362,12 +359,80 @@ impl Binding {
         started
     }
 
-    /// Clear the store after a call.
-    fn end(&self, store: &mut Store<HostState>) {
+    /// Clear the store after a call, and commit the archive and metadata
+    /// writes staged for the deliveries the plugin answered; a write that
+    /// fails turns its delivery's `ok` into a retry (transient) or a reject.
+    /// Returns the answers so amended.
+    fn end(
+        &self,
+        store: &mut Store<HostState>,
+        mut answers: Vec<Option<Answer>>,
+    ) -> Vec<Option<Answer>> {
         let state = store.data_mut();
         state.deliveries.clear();
         state.answers.clear();
         state.output.end_call();
+        let staged = std::mem::take(&mut state.staged);
+        let answered = |index: u32| matches!(answers.get(index as usize), Some(Some(_)));
+        let archive: Vec<&StagedPut> = staged
+            .archive
+            .iter()
+            .filter(|p| answered(p.index))
+            .collect();
+        let metadata: Vec<&(u32, trailmark_backends::ChangeRecord)> = staged
+            .metadata
+            .iter()
+            .filter(|(index, _)| answered(*index))
+            .collect();
+        let mut failures: Vec<(u32, String, BackendError)> = Vec::new();
+        if let (false, Some(store)) = (archive.is_empty(), &self.context.capabilities.archive) {
+            let puts: Vec<ArchivePut<'_>> = archive
+                .iter()
+                .map(|p| ArchivePut {
+                    key: &p.key,
+                    body: &p.body,
+                    content_type: &p.content_type,
+                })
+                .collect();
+            for (put, result) in archive.iter().zip(store.put_many(&puts)) {
+                if let Err(error) = result {
+                    failures.push((put.index, format!("archive.put {:?}", put.key), error));
+                }
+            }
+        }
+        if let (false, Some(store)) = (metadata.is_empty(), &self.context.capabilities.metadata) {
+            let records: Vec<_> = metadata.iter().map(|(_, r)| r.clone()).collect();
+            for ((index, record), result) in metadata.iter().zip(store.put_many(&records)) {
+                if let Err(error) = result {
+                    failures.push((
+                        *index,
+                        format!("metadata.put of event {}", record.event_id),
+                        error,
+                    ));
+                }
+            }
+        }
+        for (index, what, error) in failures {
+            let Some(slot @ Some(Answer::Ok)) = answers.get_mut(index as usize) else {
+                continue;
+            };
+            let text = format!("{what}: {}", self.context.backend(error.clone()).text());
+            *slot = Some(match error {
+                BackendError::Transient(_) => Answer::Retry(text),
+                _ => Answer::Reject(text),
+            });
+        }
+        answers
+    }
+
+    /// A delivery's result from the plugin's answer, its text bounded.
+    fn result_of(&self, answer: Answer) -> Result<(), CallError> {
+        let max_text = self.context.quotas.error_text();
+        match answer {
+            Answer::Ok => Ok(()),
+            Answer::Retry(message) => Err(CallError::Retry(bounded(&message, max_text))),
+            Answer::Reject(message) => Err(CallError::Reject(bounded(&message, max_text))),
+        }
     }
 
     /// The error of a call that stopped the instance (trap, timeout,

@@ -10,6 +10,28 @@ use crate::host::BindingContext;
 use crate::quotas::{Quota, Usage};
 use crate::safe_text::bounded;
 
+/// A body a plugin stored during the current call, written to the archive
+/// when the call ends.
+pub(crate) struct StagedPut {
+    /// The delivery it was stored for.
+    pub(crate) index: u32,
+    pub(crate) key: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) content_type: String,
+}
+
+/// The archive and metadata writes of the current call. They are checked
+/// when the plugin makes them and committed together when the call ends
+/// (one `put_many` per store), for the deliveries the plugin answered: a
+/// write that then fails fails its delivery (retried if transient,
+/// dead-lettered if invalid). Writes for deliveries left unanswered (the
+/// instance trapped) are dropped: those deliveries run again.
+#[derive(Default)]
+pub(crate) struct Staged {
+    pub(crate) archive: Vec<StagedPut>,
+    pub(crate) metadata: Vec<(u32, ChangeRecord)>,
+}
+
 /// Why a capability call failed, its text bounded by the error-text quota
 /// and free of control characters: the WIT `host-error` of either world.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +42,15 @@ pub(crate) enum Denial {
     Transient(String),
     /// `host-error::invalid`.
     Invalid(String),
+}
+
+impl Denial {
+    /// The text, whatever the kind.
+    pub(crate) fn text(&self) -> &str {
+        match self {
+            Denial::Denied(m) | Denial::Transient(m) | Denial::Invalid(m) => m,
+        }
+    }
 }
 
 impl BindingContext {
@@ -55,7 +86,7 @@ impl BindingContext {
     }
 
     /// A backend's error, its text bounded.
-    fn backend(&self, error: BackendError) -> Denial {
+    pub(crate) fn backend(&self, error: BackendError) -> Denial {
         let max = self.quotas.error_text();
         match error {
             BackendError::Denied(m) => Denial::Denied(bounded(&m, max)),
@@ -65,20 +96,21 @@ impl BindingContext {
     }
 }
 
-/// `archive.put`.
+/// `archive.put`: checks the put and stages it for the end of the call.
 pub(crate) fn archive_put(
     ctx: &BindingContext,
     delivery: &mut Delivery,
-    key: &str,
-    body: &[u8],
-    content_type: &str,
+    staged: &mut Staged,
+    index: u32,
+    key: String,
+    body: Vec<u8>,
+    content_type: String,
 ) -> Result<(), Denial> {
     let grant = ctx.archive_grant()?;
-    let store = ctx
-        .capabilities
-        .archive
-        .as_ref()
-        .ok_or_else(|| ctx.unconfigured("archive"))?;
+    if ctx.capabilities.archive.is_none() {
+        return Err(ctx.unconfigured("archive"));
+    }
+    let key = key.as_str();
     delivery
         .check_write(grant, key)
         .map_err(|r| ctx.refusal(r))?;
@@ -92,15 +124,20 @@ pub(crate) fn archive_put(
         .take(&ctx.quotas, Quota::ArchivePuts, 1, "archive.put")
         .and_then(|()| usage.take(&ctx.quotas, Quota::ArchiveBytes, bytes, "archive.put body"))
         .map_err(|e| ctx.refusal(e.into()))?;
-    store
-        .put(key, body, content_type)
-        .map_err(|e| ctx.backend(e))
+    staged.archive.push(StagedPut {
+        index,
+        key: key.to_owned(),
+        body,
+        content_type,
+    });
+    Ok(())
 }
 
-/// `archive.get`.
+/// `archive.get`; a body staged by this call is read back as staged.
 pub(crate) fn archive_get(
     ctx: &BindingContext,
     delivery: &mut Delivery,
+    staged: &Staged,
     key: &str,
 ) -> Result<Option<Vec<u8>>, Denial> {
     let grant = ctx.archive_grant()?;
@@ -116,33 +153,34 @@ pub(crate) fn archive_get(
         .usage
         .take(&ctx.quotas, Quota::ArchiveGets, 1, "archive.get")
         .map_err(|e| ctx.refusal(e.into()))?;
+    if let Some(put) = staged.archive.iter().find(|p| p.key == key) {
+        return Ok(Some(put.body.clone()));
+    }
     store.get(key).map_err(|e| ctx.backend(e))
 }
 
 /// `metadata.put` of the record `claim` (0.1: the plugin's; 0.2: the
-/// delivery's own fields with the plugin's key and attributes).
+/// delivery's own fields with the plugin's key and attributes): checks it
+/// and stages it for the end of the call.
 pub(crate) fn metadata_put(
     ctx: &BindingContext,
     delivery: &mut Delivery,
+    staged: &mut Staged,
+    index: u32,
     claim: impl FnOnce(&Delivery) -> Result<ChangeRecord, Refusal>,
 ) -> Result<(), Denial> {
     if !ctx.grants.metadata {
         return Err(ctx.denied("metadata"));
     }
-    let store = ctx
-        .capabilities
-        .metadata
-        .as_ref()
-        .ok_or_else(|| ctx.unconfigured("metadata"))?;
+    if ctx.capabilities.metadata.is_none() {
+        return Err(ctx.unconfigured("metadata"));
+    }
     let claimed = claim(delivery).map_err(|r| ctx.refusal(r))?;
     let record = delivery
         .change_record(ctx.grants.archive.as_ref(), &ctx.quotas, claimed)
         .map_err(|r| ctx.refusal(r))?;
-    // Idempotent on event id: storing a record again is a success.
-    store
-        .put(&record)
-        .map(|_outcome| ())
-        .map_err(|e| ctx.backend(e))
+    staged.metadata.push((index, record));
+    Ok(())
 }
 
 /// `notify.publish`.

@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::capabilities::Denial;
+use crate::capabilities::{Denial, Staged};
 use crate::clocks::{self, FrozenMonotonicClock, FrozenWallClock};
 use crate::delivery::{Delivery, Refusal};
 use crate::error::RuntimeError;
@@ -52,6 +52,8 @@ pub(crate) struct HostState {
     pub(crate) deliveries: Vec<Delivery>,
     /// The plugin's answer to each delivery of the current batch, so far.
     pub(crate) answers: Vec<Option<Answer>>,
+    /// Archive and metadata writes of the current call, committed when it ends.
+    pub(crate) staged: Staged,
     pub(crate) context: Arc<BindingContext>,
 }
 
@@ -68,6 +70,7 @@ impl HostState {
             deadline: Instant::now(),
             deliveries: Vec::new(),
             answers: Vec::new(),
+            staged: Staged::default(),
             context,
         }
     }
@@ -78,11 +81,12 @@ impl HostState {
     pub(crate) fn delivery(
         &mut self,
         index: u32,
-    ) -> Result<(&BindingContext, &mut Delivery), Denial> {
+    ) -> Result<(&BindingContext, &mut Delivery, &mut Staged), Denial> {
         let context = &*self.context;
+        let staged = &mut self.staged;
         let count = self.deliveries.len();
         match self.deliveries.get_mut(index as usize) {
-            Some(delivery) => Ok((context, delivery)),
+            Some(delivery) => Ok((context, delivery, staged)),
             None if count == 0 => Err(context.refusal(Refusal::Denied(
                 "capabilities may be used only while handling a delivery".to_owned(),
             ))),

@@ -65,25 +65,27 @@ impl types::Host for HostState {}
 
 impl archive::Host for HostState {
     fn put(&mut self, key: String, body: Vec<u8>, content_type: String) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(ONLY)?;
+        let (ctx, delivery, staged) = self.delivery(ONLY)?;
         Ok(capabilities::archive_put(
             ctx,
             delivery,
-            &key,
-            &body,
-            &content_type,
+            staged,
+            ONLY,
+            key,
+            body,
+            content_type,
         )?)
     }
 
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        let (ctx, delivery) = self.delivery(ONLY)?;
-        Ok(capabilities::archive_get(ctx, delivery, &key)?)
+        let (ctx, delivery, staged) = self.delivery(ONLY)?;
+        Ok(capabilities::archive_get(ctx, delivery, staged, &key)?)
     }
 }
 
 impl metadata::Host for HostState {
     fn put(&mut self, c: metadata::Change) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(ONLY)?;
+        let (ctx, delivery, staged) = self.delivery(ONLY)?;
         let claimed = ChangeRecord {
             event_id: c.event_id,
             source: c.source,
@@ -95,7 +97,13 @@ impl metadata::Host for HostState {
             archive_key: c.archive_key,
             attributes: c.attributes,
         };
-        Ok(capabilities::metadata_put(ctx, delivery, |_| Ok(claimed))?)
+        Ok(capabilities::metadata_put(
+            ctx,
+            delivery,
+            staged,
+            ONLY,
+            |_| Ok(claimed),
+        )?)
     }
 }
 
@@ -107,7 +115,7 @@ impl notify::Host for HostState {
         message: String,
         attributes: Vec<(String, String)>,
     ) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(ONLY)?;
+        let (ctx, delivery, _) = self.delivery(ONLY)?;
         let notification = Notification {
             channel,
             subject,
@@ -120,7 +128,7 @@ impl notify::Host for HostState {
 
 impl forward::Host for HostState {
     fn send(&mut self, destination: String, e: WitEvent) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(ONLY)?;
+        let (ctx, delivery, _) = self.delivery(ONLY)?;
         Ok(capabilities::forward_send(
             ctx,
             delivery,

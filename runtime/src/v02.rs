@@ -161,19 +161,21 @@ impl archive::Host for HostState {
         body: Vec<u8>,
         content_type: String,
     ) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(index)?;
+        let (ctx, delivery, staged) = self.delivery(index)?;
         Ok(capabilities::archive_put(
             ctx,
             delivery,
-            &key,
-            &body,
-            &content_type,
+            staged,
+            index,
+            key,
+            body,
+            content_type,
         )?)
     }
 
     fn get(&mut self, index: u32, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        let (ctx, delivery) = self.delivery(index)?;
-        Ok(capabilities::archive_get(ctx, delivery, &key)?)
+        let (ctx, delivery, staged) = self.delivery(index)?;
+        Ok(capabilities::archive_get(ctx, delivery, staged, &key)?)
     }
 }
 
@@ -184,10 +186,14 @@ impl metadata::Host for HostState {
         archive_key: Option<String>,
         attributes: String,
     ) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(index)?;
-        Ok(capabilities::metadata_put(ctx, delivery, |d| {
-            d.own_claim(archive_key, attributes)
-        })?)
+        let (ctx, delivery, staged) = self.delivery(index)?;
+        Ok(capabilities::metadata_put(
+            ctx,
+            delivery,
+            staged,
+            index,
+            |d| d.own_claim(archive_key, attributes),
+        )?)
     }
 }
 
@@ -200,7 +206,7 @@ impl notify::Host for HostState {
         message: String,
         attributes: Vec<(String, String)>,
     ) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(index)?;
+        let (ctx, delivery, _) = self.delivery(index)?;
         let notification = Notification {
             channel,
             subject,
@@ -219,7 +225,7 @@ impl forward::Host for HostState {
         detail: Option<String>,
         resources: Option<Vec<String>>,
     ) -> Result<(), HostError> {
-        let (ctx, delivery) = self.delivery(index)?;
+        let (ctx, delivery, _) = self.delivery(index)?;
         let own = delivery.event();
         let sent = Event {
             detail: detail.unwrap_or_else(|| own.detail.clone()),

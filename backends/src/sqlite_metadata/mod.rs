@@ -209,6 +209,33 @@ impl MetadataStore for SqliteMetadata {
         Ok(outcome)
     }
 
+    fn put_many(&self, changes: &[ChangeRecord]) -> Vec<BackendResult<PutOutcome>> {
+        let mut outcomes = vec![None; changes.len()];
+        let mut valid = Vec::with_capacity(changes.len());
+        for (i, change) in changes.iter().enumerate() {
+            if change.event_id.is_empty() {
+                outcomes[i] = Some(Err(BackendError::Invalid(
+                    "metadata: change record has an empty event id".into(),
+                )));
+            } else {
+                valid.push((i, change.clone()));
+            }
+        }
+        let records: Vec<ChangeRecord> = valid.iter().map(|(_, c)| c.clone()).collect();
+        for ((i, _), outcome) in valid.iter().zip(self.writer.put_many(&records)) {
+            outcomes[*i] = Some(outcome);
+        }
+        if let Some(unsynced) = &self.unsynced {
+            unsynced.wrote();
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| Err(BackendError::Transient("metadata: no outcome".into())))
+            })
+            .collect()
+    }
+
     fn sync(&self) -> BackendResult<()> {
         match &self.unsynced {
             Some(unsynced) => unsynced.sync(),

@@ -567,3 +567,34 @@ fn batched_mode_defaults_to_normal_and_sync_makes_commits_durable() {
         .expect("pragma");
     assert_eq!(mode, 2, "FULL (2) when each write must be durable");
 }
+
+#[test]
+fn put_many_commits_a_batch_in_one_transaction_with_an_outcome_each() {
+    let (_dir, store) = store(Synchronous::Normal);
+    store.put(&record("e0", 1)).expect("first");
+    let before = store.commits();
+    let mut empty = record("e9", 9);
+    empty.event_id.clear();
+    let outcomes = store.put_many(&[
+        record("e1", 1),
+        record("e0", 1),
+        empty,
+        record("e2", 2),
+        record("e1", 1),
+    ]);
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [
+                Ok(PutOutcome::Inserted),
+                Ok(PutOutcome::AlreadyPresent),
+                Err(BackendError::Invalid(_)),
+                Ok(PutOutcome::Inserted),
+                Ok(PutOutcome::AlreadyPresent),
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(store.commits() - before, 1, "one transaction for the batch");
+    assert_eq!(all(&store, ChangeQuery::default()).len(), 3);
+}

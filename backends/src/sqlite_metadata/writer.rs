@@ -68,13 +68,37 @@ impl Writer {
 
     /// Insert `record` unless its event id is stored; return once committed.
     pub(crate) fn put(&self, record: &ChangeRecord) -> BackendResult<PutOutcome> {
+        self.put_many(std::slice::from_ref(record))
+            .pop()
+            .unwrap_or_else(|| Err(BackendError::Transient("metadata: no outcome".into())))
+    }
+
+    /// Insert each of `records` unless its event id is stored, queued
+    /// together (so they share a transaction when they fit in one); return
+    /// once all are committed, one outcome per record, in order.
+    pub(crate) fn put_many(&self, records: &[ChangeRecord]) -> Vec<BackendResult<PutOutcome>> {
         let mut queue = lock(&self.queue);
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.pending.push((ticket, record.clone()));
+        let first = queue.next_ticket;
+        queue.next_ticket += records.len() as u64;
+        queue.pending.extend(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (first + i as u64, r.clone())),
+        );
+        let mut outcomes: Vec<Option<BackendResult<PutOutcome>>> = vec![None; records.len()];
+        let mut missing = records.len();
         loop {
-            if let Some(result) = queue.results.remove(&ticket) {
-                return result;
+            for (i, slot) in outcomes.iter_mut().enumerate() {
+                if slot.is_none()
+                    && let Some(result) = queue.results.remove(&(first + i as u64))
+                {
+                    *slot = Some(result);
+                    missing -= 1;
+                }
+            }
+            if missing == 0 {
+                return outcomes.into_iter().flatten().collect();
             }
             if queue.leader_active {
                 queue = self
