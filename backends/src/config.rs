@@ -4,6 +4,7 @@
 //! [archive]
 //! type = "fs"                 # path defaults to "<data>/archive"
 //! path = "data/archive"
+//! layout = "packs"            # or "files" (one file per key); default "packs"
 //!
 //! [metadata]
 //! type = "sqlite"             # path defaults to "<data>/metadata.sqlite"
@@ -36,7 +37,7 @@ use serde::{Deserialize, Deserializer};
 use crate::{
     ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability,
     FileForwarder, FileNotifier, Forwarder, FsArchive, HttpForwarder, MetadataStore, Notifier,
-    SqliteMetadata, StdoutNotifier, Synchronous, WebhookNotifier,
+    PackArchive, SqliteMetadata, StdoutNotifier, Synchronous, WebhookNotifier,
 };
 
 /// The `[archive]` table.
@@ -49,17 +50,39 @@ use crate::{
 )]
 #[non_exhaustive]
 pub enum ArchiveConfig {
-    /// `type = "fs"`: a directory tree ([`FsArchive`]).
+    /// `type = "fs"`: a local directory, bodies in pack files
+    /// ([`PackArchive`]) or one file per key ([`FsArchive`]).
     Fs {
         /// The archive directory; default `<data>/archive`.
         #[serde(default)]
         path: Option<PathBuf>,
+        /// How bodies are laid out in it; default `packs`.
+        #[serde(default)]
+        layout: ArchiveLayout,
     },
+}
+
+/// How a local archive lays bodies out on disk. Keys, `get` and history are
+/// the same either way, and the `packs` layout still reads (and never
+/// overwrites) bodies an archive stored as files before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveLayout {
+    /// Bodies appended to pack files with an index: one write and one index
+    /// transaction per batch of puts.
+    #[default]
+    Packs,
+    /// One file per key (`a/b/c` at `<path>/a/b/c`): easy to browse, a few
+    /// file-system operations per body.
+    Files,
 }
 
 impl Default for ArchiveConfig {
     fn default() -> Self {
-        ArchiveConfig::Fs { path: None }
+        ArchiveConfig::Fs {
+            path: None,
+            layout: ArchiveLayout::default(),
+        }
     }
 }
 
@@ -76,7 +99,17 @@ impl ArchiveConfig {
         durability: Durability,
     ) -> BackendResult<Arc<dyn ArchiveStore>> {
         match self {
-            ArchiveConfig::Fs { path } => Ok(Arc::new(FsArchive::open_with(
+            ArchiveConfig::Fs {
+                path,
+                layout: ArchiveLayout::Files,
+            } => Ok(Arc::new(FsArchive::open_with(
+                or_default(path, data_dir, "archive"),
+                durability,
+            )?)),
+            ArchiveConfig::Fs {
+                path,
+                layout: ArchiveLayout::Packs,
+            } => Ok(Arc::new(PackArchive::open_with(
                 or_default(path, data_dir, "archive"),
                 durability,
             )?)),
@@ -89,7 +122,7 @@ impl ArchiveConfig {
     /// it without opening it as a store (`trailmark verify`).
     pub fn fs_root(&self, data_dir: &Path) -> PathBuf {
         match self {
-            ArchiveConfig::Fs { path } => or_default(path, data_dir, "archive"),
+            ArchiveConfig::Fs { path, .. } => or_default(path, data_dir, "archive"),
         }
     }
 }

@@ -50,7 +50,8 @@ fn parses_every_local_backend() {
     assert_eq!(
         file.archive,
         ArchiveConfig::Fs {
-            path: Some("data/archive".into())
+            path: Some("data/archive".into()),
+            layout: ArchiveLayout::Packs,
         }
     );
     assert_eq!(
@@ -125,7 +126,8 @@ fn built_backends_work_under_the_data_dir() {
     let data = dir.path();
     let archive = ArchiveConfig::default().build(data).expect("archive");
     archive.put("k", b"v", "text/plain").expect("put");
-    assert!(data.join("archive/k").is_file());
+    assert!(data.join("archive/.packs/index.sqlite").is_file());
+    assert_eq!(archive.get("k").expect("get"), Some(b"v".to_vec()));
 
     let metadata = MetadataConfig::default().build(data).expect("metadata");
     assert!(
@@ -171,4 +173,31 @@ fn built_backends_work_under_the_data_dir() {
         bad.build(data),
         Err(crate::BackendError::Invalid(_))
     ));
+}
+
+#[test]
+fn archive_layout_is_packs_unless_files_is_asked_for() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        archive: ArchiveConfig,
+    }
+    let read = |text: &str| toml::from_str::<File>(text).map(|f| f.archive);
+    let files = read("[archive]\ntype = \"fs\"\nlayout = \"files\"\n").expect("files");
+    assert_eq!(
+        files,
+        ArchiveConfig::Fs {
+            path: None,
+            layout: ArchiveLayout::Files
+        }
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = files.build(dir.path()).expect("build");
+    store
+        .put("a/1.json", b"{}", "application/json")
+        .expect("put");
+    assert!(dir.path().join("archive/a/1.json").is_file());
+    let packs = ArchiveConfig::default().build(dir.path()).expect("packs");
+    assert_eq!(packs.get("a/1.json").expect("get"), Some(b"{}".to_vec()));
+    let e = read("[archive]\ntype = \"fs\"\nlayout = \"zip\"\n").expect_err("unknown");
+    assert!(e.to_string().contains("packs"), "{e}");
 }

@@ -12,7 +12,7 @@
 //!
 //! | capability | implementation | config `type` |
 //! |---|---|---|
-//! | [`ArchiveStore`] | [`FsArchive`]: one file per key, atomic durable puts | `fs` |
+//! | [`ArchiveStore`] | [`PackArchive`]: bodies appended to pack files with an index (default); [`FsArchive`]: one file per key | `fs` (`layout = "packs"` or `"files"`) |
 //! | [`MetadataStore`] | [`SqliteMetadata`]: SQLite in WAL mode, keyset pagination | `sqlite` |
 //! | [`Notifier`] | [`FileNotifier`], [`WebhookNotifier`], [`StdoutNotifier`] | `file`, `webhook`, `stdout` |
 //! | [`Forwarder`] | [`HttpForwarder`] (another Trailmark), [`FileForwarder`] | `http`, `file` |
@@ -50,16 +50,20 @@ mod http_post;
 mod json_lines;
 mod key;
 mod notify;
+mod pack_archive;
 mod sqlite_metadata;
 #[cfg(test)]
 mod test_http;
 
-pub use config::{ArchiveConfig, ForwardConfig, MetadataConfig, NotifyConfig, humane_duration};
+pub use config::{
+    ArchiveConfig, ArchiveLayout, ForwardConfig, MetadataConfig, NotifyConfig, humane_duration,
+};
 pub use durability::Durability;
 pub use forward::{DEFAULT_FORWARD_TIMEOUT, FileForwarder, ForwardEntry, HttpForwarder};
 pub use fs_archive::FsArchive;
 pub use key::{MAX_KEY_LEN, validate_key};
 pub use notify::{DEFAULT_WEBHOOK_TIMEOUT, FileNotifier, StdoutNotifier, WebhookNotifier};
+pub use pack_archive::{PACK_LIMIT, PACKS_DIR, PackArchive};
 pub use sqlite_metadata::{DEFAULT_LIMIT, MAX_LIMIT, SCHEMA_VERSION, SqliteMetadata, Synchronous};
 
 /// Why a backend call failed. Maps one-to-one onto the WIT `host-error`.

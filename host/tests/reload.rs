@@ -283,17 +283,11 @@ fn a_plugin_replaced_broken_and_fixed_mid_stream_gets_each_event_on_exactly_one_
             common::all_change_ids(server, "source=com.example.test")
                 .into_iter()
                 .collect();
-        let archive = server
-            .root
-            .join("data")
-            .join("archive")
-            .join("com.example.test")
-            .join("doc");
+        let archived = common::archived_keys(&server.root.join("data").join("archive"));
         (0..total)
             .map(|i| {
-                let in_v1 = std::fs::read_dir(archive.join(format!("d{i}")))
-                    .map(|d| d.count() > 0)
-                    .unwrap_or(false);
+                let prefix = format!("com.example.test/doc/d{i}/");
+                let in_v1 = archived.iter().any(|key| key.starts_with(&prefix));
                 match (in_v1, v2.contains(&ids[i])) {
                     (false, false) => Reached::Nowhere,
                     (true, false) => Reached::V1,

@@ -332,14 +332,40 @@ fn verify_reports_a_planted_change_record_and_a_planted_body_and_passes_a_clean_
     let (out, report) = verify(root);
     assert_eq!(out.status.code(), Some(0), "{report}");
 
-    // A body no journaled event accounts for.
-    let planted = root.join("data/archive/com.bank/account/acct-1/3-update-forged-2.json");
-    std::fs::write(&planted, br#"{"balance":0}"#).expect("plant a body");
+    // A body no journaled event accounts for, planted in the packs.
+    {
+        use trailmark_backends::ArchiveStore as _;
+        let archive = trailmark_backends::PackArchive::open_with(
+            root.join("data/archive"),
+            trailmark_backends::Durability::EachWrite,
+        )
+        .expect("open the archive");
+        archive
+            .put(
+                "com.bank/account/acct-1/3-update-forged-2.json",
+                br#"{"balance":0}"#,
+                "application/json",
+            )
+            .expect("plant a body");
+    }
     let (out, report) = verify(root);
     assert_eq!(out.status.code(), Some(1), "{report}");
     let problems = report["problems"].to_string();
     assert!(
         problems.contains("com.bank/account/acct-1/3-update-forged-2.json"),
+        "{report}"
+    );
+
+    // And one planted as a file, the layout of archives written before packs.
+    let planted = root.join("data/archive/com.bank/account/acct-1/4-update-forged-3.json");
+    std::fs::create_dir_all(planted.parent().expect("parent")).expect("dirs");
+    std::fs::write(&planted, br#"{"balance":1}"#).expect("plant a file");
+    let (out, report) = verify(root);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("com.bank/account/acct-1/4-update-forged-3.json"),
         "{report}"
     );
 }

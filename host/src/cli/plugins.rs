@@ -96,6 +96,7 @@ pub fn run(cmd: PluginsCommand) -> Result<ExitCode> {
                         "file": file,
                         "world": info.world_version,
                         "compatible": compatible.is_ok(),
+                        "contract": compatible.as_ref().ok().map(|c| c.as_str()),
                         "problem": compatible.as_ref().err().map(ToString::to_string),
                         "imports": info.imports,
                         "exports": info.exports,
@@ -105,8 +106,18 @@ pub fn run(cmd: PluginsCommand) -> Result<ExitCode> {
                 ),
                 OutputFormat::Table => {
                     println!("file     {}", file.display());
+                    let how = match &compatible {
+                        Ok(trailmark_runtime::Contract::V02) => {
+                            " (contract 0.2: batched, config once)"
+                        }
+                        Ok(trailmark_runtime::Contract::V01) => {
+                            " (contract 0.1: runs adapted, one call per event; rebuild \
+                             against a 0.2 trailmark-sdk for batched delivery)"
+                        }
+                        Err(_) => "",
+                    };
                     println!(
-                        "world    trailmark:plugin@{}",
+                        "world    trailmark:plugin@{}{how}",
                         info.world_version.as_deref().unwrap_or("(none)")
                     );
                     println!("size     {} bytes", info.size);

@@ -401,3 +401,16 @@ pub fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
         }
     }
 }
+
+/// The keys of every body in the archive at `root` (the default `packs`
+/// layout's index), each checked to read back intact.
+#[allow(dead_code)]
+pub fn archived_keys(root: &Path) -> Vec<String> {
+    let mut keys = Vec::new();
+    trailmark_backends::PackArchive::scan(root, |key, intact| {
+        assert!(intact.is_ok(), "{key}: {intact:?}");
+        keys.push(key.to_owned());
+    })
+    .expect("read the archive's pack index");
+    keys
+}

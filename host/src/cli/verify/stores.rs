@@ -21,9 +21,10 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use trailmark_backends::{ChangeRecord, SqliteMetadata};
+use trailmark_backends::{ChangeRecord, PACKS_DIR, PackArchive, SqliteMetadata};
+use trailmark_event::StateChange;
 use trailmark_journal::StoredRecord;
-use trailmark_sdk::{StateChange, decode_key_value, encode_key_value};
+use trailmark_sdk::{decode_key_value, encode_key_value};
 
 use crate::server::records::{EventRecord, kind};
 
@@ -73,9 +74,8 @@ impl JournalIndex {
             return;
         };
         let event = journaled.event;
-        let change = serde_json::from_str(&event.detail)
+        let change = StateChange::parse(&event.detail)
             .map_err(|e| e.to_string())
-            .and_then(|detail| StateChange::from_detail(&detail).map_err(|e| e.to_string()))
             .map(|c| Facts {
                 entity_type: c.entity_type,
                 entity_id: c.entity_id,
@@ -188,6 +188,19 @@ pub fn check(
                 for key in keys {
                     check_body(journal, &key, &named_bodies, &mut report);
                 }
+                let mut damaged = Vec::new();
+                PackArchive::scan(root, |key, intact| {
+                    if let Err(why) = intact {
+                        damaged.push(StoreProblem {
+                            store: "archive",
+                            item: key.to_owned(),
+                            detail: why,
+                        });
+                    }
+                    check_body(journal, key, &named_bodies, &mut report);
+                })
+                .map_err(|e| anyhow::anyhow!("reading the archive's pack index: {e}"))?;
+                report.problems.extend(damaged);
             }
         }
     }
@@ -379,6 +392,8 @@ fn list_keys(
                 item: relative,
                 detail: "the file name is not UTF-8; the archive writes no such key".into(),
             });
+        } else if file_type.is_dir() && dir == root && name == PACKS_DIR {
+            // Pack files and their index: checked through the index.
         } else if file_type.is_dir() {
             list_keys(root, &path, keys, problems)?;
         } else if file_type.is_file() {

@@ -1,0 +1,150 @@
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+
+use super::*;
+
+fn open(dir: &Path) -> PackArchive {
+    PackArchive::open_with(dir.join("archive"), Durability::Batched).expect("open")
+}
+
+fn put<'a>(key: &'a str, body: &'a [u8]) -> ArchivePut<'a> {
+    ArchivePut {
+        key,
+        body,
+        content_type: "application/json",
+    }
+}
+
+#[test]
+fn bodies_round_trip_and_are_never_replaced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = open(dir.path());
+    archive
+        .put("a/1.json", b"one", "application/json")
+        .expect("put");
+    assert_eq!(archive.get("a/1.json").expect("get"), Some(b"one".to_vec()));
+    assert_eq!(archive.get("a/2.json").expect("get"), None);
+    archive
+        .put("a/1.json", b"one", "application/json")
+        .expect("same bytes again");
+    let e = archive
+        .put("a/1.json", b"two", "application/json")
+        .expect_err("different");
+    assert!(matches!(e, BackendError::Invalid(_)), "{e}");
+    assert!(e.to_string().contains("never"), "{e}");
+    assert!(matches!(archive.get("../x"), Err(BackendError::Invalid(_))));
+}
+
+#[test]
+fn a_batch_is_one_append_with_an_outcome_per_put_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = open(dir.path());
+    archive.put("k/0", b"zero", "text/plain").expect("put");
+    let results = archive.put_many(&[
+        put("k/1", b"one"),
+        put("k/0", b"zero"),
+        put("k/0", b"ZERO"),
+        put("k/2", b"two"),
+        put("k/1", b"one"),
+        put("k/2", b"TWO"),
+        put("/abs", b"x"),
+    ]);
+    let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    assert_eq!(
+        ok,
+        [true, true, false, true, true, false, false],
+        "{results:?}"
+    );
+    for (key, body) in [("k/0", "zero"), ("k/1", "one"), ("k/2", "two")] {
+        assert_eq!(
+            archive.get(key).expect("get"),
+            Some(body.as_bytes().to_vec())
+        );
+    }
+    let packs = fs::read_dir(dir.path().join("archive").join(PACKS_DIR))
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".bin"))
+        .count();
+    assert_eq!(packs, 1);
+}
+
+#[test]
+fn reopening_keeps_bodies_and_appends_after_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let archive = open(dir.path());
+        archive.put("a/1", b"one", "t").expect("put");
+        archive.sync().expect("sync");
+    }
+    let archive = open(dir.path());
+    archive.put("a/2", b"two", "t").expect("put");
+    assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
+    assert_eq!(archive.get("a/2").expect("get"), Some(b"two".to_vec()));
+    let mut keys = Vec::new();
+    PackArchive::scan(&dir.path().join("archive"), |key, check| {
+        keys.push((key.to_owned(), check.is_ok()));
+    })
+    .expect("scan");
+    assert_eq!(keys, [("a/1".to_owned(), true), ("a/2".to_owned(), true)]);
+}
+
+#[test]
+fn a_torn_body_is_reported_by_get_and_scan_and_healed_by_the_next_put() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = open(dir.path());
+    archive.put("a/1", b"the body", "t").expect("put");
+    // Damage the last byte of the body, as a write torn by a power cut would.
+    let pack = dir
+        .path()
+        .join("archive")
+        .join(PACKS_DIR)
+        .join(pack_name(1));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(&pack)
+        .expect("open pack");
+    file.seek(SeekFrom::End(-1)).expect("seek");
+    file.write_all(b"X").expect("damage");
+    let e = archive.get("a/1").expect_err("damaged");
+    assert!(e.to_string().contains("CRC-32"), "{e}");
+    let mut checks = Vec::new();
+    PackArchive::scan(&dir.path().join("archive"), |_, check| checks.push(check)).expect("scan");
+    assert!(matches!(checks.as_slice(), [Err(_)]), "{checks:?}");
+    archive.put("a/1", b"the body", "t").expect("stored again");
+    assert_eq!(archive.get("a/1").expect("get"), Some(b"the body".to_vec()));
+}
+
+#[test]
+fn bodies_stored_as_files_before_packs_are_read_and_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("archive");
+    {
+        let files = FsArchive::open_with(&root, Durability::Batched).expect("files");
+        files.put("old/1.json", b"old", "t").expect("put");
+    }
+    let archive = open(dir.path());
+    assert_eq!(
+        archive.get("old/1.json").expect("get"),
+        Some(b"old".to_vec())
+    );
+    archive.put("old/1.json", b"old", "t").expect("same bytes");
+    assert!(archive.put("old/1.json", b"new", "t").is_err());
+    archive.put("new/1.json", b"new", "t").expect("new key");
+    assert!(!root.join("new/1.json").exists(), "new bodies go to packs");
+}
+
+#[test]
+fn a_full_pack_is_closed_and_the_next_one_started() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = open(dir.path());
+    archive.put("a/1", b"one", "t").expect("put");
+    lock(&archive.writer).len = PACK_LIMIT;
+    archive.put("a/2", b"two", "t").expect("put");
+    assert_eq!(lock(&archive.writer).pack, 2);
+    assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
+    assert_eq!(archive.get("a/2").expect("get"), Some(b"two".to_vec()));
+    drop(archive);
+    let reopened = open(dir.path());
+    assert_eq!(lock(&reopened.writer).pack, 2);
+}
