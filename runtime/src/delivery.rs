@@ -10,7 +10,8 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use trailmark_backends::{ChangeRecord, Event};
-use trailmark_sdk::{StateChange, encode_key_value};
+use trailmark_event::StateChange;
+use trailmark_sdk::encode_key_value;
 
 use crate::grants::ArchiveGrant;
 use crate::quotas::{OverQuota, Quota, Quotas, Usage};
@@ -100,9 +101,7 @@ impl Delivery {
                     bounded(&self.event.detail_type, QUOTE)
                 ));
             }
-            let detail: serde_json::Value =
-                serde_json::from_str(&self.event.detail).map_err(|e| e.to_string())?;
-            StateChange::from_detail(&detail).map_err(|e| e.to_string())
+            StateChange::parse(&self.event.detail).map_err(|e| e.to_string())
         });
         parsed.as_ref().map_err(|reason| {
             Refusal::Denied(format!(

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use trailmark_backends::{ChangeRecord, SqliteMetadata};
 use trailmark_journal::StoredRecord;
-use trailmark_sdk::{StateChange, decode_key_value, encode_key_value};
+use trailmark_event::StateChange;
+use trailmark_sdk::{decode_key_value, encode_key_value};
 
 use crate::server::records::{EventRecord, kind};
 
@@ -73,9 +74,8 @@ impl JournalIndex {
             return;
         };
         let event = journaled.event;
-        let change = serde_json::from_str(&event.detail)
+        let change = StateChange::parse(&event.detail)
             .map_err(|e| e.to_string())
-            .and_then(|detail| StateChange::from_detail(&detail).map_err(|e| e.to_string()))
             .map(|c| Facts {
                 entity_type: c.entity_type,
                 entity_id: c.entity_id,
