@@ -198,7 +198,11 @@ impl Batch {
 
     /// Add an event as journaled, its state change parsed as the host does.
     pub fn push(&mut self, event: trailmark_event::Event) -> &mut Self {
-        let parsed = ParsedEvent::new(event);
+        self.push_parsed(&ParsedEvent::new(event))
+    }
+
+    /// Add an event the host's way: parsed once (at ingest), then packed.
+    pub fn push_parsed(&mut self, parsed: &ParsedEvent) -> &mut Self {
         let event = parsed.event();
         let id = self.text(&event.id);
         let source = self.text(&event.source);
