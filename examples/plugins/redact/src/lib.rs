@@ -104,6 +104,27 @@ mod tests {
 
     use super::*;
 
+    /// The test `docs/writing-a-plugin.md` shows, word for word.
+    #[test]
+    fn archives_the_masked_body_under_the_standard_key() {
+        let detail = json!({"entity-type": "customer", "entity-id": 7, "operation": "insert",
+                            "ts": 0, "author": "app",
+                            "data": {"name": "Ann", "email": "ann@example.com"}});
+        let batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let mut host = Host::new();
+        let answers = host.run::<Redact>(r#"{"fields": ["data.email"]}"#, &batch);
+        assert_eq!(answers, [Answer::Ok]);
+        assert_eq!(
+            host.calls(),
+            [Call::ArchivePut {
+                index: 0,
+                key: "com.example.library/customer/7/0-insert-e-1.json".into(),
+                body: br#"{"email":"***","name":"Ann"}"#.to_vec(),
+                content_type: "application/json".into(),
+            }]
+        );
+    }
+
     #[test]
     fn archives_the_redacted_body_under_the_standard_key() {
         let mut host = Host::new();
