@@ -125,27 +125,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn archives_the_redacted_body_under_the_standard_key() {
-        let mut host = Host::new();
-        let batch = Batch::of([journaled(
-            "e-1",
-            "Object State Change",
-            &customer().to_string(),
-        )]);
-        let answers = host.run::<Redact>(r#"{"fields": ["data.ssn"], "mode": "remove"}"#, &batch);
-        assert_eq!(answers, [Answer::Ok]);
-        assert_eq!(
-            host.calls(),
-            [Call::ArchivePut {
-                index: 0,
-                key: "com.example.library/customer/7/0-insert-e-1.json".into(),
-                body: br#"{"email":"ann@example.com","name":"Ann"}"#.to_vec(),
-                content_type: "application/json".into(),
-            }]
-        );
-    }
-
     fn config(json: &str) -> Config {
         trailmark_sdk::Config::new(json)
             .parse()
