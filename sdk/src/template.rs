@@ -208,8 +208,9 @@ impl Template {
     /// Fill the placeholders from `event`.
     ///
     /// Envelope and state-change placeholders read the fields the host
-    /// parsed; only `{detail.<path>}` parses the detail, once per event
-    /// (see [`Event::detail_json`]).
+    /// parsed; a `{detail.<path>}` finds its value in the detail text,
+    /// skipping the rest (see [`json::get_raw`](crate::json::get_raw)),
+    /// rather than parsing the whole detail.
     pub fn render(&self, event: &Event<'_>) -> Result<String, PluginError> {
         self.render_with(event, |value| Cow::Borrowed(value))
     }
@@ -265,17 +266,32 @@ impl Template {
             Field::Author => Cow::Borrowed(change().author),
             Field::Detail(path) if path.is_empty() => Cow::Borrowed(event.detail()),
             Field::Detail(path) => {
-                let detail = event.detail_json()?;
-                let value = crate::json::get_segments(detail, path).ok_or_else(|| {
+                let raw = crate::json::get_raw_segments(event.detail(), path)
+                    .map_err(|error| {
+                        PluginError::reject(format!(
+                            "event {}: detail is not valid JSON: {error}",
+                            event.id()
+                        ))
+                    })?
+                    .ok_or_else(|| {
+                        PluginError::reject(format!(
+                            "template {:?}: event {} has no detail field {}",
+                            self.text,
+                            event.id(),
+                            path.join(".")
+                        ))
+                    })?;
+                // Strings as they are, other values as compact JSON: only
+                // the value found is parsed.
+                let value: Value = serde_json::from_str(raw.get()).map_err(|error| {
                     PluginError::reject(format!(
-                        "template {:?}: event {} has no detail field {}",
-                        self.text,
+                        "event {}: detail field {} is not valid JSON: {error}",
                         event.id(),
                         path.join(".")
                     ))
                 })?;
                 match value {
-                    Value::String(text) => Cow::Borrowed(text.as_str()),
+                    Value::String(text) => Cow::Owned(text),
                     other => Cow::Owned(other.to_string()),
                 }
             }

@@ -198,4 +198,20 @@ mod tests {
         let (answer, _) = run(r#"{"keys": "x"}"#, &update().to_string());
         assert!(matches!(&answer, Answer::Reject(m) if m.contains("unknown field `keys`")));
     }
+
+    #[test]
+    fn parses_no_json() {
+        // The detail text is broken after its data: a plugin that parsed it
+        // would reject, one that reads the host's fields does not notice.
+        let mut batch = batch(&update().to_string());
+        let detail = batch.wit().deliveries[0].detail;
+        batch.wit_mut().bytes[(detail.start + detail.len - 1) as usize] = b'!';
+        let mut host = Host::new();
+        assert_eq!(host.run::<Archive>("", &batch), [Answer::Ok]);
+        assert!(
+            matches!(&host.calls()[0], Call::ArchivePut { body, .. } if body == br#"{"title":"Dune","year":1965}"#),
+            "{:?}",
+            host.calls()
+        );
+    }
 }

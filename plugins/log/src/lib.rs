@@ -186,4 +186,22 @@ mod tests {
             "{answer:?}"
         );
     }
+
+    #[test]
+    fn parses_no_json() {
+        // The detail text is broken: a plugin that parsed it would log
+        // `invalid`, one that reads the host's fields does not notice.
+        let detail = json!({"entity-type": "book", "entity-id": 7, "operation": "update",
+                            "ts": 0, "author": "ann", "data": {}});
+        let mut batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let span = batch.wit().deliveries[0].detail;
+        batch.wit_mut().bytes[(span.start + span.len - 1) as usize] = b'!';
+        let mut host = Host::new();
+        assert_eq!(host.run::<Log>("", &batch), [Answer::Ok]);
+        assert!(
+            matches!(&host.calls()[0], Call::Log { message, .. } if message.ends_with("entity=book/7 operation=update author=ann")),
+            "{:?}",
+            host.calls()
+        );
+    }
 }

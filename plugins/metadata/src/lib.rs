@@ -4,9 +4,10 @@
 //! archive key of the body and chosen detail fields as attributes; the host
 //! adds the event's own fields (event id, source, entity type and id,
 //! operation, ts in epoch milliseconds, author). The host stores each event
-//! id once, so redeliveries are harmless. Without `attributes` it parses no
-//! JSON. Events that are not a valid `Object State Change` are rejected
-//! (dead-lettered) with the reason.
+//! id once, so redeliveries are harmless. Without `attributes` it reads no
+//! JSON; with them, only the values it copies are parsed. Events that are
+//! not a valid `Object State Change` are rejected (dead-lettered) with the
+//! reason.
 //!
 //! Grants: `metadata: true`.
 //!
@@ -78,17 +79,24 @@ impl Plugin for Metadata {
 export_plugin!(Metadata);
 
 /// The JSON text of the attributes of `event`: the value at each of `paths`
-/// in the detail, keyed by the path. Parses the detail only when there are
-/// paths to read.
+/// in the detail, keyed by the path. Each value is found in the detail text
+/// without parsing the rest ([`json::get_raw`]); with no paths, nothing is
+/// read.
 fn attributes(event: &Event<'_>, paths: &[String]) -> Result<String, PluginError> {
     if paths.is_empty() {
         return Ok("{}".to_owned());
     }
-    let detail = event.detail_json()?;
+    let invalid = |error: serde_json::Error| {
+        PluginError::reject(format!(
+            "event {}: detail is not valid JSON: {error}",
+            event.id()
+        ))
+    };
     let mut attributes = Map::new();
     for path in paths {
-        if let Some(value) = json::get(detail, path) {
-            attributes.insert(path.clone(), value.clone());
+        if let Some(raw) = json::get_raw(event.detail(), path).map_err(invalid)? {
+            let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(invalid)?;
+            attributes.insert(path.clone(), value);
         }
     }
     Ok(serde_json::Value::Object(attributes).to_string())
