@@ -93,6 +93,12 @@ fn text(bytes: &[u8], span: Span) -> Option<&str> {
     std::str::from_utf8(bytes.get(start..end)?).ok()
 }
 
+/// The text of `span` when it lies inside `outer`, the text of `outer_span`.
+fn inside(outer: &str, outer_span: Span, span: Span) -> Option<&str> {
+    let start = usize::try_from(span.start.checked_sub(outer_span.start)?).ok()?;
+    outer.get(start..start.checked_add(usize::try_from(span.len).ok()?)?)
+}
+
 impl<'a> Event<'a> {
     /// The delivery at `index` of `batch`, its spans checked once.
     pub(crate) fn new(batch: &'a Batch, index: u32) -> Result<Self, PluginError> {
@@ -118,6 +124,13 @@ impl<'a> Event<'a> {
                 .map(|&span| field("resources", span))
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let detail = field("detail", delivery.detail)?;
+        // `data` lies inside the detail, already checked: slice it rather
+        // than check its bytes again.
+        let data = |span: Span| match inside(detail, delivery.detail, span) {
+            Some(data) => Ok(data),
+            None => field("data", span),
+        };
         let kind = match &delivery.kind {
             DetailKind::Other => Kind::Other,
             DetailKind::InvalidStateChange(reason) => {
@@ -133,7 +146,7 @@ impl<'a> Event<'a> {
                 },
                 ts: change.ts,
                 author: field("author", change.author)?,
-                data: change.data.map(|span| field("data", span)).transpose()?,
+                data: change.data.map(data).transpose()?,
             }),
         };
         Ok(Self {
@@ -145,7 +158,7 @@ impl<'a> Event<'a> {
             account: field("account", delivery.account)?,
             region: field("region", delivery.region)?,
             resources,
-            detail: field("detail", delivery.detail)?,
+            detail,
             kind,
             detail_json: OnceCell::new(),
         })
@@ -253,6 +266,7 @@ impl<'a> Event<'a> {
 
 #[cfg(test)]
 mod tests {
+    use crate::bindings::trailmark::plugin::types::{self, Span};
     use crate::testing::{BOOK_UPDATE, Batch};
 
     #[test]
@@ -297,6 +311,31 @@ mod tests {
             "{other}"
         );
         assert_eq!(batch.event(1).data(), None);
+    }
+
+    #[test]
+    fn data_spans_are_checked_wherever_they_point() {
+        let detail = r#"{"entity-type":"b","entity-id":"1","operation":"insert","ts":1,"author":"a","data":"é"}"#;
+        let mut batch = Batch::default();
+        batch.push_detail("Object State Change", detail);
+        let set_data = |batch: &mut Batch, start: u32, len: u32| {
+            let delivery = &mut batch.wit_mut().deliveries[0];
+            let types::DetailKind::StateChange(change) = &mut delivery.kind else {
+                panic!("a valid state change");
+            };
+            change.data = Some(Span { start, len });
+        };
+        assert_eq!(batch.event(0).data(), Some("\"é\""));
+        // Outside the detail (the id's bytes): read and checked there.
+        let id = batch.wit().deliveries[0].id;
+        set_data(&mut batch, id.start, id.len);
+        assert_eq!(batch.event(0).data(), Some("e-0"));
+        // Inside the detail but cutting the é in two: rejected.
+        let detail_span = batch.wit().deliveries[0].detail;
+        let e_acute = u32::try_from(detail.find('é').expect("é")).expect("short");
+        set_data(&mut batch, detail_span.start + e_acute, 1);
+        let error = super::Event::new(batch.wit(), 0).expect_err("not UTF-8");
+        assert!(error.message().contains("span for `data`"), "{error}");
     }
 
     #[test]
