@@ -14,11 +14,11 @@ use trailmark_runtime::{
     ArchiveGrant, Binding, BindingSpec, CallError, Capabilities, Grants, Plugin,
 };
 
-/// What `plugin` archived for `events` (sorted by key) and how each call ended.
-fn archive_with(
-    plugin: Arc<Plugin>,
-    events: &[Event],
-) -> (Vec<(String, Vec<u8>)>, Vec<Result<(), CallError>>) {
+/// Archived bodies by key, sorted by key.
+type Bodies = Vec<(String, Vec<u8>)>;
+
+/// What `plugin` archived for `events` and how each call ended.
+fn archive_with(plugin: Arc<Plugin>, events: &[Event]) -> (Bodies, Vec<Result<(), CallError>>) {
     let archive = Arc::new(MemArchive::default());
     let binding = Binding::new(
         plugin,
