@@ -250,6 +250,25 @@ impl Batch {
         self
     }
 
+    /// Make the detail text of delivery `index` invalid JSON (its last byte
+    /// becomes `!`) and keep what the host parsed from it: a plugin that
+    /// reads only the host's fields ([`Event::state_change`],
+    /// [`Event::data`]) handles it as before, one that parses the detail
+    /// rejects it. For tests that a plugin parses no JSON.
+    ///
+    /// # Panics
+    ///
+    /// If there is no delivery at `index` or its detail is empty.
+    pub fn break_detail(&mut self, index: usize) -> &mut Self {
+        let span = self.wit.deliveries[index].detail;
+        let last = (span.start + span.len)
+            .checked_sub(1)
+            .filter(|_| span.len > 0)
+            .expect("the detail is not empty");
+        self.wit.bytes[last as usize] = b'!';
+        self
+    }
+
     /// Append `text` to the bytes and return its span.
     fn text(&mut self, text: &str) -> Span {
         let start = self.wit.bytes.len();
@@ -417,25 +436,34 @@ impl Host {
     /// Initialize `P` with the rule's `config` (JSON text) as the host's
     /// `init` would, then handle `batch`; returns the answer of each delivery.
     pub fn run<P: Plugin>(&mut self, config: &str, batch: &Batch) -> Vec<Answer> {
-        let instance = crate::__private::init::<P>(config.to_owned());
+        let instance = self.init::<P>(config);
         self.handle(&instance, batch)
     }
 
-    /// Handle `batch` with an instance already initialized (with
-    /// [`Host::init`]); returns the answer of each delivery.
+    /// Initialize `P` with the rule's `config` (JSON text), as the host's
+    /// `init` does: the config parsed once, then [`Plugin::new`] (which may
+    /// log). Keep the instance to [`handle`](Self::handle) several batches.
+    ///
+    /// # Panics
+    ///
+    /// If [`Plugin::new`] panics (in a component, `init` would trap).
+    pub fn init<P: Plugin>(&mut self, config: &str) -> Result<P, PluginError> {
+        match self.installed(|| crate::__private::init::<P>(config.to_owned())) {
+            Ok(instance) => instance,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Handle `batch` with an instance made by [`init`](Self::init); returns
+    /// the answer of each delivery. A panic is caught as a trap would be:
+    /// the deliveries it left unanswered are [`Answer::Trapped`].
     pub fn handle<P: Plugin>(
         &mut self,
         instance: &Result<P, PluginError>,
         batch: &Batch,
     ) -> Vec<Answer> {
         self.answers = vec![Answer::Unanswered; batch.len()];
-        let previous = CURRENT.replace(Some(std::mem::take(self)));
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            crate::__private::handle(Some(instance), &batch.wit)
-        }));
-        *self = CURRENT
-            .replace(previous)
-            .expect("the host stays installed while the plugin runs");
+        let result = self.installed(|| crate::__private::handle(Some(instance), &batch.wit));
         if let Err(panic) = result {
             let message = panic
                 .downcast_ref::<String>()
@@ -451,10 +479,15 @@ impl Host {
         std::mem::take(&mut self.answers)
     }
 
-    /// Initialize `P` with the rule's `config` (JSON text), as the host's
-    /// `init` does: the config parsed once, then [`Plugin::new`].
-    pub fn init<P: Plugin>(config: &str) -> Result<P, PluginError> {
-        crate::__private::init::<P>(config.to_owned())
+    /// Run `f` with this host installed as the thread's, so the capability
+    /// calls it makes land here; a panic in `f` is caught and returned.
+    fn installed<T>(&mut self, f: impl FnOnce() -> T) -> std::thread::Result<T> {
+        let previous = CURRENT.replace(Some(std::mem::take(self)));
+        let result = catch_unwind(AssertUnwindSafe(f));
+        *self = CURRENT
+            .replace(previous)
+            .expect("the host stays installed while the plugin runs");
+        result
     }
 
     /// Make every later call of `capability` fail with `error`.
@@ -713,6 +746,47 @@ mod tests {
             matches!(&answers[0], Answer::Reject(m) if m.contains("holds a different body")),
             "{answers:?}"
         );
+    }
+
+    /// Logs from `new`, as a plugin may in `init`.
+    struct Chatty;
+
+    impl Plugin for Chatty {
+        type Config = NoConfig;
+        fn new(_: NoConfig) -> Result<Self, PluginError> {
+            crate::log::info("ready");
+            Ok(Chatty)
+        }
+        fn handle(&self, _event: &Event<'_>) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn init_runs_with_the_host_installed() {
+        let mut host = Host::new();
+        assert_eq!(host.run::<Chatty>("", &batch(&["ok"])), [Answer::Ok]);
+        assert_eq!(
+            host.calls(),
+            [Call::Log {
+                level: Level::Info,
+                message: "ready".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_broken_detail_keeps_the_hosts_fields() {
+        let mut batch = Batch::from_json(&[BOOK_UPDATE]).expect("sample event parses");
+        batch.break_detail(0);
+        let event = batch.event(0);
+        assert!(event.detail().ends_with('!'));
+        assert!(event.detail_json().is_err());
+        assert_eq!(
+            event.state_change().expect("still valid").author,
+            "bob@example.com"
+        );
+        assert!(event.data().expect("data").contains("B-14"));
     }
 
     #[test]

@@ -204,8 +204,7 @@ mod tests {
         // The detail text is broken after its data: a plugin that parsed it
         // would reject, one that reads the host's fields does not notice.
         let mut batch = batch(&update().to_string());
-        let detail = batch.wit().deliveries[0].detail;
-        batch.wit_mut().bytes[(detail.start + detail.len - 1) as usize] = b'!';
+        batch.break_detail(0);
         let mut host = Host::new();
         assert_eq!(host.run::<Archive>("", &batch), [Answer::Ok]);
         assert!(

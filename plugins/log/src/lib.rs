@@ -194,8 +194,7 @@ mod tests {
         let detail = json!({"entity-type": "book", "entity-id": 7, "operation": "update",
                             "ts": 0, "author": "ann", "data": {}});
         let mut batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
-        let span = batch.wit().deliveries[0].detail;
-        batch.wit_mut().bytes[(span.start + span.len - 1) as usize] = b'!';
+        batch.break_detail(0);
         let mut host = Host::new();
         assert_eq!(host.run::<Log>("", &batch), [Answer::Ok]);
         assert!(

@@ -43,11 +43,12 @@ impl Native {
         stores: &Stores,
         config: &str,
     ) -> Result<Native, PluginError> {
+        let mut host = Host::new();
         let instance = match plugin {
-            Standard::Archive => Instance::Archive(Host::init(config)),
-            Standard::Metadata => Instance::Metadata(Host::init(config)),
-            Standard::Alert => Instance::Alert(Host::init(config)),
-            Standard::Log => Instance::Log(Host::init(config)),
+            Standard::Archive => Instance::Archive(host.init(config)),
+            Standard::Metadata => Instance::Metadata(host.init(config)),
+            Standard::Alert => Instance::Alert(host.init(config)),
+            Standard::Log => Instance::Log(host.init(config)),
         };
         let failed = match &instance {
             Instance::Archive(i) => i.as_ref().err(),
