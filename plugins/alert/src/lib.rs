@@ -218,4 +218,23 @@ mod tests {
             "{answer:?}"
         );
     }
+
+    #[test]
+    fn templates_of_fields_parse_no_json() {
+        let mut batch = Batch::of([journaled(
+            "e-9",
+            "Object State Change",
+            &delete().to_string(),
+        )]);
+        batch.break_detail(0);
+        let mut host = Host::new();
+        let config = r#"{"message": "{entity-type} {entity-id} {operation}d by {author} at {ts}"}"#;
+        assert_eq!(host.run::<AlertPlugin>(config, &batch), [Answer::Ok]);
+        assert!(
+            matches!(&host.calls()[0], Call::Notify { message, .. }
+                if message == "book 978-0-13-468599-1 deleted by carol@example.com at 1795607998000"),
+            "{:?}",
+            host.calls()
+        );
+    }
 }

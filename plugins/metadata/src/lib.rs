@@ -173,4 +173,23 @@ mod tests {
             "{answer:?}"
         );
     }
+
+    #[test]
+    fn parses_no_json_without_attributes() {
+        let mut batch = Batch::of([journaled(
+            "e-1",
+            "Object State Change",
+            &insert().to_string(),
+        )]);
+        batch.break_detail(0);
+        let mut host = Host::new();
+        assert_eq!(host.run::<Metadata>("", &batch), [Answer::Ok]);
+        assert!(matches!(
+            host.calls(),
+            [Call::MetadataPut {
+                archive_key: Some(_),
+                ..
+            }]
+        ));
+    }
 }
