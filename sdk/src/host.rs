@@ -59,7 +59,7 @@ mod imports {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-use crate::testing::host as imports;
+use crate::testing::imports;
 
 pub(crate) use imports::{
     answer, archive_get, archive_put, forward_send, log_write, metadata_put, notify_publish,

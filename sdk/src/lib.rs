@@ -154,8 +154,9 @@ pub const DEFAULT_ARCHIVE_KEY: &str =
 /// The bindings `wit-bindgen` generates from `sdk/wit/world.wit`.
 ///
 /// Plugin authors do not need these: [`Event`], [`PluginError`] and the
-/// capability modules wrap them. They are public so that [`export_plugin!`]
-/// can reach them from a plugin crate.
+/// capability methods wrap them. They are public so that [`export_plugin!`]
+/// can reach them from a plugin crate, and for the host's test fixtures that
+/// call the WIT imports with an index of their choosing.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
