@@ -1,104 +1,100 @@
-//! The host capabilities, as functions returning [`PluginError`].
+//! The host capabilities, as methods of the [`Event`] they are called for.
 //!
-//! Each call is checked against the grants of the rule that triggered the
-//! delivery. Errors carry the capability and resource in their message and
-//! map to [`PluginError`] the way the host expects: transient failures retry,
-//! denied and invalid requests reject (see [`HostError`]).
+//! Each call carries the delivery's index, so the host checks it against the
+//! grants of the rule and confines it to that delivery's event. Errors carry
+//! the capability and resource in their message and map to [`PluginError`]
+//! the way the host expects: transient failures retry, denied and invalid
+//! requests reject (see [`HostError`](crate::HostError)).
 //!
-//! Outside a WebAssembly component (in native `cargo test`), these functions
-//! are stubs that panic when called.
+//! Natively (in `cargo test`), the calls go to the in-memory host of
+//! [`testing`](crate::testing), which records them.
 
-use crate::{HostError, PluginError};
+use crate::{Event, HostError, PluginError, host};
 
-/// Convert a WIT `host-error` into a [`PluginError`] that names the call.
-fn host_error(
-    call: impl std::fmt::Display,
-) -> impl FnOnce(crate::bindings::trailmark::plugin::types::HostError) -> PluginError {
-    move |error| PluginError::from(HostError::from(error)).context(call)
+/// Convert a [`HostError`] into a [`PluginError`] that names the call.
+fn host_error(call: impl std::fmt::Display) -> impl FnOnce(HostError) -> PluginError {
+    move |error| PluginError::from(error).context(call)
 }
 
-/// Store and fetch entity bodies by key (grant: `archive: true`).
-pub mod archive {
-    use super::host_error;
-    use crate::PluginError;
-    use crate::bindings::trailmark::plugin::archive as wit;
-
-    /// Store `body` under `key` with the given content type. A stored body
-    /// is never replaced: a put of the same bytes again succeeds, one of
-    /// different bytes is rejected. Build keys with
-    /// [`render_key`](crate::render_key) so that event values cannot escape
-    /// their path segment, and include `{id}` so each event has its own key.
-    pub fn put(key: &str, body: &[u8], content_type: &str) -> Result<(), PluginError> {
-        wit::put(key, body, content_type).map_err(host_error(format_args!("archive.put {key:?}")))
+impl Event<'_> {
+    /// Store `body` in the archive under `key` with the given content type
+    /// (grant: `archive: true`). A stored body is never replaced: a put of
+    /// the same bytes again succeeds, one of different bytes is rejected.
+    /// Build keys with [`Template::render_key`](crate::Template::render_key)
+    /// so that event values cannot escape their path segment, and include
+    /// `{id}` so each event has its own key.
+    pub fn archive_put(
+        &self,
+        key: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<(), PluginError> {
+        host::archive_put(self.index, key, body, content_type)
+            .map_err(host_error(format_args!("archive.put {key:?}")))
     }
 
-    /// Fetch the body stored under `key`, or `None` if there is none.
-    pub fn get(key: &str) -> Result<Option<Vec<u8>>, PluginError> {
-        wit::get(key).map_err(host_error(format_args!("archive.get {key:?}")))
+    /// Fetch the body stored in the archive under `key`, or `None` if there
+    /// is none (grant: `archive: true`; keys of this event's source or under
+    /// the rule's read prefixes).
+    pub fn archive_get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
+        host::archive_get(self.index, key).map_err(host_error(format_args!("archive.get {key:?}")))
     }
-}
 
-/// Store queryable change records (grant: `metadata: true`).
-pub mod metadata {
-    use super::host_error;
-    use crate::PluginError;
-    use crate::bindings::trailmark::plugin::metadata as wit;
-
-    /// One change to one entity, as the query API returns it.
-    pub use wit::Change;
-
-    /// Store a change record. Idempotent on `event_id`: storing the same
-    /// event again succeeds and changes nothing.
-    pub fn put(change: &Change) -> Result<(), PluginError> {
-        wit::put(change).map_err(host_error(format_args!(
+    /// Store the change record of this `Object State Change` (grant:
+    /// `metadata: true`). The host fills in the event's own fields (event
+    /// id, source, entity type and id, operation, ts, author); the plugin
+    /// adds the key its body was archived under, if it was, and extra
+    /// attributes as the text of a JSON object (`{}` for none). Idempotent
+    /// on the event id: storing the same event again changes nothing.
+    pub fn metadata_put(
+        &self,
+        archive_key: Option<&str>,
+        attributes: &str,
+    ) -> Result<(), PluginError> {
+        host::metadata_put(self.index, archive_key, attributes).map_err(host_error(format_args!(
             "metadata.put event {:?}",
-            change.event_id
+            self.id()
         )))
     }
-}
 
-/// Publish notifications to named channels (grant: `notify: [channel, ..]`).
-pub mod notify {
-    use super::host_error;
-    use crate::PluginError;
-    use crate::bindings::trailmark::plugin::notify as wit;
-
-    /// Publish `subject` and `message` to `channel`, with string attributes
-    /// that channels may filter on (SNS message attributes, webhook fields).
-    pub fn publish(
+    /// Publish `subject` and `message` to `channel` (grant: `notify:
+    /// [channel, ..]`), with string attributes that channels may filter on
+    /// (SNS message attributes, webhook fields).
+    pub fn notify(
+        &self,
         channel: &str,
         subject: &str,
         message: &str,
         attributes: &[(String, String)],
     ) -> Result<(), PluginError> {
-        wit::publish(channel, subject, message, attributes).map_err(host_error(format_args!(
-            "notify.publish to channel {channel:?}"
-        )))
+        host::notify_publish(self.index, channel, subject, message, attributes).map_err(host_error(
+            format_args!("notify.publish to channel {channel:?}"),
+        ))
     }
-}
 
-/// Send events on to named destinations (grant: `forward: [destination, ..]`).
-pub mod forward {
-    use super::host_error;
-    use crate::bindings::trailmark::plugin::forward as wit;
-    use crate::{Event, PluginError};
-
-    /// Send `event` to `destination` (another Trailmark, an EventBridge bus).
-    pub fn send(destination: &str, event: &Event) -> Result<(), PluginError> {
-        wit::send(destination, &event.to_wit()).map_err(host_error(format_args!(
-            "forward.send event {:?} to {destination:?}",
-            event.id
-        )))
+    /// Forward this event to `destination` (grant: `forward: [destination,
+    /// ..]`), its envelope unchanged. `detail` (the text of a JSON object)
+    /// and `resources`, when given, replace the event's; the host adds
+    /// `trailmark:rule/<rule>` to the resources.
+    pub fn forward(
+        &self,
+        destination: &str,
+        detail: Option<&str>,
+        resources: Option<&[String]>,
+    ) -> Result<(), PluginError> {
+        host::forward_send(self.index, destination, detail, resources).map_err(host_error(
+            format_args!("forward.send event {:?} to {destination:?}", self.id()),
+        ))
     }
 }
 
 /// Write to the host's structured log, tagged with the rule and plugin
 /// (always granted).
 pub mod log {
-    use crate::bindings::trailmark::plugin::log as wit;
+    use crate::host;
 
     /// How important a log line is.
-    pub use wit::Level;
+    pub use crate::bindings::trailmark::plugin::log::Level;
 
     /// The level named `trace`, `debug`, `info`, `warn` or `error`, as a
     /// plugin's config spells it.
@@ -129,7 +125,7 @@ pub mod log {
 
     /// Write `message` at `level`.
     pub fn write(level: Level, message: &str) {
-        wit::write(level, message);
+        host::log_write(level, message);
     }
 
     /// Write `message` at trace level.

@@ -46,11 +46,13 @@ impl PluginError {
     }
 }
 
-impl From<PluginError> for types::PluginError {
-    fn from(error: PluginError) -> Self {
-        match error {
-            PluginError::Retry(message) => Self::Retry(message),
-            PluginError::Reject(message) => Self::Reject(message),
+impl PluginError {
+    /// The WIT outcome that answers a delivery with `result`.
+    pub(crate) fn outcome(result: Result<(), PluginError>) -> types::Outcome {
+        match result {
+            Ok(()) => types::Outcome::Ok,
+            Err(PluginError::Retry(message)) => types::Outcome::Retry(message),
+            Err(PluginError::Reject(message)) => types::Outcome::Reject(message),
         }
     }
 }
@@ -116,8 +118,11 @@ mod tests {
     }
 
     #[test]
-    fn converts_to_the_wit_variant() {
-        let wit = types::PluginError::from(PluginError::reject("bad"));
-        assert!(matches!(wit, types::PluginError::Reject(m) if m == "bad"));
+    fn converts_to_the_wit_outcome() {
+        let wit = PluginError::outcome(Err(PluginError::reject("bad")));
+        assert!(matches!(wit, types::Outcome::Reject(m) if m == "bad"));
+        let wit = PluginError::outcome(Err(PluginError::retry("later")));
+        assert!(matches!(wit, types::Outcome::Retry(m) if m == "later"));
+        assert!(matches!(PluginError::outcome(Ok(())), types::Outcome::Ok));
     }
 }

@@ -1,169 +1,349 @@
-//! The event a plugin receives: the EventBridge envelope.
+//! The event a plugin handles: a borrowed view of one delivery of a batch.
 
-use serde::Deserialize;
+use std::cell::OnceCell;
+use std::fmt;
+
 use serde_json::Value;
+use trailmark_event::STATE_CHANGE;
 
-use crate::bindings::trailmark::plugin::types;
-use crate::{PluginError, StateChange};
+use crate::bindings::trailmark::plugin::types::{self, Batch, Delivery, DetailKind, Span};
+use crate::{Operation, PluginError};
 
-/// An event in the Amazon EventBridge envelope, as the host received and
-/// journaled it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// The event id, unique per event (the host assigns one if the producer did not).
-    pub id: String,
-    /// Who sent it, e.g. `com.example.library`.
-    pub source: String,
-    /// What kind of event it is, e.g. `Object State Change`.
-    pub detail_type: String,
-    /// When it happened, RFC 3339 UTC, e.g. `2026-11-25T10:00:00Z`.
-    pub time: String,
-    /// The AWS account id of the producer, or empty.
-    pub account: String,
-    /// The AWS region of the producer, or empty.
-    pub region: String,
-    /// ARNs or other identifiers of the resources involved.
-    pub resources: Vec<String>,
-    /// The JSON text of the `detail` object.
-    pub detail: String,
+/// One delivery of a batch: an event in the Amazon EventBridge envelope, as
+/// the host received and journaled it.
+///
+/// Every text is borrowed from the batch the host handed over; nothing is
+/// copied or parsed to build it. For an `Object State Change` the host has
+/// already parsed the detail: [`state_change`](Self::state_change) returns
+/// its typed fields and [`data`](Self::data) the raw JSON text of
+/// `detail.data`. Only [`detail_json`](Self::detail_json) parses the detail,
+/// once per event, for plugins that need arbitrary paths.
+///
+/// The capability calls a plugin makes for this delivery are methods of the
+/// event ([`archive_put`](Self::archive_put), [`metadata_put`](Self::metadata_put),
+/// [`notify`](Self::notify), [`forward`](Self::forward)), so the host always
+/// knows which delivery a call is for.
+pub struct Event<'a> {
+    pub(crate) index: u32,
+    id: &'a str,
+    source: &'a str,
+    detail_type: &'a str,
+    time: &'a str,
+    account: &'a str,
+    region: &'a str,
+    resources: Vec<&'a str>,
+    detail: &'a str,
+    kind: Kind<'a>,
+    detail_json: OnceCell<Result<Value, PluginError>>,
 }
 
-/// The envelope as EventBridge's JSON spells it (kebab-case, `detail` an object).
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Envelope {
-    id: String,
-    source: String,
-    detail_type: String,
-    time: String,
-    #[serde(default)]
-    account: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    resources: Vec<String>,
-    detail: Value,
+/// What the host made of the detail.
+#[derive(Clone, Copy)]
+enum Kind<'a> {
+    Other,
+    StateChange(StateChange<'a>),
+    Invalid(&'a str),
 }
 
-impl Event {
-    /// Read an event from its EventBridge JSON form, as in
-    /// `examples/events/book-insert.json`: `id`, `source`, `detail-type`,
-    /// `time` and `detail` are required; `account`, `region` and `resources`
-    /// default to empty. Mostly useful in tests.
-    ///
-    /// ```
-    /// let event = trailmark_sdk::Event::from_json(r#"{
-    ///     "id": "e-1", "source": "com.example.library",
-    ///     "detail-type": "Object State Change", "time": "2026-11-25T10:00:00Z",
-    ///     "detail": {"entity-type": "book", "entity-id": 42, "operation": "insert",
-    ///                "ts": 1795600800000, "author": "ann", "data": {"title": "Dune"}}
-    /// }"#)?;
-    /// assert_eq!(event.state_change()?.entity_id, "42");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        let envelope: Envelope = serde_json::from_str(json)?;
+/// One change to one entity: the typed fields of a valid
+/// `Object State Change` detail, as the host parsed them at ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange<'a> {
+    /// The kind of entity, e.g. `book` (never empty).
+    pub entity_type: &'a str,
+    /// The entity's id; a number in the detail becomes its decimal text.
+    pub entity_id: &'a str,
+    /// What happened to it.
+    pub operation: Operation,
+    /// When it happened, milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// Who made the change (never empty).
+    pub author: &'a str,
+    /// The raw JSON text of `detail.data` (the entity's body after the
+    /// change) exactly as journaled; `None` only for a delete without data.
+    pub data: Option<&'a str>,
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("index", &self.index)
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .field("detail_type", &self.detail_type)
+            .field("time", &self.time)
+            .field("detail", &self.detail)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host handed over a span that is not valid UTF-8 inside the batch.
+fn bad_span(index: u32, field: &str, span: Span) -> PluginError {
+    PluginError::reject(format!(
+        "delivery {index}: the host's span for `{field}` (start {}, len {}) is not UTF-8 text \
+         inside the batch; this is a host bug, please report it",
+        span.start, span.len
+    ))
+}
+
+/// The text of `span` in `bytes`, if it is in range and UTF-8.
+fn text(bytes: &[u8], span: Span) -> Option<&str> {
+    let start = usize::try_from(span.start).ok()?;
+    let end = start.checked_add(usize::try_from(span.len).ok()?)?;
+    std::str::from_utf8(bytes.get(start..end)?).ok()
+}
+
+/// The text of `span` when it lies inside `outer`, the text of `outer_span`.
+fn inside(outer: &str, outer_span: Span, span: Span) -> Option<&str> {
+    let start = usize::try_from(span.start.checked_sub(outer_span.start)?).ok()?;
+    outer.get(start..start.checked_add(usize::try_from(span.len).ok()?)?)
+}
+
+impl<'a> Event<'a> {
+    /// The delivery at `index` of `batch`, its spans checked once.
+    pub(crate) fn new(batch: &'a Batch, index: u32) -> Result<Self, PluginError> {
+        let delivery: &'a Delivery = usize::try_from(index)
+            .ok()
+            .and_then(|i| batch.deliveries.get(i))
+            .ok_or_else(|| {
+                PluginError::reject(format!("delivery {index} is not in the batch (host bug)"))
+            })?;
+        let bytes = batch.bytes.as_slice();
+        let field =
+            |name: &str, span: Span| text(bytes, span).ok_or_else(|| bad_span(index, name, span));
+        let resources = {
+            let span = delivery.resources;
+            let start = usize::try_from(span.start).unwrap_or(usize::MAX);
+            let len = usize::try_from(span.len).unwrap_or(usize::MAX);
+            let spans = start
+                .checked_add(len)
+                .and_then(|end| batch.resources.get(start..end))
+                .ok_or_else(|| bad_span(index, "resources", span))?;
+            spans
+                .iter()
+                .map(|&span| field("resources", span))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let detail = field("detail", delivery.detail)?;
+        // `data` lies inside the detail, already checked: slice it rather
+        // than check its bytes again.
+        let data = |span: Span| match inside(detail, delivery.detail, span) {
+            Some(data) => Ok(data),
+            None => field("data", span),
+        };
+        let kind = match &delivery.kind {
+            DetailKind::Other => Kind::Other,
+            DetailKind::InvalidStateChange(reason) => {
+                Kind::Invalid(field("invalid-state-change", *reason)?)
+            }
+            DetailKind::StateChange(change) => Kind::StateChange(StateChange {
+                entity_type: field("entity-type", change.entity_type)?,
+                entity_id: field("entity-id", change.entity_id)?,
+                operation: match change.operation {
+                    types::Operation::Insert => Operation::Insert,
+                    types::Operation::Update => Operation::Update,
+                    types::Operation::Delete => Operation::Delete,
+                },
+                ts: change.ts,
+                author: field("author", change.author)?,
+                data: change.data.map(data).transpose()?,
+            }),
+        };
         Ok(Self {
-            id: envelope.id,
-            source: envelope.source,
-            detail_type: envelope.detail_type,
-            time: envelope.time,
-            account: envelope.account,
-            region: envelope.region,
-            resources: envelope.resources,
-            detail: envelope.detail.to_string(),
+            index,
+            id: field("id", delivery.id)?,
+            source: field("source", delivery.source)?,
+            detail_type: field("detail-type", delivery.detail_type)?,
+            time: field("time", delivery.time)?,
+            account: field("account", delivery.account)?,
+            region: field("region", delivery.region)?,
+            resources,
+            detail,
+            kind,
+            detail_json: OnceCell::new(),
         })
     }
 
-    /// The `detail` parsed as JSON, on each call.
-    ///
-    /// Rejects (a permanent failure) if the text is not JSON, which the host
-    /// should never deliver.
-    pub fn detail_json(&self) -> Result<Value, PluginError> {
-        serde_json::from_str(&self.detail).map_err(|error| {
-            PluginError::reject(format!(
-                "event {}: detail is not valid JSON: {error}",
-                self.id
-            ))
-        })
+    /// The event id, unique per event (the host assigns one if the producer did not).
+    pub fn id(&self) -> &'a str {
+        self.id
     }
 
-    /// The `detail` parsed as an `Object State Change`: entity type and id,
-    /// operation, ts, author and data.
-    ///
-    /// Rejects with a message naming the missing or invalid field when the
-    /// detail does not have that shape; see [`StateChange::from_detail`].
-    pub fn state_change(&self) -> Result<StateChange, PluginError> {
-        StateChange::from_detail(&self.detail_json()?)
-            .map_err(|error| PluginError::reject(format!("event {}: {error}", self.id)))
+    /// Who sent it, e.g. `com.example.library`.
+    pub fn source(&self) -> &'a str {
+        self.source
     }
 
-    /// The event as the WIT record, for [`forward::send`](crate::forward::send).
-    pub(crate) fn to_wit(&self) -> types::Event {
-        types::Event {
-            id: self.id.clone(),
-            source: self.source.clone(),
-            detail_type: self.detail_type.clone(),
-            time: self.time.clone(),
-            account: self.account.clone(),
-            region: self.region.clone(),
-            resources: self.resources.clone(),
-            detail: self.detail.clone(),
+    /// What kind of event it is, e.g. `Object State Change`.
+    pub fn detail_type(&self) -> &'a str {
+        self.detail_type
+    }
+
+    /// When the host received it, RFC 3339 UTC, e.g. `2026-11-25T10:00:00Z`.
+    pub fn time(&self) -> &'a str {
+        self.time
+    }
+
+    /// The AWS account id of the producer, or empty.
+    pub fn account(&self) -> &'a str {
+        self.account
+    }
+
+    /// The AWS region of the producer, or empty.
+    pub fn region(&self) -> &'a str {
+        self.region
+    }
+
+    /// ARNs or other identifiers of the resources involved.
+    pub fn resources(&self) -> &[&'a str] {
+        &self.resources
+    }
+
+    /// The raw JSON text of the `detail` object, exactly as journaled.
+    pub fn detail(&self) -> &'a str {
+        self.detail
+    }
+
+    /// Whether the detail-type is `Object State Change`.
+    pub fn is_state_change(&self) -> bool {
+        self.detail_type == STATE_CHANGE
+    }
+
+    /// The typed fields of the `Object State Change` the host parsed: no
+    /// JSON is parsed here.
+    ///
+    /// Rejects (a permanent failure) an `Object State Change` whose detail
+    /// is invalid, with the host's reason naming the field, and an event of
+    /// another detail-type.
+    pub fn state_change(&self) -> Result<StateChange<'a>, PluginError> {
+        match self.kind {
+            Kind::StateChange(change) => Ok(change),
+            Kind::Invalid(reason) => {
+                Err(PluginError::reject(format!("event {}: {reason}", self.id)))
+            }
+            Kind::Other => Err(PluginError::reject(format!(
+                "event {}: its detail-type is {:?}, not {STATE_CHANGE:?}",
+                self.id, self.detail_type
+            ))),
         }
     }
-}
 
-impl From<types::Event> for Event {
-    fn from(event: types::Event) -> Self {
-        Self {
-            id: event.id,
-            source: event.source,
-            detail_type: event.detail_type,
-            time: event.time,
-            account: event.account,
-            region: event.region,
-            resources: event.resources,
-            detail: event.detail,
+    /// The raw JSON text of `detail.data` of a valid `Object State Change`,
+    /// exactly as journaled; `None` for a delete without data and for other
+    /// events.
+    pub fn data(&self) -> Option<&'a str> {
+        match self.kind {
+            Kind::StateChange(change) => change.data,
+            Kind::Other | Kind::Invalid(_) => None,
         }
+    }
+
+    /// The `detail` parsed as JSON, on the first call; later calls return the
+    /// same value. Prefer [`state_change`](Self::state_change) and
+    /// [`data`](Self::data), which parse nothing.
+    ///
+    /// Rejects if the text is not JSON, which the host never delivers.
+    pub fn detail_json(&self) -> Result<&Value, PluginError> {
+        self.detail_json
+            .get_or_init(|| {
+                serde_json::from_str(self.detail).map_err(|error| {
+                    PluginError::reject(format!(
+                        "event {}: detail is not valid JSON: {error}",
+                        self.id
+                    ))
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The delivery's position in its batch, which the host uses to confine
+    /// capability calls to this event.
+    pub fn index(&self) -> u32 {
+        self.index
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    use crate::testing::BOOK_UPDATE as UPDATE;
+    use crate::bindings::trailmark::plugin::types::{self, Span};
+    use crate::testing::{BOOK_UPDATE, Batch};
 
     #[test]
-    fn reads_the_eventbridge_envelope() {
-        let event = Event::from_json(UPDATE).expect("sample event parses");
-        assert_eq!(event.id, "0d1f0c43-7c5e-4a0b-9a3f-2f4f1b6c8e21");
-        assert_eq!(event.detail_type, "Object State Change");
-        assert_eq!(event.region, "eu-west-1");
-        assert_eq!(event.resources.len(), 1);
+    fn reads_the_envelope_and_the_hosts_fields() {
+        let batch = Batch::from_json(&[BOOK_UPDATE]).expect("sample event parses");
+        let event = batch.event(0);
+        assert_eq!(event.id(), "0d1f0c43-7c5e-4a0b-9a3f-2f4f1b6c8e21");
+        assert_eq!(event.detail_type(), "Object State Change");
+        assert_eq!(event.region(), "eu-west-1");
+        assert_eq!(
+            event.resources(),
+            ["arn:aws:dynamodb:eu-west-1:123456789012:table/books"]
+        );
+        let change = event.state_change().expect("valid change");
+        assert_eq!(change.entity_id, "978-0-13-468599-1");
+        assert_eq!(change.ts, 1_795_602_600_000);
+        let data = event.data().expect("an update has data");
+        assert!(
+            data.starts_with('{') && data.contains("\"shelf\": \"B-14\""),
+            "{data}"
+        );
         let detail = event.detail_json().expect("detail is JSON");
         assert_eq!(detail["data"]["shelf"], "B-14");
     }
 
     #[test]
-    fn envelope_without_detail_is_an_error() {
-        let json = r#"{"id":"1","source":"s","detail-type":"t","time":"2026-11-25T10:00:00Z"}"#;
-        let error = Event::from_json(json).expect_err("detail is required");
-        assert!(error.to_string().contains("detail"), "{error}");
+    fn invalid_and_other_details_reject_with_the_reason() {
+        let mut batch = Batch::default();
+        batch.push_detail("Object State Change", r#"{"entity-type": "book"}"#);
+        batch.push_detail("Heartbeat", r#"{"ok": true}"#);
+        let invalid = batch.event(0).state_change().expect_err("invalid");
+        assert!(!invalid.is_retry());
+        assert!(
+            invalid.message().ends_with("detail field `operation` is missing; an Object State Change detail has entity-type, entity-id, operation (insert|update|delete), ts (RFC 3339 or epoch milliseconds), author, and data (optional for delete)"),
+            "{invalid}"
+        );
+        let other = batch.event(1).state_change().expect_err("other type");
+        assert!(
+            other
+                .message()
+                .contains("\"Heartbeat\", not \"Object State Change\""),
+            "{other}"
+        );
+        assert_eq!(batch.event(1).data(), None);
     }
 
     #[test]
-    fn invalid_detail_text_is_rejected() {
-        let mut event = Event::from_json(UPDATE).expect("sample event parses");
-        event.detail = "{not json".into();
-        let error = event.detail_json().expect_err("not JSON");
-        assert!(!error.is_retry());
-        assert!(error.message().contains("not valid JSON"), "{error}");
+    fn data_spans_are_checked_wherever_they_point() {
+        let detail = r#"{"entity-type":"b","entity-id":"1","operation":"insert","ts":1,"author":"a","data":"é"}"#;
+        let mut batch = Batch::default();
+        batch.push_detail("Object State Change", detail);
+        let set_data = |batch: &mut Batch, start: u32, len: u32| {
+            let delivery = &mut batch.wit_mut().deliveries[0];
+            let types::DetailKind::StateChange(change) = &mut delivery.kind else {
+                panic!("a valid state change");
+            };
+            change.data = Some(Span { start, len });
+        };
+        assert_eq!(batch.event(0).data(), Some("\"é\""));
+        // Outside the detail (the id's bytes): read and checked there.
+        let id = batch.wit().deliveries[0].id;
+        set_data(&mut batch, id.start, id.len);
+        assert_eq!(batch.event(0).data(), Some("e-0"));
+        // Inside the detail but cutting the é in two: rejected.
+        let detail_span = batch.wit().deliveries[0].detail;
+        let e_acute = u32::try_from(detail.find('é').expect("é")).expect("short");
+        set_data(&mut batch, detail_span.start + e_acute, 1);
+        let error = super::Event::new(batch.wit(), 0).expect_err("not UTF-8");
+        assert!(error.message().contains("span for `data`"), "{error}");
     }
 
     #[test]
-    fn round_trips_through_the_wit_record() {
-        let event = Event::from_json(UPDATE).expect("sample event parses");
-        assert_eq!(Event::from(event.to_wit()), event);
+    fn spans_outside_the_batch_are_rejected_not_trusted() {
+        let mut batch = Batch::from_json(&[BOOK_UPDATE]).expect("sample event parses");
+        batch.wit_mut().deliveries[0].detail.len = u32::MAX;
+        let error = super::Event::new(batch.wit(), 0).expect_err("out of range");
+        assert!(error.message().contains("span for `detail`"), "{error}");
+        assert!(super::Event::new(batch.wit(), 1).is_err());
     }
 }

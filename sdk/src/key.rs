@@ -118,7 +118,7 @@ impl Template {
     /// kept), so a value can neither add segments (`/`) nor escape (`..`);
     /// then the whole key is checked with [`validate_key`]. Rejects if the
     /// key is still invalid, e.g. because a value was empty (`a//b`).
-    pub fn render_key(&self, event: &Event) -> Result<String, PluginError> {
+    pub fn render_key(&self, event: &Event<'_>) -> Result<String, PluginError> {
         let key = self.render_with(event, encode_key_value)?;
         validate_key(&key)?;
         Ok(key)
@@ -128,15 +128,17 @@ impl Template {
 /// Render `template` as an archive key; see [`Template::render_key`].
 ///
 /// ```
-/// # use trailmark_sdk::{Event, render_key};
-/// # let event = Event::from_json(r#"{"id": "e-1", "source": "app", "detail-type": "Object State Change",
-/// #   "time": "2026-11-25T10:00:00Z", "detail": {"entity-type": "book", "entity-id": "../../etc/passwd",
-/// #   "operation": "update", "ts": 1795600800000, "author": "ann", "data": {}}}"#)?;
+/// # use trailmark_sdk::render_key;
+/// # let batch = trailmark_sdk::testing::Batch::from_json(&[r#"{"id": "e-1", "source": "app",
+/// #   "detail-type": "Object State Change", "time": "2026-11-25T10:00:00Z",
+/// #   "detail": {"entity-type": "book", "entity-id": "../../etc/passwd",
+/// #   "operation": "update", "ts": 1795600800000, "author": "ann", "data": {}}}"#])?;
+/// # let event = batch.event(0);
 /// let key = render_key("{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json", &event)?;
 /// assert_eq!(key, "app/book/..%2F..%2Fetc%2Fpasswd/1795600800000-update-e-1.json");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn render_key(template: &str, event: &Event) -> Result<String, PluginError> {
+pub fn render_key(template: &str, event: &Event<'_>) -> Result<String, PluginError> {
     Template::parse(template)?.render_key(event)
 }
 
@@ -145,23 +147,43 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::event_with_detail;
+    use crate::testing::Batch;
 
     use crate::DEFAULT_ARCHIVE_KEY as DEFAULT;
 
-    fn book(entity_id: serde_json::Value) -> Event {
-        event_with_detail(json!({
+    const ID: &str = "0d1f0c43-7c5e-4a0b-9a3f-2f4f1b6c8e21";
+
+    /// An insert of book `entity_id` in event `id` from `account`.
+    fn book_in(id: &str, account: &str, entity_id: serde_json::Value) -> Batch {
+        let detail = json!({
             "entity-type": "book",
             "entity-id": entity_id,
             "operation": "insert",
             "ts": 1_795_602_600_000_i64,
             "author": "bob@example.com",
             "data": {"title": "x"}
-        }))
+        });
+        let mut batch = Batch::default();
+        batch.push(trailmark_event::Event {
+            id: id.into(),
+            version: "0".into(),
+            source: "com.example.library".into(),
+            detail_type: "Object State Change".into(),
+            time: "2026-11-25T10:30:00Z".into(),
+            account: account.into(),
+            region: "eu-west-1".into(),
+            resources: Vec::new(),
+            detail: detail.to_string(),
+        });
+        batch
+    }
+
+    fn book(entity_id: serde_json::Value) -> Batch {
+        book_in(ID, "123456789012", entity_id)
     }
 
     fn key_for(entity_id: &str) -> Result<String, PluginError> {
-        render_key(DEFAULT, &book(json!(entity_id)))
+        render_key(DEFAULT, &book(json!(entity_id)).event(0))
     }
 
     #[test]
@@ -200,17 +222,17 @@ mod tests {
 
     #[test]
     fn empty_values_are_rejected_not_collapsed() {
-        let mut event = book(json!("x"));
-        event.account.clear();
-        let error =
-            render_key("{source}/{account}/{entity-id}", &event).expect_err("empty segment");
+        let batch = book_in(ID, "", json!("x"));
+        let error = render_key("{source}/{account}/{entity-id}", &batch.event(0))
+            .expect_err("empty segment");
         assert!(!error.is_retry());
         assert!(error.message().contains("has an empty segment"), "{error}");
     }
 
     #[test]
     fn bad_literal_templates_are_rejected() {
-        let event = book(json!("x"));
+        let batch = book(json!("x"));
+        let event = batch.event(0);
         for (template, problem) in [
             ("/{source}", "is absolute"),
             ("a/../{source}", "`..` segment"),
@@ -225,11 +247,10 @@ mod tests {
     #[test]
     fn events_of_the_same_instant_get_keys_of_their_own() {
         let first = book(json!("42"));
-        let mut second = first.clone();
-        second.id = "e/2".into();
+        let second = book_in("e/2", "123456789012", json!("42"));
         let (a, b) = (
-            render_key(DEFAULT, &first).expect("valid"),
-            render_key(DEFAULT, &second).expect("valid"),
+            render_key(DEFAULT, &first.event(0)).expect("valid"),
+            render_key(DEFAULT, &second.event(0)).expect("valid"),
         );
         assert_ne!(a, b);
         assert!(b.ends_with("/1795602600000-insert-e%2F2.json"), "{b}");

@@ -1,24 +1,31 @@
 //! Write [Trailmark](https://github.com/trailmark/trailmark) plugins in Rust.
 //!
 //! A plugin is a WebAssembly component of the world
-//! `trailmark:plugin/plugin@0.1.0` (see `sdk/wit/world.wit`). The host calls
-//! its `handle` export once per delivery, with the event and the rule's
-//! `config`; the plugin reaches storage only through the host capabilities
-//! the rule grants ([`archive`], [`metadata`], [`notify`], [`forward`],
-//! [`log`]).
+//! `trailmark:plugin/plugin@0.2.0` (see `sdk/wit/world.wit`). The host calls
+//! its `init` export once per instance with the rule's `config`, then its
+//! `handle` export with batches of deliveries; the plugin answers each
+//! delivery on its own and reaches storage only through the host
+//! capabilities the rule grants.
 //!
 //! This crate turns that contract into a few lines of Rust:
 //!
-//! - implement [`Plugin`] for a type and export it with [`export_plugin!`];
-//! - read the event through [`Event`] and its parsed audit detail through
-//!   [`Event::state_change`] ([`StateChange`]);
+//! - implement [`Plugin`] for a type and export it with [`export_plugin!`]:
+//!   [`Plugin::new`] runs once per instance with the parsed config,
+//!   [`Plugin::handle`] once per delivery, its result answering the delivery;
+//! - read the event through [`Event`]: the envelope fields, the raw `detail`
+//!   text, and for an `Object State Change` its typed fields
+//!   ([`Event::state_change`]) and the raw JSON text of `detail.data`
+//!   ([`Event::data`]), all parsed once by the host: a plugin that reads
+//!   fields parses no JSON at all;
 //! - declare the rule's config as a [`serde`] type ([`Plugin::Config`]);
-//! - call capabilities with `?`: their errors become [`PluginError`]s that tell
-//!   the host to retry (transient failures) or dead-letter (denied or invalid
-//!   requests);
+//! - call capabilities as methods of the event ([`Event::archive_put`],
+//!   [`Event::metadata_put`], [`Event::notify`], [`Event::forward`]) with
+//!   `?`: their errors become [`PluginError`]s that tell the host to retry
+//!   (transient failures) or dead-letter (denied or invalid requests); the
+//!   [`log`] is a module of free functions;
 //! - build strings and archive keys from templates such as
-//!   `{entity-type}/{entity-id}/{ts}.json` ([`render`], [`render_key`],
-//!   [`Template`]).
+//!   `{entity-type}/{entity-id}/{ts}.json` ([`Template`], [`render`],
+//!   [`render_key`]).
 //!
 //! # A complete plugin
 //!
@@ -31,7 +38,7 @@
 //! edition = "2024"
 //!
 //! [lib]
-//! crate-type = ["cdylib"]
+//! crate-type = ["cdylib", "rlib"]
 //!
 //! [dependencies]
 //! trailmark-sdk = { git = "https://github.com/trailmark/trailmark" }
@@ -42,28 +49,47 @@
 //!
 //! ```
 //! use serde::Deserialize;
-//! use trailmark_sdk::{Event, Plugin, PluginError, export_plugin, notify, render};
+//! use trailmark_sdk::{Event, Plugin, PluginError, Template, export_plugin};
 //!
 //! /// Rule config: `{ "channel": "ops" }`.
 //! #[derive(Deserialize)]
 //! #[serde(deny_unknown_fields)]
-//! struct Config {
+//! pub struct Config {
 //!     channel: String,
+//!     #[serde(default = "subject")]
+//!     subject: Template,
 //! }
 //!
-//! struct Shout;
+//! fn subject() -> Template {
+//!     Template::parse("{entity-type} {entity-id}: {operation} by {author}").expect("valid")
+//! }
+//!
+//! pub struct Shout(Config);
 //!
 //! impl Plugin for Shout {
 //!     type Config = Config;
 //!
-//!     fn handle(event: Event, config: Config) -> Result<(), PluginError> {
-//!         let subject = render("{entity-type} {entity-id} {operation}d", &event)?;
-//!         notify::publish(&config.channel, &subject.to_uppercase(), &event.detail, &[])
+//!     fn new(config: Config) -> Result<Self, PluginError> {
+//!         Ok(Shout(config))
+//!     }
+//!
+//!     fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
+//!         let subject = self.0.subject.render(event)?.to_uppercase();
+//!         event.notify(&self.0.channel, &subject, event.data().unwrap_or("{}"), &[])
 //!     }
 //! }
 //!
 //! export_plugin!(Shout);
-//! # fn main() {}
+//!
+//! // Its test, natively, with the in-memory host of `trailmark_sdk::testing`:
+//! use trailmark_sdk::testing::{Answer, BOOK_UPDATE, Batch, Call, Host};
+//!
+//! let mut host = Host::new();
+//! let answers = host.run::<Shout>(r#"{"channel": "ops"}"#, &Batch::from_json(&[BOOK_UPDATE])?);
+//! assert_eq!(answers, [Answer::Ok]);
+//! let Call::Notify { subject, .. } = &host.calls()[0] else { panic!("one notification") };
+//! assert_eq!(subject, "BOOK 978-0-13-468599-1: UPDATE BY BOB@EXAMPLE.COM");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the file
@@ -73,11 +99,11 @@
 //!
 //! # Testing plugins natively
 //!
-//! Everything except the capability calls is plain Rust: [`Event::from_json`]
-//! reads an EventBridge envelope, and [`Event::state_change`], [`Config`],
-//! [`render`] and [`render_key`] run in `cargo test` on the host target. The
-//! capability functions compile natively too, but only as stubs that panic
-//! when called, so keep native tests to the pure parts of a plugin.
+//! Natively (not compiled for `wasm32`), the capability methods call the
+//! in-memory host of [`testing`]: [`testing::Host::run`] initializes a
+//! plugin with a config and runs it on a [`testing::Batch`] packed as the
+//! host packs one (state changes parsed by the host's own parser), records
+//! every capability call and returns each delivery's [`testing::Answer`].
 
 #![warn(missing_docs)]
 
@@ -89,25 +115,29 @@ mod capabilities;
 mod config;
 mod error;
 mod event;
+mod host;
 pub mod json;
 mod key;
-mod state_change;
 mod template;
-#[cfg(test)]
-mod testing;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 /// The `serde_json` crate the SDK uses, so plugins need not depend on it.
 pub use serde_json;
+/// The host's event crate: the journaled [`Event`](trailmark_event::Event)
+/// and the one parser of `Object State Change` details the host and the
+/// SDK share.
+pub use trailmark_event;
 
-pub use capabilities::{archive, forward, log, metadata, notify};
+pub use capabilities::log;
 pub use config::{Config, ConfigError, NoConfig};
 pub use error::{HostError, PluginError};
-pub use event::Event;
+pub use event::{Event, StateChange};
 pub use key::{
     KeyError, MAX_KEY_LEN, decode_key_value, encode_key_value, render_key, validate_key,
 };
-pub use state_change::{Operation, StateChange, StateChangeError};
 pub use template::{Template, TemplateError, render};
+pub use trailmark_event::{Operation, STATE_CHANGE, StateChangeError, json_kind};
 
 /// The archive key template of the standard `archive` plugin, and the one the
 /// `metadata` plugin records by default, so that entity history can find the
@@ -124,12 +154,13 @@ pub const DEFAULT_ARCHIVE_KEY: &str =
 /// The bindings `wit-bindgen` generates from `sdk/wit/world.wit`.
 ///
 /// Plugin authors do not need these: [`Event`], [`PluginError`] and the
-/// capability modules wrap them. They are public so that [`export_plugin!`]
-/// can reach them from a plugin crate.
+/// capability methods wrap them. They are public so that [`export_plugin!`]
+/// can reach them from a plugin crate, and for the host's test fixtures that
+/// call the WIT imports with an index of their choosing.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../runtime/wit/v0.1",
+        path: "wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
@@ -138,34 +169,46 @@ pub mod bindings {
     });
 }
 
-/// A Trailmark plugin: what the host runs for each delivery of a rule.
+/// A Trailmark plugin: what the host runs for the deliveries of a rule.
 ///
-/// Implement it for a unit struct and export that struct with
-/// [`export_plugin!`]. The host may run many deliveries in one instance or
-/// give each its own, so keep no state between calls.
-pub trait Plugin {
-    /// The rule's `config`, deserialized with [`Config::parse`].
+/// Implement it for a type that holds what the plugin needs (usually its
+/// config) and export that type with [`export_plugin!`]. The host makes one
+/// instance per plugin instance with [`Plugin::new`], then calls
+/// [`Plugin::handle`] once per delivery; the result answers the delivery.
+pub trait Plugin: Sized {
+    /// The rule's `config`, deserialized with [`Config::parse`] once per
+    /// instance, before any delivery.
     ///
     /// Use a `#[derive(Deserialize)]` struct (with `#[serde(default)]` for
     /// optional fields and `#[serde(deny_unknown_fields)]` to catch typos),
     /// [`NoConfig`] for a plugin that takes none, or [`Config`] itself to
-    /// read the JSON text some other way. A config that does not deserialize
-    /// rejects the delivery with a message naming the problem.
+    /// read the JSON text some other way. Parse what you can here (a
+    /// [`Template`] field checks its template): a config that does not
+    /// deserialize rejects every delivery of the rule with a message naming
+    /// the problem.
     type Config: serde::de::DeserializeOwned;
+
+    /// Make the instance from its config, once. An error rejects every
+    /// delivery of the rule with its message.
+    fn new(config: Self::Config) -> Result<Self, PluginError>;
 
     /// Handle one delivery of `event`.
     ///
     /// Return [`PluginError::Retry`] for failures that may pass (the host
     /// retries with backoff under the rule's `retry` policy) and
     /// [`PluginError::Reject`] for those that will not (the delivery goes to
-    /// the dead-letter store at once).
-    fn handle(event: Event, config: Self::Config) -> Result<(), PluginError>;
+    /// the dead-letter store at once). A panic traps the instance: the
+    /// deliveries of the batch not yet answered are retried one by one.
+    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError>;
 }
 
-/// Export a [`Plugin`] as the component's `handle` function.
+/// Export a [`Plugin`] as the component's `init` and `handle` functions.
 ///
 /// Invoke it once, at the top level of the plugin crate, with the name of the
-/// type that implements [`Plugin`]:
+/// type that implements [`Plugin`]. The instance [`Plugin::new`] makes in
+/// `init` is kept for the instance's life; `handle` answers each delivery of
+/// a batch with the result of [`Plugin::handle`]. Natively (in `cargo test`)
+/// it exports nothing: run the plugin with [`testing::Host`] instead.
 ///
 /// ```
 /// # use trailmark_sdk::{Event, NoConfig, Plugin, PluginError, export_plugin};
@@ -173,7 +216,10 @@ pub trait Plugin {
 ///
 /// impl Plugin for Noop {
 ///     type Config = NoConfig;
-///     fn handle(_event: Event, _config: NoConfig) -> Result<(), PluginError> {
+///     fn new(_: NoConfig) -> Result<Self, PluginError> {
+///         Ok(Noop)
+///     }
+///     fn handle(&self, _event: &Event<'_>) -> Result<(), PluginError> {
 ///         Ok(())
 ///     }
 /// }
@@ -184,23 +230,41 @@ pub trait Plugin {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
+            ::std::thread_local! {
+                /// The instance `init` made, kept for the instance's life.
+                static INSTANCE: ::std::cell::RefCell<
+                    ::std::option::Option<::std::result::Result<$plugin, $crate::PluginError>>,
+                > = const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
             struct __TrailmarkPluginExport;
 
             impl $crate::bindings::Guest for __TrailmarkPluginExport {
-                fn handle(
-                    event: $crate::bindings::trailmark::plugin::types::Event,
+                fn init(
                     config: ::std::string::String,
-                ) -> ::std::result::Result<
-                    (),
-                    $crate::bindings::trailmark::plugin::types::PluginError,
-                > {
-                    $crate::__private::handle::<$plugin>(event, config)
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    let instance = $crate::__private::init::<$plugin>(config);
+                    let result = $crate::__private::init_result(&instance);
+                    INSTANCE.set(::std::option::Option::Some(instance));
+                    result
+                }
+
+                fn handle(batch: $crate::bindings::trailmark::plugin::types::Batch) {
+                    INSTANCE.with_borrow(|instance| {
+                        $crate::__private::handle::<$plugin>(instance.as_ref(), &batch)
+                    });
                 }
             }
 
             $crate::bindings::__export_plugin_world!(__TrailmarkPluginExport);
         };
+        // Natively nothing is exported (plugins may be linked together into
+        // one test or bench binary); this only checks the type is a plugin.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn(::std::string::String) -> ::std::result::Result<$plugin, $crate::PluginError> =
+            $crate::__private::init::<$plugin>;
     };
 }
 
@@ -209,19 +273,44 @@ macro_rules! export_plugin {
 pub mod __private {
     pub use wit_bindgen;
 
-    use crate::bindings::trailmark::plugin::types;
-    use crate::{Config, Event, Plugin};
+    use crate::bindings::trailmark::plugin::types::Batch;
+    use crate::{Config, Event, Plugin, PluginError, host};
 
-    /// Run `P` on one delivery, converting between the WIT types and the SDK's.
-    pub fn handle<P: Plugin>(
-        event: types::Event,
-        config: String,
-    ) -> Result<(), types::PluginError> {
-        let config = Config::new(config);
-        let result = config
+    /// Make `P`'s instance from the rule's config text, parsed once.
+    pub fn init<P: Plugin>(config: String) -> Result<P, PluginError> {
+        Config::new(config)
             .parse::<P::Config>()
-            .map_err(crate::PluginError::from)
-            .and_then(|config| P::handle(Event::from(event), config));
-        result.map_err(types::PluginError::from)
+            .map_err(PluginError::from)
+            .and_then(P::new)
+    }
+
+    /// What `init` returns to the host for `instance`.
+    pub fn init_result<P>(instance: &Result<P, PluginError>) -> Result<(), String> {
+        match instance {
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.message().to_owned()),
+        }
+    }
+
+    /// Answer every delivery of `batch` with `P`'s result for it; a failed
+    /// `init` (or none) rejects each with the reason.
+    pub fn handle<P: Plugin>(instance: Option<&Result<P, PluginError>>, batch: &Batch) {
+        for index in 0..batch.deliveries.len() {
+            // The host cannot send more than u32::MAX deliveries (a WIT list
+            // length is a u32).
+            let Ok(index) = u32::try_from(index) else {
+                break;
+            };
+            let result = match instance {
+                Some(Ok(plugin)) => {
+                    Event::new(batch, index).and_then(|event| plugin.handle(&event))
+                }
+                Some(Err(error)) => Err(error.clone()),
+                None => Err(PluginError::reject(
+                    "the host called handle before init; a 0.2 host always calls init first",
+                )),
+            };
+            host::answer(index, PluginError::outcome(result));
+        }
     }
 }

@@ -23,7 +23,7 @@ const PLACEHOLDERS: &str = "{id}, {source}, {detail-type}, {time}, {account}, {r
 /// | `{id}`, `{source}`, `{detail-type}`, `{time}`, `{account}`, `{region}` | the envelope fields |
 /// | `{entity-type}`, `{entity-id}`, `{operation}`, `{author}` | the [`StateChange`] fields |
 /// | `{ts}` | the state change's time, milliseconds since the Unix epoch |
-/// | `{detail}` | the whole detail, as compact JSON |
+/// | `{detail}` | the whole detail, its JSON text as journaled |
 /// | `{detail.a.b}` | the detail field at that path; a number segment indexes an array |
 ///
 /// Strings are inserted as they are; other JSON values as compact JSON
@@ -206,7 +206,12 @@ impl Template {
     }
 
     /// Fill the placeholders from `event`.
-    pub fn render(&self, event: &Event) -> Result<String, PluginError> {
+    ///
+    /// Envelope and state-change placeholders read the fields the host
+    /// parsed; a `{detail.<path>}` finds its value in the detail text,
+    /// skipping the rest (see [`json::get_raw`](crate::json::get_raw)),
+    /// rather than parsing the whole detail.
+    pub fn render(&self, event: &Event<'_>) -> Result<String, PluginError> {
         self.render_with(event, |value| Cow::Borrowed(value))
     }
 
@@ -214,7 +219,7 @@ impl Template {
     /// (never the literal text) through `encode`.
     pub(crate) fn render_with(
         &self,
-        event: &Event,
+        event: &Event<'_>,
         encode: fn(&str) -> Cow<'_, str>,
     ) -> Result<String, PluginError> {
         let change = if self.needs_state_change() {
@@ -226,21 +231,12 @@ impl Template {
         } else {
             None
         };
-        let detail = if self
-            .parts
-            .iter()
-            .any(|part| matches!(part, Part::Field(Field::Detail(_))))
-        {
-            Some(event.detail_json()?)
-        } else {
-            None
-        };
         let mut out = String::with_capacity(self.text.len() + 32);
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field(field) => {
-                    let value = self.value(field, event, change.as_ref(), detail.as_ref())?;
+                    let value = self.value(field, event, change.as_ref())?;
                     out.push_str(&encode(&value));
                 }
             }
@@ -251,36 +247,51 @@ impl Template {
     fn value<'e>(
         &self,
         field: &Field,
-        event: &'e Event,
-        change: Option<&'e StateChange>,
-        detail: Option<&'e Value>,
+        event: &'e Event<'_>,
+        change: Option<&StateChange<'e>>,
     ) -> Result<Cow<'e, str>, PluginError> {
-        // Both are parsed above whenever a field needs them.
-        let change = || change.expect("state change parsed for state-change placeholders");
+        // Fetched above whenever a field needs it.
+        let change = || change.expect("state change fetched for state-change placeholders");
         Ok(match field {
-            Field::Id => Cow::Borrowed(&event.id),
-            Field::Source => Cow::Borrowed(&event.source),
-            Field::DetailType => Cow::Borrowed(&event.detail_type),
-            Field::Time => Cow::Borrowed(&event.time),
-            Field::Account => Cow::Borrowed(&event.account),
-            Field::Region => Cow::Borrowed(&event.region),
-            Field::EntityType => Cow::Borrowed(&change().entity_type),
-            Field::EntityId => Cow::Borrowed(&change().entity_id),
+            Field::Id => Cow::Borrowed(event.id()),
+            Field::Source => Cow::Borrowed(event.source()),
+            Field::DetailType => Cow::Borrowed(event.detail_type()),
+            Field::Time => Cow::Borrowed(event.time()),
+            Field::Account => Cow::Borrowed(event.account()),
+            Field::Region => Cow::Borrowed(event.region()),
+            Field::EntityType => Cow::Borrowed(change().entity_type),
+            Field::EntityId => Cow::Borrowed(change().entity_id),
             Field::Operation => Cow::Borrowed(change().operation.as_str()),
             Field::Ts => Cow::Owned(change().ts.to_string()),
-            Field::Author => Cow::Borrowed(&change().author),
+            Field::Author => Cow::Borrowed(change().author),
+            Field::Detail(path) if path.is_empty() => Cow::Borrowed(event.detail()),
             Field::Detail(path) => {
-                let detail = detail.expect("detail parsed for detail placeholders");
-                let value = crate::json::get_segments(detail, path).ok_or_else(|| {
+                let raw = crate::json::get_raw_segments(event.detail(), path)
+                    .map_err(|error| {
+                        PluginError::reject(format!(
+                            "event {}: detail is not valid JSON: {error}",
+                            event.id()
+                        ))
+                    })?
+                    .ok_or_else(|| {
+                        PluginError::reject(format!(
+                            "template {:?}: event {} has no detail field {}",
+                            self.text,
+                            event.id(),
+                            path.join(".")
+                        ))
+                    })?;
+                // Strings as they are, other values as compact JSON: only
+                // the value found is parsed.
+                let value: Value = serde_json::from_str(raw.get()).map_err(|error| {
                     PluginError::reject(format!(
-                        "template {:?}: event {} has no detail field {}",
-                        self.text,
-                        event.id,
+                        "event {}: detail field {} is not valid JSON: {error}",
+                        event.id(),
                         path.join(".")
                     ))
                 })?;
                 match value {
-                    Value::String(text) => Cow::Borrowed(text.as_str()),
+                    Value::String(text) => Cow::Owned(text),
                     other => Cow::Owned(other.to_string()),
                 }
             }
@@ -314,15 +325,19 @@ impl<'de> Deserialize<'de> for Template {
 /// Render `template` with the values of `event`; see [`Template`] for the
 /// placeholders.
 ///
+/// Parses the template on each call: parse it once into a [`Template`]
+/// (e.g. in the plugin's config) where it renders for every event.
+///
 /// ```
-/// # use trailmark_sdk::{Event, render};
-/// # let event = Event::from_json(r#"{"id": "e-1", "source": "app", "detail-type": "Object State Change",
-/// #   "time": "2026-11-25T10:00:00Z", "detail": {"entity-type": "book", "entity-id": 42,
-/// #   "operation": "delete", "ts": 0, "author": "ann"}}"#)?;
+/// # use trailmark_sdk::render;
+/// # let batch = trailmark_sdk::testing::Batch::from_json(&[r#"{"id": "e-1", "source": "app",
+/// #   "detail-type": "Object State Change", "time": "2026-11-25T10:00:00Z",
+/// #   "detail": {"entity-type": "book", "entity-id": 42, "operation": "delete", "ts": 0, "author": "ann"}}"#])?;
+/// # let event = batch.event(0);
 /// assert_eq!(render("{entity-type} {entity-id} {operation}d by {author}", &event)?, "book 42 deleted by ann");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn render(template: &str, event: &Event) -> Result<String, PluginError> {
+pub fn render(template: &str, event: &Event<'_>) -> Result<String, PluginError> {
     Template::parse(template)?.render(event)
 }
 
@@ -331,14 +346,20 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{BOOK_UPDATE, event_with_detail};
+    use crate::testing::{BOOK_UPDATE, Batch};
 
-    fn book() -> Event {
-        Event::from_json(BOOK_UPDATE).expect("sample event parses")
+    fn book() -> Batch {
+        Batch::from_json(&[BOOK_UPDATE]).expect("sample event parses")
+    }
+
+    fn with_detail(detail_type: &str, detail: serde_json::Value) -> Batch {
+        let mut batch = Batch::default();
+        batch.push_detail(detail_type, &detail.to_string());
+        batch
     }
 
     fn rendered(template: &str) -> String {
-        render(template, &book()).expect("renders")
+        render(template, &book().event(0)).expect("renders")
     }
 
     #[test]
@@ -370,6 +391,17 @@ mod tests {
     }
 
     #[test]
+    fn whole_detail_is_its_text_as_journaled() {
+        let batch = Batch::from_json(&[r#"{"id": "e-1", "source": "s", "detail-type": "Note",
+            "time": "2026-11-25T10:00:00Z", "detail": { "b" : 2, "a" : 1 }}"#])
+        .expect("valid");
+        assert_eq!(
+            render("{detail}", &batch.event(0)).expect("renders"),
+            r#"{ "b" : 2, "a" : 1 }"#
+        );
+    }
+
+    #[test]
     fn doubled_braces_are_literal() {
         assert_eq!(rendered("{{{entity-type}}} {{x}}"), "{book} {x}");
         assert_eq!(rendered("no placeholders"), "no placeholders");
@@ -396,13 +428,13 @@ mod tests {
             Template::parse("a } b"),
             Err(TemplateError::UnmatchedClose { at: 2, .. })
         ));
-        let rejected = render("{nope}", &book()).expect_err("unknown");
+        let rejected = render("{nope}", &book().event(0)).expect_err("unknown");
         assert!(!rejected.is_retry());
     }
 
     #[test]
     fn missing_detail_path_rejects_naming_it() {
-        let error = render("{detail.data.isbn13}", &book()).expect_err("absent");
+        let error = render("{detail.data.isbn13}", &book().event(0)).expect_err("absent");
         assert!(!error.is_retry());
         assert!(
             error.message().contains("has no detail field data.isbn13"),
@@ -412,7 +444,8 @@ mod tests {
 
     #[test]
     fn state_change_placeholders_need_a_state_change() {
-        let event = event_with_detail(json!({"anything": "else"}));
+        let batch = with_detail("Object State Change", json!({"anything": "else"}));
+        let event = batch.event(0);
         assert_eq!(
             render("{source} {detail.anything}", &event).expect("no state change needed"),
             "com.example.library else"
@@ -422,13 +455,19 @@ mod tests {
             error.message().contains("`operation` is missing"),
             "{error}"
         );
+        let batch = with_detail("Login", json!({"user": "ann"}));
+        let error = render("{author}", &batch.event(0)).expect_err("another detail-type");
+        assert!(
+            error.message().contains("not \"Object State Change\""),
+            "{error}"
+        );
     }
 
     #[test]
     fn non_ascii_text_survives() {
-        let event = event_with_detail(json!({"name": "Zoë ✓"}));
+        let batch = with_detail("Note", json!({"name": "Zoë ✓"}));
         assert_eq!(
-            render("«{detail.name}»", &event).expect("renders"),
+            render("«{detail.name}»", &batch.event(0)).expect("renders"),
             "«Zoë ✓»"
         );
     }

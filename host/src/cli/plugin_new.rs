@@ -58,17 +58,23 @@ const KEYWORDS: &[&str] = &[
 /// them (`test` breaks `cargo test`).
 const BUILTIN_CRATES: &[&str] = &["alloc", "core", "proc_macro", "std", "test"];
 
-/// Names the template's `src/lib.rs` already uses at its top level; a plugin
-/// type named like one of them gets a `Plugin` suffix.
+/// Names the template's `src/lib.rs` already uses at its top level or in its
+/// tests; a plugin type named like one of them gets a `Plugin` suffix.
 const TEMPLATE_ITEMS: &[&str] = &[
+    "Answer",
+    "Batch",
+    "Call",
     "Config",
     "Deserialize",
     "Event",
+    "Host",
     "Plugin",
     "PluginError",
     "StateChange",
     "String",
     "Result",
+    "Template",
+    "Value",
 ];
 
 /// Plugin commands.

@@ -29,7 +29,7 @@
 //! `{operation}`, `{ts}`, `{author}` and `{detail.<path>}`.
 
 use serde::Deserialize;
-use trailmark_sdk::{Event, Plugin, PluginError, Template, export_plugin, notify};
+use trailmark_sdk::{Event, Plugin, PluginError, Template, export_plugin};
 
 // The operation is shown as it is ("insert", "update", "delete"): gluing a
 // suffix to it reads "insertd".
@@ -46,7 +46,7 @@ const DEFAULT_MESSAGE: &str = "{entity-type} {entity-id}: {operation} by {author
 /// The rule's config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct Config {
+pub struct Config {
     /// The channel to publish to.
     channel: String,
     /// The subject template.
@@ -75,15 +75,20 @@ struct Alert {
     attributes: Vec<(String, String)>,
 }
 
-struct AlertPlugin;
+/// The plugin: its config, parsed once per instance.
+pub struct AlertPlugin(Config);
 
 impl Plugin for AlertPlugin {
     type Config = Config;
 
-    fn handle(event: Event, config: Config) -> Result<(), PluginError> {
-        let alert = alert(&event, &config)?;
-        notify::publish(
-            &config.channel,
+    fn new(config: Config) -> Result<Self, PluginError> {
+        Ok(Self(config))
+    }
+
+    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
+        let alert = alert(event, &self.0)?;
+        event.notify(
+            &self.0.channel,
             &alert.subject,
             &alert.message,
             &alert.attributes,
@@ -94,66 +99,70 @@ impl Plugin for AlertPlugin {
 export_plugin!(AlertPlugin);
 
 /// The notification for `event`.
-fn alert(event: &Event, config: &Config) -> Result<Alert, PluginError> {
+fn alert(event: &Event<'_>, config: &Config) -> Result<Alert, PluginError> {
     let change = event.state_change()?;
     Ok(Alert {
         subject: config.subject.render(event)?,
         message: config.message.render(event)?,
         attributes: vec![
             ("operation".to_owned(), change.operation.as_str().to_owned()),
-            ("entity-type".to_owned(), change.entity_type),
-            ("source".to_owned(), event.source.clone()),
-            ("author".to_owned(), change.author),
+            ("entity-type".to_owned(), change.entity_type.to_owned()),
+            ("source".to_owned(), event.source().to_owned()),
+            ("author".to_owned(), change.author.to_owned()),
         ],
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use trailmark_sdk::Config as RuleConfig;
     use trailmark_sdk::serde_json::{Value, json};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
 
     use super::*;
-
-    fn event(detail: Value) -> Event {
-        Event {
-            id: "e-9".into(),
-            source: "com.example.library".into(),
-            detail_type: "Object State Change".into(),
-            time: "2026-11-25T12:00:00Z".into(),
-            account: String::new(),
-            region: String::new(),
-            resources: Vec::new(),
-            detail: detail.to_string(),
-        }
-    }
 
     fn delete() -> Value {
         json!({"entity-type": "book", "entity-id": "978-0-13-468599-1", "operation": "delete",
                "ts": "2026-11-25T11:59:58Z", "author": "carol@example.com"})
     }
 
-    fn config(json: &str) -> Config {
-        RuleConfig::new(json).parse().expect("valid config")
+    /// Run the plugin with `config` on one event (id `e-9`, received at
+    /// noon); its answer and the notification.
+    fn run(config: &str, detail: &Value) -> (Answer, Option<Call>) {
+        let mut host = Host::new();
+        let event = trailmark_sdk::trailmark_event::Event {
+            time: "2026-11-25T12:00:00Z".into(),
+            ..journaled("e-9", "Object State Change", &detail.to_string())
+        };
+        let answers = host.run::<AlertPlugin>(config, &Batch::of([event]));
+        (answers[0].clone(), host.calls().first().cloned())
     }
 
     #[test]
-    fn default_subject_message_and_attributes() {
-        let config = config("");
-        assert_eq!(config.channel, "admins");
-        let alert = alert(&event(delete()), &config).expect("valid event");
+    fn default_channel_subject_message_and_attributes() {
+        let (answer, call) = run("", &delete());
+        assert_eq!(answer, Answer::Ok);
+        let Some(Call::Notify {
+            index: 0,
+            channel,
+            subject,
+            message,
+            attributes,
+        }) = call
+        else {
+            panic!("one notification, got {call:?}");
+        };
+        assert_eq!(channel, "admins");
         assert_eq!(
-            alert.subject,
+            subject,
             "book 978-0-13-468599-1: delete by carol@example.com"
         );
         assert_eq!(
-            alert.message,
+            message,
             "book 978-0-13-468599-1: delete by carol@example.com.\n\n\
              Changed:  2026-11-25T11:59:58Z\nReceived: 2026-11-25T12:00:00Z\n\
              Source:   com.example.library\nEvent:    e-9"
         );
-        let attributes: Vec<(&str, &str)> = alert
-            .attributes
+        let attributes: Vec<(&str, &str)> = attributes
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -168,36 +177,64 @@ mod tests {
         );
         let insert = json!({"entity-type": "book", "entity-id": "1", "operation": "insert",
                             "ts": 1795602600000_i64, "author": "a", "data": {}});
-        let inserted = super::alert(&event(insert), &config).expect("valid event");
-        assert_eq!(inserted.subject, "book 1: insert by a");
+        let (_, call) = run("", &insert);
+        assert!(
+            matches!(&call, Some(Call::Notify { subject, .. }) if subject == "book 1: insert by a"),
+            "{call:?}"
+        );
     }
 
     #[test]
     fn templates_and_channel_come_from_config() {
-        let config = config(
-            r#"{"channel": "ops", "subject": "[{source}] {operation}", "message": "{detail.entity-id}"}"#,
-        );
-        assert_eq!(config.channel, "ops");
-        let alert = alert(&event(delete()), &config).expect("valid event");
-        assert_eq!(alert.subject, "[com.example.library] delete");
-        assert_eq!(alert.message, "978-0-13-468599-1");
+        let config = r#"{"channel": "ops", "subject": "[{source}] {operation}", "message": "{detail.entity-id}"}"#;
+        let (_, call) = run(config, &delete());
+        let Some(Call::Notify {
+            channel,
+            subject,
+            message,
+            ..
+        }) = call
+        else {
+            panic!("one notification, got {call:?}");
+        };
+        assert_eq!(channel, "ops");
+        assert_eq!(subject, "[com.example.library] delete");
+        assert_eq!(message, "978-0-13-468599-1");
     }
 
     #[test]
     fn missing_template_fields_and_malformed_events_are_rejected() {
-        let config = config(r#"{"message": "{detail.data.title}"}"#);
-        let error = alert(&event(delete()), &config).expect_err("delete has no data");
+        let (answer, call) = run(r#"{"message": "{detail.data.title}"}"#, &delete());
+        assert!(call.is_none());
         assert!(
-            error.message().contains("no detail field data.title"),
-            "{error}"
+            matches!(&answer, Answer::Reject(m) if m.contains("no detail field data.title")),
+            "{answer:?}"
         );
-        let error = alert(&event(json!({"entity-type": "book"})), &self::config(""))
-            .expect_err("not a change");
-        assert!(!error.is_retry());
+        let (answer, _) = run("", &json!({"entity-type": "book"}));
+        assert!(matches!(answer, Answer::Reject(_)), "{answer:?}");
+        let (answer, _) = run(r#"{"subject": "{who}"}"#, &delete());
         assert!(
-            RuleConfig::new(r#"{"subject": "{who}"}"#)
-                .parse::<Config>()
-                .is_err()
+            matches!(&answer, Answer::Reject(m) if m.contains("unknown placeholder {who}")),
+            "{answer:?}"
+        );
+    }
+
+    #[test]
+    fn templates_of_fields_parse_no_json() {
+        let mut batch = Batch::of([journaled(
+            "e-9",
+            "Object State Change",
+            &delete().to_string(),
+        )]);
+        batch.break_detail(0);
+        let mut host = Host::new();
+        let config = r#"{"message": "{entity-type} {entity-id} {operation}d by {author} at {ts}"}"#;
+        assert_eq!(host.run::<AlertPlugin>(config, &batch), [Answer::Ok]);
+        assert!(
+            matches!(&host.calls()[0], Call::Notify { message, .. }
+                if message == "book 978-0-13-468599-1 deleted by carol@example.com at 1795607998000"),
+            "{:?}",
+            host.calls()
         );
     }
 }

@@ -1,11 +1,15 @@
 //! The standard `archive` plugin: stores each entity body in the archive.
 //!
-//! For every `Object State Change` it stores `detail.data` as JSON
-//! (`application/json`) under a key rendered from a template. A `delete`
-//! without `data` stores the whole detail instead (entity type and id,
-//! operation, ts, author), so every change has a body at its key and the key
-//! the `metadata` plugin records always exists. Events that are not a valid
-//! `Object State Change` are rejected (dead-lettered) with the reason.
+//! For every `Object State Change` it stores `detail.data` (`application/json`)
+//! under a key rendered from a template: the bytes exactly as journaled, never
+//! re-serialized, so the archived body is the body the producer sent. A
+//! `delete` without `data` stores the whole detail instead (entity type and
+//! id, operation, ts, author), so every change has a body at its key and the
+//! key the `metadata` plugin records always exists. Events that are not a
+//! valid `Object State Change` are rejected (dead-lettered) with the reason.
+//!
+//! It parses no JSON: the host hands over the typed fields and the raw
+//! text of `data`. Only `pretty: true` parses the body, to re-indent it.
 //!
 //! Grants: `archive: true`.
 //!
@@ -18,21 +22,23 @@
 //!   # The default ends with the event id, so each event has a key of its own
 //!   # (the archive never overwrites a body with different bytes).
 //!   key: "{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json"
-//!   pretty: false   # true: indented JSON
+//!   pretty: false   # true: re-encode the body as indented JSON
 //! ```
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 use trailmark_sdk::{
-    DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, Template, archive, export_plugin, serde_json,
+    DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, Template, export_plugin, serde_json,
 };
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-struct Config {
+pub struct Config {
     /// Where to store the body.
     key: Template,
-    /// Indent the stored JSON.
+    /// Re-encode the stored JSON indented.
     pretty: bool,
 }
 
@@ -45,56 +51,53 @@ impl Default for Config {
     }
 }
 
-struct Archive;
+/// The plugin: its config, parsed once per instance.
+pub struct Archive(Config);
 
 impl Plugin for Archive {
     type Config = Config;
 
-    fn handle(event: Event, config: Config) -> Result<(), PluginError> {
-        let (key, body) = entry(&event, &config)?;
-        archive::put(&key, &body, "application/json")
+    fn new(config: Config) -> Result<Self, PluginError> {
+        Ok(Self(config))
+    }
+
+    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
+        let (key, body) = entry(event, &self.0)?;
+        event.archive_put(&key, &body, "application/json")
     }
 }
 
 export_plugin!(Archive);
 
-/// The key and body to store for `event`.
-fn entry(event: &Event, config: &Config) -> Result<(String, Vec<u8>), PluginError> {
+/// The key and body to store for `event`: the body borrowed from the
+/// event unless it is re-indented.
+fn entry<'e>(event: &Event<'e>, config: &Config) -> Result<(String, Cow<'e, [u8]>), PluginError> {
     let change = event.state_change()?;
     let key = config.key.render_key(event)?;
-    let body = match change.data {
-        Some(data) => data,
-        None => event.detail_json()?,
-    };
-    let bytes = if config.pretty {
-        serde_json::to_vec_pretty(&body)
-    } else {
-        serde_json::to_vec(&body)
-    };
-    let bytes = bytes.map_err(|error| {
-        PluginError::reject(format!("event {}: cannot encode body: {error}", event.id))
-    })?;
-    Ok((key, bytes))
+    let body = change.data.unwrap_or(event.detail());
+    if !config.pretty {
+        return Ok((key, Cow::Borrowed(body.as_bytes())));
+    }
+    let pretty = serde_json::from_str::<serde_json::Value>(body)
+        .and_then(|value| serde_json::to_vec_pretty(&value))
+        .map_err(|error| {
+            PluginError::reject(format!(
+                "event {}: cannot re-indent the body: {error}",
+                event.id()
+            ))
+        })?;
+    Ok((key, Cow::Owned(pretty)))
 }
 
 #[cfg(test)]
 mod tests {
-    use trailmark_sdk::Config as RuleConfig;
-    use trailmark_sdk::serde_json::{self, Value, json};
+    use trailmark_sdk::serde_json::{Value, json};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
 
     use super::*;
 
-    fn event(detail: Value) -> Event {
-        Event {
-            id: "e-1".into(),
-            source: "com.example.library".into(),
-            detail_type: "Object State Change".into(),
-            time: "2026-11-25T10:30:00Z".into(),
-            account: String::new(),
-            region: String::new(),
-            resources: Vec::new(),
-            detail: detail.to_string(),
-        }
+    fn batch(detail: &str) -> Batch {
+        Batch::of([journaled("e-1", "Object State Change", detail)])
     }
 
     fn update() -> Value {
@@ -102,13 +105,30 @@ mod tests {
                "ts": "2026-11-25T10:30:00Z", "author": "bob", "data": {"title": "Dune", "year": 1965}})
     }
 
-    fn config(json: &str) -> Config {
-        RuleConfig::new(json).parse().expect("valid config")
+    /// Run the plugin with `config` on one event; its answer and the archive put.
+    fn run(config: &str, detail: &str) -> (Answer, Option<(String, Vec<u8>)>) {
+        let mut host = Host::new();
+        let answers = host.run::<Archive>(config, &batch(detail));
+        let put = host.calls().iter().find_map(|call| match call {
+            Call::ArchivePut {
+                index: 0,
+                key,
+                body,
+                content_type,
+            } => {
+                assert_eq!(content_type, "application/json");
+                Some((key.clone(), body.clone()))
+            }
+            _ => None,
+        });
+        (answers[0].clone(), put)
     }
 
     #[test]
     fn stores_data_under_the_default_key() {
-        let (key, body) = entry(&event(update()), &config("")).expect("valid event");
+        let (answer, put) = run("", &update().to_string());
+        assert_eq!(answer, Answer::Ok);
+        let (key, body) = put.expect("archived");
         assert_eq!(
             key,
             "com.example.library/book/42/1795602600000-update-e-1.json"
@@ -117,9 +137,21 @@ mod tests {
     }
 
     #[test]
+    fn stores_the_data_bytes_exactly_as_journaled() {
+        let detail = r#"{"entity-type":"book","entity-id":"42","operation":"insert","ts":1,"author":"a",
+                         "data": { "z" : 1.50, "a" : "\u00e9" } }"#;
+        let (answer, put) = run("{}", detail);
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!(
+            put.expect("archived").1,
+            br#"{ "z" : 1.50, "a" : "\u00e9" }"#
+        );
+    }
+
+    #[test]
     fn honours_key_template_and_pretty() {
-        let config = config(r#"{"key": "{entity-type}/{entity-id}/{id}.json", "pretty": true}"#);
-        let (key, body) = entry(&event(update()), &config).expect("valid event");
+        let config = r#"{"key": "{entity-type}/{entity-id}/{id}.json", "pretty": true}"#;
+        let (key, body) = run(config, &update().to_string()).1.expect("archived");
         assert_eq!(key, "book/42/e-1.json");
         assert_eq!(
             String::from_utf8(body).expect("utf-8"),
@@ -129,47 +161,56 @@ mod tests {
 
     #[test]
     fn delete_without_data_stores_the_detail() {
-        let detail = json!({"entity-type": "book", "entity-id": "42", "operation": "delete",
-                            "ts": 1_795_602_600_000_i64, "author": "carol"});
-        let (key, body) = entry(&event(detail.clone()), &config("{}")).expect("valid delete");
+        let detail = r#"{"entity-type": "book", "entity-id": "42", "operation": "delete", "ts": 1795602600000, "author": "carol"}"#;
+        let (key, body) = run("{}", detail).1.expect("archived");
         assert_eq!(
             key,
             "com.example.library/book/42/1795602600000-delete-e-1.json"
         );
-        assert_eq!(
-            serde_json::from_slice::<Value>(&body).expect("JSON"),
-            detail
-        );
+        assert_eq!(body, detail.as_bytes());
     }
 
     #[test]
     fn malformed_audit_events_are_rejected_with_the_reason() {
         let mut detail = update();
         detail["operation"] = json!("merge");
-        let error = entry(&event(detail), &config("")).expect_err("bad operation");
-        assert!(!error.is_retry());
+        let (answer, put) = run("", &detail.to_string());
+        assert!(put.is_none());
         assert!(
-            error.message().contains("`operation` is \"merge\""),
-            "{error}"
+            matches!(&answer, Answer::Reject(m) if m.contains("`operation` is \"merge\"")),
+            "{answer:?}"
         );
-        let error =
-            entry(&event(json!({"hello": "world"})), &config("")).expect_err("not a change");
-        assert!(error.message().contains("is missing"), "{error}");
+        let (answer, _) = run("", r#"{"hello": "world"}"#);
+        assert!(
+            matches!(&answer, Answer::Reject(m) if m.contains("is missing")),
+            "{answer:?}"
+        );
     }
 
     #[test]
-    fn bad_config_is_a_config_error() {
-        let error = RuleConfig::new(r#"{"key": "{entity}/x"}"#)
-            .parse::<Config>()
-            .expect_err("bad template");
+    fn bad_config_rejects_every_delivery() {
+        let (answer, put) = run(r#"{"key": "{entity}/x"}"#, &update().to_string());
+        assert!(put.is_none());
         assert!(
-            error.to_string().contains("unknown placeholder {entity}"),
-            "{error}"
+            matches!(&answer, Answer::Reject(m) if m.contains("unknown placeholder {entity}")),
+            "{answer:?}"
         );
+        let (answer, _) = run(r#"{"keys": "x"}"#, &update().to_string());
+        assert!(matches!(&answer, Answer::Reject(m) if m.contains("unknown field `keys`")));
+    }
+
+    #[test]
+    fn parses_no_json() {
+        // The detail text is broken after its data: a plugin that parsed it
+        // would reject, one that reads the host's fields does not notice.
+        let mut batch = batch(&update().to_string());
+        batch.break_detail(0);
+        let mut host = Host::new();
+        assert_eq!(host.run::<Archive>("", &batch), [Answer::Ok]);
         assert!(
-            RuleConfig::new(r#"{"keys": "x"}"#)
-                .parse::<Config>()
-                .is_err()
+            matches!(&host.calls()[0], Call::ArchivePut { body, .. } if body == br#"{"title":"Dune","year":1965}"#),
+            "{:?}",
+            host.calls()
         );
     }
 }

@@ -29,7 +29,7 @@ use trailmark_sdk::{Event, Plugin, PluginError, export_plugin};
 /// The rule's config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct Config {
+pub struct Config {
     /// The level to log at.
     level: Level,
 }
@@ -40,25 +40,30 @@ impl Default for Config {
     }
 }
 
-struct Log;
+/// The plugin: its config, parsed once per instance.
+pub struct Log(Config);
 
 impl Plugin for Log {
     type Config = Config;
 
-    fn handle(event: Event, config: Config) -> Result<(), PluginError> {
-        log::write(config.level, &line(&event));
+    fn new(config: Config) -> Result<Self, PluginError> {
+        Ok(Self(config))
+    }
+
+    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
+        log::write(self.0.level, &line(event));
         Ok(())
     }
 }
 
 export_plugin!(Log);
 
-/// The log line for `event`.
-fn line(event: &Event) -> String {
+/// The log line for `event`, from the fields the host parsed.
+fn line(event: &Event<'_>) -> String {
     let mut line = String::new();
-    field(&mut line, "id", &event.id);
-    field(&mut line, "source", &event.source);
-    field(&mut line, "detail-type", &event.detail_type);
+    field(&mut line, "id", event.id());
+    field(&mut line, "source", event.source());
+    field(&mut line, "detail-type", event.detail_type());
     match event.state_change() {
         Ok(change) => {
             field(
@@ -67,11 +72,9 @@ fn line(event: &Event) -> String {
                 &format!("{}/{}", change.entity_type, change.entity_id),
             );
             field(&mut line, "operation", change.operation.as_str());
-            field(&mut line, "author", &change.author);
+            field(&mut line, "author", change.author);
         }
-        Err(error) if event.detail_type == "Object State Change" => {
-            field(&mut line, "invalid", error.message())
-        }
+        Err(error) if event.is_state_change() => field(&mut line, "invalid", error.message()),
         Err(_) => {}
     }
     line
@@ -97,21 +100,32 @@ fn field(line: &mut String, key: &str, value: &str) {
 
 #[cfg(test)]
 mod tests {
-    use trailmark_sdk::Config as RuleConfig;
     use trailmark_sdk::serde_json::{Value, json};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
 
     use super::*;
 
-    fn event(detail_type: &str, detail: Value) -> Event {
-        Event {
-            id: "e-1".into(),
-            source: "com.example.library".into(),
-            detail_type: detail_type.into(),
-            time: "2026-11-25T10:30:00Z".into(),
-            account: String::new(),
-            region: String::new(),
-            resources: Vec::new(),
-            detail: detail.to_string(),
+    /// Run the plugin with `config` on one event; its answer and log call.
+    fn run(config: &str, detail_type: &str, detail: &Value) -> (Answer, Vec<Call>) {
+        let mut host = Host::new();
+        let batch = Batch::of([journaled("e-1", detail_type, &detail.to_string())]);
+        let answers = host.run::<Log>(config, &batch);
+        (answers[0].clone(), host.take_calls())
+    }
+
+    /// The line logged at info for one event.
+    fn logged(detail_type: &str, detail: Value) -> String {
+        match run("", detail_type, &detail) {
+            (Answer::Ok, calls) => match calls.as_slice() {
+                [
+                    Call::Log {
+                        level: Level::Info,
+                        message,
+                    },
+                ] => message.clone(),
+                other => panic!("one info line, got {other:?}"),
+            },
+            (answer, _) => panic!("logging never fails, got {answer:?}"),
         }
     }
 
@@ -120,7 +134,7 @@ mod tests {
         let detail = json!({"entity-type": "book", "entity-id": 7, "operation": "update",
                             "ts": 0, "author": "Bob Smith", "data": {}});
         assert_eq!(
-            line(&event("Object State Change", detail)),
+            logged("Object State Change", detail),
             r#"id=e-1 source=com.example.library detail-type="Object State Change" entity=book/7 operation=update author="Bob Smith""#
         );
     }
@@ -128,17 +142,14 @@ mod tests {
     #[test]
     fn any_event_is_logged() {
         assert_eq!(
-            line(&event("Heartbeat", json!({"ok": true}))),
+            logged("Heartbeat", json!({"ok": true})),
             "id=e-1 source=com.example.library detail-type=Heartbeat"
         );
     }
 
     #[test]
     fn malformed_state_changes_say_why() {
-        let logged = line(&event(
-            "Object State Change",
-            json!({"entity-type": "book"}),
-        ));
+        let logged = logged("Object State Change", json!({"entity-type": "book"}));
         assert!(
             logged.contains(r#"invalid="event e-1: detail field `operation` is missing"#),
             "{logged}"
@@ -155,24 +166,41 @@ mod tests {
     }
 
     #[test]
-    fn level_defaults_to_info_and_is_checked() {
-        assert_eq!(
-            RuleConfig::new("")
-                .parse::<Config>()
-                .expect("default")
-                .level,
-            Level::Info
-        );
-        let warn: Config = RuleConfig::new(r#"{"level": "warn"}"#)
-            .parse()
-            .expect("valid");
-        assert_eq!(warn.level, Level::Warn);
-        let error = RuleConfig::new(r#"{"level": "loud"}"#)
-            .parse::<Config>()
-            .expect_err("unknown level");
+    fn level_comes_from_config_and_is_checked() {
+        let (answer, calls) = run(r#"{"level": "warn"}"#, "Heartbeat", &json!({}));
+        assert_eq!(answer, Answer::Ok);
         assert!(
-            error.to_string().contains("unknown log level \"loud\""),
-            "{error}"
+            matches!(
+                calls.as_slice(),
+                [Call::Log {
+                    level: Level::Warn,
+                    ..
+                }]
+            ),
+            "{calls:?}"
+        );
+        let (answer, calls) = run(r#"{"level": "loud"}"#, "Heartbeat", &json!({}));
+        assert!(calls.is_empty());
+        assert!(
+            matches!(&answer, Answer::Reject(m) if m.contains("unknown log level \"loud\"")),
+            "{answer:?}"
+        );
+    }
+
+    #[test]
+    fn parses_no_json() {
+        // The detail text is broken: a plugin that parsed it would log
+        // `invalid`, one that reads the host's fields does not notice.
+        let detail = json!({"entity-type": "book", "entity-id": 7, "operation": "update",
+                            "ts": 0, "author": "ann", "data": {}});
+        let mut batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        batch.break_detail(0);
+        let mut host = Host::new();
+        assert_eq!(host.run::<Log>("", &batch), [Answer::Ok]);
+        assert!(
+            matches!(&host.calls()[0], Call::Log { message, .. } if message.ends_with("entity=book/7 operation=update author=ann")),
+            "{:?}",
+            host.calls()
         );
     }
 }

@@ -1,11 +1,13 @@
 //! The standard `metadata` plugin: stores a queryable change record per event.
 //!
 //! For every `Object State Change` it stores, through `metadata.put`, the
-//! event id, source, entity type and id, operation, ts (epoch milliseconds),
-//! author, the archive key of the body, and chosen detail fields as
-//! attributes. The host stores each event id once, so redeliveries are
-//! harmless. Events that are not a valid `Object State Change` are rejected
-//! (dead-lettered) with the reason.
+//! archive key of the body and chosen detail fields as attributes; the host
+//! adds the event's own fields (event id, source, entity type and id,
+//! operation, ts in epoch milliseconds, author). The host stores each event
+//! id once, so redeliveries are harmless. Without `attributes` it reads no
+//! JSON; with them, only the values it copies are parsed. Events that are
+//! not a valid `Object State Change` are rejected (dead-lettered) with the
+//! reason.
 //!
 //! Grants: `metadata: true`.
 //!
@@ -23,7 +25,6 @@
 //! ```
 
 use serde::Deserialize;
-use trailmark_sdk::metadata::{self, Change};
 use trailmark_sdk::serde_json::{self, Map};
 use trailmark_sdk::{
     DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, Template, export_plugin, json,
@@ -32,7 +33,7 @@ use trailmark_sdk::{
 /// The rule's config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-struct Config {
+pub struct Config {
     /// The archive key template, or `None` when bodies are not archived.
     archive_key: Option<Template>,
     /// Detail paths to copy into `attributes`.
@@ -50,67 +51,63 @@ impl Default for Config {
     }
 }
 
-struct Metadata;
+/// The plugin: its config, parsed once per instance.
+pub struct Metadata(Config);
 
 impl Plugin for Metadata {
     type Config = Config;
 
-    fn handle(event: Event, config: Config) -> Result<(), PluginError> {
-        metadata::put(&change(&event, &config)?)
+    fn new(config: Config) -> Result<Self, PluginError> {
+        Ok(Self(config))
+    }
+
+    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
+        // Only a valid state change has a change record; reject others here
+        // with the reason rather than let the host refuse the call.
+        event.state_change()?;
+        let archive_key = self
+            .0
+            .archive_key
+            .as_ref()
+            .map(|template| template.render_key(event))
+            .transpose()?;
+        let attributes = attributes(event, &self.0.attributes)?;
+        event.metadata_put(archive_key.as_deref(), &attributes)
     }
 }
 
 export_plugin!(Metadata);
 
-/// The change record for `event`.
-fn change(event: &Event, config: &Config) -> Result<Change, PluginError> {
-    let state = event.state_change()?;
-    let archive_key = config
-        .archive_key
-        .as_ref()
-        .map(|template| template.render_key(event))
-        .transpose()?;
+/// The JSON text of the attributes of `event`: the value at each of `paths`
+/// in the detail, keyed by the path. Each value is found in the detail text
+/// without parsing the rest ([`json::get_raw`]); with no paths, nothing is
+/// read.
+fn attributes(event: &Event<'_>, paths: &[String]) -> Result<String, PluginError> {
+    if paths.is_empty() {
+        return Ok("{}".to_owned());
+    }
+    let invalid = |error: serde_json::Error| {
+        PluginError::reject(format!(
+            "event {}: detail is not valid JSON: {error}",
+            event.id()
+        ))
+    };
     let mut attributes = Map::new();
-    if !config.attributes.is_empty() {
-        let detail = event.detail_json()?;
-        for path in &config.attributes {
-            if let Some(value) = json::get(&detail, path) {
-                attributes.insert(path.clone(), value.clone());
-            }
+    for path in paths {
+        if let Some(raw) = json::get_raw(event.detail(), path).map_err(invalid)? {
+            let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(invalid)?;
+            attributes.insert(path.clone(), value);
         }
     }
-    Ok(Change {
-        event_id: event.id.clone(),
-        source: event.source.clone(),
-        entity_type: state.entity_type,
-        entity_id: state.entity_id,
-        operation: state.operation.as_str().to_owned(),
-        ts: state.ts,
-        author: state.author,
-        archive_key,
-        attributes: serde_json::Value::Object(attributes).to_string(),
-    })
+    Ok(serde_json::Value::Object(attributes).to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use trailmark_sdk::Config as RuleConfig;
     use trailmark_sdk::serde_json::{Value, json};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
 
     use super::*;
-
-    fn event(detail: Value) -> Event {
-        Event {
-            id: "e-1".into(),
-            source: "com.example.library".into(),
-            detail_type: "Object State Change".into(),
-            time: "2026-11-25T10:30:00Z".into(),
-            account: String::new(),
-            region: String::new(),
-            resources: Vec::new(),
-            detail: detail.to_string(),
-        }
-    }
 
     fn insert() -> Value {
         json!({"entity-type": "book", "entity-id": "b/1", "operation": "insert",
@@ -118,35 +115,39 @@ mod tests {
                "data": {"title": "Dune", "tags": ["sf"], "shelf": null}})
     }
 
-    fn config(json: &str) -> Config {
-        RuleConfig::new(json).parse().expect("valid config")
+    /// Run the plugin with `config` on one event; its answer and the put.
+    fn run(config: &str, detail: &Value) -> (Answer, Option<(Option<String>, String)>) {
+        let mut host = Host::new();
+        let batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let answers = host.run::<Metadata>(config, &batch);
+        let put = host.calls().iter().find_map(|call| match call {
+            Call::MetadataPut {
+                index: 0,
+                archive_key,
+                attributes,
+            } => Some((archive_key.clone(), attributes.clone())),
+            _ => None,
+        });
+        (answers[0].clone(), put)
     }
 
     #[test]
     fn records_the_change_with_the_archive_plugins_key() {
-        let change = change(&event(insert()), &config("")).expect("valid event");
-        assert_eq!(change.event_id, "e-1");
-        assert_eq!(change.source, "com.example.library");
+        let (answer, put) = run("", &insert());
+        assert_eq!(answer, Answer::Ok);
+        let (archive_key, attributes) = put.expect("stored");
         assert_eq!(
-            (change.entity_type.as_str(), change.entity_id.as_str()),
-            ("book", "b/1")
-        );
-        assert_eq!(change.operation, "insert");
-        assert_eq!(change.ts, 1_795_602_600_000);
-        assert_eq!(change.author, "ann");
-        assert_eq!(
-            change.archive_key.as_deref(),
+            archive_key.as_deref(),
             Some("com.example.library/book/b%2F1/1795602600000-insert-e-1.json")
         );
-        assert_eq!(change.attributes, "{}");
+        assert_eq!(attributes, "{}");
     }
 
     #[test]
     fn picks_attributes_by_path_and_skips_absent_ones() {
-        let config =
-            config(r#"{"attributes": ["data.title", "data.tags", "data.shelf", "data.isbn"]}"#);
-        let change = change(&event(insert()), &config).expect("valid event");
-        let attributes: Value = serde_json::from_str(&change.attributes).expect("JSON");
+        let config = r#"{"attributes": ["data.title", "data.tags", "data.shelf", "data.isbn"]}"#;
+        let (_, put) = run(config, &insert());
+        let attributes: Value = serde_json::from_str(&put.expect("stored").1).expect("JSON");
         assert_eq!(
             attributes,
             json!({"data.title": "Dune", "data.tags": ["sf"], "data.shelf": null})
@@ -155,24 +156,40 @@ mod tests {
 
     #[test]
     fn archive_key_follows_config_or_is_left_out() {
-        let custom = config(r#"{"archive-key": "{entity-type}/{id}.json"}"#);
-        let change_with = change(&event(insert()), &custom).expect("valid event");
-        assert_eq!(change_with.archive_key.as_deref(), Some("book/e-1.json"));
-        let none = config(r#"{"archive-key": null}"#);
-        assert_eq!(
-            change(&event(insert()), &none)
-                .expect("valid event")
-                .archive_key,
-            None
-        );
+        let (_, put) = run(r#"{"archive-key": "{entity-type}/{id}.json"}"#, &insert());
+        assert_eq!(put.expect("stored").0.as_deref(), Some("book/e-1.json"));
+        let (_, put) = run(r#"{"archive-key": null}"#, &insert());
+        assert_eq!(put.expect("stored").0, None);
     }
 
     #[test]
     fn malformed_audit_events_are_rejected() {
         let mut detail = insert();
         detail["ts"] = json!("last tuesday");
-        let error = change(&event(detail), &config("")).expect_err("bad ts");
-        assert!(!error.is_retry());
-        assert!(error.message().contains("`ts`"), "{error}");
+        let (answer, put) = run("", &detail);
+        assert!(put.is_none());
+        assert!(
+            matches!(&answer, Answer::Reject(m) if m.contains("`ts`")),
+            "{answer:?}"
+        );
+    }
+
+    #[test]
+    fn parses_no_json_without_attributes() {
+        let mut batch = Batch::of([journaled(
+            "e-1",
+            "Object State Change",
+            &insert().to_string(),
+        )]);
+        batch.break_detail(0);
+        let mut host = Host::new();
+        assert_eq!(host.run::<Metadata>("", &batch), [Answer::Ok]);
+        assert!(matches!(
+            host.calls(),
+            [Call::MetadataPut {
+                archive_key: Some(_),
+                ..
+            }]
+        ));
     }
 }

@@ -1,147 +1,74 @@
-//! The native twins of the standard plugins: each plugin's `handle`, built
-//! on the same SDK code, with the capability called directly instead of
-//! through the host.
+//! The native twins of the standard plugins: the plugins' own code (their
+//! crates are rlibs as well as components), compiled natively and run by
+//! the SDK's in-memory host (`trailmark_sdk::testing::Host`), its recorded
+//! capability calls then applied to the same stores as the wasm side's.
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-use trailmark_backends::{
-    ArchiveStore, BackendError, ChangeRecord, MetadataStore, Notification, Notifier,
-};
+use trailmark_backends::{ArchiveStore, ChangeRecord, MetadataStore, Notification, Notifier};
+use trailmark_event::ParsedEvent;
+use trailmark_plugin_alert::AlertPlugin;
+use trailmark_plugin_archive::Archive;
+use trailmark_plugin_log::Log;
+use trailmark_plugin_metadata::Metadata;
 use trailmark_runtime::LOG_TARGET;
 use trailmark_sdk::log::Level;
-use trailmark_sdk::{
-    Config, ConfigError, DEFAULT_ARCHIVE_KEY, Event, HostError, PluginError, Template,
-};
+use trailmark_sdk::testing::{Answer, Batch, Call, Host};
+use trailmark_sdk::{Plugin, PluginError};
 
 use crate::Standard;
 use crate::stores::{MemArchive, MemMetadata, MemNotifier, Stores};
 
-/// `plugins/archive`'s config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub(crate) struct ArchiveConfig {
-    key: Template,
-    pretty: bool,
+/// A plugin instance, as `init` made it from the rule's config.
+enum Instance {
+    Archive(Result<Archive, PluginError>),
+    Metadata(Result<Metadata, PluginError>),
+    Alert(Result<AlertPlugin, PluginError>),
+    Log(Result<Log, PluginError>),
 }
 
-impl Default for ArchiveConfig {
-    fn default() -> Self {
-        Self {
-            key: Template::parse(DEFAULT_ARCHIVE_KEY).expect("valid template"),
-            pretty: false,
-        }
-    }
-}
-
-/// `plugins/metadata`'s config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub(crate) struct MetadataConfig {
-    archive_key: Option<Template>,
-    attributes: Vec<String>,
-}
-
-impl Default for MetadataConfig {
-    fn default() -> Self {
-        Self {
-            archive_key: Some(Template::parse(DEFAULT_ARCHIVE_KEY).expect("valid template")),
-            attributes: Vec::new(),
-        }
-    }
-}
-
-/// `plugins/alert`'s config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct AlertConfig {
-    channel: String,
-    subject: Template,
-    message: Template,
-}
-
-impl Default for AlertConfig {
-    fn default() -> Self {
-        Self {
-            channel: "admins".to_owned(),
-            subject: Template::parse("{entity-type} {entity-id} {operation}d by {author}")
-                .expect("valid template"),
-            message: Template::parse(
-                "{entity-type} {entity-id} was {operation}d by {author}.\n\n\
-                 Time:   {time}\nSource: {source}\nEvent:  {id}",
-            )
-            .expect("valid template"),
-        }
-    }
-}
-
-/// `plugins/log`'s config.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct LogConfig {
-    level: Level,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { level: Level::Info }
-    }
-}
-
-/// A native twin with its parsed config and its store.
-pub(crate) enum Native {
-    Archive(ArchiveConfig, Arc<MemArchive>),
-    Metadata(MetadataConfig, Arc<MemMetadata>),
-    Alert(AlertConfig, Arc<MemNotifier>),
-    Log(LogConfig),
-}
-
-/// The event as the plugin's own value (the guest lifts the same copy).
-pub(crate) fn to_sdk_event(event: &trailmark_backends::Event) -> Event {
-    Event {
-        id: event.id.clone(),
-        source: event.source.clone(),
-        detail_type: event.detail_type.clone(),
-        time: event.time.clone(),
-        account: event.account.clone(),
-        region: event.region.clone(),
-        resources: event.resources.clone(),
-        detail: event.detail.clone(),
-    }
-}
-
-/// A backend error as the guest sees it, with the call as context.
-fn backend_error(call: impl std::fmt::Display) -> impl FnOnce(BackendError) -> PluginError {
-    move |error| {
-        let host = match error {
-            BackendError::Denied(m) => HostError::Denied(m),
-            BackendError::Transient(m) => HostError::Transient(m),
-            BackendError::Invalid(m) => HostError::Invalid(m),
-        };
-        PluginError::from(host).context(call)
-    }
+/// A native twin with its instance and the stores its calls land in.
+pub(crate) struct Native {
+    instance: Instance,
+    archive: Arc<MemArchive>,
+    metadata: Arc<MemMetadata>,
+    admins: Arc<MemNotifier>,
 }
 
 impl Native {
-    /// The twin of `plugin`, its config parsed from `config` (the binding's
-    /// JSON text, as the guest receives it), calling into `stores`.
+    /// The twin of `plugin`, initialized with `config` (the binding's JSON
+    /// text, as the guest's `init` receives it), calling into `stores`.
     pub(crate) fn new(
         plugin: Standard,
         stores: &Stores,
         config: &str,
-    ) -> Result<Native, ConfigError> {
-        let config = Config::new(config);
-        Ok(match plugin {
-            Standard::Archive => Native::Archive(config.parse()?, Arc::clone(&stores.archive)),
-            Standard::Metadata => Native::Metadata(config.parse()?, Arc::clone(&stores.metadata)),
-            Standard::Alert => Native::Alert(config.parse()?, Arc::clone(&stores.admins)),
-            Standard::Log => Native::Log(config.parse()?),
+    ) -> Result<Native, PluginError> {
+        let mut host = Host::new();
+        let instance = match plugin {
+            Standard::Archive => Instance::Archive(host.init(config)),
+            Standard::Metadata => Instance::Metadata(host.init(config)),
+            Standard::Alert => Instance::Alert(host.init(config)),
+            Standard::Log => Instance::Log(host.init(config)),
+        };
+        let failed = match &instance {
+            Instance::Archive(i) => i.as_ref().err(),
+            Instance::Metadata(i) => i.as_ref().err(),
+            Instance::Alert(i) => i.as_ref().err(),
+            Instance::Log(i) => i.as_ref().err(),
+        };
+        if let Some(error) = failed {
+            return Err(error.clone());
+        }
+        Ok(Native {
+            instance,
+            archive: Arc::clone(&stores.archive),
+            metadata: Arc::clone(&stores.metadata),
+            admins: Arc::clone(&stores.admins),
         })
     }
 
-    /// One event, the way the SDK runs a plugin in the guest: the config
-    /// parsed from its JSON text, the event as the plugin's own value, then
-    /// `handle`.
+    /// One event with a new instance: `init` (the config parsed) then the
+    /// event, as a guest instance made for one delivery would.
     pub(crate) fn call_parsing(
         plugin: Standard,
         stores: &Stores,
@@ -151,145 +78,98 @@ impl Native {
         Native::new(plugin, stores, config)?.call(event)
     }
 
-    /// One event with the config already parsed.
+    /// One event on this instance: parsed once and packed into a batch of
+    /// one, as the host does, handled, and its calls applied to the stores.
     pub(crate) fn call(&self, event: &trailmark_backends::Event) -> Result<(), PluginError> {
-        let event = to_sdk_event(event);
-        match self {
-            Native::Archive(config, store) => archive(&event, config, store.as_ref()),
-            Native::Metadata(config, store) => metadata(&event, config, store.as_ref()),
-            Native::Alert(config, store) => alert(&event, config, store.as_ref()),
-            Native::Log(config) => {
-                log(config.level, &log_line(&event));
+        let parsed = ParsedEvent::new(event.clone());
+        let mut batch = Batch::default();
+        batch.push_parsed(&parsed);
+        let mut host = Host::new();
+        let answers = match &self.instance {
+            Instance::Archive(instance) => run(&mut host, instance, &batch),
+            Instance::Metadata(instance) => run(&mut host, instance, &batch),
+            Instance::Alert(instance) => run(&mut host, instance, &batch),
+            Instance::Log(instance) => run(&mut host, instance, &batch),
+        };
+        for call in host.take_calls() {
+            self.apply(&parsed, call)?;
+        }
+        match answers.into_iter().next() {
+            Some(Answer::Ok) => Ok(()),
+            Some(Answer::Retry(message)) => Err(PluginError::retry(message)),
+            Some(Answer::Reject(message)) => Err(PluginError::reject(message)),
+            other => Err(PluginError::reject(format!("no answer: {other:?}"))),
+        }
+    }
+
+    /// Do what the host does for one recorded capability call.
+    fn apply(&self, parsed: &ParsedEvent, call: Call) -> Result<(), PluginError> {
+        let backend = |error| PluginError::reject(format!("{error}"));
+        match call {
+            Call::ArchivePut {
+                key,
+                body,
+                content_type,
+                ..
+            } => self
+                .archive
+                .put(&key, &body, &content_type)
+                .map_err(backend),
+            Call::MetadataPut {
+                archive_key,
+                attributes,
+                ..
+            } => {
+                let event = parsed.event();
+                let Some(Ok(change)) = parsed.change() else {
+                    return Err(PluginError::reject("metadata.put of no state change"));
+                };
+                let record = ChangeRecord {
+                    event_id: event.id.clone(),
+                    source: event.source.clone(),
+                    entity_type: change.entity_type.clone(),
+                    entity_id: change.entity_id.clone(),
+                    operation: change.operation.as_str().to_owned(),
+                    ts: change.ts,
+                    author: change.author.clone(),
+                    archive_key,
+                    attributes,
+                };
+                self.metadata.put(&record).map(|_| ()).map_err(backend)
+            }
+            Call::Notify {
+                channel,
+                subject,
+                message,
+                attributes,
+                ..
+            } => self
+                .admins
+                .publish(&Notification {
+                    channel,
+                    subject,
+                    message,
+                    attributes,
+                })
+                .map_err(backend),
+            Call::Log { level, message } => {
+                log(level, &message);
                 Ok(())
             }
+            other => Err(PluginError::reject(format!(
+                "a standard plugin made an unexpected call: {other:?}"
+            ))),
         }
     }
 }
 
-fn archive(
-    event: &Event,
-    config: &ArchiveConfig,
-    store: &dyn ArchiveStore,
-) -> Result<(), PluginError> {
-    let change = event.state_change()?;
-    let key = config.key.render_key(event)?;
-    let body = match change.data {
-        Some(data) => data,
-        None => event.detail_json()?,
-    };
-    let bytes = if config.pretty {
-        serde_json::to_vec_pretty(&body)
-    } else {
-        serde_json::to_vec(&body)
-    };
-    let bytes = bytes.map_err(|error| {
-        PluginError::reject(format!("event {}: cannot encode body: {error}", event.id))
-    })?;
-    store
-        .put(&key, &bytes, "application/json")
-        .map_err(backend_error(format_args!("archive.put {key:?}")))
-}
-
-fn metadata(
-    event: &Event,
-    config: &MetadataConfig,
-    store: &dyn MetadataStore,
-) -> Result<(), PluginError> {
-    let state = event.state_change()?;
-    let archive_key = config
-        .archive_key
-        .as_ref()
-        .map(|template| template.render_key(event))
-        .transpose()?;
-    let mut attributes = serde_json::Map::new();
-    if !config.attributes.is_empty() {
-        let detail = event.detail_json()?;
-        for path in &config.attributes {
-            if let Some(value) = trailmark_sdk::json::get(&detail, path) {
-                attributes.insert(path.clone(), value.clone());
-            }
-        }
-    }
-    let record = ChangeRecord {
-        event_id: event.id.clone(),
-        source: event.source.clone(),
-        entity_type: state.entity_type,
-        entity_id: state.entity_id,
-        operation: state.operation.as_str().to_owned(),
-        ts: state.ts,
-        author: state.author,
-        archive_key,
-        attributes: serde_json::Value::Object(attributes).to_string(),
-    };
-    store
-        .put(&record)
-        .map(|_outcome| ())
-        .map_err(backend_error(format_args!(
-            "metadata.put event {:?}",
-            record.event_id
-        )))
-}
-
-fn alert(event: &Event, config: &AlertConfig, notifier: &dyn Notifier) -> Result<(), PluginError> {
-    let change = event.state_change()?;
-    let notification = Notification {
-        channel: config.channel.clone(),
-        subject: config.subject.render(event)?,
-        message: config.message.render(event)?,
-        attributes: vec![
-            ("operation".to_owned(), change.operation.as_str().to_owned()),
-            ("entity-type".to_owned(), change.entity_type),
-            ("source".to_owned(), event.source.clone()),
-            ("author".to_owned(), change.author),
-        ],
-    };
-    notifier
-        .publish(&notification)
-        .map_err(backend_error(format_args!(
-            "notify.publish {:?}",
-            config.channel
-        )))
-}
-
-/// `plugins/log`'s line.
-fn log_line(event: &Event) -> String {
-    let mut line = String::new();
-    log_field(&mut line, "id", &event.id);
-    log_field(&mut line, "source", &event.source);
-    log_field(&mut line, "detail-type", &event.detail_type);
-    match event.state_change() {
-        Ok(change) => {
-            log_field(
-                &mut line,
-                "entity",
-                &format!("{}/{}", change.entity_type, change.entity_id),
-            );
-            log_field(&mut line, "operation", change.operation.as_str());
-            log_field(&mut line, "author", &change.author);
-        }
-        Err(error) if event.detail_type == "Object State Change" => {
-            log_field(&mut line, "invalid", error.message())
-        }
-        Err(_) => {}
-    }
-    line
-}
-
-fn log_field(line: &mut String, key: &str, value: &str) {
-    if !line.is_empty() {
-        line.push(' ');
-    }
-    let plain = !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '='));
-    line.push_str(key);
-    line.push('=');
-    if plain {
-        line.push_str(value);
-    } else {
-        line.push_str(&format!("{value:?}"));
-    }
+/// `batch` through `instance` on `host`.
+fn run<P: Plugin>(
+    host: &mut Host,
+    instance: &Result<P, PluginError>,
+    batch: &Batch,
+) -> Vec<Answer> {
+    host.handle(instance, batch)
 }
 
 /// The host's log line for a plugin's `log.write` (as `runtime/src/output.rs`).

@@ -21,7 +21,7 @@
 use serde::Deserialize;
 use trailmark_sdk::serde_json::Value;
 use trailmark_sdk::{
-    DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, archive, export_plugin, json, render_key,
+    DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, Template, export_plugin, json,
 };
 
 /// What a masked value is replaced with.
@@ -30,7 +30,7 @@ const MASK: &str = "***";
 /// The rule's `config`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub struct Config {
     /// Paths of the fields to redact, relative to the detail: `data.email`.
     fields: Vec<String>,
     /// How to redact them.
@@ -41,7 +41,7 @@ struct Config {
 /// How to redact a field.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum Mode {
+pub enum Mode {
     /// Replace the value with `"***"`, so readers see that it was there.
     #[default]
     Mask,
@@ -49,22 +49,33 @@ enum Mode {
     Remove,
 }
 
-struct Redact;
+/// The plugin: its config and the archive key template, both parsed once
+/// per instance.
+pub struct Redact {
+    config: Config,
+    key: Template,
+}
 
 impl Plugin for Redact {
     type Config = Config;
 
-    fn handle(event: Event, config: Config) -> Result<(), PluginError> {
+    fn new(config: Config) -> Result<Self, PluginError> {
+        let key = Template::parse(DEFAULT_ARCHIVE_KEY)?;
+        Ok(Self { config, key })
+    }
+
+    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
         // Rejects (dead-letters) events that are not valid state changes.
         event.state_change()?;
-        let mut detail = event.detail_json()?;
-        redact(&mut detail, &config);
+        // Redacting needs the detail as a tree: parse it (once) and copy it.
+        let mut detail = event.detail_json()?.clone();
+        redact(&mut detail, &self.config);
         let body = match detail.get("data") {
             Some(data) if !data.is_null() => data,
             _ => &detail,
         };
-        let key = render_key(DEFAULT_ARCHIVE_KEY, &event)?;
-        archive::put(&key, body.to_string().as_bytes(), "application/json")
+        let key = self.key.render_key(event)?;
+        event.archive_put(&key, body.to_string().as_bytes(), "application/json")
     }
 }
 
@@ -89,8 +100,30 @@ fn redact(detail: &mut Value, config: &Config) {
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::json;
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
 
     use super::*;
+
+    /// The test `docs/writing-a-plugin.md` shows, word for word.
+    #[test]
+    fn archives_the_masked_body_under_the_standard_key() {
+        let detail = json!({"entity-type": "customer", "entity-id": 7, "operation": "insert",
+                            "ts": 0, "author": "app",
+                            "data": {"name": "Ann", "email": "ann@example.com"}});
+        let batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let mut host = Host::new();
+        let answers = host.run::<Redact>(r#"{"fields": ["data.email"]}"#, &batch);
+        assert_eq!(answers, [Answer::Ok]);
+        assert_eq!(
+            host.calls(),
+            [Call::ArchivePut {
+                index: 0,
+                key: "com.example.library/customer/7/0-insert-e-1.json".into(),
+                body: br#"{"email":"***","name":"Ann"}"#.to_vec(),
+                content_type: "application/json".into(),
+            }]
+        );
+    }
 
     fn config(json: &str) -> Config {
         trailmark_sdk::Config::new(json)

@@ -1,0 +1,222 @@
+//! Batches packed the way the host packs them.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use trailmark_event::ParsedEvent;
+
+use crate::Event;
+use crate::bindings::trailmark::plugin::types::{self, DetailKind, Span};
+
+/// Deliveries packed into one batch, exactly as the host packs them: every
+/// text appended to one byte buffer, the fields spans of it, and an
+/// `Object State Change` parsed once by `trailmark_event` (the host's parser).
+#[derive(Debug)]
+pub struct Batch {
+    wit: types::Batch,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            wit: types::Batch {
+                bytes: Vec::new(),
+                resources: Vec::new(),
+                deliveries: Vec::new(),
+            },
+        }
+    }
+}
+
+/// An event in EventBridge's JSON form (kebab-case, `detail` an object).
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Envelope<'a> {
+    id: String,
+    source: String,
+    detail_type: String,
+    time: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(borrow)]
+    detail: &'a RawValue,
+}
+
+impl Batch {
+    /// A batch of the events in EventBridge's JSON form, as in
+    /// `examples/events/book-insert.json`: `id`, `source`, `detail-type`,
+    /// `time` and `detail` are required; `account`, `region` and `resources`
+    /// default to empty. The detail's text is kept as written.
+    pub fn from_json(events: &[&str]) -> Result<Self, serde_json::Error> {
+        let mut batch = Self::default();
+        for json in events {
+            batch.push_json(json)?;
+        }
+        Ok(batch)
+    }
+
+    /// Add an event in EventBridge's JSON form; see [`Batch::from_json`].
+    pub fn push_json(&mut self, json: &str) -> Result<&mut Self, serde_json::Error> {
+        let envelope: Envelope<'_> = serde_json::from_str(json)?;
+        Ok(self.push(trailmark_event::Event {
+            id: envelope.id,
+            version: "0".to_owned(),
+            source: envelope.source,
+            detail_type: envelope.detail_type,
+            time: envelope.time,
+            account: envelope.account,
+            region: envelope.region,
+            resources: envelope.resources,
+            detail: envelope.detail.get().to_owned(),
+        }))
+    }
+
+    /// Add an event with the envelope of [`BOOK_UPDATE`](super::BOOK_UPDATE) (and id `e-<n>`,
+    /// `n` its index) but this detail-type and detail text.
+    pub fn push_detail(&mut self, detail_type: &str, detail: &str) -> &mut Self {
+        let id = format!("e-{}", self.wit.deliveries.len());
+        self.push(trailmark_event::Event {
+            id,
+            version: "0".to_owned(),
+            source: "com.example.library".to_owned(),
+            detail_type: detail_type.to_owned(),
+            time: "2026-11-25T10:30:00Z".to_owned(),
+            account: "123456789012".to_owned(),
+            region: "eu-west-1".to_owned(),
+            resources: Vec::new(),
+            detail: detail.to_owned(),
+        })
+    }
+
+    /// A batch of the events, as journaled.
+    pub fn of(events: impl IntoIterator<Item = trailmark_event::Event>) -> Self {
+        let mut batch = Self::default();
+        for event in events {
+            batch.push(event);
+        }
+        batch
+    }
+
+    /// Add an event as journaled, its state change parsed as the host does.
+    pub fn push(&mut self, event: trailmark_event::Event) -> &mut Self {
+        self.push_parsed(&ParsedEvent::new(event))
+    }
+
+    /// Add an event the host's way: parsed once (at ingest), then packed.
+    pub fn push_parsed(&mut self, parsed: &ParsedEvent) -> &mut Self {
+        let event = parsed.event();
+        let id = self.text(&event.id);
+        let source = self.text(&event.source);
+        let detail_type = self.text(&event.detail_type);
+        let time = self.text(&event.time);
+        let account = self.text(&event.account);
+        let region = self.text(&event.region);
+        let first = self.wit.resources.len();
+        for resource in &event.resources {
+            let span = self.text(resource);
+            self.wit.resources.push(span);
+        }
+        let resources = span(first, event.resources.len());
+        let detail = self.text(&event.detail);
+        let kind = match parsed.change() {
+            None => DetailKind::Other,
+            Some(Err(error)) => DetailKind::InvalidStateChange(self.text(&error.to_string())),
+            Some(Ok(change)) => DetailKind::StateChange(types::StateChange {
+                entity_type: self.text(&change.entity_type),
+                entity_id: self.text(&change.entity_id),
+                operation: match change.operation {
+                    crate::Operation::Insert => types::Operation::Insert,
+                    crate::Operation::Update => types::Operation::Update,
+                    crate::Operation::Delete => types::Operation::Delete,
+                },
+                ts: change.ts,
+                author: self.text(&change.author),
+                data: change
+                    .data
+                    .clone()
+                    .map(|range| span(detail.start as usize + range.start, range.len())),
+            }),
+        };
+        self.wit.deliveries.push(types::Delivery {
+            id,
+            source,
+            detail_type,
+            time,
+            account,
+            region,
+            resources,
+            detail,
+            kind,
+        });
+        self
+    }
+
+    /// Make the detail text of delivery `index` invalid JSON (its last byte
+    /// becomes `!`) and keep what the host parsed from it: a plugin that
+    /// reads only the host's fields ([`Event::state_change`],
+    /// [`Event::data`]) handles it as before, one that parses the detail
+    /// rejects it. For tests that a plugin parses no JSON.
+    ///
+    /// # Panics
+    ///
+    /// If there is no delivery at `index` or its detail is empty.
+    pub fn break_detail(&mut self, index: usize) -> &mut Self {
+        let span = self.wit.deliveries[index].detail;
+        let last = (span.start + span.len)
+            .checked_sub(1)
+            .filter(|_| span.len > 0)
+            .expect("the detail is not empty");
+        self.wit.bytes[last as usize] = b'!';
+        self
+    }
+
+    /// Append `text` to the bytes and return its span.
+    fn text(&mut self, text: &str) -> Span {
+        let start = self.wit.bytes.len();
+        self.wit.bytes.extend_from_slice(text.as_bytes());
+        span(start, text.len())
+    }
+
+    /// How many deliveries the batch holds.
+    pub fn len(&self) -> usize {
+        self.wit.deliveries.len()
+    }
+
+    /// Whether the batch holds no delivery.
+    pub fn is_empty(&self) -> bool {
+        self.wit.deliveries.is_empty()
+    }
+
+    /// The delivery at `index` as the plugin sees it.
+    ///
+    /// # Panics
+    ///
+    /// If there is no delivery at `index`.
+    pub fn event(&self, index: usize) -> Event<'_> {
+        let index = u32::try_from(index).expect("a test batch has fewer than 2^32 deliveries");
+        Event::new(&self.wit, index).expect("the batch has this delivery and packed it validly")
+    }
+
+    /// The WIT record the host would hand to `handle`.
+    pub(crate) fn wit(&self) -> &types::Batch {
+        &self.wit
+    }
+
+    /// The WIT record, to build broken batches in the SDK's own tests.
+    #[cfg(test)]
+    pub(crate) fn wit_mut(&mut self) -> &mut types::Batch {
+        &mut self.wit
+    }
+}
+
+/// A span from a `usize` offset and length (test batches are small).
+fn span(start: usize, len: usize) -> Span {
+    let fit = |n: usize| u32::try_from(n).expect("a test batch is smaller than 4 GiB");
+    Span {
+        start: fit(start),
+        len: fit(len),
+    }
+}
