@@ -5,7 +5,9 @@
 mod common;
 
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
+use trailmark_event::ParsedEvent;
 
 use common::{
     MemArchive, MemMetadata, RecordingForwarder, RecordingNotifier, assert_noop_still_works,
@@ -205,46 +207,65 @@ fn read_prefixes_and_a_write_prefix_widen_the_archive_grant() {
 #[test]
 fn forger_cannot_store_a_record_for_an_event_it_was_not_handed() {
     let stores = Stores::new();
+    // In 0.2 a plugin names no identity field: the host fills in the
+    // delivered event's own. What is left to forge is refused.
     let binding = bind(
         "forger",
         &stores,
         Quotas::default(),
         json!({"ops": [
-            {"op": "metadata", "event-id": "made-up-event"},
-            {"op": "metadata", "author": "ceo"},
-            {"op": "metadata", "source": "com.bank"},
-            {"op": "metadata", "entity-id": "acct-1"},
             {"op": "metadata", "archive-key": "com.bank/account/acct-1/1-delete-{id}.json"},
             {"op": "metadata", "archive-key": "{source}/book/b1/1764064800000-insert.json"},
             {"op": "metadata", "attributes": "[\"not an object\"]"},
+            {"op": "metadata", "index": 7},
         ]}),
     );
     let text = rejection(binding.call(&event("forger-2")));
     let outcomes: Vec<&str> = text.split(" | ").collect();
-    assert_eq!(outcomes.len(), 7, "{text}");
-    for (outcome, field) in outcomes
-        .iter()
-        .zip(["event-id", "author", "source", "entity-id"])
-    {
-        assert!(
-            outcome.starts_with(&format!("metadata: denied: metadata.put: field `{field}`")),
-            "{outcome}"
-        );
-    }
+    assert_eq!(outcomes.len(), 4, "{text}");
     assert!(
-        outcomes[1].contains("\"ceo\", but the delivered event forger-2 has \"ana\""),
+        outcomes[0].contains("must start with `com.example.books/`"),
+        "{text}"
+    );
+    assert!(outcomes[1].contains("does not contain the id"), "{text}");
+    assert!(
+        outcomes[2].starts_with("metadata: invalid: metadata.put: attributes"),
         "{text}"
     );
     assert!(
-        outcomes[4].contains("must start with `com.example.books/`"),
-        "{text}"
-    );
-    assert!(outcomes[5].contains("does not contain the id"), "{text}");
-    assert!(
-        outcomes[6].starts_with("metadata: invalid: metadata.put: attributes"),
+        outcomes[3].contains("delivery index 7 is outside the batch of 1"),
         "{text}"
     );
     assert!(stores.metadata.records.lock().expect("list").is_empty());
+
+    // Naming another delivery of the same batch stores *that* event's own
+    // record, with its own fields: nothing is forged.
+    let cross = bind(
+        "forger",
+        &stores,
+        Quotas::default(),
+        json!({"ops": [{"op": "metadata", "index": 1}]}),
+    );
+    let batch = [
+        Arc::new(ParsedEvent::new(event("cross-a"))),
+        Arc::new(ParsedEvent::new(event("cross-b"))),
+    ];
+    let results = cross.call_batch(&batch);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    {
+        let records = stores.metadata.records.lock().expect("list");
+        assert_eq!(records.len(), 1, "one record, stored once");
+        assert_eq!(records[0].event_id, "cross-b");
+        assert_eq!(
+            records[0].author,
+            batch[1]
+                .change()
+                .and_then(|c| c.as_ref().ok())
+                .map(|c| c.author.clone())
+                .unwrap_or_default()
+        );
+    }
+    stores.metadata.records.lock().expect("list").clear();
 
     // The honest record is stored with the host's fields.
     let honest = bind(
@@ -395,25 +416,8 @@ fn clocks_are_frozen_and_stdin_is_empty() {
 #[test]
 fn reforwarder_cannot_change_the_envelope_and_the_rule_is_recorded() {
     let stores = Stores::new();
-    for (field, value) in [
-        ("source", "com.bank"),
-        ("time", "2020-01-01T00:00:00Z"),
-        ("id", "another-id"),
-    ] {
-        let binding = bind(
-            "reforwarder",
-            &stores,
-            Quotas::default(),
-            json!({"destination": "out", "set": {field: value}}),
-        );
-        let text = rejection(binding.call(&event("fwd-1")));
-        assert!(
-            text.starts_with(&format!(
-                "denied: forward.send: field `{field}` is {value:?}"
-            )),
-            "{text}"
-        );
-    }
+    // In 0.2 a plugin hands over only a detail and resources: the envelope
+    // (source, time, id, ...) is the delivered event's, whatever it wants.
     let binding = bind(
         "reforwarder",
         &stores,
@@ -435,7 +439,10 @@ fn reforwarder_cannot_change_the_envelope_and_the_rule_is_recorded() {
         .expect("detail and resources may change");
     let sent = stores.forward.sent.lock().expect("list");
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].source, "com.example.books");
+    let delivered = event("fwd-3");
+    assert_eq!(sent[0].source, delivered.source);
+    assert_eq!(sent[0].time, delivered.time);
+    assert_eq!(sent[0].id, delivered.id);
     assert_eq!(sent[0].detail, "{\"added\":true}");
     assert_eq!(
         sent[0].resources,

@@ -114,12 +114,12 @@ fn inspect_describes_a_plugin() {
     assert_eq!(info.size, wasm.len());
     assert_eq!(info.sha256.len(), 64);
     assert!(info.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(info.world_version.as_deref(), Some("0.1.0"));
-    assert_eq!(info.exports, vec!["handle".to_owned()]);
+    assert_eq!(info.world_version.as_deref(), Some("0.2.0"));
+    assert_eq!(info.exports, vec!["init".to_owned(), "handle".to_owned()]);
     assert!(
         info.imports
             .iter()
-            .any(|i| i == "trailmark:plugin/types@0.1.0"),
+            .any(|i| i == "trailmark:plugin/outcomes@0.2.0"),
         "{:?}",
         info.imports
     );
@@ -129,11 +129,11 @@ fn inspect_describes_a_plugin() {
         info.imports
     );
     assert!(
-        info.type_imports.iter().any(|i| i == "event"),
+        info.type_imports.iter().any(|i| i == "batch"),
         "{:?}",
         info.type_imports
     );
-    assert_eq!(info.compatibility(), Ok(trailmark_runtime::Contract::V01));
+    assert_eq!(info.compatibility(), Ok(trailmark_runtime::Contract::V02));
     assert_eq!(plugin("noop").info(), &info);
 }
 
