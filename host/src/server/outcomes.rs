@@ -96,23 +96,25 @@ impl OutcomeSink for JournalOutcomes {
         self.shared.open.add(seq, 1);
     }
 
-    fn finished(&self, seq: u64, rule: &str, outcome: &Outcome) {
-        let (name, dead_letter) = match outcome {
-            Outcome::Delivered => ("delivered", None),
-            Outcome::DeadLettered { id } => ("dead-lettered", Some(*id)),
-        };
-        let record = OutcomeRecord {
-            seq,
-            rule: rule.to_owned(),
-            outcome: name.to_owned(),
-            dead_letter,
-        };
+    fn finished(&self, rule: &str, outcomes: &[(u64, Outcome)]) {
+        let records = outcomes.iter().map(|&(seq, outcome)| {
+            let (name, dead_letter) = match outcome {
+                Outcome::Delivered => ("delivered", None),
+                Outcome::DeadLettered { id } => ("dead-lettered", Some(id)),
+            };
+            OutcomeRecord {
+                seq,
+                rule: rule.to_owned(),
+                outcome: name.to_owned(),
+                dead_letter,
+            }
+        });
         let mut queue = lock(&self.shared.queue);
         if queue.closing {
             drop(queue);
-            self.shared.flush(vec![record]);
+            self.shared.flush(records.collect());
         } else {
-            queue.records.push(record);
+            queue.records.extend(records);
             drop(queue);
             self.shared.wake.notify_one();
         }

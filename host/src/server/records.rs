@@ -29,6 +29,18 @@ pub struct EventRecord {
     pub ruleset: u64,
 }
 
+/// An [`EventRecord`] as the pipeline writes it, borrowing the event: the
+/// same JSON.
+#[derive(Debug, Serialize)]
+pub struct EventRecordRef<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// Names of the rules it matched, in rule-set order.
+    pub rules: &'a [String],
+    /// Version of the rule set it was matched against.
+    pub ruleset: u64,
+}
+
 /// A finished delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutcomeRecord {

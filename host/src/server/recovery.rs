@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use trailmark_journal::{Journal, JournalError, StoredRecord};
 
 use super::pipeline::Pipeline;
@@ -26,7 +27,7 @@ pub struct OwedEvent {
     /// The rules it is owed to.
     pub rules: BTreeSet<String>,
     /// The event, when the fold keeps events (a lane's read-back).
-    pub event: Option<Arc<Event>>,
+    pub event: Option<Arc<ParsedEvent>>,
 }
 
 /// Deliveries still owed, by event sequence number.
@@ -113,7 +114,7 @@ impl<'a> Fold<'a> {
                         OwedEvent {
                             accepted_ms: record.timestamp_ms,
                             rules,
-                            event: self.rule.map(|_| Arc::new(r.event)),
+                            event: self.rule.map(|_| Arc::new(ParsedEvent::new(r.event))),
                         },
                     );
                 }
@@ -224,7 +225,7 @@ impl JournalReadBack {
             match read_event(&self.journal, seq)? {
                 Some(event) => deliveries.push(Delivery {
                     seq,
-                    event: Arc::new(event),
+                    event: Arc::new(ParsedEvent::new(event)),
                     accepted_ms,
                     attempts: 0,
                 }),
