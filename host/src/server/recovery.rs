@@ -16,7 +16,7 @@ use trailmark_event::ParsedEvent;
 use trailmark_journal::{Journal, JournalError, StoredRecord};
 
 use super::pipeline::Pipeline;
-use super::records::{EventRecord, OutcomeRecord, ReopenRecord, kind};
+use super::records::{EventRecord, OutcomesRecord, ReopenRecord, kind};
 use crate::dispatch::{Delivery, ReadBack, ReadChunk, ReadRequest};
 
 /// One event with deliveries still owed.
@@ -120,13 +120,20 @@ impl<'a> Fold<'a> {
                 }
                 Ok(Some(id))
             }
-            kind::OUTCOME => {
-                if let Ok(r) = serde_json::from_slice::<OutcomeRecord>(&record.payload)
-                    && let Some(owed) = self.owed.events.get_mut(&r.seq)
-                {
-                    owed.rules.remove(&r.rule);
-                    if owed.rules.is_empty() {
-                        self.owed.events.remove(&r.seq);
+            kind::OUTCOME | kind::OUTCOMES => {
+                let Some(r) = OutcomesRecord::from_stored(record.kind, &record.payload) else {
+                    warn!(
+                        seq = record.seq,
+                        "unreadable outcome record in the journal; skipped"
+                    );
+                    return Ok(None);
+                };
+                for (rule, seq) in r.closed() {
+                    if let Some(owed) = self.owed.events.get_mut(&seq) {
+                        owed.rules.remove(rule);
+                        if owed.rules.is_empty() {
+                            self.owed.events.remove(&seq);
+                        }
                     }
                 }
                 Ok(None)

@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::rules::{RetryPolicy, RuleSet};
 use crate::server::outcomes::JournalOutcomes;
 use crate::server::pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
+use crate::server::records::{EventRecord, OutcomesRecord, kind};
 use crate::server::recovery::JournalReadBack;
 
 /// Records the event ids it is handed, one at a time, once `open` is set.
@@ -411,18 +412,24 @@ async fn a_removed_rule_still_delivers_what_it_left_in_the_journal() {
     assert_eq!(p.dispatcher().drain(Duration::from_secs(5)).await, 0);
 }
 
-/// Keeps every event it is handed.
+/// Keeps every batch of events it is handed.
 #[derive(Default)]
 struct Keeper {
-    kept: Mutex<Vec<Arc<ParsedEvent>>>,
+    batches: Mutex<Vec<Vec<Arc<ParsedEvent>>>>,
+}
+
+impl Keeper {
+    fn kept(&self) -> Vec<Arc<ParsedEvent>> {
+        self.batches.lock().expect("keeper lock").concat()
+    }
 }
 
 impl Deliver for Keeper {
     fn deliver(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), Failure>> {
-        self.kept
+        self.batches
             .lock()
             .expect("keeper lock")
-            .extend_from_slice(events);
+            .push(events.to_vec());
         vec![Ok(()); events.len()]
     }
 }
@@ -448,8 +455,8 @@ async fn every_rule_gets_the_same_event_parsed_once() {
         .await
         .expect("accepted");
     assert_eq!(p.dispatcher().drain(Duration::from_secs(10)).await, 0);
-    let a = a.kept.lock().expect("lock").clone();
-    let b = b.kept.lock().expect("lock").clone();
+    let a = a.kept();
+    let b = b.kept();
     assert_eq!(a.len(), 3);
     assert_eq!(b.len(), 3);
     for (i, (a, b)) in a.iter().zip(&b).enumerate() {
@@ -457,4 +464,63 @@ async fn every_rule_gets_the_same_event_parsed_once() {
         assert!(matches!(a.change(), Some(Ok(_))), "{:?}", a.change());
         assert_eq!(a.data(), Some(format!(r#"{{"n":{i}}}"#).as_str()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcomes_of_a_batch_are_journaled_in_one_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keeper = Arc::new(Keeper::default());
+    let p = pipeline(
+        dir.path(),
+        vec![("a", keeper.clone())],
+        64,
+        JournalOptions::default(),
+    );
+    let mut sent = Vec::new();
+    for _ in 0..4 {
+        PipelineIntake(p.clone())
+            .submit(batch(&mut sent, 10))
+            .await
+            .expect("accepted");
+    }
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(10)).await, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.open().lowest().is_some() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(p.open().lowest(), None, "the outcomes are journaled");
+    let journal = p.journal().clone();
+    tokio::task::spawn_blocking(move || journal.sync())
+        .await
+        .expect("sync task")
+        .expect("the outcome records are written");
+
+    let mut seq_of = std::collections::HashMap::new();
+    let mut records = Vec::new();
+    for record in p.journal().read_from(1) {
+        let record = record.expect("journal record");
+        match record.kind {
+            kind::EVENT => {
+                let r: EventRecord = serde_json::from_slice(&record.payload).expect("event");
+                seq_of.insert(r.event.id, record.seq);
+            }
+            kind::OUTCOMES => {
+                let r = OutcomesRecord::from_stored(record.kind, &record.payload).expect("reads");
+                records.push(r.delivered["a"].clone());
+            }
+            other => panic!("unexpected record kind {other}"),
+        }
+    }
+    let batches = keeper.batches.lock().expect("lock").clone();
+    assert!(batches.iter().any(|b| b.len() > 1), "some batch of several");
+    for batch in &batches {
+        let seqs: Vec<u64> = batch.iter().map(|e| seq_of[&e.event().id]).collect();
+        assert!(
+            records.iter().any(|r| seqs.iter().all(|s| r.contains(s))),
+            "the batch {seqs:?} is in one outcome record: {records:?}"
+        );
+    }
+    let journaled: usize = records.iter().map(Vec::len).sum();
+    assert_eq!(journaled, sent.len(), "one outcome per delivery");
+    assert!(records.len() <= batches.len(), "{records:?}");
 }
