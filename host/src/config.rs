@@ -685,6 +685,18 @@ mod tests {
     }
 
     #[test]
+    fn dispatch_batch_defaults_to_32_and_is_checked() {
+        let c = Config::parse("", &Overrides::default()).unwrap();
+        assert_eq!(c.batch, 32);
+        let c = Config::parse("[dispatch]\nbatch = 1\n", &Overrides::default()).unwrap();
+        assert_eq!(c.batch, 1);
+        for text in ["[dispatch]\nbatch = 0\n", "[dispatch]\nbatch = 1025\n"] {
+            let e = Config::parse(text, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("dispatch.batch"), "{e}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let e = Config::parse("[server]\nlisten = \"nope\"\n", &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("server.listen"), "{e}");
