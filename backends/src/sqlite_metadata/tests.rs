@@ -634,11 +634,14 @@ fn puts_of_a_rolled_back_transaction_are_written_again() {
         store.put(&record(&format!("e{i}"), i)).expect("put");
     }
     // As SQLite does on an I/O error or a full disk mid-transaction.
-    store
-        .writer
-        .connection()
-        .execute_batch("ROLLBACK")
-        .expect("roll back behind the writer's back");
+    let roll_back = |store: &SqliteMetadata| {
+        store
+            .writer
+            .connection()
+            .execute_batch("ROLLBACK")
+            .expect("roll back behind the writer's back");
+    };
+    roll_back(&store);
     store.put(&record("e5", 5)).expect("put after the rollback");
     store.sync().expect("sync");
     assert_eq!(committed(&dir), 6, "nothing that returned is lost");
@@ -646,11 +649,7 @@ fn puts_of_a_rolled_back_transaction_are_written_again() {
     for i in 6..8 {
         store.put(&record(&format!("e{i}"), i)).expect("put");
     }
-    store
-        .writer
-        .connection()
-        .execute_batch("ROLLBACK")
-        .expect("roll back behind the writer's back");
+    roll_back(&store);
     store.sync().expect("sync writes them again, then commits");
     assert_eq!(committed(&dir), 8);
 }

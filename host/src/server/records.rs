@@ -192,17 +192,11 @@ mod tests {
 
     #[test]
     fn the_borrowed_event_record_writes_the_same_json() {
-        let event = Event {
-            id: "e".into(),
-            version: "0".into(),
-            source: "s".into(),
-            detail_type: "t".into(),
-            time: "2026-11-25T10:00:00Z".into(),
-            account: "000000000000".into(),
-            region: "local".into(),
-            resources: vec!["r".into()],
-            detail: r#"{"a":1}"#.into(),
-        };
+        let event: Event = serde_json::from_str(
+            r#"{"id":"e","source":"s","detail-type":"t","time":"2026-11-25T10:00:00Z",
+                "account":"000000000000","region":"local","resources":["r"],"detail":"{\"a\":1}"}"#,
+        )
+        .expect("an event");
         let rules = vec!["a".to_owned(), "b".to_owned()];
         let borrowed = EventRecordRef {
             event: &event,
