@@ -303,12 +303,15 @@ impl Pipeline {
         let mut envelope = Vec::new();
         for event in events {
             let rules = matching_rules(&active.set, &event, &mut envelope);
-            let payload = serde_json::to_vec(&EventRecordRef {
+            // Sized for the escaped detail plus the envelope, so the record
+            // is written without growing the buffer.
+            let mut payload = Vec::with_capacity(event.detail.len() * 9 / 8 + 512);
+            let record = EventRecordRef {
                 event: &event,
                 rules: &rules,
                 ruleset: active.version,
-            })
-            .expect("plain record serializes");
+            };
+            serde_json::to_writer(&mut payload, &record).expect("plain record serializes");
             records.push(NewRecord {
                 kind: kind::EVENT,
                 payload,
