@@ -12,11 +12,12 @@
 //! directory fsync), SQLite FULL 0.47 ms per put (3.9 puts per commit).
 //!
 //! `sqlite_metadata_batched` (the host's mode, durable after `sync`), 2026-12-06
-//! on the same VM with other engineers' builds running (load average 7.4-8.7,
-//! so noisy): a commit per put, 224 us per put and 9.1 ms for 32 puts + sync;
-//! puts sharing one transaction until `sync`/a read/256 puts, 137 us per put
-//! (911 commits for 115,281 puts) and 8.2 ms for 32 puts + sync (mostly the
-//! `syncfs`).
+//! on the same VM with other engineers' builds running (load average 7.3-9.0,
+//! so noisy), the two builds run alternately, twice each: a commit per put,
+//! 248-258 us per put and 9.5-11.7 ms for 32 puts + sync; puts sharing one
+//! transaction until `sync`/a read/256 puts, 126-132 us per put (about one
+//! commit per 100-140 puts here) and 9.1-9.4 ms for 32 puts + sync (mostly
+//! the `syncfs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
