@@ -15,8 +15,8 @@
 //! on the same VM with other engineers' builds running (load average 7.3-9.0,
 //! so noisy), the two builds run alternately, twice each: a commit per put,
 //! 248-258 us per put and 9.5-11.7 ms for 32 puts + sync; puts sharing one
-//! transaction until `sync`/a read/256 puts, 126-132 us per put (about one
-//! commit per 100-140 puts here) and 9.1-9.4 ms for 32 puts + sync (mostly
+//! transaction until `sync`/a read/256 puts, 126-132 us per put (one commit
+//! per 256 puts) and 9.1-9.4 ms for 32 puts + sync (one commit, mostly
 //! the `syncfs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
