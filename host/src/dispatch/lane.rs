@@ -1,6 +1,7 @@
-//! One rule's delivery lane: a bounded in-memory queue, a bound on
-//! concurrent plugin calls, the retry / dead-letter decisions for each
-//! delivery, and the read-back of what it owes beyond its queue.
+//! One rule's delivery lane: a bounded in-memory queue handed to the plugin
+//! in batches (what is queued, up to `dispatch.batch`, per call), a bound on
+//! concurrent calls, the retry / dead-letter decision for each delivery of a
+//! batch, and the read-back of what it owes beyond its queue.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
