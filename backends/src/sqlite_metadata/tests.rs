@@ -578,6 +578,13 @@ fn batched(dir: &tempfile::TempDir) -> SqliteMetadata {
     .expect("open batched")
 }
 
+/// Put records `e{first}`..`e{end - 1}`.
+fn put_range(store: &SqliteMetadata, range: std::ops::Range<i64>) {
+    for i in range {
+        store.put(&record(&format!("e{i}"), i)).expect("put");
+    }
+}
+
 /// Records committed to the file, as another connection sees them.
 fn committed(dir: &tempfile::TempDir) -> usize {
     let mut n = 0;
@@ -603,9 +610,7 @@ fn batched_puts_share_one_commit_until_sync_or_a_read() {
     // A read of the store sees every put that returned before it.
     assert_eq!(all(&store, ChangeQuery::default()).len(), 32);
     assert_eq!(store.commits(), 1);
-    for i in 32..40 {
-        store.put(&record(&format!("e{i}"), i)).expect("put");
-    }
+    put_range(&store, 32..40);
     store.sync().expect("sync");
     assert_eq!(store.commits(), 2, "sync commits what is pending");
     assert_eq!(committed(&dir), 40);
@@ -617,9 +622,7 @@ fn batched_puts_share_one_commit_until_sync_or_a_read() {
 fn a_batched_transaction_is_committed_every_256_puts_and_at_close() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = batched(&dir);
-    for i in 0..300 {
-        store.put(&record(&format!("e{i}"), i)).expect("put");
-    }
+    put_range(&store, 0..300);
     assert_eq!(store.commits(), 1);
     assert_eq!(committed(&dir), 256);
     drop(store);
@@ -630,9 +633,7 @@ fn a_batched_transaction_is_committed_every_256_puts_and_at_close() {
 fn puts_of_a_rolled_back_transaction_are_written_again() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = batched(&dir);
-    for i in 0..5 {
-        store.put(&record(&format!("e{i}"), i)).expect("put");
-    }
+    put_range(&store, 0..5);
     // As SQLite does on an I/O error or a full disk mid-transaction.
     let roll_back = |store: &SqliteMetadata| {
         store
@@ -646,9 +647,7 @@ fn puts_of_a_rolled_back_transaction_are_written_again() {
     store.sync().expect("sync");
     assert_eq!(committed(&dir), 6, "nothing that returned is lost");
 
-    for i in 6..8 {
-        store.put(&record(&format!("e{i}"), i)).expect("put");
-    }
+    put_range(&store, 6..8);
     roll_back(&store);
     store.sync().expect("sync writes them again, then commits");
     assert_eq!(committed(&dir), 8);
