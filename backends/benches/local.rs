@@ -10,6 +10,14 @@
 //! duplicate 11-20 us; FsArchive put (2 KiB) 10.9-11.6 ms one thread at a
 //! time. With 8 threads: FsArchive 1.0-2.6 ms per put (2.2 puts per
 //! directory fsync), SQLite FULL 0.47 ms per put (3.9 puts per commit).
+//!
+//! `sqlite_metadata_batched` (the host's mode, durable after `sync`), 2026-12-06
+//! on the same VM with other engineers' builds running (load average 7.3-9.0,
+//! so noisy), the two builds run alternately, twice each: a commit per put,
+//! 248-258 us per put and 9.5-11.7 ms for 32 puts + sync; puts sharing one
+//! transaction until `sync`/a read/256 puts, 126-132 us per put (one commit
+//! per 256 puts) and 9.1-9.4 ms for 32 puts + sync (one commit, mostly
+//! the `syncfs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -17,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use trailmark_backends::{
-    ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata, Synchronous,
+    ArchiveStore, ChangeRecord, Durability, FsArchive, MetadataStore, SqliteMetadata, Synchronous,
 };
 
 fn record(n: u64) -> ChangeRecord {
@@ -51,6 +59,38 @@ fn sqlite_put(c: &mut Criterion) {
             b.iter(|| store.put(&existing).expect("put"))
         });
     }
+    group.finish();
+}
+
+/// Puts as the host makes them ([`Durability::Batched`], `NORMAL`): durable
+/// only after `sync()`, which the host calls before journaling the outcomes
+/// of a round of delivered batches.
+fn sqlite_batched(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sqlite_metadata_batched");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteMetadata::open_for(dir.path().join("m.sqlite"), None, Durability::Batched)
+        .expect("open");
+    let next = AtomicU64::new(0);
+    group.bench_function("put", |b| {
+        b.iter(|| {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            store.put(&record(n)).expect("put")
+        })
+    });
+    group.bench_function("batch_of_32_then_sync", |b| {
+        b.iter(|| {
+            for _ in 0..32 {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                store.put(&record(n)).expect("put");
+            }
+            store.sync().expect("sync")
+        })
+    });
+    eprintln!(
+        "sqlite batched: {} puts, {} commits",
+        next.load(Ordering::Relaxed),
+        store.commits()
+    );
     group.finish();
 }
 
@@ -131,5 +171,11 @@ fn concurrent_puts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sqlite_put, archive_put, concurrent_puts);
+criterion_group!(
+    benches,
+    sqlite_put,
+    sqlite_batched,
+    archive_put,
+    concurrent_puts
+);
 criterion_main!(benches);

@@ -29,6 +29,7 @@
 //! lane-capacity = 1024     # deliveries one rule holds in memory; beyond, they wait in the journal
 //! max-pending = 100000     # deliveries all rules hold in memory together (an equal share each)
 //! concurrency = 16         # plugin calls at once per rule
+//! batch = 32               # deliveries one plugin call takes at most
 //! retry-initial = "1s"
 //! retry-max = "5m"
 //!
@@ -168,6 +169,7 @@ struct RawDispatch {
     lane_capacity: Option<usize>,
     max_pending: Option<usize>,
     concurrency: Option<usize>,
+    batch: Option<usize>,
     retry_initial: Option<String>,
     retry_max: Option<String>,
 }
@@ -227,6 +229,9 @@ pub struct Config {
     pub max_pending: usize,
     /// Concurrent plugin calls per rule.
     pub concurrency: usize,
+    /// Most deliveries one plugin call takes: a lane hands its plugin what
+    /// is queued, up to this many, in one call.
+    pub batch: usize,
     /// Retry backoff curve.
     pub backoff: Backoff,
     /// Default plugin call deadline.
@@ -362,6 +367,10 @@ impl Config {
         if !(1..=64).contains(&concurrency) {
             return Err(bad("dispatch.concurrency", "must be from 1 to 64".into()));
         }
+        let batch = raw.dispatch.batch.unwrap_or(32);
+        if !(1..=1024).contains(&batch) {
+            return Err(bad("dispatch.batch", "must be from 1 to 1024".into()));
+        }
         let auth_body_budget = bytes(
             "server.auth-body-budget",
             raw.server.auth_body_budget.clone(),
@@ -436,6 +445,7 @@ impl Config {
             lane_capacity,
             max_pending,
             concurrency,
+            batch,
             backoff: Backoff {
                 initial: duration(
                     "dispatch.retry-initial",
@@ -671,6 +681,18 @@ mod tests {
         ] {
             let e = Config::parse(text, &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn dispatch_batch_defaults_to_32_and_is_checked() {
+        let c = Config::parse("", &Overrides::default()).unwrap();
+        assert_eq!(c.batch, 32);
+        let c = Config::parse("[dispatch]\nbatch = 1\n", &Overrides::default()).unwrap();
+        assert_eq!(c.batch, 1);
+        for text in ["[dispatch]\nbatch = 0\n", "[dispatch]\nbatch = 1025\n"] {
+            let e = Config::parse(text, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("dispatch.batch"), "{e}");
         }
     }
 

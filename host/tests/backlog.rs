@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
-use trailmark::server::records::{EventRecord, OutcomeRecord, kind};
+use trailmark::server::records::{EventRecord, OutcomesRecord, kind};
 use trailmark_journal::{Journal, JournalOptions};
 
 const LANE_CAPACITY: u64 = 8;
@@ -132,11 +132,13 @@ fn trail(data: &Path) -> Trail {
                     t.seqs.insert(r.event.id, record.seq);
                 }
             }
-            kind::OUTCOME => {
-                let r: OutcomeRecord = serde_json::from_slice(&record.payload).expect("outcome");
-                if r.outcome == "delivered" {
-                    *t.delivered.entry((r.seq, r.rule.clone())).or_default() += 1;
-                    t.delivery_order.push((r.rule, r.seq));
+            kind::OUTCOME | kind::OUTCOMES => {
+                let r = OutcomesRecord::from_stored(record.kind, &record.payload).expect("outcome");
+                for (rule, seqs) in r.delivered {
+                    for seq in seqs {
+                        *t.delivered.entry((seq, rule.clone())).or_default() += 1;
+                        t.delivery_order.push((rule.clone(), seq));
+                    }
                 }
             }
             _ => {}

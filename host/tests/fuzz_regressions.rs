@@ -119,9 +119,12 @@ fn f2_tagged_empty_value_is_placed_on_its_line() {
 /// as EventBridge does.
 #[tokio::test]
 async fn f3_invalid_text_in_an_ignored_field_is_a_serialization_exception() {
-    let bodies: [&[u8]; 2] = [
+    let bodies: [&[u8]; 4] = [
         b"{\"Entries\":[{\"Source\":\"s\",\"DetailType\":\"t\",\"Detail\":\"{}\",\"X\":\"\xff\"}]}",
         br#"{"Entries":[{"Source":"s","DetailType":"t","Detail":"{}","TraceHeader":"\ud800"}]}"#,
+        // Ignored fields at the top level and nested in ignored values.
+        br#"{"EndpointId":{"a":["\udc00"]},"Entries":[{"Source":"s","DetailType":"t","Detail":"{}"}]}"#,
+        br#"{"Entries":[{"Source":"s","DetailType":"t","Detail":"{}","X":[1e400]}]}"#,
     ];
     for body in bodies {
         let (status, answer, events) = aws("AWSEvents.PutEvents", body.to_vec()).await;

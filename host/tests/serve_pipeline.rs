@@ -120,6 +120,98 @@ fn transient_failures_are_retried_until_the_plugin_succeeds() {
 }
 
 #[test]
+fn each_delivery_of_a_batch_gets_its_own_outcome_with_real_plugins() {
+    // Five events in one request, so each lane is handed them together (up
+    // to `dispatch.batch`): `calm` ones pass the panicker, the other traps
+    // (retried alone, then dead-lettered); flaky retries each once; the
+    // rejecter dead-letters each; noop delivers each once.
+    let setup = Setup::new();
+    for (name, fixture) in [
+        ("panicker", "fixture-panicker"),
+        ("flaky", "fixture-flaky"),
+        ("rejecter", "fixture-rejecter"),
+        ("noop", "fixture-noop"),
+    ] {
+        setup.plugin(name, fixture);
+    }
+    setup.config("[dispatch]\nretry-initial = \"20ms\"\nretry-max = \"100ms\"\nbatch = 8\n");
+    let pattern = "pattern: {source: [com.example.test]}";
+    setup.rule(
+        "mixed.yaml",
+        &format!("name: mixed\n{pattern}\nplugin: panicker\nretry: {{max-attempts: 2}}\n"),
+    );
+    setup.rule(
+        "flaky.yaml",
+        &format!("name: flaky\n{pattern}\nplugin: flaky\ngrants: {{archive: {{read: [flaky/], write-prefix: flaky/}}}}\nconfig: {{succeed_after: 2}}\n"),
+    );
+    setup.rule(
+        "reject.yaml",
+        &format!("name: reject\n{pattern}\nplugin: rejecter\n"),
+    );
+    setup.rule("ok.yaml", &format!("name: ok\n{pattern}\nplugin: noop\n"));
+    let server = setup.start();
+    let entries: Vec<_> = (1..=5)
+        .map(|i| {
+            let author = if i == 3 { "storm" } else { "calm" };
+            state_change(
+                "book",
+                &i.to_string(),
+                "insert",
+                author,
+                Some(json!({"n": i})),
+            )
+        })
+        .collect();
+    let (status, body) = put_events(&server, &entries);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+
+    let delivered = |s: &common::Server, rule: &str| {
+        s.metric(&format!(
+            "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
+        ))
+        .unwrap_or(0.0)
+    };
+    server.wait_until(WAIT, "every delivery finished", |s| {
+        s.dead_letters().len() == 6
+            && delivered(s, "mixed") == 4.0
+            && delivered(s, "flaky") == 5.0
+            && delivered(s, "ok") == 5.0
+    });
+    let letters = server.dead_letters();
+    let mixed: Vec<_> = letters.iter().filter(|l| l["rule"] == "mixed").collect();
+    assert_eq!(mixed.len(), 1, "only the trapping delivery: {letters:?}");
+    assert_eq!(mixed[0]["attempts"], 3, "{}", mixed[0]);
+    assert_eq!(
+        mixed[0]["event-id"], body["Entries"][2]["EventId"],
+        "the third event, the one that traps: {}",
+        mixed[0]
+    );
+    let rejected = letters.iter().filter(|l| l["rule"] == "reject").count();
+    assert_eq!(rejected, 5, "each rejected delivery, once: {letters:?}");
+    assert!(
+        letters
+            .iter()
+            .filter(|l| l["rule"] == "reject")
+            .all(|l| l["attempts"] == 1)
+    );
+    let retries = |rule: &str| {
+        server
+            .metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
+            .unwrap_or(0.0)
+    };
+    assert_eq!(retries("mixed"), 2.0, "the trapping delivery alone retried");
+    assert_eq!(retries("flaky"), 5.0, "each flaky delivery retried once");
+    assert_eq!(retries("ok"), 0.0);
+    // Nothing more arrives: the healthy deliveries were made exactly once.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(delivered(&server, "mixed"), 4.0);
+    assert_eq!(delivered(&server, "ok"), 5.0);
+    assert_eq!(delivered(&server, "flaky"), 5.0);
+    assert_eq!(server.dead_letters().len(), 6);
+}
+
+#[test]
 fn a_rejecting_plugin_ends_in_dead_letters_and_replay_reports_it() {
     let setup = Setup::new();
     setup.plugin("rejecter", "fixture-rejecter");

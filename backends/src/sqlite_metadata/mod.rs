@@ -12,8 +12,12 @@
 //!   the last moments of metadata on power loss (never on a process crash: in
 //!   WAL mode `NORMAL` survives `kill -9`).
 //! - Opened with [`Durability::Batched`] ([`SqliteMetadata::open_batched`]),
-//!   `NORMAL` is the default and [`MetadataStore::sync`] makes every commit
-//!   before it durable with one `syncfs` (see [`crate::durability`]).
+//!   `NORMAL` is the default and [`MetadataStore::sync`] makes every put
+//!   before it durable with one `syncfs` (see [`crate::durability`]). Puts
+//!   then also share transactions: they go into one open transaction,
+//!   committed by `sync`, by the next read of the store (so a query sees
+//!   every put that returned before it) or every 256 puts, rather than one
+//!   commit per put (see `writer.rs`).
 //! - Schema versioned by `PRAGMA user_version`, migrated at open.
 
 mod query;
@@ -87,7 +91,21 @@ impl SqliteMetadata {
     /// Open or create the database at `path`, creating its directory if
     /// missing, and migrate its schema to [`SCHEMA_VERSION`].
     pub fn open_with(path: impl Into<PathBuf>, synchronous: Synchronous) -> BackendResult<Self> {
-        let path = path.into();
+        let (path, writer) = Self::open_writer(path.into(), synchronous)?;
+        Ok(SqliteMetadata {
+            path,
+            writer: Writer::new(writer),
+            readers: Mutex::new(Vec::new()),
+            unsynced: None,
+        })
+    }
+
+    /// The write connection to the database at `path`, its directory
+    /// created, WAL and `synchronous` set, the schema migrated.
+    fn open_writer(
+        path: PathBuf,
+        synchronous: Synchronous,
+    ) -> BackendResult<(PathBuf, Connection)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 BackendError::Transient(format!(
@@ -113,28 +131,30 @@ impl SqliteMetadata {
             .pragma_update(None, "synchronous", synchronous.pragma_value())
             .map_err(context)?;
         schema::migrate(&mut writer, &shown)?;
-        Ok(SqliteMetadata {
-            path,
-            writer: Writer::new(writer),
-            readers: Mutex::new(Vec::new()),
-            unsynced: None,
-        })
+        Ok((path, writer))
     }
 
     /// Open as [`SqliteMetadata::open_with`], for a caller that calls
     /// [`MetadataStore::sync`] before it relies on puts being durable
-    /// ([`Durability::Batched`]). With `Normal`, commits skip their fsync and
-    /// `sync` flushes them all at once; with `Full` they are durable anyway.
+    /// ([`Durability::Batched`]). With `Normal`, puts share a transaction
+    /// committed (without fsync) by `sync`, a read or every 256 puts, and
+    /// `sync` flushes the commits all at once; with `Full` each put is
+    /// committed and durable when it returns.
     pub fn open_batched(path: impl Into<PathBuf>, synchronous: Synchronous) -> BackendResult<Self> {
-        let mut store = Self::open_with(path, synchronous)?;
-        if synchronous == Synchronous::Normal {
-            let dir = match store.path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-                _ => PathBuf::from("."),
-            };
-            store.unsynced = Some(Unsynced::new(dir));
+        if synchronous != Synchronous::Normal {
+            return Self::open_with(path, synchronous);
         }
-        Ok(store)
+        let (path, writer) = Self::open_writer(path.into(), synchronous)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Ok(SqliteMetadata {
+            path,
+            writer: Writer::deferred(writer),
+            readers: Mutex::new(Vec::new()),
+            unsynced: Some(Unsynced::new(dir)),
+        })
     }
 
     /// Open with `synchronous` chosen for `durability` unless given:
@@ -164,11 +184,18 @@ impl SqliteMetadata {
         self.writer.commits()
     }
 
-    /// Run `read` on an idle read-only connection (opening one if none is idle).
+    /// Run `read` on an idle read-only connection (opening one if none is
+    /// idle), after committing the puts a deferred writer holds, so a read
+    /// sees every put that returned before it.
     fn with_reader<T>(
         &self,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> BackendResult<T> {
+        if let Err(e) = self.writer.commit_pending() {
+            // The puts stay pending (the next `sync` reports it); the read
+            // goes on without them.
+            tracing::warn!(error = %e, "metadata: cannot commit pending puts before a read");
+        }
         let idle = lock(&self.readers).pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -238,7 +265,10 @@ impl MetadataStore for SqliteMetadata {
 
     fn sync(&self) -> BackendResult<()> {
         match &self.unsynced {
-            Some(unsynced) => unsynced.sync(),
+            Some(unsynced) => {
+                self.writer.commit_pending()?;
+                unsynced.sync()
+            }
             None => Ok(()),
         }
     }

@@ -598,3 +598,88 @@ fn put_many_commits_a_batch_in_one_transaction_with_an_outcome_each() {
     assert_eq!(store.commits() - before, 1, "one transaction for the batch");
     assert_eq!(all(&store, ChangeQuery::default()).len(), 3);
 }
+
+/// A store opened as the host opens it: durable after `sync`.
+fn batched(dir: &tempfile::TempDir) -> SqliteMetadata {
+    SqliteMetadata::open_for(
+        dir.path().join("m.sqlite"),
+        None,
+        crate::Durability::Batched,
+    )
+    .expect("open batched")
+}
+
+/// Put records `e{first}`..`e{end - 1}`.
+fn put_range(store: &SqliteMetadata, range: std::ops::Range<i64>) {
+    for i in range {
+        store.put(&record(&format!("e{i}"), i)).expect("put");
+    }
+}
+
+/// Records committed to the file, as another connection sees them.
+fn committed(dir: &tempfile::TempDir) -> usize {
+    let mut n = 0;
+    SqliteMetadata::read_all(&dir.path().join("m.sqlite"), |_| n += 1).expect("read all");
+    n as usize
+}
+
+#[test]
+fn batched_puts_share_one_commit_until_sync_or_a_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = batched(&dir);
+    for i in 0..32 {
+        let outcome = store.put(&record(&format!("e{i}"), i)).expect("put");
+        assert_eq!(outcome, PutOutcome::Inserted);
+    }
+    assert_eq!(
+        store.put(&record("e3", 3)).expect("put"),
+        PutOutcome::AlreadyPresent,
+        "a duplicate is seen inside the open transaction"
+    );
+    assert_eq!(store.commits(), 0, "one after another, in one transaction");
+    assert_eq!(committed(&dir), 0);
+    // A read of the store sees every put that returned before it.
+    assert_eq!(all(&store, ChangeQuery::default()).len(), 32);
+    assert_eq!(store.commits(), 1);
+    put_range(&store, 32..40);
+    store.sync().expect("sync");
+    assert_eq!(store.commits(), 2, "sync commits what is pending");
+    assert_eq!(committed(&dir), 40);
+    store.sync().expect("nothing pending");
+    assert_eq!(store.commits(), 2);
+}
+
+#[test]
+fn a_batched_transaction_is_committed_every_256_puts_and_at_close() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = batched(&dir);
+    put_range(&store, 0..300);
+    assert_eq!(store.commits(), 1);
+    assert_eq!(committed(&dir), 256);
+    drop(store);
+    assert_eq!(committed(&dir), 300, "a clean close commits the rest");
+}
+
+#[test]
+fn puts_of_a_rolled_back_transaction_are_written_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = batched(&dir);
+    put_range(&store, 0..5);
+    // As SQLite does on an I/O error or a full disk mid-transaction.
+    let roll_back = |store: &SqliteMetadata| {
+        store
+            .writer
+            .connection()
+            .execute_batch("ROLLBACK")
+            .expect("roll back behind the writer's back");
+    };
+    roll_back(&store);
+    store.put(&record("e5", 5)).expect("put after the rollback");
+    store.sync().expect("sync");
+    assert_eq!(committed(&dir), 6, "nothing that returned is lost");
+
+    put_range(&store, 6..8);
+    roll_back(&store);
+    store.sync().expect("sync writes them again, then commits");
+    assert_eq!(committed(&dir), 8);
+}

@@ -7,6 +7,15 @@
 //! inserts them in one transaction, commits once, and hands each caller its
 //! own outcome. Callers that arrive meanwhile wait for the next batch. A lone
 //! caller is a batch of one, so nothing waits on a timer.
+//!
+//! A store whose puts only need to be durable after `sync()`
+//! ([`Writer::deferred`]) goes further: puts, even one after another from
+//! one thread (the deliveries of one batch), share one open transaction,
+//! committed by the next `sync()`, by a read of the store, or once it holds
+//! [`MAX_BATCH`] puts. The puts of a transaction are kept until it commits,
+//! so a transaction SQLite rolls back (an I/O error, a full disk) is written
+//! again before the next commit instead of losing puts that already
+//! returned.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +37,19 @@ pub(crate) struct Writer {
     queue: Mutex<Queue>,
     batch_done: Condvar,
     commits: AtomicU64,
+    /// `Some` for a deferred writer: the puts not yet committed. Locked only
+    /// while `conn` is held.
+    deferred: Option<Mutex<Uncommitted>>,
+}
+
+/// The puts of a deferred writer since its last commit.
+#[derive(Debug, Default)]
+struct Uncommitted {
+    /// A transaction is open on the connection and holds every put in
+    /// `puts`. False with puts left means a commit failed or SQLite rolled
+    /// the transaction back: they are written again first.
+    open: bool,
+    puts: Vec<ChangeRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -45,12 +67,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
+    /// A group-commit writer: a put returns once committed.
     pub(crate) fn new(conn: Connection) -> Self {
+        Self::with(conn, None)
+    }
+
+    /// A deferred writer: a put returns once in the open transaction, which
+    /// [`Writer::commit_pending`] commits.
+    pub(crate) fn deferred(conn: Connection) -> Self {
+        Self::with(conn, Some(Mutex::default()))
+    }
+
+    fn with(conn: Connection, deferred: Option<Mutex<Uncommitted>>) -> Self {
         Writer {
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             batch_done: Condvar::new(),
             commits: AtomicU64::new(0),
+            deferred,
         }
     }
 
@@ -66,17 +100,25 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Insert `record` unless its event id is stored; return once committed.
+    /// Insert `record` unless its event id is stored; return once committed
+    /// (group commit) or in the open transaction (deferred).
     pub(crate) fn put(&self, record: &ChangeRecord) -> BackendResult<PutOutcome> {
         self.put_many(std::slice::from_ref(record))
             .pop()
             .unwrap_or_else(|| Err(BackendError::Transient("metadata: no outcome".into())))
     }
 
-    /// Insert each of `records` unless its event id is stored, queued
-    /// together (so they share a transaction when they fit in one); return
-    /// once all are committed, one outcome per record, in order.
+    /// Insert each of `records` unless its event id is stored: deferred,
+    /// into the open transaction; otherwise queued together (so they share a
+    /// transaction when they fit in one) and returned once all are
+    /// committed. One outcome per record, in order.
     pub(crate) fn put_many(&self, records: &[ChangeRecord]) -> Vec<BackendResult<PutOutcome>> {
+        if let Some(deferred) = &self.deferred {
+            return records
+                .iter()
+                .map(|record| self.put_deferred(deferred, record))
+                .collect();
+        }
         let mut queue = lock(&self.queue);
         let first = queue.next_ticket;
         queue.next_ticket += records.len() as u64;
@@ -122,6 +164,66 @@ impl Writer {
         }
     }
 
+    /// Deferred put: into the open transaction (opened, and refilled after a
+    /// rollback, as needed); committed at once when it holds [`MAX_BATCH`].
+    fn put_deferred(
+        &self,
+        deferred: &Mutex<Uncommitted>,
+        record: &ChangeRecord,
+    ) -> BackendResult<PutOutcome> {
+        let conn = lock(&self.conn);
+        let mut pending = lock(deferred);
+        reopen(&conn, &mut pending)?;
+        let inserted = insert(&conn, record);
+        if conn.is_autocommit() {
+            // SQLite rolled the transaction back (I/O error, full disk):
+            // the puts in it are written again before the next commit.
+            pending.open = false;
+        }
+        let outcome = inserted.map_err(|e| event_error(e, &record.event_id))?;
+        pending.puts.push(record.clone());
+        if pending.puts.len() >= MAX_BATCH {
+            // A failed commit keeps the puts for the next one (or `sync`,
+            // which reports the failure); this put is in them either way.
+            let _ = self.commit_locked(&conn, &mut pending);
+        }
+        Ok(outcome)
+    }
+
+    /// Commit a deferred writer's open transaction (no-op for a group-commit
+    /// writer or when nothing is pending). Until it succeeds, the puts stay
+    /// pending and are written again by the next attempt.
+    pub(crate) fn commit_pending(&self) -> BackendResult<()> {
+        let Some(deferred) = &self.deferred else {
+            return Ok(());
+        };
+        let conn = lock(&self.conn);
+        let mut pending = lock(deferred);
+        self.commit_locked(&conn, &mut pending)
+    }
+
+    fn commit_locked(&self, conn: &Connection, pending: &mut Uncommitted) -> BackendResult<()> {
+        if pending.puts.is_empty() && !pending.open {
+            return Ok(());
+        }
+        reopen(conn, pending)?;
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                pending.open = false;
+                pending.puts.clear();
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                pending.open = false;
+                Err(sqlite_error(e))
+            }
+        }
+    }
+
     /// Insert `batch` in one transaction. A record SQLite refuses fails
     /// alone; any other error rolls the batch back and fails all of it.
     fn commit(&self, batch: &[(u64, ChangeRecord)]) -> Vec<BackendResult<PutOutcome>> {
@@ -131,32 +233,12 @@ impl Writer {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sqlite_error)?;
             let mut outcomes = Vec::with_capacity(batch.len());
-            {
-                let mut insert = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO changes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT(event_id) DO NOTHING"
-                    ))
-                    .map_err(sqlite_error)?;
-                for (_, r) in batch {
-                    let inserted = insert.execute(params![
-                        r.event_id,
-                        r.source,
-                        r.entity_type,
-                        r.entity_id,
-                        r.operation,
-                        r.ts,
-                        r.author,
-                        r.archive_key,
-                        r.attributes,
-                    ]);
-                    outcomes.push(match inserted.map_err(sqlite_error) {
-                        Ok(1) => Ok(PutOutcome::Inserted),
-                        Ok(_) => Ok(PutOutcome::AlreadyPresent),
-                        Err(e @ BackendError::Invalid(_)) => Err(event_error(e, &r.event_id)),
-                        Err(e) => return Err(e),
-                    });
-                }
+            for (_, r) in batch {
+                outcomes.push(match insert(&tx, r) {
+                    Ok(outcome) => Ok(outcome),
+                    Err(e @ BackendError::Invalid(_)) => Err(event_error(e, &r.event_id)),
+                    Err(e) => return Err(e),
+                });
             }
             tx.commit().map_err(sqlite_error)?;
             self.commits.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +252,57 @@ impl Writer {
                 .collect(),
         }
     }
+}
+
+/// Open a deferred writer's transaction if none is, writing again the puts
+/// a failed commit or a rollback left pending.
+fn reopen(conn: &Connection, pending: &mut Uncommitted) -> BackendResult<()> {
+    // In autocommit mode the connection has no transaction: whatever was
+    // open was rolled back, so its puts are written again.
+    if pending.open && !conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(sqlite_error)?;
+    for r in &pending.puts {
+        if let Err(e) = insert(conn, r) {
+            // A put that went in before goes in again, or nothing does.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(e);
+        }
+    }
+    pending.open = true;
+    Ok(())
+}
+
+/// Insert `r` unless its event id is stored (in the caller's transaction).
+fn insert(conn: &Connection, r: &ChangeRecord) -> BackendResult<PutOutcome> {
+    let mut insert = conn
+        .prepare_cached(&format!(
+            "INSERT INTO changes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(event_id) DO NOTHING"
+        ))
+        .map_err(sqlite_error)?;
+    let inserted = insert
+        .execute(params![
+            r.event_id,
+            r.source,
+            r.entity_type,
+            r.entity_id,
+            r.operation,
+            r.ts,
+            r.author,
+            r.archive_key,
+            r.attributes,
+        ])
+        .map_err(sqlite_error)?;
+    Ok(if inserted == 1 {
+        PutOutcome::Inserted
+    } else {
+        PutOutcome::AlreadyPresent
+    })
 }
 
 fn event_error(e: BackendError, event_id: &str) -> BackendError {
@@ -198,5 +331,15 @@ impl Drop for Leader<'_> {
         queue.results.extend(self.tickets.drain(..).zip(results));
         queue.leader_active = false;
         self.writer.batch_done.notify_all();
+    }
+}
+
+impl Drop for Writer {
+    /// Commit what a deferred writer still holds: a clean close keeps its
+    /// puts (a crash loses them, as it may lose any put before `sync`).
+    fn drop(&mut self) {
+        if let Err(e) = self.commit_pending() {
+            tracing::warn!(error = %e, "metadata: could not commit the last puts at close; their deliveries run again");
+        }
     }
 }

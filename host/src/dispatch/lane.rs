@@ -1,10 +1,9 @@
-//! One rule's delivery lane: a bounded in-memory queue, a bound on
-//! concurrent plugin calls, the retry / dead-letter decisions for each
-//! delivery, and the read-back of what it owes beyond its queue.
+//! One rule's delivery lane: a bounded in-memory queue handed to the plugin
+//! in batches (what is queued, up to `dispatch.batch`, per call), a bound on
+//! concurrent calls, the retry / dead-letter decision for each delivery of a
+//! batch, and the read-back of what it owes beyond its queue.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -254,10 +253,9 @@ async fn read_back(state: Arc<LaneState>) {
 
 async fn run(state: Arc<LaneState>) {
     loop {
-        let next = {
-            let mut q = state.queue();
-            let next = q.ready.pop_front();
-            if next.is_none()
+        let idle = {
+            let q = state.queue();
+            if q.ready.is_empty()
                 && q.retired
                 && q.in_memory == 0
                 && (q.behind.is_empty() || state.shared.stopping.load(Relaxed))
@@ -265,91 +263,123 @@ async fn run(state: Arc<LaneState>) {
             {
                 return;
             }
-            next
+            q.ready.is_empty()
         };
-        let Some(delivery) = next else {
+        if idle {
             state.wake.notified().await;
             continue;
-        };
+        }
         let Ok(permit) = state.permits.clone().acquire_owned().await else {
             return;
+        };
+        // Take what is queued now (more may have arrived while waiting for
+        // the permit), up to the batch bound.
+        let batch: Vec<Delivery> = {
+            let mut q = state.queue();
+            let n = q.ready.len().min(state.shared.options.batch.max(1));
+            q.ready.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        state
+            .shared
+            .runtime
+            .spawn(attempt(state.clone(), batch, permit));
+    }
+}
+
+/// One plugin call for `batch`, then each delivery's own outcome.
+async fn attempt(state: Arc<LaneState>, batch: Vec<Delivery>, permit: OwnedSemaphorePermit) {
+    let spec = state.spec();
+    let metrics = state.metrics.clone();
+    let deliver = spec.deliver.clone();
+    let events: Vec<_> = batch.iter().map(|d| d.event.clone()).collect();
+    let n = events.len();
+    let started = Instant::now();
+    let results = tokio::task::spawn_blocking(move || deliver.deliver(&events))
+        .await
+        .unwrap_or_else(|e| {
+            let failure = Failure::Retry(format!("plugin call did not complete: {e}"));
+            vec![Err(failure); n]
+        });
+    let elapsed = started.elapsed();
+    drop(permit);
+    if results.len() != n {
+        error!(rule = %spec.rule, deliveries = n, results = results.len(),
+               "the plugin call answered a different number of results than deliveries; the unanswered ones are retried");
+    }
+    let mut results = results.into_iter();
+    let mut delivered = Vec::with_capacity(n);
+    for mut d in batch {
+        metrics.call_latency.observe(elapsed);
+        d.attempts += 1;
+        let result = results.next().unwrap_or_else(|| {
+            Err(Failure::Retry(
+                "the plugin call gave no result for this delivery".into(),
+            ))
+        });
+        let message = match result {
+            Ok(()) => {
+                state.shared.metrics.delivery_lag.observe(age(&d));
+                metrics.delivered.fetch_add(1, Relaxed);
+                delivered.push((d.seq, Outcome::Delivered));
+                continue;
+            }
+            Err(Failure::Reject(m)) => format!("rejected: {m}"),
+            Err(Failure::Retry(m)) => match retry::next(
+                &spec.retry,
+                &state.shared.options.backoff,
+                d.attempts,
+                age(&d),
+                fastrand::f64(),
+            ) {
+                Next::RetryAfter(delay) => {
+                    metrics.retried.fetch_add(1, Relaxed);
+                    warn!(rule = %spec.rule, event_id = %d.event.event().id, attempt = d.attempts,
+                          retry_in_ms = delay.as_millis() as u64, error = %m, "delivery failed; will retry");
+                    state
+                        .shared
+                        .runtime
+                        .spawn(retry_later(state.clone(), d, delay));
+                    continue;
+                }
+                Next::GiveUp => format!("gave up after {} attempt(s): {m}", d.attempts),
+            },
         };
         state
             .shared
             .runtime
-            .spawn(attempt(state.clone(), delivery, permit));
+            .spawn(dead_letter(state.clone(), spec.rule.clone(), d, message));
     }
+    finish(&state, &spec.rule, &delivered);
 }
 
-fn attempt(
-    state: Arc<LaneState>,
-    mut d: Delivery,
-    permit: OwnedSemaphorePermit,
-) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(async move {
-        let spec = state.spec();
-        let metrics = state.metrics.clone();
-        let deliver = spec.deliver.clone();
-        let event = d.event.clone();
-        let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || deliver.deliver(&event))
-            .await
-            .unwrap_or_else(|e| Err(Failure::Retry(format!("plugin call did not complete: {e}"))));
-        metrics.call_latency.observe(started.elapsed());
-        drop(permit);
-        d.attempts += 1;
-        let message = match result {
-            Ok(()) => {
-                let lag =
-                    Duration::from_millis(u64::try_from(now_ms() - d.accepted_ms).unwrap_or(0));
-                state.shared.metrics.delivery_lag.observe(lag);
-                metrics.delivered.fetch_add(1, Relaxed);
-                finish(&state, &spec.rule, &d, Outcome::Delivered);
-                return;
-            }
-            Err(Failure::Reject(m)) => format!("rejected: {m}"),
-            Err(Failure::Retry(m)) => {
-                let age =
-                    Duration::from_millis(u64::try_from(now_ms() - d.accepted_ms).unwrap_or(0));
-                match retry::next(
-                    &spec.retry,
-                    &state.shared.options.backoff,
-                    d.attempts,
-                    age,
-                    fastrand::f64(),
-                ) {
-                    Next::RetryAfter(delay) => {
-                        metrics.retried.fetch_add(1, Relaxed);
-                        warn!(rule = %spec.rule, event_id = %d.event.id, attempt = d.attempts,
-                              retry_in_ms = delay.as_millis() as u64, error = %m, "delivery failed; will retry");
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            let Ok(permit) = state.permits.clone().acquire_owned().await else {
-                                return;
-                            };
-                            attempt(state, d, permit).await;
-                        });
-                        return;
-                    }
-                    Next::GiveUp => format!("gave up after {} attempt(s): {m}", d.attempts),
-                }
-            }
-        };
-        dead_letter(state, spec.rule.clone(), d, message).await;
-    })
+/// How long ago `d`'s event was accepted.
+fn age(d: &Delivery) -> Duration {
+    Duration::from_millis(u64::try_from(now_ms() - d.accepted_ms).unwrap_or(0))
+}
+
+/// Put `d` back in the lane's queue once its backoff has passed: it goes in
+/// the next batch, ahead of newer deliveries. It stays counted in memory.
+async fn retry_later(state: Arc<LaneState>, d: Delivery, delay: Duration) {
+    tokio::time::sleep(delay).await;
+    state.queue().ready.push_front(d);
+    state.wake.notify_one();
 }
 
 async fn dead_letter(state: Arc<LaneState>, rule: String, d: Delivery, message: String) {
-    warn!(rule = %rule, event_id = %d.event.id, attempts = d.attempts, error = %message, "delivery dead-lettered");
+    let event = d.event.event();
+    warn!(rule = %rule, event_id = %event.id, attempts = d.attempts, error = %message, "delivery dead-lettered");
     let letter = DeadLetter {
         id: 0,
         seq: d.seq,
-        event_id: d.event.id.clone(),
+        event_id: event.id.clone(),
         rule: rule.clone(),
         attempts: d.attempts,
         error: message,
         failed_at: now_ms(),
-        event: serde_json::to_string(&*d.event).unwrap_or_default(),
+        event: serde_json::to_string(event).unwrap_or_default(),
     };
     // The dead-letter store must take it before the delivery counts as
     // finished; if it cannot right now, keep trying (the journal still owes it).
@@ -360,11 +390,12 @@ async fn dead_letter(state: Arc<LaneState>, rule: String, d: Delivery, message: 
         match tokio::task::spawn_blocking(move || store.insert(&l)).await {
             Ok(Ok(id)) => {
                 state.metrics.dead_lettered.fetch_add(1, Relaxed);
-                finish(&state, &rule, &d, Outcome::DeadLettered { id });
+                info!(rule = %rule, event_id = %event.id, dead_letter = id, "stored in dead letters");
+                finish(&state, &rule, &[(d.seq, Outcome::DeadLettered { id })]);
                 return;
             }
             Ok(Err(e)) => {
-                error!(rule = %rule, event_id = %d.event.id, error = %e, "cannot store dead letter; retrying")
+                error!(rule = %rule, event_id = %event.id, error = %e, "cannot store dead letter; retrying")
             }
             Err(e) => error!(rule = %rule, error = %e, "dead-letter task failed; retrying"),
         }
@@ -373,15 +404,17 @@ async fn dead_letter(state: Arc<LaneState>, rule: String, d: Delivery, message: 
     }
 }
 
-fn finish(state: &Arc<LaneState>, rule: &str, d: &Delivery, outcome: Outcome) {
-    state.shared.outcomes.finished(d.seq, rule, &outcome);
-    if let Outcome::DeadLettered { id } = outcome {
-        info!(rule = %rule, event_id = %d.event.id, dead_letter = id, "stored in dead letters");
+/// Record `outcomes` (deliveries of this lane) together and let them go.
+fn finish(state: &Arc<LaneState>, rule: &str, outcomes: &[(u64, Outcome)]) {
+    if outcomes.is_empty() {
+        return;
     }
+    state.shared.outcomes.finished(rule, outcomes);
+    let n = outcomes.len();
     let mut q = state.queue();
-    q.in_memory = q.in_memory.saturating_sub(1);
-    state.shared.in_memory.fetch_sub(1, Relaxed);
-    state.metrics.pending.fetch_sub(1, Relaxed);
+    q.in_memory = q.in_memory.saturating_sub(n);
+    state.shared.in_memory.fetch_sub(n, Relaxed);
+    state.metrics.pending.fetch_sub(n as i64, Relaxed);
     state.maybe_read(&mut q);
     if q.retired {
         state.wake.notify_one();

@@ -1,6 +1,13 @@
 //! Delivery: one lane per rule, at-least-once, retries with backoff, dead
 //! letters.
 //!
+//! A lane calls its rule's plugin with batches: it takes what is queued, up
+//! to [`DispatchOptions::batch`] deliveries, and makes one blocking call for
+//! them ([`Deliver::deliver`]), at most [`DispatchOptions::concurrency`]
+//! calls at once. Each delivery of a batch keeps its own outcome: a retry
+//! waits for its own backoff and comes back alone or in a later batch, a
+//! rejection dead-letters only that delivery.
+//!
 //! The dispatcher never calls back up the flow: it is handed deliveries
 //! (already durable in the journal) and reports each one's final outcome
 //! through an [`OutcomeSink`] (the journal, in the server).
@@ -24,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 
 pub use backlog::{ReadBack, ReadChunk, ReadRequest};
 pub use dead_letters::{DeadLetter, DeadLetterError, DeadLetters};
@@ -52,15 +59,16 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Delivers one event for one rule: the plugin call, in the server.
+/// Delivers events for one rule: the plugin call, in the server.
 /// Called on a blocking thread; may be called concurrently.
 pub trait Deliver: Send + Sync + 'static {
-    /// Deliver `event`.
-    fn deliver(&self, event: &Event) -> Result<(), Failure>;
+    /// Deliver a batch of `events` (in lane order): one result per event, in
+    /// the same order. A missing result counts as a retry.
+    fn deliver(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), Failure>>;
 }
 
 /// The final outcome of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The plugin handled the event.
     Delivered,
@@ -78,8 +86,9 @@ pub trait OutcomeSink: Send + Sync + 'static {
     ///
     /// [`finished`]: OutcomeSink::finished
     fn opened(&self, seq: u64);
-    /// Record that the delivery of event `seq` to `rule` is finished.
-    fn finished(&self, seq: u64, rule: &str, outcome: &Outcome);
+    /// Record that deliveries to `rule` are finished: `(event seq, outcome)`,
+    /// typically those of one batch, recorded together.
+    fn finished(&self, rule: &str, outcomes: &[(u64, Outcome)]);
 }
 
 /// One delivery owed: an event (durable at `seq`) for one rule.
@@ -87,8 +96,8 @@ pub trait OutcomeSink: Send + Sync + 'static {
 pub struct Delivery {
     /// Journal sequence number of the event.
     pub seq: u64,
-    /// The event.
-    pub event: Arc<Event>,
+    /// The event, parsed once at ingest and shared by every rule it matched.
+    pub event: Arc<ParsedEvent>,
     /// When it was accepted (ms since epoch): the start of its age.
     pub accepted_ms: i64,
     /// Attempts made so far.
@@ -109,8 +118,10 @@ pub struct LaneSpec {
 /// Dispatcher settings.
 #[derive(Debug, Clone, Copy)]
 pub struct DispatchOptions {
-    /// Concurrent deliveries per lane.
+    /// Concurrent plugin calls (batches) per lane.
     pub concurrency: usize,
+    /// Most deliveries one plugin call takes.
+    pub batch: usize,
     /// Backoff curve.
     pub backoff: Backoff,
     /// Most deliveries one lane holds in memory (queued, running or waiting
@@ -125,6 +136,7 @@ impl Default for DispatchOptions {
     fn default() -> Self {
         Self {
             concurrency: 2,
+            batch: 32,
             backoff: Backoff::default(),
             lane_capacity: 1024,
             max_pending: 100_000,
@@ -331,3 +343,6 @@ impl Dispatcher {
         self.pending()
     }
 }
+
+#[cfg(test)]
+mod tests;

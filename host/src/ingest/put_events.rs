@@ -18,6 +18,7 @@ use trailmark_auth::Principal;
 
 use super::IngestState;
 use super::aws_error::AwsError;
+use super::aws_json::{IgnoredFields, parse_request};
 use super::entry::{DetailInput, Draft, EntryError, EntryErrorKind, TimeInput, build_event};
 
 /// The PutEvents request body.
@@ -25,7 +26,9 @@ use super::entry::{DetailInput, Draft, EntryError, EntryErrorKind, TimeInput, bu
 struct PutEventsRequest {
     #[serde(rename = "Entries")]
     entries: Option<Vec<RequestEntry>>,
-    // `EndpointId` (global endpoints) is accepted and ignored.
+    /// `EndpointId` (global endpoints) and unknown fields: accepted, ignored.
+    #[serde(flatten)]
+    _ignored: IgnoredFields,
 }
 
 /// One `PutEventsRequestEntry`.
@@ -37,7 +40,9 @@ struct RequestEntry {
     detail: Option<String>,
     resources: Option<Vec<String>>,
     time: Option<WireTime>,
-    // `EventBusName` and `TraceHeader` are accepted and ignored.
+    /// `EventBusName`, `TraceHeader` and unknown fields: accepted, ignored.
+    #[serde(flatten)]
+    _ignored: IgnoredFields,
 }
 
 /// `Time` as it may arrive: epoch seconds (what the SDKs send) or text.
@@ -103,11 +108,7 @@ pub(crate) async fn put_events(
     principal: Option<&Principal>,
     body: &Bytes,
 ) -> Result<impl Serialize, AwsError> {
-    let request: PutEventsRequest = serde_json::from_slice(body).map_err(|error| {
-        AwsError::Serialization(format!(
-            "The request body is not a valid PutEvents request: {error}."
-        ))
-    })?;
+    let request: PutEventsRequest = parse_request("PutEvents", body)?;
     let entries = request.entries.ok_or_else(|| {
         AwsError::Validation(
             "1 validation error detected: Value null at 'entries' failed to satisfy constraint: \

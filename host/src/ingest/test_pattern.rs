@@ -7,6 +7,7 @@ use serde_json::Value;
 use trailmark_pattern::Pattern;
 
 use super::AwsError;
+use super::aws_json::{IgnoredFields, parse_request};
 
 /// Request body, as the AWS API reference defines it.
 #[derive(Debug, Deserialize)]
@@ -14,6 +15,9 @@ use super::AwsError;
 struct Request {
     event_pattern: String,
     event: String,
+    /// Unknown fields: accepted, ignored (but read as JSON).
+    #[serde(flatten)]
+    _ignored: IgnoredFields,
 }
 
 /// Response body.
@@ -37,11 +41,7 @@ const REQUIRED: [&str; 7] = [
 
 /// Handle a `TestEventPattern` body.
 pub fn test_event_pattern(body: &Bytes) -> Result<TestEventPatternResponse, AwsError> {
-    let request: Request = serde_json::from_slice(body).map_err(|e| {
-        AwsError::Serialization(format!(
-            "The request body is not a TestEventPattern request: {e}"
-        ))
-    })?;
+    let request: Request = parse_request("TestEventPattern", body)?;
     let pattern = Pattern::parse_str(&request.event_pattern)
         .map_err(|e| AwsError::InvalidEventPattern(e.to_string()))?;
     let event: Value = serde_json::from_str(&request.event).map_err(|e| {

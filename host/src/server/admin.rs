@@ -429,7 +429,7 @@ async fn dlq_replay(
             .map_err(internal)?;
         s.pipeline.deliver(
             d.seq,
-            Arc::new(event),
+            Arc::new(event.into()),
             crate::timespec::now_ms(),
             std::slice::from_ref(&d.rule),
         );
@@ -540,7 +540,7 @@ async fn replay(
                 .map_err(internal)?;
         }
         s.pipeline
-            .deliver(*seq, Arc::new(event.clone()), now, rules);
+            .deliver(*seq, Arc::new(event.clone().into()), now, rules);
         deliveries += rules.len();
     }
     let _ = active;

@@ -125,6 +125,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let dispatcher = Arc::new(Dispatcher::new(
         DispatchOptions {
             concurrency: config.concurrency,
+            batch: config.batch,
             backoff: config.backoff,
             lane_capacity: config.lane_capacity,
             max_pending: config.max_pending,

@@ -5,9 +5,12 @@
 //! queues finished deliveries, and a flusher thread repeatedly takes the
 //! queue, calls `sync()` on every backend (one `syncfs` per file system for
 //! all the writes since the previous round), and only then appends the
-//! outcome records. A journaled outcome therefore always means the delivery's
-//! writes are on disk; a crash before that only means the delivery runs again
-//! after restart (at-least-once; the metadata store is idempotent).
+//! round's outcomes, several per journal record ([`OutcomesRecord`], at most
+//! [`OUTCOMES_PER_RECORD`] each) in one append. The outcomes of one batch are
+//! queued together, so they are journaled in the same write. A journaled
+//! outcome therefore always means the delivery's writes are on disk; a crash
+//! before that only means the delivery runs again after restart
+//! (at-least-once; the metadata store is idempotent).
 //!
 //! [`Durability::Batched`]: trailmark_backends::Durability::Batched
 
@@ -20,11 +23,15 @@ use trailmark_journal::{Journal, NewRecord};
 use trailmark_runtime::Capabilities;
 
 use super::pipeline::OpenDeliveries;
-use super::records::{OutcomeRecord, kind};
+use super::records::{OutcomesRecord, kind};
 use crate::dispatch::{Outcome, OutcomeSink};
 
 /// Wait before retrying a failed backend sync (a full disk, an I/O error).
 const SYNC_RETRY: Duration = Duration::from_millis(500);
+
+/// Most outcomes one journal record lists (about 10 bytes each), so a round
+/// after a large backlog still writes records of modest size.
+pub const OUTCOMES_PER_RECORD: usize = 4096;
 
 /// Records final outcomes in the journal after syncing the backends. Outcome
 /// records are not themselves awaited for fsync: losing one in a crash only
@@ -44,8 +51,41 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    records: Vec<OutcomeRecord>,
+    round: Round,
     closing: bool,
+}
+
+/// The outcomes finished since the last flush.
+#[derive(Default)]
+struct Round {
+    /// Full records, then the one being filled.
+    records: Vec<OutcomesRecord>,
+    /// Event seqs of the outcomes, one per delivery (for [`OpenDeliveries`]).
+    seqs: Vec<u64>,
+}
+
+impl Round {
+    fn add(&mut self, rule: &str, outcomes: &[(u64, Outcome)]) {
+        for &(seq, outcome) in outcomes {
+            let record = match self.records.last_mut() {
+                Some(r) if r.len() < OUTCOMES_PER_RECORD => r,
+                _ => {
+                    self.records.push(OutcomesRecord::default());
+                    self.records.last_mut().expect("pushed above")
+                }
+            };
+            let dead_letter = match outcome {
+                Outcome::Delivered => None,
+                Outcome::DeadLettered { id } => Some(id),
+            };
+            record.add(rule, seq, dead_letter);
+            self.seqs.push(seq);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
 }
 
 impl JournalOutcomes {
@@ -80,7 +120,7 @@ impl JournalOutcomes {
         if let Some(flusher) = lock(&self.flusher).take() {
             let _ = flusher.join();
         }
-        let rest = std::mem::take(&mut lock(&self.shared.queue).records);
+        let rest = std::mem::take(&mut lock(&self.shared.queue).round);
         self.shared.flush(rest);
     }
 }
@@ -96,23 +136,15 @@ impl OutcomeSink for JournalOutcomes {
         self.shared.open.add(seq, 1);
     }
 
-    fn finished(&self, seq: u64, rule: &str, outcome: &Outcome) {
-        let (name, dead_letter) = match outcome {
-            Outcome::Delivered => ("delivered", None),
-            Outcome::DeadLettered { id } => ("dead-lettered", Some(*id)),
-        };
-        let record = OutcomeRecord {
-            seq,
-            rule: rule.to_owned(),
-            outcome: name.to_owned(),
-            dead_letter,
-        };
+    fn finished(&self, rule: &str, outcomes: &[(u64, Outcome)]) {
         let mut queue = lock(&self.shared.queue);
         if queue.closing {
             drop(queue);
-            self.shared.flush(vec![record]);
+            let mut round = Round::default();
+            round.add(rule, outcomes);
+            self.shared.flush(round);
         } else {
-            queue.records.push(record);
+            queue.round.add(rule, outcomes);
             drop(queue);
             self.shared.wake.notify_one();
         }
@@ -123,9 +155,9 @@ impl Shared {
     /// Take whatever finished since the last round, make it durable, journal it.
     fn run(&self) {
         loop {
-            let batch = {
+            let round = {
                 let mut queue = lock(&self.queue);
-                while queue.records.is_empty() && !queue.closing {
+                while queue.round.is_empty() && !queue.closing {
                     queue = self
                         .wake
                         .wait(queue)
@@ -134,38 +166,41 @@ impl Shared {
                 if queue.closing {
                     return;
                 }
-                std::mem::take(&mut queue.records)
+                std::mem::take(&mut queue.round)
             };
-            self.flush(batch);
+            self.flush(round);
         }
     }
 
     /// Sync the backends (retrying until it works or the host is closing),
-    /// then append `batch`'s records and mark the deliveries done.
-    fn flush(&self, batch: Vec<OutcomeRecord>) {
-        if batch.is_empty() {
+    /// then append the round's records in one write and mark the deliveries
+    /// done.
+    fn flush(&self, round: Round) {
+        if round.is_empty() {
             return;
         }
+        let outcomes = round.seqs.len();
         while let Err(e) = self.sync_backends() {
-            warn!(error = %e, outcomes = batch.len(), "cannot make delivered writes durable; retrying before journaling their outcomes");
+            warn!(error = %e, outcomes, "cannot make delivered writes durable; retrying before journaling their outcomes");
             if lock(&self.queue).closing {
                 // Leave them owed: the next start delivers them again.
                 return;
             }
             std::thread::sleep(SYNC_RETRY);
         }
-        let records = batch
+        let records = round
+            .records
             .iter()
             .map(|r| NewRecord {
-                kind: kind::OUTCOME,
+                kind: kind::OUTCOMES,
                 payload: serde_json::to_vec(r).expect("plain record serializes"),
             })
             .collect();
         if let Err(e) = self.journal.append_nosync(records) {
-            warn!(outcomes = batch.len(), error = %e, "cannot journal delivery outcomes; they will be redelivered after restart");
+            warn!(outcomes, error = %e, "cannot journal delivery outcomes; they will be redelivered after restart");
         }
-        for r in &batch {
-            self.open.done(r.seq);
+        for seq in round.seqs {
+            self.open.done(seq);
         }
     }
 

@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use tracing::warn;
 use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use trailmark_journal::{Durability, Journal, JournalError, NewRecord};
 
 use super::envelope;
-use super::records::{EventRecord, ReopenRecord, kind};
+use super::records::{EventRecord, EventRecordRef, ReopenRecord, kind};
 use crate::dispatch::{DeadLetter, Delivery, Dispatcher, LaneSpec, Outcome, OutcomeSink};
 use crate::ingest::{BoxFuture, Intake, IntakeError};
 use crate::metrics::Metrics;
@@ -152,7 +153,7 @@ impl Pipeline {
     pub fn deliver(
         &self,
         seq: u64,
-        event: Arc<Event>,
+        event: Arc<ParsedEvent>,
         accepted_ms: i64,
         rules: &[String],
     ) -> usize {
@@ -166,7 +167,7 @@ impl Pipeline {
             };
             if !self.dispatcher.enqueue_now(rule, delivery) {
                 orphaned += 1;
-                self.orphan(seq, &event, rule);
+                self.orphan(seq, event.event(), rule);
             }
         }
         orphaned
@@ -195,7 +196,7 @@ impl Pipeline {
                     "delivery to a removed rule dead-lettered"
                 );
                 self.outcomes
-                    .finished(seq, rule, &Outcome::DeadLettered { id });
+                    .finished(rule, &[(seq, Outcome::DeadLettered { id })]);
             }
             // Left open: the journal still owes it, and the next start retries.
             Err(e) => {
@@ -299,31 +300,30 @@ impl Pipeline {
         let active = self.rules();
         let mut matched = Vec::with_capacity(events.len());
         let mut records = Vec::with_capacity(events.len());
+        let mut envelope = Vec::new();
         for event in events {
-            let json = envelope::to_json(&event);
-            let rules: Vec<String> = match active.set.matching(&json) {
-                Ok(rs) => rs.into_iter().map(|r| r.rule.name.clone()).collect(),
-                Err(e) => {
-                    // Ingest only builds valid envelopes; this is a bug if it happens.
-                    warn!(event_id = %event.id, error = %e, "event could not be matched");
-                    Vec::new()
-                }
-            };
-            let record = EventRecord {
-                event,
-                rules,
+            let rules = matching_rules(&active.set, &event, &mut envelope);
+            // Sized for the escaped detail plus the envelope, so the record
+            // is written without growing the buffer.
+            let mut payload = Vec::with_capacity(event.detail.len() * 9 / 8 + 512);
+            let record = EventRecordRef {
+                event: &event,
+                rules: &rules,
                 ruleset: active.version,
             };
+            serde_json::to_writer(&mut payload, &record).expect("plain record serializes");
             records.push(NewRecord {
                 kind: kind::EVENT,
-                payload: serde_json::to_vec(&record).expect("plain record serializes"),
+                payload,
             });
-            matched.push((Arc::new(record.event), record.rules));
+            // The state change is parsed here, once: every rule's delivery of
+            // this event (and its read-back while in memory) shares it.
+            matched.push((Arc::new(ParsedEvent::new(event)), rules));
         }
         // Deliveries are queued from the journal's completion callback, so
         // every lane sees them in journal order: a lane that is behind can
         // then leave them in the journal and read them back by position.
-        let ids: Vec<String> = matched.iter().map(|(e, _)| e.id.clone()).collect();
+        let ids: Vec<String> = matched.iter().map(|(e, _)| e.event().id.clone()).collect();
         let dispatcher = self.dispatcher.clone();
         let metrics = self.metrics.clone();
         let (seqs, orphans) = self
@@ -346,7 +346,7 @@ impl Pipeline {
             let pipeline = self.clone();
             tokio::task::spawn_blocking(move || {
                 for (seq, event, rule) in orphans {
-                    pipeline.orphan(seq, &event, &rule);
+                    pipeline.orphan(seq, event.event(), &rule);
                 }
             })
             .await
@@ -386,8 +386,29 @@ enum Admission {
     Reserved,
 }
 
+/// The names of the rules `event` matches, in rule-set order. `envelope` is
+/// a buffer reused between events for its EventBridge JSON, built with the
+/// detail text as journaled (not parsed again: the matcher validates the
+/// whole envelope as it scans it).
+fn matching_rules(set: &RuleSet, event: &Event, envelope: &mut Vec<u8>) -> Vec<String> {
+    envelope::write_for_matching(event, envelope);
+    let matched = set.matching(envelope).or_else(|_| {
+        // Only an event whose detail is not JSON gets here (ingest accepts
+        // JSON objects only): match it as the API shows it, detail `{}`.
+        set.matching(&envelope::to_json(event))
+    });
+    match matched {
+        Ok(rules) => rules.into_iter().map(|r| r.rule.name.clone()).collect(),
+        Err(e) => {
+            // Ingest only builds valid envelopes; this is a bug if it happens.
+            warn!(event_id = %event.id, error = %e, "event could not be matched");
+            Vec::new()
+        }
+    }
+}
+
 /// A delivery owed to a rule that no longer exists: (seq, event, rule).
-type Orphan = (u64, Arc<Event>, String);
+type Orphan = (u64, Arc<ParsedEvent>, String);
 
 /// Queue the deliveries of events just made durable at `seqs`, in journal
 /// order. Runs on the journal writer's thread: only queues. Returns those
@@ -396,7 +417,7 @@ fn queue_in_order(
     dispatcher: &Dispatcher,
     metrics: &Metrics,
     seqs: &[u64],
-    matched: Vec<(Arc<Event>, Vec<String>)>,
+    matched: Vec<(Arc<ParsedEvent>, Vec<String>)>,
 ) -> Vec<Orphan> {
     let accepted_ms = now_ms();
     let mut orphans = Vec::new();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use trailmark_runtime::{Binding, BindingSpec, CallError, Capabilities, Limits, Plugin, Runtime};
 
 use crate::dispatch::{Deliver, Failure, LaneSpec};
@@ -17,13 +17,18 @@ use crate::rules::{LoadedRule, RuleSet};
 pub struct PluginDeliver(pub Binding);
 
 impl Deliver for PluginDeliver {
-    fn deliver(&self, event: &Event) -> Result<(), Failure> {
-        self.0.call(event).map_err(|e| match e {
-            e if e.is_retryable() => Failure::Retry(e.to_string()),
-            CallError::Reject(m) => Failure::Reject(m),
-            e => Failure::Reject(e.to_string()),
-        })
+    fn deliver(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), Failure>> {
+        self.0.call_batch(events).into_iter().map(failure).collect()
     }
+}
+
+/// A plugin call's result as the dispatcher sees it.
+fn failure(result: Result<(), CallError>) -> Result<(), Failure> {
+    result.map_err(|e| match e {
+        e if e.is_retryable() => Failure::Retry(e.to_string()),
+        CallError::Reject(m) => Failure::Reject(m),
+        e => Failure::Reject(e.to_string()),
+    })
 }
 
 /// A loaded plugin and the SHA-256 of the file it came from.

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use trailmark_journal::{Journal, JournalError, StoredRecord};
 
 use super::pipeline::Pipeline;
-use super::records::{EventRecord, OutcomeRecord, ReopenRecord, kind};
+use super::records::{EventRecord, OutcomesRecord, ReopenRecord, kind};
 use crate::dispatch::{Delivery, ReadBack, ReadChunk, ReadRequest};
 
 /// One event with deliveries still owed.
@@ -26,7 +27,7 @@ pub struct OwedEvent {
     /// The rules it is owed to.
     pub rules: BTreeSet<String>,
     /// The event, when the fold keeps events (a lane's read-back).
-    pub event: Option<Arc<Event>>,
+    pub event: Option<Arc<ParsedEvent>>,
 }
 
 /// Deliveries still owed, by event sequence number.
@@ -113,19 +114,26 @@ impl<'a> Fold<'a> {
                         OwedEvent {
                             accepted_ms: record.timestamp_ms,
                             rules,
-                            event: self.rule.map(|_| Arc::new(r.event)),
+                            event: self.rule.map(|_| Arc::new(ParsedEvent::new(r.event))),
                         },
                     );
                 }
                 Ok(Some(id))
             }
-            kind::OUTCOME => {
-                if let Ok(r) = serde_json::from_slice::<OutcomeRecord>(&record.payload)
-                    && let Some(owed) = self.owed.events.get_mut(&r.seq)
-                {
-                    owed.rules.remove(&r.rule);
-                    if owed.rules.is_empty() {
-                        self.owed.events.remove(&r.seq);
+            kind::OUTCOME | kind::OUTCOMES => {
+                let Some(r) = OutcomesRecord::from_stored(record.kind, &record.payload) else {
+                    warn!(
+                        seq = record.seq,
+                        "unreadable outcome record in the journal; skipped"
+                    );
+                    return Ok(None);
+                };
+                for (rule, seq) in r.closed() {
+                    if let Some(owed) = self.owed.events.get_mut(&seq) {
+                        owed.rules.remove(rule);
+                        if owed.rules.is_empty() {
+                            self.owed.events.remove(&seq);
+                        }
                     }
                 }
                 Ok(None)
@@ -224,7 +232,7 @@ impl JournalReadBack {
             match read_event(&self.journal, seq)? {
                 Some(event) => deliveries.push(Delivery {
                     seq,
-                    event: Arc::new(event),
+                    event: Arc::new(ParsedEvent::new(event)),
                     accepted_ms,
                     attempts: 0,
                 }),

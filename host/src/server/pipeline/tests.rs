@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use trailmark_journal::{Journal, JournalOptions};
 use trailmark_runtime::Capabilities;
 
@@ -21,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::rules::{RetryPolicy, RuleSet};
 use crate::server::outcomes::JournalOutcomes;
 use crate::server::pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
+use crate::server::records::{EventRecord, OutcomesRecord, kind};
 use crate::server::recovery::JournalReadBack;
 
 /// Records the event ids it is handed, one at a time, once `open` is set.
@@ -48,21 +50,21 @@ impl Recorder {
 }
 
 impl Deliver for Recorder {
-    fn deliver(&self, event: &Event) -> Result<(), Failure> {
+    fn deliver(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), Failure>> {
         // Bounded, so that a failing test ends instead of waiting for this
         // blocking call forever.
         let stuck_until = Instant::now() + Duration::from_secs(20);
         while !self.open.load(Ordering::Relaxed) {
             if Instant::now() > stuck_until {
-                return Err(Failure::Retry("recorder still stuck".into()));
+                return vec![Err(Failure::Retry("recorder still stuck".into())); events.len()];
             }
             std::thread::sleep(Duration::from_millis(1));
         }
         self.seen
             .lock()
             .expect("recorder lock")
-            .push(event.id.clone());
-        Ok(())
+            .extend(events.iter().map(|e| e.event().id.clone()));
+        vec![Ok(()); events.len()]
     }
 }
 
@@ -90,19 +92,23 @@ fn batch(sent: &mut Vec<String>, n: usize) -> Vec<Event> {
     events
 }
 
+/// A pipeline in `dir` with one rule per lane, each matching every test
+/// event and delivering to its deliverer.
 fn pipeline(
     dir: &Path,
-    recorder: Arc<Recorder>,
+    lanes: Vec<(&str, Arc<dyn Deliver>)>,
     lane_capacity: usize,
     journal_options: JournalOptions,
 ) -> Arc<Pipeline> {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).expect("rules dir");
-    std::fs::write(
-        rules.join("slow.yaml"),
-        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\n",
-    )
-    .expect("rule file");
+    for (name, _) in &lanes {
+        std::fs::write(
+            rules.join(format!("{name}.yaml")),
+            format!("name: {name}\npattern: {{source: [com.example.test]}}\nplugin: slow\n"),
+        )
+        .expect("rule file");
+    }
     let set = RuleSet::load(&[rules]).expect("rule set");
     let journal = Arc::new(Journal::open(&dir.join("journal"), journal_options).expect("journal"));
     let metrics = Arc::new(Metrics::default());
@@ -125,14 +131,19 @@ fn pipeline(
         Arc::new(DeadLetters::open(&dir.join("dlq.sqlite")).expect("dead letters")),
         metrics.clone(),
     ));
-    dispatcher.set_lanes(vec![LaneSpec {
-        rule: "slow".into(),
-        deliver: recorder,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            max_age: Duration::from_secs(60),
-        },
-    }]);
+    dispatcher.set_lanes(
+        lanes
+            .into_iter()
+            .map(|(name, deliver)| LaneSpec {
+                rule: name.to_owned(),
+                deliver,
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    max_age: Duration::from_secs(60),
+                },
+            })
+            .collect(),
+    );
     Arc::new(Pipeline::new(
         journal,
         ActiveRules { version: 1, set },
@@ -157,7 +168,12 @@ impl Fixture {
     fn new(lane_capacity: usize, journal_options: JournalOptions) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let recorder = Recorder::stuck();
-        let p = pipeline(dir.path(), recorder.clone(), lane_capacity, journal_options);
+        let p = pipeline(
+            dir.path(),
+            vec![("slow", recorder.clone())],
+            lane_capacity,
+            journal_options,
+        );
         Fixture {
             _dir: dir,
             recorder,
@@ -394,4 +410,117 @@ async fn a_removed_rule_still_delivers_what_it_left_in_the_journal() {
     assert_eq!(*recorder.seen.lock().expect("lock"), sent);
     assert_eq!(p.dispatcher().lowest_behind(), None);
     assert_eq!(p.dispatcher().drain(Duration::from_secs(5)).await, 0);
+}
+
+/// Keeps every batch of events it is handed.
+#[derive(Default)]
+struct Keeper {
+    batches: Mutex<Vec<Vec<Arc<ParsedEvent>>>>,
+}
+
+impl Keeper {
+    fn kept(&self) -> Vec<Arc<ParsedEvent>> {
+        self.batches.lock().expect("keeper lock").concat()
+    }
+}
+
+impl Deliver for Keeper {
+    fn deliver(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), Failure>> {
+        self.batches
+            .lock()
+            .expect("keeper lock")
+            .push(events.to_vec());
+        vec![Ok(()); events.len()]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rule_gets_the_same_event_parsed_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (Arc::new(Keeper::default()), Arc::new(Keeper::default()));
+    let p = pipeline(
+        dir.path(),
+        vec![("a", a.clone()), ("b", b.clone())],
+        64,
+        JournalOptions::default(),
+    );
+    let mut events = batch(&mut Vec::new(), 3);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.detail = format!(
+            r#"{{"entity-type":"book","entity-id":{i},"operation":"insert","ts":1,"author":"ann","data":{{"n":{i}}}}}"#
+        );
+    }
+    PipelineIntake(p.clone())
+        .submit(events)
+        .await
+        .expect("accepted");
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(10)).await, 0);
+    let a = a.kept();
+    let b = b.kept();
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert!(Arc::ptr_eq(a, b), "one ParsedEvent shared by both rules");
+        assert!(matches!(a.change(), Some(Ok(_))), "{:?}", a.change());
+        assert_eq!(a.data(), Some(format!(r#"{{"n":{i}}}"#).as_str()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcomes_of_a_batch_are_journaled_in_one_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keeper = Arc::new(Keeper::default());
+    let p = pipeline(
+        dir.path(),
+        vec![("a", keeper.clone())],
+        64,
+        JournalOptions::default(),
+    );
+    let mut sent = Vec::new();
+    for _ in 0..4 {
+        PipelineIntake(p.clone())
+            .submit(batch(&mut sent, 10))
+            .await
+            .expect("accepted");
+    }
+    assert_eq!(p.dispatcher().drain(Duration::from_secs(10)).await, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.open().lowest().is_some() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(p.open().lowest(), None, "the outcomes are journaled");
+    let journal = p.journal().clone();
+    tokio::task::spawn_blocking(move || journal.sync())
+        .await
+        .expect("sync task")
+        .expect("the outcome records are written");
+
+    let mut seq_of = std::collections::HashMap::new();
+    let mut records = Vec::new();
+    for record in p.journal().read_from(1) {
+        let record = record.expect("journal record");
+        match record.kind {
+            kind::EVENT => {
+                let r: EventRecord = serde_json::from_slice(&record.payload).expect("event");
+                seq_of.insert(r.event.id, record.seq);
+            }
+            kind::OUTCOMES => {
+                let r = OutcomesRecord::from_stored(record.kind, &record.payload).expect("reads");
+                records.push(r.delivered["a"].clone());
+            }
+            other => panic!("unexpected record kind {other}"),
+        }
+    }
+    let batches = keeper.batches.lock().expect("lock").clone();
+    assert!(batches.iter().any(|b| b.len() > 1), "some batch of several");
+    for batch in &batches {
+        let seqs: Vec<u64> = batch.iter().map(|e| seq_of[&e.event().id]).collect();
+        assert!(
+            records.iter().any(|r| seqs.iter().all(|s| r.contains(s))),
+            "the batch {seqs:?} is in one outcome record: {records:?}"
+        );
+    }
+    let journaled: usize = records.iter().map(Vec::len).sum();
+    assert_eq!(journaled, sent.len(), "one outcome per delivery");
+    assert!(records.len() <= batches.len(), "{records:?}");
 }
