@@ -160,7 +160,26 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             args.connections as f64 * args.batch as f64 / args.rate as f64,
         ))
     };
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
+    // Watch the server's backlog while sending: delivery keeps up only if
+    // it stays bounded.
+    let most_pending = Arc::new(AtomicU64::new(0));
+    let watcher = {
+        let (admin, shared, most) = (args.server.client(), shared.clone(), most_pending.clone());
+        std::thread::spawn(move || {
+            while !shared.stop.load(Relaxed) {
+                if let Ok(status) = admin.get("/v1/admin/status") {
+                    let owed = ["pending-deliveries", "spilled-deliveries"]
+                        .iter()
+                        .filter_map(|k| status[*k].as_u64())
+                        .sum::<u64>();
+                    most.fetch_max(owed, Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
     let threads: Vec<_> = (0..args.connections)
         .map(|c| {
             let shared = shared.clone();
@@ -230,6 +249,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         let _ = t.join();
     }
     let elapsed = started.elapsed();
+    let _ = watcher.join();
+    let generator_cpu = process_cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     // Let deliveries finish before reading the lag histogram.
     let drain_deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < drain_deadline {
@@ -271,6 +292,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "p99": lag_ms(histogram_quantile(metrics_text, "trailmark_delivery_lag_seconds", 0.99)),
         },
         "all-delivered-after-seconds": drained_after.as_secs_f64(),
+        "delivered-per-second": accepted as f64 / drained_after.as_secs_f64(),
+        "most-owed-deliveries": most_pending.load(Relaxed),
+        "load-generator-cpu-seconds": generator_cpu,
     });
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -304,7 +328,36 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 bound(&lag["p99"])
             );
             println!("all delivered after {:.1} s", drained_after.as_secs_f64());
+            println!(
+                "delivered           {:.0} events/s (every matched rule finished; accepted / \
+                 all delivered after)",
+                report["delivered-per-second"].as_f64().unwrap_or(0.0)
+            );
+            println!(
+                "backlog             at most {} deliveries owed (in memory or in the journal)",
+                report["most-owed-deliveries"]
+            );
+            match generator_cpu {
+                Some(cpu) => println!(
+                    "load generator CPU  {cpu:.1} s ({:.0}% of one core while sending)",
+                    100.0 * cpu / elapsed.as_secs_f64()
+                ),
+                None => println!("load generator CPU  n/a"),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// CPU time (user + system) this process has used, in seconds, from
+/// `/proc/self/stat`; `None` where there is no such file.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Some((ticks(11)? + ticks(12)?) / hz)
 }
