@@ -224,6 +224,7 @@ fn open_index(path: &Path, durability: Durability) -> BackendResult<Connection> 
         .execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
+             PRAGMA cache_size = -32768;
              CREATE TABLE IF NOT EXISTS bodies (
                  key TEXT PRIMARY KEY NOT NULL,
                  pack INTEGER NOT NULL,
@@ -304,6 +305,8 @@ enum Plan {
     Done(BackendResult<()>),
     /// To append: where its body will be.
     Append(Location),
+    /// The same key and bytes as put `j` of the batch: its fate.
+    SameAs(usize),
 }
 
 impl Writer {
@@ -392,26 +395,28 @@ impl PackArchive {
             }
             writer.len += buffer.len() as u64;
             let tx = writer.index.transaction().map_err(index_error)?;
-            {
-                let mut insert = tx
+            for (i, (put, plan)) in puts.iter().zip(&mut plans).enumerate() {
+                let Plan::Append(at) = *plan else { continue };
+                // Most keys are new: insert, and only when the key is taken
+                // (a redelivery) look at what it holds.
+                let inserted = tx
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO bodies (key, pack, offset, len, crc32, content_type)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT INTO bodies (key, pack, offset, len, crc32, content_type)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
                     )
+                    .and_then(|mut insert| {
+                        insert.execute(params![
+                            put.key,
+                            at.pack,
+                            at.offset,
+                            at.len,
+                            at.crc,
+                            put.content_type
+                        ])
+                    })
                     .map_err(index_error)?;
-                for (put, plan) in puts.iter().zip(&plans) {
-                    if let Plan::Append(at) = plan {
-                        insert
-                            .execute(params![
-                                put.key,
-                                at.pack,
-                                at.offset,
-                                at.len,
-                                at.crc,
-                                put.content_type
-                            ])
-                            .map_err(index_error)?;
-                    }
+                if inserted == 0 {
+                    *plan = Plan::Done(self.taken(&tx, puts[i], at)?);
                 }
             }
             tx.commit().map_err(index_error)?;
@@ -419,13 +424,55 @@ impl PackArchive {
                 unsynced.wrote();
             }
         }
+        let fate = |plan: &Plan| match plan {
+            Plan::Done(result) => result.clone(),
+            Plan::Append(_) => Ok(()),
+            Plan::SameAs(_) => Ok(()),
+        };
         Ok(plans
-            .into_iter()
+            .iter()
             .map(|plan| match plan {
-                Plan::Done(result) => result,
-                Plan::Append(_) => Ok(()),
+                Plan::SameAs(j) => fate(&plans[*j]),
+                other => fate(other),
             })
             .collect())
+    }
+
+    /// The fate of a put whose key the index already holds: the same bytes
+    /// are a success (the appended copy is left unused), different bytes
+    /// are refused, and a torn body is replaced by the appended one.
+    fn taken(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        put: ArchivePut<'_>,
+        appended: Location,
+    ) -> BackendResult<BackendResult<()>> {
+        let Some(stored) = lookup(tx, put.key)? else {
+            return Ok(Err(BackendError::Transient(format!(
+                "archive key {:?}: the index refused it but does not hold it",
+                put.key
+            ))));
+        };
+        match read_body(&self.packs, stored)? {
+            Some(body) if body == put.body => Ok(Ok(())),
+            Some(_) => Ok(Err(different(put.key))),
+            None => {
+                tx.execute(
+                    "UPDATE bodies SET pack = ?2, offset = ?3, len = ?4, crc32 = ?5,
+                     content_type = ?6 WHERE key = ?1",
+                    params![
+                        put.key,
+                        appended.pack,
+                        appended.offset,
+                        appended.len,
+                        appended.crc,
+                        put.content_type
+                    ],
+                )
+                .map_err(index_error)?;
+                Ok(Ok(()))
+            }
+        }
     }
 
     /// What to do with put `i`, given the ones before it in the batch.
@@ -450,20 +497,19 @@ impl PackArchive {
         };
         // The same key earlier in this batch.
         if let Some(j) = puts[..i].iter().rposition(|p| p.key == put.key) {
-            return Ok(Plan::Done(match &earlier[j] {
-                Plan::Append(_) | Plan::Done(Ok(())) if puts[j].body == put.body => Ok(()),
-                Plan::Append(_) | Plan::Done(Ok(())) => Err(different(put.key)),
-                Plan::Done(Err(_)) => Err(BackendError::Transient(format!(
+            return Ok(match &earlier[j] {
+                Plan::Done(Err(_)) => Plan::Done(Err(BackendError::Transient(format!(
                     "archive key {:?}: an earlier put of it in this batch failed",
                     put.key
-                ))),
-            }));
+                )))),
+                _ if puts[j].body != put.body => Plan::Done(Err(different(put.key))),
+                Plan::SameAs(first) => Plan::SameAs(*first),
+                _ => Plan::SameAs(j),
+            });
         }
-        let stored = match lookup(&writer.index, put.key)? {
-            Some(at) => read_body(&self.packs, at)?,
-            None => self.get_file(put.key)?,
-        };
-        if let Some(stored) = stored {
+        // A body stored as a file before packs (the index is checked when
+        // the row is inserted: see `taken`).
+        if let Some(stored) = self.get_file(put.key)? {
             return Ok(Plan::Done(if stored == put.body {
                 Ok(())
             } else {

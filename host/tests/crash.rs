@@ -1,6 +1,9 @@
-//! At-least-once across a crash: SIGKILL the server while a client streams
+//! At-least-once across a crash: SIGKILL the server while clients stream
 //! events; after a restart every acknowledged event is in the metadata store
 //! exactly once and archived.
+//!
+//! At full load (BENCHMARKS.md): `TRAILMARK_CRASH_STREAMS=32` streams at
+//! once, `TRAILMARK_TEST_BIN=<release trailmark>` to crash a release build.
 
 mod common;
 
@@ -20,40 +23,51 @@ fn every_acknowledged_event_survives_sigkill() {
     let url = server.url.clone();
     let token = server.token();
 
-    let streamer = {
-        let acked = acked.clone();
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let client = common::Client::new(&url, token);
-            let mut n = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                let entries: Vec<_> = (0..5)
-                    .map(|i| {
-                        n += 1;
-                        state_change(
-                            "doc",
-                            &format!("d{n}-{i}"),
-                            "insert",
-                            "crash-test",
-                            Some(serde_json::json!({"n": n})),
-                        )
-                    })
-                    .collect();
-                match client.try_put(&entries) {
-                    Some(ids) => acked.lock().expect("lock").extend(ids),
-                    None => break, // the server is gone
+    let streams: usize = std::env::var("TRAILMARK_CRASH_STREAMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let streamers: Vec<_> = (0..streams)
+        .map(|stream| {
+            let acked = acked.clone();
+            let stop = stop.clone();
+            let url = url.clone();
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let client = common::Client::new(&url, token);
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let entries: Vec<_> = (0..5)
+                        .map(|i| {
+                            n += 1;
+                            state_change(
+                                "doc",
+                                &format!("d{stream}-{n}-{i}"),
+                                "insert",
+                                "crash-test",
+                                Some(serde_json::json!({"n": n})),
+                            )
+                        })
+                        .collect();
+                    match client.try_put(&entries) {
+                        Some(ids) => acked.lock().expect("lock").extend(ids),
+                        None => break, // the server is gone
+                    }
                 }
-            }
+            })
         })
-    };
+        .collect();
     // Let it stream for a while, then kill the server mid-flight.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().expect("lock").len() < 200 && std::time::Instant::now() < deadline {
+    while acked.lock().expect("lock").len() < 200 * streams && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     server.kill();
     stop.store(true, Ordering::Relaxed);
-    streamer.join().expect("streamer");
+    for streamer in streamers {
+        streamer.join().expect("streamer");
+    }
     let acked = acked.lock().expect("lock").clone();
     assert!(
         acked.len() >= 50,

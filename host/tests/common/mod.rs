@@ -126,7 +126,13 @@ impl Server {
             std::process::id() as u128 * 1000 + fastrand_u16() as u128
         ));
         let stderr = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailmark"));
+        // TRAILMARK_TEST_BIN: another build to run (a release binary for
+        // the crash test at full load).
+        let bin = std::env::var_os("TRAILMARK_TEST_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_trailmark")),
+            PathBuf::from,
+        );
+        let mut cmd = Command::new(bin);
         cmd.current_dir(root)
             .args([
                 "serve",
