@@ -29,7 +29,10 @@
 //! Durability: in [`Durability::EachWrite`] mode every put is on disk when
 //! it returns (the pack is `fdatasync`ed before the index commits, with
 //! `synchronous = FULL`); in [`Durability::Batched`] mode puts return once
-//! written and [`ArchiveStore::sync`] makes them durable with one `syncfs`.
+//! written into the pack and into the index's open transaction, and
+//! [`ArchiveStore::sync`] commits that transaction and makes everything
+//! durable with one `syncfs`. Rows SQLite rolls back before then are kept in
+//! memory and written again.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -73,6 +76,86 @@ struct Writer {
     file: File,
     len: u64,
     durability: Durability,
+    /// Batched mode: index rows inserted into the open transaction since
+    /// its last commit, written again if SQLite rolled it back.
+    uncommitted: Vec<Row>,
+}
+
+/// An index row.
+#[derive(Debug, Clone)]
+struct Row {
+    key: String,
+    at: Location,
+    content_type: String,
+}
+
+/// Most index rows a batched writer keeps uncommitted.
+const MAX_UNCOMMITTED: usize = 8192;
+
+const INSERT: &str = "INSERT INTO bodies (key, pack, offset, len, crc32, content_type)
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING";
+
+impl Writer {
+    /// Insert `row`; false when its key is already indexed.
+    fn insert(&self, row: &Row) -> BackendResult<bool> {
+        let at = row.at;
+        let inserted = self
+            .index
+            .prepare_cached(INSERT)
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    row.key,
+                    at.pack,
+                    at.offset,
+                    at.len,
+                    at.crc,
+                    row.content_type
+                ])
+            })
+            .map_err(index_error)?;
+        Ok(inserted == 1)
+    }
+
+    /// Batched mode: open a transaction if none is, writing again the rows
+    /// of one SQLite rolled back.
+    fn begin(&mut self) -> BackendResult<()> {
+        if !self.index.is_autocommit() {
+            return Ok(());
+        }
+        self.index.execute_batch("BEGIN").map_err(index_error)?;
+        for row in &self.uncommitted {
+            self.insert(row)?;
+        }
+        Ok(())
+    }
+
+    /// Commit the open transaction, if any.
+    fn commit(&mut self) -> BackendResult<()> {
+        if self.index.is_autocommit() && self.uncommitted.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        match self.index.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.uncommitted.clear();
+                Ok(())
+            }
+            Err(e) => {
+                if !self.index.is_autocommit() {
+                    let _ = self.index.execute_batch("ROLLBACK");
+                }
+                Err(index_error(e))
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::warn!(error = %e, "archive: the index's last rows were not committed at close; their bodies will be stored again when redelivered");
+        }
+    }
 }
 
 /// Where an indexed body is.
@@ -139,6 +222,7 @@ impl PackArchive {
                 file,
                 len,
                 durability,
+                uncommitted: Vec::new(),
             }),
             unsynced,
         })
@@ -360,7 +444,10 @@ impl ArchiveStore for PackArchive {
 
     fn sync(&self) -> BackendResult<()> {
         match &self.unsynced {
-            Some(unsynced) => unsynced.sync(),
+            Some(unsynced) => {
+                lock(&self.writer).commit()?;
+                unsynced.sync()
+            }
             None => Ok(()),
         }
     }
@@ -394,32 +481,38 @@ impl PackArchive {
                     .map_err(|e| io_error("sync", &path, e))?;
             }
             writer.len += buffer.len() as u64;
-            let tx = writer.index.transaction().map_err(index_error)?;
-            for (i, (put, plan)) in puts.iter().zip(&mut plans).enumerate() {
+            // Each write mode's transaction: one per batch when every put
+            // must be durable, else one kept open until `sync`.
+            let batched = writer.durability == Durability::Batched;
+            if batched {
+                writer.begin()?;
+            } else {
+                writer.index.execute_batch("BEGIN").map_err(index_error)?;
+            }
+            for (put, plan) in puts.iter().zip(&mut plans) {
                 let Plan::Append(at) = *plan else { continue };
+                let row = Row {
+                    key: put.key.to_owned(),
+                    at,
+                    content_type: put.content_type.to_owned(),
+                };
                 // Most keys are new: insert, and only when the key is taken
                 // (a redelivery) look at what it holds.
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO bodies (key, pack, offset, len, crc32, content_type)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
-                    )
-                    .and_then(|mut insert| {
-                        insert.execute(params![
-                            put.key,
-                            at.pack,
-                            at.offset,
-                            at.len,
-                            at.crc,
-                            put.content_type
-                        ])
-                    })
-                    .map_err(index_error)?;
-                if inserted == 0 {
-                    *plan = Plan::Done(self.taken(&tx, puts[i], at)?);
+                if writer.insert(&row)? {
+                    if batched {
+                        writer.uncommitted.push(row);
+                    }
+                } else {
+                    let (fate, replaced) = self.taken(writer, *put, at)?;
+                    if replaced && batched {
+                        writer.uncommitted.push(row);
+                    }
+                    *plan = Plan::Done(fate);
                 }
             }
-            tx.commit().map_err(index_error)?;
+            if !batched || writer.uncommitted.len() >= MAX_UNCOMMITTED {
+                writer.commit()?;
+            }
             if let Some(unsynced) = &self.unsynced {
                 unsynced.wrote();
             }
@@ -440,37 +533,43 @@ impl PackArchive {
 
     /// The fate of a put whose key the index already holds: the same bytes
     /// are a success (the appended copy is left unused), different bytes
-    /// are refused, and a torn body is replaced by the appended one.
+    /// are refused, and a torn body is replaced by the appended one (then
+    /// the second value is true).
     fn taken(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        writer: &Writer,
         put: ArchivePut<'_>,
         appended: Location,
-    ) -> BackendResult<BackendResult<()>> {
-        let Some(stored) = lookup(tx, put.key)? else {
-            return Ok(Err(BackendError::Transient(format!(
-                "archive key {:?}: the index refused it but does not hold it",
-                put.key
-            ))));
+    ) -> BackendResult<(BackendResult<()>, bool)> {
+        let Some(stored) = lookup(&writer.index, put.key)? else {
+            return Ok((
+                Err(BackendError::Transient(format!(
+                    "archive key {:?}: the index refused it but does not hold it",
+                    put.key
+                ))),
+                false,
+            ));
         };
         match read_body(&self.packs, stored)? {
-            Some(body) if body == put.body => Ok(Ok(())),
-            Some(_) => Ok(Err(different(put.key))),
+            Some(body) if body == put.body => Ok((Ok(()), false)),
+            Some(_) => Ok((Err(different(put.key)), false)),
             None => {
-                tx.execute(
-                    "UPDATE bodies SET pack = ?2, offset = ?3, len = ?4, crc32 = ?5,
+                writer
+                    .index
+                    .execute(
+                        "UPDATE bodies SET pack = ?2, offset = ?3, len = ?4, crc32 = ?5,
                      content_type = ?6 WHERE key = ?1",
-                    params![
-                        put.key,
-                        appended.pack,
-                        appended.offset,
-                        appended.len,
-                        appended.crc,
-                        put.content_type
-                    ],
-                )
-                .map_err(index_error)?;
-                Ok(Ok(()))
+                        params![
+                            put.key,
+                            appended.pack,
+                            appended.offset,
+                            appended.len,
+                            appended.crc,
+                            put.content_type
+                        ],
+                    )
+                    .map_err(index_error)?;
+                Ok((Ok(()), true))
             }
         }
     }

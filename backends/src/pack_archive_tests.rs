@@ -81,6 +81,8 @@ fn reopening_keeps_bodies_and_appends_after_them() {
     archive.put("a/2", b"two", "t").expect("put");
     assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
     assert_eq!(archive.get("a/2").expect("get"), Some(b"two".to_vec()));
+    // Readers of the files (verify) see what `sync` committed.
+    archive.sync().expect("sync");
     let mut keys = Vec::new();
     PackArchive::scan(&dir.path().join("archive"), |key, check| {
         keys.push((key.to_owned(), check.is_ok()));
@@ -108,6 +110,7 @@ fn a_torn_body_is_reported_by_get_and_scan_and_healed_by_the_next_put() {
     file.write_all(b"X").expect("damage");
     let e = archive.get("a/1").expect_err("damaged");
     assert!(e.to_string().contains("CRC-32"), "{e}");
+    archive.sync().expect("sync");
     let mut checks = Vec::new();
     PackArchive::scan(&dir.path().join("archive"), |_, check| checks.push(check)).expect("scan");
     assert!(matches!(checks.as_slice(), [Err(_)]), "{checks:?}");
@@ -147,4 +150,41 @@ fn a_full_pack_is_closed_and_the_next_one_started() {
     drop(archive);
     let reopened = open(dir.path());
     assert_eq!(lock(&reopened.writer).pack, 2);
+}
+
+#[test]
+fn batched_index_rows_are_committed_by_sync_and_at_close() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("archive");
+    let count = || {
+        let mut n = 0;
+        PackArchive::scan(&root, |_, _| n += 1).expect("scan");
+        n
+    };
+    let archive = open(dir.path());
+    archive.put("a/1", b"one", "t").expect("put");
+    assert_eq!(count(), 0, "not committed before sync");
+    assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
+    archive.sync().expect("sync");
+    assert_eq!(count(), 1);
+    archive.put("a/2", b"two", "t").expect("put");
+    drop(archive);
+    assert_eq!(count(), 2, "committed at close");
+}
+
+#[test]
+fn rows_of_a_rolled_back_transaction_are_written_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = open(dir.path());
+    archive.put("a/1", b"one", "t").expect("put");
+    lock(&archive.writer)
+        .index
+        .execute_batch("ROLLBACK")
+        .expect("roll back as an I/O error would");
+    archive.put("a/2", b"two", "t").expect("put");
+    archive.sync().expect("sync");
+    drop(archive);
+    let archive = open(dir.path());
+    assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
+    assert_eq!(archive.get("a/2").expect("get"), Some(b"two".to_vec()));
 }
