@@ -309,6 +309,7 @@ fn open_index(path: &Path, durability: Durability) -> BackendResult<Connection> 
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
              PRAGMA cache_size = -32768;
+             PRAGMA wal_autocheckpoint = 8192;
              CREATE TABLE IF NOT EXISTS bodies (
                  key TEXT PRIMARY KEY NOT NULL,
                  pack INTEGER NOT NULL,

@@ -139,6 +139,12 @@ impl SqliteMetadata {
         writer
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(context)?;
+        // A checkpoint (with its fsyncs) runs in the committing thread,
+        // holding the writer: every 8192 WAL pages (32 MiB) rather than
+        // SQLite's 1000, as each record dirties several pages.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 8192)
+            .map_err(context)?;
         schema::migrate(&mut writer, &shown)?;
         Ok((path, writer))
     }

@@ -650,14 +650,14 @@ fn batched_puts_share_one_commit_until_sync_or_a_read() {
 }
 
 #[test]
-fn a_batched_transaction_is_committed_every_256_puts_and_at_close() {
+fn a_batched_transaction_is_committed_every_4096_puts_and_at_close() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = batched(&dir);
-    put_range(&store, 0..300);
+    put_range(&store, 0..4100);
     assert_eq!(store.commits(), 1);
-    assert_eq!(committed(&dir), 256);
+    assert_eq!(committed(&dir), 4096);
     drop(store);
-    assert_eq!(committed(&dir), 300, "a clean close commits the rest");
+    assert_eq!(committed(&dir), 4100, "a clean close commits the rest");
 }
 
 #[test]

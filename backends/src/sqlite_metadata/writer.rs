@@ -12,7 +12,7 @@
 //! ([`Writer::deferred`]) goes further: puts, even one after another from
 //! one thread (the deliveries of one batch), share one open transaction,
 //! committed by the next `sync()`, by a read of the store, or once it holds
-//! [`MAX_BATCH`] puts. The puts of a transaction are kept until it commits,
+//! [`MAX_DEFERRED`] puts. The puts of a transaction are kept until it commits,
 //! so a transaction SQLite rolls back (an I/O error, a full disk) is written
 //! again before the next commit instead of losing puts that already
 //! returned.
@@ -29,6 +29,12 @@ use crate::{BackendError, BackendResult, ChangeRecord, PutOutcome};
 
 /// Most puts committed in one transaction; bounds the latency of a batch.
 const MAX_BATCH: usize = 256;
+
+/// Most puts a deferred writer keeps in its open transaction before it
+/// commits without waiting for `sync`: records inserted at random places in
+/// five B-trees dirty several pages each, and a page dirtied again in the
+/// same transaction is written to the WAL once.
+const MAX_DEFERRED: usize = 4096;
 
 /// The write connection and the queue of puts waiting for it.
 #[derive(Debug)]
@@ -165,7 +171,7 @@ impl Writer {
     }
 
     /// Deferred put: into the open transaction (opened, and refilled after a
-    /// rollback, as needed); committed at once when it holds [`MAX_BATCH`].
+    /// rollback, as needed); committed at once when it holds [`MAX_DEFERRED`].
     fn put_deferred(
         &self,
         deferred: &Mutex<Uncommitted>,
@@ -182,7 +188,7 @@ impl Writer {
         }
         let outcome = inserted.map_err(|e| event_error(e, &record.event_id))?;
         pending.puts.push(record.clone());
-        if pending.puts.len() >= MAX_BATCH {
+        if pending.puts.len() >= MAX_DEFERRED {
             // A failed commit keeps the puts for the next one (or `sync`,
             // which reports the failure); this put is in them either way.
             let _ = self.commit_locked(&conn, &mut pending);
