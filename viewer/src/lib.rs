@@ -1,0 +1,5 @@
+//! Placeholder while building.
+pub mod diff;
+pub mod explain;
+pub mod search;
+pub mod when;
