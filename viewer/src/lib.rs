@@ -1,5 +1,149 @@
-//! Placeholder while building.
+//! Trailmark's audit viewer: web pages for people who read the trail.
+//!
+//! Served by `trailmark serve` at `/` (`[viewer] enabled = true`, the
+//! default), beside the APIs. The pages are rendered on the server from
+//! templates checked at compile time and work without JavaScript; there is
+//! no script at all, no request leaves the origin, and every response
+//! carries a Content-Security-Policy that says so. Every stored value is
+//! HTML-escaped by the templates: bodies are attacker-controlled.
+//!
+//! * `/`: search the change records with a query bar
+//!   (`author:ann type:book -op:delete after:"3 hours ago"`, see [`search`]).
+//! * `/ui/entities/{type}/{id}`: an entity's versions, each with its archived
+//!   body, and a structural diff between any two ([`diff`]).
+//! * `/ui/events/{id}`: an event's envelope, journal sequence and hash, and
+//!   for every live rule whether it matches and why not ([`explain`]).
+//! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
+//!   or `admin`) is presented once; the browser then holds only an opaque
+//!   session cookie ([`session`]). Every POST carries a CSRF token.
+//!
+//! The host supplies the stores, the credentials it accepts and a [`Trail`]
+//! (journal lookups and the live rules):
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn wire(metadata: Arc<dyn trailmark_backends::MetadataStore>,
+//! #         archive: Arc<dyn trailmark_backends::ArchiveStore>,
+//! #         trail: Arc<dyn trailmark_viewer::Trail>,
+//! #         auth: Arc<trailmark_auth::Authenticator>) -> axum::Router {
+//! let state = trailmark_viewer::ViewerState::new(metadata, archive, trail, auth);
+//! trailmark_viewer::router(Arc::new(state))
+//! # }
+//! ```
+
 pub mod diff;
 pub mod explain;
+mod pages;
 pub mod search;
+pub mod session;
+mod templates;
 pub mod when;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use trailmark_auth::Authenticator;
+use trailmark_backends::{ArchiveStore, MetadataStore};
+
+pub use explain::LiveRule;
+
+/// The Content-Security-Policy of every viewer response: the viewer's own
+/// stylesheet, nothing else; forms post only to the viewer; no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// An event as the journal holds it.
+#[derive(Debug, Clone)]
+pub struct JournaledEvent {
+    /// Journal sequence number.
+    pub seq: u64,
+    /// The journal record's hash, hex.
+    pub hash: String,
+    /// The EventBridge envelope as the matcher saw it (JSON).
+    pub envelope: Vec<u8>,
+    /// The rules it matched when accepted.
+    pub matched: Vec<String>,
+    /// The version of the rule set it was matched against.
+    pub ruleset: u64,
+}
+
+/// What the viewer reads from the running host besides the stores.
+/// Methods may block (journal reads); the viewer calls them off the async
+/// threads.
+pub trait Trail: Send + Sync + 'static {
+    /// The event with this id, if the journal still holds it.
+    fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String>;
+    /// The rules in force now, in rule-set order.
+    fn live_rules(&self) -> Vec<LiveRule>;
+}
+
+/// Everything the pages need.
+pub struct ViewerState {
+    metadata: Arc<dyn MetadataStore>,
+    archive: Arc<dyn ArchiveStore>,
+    trail: Arc<dyn Trail>,
+    authenticator: Arc<Authenticator>,
+    sessions: session::Sessions,
+}
+
+impl ViewerState {
+    /// A viewer over these stores, signing in with the host's credentials.
+    pub fn new(
+        metadata: Arc<dyn MetadataStore>,
+        archive: Arc<dyn ArchiveStore>,
+        trail: Arc<dyn Trail>,
+        authenticator: Arc<Authenticator>,
+    ) -> Self {
+        Self {
+            metadata,
+            archive,
+            trail,
+            authenticator,
+            sessions: session::Sessions::default(),
+        }
+    }
+}
+
+/// The viewer's routes: `GET /` and everything under `/ui/`. It takes no
+/// other path and no `POST /` (PutEvents stays with the ingest router), and
+/// sets no fallback, so it merges into the host's router.
+pub fn router(state: Arc<ViewerState>) -> Router {
+    Router::new()
+        .route("/", get(pages::search_page))
+        .route("/ui/signin", get(pages::signin_form).post(pages::signin))
+        .route("/ui/signout", post(pages::signout))
+        .route(
+            "/ui/entities/{entity_type}/{entity_id}",
+            get(pages::history_page),
+        )
+        .route("/ui/events/{id}", get(pages::event_page))
+        .route("/ui/static/viewer.css", get(pages::stylesheet))
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(state)
+}
+
+/// Headers on every viewer response: the CSP, no sniffing, no framing, no
+/// referrer, and no caching of pages that hold audit data.
+async fn secure_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}

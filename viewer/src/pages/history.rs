@@ -1,0 +1,215 @@
+//! `GET /ui/entities/{type}/{id}?source=&from=&to=&cursor=`: an entity's
+//! versions, oldest first, each with its archived body, and the structural
+//! diff between the two picked (by default the last two).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use trailmark_backends::{ArchiveStore, BackendError, ChangeRecord, HistoryQuery};
+
+use super::{Shared, SignedIn, event_href, history_href, message, render, with_query};
+use crate::diff::diff;
+use crate::templates::{ChangeView, DiffView, HistoryPage, VersionView};
+use crate::when::format_ms;
+
+/// Versions per page.
+const PAGE_VERSIONS: usize = 200;
+
+/// The history page's query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryParams {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    cursor: String,
+    /// Event id of the older side of the diff.
+    #[serde(default)]
+    from: String,
+    /// Event id of the newer side.
+    #[serde(default)]
+    to: String,
+}
+
+/// A version with its body read.
+struct Loaded {
+    record: ChangeRecord,
+    body: Result<Option<Value>, String>,
+}
+
+/// The handler.
+pub async fn history_page(
+    State(state): Shared,
+    who: SignedIn,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> Response {
+    // A malformed query string is read as no parameters: the page shows
+    // everything rather than an error about its own links.
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    let query = HistoryQuery {
+        entity_type: entity_type.clone(),
+        entity_id: entity_id.clone(),
+        source: Some(params.source.clone()).filter(|s| !s.is_empty()),
+        limit: PAGE_VERSIONS,
+        cursor: Some(params.cursor.clone()).filter(|c| !c.is_empty()),
+    };
+    let (metadata, archive) = (state.metadata.clone(), state.archive.clone());
+    let loaded = tokio::task::spawn_blocking(move || {
+        let page = metadata.history(&query)?;
+        let versions: Vec<Loaded> = page
+            .records
+            .into_iter()
+            .map(|record| Loaded {
+                body: read_body(archive.as_ref(), &record),
+                record,
+            })
+            .collect();
+        Ok::<_, BackendError>((versions, page.next_cursor))
+    })
+    .await
+    .unwrap_or_else(|e| Err(BackendError::Transient(e.to_string())));
+    let (versions, next_cursor) = match loaded {
+        Ok(loaded) => loaded,
+        Err(BackendError::Invalid(m)) => {
+            return message(StatusCode::BAD_REQUEST, who.chrome(), "Bad request", m);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "viewer history failed");
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                who.chrome(),
+                "Store unavailable",
+                format!("the metadata store failed: {e}; try again"),
+            );
+        }
+    };
+
+    let index_of = |id: &str| versions.iter().position(|v| v.record.event_id == id);
+    let last = versions.len().checked_sub(1);
+    let to = index_of(&params.to).or(last);
+    let from = index_of(&params.from).or_else(|| to.and_then(|t| t.checked_sub(1)));
+    let (diff_view, diff_note) = match (from, to) {
+        (Some(f), Some(t)) => compare(&versions, f, t),
+        _ if versions.len() == 1 => (
+            None,
+            Some("Only one version: nothing to compare.".to_owned()),
+        ),
+        _ => (None, None),
+    };
+
+    let path = history_href(&entity_type, &entity_id);
+    let page = HistoryPage {
+        chrome: who.chrome(),
+        search_href: with_query("/", &[("q", &entity_query(&entity_type, &entity_id))]),
+        next_href: next_cursor
+            .map(|c| with_query(&path, &[("source", &params.source), ("cursor", &c)])),
+        source: Some(params.source).filter(|s| !s.is_empty()),
+        versions: versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| version_view(i, v, from == Some(i), to == Some(i)))
+            .collect(),
+        diff: diff_view,
+        diff_note,
+        entity_type,
+        entity_id,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// `entity:type/id`, quoted when it holds a space or a quote cannot be used.
+fn entity_query(entity_type: &str, entity_id: &str) -> String {
+    let value = format!("{entity_type}/{entity_id}");
+    if value.contains(char::is_whitespace) {
+        format!("entity:\"{value}\"")
+    } else {
+        format!("entity:{value}")
+    }
+}
+
+/// The body archived for a version: `Ok(None)` when none was archived.
+fn read_body(archive: &dyn ArchiveStore, record: &ChangeRecord) -> Result<Option<Value>, String> {
+    let Some(key) = record.archive_key.as_deref() else {
+        return Ok(None);
+    };
+    match archive.get(key) {
+        Ok(Some(bytes)) => Ok(Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        }))),
+        Ok(None) => Err(format!("no body is stored under archive key {key:?}")),
+        Err(e) => {
+            tracing::warn!(event_id = %record.event_id, error = %e, "viewer: a version's body cannot be read");
+            Err(e.to_string())
+        }
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+fn version_view(i: usize, v: &Loaded, is_from: bool, is_to: bool) -> VersionView {
+    let (body, body_note) = match &v.body {
+        Ok(Some(b)) => (Some(pretty(b)), None),
+        Ok(None) => (
+            None,
+            Some("No body was archived for this version.".to_owned()),
+        ),
+        Err(e) => (None, Some(format!("The body cannot be read: {e}"))),
+    };
+    let r = &v.record;
+    VersionView {
+        number: i + 1,
+        event_href: event_href(&r.event_id),
+        event_id: r.event_id.clone(),
+        time: format_ms(r.ts),
+        operation: r.operation.clone(),
+        author: r.author.clone(),
+        source: r.source.clone(),
+        body,
+        body_note,
+        is_from,
+        is_to,
+    }
+}
+
+/// The diff of versions `from` and `to` (indexes), or why there is none.
+fn compare(versions: &[Loaded], from: usize, to: usize) -> (Option<DiffView>, Option<String>) {
+    let (Ok(Some(a)), Ok(Some(b))) = (&versions[from].body, &versions[to].body) else {
+        return (
+            None,
+            Some(format!(
+                "Version {} or {} has no readable body: nothing to compare.",
+                from + 1,
+                to + 1
+            )),
+        );
+    };
+    let d = diff(a, b);
+    let show = |v: &Option<Value>| v.as_ref().map(pretty).unwrap_or_default();
+    let view = DiffView {
+        from: from + 1,
+        to: to + 1,
+        changes: d
+            .changes
+            .iter()
+            .map(|c| ChangeView {
+                path: if c.path.is_empty() {
+                    "(whole body)".to_owned()
+                } else {
+                    c.path.clone()
+                },
+                kind: c.kind.as_str(),
+                before: show(&c.before),
+                after: show(&c.after),
+            })
+            .collect(),
+        unchanged: d.unchanged,
+        raw_from: pretty(a),
+        raw_to: pretty(b),
+    };
+    (Some(view), None)
+}
