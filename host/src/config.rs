@@ -36,6 +36,9 @@
 //! timeout = "1s"
 //! memory = "64MiB"
 //!
+//! [viewer]
+//! enabled = true           # the audit viewer's pages at `/` and `/ui/`
+//!
 //! [notify.admins]
 //! type = "file"
 //! path = "data/notify/admins.jsonl"
@@ -123,6 +126,14 @@ struct RawConfig {
     #[serde(default)]
     forward: BTreeMap<String, toml::Table>,
     auth: Option<toml::Table>,
+    #[serde(default)]
+    viewer: RawViewer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawViewer {
+    enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -246,6 +257,8 @@ pub struct Config {
     /// `[auth]`: tokens and access keys. Empty: the credentials created in
     /// the data directory on first start are used.
     pub auth: AuthConfig,
+    /// `[viewer] enabled`: serve the audit viewer at `/` (default on).
+    pub viewer: bool,
 }
 
 /// Command-line overrides of the file.
@@ -470,6 +483,7 @@ impl Config {
                 .transpose()
                 .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
                 .unwrap_or_default(),
+            viewer: raw.viewer.enabled.unwrap_or(true),
             data,
         })
     }
@@ -633,6 +647,15 @@ mod tests {
             c.max_in_flight_per_principal,
             defaults.max_in_flight_per_principal
         );
+        assert_eq!(c.viewer, defaults.viewer);
+    }
+
+    #[test]
+    fn the_viewer_is_on_unless_turned_off() {
+        assert!(Config::parse("", &Overrides::default()).unwrap().viewer);
+        let off = Config::parse("[viewer]\nenabled = false\n", &Overrides::default()).unwrap();
+        assert!(!off.viewer);
+        assert!(Config::parse("[viewer]\nport = 1\n", &Overrides::default()).is_err());
     }
 
     #[test]

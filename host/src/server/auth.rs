@@ -67,8 +67,8 @@ const REFLECT_CHARS: usize = 256;
 
 /// What the auth layer needs.
 pub struct AuthState {
-    /// Checks credentials.
-    pub authenticator: Authenticator,
+    /// Checks credentials (shared with the viewer's sign-in).
+    pub authenticator: Arc<Authenticator>,
     /// Where audit events about refusals and admin actions go (its reserved
     /// path, [`Intake::submit_host`]).
     pub intake: Arc<dyn Intake>,
@@ -555,7 +555,7 @@ mod guard_tests {
         )
         .expect("valid credentials");
         let state = Arc::new(AuthState {
-            authenticator,
+            authenticator: Arc::new(authenticator),
             intake: journal,
             metrics: Arc::new(Metrics::default()),
             max_body_bytes: 1 << 20,

@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod refusals;
 pub mod reload;
 mod sqs;
+pub mod viewer;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -195,8 +196,9 @@ pub async fn serve(config: Config) -> Result<()> {
         account: config.account.clone(),
         region: config.region.clone(),
     };
+    let credentials = Arc::new(authenticator(&config)?);
     let auth_state = Arc::new(auth::AuthState {
-        authenticator: authenticator(&config)?,
+        authenticator: credentials.clone(),
         intake: ingest_state.intake.clone(),
         metrics: metrics.clone(),
         max_body_bytes: ingest_state.limits.max_body_bytes,
@@ -219,6 +221,14 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
+    let viewer = config.viewer.then(|| {
+        trailmark_viewer::router(Arc::new(trailmark_viewer::ViewerState::new(
+            query_state.metadata.clone(),
+            query_state.archive.clone(),
+            Arc::new(viewer::HostTrail(pipeline.clone())),
+            credentials,
+        )))
+    });
     let app = crate::ingest::router(ingest_state)
         .merge(crate::query::router(query_state))
         .merge(admin::router(admin::AdminState {
@@ -233,6 +243,13 @@ pub async fn serve(config: Config) -> Result<()> {
             auth_state.clone(),
             auth::guard,
         ));
+    // Merged after the guard: the viewer's pages (`GET /`, `/ui/...`) sign
+    // in with a session cookie instead of a bearer token. `POST /` stays
+    // the guarded PutEvents endpoint.
+    let app = match viewer {
+        Some(viewer) => app.merge(viewer),
+        None => app,
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -246,6 +263,11 @@ pub async fn serve(config: Config) -> Result<()> {
         config.rules.display(),
         config.plugins.display()
     );
+    if config.viewer {
+        println!(
+            "trailmark viewer at http://{addr}/ (sign in with a token holding the view, query or admin scope)"
+        );
+    }
     info!(%addr, data = %config.data.display(), rules = rule_count, "serving");
 
     let retention = tokio::spawn(retention_loop(pipeline.clone(), config.retention));
