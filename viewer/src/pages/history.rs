@@ -16,7 +16,12 @@ use crate::templates::{ChangeView, DiffView, HistoryPage, VersionView};
 use crate::when::format_ms;
 
 /// Versions per page.
-const PAGE_VERSIONS: usize = 200;
+const PAGE_VERSIONS: usize = 50;
+/// Characters of each body shown in the list (bodies are up to the ingest
+/// limit each); the two compared are read in full for the diff.
+const BODY_SHOWN_CHARS: usize = 64 * 1024;
+/// Changed paths listed at most.
+const MAX_CHANGES_SHOWN: usize = 1_000;
 
 /// The history page's query string.
 #[derive(Debug, Default, Deserialize)]
@@ -33,10 +38,18 @@ pub struct HistoryParams {
     to: String,
 }
 
-/// A version with its body read.
+/// A version with its body read, as shown (cut at [`BODY_SHOWN_CHARS`]).
 struct Loaded {
     record: ChangeRecord,
-    body: Result<Option<Value>, String>,
+    shown: Result<Option<String>, String>,
+}
+
+/// A page of versions, and the two picked for the diff with their bodies.
+struct Picked {
+    versions: Vec<Loaded>,
+    next_cursor: Option<String>,
+    /// (index, body) of the older and the newer side.
+    pair: Option<[(usize, Option<Value>); 2]>,
 }
 
 /// The handler.
@@ -57,21 +70,46 @@ pub async fn history_page(
         cursor: Some(params.cursor.clone()).filter(|c| !c.is_empty()),
     };
     let (metadata, archive) = (state.metadata.clone(), state.archive.clone());
+    let (want_from, want_to) = (params.from.clone(), params.to.clone());
     let loaded = tokio::task::spawn_blocking(move || {
         let page = metadata.history(&query)?;
-        let versions: Vec<Loaded> = page
-            .records
-            .into_iter()
-            .map(|record| Loaded {
-                body: read_body(archive.as_ref(), &record),
-                record,
-            })
-            .collect();
-        Ok::<_, BackendError>((versions, page.next_cursor))
+        let records = page.records;
+        let index_of = |id: &str| records.iter().position(|r| r.event_id == id);
+        let to = index_of(&want_to).or(records.len().checked_sub(1));
+        let from = index_of(&want_from).or_else(|| to.and_then(|t| t.checked_sub(1)));
+        let mut kept = [None, None];
+        let mut versions = Vec::with_capacity(records.len());
+        // One body in memory at a time, but for the two compared.
+        for (i, record) in records.into_iter().enumerate() {
+            let body = read_body(archive.as_ref(), &record);
+            let shown = body
+                .as_ref()
+                .map(|b| b.as_ref().map(shown_body))
+                .map_err(Clone::clone);
+            for (side, at) in [from, to].into_iter().enumerate() {
+                if at == Some(i) {
+                    kept[side] = Some(body.clone().ok().flatten());
+                }
+            }
+            versions.push(Loaded { record, shown });
+        }
+        let pair = match (from, to, kept) {
+            (Some(f), Some(t), [Some(a), Some(b)]) => Some([(f, a), (t, b)]),
+            _ => None,
+        };
+        Ok::<_, BackendError>(Picked {
+            versions,
+            next_cursor: page.next_cursor,
+            pair,
+        })
     })
     .await
     .unwrap_or_else(|e| Err(BackendError::Transient(e.to_string())));
-    let (versions, next_cursor) = match loaded {
+    let Picked {
+        versions,
+        next_cursor,
+        pair,
+    } = match loaded {
         Ok(loaded) => loaded,
         Err(BackendError::Invalid(m)) => {
             return message(StatusCode::BAD_REQUEST, who.chrome(), "Bad request", m);
@@ -87,12 +125,12 @@ pub async fn history_page(
         }
     };
 
-    let index_of = |id: &str| versions.iter().position(|v| v.record.event_id == id);
-    let last = versions.len().checked_sub(1);
-    let to = index_of(&params.to).or(last);
-    let from = index_of(&params.from).or_else(|| to.and_then(|t| t.checked_sub(1)));
-    let (diff_view, diff_note) = match (from, to) {
-        (Some(f), Some(t)) => compare(&versions, f, t),
+    let (from, to) = match &pair {
+        Some([(f, _), (t, _)]) => (Some(*f), Some(*t)),
+        None => (None, None),
+    };
+    let (diff_view, diff_note) = match &pair {
+        Some([(f, a), (t, b)]) => compare((*f, a.as_ref()), (*t, b.as_ref())),
         _ if versions.len() == 1 => (
             None,
             Some("Only one version: nothing to compare.".to_owned()),
@@ -152,8 +190,8 @@ fn pretty(v: &Value) -> String {
 }
 
 fn version_view(i: usize, v: &Loaded, is_from: bool, is_to: bool) -> VersionView {
-    let (body, body_note) = match &v.body {
-        Ok(Some(b)) => (Some(pretty(b)), None),
+    let (body, body_note) = match &v.shown {
+        Ok(Some(b)) => (Some(b.clone()), None),
         Ok(None) => (
             None,
             Some("No body was archived for this version.".to_owned()),
@@ -176,9 +214,25 @@ fn version_view(i: usize, v: &Loaded, is_from: bool, is_to: bool) -> VersionView
     }
 }
 
-/// The diff of versions `from` and `to` (indexes), or why there is none.
-fn compare(versions: &[Loaded], from: usize, to: usize) -> (Option<DiffView>, Option<String>) {
-    let (Ok(Some(a)), Ok(Some(b))) = (&versions[from].body, &versions[to].body) else {
+/// A body as listed: pretty, cut at [`BODY_SHOWN_CHARS`] with a note.
+fn shown_body(body: &Value) -> String {
+    let text = pretty(body);
+    match text.char_indices().nth(BODY_SHOWN_CHARS) {
+        None => text,
+        Some((cut, _)) => format!(
+            "{}\n… (cut at {BODY_SHOWN_CHARS} of {} characters; compare it to see every change)",
+            &text[..cut],
+            text.chars().count()
+        ),
+    }
+}
+
+/// The diff of versions `from` and `to` (index, body), or why there is none.
+fn compare(
+    (from, a): (usize, Option<&Value>),
+    (to, b): (usize, Option<&Value>),
+) -> (Option<DiffView>, Option<String>) {
+    let (Some(a), Some(b)) = (a, b) else {
         return (
             None,
             Some(format!(
@@ -190,12 +244,19 @@ fn compare(versions: &[Loaded], from: usize, to: usize) -> (Option<DiffView>, Op
     };
     let d = diff(a, b);
     let show = |v: &Option<Value>| v.as_ref().map(pretty).unwrap_or_default();
+    let note = (d.changes.len() > MAX_CHANGES_SHOWN).then(|| {
+        format!(
+            "{} paths changed; the first {MAX_CHANGES_SHOWN} are listed, the raw bodies hold the rest.",
+            d.changes.len()
+        )
+    });
     let view = DiffView {
         from: from + 1,
         to: to + 1,
         changes: d
             .changes
             .iter()
+            .take(MAX_CHANGES_SHOWN)
             .map(|c| ChangeView {
                 path: if c.path.is_empty() {
                     "(whole body)".to_owned()
@@ -211,5 +272,30 @@ fn compare(versions: &[Loaded], from: usize, to: usize) -> (Option<DiffView>, Op
         raw_from: pretty(a),
         raw_to: pretty(b),
     };
-    (Some(view), None)
+    (Some(view), note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_bodies_are_cut_in_the_list_and_say_so() {
+        let short = serde_json::json!({"a": 1});
+        assert_eq!(shown_body(&short), pretty(&short));
+        let long = Value::String("é".repeat(BODY_SHOWN_CHARS * 2));
+        let shown = shown_body(&long);
+        assert!(shown.chars().count() < BODY_SHOWN_CHARS + 200);
+        assert!(
+            shown.contains("cut at 65536 of 131074 characters"),
+            "{}",
+            &shown[shown.len() - 120..]
+        );
+    }
+
+    #[test]
+    fn entity_queries_quote_spaces() {
+        assert_eq!(entity_query("book", "42"), "entity:book/42");
+        assert_eq!(entity_query("book", "a b"), "entity:\"book/a b\"");
+    }
 }
