@@ -36,8 +36,8 @@ fn get(url: &str, cookie: Option<&str>) -> (u16, String, String) {
     (r.status().as_u16(), kind, body)
 }
 
-/// Sign in through the form with `token`; the session cookie (`name=value`).
-fn sign_in(url: &str, token: &str) -> String {
+/// Show the sign-in form, then post `token` with the form's CSRF value.
+fn post_sign_in(url: &str, token: &str) -> ureq::http::Response<ureq::Body> {
     let mut form = browser()
         .get(format!("{url}/ui/signin"))
         .call()
@@ -53,11 +53,16 @@ fn sign_in(url: &str, token: &str) -> String {
     let marker = r#"name="csrf" value=""#;
     let start = html.find(marker).expect("csrf field") + marker.len();
     let csrf = html[start..].split('"').next().expect("csrf");
-    let r = browser()
+    browser()
         .post(format!("{url}/ui/signin"))
         .header("cookie", &signin_cookie)
         .send_form([("token", token), ("csrf", csrf), ("next", "/")])
-        .expect("sign in");
+        .expect("sign in")
+}
+
+/// Sign in with `token`; the session cookie (`name=value`).
+fn sign_in(url: &str, token: &str) -> String {
+    let r = post_sign_in(url, token);
     assert_eq!(r.status().as_u16(), 303);
     r.headers()
         .get_all("set-cookie")
@@ -166,6 +171,14 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
 
     // The bearer API is as it was.
     assert_eq!(server.changes("entity-id=dune").len(), 4);
+
+    // A refused sign-in is journaled as the API's refusals are.
+    assert_eq!(post_sign_in(&url, "tmk_wrong").status().as_u16(), 401);
+    server.wait_until(Duration::from_secs(20), "the refusal journaled", |s| {
+        s.changes("source=trailmark&entity-type=trailmark.auth-failure")
+            .iter()
+            .any(|c| c["author"] == "anonymous")
+    });
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub mod session;
 mod templates;
 pub mod when;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -78,6 +79,25 @@ pub trait Trail: Send + Sync + 'static {
     fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String>;
     /// The rules in force now, in rule-set order.
     fn live_rules(&self) -> Vec<LiveRule>;
+    /// A refused sign-in (wrong token, a token without the scope, a forged
+    /// form), to be journaled as the host's API refusals are. Must not
+    /// block: the host queues it.
+    fn record_refusal(&self, refusal: Refusal);
+}
+
+/// A sign-in the viewer refused.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The principal when the token was valid, else `anonymous`.
+    pub who: String,
+    /// 401 or 403.
+    pub status: u16,
+    /// Why (never a secret).
+    pub reason: String,
+    /// The path asked.
+    pub path: &'static str,
+    /// The remote address, when the listener gave it.
+    pub remote: Option<SocketAddr>,
 }
 
 /// Everything the pages need.

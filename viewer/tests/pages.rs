@@ -2,19 +2,20 @@
 //! filesystem archive in a temp dir, real credentials, real patterns.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
 use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_token, hash_token};
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
-use trailmark_viewer::{JournaledEvent, LiveRule, Trail, ViewerState};
+use trailmark_viewer::{JournaledEvent, LiveRule, Refusal, Trail, ViewerState};
 
 /// The journal side of the seam, over events held in memory.
 struct Journal {
     events: HashMap<String, JournaledEvent>,
     rules: Vec<LiveRule>,
+    refusals: Mutex<Vec<Refusal>>,
 }
 
 impl Trail for Journal {
@@ -24,12 +25,16 @@ impl Trail for Journal {
     fn live_rules(&self) -> Vec<LiveRule> {
         self.rules.clone()
     }
+    fn record_refusal(&self, refusal: Refusal) {
+        self.refusals.lock().expect("lock").push(refusal);
+    }
 }
 
 /// A viewer on a free loopback port, stopped when dropped.
 struct Viewer {
     url: String,
     tokens: HashMap<&'static str, String>,
+    journal: Arc<Journal>,
     agent: ureq::Agent,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -187,7 +192,8 @@ impl Viewer {
             enabled: true,
             pattern: Pattern::parse_str(pattern).expect("pattern"),
         };
-        let trail = Journal {
+        let trail = Arc::new(Journal {
+            refusals: Mutex::default(),
             events,
             rules: vec![
                 rule(
@@ -201,7 +207,7 @@ impl Viewer {
                     r#"{"detail": {"operation": ["delete"]}}"#,
                 ),
             ],
-        };
+        });
 
         let mut tokens = HashMap::new();
         let mut specs = Vec::new();
@@ -225,7 +231,7 @@ impl Viewer {
         let state = ViewerState::new(
             Arc::new(metadata),
             Arc::new(archive),
-            Arc::new(trail),
+            trail.clone(),
             Arc::new(authenticator),
         );
         let app = trailmark_viewer::router(Arc::new(state));
@@ -258,6 +264,7 @@ impl Viewer {
         Viewer {
             url,
             tokens,
+            journal: trail,
             agent,
             _dir: dir,
             stop: Some(stop),
@@ -468,6 +475,22 @@ fn each_scope_gets_its_answer() {
     let wrong = v.try_sign_in("tmk_not_a_token_this_server_knows");
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains(r#"role="alert""#));
+    // Each refusal goes to the host's journal: who, status, where; never the token.
+    let refusals = v.journal.refusals.lock().expect("lock").clone();
+    let seen: Vec<(&str, u16)> = refusals
+        .iter()
+        .map(|r| (r.who.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [("producer", 403), ("scraper", 403), ("anonymous", 401)]
+    );
+    assert!(refusals.iter().all(|r| r.path == "/ui/signin"));
+    assert!(
+        !refusals[2].reason.contains("tmk_not_a_token"),
+        "{}",
+        refusals[2].reason
+    );
 }
 
 #[test]
@@ -497,6 +520,16 @@ fn posts_without_the_csrf_value_are_refused() {
     assert_eq!(a.status, 403);
     let a = v.post("/ui/signout", &cookie, &[]);
     assert_eq!(a.status, 403);
+    let recorded = v.journal.refusals.lock().expect("lock").clone();
+    assert_eq!(
+        recorded.len(),
+        5,
+        "three forged sign-ins, two sign-outs: {recorded:?}"
+    );
+    assert_eq!(
+        (recorded[4].who.as_str(), recorded[4].path),
+        ("viewer", "/ui/signout")
+    );
     let page = v.get("/", Some(&session));
     assert_eq!(
         page.status, 200,

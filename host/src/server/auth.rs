@@ -293,6 +293,25 @@ impl AuthState {
         refuse(failure, asked.aws)
     }
 
+    /// Record a refusal answered outside the guard (the viewer's sign-in
+    /// and its forms), exactly as the guard's own are recorded.
+    pub async fn record_form_refusal(
+        &self,
+        who: &str,
+        status: u16,
+        reason: &str,
+        path: &str,
+        remote: Option<SocketAddr>,
+    ) {
+        let asked = Asked {
+            method: Method::POST,
+            path: path.to_owned(),
+            remote,
+            aws: false,
+        };
+        self.record_refusal(who, status, reason, &asked).await;
+    }
+
     async fn record_refusal(&self, who: &str, status: u16, reason: &str, asked: &Asked) {
         self.metrics.auth_refusals.fetch_add(1, Relaxed);
         let who = trailmark_auth::printable(who, REFLECT_CHARS);

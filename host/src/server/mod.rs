@@ -225,7 +225,10 @@ pub async fn serve(config: Config) -> Result<()> {
         trailmark_viewer::router(Arc::new(trailmark_viewer::ViewerState::new(
             query_state.metadata.clone(),
             query_state.archive.clone(),
-            Arc::new(viewer::HostTrail(pipeline.clone())),
+            Arc::new(viewer::HostTrail {
+                pipeline: pipeline.clone(),
+                auth: auth_state.clone(),
+            }),
             credentials,
         )))
     });

@@ -1,24 +1,31 @@
 //! What the audit viewer (`trailmark-viewer`) reads from the running host
 //! besides the stores: events by id from the journal, with their sequence
-//! number and record hash, and the rules in force.
+//! number and record hash, and the rules in force; and where it hands the
+//! sign-ins it refuses, to be journaled as the API's refusals are.
 
 use std::sync::Arc;
 
-use trailmark_viewer::{JournaledEvent, LiveRule, Trail};
+use trailmark_viewer::{JournaledEvent, LiveRule, Refusal, Trail};
 
+use super::auth::AuthState;
 use super::envelope;
 use super::pipeline::Pipeline;
 
 /// [`Trail`] over the pipeline's journal and active rule set.
-pub struct HostTrail(pub Arc<Pipeline>);
+pub struct HostTrail {
+    /// Events and rules.
+    pub pipeline: Arc<Pipeline>,
+    /// Where refusals are recorded.
+    pub auth: Arc<AuthState>,
+}
 
 impl Trail for HostTrail {
     fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String> {
-        let Some((seq, record)) = self.0.find(id).map_err(|e| e.to_string())? else {
+        let Some((seq, record)) = self.pipeline.find(id).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
         let hash = self
-            .0
+            .pipeline
             .journal()
             .read(seq)
             .map_err(|e| format!("reading journal record {seq}: {e}"))?
@@ -34,7 +41,7 @@ impl Trail for HostTrail {
     }
 
     fn live_rules(&self) -> Vec<LiveRule> {
-        self.0
+        self.pipeline
             .rules()
             .set
             .rules()
@@ -46,5 +53,21 @@ impl Trail for HostTrail {
                 pattern: loaded.rule.pattern.clone(),
             })
             .collect()
+    }
+
+    fn record_refusal(&self, refusal: Refusal) {
+        let auth = self.auth.clone();
+        // Called from a handler, on the runtime: journaling waits for the
+        // journal, the answer to the browser does not.
+        tokio::spawn(async move {
+            auth.record_form_refusal(
+                &refusal.who,
+                refusal.status,
+                &refusal.reason,
+                refusal.path,
+                refusal.remote,
+            )
+            .await;
+        });
     }
 }

@@ -4,12 +4,13 @@ mod event;
 mod history;
 mod search;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,12 +18,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use trailmark_auth::{Principal, RequestView, Scope};
 
-use crate::ViewerState;
 use crate::session::{
     SESSION_COOKIE, SESSION_TTL, SIGNIN_COOKIE, Session, cookie, random_hex, same_secret,
     set_cookie,
 };
 use crate::templates::{Chrome, Message, SignIn};
+use crate::{Refusal, ViewerState};
 
 pub use event::event_page;
 pub use history::history_page;
@@ -176,16 +177,53 @@ pub struct SignInForm {
     next: String,
 }
 
+/// The remote address the host's listener recorded, if any.
+pub struct Remote(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Remote {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Remote(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| *a),
+        ))
+    }
+}
+
 /// `POST /ui/signin`: check the form's CSRF value against its cookie, the
 /// token against the host's credentials and its scopes; start a session.
+/// Refusals are handed to the host to journal.
 pub async fn signin(
     State(state): Shared,
+    Remote(remote): Remote,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let refused = |who: &str, status: StatusCode, reason: &str| {
+        tracing::info!(
+            principal = who,
+            status = status.as_u16(),
+            reason,
+            "viewer sign-in refused"
+        );
+        state.trail.record_refusal(Refusal {
+            who: who.to_owned(),
+            status: status.as_u16(),
+            reason: reason.to_owned(),
+            path: "/ui/signin",
+            remote,
+        });
+    };
     let expected = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_secret(expected, &form.csrf) {
-        tracing::info!("viewer sign-in refused: the form's CSRF value does not match its cookie");
+        refused(
+            "anonymous",
+            StatusCode::FORBIDDEN,
+            "the sign-in form's CSRF value does not match its cookie",
+        );
         return signin_response(
             StatusCode::FORBIDDEN,
             &form.next,
@@ -195,17 +233,18 @@ pub async fn signin(
     let principal = match authenticate(&state, form.token.trim()) {
         Ok(p) => p,
         Err(reason) => {
-            tracing::info!(%reason, "viewer sign-in refused");
+            refused("anonymous", StatusCode::UNAUTHORIZED, &reason);
             return signin_response(StatusCode::UNAUTHORIZED, &form.next, Some(reason));
         }
     };
-    if let Err(refused) = principal.require(Scope::View) {
-        tracing::info!(principal = %principal.name, "viewer sign-in refused: no view scope");
+    if let Err(denied) = principal.require(Scope::View) {
+        let reason = denied.to_string();
+        refused(&principal.name, StatusCode::FORBIDDEN, &reason);
         return signin_response(
             StatusCode::FORBIDDEN,
             &form.next,
             Some(format!(
-                "{refused}; the viewer needs a token with the view, query or admin scope"
+                "{reason}; the viewer needs a token with the view, query or admin scope"
             )),
         );
     }
@@ -262,9 +301,22 @@ pub struct CsrfForm {
 }
 
 /// `POST /ui/signout`: end the session (the form's CSRF token must match).
-pub async fn signout(State(state): Shared, who: SignedIn, Form(form): Form<CsrfForm>) -> Response {
+pub async fn signout(
+    State(state): Shared,
+    Remote(remote): Remote,
+    who: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if !same_secret(&who.session.csrf, &form.csrf) {
-        tracing::info!(principal = %who.session.principal.name, "viewer POST refused: CSRF token missing or wrong");
+        let reason = "the form did not carry the session's CSRF token";
+        tracing::info!(principal = %who.session.principal.name, reason, "viewer POST refused");
+        state.trail.record_refusal(Refusal {
+            who: who.session.principal.name.clone(),
+            status: StatusCode::FORBIDDEN.as_u16(),
+            reason: reason.to_owned(),
+            path: "/ui/signout",
+            remote,
+        });
         return message(
             StatusCode::FORBIDDEN,
             who.chrome(),
