@@ -30,6 +30,8 @@ pub struct SignIn {
     pub chrome: Chrome,
     /// Why the last attempt failed, or why sign-in is asked.
     pub message: Option<String>,
+    /// The message is a refusal (shown as an error), not a prompt.
+    pub refused: bool,
     /// The form's CSRF value (also in the sign-in cookie).
     pub csrf: String,
     /// Where to go after signing in (a viewer path).

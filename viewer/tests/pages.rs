@@ -326,7 +326,7 @@ fn event_detail_explains_every_live_rule() {
         "{}",
         a.body
     );
-    assert!(a.body.contains(r#"href="/ui/entities/book/42""#));
+    assert!(a.body.contains(r#"href="/ui/entities/book/7""#));
     assert!(row(&a.body, "delete-alert").contains("matches; delivered at ingest"));
     assert!(
         row(&a.body, "archive-all").contains("matches</td>"),

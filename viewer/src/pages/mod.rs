@@ -31,6 +31,9 @@ pub use search::search_page;
 
 type Shared = State<Arc<ViewerState>>;
 
+/// What a signed-out page says above the sign-in form.
+const SIGN_IN_PROMPT: &str = "Sign in to read the trail.";
+
 /// How long the sign-in form stays valid.
 const SIGNIN_TTL: Duration = Duration::from_secs(600);
 
@@ -69,13 +72,15 @@ fn message(status: StatusCode, chrome: Chrome, title: &str, text: impl Into<Stri
     )
 }
 
-/// The sign-in form with a fresh CSRF value (also set as a cookie).
+/// The sign-in form with a fresh CSRF value (also set as a cookie), and
+/// `note`: [`SIGN_IN_PROMPT`] or why the last attempt was refused.
 fn signin_response(status: StatusCode, next: &str, note: Option<String>) -> Response {
     let csrf = random_hex();
     let mut response = render(
         status,
         &SignIn {
             chrome: Chrome::signed_out(),
+            refused: note.as_deref().is_some_and(|n| n != SIGN_IN_PROMPT),
             message: note,
             csrf: csrf.clone(),
             next: safe_next(next).to_owned(),
@@ -137,7 +142,7 @@ impl FromRequestParts<Arc<ViewerState>> for SignedIn {
             return Err(signin_response(
                 StatusCode::UNAUTHORIZED,
                 next,
-                Some("Sign in to read the trail.".to_owned()),
+                Some(SIGN_IN_PROMPT.to_owned()),
             ));
         };
         let signed_in = SignedIn { id, session };

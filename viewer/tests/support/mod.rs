@@ -91,10 +91,10 @@ pub fn record(
     }
 }
 
-pub fn envelope(id: &str, op: &str) -> Vec<u8> {
+pub fn envelope(id: &str, entity_id: &str, op: &str) -> Vec<u8> {
     json!({"version": "0", "id": id, "detail-type": "Object State Change", "source": "com.example.books",
            "account": "000000000000", "time": "2026-01-01T00:00:00Z", "region": "local", "resources": [],
-           "detail": {"entity-type": "book", "entity-id": "42", "operation": op, "author": "ann"}})
+           "detail": {"entity-type": "book", "entity-id": entity_id, "operation": op, "author": "ann"}})
     .to_string()
     .into_bytes()
 }
@@ -178,7 +178,7 @@ impl Viewer {
                 JournaledEvent {
                     seq: if op == "delete" { 9 } else { 3 },
                     hash: "ab".repeat(32),
-                    envelope: envelope(id, op),
+                    envelope: envelope(id, if op == "delete" { "7" } else { "42" }, op),
                     matched: if op == "delete" {
                         vec!["delete-alert".into()]
                     } else {
