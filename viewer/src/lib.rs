@@ -13,6 +13,7 @@
 //!   body, and a structural diff between any two ([`diff`]).
 //! * `/ui/events/{id}`: an event's envelope, journal sequence and hash, and
 //!   for every live rule whether it matches and why not ([`explain`]).
+//! * `/ui/explain`: paste an event and see the same for it.
 //! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
 //!   or `admin`) is presented once; the browser then holds only an opaque
 //!   session cookie ([`session`]). Every POST carries a CSRF token.
@@ -140,6 +141,10 @@ pub fn router(state: Arc<ViewerState>) -> Router {
             get(pages::history_page),
         )
         .route("/ui/events/{id}", get(pages::event_page))
+        .route(
+            "/ui/explain",
+            get(pages::test_event_form).post(pages::test_event),
+        )
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)

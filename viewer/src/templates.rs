@@ -164,3 +164,17 @@ pub struct EventPage {
     /// Link to the entity's history, for a state change.
     pub history_href: Option<String>,
 }
+
+/// The page to paste an event and explain it against the live rules.
+#[derive(Template)]
+#[template(path = "test_event.html")]
+pub struct TestEventPage {
+    pub chrome: Chrome,
+    /// The event as pasted.
+    pub event: String,
+    /// Why it cannot be tested.
+    pub error: Option<String>,
+    /// Whether an event was tested (the table is shown).
+    pub tested: bool,
+    pub verdicts: Vec<VerdictView>,
+}

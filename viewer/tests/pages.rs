@@ -343,3 +343,58 @@ fn event_detail_explains_every_live_rule() {
     );
     assert_eq!(v.get("/ui/events/nope", Some(&s)).status, 404);
 }
+
+#[test]
+fn pasted_events_are_explained_behind_the_csrf_token() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let cookie = format!("trailmark_session={s}");
+    let form = v.get("/ui/explain", Some(&s));
+    assert_eq!(form.status, 200);
+    let csrf = hidden(&form.body, "csrf");
+    let entry = r#"{"Source": "com.example.books", "DetailType": "Object State Change",
+                    "Detail": "{\"operation\": \"delete\", \"note\": \"</textarea><script>alert(1)</script>\"}"}"#;
+
+    let forged = v.post(
+        "/ui/explain",
+        &cookie,
+        &[("csrf", "forged"), ("event", entry)],
+    );
+    assert_eq!(forged.status, 403);
+    assert!(!forged.body.contains("delete-alert"));
+    assert_eq!(
+        v.journal
+            .refusals
+            .lock()
+            .expect("lock")
+            .last()
+            .map(|r| r.path),
+        Some("/ui/explain")
+    );
+
+    let a = v.post("/ui/explain", &cookie, &[("csrf", &csrf), ("event", entry)]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        row(&a.body, "delete-alert").contains("matches"),
+        "{}",
+        a.body
+    );
+    assert!(row(&a.body, "archive-all").contains("matches"));
+    assert!(
+        !a.body.contains("<script"),
+        "the pasted text is escaped: {}",
+        a.body
+    );
+    assert!(
+        !a.body.contains("delivered at ingest"),
+        "a pasted event was never delivered"
+    );
+
+    let bad = v.post(
+        "/ui/explain",
+        &cookie,
+        &[("csrf", &csrf), ("event", "{not json")],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("the event is not JSON"), "{}", bad.body);
+}

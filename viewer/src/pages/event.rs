@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{Shared, SignedIn, history_href, message, render};
-use crate::explain::explain;
+use crate::explain::{LiveRule, explain};
 use crate::templates::{EventPage, VerdictView};
 
 /// The handler.
@@ -51,10 +51,32 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
         (Some(t), Some(i)) => Some(history_href(t, i)),
         _ => None,
     };
-    let verdicts = explain(&rules, &envelope)
+    let verdicts = verdict_views(&rules, &envelope, &event.matched);
+    let page = EventPage {
+        chrome: who.chrome(),
+        id,
+        seq: event.seq,
+        hash: event.hash,
+        ruleset: event.ruleset,
+        matched: event.matched,
+        envelope: serde_json::to_string_pretty(&envelope).unwrap_or_default(),
+        verdicts,
+        history_href: history,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Every live rule's verdict on `envelope`, for display; `delivered` names
+/// the rules the pipeline matched when the event was accepted.
+pub(super) fn verdict_views(
+    rules: &[LiveRule],
+    envelope: &Value,
+    delivered: &[String],
+) -> Vec<VerdictView> {
+    explain(rules, envelope)
         .into_iter()
         .map(|v| VerdictView {
-            matched_at_ingest: event.matched.contains(&v.rule),
+            matched_at_ingest: delivered.contains(&v.rule),
             why: v.failed_path.as_ref().map(|path| {
                 let required = v.failed_condition.clone().unwrap_or_default();
                 match &v.failed_actual {
@@ -75,17 +97,5 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
             matched: v.matched,
             summary: v.summary,
         })
-        .collect();
-    let page = EventPage {
-        chrome: who.chrome(),
-        id,
-        seq: event.seq,
-        hash: event.hash,
-        ruleset: event.ruleset,
-        matched: event.matched,
-        envelope: serde_json::to_string_pretty(&envelope).unwrap_or_default(),
-        verdicts,
-        history_href: history,
-    };
-    render(StatusCode::OK, &page)
+        .collect()
 }

@@ -3,6 +3,7 @@
 mod event;
 mod history;
 mod search;
+mod test_event;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::{Refusal, ViewerState};
 pub use event::event_page;
 pub use history::history_page;
 pub use search::search_page;
+pub use test_event::{test_event, test_event_form};
 
 type Shared = State<Arc<ViewerState>>;
 
@@ -312,22 +314,8 @@ pub async fn signout(
     who: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !same_secret(&who.session.csrf, &form.csrf) {
-        let reason = "the form did not carry the session's CSRF token";
-        tracing::info!(principal = %who.session.principal.name, reason, "viewer POST refused");
-        state.trail.record_refusal(Refusal {
-            who: who.session.principal.name.clone(),
-            status: StatusCode::FORBIDDEN.as_u16(),
-            reason: reason.to_owned(),
-            path: "/ui/signout",
-            remote,
-        });
-        return message(
-            StatusCode::FORBIDDEN,
-            who.chrome(),
-            "Refused",
-            "The form did not carry this session's CSRF token; reload the page and try again.",
-        );
+    if let Some(refused) = csrf_refused(&state, &who, &form.csrf, "/ui/signout", remote) {
+        return refused;
     }
     state.sessions.remove(&who.id);
     let mut response = Redirect::to("/ui/signin").into_response();
@@ -335,6 +323,35 @@ pub async fn signout(
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+/// The 403 answer (and its journaled refusal) for a form whose CSRF token is
+/// not the session's; `None` when it is.
+fn csrf_refused(
+    state: &ViewerState,
+    who: &SignedIn,
+    csrf: &str,
+    path: &'static str,
+    remote: Option<SocketAddr>,
+) -> Option<Response> {
+    if same_secret(&who.session.csrf, csrf) {
+        return None;
+    }
+    let reason = "the form did not carry the session's CSRF token";
+    tracing::info!(principal = %who.session.principal.name, path, reason, "viewer POST refused");
+    state.trail.record_refusal(Refusal {
+        who: who.session.principal.name.clone(),
+        status: StatusCode::FORBIDDEN.as_u16(),
+        reason: reason.to_owned(),
+        path,
+        remote,
+    });
+    Some(message(
+        StatusCode::FORBIDDEN,
+        who.chrome(),
+        "Refused",
+        "The form did not carry this session's CSRF token; reload the page and try again.",
+    ))
 }
 
 /// `GET /ui/static/viewer.css`.
