@@ -77,6 +77,7 @@ fn sign_in(url: &str, token: &str) -> String {
 #[test]
 fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
     let setup = Setup::new().standard();
+    setup.config("[journal]\ncheckpoint-interval = \"1s\"\n");
     let server = setup.start();
     let url = server.url.clone();
 
@@ -168,6 +169,17 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
         .expect("delete-alert row");
     let row = &event[start..start + event[start..].find("</tr>").expect("row end")];
     assert!(row.contains("matches; delivered at ingest"), "{row}");
+    // The record is intact, and soon covered by a signed checkpoint.
+    assert!(event.contains("trailmark verify --data data"), "{event}");
+    server.wait_until(
+        Duration::from_secs(20),
+        "a checkpoint covering the delete",
+        |_| {
+            get(&format!("{url}/ui/events/{}", ids[3]), cookie)
+                .2
+                .contains("Intact, covered by the signed checkpoint of")
+        },
+    );
 
     // The bearer API is as it was.
     assert_eq!(server.changes("entity-id=dune").len(), 4);

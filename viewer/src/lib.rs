@@ -11,8 +11,9 @@
 //!   (`author:ann type:book -op:delete after:"3 hours ago"`, see [`search`]).
 //! * `/ui/entities/{type}/{id}`: an entity's versions, each with its archived
 //!   body, and a structural diff between any two ([`diff`]).
-//! * `/ui/events/{id}`: an event's envelope, journal sequence and hash, and
-//!   for every live rule whether it matches and why not ([`explain`]).
+//! * `/ui/events/{id}`: an event's envelope, journal sequence and hash,
+//!   whether its record is intact and signed ([`integrity`]), and for every
+//!   live rule whether it matches and why not ([`explain`]).
 //! * `/ui/explain`: paste an event and see the same for it.
 //! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
 //!   or `admin`) is presented once; the browser then holds only an opaque
@@ -34,6 +35,7 @@
 
 pub mod diff;
 pub mod explain;
+pub mod integrity;
 mod pages;
 pub mod search;
 pub mod session;
@@ -51,6 +53,7 @@ use trailmark_auth::Authenticator;
 use trailmark_backends::{ArchiveStore, MetadataStore};
 
 pub use explain::LiveRule;
+pub use integrity::Checkpointed;
 
 /// The Content-Security-Policy of every viewer response: the viewer's own
 /// stylesheet, nothing else; forms post only to the viewer; no framing.
@@ -70,6 +73,9 @@ pub struct JournaledEvent {
     pub matched: Vec<String>,
     /// The version of the rule set it was matched against.
     pub ruleset: u64,
+    /// Whether the record's hash and its link to the previous record
+    /// recompute; why not, when they do not.
+    pub chain: Result<(), String>,
 }
 
 /// What the viewer reads from the running host besides the stores.
@@ -80,6 +86,10 @@ pub trait Trail: Send + Sync + 'static {
     fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String>;
     /// The rules in force now, in rule-set order.
     fn live_rules(&self) -> Vec<LiveRule>;
+    /// The last signed checkpoint of the journal head, if any.
+    fn last_checkpoint(&self) -> Option<Checkpointed>;
+    /// The command that verifies the journal offline on this host.
+    fn verify_command(&self) -> String;
     /// A refused sign-in (wrong token, a token without the scope, a forged
     /// form), to be journaled as the host's API refusals are. Must not
     /// block: the host queues it.

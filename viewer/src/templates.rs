@@ -163,6 +163,12 @@ pub struct EventPage {
     pub verdicts: Vec<VerdictView>,
     /// Link to the entity's history, for a state change.
     pub history_href: Option<String>,
+    /// `covered`, `pending` or `broken`.
+    pub integrity: &'static str,
+    /// The integrity in a sentence.
+    pub integrity_text: String,
+    /// How to verify the journal offline.
+    pub verify_command: String,
 }
 
 /// The page to paste an event and explain it against the live rules.

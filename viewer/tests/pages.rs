@@ -398,3 +398,36 @@ fn pasted_events_are_explained_behind_the_csrf_token() {
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("the event is not JSON"), "{}", bad.body);
 }
+
+#[test]
+fn event_detail_says_whether_its_record_is_signed_pending_or_broken() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let integrity = |id: &str| {
+        let page = v.get(&format!("/ui/events/{id}"), Some(&s)).body;
+        let start = page.find("<dt>Integrity</dt>").expect("integrity");
+        page[start..start + page[start..].find("</dd>").expect("end")].to_owned()
+    };
+    let covered = integrity("ev-3");
+    assert!(
+        covered.contains(r#"class="integrity-covered""#),
+        "{covered}"
+    );
+    assert!(
+        covered
+            .contains("covered by the signed checkpoint of 2026-01-01T00:00:00Z (records up to 5)"),
+        "{covered}"
+    );
+    assert!(
+        covered.contains("<code>trailmark verify --data /srv/&#60;trail&#62;</code>"),
+        "{covered}"
+    );
+    let pending = integrity("ev-del");
+    assert!(
+        pending.contains(r#"class="integrity-pending""#),
+        "{pending}"
+    );
+    let broken = integrity("ev-2");
+    assert!(broken.contains(r#"class="integrity-broken""#), "{broken}");
+    assert!(broken.contains("its hash does not recompute"), "{broken}");
+}

@@ -221,6 +221,10 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
+    let checkpointer = Arc::new(
+        checkpoints::Checkpointer::open(&config.data, journal.clone())
+            .context("setting up journal checkpoints")?,
+    );
     let viewer = config.viewer.then(|| {
         trailmark_viewer::router(Arc::new(trailmark_viewer::ViewerState::new(
             query_state.metadata.clone(),
@@ -228,6 +232,8 @@ pub async fn serve(config: Config) -> Result<()> {
             Arc::new(viewer::HostTrail {
                 pipeline: pipeline.clone(),
                 auth: auth_state.clone(),
+                checkpoints: checkpointer.clone(),
+                data: config.data.clone(),
             }),
             credentials,
         )))
@@ -274,10 +280,6 @@ pub async fn serve(config: Config) -> Result<()> {
     info!(%addr, data = %config.data.display(), rules = rule_count, "serving");
 
     let retention = tokio::spawn(retention_loop(pipeline.clone(), config.retention));
-    let checkpointer = Arc::new(
-        checkpoints::Checkpointer::open(&config.data, journal.clone())
-            .context("setting up journal checkpoints")?,
-    );
     let checkpointing = tokio::spawn(checkpointer.clone().run(config.checkpoint_interval));
     info!(
         max_connections = config.listener.max_connections,

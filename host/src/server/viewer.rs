@@ -1,13 +1,17 @@
 //! What the audit viewer (`trailmark-viewer`) reads from the running host
 //! besides the stores: events by id from the journal, with their sequence
-//! number and record hash, and the rules in force; and where it hands the
-//! sign-ins it refuses, to be journaled as the API's refusals are.
+//! number, record hash and whether the record still recomputes; the last
+//! signed checkpoint; the rules in force; and where it hands the sign-ins it
+//! refuses, to be journaled as the API's refusals are.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use trailmark_viewer::{JournaledEvent, LiveRule, Refusal, Trail};
+use trailmark_journal::Journal;
+use trailmark_viewer::{Checkpointed, JournaledEvent, LiveRule, Refusal, Trail};
 
 use super::auth::AuthState;
+use super::checkpoints::Checkpointer;
 use super::envelope;
 use super::pipeline::Pipeline;
 
@@ -17,6 +21,10 @@ pub struct HostTrail {
     pub pipeline: Arc<Pipeline>,
     /// Where refusals are recorded.
     pub auth: Arc<AuthState>,
+    /// The signed checkpoints.
+    pub checkpoints: Arc<Checkpointer>,
+    /// The data directory, for the `trailmark verify` command shown.
+    pub data: PathBuf,
 }
 
 impl Trail for HostTrail {
@@ -24,16 +32,15 @@ impl Trail for HostTrail {
         let Some((seq, record)) = self.pipeline.find(id).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let hash = self
-            .pipeline
-            .journal()
+        let journal = self.pipeline.journal();
+        let stored = journal
             .read(seq)
             .map_err(|e| format!("reading journal record {seq}: {e}"))?
-            .map(|stored| hex::encode(stored.hash))
-            .unwrap_or_default();
+            .ok_or_else(|| format!("journal record {seq} is no longer retained"))?;
         Ok(Some(JournaledEvent {
             seq,
-            hash,
+            hash: hex::encode(stored.hash),
+            chain: chain_check(journal, &stored),
             envelope: envelope::to_json(&record.event),
             matched: record.rules,
             ruleset: record.ruleset,
@@ -55,6 +62,17 @@ impl Trail for HostTrail {
             .collect()
     }
 
+    fn last_checkpoint(&self) -> Option<Checkpointed> {
+        self.checkpoints.last().map(|c| Checkpointed {
+            seq: c.seq,
+            time_ms: c.time_ms,
+        })
+    }
+
+    fn verify_command(&self) -> String {
+        format!("trailmark verify --data {}", self.data.display())
+    }
+
     fn record_refusal(&self, refusal: Refusal) {
         let auth = self.auth.clone();
         // Called from a handler, on the runtime: journaling waits for the
@@ -69,5 +87,65 @@ impl Trail for HostTrail {
             )
             .await;
         });
+    }
+}
+
+/// Whether `stored`'s hash recomputes from its content and its `prev_hash`
+/// is the previous record's hash (when that one is still retained).
+fn chain_check(journal: &Journal, stored: &trailmark_journal::StoredRecord) -> Result<(), String> {
+    if stored.computed_hash() != stored.hash {
+        return Err(format!(
+            "journal record {}'s hash does not recompute from its content",
+            stored.seq
+        ));
+    }
+    match journal.read(stored.seq.saturating_sub(1)) {
+        Ok(Some(prev)) if prev.hash != stored.prev_hash => Err(format!(
+            "journal record {} does not link to record {}",
+            stored.seq, prev.seq
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "the record before {} cannot be read: {e}",
+            stored.seq
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailmark_journal::{JournalOptions, NewRecord};
+
+    #[test]
+    fn altered_records_and_broken_links_are_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = Journal::open(dir.path(), JournalOptions::default()).expect("journal");
+        let record = |payload: &str| NewRecord {
+            kind: 1,
+            payload: payload.as_bytes().to_vec(),
+        };
+        journal
+            .append_wait(vec![record("one"), record("two")])
+            .expect("append");
+        let second = journal.read(2).expect("read").expect("record 2");
+        assert_eq!(chain_check(&journal, &second), Ok(()));
+        let first = journal.read(1).expect("read").expect("record 1");
+        assert_eq!(
+            chain_check(&journal, &first),
+            Ok(()),
+            "record 1 links to genesis"
+        );
+
+        let mut altered = second.clone();
+        altered.payload = b"TWO".to_vec();
+        let why = chain_check(&journal, &altered).unwrap_err();
+        assert!(why.contains("does not recompute"), "{why}");
+
+        let mut relinked = second.clone();
+        relinked.prev_hash = [7; 32];
+        relinked.hash = relinked.computed_hash();
+        let why = chain_check(&journal, &relinked).unwrap_err();
+        assert!(why.contains("does not link to record 1"), "{why}");
     }
 }

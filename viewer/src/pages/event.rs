@@ -8,20 +8,30 @@ use serde_json::Value;
 
 use super::{Shared, SignedIn, history_href, message, render};
 use crate::explain::{LiveRule, explain};
+use crate::integrity::{Integrity, integrity};
 use crate::templates::{EventPage, VerdictView};
+use crate::when::format_ms;
 
 /// The handler.
 pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<String>) -> Response {
     let trail = state.trail.clone();
     let lookup = id.clone();
     let found = tokio::task::spawn_blocking(move || {
-        trail
-            .find_event(&lookup)
-            .map(|found| found.map(|event| (event, trail.live_rules())))
+        trail.find_event(&lookup).map(|found| {
+            found.map(|event| {
+                let checkpoint = trail.last_checkpoint();
+                (
+                    event,
+                    trail.live_rules(),
+                    checkpoint,
+                    trail.verify_command(),
+                )
+            })
+        })
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
-    let (event, rules) = match found {
+    let (event, rules, checkpoint, verify_command) = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
             return message(
@@ -52,6 +62,34 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
         _ => None,
     };
     let verdicts = verdict_views(&rules, &envelope, &event.matched);
+    let (integrity, integrity_text) = match integrity(event.seq, &event.chain, checkpoint) {
+        Integrity::Broken(why) => (
+            "broken",
+            format!(
+                "Broken: {why}. The journal was altered; run the command below for the whole chain."
+            ),
+        ),
+        Integrity::Covered(c) => (
+            "covered",
+            format!(
+                "Intact, covered by the signed checkpoint of {} (records up to {}).",
+                format_ms(c.time_ms),
+                c.seq
+            ),
+        ),
+        Integrity::Pending(Some(c)) => (
+            "pending",
+            format!(
+                "Intact, written after the last signed checkpoint ({}, records up to {}); the next one covers it.",
+                format_ms(c.time_ms),
+                c.seq
+            ),
+        ),
+        Integrity::Pending(None) => (
+            "pending",
+            "Intact; no checkpoint is signed yet, the first one covers it.".to_owned(),
+        ),
+    };
     let page = EventPage {
         chrome: who.chrome(),
         id,
@@ -62,6 +100,9 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
         envelope: serde_json::to_string_pretty(&envelope).unwrap_or_default(),
         verdicts,
         history_href: history,
+        integrity,
+        integrity_text,
+        verify_command,
     };
     render(StatusCode::OK, &page)
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_token, hash_token};
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
-use trailmark_viewer::{JournaledEvent, LiveRule, Refusal, Trail, ViewerState};
+use trailmark_viewer::{Checkpointed, JournaledEvent, LiveRule, Refusal, Trail, ViewerState};
 
 /// The journal side of the seam, over events held in memory.
 pub struct Journal {
@@ -26,6 +26,15 @@ impl Trail for Journal {
     }
     fn live_rules(&self) -> Vec<LiveRule> {
         self.rules.clone()
+    }
+    fn last_checkpoint(&self) -> Option<Checkpointed> {
+        Some(Checkpointed {
+            seq: 5,
+            time_ms: 1_767_225_600_000,
+        })
+    }
+    fn verify_command(&self) -> String {
+        "trailmark verify --data /srv/<trail>".to_owned()
     }
     fn record_refusal(&self, refusal: Refusal) {
         self.refusals.lock().expect("lock").push(refusal);
@@ -171,20 +180,24 @@ impl Viewer {
                 .expect("put");
         }
 
+        // The checkpoint (below) covers records up to 5: ev-3 (seq 3) is
+        // covered, ev-del (seq 9) pending, ev-2's record was altered.
         let mut events = HashMap::new();
-        for (id, op) in [("ev-3", "update"), ("ev-del", "delete")] {
+        let altered = Err("its hash does not recompute".to_owned());
+        for (id, seq, entity, op, matched, chain) in [
+            ("ev-2", 2, "42", "update", "archive-all", altered),
+            ("ev-3", 3, "42", "update", "archive-all", Ok(())),
+            ("ev-del", 9, "7", "delete", "delete-alert", Ok(())),
+        ] {
             events.insert(
                 id.to_owned(),
                 JournaledEvent {
-                    seq: if op == "delete" { 9 } else { 3 },
+                    seq,
                     hash: "ab".repeat(32),
-                    envelope: envelope(id, if op == "delete" { "7" } else { "42" }, op),
-                    matched: if op == "delete" {
-                        vec!["delete-alert".into()]
-                    } else {
-                        vec!["archive-all".into()]
-                    },
+                    envelope: envelope(id, entity, op),
+                    matched: vec![matched.to_owned()],
                     ruleset: 1,
+                    chain,
                 },
             );
         }
