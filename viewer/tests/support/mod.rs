@@ -47,7 +47,7 @@ pub struct Viewer {
     pub tokens: HashMap<&'static str, String>,
     pub journal: Arc<Journal>,
     agent: ureq::Agent,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -180,6 +180,13 @@ impl Viewer {
                 .expect("put");
         }
 
+        let mut viewer = Viewer::start_over(Arc::new(metadata), Arc::new(archive));
+        viewer._dir = Some(dir);
+        viewer
+    }
+
+    /// A viewer over these stores, with the seeded journal events and rules.
+    pub fn start_over(metadata: Arc<dyn MetadataStore>, archive: Arc<dyn ArchiveStore>) -> Viewer {
         // The checkpoint (below) covers records up to 5: ev-3 (seq 3) is
         // covered, ev-del (seq 9) pending, ev-2's record was altered.
         let mut events = HashMap::new();
@@ -243,12 +250,7 @@ impl Viewer {
             tokens.insert(name, token.expose().to_owned());
         }
         let authenticator = Authenticator::new(&specs, &[], AuthOptions::default()).expect("auth");
-        let state = ViewerState::new(
-            Arc::new(metadata),
-            Arc::new(archive),
-            trail.clone(),
-            Arc::new(authenticator),
-        );
+        let state = ViewerState::new(metadata, archive, trail.clone(), Arc::new(authenticator));
         let app = trailmark_viewer::router(Arc::new(state));
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -281,7 +283,7 @@ impl Viewer {
             tokens,
             journal: trail,
             agent,
-            _dir: dir,
+            _dir: None,
             stop: Some(stop),
             thread: Some(thread),
         }
