@@ -160,6 +160,12 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
         history.contains(r#"<td class="mono">/pages</td><td>added</td>"#),
         "{history}"
     );
+    // Each version names the rules its event matched: the delete, delete-alert.
+    let delete_row = &history[history
+        .find(r#"<tr class="op-delete">"#)
+        .expect("delete row")..];
+    let delete_row = &delete_row[..delete_row.find("</tr>").expect("row end")];
+    assert!(delete_row.contains("delete-alert"), "{delete_row}");
 
     let (status, _, event) = get(&format!("{url}/ui/events/{}", ids[3]), cookie);
     assert_eq!(status, 200, "{event}");
@@ -180,6 +186,27 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
                 .contains("Intact, covered by the signed checkpoint of")
         },
     );
+
+    // The export holds the API's records for the same query, each with its
+    // body, and is itself journaled.
+    let (status, _, ndjson) = get(&format!("{url}/ui/export?q=entity%3Abook%2Fdune"), cookie);
+    assert_eq!(status, 200, "{ndjson}");
+    let mut exported: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(exported.len(), 4);
+    assert_eq!(exported[1]["body"]["pages"], 412, "bodies come along");
+    for row in &mut exported {
+        let object = row.as_object_mut().expect("object");
+        object.remove("body");
+        object.remove("body-error");
+    }
+    assert_eq!(exported, server.changes("entity-type=book&entity-id=dune"));
+    server.wait_until(Duration::from_secs(20), "the export journaled", |s| {
+        !s.changes("source=trailmark&entity-type=trailmark.export")
+            .is_empty()
+    });
 
     // The bearer API is as it was.
     assert_eq!(server.changes("entity-id=dune").len(), 4);

@@ -15,6 +15,8 @@
 //!   whether its record is intact and signed ([`integrity`]), and for every
 //!   live rule whether it matches and why not ([`explain`]).
 //! * `/ui/explain`: paste an event and see the same for it.
+//! * `/ui/export?q=…&format=ndjson|csv`: the query's records with their
+//!   bodies, streamed, journaled before it runs.
 //! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
 //!   or `admin`) is presented once; the browser then holds only an opaque
 //!   session cookie ([`session`]). Every POST carries a CSRF token.
@@ -42,7 +44,9 @@ pub mod session;
 mod templates;
 pub mod when;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
@@ -86,6 +90,11 @@ pub trait Trail: Send + Sync + 'static {
     fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String>;
     /// The rules in force now, in rule-set order.
     fn live_rules(&self) -> Vec<LiveRule>;
+    /// The rules the event matched when accepted, if the journal still holds
+    /// it (for the history page: a lighter [`Trail::find_event`]).
+    fn matched_rules(&self, id: &str) -> Option<Vec<String>> {
+        self.find_event(id).ok().flatten().map(|e| e.matched)
+    }
     /// The last signed checkpoint of the journal head, if any.
     fn last_checkpoint(&self) -> Option<Checkpointed>;
     /// The command that verifies the journal offline on this host.
@@ -94,6 +103,24 @@ pub trait Trail: Send + Sync + 'static {
     /// form), to be journaled as the host's API refusals are. Must not
     /// block: the host queues it.
     fn record_refusal(&self, refusal: Refusal);
+    /// Journal an export before it runs; it does not run unless this
+    /// resolves `Ok`.
+    fn record_export(&self, export: Export) -> Recorded;
+}
+
+/// What [`Trail::record_export`] resolves to: `Err` says why the record
+/// could not be journaled.
+pub type Recorded = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// An export about to run.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// The signed-in principal.
+    pub who: String,
+    /// The query bar text.
+    pub query: String,
+    /// `ndjson` or `csv`.
+    pub format: &'static str,
 }
 
 /// A sign-in the viewer refused.
@@ -155,6 +182,7 @@ pub fn router(state: Arc<ViewerState>) -> Router {
             "/ui/explain",
             get(pages::test_event_form).post(pages::test_event),
         )
+        .route("/ui/export", get(pages::export))
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)

@@ -281,6 +281,26 @@ impl Search {
         }
     }
 
+    /// Whether the store query says it all (no OR, no negation), so every
+    /// record it returns is a match.
+    pub fn store_is_exact(&self) -> bool {
+        let plain = |v: &Values| v.any.len() <= 1 && v.none.is_empty();
+        let entity_fits = match (self.entity.as_slice(), self.entity_type.any.as_slice()) {
+            ([], _) => true,
+            ([one], types) => match (&one.entity_type, types) {
+                (Some(t), [only]) => t == only,
+                _ => true,
+            },
+            _ => false,
+        };
+        plain(&self.author)
+            && plain(&self.entity_type)
+            && plain(&self.operation)
+            && plain(&self.source)
+            && self.not_entity.is_empty()
+            && entity_fits
+    }
+
     /// Whether a record satisfies every term.
     pub fn admits(&self, r: &ChangeRecord) -> bool {
         self.author.admits(&r.author)
@@ -320,7 +340,14 @@ pub fn page(
     limit: usize,
     budget: usize,
 ) -> Result<Page, BackendError> {
-    let batch = limit.clamp(100, trailmark_backends::MAX_LIMIT);
+    // An exact store query fills the page in one read; a filtered one reads
+    // the most the store gives at once, since each read of a keyset page
+    // may cost the store a sort.
+    let batch = if search.store_is_exact() {
+        limit
+    } else {
+        trailmark_backends::MAX_LIMIT
+    };
     let mut rows = Vec::with_capacity(limit);
     let mut scanned = 0;
     loop {
@@ -417,6 +444,30 @@ mod tests {
         assert!(s.admits(&rec("update", "ann")));
         assert!(!s.admits(&rec("delete", "ann")));
         assert!(!s.admits(&rec("insert", "bot")));
+    }
+
+    #[test]
+    fn the_store_query_is_exact_only_without_or_and_negation() {
+        for exact in [
+            "",
+            "author:ann type:book op:update",
+            "entity:book/1 type:book",
+            "entity:1 after:1h",
+        ] {
+            assert!(parse(exact, NOW).unwrap().store_is_exact(), "{exact}");
+        }
+        for filtered in [
+            "op:insert op:update",
+            "-author:bob",
+            "entity:1 entity:2",
+            "-entity:1",
+            "entity:book/1 type:user",
+        ] {
+            assert!(
+                !parse(filtered, NOW).unwrap().store_is_exact(),
+                "{filtered}"
+            );
+        }
     }
 
     #[test]

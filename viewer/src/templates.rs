@@ -72,6 +72,8 @@ pub struct SearchPage {
     pub rows: Vec<Row>,
     /// Link to the next page.
     pub next_href: Option<String>,
+    /// Links to export the whole result (NDJSON, CSV).
+    pub export_hrefs: (String, String),
     /// Said when rows were filtered on the server or the scan stopped short.
     pub note: Option<String>,
     /// The qualifiers, for the help line.
@@ -88,6 +90,9 @@ pub struct VersionView {
     pub operation: String,
     pub author: String,
     pub source: String,
+    /// The rules the event matched when accepted (empty: none; `None`: the
+    /// journal no longer holds it).
+    pub rules: Option<String>,
     /// The archived body, pretty-printed.
     pub body: Option<String>,
     /// Why there is no body.

@@ -265,6 +265,12 @@ fn history_lists_versions_and_diffs_the_picked_pair() {
             .contains(r#"<tr class="added"><td class="mono">/pages</td>"#)
     );
     assert!(a.body.contains("3 unchanged value(s) folded"), "{}", a.body);
+    // The rules each version's event matched, from the journal.
+    assert!(a.body.contains("<td>archive-all</td>"), "{}", a.body);
+    assert!(
+        a.body.contains("no longer in the journal"),
+        "ev-1 is not in it"
+    );
     // Any pair: 1 → 3.
     let b = v.get("/ui/entities/book/42?from=ev-1&to=ev-3", Some(&s));
     assert!(b.body.contains("Changes from version 1 to version 3"));
@@ -430,4 +436,77 @@ fn event_detail_says_whether_its_record_is_signed_pending_or_broken() {
     let broken = integrity("ev-2");
     assert!(broken.contains(r#"class="integrity-broken""#), "{broken}");
     assert!(broken.contains("its hash does not recompute"), "{broken}");
+}
+
+#[test]
+fn export_streams_every_match_with_its_body_once_journaled() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let search = v.get("/?q=op%3Adelete", Some(&s));
+    assert!(
+        search
+            .body
+            .contains(r#"href="/ui/export?q=op%3Adelete&#38;format=csv""#)
+            || search
+                .body
+                .contains(r#"href="/ui/export?q=op%3Adelete&amp;format=csv""#),
+        "{}",
+        search.body
+    );
+
+    let a = v.get("/ui/export?q=entity%3Abook%2F42&format=ndjson", Some(&s));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let lines: Vec<serde_json::Value> = a
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event-id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, ["ev-3", "ev-2", "ev-1"], "newest first, as the search");
+    assert_eq!(lines[2]["body"]["author"]["name"], "Herbert");
+    assert_eq!(lines[0]["time"], "2026-01-01T00:00:02Z");
+
+    // No row ceiling: past the 50-row page and the 500-record batch alike.
+    let all = v.get("/ui/export", Some(&s));
+    assert_eq!(all.body.lines().count(), 65);
+
+    let csv = v.get("/ui/export?q=op%3Adelete&format=csv", Some(&s));
+    let rows: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        rows[0],
+        "time,event_id,source,entity_type,entity_id,operation,author,archive_key,attributes,body,body_error"
+    );
+    assert_eq!(rows.len(), 2, "{}", csv.body);
+    assert!(
+        rows[1].contains(",ev-del,") && rows[1].contains(",bob,"),
+        "{}",
+        rows[1]
+    );
+
+    // Each export is journaled before it runs, with who and what.
+    let exports = v.journal.exports.lock().expect("lock").clone();
+    let seen: Vec<(&str, &str, &str)> = exports
+        .iter()
+        .map(|e| (e.who.as_str(), e.query.as_str(), e.format))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("viewer", "entity:book/42", "ndjson"),
+            ("viewer", "", "ndjson"),
+            ("viewer", "op:delete", "csv")
+        ]
+    );
+    // No record, no export.
+    v.journal
+        .refuse_exports
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = v.get("/ui/export?q=op%3Adelete", Some(&s));
+    assert_eq!(refused.status, 503);
+    assert!(!refused.body.contains("ev-del"), "{}", refused.body);
+    assert_eq!(v.get("/ui/export?format=xml", Some(&s)).status, 400);
+    assert_eq!(v.get("/ui/export", None).status, 401);
 }

@@ -1,6 +1,7 @@
 //! Page time over a large store: `cargo test -p trailmark-viewer --release
 //! --test scale -- --ignored --nocapture` seeds a real SQLite metadata store
 //! with `TRAILMARK_VIEWER_ROWS` (default 1,000,000) change records, generated
+//! (kept in `TRAILMARK_VIEWER_DB` when set, and reused by the next run)
 //! deterministically, then times search pages over loopback HTTP (sign-in
 //! and rendering included, the median of 11 requests each). The numbers are
 //! in BENCHMARKS.md; the test fails only when a page takes over 1 s.
@@ -29,7 +30,12 @@ fn record(i: u64) -> ChangeRecord {
         entity_type: TYPES[(pick(5)) as usize].to_owned(),
         entity_id: (i % 50_000).to_string(),
         // One delete in 20.
-        operation: OPS[if i % 20 == 0 { 2 } else { (i % 2) as usize }].to_owned(),
+        operation: OPS[if i.is_multiple_of(20) {
+            2
+        } else {
+            (i % 2) as usize
+        }]
+        .to_owned(),
         ts: 1_767_225_600_000 + i as i64 * 10,
         author: AUTHORS[(pick(17) + i % 3) as usize % 20].to_owned(),
         archive_key: None,
@@ -45,9 +51,11 @@ fn search_pages_over_a_million_records() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("big.sqlite");
+    let path = std::env::var_os("TRAILMARK_VIEWER_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("big.sqlite"));
     let started = Instant::now();
-    {
+    if !path.exists() {
         let store = SqliteMetadata::open_batched(&path, Synchronous::Normal).expect("sqlite");
         for i in 0..rows {
             store.put(&record(i)).expect("put");

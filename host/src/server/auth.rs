@@ -293,6 +293,16 @@ impl AuthState {
         refuse(failure, asked.aws)
     }
 
+    /// Journal a viewer export before it runs (`trailmark.export`, by the
+    /// principal, with the query and format); `Err` when it cannot be.
+    pub async fn record_export(&self, who: &str, query: &str, format: &str) -> Result<(), ()> {
+        let data = json!({
+            "query": trailmark_auth::printable(query, REFLECT_CHARS * 4),
+            "format": format,
+        });
+        self.record("trailmark.export", who, data).await
+    }
+
     /// Record a refusal answered outside the guard (the viewer's sign-in
     /// and its forms), exactly as the guard's own are recorded.
     pub async fn record_form_refusal(

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use trailmark_journal::Journal;
-use trailmark_viewer::{Checkpointed, JournaledEvent, LiveRule, Refusal, Trail};
+use trailmark_viewer::{Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail};
 
 use super::auth::AuthState;
 use super::checkpoints::Checkpointer;
@@ -62,6 +62,16 @@ impl Trail for HostTrail {
             .collect()
     }
 
+    fn matched_rules(&self, id: &str) -> Option<Vec<String>> {
+        match self.pipeline.find(id) {
+            Ok(found) => found.map(|(_, record)| record.rules),
+            Err(e) => {
+                tracing::warn!(event_id = id, error = %e, "viewer: journal lookup failed");
+                None
+            }
+        }
+    }
+
     fn last_checkpoint(&self) -> Option<Checkpointed> {
         self.checkpoints.last().map(|c| Checkpointed {
             seq: c.seq,
@@ -71,6 +81,15 @@ impl Trail for HostTrail {
 
     fn verify_command(&self) -> String {
         format!("trailmark verify --data {}", self.data.display())
+    }
+
+    fn record_export(&self, export: Export) -> Recorded {
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            auth.record_export(&export.who, &export.query, export.format)
+                .await
+                .map_err(|()| "the journal did not take the record".to_owned())
+        })
     }
 
     fn record_refusal(&self, refusal: Refusal) {

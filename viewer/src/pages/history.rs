@@ -38,9 +38,11 @@ pub struct HistoryParams {
     to: String,
 }
 
-/// A version with its body read, as shown (cut at [`BODY_SHOWN_CHARS`]).
+/// A version with its body read, as shown (cut at [`BODY_SHOWN_CHARS`]),
+/// and the rules its event matched.
 struct Loaded {
     record: ChangeRecord,
+    rules: Option<Vec<String>>,
     shown: Result<Option<String>, String>,
 }
 
@@ -69,7 +71,11 @@ pub async fn history_page(
         limit: PAGE_VERSIONS,
         cursor: Some(params.cursor.clone()).filter(|c| !c.is_empty()),
     };
-    let (metadata, archive) = (state.metadata.clone(), state.archive.clone());
+    let (metadata, archive, trail) = (
+        state.metadata.clone(),
+        state.archive.clone(),
+        state.trail.clone(),
+    );
     let (want_from, want_to) = (params.from.clone(), params.to.clone());
     let loaded = tokio::task::spawn_blocking(move || {
         let page = metadata.history(&query)?;
@@ -91,7 +97,12 @@ pub async fn history_page(
                     kept[side] = Some(body.clone().ok().flatten());
                 }
             }
-            versions.push(Loaded { record, shown });
+            let rules = trail.matched_rules(&record.event_id);
+            versions.push(Loaded {
+                record,
+                rules,
+                shown,
+            });
         }
         let pair = match (from, to, kept) {
             (Some(f), Some(t), [Some(a), Some(b)]) => Some([(f, a), (t, b)]),
@@ -169,7 +180,10 @@ fn entity_query(entity_type: &str, entity_id: &str) -> String {
 }
 
 /// The body archived for a version: `Ok(None)` when none was archived.
-fn read_body(archive: &dyn ArchiveStore, record: &ChangeRecord) -> Result<Option<Value>, String> {
+pub(super) fn read_body(
+    archive: &dyn ArchiveStore,
+    record: &ChangeRecord,
+) -> Result<Option<Value>, String> {
     let Some(key) = record.archive_key.as_deref() else {
         return Ok(None);
     };
@@ -203,6 +217,7 @@ fn version_view(i: usize, v: &Loaded, is_from: bool, is_to: bool) -> VersionView
         number: i + 1,
         event_href: event_href(&r.event_id),
         event_id: r.event_id.clone(),
+        rules: v.rules.as_ref().map(|rules| rules.join(", ")),
         time: format_ms(r.ts),
         operation: r.operation.clone(),
         author: r.author.clone(),

@@ -1,6 +1,7 @@
 //! The handlers: sign-in and sign-out here, one module per page.
 
 mod event;
+mod export;
 mod history;
 mod search;
 mod test_event;
@@ -27,6 +28,7 @@ use crate::templates::{Chrome, Message, SignIn};
 use crate::{Refusal, ViewerState};
 
 pub use event::event_page;
+pub use export::export;
 pub use history::history_page;
 pub use search::search_page;
 pub use test_event::{test_event, test_event_form};

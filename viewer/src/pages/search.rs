@@ -39,6 +39,10 @@ pub async fn search_page(
         error: None,
         rows: Vec::new(),
         next_href: None,
+        export_hrefs: (
+            with_query("/ui/export", &[("q", &params.q), ("format", "ndjson")]),
+            with_query("/ui/export", &[("q", &params.q), ("format", "csv")]),
+        ),
         note: None,
         qualifiers: QUALIFIERS
             .iter()

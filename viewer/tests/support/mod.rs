@@ -11,13 +11,18 @@ use serde_json::json;
 use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_token, hash_token};
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
-use trailmark_viewer::{Checkpointed, JournaledEvent, LiveRule, Refusal, Trail, ViewerState};
+use trailmark_viewer::{
+    Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail, ViewerState,
+};
 
 /// The journal side of the seam, over events held in memory.
 pub struct Journal {
     events: HashMap<String, JournaledEvent>,
     rules: Vec<LiveRule>,
     pub refusals: Mutex<Vec<Refusal>>,
+    pub exports: Mutex<Vec<Export>>,
+    /// Journaling exports fails (the journal is unavailable).
+    pub refuse_exports: std::sync::atomic::AtomicBool,
 }
 
 impl Trail for Journal {
@@ -35,6 +40,21 @@ impl Trail for Journal {
     }
     fn verify_command(&self) -> String {
         "trailmark verify --data /srv/<trail>".to_owned()
+    }
+    fn record_export(&self, export: Export) -> Recorded {
+        let refused = self
+            .refuse_exports
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if !refused {
+            self.exports.lock().expect("lock").push(export);
+        }
+        Box::pin(async move {
+            if refused {
+                Err("the journal is unavailable".to_owned())
+            } else {
+                Ok(())
+            }
+        })
     }
     fn record_refusal(&self, refusal: Refusal) {
         self.refusals.lock().expect("lock").push(refusal);
@@ -216,6 +236,8 @@ impl Viewer {
         };
         let trail = Arc::new(Journal {
             refusals: Mutex::default(),
+            exports: Mutex::default(),
+            refuse_exports: Default::default(),
             events,
             rules: vec![
                 rule(
