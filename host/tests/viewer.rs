@@ -208,6 +208,16 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
             .is_empty()
     });
 
+    // The admin token sees the operations page, with the live counters.
+    let (status, _, ops) = get(&format!("{url}/ui/operations"), cookie);
+    assert_eq!(status, 200, "{ops}");
+    let row = &ops[ops
+        .find(r#"<th scope="row">delete-alert</th>"#)
+        .expect("row")..];
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert!(row.contains("<td>enabled</td>"), "{row}");
+    assert!(row.contains("\n    <td>1</td>"), "matched once: {row}");
+
     // The bearer API is as it was.
     assert_eq!(server.changes("entity-id=dune").len(), 4);
 

@@ -17,6 +17,8 @@
 //! * `/ui/explain`: paste an event and see the same for it.
 //! * `/ui/export?q=…&format=ndjson|csv`: the query's records with their
 //!   bodies, streamed, journaled before it runs.
+//! * `/ui/operations` (admin only): each rule's state, matches, failures and
+//!   lag, dead letters, the last reload.
 //! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
 //!   or `admin`) is presented once; the browser then holds only an opaque
 //!   session cookie ([`session`]). Every POST carries a CSRF token.
@@ -38,6 +40,7 @@
 pub mod diff;
 pub mod explain;
 pub mod integrity;
+pub mod operations;
 mod pages;
 pub mod search;
 pub mod session;
@@ -103,6 +106,8 @@ pub trait Trail: Send + Sync + 'static {
     /// form), to be journaled as the host's API refusals are. Must not
     /// block: the host queues it.
     fn record_refusal(&self, refusal: Refusal);
+    /// Rules' counters and the last reload, for the operations page.
+    fn operations(&self) -> operations::Operations;
     /// Journal an export before it runs; it does not run unless this
     /// resolves `Ok`.
     fn record_export(&self, export: Export) -> Recorded;
@@ -183,6 +188,7 @@ pub fn router(state: Arc<ViewerState>) -> Router {
             get(pages::test_event_form).post(pages::test_event),
         )
         .route("/ui/export", get(pages::export))
+        .route("/ui/operations", get(pages::operations_page))
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)

@@ -189,3 +189,15 @@ pub struct TestEventPage {
     pub tested: bool,
     pub verdicts: Vec<VerdictView>,
 }
+
+/// The operations page.
+#[derive(Template)]
+#[template(path = "operations.html")]
+pub struct OperationsPage {
+    pub chrome: Chrome,
+    pub rules: Vec<crate::operations::RuleCounters>,
+    pub reload_at: String,
+    pub reload_ok: bool,
+    pub reload_errors: Vec<String>,
+    pub dead_letters: u64,
+}

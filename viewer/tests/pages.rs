@@ -510,3 +510,32 @@ fn export_streams_every_match_with_its_body_once_journaled() {
     assert_eq!(v.get("/ui/export?format=xml", Some(&s)).status, 400);
     assert_eq!(v.get("/ui/export", None).status, 401);
 }
+
+#[test]
+fn operations_are_for_admins_only() {
+    let v = Viewer::start();
+    for name in ["viewer", "reader"] {
+        let a = v.get("/ui/operations", Some(&v.sign_in(name)));
+        assert_eq!(a.status, 403, "{name}");
+        assert!(
+            a.body.contains("admin"),
+            "{name}: says which scope: {}",
+            a.body
+        );
+        assert!(!a.body.contains("delete-alert"));
+    }
+    let a = v.get("/ui/operations", Some(&v.sign_in("admin")));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body
+            .contains(r#"<th scope="row">delete-alert</th><td>alert</td><td>enabled</td>"#),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("Dead letters held: 2"));
+    assert!(
+        a.body.contains("rules/&#60;bad&#62;.yaml:1:1: not YAML"),
+        "escaped: {}",
+        a.body
+    );
+}

@@ -234,6 +234,8 @@ pub async fn serve(config: Config) -> Result<()> {
                 auth: auth_state.clone(),
                 checkpoints: checkpointer.clone(),
                 data: config.data.clone(),
+                metrics: metrics.clone(),
+                reload: reload_status.clone(),
             }),
             credentials,
         )))

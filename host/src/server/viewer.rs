@@ -5,15 +5,19 @@
 //! refuses, to be journaled as the API's refusals are.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 
 use trailmark_journal::Journal;
+use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
 use trailmark_viewer::{Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail};
 
+use super::admin::ReloadStatus;
 use super::auth::AuthState;
 use super::checkpoints::Checkpointer;
 use super::envelope;
 use super::pipeline::Pipeline;
+use crate::metrics::Metrics;
 
 /// [`Trail`] over the pipeline's journal and active rule set.
 pub struct HostTrail {
@@ -25,6 +29,10 @@ pub struct HostTrail {
     pub checkpoints: Arc<Checkpointer>,
     /// The data directory, for the `trailmark verify` command shown.
     pub data: PathBuf,
+    /// Per-rule counters.
+    pub metrics: Arc<Metrics>,
+    /// The last reload's outcome.
+    pub reload: Arc<Mutex<ReloadStatus>>,
 }
 
 impl Trail for HostTrail {
@@ -81,6 +89,51 @@ impl Trail for HostTrail {
 
     fn verify_command(&self) -> String {
         format!("trailmark verify --data {}", self.data.display())
+    }
+
+    fn operations(&self) -> Operations {
+        let rules = self
+            .pipeline
+            .rules()
+            .set
+            .rules()
+            .iter()
+            .map(|loaded| {
+                let m = self.metrics.rule(&loaded.rule.name);
+                RuleCounters {
+                    name: loaded.rule.name.clone(),
+                    plugin: loaded.rule.plugin.clone(),
+                    enabled: loaded.rule.enabled,
+                    matched: m.matched.load(Relaxed),
+                    delivered: m.delivered.load(Relaxed),
+                    failures: m.retried.load(Relaxed) + m.dead_lettered.load(Relaxed),
+                    dead_lettered: m.dead_lettered.load(Relaxed),
+                    lag: u64::try_from(m.pending.load(Relaxed)).unwrap_or(0),
+                }
+            })
+            .collect();
+        let reload = {
+            let status = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+            Reload {
+                at_ms: status.at,
+                ok: status.ok,
+                errors: status.errors.clone(),
+            }
+        };
+        let dead_letters = self
+            .pipeline
+            .dispatcher()
+            .dead_letters()
+            .count(None)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "viewer: cannot count dead letters");
+                0
+            });
+        Operations {
+            rules,
+            reload,
+            dead_letters,
+        }
     }
 
     fn record_export(&self, export: Export) -> Recorded {

@@ -3,6 +3,7 @@
 mod event;
 mod export;
 mod history;
+mod operations;
 mod search;
 mod test_event;
 
@@ -30,6 +31,7 @@ use crate::{Refusal, ViewerState};
 pub use event::event_page;
 pub use export::export;
 pub use history::history_page;
+pub use operations::operations_page;
 pub use search::search_page;
 pub use test_event::{test_event, test_event_form};
 

@@ -11,6 +11,7 @@ use serde_json::json;
 use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_token, hash_token};
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
+use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
 use trailmark_viewer::{
     Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail, ViewerState,
 };
@@ -40,6 +41,28 @@ impl Trail for Journal {
     }
     fn verify_command(&self) -> String {
         "trailmark verify --data /srv/<trail>".to_owned()
+    }
+    fn operations(&self) -> Operations {
+        Operations {
+            rules: self
+                .rules
+                .iter()
+                .map(|r| RuleCounters {
+                    name: r.name.clone(),
+                    plugin: r.plugin.clone(),
+                    enabled: r.enabled,
+                    matched: 3,
+                    lag: 1,
+                    ..RuleCounters::default()
+                })
+                .collect(),
+            reload: Reload {
+                at_ms: 1_767_225_600_000,
+                ok: false,
+                errors: vec!["rules/<bad>.yaml:1:1: not YAML".to_owned()],
+            },
+            dead_letters: 2,
+        }
     }
     fn record_export(&self, export: Export) -> Recorded {
         let refused = self
