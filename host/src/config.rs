@@ -38,6 +38,7 @@
 //!
 //! [viewer]
 //! enabled = true           # the audit viewer's pages at `/` and `/ui/`
+//! secure-cookies = false   # true behind a TLS proxy: cookies over HTTPS only
 //!
 //! [notify.admins]
 //! type = "file"
@@ -134,6 +135,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawViewer {
     enabled: Option<bool>,
+    secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +261,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[viewer] enabled`: serve the audit viewer at `/` (default on).
     pub viewer: bool,
+    /// `[viewer] secure-cookies`: mark the viewer's cookies `Secure`, for a
+    /// viewer behind a TLS proxy (default off: plain HTTP on loopback).
+    pub viewer_secure_cookies: bool,
 }
 
 /// Command-line overrides of the file.
@@ -484,6 +489,7 @@ impl Config {
                 .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
                 .unwrap_or_default(),
             viewer: raw.viewer.enabled.unwrap_or(true),
+            viewer_secure_cookies: raw.viewer.secure_cookies.unwrap_or(false),
             data,
         })
     }
@@ -654,7 +660,10 @@ mod tests {
     fn the_viewer_is_on_unless_turned_off() {
         assert!(Config::parse("", &Overrides::default()).unwrap().viewer);
         let off = Config::parse("[viewer]\nenabled = false\n", &Overrides::default()).unwrap();
-        assert!(!off.viewer);
+        assert!(!off.viewer && !off.viewer_secure_cookies);
+        let tls =
+            Config::parse("[viewer]\nsecure-cookies = true\n", &Overrides::default()).unwrap();
+        assert!(tls.viewer && tls.viewer_secure_cookies);
         assert!(Config::parse("[viewer]\nport = 1\n", &Overrides::default()).is_err());
     }
 

@@ -150,6 +150,7 @@ pub struct ViewerState {
     trail: Arc<dyn Trail>,
     authenticator: Arc<Authenticator>,
     sessions: session::Sessions,
+    secure_cookies: bool,
 }
 
 impl ViewerState {
@@ -166,7 +167,20 @@ impl ViewerState {
             trail,
             authenticator,
             sessions: session::Sessions::default(),
+            secure_cookies: false,
         }
+    }
+
+    /// Mark cookies `Secure` (the browser sends them over HTTPS only): for a
+    /// viewer served behind a TLS proxy (`[viewer] secure-cookies`).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// A `Set-Cookie` value with this viewer's attributes.
+    fn cookie(&self, name: &str, value: &str, path: &str, max_age: std::time::Duration) -> String {
+        session::set_cookie(name, value, path, max_age, self.secure_cookies)
     }
 }
 

@@ -112,11 +112,12 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, on `path`, for `max_age`
-/// (zero deletes it).
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: Duration) -> String {
+/// (zero deletes it); `Secure` (sent over HTTPS only) when `secure`.
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age: Duration, secure: bool) -> String {
     format!(
-        "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Strict",
-        max_age.as_secs()
+        "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
@@ -167,11 +168,14 @@ mod tests {
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, "b"), Some("2"));
         assert_eq!(cookie(&headers, "trailmark"), None);
-        let set = set_cookie(SESSION_COOKIE, "abc", "/", SESSION_TTL);
+        let set = set_cookie(SESSION_COOKIE, "abc", "/", SESSION_TTL, false);
         assert!(
             set.contains("HttpOnly") && set.contains("SameSite=Strict"),
             "{set}"
         );
+        assert!(!set.contains("Secure"), "{set}");
+        let secure = set_cookie(SESSION_COOKIE, "abc", "/", SESSION_TTL, true);
+        assert!(secure.ends_with("; Secure"), "{secure}");
     }
 
     #[test]

@@ -226,19 +226,22 @@ pub async fn serve(config: Config) -> Result<()> {
             .context("setting up journal checkpoints")?,
     );
     let viewer = config.viewer.then(|| {
-        trailmark_viewer::router(Arc::new(trailmark_viewer::ViewerState::new(
-            query_state.metadata.clone(),
-            query_state.archive.clone(),
-            Arc::new(viewer::HostTrail {
-                pipeline: pipeline.clone(),
-                auth: auth_state.clone(),
-                checkpoints: checkpointer.clone(),
-                data: config.data.clone(),
-                metrics: metrics.clone(),
-                reload: reload_status.clone(),
-            }),
-            credentials,
-        )))
+        trailmark_viewer::router(Arc::new(
+            trailmark_viewer::ViewerState::new(
+                query_state.metadata.clone(),
+                query_state.archive.clone(),
+                Arc::new(viewer::HostTrail {
+                    pipeline: pipeline.clone(),
+                    auth: auth_state.clone(),
+                    checkpoints: checkpointer.clone(),
+                    data: config.data.clone(),
+                    metrics: metrics.clone(),
+                    reload: reload_status.clone(),
+                }),
+                credentials,
+            )
+            .with_secure_cookies(config.viewer_secure_cookies),
+        ))
     });
     let app = crate::ingest::router(ingest_state)
         .merge(crate::query::router(query_state))

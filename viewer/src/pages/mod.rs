@@ -23,7 +23,6 @@ use trailmark_auth::{Principal, RequestView, Scope};
 
 use crate::session::{
     SESSION_COOKIE, SESSION_TTL, SIGNIN_COOKIE, Session, cookie, random_hex, same_secret,
-    set_cookie,
 };
 use crate::templates::{Chrome, Message, SignIn};
 use crate::{Refusal, ViewerState};
@@ -80,7 +79,12 @@ fn message(status: StatusCode, chrome: Chrome, title: &str, text: impl Into<Stri
 
 /// The sign-in form with a fresh CSRF value (also set as a cookie), and
 /// `note`: [`SIGN_IN_PROMPT`] or why the last attempt was refused.
-fn signin_response(status: StatusCode, next: &str, note: Option<String>) -> Response {
+fn signin_response(
+    state: &ViewerState,
+    status: StatusCode,
+    next: &str,
+    note: Option<String>,
+) -> Response {
     let csrf = random_hex();
     let mut response = render(
         status,
@@ -93,7 +97,7 @@ fn signin_response(status: StatusCode, next: &str, note: Option<String>) -> Resp
         },
     );
     if let Ok(v) =
-        HeaderValue::from_str(&set_cookie(SIGNIN_COOKIE, &csrf, "/ui/signin", SIGNIN_TTL))
+        HeaderValue::from_str(&state.cookie(SIGNIN_COOKIE, &csrf, "/ui/signin", SIGNIN_TTL))
     {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -146,6 +150,7 @@ impl FromRequestParts<Arc<ViewerState>> for SignedIn {
                 "/"
             };
             return Err(signin_response(
+                state,
                 StatusCode::UNAUTHORIZED,
                 next,
                 Some(SIGN_IN_PROMPT.to_owned()),
@@ -165,12 +170,12 @@ impl FromRequestParts<Arc<ViewerState>> for SignedIn {
 }
 
 /// `GET /ui/signin`.
-pub async fn signin_form(uri: Uri) -> Response {
+pub async fn signin_form(State(state): Shared, uri: Uri) -> Response {
     let next = uri
         .query()
         .and_then(|q| form_value(q, "next"))
         .unwrap_or_else(|| "/".to_owned());
-    signin_response(StatusCode::OK, &next, None)
+    signin_response(&state, StatusCode::OK, &next, None)
 }
 
 fn form_value(query: &str, key: &str) -> Option<String> {
@@ -236,6 +241,7 @@ pub async fn signin(
             "the sign-in form's CSRF value does not match its cookie",
         );
         return signin_response(
+            &state,
             StatusCode::FORBIDDEN,
             &form.next,
             Some("The sign-in form expired or did not come from this page; sign in again.".into()),
@@ -245,13 +251,14 @@ pub async fn signin(
         Ok(p) => p,
         Err(reason) => {
             refused("anonymous", StatusCode::UNAUTHORIZED, &reason);
-            return signin_response(StatusCode::UNAUTHORIZED, &form.next, Some(reason));
+            return signin_response(&state, StatusCode::UNAUTHORIZED, &form.next, Some(reason));
         }
     };
     if let Err(denied) = principal.require(Scope::View) {
         let reason = denied.to_string();
         refused(&principal.name, StatusCode::FORBIDDEN, &reason);
         return signin_response(
+            &state,
             StatusCode::FORBIDDEN,
             &form.next,
             Some(format!(
@@ -275,8 +282,8 @@ pub async fn signin(
     let mut response = Redirect::to(safe_next(&form.next)).into_response();
     let headers = response.headers_mut();
     for value in [
-        set_cookie(SESSION_COOKIE, &id, "/", SESSION_TTL),
-        set_cookie(SIGNIN_COOKIE, "", "/ui/signin", Duration::ZERO),
+        state.cookie(SESSION_COOKIE, &id, "/", SESSION_TTL),
+        state.cookie(SIGNIN_COOKIE, "", "/ui/signin", Duration::ZERO),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.append(header::SET_COOKIE, v);
@@ -323,7 +330,7 @@ pub async fn signout(
     }
     state.sessions.remove(&who.id);
     let mut response = Redirect::to("/ui/signin").into_response();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", "/", Duration::ZERO)) {
+    if let Ok(v) = HeaderValue::from_str(&state.cookie(SESSION_COOKIE, "", "/", Duration::ZERO)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
