@@ -39,6 +39,7 @@
 
 pub mod diff;
 pub mod explain;
+pub mod export;
 pub mod integrity;
 pub mod operations;
 mod pages;

@@ -1,32 +1,19 @@
-//! `GET /ui/export?q=…&format=ndjson|csv`: every record the query matches,
-//! newest first, each with its archived body, streamed as it is read: one
-//! store page and one row at a time in memory, no row ceiling.
-//!
-//! The export is journaled (`trailmark.export`, by the signed-in principal,
-//! with the query) before a row is read; when that cannot be done, nothing
-//! is exported. A store failure mid-way aborts the response, so a client
-//! never takes a cut file for a whole one.
+//! `GET /ui/export?q=…&format=ndjson|csv`: the search's records with their
+//! bodies (see [`crate::export`]), journaled (`trailmark.export`, by the
+//! signed-in principal, with the query) before a row is read; when that
+//! cannot be done, nothing is exported.
 
-use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
-use trailmark_backends::ChangeRecord;
 
-use super::history::read_body;
 use super::{Shared, SignedIn, message};
 use crate::Export;
-use crate::search::{self, SCAN_BUDGET};
-use crate::when::{format_ms, now_ms};
-
-/// Records read from the store at a time.
-const BATCH: usize = 500;
-/// Rows queued between the reading thread and the connection.
-const QUEUED_ROWS: usize = 16;
+use crate::export::{Format, stream};
+use crate::search;
+use crate::when::now_ms;
 
 /// The export's query string.
 #[derive(Debug, Default, Deserialize)]
@@ -37,13 +24,6 @@ pub struct ExportParams {
     format: String,
 }
 
-/// The two formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Ndjson,
-    Csv,
-}
-
 /// The handler.
 pub async fn export(
     State(state): Shared,
@@ -51,17 +31,9 @@ pub async fn export(
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Response {
     let params = params.map(|Query(p)| p).unwrap_or_default();
-    let format = match params.format.as_str() {
-        "" | "ndjson" => Format::Ndjson,
-        "csv" => Format::Csv,
-        other => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                who.chrome(),
-                "Bad request",
-                format!("`format` is ndjson or csv; got {other:?}"),
-            );
-        }
+    let format = match Format::parse(&params.format) {
+        Ok(format) => format,
+        Err(e) => return message(StatusCode::BAD_REQUEST, who.chrome(), "Bad request", e),
     };
     let parsed = match search::parse(&params.q, now_ms()) {
         Ok(s) => s,
@@ -79,11 +51,7 @@ pub async fn export(
         .record_export(Export {
             who: who.session.principal.name.clone(),
             query: params.q.clone(),
-            format: if format == Format::Csv {
-                "csv"
-            } else {
-                "ndjson"
-            },
+            format: format.as_str(),
         })
         .await;
     if let Err(e) = recorded {
@@ -97,137 +65,10 @@ pub async fn export(
         );
     }
     tracing::info!(principal = %who.session.principal.name, query = %params.q, "viewer export");
-
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUED_ROWS);
-    let (metadata, archive) = (state.metadata.clone(), state.archive.clone());
-    tokio::task::spawn_blocking(move || {
-        if format == Format::Csv && tx.blocking_send(Ok(csv_row(&CSV_HEADER))).is_err() {
-            return;
-        }
-        let mut cursor = None;
-        loop {
-            let page = match search::page(metadata.as_ref(), &parsed, cursor, BATCH, SCAN_BUDGET) {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(error = %e, "viewer export: the store failed; response aborted");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
-                }
-            };
-            for record in page.rows {
-                let body = read_body(archive.as_ref(), &record);
-                let line = match format {
-                    Format::Ndjson => ndjson_row(record, body),
-                    Format::Csv => csv_record(record, body),
-                };
-                if tx.blocking_send(Ok(line)).is_err() {
-                    return; // the client went away
-                }
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return,
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let (kind, name) = match format {
-        Format::Ndjson => ("application/x-ndjson", "trailmark-export.ndjson"),
-        Format::Csv => ("text/csv; charset=utf-8", "trailmark-export.csv"),
-    };
-    let mut response = Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
-}
-
-/// A record as `GET /v1/changes` shows it, with its body.
-fn ndjson_row(r: ChangeRecord, body: Result<Option<Value>, String>) -> Bytes {
-    let mut row = Map::new();
-    row.insert("event-id".into(), json!(r.event_id));
-    row.insert("source".into(), json!(r.source));
-    row.insert("entity-type".into(), json!(r.entity_type));
-    row.insert("entity-id".into(), json!(r.entity_id));
-    row.insert("operation".into(), json!(r.operation));
-    row.insert("time".into(), json!(format_ms(r.ts)));
-    row.insert("ts".into(), json!(r.ts));
-    row.insert("author".into(), json!(r.author));
-    if let Some(key) = r.archive_key {
-        row.insert("archive-key".into(), json!(key));
-    }
-    row.insert(
-        "attributes".into(),
-        serde_json::from_str(&r.attributes).unwrap_or(Value::Null),
-    );
-    match body {
-        Ok(body) => {
-            row.insert("body".into(), body.unwrap_or(Value::Null));
-        }
-        Err(e) => {
-            row.insert("body".into(), Value::Null);
-            row.insert("body-error".into(), json!(e));
-        }
-    }
-    let mut line = Value::Object(row).to_string();
-    line.push('\n');
-    Bytes::from(line)
-}
-
-const CSV_HEADER: [&str; 11] = [
-    "time",
-    "event_id",
-    "source",
-    "entity_type",
-    "entity_id",
-    "operation",
-    "author",
-    "archive_key",
-    "attributes",
-    "body",
-    "body_error",
-];
-
-fn csv_record(r: ChangeRecord, body: Result<Option<Value>, String>) -> Bytes {
-    let (body, body_error) = match body {
-        Ok(Some(v)) => (v.to_string(), String::new()),
-        Ok(None) => (String::new(), String::new()),
-        Err(e) => (String::new(), e),
-    };
-    csv_row(&[
-        &format_ms(r.ts),
-        &r.event_id,
-        &r.source,
-        &r.entity_type,
-        &r.entity_id,
-        &r.operation,
-        &r.author,
-        r.archive_key.as_deref().unwrap_or_default(),
-        &r.attributes,
-        &body,
-        &body_error,
-    ])
-}
-
-/// One CSV line (RFC 4180, through the `csv` crate).
-fn csv_row(fields: &[&str]) -> Bytes {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    // Writing to memory cannot fail; a failure would leave the line empty.
-    let _ = writer.write_record(fields);
-    Bytes::from(writer.into_inner().unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let line = csv_row(&["a", "b,c", "say \"hi\"", "two\nlines"]);
-        assert_eq!(&line[..], b"a,\"b,c\",\"say \"\"hi\"\"\",\"two\nlines\"\n");
-    }
+    stream(
+        state.metadata.clone(),
+        state.archive.clone(),
+        parsed,
+        format,
+    )
 }

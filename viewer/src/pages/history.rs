@@ -8,10 +8,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use trailmark_backends::{ArchiveStore, BackendError, ChangeRecord, HistoryQuery};
+use trailmark_backends::{BackendError, ChangeRecord, HistoryQuery};
 
 use super::{Shared, SignedIn, event_href, history_href, message, render, with_query};
 use crate::diff::diff;
+use crate::export::read_body;
 use crate::templates::{ChangeView, DiffView, HistoryPage, VersionView};
 use crate::when::format_ms;
 
@@ -176,26 +177,6 @@ fn entity_query(entity_type: &str, entity_id: &str) -> String {
         format!("entity:\"{value}\"")
     } else {
         format!("entity:{value}")
-    }
-}
-
-/// The body archived for a version: `Ok(None)` when none was archived.
-pub(super) fn read_body(
-    archive: &dyn ArchiveStore,
-    record: &ChangeRecord,
-) -> Result<Option<Value>, String> {
-    let Some(key) = record.archive_key.as_deref() else {
-        return Ok(None);
-    };
-    match archive.get(key) {
-        Ok(Some(bytes)) => Ok(Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(&bytes).into_owned())
-        }))),
-        Ok(None) => Err(format!("no body is stored under archive key {key:?}")),
-        Err(e) => {
-            tracing::warn!(event_id = %record.event_id, error = %e, "viewer: a version's body cannot be read");
-            Err(e.to_string())
-        }
     }
 }
 
