@@ -196,13 +196,12 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         let q = client.find(Locator::Css("#q")).await.expect("query bar");
         q.send_keys("entity:book/42").await.expect("type query");
         click(&client, "form.query button[type=submit]").await;
-        let url = client.current_url().await.expect("url");
-        assert!(
-            url.query()
+        wait_for_url(&client, "the query in the URL", |u| {
+            u.query()
                 .unwrap_or_default()
-                .contains("q=entity%3Abook%2F42"),
-            "{url}"
-        );
+                .contains("q=entity%3Abook%2F42")
+        })
+        .await;
         let rows = client
             .find_all(Locator::Css("table.results tbody tr"))
             .await
