@@ -203,6 +203,53 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
         object.remove("body-error");
     }
     assert_eq!(exported, server.changes("entity-type=book&entity-id=dune"));
+    // `trailmark export` streams the same through the bearer API.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args([
+            "export",
+            "--query",
+            "entity:book/dune",
+            "--format",
+            "ndjson",
+        ])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trailmark export");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cli.stdout),
+        ndjson,
+        "the CLI's export is the page's"
+    );
+    let csv = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["export", "--query", "op:delete", "--format", "csv"])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trailmark export");
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert_eq!(csv.lines().count(), 2, "a header and the delete: {csv}");
+    assert!(csv.contains(&ids[3]), "{csv}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["export", "--query", "colour:red"])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trailmark export");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown qualifier `colour:`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     server.wait_until(Duration::from_secs(20), "the export journaled", |s| {
         !s.changes("source=trailmark&entity-type=trailmark.export")
             .is_empty()

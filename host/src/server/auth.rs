@@ -98,6 +98,7 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         _ if path.starts_with("/v1/changes") || path.starts_with("/v1/entities/") => {
             Some(Scope::Query)
         }
+        "/v1/export" if method == Method::GET => Some(Scope::Query),
         // Read-only operational views for scrapers and probes (admin may too).
         "/metrics" | "/readyz" if method == Method::GET => Some(Scope::Metrics),
         // Status, rules, plugins, dead letters, replay, reload, and any
@@ -503,6 +504,8 @@ mod tests {
         assert_eq!(required_scope(&post, "/v1/events"), Some(Scope::Put));
         assert_eq!(required_scope(&get, "/v1/events/abc"), Some(Scope::Query));
         assert_eq!(required_scope(&get, "/v1/changes"), Some(Scope::Query));
+        assert_eq!(required_scope(&get, "/v1/export"), Some(Scope::Query));
+        assert_eq!(required_scope(&post, "/v1/export"), Some(Scope::Admin));
         assert_eq!(
             required_scope(&get, "/v1/entities/book/1/history"),
             Some(Scope::Query)

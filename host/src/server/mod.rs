@@ -243,8 +243,14 @@ pub async fn serve(config: Config) -> Result<()> {
             .with_secure_cookies(config.viewer_secure_cookies),
         ))
     });
+    let export_api = viewer::export_router(viewer::ExportApi {
+        metadata: query_state.metadata.clone(),
+        archive: query_state.archive.clone(),
+        auth: auth_state.clone(),
+    });
     let app = crate::ingest::router(ingest_state)
         .merge(crate::query::router(query_state))
+        .merge(export_api)
         .merge(admin::router(admin::AdminState {
             pipeline: pipeline.clone(),
             metrics: metrics.clone(),

@@ -1,12 +1,25 @@
-//! What the audit viewer (`trailmark-viewer`) reads from the running host
+//! The audit viewer's export as an API (`GET /v1/export`, for `trailmark
+//! export`), and what the viewer (`trailmark-viewer`) reads from the running host
 //! besides the stores: events by id from the journal, with their sequence
 //! number, record hash and whether the record still recomputes; the last
 //! signed checkpoint; the rules in force; and where it hands the sign-ins it
 //! refuses, to be journaled as the API's refusals are.
 
 use std::path::PathBuf;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use trailmark_auth::Principal;
+use trailmark_backends::{ArchiveStore, MetadataStore};
+use trailmark_viewer::export::{Format, stream};
 
 use trailmark_journal::Journal;
 use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
@@ -18,6 +31,81 @@ use super::checkpoints::Checkpointer;
 use super::envelope;
 use super::pipeline::Pipeline;
 use crate::metrics::Metrics;
+use crate::timespec::now_ms;
+
+/// What `GET /v1/export` needs.
+#[derive(Clone)]
+pub struct ExportApi {
+    /// Change records.
+    pub metadata: Arc<dyn MetadataStore>,
+    /// Bodies.
+    pub archive: Arc<dyn ArchiveStore>,
+    /// Where the export is journaled before it runs.
+    pub auth: Arc<AuthState>,
+}
+
+/// `GET /v1/export?q=…&format=ndjson|csv`: what the viewer's export page
+/// streams (the query bar's syntax, each record with its body), for a
+/// bearer token with the `query` scope (the guard checks it). Journaled as
+/// `trailmark.export` before a row is read; 503 when it cannot be.
+pub fn export_router(api: ExportApi) -> Router {
+    Router::new()
+        .route("/v1/export", get(export))
+        .with_state(api)
+}
+
+/// The query string of `GET /v1/export`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    format: String,
+}
+
+async fn export(
+    State(api): State<ExportApi>,
+    principal: Option<Extension<Principal>>,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Response {
+    let error = |status: StatusCode, code: &str, message: String| {
+        (status, Json(json!({"error": code, "message": message}))).into_response()
+    };
+    let Some(Extension(principal)) = principal else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no credentials".into(),
+        );
+    };
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", e.body_text()),
+    };
+    let format = match Format::parse(&params.format) {
+        Ok(f) => f,
+        Err(m) => return error(StatusCode::BAD_REQUEST, "BadRequest", m),
+    };
+    let search = match trailmark_viewer::search::parse(&params.q, now_ms()) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", format!("`q`: {e}")),
+    };
+    if api
+        .auth
+        .record_export(&principal.name, &params.q, format.as_str())
+        .await
+        .is_err()
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the export was not run: its audit record could not be journaled; retry later".into(),
+        );
+    }
+    tracing::info!(principal = %principal.name, query = %params.q, "export");
+    stream(api.metadata.clone(), api.archive.clone(), search, format)
+}
 
 /// [`Trail`] over the pipeline's journal and active rule set.
 pub struct HostTrail {
