@@ -500,6 +500,9 @@ fn export_streams_every_match_with_its_body_once_journaled() {
             ("viewer", "op:delete", "csv")
         ]
     );
+    // A HEAD probe neither exports nor journals.
+    assert_eq!(v.head("/ui/export?q=op%3Adelete", &s), 200);
+    assert_eq!(v.journal.exports.lock().expect("lock").len(), 3);
     // No record, no export.
     v.journal
         .refuse_exports

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -66,9 +66,14 @@ struct ExportParams {
 
 async fn export(
     State(api): State<ExportApi>,
+    method: Method,
     principal: Option<Extension<Principal>>,
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Response {
+    if method == Method::HEAD {
+        // A probe exports and journals nothing.
+        return StatusCode::OK.into_response();
+    }
     let error = |status: StatusCode, code: &str, message: String| {
         (status, Json(json!({"error": code, "message": message}))).into_response()
     };

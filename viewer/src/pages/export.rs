@@ -5,8 +5,8 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Shared, SignedIn, message};
@@ -27,9 +27,14 @@ pub struct ExportParams {
 /// The handler.
 pub async fn export(
     State(state): Shared,
+    method: Method,
     who: SignedIn,
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Response {
+    if method == Method::HEAD {
+        // A probe (link checkers, prefetchers) exports and journals nothing.
+        return StatusCode::OK.into_response();
+    }
     let params = params.map(|Query(p)| p).unwrap_or_default();
     let format = match Format::parse(&params.format) {
         Ok(format) => format,

@@ -371,6 +371,14 @@ impl Viewer {
         Self::answer(req.call().expect("GET"))
     }
 
+    pub fn head(&self, path: &str, session: &str) -> u16 {
+        let req = self
+            .agent
+            .head(format!("{}{path}", self.url))
+            .header("cookie", format!("trailmark_session={session}"));
+        req.call().expect("HEAD").status().as_u16()
+    }
+
     pub fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
         let req = self
             .agent
