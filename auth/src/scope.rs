@@ -9,9 +9,10 @@ use crate::failure::AuthFailure;
 
 /// A permission a credential is configured with.
 ///
-/// `admin` implies the other two: an admin can already reload rules and
+/// `admin` implies the others: an admin can already reload rules and
 /// replay the journal, so withholding `put` or `query` from it would protect
 /// nothing. Source patterns still limit an admin's `put` when configured.
+/// `query` implies `view`: the viewer shows what the query API returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -24,6 +25,9 @@ pub enum Scope {
     /// Read `/metrics` and `/readyz` only: what a Prometheus scraper or a
     /// readiness probe holds, instead of an admin token.
     Metrics,
+    /// Read the trail in the browser viewer (search, history, diffs, event
+    /// detail), nothing else: for auditors and support staff.
+    View,
 }
 
 impl Scope {
@@ -34,6 +38,7 @@ impl Scope {
             Scope::Query => "query",
             Scope::Admin => "admin",
             Scope::Metrics => "metrics",
+            Scope::View => "view",
         }
     }
 }
@@ -123,9 +128,12 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether the principal holds `scope` (directly, or through `admin`).
+    /// Whether the principal holds `scope` (directly, through `admin`, or
+    /// `view` through `query`).
     pub fn allows(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|&s| s == scope || s == Scope::Admin)
+        self.scopes.iter().any(|&s| {
+            s == scope || s == Scope::Admin || (scope == Scope::View && s == Scope::Query)
+        })
     }
 
     /// Whether the principal may put an event with this `source`: it needs the
@@ -244,13 +252,35 @@ mod tests {
     }
 
     #[test]
+    fn view_is_held_through_query_or_admin_and_grants_nothing_else() {
+        let with = |scopes: Vec<Scope>| Principal {
+            name: "auditor".into(),
+            kind: PrincipalKind::Token,
+            scopes,
+            sources: SourceFilter::default(),
+        };
+        assert!(with(vec![Scope::View]).allows(Scope::View));
+        assert!(with(vec![Scope::Query]).allows(Scope::View));
+        assert!(with(vec![Scope::Admin]).allows(Scope::View));
+        assert!(!with(vec![Scope::Put]).allows(Scope::View));
+        assert!(!with(vec![Scope::Metrics]).allows(Scope::View));
+        let viewer = with(vec![Scope::View]);
+        for other in [Scope::Put, Scope::Query, Scope::Admin, Scope::Metrics] {
+            assert!(!viewer.allows(other), "view must not grant {other}");
+        }
+    }
+
+    #[test]
     fn scopes_use_lowercase_names() {
         #[derive(Deserialize)]
         struct Wrap {
             scopes: Vec<Scope>,
         }
-        let w: Wrap = toml::from_str(r#"scopes = ["put", "query", "admin"]"#).unwrap();
-        assert_eq!(w.scopes, [Scope::Put, Scope::Query, Scope::Admin]);
+        let w: Wrap = toml::from_str(r#"scopes = ["put", "query", "admin", "view"]"#).unwrap();
+        assert_eq!(
+            w.scopes,
+            [Scope::Put, Scope::Query, Scope::Admin, Scope::View]
+        );
         assert!(toml::from_str::<Wrap>(r#"scopes = ["Put"]"#).is_err());
     }
 }

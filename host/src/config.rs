@@ -37,6 +37,10 @@
 //! timeout = "1s"
 //! memory = "64MiB"
 //!
+//! [viewer]
+//! enabled = true           # the audit viewer's pages at `/` and `/ui/`
+//! secure-cookies = false   # true behind a TLS proxy: cookies over HTTPS only
+//!
 //! [notify.admins]
 //! type = "file"
 //! path = "data/notify/admins.jsonl"
@@ -124,6 +128,15 @@ struct RawConfig {
     #[serde(default)]
     forward: BTreeMap<String, toml::Table>,
     auth: Option<toml::Table>,
+    #[serde(default)]
+    viewer: RawViewer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawViewer {
+    enabled: Option<bool>,
+    secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,6 +264,11 @@ pub struct Config {
     /// `[auth]`: tokens and access keys. Empty: the credentials created in
     /// the data directory on first start are used.
     pub auth: AuthConfig,
+    /// `[viewer] enabled`: serve the audit viewer at `/` (default on).
+    pub viewer: bool,
+    /// `[viewer] secure-cookies`: mark the viewer's cookies `Secure`, for a
+    /// viewer behind a TLS proxy (default off: plain HTTP on loopback).
+    pub viewer_secure_cookies: bool,
 }
 
 /// Command-line overrides of the file.
@@ -480,6 +498,8 @@ impl Config {
                 .transpose()
                 .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
                 .unwrap_or_default(),
+            viewer: raw.viewer.enabled.unwrap_or(true),
+            viewer_secure_cookies: raw.viewer.secure_cookies.unwrap_or(false),
             data,
         })
     }
@@ -643,6 +663,18 @@ mod tests {
             c.max_in_flight_per_principal,
             defaults.max_in_flight_per_principal
         );
+        assert_eq!(c.viewer, defaults.viewer);
+    }
+
+    #[test]
+    fn the_viewer_is_on_unless_turned_off() {
+        assert!(Config::parse("", &Overrides::default()).unwrap().viewer);
+        let off = Config::parse("[viewer]\nenabled = false\n", &Overrides::default()).unwrap();
+        assert!(!off.viewer && !off.viewer_secure_cookies);
+        let tls =
+            Config::parse("[viewer]\nsecure-cookies = true\n", &Overrides::default()).unwrap();
+        assert!(tls.viewer && tls.viewer_secure_cookies);
+        assert!(Config::parse("[viewer]\nport = 1\n", &Overrides::default()).is_err());
     }
 
     #[test]

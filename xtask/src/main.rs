@@ -9,7 +9,8 @@
 //!
 //! Each command installs what it needs first: the `wasm32-wasip2` target, and
 //! for `test` a Python virtualenv with `moto[server]` (an AWS-compatible server
-//! on loopback for the AWS backends' tests), started and stopped around the run.
+//! on loopback for the AWS backends' tests), started and stopped around the run,
+//! and Debian's `chromium` and `chromium-driver` for the viewer's browser test.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -17,6 +18,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod browser;
 mod moto;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -214,11 +216,15 @@ fn test() -> Result<()> {
     ]))?;
     // The AWS backends are tested against a real AWS-compatible server:
     // moto, installed into .venv on first use, on a free loopback port, and
-    // stopped (by PID) when `moto` is dropped, whatever the outcome.
+    // stopped (by PID) when `moto` is dropped, whatever the outcome. The
+    // viewer is tested in a real browser too.
+    browser::ensure_chromium()?;
     let moto = moto::Moto::start(&root())?;
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("TRAILMARK_WASM_DIR", &wasm_dir)
+        // The browser test fails, rather than skips, without chromedriver.
+        .env("TRAILMARK_BROWSER_TESTS", "require")
         .envs(moto.env()))?;
     drop(moto);
     Ok(())

@@ -19,8 +19,8 @@ pub enum AuthCommand {
         /// A name for the token, recorded with each refusal and admin action.
         #[arg(long)]
         name: String,
-        /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only).
-        #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics"])]
+        /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only), view (the browser viewer only).
+        #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics", "view"])]
         scopes: Vec<String>,
         /// Event sources it may put, `*` matching any run of characters (repeat; default any).
         #[arg(long = "source")]
@@ -39,8 +39,8 @@ pub enum AuthCommand {
         /// A name for the key.
         #[arg(long)]
         name: String,
-        /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only).
-        #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics"])]
+        /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only), view (the browser viewer only).
+        #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics", "view"])]
         scopes: Vec<String>,
         /// Event sources it may put (repeat; default any).
         #[arg(long = "source")]

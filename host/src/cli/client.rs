@@ -57,6 +57,29 @@ impl Client {
         self.json(response)
     }
 
+    /// GET a body of any length and copy it to `out` as it arrives (no
+    /// overall timeout); the bytes copied. An error answer is read as the
+    /// other calls read it.
+    pub fn get_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(None)
+            .timeout_recv_body(Some(std::time::Duration::from_secs(60)))
+            .build();
+        if let Some(a) = &self.authorization {
+            request = request.header("Authorization", a);
+        }
+        let mut response = request.call().map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return self.json(response).map(|_| 0);
+        }
+        std::io::copy(&mut response.body_mut().as_reader(), out)
+            .map_err(|e| anyhow!("reading the server's answer: {e} (the output is incomplete)"))
+    }
+
     fn unreachable(&self, e: ureq::Error) -> anyhow::Error {
         anyhow!(
             "cannot reach the Trailmark server at {}: {e}\n  is `trailmark serve` running? Point at another one with --server URL or TRAILMARK_SERVER",

@@ -48,6 +48,7 @@ pub mod aws;
 pub mod bench;
 pub mod client;
 pub mod events;
+pub mod export;
 pub mod plugin_new;
 pub mod plugins;
 pub mod query;
@@ -163,6 +164,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Every version of one entity, oldest first, with its archived body.
     History(query::HistoryArgs),
+    /// Every change record a query matches, with its body, as NDJSON or CSV.
+    Export(export::ExportArgs),
     /// A server's health: uptime, rules, lag, dead letters, storage.
     Status(admin::StatusArgs),
     /// Re-deliver journaled events of a time range (EventBridge's archive replay).
@@ -218,6 +221,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(cmd) => events::run(cmd),
         Command::Query(args) => query::query(args),
         Command::History(args) => query::history(args),
+        Command::Export(args) => export::run(args),
         Command::Status(args) => admin::status(args),
         Command::Dlq(cmd) => admin::dlq(cmd),
         Command::Replay(args) => admin::replay(args),

@@ -79,7 +79,8 @@ pub struct HistoryArgs {
     output: OutputFormat,
 }
 
-fn encode(s: &str) -> String {
+/// Percent-encode a query-string value.
+pub(super) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -67,8 +67,8 @@ const REFLECT_CHARS: usize = 256;
 
 /// What the auth layer needs.
 pub struct AuthState {
-    /// Checks credentials.
-    pub authenticator: Authenticator,
+    /// Checks credentials (shared with the viewer's sign-in).
+    pub authenticator: Arc<Authenticator>,
     /// Where audit events about refusals and admin actions go (its reserved
     /// path, [`Intake::submit_host`]).
     pub intake: Arc<dyn Intake>,
@@ -98,6 +98,7 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         _ if path.starts_with("/v1/changes") || path.starts_with("/v1/entities/") => {
             Some(Scope::Query)
         }
+        "/v1/export" if method == Method::GET => Some(Scope::Query),
         // Read-only operational views for scrapers and probes (admin may too).
         "/metrics" | "/readyz" if method == Method::GET => Some(Scope::Metrics),
         // Status, rules, plugins, dead letters, replay, reload, and any
@@ -293,6 +294,35 @@ impl AuthState {
         refuse(failure, asked.aws)
     }
 
+    /// Journal a viewer export before it runs (`trailmark.export`, by the
+    /// principal, with the query and format); `Err` when it cannot be.
+    pub async fn record_export(&self, who: &str, query: &str, format: &str) -> Result<(), ()> {
+        let data = json!({
+            "query": trailmark_auth::printable(query, REFLECT_CHARS * 4),
+            "format": format,
+        });
+        self.record("trailmark.export", who, data).await
+    }
+
+    /// Record a refusal answered outside the guard (the viewer's sign-in
+    /// and its forms), exactly as the guard's own are recorded.
+    pub async fn record_form_refusal(
+        &self,
+        who: &str,
+        status: u16,
+        reason: &str,
+        path: &str,
+        remote: Option<SocketAddr>,
+    ) {
+        let asked = Asked {
+            method: Method::POST,
+            path: path.to_owned(),
+            remote,
+            aws: false,
+        };
+        self.record_refusal(who, status, reason, &asked).await;
+    }
+
     async fn record_refusal(&self, who: &str, status: u16, reason: &str, asked: &Asked) {
         self.metrics.auth_refusals.fetch_add(1, Relaxed);
         let who = trailmark_auth::printable(who, REFLECT_CHARS);
@@ -474,6 +504,8 @@ mod tests {
         assert_eq!(required_scope(&post, "/v1/events"), Some(Scope::Put));
         assert_eq!(required_scope(&get, "/v1/events/abc"), Some(Scope::Query));
         assert_eq!(required_scope(&get, "/v1/changes"), Some(Scope::Query));
+        assert_eq!(required_scope(&get, "/v1/export"), Some(Scope::Query));
+        assert_eq!(required_scope(&post, "/v1/export"), Some(Scope::Admin));
         assert_eq!(
             required_scope(&get, "/v1/entities/book/1/history"),
             Some(Scope::Query)
@@ -555,7 +587,7 @@ mod guard_tests {
         )
         .expect("valid credentials");
         let state = Arc::new(AuthState {
-            authenticator,
+            authenticator: Arc::new(authenticator),
             intake: journal,
             metrics: Arc::new(Metrics::default()),
             max_body_bytes: 1 << 20,

@@ -74,6 +74,15 @@ impl Checkpointer {
         Ok(Some(checkpoint.seq))
     }
 
+    /// The last checkpoint signed, if any.
+    pub fn last(&self) -> Option<trailmark_journal::Checkpoint> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .cloned()
+    }
+
     /// Checkpoint every `interval` until the task is aborted.
     pub async fn run(self: Arc<Self>, interval: Duration) {
         let mut tick = tokio::time::interval(interval);

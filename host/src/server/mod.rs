@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod refusals;
 pub mod reload;
 mod sqs;
+pub mod viewer;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -196,8 +197,9 @@ pub async fn serve(config: Config) -> Result<()> {
         account: config.account.clone(),
         region: config.region.clone(),
     };
+    let credentials = Arc::new(authenticator(&config)?);
     let auth_state = Arc::new(auth::AuthState {
-        authenticator: authenticator(&config)?,
+        authenticator: credentials.clone(),
         intake: ingest_state.intake.clone(),
         metrics: metrics.clone(),
         max_body_bytes: ingest_state.limits.max_body_bytes,
@@ -220,8 +222,36 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
+    let checkpointer = Arc::new(
+        checkpoints::Checkpointer::open(&config.data, journal.clone())
+            .context("setting up journal checkpoints")?,
+    );
+    let viewer = config.viewer.then(|| {
+        trailmark_viewer::router(Arc::new(
+            trailmark_viewer::ViewerState::new(
+                query_state.metadata.clone(),
+                query_state.archive.clone(),
+                Arc::new(viewer::HostTrail {
+                    pipeline: pipeline.clone(),
+                    auth: auth_state.clone(),
+                    checkpoints: checkpointer.clone(),
+                    data: config.data.clone(),
+                    metrics: metrics.clone(),
+                    reload: reload_status.clone(),
+                }),
+                credentials,
+            )
+            .with_secure_cookies(config.viewer_secure_cookies),
+        ))
+    });
+    let export_api = viewer::export_router(viewer::ExportApi {
+        metadata: query_state.metadata.clone(),
+        archive: query_state.archive.clone(),
+        auth: auth_state.clone(),
+    });
     let app = crate::ingest::router(ingest_state)
         .merge(crate::query::router(query_state))
+        .merge(export_api)
         .merge(admin::router(admin::AdminState {
             pipeline: pipeline.clone(),
             metrics: metrics.clone(),
@@ -234,6 +264,13 @@ pub async fn serve(config: Config) -> Result<()> {
             auth_state.clone(),
             auth::guard,
         ));
+    // Merged after the guard: the viewer's pages (`GET /`, `/ui/...`) sign
+    // in with a session cookie instead of a bearer token. `POST /` stays
+    // the guarded PutEvents endpoint.
+    let app = match viewer {
+        Some(viewer) => app.merge(viewer),
+        None => app,
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -247,13 +284,14 @@ pub async fn serve(config: Config) -> Result<()> {
         config.rules.display(),
         config.plugins.display()
     );
+    if config.viewer {
+        println!(
+            "trailmark viewer at http://{addr}/ (sign in with a token holding the view, query or admin scope)"
+        );
+    }
     info!(%addr, data = %config.data.display(), rules = rule_count, "serving");
 
     let retention = tokio::spawn(retention_loop(pipeline.clone(), config.retention));
-    let checkpointer = Arc::new(
-        checkpoints::Checkpointer::open(&config.data, journal.clone())
-            .context("setting up journal checkpoints")?,
-    );
     let checkpointing = tokio::spawn(checkpointer.clone().run(config.checkpoint_interval));
     info!(
         max_connections = config.listener.max_connections,

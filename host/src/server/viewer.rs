@@ -1,0 +1,316 @@
+//! The audit viewer's export as an API (`GET /v1/export`, for `trailmark
+//! export`), and what the viewer (`trailmark-viewer`) reads from the running host
+//! besides the stores: events by id from the journal, with their sequence
+//! number, record hash and whether the record still recomputes; the last
+//! signed checkpoint; the rules in force; and where it hands the sign-ins it
+//! refuses, to be journaled as the API's refusals are.
+
+use std::path::PathBuf;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use trailmark_auth::Principal;
+use trailmark_backends::{ArchiveStore, MetadataStore};
+use trailmark_viewer::export::{Format, stream};
+
+use trailmark_journal::Journal;
+use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
+use trailmark_viewer::{Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail};
+
+use super::admin::ReloadStatus;
+use super::auth::AuthState;
+use super::checkpoints::Checkpointer;
+use super::envelope;
+use super::pipeline::Pipeline;
+use crate::metrics::Metrics;
+use crate::timespec::now_ms;
+
+/// What `GET /v1/export` needs.
+#[derive(Clone)]
+pub struct ExportApi {
+    /// Change records.
+    pub metadata: Arc<dyn MetadataStore>,
+    /// Bodies.
+    pub archive: Arc<dyn ArchiveStore>,
+    /// Where the export is journaled before it runs.
+    pub auth: Arc<AuthState>,
+}
+
+/// `GET /v1/export?q=…&format=ndjson|csv`: what the viewer's export page
+/// streams (the query bar's syntax, each record with its body), for a
+/// bearer token with the `query` scope (the guard checks it). Journaled as
+/// `trailmark.export` before a row is read; 503 when it cannot be.
+pub fn export_router(api: ExportApi) -> Router {
+    Router::new()
+        .route("/v1/export", get(export))
+        .with_state(api)
+}
+
+/// The query string of `GET /v1/export`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    format: String,
+}
+
+async fn export(
+    State(api): State<ExportApi>,
+    method: Method,
+    principal: Option<Extension<Principal>>,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Response {
+    if method == Method::HEAD {
+        // A probe exports and journals nothing.
+        return StatusCode::OK.into_response();
+    }
+    let error = |status: StatusCode, code: &str, message: String| {
+        (status, Json(json!({"error": code, "message": message}))).into_response()
+    };
+    let Some(Extension(principal)) = principal else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no credentials".into(),
+        );
+    };
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", e.body_text()),
+    };
+    let format = match Format::parse(&params.format) {
+        Ok(f) => f,
+        Err(m) => return error(StatusCode::BAD_REQUEST, "BadRequest", m),
+    };
+    let search = match trailmark_viewer::search::parse(&params.q, now_ms()) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BadRequest", format!("`q`: {e}")),
+    };
+    if api
+        .auth
+        .record_export(&principal.name, &params.q, format.as_str())
+        .await
+        .is_err()
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the export was not run: its audit record could not be journaled; retry later".into(),
+        );
+    }
+    tracing::info!(principal = %principal.name, query = %params.q, "export");
+    stream(api.metadata.clone(), api.archive.clone(), search, format)
+}
+
+/// [`Trail`] over the pipeline's journal and active rule set.
+pub struct HostTrail {
+    /// Events and rules.
+    pub pipeline: Arc<Pipeline>,
+    /// Where refusals are recorded.
+    pub auth: Arc<AuthState>,
+    /// The signed checkpoints.
+    pub checkpoints: Arc<Checkpointer>,
+    /// The data directory, for the `trailmark verify` command shown.
+    pub data: PathBuf,
+    /// Per-rule counters.
+    pub metrics: Arc<Metrics>,
+    /// The last reload's outcome.
+    pub reload: Arc<Mutex<ReloadStatus>>,
+}
+
+impl Trail for HostTrail {
+    fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String> {
+        let Some((seq, record)) = self.pipeline.find(id).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let journal = self.pipeline.journal();
+        let stored = journal
+            .read(seq)
+            .map_err(|e| format!("reading journal record {seq}: {e}"))?
+            .ok_or_else(|| format!("journal record {seq} is no longer retained"))?;
+        Ok(Some(JournaledEvent {
+            seq,
+            hash: hex::encode(stored.hash),
+            chain: chain_check(journal, &stored),
+            envelope: envelope::to_json(&record.event),
+            matched: record.rules,
+            ruleset: record.ruleset,
+        }))
+    }
+
+    fn live_rules(&self) -> Vec<LiveRule> {
+        self.pipeline
+            .rules()
+            .set
+            .rules()
+            .iter()
+            .map(|loaded| LiveRule {
+                name: loaded.rule.name.clone(),
+                plugin: loaded.rule.plugin.clone(),
+                enabled: loaded.rule.enabled,
+                pattern: loaded.rule.pattern.clone(),
+            })
+            .collect()
+    }
+
+    fn matched_rules(&self, id: &str) -> Option<Vec<String>> {
+        match self.pipeline.find(id) {
+            Ok(found) => found.map(|(_, record)| record.rules),
+            Err(e) => {
+                tracing::warn!(event_id = id, error = %e, "viewer: journal lookup failed");
+                None
+            }
+        }
+    }
+
+    fn last_checkpoint(&self) -> Option<Checkpointed> {
+        self.checkpoints.last().map(|c| Checkpointed {
+            seq: c.seq,
+            time_ms: c.time_ms,
+        })
+    }
+
+    fn verify_command(&self) -> String {
+        format!("trailmark verify --data {}", self.data.display())
+    }
+
+    fn operations(&self) -> Operations {
+        let rules = self
+            .pipeline
+            .rules()
+            .set
+            .rules()
+            .iter()
+            .map(|loaded| {
+                let m = self.metrics.rule(&loaded.rule.name);
+                RuleCounters {
+                    name: loaded.rule.name.clone(),
+                    plugin: loaded.rule.plugin.clone(),
+                    enabled: loaded.rule.enabled,
+                    matched: m.matched.load(Relaxed),
+                    delivered: m.delivered.load(Relaxed),
+                    failures: m.retried.load(Relaxed) + m.dead_lettered.load(Relaxed),
+                    dead_lettered: m.dead_lettered.load(Relaxed),
+                    lag: u64::try_from(m.pending.load(Relaxed)).unwrap_or(0),
+                }
+            })
+            .collect();
+        let reload = {
+            let status = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+            Reload {
+                at_ms: status.at,
+                ok: status.ok,
+                errors: status.errors.clone(),
+            }
+        };
+        let dead_letters = self
+            .pipeline
+            .dispatcher()
+            .dead_letters()
+            .count(None)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "viewer: cannot count dead letters");
+                0
+            });
+        Operations {
+            rules,
+            reload,
+            dead_letters,
+        }
+    }
+
+    fn record_export(&self, export: Export) -> Recorded {
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            auth.record_export(&export.who, &export.query, export.format)
+                .await
+                .map_err(|()| "the journal did not take the record".to_owned())
+        })
+    }
+
+    fn record_refusal(&self, refusal: Refusal) {
+        let auth = self.auth.clone();
+        // Called from a handler, on the runtime: journaling waits for the
+        // journal, the answer to the browser does not.
+        tokio::spawn(async move {
+            auth.record_form_refusal(
+                &refusal.who,
+                refusal.status,
+                &refusal.reason,
+                refusal.path,
+                refusal.remote,
+            )
+            .await;
+        });
+    }
+}
+
+/// Whether `stored`'s hash recomputes from its content and its `prev_hash`
+/// is the previous record's hash (when that one is still retained).
+fn chain_check(journal: &Journal, stored: &trailmark_journal::StoredRecord) -> Result<(), String> {
+    if stored.computed_hash() != stored.hash {
+        return Err(format!(
+            "journal record {}'s hash does not recompute from its content",
+            stored.seq
+        ));
+    }
+    match journal.read(stored.seq.saturating_sub(1)) {
+        Ok(Some(prev)) if prev.hash != stored.prev_hash => Err(format!(
+            "journal record {} does not link to record {}",
+            stored.seq, prev.seq
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "the record before {} cannot be read: {e}",
+            stored.seq
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailmark_journal::{JournalOptions, NewRecord};
+
+    #[test]
+    fn altered_records_and_broken_links_are_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = Journal::open(dir.path(), JournalOptions::default()).expect("journal");
+        let record = |payload: &str| NewRecord {
+            kind: 1,
+            payload: payload.as_bytes().to_vec(),
+        };
+        journal
+            .append_wait(vec![record("one"), record("two")])
+            .expect("append");
+        let second = journal.read(2).expect("read").expect("record 2");
+        assert_eq!(chain_check(&journal, &second), Ok(()));
+        let first = journal.read(1).expect("read").expect("record 1");
+        assert_eq!(
+            chain_check(&journal, &first),
+            Ok(()),
+            "record 1 links to genesis"
+        );
+
+        let mut altered = second.clone();
+        altered.payload = b"TWO".to_vec();
+        let why = chain_check(&journal, &altered).unwrap_err();
+        assert!(why.contains("does not recompute"), "{why}");
+
+        let mut relinked = second.clone();
+        relinked.prev_hash = [7; 32];
+        relinked.hash = relinked.computed_hash();
+        let why = chain_check(&journal, &relinked).unwrap_err();
+        assert!(why.contains("does not link to record 1"), "{why}");
+    }
+}

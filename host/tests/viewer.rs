@@ -1,0 +1,293 @@
+//! The audit viewer inside `trailmark serve`: mounted at `/` beside
+//! PutEvents, signed in with the token the server created, reading what
+//! the real pipeline (standard plugins, default rules) recorded.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Setup, put_events, state_change};
+use serde_json::{Value, json};
+
+/// A browser without cookies of its own: redirects not followed.
+fn browser() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// (status, content type, body) of a GET with an optional cookie.
+fn get(url: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut req = browser().get(url);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let mut r = req.call().expect("GET");
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = r.body_mut().read_to_string().expect("body");
+    (r.status().as_u16(), kind, body)
+}
+
+/// Show the sign-in form, then post `token` with the form's CSRF value.
+fn post_sign_in(url: &str, token: &str) -> ureq::http::Response<ureq::Body> {
+    let mut form = browser()
+        .get(format!("{url}/ui/signin"))
+        .call()
+        .expect("form");
+    let signin_cookie = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("sign-in cookie")
+        .to_owned();
+    let html = form.body_mut().read_to_string().expect("form body");
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("csrf field") + marker.len();
+    let csrf = html[start..].split('"').next().expect("csrf");
+    browser()
+        .post(format!("{url}/ui/signin"))
+        .header("cookie", &signin_cookie)
+        .send_form([("token", token), ("csrf", csrf), ("next", "/")])
+        .expect("sign in")
+}
+
+/// Sign in with `token`; the session cookie (`name=value`).
+fn sign_in(url: &str, token: &str) -> String {
+    let r = post_sign_in(url, token);
+    assert_eq!(r.status().as_u16(), 303);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("trailmark_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
+#[test]
+fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
+    let setup = Setup::new().standard();
+    setup.config("[journal]\ncheckpoint-interval = \"1s\"\n");
+    let server = setup.start();
+    let url = server.url.clone();
+
+    // Signed out, `GET /` is the viewer's sign-in page, not an API error.
+    let (status, kind, body) = get(&format!("{url}/"), None);
+    assert_eq!(status, 401);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(body.contains(r#"action="/ui/signin""#), "{body}");
+
+    // PutEvents on `POST /` is untouched by the viewer's `GET /`.
+    let versions = [
+        state_change(
+            "book",
+            "dune",
+            "insert",
+            "ann",
+            Some(json!({"title": "Dune", "price": 10})),
+        ),
+        state_change(
+            "book",
+            "dune",
+            "update",
+            "ann",
+            Some(json!({"title": "Dune", "price": 12})),
+        ),
+        state_change(
+            "book",
+            "dune",
+            "update",
+            "bob",
+            Some(json!({"title": "Dune", "price": 12, "pages": 412})),
+        ),
+        state_change("book", "dune", "delete", "bob", None),
+    ];
+    let mut ids = Vec::new();
+    for (second, mut entry) in versions.into_iter().enumerate() {
+        // Versions are ordered by their `ts`: one second apart.
+        let mut detail: Value =
+            serde_json::from_str(entry["Detail"].as_str().expect("detail")).expect("detail JSON");
+        detail["ts"] = json!(format!("2026-11-25T10:00:0{second}Z"));
+        entry["Detail"] = json!(detail.to_string());
+        let (status, body) = put_events(&server, &[entry]);
+        assert_eq!(status, 200, "{body}");
+        ids.push(
+            body["Entries"][0]["EventId"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    server.wait_until(Duration::from_secs(20), "archived versions", |s| {
+        s.get("/v1/entities/book/dune/history")
+            .ok()
+            .and_then(|(_, h)| h["versions"].as_array().cloned())
+            .is_some_and(|v| v.len() == 4 && v[..3].iter().all(|v| !v["body"].is_null()))
+    });
+
+    let token = server.token().expect("admin token");
+    let session = sign_in(&url, &token);
+    let cookie = Some(session.as_str());
+
+    let (status, _, search) = get(&format!("{url}/?q=entity%3Abook%2Fdune"), cookie);
+    assert_eq!(status, 200, "{search}");
+    assert_eq!(search.matches(r#"<tr class="op-"#).count(), 4, "{search}");
+
+    let (status, _, history) = get(
+        &format!("{url}/ui/entities/book/dune?from={}&to={}", ids[0], ids[2]),
+        cookie,
+    );
+    assert_eq!(status, 200, "{history}");
+    assert!(
+        history.contains("Changes from version 1 to version 3"),
+        "{history}"
+    );
+    assert!(
+        history.contains(r#"<td class="mono">/price</td><td>changed</td>"#),
+        "{history}"
+    );
+    assert!(
+        history.contains(r#"<td class="mono">/pages</td><td>added</td>"#),
+        "{history}"
+    );
+    // Each version names the rules its event matched: the delete, delete-alert.
+    let delete_row = &history[history
+        .find(r#"<tr class="op-delete">"#)
+        .expect("delete row")..];
+    let delete_row = &delete_row[..delete_row.find("</tr>").expect("row end")];
+    assert!(delete_row.contains("delete-alert"), "{delete_row}");
+
+    let (status, _, event) = get(&format!("{url}/ui/events/{}", ids[3]), cookie);
+    assert_eq!(status, 200, "{event}");
+    assert!(event.contains("<dt>Journal sequence</dt>"), "{event}");
+    let start = event
+        .find(r#"<th scope="row">delete-alert"#)
+        .expect("delete-alert row");
+    let row = &event[start..start + event[start..].find("</tr>").expect("row end")];
+    assert!(row.contains("matches; delivered at ingest"), "{row}");
+    // The record is intact, and soon covered by a signed checkpoint.
+    assert!(event.contains("trailmark verify --data data"), "{event}");
+    server.wait_until(
+        Duration::from_secs(20),
+        "a checkpoint covering the delete",
+        |_| {
+            get(&format!("{url}/ui/events/{}", ids[3]), cookie)
+                .2
+                .contains("Intact, covered by the signed checkpoint of")
+        },
+    );
+
+    // The export holds the API's records for the same query, each with its
+    // body, and is itself journaled.
+    let (status, _, ndjson) = get(&format!("{url}/ui/export?q=entity%3Abook%2Fdune"), cookie);
+    assert_eq!(status, 200, "{ndjson}");
+    let mut exported: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(exported.len(), 4);
+    assert_eq!(exported[1]["body"]["pages"], 412, "bodies come along");
+    for row in &mut exported {
+        let object = row.as_object_mut().expect("object");
+        object.remove("body");
+        object.remove("body-error");
+    }
+    assert_eq!(exported, server.changes("entity-type=book&entity-id=dune"));
+    // `trailmark export` streams the same through the bearer API.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args([
+            "export",
+            "--query",
+            "entity:book/dune",
+            "--format",
+            "ndjson",
+        ])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trailmark export");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cli.stdout),
+        ndjson,
+        "the CLI's export is the page's"
+    );
+    let csv = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["export", "--query", "op:delete", "--format", "csv"])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trailmark export");
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert_eq!(csv.lines().count(), 2, "a header and the delete: {csv}");
+    assert!(csv.contains(&ids[3]), "{csv}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["export", "--query", "colour:red"])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", server.root.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trailmark export");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown qualifier `colour:`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    server.wait_until(Duration::from_secs(20), "the export journaled", |s| {
+        !s.changes("source=trailmark&entity-type=trailmark.export")
+            .is_empty()
+    });
+
+    // The admin token sees the operations page, with the live counters.
+    let (status, _, ops) = get(&format!("{url}/ui/operations"), cookie);
+    assert_eq!(status, 200, "{ops}");
+    let row = &ops[ops
+        .find(r#"<th scope="row">delete-alert</th>"#)
+        .expect("row")..];
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert!(row.contains("<td>enabled</td>"), "{row}");
+    assert!(row.contains("\n    <td>1</td>"), "matched once: {row}");
+
+    // The bearer API is as it was.
+    assert_eq!(server.changes("entity-id=dune").len(), 4);
+
+    // A refused sign-in is journaled as the API's refusals are.
+    assert_eq!(post_sign_in(&url, "tmk_wrong").status().as_u16(), 401);
+    server.wait_until(Duration::from_secs(20), "the refusal journaled", |s| {
+        s.changes("source=trailmark&entity-type=trailmark.auth-failure")
+            .iter()
+            .any(|c| c["author"] == "anonymous")
+    });
+}
+
+#[test]
+fn with_the_viewer_off_get_slash_is_an_api_route_again() {
+    let setup = Setup::new().standard();
+    setup.config("[viewer]\nenabled = false\n");
+    let server = setup.start();
+    let (status, kind, body) = get(&format!("{}/", server.url), None);
+    assert_eq!(status, 401);
+    assert!(!kind.starts_with("text/html"), "{kind}: {body}");
+    assert!(body.contains("MissingAuthenticationToken"), "{body}");
+    let (status, _, _) = get(&format!("{}/ui/signin", server.url), None);
+    assert_eq!(status, 401, "no viewer route: the guard answers");
+    let (status, _) = server.get("/").expect("GET / with a token");
+    assert_eq!(status, 405);
+}

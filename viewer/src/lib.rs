@@ -1,0 +1,233 @@
+//! Trailmark's audit viewer: web pages for people who read the trail.
+//!
+//! Served by `trailmark serve` at `/` (`[viewer] enabled = true`, the
+//! default), beside the APIs. The pages are rendered on the server from
+//! templates checked at compile time and work without JavaScript; there is
+//! no script at all, no request leaves the origin, and every response
+//! carries a Content-Security-Policy that says so. Every stored value is
+//! HTML-escaped by the templates: bodies are attacker-controlled.
+//!
+//! * `/`: search the change records with a query bar
+//!   (`author:ann type:book -op:delete after:"3 hours ago"`, see [`search`]).
+//! * `/ui/entities/{type}/{id}`: an entity's versions, each with its archived
+//!   body, and a structural diff between any two ([`diff`]).
+//! * `/ui/events/{id}`: an event's envelope, journal sequence and hash,
+//!   whether its record is intact and signed ([`integrity`]), and for every
+//!   live rule whether it matches and why not ([`explain`]).
+//! * `/ui/explain`: paste an event and see the same for it.
+//! * `/ui/export?q=…&format=ndjson|csv`: the query's records with their
+//!   bodies, streamed, journaled before it runs.
+//! * `/ui/operations` (admin only): each rule's state, matches, failures and
+//!   lag, dead letters, the last reload.
+//! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
+//!   or `admin`) is presented once; the browser then holds only an opaque
+//!   session cookie ([`session`]). Every POST carries a CSRF token.
+//!
+//! The host supplies the stores, the credentials it accepts and a [`Trail`]
+//! (journal lookups and the live rules):
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn wire(metadata: Arc<dyn trailmark_backends::MetadataStore>,
+//! #         archive: Arc<dyn trailmark_backends::ArchiveStore>,
+//! #         trail: Arc<dyn trailmark_viewer::Trail>,
+//! #         auth: Arc<trailmark_auth::Authenticator>) -> axum::Router {
+//! let state = trailmark_viewer::ViewerState::new(metadata, archive, trail, auth);
+//! trailmark_viewer::router(Arc::new(state))
+//! # }
+//! ```
+
+pub mod diff;
+pub mod explain;
+pub mod export;
+pub mod integrity;
+pub mod operations;
+mod pages;
+pub mod search;
+pub mod session;
+mod templates;
+pub mod when;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use trailmark_auth::Authenticator;
+use trailmark_backends::{ArchiveStore, MetadataStore};
+
+pub use explain::LiveRule;
+pub use integrity::Checkpointed;
+
+/// The Content-Security-Policy of every viewer response: the viewer's own
+/// stylesheet, nothing else; forms post only to the viewer; no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// An event as the journal holds it.
+#[derive(Debug, Clone)]
+pub struct JournaledEvent {
+    /// Journal sequence number.
+    pub seq: u64,
+    /// The journal record's hash, hex.
+    pub hash: String,
+    /// The EventBridge envelope as the matcher saw it (JSON).
+    pub envelope: Vec<u8>,
+    /// The rules it matched when accepted.
+    pub matched: Vec<String>,
+    /// The version of the rule set it was matched against.
+    pub ruleset: u64,
+    /// Whether the record's hash and its link to the previous record
+    /// recompute; why not, when they do not.
+    pub chain: Result<(), String>,
+}
+
+/// What the viewer reads from the running host besides the stores.
+/// Methods may block (journal reads); the viewer calls them off the async
+/// threads.
+pub trait Trail: Send + Sync + 'static {
+    /// The event with this id, if the journal still holds it.
+    fn find_event(&self, id: &str) -> Result<Option<JournaledEvent>, String>;
+    /// The rules in force now, in rule-set order.
+    fn live_rules(&self) -> Vec<LiveRule>;
+    /// The rules the event matched when accepted, if the journal still holds
+    /// it (for the history page: a lighter [`Trail::find_event`]).
+    fn matched_rules(&self, id: &str) -> Option<Vec<String>> {
+        self.find_event(id).ok().flatten().map(|e| e.matched)
+    }
+    /// The last signed checkpoint of the journal head, if any.
+    fn last_checkpoint(&self) -> Option<Checkpointed>;
+    /// The command that verifies the journal offline on this host.
+    fn verify_command(&self) -> String;
+    /// A refused sign-in (wrong token, a token without the scope, a forged
+    /// form), to be journaled as the host's API refusals are. Must not
+    /// block: the host queues it.
+    fn record_refusal(&self, refusal: Refusal);
+    /// Rules' counters and the last reload, for the operations page.
+    fn operations(&self) -> operations::Operations;
+    /// Journal an export before it runs; it does not run unless this
+    /// resolves `Ok`.
+    fn record_export(&self, export: Export) -> Recorded;
+}
+
+/// What [`Trail::record_export`] resolves to: `Err` says why the record
+/// could not be journaled.
+pub type Recorded = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// An export about to run.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// The signed-in principal.
+    pub who: String,
+    /// The query bar text.
+    pub query: String,
+    /// `ndjson` or `csv`.
+    pub format: &'static str,
+}
+
+/// A sign-in the viewer refused.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The principal when the token was valid, else `anonymous`.
+    pub who: String,
+    /// 401 or 403.
+    pub status: u16,
+    /// Why (never a secret).
+    pub reason: String,
+    /// The path asked.
+    pub path: &'static str,
+    /// The remote address, when the listener gave it.
+    pub remote: Option<SocketAddr>,
+}
+
+/// Everything the pages need.
+pub struct ViewerState {
+    metadata: Arc<dyn MetadataStore>,
+    archive: Arc<dyn ArchiveStore>,
+    trail: Arc<dyn Trail>,
+    authenticator: Arc<Authenticator>,
+    sessions: session::Sessions,
+    secure_cookies: bool,
+}
+
+impl ViewerState {
+    /// A viewer over these stores, signing in with the host's credentials.
+    pub fn new(
+        metadata: Arc<dyn MetadataStore>,
+        archive: Arc<dyn ArchiveStore>,
+        trail: Arc<dyn Trail>,
+        authenticator: Arc<Authenticator>,
+    ) -> Self {
+        Self {
+            metadata,
+            archive,
+            trail,
+            authenticator,
+            sessions: session::Sessions::default(),
+            secure_cookies: false,
+        }
+    }
+
+    /// Mark cookies `Secure` (the browser sends them over HTTPS only): for a
+    /// viewer served behind a TLS proxy (`[viewer] secure-cookies`).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// A `Set-Cookie` value with this viewer's attributes.
+    fn cookie(&self, name: &str, value: &str, path: &str, max_age: std::time::Duration) -> String {
+        session::set_cookie(name, value, path, max_age, self.secure_cookies)
+    }
+}
+
+/// The viewer's routes: `GET /` and everything under `/ui/`. It takes no
+/// other path and no `POST /` (PutEvents stays with the ingest router), and
+/// sets no fallback, so it merges into the host's router.
+pub fn router(state: Arc<ViewerState>) -> Router {
+    Router::new()
+        .route("/", get(pages::search_page))
+        .route("/ui/signin", get(pages::signin_form).post(pages::signin))
+        .route("/ui/signout", post(pages::signout))
+        .route(
+            "/ui/entities/{entity_type}/{entity_id}",
+            get(pages::history_page),
+        )
+        .route("/ui/events/{id}", get(pages::event_page))
+        .route(
+            "/ui/explain",
+            get(pages::test_event_form).post(pages::test_event),
+        )
+        .route("/ui/export", get(pages::export))
+        .route("/ui/operations", get(pages::operations_page))
+        .route("/ui/static/viewer.css", get(pages::stylesheet))
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(state)
+}
+
+/// Headers on every viewer response: the CSP, no sniffing, no framing, no
+/// referrer, and no caching of pages that hold audit data.
+async fn secure_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,142 @@
+//! `GET /ui/events/{id}`: the envelope, where the journal holds it, and the
+//! verdict of every live rule on it.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::{Shared, SignedIn, history_href, message, render};
+use crate::explain::{LiveRule, explain};
+use crate::integrity::{Integrity, integrity};
+use crate::templates::{EventPage, VerdictView};
+use crate::when::format_ms;
+
+/// The handler.
+pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<String>) -> Response {
+    let trail = state.trail.clone();
+    let lookup = id.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        trail.find_event(&lookup).map(|found| {
+            found.map(|event| {
+                let checkpoint = trail.last_checkpoint();
+                (
+                    event,
+                    trail.live_rules(),
+                    checkpoint,
+                    trail.verify_command(),
+                )
+            })
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let (event, rules, checkpoint, verify_command) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                who.chrome(),
+                "No such event",
+                format!(
+                    "The journal holds no event with id {id:?} (retention may have removed it)."
+                ),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "viewer event lookup failed");
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                who.chrome(),
+                "Journal unavailable",
+                format!("the journal lookup failed: {e}; try again"),
+            );
+        }
+    };
+    let envelope: Value = serde_json::from_slice(&event.envelope)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&event.envelope).into_owned()));
+    let detail = envelope.get("detail");
+    let text = |key: &str| detail.and_then(|d| d.get(key)).and_then(Value::as_str);
+    let history = match (text("entity-type"), text("entity-id")) {
+        (Some(t), Some(i)) => Some(history_href(t, i)),
+        _ => None,
+    };
+    let verdicts = verdict_views(&rules, &envelope, &event.matched);
+    let (integrity, integrity_text) = match integrity(event.seq, &event.chain, checkpoint) {
+        Integrity::Broken(why) => (
+            "broken",
+            format!(
+                "Broken: {why}. The journal was altered; run the command below for the whole chain."
+            ),
+        ),
+        Integrity::Covered(c) => (
+            "covered",
+            format!(
+                "Intact, covered by the signed checkpoint of {} (records up to {}).",
+                format_ms(c.time_ms),
+                c.seq
+            ),
+        ),
+        Integrity::Pending(Some(c)) => (
+            "pending",
+            format!(
+                "Intact, written after the last signed checkpoint ({}, records up to {}); the next one covers it.",
+                format_ms(c.time_ms),
+                c.seq
+            ),
+        ),
+        Integrity::Pending(None) => (
+            "pending",
+            "Intact; no checkpoint is signed yet, the first one covers it.".to_owned(),
+        ),
+    };
+    let page = EventPage {
+        chrome: who.chrome(),
+        id,
+        seq: event.seq,
+        hash: event.hash,
+        ruleset: event.ruleset,
+        matched: event.matched,
+        envelope: serde_json::to_string_pretty(&envelope).unwrap_or_default(),
+        verdicts,
+        history_href: history,
+        integrity,
+        integrity_text,
+        verify_command,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Every live rule's verdict on `envelope`, for display; `delivered` names
+/// the rules the pipeline matched when the event was accepted.
+pub(super) fn verdict_views(
+    rules: &[LiveRule],
+    envelope: &Value,
+    delivered: &[String],
+) -> Vec<VerdictView> {
+    explain(rules, envelope)
+        .into_iter()
+        .map(|v| VerdictView {
+            matched_at_ingest: delivered.contains(&v.rule),
+            why: v.failed_path.as_ref().map(|path| {
+                let required = v.failed_condition.clone().unwrap_or_default();
+                match &v.failed_actual {
+                    Some(actual) => {
+                        format!("`{path}` is {actual} but the pattern requires {required}")
+                    }
+                    None => format!("`{path}` is missing but the pattern requires {required}"),
+                }
+            }),
+            fields: v
+                .fields
+                .into_iter()
+                .map(|f| (f.path, f.actual.unwrap_or_else(|| "(missing)".to_owned())))
+                .collect(),
+            rule: v.rule,
+            plugin: v.plugin,
+            enabled: v.enabled,
+            matched: v.matched,
+            summary: v.summary,
+        })
+        .collect()
+}

@@ -1,0 +1,105 @@
+//! `GET /?q=…&cursor=…`: the query bar and one page of results.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use trailmark_backends::BackendError;
+
+use super::{Shared, SignedIn, event_href, history_href, render, with_query};
+use crate::search::{self, QUALIFIERS, SCAN_BUDGET};
+use crate::templates::{Row, SearchPage};
+use crate::when::{format_ms, now_ms};
+
+/// Rows per page.
+const PAGE_ROWS: usize = 50;
+
+/// The search page's query string: the state every link carries.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+/// The handler.
+pub async fn search_page(
+    State(state): Shared,
+    who: SignedIn,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Response {
+    // A malformed query string is read as no parameters: the page shows
+    // everything rather than an error about its own links.
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    let mut page = SearchPage {
+        chrome: who.chrome(),
+        q: params.q.clone(),
+        error: None,
+        rows: Vec::new(),
+        next_href: None,
+        export_hrefs: (
+            with_query("/ui/export", &[("q", &params.q), ("format", "ndjson")]),
+            with_query("/ui/export", &[("q", &params.q), ("format", "csv")]),
+        ),
+        note: None,
+        qualifiers: QUALIFIERS
+            .iter()
+            .map(|q| format!("{q}:"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let parsed = match search::parse(&params.q, now_ms()) {
+        Ok(s) => s,
+        Err(e) => {
+            page.error = Some(e.to_string());
+            return render(StatusCode::BAD_REQUEST, &page);
+        }
+    };
+    let cursor = Some(params.cursor.clone()).filter(|c| !c.is_empty());
+    let metadata = state.metadata.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        search::page(metadata.as_ref(), &parsed, cursor, PAGE_ROWS, SCAN_BUDGET)
+    })
+    .await
+    .unwrap_or_else(|e| Err(BackendError::Transient(e.to_string())));
+    let found = match found {
+        Ok(found) => found,
+        Err(BackendError::Invalid(m)) => {
+            page.error = Some(m);
+            return render(StatusCode::BAD_REQUEST, &page);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "viewer search failed");
+            page.error = Some(format!("the metadata store failed: {e}; try again"));
+            return render(StatusCode::SERVICE_UNAVAILABLE, &page);
+        }
+    };
+    if found.budget_spent {
+        page.note = Some(format!(
+            "Read {} records to filter on the server (the store cannot express OR or negation) \
+             and stopped; the next page continues the scan.",
+            found.scanned
+        ));
+    }
+    page.next_href = found
+        .next_cursor
+        .map(|c| with_query("/", &[("q", &params.q), ("cursor", &c)]));
+    page.rows = found
+        .rows
+        .into_iter()
+        .map(|r| Row {
+            time: format_ms(r.ts),
+            history_href: history_href(&r.entity_type, &r.entity_id),
+            event_href: event_href(&r.event_id),
+            operation: r.operation,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            author: r.author,
+            source: r.source,
+            event_id: r.event_id,
+        })
+        .collect();
+    render(StatusCode::OK, &page)
+}

@@ -1,0 +1,203 @@
+//! The pages' templates (under `templates/`, checked at compile time) and
+//! the values they show. Templates only render: every value here is already
+//! computed, and askama HTML-escapes each one.
+
+use askama::Template;
+
+/// What every page's frame shows: who is signed in, and the CSRF token of
+/// the sign-out form.
+pub struct Chrome {
+    /// The principal's name, when signed in.
+    pub user: Option<String>,
+    /// The session's CSRF token (empty when signed out).
+    pub csrf: String,
+}
+
+impl Chrome {
+    /// The frame of a page seen signed out.
+    pub fn signed_out() -> Self {
+        Chrome {
+            user: None,
+            csrf: String::new(),
+        }
+    }
+}
+
+/// The sign-in form.
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignIn {
+    pub chrome: Chrome,
+    /// Why the last attempt failed, or why sign-in is asked.
+    pub message: Option<String>,
+    /// The message is a refusal (shown as an error), not a prompt.
+    pub refused: bool,
+    /// The form's CSRF value (also in the sign-in cookie).
+    pub csrf: String,
+    /// Where to go after signing in (a viewer path).
+    pub next: String,
+}
+
+/// A page with only a message: not found, refused, failed.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub chrome: Chrome,
+    pub title: String,
+    pub message: String,
+}
+
+/// One change record in the results.
+pub struct Row {
+    pub time: String,
+    pub operation: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub author: String,
+    pub source: String,
+    pub event_id: String,
+    pub history_href: String,
+    pub event_href: String,
+}
+
+/// The search page.
+#[derive(Template)]
+#[template(path = "search.html")]
+pub struct SearchPage {
+    pub chrome: Chrome,
+    /// The query as typed.
+    pub q: String,
+    /// Why the query cannot be run.
+    pub error: Option<String>,
+    pub rows: Vec<Row>,
+    /// Link to the next page.
+    pub next_href: Option<String>,
+    /// Links to export the whole result (NDJSON, CSV).
+    pub export_hrefs: (String, String),
+    /// Said when rows were filtered on the server or the scan stopped short.
+    pub note: Option<String>,
+    /// The qualifiers, for the help line.
+    pub qualifiers: String,
+}
+
+/// One version of an entity.
+pub struct VersionView {
+    /// 1-based, oldest first, on this page.
+    pub number: usize,
+    pub event_id: String,
+    pub event_href: String,
+    pub time: String,
+    pub operation: String,
+    pub author: String,
+    pub source: String,
+    /// The rules the event matched when accepted (empty: none; `None`: the
+    /// journal no longer holds it).
+    pub rules: Option<String>,
+    /// The archived body, pretty-printed.
+    pub body: Option<String>,
+    /// Why there is no body.
+    pub body_note: Option<String>,
+    /// Selected as the older side of the diff.
+    pub is_from: bool,
+    /// Selected as the newer side of the diff.
+    pub is_to: bool,
+}
+
+/// One changed path.
+pub struct ChangeView {
+    pub path: String,
+    pub kind: &'static str,
+    pub before: String,
+    pub after: String,
+}
+
+/// The diff between two versions.
+pub struct DiffView {
+    pub from: usize,
+    pub to: usize,
+    pub changes: Vec<ChangeView>,
+    pub unchanged: usize,
+    pub raw_from: String,
+    pub raw_to: String,
+}
+
+/// An entity's history.
+#[derive(Template)]
+#[template(path = "history.html")]
+pub struct HistoryPage {
+    pub chrome: Chrome,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub source: Option<String>,
+    pub versions: Vec<VersionView>,
+    pub diff: Option<DiffView>,
+    /// Why no diff is shown.
+    pub diff_note: Option<String>,
+    pub next_href: Option<String>,
+    /// Search link for this entity's changes.
+    pub search_href: String,
+}
+
+/// One rule's verdict, for display.
+pub struct VerdictView {
+    pub rule: String,
+    pub plugin: String,
+    pub enabled: bool,
+    pub matched: bool,
+    /// Whether the pipeline delivered the event to this rule when accepted.
+    pub matched_at_ingest: bool,
+    pub summary: String,
+    /// "field `x` is 1 but the pattern requires = 2", when not matched.
+    pub why: Option<String>,
+    /// (path, actual) of every field the pattern tests.
+    pub fields: Vec<(String, String)>,
+}
+
+/// An event's detail.
+#[derive(Template)]
+#[template(path = "event.html")]
+pub struct EventPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub seq: u64,
+    pub hash: String,
+    pub ruleset: u64,
+    pub matched: Vec<String>,
+    /// The envelope, pretty-printed.
+    pub envelope: String,
+    pub verdicts: Vec<VerdictView>,
+    /// Link to the entity's history, for a state change.
+    pub history_href: Option<String>,
+    /// `covered`, `pending` or `broken`.
+    pub integrity: &'static str,
+    /// The integrity in a sentence.
+    pub integrity_text: String,
+    /// How to verify the journal offline.
+    pub verify_command: String,
+}
+
+/// The page to paste an event and explain it against the live rules.
+#[derive(Template)]
+#[template(path = "test_event.html")]
+pub struct TestEventPage {
+    pub chrome: Chrome,
+    /// The event as pasted.
+    pub event: String,
+    /// Why it cannot be tested.
+    pub error: Option<String>,
+    /// Whether an event was tested (the table is shown).
+    pub tested: bool,
+    pub verdicts: Vec<VerdictView>,
+}
+
+/// The operations page.
+#[derive(Template)]
+#[template(path = "operations.html")]
+pub struct OperationsPage {
+    pub chrome: Chrome,
+    pub rules: Vec<crate::operations::RuleCounters>,
+    pub reload_at: String,
+    pub reload_ok: bool,
+    pub reload_errors: Vec<String>,
+    pub dead_letters: u64,
+}

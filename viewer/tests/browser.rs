@@ -1,0 +1,272 @@
+//! The viewer in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) driven over WebDriver on loopback. A person's path:
+//! sign in → search → an entity's history → a diff → an event → explain.
+//! Screenshots of each page go to `$CARGO_TARGET_TMPDIR/viewer-browser/`.
+//!
+//! Without `chromedriver` on the PATH the test says so and passes, unless
+//! `TRAILMARK_BROWSER_TESTS=require` (set by `cargo xtask test`, which
+//! installs the packages when it runs as root).
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::Viewer;
+
+/// A chromedriver process on a free loopback port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+impl Driver {
+    fn start(log: &Path) -> Option<Driver> {
+        let binary = find_on_path("chromedriver")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("driver log"))
+            .spawn()
+            .expect("start chromedriver");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        while Instant::now() < deadline {
+            if agent.get(format!("{}/status", driver.url)).call().is_ok() {
+                return Some(driver);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("chromedriver did not answer on {} within 20s", driver.url);
+    }
+}
+
+/// Save a screenshot of the current page as `dir/name.png`.
+async fn snap(client: &Client, dir: &Path, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// What every page must hold to: no script, nothing loaded from elsewhere,
+/// and the stylesheet applied (the CSP let it through).
+async fn check_page(client: &Client, origin: &str) {
+    let facts = client
+        .execute(
+            "return {scripts: document.scripts.length, \
+                     resources: performance.getEntriesByType('resource').map(e => e.name), \
+                     styled: getComputedStyle(document.querySelector('.top')).display}",
+            vec![],
+        )
+        .await
+        .expect("page facts");
+    assert_eq!(facts["scripts"], json!(0), "a page carries a script");
+    for resource in facts["resources"].as_array().into_iter().flatten() {
+        let url = resource.as_str().unwrap_or_default();
+        assert!(url.starts_with(origin), "off-origin request: {url}");
+    }
+    assert_eq!(
+        facts["styled"],
+        json!("flex"),
+        "the stylesheet did not apply"
+    );
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Wait (at most 10 s) until the page's URL satisfies `ready`.
+async fn wait_for_url(client: &Client, what: &str, ready: impl Fn(&url::Url) -> bool) -> url::Url {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.expect("url");
+        if ready(&url) {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "waited 10s for {what}; at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text(client: &Client) -> String {
+    client
+        .find(Locator::Css("main"))
+        .await
+        .expect("main")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer-browser");
+    std::fs::create_dir_all(&out).expect("screenshot dir");
+    let Some(driver) = Driver::start(&out.join("chromedriver.log")) else {
+        assert_ne!(
+            std::env::var("TRAILMARK_BROWSER_TESTS").as_deref(),
+            Ok("require"),
+            "chromedriver is not on the PATH: apt-get install chromium chromium-driver"
+        );
+        eprintln!(
+            "skipped: no chromedriver on the PATH (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let viewer = tokio::task::spawn_blocking(Viewer::start)
+        .await
+        .expect("viewer");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--window-size=1280,900", "--no-first-run", "--disable-extensions",
+            format!("--user-data-dir={}", profile.path().display()),
+        ]}),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    let origin = viewer.url.clone();
+    let result = async {
+        // Signed out: the sign-in form.
+        client.goto(&format!("{origin}/")).await.expect("open /");
+        check_page(&client, &origin).await;
+        snap(&client, &out, "1-sign-in").await;
+        client
+            .find(Locator::Css("#token"))
+            .await
+            .expect("token field")
+            .send_keys(&viewer.tokens["viewer"])
+            .await
+            .expect("type token");
+        click(&client, "form.signin button[type=submit]").await;
+        let url = wait_for_url(&client, "the search page", |u| u.path() == "/").await;
+        client
+            .find(Locator::Css("#q"))
+            .await
+            .expect("signed in: the query bar");
+        assert!(
+            !url.as_str().contains(&viewer.tokens["viewer"]),
+            "token in a URL"
+        );
+
+        // Search for the book.
+        let q = client.find(Locator::Css("#q")).await.expect("query bar");
+        q.send_keys("entity:book/42").await.expect("type query");
+        click(&client, "form.query button[type=submit]").await;
+        wait_for_url(&client, "the query in the URL", |u| {
+            u.query()
+                .unwrap_or_default()
+                .contains("q=entity%3Abook%2F42")
+        })
+        .await;
+        let rows = client
+            .find_all(Locator::Css("table.results tbody tr"))
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 3);
+        check_page(&client, &origin).await;
+        snap(&client, &out, "2-search").await;
+
+        // Its history, then the diff of the first and last versions.
+        click(&client, "table.results tbody tr a[href^='/ui/entities/']").await;
+        wait_for_url(&client, "the history", |u| {
+            u.path().starts_with("/ui/entities/")
+        })
+        .await;
+        assert!(
+            text(&client)
+                .await
+                .contains("Changes from version 2 to version 3")
+        );
+        click(&client, "input[aria-label='Compare from version 1']").await;
+        click(&client, "form.compare button[type=submit]").await;
+        wait_for_url(&client, "the picked pair", |u| {
+            u.query().unwrap_or_default().contains("from=ev-1")
+        })
+        .await;
+        let page = text(&client).await;
+        assert!(
+            page.contains("Changes from version 1 to version 3"),
+            "{page}"
+        );
+        for path in ["/price", "/author/name", "/isbn", "/pages"] {
+            assert!(page.contains(path), "{path} missing from the diff");
+        }
+        check_page(&client, &origin).await;
+        snap(&client, &out, "3-history-diff").await;
+
+        // The delete, and why delete-alert fired.
+        client
+            .goto(&format!("{origin}/?q=op%3Adelete"))
+            .await
+            .expect("search deletes");
+        click(&client, "table.results tbody tr a[href^='/ui/events/']").await;
+        wait_for_url(&client, "the event", |u| {
+            u.path().starts_with("/ui/events/")
+        })
+        .await;
+        let page = text(&client).await;
+        assert!(page.contains("Journal sequence"), "{page}");
+        let row = client
+            .find(Locator::XPath(
+                "//table[@class='explain']//tr[th[starts-with(., 'delete-alert')]]",
+            ))
+            .await
+            .expect("delete-alert row")
+            .text()
+            .await
+            .expect("row text");
+        assert!(row.contains("matches; delivered at ingest"), "{row}");
+        check_page(&client, &origin).await;
+        snap(&client, &out, "4-event-explain").await;
+        Ok::<(), Value>(())
+    }
+    .await;
+    client.close().await.expect("close the browser");
+    drop(viewer);
+    result.expect("browser walk");
+    eprintln!("screenshots in {}", out.display());
+}

@@ -1,0 +1,544 @@
+//! The viewer over real HTTP on loopback: a real SQLite metadata store and
+//! filesystem archive in a temp dir, real credentials, real patterns.
+
+mod support;
+
+use support::{Viewer, hidden, row, rows};
+
+#[test]
+fn signed_out_requests_get_the_sign_in_form_with_401_and_a_strict_csp() {
+    let v = Viewer::start();
+    for path in [
+        "/",
+        "/?q=op:delete",
+        "/ui/entities/book/42",
+        "/ui/events/ev-3",
+    ] {
+        let a = v.get(path, None);
+        assert_eq!(a.status, 401, "{path}");
+        assert!(
+            a.body.contains(r#"action="/ui/signin""#),
+            "{path}: {}",
+            a.body
+        );
+        assert!(
+            !a.body.contains("Dune") && !a.body.contains("ev-1"),
+            "{path} leaks data"
+        );
+        let csp = a.csp.expect("CSP header");
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        let cookie = a
+            .set_cookies
+            .iter()
+            .find(|c| c.starts_with("trailmark_signin="))
+            .expect("signin cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+    }
+    // A session id that was never issued is the same as none.
+    assert_eq!(v.get("/", Some(&"0".repeat(64))).status, 401);
+    // Pages never carry a script.
+    let a = v.get("/ui/signin", None);
+    assert!(!a.body.contains("<script"), "{}", a.body);
+}
+
+#[test]
+fn sign_in_gives_an_opaque_http_only_session_that_is_never_the_token() {
+    let v = Viewer::start();
+    let token = &v.tokens["viewer"];
+    let a = v.try_sign_in(token);
+    assert_eq!(a.status, 303);
+    assert_eq!(a.location.as_deref(), Some("/"));
+    let cookie = a
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("trailmark_session="))
+        .expect("session cookie");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(token.as_str()),
+        "the cookie must not carry the token"
+    );
+    assert!(a.set_cookies.iter().all(|c| !c.contains(token.as_str())));
+    let session = v.sign_in("viewer");
+    let page = v.get("/", Some(&session));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Signed in as <strong>viewer</strong>"));
+    assert!(!page.body.contains(token.as_str()));
+}
+
+#[test]
+fn each_scope_gets_its_answer() {
+    let v = Viewer::start();
+    for (name, status) in [
+        ("viewer", 303),
+        ("reader", 303),
+        ("admin", 303),
+        ("producer", 403),
+        ("scraper", 403),
+    ] {
+        let a = v.try_sign_in(&v.tokens[name]);
+        assert_eq!(a.status, status, "{name}: {}", a.body);
+        if status == 403 {
+            assert!(
+                a.body.contains("view"),
+                "{name}: says which scope: {}",
+                a.body
+            );
+            assert!(
+                a.set_cookies
+                    .iter()
+                    .all(|c| !c.starts_with("trailmark_session=")),
+                "{name}"
+            );
+        }
+    }
+    let wrong = v.try_sign_in("tmk_not_a_token_this_server_knows");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains(r#"role="alert""#));
+    // Each refusal goes to the host's journal: who, status, where; never the token.
+    let refusals = v.journal.refusals.lock().expect("lock").clone();
+    let seen: Vec<(&str, u16)> = refusals
+        .iter()
+        .map(|r| (r.who.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [("producer", 403), ("scraper", 403), ("anonymous", 401)]
+    );
+    assert!(refusals.iter().all(|r| r.path == "/ui/signin"));
+    assert!(
+        !refusals[2].reason.contains("tmk_not_a_token"),
+        "{}",
+        refusals[2].reason
+    );
+}
+
+#[test]
+fn posts_without_the_csrf_value_are_refused() {
+    let v = Viewer::start();
+    // Sign-in: the form's value must equal its cookie.
+    let form = v.get("/ui/signin", None);
+    let csrf = hidden(&form.body, "csrf");
+    let token = v.tokens["viewer"].as_str();
+    for (cookie, field) in [
+        ("", csrf.as_str()),
+        ("trailmark_signin=forged", csrf.as_str()),
+        ("trailmark_signin=x", "x2"),
+    ] {
+        let a = v.post("/ui/signin", cookie, &[("token", token), ("csrf", field)]);
+        assert_eq!(a.status, 403, "cookie {cookie:?} field {field:?}");
+        assert!(
+            a.set_cookies
+                .iter()
+                .all(|c| !c.starts_with("trailmark_session="))
+        );
+    }
+    // Sign-out: the session's token must come back.
+    let session = v.sign_in("viewer");
+    let cookie = format!("trailmark_session={session}");
+    let a = v.post("/ui/signout", &cookie, &[("csrf", "wrong")]);
+    assert_eq!(a.status, 403);
+    let a = v.post("/ui/signout", &cookie, &[]);
+    assert_eq!(a.status, 403);
+    let recorded = v.journal.refusals.lock().expect("lock").clone();
+    assert_eq!(
+        recorded.len(),
+        5,
+        "three forged sign-ins, two sign-outs: {recorded:?}"
+    );
+    assert_eq!(
+        (recorded[4].who.as_str(), recorded[4].path),
+        ("viewer", "/ui/signout")
+    );
+    let page = v.get("/", Some(&session));
+    assert_eq!(
+        page.status, 200,
+        "the refused sign-out left the session alone"
+    );
+    let real = hidden(&page.body, "csrf");
+    let a = v.post("/ui/signout", &cookie, &[("csrf", &real)]);
+    assert_eq!(a.status, 303);
+    assert_eq!(v.get("/", Some(&session)).status, 401, "signed out");
+}
+
+#[test]
+fn search_maps_qualifiers_filters_and_pages_by_cursor() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let page = |q: &str| {
+        v.get(
+            &format!(
+                "/?q={}",
+                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            ),
+            Some(&s),
+        )
+    };
+
+    let a = page("op:delete");
+    assert_eq!(rows(&a.body), 1, "{}", a.body);
+    assert!(a.body.contains(r#"href="/ui/entities/book/7""#));
+    assert_eq!(rows(&page("entity:book/42").body), 3);
+    assert_eq!(
+        rows(&page("author:ann author:bob").body),
+        4,
+        "repeats are OR-ed"
+    );
+    assert_eq!(
+        rows(&page("type:book -op:update").body),
+        3,
+        "ev-1, ev-del, ev-x"
+    );
+    assert_eq!(
+        rows(&page("author:carl after:2026-01-01T00:00:00Z").body),
+        0
+    );
+    assert_eq!(
+        rows(&page("before:2026-01-01T00:00:00Z").body),
+        50,
+        "bulk rows are older; first page"
+    );
+    // The query stays in the box, and errors say what is wrong.
+    let bad = page("colour:red");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("unknown qualifier `colour:`"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains(r#"value="colour:red""#));
+
+    // Cursor pagination: 65 rows, 50 then 15, none twice.
+    let first = v.get("/", Some(&s));
+    assert_eq!(rows(&first.body), 50);
+    let next = first
+        .body
+        .split(r#"<a href=""#)
+        .filter_map(|p| p.split('"').next())
+        .find(|h| h.contains("cursor="))
+        .expect("next link")
+        .replace("&amp;", "&");
+    let second = v.get(&next, Some(&s));
+    assert_eq!(rows(&second.body), 15, "{}", second.body);
+    assert!(
+        !second.body.contains("cursor="),
+        "last page has no next link"
+    );
+    // Server-side filtering pages the same way: 60 carl rows OR a bob row.
+    let either = page("author:carl author:bob");
+    assert_eq!(rows(&either.body), 50);
+    assert!(either.body.contains("cursor="));
+}
+
+#[test]
+fn history_lists_versions_and_diffs_the_picked_pair() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let a = v.get("/ui/entities/book/42", Some(&s));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body.matches(r#"<tr class="op-"#).count(), 3);
+    assert!(
+        a.body.contains("Changes from version 2 to version 3"),
+        "{}",
+        a.body
+    );
+    // Default: the last two versions.
+    assert!(
+        a.body
+            .contains(r#"<tr class="removed"><td class="mono">/isbn</td>"#),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body
+            .contains(r#"<tr class="added"><td class="mono">/pages</td>"#)
+    );
+    assert!(a.body.contains("3 unchanged value(s) folded"), "{}", a.body);
+    // The rules each version's event matched, from the journal.
+    assert!(a.body.contains("<td>archive-all</td>"), "{}", a.body);
+    assert!(
+        a.body.contains("no longer in the journal"),
+        "ev-1 is not in it"
+    );
+    // Any pair: 1 → 3.
+    let b = v.get("/ui/entities/book/42?from=ev-1&to=ev-3", Some(&s));
+    assert!(b.body.contains("Changes from version 1 to version 3"));
+    for path in ["/price", "/author/name", "/isbn", "/pages"] {
+        assert!(
+            b.body.contains(&format!(r#"<td class="mono">{path}</td>"#)),
+            "{path}: {}",
+            b.body
+        );
+    }
+    assert!(
+        !b.body.contains(r#"<td class="mono">/title</td>"#),
+        "unchanged paths are folded"
+    );
+    assert!(b.body.contains("Raw bodies"));
+}
+
+#[test]
+fn stored_values_are_escaped_everywhere() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let search = v.get("/?q=entity:ev", Some(&s));
+    let search_all = v.get("/", Some(&s));
+    let history = v.get("/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E", Some(&s));
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert!(
+        history
+            .body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{}",
+        history.body
+    );
+    for page in [&search.body, &search_all.body, &history.body] {
+        assert!(!page.contains("<script"), "unescaped script: {page}");
+        assert!(!page.contains("<img"), "unescaped img");
+        assert!(!page.contains("<b>evil"), "unescaped entity id");
+    }
+    assert!(
+        search_all
+            .body
+            .contains("&#60;script&#62;alert(3)&#60;/script&#62;"),
+        "the author, escaped"
+    );
+    assert!(
+        search_all
+            .body
+            .contains(r#"href="/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E""#)
+    );
+}
+
+#[test]
+fn event_detail_explains_every_live_rule() {
+    let v = Viewer::start();
+    let s = v.sign_in("reader");
+    let a = v.get("/ui/events/ev-del", Some(&s));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body.contains("<dt>Journal sequence</dt><dd>9</dd>"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(r#"href="/ui/entities/book/7""#));
+    assert!(row(&a.body, "delete-alert").contains("matches; delivered at ingest"));
+    assert!(
+        row(&a.body, "archive-all").contains("matches</td>"),
+        "matches now, not delivered at ingest"
+    );
+    let update = v.get("/ui/events/ev-3", Some(&s));
+    let delete = row(&update.body, "delete-alert");
+    assert!(delete.contains("no match"), "{delete}");
+    assert!(
+        delete.contains(
+            "`detail.operation` is &#34;update&#34; but the pattern requires = &#34;delete&#34;"
+        ),
+        "{delete}"
+    );
+    assert_eq!(v.get("/ui/events/nope", Some(&s)).status, 404);
+}
+
+#[test]
+fn pasted_events_are_explained_behind_the_csrf_token() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let cookie = format!("trailmark_session={s}");
+    let form = v.get("/ui/explain", Some(&s));
+    assert_eq!(form.status, 200);
+    let csrf = hidden(&form.body, "csrf");
+    let entry = r#"{"Source": "com.example.books", "DetailType": "Object State Change",
+                    "Detail": "{\"operation\": \"delete\", \"note\": \"</textarea><script>alert(1)</script>\"}"}"#;
+
+    let forged = v.post(
+        "/ui/explain",
+        &cookie,
+        &[("csrf", "forged"), ("event", entry)],
+    );
+    assert_eq!(forged.status, 403);
+    assert!(!forged.body.contains("delete-alert"));
+    assert_eq!(
+        v.journal
+            .refusals
+            .lock()
+            .expect("lock")
+            .last()
+            .map(|r| r.path),
+        Some("/ui/explain")
+    );
+
+    let a = v.post("/ui/explain", &cookie, &[("csrf", &csrf), ("event", entry)]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        row(&a.body, "delete-alert").contains("matches"),
+        "{}",
+        a.body
+    );
+    assert!(row(&a.body, "archive-all").contains("matches"));
+    assert!(
+        !a.body.contains("<script"),
+        "the pasted text is escaped: {}",
+        a.body
+    );
+    assert!(
+        !a.body.contains("delivered at ingest"),
+        "a pasted event was never delivered"
+    );
+
+    let bad = v.post(
+        "/ui/explain",
+        &cookie,
+        &[("csrf", &csrf), ("event", "{not json")],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("the event is not JSON"), "{}", bad.body);
+}
+
+#[test]
+fn event_detail_says_whether_its_record_is_signed_pending_or_broken() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let integrity = |id: &str| {
+        let page = v.get(&format!("/ui/events/{id}"), Some(&s)).body;
+        let start = page.find("<dt>Integrity</dt>").expect("integrity");
+        page[start..start + page[start..].find("</dd>").expect("end")].to_owned()
+    };
+    let covered = integrity("ev-3");
+    assert!(
+        covered.contains(r#"class="integrity-covered""#),
+        "{covered}"
+    );
+    assert!(
+        covered
+            .contains("covered by the signed checkpoint of 2026-01-01T00:00:00Z (records up to 5)"),
+        "{covered}"
+    );
+    assert!(
+        covered.contains("<code>trailmark verify --data /srv/&#60;trail&#62;</code>"),
+        "{covered}"
+    );
+    let pending = integrity("ev-del");
+    assert!(
+        pending.contains(r#"class="integrity-pending""#),
+        "{pending}"
+    );
+    let broken = integrity("ev-2");
+    assert!(broken.contains(r#"class="integrity-broken""#), "{broken}");
+    assert!(broken.contains("its hash does not recompute"), "{broken}");
+}
+
+#[test]
+fn export_streams_every_match_with_its_body_once_journaled() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let search = v.get("/?q=op%3Adelete", Some(&s));
+    assert!(
+        search
+            .body
+            .contains(r#"href="/ui/export?q=op%3Adelete&#38;format=csv""#)
+            || search
+                .body
+                .contains(r#"href="/ui/export?q=op%3Adelete&amp;format=csv""#),
+        "{}",
+        search.body
+    );
+
+    let a = v.get("/ui/export?q=entity%3Abook%2F42&format=ndjson", Some(&s));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let lines: Vec<serde_json::Value> = a
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event-id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, ["ev-3", "ev-2", "ev-1"], "newest first, as the search");
+    assert_eq!(lines[2]["body"]["author"]["name"], "Herbert");
+    assert_eq!(lines[0]["time"], "2026-01-01T00:00:02Z");
+
+    // No row ceiling: past the 50-row page and the 500-record batch alike.
+    let all = v.get("/ui/export", Some(&s));
+    assert_eq!(all.body.lines().count(), 65);
+
+    let csv = v.get("/ui/export?q=op%3Adelete&format=csv", Some(&s));
+    let rows: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        rows[0],
+        "time,event_id,source,entity_type,entity_id,operation,author,archive_key,attributes,body,body_error"
+    );
+    assert_eq!(rows.len(), 2, "{}", csv.body);
+    assert!(
+        rows[1].contains(",ev-del,") && rows[1].contains(",bob,"),
+        "{}",
+        rows[1]
+    );
+
+    // Each export is journaled before it runs, with who and what.
+    let exports = v.journal.exports.lock().expect("lock").clone();
+    let seen: Vec<(&str, &str, &str)> = exports
+        .iter()
+        .map(|e| (e.who.as_str(), e.query.as_str(), e.format))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("viewer", "entity:book/42", "ndjson"),
+            ("viewer", "", "ndjson"),
+            ("viewer", "op:delete", "csv")
+        ]
+    );
+    // A HEAD probe neither exports nor journals.
+    assert_eq!(v.head("/ui/export?q=op%3Adelete", &s), 200);
+    assert_eq!(v.journal.exports.lock().expect("lock").len(), 3);
+    // No record, no export.
+    v.journal
+        .refuse_exports
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = v.get("/ui/export?q=op%3Adelete", Some(&s));
+    assert_eq!(refused.status, 503);
+    assert!(!refused.body.contains("ev-del"), "{}", refused.body);
+    assert_eq!(v.get("/ui/export?format=xml", Some(&s)).status, 400);
+    assert_eq!(v.get("/ui/export", None).status, 401);
+}
+
+#[test]
+fn operations_are_for_admins_only() {
+    let v = Viewer::start();
+    for name in ["viewer", "reader"] {
+        let a = v.get("/ui/operations", Some(&v.sign_in(name)));
+        assert_eq!(a.status, 403, "{name}");
+        assert!(
+            a.body.contains("admin"),
+            "{name}: says which scope: {}",
+            a.body
+        );
+        assert!(!a.body.contains("delete-alert"));
+    }
+    let a = v.get("/ui/operations", Some(&v.sign_in("admin")));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body
+            .contains(r#"<th scope="row">delete-alert</th><td>alert</td><td>enabled</td>"#),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("Dead letters held: 2"));
+    assert!(
+        a.body.contains("rules/&#60;bad&#62;.yaml:1:1: not YAML"),
+        "escaped: {}",
+        a.body
+    );
+}
