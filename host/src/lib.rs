@@ -9,6 +9,7 @@ pub mod backend_config;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod engine;
 pub mod ingest;
 pub mod metrics;
 pub mod query;

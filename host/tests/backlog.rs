@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
-use trailmark::server::records::{EventRecord, OutcomesRecord, kind};
+use trailmark::engine::records::{EventRecord, OutcomesRecord, kind};
 use trailmark_journal::{Journal, JournalOptions};
 
 const LANE_CAPACITY: u64 = 8;

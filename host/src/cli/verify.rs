@@ -16,7 +16,7 @@ use trailmark_journal::{PublicKey, VerifyReport, read_checkpoints, verify_visiti
 use super::OutputFormat;
 use crate::backend_config::Backend;
 use crate::config::{Config, Overrides};
-use crate::server::checkpoints::{LOG_FILE, public_key_path};
+use crate::engine::checkpoints::{LOG_FILE, public_key_path};
 use stores::{JournalIndex, Location, StoresReport};
 
 /// Arguments of `verify`.

@@ -13,8 +13,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::pipeline::Pipeline;
 use crate::dispatch::DeadLetter;
+use crate::engine;
+use crate::engine::pipeline::Pipeline;
+use crate::engine::reload::{ReloadStatus, Reloader};
+use crate::engine::replay::ReplayError;
 use crate::metrics::Metrics;
 use crate::timespec::format_ms;
 
@@ -32,19 +35,7 @@ pub struct AdminState {
     /// Last reload result, shown by status.
     pub reload: Arc<std::sync::Mutex<ReloadStatus>>,
     /// Forces a reload.
-    pub reloader: Arc<super::reload::Reloader>,
-}
-
-/// The result of the last rule/plugin (re)load.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ReloadStatus {
-    /// When (ms since epoch).
-    pub at: i64,
-    /// True when the new set is active.
-    pub ok: bool,
-    /// Problems, as `file:line:col: message`.
-    pub errors: Vec<String>,
+    pub reloader: Arc<Reloader>,
 }
 
 /// An admin API error.
@@ -313,7 +304,7 @@ fn letter_json(d: &DeadLetter, with_event: bool) -> Value {
         // The EventBridge envelope with `detail` as an object, so the event
         // can be fed back to `trailmark rules test --event`.
         v["event"] = serde_json::from_str::<trailmark_backends::Event>(&d.event)
-            .map_or(Value::Null, |event| super::envelope::to_value(&event));
+            .map_or(Value::Null, |event| engine::envelope::to_value(&event));
     }
     v
 }
@@ -484,69 +475,14 @@ async fn replay(
         }
         None => i64::MAX,
     };
-    let active = s.pipeline.rules();
-    if let Some(rule) = &r.rule
-        && active.set.get(rule).is_none()
-    {
-        return Err(AdminError(
-            StatusCode::NOT_FOUND,
-            format!("no rule named `{rule}`"),
-        ));
-    }
-    // Collect first (blocking journal reads), then reopen and queue.
-    let pipeline = s.pipeline.clone();
-    let only = r.rule.clone();
-    let found = tokio::task::spawn_blocking(
-        move || -> Result<Vec<(u64, trailmark_backends::Event, Vec<String>)>, AdminError> {
-            let journal = pipeline.journal();
-            let active = pipeline.rules();
-            let mut out = Vec::new();
-            for record in journal.read_from(journal.first_seq()) {
-                let record = record.map_err(internal)?;
-                if record.kind != super::records::kind::EVENT
-                    || record.timestamp_ms < since
-                    || record.timestamp_ms >= until
-                {
-                    continue;
-                }
-                let Ok(er) = serde_json::from_slice::<super::records::EventRecord>(&record.payload)
-                else {
-                    continue;
-                };
-                let json = super::envelope::to_json(&er.event);
-                let rules: Vec<String> = active
-                    .set
-                    .matching(&json)
-                    .map_err(internal)?
-                    .into_iter()
-                    .map(|r| r.rule.name.clone())
-                    .filter(|n| only.as_ref().is_none_or(|o| o == n))
-                    .collect();
-                if !rules.is_empty() {
-                    out.push((record.seq, er.event, rules));
-                }
-            }
-            Ok(out)
-        },
-    )
-    .await
-    .map_err(internal)??;
-    let mut deliveries = 0;
-    for (seq, event, rules) in &found {
-        for rule in rules {
-            s.pipeline
-                .journal_reopen(*seq, rule, "replay")
-                .await
-                .map_err(internal)?;
-        }
-        s.pipeline
-            .deliver(*seq, Arc::new(event.clone().into()), now, rules);
-        deliveries += rules.len();
-    }
-    let _ = active;
-    tracing::info!(events = found.len(), deliveries, "journal replay queued");
+    let replayed = engine::replay::replay(&s.pipeline, since, until, r.rule, now)
+        .await
+        .map_err(|e| match e {
+            ReplayError::NoSuchRule(_) => AdminError(StatusCode::NOT_FOUND, e.to_string()),
+            other => internal(other),
+        })?;
     Ok(Json(
-        json!({"events": found.len(), "deliveries": deliveries}),
+        json!({"events": replayed.events, "deliveries": replayed.deliveries}),
     ))
 }
 

@@ -25,11 +25,11 @@ use trailmark_journal::Journal;
 use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
 use trailmark_viewer::{Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail};
 
-use super::admin::ReloadStatus;
 use super::auth::AuthState;
-use super::checkpoints::Checkpointer;
-use super::envelope;
-use super::pipeline::Pipeline;
+use crate::engine::checkpoints::Checkpointer;
+use crate::engine::envelope;
+use crate::engine::pipeline::Pipeline;
+use crate::engine::reload::ReloadStatus;
 use crate::metrics::Metrics;
 use crate::timespec::now_ms;
 

@@ -26,7 +26,7 @@ use trailmark_event::StateChange;
 use trailmark_journal::StoredRecord;
 use trailmark_sdk::{decode_key_value, encode_key_value};
 
-use crate::server::records::{EventRecord, kind};
+use crate::engine::records::{EventRecord, kind};
 
 /// Prefix of the local archive's in-flight temp files (not bodies).
 const ARCHIVE_TEMP_PREFIX: &str = ".trailmark-tmp-";

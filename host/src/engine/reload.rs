@@ -10,12 +10,23 @@ use std::time::Instant;
 
 use tracing::{error, info};
 
-use super::admin::ReloadStatus;
 use super::pipeline::Pipeline;
 use super::plugins::PluginHost;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::timespec::now_ms;
+
+/// The result of the last rule/plugin (re)load.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ReloadStatus {
+    /// When (ms since epoch).
+    pub at: i64,
+    /// True when the new set is active.
+    pub ok: bool,
+    /// Problems, as `file:line:col: message`.
+    pub errors: Vec<String>,
+}
 
 /// Everything a reload needs.
 pub struct Reloader {

@@ -17,13 +17,13 @@ use trailmark_runtime::Capabilities;
 use crate::dispatch::{
     DeadLetters, Deliver, DispatchOptions, Dispatcher, Failure, LaneBacklog, LaneSpec,
 };
+use crate::engine::outcomes::JournalOutcomes;
+use crate::engine::pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
+use crate::engine::records::{EventRecord, OutcomesRecord, kind};
+use crate::engine::recovery::JournalReadBack;
 use crate::ingest::Intake;
 use crate::metrics::Metrics;
 use crate::rules::{RetryPolicy, RuleSet};
-use crate::server::outcomes::JournalOutcomes;
-use crate::server::pipeline::{ActiveRules, OpenDeliveries, Pipeline, PipelineIntake};
-use crate::server::records::{EventRecord, OutcomesRecord, kind};
-use crate::server::recovery::JournalReadBack;
 
 /// Records the event ids it is handed, one at a time, once `open` is set.
 struct Recorder {
@@ -144,12 +144,20 @@ fn pipeline(
             })
             .collect(),
     );
+    let index = Arc::new(
+        crate::engine::event_index::EventIndex::open(
+            &dir.join("event-index.sqlite"),
+            journal.first_seq()..=journal.head().seq,
+        )
+        .expect("event index"),
+    );
     Arc::new(Pipeline::new(
         journal,
         ActiveRules { version: 1, set },
         dispatcher,
         open,
         outcomes,
+        index,
         metrics,
     ))
 }
@@ -296,10 +304,12 @@ async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
 
     let removed = {
         let p = p.clone();
-        tokio::task::spawn_blocking(move || crate::server::apply_retention(&p, Duration::ZERO))
-            .await
-            .expect("retention task")
-            .expect("retention")
+        tokio::task::spawn_blocking(move || {
+            crate::engine::retention::apply_retention(&p, Duration::ZERO)
+        })
+        .await
+        .expect("retention task")
+        .expect("retention")
     };
     let journal = p.journal();
     eprintln!(

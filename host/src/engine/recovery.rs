@@ -35,7 +35,7 @@ pub struct OwedEvent {
 pub struct Owed {
     /// seq → what is owed for that event.
     pub events: BTreeMap<u64, OwedEvent>,
-    /// Events seen (for the id index).
+    /// Events added to the event index (those after what it already held).
     pub indexed: usize,
 }
 
@@ -164,16 +164,35 @@ impl<'a> Fold<'a> {
 /// pipeline's event-id index. Holds 16 bytes and the rule names per owed
 /// event, not the events.
 pub fn scan(journal: &Journal, pipeline: &Pipeline) -> Result<Owed, JournalError> {
+    let index = pipeline.event_index();
+    let indexed_through = index.high_water().unwrap_or_else(|e| {
+        warn!(error = %e, "event index unreadable; re-indexing the whole journal");
+        0
+    });
     let mut fold = Fold::all();
+    let mut batch = Vec::new();
     for record in journal.read_from(journal.first_seq()) {
         let record = record?;
-        if let Some(id) = fold.apply(journal, &record)? {
-            pipeline.index(&id, record.seq);
+        if let Some(id) = fold.apply(journal, &record)?
+            && record.seq > indexed_through
+        {
+            batch.push((id, record.seq));
             fold.owed.indexed += 1;
+            if batch.len() == INDEX_BATCH {
+                index.add(std::mem::take(&mut batch));
+                if index.pending() > super::event_index::MAX_PENDING / 2 {
+                    // Reading is faster than indexing: wait, bounded.
+                    index.flush();
+                }
+            }
         }
     }
+    index.add(batch);
     Ok(fold.owed)
 }
+
+/// Events handed to the event index at once while re-indexing.
+const INDEX_BATCH: usize = 4096;
 
 fn read_event(journal: &Journal, seq: u64) -> Result<Option<Event>, JournalError> {
     Ok(journal

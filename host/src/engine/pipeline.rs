@@ -1,7 +1,7 @@
 //! The journal-backed [`Intake`]: match each event once, make it durable
 //! (group-committed), then hand its deliveries to the dispatcher.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -12,6 +12,7 @@ use trailmark_event::ParsedEvent;
 use trailmark_journal::{Durability, Journal, JournalError, NewRecord};
 
 use super::envelope;
+use super::event_index::EventIndex;
 use super::records::{EventRecord, EventRecordRef, ReopenRecord, kind};
 use crate::dispatch::{DeadLetter, Delivery, Dispatcher, LaneSpec, Outcome, OutcomeSink};
 use crate::ingest::{BoxFuture, Intake, IntakeError};
@@ -76,7 +77,7 @@ pub struct Pipeline {
     dispatcher: Arc<Dispatcher>,
     open: Arc<OpenDeliveries>,
     outcomes: Arc<dyn OutcomeSink>,
-    index: Mutex<HashMap<String, u64>>,
+    index: Arc<EventIndex>,
     metrics: Arc<Metrics>,
     /// Held (shared) by a submit from matching until its deliveries are
     /// queued, and (exclusive) by a rule-set swap: an event is matched and
@@ -92,6 +93,7 @@ impl Pipeline {
         dispatcher: Arc<Dispatcher>,
         open: Arc<OpenDeliveries>,
         outcomes: Arc<dyn OutcomeSink>,
+        index: Arc<EventIndex>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
         Pipeline {
@@ -100,7 +102,7 @@ impl Pipeline {
             dispatcher,
             open,
             outcomes,
-            index: Mutex::new(HashMap::new()),
+            index,
             metrics,
             gate: tokio::sync::RwLock::new(()),
         }
@@ -138,12 +140,9 @@ impl Pipeline {
         &self.open
     }
 
-    /// Remember where an event is in the journal (recovery fills this too).
-    pub fn index(&self, id: &str, seq: u64) {
-        self.index
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), seq);
+    /// Where events are in the journal, by id (recovery fills it too).
+    pub fn event_index(&self) -> &Arc<EventIndex> {
+        &self.index
     }
 
     /// Queue deliveries of an event (durable at `seq`) to `rules` now, in
@@ -296,6 +295,12 @@ impl Pipeline {
         events: Vec<Event>,
         admission: Admission,
     ) -> Result<(), IntakeError> {
+        if admission == Admission::Producer && !self.index.has_room() {
+            // The index writer is behind (a stalled disk): refuse like a
+            // full journal queue rather than hold ever more ids in memory.
+            self.metrics.throttled.fetch_add(1, Relaxed);
+            return Err(IntakeError::Busy);
+        }
         let _shared = self.gate.read().await;
         let active = self.rules();
         let mut matched = Vec::with_capacity(events.len());
@@ -331,12 +336,8 @@ impl Pipeline {
                 queue_in_order(&dispatcher, &metrics, seqs, matched)
             })
             .await?;
-        {
-            let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, seq) in ids.into_iter().zip(&seqs) {
-                index.insert(id, *seq);
-            }
-        }
+        self.index
+            .add(ids.into_iter().zip(seqs.iter().copied()).collect());
         self.metrics
             .events_accepted
             .fetch_add(seqs.len() as u64, Relaxed);
@@ -355,14 +356,13 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Look an event up by id in the journal.
+    /// Look an event up by id in the journal: `None` if it was never
+    /// accepted or retention has removed it. Blocking (SQLite, file reads).
     pub fn find(&self, id: &str) -> Result<Option<(u64, EventRecord)>, IntakeError> {
         let Some(seq) = self
             .index
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .get(id)
-            .copied()
+            .map_err(|e| IntakeError::Unavailable(e.to_string()))?
         else {
             return Ok(None);
         };
@@ -373,6 +373,9 @@ impl Pipeline {
         Ok(record
             .filter(|r| r.kind == kind::EVENT)
             .and_then(|r| serde_json::from_slice::<EventRecord>(&r.payload).ok())
+            // A journal whose damaged tail was repaired numbers new events
+            // anew: never answer with another event than the one asked for.
+            .filter(|r| r.event.id == id)
             .map(|r| (seq, r)))
     }
 }

@@ -1,0 +1,313 @@
+//! The audit engine, apart from HTTP: the journal, the rule set and its
+//! matcher, the dispatch lanes and plugins, outcomes, recovery, retention,
+//! replay, checkpoints and the event index, opened from the configuration by
+//! one constructor ([`Engine::open`]) and closed by one call
+//! ([`Engine::shutdown`]). `server` puts HTTP in front of it.
+//!
+//! An event's path: [`pipeline`] matches and journals it (group-committed)
+//! and queues its deliveries; `crate::dispatch` lanes call the plugins
+//! ([`plugins`]) and report to [`outcomes`], which journals what became of
+//! each; [`recovery`] finds what is still owed after a restart.
+
+pub mod backends;
+pub mod checkpoints;
+pub mod envelope;
+pub mod event_index;
+pub mod outcomes;
+pub mod pipeline;
+pub mod plugins;
+pub mod records;
+pub mod recovery;
+pub mod reload;
+pub mod replay;
+pub(crate) mod retention;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use trailmark_backends::{ArchiveStore, MetadataStore};
+use trailmark_journal::{Journal, JournalOptions};
+use trailmark_runtime::{Limits, Runtime, RuntimeConfig};
+
+use crate::config::Config;
+use crate::dispatch::{DeadLetters, DispatchOptions, Dispatcher};
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+use crate::timespec::now_ms;
+use checkpoints::Checkpointer;
+use event_index::EventIndex;
+use outcomes::JournalOutcomes;
+use pipeline::{ActiveRules, OpenDeliveries, Pipeline};
+use plugins::PluginHost;
+use reload::{ReloadStatus, Reloader};
+
+/// How long shutdown waits for running deliveries; the rest stay owed in the
+/// journal and run after the next start.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The stores the query API and the viewer read.
+#[derive(Clone)]
+pub struct Stores {
+    /// Change records.
+    pub metadata: Arc<dyn MetadataStore>,
+    /// Entity bodies.
+    pub archive: Arc<dyn ArchiveStore>,
+}
+
+/// The running engine.
+pub struct Engine {
+    /// Ingest → journal → dispatch.
+    pub pipeline: Arc<Pipeline>,
+    /// Rule and plugin reloads (the watcher, SIGHUP, the admin API).
+    pub reloader: Arc<Reloader>,
+    /// The last reload's outcome.
+    pub reload_status: Arc<Mutex<ReloadStatus>>,
+    /// Signed checkpoints of the journal head.
+    pub checkpointer: Arc<Checkpointer>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// What the query API and viewer read.
+    pub stores: Stores,
+    /// How many rules were loaded at start.
+    pub rule_count: usize,
+    data: PathBuf,
+    journal: Arc<Journal>,
+    dispatcher: Arc<Dispatcher>,
+    outcomes: Arc<JournalOutcomes>,
+    retention: Duration,
+    checkpoint_interval: Duration,
+    background: Vec<JoinHandle<()>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Engine {
+    /// Open everything `config` names: the data directory, rules, backends
+    /// (checked first), plugins, journal, dead letters, event index; recover
+    /// what the journal says is still owed; watch the rules and plugins.
+    pub async fn open(config: &Config) -> Result<Engine> {
+        std::fs::create_dir_all(&config.data)
+            .with_context(|| format!("creating the data directory {}", config.data.display()))?;
+
+        let set = RuleSet::load(std::slice::from_ref(&config.rules)).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the rules in {} are not valid:\n{}\n(`trailmark rules validate {}` checks them without starting)",
+            config.rules.display(),
+            list.join("\n"),
+            config.rules.display()
+        )
+    })?;
+
+        backends::check(config).await?;
+        let capabilities = backends::build(config, &tokio::runtime::Handle::current())
+            .context("setting up the backends")?;
+        let stores = Stores {
+            metadata: capabilities
+                .metadata
+                .clone()
+                .context("no metadata backend configured")?,
+            archive: capabilities
+                .archive
+                .clone()
+                .context("no archive backend configured")?,
+        };
+
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(config.cache.clone()),
+            max_memory_bytes: config.memory_bytes.max(256 << 20),
+            ..RuntimeConfig::default()
+        })
+        .context("starting the plugin runtime")?;
+        let plugin_host = Arc::new(PluginHost {
+            runtime,
+            dir: config.plugins.clone(),
+            capabilities,
+            default_limits: Limits {
+                timeout: config.timeout,
+                memory_bytes: config.memory_bytes,
+            },
+            loaded: Mutex::default(),
+        });
+        let lanes = plugin_host.lanes(&set).map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("cannot bind rules to plugins:\n{}", list.join("\n"))
+        })?;
+
+        let journal_dir = config.data.join("journal");
+        let journal = Arc::new(
+            tokio::task::spawn_blocking({
+                let dir = journal_dir.clone();
+                let segment_bytes = config.segment_bytes;
+                move || {
+                    Journal::open(
+                        &dir,
+                        JournalOptions {
+                            segment_bytes,
+                            ..JournalOptions::default()
+                        },
+                    )
+                }
+            })
+            .await?
+            .with_context(|| format!("opening the journal in {}", journal_dir.display()))?,
+        );
+        let metrics = Arc::new(Metrics::default());
+        let dead_letters = Arc::new(
+            DeadLetters::open(&config.data.join("dead-letters.sqlite"))
+                .context("opening the dead-letter store")?,
+        );
+        let open = Arc::new(OpenDeliveries::default());
+        let outcomes = Arc::new(JournalOutcomes::new(
+            journal.clone(),
+            open.clone(),
+            plugin_host.capabilities.clone(),
+        ));
+        let dispatcher = Arc::new(Dispatcher::new(
+            DispatchOptions {
+                concurrency: config.concurrency,
+                batch: config.batch,
+                backoff: config.backoff,
+                lane_capacity: config.lane_capacity,
+                max_pending: config.max_pending,
+            },
+            outcomes.clone(),
+            Arc::new(recovery::JournalReadBack {
+                journal: journal.clone(),
+            }),
+            dead_letters,
+            metrics.clone(),
+        ));
+        dispatcher.set_lanes(lanes);
+        let rule_count = set.len();
+        let event_index = Arc::new(
+            EventIndex::open(
+                &config.data.join("event-index.sqlite"),
+                journal.first_seq()..=journal.head().seq,
+            )
+            .context("opening the event index")?,
+        );
+        let pipeline = Arc::new(Pipeline::new(
+            journal.clone(),
+            ActiveRules { version: 1, set },
+            dispatcher.clone(),
+            open,
+            outcomes.clone(),
+            event_index,
+            metrics.clone(),
+        ));
+
+        tokio::task::spawn_blocking({
+            let pipeline = pipeline.clone();
+            move || {
+                let owed = recovery::scan(pipeline.journal(), &pipeline)?;
+                recovery::requeue(owed, &pipeline)
+            }
+        })
+        .await?
+        .context("reading the journal for recovery")?;
+
+        let reload_status = Arc::new(Mutex::new(reload::ReloadStatus {
+            at: now_ms(),
+            ok: true,
+            errors: Vec::new(),
+        }));
+        let reloader = Arc::new(reload::Reloader {
+            rules_dir: config.rules.clone(),
+            plugins: plugin_host.clone(),
+            pipeline: pipeline.clone(),
+            metrics: metrics.clone(),
+            status: reload_status.clone(),
+            lock: tokio::sync::Mutex::new(()),
+        });
+        watch::on_sighup(reloader.clone());
+        let _watcher = if config.watch {
+            Some(
+            watch::start(vec![config.rules.clone(), config.plugins.clone()], reloader.clone())
+                .context("watching the rules and plugins directories (set server.watch = false to turn this off)")?,
+        )
+        } else {
+            None
+        };
+        Ok(Engine {
+            pipeline,
+            reloader,
+            reload_status,
+            checkpointer: Arc::new(
+                Checkpointer::open(&config.data, journal.clone())
+                    .context("setting up journal checkpoints")?,
+            ),
+            metrics,
+            stores,
+            rule_count,
+            data: config.data.clone(),
+            journal,
+            dispatcher,
+            outcomes,
+            retention: config.retention,
+            checkpoint_interval: config.checkpoint_interval,
+            background: Vec::new(),
+            _watcher,
+        })
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &PathBuf {
+        &self.data
+    }
+
+    /// Start the background work: retention and checkpoints at intervals.
+    pub fn start(&mut self) {
+        self.background.push(tokio::spawn(retention::retention_loop(
+            self.pipeline.clone(),
+            self.retention,
+        )));
+        self.background.push(tokio::spawn(
+            self.checkpointer.clone().run(self.checkpoint_interval),
+        ));
+    }
+
+    /// Finish: let running deliveries end (for a while; what is left stays
+    /// owed in the journal), journal the outcomes, sign a last checkpoint and
+    /// close the journal. Call once producers have stopped.
+    pub async fn shutdown(self) -> Result<()> {
+        info!("finishing running deliveries");
+        let left = self.dispatcher.drain(DRAIN_TIMEOUT).await;
+        if left > 0 {
+            warn!(
+                left,
+                "deliveries still pending at shutdown stay in the journal and run after the next start"
+            );
+        }
+        self.outcomes.close();
+        for task in &self.background {
+            task.abort();
+        }
+        let checkpointer = self.checkpointer.clone();
+        match tokio::task::spawn_blocking(move || checkpointer.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(
+                error = format!("{e:#}"),
+                "cannot checkpoint the journal head at shutdown"
+            ),
+            Err(e) => warn!(error = %e, "checkpoint task failed at shutdown"),
+        }
+        let Engine {
+            pipeline,
+            reloader,
+            checkpointer,
+            journal,
+            ..
+        } = self;
+        drop((pipeline, reloader, checkpointer));
+        match Arc::try_unwrap(journal) {
+            Ok(j) => j.close().context("closing the journal")?,
+            Err(_) => info!("journal still shared at shutdown; it flushes on drop"),
+        }
+        Ok(())
+    }
+}
