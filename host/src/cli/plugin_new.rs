@@ -13,11 +13,17 @@ use serde_json::json;
 use super::OutputFormat;
 
 /// The longest plugin name, as the host's rule loader accepts it.
-pub const MAX_NAME_LEN: usize = 64;
+pub const MAX_NAME_LEN: usize = crate::rules::MAX_PLUGIN_NAME_LEN;
 
-/// Where the Trailmark checkout this binary was built from keeps the sdk.
-/// Generated crates depend on it by path unless told otherwise.
-const BUILT_SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
+/// The sdk this binary was built with, and the one crate of this workspace
+/// it depends on (`trailmark-event`): (path below `vendor/`, contents), with
+/// standalone manifests (see `host/build.rs`). Written into each generated
+/// crate unless `--sdk-path` or `--sdk-git` says otherwise, so a plugin
+/// builds from what an installed binary writes, with no checkout around.
+const BUNDLED_SDK: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_sdk.rs"));
+
+/// Where the bundled sdk goes in a generated crate.
+const VENDOR_DIR: &str = "vendor";
 
 /// The template files: (template, path in the generated crate, where `NAME`
 /// in the path is the plugin name).
@@ -102,7 +108,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "PATH")]
     pub dir: Option<PathBuf>,
     /// Depend on the trailmark-sdk crate in this directory [default: the sdk
-    /// of the Trailmark checkout this binary was built from].
+    /// this binary was built with, written into the crate's vendor/].
     #[arg(long, value_name = "PATH", conflicts_with = "sdk_git")]
     pub sdk_path: Option<PathBuf>,
     /// Depend on trailmark-sdk from this git repository instead.
@@ -132,12 +138,6 @@ pub enum NewPluginError {
         .0.display()
     )]
     NotEmpty(PathBuf),
-    /// The sdk directory of the checkout this binary was built from is gone.
-    #[error(
-        "the trailmark-sdk this binary was built with ({}) is not there any more; pass --sdk-path DIR (a Trailmark checkout's sdk/) or --sdk-git URL",
-        .0.display()
-    )]
-    BuiltSdkMissing(PathBuf),
     /// `--sdk-path` does not name an sdk crate.
     #[error(
         "--sdk-path {}: no Cargo.toml there; pass the sdk/ directory of a Trailmark checkout",
@@ -161,6 +161,8 @@ pub enum NewPluginError {
 /// Where the generated crate gets `trailmark-sdk` from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SdkSource {
+    /// The sdk bundled in this binary, written into `vendor/`.
+    Bundled,
     /// A local directory (absolute).
     Path(PathBuf),
     /// A git repository URL.
@@ -169,23 +171,15 @@ pub enum SdkSource {
 
 impl SdkSource {
     /// Pick the source from the command line: `--sdk-git`, else `--sdk-path`
-    /// (which must hold a Cargo.toml), else the sdk of the checkout this binary
-    /// was built from, if it still exists.
+    /// (which must hold a Cargo.toml), else the sdk bundled in this binary.
     pub fn choose(sdk_path: Option<&Path>, sdk_git: Option<&str>) -> Result<Self, NewPluginError> {
         if let Some(url) = sdk_git {
             return Ok(Self::Git(url.to_owned()));
         }
-        let (dir, given) = match sdk_path {
-            Some(dir) => (dir.to_owned(), true),
-            None => (PathBuf::from(BUILT_SDK_DIR), false),
+        let Some(dir) = sdk_path else {
+            return Ok(Self::Bundled);
         };
-        let missing = || {
-            if given {
-                NewPluginError::NotAnSdk(dir.clone())
-            } else {
-                NewPluginError::BuiltSdkMissing(dir.clone())
-            }
-        };
+        let missing = || NewPluginError::NotAnSdk(dir.to_owned());
         if !dir.join("Cargo.toml").is_file() {
             return Err(missing());
         }
@@ -193,9 +187,22 @@ impl SdkSource {
         Ok(Self::Path(dir))
     }
 
+    /// The files this source adds to the crate: the bundled sdk's, under
+    /// `vendor/`; none for a path or git dependency.
+    pub fn files(&self) -> Vec<(PathBuf, String)> {
+        match self {
+            Self::Bundled => BUNDLED_SDK
+                .iter()
+                .map(|(path, contents)| (Path::new(VENDOR_DIR).join(path), (*contents).to_owned()))
+                .collect(),
+            Self::Path(_) | Self::Git(_) => Vec::new(),
+        }
+    }
+
     /// The `[dependencies]` line for `trailmark-sdk`.
     pub fn dependency(&self) -> Result<String, NewPluginError> {
         let (key, value) = match self {
+            Self::Bundled => ("path", "vendor/trailmark-sdk"),
             Self::Path(dir) => (
                 "path",
                 dir.to_str()
@@ -229,18 +236,7 @@ impl PluginNames {
             name: name.to_owned(),
             problem,
         };
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(invalid(format!("it has {} characters", name.len())));
-        }
-        if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(invalid("it does not start with a letter a-z".to_owned()));
-        }
-        if let Some(c) = name
-            .chars()
-            .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'))
-        {
-            return Err(invalid(format!("it contains {c:?}")));
-        }
+        crate::rules::check_plugin_name(name).map_err(invalid)?;
         let crate_name = name.replace('-', "_");
         if KEYWORDS.contains(&crate_name.as_str()) {
             return Err(invalid(format!(
@@ -337,7 +333,8 @@ fn new(args: NewArgs) -> Result<ExitCode> {
             .dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(&names.name));
-        let files = render(&names, &sdk.dependency()?);
+        let mut files = render(&names, &sdk.dependency()?);
+        files.extend(sdk.files());
         write(&dir, &files)?;
         Ok((names, sdk, dir, files))
     });
@@ -366,6 +363,7 @@ fn new(args: NewArgs) -> Result<ExitCode> {
                 "dir": dir,
                 "files": files.iter().map(|(path, _)| path).collect::<Vec<_>>(),
                 "sdk": match &sdk {
+                    SdkSource::Bundled => json!({"bundled": format!("{VENDOR_DIR}/trailmark-sdk")}),
                     SdkSource::Path(path) => json!({"path": path}),
                     SdkSource::Git(url) => json!({"git": url}),
                 },
@@ -376,8 +374,13 @@ fn new(args: NewArgs) -> Result<ExitCode> {
         ),
         OutputFormat::Table => {
             println!("Created plugin `{}` in {}", names.name, dir.display());
-            for (path, _) in &files {
+            for (path, _) in files.iter().filter(|(p, _)| !p.starts_with(VENDOR_DIR)) {
                 println!("  {}", path.display());
+            }
+            if sdk == SdkSource::Bundled {
+                println!(
+                    "  {VENDOR_DIR}/ (trailmark-sdk and trailmark-event, as this binary was built with)"
+                );
             }
             println!("\nNext steps (needs `rustup target add wasm32-wasip2`):");
             for step in &steps {
@@ -523,15 +526,10 @@ mod tests {
     }
 
     #[test]
-    fn sdk_defaults_to_the_checkout_and_checks_given_paths() {
-        let built = SdkSource::choose(None, None).expect("this checkout has sdk/");
-        let SdkSource::Path(dir) = built else {
-            panic!("expected a path, got {built:?}");
-        };
-        assert!(
-            dir.is_absolute() && dir.join("src/lib.rs").is_file(),
-            "{}",
-            dir.display()
+    fn sdk_defaults_to_the_bundled_one_and_checks_given_paths() {
+        assert_eq!(
+            SdkSource::choose(None, None).expect("bundled"),
+            SdkSource::Bundled
         );
         assert_eq!(
             SdkSource::choose(Some(Path::new("/nonexistent")), Some("g")).expect("git wins"),
@@ -540,6 +538,54 @@ mod tests {
         let empty = tempfile::tempdir().expect("temp dir");
         let error = SdkSource::choose(Some(empty.path()), None).expect_err("no Cargo.toml");
         assert!(error.to_string().contains("--sdk-path"), "{error}");
+    }
+
+    #[test]
+    fn the_bundled_sdk_is_this_checkouts_with_a_standalone_manifest() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let files = SdkSource::Bundled.files();
+        let get = |path: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p == Path::new(path))
+                .map(|(_, c)| c.as_str())
+                .unwrap_or_else(|| panic!("{path} is not bundled"))
+        };
+        for (bundled, source) in [
+            ("vendor/trailmark-sdk/src/lib.rs", "sdk/src/lib.rs"),
+            ("vendor/trailmark-sdk/wit/world.wit", "sdk/wit/world.wit"),
+            (
+                "vendor/trailmark-event/src/state_change.rs",
+                "event/src/state_change.rs",
+            ),
+        ] {
+            let on_disk = std::fs::read_to_string(root.join(source)).expect("source");
+            assert_eq!(get(bundled), on_disk, "{bundled}");
+        }
+        let sdk: toml::Table = get("vendor/trailmark-sdk/Cargo.toml")
+            .parse()
+            .expect("TOML");
+        assert_eq!(sdk["package"]["name"].as_str(), Some("trailmark-sdk"));
+        assert!(
+            sdk["package"]["version"].is_str(),
+            "inherited keys are written out"
+        );
+        assert_eq!(
+            sdk["dependencies"]["trailmark-event"]["path"].as_str(),
+            Some("../trailmark-event")
+        );
+        assert!(sdk["dependencies"]["wit-bindgen"]["version"].is_str());
+        let raw_value = toml::Value::String("raw_value".into());
+        assert!(
+            sdk["dependencies"]["serde_json"]["features"]
+                .as_array()
+                .is_some_and(|f| f.contains(&raw_value)),
+            "the crate's own features are kept"
+        );
+        let event: toml::Table = get("vendor/trailmark-event/Cargo.toml")
+            .parse()
+            .expect("TOML");
+        assert_eq!(event["package"]["name"].as_str(), Some("trailmark-event"));
     }
 
     #[test]

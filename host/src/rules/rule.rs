@@ -131,18 +131,25 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Check a plugin name: the file stem of `plugins/<name>.wasm`.
+/// The longest plugin name.
+pub const MAX_PLUGIN_NAME_LEN: usize = 64;
+
+/// Check a plugin name, the one rule for rule files and `trailmark plugin
+/// new`: the file stem of `plugins/<name>.wasm`, 1 to 64 of `a-z 0-9 _ -`,
+/// starting with a letter (so it is also a valid crate name once `-` is
+/// `_`). Says what is wrong, without the advice (callers add it).
 pub fn check_plugin_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    if name.is_empty() || name.len() > MAX_PLUGIN_NAME_LEN {
+        return Err(format!("it has {} characters", name.len()));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("it does not start with a letter a-z".to_owned());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'))
     {
-        return Err(format!(
-            "plugin `{name}` is not a valid plugin name; use 1 to 64 letters, digits, `-` and `_` \
-             (the file is plugins/<name>.wasm)"
-        ));
+        return Err(format!("it contains {c:?}"));
     }
     Ok(())
 }
@@ -175,7 +182,15 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
     let description = optional_string(map, "description", &mut problems).unwrap_or_default();
     let plugin = required_string(map, "plugin", &mut problems).and_then(|p| {
         check_plugin_name(&p)
-            .map_err(|m| problems.push(RuleProblem::at(&[key("plugin")], m)))
+            .map_err(|problem| {
+                problems.push(RuleProblem::at(
+                    &[key("plugin")],
+                    format!(
+                        "plugin `{p}` is not a valid plugin name: {problem}; use 1 to 64 of \
+                         `a-z 0-9 _ -`, starting with a letter (the file is plugins/<name>.wasm)"
+                    ),
+                ))
+            })
             .ok()
             .map(|()| p)
     });
@@ -263,7 +278,7 @@ fn required_string(
         Some(other) => {
             problems.push(RuleProblem::at(
                 &[key(k)],
-                format!("`{k}` must be a string, found {}", kind(other)),
+                format!("`{k}` must be a string, found {}", yaml_kind(other)),
             ));
             None
         }
@@ -281,7 +296,7 @@ fn optional_string(
         Some(other) => {
             problems.push(RuleProblem::at(
                 &[key(k)],
-                format!("`{k}` must be a string, found {}", kind(other)),
+                format!("`{k}` must be a string, found {}", yaml_kind(other)),
             ));
             None
         }
@@ -557,14 +572,13 @@ fn parse_quota(quota: Quota, value: &Value, quotas: &mut Quotas) -> Result<(), S
     quotas.set(quota, value)
 }
 
-fn kind(v: &Value) -> &'static str {
+/// A value's type as a rule file (YAML) names it: a list, a mapping, or its
+/// JSON kind.
+fn yaml_kind(v: &Value) -> &'static str {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
+        other => trailmark_event::json_kind(other),
     }
 }
 

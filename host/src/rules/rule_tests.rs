@@ -115,3 +115,36 @@ fn bad_quotas_say_where_and_what() {
         "{text}"
     );
 }
+
+#[test]
+fn plugin_names_follow_the_one_rule_plugin_new_uses() {
+    for (name, why) in [
+        ("Audit", "start with a letter"),
+        ("9lives", "start with a letter"),
+        ("audit.books", "contains '.'"),
+        ("aUdit", "contains 'U'"),
+    ] {
+        let text = load_str(
+            Path::new("r.yaml"),
+            &format!("name: r\npattern: {{source: [a]}}\nplugin: {name}\n"),
+        )
+        .err()
+        .map(|e| {
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|| panic!("plugin `{name}` accepted"));
+        assert!(text.contains("r.yaml:3:"), "{text}");
+        assert!(
+            text.contains("not a valid plugin name") && text.contains(why),
+            "{name}: {text}"
+        );
+        assert!(
+            crate::cli::plugin_new::PluginNames::new(name).is_err(),
+            "`plugin new` agrees about {name}"
+        );
+    }
+    assert_eq!(rule("").plugin, "p");
+}

@@ -1,0 +1,175 @@
+//! Bundles the plugin sdk into the binary for `trailmark plugin new`: the
+//! sources of `sdk/` and `event/` (the sdk's one dependency in this
+//! workspace), and standalone manifests with what they inherit from the
+//! workspace written out, so a generated plugin builds from what the binary
+//! wrote, wherever the binary was installed from.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The bundled crates: (directory in the workspace, name of the directory
+/// in a generated plugin's `vendor/`, subdirectories with its sources).
+const CRATES: &[(&str, &str, &[&str])] = &[
+    ("sdk", "trailmark-sdk", &["src", "wit"]),
+    ("event", "trailmark-event", &["src"]),
+];
+
+fn main() {
+    let host = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = host.parent().expect("host is in the workspace").to_owned();
+    let workspace = read_toml(&root.join("Cargo.toml"));
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
+    let mut out = String::from("&[\n");
+    for (dir, vendored, sources) in CRATES {
+        let crate_dir = root.join(dir);
+        let manifest_path = crate_dir.join("Cargo.toml");
+        println!("cargo:rerun-if-changed={}", manifest_path.display());
+        let manifest = standalone(&read_toml(&manifest_path), &workspace);
+        writeln!(
+            out,
+            "    ({:?}, {:?}),",
+            format!("{vendored}/Cargo.toml"),
+            manifest
+        )
+        .expect("write to a String");
+        for source in *sources {
+            let source_dir = crate_dir.join(source);
+            println!("cargo:rerun-if-changed={}", source_dir.display());
+            let mut files = Vec::new();
+            walk(&source_dir, &mut files);
+            files.sort();
+            for file in files {
+                let relative = file
+                    .strip_prefix(&crate_dir)
+                    .expect("walked below the crate");
+                writeln!(
+                    out,
+                    "    ({:?}, include_str!({:?})),",
+                    format!("{vendored}/{}", relative.display()),
+                    file.display().to_string()
+                )
+                .expect("write to a String");
+            }
+        }
+    }
+    out.push_str("]\n");
+    let dest =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("bundled_sdk.rs");
+    std::fs::write(&dest, out).expect("write the bundled sdk list");
+}
+
+fn read_toml(path: &Path) -> toml::Table {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            walk(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+/// The crate's manifest without workspace inheritance: `x.workspace = true`
+/// replaced by the workspace's value, path dependencies on other bundled
+/// crates pointing at their `vendor/` sibling, dev-dependencies and lints
+/// dropped (a plugin builds the sdk, it does not test it).
+fn standalone(manifest: &toml::Table, workspace: &toml::Table) -> String {
+    let ws = workspace.get("workspace").and_then(toml::Value::as_table);
+    let ws_package = ws
+        .and_then(|w| w.get("package"))
+        .and_then(toml::Value::as_table);
+    let ws_deps = ws
+        .and_then(|w| w.get("dependencies"))
+        .and_then(toml::Value::as_table);
+    let mut out = toml::Table::new();
+    let mut package = toml::Table::new();
+    for (key, value) in manifest["package"].as_table().expect("[package]") {
+        let inherited = value
+            .as_table()
+            .and_then(|t| t.get("workspace"))
+            .and_then(toml::Value::as_bool)
+            == Some(true);
+        let value = if inherited {
+            ws_package
+                .and_then(|p| p.get(key))
+                .unwrap_or_else(|| panic!("package.{key} is inherited but the workspace has none"))
+                .clone()
+        } else {
+            value.clone()
+        };
+        package.insert(key.clone(), value);
+    }
+    package.insert("publish".into(), toml::Value::Boolean(false));
+    out.insert("package".into(), toml::Value::Table(package));
+    let mut deps = toml::Table::new();
+    if let Some(own) = manifest.get("dependencies").and_then(toml::Value::as_table) {
+        for (name, spec) in own {
+            deps.insert(
+                name.clone(),
+                toml::Value::Table(resolve(name, spec, ws_deps)),
+            );
+        }
+    }
+    out.insert("dependencies".into(), toml::Value::Table(deps));
+    toml::to_string(&out).expect("a manifest serializes")
+}
+
+/// One dependency, resolved against the workspace's `[dependencies]`.
+fn resolve(name: &str, spec: &toml::Value, ws_deps: Option<&toml::Table>) -> toml::Table {
+    let mut table = match spec {
+        toml::Value::String(version) => {
+            let mut t = toml::Table::new();
+            t.insert("version".into(), toml::Value::String(version.clone()));
+            return t;
+        }
+        toml::Value::Table(t) => t.clone(),
+        other => panic!("dependency {name}: unexpected {other}"),
+    };
+    if table.remove("workspace").and_then(|v| v.as_bool()) != Some(true) {
+        return table;
+    }
+    let mut resolved = match ws_deps.and_then(|d| d.get(name)) {
+        Some(toml::Value::String(version)) => {
+            let mut t = toml::Table::new();
+            t.insert("version".into(), toml::Value::String(version.clone()));
+            t
+        }
+        Some(toml::Value::Table(t)) => t.clone(),
+        _ => panic!("dependency {name} is inherited but the workspace has none"),
+    };
+    if resolved.contains_key("path") {
+        let (_, vendored, _) = CRATES
+            .iter()
+            .find(|(_, vendored, _)| *vendored == name)
+            .unwrap_or_else(|| panic!("{name} is a workspace crate that is not bundled"));
+        resolved.insert("path".into(), toml::Value::String(format!("../{vendored}")));
+    }
+    // The crate's own keys (features, optional) add to the workspace's.
+    for (key, value) in table {
+        match (key.as_str(), resolved.get_mut("features"), &value) {
+            ("features", Some(toml::Value::Array(have)), toml::Value::Array(more)) => {
+                for feature in more {
+                    if !have.contains(feature) {
+                        have.push(feature.clone());
+                    }
+                }
+            }
+            _ => {
+                resolved.insert(key, value);
+            }
+        }
+    }
+    resolved
+}
