@@ -357,3 +357,43 @@ fn the_aws_sdk_puts_events_through_trailmark_events_put() {
         assert_eq!(status, 200);
     }
 }
+
+#[test]
+fn a_rule_whose_plugin_is_missing_is_held_and_delivered_once_the_plugin_arrives() {
+    // One missing plugin must not keep the audit service down after a
+    // restart: the server starts, says which rule is held and why, journals
+    // the rule's events, and delivers them once the plugin is there.
+    let setup = Setup::new();
+    setup.rule(
+        "late.yaml",
+        "name: late\npattern: {source: [com.example.test]}\nplugin: noop\n",
+    );
+    let server = setup.start();
+    let (status, body) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
+    assert_eq!(
+        status, 200,
+        "events are accepted while the rule is held: {body}"
+    );
+
+    let (status, ready) = server.get("/readyz").expect("readyz");
+    assert_eq!(status, 200, "{ready}");
+    let held = ready["reload"]["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        held.contains("late.yaml") && held.contains("noop.wasm") && held.contains("held"),
+        "readyz names the held rule and its problem: {ready}"
+    );
+    assert!(
+        server.log().contains("rule held"),
+        "the log says so: {}",
+        server.log()
+    );
+
+    setup.plugin("noop", "fixture-noop");
+    server.wait_until(WAIT, "the held event to be delivered", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"late\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    assert!(
+        server.dead_letters().is_empty(),
+        "nothing was dead-lettered"
+    );
+}

@@ -105,7 +105,9 @@ impl Client {
         if status.as_u16() == 401 {
             return Err(anyhow!(
                 "the server answered {status}: {message}\n  pass a token with --token or TRAILMARK_TOKEN, \
-                 or point --data at the server's data directory (it holds admin-token)"
+                 or point --data at the server's data directory (it holds admin-token)\n  \
+                 a server whose trailmark.toml has an [auth] section accepts only the tokens and keys \
+                 listed there, not the data directory's admin-token"
             ));
         }
         Err(anyhow!("the server answered {status}: {message}"))

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_journal::{Journal, JournalOptions};
 use trailmark_runtime::{Limits, Runtime, RuntimeConfig};
@@ -133,10 +133,19 @@ impl Engine {
             },
             loaded: Mutex::default(),
         });
-        let lanes = plugin_host.lanes(&set).map_err(|errors| {
-            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("cannot bind rules to plugins:\n{}", list.join("\n"))
-        })?;
+        // A rule whose plugin cannot be bound does not keep the service
+        // down: it is held (its events are journaled and retried) until a
+        // reload fixes it, and said loudly here, in status and in /readyz.
+        let (lanes, held) = plugin_host.lanes_or_held(&set);
+        for problem in &held {
+            error!(
+                rule = %problem.rule,
+                file = %problem.file.display(),
+                problem = %problem.message,
+                "rule held: its plugin cannot be bound; its events are journaled and retried \
+                 until a reload (a fixed plugin or rule file) binds it"
+            );
+        }
 
         let journal_dir = config.data.join("journal");
         let journal = Arc::new(
@@ -213,8 +222,8 @@ impl Engine {
 
         let reload_status = Arc::new(Mutex::new(reload::ReloadStatus {
             at: now_ms(),
-            ok: true,
-            errors: Vec::new(),
+            ok: held.is_empty(),
+            errors: held.iter().map(|p| format!("{p} (rule held)")).collect(),
         }));
         let reloader = Arc::new(reload::Reloader {
             rules_dir: config.rules.clone(),

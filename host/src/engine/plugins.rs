@@ -159,6 +159,32 @@ impl PluginHost {
 
     /// Bind every rule of a set; all problems are reported together.
     pub fn lanes(&self, set: &RuleSet) -> Result<Vec<LaneSpec>, Vec<BindError>> {
+        let (lanes, errors) = self.bind_all(set);
+        if errors.is_empty() {
+            Ok(lanes)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Bind every rule of a set, at start: a rule whose plugin cannot be
+    /// loaded or bound gets a [`Held`] lane instead of keeping the whole
+    /// service down, and its problem is returned to be reported.
+    pub fn lanes_or_held(&self, set: &RuleSet) -> (Vec<LaneSpec>, Vec<BindError>) {
+        let (mut lanes, errors) = self.bind_all(set);
+        for error in &errors {
+            if let Some(r) = set.get(&error.rule) {
+                lanes.push(LaneSpec {
+                    rule: error.rule.clone(),
+                    deliver: Arc::new(Held(error.message.clone())),
+                    retry: r.rule.retry,
+                });
+            }
+        }
+        (lanes, errors)
+    }
+
+    fn bind_all(&self, set: &RuleSet) -> (Vec<LaneSpec>, Vec<BindError>) {
         let mut cache = HashMap::new();
         let mut lanes = Vec::new();
         let mut errors = Vec::new();
@@ -179,11 +205,27 @@ impl PluginHost {
                 }),
             }
         }
-        if errors.is_empty() {
-            Ok(lanes)
-        } else {
-            Err(errors)
-        }
+        (lanes, errors)
+    }
+}
+
+/// The lane of a rule whose plugin could not be bound at start: every
+/// delivery is retried (with the rule's retry policy, so nothing is dropped
+/// and what outlives it is dead-lettered, replayable) until a reload binds
+/// the rule and its lane takes the real plugin.
+pub struct Held(pub String);
+
+impl Deliver for Held {
+    fn deliver(&self, events: &[Arc<ParsedEvent>]) -> Vec<Result<(), Failure>> {
+        events
+            .iter()
+            .map(|_| {
+                Err(Failure::Retry(format!(
+                    "the rule is held until its plugin can be bound: {}",
+                    self.0
+                )))
+            })
+            .collect()
     }
 }
 

@@ -174,6 +174,15 @@ fn authenticator(config: &Config) -> Result<trailmark_auth::Authenticator> {
     use trailmark_auth::{AuthOptions, Authenticator, LocalCredentials};
     let configured = !config.auth.tokens.is_empty() || !config.auth.access_keys.is_empty();
     let authenticator = if configured {
+        let local = config.data.join(trailmark_auth::ADMIN_TOKEN_FILE);
+        if local.exists() {
+            warn!(
+                admin_token = %local.display(),
+                "[auth] is configured, so only its tokens and access keys are accepted: the data \
+                 directory's admin-token and access-key no longer work (give the CLI a token from \
+                 [auth] with --token or TRAILMARK_TOKEN)"
+            );
+        }
         Authenticator::from_config(&config.auth).map_err(|e| anyhow::anyhow!("[auth] {e}"))?
     } else {
         let (local, created) = LocalCredentials::load_or_create(&config.data)
