@@ -165,11 +165,10 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
     };
     for k in map.keys() {
         if !RULE_KEYS.contains(&k.as_str()) {
-            problems.push(RuleProblem {
-                path: vec![key(k)],
-                at_key: true,
-                message: format!("unknown key `{k}`; a rule has {}", RULE_KEYS.join(", ")),
-            });
+            problems.push(misplaced_key(
+                &[key(k)],
+                format!("unknown key `{k}`; a rule has {}", RULE_KEYS.join(", ")),
+            ));
         }
     }
 
@@ -274,14 +273,7 @@ fn required_string(
             problems.push(RuleProblem::at(&[], format!("missing `{k}`")));
             None
         }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            problems.push(RuleProblem::at(
-                &[key(k)],
-                format!("`{k}` must be a string, found {}", yaml_kind(other)),
-            ));
-            None
-        }
+        Some(value) => string_value(k, value, problems),
     }
 }
 
@@ -292,8 +284,14 @@ fn optional_string(
 ) -> Option<String> {
     match map.get(k) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
+        Some(value) => string_value(k, value, problems),
+    }
+}
+
+fn string_value(k: &str, value: &Value, problems: &mut Vec<RuleProblem>) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        other => {
             problems.push(RuleProblem::at(
                 &[key(k)],
                 format!("`{k}` must be a string, found {}", yaml_kind(other)),
@@ -303,18 +301,46 @@ fn optional_string(
     }
 }
 
-fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grants {
-    let mut grants = Grants::default();
-    let map = match value {
-        None | Some(Value::Null) => return grants,
-        Some(Value::Object(m)) => m,
+/// A mapping-valued section of a rule file (`grants`, `retry`, `limits`):
+/// absent or null reads as empty (`None`); anything but a mapping is one
+/// problem, shown with an `example` of the right shape.
+fn section<'a>(
+    value: Option<&'a Value>,
+    name: &str,
+    example: &str,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<&'a Map<String, Value>> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
         Some(_) => {
             problems.push(RuleProblem::at(
-                &[key("grants")],
-                "`grants` must be a mapping, e.g. grants: {archive: true, notify: [admins]}",
+                &[key(name)],
+                format!("`{name}` must be a mapping, e.g. {example}"),
             ));
-            return grants;
+            None
         }
+    }
+}
+
+/// A key that has no business where it is: the problem points at the key.
+fn misplaced_key(path: &[Step], message: String) -> RuleProblem {
+    RuleProblem {
+        path: path.to_vec(),
+        at_key: true,
+        message,
+    }
+}
+
+fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grants {
+    let mut grants = Grants::default();
+    let Some(map) = section(
+        value,
+        "grants",
+        "grants: {archive: true, notify: [admins]}",
+        problems,
+    ) else {
+        return grants;
     };
     for (k, v) in map {
         let path = [key("grants"), key(k)];
@@ -347,18 +373,16 @@ fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grant
                     format!("`grants.{k}` must be a list of names, e.g. {k}: [admins]"),
                 )),
             },
-            "log" => problems.push(RuleProblem {
-                path: path.to_vec(),
-                at_key: true,
-                message: "`log` is always granted; remove it".into(),
-            }),
-            other => problems.push(RuleProblem {
-                path: path.to_vec(),
-                at_key: true,
-                message: format!(
+            "log" => problems.push(misplaced_key(
+                &path,
+                "`log` is always granted; remove it".into(),
+            )),
+            other => problems.push(misplaced_key(
+                &path,
+                format!(
                     "unknown capability `{other}`; grants are archive, metadata, notify, forward"
                 ),
-            }),
+            )),
         }
     }
     grants
@@ -415,13 +439,10 @@ fn parse_archive_grant(value: &Value, problems: &mut Vec<RuleProblem>) -> Option
                 &path,
                 "`grants.archive.write-prefix` must be a key prefix such as \"redacted/\"",
             )),
-            (other, _) => problems.push(RuleProblem {
-                path,
-                at_key: true,
-                message: format!(
-                    "unknown key `{other}` in grants.archive; use read and write-prefix"
-                ),
-            }),
+            (other, _) => problems.push(misplaced_key(
+                &path,
+                format!("unknown key `{other}` in grants.archive; use read and write-prefix"),
+            )),
         }
     }
     Some(grant)
@@ -446,16 +467,13 @@ fn check_key_prefix(prefix: &str) -> Result<String, String> {
 
 fn parse_retry(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> RetryPolicy {
     let mut retry = RetryPolicy::default();
-    let map = match value {
-        None | Some(Value::Null) => return retry,
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            problems.push(RuleProblem::at(
-                &[key("retry")],
-                "`retry` must be a mapping, e.g. retry: {max-attempts: 185, max-age: 24h}",
-            ));
-            return retry;
-        }
+    let Some(map) = section(
+        value,
+        "retry",
+        "retry: {max-attempts: 185, max-age: 24h}",
+        problems,
+    ) else {
+        return retry;
     };
     for (k, v) in map {
         let path = [key("retry"), key(k)];
@@ -479,11 +497,10 @@ fn parse_retry(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> RetryP
                 Some(Err(e)) => problems.push(RuleProblem::at(&path, format!("`retry.max-age`: {e}"))),
                 None => problems.push(RuleProblem::at(&path, "`retry.max-age` must be a duration such as 1h or 24h")),
             },
-            other => problems.push(RuleProblem {
-                path: path.to_vec(),
-                at_key: true,
-                message: format!("unknown key `{other}` in retry; use max-attempts and max-age"),
-            }),
+            other => problems.push(misplaced_key(
+                &path,
+                format!("unknown key `{other}` in retry; use max-attempts and max-age"),
+            )),
         }
     }
     retry
@@ -491,16 +508,13 @@ fn parse_retry(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> RetryP
 
 fn parse_limits(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> CallLimits {
     let mut limits = CallLimits::default();
-    let map = match value {
-        None | Some(Value::Null) => return limits,
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            problems.push(RuleProblem::at(
-                &[key("limits")],
-                "`limits` must be a mapping, e.g. limits: {timeout: 2s, memory: 128MiB}",
-            ));
-            return limits;
-        }
+    let Some(map) = section(
+        value,
+        "limits",
+        "limits: {timeout: 2s, memory: 128MiB}",
+        problems,
+    ) else {
+        return limits;
     };
     for (k, v) in map {
         let path = [key("limits"), key(k)];
@@ -543,14 +557,13 @@ fn parse_limits(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> CallL
                         problems.push(RuleProblem::at(&path, m));
                     }
                 }
-                None => problems.push(RuleProblem {
-                    path: path.to_vec(),
-                    at_key: true,
-                    message: format!(
+                None => problems.push(misplaced_key(
+                    &path,
+                    format!(
                         "unknown key `{other}` in limits; use timeout, memory, {}",
                         Quota::ALL.map(Quota::key).join(", ")
                     ),
-                }),
+                )),
             },
         }
     }
