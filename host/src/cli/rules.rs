@@ -16,15 +16,30 @@ use super::{OutputFormat, ServerArg, read_arg, table};
 /// Check rule files and try patterns against events.
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// Check rule files; print every problem as `file:line:col: message`.
+    /// Check rule files as `trailmark serve` does; print every problem as
+    /// `file:line:col: message`.
     ///
-    /// Exit status: 0 when every rule is valid, 2 otherwise.
+    /// Besides each file's syntax, patterns and keys, it checks what the
+    /// server checks at start: each rule's plugin is in the plugins
+    /// directory and loads as a plugin of a supported contract, and its
+    /// notify and forward grants name channels and destinations that
+    /// trailmark.toml defines. Exit status: 0 when every rule is valid, 2
+    /// otherwise.
     #[command(
-        after_help = "Examples:\n  trailmark rules validate\n  trailmark rules validate rules/ extra/delete-alert.yaml"
+        after_help = "Examples:\n  trailmark rules validate\n  trailmark rules validate rules/ extra/delete-alert.yaml\n  trailmark rules validate --plugins /srv/trailmark/plugins --config /etc/trailmark.toml\n  trailmark rules validate --syntax-only rules/"
     )]
     Validate {
         /// Rule files or directories [default: rules/].
         paths: Vec<PathBuf>,
+        /// Plugins directory [default: as `serve`: trailmark.toml's, else plugins/].
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// Configuration file [default: ./trailmark.toml if present].
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Check the rule files alone: no plugins, no configuration.
+        #[arg(long, conflicts_with_all = ["plugins", "config"])]
+        syntax_only: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
@@ -96,7 +111,16 @@ pub struct TestArgs {
 /// Run a `rules` subcommand.
 pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
     match cmd {
-        RulesCommand::Validate { paths, output } => validate(paths, output),
+        RulesCommand::Validate {
+            paths,
+            plugins,
+            config,
+            syntax_only,
+            output,
+        } => {
+            let deployment = (!syntax_only).then_some(Deployment { plugins, config });
+            validate(paths, deployment, output)
+        }
         RulesCommand::Test(args) => test(args),
         RulesCommand::Match {
             rules,
@@ -112,41 +136,144 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
     }
 }
 
-fn validate(paths: Vec<PathBuf>, output: OutputFormat) -> Result<ExitCode> {
+/// Where `rules validate` finds what the server would bind the rules to.
+struct Deployment {
+    plugins: Option<PathBuf>,
+    config: Option<PathBuf>,
+}
+
+/// One problem, as `validate` reports it: in a file, at a line and
+/// column when it has one.
+struct Problem {
+    file: PathBuf,
+    at: Option<(usize, usize)>,
+    message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+fn validate(
+    paths: Vec<PathBuf>,
+    deployment: Option<Deployment>,
+    output: OutputFormat,
+) -> Result<ExitCode> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("rules")]
     } else {
         paths
     };
-    match RuleSet::load(&paths) {
+    let (set, problems) = match RuleSet::load(&paths) {
         Ok(set) => {
-            match output {
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::json!({"valid": true, "rules": set.rules().iter().map(|r| &r.rule.name).collect::<Vec<_>>()})
-                ),
-                OutputFormat::Table => println!("{} rule(s) valid", set.len()),
-            }
-            Ok(ExitCode::SUCCESS)
+            let problems = match deployment {
+                Some(deployment) => check_bindings(&set, deployment)?,
+                None => Vec::new(),
+            };
+            (Some(set), problems)
         }
         Err(errors) => {
-            match output {
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::json!({"valid": false, "errors": errors.iter().map(|e| serde_json::json!({
-                        "file": e.file, "line": e.position.line, "col": e.position.col, "message": e.message
-                    })).collect::<Vec<_>>()})
-                ),
-                OutputFormat::Table => {
-                    for e in &errors {
-                        println!("{e}");
-                    }
-                    eprintln!("{} problem(s) found", errors.len());
-                }
+            let problems = errors
+                .iter()
+                .map(|e| Problem {
+                    file: e.file.clone(),
+                    at: Some((e.position.line, e.position.col)),
+                    message: e.message.clone(),
+                })
+                .collect();
+            (None, problems)
+        }
+    };
+    if let Some(set) = set.filter(|_| problems.is_empty()) {
+        match output {
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::json!({"valid": true, "rules": set.rules().iter().map(|r| &r.rule.name).collect::<Vec<_>>()})
+            ),
+            OutputFormat::Table => println!("{} rule(s) valid", set.len()),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({"valid": false, "errors": problems.iter().map(|e| serde_json::json!({
+                "file": e.file, "line": e.at.map(|a| a.0), "col": e.at.map(|a| a.1), "message": e.message
+            })).collect::<Vec<_>>()})
+        ),
+        OutputFormat::Table => {
+            for e in &problems {
+                println!("{e}");
             }
-            Ok(ExitCode::from(2))
+            eprintln!("{} problem(s) found", problems.len());
         }
     }
+    Ok(ExitCode::from(2))
+}
+
+/// What the server checks when it binds `set`: plugins that load, grants
+/// that name configured channels and destinations. Opens no backend and
+/// writes nothing but the compiled-plugin cache, when its directory exists.
+fn check_bindings(set: &RuleSet, deployment: Deployment) -> Result<Vec<Problem>> {
+    use crate::config::{Config, Overrides};
+    use crate::engine::plugins::{Configured, PluginHost};
+    use trailmark_runtime::{Runtime, RuntimeConfig};
+
+    let config = Config::load(
+        deployment.config.as_deref(),
+        &Overrides {
+            plugins: deployment.plugins,
+            ..Overrides::default()
+        },
+    )?;
+    if !config.plugins.is_dir() {
+        return Ok(vec![Problem {
+            file: config.plugins.clone(),
+            at: None,
+            message: "the plugins directory does not exist; pass the server's with --plugins DIR, \
+                      or --syntax-only to check the rule files alone"
+                .to_owned(),
+        }]);
+    }
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: config.cache.is_dir().then(|| config.cache.clone()),
+        max_memory_bytes: config.memory_bytes.max(256 << 20),
+        ..RuntimeConfig::default()
+    })
+    .context("starting the plugin runtime")?;
+    let host = PluginHost {
+        runtime,
+        dir: config.plugins.clone(),
+        capabilities: trailmark_runtime::Capabilities::default(),
+        default_limits: trailmark_runtime::Limits {
+            timeout: config.timeout,
+            memory_bytes: config.memory_bytes,
+        },
+        loaded: std::sync::Mutex::default(),
+    };
+    let problems: Vec<Problem> = host
+        .check(
+            set,
+            &Configured {
+                notify: &|name| config.notify.contains_key(name),
+                forward: &|name| config.forward.contains_key(name),
+            },
+        )
+        .into_iter()
+        .map(|e| Problem {
+            file: e.file,
+            at: Some((e.position.line, e.position.col)),
+            message: format!("rule `{}`: {}", e.rule, e.message),
+        })
+        .collect();
+    Ok(problems)
 }
 
 /// Parse a pattern given as JSON or YAML text.

@@ -11,6 +11,7 @@ use trailmark_event::ParsedEvent;
 use trailmark_runtime::{Binding, BindingSpec, CallError, Capabilities, Limits, Plugin, Runtime};
 
 use crate::dispatch::{Deliver, Failure, LaneSpec};
+use crate::rules::document::Position;
 use crate::rules::{LoadedRule, RuleSet};
 
 /// A rule's plugin binding as a dispatcher deliverer.
@@ -54,6 +55,8 @@ pub struct PluginHost {
 pub struct BindError {
     /// The rule file.
     pub file: PathBuf,
+    /// Where in it: the plugin's name, or the grants.
+    pub position: Position,
     /// The rule.
     pub rule: String,
     /// What went wrong and what to do.
@@ -64,12 +67,42 @@ impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: rule `{}`: {}",
+            "{}:{}:{}: rule `{}`: {}",
             self.file.display(),
+            self.position.line,
+            self.position.col,
             self.rule,
             self.message
         )
     }
+}
+
+/// Which names the server configures for grants to name.
+pub struct Configured<'a> {
+    /// Is `[notify.NAME]` configured?
+    pub notify: &'a dyn Fn(&str) -> bool,
+    /// Is `[forward.NAME]` configured?
+    pub forward: &'a dyn Fn(&str) -> bool,
+}
+
+/// A rule's notify and forward grants name only configured channels and
+/// destinations.
+fn check_grants(rule: &crate::rules::Rule, configured: &Configured<'_>) -> Result<(), String> {
+    for channel in &rule.grants.notify {
+        if !(configured.notify)(channel) {
+            return Err(format!(
+                "grants notify channel `{channel}`, which trailmark.toml does not define; add [notify.{channel}]"
+            ));
+        }
+    }
+    for dest in &rule.grants.forward {
+        if !(configured.forward)(dest) {
+            return Err(format!(
+                "grants forward destination `{dest}`, which trailmark.toml does not define; add [forward.{dest}]"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl PluginHost {
@@ -123,7 +156,7 @@ impl PluginHost {
         Ok(plugin)
     }
 
-    fn bind(&self, r: &LoadedRule, plugin: Arc<Plugin>) -> Result<Binding, String> {
+    fn bind(&self, r: &LoadedRule, plugin: Arc<Plugin>) -> Result<Binding, BindError> {
         let rule = &r.rule;
         let mut limits = self.default_limits;
         if let Some(t) = rule.limits.timeout {
@@ -132,20 +165,15 @@ impl PluginHost {
         if let Some(m) = rule.limits.memory_bytes {
             limits.memory_bytes = m;
         }
-        for channel in &rule.grants.notify {
-            if !self.capabilities.notify.contains_key(channel) {
-                return Err(format!(
-                    "grants notify channel `{channel}`, which trailmark.toml does not define; add [notify.{channel}]"
-                ));
-            }
-        }
-        for dest in &rule.grants.forward {
-            if !self.capabilities.forward.contains_key(dest) {
-                return Err(format!(
-                    "grants forward destination `{dest}`, which trailmark.toml does not define; add [forward.{dest}]"
-                ));
-            }
-        }
+        let capabilities = &self.capabilities;
+        check_grants(
+            rule,
+            &Configured {
+                notify: &|name| capabilities.notify.contains_key(name),
+                forward: &|name| capabilities.forward.contains_key(name),
+            },
+        )
+        .map_err(|m| bind_error(r, r.grants_position, m))?;
         let spec = BindingSpec {
             rule: rule.name.clone(),
             grants: rule.grants.clone(),
@@ -154,7 +182,24 @@ impl PluginHost {
             quotas: rule.limits.quotas,
             config: rule.config.clone(),
         };
-        Binding::new(plugin, spec).map_err(|e| e.to_string())
+        Binding::new(plugin, spec).map_err(|e| bind_error(r, r.plugin_position, e.to_string()))
+    }
+
+    /// What binding `set` would check, without binding it or any backend:
+    /// each rule's plugin file loads as a plugin of a supported contract, and
+    /// its grants name only what `configured` says the server configures.
+    /// For `trailmark rules validate`.
+    pub fn check(&self, set: &RuleSet, configured: &Configured<'_>) -> Vec<BindError> {
+        let mut cache = HashMap::new();
+        let mut errors = Vec::new();
+        for r in set.rules() {
+            if let Err(m) = self.load(&r.rule.plugin, &mut cache) {
+                errors.push(bind_error(r, r.plugin_position, m));
+            } else if let Err(m) = check_grants(&r.rule, configured) {
+                errors.push(bind_error(r, r.grants_position, m));
+            }
+        }
+        errors
     }
 
     /// Bind every rule of a set; all problems are reported together.
@@ -191,6 +236,7 @@ impl PluginHost {
         for r in set.rules() {
             let bound = self
                 .load(&r.rule.plugin, &mut cache)
+                .map_err(|m| bind_error(r, r.plugin_position, m))
                 .and_then(|plugin| self.bind(r, plugin));
             match bound {
                 Ok(binding) => lanes.push(LaneSpec {
@@ -198,11 +244,7 @@ impl PluginHost {
                     deliver: Arc::new(PluginDeliver(binding)),
                     retry: r.rule.retry,
                 }),
-                Err(message) => errors.push(BindError {
-                    file: r.file.clone(),
-                    rule: r.rule.name.clone(),
-                    message,
-                }),
+                Err(error) => errors.push(error),
             }
         }
         (lanes, errors)
@@ -226,6 +268,15 @@ impl Deliver for Held {
                 )))
             })
             .collect()
+    }
+}
+
+fn bind_error(r: &LoadedRule, position: Position, message: String) -> BindError {
+    BindError {
+        file: r.file.clone(),
+        position,
+        rule: r.rule.name.clone(),
+        message,
     }
 }
 

@@ -59,6 +59,11 @@ pub struct LoadedRule {
     pub file: PathBuf,
     /// Where its name is written, for "duplicate name" errors.
     pub name_position: Position,
+    /// Where its plugin is named, for errors loading the plugin.
+    pub plugin_position: Position,
+    /// Where its grants are (its plugin's position without any), for
+    /// grants naming what the server does not configure.
+    pub grants_position: Position,
 }
 
 /// All rules of a directory, compiled into one matcher.
@@ -121,6 +126,12 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
     };
     let doc = Document::parse(text).map_err(|e| vec![at(e.position, e.message)])?;
     let name_position = doc.value_position(&[Step::Key("name".into())]);
+    let plugin_position = doc.value_position(&[Step::Key("plugin".into())]);
+    let grants_position = if doc.value.get("grants").is_some() {
+        doc.value_position(&[Step::Key("grants".into())])
+    } else {
+        plugin_position
+    };
     let rule = parse_rule(&doc.value).map_err(|problems| {
         problems
             .into_iter()
@@ -138,6 +149,8 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
         rule,
         file: path.to_owned(),
         name_position,
+        plugin_position,
+        grants_position,
     })
 }
 

@@ -1,0 +1,79 @@
+//! `trailmark rules validate` checks what `trailmark serve` checks at start:
+//! the rule files, each rule's plugin, and the channels its grants name.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::Setup;
+
+fn validate(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["rules", "validate"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run trailmark")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const ALERT: &str = "name: alert\n\
+                     pattern: {source: [com.example.test]}\n\
+                     plugin: noop\n\
+                     grants:\n  notify: [pager]\n";
+
+#[test]
+fn validate_refuses_what_serve_would_refuse_and_says_where() {
+    let setup = Setup::new();
+    setup.plugin("noop", "fixture-noop");
+    setup.rule("alert.yaml", ALERT);
+    setup.rule(
+        "lost.yaml",
+        "name: lost\npattern: {source: [com.example.test]}\nplugin: missing\n",
+    );
+    let out = validate(setup.path(), &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("rules/alert.yaml:5:3: rule `alert`:")
+            && text.contains("notify channel `pager`, which trailmark.toml does not define"),
+        "an undefined channel, at the grants: {text}"
+    );
+    assert!(
+        text.contains(
+            "rules/lost.yaml:3:9: rule `lost`: plugin file plugins/missing.wasm not found"
+        ),
+        "a missing plugin, at its name: {text}"
+    );
+
+    // The rule files alone are fine.
+    let out = validate(setup.path(), &["--syntax-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // With the channel defined and the plugin there, all is well.
+    setup.config("[notify.pager]\ntype = \"file\"\n");
+    setup.plugin("missing", "fixture-noop");
+    let out = validate(setup.path(), &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["valid"], true);
+}
+
+#[test]
+fn validate_says_when_there_is_no_plugins_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+    std::fs::write(dir.path().join("rules/alert.yaml"), ALERT).expect("rule");
+    let out = validate(dir.path(), &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("plugins: the plugins directory does not exist")
+            && text.contains("--syntax-only"),
+        "{text}"
+    );
+}
