@@ -217,6 +217,15 @@ impl Metrics {
             .clone()
     }
 
+    /// Forget the counters of rules `keep` says no to: rules a reload
+    /// removed whose lanes have finished, so `/metrics` stops showing them.
+    pub fn retain_rules(&self, keep: impl Fn(&str) -> bool) {
+        self.rules
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| keep(name));
+    }
+
     /// Snapshot of every rule's counters.
     pub fn rules(&self) -> Vec<(String, Arc<RuleMetrics>)> {
         self.rules

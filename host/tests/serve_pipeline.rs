@@ -397,3 +397,34 @@ fn a_rule_whose_plugin_is_missing_is_held_and_delivered_once_the_plugin_arrives(
         "nothing was dead-lettered"
     );
 }
+
+#[test]
+fn a_removed_rule_leaves_metrics_once_its_lane_has_finished() {
+    let setup = Setup::new();
+    setup.plugin("noop", "fixture-noop");
+    for name in ["kept", "gone"] {
+        setup.rule(
+            &format!("{name}.yaml"),
+            &format!("name: {name}\npattern: {{source: [com.example.test]}}\nplugin: noop\n"),
+        );
+    }
+    let server = setup.start();
+    let (status, body) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
+    assert_eq!(status, 200, "{body}");
+    let gone = "trailmark_deliveries_total{rule=\"gone\",outcome=\"delivered\"}";
+    server.wait_until(WAIT, "both deliveries", |s| s.metric(gone) == Some(1.0));
+
+    std::fs::remove_file(setup.path().join("rules/gone.yaml")).expect("remove rule");
+    let (status, body) = server.post("/v1/admin/reload", &json!({})).expect("reload");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        server.metric(gone),
+        None,
+        "the removed rule's series are gone"
+    );
+    assert_eq!(
+        server.metric("trailmark_deliveries_total{rule=\"kept\",outcome=\"delivered\"}"),
+        Some(1.0),
+        "the rule in force keeps its counters"
+    );
+}

@@ -26,7 +26,7 @@ mod dead_letters;
 mod lane;
 pub mod retry;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -312,6 +312,18 @@ impl Dispatcher {
             entry.spilled_from = backlog::lowest_of(entry.spilled_from, spilled_from);
         }
         by_rule.into_values().collect()
+    }
+
+    /// The rules with a lane: those in force, and removed ones still
+    /// finishing what they owe.
+    pub fn working_rules(&self) -> BTreeSet<String> {
+        let lanes = self.lanes.read().unwrap_or_else(PoisonError::into_inner);
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        lanes
+            .values()
+            .chain(retired.iter().filter(|lane| !lane.state().finished()))
+            .map(|lane| lane.state().rule().to_owned())
+            .collect()
     }
 
     /// The lowest journal position a lane still has to read back: retention

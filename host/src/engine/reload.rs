@@ -81,6 +81,9 @@ impl Reloader {
             Ok((set, lanes)) => {
                 let version = self.pipeline.swap(set, lanes).await;
                 self.metrics.reloads.fetch_add(1, Relaxed);
+                // Counters of removed rules go once their lanes have finished.
+                let working = self.pipeline.dispatcher().working_rules();
+                self.metrics.retain_rules(|rule| working.contains(rule));
                 info!(
                     version,
                     why,
