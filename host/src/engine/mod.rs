@@ -315,7 +315,13 @@ impl Engine {
         drop((pipeline, reloader, checkpointer));
         match Arc::try_unwrap(journal) {
             Ok(j) => j.close().context("closing the journal")?,
-            Err(_) => info!("journal still shared at shutdown; it flushes on drop"),
+            // Handlers of connections still closing, or the SIGHUP task, hold
+            // it: make everything written durable now; the process exit
+            // releases the rest.
+            Err(shared) => {
+                shared.sync().context("syncing the journal")?;
+                tracing::debug!("journal synced at shutdown; still referenced, closed at exit");
+            }
         }
         Ok(())
     }
