@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::authenticator::RequestView;
 use crate::failure::AuthFailure;
 use crate::printable::printable;
+use crate::request::RequestView;
 use crate::secret::Secret;
 
 pub(crate) use header::ALGORITHM;
