@@ -104,6 +104,7 @@ mod event;
 mod hash;
 mod index;
 mod interpret;
+mod key_trie;
 mod leaf;
 mod matcher;
 mod parse;
