@@ -6,6 +6,7 @@ use crate::values::{
     Cidr, Glob, GlobError, MAX_WILDCARD_STARS, NUMERIC_MAX, NUMERIC_MIN, NumKey, fold_case,
 };
 use serde_json::{Map, Number, Value};
+use trailmark_event::json_kind;
 
 /// EventBridge's documented maximum event pattern size, in characters (of the compact
 /// JSON form, so indentation in a rule file does not count).
@@ -34,7 +35,7 @@ pub(crate) fn parse_root(v: &Value) -> Res<Node> {
         other => {
             return err(
                 &[],
-                format!("pattern must be a JSON object, got {}", kind(other)),
+                format!("pattern must be a JSON object, got {}", json_kind(other)),
             );
         }
     };
@@ -46,17 +47,6 @@ pub(crate) fn parse_root(v: &Value) -> Res<Node> {
         );
     }
     parse_object(obj, &[], false)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Names EventBridge reserves for operators: inside a `$or` alternative (at any depth)
@@ -113,7 +103,7 @@ fn parse_object(obj: &Map<String, Value>, path: &[PathSegment], in_or: bool) -> 
                     &here,
                     format!(
                         "value must be an array of match values or an object, got {}",
-                        kind(other)
+                        json_kind(other)
                     ),
                 );
             }
@@ -129,7 +119,10 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
         other => {
             return err(
                 path,
-                format!("\"$or\" must be an array of objects, got {}", kind(other)),
+                format!(
+                    "\"$or\" must be an array of objects, got {}",
+                    json_kind(other)
+                ),
             );
         }
     };
@@ -147,7 +140,10 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
             other => {
                 return err(
                     &here,
-                    format!("\"$or\" alternatives must be objects, got {}", kind(other)),
+                    format!(
+                        "\"$or\" alternatives must be objects, got {}",
+                        json_kind(other)
+                    ),
                 );
             }
         }
@@ -182,7 +178,7 @@ fn scalar_of(v: &Value, path: &[PathSegment]) -> Res<Scalar> {
                 path,
                 format!(
                     "expected a string, number, boolean or null, got {}",
-                    kind(other)
+                    json_kind(other)
                 ),
             );
         }
@@ -215,7 +211,7 @@ fn string_operand<'a>(op: &str, v: &'a Value, path: &[PathSegment]) -> Res<&'a s
         Value::String(s) => Ok(s),
         other => err(
             path,
-            format!("\"{op}\" needs a string, got {}", kind(other)),
+            format!("\"{op}\" needs a string, got {}", json_kind(other)),
         ),
     }
 }
@@ -242,7 +238,7 @@ fn affix_operand(op: &str, v: &Value, path: &[PathSegment]) -> Res<(String, bool
             path,
             format!(
                 "\"{op}\" needs a string or {{\"equals-ignore-case\": string}}, got {}",
-                kind(other)
+                json_kind(other)
             ),
         ),
     }
@@ -302,7 +298,7 @@ fn parse_operator(m: &Map<String, Value>, path: &[PathSegment]) -> Res<Cond> {
             other => {
                 return err(
                     &here,
-                    format!("\"exists\" needs true or false, got {}", kind(other)),
+                    format!("\"exists\" needs true or false, got {}", json_kind(other)),
                 );
             }
         },
@@ -326,7 +322,7 @@ fn ab_scalar(v: &Value, path: &[PathSegment]) -> Res<Scalar> {
             path,
             format!(
                 "\"anything-but\" values must be strings or numbers, got {}",
-                kind(other)
+                json_kind(other)
             ),
         ),
     }
@@ -407,7 +403,7 @@ fn string_list(op: &str, v: &Value, path: &[PathSegment]) -> Res<Vec<(String, Ve
             path,
             format!(
                 "\"{op}\" needs a string or an array of strings, got {}",
-                kind(other)
+                json_kind(other)
             ),
         ),
     }
@@ -437,7 +433,7 @@ fn numeric_operand(v: &Value, path: &[PathSegment]) -> Res<f64> {
         other => {
             return err(
                 path,
-                format!("\"numeric\" needs a number here, got {}", kind(other)),
+                format!("\"numeric\" needs a number here, got {}", json_kind(other)),
             );
         }
     };
@@ -471,7 +467,7 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
                 path,
                 format!(
                     "\"numeric\" needs an array like [\">\", 0, \"<=\", 5], got {}",
-                    kind(other)
+                    json_kind(other)
                 ),
             );
         }
@@ -496,7 +492,7 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
                     &op_path,
                     format!(
                         "expected a comparison operator (=, <, <=, >, >=), got {}",
-                        kind(other)
+                        json_kind(other)
                     ),
                 );
             }
