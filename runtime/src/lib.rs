@@ -80,6 +80,7 @@ mod cache;
 mod capabilities;
 mod clocks;
 mod config;
+mod contract;
 mod delivery;
 mod engine;
 mod error;
@@ -108,7 +109,8 @@ pub use quotas::{OverQuota, Quota, QuotaUnit, Quotas};
 /// mode. Compiling a larger one would stall reloads and use memory without
 /// bound.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
-pub use world::{
-    Contract, HANDLE_EXPORT, INIT_EXPORT, Incompatibility, PluginInfo, SUPPORTED_VERSIONS,
-    WORLD_PACKAGE, WORLD_VERSION, inspect,
+pub use contract::{
+    Contract, HANDLE_EXPORT, INIT_EXPORT, Incompatibility, SUPPORTED_VERSIONS, WORLD_PACKAGE,
+    WORLD_VERSION,
 };
+pub use world::{PluginInfo, inspect};

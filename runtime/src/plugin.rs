@@ -9,10 +9,11 @@ use wasmtime::component::{Component, Linker};
 use crate::MAX_PLUGIN_BYTES;
 use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
+use crate::contract::Contract;
 use crate::engine::{Allocator, EngineShared};
 use crate::error::RuntimeError;
 use crate::host::{self, HostState};
-use crate::world::{self, Contract, PluginInfo};
+use crate::world::{self, PluginInfo};
 use crate::{v01, v02};
 
 /// The plugin runtime: one wasmtime engine, its deadline clock, the host
