@@ -18,6 +18,11 @@ fn err<T>(path: &[PathSegment], reason: impl Into<String>) -> Res<T> {
     Err(PatternError::new(path, reason))
 }
 
+/// The error for a value of the wrong JSON type: `{expected}, got a string`.
+fn wrong_type<T>(path: &[PathSegment], expected: impl std::fmt::Display, got: &Value) -> Res<T> {
+    err(path, format!("{expected}, got {}", json_kind(got)))
+}
+
 fn with(path: &[PathSegment], seg: PathSegment) -> Vec<PathSegment> {
     let mut p = path.to_vec();
     p.push(seg);
@@ -33,10 +38,7 @@ pub(crate) fn parse_root(v: &Value) -> Res<Node> {
     let obj = match v {
         Value::Object(m) => m,
         other => {
-            return err(
-                &[],
-                format!("pattern must be a JSON object, got {}", json_kind(other)),
-            );
+            return wrong_type(&[], "pattern must be a JSON object", other);
         }
     };
     let size = v.to_string().chars().count();
@@ -99,12 +101,10 @@ fn parse_object(obj: &Map<String, Value>, path: &[PathSegment], in_or: bool) -> 
             Value::Object(m) => Field::Nested(parse_object(m, &here, in_or)?),
             Value::Array(items) => Field::Leaf(parse_leaf(items, &here)?),
             other => {
-                return err(
+                return wrong_type(
                     &here,
-                    format!(
-                        "value must be an array of match values or an object, got {}",
-                        json_kind(other)
-                    ),
+                    "value must be an array of match values or an object",
+                    other,
                 );
             }
         };
@@ -117,13 +117,7 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
     let items = match v {
         Value::Array(items) => items,
         other => {
-            return err(
-                path,
-                format!(
-                    "\"$or\" must be an array of objects, got {}",
-                    json_kind(other)
-                ),
-            );
+            return wrong_type(path, "\"$or\" must be an array of objects", other);
         }
     };
     // event-ruler silently treats a malformed "$or" (not an array of 2+ objects) as an
@@ -138,13 +132,7 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
         match item {
             Value::Object(m) => alts.push(parse_object(m, &here, true)?),
             other => {
-                return err(
-                    &here,
-                    format!(
-                        "\"$or\" alternatives must be objects, got {}",
-                        json_kind(other)
-                    ),
-                );
+                return wrong_type(&here, "\"$or\" alternatives must be objects", other);
             }
         }
     }
@@ -174,13 +162,7 @@ fn scalar_of(v: &Value, path: &[PathSegment]) -> Res<Scalar> {
         Value::Bool(b) => Scalar::Bool(*b),
         Value::Null => Scalar::Null,
         other => {
-            return err(
-                path,
-                format!(
-                    "expected a string, number, boolean or null, got {}",
-                    json_kind(other)
-                ),
-            );
+            return wrong_type(path, "expected a string, number, boolean or null", other);
         }
     })
 }
@@ -209,10 +191,7 @@ fn single_entry<'a>(
 fn string_operand<'a>(op: &str, v: &'a Value, path: &[PathSegment]) -> Res<&'a str> {
     match v {
         Value::String(s) => Ok(s),
-        other => err(
-            path,
-            format!("\"{op}\" needs a string, got {}", json_kind(other)),
-        ),
+        other => wrong_type(path, format!("\"{op}\" needs a string"), other),
     }
 }
 
@@ -234,12 +213,10 @@ fn affix_operand(op: &str, v: &Value, path: &[PathSegment]) -> Res<(String, bool
                 true,
             ))
         }
-        other => err(
+        other => wrong_type(
             path,
-            format!(
-                "\"{op}\" needs a string or {{\"equals-ignore-case\": string}}, got {}",
-                json_kind(other)
-            ),
+            format!("\"{op}\" needs a string or {{\"equals-ignore-case\": string}}"),
+            other,
         ),
     }
 }
@@ -296,10 +273,7 @@ fn parse_operator(m: &Map<String, Value>, path: &[PathSegment]) -> Res<Cond> {
         "exists" => match v {
             Value::Bool(b) => Cond::Exists(*b),
             other => {
-                return err(
-                    &here,
-                    format!("\"exists\" needs true or false, got {}", json_kind(other)),
-                );
+                return wrong_type(&here, "\"exists\" needs true or false", other);
             }
         },
         "anything-but" => Cond::AnythingBut(parse_anything_but(v, &here)?),
@@ -318,12 +292,10 @@ fn ab_scalar(v: &Value, path: &[PathSegment]) -> Res<Scalar> {
     match v {
         Value::String(s) => Ok(Scalar::Str(s.clone())),
         Value::Number(n) => Ok(Scalar::Num(NumKey::of(n), n.to_string())),
-        other => err(
+        other => wrong_type(
             path,
-            format!(
-                "\"anything-but\" values must be strings or numbers, got {}",
-                json_kind(other)
-            ),
+            "\"anything-but\" values must be strings or numbers",
+            other,
         ),
     }
 }
@@ -399,12 +371,10 @@ fn string_list(op: &str, v: &Value, path: &[PathSegment]) -> Res<Vec<(String, Ve
             path,
             format!("empty array; \"{op}\" needs at least one string"),
         ),
-        other => err(
+        other => wrong_type(
             path,
-            format!(
-                "\"{op}\" needs a string or an array of strings, got {}",
-                json_kind(other)
-            ),
+            format!("\"{op}\" needs a string or an array of strings"),
+            other,
         ),
     }
 }
@@ -431,10 +401,7 @@ fn numeric_operand(v: &Value, path: &[PathSegment]) -> Res<f64> {
     let n: &Number = match v {
         Value::Number(n) => n,
         other => {
-            return err(
-                path,
-                format!("\"numeric\" needs a number here, got {}", json_kind(other)),
-            );
+            return wrong_type(path, "\"numeric\" needs a number here", other);
         }
     };
     let f = match n.as_f64() {
@@ -463,12 +430,10 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
     let items = match v {
         Value::Array(items) => items,
         other => {
-            return err(
+            return wrong_type(
                 path,
-                format!(
-                    "\"numeric\" needs an array like [\">\", 0, \"<=\", 5], got {}",
-                    json_kind(other)
-                ),
+                "\"numeric\" needs an array like [\">\", 0, \"<=\", 5]",
+                other,
             );
         }
     };
@@ -488,12 +453,10 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
         let op = match &items[pair * 2] {
             Value::String(s) => s.as_str(),
             other => {
-                return err(
+                return wrong_type(
                     &op_path,
-                    format!(
-                        "expected a comparison operator (=, <, <=, >, >=), got {}",
-                        json_kind(other)
-                    ),
+                    "expected a comparison operator (=, <, <=, >, >=)",
+                    other,
                 );
             }
         };
