@@ -22,7 +22,6 @@ use crate::key_trie::{KeyNode, field_id, freeze, trie_node};
 use crate::leaf::Leaf;
 use crate::pattern::Pattern;
 use crate::scan;
-use crate::session::{CaptureId, Session};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -45,6 +44,11 @@ pub(crate) struct Inner {
     rules: usize,
     pub captures: usize,
 }
+
+/// A path registered with [`MatcherBuilder::capture`]; valid for matchers built by that
+/// builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaptureId(pub(crate) u32);
 
 /// Collects patterns under caller-chosen ids, then compiles them into a [`Matcher`].
 #[derive(Debug, Default)]
@@ -196,7 +200,7 @@ fn step_cost(c: &Cond) -> u8 {
 /// All rules' patterns compiled together. Cheap to clone (an `Arc`), `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 thread_local! {
@@ -416,7 +420,7 @@ impl Matcher {
     /// Ids of all patterns matching the JSON event, sorted and deduplicated. The event is
     /// validated as a whole and decoded only at the paths patterns use; every other
     /// subtree is skipped. Buffers are reused per thread; only the returned `Vec` is
-    /// allocated (a [`Session`] avoids that too).
+    /// allocated (a [`Session`](crate::Session) avoids that too).
     pub fn matches_json(&self, event: &[u8]) -> Result<Vec<u32>, EventError> {
         SCRATCH.with(|cell| {
             let mut sc = cell.borrow_mut();
@@ -432,11 +436,6 @@ impl Matcher {
             self.inner.match_value(event, &mut sc);
             sc.out.clone()
         })
-    }
-
-    /// A matching session with its own buffers, for a hot loop: see [`Session`].
-    pub fn session(&self) -> Session {
-        Session::new(self.inner.clone())
     }
 
     /// Number of distinct rule ids added.
