@@ -5,28 +5,15 @@ use std::collections::hash_map::Entry;
 use std::time::{Duration, SystemTime};
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Uri};
 
 use crate::config::{self, AccessKeySpec, AuthConfig, ConfigError, TokenSpec};
 use crate::failure::AuthFailure;
-use crate::scope::{Principal, PrincipalKind};
+use crate::principal::{Principal, PrincipalKind};
+use crate::request::RequestView;
 use crate::secret::Secret;
 use crate::sigv4::{self, CredentialScope};
 use crate::token::{TOKEN_PREFIX, TokenTable};
-
-/// What the authenticator reads of an HTTP request.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestView<'a> {
-    /// The request method.
-    pub method: &'a Method,
-    /// The request target as received (path and query still percent-encoded).
-    pub uri: &'a Uri,
-    /// All request headers.
-    pub headers: &'a HeaderMap,
-    /// The whole body for SigV4 requests (see [`needs_body`]); for bearer
-    /// requests it is not read, and `&[]` will do.
-    pub body: &'a [u8],
-}
 
 /// The narrowest replay window accepted: clocks synced by NTP still drift.
 const MIN_SKEW: Duration = Duration::from_secs(1);

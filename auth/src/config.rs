@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::scope::{Principal, PrincipalKind, Scope, SourceFilter};
+use crate::file_mode::mode_wider_than_0600;
+use crate::principal::{Principal, PrincipalKind};
+use crate::scope::{Scope, SourceFilter};
 use crate::secret::Secret;
 use crate::token::TokenHash;
 
@@ -211,15 +213,12 @@ fn read_secret_file(field: &str, path: &Path) -> Result<(Secret, Option<String>)
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
-    let warning = crate::local::mode_wider_than_0600(path)
-        .ok()
-        .flatten()
-        .map(|mode| {
-            format!(
-                "{field}: {} has mode {mode:04o}, readable by other users; run chmod 600 on it",
-                path.display()
-            )
-        });
+    let warning = mode_wider_than_0600(path).ok().flatten().map(|mode| {
+        format!(
+            "{field}: {} has mode {mode:04o}, readable by other users; run chmod 600 on it",
+            path.display()
+        )
+    });
     Ok((Secret::new(text.trim()), warning))
 }
 

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::scope::Principal;
-
 /// Why a request was refused. The messages never contain a secret: tokens,
 /// secret keys and unrecognised `Authorization` values are not repeated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,15 +85,6 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
-    /// The refusal to send when `principal` lacks a scope or a source; `what`
-    /// names it, e.g. ``"the `admin` scope"``.
-    pub fn denied(principal: &Principal, what: impl Into<String>) -> Self {
-        Self::AccessDenied {
-            principal: principal.name.clone(),
-            what: what.into(),
-        }
-    }
-
     pub(crate) fn malformed(reason: impl Into<String>) -> Self {
         Self::Malformed {
             reason: reason.into(),

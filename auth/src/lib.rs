@@ -69,25 +69,30 @@
 mod authenticator;
 mod config;
 mod failure;
+mod file_mode;
 mod local;
+mod principal;
 mod printable;
 mod random;
+mod request;
 mod scope;
 mod secret;
 mod sigv4;
 mod token;
 
 pub use authenticator::{
-    AuthOptions, Authenticated, Authenticator, HeaderCheck, PendingSignature, RequestView,
-    SIGV4_SERVICE, needs_body,
+    AuthOptions, Authenticated, Authenticator, HeaderCheck, PendingSignature, SIGV4_SERVICE,
+    needs_body,
 };
 pub use config::{AccessKeySpec, AuthConfig, ConfigError, TokenSpec};
 pub use failure::AuthFailure;
 pub use local::{
     ACCESS_KEY_FILE, ADMIN_TOKEN_FILE, LocalCredentials, LocalError, generate_access_key,
 };
+pub use principal::{Principal, PrincipalKind};
 pub use printable::printable;
-pub use scope::{Principal, PrincipalKind, Scope, SourceFilter};
+pub use request::RequestView;
+pub use scope::{Scope, SourceFilter};
 pub use secret::Secret;
 pub use sigv4::CredentialScope;
 pub use token::{TOKEN_PREFIX, TokenHash, TokenHashError, generate_token, hash_token};

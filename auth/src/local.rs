@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{AccessKeySpec, TokenSpec};
+use crate::file_mode::mode_wider_than_0600;
 use crate::random;
 use crate::scope::Scope;
 use crate::secret::Secret;
@@ -238,21 +239,6 @@ fn write_new(dir: &Path, name: &str, contents: &str) -> Result<bool, LocalError>
     let created = result?;
     removed.map_err(io_err(&tmp))?;
     Ok(created)
-}
-
-/// The permission bits of `path` when they let group or others in.
-pub(crate) fn mode_wider_than_0600(path: &Path) -> io::Result<Option<u32>> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path)?.permissions().mode() & 0o7777;
-        Ok((mode & 0o077 != 0).then_some(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(None)
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The EventBridge envelope of an event, as journaled.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// The `detail-type` of a change to an entity, whose detail is a
 /// [`StateChange`](crate::StateChange).
@@ -40,9 +41,67 @@ fn default_version() -> String {
     "0".to_owned()
 }
 
+/// An event in EventBridge's own JSON form: `detail` is an object.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Envelope<'a> {
+    id: String,
+    #[serde(default = "default_version")]
+    version: String,
+    source: String,
+    detail_type: String,
+    time: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(borrow)]
+    detail: &'a RawValue,
+}
+
 impl Event {
+    /// An event from EventBridge's own JSON form, as rule targets receive it
+    /// (`examples/events/book-insert.json`): `detail` is an object, kept as
+    /// the text it is written as, never re-serialized. `id`, `source`,
+    /// `detail-type`, `time` and `detail` are required; `version` defaults
+    /// to `"0"`, and `account`, `region` and `resources` to empty.
+    pub fn from_envelope(json: &str) -> Result<Event, serde_json::Error> {
+        let envelope: Envelope<'_> = serde_json::from_str(json)?;
+        Ok(Event {
+            id: envelope.id,
+            version: envelope.version,
+            source: envelope.source,
+            detail_type: envelope.detail_type,
+            time: envelope.time,
+            account: envelope.account,
+            region: envelope.region,
+            resources: envelope.resources,
+            detail: envelope.detail.get().to_owned(),
+        })
+    }
+
     /// Whether the detail-type says this is a change to an entity.
     pub fn is_state_change(&self) -> bool {
         self.detail_type == STATE_CHANGE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_keeps_the_detail_text_and_defaults_the_rest() {
+        let json = r#"{"id": "e-1", "source": "app", "detail-type": "Note",
+                       "time": "2026-11-25T10:30:00Z", "detail": { "n" : 1 }}"#;
+        let event = Event::from_envelope(json).expect("parses");
+        assert_eq!(event.detail, r#"{ "n" : 1 }"#);
+        assert_eq!(event.version, "0");
+        assert_eq!((event.account.as_str(), event.region.as_str()), ("", ""));
+        assert!(event.resources.is_empty());
+        let missing = Event::from_envelope(r#"{"id": "e-1", "source": "app"}"#);
+        assert!(missing.unwrap_err().to_string().contains("detail-type"));
     }
 }

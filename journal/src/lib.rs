@@ -239,16 +239,8 @@ impl Journal {
 
     /// Append with a chosen [`Durability`]; blocks while the queue is full.
     pub fn append_with(&self, records: Vec<NewRecord>, durability: Durability, done: AppendDone) {
-        let Some((records, done)) = self.precheck(records, done) else {
+        let Some((tx, request)) = self.append_request(records, durability, done) else {
             return;
-        };
-        let Some(tx) = &self.tx else {
-            return done(Err(JournalError::Closed));
-        };
-        let request = Request::Append {
-            records,
-            durability,
-            done,
         };
         if let Err(mpsc::SendError(request)) = tx.send(request) {
             fail_request(request, JournalError::Closed);
@@ -259,16 +251,8 @@ impl Journal {
     /// called at once (on this thread) with [`JournalError::Busy`], so the caller can
     /// push back on its producer (HTTP 503).
     pub fn try_append(&self, records: Vec<NewRecord>, durability: Durability, done: AppendDone) {
-        let Some((records, done)) = self.precheck(records, done) else {
+        let Some((tx, request)) = self.append_request(records, durability, done) else {
             return;
-        };
-        let Some(tx) = &self.tx else {
-            return done(Err(JournalError::Closed));
-        };
-        let request = Request::Append {
-            records,
-            durability,
-            done,
         };
         match tx.try_send(request) {
             Ok(()) => {}
@@ -449,12 +433,15 @@ impl Journal {
         result
     }
 
-    /// Rejects oversized payloads and answers empty appends at once.
-    fn precheck(
+    /// The append request to queue for `records`, and the queue; `None` when
+    /// `done` was answered at once: oversized payloads, an empty append, or a
+    /// closed journal.
+    fn append_request(
         &self,
         records: Vec<NewRecord>,
+        durability: Durability,
         done: AppendDone,
-    ) -> Option<(Vec<NewRecord>, AppendDone)> {
+    ) -> Option<(&SyncSender<Request>, Request)> {
         let max = self.shared.options.max_record_bytes;
         if let Some(big) = records.iter().find(|r| r.payload.len() > max) {
             done(Err(JournalError::RecordTooLarge {
@@ -467,7 +454,16 @@ impl Journal {
             done(Ok(Vec::new()));
             return None;
         }
-        Some((records, done))
+        let Some(tx) = &self.tx else {
+            done(Err(JournalError::Closed));
+            return None;
+        };
+        let request = Request::Append {
+            records,
+            durability,
+            done,
+        };
+        Some((tx, request))
     }
 }
 

@@ -390,8 +390,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Fsyncs the active segment (if anything is unsynced) and publishes pending records.
-    fn sync(&mut self) -> Result<(), Failure> {
+    /// Writes the buffer out and fsyncs the active segment if anything is unsynced.
+    fn flush_and_fsync(&mut self) -> Result<(), Failure> {
         self.flush_buf()?;
         if self.dirty {
             let offset = self.len;
@@ -401,6 +401,12 @@ impl Writer {
             self.dirty = false;
             Counters::add(&self.shared.counters.fsyncs, 1);
         }
+        Ok(())
+    }
+
+    /// Fsyncs the active segment (if anything is unsynced) and publishes pending records.
+    fn sync(&mut self) -> Result<(), Failure> {
+        self.flush_and_fsync()?;
         self.dirty_since = None;
         self.rolled = false;
         self.publish();
@@ -419,15 +425,7 @@ impl Writer {
 
     /// Closes the active segment (fsynced) and starts a new one at `next_seq`.
     fn roll(&mut self) -> Result<(), Failure> {
-        self.flush_buf()?;
-        if self.dirty {
-            let offset = self.len;
-            self.file
-                .sync_data()
-                .map_err(|e| self.failure(offset, "fdatasync", e))?;
-            self.dirty = false;
-            Counters::add(&self.shared.counters.fsyncs, 1);
-        }
+        self.flush_and_fsync()?;
         let header = SegmentHeader {
             first_seq: self.next_seq,
             prev_hash: self.last_hash,

@@ -104,6 +104,7 @@ mod event;
 mod hash;
 mod index;
 mod interpret;
+mod key_trie;
 mod leaf;
 mod matcher;
 mod parse;
@@ -116,8 +117,8 @@ mod values;
 
 pub use dnf::MAX_ALTERNATIVES;
 pub use error::{EventError, Mismatch, PathSegment, PatternError, display_path};
-pub use matcher::{Matcher, MatcherBuilder};
+pub use matcher::{CaptureId, Matcher, MatcherBuilder};
 pub use parse::MAX_PATTERN_CHARS;
 pub use pattern::Pattern;
-pub use session::{CaptureId, Captured, Matched, Session, StateChangeCaptures, StateChangeFields};
+pub use session::{Captured, Matched, Session, StateChangeCaptures, StateChangeFields};
 pub use values::{MAX_WILDCARD_STARS, NUMERIC_MAX, NUMERIC_MIN};

@@ -7,7 +7,7 @@
 //! [`FieldIndex`] that turns an event value into the next states with lookups in packed
 //! string tables ([`crate::strtable::StrTable`]) and sorted ranges. Matching collects
 //! the event's leaves for the fields some pattern uses (a key trie skips every other
-//! subtree), then walks the automaton depth-first. The walk
+//! subtree, see [`crate::key_trie`]), then walks the automaton depth-first. The walk
 //! carries the array positions of the values it used, and only takes a value that is
 //! array-consistent with them.
 
@@ -18,40 +18,13 @@ use crate::event::{EventLeaf, LeafVal, Scratch, leaf};
 use crate::hash::FxHashMap;
 use crate::index::FieldIndex;
 use crate::interpret::consistent;
+use crate::key_trie::{KeyNode, field_id, freeze, trie_node};
 use crate::leaf::Leaf;
 use crate::pattern::Pattern;
 use crate::scan;
-use crate::session::{CaptureId, Session};
-use crate::strtable::StrTable;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::sync::Arc;
-
-/// A node of the key trie over the paths patterns use and the captured paths.
-#[derive(Debug, Default)]
-pub(crate) struct KeyNode {
-    /// Child keys while the matcher is built (empty afterwards).
-    children: FxHashMap<String, u32>,
-    /// Child keys, frozen by `build` (its length mask rejects most keys of an event
-    /// before hashing).
-    keys: StrTable,
-    pub field: Option<u32>,
-    pub capture: Option<u32>,
-}
-
-impl KeyNode {
-    /// The child node for key `k`.
-    #[inline]
-    pub fn child(&self, k: &str) -> Option<u32> {
-        self.keys.get_one(k.as_bytes())
-    }
-
-    /// Whether some path continues below this node.
-    #[inline]
-    pub fn nested(&self) -> bool {
-        !self.keys.is_empty()
-    }
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -71,6 +44,11 @@ pub(crate) struct Inner {
     rules: usize,
     pub captures: usize,
 }
+
+/// A path registered with [`MatcherBuilder::capture`]; valid for matchers built by that
+/// builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaptureId(pub(crate) u32);
 
 /// Collects patterns under caller-chosen ids, then compiles them into a [`Matcher`].
 #[derive(Debug, Default)]
@@ -186,12 +164,7 @@ impl MatcherBuilder {
             let node = trie_node(&mut trie, path);
             trie[node].capture = Some(slot as u32);
         }
-        for node in &mut trie {
-            let children = std::mem::take(&mut node.children);
-            let ids: Vec<(&str, [u32; 1])> =
-                children.iter().map(|(k, &c)| (k.as_str(), [c])).collect();
-            node.keys = StrTable::build(ids.iter().map(|(k, c)| (*k, &c[..])));
-        }
+        freeze(&mut trie);
         for s in &mut states {
             s.trans.sort_by_key(|(f, _)| *f);
             s.trans.iter_mut().for_each(|(_, fx)| fx.finish());
@@ -224,35 +197,10 @@ fn step_cost(c: &Cond) -> u8 {
     }
 }
 
-fn field_id(trie: &mut Vec<KeyNode>, fields: &mut u32, path: &[String]) -> u32 {
-    let node = trie_node(trie, path);
-    *trie[node].field.get_or_insert_with(|| {
-        *fields += 1;
-        *fields - 1
-    })
-}
-
-/// The trie node of `path`, created with its ancestors when missing.
-fn trie_node(trie: &mut Vec<KeyNode>, path: &[String]) -> usize {
-    let mut node = 0usize;
-    for seg in path {
-        node = match trie[node].children.get(seg) {
-            Some(&n) => n as usize,
-            None => {
-                let n = trie.len();
-                trie.push(KeyNode::default());
-                trie[node].children.insert(seg.clone(), n as u32);
-                n
-            }
-        };
-    }
-    node
-}
-
 /// All rules' patterns compiled together. Cheap to clone (an `Arc`), `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 thread_local! {
@@ -472,7 +420,7 @@ impl Matcher {
     /// Ids of all patterns matching the JSON event, sorted and deduplicated. The event is
     /// validated as a whole and decoded only at the paths patterns use; every other
     /// subtree is skipped. Buffers are reused per thread; only the returned `Vec` is
-    /// allocated (a [`Session`] avoids that too).
+    /// allocated (a [`Session`](crate::Session) avoids that too).
     pub fn matches_json(&self, event: &[u8]) -> Result<Vec<u32>, EventError> {
         SCRATCH.with(|cell| {
             let mut sc = cell.borrow_mut();
@@ -488,11 +436,6 @@ impl Matcher {
             self.inner.match_value(event, &mut sc);
             sc.out.clone()
         })
-    }
-
-    /// A matching session with its own buffers, for a hot loop: see [`Session`].
-    pub fn session(&self) -> Session {
-        Session::new(self.inner.clone())
     }
 
     /// Number of distinct rule ids added.

@@ -6,6 +6,7 @@ use crate::values::{
     Cidr, Glob, GlobError, MAX_WILDCARD_STARS, NUMERIC_MAX, NUMERIC_MIN, NumKey, fold_case,
 };
 use serde_json::{Map, Number, Value};
+use trailmark_event::json_kind;
 
 /// EventBridge's documented maximum event pattern size, in characters (of the compact
 /// JSON form, so indentation in a rule file does not count).
@@ -15,6 +16,11 @@ type Res<T> = Result<T, PatternError>;
 
 fn err<T>(path: &[PathSegment], reason: impl Into<String>) -> Res<T> {
     Err(PatternError::new(path, reason))
+}
+
+/// The error for a value of the wrong JSON type: `{expected}, got a string`.
+fn wrong_type<T>(path: &[PathSegment], expected: impl std::fmt::Display, got: &Value) -> Res<T> {
+    err(path, format!("{expected}, got {}", json_kind(got)))
 }
 
 fn with(path: &[PathSegment], seg: PathSegment) -> Vec<PathSegment> {
@@ -32,10 +38,7 @@ pub(crate) fn parse_root(v: &Value) -> Res<Node> {
     let obj = match v {
         Value::Object(m) => m,
         other => {
-            return err(
-                &[],
-                format!("pattern must be a JSON object, got {}", kind(other)),
-            );
+            return wrong_type(&[], "pattern must be a JSON object", other);
         }
     };
     let size = v.to_string().chars().count();
@@ -46,17 +49,6 @@ pub(crate) fn parse_root(v: &Value) -> Res<Node> {
         );
     }
     parse_object(obj, &[], false)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Names EventBridge reserves for operators: inside a `$or` alternative (at any depth)
@@ -109,12 +101,10 @@ fn parse_object(obj: &Map<String, Value>, path: &[PathSegment], in_or: bool) -> 
             Value::Object(m) => Field::Nested(parse_object(m, &here, in_or)?),
             Value::Array(items) => Field::Leaf(parse_leaf(items, &here)?),
             other => {
-                return err(
+                return wrong_type(
                     &here,
-                    format!(
-                        "value must be an array of match values or an object, got {}",
-                        kind(other)
-                    ),
+                    "value must be an array of match values or an object",
+                    other,
                 );
             }
         };
@@ -127,10 +117,7 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
     let items = match v {
         Value::Array(items) => items,
         other => {
-            return err(
-                path,
-                format!("\"$or\" must be an array of objects, got {}", kind(other)),
-            );
+            return wrong_type(path, "\"$or\" must be an array of objects", other);
         }
     };
     // event-ruler silently treats a malformed "$or" (not an array of 2+ objects) as an
@@ -145,10 +132,7 @@ fn parse_or(v: &Value, path: &[PathSegment]) -> Res<Vec<Node>> {
         match item {
             Value::Object(m) => alts.push(parse_object(m, &here, true)?),
             other => {
-                return err(
-                    &here,
-                    format!("\"$or\" alternatives must be objects, got {}", kind(other)),
-                );
+                return wrong_type(&here, "\"$or\" alternatives must be objects", other);
             }
         }
     }
@@ -178,13 +162,7 @@ fn scalar_of(v: &Value, path: &[PathSegment]) -> Res<Scalar> {
         Value::Bool(b) => Scalar::Bool(*b),
         Value::Null => Scalar::Null,
         other => {
-            return err(
-                path,
-                format!(
-                    "expected a string, number, boolean or null, got {}",
-                    kind(other)
-                ),
-            );
+            return wrong_type(path, "expected a string, number, boolean or null", other);
         }
     })
 }
@@ -213,10 +191,7 @@ fn single_entry<'a>(
 fn string_operand<'a>(op: &str, v: &'a Value, path: &[PathSegment]) -> Res<&'a str> {
     match v {
         Value::String(s) => Ok(s),
-        other => err(
-            path,
-            format!("\"{op}\" needs a string, got {}", kind(other)),
-        ),
+        other => wrong_type(path, format!("\"{op}\" needs a string"), other),
     }
 }
 
@@ -238,12 +213,10 @@ fn affix_operand(op: &str, v: &Value, path: &[PathSegment]) -> Res<(String, bool
                 true,
             ))
         }
-        other => err(
+        other => wrong_type(
             path,
-            format!(
-                "\"{op}\" needs a string or {{\"equals-ignore-case\": string}}, got {}",
-                kind(other)
-            ),
+            format!("\"{op}\" needs a string or {{\"equals-ignore-case\": string}}"),
+            other,
         ),
     }
 }
@@ -300,10 +273,7 @@ fn parse_operator(m: &Map<String, Value>, path: &[PathSegment]) -> Res<Cond> {
         "exists" => match v {
             Value::Bool(b) => Cond::Exists(*b),
             other => {
-                return err(
-                    &here,
-                    format!("\"exists\" needs true or false, got {}", kind(other)),
-                );
+                return wrong_type(&here, "\"exists\" needs true or false", other);
             }
         },
         "anything-but" => Cond::AnythingBut(parse_anything_but(v, &here)?),
@@ -322,12 +292,10 @@ fn ab_scalar(v: &Value, path: &[PathSegment]) -> Res<Scalar> {
     match v {
         Value::String(s) => Ok(Scalar::Str(s.clone())),
         Value::Number(n) => Ok(Scalar::Num(NumKey::of(n), n.to_string())),
-        other => err(
+        other => wrong_type(
             path,
-            format!(
-                "\"anything-but\" values must be strings or numbers, got {}",
-                kind(other)
-            ),
+            "\"anything-but\" values must be strings or numbers",
+            other,
         ),
     }
 }
@@ -403,12 +371,10 @@ fn string_list(op: &str, v: &Value, path: &[PathSegment]) -> Res<Vec<(String, Ve
             path,
             format!("empty array; \"{op}\" needs at least one string"),
         ),
-        other => err(
+        other => wrong_type(
             path,
-            format!(
-                "\"{op}\" needs a string or an array of strings, got {}",
-                kind(other)
-            ),
+            format!("\"{op}\" needs a string or an array of strings"),
+            other,
         ),
     }
 }
@@ -435,10 +401,7 @@ fn numeric_operand(v: &Value, path: &[PathSegment]) -> Res<f64> {
     let n: &Number = match v {
         Value::Number(n) => n,
         other => {
-            return err(
-                path,
-                format!("\"numeric\" needs a number here, got {}", kind(other)),
-            );
+            return wrong_type(path, "\"numeric\" needs a number here", other);
         }
     };
     let f = match n.as_f64() {
@@ -467,12 +430,10 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
     let items = match v {
         Value::Array(items) => items,
         other => {
-            return err(
+            return wrong_type(
                 path,
-                format!(
-                    "\"numeric\" needs an array like [\">\", 0, \"<=\", 5], got {}",
-                    kind(other)
-                ),
+                "\"numeric\" needs an array like [\">\", 0, \"<=\", 5]",
+                other,
             );
         }
     };
@@ -492,12 +453,10 @@ fn parse_numeric(v: &Value, path: &[PathSegment]) -> Res<Range> {
         let op = match &items[pair * 2] {
             Value::String(s) => s.as_str(),
             other => {
-                return err(
+                return wrong_type(
                     &op_path,
-                    format!(
-                        "expected a comparison operator (=, <, <=, >, >=), got {}",
-                        kind(other)
-                    ),
+                    "expected a comparison operator (=, <, <=, >, >=)",
+                    other,
                 );
             }
         };

@@ -11,7 +11,7 @@
 
 use crate::error::EventError;
 use crate::event::{LeafVal, Scratch, Text};
-use crate::matcher::KeyNode;
+use crate::key_trie::KeyNode;
 use crate::skip::{Res, Skipper, Stop, check_number, invalid};
 use crate::values::{NUMERIC_MAX, NUMERIC_MIN, NumKey, numeric_value};
 use serde_json::Value;

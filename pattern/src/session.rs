@@ -23,15 +23,10 @@
 
 use crate::error::EventError;
 use crate::event::Scratch;
-use crate::matcher::{Inner, MatcherBuilder};
+use crate::matcher::{CaptureId, Inner, Matcher, MatcherBuilder};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
-
-/// A path registered with [`MatcherBuilder::capture`]; valid for matchers built by that
-/// builder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CaptureId(pub(crate) u32);
 
 /// A matcher with its own reusable buffers. One per thread or task; cheap to create
 /// (the matcher is shared), and it keeps the buffers' capacity between events.
@@ -41,14 +36,19 @@ pub struct Session {
     scratch: Scratch,
 }
 
-impl Session {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+// Here rather than in `matcher.rs`, so that the matcher does not depend on the
+// sessions made from it.
+impl Matcher {
+    /// A matching session with its own buffers, for a hot loop: see [`Session`].
+    pub fn session(&self) -> Session {
         Session {
-            inner,
+            inner: Arc::clone(&self.inner),
             scratch: Scratch::default(),
         }
     }
+}
 
+impl Session {
     /// Matches a JSON event, validated as [`crate::Matcher::matches_json`] does (the same
     /// errors, the same ids). The result borrows the session's buffers and the event.
     pub fn matches<'s, 'e>(&'s mut self, event: &'e [u8]) -> Result<Matched<'s, 'e>, EventError> {

@@ -9,7 +9,6 @@ use trailmark_backends::{ArchivePut, BackendError, Event};
 use trailmark_event::ParsedEvent;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::capabilities::StagedPut;
 use crate::clocks::Forbidden;
 use crate::config::Limits;
 use crate::delivery::Delivery;
@@ -19,6 +18,7 @@ use crate::host::{Answer, BindingContext, HostState};
 use crate::plugin::{Plugin, Pre};
 use crate::quotas::Quotas;
 use crate::safe_text::bounded;
+use crate::staged::StagedPut;
 use crate::v01::bindings::trailmark::plugin::types::PluginError;
 use crate::{v01, v02};
 

@@ -1,57 +1,18 @@
 //! The host capabilities as plain functions: grant checks, confinement to
 //! the delivery, quotas, then the backend call. Both plugin worlds (0.1 and
 //! 0.2) call these, and map [`Denial`] onto their own WIT `host-error`.
+//! They are methods of the store state, [`HostState`], taking the index of
+//! the delivery in the current batch.
 
 use trailmark_backends::{BackendError, ChangeRecord, Event, Notification};
 
 use crate::delivery::{Delivery, Refusal};
+use crate::denial::Denial;
 use crate::grants::ArchiveGrant;
-use crate::host::BindingContext;
+use crate::host::{BindingContext, HostState};
 use crate::quotas::{Quota, Usage};
 use crate::safe_text::bounded;
-
-/// A body a plugin stored during the current call, written to the archive
-/// when the call ends.
-pub(crate) struct StagedPut {
-    /// The delivery it was stored for.
-    pub(crate) index: u32,
-    pub(crate) key: String,
-    pub(crate) body: Vec<u8>,
-    pub(crate) content_type: String,
-}
-
-/// The archive and metadata writes of the current call. They are checked
-/// when the plugin makes them and committed together when the call ends
-/// (one `put_many` per store), for the deliveries the plugin answered: a
-/// write that then fails fails its delivery (retried if transient,
-/// dead-lettered if invalid). Writes for deliveries left unanswered (the
-/// instance trapped) are dropped: those deliveries run again.
-#[derive(Default)]
-pub(crate) struct Staged {
-    pub(crate) archive: Vec<StagedPut>,
-    pub(crate) metadata: Vec<(u32, ChangeRecord)>,
-}
-
-/// Why a capability call failed, its text bounded by the error-text quota
-/// and free of control characters: the WIT `host-error` of either world.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Denial {
-    /// `host-error::denied`.
-    Denied(String),
-    /// `host-error::transient`.
-    Transient(String),
-    /// `host-error::invalid`.
-    Invalid(String),
-}
-
-impl Denial {
-    /// The text, whatever the kind.
-    pub(crate) fn text(&self) -> &str {
-        match self {
-            Denial::Denied(m) | Denial::Transient(m) | Denial::Invalid(m) => m,
-        }
-    }
-}
+use crate::staged::StagedPut;
 
 impl BindingContext {
     fn denied(&self, what: &str) -> Denial {
@@ -96,144 +57,151 @@ impl BindingContext {
     }
 }
 
-/// `archive.put`: checks the put and stages it for the end of the call.
-pub(crate) fn archive_put(
-    ctx: &BindingContext,
-    delivery: &mut Delivery,
-    staged: &mut Staged,
-    index: u32,
-    key: String,
-    body: Vec<u8>,
-    content_type: String,
-) -> Result<(), Denial> {
-    let grant = ctx.archive_grant()?;
-    if ctx.capabilities.archive.is_none() {
-        return Err(ctx.unconfigured("archive"));
-    }
-    let key = key.as_str();
-    delivery
-        .check_write(grant, key)
-        .map_err(|r| ctx.refusal(r))?;
-    let bytes = body.len() as u64;
-    Usage::check(&ctx.quotas, Quota::ArchivePutBytes, bytes, || {
-        format!("archive.put body of {bytes} bytes")
-    })
-    .map_err(|e| ctx.refusal(e.into()))?;
-    let usage = &mut delivery.usage;
-    usage
-        .take(&ctx.quotas, Quota::ArchivePuts, 1, "archive.put")
-        .and_then(|()| usage.take(&ctx.quotas, Quota::ArchiveBytes, bytes, "archive.put body"))
+// The capability calls of delivery `index` of the current batch (always 0
+// for a 0.1 plugin), as the worlds' `Host` impls make them.
+impl HostState {
+    /// `archive.put`: checks the put and stages it for the end of the call.
+    pub(crate) fn archive_put(
+        &mut self,
+        index: u32,
+        key: String,
+        body: Vec<u8>,
+        content_type: String,
+    ) -> Result<(), Denial> {
+        let (ctx, delivery, staged) = self.delivery(index)?;
+        let grant = ctx.archive_grant()?;
+        if ctx.capabilities.archive.is_none() {
+            return Err(ctx.unconfigured("archive"));
+        }
+        let key = key.as_str();
+        delivery
+            .check_write(grant, key)
+            .map_err(|r| ctx.refusal(r))?;
+        let bytes = body.len() as u64;
+        Usage::check(&ctx.quotas, Quota::ArchivePutBytes, bytes, || {
+            format!("archive.put body of {bytes} bytes")
+        })
         .map_err(|e| ctx.refusal(e.into()))?;
-    staged.archive.push(StagedPut {
-        index,
-        key: key.to_owned(),
-        body,
-        content_type,
-    });
-    Ok(())
-}
+        let usage = &mut delivery.usage;
+        usage
+            .take(&ctx.quotas, Quota::ArchivePuts, 1, "archive.put")
+            .and_then(|()| usage.take(&ctx.quotas, Quota::ArchiveBytes, bytes, "archive.put body"))
+            .map_err(|e| ctx.refusal(e.into()))?;
+        staged.archive.push(StagedPut {
+            index,
+            key: key.to_owned(),
+            body,
+            content_type,
+        });
+        Ok(())
+    }
 
-/// `archive.get`; a body staged by this call is read back as staged.
-pub(crate) fn archive_get(
-    ctx: &BindingContext,
-    delivery: &mut Delivery,
-    staged: &Staged,
-    key: &str,
-) -> Result<Option<Vec<u8>>, Denial> {
-    let grant = ctx.archive_grant()?;
-    let store = ctx
-        .capabilities
-        .archive
-        .as_ref()
-        .ok_or_else(|| ctx.unconfigured("archive"))?;
-    delivery
-        .check_read(grant, key)
-        .map_err(|r| ctx.refusal(r))?;
-    delivery
-        .usage
-        .take(&ctx.quotas, Quota::ArchiveGets, 1, "archive.get")
-        .map_err(|e| ctx.refusal(e.into()))?;
-    if let Some(put) = staged.archive.iter().find(|p| p.key == key) {
-        return Ok(Some(put.body.clone()));
+    /// `archive.get`; a body staged by this call is read back as staged.
+    pub(crate) fn archive_get(&mut self, index: u32, key: &str) -> Result<Option<Vec<u8>>, Denial> {
+        let (ctx, delivery, staged) = self.delivery(index)?;
+        let grant = ctx.archive_grant()?;
+        let store = ctx
+            .capabilities
+            .archive
+            .as_ref()
+            .ok_or_else(|| ctx.unconfigured("archive"))?;
+        delivery
+            .check_read(grant, key)
+            .map_err(|r| ctx.refusal(r))?;
+        delivery
+            .usage
+            .take(&ctx.quotas, Quota::ArchiveGets, 1, "archive.get")
+            .map_err(|e| ctx.refusal(e.into()))?;
+        if let Some(put) = staged.archive.iter().find(|p| p.key == key) {
+            return Ok(Some(put.body.clone()));
+        }
+        store.get(key).map_err(|e| ctx.backend(e))
     }
-    store.get(key).map_err(|e| ctx.backend(e))
-}
 
-/// `metadata.put` of the record `claim` (0.1: the plugin's; 0.2: the
-/// delivery's own fields with the plugin's key and attributes): checks it
-/// and stages it for the end of the call.
-pub(crate) fn metadata_put(
-    ctx: &BindingContext,
-    delivery: &mut Delivery,
-    staged: &mut Staged,
-    index: u32,
-    claim: impl FnOnce(&Delivery) -> Result<ChangeRecord, Refusal>,
-) -> Result<(), Denial> {
-    if !ctx.grants.metadata {
-        return Err(ctx.denied("metadata"));
+    /// `metadata.put` of the record `claim` (0.1: the plugin's; 0.2: the
+    /// delivery's own fields with the plugin's key and attributes): checks it
+    /// and stages it for the end of the call.
+    pub(crate) fn metadata_put(
+        &mut self,
+        index: u32,
+        claim: impl FnOnce(&Delivery) -> Result<ChangeRecord, Refusal>,
+    ) -> Result<(), Denial> {
+        let (ctx, delivery, staged) = self.delivery(index)?;
+        if !ctx.grants.metadata {
+            return Err(ctx.denied("metadata"));
+        }
+        if ctx.capabilities.metadata.is_none() {
+            return Err(ctx.unconfigured("metadata"));
+        }
+        let claimed = claim(delivery).map_err(|r| ctx.refusal(r))?;
+        let record = delivery
+            .change_record(ctx.grants.archive.as_ref(), &ctx.quotas, claimed)
+            .map_err(|r| ctx.refusal(r))?;
+        staged.metadata.push((index, record));
+        Ok(())
     }
-    if ctx.capabilities.metadata.is_none() {
-        return Err(ctx.unconfigured("metadata"));
-    }
-    let claimed = claim(delivery).map_err(|r| ctx.refusal(r))?;
-    let record = delivery
-        .change_record(ctx.grants.archive.as_ref(), &ctx.quotas, claimed)
-        .map_err(|r| ctx.refusal(r))?;
-    staged.metadata.push((index, record));
-    Ok(())
-}
 
-/// `notify.publish`.
-pub(crate) fn notify_publish(
-    ctx: &BindingContext,
-    delivery: &mut Delivery,
-    notification: Notification,
-) -> Result<(), Denial> {
-    let channel = &notification.channel;
-    if !ctx.grants.notify.contains(channel) {
-        return Err(ctx.denied(&format!("notify channel {:?}", bounded(channel, 64))));
+    /// `notify.publish`.
+    pub(crate) fn notify_publish(
+        &mut self,
+        index: u32,
+        notification: Notification,
+    ) -> Result<(), Denial> {
+        let (ctx, delivery, _) = self.delivery(index)?;
+        let channel = &notification.channel;
+        if !ctx.grants.notify.contains(channel) {
+            return Err(ctx.denied(&format!("notify channel {:?}", bounded(channel, 64))));
+        }
+        let notifier = ctx
+            .capabilities
+            .notify
+            .get(channel)
+            .ok_or_else(|| ctx.unconfigured(&format!("notify channel {channel:?}")))?;
+        delivery
+            .usage
+            .take(&ctx.quotas, Quota::Notifications, 1, "notify.publish")
+            .map_err(|e| ctx.refusal(e.into()))?;
+        notifier.publish(&notification).map_err(|e| ctx.backend(e))
     }
-    let notifier = ctx
-        .capabilities
-        .notify
-        .get(channel)
-        .ok_or_else(|| ctx.unconfigured(&format!("notify channel {channel:?}")))?;
-    delivery
-        .usage
-        .take(&ctx.quotas, Quota::Notifications, 1, "notify.publish")
-        .map_err(|e| ctx.refusal(e.into()))?;
-    notifier.publish(&notification).map_err(|e| ctx.backend(e))
-}
 
-/// `forward.send` of the plugin's version of the event (checked by
-/// [`Delivery::forwarded`]).
-pub(crate) fn forward_send(
-    ctx: &BindingContext,
-    delivery: &mut Delivery,
-    destination: &str,
-    sent: Event,
-) -> Result<(), Denial> {
-    if !ctx.grants.forward.contains(destination) {
-        return Err(ctx.denied(&format!(
-            "forward destination {:?}",
-            bounded(destination, 64)
-        )));
+    /// `forward.send` of the plugin's version of the event, which `sent`
+    /// makes from the delivery's own (checked by [`Delivery::forwarded`]).
+    pub(crate) fn forward_send(
+        &mut self,
+        index: u32,
+        destination: &str,
+        sent: impl FnOnce(&Event) -> Event,
+    ) -> Result<(), Denial> {
+        let (ctx, delivery, _) = self.delivery(index)?;
+        if !ctx.grants.forward.contains(destination) {
+            return Err(ctx.denied(&format!(
+                "forward destination {:?}",
+                bounded(destination, 64)
+            )));
+        }
+        let forwarder = ctx
+            .capabilities
+            .forward
+            .get(destination)
+            .ok_or_else(|| ctx.unconfigured(&format!("forward destination {destination:?}")))?;
+        let sent = sent(delivery.event());
+        let event = delivery.forwarded(sent).map_err(|r| ctx.refusal(r))?;
+        delivery
+            .usage
+            .take(&ctx.quotas, Quota::ForwardSends, 1, "forward.send")
+            .map_err(|e| ctx.refusal(e.into()))?;
+        forwarder.send(&event).map_err(|e| ctx.backend(e))
     }
-    let forwarder = ctx
-        .capabilities
-        .forward
-        .get(destination)
-        .ok_or_else(|| ctx.unconfigured(&format!("forward destination {destination:?}")))?;
-    let event = delivery.forwarded(sent).map_err(|r| ctx.refusal(r))?;
-    delivery
-        .usage
-        .take(&ctx.quotas, Quota::ForwardSends, 1, "forward.send")
-        .map_err(|e| ctx.refusal(e.into()))?;
-    forwarder.send(&event).map_err(|e| ctx.backend(e))
+
+    /// `log.write` at a level of either world (their `level` enums list
+    /// the same five in the same order).
+    pub(crate) fn log_write(&mut self, level: u8, message: &str) {
+        self.output.log(level_of(level), message);
+    }
 }
 
 /// A log level of either world, as `tracing`'s.
-pub(crate) fn level(index: u8) -> tracing::Level {
+fn level_of(index: u8) -> tracing::Level {
     match index {
         0 => tracing::Level::TRACE,
         1 => tracing::Level::DEBUG,

@@ -184,17 +184,6 @@ impl Delivery {
                 bounded(actual, QUOTE)
             )));
         }
-        let record = ChangeRecord {
-            event_id: self.event().id.clone(),
-            source: self.event().source.clone(),
-            entity_type: change.entity_type.clone(),
-            entity_id: change.entity_id.clone(),
-            operation: change.operation.as_str().to_owned(),
-            ts: change.ts,
-            author: change.author.clone(),
-            archive_key: None,
-            attributes: String::new(),
-        };
         Usage::check(
             quotas,
             Quota::AttributeBytes,
@@ -231,11 +220,9 @@ impl Delivery {
         }
         self.usage
             .take(quotas, Quota::MetadataPuts, 1, "metadata.put")?;
-        Ok(ChangeRecord {
-            archive_key: claimed.archive_key,
-            attributes: claimed.attributes,
-            ..record
-        })
+        // The identity fields matched the delivered event's above; what is
+        // stored is the delivered event's own, as for a 0.2 plugin.
+        self.own_claim(claimed.archive_key, claimed.attributes)
     }
 
     /// The change record a 0.2 plugin asks for: the delivered event's own

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::world::Incompatibility;
+use crate::contract::Incompatibility;
 
 /// Why the runtime could not start, or could not load or bind a plugin.
 #[derive(Debug, thiserror::Error)]

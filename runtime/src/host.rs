@@ -1,22 +1,23 @@
 //! The host side of the plugin worlds: the per-instance store state (the
 //! deliveries being handled and the plugin's answers), the memory limiter,
-//! the deny-everything WASI context and the linker. The worlds' own glue is
-//! in `v01` and `v02`; what their capability calls do is in `capabilities`.
+//! the deny-everything WASI context. The worlds' own glue is in `v01` and
+//! `v02`, what their capability calls do in `capabilities`, and the linker
+//! that joins them in `linker`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter};
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::capabilities::{Denial, Staged};
-use crate::clocks::{self, FrozenMonotonicClock, FrozenWallClock};
+use crate::clocks::{FrozenMonotonicClock, FrozenWallClock};
 use crate::delivery::{Delivery, Refusal};
-use crate::error::RuntimeError;
+use crate::denial::Denial;
 use crate::grants::{Capabilities, Grants};
 use crate::output::{CapturedStream, Output, Stream};
 use crate::quotas::Quotas;
+use crate::staged::Staged;
 
 /// What every instance of one binding shares: who it serves and what it may do.
 pub(crate) struct BindingContext {
@@ -107,7 +108,7 @@ impl HostState {
 /// The WASI context plugins get: no files (no preopens), no environment, no
 /// arguments, no stdin, no network (TCP, UDP and name lookup off, every
 /// address refused), stdout/stderr captured into the log, and frozen
-/// clocks (timers trap: see [`clocks`]). Random numbers are the host's:
+/// clocks (timers trap: see [`clocks`](crate::clocks)). Random numbers are the host's:
 /// harmless, and Rust std's `HashMap` needs them.
 fn deny_all_wasi(output: &Output) -> WasiCtx {
     WasiCtxBuilder::new()
@@ -203,28 +204,6 @@ impl ResourceLimiter for MemoryLimiter {
     fn memories(&self) -> usize {
         4
     }
-}
-
-/// A linker with WASI p2 and the capabilities of both plugin worlds,
-/// shared by every plugin.
-pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-        .map_err(|e| RuntimeError::Engine(format!("cannot link WASI: {e}")))?;
-    clocks::forbid_timers(&mut linker)?;
-    let link_error =
-        |e: wasmtime::Error| RuntimeError::Engine(format!("cannot link host capabilities: {e}"));
-    crate::v01::bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(
-        &mut linker,
-        |state| state,
-    )
-    .map_err(link_error)?;
-    crate::v02::bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(
-        &mut linker,
-        |state| state,
-    )
-    .map_err(link_error)?;
-    Ok(linker)
 }
 
 #[cfg(test)]

@@ -80,15 +80,19 @@ mod cache;
 mod capabilities;
 mod clocks;
 mod config;
+mod contract;
 mod delivery;
+mod denial;
 mod engine;
 mod error;
 mod grants;
 mod host;
+mod linker;
 mod output;
 mod plugin;
 mod quotas;
 mod safe_text;
+mod staged;
 mod v01;
 mod v02;
 mod world;
@@ -108,7 +112,8 @@ pub use quotas::{OverQuota, Quota, QuotaUnit, Quotas};
 /// mode. Compiling a larger one would stall reloads and use memory without
 /// bound.
 pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
-pub use world::{
-    Contract, HANDLE_EXPORT, INIT_EXPORT, Incompatibility, PluginInfo, SUPPORTED_VERSIONS,
-    WORLD_PACKAGE, WORLD_VERSION, inspect,
+pub use contract::{
+    Contract, HANDLE_EXPORT, INIT_EXPORT, Incompatibility, SUPPORTED_VERSIONS, WORLD_PACKAGE,
+    WORLD_VERSION,
 };
+pub use world::{PluginInfo, inspect};

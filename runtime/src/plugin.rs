@@ -9,10 +9,12 @@ use wasmtime::component::{Component, Linker};
 use crate::MAX_PLUGIN_BYTES;
 use crate::cache::ArtifactCache;
 use crate::config::RuntimeConfig;
+use crate::contract::Contract;
 use crate::engine::{Allocator, EngineShared};
 use crate::error::RuntimeError;
-use crate::host::{self, HostState};
-use crate::world::{self, Contract, PluginInfo};
+use crate::host::HostState;
+use crate::linker;
+use crate::world::{self, PluginInfo};
 use crate::{v01, v02};
 
 /// The plugin runtime: one wasmtime engine, its deadline clock, the host
@@ -55,7 +57,7 @@ impl Runtime {
     /// starts the deadline clock and opens the cache directory.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         let shared = EngineShared::new(&config)?;
-        let linker = host::linker(&shared.engine)?;
+        let linker = linker::linker(&shared.engine)?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(ArtifactCache::open(dir, &shared.engine)?),
             None => None,

@@ -6,7 +6,7 @@
 
 use trailmark_backends::{ChangeRecord, Event, Notification};
 
-use crate::capabilities::{self, Denial};
+use crate::denial;
 use crate::host::HostState;
 
 /// Host bindings generated from `runtime/wit/v0.1` (world `plugin`); synchronous.
@@ -51,41 +51,22 @@ fn backend_event(event: WitEvent) -> Event {
     }
 }
 
-impl From<Denial> for HostError {
-    fn from(denial: Denial) -> Self {
-        match denial {
-            Denial::Denied(m) => HostError::Denied(m),
-            Denial::Transient(m) => HostError::Transient(m),
-            Denial::Invalid(m) => HostError::Invalid(m),
-        }
-    }
-}
+denial::host_error_from_denial!(HostError);
 
 impl types::Host for HostState {}
 
 impl archive::Host for HostState {
     fn put(&mut self, key: String, body: Vec<u8>, content_type: String) -> Result<(), HostError> {
-        let (ctx, delivery, staged) = self.delivery(ONLY)?;
-        Ok(capabilities::archive_put(
-            ctx,
-            delivery,
-            staged,
-            ONLY,
-            key,
-            body,
-            content_type,
-        )?)
+        Ok(self.archive_put(ONLY, key, body, content_type)?)
     }
 
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        let (ctx, delivery, staged) = self.delivery(ONLY)?;
-        Ok(capabilities::archive_get(ctx, delivery, staged, &key)?)
+        Ok(self.archive_get(ONLY, &key)?)
     }
 }
 
 impl metadata::Host for HostState {
     fn put(&mut self, c: metadata::Change) -> Result<(), HostError> {
-        let (ctx, delivery, staged) = self.delivery(ONLY)?;
         let claimed = ChangeRecord {
             event_id: c.event_id,
             source: c.source,
@@ -97,13 +78,7 @@ impl metadata::Host for HostState {
             archive_key: c.archive_key,
             attributes: c.attributes,
         };
-        Ok(capabilities::metadata_put(
-            ctx,
-            delivery,
-            staged,
-            ONLY,
-            |_| Ok(claimed),
-        )?)
+        Ok(self.metadata_put(ONLY, |_| Ok(claimed))?)
     }
 }
 
@@ -115,31 +90,24 @@ impl notify::Host for HostState {
         message: String,
         attributes: Vec<(String, String)>,
     ) -> Result<(), HostError> {
-        let (ctx, delivery, _) = self.delivery(ONLY)?;
         let notification = Notification {
             channel,
             subject,
             message,
             attributes,
         };
-        Ok(capabilities::notify_publish(ctx, delivery, notification)?)
+        Ok(self.notify_publish(ONLY, notification)?)
     }
 }
 
 impl forward::Host for HostState {
     fn send(&mut self, destination: String, e: WitEvent) -> Result<(), HostError> {
-        let (ctx, delivery, _) = self.delivery(ONLY)?;
-        Ok(capabilities::forward_send(
-            ctx,
-            delivery,
-            &destination,
-            backend_event(e),
-        )?)
+        Ok(self.forward_send(ONLY, &destination, |_| backend_event(e))?)
     }
 }
 
 impl log::Host for HostState {
     fn write(&mut self, level: log::Level, message: String) {
-        self.output.log(capabilities::level(level as u8), &message);
+        self.log_write(level as u8, &message);
     }
 }

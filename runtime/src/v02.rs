@@ -12,7 +12,7 @@ use std::sync::Arc;
 use trailmark_backends::{Event, Notification};
 use trailmark_event::{Operation as ChangeOperation, ParsedEvent};
 
-use crate::capabilities::{self, Denial};
+use crate::denial;
 use crate::host::{Answer, HostState};
 
 /// Host bindings generated from `sdk/wit` (world `plugin`); synchronous.
@@ -130,15 +130,7 @@ fn push(bytes: &mut Vec<u8>, text: &str) -> Result<Span, TooLarge> {
     Ok(Span { start, len })
 }
 
-impl From<Denial> for HostError {
-    fn from(denial: Denial) -> Self {
-        match denial {
-            Denial::Denied(m) => HostError::Denied(m),
-            Denial::Transient(m) => HostError::Transient(m),
-            Denial::Invalid(m) => HostError::Invalid(m),
-        }
-    }
-}
+denial::host_error_from_denial!(HostError);
 
 impl types::Host for HostState {}
 
@@ -161,21 +153,11 @@ impl archive::Host for HostState {
         body: Vec<u8>,
         content_type: String,
     ) -> Result<(), HostError> {
-        let (ctx, delivery, staged) = self.delivery(index)?;
-        Ok(capabilities::archive_put(
-            ctx,
-            delivery,
-            staged,
-            index,
-            key,
-            body,
-            content_type,
-        )?)
+        Ok(self.archive_put(index, key, body, content_type)?)
     }
 
     fn get(&mut self, index: u32, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        let (ctx, delivery, staged) = self.delivery(index)?;
-        Ok(capabilities::archive_get(ctx, delivery, staged, &key)?)
+        Ok(self.archive_get(index, &key)?)
     }
 }
 
@@ -186,14 +168,7 @@ impl metadata::Host for HostState {
         archive_key: Option<String>,
         attributes: String,
     ) -> Result<(), HostError> {
-        let (ctx, delivery, staged) = self.delivery(index)?;
-        Ok(capabilities::metadata_put(
-            ctx,
-            delivery,
-            staged,
-            index,
-            |d| d.own_claim(archive_key, attributes),
-        )?)
+        Ok(self.metadata_put(index, |d| d.own_claim(archive_key, attributes))?)
     }
 }
 
@@ -206,14 +181,13 @@ impl notify::Host for HostState {
         message: String,
         attributes: Vec<(String, String)>,
     ) -> Result<(), HostError> {
-        let (ctx, delivery, _) = self.delivery(index)?;
         let notification = Notification {
             channel,
             subject,
             message,
             attributes,
         };
-        Ok(capabilities::notify_publish(ctx, delivery, notification)?)
+        Ok(self.notify_publish(index, notification)?)
     }
 }
 
@@ -225,25 +199,17 @@ impl forward::Host for HostState {
         detail: Option<String>,
         resources: Option<Vec<String>>,
     ) -> Result<(), HostError> {
-        let (ctx, delivery, _) = self.delivery(index)?;
-        let own = delivery.event();
-        let sent = Event {
+        Ok(self.forward_send(index, &destination, |own| Event {
             detail: detail.unwrap_or_else(|| own.detail.clone()),
             resources: resources.unwrap_or_else(|| own.resources.clone()),
             ..own.clone()
-        };
-        Ok(capabilities::forward_send(
-            ctx,
-            delivery,
-            &destination,
-            sent,
-        )?)
+        })?)
     }
 }
 
 impl log::Host for HostState {
     fn write(&mut self, level: log::Level, message: String) {
-        self.output.log(capabilities::level(level as u8), &message);
+        self.log_write(level as u8, &message);
     }
 }
 

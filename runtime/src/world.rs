@@ -4,38 +4,10 @@
 use sha2::{Digest, Sha256};
 use wasmparser::{ComponentTypeRef, Parser, Payload};
 
+use crate::contract::{
+    Contract, HANDLE_EXPORT, INIT_EXPORT, Incompatibility, SUPPORTED_VERSIONS, WORLD_PACKAGE,
+};
 use crate::error::RuntimeError;
-
-/// The WIT package every plugin is built against.
-pub const WORLD_PACKAGE: &str = "trailmark:plugin";
-/// The world version this host implements (`sdk/wit/world.wit`).
-pub const WORLD_VERSION: &str = "0.2.0";
-/// The versions this host accepts, for messages.
-pub const SUPPORTED_VERSIONS: &str = "0.2.x or 0.1.x";
-/// The function every plugin exports.
-pub const HANDLE_EXPORT: &str = "handle";
-/// The function a 0.2 plugin exports besides `handle`.
-pub const INIT_EXPORT: &str = "init";
-
-/// Which version of the plugin world a component targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Contract {
-    /// `trailmark:plugin@0.1.x`: one `handle(event, config)` call per
-    /// delivery; the host adapts it.
-    V01,
-    /// `trailmark:plugin@0.2.x`: `init(config)` once, batched `handle`.
-    V02,
-}
-
-impl Contract {
-    /// `0.1` or `0.2`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Contract::V01 => "0.1",
-            Contract::V02 => "0.2",
-        }
-    }
-}
 
 /// A description of a plugin file, as `trailmark plugins inspect FILE` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,56 +27,6 @@ pub struct PluginInfo {
     pub type_imports: Vec<String>,
     /// The component's top-level exports, e.g. `handle`.
     pub exports: Vec<String>,
-}
-
-/// Why a component cannot run on this host.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Incompatibility {
-    /// Built against another version of the plugin world.
-    #[error(
-        "it was built for {WORLD_PACKAGE}@{found}, but this host supports \
-         {WORLD_PACKAGE}@{SUPPORTED_VERSIONS}; rebuild it against a 0.2 trailmark-sdk"
-    )]
-    Version {
-        /// The version the plugin imports.
-        found: String,
-    },
-    /// Imports of two different versions of our world.
-    #[error("it imports two versions of {WORLD_PACKAGE} ({first} and {second})")]
-    MixedVersions {
-        /// One version.
-        first: String,
-        /// Another one.
-        second: String,
-    },
-    /// Imports something that is neither ours nor WASI.
-    #[error(
-        "it imports `{import}`, which this host does not provide (plugins may import \
-         {WORLD_PACKAGE}/* and wasi:*); it was built for another world"
-    )]
-    ForeignImport {
-        /// The import name.
-        import: String,
-    },
-    /// Does not export a function its world requires.
-    #[error(
-        "it does not export `{missing}` (exports: [{exports}]), which the \
-         {WORLD_PACKAGE}@{version} world requires; it was not built for it"
-    )]
-    MissingHandle {
-        /// The missing export.
-        missing: &'static str,
-        /// The world version it imports.
-        version: String,
-        /// What it exports instead, comma separated.
-        exports: String,
-    },
-    /// Exports `handle` but imports nothing of our world, so its version is unknown.
-    #[error(
-        "it imports nothing from {WORLD_PACKAGE}, so it was not built for the \
-         {WORLD_PACKAGE}@{SUPPORTED_VERSIONS} world"
-    )]
-    NoWorld,
 }
 
 impl PluginInfo {
@@ -146,9 +68,11 @@ impl PluginInfo {
                     exports: self.exports.join(", "),
                 });
             }
-            Some(found) => supported_contract(found).ok_or_else(|| Incompatibility::Version {
-                found: found.to_owned(),
-            })?,
+            Some(found) => {
+                Contract::for_version(found).ok_or_else(|| Incompatibility::Version {
+                    found: found.to_owned(),
+                })?
+            }
         };
         let required: &[&'static str] = match contract {
             Contract::V01 => &[HANDLE_EXPORT],
@@ -264,25 +188,6 @@ fn classify_import(name: &str) -> ImportKind<'_> {
         Some((package, _)) if package == WORLD_PACKAGE => ImportKind::Ours { version },
         Some((package, _)) if package.starts_with("wasi:") => ImportKind::Wasi,
         _ => ImportKind::Foreign,
-    }
-}
-
-/// The contract of `0.1.x` or `0.2.x` for any `x`, pre-release and build
-/// suffixes included.
-fn supported_contract(version: &str) -> Option<Contract> {
-    let mut parts = version.splitn(3, '.');
-    let (Some(major), Some(minor), Some(patch)) = (parts.next(), parts.next(), parts.next()) else {
-        return None;
-    };
-    let patch_digits = patch.split(['-', '+']).next().unwrap_or("");
-    if major != "0" || patch_digits.is_empty() || !patch_digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    match minor {
-        "1" => Some(Contract::V01),
-        "2" => Some(Contract::V02),
-        _ => None,
     }
 }
 

@@ -12,16 +12,16 @@ use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::authenticator::RequestView;
 use crate::failure::AuthFailure;
 use crate::printable::printable;
+use crate::request::RequestView;
 use crate::secret::Secret;
 
 pub(crate) use header::ALGORITHM;
 
 /// The credential scope of a verified SigV4 request: what the client signed
-/// for. The service must be [`SigV4Rules::service`] (`events` in the host)
-/// and the region one of [`SigV4Rules::regions`] when any are configured.
+/// for. The service must be the configured one (`events` in the host)
+/// and the region one of the configured regions, when any are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialScope {
     /// The access key id.

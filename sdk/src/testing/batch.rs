@@ -1,7 +1,5 @@
 //! Batches packed the way the host packs them.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use trailmark_event::ParsedEvent;
 
 use crate::Event;
@@ -27,29 +25,13 @@ impl Default for Batch {
     }
 }
 
-/// An event in EventBridge's JSON form (kebab-case, `detail` an object).
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Envelope<'a> {
-    id: String,
-    source: String,
-    detail_type: String,
-    time: String,
-    #[serde(default)]
-    account: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    resources: Vec<String>,
-    #[serde(borrow)]
-    detail: &'a RawValue,
-}
-
 impl Batch {
     /// A batch of the events in EventBridge's JSON form, as in
-    /// `examples/events/book-insert.json`: `id`, `source`, `detail-type`,
-    /// `time` and `detail` are required; `account`, `region` and `resources`
-    /// default to empty. The detail's text is kept as written.
+    /// `examples/events/book-insert.json`, read by
+    /// [`Event::from_envelope`](trailmark_event::Event::from_envelope): `id`,
+    /// `source`, `detail-type`, `time` and `detail` are required; `account`,
+    /// `region` and `resources` default to empty. The detail's text is kept
+    /// as written.
     pub fn from_json(events: &[&str]) -> Result<Self, serde_json::Error> {
         let mut batch = Self::default();
         for json in events {
@@ -60,18 +42,7 @@ impl Batch {
 
     /// Add an event in EventBridge's JSON form; see [`Batch::from_json`].
     pub fn push_json(&mut self, json: &str) -> Result<&mut Self, serde_json::Error> {
-        let envelope: Envelope<'_> = serde_json::from_str(json)?;
-        Ok(self.push(trailmark_event::Event {
-            id: envelope.id,
-            version: "0".to_owned(),
-            source: envelope.source,
-            detail_type: envelope.detail_type,
-            time: envelope.time,
-            account: envelope.account,
-            region: envelope.region,
-            resources: envelope.resources,
-            detail: envelope.detail.get().to_owned(),
-        }))
+        Ok(self.push(trailmark_event::Event::from_envelope(json)?))
     }
 
     /// Add an event with the envelope of [`BOOK_UPDATE`](super::BOOK_UPDATE) (and id `e-<n>`,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{Shared, SignedIn, history_href, message, render};
+use super::{Shared, SignedIn, history_href, message, render, unavailable};
 use crate::explain::{LiveRule, explain};
 use crate::integrity::{Integrity, integrity};
 use crate::templates::{EventPage, VerdictView};
@@ -44,12 +44,11 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
             );
         }
         Err(e) => {
-            tracing::warn!(error = %e, "viewer event lookup failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return unavailable(
                 who.chrome(),
                 "Journal unavailable",
-                format!("the journal lookup failed: {e}; try again"),
+                "the journal lookup",
+                &e,
             );
         }
     };

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use trailmark_backends::{BackendError, ChangeRecord, HistoryQuery};
 
-use super::{Shared, SignedIn, event_href, history_href, message, render, with_query};
+use super::{Shared, SignedIn, event_href, history_href, message, render, unavailable, with_query};
 use crate::diff::diff;
 use crate::export::read_body;
 use crate::templates::{ChangeView, DiffView, HistoryPage, VersionView};
@@ -127,13 +127,7 @@ pub async fn history_page(
             return message(StatusCode::BAD_REQUEST, who.chrome(), "Bad request", m);
         }
         Err(e) => {
-            tracing::warn!(error = %e, "viewer history failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                who.chrome(),
-                "Store unavailable",
-                format!("the metadata store failed: {e}; try again"),
-            );
+            return unavailable(who.chrome(), "Store unavailable", "the metadata store", &e);
         }
     };
 

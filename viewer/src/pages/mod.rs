@@ -70,6 +70,18 @@ fn message(status: StatusCode, chrome: Chrome, title: &str, text: impl Into<Stri
     )
 }
 
+/// The 503 page when a store the page reads failed: logged, named to the
+/// reader (`what`, e.g. "the journal lookup") with the advice to retry.
+fn unavailable(chrome: Chrome, title: &str, what: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(%error, what, "viewer page: a store failed");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        chrome,
+        title,
+        format!("{what} failed: {error}; try again"),
+    )
+}
+
 /// A signed-in browser whose token holds the `view` scope. Without a live
 /// session the request gets the sign-in page (401); with one that lacks the
 /// scope, 403.
