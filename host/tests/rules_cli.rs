@@ -77,3 +77,34 @@ fn validate_says_when_there_is_no_plugins_directory() {
         "{text}"
     );
 }
+
+#[test]
+fn a_config_the_plugin_refuses_is_refused_at_its_line() {
+    let setup = Setup::new();
+    setup.plugin("alert", "trailmark-plugin-alert");
+    setup.rule(
+        "typo.yaml",
+        "name: typo\n\
+         pattern: {source: [com.example.test]}\n\
+         plugin: alert\n\
+         grants: {notify: [admins]}\n\
+         config:\n  channel: admins\n  subjcet: \"{entity-id} deleted\"\n",
+    );
+    let out = validate(setup.path(), &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("rules/typo.yaml:6:3: rule `typo`: the plugin refused the rule's config")
+            && text.contains("subjcet"),
+        "the plugin's own check of its config, at the config: {text}"
+    );
+
+    // The server holds the rule (instead of rejecting every event) and says why.
+    let server = setup.start();
+    let (_, ready) = server.get("/readyz").expect("readyz");
+    let held = ready["reload"]["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        held.contains("typo.yaml:6:3") && held.contains("refused the rule's config"),
+        "{ready}"
+    );
+}

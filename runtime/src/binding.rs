@@ -124,6 +124,26 @@ impl Binding {
         })
     }
 
+    /// Make an instance now, running a 0.2 plugin's `init` with the rule's
+    /// config, and keep it for the first call. Says why the plugin cannot
+    /// start or refused the config, so a rule with a bad config is refused
+    /// when it is loaded (with its file and line) instead of having every
+    /// delivery rejected.
+    pub fn prepare(&self) -> Result<(), String> {
+        let instance = self.instantiate().map_err(|e| e.to_string())?;
+        if let Bound::V02 {
+            init: Err(message), ..
+        } = &instance.bound
+        {
+            return Err(format!(
+                "the plugin refused the rule's config: {}",
+                bounded(message, self.context.quotas.error_text())
+            ));
+        }
+        self.give_back(instance);
+        Ok(())
+    }
+
     /// The rule this binding serves.
     pub fn rule(&self) -> &str {
         &self.context.rule

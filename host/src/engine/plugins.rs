@@ -182,21 +182,49 @@ impl PluginHost {
             quotas: rule.limits.quotas,
             config: rule.config.clone(),
         };
-        Binding::new(plugin, spec).map_err(|e| bind_error(r, r.plugin_position, e.to_string()))
+        let binding = Binding::new(plugin, spec)
+            .map_err(|e| bind_error(r, r.plugin_position, e.to_string()))?;
+        binding
+            .prepare()
+            .map_err(|m| bind_error(r, r.config_position, m))?;
+        Ok(binding)
     }
 
     /// What binding `set` would check, without binding it or any backend:
-    /// each rule's plugin file loads as a plugin of a supported contract, and
-    /// its grants name only what `configured` says the server configures.
+    /// each rule's plugin file loads as a plugin of a supported contract, its
+    /// grants name only what `configured` says the server configures, and
+    /// the plugin's `init` accepts its config.
     /// For `trailmark rules validate`.
     pub fn check(&self, set: &RuleSet, configured: &Configured<'_>) -> Vec<BindError> {
         let mut cache = HashMap::new();
         let mut errors = Vec::new();
         for r in set.rules() {
-            if let Err(m) = self.load(&r.rule.plugin, &mut cache) {
-                errors.push(bind_error(r, r.plugin_position, m));
-            } else if let Err(m) = check_grants(&r.rule, configured) {
+            let plugin = match self.load(&r.rule.plugin, &mut cache) {
+                Ok(plugin) => plugin,
+                Err(m) => {
+                    errors.push(bind_error(r, r.plugin_position, m));
+                    continue;
+                }
+            };
+            if let Err(m) = check_grants(&r.rule, configured) {
                 errors.push(bind_error(r, r.grants_position, m));
+                continue;
+            }
+            // The plugin's own check of the config: its `init`, on an
+            // instance with no backends (none is called from `init`).
+            let spec = BindingSpec {
+                rule: r.rule.name.clone(),
+                grants: Default::default(),
+                capabilities: Capabilities::default(),
+                limits: self.default_limits,
+                quotas: r.rule.limits.quotas,
+                config: r.rule.config.clone(),
+            };
+            let prepared = Binding::new(plugin, spec)
+                .map_err(|e| e.to_string())
+                .and_then(|binding| binding.prepare());
+            if let Err(m) = prepared {
+                errors.push(bind_error(r, r.config_position, m));
             }
         }
         errors

@@ -80,7 +80,6 @@ impl Reloader {
         let outcome = match built {
             Ok((set, lanes)) => {
                 let version = self.pipeline.swap(set, lanes).await;
-                self.metrics.reloads.fetch_add(1, Relaxed);
                 // Counters of removed rules go once their lanes have finished.
                 let working = self.pipeline.dispatcher().working_rules();
                 self.metrics.retain_rules(|rule| working.contains(rule));
@@ -98,7 +97,6 @@ impl Reloader {
                 }
             }
             Err(errors) => {
-                self.metrics.reload_failures.fetch_add(1, Relaxed);
                 for e in &errors {
                     error!(why, problem = %e, "reload rejected; the last good rules stay active");
                 }
@@ -115,6 +113,14 @@ impl Reloader {
             ok: outcome.ok,
             errors: outcome.errors.clone(),
         };
+        // Counted once the status says it: whoever sees the count sees the
+        // status of that reload (or a later one).
+        let counter = if outcome.ok {
+            &self.metrics.reloads
+        } else {
+            &self.metrics.reload_failures
+        };
+        counter.fetch_add(1, Relaxed);
         outcome
     }
 }

@@ -64,6 +64,9 @@ pub struct LoadedRule {
     /// Where its grants are (its plugin's position without any), for
     /// grants naming what the server does not configure.
     pub grants_position: Position,
+    /// Where its config is (its plugin's position without one), for a
+    /// config the plugin refuses.
+    pub config_position: Position,
 }
 
 /// All rules of a directory, compiled into one matcher.
@@ -127,11 +130,15 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
     let doc = Document::parse(text).map_err(|e| vec![at(e.position, e.message)])?;
     let name_position = doc.value_position(&[Step::Key("name".into())]);
     let plugin_position = doc.value_position(&[Step::Key("plugin".into())]);
-    let grants_position = if doc.value.get("grants").is_some() {
-        doc.value_position(&[Step::Key("grants".into())])
-    } else {
-        plugin_position
+    let position_of = |key: &str| {
+        if doc.value.get(key).is_some() {
+            doc.value_position(&[Step::Key(key.into())])
+        } else {
+            plugin_position
+        }
     };
+    let grants_position = position_of("grants");
+    let config_position = position_of("config");
     let rule = parse_rule(&doc.value).map_err(|problems| {
         problems
             .into_iter()
@@ -151,6 +158,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
         name_position,
         plugin_position,
         grants_position,
+        config_position,
     })
 }
 
