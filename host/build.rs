@@ -1,8 +1,14 @@
-//! Bundles the plugin sdk into the binary for `trailmark plugin new`: the
-//! sources of `sdk/` and `event/` (the sdk's one dependency in this
-//! workspace), and standalone manifests with what they inherit from the
-//! workspace written out, so a generated plugin builds from what the binary
-//! wrote, wherever the binary was installed from.
+//! Bundles into the binary what it writes out for a user:
+//!
+//! - for `trailmark plugin new`, the plugin sdk: the sources of `sdk/` and
+//!   `event/` (the sdk's one dependency in this workspace), and standalone
+//!   manifests with what they inherit from the workspace written out, so a
+//!   generated plugin builds wherever the binary was installed from;
+//! - for `trailmark init`, the default rules (`rules/`), the example
+//!   configuration, and the four standard plugins when
+//!   `TRAILMARK_EMBED_PLUGINS` names the directory they were built into
+//!   (`cargo xtask` sets it; a plain `cargo build` embeds none, and `init`
+//!   says how to get them).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,9 +62,60 @@ fn main() {
         }
     }
     out.push_str("]\n");
-    let dest =
-        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("bundled_sdk.rs");
-    std::fs::write(&dest, out).expect("write the bundled sdk list");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));
+    std::fs::write(out_dir.join("bundled_sdk.rs"), out).expect("write the bundled sdk list");
+    starter(&root, &out_dir);
+}
+
+/// The standard plugins' names (`plugins/<name>`, `trailmark_plugin_<name>.wasm`).
+const STANDARD_PLUGINS: &[&str] = &["archive", "metadata", "alert", "log"];
+
+/// `starter.rs`: (path in a new server directory, contents) for `init`.
+fn starter(root: &Path, out_dir: &Path) {
+    let mut out = String::from("&[\n");
+    let rules = root.join("rules");
+    println!("cargo:rerun-if-changed={}", rules.display());
+    let mut files = Vec::new();
+    walk(&rules, &mut files);
+    files.sort();
+    for file in files {
+        let name = file.file_name().expect("a file name").to_string_lossy();
+        writeln!(
+            out,
+            "    (\"rules/{name}\", include_bytes!({:?}) as &[u8]),",
+            file.display().to_string()
+        )
+        .expect("write to a String");
+    }
+    let config = root.join("examples/trailmark.toml");
+    println!("cargo:rerun-if-changed={}", config.display());
+    writeln!(
+        out,
+        "    (\"trailmark.toml\", include_bytes!({:?}) as &[u8]),",
+        config.display().to_string()
+    )
+    .expect("write to a String");
+    println!("cargo:rerun-if-env-changed=TRAILMARK_EMBED_PLUGINS");
+    if let Some(dir) = std::env::var_os("TRAILMARK_EMBED_PLUGINS") {
+        let dir = PathBuf::from(dir);
+        for name in STANDARD_PLUGINS {
+            let wasm = dir.join(format!("trailmark_plugin_{name}.wasm"));
+            assert!(
+                wasm.is_file(),
+                "TRAILMARK_EMBED_PLUGINS: {} is missing (build the plugins first: cargo xtask build-plugins)",
+                wasm.display()
+            );
+            println!("cargo:rerun-if-changed={}", wasm.display());
+            writeln!(
+                out,
+                "    (\"plugins/{name}.wasm\", include_bytes!({:?}) as &[u8]),",
+                wasm.display().to_string()
+            )
+            .expect("write to a String");
+        }
+    }
+    out.push_str("]\n");
+    std::fs::write(out_dir.join("starter.rs"), out).expect("write the starter list");
 }
 
 fn read_toml(path: &Path) -> toml::Table {

@@ -72,6 +72,9 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
+/// Where host/build.rs finds the standard plugins to embed for `trailmark init`.
+const EMBED_PLUGINS: &str = "TRAILMARK_EMBED_PLUGINS";
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
@@ -180,8 +183,11 @@ fn build_plugins() -> Result<PathBuf> {
 /// README's `trailmark …` commands work from another terminal without a
 /// second, debug build), then run `trailmark serve`.
 fn serve(args: &[String]) -> Result<()> {
-    build_plugins()?;
-    run(cargo().args(["build", "--release", "-p", "trailmark"]))?;
+    let wasm_dir = build_plugins()?;
+    // The binary carries the standard plugins for `trailmark init`.
+    run(cargo()
+        .args(["build", "--release", "-p", "trailmark"])
+        .env(EMBED_PLUGINS, &wasm_dir))?;
     let meta = metadata()?;
     let bin_dir = PathBuf::from(
         meta["target_directory"]
@@ -206,14 +212,16 @@ fn serve(args: &[String]) -> Result<()> {
 fn test() -> Result<()> {
     let wasm_dir = build_plugins()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run(cargo()
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .env(EMBED_PLUGINS, &wasm_dir))?;
     // The AWS backends are tested against a real AWS-compatible server:
     // moto, installed into .venv on first use, on a free loopback port, and
     // stopped (by PID) when `moto` is dropped, whatever the outcome. The
@@ -223,6 +231,8 @@ fn test() -> Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("TRAILMARK_WASM_DIR", &wasm_dir)
+        // `trailmark init`'s test then checks the plugins it writes.
+        .env(EMBED_PLUGINS, &wasm_dir)
         // The browser test fails, rather than skips, without chromedriver.
         .env("TRAILMARK_BROWSER_TESTS", "require")
         .envs(moto.env()))?;

@@ -49,6 +49,7 @@ pub mod bench;
 pub mod client;
 pub mod events;
 pub mod export;
+pub mod init;
 pub mod plugin_new;
 pub mod plugins;
 pub mod query;
@@ -148,6 +149,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: ingest, journal, rules, plugins, query and admin APIs.
     Serve(serve::ServeArgs),
+    /// Set up a directory to serve from: default rules, trailmark.toml, the
+    /// standard plugins.
+    Init(init::InitArgs),
     /// Check rule files and try patterns against events; list a server's rules.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -215,6 +219,7 @@ pub fn read_arg(arg: &str) -> Result<String> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Plugins(cmd) => plugins::run(cmd),
         Command::Plugin(cmd) => plugin_new::run(cmd),

@@ -1,0 +1,85 @@
+//! `trailmark init DIR` sets up a directory that `trailmark serve` runs in as
+//! it is: the default rules, trailmark.toml, and the standard plugins when
+//! the binary carries them (`cargo xtask` builds do; `cargo xtask test`
+//! builds this test's binary so, and then the pipeline is checked end to end).
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::{Server, put_events, state_change};
+
+fn trailmark(args: &[&str], cwd: &std::path::Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run trailmark")
+}
+
+#[test]
+fn init_writes_a_directory_serve_runs_in() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = trailmark(&["init", "srv", "--output", "json"], root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let dir = root.path().join("srv");
+    for file in [
+        "trailmark.toml",
+        "rules/archive.yaml",
+        "rules/delete-alert.yaml",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} was not written");
+    }
+    let embedded = report["standard-plugins"] == true;
+    if std::env::var_os("TRAILMARK_EMBED_PLUGINS").is_some() {
+        assert!(
+            embedded,
+            "a binary built with TRAILMARK_EMBED_PLUGINS carries them"
+        );
+    }
+
+    // Never over an existing directory's files.
+    let again = trailmark(&["init", "srv"], root.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not an empty directory"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    if !embedded {
+        let out = trailmark(&["init", "other"], root.path());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("does not carry the standard plugins"),
+            "init says how to get them"
+        );
+        return;
+    }
+    for name in ["archive", "metadata", "alert", "log"] {
+        let wasm = std::fs::read(dir.join(format!("plugins/{name}.wasm"))).expect("plugin");
+        assert_eq!(&wasm[..4], b"\0asm", "{name}.wasm is WebAssembly");
+    }
+    // The directory as written: serve it (on a free port) and see an event
+    // archived and recorded.
+    let server = Server::start(&dir);
+    let (status, body) = put_events(
+        &server,
+        &[state_change(
+            "book",
+            "1",
+            "insert",
+            "ann",
+            Some(serde_json::json!({"title": "Dune"})),
+        )],
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_until(Duration::from_secs(60), "the change record", |s| {
+        !s.changes("entity-type=book").is_empty()
+    });
+}
