@@ -235,6 +235,8 @@ fn test() -> Result<()> {
         .env(EMBED_PLUGINS, &wasm_dir)
         // The browser test fails, rather than skips, without chromedriver.
         .env("TRAILMARK_BROWSER_TESTS", "require")
+        // The README test runs the AWS CLI example (installed beside moto).
+        .env("TRAILMARK_README_TEST", "require")
         .envs(moto.env()))?;
     drop(moto);
     Ok(())

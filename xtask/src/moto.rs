@@ -23,6 +23,8 @@ use anyhow::{Context, Result, bail};
 
 /// The moto release line the tests are written against.
 const MOTO_REQUIREMENT: &str = "moto[server]==5.*";
+/// The AWS CLI, for the test that runs the README's example as written.
+const AWS_CLI_REQUIREMENT: &str = "awscli==1.*";
 /// How long a fresh server may take to answer.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -30,6 +32,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct Moto {
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub url: String,
+    /// The AWS CLI installed beside moto.
+    pub aws_cli: PathBuf,
     child: Child,
 }
 
@@ -59,6 +63,7 @@ impl Moto {
             .with_context(|| format!("starting {}", server.display()))?;
         let mut moto = Moto {
             url: format!("http://127.0.0.1:{port}"),
+            aws_cli: root.join(".venv").join("bin").join("aws"),
             child,
         };
         moto.wait_ready(port, &log_path)?;
@@ -80,6 +85,10 @@ impl Moto {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain([(
+            "TRAILMARK_AWS_CLI".to_owned(),
+            self.aws_cli.display().to_string(),
+        )])
         .collect()
     }
 
@@ -123,7 +132,7 @@ impl Drop for Moto {
 fn install(root: &Path) -> Result<PathBuf> {
     let venv = root.join(".venv");
     let server = venv.join("bin").join("moto_server");
-    if server.exists() {
+    if server.exists() && venv.join("bin").join("aws").exists() {
         return Ok(server);
     }
     let python = venv.join("bin").join("python");
@@ -134,7 +143,7 @@ fn install(root: &Path) -> Result<PathBuf> {
         )?;
     }
     eprintln!(
-        "xtask: installing {MOTO_REQUIREMENT} into {} (about a minute, once)",
+        "xtask: installing {MOTO_REQUIREMENT} and {AWS_CLI_REQUIREMENT} into {} (about a minute, once)",
         venv.display()
     );
     run_quietly(
@@ -143,8 +152,9 @@ fn install(root: &Path) -> Result<PathBuf> {
             "--quiet",
             "--disable-pip-version-check",
             MOTO_REQUIREMENT,
+            AWS_CLI_REQUIREMENT,
         ]),
-        "pip install moto[server]",
+        "pip install moto[server] awscli",
     )?;
     if !server.exists() {
         bail!("pip installed moto but {} is missing", server.display());
