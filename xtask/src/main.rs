@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-mod browser;
+mod debian;
 mod moto;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -226,7 +226,8 @@ fn test() -> Result<()> {
     // moto, installed into .venv on first use, on a free loopback port, and
     // stopped (by PID) when `moto` is dropped, whatever the outcome. The
     // viewer is tested in a real browser too.
-    browser::ensure_chromium()?;
+    debian::ensure_chromium()?;
+    debian::ensure_systemd_analyze()?;
     let moto = moto::Moto::start(&root())?;
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
@@ -237,6 +238,7 @@ fn test() -> Result<()> {
         .env("TRAILMARK_BROWSER_TESTS", "require")
         // The README test runs the AWS CLI example (installed beside moto).
         .env("TRAILMARK_README_TEST", "require")
+        .env("TRAILMARK_DEPLOY_TESTS", "require")
         .envs(moto.env()))?;
     drop(moto);
     Ok(())
