@@ -1,7 +1,7 @@
 //! Tools some tests need, from Debian's packages: Chromium and its WebDriver
 //! for the viewer's browser test (browser downloads from anywhere else do
 //! not work on our CI machines), `systemd-analyze` for the systemd unit's
-//! test. Installed here when missing and we run as root; otherwise the
+//! test, podman for the container image. Installed here when missing and we run as root; otherwise the
 //! error says what to install.
 
 use std::process::Command;
@@ -26,15 +26,25 @@ pub fn ensure_systemd_analyze() -> Result<()> {
     )
 }
 
+/// Make sure `podman` is installed (to build the container image).
+pub fn ensure_podman() -> Result<()> {
+    ensure(&["podman"], &["podman"], "the container image")
+}
+
+/// Whether this process runs as root (chroot needs it).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// Install `packages` with apt-get unless every one of `tools` is on the PATH.
 fn ensure(tools: &[&str], packages: &[&str], why: &str) -> Result<()> {
     if tools.iter().all(|tool| on_path(tool)) {
         return Ok(());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let root = is_root();
     let list = packages.join(" ");
     if !root || !on_path("apt-get") {
         bail!("{why} needs Debian's {list}: `sudo apt-get install -y {list}`, then run again");

@@ -5,12 +5,15 @@
 //! cargo xtask test            everything CI checks: fmt, clippy, plugins, the whole test suite
 //! cargo xtask build-plugins   build every WebAssembly plugin into plugins/*.wasm
 //! cargo xtask bench [ARGS…]   run the criterion benchmarks
+//! cargo xtask image           the container image (deploy/Containerfile), with podman
 //! ```
 //!
 //! Each command installs what it needs first: the `wasm32-wasip2` target, and
 //! for `test` a Python virtualenv with `moto[server]` (an AWS-compatible server
-//! on loopback for the AWS backends' tests), started and stopped around the run,
-//! and Debian's `chromium` and `chromium-driver` for the viewer's browser test.
+//! on loopback for the AWS backends' tests) and the AWS CLI, started and
+//! stopped around the run, Debian's `chromium` and `chromium-driver` for the
+//! viewer's browser test, `systemd-analyze` for the unit's test, and podman
+//! for the image, which `test` builds, exports and runs under chroot.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 mod debian;
+mod image;
 mod moto;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -41,13 +45,17 @@ fn main() -> ExitCode {
         "test" => test(),
         "build-plugins" => build_plugins().map(|_| ()),
         "bench" => bench(&rest),
+        "image" => build_image(),
+        "image-test" => image_smoke_test(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [ARGS…] | test | build-plugins | bench [ARGS…]>\n\n\
+                "usage: cargo xtask <serve [ARGS…] | test | build-plugins | bench [ARGS…] | image>\n\n\
                  serve          build everything and run `trailmark serve` on ./data with ./rules\n\
                  test           run every check CI runs (fmt, clippy, plugins, tests)\n\
                  build-plugins  build the WebAssembly plugins into plugins/*.wasm\n\
-                 bench          run the criterion benchmarks"
+                 bench          run the criterion benchmarks\n\
+                 image          build the container image (deploy/Containerfile) with podman\n\
+                 image-test     build it from the debug binary the tests use, export it, run it under chroot"
             );
             return if cmd == "help" || cmd == "--help" {
                 ExitCode::SUCCESS
@@ -81,7 +89,7 @@ fn cargo() -> Command {
     c
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
@@ -241,7 +249,51 @@ fn test() -> Result<()> {
         .env("TRAILMARK_DEPLOY_TESTS", "require")
         .envs(moto.env()))?;
     drop(moto);
+    image_smoke_test()
+}
+
+/// The container image from the binary the tests ran (built with the
+/// standard plugins embedded), exported and run under chroot. Needs root
+/// (chroot); elsewhere it says so and is skipped.
+fn image_smoke_test() -> Result<()> {
+    if !debian::is_root() {
+        eprintln!("xtask: skipped the container image smoke test (chroot needs root)");
+        return Ok(());
+    }
+    debian::ensure_podman()?;
+    let target_dir = target_dir()?;
+    let stage = image::build(&root(), &target_dir, &target_dir.join("debug/trailmark"))?;
+    let tested = image::smoke_test(&stage);
+    // A debug binary's image is large: keep neither it nor its files.
+    let _ = std::fs::remove_dir_all(&stage);
+    let _ = Command::new("podman")
+        .args(["rmi", "--force", image::TAG])
+        .output();
+    tested
+}
+
+/// `cargo xtask image`: plugins, the release binary carrying them, the image.
+fn build_image() -> Result<()> {
+    let wasm_dir = build_plugins()?;
+    run(cargo()
+        .args(["build", "--release", "-p", "trailmark"])
+        .env(EMBED_PLUGINS, &wasm_dir))?;
+    let target_dir = target_dir()?;
+    image::build(&root(), &target_dir, &target_dir.join("release/trailmark"))?;
+    eprintln!(
+        "xtask: run it with  podman run -p 8088:8088 -v trailmark:/var/lib/trailmark {}",
+        image::TAG
+    );
     Ok(())
+}
+
+fn target_dir() -> Result<PathBuf> {
+    let meta = metadata()?;
+    Ok(PathBuf::from(
+        meta["target_directory"]
+            .as_str()
+            .context("no target_directory")?,
+    ))
 }
 
 fn bench(args: &[String]) -> Result<()> {
