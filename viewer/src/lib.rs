@@ -84,6 +84,21 @@ pub struct JournaledEvent {
     /// Whether the record's hash and its link to the previous record
     /// recompute; why not, when they do not.
     pub chain: Result<(), String>,
+    /// What became of its delivery to each rule it matched, by rule.
+    pub deliveries: Vec<(String, Delivery)>,
+}
+
+/// What became of an event's delivery to one rule, as the journal says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The plugin handled it.
+    Delivered,
+    /// It failed for good: in the dead-letter store under this id.
+    DeadLettered(i64),
+    /// No outcome yet: queued, running, retrying, or behind.
+    Pending,
+    /// No outcome in the stretch of journal after the event that was read.
+    NotFound,
 }
 
 /// What the viewer reads from the running host besides the stores.

@@ -174,6 +174,8 @@ pub struct EventPage {
     pub integrity_text: String,
     /// How to verify the journal offline.
     pub verify_command: String,
+    /// (rule, what became of its delivery, a CSS class) per matched rule.
+    pub deliveries: Vec<(String, String, &'static str)>,
 }
 
 /// The page to paste an event and explain it against the live rules.

@@ -322,6 +322,33 @@ fn stored_values_are_escaped_everywhere() {
 }
 
 #[test]
+fn event_detail_says_what_became_of_each_delivery() {
+    let v = Viewer::start();
+    let s = v.sign_in("reader");
+    let delete = v.get("/ui/events/ev-del", Some(&s));
+    assert!(
+        delete.body.contains(
+            "<td>delete-alert</td><td class=\"delivery-bad\">dead-lettered (dead letter 4"
+        ),
+        "{}",
+        delete.body
+    );
+    let update = v.get("/ui/events/ev-3", Some(&s));
+    assert!(
+        update
+            .body
+            .contains("<td>archive-all</td><td class=\"delivery-ok\">delivered</td>"),
+        "{}",
+        update.body
+    );
+    assert!(
+        update.body.contains("<title>Event ev-3"),
+        "the title is the event, nothing else: {}",
+        update.body
+    );
+}
+
+#[test]
 fn event_detail_explains_every_live_rule() {
     let v = Viewer::start();
     let s = v.sign_in("reader");

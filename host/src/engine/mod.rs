@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod checkpoints;
+pub mod deliveries;
 pub mod envelope;
 pub mod event_index;
 pub mod outcomes;

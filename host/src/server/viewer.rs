@@ -23,10 +23,13 @@ use trailmark_viewer::export::{Format, stream};
 
 use trailmark_journal::Journal;
 use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
-use trailmark_viewer::{Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail};
+use trailmark_viewer::{
+    Checkpointed, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail,
+};
 
 use super::auth::AuthState;
 use crate::engine::checkpoints::Checkpointer;
+use crate::engine::deliveries::{DeliveryState, SCAN_RECORDS, delivery_states};
 use crate::engine::envelope;
 use crate::engine::pipeline::Pipeline;
 use crate::engine::reload::ReloadStatus;
@@ -138,7 +141,21 @@ impl Trail for HostTrail {
             .read(seq)
             .map_err(|e| format!("reading journal record {seq}: {e}"))?
             .ok_or_else(|| format!("journal record {seq} is no longer retained"))?;
+        let deliveries = delivery_states(journal, seq, &record.rules, SCAN_RECORDS)
+            .map_err(|e| format!("reading the outcomes of journal record {seq}: {e}"))?
+            .into_iter()
+            .map(|(rule, state)| {
+                let delivery = match state {
+                    DeliveryState::Delivered => Delivery::Delivered,
+                    DeliveryState::DeadLettered(id) => Delivery::DeadLettered(id),
+                    DeliveryState::Pending => Delivery::Pending,
+                    DeliveryState::NotFound => Delivery::NotFound,
+                };
+                (rule, delivery)
+            })
+            .collect();
         Ok(Some(JournaledEvent {
+            deliveries,
             seq,
             hash: hex::encode(stored.hash),
             chain: chain_check(journal, &stored),

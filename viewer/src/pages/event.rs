@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{Shared, SignedIn, history_href, message, render, unavailable};
+use crate::Delivery;
 use crate::explain::{LiveRule, explain};
 use crate::integrity::{Integrity, integrity};
 use crate::templates::{EventPage, VerdictView};
@@ -102,8 +103,32 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
         integrity,
         integrity_text,
         verify_command,
+        deliveries: event
+            .deliveries
+            .into_iter()
+            .map(|(rule, delivery)| {
+                let (text, class) = delivery_text(delivery);
+                (rule, text, class)
+            })
+            .collect(),
     };
     render(StatusCode::OK, &page)
+}
+
+/// A delivery's state in words, and its CSS class.
+fn delivery_text(delivery: Delivery) -> (String, &'static str) {
+    match delivery {
+        Delivery::Delivered => ("delivered".to_owned(), "ok"),
+        Delivery::DeadLettered(id) => (
+            format!("dead-lettered (dead letter {id}: `trailmark dlq show {id}`)"),
+            "bad",
+        ),
+        Delivery::Pending => ("pending: queued, running or retrying".to_owned(), "pending"),
+        Delivery::NotFound => (
+            "no outcome found in the journal records that follow the event".to_owned(),
+            "pending",
+        ),
+    }
 }
 
 /// Every live rule's verdict on `envelope`, for display; `delivered` names

@@ -13,7 +13,7 @@ use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, S
 use trailmark_pattern::Pattern;
 use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
 use trailmark_viewer::{
-    Checkpointed, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail, ViewerState,
+    Checkpointed, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail, ViewerState,
 };
 
 /// The journal side of the seam, over events held in memory.
@@ -248,6 +248,14 @@ impl Viewer {
                     matched: vec![matched.to_owned()],
                     ruleset: 1,
                     chain,
+                    deliveries: vec![(
+                        matched.to_owned(),
+                        if op == "delete" {
+                            Delivery::DeadLettered(4)
+                        } else {
+                            Delivery::Delivered
+                        },
+                    )],
                 },
             );
         }
