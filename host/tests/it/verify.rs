@@ -1,12 +1,11 @@
 //! `trailmark verify` on a real server's data: the chain and the signed
 //! checkpoints the server made, intact and tampered with; `checkpoints export`.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::{Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Setup, put_events, state_change};
 
 fn trailmark(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailmark"))

@@ -1,6 +1,5 @@
 //! Test support: a real `trailmark serve` process on a free loopback port,
 //! with its own temp dir, real `.wasm` plugins and a small HTTP client.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -410,7 +409,6 @@ pub fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
 
 /// The keys of every body in the archive at `root` (the default `packs`
 /// layout's index), each checked to read back intact.
-#[allow(dead_code)]
 pub fn archived_keys(root: &Path) -> Vec<String> {
     let mut keys = Vec::new();
     trailmark_backends::PackArchive::scan(root, |key, intact| {

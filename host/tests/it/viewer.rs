@@ -2,12 +2,11 @@
 //! PutEvents, signed in with the token the server created, reading what
 //! the real pipeline (standard plugins, default rules) recorded.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Setup, put_events, state_change};
 
 /// A browser without cookies of its own: redirects not followed.
 fn browser() -> ureq::Agent {

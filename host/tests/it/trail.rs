@@ -3,14 +3,13 @@
 //! one unreadable version does not break a history, and `trailmark verify`
 //! checks the stores the query API reads against the journal.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Server, Setup, put_events};
 use serde_json::{Value, json};
+
+use crate::common::{self, Server, Setup, put_events};
 
 /// A PutEvents entry for an `Object State Change` of `account/acct-1`.
 fn change(source: &str, op: &str, ts: i64, author: &str, data: Value) -> Value {

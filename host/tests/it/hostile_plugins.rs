@@ -3,12 +3,11 @@
 //! deadline, forward a forged event, flood the backends or forge log lines.
 //! Every load is bounded: a handful of events, seconds of waiting.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The standard plugins' key with the event id (the SDK's default template).

@@ -2,14 +2,13 @@
 //! AWS-compatible server (moto, started by `cargo xtask test`): only
 //! trailmark.toml changes; the rules and plugins are the same.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Setup, put_events, state_change};
 use serde_json::{Value, json};
 use trailmark_backends_aws::AwsTarget;
+
+use crate::common::{self, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(90);
 

@@ -6,19 +6,18 @@
 //! test `generate_v0_1_fixture` below, run on that version:
 //!
 //! ```text
-//! cargo test -p trailmark --test compat -- --ignored generate_v0_1_fixture
+//! cargo test -p trailmark --test it compat::generate_v0_1_fixture -- --ignored
 //! ```
 //!
 //! Its credentials are test-only.
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, Setup, put_events};
 use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, put_events};
 
 /// The committed fixture.
 fn fixture() -> PathBuf {

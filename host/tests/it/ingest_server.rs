@@ -1,9 +1,6 @@
-//! Shared by the `ingest_*` integration tests: a real ingest server on a free
-//! loopback port over an in-memory intake that records what it is given, and
-//! plain HTTP and SDK clients to talk to it.
-
-// Each test crate uses a different part of this module.
-#![allow(dead_code)]
+//! The ingest router served in-process, for the `ingest_*` tests: a real
+//! ingest server on a free loopback port over an in-memory intake that
+//! records what it is given, and plain HTTP and SDK clients to talk to it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

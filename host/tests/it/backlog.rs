@@ -5,16 +5,15 @@
 //! and once the plugin is fixed every event reaches the slow rule exactly
 //! once, in order, also across a kill -9 while it was behind.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
 use trailmark::server::records::{EventRecord, OutcomesRecord, kind};
 use trailmark_journal::{Journal, JournalOptions};
+
+use crate::common::{self, Server, Setup, put_events, state_change};
 
 const LANE_CAPACITY: u64 = 8;
 

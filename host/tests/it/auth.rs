@@ -3,17 +3,16 @@
 //! AWS SDK, first-start credentials, and refusals and admin actions journaled
 //! as audit events.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use common::{Server, Setup, state_change};
 use serde_json::{Value, json};
 use trailmark::ingest::client::{AccessKey, sdk_client};
 use trailmark_auth::hash_token;
+
+use crate::common::{Server, Setup, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 

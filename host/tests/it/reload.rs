@@ -2,14 +2,13 @@
 //! broken, fixed and removed while events stream; nothing lost or matched
 //! twice; a dead letter replayed successfully after the plugin is fixed.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
+
+use crate::common::{self, Server, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 

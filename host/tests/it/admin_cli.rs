@@ -1,12 +1,11 @@
 //! Each operator command against a running server, through the real binary.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
+
+use crate::common::{Server, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 

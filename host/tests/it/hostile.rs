@@ -3,12 +3,11 @@
 //! and the server stays healthy and unchanged. (Per-field ingest limits are
 //! covered in depth by `ingest_limits.rs`.)
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -1,14 +1,13 @@
 //! Every limit and malformed input over real HTTP: each gets its documented
 //! error shape, nothing is submitted, and the server keeps serving.
 
-mod ingest_support;
-
 use axum::http::{Method, StatusCode};
-use ingest_support::{
-    Answer, TestServer, assert_still_serving, put_events_raw, request, wire_entry,
-};
 use serde_json::{Value, json};
 use trailmark::ingest::Limits;
+
+use crate::ingest_server::{
+    Answer, TestServer, assert_still_serving, put_events_raw, request, wire_entry,
+};
 
 fn entries(entries: Value) -> String {
     json!({ "Entries": entries }).to_string()

@@ -4,8 +4,6 @@
 //! credential cannot starve the others. Every load here is bounded in
 //! connections, bytes and time.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -15,9 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, state_change};
 use serde_json::{Value, json};
 use trailmark_auth::hash_token;
+
+use crate::common::{Server, Setup, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "tmk_admin_token_for_edge_tests_0123456789";

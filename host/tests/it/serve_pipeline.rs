@@ -1,12 +1,11 @@
 //! `trailmark serve` end to end: a real server process, real plugins built
 //! from plugins/ and the fixtures, real HTTP on loopback, real files.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Setup, put_events, state_change};
 use serde_json::json;
+
+use crate::common::{self, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -255,7 +254,7 @@ fn a_rejecting_plugin_ends_in_dead_letters_and_replay_reports_it() {
 fn ingest_keeps_accepting_when_a_lane_falls_behind() {
     // A lane that falls behind keeps its backlog in the journal: ingest
     // answers 503 only when the journal itself cannot keep up (see
-    // tests/backlog.rs for the load version of this).
+    // backlog.rs for the load version of this).
     let setup = Setup::new();
     setup.plugin("slow", "fixture-slow");
     setup.config("[dispatch]\nmax-pending = 4\nconcurrency = 1\n");
