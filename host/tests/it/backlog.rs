@@ -23,14 +23,8 @@ fn setup() -> Setup {
     let setup = Setup::new();
     setup.plugin("slow", "fixture-spin");
     setup.plugin("fast", "fixture-noop");
-    setup.rule(
-        "slow.yaml",
-        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\nlimits: {timeout: 100ms}\n",
-    );
-    setup.rule(
-        "fast.yaml",
-        "name: fast\npattern: {source: [com.example.test]}\nplugin: fast\n",
-    );
+    setup.test_rule("slow", "slow", "limits: {timeout: 100ms}\n");
+    setup.test_rule("fast", "fast", "");
     setup.config(&format!(
         "[dispatch]\nlane-capacity = {LANE_CAPACITY}\nmax-pending = 16\nconcurrency = 1\n\
          retry-initial = \"100ms\"\nretry-max = \"400ms\"\n"
