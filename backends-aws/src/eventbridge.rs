@@ -233,7 +233,12 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::test_http::serve;
+    use crate::test_http::{Reply, TestServer};
+
+    /// A PutEvents endpoint answering `answers` in order.
+    fn scripted(answers: Vec<Value>) -> TestServer {
+        TestServer::start(answers.iter().map(Reply::aws_json).collect())
+    }
 
     fn client(url: &str) -> Client {
         let config = aws_sdk_eventbridge::Config::builder()
@@ -277,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn mixed_results_answer_each_caller_and_resend_only_the_retryable() {
-        let server = serve(vec![
+        let server = scripted(vec![
             json!({"FailedEntryCount": 2, "Entries": [
                 {"EventId": "a"},
                 {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"},
@@ -289,7 +294,7 @@ mod tests {
             json!({"FailedEntryCount": 0, "Entries": [{"EventId": "b"}]}),
         ]);
         let (batch, answers): (Vec<_>, Vec<_>) = (0..3).map(pending).unzip();
-        send_batch(&client(&server.url), "audit", batch).await;
+        send_batch(&client(&server.url("")), "audit", batch).await;
         let mut results = Vec::new();
         for answer in answers {
             results.push(answer.await.expect("every caller is answered"));
@@ -301,7 +306,7 @@ mod tests {
             "{:?}",
             results[2]
         );
-        let bodies = server.bodies.lock().expect("lock").clone();
+        let bodies = server.json_bodies();
         assert_eq!(bodies.len(), 3);
         assert_eq!(details(&bodies[0]).len(), 3);
         assert_eq!(details(&bodies[1]), [r#"{"n":1}"#]);
@@ -313,14 +318,14 @@ mod tests {
         let throttled = json!({"FailedEntryCount": 1, "Entries": [
             {"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}
         ]});
-        let server = serve(vec![throttled.clone(), throttled.clone(), throttled]);
+        let server = scripted(vec![throttled.clone(), throttled.clone(), throttled]);
         let (pending, answer) = pending(7);
-        send_batch(&client(&server.url), "audit", vec![pending]).await;
+        send_batch(&client(&server.url("")), "audit", vec![pending]).await;
         let result = answer.await.expect("answered");
         assert!(
             matches!(&result, Err(BackendError::Transient(m)) if m.contains("ThrottlingException")),
             "{result:?}"
         );
-        assert_eq!(server.bodies.lock().expect("lock").len(), 3);
+        assert_eq!(server.json_bodies().len(), 3);
     }
 }

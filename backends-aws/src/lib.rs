@@ -61,6 +61,7 @@ mod sdk;
 mod sns;
 mod sqs;
 #[cfg(test)]
+#[path = "../../backends/src/test_http.rs"]
 mod test_http;
 
 pub use bootstrap::{BootstrapItem, BootstrapOutcome, BootstrapReport, BootstrapSpec, bootstrap};

@@ -1,15 +1,29 @@
-//! A tiny HTTP/1.1 server on loopback for tests: answers each connection with
-//! the next scripted reply and records what it was sent.
+//! A scripted HTTP/1.1 server on loopback for tests: answers each request,
+//! on any connection, with the next scripted reply, and records what it was
+//! sent. One file for the workspace: `trailmark-backends-aws` includes it too
+//! (its unit tests and its `tests/aws`), for a scripted PutEvents endpoint.
+//!
+//! ```ignore
+//! let server = TestServer::start(vec![Reply::status(503), Reply::status(204)]);
+//! // … point a client at server.url("/hooks") …
+//! assert_eq!(server.request(1).method, "POST");
+//! ```
+
+// Each crate that includes this file uses a different part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// One scripted answer.
 pub(crate) struct Reply {
     status: u16,
+    content_type: Option<&'static str>,
     body: String,
     delay: Duration,
 }
@@ -18,14 +32,26 @@ impl Reply {
     pub(crate) fn status(status: u16) -> Self {
         Reply {
             status,
+            content_type: None,
             body: String::new(),
             delay: Duration::ZERO,
         }
     }
+
+    /// `200` with `body` as an AWS JSON 1.1 answer.
+    pub(crate) fn aws_json(body: &Value) -> Self {
+        Reply {
+            content_type: Some("application/x-amz-json-1.1"),
+            ..Reply::status(200).body(&body.to_string())
+        }
+    }
+
     pub(crate) fn body(mut self, body: &str) -> Self {
         self.body = body.to_owned();
         self
     }
+
+    /// Wait this long before answering.
     pub(crate) fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
@@ -56,39 +82,21 @@ pub(crate) struct TestServer {
 }
 
 impl TestServer {
-    /// Serve `replies`, one connection each, in order; then stop accepting.
+    /// Serve `replies` in order, one a request, over as many (keep-alive)
+    /// connections as clients open. Once they run out, a connection that
+    /// sends another request is closed unanswered.
     pub(crate) fn start(replies: Vec<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let replies = Arc::new(Mutex::new(replies.into_iter()));
         let seen = Arc::clone(&requests);
         thread::spawn(move || {
-            for reply in replies {
-                let Ok((stream, _)) = listener.accept() else {
-                    return;
-                };
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(5)))
-                    .expect("timeout");
-                let mut reader = BufReader::new(stream);
-                let Some(request) = read_request(&mut reader) else {
-                    continue;
-                };
-                seen.lock().expect("requests").push(request);
-                thread::sleep(reply.delay);
-                let mut stream = reader.into_inner();
-                let location = if (300..400).contains(&reply.status) {
-                    "location: http://127.0.0.1:9/elsewhere\r\n"
-                } else {
-                    ""
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {} Scripted\r\ncontent-length: {}\r\n{location}connection: close\r\n\r\n{}",
-                    reply.status,
-                    reply.body.len(),
-                    reply.body
-                );
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let replies = Arc::clone(&replies);
+                let seen = Arc::clone(&seen);
+                thread::spawn(move || answer(stream, &replies, &seen));
             }
         });
         TestServer { addr, requests }
@@ -109,9 +117,64 @@ impl TestServer {
             thread::sleep(Duration::from_millis(10));
         }
     }
+
+    /// Every request body received so far, parsed as JSON (`Null` if not).
+    pub(crate) fn json_bodies(&self) -> Vec<Value> {
+        self.requests
+            .lock()
+            .expect("requests")
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+            .collect()
+    }
 }
 
-fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<Request> {
+/// Answer the requests on one connection until it closes or the replies run out.
+fn answer(
+    stream: TcpStream,
+    replies: &Mutex<std::vec::IntoIter<Reply>>,
+    seen: &Mutex<Vec<Request>>,
+) {
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .is_err()
+    {
+        return;
+    }
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    while let Some(request) = read_request(&mut reader) {
+        seen.lock().expect("requests").push(request);
+        let Some(reply) = replies.lock().expect("replies").next() else {
+            return;
+        };
+        thread::sleep(reply.delay);
+        let location = if (300..400).contains(&reply.status) {
+            "location: http://127.0.0.1:9/elsewhere\r\n"
+        } else {
+            ""
+        };
+        let content_type = reply
+            .content_type
+            .map(|t| format!("content-type: {t}\r\n"))
+            .unwrap_or_default();
+        let written = write!(
+            writer,
+            "HTTP/1.1 {} Scripted\r\ncontent-length: {}\r\n{content_type}{location}\r\n{}",
+            reply.status,
+            reply.body.len(),
+            reply.body
+        );
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();

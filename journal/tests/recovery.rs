@@ -4,15 +4,12 @@ mod common;
 
 use std::fs;
 
-use common::{edit_file, journal_with, rec, record_spans, segment_files, small_segments};
+use common::{closed_journal, edit_file, rec, record_spans, segment_files, small_segments};
 use trailmark_journal::{Journal, JournalError, JournalOptions, verify};
 
 #[test]
 fn a_record_cut_mid_write_is_truncated_and_only_it_is_lost() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), 10, JournalOptions::default())
-        .close()
-        .expect("close");
+    let dir = closed_journal(10, JournalOptions::default());
     let segment = segment_files(dir.path()).pop().expect("a segment");
     let spans = record_spans(&segment);
     let (seq, offset, len) = spans[9];
@@ -48,10 +45,7 @@ fn garbage_after_the_last_record_is_truncated() {
         vec![0xA5; 37],
         b"\x10\x00\x00\x00garbage".to_vec(),
     ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        journal_with(dir.path(), 50, small_segments())
-            .close()
-            .expect("close");
+        let dir = closed_journal(50, small_segments());
         let segment = segment_files(dir.path()).pop().expect("a segment");
         let good_len = fs::metadata(&segment).expect("stat").len();
         edit_file(&segment, |bytes| bytes.extend_from_slice(&garbage));
@@ -66,10 +60,7 @@ fn garbage_after_the_last_record_is_truncated() {
 
 #[test]
 fn a_damaged_record_in_the_middle_is_an_error_not_a_truncation() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), 10, JournalOptions::default())
-        .close()
-        .expect("close");
+    let dir = closed_journal(10, JournalOptions::default());
     let segment = segment_files(dir.path()).pop().expect("a segment");
     let (_, offset, _) = record_spans(&segment)[4];
     let size = fs::metadata(&segment).expect("stat").len();
@@ -98,10 +89,7 @@ fn a_damaged_record_in_the_middle_is_an_error_not_a_truncation() {
 
 #[test]
 fn damage_in_an_older_segment_is_an_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), 100, small_segments())
-        .close()
-        .expect("close");
+    let dir = closed_journal(100, small_segments());
     let first = segment_files(dir.path()).remove(0);
     let (_, offset, len) = *record_spans(&first).last().expect("records");
     // Cut the last record of a non-active segment: looks torn, but is not the tail.
@@ -112,10 +100,7 @@ fn damage_in_an_older_segment_is_an_error() {
 
 #[test]
 fn an_interrupted_segment_creation_is_discarded() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), 30, small_segments())
-        .close()
-        .expect("close");
+    let dir = closed_journal(30, small_segments());
     let head = verify(dir.path()).expect("verify").head();
     // A crash right after creating the next segment, before its header reached the disk.
     let next = head.seq + 1;
@@ -130,10 +115,7 @@ fn an_interrupted_segment_creation_is_discarded() {
 
 #[test]
 fn repair_damaged_tail_cuts_the_last_segment_and_keeps_the_cut_bytes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), 10, JournalOptions::default())
-        .close()
-        .expect("close");
+    let dir = closed_journal(10, JournalOptions::default());
     let segment = segment_files(dir.path()).pop().expect("a segment");
     let (_, offset, _) = record_spans(&segment)[7]; // seq 8 damaged, 9 and 10 valid
     edit_file(&segment, |bytes| bytes[offset + 30] ^= 0x01);

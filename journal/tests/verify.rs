@@ -5,7 +5,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{edit_file, journal_with, record_spans, segment_files, small_segments};
+use common::{
+    closed_journal, edit_file, journal_with, record_spans, segment_files, small_segments,
+};
 use trailmark_journal::format::{self, PREFIX_LEN};
 use trailmark_journal::{
     ChainHead, JournalOptions, ProblemKind, VerifyReport, verify, verify_against, verify_visiting,
@@ -164,10 +166,7 @@ fn two_swapped_records_are_reported_at_the_first_moved_one() {
 
 #[test]
 fn a_removed_middle_segment_breaks_the_link_between_segments() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), 150, small_segments())
-        .close()
-        .expect("close");
+    let dir = closed_journal(150, small_segments());
     let segments = segment_files(dir.path());
     assert!(segments.len() >= 4);
     fs::remove_file(&segments[2]).expect("remove");

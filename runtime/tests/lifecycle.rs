@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_noop_still_works, bind, event, fixture, plugin, runtime};
+use common::{assert_noop_still_works, bind, bind_plugin, event, fixture, plugin, runtime};
 use trailmark_runtime::{
     Allocator, Binding, BindingSpec, Incompatibility, Limits, Origin, PoolConfig, Runtime,
     RuntimeConfig, RuntimeError, inspect,
@@ -20,11 +20,10 @@ fn noop_succeeds_and_reuses_its_instance() {
     }
     let stats = binding.stats();
     assert_eq!(
-        stats.instantiated, 1,
+        (stats.instantiated, stats.discarded, stats.idle),
+        (1, 0, 1),
         "one instance serves every call: {stats:?}"
     );
-    assert_eq!(stats.discarded, 0);
-    assert_eq!(stats.idle, 1);
 }
 
 #[test]
@@ -94,14 +93,7 @@ fn second_load_is_a_compiled_cache_hit() {
     let second = Runtime::new(config).expect("runtime");
     let cached = second.load("noop", &wasm).expect("loads from cache");
     assert_eq!(cached.origin(), Origin::Cache);
-    let binding = Binding::new(
-        cached,
-        BindingSpec {
-            rule: "cached".to_owned(),
-            ..BindingSpec::default()
-        },
-    )
-    .expect("binding");
+    let binding = bind_plugin(cached, "cached");
     binding
         .call(&event("from-cache"))
         .expect("cached plugin runs");
@@ -230,13 +222,6 @@ fn pool_that_cannot_be_reserved_falls_back_to_on_demand() {
     .expect("runtime starts anyway");
     assert_eq!(runtime.allocator(), Allocator::OnDemand);
     let plugin = runtime.load("noop", &fixture("noop")).expect("loads");
-    let binding = Binding::new(
-        plugin,
-        BindingSpec {
-            rule: "on-demand".to_owned(),
-            ..BindingSpec::default()
-        },
-    )
-    .expect("binding");
+    let binding = bind_plugin(plugin, "on-demand");
     binding.call(&event("on-demand")).expect("noop succeeds");
 }

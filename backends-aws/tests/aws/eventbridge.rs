@@ -26,51 +26,57 @@ fn event(i: usize, source: &str) -> Event {
     }
 }
 
+/// Bootstrap the forward's bus and route what `pattern` matches on it to a
+/// new queue; the queue's URL.
+async fn bus_rule_to_queue(config: &AwsForwardConfig, queue: &str, pattern: &str) -> String {
+    let AwsForwardConfig::Eventbridge { bus, .. } = config;
+    bootstrap(&BootstrapSpec {
+        forward: vec![config.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (queue_url, queue_arn) = new_queue(queue).await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk().await);
+    let rule = unique("rule");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern)
+        .send()
+        .await
+        .unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(&queue_arn)
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+    queue_url
+}
+
 #[test]
 fn forwarded_events_reach_a_rule_target_on_the_bus() {
     let rt = runtime();
-    let bus = unique("bus");
     let config = AwsForwardConfig::Eventbridge {
-        bus: bus.clone(),
+        bus: unique("bus"),
         region: Some(REGION.into()),
         endpoint: Some(moto_url()),
         source: None,
     };
-    let queue_url = rt.block_on(async {
-        bootstrap(&BootstrapSpec {
-            forward: vec![config.clone()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let (queue_url, queue_arn) = new_queue("forwarded").await;
-        let events = aws_sdk_eventbridge::Client::new(&sdk().await);
-        let rule = unique("rule");
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&bus)
-            .event_pattern(
-                r#"{"source": ["com.example.books"], "detail": {"operation": ["update"]}}"#,
-            )
-            .send()
-            .await
-            .unwrap();
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("queue")
-            .arn(&queue_arn)
-            .build()
-            .unwrap();
-        events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&bus)
-            .targets(target)
-            .send()
-            .await
-            .unwrap();
-        queue_url
-    });
+    let queue_url = rt.block_on(bus_rule_to_queue(
+        &config,
+        "forwarded",
+        r#"{"source": ["com.example.books"], "detail": {"operation": ["update"]}}"#,
+    ));
     rt.block_on(config.check()).unwrap();
     let forwarder = config.build(rt.handle()).unwrap();
 
@@ -131,47 +137,17 @@ fn forwarded_events_reach_a_rule_target_on_the_bus() {
 #[test]
 fn the_source_override_replaces_each_events_source() {
     let rt = runtime();
-    let bus = unique("bus");
     let config = AwsForwardConfig::Eventbridge {
-        bus: bus.clone(),
+        bus: unique("bus"),
         region: Some(REGION.into()),
         endpoint: Some(moto_url()),
         source: Some("trailmark".into()),
     };
-    let queue_url = rt.block_on(async {
-        bootstrap(&BootstrapSpec {
-            forward: vec![config.clone()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let (queue_url, queue_arn) = new_queue("renamed").await;
-        let events = aws_sdk_eventbridge::Client::new(&sdk().await);
-        let rule = unique("rule");
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&bus)
-            .event_pattern(r#"{"source": ["trailmark"]}"#)
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("q")
-                    .arn(queue_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        queue_url
-    });
+    let queue_url = rt.block_on(bus_rule_to_queue(
+        &config,
+        "renamed",
+        r#"{"source": ["trailmark"]}"#,
+    ));
     let forwarder = config.build(rt.handle()).unwrap();
     forwarder.send(&event(1, "com.example.books")).unwrap();
     let messages = rt.block_on(crate::common::drain(&queue_url, 1, Duration::from_secs(3)));

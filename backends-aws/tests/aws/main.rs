@@ -23,5 +23,5 @@ mod resend;
 mod s3;
 mod sns;
 mod sqs;
-#[path = "../../src/test_http.rs"]
+#[path = "../../../backends/src/test_http.rs"]
 mod test_http;

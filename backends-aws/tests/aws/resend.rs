@@ -7,7 +7,7 @@ use trailmark_backends::Event;
 use trailmark_backends_aws::AwsForwardConfig;
 
 use crate::common::{REGION, runtime};
-use crate::test_http::serve;
+use crate::test_http::{Reply, TestServer};
 
 fn event(i: usize) -> Event {
     Event {
@@ -34,23 +34,23 @@ fn entry_details(body: &Value) -> Vec<String> {
 
 #[test]
 fn only_entries_that_failed_retryably_are_sent_again() {
-    let server = serve(vec![
-        json!({"FailedEntryCount": 1, "Entries": [
+    let server = TestServer::start(vec![
+        Reply::aws_json(&json!({"FailedEntryCount": 1, "Entries": [
             {"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}
-        ]}),
-        json!({"FailedEntryCount": 0, "Entries": [{"EventId": "b"}]}),
+        ]})),
+        Reply::aws_json(&json!({"FailedEntryCount": 0, "Entries": [{"EventId": "b"}]})),
     ]);
     let rt = runtime();
     let forwarder = AwsForwardConfig::Eventbridge {
         bus: "audit".into(),
         region: Some(REGION.into()),
-        endpoint: Some(server.url.clone()),
+        endpoint: Some(server.url("")),
         source: None,
     }
     .build(rt.handle())
     .unwrap();
     forwarder.send(&event(1)).unwrap();
-    let bodies = server.bodies.lock().unwrap().clone();
+    let bodies = server.json_bodies();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert_eq!(entry_details(&bodies[0]), [r#"{"n":1}"#]);
     assert_eq!(entry_details(&bodies[1]), [r#"{"n":1}"#]);

@@ -34,6 +34,13 @@ pub fn journal_with(dir: &Path, n: u64, options: JournalOptions) -> Journal {
     journal
 }
 
+/// A temp dir holding a closed journal of records 1..=n.
+pub fn closed_journal(n: u64, options: JournalOptions) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    journal_with(dir.path(), n, options).close().expect("close");
+    dir
+}
+
 /// Segment files of `dir`, oldest first.
 pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)

@@ -95,6 +95,18 @@ pub fn bind(name: &str, rule: &str, config: serde_json::Value) -> Binding {
     )
 }
 
+/// A binding of a loaded plugin to rule `rule` with the default spec.
+pub fn bind_plugin(plugin: Arc<Plugin>, rule: &str) -> Binding {
+    Binding::new(
+        plugin,
+        BindingSpec {
+            rule: rule.to_owned(),
+            ..BindingSpec::default()
+        },
+    )
+    .expect("binding is valid")
+}
+
 /// A binding with everything given.
 pub fn bind_with(
     name: &str,

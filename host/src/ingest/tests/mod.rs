@@ -2,57 +2,17 @@
 
 mod native;
 mod put_events;
+mod recorder;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use trailmark_backends::Event;
 
 use super::*;
-
-/// Records submitted events; refuses the first `busy` submits with `Busy`,
-/// and every submit with `Unavailable` when `broken`.
-#[derive(Default)]
-struct Recorder {
-    events: Mutex<Vec<Event>>,
-    busy: AtomicUsize,
-    broken: bool,
-    submits: AtomicUsize,
-}
-
-impl Recorder {
-    fn events(&self) -> Vec<Event> {
-        self.events.lock().expect("recorder lock").clone()
-    }
-}
-
-impl Intake for Recorder {
-    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
-        self.submits.fetch_add(1, Ordering::SeqCst);
-        let result = if self.broken {
-            Err(IntakeError::Unavailable("disk on fire".to_owned()))
-        } else if self
-            .busy
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            Err(IntakeError::Busy)
-        } else {
-            self.events.lock().expect("recorder lock").extend(events);
-            Ok(())
-        };
-        Box::pin(async move { result })
-    }
-
-    fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {
-        let found = self.events().into_iter().find(|event| event.id == id);
-        Box::pin(async move { Ok(found) })
-    }
-}
+use recorder::Recorder;
 
 fn app(recorder: Arc<Recorder>) -> axum::Router {
     router(IngestState {

@@ -1,7 +1,6 @@
 //! `POST /v1/events` and `GET /v1/events/{id}`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -53,7 +52,7 @@ async fn native_put_with_nothing_valid_is_a_400_with_entry_results() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["accepted"], 0);
     assert_eq!(answer.body["failed"], 2);
-    assert_eq!(recorder.submits.load(Ordering::SeqCst), 0);
+    assert_eq!(recorder.submit_calls(), 0);
 }
 
 #[tokio::test]
@@ -123,7 +122,7 @@ async fn native_request_level_errors() {
 #[tokio::test]
 async fn native_busy_is_503_with_retry_after() {
     let recorder = Arc::new(Recorder::default());
-    recorder.busy.store(1, Ordering::SeqCst);
+    recorder.refuse_next(1);
     let answer = send(app(recorder), native(native_entry(1))).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["error"], "busy");

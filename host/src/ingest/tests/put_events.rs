@@ -1,11 +1,11 @@
 //! `POST /` (PutEvents) and the in-flight limit.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
+use trailmark_backends::Event;
 
 use super::*;
 
@@ -38,7 +38,7 @@ async fn put_events_accepts_entries_and_returns_their_ids_in_order() {
     assert_eq!(events[1].resources, vec!["book/2".to_owned()]);
     assert_eq!(events[1].time, "2025-11-25T11:28:21Z");
     assert_eq!(events[1].account, "123456789012");
-    assert_eq!(recorder.submits.load(Ordering::SeqCst), 1);
+    assert_eq!(recorder.submit_calls(), 1);
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn put_events_with_only_bad_entries_submits_nothing() {
     let answer = send(app(recorder.clone()), put_events(json!([{"Source": "s"}]))).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body["FailedEntryCount"], 1);
-    assert_eq!(recorder.submits.load(Ordering::SeqCst), 0);
+    assert_eq!(recorder.submit_calls(), 0);
 }
 
 #[tokio::test]
@@ -169,13 +169,13 @@ async fn request_level_problems_are_aws_json_errors() {
         let answer = send(app(recorder.clone()), request).await;
         assert_aws_error(&answer, status, code);
     }
-    assert_eq!(recorder.submits.load(Ordering::SeqCst), 0);
+    assert_eq!(recorder.submit_calls(), 0);
 }
 
 #[tokio::test]
 async fn busy_intake_is_a_throttling_exception_and_broken_is_internal() {
     let busy = Arc::new(Recorder::default());
-    busy.busy.store(1, Ordering::SeqCst);
+    busy.refuse_next(1);
     let answer = send(app(busy.clone()), put_events(json!([entry(1)]))).await;
     assert_aws_error(
         &answer,
@@ -185,10 +185,8 @@ async fn busy_intake_is_a_throttling_exception_and_broken_is_internal() {
     let answer = send(app(busy.clone()), put_events(json!([entry(1)]))).await;
     assert_eq!(answer.status, StatusCode::OK, "busy only once");
 
-    let broken = Arc::new(Recorder {
-        broken: true,
-        ..Recorder::default()
-    });
+    let broken = Arc::new(Recorder::default());
+    broken.break_down();
     let answer = send(app(broken), put_events(json!([entry(1)]))).await;
     assert_aws_error(
         &answer,

@@ -2,12 +2,11 @@
 //! PutEvents, signed in with the token the server created, reading what
 //! the real pipeline (standard plugins, default rules) recorded.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Setup, assert_success, put_events, state_change};
 
 /// A browser without cookies of its own: redirects not followed.
 fn browser() -> ureq::Agent {
@@ -204,46 +203,24 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
     }
     assert_eq!(exported, server.changes("entity-type=book&entity-id=dune"));
     // `trailmark export` streams the same through the bearer API.
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args([
-            "export",
-            "--query",
-            "entity:book/dune",
-            "--format",
-            "ndjson",
-        ])
-        .env("TRAILMARK_SERVER", &server.url)
-        .env("TRAILMARK_DATA", server.root.join("data"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run trailmark export");
-    assert!(
-        cli.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
+    let cli = server.cli(&[
+        "export",
+        "--query",
+        "entity:book/dune",
+        "--format",
+        "ndjson",
+    ]);
+    assert_success(&cli);
     assert_eq!(
         String::from_utf8_lossy(&cli.stdout),
         ndjson,
         "the CLI's export is the page's"
     );
-    let csv = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["export", "--query", "op:delete", "--format", "csv"])
-        .env("TRAILMARK_SERVER", &server.url)
-        .env("TRAILMARK_DATA", server.root.join("data"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run trailmark export");
+    let csv = server.cli(&["export", "--query", "op:delete", "--format", "csv"]);
     let csv = String::from_utf8_lossy(&csv.stdout);
     assert_eq!(csv.lines().count(), 2, "a header and the delete: {csv}");
     assert!(csv.contains(&ids[3]), "{csv}");
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["export", "--query", "colour:red"])
-        .env("TRAILMARK_SERVER", &server.url)
-        .env("TRAILMARK_DATA", server.root.join("data"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run trailmark export");
+    let bad = server.cli(&["export", "--query", "colour:red"]);
     assert!(!bad.status.success());
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("unknown qualifier `colour:`"),

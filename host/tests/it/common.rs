@@ -1,10 +1,9 @@
 //! Test support: a real `trailmark serve` process on a free loopback port,
 //! with its own temp dir, real `.wasm` plugins and a small HTTP client.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -92,6 +91,18 @@ impl Setup {
         self
     }
 
+    /// Write `rules/<name>.yaml`: rule `name` hands `plugin` every event
+    /// from `com.example.test` (the source [`state_change`] puts), with
+    /// `extra` YAML lines (grants, config, limits, retry) after.
+    pub fn test_rule(&self, name: &str, plugin: &str, extra: &str) -> &Setup {
+        self.rule(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\npattern: {{source: [com.example.test]}}\nplugin: {plugin}\n{extra}"
+            ),
+        )
+    }
+
     /// Write trailmark.toml.
     pub fn config(&self, text: &str) -> &Setup {
         std::fs::write(self.path().join("trailmark.toml"), text).expect("write config");
@@ -103,6 +114,20 @@ impl Setup {
         Server::start(self.path())
     }
 }
+
+/// How [`Server::start`] runs the server in a [`Setup`]'s directory: on a
+/// free loopback port, over its data/, rules/ and plugins/.
+pub const SERVE: [&str; 9] = [
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--data",
+    "data",
+    "--rules",
+    "rules",
+    "--plugins",
+    "plugins",
+];
 
 /// A running `trailmark serve`.
 pub struct Server {
@@ -134,17 +159,7 @@ impl Server {
         );
         let mut cmd = Command::new(bin);
         cmd.current_dir(root)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data",
-                "data",
-                "--rules",
-                "rules",
-                "--plugins",
-                "plugins",
-            ])
+            .args(SERVE)
             .env("RUST_LOG", "info,trailmark=debug")
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -185,6 +200,17 @@ impl Server {
         server
     }
 
+    /// Run the `trailmark` CLI against this server as its local admin
+    /// (`TRAILMARK_SERVER`, and `TRAILMARK_DATA` for the admin token).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_trailmark"))
+            .args(args)
+            .env("TRAILMARK_SERVER", &self.url)
+            .env("TRAILMARK_DATA", self.root.join("data"))
+            .output()
+            .expect("run trailmark")
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -203,11 +229,7 @@ impl Server {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent()
+        agent(Duration::from_secs(30))
     }
 
     /// GET, returning (status, JSON or text).
@@ -262,6 +284,16 @@ impl Server {
         body["changes"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The versions of `entity` (`type/id`) from the history API, with
+    /// `query` (paging, source); panics unless it answers 200.
+    pub fn versions(&self, entity: &str, query: &str) -> Vec<Value> {
+        let (status, page) = self
+            .get(&format!("/v1/entities/{entity}/history?{query}"))
+            .expect("history");
+        assert_eq!(status, 200, "{page}");
+        page["versions"].as_array().expect("versions").clone()
+    }
+
     /// Dead letters from the admin API.
     pub fn dead_letters(&self) -> Vec<Value> {
         let (status, body) = self.get("/v1/admin/dlq").expect("dlq");
@@ -306,6 +338,55 @@ fn fastrand_u16() -> u16 {
     (RandomState::new().hash_one(Instant::now()) & 0xffff) as u16
 }
 
+/// An HTTP client that answers 4xx/5xx as responses, each call bounded by
+/// `timeout`.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .new_agent()
+}
+
+/// Run the `trailmark` CLI in `dir` (stdin closed, output captured).
+pub fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run trailmark")
+}
+
+/// Assert a CLI run exited 0, showing its stderr when it did not.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CLI run's stdout as JSON, whatever its exit; both streams when it is
+/// not JSON.
+pub fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// An `[[auth.tokens]]` table for trailmark.toml: `token`, stored as its
+/// hash, named `name`, with one scope and `extra` lines (`sources = [...]`).
+pub fn auth_token(name: &str, token: &str, scope: &str, extra: &str) -> String {
+    format!(
+        "[[auth.tokens]]\nname = \"{name}\"\nhash = \"{}\"\nscopes = [\"{scope}\"]\n{extra}\n",
+        trailmark_auth::hash_token(token)
+    )
+}
+
 /// A PutEvents entry for an `Object State Change`.
 pub fn state_change(
     entity_type: &str,
@@ -338,6 +419,34 @@ pub fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
         r.status().as_u16(),
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// POST a PutEvents request that must be accepted whole: 200 and no
+/// failed entry. Returns the answer.
+pub fn put_accepted(server: &Server, entries: &[Value]) -> Value {
+    let (status, body) = put_events(server, entries);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    body
+}
+
+/// An `Object State Change` lifecycle of `book/<id>`: inserted by alice
+/// (3 copies), updated by bob (2 copies), deleted by carol.
+pub fn book_lifecycle(id: &str) -> [Value; 3] {
+    let book = |op: &str, author: &str, copies: Option<u32>| {
+        state_change(
+            "book",
+            id,
+            op,
+            author,
+            copies.map(|c| serde_json::json!({"title": "Rust", "copies": c})),
+        )
+    };
+    [
+        book("insert", "alice", Some(3)),
+        book("update", "bob", Some(2)),
+        book("delete", "carol", None),
+    ]
 }
 
 /// A bare PutEvents client that tolerates the server going away.
@@ -410,7 +519,6 @@ pub fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
 
 /// The keys of every body in the archive at `root` (the default `packs`
 /// layout's index), each checked to read back intact.
-#[allow(dead_code)]
 pub fn archived_keys(root: &Path) -> Vec<String> {
     let mut keys = Vec::new();
     trailmark_backends::PackArchive::scan(root, |key, intact| {

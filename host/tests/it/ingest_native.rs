@@ -1,10 +1,9 @@
 //! The native JSON API over real HTTP.
 
-mod ingest_support;
-
 use axum::http::{Method, StatusCode};
-use ingest_support::{Answer, TestServer, assert_still_serving, request};
 use serde_json::{Value, json};
+
+use crate::ingest_server::{Answer, TestServer, assert_still_serving, request};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 

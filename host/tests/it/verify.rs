@@ -1,30 +1,9 @@
 //! `trailmark verify` on a real server's data: the chain and the signed
 //! checkpoints the server made, intact and tampered with; `checkpoints export`.
 
-mod common;
+use serde_json::json;
 
-use std::process::{Command, Output};
-
-use common::{Setup, put_events, state_change};
-use serde_json::{Value, json};
-
-fn trailmark(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run trailmark")
-}
-
-fn report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use crate::common::{Setup, cli, put_events, state_change, stdout_json};
 
 #[test]
 fn verify_checks_the_servers_signed_checkpoints_and_catches_a_modified_record() {
@@ -47,14 +26,14 @@ fn verify_checks_the_servers_signed_checkpoints_and_catches_a_modified_record() 
     assert!(server.stop().success());
     let root = setup.path();
 
-    let out = trailmark(root, &["verify", "--data", "data", "--output", "json"]);
-    let r = report(&out);
+    let out = cli(root, &["verify", "--data", "data", "--output", "json"]);
+    let r = stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{r}");
     assert_eq!(r["intact"], true);
     assert!(r["checkpoints"]["verified"].as_u64() >= Some(1), "{r}");
     assert_eq!(r["checkpoints"]["records-after-last-checkpoint"], 0, "{r}");
 
-    let out = trailmark(root, &["checkpoints", "export", "--data", "data", "safe"]);
+    let out = cli(root, &["checkpoints", "export", "--data", "data", "safe"]);
     assert!(
         out.status.success(),
         "{}",
@@ -74,7 +53,7 @@ fn verify_checks_the_servers_signed_checkpoints_and_catches_a_modified_record() 
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x20;
     std::fs::write(&segment, bytes).expect("write segment");
-    let out = trailmark(
+    let out = cli(
         root,
         &[
             "verify",
@@ -88,7 +67,7 @@ fn verify_checks_the_servers_signed_checkpoints_and_catches_a_modified_record() 
             "json",
         ],
     );
-    let r = report(&out);
+    let r = stdout_json(&out);
     assert_eq!(out.status.code(), Some(1), "{r}");
     assert_eq!(r["intact"], false);
     assert!(
@@ -98,7 +77,7 @@ fn verify_checks_the_servers_signed_checkpoints_and_catches_a_modified_record() 
 
     // A key that did not sign them: every checkpoint is rejected.
     std::fs::write(root.join("other.pub"), format!("{}\n", "ab".repeat(32))).expect("write key");
-    let out = trailmark(
+    let out = cli(
         root,
         &[
             "verify",

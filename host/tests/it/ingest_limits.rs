@@ -1,14 +1,14 @@
 //! Every limit and malformed input over real HTTP: each gets its documented
 //! error shape, nothing is submitted, and the server keeps serving.
 
-mod ingest_support;
-
+use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
-use ingest_support::{
-    Answer, TestServer, assert_still_serving, put_events_raw, request, wire_entry,
-};
 use serde_json::{Value, json};
 use trailmark::ingest::Limits;
+
+use crate::ingest_server::{
+    Answer, TestServer, assert_still_serving, put_events_raw, request, wire_entry,
+};
 
 fn entries(entries: Value) -> String {
     json!({ "Entries": entries }).to_string()
@@ -20,6 +20,21 @@ fn assert_aws_error(answer: &Answer, status: StatusCode, code: &str, says: &str)
     let message = answer.body["message"].as_str().unwrap_or_default();
     assert!(message.contains(says), "{message:?} should say {says:?}");
     assert_eq!(answer.headers["x-amzn-errortype"], code);
+}
+
+/// PutEvents with `body` is refused whole as `code`, nothing reaches the
+/// intake, and the server keeps serving.
+async fn assert_refused(
+    server: &TestServer,
+    body: impl Into<Bytes>,
+    status: StatusCode,
+    code: &str,
+    says: &str,
+) {
+    let answer = put_events_raw(server, body).await;
+    assert_aws_error(&answer, status, code, says);
+    assert_eq!(server.recorder.submit_calls(), 0);
+    assert_still_serving(server).await;
 }
 
 fn assert_entry_error(answer: &Answer, index: usize, code: &str, says: &str) {
@@ -35,15 +50,14 @@ fn assert_entry_error(answer: &Answer, index: usize, code: &str, says: &str) {
 async fn eleven_entries_are_a_validation_exception() {
     let server = TestServer::start().await;
     let eleven: Vec<_> = (0..11).map(wire_entry).collect();
-    let answer = put_events_raw(&server, entries(json!(eleven))).await;
-    assert_aws_error(
-        &answer,
+    assert_refused(
+        &server,
+        entries(json!(eleven)),
         StatusCode::BAD_REQUEST,
         "ValidationException",
         "less than or equal to 10",
-    );
-    assert_eq!(server.recorder.submit_calls(), 0);
-    assert_still_serving(&server).await;
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -161,15 +175,14 @@ async fn oversized_body_is_refused_with_413() {
     })
     .await;
     let big = json!({"Source": "s", "DetailType": "t", "Detail": format!(r#"{{"x":"{}"}}"#, "a".repeat(5000))});
-    let answer = put_events_raw(&server, entries(json!([big]))).await;
-    assert_aws_error(
-        &answer,
+    assert_refused(
+        &server,
+        entries(json!([big])),
         StatusCode::PAYLOAD_TOO_LARGE,
         "ValidationException",
         "4096 bytes",
-    );
-    assert_eq!(server.recorder.submit_calls(), 0);
-    assert_still_serving(&server).await;
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -2,42 +2,18 @@
 //! same public path the fuzz target used. Minimized inputs; the original
 //! libFuzzer artifacts are listed in FUZZING.md.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
-use trailmark::ingest::{
-    AMZ_JSON_1_1, BoxFuture, IngestState, Intake, IntakeError, Limits, router,
-};
+use trailmark::ingest::{AMZ_JSON_1_1, IngestState, Limits, router};
 use trailmark::rules::document::{Document, Step};
 use trailmark::rules::load_file;
 use trailmark_backends::Event;
 
-/// Keeps every submitted event.
-#[derive(Default)]
-struct Recorder {
-    events: Mutex<Vec<Event>>,
-}
-
-impl Recorder {
-    fn events(&self) -> Vec<Event> {
-        self.events.lock().expect("recorder lock").clone()
-    }
-}
-
-impl Intake for Recorder {
-    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
-        self.events.lock().expect("recorder lock").extend(events);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {
-        let found = self.events().into_iter().find(|event| event.id == id);
-        Box::pin(async move { Ok(found) })
-    }
-}
+use crate::ingest_server::Recorder;
 
 /// Send one AWS JSON 1.1 request; answer the status, the body as JSON and
 /// what reached the intake.

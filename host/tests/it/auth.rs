@@ -3,17 +3,15 @@
 //! AWS SDK, first-start credentials, and refusals and admin actions journaled
 //! as audit events.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use common::{Server, Setup, state_change};
 use serde_json::{Value, json};
 use trailmark::ingest::client::{AccessKey, sdk_client};
-use trailmark_auth::hash_token;
+
+use crate::common::{Server, Setup, agent, assert_success, auth_token, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -25,10 +23,7 @@ fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value, Vec<(String, String)>) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = agent(WAIT);
     let url = format!("{}{path}", server.url);
     let mut response = match method {
         "GET" => {
@@ -193,10 +188,14 @@ fn scoped_tokens_limit_what_and_which_sources() {
     );
     let setup = Setup::new().standard();
     setup.config(&format!(
-        "{SHORT_REFUSAL_INTERVAL}[[auth.tokens]]\nname = \"books-writer\"\nhash = \"{}\"\nscopes = [\"put\"]\nsources = [\"com.example.books\", \"com.example.books.*\"]\n\n\
-         [[auth.tokens]]\nname = \"auditor\"\nhash = \"{}\"\nscopes = [\"query\"]\n",
-        hash_token(put),
-        hash_token(query)
+        "{SHORT_REFUSAL_INTERVAL}{}{}",
+        auth_token(
+            "books-writer",
+            put,
+            "put",
+            "sources = [\"com.example.books\", \"com.example.books.*\"]\n"
+        ),
+        auth_token("auditor", query, "query", ""),
     ));
     let server = setup.start();
     assert!(
@@ -419,20 +418,18 @@ fn the_cli_without_credentials_says_how_to_give_them() {
         .env("TRAILMARK_TOKEN", server.token().expect("token"))
         .output()
         .expect("run status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
 fn events_put_sends_the_token_it_is_given() {
     let put = "tmk_put_token_for_tests_only_0123456789";
     let setup = Setup::new().standard();
-    setup.config(&format!(
-        "[[auth.tokens]]\nname = \"books-writer\"\nhash = \"{}\"\nscopes = [\"put\"]\nsources = [\"com.example.books\"]\n",
-        hash_token(put),
+    setup.config(&auth_token(
+        "books-writer",
+        put,
+        "put",
+        "sources = [\"com.example.books\"]\n",
     ));
     let server = setup.start();
     let events = setup.path().join("events.json");
@@ -482,10 +479,7 @@ fn events_put_sends_the_token_it_is_given() {
 fn a_metrics_token_reads_metrics_and_readiness_and_nothing_else() {
     let scraper = "tmk_metrics_token_for_tests_only_0123456";
     let setup = Setup::new().standard();
-    setup.config(&format!(
-        "[[auth.tokens]]\nname = \"prometheus\"\nhash = \"{}\"\nscopes = [\"metrics\"]\n",
-        hash_token(scraper),
-    ));
+    setup.config(&auth_token("prometheus", scraper, "metrics", ""));
     let server = setup.start();
     for path in ["/metrics", "/readyz"] {
         let (status, body, _) = call(&server, "GET", path, Some(scraper), None);

@@ -3,12 +3,11 @@
 //! deadline, forward a forged event, flood the backends or forge log lines.
 //! Every load is bounded: a handful of events, seconds of waiting.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, put_accepted, state_change};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The standard plugins' key with the event id (the SDK's default template).
@@ -26,9 +25,7 @@ fn change_from(source: &str, entity_id: &str, op: &str, author: &str) -> Value {
 
 /// Puts `entries`, asserting a 200 with no failed entry; returns the ids.
 fn put_ok(server: &Server, entries: &[Value]) -> Vec<String> {
-    let (status, body) = put_events(server, entries);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    let body = put_accepted(server, entries);
     body["Entries"]
         .as_array()
         .into_iter()
@@ -127,36 +124,20 @@ fn a_plugin_with_archive_and_metadata_grants_cannot_touch_another_events_trail()
     let error = error_of(&letters[0]);
     let outcomes: Vec<&str> = error.split(" | ").collect();
     assert_eq!(outcomes.len(), 4, "{error}");
-    assert!(
-        outcomes[0].starts_with("get: denied: archive key"),
-        "{error}"
-    );
-    assert!(
-        outcomes[1].starts_with("put: denied: archive key"),
-        "{error}"
-    );
-    assert!(
-        outcomes[2].starts_with("put: denied: archive key"),
-        "{error}"
-    );
-    assert!(
-        outcomes[3].starts_with("metadata: denied: archive key"),
-        "{error}"
-    );
+    let denied = ["get", "put", "put", "metadata"].map(|op| format!("{op}: denied: archive key"));
+    for (outcome, denied) in outcomes.iter().zip(&denied) {
+        assert!(outcome.starts_with(denied.as_str()), "{error}");
+    }
     assert!(
         !error.contains("\"balance\""),
         "the bank's body leaked: {error}"
     );
 
     // The bank's body and record are as the bank's event left them.
-    let (status, history) = server
-        .get("/v1/entities/account/acct-1/history")
-        .expect("history");
-    assert_eq!(status, 200, "{history}");
-    let versions = history["versions"].as_array().expect("versions");
-    assert_eq!(versions.len(), 1, "{history}");
-    assert_eq!(versions[0]["author"], "alice", "{history}");
-    assert_eq!(versions[0]["body"], json!({"balance": 100}), "{history}");
+    let versions = server.versions("account/acct-1", "");
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0]["author"], "alice", "{versions:?}");
+    assert_eq!(versions[0]["body"], json!({"balance": 100}), "{versions:?}");
     assert!(server.changes("author=ceo").is_empty());
     assert!(server.changes("author=mallory").is_empty());
 }
@@ -174,10 +155,7 @@ fn a_sleeping_plugin_is_stopped_at_once_while_other_producers_get_200() {
         "name: sleeper\npattern: {source: [com.sleepy]}\nplugin: sleeper\n\
          config: {mode: sleep, ms: 20000}\nlimits: {timeout: 1s}\n",
     );
-    setup.rule(
-        "others.yaml",
-        "name: others\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
+    setup.test_rule("others", "noop", "");
     let server = setup.start();
     let started = Instant::now();
     for i in 0..5 {
@@ -224,16 +202,13 @@ fn a_shutdown_during_a_sleeping_or_slow_delivery_exits_cleanly() {
     let setup = Setup::new();
     setup.plugin("spin", "fixture-spin");
     setup.plugin("sleeper", "fixture-sleeper");
-    setup.rule(
-        "spin.yaml",
-        "name: spin\npattern: {source: [com.example.test]}\nplugin: spin\nlimits: {timeout: 5s}\n",
-    );
+    setup.test_rule("spin", "spin", "limits: {timeout: 5s}\n");
     // Before plugins lost their timers, a shutdown during this sleep
     // panicked (the sleep's timer was on the runtime being shut down).
-    setup.rule(
-        "sleeper.yaml",
-        "name: sleeper\npattern: {source: [com.example.test]}\nplugin: sleeper\n\
-         config: {mode: sleep, ms: 20000}\nlimits: {timeout: 5s}\n",
+    setup.test_rule(
+        "sleeper",
+        "sleeper",
+        "config: {mode: sleep, ms: 20000}\nlimits: {timeout: 5s}\n",
     );
     let server = setup.start();
     put_ok(
@@ -411,10 +386,10 @@ fn log_output_from_a_plugin_cannot_forge_a_line() {
         "log.yaml",
         "name: logs\npattern: {source: [com.example.test]}\nplugin: flooder\nconfig: {flood: log}\n",
     );
-    setup.rule(
-        "text.yaml",
-        "name: text\npattern: {source: [com.example.test]}\nplugin: flooder\n\
-         retry: {max-attempts: 0}\nconfig: {flood: error-text, bytes: 1000000}\n",
+    setup.test_rule(
+        "text",
+        "flooder",
+        "retry: {max-attempts: 0}\nconfig: {flood: error-text, bytes: 1000000}\n",
     );
     let server = setup.start();
     put_ok(

@@ -1,12 +1,13 @@
 //! `trailmark serve` end to end: a real server process, real plugins built
 //! from plugins/ and the fixtures, real HTTP on loopback, real files.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Setup, put_events, state_change};
 use serde_json::json;
+
+use crate::common::{
+    self, Setup, assert_success, book_lifecycle, put_accepted, put_events, state_change,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -14,25 +15,7 @@ const WAIT: Duration = Duration::from_secs(60);
 fn default_pipeline_archives_records_alerts_and_answers_queries() {
     let setup = Setup::new().standard();
     let server = setup.start();
-    let book = |op: &str, author: &str, copies: Option<u32>| {
-        state_change(
-            "book",
-            "978-1",
-            op,
-            author,
-            copies.map(|c| json!({"title": "Rust", "copies": c})),
-        )
-    };
-    let (status, body) = put_events(
-        &server,
-        &[
-            book("insert", "alice", Some(3)),
-            book("update", "bob", Some(2)),
-            book("delete", "carol", None),
-        ],
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    put_accepted(&server, &book_lifecycle("978-1"));
 
     server.wait_until(WAIT, "three change records", |s| {
         s.changes("entity-type=book").len() == 3
@@ -47,22 +30,18 @@ fn default_pipeline_archives_records_alerts_and_answers_queries() {
     assert_eq!(server.changes("author=bob").len(), 1);
     assert_eq!(server.changes("operation=delete").len(), 1);
 
-    let (status, history) = server
-        .get("/v1/entities/book/978-1/history")
-        .expect("history");
-    assert_eq!(status, 200, "{history}");
-    let versions = history["versions"].as_array().expect("versions");
-    assert_eq!(versions.len(), 3, "{history}");
+    let versions = server.versions("book/978-1", "");
+    assert_eq!(versions.len(), 3, "{versions:?}");
     let insert = versions
         .iter()
         .find(|v| v["operation"] == "insert")
         .expect("insert version");
-    assert_eq!(insert["body"]["copies"], 3, "{history}");
+    assert_eq!(insert["body"]["copies"], 3, "{versions:?}");
     let update = versions
         .iter()
         .find(|v| v["operation"] == "update")
         .expect("update version");
-    assert_eq!(update["body"]["copies"], 2, "{history}");
+    assert_eq!(update["body"]["copies"], 2, "{versions:?}");
 
     // The delete raised exactly one alert on the default `admins` channel.
     let alerts_file = setup.path().join("data").join("notifications.jsonl");
@@ -102,9 +81,10 @@ fn transient_failures_are_retried_until_the_plugin_succeeds() {
     let setup = Setup::new();
     setup.plugin("flaky", "fixture-flaky");
     setup.config("[dispatch]\nretry-initial = \"20ms\"\nretry-max = \"100ms\"\n");
-    setup.rule(
-        "flaky.yaml",
-        "name: flaky\npattern: {source: [com.example.test]}\nplugin: flaky\ngrants: {archive: {read: [flaky/], write-prefix: flaky/}}\nconfig: {succeed_after: 3}\n",
+    setup.test_rule(
+        "flaky",
+        "flaky",
+        "grants: {archive: {read: [flaky/], write-prefix: flaky/}}\nconfig: {succeed_after: 3}\n",
     );
     let server = setup.start();
     let (status, body) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
@@ -135,20 +115,14 @@ fn each_delivery_of_a_batch_gets_its_own_outcome_with_real_plugins() {
         setup.plugin(name, fixture);
     }
     setup.config("[dispatch]\nretry-initial = \"20ms\"\nretry-max = \"100ms\"\nbatch = 8\n");
-    let pattern = "pattern: {source: [com.example.test]}";
-    setup.rule(
-        "mixed.yaml",
-        &format!("name: mixed\n{pattern}\nplugin: panicker\nretry: {{max-attempts: 2}}\n"),
+    setup.test_rule("mixed", "panicker", "retry: {max-attempts: 2}\n");
+    setup.test_rule(
+        "flaky",
+        "flaky",
+        "grants: {archive: {read: [flaky/], write-prefix: flaky/}}\nconfig: {succeed_after: 2}\n",
     );
-    setup.rule(
-        "flaky.yaml",
-        &format!("name: flaky\n{pattern}\nplugin: flaky\ngrants: {{archive: {{read: [flaky/], write-prefix: flaky/}}}}\nconfig: {{succeed_after: 2}}\n"),
-    );
-    setup.rule(
-        "reject.yaml",
-        &format!("name: reject\n{pattern}\nplugin: rejecter\n"),
-    );
-    setup.rule("ok.yaml", &format!("name: ok\n{pattern}\nplugin: noop\n"));
+    setup.test_rule("reject", "rejecter", "");
+    setup.test_rule("ok", "noop", "");
     let server = setup.start();
     let entries: Vec<_> = (1..=5)
         .map(|i| {
@@ -162,9 +136,7 @@ fn each_delivery_of_a_batch_gets_its_own_outcome_with_real_plugins() {
             )
         })
         .collect();
-    let (status, body) = put_events(&server, &entries);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    let body = put_accepted(&server, &entries);
 
     let delivered = |s: &common::Server, rule: &str| {
         s.metric(&format!(
@@ -216,14 +188,8 @@ fn a_rejecting_plugin_ends_in_dead_letters_and_replay_reports_it() {
     let setup = Setup::new();
     setup.plugin("rejecter", "fixture-rejecter");
     setup.plugin("noop", "fixture-noop");
-    setup.rule(
-        "reject.yaml",
-        "name: reject\npattern: {source: [com.example.test]}\nplugin: rejecter\n",
-    );
-    setup.rule(
-        "ok.yaml",
-        "name: ok\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
+    setup.test_rule("reject", "rejecter", "");
+    setup.test_rule("ok", "noop", "");
     let server = setup.start();
     let (status, _) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
     assert_eq!(status, 200);
@@ -255,7 +221,7 @@ fn a_rejecting_plugin_ends_in_dead_letters_and_replay_reports_it() {
 fn ingest_keeps_accepting_when_a_lane_falls_behind() {
     // A lane that falls behind keeps its backlog in the journal: ingest
     // answers 503 only when the journal itself cannot keep up (see
-    // tests/backlog.rs for the load version of this).
+    // backlog.rs for the load version of this).
     let setup = Setup::new();
     setup.plugin("slow", "fixture-slow");
     setup.config("[dispatch]\nmax-pending = 4\nconcurrency = 1\n");
@@ -303,21 +269,7 @@ fn a_server_refuses_to_start_on_invalid_rules_and_says_where() {
         "bad.yaml",
         "name: bad\npattern:\n  detail:\n    operation: [{prefx: \"d\"}]\nplugin: log\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .current_dir(setup.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            "data",
-            "--rules",
-            "rules",
-            "--plugins",
-            "plugins",
-        ])
-        .output()
-        .expect("run");
+    let out = common::cli(setup.path(), &common::SERVE);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.yaml:4:"), "{stderr}");
@@ -336,11 +288,7 @@ fn the_aws_sdk_puts_events_through_trailmark_events_put() {
         .arg(samples.join("book-insert.json"))
         .output()
         .expect("run events put");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
     let ids: Vec<&str> = summary["entries"]
         .as_array()

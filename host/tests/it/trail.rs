@@ -3,14 +3,13 @@
 //! one unreadable version does not break a history, and `trailmark verify`
 //! checks the stores the query API reads against the journal.
 
-mod common;
-
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use common::{Server, Setup, put_events};
 use serde_json::{Value, json};
+
+use crate::common::{self, Server, Setup, put_accepted, stdout_json};
 
 /// A PutEvents entry for an `Object State Change` of `account/acct-1`.
 fn change(source: &str, op: &str, ts: i64, author: &str, data: Value) -> Value {
@@ -23,9 +22,7 @@ fn change(source: &str, op: &str, ts: i64, author: &str, data: Value) -> Value {
 
 /// Put `entries` and wait until the metadata rule stored `total` records.
 fn put_and_wait(server: &Server, entries: &[Value], total: usize) {
-    let (status, body) = put_events(server, entries);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    put_accepted(server, entries);
     server.wait_until(Duration::from_secs(30), "change records", |s| {
         common::all_change_ids(s, "entity-type=account").len() == total
     });
@@ -63,28 +60,16 @@ fn all_versions(server: &Server, source: Option<&str>, limit: usize) -> Vec<Valu
     panic!("more than 100 pages");
 }
 
+/// `trailmark ARGS --server URL --data data` in `root`.
 fn cli(root: &Path, server: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .current_dir(root)
-        .args(args)
-        .args(["--server", &server.url, "--data", "data"])
-        .output()
-        .expect("run trailmark")
+    let mut args = args.to_vec();
+    args.extend(["--server", &server.url, "--data", "data"]);
+    common::cli(root, &args)
 }
 
 fn verify(root: &Path) -> (Output, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .current_dir(root)
-        .args(["verify", "--data", "data", "--output", "json"])
-        .output()
-        .expect("run trailmark verify");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let out = common::cli(root, &["verify", "--data", "data", "--output", "json"]);
+    let report = stdout_json(&out);
     (out, report)
 }
 
@@ -122,11 +107,8 @@ fn two_events_of_one_instant_keep_two_bodies_and_history_shows_each_its_own() {
         let id = version["event-id"].as_str().expect("event id");
         assert!(key.ends_with(&format!("-update-{id}.json")), "{key}");
     }
-    assert!(
-        server.dead_letters().is_empty(),
-        "{:?}",
-        server.dead_letters()
-    );
+    let letters = server.dead_letters();
+    assert!(letters.is_empty(), "{letters:?}");
 }
 
 #[test]

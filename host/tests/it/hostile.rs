@@ -3,12 +3,11 @@
 //! and the server stays healthy and unchanged. (Per-field ingest limits are
 //! covered in depth by `ingest_limits.rs`.)
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, agent, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -17,10 +16,7 @@ type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
 
 /// POST raw bytes to `/` as PutEvents with the given extra headers.
 fn raw_put(server: &Server, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = agent(WAIT);
     let mut r = agent
         .post(&format!("{}/", server.url))
         .header("X-Amz-Target", "AWSEvents.PutEvents")

@@ -4,15 +4,15 @@
 //!
 //! At full load (BENCHMARKS.md): `TRAILMARK_CRASH_STREAMS=32` streams at
 //! once, `TRAILMARK_TEST_BIN=<release trailmark>` to crash a release build.
-
-mod common;
+//! `TRAILMARK_TEST_BIN` changes the server of every test in the binary, so
+//! run this one alone: `cargo test -p trailmark --test it crash::`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Setup, state_change};
+use crate::common::{self, Setup, state_change};
 
 #[test]
 fn every_acknowledged_event_survives_sigkill() {

@@ -6,19 +6,17 @@
 //! test `generate_v0_1_fixture` below, run on that version:
 //!
 //! ```text
-//! cargo test -p trailmark --test compat -- --ignored generate_v0_1_fixture
+//! cargo test -p trailmark --test it compat::generate_v0_1_fixture -- --ignored
 //! ```
 //!
 //! Its credentials are test-only.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, Setup, put_events};
 use serde_json::{Value, json};
+
+use crate::common::{Setup, cli, put_accepted, put_events};
 
 /// The committed fixture.
 fn fixture() -> PathBuf {
@@ -108,9 +106,7 @@ fn generate_v0_1_fixture() {
     let setup = Setup::new().standard();
     let server = setup.start();
     let events = fixture_events();
-    let (status, body) = put_events(&server, &events);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    put_accepted(&server, &events);
     server.wait_until(Duration::from_secs(30), "every event delivered", |s| {
         let delivered = |rule: &str| {
             s.metric(&format!(
@@ -132,15 +128,6 @@ fn generate_v0_1_fixture() {
     copy_tree(&setup.path().join("data"), &out, &["cache"]);
 }
 
-/// `GET` a history page; panics unless it is 200.
-fn history(server: &Server, entity: &str, query: &str) -> Vec<Value> {
-    let (status, page) = server
-        .get(&format!("/v1/entities/book/{entity}/history?{query}"))
-        .expect("history");
-    assert_eq!(status, 200, "{page}");
-    page["versions"].as_array().cloned().unwrap_or_default()
-}
-
 fn field<'a>(versions: &'a [Value], name: &str) -> Vec<&'a Value> {
     versions.iter().map(|v| &v[name]).collect()
 }
@@ -160,7 +147,7 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
     let server = setup.start();
     assert_eq!(server.changes("limit=100").len(), 6);
 
-    let books = history(&server, "1", "source=com.example.books");
+    let books = server.versions("book/1", "source=com.example.books");
     assert_eq!(
         field(&books, "body"),
         [
@@ -168,18 +155,18 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
             &json!({"title": "Dune", "year": 1965})
         ]
     );
-    let shop = history(&server, "1", "source=com.example.shop");
+    let shop = server.versions("book/1", "source=com.example.shop");
     assert_eq!(
         field(&shop, "body"),
         [&json!({"price": 12}), &json!({"price": 10})]
     );
-    let both = history(&server, "1", "");
+    let both = server.versions("book/1", "");
     assert_eq!(both.len(), 4);
     assert!(
         both.iter()
             .all(|v| v["source"].is_string() && v.get("body-error").is_none())
     );
-    let deleted = history(&server, "2", "");
+    let deleted = server.versions("book/2", "");
     assert_eq!(
         field(&deleted, "operation"),
         [&json!("insert"), &json!("delete")]
@@ -203,9 +190,9 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
         .expect("event id")
         .to_owned();
     server.wait_until(Duration::from_secs(30), "the new version", |s| {
-        history(s, "1", "source=com.example.books").len() == 3
+        s.versions("book/1", "source=com.example.books").len() == 3
     });
-    let books = history(&server, "1", "source=com.example.books");
+    let books = server.versions("book/1", "source=com.example.books");
     assert_eq!(books[2]["body"], json!({"title": "Dune", "year": 1966}));
     assert!(
         books[2]["archive-key"]
@@ -216,11 +203,10 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
     );
     assert!(server.stop().success());
 
-    let out = Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .current_dir(setup.path())
-        .args(["verify", "--data", "data", "--output", "json"])
-        .output()
-        .expect("run trailmark verify");
+    let out = cli(
+        setup.path(),
+        &["verify", "--data", "data", "--output", "json"],
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert_eq!(report["intact"], true, "{report}");

@@ -2,14 +2,13 @@
 //! AWS-compatible server (moto, started by `cargo xtask test`): only
 //! trailmark.toml changes; the rules and plugins are the same.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Setup, put_events, state_change};
 use serde_json::{Value, json};
 use trailmark_backends_aws::AwsTarget;
+
+use crate::common::{self, Setup, book_lifecycle, put_accepted};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -90,11 +89,10 @@ async fn receive_all(url: &str) -> Vec<Value> {
 }
 
 fn bootstrap(setup: &Setup) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .current_dir(setup.path())
-        .args(["aws", "bootstrap", "--config", "trailmark.toml"])
-        .output()
-        .expect("run bootstrap");
+    let out = common::cli(
+        setup.path(),
+        &["aws", "bootstrap", "--config", "trailmark.toml"],
+    );
     assert!(
         out.status.success(),
         "bootstrap failed: {}",
@@ -118,25 +116,7 @@ fn default_pipeline_on_s3_dynamodb_and_sns() {
     let alerts = rt.block_on(subscribe_queue(&topic_arn, &unique("tm-alerts")));
 
     let server = setup.start();
-    let book = |op: &str, author: &str, copies: Option<u32>| {
-        state_change(
-            "book",
-            "aws-1",
-            op,
-            author,
-            copies.map(|c| json!({"title": "Rust", "copies": c})),
-        )
-    };
-    let (status, body) = put_events(
-        &server,
-        &[
-            book("insert", "alice", Some(3)),
-            book("update", "bob", Some(2)),
-            book("delete", "carol", None),
-        ],
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["FailedEntryCount"], 0, "{body}");
+    put_accepted(&server, &book_lifecycle("aws-1"));
 
     // Change records in DynamoDB, through the same query API.
     server.wait_until(WAIT, "three change records in DynamoDB", |s| {
@@ -144,12 +124,8 @@ fn default_pipeline_on_s3_dynamodb_and_sns() {
     });
     assert_eq!(server.changes("author=bob").len(), 1);
     // History with bodies from S3.
-    let (status, history) = server
-        .get("/v1/entities/book/aws-1/history")
-        .expect("history");
-    assert_eq!(status, 200, "{history}");
-    let versions = history["versions"].as_array().expect("versions");
-    assert_eq!(versions.len(), 3, "{history}");
+    let versions = server.versions("book/aws-1", "");
+    assert_eq!(versions.len(), 3, "{versions:?}");
     assert_eq!(
         versions
             .iter()

@@ -1,12 +1,11 @@
 //! The real `aws-sdk-eventbridge` client against a real ingest server.
 
-mod ingest_support;
-
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use ingest_support::{TestServer, assert_still_serving, raw_sdk_client};
 use trailmark::ingest::client::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
+
+use crate::ingest_server::{TestServer, assert_still_serving, raw_sdk_client};
 
 fn sdk_entry(n: usize) -> PutEventsRequestEntry {
     PutEventsRequestEntry::builder()

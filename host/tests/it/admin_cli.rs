@@ -1,33 +1,30 @@
 //! Each operator command against a running server, through the real binary.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
+
+use crate::common::{Server, Setup, assert_success, put_events, state_change, stdout_json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn trailmark(server: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(args)
-        .env("TRAILMARK_SERVER", &server.url)
-        .env("TRAILMARK_DATA", server.root.join("data"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run trailmark")
+/// The JSON a successful CLI run printed.
+fn json(out: &Output) -> Value {
+    assert_success(out);
+    stdout_json(out)
 }
 
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+/// Put `n` inserts of `book/0..n` by alice and wait until all are recorded.
+fn record_books(server: &Server, n: usize) {
+    let entries: Vec<Value> = (0..n)
+        .map(|i| {
+            let data = serde_json::json!({ "n": i });
+            state_change("book", &i.to_string(), "insert", "alice", Some(data))
+        })
+        .collect();
+    assert_eq!(put_events(server, &entries).0, 200);
+    server.wait_until(WAIT, "all recorded", |s| s.changes("").len() >= n);
 }
 
 #[test]
@@ -35,14 +32,8 @@ fn admin_commands_against_a_running_server() {
     let setup = Setup::new();
     setup.plugin("noop", "fixture-noop");
     setup.plugin("rejecter", "fixture-rejecter");
-    setup.rule(
-        "ok.yaml",
-        "name: ok\ndescription: accepts all\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
-    setup.rule(
-        "bad.yaml",
-        "name: bad\npattern: {source: [com.example.test]}\nplugin: rejecter\n",
-    );
+    setup.test_rule("ok", "noop", "description: accepts all\n");
+    setup.test_rule("bad", "rejecter", "");
     let server = setup.start();
     let (status, _) = put_events(
         &server,
@@ -55,11 +46,11 @@ fn admin_commands_against_a_running_server() {
     server.wait_until(WAIT, "two dead letters", |s| s.dead_letters().len() == 2);
 
     // status
-    let v = json(&trailmark(&server, &["status", "--output", "json"]));
+    let v = json(&server.cli(&["status", "--output", "json"]));
     assert_eq!(v["rules"], 2);
     assert_eq!(v["events-accepted"], 2);
     assert_eq!(v["dead-letters"], 2);
-    let text = trailmark(&server, &["status"]);
+    let text = server.cli(&["status"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("dead letters     2"), "{text}");
     // Sizes and durations in units a person reads; per-rule backlog as a table.
@@ -70,7 +61,7 @@ fn admin_commands_against_a_running_server() {
     );
 
     // rules list / show
-    let v = json(&trailmark(&server, &["rules", "list", "--output", "json"]));
+    let v = json(&server.cli(&["rules", "list", "--output", "json"]));
     let names: Vec<&str> = v["rules"]
         .as_array()
         .expect("rules")
@@ -78,21 +69,15 @@ fn admin_commands_against_a_running_server() {
         .filter_map(|r| r["name"].as_str())
         .collect();
     assert_eq!(names, ["bad", "ok"]);
-    let v = json(&trailmark(
-        &server,
-        &["rules", "show", "ok", "--output", "json"],
-    ));
+    let v = json(&server.cli(&["rules", "show", "ok", "--output", "json"]));
     assert_eq!(v["description"], "accepts all");
     assert_eq!(v["matches"], 2);
-    let missing = trailmark(&server, &["rules", "show", "nope"]);
+    let missing = server.cli(&["rules", "show", "nope"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no rule named `nope`"));
 
     // plugins list
-    let v = json(&trailmark(
-        &server,
-        &["plugins", "list", "--output", "json"],
-    ));
+    let v = json(&server.cli(&["plugins", "list", "--output", "json"]));
     let noop = v["plugins"]
         .as_array()
         .expect("plugins")
@@ -104,10 +89,7 @@ fn admin_commands_against_a_running_server() {
     assert_eq!(noop["calls"], 2);
 
     // dlq list / show / replay / purge
-    let v = json(&trailmark(
-        &server,
-        &["dlq", "list", "--rule", "bad", "--output", "json"],
-    ));
+    let v = json(&server.cli(&["dlq", "list", "--rule", "bad", "--output", "json"]));
     let ids: Vec<i64> = v
         .as_array()
         .expect("letters")
@@ -115,41 +97,32 @@ fn admin_commands_against_a_running_server() {
         .filter_map(|d| d["id"].as_i64())
         .collect();
     assert_eq!(ids.len(), 2);
-    let v = json(&trailmark(
-        &server,
-        &["dlq", "show", &ids[0].to_string(), "--output", "json"],
-    ));
+    let v = json(&server.cli(&["dlq", "show", &ids[0].to_string(), "--output", "json"]));
     assert_eq!(v["rule"], "bad");
     assert_eq!(v["event"]["detail-type"], "Object State Change");
     // The detail is an object, and the event goes back into `rules test` as it is.
     assert!(v["event"]["detail"]["entity-type"].is_string(), "{v}");
     let event_file = setup.path().join("dead-event.json");
     std::fs::write(&event_file, v["event"].to_string()).expect("write event");
-    let test = trailmark(
-        &server,
-        &[
-            "rules",
-            "test",
-            "--pattern",
-            r#"{"detail-type": ["Object State Change"]}"#,
-            "--event",
-            &format!("@{}", event_file.display()),
-        ],
-    );
+    let test = server.cli(&[
+        "rules",
+        "test",
+        "--pattern",
+        r#"{"detail-type": ["Object State Change"]}"#,
+        "--event",
+        &format!("@{}", event_file.display()),
+    ]);
     assert!(
         test.status.success(),
         "{}",
         String::from_utf8_lossy(&test.stderr)
     );
-    let v = json(&trailmark(
-        &server,
-        &["dlq", "replay", &ids[0].to_string(), "--output", "json"],
-    ));
+    let v = json(&server.cli(&["dlq", "replay", &ids[0].to_string(), "--output", "json"]));
     assert_eq!(v["replayed"], serde_json::json!([ids[0]]));
     server.wait_until(WAIT, "the replay to fail again", |s| {
         s.metric("trailmark_dead_letters_total{rule=\"bad\"}") == Some(3.0)
     });
-    let refused = trailmark(&server, &["dlq", "purge", "--rule", "bad"]);
+    let refused = server.cli(&["dlq", "purge", "--rule", "bad"]);
     assert_eq!(
         refused.status.code(),
         Some(2),
@@ -160,20 +133,14 @@ fn admin_commands_against_a_running_server() {
         2,
         "nothing purged without confirmation"
     );
-    let v = json(&trailmark(
-        &server,
-        &["dlq", "purge", "--rule", "bad", "--yes", "--output", "json"],
-    ));
+    let v = json(&server.cli(&["dlq", "purge", "--rule", "bad", "--yes", "--output", "json"]));
     assert_eq!(v["purged"].as_array().map(Vec::len), Some(2));
     assert!(server.dead_letters().is_empty());
 
     // replay from the journal: both events again, to `ok` only
-    let v = json(&trailmark(
-        &server,
-        &[
-            "replay", "--since", "1h", "--rule", "ok", "--output", "json",
-        ],
-    ));
+    let v = json(&server.cli(&[
+        "replay", "--since", "1h", "--rule", "ok", "--output", "json",
+    ]));
     assert_eq!(v["events"], 2);
     assert_eq!(v["deliveries"], 2);
     server.wait_until(WAIT, "the replayed deliveries", |s| {
@@ -181,7 +148,7 @@ fn admin_commands_against_a_running_server() {
     });
 
     // completions need no server
-    let out = trailmark(&server, &["completions", "bash"]);
+    let out = server.cli(&["completions", "bash"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("trailmark"));
 }
@@ -237,7 +204,7 @@ fn query_and_history_never_print_raw_control_characters() {
         vec!["history", "book\u{1b}[31m", "1\u{2066}"],
         vec!["history", "book\u{1b}[31m", "1\u{2066}", "--output", "json"],
     ] {
-        let out = trailmark(&server, &args);
+        let out = server.cli(&args);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{args:?}: {stderr}");
@@ -261,14 +228,7 @@ fn query_and_history_never_print_raw_control_characters() {
 fn a_closed_pipe_ends_the_cli_quietly() {
     let setup = Setup::new().standard();
     let server = setup.start();
-    let entries: Vec<Value> = (0..10)
-        .map(|i| {
-            let data = serde_json::json!({ "n": i });
-            state_change("book", &i.to_string(), "insert", "alice", Some(data))
-        })
-        .collect();
-    assert_eq!(put_events(&server, &entries).0, 200);
-    server.wait_until(WAIT, "all recorded", |s| s.changes("").len() >= 10);
+    record_books(&server, 10);
     let mut child = Command::new(env!("CARGO_BIN_EXE_trailmark"))
         .args(["query"])
         .env("TRAILMARK_SERVER", &server.url)
@@ -328,33 +288,23 @@ fn everything_the_server_writes_is_private_to_its_user() {
 fn query_says_when_nothing_matches_and_when_more_exist() {
     let setup = Setup::new().standard();
     let server = setup.start();
-    let entries: Vec<Value> = (0..3)
-        .map(|i| {
-            let data = serde_json::json!({ "n": i });
-            state_change("book", &i.to_string(), "insert", "alice", Some(data))
-        })
-        .collect();
-    assert_eq!(put_events(&server, &entries).0, 200);
-    server.wait_until(WAIT, "all recorded", |s| s.changes("").len() >= 3);
+    record_books(&server, 3);
 
-    let none = trailmark(&server, &["query", "--author", "nobody"]);
+    let none = server.cli(&["query", "--author", "nobody"]);
     assert_eq!(
         none.status.code(),
         Some(1),
         "the documented negative answer"
     );
     assert!(String::from_utf8_lossy(&none.stderr).contains("no changes match"));
-    let none_json = trailmark(
-        &server,
-        &["query", "--author", "nobody", "--output", "json"],
-    );
+    let none_json = server.cli(&["query", "--author", "nobody", "--output", "json"]);
     assert_eq!(json(&none_json), serde_json::json!([]));
 
-    let some = trailmark(&server, &["query", "--limit", "2"]);
+    let some = server.cli(&["query", "--limit", "2"]);
     assert!(some.status.success());
     let stderr = String::from_utf8_lossy(&some.stderr);
     assert!(stderr.contains("older ones may exist"), "{stderr}");
-    let all = trailmark(&server, &["query"]);
+    let all = server.cli(&["query"]);
     let stderr = String::from_utf8_lossy(&all.stderr);
     assert!(!stderr.contains("older ones may exist"), "{stderr}");
 }

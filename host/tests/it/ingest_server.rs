@@ -1,13 +1,10 @@
-//! Shared by the `ingest_*` integration tests: a real ingest server on a free
-//! loopback port over an in-memory intake that records what it is given, and
-//! plain HTTP and SDK clients to talk to it.
-
-// Each test crate uses a different part of this module.
-#![allow(dead_code)]
+//! The ingest router served in-process, for the `ingest_*` and
+//! `fuzz_regressions` tests: a real ingest server on a free loopback port
+//! over the recording intake the handler tests use too, and plain HTTP and
+//! SDK clients to talk to it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::config::retry::RetryConfig;
@@ -19,55 +16,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use trailmark::ingest::{BoxFuture, IngestState, Intake, IntakeError, Limits, router};
-use trailmark_backends::Event;
 
-/// Records submitted events. The first `busy` submits are refused with
-/// `Busy`; `submits` counts every call.
-#[derive(Default)]
-pub struct Recorder {
-    events: Mutex<Vec<Event>>,
-    pub busy: AtomicUsize,
-    pub submits: AtomicUsize,
-}
-
-impl Recorder {
-    /// Everything accepted so far, in order.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().expect("recorder lock").clone()
-    }
-
-    /// Refuse the next `n` submits with `Busy`.
-    pub fn refuse_next(&self, n: usize) {
-        self.busy.store(n, Ordering::SeqCst);
-    }
-
-    /// How many times `submit` was called.
-    pub fn submit_calls(&self) -> usize {
-        self.submits.load(Ordering::SeqCst)
-    }
-}
-
-impl Intake for Recorder {
-    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
-        self.submits.fetch_add(1, Ordering::SeqCst);
-        let busy = self
-            .busy
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let result = if busy {
-            Err(IntakeError::Busy)
-        } else {
-            self.events.lock().expect("recorder lock").extend(events);
-            Ok(())
-        };
-        Box::pin(async move { result })
-    }
-
-    fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {
-        let found = self.events().into_iter().find(|event| event.id == id);
-        Box::pin(async move { Ok(found) })
-    }
-}
+#[path = "../../src/ingest/tests/recorder.rs"]
+mod recorder;
+pub use recorder::Recorder;
 
 /// A running ingest server; stopped when dropped.
 pub struct TestServer {

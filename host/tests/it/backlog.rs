@@ -5,16 +5,15 @@
 //! and once the plugin is fixed every event reaches the slow rule exactly
 //! once, in order, also across a kill -9 while it was behind.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
 use trailmark::engine::records::{EventRecord, OutcomesRecord, kind};
 use trailmark_journal::{Journal, JournalOptions};
+
+use crate::common::{self, Server, Setup, put_events, state_change};
 
 const LANE_CAPACITY: u64 = 8;
 
@@ -24,14 +23,8 @@ fn setup() -> Setup {
     let setup = Setup::new();
     setup.plugin("slow", "fixture-spin");
     setup.plugin("fast", "fixture-noop");
-    setup.rule(
-        "slow.yaml",
-        "name: slow\npattern: {source: [com.example.test]}\nplugin: slow\nlimits: {timeout: 100ms}\n",
-    );
-    setup.rule(
-        "fast.yaml",
-        "name: fast\npattern: {source: [com.example.test]}\nplugin: fast\n",
-    );
+    setup.test_rule("slow", "slow", "limits: {timeout: 100ms}\n");
+    setup.test_rule("fast", "fast", "");
     setup.config(&format!(
         "[dispatch]\nlane-capacity = {LANE_CAPACITY}\nmax-pending = 16\nconcurrency = 1\n\
          retry-initial = \"100ms\"\nretry-max = \"400ms\"\n"

@@ -4,8 +4,6 @@
 //! credential cannot starve the others. Every load here is bounded in
 //! connections, bytes and time.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -15,29 +13,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, state_change};
 use serde_json::{Value, json};
-use trailmark_auth::hash_token;
+
+use crate::common::{Server, Setup, agent, auth_token, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "tmk_admin_token_for_edge_tests_0123456789";
 const PRODUCER_A: &str = "tmk_producer_a_token_for_edge_tests_01234";
 const PRODUCER_B: &str = "tmk_producer_b_token_for_edge_tests_01234";
 
-/// `[auth]` with an admin and two producers, after `extra` config.
-fn config_with_tokens(extra: &str) -> String {
-    let token = |name: &str, token: &str, scope: &str| {
-        format!(
-            "[[auth.tokens]]\nname = \"{name}\"\nhash = \"{}\"\nscopes = [\"{scope}\"]\n\n",
-            hash_token(token)
-        )
-    };
-    format!(
+/// A server directory with the standard plugins and rules and `[auth]`
+/// with an admin and two producers, after `extra` config.
+fn standard_with_tokens(extra: &str) -> Setup {
+    let setup = Setup::new().standard();
+    setup.config(&format!(
         "{extra}\n{}{}{}",
-        token("admin", ADMIN, "admin"),
-        token("producer-a", PRODUCER_A, "put"),
-        token("producer-b", PRODUCER_B, "put"),
-    )
+        auth_token("admin", ADMIN, "admin", ""),
+        auth_token("producer-a", PRODUCER_A, "put", ""),
+        auth_token("producer-b", PRODUCER_B, "put", ""),
+    ));
+    setup
 }
 
 /// Raise this process's soft descriptor limit to `want` (or its hard limit).
@@ -127,17 +122,8 @@ fn read_status(stream: &mut TcpStream, within: Duration) -> Option<u16> {
     line.split_whitespace().nth(1).and_then(|s| s.parse().ok())
 }
 
-/// An agent that answers 4xx/5xx as responses, with a bound on each call.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent()
-}
-
 fn get_as(server: &Server, token: &str, path: &str) -> (u16, Value) {
-    let mut r = agent()
+    let mut r = agent(Duration::from_secs(10))
         .get(&format!("{}{path}", server.url))
         .header("Authorization", &format!("Bearer {token}"))
         .call()
@@ -150,7 +136,7 @@ fn get_as(server: &Server, token: &str, path: &str) -> (u16, Value) {
 }
 
 fn put_events_as(server: &Server, token: &str, entries: &[Value]) -> (u16, Value) {
-    let mut r = agent()
+    let mut r = agent(Duration::from_secs(10))
         .post(&format!("{}/", server.url))
         .header("Authorization", &format!("Bearer {token}"))
         .header("X-Amz-Target", "AWSEvents.PutEvents")
@@ -165,7 +151,7 @@ fn put_events_as(server: &Server, token: &str, entries: &[Value]) -> (u16, Value
 }
 
 fn native_put_as(server: &Server, token: &str, body: &Value) -> (u16, Value) {
-    let mut r = agent()
+    let mut r = agent(Duration::from_secs(10))
         .post(&format!("{}/v1/events", server.url))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Content-Type", "application/json")
@@ -214,8 +200,7 @@ fn a_thousand_stalled_pre_auth_uploads_do_not_grow_the_server_memory() {
     const BOUND: u64 = 64 << 20;
     const CONNECTIONS: usize = 1000;
     raise_nofile(4096);
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens(""));
+    let setup = standard_with_tokens("");
     let server = setup.start();
     let target = addr(&server);
     let pid = server.child.id();
@@ -288,10 +273,7 @@ fn a_new_client_is_served_within_the_header_timeout_while_300_slow_connections_h
     const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
     const SLOW: usize = 300;
     raise_nofile(2048);
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens(
-        "[server]\nheader-timeout = \"2s\"\nidle-timeout = \"5s\"\n",
-    ));
+    let setup = standard_with_tokens("[server]\nheader-timeout = \"2s\"\nidle-timeout = \"5s\"\n");
     let server = Server::start_with(setup.path(), |cmd| {
         // SAFETY: setrlimit is async-signal-safe; it runs in the child
         // between fork and exec.
@@ -342,11 +324,7 @@ fn a_new_client_is_served_within_the_header_timeout_while_300_slow_connections_h
 
     let started = Instant::now();
     let served = loop {
-        let ok = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_millis(500)))
-            .build()
-            .new_agent()
+        let ok = agent(Duration::from_millis(500))
             .get(&format!("{}/healthz", server.url))
             .call()
             .is_ok_and(|r| r.status() == 200);
@@ -373,8 +351,7 @@ fn a_new_client_is_served_within_the_header_timeout_while_300_slow_connections_h
 
 #[test]
 fn unauthenticated_requests_with_huge_key_ids_grow_the_data_directory_by_under_1_mb() {
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens("[server]\nrefusal-interval = \"1s\"\n"));
+    let setup = standard_with_tokens("[server]\nrefusal-interval = \"1s\"\n");
     let server = setup.start();
     let target = addr(&server);
     let data = setup.path().join("data");
@@ -430,8 +407,7 @@ fn unauthenticated_requests_with_huge_key_ids_grow_the_data_directory_by_under_1
 
 #[test]
 fn reserved_sources_are_refused_on_both_endpoints() {
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens(""));
+    let setup = standard_with_tokens("");
     let server = setup.start();
     let entry = |source: &str| {
         let mut e = state_change("doc", "1", "insert", "mallory", None);
@@ -489,10 +465,9 @@ fn reserved_sources_are_refused_on_both_endpoints() {
 #[test]
 fn a_stalled_body_is_cut_at_the_body_timeout_and_one_principal_cannot_starve_another() {
     const BODY_TIMEOUT: Duration = Duration::from_secs(1);
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens(
+    let setup = standard_with_tokens(
         "[server]\nbody-timeout = \"1s\"\n[ingest]\nmax-in-flight-per-principal = 2\n",
-    ));
+    );
     let server = setup.start();
     let target = addr(&server);
     let one = json!({"source": "com.example.ok", "detail-type": "t", "detail": {}});
@@ -539,13 +514,12 @@ fn a_stalled_body_is_cut_at_the_body_timeout_and_one_principal_cannot_starve_ano
 #[test]
 fn failed_logins_during_a_producer_flood_are_all_in_the_journal() {
     const LOGINS: u64 = 250;
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens(
+    let setup = standard_with_tokens(
         // Producers are pushed back at the ingest limits (lanes no longer
         // refuse: their backlog waits in the journal), here one request in
         // flight for the flooding principal.
         "[server]\nrefusal-interval = \"500ms\"\n[ingest]\nmax-in-flight-per-principal = 1\n",
-    ));
+    );
     let server = Arc::new(setup.start());
     let stop = Arc::new(AtomicBool::new(false));
     let throttled = Arc::new(AtomicU64::new(0));
@@ -593,8 +567,7 @@ fn one_http2_connection_gets_its_stream_limit_and_cannot_pin_memory() {
     // (50 MB if the server took it all); bound: 64 MiB of RSS growth.
     const BOUND: u64 = 64 << 20;
     const STREAMS: usize = 32;
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens("[server]\nbody-timeout = \"2s\"\n"));
+    let setup = standard_with_tokens("[server]\nbody-timeout = \"2s\"\n");
     let server = setup.start();
     let target = addr(&server);
     let pid = server.child.id();
@@ -664,10 +637,7 @@ fn one_http2_connection_gets_its_stream_limit_and_cannot_pin_memory() {
 #[test]
 fn an_idle_http2_connection_is_closed_at_the_idle_timeout() {
     const IDLE: Duration = Duration::from_secs(1);
-    let setup = Setup::new().standard();
-    setup.config(&config_with_tokens(
-        "[server]\nidle-timeout = \"1s\"\nheader-timeout = \"5s\"\n",
-    ));
+    let setup = standard_with_tokens("[server]\nidle-timeout = \"1s\"\nheader-timeout = \"5s\"\n");
     let server = setup.start();
     let target = addr(&server);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -2,14 +2,13 @@
 //! broken, fixed and removed while events stream; nothing lost or matched
 //! twice; a dead letter replayed successfully after the plugin is fixed.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, put_events, state_change};
 use serde_json::Value;
+
+use crate::common::{self, Server, Setup, put_events, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -36,10 +35,7 @@ fn delivered(s: &Server, rule: &str) -> f64 {
 fn rules_change_under_streaming_events_without_loss_or_double_matching() {
     let setup = Setup::new();
     setup.plugin("noop", "fixture-noop");
-    setup.rule(
-        "always.yaml",
-        "name: always\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
+    setup.test_rule("always", "noop", "");
     let server = setup.start();
 
     let sent = Arc::new(AtomicU64::new(0));
@@ -69,10 +65,7 @@ fn rules_change_under_streaming_events_without_loss_or_double_matching() {
 
     // Add a rule: it takes effect without a restart.
     let added = Instant::now();
-    setup.rule(
-        "extra.yaml",
-        "name: extra\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
+    setup.test_rule("extra", "noop", "");
     server.wait_until(WAIT, "the added rule", |s| {
         rule_names(s).contains(&"extra".to_owned())
     });
@@ -135,10 +128,7 @@ fn rules_change_under_streaming_events_without_loss_or_double_matching() {
 fn a_dead_letter_replays_successfully_after_the_plugin_is_fixed_by_a_hot_reload() {
     let setup = Setup::new();
     setup.plugin("target", "fixture-rejecter");
-    setup.rule(
-        "target.yaml",
-        "name: target\npattern: {source: [com.example.test]}\nplugin: target\n",
-    );
+    setup.test_rule("target", "target", "");
     let server = setup.start();
     let (status, _) = put_events(&server, &[state_change("doc", "1", "insert", "a", None)]);
     assert_eq!(status, 200);
@@ -178,9 +168,10 @@ enum Reached {
 fn a_plugin_replaced_broken_and_fixed_mid_stream_gets_each_event_on_exactly_one_version() {
     let setup = Setup::new();
     setup.plugin("target", "trailmark-plugin-archive");
-    setup.rule(
-        "target.yaml",
-        "name: target\npattern: {source: [com.example.test]}\nplugin: target\ngrants: {archive: true, metadata: true}\n",
+    setup.test_rule(
+        "target",
+        "target",
+        "grants: {archive: true, metadata: true}\n",
     );
     let server = setup.start();
     let plugin_path = setup.path().join("plugins").join("target.wasm");
@@ -330,11 +321,8 @@ fn a_plugin_replaced_broken_and_fixed_mid_stream_gets_each_event_on_exactly_one_
         server.metric("trailmark_events_accepted_total"),
         Some(total as f64 + 1.0)
     );
-    assert!(
-        server.dead_letters().is_empty(),
-        "{:?}",
-        server.dead_letters()
-    );
+    let letters = server.dead_letters();
+    assert!(letters.is_empty(), "{letters:?}");
 }
 
 #[test]
@@ -342,15 +330,9 @@ fn with_watching_off_changes_wait_for_an_explicit_reload() {
     let setup = Setup::new();
     setup.plugin("noop", "fixture-noop");
     setup.config("[server]\nwatch = false\n");
-    setup.rule(
-        "one.yaml",
-        "name: one\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
+    setup.test_rule("one", "noop", "");
     let server = setup.start();
-    setup.rule(
-        "two.yaml",
-        "name: two\npattern: {source: [com.example.test]}\nplugin: noop\n",
-    );
+    setup.test_rule("two", "noop", "");
     // Far beyond the watcher's settle time: nothing may change by itself.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(rule_names(&server), vec!["one".to_owned()]);
