@@ -11,13 +11,11 @@
 //! moto); without it that part is skipped with a note, unless
 //! `TRAILMARK_README_TEST=require`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Server, Setup, workspace};
+use crate::common::{Server, Setup, workspace};
 
 /// The shell blocks of the README's section `heading`, in order.
 fn sh_blocks(readme: &str, heading: &str) -> Vec<String> {

@@ -3,12 +3,10 @@
 //! the binary carries them (`cargo xtask` builds do; `cargo xtask test`
 //! builds this test's binary so, and then the pipeline is checked end to end).
 
-mod common;
-
 use std::process::Output;
 use std::time::Duration;
 
-use common::{Server, put_events, state_change};
+use crate::common::{Server, put_events, state_change};
 
 fn trailmark(args: &[&str], cwd: &std::path::Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))

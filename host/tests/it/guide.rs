@@ -3,12 +3,10 @@
 //! a server with the standard plugins and the example `redact` plugin. No
 //! unredacted customer body may reach the archive's files.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Setup, put_events, workspace};
+use crate::common::{Setup, put_events, workspace};
 use serde_json::{Value, json};
 
 /// The first ```yaml block after `marker` in the guide.
@@ -83,7 +81,7 @@ fn the_guides_redacting_rules_leave_no_unredacted_body_in_the_archive() {
     // A book still goes to the standard archive rule.
     let (status, body) = put_events(
         &server,
-        &[common::state_change(
+        &[crate::common::state_change(
             "book",
             "b-1",
             "insert",

@@ -1,12 +1,10 @@
 //! `trailmark rules validate` checks what `trailmark serve` checks at start:
 //! the rule files, each rule's plugin, and the channels its grants name.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 
-use common::Setup;
+use crate::common::Setup;
 
 fn validate(dir: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))

@@ -1,11 +1,9 @@
 //! The event-id index is on disk: the server's memory does not grow with the
 //! events it has accepted, and an event removed by retention is not found.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Setup, state_change};
+use crate::common::{Setup, state_change};
 use serde_json::Value;
 
 /// The resident set of a process, in bytes, from `/proc/<pid>/status`.
@@ -21,14 +19,14 @@ fn rss(pid: u32) -> u64 {
 }
 
 /// Put `n` small events (10 per request) from two client threads.
-fn put_many(server: &common::Server, n: usize) {
+fn put_many(server: &crate::common::Server, n: usize) {
     let entry = state_change("book", "1", "update", "alice", None);
     let batch: Vec<Value> = vec![entry; 10];
     let requests = n / 10;
     std::thread::scope(|s| {
         for part in 0..2 {
             let batch = &batch;
-            let client = common::Client::new(&server.url, server.token());
+            let client = crate::common::Client::new(&server.url, server.token());
             s.spawn(move || {
                 let mut i = part;
                 while i < requests {
@@ -73,7 +71,7 @@ fn memory_does_not_grow_with_the_events_accepted() {
     );
     // And every event is still found, from disk.
     let (status, body) =
-        common::put_events(&server, &[state_change("book", "2", "insert", "bob", None)]);
+        crate::common::put_events(&server, &[state_change("book", "2", "insert", "bob", None)]);
     assert_eq!(status, 200, "{body}");
     let id = body["Entries"][0]["EventId"]
         .as_str()
@@ -88,9 +86,9 @@ fn an_event_removed_by_retention_is_not_found_after_it_or_a_restart() {
     let setup = Setup::new();
     setup.config("[journal]\nretention = \"2s\"\nsegment-size = \"64KiB\"\n");
     let server = setup.start();
-    let put_one = |server: &common::Server, id: &str| -> String {
+    let put_one = |server: &crate::common::Server, id: &str| -> String {
         let (status, body) =
-            common::put_events(server, &[state_change("book", id, "insert", "alice", None)]);
+            crate::common::put_events(server, &[state_change("book", id, "insert", "alice", None)]);
         assert_eq!(status, 200, "{body}");
         body["Entries"][0]["EventId"]
             .as_str()
