@@ -2,7 +2,7 @@
 //! the delivery, quotas, then the backend call. Both plugin worlds (0.1 and
 //! 0.2) call these, and map [`Denial`] onto their own WIT `host-error`.
 
-use trailmark_backends::{BackendError, ChangeRecord, Event, Notification};
+use trailmark_backend_api::{BackendError, ChangeRecord, Event, Notification};
 
 use crate::delivery::{Delivery, Refusal};
 use crate::grants::ArchiveGrant;

@@ -87,7 +87,7 @@ use crate::bridge::Bridge;
 use crate::error::sdk_error;
 use crate::sdk::AwsTarget;
 use item::{attr, from_item, sort_key_of, to_item};
-use query::page_size;
+use trailmark_backends::page_size;
 
 /// Change records in one DynamoDB table (design in the [module docs](self)).
 #[derive(Debug, Clone)]
