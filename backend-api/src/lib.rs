@@ -1,6 +1,7 @@
 //! The contract between Trailmark and its backends, apart from any
 //! implementation of it: one trait per capability, the records they carry,
-//! their errors and the archive key rules.
+//! their errors, the archive key rules, and the [`units`] (durations, byte
+//! sizes) every section of `trailmark.toml` is written in.
 //!
 //! | capability | trait | embedded (`trailmark-backends`) | AWS (`trailmark-backends-aws`) |
 //! |---|---|---|---|
@@ -53,6 +54,7 @@ mod durability;
 mod key;
 mod records;
 mod stores;
+pub mod units;
 
 pub use durability::Durability;
 pub use key::{MAX_KEY_LEN, validate_key};

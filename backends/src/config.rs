@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use trailmark_backend_api::units::positive_duration;
 
 use crate::{
     ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability,
@@ -215,7 +216,7 @@ pub enum NotifyConfig {
         /// Per-call timeout such as `"5s"` or `"250ms"`; default 5 s.
         #[serde(
             default = "default_webhook_timeout",
-            deserialize_with = "humane_duration"
+            deserialize_with = "positive_duration"
         )]
         timeout: Duration,
     },
@@ -267,7 +268,7 @@ pub enum ForwardConfig {
         /// Per-call timeout such as `"5s"`; default 5 s.
         #[serde(
             default = "default_forward_timeout",
-            deserialize_with = "humane_duration"
+            deserialize_with = "positive_duration"
         )]
         timeout: Duration,
         /// Sent as `Authorization: Bearer <token>` when set.
@@ -319,23 +320,6 @@ fn default_webhook_timeout() -> Duration {
 
 fn default_forward_timeout() -> Duration {
     DEFAULT_FORWARD_TIMEOUT
-}
-
-/// Deserialize a humane duration (`"5s"`, `"250ms"`, `"1m 30s"`); a bare
-/// number or zero is refused.
-pub fn humane_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    let duration = humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?} ({e}); expected e.g. \"5s\" or \"250ms\""
-        ))
-    })?;
-    if duration.is_zero() {
-        return Err(serde::de::Error::custom(format!(
-            "duration {text:?} must be more than zero"
-        )));
-    }
-    Ok(duration)
 }
 
 #[cfg(test)]

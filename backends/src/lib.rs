@@ -49,9 +49,7 @@ mod sqlite_metadata;
 #[cfg(test)]
 mod test_http;
 
-pub use config::{
-    ArchiveConfig, ArchiveLayout, ForwardConfig, MetadataConfig, NotifyConfig, humane_duration,
-};
+pub use config::{ArchiveConfig, ArchiveLayout, ForwardConfig, MetadataConfig, NotifyConfig};
 pub use durability::Durability;
 // The backend API, re-exported so code that names these through this crate
 // keeps compiling; new code that needs only the API depends on

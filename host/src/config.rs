@@ -72,7 +72,7 @@ use crate::backend_config::{
 
 use crate::dispatch::Backoff;
 use crate::server::listener::ListenerOptions;
-use crate::units::{parse_bytes, parse_duration};
+use trailmark_backend_api::units::{parse_bytes, parse_duration};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";

@@ -15,4 +15,3 @@ pub mod query;
 pub mod rules;
 pub mod server;
 pub mod timespec;
-pub mod units;
