@@ -1,7 +1,8 @@
 //! The contract between Trailmark and its backends, apart from any
 //! implementation of it: one trait per capability, the records they carry,
-//! their errors, the archive key rules, and the [`units`] (durations, byte
-//! sizes) every section of `trailmark.toml` is written in.
+//! their errors, the archive key rules, the [`registry`] through which
+//! backend crates offer their `type`s to `trailmark.toml`, and the [`units`]
+//! (durations, byte sizes) every section of that file is written in.
 //!
 //! | capability | trait | embedded (`trailmark-backends`) | AWS (`trailmark-backends-aws`) |
 //! |---|---|---|---|
@@ -53,6 +54,7 @@
 mod durability;
 mod key;
 mod records;
+pub mod registry;
 mod stores;
 pub mod units;
 

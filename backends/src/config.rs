@@ -21,18 +21,19 @@
 //! ```
 //!
 //! Each table deserializes (unknown keys refused) into one of the enums
-//! below, tagged by `type`. The enums are `#[non_exhaustive]`: AWS variants
-//! (`s3`, `dynamodb`, `sns`, `eventbridge`) join them later. Explicit
-//! relative paths are used as given (relative to the working directory);
-//! resolve them against the config file's directory before `build` if that
-//! is the rule you want. Defaults are placed under the `data_dir` passed to
-//! `build`.
+//! below, tagged by `type`. [`register`] offers them to the host's backend
+//! [`Registry`], beside the types other crates register (AWS: `s3`,
+//! `dynamodb`, `sns`, `eventbridge`). Explicit relative paths are used as
+//! given (relative to the working directory); resolve them against the
+//! config file's directory before `build` if that is the rule you want.
+//! Defaults are placed under the `data_dir` passed to `build`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use trailmark_backend_api::registry::{self, BackendType, BuildContext, Registry, RegistryError};
 use trailmark_backend_api::units::positive_duration;
 
 use crate::{
@@ -320,6 +321,87 @@ fn default_webhook_timeout() -> Duration {
 
 fn default_forward_timeout() -> Duration {
     DEFAULT_FORWARD_TIMEOUT
+}
+
+/// Register the embedded backend types: `fs` archives, `sqlite` metadata,
+/// `file`, `webhook` and `stdout` channels, `http` and `file` forwarding.
+///
+/// ```
+/// use trailmark_backend_api::registry::Registry;
+/// let mut registry = Registry::default();
+/// trailmark_backends::register(&mut registry).expect("a fresh registry");
+/// assert_eq!(registry.archive.names(), ["fs"]);
+/// ```
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry
+        .register(Embedded::<ArchiveConfig>::TYPE)?
+        .register(Embedded::<MetadataConfig>::TYPE)?
+        .register(Embedded::<NotifyConfig>::TYPE)?
+        .register(Embedded::<ForwardConfig>::TYPE)?;
+    Ok(())
+}
+
+/// The embedded backend type whose section is a `C`.
+struct Embedded<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C> Embedded<C> {
+    const TYPE: Self = Embedded(std::marker::PhantomData);
+}
+
+impl BackendType for Embedded<ArchiveConfig> {
+    type Kind = registry::Archive;
+    type Config = ArchiveConfig;
+    const TYPES: &'static [&'static str] = &["fs"];
+
+    fn build(
+        &self,
+        c: &ArchiveConfig,
+        cx: &BuildContext<'_>,
+    ) -> BackendResult<Arc<dyn ArchiveStore>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
+
+    fn local_path(&self, c: &ArchiveConfig, data_dir: &Path) -> Option<PathBuf> {
+        Some(c.fs_root(data_dir))
+    }
+}
+
+impl BackendType for Embedded<MetadataConfig> {
+    type Kind = registry::Metadata;
+    type Config = MetadataConfig;
+    const TYPES: &'static [&'static str] = &["sqlite"];
+
+    fn build(
+        &self,
+        c: &MetadataConfig,
+        cx: &BuildContext<'_>,
+    ) -> BackendResult<Arc<dyn MetadataStore>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
+
+    fn local_path(&self, c: &MetadataConfig, data_dir: &Path) -> Option<PathBuf> {
+        Some(c.sqlite_path(data_dir))
+    }
+}
+
+impl BackendType for Embedded<NotifyConfig> {
+    type Kind = registry::Notify;
+    type Config = NotifyConfig;
+    const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
+
+    fn build(&self, c: &NotifyConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Notifier>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
+}
+
+impl BackendType for Embedded<ForwardConfig> {
+    type Kind = registry::Forward;
+    type Config = ForwardConfig;
+    const TYPES: &'static [&'static str] = &["http", "file"];
+
+    fn build(&self, c: &ForwardConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Forwarder>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The embedded (default) backends: the capability traits of
 //! [`trailmark_backend_api`] on local files, SQLite and plain HTTP, and their
-//! `trailmark.toml` sections.
+//! `trailmark.toml` sections, offered to the host's backend registry by
+//! [`register`].
 //!
 //! The traits, records and errors live in `trailmark-backend-api` (so the
 //! plugin runtime compiles without SQLite or an HTTP client) and are
@@ -49,7 +50,9 @@ mod sqlite_metadata;
 #[cfg(test)]
 mod test_http;
 
-pub use config::{ArchiveConfig, ArchiveLayout, ForwardConfig, MetadataConfig, NotifyConfig};
+pub use config::{
+    ArchiveConfig, ArchiveLayout, ForwardConfig, MetadataConfig, NotifyConfig, register,
+};
 pub use durability::Durability;
 // The backend API, re-exported so code that names these through this crate
 // keeps compiling; new code that needs only the API depends on

@@ -61,14 +61,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use serde::de::DeserializeOwned;
 use trailmark_auth::AuthConfig;
-use trailmark_backends::NotifyConfig;
-use trailmark_backends_aws::SqsSourceConfig;
-
-use crate::backend_config::{
-    ArchiveBackend, Backend, ForwardBackend, MetadataBackend, NotifyBackend,
+use trailmark_backend_api::registry::{
+    Archive, Forward, Kind, Metadata, Notify, Registry, Section, Types,
 };
+use trailmark_backends_aws::SqsSourceConfig;
 
 use crate::dispatch::Backoff;
 use crate::server::listener::ListenerOptions;
@@ -253,14 +250,15 @@ pub struct Config {
     pub memory_bytes: u64,
     /// Compiled-plugin cache.
     pub cache: PathBuf,
-    /// `[archive]` backend (default: a directory under `data`).
-    pub archive: ArchiveBackend,
-    /// `[metadata]` backend (default: SQLite under `data`).
-    pub metadata: MetadataBackend,
-    /// `[notify.NAME]` channels (default: `admins`, JSON lines under `data`).
-    pub notify: BTreeMap<String, NotifyBackend>,
+    /// `[archive]` backend (default: `fs`, a directory under `data`).
+    pub archive: Section<Archive>,
+    /// `[metadata]` backend (default: `sqlite`, a file under `data`).
+    pub metadata: Section<Metadata>,
+    /// `[notify.NAME]` channels (default: `admins`, `file`: JSON lines
+    /// under `data`).
+    pub notify: BTreeMap<String, Section<Notify>>,
     /// `[forward.NAME]` destinations.
-    pub forward: BTreeMap<String, ForwardBackend>,
+    pub forward: BTreeMap<String, Section<Forward>>,
     /// `[auth]`: tokens and access keys. Empty: the credentials created in
     /// the data directory on first start are used.
     pub auth: AuthConfig,
@@ -328,6 +326,7 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig, origin: &Path, o: &Overrides) -> Result<Config, ConfigError> {
+        let registry = registry();
         let bad = |key: &str, message: String| ConfigError::Value {
             path: origin.to_owned(),
             key: key.to_owned(),
@@ -483,15 +482,14 @@ impl Config {
             )?,
             memory_bytes,
             cache: raw.runtime.cache.unwrap_or_else(|| data.join("cache")),
-            archive: section(origin, "archive", raw.archive)?.unwrap_or_default(),
-            metadata: section(origin, "metadata", raw.metadata)?.unwrap_or_default(),
-            notify: named_sections(origin, "notify", raw.notify)?.unwrap_or_else(|| {
-                BTreeMap::from([(
-                    "admins".to_owned(),
-                    Backend::Local(NotifyConfig::File { path: None }),
-                )])
+            archive: section(&registry.archive, origin, "archive", raw.archive)?
+                .unwrap_or_else(|| embedded(&registry.archive, "fs")),
+            metadata: section(&registry.metadata, origin, "metadata", raw.metadata)?
+                .unwrap_or_else(|| embedded(&registry.metadata, "sqlite")),
+            notify: named_sections(&registry.notify, origin, raw.notify)?.unwrap_or_else(|| {
+                BTreeMap::from([("admins".to_owned(), embedded(&registry.notify, "file"))])
             }),
-            forward: named_sections(origin, "forward", raw.forward)?.unwrap_or_default(),
+            forward: named_sections(&registry.forward, origin, raw.forward)?.unwrap_or_default(),
             auth: raw
                 .auth
                 .map(|t| AuthConfig::deserialize(toml::Value::Table(t)))
@@ -583,39 +581,55 @@ fn server_limits(raw: &RawServer, origin: &Path) -> Result<ListenerOptions, Conf
     })
 }
 
-/// Read a backend table into its typed form (local or AWS by `type`).
-fn section<L: DeserializeOwned, A: DeserializeOwned>(
+/// The backend types this binary offers, by the `type` of a section: the
+/// embedded ones, and AWS's.
+pub fn registry() -> Registry {
+    let mut registry = Registry::default();
+    trailmark_backends::register(&mut registry).expect("a fresh registry takes every name");
+    trailmark_backends_aws::register(&mut registry)
+        .expect("the AWS type names differ from the embedded ones");
+    registry
+}
+
+/// Read a backend table through the registry: its `type` picks the backend.
+fn section<K: Kind>(
+    types: &Types<K>,
     origin: &Path,
     key: &str,
     table: Option<toml::Table>,
-) -> Result<Option<Backend<L, A>>, ConfigError> {
+) -> Result<Option<Section<K>>, ConfigError> {
     table
         .map(|t| {
-            Backend::from_table(t).map_err(|message| ConfigError::Value {
+            types.read(t).map_err(|message| ConfigError::Value {
                 path: origin.to_owned(),
                 key: key.to_owned(),
-                message: message.trim_end().to_owned(),
+                message,
             })
         })
         .transpose()
 }
 
-/// Backends by name.
-type Named<L, A> = BTreeMap<String, Backend<L, A>>;
+/// A default section: an embedded backend with every key at its default.
+fn embedded<K: Kind>(types: &Types<K>, type_name: &str) -> Section<K> {
+    let table = toml::Table::from_iter([("type".to_owned(), toml::Value::from(type_name))]);
+    types
+        .read(table)
+        .expect("the embedded backends are always registered and need no keys")
+}
 
 /// Read `[KIND.NAME]` tables; `None` when there are none.
-fn named_sections<L: DeserializeOwned, A: DeserializeOwned>(
+fn named_sections<K: Kind>(
+    types: &Types<K>,
     origin: &Path,
-    kind: &str,
     tables: BTreeMap<String, toml::Table>,
-) -> Result<Option<Named<L, A>>, ConfigError> {
+) -> Result<Option<BTreeMap<String, Section<K>>>, ConfigError> {
     if tables.is_empty() {
         return Ok(None);
     }
     let mut out = BTreeMap::new();
     for (name, table) in tables {
-        let key = format!("{kind}.{name}");
-        if let Some(v) = section(origin, &key, Some(table))? {
+        let key = format!("{}.{name}", K::SECTION);
+        if let Some(v) = section(types, origin, &key, Some(table))? {
             out.insert(name, v);
         }
     }
@@ -740,5 +754,50 @@ mod tests {
         let e =
             Config::parse("[notify.ops]\ntype = \"pager\"\n", &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("notify.ops"), "{e}");
+    }
+
+    #[test]
+    fn a_sections_type_picks_its_backend_and_errors_name_the_section() {
+        let parse = |text: &str| Config::parse(text, &Overrides::default());
+        let c = parse("").unwrap();
+        assert_eq!(c.archive.type_name(), "fs");
+        assert_eq!(c.metadata.type_name(), "sqlite");
+        assert_eq!(c.notify["admins"].type_name(), "file");
+        let c = parse("[archive]\ntype = \"s3\"\nbucket = \"b\"\n").unwrap();
+        assert_eq!(c.archive.type_name(), "s3");
+        assert_eq!(c.archive.local_path(&c.data), None);
+        for (text, key, reason) in [
+            (
+                "[archive]\ntype = \"s3\"\n",
+                "`archive`",
+                "missing field `bucket`",
+            ),
+            (
+                "[metadata]\ntype = \"dynamodb\"\ntable = \"t\"\ncolour = 1\n",
+                "`metadata`",
+                "unknown field `colour`",
+            ),
+            (
+                "[archive]\npath = \"x\"\n",
+                "`archive`",
+                "missing field `type`",
+            ),
+            (
+                "[forward.up]\ntype = \"kafka\"\n",
+                "`forward.up`",
+                "unknown type `kafka`, expected one of `http`, `file`",
+            ),
+            (
+                "[notify.chat]\ntype = \"webhook\"\nurl = \"http://x\"\ntimeout = \"5\"\n",
+                "`notify.chat`",
+                "invalid duration \"5\"",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("trailmark.toml: ") && e.contains(key) && e.contains(reason),
+                "{text:?}: {e}"
+            );
+        }
     }
 }

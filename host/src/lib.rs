@@ -5,7 +5,6 @@
 //! runtime → backends; query and admin read from the backends. `server`
 //! assembles them into `trailmark serve`; `cli` is the command line.
 
-pub mod backend_config;
 pub mod cli;
 pub mod config;
 pub mod dispatch;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::task::JoinSet;
-use trailmark_backends::{
+use trailmark_backend_api::{
     BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, page_size,
 };
 

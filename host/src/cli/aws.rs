@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use trailmark_backends_aws::{BootstrapSpec, bootstrap};
 
-use crate::backend_config::Backend;
+use trailmark_backend_api::registry::{Kind, Section};
+
 use crate::config::{Config, Overrides};
 
 /// AWS commands.
@@ -32,12 +33,9 @@ It prints one line per resource: created, or already there."
     },
 }
 
-/// The AWS half of a backend section, if it is one.
-fn aws<L, A: Clone>(b: &Backend<L, A>) -> Option<A> {
-    match b {
-        Backend::Aws(a) => Some(a.clone()),
-        Backend::Local(_) => None,
-    }
+/// The section's AWS config, if it names an AWS backend of config type `A`.
+fn aws<K: Kind, A: Clone + 'static>(section: &Section<K>) -> Option<A> {
+    section.config::<A>().cloned()
 }
 
 /// Run an `aws` subcommand.

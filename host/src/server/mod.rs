@@ -60,8 +60,7 @@ pub async fn serve(config: Config) -> Result<()> {
     })?;
 
     backends::check(&config).await?;
-    let capabilities = backends::build(&config, &tokio::runtime::Handle::current())
-        .context("setting up the backends")?;
+    let capabilities = backends::build(&config).context("setting up the backends")?;
     let query_state = QueryState {
         metadata: capabilities
             .metadata
