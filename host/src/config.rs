@@ -65,6 +65,7 @@ use trailmark_auth::AuthConfig;
 use trailmark_backend_api::registry::{
     Archive, Forward, Kind, Metadata, Notify, Registry, Section, Types,
 };
+#[cfg(feature = "aws")]
 use trailmark_backends_aws::SqsSourceConfig;
 
 use crate::dispatch::Backoff;
@@ -229,6 +230,7 @@ pub struct Config {
     /// JSON nesting cap for `Detail`.
     pub max_depth: usize,
     /// `[ingest.sqs]`: also take events from this SQS queue.
+    #[cfg(feature = "aws")]
     pub sqs: Option<SqsSourceConfig>,
     /// Deliveries one rule's lane holds in memory (queued, running or waiting
     /// to retry); beyond, its deliveries wait in the journal and are read
@@ -417,6 +419,10 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        #[cfg(not(feature = "aws"))]
+        if raw.ingest.sqs.is_some() {
+            return Err(bad("ingest.sqs", WITHOUT_AWS.to_owned()));
+        }
         let memory_bytes = bytes("runtime.memory", raw.runtime.memory, 64 << 20)?;
         if !((1 << 20)..=(4u64 << 30)).contains(&memory_bytes) {
             return Err(bad("runtime.memory", "must be from 1MiB to 4GiB".into()));
@@ -453,6 +459,7 @@ impl Config {
             )?,
             max_body_bytes: bytes("ingest.max-body", raw.ingest.max_body, 2 << 20)?,
             max_depth: raw.ingest.max_depth.unwrap_or(64),
+            #[cfg(feature = "aws")]
             sqs: raw
                 .ingest
                 .sqs
@@ -581,14 +588,33 @@ fn server_limits(raw: &RawServer, origin: &Path) -> Result<ListenerOptions, Conf
     })
 }
 
+/// Why an AWS section or command is refused by a build without the `aws`
+/// feature.
+pub const WITHOUT_AWS: &str =
+    "this trailmark was built without AWS support (the `aws` cargo feature, on by default)";
+
 /// The backend types this binary offers, by the `type` of a section: the
-/// embedded ones, and AWS's.
+/// embedded ones, and AWS's when built with the `aws` feature.
 pub fn registry() -> Registry {
     let mut registry = Registry::default();
     trailmark_backends::register(&mut registry).expect("a fresh registry takes every name");
+    #[cfg(feature = "aws")]
     trailmark_backends_aws::register(&mut registry)
         .expect("the AWS type names differ from the embedded ones");
+    #[cfg(not(feature = "aws"))]
+    without_aws(&mut registry);
     registry
+}
+
+/// Name the AWS backend types in a build without them, so that a section
+/// asking for one says why it cannot be had (a test checks the names
+/// against what the AWS crate registers).
+#[cfg(any(test, not(feature = "aws")))]
+fn without_aws(registry: &mut Registry) {
+    registry.archive.unavailable("s3", WITHOUT_AWS);
+    registry.metadata.unavailable("dynamodb", WITHOUT_AWS);
+    registry.notify.unavailable("sns", WITHOUT_AWS);
+    registry.forward.unavailable("eventbridge", WITHOUT_AWS);
 }
 
 /// Read a backend table through the registry: its `type` picks the backend.
@@ -798,6 +824,30 @@ mod tests {
                 e.starts_with("trailmark.toml: ") && e.contains(key) && e.contains(reason),
                 "{text:?}: {e}"
             );
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "aws")]
+    fn the_aws_types_a_lean_build_refuses_are_the_ones_the_aws_crate_registers() {
+        let mut lean = Registry::default();
+        without_aws(&mut lean);
+        let mut aws = Registry::default();
+        trailmark_backends_aws::register(&mut aws).unwrap();
+        let table =
+            |name: &str| toml::Table::from_iter([("type".to_owned(), toml::Value::from(name))]);
+        let refused = |e: String| assert!(e.contains("built without AWS support"), "{e}");
+        for name in aws.archive.names() {
+            refused(lean.archive.read(table(name)).unwrap_err());
+        }
+        for name in aws.metadata.names() {
+            refused(lean.metadata.read(table(name)).unwrap_err());
+        }
+        for name in aws.notify.names() {
+            refused(lean.notify.read(table(name)).unwrap_err());
+        }
+        for name in aws.forward.names() {
+            refused(lean.forward.read(table(name)).unwrap_err());
         }
     }
 }

@@ -12,7 +12,7 @@ use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use common::{Server, Setup, state_change};
 use serde_json::{Value, json};
-use trailmark::ingest::client::{AccessKey, sdk_client};
+use trailmark::cli::producer::{AccessKey, sdk_client};
 use trailmark_auth::hash_token;
 
 const WAIT: Duration = Duration::from_secs(60);

@@ -6,7 +6,7 @@ use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use ingest_support::{TestServer, assert_still_serving, raw_sdk_client};
-use trailmark::ingest::client::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
+use trailmark::cli::producer::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
 
 fn sdk_entry(n: usize) -> PutEventsRequestEntry {
     PutEventsRequestEntry::builder()

@@ -16,6 +16,7 @@ pub mod records;
 pub mod recovery;
 pub mod refusals;
 pub mod reload;
+#[cfg(feature = "aws")]
 mod sqs;
 pub mod viewer;
 mod watch;
@@ -181,10 +182,13 @@ pub async fn serve(config: Config) -> Result<()> {
         None
     };
     let intake: Arc<dyn crate::ingest::Intake> = Arc::new(PipelineIntake(pipeline.clone()));
+    #[cfg(feature = "aws")]
     let sqs_source = config
         .sqs
         .clone()
         .map(|c| tokio::spawn(sqs::run(c, intake.clone())));
+    #[cfg(not(feature = "aws"))]
+    let sqs_source: Option<tokio::task::JoinHandle<()>> = None;
     let ingest_state = IngestState {
         intake,
         limits: IngestLimits {
