@@ -3,12 +3,13 @@
 use std::fmt;
 
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-use trailmark_backends::{BackendError, BackendResult};
+use trailmark_backend_api::{BackendError, BackendResult};
 
 use crate::error::{ResourceError, sdk_error};
 use crate::sdk::AwsTarget;
 use crate::{
-    AwsArchiveConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig, SqsSourceConfig,
+    AwsArchiveConfig, AwsBackendConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig,
+    SqsSourceConfig,
 };
 
 /// The resources to create: the AWS parts of a `trailmark.toml`.

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
-use trailmark_backends::{BackendError, BackendResult};
+use trailmark_backend_api::{BackendError, BackendResult};
 
 /// A multi-thread Tokio runtime handle that synchronous code blocks on.
 #[derive(Debug, Clone)]

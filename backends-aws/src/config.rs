@@ -23,20 +23,132 @@
 //! source = "trailmark"        # optional: replaces each event's source
 //! ```
 //!
+//! Each table deserializes (unknown keys refused) into one of the enums
+//! below, tagged by `type`; what they share (where the calls go, how to
+//! connect, build and check) is the [`AwsBackendConfig`] trait, and
+//! [`register`] offers all four to the host's backend registry.
+//!
 //! `build` needs the handle of a multi-thread Tokio runtime and may be
 //! called from any thread (it blocks while the SDK configuration loads);
 //! `check` is async and makes one read-only call naming the resource.
 
+use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
-use trailmark_backends::{ArchiveStore, BackendResult, Forwarder, MetadataStore, Notifier};
+use trailmark_backend_api::registry::{
+    self, BackendType, BuildContext, CheckFuture, Kind, Registry, RegistryError,
+};
+use trailmark_backend_api::{
+    ArchiveStore, BackendError, BackendResult, Forwarder, MetadataStore, Notifier,
+};
 
 use crate::bridge::Bridge;
 use crate::error::ResourceError;
 use crate::sdk::AwsTarget;
 use crate::{DynamoMetadata, EventBridgeForwarder, S3Archive, SnsNotifier};
+
+/// What every AWS backend section has: where its calls go, how to connect
+/// the backend it describes, and how to check that its resource is there.
+///
+/// Implemented by the four config enums; bring it into scope to call
+/// `target`, `connect`, `build` and `check` on them.
+pub trait AwsBackendConfig:
+    DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The capability it configures.
+    type Kind: Kind;
+    /// The backend it connects, e.g. [`S3Archive`].
+    type Backend: Send + Sync + 'static;
+    /// Its `type` value in `trailmark.toml`, e.g. `s3`.
+    const TYPE: &'static str;
+
+    /// Where the calls go.
+    fn target(&self) -> AwsTarget;
+
+    /// Connect the backend (async form of [`build`](Self::build)).
+    fn connect(&self, handle: &Handle)
+    -> impl Future<Output = BackendResult<Self::Backend>> + Send;
+
+    /// The backend as its capability's trait object.
+    fn into_store(backend: Self::Backend) -> Arc<<Self::Kind as Kind>::Store>;
+
+    /// The resource, as check errors name it, e.g. ``S3 bucket `acme-audit` ``.
+    fn resource(&self) -> String;
+
+    /// One read-only call that fails unless the resource is there.
+    fn probe(&self, sdk: aws_config::SdkConfig) -> impl Future<Output = BackendResult<()>> + Send;
+
+    /// Open the backend this table describes.
+    fn build(&self, handle: &Handle) -> BackendResult<Arc<<Self::Kind as Kind>::Store>> {
+        let backend = Bridge::new(handle)?.run(self.connect(handle))?;
+        Ok(Self::into_store(backend))
+    }
+
+    /// Check that the resource is there and reachable: fails naming the
+    /// resource, where it was looked for, and the reason.
+    fn check(&self) -> impl Future<Output = Result<(), ResourceError>> + Send {
+        async move {
+            let resource = self.resource();
+            let sdk = self
+                .target()
+                .load()
+                .await
+                .map_err(|cause| ResourceError::new(resource.clone(), cause))?;
+            let named = format!("{resource} ({})", AwsTarget::describe(&sdk));
+            self.probe(sdk)
+                .await
+                .map_err(|cause| ResourceError::new(named, cause))
+        }
+    }
+}
+
+/// Register the AWS backend types: `s3` archives, `dynamodb` metadata,
+/// `sns` channels and `eventbridge` forwarding.
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry
+        .register(Aws::<AwsArchiveConfig>::TYPE)?
+        .register(Aws::<AwsMetadataConfig>::TYPE)?
+        .register(Aws::<AwsNotifyConfig>::TYPE)?
+        .register(Aws::<AwsForwardConfig>::TYPE)?;
+    Ok(())
+}
+
+/// The registry's view of the AWS backend type whose section is a `C`.
+struct Aws<C>(PhantomData<fn() -> C>);
+
+impl<C> Aws<C> {
+    const TYPE: Self = Aws(PhantomData);
+}
+
+impl<C: AwsBackendConfig> BackendType for Aws<C> {
+    type Kind = C::Kind;
+    type Config = C;
+    const TYPES: &'static [&'static str] = &[C::TYPE];
+
+    /// Builds on the Tokio runtime the caller runs in (the host builds its
+    /// backends from `serve`, inside its multi-thread runtime).
+    fn build(
+        &self,
+        config: &C,
+        _: &BuildContext<'_>,
+    ) -> BackendResult<Arc<<C::Kind as Kind>::Store>> {
+        let handle = Handle::try_current().map_err(|_| {
+            BackendError::Invalid(format!(
+                "`{}` backends are built inside a Tokio runtime; none is running here",
+                C::TYPE
+            ))
+        })?;
+        config.build(&handle)
+    }
+
+    fn check<'a>(&'a self, config: &'a C) -> CheckFuture<'a> {
+        Box::pin(async move { config.check().await.map_err(Into::into) })
+    }
+}
 
 /// The `[archive]` table for S3.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -63,17 +175,19 @@ pub enum AwsArchiveConfig {
     },
 }
 
-impl AwsArchiveConfig {
-    /// Where the calls go.
-    pub fn target(&self) -> AwsTarget {
+impl AwsBackendConfig for AwsArchiveConfig {
+    type Kind = registry::Archive;
+    type Backend = S3Archive;
+    const TYPE: &'static str = "s3";
+
+    fn target(&self) -> AwsTarget {
         let AwsArchiveConfig::S3 {
             region, endpoint, ..
         } = self;
         AwsTarget::new(region.clone(), endpoint.clone())
     }
 
-    /// Connect the archive (async form of [`build`](Self::build)).
-    pub async fn connect(&self, handle: &Handle) -> BackendResult<S3Archive> {
+    async fn connect(&self, handle: &Handle) -> BackendResult<S3Archive> {
         let AwsArchiveConfig::S3 { bucket, prefix, .. } = self;
         S3Archive::connect(
             bucket,
@@ -84,19 +198,19 @@ impl AwsArchiveConfig {
         .await
     }
 
-    /// Open the archive this table describes.
-    pub fn build(&self, handle: &Handle) -> BackendResult<Arc<dyn ArchiveStore>> {
-        let archive = Bridge::new(handle)?.run(self.connect(handle))?;
-        Ok(Arc::new(archive))
+    fn into_store(backend: S3Archive) -> Arc<dyn ArchiveStore> {
+        Arc::new(backend)
     }
 
-    /// `HeadBucket`: fails naming the bucket and the reason.
-    pub async fn check(&self) -> Result<(), ResourceError> {
+    fn resource(&self) -> String {
         let AwsArchiveConfig::S3 { bucket, .. } = self;
-        check_with(&self.target(), &format!("S3 bucket `{bucket}`"), |config| async move {
-            crate::s3::check_bucket(&crate::s3::client(&config), bucket).await
-        })
-        .await
+        format!("S3 bucket `{bucket}`")
+    }
+
+    /// `HeadBucket`.
+    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
+        let AwsArchiveConfig::S3 { bucket, .. } = self;
+        crate::s3::check_bucket(&crate::s3::client(&sdk), bucket).await
     }
 }
 
@@ -122,38 +236,36 @@ pub enum AwsMetadataConfig {
     },
 }
 
-impl AwsMetadataConfig {
-    /// Where the calls go.
-    pub fn target(&self) -> AwsTarget {
+impl AwsBackendConfig for AwsMetadataConfig {
+    type Kind = registry::Metadata;
+    type Backend = DynamoMetadata;
+    const TYPE: &'static str = "dynamodb";
+
+    fn target(&self) -> AwsTarget {
         let AwsMetadataConfig::Dynamodb {
             region, endpoint, ..
         } = self;
         AwsTarget::new(region.clone(), endpoint.clone())
     }
 
-    /// Connect the store (async form of [`build`](Self::build)).
-    pub async fn connect(&self, handle: &Handle) -> BackendResult<DynamoMetadata> {
+    async fn connect(&self, handle: &Handle) -> BackendResult<DynamoMetadata> {
         let AwsMetadataConfig::Dynamodb { table, .. } = self;
         DynamoMetadata::connect(table, &self.target(), handle).await
     }
 
-    /// Open the metadata store this table describes.
-    pub fn build(&self, handle: &Handle) -> BackendResult<Arc<dyn MetadataStore>> {
-        let store = Bridge::new(handle)?.run(self.connect(handle))?;
-        Ok(Arc::new(store))
+    fn into_store(backend: DynamoMetadata) -> Arc<dyn MetadataStore> {
+        Arc::new(backend)
+    }
+
+    fn resource(&self) -> String {
+        let AwsMetadataConfig::Dynamodb { table, .. } = self;
+        format!("DynamoDB table `{table}`")
     }
 
     /// `DescribeTable`: the table exists with the expected keys and indexes.
-    pub async fn check(&self) -> Result<(), ResourceError> {
+    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
         let AwsMetadataConfig::Dynamodb { table, .. } = self;
-        check_with(
-            &self.target(),
-            &format!("DynamoDB table `{table}`"),
-            |config| async move {
-                crate::dynamodb::check_table(&aws_sdk_dynamodb::Client::new(&config), table).await
-            },
-        )
-        .await
+        crate::dynamodb::check_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await
     }
 }
 
@@ -179,38 +291,36 @@ pub enum AwsNotifyConfig {
     },
 }
 
-impl AwsNotifyConfig {
-    /// Where the calls go.
-    pub fn target(&self) -> AwsTarget {
+impl AwsBackendConfig for AwsNotifyConfig {
+    type Kind = registry::Notify;
+    type Backend = SnsNotifier;
+    const TYPE: &'static str = "sns";
+
+    fn target(&self) -> AwsTarget {
         let AwsNotifyConfig::Sns {
             region, endpoint, ..
         } = self;
         AwsTarget::new(region.clone(), endpoint.clone())
     }
 
-    /// Connect the notifier (async form of [`build`](Self::build)).
-    pub async fn connect(&self, handle: &Handle) -> BackendResult<SnsNotifier> {
+    async fn connect(&self, handle: &Handle) -> BackendResult<SnsNotifier> {
         let AwsNotifyConfig::Sns { topic_arn, .. } = self;
         SnsNotifier::connect(topic_arn, &self.target(), handle).await
     }
 
-    /// Open the channel this table describes.
-    pub fn build(&self, handle: &Handle) -> BackendResult<Arc<dyn Notifier>> {
-        let notifier = Bridge::new(handle)?.run(self.connect(handle))?;
-        Ok(Arc::new(notifier))
+    fn into_store(backend: SnsNotifier) -> Arc<dyn Notifier> {
+        Arc::new(backend)
+    }
+
+    fn resource(&self) -> String {
+        let AwsNotifyConfig::Sns { topic_arn, .. } = self;
+        format!("SNS topic `{topic_arn}`")
     }
 
     /// `GetTopicAttributes`: the topic exists and is readable.
-    pub async fn check(&self) -> Result<(), ResourceError> {
+    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
         let AwsNotifyConfig::Sns { topic_arn, .. } = self;
-        check_with(
-            &self.target(),
-            &format!("SNS topic `{topic_arn}`"),
-            |config| async move {
-                crate::sns::check_topic(&aws_sdk_sns::Client::new(&config), topic_arn).await
-            },
-        )
-        .await
+        crate::sns::check_topic(&aws_sdk_sns::Client::new(&sdk), topic_arn).await
     }
 }
 
@@ -239,60 +349,37 @@ pub enum AwsForwardConfig {
     },
 }
 
-impl AwsForwardConfig {
-    /// Where the calls go.
-    pub fn target(&self) -> AwsTarget {
+impl AwsBackendConfig for AwsForwardConfig {
+    type Kind = registry::Forward;
+    type Backend = EventBridgeForwarder;
+    const TYPE: &'static str = "eventbridge";
+
+    fn target(&self) -> AwsTarget {
         let AwsForwardConfig::Eventbridge {
             region, endpoint, ..
         } = self;
         AwsTarget::new(region.clone(), endpoint.clone())
     }
 
-    /// Connect the forwarder (async form of [`build`](Self::build)).
-    pub async fn connect(&self, handle: &Handle) -> BackendResult<EventBridgeForwarder> {
+    async fn connect(&self, handle: &Handle) -> BackendResult<EventBridgeForwarder> {
         let AwsForwardConfig::Eventbridge { bus, source, .. } = self;
         EventBridgeForwarder::connect(bus, source.as_deref(), &self.target(), handle).await
     }
 
-    /// Open the destination this table describes.
-    pub fn build(&self, handle: &Handle) -> BackendResult<Arc<dyn Forwarder>> {
-        let forwarder = Bridge::new(handle)?.run(self.connect(handle))?;
-        Ok(Arc::new(forwarder))
+    fn into_store(backend: EventBridgeForwarder) -> Arc<dyn Forwarder> {
+        Arc::new(backend)
+    }
+
+    fn resource(&self) -> String {
+        let AwsForwardConfig::Eventbridge { bus, .. } = self;
+        format!("EventBridge bus `{bus}`")
     }
 
     /// `DescribeEventBus`: the bus exists and is visible.
-    pub async fn check(&self) -> Result<(), ResourceError> {
+    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
         let AwsForwardConfig::Eventbridge { bus, .. } = self;
-        check_with(
-            &self.target(),
-            &format!("EventBridge bus `{bus}`"),
-            |config| async move {
-                crate::eventbridge::check_bus(&aws_sdk_eventbridge::Client::new(&config), bus).await
-            },
-        )
-        .await
+        crate::eventbridge::check_bus(&aws_sdk_eventbridge::Client::new(&sdk), bus).await
     }
-}
-
-/// Load `target`'s configuration and run `probe`; any failure becomes a
-/// [`ResourceError`] naming `resource` and where it was looked for.
-async fn check_with<F, Fut>(
-    target: &AwsTarget,
-    resource: &str,
-    probe: F,
-) -> Result<(), ResourceError>
-where
-    F: FnOnce(aws_config::SdkConfig) -> Fut,
-    Fut: std::future::Future<Output = BackendResult<()>>,
-{
-    let config = target
-        .load()
-        .await
-        .map_err(|cause| ResourceError::new(resource.to_owned(), cause))?;
-    let named = format!("{resource} ({})", AwsTarget::describe(&config));
-    probe(config)
-        .await
-        .map_err(|cause| ResourceError::new(named, cause))
 }
 
 #[cfg(test)]
@@ -325,6 +412,43 @@ mod tests {
         let metadata: AwsMetadataConfig =
             toml::from_str("type = \"dynamodb\"\ntable = \"t\"\nendpoint = \"http://x\"").unwrap();
         assert_eq!(metadata.target().endpoint.as_deref(), Some("http://x"));
+    }
+
+    #[test]
+    fn each_registered_type_name_is_its_configs_tag() {
+        let mut r = Registry::default();
+        register(&mut r).expect("a fresh registry");
+        assert_eq!(r.archive.names(), ["s3"]);
+        assert_eq!(r.metadata.names(), ["dynamodb"]);
+        assert_eq!(r.notify.names(), ["sns"]);
+        assert_eq!(r.forward.names(), ["eventbridge"]);
+        // The tag is known to the config: what is missing is a required key.
+        let read = |text: &str| toml::from_str::<toml::Table>(text).expect("toml");
+        let e = r.archive.read(read("type = \"s3\"")).unwrap_err();
+        assert!(e.contains("missing field `bucket`"), "{e}");
+        let e = r.metadata.read(read("type = \"dynamodb\"")).unwrap_err();
+        assert!(e.contains("missing field `table`"), "{e}");
+        let e = r.notify.read(read("type = \"sns\"")).unwrap_err();
+        assert!(e.contains("missing field `topic-arn`"), "{e}");
+        let e = r.forward.read(read("type = \"eventbridge\"")).unwrap_err();
+        assert!(e.contains("missing field `bus`"), "{e}");
+        let s3 = r
+            .archive
+            .read(read("type = \"s3\"\nbucket = \"b\""))
+            .expect("s3");
+        assert_eq!(s3.local_path("data".as_ref()), None);
+        assert!(s3.config::<AwsArchiveConfig>().is_some());
+    }
+
+    #[test]
+    fn building_outside_a_runtime_says_so() {
+        let config: AwsArchiveConfig = toml::from_str("type = \"s3\"\nbucket = \"b\"").unwrap();
+        let context = BuildContext::new("data".as_ref(), Default::default());
+        let e = Aws::<AwsArchiveConfig>::TYPE
+            .build(&config, &context)
+            .err()
+            .expect("no runtime");
+        assert!(e.to_string().contains("Tokio runtime"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use trailmark_backends::BackendError;
+use trailmark_backend_api::BackendError;
 
 /// A start-up check or a bootstrap step failed for one named resource.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

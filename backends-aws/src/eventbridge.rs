@@ -9,7 +9,7 @@ use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use trailmark_backends::{BackendError, BackendResult, Event, Forwarder};
+use trailmark_backend_api::{BackendError, BackendResult, Event, Forwarder};
 
 use crate::bridge::Bridge;
 use crate::error::{Class, classify_code, sdk_error};

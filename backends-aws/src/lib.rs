@@ -1,17 +1,17 @@
-//! Trailmark's AWS backends: the capability traits of [`trailmark_backends`]
+//! Trailmark's AWS backends: the capability traits of [`trailmark_backend_api`]
 //! implemented on AWS services, plus the pieces a host needs to run on AWS.
 //!
 //! | capability | implementation | config `type` |
 //! |---|---|---|
-//! | [`ArchiveStore`](trailmark_backends::ArchiveStore) | [`S3Archive`] | `s3` |
-//! | [`MetadataStore`](trailmark_backends::MetadataStore) | [`DynamoMetadata`] (table design in [`dynamodb`]) | `dynamodb` |
-//! | [`Notifier`](trailmark_backends::Notifier) | [`SnsNotifier`] | `sns` |
-//! | [`Forwarder`](trailmark_backends::Forwarder) | [`EventBridgeForwarder`] (batches PutEvents) | `eventbridge` |
+//! | [`ArchiveStore`](trailmark_backend_api::ArchiveStore) | [`S3Archive`] | `s3` |
+//! | [`MetadataStore`](trailmark_backend_api::MetadataStore) | [`DynamoMetadata`] (table design in [`dynamodb`]) | `dynamodb` |
+//! | [`Notifier`](trailmark_backend_api::Notifier) | [`SnsNotifier`] | `sns` |
+//! | [`Forwarder`](trailmark_backend_api::Forwarder) | [`EventBridgeForwarder`] (batches PutEvents) | `eventbridge` |
 //! | ingest | [`SqsSource`]: EventBridge events delivered to an SQS queue | `[ingest.sqs]` |
 //!
 //! Plus [`bootstrap`] (create the resources a configuration names,
-//! idempotently) and `check` on every config type (is the resource there and
-//! reachable, asked once at start).
+//! idempotently) and [`check`](AwsBackendConfig::check) on every config type
+//! (is the resource there and reachable, asked once at start).
 //!
 //! # Clients
 //!
@@ -33,7 +33,7 @@
 //! scheduler for the whole call: call the backends from blocking threads.
 //!
 //! ```no_run
-//! use trailmark_backends_aws::AwsArchiveConfig;
+//! use trailmark_backends_aws::{AwsArchiveConfig, AwsBackendConfig};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
 //! let config: AwsArchiveConfig = toml::from_str(r#"
@@ -65,7 +65,10 @@ mod sqs;
 mod test_http;
 
 pub use bootstrap::{BootstrapItem, BootstrapOutcome, BootstrapReport, BootstrapSpec, bootstrap};
-pub use config::{AwsArchiveConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig};
+pub use config::{
+    AwsArchiveConfig, AwsBackendConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig,
+    register,
+};
 pub use dynamodb::DynamoMetadata;
 pub use error::ResourceError;
 pub use eventbridge::{EventBridgeForwarder, MAX_BATCH_ENTRIES};

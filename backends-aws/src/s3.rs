@@ -7,7 +7,7 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::runtime::Handle;
-use trailmark_backends::{ArchiveStore, BackendError, BackendResult, validate_key};
+use trailmark_backend_api::{ArchiveStore, BackendError, BackendResult, validate_key};
 
 use crate::bridge::Bridge;
 use crate::error::sdk_error;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use trailmark_backends::{BackendError, BackendResult};
+use trailmark_backend_api::{BackendError, BackendResult};
 
 /// Time allowed for one attempt of one call. Long enough for an SQS long
 /// poll (at most 20 s) to complete.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use tokio::runtime::Handle;
-use trailmark_backends::{BackendError, BackendResult, Notification, Notifier};
+use trailmark_backend_api::{BackendError, BackendResult, Notification, Notifier};
 
 use crate::bridge::Bridge;
 use crate::error::sdk_error;

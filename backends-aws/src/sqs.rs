@@ -7,7 +7,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use trailmark_backends::{BackendError, BackendResult, Event};
+use trailmark_backend_api::{BackendError, BackendResult, Event};
 
 use crate::error::{classify_code, sdk_error};
 use crate::sdk::AwsTarget;

@@ -21,18 +21,20 @@
 //! ```
 //!
 //! Each table deserializes (unknown keys refused) into one of the enums
-//! below, tagged by `type`. The enums are `#[non_exhaustive]`: AWS variants
-//! (`s3`, `dynamodb`, `sns`, `eventbridge`) join them later. Explicit
-//! relative paths are used as given (relative to the working directory);
-//! resolve them against the config file's directory before `build` if that
-//! is the rule you want. Defaults are placed under the `data_dir` passed to
-//! `build`.
+//! below, tagged by `type`. [`register`] offers them to the host's backend
+//! [`Registry`], beside the types other crates register (AWS: `s3`,
+//! `dynamodb`, `sns`, `eventbridge`). Explicit relative paths are used as
+//! given (relative to the working directory); resolve them against the
+//! config file's directory before `build` if that is the rule you want.
+//! Defaults are placed under the `data_dir` passed to `build`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use trailmark_backend_api::registry::{self, BackendType, BuildContext, Registry, RegistryError};
+use trailmark_backend_api::units::positive_duration;
 
 use crate::{
     ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability,
@@ -215,7 +217,7 @@ pub enum NotifyConfig {
         /// Per-call timeout such as `"5s"` or `"250ms"`; default 5 s.
         #[serde(
             default = "default_webhook_timeout",
-            deserialize_with = "humane_duration"
+            deserialize_with = "positive_duration"
         )]
         timeout: Duration,
     },
@@ -267,7 +269,7 @@ pub enum ForwardConfig {
         /// Per-call timeout such as `"5s"`; default 5 s.
         #[serde(
             default = "default_forward_timeout",
-            deserialize_with = "humane_duration"
+            deserialize_with = "positive_duration"
         )]
         timeout: Duration,
         /// Sent as `Authorization: Bearer <token>` when set.
@@ -321,21 +323,85 @@ fn default_forward_timeout() -> Duration {
     DEFAULT_FORWARD_TIMEOUT
 }
 
-/// Deserialize a humane duration (`"5s"`, `"250ms"`, `"1m 30s"`); a bare
-/// number or zero is refused.
-pub fn humane_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    let duration = humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?} ({e}); expected e.g. \"5s\" or \"250ms\""
-        ))
-    })?;
-    if duration.is_zero() {
-        return Err(serde::de::Error::custom(format!(
-            "duration {text:?} must be more than zero"
-        )));
+/// Register the embedded backend types: `fs` archives, `sqlite` metadata,
+/// `file`, `webhook` and `stdout` channels, `http` and `file` forwarding.
+///
+/// ```
+/// use trailmark_backend_api::registry::Registry;
+/// let mut registry = Registry::default();
+/// trailmark_backends::register(&mut registry).expect("a fresh registry");
+/// assert_eq!(registry.archive.names(), ["fs"]);
+/// ```
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry
+        .register(Embedded::<ArchiveConfig>::TYPE)?
+        .register(Embedded::<MetadataConfig>::TYPE)?
+        .register(Embedded::<NotifyConfig>::TYPE)?
+        .register(Embedded::<ForwardConfig>::TYPE)?;
+    Ok(())
+}
+
+/// The embedded backend type whose section is a `C`.
+struct Embedded<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C> Embedded<C> {
+    const TYPE: Self = Embedded(std::marker::PhantomData);
+}
+
+impl BackendType for Embedded<ArchiveConfig> {
+    type Kind = registry::Archive;
+    type Config = ArchiveConfig;
+    const TYPES: &'static [&'static str] = &["fs"];
+
+    fn build(
+        &self,
+        c: &ArchiveConfig,
+        cx: &BuildContext<'_>,
+    ) -> BackendResult<Arc<dyn ArchiveStore>> {
+        c.build_with(cx.data_dir, cx.durability)
     }
-    Ok(duration)
+
+    fn local_path(&self, c: &ArchiveConfig, data_dir: &Path) -> Option<PathBuf> {
+        Some(c.fs_root(data_dir))
+    }
+}
+
+impl BackendType for Embedded<MetadataConfig> {
+    type Kind = registry::Metadata;
+    type Config = MetadataConfig;
+    const TYPES: &'static [&'static str] = &["sqlite"];
+
+    fn build(
+        &self,
+        c: &MetadataConfig,
+        cx: &BuildContext<'_>,
+    ) -> BackendResult<Arc<dyn MetadataStore>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
+
+    fn local_path(&self, c: &MetadataConfig, data_dir: &Path) -> Option<PathBuf> {
+        Some(c.sqlite_path(data_dir))
+    }
+}
+
+impl BackendType for Embedded<NotifyConfig> {
+    type Kind = registry::Notify;
+    type Config = NotifyConfig;
+    const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
+
+    fn build(&self, c: &NotifyConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Notifier>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
+}
+
+impl BackendType for Embedded<ForwardConfig> {
+    type Kind = registry::Forward;
+    type Config = ForwardConfig;
+    const TYPES: &'static [&'static str] = &["http", "file"];
+
+    fn build(&self, c: &ForwardConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Forwarder>> {
+        c.build_with(cx.data_dir, cx.durability)
+    }
 }
 
 #[cfg(test)]

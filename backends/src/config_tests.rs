@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::{ChangeQuery, Event, Notification};
+use trailmark_backend_api::registry::{BuildContext, Registry};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,4 +201,62 @@ fn archive_layout_is_packs_unless_files_is_asked_for() {
     assert_eq!(packs.get("a/1.json").expect("get"), Some(b"{}".to_vec()));
     let e = read("[archive]\ntype = \"fs\"\nlayout = \"zip\"\n").expect_err("unknown");
     assert!(e.to_string().contains("packs"), "{e}");
+}
+
+#[test]
+fn each_registered_type_name_is_one_of_its_configs_tags() {
+    let mut r = Registry::default();
+    register(&mut r).expect("a fresh registry");
+    assert_eq!(r.archive.names(), ["fs"]);
+    assert_eq!(r.metadata.names(), ["sqlite"]);
+    assert_eq!(r.notify.names(), ["file", "webhook", "stdout"]);
+    assert_eq!(r.forward.names(), ["http", "file"]);
+    let table = |name: &str| {
+        let mut t = toml::Table::new();
+        t.insert("type".into(), toml::Value::String(name.into()));
+        t
+    };
+    // Every name reaches its enum: the table is accepted, or refused for a
+    // missing key of that variant, never as an unknown variant.
+    let known = |result: Result<(), String>, name: &str| match result {
+        Ok(()) => {}
+        Err(e) => assert!(e.contains("missing field `url`"), "{name}: {e}"),
+    };
+    for name in r.archive.names() {
+        known(r.archive.read(table(name)).map(drop), name);
+    }
+    for name in r.metadata.names() {
+        known(r.metadata.read(table(name)).map(drop), name);
+    }
+    for name in r.notify.names() {
+        known(r.notify.read(table(name)).map(drop), name);
+    }
+    for name in r.forward.names() {
+        known(r.forward.read(table(name)).map(drop), name);
+    }
+}
+
+#[test]
+fn registered_sections_build_under_the_data_dir_and_name_their_files() {
+    let mut r = Registry::default();
+    register(&mut r).expect("a fresh registry");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let table = |text: &str| toml::from_str::<toml::Table>(text).expect("toml");
+    let archive = r.archive.read(table("type = \"fs\"")).expect("fs");
+    assert_eq!(archive.local_path(data), Some(data.join("archive")));
+    let context = BuildContext::new(data, Durability::Batched);
+    archive
+        .build(&context)
+        .expect("build")
+        .put("k", b"v", "text/plain")
+        .expect("put");
+    let metadata = r
+        .metadata
+        .read(table("type = \"sqlite\"\npath = \"m.sqlite\""))
+        .expect("sqlite");
+    assert_eq!(metadata.local_path(data), Some(PathBuf::from("m.sqlite")));
+    let channel = r.notify.read(table("type = \"stdout\"")).expect("stdout");
+    assert_eq!(channel.local_path(data), None);
+    assert!(channel.config::<NotifyConfig>().is_some());
 }

@@ -21,21 +21,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Deserialize;
-
 use crate::{BackendError, BackendResult};
 
-/// When a local backend's writes are durable.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Durability {
-    /// Durable when the write returns (an fsync per write).
-    #[default]
-    EachWrite,
-    /// Durable after the next `sync()`: one `syncfs` for every write since
-    /// the last one.
-    Batched,
-}
+pub use trailmark_backend_api::Durability;
 
 /// Writes not yet made durable, for a backend in [`Durability::Batched`]
 /// mode: a dirty flag and the directory whose file system to sync.

@@ -155,7 +155,7 @@ fn keys_that_would_escape_the_directory_are_invalid_and_write_nothing() {
         );
     }
     assert_eq!(files_under(tmp.path()), Vec::<String>::new());
-    let long = "k".repeat(crate::key::MAX_KEY_LEN + 1);
+    let long = "k".repeat(crate::MAX_KEY_LEN + 1);
     assert!(matches!(
         archive.put(&long, b"x", "x"),
         Err(BackendError::Invalid(_))

@@ -61,18 +61,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use serde::de::DeserializeOwned;
 use trailmark_auth::AuthConfig;
-use trailmark_backends::NotifyConfig;
-use trailmark_backends_aws::SqsSourceConfig;
-
-use crate::backend_config::{
-    ArchiveBackend, Backend, ForwardBackend, MetadataBackend, NotifyBackend,
+use trailmark_backend_api::registry::{
+    Archive, Forward, Kind, Metadata, Notify, Registry, Section, Types,
 };
+#[cfg(feature = "aws")]
+use trailmark_backends_aws::SqsSourceConfig;
 
 use crate::dispatch::Backoff;
 use crate::server::listener::ListenerOptions;
-use crate::units::{parse_bytes, parse_duration};
+use trailmark_backend_api::units::{parse_bytes, parse_duration};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
@@ -232,6 +230,7 @@ pub struct Config {
     /// JSON nesting cap for `Detail`.
     pub max_depth: usize,
     /// `[ingest.sqs]`: also take events from this SQS queue.
+    #[cfg(feature = "aws")]
     pub sqs: Option<SqsSourceConfig>,
     /// Deliveries one rule's lane holds in memory (queued, running or waiting
     /// to retry); beyond, its deliveries wait in the journal and are read
@@ -253,14 +252,15 @@ pub struct Config {
     pub memory_bytes: u64,
     /// Compiled-plugin cache.
     pub cache: PathBuf,
-    /// `[archive]` backend (default: a directory under `data`).
-    pub archive: ArchiveBackend,
-    /// `[metadata]` backend (default: SQLite under `data`).
-    pub metadata: MetadataBackend,
-    /// `[notify.NAME]` channels (default: `admins`, JSON lines under `data`).
-    pub notify: BTreeMap<String, NotifyBackend>,
+    /// `[archive]` backend (default: `fs`, a directory under `data`).
+    pub archive: Section<Archive>,
+    /// `[metadata]` backend (default: `sqlite`, a file under `data`).
+    pub metadata: Section<Metadata>,
+    /// `[notify.NAME]` channels (default: `admins`, `file`: JSON lines
+    /// under `data`).
+    pub notify: BTreeMap<String, Section<Notify>>,
     /// `[forward.NAME]` destinations.
-    pub forward: BTreeMap<String, ForwardBackend>,
+    pub forward: BTreeMap<String, Section<Forward>>,
     /// `[auth]`: tokens and access keys. Empty: the credentials created in
     /// the data directory on first start are used.
     pub auth: AuthConfig,
@@ -328,6 +328,7 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig, origin: &Path, o: &Overrides) -> Result<Config, ConfigError> {
+        let registry = registry();
         let bad = |key: &str, message: String| ConfigError::Value {
             path: origin.to_owned(),
             key: key.to_owned(),
@@ -418,6 +419,10 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        #[cfg(not(feature = "aws"))]
+        if raw.ingest.sqs.is_some() {
+            return Err(bad("ingest.sqs", WITHOUT_AWS.to_owned()));
+        }
         let memory_bytes = bytes("runtime.memory", raw.runtime.memory, 64 << 20)?;
         if !((1 << 20)..=(4u64 << 30)).contains(&memory_bytes) {
             return Err(bad("runtime.memory", "must be from 1MiB to 4GiB".into()));
@@ -454,6 +459,7 @@ impl Config {
             )?,
             max_body_bytes: bytes("ingest.max-body", raw.ingest.max_body, 2 << 20)?,
             max_depth: raw.ingest.max_depth.unwrap_or(64),
+            #[cfg(feature = "aws")]
             sqs: raw
                 .ingest
                 .sqs
@@ -483,15 +489,14 @@ impl Config {
             )?,
             memory_bytes,
             cache: raw.runtime.cache.unwrap_or_else(|| data.join("cache")),
-            archive: section(origin, "archive", raw.archive)?.unwrap_or_default(),
-            metadata: section(origin, "metadata", raw.metadata)?.unwrap_or_default(),
-            notify: named_sections(origin, "notify", raw.notify)?.unwrap_or_else(|| {
-                BTreeMap::from([(
-                    "admins".to_owned(),
-                    Backend::Local(NotifyConfig::File { path: None }),
-                )])
+            archive: section(&registry.archive, origin, "archive", raw.archive)?
+                .unwrap_or_else(|| embedded(&registry.archive, "fs")),
+            metadata: section(&registry.metadata, origin, "metadata", raw.metadata)?
+                .unwrap_or_else(|| embedded(&registry.metadata, "sqlite")),
+            notify: named_sections(&registry.notify, origin, raw.notify)?.unwrap_or_else(|| {
+                BTreeMap::from([("admins".to_owned(), embedded(&registry.notify, "file"))])
             }),
-            forward: named_sections(origin, "forward", raw.forward)?.unwrap_or_default(),
+            forward: named_sections(&registry.forward, origin, raw.forward)?.unwrap_or_default(),
             auth: raw
                 .auth
                 .map(|t| AuthConfig::deserialize(toml::Value::Table(t)))
@@ -583,39 +588,74 @@ fn server_limits(raw: &RawServer, origin: &Path) -> Result<ListenerOptions, Conf
     })
 }
 
-/// Read a backend table into its typed form (local or AWS by `type`).
-fn section<L: DeserializeOwned, A: DeserializeOwned>(
+/// Why an AWS section or command is refused by a build without the `aws`
+/// feature.
+pub const WITHOUT_AWS: &str =
+    "this trailmark was built without AWS support (the `aws` cargo feature, on by default)";
+
+/// The backend types this binary offers, by the `type` of a section: the
+/// embedded ones, and AWS's when built with the `aws` feature.
+pub fn registry() -> Registry {
+    let mut registry = Registry::default();
+    trailmark_backends::register(&mut registry).expect("a fresh registry takes every name");
+    #[cfg(feature = "aws")]
+    trailmark_backends_aws::register(&mut registry)
+        .expect("the AWS type names differ from the embedded ones");
+    #[cfg(not(feature = "aws"))]
+    without_aws(&mut registry);
+    registry
+}
+
+/// Name the AWS backend types in a build without them, so that a section
+/// asking for one says why it cannot be had (a test checks the names
+/// against what the AWS crate registers).
+#[cfg(any(test, not(feature = "aws")))]
+fn without_aws(registry: &mut Registry) {
+    registry.archive.unavailable("s3", WITHOUT_AWS);
+    registry.metadata.unavailable("dynamodb", WITHOUT_AWS);
+    registry.notify.unavailable("sns", WITHOUT_AWS);
+    registry.forward.unavailable("eventbridge", WITHOUT_AWS);
+}
+
+/// Read a backend table through the registry: its `type` picks the backend.
+fn section<K: Kind>(
+    types: &Types<K>,
     origin: &Path,
     key: &str,
     table: Option<toml::Table>,
-) -> Result<Option<Backend<L, A>>, ConfigError> {
+) -> Result<Option<Section<K>>, ConfigError> {
     table
         .map(|t| {
-            Backend::from_table(t).map_err(|message| ConfigError::Value {
+            types.read(t).map_err(|message| ConfigError::Value {
                 path: origin.to_owned(),
                 key: key.to_owned(),
-                message: message.trim_end().to_owned(),
+                message,
             })
         })
         .transpose()
 }
 
-/// Backends by name.
-type Named<L, A> = BTreeMap<String, Backend<L, A>>;
+/// A default section: an embedded backend with every key at its default.
+fn embedded<K: Kind>(types: &Types<K>, type_name: &str) -> Section<K> {
+    let table = toml::Table::from_iter([("type".to_owned(), toml::Value::from(type_name))]);
+    types
+        .read(table)
+        .expect("the embedded backends are always registered and need no keys")
+}
 
 /// Read `[KIND.NAME]` tables; `None` when there are none.
-fn named_sections<L: DeserializeOwned, A: DeserializeOwned>(
+fn named_sections<K: Kind>(
+    types: &Types<K>,
     origin: &Path,
-    kind: &str,
     tables: BTreeMap<String, toml::Table>,
-) -> Result<Option<Named<L, A>>, ConfigError> {
+) -> Result<Option<BTreeMap<String, Section<K>>>, ConfigError> {
     if tables.is_empty() {
         return Ok(None);
     }
     let mut out = BTreeMap::new();
     for (name, table) in tables {
-        let key = format!("{kind}.{name}");
-        if let Some(v) = section(origin, &key, Some(table))? {
+        let key = format!("{}.{name}", K::SECTION);
+        if let Some(v) = section(types, origin, &key, Some(table))? {
             out.insert(name, v);
         }
     }
@@ -740,5 +780,74 @@ mod tests {
         let e =
             Config::parse("[notify.ops]\ntype = \"pager\"\n", &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("notify.ops"), "{e}");
+    }
+
+    #[test]
+    fn a_sections_type_picks_its_backend_and_errors_name_the_section() {
+        let parse = |text: &str| Config::parse(text, &Overrides::default());
+        let c = parse("").unwrap();
+        assert_eq!(c.archive.type_name(), "fs");
+        assert_eq!(c.metadata.type_name(), "sqlite");
+        assert_eq!(c.notify["admins"].type_name(), "file");
+        let c = parse("[archive]\ntype = \"s3\"\nbucket = \"b\"\n").unwrap();
+        assert_eq!(c.archive.type_name(), "s3");
+        assert_eq!(c.archive.local_path(&c.data), None);
+        for (text, key, reason) in [
+            (
+                "[archive]\ntype = \"s3\"\n",
+                "`archive`",
+                "missing field `bucket`",
+            ),
+            (
+                "[metadata]\ntype = \"dynamodb\"\ntable = \"t\"\ncolour = 1\n",
+                "`metadata`",
+                "unknown field `colour`",
+            ),
+            (
+                "[archive]\npath = \"x\"\n",
+                "`archive`",
+                "missing field `type`",
+            ),
+            (
+                "[forward.up]\ntype = \"kafka\"\n",
+                "`forward.up`",
+                "unknown type `kafka`, expected one of `http`, `file`",
+            ),
+            (
+                "[notify.chat]\ntype = \"webhook\"\nurl = \"http://x\"\ntimeout = \"5\"\n",
+                "`notify.chat`",
+                "invalid duration \"5\"",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("trailmark.toml: ") && e.contains(key) && e.contains(reason),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "aws")]
+    fn the_aws_types_a_lean_build_refuses_are_the_ones_the_aws_crate_registers() {
+        let mut lean = Registry::default();
+        without_aws(&mut lean);
+        let mut aws = Registry::default();
+        trailmark_backends_aws::register(&mut aws).unwrap();
+        let table =
+            |name: &str| toml::Table::from_iter([("type".to_owned(), toml::Value::from(name))]);
+        let refused = |e: String| assert!(e.contains("built without AWS support"), "{e}");
+        for name in aws.archive.names() {
+            refused(lean.archive.read(table(name)).unwrap_err());
+        }
+        for name in aws.metadata.names() {
+            refused(lean.metadata.read(table(name)).unwrap_err());
+        }
+        for name in aws.notify.names() {
+            refused(lean.notify.read(table(name)).unwrap_err());
+        }
+        for name in aws.forward.names() {
+            refused(lean.forward.read(table(name)).unwrap_err());
+        }
     }
 }

@@ -5,7 +5,6 @@
 //! runtime → backends; query and admin read from the backends. `server`
 //! assembles them into `trailmark serve`; `cli` is the command line.
 
-pub mod backend_config;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
@@ -16,4 +15,3 @@ pub mod query;
 pub mod rules;
 pub mod server;
 pub mod timespec;
-pub mod units;

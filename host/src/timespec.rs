@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::units::parse_duration;
+use trailmark_backend_api::units::parse_duration;
 
 /// Parse a time into milliseconds since the Unix epoch, relative forms
 /// counted back from `now_ms`.

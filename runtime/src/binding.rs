@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use trailmark_backends::{ArchivePut, BackendError, Event};
+use trailmark_backend_api::{ArchivePut, BackendError, Event};
 use trailmark_event::ParsedEvent;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -399,7 +399,7 @@ impl Binding {
             .iter()
             .filter(|p| answered(p.index))
             .collect();
-        let metadata: Vec<&(u32, trailmark_backends::ChangeRecord)> = staged
+        let metadata: Vec<&(u32, trailmark_backend_api::ChangeRecord)> = staged
             .metadata
             .iter()
             .filter(|(index, _)| answered(*index))

@@ -4,7 +4,7 @@
 //! They are methods of the store state, [`HostState`], taking the index of
 //! the delivery in the current batch.
 
-use trailmark_backends::{BackendError, ChangeRecord, Event, Notification};
+use trailmark_backend_api::{BackendError, ChangeRecord, Event, Notification};
 
 use crate::delivery::{Delivery, Refusal};
 use crate::denial::Denial;

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use trailmark_backends::{ChangeRecord, Event};
+use trailmark_backend_api::{ChangeRecord, Event};
 use trailmark_event::{ParsedEvent, STATE_CHANGE, StateChange};
 use trailmark_sdk::encode_key_value;
 

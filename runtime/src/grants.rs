@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use trailmark_backends::{ArchiveStore, Forwarder, MetadataStore, Notifier};
+use trailmark_backend_api::{ArchiveStore, Forwarder, MetadataStore, Notifier};
 
 /// The capabilities a rule grants its plugin. `log` is always allowed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

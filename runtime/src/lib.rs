@@ -44,7 +44,7 @@
 //! let plugin = runtime.load_file("alert", "plugins/alert.wasm".as_ref())?;
 //!
 //! let mut capabilities = Capabilities::default();
-//! let admins: Arc<dyn trailmark_backends::Notifier> = Arc::new(trailmark_backends::StdoutNotifier::new());
+//! let admins: Arc<dyn trailmark_backend_api::Notifier> = Arc::new(trailmark_backends::StdoutNotifier::new());
 //! capabilities.notify.insert("admins".to_owned(), admins);
 //! let binding = Binding::new(plugin, BindingSpec {
 //!     rule: "delete-alert".to_owned(),
@@ -55,7 +55,7 @@
 //!     config: serde_json::json!({ "subject": "{detail.entity-type} deleted" }),
 //! })?;
 //!
-//! let event = trailmark_backends::Event {
+//! let event = trailmark_backend_api::Event {
 //!     id: "6a7e8feb-b491-4cf7-a9f1-bf3703467718".to_owned(),
 //!     version: "0".to_owned(),
 //!     source: "com.example.library".to_owned(),

@@ -1,7 +1,7 @@
 //! [`Staged`]: the archive and metadata writes a plugin made during a call,
 //! held until the call ends.
 
-use trailmark_backends::ChangeRecord;
+use trailmark_backend_api::ChangeRecord;
 
 /// A body a plugin stored during the current call, written to the archive
 /// when the call ends.

@@ -4,7 +4,7 @@
 //! [`Binding::call_batch`](crate::Binding::call_batch)); every capability
 //! call concerns the one delivery being handled, index 0 of its batch.
 
-use trailmark_backends::{ChangeRecord, Event, Notification};
+use trailmark_backend_api::{ChangeRecord, Event, Notification};
 
 use crate::denial;
 use crate::host::HostState;

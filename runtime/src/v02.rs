@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use trailmark_backends::{Event, Notification};
+use trailmark_backend_api::{Event, Notification};
 use trailmark_event::{Operation as ChangeOperation, ParsedEvent};
 
 use crate::denial;

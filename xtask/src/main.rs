@@ -230,6 +230,11 @@ fn test() -> Result<()> {
             "warnings",
         ])
         .env(EMBED_PLUGINS, &wasm_dir))?;
+    // The binary builds without AWS support (the `aws` feature off), with no
+    // AWS crate in it; the plugin runtime compiles no backend implementation.
+    run(cargo().args(["check", "-p", "trailmark", "--no-default-features"]))?;
+    forbid_in_tree(&["-p", "trailmark", "--no-default-features"], &["aws-"])?;
+    forbid_in_tree(&["-p", "trailmark-runtime"], &["rusqlite", "ureq"])?;
     // The AWS backends are tested against a real AWS-compatible server:
     // moto, installed into .venv on first use, on a free loopback port, and
     // stopped (by PID) when `moto` is dropped, whatever the outcome. The
@@ -294,6 +299,37 @@ fn target_dir() -> Result<PathBuf> {
             .as_str()
             .context("no target_directory")?,
     ))
+}
+
+/// Fail if the normal (non-dev) dependency tree of `package_args` has a
+/// crate whose name starts with one of `forbidden`.
+fn forbid_in_tree(package_args: &[&str], forbidden: &[&str]) -> Result<()> {
+    let out = cargo()
+        .args([
+            "tree", "-e", "normal", "--prefix", "none", "--format", "{p}",
+        ])
+        .args(package_args)
+        .output()
+        .context("running cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree {package_args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let found: Vec<&str> = tree
+        .lines()
+        .filter(|line| forbidden.iter().any(|f| line.starts_with(f)))
+        .collect();
+    if !found.is_empty() {
+        bail!(
+            "{package_args:?} must not depend on {forbidden:?}, but its tree has:\n{}",
+            found.join("\n")
+        );
+    }
+    eprintln!("xtask: {package_args:?} has none of {forbidden:?} in its tree");
+    Ok(())
 }
 
 fn bench(args: &[String]) -> Result<()> {

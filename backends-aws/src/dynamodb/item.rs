@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use trailmark_backends::{BackendError, BackendResult, ChangeRecord};
+use trailmark_backend_api::{BackendError, BackendResult, ChangeRecord};
 
 use super::keys::{author_pk, entity_pk, sort_key, time_pk};
 

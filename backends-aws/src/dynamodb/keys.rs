@@ -1,7 +1,7 @@
 //! Key attribute values of the table design: how a change record becomes
 //! partition and sort keys that sort the way queries need.
 
-use trailmark_backends::{BackendError, BackendResult};
+use trailmark_backend_api::{BackendError, BackendResult};
 
 /// Number of partitions of the time index. Fixed per table: changing it
 /// needs a new table (or rewriting every item's `tpk`).

@@ -19,7 +19,7 @@
 //!
 //! # Queries
 //!
-//! - **Entity history** ([`history`](trailmark_backends::MetadataStore::history)
+//! - **Entity history** ([`history`](trailmark_backend_api::MetadataStore::history)
 //!   and queries with entity type *and* id): one partition of the table,
 //!   strongly consistent, in `sk` order. History pages continue after the
 //!   cursor's `sk` (a key condition); a history for one source filters on
@@ -75,7 +75,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use tokio::runtime::Handle;
 
-use trailmark_backends::{
+use trailmark_backend_api::{
     BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery, MetadataStore, PutOutcome,
 };
 
@@ -87,7 +87,7 @@ use crate::bridge::Bridge;
 use crate::error::sdk_error;
 use crate::sdk::AwsTarget;
 use item::{attr, from_item, sort_key_of, to_item};
-use query::page_size;
+use trailmark_backend_api::page_size;
 
 /// Change records in one DynamoDB table (design in the [module docs](self)).
 #[derive(Debug, Clone)]

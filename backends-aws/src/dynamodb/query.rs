@@ -7,8 +7,8 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::task::JoinSet;
-use trailmark_backends::{
-    BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, DEFAULT_LIMIT, MAX_LIMIT,
+use trailmark_backend_api::{
+    BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, page_size,
 };
 
 use super::item::{attr, from_item, sort_key_of};
@@ -72,14 +72,6 @@ pub(crate) fn plan(query: &ChangeQuery) -> Plan {
 /// large values are capped.
 fn effective_limit(query: &ChangeQuery) -> usize {
     page_size(query.limit)
-}
-
-/// A requested page size as served: 0 means the default, large ones capped.
-pub(crate) fn page_size(limit: usize) -> usize {
-    match limit {
-        0 => DEFAULT_LIMIT,
-        n => n.min(MAX_LIMIT),
-    }
 }
 
 /// One partition being read newest first.

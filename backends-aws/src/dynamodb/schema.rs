@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
     Projection, ProjectionType, ScalarAttributeType, TableStatus,
 };
-use trailmark_backends::{BackendError, BackendResult};
+use trailmark_backend_api::{BackendError, BackendResult};
 
 use super::item::attr;
 use crate::error::sdk_error;

@@ -7,6 +7,7 @@ use trailmark_backends_aws::{
 };
 
 use crate::common::{ACCOUNT, REGION, moto_url, runtime, unique};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 #[test]
 fn bootstrap_is_idempotent_and_leaves_checkable_resources() {

@@ -1,11 +1,12 @@
 //! DynamoDB metadata: idempotent puts, history, the author index, filters,
 //! pagination.
 
-use trailmark_backends::{
+use trailmark_backend_api::{
     BackendError, ChangeQuery, ChangeRecord, HistoryQuery, MetadataStore, PutOutcome,
 };
 
 use crate::common::{new_table, runtime};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn change(
     event_id: &str,

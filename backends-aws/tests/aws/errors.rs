@@ -3,12 +3,13 @@
 
 use std::net::TcpListener;
 
-use trailmark_backends::{BackendError, ChangeQuery, ChangeRecord, Event, Notification};
+use trailmark_backend_api::{BackendError, ChangeQuery, ChangeRecord, Event, Notification};
 use trailmark_backends_aws::{
     AwsArchiveConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig, SqsSourceConfig,
 };
 
 use crate::common::{ACCOUNT, REGION, moto_url, new_table, runtime, unique};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn missing_bucket() -> AwsArchiveConfig {
     AwsArchiveConfig::S3 {
@@ -263,7 +264,7 @@ fn backends_work_from_blocking_threads_and_async_workers() {
     assert!(from_blocking.is_ok(), "{from_blocking:?}");
     let from_worker = {
         let store = store.clone();
-        let query = trailmark_backends::HistoryQuery {
+        let query = trailmark_backend_api::HistoryQuery {
             entity_type: "book".into(),
             entity_id: "1".into(),
             ..Default::default()

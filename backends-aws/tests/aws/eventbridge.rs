@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use trailmark_backends::Event;
+use trailmark_backend_api::Event;
 use trailmark_backends_aws::{AwsForwardConfig, BootstrapSpec, SqsSourceConfig, bootstrap};
 
 use crate::common::{REGION, moto_url, new_queue, runtime, sdk, unique};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn event(i: usize, source: &str) -> Event {
     Event {

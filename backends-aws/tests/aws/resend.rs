@@ -3,11 +3,12 @@
 //! failed with a retryable code are sent again.
 
 use serde_json::{Value, json};
-use trailmark_backends::Event;
+use trailmark_backend_api::Event;
 use trailmark_backends_aws::AwsForwardConfig;
 
 use crate::common::{REGION, runtime};
 use crate::test_http::{Reply, TestServer};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn event(i: usize) -> Event {
     Event {

@@ -1,9 +1,10 @@
 //! S3 archive: put/get, missing keys, invalid keys, the prefix.
 
-use trailmark_backends::BackendError;
+use trailmark_backend_api::BackendError;
 use trailmark_backends_aws::{AwsArchiveConfig, BootstrapSpec, bootstrap};
 
 use crate::common::{REGION, moto_url, runtime, sdk, unique};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn archive_config(prefix: Option<&str>) -> AwsArchiveConfig {
     AwsArchiveConfig::S3 {

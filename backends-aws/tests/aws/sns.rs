@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use trailmark_backends::Notification;
+use trailmark_backend_api::Notification;
 use trailmark_backends_aws::{AwsNotifyConfig, BootstrapSpec, bootstrap};
 
 use crate::common::{ACCOUNT, REGION, drain, moto_url, new_queue, runtime, sdk, unique};
+use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn notification(operation: &str, author: &str) -> Notification {
     Notification {

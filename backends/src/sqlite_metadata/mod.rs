@@ -31,17 +31,14 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
 use serde::Deserialize;
 
-pub use query::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use schema::SCHEMA_VERSION;
 
 use crate::durability::{Durability, Unsynced};
 use crate::{
     BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery,
-    MetadataStore, PutOutcome,
+    MetadataStore, PutOutcome, page_size,
 };
-use query::{
-    CHANGES_CURSOR, COLUMNS, Cursor, HISTORY_CURSOR, effective_limit, page_size, record_from_row,
-};
+use query::{CHANGES_CURSOR, COLUMNS, Cursor, HISTORY_CURSOR, effective_limit, record_from_row};
 use writer::Writer;
 
 /// The write connection's page cache, as SQLite's `cache_size` (negative:

@@ -3,12 +3,7 @@
 use rusqlite::Row;
 use rusqlite::types::Value;
 
-use crate::{BackendError, BackendResult, ChangeQuery, ChangeRecord, HistoryQuery};
-
-/// Page size when the query asks for 0 records.
-pub const DEFAULT_LIMIT: usize = 100;
-/// Largest page size served; larger limits are lowered to it.
-pub const MAX_LIMIT: usize = 1000;
+use crate::{BackendError, BackendResult, ChangeQuery, ChangeRecord, HistoryQuery, page_size};
 
 /// The columns of a [`ChangeRecord`], in the order [`record_from_row`] reads them.
 pub(crate) const COLUMNS: &str =
@@ -90,14 +85,6 @@ impl Cursor {
 /// The page size a query gets: 0 means the default, and large ones are capped.
 pub(crate) fn effective_limit(query: &ChangeQuery) -> usize {
     page_size(query.limit)
-}
-
-/// A requested page size as served: 0 means the default, large ones are capped.
-pub(crate) fn page_size(limit: usize) -> usize {
-    match limit {
-        0 => DEFAULT_LIMIT,
-        n => n.min(MAX_LIMIT),
-    }
 }
 
 /// The SELECT for one page of `query`'s history, oldest first, and its
@@ -189,6 +176,7 @@ pub(crate) fn select(query: &ChangeQuery) -> BackendResult<(String, Vec<Value>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DEFAULT_LIMIT, MAX_LIMIT};
 
     #[test]
     fn cursors_round_trip_even_with_colons_in_the_event_id() {

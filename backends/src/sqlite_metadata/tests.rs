@@ -2,6 +2,7 @@ use std::collections::HashSet;
 use std::thread;
 
 use super::*;
+use crate::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn store(sync: Synchronous) -> (tempfile::TempDir, SqliteMetadata) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,12 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use trailmark_backends_aws::{BootstrapSpec, bootstrap};
-
-use crate::backend_config::Backend;
-use crate::config::{Config, Overrides};
 
 /// AWS commands.
 #[derive(Debug, Subcommand)]
@@ -32,16 +28,27 @@ It prints one line per resource: created, or already there."
     },
 }
 
-/// The AWS half of a backend section, if it is one.
-fn aws<L, A: Clone>(b: &Backend<L, A>) -> Option<A> {
-    match b {
-        Backend::Aws(a) => Some(a.clone()),
-        Backend::Local(_) => None,
-    }
+/// Run an `aws` subcommand.
+#[cfg(not(feature = "aws"))]
+pub fn run(cmd: AwsCommand) -> Result<ExitCode> {
+    let AwsCommand::Bootstrap { .. } = cmd;
+    anyhow::bail!("`trailmark aws bootstrap`: {}", crate::config::WITHOUT_AWS)
 }
 
 /// Run an `aws` subcommand.
+#[cfg(feature = "aws")]
 pub fn run(cmd: AwsCommand) -> Result<ExitCode> {
+    use anyhow::Context;
+    use trailmark_backend_api::registry::{Kind, Section};
+    use trailmark_backends_aws::{BootstrapSpec, bootstrap};
+
+    use crate::config::{Config, Overrides};
+
+    /// The section's AWS config, if it names an AWS backend of config type `A`.
+    fn aws<K: Kind, A: Clone + 'static>(section: &Section<K>) -> Option<A> {
+        section.config::<A>().cloned()
+    }
+
     let AwsCommand::Bootstrap { config } = cmd;
     let config = Config::load(Some(&config), &Overrides::default())?;
     let spec = BootstrapSpec {

@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{OutputFormat, ServerArg};
-use crate::units::parse_duration;
+use trailmark_backend_api::units::parse_duration;
 
 /// Arguments of `bench`.
 #[derive(Debug, Args)]

@@ -3,14 +3,20 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
+#[cfg(feature = "aws")]
+use anyhow::{Context, bail};
 use clap::Subcommand;
+#[cfg(feature = "aws")]
 use serde_json::Value;
 
-use super::{OutputFormat, ServerArg, read_arg, terminal};
-use crate::ingest::client::{
+#[cfg(feature = "aws")]
+use super::producer::{
     PutEntry, PutOutcome, parse_entries, put_events_with_client, sdk_client, sdk_client_with_token,
 };
+use super::{OutputFormat, ServerArg};
+#[cfg(feature = "aws")]
+use super::{read_arg, terminal};
 
 /// Event commands.
 #[derive(Debug, Subcommand)]
@@ -41,6 +47,7 @@ pub enum EventsCommand {
 }
 
 /// Turn an EventBridge envelope into a PutEvents entry.
+#[cfg(feature = "aws")]
 fn envelope_entry(v: &Value) -> Result<PutEntry> {
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let time = match text("time") {
@@ -65,6 +72,7 @@ fn envelope_entry(v: &Value) -> Result<PutEntry> {
 }
 
 /// Parse a file's text as entries or envelopes.
+#[cfg(feature = "aws")]
 pub fn parse_input(text: &str) -> Result<Vec<PutEntry>> {
     let value: Value = serde_json::from_str(text).context("not valid JSON")?;
     let items = match &value {
@@ -84,7 +92,21 @@ pub fn parse_input(text: &str) -> Result<Vec<PutEntry>> {
     }
 }
 
+/// Run an `events` subcommand: without AWS support there is no producer
+/// client, and `put` says so (a server built without it still takes events
+/// on `POST /v1/events` and PutEvents from any client).
+#[cfg(not(feature = "aws"))]
+pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
+    let EventsCommand::Put { .. } = cmd;
+    anyhow::bail!(
+        "`trailmark events put` sends with the AWS SDK, and {}; send events with a build \
+         that has it, any EventBridge client, or `POST /v1/events` (Authorization: Bearer TOKEN)",
+        crate::config::WITHOUT_AWS
+    )
+}
+
 /// Run an `events` subcommand.
+#[cfg(feature = "aws")]
 pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
     let EventsCommand::Put {
         server,

@@ -52,6 +52,8 @@ pub mod export;
 pub mod init;
 pub mod plugin_new;
 pub mod plugins;
+#[cfg(feature = "aws")]
+pub mod producer;
 pub mod query;
 pub mod rules;
 pub mod serve;
@@ -118,9 +120,10 @@ impl ServerArg {
     }
 
     /// The access key pair a local server created, for SigV4-signed calls.
-    pub fn access_key(&self) -> Option<crate::ingest::client::AccessKey> {
+    #[cfg(feature = "aws")]
+    pub fn access_key(&self) -> Option<producer::AccessKey> {
         let local = trailmark_auth::LocalCredentials::load(&self.data).ok()?;
-        Some(crate::ingest::client::AccessKey {
+        Some(producer::AccessKey {
             id: local.access_key_id.clone(),
             secret: local.secret_access_key.expose().to_owned(),
         })

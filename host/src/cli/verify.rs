@@ -14,7 +14,6 @@ use serde_json::json;
 use trailmark_journal::{PublicKey, VerifyReport, read_checkpoints, verify_visiting};
 
 use super::OutputFormat;
-use crate::backend_config::Backend;
 use crate::config::{Config, Overrides};
 use crate::engine::checkpoints::{LOG_FILE, public_key_path};
 use stores::{JournalIndex, Location, StoresReport};
@@ -125,19 +124,27 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
 
 /// The metadata store to check.
 fn metadata_location(config: &Config) -> Location {
-    match &config.metadata {
-        Backend::Local(local) => Location::Local(local.sqlite_path(&config.data)),
-        Backend::Aws(_) => {
-            Location::NotChecked("DynamoDB (AWS backends are not checked yet)".into())
-        }
-    }
+    location(
+        config.metadata.local_path(&config.data),
+        config.metadata.type_name(),
+    )
 }
 
 /// The archive to check.
 fn archive_location(config: &Config) -> Location {
-    match &config.archive {
-        Backend::Local(local) => Location::Local(local.fs_root(&config.data)),
-        Backend::Aws(_) => Location::NotChecked("S3 (AWS backends are not checked yet)".into()),
+    location(
+        config.archive.local_path(&config.data),
+        config.archive.type_name(),
+    )
+}
+
+/// Where an embedded store keeps its data; a remote one is not checked.
+fn location(path: Option<PathBuf>, type_name: &str) -> Location {
+    match path {
+        Some(path) => Location::Local(path),
+        None => Location::NotChecked(format!(
+            "`{type_name}` (only embedded backends are checked yet)"
+        )),
     }
 }
 

@@ -105,8 +105,7 @@ impl Engine {
     })?;
 
         backends::check(config).await?;
-        let capabilities = backends::build(config, &tokio::runtime::Handle::current())
-            .context("setting up the backends")?;
+        let capabilities = backends::build(config).context("setting up the backends")?;
         let stores = Stores {
             metadata: capabilities
                 .metadata

@@ -37,7 +37,6 @@
 mod aws_error;
 mod aws_json;
 mod body;
-pub mod client;
 mod entry;
 mod intake;
 mod limits;

@@ -12,7 +12,7 @@ pub use trailmark_runtime::{ArchiveGrant, Grants};
 use trailmark_runtime::{Quota, QuotaUnit, Quotas};
 
 use super::document::Step;
-use crate::units::{format_duration, parse_bytes, parse_duration};
+use trailmark_backend_api::units::{format_duration, parse_bytes, parse_duration};
 
 /// EventBridge's limits for a rule's retry policy.
 const MAX_RETRY_ATTEMPTS: u64 = 185;

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod listener;
 pub mod refusals;
+#[cfg(feature = "aws")]
 mod sqs;
 pub mod viewer;
 
@@ -29,10 +30,13 @@ pub async fn serve(config: Config) -> Result<()> {
     let pipeline = engine.pipeline.clone();
     let metrics = engine.metrics.clone();
     let intake: Arc<dyn crate::ingest::Intake> = Arc::new(PipelineIntake(pipeline.clone()));
+    #[cfg(feature = "aws")]
     let sqs_source = config
         .sqs
         .clone()
         .map(|c| tokio::spawn(sqs::run(c, intake.clone())));
+    #[cfg(not(feature = "aws"))]
+    let sqs_source: Option<tokio::task::JoinHandle<()>> = None;
     let ingest_state = IngestState {
         intake,
         limits: IngestLimits {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::{Value, json};
-use trailmark::ingest::client::{AccessKey, sdk_client};
+use trailmark::cli::producer::{AccessKey, sdk_client};
 
 use crate::common::{Server, Setup, agent, assert_success, auth_token, state_change};
 

@@ -3,7 +3,7 @@
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use trailmark::ingest::client::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
+use trailmark::cli::producer::{PutEntry, PutOutcome, parse_entries, put_events_via_sdk};
 
 use crate::ingest_server::{TestServer, assert_still_serving, raw_sdk_client};
 

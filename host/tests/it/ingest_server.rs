@@ -151,7 +151,7 @@ pub async fn assert_still_serving(server: &TestServer) {
     assert_eq!(server.recorder.events().len(), before + 1);
 }
 
-/// The AWS SDK client built by hand (not through `trailmark::ingest::client`):
+/// The AWS SDK client built by hand (not through `trailmark::cli::producer`):
 /// rustls on ring, dummy credentials, fast retries.
 pub fn raw_sdk_client(server: &TestServer, max_attempts: u32) -> aws_sdk_eventbridge::Client {
     let http_client = aws_smithy_http_client::Builder::new()

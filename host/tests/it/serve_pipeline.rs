@@ -277,6 +277,7 @@ fn a_server_refuses_to_start_on_invalid_rules_and_says_where() {
 }
 
 #[test]
+#[cfg(feature = "aws")]
 fn the_aws_sdk_puts_events_through_trailmark_events_put() {
     let setup = Setup::new().standard();
     let server = setup.start();

@@ -20,7 +20,7 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// a key shown in a terminal or a log reads as the key that is stored.
 ///
 /// ```
-/// use trailmark_backends::validate_key;
+/// use trailmark_backend_api::validate_key;
 /// assert!(validate_key("book/42/evt-1.json").is_ok());
 /// assert!(validate_key("../etc/passwd").is_err());
 /// ```

@@ -1,11 +1,25 @@
-//! Human-friendly durations (`250ms`, `1s`, `5m`, `24h`, `30d`, `1h30m`) and
-//! byte sizes (`512KiB`, `64MiB`, `1GB`) as they appear in rule files,
-//! `trailmark.toml` and command-line flags.
+//! Human-friendly durations (`250ms`, `1s`, `5m`, `24h`, `30d`, `1h30m`,
+//! `1m 30s`) and byte sizes (`512KiB`, `64MiB`, `1GB`) as they appear in
+//! rule files, `trailmark.toml` (the server's keys and the backends' alike)
+//! and command-line flags: one grammar everywhere.
+//!
+//! ```
+//! use std::time::Duration;
+//! use trailmark_backend_api::units::{parse_bytes, parse_duration};
+//! assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+//! assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+//! assert!(parse_duration("30").is_err()); // the unit is never implied
+//! assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+//! ```
 
 use std::time::Duration;
 
-/// Parse a duration such as `250ms`, `1s`, `5m`, `24h`, `30d` or `1h30m`.
-/// A bare number is rejected: the unit must be explicit.
+use serde::{Deserialize, Deserializer};
+
+/// Parse a duration: whole numbers, each followed by a unit (`ms`, `s`, `m`,
+/// `h`, `d`), such as `250ms`, `1s`, `5m`, `24h`, `30d`, `1h30m` or
+/// `1m 30s` (spaces between the parts are allowed). A bare number is
+/// rejected: the unit must be explicit.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
@@ -25,12 +39,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let n: u128 = rest[..digits]
             .parse()
             .map_err(|_| format!("`{t}`: number too large"))?;
-        rest = &rest[digits..];
+        rest = rest[digits..].trim_start();
         let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
+            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
+        rest = rest[unit_len..].trim_start();
         let millis_per: u128 = match unit {
             "ms" => 1,
             "s" => 1_000,
@@ -52,6 +66,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     let millis = u64::try_from(total).map_err(|_| format!("`{t}` is too long"))?;
     Ok(Duration::from_millis(millis))
+}
+
+/// Deserialize a duration string with [`parse_duration`], refusing zero:
+/// for timeouts, where zero would mean "fail at once".
+///
+/// For `#[serde(deserialize_with = "positive_duration")]` on config fields.
+pub fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let duration = parse_duration(&text).map_err(|m| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?}: {m}; expected e.g. \"5s\" or \"250ms\""
+        ))
+    })?;
+    if duration.is_zero() {
+        return Err(serde::de::Error::custom(format!(
+            "duration {text:?} must be more than zero"
+        )));
+    }
+    Ok(duration)
 }
 
 /// Format a duration compactly, the inverse of [`parse_duration`] for whole units.
@@ -114,8 +147,42 @@ mod tests {
         assert!(parse_duration("5w").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("h").is_err());
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 1h  30m "), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("5 s"), Ok(Duration::from_secs(5)));
+        assert!(
+            parse_duration("1h 30")
+                .unwrap_err()
+                .contains("needs a unit")
+        );
+        assert!(
+            parse_duration("1h, 30m")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn config_durations_name_the_text_and_refuse_zero() {
+        #[derive(Debug, serde::Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "positive_duration")]
+            timeout: Duration,
+        }
+        let read = |text: &str| toml::from_str::<T>(text).map_err(|e| e.to_string());
+        assert_eq!(
+            read("timeout = \"1m 30s\"").map(|t| t.timeout),
+            Ok(Duration::from_secs(90))
+        );
+        let e = read("timeout = \"5\"").unwrap_err();
+        assert!(
+            e.contains("invalid duration \"5\"") && e.contains("needs a unit"),
+            "{e}"
+        );
+        let e = read("timeout = \"0s\"").unwrap_err();
+        assert!(e.contains("more than zero"), "{e}");
     }
 
     #[test]
