@@ -6,7 +6,6 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use trailmark_backend_api::{BackendError, BackendResult, Event};
 
 use crate::error::{classify_code, sdk_error};
@@ -131,52 +130,19 @@ pub struct SqsBodyError {
     pub reason: String,
 }
 
-/// The envelope as EventBridge writes it into an SQS target's queue.
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Envelope<'a> {
-    id: String,
-    #[serde(default = "zero")]
-    version: String,
-    source: String,
-    detail_type: String,
-    time: String,
-    #[serde(default)]
-    account: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    resources: Vec<String>,
-    #[serde(borrow)]
-    detail: &'a RawValue,
-}
-
-fn zero() -> String {
-    "0".to_owned()
-}
-
-/// Parse an SQS body holding an EventBridge event. `detail` must be a JSON
-/// object and is kept verbatim (no float rounding, key order kept).
+/// Parse an SQS body holding an EventBridge event (the envelope as
+/// EventBridge writes it into an SQS target's queue). `detail` must be a
+/// JSON object and is kept verbatim (no float rounding, key order kept).
 pub(crate) fn parse_envelope(message_id: &str, body: &str) -> Result<Event, SqsBodyError> {
     let error = |reason: String| SqsBodyError {
         message_id: message_id.to_owned(),
         reason,
     };
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| error(e.to_string()))?;
-    if !envelope.detail.get().trim_start().starts_with('{') {
+    let event = Event::from_envelope(body).map_err(|e| error(e.to_string()))?;
+    if !event.detail.trim_start().starts_with('{') {
         return Err(error("`detail` is not a JSON object".to_owned()));
     }
-    Ok(Event {
-        id: envelope.id,
-        version: envelope.version,
-        source: envelope.source,
-        detail_type: envelope.detail_type,
-        time: envelope.time,
-        account: envelope.account,
-        region: envelope.region,
-        resources: envelope.resources,
-        detail: envelope.detail.get().to_owned(),
-    })
+    Ok(event)
 }
 
 /// Long-polls one SQS queue for EventBridge events.
