@@ -3,7 +3,9 @@
 //! exactly once and archived.
 //!
 //! At full load (BENCHMARKS.md): `TRAILMARK_CRASH_STREAMS=32` streams at
-//! once, `TRAILMARK_TEST_BIN=<release trailmark>` to crash a release build.
+//! once, `TRAILMARK_CRASH_EVENTS=N` acknowledged before the kill (default
+//! 200 per stream), `TRAILMARK_TEST_BIN=<release trailmark>` to crash a
+//! release build.
 //! `TRAILMARK_TEST_BIN` changes the server of every test in the binary, so
 //! run this one alone: `cargo test -p trailmark --test it crash::`.
 
@@ -58,9 +60,12 @@ fn every_acknowledged_event_survives_sigkill() {
         })
         .collect();
     // Let it stream for a while, then kill the server mid-flight.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().expect("lock").len() < 200 * streams && std::time::Instant::now() < deadline
-    {
+    let before_kill: usize = std::env::var("TRAILMARK_CRASH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200 * streams);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while acked.lock().expect("lock").len() < before_kill && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     server.kill();
@@ -87,6 +92,11 @@ fn every_acknowledged_event_survives_sigkill() {
         },
     );
     let seen = common::all_change_ids(&server, "author=crash-test");
+    eprintln!(
+        "crash test: {} events acknowledged before SIGKILL from {streams} streams, {} change records after the restart",
+        acked.len(),
+        seen.len()
+    );
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "a change record was stored twice");
     for id in &acked {
