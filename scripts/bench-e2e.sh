@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end benchmark, one command: a fresh `trailmark init` directory (the
+# default rules and the standard plugins on the embedded backends), served
+# on PORT and loaded by `trailmark bench ARGS`; then the server's own CPU
+# time. BIN must carry the standard plugins (built by `cargo xtask serve` or
+# `cargo xtask image`).
+#
+#   scripts/bench-e2e.sh target/release/trailmark 18110 --duration 60s
+#   scripts/bench-e2e.sh target/release/trailmark 18110 --duration 60s --rate 10000
+set -euo pipefail
+BIN=$(realpath "$1"); PORT=$2; shift 2
+D=$(mktemp -d)
+trap 'rm -rf "$D"' EXIT
+"$BIN" init "$D/srv" >/dev/null
+cd "$D/srv"
+NO_COLOR=1 RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" >serve.out 2>serve.err &
+PID=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+    sleep 0.2
+done
+TICKS=$(getconf CLK_TCK)
+T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
+"$BIN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
+T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
+echo "server CPU          $(( (T1 - T0) / TICKS )) s"
+kill -TERM "$PID"
+wait "$PID" || true
