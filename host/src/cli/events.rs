@@ -71,6 +71,27 @@ fn envelope_entry(v: &Value) -> Result<PutEntry> {
     })
 }
 
+/// The envelope keys in `text` that the server assigns itself (`id`,
+/// `version`, `account`, `region`): a PutEvents entry cannot carry them.
+#[cfg(feature = "aws")]
+fn host_assigned(text: &str) -> Vec<&'static str> {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return Vec::new();
+    };
+    let items = match &value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    ["id", "version", "account", "region"]
+        .into_iter()
+        .filter(|key| {
+            items
+                .iter()
+                .any(|i| i.get("detail-type").is_some() && i.get(*key).is_some())
+        })
+        .collect()
+}
+
 /// Parse a file's text as entries or envelopes.
 #[cfg(feature = "aws")]
 pub fn parse_input(text: &str) -> Result<Vec<PutEntry>> {
@@ -121,6 +142,15 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
             format!("@{f}")
         })?;
         entries.extend(parse_input(&text).with_context(|| format!("reading events from {f}"))?);
+        let assigned = host_assigned(&text);
+        if !assigned.is_empty() {
+            eprintln!(
+                "note: {f}: the envelope's {} {} assigned by the server, not sent (each event's \
+                 id is printed below)",
+                assigned.join(", "),
+                if assigned.len() == 1 { "is" } else { "are" }
+            );
+        }
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -180,4 +210,27 @@ pub fn run(cmd: EventsCommand) -> Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+#[cfg(all(test, feature = "aws"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_keys_the_server_assigns_are_named() {
+        let envelope = r#"{"version": "0", "id": "x", "detail-type": "t", "source": "s",
+                           "account": "1", "region": "r", "detail": {}}"#;
+        assert_eq!(
+            host_assigned(envelope),
+            ["id", "version", "account", "region"]
+        );
+        let entries = r#"[{"Source": "s", "DetailType": "t", "Detail": "{}"}]"#;
+        assert!(
+            host_assigned(entries).is_empty(),
+            "PutEvents entries have none"
+        );
+        let entry = parse_input(envelope).expect("an envelope is an entry");
+        assert_eq!(entry.len(), 1);
+        assert_eq!(entry[0].source.as_deref(), Some("s"));
+    }
 }
