@@ -194,6 +194,27 @@ fn explain_conj(conj: &Conj, leaves: &[Flat<'_>]) -> Option<(usize, Mismatch)> {
     ))
 }
 
+/// Each alternative's verdict, in order: the conditions it tests when it
+/// matches, its first failing condition when it does not.
+pub(crate) fn explain_each(dnf: &[Conj], event: &Value) -> Vec<Result<Vec<String>, Mismatch>> {
+    let leaves = flatten(event);
+    dnf.iter()
+        .map(|conj| match explain_conj(conj, &leaves) {
+            Some((_, mismatch)) => Err(mismatch),
+            None => Ok(conj
+                .positives
+                .iter()
+                .map(|p| format!("{} {}", p.path.join("."), describe_conds(p)))
+                .chain(
+                    conj.absent
+                        .iter()
+                        .map(|a| format!("{} not exists", a.join("."))),
+                )
+                .collect()),
+        })
+        .collect()
+}
+
 /// `None` when the event matches; otherwise the failure of the closest alternative.
 pub(crate) fn explain(dnf: &[Conj], event: &Value) -> Option<Mismatch> {
     let leaves = flatten(event);

@@ -41,6 +41,14 @@ impl Pattern {
         interpret::explain(&self.dnf, event)
     }
 
+    /// Every alternative's verdict on the event, in pattern order (one for a
+    /// pattern without `$or`): `Ok` with the conditions it tests when it
+    /// matches (`detail.operation = "delete"`), `Err` with its first failing
+    /// condition when it does not. The event matches when any is `Ok`.
+    pub fn explain_each(&self, event: &Value) -> Vec<Result<Vec<String>, Mismatch>> {
+        interpret::explain_each(&self.dnf, event)
+    }
+
     /// Every field path the pattern tests, as segment lists, in pattern order, without
     /// duplicates.
     pub fn field_paths(&self) -> Vec<Vec<String>> {

@@ -103,7 +103,9 @@ pub struct TestArgs {
     /// The event in the EventBridge envelope: JSON text, or @FILE, or @- for standard input.
     #[arg(long)]
     event: String,
-    /// On no match, say which field and condition failed first.
+    /// Say why: for each alternative of the pattern (each `$or` branch), the
+    /// conditions it tests when it matches, or its first failing field and
+    /// condition when it does not.
     #[arg(long)]
     explain: bool,
 }
@@ -314,17 +316,40 @@ fn test(args: TestArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    if pattern.matches(&event) {
-        println!("match");
-        return Ok(ExitCode::SUCCESS);
+    let matched = pattern.matches(&event);
+    println!("{}", if matched { "match" } else { "no match" });
+    if args.explain {
+        print!("{}", explanation(&pattern.explain_each(&event)));
     }
-    println!("no match");
-    if args.explain
-        && let Some(why) = pattern.explain(&event)
-    {
-        println!("{why}");
+    Ok(if matched {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `--explain`: every alternative of the pattern (its `$or` expanded), with
+/// the conditions it tests when it matches, or why it does not.
+fn explanation(verdicts: &[Result<Vec<String>, trailmark_pattern::Mismatch>]) -> String {
+    let mut out = String::new();
+    let numbered = verdicts.len() > 1;
+    for (i, verdict) in verdicts.iter().enumerate() {
+        let head = if numbered {
+            format!("alternative {} of {}: ", i + 1, verdicts.len())
+        } else {
+            String::new()
+        };
+        match verdict {
+            Ok(conditions) => {
+                out.push_str(&format!("{head}matches:\n"));
+                for condition in conditions {
+                    out.push_str(&format!("  {condition}\n"));
+                }
+            }
+            Err(why) => out.push_str(&format!("{head}{why}\n")),
+        }
     }
-    Ok(ExitCode::from(1))
+    out
 }
 
 fn match_rules(rules: PathBuf, event: &str, output: OutputFormat) -> Result<ExitCode> {
@@ -435,4 +460,27 @@ fn show(server: &ServerArg, name: &str, output: OutputFormat) -> Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_names_every_alternative_and_what_held() {
+        let pattern = parse_pattern(
+            r#"{"$or": [{"detail": {"operation": ["delete"]}}, {"source": ["com.bank"]}]}"#,
+        )
+        .expect("pattern");
+        let event: serde_json::Value = serde_json::from_str(
+            r#"{"source": "com.bank", "detail-type": "t", "detail": {"operation": "update"}}"#,
+        )
+        .expect("event");
+        let text = explanation(&pattern.explain_each(&event));
+        assert!(
+            text.contains("alternative 1 of 2: field `detail.operation` is \"update\"")
+                && text.contains("alternative 2 of 2: matches:\n  source = \"com.bank\""),
+            "{text}"
+        );
+    }
 }
