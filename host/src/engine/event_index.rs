@@ -79,7 +79,7 @@ impl EventIndex {
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
-                 PRAGMA cache_size = -16384;
+                 PRAGMA cache_size = -2048;
                  CREATE TABLE IF NOT EXISTS events (
                      seq INTEGER PRIMARY KEY,
                      hash INTEGER NOT NULL,
