@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
-use trailmark_backends::{ArchiveStore, ChangeRecord, MetadataStore};
+use trailmark_backend_api::{ArchiveStore, ChangeRecord, MetadataStore};
 
 use crate::search::{self, SCAN_BUDGET, Search};
 use crate::when::format_ms;

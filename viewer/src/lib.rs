@@ -28,8 +28,8 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # fn wire(metadata: Arc<dyn trailmark_backends::MetadataStore>,
-//! #         archive: Arc<dyn trailmark_backends::ArchiveStore>,
+//! # fn wire(metadata: Arc<dyn trailmark_backend_api::MetadataStore>,
+//! #         archive: Arc<dyn trailmark_backend_api::ArchiveStore>,
 //! #         trail: Arc<dyn trailmark_viewer::Trail>,
 //! #         auth: Arc<trailmark_auth::Authenticator>) -> axum::Router {
 //! let state = trailmark_viewer::ViewerState::new(metadata, archive, trail, auth);
@@ -58,7 +58,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use trailmark_auth::Authenticator;
-use trailmark_backends::{ArchiveStore, MetadataStore};
+use trailmark_backend_api::{ArchiveStore, MetadataStore};
 
 pub use explain::LiveRule;
 pub use integrity::Checkpointed;

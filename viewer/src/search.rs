@@ -13,7 +13,7 @@
 //! on each row and [`page`] filters store pages server-side, scanning at most
 //! a budget of rows per request and handing back a cursor to continue.
 
-use trailmark_backends::{BackendError, ChangeQuery, ChangeRecord, MetadataStore};
+use trailmark_backend_api::{BackendError, ChangeQuery, ChangeRecord, MetadataStore};
 
 use crate::when::parse_time_ms;
 
@@ -346,7 +346,7 @@ pub fn page(
     let batch = if search.store_is_exact() {
         limit
     } else {
-        trailmark_backends::MAX_LIMIT
+        trailmark_backend_api::MAX_LIMIT
     };
     let mut rows = Vec::with_capacity(limit);
     let mut scanned = 0;

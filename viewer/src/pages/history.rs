@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use trailmark_backends::{BackendError, ChangeRecord, HistoryQuery};
+use trailmark_backend_api::{BackendError, ChangeRecord, HistoryQuery};
 
 use super::{Shared, SignedIn, event_href, history_href, message, render, unavailable, with_query};
 use crate::diff::diff;

@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use trailmark_backends::BackendError;
+use trailmark_backend_api::BackendError;
 
 use super::{Shared, SignedIn, event_href, history_href, render, with_query};
 use crate::search::{self, QUALIFIERS, SCAN_BUDGET};
