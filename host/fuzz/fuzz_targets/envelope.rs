@@ -21,7 +21,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use trailmark::ingest::{AMZ_JSON_1_1, Limits};
+use trailmark::ingest::{AMZ_JSON_1_1, IngestLimits};
 use trailmark_host_fuzz::{Behaviour, Capture, check_event, check_matching, rule_set, send, state};
 
 fuzz_target!(|data: &[u8]| {
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         (Some(t), None) => entry["Time"] = json!(t),
         (None, None) => {}
     }
-    let limits = Limits::default();
+    let limits = IngestLimits::default();
     let intake = Capture::new(Behaviour::Accept);
     let request = Request::post("/")
         .header("x-amz-target", "AWSEvents.PutEvents")

@@ -21,7 +21,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use trailmark::ingest::{AMZ_JSON_1_1, Limits};
+use trailmark::ingest::{AMZ_JSON_1_1, IngestLimits};
 use trailmark_host_fuzz::{Behaviour, Capture, check_event, send, state};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +62,9 @@ fn content_type(selector: u8, route: Route) -> Option<HeaderValue> {
     }
 }
 
-fn limits(selector: u8) -> Limits {
+fn limits(selector: u8) -> IngestLimits {
     match selector {
-        2 => Limits {
+        2 => IngestLimits {
             max_entry_bytes: 300,
             max_entries_per_put: 3,
             max_body_bytes: 1024,
@@ -72,11 +72,11 @@ fn limits(selector: u8) -> Limits {
             max_in_flight: 1,
             max_in_flight_per_principal: 1,
         },
-        3 => Limits {
+        3 => IngestLimits {
             max_in_flight: 0,
-            ..Limits::default()
+            ..IngestLimits::default()
         },
-        _ => Limits::default(),
+        _ => IngestLimits::default(),
     }
 }
 

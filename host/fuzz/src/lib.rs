@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
-use trailmark::ingest::{BoxFuture, IngestState, Intake, IntakeError, Limits, router};
+use trailmark::ingest::{BoxFuture, IngestState, Intake, IntakeError, IngestLimits, router};
 use trailmark::rules::{LoadedRule, RuleError, RuleSet};
 use trailmark_backends::Event;
 
@@ -197,7 +197,7 @@ impl Intake for Capture {
 }
 
 /// The ingest state the targets use, with the given intake and limits.
-pub fn state(intake: Arc<Capture>, limits: Limits) -> IngestState {
+pub fn state(intake: Arc<Capture>, limits: IngestLimits) -> IngestState {
     IngestState {
         intake,
         limits,

@@ -84,7 +84,7 @@ pub(crate) enum EntryErrorKind {
     InvalidArgument,
     /// The detail is not valid JSON, not a JSON object, or nests too deep.
     MalformedDetail,
-    /// The entry is larger than [`super::Limits::max_entry_bytes`].
+    /// The entry is larger than [`super::IngestLimits::max_entry_bytes`].
     TooLarge,
     /// The source is reserved (see [`super::is_reserved_source`]).
     ReservedSource,
@@ -287,7 +287,7 @@ fn format_time(time: OffsetDateTime) -> Result<String, EntryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{BoxFuture, Intake, IntakeError, Limits};
+    use crate::ingest::{BoxFuture, IngestLimits, Intake, IntakeError};
     use std::sync::Arc;
 
     struct NoIntake;
@@ -303,7 +303,7 @@ mod tests {
     fn state() -> IngestState {
         IngestState {
             intake: Arc::new(NoIntake),
-            limits: Limits::default(),
+            limits: IngestLimits::default(),
             account: "123456789012".to_owned(),
             region: "eu-west-1".to_owned(),
         }

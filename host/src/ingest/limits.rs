@@ -5,10 +5,10 @@ use serde_json::Value;
 /// Bytes a `Time` counts for in an entry's size, as EventBridge counts it.
 const TIME_SIZE: usize = 14;
 
-/// Limits on what one request may carry. [`Limits::default`] gives the
+/// Limits on what one request may carry. [`IngestLimits::default`] gives the
 /// Amazon EventBridge values where EventBridge has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
+pub struct IngestLimits {
     /// Largest entry, in bytes as EventBridge computes entry size (see
     /// [`entry_size`]). EventBridge: 256 KB = 262 144 bytes.
     pub max_entry_bytes: usize,
@@ -33,7 +33,7 @@ pub struct Limits {
     pub max_in_flight_per_principal: usize,
 }
 
-impl Default for Limits {
+impl Default for IngestLimits {
     fn default() -> Self {
         Self {
             max_entry_bytes: 256 * 1024,
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_eventbridge_values() {
-        let limits = Limits::default();
+        let limits = IngestLimits::default();
         assert_eq!(limits.max_entry_bytes, 262_144);
         assert_eq!(limits.max_entries_per_put, 10);
     }

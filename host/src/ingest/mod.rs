@@ -10,7 +10,7 @@
 //! - `POST /v1/events`, `GET /v1/events/{id}` — the native JSON API. See
 //!   [`native`] and [`NativeError`].
 //!
-//! Both check the same [`Limits`] and fill the envelope as EventBridge does:
+//! Both check the same [`IngestLimits`] and fill the envelope as EventBridge does:
 //! the host assigns `id` (UUID v4), `version` `"0"`, `account` and `region`,
 //! and `time` when the producer gave none. Valid entries go forward to the
 //! [`Intake`] together; a request is acknowledged only once the intake says
@@ -21,11 +21,11 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # use trailmark::ingest::{router, IngestState, Intake, Limits};
+//! # use trailmark::ingest::{router, IngestLimits, IngestState, Intake};
 //! # async fn serve(intake: Arc<dyn Intake>) -> std::io::Result<()> {
 //! let state = IngestState {
 //!     intake,
-//!     limits: Limits::default(),
+//!     limits: IngestLimits::default(),
 //!     account: "000000000000".to_owned(),
 //!     region: "us-east-1".to_owned(),
 //! };
@@ -60,7 +60,7 @@ pub use aws_json::{AwsOperation, aws_json_response};
 pub(crate) use body::{BodyError, read_limited};
 pub use body::{BodyTimeout, truncate_for_message};
 pub use intake::{BoxFuture, Intake, IntakeError};
-pub use limits::{Limits, entry_size};
+pub use limits::{IngestLimits, entry_size};
 pub use native::NativeError;
 
 /// The `source` of the records the host writes about itself.
@@ -106,7 +106,7 @@ pub struct IngestState {
     /// Where accepted events go.
     pub intake: Arc<dyn Intake>,
     /// Request limits.
-    pub limits: Limits,
+    pub limits: IngestLimits,
     /// Account id put in every event's envelope.
     pub account: String,
     /// Region put in every event's envelope.

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::pipeline::PipelineIntake;
-use crate::ingest::{IngestState, Limits as IngestLimits};
+use crate::ingest::{IngestLimits, IngestState};
 use crate::query::QueryState;
 
 /// Run the server until SIGINT or SIGTERM.

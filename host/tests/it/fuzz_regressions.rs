@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
-use trailmark::ingest::{AMZ_JSON_1_1, IngestState, Limits, router};
+use trailmark::ingest::{AMZ_JSON_1_1, IngestLimits, IngestState, router};
 use trailmark::rules::document::{Document, Step};
 use trailmark::rules::load_file;
 use trailmark_backends::Event;
@@ -21,7 +21,7 @@ async fn aws(target: &str, body: Vec<u8>) -> (StatusCode, Value, Vec<Event>) {
     let recorder = Arc::new(Recorder::default());
     let app = router(IngestState {
         intake: recorder.clone(),
-        limits: Limits::default(),
+        limits: IngestLimits::default(),
         account: "123456789012".to_owned(),
         region: "eu-west-1".to_owned(),
     });

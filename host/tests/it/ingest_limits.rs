@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use trailmark::ingest::Limits;
+use trailmark::ingest::IngestLimits;
 
 use crate::ingest_server::{
     Answer, TestServer, assert_still_serving, put_events_raw, request, wire_entry,
@@ -83,7 +83,7 @@ async fn no_entries_are_a_validation_exception() {
 #[tokio::test]
 async fn oversize_entry_fails_alone_by_the_eventbridge_size_formula() {
     let server = TestServer::start().await;
-    let limit = Limits::default().max_entry_bytes;
+    let limit = IngestLimits::default().max_entry_bytes;
     let source = "s";
     let detail_type = "t";
     // Exactly at the limit: 14 (Time) + 1 + 1 + detail + resource bytes.
@@ -169,9 +169,9 @@ async fn missing_source_or_detail_type_is_invalid_argument() {
 
 #[tokio::test]
 async fn oversized_body_is_refused_with_413() {
-    let server = TestServer::start_with(Limits {
+    let server = TestServer::start_with(IngestLimits {
         max_body_bytes: 4096,
-        ..Limits::default()
+        ..IngestLimits::default()
     })
     .await;
     let big = json!({"Source": "s", "DetailType": "t", "Detail": format!(r#"{{"x":"{}"}}"#, "a".repeat(5000))});

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use trailmark::ingest::{BoxFuture, IngestState, Intake, IntakeError, Limits, router};
+use trailmark::ingest::{BoxFuture, IngestLimits, IngestState, Intake, IntakeError, router};
 
 #[path = "../../src/ingest/tests/recorder.rs"]
 mod recorder;
@@ -31,12 +31,12 @@ pub struct TestServer {
 impl TestServer {
     /// Serve with the default (EventBridge) limits.
     pub async fn start() -> Self {
-        Self::start_with(Limits::default()).await
+        Self::start_with(IngestLimits::default()).await
     }
 
     /// Serve with the given limits. The listener is bound before this
     /// returns, so connections queue until the server accepts them.
-    pub async fn start_with(limits: Limits) -> Self {
+    pub async fn start_with(limits: IngestLimits) -> Self {
         let recorder = Arc::new(Recorder::default());
         let state = IngestState {
             intake: recorder.clone(),

@@ -17,7 +17,7 @@ use recorder::Recorder;
 fn app(recorder: Arc<Recorder>) -> axum::Router {
     router(IngestState {
         intake: recorder,
-        limits: Limits::default(),
+        limits: IngestLimits::default(),
         account: "123456789012".to_owned(),
         region: "eu-west-1".to_owned(),
     })

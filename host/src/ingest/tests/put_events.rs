@@ -159,7 +159,7 @@ async fn request_level_problems_are_aws_json_errors() {
         (
             aws(
                 "AWSEvents.PutEvents",
-                vec![b' '; Limits::default().max_body_bytes + 1],
+                vec![b' '; IngestLimits::default().max_body_bytes + 1],
             ),
             StatusCode::PAYLOAD_TOO_LARGE,
             "ValidationException",
@@ -237,9 +237,9 @@ async fn requests_beyond_max_in_flight_are_throttled_at_once() {
     let gate = Arc::new(Gate::closed());
     let app = router(IngestState {
         intake: gate.clone(),
-        limits: Limits {
+        limits: IngestLimits {
             max_in_flight: 1,
-            ..Limits::default()
+            ..IngestLimits::default()
         },
         account: "123456789012".to_owned(),
         region: "eu-west-1".to_owned(),
