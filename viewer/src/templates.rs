@@ -78,7 +78,16 @@ pub struct SearchPage {
     pub note: Option<String>,
     /// The qualifiers, for the help line.
     pub qualifiers: String,
+    /// Following live: the first page reloads itself every [`LIVE_SECONDS`].
+    pub live: bool,
+    /// The link that starts or stops following live.
+    pub live_toggle_href: String,
+    /// [`LIVE_SECONDS`], for the page.
+    pub live_seconds: u32,
 }
+
+/// How often a page followed live reloads, in seconds.
+pub const LIVE_SECONDS: u32 = 5;
 
 /// One version of an entity.
 pub struct VersionView {

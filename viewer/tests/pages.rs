@@ -173,6 +173,42 @@ fn posts_without_the_csrf_value_are_refused() {
 }
 
 #[test]
+fn search_follows_the_newest_changes_live_on_request() {
+    let v = Viewer::start();
+    let s = v.sign_in("reader");
+    let still = v.get("/?q=op%3Adelete", Some(&s));
+    assert!(
+        !still.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        still.body
+    );
+    assert!(
+        still
+            .body
+            .contains(r#"href="/?q=op%3Adelete&#38;live=1">Follow live</a>"#),
+        "{}",
+        still.body
+    );
+    let live = v.get("/?q=op%3Adelete&live=1", Some(&s));
+    assert_eq!(live.status, 200);
+    assert!(
+        live.body
+            .contains(r#"<meta http-equiv="refresh" content="5">"#)
+            && live
+                .body
+                .contains(r#"<a href="/?q=op%3Adelete">Stop following</a>"#),
+        "{}",
+        live.body
+    );
+    let later = v.get("/?q=op%3Adelete&live=1&cursor=abc", Some(&s));
+    assert!(
+        !later.body.contains("http-equiv"),
+        "a later page is not reloaded: {}",
+        later.body
+    );
+}
+
+#[test]
 fn search_maps_qualifiers_filters_and_pages_by_cursor() {
     let v = Viewer::start();
     let s = v.sign_in("viewer");

@@ -9,7 +9,7 @@ use trailmark_backend_api::BackendError;
 
 use super::{Shared, SignedIn, event_href, history_href, render, with_query};
 use crate::search::{self, QUALIFIERS, SCAN_BUDGET};
-use crate::templates::{Row, SearchPage};
+use crate::templates::{LIVE_SECONDS, Row, SearchPage};
 use crate::when::{format_ms, now_ms};
 
 /// Rows per page.
@@ -22,6 +22,9 @@ pub struct SearchParams {
     q: String,
     #[serde(default)]
     cursor: String,
+    /// `live=1`: follow the newest changes (first page only).
+    #[serde(default)]
+    live: String,
 }
 
 /// The handler.
@@ -33,7 +36,17 @@ pub async fn search_page(
     // A malformed query string is read as no parameters: the page shows
     // everything rather than an error about its own links.
     let params = params.map(|Query(p)| p).unwrap_or_default();
+    // Only the first page (the newest changes) is followed live.
+    let live = !params.live.is_empty() && params.cursor.is_empty();
+    let live_toggle_href = if live {
+        with_query("/", &[("q", &params.q)])
+    } else {
+        with_query("/", &[("q", &params.q), ("live", "1")])
+    };
     let mut page = SearchPage {
+        live,
+        live_toggle_href,
+        live_seconds: LIVE_SECONDS,
         chrome: who.chrome(),
         q: params.q.clone(),
         error: None,
