@@ -87,10 +87,20 @@ async fn reload(State(s): State<AdminState>) -> Response {
 }
 
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    let mut text = s.metrics.render();
+    // The event index's bounded queue: ingest answers 503 when it is full.
+    let index = s.pipeline.event_index();
+    text.push_str(&format!(
+        "# HELP trailmark_event_index_pending Accepted events whose id is not yet written to the on-disk event index.\n\
+         # TYPE trailmark_event_index_pending gauge\n\
+         trailmark_event_index_pending {}\n\
+         # HELP trailmark_event_index_pending_max Past this many, ingest answers 503.\n\
+         # TYPE trailmark_event_index_pending_max gauge\n\
+         trailmark_event_index_pending_max {}\n",
+        index.pending(),
+        crate::engine::event_index::MAX_PENDING
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {

@@ -71,6 +71,12 @@ fn memory_does_not_grow_with_the_events_accepted() {
         after_first >> 10,
         after_all >> 10
     );
+    // The index's queue is bounded and visible.
+    assert_eq!(
+        server.metric("trailmark_event_index_pending_max"),
+        Some(500_000.0)
+    );
+    assert!(server.metric("trailmark_event_index_pending").is_some());
     // And every event is still found, from disk.
     let (status, body) =
         crate::common::put_events(&server, &[state_change("book", "2", "insert", "bob", None)]);
