@@ -7,8 +7,12 @@
 #
 #   scripts/bench-e2e.sh target/release/trailmark 18110 --duration 60s
 #   scripts/bench-e2e.sh target/release/trailmark 18110 --duration 60s --rate 10000
+#
+# LOADGEN=other/trailmark runs that binary's `bench` instead (to compare two
+# servers under the same load generator).
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
+LOADGEN=$(realpath "${LOADGEN:-$BIN}")
 D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
 "$BIN" init "$D/srv" >/dev/null
@@ -21,7 +25,7 @@ for _ in $(seq 1 100); do
 done
 TICKS=$(getconf CLK_TCK)
 T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
-"$BIN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
+"$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
 T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
 echo "server CPU          $(( (T1 - T0) / TICKS )) s"
 kill -TERM "$PID"

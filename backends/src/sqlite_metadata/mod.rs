@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params_from_iter};
 use serde::Deserialize;
 
 pub use schema::SCHEMA_VERSION;
@@ -130,8 +130,8 @@ impl SqliteMetadata {
         writer
             .pragma_update(None, "synchronous", synchronous.pragma_value())
             .map_err(context)?;
-        // Inserts land at random places in five B-trees (event ids and entity
-        // ids are random): with SQLite's default 2 MiB page cache most of them
+        // Inserts land at random places in the entity index (entity ids are
+        // random): with SQLite's default 2 MiB page cache most of them would
         // re-read pages from the OS with a system call each.
         writer
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
@@ -351,14 +351,20 @@ impl SqliteMetadata {
         Ok(count)
     }
 
-    /// The stored record with this event id, if any.
-    pub fn get(&self, event_id: &str) -> BackendResult<Option<ChangeRecord>> {
+    /// The stored record with this event id, if any. Tests only: no index
+    /// is keyed by the event id alone, so this reads the whole table.
+    #[cfg(test)]
+    pub(crate) fn get(&self, event_id: &str) -> BackendResult<Option<ChangeRecord>> {
         self.with_reader(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM changes WHERE event_id = ?1"
             ))?
-            .query_row(params![event_id], record_from_row)
-            .optional()
+            .query_row([event_id], record_from_row)
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
         })
     }
 }

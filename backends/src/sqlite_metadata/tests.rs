@@ -386,23 +386,71 @@ fn a_version_1_database_is_migrated_and_keeps_its_records() {
         .expect("a version 1 record");
     }
     let store = SqliteMetadata::open(&path).expect("open migrates");
-    let (version, index): (i64, i64) = {
+    let (version, indexes): (i64, Vec<String>) = {
         let conn = store.writer.connection();
+        let mut names = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+            .expect("index names");
         (
             conn.pragma_query_value(None, "user_version", |r| r.get(0))
                 .expect("version"),
-            conn.query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'changes_by_source_entity'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("index"),
+            names
+                .query_map([], |r| r.get(0))
+                .expect("indexes")
+                .collect::<rusqlite::Result<_>>()
+                .expect("indexes"),
         )
     };
-    assert_eq!((version, index), (SCHEMA_VERSION, 1));
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(
+        indexes,
+        ["changes_by_author", "changes_by_entity", "changes_by_ts"]
+    );
     assert_eq!(
         ids(&history_of(&store, Some("com.example.books"), 0)),
         ["old"]
+    );
+    // The migrated record still keeps its event id unique.
+    let again = ChangeRecord {
+        event_id: "old".into(),
+        source: "com.example.books".into(),
+        entity_type: "book".into(),
+        entity_id: "42".into(),
+        operation: "insert".into(),
+        ts: 7,
+        author: "ann".into(),
+        archive_key: None,
+        attributes: "{}".into(),
+    };
+    assert_eq!(store.put(&again), Ok(PutOutcome::AlreadyPresent));
+}
+
+#[test]
+fn a_version_2_database_is_migrated_in_arrival_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("m.sqlite");
+    {
+        let conn = Connection::open(&path).expect("create");
+        for step in &schema::MIGRATIONS[..2] {
+            conn.execute_batch(step).expect("version 2 schema");
+        }
+        conn.pragma_update(None, "user_version", 2)
+            .expect("version");
+        // Inserted newest first: arrival order is not ts order.
+        for (id, ts) in [("c", 30), ("a", 10), ("b", 20)] {
+            conn.execute(
+                &format!("INSERT INTO changes ({COLUMNS}) VALUES (?1, 's', 't', '1', 'update', ?2, 'ann', NULL, '{{}}')"),
+                rusqlite::params![id, ts],
+            )
+            .expect("a version 2 record");
+        }
+    }
+    drop(SqliteMetadata::open(&path).expect("open migrates"));
+    let mut order = Vec::new();
+    let count = SqliteMetadata::read_all(&path, |r| order.push(r.event_id)).expect("read all");
+    assert_eq!(
+        (count, order),
+        (3, vec!["c".into(), "a".into(), "b".into()])
     );
 }
 
@@ -465,15 +513,30 @@ fn queries_by_author_and_entity_use_their_indexes() {
         !by_author.contains("TEMP B-TREE"),
         "no sort step: {by_author}"
     );
-    let by_entity = plan(
-        "SELECT event_id FROM changes WHERE entity_type = 'b' AND entity_id = '1' \
-         ORDER BY ts ASC, event_id ASC",
-    );
-    assert!(by_entity.contains("changes_by_entity"), "{by_entity}");
-    assert!(
-        !by_entity.contains("TEMP B-TREE"),
-        "no sort step: {by_entity}"
-    );
+    for source in [None, Some("s".to_owned())] {
+        let (sql, _) = query::select_history(&HistoryQuery {
+            entity_type: "b".into(),
+            entity_id: "1".into(),
+            source: source.clone(),
+            ..Default::default()
+        })
+        .expect("sql");
+        let by_entity = plan(
+            &sql.replace("?1", "'b'")
+                .replace("?2", "'1'")
+                .replace("?3", if source.is_some() { "'s'" } else { "10" })
+                .replace("?4", "10"),
+        );
+        assert!(by_entity.contains("changes_by_entity"), "{by_entity}");
+        assert!(
+            !by_entity.contains("TEMP B-TREE"),
+            "no sort step: {by_entity}"
+        );
+    }
+    let (sql, _) = query::select(&ChangeQuery::default()).expect("sql");
+    let newest = plan(&sql.replace("?1", "10"));
+    assert!(newest.contains("changes_by_ts"), "{newest}");
+    assert!(!newest.contains("TEMP B-TREE"), "no sort step: {newest}");
 }
 
 #[test]

@@ -32,8 +32,8 @@ const MAX_BATCH: usize = 256;
 
 /// Most puts a deferred writer keeps in its open transaction before it
 /// commits without waiting for `sync`: records inserted at random places in
-/// five B-trees dirty several pages each, and a page dirtied again in the
-/// same transaction is written to the WAL once.
+/// the entity index dirty a page each, and a page dirtied again in the same
+/// transaction is written to the WAL once.
 const MAX_DEFERRED: usize = 4096;
 
 /// The write connection and the queue of puts waiting for it.
@@ -288,7 +288,7 @@ fn insert(conn: &Connection, r: &ChangeRecord) -> BackendResult<PutOutcome> {
     let mut insert = conn
         .prepare_cached(&format!(
             "INSERT INTO changes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT(event_id) DO NOTHING"
+             ON CONFLICT(ts, event_id) DO NOTHING"
         ))
         .map_err(sqlite_error)?;
     let inserted = insert

@@ -18,7 +18,9 @@ use trailmark_backend_api::units::parse_duration;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  trailmark bench --duration 30s                 flat out, 32 connections\n  trailmark bench --rate 10000 --duration 60s     a fixed 10,000 events/s\n\n\
-Delivery lag comes from the server's trailmark_delivery_lag_seconds histogram (bucket upper bounds)."
+Delivery lag comes from the server's trailmark_delivery_lag_seconds histogram (bucket upper bounds).\n\
+A connection answered 503 (throttled) waits before it sends again, as the AWS SDKs do: a random\n\
+wait up to 10 ms, doubling with each refusal in a row up to 1 s."
 )]
 pub struct BenchArgs {
     #[command(flatten)]
@@ -41,6 +43,40 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
+}
+
+/// The wait after a 503, as the AWS SDKs' standard retry mode: exponential
+/// with full jitter (a random wait up to 10 ms, 20 ms, 40 ms … capped at
+/// 1 s), back to the start after an accepted request.
+#[derive(Debug)]
+struct Backoff {
+    rng: fastrand::Rng,
+    refusals: u32,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(10);
+    const CAP: Duration = Duration::from_secs(1);
+
+    fn new(seed: u64) -> Self {
+        Backoff {
+            rng: fastrand::Rng::with_seed(seed),
+            refusals: 0,
+        }
+    }
+
+    /// How long to wait after one more refusal in a row.
+    fn next_delay(&mut self) -> Duration {
+        let ceiling = Self::BASE
+            .saturating_mul(1 << self.refusals.min(16))
+            .min(Self::CAP);
+        self.refusals = self.refusals.saturating_add(1);
+        ceiling.mul_f64(self.rng.f64())
+    }
+
+    fn reset(&mut self) {
+        self.refusals = 0;
+    }
 }
 
 /// One generated PutEvents entry: an `Object State Change` of about 1 KB.
@@ -180,6 +216,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             }
         })
     };
+    let seed = args.seed;
     let threads: Vec<_> = (0..args.connections)
         .map(|c| {
             let shared = shared.clone();
@@ -197,6 +234,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 let mut next = Instant::now()
                     + per_conn_interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 64.0));
                 let mut i = c;
+                let mut backoff = Backoff::new(seed ^ c as u64);
                 while !shared.stop.load(Relaxed) {
                     if let Some(interval) = per_conn_interval {
                         let now = Instant::now();
@@ -218,6 +256,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     let result = request.send(body.as_str());
                     match result {
                         Ok(mut r) if r.status().as_u16() == 200 => {
+                            backoff.reset();
                             local.push(sent.elapsed());
                             let text = r.body_mut().read_to_string().unwrap_or_default();
                             let failed = serde_json::from_str::<Value>(&text)
@@ -229,6 +268,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                         }
                         Ok(r) if r.status().as_u16() == 503 => {
                             shared.throttled.fetch_add(batch, Relaxed);
+                            // As an AWS SDK does on throttling: wait before
+                            // sending again, rather than spend both sides'
+                            // CPU on refusals.
+                            std::thread::sleep(backoff.next_delay());
+                            continue;
                         }
                         _ => {
                             shared.failed.fetch_add(batch, Relaxed);
@@ -360,4 +404,31 @@ fn process_cpu_seconds() -> Option<f64> {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
     Some((ticks(11)? + ticks(12)?) / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_starts_over_after_a_success() {
+        let mut backoff = Backoff::new(7);
+        let ceilings: Vec<Duration> = (0..12)
+            .map(|n| {
+                let ceiling = Backoff::BASE.saturating_mul(1 << n).min(Backoff::CAP);
+                let delay = backoff.next_delay();
+                assert!(delay <= ceiling, "refusal {n}: {delay:?} > {ceiling:?}");
+                ceiling
+            })
+            .collect();
+        assert_eq!(ceilings[0], Duration::from_millis(10));
+        assert_eq!(ceilings[11], Backoff::CAP);
+        backoff.reset();
+        assert!(backoff.next_delay() <= Backoff::BASE);
+        // Jitter: the waits after the cap is reached are not all equal.
+        let waits: HashSet<Duration> = (0..20).map(|_| backoff.next_delay()).collect();
+        assert!(waits.len() > 10, "{waits:?}");
+    }
 }
