@@ -87,6 +87,33 @@ pub fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<D
     Ok(duration)
 }
 
+/// Deserialize a duration string with [`parse_duration`] (zero allowed).
+///
+/// For `#[serde(deserialize_with = "duration")]` on config fields.
+pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text)
+        .map_err(|m| serde::de::Error::custom(format!("invalid duration {text:?}: {m}")))
+}
+
+/// Deserialize a byte size: a number of bytes, or a string for
+/// [`parse_bytes`] such as `"64MiB"`.
+///
+/// For `#[serde(deserialize_with = "bytes")]` on config fields.
+pub fn bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Count(u64),
+        Text(String),
+    }
+    match Size::deserialize(deserializer)? {
+        Size::Count(n) => Ok(n),
+        Size::Text(text) => parse_bytes(&text)
+            .map_err(|m| serde::de::Error::custom(format!("invalid size {text:?}: {m}"))),
+    }
+}
+
 /// Format a duration compactly, the inverse of [`parse_duration`] for whole units.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -183,6 +210,28 @@ mod tests {
         );
         let e = read("timeout = \"0s\"").unwrap_err();
         assert!(e.contains("more than zero"), "{e}");
+    }
+
+    #[test]
+    fn config_sizes_take_numbers_and_units() {
+        #[derive(Debug, serde::Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "bytes")]
+            size: u64,
+            #[serde(deserialize_with = "duration", default)]
+            every: Duration,
+        }
+        let read = |text: &str| toml::from_str::<T>(text).map_err(|e| e.to_string());
+        assert_eq!(read("size = 4096").map(|t| t.size), Ok(4096));
+        assert_eq!(read("size = \"2MiB\"").map(|t| t.size), Ok(2 << 20));
+        let e = read("size = \"2 parsecs\"").unwrap_err();
+        assert!(e.contains("invalid size \"2 parsecs\""), "{e}");
+        assert_eq!(
+            read("size = 1\nevery = \"0s\"").map(|t| t.every),
+            Ok(Duration::ZERO)
+        );
+        let e = read("size = 1\nevery = \"30\"").unwrap_err();
+        assert!(e.contains("invalid duration \"30\""), "{e}");
     }
 
     #[test]

@@ -65,10 +65,10 @@ use trailmark_auth::AuthConfig;
 use trailmark_backend_api::registry::{
     Archive, Forward, Kind, Metadata, Notify, Registry, Section, Types,
 };
-#[cfg(feature = "aws")]
-use trailmark_backends_aws::SqsSourceConfig;
 
-use crate::dispatch::Backoff;
+use crate::dispatch::DispatchOptions;
+use crate::engine::options::{JournalSettings, RuntimeOptions};
+use crate::ingest::IngestOptions;
 use crate::server::listener::ListenerOptions;
 use trailmark_backend_api::units::{parse_bytes, parse_duration};
 
@@ -106,19 +106,22 @@ pub enum ConfigError {
     },
 }
 
+/// The file as written: `[server]` key by key (overrides and listener
+/// limits are applied to it), every other section straight into the
+/// options type of the module it configures.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
-    journal: RawJournal,
+    journal: JournalSettings,
     #[serde(default)]
-    ingest: RawIngest,
+    ingest: IngestOptions,
     #[serde(default)]
-    dispatch: RawDispatch,
+    dispatch: DispatchOptions,
     #[serde(default)]
-    runtime: RawRuntime,
+    runtime: RuntimeOptions,
     archive: Option<toml::Table>,
     metadata: Option<toml::Table>,
     #[serde(default)]
@@ -127,14 +130,27 @@ struct RawConfig {
     forward: BTreeMap<String, toml::Table>,
     auth: Option<toml::Table>,
     #[serde(default)]
-    viewer: RawViewer,
+    viewer: ViewerOptions,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawViewer {
-    enabled: Option<bool>,
-    secure_cookies: Option<bool>,
+/// `[viewer]`: the audit viewer's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ViewerOptions {
+    /// Serve the viewer at `/` and `/ui/` (default on).
+    pub enabled: bool,
+    /// Mark the viewer's cookies `Secure`, for a viewer behind a TLS proxy
+    /// (default off: plain HTTP on loopback).
+    pub secure_cookies: bool,
+}
+
+impl Default for ViewerOptions {
+    fn default() -> Self {
+        ViewerOptions {
+            enabled: true,
+            secure_cookies: false,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,42 +171,6 @@ struct RawServer {
     http2_max_streams: Option<u32>,
     auth_body_budget: Option<String>,
     refusal_interval: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawJournal {
-    retention: Option<String>,
-    segment_size: Option<String>,
-    checkpoint_interval: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawIngest {
-    max_body: Option<String>,
-    max_depth: Option<usize>,
-    max_in_flight_per_principal: Option<usize>,
-    sqs: Option<toml::Table>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawDispatch {
-    lane_capacity: Option<usize>,
-    max_pending: Option<usize>,
-    concurrency: Option<usize>,
-    batch: Option<usize>,
-    retry_initial: Option<String>,
-    retry_max: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawRuntime {
-    timeout: Option<String>,
-    memory: Option<String>,
-    cache: Option<PathBuf>,
 }
 
 /// The checked configuration.
@@ -217,41 +197,14 @@ pub struct Config {
     /// Per remote address, one refusal is journaled per interval; the rest
     /// are counted into one aggregate record.
     pub refusal_interval: Duration,
-    /// Ingest requests one principal may have in flight.
-    pub max_in_flight_per_principal: usize,
-    /// Keep delivered events this long.
-    pub retention: Duration,
-    /// Journal segment size.
-    pub segment_bytes: u64,
-    /// How often the journal head is signed into `checkpoints.jsonl`.
-    pub checkpoint_interval: Duration,
-    /// Request body cap.
-    pub max_body_bytes: u64,
-    /// JSON nesting cap for `Detail`.
-    pub max_depth: usize,
-    /// `[ingest.sqs]`: also take events from this SQS queue.
-    #[cfg(feature = "aws")]
-    pub sqs: Option<SqsSourceConfig>,
-    /// Deliveries one rule's lane holds in memory (queued, running or waiting
-    /// to retry); beyond, its deliveries wait in the journal and are read
-    /// back in order.
-    pub lane_capacity: usize,
-    /// Deliveries all lanes hold in memory together; each lane gets an equal
-    /// share (at most `lane_capacity`). Never a reason to refuse ingest.
-    pub max_pending: usize,
-    /// Concurrent plugin calls per rule.
-    pub concurrency: usize,
-    /// Most deliveries one plugin call takes: a lane hands its plugin what
-    /// is queued, up to this many, in one call.
-    pub batch: usize,
-    /// Retry backoff curve.
-    pub backoff: Backoff,
-    /// Default plugin call deadline.
-    pub timeout: Duration,
-    /// Default plugin memory cap.
-    pub memory_bytes: u64,
-    /// Compiled-plugin cache.
-    pub cache: PathBuf,
+    /// `[journal]`: retention, segment size, checkpoint interval.
+    pub journal: JournalSettings,
+    /// `[ingest]`: request limits and the optional SQS source.
+    pub ingest: IngestOptions,
+    /// `[dispatch]`: lanes, batches, concurrency and retries.
+    pub dispatch: DispatchOptions,
+    /// `[runtime]`: plugin call limits and the compiled-plugin cache.
+    pub runtime: RuntimeOptions,
     /// `[archive]` backend (default: `fs`, a directory under `data`).
     pub archive: Section<Archive>,
     /// `[metadata]` backend (default: `sqlite`, a file under `data`).
@@ -264,11 +217,8 @@ pub struct Config {
     /// `[auth]`: tokens and access keys. Empty: the credentials created in
     /// the data directory on first start are used.
     pub auth: AuthConfig,
-    /// `[viewer] enabled`: serve the audit viewer at `/` (default on).
-    pub viewer: bool,
-    /// `[viewer] secure-cookies`: mark the viewer's cookies `Secure`, for a
-    /// viewer behind a TLS proxy (default off: plain HTTP on loopback).
-    pub viewer_secure_cookies: bool,
+    /// `[viewer]`: the audit viewer's pages.
+    pub viewer: ViewerOptions,
 }
 
 /// Command-line overrides of the file.
@@ -320,10 +270,23 @@ impl Config {
         Self::from_raw(Self::parse_raw(text, origin)?, origin, overrides)
     }
 
+    /// The file's sections, typed. An error names the dotted key it is
+    /// about (when it is about one) before toml's line, column and reason.
     fn parse_raw(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: message.trim_end().to_owned(),
+        };
+        let document =
+            toml::de::Deserializer::parse(text).map_err(|e| parse_error(e.to_string()))?;
+        serde_path_to_error::deserialize(document).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            parse_error(if key == "." {
+                inner
+            } else {
+                format!("`{key}`: {inner}")
+            })
         })
     }
 
@@ -371,25 +334,6 @@ impl Config {
                 "an account id is 12 digits, as in AWS".into(),
             ));
         }
-        let max_pending = raw.dispatch.max_pending.unwrap_or(100_000);
-        if max_pending == 0 {
-            return Err(bad("dispatch.max-pending", "must be at least 1".into()));
-        }
-        let lane_capacity = raw.dispatch.lane_capacity.unwrap_or(1024);
-        if !(1..=1_000_000).contains(&lane_capacity) {
-            return Err(bad(
-                "dispatch.lane-capacity",
-                "must be from 1 to 1000000".into(),
-            ));
-        }
-        let concurrency = raw.dispatch.concurrency.unwrap_or(16);
-        if !(1..=64).contains(&concurrency) {
-            return Err(bad("dispatch.concurrency", "must be from 1 to 64".into()));
-        }
-        let batch = raw.dispatch.batch.unwrap_or(32);
-        if !(1..=1024).contains(&batch) {
-            return Err(bad("dispatch.batch", "must be from 1 to 1024".into()));
-        }
         let auth_body_budget = bytes(
             "server.auth-body-budget",
             raw.server.auth_body_budget.clone(),
@@ -412,21 +356,13 @@ impl Config {
                 "must be longer than 0s".into(),
             ));
         }
-        let max_in_flight_per_principal = raw.ingest.max_in_flight_per_principal.unwrap_or(16);
-        if max_in_flight_per_principal == 0 {
-            return Err(bad(
-                "ingest.max-in-flight-per-principal",
-                "must be at least 1".into(),
-            ));
-        }
-        #[cfg(not(feature = "aws"))]
-        if raw.ingest.sqs.is_some() {
-            return Err(bad("ingest.sqs", WITHOUT_AWS.to_owned()));
-        }
-        let memory_bytes = bytes("runtime.memory", raw.runtime.memory, 64 << 20)?;
-        if !((1 << 20)..=(4u64 << 30)).contains(&memory_bytes) {
-            return Err(bad("runtime.memory", "must be from 1MiB to 4GiB".into()));
-        }
+        let checked = |name: &str, result: Result<(), (&str, String)>| {
+            result.map_err(|(key, message)| bad(&format!("{name}.{key}"), message))
+        };
+        checked("journal", raw.journal.check())?;
+        checked("ingest", raw.ingest.check())?;
+        checked("dispatch", raw.dispatch.check())?;
+        checked("runtime", raw.runtime.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -445,50 +381,10 @@ impl Config {
             listener,
             auth_body_budget,
             refusal_interval,
-            max_in_flight_per_principal,
-            retention: duration(
-                "journal.retention",
-                raw.journal.retention,
-                Duration::from_secs(30 * 86_400),
-            )?,
-            segment_bytes: bytes("journal.segment-size", raw.journal.segment_size, 64 << 20)?,
-            checkpoint_interval: duration(
-                "journal.checkpoint-interval",
-                raw.journal.checkpoint_interval,
-                Duration::from_secs(60),
-            )?,
-            max_body_bytes: bytes("ingest.max-body", raw.ingest.max_body, 2 << 20)?,
-            max_depth: raw.ingest.max_depth.unwrap_or(64),
-            #[cfg(feature = "aws")]
-            sqs: raw
-                .ingest
-                .sqs
-                .map(|t| SqsSourceConfig::deserialize(toml::Value::Table(t)))
-                .transpose()
-                .map_err(|e| bad("ingest.sqs", e.to_string().trim_end().to_owned()))?,
-            lane_capacity,
-            max_pending,
-            concurrency,
-            batch,
-            backoff: Backoff {
-                initial: duration(
-                    "dispatch.retry-initial",
-                    raw.dispatch.retry_initial,
-                    Backoff::default().initial,
-                )?,
-                max: duration(
-                    "dispatch.retry-max",
-                    raw.dispatch.retry_max,
-                    Backoff::default().max,
-                )?,
-            },
-            timeout: duration(
-                "runtime.timeout",
-                raw.runtime.timeout,
-                Duration::from_secs(1),
-            )?,
-            memory_bytes,
-            cache: raw.runtime.cache.unwrap_or_else(|| data.join("cache")),
+            journal: raw.journal,
+            ingest: raw.ingest,
+            dispatch: raw.dispatch,
+            runtime: raw.runtime,
             archive: section(&registry.archive, origin, "archive", raw.archive)?
                 .unwrap_or_else(|| embedded(&registry.archive, "fs")),
             metadata: section(&registry.metadata, origin, "metadata", raw.metadata)?
@@ -503,8 +399,7 @@ impl Config {
                 .transpose()
                 .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
                 .unwrap_or_default(),
-            viewer: raw.viewer.enabled.unwrap_or(true),
-            viewer_secure_cookies: raw.viewer.secure_cookies.unwrap_or(false),
+            viewer: raw.viewer,
             data,
         })
     }
@@ -671,8 +566,10 @@ mod tests {
         let c = Config::parse("", &Overrides::default()).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.data, PathBuf::from("data"));
-        assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
-        assert_eq!(c.cache, PathBuf::from("data/cache"));
+        assert_eq!(c.journal.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.runtime.cache_dir(&c.data), PathBuf::from("data/cache"));
+        assert_eq!(c.ingest.limits().max_body_bytes, 2 << 20);
+        assert_eq!(c.dispatch, DispatchOptions::default());
         assert!(
             c.notify.contains_key("admins"),
             "the default rules' channel exists"
@@ -688,7 +585,7 @@ mod tests {
         };
         let c = Config::parse("[server]\nlisten = \"0.0.0.0:1\"\n", &o).unwrap();
         assert_eq!(c.listen.port(), 0);
-        assert_eq!(c.cache, PathBuf::from("/tmp/x/cache"));
+        assert_eq!(c.runtime.cache_dir(&c.data), PathBuf::from("/tmp/x/cache"));
     }
 
     #[test]
@@ -700,20 +597,29 @@ mod tests {
         assert_eq!(c.auth_body_budget, defaults.auth_body_budget);
         assert_eq!(c.refusal_interval, defaults.refusal_interval);
         assert_eq!(
-            c.max_in_flight_per_principal,
-            defaults.max_in_flight_per_principal
+            c.ingest.max_in_flight_per_principal,
+            defaults.ingest.max_in_flight_per_principal
         );
+        assert_eq!(c.ingest.max_body, defaults.ingest.max_body);
+        assert_eq!(c.journal, defaults.journal);
+        assert_eq!(c.dispatch, defaults.dispatch);
+        assert_eq!(c.runtime, defaults.runtime);
         assert_eq!(c.viewer, defaults.viewer);
     }
 
     #[test]
     fn the_viewer_is_on_unless_turned_off() {
-        assert!(Config::parse("", &Overrides::default()).unwrap().viewer);
+        assert!(
+            Config::parse("", &Overrides::default())
+                .unwrap()
+                .viewer
+                .enabled
+        );
         let off = Config::parse("[viewer]\nenabled = false\n", &Overrides::default()).unwrap();
-        assert!(!off.viewer && !off.viewer_secure_cookies);
+        assert!(!off.viewer.enabled && !off.viewer.secure_cookies);
         let tls =
             Config::parse("[viewer]\nsecure-cookies = true\n", &Overrides::default()).unwrap();
-        assert!(tls.viewer && tls.viewer_secure_cookies);
+        assert!(tls.viewer.enabled && tls.viewer.secure_cookies);
         assert!(Config::parse("[viewer]\nport = 1\n", &Overrides::default()).is_err());
     }
 
@@ -723,7 +629,7 @@ mod tests {
         assert_eq!(c.listener, ListenerOptions::defaults());
         assert_eq!(c.auth_body_budget, 64 << 20);
         assert_eq!(c.refusal_interval, Duration::from_secs(60));
-        assert_eq!(c.max_in_flight_per_principal, 16);
+        assert_eq!(c.ingest.max_in_flight_per_principal, 16);
         let c = Config::parse(
             "[server]\nmax-connections = 100\nheader-timeout = \"2s\"\nbody-timeout = \"500ms\"\n\
              max-header-size = \"16KiB\"\nrefusal-interval = \"1s\"\n[ingest]\nmax-in-flight-per-principal = 2\n",
@@ -735,7 +641,7 @@ mod tests {
         assert_eq!(c.listener.body_timeout, Duration::from_millis(500));
         assert_eq!(c.listener.max_header_bytes, 16 << 10);
         assert_eq!(c.refusal_interval, Duration::from_secs(1));
-        assert_eq!(c.max_in_flight_per_principal, 2);
+        assert_eq!(c.ingest.max_in_flight_per_principal, 2);
         for (text, key) in [
             ("[server]\nmax-connections = 0\n", "server.max-connections"),
             (
@@ -759,9 +665,9 @@ mod tests {
     #[test]
     fn dispatch_batch_defaults_to_32_and_is_checked() {
         let c = Config::parse("", &Overrides::default()).unwrap();
-        assert_eq!(c.batch, 32);
+        assert_eq!(c.dispatch.batch, 32);
         let c = Config::parse("[dispatch]\nbatch = 1\n", &Overrides::default()).unwrap();
-        assert_eq!(c.batch, 1);
+        assert_eq!(c.dispatch.batch, 1);
         for text in ["[dispatch]\nbatch = 0\n", "[dispatch]\nbatch = 1025\n"] {
             let e = Config::parse(text, &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains("dispatch.batch"), "{e}");

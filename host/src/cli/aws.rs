@@ -56,7 +56,7 @@ pub fn run(cmd: AwsCommand) -> Result<ExitCode> {
         metadata: aws(&config.metadata),
         notify: config.notify.values().filter_map(aws).collect(),
         forward: config.forward.values().filter_map(aws).collect(),
-        ingest: config.sqs.clone(),
+        ingest: config.ingest.sqs.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -245,8 +245,8 @@ fn check_bindings(set: &RuleSet, deployment: Deployment) -> Result<Vec<Problem>>
         }]);
     }
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: config.cache.is_dir().then(|| config.cache.clone()),
-        max_memory_bytes: config.memory_bytes.max(256 << 20),
+        cache_dir: Some(config.runtime.cache_dir(&config.data)).filter(|dir| dir.is_dir()),
+        max_memory_bytes: config.runtime.memory.max(256 << 20),
         ..RuntimeConfig::default()
     })
     .context("starting the plugin runtime")?;
@@ -254,10 +254,7 @@ fn check_bindings(set: &RuleSet, deployment: Deployment) -> Result<Vec<Problem>>
         runtime,
         dir: config.plugins.clone(),
         capabilities: trailmark_runtime::Capabilities::default(),
-        default_limits: trailmark_runtime::Limits {
-            timeout: config.timeout,
-            memory_bytes: config.memory_bytes,
-        },
+        default_limits: config.runtime.limits(),
         loaded: std::sync::Mutex::default(),
     };
     let problems: Vec<Problem> = host

@@ -329,7 +329,7 @@ async fn attempt(state: Arc<LaneState>, batch: Vec<Delivery>, permit: OwnedSemap
             Err(Failure::Reject(m)) => format!("rejected: {m}"),
             Err(Failure::Retry(m)) => match retry::next(
                 &spec.retry,
-                &state.shared.options.backoff,
+                &state.shared.options.backoff(),
                 d.attempts,
                 age(&d),
                 fastrand::f64(),

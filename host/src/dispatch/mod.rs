@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use serde::Deserialize;
+use trailmark_backend_api::units;
 use trailmark_event::ParsedEvent;
 
 pub use backlog::{ReadBack, ReadChunk, ReadRequest};
@@ -115,32 +117,78 @@ pub struct LaneSpec {
     pub retry: RetryPolicy,
 }
 
-/// Dispatcher settings.
-#[derive(Debug, Clone, Copy)]
+/// Dispatcher settings: the `[dispatch]` section of `trailmark.toml`,
+/// deserialized as is (kebab-case keys, every key optional) and checked by
+/// [`DispatchOptions::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DispatchOptions {
-    /// Concurrent plugin calls (batches) per lane.
+    /// Concurrent plugin calls (batches) per lane. Default 16.
     pub concurrency: usize,
-    /// Most deliveries one plugin call takes.
+    /// Most deliveries one plugin call takes. Default 32.
     pub batch: usize,
-    /// Backoff curve.
-    pub backoff: Backoff,
+    /// Delay before the first retry (before jitter). Default 1 s.
+    #[serde(deserialize_with = "units::duration")]
+    pub retry_initial: Duration,
+    /// Longest delay between two attempts. Default 5 min.
+    #[serde(deserialize_with = "units::duration")]
+    pub retry_max: Duration,
     /// Most deliveries one lane holds in memory (queued, running or waiting
-    /// to retry); beyond, they wait in the journal.
+    /// to retry); beyond, they wait in the journal. Default 1024.
     pub lane_capacity: usize,
     /// Most deliveries all lanes hold in memory together; each lane gets an
-    /// equal share (at most `lane_capacity`).
+    /// equal share (at most `lane_capacity`). Default 100,000.
     pub max_pending: usize,
 }
 
 impl Default for DispatchOptions {
     fn default() -> Self {
+        let backoff = Backoff::default();
         Self {
-            concurrency: 2,
+            concurrency: 16,
             batch: 32,
-            backoff: Backoff::default(),
+            retry_initial: backoff.initial,
+            retry_max: backoff.max,
             lane_capacity: 1024,
             max_pending: 100_000,
         }
+    }
+}
+
+impl DispatchOptions {
+    /// The retry backoff curve.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.retry_initial,
+            max: self.retry_max,
+        }
+    }
+
+    /// Every value in range, or the first key that is not (`(key, why)`).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let range = |key, value: usize, range: std::ops::RangeInclusive<usize>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err((
+                    key,
+                    format!("must be from {} to {}", range.start(), range.end()),
+                ))
+            }
+        };
+        range("lane-capacity", self.lane_capacity, 1..=1_000_000)?;
+        if self.max_pending == 0 {
+            return Err(("max-pending", "must be at least 1".into()));
+        }
+        range("concurrency", self.concurrency, 1..=64)?;
+        range("batch", self.batch, 1..=1024)?;
+        if self.retry_initial.is_zero() {
+            return Err(("retry-initial", "must be longer than 0s".into()));
+        }
+        if self.retry_max < self.retry_initial {
+            return Err(("retry-max", "must be at least retry-initial".into()));
+        }
+        Ok(())
     }
 }
 

@@ -111,10 +111,8 @@ fn lane(batch: usize, script: &[(&str, Script)]) -> Lane {
         DispatchOptions {
             concurrency: 1,
             batch,
-            backoff: Backoff {
-                initial: Duration::from_millis(10),
-                max: Duration::from_millis(10),
-            },
+            retry_initial: Duration::from_millis(10),
+            retry_max: Duration::from_millis(10),
             ..DispatchOptions::default()
         },
         outcomes.clone(),

@@ -14,6 +14,7 @@ pub mod checkpoints;
 pub mod deliveries;
 pub mod envelope;
 pub mod event_index;
+pub mod options;
 pub mod outcomes;
 pub mod pipeline;
 pub mod plugins;
@@ -32,11 +33,11 @@ use anyhow::{Context, Result};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 use trailmark_backends::{ArchiveStore, MetadataStore};
-use trailmark_journal::{Journal, JournalOptions};
-use trailmark_runtime::{Limits, Runtime, RuntimeConfig};
+use trailmark_journal::Journal;
+use trailmark_runtime::{Runtime, RuntimeConfig};
 
 use crate::config::Config;
-use crate::dispatch::{DeadLetters, DispatchOptions, Dispatcher};
+use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::timespec::now_ms;
@@ -118,8 +119,8 @@ impl Engine {
         };
 
         let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(config.cache.clone()),
-            max_memory_bytes: config.memory_bytes.max(256 << 20),
+            cache_dir: Some(config.runtime.cache_dir(&config.data)),
+            max_memory_bytes: config.runtime.memory.max(256 << 20),
             ..RuntimeConfig::default()
         })
         .context("starting the plugin runtime")?;
@@ -127,10 +128,7 @@ impl Engine {
             runtime,
             dir: config.plugins.clone(),
             capabilities,
-            default_limits: Limits {
-                timeout: config.timeout,
-                memory_bytes: config.memory_bytes,
-            },
+            default_limits: config.runtime.limits(),
             loaded: Mutex::default(),
         });
         // A rule whose plugin cannot be bound does not keep the service
@@ -151,16 +149,8 @@ impl Engine {
         let journal = Arc::new(
             tokio::task::spawn_blocking({
                 let dir = journal_dir.clone();
-                let segment_bytes = config.segment_bytes;
-                move || {
-                    Journal::open(
-                        &dir,
-                        JournalOptions {
-                            segment_bytes,
-                            ..JournalOptions::default()
-                        },
-                    )
-                }
+                let options = config.journal.journal_options();
+                move || Journal::open(&dir, options)
             })
             .await?
             .with_context(|| format!("opening the journal in {}", journal_dir.display()))?,
@@ -177,13 +167,7 @@ impl Engine {
             plugin_host.capabilities.clone(),
         ));
         let dispatcher = Arc::new(Dispatcher::new(
-            DispatchOptions {
-                concurrency: config.concurrency,
-                batch: config.batch,
-                backoff: config.backoff,
-                lane_capacity: config.lane_capacity,
-                max_pending: config.max_pending,
-            },
+            config.dispatch,
             outcomes.clone(),
             Arc::new(recovery::JournalReadBack {
                 journal: journal.clone(),
@@ -257,8 +241,8 @@ impl Engine {
             journal,
             dispatcher,
             outcomes,
-            retention: config.retention,
-            checkpoint_interval: config.checkpoint_interval,
+            retention: config.journal.retention,
+            checkpoint_interval: config.journal.checkpoint_interval,
             background: Vec::new(),
             _watcher,
         })

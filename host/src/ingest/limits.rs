@@ -1,6 +1,8 @@
 //! Ingest limits, and the measurements they are checked against.
 
+use serde::Deserialize;
 use serde_json::Value;
+use trailmark_backend_api::units;
 
 /// Bytes a `Time` counts for in an entry's size, as EventBridge counts it.
 const TIME_SIZE: usize = 14;
@@ -38,11 +40,72 @@ impl Default for IngestLimits {
         Self {
             max_entry_bytes: 256 * 1024,
             max_entries_per_put: 10,
-            // 1 MiB of entries plus room for the JSON around them.
-            max_body_bytes: 1024 * 1024 + 64 * 1024,
+            // Ten entries of 256 KB would be 2.5 MB; EventBridge caps a
+            // request's entries at 1 MB, and JSON escaping can double them.
+            max_body_bytes: 2 << 20,
             max_depth: 64,
             max_in_flight: 64,
             max_in_flight_per_principal: 16,
+        }
+    }
+}
+
+/// The `[ingest]` section of `trailmark.toml`, deserialized as is
+/// (kebab-case keys, every key optional) and checked by
+/// [`IngestOptions::check`]. Its defaults are [`IngestLimits::default`]'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngestOptions {
+    /// Largest request body, in bytes (`"2MiB"` by default).
+    #[serde(deserialize_with = "units::bytes")]
+    pub max_body: u64,
+    /// Deepest nesting of a `detail` (64 by default).
+    pub max_depth: usize,
+    /// Requests one principal may have in flight (16 by default).
+    pub max_in_flight_per_principal: usize,
+    /// `[ingest.sqs]`: also take events from this SQS queue.
+    #[cfg(feature = "aws")]
+    pub sqs: Option<trailmark_backends_aws::SqsSourceConfig>,
+    /// `[ingest.sqs]` in a build without AWS support: refused by `check`.
+    #[cfg(not(feature = "aws"))]
+    pub sqs: Option<toml::Table>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        let limits = IngestLimits::default();
+        IngestOptions {
+            max_body: limits.max_body_bytes as u64,
+            max_depth: limits.max_depth,
+            max_in_flight_per_principal: limits.max_in_flight_per_principal,
+            sqs: None,
+        }
+    }
+}
+
+impl IngestOptions {
+    /// Every value in range, or the first key that is not (`(key, why)`).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_in_flight_per_principal == 0 {
+            return Err(("max-in-flight-per-principal", "must be at least 1".into()));
+        }
+        if !(1024..=(256 << 20)).contains(&self.max_body) {
+            return Err(("max-body", "must be from 1KiB to 256MiB".into()));
+        }
+        #[cfg(not(feature = "aws"))]
+        if self.sqs.is_some() {
+            return Err(("sqs", crate::config::WITHOUT_AWS.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The limits these options set, over [`IngestLimits::default`].
+    pub fn limits(&self) -> IngestLimits {
+        IngestLimits {
+            max_body_bytes: usize::try_from(self.max_body).unwrap_or(usize::MAX),
+            max_depth: self.max_depth,
+            max_in_flight_per_principal: self.max_in_flight_per_principal,
+            ..IngestLimits::default()
         }
     }
 }

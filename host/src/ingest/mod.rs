@@ -60,7 +60,7 @@ pub use aws_json::{AwsOperation, aws_json_response};
 pub(crate) use body::{BodyError, read_limited};
 pub use body::{BodyTimeout, truncate_for_message};
 pub use intake::{BoxFuture, Intake, IntakeError};
-pub use limits::{IngestLimits, entry_size};
+pub use limits::{IngestLimits, IngestOptions, entry_size};
 pub use native::NativeError;
 
 /// The `source` of the records the host writes about itself.

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::pipeline::PipelineIntake;
-use crate::ingest::{IngestLimits, IngestState};
+use crate::ingest::IngestState;
 use crate::query::QueryState;
 
 /// Run the server until SIGINT or SIGTERM.
@@ -32,6 +32,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let intake: Arc<dyn crate::ingest::Intake> = Arc::new(PipelineIntake(pipeline.clone()));
     #[cfg(feature = "aws")]
     let sqs_source = config
+        .ingest
         .sqs
         .clone()
         .map(|c| tokio::spawn(sqs::run(c, intake.clone())));
@@ -39,12 +40,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let sqs_source: Option<tokio::task::JoinHandle<()>> = None;
     let ingest_state = IngestState {
         intake,
-        limits: IngestLimits {
-            max_body_bytes: usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
-            max_depth: config.max_depth,
-            max_in_flight_per_principal: config.max_in_flight_per_principal,
-            ..IngestLimits::default()
-        },
+        limits: config.ingest.limits(),
         account: config.account.clone(),
         region: config.region.clone(),
     };
@@ -77,7 +73,7 @@ pub async fn serve(config: Config) -> Result<()> {
         metadata: engine.stores.metadata.clone(),
         archive: engine.stores.archive.clone(),
     };
-    let viewer = config.viewer.then(|| {
+    let viewer = config.viewer.enabled.then(|| {
         trailmark_viewer::router(Arc::new(
             trailmark_viewer::ViewerState::new(
                 query_state.metadata.clone(),
@@ -92,7 +88,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 }),
                 credentials,
             )
-            .with_secure_cookies(config.viewer_secure_cookies),
+            .with_secure_cookies(config.viewer.secure_cookies),
         ))
     });
     let export_api = viewer::export_router(viewer::ExportApi {
@@ -135,7 +131,7 @@ pub async fn serve(config: Config) -> Result<()> {
         config.rules.display(),
         config.plugins.display()
     );
-    if config.viewer {
+    if config.viewer.enabled {
         println!(
             "trailmark viewer at http://{addr}/ (sign in with a token holding the view, query or admin scope)"
         );
