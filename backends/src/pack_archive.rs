@@ -15,8 +15,14 @@
 //!   (u32 LE) | key | body. A pack is closed at [`PACK_LIMIT`] bytes and the
 //!   next one started. The key in each record lets the index be rebuilt
 //!   from the packs alone.
-//! - `.packs/index.sqlite`: `bodies(key, pack, offset, len, crc32,
-//!   content_type)`, the offset being the body's.
+//! - `.packs/index.sqlite`: `bodies(hash, key, pack, offset, len, crc32,
+//!   content_type)`, the offset being the body's, in arrival order, found
+//!   through an index on `hash` (the first 8 bytes of the key's SHA-256).
+//!   Keys hold entity ids, so an index on the keys themselves took inserts
+//!   at random places in a B-tree of ~100-byte entries: about one page
+//!   written per body. The hash index's entries are 16 bytes, so the pages
+//!   a batch dirties are a fraction of that. Version 1 of the index (keyed
+//!   by the key) is rewritten to this at open.
 //! - Files of the `files` layout (key `a/b/c` at `<root>/a/b/c`), from an
 //!   archive written before packs: still read, and still never overwritten.
 //!
@@ -40,7 +46,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
 
 use crate::durability::Unsynced;
 use crate::{
@@ -92,18 +99,37 @@ struct Row {
 /// Most index rows a batched writer keeps uncommitted.
 const MAX_UNCOMMITTED: usize = 8192;
 
-const INSERT: &str = "INSERT INTO bodies (key, pack, offset, len, crc32, content_type)
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING";
+const INSERT: &str = "INSERT INTO bodies (hash, key, pack, offset, len, crc32, content_type)
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// The index's schema version (`PRAGMA user_version`): 2 is rows in arrival
+/// order found by `hash`; 1 (stored as 0) was rows keyed by `key`.
+const INDEX_VERSION: i64 = 2;
+
+/// The index's hash of `key`: the first 8 bytes of its SHA-256. Producers
+/// choose entity ids, so a hash they could collide at will would let them
+/// pile rows onto one index entry.
+fn key_hash(key: &str) -> i64 {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(first)
+}
 
 impl Writer {
-    /// Insert `row`; false when its key is already indexed.
+    /// Insert `row`; false when its key is already indexed. Only this
+    /// writer inserts (it holds the archive's lock), so looking first is
+    /// enough to keep keys unique.
     fn insert(&self, row: &Row) -> BackendResult<bool> {
+        if lookup(&self.index, &row.key)?.is_some() {
+            return Ok(false);
+        }
         let at = row.at;
-        let inserted = self
-            .index
+        self.index
             .prepare_cached(INSERT)
             .and_then(|mut insert| {
                 insert.execute(params![
+                    key_hash(&row.key),
                     row.key,
                     at.pack,
                     at.offset,
@@ -113,7 +139,7 @@ impl Writer {
                 ])
             })
             .map_err(index_error)?;
-        Ok(inserted == 1)
+        Ok(true)
     }
 
     /// Batched mode: open a transaction if none is, writing again the rows
@@ -199,11 +225,17 @@ impl PackArchive {
             None
         };
         let index = open_index(&packs.join("index.sqlite"), durability)?;
+        // The newest row's pack (rows are in arrival order; a healed row
+        // moved to a newer pack is covered by the pack files on disk).
         let pack: u32 = index
-            .query_row("SELECT COALESCE(MAX(pack), 1) FROM bodies", [], |row| {
-                row.get(0)
-            })
-            .map_err(index_error)?;
+            .query_row(
+                "SELECT pack FROM bodies ORDER BY rowid DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(index_error)?
+            .unwrap_or(1);
         // Start after the highest pack on disk too: one whose records were
         // written but never indexed (a crash) is not appended to blindly.
         let pack = pack.max(highest_pack(&packs)?);
@@ -234,7 +266,8 @@ impl PackArchive {
     }
 
     /// Every key in the packs' index, with whether its body reads back
-    /// intact (its CRC matches), in key order. For `trailmark verify`.
+    /// intact (its CRC matches), in the order they were stored. For
+    /// `trailmark verify`.
     pub fn scan(root: &Path, mut each: impl FnMut(&str, Result<(), String>)) -> BackendResult<()> {
         let packs = root.join(PACKS_DIR);
         let path = packs.join("index.sqlite");
@@ -247,7 +280,7 @@ impl PackArchive {
         )
         .map_err(index_error)?;
         let mut rows = index
-            .prepare("SELECT key, pack, offset, len, crc32 FROM bodies ORDER BY key")
+            .prepare("SELECT key, pack, offset, len, crc32 FROM bodies ORDER BY rowid")
             .map_err(index_error)?;
         let mut rows = rows.query([]).map_err(index_error)?;
         while let Some(row) = rows.next().map_err(index_error)? {
@@ -299,7 +332,7 @@ impl PackArchive {
 }
 
 fn open_index(path: &Path, durability: Durability) -> BackendResult<Connection> {
-    let index = Connection::open(path).map_err(index_error)?;
+    let mut index = Connection::open(path).map_err(index_error)?;
     let synchronous = match durability {
         Durability::EachWrite => "FULL",
         Durability::Batched => "NORMAL",
@@ -309,18 +342,91 @@ fn open_index(path: &Path, durability: Durability) -> BackendResult<Connection> 
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
              PRAGMA cache_size = -32768;
-             PRAGMA wal_autocheckpoint = 8192;
-             CREATE TABLE IF NOT EXISTS bodies (
-                 key TEXT PRIMARY KEY NOT NULL,
-                 pack INTEGER NOT NULL,
-                 offset INTEGER NOT NULL,
-                 len INTEGER NOT NULL,
-                 crc32 INTEGER NOT NULL,
-                 content_type TEXT NOT NULL
-             ) WITHOUT ROWID;"
+             PRAGMA wal_autocheckpoint = 8192;"
         ))
         .map_err(index_error)?;
+    migrate_index(&mut index, path)?;
     Ok(index)
+}
+
+/// Bring the index to [`INDEX_VERSION`] in one transaction: create it, or
+/// rewrite a version 1 index (rows keyed by `key`) in pack order.
+fn migrate_index(index: &mut Connection, path: &Path) -> BackendResult<()> {
+    let version: i64 = index
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(index_error)?;
+    if version == INDEX_VERSION {
+        return Ok(());
+    }
+    if version > INDEX_VERSION {
+        return Err(BackendError::Invalid(format!(
+            "archive index {} has version {version}; this Trailmark reads up to \
+             {INDEX_VERSION}: upgrade Trailmark",
+            path.display()
+        )));
+    }
+    let tx = index
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(index_error)?;
+    tx.execute_batch(
+        "CREATE TABLE bodies_v2 (
+             hash INTEGER NOT NULL,
+             key TEXT NOT NULL,
+             pack INTEGER NOT NULL,
+             offset INTEGER NOT NULL,
+             len INTEGER NOT NULL,
+             crc32 INTEGER NOT NULL,
+             content_type TEXT NOT NULL
+         );",
+    )
+    .map_err(index_error)?;
+    let version_1: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'bodies'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(index_error)?;
+    if version_1 {
+        let mut rows = tx
+            .prepare(
+                "SELECT key, pack, offset, len, crc32, content_type FROM bodies
+                 ORDER BY pack, offset",
+            )
+            .map_err(index_error)?;
+        let mut insert = tx
+            .prepare(&INSERT.replace("INTO bodies", "INTO bodies_v2"))
+            .map_err(index_error)?;
+        let mut rows = rows.query([]).map_err(index_error)?;
+        let mut moved = 0_u64;
+        while let Some(row) = rows.next().map_err(index_error)? {
+            let key: String = row.get(0).map_err(index_error)?;
+            insert
+                .execute(params![
+                    key_hash(&key),
+                    key,
+                    row.get::<_, i64>(1).map_err(index_error)?,
+                    row.get::<_, i64>(2).map_err(index_error)?,
+                    row.get::<_, i64>(3).map_err(index_error)?,
+                    row.get::<_, i64>(4).map_err(index_error)?,
+                    row.get::<_, String>(5).map_err(index_error)?,
+                ])
+                .map_err(index_error)?;
+            moved += 1;
+        }
+        drop((rows, insert));
+        tx.execute_batch("DROP TABLE bodies;")
+            .map_err(index_error)?;
+        tracing::info!(path = %path.display(), rows = moved, "archive index rewritten to version 2");
+    }
+    tx.execute_batch(
+        "ALTER TABLE bodies_v2 RENAME TO bodies;
+         CREATE INDEX bodies_by_hash ON bodies (hash);",
+    )
+    .map_err(index_error)?;
+    tx.pragma_update(None, "user_version", INDEX_VERSION)
+        .map_err(index_error)?;
+    tx.commit().map_err(index_error)
 }
 
 /// The highest pack number in `packs`, or 1.
@@ -357,9 +463,9 @@ fn open_pack(packs: &Path, pack: u32) -> BackendResult<(File, u64)> {
 
 fn lookup(index: &Connection, key: &str) -> BackendResult<Option<Location>> {
     index
-        .prepare_cached("SELECT pack, offset, len, crc32 FROM bodies WHERE key = ?1")
+        .prepare_cached("SELECT pack, offset, len, crc32 FROM bodies WHERE hash = ?1 AND key = ?2")
         .map_err(index_error)?
-        .query_row([key], |row| {
+        .query_row(params![key_hash(key), key], |row| {
             Ok(Location {
                 pack: row.get(0)?,
                 offset: row.get(1)?,
@@ -558,9 +664,10 @@ impl PackArchive {
                 writer
                     .index
                     .execute(
-                        "UPDATE bodies SET pack = ?2, offset = ?3, len = ?4, crc32 = ?5,
-                     content_type = ?6 WHERE key = ?1",
+                        "UPDATE bodies SET pack = ?3, offset = ?4, len = ?5, crc32 = ?6,
+                     content_type = ?7 WHERE hash = ?1 AND key = ?2",
                         params![
+                            key_hash(put.key),
                             put.key,
                             appended.pack,
                             appended.offset,

@@ -188,3 +188,74 @@ fn rows_of_a_rolled_back_transaction_are_written_again() {
     assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
     assert_eq!(archive.get("a/2").expect("get"), Some(b"two".to_vec()));
 }
+
+#[test]
+fn a_version_1_index_is_rewritten_and_keeps_every_body_and_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let archive = open(dir.path());
+        let results = archive.put_many(&[put("b/2", b"two"), put("a/1", b"one")]);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        archive.sync().expect("sync");
+    }
+    // Turn the index back into version 1: rows keyed by `key`.
+    let path = dir
+        .path()
+        .join("archive")
+        .join(PACKS_DIR)
+        .join("index.sqlite");
+    {
+        let conn = Connection::open(&path).expect("open index");
+        conn.execute_batch(
+            "CREATE TABLE v1 (
+                 key TEXT PRIMARY KEY NOT NULL, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+                 len INTEGER NOT NULL, crc32 INTEGER NOT NULL, content_type TEXT NOT NULL
+             ) WITHOUT ROWID;
+             INSERT INTO v1 SELECT key, pack, offset, len, crc32, content_type FROM bodies;
+             DROP TABLE bodies;
+             ALTER TABLE v1 RENAME TO bodies;
+             PRAGMA user_version = 0;",
+        )
+        .expect("version 1 index");
+    }
+    let archive = open(dir.path());
+    assert_eq!(archive.get("a/1").expect("get"), Some(b"one".to_vec()));
+    assert_eq!(archive.get("b/2").expect("get"), Some(b"two".to_vec()));
+    archive.put("a/1", b"one", "t").expect("same bytes again");
+    let e = archive
+        .put("a/1", b"uno", "t")
+        .expect_err("different bytes");
+    assert!(e.to_string().contains("never replaced"), "{e}");
+    archive.sync().expect("sync");
+    drop(archive);
+    let mut keys = Vec::new();
+    PackArchive::scan(&dir.path().join("archive"), |key, check| {
+        keys.push((key.to_owned(), check.is_ok()))
+    })
+    .expect("scan");
+    // In the order the bodies were stored, each once.
+    assert_eq!(keys, [("b/2".to_owned(), true), ("a/1".to_owned(), true)]);
+    let conn = Connection::open(&path).expect("open index");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, INDEX_VERSION);
+}
+
+#[test]
+fn an_index_from_a_newer_trailmark_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(open(dir.path()));
+    let path = dir
+        .path()
+        .join("archive")
+        .join(PACKS_DIR)
+        .join("index.sqlite");
+    Connection::open(&path)
+        .expect("open index")
+        .pragma_update(None, "user_version", INDEX_VERSION + 1)
+        .expect("bump");
+    let e = PackArchive::open_with(dir.path().join("archive"), Durability::Batched)
+        .expect_err("newer index");
+    assert!(e.to_string().contains("upgrade Trailmark"), "{e}");
+}
