@@ -382,6 +382,32 @@ mod tests {
     }
 
     #[test]
+    fn a_type_with_other_conditions_reads_its_index_in_time_order() {
+        let (_dir, store, _) = seeded();
+        let filter = ChangeFilter {
+            author: any(&["ann", "bob"]),
+            entity_type: any(&["user"]),
+            operation: none(&["update"]),
+            ..ChangeFilter::default()
+        };
+        let (sql, params) = select_filtered(&filter, 50, None)
+            .expect("sql")
+            .expect("small");
+        let plan = store
+            .with_reader(|conn| {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .expect("plan")
+            .join("\n");
+        assert!(plan.contains("changes_by_type_ts"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "no sort step: {plan}");
+    }
+
+    #[test]
     fn a_filter_too_large_for_sql_is_left_to_the_caller() {
         let filter = ChangeFilter {
             author: AnyOf {
