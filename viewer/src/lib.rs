@@ -40,6 +40,7 @@
 pub mod diff;
 pub mod explain;
 pub mod export;
+pub mod facets;
 pub mod integrity;
 pub mod operations;
 mod pages;

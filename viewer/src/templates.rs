@@ -84,6 +84,23 @@ pub struct SearchPage {
     pub live_toggle_href: String,
     /// [`LIVE_SECONDS`], for the page.
     pub live_seconds: u32,
+    /// What the result holds, counted by the store (first page only).
+    pub summary: Option<SummaryView>,
+}
+
+/// Facets and histogram of a search result.
+pub struct SummaryView {
+    /// "1,234 matches" or "the newest 5,000 matches".
+    pub counted: String,
+    pub facets: Vec<crate::facets::Facet>,
+    pub bars: Vec<crate::facets::Bar>,
+    /// The SVG view box width.
+    pub width: usize,
+    /// The SVG view box height.
+    pub height: u32,
+    /// The histogram's first and last instants.
+    pub from: String,
+    pub to: String,
 }
 
 /// How often a page followed live reloads, in seconds.

@@ -277,6 +277,120 @@ fn search_maps_qualifiers_filters_and_pages_by_cursor() {
     assert!(either.body.contains("cursor="));
 }
 
+/// The href of the facet link whose text is `text`.
+fn facet_href(html: &str, text: &str) -> String {
+    let end = html
+        .find(&format!(">{text}</a> <span class=\"count\">"))
+        .unwrap_or_else(|| panic!("no facet {text} in {html}"));
+    let start = html[..end].rfind("<a href=\"").expect("link") + "<a href=\"".len();
+    html[start..end]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&#38;", "&")
+}
+
+/// The count shown beside facet `text`.
+fn facet_count(html: &str, text: &str) -> u64 {
+    let marker = format!(">{text}</a> <span class=\"count\">");
+    let start = html.find(&marker).expect("facet") + marker.len();
+    html[start..]
+        .split('<')
+        .next()
+        .expect("count")
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn facets_count_the_result_and_toggle_their_qualifier() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let books = v.get("/?q=type%3Abook", Some(&s));
+    assert_eq!(books.status, 200);
+    assert!(
+        books.body.contains("In the result: 5 matches"),
+        "{}",
+        books.body
+    );
+    // ann 3, bob 1, the hostile author 1 (escaped); carl's orders are not
+    // in the result.
+    assert_eq!(facet_count(&books.body, "ann"), 3);
+    assert_eq!(facet_count(&books.body, "bob"), 1);
+    assert_eq!(
+        facet_count(&books.body, "&#60;script&#62;alert(3)&#60;/script&#62;"),
+        1
+    );
+    assert!(!books.body.contains(">carl</a>"));
+    assert_eq!(facet_count(&books.body, "insert"), 2);
+    assert_eq!(facet_count(&books.body, "update"), 2);
+    assert_eq!(facet_count(&books.body, "delete"), 1);
+    assert_eq!(facet_count(&books.body, "com.example.books"), 5);
+
+    // A value's link adds its qualifier, and the page holds that many rows.
+    let ann = facet_href(&books.body, "ann");
+    assert_eq!(ann, "/?q=type%3Abook+author%3Aann");
+    let anns = v.get(&ann, Some(&s));
+    assert_eq!(rows(&anns.body), 3, "{}", anns.body);
+    assert!(anns.body.contains("In the result: 3 matches"));
+    // Now it is marked, and its link takes the qualifier out again.
+    assert!(
+        anns.body
+            .contains(r#"class="active" title="In the query: select to remove it">ann</a>"#)
+    );
+    assert_eq!(facet_href(&anns.body, "ann"), "/?q=type%3Abook");
+
+    // Every facet counts over the whole result, not the page: 65 records.
+    let all = v.get("/", Some(&s));
+    assert_eq!(rows(&all.body), 50);
+    assert_eq!(facet_count(&all.body, "carl"), 60);
+    assert_eq!(facet_count(&all.body, "order"), 60);
+    // Later pages show rows only.
+    let next = all
+        .body
+        .split(r#"<a href=""#)
+        .filter_map(|p| p.split('"').next())
+        .find(|h| h.contains("cursor="))
+        .expect("next link")
+        .replace("&#38;", "&");
+    assert!(!v.get(&next, Some(&s)).body.contains("In the result"));
+}
+
+#[test]
+fn the_histogram_draws_the_result_over_time_with_its_deletes() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let books = v.get("/?q=type%3Abook", Some(&s)).body;
+    let bars = books.matches(r#"<rect class="bar" "#).count();
+    assert!(
+        (1..=5).contains(&bars),
+        "one bar per non-empty span: {books}"
+    );
+    // ev-del is the one delete: one red part, its bar labelled so.
+    assert_eq!(books.matches(r#"<rect class="bar-delete""#).count(), 1);
+    assert!(books.contains("1 change, 1 delete</title>"), "{books}");
+    // A bar narrows the query to its span: the delete's bar finds it.
+    let start = books.find("1 change, 1 delete</title>").expect("bar");
+    let link = books[..start].rfind("<a href=\"").expect("bar link") + "<a href=\"".len();
+    let href = books[link..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&#38;", "&");
+    assert!(
+        href.contains("after%3A") && href.contains("before%3A"),
+        "{href}"
+    );
+    let narrowed = v.get(&href, Some(&s));
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert_eq!(rows(&narrowed.body), 1, "{}", narrowed.body);
+    assert!(narrowed.body.contains(r#"<tr class="op-delete">"#));
+    // An empty result has no bars and says so.
+    let none = v.get("/?q=author%3Anobody", Some(&s)).body;
+    assert!(none.contains("In the result: 0 matches"), "{none}");
+    assert!(!none.contains("<svg"));
+}
+
 #[test]
 fn history_lists_versions_and_diffs_the_picked_pair() {
     let v = Viewer::start();
