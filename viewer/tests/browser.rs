@@ -208,7 +208,29 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             .expect("rows");
         assert_eq!(rows.len(), 3);
         check_page(&client, &origin).await;
+        let bars = client
+            .find_all(Locator::Css("section.summary svg rect.bar"))
+            .await
+            .expect("bars");
+        assert!(!bars.is_empty(), "a histogram of the result");
         snap(&client, &out, "2-search").await;
+
+        // A facet narrows the query: the two updates of the three.
+        click(
+            &client,
+            "section.summary a[title='Add op:update to the query']",
+        )
+        .await;
+        wait_for_url(&client, "the facet's query", |u| {
+            u.query().unwrap_or_default().contains("op%3Aupdate")
+        })
+        .await;
+        let rows = client
+            .find_all(Locator::Css("table.results tbody tr"))
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 2);
+        client.back().await.expect("back to the search");
 
         // Its history, then the diff of the first and last versions.
         click(&client, "table.results tbody tr a[href^='/ui/entities/']").await;
@@ -262,6 +284,45 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         assert!(row.contains("matches; delivered at ingest"), "{row}");
         check_page(&client, &origin).await;
         snap(&client, &out, "4-event-explain").await;
+
+        // A phone-sized window: the page never scrolls sideways; wide
+        // tables scroll inside their own box.
+        client
+            .set_window_size(390, 844)
+            .await
+            .expect("narrow window");
+        for (page, table, name) in [
+            ("/", "table.results", "5-narrow-search"),
+            ("/ui/events/ev-del", "table.explain", "6-narrow-event"),
+        ] {
+            client
+                .goto(&format!("{origin}{page}"))
+                .await
+                .expect("open page");
+            check_page(&client, &origin).await;
+            let facts = client
+                .execute(
+                    "const box = document.querySelector(arguments[0]).parentElement; \
+                     box.scrollIntoView(); \
+                     return {page: document.documentElement.scrollWidth, \
+                             window: window.innerWidth, \
+                             overflow: getComputedStyle(box).overflowX, \
+                             inner: box.scrollWidth, outer: box.clientWidth};",
+                    vec![json!(table)],
+                )
+                .await
+                .expect("layout facts");
+            assert!(
+                facts["page"].as_i64() <= facts["window"].as_i64(),
+                "{page} scrolls sideways: {facts}"
+            );
+            assert_eq!(facts["overflow"], json!("auto"), "{page}: {facts}");
+            assert!(
+                facts["inner"].as_i64() > facts["outer"].as_i64(),
+                "{page}: the table fits, nothing to scroll: {facts}"
+            );
+            snap(&client, &out, name).await;
+        }
         Ok::<(), Value>(())
     }
     .await;
