@@ -2,9 +2,11 @@
 //!
 //! Served by `trailmark serve` at `/` (`[viewer] enabled = true`, the
 //! default), beside the APIs. The pages are rendered on the server from
-//! templates checked at compile time and work without JavaScript; there is
-//! no script at all, no request leaves the origin, and every response
-//! carries a Content-Security-Policy that says so. Every stored value is
+//! templates checked at compile time and work without JavaScript: the one
+//! script (`/ui/static/localtime.js`, served from the binary) only offers
+//! to show times in the browser's zone. No inline script, no request leaves
+//! the origin, and every response carries a Content-Security-Policy that
+//! says so. Every stored value is
 //! HTML-escaped by the templates: bodies are attacker-controlled.
 //!
 //! * `/`: search the change records with a query bar
@@ -65,8 +67,9 @@ pub use explain::LiveRule;
 pub use integrity::Checkpointed;
 
 /// The Content-Security-Policy of every viewer response: the viewer's own
-/// stylesheet, nothing else; forms post only to the viewer; no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+/// stylesheet and its one script file (no inline script), nothing else;
+/// forms post only to the viewer; no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// An event as the journal holds it.
@@ -221,6 +224,7 @@ pub fn router(state: Arc<ViewerState>) -> Router {
         .route("/ui/export", get(pages::export))
         .route("/ui/operations", get(pages::operations_page))
         .route("/ui/static/viewer.css", get(pages::stylesheet))
+        .route("/ui/static/localtime.js", get(pages::local_time_script))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)
 }

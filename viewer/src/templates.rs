@@ -49,7 +49,7 @@ pub struct Message {
 
 /// One change record in the results.
 pub struct Row {
-    pub time: String,
+    pub time: crate::when::Stamp,
     pub operation: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -99,8 +99,8 @@ pub struct SummaryView {
     /// The SVG view box height.
     pub height: u32,
     /// The histogram's first and last instants.
-    pub from: String,
-    pub to: String,
+    pub from: crate::when::Stamp,
+    pub to: crate::when::Stamp,
 }
 
 /// How often a page followed live reloads, in seconds.
@@ -112,7 +112,7 @@ pub struct VersionView {
     pub number: usize,
     pub event_id: String,
     pub event_href: String,
-    pub time: String,
+    pub time: crate::when::Stamp,
     pub operation: String,
     pub author: String,
     pub source: String,
@@ -224,7 +224,7 @@ pub struct TestEventPage {
 pub struct OperationsPage {
     pub chrome: Chrome,
     pub rules: Vec<crate::operations::RuleCounters>,
-    pub reload_at: String,
+    pub reload_at: crate::when::Stamp,
     pub reload_ok: bool,
     pub reload_errors: Vec<String>,
     pub dead_letters: u64,

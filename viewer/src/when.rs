@@ -66,6 +66,36 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// An instant as a page shows it: `text` to read (UTC, to the second),
+/// `iso` for the `<time datetime>` and the hover title (to the millisecond).
+/// The page's local-time toggle rewrites the text from `iso`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// RFC 3339 UTC, e.g. `2026-11-25T10:00:00.250Z`.
+    pub iso: String,
+    /// `2026-11-25 10:00:00`.
+    pub text: String,
+}
+
+impl Stamp {
+    /// The stamp of epoch milliseconds.
+    pub fn of_ms(ms: i64) -> Stamp {
+        let text = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .ok()
+            .and_then(|dt| {
+                dt.format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ))
+                .ok()
+            })
+            .unwrap_or_else(|| ms.to_string());
+        Stamp {
+            iso: format_ms(ms),
+            text,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +108,14 @@ mod tests {
         assert_eq!(parse_time_ms("2025-11-25", 0), Ok(NOW - 10 * 3_600_000));
         assert_eq!(parse_time_ms("now", NOW), Ok(NOW));
         assert_eq!(format_ms(NOW), "2025-11-25T10:00:00Z");
+    }
+
+    #[test]
+    fn stamps_show_seconds_and_keep_the_full_instant() {
+        let s = Stamp::of_ms(NOW + 250);
+        assert_eq!(s.text, "2025-11-25 10:00:00");
+        assert_eq!(s.iso, "2025-11-25T10:00:00.25Z");
+        assert_eq!(Stamp::of_ms(i64::MAX).text, i64::MAX.to_string());
     }
 
     #[test]

@@ -193,6 +193,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// `GET /ui/static/localtime.js`: the local-time toggle (the only script).
+pub async fn local_time_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/localtime.js"),
+    )
+        .into_response()
+}
+
 /// Characters kept as they are in a path segment: the rest is escaped.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')

@@ -7,7 +7,7 @@ use trailmark_auth::Scope;
 
 use super::{Shared, SignedIn, message, render};
 use crate::templates::OperationsPage;
-use crate::when::format_ms;
+use crate::when::Stamp;
 
 /// The handler: 403 for a principal without the `admin` scope.
 pub async fn operations_page(State(state): Shared, who: SignedIn) -> Response {
@@ -33,7 +33,7 @@ pub async fn operations_page(State(state): Shared, who: SignedIn) -> Response {
     };
     let page = OperationsPage {
         chrome: who.chrome(),
-        reload_at: format_ms(ops.reload.at_ms),
+        reload_at: Stamp::of_ms(ops.reload.at_ms),
         reload_ok: ops.reload.ok,
         reload_errors: ops.reload.errors,
         dead_letters: ops.dead_letters,

@@ -11,7 +11,7 @@ use super::{Shared, SignedIn, event_href, history_href, render, with_query};
 use crate::facets::{self, BAR_HEIGHT, BARS, COUNTED};
 use crate::search::{self, QUALIFIERS, SCAN_BUDGET};
 use crate::templates::{LIVE_SECONDS, Row, SearchPage, SummaryView};
-use crate::when::{format_ms, now_ms};
+use crate::when::{Stamp, now_ms};
 
 /// Rows per page.
 const PAGE_ROWS: usize = 50;
@@ -121,7 +121,7 @@ pub async fn search_page(
         .rows
         .into_iter()
         .map(|r| Row {
-            time: format_ms(r.ts),
+            time: Stamp::of_ms(r.ts),
             history_href: history_href(&r.entity_type, &r.entity_id),
             event_href: event_href(&r.event_id),
             operation: r.operation,
@@ -153,7 +153,7 @@ fn summary_view(summary: &trailmark_backend_api::ChangeSummary, q: &str) -> Summ
         bars: facets::bars(h, q, href),
         width: BARS * 10,
         height: BAR_HEIGHT,
-        from: format_ms(h.from_ms),
-        to: format_ms(h.from_ms + h.bucket_ms * h.buckets.len() as i64),
+        from: Stamp::of_ms(h.from_ms),
+        to: Stamp::of_ms(h.from_ms + h.bucket_ms * h.buckets.len() as i64),
     }
 }

@@ -451,3 +451,12 @@ pub fn row<'a>(html: &'a str, rule: &str) -> &'a str {
 pub fn rows(html: &str) -> usize {
     html.matches(r#"<tr class="op-"#).count()
 }
+
+/// The viewer's own script tag, the only one a page may hold.
+pub const OWN_SCRIPT: &str = r#"<script src="/ui/static/localtime.js" defer></script>"#;
+
+/// `html` without the viewer's own script tag: any `<script` left is
+/// unescaped input or an inline script.
+pub fn without_own_script(html: &str) -> String {
+    html.replace(OWN_SCRIPT, "")
+}
