@@ -17,6 +17,9 @@
 //!   whether its record is intact and signed ([`integrity`]), and for every
 //!   live rule whether it matches and why not ([`explain`]).
 //! * `/ui/explain`: paste an event and see the same for it.
+//! * `/ui/checkpoints`: the signed checkpoints with their age, a warning when
+//!   the journal head has waited too long for one, and the commands that
+//!   verify the journal offline.
 //! * `/ui/export?q=…&format=ndjson|csv`: the query's records with their
 //!   bodies, streamed, journaled before it runs.
 //! * `/ui/operations` (admin only): each rule's state, matches, failures and
@@ -64,7 +67,7 @@ use trailmark_auth::Authenticator;
 use trailmark_backend_api::{ArchiveStore, MetadataStore};
 
 pub use explain::LiveRule;
-pub use integrity::Checkpointed;
+pub use integrity::{Checkpointed, Checkpoints, SignedCheckpoint};
 
 /// The Content-Security-Policy of every viewer response: the viewer's own
 /// stylesheet and its one script file (no inline script), nothing else;
@@ -122,6 +125,10 @@ pub trait Trail: Send + Sync + 'static {
     fn last_checkpoint(&self) -> Option<Checkpointed>;
     /// The command that verifies the journal offline on this host.
     fn verify_command(&self) -> String;
+    /// The newest `limit` signed checkpoints (newest first), the journal
+    /// head and how often it is signed, for the checkpoints page. Reads a
+    /// bounded tail of the checkpoint log.
+    fn checkpoints(&self, limit: usize) -> Result<integrity::Checkpoints, String>;
     /// A refused sign-in (wrong token, a token without the scope, a forged
     /// form), to be journaled as the host's API refusals are. Must not
     /// block: the host queues it.
@@ -222,6 +229,7 @@ pub fn router(state: Arc<ViewerState>) -> Router {
             get(pages::test_event_form).post(pages::test_event),
         )
         .route("/ui/export", get(pages::export))
+        .route("/ui/checkpoints", get(pages::checkpoints_page))
         .route("/ui/operations", get(pages::operations_page))
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .route("/ui/static/localtime.js", get(pages::local_time_script))

@@ -229,3 +229,32 @@ pub struct OperationsPage {
     pub reload_errors: Vec<String>,
     pub dead_letters: u64,
 }
+
+/// One signed checkpoint, for display.
+pub struct CheckpointRow {
+    pub seq: u64,
+    pub time: crate::when::Stamp,
+    /// How long ago it was signed.
+    pub age: String,
+    pub hash: String,
+    pub key_id: String,
+}
+
+/// The checkpoints page.
+#[derive(Template)]
+#[template(path = "checkpoints.html")]
+pub struct CheckpointsPage {
+    pub chrome: Chrome,
+    /// Said when the head has waited too long for a checkpoint.
+    pub warning: Option<String>,
+    /// The head's standing when all is well.
+    pub status: String,
+    pub head_seq: u64,
+    /// Newest first.
+    pub rows: Vec<CheckpointRow>,
+    /// How many are listed at most.
+    pub listed: usize,
+    pub verify_command: String,
+    pub export_command: String,
+    pub verify_exported_command: String,
+}

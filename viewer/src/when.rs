@@ -96,6 +96,18 @@ impl Stamp {
     }
 }
 
+/// A length of time as a person says it: `45 s`, `12 min`, `3 h 20 min`,
+/// `4 d 2 h`.
+pub fn duration_text(ms: i64) -> String {
+    let s = ms.max(0) / 1_000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..86_400 => format!("{} h {} min", s / 3_600, s % 3_600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +128,15 @@ mod tests {
         assert_eq!(s.text, "2025-11-25 10:00:00");
         assert_eq!(s.iso, "2025-11-25T10:00:00.25Z");
         assert_eq!(Stamp::of_ms(i64::MAX).text, i64::MAX.to_string());
+    }
+
+    #[test]
+    fn durations_read_in_their_largest_units() {
+        assert_eq!(duration_text(-5), "0 s");
+        assert_eq!(duration_text(45_999), "45 s");
+        assert_eq!(duration_text(12 * 60_000 + 5_000), "12 min");
+        assert_eq!(duration_text(3 * 3_600_000 + 20 * 60_000), "3 h 20 min");
+        assert_eq!(duration_text(4 * 86_400_000 + 2 * 3_600_000), "4 d 2 h");
     }
 
     #[test]

@@ -399,6 +399,79 @@ fn the_histogram_draws_the_result_over_time_with_its_deletes() {
 }
 
 #[test]
+fn checkpoints_are_listed_with_their_age_and_a_late_head_is_warned_about() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let a = v.get("/ui/checkpoints", Some(&s));
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Newest first, each with its time, age, hash and key (escaped).
+    let five = a.body.find("<tr><td>5</td>").expect("checkpoint 5");
+    let one = a.body.find("<tr><td>1</td>").expect("checkpoint 1");
+    assert!(five < one, "newest first");
+    assert!(
+        a.body
+            .contains(r#"title="2026-01-01T00:00:00Z">2026-01-01 00:00:00</time>"#)
+    );
+    assert!(a.body.contains(&"05".repeat(32)));
+    assert!(a.body.contains("&#60;key&#62;0123456789"));
+    assert!(a.body.contains(" d "), "an age in days: {}", a.body);
+    // Records 6..9 have waited since 2026-01-01, far past 2 × 1 min.
+    assert!(
+        a.body
+            .contains(r#"<p class="error" role="alert">4 record(s) have waited "#),
+        "{}",
+        a.body
+    );
+    // The exact commands, escaped.
+    assert!(
+        a.body
+            .contains("trailmark verify --data /srv/&#60;trail&#62;</pre>")
+    );
+    assert!(
+        a.body
+            .contains("--checkpoints SAFE/checkpoints.jsonl</pre>")
+    );
+    assert!(
+        a.body
+            .contains("<code>trailmark checkpoints export --data /srv/&#60;trail&#62; SAFE</code>")
+    );
+
+    // A checkpoint of the head now: no warning.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let fresh = |seq| trailmark_viewer::SignedCheckpoint {
+        seq,
+        time_ms: now,
+        hash: "ff".repeat(32),
+        key_id: "k".into(),
+    };
+    v.journal
+        .checkpoint_log
+        .lock()
+        .expect("lock")
+        .recent
+        .insert(0, fresh(9));
+    let a = v.get("/ui/checkpoints", Some(&s));
+    assert!(!a.body.contains(r#"class="error""#), "{}", a.body);
+    assert!(
+        a.body
+            .contains("The journal head (record 9) is covered by the last checkpoint.")
+    );
+    // Records since a recent one are pending, not late.
+    v.journal.checkpoint_log.lock().expect("lock").recent[0] = fresh(7);
+    let a = v.get("/ui/checkpoints", Some(&s));
+    assert!(!a.body.contains(r#"class="error""#), "{}", a.body);
+    assert!(
+        a.body
+            .contains("2 record(s) written since the last checkpoint; the host signs every 1 min.")
+    );
+    // Signed out: the sign-in form.
+    assert_eq!(v.get("/ui/checkpoints", None).status, 401);
+}
+
+#[test]
 fn history_lists_versions_and_diffs_the_picked_pair() {
     let v = Viewer::start();
     let s = v.sign_in("viewer");

@@ -89,6 +89,7 @@ pub async fn serve(config: Config) -> Result<()> {
                     data: config.data.clone(),
                     metrics: metrics.clone(),
                     reload: engine.reload_status.clone(),
+                    checkpoint_interval: config.checkpoint_interval,
                 }),
                 credentials,
             )

@@ -185,6 +185,23 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
                 .contains("Intact, covered by the signed checkpoint of")
         },
     );
+    // The checkpoints page lists the host's signed checkpoints, read from
+    // its log, with the commands that check them offline.
+    let (status, _, checkpoints) = get(&format!("{url}/ui/checkpoints"), cookie);
+    assert_eq!(status, 200, "{checkpoints}");
+    let signed = checkpoints.matches("<td class=\"mono\">").count() / 2;
+    assert!(signed >= 1, "{checkpoints}");
+    assert!(
+        checkpoints.contains(
+            "trailmark verify --data data --checkpoints SAFE-DIR/checkpoints.jsonl \
+             --public-key SAFE-DIR/checkpoint.key.pub"
+        ),
+        "{checkpoints}"
+    );
+    assert!(
+        checkpoints.contains("<code>trailmark checkpoints export --data data SAFE-DIR</code>"),
+        "{checkpoints}"
+    );
 
     // The export holds the API's records for the same query, each with its
     // body, and is itself journaled.

@@ -1,6 +1,7 @@
 //! The handlers, one module per page, and what they share: rendering, the
 //! signed-in extractor, the CSRF check of forms, links.
 
+mod checkpoints;
 mod event;
 mod export;
 mod history;
@@ -25,6 +26,7 @@ use crate::templates::{Chrome, Message};
 use crate::{Refusal, ViewerState};
 use signin::{SIGN_IN_PROMPT, signin_response};
 
+pub use checkpoints::checkpoints_page;
 pub use event::event_page;
 pub use export::export;
 pub use history::history_page;

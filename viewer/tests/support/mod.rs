@@ -13,7 +13,8 @@ use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, S
 use trailmark_pattern::Pattern;
 use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
 use trailmark_viewer::{
-    Checkpointed, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail, ViewerState,
+    Checkpointed, Checkpoints, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal,
+    SignedCheckpoint, Trail, ViewerState,
 };
 
 /// The journal side of the seam, over events held in memory.
@@ -24,6 +25,8 @@ pub struct Journal {
     pub exports: Mutex<Vec<Export>>,
     /// Journaling exports fails (the journal is unavailable).
     pub refuse_exports: std::sync::atomic::AtomicBool,
+    /// What [`Trail::checkpoints`] answers.
+    pub checkpoint_log: Mutex<Checkpoints>,
 }
 
 impl Trail for Journal {
@@ -41,6 +44,11 @@ impl Trail for Journal {
     }
     fn verify_command(&self) -> String {
         "trailmark verify --data /srv/<trail>".to_owned()
+    }
+    fn checkpoints(&self, limit: usize) -> Result<Checkpoints, String> {
+        let mut log = self.checkpoint_log.lock().expect("lock").clone();
+        log.recent.truncate(limit);
+        Ok(log)
     }
     fn operations(&self) -> Operations {
         Operations {
@@ -269,6 +277,25 @@ impl Viewer {
             refusals: Mutex::default(),
             exports: Mutex::default(),
             refuse_exports: Default::default(),
+            // The last checkpoint (2026-01-01, records up to 5) as
+            // `last_checkpoint` says; the head is ev-del's record, 9.
+            checkpoint_log: Mutex::new(Checkpoints {
+                recent: (1..=5)
+                    .rev()
+                    .map(|seq| SignedCheckpoint {
+                        seq,
+                        time_ms: 1_767_225_600_000 - (5 - seq as i64) * 60_000,
+                        hash: format!("{seq:02}").repeat(32),
+                        key_id: "<key>0123456789".into(),
+                    })
+                    .collect(),
+                head_seq: 9,
+                interval_ms: 60_000,
+                export_command: "trailmark checkpoints export --data /srv/<trail> SAFE".into(),
+                verify_exported_command: "trailmark verify --data /srv/<trail> \
+                                          --checkpoints SAFE/checkpoints.jsonl"
+                    .into(),
+            }),
             events,
             rules: vec![
                 rule(
