@@ -23,7 +23,8 @@
 //! * `/ui/export?q=…&format=ndjson|csv`: the query's records with their
 //!   bodies, streamed, journaled before it runs.
 //! * `/ui/operations` (admin only): each rule's state, matches, failures and
-//!   lag, dead letters, the last reload.
+//!   lag, the last reload, and the dead letters, to replay or purge after a
+//!   confirmation step (`/ui/dead-letters`).
 //! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
 //!   or `admin`) is presented once; the browser then holds only an opaque
 //!   session cookie ([`session`]). Every POST carries a CSRF token.
@@ -135,6 +136,17 @@ pub trait Trail: Send + Sync + 'static {
     fn record_refusal(&self, refusal: Refusal);
     /// Rules' counters and the last reload, for the operations page.
     fn operations(&self) -> operations::Operations;
+    /// The dead letters held, oldest first, at most `limit`.
+    fn dead_letters(&self, limit: usize) -> Result<Vec<operations::DeadLetterView>, String>;
+    /// Replay or purge the dead letters with these ids (those still held),
+    /// through the code `trailmark dlq replay|purge` runs; `who` is the
+    /// admin who asked, for the log. `Err` when the store failed.
+    fn act_on_dead_letters(
+        &self,
+        action: operations::DeadLetterAction,
+        ids: Vec<i64>,
+        who: String,
+    ) -> DeadLettersDone;
     /// Journal an export before it runs; it does not run unless this
     /// resolves `Ok`.
     fn record_export(&self, export: Export) -> Recorded;
@@ -143,6 +155,10 @@ pub trait Trail: Send + Sync + 'static {
 /// What [`Trail::record_export`] resolves to: `Err` says why the record
 /// could not be journaled.
 pub type Recorded = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// What [`Trail::act_on_dead_letters`] resolves to.
+pub type DeadLettersDone =
+    Pin<Box<dyn Future<Output = Result<operations::DeadLetterOutcome, String>> + Send + 'static>>;
 
 /// An export about to run.
 #[derive(Debug, Clone)]
@@ -231,6 +247,10 @@ pub fn router(state: Arc<ViewerState>) -> Router {
         .route("/ui/export", get(pages::export))
         .route("/ui/checkpoints", get(pages::checkpoints_page))
         .route("/ui/operations", get(pages::operations_page))
+        .route(
+            "/ui/dead-letters",
+            get(pages::dead_letters_confirm).post(pages::dead_letters_act),
+        )
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .route("/ui/static/localtime.js", get(pages::local_time_script))
         .layer(axum::middleware::map_response(secure_headers))

@@ -228,6 +228,54 @@ pub struct OperationsPage {
     pub reload_ok: bool,
     pub reload_errors: Vec<String>,
     pub dead_letters: u64,
+    /// The oldest dead letters.
+    pub letters: Vec<DeadLetterRow>,
+    /// Why they could not be listed.
+    pub letters_error: Option<String>,
+    /// How many are listed at most.
+    pub letters_listed: usize,
+}
+
+/// One dead letter, for display.
+pub struct DeadLetterRow {
+    pub id: i64,
+    pub rule: String,
+    pub event_id: String,
+    pub event_href: String,
+    pub attempts: u32,
+    pub error: String,
+    pub failed_at: crate::when::Stamp,
+}
+
+impl From<crate::operations::DeadLetterView> for DeadLetterRow {
+    fn from(d: crate::operations::DeadLetterView) -> Self {
+        DeadLetterRow {
+            id: d.id,
+            event_href: crate::pages::event_href(&d.event_id),
+            rule: d.rule,
+            event_id: d.event_id,
+            attempts: d.attempts,
+            error: d.error,
+            failed_at: crate::when::Stamp::of_ms(d.failed_at_ms),
+        }
+    }
+}
+
+/// The confirmation of a dead-letter replay or purge, and its outcome.
+#[derive(Template)]
+#[template(path = "dead_letters.html")]
+pub struct DeadLettersPage {
+    pub chrome: Chrome,
+    /// The session's CSRF token, for the form.
+    pub csrf: String,
+    /// `replay` or `purge`.
+    pub action: &'static str,
+    /// The letters to act on (confirmation).
+    pub letters: Vec<DeadLetterRow>,
+    /// Ids picked that the store no longer holds, comma-separated.
+    pub missing: String,
+    /// What was done (after the POST).
+    pub done: Option<crate::operations::DeadLetterOutcome>,
 }
 
 /// One signed checkpoint, for display.

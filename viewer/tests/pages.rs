@@ -4,6 +4,7 @@
 mod support;
 
 use support::{OWN_SCRIPT, Viewer, hidden, row, rows, without_own_script};
+use trailmark_viewer::operations::DeadLetterAction;
 
 #[test]
 fn signed_out_requests_get_the_sign_in_form_with_401_and_a_strict_csp() {
@@ -795,10 +796,134 @@ fn operations_are_for_admins_only() {
         "{}",
         a.body
     );
-    assert!(a.body.contains("Dead letters held: 2"));
+    assert!(a.body.contains("Held: 2 (<code>trailmark dlq list</code>)"));
     assert!(
         a.body.contains("rules/&#60;bad&#62;.yaml:1:1: not YAML"),
         "escaped: {}",
         a.body
     );
+}
+
+#[test]
+fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
+    let v = Viewer::start();
+    let admin = v.sign_in("admin");
+    let cookie = format!("trailmark_session={admin}");
+    let ops = v.get("/ui/operations", Some(&admin));
+    // Each letter with a box to tick; stored error texts are escaped.
+    assert!(
+        ops.body
+            .contains(r#"<input type="checkbox" name="id" value="4""#),
+        "{}",
+        ops.body
+    );
+    assert!(
+        ops.body
+            .contains(r#"<input type="checkbox" name="id" value="7""#)
+    );
+    assert!(
+        ops.body
+            .contains("&#60;script&#62;alert(4)&#60;/script&#62;")
+    );
+    assert!(!without_own_script(&ops.body).contains("<script"));
+    assert!(
+        ops.body
+            .contains(r#"<form method="get" action="/ui/dead-letters""#)
+    );
+
+    // The confirmation step changes nothing and carries the CSRF token.
+    let confirm = v.get("/ui/dead-letters?action=replay&id=4&id=99", Some(&admin));
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Replay 1 dead letter(s)?"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm
+            .body
+            .contains("No longer held (replayed or purged already): 99.")
+    );
+    assert!(
+        confirm
+            .body
+            .contains(r#"<input type="hidden" name="id" value="4">"#)
+    );
+    assert!(!confirm.body.contains(r#"name="id" value="7""#));
+    assert!(v.journal.dlq_actions.lock().expect("lock").is_empty());
+    let csrf = hidden(&confirm.body, "csrf");
+
+    // A forged form is refused and journaled; nothing is replayed.
+    let forged = v.post(
+        "/ui/dead-letters",
+        &cookie,
+        &[("csrf", "forged"), ("action", "replay"), ("id", "4")],
+    );
+    assert_eq!(forged.status, 403);
+    assert!(v.journal.dlq_actions.lock().expect("lock").is_empty());
+    assert_eq!(
+        v.journal
+            .refusals
+            .lock()
+            .expect("lock")
+            .last()
+            .map(|r| r.path),
+        Some("/ui/dead-letters")
+    );
+
+    let done = v.post(
+        "/ui/dead-letters",
+        &cookie,
+        &[("csrf", &csrf), ("action", "replay"), ("id", "4")],
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Replayed: 1\n  (4)."), "{}", done.body);
+    assert_eq!(
+        *v.journal.dlq_actions.lock().expect("lock"),
+        [(DeadLetterAction::Replay, vec![4], "admin".to_owned())]
+    );
+    let ops = v.get("/ui/operations", Some(&admin));
+    assert!(
+        !ops.body.contains(r#"name="id" value="4""#),
+        "replayed: gone"
+    );
+
+    // A purge says which letters stay, and why.
+    let purged = v.post(
+        "/ui/dead-letters",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("action", "purge"),
+            ("id", "7"),
+            ("id", "4"),
+        ],
+    );
+    assert_eq!(purged.status, 200, "{}", purged.body);
+    assert!(purged.body.contains("Purged: 1\n  (7)."), "{}", purged.body);
+    assert!(
+        purged
+            .body
+            .contains("Dead letter 4 stays: no such dead letter")
+    );
+
+    // Viewers and readers may look at nothing of it, and change nothing.
+    for name in ["viewer", "reader"] {
+        let s = v.sign_in(name);
+        let a = v.get("/ui/dead-letters?action=purge&id=7", Some(&s));
+        assert_eq!(a.status, 403, "{name}");
+        let form = v.get("/ui/explain", Some(&s));
+        let csrf = hidden(&form.body, "csrf");
+        let a = v.post(
+            "/ui/dead-letters",
+            &format!("trailmark_session={s}"),
+            &[("csrf", &csrf), ("action", "purge"), ("id", "7")],
+        );
+        assert_eq!(a.status, 403, "{name}: {}", a.body);
+    }
+    assert_eq!(v.journal.dlq_actions.lock().expect("lock").len(), 2);
+    // Nonsense is a 400 that says what is valid.
+    let bad = v.get("/ui/dead-letters?action=delete&id=7", Some(&admin));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("replay or purge"), "{}", bad.body);
 }

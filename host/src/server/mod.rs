@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dead_letters;
 pub mod listener;
 pub mod refusals;
 #[cfg(feature = "aws")]

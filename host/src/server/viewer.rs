@@ -22,10 +22,12 @@ use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_viewer::export::{Format, stream};
 
 use trailmark_journal::Journal;
-use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
+use trailmark_viewer::operations::{
+    DeadLetterAction, DeadLetterOutcome, DeadLetterView, Operations, Reload, RuleCounters,
+};
 use trailmark_viewer::{
-    Checkpointed, Checkpoints, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal,
-    SignedCheckpoint, Trail,
+    Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
+    Recorded, Refusal, SignedCheckpoint, Trail,
 };
 
 use super::auth::AuthState;
@@ -261,6 +263,74 @@ impl Trail for HostTrail {
             reload,
             dead_letters,
         }
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterView>, String> {
+        let letters = self
+            .pipeline
+            .dispatcher()
+            .dead_letters()
+            .list(None, limit)
+            .map_err(|e| e.to_string())?;
+        Ok(letters
+            .into_iter()
+            .map(|d| DeadLetterView {
+                id: d.id,
+                rule: d.rule,
+                event_id: d.event_id,
+                attempts: d.attempts,
+                error: d.error,
+                failed_at_ms: d.failed_at,
+            })
+            .collect())
+    }
+
+    fn act_on_dead_letters(
+        &self,
+        action: DeadLetterAction,
+        ids: Vec<i64>,
+        who: String,
+    ) -> DeadLettersDone {
+        let pipeline = self.pipeline.clone();
+        Box::pin(async move {
+            let letters = super::dead_letters::get(&pipeline, ids.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let gone: Vec<(i64, String)> = ids
+                .iter()
+                .filter(|id| !letters.iter().any(|d| d.id == **id))
+                .map(|id| {
+                    (
+                        *id,
+                        "no longer held (replayed or purged already)".to_owned(),
+                    )
+                })
+                .collect();
+            tracing::info!(principal = %who, action = action.as_str(), ?ids, "dead letters, from the viewer");
+            let mut outcome = match action {
+                DeadLetterAction::Replay => {
+                    let done = super::dead_letters::replay(&pipeline, letters)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    DeadLetterOutcome {
+                        done: done.replayed,
+                        failed: done.failed,
+                    }
+                }
+                DeadLetterAction::Purge => {
+                    let present: Vec<i64> = letters.iter().map(|d| d.id).collect();
+                    super::dead_letters::purge(&pipeline, present.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    DeadLetterOutcome {
+                        done: present,
+                        failed: Vec::new(),
+                    }
+                }
+            };
+            outcome.failed.extend(gone);
+            Ok(outcome)
+        })
     }
 
     fn record_export(&self, export: Export) -> Recorded {

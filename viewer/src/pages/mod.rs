@@ -2,6 +2,7 @@
 //! signed-in extractor, the CSRF check of forms, links.
 
 mod checkpoints;
+mod dead_letters;
 mod event;
 mod export;
 mod history;
@@ -27,6 +28,7 @@ use crate::{Refusal, ViewerState};
 use signin::{SIGN_IN_PROMPT, signin_response};
 
 pub use checkpoints::checkpoints_page;
+pub use dead_letters::{dead_letters_act, dead_letters_confirm};
 pub use event::event_page;
 pub use export::export;
 pub use history::history_page;
@@ -224,7 +226,7 @@ fn history_href(entity_type: &str, entity_id: &str) -> String {
 }
 
 /// `/ui/events/{id}` escaped.
-fn event_href(id: &str) -> String {
+pub(crate) fn event_href(id: &str) -> String {
     format!("/ui/events/{}", utf8_percent_encode(id, SEGMENT))
 }
 

@@ -11,10 +11,12 @@ use serde_json::json;
 use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_token, hash_token};
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
-use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
+use trailmark_viewer::operations::{
+    DeadLetterAction, DeadLetterOutcome, DeadLetterView, Operations, Reload, RuleCounters,
+};
 use trailmark_viewer::{
-    Checkpointed, Checkpoints, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal,
-    SignedCheckpoint, Trail, ViewerState,
+    Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
+    Recorded, Refusal, SignedCheckpoint, Trail, ViewerState,
 };
 
 /// The journal side of the seam, over events held in memory.
@@ -27,6 +29,10 @@ pub struct Journal {
     pub refuse_exports: std::sync::atomic::AtomicBool,
     /// What [`Trail::checkpoints`] answers.
     pub checkpoint_log: Mutex<Checkpoints>,
+    /// The dead letters held.
+    pub letters: Mutex<Vec<DeadLetterView>>,
+    /// Each replay or purge asked: what, which ids, by whom.
+    pub dlq_actions: Mutex<Vec<(DeadLetterAction, Vec<i64>, String)>>,
 }
 
 impl Trail for Journal {
@@ -86,6 +92,34 @@ impl Trail for Journal {
                 Ok(())
             }
         })
+    }
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterView>, String> {
+        let mut letters = self.letters.lock().expect("lock").clone();
+        letters.truncate(limit);
+        Ok(letters)
+    }
+    fn act_on_dead_letters(
+        &self,
+        action: DeadLetterAction,
+        ids: Vec<i64>,
+        who: String,
+    ) -> DeadLettersDone {
+        let mut letters = self.letters.lock().expect("lock");
+        let mut outcome = DeadLetterOutcome::default();
+        for id in &ids {
+            match letters.iter().position(|d| d.id == *id) {
+                Some(i) => {
+                    letters.remove(i);
+                    outcome.done.push(*id);
+                }
+                None => outcome.failed.push((*id, "no such dead letter".into())),
+            }
+        }
+        self.dlq_actions
+            .lock()
+            .expect("lock")
+            .push((action, ids, who));
+        Box::pin(async move { Ok(outcome) })
     }
     fn record_refusal(&self, refusal: Refusal) {
         self.refusals.lock().expect("lock").push(refusal);
@@ -277,6 +311,27 @@ impl Viewer {
             refusals: Mutex::default(),
             exports: Mutex::default(),
             refuse_exports: Default::default(),
+            // ev-del's delivery to delete-alert, as its journal entry says,
+            // and one with a hostile error text.
+            letters: Mutex::new(vec![
+                DeadLetterView {
+                    id: 4,
+                    rule: "delete-alert".into(),
+                    event_id: "ev-del".into(),
+                    attempts: 5,
+                    error: "webhook answered 500".into(),
+                    failed_at_ms: 1_767_225_605_000,
+                },
+                DeadLetterView {
+                    id: 7,
+                    rule: "archive-all".into(),
+                    event_id: "ev-2".into(),
+                    attempts: 1,
+                    error: "<script>alert(4)</script>".into(),
+                    failed_at_ms: 1_767_225_606_000,
+                },
+            ]),
+            dlq_actions: Mutex::default(),
             // The last checkpoint (2026-01-01, records up to 5) as
             // `last_checkpoint` says; the head is ev-del's record, 9.
             checkpoint_log: Mutex::new(Checkpoints {
