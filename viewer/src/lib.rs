@@ -15,7 +15,8 @@
 //!   body, and a structural diff between any two ([`diff`]).
 //! * `/ui/events/{id}`: an event's envelope, journal sequence and hash,
 //!   whether its record is intact and signed ([`integrity`]), and for every
-//!   live rule whether it matches and why not ([`explain`]).
+//!   live rule whether it matches and why not ([`explain`]). It reads the
+//!   journal, so each principal may open only so many ([`journal_reads`]).
 //! * `/ui/explain`: paste an event and see the same for it.
 //! * `/ui/checkpoints`: the signed checkpoints with their age, a warning when
 //!   the journal head has waited too long for one, and the commands that
@@ -48,6 +49,7 @@ pub mod explain;
 pub mod export;
 pub mod facets;
 pub mod integrity;
+pub mod journal_reads;
 pub mod operations;
 mod pages;
 pub mod search;
@@ -194,6 +196,7 @@ pub struct ViewerState {
     authenticator: Arc<Authenticator>,
     sessions: session::Sessions,
     secure_cookies: bool,
+    journal_reads: journal_reads::JournalReads,
 }
 
 impl ViewerState {
@@ -211,7 +214,16 @@ impl ViewerState {
             authenticator,
             sessions: session::Sessions::default(),
             secure_cookies: false,
+            journal_reads: journal_reads::JournalReads::new(Default::default()),
         }
+    }
+
+    /// Bound the pages that read the journal (the event page) per
+    /// principal and across all ([`journal_reads`]); the default allows a
+    /// burst of 20 per principal, then one a second, two at once.
+    pub fn with_journal_read_limit(mut self, limit: journal_reads::JournalReadLimit) -> Self {
+        self.journal_reads = journal_reads::JournalReads::new(limit);
+        self
     }
 
     /// Mark cookies `Secure` (the browser sends them over HTTPS only): for a

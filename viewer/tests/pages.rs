@@ -927,3 +927,35 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("replay or purge"), "{}", bad.body);
 }
+
+#[test]
+fn event_pages_read_the_journal_only_so_often_per_principal() {
+    let v = Viewer::start_with(|state| {
+        state.with_journal_read_limit(trailmark_viewer::journal_reads::JournalReadLimit {
+            burst: 3,
+            per_minute: 0,
+            concurrent: 1,
+        })
+    });
+    let ann = v.sign_in("viewer");
+    for _ in 0..3 {
+        assert_eq!(v.get("/ui/events/ev-3", Some(&ann)).status, 200);
+    }
+    let refused = v.get("/ui/events/ev-3", Some(&ann));
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.retry_after.as_deref(), Some("60"));
+    assert!(
+        refused.body.contains("too many journal reads"),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("Journal sequence"), "nothing read");
+    // A second session of the same principal shares the bucket...
+    let again = v.sign_in("viewer");
+    assert_eq!(v.get("/ui/events/ev-3", Some(&again)).status, 429);
+    // ...another principal has its own, and pages that do not read the
+    // journal are not counted.
+    let bob = v.sign_in("reader");
+    assert_eq!(v.get("/ui/events/ev-3", Some(&bob)).status, 200);
+    assert_eq!(v.get("/?q=op%3Adelete", Some(&ann)).status, 200);
+}

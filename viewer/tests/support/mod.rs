@@ -154,6 +154,7 @@ pub struct Answer {
     pub location: Option<String>,
     pub set_cookies: Vec<String>,
     pub csp: Option<String>,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -195,6 +196,11 @@ pub fn envelope(id: &str, entity_id: &str, op: &str) -> Vec<u8> {
 
 impl Viewer {
     pub fn start() -> Viewer {
+        Viewer::start_with(|state| state)
+    }
+
+    /// [`Viewer::start`] with the state's options changed by `configure`.
+    pub fn start_with(configure: impl FnOnce(ViewerState) -> ViewerState) -> Viewer {
         let dir = tempfile::tempdir().expect("temp dir");
         let metadata = SqliteMetadata::open(dir.path().join("metadata.sqlite")).expect("sqlite");
         let archive = FsArchive::open(dir.path().join("archive")).expect("archive");
@@ -265,13 +271,22 @@ impl Viewer {
                 .expect("put");
         }
 
-        let mut viewer = Viewer::start_over(Arc::new(metadata), Arc::new(archive));
+        let mut viewer = Viewer::start_over_with(Arc::new(metadata), Arc::new(archive), configure);
         viewer._dir = Some(dir);
         viewer
     }
 
     /// A viewer over these stores, with the seeded journal events and rules.
     pub fn start_over(metadata: Arc<dyn MetadataStore>, archive: Arc<dyn ArchiveStore>) -> Viewer {
+        Viewer::start_over_with(metadata, archive, |state| state)
+    }
+
+    /// [`Viewer::start_over`] with the state's options changed by `configure`.
+    pub fn start_over_with(
+        metadata: Arc<dyn MetadataStore>,
+        archive: Arc<dyn ArchiveStore>,
+        configure: impl FnOnce(ViewerState) -> ViewerState,
+    ) -> Viewer {
         // The checkpoint (below) covers records up to 5: ev-3 (seq 3) is
         // covered, ev-del (seq 9) pending, ev-2's record was altered.
         let mut events = HashMap::new();
@@ -385,7 +400,12 @@ impl Viewer {
             tokens.insert(name, token.expose().to_owned());
         }
         let authenticator = Authenticator::new(&specs, &[], AuthOptions::default()).expect("auth");
-        let state = ViewerState::new(metadata, archive, trail.clone(), Arc::new(authenticator));
+        let state = configure(ViewerState::new(
+            metadata,
+            archive,
+            trail.clone(),
+            Arc::new(authenticator),
+        ));
         let app = trailmark_viewer::router(Arc::new(state));
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -432,6 +452,7 @@ impl Viewer {
                 .map(str::to_owned)
         };
         let (location, csp) = (header("location"), header("content-security-policy"));
+        let retry_after = header("retry-after");
         let set_cookies = r
             .headers()
             .get_all("set-cookie")
@@ -449,6 +470,7 @@ impl Viewer {
             location,
             set_cookies,
             csp,
+            retry_after,
             body,
         }
     }
