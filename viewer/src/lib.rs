@@ -140,15 +140,11 @@ pub trait Trail: Send + Sync + 'static {
     fn operations(&self) -> operations::Operations;
     /// The dead letters held, oldest first, at most `limit`.
     fn dead_letters(&self, limit: usize) -> Result<Vec<operations::DeadLetterView>, String>;
-    /// Replay or purge the dead letters with these ids (those still held),
-    /// through the code `trailmark dlq replay|purge` runs; `who` is the
-    /// admin who asked, for the log. `Err` when the store failed.
-    fn act_on_dead_letters(
-        &self,
-        action: operations::DeadLetterAction,
-        ids: Vec<i64>,
-        who: String,
-    ) -> DeadLettersDone;
+    /// Journal the request as an admin action, then replay or purge the
+    /// dead letters with these ids (those still held) through the code
+    /// `trailmark dlq replay|purge` runs. `Err` when it could not be
+    /// journaled (nothing was done) or the store failed.
+    fn act_on_dead_letters(&self, request: operations::DeadLetterRequest) -> DeadLettersDone;
     /// Journal an export before it runs; it does not run unless this
     /// resolves `Ok`.
     fn record_export(&self, export: Export) -> Recorded;

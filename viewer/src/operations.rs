@@ -91,6 +91,19 @@ impl DeadLetterAction {
     }
 }
 
+/// A replay or purge asked on the operations page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRequest {
+    /// What to do.
+    pub action: DeadLetterAction,
+    /// The letters' ids.
+    pub ids: Vec<i64>,
+    /// The signed-in admin.
+    pub who: String,
+    /// Where the request came from, when the listener said.
+    pub remote: Option<std::net::SocketAddr>,
+}
+
 /// What became of the letters acted on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadLetterOutcome {

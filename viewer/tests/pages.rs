@@ -871,6 +871,22 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
         Some("/ui/dead-letters")
     );
 
+    // When the action cannot be journaled first, it does not run.
+    v.journal
+        .refuse_admin_actions
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let unjournaled = v.post(
+        "/ui/dead-letters",
+        &cookie,
+        &[("csrf", &csrf), ("action", "replay"), ("id", "4")],
+    );
+    assert_eq!(unjournaled.status, 503, "{}", unjournaled.body);
+    assert!(unjournaled.body.contains("the journal is unavailable"));
+    assert!(v.journal.dlq_actions.lock().expect("lock").is_empty());
+    v.journal
+        .refuse_admin_actions
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+
     let done = v.post(
         "/ui/dead-letters",
         &cookie,

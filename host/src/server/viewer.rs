@@ -23,7 +23,8 @@ use trailmark_viewer::export::{Format, stream};
 
 use trailmark_journal::Journal;
 use trailmark_viewer::operations::{
-    DeadLetterAction, DeadLetterOutcome, DeadLetterView, Operations, Reload, RuleCounters,
+    DeadLetterAction, DeadLetterOutcome, DeadLetterRequest, DeadLetterView, Operations, Reload,
+    RuleCounters,
 };
 use trailmark_viewer::{
     Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
@@ -285,14 +286,29 @@ impl Trail for HostTrail {
             .collect())
     }
 
-    fn act_on_dead_letters(
-        &self,
-        action: DeadLetterAction,
-        ids: Vec<i64>,
-        who: String,
-    ) -> DeadLettersDone {
+    fn act_on_dead_letters(&self, request: DeadLetterRequest) -> DeadLettersDone {
         let pipeline = self.pipeline.clone();
+        let auth = self.auth.clone();
         Box::pin(async move {
+            let DeadLetterRequest {
+                action,
+                ids,
+                who,
+                remote,
+            } = request;
+            // Journaled before it runs, as the admin API's actions are.
+            auth.record_viewer_admin_action(
+                &who,
+                &format!("dlq/{}", action.as_str()),
+                "/ui/dead-letters",
+                json!({ "ids": ids }),
+                remote,
+            )
+            .await
+            .map_err(|()| {
+                "the action was not run: its audit record could not be journaled; retry later"
+                    .to_owned()
+            })?;
             let letters = super::dead_letters::get(&pipeline, ids.clone())
                 .await
                 .map_err(|e| e.to_string())?;

@@ -291,6 +291,13 @@ fn an_admin_replays_and_purges_dead_letters_from_the_operations_page() {
     let setup = Setup::new();
     setup.plugin("rejecter", "fixture-rejecter");
     setup.test_rule("reject", "rejecter", "");
+    // The host's own audit records go to the metadata store, as the
+    // standard rules have them.
+    setup.plugin("metadata", "trailmark-plugin-metadata");
+    let host_records =
+        std::fs::read_to_string(crate::common::workspace().join("rules/host-records.yaml"))
+            .expect("the standard host-records rule");
+    setup.rule("host-records.yaml", &host_records);
     let server = setup.start();
     let url = server.url.clone();
     let (status, _) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
@@ -343,4 +350,25 @@ fn an_admin_replays_and_purges_dead_letters_from_the_operations_page() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("Purged: 1\n  ({again}).")), "{body}");
     assert!(server.dead_letters().is_empty());
+    // Both were journaled as admin actions, by the admin, as the API's are.
+    server.wait_until(wait, "the viewer's admin actions journaled", |s| {
+        let actions: Vec<(Value, Value, Value)> = s
+            .changes("source=trailmark&entity-type=trailmark.admin-action")
+            .iter()
+            .map(|c| {
+                (
+                    c["author"].clone(),
+                    c["attributes"]["data.action"].clone(),
+                    c["attributes"]["data.path"].clone(),
+                )
+            })
+            .collect();
+        ["dlq/replay", "dlq/purge"].iter().all(|action| {
+            actions.contains(&(
+                json!("local-admin"),
+                json!(action),
+                json!("/ui/dead-letters"),
+            ))
+        })
+    });
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use super::operations::not_admin;
 use super::{Remote, Shared, SignedIn, csrf_refused, message, render};
-use crate::operations::DeadLetterAction;
+use crate::operations::{DeadLetterAction, DeadLetterRequest};
 use crate::templates::{DeadLetterRow, DeadLettersPage};
 
 /// Letters acted on per request at most (the operations page lists 50).
@@ -133,9 +133,14 @@ pub async fn dead_letters_act(
         Ok(picked) => picked,
         Err(why) => return message(StatusCode::BAD_REQUEST, who.chrome(), "Nothing to do", why),
     };
-    let who_name = who.session.principal.name.clone();
-    tracing::info!(principal = %who_name, action = action.as_str(), ids = ?ids, "viewer: dead letters");
-    let outcome = match state.trail.act_on_dead_letters(action, ids, who_name).await {
+    let request = DeadLetterRequest {
+        action,
+        ids,
+        who: who.session.principal.name.clone(),
+        remote,
+    };
+    tracing::info!(principal = %request.who, action = action.as_str(), ids = ?request.ids, "viewer: dead letters");
+    let outcome = match state.trail.act_on_dead_letters(request).await {
         Ok(outcome) => outcome,
         Err(e) => {
             return message(

@@ -12,7 +12,8 @@ use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_toke
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
 use trailmark_viewer::operations::{
-    DeadLetterAction, DeadLetterOutcome, DeadLetterView, Operations, Reload, RuleCounters,
+    DeadLetterAction, DeadLetterOutcome, DeadLetterRequest, DeadLetterView, Operations, Reload,
+    RuleCounters,
 };
 use trailmark_viewer::{
     Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
@@ -33,6 +34,8 @@ pub struct Journal {
     pub letters: Mutex<Vec<DeadLetterView>>,
     /// Each replay or purge asked: what, which ids, by whom.
     pub dlq_actions: Mutex<Vec<(DeadLetterAction, Vec<i64>, String)>>,
+    /// Journaling admin actions fails (the journal is unavailable).
+    pub refuse_admin_actions: std::sync::atomic::AtomicBool,
 }
 
 impl Trail for Journal {
@@ -98,12 +101,16 @@ impl Trail for Journal {
         letters.truncate(limit);
         Ok(letters)
     }
-    fn act_on_dead_letters(
-        &self,
-        action: DeadLetterAction,
-        ids: Vec<i64>,
-        who: String,
-    ) -> DeadLettersDone {
+    fn act_on_dead_letters(&self, request: DeadLetterRequest) -> DeadLettersDone {
+        if self
+            .refuse_admin_actions
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Box::pin(async { Err("the journal is unavailable".to_owned()) });
+        }
+        let DeadLetterRequest {
+            action, ids, who, ..
+        } = request;
         let mut letters = self.letters.lock().expect("lock");
         let mut outcome = DeadLetterOutcome::default();
         for id in &ids {
@@ -347,6 +354,7 @@ impl Viewer {
                 },
             ]),
             dlq_actions: Mutex::default(),
+            refuse_admin_actions: Default::default(),
             // The last checkpoint (2026-01-01, records up to 5) as
             // `last_checkpoint` says; the head is ev-del's record, 9.
             checkpoint_log: Mutex::new(Checkpoints {
