@@ -334,6 +334,16 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         check_page(&client, &origin).await;
         snap(&client, &out, "4-event-explain").await;
 
+        // The checkpoints page, with the commands to verify offline.
+        client
+            .goto(&format!("{origin}/ui/checkpoints"))
+            .await
+            .expect("checkpoints");
+        let page = text(&client).await;
+        assert!(page.contains("trailmark verify --data"), "{page}");
+        check_page(&client, &origin).await;
+        snap(&client, &out, "4b-checkpoints").await;
+
         // A phone-sized window: the page never scrolls sideways; wide
         // tables scroll inside their own box.
         client
