@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod durability;
+mod filter;
 mod key;
 mod records;
 pub mod registry;
@@ -59,6 +60,10 @@ mod stores;
 pub mod units;
 
 pub use durability::Durability;
+pub use filter::{
+    AnyOf, ChangeFilter, ChangeSummary, EntityKey, Histogram, SummaryRow, ValueCounts,
+    summarize_records,
+};
 pub use key::{MAX_KEY_LEN, validate_key};
 pub use records::{
     ChangePage, ChangeQuery, ChangeRecord, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT, Notification,

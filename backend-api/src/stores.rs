@@ -1,8 +1,8 @@
 //! One trait per capability, implemented by each backend.
 
 use crate::{
-    BackendResult, ChangePage, ChangeQuery, ChangeRecord, Event, HistoryQuery, Notification,
-    PutOutcome,
+    BackendResult, ChangeFilter, ChangePage, ChangeQuery, ChangeRecord, ChangeSummary, Event,
+    HistoryQuery, Notification, PutOutcome,
 };
 
 /// Stores entity bodies by key.
@@ -55,6 +55,32 @@ pub trait MetadataStore: Send + Sync {
     /// The recorded changes of one entity, oldest first, one page at a time
     /// (ordered by `ts`, then event id).
     fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage>;
+    /// List records `filter` admits (its ORs and exclusions included),
+    /// newest first, `limit` as in [`ChangeQuery`], continuing after a
+    /// `cursor` from [`query`](MetadataStore::query) or from this method
+    /// (the order is the same). `None` when the backend cannot express the
+    /// filter (the default): the caller then filters `query` pages itself.
+    fn query_filtered(
+        &self,
+        filter: &ChangeFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> BackendResult<Option<ChangePage>> {
+        let _ = (filter, limit, cursor);
+        Ok(None)
+    }
+    /// Count the newest `limit` records `filter` admits by author, type,
+    /// operation and source, and into `buckets` equal spans of time. `None`
+    /// when the backend cannot count (the default).
+    fn summarize(
+        &self,
+        filter: &ChangeFilter,
+        limit: usize,
+        buckets: usize,
+    ) -> BackendResult<Option<ChangeSummary>> {
+        let _ = (filter, limit, buckets);
+        Ok(None)
+    }
     /// Make every put that returned before this call durable (see
     /// [`ArchiveStore::sync`]).
     fn sync(&self) -> BackendResult<()> {

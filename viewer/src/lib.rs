@@ -2,9 +2,11 @@
 //!
 //! Served by `trailmark serve` at `/` (`[viewer] enabled = true`, the
 //! default), beside the APIs. The pages are rendered on the server from
-//! templates checked at compile time and work without JavaScript; there is
-//! no script at all, no request leaves the origin, and every response
-//! carries a Content-Security-Policy that says so. Every stored value is
+//! templates checked at compile time and work without JavaScript: the one
+//! script (`/ui/static/localtime.js`, served from the binary) only offers
+//! to show times in the browser's zone. No inline script, no request leaves
+//! the origin, and every response carries a Content-Security-Policy that
+//! says so. Every stored value is
 //! HTML-escaped by the templates: bodies are attacker-controlled.
 //!
 //! * `/`: search the change records with a query bar
@@ -13,12 +15,17 @@
 //!   body, and a structural diff between any two ([`diff`]).
 //! * `/ui/events/{id}`: an event's envelope, journal sequence and hash,
 //!   whether its record is intact and signed ([`integrity`]), and for every
-//!   live rule whether it matches and why not ([`explain`]).
+//!   live rule whether it matches and why not ([`explain`]). It reads the
+//!   journal, so each principal may open only so many ([`journal_reads`]).
 //! * `/ui/explain`: paste an event and see the same for it.
+//! * `/ui/checkpoints`: the signed checkpoints with their age, a warning when
+//!   the journal head has waited too long for one, and the commands that
+//!   verify the journal offline.
 //! * `/ui/export?q=…&format=ndjson|csv`: the query's records with their
 //!   bodies, streamed, journaled before it runs.
 //! * `/ui/operations` (admin only): each rule's state, matches, failures and
-//!   lag, dead letters, the last reload.
+//!   lag, the last reload, and the dead letters, to replay or purge after a
+//!   confirmation step (`/ui/dead-letters`).
 //! * `/ui/signin`, `/ui/signout`: a token with the `view` scope (or `query`
 //!   or `admin`) is presented once; the browser then holds only an opaque
 //!   session cookie ([`session`]). Every POST carries a CSRF token.
@@ -40,7 +47,9 @@
 pub mod diff;
 pub mod explain;
 pub mod export;
+pub mod facets;
 pub mod integrity;
+pub mod journal_reads;
 pub mod operations;
 mod pages;
 pub mod search;
@@ -61,11 +70,12 @@ use trailmark_auth::Authenticator;
 use trailmark_backend_api::{ArchiveStore, MetadataStore};
 
 pub use explain::LiveRule;
-pub use integrity::Checkpointed;
+pub use integrity::{Checkpointed, Checkpoints, SignedCheckpoint};
 
 /// The Content-Security-Policy of every viewer response: the viewer's own
-/// stylesheet, nothing else; forms post only to the viewer; no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+/// stylesheet and its one script file (no inline script), nothing else;
+/// forms post only to the viewer; no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// An event as the journal holds it.
@@ -118,12 +128,23 @@ pub trait Trail: Send + Sync + 'static {
     fn last_checkpoint(&self) -> Option<Checkpointed>;
     /// The command that verifies the journal offline on this host.
     fn verify_command(&self) -> String;
+    /// The newest `limit` signed checkpoints (newest first), the journal
+    /// head and how often it is signed, for the checkpoints page. Reads a
+    /// bounded tail of the checkpoint log.
+    fn checkpoints(&self, limit: usize) -> Result<integrity::Checkpoints, String>;
     /// A refused sign-in (wrong token, a token without the scope, a forged
     /// form), to be journaled as the host's API refusals are. Must not
     /// block: the host queues it.
     fn record_refusal(&self, refusal: Refusal);
     /// Rules' counters and the last reload, for the operations page.
     fn operations(&self) -> operations::Operations;
+    /// The dead letters held, oldest first, at most `limit`.
+    fn dead_letters(&self, limit: usize) -> Result<Vec<operations::DeadLetterView>, String>;
+    /// Journal the request as an admin action, then replay or purge the
+    /// dead letters with these ids (those still held) through the code
+    /// `trailmark dlq replay|purge` runs. `Err` when it could not be
+    /// journaled (nothing was done) or the store failed.
+    fn act_on_dead_letters(&self, request: operations::DeadLetterRequest) -> DeadLettersDone;
     /// Journal an export before it runs; it does not run unless this
     /// resolves `Ok`.
     fn record_export(&self, export: Export) -> Recorded;
@@ -132,6 +153,10 @@ pub trait Trail: Send + Sync + 'static {
 /// What [`Trail::record_export`] resolves to: `Err` says why the record
 /// could not be journaled.
 pub type Recorded = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// What [`Trail::act_on_dead_letters`] resolves to.
+pub type DeadLettersDone =
+    Pin<Box<dyn Future<Output = Result<operations::DeadLetterOutcome, String>> + Send + 'static>>;
 
 /// An export about to run.
 #[derive(Debug, Clone)]
@@ -167,6 +192,7 @@ pub struct ViewerState {
     authenticator: Arc<Authenticator>,
     sessions: session::Sessions,
     secure_cookies: bool,
+    journal_reads: journal_reads::JournalReads,
 }
 
 impl ViewerState {
@@ -184,7 +210,16 @@ impl ViewerState {
             authenticator,
             sessions: session::Sessions::default(),
             secure_cookies: false,
+            journal_reads: journal_reads::JournalReads::new(Default::default()),
         }
+    }
+
+    /// Bound the pages that read the journal (the event page) per
+    /// principal and across all ([`journal_reads`]); the default allows a
+    /// burst of 20 per principal, then one a second, two at once.
+    pub fn with_journal_read_limit(mut self, limit: journal_reads::JournalReadLimit) -> Self {
+        self.journal_reads = journal_reads::JournalReads::new(limit);
+        self
     }
 
     /// Mark cookies `Secure` (the browser sends them over HTTPS only): for a
@@ -218,8 +253,14 @@ pub fn router(state: Arc<ViewerState>) -> Router {
             get(pages::test_event_form).post(pages::test_event),
         )
         .route("/ui/export", get(pages::export))
+        .route("/ui/checkpoints", get(pages::checkpoints_page))
         .route("/ui/operations", get(pages::operations_page))
+        .route(
+            "/ui/dead-letters",
+            get(pages::dead_letters_confirm).post(pages::dead_letters_act),
+        )
         .route("/ui/static/viewer.css", get(pages::stylesheet))
+        .route("/ui/static/localtime.js", get(pages::local_time_script))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)
 }

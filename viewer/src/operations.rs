@@ -1,5 +1,7 @@
-//! What the operations page shows: each rule's state and counters, and the
-//! last reload. The host fills it from its metrics.
+//! What the operations page shows: each rule's state and counters, the
+//! last reload, the dead letters. The host fills it from its metrics and
+//! its dead-letter store, and replays or purges letters as
+//! `trailmark dlq replay|purge` does.
 
 /// One rule's counters since the server started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,4 +44,71 @@ pub struct Operations {
     pub reload: Reload,
     /// Dead letters held.
     pub dead_letters: u64,
+}
+
+/// One dead letter, as the operations page lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterView {
+    /// Its id in the dead-letter store.
+    pub id: i64,
+    /// The rule whose delivery failed.
+    pub rule: String,
+    /// The event.
+    pub event_id: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub error: String,
+    /// When it was given up, ms since the Unix epoch.
+    pub failed_at_ms: i64,
+}
+
+/// What to do with dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterAction {
+    /// Deliver again to its rule (and take it out of the store).
+    Replay,
+    /// Delete it for good.
+    Purge,
+}
+
+impl DeadLetterAction {
+    /// `replay` or `purge`, as forms carry it.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "replay" => Some(DeadLetterAction::Replay),
+            "purge" => Some(DeadLetterAction::Purge),
+            _ => None,
+        }
+    }
+
+    /// The form value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterAction::Replay => "replay",
+            DeadLetterAction::Purge => "purge",
+        }
+    }
+}
+
+/// A replay or purge asked on the operations page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRequest {
+    /// What to do.
+    pub action: DeadLetterAction,
+    /// The letters' ids.
+    pub ids: Vec<i64>,
+    /// The signed-in admin.
+    pub who: String,
+    /// Where the request came from, when the listener said.
+    pub remote: Option<std::net::SocketAddr>,
+}
+
+/// What became of the letters acted on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterOutcome {
+    /// Replayed or purged.
+    pub done: Vec<i64>,
+    /// Left in the store, with why.
+    pub failed: Vec<(i64, String)>,
 }

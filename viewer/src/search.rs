@@ -7,13 +7,16 @@
 //! AND-ed, negations exclude. Times are AND-ed (each `after:` raises the
 //! lower bound).
 //!
-//! [`Search::store_query`] narrows what the metadata store is asked where it
-//! can say so itself (one positive value per field, the time range). The
-//! store cannot express OR or NOT, so [`Search::admits`] checks every term
-//! on each row and [`page`] filters store pages server-side, scanning at most
-//! a budget of rows per request and handing back a cursor to continue.
+//! [`page`] asks the store for the whole filter
+//! ([`MetadataStore::query_filtered`]: SQLite says OR and NOT as `IN` and
+//! `NOT IN`). A store that cannot ([`store_query`] narrows what it can:
+//! one positive value per field, the time range) gets its pages filtered
+//! here with [`ChangeFilter::admits`], at most a budget of rows per request,
+//! with a cursor to continue.
 
-use trailmark_backend_api::{BackendError, ChangeQuery, ChangeRecord, MetadataStore};
+use trailmark_backend_api::{
+    AnyOf, BackendError, ChangeFilter, ChangeQuery, ChangeRecord, EntityKey, MetadataStore,
+};
 
 use crate::when::parse_time_ms;
 
@@ -32,82 +35,32 @@ pub struct SearchError {
     pub message: String,
 }
 
-/// Values of one field: a row passes when it equals one of `any` (or `any`
-/// is empty) and none of `none`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Values {
-    /// OR-ed positive values.
-    pub any: Vec<String>,
-    /// Excluded values.
-    pub none: Vec<String>,
-}
+/// A parsed query: what the store is asked when it can say it all
+/// ([`MetadataStore::query_filtered`]), else narrowed by [`store_query`] and
+/// checked row by row with [`ChangeFilter::admits`].
+pub type Search = ChangeFilter;
 
-impl Values {
-    fn admits(&self, value: &str) -> bool {
-        (self.any.is_empty() || self.any.iter().any(|v| v == value))
-            && !self.none.iter().any(|v| v == value)
-    }
-
-    /// The value the store can filter on itself: exactly one positive.
-    fn single(&self) -> Option<String> {
-        match self.any.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        }
+/// The value the store's plain query can filter on itself: exactly one
+/// positive.
+fn single(values: &AnyOf) -> Option<String> {
+    match values.any.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
     }
 }
 
 /// An `entity:` value: `book/42` or just `42`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntityRef {
-    /// The type, when given.
-    pub entity_type: Option<String>,
-    /// The id.
-    pub entity_id: String,
-}
-
-impl EntityRef {
-    fn parse(value: &str) -> Self {
-        match value.split_once('/') {
-            Some((t, id)) if !t.is_empty() && !id.is_empty() => EntityRef {
-                entity_type: Some(t.to_owned()),
-                entity_id: id.to_owned(),
-            },
-            _ => EntityRef {
-                entity_type: None,
-                entity_id: value.to_owned(),
-            },
-        }
+fn entity_key(value: &str) -> EntityKey {
+    match value.split_once('/') {
+        Some((t, id)) if !t.is_empty() && !id.is_empty() => EntityKey {
+            entity_type: Some(t.to_owned()),
+            entity_id: id.to_owned(),
+        },
+        _ => EntityKey {
+            entity_type: None,
+            entity_id: value.to_owned(),
+        },
     }
-
-    fn is(&self, record: &ChangeRecord) -> bool {
-        record.entity_id == self.entity_id
-            && self
-                .entity_type
-                .as_ref()
-                .is_none_or(|t| *t == record.entity_type)
-    }
-}
-
-/// A parsed query.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Search {
-    /// `author:`.
-    pub author: Values,
-    /// `type:`.
-    pub entity_type: Values,
-    /// `op:`.
-    pub operation: Values,
-    /// `source:`.
-    pub source: Values,
-    /// `entity:`, OR-ed.
-    pub entity: Vec<EntityRef>,
-    /// `-entity:`.
-    pub not_entity: Vec<EntityRef>,
-    /// `after:`: `ts >= since`.
-    pub since: Option<i64>,
-    /// `before:`: `ts < until`.
-    pub until: Option<i64>,
 }
 
 /// Parse the query bar text; relative times count back from `now_ms`.
@@ -116,6 +69,7 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Search, SearchError> {
     for term in terms(text)? {
         let Term {
             at,
+            end: _,
             negated,
             name,
             value,
@@ -144,8 +98,8 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Search, SearchError> {
             continue;
         }
         match name {
-            "entity" if negated => search.not_entity.push(EntityRef::parse(&value)),
-            "entity" => search.entity.push(EntityRef::parse(&value)),
+            "entity" if negated => search.not_entities.push(entity_key(&value)),
+            "entity" => search.entities.push(entity_key(&value)),
             "before" | "after" => {
                 if negated {
                     return Err(err(format!(
@@ -179,6 +133,8 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Search, SearchError> {
 /// One `[-]name:value` term of the query text.
 struct Term<'a> {
     at: usize,
+    /// Byte offset just past the term.
+    end: usize,
     negated: bool,
     name: &'a str,
     value: String,
@@ -248,8 +204,10 @@ fn terms(text: &str) -> Result<Vec<Term<'_>>, SearchError> {
                 message: format!("`{name}:` needs a value, e.g. `{name}:something`"),
             });
         }
+        let end = rest.peek().map_or(text.len(), |&(i, _)| i);
         out.push(Term {
             at,
+            end,
             negated,
             name,
             value,
@@ -258,60 +216,74 @@ fn terms(text: &str) -> Result<Vec<Term<'_>>, SearchError> {
     Ok(out)
 }
 
-impl Search {
-    /// What the store can filter on itself; the rest is [`Search::admits`].
-    pub fn store_query(&self, limit: usize, cursor: Option<String>) -> ChangeQuery {
-        let entity = match self.entity.as_slice() {
-            [one] => Some(one),
-            _ => None,
-        };
-        ChangeQuery {
-            author: self.author.single(),
-            entity_type: self
-                .entity_type
-                .single()
-                .or_else(|| entity.and_then(|e| e.entity_type.clone())),
-            entity_id: entity.map(|e| e.entity_id.clone()),
-            operation: self.operation.single(),
-            source: self.source.single(),
-            since: self.since,
-            until: self.until,
-            limit,
-            cursor,
-        }
-    }
+/// A positive `name:value` term as typed, with where it is in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermSpan {
+    /// Byte offset of its start.
+    pub at: usize,
+    /// Byte offset just past it.
+    pub end: usize,
+    /// Its value, unquoted.
+    pub value: String,
+}
 
-    /// Whether the store query says it all (no OR, no negation), so every
-    /// record it returns is a match.
-    pub fn store_is_exact(&self) -> bool {
-        let plain = |v: &Values| v.any.len() <= 1 && v.none.is_empty();
-        let entity_fits = match (self.entity.as_slice(), self.entity_type.any.as_slice()) {
-            ([], _) => true,
-            ([one], types) => match (&one.entity_type, types) {
-                (Some(t), [only]) => t == only,
-                _ => true,
-            },
-            _ => false,
-        };
-        plain(&self.author)
-            && plain(&self.entity_type)
-            && plain(&self.operation)
-            && plain(&self.source)
-            && self.not_entity.is_empty()
-            && entity_fits
-    }
+/// The positive (not negated) terms of qualifier `name` in `text`; none
+/// when the text does not parse.
+pub fn qualified_terms(text: &str, name: &str) -> Vec<TermSpan> {
+    terms(text)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| !t.negated && t.name == name)
+        .map(|t| TermSpan {
+            at: t.at,
+            end: t.end,
+            value: t.value,
+        })
+        .collect()
+}
 
-    /// Whether a record satisfies every term.
-    pub fn admits(&self, r: &ChangeRecord) -> bool {
-        self.author.admits(&r.author)
-            && self.entity_type.admits(&r.entity_type)
-            && self.operation.admits(&r.operation)
-            && self.source.admits(&r.source)
-            && (self.entity.is_empty() || self.entity.iter().any(|e| e.is(r)))
-            && !self.not_entity.iter().any(|e| e.is(r))
-            && self.since.is_none_or(|s| r.ts >= s)
-            && self.until.is_none_or(|u| r.ts < u)
+/// What the store's plain query can filter on itself; the rest is
+/// [`ChangeFilter::admits`].
+pub fn store_query(search: &Search, limit: usize, cursor: Option<String>) -> ChangeQuery {
+    let entity = match search.entities.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    };
+    ChangeQuery {
+        author: single(&search.author),
+        entity_type: single(&search.entity_type)
+            .or_else(|| entity.and_then(|e| e.entity_type.clone())),
+        entity_id: entity.map(|e| e.entity_id.clone()),
+        operation: single(&search.operation),
+        source: single(&search.source),
+        since: search.since,
+        until: search.until,
+        limit,
+        cursor,
     }
+}
+
+/// Whether the store's plain query says it all (no OR, no negation), so
+/// every record it returns is a match.
+pub fn store_is_exact(search: &Search) -> bool {
+    let plain = |v: &AnyOf| v.any.len() <= 1 && v.none.is_empty();
+    let entity_fits = match (
+        search.entities.as_slice(),
+        search.entity_type.any.as_slice(),
+    ) {
+        ([], _) => true,
+        ([one], types) => match (&one.entity_type, types) {
+            (Some(t), [only]) => t == only,
+            _ => true,
+        },
+        _ => false,
+    };
+    plain(&search.author)
+        && plain(&search.entity_type)
+        && plain(&search.operation)
+        && plain(&search.source)
+        && search.not_entities.is_empty()
+        && entity_fits
 }
 
 /// One page of search results.
@@ -340,10 +312,18 @@ pub fn page(
     limit: usize,
     budget: usize,
 ) -> Result<Page, BackendError> {
+    if let Some(found) = store.query_filtered(search, limit, cursor.as_deref())? {
+        return Ok(Page {
+            scanned: found.records.len(),
+            rows: found.records,
+            next_cursor: found.next_cursor,
+            budget_spent: false,
+        });
+    }
     // An exact store query fills the page in one read; a filtered one reads
     // the most the store gives at once, since each read of a keyset page
     // may cost the store a sort.
-    let batch = if search.store_is_exact() {
+    let batch = if store_is_exact(search) {
         limit
     } else {
         trailmark_backend_api::MAX_LIMIT
@@ -352,7 +332,7 @@ pub fn page(
     let mut scanned = 0;
     loop {
         let from = cursor.clone();
-        let got = store.query(&search.store_query(batch, from.clone()))?;
+        let got = store.query(&store_query(search, batch, from.clone()))?;
         let count = got.records.len();
         for (i, record) in got.records.into_iter().enumerate() {
             scanned += 1;
@@ -366,7 +346,7 @@ pub fn page(
                 let next_cursor = if i + 1 == count {
                     got.next_cursor
                 } else {
-                    store.query(&search.store_query(i + 1, from))?.next_cursor
+                    store.query(&store_query(search, i + 1, from))?.next_cursor
                 };
                 return Ok(Page {
                     rows,
@@ -406,15 +386,15 @@ mod tests {
         assert_eq!(s.operation.any, ["update"]);
         assert_eq!(s.source.any, ["com.acme"]);
         assert_eq!(
-            s.entity,
-            [EntityRef {
+            s.entities,
+            [EntityKey {
                 entity_type: Some("book".into()),
                 entity_id: "42".into()
             }]
         );
         assert_eq!(s.since, Some(NOW - 3 * 3_600_000));
         assert_eq!(s.until, Some(NOW));
-        let q = s.store_query(50, None);
+        let q = store_query(&s, 50, None);
         assert_eq!(q.author.as_deref(), Some("ann"));
         assert_eq!(q.entity_id.as_deref(), Some("42"));
         assert_eq!(q.operation.as_deref(), Some("update"));
@@ -426,7 +406,7 @@ mod tests {
         let s = parse("op:insert op:update -author:bot", NOW).unwrap();
         assert_eq!(s.operation.any, ["insert", "update"]);
         assert_eq!(s.author.none, ["bot"]);
-        let q = s.store_query(50, None);
+        let q = store_query(&s, 50, None);
         assert_eq!(q.operation, None, "the store cannot OR");
         assert_eq!(q.author, None, "the store cannot negate");
         let rec = |op: &str, author: &str| ChangeRecord {
@@ -454,7 +434,7 @@ mod tests {
             "entity:book/1 type:book",
             "entity:1 after:1h",
         ] {
-            assert!(parse(exact, NOW).unwrap().store_is_exact(), "{exact}");
+            assert!(store_is_exact(&parse(exact, NOW).unwrap()), "{exact}");
         }
         for filtered in [
             "op:insert op:update",
@@ -464,7 +444,7 @@ mod tests {
             "entity:book/1 type:user",
         ] {
             assert!(
-                !parse(filtered, NOW).unwrap().store_is_exact(),
+                !store_is_exact(&parse(filtered, NOW).unwrap()),
                 "{filtered}"
             );
         }
@@ -473,9 +453,9 @@ mod tests {
     #[test]
     fn negated_entity_and_bare_id() {
         let s = parse("-entity:book/1 entity:2", NOW).unwrap();
-        assert_eq!(s.not_entity[0].entity_type.as_deref(), Some("book"));
-        assert_eq!(s.entity[0].entity_type, None);
-        assert_eq!(s.entity[0].entity_id, "2");
+        assert_eq!(s.not_entities[0].entity_type.as_deref(), Some("book"));
+        assert_eq!(s.entities[0].entity_type, None);
+        assert_eq!(s.entities[0].entity_id, "2");
     }
 
     #[test]
@@ -501,5 +481,76 @@ mod tests {
         assert_eq!(parse("   ", NOW).unwrap(), Search::default());
         let s = parse(r#"author:"Ann Lee""#, NOW).unwrap();
         assert_eq!(s.author.any, ["Ann Lee"]);
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+    use trailmark_backend_api::{BackendResult, ChangePage, HistoryQuery, PutOutcome};
+    use trailmark_backends::SqliteMetadata;
+
+    /// SQLite seen through the plain query only, as a store that cannot
+    /// say OR or NOT would be.
+    struct PlainOnly(SqliteMetadata);
+
+    impl MetadataStore for PlainOnly {
+        fn put(&self, change: &ChangeRecord) -> BackendResult<PutOutcome> {
+            self.0.put(change)
+        }
+        fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage> {
+            self.0.query(query)
+        }
+        fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
+            self.0.history(query)
+        }
+    }
+
+    fn every_page(store: &dyn MetadataStore, search: &Search, budget: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let found = page(store, search, cursor, 7, budget).expect("page");
+            assert!(found.rows.len() <= 7);
+            ids.extend(found.rows.into_iter().map(|r| r.event_id));
+            cursor = found.next_cursor;
+            if cursor.is_none() {
+                return ids;
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_without_filters_gets_the_same_pages_filtered_here() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = SqliteMetadata::open(dir.path().join("m.sqlite")).expect("open");
+        for i in 0..400u32 {
+            sqlite
+                .put(&ChangeRecord {
+                    event_id: format!("e{i:04}"),
+                    source: "s".into(),
+                    entity_type: ["book", "user"][(i % 2) as usize].into(),
+                    entity_id: (i % 5).to_string(),
+                    operation: ["insert", "update", "delete"][(i % 3) as usize].into(),
+                    ts: i64::from(i / 3),
+                    author: ["ann", "bob", "cat"][(i / 7 % 3) as usize].into(),
+                    archive_key: None,
+                    attributes: "{}".into(),
+                })
+                .expect("put");
+        }
+        let plain = PlainOnly(SqliteMetadata::open(dir.path().join("m.sqlite")).expect("open"));
+        for q in [
+            "",
+            "type:book",
+            "author:ann author:bob -op:delete",
+            "-entity:3 type:user op:insert op:delete",
+            "entity:book/2 entity:4",
+        ] {
+            let search = parse(q, 0).expect("query");
+            let in_sql = every_page(&sqlite, &search, SCAN_BUDGET);
+            assert!(!in_sql.is_empty(), "{q}");
+            assert_eq!(every_page(&plain, &search, SCAN_BUDGET), in_sql, "{q}");
+        }
     }
 }

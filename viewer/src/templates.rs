@@ -49,7 +49,7 @@ pub struct Message {
 
 /// One change record in the results.
 pub struct Row {
-    pub time: String,
+    pub time: crate::when::Stamp,
     pub operation: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -84,6 +84,23 @@ pub struct SearchPage {
     pub live_toggle_href: String,
     /// [`LIVE_SECONDS`], for the page.
     pub live_seconds: u32,
+    /// What the result holds, counted by the store (first page only).
+    pub summary: Option<SummaryView>,
+}
+
+/// Facets and histogram of a search result.
+pub struct SummaryView {
+    /// "1,234 matches" or "the newest 5,000 matches".
+    pub counted: String,
+    pub facets: Vec<crate::facets::Facet>,
+    pub bars: Vec<crate::facets::Bar>,
+    /// The SVG view box width.
+    pub width: usize,
+    /// The SVG view box height.
+    pub height: u32,
+    /// The histogram's first and last instants.
+    pub from: crate::when::Stamp,
+    pub to: crate::when::Stamp,
 }
 
 /// How often a page followed live reloads, in seconds.
@@ -95,7 +112,7 @@ pub struct VersionView {
     pub number: usize,
     pub event_id: String,
     pub event_href: String,
-    pub time: String,
+    pub time: crate::when::Stamp,
     pub operation: String,
     pub author: String,
     pub source: String,
@@ -207,8 +224,85 @@ pub struct TestEventPage {
 pub struct OperationsPage {
     pub chrome: Chrome,
     pub rules: Vec<crate::operations::RuleCounters>,
-    pub reload_at: String,
+    pub reload_at: crate::when::Stamp,
     pub reload_ok: bool,
     pub reload_errors: Vec<String>,
     pub dead_letters: u64,
+    /// The oldest dead letters.
+    pub letters: Vec<DeadLetterRow>,
+    /// Why they could not be listed.
+    pub letters_error: Option<String>,
+    /// How many are listed at most.
+    pub letters_listed: usize,
+}
+
+/// One dead letter, for display.
+pub struct DeadLetterRow {
+    pub id: i64,
+    pub rule: String,
+    pub event_id: String,
+    pub event_href: String,
+    pub attempts: u32,
+    pub error: String,
+    pub failed_at: crate::when::Stamp,
+}
+
+impl From<crate::operations::DeadLetterView> for DeadLetterRow {
+    fn from(d: crate::operations::DeadLetterView) -> Self {
+        DeadLetterRow {
+            id: d.id,
+            event_href: crate::pages::event_href(&d.event_id),
+            rule: d.rule,
+            event_id: d.event_id,
+            attempts: d.attempts,
+            error: d.error,
+            failed_at: crate::when::Stamp::of_ms(d.failed_at_ms),
+        }
+    }
+}
+
+/// The confirmation of a dead-letter replay or purge, and its outcome.
+#[derive(Template)]
+#[template(path = "dead_letters.html")]
+pub struct DeadLettersPage {
+    pub chrome: Chrome,
+    /// The session's CSRF token, for the form.
+    pub csrf: String,
+    /// `replay` or `purge`.
+    pub action: &'static str,
+    /// The letters to act on (confirmation).
+    pub letters: Vec<DeadLetterRow>,
+    /// Ids picked that the store no longer holds, comma-separated.
+    pub missing: String,
+    /// What was done (after the POST).
+    pub done: Option<crate::operations::DeadLetterOutcome>,
+}
+
+/// One signed checkpoint, for display.
+pub struct CheckpointRow {
+    pub seq: u64,
+    pub time: crate::when::Stamp,
+    /// How long ago it was signed.
+    pub age: String,
+    pub hash: String,
+    pub key_id: String,
+}
+
+/// The checkpoints page.
+#[derive(Template)]
+#[template(path = "checkpoints.html")]
+pub struct CheckpointsPage {
+    pub chrome: Chrome,
+    /// Said when the head has waited too long for a checkpoint.
+    pub warning: Option<String>,
+    /// The head's standing when all is well.
+    pub status: String,
+    pub head_seq: u64,
+    /// Newest first.
+    pub rows: Vec<CheckpointRow>,
+    /// How many are listed at most.
+    pub listed: usize,
+    pub verify_command: String,
+    pub export_command: String,
+    pub verify_exported_command: String,
 }

@@ -46,7 +46,10 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
+        // A zone off UTC by a fraction of an hour, so local times differ
+        // visibly from UTC (Chromium takes the zone from TZ).
         let child = Command::new(binary)
+            .env("TZ", "Asia/Kolkata")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -83,14 +86,18 @@ async fn snap(client: &Client, dir: &Path, name: &str) {
 async fn check_page(client: &Client, origin: &str) {
     let facts = client
         .execute(
-            "return {scripts: document.scripts.length, \
+            "return {scripts: Array.from(document.scripts).map(s => s.src || 'inline'), \
                      resources: performance.getEntriesByType('resource').map(e => e.name), \
                      styled: getComputedStyle(document.querySelector('.top')).display}",
             vec![],
         )
         .await
         .expect("page facts");
-    assert_eq!(facts["scripts"], json!(0), "a page carries a script");
+    assert_eq!(
+        facts["scripts"],
+        json!([format!("{origin}/ui/static/localtime.js")]),
+        "a page carries a script other than the viewer's own file"
+    );
     for resource in facts["resources"].as_array().into_iter().flatten() {
         let url = resource.as_str().unwrap_or_default();
         assert!(url.starts_with(origin), "off-origin request: {url}");
@@ -208,7 +215,71 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             .expect("rows");
         assert_eq!(rows.len(), 3);
         check_page(&client, &origin).await;
+        let bars = client
+            .find_all(Locator::Css("section.summary svg rect.bar"))
+            .await
+            .expect("bars");
+        assert!(!bars.is_empty(), "a histogram of the result");
         snap(&client, &out, "2-search").await;
+
+        // Times in UTC by default, the full instant on hover; the toggle
+        // shows them in the browser's zone (+05:30 here) and is remembered.
+        let first_time = || async {
+            let t = client
+                .find(Locator::Css("table.results tbody time"))
+                .await
+                .expect("a time");
+            (
+                t.text().await.expect("text"),
+                t.attr("title").await.expect("title"),
+            )
+        };
+        assert_eq!(
+            first_time().await,
+            (
+                "2026-01-01 00:00:02".to_owned(),
+                Some("2026-01-01T00:00:02Z".to_owned())
+            )
+        );
+        click(&client, "#time-toggle").await;
+        assert_eq!(first_time().await.0, "2026-01-01 05:30:02");
+        let zone = client
+            .find(Locator::Css("table.results th .tz"))
+            .await
+            .expect("zone label")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(zone, "UTC+05:30");
+        snap(&client, &out, "2b-search-local-time").await;
+        client.refresh().await.expect("reload");
+        assert_eq!(
+            first_time().await,
+            (
+                "2026-01-01 05:30:02".to_owned(),
+                Some("2026-01-01T00:00:02Z".to_owned())
+            ),
+            "the choice is remembered; the title keeps UTC"
+        );
+        click(&client, "#time-toggle").await;
+        assert_eq!(first_time().await.0, "2026-01-01 00:00:02");
+
+        // A facet narrows the query: the two updates of the three.
+        click(
+            &client,
+            "section.summary a[title='Add op:update to the query']",
+        )
+        .await;
+        wait_for_url(&client, "the facet's query", |u| {
+            u.query().unwrap_or_default().contains("op%3Aupdate")
+        })
+        .await;
+        let rows = client
+            .find_all(Locator::Css("table.results tbody tr"))
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 2);
+        client.back().await.expect("back to the search");
 
         // Its history, then the diff of the first and last versions.
         click(&client, "table.results tbody tr a[href^='/ui/entities/']").await;
@@ -262,6 +333,55 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         assert!(row.contains("matches; delivered at ingest"), "{row}");
         check_page(&client, &origin).await;
         snap(&client, &out, "4-event-explain").await;
+
+        // The checkpoints page, with the commands to verify offline.
+        client
+            .goto(&format!("{origin}/ui/checkpoints"))
+            .await
+            .expect("checkpoints");
+        let page = text(&client).await;
+        assert!(page.contains("trailmark verify --data"), "{page}");
+        check_page(&client, &origin).await;
+        snap(&client, &out, "4b-checkpoints").await;
+
+        // A phone-sized window: the page never scrolls sideways; wide
+        // tables scroll inside their own box.
+        client
+            .set_window_size(390, 844)
+            .await
+            .expect("narrow window");
+        for (page, table, name) in [
+            ("/", "table.results", "5-narrow-search"),
+            ("/ui/events/ev-del", "table.explain", "6-narrow-event"),
+        ] {
+            client
+                .goto(&format!("{origin}{page}"))
+                .await
+                .expect("open page");
+            check_page(&client, &origin).await;
+            let facts = client
+                .execute(
+                    "const box = document.querySelector(arguments[0]).parentElement; \
+                     box.scrollIntoView(); \
+                     return {page: document.documentElement.scrollWidth, \
+                             window: window.innerWidth, \
+                             overflow: getComputedStyle(box).overflowX, \
+                             inner: box.scrollWidth, outer: box.clientWidth};",
+                    vec![json!(table)],
+                )
+                .await
+                .expect("layout facts");
+            assert!(
+                facts["page"].as_i64() <= facts["window"].as_i64(),
+                "{page} scrolls sideways: {facts}"
+            );
+            assert_eq!(facts["overflow"], json!("auto"), "{page}: {facts}");
+            assert!(
+                facts["inner"].as_i64() > facts["outer"].as_i64(),
+                "{page}: the table fits, nothing to scroll: {facts}"
+            );
+            snap(&client, &out, name).await;
+        }
         Ok::<(), Value>(())
     }
     .await;

@@ -20,6 +20,7 @@
 //!   commit per put (see `writer.rs`).
 //! - Schema versioned by `PRAGMA user_version`, migrated at open.
 
+mod filter;
 mod query;
 mod schema;
 mod writer;
@@ -38,6 +39,8 @@ use crate::{
     BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery,
     MetadataStore, PutOutcome, page_size,
 };
+use trailmark_backend_api::{ChangeFilter, ChangeSummary, SummaryRow, summarize_records};
+
 use query::{CHANGES_CURSOR, COLUMNS, Cursor, HISTORY_CURSOR, effective_limit, record_from_row};
 use writer::Writer;
 
@@ -293,6 +296,56 @@ impl MetadataStore for SqliteMetadata {
     fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
         let (sql, params) = query::select_history(query)?;
         self.page(&sql, params, page_size(query.limit), HISTORY_CURSOR)
+    }
+
+    fn query_filtered(
+        &self,
+        filter: &ChangeFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> BackendResult<Option<ChangePage>> {
+        let Some((sql, params)) = filter::select_filtered(filter, limit, cursor)? else {
+            return Ok(None);
+        };
+        self.page(&sql, params, page_size(limit), CHANGES_CURSOR)
+            .map(Some)
+    }
+
+    fn summarize(
+        &self,
+        filter: &ChangeFilter,
+        limit: usize,
+        buckets: usize,
+    ) -> BackendResult<Option<ChangeSummary>> {
+        let Some((sql, params)) = filter::select_summary(filter, limit)? else {
+            return Ok(None);
+        };
+        let rows = self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(params), |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let complete = rows.len() < limit;
+        Ok(Some(summarize_records(
+            rows.iter()
+                .map(|(author, entity_type, operation, source, ts)| SummaryRow {
+                    author,
+                    entity_type,
+                    operation,
+                    source,
+                    ts: *ts,
+                }),
+            buckets,
+            complete,
+        )))
     }
 }
 

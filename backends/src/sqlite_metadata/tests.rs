@@ -404,7 +404,12 @@ fn a_version_1_database_is_migrated_and_keeps_its_records() {
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(
         indexes,
-        ["changes_by_author", "changes_by_entity", "changes_by_ts"]
+        [
+            "changes_by_author",
+            "changes_by_entity",
+            "changes_by_ts",
+            "changes_by_type_ts"
+        ]
     );
     assert_eq!(
         ids(&history_of(&store, Some("com.example.books"), 0)),

@@ -393,55 +393,15 @@ async fn dlq_replay(
     body: Option<Json<DlqSelection>>,
 ) -> Result<Json<Value>, AdminError> {
     let letters = select(&s, body.map(|b| b.0).unwrap_or_default()).await?;
-    let mut replayed = Vec::new();
-    let mut failed = Vec::new();
-    for d in letters {
-        let Ok(event) = serde_json::from_str::<trailmark_backends::Event>(&d.event) else {
-            failed.push(json!({"id": d.id, "message": "stored event is unreadable"}));
-            continue;
-        };
-        if !s
-            .pipeline
-            .rules()
-            .set
-            .rules()
-            .iter()
-            .any(|r| r.rule.name == d.rule)
-        {
-            failed.push(json!({"id": d.id, "message": format!("rule `{}` no longer exists; purge it or restore the rule", d.rule)}));
-            continue;
-        }
-        // Journal first (a crash after this still owes the delivery), then take
-        // it out of the store, then queue it: a new failure lands back in the
-        // store as a fresh dead letter.
-        if let Err(e) = s
-            .pipeline
-            .journal_reopen(d.seq, &d.rule, &format!("dead-letter replay {}", d.id))
-            .await
-        {
-            failed.push(json!({"id": d.id, "message": e.to_string()}));
-            continue;
-        }
-        let store = s.pipeline.dispatcher().dead_letters().clone();
-        let id = d.id;
-        tokio::task::spawn_blocking(move || store.remove(&[id]))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
-        s.pipeline.deliver(
-            d.seq,
-            Arc::new(event.into()),
-            crate::timespec::now_ms(),
-            std::slice::from_ref(&d.rule),
-        );
-        replayed.push(d.id);
-    }
-    tracing::info!(
-        replayed = replayed.len(),
-        failed = failed.len(),
-        "dead letters replayed"
-    );
-    Ok(Json(json!({"replayed": replayed, "failed": failed})))
+    let done = super::dead_letters::replay(&s.pipeline, letters)
+        .await
+        .map_err(internal)?;
+    let failed: Vec<Value> = done
+        .failed
+        .iter()
+        .map(|(id, message)| json!({"id": id, "message": message}))
+        .collect();
+    Ok(Json(json!({"replayed": done.replayed, "failed": failed})))
 }
 
 async fn dlq_purge(
@@ -450,13 +410,9 @@ async fn dlq_purge(
 ) -> Result<Json<Value>, AdminError> {
     let letters = select(&s, body.map(|b| b.0).unwrap_or_default()).await?;
     let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
-    let store = s.pipeline.dispatcher().dead_letters().clone();
-    let ids2 = ids.clone();
-    let n = tokio::task::spawn_blocking(move || store.remove(&ids2))
+    super::dead_letters::purge(&s.pipeline, ids.clone())
         .await
-        .map_err(internal)?
         .map_err(internal)?;
-    tracing::info!(purged = n, "dead letters purged");
     Ok(Json(json!({"purged": ids})))
 }
 

@@ -304,6 +304,29 @@ impl AuthState {
         self.record("trailmark.export", who, data).await
     }
 
+    /// Journal an admin action the viewer is about to run (a dead-letter
+    /// replay or purge from its operations page) as the guard journals the
+    /// admin API's: `trailmark.admin-action`, by the principal, with the
+    /// action, the viewer's path and what was asked. `Err` when it cannot
+    /// be journaled: the action must not run.
+    pub async fn record_viewer_admin_action(
+        &self,
+        who: &str,
+        action: &str,
+        path: &str,
+        request: Value,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), ()> {
+        let data = json!({
+            "action": trailmark_auth::printable(action, REFLECT_CHARS),
+            "method": "POST",
+            "path": trailmark_auth::printable(path, REFLECT_CHARS),
+            "request": request,
+            "remote": remote.map(|a| a.to_string()),
+        });
+        self.record("trailmark.admin-action", who, data).await
+    }
+
     /// Record a refusal answered outside the guard (the viewer's sign-in
     /// and its forms), exactly as the guard's own are recorded.
     pub async fn record_form_refusal(

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dead_letters;
 pub mod listener;
 pub mod refusals;
 #[cfg(feature = "aws")]
@@ -85,6 +86,7 @@ pub async fn serve(config: Config) -> Result<()> {
                     data: config.data.clone(),
                     metrics: metrics.clone(),
                     reload: engine.reload_status.clone(),
+                    checkpoint_interval: config.checkpoint_interval,
                 }),
                 credentials,
             )

@@ -22,13 +22,17 @@ use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_viewer::export::{Format, stream};
 
 use trailmark_journal::Journal;
-use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
+use trailmark_viewer::operations::{
+    DeadLetterAction, DeadLetterOutcome, DeadLetterRequest, DeadLetterView, Operations, Reload,
+    RuleCounters,
+};
 use trailmark_viewer::{
-    Checkpointed, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail,
+    Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
+    Recorded, Refusal, SignedCheckpoint, Trail,
 };
 
 use super::auth::AuthState;
-use crate::engine::checkpoints::Checkpointer;
+use crate::engine::checkpoints::{self, Checkpointer};
 use crate::engine::deliveries::{DeliveryState, SCAN_RECORDS, delivery_states};
 use crate::engine::envelope;
 use crate::engine::pipeline::Pipeline;
@@ -129,6 +133,8 @@ pub struct HostTrail {
     pub metrics: Arc<Metrics>,
     /// The last reload's outcome.
     pub reload: Arc<Mutex<ReloadStatus>>,
+    /// How often the journal head is signed (`[journal] checkpoint-interval`).
+    pub checkpoint_interval: std::time::Duration,
 }
 
 impl Trail for HostTrail {
@@ -201,6 +207,20 @@ impl Trail for HostTrail {
         format!("trailmark verify --data {}", self.data.display())
     }
 
+    fn checkpoints(&self, limit: usize) -> Result<Checkpoints, String> {
+        let data = self.data.display();
+        Ok(Checkpoints {
+            recent: recent_checkpoints(&self.data.join(checkpoints::LOG_FILE), limit)?,
+            head_seq: self.pipeline.journal().head().seq,
+            interval_ms: i64::try_from(self.checkpoint_interval.as_millis()).unwrap_or(i64::MAX),
+            export_command: format!("trailmark checkpoints export --data {data} SAFE-DIR"),
+            verify_exported_command: format!(
+                "trailmark verify --data {data} --checkpoints SAFE-DIR/{} --public-key SAFE-DIR/checkpoint.key.pub",
+                checkpoints::LOG_FILE
+            ),
+        })
+    }
+
     fn operations(&self) -> Operations {
         let rules = self
             .pipeline
@@ -246,6 +266,89 @@ impl Trail for HostTrail {
         }
     }
 
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterView>, String> {
+        let letters = self
+            .pipeline
+            .dispatcher()
+            .dead_letters()
+            .list(None, limit)
+            .map_err(|e| e.to_string())?;
+        Ok(letters
+            .into_iter()
+            .map(|d| DeadLetterView {
+                id: d.id,
+                rule: d.rule,
+                event_id: d.event_id,
+                attempts: d.attempts,
+                error: d.error,
+                failed_at_ms: d.failed_at,
+            })
+            .collect())
+    }
+
+    fn act_on_dead_letters(&self, request: DeadLetterRequest) -> DeadLettersDone {
+        let pipeline = self.pipeline.clone();
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            let DeadLetterRequest {
+                action,
+                ids,
+                who,
+                remote,
+            } = request;
+            // Journaled before it runs, as the admin API's actions are.
+            auth.record_viewer_admin_action(
+                &who,
+                &format!("dlq/{}", action.as_str()),
+                "/ui/dead-letters",
+                json!({ "ids": ids }),
+                remote,
+            )
+            .await
+            .map_err(|()| {
+                "the action was not run: its audit record could not be journaled; retry later"
+                    .to_owned()
+            })?;
+            let letters = super::dead_letters::get(&pipeline, ids.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let gone: Vec<(i64, String)> = ids
+                .iter()
+                .filter(|id| !letters.iter().any(|d| d.id == **id))
+                .map(|id| {
+                    (
+                        *id,
+                        "no longer held (replayed or purged already)".to_owned(),
+                    )
+                })
+                .collect();
+            tracing::info!(principal = %who, action = action.as_str(), ?ids, "dead letters, from the viewer");
+            let mut outcome = match action {
+                DeadLetterAction::Replay => {
+                    let done = super::dead_letters::replay(&pipeline, letters)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    DeadLetterOutcome {
+                        done: done.replayed,
+                        failed: done.failed,
+                    }
+                }
+                DeadLetterAction::Purge => {
+                    let present: Vec<i64> = letters.iter().map(|d| d.id).collect();
+                    super::dead_letters::purge(&pipeline, present.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    DeadLetterOutcome {
+                        done: present,
+                        failed: Vec::new(),
+                    }
+                }
+            };
+            outcome.failed.extend(gone);
+            Ok(outcome)
+        })
+    }
+
     fn record_export(&self, export: Export) -> Recorded {
         let auth = self.auth.clone();
         Box::pin(async move {
@@ -270,6 +373,59 @@ impl Trail for HostTrail {
             .await;
         });
     }
+}
+
+/// Bytes read from the end of the checkpoint log per checkpoint listed: a
+/// line is about 300 bytes, so this finds `limit` of them without reading a
+/// log that grows by a line a minute.
+const TAIL_BYTES_PER_CHECKPOINT: u64 = 1024;
+
+/// The newest `limit` checkpoints of the log at `path`, newest first; none
+/// when the log does not exist yet.
+fn recent_checkpoints(
+    path: &std::path::Path,
+    limit: usize,
+) -> Result<Vec<SignedCheckpoint>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let shown = path.display();
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("opening {shown}: {e}")),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| format!("reading {shown}: {e}"))?
+        .len();
+    let want = (limit as u64).saturating_mul(TAIL_BYTES_PER_CHECKPOINT);
+    let start = len.saturating_sub(want);
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| format!("reading {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(want)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading {shown}: {e}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if start > 0 && !lines.is_empty() {
+        // The read began inside a line.
+        lines.remove(0);
+    }
+    lines
+        .iter()
+        .rev()
+        .take(limit)
+        .map(|line| {
+            serde_json::from_str::<trailmark_journal::Checkpoint>(line)
+                .map(|c| SignedCheckpoint {
+                    seq: c.seq,
+                    time_ms: c.time_ms,
+                    hash: c.hash,
+                    key_id: c.key_id,
+                })
+                .map_err(|e| format!("{shown}: a line is not a checkpoint: {e}"))
+        })
+        .collect()
 }
 
 /// Whether `stored`'s hash recomputes from its content and its `prev_hash`
@@ -298,6 +454,40 @@ fn chain_check(journal: &Journal, stored: &trailmark_journal::StoredRecord) -> R
 mod tests {
     use super::*;
     use trailmark_journal::{JournalOptions, NewRecord};
+
+    #[test]
+    fn the_checkpoint_list_reads_the_newest_lines_of_the_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(checkpoints::LOG_FILE);
+        assert_eq!(recent_checkpoints(&path, 5), Ok(Vec::new()), "no log yet");
+        let line = |seq: u64| {
+            serde_json::to_string(&trailmark_journal::Checkpoint {
+                seq,
+                hash: format!("{seq:064x}"),
+                count: seq,
+                time_ms: 1_000 * seq as i64,
+                key_id: "0123456789abcdef".into(),
+                signature: "ab".repeat(64),
+            })
+            .expect("JSON")
+        };
+        let log: String = (1..=200).map(|seq| line(seq) + "\n").collect();
+        std::fs::write(&path, &log).expect("write log");
+        let seqs = |limit| {
+            recent_checkpoints(&path, limit)
+                .expect("read")
+                .iter()
+                .map(|c| c.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(3), [200, 199, 198], "newest first, the tail only");
+        assert_eq!(seqs(1_000).len(), 200);
+        let newest = &recent_checkpoints(&path, 1).expect("read")[0];
+        assert_eq!((newest.time_ms, newest.hash.len()), (200_000, 64));
+        std::fs::write(&path, log + "not json\n").expect("write log");
+        let why = recent_checkpoints(&path, 3).unwrap_err();
+        assert!(why.contains("checkpoints.jsonl"), "{why}");
+    }
 
     #[test]
     fn altered_records_and_broken_links_are_reported() {

@@ -185,6 +185,23 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
                 .contains("Intact, covered by the signed checkpoint of")
         },
     );
+    // The checkpoints page lists the host's signed checkpoints, read from
+    // its log, with the commands that check them offline.
+    let (status, _, checkpoints) = get(&format!("{url}/ui/checkpoints"), cookie);
+    assert_eq!(status, 200, "{checkpoints}");
+    let signed = checkpoints.matches("<td class=\"mono\">").count() / 2;
+    assert!(signed >= 1, "{checkpoints}");
+    assert!(
+        checkpoints.contains(
+            "trailmark verify --data data --checkpoints SAFE-DIR/checkpoints.jsonl \
+             --public-key SAFE-DIR/checkpoint.key.pub"
+        ),
+        "{checkpoints}"
+    );
+    assert!(
+        checkpoints.contains("<code>trailmark checkpoints export --data data SAFE-DIR</code>"),
+        "{checkpoints}"
+    );
 
     // The export holds the API's records for the same query, each with its
     // body, and is itself journaled.
@@ -267,4 +284,91 @@ fn with_the_viewer_off_get_slash_is_an_api_route_again() {
     assert_eq!(status, 401, "no viewer route: the guard answers");
     let (status, _) = server.get("/").expect("GET / with a token");
     assert_eq!(status, 405);
+}
+
+#[test]
+fn an_admin_replays_and_purges_dead_letters_from_the_operations_page() {
+    let setup = Setup::new();
+    setup.plugin("rejecter", "fixture-rejecter");
+    setup.test_rule("reject", "rejecter", "");
+    // The host's own audit records go to the metadata store, as the
+    // standard rules have them.
+    setup.plugin("metadata", "trailmark-plugin-metadata");
+    let host_records =
+        std::fs::read_to_string(crate::common::workspace().join("rules/host-records.yaml"))
+            .expect("the standard host-records rule");
+    setup.rule("host-records.yaml", &host_records);
+    let server = setup.start();
+    let url = server.url.clone();
+    let (status, _) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
+    assert_eq!(status, 200);
+    let wait = Duration::from_secs(20);
+    server.wait_until(wait, "a dead letter", |s| s.dead_letters().len() == 1);
+    let id = server.dead_letters()[0]["id"].as_i64().expect("id");
+
+    let cookie = sign_in(&url, &server.token().expect("admin token"));
+    let (status, _, ops) = get(&format!("{url}/ui/operations"), Some(&cookie));
+    assert_eq!(status, 200, "{ops}");
+    assert!(
+        ops.contains(&format!(r#"<input type="checkbox" name="id" value="{id}""#)),
+        "{ops}"
+    );
+    // Confirm, then replay through the API's code: the plugin still
+    // rejects, so the letter comes back as a new one.
+    let (status, _, confirm) = get(
+        &format!("{url}/ui/dead-letters?action=replay&id={id}"),
+        Some(&cookie),
+    );
+    assert_eq!(status, 200, "{confirm}");
+    let marker = r#"name="csrf" value=""#;
+    let start = confirm.find(marker).expect("csrf field") + marker.len();
+    let csrf = confirm[start..].split('"').next().expect("csrf").to_owned();
+    let post = |action: &str, id: i64| {
+        let mut r = browser()
+            .post(format!("{url}/ui/dead-letters"))
+            .header("cookie", &cookie)
+            .send_form([
+                ("csrf", csrf.as_str()),
+                ("action", action),
+                ("id", &id.to_string()),
+            ])
+            .expect("POST");
+        let body = r.body_mut().read_to_string().expect("body");
+        (r.status().as_u16(), body)
+    };
+    let (status, body) = post("replay", id);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("Replayed: 1\n  ({id}).")), "{body}");
+    server.wait_until(wait, "the replayed delivery to fail again", |s| {
+        s.dead_letters()
+            .first()
+            .and_then(|d| d["id"].as_i64())
+            .is_some_and(|new| new != id)
+    });
+    let again = server.dead_letters()[0]["id"].as_i64().expect("id");
+    let (status, body) = post("purge", again);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("Purged: 1\n  ({again}).")), "{body}");
+    assert!(server.dead_letters().is_empty());
+    // Both were journaled as admin actions, by the admin, as the API's are.
+    server.wait_until(wait, "the viewer's admin actions journaled", |s| {
+        let actions: Vec<(Value, Value, Value)> = s
+            .changes("source=trailmark&entity-type=trailmark.admin-action")
+            .iter()
+            .map(|c| {
+                (
+                    c["author"].clone(),
+                    c["attributes"]["data.action"].clone(),
+                    c["attributes"]["data.path"].clone(),
+                )
+            })
+            .collect();
+        ["dlq/replay", "dlq/purge"].iter().all(|action| {
+            actions.contains(&(
+                json!("local-admin"),
+                json!(action),
+                json!("/ui/dead-letters"),
+            ))
+        })
+    });
 }

@@ -2,7 +2,7 @@
 //! verdict of every live rule on it.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
 
@@ -10,11 +10,17 @@ use super::{Shared, SignedIn, history_href, message, render, unavailable};
 use crate::Delivery;
 use crate::explain::{LiveRule, explain};
 use crate::integrity::{Integrity, integrity};
+use crate::journal_reads::JournalReadRefused;
 use crate::templates::{EventPage, VerdictView};
 use crate::when::format_ms;
 
 /// The handler.
 pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<String>) -> Response {
+    // Held until the journal has been read.
+    let _slot = match state.journal_reads.admit(&who.session.principal.name).await {
+        Ok(slot) => slot,
+        Err(refused) => return journal_read_refused(&who, refused),
+    };
     let trail = state.trail.clone();
     let lookup = id.clone();
     let found = tokio::task::spawn_blocking(move || {
@@ -113,6 +119,22 @@ pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<Stri
             .collect(),
     };
     render(StatusCode::OK, &page)
+}
+
+/// 429 (with `Retry-After`) or 503 for a journal read that may not run now.
+fn journal_read_refused(who: &SignedIn, refused: JournalReadRefused) -> Response {
+    let (status, retry_after) = match refused {
+        JournalReadRefused::TooMany { retry_after_secs } => {
+            (StatusCode::TOO_MANY_REQUESTS, retry_after_secs)
+        }
+        JournalReadRefused::Busy => (StatusCode::SERVICE_UNAVAILABLE, 5),
+    };
+    tracing::info!(principal = %who.session.principal.name, %refused, "viewer: journal read refused");
+    let mut answer = message(status, who.chrome(), "Slow down", refused.to_string());
+    answer
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    answer
 }
 
 /// A delivery's state in words, and its CSS class.

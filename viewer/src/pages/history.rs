@@ -14,7 +14,7 @@ use super::{Shared, SignedIn, event_href, history_href, message, render, unavail
 use crate::diff::diff;
 use crate::export::read_body;
 use crate::templates::{ChangeView, DiffView, HistoryPage, VersionView};
-use crate::when::format_ms;
+use crate::when::Stamp;
 
 /// Versions per page.
 const PAGE_VERSIONS: usize = 50;
@@ -193,7 +193,7 @@ fn version_view(i: usize, v: &Loaded, is_from: bool, is_to: bool) -> VersionView
         event_href: event_href(&r.event_id),
         event_id: r.event_id.clone(),
         rules: v.rules.as_ref().map(|rules| rules.join(", ")),
-        time: format_ms(r.ts),
+        time: Stamp::of_ms(r.ts),
         operation: r.operation.clone(),
         author: r.author.clone(),
         source: r.source.clone(),

@@ -1,6 +1,8 @@
 //! The handlers, one module per page, and what they share: rendering, the
 //! signed-in extractor, the CSRF check of forms, links.
 
+mod checkpoints;
+mod dead_letters;
 mod event;
 mod export;
 mod history;
@@ -25,6 +27,8 @@ use crate::templates::{Chrome, Message};
 use crate::{Refusal, ViewerState};
 use signin::{SIGN_IN_PROMPT, signin_response};
 
+pub use checkpoints::checkpoints_page;
+pub use dead_letters::{dead_letters_act, dead_letters_confirm};
 pub use event::event_page;
 pub use export::export;
 pub use history::history_page;
@@ -193,6 +197,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// `GET /ui/static/localtime.js`: the local-time toggle (the only script).
+pub async fn local_time_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/localtime.js"),
+    )
+        .into_response()
+}
+
 /// Characters kept as they are in a path segment: the rest is escaped.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -210,7 +226,7 @@ fn history_href(entity_type: &str, entity_id: &str) -> String {
 }
 
 /// `/ui/events/{id}` escaped.
-fn event_href(id: &str) -> String {
+pub(crate) fn event_href(id: &str) -> String {
     format!("/ui/events/{}", utf8_percent_encode(id, SEGMENT))
 }
 

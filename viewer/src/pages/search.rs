@@ -8,9 +8,10 @@ use serde::Deserialize;
 use trailmark_backend_api::BackendError;
 
 use super::{Shared, SignedIn, event_href, history_href, render, with_query};
+use crate::facets::{self, BAR_HEIGHT, BARS, COUNTED};
 use crate::search::{self, QUALIFIERS, SCAN_BUDGET};
-use crate::templates::{LIVE_SECONDS, Row, SearchPage};
-use crate::when::{format_ms, now_ms};
+use crate::templates::{LIVE_SECONDS, Row, SearchPage, SummaryView};
+use crate::when::{Stamp, now_ms};
 
 /// Rows per page.
 const PAGE_ROWS: usize = 50;
@@ -62,6 +63,7 @@ pub async fn search_page(
             .map(|q| format!("{q}:"))
             .collect::<Vec<_>>()
             .join(" "),
+        summary: None,
     };
     let parsed = match search::parse(&params.q, now_ms()) {
         Ok(s) => s,
@@ -71,12 +73,28 @@ pub async fn search_page(
         }
     };
     let cursor = Some(params.cursor.clone()).filter(|c| !c.is_empty());
+    // The first page also counts the result (facets, histogram), in
+    // parallel with reading its rows; later pages show the rows only.
+    let summarize = cursor.is_none().then(|| {
+        let metadata = state.metadata.clone();
+        let filter = parsed.clone();
+        tokio::task::spawn_blocking(move || metadata.summarize(&filter, COUNTED, BARS))
+    });
     let metadata = state.metadata.clone();
     let found = tokio::task::spawn_blocking(move || {
         search::page(metadata.as_ref(), &parsed, cursor, PAGE_ROWS, SCAN_BUDGET)
     })
     .await
     .unwrap_or_else(|e| Err(BackendError::Transient(e.to_string())));
+    if let Some(summarize) = summarize {
+        match summarize.await {
+            Ok(Ok(Some(summary))) => page.summary = Some(summary_view(&summary, &params.q)),
+            // The store cannot count: no facets, the rows still show.
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "viewer: counting the result failed"),
+            Err(e) => tracing::warn!(error = %e, "viewer: counting the result failed"),
+        }
+    }
     let found = match found {
         Ok(found) => found,
         Err(BackendError::Invalid(m)) => {
@@ -103,7 +121,7 @@ pub async fn search_page(
         .rows
         .into_iter()
         .map(|r| Row {
-            time: format_ms(r.ts),
+            time: Stamp::of_ms(r.ts),
             history_href: history_href(&r.entity_type, &r.entity_id),
             event_href: event_href(&r.event_id),
             operation: r.operation,
@@ -115,4 +133,27 @@ pub async fn search_page(
         })
         .collect();
     render(StatusCode::OK, &page)
+}
+
+/// The facets and bars of a result, their links keeping the query.
+fn summary_view(summary: &trailmark_backend_api::ChangeSummary, q: &str) -> SummaryView {
+    let href = |text: &str| with_query("/", &[("q", text)]);
+    let h = &summary.histogram;
+    SummaryView {
+        counted: if summary.complete {
+            format!(
+                "{} match{}",
+                summary.counted,
+                if summary.counted == 1 { "" } else { "es" }
+            )
+        } else {
+            format!("the newest {} matches", summary.counted)
+        },
+        facets: facets::facets(summary, q, href),
+        bars: facets::bars(h, q, href),
+        width: BARS * 10,
+        height: BAR_HEIGHT,
+        from: Stamp::of_ms(h.from_ms),
+        to: Stamp::of_ms(h.from_ms + h.bucket_ms * h.buckets.len() as i64),
+    }
 }

@@ -11,9 +11,13 @@ use serde_json::json;
 use trailmark_auth::{AuthOptions, Authenticator, Scope, TokenSpec, generate_token, hash_token};
 use trailmark_backends::{ArchiveStore, ChangeRecord, FsArchive, MetadataStore, SqliteMetadata};
 use trailmark_pattern::Pattern;
-use trailmark_viewer::operations::{Operations, Reload, RuleCounters};
+use trailmark_viewer::operations::{
+    DeadLetterAction, DeadLetterOutcome, DeadLetterRequest, DeadLetterView, Operations, Reload,
+    RuleCounters,
+};
 use trailmark_viewer::{
-    Checkpointed, Delivery, Export, JournaledEvent, LiveRule, Recorded, Refusal, Trail, ViewerState,
+    Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
+    Recorded, Refusal, SignedCheckpoint, Trail, ViewerState,
 };
 
 /// The journal side of the seam, over events held in memory.
@@ -24,6 +28,14 @@ pub struct Journal {
     pub exports: Mutex<Vec<Export>>,
     /// Journaling exports fails (the journal is unavailable).
     pub refuse_exports: std::sync::atomic::AtomicBool,
+    /// What [`Trail::checkpoints`] answers.
+    pub checkpoint_log: Mutex<Checkpoints>,
+    /// The dead letters held.
+    pub letters: Mutex<Vec<DeadLetterView>>,
+    /// Each replay or purge asked: what, which ids, by whom.
+    pub dlq_actions: Mutex<Vec<(DeadLetterAction, Vec<i64>, String)>>,
+    /// Journaling admin actions fails (the journal is unavailable).
+    pub refuse_admin_actions: std::sync::atomic::AtomicBool,
 }
 
 impl Trail for Journal {
@@ -41,6 +53,11 @@ impl Trail for Journal {
     }
     fn verify_command(&self) -> String {
         "trailmark verify --data /srv/<trail>".to_owned()
+    }
+    fn checkpoints(&self, limit: usize) -> Result<Checkpoints, String> {
+        let mut log = self.checkpoint_log.lock().expect("lock").clone();
+        log.recent.truncate(limit);
+        Ok(log)
     }
     fn operations(&self) -> Operations {
         Operations {
@@ -79,6 +96,38 @@ impl Trail for Journal {
             }
         })
     }
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterView>, String> {
+        let mut letters = self.letters.lock().expect("lock").clone();
+        letters.truncate(limit);
+        Ok(letters)
+    }
+    fn act_on_dead_letters(&self, request: DeadLetterRequest) -> DeadLettersDone {
+        if self
+            .refuse_admin_actions
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Box::pin(async { Err("the journal is unavailable".to_owned()) });
+        }
+        let DeadLetterRequest {
+            action, ids, who, ..
+        } = request;
+        let mut letters = self.letters.lock().expect("lock");
+        let mut outcome = DeadLetterOutcome::default();
+        for id in &ids {
+            match letters.iter().position(|d| d.id == *id) {
+                Some(i) => {
+                    letters.remove(i);
+                    outcome.done.push(*id);
+                }
+                None => outcome.failed.push((*id, "no such dead letter".into())),
+            }
+        }
+        self.dlq_actions
+            .lock()
+            .expect("lock")
+            .push((action, ids, who));
+        Box::pin(async move { Ok(outcome) })
+    }
     fn record_refusal(&self, refusal: Refusal) {
         self.refusals.lock().expect("lock").push(refusal);
     }
@@ -112,6 +161,7 @@ pub struct Answer {
     pub location: Option<String>,
     pub set_cookies: Vec<String>,
     pub csp: Option<String>,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -153,6 +203,11 @@ pub fn envelope(id: &str, entity_id: &str, op: &str) -> Vec<u8> {
 
 impl Viewer {
     pub fn start() -> Viewer {
+        Viewer::start_with(|state| state)
+    }
+
+    /// [`Viewer::start`] with the state's options changed by `configure`.
+    pub fn start_with(configure: impl FnOnce(ViewerState) -> ViewerState) -> Viewer {
         let dir = tempfile::tempdir().expect("temp dir");
         let metadata = SqliteMetadata::open(dir.path().join("metadata.sqlite")).expect("sqlite");
         let archive = FsArchive::open(dir.path().join("archive")).expect("archive");
@@ -223,13 +278,22 @@ impl Viewer {
                 .expect("put");
         }
 
-        let mut viewer = Viewer::start_over(Arc::new(metadata), Arc::new(archive));
+        let mut viewer = Viewer::start_over_with(Arc::new(metadata), Arc::new(archive), configure);
         viewer._dir = Some(dir);
         viewer
     }
 
     /// A viewer over these stores, with the seeded journal events and rules.
     pub fn start_over(metadata: Arc<dyn MetadataStore>, archive: Arc<dyn ArchiveStore>) -> Viewer {
+        Viewer::start_over_with(metadata, archive, |state| state)
+    }
+
+    /// [`Viewer::start_over`] with the state's options changed by `configure`.
+    pub fn start_over_with(
+        metadata: Arc<dyn MetadataStore>,
+        archive: Arc<dyn ArchiveStore>,
+        configure: impl FnOnce(ViewerState) -> ViewerState,
+    ) -> Viewer {
         // The checkpoint (below) covers records up to 5: ev-3 (seq 3) is
         // covered, ev-del (seq 9) pending, ev-2's record was altered.
         let mut events = HashMap::new();
@@ -269,6 +333,47 @@ impl Viewer {
             refusals: Mutex::default(),
             exports: Mutex::default(),
             refuse_exports: Default::default(),
+            // ev-del's delivery to delete-alert, as its journal entry says,
+            // and one with a hostile error text.
+            letters: Mutex::new(vec![
+                DeadLetterView {
+                    id: 4,
+                    rule: "delete-alert".into(),
+                    event_id: "ev-del".into(),
+                    attempts: 5,
+                    error: "webhook answered 500".into(),
+                    failed_at_ms: 1_767_225_605_000,
+                },
+                DeadLetterView {
+                    id: 7,
+                    rule: "archive-all".into(),
+                    event_id: "ev-2".into(),
+                    attempts: 1,
+                    error: "<script>alert(4)</script>".into(),
+                    failed_at_ms: 1_767_225_606_000,
+                },
+            ]),
+            dlq_actions: Mutex::default(),
+            refuse_admin_actions: Default::default(),
+            // The last checkpoint (2026-01-01, records up to 5) as
+            // `last_checkpoint` says; the head is ev-del's record, 9.
+            checkpoint_log: Mutex::new(Checkpoints {
+                recent: (1..=5)
+                    .rev()
+                    .map(|seq| SignedCheckpoint {
+                        seq,
+                        time_ms: 1_767_225_600_000 - (5 - seq as i64) * 60_000,
+                        hash: format!("{seq:02}").repeat(32),
+                        key_id: "<key>0123456789".into(),
+                    })
+                    .collect(),
+                head_seq: 9,
+                interval_ms: 60_000,
+                export_command: "trailmark checkpoints export --data /srv/<trail> SAFE".into(),
+                verify_exported_command: "trailmark verify --data /srv/<trail> \
+                                          --checkpoints SAFE/checkpoints.jsonl"
+                    .into(),
+            }),
             events,
             rules: vec![
                 rule(
@@ -303,7 +408,12 @@ impl Viewer {
             tokens.insert(name, token.expose().to_owned());
         }
         let authenticator = Authenticator::new(&specs, &[], AuthOptions::default()).expect("auth");
-        let state = ViewerState::new(metadata, archive, trail.clone(), Arc::new(authenticator));
+        let state = configure(ViewerState::new(
+            metadata,
+            archive,
+            trail.clone(),
+            Arc::new(authenticator),
+        ));
         let app = trailmark_viewer::router(Arc::new(state));
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -350,6 +460,7 @@ impl Viewer {
                 .map(str::to_owned)
         };
         let (location, csp) = (header("location"), header("content-security-policy"));
+        let retry_after = header("retry-after");
         let set_cookies = r
             .headers()
             .get_all("set-cookie")
@@ -367,6 +478,7 @@ impl Viewer {
             location,
             set_cookies,
             csp,
+            retry_after,
             body,
         }
     }
@@ -450,4 +562,13 @@ pub fn row<'a>(html: &'a str, rule: &str) -> &'a str {
 /// Number of result rows on a search page.
 pub fn rows(html: &str) -> usize {
     html.matches(r#"<tr class="op-"#).count()
+}
+
+/// The viewer's own script tag, the only one a page may hold.
+pub const OWN_SCRIPT: &str = r#"<script src="/ui/static/localtime.js" defer></script>"#;
+
+/// `html` without the viewer's own script tag: any `<script` left is
+/// unescaped input or an inline script.
+pub fn without_own_script(html: &str) -> String {
+    html.replace(OWN_SCRIPT, "")
 }
