@@ -86,7 +86,7 @@ pub async fn serve(config: Config) -> Result<()> {
                     data: config.data.clone(),
                     metrics: metrics.clone(),
                     reload: engine.reload_status.clone(),
-                    checkpoint_interval: config.checkpoint_interval,
+                    checkpoint_interval: config.journal.checkpoint_interval,
                 }),
                 credentials,
             )
