@@ -231,7 +231,7 @@ pub trait Plugin: Sized {
 /// A plugin that keeps nothing but its config can be one function,
 /// `fn(&Config, &Event) -> Result<(), PluginError>`: name the function, its
 /// config type and the plugin type to define (a tuple struct of the config,
-/// for [`testing::Host`]):
+/// `pub` if other crates run it, e.g. with [`testing::Host`]):
 ///
 /// ```
 /// # use trailmark_sdk::{Event, NoConfig, PluginError, export_plugin};
@@ -244,9 +244,10 @@ pub trait Plugin: Sized {
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
-    (fn $handle:ident ($config:ty) as $plugin:ident) => {
-        /// The plugin [`export_plugin!`] made of a function and its config.
-        struct $plugin($config);
+    (fn $handle:ident ($config:ty) as $vis:vis $plugin:ident) => {
+        /// The plugin: its config, parsed once per instance, and the function
+        /// that handles each delivery.
+        $vis struct $plugin($config);
 
         impl $crate::Plugin for $plugin {
             type Config = $config;
