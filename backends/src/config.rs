@@ -33,14 +33,51 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use trailmark_backend_api::registry::{self, BackendType, BuildContext, Registry, RegistryError};
+use serde::de::DeserializeOwned;
+use trailmark_backend_api::registry::{
+    self, BackendType, BuildContext, Kind, Registry, RegistryError,
+};
 use trailmark_backend_api::units::positive_duration;
 
 use crate::{
-    ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability,
-    FileForwarder, FileNotifier, Forwarder, FsArchive, HttpForwarder, MetadataStore, Notifier,
-    PackArchive, SqliteMetadata, StdoutNotifier, Synchronous, WebhookNotifier,
+    BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability, FileForwarder,
+    FileNotifier, FsArchive, HttpForwarder, PackArchive, SqliteMetadata, StdoutNotifier,
+    Synchronous, WebhookNotifier,
 };
+
+/// What every embedded backend section offers: its capability, its `type`
+/// names, how to open the backend and where it keeps its data. Implemented
+/// by the four section enums; [`register`] offers each to the registry.
+pub trait LocalConfig: DeserializeOwned + std::fmt::Debug + Send + Sync + 'static {
+    /// The capability it configures.
+    type Kind: Kind;
+    /// Its `type` values in `trailmark.toml`.
+    const TYPES: &'static [&'static str];
+
+    /// Open the backend this table describes with the given [`Durability`].
+    fn build_with(
+        &self,
+        data_dir: &Path,
+        durability: Durability,
+    ) -> BackendResult<LocalStore<Self>>;
+
+    /// Open the backend this table describes; writes are durable when they
+    /// return.
+    fn build(&self, data_dir: &Path) -> BackendResult<LocalStore<Self>> {
+        self.build_with(data_dir, Durability::EachWrite)
+    }
+
+    /// The file or directory it keeps its data in under `data_dir`, for
+    /// offline tools that read it without opening it as a store
+    /// (`trailmark verify`); `None` when it keeps none.
+    fn local_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        let _ = data_dir;
+        None
+    }
+}
+
+/// The store a section of type `C` opens, as its capability's trait object.
+pub type LocalStore<C> = Arc<<<C as LocalConfig>::Kind as Kind>::Store>;
 
 /// The `[archive]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -88,18 +125,16 @@ impl Default for ArchiveConfig {
     }
 }
 
-impl ArchiveConfig {
-    /// Open the archive this table describes; puts are durable when they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn ArchiveStore>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
+/// `fs` archives.
+impl LocalConfig for ArchiveConfig {
+    type Kind = registry::Archive;
+    const TYPES: &'static [&'static str] = &["fs"];
 
-    /// Open the archive this table describes with the given [`Durability`].
-    pub fn build_with(
+    fn build_with(
         &self,
         data_dir: &Path,
         durability: Durability,
-    ) -> BackendResult<Arc<dyn ArchiveStore>> {
+    ) -> BackendResult<LocalStore<Self>> {
         match self {
             ArchiveConfig::Fs {
                 path,
@@ -116,6 +151,10 @@ impl ArchiveConfig {
                 durability,
             )?)),
         }
+    }
+
+    fn local_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        Some(self.fs_root(data_dir))
     }
 }
 
@@ -170,19 +209,22 @@ impl MetadataConfig {
             MetadataConfig::Sqlite { path, .. } => or_default(path, data_dir, "metadata.sqlite"),
         }
     }
+}
 
-    /// Open the metadata store this table describes; puts are durable when
-    /// they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn MetadataStore>> {
-        self.build_with(data_dir, Durability::EachWrite)
+/// `sqlite` metadata stores.
+impl LocalConfig for MetadataConfig {
+    type Kind = registry::Metadata;
+    const TYPES: &'static [&'static str] = &["sqlite"];
+
+    fn local_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        Some(self.sqlite_path(data_dir))
     }
 
-    /// Open the metadata store this table describes with the given [`Durability`].
-    pub fn build_with(
+    fn build_with(
         &self,
         data_dir: &Path,
         durability: Durability,
-    ) -> BackendResult<Arc<dyn MetadataStore>> {
+    ) -> BackendResult<LocalStore<Self>> {
         match self {
             MetadataConfig::Sqlite { path, synchronous } => Ok(Arc::new(SqliteMetadata::open_for(
                 or_default(path, data_dir, "metadata.sqlite"),
@@ -226,19 +268,16 @@ pub enum NotifyConfig {
     Stdout {},
 }
 
-impl NotifyConfig {
-    /// Open the channel this table describes; publishes are durable when
-    /// they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Notifier>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
+/// `file`, `webhook` and `stdout` channels.
+impl LocalConfig for NotifyConfig {
+    type Kind = registry::Notify;
+    const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
 
-    /// Open the channel this table describes with the given [`Durability`].
-    pub fn build_with(
+    fn build_with(
         &self,
         data_dir: &Path,
         durability: Durability,
-    ) -> BackendResult<Arc<dyn Notifier>> {
+    ) -> BackendResult<LocalStore<Self>> {
         Ok(match self {
             NotifyConfig::File { path } => Arc::new(FileNotifier::open_with(
                 or_default(path, data_dir, "notifications.jsonl"),
@@ -284,19 +323,16 @@ pub enum ForwardConfig {
     },
 }
 
-impl ForwardConfig {
-    /// Open the destination this table describes; sends are durable when
-    /// they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Forwarder>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
+/// `http` and `file` forwarding.
+impl LocalConfig for ForwardConfig {
+    type Kind = registry::Forward;
+    const TYPES: &'static [&'static str] = &["http", "file"];
 
-    /// Open the destination this table describes with the given [`Durability`].
-    pub fn build_with(
+    fn build_with(
         &self,
         data_dir: &Path,
         durability: Durability,
-    ) -> BackendResult<Arc<dyn Forwarder>> {
+    ) -> BackendResult<LocalStore<Self>> {
         Ok(match self {
             ForwardConfig::Http {
                 url,
@@ -348,59 +384,17 @@ impl<C> Embedded<C> {
     const TYPE: Self = Embedded(std::marker::PhantomData);
 }
 
-impl BackendType for Embedded<ArchiveConfig> {
-    type Kind = registry::Archive;
-    type Config = ArchiveConfig;
-    const TYPES: &'static [&'static str] = &["fs"];
+impl<C: LocalConfig> BackendType for Embedded<C> {
+    type Kind = C::Kind;
+    type Config = C;
+    const TYPES: &'static [&'static str] = C::TYPES;
 
-    fn build(
-        &self,
-        c: &ArchiveConfig,
-        cx: &BuildContext<'_>,
-    ) -> BackendResult<Arc<dyn ArchiveStore>> {
-        c.build_with(cx.data_dir, cx.durability)
+    fn build(&self, config: &C, cx: &BuildContext<'_>) -> BackendResult<LocalStore<C>> {
+        config.build_with(cx.data_dir, cx.durability)
     }
 
-    fn local_path(&self, c: &ArchiveConfig, data_dir: &Path) -> Option<PathBuf> {
-        Some(c.fs_root(data_dir))
-    }
-}
-
-impl BackendType for Embedded<MetadataConfig> {
-    type Kind = registry::Metadata;
-    type Config = MetadataConfig;
-    const TYPES: &'static [&'static str] = &["sqlite"];
-
-    fn build(
-        &self,
-        c: &MetadataConfig,
-        cx: &BuildContext<'_>,
-    ) -> BackendResult<Arc<dyn MetadataStore>> {
-        c.build_with(cx.data_dir, cx.durability)
-    }
-
-    fn local_path(&self, c: &MetadataConfig, data_dir: &Path) -> Option<PathBuf> {
-        Some(c.sqlite_path(data_dir))
-    }
-}
-
-impl BackendType for Embedded<NotifyConfig> {
-    type Kind = registry::Notify;
-    type Config = NotifyConfig;
-    const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
-
-    fn build(&self, c: &NotifyConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Notifier>> {
-        c.build_with(cx.data_dir, cx.durability)
-    }
-}
-
-impl BackendType for Embedded<ForwardConfig> {
-    type Kind = registry::Forward;
-    type Config = ForwardConfig;
-    const TYPES: &'static [&'static str] = &["http", "file"];
-
-    fn build(&self, c: &ForwardConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Forwarder>> {
-        c.build_with(cx.data_dir, cx.durability)
+    fn local_path(&self, config: &C, data_dir: &Path) -> Option<PathBuf> {
+        config.local_path(data_dir)
     }
 }
 

@@ -20,7 +20,7 @@
 //! when a retry may succeed and [`BackendError::Invalid`] when it cannot.
 //!
 //! ```
-//! use trailmark_backends::{ArchiveConfig, ChangeQuery, MetadataConfig};
+//! use trailmark_backends::{ArchiveConfig, ChangeQuery, LocalConfig, MetadataConfig};
 //! # fn main() -> Result<(), trailmark_backends::BackendError> {
 //! # let dir = tempfile::tempdir().map_err(|e| trailmark_backends::BackendError::Transient(e.to_string()))?;
 //! # let data_dir = dir.path();
@@ -51,7 +51,8 @@ mod sqlite_metadata;
 mod test_http;
 
 pub use config::{
-    ArchiveConfig, ArchiveLayout, ForwardConfig, MetadataConfig, NotifyConfig, register,
+    ArchiveConfig, ArchiveLayout, ForwardConfig, LocalConfig, LocalStore, MetadataConfig,
+    NotifyConfig, register,
 };
 pub use durability::Durability;
 // The backend API, re-exported so code that names these through this crate
