@@ -33,51 +33,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use trailmark_backend_api::registry::{
-    self, BackendType, BuildContext, Kind, Registry, RegistryError,
+    self, BackendConfig, BuildContext, Built, Registry, RegistryError,
 };
 use trailmark_backend_api::units::positive_duration;
 
 use crate::{
-    BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability, FileForwarder,
-    FileNotifier, FsArchive, HttpForwarder, PackArchive, SqliteMetadata, StdoutNotifier,
-    Synchronous, WebhookNotifier,
+    BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, FileForwarder, FileNotifier,
+    FsArchive, HttpForwarder, PackArchive, SqliteMetadata, StdoutNotifier, Synchronous,
+    WebhookNotifier,
 };
-
-/// What every embedded backend section offers: its capability, its `type`
-/// names, how to open the backend and where it keeps its data. Implemented
-/// by the four section enums; [`register`] offers each to the registry.
-pub trait LocalConfig: DeserializeOwned + std::fmt::Debug + Send + Sync + 'static {
-    /// The capability it configures.
-    type Kind: Kind;
-    /// Its `type` values in `trailmark.toml`.
-    const TYPES: &'static [&'static str];
-
-    /// Open the backend this table describes with the given [`Durability`].
-    fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<LocalStore<Self>>;
-
-    /// Open the backend this table describes; writes are durable when they
-    /// return.
-    fn build(&self, data_dir: &Path) -> BackendResult<LocalStore<Self>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
-
-    /// The file or directory it keeps its data in under `data_dir`, for
-    /// offline tools that read it without opening it as a store
-    /// (`trailmark verify`); `None` when it keeps none.
-    fn local_path(&self, data_dir: &Path) -> Option<PathBuf> {
-        let _ = data_dir;
-        None
-    }
-}
-
-/// The store a section of type `C` opens, as its capability's trait object.
-pub type LocalStore<C> = Arc<<<C as LocalConfig>::Kind as Kind>::Store>;
 
 /// The `[archive]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -126,29 +91,25 @@ impl Default for ArchiveConfig {
 }
 
 /// `fs` archives.
-impl LocalConfig for ArchiveConfig {
+impl BackendConfig for ArchiveConfig {
     type Kind = registry::Archive;
     const TYPES: &'static [&'static str] = &["fs"];
 
-    fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<LocalStore<Self>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         match self {
             ArchiveConfig::Fs {
                 path,
                 layout: ArchiveLayout::Files,
             } => Ok(Arc::new(FsArchive::open_with(
-                or_default(path, data_dir, "archive"),
-                durability,
+                or_default(path, cx.data_dir, "archive"),
+                cx.durability,
             )?)),
             ArchiveConfig::Fs {
                 path,
                 layout: ArchiveLayout::Packs,
             } => Ok(Arc::new(PackArchive::open_with(
-                or_default(path, data_dir, "archive"),
-                durability,
+                or_default(path, cx.data_dir, "archive"),
+                cx.durability,
             )?)),
         }
     }
@@ -185,8 +146,8 @@ pub enum MetadataConfig {
         path: Option<PathBuf>,
         /// `"full"` or `"normal"`; see [`Synchronous`]. Default: `full` when
         /// every put must be durable on return, `normal` with
-        /// [`Durability::Batched`] (the host's mode: commits are flushed
-        /// before delivery outcomes are journaled).
+        /// [`Durability::Batched`](crate::Durability::Batched) (the host's
+        /// mode: commits are flushed before delivery outcomes are journaled).
         #[serde(default)]
         synchronous: Option<Synchronous>,
     },
@@ -212,7 +173,7 @@ impl MetadataConfig {
 }
 
 /// `sqlite` metadata stores.
-impl LocalConfig for MetadataConfig {
+impl BackendConfig for MetadataConfig {
     type Kind = registry::Metadata;
     const TYPES: &'static [&'static str] = &["sqlite"];
 
@@ -220,16 +181,12 @@ impl LocalConfig for MetadataConfig {
         Some(self.sqlite_path(data_dir))
     }
 
-    fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<LocalStore<Self>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         match self {
             MetadataConfig::Sqlite { path, synchronous } => Ok(Arc::new(SqliteMetadata::open_for(
-                or_default(path, data_dir, "metadata.sqlite"),
+                or_default(path, cx.data_dir, "metadata.sqlite"),
                 *synchronous,
-                durability,
+                cx.durability,
             )?)),
         }
     }
@@ -269,19 +226,15 @@ pub enum NotifyConfig {
 }
 
 /// `file`, `webhook` and `stdout` channels.
-impl LocalConfig for NotifyConfig {
+impl BackendConfig for NotifyConfig {
     type Kind = registry::Notify;
     const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
 
-    fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<LocalStore<Self>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         Ok(match self {
             NotifyConfig::File { path } => Arc::new(FileNotifier::open_with(
-                or_default(path, data_dir, "notifications.jsonl"),
-                durability,
+                or_default(path, cx.data_dir, "notifications.jsonl"),
+                cx.durability,
             )?),
             NotifyConfig::Webhook { url, timeout } => {
                 Arc::new(WebhookNotifier::new(url, *timeout)?)
@@ -324,15 +277,11 @@ pub enum ForwardConfig {
 }
 
 /// `http` and `file` forwarding.
-impl LocalConfig for ForwardConfig {
+impl BackendConfig for ForwardConfig {
     type Kind = registry::Forward;
     const TYPES: &'static [&'static str] = &["http", "file"];
 
-    fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<LocalStore<Self>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         Ok(match self {
             ForwardConfig::Http {
                 url,
@@ -340,8 +289,8 @@ impl LocalConfig for ForwardConfig {
                 token,
             } => Arc::new(HttpForwarder::new(url, *timeout, token.clone())?),
             ForwardConfig::File { path } => Arc::new(FileForwarder::open_with(
-                or_default(path, data_dir, "forwarded.jsonl"),
-                durability,
+                or_default(path, cx.data_dir, "forwarded.jsonl"),
+                cx.durability,
             )?),
         })
     }
@@ -370,32 +319,11 @@ fn default_forward_timeout() -> Duration {
 /// ```
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     registry
-        .register(Embedded::<ArchiveConfig>::TYPE)?
-        .register(Embedded::<MetadataConfig>::TYPE)?
-        .register(Embedded::<NotifyConfig>::TYPE)?
-        .register(Embedded::<ForwardConfig>::TYPE)?;
+        .register_config::<ArchiveConfig>()?
+        .register_config::<MetadataConfig>()?
+        .register_config::<NotifyConfig>()?
+        .register_config::<ForwardConfig>()?;
     Ok(())
-}
-
-/// The embedded backend type whose section is a `C`.
-struct Embedded<C>(std::marker::PhantomData<fn() -> C>);
-
-impl<C> Embedded<C> {
-    const TYPE: Self = Embedded(std::marker::PhantomData);
-}
-
-impl<C: LocalConfig> BackendType for Embedded<C> {
-    type Kind = C::Kind;
-    type Config = C;
-    const TYPES: &'static [&'static str] = C::TYPES;
-
-    fn build(&self, config: &C, cx: &BuildContext<'_>) -> BackendResult<LocalStore<C>> {
-        config.build_with(cx.data_dir, cx.durability)
-    }
-
-    fn local_path(&self, config: &C, data_dir: &Path) -> Option<PathBuf> {
-        config.local_path(data_dir)
-    }
 }
 
 #[cfg(test)]
