@@ -3,8 +3,13 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use std::sync::Arc;
 use tokio::runtime::Runtime;
-use trailmark_backends_aws::{AwsMetadataConfig, AwsTarget, BootstrapSpec, bootstrap};
+
+use trailmark_backend_api::MetadataStore;
+use trailmark_backends_aws::{
+    AwsBackendConfig, AwsMetadataConfig, AwsTarget, BootstrapSpec, bootstrap,
+};
 
 /// moto's account id.
 pub(crate) const ACCOUNT: &str = "123456789012";
@@ -57,6 +62,13 @@ pub(crate) async fn new_table(prefix: &str) -> AwsMetadataConfig {
     };
     bootstrap(&spec).await.expect("table is created");
     config
+}
+
+/// A metadata store on a new table (see [`new_table`]), connected on `rt`.
+pub(crate) fn new_store(rt: &Runtime, prefix: &str) -> Arc<dyn MetadataStore> {
+    rt.block_on(new_table(prefix))
+        .build(rt.handle())
+        .expect("the new table's store")
 }
 
 /// Create a queue; returns its URL and ARN.

@@ -8,7 +8,7 @@ use trailmark_backends_aws::{
     AwsArchiveConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig, SqsSourceConfig,
 };
 
-use crate::common::{ACCOUNT, REGION, moto_url, new_table, runtime, unique};
+use crate::common::{ACCOUNT, REGION, moto_url, new_store, runtime, unique};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn missing_bucket() -> AwsArchiveConfig {
@@ -252,10 +252,7 @@ fn bad_configuration_is_invalid_at_build() {
 #[test]
 fn backends_work_from_blocking_threads_and_async_workers() {
     let rt = runtime();
-    let store = rt
-        .block_on(new_table("threads"))
-        .build(rt.handle())
-        .unwrap();
+    let store = new_store(&rt, "threads");
     let from_blocking = {
         let store = store.clone();
         rt.block_on(rt.spawn_blocking(move || store.put(&record())))

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use trailmark_journal::format::{self, Decoded, HEADER_LEN, SegmentHeader, StoredRecord};
-use trailmark_journal::{Journal, JournalOptions, NewRecord};
+use trailmark_journal::{ChainHead, Journal, JournalOptions, NewRecord};
 
 /// Options with small segments so tests roll several.
 pub(crate) fn small_segments() -> JournalOptions {
@@ -36,9 +36,19 @@ pub(crate) fn journal_with(dir: &Path, n: u64, options: JournalOptions) -> Journ
 
 /// A temp dir holding a closed journal of records 1..=n.
 pub(crate) fn closed_journal(n: u64, options: JournalOptions) -> tempfile::TempDir {
+    closed_journal_and_head(n, options).0
+}
+
+/// A temp dir holding a closed journal of records 1..=n, and its head.
+pub(crate) fn closed_journal_and_head(
+    n: u64,
+    options: JournalOptions,
+) -> (tempfile::TempDir, ChainHead) {
     let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), n, options).close().expect("close");
-    dir
+    let journal = journal_with(dir.path(), n, options);
+    let head = journal.head();
+    journal.close().expect("close");
+    (dir, head)
 }
 
 /// Segment files of `dir`, oldest first.
