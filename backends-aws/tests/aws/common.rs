@@ -8,7 +8,8 @@ use tokio::runtime::Runtime;
 
 use trailmark_backend_api::MetadataStore;
 use trailmark_backends_aws::{
-    AwsBackendConfig, AwsMetadataConfig, AwsTarget, BootstrapSpec, bootstrap,
+    AwsArchiveConfig, AwsBackendConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig,
+    AwsTarget, BootstrapSpec, bootstrap,
 };
 
 /// moto's account id.
@@ -49,13 +50,47 @@ pub(crate) async fn sdk() -> aws_config::SdkConfig {
     target().load().await.expect("moto configuration loads")
 }
 
-/// A metadata config for a new table, created through bootstrap.
-pub(crate) async fn new_table(prefix: &str) -> AwsMetadataConfig {
-    let config = AwsMetadataConfig::Dynamodb {
-        table: unique(prefix),
+/// An `s3` section for `bucket` on moto.
+pub(crate) fn s3_on_moto(bucket: String, prefix: Option<String>) -> AwsArchiveConfig {
+    AwsArchiveConfig::S3 {
+        bucket,
+        prefix,
         region: Some(REGION.to_owned()),
         endpoint: Some(moto_url()),
-    };
+    }
+}
+
+/// A `dynamodb` section for `table` on moto.
+pub(crate) fn dynamodb_on_moto(table: String) -> AwsMetadataConfig {
+    AwsMetadataConfig::Dynamodb {
+        table,
+        region: Some(REGION.to_owned()),
+        endpoint: Some(moto_url()),
+    }
+}
+
+/// An `sns` section for `topic_arn` on moto.
+pub(crate) fn sns_on_moto(topic_arn: String) -> AwsNotifyConfig {
+    AwsNotifyConfig::Sns {
+        topic_arn,
+        region: Some(REGION.to_owned()),
+        endpoint: Some(moto_url()),
+    }
+}
+
+/// An `eventbridge` section for `bus` on moto.
+pub(crate) fn eventbridge_on_moto(bus: String, source: Option<String>) -> AwsForwardConfig {
+    AwsForwardConfig::Eventbridge {
+        bus,
+        region: Some(REGION.to_owned()),
+        endpoint: Some(moto_url()),
+        source,
+    }
+}
+
+/// A metadata config for a new table, created through bootstrap.
+pub(crate) async fn new_table(prefix: &str) -> AwsMetadataConfig {
+    let config = dynamodb_on_moto(unique(prefix));
     let spec = BootstrapSpec {
         metadata: Some(config.clone()),
         ..Default::default()

@@ -3,16 +3,11 @@
 use trailmark_backend_api::BackendError;
 use trailmark_backends_aws::{AwsArchiveConfig, BootstrapSpec, bootstrap};
 
-use crate::common::{REGION, moto_url, runtime, sdk, unique};
+use crate::common::{runtime, s3_on_moto, sdk, unique};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn archive_config(prefix: Option<&str>) -> AwsArchiveConfig {
-    AwsArchiveConfig::S3 {
-        bucket: unique("bucket"),
-        prefix: prefix.map(str::to_owned),
-        region: Some(REGION.to_owned()),
-        endpoint: Some(moto_url()),
-    }
+    s3_on_moto(unique("bucket"), prefix.map(str::to_owned))
 }
 
 fn create(rt: &tokio::runtime::Runtime, config: &AwsArchiveConfig) {
