@@ -2,6 +2,7 @@
 //! notifications.
 
 use serde::{Deserialize, Serialize};
+use trailmark_event::{Event, StateChange};
 
 /// Page size when a query asks for 0 records.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -47,6 +48,30 @@ pub struct ChangeRecord {
     pub archive_key: Option<String>,
     /// Extra attributes as a JSON object text.
     pub attributes: String,
+}
+
+impl ChangeRecord {
+    /// The record of `change`, reported by `event`: its identity fields come
+    /// from the event and the change, the archive key and attributes from
+    /// the plugin that stores it.
+    pub fn of_change(
+        event: &Event,
+        change: &StateChange,
+        archive_key: Option<String>,
+        attributes: String,
+    ) -> ChangeRecord {
+        ChangeRecord {
+            event_id: event.id.clone(),
+            source: event.source.clone(),
+            entity_type: change.entity_type.clone(),
+            entity_id: change.entity_id.clone(),
+            operation: change.operation.as_str().to_owned(),
+            ts: change.ts,
+            author: change.author.clone(),
+            archive_key,
+            attributes,
+        }
+    }
 }
 
 /// Whether a metadata put stored a new record or found it already there.

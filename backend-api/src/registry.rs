@@ -62,6 +62,10 @@ use serde::de::DeserializeOwned;
 
 use crate::{ArchiveStore, BackendResult, Durability, Forwarder, MetadataStore, Notifier};
 
+mod config_type;
+
+pub use config_type::{BackendConfig, Built};
+
 /// A capability kind: the store its sections build and the `trailmark.toml`
 /// section they live in.
 pub trait Kind: Sized + 'static {
@@ -122,6 +126,11 @@ impl<'a> BuildContext<'a> {
             data_dir,
             durability,
         }
+    }
+
+    /// Build under `data_dir`, every write durable when it returns.
+    pub fn durable(data_dir: &'a Path) -> Self {
+        BuildContext::new(data_dir, Durability::EachWrite)
     }
 }
 

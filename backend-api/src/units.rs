@@ -28,18 +28,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total: u128 = 0;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!(
-                "`{t}` is not a duration; expected e.g. 500ms, 30s, 5m, 24h or 30d"
-            ));
-        }
-        let n: u128 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{t}`: number too large"))?;
-        rest = rest[digits..].trim_start();
+        let (n, after): (u128, _) = leading_number(
+            rest,
+            t,
+            "a duration; expected e.g. 500ms, 30s, 5m, 24h or 30d",
+        )?;
+        rest = after.trim_start();
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
             .unwrap_or(rest.len());
@@ -130,19 +124,30 @@ pub fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// The decimal number `text` starts with, and the rest of `text`. Errors
+/// quote `whole` (the value being parsed) and say it is not `expected`.
+fn leading_number<'t, N: std::str::FromStr>(
+    text: &'t str,
+    whole: &str,
+    expected: &str,
+) -> Result<(N, &'t str), String> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    if digits == 0 {
+        return Err(format!("`{whole}` is not {expected}"));
+    }
+    let n = text[..digits]
+        .parse()
+        .map_err(|_| format!("`{whole}`: number too large"))?;
+    Ok((n, &text[digits..]))
+}
+
 /// Parse a byte size such as `65536`, `512KiB`, `64MiB`, `1GiB`, `10MB`.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    if digits == 0 {
-        return Err(format!(
-            "`{t}` is not a size; expected e.g. 65536, 512KiB or 64MiB"
-        ));
-    }
-    let n: u64 = t[..digits]
-        .parse()
-        .map_err(|_| format!("`{t}`: number too large"))?;
-    let mult: u64 = match t[digits..].trim() {
+    let (n, unit): (u64, _) = leading_number(t, t, "a size; expected e.g. 65536, 512KiB or 64MiB")?;
+    let mult: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,

@@ -33,18 +33,14 @@
 //! `check` is async and makes one read-only call naming the resource.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
 use trailmark_backend_api::registry::{
-    self, BackendType, BuildContext, CheckFuture, Kind, Registry, RegistryError,
+    self, BackendConfig, BuildContext, Built, CheckFuture, Registry, RegistryError,
 };
-use trailmark_backend_api::{
-    ArchiveStore, BackendError, BackendResult, Forwarder, MetadataStore, Notifier,
-};
+use trailmark_backend_api::{BackendError, BackendResult};
 
 use crate::bridge::Bridge;
 use crate::error::ResourceError;
@@ -56,11 +52,7 @@ use crate::{DynamoMetadata, EventBridgeForwarder, S3Archive, SnsNotifier};
 ///
 /// Implemented by the four config enums; bring it into scope to call
 /// `target`, `connect`, `build` and `check` on them.
-pub trait AwsBackendConfig:
-    DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
-{
-    /// The capability it configures.
-    type Kind: Kind;
+pub trait AwsBackendConfig: BackendConfig + Clone {
     /// The backend it connects, e.g. [`S3Archive`].
     type Backend: Send + Sync + 'static;
     /// Its `type` value in `trailmark.toml`, e.g. `s3`.
@@ -74,7 +66,7 @@ pub trait AwsBackendConfig:
     -> impl Future<Output = BackendResult<Self::Backend>> + Send;
 
     /// The backend as its capability's trait object.
-    fn into_store(backend: Self::Backend) -> Arc<<Self::Kind as Kind>::Store>;
+    fn into_store(backend: Self::Backend) -> Built<Self>;
 
     /// The resource, as check errors name it, e.g. ``S3 bucket `acme-audit` ``.
     fn resource(&self) -> String;
@@ -83,7 +75,7 @@ pub trait AwsBackendConfig:
     fn probe(&self, sdk: aws_config::SdkConfig) -> impl Future<Output = BackendResult<()>> + Send;
 
     /// Open the backend this table describes.
-    fn build(&self, handle: &Handle) -> BackendResult<Arc<<Self::Kind as Kind>::Store>> {
+    fn build(&self, handle: &Handle) -> BackendResult<Built<Self>> {
         let backend = Bridge::new(handle)?.run(self.connect(handle))?;
         Ok(Self::into_store(backend))
     }
@@ -110,276 +102,192 @@ pub trait AwsBackendConfig:
 /// `sns` channels and `eventbridge` forwarding.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     registry
-        .register(Aws::<AwsArchiveConfig>::TYPE)?
-        .register(Aws::<AwsMetadataConfig>::TYPE)?
-        .register(Aws::<AwsNotifyConfig>::TYPE)?
-        .register(Aws::<AwsForwardConfig>::TYPE)?;
+        .register_config::<AwsArchiveConfig>()?
+        .register_config::<AwsMetadataConfig>()?
+        .register_config::<AwsNotifyConfig>()?
+        .register_config::<AwsForwardConfig>()?;
     Ok(())
 }
 
-/// The registry's view of the AWS backend type whose section is a `C`.
-struct Aws<C>(PhantomData<fn() -> C>);
-
-impl<C> Aws<C> {
-    const TYPE: Self = Aws(PhantomData);
+/// Build `config` on the Tokio runtime the caller runs in (the host builds
+/// its backends from `serve`, inside its multi-thread runtime).
+fn build_in_runtime<C: AwsBackendConfig>(config: &C) -> BackendResult<Built<C>> {
+    let handle = Handle::try_current().map_err(|_| {
+        BackendError::Invalid(format!(
+            "`{}` backends are built inside a Tokio runtime; none is running here",
+            C::TYPE
+        ))
+    })?;
+    AwsBackendConfig::build(config, &handle)
 }
 
-impl<C: AwsBackendConfig> BackendType for Aws<C> {
-    type Kind = C::Kind;
-    type Config = C;
-    const TYPES: &'static [&'static str] = &[C::TYPE];
+/// One AWS section: the enum its table deserializes into (its one `type`,
+/// its own keys, and the `region` and `endpoint` every AWS section has) and
+/// its [`AwsBackendConfig`] impl, from what differs between the four: the
+/// capability, the backend, how the resource is named, how to connect it and
+/// how to probe it. Each body names the fields it reads before `;`.
+macro_rules! aws_section {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident {
+            $(#[doc = $variant_doc:literal])*
+            $variant:ident = $type:literal {
+                $($(#[$field_meta:meta])* $field:ident: $field_type:ty,)*
+            }
+        }
+        kind: $kind:ty,
+        backend: $backend:ty,
+        resource($($resource_field:ident),*) => $resource:expr,
+        connect($($connect_field:ident),*; $target:ident, $handle:ident) => $connect:expr,
+        $(#[doc = $probe_doc:literal])*
+        probe($($probe_field:ident),*; $sdk:ident) => $probe:expr $(,)?
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+        #[serde(
+            deny_unknown_fields,
+            tag = "type",
+            rename_all = "kebab-case",
+            rename_all_fields = "kebab-case"
+        )]
+        pub enum $name {
+            $(#[doc = $variant_doc])*
+            $variant {
+                $($(#[$field_meta])* $field: $field_type,)*
+                /// Region override; default: the standard chain.
+                #[serde(default)]
+                region: Option<String>,
+                /// Endpoint override, e.g. a test server's; default:
+                /// `AWS_ENDPOINT_URL`, else AWS (S3 then addresses buckets
+                /// by path).
+                #[serde(default)]
+                endpoint: Option<String>,
+            },
+        }
 
-    /// Builds on the Tokio runtime the caller runs in (the host builds its
-    /// backends from `serve`, inside its multi-thread runtime).
-    fn build(
-        &self,
-        config: &C,
-        _: &BuildContext<'_>,
-    ) -> BackendResult<Arc<<C::Kind as Kind>::Store>> {
-        let handle = Handle::try_current().map_err(|_| {
-            BackendError::Invalid(format!(
-                "`{}` backends are built inside a Tokio runtime; none is running here",
-                C::TYPE
-            ))
-        })?;
-        config.build(&handle)
-    }
+        impl BackendConfig for $name {
+            type Kind = $kind;
+            const TYPES: &'static [&'static str] = &[$type];
 
-    fn check<'a>(&'a self, config: &'a C) -> CheckFuture<'a> {
-        Box::pin(async move { config.check().await.map_err(Into::into) })
-    }
+            fn build(&self, _: &BuildContext<'_>) -> BackendResult<Built<Self>> {
+                build_in_runtime(self)
+            }
+
+            fn check(&self) -> CheckFuture<'_> {
+                Box::pin(async move { AwsBackendConfig::check(self).await.map_err(Into::into) })
+            }
+        }
+
+        impl AwsBackendConfig for $name {
+            type Backend = $backend;
+            const TYPE: &'static str = $type;
+
+            fn target(&self) -> AwsTarget {
+                let $name::$variant {
+                    region, endpoint, ..
+                } = self;
+                AwsTarget::new(region.clone(), endpoint.clone())
+            }
+
+            async fn connect(&self, $handle: &Handle) -> BackendResult<$backend> {
+                let $name::$variant { $($connect_field,)* .. } = self;
+                let $target = &self.target();
+                $connect.await
+            }
+
+            fn into_store(backend: $backend) -> Built<Self> {
+                Arc::new(backend)
+            }
+
+            fn resource(&self) -> String {
+                let $name::$variant { $($resource_field,)* .. } = self;
+                $resource
+            }
+
+            $(#[doc = $probe_doc])*
+            async fn probe(&self, $sdk: aws_config::SdkConfig) -> BackendResult<()> {
+                let $name::$variant { $($probe_field,)* .. } = self;
+                $probe.await
+            }
+        }
+    };
 }
 
-/// The `[archive]` table for S3.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    tag = "type",
-    rename_all = "kebab-case",
-    rename_all_fields = "kebab-case"
-)]
-pub enum AwsArchiveConfig {
-    /// `type = "s3"`: objects in a bucket ([`S3Archive`]).
-    S3 {
-        /// Bucket name.
-        bucket: String,
-        /// Key prefix, e.g. `trailmark`; default none.
-        #[serde(default)]
-        prefix: Option<String>,
-        /// Region override.
-        #[serde(default)]
-        region: Option<String>,
-        /// Endpoint override (path-style addressing is then used).
-        #[serde(default)]
-        endpoint: Option<String>,
-    },
-}
-
-impl AwsBackendConfig for AwsArchiveConfig {
-    type Kind = registry::Archive;
-    type Backend = S3Archive;
-    const TYPE: &'static str = "s3";
-
-    fn target(&self) -> AwsTarget {
-        let AwsArchiveConfig::S3 {
-            region, endpoint, ..
-        } = self;
-        AwsTarget::new(region.clone(), endpoint.clone())
+aws_section! {
+    /// The `[archive]` table for S3.
+    AwsArchiveConfig {
+        /// `type = "s3"`: objects in a bucket ([`S3Archive`]).
+        S3 = "s3" {
+            /// Bucket name.
+            bucket: String,
+            /// Key prefix, e.g. `trailmark`; default none.
+            #[serde(default)]
+            prefix: Option<String>,
+        }
     }
-
-    async fn connect(&self, handle: &Handle) -> BackendResult<S3Archive> {
-        let AwsArchiveConfig::S3 { bucket, prefix, .. } = self;
-        S3Archive::connect(
-            bucket,
-            prefix.as_deref().unwrap_or(""),
-            &self.target(),
-            handle,
-        )
-        .await
-    }
-
-    fn into_store(backend: S3Archive) -> Arc<dyn ArchiveStore> {
-        Arc::new(backend)
-    }
-
-    fn resource(&self) -> String {
-        let AwsArchiveConfig::S3 { bucket, .. } = self;
-        format!("S3 bucket `{bucket}`")
-    }
-
+    kind: registry::Archive,
+    backend: S3Archive,
+    resource(bucket) => format!("S3 bucket `{bucket}`"),
+    connect(bucket, prefix; target, handle) =>
+        S3Archive::connect(bucket, prefix.as_deref().unwrap_or(""), target, handle),
     /// `HeadBucket`.
-    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
-        let AwsArchiveConfig::S3 { bucket, .. } = self;
-        crate::s3::check_bucket(&crate::s3::client(&sdk), bucket).await
-    }
+    probe(bucket; sdk) => crate::s3::check_bucket(&crate::s3::client(&sdk), bucket),
 }
 
-/// The `[metadata]` table for DynamoDB.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    tag = "type",
-    rename_all = "kebab-case",
-    rename_all_fields = "kebab-case"
-)]
-pub enum AwsMetadataConfig {
-    /// `type = "dynamodb"`: one table ([`DynamoMetadata`]).
-    Dynamodb {
-        /// Table name.
-        table: String,
-        /// Region override.
-        #[serde(default)]
-        region: Option<String>,
-        /// Endpoint override.
-        #[serde(default)]
-        endpoint: Option<String>,
-    },
-}
-
-impl AwsBackendConfig for AwsMetadataConfig {
-    type Kind = registry::Metadata;
-    type Backend = DynamoMetadata;
-    const TYPE: &'static str = "dynamodb";
-
-    fn target(&self) -> AwsTarget {
-        let AwsMetadataConfig::Dynamodb {
-            region, endpoint, ..
-        } = self;
-        AwsTarget::new(region.clone(), endpoint.clone())
+aws_section! {
+    /// The `[metadata]` table for DynamoDB.
+    AwsMetadataConfig {
+        /// `type = "dynamodb"`: one table ([`DynamoMetadata`]).
+        Dynamodb = "dynamodb" {
+            /// Table name.
+            table: String,
+        }
     }
-
-    async fn connect(&self, handle: &Handle) -> BackendResult<DynamoMetadata> {
-        let AwsMetadataConfig::Dynamodb { table, .. } = self;
-        DynamoMetadata::connect(table, &self.target(), handle).await
-    }
-
-    fn into_store(backend: DynamoMetadata) -> Arc<dyn MetadataStore> {
-        Arc::new(backend)
-    }
-
-    fn resource(&self) -> String {
-        let AwsMetadataConfig::Dynamodb { table, .. } = self;
-        format!("DynamoDB table `{table}`")
-    }
-
+    kind: registry::Metadata,
+    backend: DynamoMetadata,
+    resource(table) => format!("DynamoDB table `{table}`"),
+    connect(table; target, handle) => DynamoMetadata::connect(table, target, handle),
     /// `DescribeTable`: the table exists with the expected keys and indexes.
-    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
-        let AwsMetadataConfig::Dynamodb { table, .. } = self;
-        crate::dynamodb::check_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await
-    }
+    probe(table; sdk) =>
+        crate::dynamodb::check_table(&aws_sdk_dynamodb::Client::new(&sdk), table),
 }
 
-/// One `[notify.<channel>]` table for SNS.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    tag = "type",
-    rename_all = "kebab-case",
-    rename_all_fields = "kebab-case"
-)]
-pub enum AwsNotifyConfig {
-    /// `type = "sns"`: one topic ([`SnsNotifier`]).
-    Sns {
-        /// The topic's ARN.
-        topic_arn: String,
-        /// Region override (default: the standard chain, not the ARN's).
-        #[serde(default)]
-        region: Option<String>,
-        /// Endpoint override.
-        #[serde(default)]
-        endpoint: Option<String>,
-    },
-}
-
-impl AwsBackendConfig for AwsNotifyConfig {
-    type Kind = registry::Notify;
-    type Backend = SnsNotifier;
-    const TYPE: &'static str = "sns";
-
-    fn target(&self) -> AwsTarget {
-        let AwsNotifyConfig::Sns {
-            region, endpoint, ..
-        } = self;
-        AwsTarget::new(region.clone(), endpoint.clone())
+aws_section! {
+    /// One `[notify.<channel>]` table for SNS.
+    AwsNotifyConfig {
+        /// `type = "sns"`: one topic ([`SnsNotifier`]).
+        Sns = "sns" {
+            /// The topic's ARN (its region is not the default region).
+            topic_arn: String,
+        }
     }
-
-    async fn connect(&self, handle: &Handle) -> BackendResult<SnsNotifier> {
-        let AwsNotifyConfig::Sns { topic_arn, .. } = self;
-        SnsNotifier::connect(topic_arn, &self.target(), handle).await
-    }
-
-    fn into_store(backend: SnsNotifier) -> Arc<dyn Notifier> {
-        Arc::new(backend)
-    }
-
-    fn resource(&self) -> String {
-        let AwsNotifyConfig::Sns { topic_arn, .. } = self;
-        format!("SNS topic `{topic_arn}`")
-    }
-
+    kind: registry::Notify,
+    backend: SnsNotifier,
+    resource(topic_arn) => format!("SNS topic `{topic_arn}`"),
+    connect(topic_arn; target, handle) => SnsNotifier::connect(topic_arn, target, handle),
     /// `GetTopicAttributes`: the topic exists and is readable.
-    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
-        let AwsNotifyConfig::Sns { topic_arn, .. } = self;
-        crate::sns::check_topic(&aws_sdk_sns::Client::new(&sdk), topic_arn).await
-    }
+    probe(topic_arn; sdk) => crate::sns::check_topic(&aws_sdk_sns::Client::new(&sdk), topic_arn),
 }
 
-/// One `[forward.<destination>]` table for EventBridge.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    tag = "type",
-    rename_all = "kebab-case",
-    rename_all_fields = "kebab-case"
-)]
-pub enum AwsForwardConfig {
-    /// `type = "eventbridge"`: `PutEvents` to a bus ([`EventBridgeForwarder`]).
-    Eventbridge {
-        /// Bus name or ARN (`default` for the account's default bus).
-        bus: String,
-        /// Region override.
-        #[serde(default)]
-        region: Option<String>,
-        /// Endpoint override.
-        #[serde(default)]
-        endpoint: Option<String>,
-        /// Replaces each forwarded event's `source` when set.
-        #[serde(default)]
-        source: Option<String>,
-    },
-}
-
-impl AwsBackendConfig for AwsForwardConfig {
-    type Kind = registry::Forward;
-    type Backend = EventBridgeForwarder;
-    const TYPE: &'static str = "eventbridge";
-
-    fn target(&self) -> AwsTarget {
-        let AwsForwardConfig::Eventbridge {
-            region, endpoint, ..
-        } = self;
-        AwsTarget::new(region.clone(), endpoint.clone())
+aws_section! {
+    /// One `[forward.<destination>]` table for EventBridge.
+    AwsForwardConfig {
+        /// `type = "eventbridge"`: `PutEvents` to a bus ([`EventBridgeForwarder`]).
+        Eventbridge = "eventbridge" {
+            /// Bus name or ARN (`default` for the account's default bus).
+            bus: String,
+            /// Replaces each forwarded event's `source` when set.
+            #[serde(default)]
+            source: Option<String>,
+        }
     }
-
-    async fn connect(&self, handle: &Handle) -> BackendResult<EventBridgeForwarder> {
-        let AwsForwardConfig::Eventbridge { bus, source, .. } = self;
-        EventBridgeForwarder::connect(bus, source.as_deref(), &self.target(), handle).await
-    }
-
-    fn into_store(backend: EventBridgeForwarder) -> Arc<dyn Forwarder> {
-        Arc::new(backend)
-    }
-
-    fn resource(&self) -> String {
-        let AwsForwardConfig::Eventbridge { bus, .. } = self;
-        format!("EventBridge bus `{bus}`")
-    }
-
+    kind: registry::Forward,
+    backend: EventBridgeForwarder,
+    resource(bus) => format!("EventBridge bus `{bus}`"),
+    connect(bus, source; target, handle) =>
+        EventBridgeForwarder::connect(bus, source.as_deref(), target, handle),
     /// `DescribeEventBus`: the bus exists and is visible.
-    async fn probe(&self, sdk: aws_config::SdkConfig) -> BackendResult<()> {
-        let AwsForwardConfig::Eventbridge { bus, .. } = self;
-        crate::eventbridge::check_bus(&aws_sdk_eventbridge::Client::new(&sdk), bus).await
-    }
+    probe(bus; sdk) => crate::eventbridge::check_bus(&aws_sdk_eventbridge::Client::new(&sdk), bus),
 }
 
 #[cfg(test)]
@@ -444,8 +352,7 @@ mod tests {
     fn building_outside_a_runtime_says_so() {
         let config: AwsArchiveConfig = toml::from_str("type = \"s3\"\nbucket = \"b\"").unwrap();
         let context = BuildContext::new("data".as_ref(), Default::default());
-        let e = Aws::<AwsArchiveConfig>::TYPE
-            .build(&config, &context)
+        let e = BackendConfig::build(&config, &context)
             .err()
             .expect("no runtime");
         assert!(e.to_string().contains("Tokio runtime"), "{e}");

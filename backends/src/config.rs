@@ -33,13 +33,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use trailmark_backend_api::registry::{self, BackendType, BuildContext, Registry, RegistryError};
+use trailmark_backend_api::registry::{
+    self, BackendConfig, BuildContext, Built, Registry, RegistryError,
+};
 use trailmark_backend_api::units::positive_duration;
 
 use crate::{
-    ArchiveStore, BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, Durability,
-    FileForwarder, FileNotifier, Forwarder, FsArchive, HttpForwarder, MetadataStore, Notifier,
-    PackArchive, SqliteMetadata, StdoutNotifier, Synchronous, WebhookNotifier,
+    BackendResult, DEFAULT_FORWARD_TIMEOUT, DEFAULT_WEBHOOK_TIMEOUT, FileForwarder, FileNotifier,
+    FsArchive, HttpForwarder, PackArchive, SqliteMetadata, StdoutNotifier, Synchronous,
+    WebhookNotifier,
 };
 
 /// The `[archive]` table.
@@ -88,34 +90,32 @@ impl Default for ArchiveConfig {
     }
 }
 
-impl ArchiveConfig {
-    /// Open the archive this table describes; puts are durable when they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn ArchiveStore>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
+/// `fs` archives.
+impl BackendConfig for ArchiveConfig {
+    type Kind = registry::Archive;
+    const TYPES: &'static [&'static str] = &["fs"];
 
-    /// Open the archive this table describes with the given [`Durability`].
-    pub fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<Arc<dyn ArchiveStore>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         match self {
             ArchiveConfig::Fs {
                 path,
                 layout: ArchiveLayout::Files,
             } => Ok(Arc::new(FsArchive::open_with(
-                or_default(path, data_dir, "archive"),
-                durability,
+                or_default(path, cx.data_dir, "archive"),
+                cx.durability,
             )?)),
             ArchiveConfig::Fs {
                 path,
                 layout: ArchiveLayout::Packs,
             } => Ok(Arc::new(PackArchive::open_with(
-                or_default(path, data_dir, "archive"),
-                durability,
+                or_default(path, cx.data_dir, "archive"),
+                cx.durability,
             )?)),
         }
+    }
+
+    fn local_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        Some(self.fs_root(data_dir))
     }
 }
 
@@ -146,8 +146,8 @@ pub enum MetadataConfig {
         path: Option<PathBuf>,
         /// `"full"` or `"normal"`; see [`Synchronous`]. Default: `full` when
         /// every put must be durable on return, `normal` with
-        /// [`Durability::Batched`] (the host's mode: commits are flushed
-        /// before delivery outcomes are journaled).
+        /// [`Durability::Batched`](crate::Durability::Batched) (the host's
+        /// mode: commits are flushed before delivery outcomes are journaled).
         #[serde(default)]
         synchronous: Option<Synchronous>,
     },
@@ -170,24 +170,23 @@ impl MetadataConfig {
             MetadataConfig::Sqlite { path, .. } => or_default(path, data_dir, "metadata.sqlite"),
         }
     }
+}
 
-    /// Open the metadata store this table describes; puts are durable when
-    /// they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn MetadataStore>> {
-        self.build_with(data_dir, Durability::EachWrite)
+/// `sqlite` metadata stores.
+impl BackendConfig for MetadataConfig {
+    type Kind = registry::Metadata;
+    const TYPES: &'static [&'static str] = &["sqlite"];
+
+    fn local_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        Some(self.sqlite_path(data_dir))
     }
 
-    /// Open the metadata store this table describes with the given [`Durability`].
-    pub fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<Arc<dyn MetadataStore>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         match self {
             MetadataConfig::Sqlite { path, synchronous } => Ok(Arc::new(SqliteMetadata::open_for(
-                or_default(path, data_dir, "metadata.sqlite"),
+                or_default(path, cx.data_dir, "metadata.sqlite"),
                 *synchronous,
-                durability,
+                cx.durability,
             )?)),
         }
     }
@@ -226,23 +225,16 @@ pub enum NotifyConfig {
     Stdout {},
 }
 
-impl NotifyConfig {
-    /// Open the channel this table describes; publishes are durable when
-    /// they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Notifier>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
+/// `file`, `webhook` and `stdout` channels.
+impl BackendConfig for NotifyConfig {
+    type Kind = registry::Notify;
+    const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
 
-    /// Open the channel this table describes with the given [`Durability`].
-    pub fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<Arc<dyn Notifier>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         Ok(match self {
             NotifyConfig::File { path } => Arc::new(FileNotifier::open_with(
-                or_default(path, data_dir, "notifications.jsonl"),
-                durability,
+                or_default(path, cx.data_dir, "notifications.jsonl"),
+                cx.durability,
             )?),
             NotifyConfig::Webhook { url, timeout } => {
                 Arc::new(WebhookNotifier::new(url, *timeout)?)
@@ -284,19 +276,12 @@ pub enum ForwardConfig {
     },
 }
 
-impl ForwardConfig {
-    /// Open the destination this table describes; sends are durable when
-    /// they return.
-    pub fn build(&self, data_dir: &Path) -> BackendResult<Arc<dyn Forwarder>> {
-        self.build_with(data_dir, Durability::EachWrite)
-    }
+/// `http` and `file` forwarding.
+impl BackendConfig for ForwardConfig {
+    type Kind = registry::Forward;
+    const TYPES: &'static [&'static str] = &["http", "file"];
 
-    /// Open the destination this table describes with the given [`Durability`].
-    pub fn build_with(
-        &self,
-        data_dir: &Path,
-        durability: Durability,
-    ) -> BackendResult<Arc<dyn Forwarder>> {
+    fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         Ok(match self {
             ForwardConfig::Http {
                 url,
@@ -304,8 +289,8 @@ impl ForwardConfig {
                 token,
             } => Arc::new(HttpForwarder::new(url, *timeout, token.clone())?),
             ForwardConfig::File { path } => Arc::new(FileForwarder::open_with(
-                or_default(path, data_dir, "forwarded.jsonl"),
-                durability,
+                or_default(path, cx.data_dir, "forwarded.jsonl"),
+                cx.durability,
             )?),
         })
     }
@@ -334,74 +319,11 @@ fn default_forward_timeout() -> Duration {
 /// ```
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     registry
-        .register(Embedded::<ArchiveConfig>::TYPE)?
-        .register(Embedded::<MetadataConfig>::TYPE)?
-        .register(Embedded::<NotifyConfig>::TYPE)?
-        .register(Embedded::<ForwardConfig>::TYPE)?;
+        .register_config::<ArchiveConfig>()?
+        .register_config::<MetadataConfig>()?
+        .register_config::<NotifyConfig>()?
+        .register_config::<ForwardConfig>()?;
     Ok(())
-}
-
-/// The embedded backend type whose section is a `C`.
-struct Embedded<C>(std::marker::PhantomData<fn() -> C>);
-
-impl<C> Embedded<C> {
-    const TYPE: Self = Embedded(std::marker::PhantomData);
-}
-
-impl BackendType for Embedded<ArchiveConfig> {
-    type Kind = registry::Archive;
-    type Config = ArchiveConfig;
-    const TYPES: &'static [&'static str] = &["fs"];
-
-    fn build(
-        &self,
-        c: &ArchiveConfig,
-        cx: &BuildContext<'_>,
-    ) -> BackendResult<Arc<dyn ArchiveStore>> {
-        c.build_with(cx.data_dir, cx.durability)
-    }
-
-    fn local_path(&self, c: &ArchiveConfig, data_dir: &Path) -> Option<PathBuf> {
-        Some(c.fs_root(data_dir))
-    }
-}
-
-impl BackendType for Embedded<MetadataConfig> {
-    type Kind = registry::Metadata;
-    type Config = MetadataConfig;
-    const TYPES: &'static [&'static str] = &["sqlite"];
-
-    fn build(
-        &self,
-        c: &MetadataConfig,
-        cx: &BuildContext<'_>,
-    ) -> BackendResult<Arc<dyn MetadataStore>> {
-        c.build_with(cx.data_dir, cx.durability)
-    }
-
-    fn local_path(&self, c: &MetadataConfig, data_dir: &Path) -> Option<PathBuf> {
-        Some(c.sqlite_path(data_dir))
-    }
-}
-
-impl BackendType for Embedded<NotifyConfig> {
-    type Kind = registry::Notify;
-    type Config = NotifyConfig;
-    const TYPES: &'static [&'static str] = &["file", "webhook", "stdout"];
-
-    fn build(&self, c: &NotifyConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Notifier>> {
-        c.build_with(cx.data_dir, cx.durability)
-    }
-}
-
-impl BackendType for Embedded<ForwardConfig> {
-    type Kind = registry::Forward;
-    type Config = ForwardConfig;
-    const TYPES: &'static [&'static str] = &["http", "file"];
-
-    fn build(&self, c: &ForwardConfig, cx: &BuildContext<'_>) -> BackendResult<Arc<dyn Forwarder>> {
-        c.build_with(cx.data_dir, cx.durability)
-    }
 }
 
 #[cfg(test)]

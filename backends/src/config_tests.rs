@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::{ChangeQuery, Event, Notification};
+use crate::{ChangeQuery, Durability, Event, Notification};
 use trailmark_backend_api::registry::{BuildContext, Registry};
 
 #[derive(Debug, Deserialize)]
@@ -125,12 +125,16 @@ fn unknown_keys_types_and_bad_durations_are_refused_with_a_reason() {
 fn built_backends_work_under_the_data_dir() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path();
-    let archive = ArchiveConfig::default().build(data).expect("archive");
+    let archive = ArchiveConfig::default()
+        .build(&BuildContext::durable(data))
+        .expect("archive");
     archive.put("k", b"v", "text/plain").expect("put");
     assert!(data.join("archive/.packs/index.sqlite").is_file());
     assert_eq!(archive.get("k").expect("get"), Some(b"v".to_vec()));
 
-    let metadata = MetadataConfig::default().build(data).expect("metadata");
+    let metadata = MetadataConfig::default()
+        .build(&BuildContext::durable(data))
+        .expect("metadata");
     assert!(
         metadata
             .query(&ChangeQuery::default())
@@ -141,7 +145,7 @@ fn built_backends_work_under_the_data_dir() {
     assert!(data.join("metadata.sqlite").is_file());
 
     let notifier = NotifyConfig::File { path: None }
-        .build(data)
+        .build(&BuildContext::durable(data))
         .expect("notify");
     notifier
         .publish(&Notification {
@@ -156,7 +160,7 @@ fn built_backends_work_under_the_data_dir() {
     let forwarder = ForwardConfig::File {
         path: Some(data.join("out.jsonl")),
     }
-    .build(data)
+    .build(&BuildContext::durable(data))
     .expect("forward");
     let event: Event = serde_json::from_str(
         r#"{"id":"e","source":"s","detail-type":"t","time":"2026-01-01T00:00:00Z",
@@ -171,7 +175,7 @@ fn built_backends_work_under_the_data_dir() {
         timeout: Duration::from_secs(1),
     };
     assert!(matches!(
-        bad.build(data),
+        bad.build(&BuildContext::durable(data)),
         Err(crate::BackendError::Invalid(_))
     ));
 }
@@ -192,12 +196,16 @@ fn archive_layout_is_packs_unless_files_is_asked_for() {
         }
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = files.build(dir.path()).expect("build");
+    let store = files
+        .build(&BuildContext::durable(dir.path()))
+        .expect("build");
     store
         .put("a/1.json", b"{}", "application/json")
         .expect("put");
     assert!(dir.path().join("archive/a/1.json").is_file());
-    let packs = ArchiveConfig::default().build(dir.path()).expect("packs");
+    let packs = ArchiveConfig::default()
+        .build(&BuildContext::durable(dir.path()))
+        .expect("packs");
     assert_eq!(packs.get("a/1.json").expect("get"), Some(b"{}".to_vec()));
     let e = read("[archive]\ntype = \"fs\"\nlayout = \"zip\"\n").expect_err("unknown");
     assert!(e.to_string().contains("packs"), "{e}");

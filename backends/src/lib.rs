@@ -20,15 +20,16 @@
 //! when a retry may succeed and [`BackendError::Invalid`] when it cannot.
 //!
 //! ```
+//! use trailmark_backend_api::registry::{BackendConfig, BuildContext};
 //! use trailmark_backends::{ArchiveConfig, ChangeQuery, MetadataConfig};
 //! # fn main() -> Result<(), trailmark_backends::BackendError> {
 //! # let dir = tempfile::tempdir().map_err(|e| trailmark_backends::BackendError::Transient(e.to_string()))?;
 //! # let data_dir = dir.path();
-//! let archive = ArchiveConfig::default().build(data_dir)?; // <data>/archive
+//! let archive = ArchiveConfig::default().build(&BuildContext::durable(data_dir))?; // <data>/archive
 //! archive.put("book/42/evt-1.json", br#"{"title":"Dune"}"#, "application/json")?;
 //! assert!(archive.get("book/42/evt-1.json")?.is_some());
 //!
-//! let metadata = MetadataConfig::default().build(data_dir)?; // <data>/metadata.sqlite
+//! let metadata = MetadataConfig::default().build(&BuildContext::durable(data_dir))?; // <data>/metadata.sqlite
 //! let page = metadata.query(&ChangeQuery { author: Some("alice".into()), ..Default::default() })?;
 //! assert!(page.records.is_empty() && page.next_cursor.is_none());
 //! # Ok(())

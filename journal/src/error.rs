@@ -4,6 +4,31 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// An I/O operation on a journal, key or checkpoint file, or on its
+/// directory, failed: where, doing what, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {op} failed: {source}")]
+pub struct IoError {
+    /// The file or directory the operation was on.
+    pub path: PathBuf,
+    /// What was being done (`"open"`, `"read"`, `"fsync directory"`, ...).
+    pub op: &'static str,
+    /// The underlying error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// The failure of `op` on `path`.
+    pub(crate) fn new(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        IoError {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
 /// Everything that can go wrong opening, appending to, reading or verifying a journal.
 ///
 /// Messages name the file and, where it matters, the byte offset, so an operator can
@@ -11,16 +36,8 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// An I/O operation on a journal file or directory failed.
-    #[error("{path}: {op} failed: {source}")]
-    Io {
-        /// The file or directory the operation was on.
-        path: PathBuf,
-        /// What was being done (`"open"`, `"read"`, `"fsync directory"`, ...).
-        op: &'static str,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 
     /// A segment file holds bytes that are not a valid continuation of the chain.
     ///
@@ -118,11 +135,7 @@ pub enum JournalError {
 impl JournalError {
     /// Builds an [`JournalError::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
-        JournalError::Io {
-            path: path.into(),
-            op,
-            source,
-        }
+        JournalError::Io(IoError::new(path, op, source))
     }
 
     /// Builds a [`JournalError::Corrupt`].
@@ -146,16 +159,8 @@ impl JournalError {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// An I/O operation on a key or checkpoint file failed.
-    #[error("{path}: {op} failed: {source}")]
-    Io {
-        /// The file or directory the operation was on.
-        path: PathBuf,
-        /// What was being done (`"read"`, `"create"`, `"fsync"`, ...).
-        op: &'static str,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 
     /// A key file does not hold a key in the expected format.
     #[error("{path}: {reason}")]
@@ -232,10 +237,6 @@ pub enum CheckpointError {
 impl CheckpointError {
     /// Builds a [`CheckpointError::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
-        CheckpointError::Io {
-            path: path.into(),
-            op,
-            source,
-        }
+        CheckpointError::Io(IoError::new(path, op, source))
     }
 }

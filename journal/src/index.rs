@@ -30,7 +30,7 @@ impl ChainHead {
 
 /// One segment as readers see it.
 #[derive(Debug, Clone)]
-pub struct SegmentInfo {
+pub(crate) struct SegmentInfo {
     /// Sequence number of the segment's first record.
     pub first_seq: u64,
     /// The segment file.
@@ -45,7 +45,7 @@ pub struct SegmentInfo {
 
 /// Segments (oldest first; the last is the active one) and the durable head.
 #[derive(Debug)]
-pub struct Index {
+pub(crate) struct Index {
     /// Never empty while the journal is open.
     pub segments: Vec<SegmentInfo>,
     /// Last durable record.
@@ -54,14 +54,14 @@ pub struct Index {
 
 impl Index {
     /// Oldest retained sequence number.
-    pub fn first_seq(&self) -> u64 {
+    pub(crate) fn first_seq(&self) -> u64 {
         self.segments.first().map_or(1, |s| s.first_seq)
     }
 
     /// Where to start reading to find `seq`: the segment's first seq, path, a record offset
     /// at or before `seq`, and the segment's durable length. `None` if `seq` is not retained
     /// or not yet durable.
-    pub fn locate(&self, seq: u64) -> Option<(u64, PathBuf, u64, u64)> {
+    pub(crate) fn locate(&self, seq: u64) -> Option<(u64, PathBuf, u64, u64)> {
         if seq < self.first_seq() || seq > self.head.seq {
             return None;
         }
@@ -83,7 +83,7 @@ impl Index {
 
 /// Counters the writer keeps; see [`JournalStats`](crate::JournalStats).
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub batches: AtomicU64,
     pub fsyncs: AtomicU64,
     pub records: AtomicU64,
@@ -91,14 +91,14 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
 /// State shared by the `Journal` handle, its readers and the writer thread.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The journal directory.
     pub dir: PathBuf,
     /// Options the journal was opened with.
@@ -109,7 +109,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(dir: PathBuf, options: JournalOptions, index: Index) -> Self {
+    pub(crate) fn new(dir: PathBuf, options: JournalOptions, index: Index) -> Self {
         Shared {
             dir,
             options,
@@ -120,12 +120,12 @@ impl Shared {
 
     /// Read access to the index. A panic while holding the lock cannot leave it
     /// half-updated (updates are plain field stores), so poisoning is ignored.
-    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+    pub(crate) fn index(&self) -> RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Write access to the index.
-    pub fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
+    pub(crate) fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -15,7 +15,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::CheckpointError;
+use crate::error::{CheckpointError, IoError};
 
 /// A secret key that signs checkpoints. Its `Debug` shows only the key id.
 #[derive(Clone)]
@@ -60,7 +60,9 @@ impl CheckpointKey {
     pub fn load_or_create(path: &Path) -> Result<(CheckpointKey, bool), CheckpointError> {
         let (key, created) = match CheckpointKey::load(path) {
             Ok(key) => (key, false),
-            Err(CheckpointError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(CheckpointError::Io(IoError { source, .. }))
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 match create_secret(path)? {
                     Some(key) => (key, true),
                     // Another process created it between our read and our create.
@@ -120,7 +122,9 @@ impl CheckpointKey {
                 expected: self.public.key_id(),
                 found: found.key_id(),
             }),
-            Err(CheckpointError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(CheckpointError::Io(IoError { source, .. }))
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 let line = format!("{}\n", self.public);
                 write_synced(&pub_path, line.as_bytes(), 0o644, false)?;
                 Ok(())
@@ -202,7 +206,7 @@ fn create_secret(path: &Path) -> Result<Option<CheckpointKey>, CheckpointError> 
             tracing::info!(path = %path.display(), key_id = %key.public.key_id(), "created a checkpoint signing key");
             Ok(Some(key))
         }
-        Err(CheckpointError::Io { source, .. })
+        Err(CheckpointError::Io(IoError { source, .. }))
             if source.kind() == io::ErrorKind::AlreadyExists =>
         {
             Ok(None)

@@ -61,7 +61,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use checkpoint::{Checkpoint, CheckpointLog, read_checkpoints};
-pub use error::{CheckpointError, JournalError};
+pub use error::{CheckpointError, IoError, JournalError};
 pub use format::{Hash, StoredRecord};
 pub use index::ChainHead;
 pub use keys::{CheckpointKey, PublicKey, public_path};

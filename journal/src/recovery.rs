@@ -18,7 +18,7 @@ use crate::writer::WriterStart;
 /// truncated away with a warning. Any other damage is an error, except damage in the last
 /// segment when `repair_damaged_tail` is set: then that segment is cut at the first bad
 /// record (the cut bytes are saved beside it).
-pub fn recover(
+pub(crate) fn recover(
     dir: &Path,
     index_interval: u64,
     repair_damaged_tail: bool,

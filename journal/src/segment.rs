@@ -10,16 +10,16 @@ use crate::format::{
 };
 
 /// File-name suffix of segment files.
-pub const SEGMENT_SUFFIX: &str = ".seg";
+pub(crate) const SEGMENT_SUFFIX: &str = ".seg";
 
 /// Name of the segment file whose first record is `first_seq`: 20 zero-padded digits, so
 /// names sort in sequence order.
-pub fn segment_file_name(first_seq: u64) -> String {
+pub(crate) fn segment_file_name(first_seq: u64) -> String {
     format!("{first_seq:020}{SEGMENT_SUFFIX}")
 }
 
 /// Parses a segment file name back into its first sequence number.
-pub fn parse_segment_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -28,7 +28,7 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 /// Lists the segment files of `dir`, sorted by first sequence number.
-pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
     let entries = fs::read_dir(dir).map_err(|e| JournalError::io(dir, "list directory", e))?;
     let mut segments = Vec::new();
     for entry in entries {
@@ -43,20 +43,20 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
 }
 
 /// Fsyncs a directory so that file creations and removals in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| JournalError::io(dir, "fsync directory", e))
 }
 
 /// Reads a whole segment file.
-pub fn read_segment(path: &Path) -> Result<Vec<u8>, JournalError> {
+pub(crate) fn read_segment(path: &Path) -> Result<Vec<u8>, JournalError> {
     fs::read(path).map_err(|e| JournalError::io(path, "read segment", e))
 }
 
 /// Why a scan stopped before the end of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopKind {
+pub(crate) enum StopKind {
     /// The bytes from the stop offset to the end hold no valid record: a torn write.
     Torn,
     /// A record fails its checks and valid records follow it, or a CRC-valid record
@@ -66,7 +66,7 @@ pub enum StopKind {
 
 /// Where and why a scan stopped.
 #[derive(Debug, Clone)]
-pub struct ScanStop {
+pub(crate) struct ScanStop {
     /// Offset of the first bad byte (start of the bad record).
     pub offset: u64,
     /// What is wrong there.
@@ -77,7 +77,7 @@ pub struct ScanStop {
 
 /// What a scan of one segment found.
 #[derive(Debug, Clone)]
-pub struct SegmentScan {
+pub(crate) struct SegmentScan {
     /// The segment's header.
     pub header: SegmentHeader,
     /// Number of valid records.
@@ -99,7 +99,7 @@ pub struct SegmentScan {
 /// Scans a segment's bytes: header, then every record's length, CRC, seq, link and hash.
 ///
 /// Returns an error only when the header itself is unreadable.
-pub fn scan_segment(
+pub(crate) fn scan_segment(
     path: &Path,
     bytes: &[u8],
     index_interval: u64,
@@ -184,7 +184,7 @@ pub fn scan_segment(
 /// Finds the first offset at or after `from` where a CRC-valid record with a plausible
 /// sequence number (`>= min_seq`, and not beyond what the remaining bytes could hold)
 /// starts. Used to tell a torn tail from damage in the middle, and by `verify` to resync.
-pub fn find_next_record(bytes: &[u8], from: usize, min_seq: u64) -> Option<usize> {
+pub(crate) fn find_next_record(bytes: &[u8], from: usize, min_seq: u64) -> Option<usize> {
     let min_record = PREFIX_LEN + BODY_FIXED;
     let mut offset = from;
     while offset + min_record <= bytes.len() {
@@ -202,7 +202,7 @@ pub fn find_next_record(bytes: &[u8], from: usize, min_seq: u64) -> Option<usize
 }
 
 /// Truncates a segment file to `len` bytes and makes that durable.
-pub fn truncate_segment(path: &Path, len: u64) -> Result<(), JournalError> {
+pub(crate) fn truncate_segment(path: &Path, len: u64) -> Result<(), JournalError> {
     let file = File::options()
         .write(true)
         .open(path)
@@ -213,7 +213,10 @@ pub fn truncate_segment(path: &Path, len: u64) -> Result<(), JournalError> {
 }
 
 /// Creates a new segment file holding only `header`, durably (file and directory fsynced).
-pub fn create_segment(dir: &Path, header: &SegmentHeader) -> Result<(PathBuf, File), io::Error> {
+pub(crate) fn create_segment(
+    dir: &Path,
+    header: &SegmentHeader,
+) -> Result<(PathBuf, File), io::Error> {
     use std::io::Write;
     let path = dir.join(segment_file_name(header.first_seq));
     let mut file = File::options()

@@ -26,10 +26,10 @@ use crate::{Durability, NewRecord};
 /// records' seqs or the error.
 pub type AppendDone = Box<dyn FnOnce(Result<Vec<u64>, JournalError>) + Send>;
 /// Callback of a sync barrier.
-pub type SyncDone = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
+pub(crate) type SyncDone = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
 
 /// A message to the writer thread.
-pub enum Request {
+pub(crate) enum Request {
     /// Append records.
     Append {
         records: Vec<NewRecord>,
@@ -54,7 +54,7 @@ impl Request {
 }
 
 /// Where the chain ends when the writer starts.
-pub struct WriterStart {
+pub(crate) struct WriterStart {
     pub file: File,
     pub path: PathBuf,
     pub first_seq: u64,
@@ -107,7 +107,7 @@ struct Append {
 }
 
 /// The writer's state; lives on the writer thread.
-pub struct Writer {
+pub(crate) struct Writer {
     shared: Arc<Shared>,
     file: File,
     path: PathBuf,
@@ -133,7 +133,7 @@ pub struct Writer {
 
 impl Writer {
     /// Creates the writer for the active segment described by `start`.
-    pub fn new(shared: Arc<Shared>, start: WriterStart, lock: File) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, start: WriterStart, lock: File) -> Self {
         Writer {
             shared,
             file: start.file,
@@ -154,7 +154,7 @@ impl Writer {
     }
 
     /// The thread body: batches requests until shutdown or until every sender is gone.
-    pub fn run(mut self, rx: Receiver<Request>) {
+    pub(crate) fn run(mut self, rx: Receiver<Request>) {
         let flush_interval = self.shared.options.nosync_flush_interval;
         let max_batch = self.shared.options.max_batch_records;
         loop {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use common::{journal_with, rec, segment_files, small_segments};
+use common::{closed_journal_and_head, journal_with, rec, segment_files, small_segments};
 use trailmark_journal::{
     Durability, Journal, JournalError, JournalOptions, NewRecord, format, verify,
 };
@@ -110,10 +110,7 @@ fn eight_concurrent_appenders_get_contiguous_unique_seqs() {
 
 #[test]
 fn reopen_continues_the_chain() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = journal_with(dir.path(), 40, small_segments());
-    let head = journal.head();
-    journal.close().expect("close");
+    let (dir, head) = closed_journal_and_head(40, small_segments());
 
     let journal = Journal::open(dir.path(), small_segments()).expect("reopen");
     assert_eq!(journal.head(), head);

@@ -6,7 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{
-    closed_journal, edit_file, journal_with, record_spans, segment_files, small_segments,
+    closed_journal, closed_journal_and_head, edit_file, journal_with, record_spans, segment_files,
+    small_segments,
 };
 use trailmark_journal::format::{self, PREFIX_LEN};
 use trailmark_journal::{
@@ -15,10 +16,7 @@ use trailmark_journal::{
 
 /// A closed journal of `n` records in one segment; returns its dir, segment and head.
 fn one_segment(n: u64) -> (tempfile::TempDir, PathBuf, ChainHead) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = journal_with(dir.path(), n, JournalOptions::default());
-    let head = journal.head();
-    journal.close().expect("close");
+    let (dir, head) = closed_journal_and_head(n, JournalOptions::default());
     let segment = segment_files(dir.path()).pop().expect("a segment");
     (dir, segment, head)
 }
@@ -33,10 +31,7 @@ fn check(dir: &Path) -> VerifyReport {
 
 #[test]
 fn an_untouched_journal_is_intact() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = journal_with(dir.path(), 120, small_segments());
-    let head = journal.head();
-    journal.close().expect("close");
+    let (dir, head) = closed_journal_and_head(120, small_segments());
     let report = check(dir.path());
     assert!(report.is_intact(), "{:?}", report.problems);
     assert_eq!(report.records, 120);
@@ -200,10 +195,7 @@ fn truncation_is_only_visible_against_an_external_head() {
     assert_eq!(report.problems[0].seq, Some(10));
 
     // Whole trailing segments removed.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let journal = journal_with(dir.path(), 150, small_segments());
-    let head = journal.head();
-    journal.close().expect("close");
+    let (dir, head) = closed_journal_and_head(150, small_segments());
     let last = segment_files(dir.path()).pop().expect("segments");
     fs::remove_file(last).expect("remove");
     assert!(check(dir.path()).is_intact());

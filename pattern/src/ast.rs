@@ -70,7 +70,7 @@ pub(crate) struct Range {
 }
 
 impl Range {
-    pub fn contains(&self, v: f64) -> bool {
+    pub(crate) fn contains(&self, v: f64) -> bool {
         let lo_ok = match self.lo {
             None => true,
             Some((b, incl)) => v > b || (incl && v == b),
@@ -85,7 +85,7 @@ impl Range {
 
 impl Scalar {
     /// Exact equality as EventBridge sees it: same JSON type, numbers by value.
-    pub fn matches(&self, v: &Leaf<'_>) -> bool {
+    pub(crate) fn matches(&self, v: &Leaf<'_>) -> bool {
         match (self, v) {
             (Scalar::Str(a), Leaf::Str(b)) => a == b,
             (Scalar::Num(k, _), Leaf::Num(n, _)) => k == n,
@@ -95,7 +95,7 @@ impl Scalar {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Scalar::Str(s) => Value::String(s.clone()).to_string(),
             Scalar::Num(_, text) => text.clone(),
@@ -123,7 +123,7 @@ fn quote_list(items: &[String]) -> String {
 impl Cond {
     /// Whether one leaf value satisfies this condition (`Exists(false)` never does: it is
     /// about the absence of values and is handled by the caller).
-    pub fn matches(&self, v: &Leaf<'_>) -> bool {
+    pub(crate) fn matches(&self, v: &Leaf<'_>) -> bool {
         let s = v.as_str();
         match self {
             Cond::Exact(x) => x.matches(v),
@@ -141,7 +141,7 @@ impl Cond {
     }
 
     /// Human text for messages and summaries, e.g. `prefix "arn:"`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Cond::Exact(x) => format!("= {}", x.describe()),
             Cond::Prefix(p) => format!("prefix {}", quote(p)),
@@ -193,7 +193,7 @@ impl AnythingBut {
     /// other leaf, of any type, matches); the string forms only match strings.
     /// (event-ruler compares JSON text, so its `anything-but` prefix/suffix forms can also
     /// match numbers; the guide describes them as string matching, which we follow.)
-    pub fn matches(&self, v: &Leaf<'_>) -> bool {
+    pub(crate) fn matches(&self, v: &Leaf<'_>) -> bool {
         match self {
             AnythingBut::Values(vs) => !vs.iter().any(|x| x.matches(v)),
             AnythingBut::Prefix(ps) => v

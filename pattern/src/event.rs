@@ -66,7 +66,7 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     /// Forgets the previous event, keeping the capacity.
-    pub fn reset(&mut self, captures: usize) {
+    pub(crate) fn reset(&mut self, captures: usize) {
         self.leaves.clear();
         self.mems.clear();
         self.stack.clear();
@@ -76,7 +76,7 @@ impl Scratch {
     }
 
     /// Records a leaf at the current array position.
-    pub fn push(&mut self, field: u32, val: LeafVal) {
+    pub(crate) fn push(&mut self, field: u32, val: LeafVal) {
         let mem_start = self.mems.len() as u32;
         self.mems.extend_from_slice(&self.stack);
         self.leaves.push(EventLeaf {
@@ -89,14 +89,14 @@ impl Scratch {
 
     /// Copies `s` into the decoded text and returns its leaf (for values that are not in
     /// the event bytes).
-    pub fn owned_str(&mut self, s: &str) -> LeafVal {
+    pub(crate) fn owned_str(&mut self, s: &str) -> LeafVal {
         let start = self.text.len() as u32;
         self.text.push_str(s);
         LeafVal::Str(Text::Decoded, start, self.text.len() as u32)
     }
 
     /// A fresh stamp for the duplicate-key check of one object.
-    pub fn next_stamp(&mut self, keys: usize) -> u32 {
+    pub(crate) fn next_stamp(&mut self, keys: usize) -> u32 {
         if self.seen.len() < keys {
             self.seen.resize(keys, 0);
         }

@@ -230,7 +230,7 @@ const FOR_STRINGS: u16 =
 const FOR_NUMBERS: u16 = HAS_EXACT_NUM | HAS_NUMERIC;
 
 impl FieldIndex {
-    pub fn add(&mut self, cond: &Cond, t: Target) {
+    pub(crate) fn add(&mut self, cond: &Cond, t: Target) {
         match cond {
             Cond::Exact(Scalar::Str(s)) => self.exact_str.entry(s).push(t),
             Cond::Exact(Scalar::Num(k, _)) => self.exact_num.entry(*k).or_default().push(t),
@@ -272,7 +272,7 @@ impl FieldIndex {
         }
     }
 
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.numeric.finish();
         self.exact_str.finish();
         self.equals_ci.finish();
@@ -303,7 +303,7 @@ impl FieldIndex {
     /// Calls `out` for every target the leaf value satisfies (possibly with repeats);
     /// `fold` is a reused buffer for the case-folded value.
     #[inline]
-    pub fn lookup(&self, v: &Leaf<'_>, fold: &mut String, out: &mut impl FnMut(Target)) {
+    pub(crate) fn lookup(&self, v: &Leaf<'_>, fold: &mut String, out: &mut impl FnMut(Target)) {
         let has = self.has;
         match v {
             Leaf::Str(s) if has & FOR_STRINGS != 0 => self.lookup_str(s, fold, out),

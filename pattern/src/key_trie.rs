@@ -20,13 +20,13 @@ pub(crate) struct KeyNode {
 impl KeyNode {
     /// The child node for key `k`.
     #[inline]
-    pub fn child(&self, k: &str) -> Option<u32> {
+    pub(crate) fn child(&self, k: &str) -> Option<u32> {
         self.keys.get_one(k.as_bytes())
     }
 
     /// Whether some path continues below this node.
     #[inline]
-    pub fn nested(&self) -> bool {
+    pub(crate) fn nested(&self) -> bool {
         !self.keys.is_empty()
     }
 }

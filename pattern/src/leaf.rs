@@ -17,7 +17,7 @@ pub(crate) enum Leaf<'a> {
 
 impl<'a> Leaf<'a> {
     /// The leaf for a scalar JSON value; `None` for arrays and objects.
-    pub fn of(v: &'a Value) -> Option<Leaf<'a>> {
+    pub(crate) fn of(v: &'a Value) -> Option<Leaf<'a>> {
         Some(match v {
             Value::String(s) => Leaf::Str(Cow::Borrowed(s)),
             Value::Number(n) => Leaf::number(n),
@@ -27,11 +27,11 @@ impl<'a> Leaf<'a> {
         })
     }
 
-    pub fn number(n: &Number) -> Leaf<'static> {
+    pub(crate) fn number(n: &Number) -> Leaf<'static> {
         Leaf::Num(NumKey::of(n), numeric_value(n))
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Leaf::Str(s) => Some(s),
             _ => None,

@@ -100,7 +100,7 @@ pub(crate) struct Skipper<'a> {
 }
 
 impl<'a> Skipper<'a> {
-    pub fn new(s: &'a str) -> Self {
+    pub(crate) fn new(s: &'a str) -> Self {
         Skipper {
             s,
             b: s.as_bytes(),
@@ -110,12 +110,12 @@ impl<'a> Skipper<'a> {
     }
 
     #[inline]
-    pub fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
     #[inline(always)]
-    pub fn ws(&mut self) {
+    pub(crate) fn ws(&mut self) {
         // Compact JSON has none: one comparison decides.
         while let Some(&c) = self.b.get(self.i) {
             if c > b' ' || !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
@@ -127,7 +127,7 @@ impl<'a> Skipper<'a> {
 
     /// Whitespace, then the byte `c`.
     #[inline(always)]
-    pub fn expect(&mut self, c: u8) -> Res<()> {
+    pub(crate) fn expect(&mut self, c: u8) -> Res<()> {
         if self.peek() != Some(c) {
             self.ws();
             if self.peek() != Some(c) {
@@ -139,7 +139,7 @@ impl<'a> Skipper<'a> {
     }
 
     /// Steps into an object or array.
-    pub fn enter(&mut self) -> Res<()> {
+    pub(crate) fn enter(&mut self) -> Res<()> {
         self.depth += 1;
         if self.depth >= MAX_DEPTH {
             return invalid("recursion limit exceeded");
@@ -148,7 +148,7 @@ impl<'a> Skipper<'a> {
         Ok(())
     }
 
-    pub fn word(&mut self, w: &[u8]) -> Res<()> {
+    pub(crate) fn word(&mut self, w: &[u8]) -> Res<()> {
         if self.b[self.i..].starts_with(w) {
             self.i += w.len();
             Ok(())
@@ -159,7 +159,7 @@ impl<'a> Skipper<'a> {
 
     /// After `enter`: whether the container closes at once (`{}` or `[]`, consumed).
     #[inline(always)]
-    pub fn closes_empty(&mut self, close: u8) -> bool {
+    pub(crate) fn closes_empty(&mut self, close: u8) -> bool {
         self.ws();
         if self.peek() == Some(close) {
             self.i += 1;
@@ -172,7 +172,7 @@ impl<'a> Skipper<'a> {
     /// After a member or element: `true` at the container's end (consumed), `false`
     /// after a comma.
     #[inline(always)]
-    pub fn closes(&mut self, close: u8) -> Res<bool> {
+    pub(crate) fn closes(&mut self, close: u8) -> Res<bool> {
         self.ws();
         match self.peek() {
             Some(b',') => {
@@ -192,7 +192,7 @@ impl<'a> Skipper<'a> {
     }
 
     /// Skips one value (whitespace before it already skipped), validating it.
-    pub fn skip_value(&mut self) -> Res<()> {
+    pub(crate) fn skip_value(&mut self) -> Res<()> {
         match self.peek() {
             Some(b'"') => self.string_span().map(drop),
             Some(b'{') => self.skip_object(),
@@ -249,7 +249,7 @@ impl<'a> Skipper<'a> {
     /// A string at its opening quote: `(start, end, has escapes)` of its content, with the
     /// cursor after the closing quote.
     #[inline(always)]
-    pub fn string_span(&mut self) -> Res<(usize, usize, bool)> {
+    pub(crate) fn string_span(&mut self) -> Res<(usize, usize, bool)> {
         self.i += 1;
         let start = self.i;
         let mut escaped = false;
@@ -274,7 +274,7 @@ impl<'a> Skipper<'a> {
     }
 
     /// Appends the decoded content of a string whose span `string_span` accepted.
-    pub fn decode(&self, start: usize, end: usize, out: &mut String) -> Res<()> {
+    pub(crate) fn decode(&self, start: usize, end: usize, out: &mut String) -> Res<()> {
         let mut sub = Skipper {
             s: self.s,
             b: self.b,
@@ -362,7 +362,7 @@ impl<'a> Skipper<'a> {
     /// A number by the JSON grammar: its text, and whether it could overflow `f64` (it
     /// has an exponent or more than 300 integer digits; see [`check_number`]).
     #[inline]
-    pub fn number(&mut self) -> Res<(&'a str, bool)> {
+    pub(crate) fn number(&mut self) -> Res<(&'a str, bool)> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;

@@ -99,7 +99,7 @@ fn last_word(k: &[u8]) -> u64 {
 
 impl StrTable {
     /// A table of the given entries (keys distinct).
-    pub fn build<'k>(entries: impl IntoIterator<Item = (&'k str, &'k [u32])>) -> StrTable {
+    pub(crate) fn build<'k>(entries: impl IntoIterator<Item = (&'k str, &'k [u32])>) -> StrTable {
         let entries: Vec<(&str, &[u32])> = entries.into_iter().collect();
         if entries.is_empty() {
             return StrTable::default();
@@ -145,13 +145,13 @@ impl StrTable {
 
     /// Whether the table has no entry.
     #[inline]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
     /// The values stored under `k`.
     #[inline]
-    pub fn get(&self, k: &[u8]) -> Option<&[u32]> {
+    pub(crate) fn get(&self, k: &[u8]) -> Option<&[u32]> {
         if self.len_mask & (1u64 << k.len().min(63)) == 0 {
             return None;
         }
@@ -186,7 +186,7 @@ impl StrTable {
 
     /// The single value under `k` (for tables whose lists have one element each).
     #[inline]
-    pub fn get_one(&self, k: &[u8]) -> Option<u32> {
+    pub(crate) fn get_one(&self, k: &[u8]) -> Option<u32> {
         self.get(k).and_then(|v| v.first().copied())
     }
 }

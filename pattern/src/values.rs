@@ -13,7 +13,7 @@ pub const NUMERIC_MAX: f64 = 5.0e9;
 /// Integral values (including integral floats) are kept as exact integers, so large
 /// `u64`/`i64` values are not merged through `f64` rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NumKey {
+pub(crate) enum NumKey {
     /// An integral value.
     Int(i128),
     /// A non-integral finite value, by its bits (never zero, so no `-0.0` ambiguity).
@@ -22,7 +22,7 @@ pub enum NumKey {
 
 impl NumKey {
     /// The by-value key of a `serde_json` number.
-    pub fn of(n: &Number) -> NumKey {
+    pub(crate) fn of(n: &Number) -> NumKey {
         if let Some(u) = n.as_u64() {
             return NumKey::Int(i128::from(u));
         }
@@ -40,7 +40,7 @@ impl NumKey {
 }
 
 /// A number as `numeric` sees it: `None` when outside EventBridge's supported range.
-pub fn numeric_value(n: &Number) -> Option<f64> {
+pub(crate) fn numeric_value(n: &Number) -> Option<f64> {
     let f = n.as_f64()?;
     (NUMERIC_MIN..=NUMERIC_MAX).contains(&f).then_some(f)
 }
@@ -48,14 +48,14 @@ pub fn numeric_value(n: &Number) -> Option<f64> {
 /// Per-character case folding as Java's `equalsIgnoreCase` does it: upper-case, then
 /// lower-case each character, keeping it unchanged when the mapping is not one character.
 /// This is deliberately not full Unicode case folding (`ß` does not become `ss`).
-pub fn fold_case(s: &str) -> String {
+pub(crate) fn fold_case(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     fold_case_into(s, &mut out);
     out
 }
 
 /// [`fold_case`] into a reused buffer (cleared first). ASCII folds to lower case.
-pub fn fold_case_into(s: &str, out: &mut String) {
+pub(crate) fn fold_case_into(s: &str, out: &mut String) {
     out.clear();
     if s.is_ascii() {
         out.push_str(s);
@@ -66,7 +66,7 @@ pub fn fold_case_into(s: &str, out: &mut String) {
 }
 
 /// Whether `s` case-folds to `folded` (already folded), without allocating.
-pub fn fold_eq(s: &str, folded: &str) -> bool {
+pub(crate) fn fold_eq(s: &str, folded: &str) -> bool {
     s.chars().map(fold_char).eq(folded.chars())
 }
 
@@ -82,7 +82,7 @@ fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
 
 /// A parsed `wildcard` operand: literal pieces between unescaped `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob {
+pub(crate) struct Glob {
     /// Literal pieces; a glob with `n` stars has `n + 1` pieces (possibly empty).
     pub pieces: Vec<String>,
     /// The operand as written, for messages and summaries.
@@ -91,7 +91,7 @@ pub struct Glob {
 
 /// Why a wildcard operand is invalid.
 #[derive(Debug, PartialEq, Eq)]
-pub enum GlobError {
+pub(crate) enum GlobError {
     /// `**` (two unescaped stars in a row).
     ConsecutiveStars,
     /// A backslash not followed by `*` or `\`.
@@ -105,7 +105,7 @@ pub const MAX_WILDCARD_STARS: usize = 8;
 
 impl Glob {
     /// Parses a wildcard operand (`*` any run of characters, `\*` and `\\` escapes).
-    pub fn parse(src: &str) -> Result<Glob, GlobError> {
+    pub(crate) fn parse(src: &str) -> Result<Glob, GlobError> {
         let mut pieces = vec![String::new()];
         let mut chars = src.chars();
         let mut last_was_star = false;
@@ -145,7 +145,7 @@ impl Glob {
 
     /// Whether `s` matches. Greedy leftmost placement of the middle pieces is exact for
     /// `*`-only globs, so this is linear-ish in `s` and needs no backtracking.
-    pub fn matches(&self, s: &str) -> bool {
+    pub(crate) fn matches(&self, s: &str) -> bool {
         let n = self.pieces.len();
         let first = &self.pieces[0];
         if n == 1 {
@@ -169,14 +169,14 @@ impl Glob {
     }
 
     /// The literal text before the first star (what every match must start with).
-    pub fn leading(&self) -> &str {
+    pub(crate) fn leading(&self) -> &str {
         &self.pieces[0]
     }
 }
 
 /// An IPv4 or IPv6 network from a `cidr` operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     net: u128,
     mask: u128,
     v6: bool,
@@ -186,7 +186,7 @@ pub struct Cidr {
 
 impl Cidr {
     /// Parses `a.b.c.d/n` or `x:y::z/n`. Host bits after the prefix are ignored.
-    pub fn parse(s: &str) -> Option<Cidr> {
+    pub(crate) fn parse(s: &str) -> Option<Cidr> {
         let (addr, bits) = s.split_once('/')?;
         if bits.is_empty() || !bits.bytes().all(|b| b.is_ascii_digit()) || bits.len() > 3 {
             return None;
@@ -207,24 +207,24 @@ impl Cidr {
     }
 
     /// Whether `s` is an IP address of the same family inside this network.
-    pub fn contains(&self, s: &str) -> bool {
+    pub(crate) fn contains(&self, s: &str) -> bool {
         parse_ip(s).is_some_and(|(v6, v)| v6 == self.v6 && v & self.mask == self.net)
     }
 
     /// `(is IPv6, prefix length, network)`: equal keys mean equal networks.
-    pub fn key(&self) -> (bool, u8, u128) {
+    pub(crate) fn key(&self) -> (bool, u8, u128) {
         (self.v6, self.bits, self.net)
     }
 }
 
 /// `(is IPv6, address bits)` of an IP address string.
-pub fn parse_ip(s: &str) -> Option<(bool, u128)> {
+pub(crate) fn parse_ip(s: &str) -> Option<(bool, u128)> {
     let (v, _, v6) = ip_bits(s.parse().ok()?);
     Some((v6, v))
 }
 
 /// The network mask of a prefix length in the family's width.
-pub fn mask_for(v6: bool, bits: u8) -> u128 {
+pub(crate) fn mask_for(v6: bool, bits: u8) -> u128 {
     let width = if v6 { 128 } else { 32 };
     if bits == 0 {
         0

@@ -234,17 +234,12 @@ impl Delivery {
         attributes: String,
     ) -> Result<ChangeRecord, Refusal> {
         let change = self.state_change()?;
-        Ok(ChangeRecord {
-            event_id: self.event().id.clone(),
-            source: self.event().source.clone(),
-            entity_type: change.entity_type.clone(),
-            entity_id: change.entity_id.clone(),
-            operation: change.operation.as_str().to_owned(),
-            ts: change.ts,
-            author: change.author.clone(),
+        Ok(ChangeRecord::of_change(
+            self.event(),
+            change,
             archive_key,
             attributes,
-        })
+        ))
     }
 
     /// The event to forward for the plugin's `sent` one: the delivered id,

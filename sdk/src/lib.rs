@@ -227,8 +227,45 @@ pub trait Plugin: Sized {
 /// export_plugin!(Noop);
 /// # fn main() {}
 /// ```
+///
+/// A plugin that keeps nothing but its config can be one function,
+/// `fn(&Config, &Event) -> Result<(), PluginError>`: name the function, its
+/// config type and the plugin type to define (a tuple struct of the config,
+/// `pub` if other crates run it, e.g. with [`testing::Host`]):
+///
+/// ```
+/// # use trailmark_sdk::{Event, NoConfig, PluginError, export_plugin};
+/// fn handle(_: &NoConfig, _event: &Event<'_>) -> Result<(), PluginError> {
+///     Ok(())
+/// }
+///
+/// export_plugin!(fn handle(NoConfig) as Noop);
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
+    (fn $handle:ident ($config:ty) as $vis:vis $plugin:ident) => {
+        /// The plugin: its config, parsed once per instance, and the function
+        /// that handles each delivery.
+        $vis struct $plugin($config);
+
+        impl $crate::Plugin for $plugin {
+            type Config = $config;
+
+            fn new(config: $config) -> ::std::result::Result<Self, $crate::PluginError> {
+                ::std::result::Result::Ok($plugin(config))
+            }
+
+            fn handle(
+                &self,
+                event: &$crate::Event<'_>,
+            ) -> ::std::result::Result<(), $crate::PluginError> {
+                $handle(&self.0, event)
+            }
+        }
+
+        $crate::export_plugin!($plugin);
+    };
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {

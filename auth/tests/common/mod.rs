@@ -16,17 +16,17 @@ use trailmark_auth::{
     Scope, Secret,
 };
 
-pub const KEY_ID: &str = "TMKTESTKEY0000000001";
-pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-pub const OTHER_KEY_ID: &str = "TMKTESTKEY0000000002";
-pub const OTHER_SECRET: &str = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY";
+pub(crate) const KEY_ID: &str = "TMKTESTKEY0000000001";
+pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+pub(crate) const OTHER_KEY_ID: &str = "TMKTESTKEY0000000002";
+pub(crate) const OTHER_SECRET: &str = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY";
 
 /// 2026-11-25T12:00:00Z.
-pub fn t0() -> SystemTime {
+pub(crate) fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000)
 }
 
-pub fn key(id: &str, secret: &str, scopes: &[Scope], sources: &[&str]) -> AccessKeySpec {
+pub(crate) fn key(id: &str, secret: &str, scopes: &[Scope], sources: &[&str]) -> AccessKeySpec {
     AccessKeySpec {
         id: id.into(),
         name: None,
@@ -38,7 +38,7 @@ pub fn key(id: &str, secret: &str, scopes: &[Scope], sources: &[&str]) -> Access
 }
 
 /// Two keys: `KEY_ID` (put, sources `com.acme.*`) and `OTHER_KEY_ID` (admin).
-pub fn authenticator() -> Authenticator {
+pub(crate) fn authenticator() -> Authenticator {
     Authenticator::new(
         &[],
         &[
@@ -51,7 +51,7 @@ pub fn authenticator() -> Authenticator {
 }
 
 /// How to sign.
-pub struct Signer<'a> {
+pub(crate) struct Signer<'a> {
     pub key_id: &'a str,
     pub secret: &'a str,
     pub time: SystemTime,
@@ -75,7 +75,7 @@ impl Default for Signer<'_> {
 
 impl Signer<'_> {
     /// Signs `req` (absolute URI, as an SDK holds it) in place.
-    pub fn sign(&self, req: &mut Request<Vec<u8>>) {
+    pub(crate) fn sign(&self, req: &mut Request<Vec<u8>>) {
         let identity = Credentials::new(self.key_id, self.secret, None, None, "test").into();
         let mut settings = SigningSettings::default();
         if self.content_sha256_header {
@@ -108,7 +108,7 @@ impl Signer<'_> {
 /// The request as a server sees it: origin-form target, a `Host` header
 /// (added from the URI the way an HTTP/1.1 client does, when not set).
 #[derive(Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
@@ -116,7 +116,7 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn from_client(req: &Request<Vec<u8>>) -> Self {
+    pub(crate) fn from_client(req: &Request<Vec<u8>>) -> Self {
         let mut headers = req.headers().clone();
         if !headers.contains_key("host") {
             let authority = req.uri().authority().unwrap().as_str();
@@ -139,7 +139,7 @@ impl Received {
         }
     }
 
-    pub fn view(&self) -> RequestView<'_> {
+    pub(crate) fn view(&self) -> RequestView<'_> {
         RequestView {
             method: &self.method,
             uri: &self.uri,
@@ -148,17 +148,17 @@ impl Received {
         }
     }
 
-    pub fn set_header(&mut self, name: &'static str, value: &str) {
+    pub(crate) fn set_header(&mut self, name: &'static str, value: &str) {
         self.headers
             .insert(name, HeaderValue::from_str(value).unwrap());
     }
 
-    pub fn authorization(&self) -> String {
+    pub(crate) fn authorization(&self) -> String {
         self.headers["authorization"].to_str().unwrap().to_owned()
     }
 }
 
-pub fn check(
+pub(crate) fn check(
     auth: &Authenticator,
     received: &Received,
     now: SystemTime,
@@ -166,7 +166,7 @@ pub fn check(
     auth.authenticate(&received.view(), now)
 }
 
-pub fn verify(
+pub(crate) fn verify(
     auth: &Authenticator,
     received: &Received,
     now: SystemTime,
@@ -175,7 +175,7 @@ pub fn verify(
 }
 
 /// An EventBridge PutEvents call as the AWS SDKs send it.
-pub fn put_events(uri: &str) -> Request<Vec<u8>> {
+pub(crate) fn put_events(uri: &str) -> Request<Vec<u8>> {
     let body = br#"{"Entries":[{"Source":"com.acme.orders","DetailType":"Object State Change","Detail":"{\"entity-type\":\"order\",\"entity-id\":\"42\",\"operation\":\"update\",\"ts\":1764072000000,\"author\":\"alice\",\"data\":{\"total\":12.5}}","EventBusName":"default"}]}"#;
     Request::builder()
         .method(Method::POST)
@@ -188,7 +188,7 @@ pub fn put_events(uri: &str) -> Request<Vec<u8>> {
         .unwrap()
 }
 
-pub fn signed_put_events() -> Received {
+pub(crate) fn signed_put_events() -> Received {
     let mut req = put_events("https://events.example.com/");
     Signer::default().sign(&mut req);
     Received::from_client(&req)

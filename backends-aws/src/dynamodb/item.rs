@@ -10,22 +10,22 @@ use super::keys::{author_pk, entity_pk, sort_key, time_pk};
 /// Attribute names. Key attributes first.
 pub(crate) mod attr {
     /// Base-table partition key.
-    pub const PK: &str = "pk";
+    pub(crate) const PK: &str = "pk";
     /// Sort key of the table and of both indexes.
-    pub const SK: &str = "sk";
+    pub(crate) const SK: &str = "sk";
     /// Author index partition key.
-    pub const AUTHOR_PK: &str = "apk";
+    pub(crate) const AUTHOR_PK: &str = "apk";
     /// Time index partition key.
-    pub const TIME_PK: &str = "tpk";
-    pub const EVENT_ID: &str = "event_id";
-    pub const SOURCE: &str = "source";
-    pub const ENTITY_TYPE: &str = "entity_type";
-    pub const ENTITY_ID: &str = "entity_id";
-    pub const OPERATION: &str = "operation";
-    pub const TS: &str = "ts";
-    pub const AUTHOR: &str = "author";
-    pub const ARCHIVE_KEY: &str = "archive_key";
-    pub const ATTRIBUTES: &str = "attributes";
+    pub(crate) const TIME_PK: &str = "tpk";
+    pub(crate) const EVENT_ID: &str = "event_id";
+    pub(crate) const SOURCE: &str = "source";
+    pub(crate) const ENTITY_TYPE: &str = "entity_type";
+    pub(crate) const ENTITY_ID: &str = "entity_id";
+    pub(crate) const OPERATION: &str = "operation";
+    pub(crate) const TS: &str = "ts";
+    pub(crate) const AUTHOR: &str = "author";
+    pub(crate) const ARCHIVE_KEY: &str = "archive_key";
+    pub(crate) const ATTRIBUTES: &str = "attributes";
 }
 
 /// The item that stores `change`, key attributes included.

@@ -6,7 +6,7 @@ use trailmark_backends_aws::{
     BootstrapSpec, SqsSourceConfig, bootstrap,
 };
 
-use crate::common::{ACCOUNT, REGION, moto_url, runtime, unique};
+use crate::common::{ACCOUNT, REGION, moto_url, runtime, sns_on_moto, unique};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 #[test]
@@ -82,11 +82,10 @@ fn bootstrap_is_idempotent_and_leaves_checkable_resources() {
 fn a_topic_arn_of_another_account_is_refused() {
     let rt = runtime();
     let spec = BootstrapSpec {
-        notify: vec![AwsNotifyConfig::Sns {
-            topic_arn: format!("arn:aws:sns:{REGION}:999999999999:{}", unique("topic")),
-            region: Some(REGION.into()),
-            endpoint: Some(moto_url()),
-        }],
+        notify: vec![sns_on_moto(format!(
+            "arn:aws:sns:{REGION}:999999999999:{}",
+            unique("topic")
+        ))],
         ..Default::default()
     };
     let err = rt.block_on(bootstrap(&spec)).unwrap_err();

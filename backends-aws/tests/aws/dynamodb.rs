@@ -5,8 +5,7 @@ use trailmark_backend_api::{
     BackendError, ChangeQuery, ChangeRecord, HistoryQuery, MetadataStore, PutOutcome,
 };
 
-use crate::common::{new_table, runtime};
-use trailmark_backends_aws::AwsBackendConfig as _;
+use crate::common::{new_store, runtime};
 
 fn change(
     event_id: &str,
@@ -70,7 +69,7 @@ fn ids(records: &[ChangeRecord]) -> Vec<&str> {
 #[test]
 fn a_redelivered_change_is_stored_once() {
     let rt = runtime();
-    let store = rt.block_on(new_table("idem")).build(rt.handle()).unwrap();
+    let store = new_store(&rt, "idem");
     let record = change("evt-1", ("book", "42"), "alice", "insert", 1_000);
     assert_eq!(store.put(&record).unwrap(), PutOutcome::Inserted);
     assert_eq!(store.put(&record).unwrap(), PutOutcome::AlreadyPresent);
@@ -81,7 +80,7 @@ fn a_redelivered_change_is_stored_once() {
 #[test]
 fn history_is_one_entity_oldest_first() {
     let rt = runtime();
-    let store = rt.block_on(new_table("hist")).build(rt.handle()).unwrap();
+    let store = new_store(&rt, "hist");
     let later = change("evt-b", ("book", "42"), "bob", "update", 2_000);
     let first = change("evt-a", ("book", "42"), "alice", "insert", 1_000);
     let last = change("evt-c", ("book", "42"), "alice", "delete", 3_000);
@@ -113,7 +112,7 @@ fn history_is_one_entity_oldest_first() {
 #[test]
 fn history_pages_by_source_return_each_version_once() {
     let rt = runtime();
-    let store = rt.block_on(new_table("hpage")).build(rt.handle()).unwrap();
+    let store = new_store(&rt, "hpage");
     for i in 0..13 {
         store
             .put(&change(
@@ -137,7 +136,7 @@ fn history_pages_by_source_return_each_version_once() {
 #[test]
 fn author_queries_come_from_the_author_index_newest_first() {
     let rt = runtime();
-    let store = rt.block_on(new_table("author")).build(rt.handle()).unwrap();
+    let store = new_store(&rt, "author");
     for (i, author) in ["alice", "bob", "alice", "carol", "alice"]
         .iter()
         .enumerate()
@@ -173,10 +172,7 @@ fn author_queries_come_from_the_author_index_newest_first() {
 #[test]
 fn filters_combine_on_every_path() {
     let rt = runtime();
-    let store = rt
-        .block_on(new_table("filters"))
-        .build(rt.handle())
-        .unwrap();
+    let store = new_store(&rt, "filters");
     let records = [
         change("e1", ("book", "1"), "alice", "insert", 100),
         change("e2", ("book", "1"), "bob", "update", 200),
@@ -281,7 +277,7 @@ fn filters_combine_on_every_path() {
 #[test]
 fn pages_follow_cursors_without_gaps_or_repeats() {
     let rt = runtime();
-    let store = rt.block_on(new_table("pages")).build(rt.handle()).unwrap();
+    let store = new_store(&rt, "pages");
     let total = 23;
     for i in 0..total {
         let author = if i % 3 == 0 { "alice" } else { "bob" };

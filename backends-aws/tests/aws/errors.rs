@@ -8,41 +8,29 @@ use trailmark_backends_aws::{
     AwsArchiveConfig, AwsForwardConfig, AwsMetadataConfig, AwsNotifyConfig, SqsSourceConfig,
 };
 
-use crate::common::{ACCOUNT, REGION, moto_url, new_table, runtime, unique};
+use crate::common::{
+    ACCOUNT, REGION, dynamodb_on_moto, eventbridge_on_moto, moto_url, new_store, runtime,
+    s3_on_moto, sns_on_moto, unique,
+};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn missing_bucket() -> AwsArchiveConfig {
-    AwsArchiveConfig::S3 {
-        bucket: unique("missing"),
-        prefix: None,
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-    }
+    s3_on_moto(unique("missing"), None)
 }
 
 fn missing_table() -> AwsMetadataConfig {
-    AwsMetadataConfig::Dynamodb {
-        table: unique("missing"),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-    }
+    dynamodb_on_moto(unique("missing"))
 }
 
 fn missing_topic() -> AwsNotifyConfig {
-    AwsNotifyConfig::Sns {
-        topic_arn: format!("arn:aws:sns:{REGION}:{ACCOUNT}:{}", unique("missing")),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-    }
+    sns_on_moto(format!(
+        "arn:aws:sns:{REGION}:{ACCOUNT}:{}",
+        unique("missing")
+    ))
 }
 
 fn missing_bus() -> AwsForwardConfig {
-    AwsForwardConfig::Eventbridge {
-        bus: unique("missing"),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-        source: None,
-    }
+    eventbridge_on_moto(unique("missing"), None)
 }
 
 fn record() -> ChangeRecord {
@@ -185,11 +173,7 @@ fn a_table_without_the_indexes_fails_its_check() {
             .await
             .unwrap();
     });
-    let config = AwsMetadataConfig::Dynamodb {
-        table: name.clone(),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-    };
+    let config = dynamodb_on_moto(name.clone());
     let err = rt.block_on(config.check()).unwrap_err().to_string();
     assert!(err.contains("by-author"), "{err}");
 }
@@ -220,12 +204,7 @@ fn an_unreachable_endpoint_is_transient() {
 #[test]
 fn bad_configuration_is_invalid_at_build() {
     let rt = runtime();
-    let config = AwsArchiveConfig::S3 {
-        bucket: "b".into(),
-        prefix: Some("../up".into()),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-    };
+    let config = s3_on_moto("b".into(), Some("../up".into()));
     assert!(matches!(
         config.build(rt.handle()),
         Err(BackendError::Invalid(_))
@@ -252,10 +231,7 @@ fn bad_configuration_is_invalid_at_build() {
 #[test]
 fn backends_work_from_blocking_threads_and_async_workers() {
     let rt = runtime();
-    let store = rt
-        .block_on(new_table("threads"))
-        .build(rt.handle())
-        .unwrap();
+    let store = new_store(&rt, "threads");
     let from_blocking = {
         let store = store.clone();
         rt.block_on(rt.spawn_blocking(move || store.put(&record())))

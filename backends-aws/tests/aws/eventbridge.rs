@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use trailmark_backend_api::Event;
 use trailmark_backends_aws::{AwsForwardConfig, BootstrapSpec, SqsSourceConfig, bootstrap};
 
-use crate::common::{REGION, moto_url, new_queue, runtime, sdk, unique};
+use crate::common::{eventbridge_on_moto, new_queue, runtime, sdk, unique};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn event(i: usize, source: &str) -> Event {
@@ -67,12 +67,7 @@ async fn bus_rule_to_queue(config: &AwsForwardConfig, queue: &str, pattern: &str
 #[test]
 fn forwarded_events_reach_a_rule_target_on_the_bus() {
     let rt = runtime();
-    let config = AwsForwardConfig::Eventbridge {
-        bus: unique("bus"),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-        source: None,
-    };
+    let config = eventbridge_on_moto(unique("bus"), None);
     let queue_url = rt.block_on(bus_rule_to_queue(
         &config,
         "forwarded",
@@ -138,12 +133,7 @@ fn forwarded_events_reach_a_rule_target_on_the_bus() {
 #[test]
 fn the_source_override_replaces_each_events_source() {
     let rt = runtime();
-    let config = AwsForwardConfig::Eventbridge {
-        bus: unique("bus"),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-        source: Some("trailmark".into()),
-    };
+    let config = eventbridge_on_moto(unique("bus"), Some("trailmark".into()));
     let queue_url = rt.block_on(bus_rule_to_queue(
         &config,
         "renamed",

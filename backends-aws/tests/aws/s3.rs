@@ -1,34 +1,32 @@
 //! S3 archive: put/get, missing keys, invalid keys, the prefix.
 
-use trailmark_backend_api::BackendError;
+use std::sync::Arc;
+
+use trailmark_backend_api::{ArchiveStore, BackendError};
 use trailmark_backends_aws::{AwsArchiveConfig, BootstrapSpec, bootstrap};
 
-use crate::common::{REGION, moto_url, runtime, sdk, unique};
+use crate::common::{runtime, s3_on_moto, sdk, unique};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn archive_config(prefix: Option<&str>) -> AwsArchiveConfig {
-    AwsArchiveConfig::S3 {
-        bucket: unique("bucket"),
-        prefix: prefix.map(str::to_owned),
-        region: Some(REGION.to_owned()),
-        endpoint: Some(moto_url()),
-    }
+    s3_on_moto(unique("bucket"), prefix.map(str::to_owned))
 }
 
-fn create(rt: &tokio::runtime::Runtime, config: &AwsArchiveConfig) {
+/// Create `config`'s bucket and connect the archive in it.
+fn create(rt: &tokio::runtime::Runtime, config: &AwsArchiveConfig) -> Arc<dyn ArchiveStore> {
     let spec = BootstrapSpec {
         archive: Some(config.clone()),
         ..Default::default()
     };
     rt.block_on(bootstrap(&spec)).unwrap();
+    config.build(rt.handle()).unwrap()
 }
 
 #[test]
 fn bodies_round_trip_under_the_prefix_with_their_content_type() {
     let rt = runtime();
     let config = archive_config(Some("audit/v1"));
-    create(&rt, &config);
-    let archive = config.build(rt.handle()).unwrap();
+    let archive = create(&rt, &config);
     let body = br#"{"title":"Dune","price":1.10}"#;
     archive
         .put("book/42/evt-1.json", body, "application/json")
@@ -80,8 +78,7 @@ fn bodies_round_trip_under_the_prefix_with_their_content_type() {
 fn a_missing_key_is_none() {
     let rt = runtime();
     let config = archive_config(None);
-    create(&rt, &config);
-    let archive = config.build(rt.handle()).unwrap();
+    let archive = create(&rt, &config);
     assert_eq!(archive.get("book/42/never.json").unwrap(), None);
 }
 
@@ -89,8 +86,7 @@ fn a_missing_key_is_none() {
 fn invalid_keys_are_refused_as_the_local_archive_refuses_them() {
     let rt = runtime();
     let config = archive_config(None);
-    create(&rt, &config);
-    let archive = config.build(rt.handle()).unwrap();
+    let archive = create(&rt, &config);
     for key in ["", "/abs", "../x", "a//b", "a/./b", "a\\b", "a/"] {
         let put = archive.put(key, b"x", "text/plain");
         assert!(

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use trailmark_backend_api::Notification;
-use trailmark_backends_aws::{AwsNotifyConfig, BootstrapSpec, bootstrap};
+use trailmark_backends_aws::{BootstrapSpec, bootstrap};
 
-use crate::common::{ACCOUNT, REGION, drain, moto_url, new_queue, runtime, sdk, unique};
+use crate::common::{ACCOUNT, REGION, drain, new_queue, runtime, sdk, sns_on_moto, unique};
 use trailmark_backends_aws::AwsBackendConfig as _;
 
 fn notification(operation: &str, author: &str) -> Notification {
@@ -28,11 +28,7 @@ fn notification(operation: &str, author: &str) -> Notification {
 fn subscribers_filter_on_the_notification_attributes() {
     let rt = runtime();
     let topic_arn = format!("arn:aws:sns:{REGION}:{ACCOUNT}:{}", unique("admins"));
-    let config = AwsNotifyConfig::Sns {
-        topic_arn: topic_arn.clone(),
-        region: Some(REGION.into()),
-        endpoint: Some(moto_url()),
-    };
+    let config = sns_on_moto(topic_arn.clone());
     let (queue_url, queue_arn) = rt.block_on(async {
         bootstrap(&BootstrapSpec {
             notify: vec![config.clone()],

@@ -528,3 +528,27 @@ pub fn archived_keys(root: &Path) -> Vec<String> {
     .expect("read the archive's pack index");
     keys
 }
+
+/// The resident set size of process `pid` in bytes, from `/proc/<pid>/status`.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+/// Note that a test is skipped because `missing` is not installed, or fail
+/// it when `variable` is `require` (as `cargo xtask test` sets it), so that
+/// CI cannot skip it unseen.
+pub fn skip_unless_required(variable: &str, missing: &str) {
+    assert_ne!(
+        std::env::var(variable).as_deref(),
+        Ok("require"),
+        "{missing} is needed ({variable}=require)"
+    );
+    eprintln!("skipped: no {missing}");
+}

@@ -3,20 +3,8 @@
 
 use std::time::Duration;
 
-use crate::common::{Setup, state_change};
+use crate::common::{Setup, rss_bytes, state_change};
 use serde_json::Value;
-
-/// The resident set of a process, in bytes, from `/proc/<pid>/status`.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
 
 /// Put `n` small events (10 per request) from two client threads.
 fn put_many(server: &crate::common::Server, n: usize) {
@@ -49,9 +37,9 @@ fn memory_does_not_grow_with_the_events_accepted() {
     let server = setup.start();
     let pid = server.child.id();
     put_many(&server, 50_000);
-    let after_first = rss(pid);
+    let after_first = rss_bytes(pid);
     put_many(&server, 250_000);
-    let after_all = rss(pid);
+    let after_all = rss_bytes(pid);
     let growth = after_all.saturating_sub(after_first);
     eprintln!(
         "RSS {} KiB after 50,000 events, {} KiB after 300,000",

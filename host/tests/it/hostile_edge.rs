@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, Setup, agent, auth_token, state_change};
+use crate::common::{Server, Setup, agent, auth_token, rss_bytes, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "tmk_admin_token_for_edge_tests_0123456789";
@@ -49,18 +49,6 @@ fn raise_nofile(want: u64) {
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
         }
     }
-}
-
-/// The server's resident set size, from `/proc/<pid>/status`.
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
-    kib * 1024
 }
 
 /// Bytes a directory takes on disk (allocated blocks, not lengths).

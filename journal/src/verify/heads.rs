@@ -37,7 +37,7 @@ pub(crate) struct Heads {
 
 impl Heads {
     /// Nothing to check: plain [`verify`](crate::verify()).
-    pub fn none() -> Heads {
+    pub(super) fn none() -> Heads {
         Heads {
             pending: BTreeMap::new(),
             summary: CheckpointSummary::default(),
@@ -46,7 +46,7 @@ impl Heads {
     }
 
     /// One head from [`verify_against`](crate::verify_against).
-    pub fn single(head: ChainHead) -> Heads {
+    pub(super) fn single(head: ChainHead) -> Heads {
         let mut heads = Heads::none();
         heads.push(Expected {
             seq: head.seq,
@@ -63,7 +63,7 @@ impl Heads {
     /// forward: a later one that signs a lower seq, is dated before an earlier one, or
     /// signs another hash for the same seq, is reported (and still checked: its
     /// signature is good, so its claim is real — two histories were signed).
-    pub fn checkpoints(checkpoints: &[Checkpoint], key: &PublicKey) -> Heads {
+    pub(super) fn checkpoints(checkpoints: &[Checkpoint], key: &PublicKey) -> Heads {
         let mut heads = Heads::none();
         let mut previous: Option<(usize, &Checkpoint, Hash)> = None;
         for (i, checkpoint) in checkpoints.iter().enumerate() {
@@ -112,7 +112,7 @@ impl Heads {
 
     /// The walk starts at the oldest retained record: `seq` is the record before it
     /// (known by the first segment's header). Older heads cannot be checked any more.
-    pub fn start(&mut self, seq: u64, hash: Hash, out: &mut Vec<Problem>, path: &Path) {
+    pub(super) fn start(&mut self, seq: u64, hash: Hash, out: &mut Vec<Problem>, path: &Path) {
         let older = self.take_below(seq);
         for expected in older {
             if let Some(issue) = &expected.issue {
@@ -126,7 +126,7 @@ impl Heads {
     }
 
     /// The walk accepted record `seq` with `hash` (at `path`, `offset`).
-    pub fn reach(
+    pub(super) fn reach(
         &mut self,
         seq: u64,
         hash: Hash,
@@ -191,7 +191,7 @@ impl Heads {
     }
 
     /// The walk ended at `last_seq` (at `path`, `offset`): heads beyond it were truncated.
-    pub fn finish(
+    pub(super) fn finish(
         mut self,
         last_seq: u64,
         out: &mut Vec<Problem>,

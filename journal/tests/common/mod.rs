@@ -5,10 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use trailmark_journal::format::{self, Decoded, HEADER_LEN, SegmentHeader, StoredRecord};
-use trailmark_journal::{Journal, JournalOptions, NewRecord};
+use trailmark_journal::{ChainHead, Journal, JournalOptions, NewRecord};
 
 /// Options with small segments so tests roll several.
-pub fn small_segments() -> JournalOptions {
+pub(crate) fn small_segments() -> JournalOptions {
     JournalOptions {
         segment_bytes: 4096,
         index_interval: 4,
@@ -17,7 +17,7 @@ pub fn small_segments() -> JournalOptions {
 }
 
 /// A record whose payload names its number.
-pub fn rec(i: u64) -> NewRecord {
+pub(crate) fn rec(i: u64) -> NewRecord {
     NewRecord {
         kind: (i % 7) as u8,
         payload: format!("record-{i:05}-{}", "x".repeat((i % 50) as usize)).into_bytes(),
@@ -25,7 +25,7 @@ pub fn rec(i: u64) -> NewRecord {
 }
 
 /// Opens a journal in `dir` and appends records 1..=n, one durable append each.
-pub fn journal_with(dir: &Path, n: u64, options: JournalOptions) -> Journal {
+pub(crate) fn journal_with(dir: &Path, n: u64, options: JournalOptions) -> Journal {
     let journal = Journal::open(dir, options).expect("open journal");
     for i in 1..=n {
         let seqs = journal.append_wait(vec![rec(i)]).expect("append");
@@ -35,14 +35,24 @@ pub fn journal_with(dir: &Path, n: u64, options: JournalOptions) -> Journal {
 }
 
 /// A temp dir holding a closed journal of records 1..=n.
-pub fn closed_journal(n: u64, options: JournalOptions) -> tempfile::TempDir {
+pub(crate) fn closed_journal(n: u64, options: JournalOptions) -> tempfile::TempDir {
+    closed_journal_and_head(n, options).0
+}
+
+/// A temp dir holding a closed journal of records 1..=n, and its head.
+pub(crate) fn closed_journal_and_head(
+    n: u64,
+    options: JournalOptions,
+) -> (tempfile::TempDir, ChainHead) {
     let dir = tempfile::tempdir().expect("tempdir");
-    journal_with(dir.path(), n, options).close().expect("close");
-    dir
+    let journal = journal_with(dir.path(), n, options);
+    let head = journal.head();
+    journal.close().expect("close");
+    (dir, head)
 }
 
 /// Segment files of `dir`, oldest first.
-pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .expect("list journal dir")
         .map(|e| e.expect("dir entry").path())
@@ -53,7 +63,7 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `(seq, offset, len)` of every record in a segment file.
-pub fn record_spans(path: &Path) -> Vec<(u64, usize, usize)> {
+pub(crate) fn record_spans(path: &Path) -> Vec<(u64, usize, usize)> {
     let bytes = fs::read(path).expect("read segment");
     let mut spans = Vec::new();
     let mut offset = HEADER_LEN;
@@ -65,14 +75,14 @@ pub fn record_spans(path: &Path) -> Vec<(u64, usize, usize)> {
 }
 
 /// Rewrites a segment file with `edit` applied to its bytes.
-pub fn edit_file(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn edit_file(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = fs::read(path).expect("read segment");
     edit(&mut bytes);
     fs::write(path, bytes).expect("write segment");
 }
 
 /// The segment holding `seq` and that record's `(offset, len)` in it.
-pub fn locate(dir: &Path, seq: u64) -> (PathBuf, usize, usize) {
+pub(crate) fn locate(dir: &Path, seq: u64) -> (PathBuf, usize, usize) {
     for segment in segment_files(dir) {
         if let Some((_, offset, len)) = record_spans(&segment).into_iter().find(|s| s.0 == seq) {
             return (segment, offset, len);
@@ -85,7 +95,7 @@ pub fn locate(dir: &Path, seq: u64) -> (PathBuf, usize, usize) {
 /// the list of records, then every record is renumbered from the first segment's first
 /// seq and every hash (and segment header) recomputed, so the chain is valid again.
 /// Segment boundaries stay after the same number of records (the last takes the rest).
-pub fn rewrite_history(dir: &Path, edit: impl FnOnce(&mut Vec<StoredRecord>)) {
+pub(crate) fn rewrite_history(dir: &Path, edit: impl FnOnce(&mut Vec<StoredRecord>)) {
     let mut records = Vec::new();
     let mut counts = Vec::new();
     let segments = segment_files(dir);
@@ -132,7 +142,7 @@ pub fn rewrite_history(dir: &Path, edit: impl FnOnce(&mut Vec<StoredRecord>)) {
 
 /// Cuts the journal cleanly after record `last`: later segments removed, its segment
 /// truncated at the record boundary.
-pub fn truncate_after(dir: &Path, last: u64) {
+pub(crate) fn truncate_after(dir: &Path, last: u64) {
     let (segment, offset, len) = locate(dir, last);
     edit_file(&segment, |bytes| bytes.truncate(offset + len));
     for later in segment_files(dir).into_iter().filter(|s| *s > segment) {

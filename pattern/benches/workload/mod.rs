@@ -6,16 +6,16 @@
 use serde_json::{Value, json};
 
 /// xorshift64*: a fixed-seed generator so every run sees the same events and rules.
-pub struct Rng(pub u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
@@ -23,11 +23,12 @@ impl Rng {
     }
 }
 
-pub const ENTITY_TYPES: &[&str] = &["book", "author", "order", "invoice", "customer", "shipment"];
-pub const OPERATIONS: &[&str] = &["insert", "update", "delete"];
-pub const LANGS: &[&str] = &["en", "de", "fr", "es"];
-pub const FORMATS: &[&str] = &["hardcover", "paperback", "ebook"];
-pub const STATUSES: &[&str] = &["draft", "active", "archived", "deleted", "pending"];
+pub(crate) const ENTITY_TYPES: &[&str] =
+    &["book", "author", "order", "invoice", "customer", "shipment"];
+pub(crate) const OPERATIONS: &[&str] = &["insert", "update", "delete"];
+pub(crate) const LANGS: &[&str] = &["en", "de", "fr", "es"];
+pub(crate) const FORMATS: &[&str] = &["hardcover", "paperback", "ebook"];
+pub(crate) const STATUSES: &[&str] = &["draft", "active", "archived", "deleted", "pending"];
 
 fn uuid(rng: &mut Rng) -> String {
     format!(
@@ -41,7 +42,7 @@ fn uuid(rng: &mut Rng) -> String {
 }
 
 /// One `Object State Change` audit event (about 900 bytes as compact JSON).
-pub fn event(rng: &mut Rng, n: u64) -> Value {
+pub(crate) fn event(rng: &mut Rng, n: u64) -> Value {
     let et = rng.pick(ENTITY_TYPES);
     let op = OPERATIONS[rng.below(3) as usize];
     let user = rng.below(20_000);
@@ -85,7 +86,7 @@ pub fn event(rng: &mut Rng, n: u64) -> Value {
 }
 
 /// `count` events as compact JSON bytes.
-pub fn events(count: u64) -> Vec<Vec<u8>> {
+pub(crate) fn events(count: u64) -> Vec<Vec<u8>> {
     let mut rng = Rng(0xC0FF_EE00_1234_5678);
     (0..count)
         .map(|n| event(&mut rng, n).to_string().into_bytes())
@@ -93,13 +94,13 @@ pub fn events(count: u64) -> Vec<Vec<u8>> {
 }
 
 /// A rule generator: seeded generator and rule number → pattern.
-pub type RuleFn = fn(&mut Rng, usize) -> Value;
+pub(crate) type RuleFn = fn(&mut Rng, usize) -> Value;
 
 fn source(rng: &mut Rng) -> String {
     format!("com.example.app{}", rng.below(50))
 }
 
-pub fn exact(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn exact(rng: &mut Rng, i: usize) -> Value {
     let et = ENTITY_TYPES[i % ENTITY_TYPES.len()];
     if i.is_multiple_of(2) {
         json!({"detail-type": ["Object State Change"], "source": [source(rng)], "detail": {"entity-type": [et], "operation": [OPERATIONS[i % 3]]}})
@@ -108,20 +109,20 @@ pub fn exact(rng: &mut Rng, i: usize) -> Value {
     }
 }
 
-pub fn prefix(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn prefix(rng: &mut Rng, i: usize) -> Value {
     json!({"detail": {"author": [{"prefix": format!("user{}", rng.below(2_000))}], "operation": [OPERATIONS[i % 3]]}})
 }
 
-pub fn suffix(rng: &mut Rng, _i: usize) -> Value {
+pub(crate) fn suffix(rng: &mut Rng, _i: usize) -> Value {
     json!({"detail": {"entity-id": [{"suffix": format!("-{:05}", rng.below(100_000))}]}})
 }
 
-pub fn equals_ignore_case(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn equals_ignore_case(rng: &mut Rng, i: usize) -> Value {
     let et = ENTITY_TYPES[i % ENTITY_TYPES.len()].to_uppercase();
     json!({"detail": {"entity-type": [{"equals-ignore-case": et}], "data": {"publisher": [{"equals-ignore-case": format!("PUBLISHER {}", rng.below(500))}]}}})
 }
 
-pub fn wildcard(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn wildcard(rng: &mut Rng, i: usize) -> Value {
     if i.is_multiple_of(2) {
         json!({"detail": {"author": [{"wildcard": format!("user{}*@corp.example.org", rng.below(2_000))}]}})
     } else {
@@ -129,12 +130,12 @@ pub fn wildcard(rng: &mut Rng, i: usize) -> Value {
     }
 }
 
-pub fn anything_but(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn anything_but(rng: &mut Rng, i: usize) -> Value {
     let et = ENTITY_TYPES[i % ENTITY_TYPES.len()];
     json!({"source": [source(rng)], "detail": {"operation": [{"anything-but": ["delete"]}], "entity-type": [{"anything-but": [et]}], "data": {"publisher": [format!("Publisher {}", rng.below(20))]}}})
 }
 
-pub fn numeric(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn numeric(rng: &mut Rng, i: usize) -> Value {
     let lo = rng.below(1000);
     match i % 3 {
         0 => json!({"detail": {"data": {"price": [{"numeric": [">", lo, "<=", lo + 2]}]}}}),
@@ -145,17 +146,17 @@ pub fn numeric(rng: &mut Rng, i: usize) -> Value {
     }
 }
 
-pub fn exists(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn exists(rng: &mut Rng, i: usize) -> Value {
     const FIELDS: &[&str] = &["isbn", "price", "lang", "discount", "coupon", "ip", "tags"];
     let f = rng.pick(FIELDS);
     json!({"source": [source(rng)], "detail": {"entity-type": [ENTITY_TYPES[i % ENTITY_TYPES.len()]], "data": {f: [{"exists": i % 4 != 3}]}}})
 }
 
-pub fn cidr(rng: &mut Rng, _i: usize) -> Value {
+pub(crate) fn cidr(rng: &mut Rng, _i: usize) -> Value {
     json!({"detail": {"data": {"ip": [{"cidr": format!("10.{}.{}.0/24", rng.below(256), rng.below(256))}]}}})
 }
 
-pub fn or(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn or(rng: &mut Rng, i: usize) -> Value {
     let et = ENTITY_TYPES[i % ENTITY_TYPES.len()];
     json!({"source": [source(rng)], "$or": [
         {"detail": {"operation": ["delete"], "entity-type": [et]}},
@@ -164,7 +165,7 @@ pub fn or(rng: &mut Rng, i: usize) -> Value {
 }
 
 /// All of the above, one after another.
-pub fn mixed(rng: &mut Rng, i: usize) -> Value {
+pub(crate) fn mixed(rng: &mut Rng, i: usize) -> Value {
     let kinds: &[RuleFn] = &[
         exact,
         prefix,
@@ -181,7 +182,7 @@ pub fn mixed(rng: &mut Rng, i: usize) -> Value {
 }
 
 /// The operator kinds measured, by name.
-pub const KINDS: &[(&str, RuleFn)] = &[
+pub(crate) const KINDS: &[(&str, RuleFn)] = &[
     ("exact", exact),
     ("prefix", prefix),
     ("suffix", suffix),
@@ -196,7 +197,7 @@ pub const KINDS: &[(&str, RuleFn)] = &[
 ];
 
 /// `n` rules of one kind, from a seed that depends only on `n`.
-pub fn rules(n: usize, rule: RuleFn) -> Vec<Value> {
+pub(crate) fn rules(n: usize, rule: RuleFn) -> Vec<Value> {
     let mut rng = Rng(0x5EED_0000_0000_0001 + n as u64);
     (0..n).map(|i| rule(&mut rng, i)).collect()
 }

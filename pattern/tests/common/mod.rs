@@ -5,7 +5,7 @@ use trailmark_pattern::{MatcherBuilder, Pattern};
 
 /// Checks the interpreter, the compiled matcher (value and bytes) and `explain` agree
 /// with `expected` for one pattern/event pair.
-pub fn check(pattern: &str, event: &Value, expected: bool) {
+pub(crate) fn check(pattern: &str, event: &Value, expected: bool) {
     let p = Pattern::parse_str(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
     assert_eq!(
         p.matches(event),

@@ -29,7 +29,7 @@
 //! `{operation}`, `{ts}`, `{author}` and `{detail.<path>}`.
 
 use serde::Deserialize;
-use trailmark_sdk::{Event, Plugin, PluginError, Template, export_plugin};
+use trailmark_sdk::{Event, PluginError, Template, export_plugin};
 
 // The operation is shown as it is ("insert", "update", "delete"): gluing a
 // suffix to it reads "insertd".
@@ -75,28 +75,18 @@ struct Alert {
     attributes: Vec<(String, String)>,
 }
 
-/// The plugin: its config, parsed once per instance.
-pub struct AlertPlugin(Config);
-
-impl Plugin for AlertPlugin {
-    type Config = Config;
-
-    fn new(config: Config) -> Result<Self, PluginError> {
-        Ok(Self(config))
-    }
-
-    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        let alert = alert(event, &self.0)?;
-        event.notify(
-            &self.0.channel,
-            &alert.subject,
-            &alert.message,
-            &alert.attributes,
-        )
-    }
+/// Handle one delivery under the rule's `config`.
+fn handle(config: &Config, event: &Event<'_>) -> Result<(), PluginError> {
+    let alert = alert(event, config)?;
+    event.notify(
+        &config.channel,
+        &alert.subject,
+        &alert.message,
+        &alert.attributes,
+    )
 }
 
-export_plugin!(AlertPlugin);
+export_plugin!(fn handle(Config) as pub AlertPlugin);
 
 /// The notification for `event`.
 fn alert(event: &Event<'_>, config: &Config) -> Result<Alert, PluginError> {

@@ -28,9 +28,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use trailmark_sdk::{
-    DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, Template, export_plugin, serde_json,
-};
+use trailmark_sdk::{DEFAULT_ARCHIVE_KEY, Event, PluginError, Template, export_plugin, serde_json};
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -51,23 +49,13 @@ impl Default for Config {
     }
 }
 
-/// The plugin: its config, parsed once per instance.
-pub struct Archive(Config);
-
-impl Plugin for Archive {
-    type Config = Config;
-
-    fn new(config: Config) -> Result<Self, PluginError> {
-        Ok(Self(config))
-    }
-
-    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        let (key, body) = entry(event, &self.0)?;
-        event.archive_put(&key, &body, "application/json")
-    }
+/// Handle one delivery under the rule's `config`.
+fn handle(config: &Config, event: &Event<'_>) -> Result<(), PluginError> {
+    let (key, body) = entry(event, config)?;
+    event.archive_put(&key, &body, "application/json")
 }
 
-export_plugin!(Archive);
+export_plugin!(fn handle(Config) as pub Archive);
 
 /// The key and body to store for `event`: the body borrowed from the
 /// event unless it is re-indented.

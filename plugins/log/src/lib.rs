@@ -24,7 +24,7 @@
 
 use serde::Deserialize;
 use trailmark_sdk::log::{self, Level};
-use trailmark_sdk::{Event, Plugin, PluginError, export_plugin};
+use trailmark_sdk::{Event, PluginError, export_plugin};
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -40,23 +40,13 @@ impl Default for Config {
     }
 }
 
-/// The plugin: its config, parsed once per instance.
-pub struct Log(Config);
-
-impl Plugin for Log {
-    type Config = Config;
-
-    fn new(config: Config) -> Result<Self, PluginError> {
-        Ok(Self(config))
-    }
-
-    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        log::write(self.0.level, &line(event));
-        Ok(())
-    }
+/// Handle one delivery under the rule's `config`.
+fn handle(config: &Config, event: &Event<'_>) -> Result<(), PluginError> {
+    log::write(config.level, &line(event));
+    Ok(())
 }
 
-export_plugin!(Log);
+export_plugin!(fn handle(Config) as pub Log);
 
 /// The log line for `event`, from the fields the host parsed.
 fn line(event: &Event<'_>) -> String {

@@ -26,9 +26,7 @@
 
 use serde::Deserialize;
 use trailmark_sdk::serde_json::{self, Map};
-use trailmark_sdk::{
-    DEFAULT_ARCHIVE_KEY, Event, Plugin, PluginError, Template, export_plugin, json,
-};
+use trailmark_sdk::{DEFAULT_ARCHIVE_KEY, Event, PluginError, Template, export_plugin, json};
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -51,32 +49,21 @@ impl Default for Config {
     }
 }
 
-/// The plugin: its config, parsed once per instance.
-pub struct Metadata(Config);
-
-impl Plugin for Metadata {
-    type Config = Config;
-
-    fn new(config: Config) -> Result<Self, PluginError> {
-        Ok(Self(config))
-    }
-
-    fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        // Only a valid state change has a change record; reject others here
-        // with the reason rather than let the host refuse the call.
-        event.state_change()?;
-        let archive_key = self
-            .0
-            .archive_key
-            .as_ref()
-            .map(|template| template.render_key(event))
-            .transpose()?;
-        let attributes = attributes(event, &self.0.attributes)?;
-        event.metadata_put(archive_key.as_deref(), &attributes)
-    }
+/// Handle one delivery under the rule's `config`.
+fn handle(config: &Config, event: &Event<'_>) -> Result<(), PluginError> {
+    // Only a valid state change has a change record; reject others here
+    // with the reason rather than let the host refuse the call.
+    event.state_change()?;
+    let archive_key = config
+        .archive_key
+        .as_ref()
+        .map(|template| template.render_key(event))
+        .transpose()?;
+    let attributes = attributes(event, &config.attributes)?;
+    event.metadata_put(archive_key.as_deref(), &attributes)
 }
 
-export_plugin!(Metadata);
+export_plugin!(fn handle(Config) as pub Metadata);
 
 /// The JSON text of the attributes of `event`: the value at each of `paths`
 /// in the detail, keyed by the path. Each value is found in the detail text

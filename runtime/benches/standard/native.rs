@@ -124,17 +124,7 @@ impl Native {
                 let Some(Ok(change)) = parsed.change() else {
                     return Err(PluginError::reject("metadata.put of no state change"));
                 };
-                let record = ChangeRecord {
-                    event_id: event.id.clone(),
-                    source: event.source.clone(),
-                    entity_type: change.entity_type.clone(),
-                    entity_id: change.entity_id.clone(),
-                    operation: change.operation.as_str().to_owned(),
-                    ts: change.ts,
-                    author: change.author.clone(),
-                    archive_key,
-                    attributes,
-                };
+                let record = ChangeRecord::of_change(event, change, archive_key, attributes);
                 self.metadata.put(&record).map(|_| ()).map_err(backend)
             }
             Call::Notify {

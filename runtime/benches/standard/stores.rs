@@ -57,53 +57,49 @@ impl MetadataStore for MemMetadata {
 
     /// Filters on every field, newest first, one page (no cursors).
     fn query(&self, query: &ChangeQuery) -> BackendResult<ChangePage> {
-        if query.cursor.is_some() {
-            return Err(BackendError::Invalid("the bench store has one page".into()));
-        }
         let matches =
             |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
-        let records = self
-            .records
-            .lock()
-            .expect("no panics while holding the lock");
-        let mut found: Vec<ChangeRecord> = records
-            .values()
-            .filter(|r| {
-                matches(&query.author, &r.author)
-                    && matches(&query.entity_type, &r.entity_type)
-                    && matches(&query.entity_id, &r.entity_id)
-                    && matches(&query.operation, &r.operation)
-                    && matches(&query.source, &r.source)
-                    && query.since.is_none_or(|since| r.ts >= since)
-                    && query.until.is_none_or(|until| r.ts < until)
-            })
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| b.ts.cmp(&a.ts).then_with(|| b.event_id.cmp(&a.event_id)));
-        found.truncate(query.limit);
-        Ok(ChangePage {
-            records: found,
-            next_cursor: None,
-        })
+        let mut found = self.one_page(query.cursor.as_deref(), |r| {
+            matches(&query.author, &r.author)
+                && matches(&query.entity_type, &r.entity_type)
+                && matches(&query.entity_id, &r.entity_id)
+                && matches(&query.operation, &r.operation)
+                && matches(&query.source, &r.source)
+                && query.since.is_none_or(|since| r.ts >= since)
+                && query.until.is_none_or(|until| r.ts < until)
+        })?;
+        found.records.reverse();
+        found.records.truncate(query.limit);
+        Ok(found)
     }
 
+    /// One entity's records, oldest first, one page (no cursors).
     fn history(&self, query: &HistoryQuery) -> BackendResult<ChangePage> {
-        if query.cursor.is_some() {
+        self.one_page(query.cursor.as_deref(), |r| {
+            r.entity_type == query.entity_type
+                && r.entity_id == query.entity_id
+                && query.source.as_deref().is_none_or(|s| s == r.source)
+        })
+    }
+}
+
+impl MemMetadata {
+    /// The records `keep` selects, oldest first (by time, then event id);
+    /// the only page there is, so a query that continues from a cursor is
+    /// refused.
+    fn one_page(
+        &self,
+        cursor: Option<&str>,
+        keep: impl Fn(&ChangeRecord) -> bool,
+    ) -> BackendResult<ChangePage> {
+        if cursor.is_some() {
             return Err(BackendError::Invalid("the bench store has one page".into()));
         }
         let records = self
             .records
             .lock()
             .expect("no panics while holding the lock");
-        let mut found: Vec<ChangeRecord> = records
-            .values()
-            .filter(|r| {
-                r.entity_type == query.entity_type
-                    && r.entity_id == query.entity_id
-                    && query.source.as_deref().is_none_or(|s| s == r.source)
-            })
-            .cloned()
-            .collect();
+        let mut found: Vec<ChangeRecord> = records.values().filter(|r| keep(r)).cloned().collect();
         found.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.event_id.cmp(&b.event_id)));
         Ok(ChangePage {
             records: found,

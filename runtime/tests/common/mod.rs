@@ -21,7 +21,7 @@ use trailmark_runtime::{
 /// Where the fixture `.wasm` files are: `$TRAILMARK_WASM_DIR`, else
 /// `$CARGO_TARGET_DIR/wasm32-wasip2/release`, else the target directory this
 /// test binary was built in, else `<workspace>/target/wasm32-wasip2/release`.
-pub fn wasm_dir() -> PathBuf {
+pub(crate) fn wasm_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("TRAILMARK_WASM_DIR") {
         return PathBuf::from(dir);
     }
@@ -41,7 +41,7 @@ pub fn wasm_dir() -> PathBuf {
 }
 
 /// The bytes of fixture plugin `name` (`fixture_<name>.wasm`).
-pub fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = wasm_dir().join(format!("fixture_{name}.wasm"));
     match std::fs::read(&path) {
         Ok(bytes) => bytes,
@@ -53,13 +53,13 @@ pub fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A runtime shared by the tests of one binary (one engine, one pool).
-pub fn runtime() -> &'static Runtime {
+pub(crate) fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime starts"))
 }
 
 /// The standard plugin `name` (`trailmark_plugin_<name>.wasm`), loaded into [`runtime`].
-pub fn standard(name: &str) -> Arc<Plugin> {
+pub(crate) fn standard(name: &str) -> Arc<Plugin> {
     let path = wasm_dir().join(format!("trailmark_plugin_{name}.wasm"));
     runtime().load_file(name, &path).unwrap_or_else(|e| {
         panic!(
@@ -70,7 +70,7 @@ pub fn standard(name: &str) -> Arc<Plugin> {
 }
 
 /// Fixture `name` loaded once per test binary into [`runtime`].
-pub fn plugin(name: &str) -> Arc<Plugin> {
+pub(crate) fn plugin(name: &str) -> Arc<Plugin> {
     static PLUGINS: OnceLock<Mutex<HashMap<String, Arc<Plugin>>>> = OnceLock::new();
     let plugins = PLUGINS.get_or_init(Default::default);
     // Recover from a poisoned map: one failed test must not fail the others.
@@ -84,7 +84,7 @@ pub fn plugin(name: &str) -> Arc<Plugin> {
 }
 
 /// A binding of fixture `name` to rule `rule` with no grants and default limits.
-pub fn bind(name: &str, rule: &str, config: serde_json::Value) -> Binding {
+pub(crate) fn bind(name: &str, rule: &str, config: serde_json::Value) -> Binding {
     bind_with(
         name,
         rule,
@@ -96,7 +96,7 @@ pub fn bind(name: &str, rule: &str, config: serde_json::Value) -> Binding {
 }
 
 /// A binding of a loaded plugin to rule `rule` with the default spec.
-pub fn bind_plugin(plugin: Arc<Plugin>, rule: &str) -> Binding {
+pub(crate) fn bind_plugin(plugin: Arc<Plugin>, rule: &str) -> Binding {
     Binding::new(
         plugin,
         BindingSpec {
@@ -108,7 +108,7 @@ pub fn bind_plugin(plugin: Arc<Plugin>, rule: &str) -> Binding {
 }
 
 /// A binding with everything given.
-pub fn bind_with(
+pub(crate) fn bind_with(
     name: &str,
     rule: &str,
     grants: Grants,
@@ -131,7 +131,7 @@ pub fn bind_with(
 }
 
 /// An `Object State Change` event with this id.
-pub fn event(id: &str) -> Event {
+pub(crate) fn event(id: &str) -> Event {
     event_with_detail(
         id,
         r#"{"entity-type":"book","entity-id":"b1","operation":"insert","ts":1764064800000,"author":"ana","data":{}}"#,
@@ -139,7 +139,7 @@ pub fn event(id: &str) -> Event {
 }
 
 /// An event with this id and detail text.
-pub fn event_with_detail(id: &str, detail: &str) -> Event {
+pub(crate) fn event_with_detail(id: &str, detail: &str) -> Event {
     Event {
         id: id.to_owned(),
         version: "0".to_owned(),
@@ -154,7 +154,7 @@ pub fn event_with_detail(id: &str, detail: &str) -> Event {
 }
 
 /// The text of a `reject`: fixtures report what they tried that way.
-pub fn rejection(result: Result<(), CallError>) -> String {
+pub(crate) fn rejection(result: Result<(), CallError>) -> String {
     match result {
         Err(CallError::Reject(text)) => text,
         other => panic!("expected a rejection describing the attempt, got {other:?}"),
@@ -163,14 +163,14 @@ pub fn rejection(result: Result<(), CallError>) -> String {
 
 /// The healthy plugin answers: used after every misbehaviour to show the
 /// runtime carries on.
-pub fn assert_noop_still_works() {
+pub(crate) fn assert_noop_still_works() {
     let binding = bind("noop", "healthy", serde_json::json!({}));
     binding.call(&event("after")).expect("noop succeeds");
 }
 
 /// An in-memory archive.
 #[derive(Default)]
-pub struct MemArchive {
+pub(crate) struct MemArchive {
     pub bodies: Mutex<HashMap<String, Vec<u8>>>,
 }
 
@@ -190,7 +190,7 @@ impl ArchiveStore for MemArchive {
 
 /// An in-memory metadata store, idempotent on event id like the real ones.
 #[derive(Default)]
-pub struct MemMetadata {
+pub(crate) struct MemMetadata {
     pub records: Mutex<Vec<ChangeRecord>>,
 }
 
@@ -215,7 +215,7 @@ impl MetadataStore for MemMetadata {
 
 /// A forward destination that records what it was asked to send.
 #[derive(Default)]
-pub struct RecordingForwarder {
+pub(crate) struct RecordingForwarder {
     pub sent: Mutex<Vec<Event>>,
 }
 
@@ -228,7 +228,7 @@ impl Forwarder for RecordingForwarder {
 
 /// A notifier that records what it was asked to publish.
 #[derive(Default)]
-pub struct RecordingNotifier {
+pub(crate) struct RecordingNotifier {
     pub published: Mutex<Vec<Notification>>,
 }
 
@@ -244,7 +244,7 @@ impl Notifier for RecordingNotifier {
 
 /// Runs `f` with a `tracing` subscriber that records every event on this
 /// thread as text; returns `f`'s result and the text.
-pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
+pub(crate) fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
     let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
     let writer = Arc::clone(&buffer);
     // Only our own events: wasmtime-wasi traces every host call at TRACE.
