@@ -2,6 +2,7 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use trailmark::ingest::IngestLimits;
 
 use crate::ingest_server::{Answer, TestServer, assert_still_serving, request};
 
@@ -129,7 +130,8 @@ async fn native_limits_and_malformed_input() {
         Method::POST,
         "/v1/events",
         &[JSON],
-        vec![b' '; 2 * 1024 * 1024],
+        // One byte past the default cap.
+        vec![b' '; IngestLimits::default().max_body_bytes + 1],
     )
     .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
