@@ -473,6 +473,20 @@ fn checkpoints_are_listed_with_their_age_and_a_late_head_is_warned_about() {
 }
 
 #[test]
+fn a_delete_without_a_body_says_so_in_the_history() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let page = v.get("/ui/entities/book/7", Some(&s));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Deleted: the delete carried no body."),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("No body was archived"), "{}", page.body);
+}
+
+#[test]
 fn history_lists_versions_and_diffs_the_picked_pair() {
     let v = Viewer::start();
     let s = v.sign_in("viewer");

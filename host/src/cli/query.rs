@@ -272,6 +272,9 @@ fn print_versions(versions: &[Value]) -> Result<()> {
         println!("{line}");
         match (v.get("body"), v.get("body-error").and_then(Value::as_str)) {
             (_, Some(error)) => println!("    (body unreadable: {error})"),
+            (Some(Value::Null) | None, None) if text(v, "operation") == "delete" => {
+                println!("    (deleted: no body)")
+            }
             (Some(Value::Null) | None, None) => println!("    (no body archived)"),
             (Some(body), None) => {
                 for line in serde_json::to_string_pretty(body)?.lines() {

@@ -112,6 +112,45 @@ fn two_events_of_one_instant_keep_two_bodies_and_history_shows_each_its_own() {
 }
 
 #[test]
+fn a_delete_without_data_has_no_body_in_history_and_verifies() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let insert = change(
+        "com.bank",
+        "insert",
+        1_795_600_000_000,
+        "alice",
+        json!({"balance": 5}),
+    );
+    let detail = json!({
+        "entity-type": "account", "entity-id": "acct-1", "operation": "delete",
+        "ts": 1_795_600_000_001_i64, "author": "bob",
+    });
+    let delete = json!({"Source": "com.bank", "DetailType": "Object State Change",
+                        "Detail": detail.to_string()});
+    put_and_wait(&server, &[insert, delete], 2);
+    let versions = all_versions(&server, None, 100);
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0]["body"], json!({"balance": 5}), "{versions:?}");
+    assert_eq!(versions[1]["operation"], "delete", "{versions:?}");
+    // No body, and no error: the delete carried none (before, the event's
+    // detail was archived and shown as if it were the entity's body).
+    assert!(versions[1]["body"].is_null(), "{versions:?}");
+    assert!(versions[1].get("body-error").is_none(), "{versions:?}");
+
+    let root = setup.path();
+    let out = cli(root, &server, &["history", "account", "acct-1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("(deleted: no body)").count(), 1, "{stdout}");
+    assert!(stdout.contains("\"balance\": 5"), "{stdout}");
+    assert!(!stdout.contains("\"author\": \"bob\""), "{stdout}");
+    drop(server);
+    let (out, report) = verify(root);
+    assert!(out.status.success(), "{report}");
+}
+
+#[test]
 fn history_is_per_source_in_the_api_and_the_cli_and_pages_return_each_version_once() {
     let setup = Setup::new().standard();
     let server = setup.start();

@@ -3,10 +3,11 @@
 //! For every `Object State Change` it stores `detail.data` (`application/json`)
 //! under a key rendered from a template: the bytes exactly as journaled, never
 //! re-serialized, so the archived body is the body the producer sent. A
-//! `delete` without `data` stores the whole detail instead (entity type and
-//! id, operation, ts, author), so every change has a body at its key and the
-//! key the `metadata` plugin records always exists. Events that are not a
-//! valid `Object State Change` are rejected (dead-lettered) with the reason.
+//! `delete` without `data` has no body and stores nothing (the `metadata`
+//! plugin records no archive key for it, so the entity's history shows the
+//! delete without a body rather than the event's detail dressed up as one).
+//! Events that are not a valid `Object State Change` are rejected
+//! (dead-lettered) with the reason.
 //!
 //! It parses no JSON: the host hands over the typed fields and the raw
 //! text of `data`. Only `pretty: true` parses the body, to re-indent it.
@@ -51,20 +52,27 @@ impl Default for Config {
 
 /// Handle one delivery under the rule's `config`.
 fn handle(config: &Config, event: &Event<'_>) -> Result<(), PluginError> {
-    let (key, body) = entry(event, config)?;
-    event.archive_put(&key, &body, "application/json")
+    match entry(event, config)? {
+        Some((key, body)) => event.archive_put(&key, &body, "application/json"),
+        None => Ok(()),
+    }
 }
 
 export_plugin!(fn handle(Config) as pub Archive);
 
-/// The key and body to store for `event`: the body borrowed from the
-/// event unless it is re-indented.
-fn entry<'e>(event: &Event<'e>, config: &Config) -> Result<(String, Cow<'e, [u8]>), PluginError> {
+/// A key and the body to store under it.
+type Entry<'e> = (String, Cow<'e, [u8]>);
+
+/// The key and body to store for `event` (the body borrowed from the
+/// event unless it is re-indented), or `None` for a delete without `data`.
+fn entry<'e>(event: &Event<'e>, config: &Config) -> Result<Option<Entry<'e>>, PluginError> {
     let change = event.state_change()?;
+    let Some(body) = change.data else {
+        return Ok(None);
+    };
     let key = config.key.render_key(event)?;
-    let body = change.data.unwrap_or(event.detail());
     if !config.pretty {
-        return Ok((key, Cow::Borrowed(body.as_bytes())));
+        return Ok(Some((key, Cow::Borrowed(body.as_bytes()))));
     }
     let pretty = serde_json::from_str::<serde_json::Value>(body)
         .and_then(|value| serde_json::to_vec_pretty(&value))
@@ -74,7 +82,7 @@ fn entry<'e>(event: &Event<'e>, config: &Config) -> Result<(String, Cow<'e, [u8]
                 event.id()
             ))
         })?;
-    Ok((key, Cow::Owned(pretty)))
+    Ok(Some((key, Cow::Owned(pretty))))
 }
 
 #[cfg(test)]
@@ -148,14 +156,18 @@ mod tests {
     }
 
     #[test]
-    fn delete_without_data_stores_the_detail() {
+    fn a_delete_without_data_stores_nothing_and_one_with_data_stores_it() {
         let detail = r#"{"entity-type": "book", "entity-id": "42", "operation": "delete", "ts": 1795602600000, "author": "carol"}"#;
-        let (key, body) = run("{}", detail).1.expect("archived");
+        let (answer, put) = run("{}", detail);
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!(put, None);
+        let with_data = r#"{"entity-type": "book", "entity-id": "42", "operation": "delete", "ts": 1795602600000, "author": "carol", "data": {"title": "Dune"}}"#;
+        let (key, body) = run("{}", with_data).1.expect("archived");
         assert_eq!(
             key,
             "com.example.library/book/42/1795602600000-delete-e-1.json"
         );
-        assert_eq!(body, detail.as_bytes());
+        assert_eq!(body, br#"{"title": "Dune"}"#);
     }
 
     #[test]

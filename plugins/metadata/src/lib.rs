@@ -1,7 +1,9 @@
 //! The standard `metadata` plugin: stores a queryable change record per event.
 //!
 //! For every `Object State Change` it stores, through `metadata.put`, the
-//! archive key of the body and chosen detail fields as attributes; the host
+//! archive key of the body (none for a delete without `data`, which has no
+//! body: the `archive` plugin stores nothing for it) and chosen detail
+//! fields as attributes; the host
 //! adds the event's own fields (event id, source, entity type and id,
 //! operation, ts in epoch milliseconds, author). The host stores each event
 //! id once, so redeliveries are harmless. Without `attributes` it reads no
@@ -53,10 +55,11 @@ impl Default for Config {
 fn handle(config: &Config, event: &Event<'_>) -> Result<(), PluginError> {
     // Only a valid state change has a change record; reject others here
     // with the reason rather than let the host refuse the call.
-    event.state_change()?;
+    let has_body = event.state_change()?.data.is_some();
     let archive_key = config
         .archive_key
         .as_ref()
+        .filter(|_| has_body)
         .map(|template| template.render_key(event))
         .transpose()?;
     let attributes = attributes(event, &config.attributes)?;
@@ -128,6 +131,22 @@ mod tests {
             Some("com.example.library/book/b%2F1/1795602600000-insert-e-1.json")
         );
         assert_eq!(attributes, "{}");
+    }
+
+    #[test]
+    fn a_delete_without_data_points_at_no_body() {
+        let delete = json!({"entity-type": "book", "entity-id": "b/1", "operation": "delete",
+                            "ts": 1_795_602_600_000_i64, "author": "ann"});
+        let (answer, put) = run("", &delete);
+        assert_eq!(answer, Answer::Ok);
+        assert_eq!(put.expect("stored").0, None);
+        let mut with_data = delete.clone();
+        with_data["data"] = json!({"title": "Dune"});
+        let (_, put) = run("", &with_data);
+        assert_eq!(
+            put.expect("stored").0.as_deref(),
+            Some("com.example.library/book/b%2F1/1795602600000-delete-e-1.json")
+        );
     }
 
     #[test]

@@ -181,6 +181,10 @@ fn pretty(v: &Value) -> String {
 fn version_view(i: usize, v: &Loaded, is_from: bool, is_to: bool) -> VersionView {
     let (body, body_note) = match &v.shown {
         Ok(Some(b)) => (Some(b.clone()), None),
+        Ok(None) if v.record.operation == "delete" => (
+            None,
+            Some("Deleted: the delete carried no body.".to_owned()),
+        ),
         Ok(None) => (
             None,
             Some("No body was archived for this version.".to_owned()),
