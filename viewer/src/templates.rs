@@ -6,7 +6,7 @@ use askama::Template;
 
 /// What every page's frame shows: who is signed in, and the CSRF token of
 /// the sign-out form.
-pub struct Chrome {
+pub(crate) struct Chrome {
     /// The principal's name, when signed in.
     pub user: Option<String>,
     /// The session's CSRF token (empty when signed out).
@@ -15,7 +15,7 @@ pub struct Chrome {
 
 impl Chrome {
     /// The frame of a page seen signed out.
-    pub fn signed_out() -> Self {
+    pub(crate) fn signed_out() -> Self {
         Chrome {
             user: None,
             csrf: String::new(),
@@ -26,7 +26,7 @@ impl Chrome {
 /// The sign-in form.
 #[derive(Template)]
 #[template(path = "signin.html")]
-pub struct SignIn {
+pub(crate) struct SignIn {
     pub chrome: Chrome,
     /// Why the last attempt failed, or why sign-in is asked.
     pub message: Option<String>,
@@ -41,14 +41,14 @@ pub struct SignIn {
 /// A page with only a message: not found, refused, failed.
 #[derive(Template)]
 #[template(path = "message.html")]
-pub struct Message {
+pub(crate) struct Message {
     pub chrome: Chrome,
     pub title: String,
     pub message: String,
 }
 
 /// One change record in the results.
-pub struct Row {
+pub(crate) struct Row {
     pub time: crate::when::Stamp,
     pub operation: String,
     pub entity_type: String,
@@ -63,7 +63,7 @@ pub struct Row {
 /// The search page.
 #[derive(Template)]
 #[template(path = "search.html")]
-pub struct SearchPage {
+pub(crate) struct SearchPage {
     pub chrome: Chrome,
     /// The query as typed.
     pub q: String,
@@ -89,7 +89,7 @@ pub struct SearchPage {
 }
 
 /// Facets and histogram of a search result.
-pub struct SummaryView {
+pub(crate) struct SummaryView {
     /// "1,234 matches" or "the newest 5,000 matches".
     pub counted: String,
     pub facets: Vec<crate::facets::Facet>,
@@ -104,10 +104,10 @@ pub struct SummaryView {
 }
 
 /// How often a page followed live reloads, in seconds.
-pub const LIVE_SECONDS: u32 = 5;
+pub(crate) const LIVE_SECONDS: u32 = 5;
 
 /// One version of an entity.
-pub struct VersionView {
+pub(crate) struct VersionView {
     /// 1-based, oldest first, on this page.
     pub number: usize,
     pub event_id: String,
@@ -130,7 +130,7 @@ pub struct VersionView {
 }
 
 /// One changed path.
-pub struct ChangeView {
+pub(crate) struct ChangeView {
     pub path: String,
     pub kind: &'static str,
     pub before: String,
@@ -138,7 +138,7 @@ pub struct ChangeView {
 }
 
 /// The diff between two versions.
-pub struct DiffView {
+pub(crate) struct DiffView {
     pub from: usize,
     pub to: usize,
     pub changes: Vec<ChangeView>,
@@ -150,7 +150,7 @@ pub struct DiffView {
 /// An entity's history.
 #[derive(Template)]
 #[template(path = "history.html")]
-pub struct HistoryPage {
+pub(crate) struct HistoryPage {
     pub chrome: Chrome,
     pub entity_type: String,
     pub entity_id: String,
@@ -165,7 +165,7 @@ pub struct HistoryPage {
 }
 
 /// One rule's verdict, for display.
-pub struct VerdictView {
+pub(crate) struct VerdictView {
     pub rule: String,
     pub plugin: String,
     pub enabled: bool,
@@ -182,7 +182,7 @@ pub struct VerdictView {
 /// An event's detail.
 #[derive(Template)]
 #[template(path = "event.html")]
-pub struct EventPage {
+pub(crate) struct EventPage {
     pub chrome: Chrome,
     pub id: String,
     pub seq: u64,
@@ -207,7 +207,7 @@ pub struct EventPage {
 /// The page to paste an event and explain it against the live rules.
 #[derive(Template)]
 #[template(path = "test_event.html")]
-pub struct TestEventPage {
+pub(crate) struct TestEventPage {
     pub chrome: Chrome,
     /// The event as pasted.
     pub event: String,
@@ -221,7 +221,7 @@ pub struct TestEventPage {
 /// The operations page.
 #[derive(Template)]
 #[template(path = "operations.html")]
-pub struct OperationsPage {
+pub(crate) struct OperationsPage {
     pub chrome: Chrome,
     pub rules: Vec<crate::operations::RuleCounters>,
     pub reload_at: crate::when::Stamp,
@@ -237,7 +237,7 @@ pub struct OperationsPage {
 }
 
 /// One dead letter, for display.
-pub struct DeadLetterRow {
+pub(crate) struct DeadLetterRow {
     pub id: i64,
     pub rule: String,
     pub event_id: String,
@@ -264,7 +264,7 @@ impl From<crate::operations::DeadLetterView> for DeadLetterRow {
 /// The confirmation of a dead-letter replay or purge, and its outcome.
 #[derive(Template)]
 #[template(path = "dead_letters.html")]
-pub struct DeadLettersPage {
+pub(crate) struct DeadLettersPage {
     pub chrome: Chrome,
     /// The session's CSRF token, for the form.
     pub csrf: String,
@@ -279,7 +279,7 @@ pub struct DeadLettersPage {
 }
 
 /// One signed checkpoint, for display.
-pub struct CheckpointRow {
+pub(crate) struct CheckpointRow {
     pub seq: u64,
     pub time: crate::when::Stamp,
     /// How long ago it was signed.
@@ -291,7 +291,7 @@ pub struct CheckpointRow {
 /// The checkpoints page.
 #[derive(Template)]
 #[template(path = "checkpoints.html")]
-pub struct CheckpointsPage {
+pub(crate) struct CheckpointsPage {
     pub chrome: Chrome,
     /// Said when the head has waited too long for a checkpoint.
     pub warning: Option<String>,

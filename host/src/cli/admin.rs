@@ -15,6 +15,7 @@ use super::{OutputFormat, ServerArg, table, terminal};
     after_help = "Examples:\n  trailmark status\n  trailmark status --server http://audit.internal:8088 --token \"$ADMIN_TOKEN\" --output json"
 )]
 pub struct StatusArgs {
+    /// The server to ask.
     #[command(flatten)]
     server: ServerArg,
     /// Output format.
@@ -30,6 +31,7 @@ pub enum DlqCommand {
         after_help = "Examples:\n  trailmark dlq list\n  trailmark dlq list --rule archive --output json"
     )]
     List {
+        /// The server to ask.
         #[command(flatten)]
         server: ServerArg,
         /// Only this rule's.
@@ -42,6 +44,7 @@ pub enum DlqCommand {
     /// Show one dead letter with its event.
     #[command(after_help = "Example:\n  trailmark dlq show 12")]
     Show {
+        /// The server to ask.
         #[command(flatten)]
         server: ServerArg,
         /// Dead-letter id (from `dlq list`).
@@ -60,6 +63,7 @@ pub enum DlqCommand {
         after_help = "Examples:\n  trailmark dlq purge 12 13\n  trailmark dlq purge --rule alert --yes"
     )]
     Purge {
+        /// Which dead letters.
         #[command(flatten)]
         selection: Selection,
         /// Do not ask for confirmation.
@@ -71,6 +75,7 @@ pub enum DlqCommand {
 /// Which dead letters a command acts on.
 #[derive(Debug, Args)]
 pub struct Selection {
+    /// The server to ask.
     #[command(flatten)]
     server: ServerArg,
     /// Only this rule's.
@@ -287,6 +292,7 @@ fn report(v: &Value, key: &str, output: OutputFormat) -> Result<()> {
     after_help = "Times are RFC 3339, epoch milliseconds, or relative (1h = an hour ago).\n\nExamples:\n  trailmark replay --since 1h\n  trailmark replay --since 2026-11-25T09:00:00Z --until 2026-11-25T10:00:00Z --rule archive"
 )]
 pub struct ReplayArgs {
+    /// The server to ask.
     #[command(flatten)]
     server: ServerArg,
     /// Events accepted at or after this time.

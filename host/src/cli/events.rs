@@ -35,6 +35,7 @@ pub enum EventsCommand {
         after_help = "Examples:\n  trailmark events put examples/events/put-events.json\n  trailmark events put examples/events/book-*.json\n  echo '[{\"Source\":\"app\",\"DetailType\":\"t\",\"Detail\":\"{}\"}]' | trailmark events put -"
     )]
     Put {
+        /// The server to ask.
         #[command(flatten)]
         server: ServerArg,
         /// Files of entries or envelopes; `-` reads standard input.

@@ -17,6 +17,7 @@ pub enum PluginsCommand {
         after_help = "Examples:\n  trailmark plugins list\n  trailmark plugins list --output json"
     )]
     List {
+        /// The server to ask.
         #[command(flatten)]
         server: ServerArg,
         /// Output format.

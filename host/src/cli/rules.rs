@@ -75,6 +75,7 @@ pub enum RulesCommand {
         after_help = "Examples:\n  trailmark rules list\n  trailmark rules list --server http://audit.internal:8088 --output json"
     )]
     List {
+        /// The server to ask.
         #[command(flatten)]
         server: ServerArg,
         /// Output format.
@@ -84,6 +85,7 @@ pub enum RulesCommand {
     /// Show one of a running server's rules in full.
     #[command(after_help = "Example:\n  trailmark rules show delete-alert")]
     Show {
+        /// The server to ask.
         #[command(flatten)]
         server: ServerArg,
         /// The rule's name.

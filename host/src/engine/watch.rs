@@ -15,10 +15,10 @@ use tracing::{info, warn};
 use super::reload::Reloader;
 
 /// Quiet time after the last file event before reloading.
-pub const SETTLE: Duration = Duration::from_millis(50);
+pub(crate) const SETTLE: Duration = Duration::from_millis(50);
 
 /// Start watching; the returned watcher must be kept alive.
-pub fn start(
+pub(crate) fn start(
     dirs: Vec<PathBuf>,
     reloader: Arc<Reloader>,
 ) -> notify::Result<notify::RecommendedWatcher> {
@@ -52,7 +52,7 @@ pub fn start(
 }
 
 /// Reload on SIGHUP.
-pub fn on_sighup(reloader: Arc<Reloader>) {
+pub(crate) fn on_sighup(reloader: Arc<Reloader>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

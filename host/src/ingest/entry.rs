@@ -55,7 +55,7 @@ pub(crate) enum Field {
 
 impl Field {
     /// The field's name in the PutEvents API.
-    pub fn aws_name(self) -> &'static str {
+    pub(crate) fn aws_name(self) -> &'static str {
         match self {
             Field::Source => "Source",
             Field::DetailType => "DetailType",
@@ -66,7 +66,7 @@ impl Field {
     }
 
     /// The field's name in the native API.
-    pub fn native_name(self) -> &'static str {
+    pub(crate) fn native_name(self) -> &'static str {
         match self {
             Field::Source => "source",
             Field::DetailType => "detail-type",

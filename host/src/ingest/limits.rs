@@ -133,7 +133,7 @@ pub fn entry_size(
 /// Scans the text without parsing or recursion, so it is safe on any input;
 /// brackets inside strings do not count. Malformed text is left for the
 /// parser to reject.
-pub fn text_exceeds_depth(text: &str, max: usize) -> bool {
+pub(crate) fn text_exceeds_depth(text: &str, max: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -164,7 +164,7 @@ pub fn text_exceeds_depth(text: &str, max: usize) -> bool {
 
 /// Nesting depth of objects and arrays in a parsed value (`{}` is 1, a
 /// scalar 0), computed without recursion.
-pub fn value_depth(value: &Value) -> usize {
+pub(crate) fn value_depth(value: &Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];
     while let Some((value, above)) = stack.pop() {

@@ -171,7 +171,10 @@ impl Shared {
     /// A place to handle one `POST`, or `None` when `max_in_flight` requests
     /// are already being handled, or `max_in_flight_per_principal` of this
     /// principal's.
-    pub fn admit(&self, principal: Option<&trailmark_auth::Principal>) -> Option<Admission<'_>> {
+    pub(crate) fn admit(
+        &self,
+        principal: Option<&trailmark_auth::Principal>,
+    ) -> Option<Admission<'_>> {
         let permit = self.in_flight.try_acquire().ok()?;
         let Some(principal) = principal else {
             return Some(Admission {

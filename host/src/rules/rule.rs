@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use trailmark_pattern::{PathSegment, Pattern};
-pub use trailmark_runtime::{ArchiveGrant, Grants};
+use trailmark_runtime::{ArchiveGrant, Grants};
 use trailmark_runtime::{Quota, QuotaUnit, Quotas};
 
 use super::document::Step;

@@ -12,11 +12,11 @@ use super::document::{Document, Position, Step};
 
 /// Most rules one host loads: EventBridge's default quota of rules per event
 /// bus. Each rule costs matcher memory and a delivery lane.
-pub const MAX_RULES: usize = 300;
+pub(crate) const MAX_RULES: usize = 300;
 
 /// Largest rule file read. A pattern may hold at most 2,048 characters (as on
 /// EventBridge); the rest of a rule is a few lines of metadata and config.
-pub const MAX_RULE_FILE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_RULE_FILE_BYTES: u64 = 64 * 1024;
 use super::rule::{Rule, parse_rule};
 
 /// A problem in a rule file, located at file:line:col.

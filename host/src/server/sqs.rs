@@ -13,7 +13,7 @@ use trailmark_backends_aws::{SqsSource, SqsSourceConfig};
 use crate::ingest::{Intake, IntakeError};
 
 /// Poll the queue until the task is aborted.
-pub async fn run(config: SqsSourceConfig, intake: Arc<dyn Intake>) {
+pub(crate) async fn run(config: SqsSourceConfig, intake: Arc<dyn Intake>) {
     let source: SqsSource = loop {
         match config.connect().await {
             Ok(s) => break s,

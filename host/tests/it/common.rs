@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Where the built `.wasm` files are: `TRAILMARK_WASM_DIR` (set by
 /// `cargo xtask test`), else the workspace target dir.
-pub fn wasm_dir() -> PathBuf {
+pub(crate) fn wasm_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("TRAILMARK_WASM_DIR") {
         return PathBuf::from(dir);
     }
@@ -21,7 +21,7 @@ pub fn wasm_dir() -> PathBuf {
 }
 
 /// The workspace root.
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("host is in the workspace")
@@ -29,7 +29,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// Path of a built guest crate's `.wasm` by package name (e.g. `trailmark-plugin-archive`, `fixture-flaky`).
-pub fn wasm(package: &str) -> PathBuf {
+pub(crate) fn wasm(package: &str) -> PathBuf {
     let path = wasm_dir().join(format!("{}.wasm", package.replace('-', "_")));
     assert!(
         path.is_file(),
@@ -40,12 +40,12 @@ pub fn wasm(package: &str) -> PathBuf {
 }
 
 /// A temp directory laid out for a server: rules/, plugins/, data/.
-pub struct Setup {
+pub(crate) struct Setup {
     pub dir: tempfile::TempDir,
 }
 
 impl Setup {
-    pub fn new() -> Setup {
+    pub(crate) fn new() -> Setup {
         let dir = tempfile::tempdir().expect("temp dir");
         for d in ["rules", "plugins", "data"] {
             std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
@@ -53,12 +53,12 @@ impl Setup {
         Setup { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Install the four standard plugins and the default rules.
-    pub fn standard(self) -> Setup {
+    pub(crate) fn standard(self) -> Setup {
         for p in ["archive", "metadata", "alert", "log"] {
             self.plugin(p, &format!("trailmark-plugin-{p}"));
         }
@@ -76,7 +76,7 @@ impl Setup {
     }
 
     /// Install a built package as `plugins/<name>.wasm`.
-    pub fn plugin(&self, name: &str, package: &str) -> &Setup {
+    pub(crate) fn plugin(&self, name: &str, package: &str) -> &Setup {
         std::fs::copy(
             wasm(package),
             self.path().join("plugins").join(format!("{name}.wasm")),
@@ -86,7 +86,7 @@ impl Setup {
     }
 
     /// Write a rule file.
-    pub fn rule(&self, file: &str, text: &str) -> &Setup {
+    pub(crate) fn rule(&self, file: &str, text: &str) -> &Setup {
         std::fs::write(self.path().join("rules").join(file), text).expect("write rule");
         self
     }
@@ -94,7 +94,7 @@ impl Setup {
     /// Write `rules/<name>.yaml`: rule `name` hands `plugin` every event
     /// from `com.example.test` (the source [`state_change`] puts), with
     /// `extra` YAML lines (grants, config, limits, retry) after.
-    pub fn test_rule(&self, name: &str, plugin: &str, extra: &str) -> &Setup {
+    pub(crate) fn test_rule(&self, name: &str, plugin: &str, extra: &str) -> &Setup {
         self.rule(
             &format!("{name}.yaml"),
             &format!(
@@ -104,20 +104,20 @@ impl Setup {
     }
 
     /// Write trailmark.toml.
-    pub fn config(&self, text: &str) -> &Setup {
+    pub(crate) fn config(&self, text: &str) -> &Setup {
         std::fs::write(self.path().join("trailmark.toml"), text).expect("write config");
         self
     }
 
     /// Start a server on this setup.
-    pub fn start(&self) -> Server {
+    pub(crate) fn start(&self) -> Server {
         Server::start(self.path())
     }
 }
 
 /// How [`Server::start`] runs the server in a [`Setup`]'s directory: on a
 /// free loopback port, over its data/, rules/ and plugins/.
-pub const SERVE: [&str; 9] = [
+pub(crate) const SERVE: [&str; 9] = [
     "serve",
     "--listen",
     "127.0.0.1:0",
@@ -130,7 +130,7 @@ pub const SERVE: [&str; 9] = [
 ];
 
 /// A running `trailmark serve`.
-pub struct Server {
+pub(crate) struct Server {
     pub child: Child,
     pub url: String,
     pub root: PathBuf,
@@ -139,13 +139,13 @@ pub struct Server {
 
 impl Server {
     /// Start `trailmark serve` in `root` (rules/, plugins/, data/, optional trailmark.toml).
-    pub fn start(root: &Path) -> Server {
+    pub(crate) fn start(root: &Path) -> Server {
         Server::start_with(root, |_| {})
     }
 
     /// As [`Server::start`], letting the caller adjust the command first
     /// (environment, resource limits through `pre_exec`).
-    pub fn start_with(root: &Path, adjust: impl FnOnce(&mut Command)) -> Server {
+    pub(crate) fn start_with(root: &Path, adjust: impl FnOnce(&mut Command)) -> Server {
         let log = root.join(format!(
             "server-{}.log",
             std::process::id() as u128 * 1000 + fastrand_u16() as u128
@@ -202,7 +202,7 @@ impl Server {
 
     /// Run the `trailmark` CLI against this server as its local admin
     /// (`TRAILMARK_SERVER`, and `TRAILMARK_DATA` for the admin token).
-    pub fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_trailmark"))
             .args(args)
             .env("TRAILMARK_SERVER", &self.url)
@@ -212,12 +212,12 @@ impl Server {
     }
 
     /// The server's log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The admin token the server created in its data directory on first start.
-    pub fn token(&self) -> Option<String> {
+    pub(crate) fn token(&self) -> Option<String> {
         std::fs::read_to_string(self.root.join("data").join("admin-token"))
             .ok()
             .map(|t| t.trim().to_owned())
@@ -233,7 +233,7 @@ impl Server {
     }
 
     /// GET, returning (status, JSON or text).
-    pub fn get(&self, path: &str) -> Result<(u16, Value), String> {
+    pub(crate) fn get(&self, path: &str) -> Result<(u16, Value), String> {
         let mut r = Self::agent()
             .get(&format!("{}{path}", self.url))
             .header("Authorization", &self.authorization())
@@ -247,7 +247,7 @@ impl Server {
     }
 
     /// POST JSON, returning (status, JSON or text).
-    pub fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
         let mut r = Self::agent()
             .post(&format!("{}{path}", self.url))
             .header("Authorization", &self.authorization())
@@ -261,7 +261,7 @@ impl Server {
     }
 
     /// Poll until `ready` holds, or panic with the log after `timeout`.
-    pub fn wait_until(
+    pub(crate) fn wait_until(
         &self,
         timeout: Duration,
         what: &str,
@@ -278,7 +278,7 @@ impl Server {
     }
 
     /// Change records (newest first) from the query API.
-    pub fn changes(&self, query: &str) -> Vec<Value> {
+    pub(crate) fn changes(&self, query: &str) -> Vec<Value> {
         let (status, body) = self.get(&format!("/v1/changes?{query}")).expect("query");
         assert_eq!(status, 200, "{body}");
         body["changes"].as_array().cloned().unwrap_or_default()
@@ -286,7 +286,7 @@ impl Server {
 
     /// The versions of `entity` (`type/id`) from the history API, with
     /// `query` (paging, source); panics unless it answers 200.
-    pub fn versions(&self, entity: &str, query: &str) -> Vec<Value> {
+    pub(crate) fn versions(&self, entity: &str, query: &str) -> Vec<Value> {
         let (status, page) = self
             .get(&format!("/v1/entities/{entity}/history?{query}"))
             .expect("history");
@@ -295,14 +295,14 @@ impl Server {
     }
 
     /// Dead letters from the admin API.
-    pub fn dead_letters(&self) -> Vec<Value> {
+    pub(crate) fn dead_letters(&self) -> Vec<Value> {
         let (status, body) = self.get("/v1/admin/dlq").expect("dlq");
         assert_eq!(status, 200, "{body}");
         body["dead-letters"].as_array().cloned().unwrap_or_default()
     }
 
     /// One metric's value from `/metrics`.
-    pub fn metric(&self, line_prefix: &str) -> Option<f64> {
+    pub(crate) fn metric(&self, line_prefix: &str) -> Option<f64> {
         let (_, body) = self.get("/metrics").ok()?;
         body.as_str()?
             .lines()
@@ -312,13 +312,13 @@ impl Server {
     }
 
     /// Send SIGKILL and wait.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Send SIGTERM (graceful) and wait for exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -340,7 +340,7 @@ fn fastrand_u16() -> u16 {
 
 /// An HTTP client that answers 4xx/5xx as responses, each call bounded by
 /// `timeout`.
-pub fn agent(timeout: Duration) -> ureq::Agent {
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
@@ -349,7 +349,7 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 }
 
 /// Run the `trailmark` CLI in `dir` (stdin closed, output captured).
-pub fn cli(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn cli(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailmark"))
         .current_dir(dir)
         .args(args)
@@ -358,7 +358,7 @@ pub fn cli(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Assert a CLI run exited 0, showing its stderr when it did not.
-pub fn assert_success(out: &Output) {
+pub(crate) fn assert_success(out: &Output) {
     assert!(
         out.status.success(),
         "{}",
@@ -368,7 +368,7 @@ pub fn assert_success(out: &Output) {
 
 /// A CLI run's stdout as JSON, whatever its exit; both streams when it is
 /// not JSON.
-pub fn stdout_json(out: &Output) -> Value {
+pub(crate) fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}{}",
@@ -380,7 +380,7 @@ pub fn stdout_json(out: &Output) -> Value {
 
 /// An `[[auth.tokens]]` table for trailmark.toml: `token`, stored as its
 /// hash, named `name`, with one scope and `extra` lines (`sources = [...]`).
-pub fn auth_token(name: &str, token: &str, scope: &str, extra: &str) -> String {
+pub(crate) fn auth_token(name: &str, token: &str, scope: &str, extra: &str) -> String {
     format!(
         "[[auth.tokens]]\nname = \"{name}\"\nhash = \"{}\"\nscopes = [\"{scope}\"]\n{extra}\n",
         trailmark_auth::hash_token(token)
@@ -388,7 +388,7 @@ pub fn auth_token(name: &str, token: &str, scope: &str, extra: &str) -> String {
 }
 
 /// A PutEvents entry for an `Object State Change`.
-pub fn state_change(
+pub(crate) fn state_change(
     entity_type: &str,
     id: &str,
     op: &str,
@@ -406,7 +406,7 @@ pub fn state_change(
 }
 
 /// POST a PutEvents request (the raw AWS JSON protocol) and return (status, body).
-pub fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
+pub(crate) fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
     let mut r = Server::agent()
         .post(&format!("{}/", server.url))
         .header("Authorization", &server.authorization())
@@ -423,7 +423,7 @@ pub fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
 
 /// POST a PutEvents request that must be accepted whole: 200 and no
 /// failed entry. Returns the answer.
-pub fn put_accepted(server: &Server, entries: &[Value]) -> Value {
+pub(crate) fn put_accepted(server: &Server, entries: &[Value]) -> Value {
     let (status, body) = put_events(server, entries);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["FailedEntryCount"], 0, "{body}");
@@ -432,7 +432,7 @@ pub fn put_accepted(server: &Server, entries: &[Value]) -> Value {
 
 /// An `Object State Change` lifecycle of `book/<id>`: inserted by alice
 /// (3 copies), updated by bob (2 copies), deleted by carol.
-pub fn book_lifecycle(id: &str) -> [Value; 3] {
+pub(crate) fn book_lifecycle(id: &str) -> [Value; 3] {
     let book = |op: &str, author: &str, copies: Option<u32>| {
         state_change(
             "book",
@@ -450,14 +450,14 @@ pub fn book_lifecycle(id: &str) -> [Value; 3] {
 }
 
 /// A bare PutEvents client that tolerates the server going away.
-pub struct Client {
+pub(crate) struct Client {
     url: String,
     agent: ureq::Agent,
     token: Option<String>,
 }
 
 impl Client {
-    pub fn new(url: &str, token: Option<String>) -> Client {
+    pub(crate) fn new(url: &str, token: Option<String>) -> Client {
         Client {
             url: url.to_owned(),
             agent: Server::agent(),
@@ -466,7 +466,7 @@ impl Client {
     }
 
     /// Put entries; the ids of the acknowledged ones, or None if the server is unreachable.
-    pub fn try_put(&self, entries: &[Value]) -> Option<Vec<String>> {
+    pub(crate) fn try_put(&self, entries: &[Value]) -> Option<Vec<String>> {
         let mut r = self
             .agent
             .post(&format!("{}/", self.url))
@@ -494,7 +494,7 @@ impl Client {
 }
 
 /// Every change record's event id for a query, paging through all of them.
-pub fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
+pub(crate) fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -519,7 +519,7 @@ pub fn all_change_ids(server: &Server, query: &str) -> Vec<String> {
 
 /// The keys of every body in the archive at `root` (the default `packs`
 /// layout's index), each checked to read back intact.
-pub fn archived_keys(root: &Path) -> Vec<String> {
+pub(crate) fn archived_keys(root: &Path) -> Vec<String> {
     let mut keys = Vec::new();
     trailmark_backends::PackArchive::scan(root, |key, intact| {
         assert!(intact.is_ok(), "{key}: {intact:?}");
@@ -530,7 +530,7 @@ pub fn archived_keys(root: &Path) -> Vec<String> {
 }
 
 /// The resident set size of process `pid` in bytes, from `/proc/<pid>/status`.
-pub fn rss_bytes(pid: u32) -> u64 {
+pub(crate) fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     let kib: u64 = status
         .lines()
@@ -544,7 +544,7 @@ pub fn rss_bytes(pid: u32) -> u64 {
 /// Note that a test is skipped because `missing` is not installed, or fail
 /// it when `variable` is `require` (as `cargo xtask test` sets it), so that
 /// CI cannot skip it unseen.
-pub fn skip_unless_required(variable: &str, missing: &str) {
+pub(crate) fn skip_unless_required(variable: &str, missing: &str) {
     assert_ne!(
         std::env::var(variable).as_deref(),
         Ok("require"),

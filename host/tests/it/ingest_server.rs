@@ -19,10 +19,10 @@ use trailmark::ingest::{BoxFuture, IngestLimits, IngestState, Intake, IntakeErro
 
 #[path = "../../src/ingest/tests/recorder.rs"]
 mod recorder;
-pub use recorder::Recorder;
+pub(crate) use recorder::Recorder;
 
 /// A running ingest server; stopped when dropped.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     pub recorder: Arc<Recorder>,
     task: tokio::task::JoinHandle<()>,
@@ -30,13 +30,13 @@ pub struct TestServer {
 
 impl TestServer {
     /// Serve with the default (EventBridge) limits.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(IngestLimits::default()).await
     }
 
     /// Serve with the given limits. The listener is bound before this
     /// returns, so connections queue until the server accepts them.
-    pub async fn start_with(limits: IngestLimits) -> Self {
+    pub(crate) async fn start_with(limits: IngestLimits) -> Self {
         let recorder = Arc::new(Recorder::default());
         let state = IngestState {
             intake: recorder.clone(),
@@ -61,7 +61,7 @@ impl TestServer {
     }
 
     /// `http://127.0.0.1:port`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -74,14 +74,14 @@ impl Drop for TestServer {
 
 /// An HTTP answer with its body parsed as JSON (`Null` when it is not JSON).
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
 }
 
 /// Send one HTTP/1.1 request and read the whole answer.
-pub async fn request(
+pub(crate) async fn request(
     server: &TestServer,
     method: Method,
     path: &str,
@@ -118,7 +118,7 @@ pub async fn request(
 }
 
 /// `POST /` as the AWS SDKs send PutEvents.
-pub async fn put_events_raw(server: &TestServer, body: impl Into<Bytes>) -> Answer {
+pub(crate) async fn put_events_raw(server: &TestServer, body: impl Into<Bytes>) -> Answer {
     request(
         server,
         Method::POST,
@@ -133,7 +133,7 @@ pub async fn put_events_raw(server: &TestServer, body: impl Into<Bytes>) -> Answ
 }
 
 /// A PutEvents entry in the wire format.
-pub fn wire_entry(n: usize) -> Value {
+pub(crate) fn wire_entry(n: usize) -> Value {
     serde_json::json!({
         "Source": "com.example.books",
         "DetailType": "Object State Change",
@@ -142,7 +142,7 @@ pub fn wire_entry(n: usize) -> Value {
 }
 
 /// Check that the server still takes a valid PutEvents call.
-pub async fn assert_still_serving(server: &TestServer) {
+pub(crate) async fn assert_still_serving(server: &TestServer) {
     let before = server.recorder.events().len();
     let body = serde_json::json!({ "Entries": [wire_entry(0)] }).to_string();
     let answer = put_events_raw(server, body).await;
@@ -153,7 +153,10 @@ pub async fn assert_still_serving(server: &TestServer) {
 
 /// The AWS SDK client built by hand (not through `trailmark::cli::producer`):
 /// rustls on ring, dummy credentials, fast retries.
-pub fn raw_sdk_client(server: &TestServer, max_attempts: u32) -> aws_sdk_eventbridge::Client {
+pub(crate) fn raw_sdk_client(
+    server: &TestServer,
+    max_attempts: u32,
+) -> aws_sdk_eventbridge::Client {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,

@@ -15,7 +15,7 @@ use crate::when::{Stamp, duration_text, now_ms};
 const LISTED: usize = 20;
 
 /// The handler.
-pub async fn checkpoints_page(State(state): Shared, who: SignedIn) -> Response {
+pub(crate) async fn checkpoints_page(State(state): Shared, who: SignedIn) -> Response {
     let trail = state.trail.clone();
     let found = tokio::task::spawn_blocking(move || {
         trail

@@ -57,7 +57,7 @@ fn picked(pairs: &[(String, String)]) -> Result<(DeadLetterAction, Vec<i64>), St
 }
 
 /// `GET`: what will be done, and the button that does it.
-pub async fn dead_letters_confirm(
+pub(crate) async fn dead_letters_confirm(
     State(state): Shared,
     who: SignedIn,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -113,7 +113,7 @@ pub async fn dead_letters_confirm(
 }
 
 /// `POST`: replay or purge, then say what became of each letter.
-pub async fn dead_letters_act(
+pub(crate) async fn dead_letters_act(
     State(state): Shared,
     Remote(remote): Remote,
     who: SignedIn,

@@ -15,7 +15,11 @@ use crate::templates::{EventPage, VerdictView};
 use crate::when::format_ms;
 
 /// The handler.
-pub async fn event_page(State(state): Shared, who: SignedIn, Path(id): Path<String>) -> Response {
+pub(crate) async fn event_page(
+    State(state): Shared,
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
     // Held until the journal has been read.
     let _slot = match state.journal_reads.admit(&who.session.principal.name).await {
         Ok(slot) => slot,

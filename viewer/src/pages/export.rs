@@ -17,7 +17,7 @@ use crate::when::now_ms;
 
 /// The export's query string.
 #[derive(Debug, Default, Deserialize)]
-pub struct ExportParams {
+pub(crate) struct ExportParams {
     #[serde(default)]
     q: String,
     #[serde(default)]
@@ -25,7 +25,7 @@ pub struct ExportParams {
 }
 
 /// The handler.
-pub async fn export(
+pub(crate) async fn export(
     State(state): Shared,
     method: Method,
     who: SignedIn,

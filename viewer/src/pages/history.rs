@@ -26,7 +26,7 @@ const MAX_CHANGES_SHOWN: usize = 1_000;
 
 /// The history page's query string.
 #[derive(Debug, Default, Deserialize)]
-pub struct HistoryParams {
+pub(crate) struct HistoryParams {
     #[serde(default)]
     source: String,
     #[serde(default)]
@@ -56,7 +56,7 @@ struct Picked {
 }
 
 /// The handler.
-pub async fn history_page(
+pub(crate) async fn history_page(
     State(state): Shared,
     who: SignedIn,
     Path((entity_type, entity_id)): Path<(String, String)>,

@@ -27,15 +27,15 @@ use crate::templates::{Chrome, Message};
 use crate::{Refusal, ViewerState};
 use signin::{SIGN_IN_PROMPT, signin_response};
 
-pub use checkpoints::checkpoints_page;
-pub use dead_letters::{dead_letters_act, dead_letters_confirm};
-pub use event::event_page;
-pub use export::export;
-pub use history::history_page;
-pub use operations::operations_page;
-pub use search::search_page;
-pub use signin::{signin, signin_form, signout};
-pub use test_event::{test_event, test_event_form};
+pub(crate) use checkpoints::checkpoints_page;
+pub(crate) use dead_letters::{dead_letters_act, dead_letters_confirm};
+pub(crate) use event::event_page;
+pub(crate) use export::export;
+pub(crate) use history::history_page;
+pub(crate) use operations::operations_page;
+pub(crate) use search::search_page;
+pub(crate) use signin::{signin, signin_form, signout};
+pub(crate) use test_event::{test_event, test_event_form};
 
 type Shared = State<Arc<ViewerState>>;
 
@@ -89,7 +89,7 @@ fn unavailable(chrome: Chrome, title: &str, what: &str, error: &dyn std::fmt::Di
 /// A signed-in browser whose token holds the `view` scope. Without a live
 /// session the request gets the sign-in page (401); with one that lacks the
 /// scope, 403.
-pub struct SignedIn {
+pub(crate) struct SignedIn {
     /// The session id (the cookie's value).
     id: String,
     /// The session.
@@ -141,7 +141,7 @@ impl FromRequestParts<Arc<ViewerState>> for SignedIn {
 }
 
 /// The remote address the host's listener recorded, if any.
-pub struct Remote(Option<SocketAddr>);
+pub(crate) struct Remote(Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Remote {
     type Rejection = std::convert::Infallible;
@@ -186,7 +186,7 @@ fn csrf_refused(
 }
 
 /// `GET /ui/static/viewer.css`.
-pub async fn stylesheet() -> Response {
+pub(crate) async fn stylesheet() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -198,7 +198,7 @@ pub async fn stylesheet() -> Response {
 }
 
 /// `GET /ui/static/localtime.js`: the local-time toggle (the only script).
-pub async fn local_time_script() -> Response {
+pub(crate) async fn local_time_script() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),

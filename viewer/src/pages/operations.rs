@@ -30,7 +30,7 @@ pub(super) fn not_admin(who: &SignedIn) -> Option<Response> {
 }
 
 /// The handler: 403 for a principal without the `admin` scope.
-pub async fn operations_page(State(state): Shared, who: SignedIn) -> Response {
+pub(crate) async fn operations_page(State(state): Shared, who: SignedIn) -> Response {
     if let Some(denied) = not_admin(&who) {
         return denied;
     }

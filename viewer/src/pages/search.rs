@@ -18,7 +18,7 @@ const PAGE_ROWS: usize = 50;
 
 /// The search page's query string: the state every link carries.
 #[derive(Debug, Default, Deserialize)]
-pub struct SearchParams {
+pub(crate) struct SearchParams {
     #[serde(default)]
     q: String,
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct SearchParams {
 }
 
 /// The handler.
-pub async fn search_page(
+pub(crate) async fn search_page(
     State(state): Shared,
     who: SignedIn,
     params: Result<Query<SearchParams>, QueryRejection>,

@@ -60,7 +60,7 @@ fn safe_next(next: &str) -> &str {
 }
 
 /// `GET /ui/signin`.
-pub async fn signin_form(State(state): Shared, uri: Uri) -> Response {
+pub(crate) async fn signin_form(State(state): Shared, uri: Uri) -> Response {
     let next = uri
         .query()
         .and_then(|q| form_value(q, "next"))
@@ -76,7 +76,7 @@ fn form_value(query: &str, key: &str) -> Option<String> {
 
 /// The sign-in form's fields.
 #[derive(Deserialize)]
-pub struct SignInForm {
+pub(crate) struct SignInForm {
     token: String,
     csrf: String,
     #[serde(default)]
@@ -86,7 +86,7 @@ pub struct SignInForm {
 /// `POST /ui/signin`: check the form's CSRF value against its cookie, the
 /// token against the host's credentials and its scopes; start a session.
 /// Refusals are handed to the host to journal.
-pub async fn signin(
+pub(crate) async fn signin(
     State(state): Shared,
     Remote(remote): Remote,
     headers: HeaderMap,
@@ -187,13 +187,13 @@ fn authenticate(state: &ViewerState, token: &str) -> Result<Principal, String> {
 
 /// The sign-out form's fields.
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
 
 /// `POST /ui/signout`: end the session (the form's CSRF token must match).
-pub async fn signout(
+pub(crate) async fn signout(
     State(state): Shared,
     Remote(remote): Remote,
     who: SignedIn,

@@ -13,7 +13,7 @@ use super::{Remote, Shared, SignedIn, csrf_refused, render};
 use crate::templates::TestEventPage;
 
 /// `GET /ui/explain`: the empty form.
-pub async fn test_event_form(who: SignedIn) -> Response {
+pub(crate) async fn test_event_form(who: SignedIn) -> Response {
     render(StatusCode::OK, &page(&who, String::new()))
 }
 
@@ -29,7 +29,7 @@ fn page(who: &SignedIn, event: String) -> TestEventPage {
 
 /// The form's fields.
 #[derive(Deserialize)]
-pub struct TestEventForm {
+pub(crate) struct TestEventForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct TestEventForm {
 }
 
 /// `POST /ui/explain`.
-pub async fn test_event(
+pub(crate) async fn test_event(
     State(state): Shared,
     Remote(remote): Remote,
     who: SignedIn,

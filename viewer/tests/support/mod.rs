@@ -21,7 +21,7 @@ use trailmark_viewer::{
 };
 
 /// The journal side of the seam, over events held in memory.
-pub struct Journal {
+pub(crate) struct Journal {
     events: HashMap<String, JournaledEvent>,
     rules: Vec<LiveRule>,
     pub refusals: Mutex<Vec<Refusal>>,
@@ -134,7 +134,7 @@ impl Trail for Journal {
 }
 
 /// A viewer on a free loopback port, stopped when dropped.
-pub struct Viewer {
+pub(crate) struct Viewer {
     pub url: String,
     pub tokens: HashMap<&'static str, String>,
     pub journal: Arc<Journal>,
@@ -156,7 +156,7 @@ impl Drop for Viewer {
 }
 
 /// An answer: status, headers we look at, body.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub location: Option<String>,
     pub set_cookies: Vec<String>,
@@ -165,14 +165,14 @@ pub struct Answer {
     pub body: String,
 }
 
-pub const BOOK_V1: &str =
+pub(crate) const BOOK_V1: &str =
     r#"{"title": "Dune", "price": 10, "author": {"name": "Herbert"}, "isbn": "0441013597"}"#;
-pub const BOOK_V2: &str =
+pub(crate) const BOOK_V2: &str =
     r#"{"title": "Dune", "price": 12, "author": {"name": "Frank Herbert"}, "isbn": "0441013597"}"#;
-pub const BOOK_V3: &str =
+pub(crate) const BOOK_V3: &str =
     r#"{"title": "Dune", "price": 12, "author": {"name": "Frank Herbert"}, "pages": 412}"#;
 
-pub fn record(
+pub(crate) fn record(
     id: &str,
     entity: (&str, &str),
     op: &str,
@@ -193,7 +193,7 @@ pub fn record(
     }
 }
 
-pub fn envelope(id: &str, entity_id: &str, op: &str) -> Vec<u8> {
+pub(crate) fn envelope(id: &str, entity_id: &str, op: &str) -> Vec<u8> {
     json!({"version": "0", "id": id, "detail-type": "Object State Change", "source": "com.example.books",
            "account": "000000000000", "time": "2026-01-01T00:00:00Z", "region": "local", "resources": [],
            "detail": {"entity-type": "book", "entity-id": entity_id, "operation": op, "author": "ann"}})
@@ -202,12 +202,12 @@ pub fn envelope(id: &str, entity_id: &str, op: &str) -> Vec<u8> {
 }
 
 impl Viewer {
-    pub fn start() -> Viewer {
+    pub(crate) fn start() -> Viewer {
         Viewer::start_with(|state| state)
     }
 
     /// [`Viewer::start`] with the state's options changed by `configure`.
-    pub fn start_with(configure: impl FnOnce(ViewerState) -> ViewerState) -> Viewer {
+    pub(crate) fn start_with(configure: impl FnOnce(ViewerState) -> ViewerState) -> Viewer {
         let dir = tempfile::tempdir().expect("temp dir");
         let metadata = SqliteMetadata::open(dir.path().join("metadata.sqlite")).expect("sqlite");
         let archive = FsArchive::open(dir.path().join("archive")).expect("archive");
@@ -284,12 +284,15 @@ impl Viewer {
     }
 
     /// A viewer over these stores, with the seeded journal events and rules.
-    pub fn start_over(metadata: Arc<dyn MetadataStore>, archive: Arc<dyn ArchiveStore>) -> Viewer {
+    pub(crate) fn start_over(
+        metadata: Arc<dyn MetadataStore>,
+        archive: Arc<dyn ArchiveStore>,
+    ) -> Viewer {
         Viewer::start_over_with(metadata, archive, |state| state)
     }
 
     /// [`Viewer::start_over`] with the state's options changed by `configure`.
-    pub fn start_over_with(
+    pub(crate) fn start_over_with(
         metadata: Arc<dyn MetadataStore>,
         archive: Arc<dyn ArchiveStore>,
         configure: impl FnOnce(ViewerState) -> ViewerState,
@@ -452,7 +455,7 @@ impl Viewer {
         }
     }
 
-    pub fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
+    pub(crate) fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
         let header = |name: &str| {
             r.headers()
                 .get(name)
@@ -483,7 +486,7 @@ impl Viewer {
         }
     }
 
-    pub fn get(&self, path: &str, session: Option<&str>) -> Answer {
+    pub(crate) fn get(&self, path: &str, session: Option<&str>) -> Answer {
         let mut req = self.agent.get(format!("{}{path}", self.url));
         if let Some(s) = session {
             req = req.header("cookie", format!("trailmark_session={s}"));
@@ -491,7 +494,7 @@ impl Viewer {
         Self::answer(req.call().expect("GET"))
     }
 
-    pub fn head(&self, path: &str, session: &str) -> u16 {
+    pub(crate) fn head(&self, path: &str, session: &str) -> u16 {
         let req = self
             .agent
             .head(format!("{}{path}", self.url))
@@ -499,7 +502,7 @@ impl Viewer {
         req.call().expect("HEAD").status().as_u16()
     }
 
-    pub fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
         let req = self
             .agent
             .post(format!("{}{path}", self.url))
@@ -508,7 +511,7 @@ impl Viewer {
     }
 
     /// Show the sign-in form, post `token` with its CSRF value.
-    pub fn try_sign_in(&self, token: &str) -> Answer {
+    pub(crate) fn try_sign_in(&self, token: &str) -> Answer {
         let form = self.get("/ui/signin", None);
         let csrf = hidden(&form.body, "csrf");
         let cookie = cookie_pair(&form.set_cookies, "trailmark_signin");
@@ -520,7 +523,7 @@ impl Viewer {
     }
 
     /// Sign in as a named token; the session id.
-    pub fn sign_in(&self, name: &str) -> String {
+    pub(crate) fn sign_in(&self, name: &str) -> String {
         let a = self.try_sign_in(&self.tokens[name]);
         assert_eq!(a.status, 303, "{}", a.body);
         cookie_pair(&a.set_cookies, "trailmark_session")
@@ -531,7 +534,7 @@ impl Viewer {
 }
 
 /// The value of a hidden input in a page.
-pub fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html
         .find(&marker)
@@ -541,7 +544,7 @@ pub fn hidden(html: &str, name: &str) -> String {
 }
 
 /// `name=value` of a Set-Cookie.
-pub fn cookie_pair(set_cookies: &[String], name: &str) -> String {
+pub(crate) fn cookie_pair(set_cookies: &[String], name: &str) -> String {
     set_cookies
         .iter()
         .find(|c| c.starts_with(&format!("{name}=")))
@@ -551,7 +554,7 @@ pub fn cookie_pair(set_cookies: &[String], name: &str) -> String {
 }
 
 /// The explain table row of `rule`.
-pub fn row<'a>(html: &'a str, rule: &str) -> &'a str {
+pub(crate) fn row<'a>(html: &'a str, rule: &str) -> &'a str {
     let start = html
         .find(&format!(r#"<th scope="row">{rule}"#))
         .unwrap_or_else(|| panic!("no row for {rule} in {html}"));
@@ -560,15 +563,15 @@ pub fn row<'a>(html: &'a str, rule: &str) -> &'a str {
 }
 
 /// Number of result rows on a search page.
-pub fn rows(html: &str) -> usize {
+pub(crate) fn rows(html: &str) -> usize {
     html.matches(r#"<tr class="op-"#).count()
 }
 
 /// The viewer's own script tag, the only one a page may hold.
-pub const OWN_SCRIPT: &str = r#"<script src="/ui/static/localtime.js" defer></script>"#;
+pub(crate) const OWN_SCRIPT: &str = r#"<script src="/ui/static/localtime.js" defer></script>"#;
 
 /// `html` without the viewer's own script tag: any `<script` left is
 /// unescaped input or an inline script.
-pub fn without_own_script(html: &str) -> String {
+pub(crate) fn without_own_script(html: &str) -> String {
     html.replace(OWN_SCRIPT, "")
 }

@@ -16,7 +16,7 @@ use super::{BoxFuture, Intake, IntakeError};
 /// `Busy`, and every submit with `Unavailable` once `break_down()` is called;
 /// counts every call.
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     events: Mutex<Vec<Event>>,
     busy: AtomicUsize,
     broken: AtomicBool,
@@ -25,24 +25,24 @@ pub struct Recorder {
 
 impl Recorder {
     /// Everything accepted so far, in order.
-    pub fn events(&self) -> Vec<Event> {
+    pub(crate) fn events(&self) -> Vec<Event> {
         self.events.lock().expect("recorder lock").clone()
     }
 
     /// Refuse the next `n` submits with `Busy`.
-    pub fn refuse_next(&self, n: usize) {
+    pub(crate) fn refuse_next(&self, n: usize) {
         self.busy.store(n, Ordering::SeqCst);
     }
 
     /// Refuse every submit from now on with `Unavailable`, as a journal
     /// that cannot write does.
     #[allow(dead_code, reason = "the integration tests never break the intake")]
-    pub fn break_down(&self) {
+    pub(crate) fn break_down(&self) {
         self.broken.store(true, Ordering::SeqCst);
     }
 
     /// How many times `submit` was called.
-    pub fn submit_calls(&self) -> usize {
+    pub(crate) fn submit_calls(&self) -> usize {
         self.submits.load(Ordering::SeqCst)
     }
 }
