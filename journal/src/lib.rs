@@ -95,7 +95,7 @@ pub struct JournalOptions {
     /// One sparse-index entry (seq → file offset) every this many records; reading a
     /// given seq scans at most this many records. Default 64.
     pub index_interval: u64,
-    /// Records appended with [`Durability::Written`] are fsynced at the latest this long
+    /// Records appended with [`Completion::AfterWrite`] are fsynced at the latest this long
     /// after the writer goes idle. Default 100 ms.
     pub nosync_flush_interval: Duration,
     /// What `open` does when the last segment is damaged before its end (a bad record
@@ -147,15 +147,17 @@ pub struct NewRecord {
     pub payload: Vec<u8>,
 }
 
-/// When an append completes.
+/// When an append completes (calls its `done`): after the fsync, or after
+/// the write. (Not to be confused with the backends' `Durability`, which says
+/// when a store's writes are durable.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
+pub enum Completion {
     /// After the records are fsynced (the default for anything that is acknowledged).
-    Fsync,
+    AfterFsync,
     /// As soon as the records are written to the OS; they are fsynced with the next
     /// batch or within [`JournalOptions::nosync_flush_interval`]. A crash (power loss)
     /// may lose them; a process crash does not.
-    Written,
+    AfterWrite,
 }
 
 /// Writer statistics since open.
@@ -234,12 +236,12 @@ impl Journal {
         records: Vec<NewRecord>,
         done: Box<dyn FnOnce(Result<Vec<u64>, JournalError>) + Send>,
     ) {
-        self.append_with(records, Durability::Fsync, done);
+        self.append_with(records, Completion::AfterFsync, done);
     }
 
-    /// Append with a chosen [`Durability`]; blocks while the queue is full.
-    pub fn append_with(&self, records: Vec<NewRecord>, durability: Durability, done: AppendDone) {
-        let Some((tx, request)) = self.append_request(records, durability, done) else {
+    /// Append with a chosen [`Completion`]; blocks while the queue is full.
+    pub fn append_with(&self, records: Vec<NewRecord>, completion: Completion, done: AppendDone) {
+        let Some((tx, request)) = self.append_request(records, completion, done) else {
             return;
         };
         if let Err(mpsc::SendError(request)) = tx.send(request) {
@@ -250,8 +252,8 @@ impl Journal {
     /// Like [`Journal::append_with`] but never blocks: when the queue is full, `done` is
     /// called at once (on this thread) with [`JournalError::Busy`], so the caller can
     /// push back on its producer (HTTP 503).
-    pub fn try_append(&self, records: Vec<NewRecord>, durability: Durability, done: AppendDone) {
-        let Some((tx, request)) = self.append_request(records, durability, done) else {
+    pub fn try_append(&self, records: Vec<NewRecord>, completion: Completion, done: AppendDone) {
+        let Some((tx, request)) = self.append_request(records, completion, done) else {
             return;
         };
         match tx.try_send(request) {
@@ -274,13 +276,13 @@ impl Journal {
     }
 
     /// Blocking append that returns once the records are written to the OS, without
-    /// waiting for their fsync ([`Durability::Written`]). They survive a process crash
+    /// waiting for their fsync ([`Completion::AfterWrite`]). They survive a process crash
     /// and a clean close, and ride on the next fsync; readers see them once fsynced.
     pub fn append_nosync(&self, records: Vec<NewRecord>) -> Result<(), JournalError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.append_with(
             records,
-            Durability::Written,
+            Completion::AfterWrite,
             Box::new(move |result| {
                 let _ = tx.send(result);
             }),
@@ -288,7 +290,7 @@ impl Journal {
         rx.recv().unwrap_or(Err(JournalError::Closed)).map(|_| ())
     }
 
-    /// Fsyncs everything written so far (including [`Durability::Written`] records) and
+    /// Fsyncs everything written so far (including [`Completion::AfterWrite`] records) and
     /// makes it visible to readers.
     pub fn sync(&self) -> Result<(), JournalError> {
         let tx = self.tx.as_ref().ok_or(JournalError::Closed)?;
@@ -439,7 +441,7 @@ impl Journal {
     fn append_request(
         &self,
         records: Vec<NewRecord>,
-        durability: Durability,
+        completion: Completion,
         done: AppendDone,
     ) -> Option<(&SyncSender<Request>, Request)> {
         let max = self.shared.options.max_record_bytes;
@@ -460,7 +462,7 @@ impl Journal {
         };
         let request = Request::Append {
             records,
-            durability,
+            completion,
             done,
         };
         Some((tx, request))

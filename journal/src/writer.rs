@@ -4,7 +4,7 @@
 //! `max_batch_records` records), encodes them into one buffer, writes it with one
 //! `write`, runs ONE `fdatasync` for the whole batch, publishes the new records to readers,
 //! and only then completes the durable callers. Records appended with
-//! [`Durability::Written`] complete right after the write; they become durable (and
+//! [`Completion::AfterWrite`] complete right after the write; they become durable (and
 //! visible) with the next fsync, which happens at the latest `nosync_flush_interval` later.
 
 use std::fs::File;
@@ -20,7 +20,7 @@ use crate::error::JournalError;
 use crate::format::{BODY_FIXED, HEADER_LEN, Hash, PREFIX_LEN, SegmentHeader, encode_record};
 use crate::index::{ChainHead, Counters, SegmentInfo, Shared};
 use crate::segment::create_segment;
-use crate::{Durability, NewRecord};
+use crate::{Completion, NewRecord};
 
 /// Completion callback of an append: called once, on the writer thread, with the
 /// records' seqs or the error.
@@ -33,7 +33,7 @@ pub(crate) enum Request {
     /// Append records.
     Append {
         records: Vec<NewRecord>,
-        durability: Durability,
+        completion: Completion,
         done: AppendDone,
     },
     /// Make everything written so far durable and visible.
@@ -101,7 +101,7 @@ struct PendingSegment {
 
 struct Append {
     records: Vec<NewRecord>,
-    durability: Durability,
+    completion: Completion,
     done: AppendDone,
     seqs: Vec<u64>,
 }
@@ -200,11 +200,11 @@ impl Writer {
             match request {
                 Request::Append {
                     records,
-                    durability,
+                    completion,
                     done,
                 } => appends.push(Append {
                     records,
-                    durability,
+                    completion,
                     done,
                     seqs: Vec::new(),
                 }),
@@ -218,7 +218,9 @@ impl Writer {
         let need_sync = flush_due
             || !barriers.is_empty()
             || shutdown.is_some()
-            || appends.iter().any(|a| a.durability == Durability::Fsync);
+            || appends
+                .iter()
+                .any(|a| a.completion == Completion::AfterFsync);
 
         let stopping = shutdown.is_some();
         let result = match &self.poison {
@@ -238,7 +240,7 @@ impl Writer {
         // Written-only appends are done as soon as the bytes are in the OS.
         let (durable, written_only): (Vec<Append>, Vec<Append>) = appends
             .into_iter()
-            .partition(|a| a.durability == Durability::Fsync);
+            .partition(|a| a.completion == Completion::AfterFsync);
         for append in written_only {
             complete(append.done, Ok(append.seqs));
         }

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use common::{closed_journal_and_head, journal_with, rec, segment_files, small_segments};
 use trailmark_journal::{
-    Durability, Journal, JournalError, JournalOptions, NewRecord, format, verify,
+    Completion, Journal, JournalError, JournalOptions, NewRecord, format, verify,
 };
 
 #[test]
@@ -292,7 +292,7 @@ fn try_append_and_durability_written_complete_with_seqs() {
     let (tx, rx) = mpsc::channel();
     journal.try_append(
         vec![rec(1), rec(2)],
-        Durability::Written,
+        Completion::AfterWrite,
         Box::new(move |result| tx.send(result).expect("receiver alive")),
     );
     match rx.recv().expect("callback") {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::warn;
 use trailmark_backends::Event;
 use trailmark_event::ParsedEvent;
-use trailmark_journal::{Durability, Journal, JournalError, NewRecord};
+use trailmark_journal::{Completion, Journal, JournalError, NewRecord};
 
 use super::envelope;
 use super::event_index::EventIndex;
@@ -252,12 +252,14 @@ impl Pipeline {
             }));
         });
         match admission {
-            Admission::Producer => self.journal.try_append(records, Durability::Fsync, done),
+            Admission::Producer => self
+                .journal
+                .try_append(records, Completion::AfterFsync, done),
             Admission::Reserved => {
                 // Blocks while the queue is full: off the async threads.
                 let journal = self.journal.clone();
                 tokio::task::spawn_blocking(move || {
-                    journal.append_with(records, Durability::Fsync, done);
+                    journal.append_with(records, Completion::AfterFsync, done);
                 })
                 .await
                 .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
