@@ -989,3 +989,32 @@ fn event_pages_read_the_journal_only_so_often_per_principal() {
     assert_eq!(v.get("/ui/events/ev-3", Some(&bob)).status, 200);
     assert_eq!(v.get("/?q=op%3Adelete", Some(&ann)).status, 200);
 }
+
+#[test]
+fn every_page_title_is_plain_text() {
+    let v = Viewer::start();
+    let admin = v.sign_in("admin");
+    for path in [
+        "/",
+        "/?q=type%3Abook",
+        "/ui/entities/book/42",
+        "/ui/events/ev-del",
+        "/ui/explain",
+        "/ui/checkpoints",
+        "/ui/operations",
+        "/ui/signin",
+    ] {
+        let page = v.get(path, Some(&admin));
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let title = page
+            .body
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map(|(title, _)| title)
+            .unwrap_or_else(|| panic!("{path}: no <title>"));
+        assert!(
+            !title.contains('<') && title.len() < 200,
+            "{path}: the title holds markup: {title}"
+        );
+    }
+}
