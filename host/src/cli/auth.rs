@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use trailmark_auth::{generate_access_key, generate_token, hash_token};
 
 /// `trailmark auth ...`.
@@ -16,15 +16,9 @@ pub enum AuthCommand {
         after_help = "Examples:\n  trailmark auth new-token --name books-app --scope put --source 'com.example.books*'\n  trailmark auth new-token --name auditor --scope query\n  trailmark auth new-token --name ops --scope admin --scope query >> secrets.txt"
     )]
     NewToken {
-        /// A name for the token, recorded with each refusal and admin action.
-        #[arg(long)]
-        name: String,
-        /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only), view (the browser viewer only).
-        #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics", "view"])]
-        scopes: Vec<String>,
-        /// Event sources it may put, `*` matching any run of characters (repeat; default any).
-        #[arg(long = "source")]
-        sources: Vec<String>,
+        /// Who holds it and what it may do.
+        #[command(flatten)]
+        holder: Holder,
     },
     /// Print the `sha256:` hash of a token read from stdin (for tokens made elsewhere).
     #[command(
@@ -36,26 +30,30 @@ pub enum AuthCommand {
         after_help = "Example:\n  trailmark auth new-access-key --name billing-service --scope put --source com.example.billing"
     )]
     NewAccessKey {
-        /// A name for the key.
-        #[arg(long)]
-        name: String,
-        /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only), view (the browser viewer only).
-        #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics", "view"])]
-        scopes: Vec<String>,
-        /// Event sources it may put (repeat; default any).
-        #[arg(long = "source")]
-        sources: Vec<String>,
+        /// Who holds it and what it may do.
+        #[command(flatten)]
+        holder: Holder,
     },
+}
+
+/// A credential's name and grants, the same for tokens and access keys.
+#[derive(Debug, Args)]
+pub struct Holder {
+    /// A name for the credential, recorded with each refusal and admin action.
+    #[arg(long)]
+    name: String,
+    /// What it may do (repeat): put, query, admin, metrics (read /metrics and /readyz only), view (the browser viewer only).
+    #[arg(long = "scope", required = true, value_parser = ["put", "query", "admin", "metrics", "view"])]
+    scopes: Vec<String>,
+    /// Event sources it may put, `*` matching any run of characters (repeat; default any).
+    #[arg(long = "source")]
+    sources: Vec<String>,
 }
 
 /// Run an `auth` subcommand.
 pub fn run(cmd: AuthCommand) -> Result<ExitCode> {
     match cmd {
-        AuthCommand::NewToken {
-            name,
-            scopes,
-            sources,
-        } => {
+        AuthCommand::NewToken { holder } => {
             let token = generate_token();
             println!(
                 "token (shown once; give it to the client): {}",
@@ -64,9 +62,9 @@ pub fn run(cmd: AuthCommand) -> Result<ExitCode> {
             println!();
             println!("# add to trailmark.toml:");
             println!("[[auth.tokens]]");
-            println!("name = {}", toml_string(&name));
+            println!("name = {}", toml_string(&holder.name));
             println!("hash = \"{}\"", hash_token(token.expose()));
-            print_scopes(&scopes, &sources);
+            print_scopes(&holder.scopes, &holder.sources);
         }
         AuthCommand::HashToken => {
             let mut text = String::new();
@@ -79,11 +77,7 @@ pub fn run(cmd: AuthCommand) -> Result<ExitCode> {
             }
             println!("{}", hash_token(token));
         }
-        AuthCommand::NewAccessKey {
-            name,
-            scopes,
-            sources,
-        } => {
+        AuthCommand::NewAccessKey { holder } => {
             let (id, secret) = generate_access_key();
             println!("access key id:     {id}");
             println!("secret access key: {} (shown once)", secret.expose());
@@ -92,9 +86,9 @@ pub fn run(cmd: AuthCommand) -> Result<ExitCode> {
             println!("# add to trailmark.toml:");
             println!("[[auth.access-keys]]");
             println!("id = \"{id}\"");
-            println!("name = {}", toml_string(&name));
+            println!("name = {}", toml_string(&holder.name));
             println!("secret-file = \"/etc/trailmark/{id}.secret\"");
-            print_scopes(&scopes, &sources);
+            print_scopes(&holder.scopes, &holder.sources);
         }
     }
     Ok(ExitCode::SUCCESS)
