@@ -19,6 +19,7 @@ use trailmark_backend_api::units::parse_duration;
 #[command(
     after_help = "Examples:\n  trailmark bench --duration 30s                 flat out, 32 connections\n  trailmark bench --rate 10000 --duration 60s     a fixed 10,000 events/s\n\n\
 Delivery lag comes from the server's trailmark_delivery_lag_seconds histogram (bucket upper bounds).\n\
+Each event is an `Object State Change` of about 1 KB whose `ts` is the time it is sent.\n\
 A connection answered 503 (throttled) waits before it sends again, as the AWS SDKs do: a random\n\
 wait up to 10 ms, doubling with each refusal in a row up to 1 s."
 )]
@@ -79,8 +80,13 @@ impl Backoff {
     }
 }
 
-/// One generated PutEvents entry: an `Object State Change` of about 1 KB.
-pub fn audit_entry(rng: &mut fastrand::Rng, n: u64) -> Value {
+/// The `ts` the pre-generated bodies carry, overwritten with the time of
+/// sending (13 digits, as epoch milliseconds are until the year 2286).
+const TS_PLACEHOLDER: u64 = 9_999_999_999_999;
+
+/// One generated PutEvents entry: an `Object State Change` of about 1 KB
+/// whose `ts` is `ts` (epoch milliseconds).
+pub fn audit_entry(rng: &mut fastrand::Rng, ts: u64) -> Value {
     const TYPES: [&str; 4] = ["book", "customer", "order", "invoice"];
     const OPS: [&str; 3] = ["insert", "update", "delete"];
     let entity_type = TYPES[rng.usize(..TYPES.len())];
@@ -95,7 +101,7 @@ pub fn audit_entry(rng: &mut fastrand::Rng, n: u64) -> Value {
         "entity-type": entity_type,
         "entity-id": format!("{entity_type}-{}", rng.u32(..50_000)),
         "operation": op,
-        "ts": 1_764_064_800_000u64 + n,
+        "ts": ts,
         "author": format!("user{}@example.com", rng.u32(..500)),
         "data": if op == "delete" { Value::Null } else { Value::Object(data) },
     });
@@ -105,6 +111,37 @@ pub fn audit_entry(rng: &mut fastrand::Rng, n: u64) -> Value {
         "Resources": [format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{entity_type}")],
         "Detail": detail.to_string(),
     })
+}
+
+/// A pre-generated request body and where its events' `ts` digits are.
+struct StampedBody {
+    text: String,
+    ts_at: Vec<usize>,
+}
+
+impl StampedBody {
+    fn new(text: String) -> Self {
+        let placeholder = TS_PLACEHOLDER.to_string();
+        let ts_at = text.match_indices(&placeholder).map(|(at, _)| at).collect();
+        StampedBody { text, ts_at }
+    }
+
+    /// The body with every `ts` set to `ts_ms`, into `out`.
+    fn stamp_into(&self, out: &mut Vec<u8>, ts_ms: u64) {
+        out.clear();
+        out.extend_from_slice(self.text.as_bytes());
+        let digits = format!("{ts_ms:013}");
+        for &at in &self.ts_at {
+            out[at..at + digits.len()].copy_from_slice(digits.as_bytes());
+        }
+    }
+}
+
+/// Now, in epoch milliseconds.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 struct Shared {
@@ -177,15 +214,18 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         latencies: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
     });
-    // Pre-generate bodies so the generator is not what is measured.
+    // Pre-generate bodies so the generator is not what is measured; each
+    // request then gets the time of sending as its events' `ts`, as an
+    // audit trail's changes come in time order (the stores' time indexes
+    // see what they see in production, not random times).
     let mut rng = fastrand::Rng::with_seed(args.seed);
-    let bodies: Arc<Vec<String>> = Arc::new(
+    let bodies: Arc<Vec<StampedBody>> = Arc::new(
         (0..512u64)
-            .map(|i| {
-                let entries: Vec<Value> = (0..args.batch as u64)
-                    .map(|j| audit_entry(&mut rng, i * 10 + j))
+            .map(|_| {
+                let entries: Vec<Value> = (0..args.batch)
+                    .map(|_| audit_entry(&mut rng, TS_PLACEHOLDER))
                     .collect();
-                json!({"Entries": entries}).to_string()
+                StampedBody::new(json!({"Entries": entries}).to_string())
             })
             .collect(),
     );
@@ -235,6 +275,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     + per_conn_interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 64.0));
                 let mut i = c;
                 let mut backoff = Backoff::new(seed ^ c as u64);
+                let mut body = Vec::new();
                 while !shared.stop.load(Relaxed) {
                     if let Some(interval) = per_conn_interval {
                         let now = Instant::now();
@@ -243,7 +284,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                         }
                         next += interval;
                     }
-                    let body = &bodies[i % bodies.len()];
+                    bodies[i % bodies.len()].stamp_into(&mut body, now_ms());
                     i += 1;
                     let sent = Instant::now();
                     let mut request = agent
@@ -253,7 +294,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     if let Some(a) = &authorization {
                         request = request.header("Authorization", a);
                     }
-                    let result = request.send(body.as_str());
+                    let result = request.send(&body[..]);
                     match result {
                         Ok(mut r) if r.status().as_u16() == 200 => {
                             backoff.reset();
@@ -411,6 +452,24 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn each_request_carries_the_time_of_sending_as_its_events_ts() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let entries: Vec<Value> = (0..3)
+            .map(|_| audit_entry(&mut rng, TS_PLACEHOLDER))
+            .collect();
+        let body = StampedBody::new(json!({ "Entries": entries }).to_string());
+        assert_eq!(body.ts_at.len(), 3);
+        let mut out = Vec::new();
+        body.stamp_into(&mut out, 1_765_000_000_123);
+        let sent: Value = serde_json::from_slice(&out).expect("still JSON");
+        for entry in sent["Entries"].as_array().expect("entries") {
+            let detail: Value =
+                serde_json::from_str(entry["Detail"].as_str().expect("detail")).expect("JSON");
+            assert_eq!(detail["ts"], 1_765_000_000_123_u64);
+        }
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_and_starts_over_after_a_success() {
