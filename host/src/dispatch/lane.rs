@@ -3,7 +3,7 @@
 //! concurrent calls, the retry / dead-letter decision for each delivery of a
 //! batch, and the read-back of what it owes beyond its queue.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use super::backlog::{Behind, ReadChunk};
 use super::retry::{self, Next};
 use super::{DeadLetter, Delivery, Failure, LaneSpec, Outcome, Shared};
 use crate::metrics::RuleMetrics;
+use crate::rules::DeliveryOrder;
 use crate::timespec::now_ms;
 
 /// Wait before retrying a read-back that failed (an I/O error).
@@ -33,6 +34,70 @@ struct Queue {
     reading: bool,
     /// The rule was removed: finish what is owed, then stop.
     retired: bool,
+    /// `order: entity`: the entity each taken delivery holds (running,
+    /// waiting to retry or being dead-lettered), by its seq, until it
+    /// finishes.
+    held: HashMap<u64, Entity>,
+    /// The entities in `held`.
+    held_entities: HashSet<Entity>,
+}
+
+/// An entity: source, entity type, entity id.
+type Entity = (String, String, String);
+
+/// The entity `d`'s event changes, when it is a valid state change.
+fn entity(d: &Delivery) -> Option<Entity> {
+    let change = d.event.change()?.as_ref().ok()?;
+    Some((
+        d.event.event().source.clone(),
+        change.entity_type.clone(),
+        change.entity_id.clone(),
+    ))
+}
+
+impl Queue {
+    /// The next batch, up to `max`: what is ready, in order, or for
+    /// `order: entity` only deliveries whose entity no earlier delivery
+    /// holds (one per entity; a retried one, back at the front, still holds
+    /// its entity and is taken again).
+    fn take_batch(&mut self, max: usize, order: DeliveryOrder) -> Vec<Delivery> {
+        if order == DeliveryOrder::Any {
+            let n = self.ready.len().min(max);
+            return self.ready.drain(..n).collect();
+        }
+        let mut batch = Vec::new();
+        let mut left = VecDeque::with_capacity(self.ready.len());
+        while let Some(d) = self.ready.pop_front() {
+            if batch.len() == max {
+                left.push_back(d);
+                continue;
+            }
+            match entity(&d) {
+                None => batch.push(d),
+                Some(_) if self.held.contains_key(&d.seq) => batch.push(d),
+                Some(e) if self.held_entities.contains(&e) => left.push_back(d),
+                Some(e) => {
+                    self.held_entities.insert(e.clone());
+                    self.held.insert(d.seq, e);
+                    batch.push(d);
+                }
+            }
+        }
+        self.ready = left;
+        batch
+    }
+
+    /// Let the entities of finished deliveries go; whether any was held.
+    fn release(&mut self, outcomes: &[(u64, Outcome)]) -> bool {
+        let mut released = false;
+        for (seq, _) in outcomes {
+            if let Some(e) = self.held.remove(seq) {
+                self.held_entities.remove(&e);
+                released = true;
+            }
+        }
+        released
+    }
 }
 
 /// What a lane's tasks share.
@@ -274,12 +339,17 @@ async fn run(state: Arc<LaneState>) {
         };
         // Take what is queued now (more may have arrived while waiting for
         // the permit), up to the batch bound.
-        let batch: Vec<Delivery> = {
-            let mut q = state.queue();
-            let n = q.ready.len().min(state.shared.options.batch.max(1));
-            q.ready.drain(..n).collect()
-        };
+        let order = state.spec().order;
+        let batch = state
+            .queue()
+            .take_batch(state.shared.options.batch.max(1), order);
         if batch.is_empty() {
+            drop(permit);
+            if order == DeliveryOrder::Entity {
+                // All that is ready waits for its entity: until a delivery
+                // finishes (or more arrive).
+                state.wake.notified().await;
+            }
             continue;
         }
         state
@@ -412,6 +482,9 @@ fn finish(state: &Arc<LaneState>, rule: &str, outcomes: &[(u64, Outcome)]) {
     state.shared.outcomes.finished(rule, outcomes);
     let n = outcomes.len();
     let mut q = state.queue();
+    if q.release(outcomes) {
+        state.wake.notify_one();
+    }
     q.in_memory = q.in_memory.saturating_sub(n);
     state.shared.in_memory.fetch_sub(n, Relaxed);
     state.metrics.pending.fetch_sub(n as i64, Relaxed);

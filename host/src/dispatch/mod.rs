@@ -41,7 +41,7 @@ pub use lane::LaneHandle;
 pub use retry::Backoff;
 
 use crate::metrics::Metrics;
-use crate::rules::RetryPolicy;
+use crate::rules::{DeliveryOrder, RetryPolicy};
 
 /// Why one delivery attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,8 @@ pub struct LaneSpec {
     pub deliver: Arc<dyn Deliver>,
     /// The rule's retry policy.
     pub retry: RetryPolicy,
+    /// The rule's delivery order.
+    pub order: DeliveryOrder,
 }
 
 /// Dispatcher settings: the `[dispatch]` section of `trailmark.toml`,

@@ -10,7 +10,7 @@ use trailmark_backends::Event;
 use trailmark_event::ParsedEvent;
 
 use super::*;
-use crate::rules::RetryPolicy;
+use crate::rules::{DeliveryOrder, RetryPolicy};
 
 /// What the scripted deliverer answers for an event id.
 #[derive(Clone, Copy)]
@@ -104,15 +104,31 @@ struct Lane {
 }
 
 fn lane(batch: usize, script: &[(&str, Script)]) -> Lane {
+    lane_with(
+        batch,
+        1,
+        DeliveryOrder::Any,
+        Duration::from_millis(10),
+        script,
+    )
+}
+
+fn lane_with(
+    batch: usize,
+    concurrency: usize,
+    order: DeliveryOrder,
+    retry_after: Duration,
+    script: &[(&str, Script)],
+) -> Lane {
     let dir = tempfile::tempdir().expect("temp dir");
     let outcomes = Arc::new(Outcomes::default());
     let metrics = Arc::new(Metrics::default());
     let dispatcher = Dispatcher::new(
         DispatchOptions {
-            concurrency: 1,
+            concurrency,
             batch,
-            retry_initial: Duration::from_millis(10),
-            retry_max: Duration::from_millis(10),
+            retry_initial: retry_after,
+            retry_max: retry_after,
             ..DispatchOptions::default()
         },
         outcomes.clone(),
@@ -134,6 +150,7 @@ fn lane(batch: usize, script: &[(&str, Script)]) -> Lane {
             max_attempts: 3,
             max_age: Duration::from_secs(60),
         },
+        order,
     }]);
     Lane {
         _dir: dir,
@@ -233,6 +250,7 @@ async fn a_delivery_without_a_result_is_retried() {
             max_attempts: 0,
             max_age: Duration::from_secs(60),
         },
+        order: DeliveryOrder::Any,
     }]);
     for seq in 1..=3 {
         assert!(l.dispatcher.enqueue("r", delivery(seq)));
@@ -242,4 +260,81 @@ async fn a_delivery_without_a_result_is_retried() {
     assert_eq!(dead.len(), 1, "only the unanswered delivery fails");
     assert_eq!(dead[0].seq, 3);
     assert!(dead[0].error.contains("no result"), "{}", dead[0].error);
+}
+
+/// A delivery of a state change of entity `entity` (type `doc`).
+fn change_of(seq: u64, entity: &str) -> Delivery {
+    let mut d = delivery(seq);
+    let mut event = d.event.event().clone();
+    event.detail_type = "Object State Change".into();
+    event.detail = format!(
+        r#"{{"entity-type":"doc","entity-id":"{entity}","operation":"update","ts":1,"author":"a","data":{{}}}}"#
+    );
+    d.event = Arc::new(ParsedEvent::new(event));
+    d
+}
+
+/// Index of the first call holding `id` after call `from`.
+fn call_with(calls: &[Vec<String>], id: &str, from: usize) -> usize {
+    calls
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, call)| call.iter().any(|c| c == id))
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("no call with {id} from {from}: {calls:?}"))
+}
+
+#[tokio::test]
+async fn order_entity_delivers_one_entitys_events_one_at_a_time_in_journal_order() {
+    // e1, e2, e4 change entity A, e3 and e5 entity B; e1 fails once.
+    let script = [("e1", Script::RetryOnce)];
+    let entities = [(1, "A"), (2, "A"), (3, "B"), (4, "A"), (5, "B")];
+
+    // By default a retried delivery lands after later ones of its entity.
+    // A retry waits 100-200 ms (backoff with jitter), so what runs
+    // meanwhile is not a matter of scheduling luck.
+    let retry_after = Duration::from_millis(200);
+    let any = lane_with(32, 4, DeliveryOrder::Any, retry_after, &script);
+    for (seq, e) in entities {
+        assert!(any.dispatcher.enqueue("r", change_of(seq, e)));
+    }
+    assert_eq!(any.dispatcher.drain(Duration::from_secs(10)).await, 0);
+    let calls = any.deliver.calls.lock().expect("calls").clone();
+    assert_eq!(calls[0], ["e1", "e2", "e3", "e4", "e5"], "{calls:?}");
+
+    let ordered = lane_with(32, 4, DeliveryOrder::Entity, retry_after, &script);
+    for (seq, e) in entities {
+        assert!(ordered.dispatcher.enqueue("r", change_of(seq, e)));
+    }
+    assert_eq!(ordered.dispatcher.drain(Duration::from_secs(10)).await, 0);
+    let calls = ordered.deliver.calls.lock().expect("calls").clone();
+    // One delivery per entity per call: the first takes e1 (A) and e3 (B).
+    assert_eq!(calls[0], ["e1", "e3"], "{calls:?}");
+    for call in &calls {
+        let of_a = call
+            .iter()
+            .filter(|id| ["e1", "e2", "e4"].contains(&id.as_str()));
+        assert!(of_a.count() <= 1, "two of A in one call: {calls:?}");
+    }
+    // A's events each wait for the one before to be delivered: e1's retry,
+    // then e2, then e4. B's go on meanwhile.
+    let e1_retry = call_with(&calls, "e1", 1);
+    let e2 = call_with(&calls, "e2", 0);
+    let e4 = call_with(&calls, "e4", 0);
+    assert!(e1_retry < e2 && e2 < e4, "{calls:?}");
+    assert!(
+        call_with(&calls, "e5", 0) < e1_retry,
+        "B waited for A: {calls:?}"
+    );
+    let delivered: usize = ordered
+        .outcomes
+        .finished
+        .lock()
+        .expect("outcomes")
+        .iter()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(delivered, 5, "each delivered once");
+    assert_eq!(ordered.metrics.rule("r").pending.load(Relaxed), 0);
 }

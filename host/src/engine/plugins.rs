@@ -251,6 +251,7 @@ impl PluginHost {
                     rule: error.rule.clone(),
                     deliver: Arc::new(Held(error.message.clone())),
                     retry: r.rule.retry,
+                    order: r.rule.order,
                 });
             }
         }
@@ -271,6 +272,7 @@ impl PluginHost {
                     rule: r.rule.name.clone(),
                     deliver: Arc::new(PluginDeliver(binding)),
                     retry: r.rule.retry,
+                    order: r.rule.order,
                 }),
                 Err(error) => errors.push(error),
             }

@@ -24,7 +24,7 @@ mod rule;
 mod set;
 
 pub use rule::{
-    CallLimits, MAX_PLUGIN_NAME_LEN, RetryPolicy, Rule, RuleProblem, check_name, check_plugin_name,
-    parse_rule,
+    CallLimits, DeliveryOrder, MAX_PLUGIN_NAME_LEN, RetryPolicy, Rule, RuleProblem, check_name,
+    check_plugin_name, parse_rule,
 };
 pub use set::{LoadedRule, RuleError, RuleSet, is_rule_file, load_file, load_str, rule_files};

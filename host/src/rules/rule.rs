@@ -29,6 +29,7 @@ const RULE_KEYS: &[&str] = &[
     "config",
     "retry",
     "limits",
+    "order",
     "enabled",
 ];
 
@@ -53,8 +54,25 @@ pub struct Rule {
     pub retry: RetryPolicy,
     /// Per-call limits for the plugin.
     pub limits: CallLimits,
+    /// In what order the rule's deliveries may run.
+    pub order: DeliveryOrder,
     /// Disabled rules are loaded and validated but match nothing.
     pub enabled: bool,
+}
+
+/// In what order a rule's deliveries run (`order:` in a rule file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeliveryOrder {
+    /// `any` (the default): deliveries run concurrently, in batches, and a
+    /// retried one may land after later ones.
+    #[default]
+    Any,
+    /// `entity`: the events of one entity (source, entity type and id) are
+    /// delivered one at a time, in journal order: the next waits until the
+    /// one before it is delivered or dead-lettered, retries included. Other
+    /// entities go on meanwhile. For targets that must see an entity's
+    /// changes in order (audit forwarding, counters).
+    Entity,
 }
 
 /// Retry policy, as EventBridge's `RetryPolicy`.
@@ -232,6 +250,19 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
     };
     let retry = parse_retry(map.get("retry"), &mut problems);
     let limits = parse_limits(map.get("limits"), &mut problems);
+    let order = match map.get("order") {
+        None => DeliveryOrder::Any,
+        Some(Value::String(o)) if o == "any" => DeliveryOrder::Any,
+        Some(Value::String(o)) if o == "entity" => DeliveryOrder::Entity,
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("order")],
+                "`order` must be `entity` (one entity's events delivered one at a time, in \
+                 journal order) or `any` (the default: concurrent, in batches)",
+            ));
+            DeliveryOrder::Any
+        }
+    };
     let enabled = match map.get("enabled") {
         None => true,
         Some(Value::Bool(b)) => *b,
@@ -256,6 +287,7 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
                 config,
                 retry,
                 limits,
+                order,
                 enabled,
             })
         }

@@ -148,3 +148,16 @@ fn plugin_names_follow_the_one_rule_plugin_new_uses() {
     }
     assert_eq!(rule("").plugin, "p");
 }
+
+#[test]
+fn order_is_any_unless_a_rule_asks_for_entity_and_a_bad_value_points_at_it() {
+    use crate::rules::DeliveryOrder;
+    assert_eq!(rule("").order, DeliveryOrder::Any);
+    assert_eq!(rule("order: any\n").order, DeliveryOrder::Any);
+    assert_eq!(rule("order: entity\n").order, DeliveryOrder::Entity);
+    let e = errors("order: fifo\n");
+    assert!(
+        e.contains("r.yaml:4:") && e.contains("`order` must be `entity`"),
+        "{e}"
+    );
+}

@@ -141,6 +141,7 @@ fn pipeline(
                     max_attempts: 3,
                     max_age: Duration::from_secs(60),
                 },
+                order: crate::rules::DeliveryOrder::Any,
             })
             .collect(),
     );
