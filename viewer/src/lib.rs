@@ -73,9 +73,10 @@ pub use explain::LiveRule;
 pub use integrity::{Checkpointed, Checkpoints, SignedCheckpoint};
 
 /// The Content-Security-Policy of every viewer response: the viewer's own
-/// stylesheet and its one script file (no inline script), nothing else;
-/// forms post only to the viewer; no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+/// stylesheet and script files (no inline script), the live tail's stream
+/// from the same origin, nothing else; forms post only to the viewer; no
+/// framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// An event as the journal holds it.
@@ -148,6 +149,20 @@ pub trait Trail: Send + Sync + 'static {
     /// Journal an export before it runs; it does not run unless this
     /// resolves `Ok`.
     fn record_export(&self, export: Export) -> Recorded;
+    /// The state changes journaled after the journal position `after`
+    /// (`None`: after the head, so nothing yet), oldest first, at most
+    /// `limit`, from a bounded stretch of the journal. For the live tail.
+    fn tail(&self, after: Option<u64>, limit: usize) -> Result<Tail, String>;
+}
+
+/// What [`Trail::tail`] read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tail {
+    /// Each state change with its journal position, oldest first (events
+    /// that are not a valid state change are left out).
+    pub changes: Vec<(u64, trailmark_backend_api::ChangeRecord)>,
+    /// The journal position read up to: the next read starts after it.
+    pub upto: u64,
 }
 
 /// What [`Trail::record_export`] resolves to: `Err` says why the record
@@ -193,6 +208,7 @@ pub struct ViewerState {
     sessions: session::Sessions,
     secure_cookies: bool,
     journal_reads: journal_reads::JournalReads,
+    live_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl ViewerState {
@@ -211,6 +227,7 @@ impl ViewerState {
             sessions: session::Sessions::default(),
             secure_cookies: false,
             journal_reads: journal_reads::JournalReads::new(Default::default()),
+            live_streams: Arc::new(tokio::sync::Semaphore::new(pages::live::MAX_STREAMS)),
         }
     }
 
@@ -261,6 +278,8 @@ pub fn router(state: Arc<ViewerState>) -> Router {
         )
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .route("/ui/static/localtime.js", get(pages::local_time_script))
+        .route("/ui/static/live.js", get(pages::live_script))
+        .route("/ui/live", get(pages::live::live))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)
 }

@@ -82,6 +82,8 @@ pub(crate) struct SearchPage {
     pub live: bool,
     /// The link that starts or stops following live.
     pub live_toggle_href: String,
+    /// The live tail's stream (`/ui/live?q=…`), for the page's script.
+    pub live_src: String,
     /// [`LIVE_SECONDS`], for the page.
     pub live_seconds: u32,
     /// What the result holds, counted by the store (first page only).

@@ -264,6 +264,55 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         click(&client, "#time-toggle").await;
         assert_eq!(first_time().await.0, "2026-01-01 00:00:02");
 
+        // Follow live: a change journaled while the page is open appears at
+        // the top of the table, put there by the page's script from the
+        // server-sent events (no reload).
+        client
+            .goto(&format!("{origin}/?q=type%3Abook&live=1"))
+            .await
+            .expect("the live page");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client
+            .find(Locator::Css("table[data-live-open]"))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the live stream did not open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let journaled = Instant::now();
+        viewer.journal.append(support::record(
+            "ev-live",
+            ("book", "42"),
+            "update",
+            1_767_225_609_000,
+            "<i>dora</i>",
+            None,
+        ));
+        let first_row = loop {
+            let first = client
+                .find(Locator::Css("table.results tbody tr"))
+                .await
+                .expect("a row")
+                .text()
+                .await
+                .expect("text");
+            if first.contains("ev-live") || Instant::now() > deadline {
+                break first;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(first_row.contains("ev-live"), "{first_row}");
+        assert!(
+            first_row.contains("<i>dora</i>"),
+            "shown as text: {first_row}"
+        );
+        eprintln!(
+            "browser test: a journaled change appeared in the live page after {} ms",
+            journaled.elapsed().as_millis()
+        );
+        snap(&client, &out, "2c-search-live").await;
+
         // A facet narrows the query: the two updates of the three.
         click(
             &client,

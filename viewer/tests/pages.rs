@@ -3,7 +3,10 @@
 
 mod support;
 
-use support::{OWN_SCRIPT, Viewer, hidden, row, rows, without_own_script};
+use std::time::Duration;
+
+use serde_json::json;
+use support::{OWN_SCRIPT, Viewer, hidden, record, row, rows, without_own_script};
 use trailmark_viewer::operations::DeadLetterAction;
 
 #[test]
@@ -1017,4 +1020,101 @@ fn every_page_title_is_plain_text() {
             "{path}: the title holds markup: {title}"
         );
     }
+}
+
+/// The `change` events of a live stream, read until `n` arrived.
+fn read_changes(reader: &mut impl std::io::BufRead, n: usize) -> Vec<(u64, serde_json::Value)> {
+    let mut changes = Vec::new();
+    let (mut id, mut event) = (None, String::new());
+    let mut line = String::new();
+    while changes.len() < n {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).expect("read the stream") > 0,
+            "the stream ended"
+        );
+        let line = line.trim_end();
+        if let Some(v) = line.strip_prefix("id:") {
+            id = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim().to_owned();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if event == "change" {
+                let data = serde_json::from_str(v.trim()).expect("JSON data");
+                changes.push((id.expect("an id before the data"), data));
+            }
+        } else if line.is_empty() {
+            event.clear();
+        }
+    }
+    changes
+}
+
+#[test]
+fn the_live_tail_streams_new_matching_changes_and_resumes_after_the_last_id() {
+    let v = Viewer::start();
+    let s = v.sign_in("viewer");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let open = |last_id: Option<u64>| {
+        let mut req = agent
+            .get(format!("{}/ui/live?q=type%3Abook", v.url))
+            .header("cookie", format!("trailmark_session={s}"));
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let response = req.call().expect("open the stream");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "server-sent events"
+        );
+        std::io::BufReader::new(response.into_body().into_reader())
+    };
+    // Nothing before the stream opened is sent: it starts at the head.
+    v.journal
+        .append(record("old", ("book", "1"), "insert", 1, "ann", None));
+    let mut stream = open(None);
+    let journal = v.journal.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let first = journal.append(record("b-1", ("book", "2"), "update", 2, "<b>x</b>", None));
+        // Not admitted by `type:book`.
+        journal.append(record("c-1", ("customer", "9"), "insert", 3, "ann", None));
+        let second = journal.append(record("b-2", ("book", "2"), "delete", 4, "bob", None));
+        (first, second)
+    });
+    let got = read_changes(&mut stream, 2);
+    let (first, second) = writer.join().expect("writer");
+    assert_eq!(
+        got.iter()
+            .map(|(id, c)| (*id, c["event_id"].clone()))
+            .collect::<Vec<_>>(),
+        [(first, json!("b-1")), (second, json!("b-2"))]
+    );
+    assert_eq!(got[0].1["entity"], "book/2");
+    assert_eq!(
+        got[0].1["author"], "<b>x</b>",
+        "text, for the script to set as text"
+    );
+    assert_eq!(got[1].1["operation"], "delete");
+    drop(stream);
+    // A browser reconnecting sends the last id it saw: the stream resumes
+    // right after it, skipping nothing.
+    let mut resumed = open(Some(first));
+    let again = read_changes(&mut resumed, 1);
+    assert_eq!(again[0].0, second);
+    assert_eq!(again[0].1["event_id"], "b-2");
+}
+
+#[test]
+fn the_live_tail_needs_a_session_and_a_valid_query() {
+    let v = Viewer::start();
+    assert_eq!(v.get("/ui/live", None).status, 401);
+    let s = v.sign_in("viewer");
+    let bad = v.get("/ui/live?q=colour%3Ablue", Some(&s));
+    assert_eq!(bad.status, 400, "{}", bad.body);
 }

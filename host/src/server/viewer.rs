@@ -21,6 +21,8 @@ use trailmark_auth::Principal;
 use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_viewer::export::{Format, stream};
 
+use trailmark_backend_api::ChangeRecord;
+use trailmark_event::ParsedEvent;
 use trailmark_journal::Journal;
 use trailmark_viewer::operations::{
     DeadLetterAction, DeadLetterOutcome, DeadLetterRequest, DeadLetterView, Operations, Reload,
@@ -28,7 +30,7 @@ use trailmark_viewer::operations::{
 };
 use trailmark_viewer::{
     Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
-    Recorded, Refusal, SignedCheckpoint, Trail,
+    Recorded, Refusal, SignedCheckpoint, Tail, Trail,
 };
 
 use super::auth::AuthState;
@@ -36,6 +38,7 @@ use crate::engine::checkpoints::{self, Checkpointer};
 use crate::engine::deliveries::{DeliveryState, SCAN_RECORDS, delivery_states};
 use crate::engine::envelope;
 use crate::engine::pipeline::Pipeline;
+use crate::engine::records::{EventRecord, kind};
 use crate::engine::reload::ReloadStatus;
 use crate::metrics::Metrics;
 use crate::timespec::now_ms;
@@ -201,6 +204,42 @@ impl Trail for HostTrail {
             seq: c.seq,
             time_ms: c.time_ms,
         })
+    }
+
+    fn tail(&self, after: Option<u64>, limit: usize) -> Result<Tail, String> {
+        let journal = self.pipeline.journal();
+        let head = journal.head().seq;
+        let Some(after) = after else {
+            return Ok(Tail {
+                changes: Vec::new(),
+                upto: head,
+            });
+        };
+        // What retention removed is gone: go on from the oldest kept.
+        let after = after.max(journal.first_seq().saturating_sub(1));
+        let mut tail = Tail {
+            changes: Vec::new(),
+            upto: after,
+        };
+        for record in journal.read_from(after + 1).take(TAIL_RECORDS) {
+            let record = record.map_err(|e| format!("reading the journal after {after}: {e}"))?;
+            tail.upto = record.seq;
+            if record.kind != kind::EVENT {
+                continue;
+            }
+            let Ok(r) = serde_json::from_slice::<EventRecord>(&record.payload) else {
+                continue;
+            };
+            let parsed = ParsedEvent::new(r.event);
+            if let Some(Ok(change)) = parsed.change() {
+                let change = ChangeRecord::of_change(parsed.event(), change, None, "{}".into());
+                tail.changes.push((record.seq, change));
+                if tail.changes.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(tail)
     }
 
     fn verify_command(&self) -> String {
@@ -379,6 +418,10 @@ impl Trail for HostTrail {
 /// line is about 300 bytes, so this finds `limit` of them without reading a
 /// log that grows by a line a minute.
 const TAIL_BYTES_PER_CHECKPOINT: u64 = 1024;
+
+/// Most journal records one read of the live tail looks at (it goes on from
+/// there at the next read, a quarter of a second later).
+const TAIL_RECORDS: usize = 5_000;
 
 /// The newest `limit` checkpoints of the log at `path`, newest first; none
 /// when the log does not exist yet.

@@ -372,3 +372,59 @@ fn an_admin_replays_and_purges_dead_letters_from_the_operations_page() {
         })
     });
 }
+
+#[test]
+fn the_live_tail_streams_a_put_events_ingest_as_it_is_journaled() {
+    use std::io::BufRead;
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let url = server.url.clone();
+    let cookie = sign_in(&url, &server.token().expect("admin token"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let response = agent
+        .get(format!("{url}/ui/live?q=type%3Abook"))
+        .header("cookie", &cookie)
+        .call()
+        .expect("open the live stream");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = std::io::BufReader::new(response.into_body().into_reader());
+
+    let sent = std::time::Instant::now();
+    let (status, body) = put_events(
+        &server,
+        &[
+            state_change("customer", "c-1", "insert", "ann", Some(json!({"n": 1}))),
+            state_change("book", "b-1", "insert", "ann", Some(json!({"t": "Dune"}))),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let book_id = body["Entries"][1]["EventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The first `change` event is the book's (the customer is not admitted).
+    let mut line = String::new();
+    let data = loop {
+        line.clear();
+        assert!(
+            stream.read_line(&mut line).expect("read") > 0,
+            "stream ended"
+        );
+        if let Some(data) = line.trim_end().strip_prefix("data:")
+            && let Ok(change) = serde_json::from_str::<Value>(data.trim())
+        {
+            break change;
+        }
+    };
+    eprintln!(
+        "live tail: a PutEvents entry reached the stream {} ms after it was sent",
+        sent.elapsed().as_millis()
+    );
+    assert_eq!(data["event_id"], book_id.as_str());
+    assert_eq!(data["entity"], "book/b-1");
+    assert_eq!(data["operation"], "insert");
+}

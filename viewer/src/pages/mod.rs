@@ -6,6 +6,7 @@ mod dead_letters;
 mod event;
 mod export;
 mod history;
+pub(crate) mod live;
 mod operations;
 mod search;
 mod signin;
@@ -197,7 +198,7 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// `GET /ui/static/localtime.js`: the local-time toggle (the only script).
+/// `GET /ui/static/localtime.js`: the local-time toggle.
 pub(crate) async fn local_time_script() -> Response {
     (
         [
@@ -205,6 +206,19 @@ pub(crate) async fn local_time_script() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/localtime.js"),
+    )
+        .into_response()
+}
+
+/// `GET /ui/static/live.js`: the search page's live tail (server-sent
+/// events into the results table).
+pub(crate) async fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/live.js"),
     )
         .into_response()
 }

@@ -47,6 +47,7 @@ pub(crate) async fn search_page(
     let mut page = SearchPage {
         live,
         live_toggle_href,
+        live_src: with_query("/ui/live", &[("q", &params.q)]),
         live_seconds: LIVE_SECONDS,
         chrome: who.chrome(),
         q: params.q.clone(),

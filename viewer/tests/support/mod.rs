@@ -17,7 +17,7 @@ use trailmark_viewer::operations::{
 };
 use trailmark_viewer::{
     Checkpointed, Checkpoints, DeadLettersDone, Delivery, Export, JournaledEvent, LiveRule,
-    Recorded, Refusal, SignedCheckpoint, Trail, ViewerState,
+    Recorded, Refusal, SignedCheckpoint, Tail, Trail, ViewerState,
 };
 
 /// The journal side of the seam, over events held in memory.
@@ -36,6 +36,19 @@ pub(crate) struct Journal {
     pub dlq_actions: Mutex<Vec<(DeadLetterAction, Vec<i64>, String)>>,
     /// Journaling admin actions fails (the journal is unavailable).
     pub refuse_admin_actions: std::sync::atomic::AtomicBool,
+    /// What the live tail reads: state changes by journal position (the
+    /// head is the last one's). Tests append to it.
+    pub log: Mutex<Vec<(u64, ChangeRecord)>>,
+}
+
+impl Journal {
+    /// Journal `record` at the next position.
+    pub(crate) fn append(&self, record: ChangeRecord) -> u64 {
+        let mut log = self.log.lock().expect("lock");
+        let seq = log.last().map_or(100, |(seq, _)| seq + 1);
+        log.push((seq, record));
+        seq
+    }
 }
 
 impl Trail for Journal {
@@ -130,6 +143,19 @@ impl Trail for Journal {
     }
     fn record_refusal(&self, refusal: Refusal) {
         self.refusals.lock().expect("lock").push(refusal);
+    }
+    fn tail(&self, after: Option<u64>, limit: usize) -> Result<Tail, String> {
+        let log = self.log.lock().expect("lock");
+        let head = log.last().map_or(99, |(seq, _)| *seq);
+        let after = after.unwrap_or(head);
+        let changes: Vec<_> = log
+            .iter()
+            .filter(|(seq, _)| *seq > after)
+            .take(limit)
+            .cloned()
+            .collect();
+        let upto = changes.last().map_or(after, |(seq, _)| *seq);
+        Ok(Tail { changes, upto })
     }
 }
 
@@ -358,6 +384,7 @@ impl Viewer {
             ]),
             dlq_actions: Mutex::default(),
             refuse_admin_actions: Default::default(),
+            log: Mutex::default(),
             // The last checkpoint (2026-01-01, records up to 5) as
             // `last_checkpoint` says; the head is ev-del's record, 9.
             checkpoint_log: Mutex::new(Checkpoints {
