@@ -1,7 +1,10 @@
-//! `docs/writing-a-plugin.md` followed literally: its `redact-archive` rule
-//! and its narrowed standard `archive` rule, read from the guide itself, on
-//! a server with the standard plugins and the example `redact` plugin. No
-//! unredacted customer body may reach the archive's files.
+//! `docs/writing-a-plugin.md` followed literally: its plugin code is the
+//! example crate `examples/plugins/redact` (checked here, token for token),
+//! which `cargo xtask build-plugins` builds as a component and `cargo test`
+//! tests; its `redact-archive` rule and its narrowed standard `archive`
+//! rule, read from the guide itself, run on a server with the standard
+//! plugins and that component. No unredacted customer body may reach the
+//! archive's files.
 
 use std::path::Path;
 use std::time::Duration;
@@ -116,4 +119,67 @@ fn the_guides_redacting_rules_leave_no_unredacted_body_in_the_archive() {
         files.iter().any(|(_, bytes)| contains(bytes, "Dune")),
         "other entities are archived as before"
     );
+}
+
+/// The ```rust block after `marker` in the guide.
+fn rust_after(guide: &str, marker: &str) -> String {
+    let at = guide
+        .find(marker)
+        .unwrap_or_else(|| panic!("the guide no longer says {marker:?}"));
+    let rest = &guide[at..];
+    let start = rest.find("```rust\n").expect("a rust block follows") + "```rust\n".len();
+    let end = rest[start..].find("```").expect("the block ends");
+    rest[start..start + end].to_owned()
+}
+
+/// Rust source without its comment lines, whitespace and trailing commas:
+/// rustfmt lays the example out as it likes, the guide for reading.
+fn squeezed(code: &str) -> String {
+    let tight: String = code
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .flat_map(str::chars)
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    tight
+        .replace(",}", "}")
+        .replace(",]", "]")
+        .replace(",)", ")")
+}
+
+#[test]
+fn the_guides_plugin_code_and_test_are_the_example_crate_ci_builds() {
+    let guide =
+        std::fs::read_to_string(workspace().join("docs/writing-a-plugin.md")).expect("the guide");
+    let example = std::fs::read_to_string(workspace().join("examples/plugins/redact/src/lib.rs"))
+        .expect("the example plugin");
+    let example = squeezed(&example);
+    let code = squeezed(&rust_after(&guide, "Replace `src/lib.rs` with:"));
+    assert!(
+        example.starts_with(&code),
+        "the guide's src/lib.rs is not the example's code (examples/plugins/redact/src/lib.rs)"
+    );
+    // The guide's test: the example holds its test function as written.
+    let tests = rust_after(
+        &guide,
+        "returns each delivery's answer. Add to `src/lib.rs`:",
+    );
+    let test_fn = &tests[tests.find("#[test]").expect("a test function")..];
+    let test_fn = squeezed(test_fn);
+    // Without the `}` that closes the guide's `mod tests`.
+    let test_fn = test_fn.strip_suffix('}').expect("the module closes");
+    assert!(
+        example.contains(test_fn),
+        "the guide's test is not the example's"
+    );
+    // The guide's dependencies are the example's.
+    let manifest = std::fs::read_to_string(workspace().join("examples/plugins/redact/Cargo.toml"))
+        .expect("the example's manifest");
+    for dependency in [
+        "trailmark-sdk =",
+        "serde = { version = \"1\", features = [\"derive\"] }",
+    ] {
+        assert!(guide.contains(dependency), "guide: {dependency}");
+        assert!(manifest.contains(dependency), "example: {dependency}");
+    }
 }
