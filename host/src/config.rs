@@ -733,6 +733,104 @@ mod tests {
         }
     }
 
+    /// The keys `[section]` takes, from the parser's own "expected one of"
+    /// list for an unknown key.
+    fn keys_of(section: &str) -> Vec<String> {
+        let e = Config::parse(
+            &format!("[{section}]\nno-such-key = 1\n"),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        // "expected one of `a`, `b`, `c`", or "expected `a` or `b`".
+        let list = e
+            .rsplit("expected ")
+            .next()
+            .filter(|list| list.contains('`'))
+            .unwrap_or_else(|| panic!("[{section}]: no key list in {e}"));
+        list.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The rows of the table under `## \`[section]\`` in the reference:
+    /// (key, default cell).
+    fn documented(reference: &str, section: &str) -> Vec<(String, String)> {
+        let heading = format!("## `[{section}]`");
+        let at = reference
+            .find(&heading)
+            .unwrap_or_else(|| panic!("docs/configuration.md has no {heading}"));
+        let body = &reference[at + heading.len()..];
+        let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+        body.lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((key.to_owned(), cells.get(2)?.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_reference_lists_every_key_and_its_defaults_hold() {
+        let reference = include_str!("../../docs/configuration.md");
+        let defaults = Config::parse("", &Overrides::default()).unwrap();
+        for section in [
+            "server", "journal", "ingest", "dispatch", "runtime", "viewer",
+        ] {
+            let rows = documented(reference, section);
+            let keys = keys_of(section);
+            assert!(keys.len() >= 2, "[{section}]: {keys:?}");
+            for key in keys {
+                let listed = rows.iter().any(|(k, _)| *k == key)
+                    || reference.contains(&format!("`[{section}.{key}]`"));
+                assert!(
+                    listed,
+                    "docs/configuration.md does not list `{section}.{key}`"
+                );
+            }
+            // Every default written as a TOML value is the parser's default.
+            for (key, default) in &rows {
+                let value = default.trim_matches('`');
+                if value.contains('<') {
+                    continue; // a placeholder, e.g. "<data>/cache"
+                }
+                let Ok(parsed) = Config::parse(
+                    &format!("[{section}]\n{key} = {value}\n"),
+                    &Overrides::default(),
+                ) else {
+                    continue; // prose, e.g. "open-file limit less 128"
+                };
+                let same = match section {
+                    "journal" => parsed.journal == defaults.journal,
+                    "dispatch" => parsed.dispatch == defaults.dispatch,
+                    "runtime" => parsed.runtime == defaults.runtime,
+                    "viewer" => parsed.viewer == defaults.viewer,
+                    "ingest" => {
+                        parsed.ingest.limits() == defaults.ingest.limits()
+                            && parsed.ingest.sqs.is_none()
+                    }
+                    _ => {
+                        parsed.listener == defaults.listener
+                            && parsed.auth_body_budget == defaults.auth_body_budget
+                            && parsed.refusal_interval == defaults.refusal_interval
+                            && parsed.listen == defaults.listen
+                            && parsed.data == defaults.data
+                            && parsed.account == defaults.account
+                            && parsed.region == defaults.region
+                            && parsed.watch == defaults.watch
+                    }
+                };
+                assert!(
+                    same,
+                    "`{section}.{key}` is documented as {default}, not its default"
+                );
+            }
+        }
+    }
+
     #[test]
     #[cfg(feature = "aws")]
     fn the_aws_types_a_lean_build_refuses_are_the_ones_the_aws_crate_registers() {
