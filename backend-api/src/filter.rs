@@ -56,6 +56,9 @@ pub struct ChangeFilter {
     pub operation: AnyOf,
     /// The event source.
     pub source: AnyOf,
+    /// The rules the event matched: a record passes `any` when it matched
+    /// one of them, and `none` when it matched none of those.
+    pub rule: AnyOf,
     /// Only these entities (any of them); empty: every entity.
     pub entities: Vec<EntityKey>,
     /// Not these entities.
@@ -74,6 +77,8 @@ impl ChangeFilter {
             && self.entity_type.admits(&record.entity_type)
             && self.operation.admits(&record.operation)
             && self.source.admits(&record.source)
+            && (self.rule.any.is_empty() || self.rule.any.iter().any(|r| record.rules.contains(r)))
+            && !self.rule.none.iter().any(|r| record.rules.contains(r))
             && (self.entities.is_empty() || self.entities.iter().any(|e| e.is(record)))
             && !self.not_entities.iter().any(|e| e.is(record))
             && self.since.is_none_or(|s| record.ts >= s)
@@ -213,6 +218,7 @@ mod tests {
             author: author.into(),
             archive_key: None,
             attributes: "{}".into(),
+            rules: Vec::new(),
         }
     }
 

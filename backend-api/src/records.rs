@@ -48,6 +48,10 @@ pub struct ChangeRecord {
     pub archive_key: Option<String>,
     /// Extra attributes as a JSON object text.
     pub attributes: String,
+    /// The rules the event matched when it was journaled (the viewer's
+    /// `rule:` qualifier); empty in records stored before they were kept.
+    #[serde(default)]
+    pub rules: Vec<String>,
 }
 
 impl ChangeRecord {
@@ -70,6 +74,7 @@ impl ChangeRecord {
             author: change.author.clone(),
             archive_key,
             attributes,
+            rules: Vec::new(),
         }
     }
 }

@@ -60,6 +60,7 @@ fn main() {
                     "com.example.app/{kind}/{entity}/{i}-update-{id}.json"
                 )),
                 attributes: r#"{"title":"Dune","pages":412}"#.into(),
+                rules: Vec::new(),
             };
             metadata.put(&record).expect("put");
         }

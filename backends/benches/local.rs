@@ -39,6 +39,7 @@ fn record(n: u64) -> ChangeRecord {
         author: format!("user-{}", n % 50),
         archive_key: Some(format!("book/{}/evt-{n:012}.json", n % 1000)),
         attributes: r#"{"title":"Dune","pages":412}"#.into(),
+        rules: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::{Event, StateChange, StateChangeError};
 pub struct ParsedEvent {
     event: Event,
     change: Option<Result<StateChange, StateChangeError>>,
+    matched: Vec<String>,
 }
 
 impl ParsedEvent {
@@ -19,7 +20,23 @@ impl ParsedEvent {
         let change = event
             .is_state_change()
             .then(|| StateChange::parse(&event.detail));
-        ParsedEvent { event, change }
+        ParsedEvent {
+            event,
+            change,
+            matched: Vec::new(),
+        }
+    }
+
+    /// The same event, noting the rules it matched when it was journaled.
+    pub fn with_matched(mut self, rules: Vec<String>) -> ParsedEvent {
+        self.matched = rules;
+        self
+    }
+
+    /// The rules the event matched when it was journaled (empty when not
+    /// noted).
+    pub fn matched(&self) -> &[String] {
+        &self.matched
     }
 
     /// The event as journaled.

@@ -234,12 +234,12 @@ impl Delivery {
         attributes: String,
     ) -> Result<ChangeRecord, Refusal> {
         let change = self.state_change()?;
-        Ok(ChangeRecord::of_change(
-            self.event(),
-            change,
-            archive_key,
-            attributes,
-        ))
+        Ok(ChangeRecord {
+            // The host's own note of what the event matched, never the
+            // plugin's.
+            rules: self.parsed.matched().to_vec(),
+            ..ChangeRecord::of_change(self.event(), change, archive_key, attributes)
+        })
     }
 
     /// The event to forward for the plugin's `sent` one: the delivered id,
@@ -380,6 +380,7 @@ mod tests {
                 "com.bank/account/acct%2F1/1795602600000-delete-{ID}.json"
             )),
             attributes: "{}".to_owned(),
+            rules: Vec::new(),
         }
     }
 

@@ -77,6 +77,7 @@ impl metadata::Host for HostState {
             author: c.author,
             archive_key: c.archive_key,
             attributes: c.attributes,
+            rules: Vec::new(),
         };
         Ok(self.metadata_put(ONLY, |_| Ok(claimed))?)
     }

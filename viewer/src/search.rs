@@ -22,7 +22,7 @@ use crate::when::parse_time_ms;
 
 /// The qualifiers, as typed.
 pub const QUALIFIERS: &[&str] = &[
-    "author", "type", "entity", "op", "source", "before", "after",
+    "author", "type", "entity", "op", "source", "rule", "before", "after",
 ];
 
 /// A query bar text that cannot be used, with the byte offset of the term.
@@ -79,6 +79,7 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Search, SearchError> {
             "author" => Some(&mut search.author),
             "type" => Some(&mut search.entity_type),
             "source" => Some(&mut search.source),
+            "rule" => Some(&mut search.rule),
             "op" => {
                 if !matches!(value.as_str(), "insert" | "update" | "delete") {
                     return Err(err(format!(
@@ -282,6 +283,8 @@ pub fn store_is_exact(search: &Search) -> bool {
         && plain(&search.entity_type)
         && plain(&search.operation)
         && plain(&search.source)
+        // The plain query has no condition on rules.
+        && search.rule == AnyOf::default()
         && search.not_entities.is_empty()
         && entity_fits
 }
@@ -419,6 +422,7 @@ mod tests {
             author: author.into(),
             archive_key: None,
             attributes: "{}".into(),
+            rules: Vec::new(),
         };
         assert!(s.admits(&rec("insert", "ann")));
         assert!(s.admits(&rec("update", "ann")));
@@ -442,12 +446,41 @@ mod tests {
             "entity:1 entity:2",
             "-entity:1",
             "entity:book/1 type:user",
+            "rule:delete-alert",
+            "-rule:log",
         ] {
             assert!(
                 !store_is_exact(&parse(filtered, NOW).unwrap()),
                 "{filtered}"
             );
         }
+    }
+
+    #[test]
+    fn rule_matches_the_rules_the_event_matched() {
+        let s = parse("rule:delete-alert rule:archive -rule:log", NOW).unwrap();
+        assert_eq!(s.rule.any, ["delete-alert", "archive"]);
+        assert_eq!(s.rule.none, ["log"]);
+        let rec = |rules: &[&str]| ChangeRecord {
+            event_id: "e".into(),
+            source: "s".into(),
+            entity_type: "book".into(),
+            entity_id: "1".into(),
+            operation: "delete".into(),
+            ts: 0,
+            author: "a".into(),
+            archive_key: None,
+            attributes: "{}".into(),
+            rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        assert!(s.admits(&rec(&["archive", "metadata"])));
+        assert!(s.admits(&rec(&["delete-alert"])));
+        assert!(
+            !s.admits(&rec(&["delete-alert", "log"])),
+            "excluded by -rule:log"
+        );
+        assert!(!s.admits(&rec(&["metadata"])));
+        assert!(!s.admits(&rec(&[])), "records from before rules were kept");
     }
 
     #[test]
@@ -536,6 +569,7 @@ mod page_tests {
                     author: ["ann", "bob", "cat"][(i / 7 % 3) as usize].into(),
                     archive_key: None,
                     attributes: "{}".into(),
+                    rules: Vec::new(),
                 })
                 .expect("put");
         }

@@ -41,6 +41,7 @@ fn record(i: u64) -> ChangeRecord {
         author: AUTHORS[(pick(17) + i % 3) as usize % 20].to_owned(),
         archive_key: None,
         attributes: "{}".to_owned(),
+        rules: Vec::new(),
     }
 }
 

@@ -26,6 +26,9 @@ pub(crate) mod attr {
     pub(crate) const AUTHOR: &str = "author";
     pub(crate) const ARCHIVE_KEY: &str = "archive_key";
     pub(crate) const ATTRIBUTES: &str = "attributes";
+    /// The rules the event matched, a string set (absent when none: a set
+    /// cannot be empty).
+    pub(crate) const RULES: &str = "rules";
 }
 
 /// The item that stores `change`, key attributes included.
@@ -56,6 +59,12 @@ pub(crate) fn to_item(change: &ChangeRecord) -> HashMap<String, AttributeValue> 
     ]);
     if let Some(key) = &change.archive_key {
         item.insert(attr::ARCHIVE_KEY.to_owned(), s(key));
+    }
+    if !change.rules.is_empty() {
+        item.insert(
+            attr::RULES.to_owned(),
+            AttributeValue::Ss(change.rules.clone()),
+        );
     }
     item
 }
@@ -88,6 +97,11 @@ pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> BackendResult
         author: text(attr::AUTHOR)?,
         archive_key,
         attributes: text(attr::ATTRIBUTES)?,
+        rules: match item.get(attr::RULES) {
+            None => Vec::new(),
+            Some(AttributeValue::Ss(rules)) => rules.clone(),
+            Some(_) => return Err(malformed(item, attr::RULES)),
+        },
     })
 }
 
@@ -124,12 +138,17 @@ mod tests {
             author: "".into(),
             archive_key: archive_key.map(str::to_owned),
             attributes: r#"{"a":1}"#.into(),
+            rules: Vec::new(),
         }
     }
 
     #[test]
     fn records_round_trip_through_items() {
-        for change in [record(None), record(Some("book/42/evt-1.json"))] {
+        let with_rules = ChangeRecord {
+            rules: vec!["archive".into(), "delete-alert".into()],
+            ..record(None)
+        };
+        for change in [record(None), record(Some("book/42/evt-1.json")), with_rules] {
             let item = to_item(&change);
             assert_eq!(from_item(&item).unwrap(), change);
             assert_eq!(sort_key_of(&item).unwrap(), sort_key(-5, "evt-1"));

@@ -30,6 +30,7 @@ fn change(
         archive_key: (operation != "delete")
             .then(|| format!("{}/{}/{event_id}.json", entity.0, entity.1)),
         attributes: format!(r#"{{"n":{ts}}}"#),
+        rules: Vec::new(),
     }
 }
 

@@ -44,6 +44,7 @@ fn record() -> ChangeRecord {
         author: "a".into(),
         archive_key: None,
         attributes: "{}".into(),
+        rules: Vec::new(),
     }
 }
 

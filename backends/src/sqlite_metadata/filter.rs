@@ -55,6 +55,23 @@ impl Where {
         }
     }
 
+    /// The rules column (names joined by spaces; names have none) holds
+    /// one of `values.any` and none of `values.none`.
+    fn rules(&mut self, values: &AnyOf) {
+        let has = |w: &mut Self, rule: &str| {
+            let p = w.text(rule);
+            format!("instr(' ' || rules || ' ', ' ' || {p} || ' ') > 0")
+        };
+        if !values.any.is_empty() {
+            let any: Vec<String> = values.any.iter().map(|r| has(self, r)).collect();
+            self.clauses.push(format!("({})", any.join(" OR ")));
+        }
+        for rule in &values.none {
+            let clause = has(self, rule);
+            self.clauses.push(format!("NOT {clause}"));
+        }
+    }
+
     /// `(entity_id = ? AND entity_type = ?) OR entity_id = ? …`
     fn entities(&mut self, keys: &[EntityKey]) -> String {
         keys.iter()
@@ -89,6 +106,7 @@ fn where_of(filter: &ChangeFilter, cursor: Option<&str>) -> BackendResult<Option
         &filter.entity_type,
         &filter.operation,
         &filter.source,
+        &filter.rule,
     ]
     .iter()
     .map(|f| f.any.len() + f.none.len())
@@ -114,6 +132,7 @@ fn where_of(filter: &ChangeFilter, cursor: Option<&str>) -> BackendResult<Option
     );
     w.field("operation", &filter.operation);
     w.field("source", &filter.source);
+    w.rules(&filter.rule);
     if !filter.entities.is_empty() {
         let any = w.entities(&filter.entities);
         w.clauses.push(format!("({any})"));
@@ -185,8 +204,9 @@ mod tests {
     use super::*;
     use crate::{ChangeQuery, ChangeRecord, MetadataStore, SqliteMetadata};
 
-    /// 300 records over 4 authors, 3 types, 3 operations, 2 sources and 7
-    /// entity ids, several sharing a ts.
+    /// 300 records over 4 authors, 3 types, 3 operations, 2 sources, 7
+    /// entity ids and the rules `all`, `deletes` and `a_b` (a `_`, which
+    /// a LIKE would read as any character), several sharing a ts.
     fn seeded() -> (tempfile::TempDir, SqliteMetadata, Vec<ChangeRecord>) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteMetadata::open(dir.path().join("m.sqlite")).expect("open");
@@ -201,6 +221,13 @@ mod tests {
                 author: ["ann", "bob", "cat", "dan"][(i / 5 % 4) as usize].into(),
                 archive_key: None,
                 attributes: "{}".into(),
+                rules: match i % 4 {
+                    0 => vec![],
+                    1 => vec!["all".into()],
+                    2 => vec!["all".into(), "deletes".into()],
+                    _ if i % 8 == 3 => vec!["axb".into()],
+                    _ => vec!["a_b".into()],
+                },
             })
             .collect();
         for r in &records {
@@ -261,6 +288,22 @@ mod tests {
                     entity_id: "0".into(),
                 }],
                 operation: any(&["insert", "delete"]),
+                ..ChangeFilter::default()
+            },
+            ChangeFilter {
+                rule: any(&["deletes", "a_b"]),
+                ..ChangeFilter::default()
+            },
+            ChangeFilter {
+                rule: AnyOf {
+                    any: vec!["all".into()],
+                    none: vec!["deletes".into()],
+                },
+                author: any(&["bob"]),
+                ..ChangeFilter::default()
+            },
+            ChangeFilter {
+                rule: none(&["all", "axb"]),
                 ..ChangeFilter::default()
             },
         ]

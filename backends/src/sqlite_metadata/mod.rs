@@ -393,8 +393,22 @@ impl SqliteMetadata {
         )
         .map_err(context)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(context)?;
+        // A store older than schema 3 (not migrated: nothing is written
+        // here) has no `rules` column.
+        let has_rules: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('changes') WHERE name = 'rules'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(context)?;
+        let columns = if has_rules {
+            COLUMNS.to_owned()
+        } else {
+            COLUMNS.replace(", rules", ", '' AS rules")
+        };
         let mut stmt = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM changes ORDER BY rowid"))
+            .prepare(&format!("SELECT {columns} FROM changes ORDER BY rowid"))
             .map_err(context)?;
         let mut count = 0;
         for record in stmt.query_map([], record_from_row).map_err(context)? {

@@ -6,8 +6,7 @@ use rusqlite::types::Value;
 use crate::{BackendError, BackendResult, ChangeQuery, ChangeRecord, HistoryQuery, page_size};
 
 /// The columns of a [`ChangeRecord`], in the order [`record_from_row`] reads them.
-pub(crate) const COLUMNS: &str =
-    "event_id, source, entity_type, entity_id, operation, ts, author, archive_key, attributes";
+pub(crate) const COLUMNS: &str = "event_id, source, entity_type, entity_id, operation, ts, author, archive_key, attributes, rules";
 
 /// Read one record from a row selected with [`COLUMNS`].
 pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeRecord> {
@@ -21,6 +20,12 @@ pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeRecord> {
         author: row.get(6)?,
         archive_key: row.get(7)?,
         attributes: row.get(8)?,
+        rules: row
+            .get::<_, String>(9)?
+            .split(' ')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 

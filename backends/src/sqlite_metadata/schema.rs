@@ -49,6 +49,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     //   23 ms for the counts of `type:user op:delete author:ann author:bob`
     //   over 1 M records (BENCHMARKS.md, viewer search pages). Its inserts
     //   land at the end of each type's range.
+    // - The rules the event matched (`rules`, names joined by spaces), for
+    //   the viewer's `rule:` qualifier; empty for records stored before.
     "CREATE TABLE changes_v3 (
          event_id    TEXT    NOT NULL,
          source      TEXT    NOT NULL,
@@ -58,9 +60,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          ts          INTEGER NOT NULL,
          author      TEXT    NOT NULL,
          archive_key TEXT,
-         attributes  TEXT    NOT NULL
+         attributes  TEXT    NOT NULL,
+         rules       TEXT    NOT NULL DEFAULT ''
      );
-     INSERT INTO changes_v3
+     INSERT INTO changes_v3 (event_id, source, entity_type, entity_id, operation, ts, author,
+                             archive_key, attributes)
          SELECT event_id, source, entity_type, entity_id, operation, ts, author,
                 archive_key, attributes
          FROM changes ORDER BY rowid;

@@ -2,6 +2,10 @@ use std::collections::HashSet;
 use std::thread;
 
 use super::*;
+
+/// The columns of schema versions 1 and 2.
+const V2_COLUMNS: &str =
+    "event_id, source, entity_type, entity_id, operation, ts, author, archive_key, attributes";
 use crate::{DEFAULT_LIMIT, MAX_LIMIT};
 
 fn store(sync: Synchronous) -> (tempfile::TempDir, SqliteMetadata) {
@@ -22,6 +26,7 @@ fn record(event_id: &str, ts: i64) -> ChangeRecord {
         author: "alice".into(),
         archive_key: Some(format!("book/42/{event_id}.json")),
         attributes: "{}".into(),
+        rules: Vec::new(),
     }
 }
 
@@ -380,7 +385,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_records() {
         conn.pragma_update(None, "user_version", 1)
             .expect("version");
         conn.execute(
-            &format!("INSERT INTO changes ({COLUMNS}) VALUES ('old', 'com.example.books', 'book', '42', 'insert', 7, 'ann', NULL, '{{}}')"),
+            &format!("INSERT INTO changes ({V2_COLUMNS}) VALUES ('old', 'com.example.books', 'book', '42', 'insert', 7, 'ann', NULL, '{{}}')"),
             [],
         )
         .expect("a version 1 record");
@@ -426,6 +431,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_records() {
         author: "ann".into(),
         archive_key: None,
         attributes: "{}".into(),
+        rules: Vec::new(),
     };
     assert_eq!(store.put(&again), Ok(PutOutcome::AlreadyPresent));
 }
@@ -444,7 +450,7 @@ fn a_version_2_database_is_migrated_in_arrival_order() {
         // Inserted newest first: arrival order is not ts order.
         for (id, ts) in [("c", 30), ("a", 10), ("b", 20)] {
             conn.execute(
-                &format!("INSERT INTO changes ({COLUMNS}) VALUES (?1, 's', 't', '1', 'update', ?2, 'ann', NULL, '{{}}')"),
+                &format!("INSERT INTO changes ({V2_COLUMNS}) VALUES (?1, 's', 't', '1', 'update', ?2, 'ann', NULL, '{{}}')"),
                 rusqlite::params![id, ts],
             )
             .expect("a version 2 record");

@@ -287,7 +287,7 @@ fn reopen(conn: &Connection, pending: &mut Uncommitted) -> BackendResult<()> {
 fn insert(conn: &Connection, r: &ChangeRecord) -> BackendResult<PutOutcome> {
     let mut insert = conn
         .prepare_cached(&format!(
-            "INSERT INTO changes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO changes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(ts, event_id) DO NOTHING"
         ))
         .map_err(sqlite_error)?;
@@ -302,6 +302,7 @@ fn insert(conn: &Connection, r: &ChangeRecord) -> BackendResult<PutOutcome> {
             r.author,
             r.archive_key,
             r.attributes,
+            r.rules.join(" "),
         ])
         .map_err(sqlite_error)?;
     Ok(if inserted == 1 {

@@ -325,7 +325,8 @@ impl Pipeline {
             });
             // The state change is parsed here, once: every rule's delivery of
             // this event (and its read-back while in memory) shares it.
-            matched.push((Arc::new(ParsedEvent::new(event)), rules));
+            let parsed = ParsedEvent::new(event).with_matched(rules.clone());
+            matched.push((Arc::new(parsed), rules));
         }
         // Deliveries are queued from the journal's completion callback, so
         // every lane sees them in journal order: a lane that is behind can

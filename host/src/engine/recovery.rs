@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tracing::{info, warn};
-use trailmark_backends::Event;
 use trailmark_event::ParsedEvent;
 use trailmark_journal::{Journal, JournalError, StoredRecord};
 
@@ -97,6 +96,7 @@ impl<'a> Fold<'a> {
                     return Ok(None);
                 };
                 let id = r.event.id.clone();
+                let matched = r.rules.clone();
                 let rules: BTreeSet<String> = match self.rule {
                     Some(rule) => r
                         .rules
@@ -114,7 +114,9 @@ impl<'a> Fold<'a> {
                         OwedEvent {
                             accepted_ms: record.timestamp_ms,
                             rules,
-                            event: self.rule.map(|_| Arc::new(ParsedEvent::new(r.event))),
+                            event: self
+                                .rule
+                                .map(|_| Arc::new(ParsedEvent::new(r.event).with_matched(matched))),
                         },
                     );
                 }
@@ -194,12 +196,12 @@ pub fn scan(journal: &Journal, pipeline: &Pipeline) -> Result<Owed, JournalError
 /// Events handed to the event index at once while re-indexing.
 const INDEX_BATCH: usize = 4096;
 
-fn read_event(journal: &Journal, seq: u64) -> Result<Option<Event>, JournalError> {
+fn read_event(journal: &Journal, seq: u64) -> Result<Option<ParsedEvent>, JournalError> {
     Ok(journal
         .read(seq)?
         .filter(|r| r.kind == kind::EVENT)
         .and_then(|r| serde_json::from_slice::<EventRecord>(&r.payload).ok())
-        .map(|r| r.event))
+        .map(|r| ParsedEvent::new(r.event).with_matched(r.rules)))
 }
 
 /// Hand each lane what it owes (it reads the events back from the journal
@@ -223,7 +225,7 @@ pub fn requeue(owed: Owed, pipeline: &Pipeline) -> Result<(), JournalError> {
             match read_event(pipeline.journal(), seq)? {
                 Some(event) => {
                     orphaned += 1;
-                    pipeline.orphan(seq, &event, &rule);
+                    pipeline.orphan(seq, event.event(), &rule);
                 }
                 None => warn!(seq, rule = %rule, "owed event is no longer readable; skipped"),
             }
@@ -251,7 +253,7 @@ impl JournalReadBack {
             match read_event(&self.journal, seq)? {
                 Some(event) => deliveries.push(Delivery {
                     seq,
-                    event: Arc::new(ParsedEvent::new(event)),
+                    event: Arc::new(event),
                     accepted_ms,
                     attempts: 0,
                 }),

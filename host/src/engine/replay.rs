@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use trailmark_backends::Event;
+use trailmark_event::ParsedEvent;
 use trailmark_journal::JournalError;
 
 use super::envelope;
@@ -65,7 +66,8 @@ pub async fn replay(
                 .await
                 .map_err(|e| ReplayError::Reopen(e.to_string()))?;
         }
-        pipeline.deliver(*seq, Arc::new(event.clone().into()), now, rules);
+        let parsed = ParsedEvent::new(event.clone()).with_matched(rules.clone());
+        pipeline.deliver(*seq, Arc::new(parsed), now, rules);
         deliveries += rules.len();
     }
     tracing::info!(events = found.len(), deliveries, "journal replay queued");

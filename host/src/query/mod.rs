@@ -82,6 +82,10 @@ pub struct ChangeView {
     pub archive_key: Option<String>,
     /// Extra attributes.
     pub attributes: Value,
+    /// The rules the event matched when it was journaled (none for records
+    /// stored before they were kept).
+    #[serde(default)]
+    pub rules: Vec<String>,
 }
 
 impl From<ChangeRecord> for ChangeView {
@@ -97,6 +101,7 @@ impl From<ChangeRecord> for ChangeView {
             ts: r.ts,
             author: r.author,
             archive_key: r.archive_key,
+            rules: r.rules,
         }
     }
 }

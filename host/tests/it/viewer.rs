@@ -428,3 +428,54 @@ fn the_live_tail_streams_a_put_events_ingest_as_it_is_journaled() {
     assert_eq!(data["entity"], "book/b-1");
     assert_eq!(data["operation"], "insert");
 }
+
+#[test]
+fn rule_finds_the_changes_whose_event_a_rule_matched() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let url = server.url.clone();
+    for entry in [
+        state_change("book", "r-1", "insert", "ann", Some(json!({"t": 1}))),
+        state_change("book", "r-1", "delete", "bob", None),
+    ] {
+        let (status, body) = put_events(&server, &[entry]);
+        assert_eq!(status, 200, "{body}");
+    }
+    server.wait_until(Duration::from_secs(20), "two change records", |s| {
+        s.changes("entity-id=r-1").len() == 2
+    });
+    // The query API's records say which rules each event matched.
+    let changes = server.changes("entity-id=r-1");
+    let delete = changes
+        .iter()
+        .find(|c| c["operation"] == "delete")
+        .expect("the delete");
+    let rules: Vec<&str> = delete["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        rules.contains(&"delete-alert") && rules.contains(&"metadata"),
+        "{rules:?}"
+    );
+
+    let cookie = sign_in(&url, &server.token().expect("admin token"));
+    let (status, _, page) = get(&format!("{url}/?q=rule%3Adelete-alert"), Some(&cookie));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("r-1") && page.contains(">delete<"), "{page}");
+    assert!(
+        !page.contains(">insert<"),
+        "the insert matched no delete-alert: {page}"
+    );
+    let (status, _, page) = get(
+        &format!("{url}/?q=entity%3Abook%2Fr-1+-rule%3Adelete-alert"),
+        Some(&cookie),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(">insert<") && !page.contains(">delete<"),
+        "{page}"
+    );
+}

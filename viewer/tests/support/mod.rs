@@ -216,6 +216,7 @@ pub(crate) fn record(
         author: author.into(),
         archive_key: key.map(Into::into),
         attributes: "{}".into(),
+        rules: Vec::new(),
     }
 }
 
