@@ -1118,3 +1118,80 @@ fn the_live_tail_needs_a_session_and_a_valid_query() {
     let bad = v.get("/ui/live?q=colour%3Ablue", Some(&s));
     assert_eq!(bad.status, 400, "{}", bad.body);
 }
+
+/// WCAG 2 contrast ratio of two `#rrggbb` colours.
+fn contrast(a: &str, b: &str) -> f64 {
+    let luminance = |hex: &str| {
+        let channel = |i: usize| {
+            let c =
+                f64::from(u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).expect("hex")) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(1) + 0.0722 * channel(2)
+    };
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+/// A CSS colour value as `#rrggbb`: `#rgb` widened, `var(--x)` resolved
+/// from `css`; `None` for anything else.
+fn hex_colour(css: &str, value: &str) -> Option<String> {
+    let value = value.trim();
+    if let Some(name) = value
+        .strip_prefix("var(--")
+        .and_then(|v| v.strip_suffix(')'))
+    {
+        let at = css.find(&format!("--{name}:"))? + name.len() + 3;
+        let end = css[at..].find(';')? + at;
+        return hex_colour(css, &css[at..end]);
+    }
+    let digits = value.strip_prefix('#')?;
+    match digits.len() {
+        6 => Some(format!("#{}", digits.to_ascii_lowercase())),
+        3 => Some(format!(
+            "#{}",
+            digits.chars().flat_map(|c| [c, c]).collect::<String>()
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn text_colours_pass_wcag_aa_contrast_on_their_backgrounds() {
+    let css = include_str!("../static/viewer.css");
+    // Every colour text is set in (`color:`, not `background-color:`).
+    let mut texts: Vec<String> = css
+        .match_indices("color:")
+        .filter(|(at, _)| !css[..*at].ends_with("background-") && !css[..*at].ends_with('-'))
+        .filter_map(|(at, m)| {
+            let rest = &css[at + m.len()..];
+            let end = rest.find([';', '}']).unwrap_or(rest.len());
+            hex_colour(css, &rest[..end])
+        })
+        .collect();
+    texts.sort();
+    texts.dedup();
+    assert!(texts.len() >= 5, "{texts:?}");
+    let var = |name: &str| hex_colour(css, &format!("var(--{name})")).expect("a colour");
+    for text in texts.iter().filter(|t| *t != "#ffffff") {
+        for background in ["#ffffff", "#f6f8fa"] {
+            let ratio = contrast(text, background);
+            assert!(ratio >= 4.5, "{text} on {background}: {ratio:.2} < 4.5");
+        }
+    }
+    // The coloured backgrounds and what sits on them.
+    for (text, background) in [
+        ("#ffffff".to_owned(), var("accent")),
+        ("#8a1c13".to_owned(), var("del")),
+        (var("fg"), var("add")),
+        (var("fg"), var("chg")),
+        (var("fg"), var("del")),
+    ] {
+        let ratio = contrast(&text, &background);
+        assert!(ratio >= 4.5, "{text} on {background}: {ratio:.2} < 4.5");
+    }
+}
