@@ -14,11 +14,20 @@ use serde_json::{Value, json};
 
 /// The first ```yaml block after `marker` in the guide.
 fn yaml_after(guide: &str, marker: &str) -> String {
+    block_after(guide, marker, "yaml")
+}
+
+/// The first fenced block of `lang` after `marker` in the guide.
+fn block_after(guide: &str, marker: &str, lang: &str) -> String {
     let at = guide
         .find(marker)
         .unwrap_or_else(|| panic!("the guide no longer says {marker:?}"));
     let rest = &guide[at..];
-    let start = rest.find("```yaml\n").expect("a yaml block follows") + "```yaml\n".len();
+    let fence = format!("```{lang}\n");
+    let start = rest
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no {lang} block after {marker:?}"))
+        + fence.len();
     let end = rest[start..].find("```").expect("the block ends");
     rest[start..start + end].to_owned()
 }
@@ -121,17 +130,6 @@ fn the_guides_redacting_rules_leave_no_unredacted_body_in_the_archive() {
     );
 }
 
-/// The ```rust block after `marker` in the guide.
-fn rust_after(guide: &str, marker: &str) -> String {
-    let at = guide
-        .find(marker)
-        .unwrap_or_else(|| panic!("the guide no longer says {marker:?}"));
-    let rest = &guide[at..];
-    let start = rest.find("```rust\n").expect("a rust block follows") + "```rust\n".len();
-    let end = rest[start..].find("```").expect("the block ends");
-    rest[start..start + end].to_owned()
-}
-
 /// Rust source without its comment lines, whitespace and trailing commas:
 /// rustfmt lays the example out as it likes, the guide for reading.
 fn squeezed(code: &str) -> String {
@@ -154,15 +152,16 @@ fn the_guides_plugin_code_and_test_are_the_example_crate_ci_builds() {
     let example = std::fs::read_to_string(workspace().join("examples/plugins/redact/src/lib.rs"))
         .expect("the example plugin");
     let example = squeezed(&example);
-    let code = squeezed(&rust_after(&guide, "Replace `src/lib.rs` with:"));
+    let code = squeezed(&block_after(&guide, "Replace `src/lib.rs` with:", "rust"));
     assert!(
         example.starts_with(&code),
         "the guide's src/lib.rs is not the example's code (examples/plugins/redact/src/lib.rs)"
     );
     // The guide's test: the example holds its test function as written.
-    let tests = rust_after(
+    let tests = block_after(
         &guide,
         "returns each delivery's answer. Add to `src/lib.rs`:",
+        "rust",
     );
     let test_fn = &tests[tests.find("#[test]").expect("a test function")..];
     let test_fn = squeezed(test_fn);
