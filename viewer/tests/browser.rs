@@ -431,11 +431,101 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             );
             snap(&client, &out, name).await;
         }
+
+        // Export from the browser: the search page's NDJSON link, fetched
+        // with the page's session, holds each match with its body.
+        client
+            .goto(&format!("{origin}/?q=entity%3Abook%2F42"))
+            .await
+            .expect("search");
+        let href = client
+            .find(Locator::Css("a[download]"))
+            .await
+            .expect("an export link")
+            .attr("href")
+            .await
+            .expect("href")
+            .expect("an href");
+        let ndjson = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));",
+                vec![json!(href)],
+            )
+            .await
+            .expect("the export");
+        let lines: Vec<Value> = ndjson
+            .as_str()
+            .expect("text")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{ndjson}");
+        assert!(lines.iter().all(|l| l["body"].is_object()), "{ndjson}");
+        Ok::<(), Value>(())
+    }
+    .await;
+    client.close().await.expect("close the browser");
+    result.expect("browser walk");
+
+    // The same person with JavaScript off: sign in, search, history and
+    // diff all work from plain links and forms.
+    let mut caps = serde_json::Map::new();
+    let profile = tempfile::tempdir().expect("profile dir");
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--window-size=1280,900", "--no-first-run", "--disable-extensions",
+            format!("--user-data-dir={}", profile.path().display()),
+        ], "prefs": {"profile.managed_default_content_settings.javascript": 2}}),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session without JavaScript");
+    let result = async {
+        client.goto(&format!("{origin}/")).await.expect("open /");
+        client
+            .find(Locator::Css("#token"))
+            .await
+            .expect("token field")
+            .send_keys(&viewer.tokens["viewer"])
+            .await
+            .expect("type token");
+        click(&client, "form.signin button[type=submit]").await;
+        wait_for_url(&client, "the search page", |u| u.path() == "/").await;
+        client
+            .goto(&format!("{origin}/?q=entity%3Abook%2F42"))
+            .await
+            .expect("search");
+        click(&client, "table.results tbody tr a").await;
+        wait_for_url(&client, "the history", |u| {
+            u.path().starts_with("/ui/entities/")
+        })
+        .await;
+        let page = text(&client).await;
+        assert!(
+            page.contains("Changes from version 2 to version 3"),
+            "{page}"
+        );
+        // No script ran (the toggle it reveals stays hidden); times are UTC.
+        let toggle = client
+            .find(Locator::Css("#time-toggle"))
+            .await
+            .expect("the toggle");
+        assert!(
+            !toggle.is_displayed().await.expect("displayed?"),
+            "JavaScript ran"
+        );
+        assert!(page.contains("2026-01-01 00:00:02"), "{page}");
+        snap(&client, &out, "7-no-javascript-history").await;
         Ok::<(), Value>(())
     }
     .await;
     client.close().await.expect("close the browser");
     drop(viewer);
-    result.expect("browser walk");
+    result.expect("browser walk without JavaScript");
     eprintln!("screenshots in {}", out.display());
 }
