@@ -146,6 +146,7 @@ fn ndjson_row(r: ChangeRecord, body: Result<Option<Value>, String>) -> Bytes {
         "attributes".into(),
         serde_json::from_str(&r.attributes).unwrap_or(Value::Null),
     );
+    row.insert("rules".into(), json!(r.rules));
     match body {
         Ok(body) => {
             row.insert("body".into(), body.unwrap_or(Value::Null));
@@ -160,7 +161,7 @@ fn ndjson_row(r: ChangeRecord, body: Result<Option<Value>, String>) -> Bytes {
     Bytes::from(line)
 }
 
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 12] = [
     "time",
     "event_id",
     "source",
@@ -170,6 +171,7 @@ const CSV_HEADER: [&str; 11] = [
     "author",
     "archive_key",
     "attributes",
+    "rules",
     "body",
     "body_error",
 ];
@@ -190,6 +192,7 @@ fn csv_record(r: ChangeRecord, body: Result<Option<Value>, String>) -> Bytes {
         &r.author,
         r.archive_key.as_deref().unwrap_or_default(),
         &r.attributes,
+        &r.rules.join(" "),
         &body,
         &body_error,
     ])

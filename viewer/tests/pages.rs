@@ -755,7 +755,7 @@ fn export_streams_every_match_with_its_body_once_journaled() {
     let rows: Vec<&str> = csv.body.lines().collect();
     assert_eq!(
         rows[0],
-        "time,event_id,source,entity_type,entity_id,operation,author,archive_key,attributes,body,body_error"
+        "time,event_id,source,entity_type,entity_id,operation,author,archive_key,attributes,rules,body,body_error"
     );
     assert_eq!(rows.len(), 2, "{}", csv.body);
     assert!(
