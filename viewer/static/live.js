@@ -61,6 +61,11 @@
     while (body.rows.length > KEEP) {
       body.deleteRow(body.rows.length - 1);
     }
+    if (table.caption) {
+      table.caption.textContent = body.rows.length + " change(s), newest first";
+    }
+    // The local-time toggle (localtime.js) rewrites the new row's time.
+    document.dispatchEvent(new Event("trailmark:times-added"));
   });
   source.addEventListener("trouble", function (message) {
     if (status) {

@@ -68,4 +68,9 @@
     }
     apply(on);
   });
+  // Times added after the page loaded (the live tail's rows) follow the
+  // toggle too.
+  document.addEventListener("trailmark:times-added", function () {
+    apply(on);
+  });
 })();

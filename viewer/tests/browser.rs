@@ -280,6 +280,8 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             assert!(Instant::now() < deadline, "the live stream did not open");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // With local time on, the live row's time is local too.
+        click(&client, "#time-toggle").await;
         let journaled = Instant::now();
         viewer.journal.append(support::record(
             "ev-live",
@@ -307,6 +309,20 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             first_row.contains("<i>dora</i>"),
             "shown as text: {first_row}"
         );
+        // 00:00:09 UTC is 05:30:09 in Asia/Kolkata.
+        assert!(
+            first_row.contains("2026-01-01 05:30:09"),
+            "local time: {first_row}"
+        );
+        let caption = client
+            .find(Locator::Css("table.results caption"))
+            .await
+            .expect("caption")
+            .text()
+            .await
+            .expect("text");
+        assert!(caption.starts_with("6 change(s)"), "{caption}");
+        click(&client, "#time-toggle").await;
         eprintln!(
             "browser test: a journaled change appeared in the live page after {} ms",
             journaled.elapsed().as_millis()
