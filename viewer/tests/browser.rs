@@ -75,6 +75,28 @@ impl Driver {
     }
 }
 
+/// A headless Chromium session through `driver`, with or without
+/// JavaScript, in a fresh profile (kept until the second value is dropped).
+async fn chromium(driver: &Driver, javascript: bool) -> (Client, tempfile::TempDir) {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut options = json!({"args": [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--window-size=1280,900", "--no-first-run", "--disable-extensions",
+        format!("--user-data-dir={}", profile.path().display()),
+    ]});
+    if !javascript {
+        options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    (client, profile)
+}
+
 /// Save a screenshot of the current page as `dir/name.png`.
 async fn snap(client: &Client, dir: &Path, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
@@ -109,11 +131,10 @@ async fn check_page(client: &Client, origin: &str) {
     );
 }
 
+/// Click `css` once the page has it.
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
+    wait_for(client, css)
         .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
         .await
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
@@ -128,6 +149,19 @@ async fn wait_for_url(client: &Client, what: &str, ready: impl Fn(&url::Url) -> 
             return url;
         }
         assert!(Instant::now() < deadline, "waited 10s for {what}; at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The element `css` once the page has it (a URL can change before the new
+/// document is in place).
+async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) => assert!(Instant::now() < deadline, "waited 10s for {css}: {e}"),
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -160,21 +194,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
     let viewer = tokio::task::spawn_blocking(Viewer::start)
         .await
         .expect("viewer");
-    let profile = tempfile::tempdir().expect("profile dir");
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-            format!("--user-data-dir={}", profile.path().display()),
-        ]}),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session");
+    let (client, _profile) = chromium(&driver, true).await;
     let origin = viewer.url.clone();
     let result = async {
         // Signed out: the sign-in form.
@@ -190,10 +210,8 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             .expect("type token");
         click(&client, "form.signin button[type=submit]").await;
         let url = wait_for_url(&client, "the search page", |u| u.path() == "/").await;
-        client
-            .find(Locator::Css("#q"))
-            .await
-            .expect("signed in: the query bar");
+        // Signed in: the query bar.
+        wait_for(&client, "#q").await;
         assert!(
             !url.as_str().contains(&viewer.tokens["viewer"]),
             "token in a URL"
@@ -486,21 +504,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
 
     // The same person with JavaScript off: sign in, search, history and
     // diff all work from plain links and forms.
-    let mut caps = serde_json::Map::new();
-    let profile = tempfile::tempdir().expect("profile dir");
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-            format!("--user-data-dir={}", profile.path().display()),
-        ], "prefs": {"profile.managed_default_content_settings.javascript": 2}}),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session without JavaScript");
+    let (client, _profile) = chromium(&driver, false).await;
     let result = async {
         client.goto(&format!("{origin}/")).await.expect("open /");
         client
