@@ -324,14 +324,14 @@ impl Pipeline {
                 payload,
             });
             // The state change is parsed here, once: every rule's delivery of
-            // this event (and its read-back while in memory) shares it.
-            let parsed = ParsedEvent::new(event).with_matched(rules.clone());
-            matched.push((Arc::new(parsed), rules));
+            // this event (and its read-back while in memory) shares it, and
+            // the rules it matched go with it.
+            matched.push(Arc::new(ParsedEvent::new(event).with_matched(rules)));
         }
         // Deliveries are queued from the journal's completion callback, so
         // every lane sees them in journal order: a lane that is behind can
         // then leave them in the journal and read them back by position.
-        let ids: Vec<String> = matched.iter().map(|(e, _)| e.event().id.clone()).collect();
+        let ids: Vec<String> = matched.iter().map(|e| e.event().id.clone()).collect();
         let dispatcher = self.dispatcher.clone();
         let metrics = self.metrics.clone();
         let (seqs, orphans) = self
@@ -423,21 +423,21 @@ fn queue_in_order(
     dispatcher: &Dispatcher,
     metrics: &Metrics,
     seqs: &[u64],
-    matched: Vec<(Arc<ParsedEvent>, Vec<String>)>,
+    matched: Vec<Arc<ParsedEvent>>,
 ) -> Vec<Orphan> {
     let accepted_ms = now_ms();
     let mut orphans = Vec::new();
-    for ((event, rules), seq) in matched.into_iter().zip(seqs) {
-        for rule in rules {
-            metrics.rule(&rule).matched.fetch_add(1, Relaxed);
+    for (event, seq) in matched.into_iter().zip(seqs) {
+        for rule in event.matched() {
+            metrics.rule(rule).matched.fetch_add(1, Relaxed);
             let delivery = Delivery {
                 seq: *seq,
                 event: event.clone(),
                 accepted_ms,
                 attempts: 0,
             };
-            if !dispatcher.enqueue(&rule, delivery) {
-                orphans.push((*seq, event.clone(), rule));
+            if !dispatcher.enqueue(rule, delivery) {
+                orphans.push((*seq, event.clone(), rule.clone()));
             }
         }
     }
