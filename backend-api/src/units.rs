@@ -67,18 +67,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 ///
 /// For `#[serde(deserialize_with = "positive_duration")]` on config fields.
 pub fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    let duration = parse_duration(&text).map_err(|m| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?}: {m}; expected e.g. \"5s\" or \"250ms\""
-        ))
-    })?;
-    if duration.is_zero() {
-        return Err(serde::de::Error::custom(format!(
-            "duration {text:?} must be more than zero"
-        )));
+    let parsed = duration(deserializer)?;
+    if parsed.is_zero() {
+        return Err(serde::de::Error::custom(
+            "this duration must be more than zero",
+        ));
     }
-    Ok(duration)
+    Ok(parsed)
 }
 
 /// Deserialize a duration string with [`parse_duration`] (zero allowed).

@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{OutputFormat, ServerArg};
+use crate::dispatch::Backoff;
 use trailmark_backend_api::units::parse_duration;
 
 /// Arguments of `bench`.
@@ -20,8 +21,8 @@ use trailmark_backend_api::units::parse_duration;
     after_help = "Examples:\n  trailmark bench --duration 30s                 flat out, 32 connections\n  trailmark bench --rate 10000 --duration 60s     a fixed 10,000 events/s\n\n\
 Delivery lag comes from the server's trailmark_delivery_lag_seconds histogram (bucket upper bounds).\n\
 Each event is an `Object State Change` of about 1 KB whose `ts` is the time it is sent.\n\
-A connection answered 503 (throttled) waits before it sends again, as the AWS SDKs do: a random\n\
-wait up to 10 ms, doubling with each refusal in a row up to 1 s."
+A connection answered 503 (throttled) waits before it sends again, as the AWS SDKs do: from\n\
+5-10 ms, doubling with each refusal in a row up to 0.5-1 s (random within each step)."
 )]
 pub struct BenchArgs {
     #[command(flatten)]
@@ -46,21 +47,23 @@ pub struct BenchArgs {
     output: OutputFormat,
 }
 
-/// The wait after a 503, as the AWS SDKs' standard retry mode: exponential
-/// with full jitter (a random wait up to 10 ms, 20 ms, 40 ms … capped at
-/// 1 s), back to the start after an accepted request.
+/// The wait after a 503: the dispatcher's exponential backoff with jitter
+/// ([`Backoff::delay`]), from 10 ms doubling to 1 s, started over after an
+/// accepted request, as an AWS SDK backs off on throttling.
 #[derive(Debug)]
-struct Backoff {
+struct Throttled {
     rng: fastrand::Rng,
     refusals: u32,
 }
 
-impl Backoff {
-    const BASE: Duration = Duration::from_millis(10);
-    const CAP: Duration = Duration::from_secs(1);
+impl Throttled {
+    const CURVE: Backoff = Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_secs(1),
+    };
 
     fn new(seed: u64) -> Self {
-        Backoff {
+        Throttled {
             rng: fastrand::Rng::with_seed(seed),
             refusals: 0,
         }
@@ -68,11 +71,8 @@ impl Backoff {
 
     /// How long to wait after one more refusal in a row.
     fn next_delay(&mut self) -> Duration {
-        let ceiling = Self::BASE
-            .saturating_mul(1 << self.refusals.min(16))
-            .min(Self::CAP);
         self.refusals = self.refusals.saturating_add(1);
-        ceiling.mul_f64(self.rng.f64())
+        Self::CURVE.delay(self.refusals, self.rng.f64())
     }
 
     fn reset(&mut self) {
@@ -274,7 +274,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 let mut next = Instant::now()
                     + per_conn_interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 64.0));
                 let mut i = c;
-                let mut backoff = Backoff::new(seed ^ c as u64);
+                let mut backoff = Throttled::new(seed ^ c as u64);
                 let mut body = Vec::new();
                 while !shared.stop.load(Relaxed) {
                     if let Some(interval) = per_conn_interval {
@@ -473,19 +473,21 @@ mod tests {
 
     #[test]
     fn backoff_grows_to_its_cap_and_starts_over_after_a_success() {
-        let mut backoff = Backoff::new(7);
+        let mut backoff = Throttled::new(7);
+        let base = Throttled::CURVE.initial;
+        let cap = Throttled::CURVE.max;
         let ceilings: Vec<Duration> = (0..12)
             .map(|n| {
-                let ceiling = Backoff::BASE.saturating_mul(1 << n).min(Backoff::CAP);
+                let ceiling = base.saturating_mul(1 << n).min(cap);
                 let delay = backoff.next_delay();
                 assert!(delay <= ceiling, "refusal {n}: {delay:?} > {ceiling:?}");
                 ceiling
             })
             .collect();
         assert_eq!(ceilings[0], Duration::from_millis(10));
-        assert_eq!(ceilings[11], Backoff::CAP);
+        assert_eq!(ceilings[11], cap);
         backoff.reset();
-        assert!(backoff.next_delay() <= Backoff::BASE);
+        assert!(backoff.next_delay() <= base);
         // Jitter: the waits after the cap is reached are not all equal.
         let waits: HashSet<Duration> = (0..20).map(|_| backoff.next_delay()).collect();
         assert!(waits.len() > 10, "{waits:?}");
