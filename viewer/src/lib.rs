@@ -212,6 +212,12 @@ pub struct ViewerState {
 }
 
 impl ViewerState {
+    /// Live-tail streams open now, and the most that may be.
+    pub fn live_streams(&self) -> (usize, usize) {
+        let max = pages::live::MAX_STREAMS;
+        (max - self.live_streams.available_permits(), max)
+    }
+
     /// A viewer over these stores, signing in with the host's credentials.
     pub fn new(
         metadata: Arc<dyn MetadataStore>,

@@ -36,6 +36,8 @@ pub struct AdminState {
     pub reload: Arc<std::sync::Mutex<ReloadStatus>>,
     /// Forces a reload.
     pub reloader: Arc<Reloader>,
+    /// The audit viewer, when it is on (its live streams are in /metrics).
+    pub viewer: Option<Arc<trailmark_viewer::ViewerState>>,
 }
 
 /// An admin API error.
@@ -100,6 +102,17 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         index.pending(),
         crate::engine::event_index::MAX_PENDING
     ));
+    if let Some(viewer) = &s.viewer {
+        let (open, max) = viewer.live_streams();
+        text.push_str(&format!(
+            "# HELP trailmark_viewer_live_streams Live-tail streams open; past the max the viewer answers 503.\n\
+             # TYPE trailmark_viewer_live_streams gauge\n\
+             trailmark_viewer_live_streams {open}\n\
+             # HELP trailmark_viewer_live_streams_max Live-tail streams that may be open at once.\n\
+             # TYPE trailmark_viewer_live_streams_max gauge\n\
+             trailmark_viewer_live_streams_max {max}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -74,8 +74,8 @@ pub async fn serve(config: Config) -> Result<()> {
         metadata: engine.stores.metadata.clone(),
         archive: engine.stores.archive.clone(),
     };
-    let viewer = config.viewer.enabled.then(|| {
-        trailmark_viewer::router(Arc::new(
+    let viewer_state = config.viewer.enabled.then(|| {
+        Arc::new(
             trailmark_viewer::ViewerState::new(
                 query_state.metadata.clone(),
                 query_state.archive.clone(),
@@ -91,8 +91,9 @@ pub async fn serve(config: Config) -> Result<()> {
                 credentials,
             )
             .with_secure_cookies(config.viewer.secure_cookies),
-        ))
+        )
     });
+    let viewer = viewer_state.clone().map(trailmark_viewer::router);
     let export_api = viewer::export_router(viewer::ExportApi {
         metadata: query_state.metadata.clone(),
         archive: query_state.archive.clone(),
@@ -108,6 +109,7 @@ pub async fn serve(config: Config) -> Result<()> {
             data_dir: config.data.clone(),
             reload: engine.reload_status.clone(),
             reloader: engine.reloader.clone(),
+            viewer: viewer_state,
         }))
         .layer(axum::middleware::from_fn_with_state(
             auth_state.clone(),

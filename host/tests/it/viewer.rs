@@ -392,6 +392,12 @@ fn the_live_tail_streams_a_put_events_ingest_as_it_is_journaled() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut stream = std::io::BufReader::new(response.into_body().into_reader());
+    // The open stream is counted in /metrics, beside its bound.
+    assert_eq!(server.metric("trailmark_viewer_live_streams "), Some(1.0));
+    assert_eq!(
+        server.metric("trailmark_viewer_live_streams_max "),
+        Some(64.0)
+    );
 
     let sent = std::time::Instant::now();
     let (status, body) = put_events(
