@@ -209,6 +209,7 @@ pub struct ViewerState {
     secure_cookies: bool,
     journal_reads: journal_reads::JournalReads,
     live_streams: Arc<tokio::sync::Semaphore>,
+    live_streams_by_principal: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 impl ViewerState {
@@ -234,6 +235,7 @@ impl ViewerState {
             secure_cookies: false,
             journal_reads: journal_reads::JournalReads::new(Default::default()),
             live_streams: Arc::new(tokio::sync::Semaphore::new(pages::live::MAX_STREAMS)),
+            live_streams_by_principal: Arc::default(),
         }
     }
 

@@ -1195,3 +1195,29 @@ fn text_colours_pass_wcag_aa_contrast_on_their_backgrounds() {
         assert!(ratio >= 4.5, "{text} on {background}: {ratio:.2} < 4.5");
     }
 }
+
+#[test]
+fn one_principal_cannot_hold_every_live_stream() {
+    let v = Viewer::start();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let open = |session: &str| {
+        agent
+            .get(format!("{}/ui/live", v.url))
+            .header("cookie", format!("trailmark_session={session}"))
+            .call()
+            .expect("a response")
+    };
+    let viewer = v.sign_in("viewer");
+    // Held open: each response's body is the stream.
+    let held: Vec<_> = (0..8).map(|_| open(&viewer)).collect();
+    assert!(held.iter().all(|r| r.status() == 200));
+    let ninth = open(&viewer);
+    assert_eq!(ninth.status(), 503, "a ninth stream of one principal");
+    let other = open(&v.sign_in("reader"));
+    assert_eq!(other.status(), 200, "another principal still gets one");
+    drop(held);
+}

@@ -4,12 +4,14 @@
 //! reconnects) that the query admits is one `change` event whose id is its
 //! journal position, so a reconnect resumes where it stopped and skips
 //! nothing. Streams are bounded: at most [`MAX_STREAMS`] at once across
-//! everyone (503 beyond), each closed after [`STREAM_LIFE`] (the browser
-//! reconnects and resumes), each reading the journal every [`POLL`].
+//! everyone and [`MAX_STREAMS_PER_PRINCIPAL`] for one principal (503
+//! beyond, so one credential cannot take them all), each closed after
+//! [`STREAM_LIFE`] (the browser reconnects and resumes), each reading the
+//! journal every [`POLL`].
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -31,6 +33,8 @@ use crate::when::{Stamp, now_ms};
 
 /// Live streams open at once, across all sessions.
 pub(crate) const MAX_STREAMS: usize = 64;
+/// Live streams one principal may have open at once (tabs, devices).
+pub(crate) const MAX_STREAMS_PER_PRINCIPAL: usize = 8;
 /// How long one stream stays open before the browser is asked to
 /// reconnect (it resumes from the last id it saw).
 const STREAM_LIFE: Duration = Duration::from_secs(300);
@@ -52,7 +56,7 @@ pub(crate) struct LiveParams {
 /// The handler.
 pub(crate) async fn live(
     State(state): Shared,
-    _who: SignedIn,
+    who: SignedIn,
     headers: HeaderMap,
     params: Result<Query<LiveParams>, QueryRejection>,
 ) -> Response {
@@ -69,7 +73,11 @@ pub(crate) async fn live(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(params.after);
-    let Ok(permit) = state.live_streams.clone().try_acquire_owned() else {
+    let principal = who.session.principal.name.clone();
+    let (Some(own), Ok(permit)) = (
+        StreamsOf::open(&state.live_streams_by_principal, principal),
+        state.live_streams.clone().try_acquire_owned(),
+    ) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [("retry-after", "5")],
@@ -85,6 +93,7 @@ pub(crate) async fn live(
         until: Instant::now() + STREAM_LIFE,
         first: true,
         _permit: permit,
+        _own: own,
     };
     Sse::new(stream::unfold(tail, Tailing::next))
         .keep_alive(KeepAlive::default())
@@ -100,6 +109,41 @@ struct Tailing {
     until: Instant,
     first: bool,
     _permit: OwnedSemaphorePermit,
+    _own: StreamsOf,
+}
+
+/// One open stream counted against its principal; uncounted when dropped.
+struct StreamsOf {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    principal: String,
+}
+
+impl StreamsOf {
+    /// Count one more stream for `principal`, unless it has the most it may.
+    fn open(counts: &Arc<Mutex<HashMap<String, usize>>>, principal: String) -> Option<StreamsOf> {
+        let mut map = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = map.entry(principal.clone()).or_default();
+        if *n >= MAX_STREAMS_PER_PRINCIPAL {
+            return None;
+        }
+        *n += 1;
+        Some(StreamsOf {
+            counts: counts.clone(),
+            principal,
+        })
+    }
+}
+
+impl Drop for StreamsOf {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.principal) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.principal);
+            }
+        }
+    }
 }
 
 impl Tailing {
