@@ -287,6 +287,7 @@ pub fn router(state: Arc<ViewerState>) -> Router {
         .route("/ui/static/viewer.css", get(pages::stylesheet))
         .route("/ui/static/localtime.js", get(pages::local_time_script))
         .route("/ui/static/live.js", get(pages::live_script))
+        .route("/ui/static/icon.svg", get(pages::icon))
         .route("/ui/live", get(pages::live::live))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)

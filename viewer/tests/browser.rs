@@ -89,12 +89,49 @@ async fn chromium(driver: &Driver, javascript: bool) -> (Client, tempfile::TempD
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
+    // The console, for `console_errors`.
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
         .await
         .expect("a Chromium session");
     (client, profile)
+}
+
+/// The console's errors since the last call (chromedriver's log endpoint):
+/// script errors, CSP violations, failed loads.
+async fn console_errors(client: &Client, driver: &Driver) -> Vec<String> {
+    let session = client
+        .session_id()
+        .await
+        .expect("session id")
+        .expect("a session");
+    let url = format!("{}/session/{session}/se/log", driver.url);
+    let answer: Value = tokio::task::spawn_blocking(move || {
+        ureq::post(&url)
+            .send_json(json!({"type": "browser"}))
+            .expect("the browser log")
+            .body_mut()
+            .read_json()
+            .expect("JSON")
+    })
+    .await
+    .expect("log task");
+    answer["value"]
+        .as_array()
+        .expect("log entries")
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        // Signed out, `/` is the sign-in page with status 401, by design
+        // (an API client gets the same answer); the browser logs the status.
+        .filter(|e| {
+            !e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("/ - Failed to load resource") && m.contains("401"))
+        })
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// Save a screenshot of the current page as `dir/name.png`.
@@ -496,6 +533,8 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             .collect();
         assert_eq!(lines.len(), 3, "{ndjson}");
         assert!(lines.iter().all(|l| l["body"].is_object()), "{ndjson}");
+        let errors = console_errors(&client, &driver).await;
+        assert!(errors.is_empty(), "console errors: {errors:?}");
         Ok::<(), Value>(())
     }
     .await;
@@ -541,6 +580,8 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         );
         assert!(page.contains("2026-01-01 00:00:02"), "{page}");
         snap(&client, &out, "7-no-javascript-history").await;
+        let errors = console_errors(&client, &driver).await;
+        assert!(errors.is_empty(), "console errors: {errors:?}");
         Ok::<(), Value>(())
     }
     .await;

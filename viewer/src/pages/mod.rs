@@ -186,41 +186,47 @@ fn csrf_refused(
     ))
 }
 
-/// `GET /ui/static/viewer.css`.
-pub(crate) async fn stylesheet() -> Response {
+/// A file served from the binary, cached for an hour.
+fn embedded(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/viewer.css"),
+        body,
     )
         .into_response()
 }
 
+/// `GET /ui/static/viewer.css`.
+pub(crate) async fn stylesheet() -> Response {
+    embedded(
+        "text/css; charset=utf-8",
+        include_str!("../../static/viewer.css"),
+    )
+}
+
 /// `GET /ui/static/localtime.js`: the local-time toggle.
 pub(crate) async fn local_time_script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+    embedded(
+        "text/javascript; charset=utf-8",
         include_str!("../../static/localtime.js"),
     )
-        .into_response()
 }
 
 /// `GET /ui/static/live.js`: the search page's live tail (server-sent
 /// events into the results table).
 pub(crate) async fn live_script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+    embedded(
+        "text/javascript; charset=utf-8",
         include_str!("../../static/live.js"),
     )
-        .into_response()
+}
+
+/// `GET /ui/static/icon.svg`: the pages' icon (without it every page costs
+/// the browser a failed `/favicon.ico`).
+pub(crate) async fn icon() -> Response {
+    embedded("image/svg+xml", include_str!("../../static/icon.svg"))
 }
 
 /// Characters kept as they are in a path segment: the rest is escaped.
