@@ -73,8 +73,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root. `cargo run` (what the `cargo xtask` alias is) sets
+/// `CARGO_MANIFEST_DIR` for the running binary: read it at run time, since
+/// checkouts sharing one target dir share the uplifted `target/debug/xtask`,
+/// whose compile-time path may be another (even a deleted) checkout's.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_owned()
