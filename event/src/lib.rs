@@ -22,6 +22,6 @@ mod parsed;
 mod state_change;
 
 pub use event::{Event, STATE_CHANGE};
-pub use json_kind::json_kind;
+pub use json_kind::{JsonKind, json_kind};
 pub use parsed::ParsedEvent;
 pub use state_change::{Operation, StateChange, StateChangeError};

@@ -13,12 +13,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use serde::de::{DeserializeOwned, Deserializer, IgnoredAny};
+use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use trailmark_auth::Principal;
 
 use super::aws_error::{AMZ_JSON_1_1, AwsError};
 use super::body::{media_type, read_limited, truncate_for_message};
+use super::checked_json::Checked;
 use super::put_events::put_events;
 use super::{IngestState, Shared};
 
@@ -142,9 +143,9 @@ pub(crate) struct IgnoredFields;
 
 impl<'de> Deserialize<'de> for IgnoredFields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // The values were already read (and checked) when serde collected
-        // them for the flattened field; nothing is kept.
-        IgnoredAny::deserialize(deserializer)?;
+        // serde collected the values for the flattened field; they are
+        // checked as every ignored field is, and dropped.
+        Checked::deserialize(deserializer)?;
         Ok(IgnoredFields)
     }
 }

@@ -6,8 +6,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use trailmark_backends::Event;
+use trailmark_event::JsonKind;
 
 use super::IngestState;
+use super::checked_json;
 use super::limits::{entry_size, text_exceeds_depth, value_depth};
 
 /// One entry as a producer sent it, before any check.
@@ -145,15 +147,7 @@ pub(crate) fn build_event(draft: Draft<'_>, state: &IngestState) -> Result<Event
             if text_exceeds_depth(text, limits.max_depth) {
                 return Err(too_deep(limits.max_depth));
             }
-            let value: Value = serde_json::from_str(text).map_err(|e| {
-                EntryError::new(
-                    EntryErrorKind::MalformedDetail,
-                    Field::Detail,
-                    format!("not valid JSON: {e}."),
-                )
-            })?;
-            require_object(&value)?;
-            value.to_string()
+            detail_text(text)?
         }
         DetailInput::Value(value) => {
             require_object(value)?;
@@ -230,20 +224,68 @@ fn too_deep(max: usize) -> EntryError {
     )
 }
 
-fn require_object(value: &Value) -> Result<(), EntryError> {
-    let kind = match value {
-        Value::Object(_) => return Ok(()),
-        Value::Array(_) => "an array",
-        Value::String(_) => "a string",
-        Value::Number(_) => "a number",
-        Value::Bool(_) => "a boolean",
-        Value::Null => "null",
+/// The detail as the producer sent it, once checked to be a JSON object,
+/// without the whitespace between tokens: what the journal holds, the
+/// matcher scans and plugins get are the producer's bytes (numbers and
+/// escapes exactly as written, so a 30-digit id stays exact). An object
+/// naming a key twice is the exception: it is written out as `serde_json`
+/// reads it (the last value of each key), so the matcher, plugins and
+/// readers cannot disagree about which value counts.
+fn detail_text(text: &str) -> Result<String, EntryError> {
+    let malformed = |e: serde_json::Error| {
+        EntryError::new(
+            EntryErrorKind::MalformedDetail,
+            Field::Detail,
+            format!("not valid JSON: {e}."),
+        )
     };
-    Err(EntryError::new(
+    let shape = checked_json::check(text).map_err(malformed)?;
+    if shape.kind != JsonKind::Object {
+        return Err(not_an_object(shape.kind));
+    }
+    if shape.duplicate_keys {
+        let value: Value = serde_json::from_str(text).map_err(malformed)?;
+        return Ok(value.to_string());
+    }
+    Ok(minified(text))
+}
+
+/// `text`, valid JSON, without whitespace outside strings.
+fn minified(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text.as_bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        } else if byte == b'"' {
+            in_string = true;
+        }
+        out.push(byte);
+    }
+    // Only ASCII whitespace was left out, between tokens of valid UTF-8.
+    String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8 valid")
+}
+
+fn require_object(value: &Value) -> Result<(), EntryError> {
+    match JsonKind::of(value) {
+        JsonKind::Object => Ok(()),
+        kind => Err(not_an_object(kind)),
+    }
+}
+
+fn not_an_object(kind: JsonKind) -> EntryError {
+    EntryError::new(
         EntryErrorKind::MalformedDetail,
         Field::Detail,
-        format!("must be a JSON object, got {kind}."),
-    ))
+        format!("must be a JSON object, got {}.", kind.described()),
+    )
 }
 
 fn invalid_time(reason: impl Into<String>) -> EntryError {
@@ -331,6 +373,24 @@ mod tests {
         assert_eq!(event.detail, r#"{"b":1,"a":[true,null]}"#);
         let id = uuid::Uuid::parse_str(&event.id).expect("id is a UUID");
         assert_eq!(id.get_version_num(), 4);
+    }
+
+    #[test]
+    fn the_detail_keeps_the_producers_numbers_and_escapes() {
+        let sent =
+            r#"{"n": 123456789012345678901234567890, "f": 1.0e2, "s": "\u00e9 \" x", "t": "a  b"}"#;
+        let event = build_event(draft(sent), &state()).expect("valid entry");
+        assert_eq!(
+            event.detail,
+            r#"{"n":123456789012345678901234567890,"f":1.0e2,"s":"\u00e9 \" x","t":"a  b"}"#
+        );
+    }
+
+    #[test]
+    fn a_key_named_twice_keeps_its_last_value_everywhere() {
+        let event = build_event(draft(r#"{"a": 1, "b": {"c": 2, "c": 3}}"#), &state())
+            .expect("valid entry");
+        assert_eq!(event.detail, r#"{"a":1,"b":{"c":3}}"#);
     }
 
     #[test]

@@ -37,6 +37,7 @@
 mod aws_error;
 mod aws_json;
 mod body;
+mod checked_json;
 mod entry;
 mod intake;
 mod limits;

@@ -12,45 +12,170 @@
 //! `{"ErrorCode": "..", "ErrorMessage": ".."}`. The valid entries are
 //! submitted to the intake together, so they are accepted all or none.
 
+use std::fmt;
+
 use axum::body::Bytes;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use trailmark_auth::Principal;
 
 use super::IngestState;
 use super::aws_error::AwsError;
-use super::aws_json::{IgnoredFields, parse_request};
+use super::aws_json::parse_request;
+use super::checked_json::Checked;
 use super::entry::{DetailInput, Draft, EntryError, EntryErrorKind, TimeInput, build_event};
 
-/// The PutEvents request body.
-#[derive(Debug, Deserialize)]
+/// The PutEvents request body. `EndpointId` (global endpoints) and unknown
+/// fields are accepted and ignored, but read as JSON ([`Checked`]).
+///
+/// Read by hand rather than with `#[serde(flatten)]`, which buffers every
+/// field of the object (each entry's `Detail` included) before reading it
+/// again: this is the hottest parse in the host.
+#[derive(Debug, Default)]
 struct PutEventsRequest {
-    #[serde(rename = "Entries")]
     entries: Option<Vec<RequestEntry>>,
-    /// `EndpointId` (global endpoints) and unknown fields: accepted, ignored.
-    #[serde(flatten)]
-    _ignored: IgnoredFields,
 }
 
-/// One `PutEventsRequestEntry`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// One `PutEventsRequestEntry`. `EventBusName`, `TraceHeader` and unknown
+/// fields are accepted and ignored (read as JSON).
+#[derive(Debug, Default)]
 struct RequestEntry {
     source: Option<String>,
     detail_type: Option<String>,
     detail: Option<String>,
     resources: Option<Vec<String>>,
     time: Option<WireTime>,
-    /// `EventBusName`, `TraceHeader` and unknown fields: accepted, ignored.
-    #[serde(flatten)]
-    _ignored: IgnoredFields,
+}
+
+/// The request's fields, named as AWS names them.
+#[derive(Deserialize)]
+enum RequestField {
+    Entries,
+    #[serde(other)]
+    Other,
+}
+
+/// An entry's fields, named as AWS names them.
+#[derive(Deserialize)]
+enum EntryField {
+    Source,
+    DetailType,
+    Detail,
+    Resources,
+    Time,
+    #[serde(other)]
+    Other,
+}
+
+/// Put the value of field `name` in `slot`, refusing a second one: a request
+/// naming a field twice is ambiguous, and an audit trail should not guess.
+fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<Option<T>>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for PutEventsRequest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = PutEventsRequest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a PutEvents request object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = None;
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        RequestField::Entries => once(&mut map, &mut entries, "Entries")?,
+                        RequestField::Other => {
+                            map.next_value::<Checked>()?;
+                        }
+                    }
+                }
+                Ok(PutEventsRequest {
+                    entries: entries.flatten(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RequestEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a PutEvents request entry object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut source, mut detail_type, mut detail) = (None, None, None);
+                let (mut resources, mut time) = (None, None);
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        EntryField::Source => once(&mut map, &mut source, "Source")?,
+                        EntryField::DetailType => {
+                            once(&mut map, &mut detail_type, "DetailType")?;
+                        }
+                        EntryField::Detail => once(&mut map, &mut detail, "Detail")?,
+                        EntryField::Resources => once(&mut map, &mut resources, "Resources")?,
+                        EntryField::Time => once(&mut map, &mut time, "Time")?,
+                        EntryField::Other => {
+                            map.next_value::<Checked>()?;
+                        }
+                    }
+                }
+                Ok(RequestEntry {
+                    source: source.flatten(),
+                    detail_type: detail_type.flatten(),
+                    detail: detail.flatten(),
+                    resources: resources.flatten(),
+                    time: time.flatten(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 /// `Time` as it may arrive: epoch seconds (what the SDKs send) or text.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum WireTime {
     Seconds(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for WireTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Time;
+        impl Visitor<'_> for Time {
+            type Value = WireTime;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("epoch seconds (a number) or an RFC 3339 timestamp (a string)")
+            }
+            fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<WireTime, E> {
+                Ok(WireTime::Seconds(seconds))
+            }
+            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<WireTime, E> {
+                Ok(WireTime::Seconds(seconds as f64))
+            }
+            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<WireTime, E> {
+                Ok(WireTime::Seconds(seconds as f64))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<WireTime, E> {
+                Ok(WireTime::Text(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Time)
+    }
 }
 
 /// The PutEvents response body.
