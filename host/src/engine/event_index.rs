@@ -2,11 +2,16 @@
 //!
 //! `GET /v1/events/{id}` and the viewer look events up by id. The index is a
 //! SQLite table (`event-index.sqlite` in the data directory) keyed by journal
-//! sequence, with a second B-tree on a 64-bit hash of the id, so memory does
-//! not grow with the number of events retained: only the entries accepted
-//! and not yet written (a bounded [`MAX_PENDING`]) are held in memory, in a
-//! map that lookups consult first, so an event can be read back as soon as
-//! it is acknowledged.
+//! sequence, with a second B-tree on a 64-bit hash of the id ([`IdHash`]), so
+//! memory does not grow with the number of events retained: only the entries
+//! accepted and not yet written (a bounded [`MAX_PENDING`]) are held in
+//! memory, in a map that lookups consult first, so an event can be read back
+//! as soon as it is acknowledged.
+//!
+//! The index holds hashes, not ids: a lookup gives the sequences filed under
+//! the id's hash ([`EventIndex::candidates`]), and the caller reads those
+//! records and keeps the one whose id it asked for. Rows are 16 bytes of
+//! payload instead of ~60, and accepting an event copies no id.
 //!
 //! The journal is the truth and the index is derived from it: a writer
 //! thread commits entries in batches, without fsync (WAL, `synchronous =
@@ -23,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tracing::warn;
 
 /// At most this many accepted events wait in memory for the writer; past it,
@@ -48,9 +53,74 @@ pub enum IndexError {
     Spawn(#[source] std::io::Error),
 }
 
+/// The key the index files an event id under: FNV-1a, 64 bits, stable
+/// across versions and builds (it is stored). Ids are assigned by the host,
+/// so producers cannot aim collisions; a collision costs a second record
+/// read, never a wrong answer (the caller compares ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdHash(i64);
+
+impl IdHash {
+    /// The hash of event id `id`.
+    pub fn of(id: &str) -> IdHash {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in id.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        IdHash(i64::from_ne_bytes(h.to_ne_bytes()))
+    }
+}
+
+/// Entries accepted and not yet written: one sequence per hash, the latest,
+/// and the rare entries a colliding hash displaced.
+#[derive(Debug, Default)]
+struct Pending {
+    latest: HashMap<IdHash, u64>,
+    displaced: Vec<(IdHash, u64)>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.latest.len() + self.displaced.len()
+    }
+
+    fn insert(&mut self, hash: IdHash, seq: u64) {
+        if let Some(old) = self.latest.insert(hash, seq)
+            && old != seq
+        {
+            self.displaced.push((hash, old.min(seq)));
+            self.latest.insert(hash, old.max(seq));
+        }
+    }
+
+    fn remove(&mut self, hash: IdHash, seq: u64) {
+        if self.latest.get(&hash) == Some(&seq) {
+            self.latest.remove(&hash);
+        }
+        if !self.displaced.is_empty() {
+            self.displaced.retain(|&entry| entry != (hash, seq));
+        }
+    }
+
+    fn retain_from(&mut self, first: u64) {
+        self.latest.retain(|_, seq| *seq >= first);
+        self.displaced.retain(|(_, seq)| *seq >= first);
+    }
+
+    fn seqs(&self, hash: IdHash) -> impl Iterator<Item = u64> + '_ {
+        let displaced = self.displaced.iter().filter(move |(h, _)| *h == hash);
+        self.latest
+            .get(&hash)
+            .copied()
+            .into_iter()
+            .chain(displaced.map(|&(_, seq)| seq))
+    }
+}
+
 /// The on-disk event-id index with its writer thread.
 pub struct EventIndex {
-    pending: Arc<Mutex<HashMap<String, u64>>>,
+    pending: Arc<Mutex<Pending>>,
     reader: Mutex<Connection>,
     commands: Mutex<Option<Sender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -58,7 +128,7 @@ pub struct EventIndex {
 }
 
 enum Command {
-    Add(Vec<(String, u64)>),
+    Add(Vec<(IdHash, u64)>),
     RemoveBefore(u64),
     Flush(Sender<()>),
 }
@@ -82,12 +152,24 @@ impl EventIndex {
                  PRAGMA cache_size = -2048;
                  CREATE TABLE IF NOT EXISTS events (
                      seq INTEGER PRIMARY KEY,
-                     hash INTEGER NOT NULL,
-                     id TEXT NOT NULL
+                     hash INTEGER NOT NULL
                  );
                  CREATE INDEX IF NOT EXISTS events_by_hash ON events (hash);",
             )
             .map_err(fail)?;
+        // Indexes written before 0.2 kept each id beside its hash.
+        let has_ids: bool = writer_conn
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = 'id'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(fail)?;
+        if has_ids {
+            writer_conn
+                .execute_batch("ALTER TABLE events DROP COLUMN id; VACUUM;")
+                .map_err(fail)?;
+        }
         writer_conn
             .execute(
                 "DELETE FROM events WHERE seq < ?1 OR seq > ?2",
@@ -95,7 +177,7 @@ impl EventIndex {
             )
             .map_err(fail)?;
         let reader = Connection::open(path).map_err(fail)?;
-        let pending = Arc::new(Mutex::new(HashMap::new()));
+        let pending = Arc::new(Mutex::new(Pending::default()));
         let (tx, rx) = channel();
         let writer = std::thread::Builder::new()
             .name("event-index".into())
@@ -124,15 +206,15 @@ impl EventIndex {
         self.lock_pending().len()
     }
 
-    /// Record that the events `entries` (id, sequence) are durable.
-    pub fn add(&self, entries: Vec<(String, u64)>) {
+    /// Record that the events `entries` (id hash, sequence) are durable.
+    pub fn add(&self, entries: Vec<(IdHash, u64)>) {
         if entries.is_empty() {
             return;
         }
         {
             let mut pending = self.lock_pending();
-            for (id, seq) in &entries {
-                pending.insert(id.clone(), *seq);
+            for &(hash, seq) in &entries {
+                pending.insert(hash, seq);
             }
         }
         self.send(Command::Add(entries));
@@ -140,7 +222,7 @@ impl EventIndex {
 
     /// Forget every entry below `seq` (retention removed those segments).
     pub fn remove_before(&self, seq: u64) {
-        self.lock_pending().retain(|_, s| *s >= seq);
+        self.lock_pending().retain_from(seq);
         self.send(Command::RemoveBefore(seq));
     }
 
@@ -157,18 +239,21 @@ impl EventIndex {
         self.read(|c| c.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0)))
     }
 
-    /// Where event `id` is in the journal, the latest if the id repeats.
-    pub fn get(&self, id: &str) -> Result<Option<u64>, IndexError> {
-        if let Some(seq) = self.lock_pending().get(id) {
-            return Ok(Some(*seq));
-        }
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT seq FROM events WHERE hash = ?1 AND id = ?2 ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row(params![hash(id), id], |r| r.get(0))
-            .optional()
-        })
+    /// Where event `id` may be in the journal: the sequences filed under its
+    /// hash, latest first. The caller reads them and keeps the record whose
+    /// id is `id` (the latest, if the id repeats); usually there is one.
+    pub fn candidates(&self, id: &str) -> Result<Vec<u64>, IndexError> {
+        let hash = IdHash::of(id);
+        let mut seqs: Vec<u64> = self.lock_pending().seqs(hash).collect();
+        let stored = self.read(|c| {
+            c.prepare_cached("SELECT seq FROM events WHERE hash = ?1 ORDER BY seq DESC")?
+                .query_map([hash.0], |r| r.get::<_, u64>(0))?
+                .collect::<Result<Vec<u64>, _>>()
+        })?;
+        seqs.extend(stored);
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        seqs.dedup();
+        Ok(seqs)
     }
 
     fn read<T>(
@@ -182,7 +267,7 @@ impl EventIndex {
         })
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -247,7 +332,7 @@ fn gather(first: Command, commands: &Receiver<Command>) -> Vec<Command> {
 fn write_loop(
     mut conn: Connection,
     commands: Receiver<Command>,
-    pending: &Mutex<HashMap<String, u64>>,
+    pending: &Mutex<Pending>,
     path: &str,
 ) {
     while let Ok(first) = commands.recv() {
@@ -266,19 +351,14 @@ fn write_loop(
         }
         // In hash order, the inserts into the hash index walk its pages in
         // order instead of at random.
-        let mut keyed: Vec<(i64, &str, u64)> = written
-            .iter()
-            .map(|(id, seq)| (hash(id), id.as_str(), *seq))
-            .collect();
-        keyed.sort_unstable();
+        written.sort_unstable();
         let result = (|| -> Result<(), rusqlite::Error> {
             let tx = conn.transaction()?;
             {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO events (seq, hash, id) VALUES (?1, ?2, ?3)",
-                )?;
-                for (hash, id, seq) in &keyed {
-                    insert.execute(params![seq, hash, id])?;
+                let mut insert =
+                    tx.prepare_cached("INSERT OR REPLACE INTO events (seq, hash) VALUES (?1, ?2)")?;
+                for (hash, seq) in &written {
+                    insert.execute(params![as_sql(*seq), hash.0])?;
                 }
             }
             // After the inserts: retention's cut wins over a late entry.
@@ -293,10 +373,8 @@ fn write_loop(
             warn!(index = path, error = %e, "event index write failed");
         } else {
             let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, seq) in written {
-                if pending.get(&id) == Some(&seq) {
-                    pending.remove(&id);
-                }
+            for (hash, seq) in written {
+                pending.remove(hash, seq);
             }
         }
         for done in flushed {
@@ -311,56 +389,60 @@ fn as_sql(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-/// FNV-1a, 64 bits, as a SQLite integer: stable across versions and builds
-/// (it is stored), and only a filter (the id itself is compared too).
-fn hash(id: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ALL: RangeInclusive<u64> = 0..=u64::MAX;
 
+    fn entries(ids: &[(&str, u64)]) -> Vec<(IdHash, u64)> {
+        ids.iter().map(|&(id, seq)| (IdHash::of(id), seq)).collect()
+    }
+
+    fn found(index: &EventIndex, id: &str) -> Vec<u64> {
+        index.candidates(id).expect("candidates")
+    }
+
     #[test]
     fn entries_are_found_before_and_after_they_are_written() {
         let dir = tempfile::tempdir().expect("temp dir");
         let index = EventIndex::open(&dir.path().join("i.sqlite"), ALL).expect("open");
-        index.add(vec![("a".into(), 1), ("b".into(), 2)]);
-        assert_eq!(index.get("a").expect("get"), Some(1));
+        index.add(entries(&[("a", 1), ("b", 2)]));
+        assert_eq!(found(&index, "a"), [1]);
         index.flush();
         assert_eq!(index.pending(), 0, "written entries leave memory");
-        assert_eq!(index.get("b").expect("get"), Some(2));
-        assert_eq!(index.get("c").expect("get"), None);
+        assert_eq!(found(&index, "b"), [2]);
+        assert!(found(&index, "c").is_empty());
         assert_eq!(index.high_water().expect("high water"), 2);
     }
 
     #[test]
-    fn a_repeated_id_finds_its_latest_event() {
+    fn a_repeated_id_gives_its_latest_event_first() {
         let dir = tempfile::tempdir().expect("temp dir");
         let index = EventIndex::open(&dir.path().join("i.sqlite"), ALL).expect("open");
-        index.add(vec![("a".into(), 1)]);
-        index.add(vec![("a".into(), 5)]);
+        index.add(entries(&[("a", 1)]));
+        index.add(entries(&[("a", 5)]));
+        assert_eq!(found(&index, "a"), [5, 1], "while pending");
         index.flush();
-        assert_eq!(index.get("a").expect("get"), Some(5));
+        assert_eq!(found(&index, "a"), [5, 1], "once written");
     }
 
     #[test]
     fn removed_entries_are_gone_from_memory_and_disk() {
         let dir = tempfile::tempdir().expect("temp dir");
         let index = EventIndex::open(&dir.path().join("i.sqlite"), ALL).expect("open");
-        index.add((1..=10).map(|s| (format!("e{s}"), s)).collect());
+        let ids: Vec<String> = (1..=10).map(|s| format!("e{s}")).collect();
+        index.add(
+            ids.iter()
+                .zip(1..)
+                .map(|(id, seq)| (IdHash::of(id), seq))
+                .collect(),
+        );
         index.remove_before(6);
-        assert_eq!(index.get("e3").expect("get"), None);
+        assert!(found(&index, "e3").is_empty());
         index.flush();
-        assert_eq!(index.get("e5").expect("get"), None);
-        assert_eq!(index.get("e6").expect("get"), Some(6));
+        assert!(found(&index, "e5").is_empty());
+        assert_eq!(found(&index, "e6"), [6]);
     }
 
     #[test]
@@ -369,10 +451,10 @@ mod tests {
         let path = dir.path().join("i.sqlite");
         {
             let index = EventIndex::open(&path, ALL).expect("open");
-            index.add(vec![("a".into(), 7)]);
+            index.add(entries(&[("a", 7)]));
         }
         let index = EventIndex::open(&path, ALL).expect("reopen");
-        assert_eq!(index.get("a").expect("get"), Some(7));
+        assert_eq!(found(&index, "a"), [7]);
         assert_eq!(index.high_water().expect("high water"), 7);
     }
 
@@ -380,33 +462,62 @@ mod tests {
     fn entries_outside_the_retained_journal_are_dropped_at_open() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("i.sqlite");
+        let ids: Vec<String> = (1..=9).map(|s| format!("e{s}")).collect();
         {
             let index = EventIndex::open(&path, ALL).expect("open");
-            index.add((1..=9).map(|s| (format!("e{s}"), s)).collect());
+            index.add(
+                ids.iter()
+                    .zip(1..)
+                    .map(|(id, seq)| (IdHash::of(id), seq))
+                    .collect(),
+            );
         }
         let index = EventIndex::open(&path, 3..=7).expect("reopen");
-        assert_eq!(index.get("e2").expect("get"), None, "retention removed it");
-        assert_eq!(index.get("e8").expect("get"), None, "the journal lost it");
-        assert_eq!(index.get("e5").expect("get"), Some(5));
+        assert!(found(&index, "e2").is_empty(), "retention removed it");
+        assert!(found(&index, "e8").is_empty(), "the journal lost it");
+        assert_eq!(found(&index, "e5"), [5]);
         assert_eq!(index.high_water().expect("high water"), 7);
     }
 
     #[test]
-    fn ids_that_share_a_hash_are_told_apart() {
+    fn colliding_hashes_give_every_candidate_latest_first() {
         let dir = tempfile::tempdir().expect("temp dir");
         let index = EventIndex::open(&dir.path().join("i.sqlite"), ALL).expect("open");
-        index.add(vec![("x".into(), 1)]);
+        let x = IdHash::of("x");
+        // Two events under one hash while pending, as a collision would file
+        // them, then a third planted on disk.
+        index.add(vec![(x, 1), (x, 3)]);
+        assert_eq!(found(&index, "x"), [3, 1]);
         index.flush();
-        // Plant a second id under the same hash, as a collision would.
         index
-            .read(|c| {
-                c.execute(
-                    "INSERT INTO events (seq, hash, id) VALUES (2, ?1, 'y')",
-                    [hash("x")],
-                )
-            })
+            .read(|c| c.execute("INSERT INTO events (seq, hash) VALUES (2, ?1)", [x.0]))
             .expect("plant");
-        assert_eq!(index.get("x").expect("get"), Some(1));
-        assert_eq!(index.get("y").expect("get"), None);
+        assert_eq!(found(&index, "x"), [3, 2, 1]);
+        assert!(found(&index, "y").is_empty());
+    }
+
+    #[test]
+    fn an_index_that_kept_ids_is_migrated_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("i.sqlite");
+        {
+            let conn = Connection::open(&path).expect("create");
+            conn.execute_batch(
+                "CREATE TABLE events (seq INTEGER PRIMARY KEY, hash INTEGER NOT NULL, id TEXT NOT NULL);
+                 CREATE INDEX events_by_hash ON events (hash);",
+            )
+            .expect("old schema");
+            conn.execute(
+                "INSERT INTO events (seq, hash, id) VALUES (4, ?1, 'old')",
+                [IdHash::of("old").0],
+            )
+            .expect("old row");
+        }
+        let index = EventIndex::open(&path, ALL).expect("open");
+        assert_eq!(found(&index, "old"), [4]);
+        assert_eq!(index.high_water().expect("high water"), 4);
+        index.add(entries(&[("new", 5)]));
+        index.flush();
+        assert_eq!(found(&index, "new"), [5]);
     }
 }

@@ -12,7 +12,7 @@ use trailmark_event::ParsedEvent;
 use trailmark_journal::{Completion, Journal, JournalError, NewRecord};
 
 use super::envelope;
-use super::event_index::EventIndex;
+use super::event_index::{EventIndex, IdHash};
 use super::records::{EventRecord, EventRecordRef, ReopenRecord, kind};
 use crate::dispatch::{DeadLetter, Delivery, Dispatcher, LaneSpec, Outcome, OutcomeSink};
 use crate::ingest::{BoxFuture, Intake, IntakeError};
@@ -331,7 +331,7 @@ impl Pipeline {
         // Deliveries are queued from the journal's completion callback, so
         // every lane sees them in journal order: a lane that is behind can
         // then leave them in the journal and read them back by position.
-        let ids: Vec<String> = matched.iter().map(|e| e.event().id.clone()).collect();
+        let hashes: Vec<IdHash> = matched.iter().map(|e| IdHash::of(&e.event().id)).collect();
         let dispatcher = self.dispatcher.clone();
         let metrics = self.metrics.clone();
         let (seqs, orphans) = self
@@ -340,7 +340,7 @@ impl Pipeline {
             })
             .await?;
         self.index
-            .add(ids.into_iter().zip(seqs.iter().copied()).collect());
+            .add(hashes.into_iter().zip(seqs.iter().copied()).collect());
         self.metrics
             .events_accepted
             .fetch_add(seqs.len() as u64, Relaxed);
@@ -362,24 +362,22 @@ impl Pipeline {
     /// Look an event up by id in the journal: `None` if it was never
     /// accepted or retention has removed it. Blocking (SQLite, file reads).
     pub fn find(&self, id: &str) -> Result<Option<(u64, EventRecord)>, IntakeError> {
-        let Some(seq) = self
-            .index
-            .get(id)
-            .map_err(|e| IntakeError::Unavailable(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        let record = self
-            .journal
-            .read(seq)
-            .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
-        Ok(record
-            .filter(|r| r.kind == kind::EVENT)
-            .and_then(|r| serde_json::from_slice::<EventRecord>(&r.payload).ok())
-            // A journal whose damaged tail was repaired numbers new events
-            // anew: never answer with another event than the one asked for.
-            .filter(|r| r.event.id == id)
-            .map(|r| (seq, r)))
+        let unavailable = |e: &dyn std::fmt::Display| IntakeError::Unavailable(e.to_string());
+        let candidates = self.index.candidates(id).map_err(|e| unavailable(&e))?;
+        for seq in candidates {
+            let record = self.journal.read(seq).map_err(|e| unavailable(&e))?;
+            let event = record
+                .filter(|r| r.kind == kind::EVENT)
+                .and_then(|r| serde_json::from_slice::<EventRecord>(&r.payload).ok())
+                // The index files hashes; and a journal whose damaged tail
+                // was repaired numbers new events anew: never answer with
+                // another event than the one asked for.
+                .filter(|r| r.event.id == id);
+            if let Some(event) = event {
+                return Ok(Some((seq, event)));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use trailmark_event::ParsedEvent;
 use trailmark_journal::{Journal, JournalError, StoredRecord};
 
+use super::event_index::IdHash;
 use super::pipeline::Pipeline;
 use super::records::{EventRecord, OutcomesRecord, ReopenRecord, kind};
 use crate::dispatch::{Delivery, ReadBack, ReadChunk, ReadRequest};
@@ -178,7 +179,7 @@ pub fn scan(journal: &Journal, pipeline: &Pipeline) -> Result<Owed, JournalError
         if let Some(id) = fold.apply(journal, &record)?
             && record.seq > indexed_through
         {
-            batch.push((id, record.seq));
+            batch.push((IdHash::of(&id), record.seq));
             fold.owed.indexed += 1;
             if batch.len() == INDEX_BATCH {
                 index.add(std::mem::take(&mut batch));
