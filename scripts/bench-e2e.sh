@@ -27,6 +27,6 @@ TICKS=$(getconf CLK_TCK)
 T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
 "$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
 T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
-echo "server CPU          $(( (T1 - T0) / TICKS )) s"
+awk -v t="$((T1 - T0))" -v hz="$TICKS" 'BEGIN { printf "server CPU          %.2f s\n", t / hz }'
 kill -TERM "$PID"
 wait "$PID" || true
