@@ -63,7 +63,9 @@ fn correlation(kind: Kind) -> Correlation {
 }
 
 fn bench(c: &mut Criterion) {
-    let authors: Vec<String> = (0..GROUPS).map(|g| format!("user{g}@example.com")).collect();
+    let authors: Vec<String> = (0..GROUPS)
+        .map(|g| format!("user{g}@example.com"))
+        .collect();
     let entities: Vec<String> = (0..1000).map(|e| format!("e{e}")).collect();
     let ids: Vec<String> = (0..4096).map(|i| format!("ev{i}")).collect();
     let mut group = c.benchmark_group("process_100k_groups");
@@ -101,7 +103,11 @@ fn bench(c: &mut Criterion) {
         for g in 0..GROUPS {
             feed(&mut engine, g, &mut rng);
         }
-        assert_eq!(engine.stats()[0].1.groups, GROUPS, "{name}: every group live");
+        assert_eq!(
+            engine.stats()[0].1.groups,
+            GROUPS,
+            "{name}: every group live"
+        );
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
                 let g = rng.below(GROUPS);

@@ -73,6 +73,22 @@ pub enum EngineError {
         /// What is wrong.
         problem: Problem,
     },
+    /// A correlation over another's fires allows less lateness than it:
+    /// that one's fires would come too late to count.
+    #[error(
+        "correlation `{rule}` counts fires of `{inner}`, whose lateness allowance is larger \
+         ({inner_lateness} ms against {lateness} ms); give `{rule}` at least `{inner}`'s"
+    )]
+    Lateness {
+        /// The correlation over fires.
+        rule: String,
+        /// Its allowance.
+        lateness: Millis,
+        /// The correlation it counts.
+        inner: String,
+        /// That one's allowance.
+        inner_lateness: Millis,
+    },
     /// Correlations name each other in a loop.
     #[error("correlations name each other in a cycle: {}", cycle.join(" → "))]
     Cycle {
@@ -119,6 +135,18 @@ impl Engine {
             }
         }
         let order = topological_order(&correlations)?;
+        for outer in &correlations {
+            for inner in &correlations {
+                if outer.members().any(|m| m == inner.name) && inner.lateness > outer.lateness {
+                    return Err(EngineError::Lateness {
+                        rule: outer.name.clone(),
+                        lateness: outer.lateness,
+                        inner: inner.name.clone(),
+                        inner_lateness: inner.lateness,
+                    });
+                }
+            }
+        }
         let mut listeners: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         for (i, c) in correlations.iter().enumerate() {
             for (m, rule) in c.members().enumerate() {
@@ -154,26 +182,50 @@ impl Engine {
     /// Take one event and the names of the rules it matched. Returns the
     /// fires it let through (its own, or earlier events' once the lateness
     /// allowance has passed), including fires of correlations over fires.
+    ///
+    /// An event no correlation listens to costs one lookup per matched rule
+    /// and moves no clock.
     pub fn process(&mut self, event: &Event<'_>, matched: &[&str]) -> Vec<Fire> {
+        let mut by_runner = self.contributions(event.fields, matched);
         let mut fires = Vec::new();
+        if by_runner.is_empty() {
+            return fires;
+        }
+        // Every rule's time moves to the event's, those named by others
+        // first, so that a fire reaches the correlations over it before
+        // their own clocks pass it.
+        for i in self.order.clone() {
+            let mut out = Vec::new();
+            match by_runner.remove(&i) {
+                Some(mut contributions) => {
+                    // Member order, whatever order the matcher named the
+                    // rules in: an event of both `rules` and `absent` opens,
+                    // then cancels.
+                    contributions.sort_by_key(|c| c.member);
+                    self.runners[i].offer(event.time, event.id, contributions, &mut out);
+                }
+                None => self.runners[i].advance(event.time, &mut out),
+            }
+            self.cascade(out, &mut fires);
+        }
+        fires
+    }
+
+    fn contributions(
+        &self,
+        fields: &dyn Fields,
+        matched: &[&str],
+    ) -> BTreeMap<usize, Vec<Contribution>> {
         let mut by_runner: BTreeMap<usize, Vec<Contribution>> = BTreeMap::new();
         for rule in matched {
             for &(runner, member) in self.listeners.get(*rule).into_iter().flatten() {
                 let list = by_runner.entry(runner).or_default();
-                if let Some(c) = contribution(&self.runners[runner].corr, member, event.fields) {
+                if let Some(c) = contribution(&self.runners[runner].corr, member, fields) {
                     list.push(c);
                 }
             }
         }
-        for (runner, mut contributions) in by_runner {
-            // Member order, whatever order the matcher named the rules in:
-            // an event of both `rules` and `absent` opens, then cancels.
-            contributions.sort_by_key(|c| c.member);
-            let mut out = Vec::new();
-            self.runners[runner].offer(event.time, event.id, contributions, &mut out);
-            self.cascade(out, &mut fires);
-        }
-        fires
+        by_runner
     }
 
     /// Move event time to `now`: windows that closed before it and events
@@ -236,23 +288,19 @@ impl Engine {
         restored
     }
 
-    /// Feed fires to the correlations that name their rule, and collect
-    /// all of them.
+    /// Feed fires to the correlations that name their rule (later in
+    /// `order`, not yet moved to the current time), and collect all of them.
     fn cascade(&mut self, fires: Vec<Fire>, out: &mut Vec<Fire>) {
         for fire in fires {
-            if self.listens_to(&fire.rule) {
-                let fields: BTreeMap<String, String> = fire.group.iter().cloned().collect();
-                let event = Event {
-                    id: &fire.id,
-                    time: fire.at,
-                    fields: &fields,
-                };
-                let rule = fire.rule.clone();
-                let more = self.process(&event, &[rule.as_str()]);
-                out.push(fire);
-                out.extend(more);
-            } else {
-                out.push(fire);
+            let fields: BTreeMap<String, String> = fire.group.iter().cloned().collect();
+            let by_runner = self.contributions(&fields, &[fire.rule.as_str()]);
+            let (at, id) = (fire.at, fire.id.clone());
+            out.push(fire);
+            for (j, mut contributions) in by_runner {
+                contributions.sort_by_key(|c| c.member);
+                let mut more = Vec::new();
+                self.runners[j].offer(at, &id, contributions, &mut more);
+                self.cascade(more, out);
             }
         }
     }

@@ -66,7 +66,7 @@ pub(crate) type Brief = (Millis, Millis, Millis, u64, Vec<String>, Vec<String>);
 
 /// Fires as [`Brief`]s.
 pub(crate) fn brief(fires: &[Fire]) -> Vec<Brief> {
-    fires
+    let mut out: Vec<Brief> = fires
         .iter()
         .map(|f| {
             (
@@ -78,7 +78,9 @@ pub(crate) fn brief(fires: &[Fire]) -> Vec<Brief> {
                 f.events.clone(),
             )
         })
-        .collect()
+        .collect();
+    out.sort();
+    out
 }
 
 /// One event's part in one group, as the reference sees it.
@@ -134,13 +136,13 @@ pub(crate) fn reference(corr: &Correlation, events: &[Timed]) -> Vec<Fire> {
     };
 
     let fire = |fires: &mut Vec<Fire>,
-                    quiet: &mut HashMap<Vec<String>, Millis>,
-                    key: &[String],
-                    count: u64,
-                    first: Millis,
-                    last: Millis,
-                    at: Millis,
-                    ids: Vec<String>| {
+                quiet: &mut HashMap<Vec<String>, Millis>,
+                key: &[String],
+                count: u64,
+                first: Millis,
+                last: Millis,
+                at: Millis,
+                ids: Vec<String>| {
         if let AfterFire::Suppress(d) = corr.after_fire {
             quiet.insert(key.to_vec(), at + d);
         }
