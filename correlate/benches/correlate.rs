@@ -79,7 +79,9 @@ fn bench(c: &mut Criterion) {
         Kind::TemporalOrdered,
     ] {
         let name = kind.sigma_name();
-        let mut engine = Engine::new(vec![correlation(kind)], Limits::default()).expect("valid");
+        let corr = correlation(kind);
+        let members = corr.rules.len() as u64;
+        let mut engine = Engine::new(vec![corr], Limits::default()).expect("valid");
         let rules = ["a", "b", "c"];
         let mut rng = Rng(0x5eed);
         let mut time = 0;
@@ -92,7 +94,7 @@ fn bench(c: &mut Criterion) {
             let id = &ids[(n % 4096) as usize];
             n += 1;
             time += 1;
-            let rule = rules[rng.below(3) as usize];
+            let rule = rules[rng.below(members) as usize];
             let event = Event {
                 id,
                 time,

@@ -1,0 +1,166 @@
+//! Correlation rules in a running server: a building block counted by a
+//! correlation rule, the fire journaled as an event with its deterministic
+//! id and delivered to the rule's plugin, `/metrics`, and a reload that
+//! keeps or drops the windows.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, put_accepted};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const DELETES: &str = "name: deletes\npattern: {detail: {operation: [delete]}}\n";
+
+fn mass(plugin: &str, timespan: &str) -> String {
+    format!(
+        "name: mass\ncorrelation:\n  type: event_count\n  rules: [deletes]\n  group-by: [detail.author]\n  timespan: {timespan}\n  condition: {{gte: 3}}\nlateness: 0s\nplugin: {plugin}\n"
+    )
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits")
+}
+
+fn delete_by(author: &str, entity: &str, ts: i64) -> Value {
+    let detail = json!({
+        "entity-type": "book", "entity-id": entity, "operation": "delete",
+        "ts": ts, "author": author,
+    });
+    json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
+}
+
+fn metric(s: &Server, name: &str, rule: &str) -> f64 {
+    s.metric(&format!("{name}{{rule=\"{rule}\"}}"))
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
+    let setup = Setup::new();
+    setup.plugin("log", "trailmark-plugin-log");
+    setup.rule("deletes.yaml", DELETES);
+    setup.rule("mass.yaml", &mass("log", "5m"));
+    let server = setup.start();
+
+    let t0 = now_ms() - 10_000;
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let answer = put_accepted(&server, &[delete_by("mallory", &format!("b{i}"), t0 + i)]);
+            answer["Entries"][0]["EventId"]
+                .as_str()
+                .expect("event id")
+                .to_owned()
+        })
+        .collect();
+    // Two deletes by someone else: under the threshold.
+    put_accepted(
+        &server,
+        &[
+            delete_by("carol", "c0", t0),
+            delete_by("carol", "c1", t0 + 1),
+        ],
+    );
+
+    server.wait_until(WAIT, "the fire delivered to the rule's plugin", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    assert_eq!(
+        metric(&server, "trailmark_correlation_fires_total", "mass"),
+        1.0
+    );
+    assert_eq!(
+        metric(&server, "trailmark_correlation_late_events_total", "mass"),
+        0.0
+    );
+    // Carol's group is still open; mallory's reset after the fire.
+    assert_eq!(metric(&server, "trailmark_correlation_groups", "mass"), 1.0);
+
+    // The fire is an event in the journal under its deterministic id.
+    let group_key = format!("{}:{}", "mallory".len(), "mallory");
+    let id = trailmark_correlate::fire_id("mass", &group_key, t0, t0 + 2, t0 + 2);
+    let (status, fire) = server.get(&format!("/v1/events/{id}")).expect("fire");
+    assert_eq!(status, 200, "{fire}");
+    assert_eq!(fire["source"], "trailmark");
+    assert_eq!(fire["detail-type"], "Correlation Match");
+    assert_eq!(fire["detail"]["rule"], "mass");
+    assert_eq!(fire["detail"]["count"], 3);
+    assert_eq!(fire["detail"]["group"]["detail.author"], "mallory");
+    assert_eq!(fire["detail"]["events"], json!(ids));
+
+    // The building block was delivered nowhere: no lane, no dead letter.
+    assert!(
+        server.dead_letters().is_empty(),
+        "{:?}",
+        server.dead_letters()
+    );
+    assert_eq!(
+        server.metric("trailmark_deliveries_total{rule=\"deletes\",outcome=\"delivered\"}"),
+        None
+    );
+}
+
+#[test]
+fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_correlation_does() {
+    let setup = Setup::new();
+    setup.plugin("log", "trailmark-plugin-log");
+    setup.plugin("log2", "trailmark-plugin-log");
+    setup.rule("deletes.yaml", DELETES);
+    setup.rule("mass.yaml", &mass("log", "5m"));
+    let server = setup.start();
+    let t0 = now_ms() - 10_000;
+    put_accepted(
+        &server,
+        &[
+            delete_by("mallory", "b0", t0),
+            delete_by("mallory", "b1", t0 + 1),
+        ],
+    );
+    server.wait_until(WAIT, "mallory's window open", |s| {
+        metric(s, "trailmark_correlation_groups", "mass") == 1.0
+    });
+
+    setup.rule("mass.yaml", &mass("log2", "5m"));
+    let (status, body) = server
+        .post("/v1/admin/reload", &Value::Null)
+        .expect("reload");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metric(&server, "trailmark_correlation_groups", "mass"),
+        1.0,
+        "kept"
+    );
+    // The third delete completes the window opened before the reload.
+    put_accepted(&server, &[delete_by("mallory", "b2", t0 + 2)]);
+    server.wait_until(WAIT, "the fire, through the new plugin", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+    });
+
+    put_accepted(&server, &[delete_by("carol", "c0", t0 + 3)]);
+    server.wait_until(WAIT, "carol's window open", |s| {
+        metric(s, "trailmark_correlation_groups", "mass") == 1.0
+    });
+    setup.rule("mass.yaml", &mass("log2", "10m"));
+    let (status, body) = server
+        .post("/v1/admin/reload", &Value::Null)
+        .expect("reload");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metric(&server, "trailmark_correlation_groups", "mass"),
+        0.0,
+        "fresh"
+    );
+    assert!(
+        server
+            .log()
+            .contains("correlation rule starts with empty windows"),
+        "the fresh start is logged"
+    );
+}
