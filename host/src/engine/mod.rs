@@ -204,6 +204,19 @@ impl Engine {
         })
         .await?
         .context("reading the journal for recovery")?;
+        // Correlation windows, rebuilt from the journal; fires a crash
+        // kept from being journaled are journaled now, the others skipped.
+        let fires = tokio::task::spawn_blocking({
+            let pipeline = pipeline.clone();
+            move || {
+                let active = pipeline.rules();
+                pipeline
+                    .correlator()
+                    .catch_up(pipeline.journal(), &active.set, now_ms())
+            }
+        })
+        .await?;
+        pipeline.journal_fires(fires);
 
         let reload_status = Arc::new(Mutex::new(reload::ReloadStatus {
             at: now_ms(),

@@ -86,6 +86,8 @@ pub struct Pipeline {
     gate: tokio::sync::RwLock<()>,
     /// The correlation rules of the set in force, and their windows.
     correlator: RwLock<Arc<Correlator>>,
+    /// Fires journaled (not counting those skipped as already journaled).
+    fires_journaled: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Pipeline {
@@ -102,6 +104,7 @@ impl Pipeline {
         let correlator = RwLock::new(Arc::new(Correlator::new(&rules.set)));
         Pipeline {
             correlator,
+            fires_journaled: Arc::default(),
             journal,
             rules: RwLock::new(Arc::new(rules)),
             dispatcher,
@@ -140,6 +143,12 @@ impl Pipeline {
             .clone()
     }
 
+    /// Fires journaled since start (a fire re-created by a replay and
+    /// found already journaled is not counted).
+    pub fn fires_journaled(&self) -> u64 {
+        self.fires_journaled.load(Relaxed)
+    }
+
     /// Journal the fires the correlation stage let through (on the
     /// reserved path, like the host's own records), skipping any already
     /// journaled: a fire's id is deterministic, so one re-created by a
@@ -161,8 +170,11 @@ impl Pipeline {
                 return;
             }
             let n = fresh.len();
-            if let Err(e) = pipeline.record_host_event(fresh).await {
-                warn!(fires = n, error = %e, "correlation fires could not be journaled");
+            match pipeline.clone().record_host_event(fresh).await {
+                Ok(()) => {
+                    pipeline.fires_journaled.fetch_add(n as u64, Relaxed);
+                }
+                Err(e) => warn!(fires = n, error = %e, "correlation fires could not be journaled"),
             }
         });
     }

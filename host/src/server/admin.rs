@@ -115,6 +115,7 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     }
     text.push_str(&crate::engine::correlator::render_metrics(
         &s.pipeline.correlator().stats(),
+        s.pipeline.fires_journaled(),
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
