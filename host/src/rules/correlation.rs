@@ -39,7 +39,6 @@ const SECTION_KEYS: &[&str] = &[
     "timespan",
     "condition",
     "aliases",
-    "generate",
 ];
 
 /// The keys beside `correlation:` that are ours.
