@@ -194,7 +194,8 @@ impl Engine {
         // Every rule's time moves to the event's, those named by others
         // first, so that a fire reaches the correlations over it before
         // their own clocks pass it.
-        for i in self.order.clone() {
+        for k in 0..self.order.len() {
+            let i = self.order[k];
             let mut out = Vec::new();
             match by_runner.remove(&i) {
                 Some(mut contributions) => {
@@ -232,7 +233,8 @@ impl Engine {
     /// whose lateness allowance has passed are decided.
     pub fn advance(&mut self, now: Millis) -> Vec<Fire> {
         let mut fires = Vec::new();
-        for i in self.order.clone() {
+        for k in 0..self.order.len() {
+            let i = self.order[k];
             let mut out = Vec::new();
             self.runners[i].advance(now, &mut out);
             self.cascade(out, &mut fires);
@@ -244,7 +246,8 @@ impl Engine {
     /// finished file of events.
     pub fn flush(&mut self) -> Vec<Fire> {
         let mut fires = Vec::new();
-        for i in self.order.clone() {
+        for k in 0..self.order.len() {
+            let i = self.order[k];
             let mut out = Vec::new();
             self.runners[i].flush(&mut out);
             self.cascade(out, &mut fires);

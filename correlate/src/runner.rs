@@ -403,10 +403,13 @@ impl Runner {
                     }
                 }
             }
-            if fire.is_none() && !self.corr.condition.has_upper_bound() {
-                fire = self
-                    .summary(&group.state, since)
-                    .filter(|s| self.corr.condition.holds(s.count));
+            // Counted first, without building the fire's list of ids: most
+            // events do not fire.
+            if fire.is_none()
+                && !self.corr.condition.has_upper_bound()
+                && self.corr.condition.holds(count(&group.state, since))
+            {
+                fire = self.summary(&group.state, since);
             }
         }
         let mut keep_group = true;
@@ -462,6 +465,19 @@ impl Runner {
             last,
             events: summary.ids,
         });
+    }
+}
+
+/// What a group's state counts at `since` (see [`Runner::summary`]), with
+/// no allocation.
+fn count(state: &State, since: Millis) -> u64 {
+    let sliding = since != Millis::MIN;
+    match state {
+        State::Count(c) if sliding => c.recent.len() as u64,
+        State::Count(c) => c.total,
+        State::Distinct(d) => d.values.iter().filter(|(_, s)| s.time >= since).count() as u64,
+        State::Temporal(seen) => seen.iter().flatten().filter(|s| s.time >= since).count() as u64,
+        State::Ordered(_) => 0,
     }
 }
 
