@@ -39,6 +39,15 @@ fn delete_by(author: &str, entity: &str, ts: i64) -> Value {
     json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
 }
 
+/// Rewrite `mass.yaml` and reload.
+fn reload_with(setup: &Setup, server: &Server, text: &str) {
+    setup.rule("mass.yaml", text);
+    let (status, body) = server
+        .post("/v1/admin/reload", &Value::Null)
+        .expect("reload");
+    assert_eq!(status, 200, "{body}");
+}
+
 fn metric(s: &Server, name: &str, rule: &str) -> f64 {
     s.metric(&format!("{name}{{rule=\"{rule}\"}}"))
         .unwrap_or(0.0)
@@ -129,11 +138,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
         metric(s, "trailmark_correlation_groups", "mass") == 1.0
     });
 
-    setup.rule("mass.yaml", &mass("log2", "5m"));
-    let (status, body) = server
-        .post("/v1/admin/reload", &Value::Null)
-        .expect("reload");
-    assert_eq!(status, 200, "{body}");
+    reload_with(&setup, &server, &mass("log2", "5m"));
     assert_eq!(
         metric(&server, "trailmark_correlation_groups", "mass"),
         1.0,
@@ -149,11 +154,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
     server.wait_until(WAIT, "carol's window open", |s| {
         metric(s, "trailmark_correlation_groups", "mass") == 1.0
     });
-    setup.rule("mass.yaml", &mass("log2", "10m"));
-    let (status, body) = server
-        .post("/v1/admin/reload", &Value::Null)
-        .expect("reload");
-    assert_eq!(status, 200, "{body}");
+    reload_with(&setup, &server, &mass("log2", "10m"));
     assert_eq!(
         metric(&server, "trailmark_correlation_groups", "mass"),
         0.0,

@@ -7,8 +7,13 @@ use std::process::Output;
 use crate::common::Setup;
 
 fn validate(dir: &Path, args: &[&str]) -> Output {
+    rules(dir, "validate", args)
+}
+
+/// `trailmark rules <command> <args>` in `dir`.
+fn rules(dir: &Path, command: &str, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["rules", "validate"])
+        .args(["rules", command])
         .args(args)
         .current_dir(dir)
         .output()
@@ -108,12 +113,7 @@ fn a_config_the_plugin_refuses_is_refused_at_its_line() {
 }
 
 fn rules_test(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["rules", "test"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run trailmark")
+    rules(dir, "test", args)
 }
 
 #[test]
