@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod correlation;
 pub mod dispatch;
 pub mod engine;
 pub mod ingest;

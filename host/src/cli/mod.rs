@@ -56,6 +56,7 @@ pub mod plugins;
 pub mod producer;
 pub mod query;
 pub mod rules;
+mod rules_timeline;
 pub mod serve;
 pub mod table;
 pub mod terminal;

@@ -44,12 +44,20 @@ pub enum RulesCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },
-    /// Test one event pattern against one event.
+    /// Test one event pattern against one event, or correlation rules
+    /// against a file of timed events.
     ///
-    /// Prints `match` or `no match`. Exit status: 0 on match, 1 on no match,
-    /// 2 when the pattern or the event is invalid (the reason is on stderr).
+    /// With --pattern and --event: prints `match` or `no match`. Exit
+    /// status: 0 on match, 1 on no match, 2 when the pattern or the event is
+    /// invalid (the reason is on stderr).
+    ///
+    /// With --events: runs the correlation rules of --rules over the events
+    /// (one EventBridge envelope per line, in arrival order; event time is
+    /// --time-path, else the envelope's `time`) and prints every fire.
+    /// Exit status: 0 when something fired, 1 when nothing did, 2 on
+    /// invalid rules or events.
     #[command(
-        after_help = "Examples:\n  trailmark rules test --pattern '{\"detail\":{\"operation\":[\"delete\"]}}' --event @examples/events/book-delete.json\n  trailmark rules test --pattern @examples/patterns/deletes.json --event @examples/events/book-delete.json --explain"
+        after_help = "Examples:\n  trailmark rules test --pattern '{\"detail\":{\"operation\":[\"delete\"]}}' --event @examples/events/book-delete.json\n  trailmark rules test --pattern @examples/patterns/deletes.json --event @examples/events/book-delete.json --explain\n  trailmark rules test --rules rules/ --events examples/events/mass-deletes.jsonl"
     )]
     Test(TestArgs),
     /// Print the names of the rules an event matches, one per line.
@@ -100,11 +108,30 @@ pub enum RulesCommand {
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// The event pattern: JSON (or YAML) text, or @FILE.
-    #[arg(long)]
-    pattern: String,
+    #[arg(long, required_unless_present = "events", conflicts_with = "events")]
+    pattern: Option<String>,
     /// The event in the EventBridge envelope: JSON text, or @FILE, or @- for standard input.
-    #[arg(long)]
-    event: String,
+    #[arg(long, required_unless_present = "events", conflicts_with = "events")]
+    event: Option<String>,
+    /// Timed events for correlation rules: a file of EventBridge envelopes,
+    /// one per line (JSON Lines), or - for standard input.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Rule files or directory whose correlation rules --events runs.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "rules",
+        requires = "events"
+    )]
+    rules: Vec<PathBuf>,
+    /// Where an event's time is read (epoch ms or RFC 3339); the envelope's
+    /// `time` when absent.
+    #[arg(long, value_name = "PATH", default_value = crate::correlation::DEFAULT_TIME_PATH, requires = "events")]
+    time_path: String,
+    /// Output format of --events.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table, requires = "events")]
+    output: OutputFormat,
     /// Say why: for each alternative of the pattern (each `$or` branch), the
     /// conditions it tests when it matches, or its first failing field and
     /// condition when it does not.
@@ -299,8 +326,16 @@ fn parse_event(text: &str) -> Result<Value, String> {
 }
 
 fn test(args: TestArgs) -> Result<ExitCode> {
-    let pattern_text = read_arg(&args.pattern).context("reading --pattern")?;
-    let event_text = read_arg(&args.event).context("reading --event")?;
+    let (Some(pattern), Some(event)) = (&args.pattern, &args.event) else {
+        return super::rules_timeline::test_events(
+            &args.rules,
+            args.events.as_deref().unwrap_or(std::path::Path::new("-")),
+            &args.time_path,
+            args.output,
+        );
+    };
+    let pattern_text = read_arg(pattern).context("reading --pattern")?;
+    let event_text = read_arg(event).context("reading --event")?;
     let pattern = match parse_pattern(&pattern_text) {
         Ok(p) => p,
         Err(e) => {

@@ -11,6 +11,7 @@
 
 pub mod backends;
 pub mod checkpoints;
+pub mod correlator;
 pub mod deliveries;
 pub mod envelope;
 pub mod event_index;
@@ -203,6 +204,19 @@ impl Engine {
         })
         .await?
         .context("reading the journal for recovery")?;
+        // Correlation windows, rebuilt from the journal; fires a crash
+        // kept from being journaled are journaled now, the others skipped.
+        let fires = tokio::task::spawn_blocking({
+            let pipeline = pipeline.clone();
+            move || {
+                let active = pipeline.rules();
+                pipeline
+                    .correlator()
+                    .catch_up(pipeline.journal(), &active.set, now_ms())
+            }
+        })
+        .await?;
+        pipeline.journal_fires(fires);
 
         let reload_status = Arc::new(Mutex::new(reload::ReloadStatus {
             at: now_ms(),
@@ -262,6 +276,8 @@ impl Engine {
         self.background.push(tokio::spawn(
             self.checkpointer.clone().run(self.checkpoint_interval),
         ));
+        self.background
+            .push(tokio::spawn(correlation_clock(self.pipeline.clone())));
     }
 
     /// Finish: let running deliveries end (for a while; what is left stays
@@ -308,5 +324,16 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// Once a second, move correlation time to now: windows that closed with
+/// no event after them (absence, tumbling, session) are decided.
+async fn correlation_clock(pipeline: Arc<Pipeline>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let fires = pipeline.correlator().advance(crate::timespec::now_ms());
+        pipeline.journal_fires(fires);
     }
 }

@@ -11,6 +11,7 @@ use trailmark_backends::Event;
 use trailmark_event::ParsedEvent;
 use trailmark_journal::{Completion, Journal, JournalError, NewRecord};
 
+use super::correlator::Correlator;
 use super::envelope;
 use super::event_index::{EventIndex, IdHash};
 use super::records::{EventRecord, EventRecordRef, ReopenRecord, kind};
@@ -83,6 +84,10 @@ pub struct Pipeline {
     /// queued, and (exclusive) by a rule-set swap: an event is matched and
     /// delivered under exactly one rule-set version.
     gate: tokio::sync::RwLock<()>,
+    /// The correlation rules of the set in force, and their windows.
+    correlator: RwLock<Arc<Correlator>>,
+    /// Fires journaled (not counting those skipped as already journaled).
+    fires_journaled: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Pipeline {
@@ -96,7 +101,10 @@ impl Pipeline {
         index: Arc<EventIndex>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
+        let correlator = RwLock::new(Arc::new(Correlator::new(&rules.set)));
         Pipeline {
+            correlator,
+            fires_journaled: Arc::default(),
             journal,
             rules: RwLock::new(Arc::new(rules)),
             dispatcher,
@@ -118,11 +126,57 @@ impl Pipeline {
     /// first; events matched after it use the new set. Returns the new version.
     pub async fn swap(&self, set: RuleSet, lanes: Vec<LaneSpec>) -> u64 {
         let _exclusive = self.gate.write().await;
+        let correlator = Arc::new(self.correlator().reloaded(&set));
+        *self.correlator.write().unwrap_or_else(|e| e.into_inner()) = correlator;
         self.dispatcher.set_lanes(lanes);
         let mut current = self.rules.write().unwrap_or_else(|e| e.into_inner());
         let version = current.version + 1;
         *current = Arc::new(ActiveRules { version, set });
         version
+    }
+
+    /// The correlation stage in force.
+    pub fn correlator(&self) -> Arc<Correlator> {
+        self.correlator
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Fires journaled since start (a fire re-created by a replay and
+    /// found already journaled is not counted).
+    pub fn fires_journaled(&self) -> u64 {
+        self.fires_journaled.load(Relaxed)
+    }
+
+    /// Journal the fires the correlation stage let through (on the
+    /// reserved path, like the host's own records), skipping any already
+    /// journaled: a fire's id is deterministic, so one re-created by a
+    /// replay is recognised.
+    pub(crate) fn journal_fires(self: &Arc<Self>, fires: Vec<Event>) {
+        if fires.is_empty() {
+            return;
+        }
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let mut fresh = Vec::with_capacity(fires.len());
+            for fire in fires {
+                match pipeline.index.get(&fire.id) {
+                    Ok(Some(_)) => {}
+                    _ => fresh.push(fire),
+                }
+            }
+            if fresh.is_empty() {
+                return;
+            }
+            let n = fresh.len();
+            match pipeline.clone().record_host_event(fresh).await {
+                Ok(()) => {
+                    pipeline.fires_journaled.fetch_add(n as u64, Relaxed);
+                }
+                Err(e) => warn!(fires = n, error = %e, "correlation fires could not be journaled"),
+            }
+        });
     }
 
     /// The journal.
@@ -305,11 +359,18 @@ impl Pipeline {
         }
         let _shared = self.gate.read().await;
         let active = self.rules();
+        let correlator = self.correlator();
+        let correlating = !correlator.is_empty();
+        let mut observed = Vec::new();
         let mut matched = Vec::with_capacity(events.len());
         let mut records = Vec::with_capacity(events.len());
         let mut envelope = Vec::new();
         for event in events {
-            let rules = matching_rules(&active.set, &event, &mut envelope);
+            let (rules, blocks) = matching_rules(&active.set, &event, &mut envelope);
+            if correlating && correlator.counts_any(rules.iter().chain(&blocks)) {
+                let counted = rules.iter().chain(&blocks).cloned().collect::<Vec<_>>();
+                observed.push((event.clone(), counted));
+            }
             // Sized for the escaped detail plus the envelope, so the record
             // is written without growing the buffer.
             let mut payload = Vec::with_capacity(event.detail.len() * 9 / 8 + 512);
@@ -344,6 +405,16 @@ impl Pipeline {
         self.metrics
             .events_accepted
             .fetch_add(seqs.len() as u64, Relaxed);
+        // Durable now: what correlation rules count, and the fires it lets
+        // through.
+        if !observed.is_empty() {
+            let now = now_ms();
+            let fires = observed
+                .iter()
+                .flat_map(|(event, counted)| correlator.observe(event, counted, now))
+                .collect();
+            self.journal_fires(fires);
+        }
         if !orphans.is_empty() {
             // Cannot happen while the gate is held (lanes change only under
             // it); handled visibly all the same.
@@ -390,23 +461,35 @@ enum Admission {
     Reserved,
 }
 
-/// The names of the rules `event` matches, in rule-set order. `envelope` is
-/// a buffer reused between events for its EventBridge JSON, built with the
-/// detail text as journaled (not parsed again: the matcher validates the
-/// whole envelope as it scans it).
-fn matching_rules(set: &RuleSet, event: &Event, envelope: &mut Vec<u8>) -> Vec<String> {
+/// The names of the rules `event` is delivered to, in rule-set order, and
+/// of the building blocks (rules without a plugin) it matched, which only
+/// correlation rules count (usually none: no allocation). `envelope` is a buffer reused between events
+/// for its EventBridge JSON, built with the detail text as journaled (not
+/// parsed again: the matcher validates the whole envelope as it scans it).
+fn matching_rules(
+    set: &RuleSet,
+    event: &Event,
+    envelope: &mut Vec<u8>,
+) -> (Vec<String>, Vec<String>) {
     envelope::write_for_matching(event, envelope);
-    let matched = set.matching(envelope).or_else(|_| {
+    let matched = set.matching_all(envelope).or_else(|_| {
         // Only an event whose detail is not JSON gets here (ingest accepts
         // JSON objects only): match it as the API shows it, detail `{}`.
-        set.matching(&envelope::to_json(event))
+        set.matching_all(&envelope::to_json(event))
     });
     match matched {
-        Ok(rules) => rules.into_iter().map(|r| r.rule.name.clone()).collect(),
+        Ok(rules) => {
+            let (delivered, blocks): (Vec<_>, Vec<_>) =
+                rules.into_iter().partition(|r| r.rule.plugin.is_some());
+            let names = |rules: Vec<&crate::rules::LoadedRule>| {
+                rules.into_iter().map(|r| r.rule.name.clone()).collect()
+            };
+            (names(delivered), names(blocks))
+        }
         Err(e) => {
             // Ingest only builds valid envelopes; this is a bug if it happens.
             warn!(event_id = %event.id, error = %e, "event could not be matched");
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     }
 }

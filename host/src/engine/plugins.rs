@@ -199,7 +199,11 @@ impl PluginHost {
         let mut cache = HashMap::new();
         let mut errors = Vec::new();
         for r in set.rules() {
-            let plugin = match self.load(&r.rule.plugin, &mut cache) {
+            // A building block delivers nowhere: nothing to bind.
+            let Some(plugin_name) = &r.rule.plugin else {
+                continue;
+            };
+            let plugin = match self.load(plugin_name, &mut cache) {
                 Ok(plugin) => plugin,
                 Err(m) => {
                     errors.push(bind_error(r, r.plugin_position, m));
@@ -263,8 +267,11 @@ impl PluginHost {
         let mut lanes = Vec::new();
         let mut errors = Vec::new();
         for r in set.rules() {
+            let Some(plugin_name) = &r.rule.plugin else {
+                continue;
+            };
             let bound = self
-                .load(&r.rule.plugin, &mut cache)
+                .load(plugin_name, &mut cache)
                 .map_err(|m| bind_error(r, r.plugin_position, m))
                 .and_then(|plugin| self.bind(r, plugin));
             match bound {

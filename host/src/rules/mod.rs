@@ -19,7 +19,9 @@
 //! retry: { max-attempts: 185, max-age: 24h }
 //! ```
 
+pub mod correlation;
 pub mod document;
+mod links;
 mod rule;
 mod set;
 
@@ -27,4 +29,7 @@ pub use rule::{
     CallLimits, DeliveryOrder, MAX_PLUGIN_NAME_LEN, RetryPolicy, Rule, RuleProblem, check_name,
     check_plugin_name, parse_rule,
 };
-pub use set::{LoadedRule, RuleError, RuleSet, is_rule_file, load_file, load_str, rule_files};
+pub use set::{
+    CorrelationPositions, LoadedRule, RuleError, RuleSet, is_rule_file, load_file, load_str,
+    rule_files,
+};

@@ -31,6 +31,11 @@ const RULE_KEYS: &[&str] = &[
     "limits",
     "order",
     "enabled",
+    "correlation",
+    "window",
+    "after-fire",
+    "lateness",
+    "absent",
 ];
 
 /// A validated rule.
@@ -44,8 +49,13 @@ pub struct Rule {
     pub pattern: Pattern,
     /// The pattern as written, for display and the admin API.
     pub pattern_json: Value,
-    /// The plugin it triggers (a `.wasm` file name without extension).
-    pub plugin: String,
+    /// The plugin it triggers (a `.wasm` file name without extension);
+    /// `None` for a building block, a rule whose matches only correlation
+    /// rules count.
+    pub plugin: Option<String>,
+    /// For a correlation rule, what it correlates; its `pattern` is then
+    /// its own fires (see [`super::correlation::fire_pattern`]).
+    pub correlation: Option<trailmark_correlate::Correlation>,
     /// Capabilities the plugin may use on behalf of this rule.
     pub grants: Grants,
     /// The plugin's configuration, passed to it as JSON.
@@ -197,7 +207,7 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
             .map(|()| n)
     });
     let description = optional_string(map, "description", &mut problems).unwrap_or_default();
-    let plugin = required_string(map, "plugin", &mut problems).and_then(|p| {
+    let plugin = optional_string(map, "plugin", &mut problems).and_then(|p| {
         check_plugin_name(&p)
             .map_err(|problem| {
                 problems.push(RuleProblem::at(
@@ -211,16 +221,33 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
             .ok()
             .map(|()| p)
     });
-    let pattern = match map.get("pattern") {
-        None => {
-            problems.push(RuleProblem::at(
-                &[],
-                "missing `pattern`: the EventBridge event pattern this rule matches, e.g. \
-                 pattern: {detail-type: [\"Object State Change\"]}",
+    let correlation = name
+        .as_deref()
+        .and_then(|n| super::correlation::parse(n, map, &mut problems));
+    let pattern = match (map.get("pattern"), map.contains_key("correlation")) {
+        (Some(_), true) => {
+            problems.push(misplaced_key(
+                &[key("pattern")],
+                "a correlation rule has no `pattern`: it fires on the matches of the rules its \
+                 `correlation.rules` names; remove `pattern`"
+                    .into(),
             ));
             None
         }
-        Some(value) => match Pattern::parse(value) {
+        (None, true) => {
+            let value = super::correlation::fire_pattern(name.as_deref().unwrap_or_default());
+            Pattern::parse(&value).ok().map(|p| (p, value))
+        }
+        (None, false) => {
+            problems.push(RuleProblem::at(
+                &[],
+                "missing `pattern`: the EventBridge event pattern this rule matches, e.g. \
+                 pattern: {detail-type: [\"Object State Change\"]} (or `correlation:` for a \
+                 correlation rule)",
+            ));
+            None
+        }
+        (Some(value), false) => match Pattern::parse(value) {
             Ok(p) => Some((p, value.clone())),
             Err(e) => {
                 let mut path = vec![key("pattern")];
@@ -275,22 +302,37 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
         }
     };
 
-    match (name, plugin, pattern) {
-        (Some(name), Some(plugin), Some((pattern, pattern_json))) if problems.is_empty() => {
-            Ok(Rule {
-                name,
-                description,
-                pattern,
-                pattern_json,
-                plugin,
-                grants,
-                config,
-                retry,
-                limits,
-                order,
-                enabled,
-            })
+    if plugin.is_none() && correlation.is_none() && problems.is_empty() {
+        // A pattern and no plugin: a building block. Anything that only a
+        // plugin uses is a mistake there.
+        for k in ["grants", "config", "retry", "limits", "order"] {
+            if map.contains_key(k) {
+                problems.push(misplaced_key(
+                    &[key(k)],
+                    format!(
+                        "`{k}` is for the rule's plugin, and this rule has none (a rule with a \
+                         pattern and no plugin is a building block for correlation rules); add \
+                         `plugin` or remove `{k}`"
+                    ),
+                ));
+            }
         }
+    }
+    match (name, pattern) {
+        (Some(name), Some((pattern, pattern_json))) if problems.is_empty() => Ok(Rule {
+            name,
+            description,
+            pattern,
+            pattern_json,
+            plugin,
+            correlation,
+            grants,
+            config,
+            retry,
+            limits,
+            order,
+            enabled,
+        }),
         _ => Err(problems),
     }
 }

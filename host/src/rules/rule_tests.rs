@@ -146,7 +146,7 @@ fn plugin_names_follow_the_one_rule_plugin_new_uses() {
             "`plugin new` agrees about {name}"
         );
     }
-    assert_eq!(rule("").plugin, "p");
+    assert_eq!(rule("").plugin.as_deref(), Some("p"));
 }
 
 #[test]

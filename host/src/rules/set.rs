@@ -67,6 +67,24 @@ pub struct LoadedRule {
     /// Where its config is (its plugin's position without one), for a
     /// config the plugin refuses.
     pub config_position: Position,
+    /// For a correlation rule, where each name it correlates is written
+    /// (`correlation.rules`, then `absent`), where each `group-by` entry
+    /// is, and where the section starts.
+    pub correlation_positions: CorrelationPositions,
+}
+
+/// Positions inside a correlation rule, for errors found once every rule
+/// is loaded (unknown names, cycles, group-by paths).
+#[derive(Debug, Clone, Default)]
+pub struct CorrelationPositions {
+    /// The `correlation:` section.
+    pub section: Position,
+    /// Each member rule name, in `Correlation::members` order.
+    pub members: Vec<Position>,
+    /// Each `group-by` entry.
+    pub group_by: Vec<Position>,
+    /// `condition.field` (value_count).
+    pub field: Position,
 }
 
 /// All rules of a directory, compiled into one matcher.
@@ -152,6 +170,28 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
             })
             .collect::<Vec<_>>()
     })?;
+    let correlation_positions = rule
+        .correlation
+        .as_ref()
+        .map(|c| {
+            let at = |path: &[&str], i: Option<usize>| {
+                let mut steps: Vec<Step> = path.iter().map(|k| Step::Key((*k).into())).collect();
+                steps.extend(i.map(Step::Index));
+                doc.value_position(&steps)
+            };
+            CorrelationPositions {
+                section: at(&["correlation"], None),
+                members: (0..c.rules.len())
+                    .map(|i| at(&["correlation", "rules"], Some(i)))
+                    .chain((0..c.absent.len()).map(|i| at(&["absent"], Some(i))))
+                    .collect(),
+                group_by: (0..c.group_by.len())
+                    .map(|i| at(&["correlation", "group-by"], Some(i)))
+                    .collect(),
+                field: at(&["correlation", "condition", "field"], None),
+            }
+        })
+        .unwrap_or_default();
     Ok(LoadedRule {
         rule,
         file: path.to_owned(),
@@ -159,6 +199,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedRule, Vec<RuleError>> {
         plugin_position,
         grants_position,
         config_position,
+        correlation_positions,
     })
 }
 
@@ -303,6 +344,9 @@ impl RuleSet {
                 ),
             });
         }
+        if errors.is_empty() {
+            errors = super::links::check(&rules);
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -319,6 +363,15 @@ impl RuleSet {
         })
     }
 
+    /// The correlations of the enabled correlation rules.
+    pub fn correlations(&self) -> Vec<trailmark_correlate::Correlation> {
+        self.rules
+            .iter()
+            .filter(|r| r.rule.enabled)
+            .filter_map(|r| r.rule.correlation.clone())
+            .collect()
+    }
+
     /// The rules, in file order.
     pub fn rules(&self) -> &[LoadedRule] {
         &self.rules
@@ -329,8 +382,17 @@ impl RuleSet {
         self.rules.iter().find(|r| r.rule.name == name)
     }
 
-    /// The rules an event (EventBridge envelope JSON) matches, in rule order.
+    /// The rules with a plugin an event (EventBridge envelope JSON)
+    /// matches, in rule order: the rules it is delivered to.
     pub fn matching(&self, event_json: &[u8]) -> Result<Vec<&LoadedRule>, EventError> {
+        let mut rules = self.matching_all(event_json)?;
+        rules.retain(|r| r.rule.plugin.is_some());
+        Ok(rules)
+    }
+
+    /// Every rule an event matches, building blocks (no plugin) included:
+    /// what correlation rules count.
+    pub fn matching_all(&self, event_json: &[u8]) -> Result<Vec<&LoadedRule>, EventError> {
         Ok(self
             .matcher
             .matches_json(event_json)?

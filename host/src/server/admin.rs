@@ -113,6 +113,10 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
              trailmark_viewer_live_streams_max {max}\n"
         ));
     }
+    text.push_str(&crate::engine::correlator::render_metrics(
+        &s.pipeline.correlator().stats(),
+        s.pipeline.fires_journaled(),
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -253,7 +257,7 @@ async fn plugins(State(s): State<AdminState>) -> Json<Value> {
                 .set
                 .rules()
                 .iter()
-                .filter(|r| r.rule.plugin == name)
+                .filter(|r| r.rule.plugin.as_deref() == Some(name.as_str()))
                 .map(|r| r.rule.name.as_str())
                 .collect();
             let (mut calls, mut p99) = (0u64, None::<f64>);

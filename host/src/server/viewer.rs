@@ -182,7 +182,7 @@ impl Trail for HostTrail {
             .iter()
             .map(|loaded| LiveRule {
                 name: loaded.rule.name.clone(),
-                plugin: loaded.rule.plugin.clone(),
+                plugin: loaded.rule.plugin.clone().unwrap_or_default(),
                 enabled: loaded.rule.enabled,
                 pattern: loaded.rule.pattern.clone(),
             })
@@ -271,7 +271,7 @@ impl Trail for HostTrail {
                 let m = self.metrics.rule(&loaded.rule.name);
                 RuleCounters {
                     name: loaded.rule.name.clone(),
-                    plugin: loaded.rule.plugin.clone(),
+                    plugin: loaded.rule.plugin.clone().unwrap_or_default(),
                     enabled: loaded.rule.enabled,
                     matched: m.matched.load(Relaxed),
                     delivered: m.delivered.load(Relaxed),

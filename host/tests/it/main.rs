@@ -27,6 +27,7 @@ mod auth;
 mod aws_pipeline;
 mod backlog;
 mod compat;
+mod correlation;
 mod crash;
 mod deploy;
 mod event_index;

@@ -7,8 +7,13 @@ use std::process::Output;
 use crate::common::Setup;
 
 fn validate(dir: &Path, args: &[&str]) -> Output {
+    rules(dir, "validate", args)
+}
+
+/// `trailmark rules <command> <args>` in `dir`.
+fn rules(dir: &Path, command: &str, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["rules", "validate"])
+        .args(["rules", command])
         .args(args)
         .current_dir(dir)
         .output()
@@ -104,5 +109,86 @@ fn a_config_the_plugin_refuses_is_refused_at_its_line() {
     assert!(
         held.contains("typo.yaml:6:3") && held.contains("refused the rule's config"),
         "{ready}"
+    );
+}
+
+fn rules_test(dir: &Path, args: &[&str]) -> Output {
+    rules(dir, "test", args)
+}
+
+#[test]
+fn rules_test_runs_the_shipped_correlation_over_a_timeline_and_prints_the_fire() {
+    let root = crate::common::workspace();
+    let out = rules_test(
+        &root,
+        &[
+            "--rules",
+            "rules",
+            "--events",
+            "examples/events/mass-deletes.jsonl",
+        ],
+    );
+    let text = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    let fires: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("mass-deletes"))
+        .collect();
+    assert_eq!(
+        fires.len(),
+        1,
+        "mallory's 21 deletes, not carol's 20: {text}"
+    );
+    assert!(
+        fires[0].contains("detail.author=mallory@example.com"),
+        "{text}"
+    );
+    assert!(fires[0].contains(" 21 "), "{text}");
+    assert!(err.contains("41 event(s), 1 fire(s)"), "{err}");
+
+    let out = rules_test(
+        &root,
+        &[
+            "--rules",
+            "rules",
+            "--events",
+            "examples/events/mass-deletes.jsonl",
+            "--output",
+            "json",
+        ],
+    );
+    let fire: serde_json::Value =
+        serde_json::from_str(stdout(&out).trim()).expect("one fire event per line");
+    assert_eq!(fire["detail-type"], "Correlation Match");
+    assert_eq!(fire["id"], fire["detail"]["fire-id"]);
+    assert_eq!(fire["detail"]["events"].as_array().map(Vec::len), Some(21));
+}
+
+#[test]
+fn rules_test_says_which_line_of_the_timeline_is_bad() {
+    let setup = Setup::new();
+    setup.rule(
+        "deletes.yaml",
+        "name: deletes\npattern: {detail: {operation: [delete]}}\n",
+    );
+    setup.rule(
+        "mass.yaml",
+        "name: mass\ncorrelation:\n  type: event_count\n  rules: [deletes]\n  group-by: [detail.author]\n  timespan: 5m\n  condition: {gte: 2}\n",
+    );
+    std::fs::write(
+        setup.path().join("events.jsonl"),
+        "{\"id\": \"a\", \"time\": \"2026-01-01T00:00:00Z\", \"detail\": {}}\n\n{\"id\": \"b\"}\n",
+    )
+    .expect("write events");
+    let out = rules_test(
+        setup.path(),
+        &["--rules", "rules", "--events", "events.jsonl"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("events.jsonl:3: the event has no time"),
+        "{err}"
     );
 }

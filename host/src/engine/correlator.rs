@@ -1,0 +1,261 @@
+//! The correlation stage between the matcher and dispatch: the rule set's
+//! correlation rules, fed each event that matched a rule they count, and
+//! the fires they produce, as events to journal.
+//!
+//! Off the hot path: with no correlation rule loaded, or for an event that
+//! matched no rule a correlation counts, [`Correlator::observe`] is one
+//! lookup per matched rule.
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tracing::{info, warn};
+use trailmark_backends::Event;
+use trailmark_correlate::{Engine, Fire, Limits, Millis, RuleStats};
+use trailmark_journal::Journal;
+
+use super::envelope;
+use super::records::{EventRecord, kind};
+use crate::correlation::{DEFAULT_TIME_PATH, JsonFields, event_time, fire_envelope, is_fire};
+use crate::rules::RuleSet;
+
+/// The correlation rules in force and their state.
+pub struct Correlator {
+    engine: Mutex<Engine>,
+}
+
+impl Correlator {
+    /// The enabled correlation rules of `set`, fresh. The set was checked at
+    /// load, so the engine accepts it; should it not, correlation is off
+    /// (logged) rather than the server down.
+    pub fn new(set: &RuleSet) -> Self {
+        let engine = Engine::new(set.correlations(), Limits::default()).unwrap_or_else(|e| {
+            warn!(error = %e, "correlation rules refused; correlation is off");
+            Engine::default()
+        });
+        Self {
+            engine: Mutex::new(engine),
+        }
+    }
+
+    /// The correlator for a reloaded rule set: each rule whose correlation
+    /// is unchanged keeps its state (its plugin, config or grants may have
+    /// changed); the others start fresh, and say so.
+    pub fn reloaded(&self, set: &RuleSet) -> Self {
+        let next = Self::new(set);
+        let snapshot = self.lock().snapshot();
+        let restored = next.lock().restore(snapshot);
+        for rule in &restored.fresh {
+            info!(rule = %rule, "correlation rule starts with empty windows (new or changed)");
+        }
+        next
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether no correlation rule is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Whether some correlation rule counts matches of one of `rules`.
+    pub fn counts_any<'a>(&self, mut rules: impl Iterator<Item = &'a String>) -> bool {
+        let engine = self.lock();
+        rules.any(|r| engine.listens_to(r))
+    }
+
+    /// Feed one event and every rule it matched (building blocks
+    /// included); returns the fire events it let through. Event time is
+    /// the detail's `ts` (else the envelope's `time`), never later than
+    /// `now`: one producer cannot push the clock ahead and make the others
+    /// late.
+    pub fn observe(&self, event: &Event, matched: &[String], now: Millis) -> Vec<Event> {
+        let mut engine = self.lock();
+        if engine.is_empty() || !matched.iter().any(|r| engine.listens_to(r)) {
+            return Vec::new();
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(&envelope::to_json(event)) else {
+            return Vec::new();
+        };
+        if is_fire(&value) {
+            // The engine fed its own fires to the correlations over them.
+            return Vec::new();
+        }
+        let time = event_time(&value, DEFAULT_TIME_PATH).map_or(now, |t| t.min(now));
+        let names: Vec<&str> = matched.iter().map(String::as_str).collect();
+        let fields = JsonFields(&value);
+        let fires = engine.process(
+            &trailmark_correlate::Event {
+                id: &event.id,
+                time,
+                fields: &fields,
+            },
+            &names,
+        );
+        fires.iter().filter_map(fire_event).collect()
+    }
+
+    /// Rebuild the windows after a start from the journal: every event
+    /// journaled within the longest timespan (plus lateness) of the loaded
+    /// correlation rules, matched again with `set`, in journal order, each
+    /// at the time it was journaled. Returns the fires this re-creates;
+    /// those journaled before the restart have the same ids, and the
+    /// pipeline skips them, so a crash loses no fire and doubles none.
+    pub fn catch_up(&self, journal: &Journal, set: &RuleSet, now: Millis) -> Vec<Event> {
+        let mut engine = self.lock();
+        let horizon = engine
+            .correlations()
+            .map(|c| c.timespan.saturating_add(c.lateness))
+            .max();
+        let Some(horizon) = horizon else {
+            return Vec::new();
+        };
+        let since = now.saturating_sub(horizon);
+        let mut fires = Vec::new();
+        let mut replayed = 0u64;
+        for record in journal.read_from(journal.first_seq()) {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "correlation catch-up stopped at an unreadable record");
+                    break;
+                }
+            };
+            if record.kind != kind::EVENT || record.timestamp_ms < since {
+                continue;
+            }
+            let Ok(stored) = serde_json::from_slice::<EventRecord>(&record.payload) else {
+                continue;
+            };
+            let bytes = envelope::to_json(&stored.event);
+            let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+                continue;
+            };
+            if is_fire(&value) {
+                continue;
+            }
+            let Ok(matched) = set.matching_all(&bytes) else {
+                continue;
+            };
+            let names: Vec<&str> = matched.iter().map(|r| r.rule.name.as_str()).collect();
+            if !names.iter().any(|n| engine.listens_to(n)) {
+                continue;
+            }
+            // As the clock ticked then, so that what was late is late again.
+            fires.extend(engine.advance(record.timestamp_ms));
+            let time = event_time(&value, DEFAULT_TIME_PATH)
+                .map_or(record.timestamp_ms, |t| t.min(record.timestamp_ms));
+            let fields = JsonFields(&value);
+            fires.extend(engine.process(
+                &trailmark_correlate::Event {
+                    id: &stored.event.id,
+                    time,
+                    fields: &fields,
+                },
+                &names,
+            ));
+            replayed += 1;
+        }
+        if replayed > 0 {
+            info!(
+                events = replayed,
+                fires = fires.len(),
+                "correlation windows rebuilt from the journal"
+            );
+        }
+        fires.iter().filter_map(fire_event).collect()
+    }
+
+    /// Move event time to `now`: windows that closed and events whose
+    /// lateness allowance passed are decided.
+    pub fn advance(&self, now: Millis) -> Vec<Event> {
+        let mut engine = self.lock();
+        if engine.is_empty() {
+            return Vec::new();
+        }
+        engine.advance(now).iter().filter_map(fire_event).collect()
+    }
+
+    /// Each correlation rule's counters, for `/metrics`.
+    pub fn stats(&self) -> Vec<(String, RuleStats)> {
+        self.lock()
+            .stats()
+            .into_iter()
+            .map(|(name, s)| (name.to_owned(), s))
+            .collect()
+    }
+}
+
+/// A fire as the event the pipeline journals.
+fn fire_event(fire: &Fire) -> Option<Event> {
+    let envelope = fire_envelope(fire);
+    Some(Event {
+        id: fire.id.clone(),
+        version: "0".to_owned(),
+        source: envelope["source"].as_str()?.to_owned(),
+        detail_type: envelope["detail-type"].as_str()?.to_owned(),
+        time: envelope["time"].as_str()?.to_owned(),
+        account: envelope["account"].as_str()?.to_owned(),
+        region: envelope["region"].as_str()?.to_owned(),
+        resources: Vec::new(),
+        detail: envelope["detail"].to_string(),
+    })
+}
+
+/// One metric: name, type, help, and how to read it from a rule's stats.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&RuleStats) -> u64,
+);
+
+/// The correlation counters in Prometheus text: groups (gauge), evictions,
+/// late events and fires (counters since the rule's state began), per rule.
+/// Empty when no correlation rule is loaded. `journaled`: fire events
+/// journaled since start.
+pub fn render_metrics(stats: &[(String, RuleStats)], journaled: u64) -> String {
+    if stats.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "# HELP trailmark_correlation_fires_journaled_total Fire events journaled (a fire re-created by a replay and already journaled is skipped).\n\
+         # TYPE trailmark_correlation_fires_journaled_total counter\n\
+         trailmark_correlation_fires_journaled_total {journaled}\n"
+    );
+    let series: [Series; 4] = [
+        (
+            "trailmark_correlation_groups",
+            "gauge",
+            "Groups with an open window, per correlation rule.",
+            |s| s.groups,
+        ),
+        (
+            "trailmark_correlation_evictions_total",
+            "counter",
+            "Groups dropped (stalest first) because the rule had too many.",
+            |s| s.evictions,
+        ),
+        (
+            "trailmark_correlation_late_events_total",
+            "counter",
+            "Events later than the rule's lateness allowance, skipped.",
+            |s| s.late,
+        ),
+        (
+            "trailmark_correlation_fires_total",
+            "counter",
+            "Fires, per correlation rule.",
+            |s| s.fires,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (rule, s) in stats {
+            out.push_str(&format!("{name}{{rule=\"{rule}\"}} {}\n", value(s)));
+        }
+    }
+    out
+}

@@ -1,0 +1,227 @@
+//! Correlation rules in a running server: a building block counted by a
+//! correlation rule, the fire journaled as an event with its deterministic
+//! id and delivered to the rule's plugin, `/metrics`, and a reload that
+//! keeps or drops the windows.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, Setup, put_accepted};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const DELETES: &str = "name: deletes\npattern: {detail: {operation: [delete]}}\n";
+
+/// Event counts per author, with a lateness allowance of 2 s: an event
+/// is correlated once the server's clock is 2 s past its time.
+fn mass(plugin: &str, timespan: &str) -> String {
+    format!(
+        "name: mass\ncorrelation:\n  type: event_count\n  rules: [deletes]\n  group-by: [detail.author]\n  timespan: {timespan}\n  condition: {{gte: 3}}\nlateness: 2s\nplugin: {plugin}\n"
+    )
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits")
+}
+
+fn delete_by(author: &str, entity: &str, ts: i64) -> Value {
+    let detail = json!({
+        "entity-type": "book", "entity-id": entity, "operation": "delete",
+        "ts": ts, "author": author,
+    });
+    json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
+}
+
+/// Rewrite `mass.yaml` and reload.
+fn reload_with(setup: &Setup, server: &Server, text: &str) {
+    setup.rule("mass.yaml", text);
+    let (status, body) = server
+        .post("/v1/admin/reload", &Value::Null)
+        .expect("reload");
+    assert_eq!(status, 200, "{body}");
+}
+
+fn metric(s: &Server, name: &str, rule: &str) -> f64 {
+    s.metric(&format!("{name}{{rule=\"{rule}\"}}"))
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
+    let setup = Setup::new();
+    setup.plugin("log", "trailmark-plugin-log");
+    setup.rule("deletes.yaml", DELETES);
+    setup.rule("mass.yaml", &mass("log", "5m"));
+    let server = setup.start();
+
+    let t0 = now_ms();
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let answer = put_accepted(&server, &[delete_by("mallory", &format!("b{i}"), t0 + i)]);
+            answer["Entries"][0]["EventId"]
+                .as_str()
+                .expect("event id")
+                .to_owned()
+        })
+        .collect();
+    // Two deletes by someone else: under the threshold.
+    put_accepted(
+        &server,
+        &[
+            delete_by("carol", "c0", t0),
+            delete_by("carol", "c1", t0 + 1),
+        ],
+    );
+
+    server.wait_until(WAIT, "the fire delivered to the rule's plugin", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    assert_eq!(
+        metric(&server, "trailmark_correlation_fires_total", "mass"),
+        1.0
+    );
+    assert_eq!(
+        metric(&server, "trailmark_correlation_late_events_total", "mass"),
+        0.0
+    );
+    // Carol's group is still open; mallory's reset after the fire.
+    assert_eq!(metric(&server, "trailmark_correlation_groups", "mass"), 1.0);
+
+    // The fire is an event in the journal under its deterministic id.
+    let group_key = format!("{}:{}", "mallory".len(), "mallory");
+    let id = trailmark_correlate::fire_id("mass", &group_key, t0, t0 + 2, t0 + 2);
+    let (status, fire) = server.get(&format!("/v1/events/{id}")).expect("fire");
+    assert_eq!(status, 200, "{fire}");
+    assert_eq!(fire["source"], "trailmark");
+    assert_eq!(fire["detail-type"], "Correlation Match");
+    assert_eq!(fire["detail"]["rule"], "mass");
+    assert_eq!(fire["detail"]["count"], 3);
+    assert_eq!(fire["detail"]["group"]["detail.author"], "mallory");
+    assert_eq!(fire["detail"]["events"], json!(ids));
+
+    // The building block was delivered nowhere: no lane, no dead letter.
+    assert!(
+        server.dead_letters().is_empty(),
+        "{:?}",
+        server.dead_letters()
+    );
+    assert_eq!(
+        server.metric("trailmark_deliveries_total{rule=\"deletes\",outcome=\"delivered\"}"),
+        None
+    );
+}
+
+#[test]
+fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_correlation_does() {
+    let setup = Setup::new();
+    setup.plugin("log", "trailmark-plugin-log");
+    setup.plugin("log2", "trailmark-plugin-log");
+    setup.rule("deletes.yaml", DELETES);
+    setup.rule("mass.yaml", &mass("log", "5m"));
+    let server = setup.start();
+    let t0 = now_ms();
+    put_accepted(
+        &server,
+        &[
+            delete_by("mallory", "b0", t0),
+            delete_by("mallory", "b1", t0 + 1),
+        ],
+    );
+    server.wait_until(WAIT, "mallory's window open", |s| {
+        metric(s, "trailmark_correlation_groups", "mass") == 1.0
+    });
+
+    reload_with(&setup, &server, &mass("log2", "5m"));
+    assert_eq!(
+        metric(&server, "trailmark_correlation_groups", "mass"),
+        1.0,
+        "kept"
+    );
+    // The third delete completes the window opened before the reload.
+    put_accepted(&server, &[delete_by("mallory", "b2", now_ms())]);
+    server.wait_until(WAIT, "the fire, through the new plugin", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+    });
+
+    put_accepted(&server, &[delete_by("carol", "c0", now_ms())]);
+    server.wait_until(WAIT, "carol's window open", |s| {
+        metric(s, "trailmark_correlation_groups", "mass") == 1.0
+    });
+    reload_with(&setup, &server, &mass("log2", "10m"));
+    assert_eq!(
+        metric(&server, "trailmark_correlation_groups", "mass"),
+        0.0,
+        "fresh"
+    );
+    assert!(
+        server
+            .log()
+            .contains("correlation rule starts with empty windows"),
+        "the fresh start is logged"
+    );
+}
+
+#[test]
+fn after_sigkill_the_windows_are_rebuilt_and_no_fire_is_journaled_twice() {
+    let setup = Setup::new();
+    setup.plugin("log", "trailmark-plugin-log");
+    setup.rule("deletes.yaml", DELETES);
+    setup.rule("mass.yaml", &mass("log", "5m"));
+    let server = setup.start();
+    let t0 = now_ms();
+    put_accepted(
+        &server,
+        &[
+            delete_by("mallory", "b0", t0),
+            delete_by("mallory", "b1", t0 + 1),
+            delete_by("mallory", "b2", t0 + 2),
+        ],
+    );
+    server.wait_until(WAIT, "mallory's fire journaled", |s| {
+        s.metric("trailmark_correlation_fires_journaled_total") == Some(1.0)
+    });
+    // Two of carol's three, then the crash.
+    let tc = now_ms();
+    put_accepted(
+        &server,
+        &[
+            delete_by("carol", "c0", tc),
+            delete_by("carol", "c1", tc + 1),
+        ],
+    );
+    server.kill();
+
+    let server = setup.start();
+    // Mallory's fire is re-created from the journal, found, not journaled
+    // again; carol's open window is back, and her third delete completes it.
+    // Event time is the producer's `ts`, no later than the server's clock.
+    let t2 = now_ms();
+    put_accepted(&server, &[delete_by("carol", "c2", t2)]);
+    let carol = trailmark_correlate::fire_id("mass", "5:carol", tc, t2, t2);
+    server.wait_until(WAIT, "carol's fire journaled", |s| {
+        s.get(&format!("/v1/events/{carol}"))
+            .is_ok_and(|(status, _)| status == 200)
+    });
+    let (_, fire) = server.get(&format!("/v1/events/{carol}")).expect("fire");
+    assert_eq!(fire["detail"]["count"], 3);
+    assert_eq!(
+        metric(&server, "trailmark_correlation_fires_total", "mass"),
+        2.0,
+        "mallory's fire re-created from the journal, carol's new"
+    );
+    server.wait_until(WAIT, "carol's fire counted", |s| {
+        s.metric("trailmark_correlation_fires_journaled_total") >= Some(1.0)
+    });
+    assert_eq!(
+        server.metric("trailmark_correlation_fires_journaled_total"),
+        Some(1.0),
+        "mallory's fire was not journaled twice"
+    );
+}
