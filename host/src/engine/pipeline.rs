@@ -161,7 +161,7 @@ impl Pipeline {
         tokio::spawn(async move {
             let mut fresh = Vec::with_capacity(fires.len());
             for fire in fires {
-                match pipeline.index.get(&fire.id) {
+                match pipeline.find(&fire.id) {
                     Ok(Some(_)) => {}
                     _ => fresh.push(fire),
                 }
