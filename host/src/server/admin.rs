@@ -133,15 +133,25 @@ fn dir_size(path: &std::path::Path) -> u64 {
 /// `GET /readyz`: whether this host can take events now. It answers only
 /// once recovery has run (the listener opens after it); it then checks that
 /// the journal still takes a durable write (a sync through its writer) and
-/// reports the rules in force and the last reload.
-async fn readyz(State(s): State<AdminState>) -> Response {
+/// reports the rules in force and the last reload. It needs no credentials
+/// (probes send none); the reload's errors, which name rule files, are shown
+/// only to a caller whose credentials the guard checked.
+async fn readyz(
+    State(s): State<AdminState>,
+    principal: Option<axum::Extension<trailmark_auth::Principal>>,
+) -> Response {
     let journal = s.pipeline.journal().clone();
     let synced = tokio::task::spawn_blocking(move || journal.sync().map_err(|e| e.to_string()))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     let rules = s.pipeline.rules().set.len();
     let reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (status, body) = readiness(synced, rules, &reload);
+    let (status, mut body) = readiness(synced, rules, &reload);
+    if principal.is_none()
+        && let Some(reload) = body["reload"].as_object_mut()
+    {
+        reload.remove("errors");
+    }
     (status, Json(body)).into_response()
 }
 
@@ -153,7 +163,8 @@ fn readiness(
     rules: usize,
     reload: &ReloadStatus,
 ) -> (StatusCode, Value) {
-    let reload = json!({"ok": reload.ok, "at": format_ms(reload.at), "errors": reload.errors});
+    let reload = json!({"ok": reload.ok, "at": format_ms(reload.at),
+                        "error-count": reload.errors.len(), "errors": reload.errors});
     match journal {
         Ok(()) => (
             StatusCode::OK,
