@@ -158,11 +158,11 @@ fn first_start_creates_private_credentials_and_every_route_but_the_probes_needs_
         "{body}"
     );
 
-    // Every refusal was journaled as an audit event (8 above), the first
-    // from this address alone and the rest as their counted aggregate, and
-    // no secret reached the log.
+    // Every refusal was journaled as an audit event (7 above: /readyz is
+    // open to probes), the first from this address alone and the rest as
+    // their counted aggregate, and no secret reached the log.
     server.wait_until(WAIT, "the refusals in the metadata store", |s| {
-        refusal_count(&audit(s, "trailmark.auth-failure")) == 8
+        refusal_count(&audit(s, "trailmark.auth-failure")) == 7
     });
     let refusal = &audit(&server, "trailmark.auth-failure")[0];
     assert_eq!(refusal["author"], "anonymous", "{refusal}");
