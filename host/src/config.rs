@@ -131,6 +131,8 @@ struct RawConfig {
     auth: Option<toml::Table>,
     #[serde(default)]
     viewer: ViewerOptions,
+    #[serde(default)]
+    backup: crate::backup::schedule::BackupSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -219,6 +221,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[viewer]`: the audit viewer's pages.
     pub viewer: ViewerOptions,
+    /// `[backup]`: scheduled backups.
+    pub backup: crate::backup::schedule::BackupSettings,
 }
 
 /// Command-line overrides of the file.
@@ -363,6 +367,7 @@ impl Config {
         checked("ingest", raw.ingest.check())?;
         checked("dispatch", raw.dispatch.check())?;
         checked("runtime", raw.runtime.check())?;
+        checked("backup", raw.backup.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -400,6 +405,7 @@ impl Config {
                 .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
                 .unwrap_or_default(),
             viewer: raw.viewer,
+            backup: raw.backup,
             data,
         })
     }

@@ -38,6 +38,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     /// The audit viewer, when it is on (its live streams are in /metrics).
     pub viewer: Option<Arc<trailmark_viewer::ViewerState>>,
+    /// Backups: the last good one's age in /metrics, late ones in /readyz.
+    pub backup: Arc<crate::backup::schedule::BackupStatus>,
 }
 
 /// An admin API error.
@@ -113,6 +115,7 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
              trailmark_viewer_live_streams_max {max}\n"
         ));
     }
+    text.push_str(&s.backup.render(crate::timespec::now_ms()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -147,6 +150,11 @@ async fn readyz(
     let rules = s.pipeline.rules().set.len();
     let reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (status, mut body) = readiness(synced, rules, &reload);
+    // Late backups are a warning, not a reason to stop traffic.
+    let started_ms = crate::timespec::now_ms() - s.started.elapsed().as_millis() as i64;
+    if let Some(warning) = s.backup.warning(crate::timespec::now_ms(), started_ms) {
+        body["warnings"] = json!([warning]);
+    }
     if principal.is_none()
         && let Some(reload) = body["reload"].as_object_mut()
     {

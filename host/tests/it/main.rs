@@ -26,6 +26,7 @@ mod admin_cli;
 mod auth;
 mod aws_pipeline;
 mod backlog;
+mod backup;
 mod compat;
 mod crash;
 mod deploy;
