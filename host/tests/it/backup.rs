@@ -381,9 +381,12 @@ fn a_backup_killed_midway_leaves_the_previous_valid_and_the_next_completes() {
     assert_success(&out);
 }
 
+/// A journal record as the point-in-time test compares them: seq, kind, hash.
+type Record = (u64, u8, [u8; 32]);
+
 /// (seq, event id) of every event record in the journal at `dir`, and
 /// every record's (seq, kind, hash).
-fn journal_records(dir: &Path) -> (Vec<(u64, String)>, Vec<(u64, u8, [u8; 32])>) {
+fn journal_records(dir: &Path) -> (Vec<(u64, String)>, Vec<Record>) {
     let journal = Journal::open(dir, JournalOptions::default()).expect("open journal");
     let mut events = Vec::new();
     let mut all = Vec::new();
