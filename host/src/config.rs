@@ -173,6 +173,7 @@ struct RawServer {
     http2_max_streams: Option<u32>,
     auth_body_budget: Option<String>,
     refusal_interval: Option<String>,
+    audit_reads: Option<bool>,
 }
 
 /// The checked configuration.
@@ -199,6 +200,9 @@ pub struct Config {
     /// Per remote address, one refusal is journaled per interval; the rest
     /// are counted into one aggregate record.
     pub refusal_interval: Duration,
+    /// Journal an access record for every authenticated read of the trail
+    /// (default on; off only to measure what it costs).
+    pub audit_reads: bool,
     /// `[journal]`: retention, segment size, checkpoint interval.
     pub journal: JournalSettings,
     /// `[ingest]`: request limits and the optional SQS source.
@@ -386,6 +390,7 @@ impl Config {
             listener,
             auth_body_budget,
             refusal_interval,
+            audit_reads: raw.server.audit_reads.unwrap_or(true),
             journal: raw.journal,
             ingest: raw.ingest,
             dispatch: raw.dispatch,

@@ -42,6 +42,7 @@ macro_rules! eprint {
     };
 }
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod aws;
@@ -194,6 +195,8 @@ pub enum Command {
     Aws(aws::AwsCommand),
     /// Load-test a running server with generated audit events.
     Bench(bench::BenchArgs),
+    /// Who read the trail: the access records, newest first.
+    Access(access::AccessArgs),
     /// Back up a running server's data directory; `backup verify` checks a backup.
     Backup(backup::BackupArgs),
     /// Restore a backup into a new data directory, up to a point in time if asked.
@@ -239,6 +242,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dlq(cmd) => admin::dlq(cmd),
         Command::Replay(args) => admin::replay(args),
         Command::Bench(args) => bench::run(args),
+        Command::Access(args) => access::run(args),
         Command::Backup(args) => backup::run(args),
         Command::Restore(args) => backup::restore(args),
         Command::Aws(cmd) => aws::run(cmd),

@@ -255,11 +255,16 @@ impl Pipeline {
             Admission::Producer => self
                 .journal
                 .try_append(records, Completion::AfterFsync, done),
-            Admission::Reserved => {
+            Admission::Reserved | Admission::Access => {
+                let completion = if admission == Admission::Access {
+                    Completion::AfterWrite
+                } else {
+                    Completion::AfterFsync
+                };
                 // Blocks while the queue is full: off the async threads.
                 let journal = self.journal.clone();
                 tokio::task::spawn_blocking(move || {
-                    journal.append_with(records, Completion::AfterFsync, done);
+                    journal.append_with(records, completion, done);
                 })
                 .await
                 .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
@@ -290,6 +295,12 @@ impl Pipeline {
     /// layer bounds how many it writes (refusals are aggregated per address).
     pub async fn record_host_event(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
         self.journal_events(events, Admission::Reserved).await
+    }
+
+    /// Journal access records (reads of the trail) on the reserved path,
+    /// complete once written: see [`Intake::submit_access`].
+    pub async fn record_access(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
+        self.journal_events(events, Admission::Access).await
     }
 
     async fn journal_events(
@@ -390,6 +401,9 @@ enum Admission {
     Producer,
     /// The host's own records: wait for room, never refused for load.
     Reserved,
+    /// Access records (reads of the trail): as `Reserved`, but complete
+    /// once written, before the group commit's fsync.
+    Access,
 }
 
 /// The names of the rules `event` matches, in rule-set order. `envelope` is
@@ -455,6 +469,10 @@ impl Intake for PipelineIntake {
 
     fn submit_host(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
         Box::pin(self.0.clone().record_host_event(events))
+    }
+
+    fn submit_access(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        Box::pin(self.0.clone().record_access(events))
     }
 
     fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {

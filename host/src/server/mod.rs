@@ -3,6 +3,8 @@
 //! ingest → journal (durable, group-committed) → matcher → dispatch lanes →
 //! plugin runtime → backends; query and admin APIs beside them.
 
+pub mod access;
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod backup;
@@ -134,10 +136,26 @@ pub async fn serve(config: Config) -> Result<()> {
             source: backup_source.clone(),
             status: backup_status.clone(),
         }))
-        .layer(axum::middleware::from_fn_with_state(
-            auth_state.clone(),
-            auth::guard,
-        ));
+        .merge(access_log::router(pipeline.clone()));
+    // Inside the guard: every authenticated read of the trail is journaled
+    // before it is answered (`server.audit-reads`, on unless turned off).
+    let app = if config.audit_reads {
+        app.layer(axum::middleware::from_fn_with_state(
+            Arc::new(access::AccessAudit {
+                intake: ingest_intake.clone(),
+                account: config.account.clone(),
+                region: config.region.clone(),
+            }),
+            access::audit,
+        ))
+    } else {
+        warn!("server.audit-reads is off: reads of the trail are not journaled");
+        app
+    };
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        auth_state.clone(),
+        auth::guard,
+    ));
     // Merged after the guard: the viewer's pages (`GET /`, `/ui/...`) sign
     // in with a session cookie instead of a bearer token. `POST /` stays
     // the guarded PutEvents endpoint.

@@ -22,6 +22,7 @@
 mod common;
 mod ingest_server;
 
+mod access;
 mod admin_cli;
 mod auth;
 mod aws_pipeline;
