@@ -577,3 +577,49 @@ fn a_backup_to_s3_restores_the_same_way() {
         ids.is_subset(&stored) && stored.len() == 25
     });
 }
+
+#[test]
+fn scheduled_backups_run_keep_the_newest_and_say_when_they_are_late() {
+    let setup = Setup::new().standard();
+    let dest = setup.path().join("backups");
+    setup.config(&format!(
+        "[backup]\nevery = \"1s\"\nto = \"{}\"\nkeep = 2\n",
+        dest.display()
+    ));
+    let server = setup.start();
+    put_books(&server, 0, 5, 5, 10);
+    server.wait_until(WAIT, "two scheduled backups", |_| {
+        manifests(&dest).len() == 2
+    });
+    let first = manifests(&dest)[0].0.clone();
+    server.wait_until(WAIT, "a third, and the oldest removed", |_| {
+        let names = manifests(&dest);
+        names.len() == 2 && names[0].0 != first
+    });
+    let age = server
+        .metric("trailmark_backup_last_success_age_seconds")
+        .expect("the metric");
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert_success(&cli(
+        setup.path(),
+        &["backup", "verify", &dest.display().to_string()],
+    ));
+    let (_, ready) = server.get("/readyz").expect("readyz");
+    assert!(ready.get("warnings").is_none(), "{ready}");
+    server.stop();
+
+    // A destination that cannot be written: /readyz warns once the last
+    // good backup is older than twice the interval, and stays 200.
+    let blocked = setup.path().join("not-a-directory");
+    std::fs::write(&blocked, "").expect("write");
+    setup.config(&format!(
+        "[backup]\nevery = \"1s\"\nto = \"{}\"\n",
+        blocked.display()
+    ));
+    let server = setup.start();
+    server.wait_until(WAIT, "a warning about late backups", |s| {
+        s.get("/readyz")
+            .is_ok_and(|(status, ready)| status == 200 && ready["warnings"][0].is_string())
+    });
+    assert_eq!(server.metric("trailmark_backup_failing"), Some(1.0));
+}
