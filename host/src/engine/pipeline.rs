@@ -352,9 +352,13 @@ impl Pipeline {
             .await?;
         self.index
             .add(ids.into_iter().zip(seqs.iter().copied()).collect());
-        self.metrics
-            .events_accepted
-            .fetch_add(seqs.len() as u64, Relaxed);
+        // Access records are reads' traces, not events written to the trail.
+        let counter = if admission == Admission::Access {
+            &self.metrics.access_records
+        } else {
+            &self.metrics.events_accepted
+        };
+        counter.fetch_add(seqs.len() as u64, Relaxed);
         if !orphans.is_empty() {
             // Cannot happen while the gate is held (lanes change only under
             // it); handled visibly all the same.

@@ -61,6 +61,8 @@ pub struct AccessAudit {
     pub account: String,
     /// Region for the records' envelopes.
     pub region: String,
+    /// Counts reads refused for want of their record.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Whether a request reads trail data (and so is audited).
@@ -145,6 +147,10 @@ pub async fn audit(
         detail: detail.to_string(),
     };
     if let Err(e) = state.intake.submit_access(vec![event]).await {
+        state
+            .metrics
+            .access_unrecorded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(error = %e, principal = %principal.name, route = %route,
                        "a read was refused: its access record could not be journaled");
         let message = format!(
@@ -322,6 +328,7 @@ mod tests {
                     intake: journal,
                     account: "000000000000".into(),
                     region: "local".into(),
+                    metrics: Arc::default(),
                 }),
                 audit,
             ))

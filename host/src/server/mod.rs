@@ -145,6 +145,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 intake: ingest_intake.clone(),
                 account: config.account.clone(),
                 region: config.region.clone(),
+                metrics: metrics.clone(),
             }),
             access::audit,
         ))
