@@ -131,6 +131,8 @@ struct RawConfig {
     auth: Option<toml::Table>,
     #[serde(default)]
     viewer: ViewerOptions,
+    #[serde(default)]
+    backup: crate::backup::schedule::BackupSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -171,6 +173,7 @@ struct RawServer {
     http2_max_streams: Option<u32>,
     auth_body_budget: Option<String>,
     refusal_interval: Option<String>,
+    audit_reads: Option<bool>,
 }
 
 /// The checked configuration.
@@ -197,6 +200,9 @@ pub struct Config {
     /// Per remote address, one refusal is journaled per interval; the rest
     /// are counted into one aggregate record.
     pub refusal_interval: Duration,
+    /// Journal an access record for every authenticated read of the trail
+    /// (default on; off only to measure what it costs).
+    pub audit_reads: bool,
     /// `[journal]`: retention, segment size, checkpoint interval.
     pub journal: JournalSettings,
     /// `[ingest]`: request limits and the optional SQS source.
@@ -219,6 +225,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[viewer]`: the audit viewer's pages.
     pub viewer: ViewerOptions,
+    /// `[backup]`: scheduled backups.
+    pub backup: crate::backup::schedule::BackupSettings,
 }
 
 /// Command-line overrides of the file.
@@ -363,6 +371,7 @@ impl Config {
         checked("ingest", raw.ingest.check())?;
         checked("dispatch", raw.dispatch.check())?;
         checked("runtime", raw.runtime.check())?;
+        checked("backup", raw.backup.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -381,6 +390,7 @@ impl Config {
             listener,
             auth_body_budget,
             refusal_interval,
+            audit_reads: raw.server.audit_reads.unwrap_or(true),
             journal: raw.journal,
             ingest: raw.ingest,
             dispatch: raw.dispatch,
@@ -400,6 +410,7 @@ impl Config {
                 .map_err(|e| bad("auth", e.to_string().trim_end().to_owned()))?
                 .unwrap_or_default(),
             viewer: raw.viewer,
+            backup: raw.backup,
             data,
         })
     }

@@ -5,6 +5,7 @@
 //! runtime → backends; query and admin read from the backends. `server`
 //! assembles them into `trailmark serve`; `cli` is the command line.
 
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod correlation;

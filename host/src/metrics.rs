@@ -185,6 +185,12 @@ pub struct Metrics {
     /// Records the host journaled about itself (refusals, aggregates, admin
     /// actions); they are counted in `events_accepted` too.
     pub host_records: AtomicU64,
+    /// Access records journaled (one per audited read of the trail); not
+    /// counted in `events_accepted`, which counts events written to the trail.
+    pub access_records: AtomicU64,
+    /// Reads refused with 503 because their access record could not be
+    /// journaled.
+    pub access_unrecorded: AtomicU64,
     /// Refusals counted into an aggregate record instead of journaled alone.
     pub auth_refusals_aggregated: AtomicU64,
     /// Signed requests answered 503 because the body budget was spent.
@@ -286,6 +292,18 @@ impl Metrics {
             "trailmark_host_records_total",
             "Records the host journaled about itself (refusals, their aggregates, admin actions).",
             self.host_records.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_access_records_total",
+            "Access records journaled, one per audited read of the trail.",
+            self.access_records.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_access_unrecorded_total",
+            "Reads refused (503) because their access record could not be journaled.",
+            self.access_unrecorded.load(Relaxed),
         );
         counter(
             &mut out,

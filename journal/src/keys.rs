@@ -112,6 +112,14 @@ impl CheckpointKey {
         self.signing.sign(message)
     }
 
+    /// Signs a document other than a checkpoint (a backup's manifest), hex.
+    /// `kind` names what it is; the signed bytes start with
+    /// [`DOCUMENT_PREFIX`] and `kind`, so the signature can never be taken
+    /// for a checkpoint's or for another kind of document's.
+    pub fn sign_document(&self, kind: &str, document: &[u8]) -> String {
+        hex::encode(self.sign(&document_bytes(kind, document)).to_bytes())
+    }
+
     /// Writes `<path>.pub` if it is missing; checks it if it exists.
     fn ensure_public_file(&self, path: &Path) -> Result<(), CheckpointError> {
         let pub_path = public_path(path);
@@ -184,10 +192,36 @@ impl PublicKey {
         hex::encode(&Sha256::digest(self.key.as_bytes())[..8])
     }
 
+    /// Checks a signature made by [`CheckpointKey::sign_document`] (hex)
+    /// over `document` of `kind`.
+    pub fn verify_document(&self, kind: &str, document: &[u8], signature: &str) -> bool {
+        let mut bytes = [0u8; 64];
+        if hex::decode_to_slice(signature.trim(), &mut bytes).is_err() {
+            return false;
+        }
+        self.verify(
+            &document_bytes(kind, document),
+            &Signature::from_bytes(&bytes),
+        )
+    }
+
     /// Checks `signature` over `message`, rejecting weak keys and malleable signatures.
     pub(crate) fn verify(&self, message: &[u8], signature: &Signature) -> bool {
         self.key.verify_strict(message, signature).is_ok()
     }
+}
+
+/// The start of the bytes [`CheckpointKey::sign_document`] signs (checkpoints
+/// start with [`crate::checkpoint::SIGNING_PREFIX`]).
+pub const DOCUMENT_PREFIX: &[u8] = b"trailmark-document-v1\n";
+
+fn document_bytes(kind: &str, document: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(DOCUMENT_PREFIX.len() + kind.len() + 1 + document.len());
+    out.extend_from_slice(DOCUMENT_PREFIX);
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(document);
+    out
 }
 
 /// `<path>.pub`: where the public key of the secret key at `path` is written.
@@ -248,4 +282,22 @@ pub(crate) fn sync_parent(path: &Path) -> Result<(), CheckpointError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| CheckpointError::io(dir, "fsync directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_signature_holds_for_its_kind_and_bytes_only() {
+        let key = CheckpointKey::from_seed(&[7; 32]);
+        let public = key.public();
+        let signature = key.sign_document("backup-manifest", b"{\"files\":[]}");
+        assert!(public.verify_document("backup-manifest", b"{\"files\":[]}", &signature));
+        assert!(!public.verify_document("backup-manifest", b"{\"files\":[1]}", &signature));
+        assert!(!public.verify_document("other", b"{\"files\":[]}", &signature));
+        assert!(!public.verify_document("backup-manifest", b"{\"files\":[]}", "00"));
+        let other = CheckpointKey::from_seed(&[8; 32]).public();
+        assert!(!other.verify_document("backup-manifest", b"{\"files\":[]}", &signature));
+    }
 }

@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod cut;
 mod error;
 pub mod format;
 mod index;
@@ -64,7 +65,7 @@ pub use checkpoint::{Checkpoint, CheckpointLog, read_checkpoints};
 pub use error::{CheckpointError, IoError, JournalError};
 pub use format::{Hash, StoredRecord};
 pub use index::ChainHead;
-pub use keys::{CheckpointKey, PublicKey, public_path};
+pub use keys::{CheckpointKey, DOCUMENT_PREFIX, PublicKey, public_path};
 pub use reader::ReadIter;
 pub use verify::{
     CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against, verify_visiting,

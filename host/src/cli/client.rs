@@ -57,6 +57,28 @@ impl Client {
         self.json(response)
     }
 
+    /// POST a JSON document and wait as long as the server works on it
+    /// (a backup), for at most `limit`.
+    pub fn post_waiting(
+        &self,
+        path: &str,
+        body: &Value,
+        limit: std::time::Duration,
+    ) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(Some(limit))
+            .build();
+        if let Some(a) = &self.authorization {
+            request = request.header("Authorization", a);
+        }
+        let response = request.send_json(body).map_err(|e| self.unreachable(e))?;
+        self.json(response)
+    }
+
     /// GET a body of any length and copy it to `out` as it arrives (no
     /// overall timeout); the bytes copied. An error answer is read as the
     /// other calls read it.

@@ -42,9 +42,11 @@ macro_rules! eprint {
     };
 }
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod aws;
+pub mod backup;
 pub mod bench;
 pub mod client;
 pub mod events;
@@ -194,6 +196,12 @@ pub enum Command {
     Aws(aws::AwsCommand),
     /// Load-test a running server with generated audit events.
     Bench(bench::BenchArgs),
+    /// Who read the trail: the access records, newest first.
+    Access(access::AccessArgs),
+    /// Back up a running server's data directory; `backup verify` checks a backup.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory, up to a point in time if asked.
+    Restore(backup::RestoreArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples (where each shell looks for them):\n  trailmark completions bash > ~/.local/share/bash-completion/completions/trailmark\n  trailmark completions zsh > \"${fpath[1]}/_trailmark\"\n  trailmark completions fish > ~/.config/fish/completions/trailmark.fish"
@@ -235,6 +243,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dlq(cmd) => admin::dlq(cmd),
         Command::Replay(args) => admin::replay(args),
         Command::Bench(args) => bench::run(args),
+        Command::Access(args) => access::run(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Aws(cmd) => aws::run(cmd),
         Command::Verify(args) => verify::run(args),
         Command::Checkpoints(cmd) => verify::run_checkpoints(cmd),

@@ -74,6 +74,11 @@ impl Checkpointer {
         Ok(Some(checkpoint.seq))
     }
 
+    /// A backup manifest, signed with the checkpoint key.
+    pub fn sign_manifest(&self, manifest: &crate::backup::Manifest) -> Vec<u8> {
+        manifest.sign(&self.key)
+    }
+
     /// The last checkpoint signed, if any.
     pub fn last(&self) -> Option<trailmark_journal::Checkpoint> {
         self.log

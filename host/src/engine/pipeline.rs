@@ -309,11 +309,16 @@ impl Pipeline {
             Admission::Producer => self
                 .journal
                 .try_append(records, Completion::AfterFsync, done),
-            Admission::Reserved => {
+            Admission::Reserved | Admission::Access => {
+                let completion = if admission == Admission::Access {
+                    Completion::AfterWrite
+                } else {
+                    Completion::AfterFsync
+                };
                 // Blocks while the queue is full: off the async threads.
                 let journal = self.journal.clone();
                 tokio::task::spawn_blocking(move || {
-                    journal.append_with(records, Completion::AfterFsync, done);
+                    journal.append_with(records, completion, done);
                 })
                 .await
                 .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
@@ -344,6 +349,12 @@ impl Pipeline {
     /// layer bounds how many it writes (refusals are aggregated per address).
     pub async fn record_host_event(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
         self.journal_events(events, Admission::Reserved).await
+    }
+
+    /// Journal access records (reads of the trail) on the reserved path,
+    /// complete once written: see [`Intake::submit_access`].
+    pub async fn record_access(self: Arc<Self>, events: Vec<Event>) -> Result<(), IntakeError> {
+        self.journal_events(events, Admission::Access).await
     }
 
     async fn journal_events(
@@ -402,9 +413,13 @@ impl Pipeline {
             .await?;
         self.index
             .add(hashes.into_iter().zip(seqs.iter().copied()).collect());
-        self.metrics
-            .events_accepted
-            .fetch_add(seqs.len() as u64, Relaxed);
+        // Access records are reads' traces, not events written to the trail.
+        let counter = if admission == Admission::Access {
+            &self.metrics.access_records
+        } else {
+            &self.metrics.events_accepted
+        };
+        counter.fetch_add(seqs.len() as u64, Relaxed);
         // Durable now: what correlation rules count, and the fires it lets
         // through.
         if !observed.is_empty() {
@@ -459,6 +474,9 @@ enum Admission {
     Producer,
     /// The host's own records: wait for room, never refused for load.
     Reserved,
+    /// Access records (reads of the trail): as `Reserved`, but complete
+    /// once written, before the group commit's fsync.
+    Access,
 }
 
 /// The names of the rules `event` is delivered to, in rule-set order, and
@@ -536,6 +554,10 @@ impl Intake for PipelineIntake {
 
     fn submit_host(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
         Box::pin(self.0.clone().record_host_event(events))
+    }
+
+    fn submit_access(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        Box::pin(self.0.clone().record_access(events))
     }
 
     fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>> {

@@ -44,6 +44,16 @@ pub trait Intake: Send + Sync + 'static {
         self.submit(events)
     }
 
+    /// Accept the host's record of a read of the trail (an access
+    /// record): as [`Intake::submit_host`], but it resolves once the record
+    /// is written with the journal's group commit, before its fsync, so a
+    /// read does not wait for a sync of its own. `Err` when the journal
+    /// cannot take it: the read must then not be answered. The default
+    /// forwards to `submit_host`.
+    fn submit_access(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
+        self.submit_host(events)
+    }
+
     /// Look up an accepted event by id.
     fn get(&self, id: &str) -> BoxFuture<'static, Result<Option<Event>, IntakeError>>;
 }

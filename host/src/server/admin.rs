@@ -38,6 +38,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     /// The audit viewer, when it is on (its live streams are in /metrics).
     pub viewer: Option<Arc<trailmark_viewer::ViewerState>>,
+    /// Backups: the last good one's age in /metrics, late ones in /readyz.
+    pub backup: Arc<crate::backup::schedule::BackupStatus>,
 }
 
 /// An admin API error.
@@ -117,6 +119,7 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         &s.pipeline.correlator().stats(),
         s.pipeline.fires_journaled(),
     ));
+    text.push_str(&s.backup.render(crate::timespec::now_ms()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -137,15 +140,30 @@ fn dir_size(path: &std::path::Path) -> u64 {
 /// `GET /readyz`: whether this host can take events now. It answers only
 /// once recovery has run (the listener opens after it); it then checks that
 /// the journal still takes a durable write (a sync through its writer) and
-/// reports the rules in force and the last reload.
-async fn readyz(State(s): State<AdminState>) -> Response {
+/// reports the rules in force and the last reload. It needs no credentials
+/// (probes send none); the reload's errors, which name rule files, are shown
+/// only to a caller whose credentials the guard checked.
+async fn readyz(
+    State(s): State<AdminState>,
+    principal: Option<axum::Extension<trailmark_auth::Principal>>,
+) -> Response {
     let journal = s.pipeline.journal().clone();
     let synced = tokio::task::spawn_blocking(move || journal.sync().map_err(|e| e.to_string()))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     let rules = s.pipeline.rules().set.len();
     let reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (status, body) = readiness(synced, rules, &reload);
+    let (status, mut body) = readiness(synced, rules, &reload);
+    // Late backups are a warning, not a reason to stop traffic.
+    let started_ms = crate::timespec::now_ms() - s.started.elapsed().as_millis() as i64;
+    if let Some(warning) = s.backup.warning(crate::timespec::now_ms(), started_ms) {
+        body["warnings"] = json!([warning]);
+    }
+    if principal.is_none()
+        && let Some(reload) = body["reload"].as_object_mut()
+    {
+        reload.remove("errors");
+    }
     (status, Json(body)).into_response()
 }
 
@@ -157,7 +175,8 @@ fn readiness(
     rules: usize,
     reload: &ReloadStatus,
 ) -> (StatusCode, Value) {
-    let reload = json!({"ok": reload.ok, "at": format_ms(reload.at), "errors": reload.errors});
+    let reload = json!({"ok": reload.ok, "at": format_ms(reload.at),
+                        "error-count": reload.errors.len(), "errors": reload.errors});
     match journal {
         Ok(()) => (
             StatusCode::OK,

@@ -1,4 +1,10 @@
-//! The HTTP auth layer: every route but `/healthz` needs credentials.
+//! The HTTP auth layer: every route but `/healthz` and `/readyz` needs
+//! credentials.
+//!
+//! `/readyz` answers without credentials, as orchestrators' probes send
+//! none; a request to it that does carry credentials is checked like any
+//! other (the `metrics` scope), and only then (a [`Principal`] in the
+//! request's extensions) does the answer name the rules held and why.
 //!
 //! [`guard`] runs before every handler. It finds the scope the route needs
 //! ([`required_scope`]) and authenticates the request on its headers first:
@@ -87,10 +93,22 @@ pub struct AuthState {
     pub region: String,
 }
 
-/// The scope a request needs, or `None` for the one open route.
+/// Whether `path` answers without credentials, and with which scope when
+/// credentials are sent anyway.
+fn open_route(method: &Method, path: &str) -> Option<Option<Scope>> {
+    match path {
+        "/healthz" => Some(None),
+        "/readyz" if method == Method::GET => Some(Some(Scope::Metrics)),
+        _ => None,
+    }
+}
+
+/// The scope a request needs, or `None` for the open routes (`/healthz`,
+/// and `/readyz` when it comes without credentials).
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     match path {
         "/healthz" => None,
+        "/readyz" if method == Method::GET => None,
         // EventBridge-compatible API (PutEvents, TestEventPattern) and native put.
         "/" => Some(Scope::Put),
         "/v1/events" if method == Method::POST => Some(Scope::Put),
@@ -100,7 +118,7 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         }
         "/v1/export" if method == Method::GET => Some(Scope::Query),
         // Read-only operational views for scrapers and probes (admin may too).
-        "/metrics" | "/readyz" if method == Method::GET => Some(Scope::Metrics),
+        "/metrics" if method == Method::GET => Some(Scope::Metrics),
         // Status, rules, plugins, dead letters, replay, reload, and any
         // unknown path (so probing finds nothing without credentials).
         _ => Some(Scope::Admin),
@@ -120,8 +138,15 @@ struct Asked {
 pub async fn guard(State(state): State<Arc<AuthState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
-    let Some(scope) = required_scope(&method, &path) else {
-        return next.run(request).await;
+    let credentialed = request.headers().contains_key(header::AUTHORIZATION);
+    let scope = match (open_route(&method, &path), credentialed) {
+        // An open route asked with credentials: checked like any other.
+        (Some(Some(scope)), true) => scope,
+        (Some(_), _) => return next.run(request).await,
+        (None, _) => match required_scope(&method, &path) {
+            Some(scope) => scope,
+            None => return next.run(request).await,
+        },
     };
     let asked = Asked {
         aws: path == "/",
@@ -519,10 +544,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_healthz_is_open_and_each_route_needs_its_scope() {
+    fn only_healthz_and_readyz_are_open_and_each_route_needs_its_scope() {
         let get = Method::GET;
         let post = Method::POST;
         assert_eq!(required_scope(&get, "/healthz"), None);
+        assert_eq!(required_scope(&get, "/readyz"), None);
+        assert_eq!(open_route(&get, "/readyz"), Some(Some(Scope::Metrics)));
+        assert_eq!(required_scope(&post, "/readyz"), Some(Scope::Admin));
         assert_eq!(required_scope(&post, "/"), Some(Scope::Put));
         assert_eq!(required_scope(&post, "/v1/events"), Some(Scope::Put));
         assert_eq!(required_scope(&get, "/v1/events/abc"), Some(Scope::Query));
@@ -534,7 +562,6 @@ mod tests {
             Some(Scope::Query)
         );
         assert_eq!(required_scope(&get, "/metrics"), Some(Scope::Metrics));
-        assert_eq!(required_scope(&get, "/readyz"), Some(Scope::Metrics));
         assert_eq!(required_scope(&post, "/metrics"), Some(Scope::Admin));
         for admin in ["/v1/admin/status", "/v1/admin/reload", "/nope"] {
             assert_eq!(required_scope(&get, admin), Some(Scope::Admin), "{admin}");

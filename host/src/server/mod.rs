@@ -3,8 +3,11 @@
 //! ingest → journal (durable, group-committed) → matcher → dispatch lanes →
 //! plugin runtime → backends; query and admin APIs beside them.
 
+pub mod access;
+pub mod access_log;
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod dead_letters;
 pub mod listener;
 pub mod refusals;
@@ -39,6 +42,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .map(|c| tokio::spawn(sqs::run(c, intake.clone())));
     #[cfg(not(feature = "aws"))]
     let sqs_source: Option<tokio::task::JoinHandle<()>> = None;
+    let ingest_intake = intake.clone();
     let ingest_state = IngestState {
         intake,
         limits: config.ingest.limits(),
@@ -94,6 +98,22 @@ pub async fn serve(config: Config) -> Result<()> {
         )
     });
     let viewer = viewer_state.clone().map(trailmark_viewer::router);
+    let backup_source = Arc::new(crate::backup::Source {
+        data: config.data.clone(),
+        journal: pipeline.journal().clone(),
+        checkpointer: engine.checkpointer.clone(),
+        metadata: (
+            config.metadata.type_name().to_owned(),
+            config.metadata.local_path(&config.data),
+        ),
+        archive: (
+            config.archive.type_name().to_owned(),
+            config.archive.local_path(&config.data),
+        ),
+    });
+    let backup_status = Arc::new(crate::backup::schedule::BackupStatus::new(
+        config.backup.every,
+    ));
     let export_api = viewer::export_router(viewer::ExportApi {
         metadata: query_state.metadata.clone(),
         archive: query_state.archive.clone(),
@@ -110,11 +130,33 @@ pub async fn serve(config: Config) -> Result<()> {
             reload: engine.reload_status.clone(),
             reloader: engine.reloader.clone(),
             viewer: viewer_state,
+            backup: backup_status.clone(),
         }))
-        .layer(axum::middleware::from_fn_with_state(
-            auth_state.clone(),
-            auth::guard,
-        ));
+        .merge(backup::router(backup::BackupApi {
+            source: backup_source.clone(),
+            status: backup_status.clone(),
+        }))
+        .merge(access_log::router(pipeline.clone()));
+    // Inside the guard: every authenticated read of the trail is journaled
+    // before it is answered (`server.audit-reads`, on unless turned off).
+    let app = if config.audit_reads {
+        app.layer(axum::middleware::from_fn_with_state(
+            Arc::new(access::AccessAudit {
+                intake: ingest_intake.clone(),
+                account: config.account.clone(),
+                region: config.region.clone(),
+                metrics: metrics.clone(),
+            }),
+            access::audit,
+        ))
+    } else {
+        warn!("server.audit-reads is off: reads of the trail are not journaled");
+        app
+    };
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        auth_state.clone(),
+        auth::guard,
+    ));
     // Merged after the guard: the viewer's pages (`GET /`, `/ui/...`) sign
     // in with a session cookie instead of a bearer token. `POST /` stays
     // the guarded PutEvents endpoint.
@@ -143,6 +185,34 @@ pub async fn serve(config: Config) -> Result<()> {
     info!(%addr, data = %config.data.display(), rules = engine.rule_count, "serving");
 
     engine.start();
+    match crate::backup::journal_pending_restore(
+        &config.data,
+        ingest_intake.as_ref(),
+        &config.account,
+        &config.region,
+    )
+    .await
+    {
+        Ok(Some(id)) => {
+            info!(event_id = %id, "journaled the restore this data directory came from")
+        }
+        Ok(None) => {}
+        Err(e) => {
+            warn!(error = %e, "cannot journal the restore event yet; trying again at the next start")
+        }
+    }
+    let scheduled_backups = config.backup.schedule().map(|(every, to)| {
+        tokio::spawn(crate::backup::schedule::run_schedule(
+            backup_source.clone(),
+            backup_status.clone(),
+            every,
+            to,
+            crate::backup::BackupOptions {
+                keep: config.backup.keep,
+                secrets: config.backup.include_secrets,
+            },
+        ))
+    });
     info!(
         max_connections = config.listener.max_connections,
         header_timeout_ms = config.listener.header_timeout.as_millis() as u64,
@@ -159,6 +229,9 @@ pub async fn serve(config: Config) -> Result<()> {
     )
     .await;
     refusal_flusher.abort();
+    if let Some(task) = scheduled_backups {
+        task.abort();
+    }
     // Refusals still being counted go into the journal before it closes.
     auth_state.flush_refusals_now().await;
     if let Some(task) = sqs_source {

@@ -87,7 +87,7 @@ fn refusal_count(records: &[Value]) -> u64 {
 const SHORT_REFUSAL_INTERVAL: &str = "[server]\nrefusal-interval = \"500ms\"\n";
 
 #[test]
-fn first_start_creates_private_credentials_and_every_route_but_healthz_needs_them() {
+fn first_start_creates_private_credentials_and_every_route_but_the_probes_needs_them() {
     let setup = Setup::new().standard();
     setup.config(SHORT_REFUSAL_INTERVAL);
     let server = setup.start();
@@ -105,7 +105,6 @@ fn first_start_creates_private_credentials_and_every_route_but_healthz_needs_the
     assert_eq!(call(&server, "GET", "/healthz", None, None).0, 200);
     for path in [
         "/metrics",
-        "/readyz",
         "/v1/admin/status",
         "/v1/changes",
         "/v1/events/x",
@@ -159,11 +158,11 @@ fn first_start_creates_private_credentials_and_every_route_but_healthz_needs_the
         "{body}"
     );
 
-    // Every refusal was journaled as an audit event (8 above), the first
-    // from this address alone and the rest as their counted aggregate, and
-    // no secret reached the log.
+    // Every refusal was journaled as an audit event (7 above: /readyz is
+    // open to probes), the first from this address alone and the rest as
+    // their counted aggregate, and no secret reached the log.
     server.wait_until(WAIT, "the refusals in the metadata store", |s| {
-        refusal_count(&audit(s, "trailmark.auth-failure")) == 8
+        refusal_count(&audit(s, "trailmark.auth-failure")) == 7
     });
     let refusal = &audit(&server, "trailmark.auth-failure")[0];
     assert_eq!(refusal["author"], "anonymous", "{refusal}");
@@ -473,6 +472,40 @@ fn events_put_sends_the_token_it_is_given() {
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("event-id"), "{text}");
+}
+
+#[test]
+fn readiness_answers_a_probe_without_credentials_and_checks_credentials_sent() {
+    // A rule whose plugin is missing is held: the reload's error names its
+    // file, which only a caller with credentials is shown.
+    let setup = Setup::new().standard();
+    setup.test_rule("held", "nosuchplugin", "");
+    let server = setup.start();
+    let (status, ready, _) = call(&server, "GET", "/readyz", None, None);
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["journal"], "writable", "{ready}");
+    assert_eq!(ready["reload"]["ok"], false, "{ready}");
+    assert_eq!(ready["reload"]["error-count"], 1, "{ready}");
+    assert!(ready["reload"].get("errors").is_none(), "{ready}");
+
+    let token = server.token().expect("admin token");
+    let (status, ready, _) = call(&server, "GET", "/readyz", Some(&token), None);
+    assert_eq!(status, 200, "{ready}");
+    let held = ready["reload"]["errors"][0].as_str().unwrap_or_default();
+    assert!(held.contains("held.yaml"), "{ready}");
+
+    // Credentials sent are checked: a wrong token is refused, not ignored.
+    let (status, body, _) = call(
+        &server,
+        "GET",
+        "/readyz",
+        Some("tmk_wrong_0000000000000000000000"),
+        None,
+    );
+    assert_eq!(status, 401, "{body}");
+    // Only GET is open.
+    assert_eq!(call(&server, "POST", "/readyz", None, None).0, 401);
 }
 
 #[test]

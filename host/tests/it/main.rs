@@ -22,10 +22,12 @@
 mod common;
 mod ingest_server;
 
+mod access;
 mod admin_cli;
 mod auth;
 mod aws_pipeline;
 mod backlog;
+mod backup;
 mod compat;
 mod correlation;
 mod crash;
