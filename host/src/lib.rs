@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod query;
 pub mod rules;
 pub mod server;
+pub mod targets;
 pub mod timespec;

@@ -1,0 +1,344 @@
+//! The destination and connection files of the rules directory
+//! (`destinations/*.yaml`, `connections/*.yaml`), read into a [`Catalog`]
+//! with every problem as `file:line:col: message`.
+//!
+//! ```yaml
+//! # rules/destinations/hooks.yaml
+//! name: hooks
+//! url: https://hooks.example.com/audit
+//! methods: [POST]          # default: [POST]
+//! paths: [/]               # allowed path prefixes; default: [/]
+//! timeout: 5s              # default: 5s
+//! rate: 10                 # calls per second; default: 10
+//! max-response: 1MiB       # default: 1MiB
+//! connection: hooks-auth   # optional
+//! ```
+//!
+//! ```yaml
+//! # rules/connections/hooks-auth.yaml
+//! name: hooks-auth
+//! auth:
+//!   bearer: {token: {env: HOOKS_TOKEN}}
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use trailmark_backend_api::units::{parse_bytes, parse_duration};
+
+use super::connection::{AUTH_KINDS, Connection, RawAuth};
+use super::destination::{Destination, METHODS, Spec};
+use crate::rules::document::{Document, Position, Step};
+use crate::rules::is_rule_file;
+
+/// The subdirectory of the rules directory holding destinations.
+pub const DESTINATIONS_DIR: &str = "destinations";
+/// The subdirectory of the rules directory holding connections.
+pub const CONNECTIONS_DIR: &str = "connections";
+
+/// The default of `timeout`, as EventBridge API destinations have it.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default of `rate`, calls per second.
+const DEFAULT_RATE: u32 = 10;
+/// The default of `max-response`.
+const DEFAULT_MAX_RESPONSE: u64 = 1 << 20;
+
+/// The destinations a host offers, by name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Destinations by name.
+    pub destinations: HashMap<String, Arc<Destination>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDestination {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    url: String,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    #[serde(default)]
+    paths: Option<Vec<String>>,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    rate: Option<u32>,
+    #[serde(default)]
+    max_response: Option<String>,
+    #[serde(default)]
+    connection: Option<String>,
+    #[serde(default)]
+    allow_http: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConnection {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    auth: RawAuth,
+}
+
+/// A problem at a place in a file.
+struct Problems {
+    list: Vec<String>,
+}
+
+impl Problems {
+    fn at(&mut self, file: &Path, position: Position, message: impl std::fmt::Display) {
+        self.list.push(format!(
+            "{}:{}:{}: {message}",
+            file.display(),
+            position.line,
+            position.col
+        ));
+    }
+}
+
+/// Read `rules_dir`'s destinations and connections. Missing directories are
+/// an empty catalog; any problem fails the whole load (the last good
+/// catalog stays in force).
+pub fn load(rules_dir: &Path) -> Result<Catalog, Vec<String>> {
+    let mut problems = Problems { list: Vec::new() };
+    let mut connections: HashMap<String, Arc<Connection>> = HashMap::new();
+    for (file, doc) in documents(&rules_dir.join(CONNECTIONS_DIR), &mut problems) {
+        let Some(raw) = parse::<RawConnection>(&file, &doc, &mut problems) else {
+            continue;
+        };
+        let _ = raw.description;
+        let name_at = doc.value_position(&[Step::Key("name".into())]);
+        if connections.contains_key(&raw.name) {
+            problems.at(
+                &file,
+                name_at,
+                format!("connection `{}` is defined twice", raw.name),
+            );
+            continue;
+        }
+        match Connection::new(&raw.name, raw.auth) {
+            Ok(connection) => {
+                connections.insert(raw.name, Arc::new(connection));
+            }
+            Err((key, message)) => {
+                let at = secret_position(&doc, key);
+                problems.at(
+                    &file,
+                    at,
+                    format!("connection `{}`: {key}: {message}", raw.name),
+                );
+            }
+        }
+    }
+    let mut catalog = Catalog::default();
+    for (file, doc) in documents(&rules_dir.join(DESTINATIONS_DIR), &mut problems) {
+        let Some(raw) = parse::<RawDestination>(&file, &doc, &mut problems) else {
+            continue;
+        };
+        let _ = raw.description;
+        let key_at = |key: &str| doc.value_position(&[Step::Key(key.to_owned())]);
+        let before = problems.list.len();
+        if catalog.destinations.contains_key(&raw.name) {
+            problems.at(
+                &file,
+                key_at("name"),
+                format!("destination `{}` is defined twice", raw.name),
+            );
+        }
+        let methods: BTreeSet<String> = raw
+            .methods
+            .unwrap_or_else(|| vec!["POST".to_owned()])
+            .into_iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        if let Some(bad) = methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+            problems.at(
+                &file,
+                key_at("methods"),
+                format!("unknown method {bad:?}; methods are {}", METHODS.join(", ")),
+            );
+        }
+        let duration =
+            |key: &str, text: Option<String>, default: Duration, problems: &mut Problems| {
+                text.map_or(Ok(default), |t| parse_duration(&t))
+                    .unwrap_or_else(|m| {
+                        problems.at(&file, key_at(key), format!("`{key}`: {m}"));
+                        default
+                    })
+            };
+        let timeout = duration("timeout", raw.timeout, DEFAULT_TIMEOUT, &mut problems);
+        let max_response = raw
+            .max_response
+            .map_or(Ok(DEFAULT_MAX_RESPONSE), |t| parse_bytes(&t))
+            .unwrap_or_else(|m| {
+                problems.at(
+                    &file,
+                    key_at("max-response"),
+                    format!("`max-response`: {m}"),
+                );
+                DEFAULT_MAX_RESPONSE
+            });
+        let connection = match raw.connection {
+            None => None,
+            Some(name) => match connections.get(&name) {
+                Some(c) => Some(Arc::clone(c)),
+                None => {
+                    let defined: Vec<&str> = connections.keys().map(String::as_str).collect();
+                    problems.at(
+                        &file,
+                        key_at("connection"),
+                        format!(
+                            "connection `{name}` is not defined in {CONNECTIONS_DIR}/ (defined: [{}])",
+                            defined.join(", ")
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        if problems.list.len() > before {
+            continue;
+        }
+        let spec = Spec {
+            name: raw.name.clone(),
+            url: raw.url,
+            methods,
+            paths: raw.paths.unwrap_or_else(|| vec!["/".to_owned()]),
+            timeout,
+            rate: raw.rate.unwrap_or(DEFAULT_RATE),
+            allow_http: raw.allow_http,
+            max_response,
+            connection,
+        };
+        match Destination::new(spec) {
+            Ok(destination) => {
+                catalog.destinations.insert(raw.name, Arc::new(destination));
+            }
+            Err((key, message)) => {
+                problems.at(
+                    &file,
+                    key_at(key),
+                    format!("destination `{}`: `{key}`: {message}", raw.name),
+                );
+            }
+        }
+    }
+    if problems.list.is_empty() {
+        Ok(catalog)
+    } else {
+        Err(problems.list)
+    }
+}
+
+/// Where a connection's `key` is written, under whichever `auth` kind.
+fn secret_position(doc: &Document, key: &str) -> Position {
+    let Some(Value::Object(auth)) = doc.value.get("auth") else {
+        return doc.value_position(&[Step::Key("auth".into())]);
+    };
+    let kind = auth.keys().next().cloned().unwrap_or_default();
+    doc.value_position(&[
+        Step::Key("auth".into()),
+        Step::Key(kind),
+        Step::Key(key.into()),
+    ])
+}
+
+/// The parsed files of `dir` (none if it does not exist), in name order.
+fn documents(dir: &Path, problems: &mut Problems) -> Vec<(PathBuf, Document)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            problems.at(
+                dir,
+                Position::default(),
+                format!("cannot read the directory: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| is_rule_file(p) && p.is_file())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.at(&file, Position::default(), format!("cannot read: {e}"));
+                continue;
+            }
+        };
+        match Document::parse(&text) {
+            Ok(doc) => out.push((file, doc)),
+            Err(e) => problems.at(&file, e.position, e.message),
+        }
+    }
+    out
+}
+
+/// `doc` as a `T`, or a problem at the node serde stopped at.
+fn parse<T: DeserializeOwned>(file: &Path, doc: &Document, problems: &mut Problems) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(&doc.value) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            let steps: Vec<Step> = error
+                .path()
+                .iter()
+                .filter_map(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                    _ => None,
+                })
+                .collect();
+            let inner = error.inner().to_string();
+            let secret_key = matches!(
+                steps.last(),
+                Some(Step::Key(k)) if ["password", "token", "value", "secret", "client-secret"].contains(&k.as_str())
+            );
+            let written_inline =
+                secret_key && lookup(&doc.value, &steps).is_some_and(Value::is_string);
+            let message = if written_inline {
+                "secrets are never written in rule files: use {env: VARIABLE} or \
+                 {file: /path/to/file} (mode 0600)"
+                    .to_owned()
+            } else if inner.contains("unknown variant") && steps.len() == 1 {
+                format!("{inner}; `auth` is one of {AUTH_KINDS}")
+            } else {
+                inner
+            };
+            let path = steps
+                .iter()
+                .map(|s| match s {
+                    Step::Key(k) => k.clone(),
+                    Step::Index(i) => i.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            let message = if path.is_empty() {
+                message
+            } else {
+                format!("`{path}`: {message}")
+            };
+            problems.at(file, doc.value_position(&steps), message);
+            None
+        }
+    }
+}
+
+fn lookup<'a>(value: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    steps.iter().try_fold(value, |v, step| match step {
+        Step::Key(k) => v.get(k),
+        Step::Index(i) => v.get(i),
+    })
+}
