@@ -59,6 +59,16 @@ pub enum RawAuth {
         #[serde(default)]
         style: SignatureStyle,
     },
+    /// `body-field: {field: routing_key, value: {env: VAR}}`: the secret
+    /// put into the JSON object the plugin sends, under `field` (PagerDuty's
+    /// Events API takes its routing key so; EventBridge connections call
+    /// these body parameters).
+    BodyField {
+        /// The top-level field of the body's JSON object.
+        field: String,
+        /// Its value.
+        value: SecretSource,
+    },
     /// OAuth 2.0 client credentials: a token from `token-url`, sent as
     /// `Authorization: Bearer <token>`.
     #[serde(rename_all = "kebab-case")]
@@ -89,6 +99,15 @@ pub enum SignatureStyle {
     Stripe,
 }
 
+/// What a connection adds to a request.
+#[derive(Debug)]
+pub enum Applied {
+    /// A header, name in lowercase.
+    Header((String, String)),
+    /// The body, with the secret in it.
+    Body(Vec<u8>),
+}
+
 /// A connection with its secrets read.
 #[derive(Debug)]
 pub struct Connection {
@@ -114,6 +133,10 @@ enum Auth {
         secret: Secret,
         style: SignatureStyle,
     },
+    BodyField {
+        field: String,
+        value: Secret,
+    },
     OAuth(OAuth),
 }
 
@@ -128,7 +151,8 @@ struct OAuth {
 }
 
 /// What a connection's `auth` may be, for messages.
-pub const AUTH_KINDS: &str = "basic, bearer, api-key, hmac-signature or oauth-client-credentials";
+pub const AUTH_KINDS: &str =
+    "basic, bearer, api-key, hmac-signature, body-field or oauth-client-credentials";
 
 impl Connection {
     /// Read the secrets of `raw`; the message says which and why not.
@@ -167,6 +191,10 @@ impl Connection {
                     style,
                 }
             }
+            RawAuth::BodyField { field, value } => Auth::BodyField {
+                field,
+                value: value.read().map_err(|m| ("value", m))?,
+            },
             RawAuth::OauthClientCredentials {
                 token_url,
                 client_id,
@@ -207,9 +235,10 @@ impl Connection {
         })
     }
 
-    /// The header a request with `body` carries (name in lowercase, value).
-    pub fn header(&self, body: &[u8]) -> Result<(String, String), BackendError> {
-        Ok(match &self.auth {
+    /// What a request with `body` carries: a header (name in lowercase,
+    /// value), or for `body-field` the body with the secret in it.
+    pub fn apply(&self, body: &[u8]) -> Result<Applied, BackendError> {
+        Ok(Applied::Header(match &self.auth {
             Auth::Basic { username, password } => {
                 use base64::Engine as _;
                 let pair = format!("{username}:{}", password.expose());
@@ -230,11 +259,33 @@ impl Connection {
                 secret,
                 style,
             } => (header.clone(), signature(secret, *style, body)),
+            Auth::BodyField { field, value } => {
+                return self.with_field(body, field, value).map(Applied::Body);
+            }
             Auth::OAuth(oauth) => (
                 "authorization".to_owned(),
                 format!("Bearer {}", oauth.token(&self.name)?.expose()),
             ),
-        })
+        }))
+    }
+
+    /// `body`, a JSON object, with `field` set to `value`.
+    fn with_field(
+        &self,
+        body: &[u8],
+        field: &str,
+        value: &Secret,
+    ) -> Result<Vec<u8>, BackendError> {
+        let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+            .map_err(|_| {
+            BackendError::Invalid(format!(
+                "connection {}: the body must be a JSON object to carry `{field}`",
+                self.name
+            ))
+        })?;
+        object.insert(field.to_owned(), value.expose().into());
+        serde_json::to_vec(&object)
+            .map_err(|e| BackendError::Invalid(format!("connection {}: {e}", self.name)))
     }
 
     /// The header name it sets, which a plugin may not set itself.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use trailmark_backend_api::{BackendError, HttpRequest, HttpResponse};
 use ureq::http::Uri;
 
-use super::connection::Connection;
+use super::connection::{Applied, Connection};
 use super::rate::RateLimit;
 
 /// Headers only the host sets.
@@ -38,7 +38,10 @@ pub struct Destination {
     /// Its name, as grants name it.
     pub name: String,
     /// The base URL, without a trailing `/`.
-    pub base: String,
+    base: String,
+    /// The base URL as messages show it: itself, or where it was read from
+    /// when it holds a secret (a Slack webhook URL).
+    shown: String,
     /// Scheme, host and port of the base URL: requests and redirects stay there.
     authority: (String, String, u16),
     /// Allowed methods, uppercase.
@@ -97,6 +100,8 @@ pub struct Spec {
     pub name: String,
     /// Base URL.
     pub url: String,
+    /// The base URL as messages show it.
+    pub shown: String,
     /// Methods (uppercase).
     pub methods: BTreeSet<String>,
     /// Path prefixes.
@@ -119,7 +124,7 @@ impl Destination {
         let uri: Uri = spec
             .url
             .parse()
-            .map_err(|e| ("url", format!("{:?} is not a URL: {e}", spec.url)))?;
+            .map_err(|e| ("url", format!("{} is not a URL: {e}", spec.shown)))?;
         let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
         match scheme.as_str() {
             "https" => {}
@@ -128,24 +133,24 @@ impl Destination {
                 return Err((
                     "url",
                     format!(
-                        "{:?} is plain http; destinations are https:// unless the file says \
+                        "{} is plain http; destinations are https:// unless the file says \
                          allow-http: true (for loopback and tests)",
-                        spec.url
+                        spec.shown
                     ),
                 ));
             }
-            _ => return Err(("url", format!("{:?} must be an https:// URL", spec.url))),
+            _ => return Err(("url", format!("{} must be an https:// URL", spec.shown))),
         }
         let Some(host) = uri.host() else {
-            return Err(("url", format!("{:?} has no host", spec.url)));
+            return Err(("url", format!("{} has no host", spec.shown)));
         };
         if uri.query().is_some() || spec.url.contains('#') || spec.url.contains('@') {
             return Err((
                 "url",
                 format!(
-                    "{:?}: the base URL may have no query, fragment or user info; \
+                    "{}: the base URL may have no query, fragment or user info; \
                      credentials go in a connection",
-                    spec.url
+                    spec.shown
                 ),
             ));
         }
@@ -179,6 +184,7 @@ impl Destination {
         Ok(Destination {
             name: spec.name,
             base: spec.url.trim_end_matches('/').to_owned(),
+            shown: spec.shown,
             authority,
             methods: spec.methods,
             paths: spec.paths,
@@ -227,7 +233,13 @@ impl Destination {
                 self.name
             )));
         }
-        let url = format!("{}{}", self.base, request.path);
+        // `/` alone is the base URL itself (a Slack webhook's URL has no
+        // trailing slash).
+        let url = match request.path.strip_prefix('/') {
+            Some("") => self.base.clone(),
+            Some(query) if query.starts_with('?') => format!("{}{query}", self.base),
+            _ => format!("{}{}", self.base, request.path),
+        };
         let mut answer = self.exchange(&method, &url, &request);
         let retry_after = match &answer {
             Err(Failed::Status { retry_after, .. }) => *retry_after,
@@ -290,18 +302,21 @@ impl Destination {
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        if let Some(connection) = &self.connection {
-            let (name, value) = connection.header(&request.body).map_err(Failed::Backend)?;
-            builder = builder.header(name, value);
+        let mut body = std::borrow::Cow::Borrowed(request.body.as_slice());
+        match self.connection.as_ref().map(|c| c.apply(&request.body)) {
+            None => {}
+            Some(Ok(Applied::Header((name, value)))) => builder = builder.header(name, value),
+            Some(Ok(Applied::Body(with_secret))) => body = std::borrow::Cow::Owned(with_secret),
+            Some(Err(error)) => return Err(Failed::Backend(error)),
         }
-        let result = if request.body.is_empty() && matches!(method, "GET" | "HEAD" | "DELETE") {
+        let result = if body.is_empty() && matches!(method, "GET" | "HEAD" | "DELETE") {
             let built = builder
                 .body(())
                 .map_err(|e| Failed::Malformed(e.to_string()))?;
             self.agent.run(built)
         } else {
             let built = builder
-                .body(request.body.as_slice())
+                .body(body.as_ref())
                 .map_err(|e| Failed::Malformed(e.to_string()))?;
             self.agent.run(built)
         };
@@ -410,7 +425,7 @@ impl Destination {
         if (&scheme, &host, port) != (s, h, *p) || !under {
             return Err(format!(
                 "redirect to {location} leaves the destination ({}); not followed",
-                self.base
+                self.shown
             ));
         }
         Ok(next)

@@ -33,6 +33,7 @@ use trailmark_backend_api::units::{parse_bytes, parse_duration};
 
 use super::connection::{AUTH_KINDS, Connection, RawAuth};
 use super::destination::{Destination, METHODS, Spec};
+use super::secret::SecretSource;
 use crate::rules::document::{Document, Position, Step};
 use crate::rules::is_rule_file;
 
@@ -61,7 +62,7 @@ struct RawDestination {
     name: String,
     #[serde(default)]
     description: Option<String>,
-    url: String,
+    url: UrlSource,
     #[serde(default)]
     methods: Option<Vec<String>>,
     #[serde(default)]
@@ -76,6 +77,15 @@ struct RawDestination {
     connection: Option<String>,
     #[serde(default)]
     allow_http: bool,
+}
+
+/// A destination's URL: written out, or a secret (a Slack or Teams webhook
+/// URL carries its credential in its path).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum UrlSource {
+    Plain(String),
+    Secret(SecretSource),
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,12 +213,23 @@ pub fn load(rules_dir: &Path) -> Result<Catalog, Vec<String>> {
                 }
             },
         };
+        let (url, shown) = match raw.url {
+            UrlSource::Plain(url) => (url.clone(), format!("{url:?}")),
+            UrlSource::Secret(source) => match source.read() {
+                Ok(secret) => (secret.expose().to_owned(), format!("the URL from {source}")),
+                Err(m) => {
+                    problems.at(&file, key_at("url"), format!("`url`: {m}"));
+                    (String::new(), String::new())
+                }
+            },
+        };
         if problems.list.len() > before {
             continue;
         }
         let spec = Spec {
             name: raw.name.clone(),
-            url: raw.url,
+            url,
+            shown,
             methods,
             paths: raw.paths.unwrap_or_else(|| vec!["/".to_owned()]),
             timeout,
@@ -298,10 +319,14 @@ fn parse<T: DeserializeOwned>(file: &Path, doc: &Document, problems: &mut Proble
                 .filter_map(|segment| match segment {
                     serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
                     serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                    serde_path_to_error::Segment::Enum { variant } => {
+                        Some(Step::Key(variant.clone()))
+                    }
                     _ => None,
                 })
                 .collect();
             let inner = error.inner().to_string();
+            let unknown_field = inner.starts_with("unknown field");
             let secret_key = matches!(
                 steps.last(),
                 Some(Step::Key(k)) if ["password", "token", "value", "secret", "client-secret"].contains(&k.as_str())
@@ -311,6 +336,10 @@ fn parse<T: DeserializeOwned>(file: &Path, doc: &Document, problems: &mut Proble
             let message = if written_inline {
                 "secrets are never written in rule files: use {env: VARIABLE} or \
                  {file: /path/to/file} (mode 0600)"
+                    .to_owned()
+            } else if inner.contains("untagged enum UrlSource") {
+                "must be an https:// URL, or {env: VARIABLE} or {file: /path} holding one \
+                 (a webhook URL that carries its credential)"
                     .to_owned()
             } else if inner.contains("unknown variant") && steps.len() == 1 {
                 format!("{inner}; `auth` is one of {AUTH_KINDS}")
@@ -330,7 +359,12 @@ fn parse<T: DeserializeOwned>(file: &Path, doc: &Document, problems: &mut Proble
             } else {
                 format!("`{path}`: {message}")
             };
-            problems.at(file, doc.value_position(&steps), message);
+            let position = if unknown_field {
+                doc.key_position(&steps)
+            } else {
+                doc.value_position(&steps)
+            };
+            problems.at(file, position, message);
             None
         }
     }
@@ -341,4 +375,83 @@ fn lookup<'a>(value: &'a Value, steps: &[Step]) -> Option<&'a Value> {
         Step::Key(k) => v.get(k),
         Step::Index(i) => v.get(i),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, dir: &str, name: &str, text: &str) {
+        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+        std::fs::write(root.join(dir).join(name), text).expect("write");
+    }
+
+    #[test]
+    fn problems_name_file_line_column_key_and_what_is_valid() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        write(
+            root,
+            CONNECTIONS_DIR,
+            "inline.yaml",
+            "name: inline\nauth:\n  bearer:\n    token: abc123\n",
+        );
+        write(
+            root,
+            DESTINATIONS_DIR,
+            "plain.yaml",
+            "name: plain\nurl: http://example.com/x\n",
+        );
+        write(
+            root,
+            DESTINATIONS_DIR,
+            "typo.yaml",
+            "name: typo\nurl: https://example.com\nrate: 5\nmethod: [POST]\n",
+        );
+        write(
+            root,
+            DESTINATIONS_DIR,
+            "orphan.yaml",
+            "name: orphan\nurl: https://example.com\nconnection: nowhere\n",
+        );
+        let problems = load(root).expect_err("four problems");
+        let text = problems.join("\n");
+        assert_eq!(problems.len(), 4, "{text}");
+        assert!(
+            text.contains("inline.yaml:4:12: `auth.bearer.token`: secrets are never written"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "plain.yaml:2:6: destination `plain`: `url`: \"http://example.com/x\" is plain http"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("typo.yaml:4:1: `method`: unknown field `method`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orphan.yaml:3:13: connection `nowhere` is not defined in connections/"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_empty_catalog_and_defaults_apply() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(load(dir.path()).expect("empty").destinations.is_empty());
+        write(
+            dir.path(),
+            DESTINATIONS_DIR,
+            "d.yml",
+            "name: d\nurl: https://example.com/in/\n",
+        );
+        let catalog = load(dir.path()).expect("loads");
+        let d = &catalog.destinations["d"];
+        assert_eq!(d.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(d.methods.iter().collect::<Vec<_>>(), ["POST"]);
+        assert_eq!(d.paths, ["/"]);
+        assert_eq!(d.max_response, DEFAULT_MAX_RESPONSE);
+    }
 }

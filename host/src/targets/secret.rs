@@ -40,6 +40,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl fmt::Display for SecretSource {
+    /// `{env: NAME}` or `{file: PATH}`, as written: where, never what.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "{{env: {name}}}"),
+            SecretSource::File(path) => write!(f, "{{file: {}}}", path.display()),
+        }
+    }
+}
+
 impl SecretSource {
     /// Read the secret now. The message says what to fix.
     pub fn read(&self) -> Result<Secret, String> {
