@@ -117,6 +117,7 @@ mod error;
 mod event;
 mod host;
 pub mod json;
+mod json_template;
 mod key;
 mod template;
 #[cfg(not(target_arch = "wasm32"))]
@@ -133,6 +134,7 @@ pub use capabilities::{HttpRequest, HttpResponse, log};
 pub use config::{Config, ConfigError, NoConfig};
 pub use error::{HostError, PluginError};
 pub use event::{Event, StateChange};
+pub use json_template::JsonTemplate;
 pub use key::{
     KeyError, MAX_KEY_LEN, decode_key_value, encode_key_value, render_key, validate_key,
 };

@@ -25,8 +25,7 @@
 //! ```
 
 use serde::Deserialize;
-use trailmark_sdk::serde_json::{self, Value};
-use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, Template, export_plugin};
+use trailmark_sdk::{Event, HttpRequest, JsonTemplate, Plugin, PluginError, export_plugin};
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -45,7 +44,7 @@ pub struct Config {
     batch: bool,
     /// The JSON to send, its strings templates; `None`: the event.
     #[serde(default)]
-    body: Option<Value>,
+    body: Option<JsonTemplate>,
 }
 
 fn root() -> String {
@@ -56,66 +55,17 @@ fn post() -> String {
     "POST".to_owned()
 }
 
-/// A JSON shape whose strings are templates.
-#[derive(Debug)]
-enum Shape {
-    Text(Template),
-    Literal(Value),
-    List(Vec<Shape>),
-    Object(Vec<(String, Shape)>),
-}
-
-impl Shape {
-    fn parse(value: &Value) -> Result<Shape, PluginError> {
-        Ok(match value {
-            Value::String(text) => Shape::Text(
-                Template::parse(text)
-                    .map_err(|e| PluginError::reject(format!("body template {text:?}: {e}")))?,
-            ),
-            Value::Array(items) => {
-                Shape::List(items.iter().map(Shape::parse).collect::<Result<_, _>>()?)
-            }
-            Value::Object(map) => Shape::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), Shape::parse(v)?)))
-                    .collect::<Result<_, PluginError>>()?,
-            ),
-            other => Shape::Literal(other.clone()),
-        })
-    }
-
-    fn render(&self, event: &Event<'_>) -> Result<Value, PluginError> {
-        Ok(match self {
-            Shape::Text(template) => Value::String(template.render(event)?),
-            Shape::Literal(value) => value.clone(),
-            Shape::List(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|s| s.render(event))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Shape::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, s)| Ok((k.clone(), s.render(event)?)))
-                    .collect::<Result<_, PluginError>>()?,
-            ),
-        })
-    }
-}
-
-/// The plugin: its config, the body shape parsed once.
+/// The plugin: its config.
 pub struct Webhook {
     config: Config,
-    body: Option<Shape>,
 }
 
 impl Webhook {
     /// The JSON text sent for `event`.
     fn body(&self, event: &Event<'_>) -> Result<String, PluginError> {
-        match &self.body {
+        match &self.config.body {
             Some(shape) => Ok(shape.render(event)?.to_string()),
-            None => Ok(envelope(event)),
+            None => Ok(event.envelope_json()),
         }
     }
 
@@ -131,23 +81,6 @@ impl Webhook {
     }
 }
 
-/// `event` in the EventBridge envelope, its detail as journaled.
-pub fn envelope(event: &Event<'_>) -> String {
-    let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
-    let resources: Vec<String> = event.resources().iter().map(|r| text(r)).collect();
-    format!(
-        r#"{{"version":"0","id":{},"detail-type":{},"source":{},"account":{},"time":{},"region":{},"resources":[{}],"detail":{}}}"#,
-        text(event.id()),
-        text(event.detail_type()),
-        text(event.source()),
-        text(event.account()),
-        text(event.time()),
-        text(event.region()),
-        resources.join(","),
-        event.detail()
-    )
-}
-
 impl Plugin for Webhook {
     type Config = Config;
 
@@ -158,8 +91,7 @@ impl Plugin for Webhook {
                 config.method
             )));
         }
-        let body = config.body.as_ref().map(Shape::parse).transpose()?;
-        Ok(Webhook { config, body })
+        Ok(Webhook { config })
     }
 
     const BATCHED: bool = true;
@@ -204,7 +136,7 @@ export_plugin!(Webhook);
 
 #[cfg(test)]
 mod tests {
-    use trailmark_sdk::serde_json::json;
+    use trailmark_sdk::serde_json::{self, Value, json};
     use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
     use trailmark_sdk::{HostError, HttpResponse};
 
