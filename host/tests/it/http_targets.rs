@@ -327,3 +327,228 @@ fn throttling_and_outages_are_retried_then_dead_lettered_and_4xx_rejected() {
     assert!(outage.contains("gave up after 2 attempt"), "{errors:?}");
     assert_eq!(receiver.received(), 5);
 }
+
+/// What one vendor's test sets up and expects.
+struct Vendor {
+    plugin: &'static str,
+    /// `rules/destinations/<plugin>.yaml` after `name`, given the receiver's URL.
+    destination: fn(&str) -> String,
+    /// `rules/connections/<plugin>.yaml`, if any.
+    connection: Option<&'static str>,
+    /// The server's environment (secrets), given the receiver's URL.
+    env: fn(&str) -> Vec<(&'static str, String)>,
+    /// What the vendor answers when all is well.
+    success: fn() -> Reply,
+    /// Checks the request that arrived.
+    check: fn(&crate::test_http::Request, &str),
+}
+
+/// The vendor's plugin on a real loopback server: throttled once (429),
+/// then delivered; then an outage that outlasts the rule's retry policy
+/// ends in a dead letter.
+fn vendor_round_trip(vendor: &Vendor) {
+    let receiver = TestServer::start(vec![
+        Reply::status(429),
+        (vendor.success)(),
+        Reply::status(503),
+        Reply::status(503),
+    ]);
+    let setup = Setup::new();
+    let package = format!("trailmark-plugin-{}", vendor.plugin);
+    setup.plugin(vendor.plugin, &package);
+    let root = setup.path();
+    let url = receiver.url("");
+    let mut text = format!(
+        "name: {}\nallow-http: true\n{}",
+        vendor.plugin,
+        (vendor.destination)(&url)
+    );
+    if let Some(connection) = vendor.connection {
+        target_file(
+            root,
+            "connections",
+            vendor.plugin,
+            &format!("name: {}\n{connection}", vendor.plugin),
+        );
+        text.push_str(&format!("connection: {}\n", vendor.plugin));
+    }
+    target_file(root, "destinations", vendor.plugin, &text);
+    setup.test_rule(
+        "vendor",
+        vendor.plugin,
+        &format!(
+            "grants: {{http: [{0}]}}\nconfig: {{destination: {0}}}\nretry: {{max-attempts: 1, max-age: 60s}}\n",
+            vendor.plugin
+        ),
+    );
+    setup.config(
+        "[dispatch]\nretry-initial = \"10ms\"\nretry-max = \"20ms\"\nbatch = 1\nconcurrency = 1\n",
+    );
+    let env = (vendor.env)(&url);
+    let server = Server::start_with(root, |cmd| {
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+    });
+    let answer = put_accepted(
+        &server,
+        &[state_change("book", "42", "delete", "carol", None)],
+    );
+    let id = answer["Entries"][0]["EventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    server.wait_until(WAIT, "delivered after the 429", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"vendor\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    assert_eq!(receiver.received(), 2);
+    let (throttled, delivered) = (receiver.request(0), receiver.request(1));
+    assert_eq!(
+        throttled.body, delivered.body,
+        "the retry sends the same request"
+    );
+    (vendor.check)(&delivered, &id);
+    put_accepted(
+        &server,
+        &[state_change("book", "43", "delete", "carol", None)],
+    );
+    let errors = dead_letters_of(&server, "vendor", 1);
+    assert!(
+        errors[0].contains("gave up after 2 attempt") && errors[0].contains("503"),
+        "{errors:?}"
+    );
+    for (_, secret) in &env {
+        assert!(
+            !server.log().contains(secret.as_str()),
+            "{secret} is never logged"
+        );
+    }
+}
+
+#[test]
+fn slack_gets_a_json_text_message_at_its_secret_webhook_url() {
+    vendor_round_trip(&Vendor {
+        plugin: "slack",
+        destination: |_| "url: {env: SLACK_WEBHOOK_URL}\n".to_owned(),
+        connection: None,
+        env: |url| {
+            vec![(
+                "SLACK_WEBHOOK_URL",
+                format!("{url}/services/T000/B000/XXXX"),
+            )]
+        },
+        success: || Reply::status(200).body("ok"),
+        check: |request, _| {
+            assert_eq!(request.path, "/services/T000/B000/XXXX");
+            assert_eq!(
+                request.header("content-type").as_deref(),
+                Some("application/json")
+            );
+            let body: Value = serde_json::from_slice(&request.body).expect("JSON");
+            assert_eq!(body["text"], "book 42: delete by carol (com.example.test)");
+        },
+    });
+}
+
+#[test]
+fn pagerduty_gets_an_events_v2_trigger_with_the_routing_key_and_a_stable_dedup_key() {
+    vendor_round_trip(&Vendor {
+        plugin: "pagerduty",
+        destination: |url| format!("url: {url}\n"),
+        connection: Some(
+            "auth:\n  body-field: {field: routing_key, value: {env: PD_ROUTING_KEY}}\n",
+        ),
+        env: |_| {
+            vec![(
+                "PD_ROUTING_KEY",
+                "R0UT1NGKEY0123456789012345678901".to_owned(),
+            )]
+        },
+        success: || {
+            Reply::status(202)
+                .body(r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#)
+        },
+        check: |request, id| {
+            assert_eq!(request.path, "/v2/enqueue");
+            let body: Value = serde_json::from_slice(&request.body).expect("JSON");
+            assert_eq!(body["routing_key"], "R0UT1NGKEY0123456789012345678901");
+            assert_eq!(body["event_action"], "trigger");
+            assert_eq!(body["dedup_key"], id);
+            assert_eq!(body["payload"]["summary"], "book 42: delete by carol");
+            assert_eq!(body["payload"]["source"], "com.example.test");
+            assert_eq!(body["payload"]["severity"], "warning");
+        },
+    });
+}
+
+#[test]
+fn splunk_hec_gets_hec_events_with_the_splunk_token() {
+    vendor_round_trip(&Vendor {
+        plugin: "splunk-hec",
+        destination: |url| format!("url: {url}\n"),
+        connection: Some(
+            "auth:\n  api-key: {header: Authorization, prefix: \"Splunk \", value: {env: HEC_TOKEN}}\n",
+        ),
+        env: |_| {
+            vec![(
+                "HEC_TOKEN",
+                "12345678-1234-1234-1234-1234567890AB".to_owned(),
+            )]
+        },
+        success: || Reply::status(200).body(r#"{"text":"Success","code":0}"#),
+        check: |request, id| {
+            assert_eq!(request.path, "/services/collector/event");
+            assert_eq!(
+                request.header("authorization").as_deref(),
+                Some("Splunk 12345678-1234-1234-1234-1234567890AB")
+            );
+            let body: Value = serde_json::from_slice(&request.body).expect("one HEC event");
+            assert_eq!(body["event"]["id"], id);
+            assert_eq!(body["sourcetype"], "trailmark:event");
+            assert_eq!(body["source"], "com.example.test");
+            assert!(body["time"].is_number(), "{body}");
+        },
+    });
+}
+
+#[test]
+fn opensearch_gets_a_bulk_index_by_event_id_with_basic_auth() {
+    vendor_round_trip(&Vendor {
+        plugin: "opensearch",
+        destination: |url| format!("url: {url}\n"),
+        connection: Some("auth:\n  basic: {username: trailmark, password: {env: OS_PASSWORD}}\n"),
+        env: |_| vec![("OS_PASSWORD", "os-pa55word".to_owned())],
+        success: || {
+            Reply::status(200)
+                .body(r#"{"took":2,"errors":false,"items":[{"index":{"_id":"x","status":201}}]}"#)
+        },
+        check: |request, id| {
+            use base64::Engine as _;
+            assert_eq!(request.path, "/_bulk");
+            assert_eq!(
+                request.header("content-type").as_deref(),
+                Some("application/x-ndjson")
+            );
+            let expected =
+                base64::engine::general_purpose::STANDARD.encode("trailmark:os-pa55word");
+            assert_eq!(
+                request.header("authorization"),
+                Some(format!("Basic {expected}"))
+            );
+            let text = String::from_utf8(request.body.clone()).expect("utf-8");
+            let lines: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("JSON"))
+                .collect();
+            assert_eq!(lines[0]["index"]["_id"], id);
+            assert!(
+                lines[0]["index"]["_index"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("trailmark-20")),
+                "{text}"
+            );
+            assert_eq!(lines[1]["event-id"], id);
+            assert_eq!(lines[1]["operation"], "delete");
+        },
+    });
+}
