@@ -113,6 +113,19 @@ impl Engine {
                 errors.join("\n")
             )
         })?;
+        let undefined =
+            crate::targets::undefined_grants(&set, &|n| catalog.destinations.contains_key(n));
+        if !undefined.is_empty() {
+            anyhow::bail!(
+                "the rules in {} are not valid:\n{}",
+                config.rules.display(),
+                undefined
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
         let metrics = Arc::new(Metrics::default());
         let targets = Arc::new(Targets::new(catalog, metrics.clone()));
 

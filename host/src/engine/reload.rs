@@ -77,7 +77,15 @@ impl Reloader {
             let set = RuleSet::load(std::slice::from_ref(&rules_dir))
                 .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>());
             let (catalog, set) = match (catalog, set) {
-                (Ok(catalog), Ok(set)) => (catalog, set),
+                (Ok(catalog), Ok(set)) => {
+                    let undefined = crate::targets::undefined_grants(&set, &|n| {
+                        catalog.destinations.contains_key(n)
+                    });
+                    if !undefined.is_empty() {
+                        return Err(undefined.iter().map(ToString::to_string).collect());
+                    }
+                    (catalog, set)
+                }
                 (catalog, set) => {
                     let mut errors = catalog.err().unwrap_or_default();
                     errors.extend(set.err().unwrap_or_default());

@@ -155,14 +155,26 @@ pub const AUTH_KINDS: &str =
     "basic, bearer, api-key, hmac-signature, body-field or oauth-client-credentials";
 
 impl Connection {
-    /// Read the secrets of `raw`; the message says which and why not.
-    pub fn new(name: &str, raw: RawAuth) -> Result<Connection, (&'static str, String)> {
+    /// Read the secrets of `raw` (with `secrets` false, only check its
+    /// shape: each secret is left empty); the message says which and why not.
+    pub fn new(
+        name: &str,
+        raw: RawAuth,
+        secrets: bool,
+    ) -> Result<Connection, (&'static str, String)> {
+        let read = |source: SecretSource, key: &'static str| {
+            if secrets {
+                source.read().map_err(|m| (key, m))
+            } else {
+                Ok(Secret::new(String::new()))
+            }
+        };
         let auth = match raw {
             RawAuth::Basic { username, password } => Auth::Basic {
                 username,
-                password: password.read().map_err(|m| ("password", m))?,
+                password: read(password, "password")?,
             },
-            RawAuth::Bearer { token } => Auth::Bearer(token.read().map_err(|m| ("token", m))?),
+            RawAuth::Bearer { token } => Auth::Bearer(read(token, "token")?),
             RawAuth::ApiKey {
                 header,
                 prefix,
@@ -174,7 +186,7 @@ impl Connection {
                 Auth::ApiKey {
                     header: header.to_ascii_lowercase(),
                     prefix,
-                    value: value.read().map_err(|m| ("value", m))?,
+                    value: read(value, "value")?,
                 }
             }
             RawAuth::HmacSignature {
@@ -187,13 +199,13 @@ impl Connection {
                 }
                 Auth::Hmac {
                     header: header.to_ascii_lowercase(),
-                    secret: secret.read().map_err(|m| ("secret", m))?,
+                    secret: read(secret, "secret")?,
                     style,
                 }
             }
             RawAuth::BodyField { field, value } => Auth::BodyField {
                 field,
-                value: value.read().map_err(|m| ("value", m))?,
+                value: read(value, "value")?,
             },
             RawAuth::OauthClientCredentials {
                 token_url,
@@ -222,7 +234,7 @@ impl Connection {
                 Auth::OAuth(OAuth {
                     token_url,
                     client_id,
-                    client_secret: client_secret.read().map_err(|m| ("client-secret", m))?,
+                    client_secret: read(client_secret, "client-secret")?,
                     scope,
                     agent,
                     cached: Mutex::new(None),

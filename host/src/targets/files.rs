@@ -35,7 +35,7 @@ use super::connection::{AUTH_KINDS, Connection, RawAuth};
 use super::destination::{Destination, METHODS, Spec};
 use super::secret::SecretSource;
 use crate::rules::document::{Document, Position, Step};
-use crate::rules::is_rule_file;
+use crate::rules::{RuleSet, is_rule_file};
 
 /// The subdirectory of the rules directory holding destinations.
 pub const DESTINATIONS_DIR: &str = "destinations";
@@ -97,26 +97,80 @@ struct RawConnection {
     auth: RawAuth,
 }
 
-/// A problem at a place in a file.
+/// A problem in a destination or connection file.
+#[derive(Debug, Clone)]
+pub struct FileProblem {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in it (line 0: the file or directory as a whole).
+    pub position: Position,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.position.line,
+            self.position.col,
+            self.message
+        )
+    }
+}
+
 struct Problems {
-    list: Vec<String>,
+    list: Vec<FileProblem>,
 }
 
 impl Problems {
     fn at(&mut self, file: &Path, position: Position, message: impl std::fmt::Display) {
-        self.list.push(format!(
-            "{}:{}:{}: {message}",
-            file.display(),
-            position.line,
-            position.col
-        ));
+        self.list.push(FileProblem {
+            file: file.to_owned(),
+            position,
+            message: message.to_string(),
+        });
     }
 }
 
-/// Read `rules_dir`'s destinations and connections. Missing directories are
-/// an empty catalog; any problem fails the whole load (the last good
-/// catalog stays in force).
+/// Read `rules_dir`'s destinations and connections, their secrets
+/// included. Missing directories are an empty catalog; any problem fails
+/// the whole load (the last good catalog stays in force).
 pub fn load(rules_dir: &Path) -> Result<Catalog, Vec<String>> {
+    read(rules_dir, true).map_err(|problems| problems.iter().map(ToString::to_string).collect())
+}
+
+/// Check `rules_dir`'s destinations and connections without reading any
+/// secret (for `trailmark rules validate`, which may run where the
+/// server's environment and secret files are not): the names of the
+/// destinations, or the problems.
+pub fn check(rules_dir: &Path) -> Result<BTreeSet<String>, Vec<FileProblem>> {
+    read(rules_dir, false).map(|catalog| catalog.destinations.into_keys().collect())
+}
+
+/// The `http` grants of `set`'s rules that name no destination of
+/// `defined`, each a problem at the rule's `grants`.
+pub fn undefined_grants(set: &RuleSet, defined: &dyn Fn(&str) -> bool) -> Vec<FileProblem> {
+    let mut problems = Vec::new();
+    for loaded in set.rules() {
+        for name in loaded.rule.grants.http.iter().filter(|n| !defined(n)) {
+            problems.push(FileProblem {
+                file: loaded.file.clone(),
+                position: loaded.grants_position,
+                message: format!(
+                    "rule `{}` grants http destination `{name}`, which the rules directory's \
+                     {DESTINATIONS_DIR}/ does not define; add {DESTINATIONS_DIR}/{name}.yaml",
+                    loaded.rule.name
+                ),
+            });
+        }
+    }
+    problems
+}
+
+fn read(rules_dir: &Path, secrets: bool) -> Result<Catalog, Vec<FileProblem>> {
     let mut problems = Problems { list: Vec::new() };
     let mut connections: HashMap<String, Arc<Connection>> = HashMap::new();
     for (file, doc) in documents(&rules_dir.join(CONNECTIONS_DIR), &mut problems) {
@@ -133,7 +187,7 @@ pub fn load(rules_dir: &Path) -> Result<Catalog, Vec<String>> {
             );
             continue;
         }
-        match Connection::new(&raw.name, raw.auth) {
+        match Connection::new(&raw.name, raw.auth, secrets) {
             Ok(connection) => {
                 connections.insert(raw.name, Arc::new(connection));
             }
@@ -215,6 +269,10 @@ pub fn load(rules_dir: &Path) -> Result<Catalog, Vec<String>> {
         };
         let (url, shown) = match raw.url {
             UrlSource::Plain(url) => (url.clone(), format!("{url:?}")),
+            UrlSource::Secret(source) if !secrets => (
+                "https://unread.invalid".to_owned(),
+                format!("the URL from {source}"),
+            ),
             UrlSource::Secret(source) => match source.read() {
                 Ok(secret) => (secret.expose().to_owned(), format!("the URL from {source}")),
                 Err(m) => {
@@ -453,5 +511,47 @@ mod tests {
         assert_eq!(d.methods.iter().collect::<Vec<_>>(), ["POST"]);
         assert_eq!(d.paths, ["/"]);
         assert_eq!(d.max_response, DEFAULT_MAX_RESPONSE);
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The destinations and connections in examples/rules are well formed
+    /// (their secrets are not read: they are the server's).
+    #[test]
+    fn the_examples_check() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules");
+        assert!(examples.join(DESTINATIONS_DIR).is_dir());
+        let names = check(&examples).expect("the examples check");
+        assert_eq!(names.len(), 5, "{names:?}");
+        let rules = RuleSet::load(&[examples]).expect("the example rules load");
+        assert!(undefined_grants(&rules, &|n| names.contains(n)).is_empty());
+    }
+
+    #[test]
+    fn checking_reads_no_secret_but_still_refuses_inline_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let connections = dir.path().join(CONNECTIONS_DIR);
+        std::fs::create_dir_all(&connections).expect("mkdir");
+        std::fs::write(
+            connections.join("a.yaml"),
+            "name: a\nauth: {bearer: {token: {env: TRAILMARK_TEST_SURELY_UNSET_42}}}\n",
+        )
+        .expect("write");
+        assert!(check(dir.path()).is_ok());
+        assert!(load(dir.path()).is_err(), "loading reads the secret");
+        std::fs::write(
+            connections.join("b.yaml"),
+            "name: b\nauth: {bearer: {token: plain}}\n",
+        )
+        .expect("write");
+        let problems = check(dir.path()).expect_err("an inline secret");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].message.contains("secrets are never written"),
+            "{problems:?}"
+        );
     }
 }

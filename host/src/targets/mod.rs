@@ -23,7 +23,9 @@ use trailmark_backend_api::{BackendError, HttpDestinations, HttpRequest, HttpRes
 
 use crate::metrics::Metrics;
 use destination::Ended;
-pub use files::{CONNECTIONS_DIR, Catalog, DESTINATIONS_DIR, load};
+pub use files::{
+    CONNECTIONS_DIR, Catalog, DESTINATIONS_DIR, FileProblem, check, load, undefined_grants,
+};
 
 /// The destinations in force, swapped whole by a reload.
 pub struct Targets {
