@@ -153,6 +153,45 @@ impl Event<'_> {
     }
 }
 
+/// Handle `events` with one request, for a plugin that is
+/// [`BATCHED`](crate::Plugin::BATCHED): `part` makes each event's share of
+/// it (an event whose part fails is answered with that error alone), and
+/// `send` sends the parts together for the first of their events, returning
+/// one result per part (a missing one is a retry). Returns one result per
+/// event, in order, as [`Plugin::handle_batch`](crate::Plugin::handle_batch) does.
+pub fn send_together<T>(
+    events: &[Event<'_>],
+    part: impl Fn(&Event<'_>) -> Result<T, PluginError>,
+    send: impl FnOnce(&Event<'_>, Vec<T>) -> Vec<Result<(), PluginError>>,
+) -> Vec<Result<(), PluginError>> {
+    let mut results: Vec<Option<Result<(), PluginError>>> = vec![None; events.len()];
+    let mut parts = Vec::new();
+    let mut sent = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        match part(event) {
+            Ok(p) => {
+                parts.push(p);
+                sent.push(i);
+            }
+            Err(error) => results[i] = Some(Err(error)),
+        }
+    }
+    if let Some(&first) = sent.first() {
+        let mut answers = send(&events[first], parts).into_iter();
+        for i in sent {
+            results[i] = Some(answers.next().unwrap_or_else(|| {
+                Err(PluginError::retry(
+                    "the batch's request gave no result for this event",
+                ))
+            }));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(PluginError::retry("unanswered"))))
+        .collect()
+}
+
 /// Write to the host's structured log, tagged with the rule and plugin
 /// (always granted).
 pub mod log {

@@ -20,7 +20,7 @@
 
 use serde::Deserialize;
 use trailmark_sdk::serde_json::{self, Value, json};
-use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin};
+use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin, send_together};
 
 /// The bulk endpoint.
 pub const BULK: &str = "/_bulk";
@@ -131,31 +131,19 @@ impl Plugin for OpenSearch {
     }
 
     fn handle_batch(&self, events: &[Event<'_>]) -> Vec<Result<(), PluginError>> {
-        let mut results: Vec<Option<Result<(), PluginError>>> = vec![None; events.len()];
-        let mut sent = Vec::new();
-        let mut body = String::new();
-        for (i, event) in events.iter().enumerate() {
-            match self.lines(event) {
-                Ok(lines) => {
-                    body.push_str(&lines);
-                    sent.push(i);
+        send_together(
+            events,
+            |event| self.lines(event),
+            |first, lines| {
+                let request = HttpRequest::new("POST", &self.0.destination, BULK)
+                    .header("content-type", "application/x-ndjson")
+                    .body(lines.concat());
+                match first.http(&request) {
+                    Ok(response) => item_results(&response.body, lines.len()),
+                    Err(error) => vec![Err(error); lines.len()],
                 }
-                Err(error) => results[i] = Some(Err(error)),
-            }
-        }
-        if let Some(&first) = sent.first() {
-            let request = HttpRequest::new("POST", &self.0.destination, BULK)
-                .header("content-type", "application/x-ndjson")
-                .body(body);
-            let items = match events[first].http(&request) {
-                Ok(response) => item_results(&response.body, sent.len()),
-                Err(error) => vec![Err(error); sent.len()],
-            };
-            for (i, result) in sent.iter().zip(items) {
-                results[*i] = Some(result);
-            }
-        }
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+            },
+        )
     }
 }
 

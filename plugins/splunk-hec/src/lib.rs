@@ -20,7 +20,7 @@
 
 use serde::Deserialize;
 use trailmark_sdk::serde_json::{Map, Value};
-use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin};
+use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin, send_together};
 
 /// The HEC endpoint for JSON events.
 pub const COLLECTOR: &str = "/services/collector/event";
@@ -90,27 +90,15 @@ impl Plugin for SplunkHec {
     }
 
     fn handle_batch(&self, events: &[Event<'_>]) -> Vec<Result<(), PluginError>> {
-        let mut results: Vec<Option<Result<(), PluginError>>> = vec![None; events.len()];
-        let mut lines = Vec::new();
-        for (i, event) in events.iter().enumerate() {
-            match self.hec_event(event) {
-                Ok(line) => lines.push((i, line)),
-                Err(error) => results[i] = Some(Err(error)),
-            }
-        }
-        if let Some(&(first, _)) = lines.first() {
-            let body = lines
-                .iter()
-                .map(|(_, l)| l.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
-            let request = HttpRequest::post_json(&self.0.destination, COLLECTOR, body);
-            let sent = events[first].http(&request).map(|_| ());
-            for (i, _) in &lines {
-                results[*i] = Some(sent.clone());
-            }
-        }
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        send_together(
+            events,
+            |event| self.hec_event(event),
+            |first, lines| {
+                let request =
+                    HttpRequest::post_json(&self.0.destination, COLLECTOR, lines.join("\n"));
+                vec![first.http(&request).map(|_| ()); lines.len()]
+            },
+        )
     }
 }
 

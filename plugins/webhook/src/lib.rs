@@ -25,7 +25,9 @@
 //! ```
 
 use serde::Deserialize;
-use trailmark_sdk::{Event, HttpRequest, JsonTemplate, Plugin, PluginError, export_plugin};
+use trailmark_sdk::{
+    Event, HttpRequest, JsonTemplate, Plugin, PluginError, export_plugin, send_together,
+};
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -104,31 +106,14 @@ impl Plugin for Webhook {
         if !self.config.batch {
             return events.iter().map(|e| self.handle(e)).collect();
         }
-        // Events whose body cannot be made are rejected alone; the rest go
-        // in one request, sent for the first of them.
-        let mut results: Vec<Option<Result<(), PluginError>>> = vec![None; events.len()];
-        let mut bodies = Vec::new();
-        for (i, event) in events.iter().enumerate() {
-            match self.body(event) {
-                Ok(body) => bodies.push((i, body)),
-                Err(error) => results[i] = Some(Err(error)),
-            }
-        }
-        if let Some(&(first, _)) = bodies.first() {
-            let array = format!(
-                "[{}]",
-                bodies
-                    .iter()
-                    .map(|(_, b)| b.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let sent = self.send(&events[first], array);
-            for (i, _) in &bodies {
-                results[*i] = Some(sent.clone());
-            }
-        }
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        send_together(
+            events,
+            |event| self.body(event),
+            |first, bodies| {
+                let sent = self.send(first, format!("[{}]", bodies.join(",")));
+                vec![sent; bodies.len()]
+            },
+        )
     }
 }
 
