@@ -196,6 +196,12 @@ impl Destination {
         })
     }
 
+    /// The base URL's path, without a trailing `/` (empty for the root).
+    fn base_path(&self) -> &str {
+        let after_scheme = self.base.split_once("://").map_or("", |(_, rest)| rest);
+        after_scheme.find('/').map_or("", |i| &after_scheme[i..])
+    }
+
     fn denied(&self, what: String) -> BackendError {
         BackendError::Denied(format!("http destination {}: {what}", self.name))
     }
@@ -371,17 +377,18 @@ impl Destination {
     }
 
     /// A path the destination allows: under one of its prefixes, with no
-    /// `..` segment, fragment, whitespace or control character.
+    /// `.` or `..` segment, fragment, backslash, whitespace or control
+    /// character, and no encoded dot, slash or backslash in the path part
+    /// (a server that decodes them would see another path than the one
+    /// checked).
     fn check_path(&self, path: &str) -> Result<(), BackendError> {
+        let path_part = path.split('?').next().unwrap_or_default();
+        let lower = path_part.to_ascii_lowercase();
         let bad = !path.starts_with('/')
-            || path.contains('#')
+            || path.contains(['#', '\\'])
             || path.chars().any(|c| c.is_whitespace() || c.is_control())
-            || path
-                .split(['?'])
-                .next()
-                .unwrap_or_default()
-                .split('/')
-                .any(|s| s == ".." || s == "." || s.eq_ignore_ascii_case("%2e%2e"));
+            || ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+            || path_part.split('/').any(|s| s == ".." || s == ".");
         if bad {
             return Err(self.denied(format!(
                 "path {path:?} is not a plain path (starts with `/`, no `..`, fragment or whitespace)"
@@ -420,8 +427,13 @@ impl Destination {
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
         let (s, h, p) = &self.authority;
-        let path = next.strip_prefix(self.base.as_str());
-        let under = path.is_some_and(|p| p.is_empty() || p.starts_with(['/', '?']));
+        let base_path = self.base_path();
+        let path = uri.path();
+        let under = base_path.is_empty()
+            || path == base_path
+            || path
+                .strip_prefix(base_path)
+                .is_some_and(|rest| rest.starts_with('/'));
         if (&scheme, &host, port) != (s, h, *p) || !under {
             return Err(format!(
                 "redirect to {location} leaves the destination ({}); not followed",
@@ -468,6 +480,109 @@ impl Failed {
             Failed::Transient(m) => BackendError::Transient(format!("{at}: {m}")),
             Failed::Malformed(m) => BackendError::Invalid(format!("{at}: {m}")),
             Failed::Backend(e) => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(url: &str, paths: &[&str]) -> Destination {
+        Destination::new(Spec {
+            name: "d".to_owned(),
+            url: url.to_owned(),
+            shown: format!("{url:?}"),
+            methods: ["POST".to_owned()].into(),
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            timeout: Duration::from_secs(5),
+            rate: 10,
+            allow_http: false,
+            max_response: 1 << 20,
+            connection: None,
+        })
+        .expect("a valid destination")
+    }
+
+    #[test]
+    fn paths_stay_under_the_allowed_prefixes_however_they_are_spelled() {
+        let d = destination("https://api.example.com/v1", &["/events"]);
+        for good in ["/events", "/events/1?x=a/../b", "/events-archive"] {
+            assert!(d.check_path(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "events",
+            "/admin",
+            "/events/../admin",
+            "/events/%2e%2e/admin",
+            "/events/%2E%2e/admin",
+            "/events%2f..%2fadmin",
+            "/events\\..\\admin",
+            "/events/./x",
+            "/events#frag",
+            "/events x",
+            "/events\r\nHost: evil",
+        ] {
+            let err = d.check_path(bad).expect_err(bad);
+            assert!(
+                matches!(err, BackendError::Denied(ref m) if m.contains("destination d")),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn redirects_are_followed_only_within_the_destination() {
+        let d = destination("https://api.example.com/v1", &["/"]);
+        let from = "https://api.example.com/v1/events";
+        assert_eq!(
+            d.within(from, "/v1/events/2").as_deref(),
+            Ok("https://api.example.com/v1/events/2")
+        );
+        assert_eq!(
+            d.within(from, "https://API.example.com:443/v1/x")
+                .as_deref(),
+            Ok("https://API.example.com:443/v1/x")
+        );
+        for off in [
+            "https://evil.example.com/v1/events",
+            "http://api.example.com/v1/events",
+            "https://api.example.com:8443/v1/events",
+            "/v2/events",
+            "/v1x",
+            "//evil.example.com/v1",
+        ] {
+            let err = d.within(from, off).expect_err(off);
+            assert!(err.contains("leaves the destination"), "{off}: {err}");
+        }
+    }
+
+    #[test]
+    fn base_urls_are_https_without_credentials_or_query() {
+        let spec = |url: &str, allow_http: bool| Spec {
+            name: "d".to_owned(),
+            url: url.to_owned(),
+            shown: format!("{url:?}"),
+            methods: BTreeSet::new(),
+            paths: vec!["/".to_owned()],
+            timeout: Duration::from_secs(5),
+            rate: 1,
+            allow_http,
+            max_response: 1,
+            connection: None,
+        };
+        assert!(Destination::new(spec("http://127.0.0.1:9", true)).is_ok());
+        for (url, why) in [
+            ("http://example.com", "plain http"),
+            ("ftp://example.com", "https://"),
+            ("https://user:pw@example.com", "user info"),
+            ("https://example.com/?token=x", "query"),
+        ] {
+            let Err((key, message)) = Destination::new(spec(url, false)) else {
+                panic!("{url} accepted");
+            };
+            assert_eq!(key, "url");
+            assert!(message.contains(why), "{url}: {message}");
         }
     }
 }
