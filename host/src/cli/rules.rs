@@ -177,6 +177,9 @@ fn validate(
     };
     // The http destinations and connections of each rules directory, their
     // shape only: their secrets are the server's.
+    // Grants naming a destination no file defines are a deployment's
+    // problem, not a file's: not with --syntax-only.
+    let deployed = deployment.is_some();
     let mut destinations = std::collections::BTreeSet::new();
     let mut target_problems: Vec<Problem> = Vec::new();
     for dir in paths.iter().filter(|p| p.is_dir()) {
@@ -210,7 +213,7 @@ fn validate(
         }
     };
     problems.extend(target_problems);
-    if let Some(set) = &set {
+    if let (Some(set), true) = (&set, deployed) {
         problems.extend(
             crate::targets::undefined_grants(set, &|n| destinations.contains(n))
                 .into_iter()
