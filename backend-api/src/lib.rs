@@ -10,6 +10,7 @@
 //! | metadata | [`MetadataStore`] | `sqlite` | `dynamodb` |
 //! | notify | [`Notifier`] | `file`, `webhook`, `stdout` | `sns` |
 //! | forward | [`Forwarder`] | `http`, `file` | `eventbridge` |
+//! | http | [`HttpDestinations`] | the host's `destinations/` | |
 //!
 //! Code above this seam (the plugin runtime, dispatch, query) names only
 //! these traits, so it compiles without SQLite, an HTTP client or an SDK.
@@ -53,6 +54,7 @@
 
 mod durability;
 mod filter;
+mod http;
 mod key;
 mod records;
 pub mod registry;
@@ -64,6 +66,7 @@ pub use filter::{
     AnyOf, ChangeFilter, ChangeSummary, EntityKey, Histogram, SummaryRow, ValueCounts,
     summarize_records,
 };
+pub use http::{HttpDestinations, HttpRequest, HttpResponse};
 pub use key::{MAX_KEY_LEN, validate_key};
 pub use records::{
     ChangePage, ChangeQuery, ChangeRecord, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT, Notification,

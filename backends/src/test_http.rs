@@ -26,6 +26,7 @@ pub(crate) struct Reply {
     content_type: Option<&'static str>,
     body: String,
     delay: Duration,
+    headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -35,6 +36,7 @@ impl Reply {
             content_type: None,
             body: String::new(),
             delay: Duration::ZERO,
+            headers: Vec::new(),
         }
     }
 
@@ -48,6 +50,12 @@ impl Reply {
 
     pub(crate) fn body(mut self, body: &str) -> Self {
         self.body = body.to_owned();
+        self
+    }
+
+    /// Answer with one more header (a 3xx with `location` goes there).
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -106,6 +114,11 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// How many requests arrived so far.
+    pub(crate) fn received(&self) -> usize {
+        self.requests.lock().expect("requests").len()
+    }
+
     /// The `i`th request received, waiting up to 5 s for it.
     pub(crate) fn request(&self, i: usize) -> Request {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -152,7 +165,11 @@ fn answer(
             return;
         };
         thread::sleep(reply.delay);
-        let location = if (300..400).contains(&reply.status) {
+        let own_location = reply
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("location"));
+        let location = if (300..400).contains(&reply.status) && !own_location {
             "location: http://127.0.0.1:9/elsewhere\r\n"
         } else {
             ""
@@ -161,9 +178,14 @@ fn answer(
             .content_type
             .map(|t| format!("content-type: {t}\r\n"))
             .unwrap_or_default();
+        let extra: String = reply
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}\r\n"))
+            .collect();
         let written = write!(
             writer,
-            "HTTP/1.1 {} Scripted\r\ncontent-length: {}\r\n{content_type}{location}\r\n{}",
+            "HTTP/1.1 {} Scripted\r\ncontent-length: {}\r\n{content_type}{location}{extra}\r\n{}",
             reply.status,
             reply.body.len(),
             reply.body

@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod query;
 pub mod rules;
 pub mod server;
+pub mod targets;
 pub mod timespec;

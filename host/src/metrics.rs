@@ -93,6 +93,36 @@ pub struct RuleMetrics {
     pub call_latency: Histogram,
 }
 
+/// Calls of one HTTP destination (the plugins' `http` capability).
+#[derive(Debug, Default)]
+pub struct DestinationMetrics {
+    /// Calls answered 2xx.
+    pub ok: AtomicU64,
+    /// Calls that failed transiently (429, 5xx, timeout, rate limit).
+    pub retry: AtomicU64,
+    /// Calls answered with another status, or malformed.
+    pub reject: AtomicU64,
+    /// Calls refused by the destination's rules (method, path, redirect).
+    pub denied: AtomicU64,
+    /// How long calls took, retries and redirects included.
+    pub latency: Histogram,
+}
+
+impl DestinationMetrics {
+    /// Count one call that ended as `outcome` (`ok`, `retry`, `reject`,
+    /// `denied`) after `took`.
+    pub fn record(&self, outcome: &str, took: Duration) {
+        let counter = match outcome {
+            "ok" => &self.ok,
+            "retry" => &self.retry,
+            "reject" => &self.reject,
+            _ => &self.denied,
+        };
+        counter.fetch_add(1, Relaxed);
+        self.latency.observe(took);
+    }
+}
+
 /// Connection-level counters of the HTTP listener.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
@@ -202,6 +232,7 @@ pub struct Metrics {
     /// Delivery lag: from acceptance to successful delivery.
     pub delivery_lag: Histogram,
     rules: RwLock<BTreeMap<String, Arc<RuleMetrics>>>,
+    destinations: RwLock<BTreeMap<String, Arc<DestinationMetrics>>>,
 }
 
 impl Metrics {
@@ -221,6 +252,64 @@ impl Metrics {
             .entry(name.to_owned())
             .or_default()
             .clone()
+    }
+
+    /// The counters of one HTTP destination, created on first use.
+    pub fn destination(&self, name: &str) -> Arc<DestinationMetrics> {
+        if let Some(m) = self
+            .destinations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return m.clone();
+        }
+        self.destinations
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn render_destinations(&self, out: &mut String) {
+        let destinations: Vec<(String, Arc<DestinationMetrics>)> = self
+            .destinations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_http_destination_calls_total Plugin http calls per destination by outcome.\n# TYPE trailmark_http_destination_calls_total counter"
+        );
+        for (name, m) in &destinations {
+            let d = escape(name);
+            for (outcome, counter) in [
+                ("ok", &m.ok),
+                ("retry", &m.retry),
+                ("reject", &m.reject),
+                ("denied", &m.denied),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "trailmark_http_destination_calls_total{{destination=\"{d}\",outcome=\"{outcome}\"}} {}",
+                    counter.load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP trailmark_http_destination_seconds Plugin http call latency per destination.\n# TYPE trailmark_http_destination_seconds histogram"
+        );
+        for (name, m) in &destinations {
+            m.latency.render(
+                out,
+                "trailmark_http_destination_seconds",
+                &format!("destination=\"{}\"", escape(name)),
+            );
+        }
     }
 
     /// Forget the counters of rules `keep` says no to: rules a reload
@@ -318,6 +407,7 @@ impl Metrics {
             self.auth_budget_refused.load(Relaxed),
         );
         self.http.render(&mut out);
+        self.render_destinations(&mut out);
         let rules = self.rules();
         let per_rule = |out: &mut String,
                         name: &str,

@@ -432,6 +432,12 @@ impl Binding {
                 }
             }
         }
+        failures.extend(
+            staged
+                .http_failures
+                .into_iter()
+                .filter(|(index, _, _)| answered(*index)),
+        );
         for (index, what, error) in failures {
             let Some(slot @ Some(Answer::Ok)) = answers.get_mut(index as usize) else {
                 continue;

@@ -4,7 +4,11 @@
 //! They are methods of the store state, [`HostState`], taking the index of
 //! the delivery in the current batch.
 
-use trailmark_backend_api::{BackendError, ChangeRecord, Event, Notification};
+use std::time::Instant;
+
+use trailmark_backend_api::{
+    BackendError, ChangeRecord, Event, HttpRequest, HttpResponse, Notification,
+};
 
 use crate::delivery::{Delivery, Refusal};
 use crate::denial::Denial;
@@ -191,6 +195,50 @@ impl HostState {
             .take(&ctx.quotas, Quota::ForwardSends, 1, "forward.send")
             .map_err(|e| ctx.refusal(e.into()))?;
         forwarder.send(&event).map_err(|e| ctx.backend(e))
+    }
+
+    /// `http.send` to `destination` for delivery `index`. The destination
+    /// must be granted and defined; everything else (methods, paths,
+    /// credentials, redirects, rate limits, retries of short `Retry-After`s)
+    /// is the host's [`HttpDestinations`](trailmark_backend_api::HttpDestinations)'
+    /// business. The time spent waiting on the network is added to the
+    /// call's deadline: the plugin's time limit is for its own work. A failed
+    /// call fails its delivery (see [`Staged`](crate::staged::Staged)).
+    pub(crate) fn http_send(
+        &mut self,
+        index: u32,
+        destination: &str,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, Denial> {
+        let rule = {
+            let (ctx, _, _) = self.delivery(index)?;
+            if !ctx.grants.http.contains(destination) {
+                return Err(ctx.denied(&format!("http destination {:?}", bounded(destination, 64))));
+            }
+            if ctx.capabilities.http.is_none() {
+                return Err(ctx.unconfigured(&format!("http destination {destination:?}")));
+            }
+            std::sync::Arc::clone(&ctx.rule)
+        };
+        let what = format!(
+            "http.send {} {destination}{}",
+            bounded(&request.method, 16),
+            bounded(&request.path, 256)
+        );
+        let waited = Instant::now();
+        let result = match &self.context.capabilities.http {
+            Some(http) => http.send(&rule, destination, request),
+            None => Err(BackendError::Invalid("no http destinations".to_owned())),
+        };
+        self.deadline += waited.elapsed();
+        match result {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                let denial = self.context.backend(error.clone());
+                self.staged.http_failures.push((index, what, error));
+                Err(denial)
+            }
+        }
     }
 
     /// `log.write` at a level of either world (their `level` enums list

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use trailmark_backend_api::{ArchiveStore, Forwarder, MetadataStore, Notifier};
+use trailmark_backend_api::{ArchiveStore, Forwarder, HttpDestinations, MetadataStore, Notifier};
 
 /// The capabilities a rule grants its plugin. `log` is always allowed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +18,9 @@ pub struct Grants {
     pub notify: BTreeSet<String>,
     /// Forward destinations the plugin may send to.
     pub forward: BTreeSet<String>,
+    /// HTTP destinations (the rules directory's `destinations/`) the plugin
+    /// may call.
+    pub http: BTreeSet<String>,
 }
 
 /// Which archive keys a plugin may touch while it handles one delivery.
@@ -80,6 +83,9 @@ impl fmt::Display for Grants {
         if !self.forward.is_empty() {
             parts.push(format!("forward: [{}]", join(&self.forward)));
         }
+        if !self.http.is_empty() {
+            parts.push(format!("http: [{}]", join(&self.http)));
+        }
         if parts.is_empty() {
             f.write_str("none")
         } else {
@@ -108,6 +114,8 @@ pub struct Capabilities {
     pub notify: HashMap<String, Arc<dyn Notifier>>,
     /// Forward destinations by name.
     pub forward: HashMap<String, Arc<dyn Forwarder>>,
+    /// The HTTP destinations, if the host offers any.
+    pub http: Option<Arc<dyn HttpDestinations>>,
 }
 
 impl fmt::Debug for Capabilities {
@@ -121,6 +129,7 @@ impl fmt::Debug for Capabilities {
             .field("metadata", &self.metadata.is_some())
             .field("notify", &notify)
             .field("forward", &forward)
+            .field("http", &self.http.is_some())
             .finish()
     }
 }
@@ -137,8 +146,15 @@ mod tests {
             metadata: false,
             notify: ["admins".to_owned(), "ops".to_owned()].into(),
             forward: BTreeSet::new(),
+            http: BTreeSet::new(),
         };
         assert_eq!(grants.to_string(), "archive, notify: [admins, ops]");
+        grants.http.insert("slack".to_owned());
+        assert_eq!(
+            grants.to_string(),
+            "archive, notify: [admins, ops], http: [slack]"
+        );
+        grants.http.clear();
         grants.archive = Some(ArchiveGrant {
             read: ["com.bank/".to_owned()].into(),
             write_prefix: Some("redacted/".to_owned()),

@@ -1,7 +1,7 @@
 //! [`Staged`]: the archive and metadata writes a plugin made during a call,
 //! held until the call ends.
 
-use trailmark_backend_api::ChangeRecord;
+use trailmark_backend_api::{BackendError, ChangeRecord};
 
 /// A body a plugin stored during the current call, written to the archive
 /// when the call ends.
@@ -19,8 +19,14 @@ pub(crate) struct StagedPut {
 /// write that then fails fails its delivery (retried if transient,
 /// dead-lettered if invalid). Writes for deliveries left unanswered (the
 /// instance trapped) are dropped: those deliveries run again.
+///
+/// It also holds the `http.send` calls that failed: a delivery whose call
+/// failed cannot be answered `ok` (the host, not the plugin, decides that a
+/// 429 is retried and a 404 is not delivered).
 #[derive(Default)]
 pub(crate) struct Staged {
     pub(crate) archive: Vec<StagedPut>,
     pub(crate) metadata: Vec<(u32, ChangeRecord)>,
+    /// Failed `http.send` calls: the delivery, what was called, why.
+    pub(crate) http_failures: Vec<(u32, String, BackendError)>,
 }

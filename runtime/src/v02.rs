@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use trailmark_backend_api::{Event, Notification};
+use trailmark_backend_api::{Event, HttpRequest, Notification};
 use trailmark_event::{Operation as ChangeOperation, ParsedEvent};
 
 use crate::denial;
@@ -27,7 +27,7 @@ use bindings::trailmark::plugin::types::{
     Batch, Delivery as WitDelivery, DetailKind, HostError, Operation, Outcome, Span,
     StateChange as WitChange,
 };
-use bindings::trailmark::plugin::{archive, forward, log, metadata, notify, outcomes, types};
+use bindings::trailmark::plugin::{archive, forward, http, log, metadata, notify, outcomes, types};
 
 /// Why a batch cannot be packed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +204,30 @@ impl forward::Host for HostState {
             resources: resources.unwrap_or_else(|| own.resources.clone()),
             ..own.clone()
         })?)
+    }
+}
+
+impl http::Host for HostState {
+    fn send(&mut self, index: u32, request: http::Request) -> Result<http::Response, HostError> {
+        let http::Request {
+            method,
+            destination,
+            path,
+            headers,
+            body,
+        } = request;
+        let request = HttpRequest {
+            method,
+            path,
+            headers,
+            body,
+        };
+        let response = self.http_send(index, &destination, request)?;
+        Ok(http::Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
     }
 }
 

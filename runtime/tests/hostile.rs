@@ -69,6 +69,7 @@ fn all_grants() -> Grants {
         metadata: true,
         notify: ["ops".to_owned()].into(),
         forward: ["out".to_owned()].into(),
+        ..Grants::default()
     }
 }
 

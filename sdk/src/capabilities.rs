@@ -11,6 +11,54 @@
 
 use crate::{Event, HostError, PluginError, host};
 
+/// A request to an HTTP destination (grant: `http: [destination, ..]`):
+/// build it with [`HttpRequest::new`] and send it with [`Event::http`].
+pub use crate::bindings::trailmark::plugin::http::Request as HttpRequest;
+/// A destination's 2xx answer to an [`HttpRequest`].
+pub use crate::bindings::trailmark::plugin::http::Response as HttpResponse;
+
+impl HttpRequest {
+    /// `method` to `path` (starting with `/`) under `destination`, no headers, no body.
+    pub fn new(method: &str, destination: &str, path: &str) -> Self {
+        HttpRequest {
+            method: method.to_owned(),
+            destination: destination.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `POST` of `body` as `application/json`.
+    pub fn post_json(destination: &str, path: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self::new("POST", destination, path)
+            .header("content-type", "application/json")
+            .body(body)
+    }
+
+    /// The same request with one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same request with `body`.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+impl HttpResponse {
+    /// The value of header `name` (any case), if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Convert a [`HostError`] into a [`PluginError`] that names the call.
 fn host_error(call: impl std::fmt::Display) -> impl FnOnce(HostError) -> PluginError {
     move |error| PluginError::from(error).context(call)
@@ -86,6 +134,62 @@ impl Event<'_> {
             format_args!("forward.send event {:?} to {destination:?}", self.id()),
         ))
     }
+}
+
+impl Event<'_> {
+    /// Send `request` to its destination for this event (grant: `http:
+    /// [destination, ..]`). The host adds the destination's credentials and
+    /// enforces its methods, paths, rate limit and redirects. Only a 2xx
+    /// answer is a response: 429 and 5xx are a retry, other statuses a
+    /// reject, and a delivery whose call failed is not delivered even if
+    /// the plugin answers `ok`. A batch sent in one request is sent for one
+    /// of its events (say the first), and the plugin answers the others
+    /// as that one went.
+    pub fn http(&self, request: &HttpRequest) -> Result<HttpResponse, PluginError> {
+        host::http_send(self.index, request).map_err(host_error(format_args!(
+            "http.send {} {}{}",
+            request.method, request.destination, request.path
+        )))
+    }
+}
+
+/// Handle `events` with one request, for a plugin that is
+/// [`BATCHED`](crate::Plugin::BATCHED): `part` makes each event's share of
+/// it (an event whose part fails is answered with that error alone), and
+/// `send` sends the parts together for the first of their events, returning
+/// one result per part (a missing one is a retry). Returns one result per
+/// event, in order, as [`Plugin::handle_batch`](crate::Plugin::handle_batch) does.
+pub fn send_together<T>(
+    events: &[Event<'_>],
+    part: impl Fn(&Event<'_>) -> Result<T, PluginError>,
+    send: impl FnOnce(&Event<'_>, Vec<T>) -> Vec<Result<(), PluginError>>,
+) -> Vec<Result<(), PluginError>> {
+    let mut results: Vec<Option<Result<(), PluginError>>> = vec![None; events.len()];
+    let mut parts = Vec::new();
+    let mut sent = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        match part(event) {
+            Ok(p) => {
+                parts.push(p);
+                sent.push(i);
+            }
+            Err(error) => results[i] = Some(Err(error)),
+        }
+    }
+    if let Some(&first) = sent.first() {
+        let mut answers = send(&events[first], parts).into_iter();
+        for i in sent {
+            results[i] = Some(answers.next().unwrap_or_else(|| {
+                Err(PluginError::retry(
+                    "the batch's request gave no result for this event",
+                ))
+            }));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(PluginError::retry("unanswered"))))
+        .collect()
 }
 
 /// Write to the host's structured log, tagged with the rule and plugin

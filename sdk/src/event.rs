@@ -257,6 +257,26 @@ impl<'a> Event<'a> {
             .map_err(Clone::clone)
     }
 
+    /// The event as JSON text in the Amazon EventBridge envelope (`version`,
+    /// `id`, `detail-type`, `source`, `account`, `time`, `region`,
+    /// `resources`, `detail`), its detail exactly as journaled: what a
+    /// webhook or a log target receives.
+    pub fn envelope_json(&self) -> String {
+        let text = |s: &str| Value::from(s).to_string();
+        let resources: Vec<String> = self.resources.iter().map(|r| text(r)).collect();
+        format!(
+            r#"{{"version":"0","id":{},"detail-type":{},"source":{},"account":{},"time":{},"region":{},"resources":[{}],"detail":{}}}"#,
+            text(self.id),
+            text(self.detail_type),
+            text(self.source),
+            text(self.account),
+            text(self.time),
+            text(self.region),
+            resources.join(","),
+            self.detail
+        )
+    }
+
     /// The delivery's position in its batch, which the host uses to confine
     /// capability calls to this event.
     pub fn index(&self) -> u32 {

@@ -7,7 +7,9 @@ mod imports {
     use crate::HostError;
     use crate::bindings::trailmark::plugin::log::Level;
     use crate::bindings::trailmark::plugin::types::Outcome;
-    use crate::bindings::trailmark::plugin::{archive, forward, log, metadata, notify, outcomes};
+    use crate::bindings::trailmark::plugin::{
+        archive, forward, http, log, metadata, notify, outcomes,
+    };
 
     pub(crate) fn answer(index: u32, outcome: Outcome) {
         outcomes::answer(index, &outcome);
@@ -53,6 +55,13 @@ mod imports {
         forward::send(index, destination, detail, resources).map_err(HostError::from)
     }
 
+    pub(crate) fn http_send(
+        index: u32,
+        request: &http::Request,
+    ) -> Result<http::Response, HostError> {
+        http::send(index, request).map_err(HostError::from)
+    }
+
     pub(crate) fn log_write(level: Level, message: &str) {
         log::write(level, message);
     }
@@ -62,5 +71,6 @@ mod imports {
 use crate::testing::imports;
 
 pub(crate) use imports::{
-    answer, archive_get, archive_put, forward_send, log_write, metadata_put, notify_publish,
+    answer, archive_get, archive_put, forward_send, http_send, log_write, metadata_put,
+    notify_publish,
 };

@@ -117,6 +117,7 @@ mod error;
 mod event;
 mod host;
 pub mod json;
+mod json_template;
 mod key;
 mod template;
 #[cfg(not(target_arch = "wasm32"))]
@@ -129,10 +130,11 @@ pub use serde_json;
 /// SDK share.
 pub use trailmark_event;
 
-pub use capabilities::log;
+pub use capabilities::{HttpRequest, HttpResponse, log, send_together};
 pub use config::{Config, ConfigError, NoConfig};
 pub use error::{HostError, PluginError};
 pub use event::{Event, StateChange};
+pub use json_template::JsonTemplate;
 pub use key::{
     KeyError, MAX_KEY_LEN, decode_key_value, encode_key_value, render_key, validate_key,
 };
@@ -166,6 +168,8 @@ pub mod bindings {
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "::trailmark_sdk::bindings",
         runtime_path: "::trailmark_sdk::__private::wit_bindgen::rt",
+        // The native test host records http requests in `Call`, compared in tests.
+        additional_derives: [PartialEq, Eq],
     });
 }
 
@@ -200,6 +204,22 @@ pub trait Plugin: Sized {
     /// the dead-letter store at once). A panic traps the instance: the
     /// deliveries of the batch not yet answered are retried one by one.
     fn handle(&self, event: &Event<'_>) -> Result<(), PluginError>;
+
+    /// Whether the host's batches go to [`handle_batch`](Plugin::handle_batch)
+    /// whole, instead of one [`handle`](Plugin::handle) per delivery. Set it
+    /// for targets that take many events in one request (Splunk HEC, an
+    /// OpenSearch `_bulk`).
+    const BATCHED: bool = false;
+
+    /// Handle the deliveries of a batch together (only when
+    /// [`BATCHED`](Plugin::BATCHED)): one result per event, in order; a
+    /// missing result leaves its delivery unanswered (retried). The events
+    /// are those the SDK could read; the others are rejected with the reason.
+    /// Capability calls for the whole batch are made for one of its events
+    /// (say the first): the host confines them to it.
+    fn handle_batch(&self, events: &[Event<'_>]) -> Vec<Result<(), PluginError>> {
+        events.iter().map(|event| self.handle(event)).collect()
+    }
 }
 
 /// Export a [`Plugin`] as the component's `init` and `handle` functions.
@@ -332,6 +352,9 @@ pub mod __private {
     /// Answer every delivery of `batch` with `P`'s result for it; a failed
     /// `init` (or none) rejects each with the reason.
     pub fn handle<P: Plugin>(instance: Option<&Result<P, PluginError>>, batch: &Batch) {
+        if let (true, Some(Ok(plugin))) = (P::BATCHED, instance) {
+            return handle_batch(plugin, batch);
+        }
         for index in 0..batch.deliveries.len() {
             // The host cannot send more than u32::MAX deliveries (a WIT list
             // length is a u32).
@@ -348,6 +371,24 @@ pub mod __private {
                 )),
             };
             host::answer(index, PluginError::outcome(result));
+        }
+    }
+
+    /// Hand the readable events of `batch` to `plugin` together.
+    fn handle_batch<P: Plugin>(plugin: &P, batch: &Batch) {
+        let mut events = Vec::with_capacity(batch.deliveries.len());
+        for index in 0..batch.deliveries.len() {
+            let Ok(index) = u32::try_from(index) else {
+                break;
+            };
+            match Event::new(batch, index) {
+                Ok(event) => events.push(event),
+                Err(error) => host::answer(index, PluginError::outcome(Err(error))),
+            }
+        }
+        let results = plugin.handle_batch(&events);
+        for (event, result) in events.iter().zip(results) {
+            host::answer(event.index(), PluginError::outcome(result));
         }
     }
 }

@@ -50,6 +50,23 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What `--http` uses instead of the plain plugin's `src/lib.rs` and rule,
+/// and the destination file it adds.
+const HTTP_TEMPLATES: &[(&str, &str)] = &[
+    (
+        include_str!("../../../sdk/template/http/lib.rs.tmpl"),
+        "src/lib.rs",
+    ),
+    (
+        include_str!("../../../sdk/template/http/rule.yaml.tmpl"),
+        "NAME.rule.yaml",
+    ),
+    (
+        include_str!("../../../sdk/template/http/destination.yaml.tmpl"),
+        "NAME.destination.yaml",
+    ),
+];
+
 /// Rust keywords (all editions, reserved ones included): a crate cannot be
 /// named after one.
 const KEYWORDS: &[&str] = &[
@@ -114,6 +131,10 @@ pub struct NewArgs {
     /// Depend on trailmark-sdk from this git repository instead.
     #[arg(long, value_name = "URL")]
     pub sdk_git: Option<String>,
+    /// Generate a plugin that sends events to an HTTP destination (the
+    /// `http` capability), with a destination file for the server.
+    #[arg(long)]
+    pub http: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -272,8 +293,21 @@ impl PluginNames {
 /// Render the template files for `names`, depending on the sdk by
 /// `sdk_dependency`: (path in the crate, contents).
 pub fn render(names: &PluginNames, sdk_dependency: &str) -> Vec<(PathBuf, String)> {
-    TEMPLATES
+    render_kind(names, sdk_dependency, false)
+}
+
+/// As [`render`]; with `http`, the templates of a plugin that calls an
+/// HTTP destination.
+pub fn render_kind(
+    names: &PluginNames,
+    sdk_dependency: &str,
+    http: bool,
+) -> Vec<(PathBuf, String)> {
+    let overrides: &[(&str, &str)] = if http { HTTP_TEMPLATES } else { &[] };
+    let kept = TEMPLATES
         .iter()
+        .filter(|(_, path)| !overrides.iter().any(|(_, p)| p == path));
+    kept.chain(overrides.iter())
         .map(|(template, path)| {
             let contents = template
                 .replace("{{name}}", &names.name)
@@ -333,7 +367,7 @@ fn new(args: NewArgs) -> Result<ExitCode> {
             .dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(&names.name));
-        let mut files = render(&names, &sdk.dependency()?);
+        let mut files = render_kind(&names, &sdk.dependency()?, args.http);
         files.extend(sdk.files());
         write(&dir, &files)?;
         Ok((names, sdk, dir, files))
@@ -354,6 +388,17 @@ fn new(args: NewArgs) -> Result<ExitCode> {
         format!("cp {wasm} <server>/plugins/{}.wasm", names.name),
         format!("cp {rule} <server>/rules/"),
     ];
+    let steps: Vec<String> = if args.http {
+        let destination = format!("{}.destination.yaml", names.name);
+        steps
+            .into_iter()
+            .chain([format!(
+                "cp {destination} <server>/rules/destinations/   (set its url; see docs/targets.md)"
+            )])
+            .collect()
+    } else {
+        steps.into_iter().collect()
+    };
     match args.output {
         OutputFormat::Json => println!(
             "{}",
@@ -449,7 +494,7 @@ mod tests {
     #[test]
     fn templates_use_only_known_placeholders() {
         let known = ["name", "crate_name", "struct_name", "sdk_dependency"];
-        for (template, path) in TEMPLATES {
+        for (template, path) in TEMPLATES.iter().chain(HTTP_TEMPLATES) {
             let mut rest = *template;
             while let Some(start) = rest.find("{{") {
                 let after = &rest[start + 2..];
@@ -464,6 +509,33 @@ mod tests {
                 rest = after;
             }
         }
+    }
+
+    #[test]
+    fn http_plugins_replace_the_code_and_rule_and_add_a_destination() {
+        let files = render_kind(&names("to-crm"), "trailmark-sdk = { git = \"u\" }", true);
+        let paths: Vec<_> = files
+            .iter()
+            .map(|(path, _)| path.to_str().expect("utf-8"))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "Cargo.toml",
+                "README.md",
+                ".gitignore",
+                "src/lib.rs",
+                "to-crm.rule.yaml",
+                "to-crm.destination.yaml"
+            ]
+        );
+        let (_, code) = &files[3];
+        assert!(
+            code.contains("event.http(") && code.contains("pub ToCrm"),
+            "{code}"
+        );
+        let (_, rule) = &files[4];
+        assert!(rule.contains("http: [\"to-crm\"]"), "{rule}");
     }
 
     #[test]

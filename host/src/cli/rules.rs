@@ -202,7 +202,24 @@ fn validate(
     } else {
         paths
     };
-    let (set, problems) = match RuleSet::load(&paths) {
+    // The http destinations and connections of each rules directory, their
+    // shape only: their secrets are the server's.
+    // Grants naming a destination no file defines are a deployment's
+    // problem, not a file's: not with --syntax-only.
+    let deployed = deployment.is_some();
+    let mut destinations = std::collections::BTreeSet::new();
+    let mut target_problems: Vec<Problem> = Vec::new();
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        match crate::targets::check(dir) {
+            Ok(names) => destinations.extend(names),
+            Err(found) => target_problems.extend(found.into_iter().map(|p| Problem {
+                file: p.file,
+                at: (p.position.line > 0).then_some((p.position.line, p.position.col)),
+                message: p.message,
+            })),
+        }
+    }
+    let (set, mut problems) = match RuleSet::load(&paths) {
         Ok(set) => {
             let problems = match deployment {
                 Some(deployment) => check_bindings(&set, deployment)?,
@@ -222,6 +239,18 @@ fn validate(
             (None, problems)
         }
     };
+    problems.extend(target_problems);
+    if let (Some(set), true) = (&set, deployed) {
+        problems.extend(
+            crate::targets::undefined_grants(set, &|n| destinations.contains(n))
+                .into_iter()
+                .map(|p| Problem {
+                    file: p.file,
+                    at: Some((p.position.line, p.position.col)),
+                    message: p.message,
+                }),
+        );
+    }
     if let Some(set) = set.filter(|_| problems.is_empty()) {
         match output {
             OutputFormat::Json => println!(

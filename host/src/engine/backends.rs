@@ -48,6 +48,9 @@ pub fn build(config: &Config) -> Result<Capabilities> {
         metadata: Some(config.metadata.build(&context).context("[metadata]")?),
         notify: build_named(&config.notify, &context)?,
         forward: build_named(&config.forward, &context)?,
+        // The rules directory's destinations, not a trailmark.toml section:
+        // the engine sets them (they reload with the rules).
+        http: None,
     })
 }
 

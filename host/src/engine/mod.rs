@@ -41,6 +41,7 @@ use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::targets::Targets;
 use crate::timespec::now_ms;
 use checkpoints::Checkpointer;
 use event_index::EventIndex;
@@ -106,8 +107,32 @@ impl Engine {
         )
     })?;
 
+        let catalog = crate::targets::load(&config.rules).map_err(|errors| {
+            anyhow::anyhow!(
+                "the http destinations and connections in {} are not valid:\n{}",
+                config.rules.display(),
+                errors.join("\n")
+            )
+        })?;
+        let undefined =
+            crate::targets::undefined_grants(&set, &|n| catalog.destinations.contains_key(n));
+        if !undefined.is_empty() {
+            anyhow::bail!(
+                "the rules in {} are not valid:\n{}",
+                config.rules.display(),
+                undefined
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        let metrics = Arc::new(Metrics::default());
+        let targets = Arc::new(Targets::new(catalog, metrics.clone()));
+
         backends::check(config).await?;
-        let capabilities = backends::build(config).context("setting up the backends")?;
+        let mut capabilities = backends::build(config).context("setting up the backends")?;
+        capabilities.http = Some(targets.clone());
         let stores = Stores {
             metadata: capabilities
                 .metadata
@@ -156,7 +181,6 @@ impl Engine {
             .await?
             .with_context(|| format!("opening the journal in {}", journal_dir.display()))?,
         );
-        let metrics = Arc::new(Metrics::default());
         let dead_letters = Arc::new(
             DeadLetters::open(&config.data.join("dead-letters.sqlite"))
                 .context("opening the dead-letter store")?,
@@ -226,6 +250,7 @@ impl Engine {
         let reloader = Arc::new(reload::Reloader {
             rules_dir: config.rules.clone(),
             plugins: plugin_host.clone(),
+            targets,
             pipeline: pipeline.clone(),
             metrics: metrics.clone(),
             status: reload_status.clone(),
@@ -234,7 +259,7 @@ impl Engine {
         watch::on_sighup(reloader.clone());
         let _watcher = if config.watch {
             Some(
-            watch::start(vec![config.rules.clone(), config.plugins.clone()], reloader.clone())
+            watch::start(vec![(config.rules.clone(), true), (config.plugins.clone(), false)], reloader.clone())
                 .context("watching the rules and plugins directories (set server.watch = false to turn this off)")?,
         )
         } else {

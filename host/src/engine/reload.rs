@@ -14,6 +14,7 @@ use super::pipeline::Pipeline;
 use super::plugins::PluginHost;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::targets::Targets;
 use crate::timespec::now_ms;
 
 /// The result of the last rule/plugin (re)load.
@@ -34,6 +35,8 @@ pub struct Reloader {
     pub rules_dir: PathBuf,
     /// Plugin loading and binding.
     pub plugins: Arc<PluginHost>,
+    /// The http destinations, reloaded from the rules directory with the rules.
+    pub targets: Arc<Targets>,
     /// Where the new set goes.
     pub pipeline: Arc<Pipeline>,
     /// Reload counters.
@@ -68,17 +71,37 @@ impl Reloader {
         let plugins = self.plugins.clone();
         // Parsing, compiling patterns and loading plugins is blocking work.
         let built = tokio::task::spawn_blocking(move || {
+            // Destinations and connections first: a rule may grant one that
+            // arrives in the same reload.
+            let catalog = crate::targets::load(&rules_dir);
             let set = RuleSet::load(std::slice::from_ref(&rules_dir))
-                .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+                .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>());
+            let (catalog, set) = match (catalog, set) {
+                (Ok(catalog), Ok(set)) => {
+                    let undefined = crate::targets::undefined_grants(&set, &|n| {
+                        catalog.destinations.contains_key(n)
+                    });
+                    if !undefined.is_empty() {
+                        return Err(undefined.iter().map(ToString::to_string).collect());
+                    }
+                    (catalog, set)
+                }
+                (catalog, set) => {
+                    let mut errors = catalog.err().unwrap_or_default();
+                    errors.extend(set.err().unwrap_or_default());
+                    return Err(errors);
+                }
+            };
             let lanes = plugins
                 .lanes(&set)
                 .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-            Ok::<_, Vec<String>>((set, lanes))
+            Ok::<_, Vec<String>>((catalog, set, lanes))
         })
         .await
         .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
         let outcome = match built {
-            Ok((set, lanes)) => {
+            Ok((catalog, set, lanes)) => {
+                self.targets.swap(catalog);
                 let version = self.pipeline.swap(set, lanes).await;
                 // Counters of removed rules go once their lanes have finished.
                 let working = self.pipeline.dispatcher().working_rules();

@@ -17,9 +17,11 @@ use super::reload::Reloader;
 /// Quiet time after the last file event before reloading.
 pub(crate) const SETTLE: Duration = Duration::from_millis(50);
 
-/// Start watching; the returned watcher must be kept alive.
+/// Start watching `dirs`, each with its subdirectories when its flag says
+/// so (the rules directory: its `destinations/` and `connections/`); the
+/// returned watcher must be kept alive.
 pub(crate) fn start(
-    dirs: Vec<PathBuf>,
+    dirs: Vec<(PathBuf, bool)>,
     reloader: Arc<Reloader>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
@@ -31,8 +33,13 @@ pub(crate) fn start(
             Ok(_) => {}
             Err(e) => warn!(error = %e, "file watcher error"),
         })?;
-    for dir in &dirs {
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    for (dir, recursive) in &dirs {
+        let mode = if *recursive {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        watcher.watch(dir, mode)?;
         info!(dir = %dir.display(), "watching for changes");
     }
     tokio::spawn(async move {

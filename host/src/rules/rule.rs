@@ -427,17 +427,22 @@ fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grant
                     "`grants.metadata` must be true or false",
                 )),
             },
-            "notify" | "forward" => match v {
+            "notify" | "forward" | "http" => match v {
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
                         match item.as_str() {
                             Some(s) if !s.is_empty() => {
-                                let set = if k == "notify" { &mut grants.notify } else { &mut grants.forward };
+                                let set = match k.as_str() {
+                                    "notify" => &mut grants.notify,
+                                    "forward" => &mut grants.forward,
+                                    _ => &mut grants.http,
+                                };
                                 set.insert(s.to_owned());
                             }
                             _ => problems.push(RuleProblem::at(
                                 &[key("grants"), key(k), Step::Index(i)],
-                                format!("`grants.{k}` lists names configured in trailmark.toml; each must be a non-empty string"),
+                                format!("`grants.{k}` lists names configured in {}; each must be a non-empty string",
+                                    if k == "http" { "the rules directory's destinations/" } else { "trailmark.toml" }),
                             )),
                         }
                     }
@@ -454,7 +459,7 @@ fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grant
             other => problems.push(misplaced_key(
                 &path,
                 format!(
-                    "unknown capability `{other}`; grants are archive, metadata, notify, forward"
+                    "unknown capability `{other}`; grants are archive, metadata, notify, forward, http"
                 ),
             )),
         }

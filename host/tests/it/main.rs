@@ -21,6 +21,9 @@
 
 mod common;
 mod ingest_server;
+// The scripted loopback HTTP server of the backends' tests.
+#[path = "../../../backends/src/test_http.rs"]
+mod test_http;
 
 mod access;
 mod admin_cli;
@@ -38,6 +41,7 @@ mod guide;
 mod hostile;
 mod hostile_edge;
 mod hostile_plugins;
+mod http_targets;
 mod ingest_limits;
 mod ingest_native;
 mod ingest_sdk;

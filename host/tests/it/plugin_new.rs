@@ -238,3 +238,59 @@ fn missing_sdk_path_exits_2_with_what_to_pass() {
         "{manifest}"
     );
 }
+
+#[test]
+fn an_http_plugin_is_generated_tested_and_imports_the_http_capability() {
+    let root = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        root.path().join("Cargo.toml"),
+        "[workspace]\nmembers = []\n",
+    )
+    .expect("write outer workspace");
+    let out = trailmark(root.path(), &["plugin", "new", "to-crm", "--http"]);
+    assert_ok("trailmark plugin new --http", &out);
+    assert!(
+        text(&out.stdout).contains("to-crm.destination.yaml <server>/rules/destinations/"),
+        "{}",
+        text(&out.stdout)
+    );
+    let dir = root.path().join("to-crm");
+    let rule = dir.join("to-crm.rule.yaml");
+    let out = trailmark(
+        &dir,
+        &[
+            "rules",
+            "validate",
+            "--syntax-only",
+            rule.to_str().expect("utf-8"),
+        ],
+    );
+    assert_ok("trailmark rules validate", &out);
+    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
+    let out = cargo(&dir, &["test"]);
+    assert_ok("cargo test in the generated crate", &out);
+    assert!(
+        text(&out.stdout).contains("test result: ok. 2 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = cargo(&dir, &["build", "--target", "wasm32-wasip2", "--release"]);
+    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
+    let wasm = target_dir().join("wasm32-wasip2/release/to_crm.wasm");
+    let out = trailmark(
+        &dir,
+        &[
+            "plugins",
+            "inspect",
+            "--output",
+            "json",
+            wasm.to_str().expect("utf-8"),
+        ],
+    );
+    assert_ok("trailmark plugins inspect", &out);
+    assert!(
+        text(&out.stdout).contains("trailmark:plugin/http@0.2.0"),
+        "the plugin imports the http interface: {}",
+        text(&out.stdout)
+    );
+}

@@ -1,12 +1,12 @@
 //! The in-memory host: runs a plugin on batches and records what it does.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::Batch;
 use crate::log::Level;
-use crate::{HostError, Plugin, PluginError};
+use crate::{HostError, HttpRequest, HttpResponse, Plugin, PluginError};
 
 /// How a delivery ended, as the in-memory host saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,13 @@ pub enum Call {
         /// The replacement resources, if any.
         resources: Option<Vec<String>>,
     },
+    /// `http.send`.
+    Http {
+        /// The delivery it was made for.
+        index: u32,
+        /// The request as the plugin made it.
+        request: HttpRequest,
+    },
     /// `log.write`.
     Log {
         /// The level.
@@ -98,6 +105,8 @@ pub enum Capability {
     Notify,
     /// `forward.send`.
     Forward,
+    /// `http.send`.
+    Http,
 }
 
 /// An in-memory host: runs a plugin on batches, records each capability
@@ -109,6 +118,7 @@ pub struct Host {
     calls: Vec<Call>,
     archive: HashMap<String, Vec<u8>>,
     failures: HashMap<Capability, HostError>,
+    http_answers: VecDeque<Result<HttpResponse, HostError>>,
     answers: Vec<Answer>,
 }
 
@@ -186,6 +196,27 @@ impl Host {
         self
     }
 
+    /// Answer the next `http.send` calls with `answers`, in order; once
+    /// they run out, each call gets `200` with an empty body.
+    pub fn http_answers(
+        &mut self,
+        answers: impl IntoIterator<Item = Result<HttpResponse, HostError>>,
+    ) -> &mut Self {
+        self.http_answers.extend(answers);
+        self
+    }
+
+    /// The requests the plugin sent with `http.send`, in order.
+    pub fn http_requests(&self) -> Vec<&HttpRequest> {
+        self.calls
+            .iter()
+            .filter_map(|call| match call {
+                Call::Http { request, .. } => Some(request),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The capability calls made so far, in order.
     pub fn calls(&self) -> &[Call] {
         &self.calls
@@ -215,7 +246,9 @@ impl Host {
 /// The imports the SDK calls natively (see `host.rs`): each one records on
 /// the thread's [`Host`].
 pub(crate) mod imports {
-    use super::{Answer, CURRENT, Call, Capability, Host, HostError, Level};
+    use super::{
+        Answer, CURRENT, Call, Capability, Host, HostError, HttpRequest, HttpResponse, Level,
+    };
     use crate::bindings::trailmark::plugin::types::Outcome;
 
     fn with<T>(call: &str, f: impl FnOnce(&mut Host) -> T) -> T {
@@ -333,6 +366,23 @@ pub(crate) mod imports {
                 resources: resources.map(<[String]>::to_vec),
             });
             host.check(Capability::Forward)
+        })
+    }
+
+    pub(crate) fn http_send(index: u32, request: &HttpRequest) -> Result<HttpResponse, HostError> {
+        with("http.send", |host| {
+            host.calls.push(Call::Http {
+                index,
+                request: request.clone(),
+            });
+            host.check(Capability::Http)?;
+            host.http_answers.pop_front().unwrap_or_else(|| {
+                Ok(HttpResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })
+            })
         })
     }
 

@@ -1,0 +1,46 @@
+//! The `http` capability: requests a plugin sends to a named destination,
+//! and [`HttpDestinations`], the host's side that resolves the name, adds
+//! the connection's credentials and enforces the destination's limits.
+
+use crate::BackendResult;
+
+/// A request as a plugin makes it: a destination's name and a path under
+/// it, never a URL, so the plugin cannot choose the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// Path and query appended to the destination's base URL, starting with `/`.
+    pub path: String,
+    /// Headers the plugin sets (never credentials: the host adds those).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A destination's 2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status, 200..=299.
+    pub status: u16,
+    /// Headers, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body, within the destination's response cap.
+    pub body: Vec<u8>,
+}
+
+/// The HTTP destinations configured on the host, by name.
+///
+/// Errors say what went wrong naming the destination: `Denied` for what the
+/// destination does not allow (a method, a path, a redirect off it),
+/// `Transient` for 429, 5xx, timeouts, connection failures and the rate
+/// limit, `Invalid` for other statuses and malformed requests.
+pub trait HttpDestinations: Send + Sync {
+    /// Send `request` to `destination`, on behalf of `rule`.
+    fn send(
+        &self,
+        rule: &str,
+        destination: &str,
+        request: HttpRequest,
+    ) -> BackendResult<HttpResponse>;
+}
