@@ -9,14 +9,19 @@
 #   scripts/bench-e2e.sh target/release/trailmark 18110 --duration 60s --rate 10000
 #
 # LOADGEN=other/trailmark runs that binary's `bench` instead (to compare two
-# servers under the same load generator).
+# servers under the same load generator). ENABLE=name,name enables those
+# default rules that ship disabled (e.g. ENABLE=mass-deletes, a correlation).
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
 LOADGEN=$(realpath "${LOADGEN:-$BIN}")
+ENABLE=${ENABLE:-}
 D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
 "$BIN" init "$D/srv" >/dev/null
 cd "$D/srv"
+for rule in ${ENABLE//,/ }; do
+    sed -i 's/^enabled: false$/enabled: true/' "rules/$rule.yaml"
+done
 NO_COLOR=1 RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" >serve.out 2>serve.err &
 PID=$!
 for _ in $(seq 1 100); do
