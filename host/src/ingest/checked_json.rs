@@ -10,6 +10,7 @@
 //! request fields an operation ignores ([`Checked`]).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserializer;
@@ -112,20 +113,46 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
-        // Objects are small: a linear search of the keys seen beats hashing.
-        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        let mut seen = SeenKeys::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if !*self.duplicate_keys && keys.contains(&key) {
+            if !*self.duplicate_keys && !seen.insert(key) {
                 *self.duplicate_keys = true;
-            }
-            if !*self.duplicate_keys {
-                keys.push(key);
             }
             map.next_value_seed(ValueSeed {
                 duplicate_keys: &mut *self.duplicate_keys,
             })?;
         }
         Ok(Kind::Object)
+    }
+}
+
+/// Keys up to this many are searched in order: most objects are small, and
+/// a list needs no hashing.
+const LINEAR_KEYS: usize = 16;
+
+/// The keys of one object seen so far: a short list, then a hash set, so an
+/// object with very many keys (a hostile detail) costs linear time, not
+/// quadratic.
+#[derive(Default)]
+struct SeenKeys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    /// Record `key`; false if it was seen before.
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&key) {
+                return false;
+            }
+            if self.few.len() < LINEAR_KEYS {
+                self.few.push(key);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(key)
     }
 }
 
@@ -206,6 +233,12 @@ mod tests {
         assert!(found(r#"{"x":[{"k":1,"k":1}]}"#));
         // The same key, once escaped: still the same key.
         assert!(found(r#"{"é":1,"\u00e9":2}"#));
+        // Past the short list, in the hash set: found all the same.
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        let distinct = format!("{{{}}}", many.join(","));
+        assert!(!found(&distinct));
+        let repeated = format!("{{{},\"k3\":0}}", many.join(","));
+        assert!(found(&repeated));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use trailmark_event::JsonKind;
 
 use super::IngestState;
 use super::checked_json;
-use super::limits::{entry_size, text_exceeds_depth, value_depth};
+use super::limits::{entry_size, json_bytes, text_exceeds_depth, value_depth};
 
 /// One entry as a producer sent it, before any check.
 #[derive(Debug, Clone, Copy)]
@@ -252,23 +252,10 @@ fn detail_text(text: &str) -> Result<String, EntryError> {
 
 /// `text`, valid JSON, without whitespace outside strings.
 fn minified(text: &str) -> String {
-    let mut out = Vec::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text.as_bytes() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        } else if byte == b'"' {
-            in_string = true;
-        }
-        out.push(byte);
-    }
+    let out: Vec<u8> = json_bytes(text)
+        .filter(|&(byte, quoted)| quoted || !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+        .map(|(byte, _)| byte)
+        .collect();
     // Only ASCII whitespace was left out, between tokens of valid UTF-8.
     String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8 valid")
 }

@@ -135,20 +135,9 @@ pub fn entry_size(
 /// parser to reject.
 pub(crate) fn text_exceeds_depth(text: &str, max: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for byte in text.bytes() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    for (byte, quoted) in json_bytes(text) {
         match byte {
-            b'"' => in_string = true,
+            _ if quoted => {}
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
@@ -160,6 +149,27 @@ pub(crate) fn text_exceeds_depth(text: &str, max: usize) -> bool {
         }
     }
     false
+}
+
+/// Each byte of JSON text with whether it is inside a string literal (its
+/// closing quote included, its opening quote not), so structure can be read
+/// off the text in one pass without parsing it.
+pub(crate) fn json_bytes(text: &str) -> impl Iterator<Item = (u8, bool)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    text.bytes().map(move |byte| {
+        let quoted = in_string;
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        }
+        (byte, quoted)
+    })
 }
 
 /// Nesting depth of objects and arrays in a parsed value (`{}` is 1, a
