@@ -129,7 +129,18 @@ fn a_delete_without_data_has_no_body_in_history_and_verifies() {
     let delete = json!({"Source": "com.bank", "DetailType": "Object State Change",
                         "Detail": detail.to_string()});
     put_and_wait(&server, &[insert, delete], 2);
-    let versions = all_versions(&server, None, 100);
+    // The change records are in; the archive rule's lane may still be
+    // storing the insert's body.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let versions = loop {
+        let versions = all_versions(&server, None, 100);
+        if versions.first().is_some_and(|v| !v["body"].is_null())
+            || std::time::Instant::now() > deadline
+        {
+            break versions;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_eq!(versions[0]["body"], json!({"balance": 5}), "{versions:?}");
     assert_eq!(versions[1]["operation"], "delete", "{versions:?}");
