@@ -213,6 +213,14 @@ pub struct ViewerState {
 }
 
 impl ViewerState {
+    /// Who a request's session cookie signs in, if it names a live
+    /// session: the reader the host's access audit records for a page.
+    pub fn reader(&self, headers: &axum::http::HeaderMap) -> Option<trailmark_auth::Principal> {
+        session::cookie(headers, session::SESSION_COOKIE)
+            .and_then(|id| self.sessions.get(id))
+            .map(|session| session.principal)
+    }
+
     /// Live-tail streams open now, and the most that may be.
     pub fn live_streams(&self) -> (usize, usize) {
         let max = pages::live::MAX_STREAMS;

@@ -259,6 +259,7 @@ fn test() -> Result<()> {
         // The README test runs the AWS CLI example (installed beside moto).
         .env("TRAILMARK_README_TEST", "require")
         .env("TRAILMARK_DEPLOY_TESTS", "require")
+        .env("TRAILMARK_SCHEMATHESIS_TESTS", "require")
         .envs(moto.env()))?;
     drop(moto);
     image_smoke_test()

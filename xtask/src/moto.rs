@@ -25,6 +25,8 @@ use anyhow::{Context, Result, bail};
 const MOTO_REQUIREMENT: &str = "moto[server]==5.*";
 /// The AWS CLI, for the test that runs the README's example as written.
 const AWS_CLI_REQUIREMENT: &str = "awscli==1.*";
+/// schemathesis, which fuzzes a live server from its OpenAPI document.
+const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.*";
 /// How long a fresh server may take to answer.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -34,6 +36,8 @@ pub struct Moto {
     pub url: String,
     /// The AWS CLI installed beside moto.
     pub aws_cli: PathBuf,
+    /// schemathesis's `st`, installed beside moto.
+    pub schemathesis: PathBuf,
     child: Child,
 }
 
@@ -64,6 +68,7 @@ impl Moto {
         let mut moto = Moto {
             url: format!("http://127.0.0.1:{port}"),
             aws_cli: root.join(".venv").join("bin").join("aws"),
+            schemathesis: root.join(".venv").join("bin").join("st"),
             child,
         };
         moto.wait_ready(port, &log_path)?;
@@ -85,10 +90,16 @@ impl Moto {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .chain([(
-            "TRAILMARK_AWS_CLI".to_owned(),
-            self.aws_cli.display().to_string(),
-        )])
+        .chain([
+            (
+                "TRAILMARK_AWS_CLI".to_owned(),
+                self.aws_cli.display().to_string(),
+            ),
+            (
+                "TRAILMARK_SCHEMATHESIS".to_owned(),
+                self.schemathesis.display().to_string(),
+            ),
+        ])
         .collect()
     }
 
@@ -132,7 +143,10 @@ impl Drop for Moto {
 fn install(root: &Path) -> Result<PathBuf> {
     let venv = root.join(".venv");
     let server = venv.join("bin").join("moto_server");
-    if server.exists() && venv.join("bin").join("aws").exists() {
+    let installed = ["aws", "st"]
+        .iter()
+        .all(|tool| venv.join("bin").join(tool).exists());
+    if server.exists() && installed {
         return Ok(server);
     }
     let python = venv.join("bin").join("python");
@@ -143,7 +157,7 @@ fn install(root: &Path) -> Result<PathBuf> {
         )?;
     }
     eprintln!(
-        "xtask: installing {MOTO_REQUIREMENT} and {AWS_CLI_REQUIREMENT} into {} (about a minute, once)",
+        "xtask: installing {MOTO_REQUIREMENT}, {AWS_CLI_REQUIREMENT} and {SCHEMATHESIS_REQUIREMENT} into {} (about a minute, once)",
         venv.display()
     );
     run_quietly(
@@ -153,8 +167,9 @@ fn install(root: &Path) -> Result<PathBuf> {
             "--disable-pip-version-check",
             MOTO_REQUIREMENT,
             AWS_CLI_REQUIREMENT,
+            SCHEMATHESIS_REQUIREMENT,
         ]),
-        "pip install moto[server] awscli",
+        "pip install moto[server] awscli schemathesis",
     )?;
     if !server.exists() {
         bail!("pip installed moto but {} is missing", server.display());

@@ -36,6 +36,10 @@ pub struct BackupSettings {
     /// Include the checkpoint signing key, tokens and access keys (default
     /// off: keep the key elsewhere and give it to `restore`).
     pub include_secrets: bool,
+    /// Where `POST /v1/admin/backup` (and so `trailmark backup --to`) may
+    /// write: directory or `s3://` prefixes. Empty (the default): anywhere
+    /// the server's user can write.
+    pub api_destinations: Vec<String>,
 }
 
 impl Default for BackupSettings {
@@ -45,6 +49,7 @@ impl Default for BackupSettings {
             to: None,
             keep: 7,
             include_secrets: false,
+            api_destinations: Vec::new(),
         }
     }
 }
@@ -70,6 +75,23 @@ impl BackupSettings {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the backup API may write to `to`: always without
+    /// `api-destinations`, else when `to` is one of them or inside one (a
+    /// `..` segment is never inside).
+    pub fn allows(&self, to: &str) -> bool {
+        if self.api_destinations.is_empty() {
+            return true;
+        }
+        !to.split('/').any(|segment| segment == "..")
+            && self.api_destinations.iter().any(|allowed| {
+                let allowed = allowed.trim_end_matches('/');
+                to == allowed
+                    || to
+                        .strip_prefix(allowed)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
 
     /// The schedule, when one is configured.
@@ -229,6 +251,34 @@ pub async fn run_schedule(
             Err(e) => {
                 warn!(destination = %to, error = %e, "scheduled backup failed; will try again at the next interval")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BackupSettings;
+
+    #[test]
+    fn api_destinations_allow_only_what_is_inside_them() {
+        let open = BackupSettings::default();
+        assert!(open.allows("/anywhere"));
+        let fenced = BackupSettings {
+            api_destinations: vec!["/var/backups/".into(), "s3://bucket/trail".into()],
+            ..BackupSettings::default()
+        };
+        for inside in ["/var/backups", "/var/backups/a", "s3://bucket/trail/x"] {
+            assert!(fenced.allows(inside), "{inside}");
+        }
+        for outside in [
+            "/var/backupsX",
+            "/var",
+            "/etc/x",
+            "/var/backups/../../etc",
+            "s3://bucket/trailer",
+            "s3://other/trail",
+        ] {
+            assert!(!fenced.allows(outside), "{outside}");
         }
     }
 }

@@ -45,7 +45,7 @@ pub struct BackupOptions {
 }
 
 /// What a backup did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct BackupReport {
     /// The new backup's name.

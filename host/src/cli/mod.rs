@@ -202,6 +202,11 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a new data directory, up to a point in time if asked.
     Restore(backup::RestoreArgs),
+    /// Print the HTTP API's OpenAPI 3.1 description (what a server serves at /openapi.json).
+    #[command(
+        after_help = "Examples:\n  trailmark openapi > openapi.json\n  npx openapi-to-postmanv2 -s openapi.json -o trailmark.postman_collection.json"
+    )]
+    Openapi,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples (where each shell looks for them):\n  trailmark completions bash > ~/.local/share/bash-completion/completions/trailmark\n  trailmark completions zsh > \"${fpath[1]}/_trailmark\"\n  trailmark completions fish > ~/.config/fish/completions/trailmark.fish"
@@ -250,6 +255,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Checkpoints(cmd) => verify::run_checkpoints(cmd),
         Command::Auth(cmd) => auth::run(cmd),
+        Command::Openapi => {
+            print!("{}", crate::server::openapi::document_json());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

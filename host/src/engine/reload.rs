@@ -18,7 +18,7 @@ use crate::targets::Targets;
 use crate::timespec::now_ms;
 
 /// The result of the last rule/plugin (re)load.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct ReloadStatus {
     /// When (ms since epoch).
@@ -48,7 +48,7 @@ pub struct Reloader {
 }
 
 /// The outcome of one reload.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct ReloadOutcome {
     /// True when the new set is active.

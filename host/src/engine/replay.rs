@@ -29,7 +29,7 @@ pub enum ReplayError {
 }
 
 /// What a replay queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     /// Events that matched at least one rule.
     pub events: usize,

@@ -43,6 +43,17 @@ impl AwsOperation {
     }
 }
 
+/// What `POST /` answers with 200, by operation.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum AwsOutput {
+    /// `PutEvents`.
+    PutEvents(super::put_events::PutEventsResponse),
+    /// `TestEventPattern`.
+    TestEventPattern(super::test_pattern::TestEventPatternResponse),
+}
+
 /// Call one operation on an already checked body. Add new operations here.
 async fn dispatch(
     operation: AwsOperation,
@@ -60,7 +71,23 @@ async fn dispatch(
     }
 }
 
-/// Handler for `POST /`.
+/// The AWS JSON 1.1 endpoint: `X-Amz-Target: AWSEvents.PutEvents` (what
+/// `aws events put-events --endpoint-url` and every AWS SDK send) or
+/// `AWSEvents.TestEventPattern`. Per-entry refusals of PutEvents come back
+/// with 200 in the entry's `ErrorCode`.
+#[utoipa::path(post, path = "/", tag = "ingest",
+    params(("X-Amz-Target" = String, Header, pattern = "^AWSEvents\\.PutEvents$", description = "`AWSEvents.PutEvents`. (`AWSEvents.TestEventPattern` is served too, with the AWS API's TestEventPattern body; OpenAPI describes one body per operation.)", example = "AWSEvents.PutEvents")),
+    request_body(content = super::schema::PutEventsInput, content_type = "application/x-amz-json-1.1"),
+    security(("sigv4" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "PutEvents: one result per entry. TestEventPattern: whether the pattern matches.", content_type = "application/x-amz-json-1.1", body = inline(AwsOutput)),
+        (status = 400, description = "`UnknownOperationException`, `SerializationException`, `ValidationException` or `InvalidEventPatternException`.", content_type = "application/x-amz-json-1.1", body = crate::server::api_error::AwsErrorBody),
+        (status = 403, description = "`AccessDeniedException`: this key may not put events of this source.", content_type = "application/x-amz-json-1.1", body = crate::server::api_error::AwsErrorBody),
+        (status = 408, description = "`RequestTimeoutException`: the body did not arrive in time.", content_type = "application/x-amz-json-1.1", body = crate::server::api_error::AwsErrorBody),
+        (status = 413, description = "`ValidationException`: the body is over the size limit.", content_type = "application/x-amz-json-1.1", body = crate::server::api_error::AwsErrorBody),
+        (status = 415, description = "`UnsupportedMediaTypeException`: the body is not `application/x-amz-json-1.1`.", content_type = "application/x-amz-json-1.1", body = crate::server::api_error::AwsErrorBody),
+        (status = 503, description = "`ThrottlingException`: retry with backoff (the AWS SDKs do).", content_type = "application/x-amz-json-1.1", body = crate::server::api_error::AwsErrorBody),
+    ))]
 pub(crate) async fn handle(
     State(shared): State<Arc<Shared>>,
     principal: Option<Extension<Principal>>,

@@ -43,6 +43,7 @@ mod intake;
 mod limits;
 pub mod native;
 pub mod put_events;
+mod schema;
 pub mod test_pattern;
 
 #[cfg(test)]
@@ -54,7 +55,6 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 
 pub use aws_error::{AMZ_JSON_1_1, AwsError};
 pub use aws_json::{AwsOperation, aws_json_response};
@@ -201,13 +201,20 @@ impl Shared {
     }
 }
 
+/// The routes' declarations (see [`crate::server::openapi`]).
+pub(crate) fn api() -> utoipa_axum::router::OpenApiRouter<Arc<Shared>> {
+    utoipa_axum::router::OpenApiRouter::default()
+        .routes(utoipa_axum::routes!(aws_json::handle))
+        .routes(utoipa_axum::routes!(native::put))
+        .routes(utoipa_axum::routes!(native::get))
+}
+
 /// The ingest routes, ready to serve or to merge into the host's router.
 /// Unknown paths answer 404 and wrong methods 405, both as JSON errors.
 pub fn router(state: IngestState) -> Router {
-    Router::new()
-        .route("/", post(aws_json::handle))
-        .route("/v1/events", post(native::put))
-        .route("/v1/events/{id}", get(native::get))
+    api()
+        .split_for_parts()
+        .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(Arc::new(Shared::new(state)))

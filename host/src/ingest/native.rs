@@ -163,22 +163,31 @@ struct NativeEntry {
 }
 
 /// The answer to `POST /v1/events`.
-#[derive(Debug, Serialize)]
-struct PutResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PutResponse {
+    /// Entries accepted (durable).
     accepted: usize,
+    /// Entries refused.
     failed: usize,
+    /// One result per entry, in request order.
     entries: Vec<PutResult>,
 }
 
 /// One entry's result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum PutResult {
+    /// Accepted, with the id the host gave it.
     Accepted {
+        /// The event's id.
         id: String,
     },
+    /// Refused: `invalid-argument`, `malformed-detail`, `entry-too-large`
+    /// or `reserved-source`.
     Failed {
+        /// The code.
         error: &'static str,
+        /// Why.
         message: String,
     },
 }
@@ -193,7 +202,31 @@ fn entry_code(error: &EntryError) -> &'static str {
     }
 }
 
-/// Handler for `POST /v1/events`.
+/// What `POST /v1/events` answers with 400.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PutRefused {
+    /// No entry accepted: each result says why.
+    Entries(PutResponse),
+    /// The request itself is bad.
+    Request(crate::server::api_error::ApiError),
+}
+
+/// Send events in the native JSON shape: one entry or an array of up to
+/// the PutEvents limit, accepted all or none (each durable before the answer).
+#[utoipa::path(post, path = "/v1/events", tag = "ingest",
+    request_body(content = super::schema::NativeInput, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "At least one entry accepted; one result per entry.", body = PutResponse),
+        (status = 400, description = "No entry accepted (each result says why), or the body is not JSON of this shape (`invalid-json`, `invalid-request`).", body = inline(PutRefused)),
+        (status = 403, description = "The token may not put events of this source.", body = crate::server::api_error::ApiError),
+        (status = 408, description = "The body did not arrive in time.", body = crate::server::api_error::ApiError),
+        (status = 413, description = "The body is over the size limit.", body = crate::server::api_error::ApiError),
+        (status = 415, description = "The body is not `application/json`.", body = crate::server::api_error::ApiError),
+        (status = 503, description = "Busy: retry with backoff (`Retry-After`).", body = crate::server::api_error::ApiError),
+    ))]
 pub(crate) async fn put(
     State(shared): State<Arc<Shared>>,
     principal: Option<Extension<Principal>>,
@@ -318,7 +351,15 @@ fn entry_event(item: Value, state: &IngestState) -> Result<Event, EntryError> {
     build_event(draft, state)
 }
 
-/// Handler for `GET /v1/events/{id}`.
+/// One event by its id, in the EventBridge envelope.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "trail",
+    params(("id" = String, Path, description = "The event's id (from PutEvents' `EventId`).")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event.", body = super::schema::Envelope),
+        (status = 404, description = "No event with this id (or it is past retention).", body = crate::server::api_error::ApiError),
+        (status = 500, description = "The lookup failed.", body = crate::server::api_error::ApiError),
+    ))]
 pub(crate) async fn get(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,

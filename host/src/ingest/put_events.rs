@@ -179,25 +179,33 @@ impl<'de> Deserialize<'de> for WireTime {
 }
 
 /// The PutEvents response body.
-#[derive(Debug, Serialize)]
-struct PutEventsResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PutEventsResponse {
+    /// Entries refused.
     #[serde(rename = "FailedEntryCount")]
     failed_entry_count: usize,
+    /// One result per entry, in request order.
     #[serde(rename = "Entries")]
     entries: Vec<ResultEntry>,
 }
 
 /// One `PutEventsResultEntry`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum ResultEntry {
+    /// Accepted (durable).
     Accepted {
+        /// The id the host gave it.
         #[serde(rename = "EventId")]
         event_id: String,
     },
+    /// Refused, with AWS's code (`InvalidArgument`, `MalformedDetail`,
+    /// `NotAuthorizedForSourceException`).
     Failed {
+        /// The code.
         #[serde(rename = "ErrorCode")]
         error_code: &'static str,
+        /// Why.
         #[serde(rename = "ErrorMessage")]
         error_message: String,
     },

@@ -21,7 +21,7 @@ struct Request {
 }
 
 /// Response body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TestEventPatternResponse {
     /// Whether the pattern matches the event.

@@ -12,24 +12,32 @@
 //! `body-error` saying why, and the other versions are served.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailmark_backends::{ArchiveStore, ChangeRecord, HistoryQuery};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ChangeView, QueryError, QueryState, blocking, checked_limit};
+use crate::server::api_error::{ApiError, ApiPath, ApiQuery};
 
 /// Query string of the history route.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// Only the versions this source reported.
     source: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    cursor: Option<String>,
+    /// The `next-cursor` of the previous page.
+    #[param(inline)]
+    cursor: Option<crate::server::params::HistoryCursor>,
 }
 
 /// One version in an entity's history.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct Version {
     /// The change record (it names its source).
@@ -44,7 +52,7 @@ pub struct Version {
 }
 
 /// One page of `GET /v1/entities/{type}/{id}/history`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct History {
     /// Entity type.
@@ -61,19 +69,29 @@ pub struct History {
     pub next_cursor: Option<String>,
 }
 
-/// The handler.
+/// The versions of one entity, oldest first, each with its archived body.
+#[utoipa::path(get, path = "/v1/entities/{entity_type}/{entity_id}/history", tag = "trail",
+    params(
+        ("entity_type" = String, Path, description = "The entity type (`entity-type` of the detail)."),
+        ("entity_id" = String, Path, description = "The entity id (`entity-id` of the detail)."),
+        HistoryParams,
+    ),
+    responses(
+        (status = 200, description = "One page of the entity's versions.", body = History),
+        (status = 400, description = "A bad limit or cursor.", body = ApiError),
+        (status = 503, description = "A store is unavailable.", body = ApiError),
+    ))]
 pub(super) async fn history(
     State(state): State<QueryState>,
-    Path((entity_type, entity_id)): Path<(String, String)>,
-    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+    ApiPath((entity_type, entity_id)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<History>, QueryError> {
-    let Query(params) = params.map_err(|e| QueryError::BadRequest(e.body_text()))?;
     let query = HistoryQuery {
         entity_type,
         entity_id,
         source: params.source,
         limit: checked_limit(params.limit)?,
-        cursor: params.cursor,
+        cursor: params.cursor.map(|c| c.0),
     };
     let history = blocking(move || {
         let page = state.metadata.history(&query)?;

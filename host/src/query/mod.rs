@@ -6,15 +6,19 @@ pub mod history;
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use trailmark_backends::{ArchiveStore, BackendError, ChangeQuery, ChangeRecord, MetadataStore};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::server::api_error::{ApiError, ApiQuery};
+use crate::server::params::{ChangesCursor, TimeText};
 use crate::timespec::{format_ms, now_ms, parse_time_ms};
 
 /// Default and maximum page sizes (of changes and of history versions).
@@ -31,34 +35,50 @@ pub struct QueryState {
     pub archive: Arc<dyn ArchiveStore>,
 }
 
+/// The routes' declarations (see [`crate::server::openapi`]).
+pub(crate) fn api() -> OpenApiRouter<QueryState> {
+    OpenApiRouter::default()
+        .routes(routes!(changes))
+        .routes(routes!(history::history))
+}
+
 /// Routes: `GET /v1/changes` and `GET /v1/entities/{type}/{id}/history`.
 pub fn router(state: QueryState) -> Router {
-    Router::new()
-        .route("/v1/changes", get(changes))
-        .route(
-            "/v1/entities/{entity_type}/{entity_id}/history",
-            get(history::history),
-        )
-        .with_state(state)
+    api().with_state(state).split_for_parts().0
 }
 
 /// Query string of `GET /v1/changes`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesParams {
+    /// Only changes by this author.
     author: Option<String>,
+    /// Only this entity type.
     entity_type: Option<String>,
+    /// Only this entity id.
     entity_id: Option<String>,
+    /// Only `insert`, `update` or `delete`.
+    #[param(pattern = "^(insert|update|delete)$")]
     operation: Option<String>,
+    /// Only events from this source.
     source: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+    /// From this time.
+    #[param(inline)]
+    since: Option<TimeText>,
+    /// Up to this time.
+    #[param(inline)]
+    until: Option<TimeText>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    cursor: Option<String>,
+    /// The `next-cursor` of the previous page.
+    #[param(inline)]
+    cursor: Option<ChangesCursor>,
 }
 
 /// A change record as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct ChangeView {
     /// The reporting event.
@@ -107,7 +127,7 @@ impl From<ChangeRecord> for ChangeView {
 }
 
 /// One page of `GET /v1/changes`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct ChangesPage {
     /// Newest first.
@@ -143,18 +163,14 @@ impl IntoResponse for QueryError {
             QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             QueryError::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "BackendUnavailable"),
         };
-        (
-            status,
-            Json(json!({"error": code, "message": self.to_string()})),
-        )
-            .into_response()
+        (status, Json(ApiError::new(code, self.to_string()))).into_response()
     }
 }
 
 /// Turn query parameters into a backend query.
 pub fn to_query(p: ChangesParams, now: i64) -> Result<ChangeQuery, QueryError> {
-    let time = |field: &str, v: Option<String>| -> Result<Option<i64>, QueryError> {
-        v.map(|t| {
+    let time = |field: &str, v: Option<TimeText>| -> Result<Option<i64>, QueryError> {
+        v.map(|TimeText(t)| {
             parse_time_ms(&t, now).map_err(|e| QueryError::BadRequest(format!("`{field}`: {e}")))
         })
         .transpose()
@@ -176,7 +192,7 @@ pub fn to_query(p: ChangesParams, now: i64) -> Result<ChangeQuery, QueryError> {
         operation: p.operation,
         source: p.source,
         limit,
-        cursor: p.cursor,
+        cursor: p.cursor.map(|c| c.0),
     })
 }
 
@@ -200,11 +216,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| QueryError::Backend(e.to_string()))?
 }
 
+/// Change records, newest first, a page at a time: filter by author,
+/// entity, operation, source and time; follow `next-cursor` for more.
+#[utoipa::path(get, path = "/v1/changes", tag = "trail", params(ChangesParams),
+    responses(
+        (status = 200, description = "One page of change records.", body = ChangesPage),
+        (status = 400, description = "A bad filter, time or limit.", body = ApiError),
+        (status = 503, description = "The metadata store is unavailable.", body = ApiError),
+    ))]
 async fn changes(
     State(state): State<QueryState>,
-    params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<ChangesParams>,
 ) -> Result<Json<ChangesPage>, QueryError> {
-    let Query(params) = params.map_err(|e| QueryError::BadRequest(e.body_text()))?;
     let query = to_query(params, now_ms())?;
     let metadata = state.metadata.clone();
     let page = blocking(move || Ok(metadata.query(&query)?)).await?;

@@ -78,20 +78,75 @@ pub fn is_trail_read(method: &Method, path: &str) -> bool {
             || path == "/v1/access")
 }
 
-/// The middleware; see the [module docs](self).
+/// Whether a viewer page shows trail data (and so is audited): the
+/// search page, an entity's history, an event, the export download, the
+/// live tail and the dead letters.
+pub fn is_viewer_trail_read(method: &Method, path: &str) -> bool {
+    method == Method::GET
+        && (path == "/"
+            || path.starts_with("/ui/entities/")
+            || path.starts_with("/ui/events/")
+            || path == "/ui/export"
+            || path == "/ui/live"
+            || path == "/ui/dead-letters")
+}
+
+/// The middleware for the API; see the [module docs](self).
 pub async fn audit(
     State(state): State<Arc<AccessAudit>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    if !is_trail_read(request.method(), &path) {
+    if !is_trail_read(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         // Not authenticated here (the guard answered, or an open route).
         return next.run(request).await;
     };
+    let auth = match principal.kind {
+        PrincipalKind::Token => "bearer-token",
+        PrincipalKind::AccessKey => "sigv4",
+    };
+    audited(&state, &principal, auth, request, next).await
+}
+
+/// What the viewer's audit needs: the audit and the viewer's sessions.
+pub struct ViewerAudit {
+    /// Where access records go.
+    pub audit: Arc<AccessAudit>,
+    /// The viewer, whose session cookies say who reads.
+    pub viewer: Arc<trailmark_viewer::ViewerState>,
+}
+
+/// The middleware for the viewer's pages: a page that shows trail data,
+/// asked with a live session, is audited like an API read (`auth`:
+/// `viewer-session`); without a session the viewer answers its sign-in
+/// page, which shows nothing of the trail.
+pub async fn audit_viewer(
+    State(state): State<Arc<ViewerAudit>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !is_viewer_trail_read(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Some(principal) = state.viewer.reader(request.headers()) else {
+        return next.run(request).await;
+    };
+    audited(&state.audit, &principal, "viewer-session", request, next).await
+}
+
+/// Run the read, journal its access record, then answer (503 instead when
+/// the record cannot be journaled).
+async fn audited(
+    state: &AccessAudit,
+    principal: &Principal,
+    auth: &str,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
     let request_id = uuid::Uuid::new_v4().to_string();
     let at = now_ms();
     let route = request
@@ -109,7 +164,7 @@ pub async fn audit(
         .and_then(|v| v.to_str().ok())
         .map(|v| trailmark_auth::printable(v, REFLECT_CHARS));
     let method = request.method().as_str().to_owned();
-    let streamed = path == "/v1/export";
+    let streamed = matches!(path.as_str(), "/v1/export" | "/ui/export" | "/ui/live");
 
     let response = next.run(request).await;
     let (mut response, results, bytes) = if streamed {
@@ -120,10 +175,7 @@ pub async fn audit(
     let detail = json!({
         "request-id": request_id,
         "principal": trailmark_auth::printable(&principal.name, REFLECT_CHARS),
-        "auth": match principal.kind {
-            PrincipalKind::Token => "bearer-token",
-            PrincipalKind::AccessKey => "sigv4",
-        },
+        "auth": auth,
         "at": format_ms(at),
         "method": method,
         "route": route,

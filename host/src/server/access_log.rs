@@ -9,13 +9,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::api_error::{ApiError, ApiQuery};
 
 use super::access::ACCESS_DETAIL_TYPE;
 use crate::engine::pipeline::Pipeline;
@@ -26,44 +29,62 @@ use crate::timespec::{format_ms, now_ms, parse_time_ms};
 const MAX_LIMIT: usize = 1000;
 
 /// The filters of `GET /v1/access`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AccessQuery {
+    /// Only this principal's reads.
     actor: Option<String>,
+    /// Only this route, as recorded (e.g. `/v1/changes`).
     route: Option<String>,
-    after: Option<String>,
-    before: Option<String>,
+    /// From this time.
+    #[param(inline)]
+    after: Option<super::params::TimeText>,
+    /// Up to this time.
+    #[param(inline)]
+    before: Option<super::params::TimeText>,
+    /// At most this many, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+}
+
+/// The body of `GET /v1/access`.
+#[derive(Debug, Serialize, ToSchema)]
+struct AccessPage {
+    /// Access records, newest first: who (principal, token id or access key
+    /// id, how they authenticated), when, request id, method, route,
+    /// normalised query, result count and bytes, status, remote address and
+    /// user agent.
+    access: Vec<Value>,
+    /// Whether older records matched past `limit`.
+    more: bool,
+}
+
+/// The route's declaration (see [`super::openapi`]).
+pub(crate) fn api() -> OpenApiRouter<Arc<Pipeline>> {
+    OpenApiRouter::default().routes(routes!(list))
 }
 
 /// The route.
 pub fn router(pipeline: Arc<Pipeline>) -> Router {
-    Router::new()
-        .route("/v1/access", get(list))
-        .with_state(pipeline)
+    api().with_state(pipeline).split_for_parts().0
 }
 
 fn bad(message: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "BadRequest", "message": message})),
-    )
-        .into_response()
+    ApiError::bad_request(message).into_response()
 }
 
+/// The access log: every authenticated read of the trail, newest first.
+#[utoipa::path(get, path = "/v1/access", tag = "operations", params(AccessQuery),
+    responses(
+        (status = 200, description = "Access records.", body = AccessPage),
+        (status = 400, description = "A bad filter, time or limit.", body = ApiError),
+        (status = 500, description = "The journal could not be read.", body = ApiError),
+    ))]
 async fn list(
     State(pipeline): State<Arc<Pipeline>>,
-    query: Result<Query<AccessQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<AccessQuery>,
 ) -> Response {
-    let query = match query {
-        Ok(Query(query)) => query,
-        Err(e) => {
-            return bad(format!(
-                "{}; the filters are actor, route, after, before, limit",
-                e.body_text()
-            ));
-        }
-    };
     let now = now_ms();
     let time = |key: &str, value: &Option<String>| {
         value
@@ -71,7 +92,10 @@ async fn list(
             .map(|t| parse_time_ms(t, now).map_err(|e| format!("`{key}`: {e}")))
             .transpose()
     };
-    let (after, before) = match (time("after", &query.after), time("before", &query.before)) {
+    let (after, before) = match (
+        time("after", &query.after.as_ref().map(|t| t.0.clone())),
+        time("before", &query.before.as_ref().map(|t| t.0.clone())),
+    ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return bad(e),
     };
@@ -82,17 +106,9 @@ async fn list(
     let found =
         tokio::task::spawn_blocking(move || scan(&pipeline, &query, after, before, limit)).await;
     match found {
-        Ok(Ok((records, more))) => Json(json!({"access": records, "more": more})).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": "Internal", "message": format!("reading the journal: {e}")})),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": "Internal", "message": e.to_string()})),
-        )
-            .into_response(),
+        Ok(Ok((access, more))) => Json(AccessPage { access, more }).into_response(),
+        Ok(Err(e)) => ApiError::internal(format!("reading the journal: {e}")).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
 }
 
@@ -106,6 +122,10 @@ fn scan(
     limit: usize,
 ) -> Result<(Vec<Value>, bool), trailmark_journal::JournalError> {
     let journal = pipeline.journal();
+    // Access records ride the group commit: a read's record is written
+    // before it is answered but readers see records once synced. Sync
+    // first, so the log lists every read answered before this one.
+    journal.sync()?;
     let mut kept = std::collections::VecDeque::with_capacity(limit + 1);
     let mut more = false;
     for record in journal.read_from(journal.first_seq()) {

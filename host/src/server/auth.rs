@@ -98,6 +98,8 @@ pub struct AuthState {
 fn open_route(method: &Method, path: &str) -> Option<Option<Scope>> {
     match path {
         "/healthz" => Some(None),
+        // The API's description holds no trail data (and is in the repo).
+        "/openapi.json" if method == Method::GET => Some(None),
         "/readyz" if method == Method::GET => Some(Some(Scope::Metrics)),
         _ => None,
     }
@@ -108,6 +110,7 @@ fn open_route(method: &Method, path: &str) -> Option<Option<Scope>> {
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     match path {
         "/healthz" => None,
+        "/openapi.json" if method == Method::GET => None,
         "/readyz" if method == Method::GET => None,
         // EventBridge-compatible API (PutEvents, TestEventPattern) and native put.
         "/" => Some(Scope::Put),

@@ -6,10 +6,13 @@
 pub mod access;
 pub mod access_log;
 pub mod admin;
+pub mod api_error;
 pub mod auth;
 pub mod backup;
 pub mod dead_letters;
 pub mod listener;
+pub mod openapi;
+pub mod params;
 pub mod refusals;
 #[cfg(feature = "aws")]
 mod sqs;
@@ -98,6 +101,7 @@ pub async fn serve(config: Config) -> Result<()> {
         )
     });
     let viewer = viewer_state.clone().map(trailmark_viewer::router);
+    let viewer_for_audit = viewer_state.clone();
     let backup_source = Arc::new(crate::backup::Source {
         data: config.data.clone(),
         journal: pipeline.journal().clone(),
@@ -135,18 +139,21 @@ pub async fn serve(config: Config) -> Result<()> {
         .merge(backup::router(backup::BackupApi {
             source: backup_source.clone(),
             status: backup_status.clone(),
+            settings: Arc::new(config.backup.clone()),
         }))
-        .merge(access_log::router(pipeline.clone()));
+        .merge(access_log::router(pipeline.clone()))
+        .merge(openapi::router());
     // Inside the guard: every authenticated read of the trail is journaled
     // before it is answered (`server.audit-reads`, on unless turned off).
+    let access_audit = Arc::new(access::AccessAudit {
+        intake: ingest_intake.clone(),
+        account: config.account.clone(),
+        region: config.region.clone(),
+        metrics: metrics.clone(),
+    });
     let app = if config.audit_reads {
         app.layer(axum::middleware::from_fn_with_state(
-            Arc::new(access::AccessAudit {
-                intake: ingest_intake.clone(),
-                account: config.account.clone(),
-                region: config.region.clone(),
-                metrics: metrics.clone(),
-            }),
+            access_audit.clone(),
             access::audit,
         ))
     } else {
@@ -160,9 +167,19 @@ pub async fn serve(config: Config) -> Result<()> {
     // Merged after the guard: the viewer's pages (`GET /`, `/ui/...`) sign
     // in with a session cookie instead of a bearer token. `POST /` stays
     // the guarded PutEvents endpoint.
-    let app = match viewer {
-        Some(viewer) => app.merge(viewer),
-        None => app,
+    // Its pages that show trail data are audited as API reads are.
+    let app = match (viewer, viewer_for_audit) {
+        (Some(viewer), Some(state)) if config.audit_reads => {
+            app.merge(viewer.layer(axum::middleware::from_fn_with_state(
+                Arc::new(access::ViewerAudit {
+                    audit: access_audit,
+                    viewer: state,
+                }),
+                access::audit_viewer,
+            )))
+        }
+        (Some(viewer), _) => app.merge(viewer),
+        (None, _) => app,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)

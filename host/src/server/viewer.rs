@@ -11,7 +11,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -59,21 +58,45 @@ pub struct ExportApi {
 /// bearer token with the `query` scope (the guard checks it). Journaled as
 /// `trailmark.export` before a row is read; 503 when it cannot be.
 pub fn export_router(api: ExportApi) -> Router {
-    Router::new()
-        .route("/v1/export", get(export))
-        .with_state(api)
+    export_api().with_state(api).split_for_parts().0
+}
+
+/// The route's declaration (see [`super::openapi`]).
+pub(crate) fn export_api() -> utoipa_axum::router::OpenApiRouter<ExportApi> {
+    utoipa_axum::router::OpenApiRouter::default().routes(utoipa_axum::routes!(export))
 }
 
 /// The query string of `GET /v1/export`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExportParams {
+    /// A search in the viewer's query syntax (`type:book op:delete author:alice after:7d`;
+    /// values with spaces in quotes); empty exports everything. The pattern states the
+    /// unquoted form.
     #[serde(default)]
+    #[param(
+        pattern = "^((-?(author|type|entity|source|rule):[A-Za-z0-9._/-]+|-?op:(insert|update|delete)|(before|after):[0-9]{1,6}(s|m|h|d))( (-?(author|type|entity|source|rule):[A-Za-z0-9._/-]+|-?op:(insert|update|delete)|(before|after):[0-9]{1,6}(s|m|h|d)))*)?$"
+    )]
     q: String,
+    /// `ndjson` (default) or `csv`.
     #[serde(default)]
+    #[param(pattern = "^(|ndjson|csv)$")]
     format: String,
 }
 
+/// Export change records matching a search, each with its body, as NDJSON
+/// or CSV (streamed). Journaled as `trailmark.export` before a row is read.
+#[utoipa::path(get, path = "/v1/export", tag = "trail", params(ExportParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The records, streamed.", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A bad search or format.", body = super::api_error::ApiError),
+        (status = 503, description = "The export's audit record could not be journaled; nothing was exported.", body = super::api_error::ApiError),
+    ))]
 async fn export(
     State(api): State<ExportApi>,
     method: Method,

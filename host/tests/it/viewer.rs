@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Setup, assert_success, put_events, state_change};
+use crate::common::{Setup, assert_success, put_accepted, put_events, state_change};
 
 /// A browser without cookies of its own: redirects not followed.
 fn browser() -> ureq::Agent {
@@ -484,4 +484,63 @@ fn rule_finds_the_changes_whose_event_a_rule_matched() {
         page.contains(">insert<") && !page.contains(">delete<"),
         "{page}"
     );
+}
+
+/// The viewer's pages that show trail data are audited as API reads are:
+/// one `Trail Access` record per page, by the session's principal, with
+/// `auth: viewer-session`; the sign-in page and static files are not.
+#[test]
+fn viewer_pages_that_show_the_trail_write_one_access_record_each() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let url = server.url.clone();
+    let body = put_accepted(
+        &server,
+        &[state_change(
+            "book",
+            "dune",
+            "insert",
+            "ann",
+            Some(json!({"title": "Dune"})),
+        )],
+    );
+    let event_id = body["Entries"][0]["EventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let cookie = sign_in(&url, &server.token().expect("token"));
+    let pages = [
+        "/".to_owned(),
+        "/ui/entities/book/dune".to_owned(),
+        format!("/ui/events/{event_id}"),
+        "/ui/dead-letters".to_owned(),
+    ];
+    for page in &pages {
+        let (status, _, body) = get(&format!("{url}{page}"), Some(&cookie));
+        // The dead-letter page without a selection says "nothing to do" (400).
+        assert!(matches!(status, 200 | 400 | 404), "{page}: {status} {body}");
+    }
+    // Not trail data: no record.
+    get(&format!("{url}/ui/static/viewer.css"), Some(&cookie));
+    get(&format!("{url}/ui/signin"), None);
+    get(&format!("{url}/ui/entities/book/dune"), None);
+
+    let (status, answer) = server.get("/v1/access?limit=1000").expect("access");
+    assert_eq!(status, 200, "{answer}");
+    let viewer: Vec<&Value> = answer["access"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["auth"] == "viewer-session")
+        .collect();
+    let mut paths: Vec<&str> = viewer.iter().filter_map(|r| r["path"].as_str()).collect();
+    paths.sort_unstable();
+    let mut expected: Vec<&str> = pages.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(paths, expected, "{answer:#}");
+    for record in viewer {
+        assert_eq!(record["principal"], "local-admin", "{record}");
+        assert_eq!(record["method"], "GET");
+        assert!(record["bytes"].as_u64().is_some_and(|b| b > 0), "{record}");
+    }
 }
