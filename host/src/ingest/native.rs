@@ -363,9 +363,12 @@ fn entry_event(item: Value, state: &IngestState) -> Result<Event, EntryError> {
 pub(crate) async fn get(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, NativeError> {
+) -> Result<(Extension<crate::server::access::ResultCount>, Json<Value>), NativeError> {
     match shared.state.intake.get(&id).await {
-        Ok(Some(event)) => Ok(Json(envelope(event))),
+        Ok(Some(event)) => Ok((
+            Extension(crate::server::access::ResultCount(1)),
+            Json(envelope(event)),
+        )),
         Ok(None) => Err(NativeError::NotFound(truncate_for_message(&id, 100))),
         Err(error) => {
             tracing::warn!(error = %error, "intake lookup failed");

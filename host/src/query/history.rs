@@ -11,14 +11,15 @@
 //! error) never breaks the history: it comes back with `body: null` and a
 //! `body-error` saying why, and the other versions are served.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailmark_backends::{ArchiveStore, ChangeRecord, HistoryQuery};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ChangeView, QueryError, QueryState, blocking, checked_limit};
+use crate::server::access::ResultCount;
 use crate::server::api_error::{ApiError, ApiPath, ApiQuery};
 
 /// Query string of the history route.
@@ -85,7 +86,7 @@ pub(super) async fn history(
     State(state): State<QueryState>,
     ApiPath((entity_type, entity_id)): ApiPath<(String, String)>,
     ApiQuery(params): ApiQuery<HistoryParams>,
-) -> Result<Json<History>, QueryError> {
+) -> Result<(Extension<ResultCount>, Json<History>), QueryError> {
     let query = HistoryQuery {
         entity_type,
         entity_id,
@@ -108,7 +109,8 @@ pub(super) async fn history(
         })
     })
     .await?;
-    Ok(Json(history))
+    let count = ResultCount(history.versions.len() as u64);
+    Ok((Extension(count), Json(history)))
 }
 
 /// `record` with its body, or with why its body cannot be read.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailmark_backends::{ArchiveStore, BackendError, ChangeQuery, ChangeRecord, MetadataStore};
@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::server::access::ResultCount;
 use crate::server::api_error::{ApiError, ApiQuery};
 use crate::server::params::{ChangesCursor, TimeText};
 use crate::timespec::{format_ms, now_ms, parse_time_ms};
@@ -227,12 +228,16 @@ async fn blocking<T: Send + 'static>(
 async fn changes(
     State(state): State<QueryState>,
     ApiQuery(params): ApiQuery<ChangesParams>,
-) -> Result<Json<ChangesPage>, QueryError> {
+) -> Result<(Extension<ResultCount>, Json<ChangesPage>), QueryError> {
     let query = to_query(params, now_ms())?;
     let metadata = state.metadata.clone();
     let page = blocking(move || Ok(metadata.query(&query)?)).await?;
-    Ok(Json(ChangesPage {
-        changes: page.records.into_iter().map(ChangeView::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let count = ResultCount(page.records.len() as u64);
+    Ok((
+        Extension(count),
+        Json(ChangesPage {
+            changes: page.records.into_iter().map(ChangeView::from).collect(),
+            next_cursor: page.next_cursor,
+        }),
+    ))
 }

@@ -78,6 +78,13 @@ pub fn is_trail_read(method: &Method, path: &str) -> bool {
             || path == "/v1/access")
 }
 
+/// How many results a read answered: put on its response by the handler
+/// (`(Extension(ResultCount(n)), Json(..))`), so the audit records the
+/// count without reading the answer back. Answers without it are read
+/// back and counted ([`counted`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ResultCount(pub u64);
+
 /// Whether a viewer page shows trail data (and so is audited): the
 /// search page, an entity's history, an event, the export download, the
 /// live tail and the dead letters.
@@ -167,10 +174,15 @@ async fn audited(
     let streamed = matches!(path.as_str(), "/v1/export" | "/ui/export" | "/ui/live");
 
     let response = next.run(request).await;
-    let (mut response, results, bytes) = if streamed {
-        (response, None, None)
-    } else {
-        counted(response).await
+    let told = response.extensions().get::<ResultCount>().copied();
+    let (mut response, results, bytes) = match told {
+        _ if streamed => (response, None, None),
+        Some(ResultCount(n)) => {
+            let bytes = axum::body::HttpBody::size_hint(response.body()).exact();
+            let results = if response.status().is_success() { n } else { 0 };
+            (response, Some(results), bytes)
+        }
+        None => counted(response).await,
     };
     let detail = json!({
         "request-id": request_id,

@@ -106,7 +106,11 @@ async fn list(
     let found =
         tokio::task::spawn_blocking(move || scan(&pipeline, &query, after, before, limit)).await;
     match found {
-        Ok(Ok((access, more))) => Json(AccessPage { access, more }).into_response(),
+        Ok(Ok((access, more))) => (
+            axum::Extension(super::access::ResultCount(access.len() as u64)),
+            Json(AccessPage { access, more }),
+        )
+            .into_response(),
         Ok(Err(e)) => ApiError::internal(format!("reading the journal: {e}")).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }

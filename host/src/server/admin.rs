@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -25,6 +25,7 @@ use crate::engine::replay::{ReplayError, Replayed};
 use crate::metrics::Metrics;
 use crate::timespec::format_ms;
 
+use super::access::ResultCount;
 use super::api_error::{ApiError, ApiJson, ApiPath, ApiQuery, Refused};
 use super::params::TimeText;
 
@@ -670,7 +671,7 @@ struct Letters {
 async fn dlq_list(
     State(s): State<AdminState>,
     ApiQuery(q): ApiQuery<DlqQuery>,
-) -> Result<Json<Letters>, Refused> {
+) -> Result<(Extension<ResultCount>, Json<Letters>), Refused> {
     let store = s.pipeline.dispatcher().dead_letters().clone();
     let limit = q.limit.unwrap_or(1000);
     if limit > 10_000 {
@@ -682,9 +683,12 @@ async fn dlq_list(
         .await
         .map_err(internal)?
         .map_err(internal)?;
-    Ok(Json(Letters {
-        dead_letters: letters.iter().map(|d| letter_view(d, false)).collect(),
-    }))
+    Ok((
+        Extension(ResultCount(letters.len() as u64)),
+        Json(Letters {
+            dead_letters: letters.iter().map(|d| letter_view(d, false)).collect(),
+        }),
+    ))
 }
 
 /// One dead letter with its event.
@@ -699,7 +703,7 @@ async fn dlq_list(
 async fn dlq_show(
     State(s): State<AdminState>,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<LetterView>, Refused> {
+) -> Result<(Extension<ResultCount>, Json<LetterView>), Refused> {
     let store = s.pipeline.dispatcher().dead_letters().clone();
     let letter = tokio::task::spawn_blocking(move || store.get(id))
         .await
@@ -710,7 +714,7 @@ async fn dlq_show(
                 "no dead letter {id}; `trailmark dlq list` shows them"
             ))
         })?;
-    Ok(Json(letter_view(&letter, true)))
+    Ok((Extension(ResultCount(1)), Json(letter_view(&letter, true))))
 }
 
 /// Body of dead-letter replay and purge: explicit ids, or all of one rule,

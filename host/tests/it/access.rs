@@ -14,7 +14,13 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// GET `path` with `token`: (status, request id).
 fn read(url: &str, path: &str, token: &str) -> (u16, Option<String>) {
-    let response = agent(WAIT)
+    let (status, id, _) = read_sized(url, path, token);
+    (status, id)
+}
+
+/// GET `path` with `token`: (status, request id, body bytes).
+fn read_sized(url: &str, path: &str, token: &str) -> (u16, Option<String>, usize) {
+    let mut response = agent(WAIT)
         .get(&format!("{url}{path}"))
         .header("Authorization", &format!("Bearer {token}"))
         .header("User-Agent", "access-test/1")
@@ -25,7 +31,8 @@ fn read(url: &str, path: &str, token: &str) -> (u16, Option<String>) {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    (response.status().as_u16(), id)
+    let body = response.body_mut().read_to_vec().expect("body");
+    (response.status().as_u16(), id, body.len())
 }
 
 /// Every access record, by request id.
@@ -74,10 +81,12 @@ fn each_read_route_writes_exactly_one_access_record_and_a_refused_read_none() {
         ("/v1/admin/dlq", "/v1/admin/dlq", 0),
     ];
     let mut asked = Vec::new();
+    let mut sizes = Vec::new();
     for (path, _, _) in &routes {
-        let (status, id) = read(&server.url, path, &token);
+        let (status, id, size) = read_sized(&server.url, path, &token);
         assert_eq!(status, 200, "{path}");
         asked.push(id.expect("every audited answer names its request"));
+        sizes.push(size as u64);
     }
     let (status, id) = read(&server.url, "/v1/export?q=type%3Abook", &token);
     assert_eq!(status, 200);
@@ -107,7 +116,8 @@ fn each_read_route_writes_exactly_one_access_record_and_a_refused_read_none() {
         );
         assert_eq!(record["status"], 200);
         assert_eq!(record["results"], *results, "{path}: {record}");
-        assert!(record["bytes"].as_u64().is_some_and(|b| b > 0), "{record}");
+        let size = sizes[asked.iter().position(|a| a == id).expect("asked")];
+        assert_eq!(record["bytes"], size, "{path}: the answer's size: {record}");
         assert!(
             record["remote"]
                 .as_str()
