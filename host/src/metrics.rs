@@ -494,8 +494,40 @@ impl Metrics {
         );
         self.delivery_lag
             .render(&mut out, "trailmark_delivery_lag_seconds", "");
+        render_process(&mut out);
         out
     }
+}
+
+/// The process's resident memory and open file descriptors, under the names
+/// Prometheus client libraries use, from `/proc/self` (left out where there
+/// is none): what a soak run or an operator watches for leaks.
+fn render_process(out: &mut String) {
+    if let Some(rss) = resident_bytes() {
+        gauge(
+            out,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            i64::try_from(rss).unwrap_or(i64::MAX),
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        gauge(
+            out,
+            "process_open_fds",
+            "Number of open file descriptors.",
+            i64::try_from(fds.count()).unwrap_or(i64::MAX),
+        );
+    }
+}
+
+/// Resident set size from `/proc/self/statm` (its second field, in pages).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok().filter(|p| *p > 0).unwrap_or(4096))
 }
 
 /// One counter in the exposition format.
@@ -545,6 +577,16 @@ mod tests {
             )
         );
         assert!(text.contains("trailmark_plugin_call_seconds_count{rule=\"archive\"} 1"));
+        if cfg!(target_os = "linux") {
+            let value = |name: &str| -> u64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("{name} in {text}"))
+            };
+            assert!(value("process_resident_memory_bytes") > 1 << 20);
+            assert!(value("process_open_fds") >= 3);
+        }
         assert_eq!(
             r.call_latency.quantile(0.99),
             Some(Duration::from_secs_f64(0.000_05))
