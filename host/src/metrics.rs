@@ -203,6 +203,9 @@ pub struct Metrics {
     pub events_rejected: AtomicU64,
     /// Requests refused with 503 because the journal could not take more.
     pub throttled: AtomicU64,
+    /// Appends refused because the journal's disk was full (producers got
+    /// 503, the host's own records waited).
+    pub storage_full: AtomicU64,
     /// Rule or plugin reloads that failed.
     pub reload_failures: AtomicU64,
     /// Rule or plugin reloads that succeeded.
@@ -351,6 +354,12 @@ impl Metrics {
             "trailmark_ingest_throttled_total",
             "Requests refused because the journal's group-commit queue was full.",
             self.throttled.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "trailmark_journal_full_total",
+            "Appends refused because the journal's disk was full (nothing of them was kept).",
+            self.storage_full.load(Relaxed),
         );
         counter(
             &mut out,

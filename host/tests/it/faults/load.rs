@@ -19,8 +19,9 @@ struct Shared {
     /// The server's base URL and admin token; changed when it restarts.
     target: RwLock<(String, Option<String>)>,
     acked: Mutex<HashSet<String>>,
-    /// Requests answered with another status than 200, by status.
-    refused: Mutex<HashMap<u16, u64>>,
+    /// Requests answered with another status than 200, by status, and the
+    /// last answer's body.
+    refused: Mutex<HashMap<u16, (u64, Value)>>,
     /// Requests that got no answer (the server was down or went away).
     unanswered: AtomicU64,
     /// Entries sent, acknowledged or not.
@@ -66,8 +67,13 @@ impl Load {
             .lock()
             .expect("refused")
             .get(&status)
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |(n, _)| *n)
+    }
+
+    /// The body of the last answer with `status`.
+    pub(crate) fn refusal(&self, status: u16) -> Option<Value> {
+        let refused = self.shared.refused.lock().expect("refused");
+        refused.get(&status).map(|(_, body)| body.clone())
     }
 
     /// Wait until `n` more events than now are acknowledged, or panic
@@ -90,7 +96,13 @@ impl Load {
             "load: {} entries sent, {} acknowledged, refused {:?}, {} requests unanswered",
             self.shared.sent.load(Relaxed),
             acked.len(),
-            self.shared.refused.lock().expect("refused"),
+            self.shared
+                .refused
+                .lock()
+                .expect("refused")
+                .iter()
+                .map(|(status, (n, _))| (*status, *n))
+                .collect::<Vec<_>>(),
             self.shared.unanswered.load(Relaxed)
         );
         acked
@@ -135,12 +147,12 @@ fn run(shared: &Shared, stream: usize, author: &str) {
             continue;
         };
         if status != 200 {
-            *shared
-                .refused
-                .lock()
-                .expect("refused")
-                .entry(status)
-                .or_default() += 1;
+            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            let mut refused = shared.refused.lock().expect("refused");
+            let entry = refused.entry(status).or_insert((0, Value::Null));
+            entry.0 += 1;
+            entry.1 = body;
+            drop(refused);
             // As a producer backs off on 503.
             std::thread::sleep(Duration::from_millis(20));
             continue;

@@ -9,5 +9,6 @@ mod destination;
 mod load;
 
 mod crash_loop;
+mod disk_full;
 mod shutdown;
 mod slow_consumer;
