@@ -7,58 +7,13 @@
 //! directory, grown with `mount -o remount`. Mounting needs root with
 //! CAP_SYS_ADMIN; without it the test says so and is skipped.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use super::load::{self, Load};
+use super::tmpfs::Tmpfs;
 use crate::common::Setup;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs {
-    at: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mount a tmpfs of `size` at `at`, or None when this process may not.
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .ok()?;
-        if !mounted.status.success() {
-            eprintln!(
-                "cannot mount a tmpfs: {}",
-                String::from_utf8_lossy(&mounted.stderr).trim()
-            );
-            return None;
-        }
-        Some(Tmpfs { at: at.to_owned() })
-    }
-
-    /// Give it `size` in all: the space an operator frees.
-    fn resize(&self, size: &str) {
-        let out = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.at)
-            .output()
-            .expect("mount");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.at).status();
-    }
-}
 
 #[test]
 fn a_full_journal_disk_refuses_with_503_and_ingest_resumes_when_space_returns() {
@@ -68,10 +23,6 @@ fn a_full_journal_disk_refuses_with_503_and_ingest_resumes_when_space_returns() 
     let journal = setup.path().join("data/journal");
     std::fs::create_dir_all(&journal).expect("mkdir");
     let Some(disk) = Tmpfs::mount(&journal, "2m") else {
-        crate::common::skip_unless_required(
-            "TRAILMARK_FAULT_MOUNTS",
-            "permission to mount a tmpfs",
-        );
         return;
     };
     let server = setup.start();

@@ -7,8 +7,10 @@
 
 mod destination;
 mod load;
+mod tmpfs;
 
 mod crash_loop;
 mod disk_full;
+mod outages;
 mod shutdown;
 mod slow_consumer;
