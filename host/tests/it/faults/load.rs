@@ -26,6 +26,8 @@ struct Shared {
     unanswered: AtomicU64,
     /// Entries sent, acknowledged or not.
     sent: AtomicU64,
+    /// A pause after each request (none: as fast as the server answers).
+    pause: Duration,
     stop: AtomicBool,
 }
 
@@ -38,7 +40,16 @@ pub(crate) struct Load {
 impl Load {
     /// Start `streams` streams of 5-event requests by `author` against `server`.
     pub(crate) fn start(server: &Server, streams: usize, author: &str) -> Load {
-        let shared = Arc::new(Shared::default());
+        Load::paced(server, streams, author, Duration::ZERO)
+    }
+
+    /// As [`Load::start`], each stream pausing `pause` after each request
+    /// (for backends much slower than the host, such as moto).
+    pub(crate) fn paced(server: &Server, streams: usize, author: &str, pause: Duration) -> Load {
+        let shared = Arc::new(Shared {
+            pause,
+            ..Shared::default()
+        });
         *shared.target.write().expect("target") = (server.url.clone(), server.token());
         let streams = (0..streams)
             .map(|stream| {
@@ -164,6 +175,7 @@ fn run(shared: &Shared, stream: usize, author: &str) {
             .flatten()
             .filter_map(|e| e["EventId"].as_str().map(str::to_owned));
         shared.acked.lock().expect("acked").extend(ids);
+        std::thread::sleep(shared.pause);
     }
 }
 

@@ -9,8 +9,10 @@ mod destination;
 mod load;
 mod tmpfs;
 
+mod aws_outage;
 mod crash_loop;
 mod disk_full;
 mod outages;
+mod retention;
 mod shutdown;
 mod slow_consumer;
