@@ -248,6 +248,7 @@ fn test() -> Result<()> {
     // viewer is tested in a real browser too.
     debian::ensure_chromium()?;
     debian::ensure_systemd_analyze()?;
+    debian::ensure_faketime()?;
     let moto = moto::Moto::start(&root())?;
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
@@ -259,6 +260,8 @@ fn test() -> Result<()> {
         // The README test runs the AWS CLI example (installed beside moto).
         .env("TRAILMARK_README_TEST", "require")
         .env("TRAILMARK_DEPLOY_TESTS", "require")
+        // The wall-clock fault test runs the server under libfaketime.
+        .env("TRAILMARK_FAULT_CLOCK", "require")
         .envs(moto.env()))?;
     drop(moto);
     image_smoke_test()

@@ -10,6 +10,7 @@ mod load;
 mod tmpfs;
 
 mod aws_outage;
+mod clock;
 mod crash_loop;
 mod disk_full;
 mod outages;
