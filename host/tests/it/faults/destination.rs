@@ -4,6 +4,7 @@
 //! keeps the id of every event it answered 2xx for, so a test can tell
 //! what was delivered and how often.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::common::Setup;
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,17 +67,34 @@ impl Destination {
         *self.state.mode.lock().expect("mode") = mode;
     }
 
-    /// `rules/destinations/<name>.yaml` for this receiver, with `timeout`.
-    pub(crate) fn yaml(&self, name: &str, timeout: &str) -> String {
-        format!(
+    /// Install the standard `webhook` plugin in `setup` and this receiver
+    /// as destination `name` (`rules/destinations/<name>.yaml`), each call
+    /// given up after `timeout`; the rule that uses it is the caller's.
+    pub(crate) fn install(&self, setup: &Setup, name: &str, timeout: &str) {
+        setup.plugin("webhook", "trailmark-plugin-webhook");
+        let dir = setup.path().join("rules/destinations");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let yaml = format!(
             "name: {name}\nurl: http://{}\nallow-http: true\ntimeout: {timeout}\nrate: 100000\n",
             self.addr
-        )
+        );
+        std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write destination");
     }
 
     /// Ids of the events answered 200 so far, repeats kept.
     pub(crate) fn delivered(&self) -> Vec<String> {
         self.state.delivered.lock().expect("delivered").clone()
+    }
+
+    /// Every event of `acked` was answered 200 exactly once.
+    pub(crate) fn assert_each_once(&self, acked: &HashSet<String>) {
+        let mut times: HashMap<String, usize> = HashMap::new();
+        for id in self.delivered() {
+            *times.entry(id).or_default() += 1;
+        }
+        for id in acked {
+            assert_eq!(times.get(id), Some(&1), "event {id} at the receiver");
+        }
     }
 
     /// Requests read so far, answered or not.

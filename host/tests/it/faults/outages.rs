@@ -5,7 +5,6 @@
 //! letters (the retry policy did not run out) and no duplicate change
 //! records.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::destination::{Destination, Mode};
@@ -43,16 +42,9 @@ fn assert_recovered(
 fn a_webhook_hanging_past_its_timeout_gets_each_event_once_it_answers() {
     let hooks = Destination::start(Mode::Answer);
     let setup = Setup::new().standard();
-    setup.plugin("webhook", "trailmark-plugin-webhook");
     // Retries every second at most, so the test does not wait for backoff.
     setup.config("[dispatch]\nretry-max = \"1s\"\n");
-    let destinations = setup.path().join("rules/destinations");
-    std::fs::create_dir_all(&destinations).expect("mkdir");
-    std::fs::write(
-        destinations.join("hooks.yaml"),
-        hooks.yaml("hooks", "300ms"),
-    )
-    .expect("write");
+    hooks.install(&setup, "hooks", "300ms");
     setup.test_rule(
         "hooks",
         "webhook",
@@ -71,13 +63,7 @@ fn a_webhook_hanging_past_its_timeout_gets_each_event_once_it_answers() {
     let acked = load.stop();
 
     assert_recovered(&server, &setup, "hang", &acked);
-    let mut at_hooks: HashMap<String, usize> = HashMap::new();
-    for id in hooks.delivered() {
-        *at_hooks.entry(id).or_default() += 1;
-    }
-    for id in &acked {
-        assert_eq!(at_hooks.get(id), Some(&1), "event {id} at the webhook");
-    }
+    hooks.assert_each_once(&acked);
     let log = server.log();
     assert!(log.contains("timed out"), "no timeout logged:\n{log}");
 }

@@ -32,17 +32,10 @@ fn found(server: &Server, id: &str) -> bool {
 fn retention_removes_what_every_rule_has_and_keeps_what_one_still_owes() {
     let hooks = Destination::start(Mode::Hang);
     let setup = Setup::new().standard();
-    setup.plugin("webhook", "trailmark-plugin-webhook");
     setup.config(
         "[journal]\nretention = \"2s\"\nsegment-size = \"64KiB\"\n\n[dispatch]\nretry-max = \"1s\"\n",
     );
-    let destinations = setup.path().join("rules/destinations");
-    std::fs::create_dir_all(&destinations).expect("mkdir");
-    std::fs::write(
-        destinations.join("hooks.yaml"),
-        hooks.yaml("hooks", "300ms"),
-    )
-    .expect("write");
+    hooks.install(&setup, "hooks", "300ms");
     // Only `held` entities go to the (hanging) webhook.
     setup.rule(
         "hooks.yaml",

@@ -2,7 +2,6 @@
 //! delivery, and exits 0; the next start delivers what was left, and
 //! nothing that had finished a second time.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::destination::{Destination, Mode};
@@ -21,15 +20,8 @@ fn sigterm_under_load_exits_0_and_the_restart_delivers_each_event_once() {
     // Retries every second at most, so the restart's redeliveries start soon.
     setup.config("[dispatch]\nretry-max = \"1s\"\n");
     setup.plugin("flaky", "fixture-flaky");
-    setup.plugin("webhook", "trailmark-plugin-webhook");
     setup.test_rule("attempts", "flaky", ATTEMPTS_RULE);
-    let destinations = setup.path().join("rules/destinations");
-    std::fs::create_dir_all(&destinations).expect("mkdir");
-    std::fs::write(
-        destinations.join("hooks.yaml"),
-        hooks.yaml("hooks", "300ms"),
-    )
-    .expect("write");
+    hooks.install(&setup, "hooks", "300ms");
     setup.test_rule(
         "hooks",
         "webhook",
@@ -74,13 +66,7 @@ fn sigterm_under_load_exits_0_and_the_restart_delivers_each_event_once() {
         );
     }
     // ... and what had not is delivered after the restart, once.
-    let mut at_hooks: HashMap<String, usize> = HashMap::new();
-    for id in hooks.delivered() {
-        *at_hooks.entry(id).or_default() += 1;
-    }
-    for id in &acked {
-        assert_eq!(at_hooks.get(id), Some(&1), "event {id} at the webhook");
-    }
+    hooks.assert_each_once(&acked);
     assert!(
         server.dead_letters().is_empty(),
         "{:?}",

@@ -2,7 +2,6 @@
 //! rules keep up, ingest does not push back, the slow rule's backlog waits
 //! in the journal rather than in memory, and it catches up afterwards.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::destination::{Destination, Mode};
@@ -17,11 +16,8 @@ const MAX_PENDING: u64 = 400;
 fn a_rule_slowed_to_100ms_per_event_holds_back_neither_ingest_nor_other_rules() {
     let slow = Destination::start(Mode::Delay(Duration::from_millis(100)));
     let setup = Setup::new().standard();
-    setup.plugin("webhook", "trailmark-plugin-webhook");
     setup.config(&format!("[dispatch]\nmax-pending = {MAX_PENDING}\n"));
-    let destinations = setup.path().join("rules/destinations");
-    std::fs::create_dir_all(&destinations).expect("mkdir");
-    std::fs::write(destinations.join("slow.yaml"), slow.yaml("slow", "5s")).expect("write");
+    slow.install(&setup, "slow", "5s");
     setup.test_rule(
         "slow",
         "webhook",
@@ -64,13 +60,7 @@ fn a_rule_slowed_to_100ms_per_event_holds_back_neither_ingest_nor_other_rules() 
     // It catches up once the destination is fast, each event once.
     slow.set(Mode::Answer);
     load::wait_drained(&server, WAIT);
-    let mut at_slow: HashMap<String, usize> = HashMap::new();
-    for id in slow.delivered() {
-        *at_slow.entry(id).or_default() += 1;
-    }
-    for id in &acked {
-        assert_eq!(at_slow.get(id), Some(&1), "event {id} at the slow webhook");
-    }
+    slow.assert_each_once(&acked);
     assert!(
         server.dead_letters().is_empty(),
         "{:?}",
