@@ -502,6 +502,17 @@ enum Plan {
 
 impl Writer {
     /// Start the next pack if this one is full.
+    /// After an append that failed part way (a full disk): truncate the
+    /// pack back to its indexed end. When even that fails, go on after the
+    /// torn bytes (unindexed, never read), or in a new pack when the
+    /// length cannot be read either.
+    fn cut_torn_append(&mut self, path: &Path) {
+        if let Err(e) = self.file.set_len(self.len) {
+            tracing::warn!(path = %path.display(), error = %e, "archive: cannot cut a failed append; continuing after it");
+            self.len = self.file.metadata().map_or(PACK_LIMIT, |m| m.len());
+        }
+    }
+
     fn rotate(&mut self, packs: &Path) -> BackendResult<()> {
         if self.len < PACK_LIMIT {
             return Ok(());
@@ -577,17 +588,20 @@ impl PackArchive {
         }
         if !buffer.is_empty() {
             let path = self.packs.join(pack_name(writer.pack));
-            writer
-                .file
-                .write_all(&buffer)
-                .map_err(|e| io_error("append to", &path, e))?;
+            if let Err(e) = writer.file.write_all(&buffer) {
+                // A full disk takes part of the write: cut it, or the next
+                // append's bodies land after it, not at their offsets.
+                writer.cut_torn_append(&path);
+                return Err(io_error("append to", &path, e));
+            }
+            // The bytes are in the file whether or not the sync succeeds.
+            writer.len += buffer.len() as u64;
             if writer.durability == Durability::EachWrite {
                 writer
                     .file
                     .sync_data()
                     .map_err(|e| io_error("sync", &path, e))?;
             }
-            writer.len += buffer.len() as u64;
             // Each write mode's transaction: one per batch when every put
             // must be durable, else one kept open until `sync`.
             let batched = writer.durability == Durability::Batched;

@@ -203,6 +203,9 @@ pub struct Metrics {
     pub events_rejected: AtomicU64,
     /// Requests refused with 503 because the journal could not take more.
     pub throttled: AtomicU64,
+    /// Appends refused because the journal's disk was full (producers got
+    /// 503, the host's own records waited).
+    pub storage_full: AtomicU64,
     /// Rule or plugin reloads that failed.
     pub reload_failures: AtomicU64,
     /// Rule or plugin reloads that succeeded.
@@ -354,6 +357,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "trailmark_journal_full_total",
+            "Appends refused because the journal's disk was full (nothing of them was kept).",
+            self.storage_full.load(Relaxed),
+        );
+        counter(
+            &mut out,
             "trailmark_reloads_total",
             "Successful rule/plugin reloads.",
             self.reloads.load(Relaxed),
@@ -494,8 +503,40 @@ impl Metrics {
         );
         self.delivery_lag
             .render(&mut out, "trailmark_delivery_lag_seconds", "");
+        render_process(&mut out);
         out
     }
+}
+
+/// The process's resident memory and open file descriptors, under the names
+/// Prometheus client libraries use, from `/proc/self` (left out where there
+/// is none): what a soak run or an operator watches for leaks.
+fn render_process(out: &mut String) {
+    if let Some(rss) = resident_bytes() {
+        gauge(
+            out,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            i64::try_from(rss).unwrap_or(i64::MAX),
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        gauge(
+            out,
+            "process_open_fds",
+            "Number of open file descriptors.",
+            i64::try_from(fds.count()).unwrap_or(i64::MAX),
+        );
+    }
+}
+
+/// Resident set size from `/proc/self/statm` (its second field, in pages).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok().filter(|p| *p > 0).unwrap_or(4096))
 }
 
 /// One counter in the exposition format.
@@ -545,6 +586,16 @@ mod tests {
             )
         );
         assert!(text.contains("trailmark_plugin_call_seconds_count{rule=\"archive\"} 1"));
+        if cfg!(target_os = "linux") {
+            let value = |name: &str| -> u64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("{name} in {text}"))
+            };
+            assert!(value("process_resident_memory_bytes") > 1 << 20);
+            assert!(value("process_open_fds") >= 3);
+        }
         assert_eq!(
             r.call_latency.quantile(0.99),
             Some(Duration::from_secs_f64(0.000_05))

@@ -95,6 +95,22 @@ pub enum JournalError {
         source: Arc<io::Error>,
     },
 
+    /// The journal's disk is full (`ENOSPC`, or the quota): the batch was
+    /// rolled back, none of it is in the chain, and the journal takes
+    /// appends again once space is freed; no reopen needed.
+    #[error(
+        "{path}: {op} failed: {source}: the journal's disk is full; nothing of this batch was kept, and appends resume once space is freed"
+    )]
+    Full {
+        /// The file being written.
+        path: PathBuf,
+        /// `"write"`, `"create segment"`, `"write space probe"`, ...
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
     /// An earlier write or fsync failed, so the journal no longer accepts appends: after a
     /// failed fsync the kernel's view of the file cannot be trusted. Reopen the journal
     /// (which re-validates the tail) to continue.

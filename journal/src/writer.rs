@@ -83,6 +83,26 @@ impl Failure {
         }
     }
 
+    /// A write found the disk (or the user's quota) full: nothing else is
+    /// wrong, and a write can succeed again once space is freed. Not a
+    /// failed fsync, whatever its errno: after one, the kernel may have
+    /// dropped earlier dirty pages, so the writer must stop.
+    fn is_out_of_space(&self) -> bool {
+        self.op != "fdatasync"
+            && matches!(
+                self.source.raw_os_error(),
+                Some(libc_errno::ENOSPC | libc_errno::EDQUOT)
+            )
+    }
+
+    fn full(&self) -> JournalError {
+        JournalError::Full {
+            path: self.path.clone(),
+            op: self.op,
+            source: Arc::clone(&self.source),
+        }
+    }
+
     fn poisoned(&self) -> JournalError {
         JournalError::Poisoned {
             path: self.path.clone(),
@@ -92,6 +112,39 @@ impl Failure {
         }
     }
 }
+
+/// The errno values of a full disk, as Linux numbers them (the journal
+/// writes with positioned I/O on Unix only).
+mod libc_errno {
+    /// No space left on device.
+    pub(super) const ENOSPC: i32 = 28;
+    /// Disk quota exceeded.
+    pub(super) const EDQUOT: i32 = 122;
+}
+
+/// Where the writer was before a batch: what a batch that hit a full disk
+/// is rolled back to, so that nothing of it stays in the chain.
+struct Mark {
+    path: PathBuf,
+    first_seq: u64,
+    len: u64,
+    next_seq: u64,
+    last_hash: Hash,
+    last_timestamp_ms: i64,
+    dirty: bool,
+    dirty_since: Option<Instant>,
+    rolled: bool,
+    /// `pending.len()`, and the last entry's `(last_seq, durable_len, sparse.len())`.
+    pending: usize,
+    last_pending: Option<(u64, u64, usize)>,
+}
+
+/// Bytes written (then removed) to find out whether the disk has room again.
+const SPACE_PROBE_BYTES: usize = 64 * 1024;
+
+/// The probe's file in the journal directory; not a segment (see
+/// [`crate::segment::parse_segment_name`]), so a leftover is ignored.
+const SPACE_PROBE_FILE: &str = ".space-probe";
 
 /// Index changes not yet published (their bytes are not yet fsynced).
 struct PendingSegment {
@@ -127,6 +180,9 @@ pub(crate) struct Writer {
     /// A segment was rolled in this batch: sync at its end even if nobody asked.
     rolled: bool,
     poison: Option<Failure>,
+    /// The last batch found the disk full (and was rolled back); until a
+    /// write succeeds again, sync barriers fail unless a probe finds room.
+    full: Option<Failure>,
     /// The directory lock, released when the writer thread ends.
     _lock: File,
 }
@@ -149,6 +205,7 @@ impl Writer {
             dirty_since: None,
             rolled: false,
             poison: None,
+            full: None,
             _lock: lock,
         }
     }
@@ -223,13 +280,38 @@ impl Writer {
                 .any(|a| a.completion == Completion::AfterFsync);
 
         let stopping = shutdown.is_some();
+        if self.poison.is_none()
+            && self.full.is_some()
+            && !barriers.is_empty()
+            && let Err(failure) = self.probe_space()
+        {
+            // Still full: a barrier cannot promise that a write would last.
+            for done in barriers.drain(..) {
+                complete(done, Err(failure.full()));
+            }
+        }
         let result = match &self.poison {
             Some(failure) => Err(failure.clone()),
-            None => self.write_batch(&mut appends),
+            None => {
+                let mark = self.mark();
+                self.write_batch(&mut appends)
+                    .map_err(|failure| self.roll_back(failure, mark))
+            }
         };
-        if let Err(failure) = result {
-            self.fail_all(&failure, appends, barriers, shutdown);
-            return stopping;
+        match result {
+            Ok(()) => {
+                if !appends.is_empty() && self.full.take().is_some() {
+                    tracing::info!(dir = %self.shared.dir.display(), "journal has space again; appends resume");
+                }
+            }
+            Err(failure) if self.poison.is_none() && failure.is_out_of_space() => {
+                self.fail_full(&failure, appends, barriers, shutdown);
+                return stopping;
+            }
+            Err(failure) => {
+                self.fail_all(&failure, appends, barriers, shutdown);
+                return stopping;
+            }
         }
         if !appends.is_empty() {
             Counters::add(&self.shared.counters.batches, 1);
@@ -267,6 +349,157 @@ impl Writer {
                 self.fail_all(&failure, durable, barriers, shutdown);
                 stopping
             }
+        }
+    }
+
+    /// Where the writer is now, to roll a batch back to.
+    fn mark(&self) -> Mark {
+        Mark {
+            path: self.path.clone(),
+            first_seq: self.first_seq,
+            len: self.len,
+            next_seq: self.next_seq,
+            last_hash: self.last_hash,
+            last_timestamp_ms: self.last_timestamp_ms,
+            dirty: self.dirty,
+            dirty_since: self.dirty_since,
+            rolled: self.rolled,
+            pending: self.pending.len(),
+            last_pending: self
+                .pending
+                .last()
+                .map(|p| (p.info.last_seq, p.info.durable_len, p.info.sparse.len())),
+        }
+    }
+
+    /// After a batch failed with a full disk: remove what it wrote (bytes
+    /// past the mark, segments it created) so the chain ends where it ended
+    /// before, and return the failure. Any other failure, or one while
+    /// rolling back, is returned for the caller to poison the writer with.
+    fn roll_back(&mut self, failure: Failure, mark: Mark) -> Failure {
+        if !failure.is_out_of_space() {
+            return failure;
+        }
+        match self.restore(&mark) {
+            Ok(()) => failure,
+            Err(undo) => {
+                tracing::error!(
+                    path = %undo.path.display(),
+                    op = undo.op,
+                    error = %undo.source,
+                    "cannot roll back a batch that found the journal's disk full"
+                );
+                // Not rolled back: the writer must stop, whatever the errno.
+                Failure {
+                    source: Arc::new(io::Error::other(undo.source.to_string())),
+                    ..undo
+                }
+            }
+        }
+    }
+
+    fn restore(&mut self, mark: &Mark) -> Result<(), Failure> {
+        self.buf.clear();
+        // Segments this batch created (whole or in part) come after the mark's.
+        let dir = self.shared.dir.clone();
+        let listed = crate::segment::list_segments(&dir).map_err(|e| Failure {
+            path: dir.clone(),
+            offset: 0,
+            op: "list segments",
+            source: Arc::new(io::Error::other(e.to_string())),
+        })?;
+        for (first_seq, path) in listed {
+            if first_seq > mark.first_seq {
+                std::fs::remove_file(&path).map_err(|e| Failure {
+                    path: path.clone(),
+                    offset: 0,
+                    op: "remove segment",
+                    source: Arc::new(e),
+                })?;
+            }
+        }
+        if self.first_seq != mark.first_seq {
+            self.file = File::options()
+                .read(true)
+                .write(true)
+                .open(&mark.path)
+                .map_err(|e| Failure {
+                    path: mark.path.clone(),
+                    offset: mark.len,
+                    op: "reopen segment",
+                    source: Arc::new(e),
+                })?;
+        }
+        self.path = mark.path.clone();
+        self.file
+            .set_len(mark.len)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| Failure {
+                path: mark.path.clone(),
+                offset: mark.len,
+                op: "truncate",
+                source: Arc::new(e),
+            })?;
+        self.first_seq = mark.first_seq;
+        self.len = mark.len;
+        self.next_seq = mark.next_seq;
+        self.last_hash = mark.last_hash;
+        self.last_timestamp_ms = mark.last_timestamp_ms;
+        self.dirty = mark.dirty;
+        self.dirty_since = mark.dirty_since;
+        self.rolled = mark.rolled;
+        self.pending.truncate(mark.pending);
+        if let (Some(last), Some((last_seq, durable_len, sparse))) =
+            (self.pending.last_mut(), mark.last_pending)
+        {
+            last.info.last_seq = last_seq;
+            last.info.durable_len = durable_len;
+            last.info.sparse.truncate(sparse);
+        }
+        Ok(())
+    }
+
+    /// Write and remove a probe file: whether the journal's disk has room.
+    fn probe_space(&mut self) -> Result<(), Failure> {
+        let path = self.shared.dir.join(SPACE_PROBE_FILE);
+        let written = File::create(&path).and_then(|f| f.write_all_at(&[0; SPACE_PROBE_BYTES], 0));
+        let _ = std::fs::remove_file(&path);
+        match written {
+            Ok(()) => {
+                tracing::info!(dir = %self.shared.dir.display(), "journal has space again; appends resume");
+                self.full = None;
+                Ok(())
+            }
+            Err(e) => Err(self.failure(0, "write space probe", e)),
+        }
+    }
+
+    /// Fails every caller of a batch that found the disk full (and was
+    /// rolled back): the writer goes on, and a later batch may succeed.
+    fn fail_full(
+        &mut self,
+        failure: &Failure,
+        appends: Vec<Append>,
+        barriers: Vec<SyncDone>,
+        shutdown: Option<Sender<Result<(), JournalError>>>,
+    ) {
+        if self.full.is_none() {
+            tracing::error!(
+                path = %failure.path.display(),
+                op = failure.op,
+                error = %failure.source,
+                "journal disk full; refusing appends until space is freed"
+            );
+        }
+        self.full = Some(failure.clone());
+        for append in appends {
+            complete(append.done, Err(failure.full()));
+        }
+        for done in barriers {
+            complete(done, Err(failure.full()));
+        }
+        if let Some(done) = shutdown {
+            let _ = done.send(Err(failure.full()));
         }
     }
 

@@ -26,6 +26,11 @@ pub fn ensure_systemd_analyze() -> Result<()> {
     )
 }
 
+/// Make sure libfaketime is installed (the wall-clock fault test preloads it).
+pub fn ensure_faketime() -> Result<()> {
+    ensure(&["faketime"], &["faketime"], "the clock fault test")
+}
+
 /// Make sure `podman` is installed (to build the container image).
 pub fn ensure_podman() -> Result<()> {
     ensure(&["podman"], &["podman"], "the container image")

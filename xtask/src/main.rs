@@ -248,6 +248,7 @@ fn test() -> Result<()> {
     // viewer is tested in a real browser too.
     debian::ensure_chromium()?;
     debian::ensure_systemd_analyze()?;
+    debian::ensure_faketime()?;
     let moto = moto::Moto::start(&root())?;
     run(cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
@@ -260,6 +261,8 @@ fn test() -> Result<()> {
         .env("TRAILMARK_README_TEST", "require")
         .env("TRAILMARK_DEPLOY_TESTS", "require")
         .env("TRAILMARK_SCHEMATHESIS_TESTS", "require")
+        // The wall-clock fault test runs the server under libfaketime.
+        .env("TRAILMARK_FAULT_CLOCK", "require")
         .envs(moto.env()))?;
     drop(moto);
     image_smoke_test()

@@ -120,9 +120,26 @@ impl Writer {
     /// committed. One outcome per record, in order.
     pub(crate) fn put_many(&self, records: &[ChangeRecord]) -> Vec<BackendResult<PutOutcome>> {
         if let Some(deferred) = &self.deferred {
+            // Once the transaction cannot be opened (the file locked by
+            // another process, a full disk), the rest of the batch fails
+            // with it at once: each put waiting out the busy timeout in
+            // turn would stall the plugin call for a timeout per record.
+            let mut blocked: Option<String> = None;
             return records
                 .iter()
-                .map(|record| self.put_deferred(deferred, record))
+                .map(|record| {
+                    if let Some(first) = &blocked {
+                        let e = BackendError::Transient(format!(
+                            "not tried after an earlier put of the batch failed: {first}"
+                        ));
+                        return Err(event_error(e, &record.event_id));
+                    }
+                    let outcome = self.put_deferred(deferred, record);
+                    if let Err(BackendError::Transient(m)) = &outcome {
+                        blocked = Some(m.clone());
+                    }
+                    outcome
+                })
                 .collect();
         }
         let mut queue = lock(&self.queue);

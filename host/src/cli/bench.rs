@@ -15,10 +15,15 @@ use super::{OutputFormat, ServerArg};
 use crate::dispatch::Backoff;
 use trailmark_backend_api::units::parse_duration;
 
+mod soak;
+
 /// Arguments of `bench`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  trailmark bench --duration 30s                 flat out, 32 connections\n  trailmark bench --rate 10000 --duration 60s     a fixed 10,000 events/s\n\n\
+    after_help = "Examples:\n  trailmark bench --duration 30s                 flat out, 32 connections\n  trailmark bench --rate 10000 --duration 60s     a fixed 10,000 events/s\n  \
+trailmark bench --rate 5000 --soak 1h           an hour at 5,000 events/s, the server sampled every minute\n\n\
+A soak prints a row per sample (the server's resident memory, open files, journal size, deliveries owed,\n\
+delivery lag, errors), then its growth after warm-up and whether any acknowledged event was lost.\n\
 Delivery lag comes from the server's trailmark_delivery_lag_seconds histogram (bucket upper bounds).\n\
 Each event is an `Object State Change` of about 1 KB whose `ts` is the time it is sent.\n\
 A connection answered 503 (throttled) waits before it sends again, as the AWS SDKs do: from\n\
@@ -33,6 +38,13 @@ pub struct BenchArgs {
     /// How long to send.
     #[arg(long, default_value = "10s")]
     duration: String,
+    /// Hold the load this long (instead of --duration), sampling the server
+    /// every --every: memory, open files, journal size, lag, errors.
+    #[arg(long, value_name = "DURATION", conflicts_with = "duration")]
+    soak: Option<String>,
+    /// How often a soak samples the server.
+    #[arg(long, default_value = "1m", requires = "soak")]
+    every: String,
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -162,28 +174,7 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 
 /// Parse a Prometheus histogram's buckets and estimate a quantile (upper bound).
 fn histogram_quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
-    let mut buckets: Vec<(f64, f64)> = metrics
-        .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
-        .filter_map(|rest| {
-            let (le, count) = rest.split_once("\"} ")?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, count.trim().parse().ok()?))
-        })
-        .collect();
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = buckets.last()?.1;
-    if total == 0.0 {
-        return None;
-    }
-    buckets
-        .iter()
-        .find(|(_, c)| *c >= total * q)
-        .map(|(le, _)| *le)
+    soak::quantile_between(&[], &soak::buckets(metrics, name), q)
 }
 
 /// A lag quantile for the report: milliseconds, or a note when it lies past
@@ -201,7 +192,20 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if !(1..=10).contains(&args.batch) {
         bail!("--batch must be from 1 to 10 (PutEvents takes at most 10 entries)");
     }
-    let duration = parse_duration(&args.duration).map_err(anyhow::Error::msg)?;
+    let duration = parse_duration(args.soak.as_deref().unwrap_or(&args.duration)).map_err(|e| {
+        anyhow::anyhow!(
+            "--{}: {e}",
+            if args.soak.is_some() {
+                "soak"
+            } else {
+                "duration"
+            }
+        )
+    })?;
+    let every = parse_duration(&args.every).map_err(|e| anyhow::anyhow!("--every: {e}"))?;
+    if every.is_zero() {
+        bail!("--every must be longer than 0");
+    }
     let url = args.server.url();
     let admin = args.server.client();
     let authorization = args.server.token().map(|t| format!("Bearer {t}"));
@@ -328,7 +332,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             })
         })
         .collect();
-    std::thread::sleep(duration);
+    let samples = if args.soak.is_some() {
+        let live = matches!(args.output, OutputFormat::Table);
+        soak::watch(&admin, &shared, started, duration, every, live)
+    } else {
+        std::thread::sleep(duration);
+        Vec::new()
+    };
     shared.stop.store(true, Relaxed);
     for t in threads {
         let _ = t.join();
@@ -351,7 +361,20 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let drained_after = started.elapsed();
     let metrics = admin.get("/metrics").ok();
     let metrics_text = metrics.as_ref().and_then(Value::as_str).unwrap_or("");
-    let _ = before;
+    let soak = (!samples.is_empty()).then(|| {
+        let last = samples.last().cloned().unwrap_or_default();
+        let closing = soak::closing(&admin, &shared, started, &last);
+        // What the server accepted while this ran (others may send too).
+        let counted = |m: &Option<Value>| {
+            m.as_ref()
+                .and_then(Value::as_str)
+                .map(|t| soak::metric_sum(t, "trailmark_events_accepted_total"))
+        };
+        let server_accepted = counted(&metrics)
+            .zip(counted(&before))
+            .map(|(after, before)| after.saturating_sub(before));
+        soak::summary(&samples, &closing, server_accepted)
+    });
     let mut lat = shared
         .latencies
         .lock()
@@ -381,6 +404,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         "most-owed-deliveries": most_pending.load(Relaxed),
         "load-generator-cpu-seconds": generator_cpu,
     });
+    let mut report = report;
+    if let Some(soak) = &soak {
+        report["soak"] = soak.clone();
+    }
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Table => {
@@ -428,6 +455,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                     100.0 * cpu / elapsed.as_secs_f64()
                 ),
                 None => println!("load generator CPU  n/a"),
+            }
+            if let Some(soak) = &soak {
+                soak::print_summary(soak);
             }
         }
     }

@@ -188,16 +188,28 @@ impl Shared {
             }
             std::thread::sleep(SYNC_RETRY);
         }
-        let records = round
-            .records
-            .iter()
-            .map(|r| NewRecord {
-                kind: kind::OUTCOMES,
-                payload: serde_json::to_vec(r).expect("plain record serializes"),
-            })
-            .collect();
-        if let Err(e) = self.journal.append_nosync(records) {
-            warn!(outcomes, error = %e, "cannot journal delivery outcomes; they will be redelivered after restart");
+        let records = || -> Vec<NewRecord> {
+            round
+                .records
+                .iter()
+                .map(|r| NewRecord {
+                    kind: kind::OUTCOMES,
+                    payload: serde_json::to_vec(r).expect("plain record serializes"),
+                })
+                .collect()
+        };
+        // A full disk clears without a restart: keep the outcomes until the
+        // journal takes them, or the next start would deliver them again.
+        let mut appended = self.journal.append_nosync(records());
+        while let Err(e) = appended {
+            let full = matches!(e, trailmark_journal::JournalError::Full { .. });
+            if !full || lock(&self.queue).closing {
+                warn!(outcomes, error = %e, "cannot journal delivery outcomes; they will be redelivered after restart");
+                break;
+            }
+            warn!(outcomes, error = %e, "cannot journal delivery outcomes while the journal's disk is full; retrying");
+            std::thread::sleep(SYNC_RETRY);
+            appended = self.journal.append_nosync(records());
         }
         for seq in round.seqs {
             self.open.done(seq);

@@ -332,6 +332,10 @@ impl Pipeline {
                 self.metrics.throttled.fetch_add(1, Relaxed);
                 return Err(IntakeError::Busy);
             }
+            Err(e @ JournalError::Full { .. }) => {
+                self.metrics.storage_full.fetch_add(1, Relaxed);
+                return Err(IntakeError::StorageFull(e.to_string()));
+            }
             other => other.map_err(|e| IntakeError::Unavailable(e.to_string()))?,
         };
         self.metrics.journal_append.observe(started.elapsed());

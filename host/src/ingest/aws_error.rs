@@ -53,6 +53,12 @@ pub enum AwsError {
     /// and retry.
     #[error("Rate exceeded: the host cannot accept more events right now; retry with backoff.")]
     Throttling,
+    /// The journal's disk is full: nothing of the request was stored. HTTP
+    /// 503 `ServiceUnavailableException`, which the AWS SDKs retry.
+    #[error(
+        "The host's journal disk is full: nothing of this request was stored; retry with backoff once an operator frees space."
+    )]
+    StorageFull,
     /// The caller may not do this (e.g. put an event of another team's
     /// `source`). HTTP 403 `AccessDeniedException`.
     #[error("{0}")]
@@ -75,7 +81,7 @@ impl AwsError {
             AwsError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AwsError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AwsError::AccessDenied(_) => StatusCode::FORBIDDEN,
-            AwsError::Throttling => StatusCode::SERVICE_UNAVAILABLE,
+            AwsError::Throttling | AwsError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             AwsError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +97,7 @@ impl AwsError {
             AwsError::InvalidEventPattern(_) => "InvalidEventPatternException",
             AwsError::AccessDenied(_) => "AccessDeniedException",
             AwsError::Throttling => "ThrottlingException",
+            AwsError::StorageFull => "ServiceUnavailableException",
             AwsError::Internal => "InternalException",
         }
     }
@@ -113,6 +120,7 @@ impl From<IntakeError> for AwsError {
         match error {
             IntakeError::Busy => AwsError::Throttling,
             IntakeError::Unavailable(_) => AwsError::Internal,
+            IntakeError::StorageFull(_) => AwsError::StorageFull,
         }
     }
 }

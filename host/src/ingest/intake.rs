@@ -25,6 +25,11 @@ pub enum IntakeError {
     /// sent to the client.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The journal's disk is full: nothing of the request was stored, and
+    /// the host takes events again once space is freed. Answered with HTTP
+    /// 503 naming the reason; the text (file paths) is logged, not sent.
+    #[error("the journal's disk is full: {0}")]
+    StorageFull(String),
 }
 
 /// Where accepted events go: durably accepts them, and finds them again.

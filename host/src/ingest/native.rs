@@ -76,6 +76,12 @@ pub enum NativeError {
     /// Backpressure. HTTP 503 `busy`, with `Retry-After: 1`.
     #[error("the host cannot accept more events right now; retry with backoff")]
     Busy,
+    /// The journal's disk is full. HTTP 503 `storage-full`, with
+    /// `Retry-After: 1`.
+    #[error(
+        "the host's journal disk is full: nothing of this request was stored; retry with backoff once an operator frees space"
+    )]
+    StorageFull,
     /// The events could not be made durable, or the lookup failed. HTTP 500
     /// `internal`; the cause is logged, not sent.
     #[error("internal error; the request was not processed")]
@@ -94,7 +100,7 @@ impl NativeError {
             NativeError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             NativeError::InvalidJson(_) | NativeError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             NativeError::Forbidden(_) => StatusCode::FORBIDDEN,
-            NativeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            NativeError::Busy | NativeError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             NativeError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             NativeError::NotFound(_) => StatusCode::NOT_FOUND,
         }
@@ -110,6 +116,7 @@ impl NativeError {
             NativeError::InvalidRequest(_) => "invalid-request",
             NativeError::Forbidden(_) => "forbidden",
             NativeError::Busy => "busy",
+            NativeError::StorageFull => "storage-full",
             NativeError::Internal => "internal",
             NativeError::NotFound(_) => "not-found",
         }
@@ -131,6 +138,7 @@ impl From<IntakeError> for NativeError {
         match error {
             IntakeError::Busy => NativeError::Busy,
             IntakeError::Unavailable(_) => NativeError::Internal,
+            IntakeError::StorageFull(_) => NativeError::StorageFull,
         }
     }
 }
@@ -139,7 +147,7 @@ impl IntoResponse for NativeError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
         let mut response = (self.status(), Json(body)).into_response();
-        if self == NativeError::Busy {
+        if matches!(self, NativeError::Busy | NativeError::StorageFull) {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -36,6 +36,7 @@ mod correlation;
 mod crash;
 mod deploy;
 mod event_index;
+mod faults;
 mod fuzz_regressions;
 mod guide;
 mod hostile;

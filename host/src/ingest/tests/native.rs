@@ -165,3 +165,19 @@ async fn native_get_returns_the_envelope_with_detail_as_an_object() {
         .collect();
     assert_eq!(keys[..3], ["version", "id", "detail-type"]);
 }
+
+#[tokio::test]
+async fn a_full_journal_disk_is_a_503_naming_it_without_the_path() {
+    let recorder = Arc::new(Recorder::default());
+    recorder.fill_disk();
+    let answer = send(app(recorder.clone()), native(native_entry(1))).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.body["error"], "storage-full", "{}", answer.body);
+    let message = answer.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("disk is full"), "{message}");
+    assert!(
+        !message.contains(".seg"),
+        "a server path reached the client: {message}"
+    );
+    assert!(recorder.events().is_empty());
+}

@@ -13,13 +13,14 @@ use trailmark_backends::Event;
 use super::{BoxFuture, Intake, IntakeError};
 
 /// Records submitted events. Refuses the next `refuse_next(n)` submits with
-/// `Busy`, and every submit with `Unavailable` once `break_down()` is called;
-/// counts every call.
+/// `Busy`, every submit with `Unavailable` once `break_down()` is called and
+/// with `StorageFull` once `fill_disk()` is; counts every call.
 #[derive(Default)]
 pub(crate) struct Recorder {
     events: Mutex<Vec<Event>>,
     busy: AtomicUsize,
     broken: AtomicBool,
+    full: AtomicBool,
     submits: AtomicUsize,
 }
 
@@ -32,6 +33,13 @@ impl Recorder {
     /// Refuse the next `n` submits with `Busy`.
     pub(crate) fn refuse_next(&self, n: usize) {
         self.busy.store(n, Ordering::SeqCst);
+    }
+
+    /// Refuse every submit from now on with `StorageFull`, as a journal
+    /// whose disk is full does.
+    #[allow(dead_code, reason = "the integration tests never fill the disk")]
+    pub(crate) fn fill_disk(&self) {
+        self.full.store(true, Ordering::SeqCst);
     }
 
     /// Refuse every submit from now on with `Unavailable`, as a journal
@@ -52,6 +60,10 @@ impl Intake for Recorder {
         self.submits.fetch_add(1, Ordering::SeqCst);
         let result = if self.broken.load(Ordering::SeqCst) {
             Err(IntakeError::Unavailable("disk on fire".to_owned()))
+        } else if self.full.load(Ordering::SeqCst) {
+            Err(IntakeError::StorageFull(
+                "/j/00000000000000000001.seg: write failed: No space left on device".to_owned(),
+            ))
         } else if self
             .busy
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
