@@ -18,9 +18,11 @@
 //!
 //! The answer is `{"accepted": n, "failed": n, "entries": [...]}` with one
 //! result per entry in request order, `{"id": ".."}` or
-//! `{"error": "<code>", "message": ".."}`: HTTP 200 when at least one entry
-//! was accepted, HTTP 400 when none was. Valid entries are accepted all or
-//! none. Request-level failures are [`NativeError`]s.
+//! `{"error": "<code>", "message": ".."}`. A request is taken whole or not
+//! at all: HTTP 200 when every entry was accepted; HTTP 400 when any was
+//! refused, and then none is (the valid ones answer `not-accepted`), so a
+//! producer fixes and resends one request. (PutEvents keeps AWS's
+//! per-entry acceptance.) Request-level failures are [`NativeError`]s.
 //!
 //! `GET /v1/events/{id}` answers the event envelope with `detail` as an
 //! object, or 404 `{"error": "not-found", ..}`.
@@ -222,13 +224,15 @@ enum PutRefused {
 }
 
 /// Send events in the native JSON shape: one entry or an array of up to
-/// the PutEvents limit, accepted all or none (each durable before the answer).
+/// the PutEvents limit, taken whole or not at all: durable before the
+/// answer, or, when any entry is refused, none accepted (400, each result
+/// saying why; the valid ones `not-accepted`).
 #[utoipa::path(post, path = "/v1/events", tag = "ingest",
     request_body(content = super::schema::NativeInput, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "At least one entry accepted; one result per entry.", body = PutResponse),
-        (status = 400, description = "No entry accepted (each result says why), or the body is not JSON of this shape (`invalid-json`, `invalid-request`).", body = inline(PutRefused)),
+        (status = 200, description = "Every entry accepted (durable); one result per entry, with its id.", body = PutResponse),
+        (status = 400, description = "Nothing accepted: an entry was refused (each result says why; valid ones say `not-accepted`), or the body is not JSON of this shape (`invalid-json`, `invalid-request`).", body = inline(PutRefused)),
         (status = 403, description = "The token may not put events of this source.", body = crate::server::api_error::ApiError),
         (status = 408, description = "The body did not arrive in time.", body = crate::server::api_error::ApiError),
         (status = 413, description = "The body is over the size limit.", body = crate::server::api_error::ApiError),
@@ -310,6 +314,21 @@ async fn put_inner(
                 });
             }
         }
+    }
+    let refused = results.len() - accepted.len();
+    if refused > 0 {
+        // A request is taken whole or not at all: the valid entries are
+        // not journaled either, so a producer resends one request, fixed.
+        for result in &mut results {
+            if matches!(result, PutResult::Accepted { .. }) {
+                *result = PutResult::Failed {
+                    error: "not-accepted",
+                    message: "another entry of this request was refused, so none was accepted"
+                        .to_owned(),
+                };
+            }
+        }
+        accepted.clear();
     }
     let accepted_count = accepted.len();
     let failed = results.len() - accepted_count;

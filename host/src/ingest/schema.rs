@@ -55,11 +55,11 @@ pub(crate) struct PutEventsInput {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct NativeEntryInput {
-    /// The event's source, e.g. `com.example.books`. `trailmark` and
-    /// `aws.*` are reserved; the pattern states the reverse-DNS form.
+    /// The event's source, e.g. `com.example.books`: any text but the
+    /// reserved `trailmark` and `aws.*` (what the pattern says).
     #[schema(
         example = "com.example.books",
-        pattern = "^([b-z0-9][a-z0-9-]*|a|a[a-vx-z0-9-][a-z0-9-]*|aw|aw[a-rt-z0-9-][a-z0-9-]*|aws[a-z0-9-]+)(\\.[a-z0-9-]+)+$"
+        pattern = "^([^at][\\s\\S]*|a|a[^w][\\s\\S]*|aw|aw[^s][\\s\\S]*|aws|aws[^.][\\s\\S]*|t|t[^r][\\s\\S]*|tr|tr[^a][\\s\\S]*|tra|tra[^i][\\s\\S]*|trai|trai[^l][\\s\\S]*|trail|trail[^m][\\s\\S]*|trailm|trailm[^a][\\s\\S]*|trailma|trailma[^r][\\s\\S]*|trailmar|trailmar[^k][\\s\\S]*|trailmark[\\s\\S]+)$"
     )]
     source: String,
     /// The detail type; audit events use `Object State Change`.
@@ -84,7 +84,7 @@ pub(crate) struct NativeEntryInput {
 pub(crate) enum NativeInput {
     /// One event.
     One(NativeEntryInput),
-    /// Several, accepted all or none.
+    /// Several, taken whole or not at all.
     Many(NativeBatch),
 }
 

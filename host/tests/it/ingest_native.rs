@@ -68,23 +68,33 @@ async fn array_results_follow_request_order() {
     with_time["time"] = json!("2026-03-04T05:06:07.999-05:00");
     let body = json!([book_change("1", "insert"), with_id, with_time, {"source": "s", "detail-type": "t", "detail": [1]}]);
     let answer = post_events(&server, &body).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(answer.body["accepted"], 2);
-    assert_eq!(answer.body["failed"], 2);
+    // Taken whole or not at all: two refused entries refuse the request.
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert_eq!(answer.body["accepted"], 0);
+    assert_eq!(answer.body["failed"], 4);
     let results = answer.body["entries"].as_array().expect("entries");
-    assert!(results[0]["id"].is_string());
+    assert_eq!(results[0]["error"], "not-accepted");
     assert_eq!(results[1]["error"], "invalid-argument");
     assert!(
         results[1]["message"]
             .as_str()
             .is_some_and(|m| m.contains("assigned by the host"))
     );
-    assert!(results[2]["id"].is_string());
+    assert_eq!(results[2]["error"], "not-accepted");
     assert_eq!(results[3]["error"], "malformed-detail");
+    assert!(server.recorder.events().is_empty(), "nothing journaled");
 
+    // The valid entries alone are taken, in order, with their times.
+    let body = json!([book_change("1", "insert"), with_time]);
+    let answer = post_events(&server, &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["accepted"], 2);
+    assert_eq!(answer.body["failed"], 0);
+    let results = answer.body["entries"].as_array().expect("entries");
     let events = server.recorder.events();
     assert_eq!(events.len(), 2);
-    assert_eq!(json!(events[1].id), results[2]["id"]);
+    assert_eq!(json!(events[0].id), results[0]["id"]);
+    assert_eq!(json!(events[1].id), results[1]["id"]);
     assert_eq!(events[1].time, "2026-03-04T10:06:07Z");
 }
 
@@ -112,8 +122,9 @@ async fn native_limits_and_malformed_input() {
     let mut big = book_change("1", "insert");
     big["detail"]["data"] = json!("x".repeat(300_000));
     let answer = post_events(&server, &json!([big, book_change("2", "insert")])).await;
-    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["entries"][0]["error"], "entry-too-large");
+    assert_eq!(answer.body["entries"][1]["error"], "not-accepted");
 
     let answer = request(&server, Method::POST, "/v1/events", &[JSON], "{\"source\":").await;
     assert_eq!(
@@ -141,7 +152,8 @@ async fn native_limits_and_malformed_input() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["accepted"], 0);
 
-    assert_eq!(server.recorder.events().len(), 1);
+    // Every request above had a refused entry or was refused whole.
+    assert!(server.recorder.events().is_empty());
     assert_still_serving(&server).await;
 }
 

@@ -24,9 +24,11 @@ async fn native_put_takes_one_entry_or_an_array() {
         native(json!([native_entry(2), bad, {"source": "s", "detail-type": "t", "detail": "{}"}])),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body["accepted"], 1);
-    assert_eq!(answer.body["failed"], 2);
+    // Taken whole or not at all: the valid entry is not accepted either.
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["accepted"], 0);
+    assert_eq!(answer.body["failed"], 3);
+    assert_eq!(answer.body["entries"][0]["error"], "not-accepted");
     assert_eq!(answer.body["entries"][1]["error"], "invalid-argument");
     assert!(
         answer.body["entries"][1]["message"]
@@ -34,7 +36,10 @@ async fn native_put_takes_one_entry_or_an_array() {
             .is_some_and(|m| m.contains("`id`"))
     );
     assert_eq!(answer.body["entries"][2]["error"], "malformed-detail");
+    assert_eq!(recorder.events().len(), 1, "only the first request's entry");
 
+    let answer = send(app(recorder.clone()), native(json!([native_entry(2)]))).await;
+    assert_eq!(answer.status, StatusCode::OK);
     let events = recorder.events();
     assert_eq!(events.len(), 2);
     assert_eq!(json!(events[0].id), id);

@@ -78,3 +78,67 @@ fn a_full_journal_disk_refuses_with_503_and_ingest_resumes_when_space_returns() 
     load::assert_verifies(setup.path());
     drop(disk);
 }
+
+/// Every read of the trail is audited, so when the journal cannot take the
+/// read's access record (its disk is full), the read fails closed: 503
+/// naming the reason, and no data. Once space returns, reads answer again.
+#[test]
+fn reads_fail_closed_with_503_while_the_journal_cannot_take_their_access_record() {
+    let setup = Setup::new().standard();
+    let journal = setup.path().join("data/journal");
+    std::fs::create_dir_all(&journal).expect("mkdir");
+    let Some(disk) = Tmpfs::mount(&journal, "4m") else {
+        return;
+    };
+    let server = setup.start();
+    let (status, _) = server.get("/v1/changes").expect("read");
+    assert_eq!(status, 200, "a read with room in the journal");
+
+    // Take every byte left on the journal's disk.
+    let filler = journal.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let mut byte = [0u8; 1];
+        while file.write_all(&byte).is_ok() {
+            byte[0] = 1;
+        }
+    }
+    // The segment's last page may still hold a few records (tmpfs
+    // allocates by the page): read until the journal finds no room.
+    let mut reads = 0;
+    let (status, body) = loop {
+        let (status, body) = server.get("/v1/changes").expect("read");
+        reads += 1;
+        if status != 200 || reads == 100 {
+            break (status, body);
+        }
+    };
+    assert_eq!(status, 503, "after {reads} reads: {body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not be journaled")),
+        "{body}"
+    );
+    assert!(
+        body.get("changes").is_none(),
+        "no data without its record: {body}"
+    );
+
+    // Space returns: reads answer again, with their records.
+    std::fs::remove_file(&filler).expect("free the disk");
+    server.wait_until(WAIT, "a read to answer 200 again", |s| {
+        s.get("/v1/changes").is_ok_and(|(code, _)| code == 200)
+    });
+    let (status, access) = server.get("/v1/access?route=/v1/changes").expect("access");
+    assert_eq!(status, 200, "{access}");
+    assert!(
+        access["access"].as_array().is_some_and(|a| !a.is_empty()),
+        "{access}"
+    );
+    assert!(server.stop().success());
+    drop(disk);
+}
