@@ -49,6 +49,7 @@ mod index;
 mod keys;
 mod reader;
 mod recovery;
+pub mod seal;
 mod segment;
 mod verify;
 mod writer;
@@ -67,9 +68,10 @@ pub use format::{Hash, StoredRecord};
 pub use index::ChainHead;
 pub use keys::{CheckpointKey, DOCUMENT_PREFIX, PublicKey, public_path};
 pub use reader::ReadIter;
+pub use seal::{Keyring, Rotation, data_key_path, rotate_key_file};
 pub use verify::{
-    CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against, verify_visiting,
-    verify_with_checkpoints,
+    CheckpointSummary, EncryptionSummary, Problem, ProblemKind, VerifyReport, verify,
+    verify_against, verify_opening, verify_visiting, verify_with_checkpoints,
 };
 
 use index::Shared;
@@ -107,6 +109,11 @@ pub struct JournalOptions {
     /// for recovery after a power loss that persisted the pages of an unsynced batch out
     /// of order; run [`verify`] first to see what would be cut.
     pub repair_damaged_tail: bool,
+    /// Encryption at rest: when set, every new segment is encrypted with its own data key
+    /// sealed by this keyring's current key (see [`seal`](mod@seal)). `open` then refuses
+    /// a journal that holds unencrypted records ([`JournalError::NotEncrypted`]); when not
+    /// set, it refuses an encrypted one ([`JournalError::KeyRequired`]). Default `None`.
+    pub encryption: Option<Arc<Keyring>>,
 }
 
 impl Default for JournalOptions {
@@ -119,6 +126,7 @@ impl Default for JournalOptions {
             index_interval: 64,
             nosync_flush_interval: Duration::from_millis(100),
             repair_damaged_tail: false,
+            encryption: None,
         }
     }
 }
@@ -132,7 +140,12 @@ impl JournalOptions {
         if self.max_batch_records == 0 || self.queue_capacity == 0 || self.index_interval == 0 {
             return fail("max_batch_records, queue_capacity and index_interval must be at least 1");
         }
-        if self.max_record_bytes > format::MAX_PAYLOAD {
+        let overhead = if self.encryption.is_some() {
+            seal::SEAL_OVERHEAD
+        } else {
+            0
+        };
+        if self.max_record_bytes + overhead > format::MAX_PAYLOAD {
             return fail("max_record_bytes must fit the format's u32 record length");
         }
         Ok(())
@@ -208,8 +221,7 @@ impl Journal {
             }
         }
         let lock = lock_dir(dir)?;
-        let (index, start) =
-            recovery::recover(dir, options.index_interval, options.repair_damaged_tail)?;
+        let (index, start) = recovery::recover(dir, &options)?;
         let queue_capacity = options.queue_capacity;
         let shared = Arc::new(Shared::new(dir.to_path_buf(), options, index));
         let (tx, rx) = mpsc::sync_channel(queue_capacity);
@@ -369,6 +381,7 @@ impl Journal {
         }
         for path in &removed {
             fs::remove_file(path).map_err(|e| JournalError::io(path, "remove segment", e))?;
+            seal::remove_data_key(path)?;
             tracing::info!(path = %path.display(), "journal: segment removed by retention");
         }
         segment::sync_dir(&self.shared.dir)?;
@@ -490,7 +503,7 @@ fn fail_request(request: Request, error: JournalError) {
 }
 
 /// Takes the directory's lock file (advisory `flock`, released when the journal closes).
-fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, JournalError> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)
