@@ -133,6 +133,8 @@ struct RawConfig {
     viewer: ViewerOptions,
     #[serde(default)]
     backup: crate::backup::schedule::BackupSettings,
+    #[serde(default)]
+    encryption: crate::engine::encryption::EncryptionSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -227,6 +229,8 @@ pub struct Config {
     pub viewer: ViewerOptions,
     /// `[backup]`: scheduled backups.
     pub backup: crate::backup::schedule::BackupSettings,
+    /// `[encryption]`: encryption at rest of the journal.
+    pub encryption: crate::engine::encryption::EncryptionSettings,
 }
 
 /// Command-line overrides of the file.
@@ -411,6 +415,7 @@ impl Config {
                 .unwrap_or_default(),
             viewer: raw.viewer,
             backup: raw.backup,
+            encryption: raw.encryption,
             data,
         })
     }

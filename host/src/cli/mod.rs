@@ -52,6 +52,7 @@ pub mod client;
 pub mod events;
 pub mod export;
 pub mod init;
+pub mod keys;
 pub mod plugin_new;
 pub mod plugins;
 #[cfg(feature = "aws")]
@@ -191,6 +192,9 @@ pub enum Command {
     /// Export the signed journal checkpoints for safekeeping.
     #[command(subcommand)]
     Checkpoints(verify::CheckpointsCommand),
+    /// Encryption at rest: rotate the key-encryption key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Set up AWS resources for the AWS backends.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -250,6 +254,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Checkpoints(cmd) => verify::run_checkpoints(cmd),
         Command::Auth(cmd) => auth::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use trailmark_journal::{PublicKey, VerifyReport, read_checkpoints, verify_visiting};
+use trailmark_journal::{Keyring, PublicKey, VerifyReport, read_checkpoints, verify_opening};
 
 use super::OutputFormat;
 use crate::config::{Config, Overrides};
@@ -57,6 +57,12 @@ pub struct VerifyArgs {
     /// The checkpoint public key (hex); default DATA/checkpoint.key.pub.
     #[arg(long)]
     public_key: Option<PathBuf>,
+    /// The key-encryption key file of an encrypted journal; default the configuration's
+    /// `[encryption] key-file` when encryption is on. Without it, encrypted records are
+    /// chain-checked over their stored bytes but not opened, and the stores are not
+    /// checked against them.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -101,19 +107,38 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             Some((checkpoints, key))
         }
     };
+    let key_file = args.key_file.clone().or_else(|| {
+        config
+            .encryption
+            .enabled
+            .then(|| config.encryption.key_file(&data))
+    });
+    let keyring = key_file
+        .as_deref()
+        .map(Keyring::load)
+        .transpose()
+        .context("loading the key-encryption key (--key-file)")?;
     let mut journal = JournalIndex::default();
-    let report = verify_visiting(
+    let report = verify_opening(
         &dir,
         checkpoints.as_ref().map(|(c, k)| (c.as_slice(), k)),
+        keyring.as_ref(),
         &mut |record| journal.add(record),
     )
     .with_context(|| format!("reading {}", dir.display()))?;
     journal.starts_at(report.first_seq);
-    let stores = stores::check(
-        &journal,
-        &metadata_location(&config),
-        &archive_location(&config),
-    )?;
+    let (metadata, archive) = if report.encryption.unopened() > 0 {
+        let why = || {
+            Location::NotChecked(format!(
+                "not checked: {} journal record(s) are encrypted and were not opened (pass --key-file)",
+                report.encryption.unopened()
+            ))
+        };
+        (why(), why())
+    } else {
+        (metadata_location(&config), archive_location(&config))
+    };
+    let stores = stores::check(&journal, &metadata, &archive)?;
     print(&args, &dir, log.as_deref(), &report, &stores)?;
     Ok(if report.is_intact() && stores.problems.is_empty() {
         ExitCode::SUCCESS
@@ -188,6 +213,12 @@ fn print(
                 "first-seq": report.first_seq,
                 "last-seq": report.last_seq,
                 "head-hash": hex::encode(report.head_hash),
+                "encryption": {
+                    "segments": report.encryption.segments,
+                    "records": report.encryption.records,
+                    "opened": report.encryption.opened,
+                    "key-given": report.encryption.key_given,
+                },
                 "checkpoints": {
                     "file": log.map(|p| p.display().to_string()),
                     "total": c.total,
@@ -209,6 +240,7 @@ fn print(
                 report.records, report.segments, report.first_seq, report.last_seq
             );
             println!("head hash    {}", hex::encode(report.head_hash));
+            print_encryption(report);
             match log {
                 None => println!(
                     "checkpoints  none (hash chain only: a consistent rewrite or truncation would not show)"
@@ -241,6 +273,26 @@ fn print(
         }
     }
     Ok(())
+}
+
+/// The encryption line of the table output, when the journal holds encrypted segments.
+fn print_encryption(report: &VerifyReport) {
+    let e = &report.encryption;
+    if e.segments == 0 {
+        return;
+    }
+    if e.key_given {
+        println!(
+            "encrypted    {} record(s) in {} segment(s): {} opened with the key",
+            e.records, e.segments, e.opened
+        );
+    } else {
+        println!(
+            "encrypted    {} record(s) in {} segment(s): chain checked over the stored bytes; \
+             contents NOT opened: no key (pass --key-file FILE, or configure [encryption])",
+            e.records, e.segments
+        );
+    }
 }
 
 /// One store's line of the table output.

@@ -35,6 +35,7 @@ mod compat;
 mod correlation;
 mod crash;
 mod deploy;
+mod encryption;
 mod event_index;
 mod fuzz_regressions;
 mod guide;

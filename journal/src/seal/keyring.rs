@@ -93,6 +93,9 @@ impl Keyring {
         if path.exists() {
             return Ok((Keyring::load(path)?, false));
         }
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, "create directory", e))?;
+        }
         let keyring = Keyring {
             path: path.to_path_buf(),
             current: 0,
