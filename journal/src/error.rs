@@ -164,6 +164,10 @@ pub enum JournalError {
         reason: String,
     },
 
+    /// A caller appended a record of a kind the journal reserves for itself.
+    #[error("record kind {0} is reserved for the journal's retention cut records")]
+    ReservedKind(u8),
+
     /// The operating system could not provide randomness for a key or nonce.
     #[error("no system randomness for encryption: {0}")]
     Random(String),

@@ -49,6 +49,7 @@ mod index;
 mod keys;
 mod reader;
 mod recovery;
+pub mod retention;
 pub mod seal;
 mod segment;
 mod verify;
@@ -68,6 +69,7 @@ pub use format::{Hash, StoredRecord};
 pub use index::ChainHead;
 pub use keys::{CheckpointKey, DOCUMENT_PREFIX, PublicKey, public_path};
 pub use reader::ReadIter;
+pub use retention::{JournalStart, RETENTION_CUT, RetentionCut};
 pub use seal::{Keyring, Rotation, data_key_path, rotate_key_file};
 pub use verify::{
     CheckpointSummary, EncryptionSummary, Problem, ProblemKind, VerifyReport, verify,
@@ -288,6 +290,25 @@ impl Journal {
         rx.recv().unwrap_or(Err(JournalError::Closed))
     }
 
+    /// [`Journal::append_wait`] for the journal's own records of a reserved kind.
+    fn append_reserved(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, JournalError> {
+        let Some(tx) = &self.tx else {
+            return Err(JournalError::Closed);
+        };
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let request = Request::Append {
+            records,
+            completion: Completion::AfterFsync,
+            done: Box::new(move |result| {
+                let _ = done_tx.send(result);
+            }),
+        };
+        if let Err(mpsc::SendError(request)) = tx.send(request) {
+            fail_request(request, JournalError::Closed);
+        }
+        done_rx.recv().unwrap_or(Err(JournalError::Closed))
+    }
+
     /// Blocking append that returns once the records are written to the OS, without
     /// waiting for their fsync ([`Completion::AfterWrite`]). They survive a process crash
     /// and a clean close, and ride on the next fsync; readers see them once fsynced.
@@ -388,6 +409,46 @@ impl Journal {
         Ok(removed.len())
     }
 
+    /// Retention that the chain records: when whole segments hold only records `< seq`,
+    /// first appends (durably) a [`RetentionCut`] record saying that the records before
+    /// the first kept segment are removed, and the hash of the last removed one; then
+    /// removes those segments as [`Journal::remove_segments_before`] does. `verify` then
+    /// reports the journal's late start as a retention cut ([`JournalStart`]), not as
+    /// records gone missing. Returns how many segments were removed.
+    ///
+    /// A crash between the record and the removal leaves the segments in place (the
+    /// record then describes a cut not yet done; the next call does it).
+    pub fn retention_cut(&self, seq: u64, reason: &str) -> Result<usize, JournalError> {
+        let cut = {
+            let index = self.shared.index();
+            let segments = &index.segments;
+            let count = (0..segments.len().saturating_sub(1))
+                .take_while(|&i| segments[i + 1].first_seq <= seq)
+                .count();
+            if count == 0 {
+                return Ok(0);
+            }
+            segments[count].first_seq
+        };
+        let last_removed = self.read(cut - 1)?.ok_or_else(|| {
+            JournalError::corrupt(
+                &self.shared.dir,
+                0,
+                format!("record {} to cut after is not readable", cut - 1),
+            )
+        })?;
+        let record = RetentionCut {
+            before: cut,
+            last_removed_hash: hex::encode(last_removed.hash),
+            reason: reason.to_owned(),
+        };
+        self.append_reserved(vec![NewRecord {
+            kind: RETENTION_CUT,
+            payload: record.to_payload(),
+        }])?;
+        self.remove_segments_before(cut)
+    }
+
     /// Bytes of durable data in the retained segments (headers included).
     pub fn disk_usage(&self) -> u64 {
         self.shared
@@ -468,6 +529,10 @@ impl Journal {
         }
         if records.is_empty() {
             done(Ok(Vec::new()));
+            return None;
+        }
+        if records.iter().any(|r| r.kind == RETENTION_CUT) {
+            done(Err(JournalError::ReservedKind(RETENTION_CUT)));
             return None;
         }
         let Some(tx) = &self.tx else {

@@ -62,7 +62,9 @@ impl Cursor {
         }
         self.pos += (PREFIX_LEN + len) as u64;
         let mut record = decode_body(&body);
-        if let Some(dek) = &self.dek {
+        if let Some(dek) = &self.dek
+            && record.kind != crate::RETENTION_CUT
+        {
             let Some(plain) = dek.open(record.seq, record.kind, &record.payload) else {
                 return Err(JournalError::corrupt(
                     &self.path,

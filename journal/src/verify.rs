@@ -18,6 +18,7 @@ use crate::error::JournalError;
 use crate::format::{Decoded, HEADER_LEN, Hash, SegmentHeader, decode_record};
 use crate::index::ChainHead;
 use crate::keys::PublicKey;
+use crate::retention::{JournalStart, RETENTION_CUT, RetentionCut};
 use crate::seal::{DataKey, Keyring, load_data_key};
 use crate::segment::{find_next_record, list_segments, read_segment};
 use heads::Heads;
@@ -111,6 +112,9 @@ pub struct VerifyReport {
     pub checkpoints: CheckpointSummary,
     /// Encrypted segments and records, and how many records were opened.
     pub encryption: EncryptionSummary,
+    /// How the journal begins: at record 1, after a retention cut the chain records, or
+    /// after records removed with no record of it.
+    pub start: JournalStart,
 }
 
 /// What [`verify_opening`] found encrypted, and opened.
@@ -262,6 +266,12 @@ struct Walker<'v> {
     dek: Option<DataKey>,
     /// The current record opened, to visit instead of the stored one.
     opened: Option<crate::StoredRecord>,
+    /// The current record is encrypted (in an encrypted segment, and not a cut record).
+    record_sealed: bool,
+    /// The first segment's link to the record before it.
+    first_prev_hash: Hash,
+    /// Retention cut records accepted: (seq, cut).
+    cuts: Vec<(u64, RetentionCut)>,
 }
 
 impl Walker<'_> {
@@ -276,6 +286,7 @@ impl Walker<'_> {
                 problems: Vec::new(),
                 checkpoints: CheckpointSummary::default(),
                 encryption: EncryptionSummary::default(),
+                start: JournalStart::Genesis,
             },
             expected: None,
             resync: false,
@@ -287,6 +298,9 @@ impl Walker<'_> {
             sealed: false,
             dek: None,
             opened: None,
+            record_sealed: false,
+            first_prev_hash: [0; 32],
+            cuts: Vec::new(),
         }
     }
 
@@ -323,11 +337,51 @@ impl Walker<'_> {
         } else {
             self.last_path.clone()
         };
+        self.explain_start(dir);
         let last_seq = self.expected.map_or(0, |(next, _)| next.saturating_sub(1));
         self.report.checkpoints =
             self.heads
                 .finish(last_seq, &mut self.report.problems, &path, self.last_offset);
         Ok(self.report)
+    }
+
+    /// Sets [`VerifyReport::start`]: a journal that begins after record 1 is explained
+    /// by a retained cut record that removed at least the records before its start; a
+    /// cut record that ends exactly there must name the hash the first segment links to.
+    fn explain_start(&mut self, dir: &Path) {
+        let first_seq = self.report.first_seq;
+        if first_seq <= 1 || self.report.segments == 0 {
+            return;
+        }
+        let exact = self.cuts.iter().rev().find(|(_, c)| c.before == first_seq);
+        let covering = exact.or_else(|| self.cuts.iter().rev().find(|(_, c)| c.before > first_seq));
+        self.report.start = match covering {
+            Some((at, cut)) => {
+                let (at, cut) = (*at, cut.clone());
+                let linked = hex::encode(self.first_prev_hash);
+                if cut.before == first_seq && cut.last_removed_hash != linked {
+                    let path = list_segments(dir)
+                        .ok()
+                        .and_then(|s| s.first().map(|(_, p)| p.clone()))
+                        .unwrap_or_else(|| dir.to_path_buf());
+                    self.problem(
+                        ProblemKind::SegmentGap,
+                        Some(first_seq),
+                        &path,
+                        0,
+                        format!(
+                            "the retention cut recorded at seq {at} removed records up to a record with hash {}, but the first segment links to {linked}: the first segment was replaced",
+                            cut.last_removed_hash
+                        ),
+                    );
+                }
+                JournalStart::RetentionCut {
+                    first_seq,
+                    recorded_at: at,
+                }
+            }
+            None => JournalStart::Unexplained { first_seq },
+        };
     }
 
     fn segment(&mut self, name_seq: u64, path: &Path, bytes: &[u8]) {
@@ -357,6 +411,7 @@ impl Walker<'_> {
         match self.expected {
             None => {
                 self.report.first_seq = header.first_seq;
+                self.first_prev_hash = header.prev_hash;
                 let before = header.first_seq.saturating_sub(1);
                 self.heads
                     .start(before, header.prev_hash, &mut self.report.problems, path);
@@ -450,7 +505,8 @@ impl Walker<'_> {
     fn record(&mut self, record: &crate::StoredRecord, path: &Path, offset: u64) {
         self.report.records += 1;
         self.opened = None;
-        if self.sealed {
+        self.record_sealed = self.sealed && record.kind != RETENTION_CUT;
+        if self.record_sealed {
             self.report.encryption.records += 1;
             if let Some(dek) = &self.dek {
                 match dek.open(record.seq, record.kind, &record.payload) {
@@ -532,11 +588,16 @@ impl Walker<'_> {
     fn accept(&mut self, record: &crate::StoredRecord, path: &Path, offset: u64) {
         if let Some(visit) = self.visit.as_mut() {
             // An encrypted record is visited opened, or not at all.
-            match (self.sealed, &self.opened) {
+            match (self.record_sealed, &self.opened) {
                 (false, _) => visit(record),
                 (true, Some(opened)) => visit(opened),
                 (true, None) => {}
             }
+        }
+        if record.kind == RETENTION_CUT
+            && let Some(cut) = RetentionCut::from_payload(&record.payload)
+        {
+            self.cuts.push((record.seq, cut));
         }
         self.expected = Some((record.seq.saturating_add(1), record.hash));
         self.heads.reach(

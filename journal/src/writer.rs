@@ -346,10 +346,13 @@ impl Writer {
         let timestamp_ms = now_ms().max(self.last_timestamp_ms);
         let offset = self.len + self.buf.len() as u64;
         let sealed = match &self.dek {
-            Some(dek) => Some(dek.seal(seq, record.kind, &record.payload).map_err(|e| {
-                self.failure(offset, "seal record", io::Error::other(e.to_string()))
-            })?),
-            None => None,
+            // A retention cut holds seqs and a hash: left readable without the key.
+            Some(dek) if record.kind != crate::RETENTION_CUT => {
+                Some(dek.seal(seq, record.kind, &record.payload).map_err(|e| {
+                    self.failure(offset, "seal record", io::Error::other(e.to_string()))
+                })?)
+            }
+            _ => None,
         };
         let hash = encode_record(
             &mut self.buf,

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use trailmark_journal::{Keyring, PublicKey, VerifyReport, read_checkpoints, verify_opening};
+use trailmark_journal::{
+    JournalStart, Keyring, PublicKey, VerifyReport, read_checkpoints, verify_opening,
+};
 
 use super::OutputFormat;
 use crate::config::{Config, Overrides};
@@ -140,11 +142,14 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     };
     let stores = stores::check(&journal, &metadata, &archive)?;
     print(&args, &dir, log.as_deref(), &report, &stores)?;
-    Ok(if report.is_intact() && stores.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let explained = !matches!(report.start, JournalStart::Unexplained { .. });
+    Ok(
+        if report.is_intact() && explained && stores.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 /// The metadata store to check.
@@ -180,10 +185,20 @@ fn print(
     report: &VerifyReport,
     stores: &StoresReport,
 ) -> Result<()> {
+    let unexplained = match report.start {
+        JournalStart::Unexplained { first_seq } => Some(format!(
+            "{}: the journal starts at record {first_seq}, and no retention cut record in the chain explains \
+             the removal of the records before it (removed outside retention, or by an earlier Trailmark \
+             that did not record its cuts: the next retention pass records one)",
+            dir.display()
+        )),
+        _ => None,
+    };
     let problems: Vec<String> = report
         .problems
         .iter()
         .map(ToString::to_string)
+        .chain(unexplained)
         .chain(stores.problems.iter().map(ToString::to_string))
         .collect();
     let intact = problems.is_empty();
@@ -213,6 +228,7 @@ fn print(
                 "first-seq": report.first_seq,
                 "last-seq": report.last_seq,
                 "head-hash": hex::encode(report.head_hash),
+                "start": start_json(&report.start),
                 "encryption": {
                     "segments": report.encryption.segments,
                     "records": report.encryption.records,
@@ -240,6 +256,15 @@ fn print(
                 report.records, report.segments, report.first_seq, report.last_seq
             );
             println!("head hash    {}", hex::encode(report.head_hash));
+            if let JournalStart::RetentionCut {
+                first_seq,
+                recorded_at,
+            } = report.start
+            {
+                println!(
+                    "retention    records before {first_seq} removed by a retention cut recorded at seq {recorded_at}"
+                );
+            }
             print_encryption(report);
             match log {
                 None => println!(
@@ -273,6 +298,20 @@ fn print(
         }
     }
     Ok(())
+}
+
+/// How the journal begins, for the JSON output.
+fn start_json(start: &JournalStart) -> serde_json::Value {
+    match start {
+        JournalStart::Genesis => json!({"kind": "genesis"}),
+        JournalStart::RetentionCut {
+            first_seq,
+            recorded_at,
+        } => json!({"kind": "retention-cut", "first-seq": first_seq, "recorded-at": recorded_at}),
+        JournalStart::Unexplained { first_seq } => {
+            json!({"kind": "unexplained", "first-seq": first_seq})
+        }
+    }
 }
 
 /// The encryption line of the table output, when the journal holds encrypted segments.

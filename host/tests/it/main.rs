@@ -50,6 +50,7 @@ mod init;
 mod plugin_new;
 mod readme;
 mod reload;
+mod retention;
 mod rules_cli;
 mod serve_pipeline;
 mod trail;
