@@ -135,6 +135,8 @@ struct RawConfig {
     backup: crate::backup::schedule::BackupSettings,
     #[serde(default)]
     encryption: crate::engine::encryption::EncryptionSettings,
+    #[serde(default)]
+    subjects: crate::subjects::SubjectSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -231,6 +233,8 @@ pub struct Config {
     pub backup: crate::backup::schedule::BackupSettings,
     /// `[encryption]`: encryption at rest of the journal.
     pub encryption: crate::engine::encryption::EncryptionSettings,
+    /// `[subjects]`: personal data sealed per data subject (crypto-shredding).
+    pub subjects: crate::subjects::SubjectSettings,
 }
 
 /// Command-line overrides of the file.
@@ -376,6 +380,7 @@ impl Config {
         checked("dispatch", raw.dispatch.check())?;
         checked("runtime", raw.runtime.check())?;
         checked("backup", raw.backup.check())?;
+        checked("subjects", raw.subjects.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -416,6 +421,7 @@ impl Config {
             viewer: raw.viewer,
             backup: raw.backup,
             encryption: raw.encryption,
+            subjects: raw.subjects,
             data,
         })
     }

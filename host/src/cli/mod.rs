@@ -49,6 +49,7 @@ pub mod aws;
 pub mod backup;
 pub mod bench;
 pub mod client;
+pub mod erase;
 pub mod events;
 pub mod export;
 pub mod init;
@@ -116,6 +117,11 @@ impl ServerArg {
     /// local admin token found in the data directory).
     pub fn explicit_token(&self) -> Option<&str> {
         self.token.as_deref()
+    }
+
+    /// The local server's data directory.
+    pub fn data(&self) -> &std::path::Path {
+        &self.data
     }
 
     /// A client with this argument's credentials.
@@ -192,6 +198,11 @@ pub enum Command {
     /// Export the signed journal checkpoints for safekeeping.
     #[command(subcommand)]
     Checkpoints(verify::CheckpointsCommand),
+    /// Crypto-shred one data subject on a running server (admin).
+    Erase(erase::EraseArgs),
+    /// Data subjects: print a value's subject id.
+    #[command(subcommand)]
+    Subjects(erase::SubjectsCommand),
     /// Encryption at rest: rotate the key-encryption key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -255,6 +266,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Checkpoints(cmd) => verify::run_checkpoints(cmd),
         Command::Auth(cmd) => auth::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Erase(args) => erase::run(args),
+        Command::Subjects(cmd) => erase::run_subjects(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -36,6 +36,7 @@ mod correlation;
 mod crash;
 mod deploy;
 mod encryption;
+mod erasure;
 mod event_index;
 mod fuzz_regressions;
 mod guide;
