@@ -187,7 +187,13 @@ impl SubjectKeys {
             return Ok(Some((cipher.clone(), *key)));
         }
         let path = self.dir.join(format!("{id}.key"));
-        let key = match read_key(&path)? {
+        // All zeros: an erasure overwrote it and stopped (a crash) before
+        // removing it. The subject is erased: finish the job.
+        let found = read_key(&path)?.filter(|key| *key != [0; 32]);
+        if found.is_none() && path.exists() {
+            fs::remove_file(&path).map_err(io(&path, "remove erased key"))?;
+        }
+        let key = match found {
             Some(key) => key,
             None if create => {
                 let key = random_key()?;

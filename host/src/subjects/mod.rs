@@ -187,6 +187,20 @@ mod tests {
         assert_eq!(detail["author"], "alice");
         assert_eq!(detail["data"]["email"], "a@x.org");
 
+        // An erasure cut short after overwriting the key reads as erased, and
+        // the subject's next value gets a new key, not the zeroed one.
+        let bob = subjects.keys().seal("bob").expect("seal");
+        let bob_key = dir
+            .path()
+            .join(keys::DIR)
+            .join(format!("{}.key", subjects.keys().subject_id("bob")));
+        std::fs::write(&bob_key, [0u8; 32]).expect("zero the key");
+        let reopened = SubjectKeys::open(&dir.path().join(keys::DIR)).expect("reopen");
+        assert_eq!(reopened.unseal(&bob), None, "erased");
+        assert!(!bob_key.exists(), "the erasure is finished");
+        let again = reopened.seal("bob").expect("seal again");
+        assert_eq!(reopened.unseal(&again).as_deref(), Some("bob"));
+
         let id = subjects.keys().subject_id("alice");
         assert!(subjects.keys().erase(&id).expect("erase"));
         assert!(
