@@ -19,17 +19,26 @@ pub struct SealingIntake {
 
 impl Intake for SealingIntake {
     fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {
-        let sealed: Result<Vec<Event>, _> = events
-            .into_iter()
-            .map(|e| self.subjects.seal_event(e))
-            .collect();
-        match sealed {
-            Ok(events) => self.inner.submit(events),
-            Err(e) => {
-                tracing::error!(error = %e, "sealing subject values failed; events refused");
-                Box::pin(async move { Err(IntakeError::Unavailable(e.to_string())) })
+        let subjects = self.subjects.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            // Off the async threads: a new subject's key is created and fsynced.
+            let sealed = tokio::task::spawn_blocking(move || {
+                events
+                    .into_iter()
+                    .map(|e| subjects.seal_event(e))
+                    .collect::<Result<Vec<Event>, _>>()
+            })
+            .await
+            .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
+            match sealed {
+                Ok(events) => inner.submit(events).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "sealing subject values failed; events refused");
+                    Err(IntakeError::Unavailable(e.to_string()))
+                }
             }
-        }
+        })
     }
 
     fn submit_host(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), IntakeError>> {

@@ -2,34 +2,18 @@
 //! `trailmark verify` says with and without the key, `trailmark keys rotate`, and
 //! turning encryption on for a data directory that already has a plaintext journal.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{SERVE, Setup, assert_success, cli, put_accepted, state_change, stdout_json};
+use crate::common::{
+    SERVE, Setup, assert_success, cli, files_containing, put_accepted, state_change, stdout_json,
+};
 
 const AUTHOR: &str = "alice.secret@example.com";
 const BODY: &str = "078-05-1120";
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("list") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path)
-            .expect("read")
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
-        {
-            found.push(path);
-        }
-    }
-    found
-}
 
 fn personal_events() -> Vec<serde_json::Value> {
     (0..3)

@@ -4,33 +4,17 @@
 //! which its values read as `[erased]`, others stay readable, and `trailmark
 //! verify` still passes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{Setup, assert_success, cli, put_accepted, state_change, stdout_json};
+use crate::common::{
+    Setup, assert_success, cli, files_containing, put_accepted, state_change, stdout_json,
+};
 
 const ALICE: &str = "alice.subject@example.com";
 const BOB: &str = "bob.subject@example.com";
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("list") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path)
-            .expect("read")
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
-        {
-            found.push(path);
-        }
-    }
-    found
-}
 
 #[test]
 fn erasing_one_subject_leaves_others_readable_is_journaled_and_verify_passes() {

@@ -51,7 +51,7 @@ impl DataKey {
                     aad: &aad,
                 },
             )
-            .map_err(|_| JournalError::InvalidOptions("sealing a record failed".to_owned()))?;
+            .expect("XChaCha20-Poly1305 seals any payload within max_record_bytes");
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);

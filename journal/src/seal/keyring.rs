@@ -222,10 +222,7 @@ impl Keyring {
                     aad: &aad,
                 },
             )
-            .map_err(|_| JournalError::KeyFile {
-                path: self.path.clone(),
-                reason: "sealing a data key failed".to_owned(),
-            })?;
+            .expect("XChaCha20-Poly1305 seals a 32-byte key");
         Ok(SealedKey {
             kek: kek.id.clone(),
             nonce: hex::encode(nonce),
