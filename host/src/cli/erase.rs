@@ -36,6 +36,7 @@ pub struct EraseArgs {
 #[derive(Debug, Subcommand)]
 pub enum SubjectsCommand {
     /// Print the subject id of a value (a keyed hash: the data directory's secret is needed).
+    #[command(after_help = "Example:\n  trailmark subjects id alice@example.com --data /var/lib/trailmark")]
     Id {
         /// The value.
         value: String,
