@@ -11,6 +11,8 @@
 # LOADGEN=other/trailmark runs that binary's `bench` instead (to compare two
 # servers under the same load generator). ENABLE=name,name enables those
 # default rules that ship disabled (e.g. ENABLE=mass-deletes, a correlation).
+# CONFIG='toml lines' are appended to the server's trailmark.toml (e.g.
+# CONFIG=$'[encryption]\nenabled = true' to measure encryption at rest).
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
 LOADGEN=$(realpath "${LOADGEN:-$BIN}")
@@ -19,6 +21,9 @@ D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
 "$BIN" init "$D/srv" >/dev/null
 cd "$D/srv"
+if [ -n "${CONFIG:-}" ]; then
+    printf '%s\n' "$CONFIG" >>trailmark.toml
+fi
 for rule in ${ENABLE//,/ }; do
     sed -i 's/^enabled: false$/enabled: true/' "rules/$rule.yaml"
 done

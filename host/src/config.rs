@@ -133,6 +133,10 @@ struct RawConfig {
     viewer: ViewerOptions,
     #[serde(default)]
     backup: crate::backup::schedule::BackupSettings,
+    #[serde(default)]
+    encryption: crate::engine::encryption::EncryptionSettings,
+    #[serde(default)]
+    subjects: crate::subjects::SubjectSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -227,6 +231,10 @@ pub struct Config {
     pub viewer: ViewerOptions,
     /// `[backup]`: scheduled backups.
     pub backup: crate::backup::schedule::BackupSettings,
+    /// `[encryption]`: encryption at rest of the journal.
+    pub encryption: crate::engine::encryption::EncryptionSettings,
+    /// `[subjects]`: personal data sealed per data subject (crypto-shredding).
+    pub subjects: crate::subjects::SubjectSettings,
 }
 
 /// Command-line overrides of the file.
@@ -372,6 +380,7 @@ impl Config {
         checked("dispatch", raw.dispatch.check())?;
         checked("runtime", raw.runtime.check())?;
         checked("backup", raw.backup.check())?;
+        checked("subjects", raw.subjects.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -411,6 +420,8 @@ impl Config {
                 .unwrap_or_default(),
             viewer: raw.viewer,
             backup: raw.backup,
+            encryption: raw.encryption,
+            subjects: raw.subjects,
             data,
         })
     }

@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod query;
 pub mod rules;
 pub mod server;
+pub mod subjects;
 pub mod targets;
 pub mod timespec;

@@ -62,6 +62,7 @@ pub fn truncate_after(dir: &Path, seq: u64) -> Result<(), JournalError> {
     for (first, path) in &segments {
         if *first > seq {
             fs::remove_file(path).map_err(|e| JournalError::io(path, "remove segment", e))?;
+            crate::seal::remove_data_key(path)?;
         }
     }
     sync_dir(dir)

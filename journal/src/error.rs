@@ -138,6 +138,56 @@ pub enum JournalError {
     #[error("journal is closed")]
     Closed,
 
+    /// A segment is encrypted and the journal was opened without a key-encryption key.
+    #[error(
+        "{path} is encrypted: opening this journal needs its key-encryption key file \
+         (configure [encryption] key-file, or pass --key-file)"
+    )]
+    KeyRequired {
+        /// The encrypted segment.
+        path: PathBuf,
+    },
+
+    /// Encryption is on, but the journal already holds unencrypted records.
+    #[error(
+        "{path} holds {records} unencrypted record(s), but encryption is on: encryption can only \
+         be turned on for a new journal, because the hash chain (and every signed checkpoint) \
+         covers the bytes as stored. Turn encryption off for this data directory, or start a new \
+         data directory with it on (see docs/compliance.md, \"Turning encryption on\")"
+    )]
+    NotEncrypted {
+        /// The first unencrypted segment holding records.
+        path: PathBuf,
+        /// How many records it holds.
+        records: u64,
+    },
+
+    /// The key-encryption key file is unusable.
+    #[error("{path}: {reason}")]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A segment's data key file is missing, malformed or does not open.
+    #[error("{path}: {reason}")]
+    DataKey {
+        /// The `.dek` file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A caller appended a record of a kind the journal reserves for itself.
+    #[error("record kind {0} is reserved for the journal's retention cut records")]
+    ReservedKind(u8),
+
+    /// The operating system could not provide randomness for a key or nonce.
+    #[error("no system randomness for encryption: {0}")]
+    Random(String),
+
     /// A read asked for a record that retention has already removed.
     #[error("record {seq} was removed by retention; the oldest retained record is {first_seq}")]
     Removed {

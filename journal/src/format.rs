@@ -7,7 +7,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8  | magic `b"TMJRNL\r\n"` |
-//! | 4  | format version (`u32`, currently 1) |
+//! | 4  | format version (`u32`): 1 = payloads stored as given, 2 = payloads sealed with the segment's data key (see [`seal`](mod@crate::seal)) |
 //! | 8  | `first_seq` (`u64`): the sequence number the segment's first record has (or will have) |
 //! | 32 | `prev_hash`: hash of record `first_seq - 1` (all zeros when `first_seq == 1`) |
 //! | 4  | CRC-32 (IEEE) of the 52 bytes above |
@@ -28,13 +28,18 @@
 //! The CRC catches torn and bit-rotted writes cheaply; the SHA-256 chain catches deliberate
 //! edits (which would recompute the CRC). Because every field before the payload has a
 //! fixed width and the payload is last, the hash input is unambiguous.
+//!
+//! In a version 2 segment the payload field holds the sealed payload (nonce ‖ ciphertext
+//! ‖ tag) and the hash covers those stored bytes, so the chain verifies without the key.
 
 use sha2::{Digest, Sha256};
 
 /// Magic bytes at the start of every segment file.
 pub const MAGIC: [u8; 8] = *b"TMJRNL\r\n";
-/// Current format version.
+/// Format version of a segment whose payloads are stored as given.
 pub const VERSION: u32 = 1;
+/// Format version of a segment whose payloads are sealed with its data key.
+pub const VERSION_SEALED: u32 = 2;
 /// Size of the segment header.
 pub const HEADER_LEN: usize = 56;
 /// Size of the `len` + `crc` prefix of a record.
@@ -57,6 +62,8 @@ pub struct SegmentHeader {
     pub first_seq: u64,
     /// Hash of the record before the first one.
     pub prev_hash: Hash,
+    /// Payloads are sealed with the segment's data key (format version 2).
+    pub sealed: bool,
 }
 
 impl SegmentHeader {
@@ -64,7 +71,8 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        let version = if self.sealed { VERSION_SEALED } else { VERSION };
+        out[8..12].copy_from_slice(&version.to_le_bytes());
         out[12..20].copy_from_slice(&self.first_seq.to_le_bytes());
         out[20..52].copy_from_slice(&self.prev_hash);
         let crc = crc32fast::hash(&out[..52]);
@@ -88,14 +96,15 @@ impl SegmentHeader {
             return Err("segment header CRC mismatch".to_owned());
         }
         let version = u32_at(bytes, 8);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_SEALED {
             return Err(format!(
-                "unsupported segment format version {version} (this build reads {VERSION})"
+                "unsupported segment format version {version} (this build reads {VERSION} and {VERSION_SEALED})"
             ));
         }
         Ok(SegmentHeader {
             first_seq: u64_at(bytes, 12),
             prev_hash: hash_at(bytes, 20),
+            sealed: version == VERSION_SEALED,
         })
     }
 }
@@ -110,8 +119,11 @@ pub struct StoredRecord {
     /// Milliseconds since the Unix epoch, assigned by the journal at append time.
     /// Non-decreasing along the chain.
     pub timestamp_ms: i64,
-    /// Caller-defined payload.
+    /// Caller-defined payload (opened, when its segment is encrypted).
     pub payload: Vec<u8>,
+    /// The payload as stored, when its segment is encrypted and `payload` was opened
+    /// from it: the bytes the hash covers. `None` for a plaintext segment.
+    pub sealed_payload: Option<Vec<u8>>,
     /// This record's hash (see the [format](mod@crate::format) docs).
     pub hash: Hash,
     /// The previous record's hash.
@@ -119,20 +131,25 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
-    /// Recomputes the hash from the record's fields.
+    /// Recomputes the hash from the record's fields (over the stored payload).
     pub fn computed_hash(&self) -> Hash {
         record_hash(
             &self.prev_hash,
             self.seq,
             self.kind,
             self.timestamp_ms,
-            &self.payload,
+            self.stored_payload(),
         )
+    }
+
+    /// The payload as stored on disk: sealed, or the payload itself.
+    pub fn stored_payload(&self) -> &[u8] {
+        self.sealed_payload.as_deref().unwrap_or(&self.payload)
     }
 
     /// Size of this record on disk.
     pub fn encoded_len(&self) -> usize {
-        PREFIX_LEN + BODY_FIXED + self.payload.len()
+        PREFIX_LEN + BODY_FIXED + self.stored_payload().len()
     }
 }
 
@@ -229,6 +246,7 @@ pub(crate) fn decode_body(body: &[u8]) -> StoredRecord {
                 .expect("slice of 8 bytes converts to [u8; 8]"),
         ),
         payload: body[17..payload_end].to_vec(),
+        sealed_payload: None,
         prev_hash: hash_at(body, payload_end),
         hash: hash_at(body, payload_end + 32),
     }
@@ -297,7 +315,13 @@ mod tests {
         let header = SegmentHeader {
             first_seq: 42,
             prev_hash: [9; 32],
+            sealed: false,
         };
+        let sealed = SegmentHeader {
+            sealed: true,
+            ..header
+        };
+        assert_eq!(SegmentHeader::decode(&sealed.encode()), Ok(sealed));
         let mut bytes = header.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
         bytes[13] ^= 1;

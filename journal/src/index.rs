@@ -6,10 +6,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::JournalOptions;
 use crate::format::Hash;
+use crate::seal::DataKey;
 
 /// The last durable record: its sequence number and hash. Keep it somewhere else (a
 /// checkpoint) and [`verify_against`](crate::verify_against) can detect truncation.
@@ -41,6 +42,17 @@ pub(crate) struct SegmentInfo {
     pub last_seq: u64,
     /// `(seq, offset)` every `index_interval` records.
     pub sparse: Vec<(u64, u64)>,
+    /// The segment's data key, when it is encrypted.
+    pub dek: Option<Arc<DataKey>>,
+}
+
+/// Where a reader starts looking for a seq: see [`Index::locate`].
+pub(crate) struct Located {
+    pub first_seq: u64,
+    pub path: PathBuf,
+    pub offset: u64,
+    pub end: u64,
+    pub dek: Option<Arc<DataKey>>,
 }
 
 /// Segments (oldest first; the last is the active one) and the durable head.
@@ -59,9 +71,9 @@ impl Index {
     }
 
     /// Where to start reading to find `seq`: the segment's first seq, path, a record offset
-    /// at or before `seq`, and the segment's durable length. `None` if `seq` is not retained
-    /// or not yet durable.
-    pub(crate) fn locate(&self, seq: u64) -> Option<(u64, PathBuf, u64, u64)> {
+    /// at or before `seq`, the segment's durable length and data key. `None` if `seq` is
+    /// not retained or not yet durable.
+    pub(crate) fn locate(&self, seq: u64) -> Option<Located> {
         if seq < self.first_seq() || seq > self.head.seq {
             return None;
         }
@@ -72,12 +84,13 @@ impl Index {
             Some(i) => segment.sparse[i].1,
             None => crate::format::HEADER_LEN as u64,
         };
-        Some((
-            segment.first_seq,
-            segment.path.clone(),
+        Some(Located {
+            first_seq: segment.first_seq,
+            path: segment.path.clone(),
             offset,
-            segment.durable_len,
-        ))
+            end: segment.durable_len,
+            dek: segment.dek.clone(),
+        })
     }
 }
 

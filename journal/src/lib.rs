@@ -49,6 +49,8 @@ mod index;
 mod keys;
 mod reader;
 mod recovery;
+pub mod retention;
+pub mod seal;
 mod segment;
 mod verify;
 mod writer;
@@ -67,9 +69,11 @@ pub use format::{Hash, StoredRecord};
 pub use index::ChainHead;
 pub use keys::{CheckpointKey, DOCUMENT_PREFIX, PublicKey, public_path};
 pub use reader::ReadIter;
+pub use retention::{JournalStart, RETENTION_CUT, RetentionCut};
+pub use seal::{Keyring, Rotation, data_key_path, rotate_key_file};
 pub use verify::{
-    CheckpointSummary, Problem, ProblemKind, VerifyReport, verify, verify_against, verify_visiting,
-    verify_with_checkpoints,
+    CheckpointSummary, EncryptionSummary, Problem, ProblemKind, VerifyReport, verify,
+    verify_against, verify_opening, verify_visiting, verify_with_checkpoints,
 };
 
 use index::Shared;
@@ -107,6 +111,11 @@ pub struct JournalOptions {
     /// for recovery after a power loss that persisted the pages of an unsynced batch out
     /// of order; run [`verify`] first to see what would be cut.
     pub repair_damaged_tail: bool,
+    /// Encryption at rest: when set, every new segment is encrypted with its own data key
+    /// sealed by this keyring's current key (see [`seal`](mod@seal)). `open` then refuses
+    /// a journal that holds unencrypted records ([`JournalError::NotEncrypted`]); when not
+    /// set, it refuses an encrypted one ([`JournalError::KeyRequired`]). Default `None`.
+    pub encryption: Option<Arc<Keyring>>,
 }
 
 impl Default for JournalOptions {
@@ -119,6 +128,7 @@ impl Default for JournalOptions {
             index_interval: 64,
             nosync_flush_interval: Duration::from_millis(100),
             repair_damaged_tail: false,
+            encryption: None,
         }
     }
 }
@@ -132,7 +142,12 @@ impl JournalOptions {
         if self.max_batch_records == 0 || self.queue_capacity == 0 || self.index_interval == 0 {
             return fail("max_batch_records, queue_capacity and index_interval must be at least 1");
         }
-        if self.max_record_bytes > format::MAX_PAYLOAD {
+        let overhead = if self.encryption.is_some() {
+            seal::SEAL_OVERHEAD
+        } else {
+            0
+        };
+        if self.max_record_bytes + overhead > format::MAX_PAYLOAD {
             return fail("max_record_bytes must fit the format's u32 record length");
         }
         Ok(())
@@ -208,8 +223,7 @@ impl Journal {
             }
         }
         let lock = lock_dir(dir)?;
-        let (index, start) =
-            recovery::recover(dir, options.index_interval, options.repair_damaged_tail)?;
+        let (index, start) = recovery::recover(dir, &options)?;
         let queue_capacity = options.queue_capacity;
         let shared = Arc::new(Shared::new(dir.to_path_buf(), options, index));
         let (tx, rx) = mpsc::sync_channel(queue_capacity);
@@ -274,6 +288,25 @@ impl Journal {
             }),
         );
         rx.recv().unwrap_or(Err(JournalError::Closed))
+    }
+
+    /// [`Journal::append_wait`] for the journal's own records of a reserved kind.
+    fn append_reserved(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, JournalError> {
+        let Some(tx) = &self.tx else {
+            return Err(JournalError::Closed);
+        };
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let request = Request::Append {
+            records,
+            completion: Completion::AfterFsync,
+            done: Box::new(move |result| {
+                let _ = done_tx.send(result);
+            }),
+        };
+        if let Err(mpsc::SendError(request)) = tx.send(request) {
+            fail_request(request, JournalError::Closed);
+        }
+        done_rx.recv().unwrap_or(Err(JournalError::Closed))
     }
 
     /// Blocking append that returns once the records are written to the OS, without
@@ -369,10 +402,51 @@ impl Journal {
         }
         for path in &removed {
             fs::remove_file(path).map_err(|e| JournalError::io(path, "remove segment", e))?;
+            seal::remove_data_key(path)?;
             tracing::info!(path = %path.display(), "journal: segment removed by retention");
         }
         segment::sync_dir(&self.shared.dir)?;
         Ok(removed.len())
+    }
+
+    /// Retention that the chain records: when whole segments hold only records `< seq`,
+    /// first appends (durably) a [`RetentionCut`] record saying that the records before
+    /// the first kept segment are removed, and the hash of the last removed one; then
+    /// removes those segments as [`Journal::remove_segments_before`] does. `verify` then
+    /// reports the journal's late start as a retention cut ([`JournalStart`]), not as
+    /// records gone missing. Returns how many segments were removed.
+    ///
+    /// A crash between the record and the removal leaves the segments in place (the
+    /// record then describes a cut not yet done; the next call does it).
+    pub fn retention_cut(&self, seq: u64, reason: &str) -> Result<usize, JournalError> {
+        let cut = {
+            let index = self.shared.index();
+            let segments = &index.segments;
+            let count = (0..segments.len().saturating_sub(1))
+                .take_while(|&i| segments[i + 1].first_seq <= seq)
+                .count();
+            if count == 0 {
+                return Ok(0);
+            }
+            segments[count].first_seq
+        };
+        let last_removed = self.read(cut - 1)?.ok_or_else(|| {
+            JournalError::corrupt(
+                &self.shared.dir,
+                0,
+                format!("record {} to cut after is not readable", cut - 1),
+            )
+        })?;
+        let record = RetentionCut {
+            before: cut,
+            last_removed_hash: hex::encode(last_removed.hash),
+            reason: reason.to_owned(),
+        };
+        self.append_reserved(vec![NewRecord {
+            kind: RETENTION_CUT,
+            payload: record.to_payload(),
+        }])?;
+        self.remove_segments_before(cut)
     }
 
     /// Bytes of durable data in the retained segments (headers included).
@@ -457,6 +531,10 @@ impl Journal {
             done(Ok(Vec::new()));
             return None;
         }
+        if records.iter().any(|r| r.kind == RETENTION_CUT) {
+            done(Err(JournalError::ReservedKind(RETENTION_CUT)));
+            return None;
+        }
         let Some(tx) = &self.tx else {
             done(Err(JournalError::Closed));
             return None;
@@ -490,7 +568,7 @@ fn fail_request(request: Request, error: JournalError) {
 }
 
 /// Takes the directory's lock file (advisory `flock`, released when the journal closes).
-fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, JournalError> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)

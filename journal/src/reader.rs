@@ -8,9 +8,11 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::seal::DataKey;
+
 use crate::error::JournalError;
 use crate::format::{BODY_FIXED, PREFIX_LEN, StoredRecord, decode_body, u32_at};
-use crate::index::Shared;
+use crate::index::{Located, Shared};
 
 /// A position inside one segment file.
 struct Cursor {
@@ -19,18 +21,20 @@ struct Cursor {
     reader: BufReader<File>,
     pos: u64,
     end: u64,
+    dek: Option<Arc<DataKey>>,
 }
 
 impl Cursor {
-    fn open(first_seq: u64, path: PathBuf, pos: u64, end: u64) -> Result<Cursor, io::Error> {
-        let mut file = File::open(&path)?;
-        file.seek(SeekFrom::Start(pos))?;
+    fn open(located: Located) -> Result<Cursor, io::Error> {
+        let mut file = File::open(&located.path)?;
+        file.seek(SeekFrom::Start(located.offset))?;
         Ok(Cursor {
-            first_seq,
-            path,
+            first_seq: located.first_seq,
+            path: located.path,
             reader: BufReader::with_capacity(64 * 1024, file),
-            pos,
-            end,
+            pos: located.offset,
+            end: located.end,
+            dek: located.dek,
         })
     }
 
@@ -57,7 +61,23 @@ impl Cursor {
             return Err(JournalError::corrupt(&self.path, at, "record CRC mismatch"));
         }
         self.pos += (PREFIX_LEN + len) as u64;
-        Ok(decode_body(&body))
+        let mut record = decode_body(&body);
+        if let Some(dek) = &self.dek
+            && record.kind != crate::RETENTION_CUT
+        {
+            let Some(plain) = dek.open(record.seq, record.kind, &record.payload) else {
+                return Err(JournalError::corrupt(
+                    &self.path,
+                    at,
+                    format!(
+                        "record {} does not open with its segment's data key (altered, or the .dek file is not this segment's)",
+                        record.seq
+                    ),
+                ));
+            };
+            record.sealed_payload = Some(std::mem::replace(&mut record.payload, plain));
+        }
+        Ok(record)
     }
 }
 
@@ -137,10 +157,11 @@ impl ReadIter {
                 }
                 index.locate(self.next_seq)
             };
-            let Some((first_seq, path, offset, end)) = located else {
+            let Some(located) = located else {
                 return Ok(None);
             };
-            match Cursor::open(first_seq, path.clone(), offset, end) {
+            let path = located.path.clone();
+            match Cursor::open(located) {
                 Ok(cursor) => self.cursor = Some(cursor),
                 // Retention removed the segment between the lookup and the open:
                 // look again, which reports `Removed`.

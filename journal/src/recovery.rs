@@ -2,10 +2,13 @@
 
 use std::fs::{self, File};
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::JournalOptions;
 use crate::error::JournalError;
 use crate::format::{GENESIS_HASH, HEADER_LEN, Hash, SegmentHeader};
 use crate::index::{ChainHead, Index, SegmentInfo};
+use crate::seal::{DataKey, Keyring, create_data_key, data_key_path, load_data_key};
 use crate::segment::{
     StopKind, create_segment, list_segments, read_segment, scan_segment, sync_dir, truncate_segment,
 };
@@ -18,19 +21,20 @@ use crate::writer::WriterStart;
 /// truncated away with a warning. Any other damage is an error, except damage in the last
 /// segment when `repair_damaged_tail` is set: then that segment is cut at the first bad
 /// record (the cut bytes are saved beside it).
+///
+/// With `options.encryption`, every segment holding records must be encrypted and its
+/// data key must open; an empty unencrypted last segment (a new journal) is replaced by
+/// an encrypted one. Without it, an encrypted segment is refused.
 pub(crate) fn recover(
     dir: &Path,
-    index_interval: u64,
-    repair_damaged_tail: bool,
+    options: &JournalOptions,
 ) -> Result<(Index, WriterStart), JournalError> {
+    let index_interval = options.index_interval;
+    let repair_damaged_tail = options.repair_damaged_tail;
+    let keyring = options.encryption.as_deref();
     let mut files = list_segments(dir)?;
     if files.is_empty() {
-        let header = SegmentHeader {
-            first_seq: 1,
-            prev_hash: GENESIS_HASH,
-        };
-        let (path, _) =
-            create_segment(dir, &header).map_err(|e| JournalError::io(dir, "create segment", e))?;
+        let (path, _) = new_segment(dir, 1, GENESIS_HASH, keyring)?;
         files.push((1, path));
     }
     drop_torn_last_header(dir, &mut files)?;
@@ -101,12 +105,43 @@ pub(crate) fn recover(
         }
         chain = Some((scan.last_seq, scan.last_hash));
         last_timestamp_ms = last_timestamp_ms.max(scan.last_timestamp_ms);
+        let mut path = path.clone();
+        let dek = match (scan.header.sealed, keyring) {
+            (true, Some(keyring)) => Some(Arc::new(load_data_key(
+                keyring,
+                &path,
+                scan.header.first_seq,
+            )?)),
+            (true, None) => return Err(JournalError::KeyRequired { path }),
+            (false, Some(_)) if scan.records > 0 => {
+                return Err(JournalError::NotEncrypted {
+                    path,
+                    records: scan.records,
+                });
+            }
+            (false, Some(keyring)) if i + 1 == count => {
+                // A new (or never written) journal: its empty active segment becomes an
+                // encrypted one. A crash in between leaves no segment, or the old one.
+                fs::remove_file(&path).map_err(|e| JournalError::io(&path, "remove segment", e))?;
+                let (new_path, dek) = new_segment(
+                    dir,
+                    scan.header.first_seq,
+                    scan.header.prev_hash,
+                    Some(keyring),
+                )?;
+                path = new_path;
+                tracing::info!(path = %path.display(), "journal: new journal, encrypted from its first record");
+                dek
+            }
+            (false, _) => None,
+        };
         segments.push(SegmentInfo {
             first_seq: scan.header.first_seq,
-            path: path.clone(),
+            path,
             durable_len,
             last_seq: scan.last_seq,
             sparse: scan.sparse,
+            dek,
         });
     }
 
@@ -125,6 +160,7 @@ pub(crate) fn recover(
         next_seq: last_seq + 1,
         last_hash,
         last_timestamp_ms,
+        dek: active.dek.clone(),
     };
     let index = Index {
         segments,
@@ -134,6 +170,31 @@ pub(crate) fn recover(
         },
     };
     Ok((index, start))
+}
+
+/// Creates an empty segment (encrypted, with its data key file written first, when a
+/// keyring is given); returns its path and data key.
+fn new_segment(
+    dir: &Path,
+    first_seq: u64,
+    prev_hash: Hash,
+    keyring: Option<&Keyring>,
+) -> Result<(std::path::PathBuf, Option<Arc<DataKey>>), JournalError> {
+    let header = SegmentHeader {
+        first_seq,
+        prev_hash,
+        sealed: keyring.is_some(),
+    };
+    let dek = match keyring {
+        Some(keyring) => {
+            let segment = dir.join(crate::segment::segment_file_name(first_seq));
+            Some(Arc::new(create_data_key(keyring, &segment, first_seq)?))
+        }
+        None => None,
+    };
+    let (path, _) =
+        create_segment(dir, &header).map_err(|e| JournalError::io(dir, "create segment", e))?;
+    Ok((path, dek))
 }
 
 /// A crash while a new segment was being created can leave it with a short or empty
@@ -162,6 +223,10 @@ fn drop_torn_last_header(
         "journal: removing a segment whose creation was interrupted (incomplete header)"
     );
     fs::remove_file(path).map_err(|e| JournalError::io(path, "remove torn segment", e))?;
+    let dek = data_key_path(path);
+    if dek.exists() {
+        fs::remove_file(&dek).map_err(|e| JournalError::io(&dek, "remove data key", e))?;
+    }
     sync_dir(dir)?;
     files.pop();
     Ok(())

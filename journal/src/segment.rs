@@ -239,6 +239,7 @@ mod tests {
         let mut bytes = SegmentHeader {
             first_seq: 1,
             prev_hash: GENESIS_HASH,
+            sealed: false,
         }
         .encode()
         .to_vec();

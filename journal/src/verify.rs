@@ -18,6 +18,8 @@ use crate::error::JournalError;
 use crate::format::{Decoded, HEADER_LEN, Hash, SegmentHeader, decode_record};
 use crate::index::ChainHead;
 use crate::keys::PublicKey;
+use crate::retention::{JournalStart, RETENTION_CUT, RetentionCut};
+use crate::seal::{DataKey, Keyring, load_data_key};
 use crate::segment::{find_next_record, list_segments, read_segment};
 use heads::Heads;
 
@@ -52,6 +54,10 @@ pub enum ProblemKind {
     /// A checkpoint that cannot be trusted: its signature does not verify, it names
     /// another key, or it is out of order with the checkpoints before it.
     BadCheckpoint,
+    /// In an encrypted segment, given the key: the data key file is missing or does not
+    /// open, or a record does not open with the data key (altered or moved, with its
+    /// hash recomputed; or the `.dek` file is not this segment's).
+    SealBroken,
 }
 
 /// One place where the chain is broken.
@@ -104,6 +110,33 @@ pub struct VerifyReport {
     /// What the expected heads showed: all zero for [`verify`]; the one head of
     /// [`verify_against`] counts as one checkpoint.
     pub checkpoints: CheckpointSummary,
+    /// Encrypted segments and records, and how many records were opened.
+    pub encryption: EncryptionSummary,
+    /// How the journal begins: at record 1, after a retention cut the chain records, or
+    /// after records removed with no record of it.
+    pub start: JournalStart,
+}
+
+/// What [`verify_opening`] found encrypted, and opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptionSummary {
+    /// Encrypted segments (format version 2).
+    pub segments: usize,
+    /// Records in them.
+    pub records: u64,
+    /// Records whose payload opened with the key given: 0 without a key, when their
+    /// chain (over the stored bytes) is still checked but their contents are not.
+    pub opened: u64,
+    /// A key-encryption key was given.
+    pub key_given: bool,
+}
+
+impl EncryptionSummary {
+    /// Encrypted records whose contents were not checked: no key was given, or they did
+    /// not open (each of those is also a [`ProblemKind::SealBroken`]).
+    pub fn unopened(&self) -> u64 {
+        self.records - self.opened
+    }
 }
 
 /// How the checkpoints given to [`verify_with_checkpoints`] fared.
@@ -191,12 +224,28 @@ pub fn verify_visiting(
     checkpoints: Option<(&[Checkpoint], &PublicKey)>,
     visit: &mut dyn FnMut(&crate::StoredRecord),
 ) -> Result<VerifyReport, JournalError> {
+    verify_opening(dir, checkpoints, None, visit)
+}
+
+/// [`verify_visiting`] for a journal that may be encrypted: with `keyring`, every
+/// encrypted record is also opened (its data key and its authentication tag checked;
+/// [`ProblemKind::SealBroken`] when not) and visited with its payload opened. Without
+/// it, encrypted records are chain-checked over their stored bytes but not visited, and
+/// [`VerifyReport::encryption`] says how many were left unopened.
+pub fn verify_opening(
+    dir: &Path,
+    checkpoints: Option<(&[Checkpoint], &PublicKey)>,
+    keyring: Option<&Keyring>,
+    visit: &mut dyn FnMut(&crate::StoredRecord),
+) -> Result<VerifyReport, JournalError> {
     let heads = match checkpoints {
         Some((checkpoints, key)) => Heads::checkpoints(checkpoints, key),
         None => Heads::none(),
     };
     let mut walker = Walker::new(heads);
     walker.visit = Some(visit);
+    walker.keyring = keyring;
+    walker.report.encryption.key_given = keyring.is_some();
     walker.walk(dir)
 }
 
@@ -210,6 +259,19 @@ struct Walker<'v> {
     last_path: PathBuf,
     last_offset: u64,
     visit: Option<&'v mut dyn FnMut(&crate::StoredRecord)>,
+    keyring: Option<&'v Keyring>,
+    /// The current segment is encrypted.
+    sealed: bool,
+    /// Its data key, when a keyring was given and the key opened.
+    dek: Option<DataKey>,
+    /// The current record opened, to visit instead of the stored one.
+    opened: Option<crate::StoredRecord>,
+    /// The current record is encrypted (in an encrypted segment, and not a cut record).
+    record_sealed: bool,
+    /// The first segment's link to the record before it.
+    first_prev_hash: Hash,
+    /// Retention cut records accepted: (seq, cut).
+    cuts: Vec<(u64, RetentionCut)>,
 }
 
 impl Walker<'_> {
@@ -223,6 +285,8 @@ impl Walker<'_> {
                 head_hash: [0; 32],
                 problems: Vec::new(),
                 checkpoints: CheckpointSummary::default(),
+                encryption: EncryptionSummary::default(),
+                start: JournalStart::Genesis,
             },
             expected: None,
             resync: false,
@@ -230,6 +294,13 @@ impl Walker<'_> {
             last_path: PathBuf::new(),
             last_offset: 0,
             visit: None,
+            keyring: None,
+            sealed: false,
+            dek: None,
+            opened: None,
+            record_sealed: false,
+            first_prev_hash: [0; 32],
+            cuts: Vec::new(),
         }
     }
 
@@ -266,11 +337,51 @@ impl Walker<'_> {
         } else {
             self.last_path.clone()
         };
+        self.explain_start(dir);
         let last_seq = self.expected.map_or(0, |(next, _)| next.saturating_sub(1));
         self.report.checkpoints =
             self.heads
                 .finish(last_seq, &mut self.report.problems, &path, self.last_offset);
         Ok(self.report)
+    }
+
+    /// Sets [`VerifyReport::start`]: a journal that begins after record 1 is explained
+    /// by a retained cut record that removed at least the records before its start; a
+    /// cut record that ends exactly there must name the hash the first segment links to.
+    fn explain_start(&mut self, dir: &Path) {
+        let first_seq = self.report.first_seq;
+        if first_seq <= 1 || self.report.segments == 0 {
+            return;
+        }
+        let exact = self.cuts.iter().rev().find(|(_, c)| c.before == first_seq);
+        let covering = exact.or_else(|| self.cuts.iter().rev().find(|(_, c)| c.before > first_seq));
+        self.report.start = match covering {
+            Some((at, cut)) => {
+                let (at, cut) = (*at, cut.clone());
+                let linked = hex::encode(self.first_prev_hash);
+                if cut.before == first_seq && cut.last_removed_hash != linked {
+                    let path = list_segments(dir)
+                        .ok()
+                        .and_then(|s| s.first().map(|(_, p)| p.clone()))
+                        .unwrap_or_else(|| dir.to_path_buf());
+                    self.problem(
+                        ProblemKind::SegmentGap,
+                        Some(first_seq),
+                        &path,
+                        0,
+                        format!(
+                            "the retention cut recorded at seq {at} removed records up to a record with hash {}, but the first segment links to {linked}: the first segment was replaced",
+                            cut.last_removed_hash
+                        ),
+                    );
+                }
+                JournalStart::RetentionCut {
+                    first_seq,
+                    recorded_at: at,
+                }
+            }
+            None => JournalStart::Unexplained { first_seq },
+        };
     }
 
     fn segment(&mut self, name_seq: u64, path: &Path, bytes: &[u8]) {
@@ -300,6 +411,7 @@ impl Walker<'_> {
         match self.expected {
             None => {
                 self.report.first_seq = header.first_seq;
+                self.first_prev_hash = header.prev_hash;
                 let before = header.first_seq.saturating_sub(1);
                 self.heads
                     .start(before, header.prev_hash, &mut self.report.problems, path);
@@ -329,6 +441,23 @@ impl Walker<'_> {
         }
         self.expected = Some((header.first_seq, header.prev_hash));
         self.resync = false;
+        self.sealed = header.sealed;
+        self.dek = None;
+        if header.sealed {
+            self.report.encryption.segments += 1;
+            if let Some(keyring) = self.keyring {
+                match load_data_key(keyring, path, header.first_seq) {
+                    Ok(dek) => self.dek = Some(dek),
+                    Err(e) => self.problem(
+                        ProblemKind::SealBroken,
+                        Some(header.first_seq),
+                        path,
+                        0,
+                        format!("the segment's records cannot be opened: {e}"),
+                    ),
+                }
+            }
+        }
 
         let mut offset = HEADER_LEN;
         while offset < bytes.len() {
@@ -375,6 +504,29 @@ impl Walker<'_> {
 
     fn record(&mut self, record: &crate::StoredRecord, path: &Path, offset: u64) {
         self.report.records += 1;
+        self.opened = None;
+        self.record_sealed = self.sealed && record.kind != RETENTION_CUT;
+        if self.record_sealed {
+            self.report.encryption.records += 1;
+            if let Some(dek) = &self.dek {
+                match dek.open(record.seq, record.kind, &record.payload) {
+                    Some(plain) => {
+                        self.report.encryption.opened += 1;
+                        let mut opened = record.clone();
+                        opened.sealed_payload = Some(std::mem::replace(&mut opened.payload, plain));
+                        self.opened = Some(opened);
+                    }
+                    None => self.problem(
+                        ProblemKind::SealBroken,
+                        Some(record.seq),
+                        path,
+                        offset,
+                        "the record does not open with its segment's data key (altered or moved)"
+                            .to_owned(),
+                    ),
+                }
+            }
+        }
         let (expected_seq, expected_prev) = self
             .expected
             .expect("a segment header sets the expectation before records");
@@ -435,7 +587,17 @@ impl Walker<'_> {
 
     fn accept(&mut self, record: &crate::StoredRecord, path: &Path, offset: u64) {
         if let Some(visit) = self.visit.as_mut() {
-            visit(record);
+            // An encrypted record is visited opened, or not at all.
+            match (self.record_sealed, &self.opened) {
+                (false, _) => visit(record),
+                (true, Some(opened)) => visit(opened),
+                (true, None) => {}
+            }
+        }
+        if record.kind == RETENTION_CUT
+            && let Some(cut) = RetentionCut::from_payload(&record.payload)
+        {
+            self.cuts.push((record.seq, cut));
         }
         self.expected = Some((record.seq.saturating_add(1), record.hash));
         self.heads.reach(

@@ -19,7 +19,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::error::JournalError;
 use crate::format::{BODY_FIXED, HEADER_LEN, Hash, PREFIX_LEN, SegmentHeader, encode_record};
 use crate::index::{ChainHead, Counters, SegmentInfo, Shared};
-use crate::segment::create_segment;
+use crate::seal::{DataKey, SEAL_OVERHEAD, create_data_key};
+use crate::segment::{create_segment, segment_file_name};
 use crate::{Completion, NewRecord};
 
 /// Completion callback of an append: called once, on the writer thread, with the
@@ -62,6 +63,8 @@ pub(crate) struct WriterStart {
     pub next_seq: u64,
     pub last_hash: Hash,
     pub last_timestamp_ms: i64,
+    /// The active segment's data key, when it is encrypted.
+    pub dek: Option<Arc<DataKey>>,
 }
 
 /// A failed I/O operation; cloned into every caller of the batch.
@@ -170,6 +173,8 @@ pub(crate) struct Writer {
     next_seq: u64,
     last_hash: Hash,
     last_timestamp_ms: i64,
+    /// The active segment's data key: records are sealed with it when set.
+    dek: Option<Arc<DataKey>>,
     buf: Vec<u8>,
     pending: Vec<PendingSegment>,
     /// Bytes written but not yet fsynced.
@@ -199,6 +204,7 @@ impl Writer {
             next_seq: start.next_seq,
             last_hash: start.last_hash,
             last_timestamp_ms: start.last_timestamp_ms,
+            dek: start.dek,
             buf: Vec::new(),
             pending: Vec::new(),
             dirty: false,
@@ -558,7 +564,12 @@ impl Writer {
 
     /// Encodes one record into the batch buffer and returns its seq.
     fn encode(&mut self, record: &NewRecord) -> Result<u64, Failure> {
-        let size = (PREFIX_LEN + BODY_FIXED + record.payload.len()) as u64;
+        let overhead = if self.shared.options.encryption.is_some() {
+            SEAL_OVERHEAD
+        } else {
+            0
+        };
+        let size = (PREFIX_LEN + BODY_FIXED + record.payload.len() + overhead) as u64;
         let segment_len = self.len + self.buf.len() as u64;
         if segment_len > HEADER_LEN as u64 && segment_len + size > self.shared.options.segment_bytes
         {
@@ -567,13 +578,22 @@ impl Writer {
         let seq = self.next_seq;
         let timestamp_ms = now_ms().max(self.last_timestamp_ms);
         let offset = self.len + self.buf.len() as u64;
+        let sealed = match &self.dek {
+            // A retention cut holds seqs and a hash: left readable without the key.
+            Some(dek) if record.kind != crate::RETENTION_CUT => {
+                Some(dek.seal(seq, record.kind, &record.payload).map_err(|e| {
+                    self.failure(offset, "seal record", io::Error::other(e.to_string()))
+                })?)
+            }
+            _ => None,
+        };
         let hash = encode_record(
             &mut self.buf,
             &self.last_hash,
             seq,
             record.kind,
             timestamp_ms,
-            &record.payload,
+            sealed.as_deref().unwrap_or(&record.payload),
         );
         let interval = self.shared.options.index_interval;
         let pending = self.pending_active();
@@ -599,6 +619,7 @@ impl Writer {
                     durable_len: self.len,
                     last_seq: self.next_seq - 1,
                     sparse: Vec::new(),
+                    dek: self.dek.clone(),
                 },
                 is_new: false,
             });
@@ -664,6 +685,22 @@ impl Writer {
         let header = SegmentHeader {
             first_seq: self.next_seq,
             prev_hash: self.last_hash,
+            sealed: self.shared.options.encryption.is_some(),
+        };
+        // The data key file first: an encrypted segment never exists without its key.
+        let dek = match &self.shared.options.encryption {
+            Some(keyring) => {
+                let segment = self.shared.dir.join(segment_file_name(header.first_seq));
+                let dek =
+                    create_data_key(keyring, &segment, header.first_seq).map_err(|e| Failure {
+                        path: segment.clone(),
+                        offset: 0,
+                        op: "create data key",
+                        source: Arc::new(io::Error::other(e.to_string())),
+                    })?;
+                Some(Arc::new(dek))
+            }
+            None => None,
         };
         let (path, file) = create_segment(&self.shared.dir, &header).map_err(|e| Failure {
             path: self.shared.dir.clone(),
@@ -679,9 +716,11 @@ impl Writer {
                 durable_len: HEADER_LEN as u64,
                 last_seq: header.first_seq - 1,
                 sparse: Vec::new(),
+                dek: dek.clone(),
             },
             is_new: true,
         });
+        self.dek = dek;
         self.file = file;
         self.path = path;
         self.first_seq = header.first_seq;

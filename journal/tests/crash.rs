@@ -11,13 +11,22 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trailmark_journal::{Journal, JournalOptions, NewRecord, verify};
+use trailmark_journal::{Journal, JournalOptions, Keyring, NewRecord, verify, verify_opening};
 
 const CHILD_DIR_ENV: &str = "TRAILMARK_JOURNAL_CRASH_CHILD_DIR";
+/// Set to a key file: the child's journal is encrypted with it.
+const CHILD_KEY_ENV: &str = "TRAILMARK_JOURNAL_CRASH_CHILD_KEY";
 
-fn options() -> JournalOptions {
+fn options(key_file: Option<&Path>) -> JournalOptions {
     JournalOptions {
         segment_bytes: 16 * 1024,
+        encryption: key_file.map(|path| {
+            Arc::new(
+                Keyring::load_or_create(path)
+                    .expect("key-encryption key file")
+                    .0,
+            )
+        }),
         ..JournalOptions::default()
     }
 }
@@ -28,7 +37,9 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
         return;
     };
-    let journal = Arc::new(Journal::open(Path::new(&dir), options()).expect("child opens journal"));
+    let key = std::env::var(CHILD_KEY_ENV).ok().filter(|k| !k.is_empty());
+    let options = options(key.as_deref().map(Path::new));
+    let journal = Arc::new(Journal::open(Path::new(&dir), options).expect("child opens journal"));
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let journal = Arc::clone(&journal);
@@ -60,12 +71,36 @@ fn crash_child() {
 #[test]
 fn acknowledged_appends_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
+    sigkill_rounds(dir.path(), None);
+}
+
+#[test]
+fn acknowledged_encrypted_appends_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = tempfile::tempdir().expect("tempdir");
+    let key_file = key.path().join("journal.kek");
+    sigkill_rounds(dir.path(), Some(&key_file));
+    let report = verify_opening(
+        dir.path(),
+        None,
+        options(Some(&key_file)).encryption.as_deref(),
+        &mut |_| {},
+    )
+    .expect("verify");
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert!(report.encryption.records >= 600);
+    assert_eq!(report.encryption.opened, report.encryption.records);
+}
+
+/// Three rounds of: a child appends, is SIGKILLed; every acknowledged record is there.
+fn sigkill_rounds(dir: &Path, key_file: Option<&Path>) {
     let exe = std::env::current_exe().expect("test binary path");
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
     for round in 1..=3 {
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR_ENV, dir.path())
+            .env(CHILD_DIR_ENV, dir)
+            .env(CHILD_KEY_ENV, key_file.unwrap_or(Path::new("")))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -93,7 +128,7 @@ fn acknowledged_appends_survive_sigkill() {
             "round {round}: child acknowledged only {this_round} appends"
         );
 
-        let journal = Journal::open(dir.path(), options()).expect("reopen after SIGKILL");
+        let journal = Journal::open(dir, options(key_file)).expect("reopen after SIGKILL");
         for (seq, payload) in &acked {
             let record = journal
                 .read(*seq)
@@ -103,7 +138,7 @@ fn acknowledged_appends_survive_sigkill() {
         }
         let head = journal.head();
         journal.close().expect("close");
-        let report = verify(dir.path()).expect("verify");
+        let report = verify(dir).expect("verify");
         assert!(report.is_intact(), "round {round}: {:?}", report.problems);
         assert_eq!(report.head(), head);
     }

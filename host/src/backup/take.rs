@@ -388,6 +388,20 @@ fn stage_journal(
             .expect("segment names are ASCII")
             .to_owned();
         let logical = format!("{}/{name}", paths::JOURNAL);
+        // An encrypted segment's data key (sealed: the key-encryption key is not in
+        // the backup, so the copy reads nothing without it).
+        let dek = trailmark_journal::data_key_path(&path);
+        if dek.is_file() {
+            let dek_name = dek
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("data key names are ASCII")
+                .to_owned();
+            files.push(Staged {
+                path: format!("{}/{dek_name}", paths::JOURNAL),
+                local: dek,
+            });
+        }
         if i < last {
             // Sealed: the writer moved on to a later segment.
             files.push(Staged {

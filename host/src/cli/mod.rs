@@ -49,9 +49,11 @@ pub mod aws;
 pub mod backup;
 pub mod bench;
 pub mod client;
+pub mod erase;
 pub mod events;
 pub mod export;
 pub mod init;
+pub mod keys;
 pub mod plugin_new;
 pub mod plugins;
 #[cfg(feature = "aws")]
@@ -115,6 +117,11 @@ impl ServerArg {
     /// local admin token found in the data directory).
     pub fn explicit_token(&self) -> Option<&str> {
         self.token.as_deref()
+    }
+
+    /// The local server's data directory.
+    pub fn data(&self) -> &std::path::Path {
+        &self.data
     }
 
     /// A client with this argument's credentials.
@@ -191,6 +198,14 @@ pub enum Command {
     /// Export the signed journal checkpoints for safekeeping.
     #[command(subcommand)]
     Checkpoints(verify::CheckpointsCommand),
+    /// Crypto-shred one data subject on a running server (admin).
+    Erase(erase::EraseArgs),
+    /// Data subjects: print a value's subject id.
+    #[command(subcommand)]
+    Subjects(erase::SubjectsCommand),
+    /// Encryption at rest: rotate the key-encryption key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Set up AWS resources for the AWS backends.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -259,6 +274,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", crate::server::openapi::document_json());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Erase(args) => erase::run(args),
+        Command::Subjects(cmd) => erase::run_subjects(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

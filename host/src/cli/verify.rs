@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use trailmark_journal::{PublicKey, VerifyReport, read_checkpoints, verify_visiting};
+use trailmark_journal::{
+    JournalStart, Keyring, PublicKey, VerifyReport, read_checkpoints, verify_opening,
+};
 
 use super::OutputFormat;
 use crate::config::{Config, Overrides};
@@ -57,6 +59,12 @@ pub struct VerifyArgs {
     /// The checkpoint public key (hex); default DATA/checkpoint.key.pub.
     #[arg(long)]
     public_key: Option<PathBuf>,
+    /// The key-encryption key file of an encrypted journal; default the configuration's
+    /// `[encryption] key-file` when encryption is on. Without it, encrypted records are
+    /// chain-checked over their stored bytes but not opened, and the stores are not
+    /// checked against them.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -101,25 +109,47 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             Some((checkpoints, key))
         }
     };
+    let key_file = args.key_file.clone().or_else(|| {
+        config
+            .encryption
+            .enabled
+            .then(|| config.encryption.key_file(&data))
+    });
+    let keyring = key_file
+        .as_deref()
+        .map(Keyring::load)
+        .transpose()
+        .context("loading the key-encryption key (--key-file)")?;
     let mut journal = JournalIndex::default();
-    let report = verify_visiting(
+    let report = verify_opening(
         &dir,
         checkpoints.as_ref().map(|(c, k)| (c.as_slice(), k)),
+        keyring.as_ref(),
         &mut |record| journal.add(record),
     )
     .with_context(|| format!("reading {}", dir.display()))?;
     journal.starts_at(report.first_seq);
-    let stores = stores::check(
-        &journal,
-        &metadata_location(&config),
-        &archive_location(&config),
-    )?;
-    print(&args, &dir, log.as_deref(), &report, &stores)?;
-    Ok(if report.is_intact() && stores.problems.is_empty() {
-        ExitCode::SUCCESS
+    let (metadata, archive) = if report.encryption.unopened() > 0 {
+        let why = || {
+            Location::NotChecked(format!(
+                "not checked: {} journal record(s) are encrypted and were not opened (pass --key-file)",
+                report.encryption.unopened()
+            ))
+        };
+        (why(), why())
     } else {
-        ExitCode::from(1)
-    })
+        (metadata_location(&config), archive_location(&config))
+    };
+    let stores = stores::check(&journal, &metadata, &archive)?;
+    print(&args, &dir, log.as_deref(), &report, &stores)?;
+    let explained = !matches!(report.start, JournalStart::Unexplained { .. });
+    Ok(
+        if report.is_intact() && explained && stores.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 /// The metadata store to check.
@@ -155,10 +185,20 @@ fn print(
     report: &VerifyReport,
     stores: &StoresReport,
 ) -> Result<()> {
+    let unexplained = match report.start {
+        JournalStart::Unexplained { first_seq } => Some(format!(
+            "{}: the journal starts at record {first_seq}, and no retention cut record in the chain explains \
+             the removal of the records before it (removed outside retention, or by an earlier Trailmark \
+             that did not record its cuts: the next retention pass records one)",
+            dir.display()
+        )),
+        _ => None,
+    };
     let problems: Vec<String> = report
         .problems
         .iter()
         .map(ToString::to_string)
+        .chain(unexplained)
         .chain(stores.problems.iter().map(ToString::to_string))
         .collect();
     let intact = problems.is_empty();
@@ -188,6 +228,13 @@ fn print(
                 "first-seq": report.first_seq,
                 "last-seq": report.last_seq,
                 "head-hash": hex::encode(report.head_hash),
+                "start": start_json(&report.start),
+                "encryption": {
+                    "segments": report.encryption.segments,
+                    "records": report.encryption.records,
+                    "opened": report.encryption.opened,
+                    "key-given": report.encryption.key_given,
+                },
                 "checkpoints": {
                     "file": log.map(|p| p.display().to_string()),
                     "total": c.total,
@@ -209,6 +256,16 @@ fn print(
                 report.records, report.segments, report.first_seq, report.last_seq
             );
             println!("head hash    {}", hex::encode(report.head_hash));
+            if let JournalStart::RetentionCut {
+                first_seq,
+                recorded_at,
+            } = report.start
+            {
+                println!(
+                    "retention    records before {first_seq} removed by a retention cut recorded at seq {recorded_at}"
+                );
+            }
+            print_encryption(report);
             match log {
                 None => println!(
                     "checkpoints  none (hash chain only: a consistent rewrite or truncation would not show)"
@@ -241,6 +298,40 @@ fn print(
         }
     }
     Ok(())
+}
+
+/// How the journal begins, for the JSON output.
+fn start_json(start: &JournalStart) -> serde_json::Value {
+    match start {
+        JournalStart::Genesis => json!({"kind": "genesis"}),
+        JournalStart::RetentionCut {
+            first_seq,
+            recorded_at,
+        } => json!({"kind": "retention-cut", "first-seq": first_seq, "recorded-at": recorded_at}),
+        JournalStart::Unexplained { first_seq } => {
+            json!({"kind": "unexplained", "first-seq": first_seq})
+        }
+    }
+}
+
+/// The encryption line of the table output, when the journal holds encrypted segments.
+fn print_encryption(report: &VerifyReport) {
+    let e = &report.encryption;
+    if e.segments == 0 {
+        return;
+    }
+    if e.key_given {
+        println!(
+            "encrypted    {} record(s) in {} segment(s): {} opened with the key",
+            e.records, e.segments, e.opened
+        );
+    } else {
+        println!(
+            "encrypted    {} record(s) in {} segment(s): chain checked over the stored bytes; \
+             contents NOT opened: no key (pass --key-file FILE, or configure [encryption])",
+            e.records, e.segments
+        );
+    }
 }
 
 /// One store's line of the table output.

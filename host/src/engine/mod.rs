@@ -13,6 +13,7 @@ pub mod backends;
 pub mod checkpoints;
 pub mod correlator;
 pub mod deliveries;
+pub mod encryption;
 pub mod envelope;
 pub mod event_index;
 pub mod options;
@@ -175,8 +176,13 @@ impl Engine {
         let journal = Arc::new(
             tokio::task::spawn_blocking({
                 let dir = journal_dir.clone();
-                let options = config.journal.journal_options();
-                move || Journal::open(&dir, options)
+                let mut options = config.journal.journal_options();
+                let data = config.data.clone();
+                let encryption = config.encryption.clone();
+                move || -> Result<Journal> {
+                    options.encryption = encryption.keyring(&data, true)?;
+                    Ok(Journal::open(&dir, options)?)
+                }
             })
             .await?
             .with_context(|| format!("opening the journal in {}", journal_dir.display()))?,

@@ -1,5 +1,9 @@
 //! Journal retention: drop segments whose events are all delivered and older
-//! than the retention period, with their entries in the event index.
+//! than the retention period, with their entries in the event index. Each cut
+//! is recorded in the chain first ([`Journal::retention_cut`]), so `trailmark
+//! verify` reports the journal's late start as a retention cut.
+//!
+//! [`Journal::retention_cut`]: trailmark_journal::Journal::retention_cut
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +59,11 @@ pub(crate) fn apply_retention(pipeline: &Pipeline, retention: Duration) -> Resul
     if keep_from > journal.head().seq + 1 {
         bail!("retention computed a cut past the journal head");
     }
-    let removed = journal.remove_segments_before(keep_from)?;
+    let reason = format!(
+        "retention {}s: delivered and older than the cutoff",
+        retention.as_secs()
+    );
+    let removed = journal.retention_cut(keep_from, &reason)?;
     if removed > 0 {
         pipeline.event_index().remove_before(journal.first_seq());
     }

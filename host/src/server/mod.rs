@@ -37,6 +37,17 @@ pub async fn serve(config: Config) -> Result<()> {
     let pipeline = engine.pipeline.clone();
     let metrics = engine.metrics.clone();
     let intake: Arc<dyn crate::ingest::Intake> = Arc::new(PipelineIntake(pipeline.clone()));
+    // Crypto-shredding: producers' events are sealed per subject before the
+    // pipeline sees them; the query API opens the tokens on the way out.
+    let subjects = crate::subjects::Subjects::open(&config.subjects, &config.data)
+        .context("opening the subject key store")?;
+    let intake: Arc<dyn crate::ingest::Intake> = match &subjects {
+        Some(subjects) => Arc::new(crate::subjects::intake::SealingIntake {
+            inner: intake,
+            subjects: subjects.clone(),
+        }),
+        None => intake,
+    };
     #[cfg(feature = "aws")]
     let sqs_source = config
         .ingest
@@ -124,7 +135,13 @@ pub async fn serve(config: Config) -> Result<()> {
         auth: auth_state.clone(),
     });
     let app = crate::ingest::router(ingest_state)
-        .merge(crate::query::router(query_state))
+        .merge(match &subjects {
+            Some(s) => crate::query::router(query_state).layer(
+                axum::middleware::from_fn_with_state(s.clone(), crate::subjects::http::open_tokens),
+            ),
+            None => crate::query::router(query_state),
+        })
+        .merge(crate::subjects::http::router(subjects.clone()))
         .merge(export_api)
         .merge(admin::router(admin::AdminState {
             pipeline: pipeline.clone(),

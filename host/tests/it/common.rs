@@ -552,3 +552,22 @@ pub(crate) fn skip_unless_required(variable: &str, missing: &str) {
     );
     eprintln!("skipped: no {missing}");
 }
+
+/// Every file under `dir` (recursively) whose bytes contain `needle`: what a
+/// test of data at rest scans for.
+pub(crate) fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path)
+            .expect("read")
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
+            found.push(path);
+        }
+    }
+    found
+}

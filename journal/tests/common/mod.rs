@@ -123,6 +123,7 @@ pub(crate) fn rewrite_history(dir: &Path, edit: impl FnOnce(&mut Vec<StoredRecor
         let header = SegmentHeader {
             first_seq: seq,
             prev_hash: prev,
+            sealed: false,
         };
         let mut bytes = header.encode().to_vec();
         for record in records.by_ref().take(count) {

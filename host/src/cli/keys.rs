@@ -1,0 +1,86 @@
+//! `trailmark keys rotate`: rotate the key-encryption key of an encrypted data
+//! directory (re-seal every segment's data key; rewrite no segment).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use trailmark_journal::rotate_key_file;
+
+use super::OutputFormat;
+use crate::config::{Config, Overrides};
+
+/// `trailmark keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rotate the key-encryption key: add a new key to the key file, re-seal every
+    /// journal segment's data key with it, then remove the old key. No segment is
+    /// rewritten. Stop the server first (the journal's lock is taken).
+    #[command(
+        after_help = "Safe to run again after a crash: until the last step the key file holds both keys.\n\n\
+Example:\n  systemctl stop trailmark && trailmark keys rotate --config /etc/trailmark.toml && systemctl start trailmark"
+    )]
+    Rotate(RotateArgs),
+}
+
+/// Arguments of `keys rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Configuration file [default: ./trailmark.toml if present].
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory [default: the configuration's, else ./data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The key file [default: the configuration's `[encryption] key-file`].
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+/// Run a `keys` subcommand.
+pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
+    let KeysCommand::Rotate(args) = cmd;
+    let config = Config::load(
+        args.config.as_deref(),
+        &Overrides {
+            data: args.data.clone(),
+            ..Overrides::default()
+        },
+    )?;
+    let key_file = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| config.encryption.key_file(&config.data));
+    if !key_file.is_file() {
+        bail!(
+            "no key file at {}: is [encryption] enabled for this data directory? (pass --key-file FILE)",
+            key_file.display()
+        );
+    }
+    let journal = config.data.join("journal");
+    let rotation = rotate_key_file(&key_file, &[&journal])
+        .with_context(|| format!("rotating {} for {}", key_file.display(), journal.display()))?;
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "key-file": key_file.display().to_string(),
+                "new-key": rotation.new_key,
+                "resealed": rotation.resealed,
+                "retired": rotation.retired,
+            }))?
+        ),
+        OutputFormat::Table => {
+            println!("key file     {}", key_file.display());
+            println!("new key      {}", rotation.new_key);
+            println!("re-sealed    {} data key(s)", rotation.resealed);
+            println!("retired      {}", rotation.retired.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

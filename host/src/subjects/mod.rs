@@ -1,0 +1,215 @@
+//! Crypto-shredding per data subject: `[subjects] paths` names the fields of an
+//! event's detail that hold personal data (`author`, `data.email`, ...). At
+//! intake, before an event is matched and journaled, each such string is
+//! replaced by a token, `tm1:<subject id>:<sealed value>`: the subject id is a
+//! keyed hash of the value (the same person, the same id) and the value is
+//! sealed with that subject's own key ([`keys::SubjectKeys`]). Every store
+//! downstream (journal, archive, metadata, dead letters, exports) then holds
+//! tokens only; the query API opens them on the way out. Erasing a subject
+//! destroys its key: its tokens stay in place, so the hash chain over them
+//! still verifies, and they open as [`ERASED`] from then on.
+//!
+//! Not erased: the subject id itself (a keyed hash, meaningless without the
+//! deployment's secret), entity ids, sources and types (they are keys, and
+//! patterns match on them), and fields not listed in `paths`.
+
+pub mod http;
+pub mod intake;
+pub mod keys;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use trailmark_backends::Event;
+
+pub use keys::{KeyError, SubjectKeys};
+
+/// What an erased value reads as.
+pub const ERASED: &str = "[erased]";
+/// The prefix of a token.
+pub const TOKEN_PREFIX: &str = "tm1:";
+
+/// `[subjects]` in `trailmark.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SubjectSettings {
+    /// Dotted paths into an event's detail whose string values are personal
+    /// data, sealed per subject: `["author", "data.email"]`. Empty (default):
+    /// nothing is sealed.
+    pub paths: Vec<String>,
+}
+
+impl SubjectSettings {
+    /// Every path well-formed, or the first that is not (`(key, why)`).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for path in &self.paths {
+            if path.is_empty() || path.split('.').any(str::is_empty) {
+                return Err((
+                    "paths",
+                    format!(
+                        "`{path}` is not a dotted path into the detail, such as `author` or `data.email`"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The configured subject paths and the key store: seals events, opens tokens.
+pub struct Subjects {
+    paths: Vec<Vec<String>>,
+    keys: SubjectKeys,
+}
+
+impl Subjects {
+    /// `None` when no path is configured; else the key store under `data`.
+    pub fn open(
+        settings: &SubjectSettings,
+        data: &Path,
+    ) -> Result<Option<Arc<Subjects>>, KeyError> {
+        if settings.paths.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(Subjects {
+            paths: settings
+                .paths
+                .iter()
+                .map(|p| p.split('.').map(str::to_owned).collect())
+                .collect(),
+            keys: SubjectKeys::open(&data.join(keys::DIR))?,
+        })))
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &SubjectKeys {
+        &self.keys
+    }
+
+    /// The event with every configured string in its detail replaced by its
+    /// token. A detail that is not a JSON object, and paths it does not have
+    /// or that hold no string, are left as they are.
+    pub fn seal_event(&self, mut event: Event) -> Result<Event, KeyError> {
+        let Ok(mut detail) = serde_json::from_str::<Value>(&event.detail) else {
+            return Ok(event);
+        };
+        let mut changed = false;
+        for path in &self.paths {
+            let Some(Value::String(value)) = pointer_mut(&mut detail, path) else {
+                continue;
+            };
+            if value.starts_with(TOKEN_PREFIX) {
+                continue;
+            }
+            *value = self.keys.seal(value)?;
+            changed = true;
+        }
+        if changed {
+            event.detail = detail.to_string();
+        }
+        Ok(event)
+    }
+
+    /// Opens every token in `value`, in place: its plaintext, or [`ERASED`].
+    pub fn open_json(&self, value: &mut Value) {
+        match value {
+            Value::String(s) if s.starts_with(TOKEN_PREFIX) => {
+                *s = self.keys.unseal(s).unwrap_or_else(|| ERASED.to_owned());
+            }
+            Value::String(s) => {
+                // A body archived as JSON text inside a string field.
+                if s.contains(TOKEN_PREFIX)
+                    && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+                    && (inner.is_object() || inner.is_array())
+                {
+                    self.open_json(&mut inner);
+                    *s = inner.to_string();
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.open_json(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.open_json(v)),
+            _ => {}
+        }
+    }
+}
+
+/// The value at a dotted path of objects.
+fn pointer_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(value, |v, key| v.as_object_mut()?.get_mut(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(detail: &str) -> Event {
+        Event {
+            id: "e1".into(),
+            version: "0".into(),
+            source: "s".into(),
+            detail_type: "Object State Change".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            account: "000000000000".into(),
+            region: "local".into(),
+            resources: Vec::new(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn configured_strings_are_sealed_opened_and_erased_per_subject() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = SubjectSettings {
+            paths: vec!["author".into(), "data.email".into(), "data.none".into()],
+        };
+        let subjects = Subjects::open(&settings, dir.path())
+            .expect("open")
+            .expect("on");
+        let sealed = subjects
+            .seal_event(event(
+                r#"{"author":"alice","data":{"email":"a@x.org","n":1}}"#,
+            ))
+            .expect("seal");
+        assert!(!sealed.detail.contains("alice") && !sealed.detail.contains("a@x.org"));
+        assert!(sealed.detail.contains(r#""n":1"#), "{}", sealed.detail);
+        let again = subjects
+            .seal_event(event(r#"{"author":"alice","data":{"email":"b@x.org"}}"#))
+            .expect("seal");
+        let author =
+            |e: &Event| serde_json::from_str::<Value>(&e.detail).expect("json")["author"].clone();
+        assert_eq!(author(&sealed), author(&again), "one value, one token");
+
+        let mut detail: Value = serde_json::from_str(&sealed.detail).expect("json");
+        subjects.open_json(&mut detail);
+        assert_eq!(detail["author"], "alice");
+        assert_eq!(detail["data"]["email"], "a@x.org");
+
+        // An erasure cut short after overwriting the key reads as erased, and
+        // the subject's next value gets a new key, not the zeroed one.
+        let bob = subjects.keys().seal("bob").expect("seal");
+        let bob_key = dir
+            .path()
+            .join(keys::DIR)
+            .join(format!("{}.key", subjects.keys().subject_id("bob")));
+        std::fs::write(&bob_key, [0u8; 32]).expect("zero the key");
+        let reopened = SubjectKeys::open(&dir.path().join(keys::DIR)).expect("reopen");
+        assert_eq!(reopened.unseal(&bob), None, "erased");
+        assert!(!bob_key.exists(), "the erasure is finished");
+        let again = reopened.seal("bob").expect("seal again");
+        assert_eq!(reopened.unseal(&again).as_deref(), Some("bob"));
+
+        let id = subjects.keys().subject_id("alice");
+        assert!(subjects.keys().erase(&id).expect("erase"));
+        assert!(
+            !subjects.keys().erase(&id).expect("erase again"),
+            "idempotent"
+        );
+        let mut detail: Value = serde_json::from_str(&sealed.detail).expect("json");
+        subjects.open_json(&mut detail);
+        assert_eq!(detail["author"], ERASED);
+        assert_eq!(detail["data"]["email"], "a@x.org", "another subject");
+    }
+}

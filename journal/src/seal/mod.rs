@@ -1,0 +1,30 @@
+//! Encryption at rest: envelope encryption of segment payloads.
+//!
+//! - A **key-encryption key** (KEK) lives in a key file ([`Keyring`]): JSON, mode 0600,
+//!   created on first use. During a rotation it holds the old and the new key; the
+//!   `current` one seals new data keys.
+//! - Every encrypted segment has its own random 256-bit **data key**, sealed by the
+//!   current KEK into a sidecar file beside it (`00000000000000000001.dek`, written and
+//!   fsynced before the segment is created). Rotating the KEK re-seals these small files
+//!   and never rewrites a segment ([`rotate_key_file`]).
+//! - Each record's payload is stored as `nonce (24 bytes) ‖ XChaCha20-Poly1305 ciphertext
+//!   ‖ tag (16 bytes)`, with the record's seq and kind as associated data, so a payload
+//!   moved to another record does not open. Nonces are random: a seq written again after
+//!   a torn tail was cut never reuses one.
+//! - The hash chain covers the stored (encrypted) bytes: [`verify`](crate::verify) checks
+//!   the chain without any key, and with the key
+//!   ([`verify_opening`](crate::verify_opening)) also opens every record.
+//!
+//! An encrypted segment is marked by format version 2 in its header; a plaintext one keeps
+//! version 1, so directories written without encryption open exactly as before.
+
+mod data_key;
+mod keyring;
+mod rotate;
+
+pub use data_key::data_key_path;
+pub(crate) use data_key::{
+    DataKey, SEAL_OVERHEAD, create_data_key, load_data_key, remove_data_key,
+};
+pub use keyring::Keyring;
+pub use rotate::{Rotation, rotate_key_file};
