@@ -133,6 +133,8 @@ struct RawConfig {
     viewer: ViewerOptions,
     #[serde(default)]
     backup: crate::backup::schedule::BackupSettings,
+    #[serde(default)]
+    lake: crate::lake::LakeSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -227,6 +229,8 @@ pub struct Config {
     pub viewer: ViewerOptions,
     /// `[backup]`: scheduled backups.
     pub backup: crate::backup::schedule::BackupSettings,
+    /// `[lake]`: the data lake's directory and when its files close.
+    pub lake: crate::lake::LakeSettings,
 }
 
 /// Command-line overrides of the file.
@@ -372,6 +376,7 @@ impl Config {
         checked("dispatch", raw.dispatch.check())?;
         checked("runtime", raw.runtime.check())?;
         checked("backup", raw.backup.check())?;
+        checked("lake", raw.lake.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -411,6 +416,7 @@ impl Config {
                 .unwrap_or_default(),
             viewer: raw.viewer,
             backup: raw.backup,
+            lake: raw.lake,
             data,
         })
     }

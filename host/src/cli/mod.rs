@@ -52,6 +52,7 @@ pub mod client;
 pub mod events;
 pub mod export;
 pub mod init;
+pub mod lake;
 pub mod plugin_new;
 pub mod plugins;
 #[cfg(feature = "aws")]
@@ -202,6 +203,11 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a new data directory, up to a point in time if asked.
     Restore(backup::RestoreArgs),
+    /// The data lake: close open files, print DDL, compact (docs/lake.md).
+    #[command(subcommand)]
+    Lake(lake::LakeCommand),
+    /// Read-only SQL over the change records, as a `changes` view with the lake's columns.
+    Sql(lake::SqlArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples (where each shell looks for them):\n  trailmark completions bash > ~/.local/share/bash-completion/completions/trailmark\n  trailmark completions zsh > \"${fpath[1]}/_trailmark\"\n  trailmark completions fish > ~/.config/fish/completions/trailmark.fish"
@@ -250,6 +256,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Checkpoints(cmd) => verify::run_checkpoints(cmd),
         Command::Auth(cmd) => auth::run(cmd),
+        Command::Lake(cmd) => lake::run(cmd),
+        Command::Sql(args) => lake::run_sql(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

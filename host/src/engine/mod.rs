@@ -79,6 +79,8 @@ pub struct Engine {
     pub stores: Stores,
     /// How many rules were loaded at start.
     pub rule_count: usize,
+    /// The lake exporter (`[lake] enabled`, the default).
+    pub lake: Option<Arc<crate::lake::LakeExport>>,
     data: PathBuf,
     journal: Arc<Journal>,
     dispatcher: Arc<Dispatcher>,
@@ -265,7 +267,16 @@ impl Engine {
         } else {
             None
         };
+        let lake = if config.lake.enabled {
+            let export =
+                crate::lake::LakeExport::start(pipeline.clone(), &config.lake, &config.data)
+                    .context("starting the lake export ([lake] in trailmark.toml)")?;
+            Some(Arc::new(export))
+        } else {
+            None
+        };
         Ok(Engine {
+            lake,
             pipeline,
             reloader,
             reload_status,
@@ -297,6 +308,7 @@ impl Engine {
         self.background.push(tokio::spawn(retention::retention_loop(
             self.pipeline.clone(),
             self.retention,
+            self.lake.as_ref().map(|lake| lake.exported()),
         )));
         self.background.push(tokio::spawn(
             self.checkpointer.clone().run(self.checkpoint_interval),
@@ -320,6 +332,10 @@ impl Engine {
         self.outcomes.close();
         for task in &self.background {
             task.abort();
+        }
+        if let Some(lake) = self.lake.clone() {
+            // Its open files closed, so a stop loses no time to the lake.
+            let _ = tokio::task::spawn_blocking(move || lake.stop()).await;
         }
         let checkpointer = self.checkpointer.clone();
         match tokio::task::spawn_blocking(move || checkpointer.checkpoint()).await {

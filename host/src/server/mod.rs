@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod backup;
 pub mod dead_letters;
+pub mod lake;
 pub mod listener;
 pub mod refusals;
 #[cfg(feature = "aws")]
@@ -136,7 +137,8 @@ pub async fn serve(config: Config) -> Result<()> {
             source: backup_source.clone(),
             status: backup_status.clone(),
         }))
-        .merge(access_log::router(pipeline.clone()));
+        .merge(access_log::router(pipeline.clone()))
+        .merge(lake::router(engine.lake.clone()));
     // Inside the guard: every authenticated read of the trail is journaled
     // before it is answered (`server.audit-reads`, on unless turned off).
     let app = if config.audit_reads {
