@@ -259,6 +259,8 @@ fn test() -> Result<()> {
         // The README test runs the AWS CLI example (installed beside moto).
         .env("TRAILMARK_README_TEST", "require")
         .env("TRAILMARK_DEPLOY_TESTS", "require")
+        // The lake's tests read what the server wrote with DuckDB.
+        .env("TRAILMARK_LAKE_TESTS", "require")
         .envs(moto.env()))?;
     drop(moto);
     image_smoke_test()

@@ -25,6 +25,8 @@ use anyhow::{Context, Result, bail};
 const MOTO_REQUIREMENT: &str = "moto[server]==5.*";
 /// The AWS CLI, for the test that runs the README's example as written.
 const AWS_CLI_REQUIREMENT: &str = "awscli==1.*";
+/// DuckDB, the real reader of the data lake's tests (host/tests/it/lake.rs).
+const DUCKDB_REQUIREMENT: &str = "duckdb==1.*";
 /// How long a fresh server may take to answer.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -34,6 +36,8 @@ pub struct Moto {
     pub url: String,
     /// The AWS CLI installed beside moto.
     pub aws_cli: PathBuf,
+    /// The venv's Python, which has `duckdb` (the lake's tests read with it).
+    pub python: PathBuf,
     child: Child,
 }
 
@@ -64,6 +68,7 @@ impl Moto {
         let mut moto = Moto {
             url: format!("http://127.0.0.1:{port}"),
             aws_cli: root.join(".venv").join("bin").join("aws"),
+            python: root.join(".venv").join("bin").join("python"),
             child,
         };
         moto.wait_ready(port, &log_path)?;
@@ -85,10 +90,16 @@ impl Moto {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .chain([(
-            "TRAILMARK_AWS_CLI".to_owned(),
-            self.aws_cli.display().to_string(),
-        )])
+        .chain([
+            (
+                "TRAILMARK_AWS_CLI".to_owned(),
+                self.aws_cli.display().to_string(),
+            ),
+            (
+                "TRAILMARK_PYTHON".to_owned(),
+                self.python.display().to_string(),
+            ),
+        ])
         .collect()
     }
 
@@ -133,6 +144,7 @@ fn install(root: &Path) -> Result<PathBuf> {
     let venv = root.join(".venv");
     let server = venv.join("bin").join("moto_server");
     if server.exists() && venv.join("bin").join("aws").exists() {
+        ensure_duckdb(&venv)?;
         return Ok(server);
     }
     let python = venv.join("bin").join("python");
@@ -159,7 +171,35 @@ fn install(root: &Path) -> Result<PathBuf> {
     if !server.exists() {
         bail!("pip installed moto but {} is missing", server.display());
     }
+    ensure_duckdb(&venv)?;
     Ok(server)
+}
+
+/// DuckDB in the venv (a venv made before the lake's tests lacks it).
+fn ensure_duckdb(venv: &Path) -> Result<()> {
+    let python = venv.join("bin").join("python");
+    let present = Command::new(&python)
+        .args(["-c", "import duckdb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing {DUCKDB_REQUIREMENT} into {}",
+        venv.display()
+    );
+    run_quietly(
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            DUCKDB_REQUIREMENT,
+        ]),
+        "pip install duckdb",
+    )
 }
 
 /// Run `command`; on failure, show what it printed.

@@ -46,6 +46,7 @@ mod ingest_limits;
 mod ingest_native;
 mod ingest_sdk;
 mod init;
+mod lake;
 mod plugin_new;
 mod readme;
 mod reload;
