@@ -18,7 +18,7 @@ pub enum LakeError {
     Parquet(String),
     /// The export marker is not what this build writes.
     #[error(
-        "export marker {path}: {problem}; delete it to export the journal again from its start (files are named by sequence, so nothing is duplicated)"
+        "export marker {path}: {problem}; to export again from the journal's start, remove both the marker and the lake's files"
     )]
     Marker {
         /// The marker file.

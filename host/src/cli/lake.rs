@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use trailmark_lake::Partitioning;
 use trailmark_lake::ddl::{Engine, ddl};
-use trailmark_lake::{DirStore, Partitioning};
 
 use super::{OutputFormat, ServerArg};
 use crate::config::{Config, Overrides};
@@ -167,7 +167,7 @@ fn print_ddl(args: DdlArgs) -> Result<ExitCode> {
     let engine = Engine::parse(&args.engine)?;
     let config = args.lake.config()?;
     let partitioning = Partitioning::parse(&config.lake.partition_by)?;
-    let location = match args.location {
+    let location = match args.location.or(config.lake.s3.clone()) {
         Some(location) => location,
         None => {
             let dir = config.lake.dir(&config.data);
@@ -185,10 +185,8 @@ fn compact(args: CompactArgs) -> Result<ExitCode> {
     let config = args.lake.config()?;
     let target = trailmark_backend_api::units::parse_bytes(&args.target_size)
         .map_err(|m| anyhow::anyhow!("--target-size {}: {m}", args.target_size))?;
-    let dir = config.lake.dir(&config.data);
-    let store =
-        DirStore::open(&dir).with_context(|| format!("opening the lake {}", dir.display()))?;
-    let done = trailmark_lake::compact(&store, &args.before, target)?;
+    let store = crate::lake::open_store(&config.lake, &config.data).context("opening the lake")?;
+    let done = trailmark_lake::compact(store.as_ref(), &args.before, target)?;
     match args.output {
         OutputFormat::Json => {
             let list: Vec<Value> = done

@@ -268,9 +268,15 @@ impl Engine {
             None
         };
         let lake = if config.lake.enabled {
-            let export =
-                crate::lake::LakeExport::start(pipeline.clone(), &config.lake, &config.data)
-                    .context("starting the lake export ([lake] in trailmark.toml)")?;
+            // Blocking: it reads the marker, sweeps temp files, and an S3
+            // lake builds its own client runtime.
+            let (pipeline, settings, data) =
+                (pipeline.clone(), config.lake.clone(), config.data.clone());
+            let export = tokio::task::spawn_blocking(move || {
+                crate::lake::LakeExport::start(pipeline, &settings, &data)
+            })
+            .await?
+            .context("starting the lake export ([lake] in trailmark.toml)")?;
             Some(Arc::new(export))
         } else {
             None

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use trailmark_journal::{Journal, StoredRecord};
-use trailmark_lake::{DirStore, Exporter, LakeError, LakeStore, Published, Row};
+use trailmark_lake::{Exporter, LakeError, LakeStore, Published, Row};
 
 use super::settings::LakeSettings;
 use crate::engine::envelope;
@@ -50,7 +50,7 @@ impl LakeExport {
         settings: &LakeSettings,
         data: &std::path::Path,
     ) -> Result<LakeExport, LakeError> {
-        let store: Arc<dyn LakeStore> = Arc::new(DirStore::open(&settings.dir(data))?);
+        let store: Arc<dyn LakeStore> = super::open_store(settings, data)?;
         let location = store.location();
         let exporter = Exporter::open(
             store,

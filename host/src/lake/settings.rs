@@ -16,6 +16,8 @@ pub struct LakeSettings {
     pub enabled: bool,
     /// The lake's directory (default `<data>/lake`).
     pub dir: Option<PathBuf>,
+    /// The lake in S3 instead: `s3://BUCKET/PREFIX` (the `aws` build).
+    pub s3: Option<String>,
     /// Close the open files once their rows take this much, before
     /// compression (default 64MiB).
     #[serde(deserialize_with = "units::bytes")]
@@ -34,6 +36,7 @@ impl Default for LakeSettings {
         LakeSettings {
             enabled: true,
             dir: None,
+            s3: None,
             max_file_size: export.max_bytes,
             max_file_age: export.max_age,
             partition_by: "dt".to_owned(),
@@ -46,6 +49,11 @@ impl LakeSettings {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.max_file_size < 1024 {
             return Err(("max-file-size", "must be at least 1KiB".into()));
+        }
+        if let Some(url) = &self.s3
+            && (!url.starts_with("s3://") || url.len() <= "s3://".len())
+        {
+            return Err(("s3", format!("`{url}` is not s3://BUCKET/PREFIX")));
         }
         if self.max_file_age.is_zero() {
             return Err(("max-file-age", "must be longer than 0s".into()));
