@@ -143,7 +143,9 @@ impl Exporter {
             let partition = self.options.partitioning.partition_of(&row);
             self.open.entry(partition).or_default().push(row);
         }
-        if self.marker.state().pending == Some(seq) {
+        // `>=`: the range's end is gone only when journal retention removed
+        // records the lake had not exported (a lake turned off, then on).
+        if self.marker.state().pending.is_some_and(|p| seq >= p) {
             return self.close(now_ms).map(Some);
         }
         Ok(None)
@@ -174,7 +176,7 @@ impl Exporter {
     pub fn close(&mut self, now_ms: i64) -> Result<Published, LakeError> {
         let state = self.marker.state();
         let through = self.through;
-        if state.pending.is_some_and(|p| p != through) {
+        if state.pending.is_some_and(|p| p > through) {
             return Err(LakeError::Invalid(format!(
                 "the interrupted range {}..={} must be offered whole before the lake can close \
                  files (offered through {through})",
@@ -296,6 +298,27 @@ mod tests {
         );
         let state = Marker::open(&marker_path).expect("reads").state();
         assert_eq!((state.exported, state.pending), (3, None));
+    }
+
+    #[test]
+    fn an_interrupted_range_whose_end_was_removed_still_closes() {
+        let (dir, store) = setup();
+        let marker_path = dir.path().join("marker.json");
+        Marker::open(&marker_path)
+            .expect("opens")
+            .write(0, Some(3))
+            .expect("writes");
+        let mut ex =
+            Exporter::open(store, &marker_path, ExportOptions::default(), 0).expect("opens");
+        let published = ex
+            .offer(7, Some(row(7, 0)), 0)
+            .expect("offers")
+            .expect("a record past the range's end closes it");
+        assert_eq!(published.through, 7);
+        assert_eq!(
+            Marker::open(&marker_path).expect("reads").state().pending,
+            None
+        );
     }
 
     #[test]

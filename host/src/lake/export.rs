@@ -197,7 +197,18 @@ fn catch_up(
     buffer: &mut Vec<u8>,
 ) -> Result<(), LakeError> {
     let head = journal.head().seq;
-    let from = exporter.next_seq();
+    let mut from = exporter.next_seq();
+    let first = journal.first_seq();
+    if from < first {
+        // Only when the lake was off while retention ran: those records
+        // are gone; say so, and go on from the oldest one kept.
+        warn!(
+            from,
+            first,
+            "journal records the lake had not exported were removed by retention; the lake misses them"
+        );
+        from = first;
+    }
     if from > head {
         return Ok(());
     }
