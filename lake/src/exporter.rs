@@ -189,18 +189,36 @@ impl Exporter {
             ..Published::default()
         };
         if !self.open.is_empty() {
-            self.marker.write(state.exported, Some(through))?;
-            for (partition, rows) in &self.open {
-                let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-                    continue;
-                };
-                let key = format!("{partition}/{}", file_name(first.seq, last.seq));
+            let keys: Vec<String> = self
+                .open
+                .iter()
+                .filter_map(|(partition, rows)| {
+                    let (first, last) = (rows.first()?, rows.last()?);
+                    Some(format!("{partition}/{}", file_name(first.seq, last.seq)))
+                })
+                .collect();
+            // Files an interrupted close of this range published that this
+            // one does not (the `target: lake` rules changed meanwhile).
+            let stale: Vec<String> = self
+                .marker
+                .pending_files()
+                .iter()
+                .filter(|k| !keys.contains(k))
+                .cloned()
+                .collect();
+            self.marker
+                .write_pending(state.exported, Some(through), keys.clone())?;
+            for (key, rows) in keys.iter().zip(self.open.values()) {
                 let bytes = parquet_file::encode(rows)?;
-                self.store.put(&key, &bytes)?;
+                self.store.put(key, &bytes)?;
                 debug!(key = %key, rows = rows.len(), bytes = bytes.len(), "lake file published");
                 published.rows += rows.len() as u64;
                 published.bytes += bytes.len() as u64;
-                published.files.push(key);
+                published.files.push(key.clone());
+            }
+            for key in &stale {
+                self.store.delete(key)?;
+                info!(key = %key, "lake file of an interrupted close removed: the rules no longer make it");
             }
             if state.pending.is_some() {
                 // Compaction may have merged these files while we were down.
@@ -298,6 +316,31 @@ mod tests {
         );
         let state = Marker::open(&marker_path).expect("reads").state();
         assert_eq!((state.exported, state.pending), (3, None));
+    }
+
+    #[test]
+    fn a_file_the_interrupted_close_wrote_and_the_replay_does_not_is_removed() {
+        let (dir, store) = setup();
+        let marker_path = dir.path().join("marker.json");
+        // Before the stop, rows 1..=2 went to one file; after it, the rules
+        // send only row 2.
+        let old = format!("changes/dt=1970-01-01/{}", file_name(1, 2));
+        store
+            .put(
+                &old,
+                &parquet_file::encode(&[row(1, 0), row(2, 0)]).expect("encodes"),
+            )
+            .expect("puts");
+        Marker::open(&marker_path)
+            .expect("opens")
+            .write_pending(0, Some(2), vec![old.clone()])
+            .expect("writes");
+        let mut ex = Exporter::open(store.clone(), &marker_path, ExportOptions::default(), 0)
+            .expect("opens");
+        ex.offer(1, None, 0).expect("offers");
+        ex.offer(2, Some(row(2, 0)), 0).expect("offers");
+        let keys = store.list("changes/").expect("lists");
+        assert_eq!(keys, [format!("changes/dt=1970-01-01/{}", file_name(2, 2))]);
     }
 
     #[test]

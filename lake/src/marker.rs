@@ -33,42 +33,68 @@ pub struct MarkerState {
     pub pending: Option<u64>,
 }
 
+/// The file: the state, and the keys of the pending range's files.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct MarkerFile {
+    #[serde(flatten)]
+    state: MarkerState,
+    #[serde(
+        default,
+        rename = "pending-files",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pending_files: Vec<String>,
+}
+
 /// The marker file.
 #[derive(Debug)]
 pub struct Marker {
     path: PathBuf,
     state: MarkerState,
+    pending_files: Vec<String>,
 }
 
 impl Marker {
     /// Read the marker at `path`; a missing file is a lake that has
     /// exported nothing.
     pub fn open(path: &Path) -> Result<Marker, LakeError> {
-        let state = match fs::read(path) {
+        let file = match fs::read(path) {
             Ok(bytes) => {
-                let state: MarkerState =
+                let file: MarkerFile =
                     serde_json::from_slice(&bytes).map_err(|e| LakeError::Marker {
                         path: path.to_path_buf(),
                         problem: e.to_string(),
                     })?;
-                if state.version != VERSION {
+                if file.state.version != VERSION {
                     return Err(LakeError::Marker {
                         path: path.to_path_buf(),
-                        problem: format!("version {} (this build writes {VERSION})", state.version),
+                        problem: format!(
+                            "version {} (this build writes {VERSION})",
+                            file.state.version
+                        ),
                     });
                 }
-                state
+                file
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MarkerState {
-                version: VERSION,
-                ..MarkerState::default()
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MarkerFile {
+                state: MarkerState {
+                    version: VERSION,
+                    ..MarkerState::default()
+                },
+                pending_files: Vec::new(),
             },
             Err(e) => return Err(LakeError::io(path)(e)),
         };
         Ok(Marker {
             path: path.to_path_buf(),
-            state,
+            state: file.state,
+            pending_files: file.pending_files,
         })
+    }
+
+    /// The keys of the files the pending range was publishing.
+    pub fn pending_files(&self) -> &[String] {
+        &self.pending_files
     }
 
     /// What it says now.
@@ -79,10 +105,25 @@ impl Marker {
     /// Replace it, durably (temp file, fsync, rename, fsync of the
     /// directory).
     pub fn write(&mut self, exported: u64, pending: Option<u64>) -> Result<(), LakeError> {
+        self.write_pending(exported, pending, Vec::new())
+    }
+
+    /// [`Marker::write`], with the keys of the files the pending range
+    /// publishes.
+    pub fn write_pending(
+        &mut self,
+        exported: u64,
+        pending: Option<u64>,
+        files: Vec<String>,
+    ) -> Result<(), LakeError> {
         let state = MarkerState {
             version: VERSION,
             exported,
             pending,
+        };
+        let content = MarkerFile {
+            state,
+            pending_files: files,
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
@@ -93,7 +134,7 @@ impl Marker {
             .truncate(true)
             .open(&temp)
             .map_err(LakeError::io(&temp))?;
-        let text = serde_json::to_vec(&state).map_err(|e| LakeError::Marker {
+        let text = serde_json::to_vec(&content).map_err(|e| LakeError::Marker {
             path: self.path.clone(),
             problem: e.to_string(),
         })?;
@@ -102,6 +143,7 @@ impl Marker {
         fs::rename(&temp, &self.path).map_err(LakeError::io(&self.path))?;
         sync_dir(dir)?;
         self.state = state;
+        self.pending_files = content.pending_files;
         Ok(())
     }
 }
@@ -116,8 +158,12 @@ mod tests {
         let path = dir.path().join("lake-marker.json");
         assert_eq!(Marker::open(&path).expect("opens").state().exported, 0);
         let mut marker = Marker::open(&path).expect("opens");
-        marker.write(5, Some(9)).expect("writes");
-        let again = Marker::open(&path).expect("opens").state();
+        marker
+            .write_pending(5, Some(9), vec!["changes/dt=x/part-a.parquet".into()])
+            .expect("writes");
+        let again = Marker::open(&path).expect("opens");
+        assert_eq!(again.pending_files(), ["changes/dt=x/part-a.parquet"]);
+        let again = again.state();
         assert_eq!((again.exported, again.pending), (5, Some(9)));
         fs::write(&path, b"{").expect("writes");
         let error = Marker::open(&path).expect_err("a torn marker is refused");
