@@ -117,6 +117,22 @@ impl Exporter {
         self.marker.state().exported
     }
 
+    /// The first journal record a restart needs: the pending range's
+    /// start, else the first record with a row in the open files, else the
+    /// next record. Journal retention may drop the records before it (they
+    /// are exported, or have no lake row).
+    pub fn retain_from(&self) -> u64 {
+        let state = self.marker.state();
+        if state.pending.is_some() {
+            return state.exported + 1;
+        }
+        self.open
+            .values()
+            .filter_map(|rows| rows.first().map(|r| r.seq))
+            .min()
+            .unwrap_or(self.through + 1)
+    }
+
     /// Rows waiting in open files.
     pub fn buffered_rows(&self) -> u64 {
         self.rows
@@ -275,17 +291,20 @@ mod tests {
         let marker = dir.path().join("marker.json");
         let mut ex =
             Exporter::open(store.clone(), &marker, ExportOptions::default(), 0).expect("opens");
-        ex.offer(1, Some(row(1, 20 * DAY)), 0).expect("offers");
-        ex.offer(2, None, 0).expect("offers");
+        ex.offer(1, None, 0).expect("offers");
+        assert_eq!(ex.retain_from(), 2, "nothing open: retention may drop 1");
+        ex.offer(2, Some(row(2, 20 * DAY)), 0).expect("offers");
         ex.offer(3, Some(row(3, 13 * DAY)), 0)
             .expect("a late event");
+        assert_eq!(ex.retain_from(), 2, "the first open row");
         ex.offer(4, Some(row(4, 20 * DAY + 5)), 0).expect("offers");
         let published = ex.close(0).expect("closes");
+        assert_eq!(ex.retain_from(), 5);
         assert_eq!(
             published.files,
             [
                 "changes/dt=1970-01-14/part-00000000000000000003-00000000000000000003.parquet",
-                "changes/dt=1970-01-21/part-00000000000000000001-00000000000000000004.parquet",
+                "changes/dt=1970-01-21/part-00000000000000000002-00000000000000000004.parquet",
             ]
         );
         assert_eq!((published.rows, published.through), (3, 4));

@@ -314,7 +314,7 @@ impl Engine {
         self.background.push(tokio::spawn(retention::retention_loop(
             self.pipeline.clone(),
             self.retention,
-            self.lake.as_ref().map(|lake| lake.exported()),
+            self.lake.as_ref().map(|lake| lake.retain_from()),
         )));
         self.background.push(tokio::spawn(
             self.checkpointer.clone().run(self.checkpoint_interval),

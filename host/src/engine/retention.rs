@@ -13,8 +13,8 @@ use crate::timespec::now_ms;
 
 /// Drop journal segments whose events are all delivered (none in memory or
 /// still to be read back by a lane) and older than the retention period.
-/// `lake`: the lake export marker, when the lake is on: records after it
-/// are kept until they are in the lake.
+/// `lake`: the first record the lake exporter still needs, when the lake is
+/// on: it and the records after it are kept until they are in the lake.
 pub(crate) async fn retention_loop(
     pipeline: Arc<Pipeline>,
     retention: Duration,
@@ -26,7 +26,7 @@ pub(crate) async fn retention_loop(
     loop {
         tick.tick().await;
         let p = pipeline.clone();
-        let hold = lake.as_ref().map(|l| l.load(Ordering::Acquire) + 1);
+        let hold = lake.as_ref().map(|l| l.load(Ordering::Acquire));
         let result =
             tokio::task::spawn_blocking(move || apply_retention_holding(&p, retention, hold)).await;
         match result {

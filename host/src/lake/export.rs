@@ -37,7 +37,7 @@ enum Command {
 /// The running exporter.
 pub struct LakeExport {
     commands: Mutex<Sender<Command>>,
-    exported: Arc<AtomicU64>,
+    retain_from: Arc<AtomicU64>,
     thread: Mutex<Option<JoinHandle<()>>>,
     location: String,
 }
@@ -58,13 +58,13 @@ impl LakeExport {
             settings.export_options(),
             now_ms(),
         )?;
-        let exported = Arc::new(AtomicU64::new(exporter.exported()));
+        let retain_from = Arc::new(AtomicU64::new(exporter.retain_from()));
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lake-export".to_owned())
             .spawn({
-                let exported = exported.clone();
-                move || run(&pipeline, exporter, &rx, &exported)
+                let retain_from = retain_from.clone();
+                move || run(&pipeline, exporter, &rx, &retain_from)
             })
             .map_err(|e| LakeError::Io {
                 path: "lake-export thread".into(),
@@ -73,16 +73,17 @@ impl LakeExport {
         info!(lake = %location, "lake export started");
         Ok(LakeExport {
             commands: Mutex::new(tx),
-            exported,
+            retain_from,
             thread: Mutex::new(Some(thread)),
             location,
         })
     }
 
-    /// Every lake row of journal records up to this one is published:
-    /// journal retention keeps the records after it.
-    pub fn exported(&self) -> Arc<AtomicU64> {
-        self.exported.clone()
+    /// The first journal record the lake still needs (see
+    /// [`Exporter::retain_from`]): journal retention keeps it and the ones
+    /// after it.
+    pub fn retain_from(&self) -> Arc<AtomicU64> {
+        self.retain_from.clone()
     }
 
     /// Where the lake is.
@@ -124,7 +125,7 @@ fn run(
     pipeline: &Pipeline,
     mut exporter: Exporter,
     commands: &Receiver<Command>,
-    exported: &AtomicU64,
+    retain_from: &AtomicU64,
 ) {
     let mut buffer = Vec::new();
     loop {
@@ -141,7 +142,7 @@ fn run(
                 Ok(())
             }
         });
-        exported.store(exporter.exported(), Ordering::Release);
+        retain_from.store(exporter.retain_from(), Ordering::Release);
         let wait = match step {
             Ok(()) => POLL,
             Err(e) => {
@@ -159,7 +160,7 @@ fn run(
                 )
                 .and_then(|()| close(&mut exporter))
                 .map_err(|e| e.to_string());
-                exported.store(exporter.exported(), Ordering::Release);
+                retain_from.store(exporter.retain_from(), Ordering::Release);
                 let _ = reply.send(result);
             }
             Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => {
@@ -200,12 +201,12 @@ fn catch_up(
     let mut from = exporter.next_seq();
     let first = journal.first_seq();
     if from < first {
-        // Only when the lake was off while retention ran: those records
-        // are gone; say so, and go on from the oldest one kept.
-        warn!(
+        // Retention dropped records the lake no longer needed (read, with
+        // no row in an open file) before a restart; or, with the lake off
+        // for a while, records it never read.
+        info!(
             from,
-            first,
-            "journal records the lake had not exported were removed by retention; the lake misses them"
+            first, "the lake export goes on from the oldest journal record kept"
         );
         from = first;
     }
