@@ -10,13 +10,15 @@
 #
 # LOADGEN=other/trailmark runs that binary's `bench` instead (to compare two
 # servers under the same load generator). ENABLE=name,name enables those
-# default rules that ship disabled (e.g. ENABLE=mass-deletes, a correlation).
+# default rules that ship disabled (e.g. ENABLE=mass-deletes, a correlation);
+# DISABLE=name,name disables default rules (e.g. DISABLE=lake, the data lake).
 # CONFIG='toml lines' are appended to the server's trailmark.toml (e.g.
 # CONFIG=$'[encryption]\nenabled = true' to measure encryption at rest).
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
 LOADGEN=$(realpath "${LOADGEN:-$BIN}")
 ENABLE=${ENABLE:-}
+DISABLE=${DISABLE:-}
 D=$(mktemp -d)
 trap 'rm -rf "$D"' EXIT
 "$BIN" init "$D/srv" >/dev/null
@@ -26,6 +28,9 @@ if [ -n "${CONFIG:-}" ]; then
 fi
 for rule in ${ENABLE//,/ }; do
     sed -i 's/^enabled: false$/enabled: true/' "rules/$rule.yaml"
+done
+for rule in ${DISABLE//,/ }; do
+    echo "enabled: false" >> "rules/$rule.yaml"
 done
 NO_COLOR=1 RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" >serve.out 2>serve.err &
 PID=$!

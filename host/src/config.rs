@@ -137,6 +137,7 @@ struct RawConfig {
     encryption: crate::engine::encryption::EncryptionSettings,
     #[serde(default)]
     subjects: crate::subjects::SubjectSettings,
+    lake: crate::lake::LakeSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -235,6 +236,8 @@ pub struct Config {
     pub encryption: crate::engine::encryption::EncryptionSettings,
     /// `[subjects]`: personal data sealed per data subject (crypto-shredding).
     pub subjects: crate::subjects::SubjectSettings,
+    /// `[lake]`: the data lake's directory and when its files close.
+    pub lake: crate::lake::LakeSettings,
 }
 
 /// Command-line overrides of the file.
@@ -381,6 +384,7 @@ impl Config {
         checked("runtime", raw.runtime.check())?;
         checked("backup", raw.backup.check())?;
         checked("subjects", raw.subjects.check())?;
+        checked("lake", raw.lake.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -422,6 +426,7 @@ impl Config {
             backup: raw.backup,
             encryption: raw.encryption,
             subjects: raw.subjects,
+            lake: raw.lake,
             data,
         })
     }

@@ -12,6 +12,7 @@ pub mod correlation;
 pub mod dispatch;
 pub mod engine;
 pub mod ingest;
+pub mod lake;
 pub mod metrics;
 pub mod query;
 pub mod rules;

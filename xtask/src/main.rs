@@ -263,6 +263,8 @@ fn test() -> Result<()> {
         .env("TRAILMARK_SCHEMATHESIS_TESTS", "require")
         // The wall-clock fault test runs the server under libfaketime.
         .env("TRAILMARK_FAULT_CLOCK", "require")
+        // The lake's tests read what the server wrote with DuckDB.
+        .env("TRAILMARK_LAKE_TESTS", "require")
         .envs(moto.env()))?;
     drop(moto);
     image_smoke_test()

@@ -27,6 +27,8 @@ const MOTO_REQUIREMENT: &str = "moto[server]==5.*";
 const AWS_CLI_REQUIREMENT: &str = "awscli==1.*";
 /// schemathesis, which fuzzes a live server from its OpenAPI document.
 const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.*";
+/// DuckDB, the real reader of the data lake's tests (host/tests/it/lake.rs).
+const DUCKDB_REQUIREMENT: &str = "duckdb==1.*";
 /// How long a fresh server may take to answer.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -38,6 +40,8 @@ pub struct Moto {
     pub aws_cli: PathBuf,
     /// schemathesis's `st`, installed beside moto.
     pub schemathesis: PathBuf,
+    /// The venv's Python, which has `duckdb` (the lake's tests read with it).
+    pub python: PathBuf,
     child: Child,
 }
 
@@ -69,6 +73,7 @@ impl Moto {
             url: format!("http://127.0.0.1:{port}"),
             aws_cli: root.join(".venv").join("bin").join("aws"),
             schemathesis: root.join(".venv").join("bin").join("st"),
+            python: root.join(".venv").join("bin").join("python"),
             child,
         };
         moto.wait_ready(port, &log_path)?;
@@ -98,6 +103,10 @@ impl Moto {
             (
                 "TRAILMARK_SCHEMATHESIS".to_owned(),
                 self.schemathesis.display().to_string(),
+            ),
+            (
+                "TRAILMARK_PYTHON".to_owned(),
+                self.python.display().to_string(),
             ),
         ])
         .collect()
@@ -147,6 +156,7 @@ fn install(root: &Path) -> Result<PathBuf> {
         .iter()
         .all(|tool| venv.join("bin").join(tool).exists());
     if server.exists() && installed {
+        ensure_duckdb(&venv)?;
         return Ok(server);
     }
     let python = venv.join("bin").join("python");
@@ -174,7 +184,35 @@ fn install(root: &Path) -> Result<PathBuf> {
     if !server.exists() {
         bail!("pip installed moto but {} is missing", server.display());
     }
+    ensure_duckdb(&venv)?;
     Ok(server)
+}
+
+/// DuckDB in the venv (a venv made before the lake's tests lacks it).
+fn ensure_duckdb(venv: &Path) -> Result<()> {
+    let python = venv.join("bin").join("python");
+    let present = Command::new(&python)
+        .args(["-c", "import duckdb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing {DUCKDB_REQUIREMENT} into {}",
+        venv.display()
+    );
+    run_quietly(
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            DUCKDB_REQUIREMENT,
+        ]),
+        "pip install duckdb",
+    )
 }
 
 /// Run `command`; on failure, show what it printed.

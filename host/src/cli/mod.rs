@@ -54,6 +54,7 @@ pub mod events;
 pub mod export;
 pub mod init;
 pub mod keys;
+pub mod lake;
 pub mod plugin_new;
 pub mod plugins;
 #[cfg(feature = "aws")]
@@ -222,6 +223,11 @@ pub enum Command {
         after_help = "Examples:\n  trailmark openapi > openapi.json\n  npx openapi-to-postmanv2 -s openapi.json -o trailmark.postman_collection.json"
     )]
     Openapi,
+    /// The data lake: close open files, print DDL, compact (docs/lake.md).
+    #[command(subcommand)]
+    Lake(lake::LakeCommand),
+    /// Read-only SQL over the change records, as a `changes` view with the lake's columns.
+    Sql(lake::SqlArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples (where each shell looks for them):\n  trailmark completions bash > ~/.local/share/bash-completion/completions/trailmark\n  trailmark completions zsh > \"${fpath[1]}/_trailmark\"\n  trailmark completions fish > ~/.config/fish/completions/trailmark.fish"
@@ -277,6 +283,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Erase(args) => erase::run(args),
         Command::Subjects(cmd) => erase::run_subjects(cmd),
+        Command::Lake(cmd) => lake::run(cmd),
+        Command::Sql(args) => lake::run_sql(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

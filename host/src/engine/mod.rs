@@ -80,6 +80,8 @@ pub struct Engine {
     pub stores: Stores,
     /// How many rules were loaded at start.
     pub rule_count: usize,
+    /// The lake exporter (`[lake] enabled`, the default).
+    pub lake: Option<Arc<crate::lake::LakeExport>>,
     data: PathBuf,
     journal: Arc<Journal>,
     dispatcher: Arc<Dispatcher>,
@@ -271,7 +273,22 @@ impl Engine {
         } else {
             None
         };
+        let lake = if config.lake.enabled {
+            // Blocking: it reads the marker, sweeps temp files, and an S3
+            // lake builds its own client runtime.
+            let (pipeline, settings, data) =
+                (pipeline.clone(), config.lake.clone(), config.data.clone());
+            let export = tokio::task::spawn_blocking(move || {
+                crate::lake::LakeExport::start(pipeline, &settings, &data)
+            })
+            .await?
+            .context("starting the lake export ([lake] in trailmark.toml)")?;
+            Some(Arc::new(export))
+        } else {
+            None
+        };
         Ok(Engine {
+            lake,
             pipeline,
             reloader,
             reload_status,
@@ -303,6 +320,7 @@ impl Engine {
         self.background.push(tokio::spawn(retention::retention_loop(
             self.pipeline.clone(),
             self.retention,
+            self.lake.as_ref().map(|lake| lake.retain_from()),
         )));
         self.background.push(tokio::spawn(
             self.checkpointer.clone().run(self.checkpoint_interval),
@@ -326,6 +344,10 @@ impl Engine {
         self.outcomes.close();
         for task in &self.background {
             task.abort();
+        }
+        if let Some(lake) = self.lake.clone() {
+            // Its open files closed, so a stop loses no time to the lake.
+            let _ = tokio::task::spawn_blocking(move || lake.stop()).await;
         }
         let checkpointer = self.checkpointer.clone();
         match tokio::task::spawn_blocking(move || checkpointer.checkpoint()).await {

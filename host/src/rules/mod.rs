@@ -26,8 +26,8 @@ mod rule;
 mod set;
 
 pub use rule::{
-    CallLimits, DeliveryOrder, MAX_PLUGIN_NAME_LEN, RetryPolicy, Rule, RuleProblem, check_name,
-    check_plugin_name, parse_rule,
+    CallLimits, DeliveryOrder, HostTarget, MAX_PLUGIN_NAME_LEN, RetryPolicy, Rule, RuleProblem,
+    check_name, check_plugin_name, parse_rule,
 };
 pub use set::{
     CorrelationPositions, LoadedRule, RuleError, RuleSet, is_rule_file, load_file, load_str,

@@ -36,6 +36,7 @@ const RULE_KEYS: &[&str] = &[
     "after-fire",
     "lateness",
     "absent",
+    "target",
 ];
 
 /// A validated rule.
@@ -68,6 +69,18 @@ pub struct Rule {
     pub order: DeliveryOrder,
     /// Disabled rules are loaded and validated but match nothing.
     pub enabled: bool,
+    /// A target the host serves itself instead of a plugin (`target: lake`);
+    /// `None` for a plugin's rule or a building block.
+    pub target: Option<HostTarget>,
+}
+
+/// A target the host delivers to itself, named by a rule's `target:` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostTarget {
+    /// `lake`: the event becomes a row of the data lake's `changes` table
+    /// (docs/lake.md). The lake exporter follows the journal and matches
+    /// these rules itself; nothing is queued for dispatch.
+    Lake,
 }
 
 /// In what order a rule's deliveries run (`order:` in a rule file).
@@ -302,7 +315,46 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
         }
     };
 
-    if plugin.is_none() && correlation.is_none() && problems.is_empty() {
+    let target = match map.get("target") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) if t == "lake" => Some(HostTarget::Lake),
+        Some(other) => {
+            problems.push(RuleProblem::at(
+                &[key("target")],
+                format!(
+                    "`target` is {}; the only target the host serves itself is `lake` (rows of \
+                     the data lake); other targets are plugins (`plugin:`)",
+                    match other {
+                        Value::String(t) => format!("`{t}`"),
+                        other => yaml_kind(other).to_owned(),
+                    }
+                ),
+            ));
+            None
+        }
+    };
+    if target.is_some() && (plugin.is_some() || correlation.is_some()) {
+        problems.push(misplaced_key(
+            &[key("target")],
+            "a rule has either `target: lake` or a plugin (and is not a correlation rule); \
+             split it into two rules"
+                .into(),
+        ));
+    }
+    if target.is_some() && problems.is_empty() {
+        for k in ["grants", "config", "retry", "limits", "order"] {
+            if map.contains_key(k) {
+                problems.push(misplaced_key(
+                    &[key(k)],
+                    format!(
+                        "`{k}` is for a rule's plugin; a `target: lake` rule has only `name`, \
+                         `description`, `pattern` and `enabled`; remove `{k}`"
+                    ),
+                ));
+            }
+        }
+    }
+    if plugin.is_none() && correlation.is_none() && target.is_none() && problems.is_empty() {
         // A pattern and no plugin: a building block. Anything that only a
         // plugin uses is a mistake there.
         for k in ["grants", "config", "retry", "limits", "order"] {
@@ -332,6 +384,7 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
             limits,
             order,
             enabled,
+            target,
         }),
         _ => Err(problems),
     }

@@ -161,3 +161,44 @@ fn order_is_any_unless_a_rule_asks_for_entity_and_a_bad_value_points_at_it() {
         "{e}"
     );
 }
+
+fn lake_rule(text: &str) -> Result<Rule, String> {
+    load_str(Path::new("rules/lake.yaml"), text)
+        .map(|loaded| loaded.rule)
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+}
+
+#[test]
+fn target_lake_is_a_rule_without_a_plugin() {
+    let rule =
+        lake_rule("name: lake\npattern: {detail-type: [\"Object State Change\"]}\ntarget: lake\n")
+            .expect("valid");
+    assert_eq!(rule.target, Some(crate::rules::HostTarget::Lake));
+    assert_eq!(rule.plugin, None);
+}
+
+#[test]
+fn target_errors_say_where_and_what_is_valid() {
+    let unknown = lake_rule("name: l\npattern: {source: [a]}\ntarget: s3\n").expect_err("refused");
+    assert!(unknown.starts_with("rules/lake.yaml:3:9:"), "{unknown}");
+    assert!(
+        unknown.contains("`s3`") && unknown.contains("`lake`"),
+        "{unknown}"
+    );
+    let both = lake_rule("name: l\npattern: {source: [a]}\nplugin: p\ntarget: lake\n")
+        .expect_err("refused");
+    assert!(both.starts_with("rules/lake.yaml:4:1:"), "{both}");
+    assert!(both.contains("either `target: lake` or a plugin"), "{both}");
+    let config = lake_rule("name: l\npattern: {source: [a]}\ntarget: lake\nconfig: {a: 1}\n")
+        .expect_err("refused");
+    assert!(
+        config.contains("rules/lake.yaml:4:1:") && config.contains("remove `config`"),
+        "{config}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod api_error;
 pub mod auth;
 pub mod backup;
 pub mod dead_letters;
+pub mod lake;
 pub mod listener;
 pub mod openapi;
 pub mod params;
@@ -159,6 +160,7 @@ pub async fn serve(config: Config) -> Result<()> {
             settings: Arc::new(config.backup.clone()),
         }))
         .merge(access_log::router(pipeline.clone()))
+        .merge(lake::router(engine.lake.clone()))
         .merge(openapi::router());
     // Inside the guard: every authenticated read of the trail is journaled
     // before it is answered (`server.audit-reads`, on unless turned off).

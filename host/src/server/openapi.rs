@@ -207,6 +207,7 @@ pub fn document() -> Document {
         super::backup::api().into_openapi(),
         super::access_log::api().into_openapi(),
         crate::subjects::http::api().into_openapi(),
+        super::lake::api().into_openapi(),
         api().into_openapi(),
     ] {
         doc.merge(part);

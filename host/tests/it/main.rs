@@ -49,6 +49,7 @@ mod ingest_limits;
 mod ingest_native;
 mod ingest_sdk;
 mod init;
+mod lake;
 mod openapi;
 mod plugin_new;
 mod readme;
