@@ -137,6 +137,7 @@ struct RawConfig {
     encryption: crate::engine::encryption::EncryptionSettings,
     #[serde(default)]
     subjects: crate::subjects::SubjectSettings,
+    #[serde(default)]
     lake: crate::lake::LakeSettings,
 }
 
