@@ -54,8 +54,10 @@ fn the_wall_clock_jumping_back_an_hour_reorders_nothing_and_delays_no_retry() {
         "flaky",
         &ATTEMPTS_RULE.replace("succeed_after: 1", "succeed_after: 3"),
     );
+    // The data lake holds retention back until its open files close
+    // (default after 15 min): closed after a second here.
     setup.config(
-        "[journal]\nretention = \"2s\"\nsegment-size = \"64KiB\"\n\n[dispatch]\nretry-max = \"1s\"\n",
+        "[journal]\nretention = \"2s\"\nsegment-size = \"64KiB\"\n\n[dispatch]\nretry-max = \"1s\"\n\n[lake]\nmax-file-age = \"1s\"\n",
     );
     let clock = setup.path().join("faketime");
     set_clock(&clock, "+0");

@@ -32,8 +32,10 @@ fn found(server: &Server, id: &str) -> bool {
 fn retention_removes_what_every_rule_has_and_keeps_what_one_still_owes() {
     let hooks = Destination::start(Mode::Hang);
     let setup = Setup::new().standard();
+    // The data lake holds retention back until its open files close
+    // (default after 15 min): closed after a second here.
     setup.config(
-        "[journal]\nretention = \"2s\"\nsegment-size = \"64KiB\"\n\n[dispatch]\nretry-max = \"1s\"\n",
+        "[journal]\nretention = \"2s\"\nsegment-size = \"64KiB\"\n\n[dispatch]\nretry-max = \"1s\"\n\n[lake]\nmax-file-age = \"1s\"\n",
     );
     hooks.install(&setup, "hooks", "300ms");
     // Only `held` entities go to the (hanging) webhook.
