@@ -16,6 +16,8 @@ pub mod lake;
 pub mod metrics;
 pub mod query;
 pub mod rules;
+#[cfg(feature = "aws")]
+mod s3_prefix;
 pub mod server;
 pub mod subjects;
 pub mod targets;

@@ -10,9 +10,9 @@ use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 
+use crate::s3_prefix::{OpenError, S3Prefix};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use trailmark_backends_aws::AwsTarget;
 
 use super::BackupError;
 use super::destination::Destination;
@@ -29,41 +29,21 @@ impl S3Destination {
     /// `BUCKET/PREFIX` (the part after `s3://`); the region and endpoint
     /// come from the standard AWS chain (`AWS_REGION`, `AWS_ENDPOINT_URL`).
     pub(crate) fn open(spec: &str) -> Result<S3Destination, BackupError> {
-        let (bucket, prefix) = spec.split_once('/').unwrap_or((spec, ""));
-        if bucket.is_empty() {
-            return Err(BackupError::Refused(format!(
-                "s3://{spec}: no bucket; write s3://BUCKET/PREFIX"
-            )));
-        }
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("backup-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| BackupError::io("s3", "start a runtime", e))?;
-        let config = runtime.block_on(AwsTarget::default().load()).map_err(|e| {
-            BackupError::Destination {
-                destination: format!("s3://{spec}"),
-                reason: e.to_string(),
+        let opened = S3Prefix::open(spec, "backup-s3").map_err(|e| match e {
+            OpenError::NoBucket => {
+                BackupError::Refused(format!("s3://{spec}: no bucket; write s3://BUCKET/PREFIX"))
             }
+            OpenError::Runtime(e) => BackupError::io("s3", "start a runtime", e),
+            OpenError::Config(reason) => BackupError::Destination {
+                destination: format!("s3://{spec}"),
+                reason,
+            },
         })?;
-        let path_style = config.endpoint_url().is_some();
-        let client = Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(path_style)
-                .build(),
-        );
         Ok(S3Destination {
-            client,
-            bucket: bucket.to_owned(),
-            prefix,
-            runtime,
+            client: opened.client,
+            bucket: opened.bucket,
+            prefix: opened.prefix,
+            runtime: opened.runtime,
         })
     }
 

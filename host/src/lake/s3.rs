@@ -7,10 +7,10 @@
 //! crash), the object there is read back and must hold the same bytes, or
 //! the put fails and says so.
 
+use crate::s3_prefix::{OpenError, S3Prefix};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use trailmark_backends_aws::AwsTarget;
 use trailmark_lake::{LakeError, LakeStore};
 
 /// A lake under `s3://bucket/prefix/`.
@@ -26,42 +26,21 @@ impl S3Store {
     /// credentials come from the standard AWS chain.
     pub fn open(url: &str) -> Result<S3Store, LakeError> {
         let spec = url.strip_prefix("s3://").unwrap_or(url);
-        let (bucket, prefix) = spec.split_once('/').unwrap_or((spec, ""));
-        if bucket.is_empty() {
-            return Err(LakeError::Invalid(format!(
-                "`{url}` names no bucket; write s3://BUCKET/PREFIX"
-            )));
-        }
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("lake-s3")
-            .enable_all()
-            .build()
-            .map_err(LakeError::io("lake-s3 runtime"))?;
-        let config =
-            runtime
-                .block_on(AwsTarget::default().load())
-                .map_err(|e| LakeError::Store {
-                    key: url.to_owned(),
-                    problem: e.to_string(),
-                })?;
-        let path_style = config.endpoint_url().is_some();
-        let client = Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(path_style)
-                .build(),
-        );
+        let opened = S3Prefix::open(spec, "lake-s3").map_err(|e| match e {
+            OpenError::NoBucket => {
+                LakeError::Invalid(format!("`{url}` names no bucket; write s3://BUCKET/PREFIX"))
+            }
+            OpenError::Runtime(e) => LakeError::io("lake-s3 runtime")(e),
+            OpenError::Config(problem) => LakeError::Store {
+                key: url.to_owned(),
+                problem,
+            },
+        })?;
         Ok(S3Store {
-            client,
-            bucket: bucket.to_owned(),
-            prefix,
-            runtime,
+            client: opened.client,
+            bucket: opened.bucket,
+            prefix: opened.prefix,
+            runtime: opened.runtime,
         })
     }
 
