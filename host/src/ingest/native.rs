@@ -236,7 +236,6 @@ enum PutRefused {
         (status = 403, description = "The token may not put events of this source.", body = crate::server::api_error::ApiError),
         (status = 408, description = "The body did not arrive in time.", body = crate::server::api_error::ApiError),
         (status = 413, description = "The body is over the size limit.", body = crate::server::api_error::ApiError),
-        (status = 415, description = "The body is not `application/json`.", body = crate::server::api_error::ApiError),
         (status = 503, description = "Busy: retry with backoff (`Retry-After`).", body = crate::server::api_error::ApiError),
     ))]
 pub(crate) async fn put(

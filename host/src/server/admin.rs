@@ -848,7 +848,6 @@ struct ReplayRequest {
         (status = 200, description = "Deliveries queued.", body = Replayed),
         (status = 400, description = "A bad body or time.", body = ApiError),
         (status = 404, description = "No rule by that name.", body = ApiError),
-        (status = 415, description = "The body is not `application/json`.", body = ApiError),
         (status = 500, description = "The journal could not be read.", body = ApiError),
     ))]
 async fn replay(

@@ -81,7 +81,6 @@ pub fn router(api: BackupApi) -> Router {
         (status = 400, description = "A bad body or destination.", body = ApiError),
         (status = 403, description = "`destination-not-allowed`: outside `[backup] api-destinations` (or the credential lacks the admin scope).", body = ApiError),
         (status = 409, description = "Refused (another backup is running, or the destination is not a backup directory).", body = ApiError),
-        (status = 415, description = "The body is not `application/json`.", body = ApiError),
         (status = 500, description = "The backup failed; the previous ones are intact.", body = ApiError),
     ))]
 async fn backup(

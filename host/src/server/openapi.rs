@@ -85,8 +85,9 @@ impl Modify for Schemes {
 /// before the handler runs: 401 (no or bad credentials), 403 (a scope or
 /// source the credential lacks), 503 (an audit record of the request, an
 /// access or admin record, could not be journaled: reads and admin actions
-/// fail closed) and, for routes with a body, 408 (the body did not arrive in
-/// time). In the AWS error shape on `POST /`.
+/// fail closed), for routes with a body, 408 (the body did not arrive in
+/// time) and, for JSON bodies, 415 (another media type: `ApiJson`'s
+/// refusal). In the AWS error shape on `POST /`.
 struct Refusals;
 
 impl Modify for Refusals {
@@ -128,13 +129,26 @@ impl Modify for Refusals {
                 );
                 add(
                     "503",
-                    "The request's audit record (access or admin action) could not be journaled,                      so it was not served; or the host is busy. Retry later.",
+                    "The request's audit record (access or admin action) could not be journaled, \
+                     so it was not served; or the host is busy. Retry later.",
                 );
                 if with_body {
                     add(
                         "408",
                         "The body did not arrive within the body-read timeout.",
                     );
+                }
+                // `ApiJson` refuses any other media type, for optional
+                // bodies too (an absent Content-Type means no body).
+                let json_body = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| match body {
+                        RefOr::T(body) => body.content.contains_key("application/json"),
+                        RefOr::Ref(_) => false,
+                    });
+                if json_body {
+                    add("415", "The body is not `application/json`.");
                 }
             }
         }

@@ -65,7 +65,6 @@ pub fn router(subjects: Option<Arc<Subjects>>) -> Router {
         (status = 200, description = "Erased now, or already.", body = Erased),
         (status = 400, description = "Not a subject id, or a bad body.", body = ApiError),
         (status = 409, description = "`NotConfigured`: no `[subjects]` paths, so nothing is sealed per subject.", body = ApiError),
-        (status = 415, description = "The body is not `application/json`.", body = ApiError),
         (status = 500, description = "The key store failed.", body = ApiError),
     ))]
 async fn erase(
