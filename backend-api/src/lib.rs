@@ -60,6 +60,7 @@ mod records;
 pub mod registry;
 mod stores;
 pub mod units;
+pub mod when;
 
 pub use durability::Durability;
 pub use filter::{

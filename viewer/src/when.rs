@@ -1,70 +1,11 @@
-//! Times as people type them in the query bar, and as the pages show them.
-//!
-//! Accepted: RFC 3339 (`2026-11-25T10:00:00Z`), a date (`2026-11-25`, midnight
-//! UTC), `now`, and relative times counted back from now: `3 hours ago`,
-//! `3h`, `90 minutes`, `7d`, `2 weeks ago`.
+//! Times as the pages show them; what people type in the query bar is read
+//! by [`trailmark_backend_api::when`] (RFC 3339, a date, `now`, epoch
+//! milliseconds, `3 hours ago`, `15m`, `7d`), the grammar of the API too.
 
-use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime};
 
-/// Milliseconds since the Unix epoch of `text`, relative forms counted back
-/// from `now_ms`; the error says what is accepted.
-pub fn parse_time_ms(text: &str, now_ms: i64) -> Result<i64, String> {
-    let t = text.trim();
-    if let Ok(dt) = OffsetDateTime::parse(t, &Rfc3339) {
-        return Ok(to_ms(dt));
-    }
-    if let Ok(date) = Date::parse(t, format_description!("[year]-[month]-[day]")) {
-        return Ok(to_ms(date.midnight().assume_utc()));
-    }
-    if t.eq_ignore_ascii_case("now") {
-        return Ok(now_ms);
-    }
-    relative_ms(t)
-        .map(|ago| now_ms.saturating_sub(ago))
-        .ok_or_else(|| {
-            format!(
-                "`{t}` is not a time; use RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25), \
-                 or a relative time such as \"3 hours ago\", 15m or 7d"
-            )
-        })
-}
-
-/// `3 hours ago`, `3 hours`, `3h`, `3hours`: the length in milliseconds.
-fn relative_ms(text: &str) -> Option<i64> {
-    let lower = text.to_ascii_lowercase();
-    let body = lower.strip_suffix("ago").unwrap_or(&lower).trim();
-    let digits = body.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = body.split_at(digits);
-    let n: i64 = number.parse().ok()?;
-    let unit_ms: i64 = match unit.trim() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        "w" | "week" | "weeks" => 7 * 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(unit_ms)
-}
-
-fn to_ms(dt: OffsetDateTime) -> i64 {
-    i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// Now, in milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    to_ms(OffsetDateTime::now_utc())
-}
-
-/// Epoch milliseconds as RFC 3339 UTC, e.g. `2026-11-25T10:00:00.250Z`.
-pub fn format_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|dt| dt.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use trailmark_backend_api::when::{format_ms, now_ms, parse_time_ms};
 
 /// An instant as a page shows it: `text` to read (UTC, to the second),
 /// `iso` for the `<time datetime>` and the hover title (to the millisecond).
@@ -115,14 +56,6 @@ mod tests {
     const NOW: i64 = 1_764_064_800_000; // 2025-11-25T10:00:00Z
 
     #[test]
-    fn absolute_forms() {
-        assert_eq!(parse_time_ms("2025-11-25T10:00:00Z", 0), Ok(NOW));
-        assert_eq!(parse_time_ms("2025-11-25", 0), Ok(NOW - 10 * 3_600_000));
-        assert_eq!(parse_time_ms("now", NOW), Ok(NOW));
-        assert_eq!(format_ms(NOW), "2025-11-25T10:00:00Z");
-    }
-
-    #[test]
     fn stamps_show_seconds_and_keep_the_full_instant() {
         let s = Stamp::of_ms(NOW + 250);
         assert_eq!(s.text, "2025-11-25 10:00:00");
@@ -137,29 +70,5 @@ mod tests {
         assert_eq!(duration_text(12 * 60_000 + 5_000), "12 min");
         assert_eq!(duration_text(3 * 3_600_000 + 20 * 60_000), "3 h 20 min");
         assert_eq!(duration_text(4 * 86_400_000 + 2 * 3_600_000), "4 d 2 h");
-    }
-
-    #[test]
-    fn relative_forms_count_back_from_now() {
-        for text in ["3 hours ago", "3 hours", "3h", "3hours ago", "3 HOURS AGO"] {
-            assert_eq!(parse_time_ms(text, NOW), Ok(NOW - 3 * 3_600_000), "{text}");
-        }
-        assert_eq!(parse_time_ms("15m", NOW), Ok(NOW - 15 * 60_000));
-        assert_eq!(parse_time_ms("2 weeks ago", NOW), Ok(NOW - 14 * 86_400_000));
-    }
-
-    #[test]
-    fn nonsense_says_what_is_accepted() {
-        for text in [
-            "yesterday",
-            "3 parsecs ago",
-            "ago",
-            "",
-            "h",
-            "99999999999999999999h",
-        ] {
-            let err = parse_time_ms(text, NOW).unwrap_err();
-            assert!(err.contains("RFC 3339"), "{text}: {err}");
-        }
     }
 }

@@ -11,13 +11,16 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-/// RFC 3339 (what `time` parses), epoch milliseconds, or a time ago
-/// (`15m`, `24h`, `7d`), as [`crate::timespec::parse_time_ms`] reads them.
+/// The grammar of [`trailmark_backend_api::when::parse_time_ms`]: RFC 3339
+/// (what `time` parses), a date, `now`, epoch milliseconds, or a time ago
+/// (`15m`, `24h`, `3 hours ago`). Lower case here; the parser also takes
+/// upper case, and durations of several parts (`1h30m`).
 const TIME: &str = concat!(
     "^([12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])",
-    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?",
-    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])",
-    "|[0-9]{1,15}|[0-9]{1,6}(ms|s|m|h|d))$"
+    "(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?",
+    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?",
+    "|now|[0-9]{1,15}",
+    "|[0-9]{1,6} ?(ms|s|m|h|d|w|secs?|seconds?|mins?|minutes?|hrs?|hours?|days?|weeks?)( ago)?)$"
 );
 
 /// A cursor of the embedded store: hex of `<tag>:<ts>:<event id>`.
@@ -33,7 +36,8 @@ fn string_schema(pattern: &str, description: &str, example: &str) -> RefOr<Schem
 }
 
 /// A point in time as a query or body gives it: RFC 3339
-/// (`2026-11-25T10:00:00Z`), epoch milliseconds, or a time ago (`24h`).
+/// (`2026-11-25T10:00:00Z`), a date, `now`, epoch milliseconds, or a time ago
+/// (`24h`, `3 hours ago`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
 pub struct TimeText(pub String);
@@ -42,7 +46,8 @@ impl PartialSchema for TimeText {
     fn schema() -> RefOr<Schema> {
         string_schema(
             TIME,
-            "RFC 3339 (`2026-11-25T10:00:00Z`), epoch milliseconds, or a time ago (`15m`, `24h`, `7d`).",
+            "RFC 3339 (`2026-11-25T10:00:00Z`), a date (`2026-11-25`, midnight UTC), `now`, epoch \
+             milliseconds, or a time ago (`15m`, `24h`, `7d`, `3 hours ago`).",
             "24h",
         )
     }
