@@ -10,7 +10,7 @@ use serde_json::json;
 use trailmark_journal::rotate_key_file;
 
 use super::OutputFormat;
-use crate::config::{Config, Overrides};
+use super::location::ConfigLocation;
 
 /// `trailmark keys ...`.
 #[derive(Debug, Subcommand)]
@@ -28,12 +28,8 @@ Example:\n  systemctl stop trailmark && trailmark keys rotate --config /etc/trai
 /// Arguments of `keys rotate`.
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// Configuration file [default: ./trailmark.toml if present].
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// Data directory [default: the configuration's, else ./data].
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    location: ConfigLocation,
     /// The key file [default: the configuration's `[encryption] key-file`].
     #[arg(long)]
     key_file: Option<PathBuf>,
@@ -45,13 +41,7 @@ pub struct RotateArgs {
 /// Run a `keys` subcommand.
 pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
     let KeysCommand::Rotate(args) = cmd;
-    let config = Config::load(
-        args.config.as_deref(),
-        &Overrides {
-            data: args.data.clone(),
-            ..Overrides::default()
-        },
-    )?;
+    let config = args.location.load()?;
     let key_file = args
         .key_file
         .clone()

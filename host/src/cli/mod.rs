@@ -55,6 +55,7 @@ pub mod export;
 pub mod init;
 pub mod keys;
 pub mod lake;
+pub mod location;
 pub mod plugin_new;
 pub mod plugins;
 #[cfg(feature = "aws")]

@@ -16,7 +16,8 @@ use trailmark_journal::{
 };
 
 use super::OutputFormat;
-use crate::config::{Config, Overrides};
+use super::location::ConfigLocation;
+use crate::config::Config;
 use crate::engine::checkpoints::{LOG_FILE, public_key_path};
 use stores::{JournalIndex, Location, StoresReport};
 
@@ -47,12 +48,8 @@ Examples:\n  trailmark verify --data /var/lib/trailmark\n  \
 trailmark verify --data copy-of-data --checkpoints safe/checkpoints.jsonl --public-key safe/checkpoint.key.pub --output json"
 )]
 pub struct VerifyArgs {
-    /// Configuration file, for where the stores are [default: ./trailmark.toml if present].
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// Data directory [default: the configuration's, else ./data].
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    location: ConfigLocation,
     /// Signed checkpoints (JSON lines); default DATA/checkpoints.jsonl when present.
     #[arg(long)]
     checkpoints: Option<PathBuf>,
@@ -72,13 +69,7 @@ pub struct VerifyArgs {
 
 /// Run `verify`.
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
-    let config = Config::load(
-        args.config.as_deref(),
-        &Overrides {
-            data: args.data.clone(),
-            ..Overrides::default()
-        },
-    )?;
+    let config = args.location.load()?;
     let data = config.data.clone();
     let dir = data.join("journal");
     if !dir.is_dir() {
