@@ -278,6 +278,42 @@ impl Journal {
         }
     }
 
+    /// Like [`Journal::try_append`], but a request the full queue has no room
+    /// for is handed back whole (records and `done` untouched) instead of
+    /// failing, so an async caller queues without a thread hop in the common
+    /// case and waits for room off its async threads only when the writer is
+    /// behind ([`Journal::append_unqueued`]).
+    pub fn offer(
+        &self,
+        records: Vec<NewRecord>,
+        completion: Completion,
+        done: AppendDone,
+    ) -> Result<(), Unqueued> {
+        let Some((tx, request)) = self.append_request(records, completion, done) else {
+            return Ok(());
+        };
+        match tx.try_send(request) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(request)) => Err(Unqueued(request)),
+            Err(TrySendError::Disconnected(request)) => {
+                fail_request(request, JournalError::Closed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Queue what [`Journal::offer`] had no room for; blocks while the queue
+    /// is full.
+    pub fn append_unqueued(&self, unqueued: Unqueued) {
+        let Some(tx) = &self.tx else {
+            fail_request(unqueued.0, JournalError::Closed);
+            return;
+        };
+        if let Err(mpsc::SendError(request)) = tx.send(unqueued.0) {
+            fail_request(request, JournalError::Closed);
+        }
+    }
+
     /// Blocking durable append; returns the records' seqs.
     pub fn append_wait(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, JournalError> {
         let (tx, rx) = mpsc::sync_channel(1);
@@ -557,6 +593,16 @@ impl Drop for Journal {
 }
 
 /// Calls the callback of a request that never reached the writer.
+/// An append [`Journal::offer`] found no room for in the writer's queue,
+/// to be queued with [`Journal::append_unqueued`].
+pub struct Unqueued(Request);
+
+impl std::fmt::Debug for Unqueued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unqueued")
+    }
+}
+
 fn fail_request(request: Request, error: JournalError) {
     match request {
         Request::Append { done, .. } => done(Err(error)),

@@ -305,6 +305,42 @@ fn try_append_and_durability_written_complete_with_seqs() {
 }
 
 #[test]
+fn an_offer_the_full_queue_cannot_take_comes_back_whole_and_queues_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = JournalOptions {
+        queue_capacity: 1,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::open(dir.path(), options).expect("open");
+    let (tx, rx) = mpsc::channel();
+    let mut offered = 0;
+    let unqueued = loop {
+        assert!(offered < 1_000_000, "a queue of one never filled");
+        let tx = tx.clone();
+        let done: trailmark_journal::AppendDone =
+            Box::new(move |result| tx.send(result).expect("receiver alive"));
+        offered += 1;
+        if let Err(unqueued) = journal.offer(vec![rec(1)], Completion::AfterWrite, done) {
+            break unqueued;
+        }
+    };
+    // Nothing was answered for the refused offer: it is queued now.
+    journal.append_unqueued(unqueued);
+    drop(tx);
+    let mut seqs: Vec<u64> = rx
+        .iter()
+        .map(|result| match result {
+            Ok(seqs) => seqs[0],
+            Err(e) => panic!("an offered append failed: {e}"),
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=offered).collect::<Vec<u64>>());
+    journal.sync().expect("sync");
+    assert_eq!(journal.head().seq, offered);
+}
+
+#[test]
 fn nosync_records_are_flushed_within_the_interval_even_under_steady_traffic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = JournalOptions {

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -230,6 +230,15 @@ impl EventIndex {
     pub fn flush(&self) {
         let (tx, rx) = channel();
         self.send(Command::Flush(tx));
+        // The writer may be sleeping out its gathering window.
+        if let Some(writer) = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            writer.thread().unpark();
+        }
         let _ = rx.recv();
     }
 
@@ -287,6 +296,7 @@ impl Drop for EventIndex {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            writer.thread().unpark();
             let _ = writer.join();
         }
     }
@@ -302,6 +312,11 @@ const GATHER: Duration = Duration::from_millis(50);
 const GATHER_ENTRIES: usize = 16_384;
 
 /// The commands of one transaction, starting with `first`.
+///
+/// It sleeps out the window instead of waiting on the channel: a sender
+/// then never wakes this thread (a wake per `add` cost every accepted event
+/// and every read's access record a context switch); [`EventIndex::flush`]
+/// and the index's drop unpark it.
 fn gather(first: Command, commands: &Receiver<Command>) -> Vec<Command> {
     let deadline = Instant::now() + GATHER;
     let size = |c: &Command| match c {
@@ -312,16 +327,19 @@ fn gather(first: Command, commands: &Receiver<Command>) -> Vec<Command> {
     let mut flush = matches!(first, Command::Flush(_));
     let mut batch = vec![first];
     while !flush && entries < GATHER_ENTRIES {
-        let Some(wait) = deadline.checked_duration_since(Instant::now()) else {
-            break;
-        };
-        match commands.recv_timeout(wait) {
+        match commands.try_recv() {
             Ok(command) => {
                 entries += size(&command);
                 flush = matches!(command, Command::Flush(_));
                 batch.push(command);
             }
-            Err(_) => break,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                let Some(wait) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                std::thread::park_timeout(wait);
+            }
         }
     }
     batch

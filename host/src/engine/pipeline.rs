@@ -315,13 +315,15 @@ impl Pipeline {
                 } else {
                     Completion::AfterFsync
                 };
-                // Blocks while the queue is full: off the async threads.
-                let journal = self.journal.clone();
-                tokio::task::spawn_blocking(move || {
-                    journal.append_with(records, completion, done);
-                })
-                .await
-                .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
+                // Queued at once when there is room (a read's access record
+                // must not pay a hop to the blocking pool); waits for room
+                // off the async threads when the writer is behind.
+                if let Err(unqueued) = self.journal.offer(records, completion, done) {
+                    let journal = self.journal.clone();
+                    tokio::task::spawn_blocking(move || journal.append_unqueued(unqueued))
+                        .await
+                        .map_err(|e| IntakeError::Unavailable(e.to_string()))?;
+                }
             }
         }
         let appended = rx
