@@ -5,7 +5,7 @@
 //!   manifests with what they inherit from the workspace written out, so a
 //!   generated plugin builds wherever the binary was installed from;
 //! - for `trailmark init`, the default rules (`rules/`), the example
-//!   configuration, and the four standard plugins when
+//!   configuration, and the standard plugins (see `STANDARD_PLUGINS`) when
 //!   `TRAILMARK_EMBED_PLUGINS` names the directory they were built into
 //!   (`cargo xtask` sets it; a plain `cargo build` embeds none, and `init`
 //!   says how to get them).
@@ -67,8 +67,22 @@ fn main() {
     starter(&root, &out_dir);
 }
 
-/// The standard plugins' names (`plugins/<name>`, `trailmark_plugin_<name>.wasm`).
-const STANDARD_PLUGINS: &[&str] = &["archive", "metadata", "alert", "log"];
+/// The standard plugins' names (`plugins/<name>`, `trailmark_plugin_<name>.wasm`
+/// with `-` as `_`): the four the default rules use, and the HTTP target
+/// plugins, so a newcomer's first target (docs/targets.md) needs no build.
+/// No rule of `init`'s uses the target plugins: their destinations need the
+/// user's URLs and secrets.
+const STANDARD_PLUGINS: &[&str] = &[
+    "archive",
+    "metadata",
+    "alert",
+    "log",
+    "webhook",
+    "slack",
+    "pagerduty",
+    "splunk-hec",
+    "opensearch",
+];
 
 /// `starter.rs`: (path in a new server directory, contents) for `init`.
 fn starter(root: &Path, out_dir: &Path) {
@@ -99,7 +113,7 @@ fn starter(root: &Path, out_dir: &Path) {
     if let Some(dir) = std::env::var_os("TRAILMARK_EMBED_PLUGINS") {
         let dir = PathBuf::from(dir);
         for name in STANDARD_PLUGINS {
-            let wasm = dir.join(format!("trailmark_plugin_{name}.wasm"));
+            let wasm = dir.join(format!("trailmark_plugin_{}.wasm", name.replace('-', "_")));
             assert!(
                 wasm.is_file(),
                 "TRAILMARK_EMBED_PLUGINS: {} is missing (build the plugins first: cargo xtask build-plugins)",

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Events per second through the `webhook` plugin to a loopback receiver,
 # unbatched (one POST per event) and batched (one POST per plugin call, a
-# JSON array), in one run. One rule, no other plugins; the receiver is
-# scripts/webhook-receiver.py. For each mode: `trailmark bench` sends
-# flat out for DURATION (ports PORT, PORT+1; the receiver PORT+2), then the script waits until the receiver has every
-# accepted event and prints events/s from the first to the last arrival.
+# JSON array), in one run, alternating ROUNDS times (default 2). One rule, no
+# other plugins; the receiver is scripts/webhook-receiver.py. For each run:
+# `trailmark bench` sends flat out for DURATION (servers on PORT, PORT+1, …;
+# the receiver on PORT+50), then the script waits until the receiver has
+# every accepted event and prints events/s from the first to the last
+# arrival, with `trailmark bench`'s report (its own CPU among it) and the
+# CPU seconds the server used.
+# The load average is printed before and after. With PERF=DIR, each
+# server is profiled while it is loaded (perf record -g, into DIR).
 #
-#   scripts/bench-webhook.sh target/release/trailmark target/wasm32-wasip2/release/trailmark_plugin_webhook.wasm 18120 20s
+#   ROUNDS=2 scripts/bench-webhook.sh target/release/trailmark target/wasm32-wasip2/release/trailmark_plugin_webhook.wasm 18120 20s
 set -euo pipefail
 BIN=$(realpath "$1"); WASM=$(realpath "$2"); PORT=$3; DURATION=${4:-20s}
+ROUNDS=${ROUNDS:-2}
 HERE=$(dirname "$(realpath "$0")")
-RPORT=$((PORT + 2))
+RPORT=$((PORT + 50))
+TICKS=$(getconf CLK_TCK)
 D=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$D"' EXIT
@@ -38,6 +45,11 @@ run() { # MODE BATCH SERVER_PORT
         kill -0 "$pid" 2>/dev/null || { cat "$dir/serve.err" >&2; exit 1; }
         sleep 0.2
     done
+    # PERF=DIR: profile each server while it is loaded (perf record -g).
+    if [ -n "${PERF:-}" ]; then
+        perf record -F 499 -g -p "$pid" -o "$PERF/$1-$3.perf.data" -- sleep "${DURATION%s}" \
+            >/dev/null 2>&1 &
+    fi
     local out accepted
     out=$("$BIN" bench --server "http://127.0.0.1:$3" --data "$dir/data" --duration "$DURATION" 2>&1 || true)
     accepted=$(echo "$out" | awk '/^accepted/ {print $2; exit}')
@@ -57,7 +69,14 @@ print(f"{mode}: {accepted} accepted, {c['events']} received in {c['requests']} r
       f"over {span:.1f} s: {rate:,.0f} events/s delivered")
 PY
     echo "$out" | sed "s/^/  $1 bench: /"
+    # The server's CPU over its life (utime + stime, fields 14 and 15).
+    awk -v t="$TICKS" -v m="$1" '{printf "  %s server CPU: %.1f s user, %.1f s system\n", m, $14 / t, $15 / t}' \
+        "/proc/$pid/stat"
     kill -TERM "$pid"; wait "$pid" || true
 }
-run unbatched false "$PORT"
-run batched true "$((PORT + 1))"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "$ROUNDS"); do
+    run unbatched false "$((PORT + 2 * round - 2))"
+    run batched true "$((PORT + 2 * round - 1))"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

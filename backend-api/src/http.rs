@@ -2,7 +2,9 @@
 //! and [`HttpDestinations`], the host's side that resolves the name, adds
 //! the connection's credentials and enforces the destination's limits.
 
-use crate::BackendResult;
+use std::time::Duration;
+
+use crate::BackendError;
 
 /// A request as a plugin makes it: a destination's name and a path under
 /// it, never a URL, so the plugin cannot choose the host.
@@ -29,6 +31,27 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+/// Why an HTTP call failed: the error the plugin sees, and how long the
+/// destination asked callers to wait before trying again (its `Retry-After`),
+/// which the host, not the plugin, honours when it retries the delivery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct HttpError {
+    /// What went wrong, naming the destination.
+    pub error: BackendError,
+    /// The destination's `Retry-After` (of a 429 or 503), as it said it.
+    pub retry_after: Option<Duration>,
+}
+
+impl From<BackendError> for HttpError {
+    fn from(error: BackendError) -> Self {
+        HttpError {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
 /// The HTTP destinations configured on the host, by name.
 ///
 /// Errors say what went wrong naming the destination: `Denied` for what the
@@ -42,5 +65,5 @@ pub trait HttpDestinations: Send + Sync {
         rule: &str,
         destination: &str,
         request: HttpRequest,
-    ) -> BackendResult<HttpResponse>;
+    ) -> Result<HttpResponse, HttpError>;
 }

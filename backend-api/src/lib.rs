@@ -67,7 +67,7 @@ pub use filter::{
     AnyOf, ChangeFilter, ChangeSummary, EntityKey, Histogram, SummaryRow, ValueCounts,
     summarize_records,
 };
-pub use http::{HttpDestinations, HttpRequest, HttpResponse};
+pub use http::{HttpDestinations, HttpError, HttpRequest, HttpResponse};
 pub use key::{MAX_KEY_LEN, validate_key};
 pub use records::{
     ChangePage, ChangeQuery, ChangeRecord, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT, Notification,

@@ -73,6 +73,8 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// When its head arrived.
+    pub(crate) at: Instant,
 }
 
 impl Request {
@@ -84,6 +86,9 @@ impl Request {
     }
 }
 
+/// What answers a request: a reply, or `None` to close the connection.
+type Handler = dyn Fn(&Request) -> Option<Reply> + Send + Sync;
+
 pub(crate) struct TestServer {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
@@ -94,17 +99,27 @@ impl TestServer {
     /// connections as clients open. Once they run out, a connection that
     /// sends another request is closed unanswered.
     pub(crate) fn start(replies: Vec<Reply>) -> Self {
+        let replies = Mutex::new(replies.into_iter());
+        Self::serve(move |_| replies.lock().expect("replies").next())
+    }
+
+    /// Answer each request with what `handler` makes of it (a server that
+    /// checks what it is sent: a token endpoint, an API behind a bearer
+    /// token); `None` closes the connection unanswered.
+    pub(crate) fn serve(
+        handler: impl Fn(&Request) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let replies = Arc::new(Mutex::new(replies.into_iter()));
+        let handler: Arc<Handler> = Arc::new(handler);
         let seen = Arc::clone(&requests);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let replies = Arc::clone(&replies);
+                let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen);
-                thread::spawn(move || answer(stream, &replies, &seen));
+                thread::spawn(move || answer(stream, &*handler, &seen));
             }
         });
         TestServer { addr, requests }
@@ -143,11 +158,7 @@ impl TestServer {
 }
 
 /// Answer the requests on one connection until it closes or the replies run out.
-fn answer(
-    stream: TcpStream,
-    replies: &Mutex<std::vec::IntoIter<Reply>>,
-    seen: &Mutex<Vec<Request>>,
-) {
+fn answer(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
     if stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .is_err()
@@ -160,8 +171,9 @@ fn answer(
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;
     while let Some(request) = read_request(&mut reader) {
+        let reply = handler(&request);
         seen.lock().expect("requests").push(request);
-        let Some(reply) = replies.lock().expect("replies").next() else {
+        let Some(reply) = reply else {
             return;
         };
         thread::sleep(reply.delay);
@@ -199,6 +211,7 @@ fn answer(
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
+    let at = Instant::now();
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_owned();
     let path = parts.next()?.to_owned();
@@ -225,5 +238,6 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         path,
         headers,
         body,
+        at,
     })
 }

@@ -448,6 +448,16 @@ impl Binding {
                 _ => Answer::Reject(text),
             });
         }
+        // A destination said when to come back: every delivery of the call
+        // that is retried waits for it (a batch sent in one request is sent
+        // for one of its deliveries, and the others go as it went).
+        if let Some(wait) = staged.retry_after {
+            for slot in answers.iter_mut() {
+                if let Some(Answer::Retry(message)) = slot {
+                    *slot = Some(Answer::RetryAfter(std::mem::take(message), wait));
+                }
+            }
+        }
         answers
     }
 
@@ -457,6 +467,10 @@ impl Binding {
         match answer {
             Answer::Ok => Ok(()),
             Answer::Retry(message) => Err(CallError::Retry(bounded(&message, max_text))),
+            Answer::RetryAfter(message, wait) => Err(CallError::RetryAfter {
+                message: bounded(&message, max_text),
+                wait,
+            }),
             Answer::Reject(message) => Err(CallError::Reject(bounded(&message, max_text))),
         }
     }

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use trailmark_backend_api::{
-    BackendError, ChangeRecord, Event, HttpRequest, HttpResponse, Notification,
+    BackendError, ChangeRecord, Event, HttpError, HttpRequest, HttpResponse, Notification,
 };
 
 use crate::delivery::{Delivery, Refusal};
@@ -203,7 +203,9 @@ impl HostState {
     /// is the host's [`HttpDestinations`](trailmark_backend_api::HttpDestinations)'
     /// business. The time spent waiting on the network is added to the
     /// call's deadline: the plugin's time limit is for its own work. A failed
-    /// call fails its delivery (see [`Staged`](crate::staged::Staged)).
+    /// call fails its delivery (see [`Staged`](crate::staged::Staged)), and
+    /// a `Retry-After` it carried holds back the retries of the call's
+    /// deliveries.
     pub(crate) fn http_send(
         &mut self,
         index: u32,
@@ -228,14 +230,15 @@ impl HostState {
         let waited = Instant::now();
         let result = match &self.context.capabilities.http {
             Some(http) => http.send(&rule, destination, request),
-            None => Err(BackendError::Invalid("no http destinations".to_owned())),
+            None => Err(BackendError::Invalid("no http destinations".to_owned()).into()),
         };
         self.deadline += waited.elapsed();
         match result {
             Ok(response) => Ok(response),
-            Err(error) => {
+            Err(HttpError { error, retry_after }) => {
                 let denial = self.context.backend(error.clone());
                 self.staged.http_failures.push((index, what, error));
+                self.staged.retry_after = self.staged.retry_after.max(retry_after);
                 Err(denial)
             }
         }

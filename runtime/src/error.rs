@@ -94,6 +94,16 @@ pub enum CallError {
     /// The plugin returned `plugin-error::retry`: a transient failure.
     #[error("plugin asked to retry: {0}")]
     Retry(String),
+    /// The plugin returned `plugin-error::retry` (or `ok` for a delivery
+    /// whose `http.send` failed transiently) after a destination it called
+    /// answered with a `Retry-After`: retry no sooner than `wait`.
+    #[error("plugin asked to retry: {message}")]
+    RetryAfter {
+        /// The plugin's or the host's reason.
+        message: String,
+        /// The destination's `Retry-After`, as it said it.
+        wait: Duration,
+    },
     /// The plugin returned `plugin-error::reject`: a permanent failure.
     #[error("plugin rejected the event: {0}")]
     Reject(String),
@@ -141,10 +151,20 @@ impl CallError {
     pub fn is_retryable(&self) -> bool {
         match self {
             CallError::Retry(_)
+            | CallError::RetryAfter { .. }
             | CallError::Timeout { .. }
             | CallError::Trap(_)
             | CallError::Instantiate(_) => true,
             CallError::Reject(_) | CallError::OutOfMemory { .. } | CallError::Forbidden(_) => false,
+        }
+    }
+
+    /// How long a destination asked to be left alone before the retry, if
+    /// one did (`Retry-After`); the dispatcher waits at least this.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::RetryAfter { wait, .. } => Some(*wait),
+            _ => None,
         }
     }
 }
@@ -156,6 +176,13 @@ mod tests {
     #[test]
     fn retryable_classification() {
         assert!(CallError::Retry("x".into()).is_retryable());
+        let throttled = CallError::RetryAfter {
+            message: "x".into(),
+            wait: Duration::from_secs(3),
+        };
+        assert!(throttled.is_retryable());
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(CallError::Retry("x".into()).retry_after(), None);
         assert!(CallError::Trap("x".into()).is_retryable());
         assert!(CallError::Instantiate("x".into()).is_retryable());
         assert!(

@@ -5,7 +5,7 @@
 //! that joins them in `linker`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -35,6 +35,10 @@ pub(crate) enum Answer {
     Ok,
     /// Transient failure: retry.
     Retry(String),
+    /// Transient failure, and a destination the call reached asked to be
+    /// left alone this long (`Retry-After`): retry no sooner. Only the host
+    /// gives this answer, when the call ends.
+    RetryAfter(String, Duration),
     /// Permanent failure: dead-letter.
     Reject(String),
 }

@@ -1,6 +1,8 @@
 //! [`Staged`]: the archive and metadata writes a plugin made during a call,
 //! held until the call ends.
 
+use std::time::Duration;
+
 use trailmark_backend_api::{BackendError, ChangeRecord};
 
 /// A body a plugin stored during the current call, written to the archive
@@ -29,4 +31,7 @@ pub(crate) struct Staged {
     pub(crate) metadata: Vec<(u32, ChangeRecord)>,
     /// Failed `http.send` calls: the delivery, what was called, why.
     pub(crate) http_failures: Vec<(u32, String, BackendError)>,
+    /// The longest `Retry-After` a destination answered during the call:
+    /// the deliveries of the call that end in a retry wait at least this.
+    pub(crate) retry_after: Option<Duration>,
 }

@@ -389,40 +389,63 @@ async fn attempt(state: Arc<LaneState>, batch: Vec<Delivery>, permit: OwnedSemap
                 "the plugin call gave no result for this delivery".into(),
             ))
         });
-        let message = match result {
+        let dead = match result {
             Ok(()) => {
                 state.shared.metrics.delivery_lag.observe(age(&d));
                 metrics.delivered.fetch_add(1, Relaxed);
                 delivered.push((d.seq, Outcome::Delivered));
                 continue;
             }
-            Err(Failure::Reject(m)) => format!("rejected: {m}"),
-            Err(Failure::Retry(m)) => match retry::next(
-                &spec.retry,
-                &state.shared.options.backoff(),
-                d.attempts,
-                age(&d),
-                fastrand::f64(),
-            ) {
-                Next::RetryAfter(delay) => {
-                    metrics.retried.fetch_add(1, Relaxed);
-                    warn!(rule = %spec.rule, event_id = %d.event.event().id, attempt = d.attempts,
-                          retry_in_ms = delay.as_millis() as u64, error = %m, "delivery failed; will retry");
-                    state
-                        .shared
-                        .runtime
-                        .spawn(retry_later(state.clone(), d, delay));
-                    continue;
-                }
-                Next::GiveUp => format!("gave up after {} attempt(s): {m}", d.attempts),
-            },
+            Err(Failure::Reject(m)) => Some((d, format!("rejected: {m}"))),
+            Err(Failure::Retry(m)) => retry_or_give_up(&state, &spec, d, m, None),
+            Err(Failure::RetryAfter(m, wait)) => retry_or_give_up(&state, &spec, d, m, Some(wait)),
         };
-        state
-            .shared
-            .runtime
-            .spawn(dead_letter(state.clone(), spec.rule.clone(), d, message));
+        if let Some((d, message)) = dead {
+            state
+                .shared
+                .runtime
+                .spawn(dead_letter(state.clone(), spec.rule.clone(), d, message));
+        }
     }
     finish(&state, &spec.rule, &delivered);
+}
+
+/// Schedule `d`'s retry after its backoff (and no sooner than the target's
+/// `retry_after`), or, when the rule's policy is spent, hand it back with
+/// the dead letter's message. Only `d` waits: the lane goes on with the
+/// other deliveries (an `order: entity` lane holds back only `d`'s entity).
+fn retry_or_give_up(
+    state: &Arc<LaneState>,
+    spec: &LaneSpec,
+    d: Delivery,
+    m: String,
+    retry_after: Option<Duration>,
+) -> Option<(Delivery, String)> {
+    match retry::next(
+        &spec.retry,
+        &state.shared.options.backoff(),
+        d.attempts,
+        age(&d),
+        retry_after,
+        fastrand::f64(),
+    ) {
+        Next::RetryAfter(delay) => {
+            state.metrics.retried.fetch_add(1, Relaxed);
+            warn!(rule = %spec.rule, event_id = %d.event.event().id, attempt = d.attempts,
+                  retry_in_ms = delay.as_millis() as u64,
+                  retry_after_ms = retry_after.map(|w| w.as_millis() as u64),
+                  error = %m, "delivery failed; will retry");
+            state
+                .shared
+                .runtime
+                .spawn(retry_later(state.clone(), d, delay));
+            None
+        }
+        Next::GiveUp => {
+            let message = format!("gave up after {} attempt(s): {m}", d.attempts);
+            Some((d, message))
+        }
+    }
 }
 
 /// How long ago `d`'s event was accepted.

@@ -48,6 +48,9 @@ use crate::rules::{DeliveryOrder, RetryPolicy};
 pub enum Failure {
     /// Transient: retry with backoff while the rule's policy allows.
     Retry(String),
+    /// Transient, and the target asked to be left alone this long (an HTTP
+    /// destination's `Retry-After`): retry with backoff, but no sooner.
+    RetryAfter(String, Duration),
     /// Permanent: dead-letter at once.
     Reject(String),
 }
@@ -55,7 +58,7 @@ pub enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Retry(m) => write!(f, "retryable: {m}"),
+            Failure::Retry(m) | Failure::RetryAfter(m, _) => write!(f, "retryable: {m}"),
             Failure::Reject(m) => write!(f, "rejected: {m}"),
         }
     }

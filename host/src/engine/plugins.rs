@@ -25,10 +25,11 @@ impl Deliver for PluginDeliver {
 
 /// A plugin call's result as the dispatcher sees it.
 fn failure(result: Result<(), CallError>) -> Result<(), Failure> {
-    result.map_err(|e| match e {
-        e if e.is_retryable() => Failure::Retry(e.to_string()),
-        CallError::Reject(m) => Failure::Reject(m),
-        e => Failure::Reject(e.to_string()),
+    result.map_err(|e| match (e.retry_after(), e) {
+        (Some(wait), e) => Failure::RetryAfter(e.to_string(), wait),
+        (None, e) if e.is_retryable() => Failure::Retry(e.to_string()),
+        (None, CallError::Reject(m)) => Failure::Reject(m),
+        (None, e) => Failure::Reject(e.to_string()),
     })
 }
 

@@ -2,6 +2,12 @@
 //! the host so the plugin never sees them. Basic, bearer, an API key in a
 //! header of the vendor's choosing, or OAuth 2.0 client credentials (RFC
 //! 6749 §4.4) with the token cached until shortly before it expires.
+//!
+//! A token endpoint that fails (unreachable, 5xx, or refusing the client:
+//! a secret not yet rotated in) makes the delivery a retry, never a reject:
+//! the event is fine, the connection is not, and once it is fixed the
+//! retries go through. Its answers are never quoted beyond the RFC 6749
+//! §5.2 `error` code, since a server may echo what it was sent.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,7 +17,8 @@ use trailmark_backend_api::BackendError;
 
 use super::secret::{Secret, SecretSource};
 
-/// A token is renewed this long before the expiry its server gave.
+/// A token is renewed this long before the expiry its server gave (or a
+/// tenth of its lifetime, when that is shorter).
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 /// How long a token fetch may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,13 +86,33 @@ pub enum RawAuth {
         client_id: String,
         /// The client secret.
         client_secret: SecretSource,
+        /// How the client authenticates to the token endpoint: `basic`
+        /// (the default, which RFC 6749 §2.3.1 says every server supports)
+        /// or `body` (`client_id` and `client_secret` form fields).
+        #[serde(default)]
+        client_auth: ClientAuth,
         /// The scope asked for, if any.
         #[serde(default)]
         scope: Option<String>,
+        /// The `audience` parameter some providers want (Auth0), if any.
+        #[serde(default)]
+        audience: Option<String>,
         /// Allow an `http://` token URL (loopback tests).
         #[serde(default)]
         allow_http: bool,
     },
+}
+
+/// How an OAuth client sends its id and secret to the token endpoint
+/// (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// `Authorization: Basic` of the form-encoded id and secret.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
 }
 
 /// How an HMAC signature is written.
@@ -145,7 +172,9 @@ struct OAuth {
     token_url: String,
     client_id: String,
     client_secret: Secret,
+    client_auth: ClientAuth,
     scope: Option<String>,
+    audience: Option<String>,
     agent: ureq::Agent,
     cached: Mutex<Option<(Secret, Instant)>>,
 }
@@ -211,7 +240,9 @@ impl Connection {
                 token_url,
                 client_id,
                 client_secret,
+                client_auth,
                 scope,
+                audience,
                 allow_http,
             } => {
                 let scheme_ok = token_url.starts_with("https://")
@@ -235,7 +266,9 @@ impl Connection {
                     token_url,
                     client_id,
                     client_secret: read(client_secret, "client-secret")?,
+                    client_auth,
                     scope,
+                    audience,
                     agent,
                     cached: Mutex::new(None),
                 })
@@ -346,11 +379,32 @@ fn signature(secret: &Secret, style: SignatureStyle, body: &[u8]) -> String {
 struct TokenResponse {
     access_token: String,
     #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
     expires_in: Option<u64>,
 }
 
+/// An RFC 6749 §5.2 error answer; only its `error` code is ever quoted.
+#[derive(Deserialize)]
+struct TokenErrorResponse {
+    error: String,
+}
+
+/// How long a token of `lifetime` is used: until a margin before it
+/// expires, 30 s or a tenth of the lifetime, whichever is shorter.
+fn usable_for(lifetime: Duration) -> Duration {
+    lifetime.saturating_sub(TOKEN_MARGIN.min(lifetime / 10))
+}
+
+/// `text` form-urlencoded (RFC 6749 §2.3.1 encodes the id and secret so
+/// before they go into `Authorization: Basic`).
+fn form_encoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 impl OAuth {
-    /// The cached token, or a new one from the token endpoint.
+    /// The cached token, or a new one from the token endpoint. Every
+    /// failure is transient (see the module's doc).
     fn token(&self, connection: &str) -> Result<Secret, BackendError> {
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((token, until)) = &*cached
@@ -358,50 +412,86 @@ impl OAuth {
         {
             return Ok(token.clone());
         }
-        let fail = |m: String| {
+        let fail = |m: &str| {
             BackendError::Transient(format!(
                 "connection {connection}: token request to {}: {m}",
                 self.token_url
             ))
         };
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
-        ];
+        let mut form = vec![("grant_type", "client_credentials")];
+        let mut request = self.agent.post(&self.token_url);
+        match self.client_auth {
+            ClientAuth::Basic => {
+                use base64::Engine as _;
+                let pair = format!(
+                    "{}:{}",
+                    form_encoded(&self.client_id),
+                    form_encoded(self.client_secret.expose())
+                );
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                request = request.header("authorization", &format!("Basic {encoded}"));
+            }
+            ClientAuth::Body => {
+                form.push(("client_id", self.client_id.as_str()));
+                form.push(("client_secret", self.client_secret.expose()));
+            }
+        }
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let mut response = self
-            .agent
-            .post(&self.token_url)
-            .send_form(form)
-            .map_err(|e| fail(e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            let message = format!("answered {status}");
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                fail(message)
-            } else {
-                BackendError::Invalid(format!(
-                    "connection {connection}: token request to {} {message}; check the client id and secret",
-                    self.token_url
-                ))
-            });
+        if let Some(audience) = &self.audience {
+            form.push(("audience", audience));
         }
+        let mut response = request
+            .header("accept", "application/json")
+            .send_form(form)
+            .map_err(|e| fail(&e.to_string()))?;
+        let status = response.status();
         let body = response
             .body_mut()
             .with_config()
             .limit(TOKEN_RESPONSE_BYTES)
             .read_to_vec()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(&format!("reading the answer: {e}")))?;
+        if !status.is_success() {
+            // The error code is a short ASCII token (RFC 6749 §5.2); the
+            // rest of the answer may echo what was sent and is not shown.
+            let code = serde_json::from_slice::<TokenErrorResponse>(&body)
+                .ok()
+                .map(|e| e.error)
+                .filter(|c| {
+                    c.len() <= 64
+                        && c.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                })
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            let hint = if status.is_client_error() && status.as_u16() != 429 {
+                "; check the connection's client id, secret, scope and audience"
+            } else {
+                ""
+            };
+            return Err(fail(&format!("answered {status}{code}{hint}")));
+        }
         let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| fail(format!("not an OAuth token response: {e}")))?;
+            .map_err(|_| fail("the answer is not an OAuth token response (access_token)"))?;
+        if let Some(kind) = parsed.token_type.as_deref()
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(fail(&format!(
+                "token_type {:?} is not Bearer, the only kind sent",
+                kind.chars().take(32).collect::<String>()
+            )));
+        }
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
-        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN);
+        let until = Instant::now() + usable_for(lifetime);
         let token = Secret::new(parsed.access_token);
         *cached = Some((token.clone(), until));
-        tracing::debug!(connection, "fetched an OAuth token");
+        tracing::debug!(
+            connection,
+            expires_in_s = lifetime.as_secs(),
+            "fetched an OAuth token"
+        );
         Ok(token)
     }
 }
@@ -423,5 +513,22 @@ mod tests {
             stripe.starts_with("t=") && stripe.contains(",v1="),
             "{stripe}"
         );
+    }
+
+    #[test]
+    fn tokens_are_renewed_a_margin_before_they_expire() {
+        let secs = Duration::from_secs;
+        assert_eq!(usable_for(secs(3600)), secs(3570));
+        assert_eq!(usable_for(secs(100)), secs(90));
+        assert_eq!(usable_for(secs(2)), Duration::from_millis(1800));
+        assert_eq!(usable_for(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn client_credentials_are_form_encoded_before_basic_auth() {
+        // RFC 6749 §2.3.1: the id and secret are encoded with
+        // application/x-www-form-urlencoded first.
+        assert_eq!(form_encoded("s3cr:et +/é"), "s3cr%3Aet+%2B%2F%C3%A9");
+        assert_eq!(form_encoded("plain-id_1.x"), "plain-id_1.x");
     }
 }

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trailmark_backend_api::{BackendError, HttpRequest, HttpResponse};
+use trailmark_backend_api::{BackendError, HttpError, HttpRequest, HttpResponse};
 use ureq::http::Uri;
 
 use super::connection::{Applied, Connection};
 use super::rate::RateLimit;
+use super::retry_after;
 
 /// Headers only the host sets.
 const HOST_HEADERS: &[&str] = &[
@@ -23,8 +24,9 @@ const HOST_HEADERS: &[&str] = &[
 ];
 /// Redirects followed within the destination, at most.
 const MAX_REDIRECTS: usize = 3;
-/// The longest `Retry-After` waited for inside one call; longer ones become
-/// a retry of the delivery.
+/// The longest `Retry-After` waited for inside one call (holding the plugin
+/// call, so short); longer ones become a retry of the delivery that the
+/// dispatcher holds back as long as asked.
 const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How much of an error response's body is quoted.
 const QUOTED_BODY_BYTES: usize = 300;
@@ -84,12 +86,14 @@ impl Ended {
     }
 
     /// How `result` ended.
-    pub fn of(result: &Result<HttpResponse, BackendError>) -> Ended {
+    pub fn of(result: &Result<HttpResponse, HttpError>) -> Ended {
         match result {
             Ok(_) => Ended::Ok,
-            Err(BackendError::Transient(_)) => Ended::Retry,
-            Err(BackendError::Invalid(_)) => Ended::Reject,
-            Err(BackendError::Denied(_)) => Ended::Denied,
+            Err(e) => match e.error {
+                BackendError::Transient(_) => Ended::Retry,
+                BackendError::Invalid(_) => Ended::Reject,
+                BackendError::Denied(_) => Ended::Denied,
+            },
         }
     }
 }
@@ -209,15 +213,18 @@ impl Destination {
     /// Send `request`: check it, take a rate token, add the connection's
     /// credentials, follow redirects only within the destination, and map
     /// the answer (2xx a response; 429 and 5xx transient, after waiting once
-    /// for a short `Retry-After`; other statuses invalid).
-    pub fn send(&self, request: HttpRequest) -> Result<HttpResponse, BackendError> {
+    /// for a short `Retry-After`, a longer one carried to the dispatcher;
+    /// other statuses invalid).
+    pub fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let method = request.method.to_ascii_uppercase();
         if !self.methods.contains(&method) {
-            return Err(self.denied(format!(
-                "method {:?} is not allowed (allowed: {})",
-                request.method,
-                self.methods.iter().cloned().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(self
+                .denied(format!(
+                    "method {:?} is not allowed (allowed: {})",
+                    request.method,
+                    self.methods.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+                .into());
         }
         self.check_path(&request.path)?;
         for (name, _) in &request.headers {
@@ -228,16 +235,19 @@ impl Destination {
                     .as_ref()
                     .is_some_and(|c| c.header_name() == lower);
             if reserved {
-                return Err(self.denied(format!(
-                    "header {name:?} is set by the host, not the plugin"
-                )));
+                return Err(self
+                    .denied(format!(
+                        "header {name:?} is set by the host, not the plugin"
+                    ))
+                    .into());
             }
         }
         if !self.rate.try_take() {
             return Err(BackendError::Transient(format!(
                 "http destination {}: its rate limit is reached; the delivery is retried later",
                 self.name
-            )));
+            ))
+            .into());
         }
         // `/` alone is the base URL itself (a Slack webhook's URL has no
         // trailing slash).
@@ -364,8 +374,7 @@ impl Destination {
         let retry_after = headers
             .iter()
             .find(|(n, _)| n == "retry-after")
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|(_, v)| retry_after::parse(v, std::time::SystemTime::now()));
         let quoted = String::from_utf8_lossy(&body[..body.len().min(QUOTED_BODY_BYTES)])
             .trim()
             .to_owned();
@@ -458,7 +467,9 @@ enum Failed {
 }
 
 impl Failed {
-    fn into_error(self, name: &str, method: &str, path: &str) -> BackendError {
+    /// The error as the plugin and the dispatcher get it: a transient
+    /// status keeps its `Retry-After`.
+    fn into_error(self, name: &str, method: &str, path: &str) -> HttpError {
         let at = format!("http destination {name}: {method} {path}");
         match self {
             Failed::Status {
@@ -471,15 +482,18 @@ impl Failed {
                     .unwrap_or_default();
                 let message = format!("{at} answered {status}{after}: {quoted}");
                 if status == 429 || status == 408 || status >= 500 {
-                    BackendError::Transient(message)
+                    HttpError {
+                        error: BackendError::Transient(message),
+                        retry_after,
+                    }
                 } else {
-                    BackendError::Invalid(message)
+                    BackendError::Invalid(message).into()
                 }
             }
-            Failed::Denied(m) => BackendError::Denied(format!("{at}: {m}")),
-            Failed::Transient(m) => BackendError::Transient(format!("{at}: {m}")),
-            Failed::Malformed(m) => BackendError::Invalid(format!("{at}: {m}")),
-            Failed::Backend(e) => e,
+            Failed::Denied(m) => BackendError::Denied(format!("{at}: {m}")).into(),
+            Failed::Transient(m) => BackendError::Transient(format!("{at}: {m}")).into(),
+            Failed::Malformed(m) => BackendError::Invalid(format!("{at}: {m}")).into(),
+            Failed::Backend(e) => e.into(),
         }
     }
 }

@@ -14,12 +14,13 @@ pub mod connection;
 pub mod destination;
 pub mod files;
 pub mod rate;
+pub mod retry_after;
 pub mod secret;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use trailmark_backend_api::{BackendError, HttpDestinations, HttpRequest, HttpResponse};
+use trailmark_backend_api::{BackendError, HttpDestinations, HttpError, HttpRequest, HttpResponse};
 
 use crate::metrics::Metrics;
 use destination::Ended;
@@ -66,7 +67,7 @@ impl HttpDestinations for Targets {
         rule: &str,
         destination: &str,
         request: HttpRequest,
-    ) -> Result<HttpResponse, BackendError> {
+    ) -> Result<HttpResponse, HttpError> {
         let catalog = self.current();
         let Some(target) = catalog.destinations.get(destination) else {
             let mut defined: Vec<&str> = catalog.destinations.keys().map(String::as_str).collect();
@@ -75,7 +76,8 @@ impl HttpDestinations for Targets {
                 "http destination {destination:?} is granted to rule {rule:?} but not defined in \
                  the rules directory's {DESTINATIONS_DIR}/ (defined: [{}])",
                 defined.join(", ")
-            )));
+            ))
+            .into());
         };
         let started = Instant::now();
         let method = request.method.clone();
@@ -89,7 +91,9 @@ impl HttpDestinations for Targets {
             Ok(response) => tracing::debug!(rule, destination, %method, %path,
                 status = response.status, "http call"),
             Err(error) => tracing::info!(rule, destination, %method, %path,
-                outcome = ended.as_str(), error = %error, "http call failed"),
+                outcome = ended.as_str(), error = %error.error,
+                retry_after_ms = error.retry_after.map(|w| w.as_millis() as u64),
+                "http call failed"),
         }
         result
     }

@@ -11,10 +11,10 @@ use serde_json::Value;
 use crate::common::{Server, Setup, put_accepted, state_change};
 use crate::test_http::{Reply, TestServer};
 
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 /// Write `rules/<dir>/<name>.yaml`.
-fn target_file(root: &Path, dir: &str, name: &str, text: &str) {
+pub(crate) fn target_file(root: &Path, dir: &str, name: &str, text: &str) {
     let dir = root.join("rules").join(dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     // Written whole, then renamed in: the watcher never reads half a file.
@@ -24,7 +24,7 @@ fn target_file(root: &Path, dir: &str, name: &str, text: &str) {
 }
 
 /// A secret file only its owner may read.
-fn secret_file(root: &Path, name: &str, value: &str) -> String {
+pub(crate) fn secret_file(root: &Path, name: &str, value: &str) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = root.join(name);
     std::fs::write(&path, value).expect("write secret");
@@ -32,7 +32,7 @@ fn secret_file(root: &Path, name: &str, value: &str) -> String {
     path.display().to_string()
 }
 
-fn destination(name: &str, url: &str, extra: &str) -> String {
+pub(crate) fn destination(name: &str, url: &str, extra: &str) -> String {
     format!("name: {name}\nurl: {url}\nallow-http: true\n{extra}")
 }
 
@@ -40,14 +40,14 @@ fn reloads(server: &Server) -> f64 {
     server.metric("trailmark_reloads_total").unwrap_or(0.0)
 }
 
-fn wait_received(server: &Server, receiver: &TestServer, count: usize) {
+pub(crate) fn wait_received(server: &Server, receiver: &TestServer, count: usize) {
     server.wait_until(WAIT, &format!("{count} requests at the receiver"), |_| {
         receiver.received() >= count
     });
 }
 
 /// The dead letters of `rule`, once there are `count`.
-fn dead_letters_of(server: &Server, rule: &str, count: usize) -> Vec<String> {
+pub(crate) fn dead_letters_of(server: &Server, rule: &str, count: usize) -> Vec<String> {
     let of_rule = |s: &Server| -> Vec<String> {
         s.dead_letters()
             .into_iter()
@@ -277,6 +277,33 @@ fn a_plugin_cannot_reach_ungranted_urls_see_secrets_leave_by_redirect_or_pass_th
     );
 }
 
+/// A server directory whose rule `hook` sends every event with the
+/// `webhook` plugin to `receiver` (destination `hooks`), one delivery at a
+/// time, retried `max_attempts` times within a minute with a backoff of
+/// 10–20 ms.
+pub(crate) fn webhook_to(receiver: &TestServer, max_attempts: u32) -> Setup {
+    let setup = Setup::new();
+    setup.plugin("webhook", "trailmark-plugin-webhook");
+    target_file(
+        setup.path(),
+        "destinations",
+        "hooks",
+        &destination("hooks", &receiver.url(""), ""),
+    );
+    setup.test_rule(
+        "hook",
+        "webhook",
+        &format!(
+            "grants: {{http: [hooks]}}\nconfig: {{destination: hooks}}\n\
+             retry: {{max-attempts: {max_attempts}, max-age: 60s}}\n"
+        ),
+    );
+    setup.config(
+        "[dispatch]\nretry-initial = \"10ms\"\nretry-max = \"20ms\"\nconcurrency = 1\nbatch = 1\n",
+    );
+    setup
+}
+
 #[test]
 fn throttling_and_outages_are_retried_then_dead_lettered_and_4xx_rejected() {
     let receiver = TestServer::start(vec![
@@ -289,23 +316,7 @@ fn throttling_and_outages_are_retried_then_dead_lettered_and_4xx_rejected() {
         Reply::status(503),
         Reply::status(503),
     ]);
-    let setup = Setup::new();
-    setup.plugin("webhook", "trailmark-plugin-webhook");
-    let root = setup.path();
-    target_file(
-        root,
-        "destinations",
-        "hooks",
-        &destination("hooks", &receiver.url(""), ""),
-    );
-    setup.test_rule(
-        "hook",
-        "webhook",
-        "grants: {http: [hooks]}\nconfig: {destination: hooks}\nretry: {max-attempts: 1, max-age: 60s}\n",
-    );
-    setup.config(
-        "[dispatch]\nretry-initial = \"10ms\"\nretry-max = \"20ms\"\nconcurrency = 1\nbatch = 1\n",
-    );
+    let setup = webhook_to(&receiver, 1);
     let server = setup.start();
     put_accepted(&server, &[state_change("book", "1", "update", "a", None)]);
     wait_received(&server, &receiver, 2);

@@ -59,7 +59,19 @@ fn init_writes_a_directory_serve_runs_in() {
         );
         return;
     }
-    for name in ["archive", "metadata", "alert", "log"] {
+    // The default rules' plugins, and the HTTP target plugins for the
+    // first target a newcomer adds (docs/targets.md).
+    for name in [
+        "archive",
+        "metadata",
+        "alert",
+        "log",
+        "webhook",
+        "slack",
+        "pagerduty",
+        "splunk-hec",
+        "opensearch",
+    ] {
         let wasm = std::fs::read(dir.join(format!("plugins/{name}.wasm"))).expect("plugin");
         assert_eq!(&wasm[..4], b"\0asm", "{name}.wasm is WebAssembly");
     }

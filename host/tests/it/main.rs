@@ -45,6 +45,8 @@ mod hostile;
 mod hostile_edge;
 mod hostile_plugins;
 mod http_targets;
+mod http_targets_oauth;
+mod http_targets_retry;
 mod ingest_limits;
 mod ingest_native;
 mod ingest_sdk;
