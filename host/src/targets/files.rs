@@ -35,7 +35,7 @@ use super::connection::{AUTH_KINDS, Connection, RawAuth};
 use super::destination::{Destination, METHODS, Spec};
 use super::secret::SecretSource;
 use crate::rules::document::{Document, Position, Step};
-use crate::rules::{RuleSet, is_rule_file};
+use crate::rules::{RuleError, RuleSet, is_rule_file};
 
 /// The subdirectory of the rules directory holding destinations.
 pub const DESTINATIONS_DIR: &str = "destinations";
@@ -97,37 +97,13 @@ struct RawConnection {
     auth: RawAuth,
 }
 
-/// A problem in a destination or connection file.
-#[derive(Debug, Clone)]
-pub struct FileProblem {
-    /// The file.
-    pub file: PathBuf,
-    /// Where in it (line 0: the file or directory as a whole).
-    pub position: Position,
-    /// What is wrong and what would be right.
-    pub message: String,
-}
-
-impl std::fmt::Display for FileProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.position.line,
-            self.position.col,
-            self.message
-        )
-    }
-}
-
 struct Problems {
-    list: Vec<FileProblem>,
+    list: Vec<RuleError>,
 }
 
 impl Problems {
     fn at(&mut self, file: &Path, position: Position, message: impl std::fmt::Display) {
-        self.list.push(FileProblem {
+        self.list.push(RuleError {
             file: file.to_owned(),
             position,
             message: message.to_string(),
@@ -146,17 +122,17 @@ pub fn load(rules_dir: &Path) -> Result<Catalog, Vec<String>> {
 /// secret (for `trailmark rules validate`, which may run where the
 /// server's environment and secret files are not): the names of the
 /// destinations, or the problems.
-pub fn check(rules_dir: &Path) -> Result<BTreeSet<String>, Vec<FileProblem>> {
+pub fn check(rules_dir: &Path) -> Result<BTreeSet<String>, Vec<RuleError>> {
     read(rules_dir, false).map(|catalog| catalog.destinations.into_keys().collect())
 }
 
 /// The `http` grants of `set`'s rules that name no destination of
 /// `defined`, each a problem at the rule's `grants`.
-pub fn undefined_grants(set: &RuleSet, defined: &dyn Fn(&str) -> bool) -> Vec<FileProblem> {
+pub fn undefined_grants(set: &RuleSet, defined: &dyn Fn(&str) -> bool) -> Vec<RuleError> {
     let mut problems = Vec::new();
     for loaded in set.rules() {
         for name in loaded.rule.grants.http.iter().filter(|n| !defined(n)) {
-            problems.push(FileProblem {
+            problems.push(RuleError {
                 file: loaded.file.clone(),
                 position: loaded.grants_position,
                 message: format!(
@@ -170,7 +146,7 @@ pub fn undefined_grants(set: &RuleSet, defined: &dyn Fn(&str) -> bool) -> Vec<Fi
     problems
 }
 
-fn read(rules_dir: &Path, secrets: bool) -> Result<Catalog, Vec<FileProblem>> {
+fn read(rules_dir: &Path, secrets: bool) -> Result<Catalog, Vec<RuleError>> {
     let mut problems = Problems { list: Vec::new() };
     let mut connections: HashMap<String, Arc<Connection>> = HashMap::new();
     for (file, doc) in documents(&rules_dir.join(CONNECTIONS_DIR), &mut problems) {

@@ -24,9 +24,7 @@ use trailmark_backend_api::{BackendError, HttpDestinations, HttpError, HttpReque
 
 use crate::metrics::Metrics;
 use destination::Ended;
-pub use files::{
-    CONNECTIONS_DIR, Catalog, DESTINATIONS_DIR, FileProblem, check, load, undefined_grants,
-};
+pub use files::{CONNECTIONS_DIR, Catalog, DESTINATIONS_DIR, check, load, undefined_grants};
 
 /// The destinations in force, swapped whole by a reload.
 pub struct Targets {
