@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use trailmark_journal::{Journal, StoredRecord};
-use trailmark_lake::{Exporter, LakeError, LakeStore, Published, Row};
+use trailmark_lake::{Exporter, LakeError, LakeStore, Published, Row, Table};
 
 use super::settings::LakeSettings;
 use crate::engine::envelope;
@@ -216,19 +216,19 @@ fn catch_up(
     let lake_rules = set
         .rules()
         .iter()
-        .any(|r| r.rule.enabled && r.rule.target == Some(HostTarget::Lake));
+        .any(|r| r.rule.enabled && matches!(r.rule.target, Some(HostTarget::Lake(_))));
     for record in journal.read_from(from) {
         let record = record.map_err(|e| LakeError::Invalid(format!("reading the journal: {e}")))?;
         if record.seq > head {
             break;
         }
         let now = now_ms();
-        let row = if lake_rules {
-            row_of(&record, set, buffer)
+        let (row, tables) = if lake_rules {
+            row_of(&record, set, buffer).map_or((None, Vec::new()), |(row, t)| (Some(row), t))
         } else {
-            None
+            (None, Vec::new())
         };
-        exporter.offer(record.seq, row, now)?;
+        exporter.offer_to(record.seq, row, &tables, now)?;
         if exporter.due(now) {
             close(exporter)?;
         }
@@ -236,17 +236,33 @@ fn catch_up(
     Ok(())
 }
 
-/// The lake row of a journal record: an event some enabled `target: lake`
-/// rule matches.
-fn row_of(record: &StoredRecord, set: &RuleSet, buffer: &mut Vec<u8>) -> Option<Row> {
+/// The lake row of a journal record, and the tables it goes to: an event
+/// some enabled `target: lake` rules match (several rules naming one table
+/// make one row there).
+fn row_of(record: &StoredRecord, set: &RuleSet, buffer: &mut Vec<u8>) -> Option<(Row, Vec<Table>)> {
     if record.kind != kind::EVENT {
         return None;
     }
     let stored: EventRecord = serde_json::from_slice(&record.payload).ok()?;
     envelope::write_for_matching(&stored.event, buffer);
     let matched = set.matching_all(buffer).ok()?;
-    matched
+    let mut tables: Vec<Table> = matched
         .iter()
-        .any(|r| r.rule.enabled && r.rule.target == Some(HostTarget::Lake))
-        .then(|| Row::from_event(record.seq, record.timestamp_ms, &stored.event))
+        .filter(|r| r.rule.enabled)
+        .filter_map(|r| {
+            let Some(HostTarget::Lake(table)) = &r.rule.target else {
+                return None;
+            };
+            Some(table.clone())
+        })
+        .collect();
+    if tables.is_empty() {
+        return None;
+    }
+    tables.sort();
+    tables.dedup();
+    Some((
+        Row::from_event(record.seq, record.timestamp_ms, &stored.event),
+        tables,
+    ))
 }

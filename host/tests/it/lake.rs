@@ -20,11 +20,18 @@ use crate::common::{self, Server, Setup, assert_success, put_events, skip_unless
 /// A Python with `duckdb`, or `None` (after saying why) when the test may
 /// be skipped.
 fn duckdb_python() -> Option<PathBuf> {
+    python_with("duckdb")
+}
+
+/// A Python (`TRAILMARK_PYTHON`, else the workspace's `.venv`) that can
+/// import `modules` (`duckdb, jsonschema`), or `None` (after saying why)
+/// when the test may be skipped.
+pub(crate) fn python_with(modules: &str) -> Option<PathBuf> {
     let python = std::env::var_os("TRAILMARK_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| common::workspace().join(".venv/bin/python"));
     let works = Command::new(&python)
-        .args(["-c", "import duckdb"])
+        .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -34,7 +41,9 @@ fn duckdb_python() -> Option<PathBuf> {
     }
     skip_unless_required(
         "TRAILMARK_LAKE_TESTS",
-        "Python with duckdb at TRAILMARK_PYTHON (cargo xtask test installs it beside moto)",
+        &format!(
+            "Python with {modules} at TRAILMARK_PYTHON (cargo xtask test installs them beside moto)"
+        ),
     );
     None
 }
@@ -92,14 +101,14 @@ fn duckdb_ddl(root: &Path) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
-fn flush(server: &Server) -> Value {
+pub(crate) fn flush(server: &Server) -> Value {
     let out = server.cli(&["lake", "flush", "--output", "json"]);
     assert_success(&out);
     common::stdout_json(&out)
 }
 
 /// Every file and directory name under `dir`.
-fn names_under(dir: &Path) -> Vec<String> {
+pub(crate) fn names_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -112,7 +121,7 @@ fn names_under(dir: &Path) -> Vec<String> {
 }
 
 /// A change of `id` at `ts`, with `data`.
-fn change(id: &str, op: &str, author: &str, ts: &str, data: Value) -> Value {
+pub(crate) fn change(id: &str, op: &str, author: &str, ts: &str, data: Value) -> Value {
     let detail = json!({
         "entity-type": "order", "entity-id": id, "operation": op, "ts": ts,
         "author": author, "data": data,
