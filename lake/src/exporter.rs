@@ -443,6 +443,37 @@ mod tests {
     }
 
     #[test]
+    fn one_row_goes_to_each_table_its_rules_name_in_one_close() {
+        let (dir, store) = setup();
+        let source =
+            SecurityLakeSource::new("trailmark", "us-east-1", "123456789012").expect("valid");
+        let tables = [Table::Changes, Table::Ocsf(source)];
+        let mut ex = Exporter::open(
+            store.clone(),
+            &dir.path().join("m.json"),
+            ExportOptions::default(),
+            0,
+        )
+        .expect("opens");
+        ex.offer_to(1, Some(row(1, 0)), &tables, 0).expect("offers");
+        let mut note = row(2, 0);
+        note.operation = None;
+        ex.offer_to(2, Some(note), &tables, 0)
+            .expect("an event without an entity");
+        let published = ex.close(0).expect("closes");
+        assert_eq!(
+            published.files,
+            [
+                "changes/dt=1970-01-01/part-00000000000000000001-00000000000000000002.parquet",
+                "ext/trailmark/region=us-east-1/accountId=123456789012/eventDay=19700101/\
+                 part-00000000000000000001-00000000000000000001.parquet",
+            ]
+        );
+        assert_eq!(published.rows, 3);
+        assert_eq!(ex.exported(), 2);
+    }
+
+    #[test]
     fn files_close_at_the_size_or_the_age_whichever_first() {
         let (dir, store) = setup();
         let options = ExportOptions {
