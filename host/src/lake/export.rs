@@ -26,6 +26,11 @@ use crate::timespec::now_ms;
 const POLL: Duration = Duration::from_millis(200);
 /// How long it waits after a failed publish before trying again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How much lower the exporter thread's CPU priority is than the server's
+/// other threads (a Linux nice increment): when the CPU is full, ingest and
+/// dispatch run first and the lake catches up as they idle, from the
+/// journal, which keeps what the lake has not exported.
+const NICE: i32 = 10;
 
 enum Command {
     /// Close the open files after reading up to the journal's head.
@@ -64,7 +69,10 @@ impl LakeExport {
             .name("lake-export".to_owned())
             .spawn({
                 let retain_from = retain_from.clone();
-                move || run(&pipeline, exporter, &rx, &retain_from)
+                move || {
+                    lower_priority();
+                    run(&pipeline, exporter, &rx, &retain_from);
+                }
             })
             .map_err(|e| LakeError::Io {
                 path: "lake-export thread".into(),
@@ -172,6 +180,27 @@ fn run(
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Lower the calling thread's CPU priority by [`NICE`] (on Linux, where
+/// nice is per thread); elsewhere, or when refused, it keeps the server's.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take no pointers; the id is this
+        // thread's own.
+        let refused = unsafe {
+            let tid = libc::gettid();
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, current + NICE) != 0
+        };
+        if refused {
+            warn!(
+                error = %std::io::Error::last_os_error(),
+                "the lake exporter runs at the server's CPU priority"
+            );
         }
     }
 }

@@ -592,3 +592,37 @@ fn on_s3_every_event_is_there_once_and_a_replay_writes_the_same_objects() {
     let (rows, count) = lake_rows(&python, &ddl);
     assert_eq!((rows.len(), count), (10, 10), "every event once");
 }
+
+/// The nice value of the server's thread named `name` (Linux), if found.
+#[cfg(target_os = "linux")]
+fn thread_nice(pid: u32, name: &str) -> Option<i64> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // After the parenthesised name: state is field 3, nice field 19.
+        let after = &stat[stat.rfind(')')? + 2..];
+        return after.split(' ').nth(16)?.parse().ok();
+    }
+    None
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_exporter_runs_at_a_lower_cpu_priority_than_ingest() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let pid = server.child.id();
+    let server_nice = thread_nice(pid, "trailmark").expect("the main thread");
+    // Until the thread has lowered its priority (it does so first thing).
+    server.wait_until(
+        Duration::from_secs(30),
+        "a lake-export thread at the server's nice + 10 (it yields the CPU to ingest)",
+        |_| thread_nice(pid, "lake-export") == Some(server_nice + 10),
+    );
+}
