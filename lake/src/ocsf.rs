@@ -19,18 +19,13 @@
 //!   string of JSON text; zstd, 1 MiB pages, rows sorted by `time` (then
 //!   `seq`) within a file, as Security Lake asks.
 
-use std::sync::Arc;
-
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
-use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
-use parquet::schema::parser::parse_message_type;
+use parquet::file::writer::SerializedRowGroupWriter;
 
 use crate::Row;
 use crate::error::LakeError;
 use crate::layout::day_of;
-use crate::parquet_file::{
-    ROW_GROUP_ROWS, int64, next_column, optional_text, required_text, writer_properties,
-};
+use crate::parquet_file::{int64, next_column, optional_text, required_text, write_file};
 
 /// The OCSF schema version the rows follow (what Security Lake's custom
 /// sources take).
@@ -195,8 +190,7 @@ fn activity(row: &Row) -> Option<(i32, &'static str)> {
 pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
     let mut rows: Vec<&Row> = rows.iter().filter(|r| expressible(r)).collect();
     rows.sort_by_key(|r| (r.ts_ms, r.seq));
-    let schema = Arc::new(parse_message_type(MESSAGE).map_err(LakeError::parquet)?);
-    let props = writer_properties(&[
+    let unique = [
         "time",
         "message",
         "metadata.uid",
@@ -204,15 +198,8 @@ pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
         "metadata.logged_time",
         "entity.uid",
         "entity.data",
-    ]);
-    let mut writer =
-        SerializedFileWriter::new(Vec::new(), schema, props).map_err(LakeError::parquet)?;
-    for group in rows.chunks(ROW_GROUP_ROWS) {
-        let mut row_group = writer.next_row_group().map_err(LakeError::parquet)?;
-        write_group(&mut row_group, group)?;
-        row_group.close().map_err(LakeError::parquet)?;
-    }
-    writer.into_inner().map_err(LakeError::parquet)
+    ];
+    write_file(MESSAGE, &unique, &rows, write_group)
 }
 
 /// Every leaf column of [`MESSAGE`] in order, for the rows of one group.

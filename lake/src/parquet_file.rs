@@ -76,18 +76,30 @@ const MESSAGE: &str = "message changes {
 
 /// `rows` (sorted by `seq`, as the caller guarantees) as a Parquet file.
 pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
-    let schema = Arc::new(parse_message_type(MESSAGE).map_err(LakeError::parquet)?);
     // Unique per row: a dictionary would only be thrown away.
-    let props = writer_properties(&[
+    let unique = [
         "seq",
         "event_id",
         "event_time",
         "ts_ms",
         "ingested_at",
         "body",
-    ]);
-    let mut writer =
-        SerializedFileWriter::new(Vec::new(), schema, props).map_err(LakeError::parquet)?;
+    ];
+    write_file(MESSAGE, &unique, rows, write_group)
+}
+
+/// `rows` as a Parquet file of schema `message` (with the lake's
+/// [`writer_properties`]), a row group of at most [`ROW_GROUP_ROWS`] at a
+/// time written by `write_group`, every leaf column in schema order.
+pub(crate) fn write_file<R>(
+    message: &str,
+    unique: &[&str],
+    rows: &[R],
+    write_group: impl Fn(&mut SerializedRowGroupWriter<'_, Vec<u8>>, &[R]) -> Result<(), LakeError>,
+) -> Result<Vec<u8>, LakeError> {
+    let schema = Arc::new(parse_message_type(message).map_err(LakeError::parquet)?);
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, writer_properties(unique))
+        .map_err(LakeError::parquet)?;
     for group in rows.chunks(ROW_GROUP_ROWS) {
         let mut row_group = writer.next_row_group().map_err(LakeError::parquet)?;
         write_group(&mut row_group, group)?;

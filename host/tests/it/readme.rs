@@ -78,6 +78,20 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The checkout as the README assumes it (the default rules and standard
+/// plugins, `examples/` beside `data/`), a server on it, and a directory
+/// whose `trailmark` is this build's.
+fn checkout_server() -> (Setup, Server, PathBuf) {
+    let setup = Setup::new().standard();
+    copy_dir(
+        &workspace().join("examples"),
+        &setup.path().join("examples"),
+    );
+    let server = Server::start(setup.path());
+    let bin = bin_dir(setup.path());
+    (setup, server, bin)
+}
+
 #[test]
 fn the_readmes_try_it_works_as_written() {
     let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README");
@@ -86,14 +100,7 @@ fn the_readmes_try_it_works_as_written() {
         blocks.len() >= 2,
         "Try it has the CLI block and the HTTP block"
     );
-    // The checkout as the README assumes it: examples/ beside data/.
-    let setup = Setup::new().standard();
-    copy_dir(
-        &workspace().join("examples"),
-        &setup.path().join("examples"),
-    );
-    let server = Server::start(setup.path());
-    let bin = bin_dir(setup.path());
+    let (setup, server, bin) = checkout_server();
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
     let env = [("TRAILMARK_SERVER", server.url.as_str())];
 
@@ -184,13 +191,7 @@ fn the_readmes_lake_section_works_as_written() {
     let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README");
     let blocks = sh_blocks(&readme, "## The trail as a data lake");
     assert_eq!(blocks.len(), 1, "one shell block: {blocks:?}");
-    let setup = Setup::new().standard();
-    copy_dir(
-        &workspace().join("examples"),
-        &setup.path().join("examples"),
-    );
-    let server = Server::start(setup.path());
-    let bin = bin_dir(setup.path());
+    let (setup, server, bin) = checkout_server();
     let venv = python.parent().expect("the python is in a bin directory");
     let path = format!(
         "{}:{}:/usr/local/bin:/usr/bin:/bin",
