@@ -14,6 +14,9 @@
 # DISABLE=name,name disables default rules (e.g. DISABLE=lake, the data lake).
 # CONFIG='toml lines' are appended to the server's trailmark.toml (e.g.
 # CONFIG=$'[encryption]\nenabled = true' to measure encryption at rest).
+# EXPORTER_NICE=N sets the lake exporter thread's nice value once the server
+# is up (it starts at the server's + 10; EXPORTER_NICE=0 measures it at the
+# server's priority). The load generator's CPU time is printed too.
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
 LOADGEN=$(realpath "${LOADGEN:-$BIN}")
@@ -38,10 +41,23 @@ for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
     sleep 0.2
 done
+if [ -n "${EXPORTER_NICE:-}" ]; then
+    for task in /proc/"$PID"/task/*; do
+        if [ "$(cat "$task/comm")" = lake-export ]; then
+            renice -n "$EXPORTER_NICE" -p "${task##*/}" >/dev/null
+        fi
+    done
+fi
 TICKS=$(getconf CLK_TCK)
 T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
-"$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
+TIMEFORMAT='load generator CPU  %U s user + %S s system (%R s wall)'
+time "$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
 T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
 awk -v t="$((T1 - T0))" -v hz="$TICKS" 'BEGIN { printf "server CPU          %.2f s\n", t / hz }'
+if ! grep -q '^enabled: false' rules/lake.yaml 2>/dev/null; then
+    # What the lake exporter still had to do when the load stopped.
+    TIMEFORMAT='lake flush after    %R s'
+    time "$BIN" lake flush --server "http://127.0.0.1:$PORT"
+fi
 kill -TERM "$PID"
 wait "$PID" || true

@@ -22,8 +22,33 @@ use crate::compact::remove_covered;
 use crate::error::LakeError;
 use crate::layout::{Partitioning, file_name};
 use crate::marker::Marker;
+use crate::ocsf::{self, SecurityLakeSource};
 use crate::parquet_file;
 use crate::store::LakeStore;
+
+/// The table a row goes to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// `changes`, partitioned as [`ExportOptions::partitioning`] says.
+    Changes,
+    /// OCSF Entity Management events of a Security Lake custom source
+    /// ([`crate::ocsf`]); rows without an entity are left out.
+    Ocsf(SecurityLakeSource),
+}
+
+/// How an open file is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Changes,
+    Ocsf,
+}
+
+/// The rows of one partition's open file.
+#[derive(Debug)]
+struct OpenFile {
+    format: Format,
+    rows: Vec<Row>,
+}
 
 /// When open files close, and how rows are partitioned.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +94,7 @@ pub struct Exporter {
     /// The last record offered.
     through: u64,
     /// Rows per partition, in sequence order.
-    open: BTreeMap<String, Vec<Row>>,
+    open: BTreeMap<String, OpenFile>,
     bytes: u64,
     rows: u64,
     /// When the first row of the open files was offered.
@@ -128,7 +153,7 @@ impl Exporter {
         }
         self.open
             .values()
-            .filter_map(|rows| rows.first().map(|r| r.seq))
+            .filter_map(|file| file.rows.first().map(|r| r.seq))
             .min()
             .unwrap_or(self.through + 1)
     }
@@ -138,14 +163,27 @@ impl Exporter {
         self.rows
     }
 
-    /// Offer journal record `seq`, with its row when it is for the lake.
-    /// Records at or before one already offered are ignored. Returns what
-    /// was published when this record ends a range a stop interrupted
-    /// (which closes at exactly the same record as before).
+    /// Offer journal record `seq`, with its row when it is for the lake's
+    /// `changes` table: [`Exporter::offer_to`] with [`Table::Changes`].
     pub fn offer(
         &mut self,
         seq: u64,
         row: Option<Row>,
+        now_ms: i64,
+    ) -> Result<Option<Published>, LakeError> {
+        self.offer_to(seq, row, &[Table::Changes], now_ms)
+    }
+
+    /// Offer journal record `seq`, with its row and the tables it goes to
+    /// when it is for the lake. Records at or before one already offered
+    /// are ignored. Returns what was published when this record ends a
+    /// range a stop interrupted (which closes at exactly the same record
+    /// as before).
+    pub fn offer_to(
+        &mut self,
+        seq: u64,
+        row: Option<Row>,
+        tables: &[Table],
         now_ms: i64,
     ) -> Result<Option<Published>, LakeError> {
         if seq <= self.through {
@@ -153,11 +191,29 @@ impl Exporter {
         }
         self.through = seq;
         if let Some(row) = row {
-            self.bytes += row.raw_len();
-            self.rows += 1;
-            self.opened_ms.get_or_insert(now_ms);
-            let partition = self.options.partitioning.partition_of(&row);
-            self.open.entry(partition).or_default().push(row);
+            for table in tables {
+                let (partition, format) = match table {
+                    Table::Changes => (
+                        self.options.partitioning.partition_of(&row),
+                        Format::Changes,
+                    ),
+                    Table::Ocsf(source) if ocsf::expressible(&row) => {
+                        (source.partition_of(&row), Format::Ocsf)
+                    }
+                    Table::Ocsf(_) => continue,
+                };
+                self.bytes += row.raw_len();
+                self.rows += 1;
+                self.opened_ms.get_or_insert(now_ms);
+                self.open
+                    .entry(partition)
+                    .or_insert_with(|| OpenFile {
+                        format,
+                        rows: Vec::new(),
+                    })
+                    .rows
+                    .push(row.clone());
+            }
         }
         // `>=`: the range's end is gone only when journal retention removed
         // records the lake had not exported (a lake turned off, then on).
@@ -208,8 +264,8 @@ impl Exporter {
             let keys: Vec<String> = self
                 .open
                 .iter()
-                .filter_map(|(partition, rows)| {
-                    let (first, last) = (rows.first()?, rows.last()?);
+                .filter_map(|(partition, file)| {
+                    let (first, last) = (file.rows.first()?, file.rows.last()?);
                     Some(format!("{partition}/{}", file_name(first.seq, last.seq)))
                 })
                 .collect();
@@ -224,11 +280,14 @@ impl Exporter {
                 .collect();
             self.marker
                 .write_pending(state.exported, Some(through), keys.clone())?;
-            for (key, rows) in keys.iter().zip(self.open.values()) {
-                let bytes = parquet_file::encode(rows)?;
+            for (key, file) in keys.iter().zip(self.open.values()) {
+                let bytes = match file.format {
+                    Format::Changes => parquet_file::encode(&file.rows)?,
+                    Format::Ocsf => ocsf::encode(&file.rows)?,
+                };
                 self.store.put(key, &bytes)?;
-                debug!(key = %key, rows = rows.len(), bytes = bytes.len(), "lake file published");
-                published.rows += rows.len() as u64;
+                debug!(key = %key, rows = file.rows.len(), bytes = bytes.len(), "lake file published");
+                published.rows += file.rows.len() as u64;
                 published.bytes += bytes.len() as u64;
                 published.files.push(key.clone());
             }
@@ -381,6 +440,37 @@ mod tests {
             Marker::open(&marker_path).expect("reads").state().pending,
             None
         );
+    }
+
+    #[test]
+    fn one_row_goes_to_each_table_its_rules_name_in_one_close() {
+        let (dir, store) = setup();
+        let source =
+            SecurityLakeSource::new("trailmark", "us-east-1", "123456789012").expect("valid");
+        let tables = [Table::Changes, Table::Ocsf(source)];
+        let mut ex = Exporter::open(
+            store.clone(),
+            &dir.path().join("m.json"),
+            ExportOptions::default(),
+            0,
+        )
+        .expect("opens");
+        ex.offer_to(1, Some(row(1, 0)), &tables, 0).expect("offers");
+        let mut note = row(2, 0);
+        note.operation = None;
+        ex.offer_to(2, Some(note), &tables, 0)
+            .expect("an event without an entity");
+        let published = ex.close(0).expect("closes");
+        assert_eq!(
+            published.files,
+            [
+                "changes/dt=1970-01-01/part-00000000000000000001-00000000000000000002.parquet",
+                "ext/trailmark/region=us-east-1/accountId=123456789012/eventDay=19700101/\
+                 part-00000000000000000001-00000000000000000001.parquet",
+            ]
+        );
+        assert_eq!(published.rows, 3);
+        assert_eq!(ex.exported(), 2);
     }
 
     #[test]

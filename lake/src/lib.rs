@@ -11,6 +11,8 @@
 //!   atomically.
 //! - [`Exporter`]: open files, when they close, and the [`Marker`] that
 //!   says what is exported.
+//! - [`ocsf`]: the same rows as OCSF Entity Management events in a
+//!   Security Lake custom source's layout ([`Table::Ocsf`]).
 //! - [`compact()`]: a day's small files merged into large ones.
 //! - [`ddl`]: statements that define `changes` for Athena, DuckDB, Spark.
 //!
@@ -42,14 +44,16 @@ mod error;
 mod exporter;
 pub mod layout;
 mod marker;
+pub mod ocsf;
 pub mod parquet_file;
 mod row;
 mod store;
 
 pub use compact::{Compacted, compact, remove_covered};
 pub use error::LakeError;
-pub use exporter::{ExportOptions, Exporter, Published};
+pub use exporter::{ExportOptions, Exporter, Published, Table};
 pub use layout::Partitioning;
 pub use marker::{Marker, MarkerState};
+pub use ocsf::SecurityLakeSource;
 pub use row::Row;
 pub use store::{DirStore, LakeStore};

@@ -76,7 +76,42 @@ const MESSAGE: &str = "message changes {
 
 /// `rows` (sorted by `seq`, as the caller guarantees) as a Parquet file.
 pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
-    let schema = Arc::new(parse_message_type(MESSAGE).map_err(LakeError::parquet)?);
+    // Unique per row: a dictionary would only be thrown away.
+    let unique = [
+        "seq",
+        "event_id",
+        "event_time",
+        "ts_ms",
+        "ingested_at",
+        "body",
+    ];
+    write_file(MESSAGE, &unique, rows, write_group)
+}
+
+/// `rows` as a Parquet file of schema `message` (with the lake's
+/// [`writer_properties`]), a row group of at most [`ROW_GROUP_ROWS`] at a
+/// time written by `write_group`, every leaf column in schema order.
+pub(crate) fn write_file<R>(
+    message: &str,
+    unique: &[&str],
+    rows: &[R],
+    write_group: impl Fn(&mut SerializedRowGroupWriter<'_, Vec<u8>>, &[R]) -> Result<(), LakeError>,
+) -> Result<Vec<u8>, LakeError> {
+    let schema = Arc::new(parse_message_type(message).map_err(LakeError::parquet)?);
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, writer_properties(unique))
+        .map_err(LakeError::parquet)?;
+    for group in rows.chunks(ROW_GROUP_ROWS) {
+        let mut row_group = writer.next_row_group().map_err(LakeError::parquet)?;
+        write_group(&mut row_group, group)?;
+        row_group.close().map_err(LakeError::parquet)?;
+    }
+    writer.into_inner().map_err(LakeError::parquet)
+}
+
+/// The lake's writer settings (zstd, row groups of [`ROW_GROUP_ROWS`],
+/// 1 MiB pages, page statistics, the schema version), with no dictionary
+/// for `unique` columns (dotted paths: `metadata.uid`).
+pub(crate) fn writer_properties(unique: &[&str]) -> Arc<WriterProperties> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -87,25 +122,11 @@ pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
             SCHEMA_VERSION_KEY.to_owned(),
             SCHEMA_VERSION.to_string(),
         )]));
-    // Unique per row: a dictionary would only be thrown away.
-    for column in [
-        "seq",
-        "event_id",
-        "event_time",
-        "ts_ms",
-        "ingested_at",
-        "body",
-    ] {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    for column in unique {
+        let path = ColumnPath::new(column.split('.').map(str::to_owned).collect());
+        props = props.set_column_dictionary_enabled(path, false);
     }
-    let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(props.build()))
-        .map_err(LakeError::parquet)?;
-    for group in rows.chunks(ROW_GROUP_ROWS) {
-        let mut row_group = writer.next_row_group().map_err(LakeError::parquet)?;
-        write_group(&mut row_group, group)?;
-        row_group.close().map_err(LakeError::parquet)?;
-    }
-    writer.into_inner().map_err(LakeError::parquet)
+    Arc::new(props.build())
 }
 
 /// One row group: every column in schema order.
@@ -119,20 +140,20 @@ fn write_group(
         .map(|r| i64::try_from(r.seq).unwrap_or(i64::MAX))
         .collect();
     int64(group, &seq)?;
-    required_text(group, rows, |r| &r.event_id)?;
+    required_text(group, rows.iter().map(|r| r.event_id.as_str()))?;
     int64(
         group,
         &rows.iter().map(|r| micros(r.ts_ms)).collect::<Vec<_>>(),
     )?;
     int64(group, &rows.iter().map(|r| r.ts_ms).collect::<Vec<_>>())?;
-    optional_text(group, rows, |r| r.entity_type.as_deref())?;
-    optional_text(group, rows, |r| r.entity_id.as_deref())?;
-    optional_text(group, rows, |r| r.operation.as_deref())?;
-    optional_text(group, rows, |r| r.author.as_deref())?;
-    required_text(group, rows, |r| &r.source)?;
-    required_text(group, rows, |r| &r.detail_type)?;
-    required_text(group, rows, |r| &r.account)?;
-    required_text(group, rows, |r| &r.region)?;
+    optional_text(group, rows.iter().map(|r| r.entity_type.as_deref()))?;
+    optional_text(group, rows.iter().map(|r| r.entity_id.as_deref()))?;
+    optional_text(group, rows.iter().map(|r| r.operation.as_deref()))?;
+    optional_text(group, rows.iter().map(|r| r.author.as_deref()))?;
+    required_text(group, rows.iter().map(|r| r.source.as_str()))?;
+    required_text(group, rows.iter().map(|r| r.detail_type.as_str()))?;
+    required_text(group, rows.iter().map(|r| r.account.as_str()))?;
+    required_text(group, rows.iter().map(|r| r.region.as_str()))?;
     int64(
         group,
         &rows
@@ -140,11 +161,12 @@ fn write_group(
             .map(|r| micros(r.ingested_at_ms))
             .collect::<Vec<_>>(),
     )?;
-    optional_text(group, rows, |r| r.body.as_deref())?;
+    optional_text(group, rows.iter().map(|r| r.body.as_deref()))?;
     Ok(())
 }
 
-fn next_column<'g>(
+/// The row group's next column.
+pub(crate) fn next_column<'g>(
     group: &'g mut SerializedRowGroupWriter<'_, Vec<u8>>,
 ) -> Result<parquet::file::writer::SerializedColumnWriter<'g>, LakeError> {
     group
@@ -153,7 +175,8 @@ fn next_column<'g>(
         .ok_or_else(|| LakeError::Parquet("the schema has fewer columns than written".to_owned()))
 }
 
-fn int64(
+/// The next column, a required `INT64`.
+pub(crate) fn int64(
     group: &mut SerializedRowGroupWriter<'_, Vec<u8>>,
     values: &[i64],
 ) -> Result<(), LakeError> {
@@ -165,14 +188,14 @@ fn int64(
     column.close().map_err(LakeError::parquet)
 }
 
-fn required_text(
+/// The next column, a required string (one nesting level of required
+/// groups or none).
+pub(crate) fn required_text<'a>(
     group: &mut SerializedRowGroupWriter<'_, Vec<u8>>,
-    rows: &[Row],
-    field: impl Fn(&Row) -> &String,
+    values: impl Iterator<Item = &'a str>,
 ) -> Result<(), LakeError> {
-    let values: Vec<ByteArray> = rows
-        .iter()
-        .map(|r| ByteArray::from(field(r).as_bytes().to_vec()))
+    let values: Vec<ByteArray> = values
+        .map(|text| ByteArray::from(text.as_bytes().to_vec()))
         .collect();
     let mut column = next_column(group)?;
     column
@@ -182,15 +205,15 @@ fn required_text(
     column.close().map_err(LakeError::parquet)
 }
 
-fn optional_text(
+/// The next column, an optional string whose ancestors are all required.
+pub(crate) fn optional_text<'a>(
     group: &mut SerializedRowGroupWriter<'_, Vec<u8>>,
-    rows: &[Row],
-    field: impl Fn(&Row) -> Option<&str>,
+    texts: impl Iterator<Item = Option<&'a str>>,
 ) -> Result<(), LakeError> {
-    let mut values = Vec::with_capacity(rows.len());
-    let mut levels = Vec::with_capacity(rows.len());
-    for row in rows {
-        match field(row) {
+    let mut values = Vec::new();
+    let mut levels = Vec::new();
+    for text in texts {
+        match text {
             Some(text) => {
                 values.push(ByteArray::from(text.as_bytes().to_vec()));
                 levels.push(1);

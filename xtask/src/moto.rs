@@ -29,6 +29,9 @@ const AWS_CLI_REQUIREMENT: &str = "awscli==1.*";
 const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.*";
 /// DuckDB, the real reader of the data lake's tests (host/tests/it/lake.rs).
 const DUCKDB_REQUIREMENT: &str = "duckdb==1.*";
+/// The OCSF schema (every release, packaged, offline) and a JSON Schema
+/// validator, for the lake's OCSF rows (host/tests/it/lake_ocsf.rs).
+const OCSF_REQUIREMENTS: [&str; 2] = ["ocsf-json-schema==1.*", "jsonschema==4.*"];
 /// How long a fresh server may take to answer.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -188,11 +191,12 @@ fn install(root: &Path) -> Result<PathBuf> {
     Ok(server)
 }
 
-/// DuckDB in the venv (a venv made before the lake's tests lacks it).
+/// DuckDB and the OCSF validator in the venv (a venv made before the
+/// lake's tests lacks them).
 fn ensure_duckdb(venv: &Path) -> Result<()> {
     let python = venv.join("bin").join("python");
     let present = Command::new(&python)
-        .args(["-c", "import duckdb"])
+        .args(["-c", "import duckdb, jsonschema, ocsf_json_schema"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -201,17 +205,20 @@ fn ensure_duckdb(venv: &Path) -> Result<()> {
         return Ok(());
     }
     eprintln!(
-        "xtask: installing {DUCKDB_REQUIREMENT} into {}",
+        "xtask: installing {DUCKDB_REQUIREMENT} and {} into {}",
+        OCSF_REQUIREMENTS.join(", "),
         venv.display()
     );
     run_quietly(
-        Command::new(venv.join("bin").join("pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            DUCKDB_REQUIREMENT,
-        ]),
-        "pip install duckdb",
+        Command::new(venv.join("bin").join("pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                DUCKDB_REQUIREMENT,
+            ])
+            .args(OCSF_REQUIREMENTS),
+        "pip install duckdb ocsf-json-schema jsonschema",
     )
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use trailmark_journal::{Journal, StoredRecord};
-use trailmark_lake::{Exporter, LakeError, LakeStore, Published, Row};
+use trailmark_lake::{Exporter, LakeError, LakeStore, Published, Row, Table};
 
 use super::settings::LakeSettings;
 use crate::engine::envelope;
@@ -26,6 +26,11 @@ use crate::timespec::now_ms;
 const POLL: Duration = Duration::from_millis(200);
 /// How long it waits after a failed publish before trying again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How much lower the exporter thread's CPU priority is than the server's
+/// other threads (a Linux nice increment): when the CPU is full, ingest and
+/// dispatch run first and the lake catches up as they idle, from the
+/// journal, which keeps what the lake has not exported.
+const NICE: i32 = 10;
 
 enum Command {
     /// Close the open files after reading up to the journal's head.
@@ -64,7 +69,10 @@ impl LakeExport {
             .name("lake-export".to_owned())
             .spawn({
                 let retain_from = retain_from.clone();
-                move || run(&pipeline, exporter, &rx, &retain_from)
+                move || {
+                    lower_priority();
+                    run(&pipeline, exporter, &rx, &retain_from);
+                }
             })
             .map_err(|e| LakeError::Io {
                 path: "lake-export thread".into(),
@@ -176,6 +184,27 @@ fn run(
     }
 }
 
+/// Lower the calling thread's CPU priority by [`NICE`] (on Linux, where
+/// nice is per thread); elsewhere, or when refused, it keeps the server's.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take no pointers; the id is this
+        // thread's own.
+        let refused = unsafe {
+            let tid = libc::gettid();
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, current + NICE) != 0
+        };
+        if refused {
+            warn!(
+                error = %std::io::Error::last_os_error(),
+                "the lake exporter runs at the server's CPU priority"
+            );
+        }
+    }
+}
+
 fn close(exporter: &mut Exporter) -> Result<Published, LakeError> {
     let published = exporter.close(now_ms())?;
     if !published.files.is_empty() {
@@ -216,19 +245,19 @@ fn catch_up(
     let lake_rules = set
         .rules()
         .iter()
-        .any(|r| r.rule.enabled && r.rule.target == Some(HostTarget::Lake));
+        .any(|r| r.rule.enabled && matches!(r.rule.target, Some(HostTarget::Lake(_))));
     for record in journal.read_from(from) {
         let record = record.map_err(|e| LakeError::Invalid(format!("reading the journal: {e}")))?;
         if record.seq > head {
             break;
         }
         let now = now_ms();
-        let row = if lake_rules {
-            row_of(&record, set, buffer)
+        let (row, tables) = if lake_rules {
+            row_of(&record, set, buffer).map_or((None, Vec::new()), |(row, t)| (Some(row), t))
         } else {
-            None
+            (None, Vec::new())
         };
-        exporter.offer(record.seq, row, now)?;
+        exporter.offer_to(record.seq, row, &tables, now)?;
         if exporter.due(now) {
             close(exporter)?;
         }
@@ -236,17 +265,33 @@ fn catch_up(
     Ok(())
 }
 
-/// The lake row of a journal record: an event some enabled `target: lake`
-/// rule matches.
-fn row_of(record: &StoredRecord, set: &RuleSet, buffer: &mut Vec<u8>) -> Option<Row> {
+/// The lake row of a journal record, and the tables it goes to: an event
+/// some enabled `target: lake` rules match (several rules naming one table
+/// make one row there).
+fn row_of(record: &StoredRecord, set: &RuleSet, buffer: &mut Vec<u8>) -> Option<(Row, Vec<Table>)> {
     if record.kind != kind::EVENT {
         return None;
     }
     let stored: EventRecord = serde_json::from_slice(&record.payload).ok()?;
     envelope::write_for_matching(&stored.event, buffer);
     let matched = set.matching_all(buffer).ok()?;
-    matched
+    let mut tables: Vec<Table> = matched
         .iter()
-        .any(|r| r.rule.enabled && r.rule.target == Some(HostTarget::Lake))
-        .then(|| Row::from_event(record.seq, record.timestamp_ms, &stored.event))
+        .filter(|r| r.rule.enabled)
+        .filter_map(|r| {
+            let Some(HostTarget::Lake(table)) = &r.rule.target else {
+                return None;
+            };
+            Some(table.clone())
+        })
+        .collect();
+    if tables.is_empty() {
+        return None;
+    }
+    tables.sort();
+    tables.dedup();
+    Some((
+        Row::from_event(record.seq, record.timestamp_ms, &stored.event),
+        tables,
+    ))
 }

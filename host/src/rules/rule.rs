@@ -13,6 +13,7 @@ use trailmark_runtime::{Quota, QuotaUnit, Quotas};
 
 use super::document::Step;
 use trailmark_backend_api::units::{format_duration, parse_bytes, parse_duration};
+use trailmark_lake::{SecurityLakeSource, Table};
 
 /// EventBridge's limits for a rule's retry policy.
 const MAX_RETRY_ATTEMPTS: u64 = 185;
@@ -37,6 +38,7 @@ const RULE_KEYS: &[&str] = &[
     "lateness",
     "absent",
     "target",
+    "ocsf",
 ];
 
 /// A validated rule.
@@ -75,12 +77,14 @@ pub struct Rule {
 }
 
 /// A target the host delivers to itself, named by a rule's `target:` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostTarget {
-    /// `lake`: the event becomes a row of the data lake's `changes` table
-    /// (docs/lake.md). The lake exporter follows the journal and matches
-    /// these rules itself; nothing is queued for dispatch.
-    Lake,
+    /// `lake`: the event becomes a row of the data lake's `changes` table,
+    /// or with an `ocsf:` mapping an OCSF Entity Management event of a
+    /// Security Lake custom source (docs/lake.md). The lake exporter
+    /// follows the journal and matches these rules itself; nothing is
+    /// queued for dispatch.
+    Lake(trailmark_lake::Table),
 }
 
 /// In what order a rule's deliveries run (`order:` in a rule file).
@@ -317,7 +321,9 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
 
     let target = match map.get("target") {
         None | Some(Value::Null) => None,
-        Some(Value::String(t)) if t == "lake" => Some(HostTarget::Lake),
+        Some(Value::String(t)) if t == "lake" => Some(HostTarget::Lake(
+            parse_ocsf(map.get("ocsf"), &mut problems).map_or(Table::Changes, Table::Ocsf),
+        )),
         Some(other) => {
             problems.push(RuleProblem::at(
                 &[key("target")],
@@ -333,6 +339,14 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
             None
         }
     };
+    if target.is_none() && map.contains_key("ocsf") {
+        problems.push(misplaced_key(
+            &[key("ocsf")],
+            "`ocsf` says how a `target: lake` rule writes its rows; add `target: lake` or remove \
+             `ocsf`"
+                .into(),
+        ));
+    }
     if target.is_some() && (plugin.is_some() || correlation.is_some()) {
         problems.push(misplaced_key(
             &[key("target")],
@@ -348,7 +362,7 @@ pub fn parse_rule(doc: &Value) -> Result<Rule, Vec<RuleProblem>> {
                     &[key(k)],
                     format!(
                         "`{k}` is for a rule's plugin; a `target: lake` rule has only `name`, \
-                         `description`, `pattern` and `enabled`; remove `{k}`"
+                         `description`, `pattern`, `enabled` and `ocsf`; remove `{k}`"
                     ),
                 ));
             }
@@ -457,6 +471,56 @@ fn misplaced_key(path: &[Step], message: String) -> RuleProblem {
         at_key: true,
         message,
     }
+}
+
+/// A `target: lake` rule's `ocsf:` mapping: the Security Lake custom
+/// source its rows go to as OCSF events (`None` when absent or wrong, the
+/// problem recorded).
+fn parse_ocsf(
+    value: Option<&Value>,
+    problems: &mut Vec<RuleProblem>,
+) -> Option<SecurityLakeSource> {
+    const KEYS: [&str; 3] = ["custom-source", "region", "account-id"];
+    let example =
+        "ocsf: {custom-source: trailmark, region: us-east-1, account-id: \"123456789012\"}";
+    let map = section(value, "ocsf", example, problems)?;
+    let before = problems.len();
+    for k in map.keys() {
+        if !KEYS.contains(&k.as_str()) {
+            problems.push(misplaced_key(
+                &[key("ocsf"), key(k)],
+                format!("unknown key `{k}`; `ocsf` has {}", KEYS.join(", ")),
+            ));
+        }
+    }
+    let mut text = |k: &str| match map.get(k) {
+        Some(Value::String(v)) => Some(v.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            problems.push(RuleProblem::at(
+                &[key("ocsf"), key(k)],
+                format!("`ocsf.{k}` must be a string"),
+            ));
+            None
+        }
+        None => {
+            problems.push(RuleProblem::at(
+                &[key("ocsf")],
+                format!("`ocsf` needs `{k}`, e.g. {example}"),
+            ));
+            None
+        }
+    };
+    let (name, region, account) = (text(KEYS[0]), text(KEYS[1]), text(KEYS[2]));
+    let (Some(name), Some(region), Some(account)) = (name, region, account) else {
+        return None;
+    };
+    if problems.len() > before {
+        return None;
+    }
+    SecurityLakeSource::new(&name, &region, &account)
+        .map_err(|(k, why)| problems.push(RuleProblem::at(&[key("ocsf"), key(k)], why)))
+        .ok()
 }
 
 fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grants {

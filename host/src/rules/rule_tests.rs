@@ -179,7 +179,12 @@ fn target_lake_is_a_rule_without_a_plugin() {
     let rule =
         lake_rule("name: lake\npattern: {detail-type: [\"Object State Change\"]}\ntarget: lake\n")
             .expect("valid");
-    assert_eq!(rule.target, Some(crate::rules::HostTarget::Lake));
+    assert_eq!(
+        rule.target,
+        Some(crate::rules::HostTarget::Lake(
+            trailmark_lake::Table::Changes
+        ))
+    );
     assert_eq!(rule.plugin, None);
 }
 
@@ -200,5 +205,61 @@ fn target_errors_say_where_and_what_is_valid() {
     assert!(
         config.contains("rules/lake.yaml:4:1:") && config.contains("remove `config`"),
         "{config}"
+    );
+}
+
+#[test]
+fn an_ocsf_lake_rule_names_its_security_lake_source() {
+    let rule = lake_rule(
+        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf:\n  custom-source: trailmark\n  \
+         region: eu-west-1\n  account-id: \"012345678901\"\n",
+    )
+    .expect("valid");
+    let Some(crate::rules::HostTarget::Lake(trailmark_lake::Table::Ocsf(source))) = rule.target
+    else {
+        panic!("an OCSF table: {:?}", rule.target);
+    };
+    assert_eq!(
+        (
+            source.name.as_str(),
+            source.region.as_str(),
+            source.account_id.as_str()
+        ),
+        ("trailmark", "eu-west-1", "012345678901")
+    );
+}
+
+#[test]
+fn ocsf_errors_say_where_and_what_is_valid() {
+    let region = lake_rule(
+        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf:\n  custom-source: t\n  \
+         region: Frankfurt\n  account-id: \"012345678901\"\n",
+    )
+    .expect_err("refused");
+    assert!(region.starts_with("rules/lake.yaml:6:11:"), "{region}");
+    assert!(
+        region.contains("`Frankfurt`") && region.contains("us-east-1"),
+        "{region}"
+    );
+    let missing = lake_rule(
+        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf: {custom-source: t, region: us-east-1}\n",
+    )
+    .expect_err("refused");
+    assert!(
+        missing.starts_with("rules/lake.yaml:4:") && missing.contains("needs `account-id`"),
+        "{missing}"
+    );
+    let unknown = lake_rule(
+        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf: {custom-source: t, region: us-east-1, account-id: \"012345678901\", class: 3004}\n",
+    )
+    .expect_err("refused");
+    assert!(unknown.contains("unknown key `class`"), "{unknown}");
+    let without_target =
+        lake_rule("name: sl\npattern: {source: [a]}\nplugin: p\nocsf: {custom-source: t}\n")
+            .expect_err("refused");
+    assert!(
+        without_target.starts_with("rules/lake.yaml:4:1:")
+            && without_target.contains("add `target: lake`"),
+        "{without_target}"
     );
 }

@@ -20,11 +20,18 @@ use crate::common::{self, Server, Setup, assert_success, put_events, skip_unless
 /// A Python with `duckdb`, or `None` (after saying why) when the test may
 /// be skipped.
 fn duckdb_python() -> Option<PathBuf> {
+    python_with("duckdb")
+}
+
+/// A Python (`TRAILMARK_PYTHON`, else the workspace's `.venv`) that can
+/// import `modules` (`duckdb, jsonschema`), or `None` (after saying why)
+/// when the test may be skipped.
+pub(crate) fn python_with(modules: &str) -> Option<PathBuf> {
     let python = std::env::var_os("TRAILMARK_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| common::workspace().join(".venv/bin/python"));
     let works = Command::new(&python)
-        .args(["-c", "import duckdb"])
+        .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -34,7 +41,9 @@ fn duckdb_python() -> Option<PathBuf> {
     }
     skip_unless_required(
         "TRAILMARK_LAKE_TESTS",
-        "Python with duckdb at TRAILMARK_PYTHON (cargo xtask test installs it beside moto)",
+        &format!(
+            "Python with {modules} at TRAILMARK_PYTHON (cargo xtask test installs them beside moto)"
+        ),
     );
     None
 }
@@ -92,14 +101,14 @@ fn duckdb_ddl(root: &Path) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
-fn flush(server: &Server) -> Value {
+pub(crate) fn flush(server: &Server) -> Value {
     let out = server.cli(&["lake", "flush", "--output", "json"]);
     assert_success(&out);
     common::stdout_json(&out)
 }
 
 /// Every file and directory name under `dir`.
-fn names_under(dir: &Path) -> Vec<String> {
+pub(crate) fn names_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -112,7 +121,7 @@ fn names_under(dir: &Path) -> Vec<String> {
 }
 
 /// A change of `id` at `ts`, with `data`.
-fn change(id: &str, op: &str, author: &str, ts: &str, data: Value) -> Value {
+pub(crate) fn change(id: &str, op: &str, author: &str, ts: &str, data: Value) -> Value {
     let detail = json!({
         "entity-type": "order", "entity-id": id, "operation": op, "ts": ts,
         "author": author, "data": data,
@@ -582,4 +591,38 @@ fn on_s3_every_event_is_there_once_and_a_replay_writes_the_same_objects() {
     );
     let (rows, count) = lake_rows(&python, &ddl);
     assert_eq!((rows.len(), count), (10, 10), "every event once");
+}
+
+/// The nice value of the server's thread named `name` (Linux), if found.
+#[cfg(target_os = "linux")]
+fn thread_nice(pid: u32, name: &str) -> Option<i64> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // After the parenthesised name: state is field 3, nice field 19.
+        let after = &stat[stat.rfind(')')? + 2..];
+        return after.split(' ').nth(16)?.parse().ok();
+    }
+    None
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_exporter_runs_at_a_lower_cpu_priority_than_ingest() {
+    let setup = Setup::new().standard();
+    let server = setup.start();
+    let pid = server.child.id();
+    let server_nice = thread_nice(pid, "trailmark").expect("the main thread");
+    // Until the thread has lowered its priority (it does so first thing).
+    server.wait_until(
+        Duration::from_secs(30),
+        "a lake-export thread at the server's nice + 10 (it yields the CPU to ingest)",
+        |_| thread_nice(pid, "lake-export") == Some(server_nice + 10),
+    );
 }

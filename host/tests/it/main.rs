@@ -52,6 +52,7 @@ mod ingest_native;
 mod ingest_sdk;
 mod init;
 mod lake;
+mod lake_ocsf;
 mod openapi;
 mod plugin_new;
 mod readme;
