@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fire::{Fire, group_key, value_digest};
+use crate::event_id::EventId;
+use crate::fire::{Fire, push_key_part, value_digest};
 use crate::model::{Correlation, Kind, Millis, Problem};
 use crate::runner::{Contribution, RuleStats, Runner, RunnerState};
 
@@ -118,6 +119,9 @@ pub struct Engine {
     runners: Vec<Runner>,
     /// Rule name → (runner, member index): who listens to a rule's matches.
     listeners: HashMap<String, Vec<(usize, usize)>>,
+    /// Per runner, per member: the field paths its events are read at
+    /// (aliases resolved once, here, not per event).
+    paths: Vec<Vec<MemberPaths>>,
     /// Runner indices in an order where a correlation comes after every
     /// correlation it names (fires feed later ones).
     order: Vec<usize>,
@@ -153,6 +157,15 @@ impl Engine {
                 listeners.entry(rule.to_owned()).or_default().push((i, m));
             }
         }
+        let paths = correlations
+            .iter()
+            .map(|c| {
+                c.members()
+                    .enumerate()
+                    .map(|(m, rule)| MemberPaths::of(c, m, rule))
+                    .collect()
+            })
+            .collect();
         let runners = correlations
             .into_iter()
             .map(|c| Runner::new(c, limits.max_groups, limits.max_pending))
@@ -160,6 +173,7 @@ impl Engine {
         Ok(Self {
             runners,
             listeners,
+            paths,
             order,
         })
     }
@@ -191,19 +205,21 @@ impl Engine {
         if by_runner.is_empty() {
             return fires;
         }
+        let id = EventId::new(event.id);
         // Every rule's time moves to the event's, those named by others
         // first, so that a fire reaches the correlations over it before
         // their own clocks pass it.
         for k in 0..self.order.len() {
             let i = self.order[k];
             let mut out = Vec::new();
-            match by_runner.remove(&i) {
-                Some(mut contributions) => {
+            match by_runner.iter().position(|(r, _)| *r == i) {
+                Some(at) => {
+                    let (_, mut contributions) = by_runner.swap_remove(at);
                     // Member order, whatever order the matcher named the
                     // rules in: an event of both `rules` and `absent` opens,
                     // then cancels.
                     contributions.sort_by_key(|c| c.member);
-                    self.runners[i].offer(event.time, event.id, contributions, &mut out);
+                    self.runners[i].offer(event.time, &id, contributions, &mut out);
                 }
                 None => self.runners[i].advance(event.time, &mut out),
             }
@@ -212,17 +228,25 @@ impl Engine {
         fires
     }
 
+    /// Each listening runner and how the event takes part in it (an empty
+    /// list when a group-by field is missing: its clock still moves).
     fn contributions(
         &self,
         fields: &dyn Fields,
         matched: &[&str],
-    ) -> BTreeMap<usize, Vec<Contribution>> {
-        let mut by_runner: BTreeMap<usize, Vec<Contribution>> = BTreeMap::new();
+    ) -> Vec<(usize, Vec<Contribution>)> {
+        let mut by_runner: Vec<(usize, Vec<Contribution>)> = Vec::new();
         for rule in matched {
             for &(runner, member) in self.listeners.get(*rule).into_iter().flatten() {
-                let list = by_runner.entry(runner).or_default();
-                if let Some(c) = contribution(&self.runners[runner].corr, member, fields) {
-                    list.push(c);
+                let at = match by_runner.iter().position(|(r, _)| *r == runner) {
+                    Some(at) => at,
+                    None => {
+                        by_runner.push((runner, Vec::with_capacity(1)));
+                        by_runner.len() - 1
+                    }
+                };
+                if let Some(c) = self.paths[runner][member].contribution(member, fields) {
+                    by_runner[at].1.push(c);
                 }
             }
         }
@@ -297,7 +321,7 @@ impl Engine {
         for fire in fires {
             let fields: BTreeMap<String, String> = fire.group.iter().cloned().collect();
             let by_runner = self.contributions(&fields, &[fire.rule.as_str()]);
-            let (at, id) = (fire.at, fire.id.clone());
+            let (at, id) = (fire.at, EventId::new(&fire.id));
             out.push(fire);
             for (j, mut contributions) in by_runner {
                 contributions.sort_by_key(|c| c.member);
@@ -309,27 +333,50 @@ impl Engine {
     }
 }
 
-/// How an event matched by member `member` of `corr` takes part: its group
-/// (every `group-by` field present) and counted value; `None` when a field
-/// is missing, so the event cannot be placed.
-fn contribution(corr: &Correlation, member: usize, fields: &dyn Fields) -> Option<Contribution> {
-    let rule = corr.members().nth(member)?;
-    let values: Vec<Cow<'_, str>> = corr
-        .group_by
-        .iter()
-        .map(|name| fields.field(corr.field_for(name, rule)))
-        .collect::<Option<_>>()?;
-    let value = match &corr.kind {
-        Kind::ValueCount { field } if member < corr.rules.len() => {
-            Some(value_digest(&fields.field(corr.field_for(field, rule))?))
+/// Where one member rule's events are read: each `group-by` field and the
+/// counted field (`value_count`), aliases resolved.
+#[derive(Debug, Clone)]
+struct MemberPaths {
+    group: Vec<String>,
+    value: Option<String>,
+}
+
+impl MemberPaths {
+    fn of(corr: &Correlation, member: usize, rule: &str) -> Self {
+        Self {
+            group: corr
+                .group_by
+                .iter()
+                .map(|name| corr.field_for(name, rule).to_owned())
+                .collect(),
+            value: match &corr.kind {
+                Kind::ValueCount { field } if member < corr.rules.len() => {
+                    Some(corr.field_for(field, rule).to_owned())
+                }
+                _ => None,
+            },
         }
-        _ => None,
-    };
-    Some(Contribution {
-        member,
-        key: group_key(values.iter().map(|v| v.as_ref())),
-        value,
-    })
+    }
+
+    /// How an event of this member takes part: its group (every `group-by`
+    /// field present) and counted value; `None` when a field is missing, so
+    /// the event cannot be placed. One lookup per path; the key is built
+    /// straight from the values the event lends.
+    fn contribution(&self, member: usize, fields: &dyn Fields) -> Option<Contribution> {
+        let mut key = String::new();
+        for path in &self.group {
+            push_key_part(&mut key, &fields.field(path)?);
+        }
+        let value = match &self.value {
+            Some(path) => Some(value_digest(&fields.field(path)?)),
+            None => None,
+        };
+        Some(Contribution {
+            member,
+            key: key.into_boxed_str(),
+            value,
+        })
+    }
 }
 
 /// Correlations in an order where each comes after those it names; a cycle

@@ -55,14 +55,21 @@ pub fn value_digest(value: &str) -> u64 {
 
 /// A group key: each value length-prefixed, so no two groups share a key
 /// whatever their values contain.
+#[cfg(test)]
 pub(crate) fn group_key<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     let mut key = String::new();
     for v in values {
-        key.push_str(&v.len().to_string());
-        key.push(':');
-        key.push_str(v);
+        push_key_part(&mut key, v);
     }
     key
+}
+
+/// Append one value to a group key (length-prefixed), with no allocation
+/// but the key's own.
+pub(crate) fn push_key_part(key: &mut String, value: &str) {
+    use std::fmt::Write;
+    write!(key, "{}:", value.len()).expect("writing to a String cannot fail");
+    key.push_str(value);
 }
 
 /// The values of a key made by [`group_key`].

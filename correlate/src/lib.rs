@@ -44,9 +44,13 @@
 //! - memory is bounded: groups per rule are capped (stalest evicted and
 //!   counted), and a group keeps state sized by its threshold.
 
+mod deadlines;
 mod engine;
+mod event_id;
 mod fire;
+mod groups;
 mod model;
+mod reorder;
 mod runner;
 mod state;
 

@@ -4,10 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
 
+use crate::deadlines::{Deadlines, Due};
+use crate::event_id::EventId;
 use crate::fire::{Fire, fire_id, group_values};
+use crate::groups::Groups;
 use crate::model::{AfterFire, Correlation, Kind, Millis, Window};
+use crate::reorder::Reorder;
 use crate::state::{
     Chain, Counted, Distinct, MAX_FIRE_EVENTS, Seen, State, Summary, temporal_summary,
 };
@@ -18,7 +23,7 @@ use crate::state::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Contribution {
     pub(crate) member: usize,
-    pub(crate) key: String,
+    pub(crate) key: Box<str>,
     pub(crate) value: Option<u64>,
 }
 
@@ -62,8 +67,7 @@ pub(crate) struct RunnerState {
     frontier: Option<Millis>,
     /// Events waiting for the lateness allowance to pass, in (time, id)
     /// order so that their arrival order does not matter.
-    #[serde(with = "as_pairs")]
-    pending: BTreeMap<(Millis, String), Vec<Contribution>>,
+    pending: Reorder,
     groups: BTreeMap<String, Group>,
     /// Group → fire time before which it stays quiet (`suppress`).
     suppressed: BTreeMap<String, Millis>,
@@ -78,13 +82,27 @@ pub(crate) struct Runner {
     max_pending: usize,
     keep: usize,
     pub(crate) state: RunnerState,
-    /// Groups by key, shared with the deadline index.
-    groups: HashMap<Arc<str>, Group>,
-    /// (deadline, key): which windows close first; also the eviction order.
-    deadlines: BTreeSet<(Millis, Arc<str>)>,
+    /// The live groups, each in a slot the deadline heap names; a group is
+    /// updated in place, so an event costs one lookup and no move.
+    groups: Groups<Group>,
+    /// Which windows close first; also the eviction order.
+    deadlines: Deadlines,
     /// (until, key) for `suppressed`, to prune what has passed.
     suppress_index: BTreeSet<(Millis, Arc<str>)>,
-    suppressed: HashMap<Arc<str>, Millis>,
+    suppressed: HashMap<Arc<str>, Millis, RandomState>,
+}
+
+/// What stands in a slot's place while its group is being updated.
+fn placeholder() -> Group {
+    Group {
+        start: 0,
+        // Not due: a new group's slot has no heap entry until put back.
+        deadline: Millis::MAX,
+        last: 0,
+        open: false,
+        last_absent: None,
+        state: State::Ordered(Vec::new()),
+    }
 }
 
 impl Runner {
@@ -106,10 +124,10 @@ impl Runner {
             max_pending: max_pending.max(1),
             keep: usize::try_from(keep).unwrap_or(usize::MAX),
             state: RunnerState::default(),
-            groups: HashMap::new(),
-            deadlines: BTreeSet::new(),
+            groups: Groups::default(),
+            deadlines: Deadlines::default(),
             suppress_index: BTreeSet::new(),
-            suppressed: HashMap::new(),
+            suppressed: HashMap::default(),
         }
     }
 
@@ -126,7 +144,7 @@ impl Runner {
         state.groups = self
             .groups
             .iter()
-            .map(|(k, g)| (k.to_string(), g.clone()))
+            .map(|(_, s)| (s.key.to_string(), s.group.clone()))
             .collect();
         state.suppressed = self
             .suppressed
@@ -143,9 +161,7 @@ impl Runner {
         self.suppressed.clear();
         self.suppress_index.clear();
         for (k, g) in std::mem::take(&mut state.groups) {
-            let k: Arc<str> = k.into();
-            self.deadlines.insert((g.deadline, k.clone()));
-            self.groups.insert(k, g);
+            self.insert_group(k.into(), g);
         }
         for (k, t) in std::mem::take(&mut state.suppressed) {
             let k: Arc<str> = k.into();
@@ -159,7 +175,7 @@ impl Runner {
     pub(crate) fn offer(
         &mut self,
         time: Millis,
-        id: &str,
+        id: &EventId,
         contributions: Vec<Contribution>,
         fires: &mut Vec<Fire>,
     ) {
@@ -167,10 +183,7 @@ impl Runner {
             self.state.stats.late += 1;
             return;
         }
-        self.state
-            .pending
-            .entry((time, id.to_owned()))
-            .or_insert(contributions);
+        self.state.pending.insert((time, id.clone()), contributions);
         self.state.clock = Some(self.state.clock.map_or(time, |c| c.max(time)));
         self.release(fires);
     }
@@ -211,11 +224,10 @@ impl Runner {
             return;
         }
         self.state.frontier = Some(to);
-        while let Some(entry) = self.state.pending.first_entry() {
-            if entry.key().0 >= to {
+        while self.state.pending.first().is_some_and(|(t, _)| *t < to) {
+            let Some(((time, id), contributions)) = self.state.pending.pop_first() else {
                 break;
-            }
-            let ((time, id), contributions) = entry.remove_entry();
+            };
             self.close_before(time, fires);
             for c in contributions {
                 self.apply(time, &id, c, fires);
@@ -224,15 +236,42 @@ impl Runner {
         self.close_before(to, fires);
     }
 
+    /// The slot an entry of the heap names, when the entry is its group's
+    /// live one.
+    fn live(&self, due: &Due) -> Option<&Group> {
+        self.groups
+            .get(due.slot)
+            .filter(|s| Arc::ptr_eq(&s.key, &due.key) && s.queued == due.at)
+            .map(|s| &s.group)
+    }
+
+    /// A live entry that came up: `true` when its group's window really
+    /// closes there; else the entry goes back in at the group's deadline.
+    fn due_now(&mut self, due: Due) -> Option<Due> {
+        let deadline = self.live(&due)?.deadline;
+        if deadline == due.at {
+            return Some(due);
+        }
+        if let Some(slot) = self.groups.get_mut(due.slot) {
+            slot.queued = deadline;
+        }
+        self.deadlines.push(deadline, due.key, due.slot);
+        None
+    }
+
     fn close_before(&mut self, t: Millis, fires: &mut Vec<Fire>) {
-        while let Some((deadline, key)) = self.deadlines.first().cloned() {
-            if deadline >= t {
-                break;
+        let mut closing = Vec::new();
+        while let Some(due) = self.deadlines.pop_before(t) {
+            if let Some(due) = self.due_now(due) {
+                let group = self.remove_group(due.slot);
+                closing.push((due, group));
             }
-            self.deadlines.pop_first();
-            if let Some(group) = self.groups.remove(&key) {
-                self.close(&key, group, fires);
-            }
+        }
+        // The order an ordered index would give, whatever order the lazy
+        // entries came up in.
+        closing.sort_by(|a, b| a.0.cmp(&b.0));
+        for (due, group) in closing {
+            self.close(&due.key, group, fires);
         }
         // After the closes above, which may still be quiet.
         while let Some((until, key)) = self.suppress_index.first().cloned() {
@@ -288,23 +327,77 @@ impl Runner {
         }
     }
 
-    fn set_deadline(&mut self, key: &Arc<str>, group: &mut Group, deadline: Millis) {
-        if group.deadline != deadline {
-            self.deadlines.remove(&(group.deadline, key.clone()));
-            group.deadline = deadline;
+    /// A new group, its entry in the heap (none yet when its deadline is
+    /// `Millis::MAX`: a group being opened).
+    fn insert_group(&mut self, key: Arc<str>, group: Group) -> u32 {
+        let deadline = group.deadline;
+        let at = self.groups.insert(key.clone(), deadline, group);
+        if deadline != Millis::MAX {
+            self.deadlines.push(deadline, key, at);
         }
-        self.deadlines.insert((deadline, key.clone()));
+        at
     }
 
-    fn take_group(&mut self, key: &str, t: Millis) -> (Arc<str>, Group) {
-        if let Some((k, g)) = self.groups.remove_entry(key) {
-            return (k, g);
+    /// Take a group out of its slot (its heap entry goes stale).
+    fn remove_group(&mut self, at: u32) -> Group {
+        self.groups
+            .remove(at)
+            .expect("a live entry names a live slot")
+            .group
+    }
+
+    /// Put an updated group back in its slot with its new deadline.
+    fn put_back(&mut self, at: u32, mut group: Group, deadline: Millis) {
+        group.deadline = deadline;
+        let slot = self
+            .groups
+            .get_mut(at)
+            .expect("a group is put back in its own slot");
+        slot.group = group;
+        if deadline < slot.queued {
+            // Earlier than its entry (an absence cancelled): a new entry.
+            slot.queued = deadline;
+            let key = slot.key.clone();
+            self.deadlines.push(deadline, key, at);
         }
-        if self.groups.len() >= self.max_groups
-            && let Some((_, stalest)) = self.deadlines.pop_first()
+    }
+
+    /// Stale entries (of groups reset by a fire before their window
+    /// closed) come up only at their time; past twice the live ones, the
+    /// heap is built again from the live groups, so it stays bounded by the
+    /// group cap, not by the events of a timespan.
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.groups.len() + 1024 {
+            let live = self.groups.iter().map(|(slot, s)| Due {
+                at: s.queued,
+                key: s.key.clone(),
+                slot,
+            });
+            self.deadlines.rebuild(live);
+        }
+    }
+
+    /// Drop the group whose window would close first.
+    fn evict_stalest(&mut self) {
+        while let Some(due) = self.deadlines.pop_first() {
+            if let Some(due) = self.due_now(due) {
+                self.remove_group(due.slot);
+                self.state.stats.evictions += 1;
+                return;
+            }
+        }
+    }
+
+    /// The slot of the group under `key` and its group, taken out to be
+    /// updated (a new one when there is none), or the group to open.
+    fn take_group(&mut self, key: &str, t: Millis) -> (u32, Group) {
+        if let Some(at) = self.groups.find(key)
+            && let Some(slot) = self.groups.get_mut(at)
         {
-            self.groups.remove(&stalest);
-            self.state.stats.evictions += 1;
+            return (at, std::mem::replace(&mut slot.group, placeholder()));
+        }
+        if self.groups.len() >= self.max_groups {
+            self.evict_stalest();
         }
         let span = self.corr.timespan;
         let start = match self.corr.window {
@@ -319,15 +412,19 @@ impl Runner {
             last_absent: None,
             state: self.fresh_state(),
         };
-        (key.into(), group)
+        let at = self.insert_group(key.into(), placeholder());
+        (at, group)
     }
 
-    fn apply(&mut self, t: Millis, id: &str, c: Contribution, fires: &mut Vec<Fire>) {
-        let (key, mut group) = self.take_group(&c.key, t);
+    fn apply(&mut self, t: Millis, id: &EventId, c: Contribution, fires: &mut Vec<Fire>) {
+        let (at, mut group) = self.take_group(&c.key, t);
+        // The contribution's own copy of the key text: the slot's shared one
+        // lives in another allocation, a cache miss per event to read.
+        let key: &str = &c.key;
         let span = self.corr.timespan;
         let seen = Seen {
             time: t,
-            id: id.to_owned(),
+            id: id.clone(),
         };
         let keep = self.keep;
         let sliding = self.corr.window == Window::Sliding;
@@ -375,7 +472,7 @@ impl Runner {
                     let chain = if c.member == 0 {
                         Some(Chain {
                             start: t,
-                            ids: vec![id.to_owned()],
+                            ids: vec![id.clone()],
                         })
                     } else {
                         steps[c.member - 1]
@@ -383,7 +480,7 @@ impl Runner {
                             .filter(|chain| chain.start >= since)
                             .map(|chain| {
                                 let mut ids = chain.ids.clone();
-                                ids.push(id.to_owned());
+                                ids.push(id.clone());
                                 Chain {
                                     start: chain.start,
                                     ids,
@@ -395,7 +492,7 @@ impl Runner {
                             fire = Some(Summary {
                                 count: steps.len() as u64,
                                 first: chain.start,
-                                ids: chain.ids,
+                                ids: chain.ids.iter().map(|i| i.as_str().to_owned()).collect(),
                             });
                         }
                         Some(chain) => steps[c.member].record(t, chain),
@@ -414,19 +511,19 @@ impl Runner {
         }
         let mut keep_group = true;
         if let Some(summary) = fire
-            && self.suppressed.get(&key).is_none_or(|&until| t > until)
+            && self.suppressed.get(key).is_none_or(|&until| t > until)
         {
-            self.fire(&key, summary, t, t, fires);
+            self.fire(key, summary, t, t, fires);
             if self.corr.after_fire == AfterFire::Reset {
                 group.state = self.fresh_state();
                 keep_group = !sliding;
             }
         }
         if keep_group {
-            self.set_deadline(&key, &mut group, deadline);
-            self.groups.insert(key, group);
+            self.put_back(at, group, deadline);
         } else {
-            self.deadlines.remove(&(group.deadline, key));
+            self.remove_group(at);
+            self.compact_deadlines();
         }
     }
 
@@ -481,25 +578,52 @@ fn count(state: &State, since: Millis) -> u64 {
     }
 }
 
-/// A map with tuple keys as a list of pairs: JSON keys must be strings.
-mod as_pairs {
-    use std::collections::BTreeMap;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Condition;
 
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &BTreeMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter())
+    fn offer(r: &mut Runner, t: Millis, id: &str, key: &str, fires: &mut Vec<Fire>) {
+        let c = Contribution {
+            member: 0,
+            key: key.into(),
+            value: None,
+        };
+        r.offer(t, &EventId::new(id), vec![c], fires);
     }
 
-    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    #[test]
+    fn groups_reset_by_fires_leave_the_deadline_heap_bounded_and_windows_closing() {
+        let corr = Correlation::new(
+            "c",
+            Kind::EventCount,
+            vec!["r".into()],
+            vec!["g".into()],
+            1000,
+            Condition::at_least(2),
+        );
+        let mut r = Runner::new(corr, 100_000, 100_000);
+        let mut fires = Vec::new();
+        // Each group opens (a heap entry), then fires and resets (the entry
+        // goes stale).
+        for (t, id) in [(10, "a"), (11, "b")] {
+            for g in 0..5000 {
+                offer(&mut r, t, &format!("{id}{g}"), &format!("g{g}"), &mut fires);
+            }
+        }
+        r.advance(12, &mut fires);
+        assert_eq!(fires.len(), 5000);
+        assert_eq!(r.stats().groups, 0);
+        assert!(
+            r.deadlines.len() <= 1024 + 1,
+            "stale entries were compacted: {}",
+            r.deadlines.len()
+        );
+        // A window opened now still closes when its time comes.
+        offer(&mut r, 20, "c", "1:x", &mut fires);
+        r.advance(21, &mut fires);
+        assert_eq!(r.stats().groups, 1);
+        r.advance(20 + 1000 + 1, &mut fires);
+        assert_eq!(r.stats().groups, 0);
     }
 }

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event_id::EventId;
 use crate::model::Millis;
 
 /// Most event ids a fire lists (the most recent ones).
@@ -28,7 +29,7 @@ pub(crate) enum State {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Seen {
     pub(crate) time: Millis,
-    pub(crate) id: String,
+    pub(crate) id: EventId,
 }
 
 /// Counts for `event_count`.
@@ -55,7 +56,7 @@ pub(crate) struct Distinct {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Chain {
     pub(crate) start: Millis,
-    pub(crate) ids: Vec<String>,
+    pub(crate) ids: Vec<EventId>,
 }
 
 /// The latest-starting chain that ends at one step, split so that a chain
@@ -122,7 +123,7 @@ fn ids_of<'a>(seen: impl DoubleEndedIterator<Item = &'a Seen>) -> Vec<String> {
     let mut ids: Vec<String> = seen
         .rev()
         .take(MAX_FIRE_EVENTS)
-        .map(|s| s.id.clone())
+        .map(|s| s.id.as_str().to_owned())
         .collect();
     ids.reverse();
     ids

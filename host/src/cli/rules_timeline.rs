@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::correlation::{TimelineError, fire_envelope, run_timeline};
+use crate::correlation::{FireOrigin, TimelineError, fire_envelope, run_timeline};
 use crate::rules::RuleSet;
 use crate::timespec::format_ms;
 
@@ -52,8 +52,10 @@ pub(super) fn test_events(
     };
     match output {
         OutputFormat::Json => {
+            // Offline there is no server: the configuration's defaults.
+            let origin = FireOrigin::default();
             for fire in &timeline.fires {
-                println!("{}", fire_envelope(fire));
+                println!("{}", fire_envelope(fire, &origin));
             }
         }
         OutputFormat::Table => {

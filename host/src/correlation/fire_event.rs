@@ -3,43 +3,84 @@
 //! same event and nothing alerts twice.
 
 use serde_json::{Map, Value, json};
+use trailmark_backends::Event;
 use trailmark_correlate::Fire;
 
 use crate::rules::correlation::{FIRE_DETAIL_TYPE, FIRE_SOURCE};
 use crate::timespec::format_ms;
 
-/// The EventBridge envelope of a fire.
-pub fn fire_envelope(fire: &Fire) -> Value {
+/// The account and region a fire's envelope carries: the server's own
+/// (`[server] account` and `region`), as in every event it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FireOrigin {
+    /// Account id.
+    pub account: String,
+    /// Region.
+    pub region: String,
+}
+
+impl Default for FireOrigin {
+    /// The configuration's defaults: what an offline run, with no server
+    /// configuration, puts in its fires.
+    fn default() -> Self {
+        Self {
+            account: "000000000000".into(),
+            region: "local".into(),
+        }
+    }
+}
+
+/// A fire's detail.
+fn fire_detail(fire: &Fire) -> Value {
     let group: Map<String, Value> = fire
         .group
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     json!({
+        "rule": fire.rule,
+        "fire-id": fire.id,
+        "group": group,
+        "count": fire.count,
+        "first": format_ms(fire.first),
+        "last": format_ms(fire.last),
+        "ts": fire.at,
+        "events": fire.events,
+    })
+}
+
+/// A fire as the event the server journals.
+pub fn fire_event(fire: &Fire, origin: &FireOrigin) -> Event {
+    Event {
+        id: fire.id.clone(),
+        version: "0".to_owned(),
+        source: FIRE_SOURCE.to_owned(),
+        detail_type: FIRE_DETAIL_TYPE.to_owned(),
+        time: format_ms(fire.at),
+        account: origin.account.clone(),
+        region: origin.region.clone(),
+        resources: Vec::new(),
+        detail: fire_detail(fire).to_string(),
+    }
+}
+
+/// The EventBridge envelope of a fire.
+pub fn fire_envelope(fire: &Fire, origin: &FireOrigin) -> Value {
+    json!({
         "version": "0",
         "id": fire.id,
         "detail-type": FIRE_DETAIL_TYPE,
         "source": FIRE_SOURCE,
-        "account": "000000000000",
+        "account": origin.account,
         "time": format_ms(fire.at),
-        "region": "local",
+        "region": origin.region,
         "resources": [],
-        "detail": {
-            "rule": fire.rule,
-            "fire-id": fire.id,
-            "group": group,
-            "count": fire.count,
-            "first": format_ms(fire.first),
-            "last": format_ms(fire.last),
-            "ts": fire.at,
-            "events": fire.events,
-        }
+        "detail": fire_detail(fire),
     })
 }
 
-/// Whether an envelope is a fire (correlation does not count fires twice:
+/// Whether an event is a fire (correlation does not count fires twice:
 /// the engine feeds them to the correlations over them itself).
-pub fn is_fire(envelope: &Value) -> bool {
-    envelope.get("source").and_then(Value::as_str) == Some(FIRE_SOURCE)
-        && envelope.get("detail-type").and_then(Value::as_str) == Some(FIRE_DETAIL_TYPE)
+pub fn is_fire(event: &Event) -> bool {
+    event.source == FIRE_SOURCE && event.detail_type == FIRE_DETAIL_TYPE
 }

@@ -3,12 +3,12 @@
 //! run over a timeline of events (`trailmark rules test --events`).
 //!
 //! The state machines are `trailmark_correlate`'s; this module only adapts
-//! envelopes to them and them to envelopes.
+//! events (as the host parsed them at ingest) to them and fires to events.
 
 mod fields;
 mod fire_event;
 mod timeline;
 
-pub use fields::{DEFAULT_TIME_PATH, JsonFields, event_time};
-pub use fire_event::{fire_envelope, is_fire};
+pub use fields::{DEFAULT_TIME_PATH, EventFields, event_time};
+pub use fire_event::{FireOrigin, fire_envelope, fire_event, is_fire};
 pub use timeline::{Timeline, TimelineError, run_timeline};

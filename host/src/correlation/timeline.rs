@@ -2,10 +2,11 @@
 //! events, one EventBridge envelope per line: what `trailmark rules test
 //! --events` prints.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use trailmark_correlate::{Engine, EngineError, Event, Fire, Limits, RuleStats};
+use trailmark_event::ParsedEvent;
 
-use super::fields::{JsonFields, event_time};
+use super::fields::{EventFields, event_time};
 use super::fire_event::is_fire;
 use crate::rules::RuleSet;
 
@@ -70,32 +71,35 @@ pub fn run_timeline(set: &RuleSet, text: &str, time_path: &str) -> Result<Timeli
         }
         let envelope: Value =
             serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
-        if !envelope.is_object() {
+        let Value::Object(envelope) = envelope else {
             return Err(bad(
                 "an event is a JSON object (an EventBridge envelope)".into()
             ));
+        };
+        if !envelope.get("id").is_some_and(Value::is_string) {
+            return Err(bad(
+                "the event has no `id` (fires list their events by id)".into()
+            ));
         }
-        let id = envelope
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("the event has no `id` (fires list their events by id)".into()))?
-            .to_owned();
-        let time = event_time(&envelope, time_path).ok_or_else(|| {
+        // As the server holds it, so that fields and time are read the same
+        // way offline and in the server.
+        let event = ParsedEvent::new(lenient_event(&envelope));
+        let time = event_time(&event, time_path).ok_or_else(|| {
             bad(format!(
                 "the event has no time: neither `{time_path}` (epoch ms or RFC 3339) nor `time`"
             ))
         })?;
         events += 1;
-        if is_fire(&envelope) {
+        if is_fire(event.event()) {
             continue;
         }
         let matched = set
             .matching_all(line.as_bytes())
             .map_err(|e| bad(format!("cannot be matched: {e}")))?;
         let names: Vec<&str> = matched.iter().map(|r| r.rule.name.as_str()).collect();
-        let fields = JsonFields(&envelope);
+        let fields = EventFields(&event);
         let event = Event {
-            id: &id,
+            id: &event.event().id,
             time,
             fields: &fields,
         };
@@ -112,4 +116,30 @@ pub fn run_timeline(set: &RuleSet, text: &str, time_path: &str) -> Result<Timeli
         stats,
         events,
     })
+}
+
+/// An envelope of a timeline as an event: a key that is missing or not a
+/// string is empty (offline, only `id` and a time are required), and the
+/// detail is its JSON text.
+fn lenient_event(envelope: &Map<String, Value>) -> trailmark_backends::Event {
+    let text = |key: &str| {
+        envelope
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    trailmark_backends::Event {
+        id: text("id"),
+        version: "0".to_owned(),
+        source: text("source"),
+        detail_type: text("detail-type"),
+        time: text("time"),
+        account: text("account"),
+        region: text("region"),
+        resources: Vec::new(),
+        detail: envelope
+            .get("detail")
+            .map_or_else(|| "{}".to_owned(), Value::to_string),
+    }
 }

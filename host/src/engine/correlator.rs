@@ -4,37 +4,45 @@
 //!
 //! Off the hot path: with no correlation rule loaded, or for an event that
 //! matched no rule a correlation counts, [`Correlator::observe`] is one
-//! lookup per matched rule.
+//! lookup per matched rule. An event a correlation counts is read as the
+//! host parsed it at ingest ([`ParsedEvent`]): one lookup per group-by path,
+//! no parse of the event per rule.
 
 use std::sync::Mutex;
 
-use serde_json::Value;
 use tracing::{info, warn};
 use trailmark_backends::Event;
 use trailmark_correlate::{Engine, Fire, Limits, Millis, RuleStats};
+use trailmark_event::ParsedEvent;
 use trailmark_journal::Journal;
 
 use super::envelope;
 use super::records::{EventRecord, kind};
-use crate::correlation::{DEFAULT_TIME_PATH, JsonFields, event_time, fire_envelope, is_fire};
+use crate::correlation::{
+    DEFAULT_TIME_PATH, EventFields, FireOrigin, event_time, fire_event, is_fire,
+};
 use crate::rules::RuleSet;
 
 /// The correlation rules in force and their state.
 pub struct Correlator {
     engine: Mutex<Engine>,
+    /// The account and region fires carry: the server's.
+    origin: FireOrigin,
 }
 
 impl Correlator {
-    /// The enabled correlation rules of `set`, fresh. The set was checked at
-    /// load, so the engine accepts it; should it not, correlation is off
-    /// (logged) rather than the server down.
-    pub fn new(set: &RuleSet) -> Self {
+    /// The enabled correlation rules of `set`, fresh, their fires carrying
+    /// `origin`'s account and region. The set was checked at load, so the
+    /// engine accepts it; should it not, correlation is off (logged) rather
+    /// than the server down.
+    pub fn new(set: &RuleSet, origin: FireOrigin) -> Self {
         let engine = Engine::new(set.correlations(), Limits::default()).unwrap_or_else(|e| {
             warn!(error = %e, "correlation rules refused; correlation is off");
             Engine::default()
         });
         Self {
             engine: Mutex::new(engine),
+            origin,
         }
     }
 
@@ -42,7 +50,7 @@ impl Correlator {
     /// is unchanged keeps its state (its plugin, config or grants may have
     /// changed); the others start fresh, and say so.
     pub fn reloaded(&self, set: &RuleSet) -> Self {
-        let next = Self::new(set);
+        let next = Self::new(set, self.origin.clone());
         let snapshot = self.lock().snapshot();
         let restored = next.lock().restore(snapshot);
         for rule in &restored.fresh {
@@ -66,35 +74,36 @@ impl Correlator {
         rules.any(|r| engine.listens_to(r))
     }
 
-    /// Feed one event and every rule it matched (building blocks
-    /// included); returns the fire events it let through. Event time is
-    /// the detail's `ts` (else the envelope's `time`), never later than
-    /// `now`: one producer cannot push the clock ahead and make the others
-    /// late.
-    pub fn observe(&self, event: &Event, matched: &[String], now: Millis) -> Vec<Event> {
+    /// Feed one event, as parsed at ingest, and every rule it matched
+    /// (building blocks included); returns the fire events it let through.
+    /// Event time is the detail's `ts` (else the envelope's `time`), never
+    /// later than `now`: one producer cannot push the clock ahead and make
+    /// the others late.
+    pub fn observe(&self, event: &ParsedEvent, matched: &[String], now: Millis) -> Vec<Event> {
         let mut engine = self.lock();
         if engine.is_empty() || !matched.iter().any(|r| engine.listens_to(r)) {
             return Vec::new();
         }
-        let Ok(value) = serde_json::from_slice::<Value>(&envelope::to_json(event)) else {
-            return Vec::new();
-        };
-        if is_fire(&value) {
+        if is_fire(event.event()) {
             // The engine fed its own fires to the correlations over them.
             return Vec::new();
         }
-        let time = event_time(&value, DEFAULT_TIME_PATH).map_or(now, |t| t.min(now));
+        let time = event_time(event, DEFAULT_TIME_PATH).map_or(now, |t| t.min(now));
         let names: Vec<&str> = matched.iter().map(String::as_str).collect();
-        let fields = JsonFields(&value);
+        let fields = EventFields(event);
         let fires = engine.process(
             &trailmark_correlate::Event {
-                id: &event.id,
+                id: &event.event().id,
                 time,
                 fields: &fields,
             },
             &names,
         );
-        fires.iter().filter_map(fire_event).collect()
+        self.fire_events(&fires)
+    }
+
+    fn fire_events(&self, fires: &[Fire]) -> Vec<Event> {
+        fires.iter().map(|f| fire_event(f, &self.origin)).collect()
     }
 
     /// Rebuild the windows after a start from the journal: every event
@@ -115,6 +124,7 @@ impl Correlator {
         let since = now.saturating_sub(horizon);
         let mut fires = Vec::new();
         let mut replayed = 0u64;
+        let mut bytes = Vec::new();
         for record in journal.read_from(journal.first_seq()) {
             let record = match record {
                 Ok(r) => r,
@@ -129,14 +139,15 @@ impl Correlator {
             let Ok(stored) = serde_json::from_slice::<EventRecord>(&record.payload) else {
                 continue;
             };
-            let bytes = envelope::to_json(&stored.event);
-            let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
-                continue;
-            };
-            if is_fire(&value) {
+            if is_fire(&stored.event) {
                 continue;
             }
-            let Ok(matched) = set.matching_all(&bytes) else {
+            // Matched as the pipeline matched it at ingest.
+            envelope::write_for_matching(&stored.event, &mut bytes);
+            let Ok(matched) = set
+                .matching_all(&bytes)
+                .or_else(|_| set.matching_all(&envelope::to_json(&stored.event)))
+            else {
                 continue;
             };
             let names: Vec<&str> = matched.iter().map(|r| r.rule.name.as_str()).collect();
@@ -145,12 +156,13 @@ impl Correlator {
             }
             // As the clock ticked then, so that what was late is late again.
             fires.extend(engine.advance(record.timestamp_ms));
-            let time = event_time(&value, DEFAULT_TIME_PATH)
+            let event = ParsedEvent::new(stored.event);
+            let time = event_time(&event, DEFAULT_TIME_PATH)
                 .map_or(record.timestamp_ms, |t| t.min(record.timestamp_ms));
-            let fields = JsonFields(&value);
+            let fields = EventFields(&event);
             fires.extend(engine.process(
                 &trailmark_correlate::Event {
-                    id: &stored.event.id,
+                    id: &event.event().id,
                     time,
                     fields: &fields,
                 },
@@ -165,7 +177,8 @@ impl Correlator {
                 "correlation windows rebuilt from the journal"
             );
         }
-        fires.iter().filter_map(fire_event).collect()
+        drop(engine);
+        self.fire_events(&fires)
     }
 
     /// Move event time to `now`: windows that closed and events whose
@@ -175,7 +188,9 @@ impl Correlator {
         if engine.is_empty() {
             return Vec::new();
         }
-        engine.advance(now).iter().filter_map(fire_event).collect()
+        let fires = engine.advance(now);
+        drop(engine);
+        self.fire_events(&fires)
     }
 
     /// Each correlation rule's counters, for `/metrics`.
@@ -186,22 +201,6 @@ impl Correlator {
             .map(|(name, s)| (name.to_owned(), s))
             .collect()
     }
-}
-
-/// A fire as the event the pipeline journals.
-fn fire_event(fire: &Fire) -> Option<Event> {
-    let envelope = fire_envelope(fire);
-    Some(Event {
-        id: fire.id.clone(),
-        version: "0".to_owned(),
-        source: envelope["source"].as_str()?.to_owned(),
-        detail_type: envelope["detail-type"].as_str()?.to_owned(),
-        time: envelope["time"].as_str()?.to_owned(),
-        account: envelope["account"].as_str()?.to_owned(),
-        region: envelope["region"].as_str()?.to_owned(),
-        resources: Vec::new(),
-        detail: envelope["detail"].to_string(),
-    })
 }
 
 /// One metric: name, type, help, and how to read it from a rule's stats.

@@ -217,15 +217,21 @@ impl Engine {
             )
             .context("opening the event index")?,
         );
-        let pipeline = Arc::new(Pipeline::new(
-            journal.clone(),
-            ActiveRules { version: 1, set },
-            dispatcher.clone(),
-            open,
-            outcomes.clone(),
-            event_index,
-            metrics.clone(),
-        ));
+        let pipeline = Arc::new(
+            Pipeline::new(
+                journal.clone(),
+                ActiveRules { version: 1, set },
+                dispatcher.clone(),
+                open,
+                outcomes.clone(),
+                event_index,
+                metrics.clone(),
+            )
+            .with_fire_origin(crate::correlation::FireOrigin {
+                account: config.account.clone(),
+                region: config.region.clone(),
+            }),
+        );
 
         tokio::task::spawn_blocking({
             let pipeline = pipeline.clone();

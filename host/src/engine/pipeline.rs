@@ -101,7 +101,10 @@ impl Pipeline {
         index: Arc<EventIndex>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
-        let correlator = RwLock::new(Arc::new(Correlator::new(&rules.set)));
+        let correlator = RwLock::new(Arc::new(Correlator::new(
+            &rules.set,
+            crate::correlation::FireOrigin::default(),
+        )));
         Pipeline {
             correlator,
             fires_journaled: Arc::default(),
@@ -133,6 +136,14 @@ impl Pipeline {
         let version = current.version + 1;
         *current = Arc::new(ActiveRules { version, set });
         version
+    }
+
+    /// Fires carry `origin`'s account and region (the server's), not the
+    /// configuration's defaults.
+    pub fn with_fire_origin(self, origin: crate::correlation::FireOrigin) -> Self {
+        let correlator = Correlator::new(&self.rules().set, origin);
+        *self.correlator.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(correlator);
+        self
     }
 
     /// The correlation stage in force.
@@ -384,10 +395,8 @@ impl Pipeline {
         let mut envelope = Vec::new();
         for event in events {
             let (rules, blocks) = matching_rules(&active.set, &event, &mut envelope);
-            if correlating && correlator.counts_any(rules.iter().chain(&blocks)) {
-                let counted = rules.iter().chain(&blocks).cloned().collect::<Vec<_>>();
-                observed.push((event.clone(), counted));
-            }
+            let counted = (correlating && correlator.counts_any(rules.iter().chain(&blocks)))
+                .then(|| rules.iter().chain(&blocks).cloned().collect::<Vec<_>>());
             // Sized for the escaped detail plus the envelope, so the record
             // is written without growing the buffer.
             let mut payload = Vec::with_capacity(event.detail.len() * 9 / 8 + 512);
@@ -404,7 +413,12 @@ impl Pipeline {
             // The state change is parsed here, once: every rule's delivery of
             // this event (and its read-back while in memory) shares it, and
             // the rules it matched go with it.
-            matched.push(Arc::new(ParsedEvent::new(event).with_matched(rules)));
+            let parsed = Arc::new(ParsedEvent::new(event).with_matched(rules));
+            if let Some(counted) = counted {
+                // Correlation reads the same parse, after the append.
+                observed.push((parsed.clone(), counted));
+            }
+            matched.push(parsed);
         }
         // Deliveries are queued from the journal's completion callback, so
         // every lane sees them in journal order: a lane that is behind can

@@ -56,6 +56,8 @@ fn metric(s: &Server, name: &str, rule: &str) -> f64 {
 #[test]
 fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
     let setup = Setup::new();
+    // Not the defaults: a fire carries the server's account and region.
+    setup.config("[server]\naccount = \"123456789012\"\nregion = \"eu-west-3\"\n");
     setup.plugin("log", "trailmark-plugin-log");
     setup.rule("deletes.yaml", DELETES);
     setup.rule("mass.yaml", &mass("log", "5m"));
@@ -105,6 +107,16 @@ fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
     assert_eq!(fire["detail"]["count"], 3);
     assert_eq!(fire["detail"]["group"]["detail.author"], "mallory");
     assert_eq!(fire["detail"]["events"], json!(ids));
+    assert_eq!(fire["account"], "123456789012");
+    assert_eq!(fire["region"], "eu-west-3");
+    let (_, counted) = server
+        .get(&format!("/v1/events/{}", ids[0]))
+        .expect("event");
+    assert_eq!(
+        (&counted["account"], &counted["region"]),
+        (&fire["account"], &fire["region"]),
+        "as the events it counted"
+    );
 
     // The building block was delivered nowhere: no lane, no dead letter.
     assert!(
