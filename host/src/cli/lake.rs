@@ -1,7 +1,6 @@
 //! `trailmark lake flush|ddl|compact` and `trailmark sql`: the data lake
 //! from the command line (docs/lake.md).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,8 +10,8 @@ use serde_json::{Value, json};
 use trailmark_lake::Partitioning;
 use trailmark_lake::ddl::{Engine, ddl};
 
+use super::location::ConfigLocation;
 use super::{OutputFormat, ServerArg};
-use crate::config::{Config, Overrides};
 use crate::lake::sql;
 
 /// `trailmark lake …`.
@@ -37,30 +36,6 @@ pub enum LakeCommand {
     Compact(CompactArgs),
 }
 
-/// Where the lake is: the configuration's `[lake]`, under its data
-/// directory.
-#[derive(Debug, Clone, Args)]
-pub struct LakeLocation {
-    /// The server's configuration file [default: ./trailmark.toml if present].
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// The server's data directory (overrides the configuration's).
-    #[arg(long, env = "TRAILMARK_DATA")]
-    data: Option<PathBuf>,
-}
-
-impl LakeLocation {
-    fn config(&self) -> Result<Config> {
-        Ok(Config::load(
-            self.config.as_deref(),
-            &Overrides {
-                data: self.data.clone(),
-                ..Overrides::default()
-            },
-        )?)
-    }
-}
-
 /// `lake flush`.
 #[derive(Debug, Args)]
 pub struct FlushArgs {
@@ -83,7 +58,7 @@ pub struct DdlArgs {
     #[arg(long)]
     location: Option<String>,
     #[command(flatten)]
-    lake: LakeLocation,
+    lake: ConfigLocation,
 }
 
 /// `lake compact`.
@@ -96,7 +71,7 @@ pub struct CompactArgs {
     #[arg(long, default_value = "256MiB")]
     target_size: String,
     #[command(flatten)]
-    lake: LakeLocation,
+    lake: ConfigLocation,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -122,7 +97,7 @@ pub struct SqlArgs {
     /// One read-only statement (SELECT or WITH); `@FILE` reads it from a file.
     query: String,
     #[command(flatten)]
-    lake: LakeLocation,
+    lake: ConfigLocation,
     /// Stop the query after this long.
     #[arg(long, default_value = "30s")]
     timeout: String,
@@ -165,7 +140,7 @@ fn flush(args: FlushArgs) -> Result<ExitCode> {
 
 fn print_ddl(args: DdlArgs) -> Result<ExitCode> {
     let engine = Engine::parse(&args.engine)?;
-    let config = args.lake.config()?;
+    let config = args.lake.load()?;
     let partitioning = Partitioning::parse(&config.lake.partition_by)?;
     let location = match args.location.or(config.lake.s3.clone()) {
         Some(location) => location,
@@ -182,7 +157,7 @@ fn print_ddl(args: DdlArgs) -> Result<ExitCode> {
 }
 
 fn compact(args: CompactArgs) -> Result<ExitCode> {
-    let config = args.lake.config()?;
+    let config = args.lake.load()?;
     let target = trailmark_backend_api::units::parse_bytes(&args.target_size)
         .map_err(|m| anyhow::anyhow!("--target-size {}: {m}", args.target_size))?;
     let store = crate::lake::open_store(&config.lake, &config.data).context("opening the lake")?;
@@ -217,7 +192,7 @@ pub fn run_sql(args: SqlArgs) -> Result<ExitCode> {
     let text = super::read_arg(&args.query)?;
     let timeout: Duration = trailmark_backend_api::units::parse_duration(&args.timeout)
         .map_err(|m| anyhow::anyhow!("--timeout {}: {m}", args.timeout))?;
-    let config = args.lake.config()?;
+    let config = args.lake.load()?;
     let db = config.metadata.local_path(&config.data).context(
         "`trailmark sql` reads the embedded metadata store ([metadata] type = \"sqlite\"); \
          this configuration stores change records elsewhere: query the lake's files instead \
