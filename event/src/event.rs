@@ -7,6 +7,15 @@ use serde_json::value::RawValue;
 /// [`StateChange`](crate::StateChange).
 pub const STATE_CHANGE: &str = "Object State Change";
 
+/// The `source` of the events Trailmark writes itself (correlation fires,
+/// trail access records, admin actions).
+pub const HOST_SOURCE: &str = "trailmark";
+
+/// The `detail-type` of a correlation rule's fire: its detail names the
+/// rule, the group, the count, the first and last event time and the ids of
+/// the events that made it fire.
+pub const CORRELATION_MATCH: &str = "Correlation Match";
+
 /// An event in the Amazon EventBridge envelope, as journaled.
 ///
 /// Its serde form is the journal's: kebab-case field names and `detail` as
@@ -85,6 +94,11 @@ impl Event {
     /// Whether the detail-type says this is a change to an entity.
     pub fn is_state_change(&self) -> bool {
         self.detail_type == STATE_CHANGE
+    }
+
+    /// Whether this is a correlation rule's fire, written by the host.
+    pub fn is_correlation_match(&self) -> bool {
+        self.source == HOST_SOURCE && self.detail_type == CORRELATION_MATCH
     }
 }
 

@@ -139,6 +139,8 @@ struct RawConfig {
     subjects: crate::subjects::SubjectSettings,
     #[serde(default)]
     lake: crate::lake::LakeSettings,
+    #[serde(default)]
+    correlation: crate::correlation::CorrelationSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -239,6 +241,8 @@ pub struct Config {
     pub subjects: crate::subjects::SubjectSettings,
     /// `[lake]`: the data lake's directory and when its files close.
     pub lake: crate::lake::LakeSettings,
+    /// `[correlation]`: where correlation rules read event time.
+    pub correlation: crate::correlation::CorrelationSettings,
 }
 
 /// Command-line overrides of the file.
@@ -386,6 +390,7 @@ impl Config {
         checked("backup", raw.backup.check())?;
         checked("subjects", raw.subjects.check())?;
         checked("lake", raw.lake.check())?;
+        checked("correlation", raw.correlation.check())?;
         Ok(Config {
             listen,
             rules: o
@@ -428,6 +433,7 @@ impl Config {
             encryption: raw.encryption,
             subjects: raw.subjects,
             lake: raw.lake,
+            correlation: raw.correlation,
             data,
         })
     }
@@ -633,6 +639,24 @@ mod tests {
         assert_eq!(c.dispatch, defaults.dispatch);
         assert_eq!(c.runtime, defaults.runtime);
         assert_eq!(c.viewer, defaults.viewer);
+        assert_eq!(c.correlation, defaults.correlation);
+    }
+
+    #[test]
+    fn a_correlation_time_path_that_cannot_hold_a_time_is_refused_by_key() {
+        let c = Config::parse(
+            "[correlation]\ntime-path = \"detail.meta.when\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.correlation.time_path, "detail.meta.when");
+        let error = Config::parse("[correlation]\ntime-path = \"ts\"\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("correlation.time-path") && error.contains("cannot hold an event time"),
+            "{error}"
+        );
     }
 
     #[test]

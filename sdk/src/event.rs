@@ -209,6 +209,14 @@ impl<'a> Event<'a> {
         self.detail_type == STATE_CHANGE
     }
 
+    /// Whether this is a correlation rule's fire (source `trailmark`,
+    /// detail-type `Correlation Match`): its detail has `rule`, `group`,
+    /// `count`, `first`, `last` and `events`, and no entity.
+    pub fn is_correlation_match(&self) -> bool {
+        self.source == trailmark_event::HOST_SOURCE
+            && self.detail_type == trailmark_event::CORRELATION_MATCH
+    }
+
     /// The typed fields of the `Object State Change` the host parsed: no
     /// JSON is parsed here.
     ///

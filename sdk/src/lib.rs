@@ -139,7 +139,9 @@ pub use key::{
     KeyError, MAX_KEY_LEN, decode_key_value, encode_key_value, render_key, validate_key,
 };
 pub use template::{Template, TemplateError, render};
-pub use trailmark_event::{Operation, STATE_CHANGE, StateChangeError, json_kind};
+pub use trailmark_event::{
+    CORRELATION_MATCH, HOST_SOURCE, Operation, STATE_CHANGE, StateChangeError, json_kind,
+};
 
 /// The archive key template of the standard `archive` plugin, and the one the
 /// `metadata` plugin records by default, so that entity history can find the

@@ -82,5 +82,5 @@ pub fn fire_envelope(fire: &Fire, origin: &FireOrigin) -> Value {
 /// Whether an event is a fire (correlation does not count fires twice:
 /// the engine feeds them to the correlations over them itself).
 pub fn is_fire(event: &Event) -> bool {
-    event.source == FIRE_SOURCE && event.detail_type == FIRE_DETAIL_TYPE
+    event.is_correlation_match()
 }

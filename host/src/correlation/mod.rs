@@ -7,8 +7,10 @@
 
 mod fields;
 mod fire_event;
+mod settings;
 mod timeline;
 
 pub use fields::{DEFAULT_TIME_PATH, EventFields, event_time};
 pub use fire_event::{FireOrigin, fire_envelope, fire_event, is_fire};
+pub use settings::{CorrelationSettings, check_time_path};
 pub use timeline::{Timeline, TimelineError, run_timeline};

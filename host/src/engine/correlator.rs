@@ -19,7 +19,7 @@ use trailmark_journal::Journal;
 use super::envelope;
 use super::records::{EventRecord, kind};
 use crate::correlation::{
-    DEFAULT_TIME_PATH, EventFields, FireOrigin, event_time, fire_event, is_fire,
+    CorrelationSettings, EventFields, FireOrigin, event_time, fire_event, is_fire,
 };
 use crate::rules::RuleSet;
 
@@ -28,14 +28,16 @@ pub struct Correlator {
     engine: Mutex<Engine>,
     /// The account and region fires carry: the server's.
     origin: FireOrigin,
+    /// Where event time is read (`[correlation] time-path`).
+    settings: CorrelationSettings,
 }
 
 impl Correlator {
     /// The enabled correlation rules of `set`, fresh, their fires carrying
-    /// `origin`'s account and region. The set was checked at load, so the
-    /// engine accepts it; should it not, correlation is off (logged) rather
-    /// than the server down.
-    pub fn new(set: &RuleSet, origin: FireOrigin) -> Self {
+    /// `origin`'s account and region, event time read as `settings` say.
+    /// The set was checked at load, so the engine accepts it; should it
+    /// not, correlation is off (logged) rather than the server down.
+    pub fn new(set: &RuleSet, origin: FireOrigin, settings: CorrelationSettings) -> Self {
         let engine = Engine::new(set.correlations(), Limits::default()).unwrap_or_else(|e| {
             warn!(error = %e, "correlation rules refused; correlation is off");
             Engine::default()
@@ -43,6 +45,7 @@ impl Correlator {
         Self {
             engine: Mutex::new(engine),
             origin,
+            settings,
         }
     }
 
@@ -50,7 +53,7 @@ impl Correlator {
     /// is unchanged keeps its state (its plugin, config or grants may have
     /// changed); the others start fresh, and say so.
     pub fn reloaded(&self, set: &RuleSet) -> Self {
-        let next = Self::new(set, self.origin.clone());
+        let next = Self::new(set, self.origin.clone(), self.settings.clone());
         let snapshot = self.lock().snapshot();
         let restored = next.lock().restore(snapshot);
         for rule in &restored.fresh {
@@ -76,9 +79,9 @@ impl Correlator {
 
     /// Feed one event, as parsed at ingest, and every rule it matched
     /// (building blocks included); returns the fire events it let through.
-    /// Event time is the detail's `ts` (else the envelope's `time`), never
-    /// later than `now`: one producer cannot push the clock ahead and make
-    /// the others late.
+    /// Event time is at `[correlation] time-path` (the detail's `ts` by
+    /// default; else the envelope's `time`), never later than `now`: one
+    /// producer cannot push the clock ahead and make the others late.
     pub fn observe(&self, event: &ParsedEvent, matched: &[String], now: Millis) -> Vec<Event> {
         let mut engine = self.lock();
         if engine.is_empty() || !matched.iter().any(|r| engine.listens_to(r)) {
@@ -88,7 +91,7 @@ impl Correlator {
             // The engine fed its own fires to the correlations over them.
             return Vec::new();
         }
-        let time = event_time(event, DEFAULT_TIME_PATH).map_or(now, |t| t.min(now));
+        let time = event_time(event, &self.settings.time_path).map_or(now, |t| t.min(now));
         let names: Vec<&str> = matched.iter().map(String::as_str).collect();
         let fields = EventFields(event);
         let fires = engine.process(
@@ -157,7 +160,7 @@ impl Correlator {
             // As the clock ticked then, so that what was late is late again.
             fires.extend(engine.advance(record.timestamp_ms));
             let event = ParsedEvent::new(stored.event);
-            let time = event_time(&event, DEFAULT_TIME_PATH)
+            let time = event_time(&event, &self.settings.time_path)
                 .map_or(record.timestamp_ms, |t| t.min(record.timestamp_ms));
             let fields = EventFields(&event);
             fires.extend(engine.process(

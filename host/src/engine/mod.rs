@@ -227,10 +227,13 @@ impl Engine {
                 event_index,
                 metrics.clone(),
             )
-            .with_fire_origin(crate::correlation::FireOrigin {
-                account: config.account.clone(),
-                region: config.region.clone(),
-            }),
+            .with_correlation(
+                crate::correlation::FireOrigin {
+                    account: config.account.clone(),
+                    region: config.region.clone(),
+                },
+                config.correlation.clone(),
+            ),
         );
 
         tokio::task::spawn_blocking({

@@ -104,6 +104,7 @@ impl Pipeline {
         let correlator = RwLock::new(Arc::new(Correlator::new(
             &rules.set,
             crate::correlation::FireOrigin::default(),
+            crate::correlation::CorrelationSettings::default(),
         )));
         Pipeline {
             correlator,
@@ -139,9 +140,13 @@ impl Pipeline {
     }
 
     /// Fires carry `origin`'s account and region (the server's), not the
-    /// configuration's defaults.
-    pub fn with_fire_origin(self, origin: crate::correlation::FireOrigin) -> Self {
-        let correlator = Correlator::new(&self.rules().set, origin);
+    /// configuration's defaults; event time is read as `settings` say.
+    pub fn with_correlation(
+        self,
+        origin: crate::correlation::FireOrigin,
+        settings: crate::correlation::CorrelationSettings,
+    ) -> Self {
+        let correlator = Correlator::new(&self.rules().set, origin, settings);
         *self.correlator.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(correlator);
         self
     }

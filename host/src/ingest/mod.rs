@@ -65,7 +65,7 @@ pub use limits::{IngestLimits, IngestOptions, entry_size};
 pub use native::NativeError;
 
 /// The `source` of the records the host writes about itself.
-pub const HOST_SOURCE: &str = "trailmark";
+pub use trailmark_event::HOST_SOURCE;
 
 /// Whether producers may not use `source`: [`HOST_SOURCE`], which only the
 /// host writes (so its records cannot be forged), and every `aws.*`, which

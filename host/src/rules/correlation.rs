@@ -21,10 +21,10 @@ use trailmark_correlate::{AfterFire, Condition, Correlation, Kind, Window, parse
 use super::document::Step;
 use super::rule::RuleProblem;
 
-/// The source of fire events.
-pub const FIRE_SOURCE: &str = "trailmark";
 /// The detail-type of fire events.
-pub const FIRE_DETAIL_TYPE: &str = "Correlation Match";
+pub use trailmark_event::CORRELATION_MATCH as FIRE_DETAIL_TYPE;
+/// The source of fire events.
+pub use trailmark_event::HOST_SOURCE as FIRE_SOURCE;
 
 /// The lateness allowance when a rule names none (or its timespan, when
 /// shorter): producers' clocks and queues put events a little behind the

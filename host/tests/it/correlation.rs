@@ -130,6 +130,86 @@ fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
     );
 }
 
+/// `[correlation] time-path` places events at the time producers put
+/// elsewhere; the standard `alert` and `archive` plugins take a fire as it
+/// is: a notification from the fire's templates, its detail archived.
+#[test]
+fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path() {
+    let setup = Setup::new();
+    setup.config("[correlation]\ntime-path = \"detail.meta.when\"\n");
+    setup.plugin("alert", "trailmark-plugin-alert");
+    setup.plugin("archive", "trailmark-plugin-archive");
+    setup.rule("deletes.yaml", DELETES);
+    setup.rule(
+        "mass.yaml",
+        &format!("{}grants: {{notify: [admins]}}\n", mass("alert", "5m")),
+    );
+    setup.rule(
+        "kept.yaml",
+        &format!(
+            "{}grants: {{archive: true}}\n",
+            mass("archive", "5m").replace("name: mass", "name: kept")
+        ),
+    );
+    let server = setup.start();
+
+    // `ts` is a day old: read there, every event would be too late to count.
+    let now = now_ms();
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let mut entry = delete_by("mallory", &format!("b{i}"), now - 86_400_000);
+            let mut detail: Value =
+                serde_json::from_str(entry["Detail"].as_str().expect("detail")).expect("json");
+            detail["meta"] = json!({"when": now + i});
+            entry["Detail"] = Value::String(detail.to_string());
+            let answer = put_accepted(&server, &[entry]);
+            answer["Entries"][0]["EventId"]
+                .as_str()
+                .expect("event id")
+                .to_owned()
+        })
+        .collect();
+
+    let alerts = setup.path().join("data").join("notifications.jsonl");
+    server.wait_until(WAIT, "the fire's notification", |_| {
+        std::fs::read_to_string(&alerts).is_ok_and(|t| t.lines().count() == 1)
+    });
+    let alert: Value =
+        serde_json::from_str(std::fs::read_to_string(&alerts).expect("alerts").trim())
+            .expect("json line");
+    assert_eq!(alert["channel"], "admins", "{alert}");
+    assert_eq!(
+        alert["subject"], r#"mass fired for {"detail.author":"mallory"}"#,
+        "{alert}"
+    );
+    let message = alert["message"].as_str().expect("message");
+    assert!(message.contains("3 matching events"), "{message}");
+    for id in &ids {
+        assert!(message.contains(id.as_str()), "{id} in {message}");
+    }
+    assert_eq!(
+        metric(&server, "trailmark_correlation_late_events_total", "mass"),
+        0.0
+    );
+
+    server.wait_until(WAIT, "the fire archived", |s| {
+        s.metric("trailmark_deliveries_total{rule=\"kept\",outcome=\"delivered\"}") == Some(1.0)
+    });
+    let keys = crate::common::archived_keys(&setup.path().join("data").join("archive"));
+    let group_key = format!("{}:{}", "mallory".len(), "mallory");
+    let fire_id = trailmark_correlate::fire_id("kept", &group_key, now, now + 2, now + 2);
+    assert_eq!(
+        keys,
+        [format!("trailmark/correlation/kept/{fire_id}.json")],
+        "the fire, under its deterministic id"
+    );
+    assert!(
+        server.dead_letters().is_empty(),
+        "{:?}",
+        server.dead_letters()
+    );
+}
+
 #[test]
 fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_correlation_does() {
     let setup = Setup::new();

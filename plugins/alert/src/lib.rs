@@ -3,9 +3,11 @@
 //! For every `Object State Change` it publishes to one channel a subject and
 //! a message rendered from templates, with the attributes `operation`,
 //! `entity-type`, `source` and `author` (channels may filter on them).
-//! Events that are not a valid `Object State Change` are rejected
-//! (dead-lettered) with the reason, as are templates that name a detail field
-//! the event lacks.
+//! A correlation rule's fire (`Correlation Match`, written by the host) is
+//! published too, from its own templates, with the attributes `source`,
+//! `detail-type` and `rule`. Other events that are not a valid
+//! `Object State Change` are rejected (dead-lettered) with the reason, as
+//! are templates that name a detail field the event lacks.
 //!
 //! Grants: `notify: [<channel>]`.
 //!
@@ -22,6 +24,13 @@
 //!     Received: {time}
 //!     Source:   {source}
 //!     Event:    {id}
+//!   fire-subject: "{detail.rule} fired for {detail.group}"
+//!   fire-message: |-                     # the default:
+//!     Correlation rule {detail.rule} fired: {detail.count} matching events
+//!     for {detail.group}, from {detail.first} to {detail.last}.
+//!
+//!     Events: {detail.events}
+//!     Fire:   {id}
 //! ```
 //!
 //! Templates take the placeholders of the SDK's `Template`: `{id}`,
@@ -42,10 +51,18 @@ const DEFAULT_MESSAGE: &str = "{entity-type} {entity-id}: {operation} by {author
                                Received: {time}\n\
                                Source:   {source}\n\
                                Event:    {id}";
+// A fire's detail: rule, group (an object of the group-by values), count,
+// first and last event time, the contributing event ids.
+const DEFAULT_FIRE_SUBJECT: &str = "{detail.rule} fired for {detail.group}";
+const DEFAULT_FIRE_MESSAGE: &str = "Correlation rule {detail.rule} fired: {detail.count} matching events\n\
+                                    for {detail.group}, from {detail.first} to {detail.last}.\n\
+                                    \n\
+                                    Events: {detail.events}\n\
+                                    Fire:   {id}";
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub struct Config {
     /// The channel to publish to.
     channel: String,
@@ -53,6 +70,13 @@ pub struct Config {
     subject: Template,
     /// The message template.
     message: Template,
+    /// The subject template of a correlation fire.
+    fire_subject: Template,
+    /// The message template of a correlation fire.
+    fire_message: Template,
+    /// A fire's rule name, for its `rule` attribute (not configurable).
+    #[serde(skip)]
+    fire_rule: Template,
 }
 
 impl Default for Config {
@@ -63,6 +87,11 @@ impl Default for Config {
                 .expect("the default subject template is valid"),
             message: Template::parse(DEFAULT_MESSAGE)
                 .expect("the default message template is valid"),
+            fire_subject: Template::parse(DEFAULT_FIRE_SUBJECT)
+                .expect("the default fire subject template is valid"),
+            fire_message: Template::parse(DEFAULT_FIRE_MESSAGE)
+                .expect("the default fire message template is valid"),
+            fire_rule: Template::parse("{detail.rule}").expect("a valid template"),
         }
     }
 }
@@ -90,6 +119,9 @@ export_plugin!(fn handle(Config) as pub AlertPlugin);
 
 /// The notification for `event`.
 fn alert(event: &Event<'_>, config: &Config) -> Result<Alert, PluginError> {
+    if event.is_correlation_match() {
+        return fire_alert(event, config);
+    }
     let change = event.state_change()?;
     Ok(Alert {
         subject: config.subject.render(event)?,
@@ -99,6 +131,20 @@ fn alert(event: &Event<'_>, config: &Config) -> Result<Alert, PluginError> {
             ("entity-type".to_owned(), change.entity_type.to_owned()),
             ("source".to_owned(), event.source().to_owned()),
             ("author".to_owned(), change.author.to_owned()),
+        ],
+    })
+}
+
+/// The notification for a correlation rule's fire.
+fn fire_alert(event: &Event<'_>, config: &Config) -> Result<Alert, PluginError> {
+    let rule = config.fire_rule.render(event)?;
+    Ok(Alert {
+        subject: config.fire_subject.render(event)?,
+        message: config.fire_message.render(event)?,
+        attributes: vec![
+            ("source".to_owned(), event.source().to_owned()),
+            ("detail-type".to_owned(), event.detail_type().to_owned()),
+            ("rule".to_owned(), rule),
         ],
     })
 }
@@ -223,6 +269,64 @@ mod tests {
         assert!(
             matches!(&host.calls()[0], Call::Notify { message, .. }
                 if message == "book 978-0-13-468599-1 deleted by carol@example.com at 1795607998000"),
+            "{:?}",
+            host.calls()
+        );
+    }
+
+    #[test]
+    fn a_correlation_fire_is_published_from_the_fire_templates() {
+        let detail = json!({"rule": "mass-deletes", "fire-id": "f-1",
+            "group": {"detail.author": "mallory"}, "count": 21,
+            "first": "2026-11-25T11:55:00Z", "last": "2026-11-25T11:59:58Z",
+            "ts": 1795607998000_i64, "events": ["e-1", "e-2"]});
+        let fire = trailmark_sdk::trailmark_event::Event {
+            source: "trailmark".into(),
+            ..journaled("f-1", "Correlation Match", &detail.to_string())
+        };
+        let mut host = Host::new();
+        assert_eq!(
+            host.run::<AlertPlugin>("", &Batch::of([fire.clone()])),
+            [Answer::Ok]
+        );
+        let Some(Call::Notify {
+            channel,
+            subject,
+            message,
+            attributes,
+            ..
+        }) = host.calls().first().cloned()
+        else {
+            panic!("one notification, got {:?}", host.calls());
+        };
+        assert_eq!(channel, "admins");
+        assert_eq!(
+            subject,
+            r#"mass-deletes fired for {"detail.author":"mallory"}"#
+        );
+        assert_eq!(
+            message,
+            "Correlation rule mass-deletes fired: 21 matching events\n\
+             for {\"detail.author\":\"mallory\"}, from 2026-11-25T11:55:00Z to 2026-11-25T11:59:58Z.\n\n\
+             Events: [\"e-1\",\"e-2\"]\nFire:   f-1"
+        );
+        assert_eq!(
+            attributes,
+            [
+                ("source".to_owned(), "trailmark".to_owned()),
+                ("detail-type".to_owned(), "Correlation Match".to_owned()),
+                ("rule".to_owned(), "mass-deletes".to_owned())
+            ]
+        );
+        // A producer cannot pass its own event off as a fire.
+        let forged = journaled("f-2", "Correlation Match", &detail.to_string());
+        let answers = Host::new().run::<AlertPlugin>("", &Batch::of([forged]));
+        assert!(matches!(&answers[0], Answer::Reject(_)), "{answers:?}");
+        let config = r#"{"fire-subject": "{detail.count} x {detail.rule}"}"#;
+        let mut host = Host::new();
+        host.run::<AlertPlugin>(config, &Batch::of([fire]));
+        assert!(
+            matches!(&host.calls()[0], Call::Notify { subject, .. } if subject == "21 x mass-deletes"),
             "{:?}",
             host.calls()
         );

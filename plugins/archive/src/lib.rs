@@ -6,8 +6,10 @@
 //! `delete` without `data` has no body and stores nothing (the `metadata`
 //! plugin records no archive key for it, so the entity's history shows the
 //! delete without a body rather than the event's detail dressed up as one).
-//! Events that are not a valid `Object State Change` are rejected
-//! (dead-lettered) with the reason.
+//! A correlation rule's fire (`Correlation Match`, written by the host) is
+//! stored whole, its detail as journaled, under `fire-key`: the evidence of
+//! what fired and on which events. Other events that are not a valid
+//! `Object State Change` are rejected (dead-lettered) with the reason.
 //!
 //! It parses no JSON: the host hands over the typed fields and the raw
 //! text of `data`. Only `pretty: true` parses the body, to re-indent it.
@@ -24,12 +26,17 @@
 //!   # (the archive never overwrites a body with different bytes).
 //!   key: "{source}/{entity-type}/{entity-id}/{ts}-{operation}-{id}.json"
 //!   pretty: false   # true: re-encode the body as indented JSON
+//!   # Where a correlation fire's detail goes.
+//!   fire-key: "trailmark/correlation/{detail.rule}/{id}.json"
 //! ```
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use trailmark_sdk::{DEFAULT_ARCHIVE_KEY, Event, PluginError, Template, export_plugin, serde_json};
+
+/// Where a correlation fire's detail is stored by default.
+const DEFAULT_FIRE_KEY: &str = "trailmark/correlation/{detail.rule}/{id}.json";
 
 /// The rule's config.
 #[derive(Debug, Deserialize)]
@@ -39,6 +46,8 @@ pub struct Config {
     key: Template,
     /// Re-encode the stored JSON indented.
     pretty: bool,
+    /// Where to store a correlation fire.
+    fire_key: Template,
 }
 
 impl Default for Config {
@@ -46,6 +55,7 @@ impl Default for Config {
         Self {
             key: Template::parse(DEFAULT_ARCHIVE_KEY).expect("the default key template is valid"),
             pretty: false,
+            fire_key: Template::parse(DEFAULT_FIRE_KEY).expect("the default fire key is valid"),
         }
     }
 }
@@ -66,6 +76,10 @@ type Entry<'e> = (String, Cow<'e, [u8]>);
 /// The key and body to store for `event` (the body borrowed from the
 /// event unless it is re-indented), or `None` for a delete without `data`.
 fn entry<'e>(event: &Event<'e>, config: &Config) -> Result<Option<Entry<'e>>, PluginError> {
+    if event.is_correlation_match() {
+        let key = config.fire_key.render_key(event)?;
+        return Ok(Some((key, Cow::Borrowed(event.detail().as_bytes()))));
+    }
     let change = event.state_change()?;
     let Some(body) = change.data else {
         return Ok(None);
@@ -212,5 +226,27 @@ mod tests {
             "{:?}",
             host.calls()
         );
+    }
+
+    #[test]
+    fn a_correlation_fire_is_stored_whole_under_the_fire_key() {
+        let detail =
+            r#"{"rule":"mass-deletes","fire-id":"f-1","group":{"detail.author":"m"},"count":21}"#;
+        let fire = trailmark_sdk::trailmark_event::Event {
+            source: "trailmark".into(),
+            ..journaled("f-1", "Correlation Match", detail)
+        };
+        let mut host = Host::new();
+        assert_eq!(host.run::<Archive>("", &Batch::of([fire])), [Answer::Ok]);
+        assert!(
+            matches!(&host.calls()[0], Call::ArchivePut { key, body, .. }
+                if key == "trailmark/correlation/mass-deletes/f-1.json" && body == detail.as_bytes()),
+            "{:?}",
+            host.calls()
+        );
+        // Only the host writes fires: the same event from a producer is not one.
+        let forged = journaled("f-2", "Correlation Match", detail);
+        let answers = Host::new().run::<Archive>("", &Batch::of([forged]));
+        assert!(matches!(&answers[0], Answer::Reject(_)), "{answers:?}");
     }
 }
