@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(r.first(), Some(&place(1, "a")));
         let mut out = Vec::new();
         while let Some((p, _)) = r.pop_first() {
-            out.push(p.1.as_str().to_owned());
+            out.push(p.1.to_string());
         }
         assert_eq!(out, ["a", "c", "e", "f", "g", "i"]);
     }
