@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::deadlines::{Deadlines, Due};
 use crate::event_id::EventId;
@@ -17,6 +18,11 @@ use crate::state::{
     Chain, ChainIds, Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Summary,
     temporal_summary,
 };
+
+/// How one event takes part in one correlation, rule by rule: nearly always
+/// once, kept inline (no allocation per event). A snapshot holds it as a
+/// sequence, as it did a `Vec`.
+pub(crate) type Contributions = SmallVec<[Contribution; 1]>;
 
 /// How one event takes part in one correlation: which of its rules
 /// (`member`, an index into `rules` then `absent`), in which group, and the
@@ -165,7 +171,7 @@ impl Runner {
         &mut self,
         time: Millis,
         id: &EventId,
-        contributions: Vec<Contribution>,
+        contributions: Contributions,
         fires: &mut Vec<Fire>,
     ) {
         if self.state.frontier.is_some_and(|f| time < f) {
@@ -589,7 +595,7 @@ mod tests {
             key: key.into(),
             value: None,
         };
-        r.offer(t, &EventId::new(id), vec![c], fires);
+        r.offer(t, &EventId::new(id), Contributions::from_elem(c, 1), fires);
     }
 
     #[test]
