@@ -9,10 +9,11 @@
 //! at, and the entry pushed again if it moved. The runner keeps, per group,
 //! the deadline its live entry was pushed with (`queued`, never later than
 //! the real one), so an entry whose group is gone, or that a newer entry
-//! replaced, is recognised and dropped when it comes up. An entry names its
-//! group's slot, so coming up costs no hashing: the slot's key must be the
-//! entry's own (the same allocation, not only the same text: a group closed
-//! and opened again under the same key has a new one).
+//! replaced, is recognised and dropped when it comes up. An entry finds its
+//! group by key when it comes up (rarely: about once per group per
+//! timespan), and the group's key must be the entry's own (the same
+//! allocation, not only the same text: a group closed and opened again
+//! under the same key has a new one).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -25,7 +26,6 @@ use crate::model::Millis;
 pub(crate) struct Due {
     pub(crate) at: Millis,
     pub(crate) key: Arc<str>,
-    pub(crate) slot: u32,
 }
 
 impl Ord for Due {
@@ -57,8 +57,8 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
-    pub(crate) fn push(&mut self, at: Millis, key: Arc<str>, slot: u32) {
-        self.heap.push(Reverse(Due { at, key, slot }));
+    pub(crate) fn push(&mut self, at: Millis, key: Arc<str>) {
+        self.heap.push(Reverse(Due { at, key }));
     }
 
     /// The earliest entry, if it is before `t`.
@@ -98,9 +98,9 @@ mod tests {
     #[test]
     fn entries_come_up_by_deadline_then_key() {
         let mut d = Deadlines::default();
-        d.push(5, "b".into(), 0);
-        d.push(3, "z".into(), 1);
-        d.push(5, "a".into(), 2);
+        d.push(5, "b".into());
+        d.push(3, "z".into());
+        d.push(5, "a".into());
         assert_eq!(d.pop_before(3), None);
         assert_eq!(d.pop_before(4).map(|e| e.at), Some(3));
         assert_eq!(d.pop_first().map(|e| e.key), Some("a".into()));

@@ -1,11 +1,16 @@
-//! An event id as the windows keep it: inline when it is short (the host's
-//! UUIDs, fire ids), shared otherwise.
+//! An event id as the windows keep it: 24 bytes, with no allocation for the
+//! ids the host makes.
 //!
-//! Windows keep the ids of their recent events to name them in a fire. A
-//! heap copy per id was one allocation per event, and one more cache miss
-//! per event when a window let the id go (freeing, or dropping a shared
-//! count, reads the allocation). Inline, an id is copied with its window
-//! entry and let go for nothing.
+//! Windows keep the ids of their recent events to name them in a fire, so
+//! an id's size is most of a window's memory: at 100k groups every event
+//! touches its window's buffer out of cache, and the smaller the entries
+//! the fewer lines and pages that buffer spans. The host's event ids are
+//! UUIDs in their canonical text (36 bytes) and fire ids are 32 hex digits:
+//! both are kept as their 16 bytes and written back as the same text. Other
+//! ids up to 22 bytes are kept inline; longer ones are shared.
+//!
+//! Which form an id takes is a function of its text, so two ids are equal
+//! exactly when their forms are; they order as their texts do.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -13,44 +18,138 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Longest id kept inline: a UUID is 36 bytes, a fire id 32.
-const INLINE: usize = 46;
+/// Longest id kept inline as text.
+const SHORT: usize = 22;
+
+/// Longest text a packed form stands for (a UUID).
+const PACKED_TEXT: usize = 36;
+
+/// Where a canonical UUID has its hyphens.
+const HYPHENS: [usize; 4] = [8, 13, 18, 23];
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// An event id.
 #[derive(Clone)]
 pub(crate) enum EventId {
-    Inline { len: u8, bytes: [u8; INLINE] },
+    /// Text of up to [`SHORT`] bytes.
+    Short { len: u8, bytes: [u8; SHORT] },
+    /// A UUID, lowercase and hyphenated (`8-4-4-4-12`), as its 16 bytes.
+    Uuid([u8; 16]),
+    /// 32 lowercase hex digits (a fire id), as their 16 bytes.
+    Hex([u8; 16]),
+    /// Any other text.
     Shared(Arc<str>),
+}
+
+/// The value of a lowercase hex digit.
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// 32 lowercase hex digits as 16 bytes.
+fn unhex(digits: impl Iterator<Item = u8>) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for c in digits {
+        let v = nibble(c)?;
+        let byte = out.get_mut(n / 2)?;
+        *byte = if n % 2 == 0 { v << 4 } else { *byte | v };
+        n += 1;
+    }
+    (n == 32).then_some(out)
+}
+
+fn uuid(text: &[u8]) -> Option<[u8; 16]> {
+    if text.len() != PACKED_TEXT || HYPHENS.iter().any(|&i| text[i] != b'-') {
+        return None;
+    }
+    unhex(
+        text.iter()
+            .enumerate()
+            .filter(|(i, _)| !HYPHENS.contains(i))
+            .map(|(_, &c)| c),
+    )
+}
+
+/// The text of 16 packed bytes, hyphenated as a UUID or not.
+fn write_hex(bytes: &[u8; 16], hyphens: bool, out: &mut [u8; PACKED_TEXT]) -> usize {
+    let mut n = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if hyphens && matches!(i, 4 | 6 | 8 | 10) {
+            out[n] = b'-';
+            n += 1;
+        }
+        out[n] = HEX[usize::from(b >> 4)];
+        out[n + 1] = HEX[usize::from(b & 0xf)];
+        n += 2;
+    }
+    n
 }
 
 impl EventId {
     pub(crate) fn new(id: &str) -> Self {
-        if id.len() <= INLINE {
-            let mut bytes = [0u8; INLINE];
-            bytes[..id.len()].copy_from_slice(id.as_bytes());
-            EventId::Inline {
-                len: id.len() as u8,
+        let text = id.as_bytes();
+        if text.len() <= SHORT {
+            let mut bytes = [0u8; SHORT];
+            bytes[..text.len()].copy_from_slice(text);
+            return EventId::Short {
+                len: text.len() as u8,
                 bytes,
-            }
-        } else {
-            EventId::Shared(id.into())
+            };
         }
+        if let Some(bytes) = uuid(text) {
+            return EventId::Uuid(bytes);
+        }
+        if text.len() == 32
+            && let Some(bytes) = unhex(text.iter().copied())
+        {
+            return EventId::Hex(bytes);
+        }
+        EventId::Shared(id.into())
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            // Copied from a `&str` whole: always UTF-8.
-            EventId::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+    /// Call `f` with the id's text.
+    pub(crate) fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut buf = [0u8; PACKED_TEXT];
+        let text: &[u8] = match self {
+            EventId::Short { len, bytes } => &bytes[..usize::from(*len)],
+            EventId::Uuid(bytes) => {
+                let n = write_hex(bytes, true, &mut buf);
+                &buf[..n]
             }
-            EventId::Shared(id) => id,
-        }
+            EventId::Hex(bytes) => {
+                let n = write_hex(bytes, false, &mut buf);
+                &buf[..n]
+            }
+            EventId::Shared(id) => return f(id),
+        };
+        // Copied from a `&str` whole, or hex digits: always UTF-8.
+        f(std::str::from_utf8(text).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_str(|s| f.write_str(s))
     }
 }
 
 impl PartialEq for EventId {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        match (self, other) {
+            (EventId::Short { len: a, bytes: x }, EventId::Short { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            (EventId::Uuid(a), EventId::Uuid(b)) | (EventId::Hex(a), EventId::Hex(b)) => a == b,
+            (EventId::Shared(a), EventId::Shared(b)) => a == b,
+            // The form is a function of the text.
+            _ => false,
+        }
     }
 }
 
@@ -58,7 +157,15 @@ impl Eq for EventId {}
 
 impl Ord for EventId {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        match (self, other) {
+            (EventId::Short { len: a, bytes: x }, EventId::Short { len: b, bytes: y }) => {
+                x[..usize::from(*a)].cmp(&y[..usize::from(*b)])
+            }
+            // Hex digits order as the nibbles they stand for, and a UUID's
+            // hyphens are at the same places in both texts.
+            (EventId::Uuid(a), EventId::Uuid(b)) | (EventId::Hex(a), EventId::Hex(b)) => a.cmp(b),
+            _ => self.with_str(|a| other.with_str(|b| a.cmp(b))),
+        }
     }
 }
 
@@ -70,13 +177,13 @@ impl PartialOrd for EventId {
 
 impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
+        self.with_str(|s| fmt::Debug::fmt(s, f))
     }
 }
 
 impl Serialize for EventId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+        self.with_str(|text| s.serialize_str(text))
     }
 }
 
@@ -91,16 +198,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_short_or_long_read_back_and_order_as_text() {
+    fn ids_of_every_form_read_back_and_order_as_text() {
         let uuid = "0b6f3c8e-2f9a-4c3e-9a57-8f1d2e3c4b5a";
-        let long = "x".repeat(INLINE + 1);
-        for id in [uuid, "", "é", long.as_str()] {
-            assert_eq!(EventId::new(id).as_str(), id);
+        let fire = "00ff3c8e2f9a4c3e9a578f1d2e3c4b5a";
+        let upper = "0B6F3C8E-2F9A-4C3E-9A57-8F1D2E3C4B5A";
+        let long = "x".repeat(SHORT + 1);
+        let ids = [
+            uuid,
+            fire,
+            upper,
+            "",
+            "é",
+            "ev12",
+            long.as_str(),
+            "0b6f3c8e-2f9a-4c3e-9a57-8f1d2e3c4b5",
+            "0b6f3c8e-2f9a-4c3e-9a57-8f1d2e3c4b5a0",
+            "0b6f3c8e22f9a-4c3e-9a57-8f1d2e3c4b5a",
+            "00ff3c8e2f9a4c3e9a578f1d2e3c4b5g",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "00000000000000000000000000000000",
+        ];
+        for id in ids {
+            assert_eq!(EventId::new(id).to_string(), id);
         }
-        assert!(matches!(EventId::new(uuid), EventId::Inline { .. }));
+        assert!(matches!(EventId::new(uuid), EventId::Uuid(_)));
+        assert!(matches!(EventId::new(fire), EventId::Hex(_)));
+        assert!(matches!(EventId::new(upper), EventId::Shared(_)));
+        assert!(matches!(EventId::new("ev12"), EventId::Short { .. }));
         assert!(matches!(EventId::new(&long), EventId::Shared(_)));
-        assert!(EventId::new("a") < EventId::new(&long));
-        assert!(EventId::new("y") > EventId::new(&long));
-        assert_eq!(EventId::new("b"), EventId::new("b"));
+        for a in ids {
+            for b in ids {
+                assert_eq!(EventId::new(a).cmp(&EventId::new(b)), a.cmp(b), "{a} {b}");
+                assert_eq!(EventId::new(a) == EventId::new(b), a == b, "{a} {b}");
+            }
+        }
+        assert_eq!(std::mem::size_of::<EventId>(), 24);
     }
 }

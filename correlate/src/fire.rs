@@ -64,6 +64,12 @@ pub(crate) fn group_key<'a>(values: impl IntoIterator<Item = &'a str>) -> String
     key
 }
 
+/// How long `value`'s part of a key is ([`push_key_part`]).
+pub(crate) fn key_part_len(value: &str) -> usize {
+    let digits = value.len().checked_ilog10().map_or(1, |d| d as usize + 1);
+    digits + 1 + value.len()
+}
+
 /// Append one value to a group key (length-prefixed), with no allocation
 /// but the key's own.
 pub(crate) fn push_key_part(key: &mut String, value: &str) {
@@ -94,6 +100,16 @@ mod tests {
         let key = group_key(values);
         assert_eq!(group_values(&key), values);
         assert_ne!(group_key(["ab", "c"]), group_key(["a", "bc"]));
+    }
+
+    #[test]
+    fn a_key_part_is_as_long_as_said() {
+        for len in [0, 1, 9, 10, 99, 100, 1000] {
+            let value = "x".repeat(len);
+            let mut key = String::new();
+            push_key_part(&mut key, &value);
+            assert_eq!(key.len(), key_part_len(&value), "{len}");
+        }
     }
 
     #[test]

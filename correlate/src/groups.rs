@@ -1,14 +1,17 @@
-//! A rule's live groups: a slab of slots, found by key through a hash
-//! table of slot numbers.
+//! A rule's live groups, each kept in the bucket of a hash table that finds
+//! it by key.
 //!
 //! At 100k groups nearly every event's group is out of the CPU caches, so
 //! what an event costs is mostly how many separate places in memory it
 //! touches. A `HashMap<Arc<str>, _>` touches the table, then the key's own
-//! allocation to compare it, then the group. Here the table holds only a
-//! slot number; the slot holds the key's hash and, for a key of up to
-//! [`INLINE`] bytes, a copy of its text, beside the group itself: finding a
-//! group and reading it touch the table and one slot. A group is updated in
-//! its slot, never moved, so the table has no tombstones to rehash away.
+//! allocation to compare it, then the group; a table of slot numbers into a
+//! slab touches the table's control bytes, its bucket, then the slot. Here
+//! the bucket is the slot: it holds the key's hash and, for a key of up to
+//! [`INLINE`] bytes, a copy of its text, beside the group itself, so finding
+//! a group and reading it touch the control bytes and one slot. A group is
+//! updated in its slot. A slot's number (its bucket) holds until the next
+//! insertion, which may grow the table and move every slot: callers keep
+//! one only while they update that group.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -53,9 +56,7 @@ pub(crate) struct Groups<G> {
     /// Seeded per process: keys come from producers' fields, so a fixed
     /// seed would let one flood a bucket. Nothing depends on the order.
     hasher: RandomState,
-    table: HashTable<u32>,
-    slots: Vec<Option<Slot<G>>>,
-    free: Vec<u32>,
+    table: HashTable<Slot<G>>,
 }
 
 impl<G> Default for Groups<G> {
@@ -63,8 +64,6 @@ impl<G> Default for Groups<G> {
         Self {
             hasher: RandomState::default(),
             table: HashTable::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
         }
     }
 }
@@ -74,21 +73,17 @@ impl<G> Groups<G> {
         self.table.len()
     }
 
-    /// The slot of the group under `key`.
+    /// The slot of the group under `key` (good until the next insertion).
     pub(crate) fn find(&self, key: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
-        let slots = &self.slots;
-        self.table
-            .find(hash, |&at| {
-                slots[at as usize]
-                    .as_ref()
-                    .is_some_and(|s| s.matches(hash, key))
-            })
-            .copied()
+        let at = self
+            .table
+            .find_bucket_index(hash, |s| s.matches(hash, key))?;
+        Some(u32::try_from(at).expect("groups are capped far below 2^32"))
     }
 
     /// A new group (none is under `key`), with the deadline its heap entry
-    /// is pushed with.
+    /// is pushed with; its slot (good until the next insertion).
     pub(crate) fn insert(&mut self, key: Arc<str>, queued: i64, group: G) -> u32 {
         let hash = self.hasher.hash_one(&*key);
         let mut inline = [0u8; INLINE];
@@ -106,53 +101,34 @@ impl<G> Groups<G> {
             queued,
             group,
         };
-        let at = match self.free.pop() {
-            Some(at) => {
-                self.slots[at as usize] = Some(slot);
-                at
-            }
-            None => {
-                self.slots.push(Some(slot));
-                u32::try_from(self.slots.len() - 1).expect("groups are capped far below 2^32")
-            }
-        };
-        let slots = &self.slots;
-        self.table.insert_unique(hash, at, |&i| {
-            slots[i as usize].as_ref().map_or(0, |s| s.hash)
-        });
-        at
+        let at = self
+            .table
+            .insert_unique(hash, slot, |s| s.hash)
+            .bucket_index();
+        u32::try_from(at).expect("groups are capped far below 2^32")
     }
 
     /// Take the group out of slot `at`.
     pub(crate) fn remove(&mut self, at: u32) -> Option<Slot<G>> {
-        let slot = self.slots.get_mut(at as usize)?.take()?;
-        if let Ok(entry) = self.table.find_entry(slot.hash, |&i| i == at) {
-            entry.remove();
-        }
-        self.free.push(at);
-        Some(slot)
+        let entry = self.table.get_bucket_entry(at as usize).ok()?;
+        Some(entry.remove().0)
     }
 
     pub(crate) fn get(&self, at: u32) -> Option<&Slot<G>> {
-        self.slots.get(at as usize)?.as_ref()
+        self.table.get_bucket(at as usize)
     }
 
     pub(crate) fn get_mut(&mut self, at: u32) -> Option<&mut Slot<G>> {
-        self.slots.get_mut(at as usize)?.as_mut()
+        self.table.get_bucket_mut(at as usize)
     }
 
-    /// Every live slot and its number.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Slot<G>)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i as u32, s.as_ref()?)))
+    /// Every live slot.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot<G>> {
+        self.table.iter()
     }
 
     pub(crate) fn clear(&mut self) {
         self.table.clear();
-        self.slots.clear();
-        self.free.clear();
     }
 }
 
@@ -161,20 +137,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn groups_are_found_by_key_short_or_long_and_slots_are_reused() {
+    fn groups_are_found_by_key_short_or_long() {
         let mut g: Groups<u8> = Groups::default();
         let long = "x".repeat(INLINE + 5);
-        let a = g.insert("3:abc".into(), 0, 1);
-        let b = g.insert(long.as_str().into(), 0, 2);
-        assert_eq!(g.find("3:abc"), Some(a));
-        assert_eq!(g.find(&long), Some(b));
+        g.insert("3:abc".into(), 0, 1);
+        g.insert(long.as_str().into(), 0, 2);
+        let a = g.find("3:abc").expect("inserted");
+        let b = g.find(&long).expect("inserted");
+        assert_eq!(g.get(a).map(|s| s.group), Some(1));
+        assert_eq!(g.get(b).map(|s| s.group), Some(2));
         assert_eq!(g.find("3:abd"), None);
         assert_eq!(g.find(&long[1..]), None);
         assert_eq!(g.remove(a).map(|s| s.group), Some(1));
         assert_eq!(g.find("3:abc"), None);
         assert_eq!(g.len(), 1);
         let c = g.insert("1:z".into(), 0, 3);
-        assert_eq!(c, a, "a freed slot is used again");
         assert_eq!(g.get(c).map(|s| s.group), Some(3));
+        if let Some(s) = g.get_mut(c) {
+            s.group = 4;
+        }
+        assert_eq!(
+            g.find("1:z").and_then(|at| g.get(at)).map(|s| s.group),
+            Some(4)
+        );
+        assert_eq!(g.iter().count(), 2);
     }
 }

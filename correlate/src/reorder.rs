@@ -12,13 +12,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event_id::EventId;
 use crate::model::Millis;
-use crate::runner::Contribution;
+use crate::runner::Contributions;
 
 /// An event's place in the order: its time, then its id.
 pub(crate) type Place = (Millis, EventId);
 
 /// One waiting event: its place and how it takes part.
-pub(crate) type Waiting = (Place, Vec<Contribution>);
+pub(crate) type Waiting = (Place, Contributions);
 
 /// The buffer.
 #[derive(Debug, Clone, Default)]
@@ -26,13 +26,13 @@ pub(crate) struct Reorder {
     /// Events that came after every other queued one, in order.
     in_order: VecDeque<Waiting>,
     /// Events that came before the last queued one.
-    out_of_order: BTreeMap<Place, Vec<Contribution>>,
+    out_of_order: BTreeMap<Place, Contributions>,
 }
 
 impl Reorder {
     /// Add an event; one already waiting at the same place is kept (the
     /// same event offered twice counts once).
-    pub(crate) fn insert(&mut self, place: Place, contributions: Vec<Contribution>) {
+    pub(crate) fn insert(&mut self, place: Place, contributions: Contributions) {
         match self.in_order.back() {
             Some((last, _)) if place <= *last => {
                 if self
@@ -84,7 +84,7 @@ impl Reorder {
     }
 
     /// Every waiting event, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Place, &Vec<Contribution>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Place, &Contributions)> {
         let mut a = self.in_order.iter().map(|(p, c)| (p, c)).peekable();
         let mut b = self.out_of_order.iter().peekable();
         std::iter::from_fn(move || match (a.peek(), b.peek()) {
@@ -129,17 +129,19 @@ impl<'de> Deserialize<'de> for Reorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Contribution;
 
     fn place(t: Millis, id: &str) -> Place {
         (t, EventId::new(id))
     }
 
-    fn one(member: usize) -> Vec<Contribution> {
-        vec![Contribution {
+    fn one(member: usize) -> Contributions {
+        let c = Contribution {
             member,
             key: "1:a".into(),
             value: None,
-        }]
+        };
+        Contributions::from_elem(c, 1)
     }
 
     #[test]
@@ -153,7 +155,7 @@ mod tests {
         assert_eq!(r.first(), Some(&place(1, "a")));
         let mut out = Vec::new();
         while let Some((p, _)) = r.pop_first() {
-            out.push(p.1.as_str().to_owned());
+            out.push(p.1.to_string());
         }
         assert_eq!(out, ["a", "c", "e", "f", "g", "i"]);
     }

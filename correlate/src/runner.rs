@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::deadlines::{Deadlines, Due};
 use crate::event_id::EventId;
@@ -14,8 +15,14 @@ use crate::groups::Groups;
 use crate::model::{AfterFire, Correlation, Kind, Millis, Window};
 use crate::reorder::Reorder;
 use crate::state::{
-    Chain, Counted, Distinct, MAX_FIRE_EVENTS, Seen, State, Summary, temporal_summary,
+    Chain, ChainIds, Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Summary,
+    temporal_summary,
 };
+
+/// How one event takes part in one correlation, rule by rule: nearly always
+/// once, kept inline (no allocation per event). A snapshot holds it as a
+/// sequence, as it did a `Vec`.
+pub(crate) type Contributions = SmallVec<[Contribution; 1]>;
 
 /// How one event takes part in one correlation: which of its rules
 /// (`member`, an index into `rules` then `absent`), in which group, and the
@@ -82,27 +89,15 @@ pub(crate) struct Runner {
     max_pending: usize,
     keep: usize,
     pub(crate) state: RunnerState,
-    /// The live groups, each in a slot the deadline heap names; a group is
-    /// updated in place, so an event costs one lookup and no move.
+    /// The live groups, each in its slot of the table that finds it by key;
+    /// a group is updated in place, so an event costs one lookup and no
+    /// move.
     groups: Groups<Group>,
     /// Which windows close first; also the eviction order.
     deadlines: Deadlines,
     /// (until, key) for `suppressed`, to prune what has passed.
     suppress_index: BTreeSet<(Millis, Arc<str>)>,
     suppressed: HashMap<Arc<str>, Millis, RandomState>,
-}
-
-/// What stands in a slot's place while its group is being updated.
-fn placeholder() -> Group {
-    Group {
-        start: 0,
-        // Not due: a new group's slot has no heap entry until put back.
-        deadline: Millis::MAX,
-        last: 0,
-        open: false,
-        last_absent: None,
-        state: State::Ordered(Vec::new()),
-    }
 }
 
 impl Runner {
@@ -144,7 +139,7 @@ impl Runner {
         state.groups = self
             .groups
             .iter()
-            .map(|(_, s)| (s.key.to_string(), s.group.clone()))
+            .map(|s| (s.key.to_string(), s.group.clone()))
             .collect();
         state.suppressed = self
             .suppressed
@@ -176,7 +171,7 @@ impl Runner {
         &mut self,
         time: Millis,
         id: &EventId,
-        contributions: Vec<Contribution>,
+        contributions: Contributions,
         fires: &mut Vec<Fire>,
     ) {
         if self.state.frontier.is_some_and(|f| time < f) {
@@ -236,34 +231,37 @@ impl Runner {
         self.close_before(to, fires);
     }
 
-    /// The slot an entry of the heap names, when the entry is its group's
-    /// live one.
-    fn live(&self, due: &Due) -> Option<&Group> {
+    /// The slot of the group an entry of the heap names, when the entry is
+    /// that group's live one.
+    fn live(&self, due: &Due) -> Option<(u32, &Group)> {
+        let at = self.groups.find(&due.key)?;
         self.groups
-            .get(due.slot)
+            .get(at)
             .filter(|s| Arc::ptr_eq(&s.key, &due.key) && s.queued == due.at)
-            .map(|s| &s.group)
+            .map(|s| (at, &s.group))
     }
 
-    /// A live entry that came up: `true` when its group's window really
-    /// closes there; else the entry goes back in at the group's deadline.
-    fn due_now(&mut self, due: Due) -> Option<Due> {
-        let deadline = self.live(&due)?.deadline;
+    /// A live entry that came up: its group's slot when the group's window
+    /// really closes there; else the entry goes back in at the group's
+    /// deadline.
+    fn due_now(&mut self, due: Due) -> Option<(Due, u32)> {
+        let (at, group) = self.live(&due)?;
+        let deadline = group.deadline;
         if deadline == due.at {
-            return Some(due);
+            return Some((due, at));
         }
-        if let Some(slot) = self.groups.get_mut(due.slot) {
+        if let Some(slot) = self.groups.get_mut(at) {
             slot.queued = deadline;
         }
-        self.deadlines.push(deadline, due.key, due.slot);
+        self.deadlines.push(deadline, due.key);
         None
     }
 
     fn close_before(&mut self, t: Millis, fires: &mut Vec<Fire>) {
         let mut closing = Vec::new();
         while let Some(due) = self.deadlines.pop_before(t) {
-            if let Some(due) = self.due_now(due) {
-                let group = self.remove_group(due.slot);
+            if let Some((due, at)) = self.due_now(due) {
+                let group = self.remove_group(at);
                 closing.push((due, group));
             }
         }
@@ -294,7 +292,7 @@ impl Runner {
         if !decide {
             return;
         }
-        let Some(summary) = self.summary(&group.state, Millis::MIN) else {
+        let Some(summary) = summary(&group.state, Millis::MIN) else {
             return;
         };
         let quiet = self
@@ -306,34 +304,13 @@ impl Runner {
         }
     }
 
-    fn summary(&self, state: &State, since: Millis) -> Option<Summary> {
-        let sliding = since != Millis::MIN;
-        match state {
-            State::Count(c) => c.summary(sliding),
-            State::Distinct(d) => d.summary(since),
-            State::Temporal(seen) => temporal_summary(seen, since),
-            State::Ordered(_) => None,
-        }
-    }
-
-    fn fresh_state(&self) -> State {
-        match self.corr.kind {
-            Kind::EventCount => State::Count(Counted::default()),
-            Kind::ValueCount { .. } => State::Distinct(Distinct::default()),
-            Kind::Temporal => State::Temporal(vec![None; self.corr.rules.len()]),
-            Kind::TemporalOrdered => {
-                State::Ordered(vec![Default::default(); self.corr.rules.len()])
-            }
-        }
-    }
-
     /// A new group, its entry in the heap (none yet when its deadline is
     /// `Millis::MAX`: a group being opened).
     fn insert_group(&mut self, key: Arc<str>, group: Group) -> u32 {
         let deadline = group.deadline;
         let at = self.groups.insert(key.clone(), deadline, group);
         if deadline != Millis::MAX {
-            self.deadlines.push(deadline, key, at);
+            self.deadlines.push(deadline, key);
         }
         at
     }
@@ -346,19 +323,19 @@ impl Runner {
             .group
     }
 
-    /// Put an updated group back in its slot with its new deadline.
-    fn put_back(&mut self, at: u32, mut group: Group, deadline: Millis) {
-        group.deadline = deadline;
+    /// Give the group updated in slot `at` its new deadline.
+    fn settle(&mut self, at: u32, deadline: Millis) {
         let slot = self
             .groups
             .get_mut(at)
-            .expect("a group is put back in its own slot");
-        slot.group = group;
+            .expect("a group updated in place is in its slot");
+        slot.group.deadline = deadline;
         if deadline < slot.queued {
-            // Earlier than its entry (an absence cancelled): a new entry.
+            // Earlier than its entry (an absence cancelled, a group just
+            // opened): a new entry.
             slot.queued = deadline;
             let key = slot.key.clone();
-            self.deadlines.push(deadline, key, at);
+            self.deadlines.push(deadline, key);
         }
     }
 
@@ -368,10 +345,9 @@ impl Runner {
     /// group cap, not by the events of a timespan.
     fn compact_deadlines(&mut self) {
         if self.deadlines.len() > 2 * self.groups.len() + 1024 {
-            let live = self.groups.iter().map(|(slot, s)| Due {
+            let live = self.groups.iter().map(|s| Due {
                 at: s.queued,
                 key: s.key.clone(),
-                slot,
             });
             self.deadlines.rebuild(live);
         }
@@ -380,21 +356,20 @@ impl Runner {
     /// Drop the group whose window would close first.
     fn evict_stalest(&mut self) {
         while let Some(due) = self.deadlines.pop_first() {
-            if let Some(due) = self.due_now(due) {
-                self.remove_group(due.slot);
+            if let Some((_, at)) = self.due_now(due) {
+                self.remove_group(at);
                 self.state.stats.evictions += 1;
                 return;
             }
         }
     }
 
-    /// The slot of the group under `key` and its group, taken out to be
-    /// updated (a new one when there is none), or the group to open.
-    fn take_group(&mut self, key: &str, t: Millis) -> (u32, Group) {
-        if let Some(at) = self.groups.find(key)
-            && let Some(slot) = self.groups.get_mut(at)
-        {
-            return (at, std::mem::replace(&mut slot.group, placeholder()));
+    /// The slot of the group under `key`, opened when there is none. The
+    /// group is updated where it is: moving it out and back (a few hundred
+    /// bytes) cost a copy each way on every event.
+    fn slot_for(&mut self, key: &str, t: Millis) -> u32 {
+        if let Some(at) = self.groups.find(key) {
+            return at;
         }
         if self.groups.len() >= self.max_groups {
             self.evict_stalest();
@@ -410,14 +385,15 @@ impl Runner {
             last: t,
             open: false,
             last_absent: None,
-            state: self.fresh_state(),
+            state: fresh_state(&self.corr),
         };
-        let at = self.insert_group(key.into(), placeholder());
-        (at, group)
+        // No heap entry until its deadline is set (`settle`): any is
+        // earlier than `Millis::MAX`.
+        self.groups.insert(key.into(), Millis::MAX, group)
     }
 
     fn apply(&mut self, t: Millis, id: &EventId, c: Contribution, fires: &mut Vec<Fire>) {
-        let (at, mut group) = self.take_group(&c.key, t);
+        let at = self.slot_for(&c.key, t);
         // The contribution's own copy of the key text: the slot's shared one
         // lives in another allocation, a cache miss per event to read.
         let key: &str = &c.key;
@@ -433,22 +409,28 @@ impl Runner {
         } else {
             Millis::MIN
         };
-        let mut deadline = match self.corr.window {
+        let corr = &self.corr;
+        let group = &mut self
+            .groups
+            .get_mut(at)
+            .expect("a group found or opened is in its slot")
+            .group;
+        let mut deadline = match corr.window {
             Window::Tumbling => group.start.saturating_add(span - 1),
             Window::Sliding | Window::Session => t.saturating_add(span),
         };
         let mut fire = None;
-        if self.corr.is_absence() {
-            if c.member >= self.corr.rules.len() {
+        if corr.is_absence() {
+            if c.member >= corr.rules.len() {
                 group.last_absent = Some(t);
                 group.open = false;
-                group.state = self.fresh_state();
+                group.state = fresh_state(corr);
                 deadline = t;
             } else if group.last_absent != Some(t) {
                 if !group.open {
                     group.open = true;
                     group.start = t;
-                    group.state = self.fresh_state();
+                    group.state = fresh_state(corr);
                 }
                 group.last = t;
                 if let State::Count(counted) = &mut group.state {
@@ -472,7 +454,7 @@ impl Runner {
                     let chain = if c.member == 0 {
                         Some(Chain {
                             start: t,
-                            ids: vec![id.clone()],
+                            ids: ChainIds::from_elem(id.clone(), 1),
                         })
                     } else {
                         steps[c.member - 1]
@@ -492,7 +474,7 @@ impl Runner {
                             fire = Some(Summary {
                                 count: steps.len() as u64,
                                 first: chain.start,
-                                ids: chain.ids.iter().map(|i| i.as_str().to_owned()).collect(),
+                                ids: chain.ids.iter().map(EventId::to_string).collect(),
                             });
                         }
                         Some(chain) => steps[c.member].record(t, chain),
@@ -503,10 +485,10 @@ impl Runner {
             // Counted first, without building the fire's list of ids: most
             // events do not fire.
             if fire.is_none()
-                && !self.corr.condition.has_upper_bound()
-                && self.corr.condition.holds(count(&group.state, since))
+                && !corr.condition.has_upper_bound()
+                && corr.condition.holds(count(&group.state, since))
             {
-                fire = self.summary(&group.state, since);
+                fire = summary(&group.state, since);
             }
         }
         let mut keep_group = true;
@@ -515,12 +497,14 @@ impl Runner {
         {
             self.fire(key, summary, t, t, fires);
             if self.corr.after_fire == AfterFire::Reset {
-                group.state = self.fresh_state();
                 keep_group = !sliding;
+                if let Some(slot) = self.groups.get_mut(at) {
+                    slot.group.state = fresh_state(&self.corr);
+                }
             }
         }
         if keep_group {
-            self.put_back(at, group, deadline);
+            self.settle(at, deadline);
         } else {
             self.remove_group(at);
             self.compact_deadlines();
@@ -565,6 +549,28 @@ impl Runner {
     }
 }
 
+/// The window summary of a group's state at `since` (`Millis::MIN`: the
+/// whole window, as it closes).
+fn summary(state: &State, since: Millis) -> Option<Summary> {
+    let sliding = since != Millis::MIN;
+    match state {
+        State::Count(c) => c.summary(sliding),
+        State::Distinct(d) => d.summary(since),
+        State::Temporal(seen) => temporal_summary(seen, since),
+        State::Ordered(_) => None,
+    }
+}
+
+/// A window's state before its first event.
+fn fresh_state(corr: &Correlation) -> State {
+    match corr.kind {
+        Kind::EventCount => State::Count(Counted::default()),
+        Kind::ValueCount { .. } => State::Distinct(Distinct::default()),
+        Kind::Temporal => State::Temporal(Latest::from_elem(None, corr.rules.len())),
+        Kind::TemporalOrdered => State::Ordered(vec![Default::default(); corr.rules.len()]),
+    }
+}
+
 /// What a group's state counts at `since` (see [`Runner::summary`]), with
 /// no allocation.
 fn count(state: &State, since: Millis) -> u64 {
@@ -572,7 +578,7 @@ fn count(state: &State, since: Millis) -> u64 {
     match state {
         State::Count(c) if sliding => c.recent.len() as u64,
         State::Count(c) => c.total,
-        State::Distinct(d) => d.values.iter().filter(|(_, s)| s.time >= since).count() as u64,
+        State::Distinct(d) => d.values.iter().filter(|(_, t)| *t >= since).count() as u64,
         State::Temporal(seen) => seen.iter().flatten().filter(|s| s.time >= since).count() as u64,
         State::Ordered(_) => 0,
     }
@@ -589,7 +595,7 @@ mod tests {
             key: key.into(),
             value: None,
         };
-        r.offer(t, &EventId::new(id), vec![c], fires);
+        r.offer(t, &EventId::new(id), Contributions::from_elem(c, 1), fires);
     }
 
     #[test]
