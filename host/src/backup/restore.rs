@@ -425,7 +425,7 @@ fn restore_event(
     high_water: u64,
 ) -> Event {
     let now = now_ms();
-    let id = crate::ingest::new_event_id();
+    let id = uuid::Uuid::new_v4().to_string();
     let detail = json!({
         "entity-type": "trailmark.restore",
         "entity-id": id,

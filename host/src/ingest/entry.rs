@@ -166,7 +166,7 @@ pub(crate) fn build_event(draft: Draft<'_>, state: &IngestState) -> Result<Event
     };
 
     Ok(Event {
-        id: super::new_event_id(),
+        id: uuid::Uuid::new_v4().to_string(),
         version: "0".to_owned(),
         source: source.to_owned(),
         detail_type: detail_type.to_owned(),

@@ -67,16 +67,6 @@ pub use native::NativeError;
 /// The `source` of the records the host writes about itself.
 pub use trailmark_event::HOST_SOURCE;
 
-/// A new event id: a UUID version 7, whose leading bits are the time in
-/// milliseconds, so that ids made later sort later. Every store keyed by
-/// event id (the event index, the metadata store's primary key, the
-/// journal's lookups) then takes new ids at the end of its B-tree instead
-/// of at a random page: at tens of millions of events that is the
-/// difference between appending and re-reading the index from disk.
-pub fn new_event_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 /// Whether producers may not use `source`: [`HOST_SOURCE`], which only the
 /// host writes (so its records cannot be forged), and every `aws.*`, which
 /// EventBridge reserves for AWS services. Both HTTP APIs refuse such an

@@ -154,7 +154,7 @@ async fn audited(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    let request_id = crate::ingest::new_event_id();
+    let request_id = uuid::Uuid::new_v4().to_string();
     let at = now_ms();
     let route = request
         .extensions()

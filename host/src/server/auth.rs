@@ -472,7 +472,7 @@ impl AuthState {
     /// Journal one audit event about the host itself, on the reserved path.
     async fn record(&self, entity_type: &str, author: &str, data: Value) -> Result<(), ()> {
         let now = now_ms();
-        let id = crate::ingest::new_event_id();
+        let id = uuid::Uuid::new_v4().to_string();
         let detail = json!({
             "entity-type": entity_type,
             "entity-id": id,
