@@ -21,4 +21,3 @@ mod s3_prefix;
 pub mod server;
 pub mod subjects;
 pub mod targets;
-pub mod timespec;

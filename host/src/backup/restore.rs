@@ -18,7 +18,7 @@ use super::manifest::Manifest;
 use super::{BackupError, paths};
 use crate::engine::records::{OutcomeRecord, OutcomesRecord, ReopenRecord, kind};
 use crate::server::auth::AUDIT_SOURCE;
-use crate::timespec::{format_ms, now_ms};
+use trailmark_backend_api::when::{format_ms, now_ms};
 
 /// The file a restore leaves in the new data directory: the
 /// `trailmark.restore` event (JSON), journaled by the restored server at its

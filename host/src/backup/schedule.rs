@@ -20,7 +20,7 @@ use trailmark_backend_api::units;
 use super::manifest::Manifest;
 use super::take::{BackupOptions, BackupReport, Source, take};
 use super::{BackupError, open_destination};
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// `[backup]`: scheduled backups (off unless `every` and `to` are set).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

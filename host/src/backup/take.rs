@@ -18,7 +18,7 @@ use super::digest::digest_file;
 use super::manifest::{FileEntry, Manifest, StoresMark};
 use super::{BackupError, paths};
 use crate::engine::checkpoints::Checkpointer;
-use crate::timespec::{format_ms, now_ms};
+use trailmark_backend_api::when::{format_ms, now_ms};
 
 /// The serving data directory and what writes to it.
 pub struct Source {

@@ -14,7 +14,7 @@ use trailmark_journal::PublicKey;
 
 use super::{OutputFormat, ServerArg};
 use crate::backup::{self, PointInTime, RestoreOptions};
-use crate::timespec::{now_ms, parse_time_ms};
+use trailmark_backend_api::when::{now_ms, parse_time_ms};
 
 /// Arguments of `backup`.
 #[derive(Debug, Args)]

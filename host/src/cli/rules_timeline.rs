@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::correlation::{FireOrigin, TimelineError, fire_envelope, run_timeline};
 use crate::rules::RuleSet;
-use crate::timespec::format_ms;
+use trailmark_backend_api::when::format_ms;
 
 use super::{OutputFormat, table};
 

@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use trailmark_correlate::{Fields, Millis};
 use trailmark_event::ParsedEvent;
 
-use crate::timespec::to_ms;
+use trailmark_backend_api::when::to_ms;
 
 /// Where event time is read first: the detail's `ts`.
 pub const DEFAULT_TIME_PATH: &str = "detail.ts";

@@ -7,7 +7,7 @@ use trailmark_backends::Event;
 use trailmark_correlate::Fire;
 
 use crate::rules::correlation::{FIRE_DETAIL_TYPE, FIRE_SOURCE};
-use crate::timespec::format_ms;
+use trailmark_backend_api::when::format_ms;
 
 /// The account and region a fire's envelope carries: the server's own
 /// (`[server] account` and `region`), as in every event it accepts.

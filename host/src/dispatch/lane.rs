@@ -16,7 +16,7 @@ use super::retry::{self, Next};
 use super::{DeadLetter, Delivery, Failure, LaneSpec, Outcome, Shared};
 use crate::metrics::RuleMetrics;
 use crate::rules::DeliveryOrder;
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// Wait before retrying a read-back that failed (an I/O error).
 const READ_RETRY: Duration = Duration::from_millis(500);

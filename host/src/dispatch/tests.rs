@@ -90,7 +90,7 @@ fn delivery(seq: u64) -> Delivery {
     Delivery {
         seq,
         event: Arc::new(ParsedEvent::new(event)),
-        accepted_ms: crate::timespec::now_ms(),
+        accepted_ms: trailmark_backend_api::when::now_ms(),
         attempts: 0,
     }
 }

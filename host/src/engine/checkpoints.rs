@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use tracing::{info, warn};
 use trailmark_journal::{CheckpointKey, CheckpointLog, Journal};
 
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// The signing key's file name in the data directory.
 pub const KEY_FILE: &str = "checkpoint.key";

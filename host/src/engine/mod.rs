@@ -43,13 +43,13 @@ use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::targets::Targets;
-use crate::timespec::now_ms;
 use checkpoints::Checkpointer;
 use event_index::EventIndex;
 use outcomes::JournalOutcomes;
 use pipeline::{ActiveRules, OpenDeliveries, Pipeline};
 use plugins::PluginHost;
 use reload::{ReloadStatus, Reloader};
+use trailmark_backend_api::when::now_ms;
 
 /// How long shutdown waits for running deliveries; the rest stay owed in the
 /// journal and run after the next start.
@@ -395,7 +395,9 @@ async fn correlation_clock(pipeline: Arc<Pipeline>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let fires = pipeline.correlator().advance(crate::timespec::now_ms());
+        let fires = pipeline
+            .correlator()
+            .advance(trailmark_backend_api::when::now_ms());
         pipeline.journal_fires(fires);
     }
 }

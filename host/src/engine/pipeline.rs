@@ -19,7 +19,7 @@ use crate::dispatch::{DeadLetter, Delivery, Dispatcher, LaneSpec, Outcome, Outco
 use crate::ingest::{BoxFuture, Intake, IntakeError};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// A rule set in force, with its version.
 pub struct ActiveRules {

@@ -15,7 +15,7 @@ use super::plugins::PluginHost;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::targets::Targets;
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// The result of the last rule/plugin (re)load.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]

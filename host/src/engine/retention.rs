@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use tracing::{info, warn};
 
 use super::pipeline::Pipeline;
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// Drop journal segments whose events are all delivered (none in memory or
 /// still to be read back by a lane) and older than the retention period.

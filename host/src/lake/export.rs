@@ -20,7 +20,7 @@ use crate::engine::envelope;
 use crate::engine::pipeline::Pipeline;
 use crate::engine::records::{EventRecord, kind};
 use crate::rules::{HostTarget, RuleSet};
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// How often the exporter looks for new journal records.
 const POLL: Duration = Duration::from_millis(200);

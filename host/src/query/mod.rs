@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use crate::server::access::ResultCount;
 use crate::server::api_error::{ApiError, ApiQuery};
 use crate::server::params::{ChangesCursor, TimeText};
-use crate::timespec::{format_ms, now_ms, parse_time_ms};
+use trailmark_backend_api::when::{format_ms, now_ms, parse_time_ms};
 
 /// Default and maximum page sizes (of changes and of history versions).
 pub const DEFAULT_LIMIT: usize = 100;

@@ -41,7 +41,7 @@ use trailmark_auth::{Principal, PrincipalKind};
 use trailmark_backends::Event;
 
 use crate::ingest::Intake;
-use crate::timespec::{format_ms, now_ms};
+use trailmark_backend_api::when::{format_ms, now_ms};
 
 /// The `detail-type` of access records.
 pub const ACCESS_DETAIL_TYPE: &str = "Trail Access";

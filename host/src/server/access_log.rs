@@ -23,7 +23,7 @@ use super::api_error::{ApiError, ApiQuery};
 use super::access::ACCESS_DETAIL_TYPE;
 use crate::engine::pipeline::Pipeline;
 use crate::engine::records::{EventRecord, kind};
-use crate::timespec::{format_ms, now_ms, parse_time_ms};
+use trailmark_backend_api::when::{format_ms, now_ms, parse_time_ms};
 
 /// Most records one answer holds.
 const MAX_LIMIT: usize = 1000;

@@ -23,7 +23,7 @@ use crate::engine::pipeline::Pipeline;
 use crate::engine::reload::{ReloadOutcome, ReloadStatus, Reloader};
 use crate::engine::replay::{ReplayError, Replayed};
 use crate::metrics::Metrics;
-use crate::timespec::format_ms;
+use trailmark_backend_api::when::format_ms;
 
 use super::access::ResultCount;
 use super::api_error::{ApiError, ApiJson, ApiPath, ApiQuery, Refused};
@@ -144,7 +144,7 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         &s.pipeline.correlator().stats(),
         s.pipeline.fires_journaled(),
     ));
-    text.push_str(&s.backup.render(crate::timespec::now_ms()));
+    text.push_str(&s.backup.render(trailmark_backend_api::when::now_ms()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -219,9 +219,11 @@ async fn readyz(
     let reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (status, mut body) = readiness(synced, rules, &reload);
     // Late backups are a warning, not a reason to stop traffic.
-    let started_ms = crate::timespec::now_ms() - s.started.elapsed().as_millis() as i64;
-    body.warnings
-        .extend(s.backup.warning(crate::timespec::now_ms(), started_ms));
+    let started_ms = trailmark_backend_api::when::now_ms() - s.started.elapsed().as_millis() as i64;
+    body.warnings.extend(
+        s.backup
+            .warning(trailmark_backend_api::when::now_ms(), started_ms),
+    );
     if principal.is_none() {
         body.reload.errors = None;
     }
@@ -854,11 +856,11 @@ async fn replay(
     State(s): State<AdminState>,
     ApiJson(r): ApiJson<ReplayRequest>,
 ) -> Result<Json<Replayed>, Refused> {
-    let now = crate::timespec::now_ms();
-    let since = crate::timespec::parse_time_ms(&r.since.0, now)
+    let now = trailmark_backend_api::when::now_ms();
+    let since = trailmark_backend_api::when::parse_time_ms(&r.since.0, now)
         .map_err(|e| ApiError::bad_request(format!("`since`: {e}")))?;
     let until = match &r.until {
-        Some(TimeText(u)) => crate::timespec::parse_time_ms(u, now)
+        Some(TimeText(u)) => trailmark_backend_api::when::parse_time_ms(u, now)
             .map_err(|e| ApiError::bad_request(format!("`until`: {e}")))?,
         None => i64::MAX,
     };

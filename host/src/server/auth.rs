@@ -63,7 +63,7 @@ use trailmark_backends::Event;
 use super::refusals::{Admit, RefusalKey, RefusalLog, RefusalSample};
 use crate::ingest::{AMZ_JSON_1_1, BodyError, HOST_SOURCE, Intake, Refusal, read_limited};
 use crate::metrics::Metrics;
-use crate::timespec::{format_ms, now_ms};
+use trailmark_backend_api::when::{format_ms, now_ms};
 
 /// The `source` of the audit events the host writes about itself.
 pub const AUDIT_SOURCE: &str = HOST_SOURCE;

@@ -65,7 +65,7 @@ pub async fn replay(
         pipeline.deliver(
             d.seq,
             Arc::new(event.into()),
-            crate::timespec::now_ms(),
+            trailmark_backend_api::when::now_ms(),
             std::slice::from_ref(&d.rule),
         );
         out.replayed.push(d.id);

@@ -133,7 +133,7 @@ mod tests {
     /// them, so a pattern wider than the parser is a failing run).
     #[test]
     fn time_pattern_examples_parse() {
-        let now = crate::timespec::now_ms();
+        let now = trailmark_backend_api::when::now_ms();
         for text in [
             "2026-11-25T10:00:00Z",
             "2026-02-28T23:59:59.123+05:30",
@@ -143,7 +143,10 @@ mod tests {
             "500ms",
             "999999d",
         ] {
-            assert!(crate::timespec::parse_time_ms(text, now).is_ok(), "{text}");
+            assert!(
+                trailmark_backend_api::when::parse_time_ms(text, now).is_ok(),
+                "{text}"
+            );
         }
     }
 

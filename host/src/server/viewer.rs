@@ -40,7 +40,7 @@ use crate::engine::pipeline::Pipeline;
 use crate::engine::records::{EventRecord, kind};
 use crate::engine::reload::ReloadStatus;
 use crate::metrics::Metrics;
-use crate::timespec::now_ms;
+use trailmark_backend_api::when::now_ms;
 
 /// What `GET /v1/export` needs.
 #[derive(Clone)]

@@ -367,7 +367,7 @@ fn signature(secret: &Secret, style: SignatureStyle, body: &[u8]) -> String {
             format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
         }
         SignatureStyle::Stripe => {
-            let ts = crate::timespec::now_ms() / 1000;
+            let ts = trailmark_backend_api::when::now_ms() / 1000;
             mac.update(format!("{ts}.").as_bytes());
             mac.update(body);
             format!("t={ts},v1={}", hex::encode(mac.finalize().into_bytes()))
