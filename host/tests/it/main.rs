@@ -31,6 +31,7 @@ mod auth;
 mod aws_pipeline;
 mod backlog;
 mod backup;
+mod bench_cli;
 mod compat;
 mod correlation;
 mod crash;
