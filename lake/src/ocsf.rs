@@ -25,7 +25,7 @@ use parquet::file::writer::SerializedRowGroupWriter;
 use crate::Row;
 use crate::error::LakeError;
 use crate::layout::day_of;
-use crate::parquet_file::{int64, next_column, optional_text, required_text, write_file};
+use crate::parquet_file::{int64, next_column, optional_text, required, required_text, write_file};
 
 /// The OCSF schema version the rows follow (what Security Lake's custom
 /// sources take).
@@ -298,12 +298,7 @@ fn int32(
     group: &mut SerializedRowGroupWriter<'_, Vec<u8>>,
     values: &[i32],
 ) -> Result<(), LakeError> {
-    let mut column = next_column(group)?;
-    column
-        .typed::<Int32Type>()
-        .write_batch(values, None, None)
-        .map_err(LakeError::parquet)?;
-    column.close().map_err(LakeError::parquet)
+    required::<Int32Type>(group, values)
 }
 
 fn text(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use parquet::data_type::{ByteArray, ByteArrayType, DataType, Int64Type};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -180,9 +180,17 @@ pub(crate) fn int64(
     group: &mut SerializedRowGroupWriter<'_, Vec<u8>>,
     values: &[i64],
 ) -> Result<(), LakeError> {
+    required::<Int64Type>(group, values)
+}
+
+/// The next column, a required value of physical type `T` (one per row).
+pub(crate) fn required<T: DataType>(
+    group: &mut SerializedRowGroupWriter<'_, Vec<u8>>,
+    values: &[T::T],
+) -> Result<(), LakeError> {
     let mut column = next_column(group)?;
     column
-        .typed::<Int64Type>()
+        .typed::<T>()
         .write_batch(values, None, None)
         .map_err(LakeError::parquet)?;
     column.close().map_err(LakeError::parquet)
