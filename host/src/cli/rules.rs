@@ -125,9 +125,11 @@ pub struct TestArgs {
         requires = "events"
     )]
     rules: Vec<PathBuf>,
-    /// Where an event's time is read (epoch ms or RFC 3339); the envelope's
-    /// `time` when absent.
-    #[arg(long, value_name = "PATH", default_value = crate::correlation::DEFAULT_TIME_PATH, requires = "events")]
+    /// Where an event's time is read (epoch ms or RFC 3339): `time` or a
+    /// `detail.` path, as `[correlation] time-path`; the envelope's `time`
+    /// when absent.
+    #[arg(long, value_name = "PATH", default_value = crate::correlation::DEFAULT_TIME_PATH,
+          value_parser = time_path, requires = "events")]
     time_path: String,
     /// Output format of --events.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, requires = "events")]
@@ -523,6 +525,11 @@ fn show(server: &ServerArg, name: &str, output: OutputFormat) -> Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--time-path`, checked as `[correlation] time-path` is.
+fn time_path(text: &str) -> Result<String, String> {
+    crate::correlation::check_time_path(text).map(|()| text.to_owned())
 }
 
 #[cfg(test)]

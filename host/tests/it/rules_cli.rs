@@ -191,4 +191,20 @@ fn rules_test_says_which_line_of_the_timeline_is_bad() {
         err.contains("events.jsonl:3: the event has no time"),
         "{err}"
     );
+
+    // A time path that cannot hold a time is refused before any event is read.
+    let out = rules_test(
+        setup.path(),
+        &[
+            "--rules",
+            "rules",
+            "--events",
+            "events.jsonl",
+            "--time-path",
+            "ts",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`ts` cannot hold an event time"), "{err}");
 }
