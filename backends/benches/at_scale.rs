@@ -4,7 +4,9 @@
 //! entity ids as producers send them.
 //!
 //! `cargo bench -p trailmark-backends --bench at_scale` (or with
-//! `TRAILMARK_BENCH_RECORDS=N`, default 300,000). It prints the process CPU
+//! `TRAILMARK_BENCH_RECORDS=N`, default 300,000; `TRAILMARK_BENCH_IDS=ordered`
+//! for event ids that sort by time, as the host's UUID v7 ids do, instead
+//! of random ones, as UUID v4 ids were). It prints the process CPU
 //! time per put for each store, over the whole run, and over its last
 //! tenth (the price once the store is large). Run two builds one after the
 //! other and compare the ratio; the machine is shared.
@@ -24,16 +26,24 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(300_000);
+    let ordered = std::env::var("TRAILMARK_BENCH_IDS").is_ok_and(|v| v == "ordered");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rng = fastrand::Rng::with_seed(7);
     let events: Vec<(String, String, String)> = (0..records)
-        .map(|_| {
+        .map(|i| {
             let kind = ["book", "customer", "order", "invoice"][rng.usize(..4)];
             let entity = format!("{kind}-{}", rng.u32(..50_000));
+            // UUID v7: 48 bits of milliseconds first (10 events a
+            // millisecond here), then random bits.
+            let first = if ordered {
+                1_765_000_000_000_u64 + i as u64 / 10
+            } else {
+                rng.u64(..1 << 48)
+            };
             let id = format!(
                 "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                rng.u32(..),
-                rng.u16(..),
+                first >> 16,
+                first & 0xffff,
                 rng.u16(..),
                 rng.u16(..),
                 rng.u64(..1 << 48)
