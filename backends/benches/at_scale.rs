@@ -5,8 +5,8 @@
 //!
 //! `cargo bench -p trailmark-backends --bench at_scale` (or with
 //! `TRAILMARK_BENCH_RECORDS=N`, default 300,000; `TRAILMARK_BENCH_IDS=ordered`
-//! for event ids that sort by time, as the host's UUID v7 ids do, instead
-//! of random ones, as UUID v4 ids were). It prints the process CPU
+//! for event ids that sort by time, as UUID v7 ids would, instead
+//! of random ones, as the host's UUID v4 ids are). It prints the process CPU
 //! time per put for each store, over the whole run, and over its last
 //! tenth (the price once the store is large). Run two builds one after the
 //! other and compare the ratio; the machine is shared.
