@@ -5,7 +5,9 @@
 //! "Time", "EventBusName", "TraceHeader"}], "EndpointId"}`. `Time` is epoch
 //! seconds (a number, as the SDKs send it) or RFC 3339 text. `EventBusName`,
 //! `TraceHeader` and `EndpointId` are accepted and ignored: a Trailmark host
-//! has one bus. Unknown fields are ignored, as AWS does.
+//! has one bus; `EventBusName` and `TraceHeader` must still be strings (or
+//! null), else the request is a `SerializationException` as on AWS. Unknown
+//! fields are ignored, as AWS does.
 //!
 //! Response (HTTP 200): `{"FailedEntryCount": n, "Entries": [...]}` with one
 //! result per request entry, in request order: `{"EventId": ".."}` or
@@ -63,6 +65,8 @@ enum EntryField {
     Detail,
     Resources,
     Time,
+    EventBusName,
+    TraceHeader,
     #[serde(other)]
     Other,
 }
@@ -128,6 +132,11 @@ impl<'de> Deserialize<'de> for RequestEntry {
                         EntryField::Detail => once(&mut map, &mut detail, "Detail")?,
                         EntryField::Resources => once(&mut map, &mut resources, "Resources")?,
                         EntryField::Time => once(&mut map, &mut time, "Time")?,
+                        // Ignored, but a string as documented: AWS refuses
+                        // a request whose fields have the wrong JSON type.
+                        EntryField::EventBusName | EntryField::TraceHeader => {
+                            map.next_value::<Option<String>>()?;
+                        }
                         EntryField::Other => {
                             map.next_value::<Checked>()?;
                         }

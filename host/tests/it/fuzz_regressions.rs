@@ -113,3 +113,23 @@ async fn f3_invalid_text_in_an_ignored_field_is_a_serialization_exception() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["__type"], "SerializationException", "{answer}");
 }
+
+/// F4 (schemathesis, put_events): `EventBusName` given as a number was
+/// ignored and the request answered 200, though the API types it as a
+/// string. Ignored fields the API names keep their type: the request is a
+/// SerializationException, as on EventBridge.
+#[tokio::test]
+async fn f4_a_named_ignored_field_of_the_wrong_type_is_a_serialization_exception() {
+    for field in [r#""EventBusName":4.2e16"#, r#""TraceHeader":{"a":1}"#] {
+        let body =
+            format!(r#"{{"Entries":[{{"Source":"s","DetailType":"t","Detail":"{{}}",{field}}}]}}"#);
+        let (status, answer, events) = aws("AWSEvents.PutEvents", body.into_bytes()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert_eq!(answer["__type"], "SerializationException", "{answer}");
+        assert!(events.is_empty(), "nothing is submitted");
+    }
+    let body = br#"{"Entries":[{"Source":"s","DetailType":"t","Detail":"{}","EventBusName":null,"TraceHeader":"Root=1"}]}"#;
+    let (status, answer, events) = aws("AWSEvents.PutEvents", body.to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(events.len(), 1, "{answer}");
+}
