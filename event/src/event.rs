@@ -16,6 +16,10 @@ pub const HOST_SOURCE: &str = "trailmark";
 /// the events that made it fire.
 pub const CORRELATION_MATCH: &str = "Correlation Match";
 
+/// The `detail-type` of a trail access record: one per authenticated read
+/// of trail data (who, how, what route and query, how many results).
+pub const TRAIL_ACCESS: &str = "Trail Access";
+
 /// An event in the Amazon EventBridge envelope, as journaled.
 ///
 /// Its serde form is the journal's: kebab-case field names and `detail` as
@@ -99,6 +103,12 @@ impl Event {
     /// Whether this is a correlation rule's fire, written by the host.
     pub fn is_correlation_match(&self) -> bool {
         self.source == HOST_SOURCE && self.detail_type == CORRELATION_MATCH
+    }
+
+    /// Whether this is a trail access record (a read's trace), written by
+    /// the host.
+    pub fn is_trail_access(&self) -> bool {
+        self.source == HOST_SOURCE && self.detail_type == TRAIL_ACCESS
     }
 }
 

@@ -21,7 +21,7 @@ mod json_kind;
 mod parsed;
 mod state_change;
 
-pub use event::{CORRELATION_MATCH, Event, HOST_SOURCE, STATE_CHANGE};
+pub use event::{CORRELATION_MATCH, Event, HOST_SOURCE, STATE_CHANGE, TRAIL_ACCESS};
 pub use json_kind::{JsonKind, json_kind};
 pub use parsed::ParsedEvent;
 pub use state_change::{Operation, StateChange, StateChangeError};

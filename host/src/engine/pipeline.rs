@@ -428,7 +428,11 @@ impl Pipeline {
         // Deliveries are queued from the journal's completion callback, so
         // every lane sees them in journal order: a lane that is behind can
         // then leave them in the journal and read them back by position.
-        let hashes: Vec<IdHash> = matched.iter().map(|e| IdHash::of(&e.event().id)).collect();
+        let hashes: Vec<IdHash> = if admission == Admission::Access {
+            Vec::new()
+        } else {
+            matched.iter().map(|e| IdHash::of(&e.event().id)).collect()
+        };
         let dispatcher = self.dispatcher.clone();
         let metrics = self.metrics.clone();
         let (seqs, orphans) = self
@@ -436,12 +440,15 @@ impl Pipeline {
                 queue_in_order(&dispatcher, &metrics, seqs, matched)
             })
             .await?;
-        self.index
-            .add(hashes.into_iter().zip(seqs.iter().copied()).collect());
-        // Access records are reads' traces, not events written to the trail.
+        // Access records are reads' traces, not events written to the trail:
+        // they are listed from the journal (`GET /v1/access`), never looked
+        // up by id, so they stay out of the id index (a random B-tree insert
+        // per read).
         let counter = if admission == Admission::Access {
             &self.metrics.access_records
         } else {
+            self.index
+                .add(hashes.into_iter().zip(seqs.iter().copied()).collect());
             &self.metrics.events_accepted
         };
         counter.fetch_add(seqs.len() as u64, Relaxed);

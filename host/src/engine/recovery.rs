@@ -80,8 +80,8 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// Apply one record. Returns the event id of an event record (for the
-    /// id index).
+    /// Apply one record. Returns the event id of an event record for the id
+    /// index (not of an access record: those are listed, never looked up).
     pub fn apply(
         &mut self,
         journal: &Journal,
@@ -96,7 +96,7 @@ impl<'a> Fold<'a> {
                     );
                     return Ok(None);
                 };
-                let id = r.event.id.clone();
+                let id = (!r.event.is_trail_access()).then(|| r.event.id.clone());
                 let matched = r.rules.clone();
                 let rules: BTreeSet<String> = match self.rule {
                     Some(rule) => r
@@ -121,7 +121,7 @@ impl<'a> Fold<'a> {
                         },
                     );
                 }
-                Ok(Some(id))
+                Ok(id)
             }
             kind::OUTCOME | kind::OUTCOMES => {
                 let Some(r) = OutcomesRecord::from_stored(record.kind, &record.payload) else {

@@ -44,7 +44,7 @@ use crate::ingest::Intake;
 use trailmark_backend_api::when::{format_ms, now_ms};
 
 /// The `detail-type` of access records.
-pub const ACCESS_DETAIL_TYPE: &str = "Trail Access";
+pub use trailmark_event::TRAIL_ACCESS as ACCESS_DETAIL_TYPE;
 
 /// Largest JSON answer read back to count its results; larger ones are
 /// recorded without a count.
@@ -184,21 +184,21 @@ async fn audited(
         }
         None => counted(response).await,
     };
-    let detail = json!({
-        "request-id": request_id,
-        "principal": trailmark_auth::printable(&principal.name, REFLECT_CHARS),
-        "auth": auth,
-        "at": format_ms(at),
-        "method": method,
-        "route": route,
-        "path": trailmark_auth::printable(&path, REFLECT_CHARS),
-        "query": query,
-        "status": response.status().as_u16(),
-        "results": results,
-        "bytes": bytes,
-        "remote": remote,
-        "user-agent": user_agent,
-    });
+    let detail = AccessDetail {
+        request_id: &request_id,
+        principal: trailmark_auth::printable(&principal.name, REFLECT_CHARS),
+        auth,
+        at: format_ms(at),
+        method: &method,
+        route: &route,
+        path: trailmark_auth::printable(&path, REFLECT_CHARS),
+        query: &query,
+        status: response.status().as_u16(),
+        results,
+        bytes,
+        remote: remote.as_deref(),
+        user_agent: user_agent.as_deref(),
+    };
     let event = Event {
         id: request_id.clone(),
         version: "0".to_owned(),
@@ -208,7 +208,7 @@ async fn audited(
         account: state.account.clone(),
         region: state.region.clone(),
         resources: Vec::new(),
-        detail: detail.to_string(),
+        detail: serde_json::to_string(&detail).expect("plain record serializes"),
     };
     if let Err(e) = state.intake.submit_access(vec![event]).await {
         state
@@ -235,6 +235,26 @@ async fn audited(
         response.headers_mut().insert("x-request-id", id);
     }
     response
+}
+
+/// An access record's detail, written straight to its JSON text (no
+/// intermediate value: one is built per read).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AccessDetail<'a> {
+    request_id: &'a str,
+    principal: String,
+    auth: &'a str,
+    at: String,
+    method: &'a str,
+    route: &'a str,
+    path: String,
+    query: &'a str,
+    status: u16,
+    results: Option<u64>,
+    bytes: Option<u64>,
+    remote: Option<&'a str>,
+    user_agent: Option<&'a str>,
 }
 
 /// The query string as `key=value` pairs, decoded, sorted, re-encoded:

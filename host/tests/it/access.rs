@@ -184,6 +184,58 @@ fn access_records_survive_kill_9_once_their_read_was_answered_and_verify() {
     assert_success(&out);
 }
 
+/// Access records are listed (`GET /v1/access`), never looked up by id: they
+/// stay out of the event-id index, both as they are written and when a
+/// restart re-indexes the journal, while the events beside them are found.
+#[test]
+fn access_records_stay_out_of_the_id_index_live_and_after_a_reindex() {
+    let setup = Setup::new();
+    let server = setup.start();
+    let token = server.token().expect("token");
+    let body = put_accepted(&server, &[state_change("book", "1", "insert", "ann", None)]);
+    let event_id = body["Entries"][0]["EventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, request_id) = read(&server.url, "/v1/changes?limit=1", &token);
+    assert_eq!(status, 200);
+    let request_id = request_id.expect("request id");
+    let found = |server: &crate::common::Server, id: &str| {
+        server.get(&format!("/v1/events/{id}")).expect("get").0
+    };
+    assert_eq!(found(&server, &event_id), 200);
+    assert_eq!(
+        found(&server, &request_id),
+        404,
+        "indexed as it was written"
+    );
+    assert_eq!(
+        access_records(&server).get(&request_id).map_or(0, Vec::len),
+        1
+    );
+    server.kill();
+
+    // Without its index file the server re-indexes the whole journal.
+    for file in [
+        "event-index.sqlite",
+        "event-index.sqlite-wal",
+        "event-index.sqlite-shm",
+    ] {
+        let _ = std::fs::remove_file(setup.path().join("data").join(file));
+    }
+    let server = setup.start();
+    assert_eq!(
+        found(&server, &event_id),
+        200,
+        "re-indexed from the journal"
+    );
+    assert_eq!(found(&server, &request_id), 404, "re-indexed at start");
+    assert_eq!(
+        access_records(&server).get(&request_id).map_or(0, Vec::len),
+        1
+    );
+}
+
 /// Not a test: the query rate with access auditing on and off, measured in
 /// one run, alternating, for BENCHMARKS.md. Run it with
 /// `cargo test -p trailmark --test it access::query_rate -- --ignored --nocapture`.
