@@ -15,9 +15,9 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::hint::black_box;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
-use rustix::time::{ClockId, clock_gettime};
+use trailmark_bench_support::ThreadCpuTime;
 use trailmark_correlate::{Condition, Correlation, Engine, Event, Fields, Kind, Limits};
 
 const GROUPS: u64 = 100_000;
@@ -72,44 +72,6 @@ fn correlation(kind: Kind) -> Correlation {
         3_600_000,
         condition,
     )
-}
-
-/// The calling thread's CPU time, in nanoseconds.
-struct ThreadCpuTime;
-
-fn thread_cpu_nanos() -> u64 {
-    let t = clock_gettime(ClockId::ThreadCPUTime);
-    (t.tv_sec as u64) * 1_000_000_000 + t.tv_nsec as u64
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        thread_cpu_nanos()
-    }
-
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_nanos().saturating_sub(start)
-    }
-
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-
-    fn zero(&self) -> u64 {
-        0
-    }
-
-    fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds, as wall time's are.
-        WallTime.formatter()
-    }
 }
 
 fn bench<M: Measurement>(c: &mut Criterion<M>) {

@@ -19,6 +19,7 @@ use std::hint::black_box;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use trailmark_bench_support::thread_cpu_nanos;
 use trailmark_pattern::{Matcher, MatcherBuilder, Pattern};
 
 /// Counts live heap bytes, their peak, and allocations, to measure what building a
@@ -171,22 +172,6 @@ fn build_ours(rules: &[Value]) -> Matcher {
         );
     }
     b.build()
-}
-
-/// The calling thread's CPU time so far, in nanoseconds: time spent preempted by other
-/// processes on a shared machine does not count.
-fn thread_cpu_nanos() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec, and the clock id is a constant every
-    // Linux kernel since 2.6.12 supports.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(status, 0, "the thread CPU clock is available on Linux");
-    let seconds = u64::try_from(now.tv_sec).expect("CPU time is not negative");
-    let nanos = u64::try_from(now.tv_nsec).expect("CPU time is not negative");
-    seconds * 1_000_000_000 + nanos
 }
 
 /// Runs `f` over the events cyclically for one slice of thread CPU time (or exactly

@@ -36,8 +36,6 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "standard/cpu_time.rs"]
-mod cpu_time;
 #[path = "standard/native.rs"]
 mod native;
 #[path = "standard/paired.rs"]
@@ -53,9 +51,9 @@ use criterion::Criterion;
 use criterion::measurement::Measurement;
 use trailmark_runtime::{ArchiveGrant, Binding, BindingSpec, Grants, LOG_TARGET, Runtime};
 
-use crate::cpu_time::ThreadCpuTime;
 use crate::native::Native;
 use crate::stores::Stores;
+use trailmark_bench_support::ThreadCpuTime;
 
 // ---------------------------------------------------------------------------
 // The event, the rules and the log sink.
@@ -361,7 +359,7 @@ fn main() {
     }
     if std::env::var_os("TRAILMARK_BENCH_CPU_TIME").is_some() {
         let mut c = Criterion::default()
-            .with_measurement(ThreadCpuTime::new())
+            .with_measurement(ThreadCpuTime)
             .configure_from_args();
         standard_plugins(&mut c, "standard_cpu_");
         c.final_summary();

@@ -14,9 +14,9 @@ use trailmark_event::ParsedEvent;
 use trailmark_runtime::Runtime;
 
 use crate::Standard;
-use crate::cpu_time::thread_cpu_nanos;
 use crate::native::Native;
 use crate::stores::Stores;
+use trailmark_bench_support::thread_cpu_nanos;
 
 /// Calls per batch: long enough to dwarf the clock reads, short enough for
 /// many rounds.

@@ -1,0 +1,76 @@
+//! What Trailmark's benchmarks share: the calling thread's CPU time, for
+//! runs on a shared machine. Time the thread spends preempted by other
+//! processes is not counted, so numbers scatter less under load than wall
+//! time (what the other work does to the caches still shows). Wall time is
+//! the figure to quote; CPU time is for comparing two builds on a busy
+//! machine.
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use rustix::time::{ClockId, clock_gettime};
+
+/// The calling thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`), in
+/// nanoseconds.
+pub fn thread_cpu_nanos() -> u64 {
+    let now = clock_gettime(ClockId::ThreadCPUTime);
+    let seconds = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
+    seconds * 1_000_000_000 + nanos
+}
+
+/// A criterion measurement of the benchmarking thread's CPU time, in
+/// nanoseconds, formatted like wall time:
+/// `Criterion::default().with_measurement(ThreadCpuTime)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_nanos()
+    }
+
+    fn end(&self, started: u64) -> u64 {
+        thread_cpu_nanos().saturating_sub(started)
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    fn to_f64(&self, nanos: &u64) -> f64 {
+        *nanos as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_counts_this_threads_work_and_not_its_sleep() {
+        let start = thread_cpu_nanos();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let slept = thread_cpu_nanos() - start;
+        let mut x = 0u64;
+        let busy_from = thread_cpu_nanos();
+        while thread_cpu_nanos() - busy_from < 20_000_000 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let worked = thread_cpu_nanos() - busy_from;
+        assert!(
+            slept < 20_000_000,
+            "a 50 ms sleep counted {slept} ns of CPU"
+        );
+        assert!(worked >= 20_000_000, "{worked} ns");
+    }
+}
