@@ -13,7 +13,9 @@
 //!   before its first one, so the chain verifies across segments and after retention.
 //! - **Group commit**: appends go over a bounded channel to the writer thread, which
 //!   writes everything pending with one write and one `fdatasync`, then completes each
-//!   caller. N concurrent appenders cost about one fsync per batch.
+//!   caller. N concurrent appenders cost about one fsync per batch. A written-only append
+//!   may skip the hand-off: [`Journal::offer_now`] writes it on the caller's thread when
+//!   the writer is idle (same chain, same failure handling, never an fsync there).
 //! - **Visibility**: readers see a record once it is durable. A reader therefore never
 //!   acts on a record a crash could take back.
 //! - **Recovery**: [`Journal::open`] checks every segment; a torn write at the tail is
@@ -78,7 +80,7 @@ pub use verify::{
 
 use index::Shared;
 pub use writer::AppendDone;
-use writer::{Request, Writer};
+use writer::{Request, Writer, WriterCell};
 
 /// Name of the lock file that keeps two journals off one directory.
 const LOCK_FILE: &str = "LOCK";
@@ -197,6 +199,9 @@ pub struct Journal {
     shared: Arc<Shared>,
     tx: Option<SyncSender<Request>>,
     writer: Option<JoinHandle<()>>,
+    /// The writer's state: its thread's, and a caller's that writes itself
+    /// ([`Journal::offer_now`]).
+    cell: WriterCell,
 }
 
 impl std::fmt::Debug for Journal {
@@ -228,15 +233,23 @@ impl Journal {
         let shared = Arc::new(Shared::new(dir.to_path_buf(), options, index));
         let (tx, rx) = mpsc::sync_channel(queue_capacity);
         // The writer thread owns the lock: it is released when the last write is done.
-        let writer = Writer::new(Arc::clone(&shared), start, lock);
+        let cell: WriterCell = Arc::new(std::sync::Mutex::new(Some(Writer::new(
+            Arc::clone(&shared),
+            start,
+            lock,
+        ))));
         let handle = std::thread::Builder::new()
             .name("journal-writer".to_owned())
-            .spawn(move || writer.run(rx))
+            .spawn({
+                let cell = Arc::clone(&cell);
+                move || writer::run(&cell, rx)
+            })
             .map_err(|e| JournalError::io(dir, "spawn writer thread", e))?;
         Ok(Journal {
             shared,
             tx: Some(tx),
             writer: Some(handle),
+            cell,
         })
     }
 
@@ -291,6 +304,39 @@ impl Journal {
     ) -> Result<(), Unqueued> {
         let Some((tx, request)) = self.append_request(records, completion, done) else {
             return Ok(());
+        };
+        match tx.try_send(request) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(request)) => Err(Unqueued(request)),
+            Err(TrySendError::Disconnected(request)) => {
+                fail_request(request, JournalError::Closed);
+                Ok(())
+            }
+        }
+    }
+
+    /// A written-only append ([`Completion::AfterWrite`]) without a thread
+    /// hop when none is needed: when the writer thread is idle, the records
+    /// are written on this thread and `done` is called here, before this
+    /// returns; that saves waking the writer and being woken back, most of
+    /// the cost of a small append. When the writer is busy (or the append
+    /// must fsync, roll a segment, or meets a full or failed disk) it is
+    /// queued as [`Journal::offer`] does, and handed back if the queue is
+    /// full. The write is a `pwrite` to the page cache, never an fsync.
+    pub fn offer_now(&self, records: Vec<NewRecord>, done: AppendDone) -> Result<(), Unqueued> {
+        let Some((tx, request)) = self.append_request(records, Completion::AfterWrite, done) else {
+            return Ok(());
+        };
+        let request = match writer::write_now(&self.cell, request) {
+            Ok(started_timer) => {
+                if started_timer {
+                    // The thread may be waiting without a timer; when the
+                    // queue is full it is busy and reads the timer anyway.
+                    let _ = tx.try_send(Request::Wake);
+                }
+                return Ok(());
+            }
+            Err(request) => request,
         };
         match tx.try_send(request) {
             Ok(()) => Ok(()),
@@ -520,14 +566,11 @@ impl Journal {
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };
-        let on_writer_thread = self
-            .writer
-            .as_ref()
-            .is_some_and(|h| h.thread().id() == std::thread::current().id());
-        if on_writer_thread {
-            // The last handle was dropped inside an append callback. The writer cannot
-            // wait for itself: with the sender gone it drains the queue, fsyncs and exits
-            // once this callback returns.
+        if writer::is_writing_now() {
+            // The last handle was dropped inside an append callback (on the writer
+            // thread, or on a caller's writing for itself). The writer cannot wait for
+            // itself: with the sender gone it drains the queue, fsyncs and exits once
+            // this callback returns.
             drop(tx);
             self.writer = None;
             return Ok(());
@@ -610,6 +653,7 @@ fn fail_request(request: Request, error: JournalError) {
         Request::Shutdown { done } => {
             let _ = done.send(Err(error));
         }
+        Request::Wake => {}
     }
 }
 

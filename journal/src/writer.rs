@@ -6,14 +6,25 @@
 //! and only then completes the durable callers. Records appended with
 //! [`Completion::AfterWrite`] complete right after the write; they become durable (and
 //! visible) with the next fsync, which happens at the latest `nosync_flush_interval` later.
+//!
+//! The writer's state sits in a [`WriterCell`] (a mutex) that the thread
+//! locks around each batch. A written-only append may also be done by its
+//! caller, on the caller's thread, when the writer is idle
+//! ([`Writer::write_now`]): no hand-off to the writer thread and no wake-up
+//! back, which is most of the cost of a small append. It goes through the
+//! same [`Writer::process`] as a batch, so the chain, the callbacks' journal
+//! order and the failure handling are the same; it is refused (and queued
+//! instead) whenever it would have to fsync, roll a segment, or find out
+//! whether a full disk has room again.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::JournalError;
@@ -43,12 +54,16 @@ pub(crate) enum Request {
     Shutdown {
         done: Sender<Result<(), JournalError>>,
     },
+    /// Nothing to do: wakes the thread so that it starts the flush timer of
+    /// records a caller wrote itself ([`Writer::write_now`]).
+    Wake,
 }
 
 impl Request {
     fn record_count(&self) -> usize {
         match self {
             Request::Append { records, .. } => records.len(),
+            Request::Wake => 0,
             _ => 1,
         }
     }
@@ -216,42 +231,43 @@ impl Writer {
         }
     }
 
-    /// The thread body: batches requests until shutdown or until every sender is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Request>) {
-        let flush_interval = self.shared.options.nosync_flush_interval;
-        let max_batch = self.shared.options.max_batch_records;
-        loop {
-            let first = if let Some(since) = self.dirty_since {
-                match rx.recv_timeout(flush_interval.saturating_sub(since.elapsed())) {
-                    Ok(request) => request,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.sync_idle();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                }
-            };
-            let mut count = first.record_count();
-            let mut batch = vec![first];
-            while count < max_batch && !matches!(batch.last(), Some(Request::Shutdown { .. })) {
-                match rx.try_recv() {
-                    Ok(request) => {
-                        count += request.record_count();
-                        batch.push(request);
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
-            if self.process(batch) {
-                return;
-            }
+    /// Appends `request` (a [`Completion::AfterWrite`] append) on the calling
+    /// thread, if that needs no fsync and no segment roll and the writer is
+    /// healthy: its callback runs here, before this returns. Otherwise hands
+    /// it back untouched, for the queue. `Ok(true)` when this write started
+    /// the flush timer (nothing was waiting for an fsync before it).
+    fn write_now(&mut self, request: Request) -> Result<bool, Request> {
+        let Request::Append {
+            records,
+            completion: Completion::AfterWrite,
+            ..
+        } = &request
+        else {
+            return Err(request);
+        };
+        let overhead = if self.shared.options.encryption.is_some() {
+            SEAL_OVERHEAD
+        } else {
+            0
+        };
+        let size: u64 = records
+            .iter()
+            .map(|r| (PREFIX_LEN + BODY_FIXED + r.payload.len() + overhead) as u64)
+            .sum();
+        let flush_due = self
+            .dirty_since
+            .is_some_and(|since| since.elapsed() >= self.shared.options.nosync_flush_interval);
+        if self.poison.is_some()
+            || self.full.is_some()
+            || self.rolled
+            || flush_due
+            || self.len + size > self.shared.options.segment_bytes
+        {
+            return Err(request);
         }
-        self.sync_idle();
+        let was_clean = self.dirty_since.is_none();
+        self.process(vec![request]);
+        Ok(was_clean && self.dirty_since.is_some())
     }
 
     /// Handles one batch; returns true when a shutdown was processed.
@@ -273,6 +289,7 @@ impl Writer {
                 }),
                 Request::Sync { done } => barriers.push(done),
                 Request::Shutdown { done } => shutdown = Some(done),
+                Request::Wake => {}
             }
         }
         let flush_due = self
@@ -763,6 +780,111 @@ impl Writer {
             source: Arc::new(error),
         }
     }
+}
+
+/// The writer's state, shared by its thread and the callers that write
+/// themselves; `None` once the thread has stopped.
+pub(crate) type WriterCell = Arc<Mutex<Option<Writer>>>;
+
+thread_local! {
+    /// Set while this thread holds the writer to write its own append: a
+    /// callback that closes the journal then must not wait for the writer
+    /// thread, which waits for this one.
+    static WRITING_NOW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is the writer: the writer thread, or a caller inside
+/// [`write_now`] (its callback runs there).
+pub(crate) fn is_writing_now() -> bool {
+    WRITING_NOW.with(Cell::get)
+}
+
+fn lock(cell: &WriterCell) -> MutexGuard<'_, Option<Writer>> {
+    cell.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Appends `request` (written-only) on the calling thread when the writer is
+/// idle and healthy (see [`Writer::write_now`]); hands it back when the
+/// writer is busy, stopped, or the append needs the writer thread.
+/// `Ok(true)`: the writer thread must be woken to start its flush timer.
+pub(crate) fn write_now(cell: &WriterCell, request: Request) -> Result<bool, Request> {
+    let mut guard = match cell.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return Err(request),
+    };
+    let Some(writer) = guard.as_mut() else {
+        return Err(request);
+    };
+    WRITING_NOW.with(|w| w.set(true));
+    let result = writer.write_now(request);
+    WRITING_NOW.with(|w| w.set(false));
+    result
+}
+
+/// The thread body: batches requests until shutdown or until every sender
+/// is gone, then takes the writer out of `cell` (releasing the directory
+/// lock it owns).
+pub(crate) fn run(cell: &WriterCell, rx: Receiver<Request>) {
+    WRITING_NOW.with(|w| w.set(true));
+    let (flush_interval, max_batch) = match lock(cell).as_ref() {
+        Some(w) => (
+            w.shared.options.nosync_flush_interval,
+            w.shared.options.max_batch_records,
+        ),
+        None => return,
+    };
+    loop {
+        // Read under the lock: a caller writing for itself sets it, then
+        // sends a `Wake`, so a wait started without a timer is woken.
+        let dirty_since = lock(cell).as_ref().and_then(|w| w.dirty_since);
+        let first = if let Some(since) = dirty_since {
+            match rx.recv_timeout(flush_interval.saturating_sub(since.elapsed())) {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(writer) = lock(cell).as_mut()
+                        && writer
+                            .dirty_since
+                            .is_some_and(|since| since.elapsed() >= flush_interval)
+                    {
+                        writer.sync_idle();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(request) => request,
+                Err(_) => break,
+            }
+        };
+        let mut count = first.record_count();
+        let mut batch = vec![first];
+        while count < max_batch && !matches!(batch.last(), Some(Request::Shutdown { .. })) {
+            match rx.try_recv() {
+                Ok(request) => {
+                    count += request.record_count();
+                    batch.push(request);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let mut guard = lock(cell);
+        let Some(writer) = guard.as_mut() else {
+            return;
+        };
+        if writer.process(batch) {
+            // Stopped: no caller may write after the final sync.
+            guard.take();
+            return;
+        }
+    }
+    let mut guard = lock(cell);
+    if let Some(writer) = guard.as_mut() {
+        writer.sync_idle();
+    }
+    guard.take();
 }
 
 /// Runs a caller's callback; a panicking callback must not take the writer down.

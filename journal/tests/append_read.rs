@@ -340,6 +340,96 @@ fn an_offer_the_full_queue_cannot_take_comes_back_whole_and_queues_later() {
     assert_eq!(journal.head().seq, offered);
 }
 
+/// `offer_now`, waited for; true when `done` ran before `offer_now`
+/// returned (the caller wrote the records itself).
+fn offer_now(journal: &Journal, record: NewRecord) -> (bool, Vec<u64>) {
+    let (tx, rx) = mpsc::channel();
+    let done: trailmark_journal::AppendDone = Box::new(move |result| {
+        tx.send(result).expect("receiver alive");
+    });
+    if let Err(unqueued) = journal.offer_now(vec![record], done) {
+        journal.append_unqueued(unqueued);
+    }
+    let (inline, result) = match rx.try_recv() {
+        Ok(result) => (true, result),
+        Err(_) => (false, rx.recv().expect("answered")),
+    };
+    (inline, result.expect("offer_now append"))
+}
+
+#[test]
+fn an_idle_writer_lets_the_caller_write_and_the_record_is_fsynced_in_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = JournalOptions {
+        nosync_flush_interval: std::time::Duration::from_millis(50),
+        ..JournalOptions::default()
+    };
+    let journal = Journal::open(dir.path(), options).expect("open");
+    let mut inline = 0;
+    for seq in 1..=100 {
+        // Each append alone on an idle journal: wait for the previous
+        // one's fsync, so the writer thread is back waiting.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while journal.head().seq < seq - 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "record {} written by its caller was not fsynced within 10 s \
+                 (the writer thread never started its flush timer)",
+                seq - 1
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (now, _) = offer_now(&journal, rec(seq));
+        inline += usize::from(now);
+    }
+    assert!(
+        inline >= 50,
+        "only {inline} of 100 appends on an idle writer were written by their caller"
+    );
+    journal.close().expect("close");
+    let report = verify(dir.path()).expect("verify");
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.head().seq, 100);
+}
+
+#[test]
+fn callers_writing_themselves_and_the_writer_thread_share_one_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Arc::new(Journal::open(dir.path(), small_segments()).expect("open"));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let journal = Arc::clone(&journal);
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for i in 0..500 {
+                    seqs.extend(offer_now(&journal, rec(t * 1000 + i)).1);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let durable = {
+        let journal = Arc::clone(&journal);
+        std::thread::spawn(move || {
+            (0..100)
+                .flat_map(|i| journal.append_wait(vec![rec(9000 + i)]).expect("append"))
+                .collect::<Vec<u64>>()
+        })
+    };
+    let mut seqs: Vec<u64> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer"))
+        .collect();
+    seqs.extend(durable.join().expect("durable writer"));
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=2100).collect::<Vec<u64>>(), "every seq once");
+    let journal = Arc::into_inner(journal).expect("last handle");
+    journal.close().expect("close");
+    let report = verify(dir.path()).expect("verify");
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.head().seq, 2100);
+}
+
 #[test]
 fn nosync_records_are_flushed_within_the_interval_even_under_steady_traffic() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -3,11 +3,20 @@
 use proptest::prelude::*;
 use trailmark_journal::{Journal, JournalOptions, NewRecord, verify};
 
+/// How an append waits: for its fsync, for its write, or written on the
+/// caller's thread when the writer is idle (`offer_now`).
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Durable,
+    Written,
+    Now,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Append {
         records: Vec<(u8, Vec<u8>)>,
-        durable: bool,
+        mode: Mode,
     },
     Reopen,
     RetainBefore(u64),
@@ -19,9 +28,9 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (
             // Kind 255 is the journal's own (retention cuts): `append` refuses it.
             prop::collection::vec((0u8..=254, prop::collection::vec(any::<u8>(), 0..400)), 1..6),
-            any::<bool>()
+            prop_oneof![Just(Mode::Durable), Just(Mode::Written), Just(Mode::Now)]
         )
-            .prop_map(|(records, durable)| Op::Append { records, durable }),
+            .prop_map(|(records, mode)| Op::Append { records, mode }),
         1 => Just(Op::Reopen),
         1 => (0u64..200).prop_map(Op::RetainBefore),
         2 => (0u64..200).prop_map(Op::Read),
@@ -47,18 +56,32 @@ proptest! {
         let mut model: Vec<(u8, Vec<u8>)> = Vec::new();
         for op in ops {
             match op {
-                Op::Append { records, durable } => {
+                Op::Append { records, mode } => {
                     let new: Vec<NewRecord> = records
                         .iter()
                         .map(|(kind, payload)| NewRecord { kind: *kind, payload: payload.clone() })
                         .collect();
-                    if durable {
-                        let seqs = journal.append_wait(new).expect("append");
-                        let want: Vec<u64> = (model.len() as u64 + 1..).take(records.len()).collect();
-                        prop_assert_eq!(seqs, want);
-                    } else {
-                        journal.append_nosync(new).expect("append_nosync");
-                        journal.sync().expect("sync");
+                    let want: Vec<u64> = (model.len() as u64 + 1..).take(records.len()).collect();
+                    match mode {
+                        Mode::Durable => {
+                            let seqs = journal.append_wait(new).expect("append");
+                            prop_assert_eq!(seqs, want);
+                        }
+                        Mode::Written => {
+                            journal.append_nosync(new).expect("append_nosync");
+                            journal.sync().expect("sync");
+                        }
+                        Mode::Now => {
+                            let (tx, rx) = std::sync::mpsc::channel();
+                            let done: trailmark_journal::AppendDone =
+                                Box::new(move |result| { let _ = tx.send(result); });
+                            if let Err(unqueued) = journal.offer_now(new, done) {
+                                journal.append_unqueued(unqueued);
+                            }
+                            let seqs = rx.recv().expect("callback").expect("offer_now");
+                            prop_assert_eq!(seqs, want);
+                            journal.sync().expect("sync");
+                        }
                     }
                     model.extend(records);
                 }

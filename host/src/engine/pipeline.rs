@@ -326,15 +326,17 @@ impl Pipeline {
                 .journal
                 .try_append(records, Completion::AfterFsync, done),
             Admission::Reserved | Admission::Access => {
-                let completion = if admission == Admission::Access {
-                    Completion::AfterWrite
+                // A read's access record is written by this thread when the
+                // journal's writer is idle (no wake of the writer, none back:
+                // a `pwrite`, no fsync), else queued at once when there is
+                // room (no hop to the blocking pool); either way it waits for
+                // room off the async threads when the writer is behind.
+                let offered = if admission == Admission::Access {
+                    self.journal.offer_now(records, done)
                 } else {
-                    Completion::AfterFsync
+                    self.journal.offer(records, Completion::AfterFsync, done)
                 };
-                // Queued at once when there is room (a read's access record
-                // must not pay a hop to the blocking pool); waits for room
-                // off the async threads when the writer is behind.
-                if let Err(unqueued) = self.journal.offer(records, completion, done) {
+                if let Err(unqueued) = offered {
                     let journal = self.journal.clone();
                     tokio::task::spawn_blocking(move || journal.append_unqueued(unqueued))
                         .await
