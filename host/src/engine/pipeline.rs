@@ -400,8 +400,15 @@ impl Pipeline {
         let mut matched = Vec::with_capacity(events.len());
         let mut records = Vec::with_capacity(events.len());
         let mut envelope = Vec::new();
+        // A read's access record is matched only when some rule may match
+        // one (`source: trailmark`, `detail-type: Trail Access`).
+        let matching = admission != Admission::Access || active.set.may_match_access();
         for event in events {
-            let (rules, blocks) = matching_rules(&active.set, &event, &mut envelope);
+            let (rules, blocks) = if matching {
+                matching_rules(&active.set, &event, &mut envelope)
+            } else {
+                (Vec::new(), Vec::new())
+            };
             let counted = (correlating && correlator.counts_any(rules.iter().chain(&blocks)))
                 .then(|| rules.iter().chain(&blocks).cloned().collect::<Vec<_>>());
             // Sized for the escaped detail plus the envelope, so the record

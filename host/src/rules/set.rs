@@ -92,6 +92,8 @@ pub struct CorrelationPositions {
 pub struct RuleSet {
     rules: Vec<LoadedRule>,
     matcher: Matcher,
+    /// Whether some enabled rule may match a read's access record.
+    access_matchable: bool,
 }
 
 /// Whether a path is a rule file by its extension.
@@ -357,10 +359,22 @@ impl RuleSet {
                 builder.add(id, &r.rule.pattern);
             }
         }
+        let access_matchable = rules
+            .iter()
+            .any(|r| r.rule.enabled && may_match_access(&r.rule.pattern_json));
         Ok(RuleSet {
             rules,
             matcher: builder.build(),
+            access_matchable,
         })
+    }
+
+    /// Whether some enabled rule may match a read's access record (source
+    /// `trailmark`, detail-type `Trail Access`): when none can, reads skip
+    /// matching their access records, which is most of what a record costs
+    /// beyond its journal write.
+    pub fn may_match_access(&self) -> bool {
+        self.access_matchable
     }
 
     /// The correlations of the enabled correlation rules.
@@ -412,9 +426,76 @@ impl RuleSet {
     }
 }
 
+/// Whether `pattern` may match an access record: a pattern's top-level
+/// fields must all match, so when its `source` and `detail-type` alone
+/// refuse `trailmark` and `Trail Access` (by the matcher itself, so every
+/// operator counts: `anything-but`, `prefix`, …), the whole pattern does.
+/// Anything this cannot read may match.
+fn may_match_access(pattern: &serde_json::Value) -> bool {
+    let Some(fields) = pattern.as_object() else {
+        return true;
+    };
+    let envelope: serde_json::Map<String, serde_json::Value> = ["source", "detail-type"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), fields.get(key)?.clone())))
+        .collect();
+    if envelope.is_empty() {
+        return true;
+    }
+    let Ok(pattern) = trailmark_pattern::Pattern::parse(&serde_json::Value::Object(envelope))
+    else {
+        return true;
+    };
+    let mut builder = MatcherBuilder::new();
+    builder.add(0, &pattern);
+    let probe = serde_json::json!({
+        "source": trailmark_event::HOST_SOURCE,
+        "detail-type": trailmark_event::TRAIL_ACCESS,
+    });
+    builder
+        .build()
+        .matches_json(probe.to_string().as_bytes())
+        .map_or(true, |ids| !ids.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_that_cannot_match_access_records_are_known_as_such() {
+        let cases = [
+            (r#"{"source": ["com.acme"]}"#, false),
+            (r#"{"source": [{"anything-but": ["trailmark"]}]}"#, false),
+            (
+                r#"{"detail-type": [{"anything-but": ["Trail Access"]}], "version": ["0"]}"#,
+                false,
+            ),
+            (
+                r#"{"source": [{"prefix": "com."}], "detail": {"x": [1]}}"#,
+                false,
+            ),
+            (
+                r#"{"source": ["trailmark"], "detail-type": ["Object State Change"]}"#,
+                false,
+            ),
+            (r#"{"source": ["trailmark"]}"#, true),
+            (
+                r#"{"source": [{"prefix": "trail"}], "detail-type": ["Trail Access"]}"#,
+                true,
+            ),
+            (r#"{"detail-type": [{"wildcard": "Trail *"}]}"#, true),
+            (r#"{"detail": {"route": ["/v1/export"]}}"#, true),
+            (
+                r#"{"$or": [{"source": ["com.acme"]}, {"detail-type": ["Trail Access"]}]}"#,
+                true,
+            ),
+        ];
+        for (pattern, want) in cases {
+            let value: serde_json::Value = serde_json::from_str(pattern).expect("test pattern");
+            assert_eq!(may_match_access(&value), want, "{pattern}");
+        }
+    }
 
     const RULE: &str = "name: r\ndescription: d\npattern: {source: [a]}\nplugin: p\n";
 

@@ -184,6 +184,50 @@ fn access_records_survive_kill_9_once_their_read_was_answered_and_verify() {
     assert_success(&out);
 }
 
+/// Access records are events rules can match ("tell me when anyone reads
+/// the changes" is one rule file), and a rule that matches them is
+/// delivered each read's record; the default rules match none (reads then
+/// skip matching, see `RuleSet::may_match_access`).
+#[test]
+fn a_rule_on_access_records_is_delivered_each_read() {
+    let setup = Setup::new().standard();
+    setup.rule(
+        "reads.yaml",
+        "name: reads\n\
+         pattern:\n  source: [trailmark]\n  detail-type: [Trail Access]\n\
+         \x20 detail: {route: [/v1/changes]}\n\
+         plugin: log\n",
+    );
+    let server = setup.start();
+    let token = server.token().expect("token");
+    for _ in 0..5 {
+        assert_eq!(read(&server.url, "/v1/changes?limit=1", &token).0, 200);
+    }
+    // Another route's reads are not this rule's.
+    assert_eq!(read(&server.url, "/v1/admin/dlq", &token).0, 200);
+    let matched = |server: &crate::common::Server, rule: &str| {
+        server
+            .metric(&format!("trailmark_rule_matches_total{{rule=\"{rule}\"}}"))
+            .unwrap_or(0.0)
+    };
+    server.wait_until(WAIT, "the reads rule matched five reads", |s| {
+        matched(s, "reads") >= 5.0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        matched(&server, "reads"),
+        5.0,
+        "one match per read of /v1/changes"
+    );
+    for rule in ["archive", "metadata", "log", "host-records", "delete-alert"] {
+        assert_eq!(
+            matched(&server, rule),
+            0.0,
+            "default rule {rule} matched a read"
+        );
+    }
+}
+
 /// Access records are listed (`GET /v1/access`), never looked up by id: they
 /// stay out of the event-id index, both as they are written and when a
 /// restart re-indexes the journal, while the events beside them are found.
