@@ -3,7 +3,9 @@
 # with every read journaled (the default) and one with `audit-reads = false`,
 # each holding 200 change records, read alternately by `ab` (8 keep-alive
 # clients, `GET /v1/changes?entity-type=book&limit=10`, 5 s per turn) for
-# ROUNDS rounds (default 3); prints each turn and the ratio on/off.
+# ROUNDS rounds (default 3); prints each turn, the ratio on/off, and the
+# server's CPU time per request on each side (from /proc/PID/stat: less
+# sensitive to a busy machine than the rate).
 #
 #   scripts/bench-access.sh target/release/trailmark 18930 [ROUNDS]
 #
@@ -13,7 +15,7 @@ set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; ROUNDS=${3:-3}
 D=$(mktemp -d)
 PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$D"' EXIT
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$D"' EXIT
 TOKEN_OUT=$("$BIN" auth new-token --name bench --scope query --scope put)
 TOKEN=$(printf '%s\n' "$TOKEN_OUT" | awk 'NR == 1 { print $NF }')
 ENTRY=$(printf '%s\n' "$TOKEN_OUT" | sed -n '/^\[\[auth.tokens\]\]/,$p')
@@ -52,18 +54,30 @@ for port in "$PORT" $((PORT + 1)); do
         sleep 0.2
     done
 done
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A total
+declare -A total cpu served
 for _ in $(seq 1 "$ROUNDS"); do
     for side in on off; do
         port=$([ "$side" = on ] && echo "$PORT" || echo $((PORT + 1)))
-        rate=$(ab -k -c 8 -t 5 -H "Authorization: Bearer $TOKEN" \
-            "http://127.0.0.1:$port/v1/changes?entity-type=book&limit=10" 2>/dev/null |
-            awk '/Requests per second/ { print $4 }')
-        echo "auditing $side: $rate req/s"
+        pid=${PIDS[$([ "$side" = on ] && echo 0 || echo 1)]}
+        before=$(cpu_ticks "$pid")
+        out=$(ab -k -c 8 -t 5 -H "Authorization: Bearer $TOKEN" \
+            "http://127.0.0.1:$port/v1/changes?entity-type=book&limit=10" 2>/dev/null)
+        used=$(( $(cpu_ticks "$pid") - before ))
+        rate=$(awk '/Requests per second/ { print $4 }' <<<"$out")
+        done_=$(awk '/Complete requests/ { print $3 }' <<<"$out")
+        echo "auditing $side: $rate req/s, server CPU $(awk -v t="$used" -v h="$TICK" -v n="$done_" 'BEGIN { printf "%.1f", t / h * 1e6 / n }') µs per request"
         total[$side]=$(awk -v a="${total[$side]:-0}" -v b="$rate" 'BEGIN { print a + b }')
+        cpu[$side]=$(( ${cpu[$side]:-0} + used ))
+        served[$side]=$(( ${served[$side]:-0} + done_ ))
     done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v on="${total[on]}" -v off="${total[off]}" -v r="$ROUNDS" \
     'BEGIN { printf "mean on %.0f req/s, off %.0f req/s: on/off = %.3f\n", on / r, off / r, on / off }'
+awk -v con="${cpu[on]}" -v coff="${cpu[off]}" -v non="${served[on]}" -v noff="${served[off]}" -v h="$TICK" \
+    'BEGIN { a = con / h * 1e6 / non; b = coff / h * 1e6 / noff;
+             printf "server CPU per request: on %.1f µs, off %.1f µs: on/off = %.3f\n", a, b, a / b }'
