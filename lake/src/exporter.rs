@@ -191,18 +191,27 @@ impl Exporter {
         }
         self.through = seq;
         if let Some(row) = row {
-            for table in tables {
-                let (partition, format) = match table {
-                    Table::Changes => (
+            let targets: Vec<_> = tables
+                .iter()
+                .filter_map(|table| match table {
+                    Table::Changes => Some((
                         self.options.partitioning.partition_of(&row),
                         Format::Changes,
-                    ),
+                    )),
                     Table::Ocsf(source) if ocsf::expressible(&row) => {
-                        (source.partition_of(&row), Format::Ocsf)
+                        Some((source.partition_of(&row), Format::Ocsf))
                     }
-                    Table::Ocsf(_) => continue,
+                    Table::Ocsf(_) => None,
+                })
+                .collect();
+            let last = targets.len().saturating_sub(1);
+            let mut row = Some(row);
+            for (i, (partition, format)) in targets.into_iter().enumerate() {
+                // Copied for every table but the last, which takes it.
+                let Some(held) = (if i == last { row.take() } else { row.clone() }) else {
+                    break;
                 };
-                self.bytes += row.raw_len();
+                self.bytes += held.raw_len();
                 self.rows += 1;
                 self.opened_ms.get_or_insert(now_ms);
                 self.open
@@ -212,7 +221,7 @@ impl Exporter {
                         rows: Vec::new(),
                     })
                     .rows
-                    .push(row.clone());
+                    .push(held);
             }
         }
         // `>=`: the range's end is gone only when journal retention removed
