@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod delivery_table;
 mod event;
 mod json_kind;
 mod parsed;

@@ -2,15 +2,18 @@
 //! deliveries packed into one buffer, answers per delivery, config once.
 //!
 //! A batch is packed so that lowering it into the guest costs three
-//! allocations whatever its size: every text of every event goes into one
-//! byte buffer (`bytes`), and each delivery is a flat record of spans into
-//! it. Texts come from the parsed event as they are: the `detail` and its
-//! `data` exactly as journaled, never re-serialized.
+//! allocations and three copies whatever its size: every text of every event
+//! goes into one byte buffer (`bytes`), and each delivery is a row of `u32`
+//! words of spans into it ([`trailmark_event::delivery_table`]), a list of
+//! integers that crosses as one copy where a list of records is stored field
+//! by field. Texts come from the parsed event as they are: the `detail` and
+//! its `data` exactly as journaled, never re-serialized.
 
 use std::sync::Arc;
 
 use trailmark_backend_api::{Event, HttpRequest, Notification};
-use trailmark_event::{Operation as ChangeOperation, ParsedEvent};
+use trailmark_event::ParsedEvent;
+use trailmark_event::delivery_table::{self, BatchLists};
 
 use crate::denial;
 use crate::host::{Answer, HostState};
@@ -23,10 +26,7 @@ pub(crate) mod bindings {
     });
 }
 
-use bindings::trailmark::plugin::types::{
-    Batch, Delivery as WitDelivery, DetailKind, HostError, Operation, Outcome, Span,
-    StateChange as WitChange,
-};
+use bindings::trailmark::plugin::types::{Batch, HostError, Outcome};
 use bindings::trailmark::plugin::{archive, forward, http, log, metadata, notify, outcomes, types};
 
 /// Why a batch cannot be packed.
@@ -66,68 +66,18 @@ pub(crate) fn pack(events: &[Arc<ParsedEvent>], batch: &mut Batch) -> Result<(),
         return Err(TooLarge);
     }
     batch.bytes.reserve(total);
+    batch
+        .deliveries
+        .reserve(events.len() * delivery_table::WORDS);
+    let mut lists = BatchLists {
+        bytes: &mut batch.bytes,
+        resources: &mut batch.resources,
+        deliveries: &mut batch.deliveries,
+    };
     for parsed in events {
-        let delivery = pack_one(parsed, batch)?;
-        batch.deliveries.push(delivery);
+        delivery_table::pack(parsed, &mut lists).map_err(|_| TooLarge)?;
     }
     Ok(())
-}
-
-fn pack_one(parsed: &ParsedEvent, batch: &mut Batch) -> Result<WitDelivery, TooLarge> {
-    let e = parsed.event();
-    let bytes = &mut batch.bytes;
-    let first_resource = batch.resources.len();
-    for resource in &e.resources {
-        batch.resources.push(push(bytes, resource)?);
-    }
-    let resources = Span {
-        start: u32::try_from(first_resource).map_err(|_| TooLarge)?,
-        len: u32::try_from(e.resources.len()).map_err(|_| TooLarge)?,
-    };
-    let detail = push(bytes, &e.detail)?;
-    let kind = match parsed.change() {
-        None => DetailKind::Other,
-        Some(Err(error)) => DetailKind::InvalidStateChange(push(bytes, &error.to_string())?),
-        Some(Ok(change)) => DetailKind::StateChange(WitChange {
-            entity_type: push(bytes, &change.entity_type)?,
-            entity_id: push(bytes, &change.entity_id)?,
-            operation: match change.operation {
-                ChangeOperation::Insert => Operation::Insert,
-                ChangeOperation::Update => Operation::Update,
-                ChangeOperation::Delete => Operation::Delete,
-            },
-            ts: change.ts,
-            author: push(bytes, &change.author)?,
-            // A range of the detail text, which is at `detail.start`.
-            data: match change.data.clone() {
-                Some(range) => Some(Span {
-                    start: detail.start + u32::try_from(range.start).map_err(|_| TooLarge)?,
-                    len: u32::try_from(range.len()).map_err(|_| TooLarge)?,
-                }),
-                None => None,
-            },
-        }),
-    };
-    Ok(WitDelivery {
-        id: push(bytes, &e.id)?,
-        source: push(bytes, &e.source)?,
-        detail_type: push(bytes, &e.detail_type)?,
-        time: push(bytes, &e.time)?,
-        account: push(bytes, &e.account)?,
-        region: push(bytes, &e.region)?,
-        resources,
-        detail,
-        kind,
-    })
-}
-
-/// Append `text` to `bytes`, returning where it is.
-fn push(bytes: &mut Vec<u8>, text: &str) -> Result<Span, TooLarge> {
-    let start = u32::try_from(bytes.len()).map_err(|_| TooLarge)?;
-    let len = u32::try_from(text.len()).map_err(|_| TooLarge)?;
-    start.checked_add(len).ok_or(TooLarge)?;
-    bytes.extend_from_slice(text.as_bytes());
-    Ok(Span { start, len })
 }
 
 denial::host_error_from_denial!(HostError);
@@ -239,6 +189,8 @@ impl log::Host for HostState {
 
 #[cfg(test)]
 mod tests {
+    use trailmark_event::delivery_table::{DeliverySpans, KindSpans, Span};
+
     use super::*;
 
     fn parsed(detail_type: &str, detail: &str, resources: &[&str]) -> Arc<ParsedEvent> {
@@ -256,6 +208,7 @@ mod tests {
     }
 
     fn text(batch: &Batch, span: Span) -> &str {
+        // Spans of the delivery table index `bytes`.
         let range = span.start as usize..(span.start + span.len) as usize;
         std::str::from_utf8(&batch.bytes[range]).expect("utf-8")
     }
@@ -272,17 +225,27 @@ mod tests {
         let mut batch = empty_batch();
         batch.bytes.extend_from_slice(b"stale");
         pack(&events, &mut batch).expect("packs");
-        assert_eq!(batch.deliveries.len(), 3);
-        let first = &batch.deliveries[0];
+        assert_eq!(batch.deliveries.len(), 3 * delivery_table::WORDS);
+        let row = |i| DeliverySpans::read(&batch.deliveries, i).expect("a row");
+        let first = row(0);
         assert_eq!(text(&batch, first.id), "e-1");
         assert_eq!(text(&batch, first.detail), detail);
         let r = first.resources;
-        let resources: Vec<&str> = batch.resources[r.start as usize..(r.start + r.len) as usize]
-            .iter()
-            .map(|s| text(&batch, *s))
+        let resources: Vec<&str> = batch.resources
+            [2 * r.start as usize..2 * (r.start + r.len) as usize]
+            .chunks_exact(2)
+            .map(|pair| {
+                text(
+                    &batch,
+                    Span {
+                        start: pair[0],
+                        len: pair[1],
+                    },
+                )
+            })
             .collect();
         assert_eq!(resources, ["arn:a", "arn:b"]);
-        let DetailKind::StateChange(change) = &first.kind else {
+        let KindSpans::StateChange(change) = first.kind else {
             panic!("a state change");
         };
         assert_eq!(text(&batch, change.entity_id), "42");
@@ -291,12 +254,12 @@ mod tests {
             text(&batch, change.data.expect("data")),
             r#"{ "title" : "Dune" }"#
         );
-        assert!(matches!(batch.deliveries[1].kind, DetailKind::Other));
-        let DetailKind::InvalidStateChange(reason) = batch.deliveries[2].kind else {
+        assert!(matches!(row(1).kind, KindSpans::Other));
+        let KindSpans::InvalidStateChange(reason) = row(2).kind else {
             panic!("invalid");
         };
         assert!(text(&batch, reason).contains("missing"));
-        let third = batch.deliveries[2].resources;
+        let third = row(2).resources;
         assert_eq!((third.start, third.len), (2, 1));
     }
 }

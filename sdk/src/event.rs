@@ -5,9 +5,10 @@ use std::fmt;
 
 use serde_json::Value;
 use trailmark_event::STATE_CHANGE;
+use trailmark_event::delivery_table::{DeliverySpans, KindSpans, Span};
 
-use crate::bindings::trailmark::plugin::types::{self, Batch, Delivery, DetailKind, Span};
 use crate::{Operation, PluginError};
+use crate::bindings::trailmark::plugin::types::Batch;
 
 /// One delivery of a batch: an event in the Amazon EventBridge envelope, as
 /// the host received and journaled it.
@@ -102,12 +103,8 @@ fn inside(outer: &str, outer_span: Span, span: Span) -> Option<&str> {
 impl<'a> Event<'a> {
     /// The delivery at `index` of `batch`, its spans checked once.
     pub(crate) fn new(batch: &'a Batch, index: u32) -> Result<Self, PluginError> {
-        let delivery: &'a Delivery = usize::try_from(index)
-            .ok()
-            .and_then(|i| batch.deliveries.get(i))
-            .ok_or_else(|| {
-                PluginError::reject(format!("delivery {index} is not in the batch (host bug)"))
-            })?;
+        let delivery = DeliverySpans::read(&batch.deliveries, index)
+            .map_err(|e| PluginError::reject(format!("{e} (host bug)")))?;
         let bytes = batch.bytes.as_slice();
         let field =
             |name: &str, span: Span| text(bytes, span).ok_or_else(|| bad_span(index, name, span));
@@ -115,13 +112,22 @@ impl<'a> Event<'a> {
             let span = delivery.resources;
             let start = usize::try_from(span.start).unwrap_or(usize::MAX);
             let len = usize::try_from(span.len).unwrap_or(usize::MAX);
-            let spans = start
-                .checked_add(len)
-                .and_then(|end| batch.resources.get(start..end))
+            let words = start
+                .checked_mul(2)
+                .zip(start.checked_add(len).and_then(|end| end.checked_mul(2)))
+                .and_then(|(first, end)| batch.resources.get(first..end))
                 .ok_or_else(|| bad_span(index, "resources", span))?;
-            spans
-                .iter()
-                .map(|&span| field("resources", span))
+            words
+                .chunks_exact(2)
+                .map(|pair| {
+                    field(
+                        "resources",
+                        Span {
+                            start: pair[0],
+                            len: pair[1],
+                        },
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?
         };
         let detail = field("detail", delivery.detail)?;
@@ -131,19 +137,15 @@ impl<'a> Event<'a> {
             Some(data) => Ok(data),
             None => field("data", span),
         };
-        let kind = match &delivery.kind {
-            DetailKind::Other => Kind::Other,
-            DetailKind::InvalidStateChange(reason) => {
-                Kind::Invalid(field("invalid-state-change", *reason)?)
+        let kind = match delivery.kind {
+            KindSpans::Other => Kind::Other,
+            KindSpans::InvalidStateChange(reason) => {
+                Kind::Invalid(field("invalid-state-change", reason)?)
             }
-            DetailKind::StateChange(change) => Kind::StateChange(StateChange {
+            KindSpans::StateChange(change) => Kind::StateChange(StateChange {
                 entity_type: field("entity-type", change.entity_type)?,
                 entity_id: field("entity-id", change.entity_id)?,
-                operation: match change.operation {
-                    types::Operation::Insert => Operation::Insert,
-                    types::Operation::Update => Operation::Update,
-                    types::Operation::Delete => Operation::Delete,
-                },
+                operation: change.operation,
                 ts: change.ts,
                 author: field("author", change.author)?,
                 data: change.data.map(data).transpose()?,
@@ -294,8 +296,23 @@ impl<'a> Event<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::bindings::trailmark::plugin::types::{self, Span};
+    use trailmark_event::delivery_table::{DeliverySpans, KindSpans, Span};
+
     use crate::testing::{BOOK_UPDATE, Batch};
+
+    /// Rewrite delivery 0 of `batch` with `change`.
+    fn edit(batch: &mut Batch, change: impl FnOnce(&mut DeliverySpans)) {
+        let table = &mut batch.wit_mut().deliveries;
+        let mut row = DeliverySpans::read(table, 0).expect("delivery 0");
+        change(&mut row);
+        let mut words = Vec::new();
+        row.write(&mut words);
+        table[..words.len()].copy_from_slice(&words);
+    }
+
+    fn row(batch: &Batch) -> DeliverySpans {
+        DeliverySpans::read(&batch.wit().deliveries, 0).expect("delivery 0")
+    }
 
     #[test]
     fn reads_the_envelope_and_the_hosts_fields() {
@@ -347,19 +364,20 @@ mod tests {
         let mut batch = Batch::default();
         batch.push_detail("Object State Change", detail);
         let set_data = |batch: &mut Batch, start: u32, len: u32| {
-            let delivery = &mut batch.wit_mut().deliveries[0];
-            let types::DetailKind::StateChange(change) = &mut delivery.kind else {
-                panic!("a valid state change");
-            };
-            change.data = Some(Span { start, len });
+            edit(batch, |delivery| {
+                let KindSpans::StateChange(change) = &mut delivery.kind else {
+                    panic!("a valid state change");
+                };
+                change.data = Some(Span { start, len });
+            });
         };
         assert_eq!(batch.event(0).data(), Some("\"é\""));
         // Outside the detail (the id's bytes): read and checked there.
-        let id = batch.wit().deliveries[0].id;
+        let id = row(&batch).id;
         set_data(&mut batch, id.start, id.len);
         assert_eq!(batch.event(0).data(), Some("e-0"));
         // Inside the detail but cutting the é in two: rejected.
-        let detail_span = batch.wit().deliveries[0].detail;
+        let detail_span = row(&batch).detail;
         let e_acute = u32::try_from(detail.find('é').expect("é")).expect("short");
         set_data(&mut batch, detail_span.start + e_acute, 1);
         let error = super::Event::new(batch.wit(), 0).expect_err("not UTF-8");
@@ -369,7 +387,7 @@ mod tests {
     #[test]
     fn spans_outside_the_batch_are_rejected_not_trusted() {
         let mut batch = Batch::from_json(&[BOOK_UPDATE]).expect("sample event parses");
-        batch.wit_mut().deliveries[0].detail.len = u32::MAX;
+        edit(&mut batch, |delivery| delivery.detail.len = u32::MAX);
         let error = super::Event::new(batch.wit(), 0).expect_err("out of range");
         assert!(error.message().contains("span for `detail`"), "{error}");
         assert!(super::Event::new(batch.wit(), 1).is_err());

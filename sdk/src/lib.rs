@@ -357,7 +357,7 @@ pub mod __private {
         if let (true, Some(Ok(plugin))) = (P::BATCHED, instance) {
             return handle_batch(plugin, batch);
         }
-        for index in 0..batch.deliveries.len() {
+        for index in 0..batch.deliveries.len() / trailmark_event::delivery_table::WORDS {
             // The host cannot send more than u32::MAX deliveries (a WIT list
             // length is a u32).
             let Ok(index) = u32::try_from(index) else {
@@ -378,8 +378,9 @@ pub mod __private {
 
     /// Hand the readable events of `batch` to `plugin` together.
     fn handle_batch<P: Plugin>(plugin: &P, batch: &Batch) {
-        let mut events = Vec::with_capacity(batch.deliveries.len());
-        for index in 0..batch.deliveries.len() {
+        let count = batch.deliveries.len() / trailmark_event::delivery_table::WORDS;
+        let mut events = Vec::with_capacity(count);
+        for index in 0..count {
             let Ok(index) = u32::try_from(index) else {
                 break;
             };

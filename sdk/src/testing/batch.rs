@@ -1,9 +1,10 @@
 //! Batches packed the way the host packs them.
 
 use trailmark_event::ParsedEvent;
+use trailmark_event::delivery_table::{self, BatchLists, DeliverySpans};
 
 use crate::Event;
-use crate::bindings::trailmark::plugin::types::{self, DetailKind, Span};
+use crate::bindings::trailmark::plugin::types;
 
 /// Deliveries packed into one batch, exactly as the host packs them: every
 /// text appended to one byte buffer, the fields spans of it, and an
@@ -76,52 +77,19 @@ impl Batch {
         self.push_parsed(&ParsedEvent::new(event))
     }
 
-    /// Add an event the host's way: parsed once (at ingest), then packed.
+    /// Add an event the host's way: parsed once (at ingest), then packed
+    /// by the host's own packer.
+    ///
+    /// # Panics
+    ///
+    /// If the batch's texts pass 4 GiB.
     pub fn push_parsed(&mut self, parsed: &ParsedEvent) -> &mut Self {
-        let event = parsed.event();
-        let id = self.text(&event.id);
-        let source = self.text(&event.source);
-        let detail_type = self.text(&event.detail_type);
-        let time = self.text(&event.time);
-        let account = self.text(&event.account);
-        let region = self.text(&event.region);
-        let first = self.wit.resources.len();
-        for resource in &event.resources {
-            let span = self.text(resource);
-            self.wit.resources.push(span);
-        }
-        let resources = span(first, event.resources.len());
-        let detail = self.text(&event.detail);
-        let kind = match parsed.change() {
-            None => DetailKind::Other,
-            Some(Err(error)) => DetailKind::InvalidStateChange(self.text(&error.to_string())),
-            Some(Ok(change)) => DetailKind::StateChange(types::StateChange {
-                entity_type: self.text(&change.entity_type),
-                entity_id: self.text(&change.entity_id),
-                operation: match change.operation {
-                    crate::Operation::Insert => types::Operation::Insert,
-                    crate::Operation::Update => types::Operation::Update,
-                    crate::Operation::Delete => types::Operation::Delete,
-                },
-                ts: change.ts,
-                author: self.text(&change.author),
-                data: change
-                    .data
-                    .clone()
-                    .map(|range| span(detail.start as usize + range.start, range.len())),
-            }),
+        let mut lists = BatchLists {
+            bytes: &mut self.wit.bytes,
+            resources: &mut self.wit.resources,
+            deliveries: &mut self.wit.deliveries,
         };
-        self.wit.deliveries.push(types::Delivery {
-            id,
-            source,
-            detail_type,
-            time,
-            account,
-            region,
-            resources,
-            detail,
-            kind,
-        });
+        delivery_table::pack(parsed, &mut lists).expect("a test batch is smaller than 4 GiB");
         self
     }
 
@@ -135,7 +103,10 @@ impl Batch {
     ///
     /// If there is no delivery at `index` or its detail is empty.
     pub fn break_detail(&mut self, index: usize) -> &mut Self {
-        let span = self.wit.deliveries[index].detail;
+        let index = u32::try_from(index).expect("a test batch has fewer than 2^32 deliveries");
+        let span = DeliverySpans::read(&self.wit.deliveries, index)
+            .expect("the batch has this delivery")
+            .detail;
         let last = (span.start + span.len)
             .checked_sub(1)
             .filter(|_| span.len > 0)
@@ -144,16 +115,9 @@ impl Batch {
         self
     }
 
-    /// Append `text` to the bytes and return its span.
-    fn text(&mut self, text: &str) -> Span {
-        let start = self.wit.bytes.len();
-        self.wit.bytes.extend_from_slice(text.as_bytes());
-        span(start, text.len())
-    }
-
     /// How many deliveries the batch holds.
     pub fn len(&self) -> usize {
-        self.wit.deliveries.len()
+        self.wit.deliveries.len() / delivery_table::WORDS
     }
 
     /// Whether the batch holds no delivery.
@@ -180,14 +144,5 @@ impl Batch {
     #[cfg(test)]
     pub(crate) fn wit_mut(&mut self) -> &mut types::Batch {
         &mut self.wit
-    }
-}
-
-/// A span from a `usize` offset and length (test batches are small).
-fn span(start: usize, len: usize) -> Span {
-    let fit = |n: usize| u32::try_from(n).expect("a test batch is smaller than 4 GiB");
-    Span {
-        start: fit(start),
-        len: fit(len),
     }
 }
