@@ -390,6 +390,51 @@ fn writer_cpu_per_entry() {
     );
 }
 
+/// Not a test: how long merges hold the writer thread (adds wait in
+/// memory, flushes wait, meanwhile). Run it with `cargo test --release -p
+/// trailmark --lib event_index::tests::merge_time -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run by hand"]
+fn merge_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut rng = fastrand::Rng::with_seed(13);
+    let mut id = 0;
+    for per_run in [65_536, 1 << 20] {
+        let runs: Vec<Arc<Run>> = (0..merge::FAN_IN as u64)
+            .map(|i| {
+                id += 1;
+                let mut entries: Vec<(IdHash, u64)> = (0..per_run)
+                    .map(|j| (IdHash(rng.i64(..)), i * per_run + j + 1))
+                    .collect();
+                entries.sort_unstable();
+                let written = run::write(dir.path(), id..=id, per_run, entries.into_iter().map(Ok));
+                Arc::new(written.expect("write").expect("a run"))
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let cpu = thread_cpu_nanos();
+        let merged = merge::merge(dir.path(), &runs, ALL)
+            .expect("merge")
+            .expect("a run");
+        let cpu = thread_cpu_nanos() - cpu;
+        eprintln!(
+            "merged {} runs into {} entries in {:?} ({:.0} ns CPU/entry)",
+            runs.len(),
+            merged.count,
+            started.elapsed(),
+            cpu as f64 / merged.count as f64
+        );
+        id = *merged.ids.end();
+    }
+}
+
+fn thread_cpu_nanos() -> u64 {
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `now` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 fn process_cpu_nanos() -> u64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable rusage.

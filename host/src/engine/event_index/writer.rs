@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::Shared;
 use super::merge;
@@ -21,11 +21,12 @@ const RUN_ENTRIES: usize = 65_536;
 /// and what a restart re-indexes.
 const RUN_AGE: Duration = Duration::from_secs(5);
 
-/// How often the writer looks at its commands. It sleeps between looks
-/// instead of waiting on the channel: a sender then never wakes this
-/// thread (a wake per `add` cost every accepted event and every read's
-/// access record a context switch); [`super::EventIndex::flush`] and the
-/// index's drop unpark it.
+/// How often the writer looks at its commands while it gathers a run. It
+/// sleeps between looks instead of waiting on the channel: a sender then
+/// never wakes this thread (a wake per `add` cost every accepted event and
+/// every read's access record a context switch); [`super::EventIndex::flush`]
+/// and the index's drop unpark it. With nothing gathered it waits on the
+/// channel: the first `add` wakes it.
 const POLL: Duration = Duration::from_millis(100);
 
 /// After a failed write, the next try waits this long (unless flushed).
@@ -68,8 +69,15 @@ impl Writer {
             let mut open = true;
             let mut flushes = Vec::new();
             let mut retention = false;
+            // With nothing gathered, wait for the first command (one wake
+            // per run, none while idle); then look without waiting.
+            let mut next = if self.buffer.is_empty() {
+                commands.recv().map_err(|_| TryRecvError::Disconnected)
+            } else {
+                commands.try_recv()
+            };
             loop {
-                match commands.try_recv() {
+                match next {
                     Ok(Command::Add(entries)) => {
                         self.oldest.get_or_insert_with(Instant::now);
                         self.buffer.extend(entries);
@@ -82,6 +90,7 @@ impl Writer {
                         break;
                     }
                 }
+                next = commands.try_recv();
             }
             if retention {
                 self.remove_passed();
@@ -100,7 +109,9 @@ impl Writer {
             if !open {
                 return;
             }
-            std::thread::park_timeout(POLL);
+            if !self.buffer.is_empty() {
+                std::thread::park_timeout(POLL);
+            }
         }
     }
 
@@ -158,8 +169,15 @@ impl Writer {
             };
             let inputs = &runs[window.clone()];
             let cut = self.shared.cut.load(Ordering::Acquire);
+            let started = Instant::now();
             match merge::merge(&self.shared.dir, inputs, cut..=u64::MAX) {
                 Ok(merged) => {
+                    debug!(
+                        runs = inputs.len(),
+                        entries = merged.as_ref().map_or(0, |m| m.count),
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "event index runs merged"
+                    );
                     let merged = merged.map(Arc::new);
                     // Only this thread changes the list: `window` still
                     // names the inputs.
