@@ -388,6 +388,30 @@ fn writer_cpu_per_entry() {
         (process_cpu_nanos() - process) as f64 / N as f64,
         files(&index_dir(&dir)).len()
     );
+    let share = sustained(|batch| index.add(batch), &mut rng, seq);
+    index.flush();
+    eprintln!("runs: then 5,000/s for 20 s: writer thread {share:.1} % of a core");
+}
+
+/// Add 5,000 entries a second for 20 s in batches of 10 after sequence
+/// `seq`: the share of a core the index's writer thread took.
+fn sustained(add: impl Fn(Vec<(IdHash, u64)>), rng: &mut fastrand::Rng, mut seq: u64) -> f64 {
+    const SECONDS: u64 = 20;
+    let writer = writer_cpu_nanos();
+    let started = std::time::Instant::now();
+    for i in 0..SECONDS * 500 {
+        let due = std::time::Duration::from_millis(i * 2);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        add((0..10)
+            .map(|_| {
+                seq += 1;
+                (IdHash(rng.i64(..)), seq)
+            })
+            .collect());
+    }
+    (writer_cpu_nanos() - writer) as f64 / started.elapsed().as_nanos() as f64 * 100.0
 }
 
 /// Not a test: how long merges hold the writer thread (adds wait in
