@@ -11,8 +11,8 @@
 //! acknowledged, and each run keeps at most 4,096 fence keys.
 //!
 //! Accepting an event costs an append to a buffer: the writer thread sorts
-//! what gathered (65,536 entries, or what came in 5 s) and writes it as a
-//! run, sequentially, then merges runs of similar size in the background so
+//! what gathered (once 65,536 entries wait, or after 5 s) and writes it as
+//! a run, sequentially, then merges runs of similar size in the background so
 //! a lookup has few to search (`merge.rs`: a binary search in memory and
 //! one block read per run). An earlier version kept a SQLite B-tree on the
 //! hash, where each event was a write at a random place in a file that

@@ -12,8 +12,9 @@ use super::Shared;
 use super::merge;
 use super::run::{self, Entry, Run};
 
-/// Entries gathered into one run at most; a run is written when this many
-/// wait (or [`RUN_AGE`] has passed, or on a flush or shutdown).
+/// A run is written once this many entries wait (or [`RUN_AGE`] has
+/// passed, or on a flush or shutdown); it holds what gathered by then, a
+/// little more under a burst (at most [`super::MAX_PENDING`]).
 const RUN_ENTRIES: usize = 65_536;
 
 /// Entries wait at most about this long for their run (then one is written
