@@ -212,7 +212,7 @@ impl Engine {
         let rule_count = set.len();
         let event_index = Arc::new(
             EventIndex::open(
-                &config.data.join("event-index.sqlite"),
+                &config.data.join("event-index"),
                 journal.first_seq()..=journal.head().seq,
             )
             .context("opening the event index")?,

@@ -259,14 +259,9 @@ fn access_records_stay_out_of_the_id_index_live_and_after_a_reindex() {
     );
     server.kill();
 
-    // Without its index file the server re-indexes the whole journal.
-    for file in [
-        "event-index.sqlite",
-        "event-index.sqlite-wal",
-        "event-index.sqlite-shm",
-    ] {
-        let _ = std::fs::remove_file(setup.path().join("data").join(file));
-    }
+    // Without its index the server re-indexes the whole journal.
+    std::fs::remove_dir_all(setup.path().join("data").join("event-index"))
+        .expect("the index's directory");
     let server = setup.start();
     assert_eq!(
         found(&server, &event_id),

@@ -49,9 +49,9 @@ fn memory_does_not_grow_with_the_events_accepted() {
     // An id held in memory per event costs 85 to 120 bytes (the 36-byte id
     // on the heap, the map's entry, its load factor): 17 to 24 MiB for these
     // 250,000, as the server did before the index moved to disk. The bound
-    // leaves room for the index's page cache (2 MiB), the entries waiting
-    // for its writer (at most 50 ms of them) and allocator noise, not for
-    // that.
+    // leaves room for the entries waiting for the index's writer (up to a
+    // run of 65,536, about 3 MiB with their map), its runs' fence keys
+    // (8 bytes per 256 entries) and allocator noise, not for that.
     assert!(
         growth < 10 << 20,
         "RSS grew by {} KiB over 250,000 more events ({} KiB after 50,000, {} KiB after 300,000)",

@@ -147,7 +147,7 @@ fn pipeline(
     );
     let index = Arc::new(
         crate::engine::event_index::EventIndex::open(
-            &dir.join("event-index.sqlite"),
+            &dir.join("event-index"),
             journal.first_seq()..=journal.head().seq,
         )
         .expect("event index"),
