@@ -444,20 +444,26 @@ impl Pipeline {
         };
         let dispatcher = self.dispatcher.clone();
         let metrics = self.metrics.clone();
+        let index = self.index.clone();
         let (seqs, orphans) = self
             .append(records, admission, move |seqs| {
+                // Filed in journal order, as the writer completes appends:
+                // a run of the index then holds every event up to its
+                // highest sequence, which is where recovery's re-indexing
+                // starts (an add made after the await could come after a
+                // later request's run and be lost to a crash).
+                if !hashes.is_empty() {
+                    index.add(hashes.into_iter().zip(seqs.iter().copied()).collect());
+                }
                 queue_in_order(&dispatcher, &metrics, seqs, matched)
             })
             .await?;
         // Access records are reads' traces, not events written to the trail:
         // they are listed from the journal (`GET /v1/access`), never looked
-        // up by id, so they stay out of the id index (a random B-tree insert
-        // per read).
+        // up by id, so they stay out of the id index.
         let counter = if admission == Admission::Access {
             &self.metrics.access_records
         } else {
-            self.index
-                .add(hashes.into_iter().zip(seqs.iter().copied()).collect());
             &self.metrics.events_accepted
         };
         counter.fetch_add(seqs.len() as u64, Relaxed);

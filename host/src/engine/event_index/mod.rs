@@ -163,6 +163,10 @@ impl EventIndex {
     }
 
     /// Record that the events `entries` (id hash, sequence) are durable.
+    /// Callers add in journal order (the pipeline does so from the
+    /// journal's completion callback): a run then holds every event up to
+    /// its highest sequence, which is where [`EventIndex::high_water`] lets
+    /// recovery start re-indexing.
     pub fn add(&self, entries: Vec<(IdHash, u64)>) {
         if entries.is_empty() {
             return;

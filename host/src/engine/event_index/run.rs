@@ -19,9 +19,11 @@
 //! A run is named for the run numbers it covers,
 //! `000000000001-000000000008.run`: a merge of runs 1 to 8 replaces them,
 //! and at open a run whose numbers another covers is a merge's leftover
-//! input. Sequence ranges are in the header, not the name: requests add
-//! their entries as their appends complete, a little out of journal order,
-//! so two runs' ranges may overlap by a few entries at their edges.
+//! input. Sequence ranges are in the header, not the name: the pipeline
+//! adds entries in journal order (from the journal's completion callback),
+//! but recovery's re-index after a run that a crash left behind may file
+//! an event twice, so two runs' ranges may overlap (a lookup answers each
+//! sequence once).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
