@@ -430,6 +430,14 @@ pub(crate) fn put_accepted(server: &Server, entries: &[Value]) -> Value {
     body
 }
 
+/// The id of the first entry of a PutEvents answer.
+pub(crate) fn first_event_id(answer: &Value) -> String {
+    answer["Entries"][0]["EventId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an event id in {answer}"))
+        .to_owned()
+}
+
 /// An `Object State Change` lifecycle of `book/<id>`: inserted by alice
 /// (3 copies), updated by bob (2 copies), deleted by carol.
 pub(crate) fn book_lifecycle(id: &str) -> [Value; 3] {

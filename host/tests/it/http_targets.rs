@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Server, Setup, put_accepted, state_change};
+use crate::common::{Server, Setup, first_event_id, put_accepted, state_change};
 use crate::test_http::{Reply, TestServer};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
@@ -105,10 +105,7 @@ fn a_destination_connection_and_webhook_rule_added_while_running_deliver_with_it
         &server,
         &[state_change("book", "1", "delete", "carol", None)],
     );
-    let id = answer["Entries"][0]["EventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first_event_id(&answer);
     wait_received(&server, &receiver, 1);
     let request = receiver.request(0);
     assert_eq!(request.method, "POST");
@@ -229,34 +226,23 @@ fn a_plugin_cannot_reach_ungranted_urls_see_secrets_leave_by_redirect_or_pass_th
         receiver.request(0).header("x-api-key").as_deref(),
         Some("k3y-never-shown")
     );
-    // Another destination, not granted.
-    assert!(
-        answers[1].contains("denied") && answers[1].contains(r#"http destination "other""#),
-        "{error}"
-    );
-    // Paths outside the destination's, and methods it does not allow.
-    assert!(
-        answers[2].contains("denied") && answers[2].contains("not a plain path"),
-        "{error}"
-    );
-    assert!(
-        answers[3].contains("denied") && answers[3].contains("outside its allowed paths"),
-        "{error}"
-    );
-    assert!(
-        answers[4].contains("denied") && answers[4].contains(r#"method "DELETE""#),
-        "{error}"
-    );
-    // The connection's header is the host's to set.
-    assert!(
-        answers[5].contains("denied") && answers[5].contains("set by the host"),
-        "{error}"
-    );
-    // A redirect off the destination is not followed.
-    assert!(
-        answers[6].contains("denied") && answers[6].contains("leaves the destination"),
-        "{error}"
-    );
+    // Denied, each saying why: another destination, not granted; paths
+    // outside the destination's and methods it does not allow; the
+    // connection's header, which is the host's to set; a redirect off the
+    // destination, which is not followed.
+    for (i, why) in [
+        (1, r#"http destination "other""#),
+        (2, "not a plain path"),
+        (3, "outside its allowed paths"),
+        (4, r#"method "DELETE""#),
+        (5, "set by the host"),
+        (6, "leaves the destination"),
+    ] {
+        assert!(
+            answers[i].contains("denied") && answers[i].contains(why),
+            "call {i} is denied saying `{why}`: {error}"
+        );
+    }
     // One call a second: the burst's first goes, the others wait for a retry.
     assert!(answers[7].starts_with("ok 200"), "{error}");
     assert!(
@@ -405,10 +391,7 @@ fn vendor_round_trip(vendor: &Vendor) {
         &server,
         &[state_change("book", "42", "delete", "carol", None)],
     );
-    let id = answer["Entries"][0]["EventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first_event_id(&answer);
     server.wait_until(WAIT, "delivered after the 429", |s| {
         s.metric("trailmark_deliveries_total{rule=\"vendor\",outcome=\"delivered\"}") == Some(1.0)
     });
