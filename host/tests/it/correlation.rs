@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, Setup, put_accepted};
+use crate::common::{Server, Setup, first_event_id, put_accepted};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -53,24 +53,35 @@ fn metric(s: &Server, name: &str, rule: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[test]
-fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
+/// A setup with the log plugin, the `deletes` rule and the `mass`
+/// correlation over it (5 minute windows, to the log plugin).
+fn mass_setup() -> Setup {
     let setup = Setup::new();
-    // Not the defaults: a fire carries the server's account and region.
-    setup.config("[server]\naccount = \"123456789012\"\nregion = \"eu-west-3\"\n");
     setup.plugin("log", "trailmark-plugin-log");
     setup.rule("deletes.yaml", DELETES);
     setup.rule("mass.yaml", &mass("log", "5m"));
+    setup
+}
+
+/// Wait until `mass` holds `groups` open windows.
+fn wait_groups(server: &Server, what: &str, groups: f64) {
+    server.wait_until(WAIT, what, |s| {
+        metric(s, "trailmark_correlation_groups", "mass") == groups
+    });
+}
+
+#[test]
+fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
+    let setup = mass_setup();
+    // Not the defaults: a fire carries the server's account and region.
+    setup.config("[server]\naccount = \"123456789012\"\nregion = \"eu-west-3\"\n");
     let server = setup.start();
 
     let t0 = now_ms();
     let ids: Vec<String> = (0..3)
         .map(|i| {
             let answer = put_accepted(&server, &[delete_by("mallory", &format!("b{i}"), t0 + i)]);
-            answer["Entries"][0]["EventId"]
-                .as_str()
-                .expect("event id")
-                .to_owned()
+            first_event_id(&answer)
         })
         .collect();
     // Two deletes by someone else: under the threshold.
@@ -163,10 +174,7 @@ fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path()
             detail["meta"] = json!({"when": now + i});
             entry["Detail"] = Value::String(detail.to_string());
             let answer = put_accepted(&server, &[entry]);
-            answer["Entries"][0]["EventId"]
-                .as_str()
-                .expect("event id")
-                .to_owned()
+            first_event_id(&answer)
         })
         .collect();
 
@@ -212,11 +220,8 @@ fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path()
 
 #[test]
 fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_correlation_does() {
-    let setup = Setup::new();
-    setup.plugin("log", "trailmark-plugin-log");
+    let setup = mass_setup();
     setup.plugin("log2", "trailmark-plugin-log");
-    setup.rule("deletes.yaml", DELETES);
-    setup.rule("mass.yaml", &mass("log", "5m"));
     let server = setup.start();
     let t0 = now_ms();
     put_accepted(
@@ -226,9 +231,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
             delete_by("mallory", "b1", t0 + 1),
         ],
     );
-    server.wait_until(WAIT, "mallory's window open", |s| {
-        metric(s, "trailmark_correlation_groups", "mass") == 1.0
-    });
+    wait_groups(&server, "mallory's window open", 1.0);
 
     reload_with(&setup, &server, &mass("log2", "5m"));
     assert_eq!(
@@ -243,9 +246,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
     });
 
     put_accepted(&server, &[delete_by("carol", "c0", now_ms())]);
-    server.wait_until(WAIT, "carol's window open", |s| {
-        metric(s, "trailmark_correlation_groups", "mass") == 1.0
-    });
+    wait_groups(&server, "carol's window open", 1.0);
     reload_with(&setup, &server, &mass("log2", "10m"));
     assert_eq!(
         metric(&server, "trailmark_correlation_groups", "mass"),
@@ -262,10 +263,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
 
 #[test]
 fn after_sigkill_the_windows_are_rebuilt_and_no_fire_is_journaled_twice() {
-    let setup = Setup::new();
-    setup.plugin("log", "trailmark-plugin-log");
-    setup.rule("deletes.yaml", DELETES);
-    setup.rule("mass.yaml", &mass("log", "5m"));
+    let setup = mass_setup();
     let server = setup.start();
     let t0 = now_ms();
     put_accepted(
