@@ -54,6 +54,36 @@ fn assert_ok(what: &str, output: &Output) {
     );
 }
 
+/// Check the crate generated in `dir`: its rule file `rule` is one the host
+/// accepts (`rules validate --syntax-only`), and its own `cargo test`
+/// passes, pinned to the versions this workspace is tested with (so the
+/// test is reproducible and works offline). The test run's stdout.
+fn validate_and_test(dir: &Path, rule: &str) -> String {
+    let rule = dir.join(rule);
+    let out = trailmark(
+        dir,
+        &[
+            "rules",
+            "validate",
+            "--syntax-only",
+            rule.to_str().expect("utf-8"),
+        ],
+    );
+    assert_ok("trailmark rules validate", &out);
+    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
+    let out = cargo(dir, &["test"]);
+    assert_ok("cargo test in the generated crate", &out);
+    text(&out.stdout)
+}
+
+/// Build the crate generated in `dir` for wasm32-wasip2; the path of its
+/// `wasm` file.
+fn build_component(dir: &Path, wasm: &str) -> PathBuf {
+    let out = cargo(dir, &["build", "--target", "wasm32-wasip2", "--release"]);
+    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
+    target_dir().join("wasm32-wasip2/release").join(wasm)
+}
+
 #[test]
 fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
     // Generated inside another Cargo workspace: the crate's own `[workspace]`
@@ -96,34 +126,13 @@ fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
         assert!(dir.join(file).is_file(), "{file} was not written");
     }
 
-    // The rule file is one the host accepts.
-    let rule = dir.join("audit-books.rule.yaml");
-    let out = trailmark(
-        &dir,
-        &[
-            "rules",
-            "validate",
-            "--syntax-only",
-            rule.to_str().expect("utf-8"),
-        ],
-    );
-    assert_ok("trailmark rules validate", &out);
-
-    // Pin the generated crate to the versions this workspace is tested with,
-    // so the test is reproducible and works offline.
-    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
-
-    let out = cargo(&dir, &["test"]);
-    assert_ok("cargo test in the generated crate", &out);
-    let stdout = text(&out.stdout);
+    let stdout = validate_and_test(&dir, "audit-books.rule.yaml");
     assert!(
         stdout.contains("test result: ok. 6 passed"),
         "the template's 6 unit tests did not all run:\n{stdout}"
     );
 
-    let out = cargo(&dir, &["build", "--target", "wasm32-wasip2", "--release"]);
-    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
-    let wasm = target_dir().join("wasm32-wasip2/release/audit_books.wasm");
+    let wasm = build_component(&dir, "audit_books.wasm");
     let bytes = std::fs::read(&wasm).expect("the .wasm was built");
     assert_eq!(&bytes[..4], b"\0asm", "not WebAssembly");
     assert_eq!(
@@ -255,28 +264,9 @@ fn an_http_plugin_is_generated_tested_and_imports_the_http_capability() {
         text(&out.stdout)
     );
     let dir = root.path().join("to-crm");
-    let rule = dir.join("to-crm.rule.yaml");
-    let out = trailmark(
-        &dir,
-        &[
-            "rules",
-            "validate",
-            "--syntax-only",
-            rule.to_str().expect("utf-8"),
-        ],
-    );
-    assert_ok("trailmark rules validate", &out);
-    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
-    let out = cargo(&dir, &["test"]);
-    assert_ok("cargo test in the generated crate", &out);
-    assert!(
-        text(&out.stdout).contains("test result: ok. 2 passed"),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = cargo(&dir, &["build", "--target", "wasm32-wasip2", "--release"]);
-    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
-    let wasm = target_dir().join("wasm32-wasip2/release/to_crm.wasm");
+    let stdout = validate_and_test(&dir, "to-crm.rule.yaml");
+    assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
+    let wasm = build_component(&dir, "to_crm.wasm");
     let out = trailmark(
         &dir,
         &[
