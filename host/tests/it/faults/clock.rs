@@ -108,12 +108,7 @@ fn the_wall_clock_jumping_back_an_hour_reorders_nothing_and_delays_no_retry() {
             attempts.get(id)
         );
     }
-    assert!(
-        server.dead_letters().is_empty(),
-        "{:?}",
-        server.dead_letters()
-    );
-    assert!(server.stop().success());
+    load::assert_clean_stop(server);
 
     // The journal's records are in order, their times never going back.
     let journal = trailmark_journal::Journal::open(

@@ -44,12 +44,7 @@ fn a_webhook_hanging_past_its_timeout_gets_each_event_once_it_answers() {
     let setup = Setup::new().standard();
     // Retries every second at most, so the test does not wait for backoff.
     setup.config("[dispatch]\nretry-max = \"1s\"\n");
-    hooks.install(&setup, "hooks", "300ms");
-    setup.test_rule(
-        "hooks",
-        "webhook",
-        "grants: {http: [hooks]}\nconfig: {destination: hooks, batch: true}\n",
-    );
+    hooks.install_with_rule(&setup, "hooks", "300ms", ", batch: true");
     let server = setup.start();
     let load = Load::start(&server, 3, "hang");
     load.wait_for_more(200, WAIT, &server);
