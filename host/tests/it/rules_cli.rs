@@ -121,15 +121,16 @@ fn rules_test(dir: &Path, args: &[&str]) -> Output {
 #[test]
 fn rules_test_runs_the_shipped_correlation_over_a_timeline_and_prints_the_fire() {
     let root = crate::common::workspace();
-    let out = rules_test(
-        &root,
-        &[
+    let shipped = |extra: &[&str]| {
+        let timeline = [
             "--rules",
             "rules",
             "--events",
             "examples/events/mass-deletes.jsonl",
-        ],
-    );
+        ];
+        rules_test(&root, &[&timeline[..], extra].concat())
+    };
+    let out = shipped(&[]);
     let text = stdout(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{text}{err}");
@@ -149,17 +150,7 @@ fn rules_test_runs_the_shipped_correlation_over_a_timeline_and_prints_the_fire()
     assert!(fires[0].contains(" 21 "), "{text}");
     assert!(err.contains("41 event(s), 1 fire(s)"), "{err}");
 
-    let out = rules_test(
-        &root,
-        &[
-            "--rules",
-            "rules",
-            "--events",
-            "examples/events/mass-deletes.jsonl",
-            "--output",
-            "json",
-        ],
-    );
+    let out = shipped(&["--output", "json"]);
     let fire: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one fire event per line");
     assert_eq!(fire["detail-type"], "Correlation Match");
