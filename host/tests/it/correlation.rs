@@ -39,6 +39,14 @@ fn delete_by(author: &str, entity: &str, ts: i64) -> Value {
     json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
 }
 
+/// `count` deletes by `author` of books `<prefix>0`, `<prefix>1`, ..., a
+/// millisecond apart from `t0`.
+fn deletes_by(author: &str, prefix: &str, count: i64, t0: i64) -> Vec<Value> {
+    (0..count)
+        .map(|i| delete_by(author, &format!("{prefix}{i}"), t0 + i))
+        .collect()
+}
+
 /// Rewrite `mass.yaml` and reload.
 fn reload_with(setup: &Setup, server: &Server, text: &str) {
     setup.rule("mass.yaml", text);
@@ -85,13 +93,7 @@ fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
         })
         .collect();
     // Two deletes by someone else: under the threshold.
-    put_accepted(
-        &server,
-        &[
-            delete_by("carol", "c0", t0),
-            delete_by("carol", "c1", t0 + 1),
-        ],
-    );
+    put_accepted(&server, &deletes_by("carol", "c", 2, t0));
 
     server.wait_until(WAIT, "the fire delivered to the rule's plugin", |s| {
         s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
@@ -224,13 +226,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
     setup.plugin("log2", "trailmark-plugin-log");
     let server = setup.start();
     let t0 = now_ms();
-    put_accepted(
-        &server,
-        &[
-            delete_by("mallory", "b0", t0),
-            delete_by("mallory", "b1", t0 + 1),
-        ],
-    );
+    put_accepted(&server, &deletes_by("mallory", "b", 2, t0));
     wait_groups(&server, "mallory's window open", 1.0);
 
     reload_with(&setup, &server, &mass("log2", "5m"));
@@ -266,26 +262,13 @@ fn after_sigkill_the_windows_are_rebuilt_and_no_fire_is_journaled_twice() {
     let setup = mass_setup();
     let server = setup.start();
     let t0 = now_ms();
-    put_accepted(
-        &server,
-        &[
-            delete_by("mallory", "b0", t0),
-            delete_by("mallory", "b1", t0 + 1),
-            delete_by("mallory", "b2", t0 + 2),
-        ],
-    );
+    put_accepted(&server, &deletes_by("mallory", "b", 3, t0));
     server.wait_until(WAIT, "mallory's fire journaled", |s| {
         s.metric("trailmark_correlation_fires_journaled_total") == Some(1.0)
     });
     // Two of carol's three, then the crash.
     let tc = now_ms();
-    put_accepted(
-        &server,
-        &[
-            delete_by("carol", "c0", tc),
-            delete_by("carol", "c1", tc + 1),
-        ],
-    );
+    put_accepted(&server, &deletes_by("carol", "c", 2, tc));
     server.kill();
 
     let server = setup.start();
