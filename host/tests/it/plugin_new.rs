@@ -10,22 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::workspace;
+use crate::common::{cli, workspace};
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"))
         .join("plugin-new-test")
-}
-
-/// Run the real `trailmark` binary in `cwd`.
-fn trailmark(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run trailmark")
 }
 
 /// Run `cargo` (the one running this test) in `crate_dir` with the shared target dir.
@@ -60,7 +51,7 @@ fn assert_ok(what: &str, output: &Output) {
 /// test is reproducible and works offline). The test run's stdout.
 fn validate_and_test(dir: &Path, rule: &str) -> String {
     let rule = dir.join(rule);
-    let out = trailmark(
+    let out = cli(
         dir,
         &[
             "rules",
@@ -95,7 +86,7 @@ fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
     )
     .expect("write outer workspace");
 
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "audit-books", "--output", "json"],
     );
@@ -142,7 +133,7 @@ fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
     );
 
     // And the host accepts it as a compatible plugin.
-    let out = trailmark(&dir, &["plugins", "inspect", wasm.to_str().expect("utf-8")]);
+    let out = cli(&dir, &["plugins", "inspect", wasm.to_str().expect("utf-8")]);
     assert_ok("trailmark plugins inspect", &out);
 }
 
@@ -155,7 +146,7 @@ fn bad_names_exit_2_and_write_nothing() {
         ("audit.books", "contains '.'"),
         ("fn", "keyword"),
     ] {
-        let out = trailmark(root.path(), &["plugin", "new", name]);
+        let out = cli(root.path(), &["plugin", "new", name]);
         assert_eq!(out.status.code(), Some(2), "{name:?}");
         let stderr = text(&out.stderr);
         assert!(
@@ -165,7 +156,7 @@ fn bad_names_exit_2_and_write_nothing() {
         assert!(stderr.contains(why), "{name:?}: {stderr}");
     }
     let long = "a".repeat(65);
-    let out = trailmark(root.path(), &["plugin", "new", &long]);
+    let out = cli(root.path(), &["plugin", "new", &long]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("65 characters"));
 
@@ -180,7 +171,7 @@ fn existing_directory_exits_2_and_is_left_alone() {
     std::fs::create_dir(&taken).expect("mkdir");
     std::fs::write(taken.join("notes.txt"), "mine").expect("write");
 
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "audit-books", "--dir", "taken"],
     );
@@ -198,7 +189,7 @@ fn existing_directory_exits_2_and_is_left_alone() {
 
     // An existing empty directory is fine.
     std::fs::create_dir(root.path().join("empty")).expect("mkdir");
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "audit-books", "--dir", "empty"],
     );
@@ -220,7 +211,7 @@ fn existing_directory_exits_2_and_is_left_alone() {
 #[test]
 fn missing_sdk_path_exits_2_with_what_to_pass() {
     let root = tempfile::tempdir().expect("temp dir");
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "x", "--sdk-path", "no/such/sdk"],
     );
@@ -230,7 +221,7 @@ fn missing_sdk_path_exits_2_with_what_to_pass() {
     assert!(!root.path().join("x").exists());
 
     // A git source needs no local sdk.
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &[
             "plugin",
@@ -256,7 +247,7 @@ fn an_http_plugin_is_generated_tested_and_imports_the_http_capability() {
         "[workspace]\nmembers = []\n",
     )
     .expect("write outer workspace");
-    let out = trailmark(root.path(), &["plugin", "new", "to-crm", "--http"]);
+    let out = cli(root.path(), &["plugin", "new", "to-crm", "--http"]);
     assert_ok("trailmark plugin new --http", &out);
     assert!(
         text(&out.stdout).contains("to-crm.destination.yaml <server>/rules/destinations/"),
@@ -267,7 +258,7 @@ fn an_http_plugin_is_generated_tested_and_imports_the_http_capability() {
     let stdout = validate_and_test(&dir, "to-crm.rule.yaml");
     assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
     let wasm = build_component(&dir, "to_crm.wasm");
-    let out = trailmark(
+    let out = cli(
         &dir,
         &[
             "plugins",

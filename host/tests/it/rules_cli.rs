@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::Setup;
+use crate::common::{Setup, cli};
 
 /// `trailmark rules validate <args>` in `dir`, which must exit with `code`;
 /// its stdout.
@@ -22,12 +22,7 @@ fn validate(dir: &Path, args: &[&str], code: i32) -> String {
 
 /// `trailmark rules <command> <args>` in `dir`.
 fn rules(dir: &Path, command: &str, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["rules", command])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run trailmark")
+    cli(dir, &[&["rules", command], args].concat())
 }
 
 fn stdout(out: &Output) -> String {
