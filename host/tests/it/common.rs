@@ -311,6 +311,19 @@ impl Server {
             .and_then(|v| v.parse().ok())
     }
 
+    /// `trailmark_deliveries_total` of `rule` with the outcome `delivered`;
+    /// `None` until the rule has an outcome.
+    pub(crate) fn delivered(&self, rule: &str) -> Option<f64> {
+        self.metric(&format!(
+            "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
+        ))
+    }
+
+    /// `trailmark_retries_total` of `rule`; `None` until its first retry.
+    pub(crate) fn retries(&self, rule: &str) -> Option<f64> {
+        self.metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
+    }
+
     /// Send SIGKILL and wait.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();

@@ -108,11 +108,7 @@ fn generate_v0_1_fixture() {
     let events = fixture_events();
     put_accepted(&server, &events);
     server.wait_until(Duration::from_secs(30), "every event delivered", |s| {
-        let delivered = |rule: &str| {
-            s.metric(&format!(
-                "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
-            ))
-        };
+        let delivered = |rule: &str| s.delivered(rule);
         let all = Some(events.len() as f64);
         delivered("archive") == all
             && delivered("metadata") == all

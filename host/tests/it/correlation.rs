@@ -96,7 +96,7 @@ fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
     put_accepted(&server, &deletes_by("carol", "c", 2, t0));
 
     server.wait_until(WAIT, "the fire delivered to the rule's plugin", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("mass") == Some(1.0)
     });
     assert_eq!(
         metric(&server, "trailmark_correlation_fires_total", "mass"),
@@ -137,10 +137,7 @@ fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
         "{:?}",
         server.dead_letters()
     );
-    assert_eq!(
-        server.metric("trailmark_deliveries_total{rule=\"deletes\",outcome=\"delivered\"}"),
-        None
-    );
+    assert_eq!(server.delivered("deletes"), None);
 }
 
 /// `[correlation] time-path` places events at the time producers put
@@ -203,7 +200,7 @@ fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path()
     );
 
     server.wait_until(WAIT, "the fire archived", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"kept\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("kept") == Some(1.0)
     });
     let keys = crate::common::archived_keys(&setup.path().join("data").join("archive"));
     let group_key = format!("{}:{}", "mallory".len(), "mallory");
@@ -238,7 +235,7 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
     // The third delete completes the window opened before the reload.
     put_accepted(&server, &[delete_by("mallory", "b2", now_ms())]);
     server.wait_until(WAIT, "the fire, through the new plugin", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("mass") == Some(1.0)
     });
 
     put_accepted(&server, &[delete_by("carol", "c0", now_ms())]);

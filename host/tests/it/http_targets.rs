@@ -307,7 +307,7 @@ fn throttling_and_outages_are_retried_then_dead_lettered_and_4xx_rejected() {
     put_accepted(&server, &[state_change("book", "1", "update", "a", None)]);
     wait_received(&server, &receiver, 2);
     server.wait_until(WAIT, "the throttled event delivered", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"hook\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("hook") == Some(1.0)
     });
     put_accepted(&server, &[state_change("book", "2", "update", "a", None)]);
     let errors = dead_letters_of(&server, "hook", 1);
@@ -393,7 +393,7 @@ fn vendor_round_trip(vendor: &Vendor) {
     );
     let id = first_event_id(&answer);
     server.wait_until(WAIT, "delivered after the 429", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"vendor\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("vendor") == Some(1.0)
     });
     assert_eq!(receiver.received(), 2);
     let (throttled, delivered) = (receiver.request(0), receiver.request(1));

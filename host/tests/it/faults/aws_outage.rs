@@ -88,9 +88,7 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
 }
 
 fn retries(server: &Server, rule: &str) -> f64 {
-    server
-        .metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
-        .unwrap_or(0.0)
+    server.retries(rule).unwrap_or(0.0)
 }
 
 #[test]

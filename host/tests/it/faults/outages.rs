@@ -16,9 +16,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// `trailmark_retries_total` of `rule`.
 fn retries(server: &Server, rule: &str) -> f64 {
-    server
-        .metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
-        .unwrap_or(0.0)
+    server.retries(rule).unwrap_or(0.0)
 }
 
 /// The closing checks every outage shares.
