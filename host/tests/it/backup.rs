@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use trailmark_journal::{Journal, JournalOptions};
 
 use crate::common::{
-    Client, Server, Setup, all_change_ids, assert_success, cli, put_accepted, state_change,
-    stdout_json,
+    Client, Server, Setup, all_change_ids, assert_success, cli, moto_url, put_accepted,
+    state_change, stdout_json,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -487,14 +487,9 @@ fn a_backup_without_secrets_restores_only_with_the_signing_key() {
     });
 }
 
-fn moto() -> String {
-    std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
-}
-
 #[test]
 fn a_backup_to_s3_restores_the_same_way() {
-    let moto = moto();
+    let moto = moto_url();
     let bucket = format!("backups-{}-{}", std::process::id(), fastrand::u32(..));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -361,6 +361,12 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
         .new_agent()
 }
 
+/// The URL of the moto server `cargo xtask test` starts (`TRAILMARK_MOTO_URL`).
+pub(crate) fn moto_url() -> String {
+    std::env::var("TRAILMARK_MOTO_URL")
+        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
+}
+
 /// Run the `trailmark` CLI in `dir` (stdin closed, output captured).
 pub(crate) fn cli(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailmark"))

@@ -500,8 +500,7 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
 /// An S3 client on moto (`TRAILMARK_MOTO_URL`, started by `cargo xtask
 /// test`) and a runtime to drive it.
 fn moto_s3() -> (String, tokio::runtime::Runtime, aws_sdk_s3::Client) {
-    let moto = std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)");
+    let moto = common::moto_url();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

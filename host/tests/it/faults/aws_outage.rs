@@ -93,8 +93,7 @@ fn retries(server: &Server, rule: &str) -> f64 {
 
 #[test]
 fn an_aws_outage_mid_stream_ends_with_every_event_delivered_once() {
-    let moto = std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)");
+    let moto = crate::common::moto_url();
     let upstream: SocketAddr = moto
         .trim_start_matches("http://")
         .trim_end_matches('/')
