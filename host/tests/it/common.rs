@@ -311,6 +311,20 @@ impl Server {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The dead letters of `rule`, once there are at least `count`.
+    pub(crate) fn dead_letters_of(&self, rule: &str, count: usize, wait: Duration) -> Vec<Value> {
+        let of_rule = |s: &Server| -> Vec<Value> {
+            s.dead_letters()
+                .into_iter()
+                .filter(|d| d["rule"] == rule)
+                .collect()
+        };
+        self.wait_until(wait, &format!("{count} dead letters of {rule}"), |s| {
+            of_rule(s).len() >= count
+        });
+        of_rule(self)
+    }
+
     /// `trailmark_deliveries_total` of `rule` with the outcome `delivered`;
     /// `None` until the rule has an outcome.
     pub(crate) fn delivered(&self, rule: &str) -> Option<f64> {

@@ -48,17 +48,11 @@ pub(crate) fn wait_received(server: &Server, receiver: &TestServer, count: usize
 
 /// The dead letters of `rule`, once there are `count`.
 pub(crate) fn dead_letters_of(server: &Server, rule: &str, count: usize) -> Vec<String> {
-    let of_rule = |s: &Server| -> Vec<String> {
-        s.dead_letters()
-            .into_iter()
-            .filter(|d| d["rule"] == rule)
-            .map(|d| d["error"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
-    server.wait_until(WAIT, &format!("{count} dead letters of {rule}"), |s| {
-        of_rule(s).len() >= count
-    });
-    of_rule(server)
+    server
+        .dead_letters_of(rule, count, WAIT)
+        .iter()
+        .map(|d| d["error"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[test]
