@@ -214,3 +214,27 @@ fn misplaced_and_unsupported_keys_say_what_is_valid() {
         "add `field: <path>` to `condition`",
     );
 }
+
+#[test]
+fn a_bad_type_or_timespan_points_at_its_key_and_a_missing_one_at_the_section() {
+    for (text, needle) in [
+        (
+            MASS.replace("type: event_count", "type: 7"),
+            "m.yaml:3:9: `type` must be event_count",
+        ),
+        (
+            MASS.replace("  type: event_count\n", ""),
+            "m.yaml:3:3: `type` must be event_count",
+        ),
+        (
+            MASS.replace("timespan: 5m", "timespan: 5"),
+            "m.yaml:6:13: `timespan` is required",
+        ),
+        (
+            MASS.replace("  timespan: 5m\n", ""),
+            "m.yaml:3:3: `timespan` is required",
+        ),
+    ] {
+        assert_refused(&[("m.yaml", &text)], needle);
+    }
+}
