@@ -353,12 +353,25 @@ mod tests {
         (dir, store)
     }
 
+    /// An exporter with the default options over `store`, its marker at `marker`.
+    fn exporter(store: &Arc<DirStore>, marker: &Path) -> Exporter {
+        Exporter::open(store.clone(), marker, ExportOptions::default(), 0).expect("opens")
+    }
+
+    /// The marker at `path` as a stop left it: `exported`, then the range
+    /// through `pending` started.
+    fn stopped_at(path: &Path, exported: u64, pending: u64) {
+        Marker::open(path)
+            .expect("opens")
+            .write(exported, Some(pending))
+            .expect("writes");
+    }
+
     #[test]
     fn one_close_writes_one_file_per_day_named_by_its_range() {
         let (dir, store) = setup();
         let marker = dir.path().join("marker.json");
-        let mut ex =
-            Exporter::open(store.clone(), &marker, ExportOptions::default(), 0).expect("opens");
+        let mut ex = exporter(&store, &marker);
         ex.offer(1, None, 0).expect("offers");
         assert_eq!(ex.retain_from(), 2, "nothing open: retention may drop 1");
         ex.offer(2, Some(row(2, 20 * DAY)), 0).expect("offers");
@@ -384,12 +397,8 @@ mod tests {
         let (dir, store) = setup();
         let marker_path = dir.path().join("marker.json");
         // A stop after the marker said pending 1..=3 and one file was out.
-        Marker::open(&marker_path)
-            .expect("opens")
-            .write(0, Some(3))
-            .expect("writes");
-        let mut ex = Exporter::open(store.clone(), &marker_path, ExportOptions::default(), 0)
-            .expect("opens");
+        stopped_at(&marker_path, 0, 3);
+        let mut ex = exporter(&store, &marker_path);
         assert!(!ex.due(i64::MAX / 2), "only the range's end closes it");
         assert!(ex.offer(1, Some(row(1, 0)), 0).expect("offers").is_none());
         assert!(ex.offer(2, Some(row(2, 0)), 0).expect("offers").is_none());
@@ -422,8 +431,7 @@ mod tests {
             .expect("opens")
             .write_pending(0, Some(2), vec![old.clone()])
             .expect("writes");
-        let mut ex = Exporter::open(store.clone(), &marker_path, ExportOptions::default(), 0)
-            .expect("opens");
+        let mut ex = exporter(&store, &marker_path);
         ex.offer(1, None, 0).expect("offers");
         ex.offer(2, Some(row(2, 0)), 0).expect("offers");
         let keys = store.list("changes/").expect("lists");
@@ -434,12 +442,8 @@ mod tests {
     fn an_interrupted_range_whose_end_was_removed_still_closes() {
         let (dir, store) = setup();
         let marker_path = dir.path().join("marker.json");
-        Marker::open(&marker_path)
-            .expect("opens")
-            .write(0, Some(3))
-            .expect("writes");
-        let mut ex =
-            Exporter::open(store, &marker_path, ExportOptions::default(), 0).expect("opens");
+        stopped_at(&marker_path, 0, 3);
+        let mut ex = exporter(&store, &marker_path);
         let published = ex
             .offer(7, Some(row(7, 0)), 0)
             .expect("offers")
@@ -457,13 +461,7 @@ mod tests {
         let source =
             SecurityLakeSource::new("trailmark", "us-east-1", "123456789012").expect("valid");
         let tables = [Table::Changes, Table::Ocsf(source)];
-        let mut ex = Exporter::open(
-            store.clone(),
-            &dir.path().join("m.json"),
-            ExportOptions::default(),
-            0,
-        )
-        .expect("opens");
+        let mut ex = exporter(&store, &dir.path().join("m.json"));
         ex.offer_to(1, Some(row(1, 0)), &tables, 0).expect("offers");
         let mut note = row(2, 0);
         note.operation = None;

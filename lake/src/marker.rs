@@ -10,14 +10,13 @@
 //! published; the exporter rebuilds exactly that range first, so the files
 //! get the same names and contents, and nothing is duplicated.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::LakeError;
-use crate::store::sync_dir;
+use crate::store::replace_file;
 
 const VERSION: u32 = 1;
 
@@ -127,21 +126,16 @@ impl Marker {
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-        let temp = self.path.with_extension("json.tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .map_err(LakeError::io(&temp))?;
         let text = serde_json::to_vec(&content).map_err(|e| LakeError::Marker {
             path: self.path.clone(),
             problem: e.to_string(),
         })?;
-        file.write_all(&text).map_err(LakeError::io(&temp))?;
-        file.sync_all().map_err(LakeError::io(&temp))?;
-        fs::rename(&temp, &self.path).map_err(LakeError::io(&self.path))?;
-        sync_dir(dir)?;
+        replace_file(
+            &self.path.with_extension("json.tmp"),
+            &self.path,
+            dir,
+            &text,
+        )?;
         self.state = state;
         self.pending_files = content.pending_files;
         Ok(())

@@ -122,6 +122,28 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
         .map_err(LakeError::io(dir))
 }
 
+/// Replace `path` with `bytes` durably: written whole to `temp` and synced,
+/// renamed over `path`, then `dir` (which holds both) synced. A crash leaves
+/// the old file or the new one, never a part.
+pub(crate) fn replace_file(
+    temp: &Path,
+    path: &Path,
+    dir: &Path,
+    bytes: &[u8],
+) -> Result<(), LakeError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)
+        .map_err(LakeError::io(temp))?;
+    file.write_all(bytes).map_err(LakeError::io(temp))?;
+    file.sync_all().map_err(LakeError::io(temp))?;
+    drop(file);
+    fs::rename(temp, path).map_err(LakeError::io(path))?;
+    sync_dir(dir)
+}
+
 impl LakeStore for DirStore {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), LakeError> {
         let path = self.path_of(key)?;
@@ -144,17 +166,7 @@ impl LakeStore for DirStore {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .map_err(LakeError::io(&temp))?;
-        file.write_all(bytes).map_err(LakeError::io(&temp))?;
-        file.sync_all().map_err(LakeError::io(&temp))?;
-        drop(file);
-        fs::rename(&temp, &path).map_err(LakeError::io(&path))?;
-        sync_dir(&dir)
+        replace_file(&temp, &path, &dir, bytes)
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, LakeError> {

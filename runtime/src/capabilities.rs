@@ -4,6 +4,8 @@
 //! They are methods of the store state, [`HostState`], taking the index of
 //! the delivery in the current batch.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use trailmark_backend_api::{
@@ -31,6 +33,24 @@ impl BindingContext {
             "{what} is granted to rule {:?} but is not configured on this host",
             &*self.rule
         )))
+    }
+
+    /// The backend `name` of a named capability (`what`, e.g. `notify
+    /// channel`): granted among `granted` and configured in `configured`,
+    /// else a denial saying which of the two it is not.
+    fn named<'a, T: ?Sized>(
+        &self,
+        what: &str,
+        name: &str,
+        granted: &BTreeSet<String>,
+        configured: &'a HashMap<String, Arc<T>>,
+    ) -> Result<&'a Arc<T>, Denial> {
+        if !granted.contains(name) {
+            return Err(self.denied(&format!("{what} {:?}", bounded(name, 64))));
+        }
+        configured
+            .get(name)
+            .ok_or_else(|| self.unconfigured(&format!("{what} {name:?}")))
     }
 
     /// The archive grant, or a denial.
@@ -152,15 +172,12 @@ impl HostState {
         notification: Notification,
     ) -> Result<(), Denial> {
         let (ctx, delivery, _) = self.delivery(index)?;
-        let channel = &notification.channel;
-        if !ctx.grants.notify.contains(channel) {
-            return Err(ctx.denied(&format!("notify channel {:?}", bounded(channel, 64))));
-        }
-        let notifier = ctx
-            .capabilities
-            .notify
-            .get(channel)
-            .ok_or_else(|| ctx.unconfigured(&format!("notify channel {channel:?}")))?;
+        let notifier = ctx.named(
+            "notify channel",
+            &notification.channel,
+            &ctx.grants.notify,
+            &ctx.capabilities.notify,
+        )?;
         delivery
             .usage
             .take(&ctx.quotas, Quota::Notifications, 1, "notify.publish")
@@ -177,17 +194,12 @@ impl HostState {
         sent: impl FnOnce(&Event) -> Event,
     ) -> Result<(), Denial> {
         let (ctx, delivery, _) = self.delivery(index)?;
-        if !ctx.grants.forward.contains(destination) {
-            return Err(ctx.denied(&format!(
-                "forward destination {:?}",
-                bounded(destination, 64)
-            )));
-        }
-        let forwarder = ctx
-            .capabilities
-            .forward
-            .get(destination)
-            .ok_or_else(|| ctx.unconfigured(&format!("forward destination {destination:?}")))?;
+        let forwarder = ctx.named(
+            "forward destination",
+            destination,
+            &ctx.grants.forward,
+            &ctx.capabilities.forward,
+        )?;
         let sent = sent(delivery.event());
         let event = delivery.forwarded(sent).map_err(|r| ctx.refusal(r))?;
         delivery

@@ -451,6 +451,46 @@ fn reforwarder_cannot_change_the_envelope_and_the_rule_is_recorded() {
     );
 }
 
+#[test]
+fn forwarding_needs_the_destination_granted_and_configured() {
+    let stores = Stores::new();
+    let ungranted = bind(
+        "reforwarder",
+        &stores,
+        Quotas::default(),
+        json!({"destination": "elsewhere"}),
+    );
+    let text = rejection(ungranted.call(&event("fwd-4")));
+    assert!(
+        text.contains(
+            "denied: rule \"reforwarder\" has no grant for forward destination \"elsewhere\""
+        ),
+        "{text}"
+    );
+    let mut capabilities = stores.capabilities();
+    capabilities.forward.clear();
+    let unconfigured = Binding::new(
+        plugin("reforwarder"),
+        BindingSpec {
+            rule: "reforwarder".to_owned(),
+            grants: all_grants(),
+            capabilities,
+            limits: Limits::default(),
+            quotas: Quotas::default(),
+            config: json!({"destination": "out"}),
+        },
+    )
+    .expect("binding is valid");
+    let text = rejection(unconfigured.call(&event("fwd-5")));
+    assert!(
+        text.contains(
+            "invalid: forward destination \"out\" is granted to rule \"reforwarder\" but is not configured on this host"
+        ),
+        "{text}"
+    );
+    assert!(stores.forward.sent.lock().expect("list").is_empty());
+}
+
 // --- quotas ---
 
 /// Runs the flooder with `config` and returns its rejection.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use support::Viewer;
+use support::{Viewer, assert_has};
 
 /// A chromedriver process on a free loopback port, killed when dropped.
 struct Driver {
@@ -168,6 +168,27 @@ async fn check_page(client: &Client, origin: &str) {
     );
 }
 
+/// Open `path` on the viewer at `origin`.
+async fn open(client: &Client, origin: &str, path: &str) {
+    client
+        .goto(&format!("{origin}{path}"))
+        .await
+        .unwrap_or_else(|e| panic!("open {path}: {e}"));
+}
+
+/// Sign in on the open sign-in form with `token`; the search page's URL.
+async fn sign_in(client: &Client, token: &str) -> url::Url {
+    client
+        .find(Locator::Css("#token"))
+        .await
+        .expect("token field")
+        .send_keys(token)
+        .await
+        .expect("type token");
+    click(client, "form.signin button[type=submit]").await;
+    wait_for_url(client, "the search page", |u| u.path() == "/").await
+}
+
 /// Click `css` once the page has it.
 async fn click(client: &Client, css: &str) {
     wait_for(client, css)
@@ -235,18 +256,10 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
     let origin = viewer.url.clone();
     let result = async {
         // Signed out: the sign-in form.
-        client.goto(&format!("{origin}/")).await.expect("open /");
+        open(&client, &origin, "/").await;
         check_page(&client, &origin).await;
         snap(&client, &out, "1-sign-in").await;
-        client
-            .find(Locator::Css("#token"))
-            .await
-            .expect("token field")
-            .send_keys(&viewer.tokens["viewer"])
-            .await
-            .expect("type token");
-        click(&client, "form.signin button[type=submit]").await;
-        let url = wait_for_url(&client, "the search page", |u| u.path() == "/").await;
+        let url = sign_in(&client, &viewer.tokens["viewer"]).await;
         // Signed in: the query bar.
         wait_for(&client, "#q").await;
         assert!(
@@ -322,10 +335,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         // Follow live: a change journaled while the page is open appears at
         // the top of the table, put there by the page's script from the
         // server-sent events (no reload).
-        client
-            .goto(&format!("{origin}/?q=type%3Abook&live=1"))
-            .await
-            .expect("the live page");
+        open(&client, &origin, "/?q=type%3Abook&live=1").await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while client
             .find(Locator::Css("table[data-live-open]"))
@@ -359,7 +369,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        assert!(first_row.contains("ev-live"), "{first_row}");
+        assert_has(&first_row, "ev-live");
         assert!(
             first_row.contains("<i>dora</i>"),
             "shown as text: {first_row}"
@@ -419,10 +429,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         })
         .await;
         let page = text(&client).await;
-        assert!(
-            page.contains("Changes from version 1 to version 3"),
-            "{page}"
-        );
+        assert_has(&page, "Changes from version 1 to version 3");
         for path in ["/price", "/author/name", "/isbn", "/pages"] {
             assert!(page.contains(path), "{path} missing from the diff");
         }
@@ -430,17 +437,14 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
         snap(&client, &out, "3-history-diff").await;
 
         // The delete, and why delete-alert fired.
-        client
-            .goto(&format!("{origin}/?q=op%3Adelete"))
-            .await
-            .expect("search deletes");
+        open(&client, &origin, "/?q=op%3Adelete").await;
         click(&client, "table.results tbody tr a[href^='/ui/events/']").await;
         wait_for_url(&client, "the event", |u| {
             u.path().starts_with("/ui/events/")
         })
         .await;
         let page = text(&client).await;
-        assert!(page.contains("Journal sequence"), "{page}");
+        assert_has(&page, "Journal sequence");
         let row = client
             .find(Locator::XPath(
                 "//table[@class='explain']//tr[th[starts-with(., 'delete-alert')]]",
@@ -450,17 +454,14 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             .text()
             .await
             .expect("row text");
-        assert!(row.contains("matches; delivered at ingest"), "{row}");
+        assert_has(&row, "matches; delivered at ingest");
         check_page(&client, &origin).await;
         snap(&client, &out, "4-event-explain").await;
 
         // The checkpoints page, with the commands to verify offline.
-        client
-            .goto(&format!("{origin}/ui/checkpoints"))
-            .await
-            .expect("checkpoints");
+        open(&client, &origin, "/ui/checkpoints").await;
         let page = text(&client).await;
-        assert!(page.contains("trailmark verify --data"), "{page}");
+        assert_has(&page, "trailmark verify --data");
         check_page(&client, &origin).await;
         snap(&client, &out, "4b-checkpoints").await;
 
@@ -474,10 +475,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             ("/", "table.results", "5-narrow-search"),
             ("/ui/events/ev-del", "table.explain", "6-narrow-event"),
         ] {
-            client
-                .goto(&format!("{origin}{page}"))
-                .await
-                .expect("open page");
+            open(&client, &origin, page).await;
             check_page(&client, &origin).await;
             let facts = client
                 .execute(
@@ -505,10 +503,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
 
         // Export from the browser: the search page's NDJSON link, fetched
         // with the page's session, holds each match with its body.
-        client
-            .goto(&format!("{origin}/?q=entity%3Abook%2F42"))
-            .await
-            .expect("search");
+        open(&client, &origin, "/?q=entity%3Abook%2F42").await;
         let href = client
             .find(Locator::Css("a[download]"))
             .await
@@ -545,30 +540,16 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
     // diff all work from plain links and forms.
     let (client, _profile) = chromium(&driver, false).await;
     let result = async {
-        client.goto(&format!("{origin}/")).await.expect("open /");
-        client
-            .find(Locator::Css("#token"))
-            .await
-            .expect("token field")
-            .send_keys(&viewer.tokens["viewer"])
-            .await
-            .expect("type token");
-        click(&client, "form.signin button[type=submit]").await;
-        wait_for_url(&client, "the search page", |u| u.path() == "/").await;
-        client
-            .goto(&format!("{origin}/?q=entity%3Abook%2F42"))
-            .await
-            .expect("search");
+        open(&client, &origin, "/").await;
+        sign_in(&client, &viewer.tokens["viewer"]).await;
+        open(&client, &origin, "/?q=entity%3Abook%2F42").await;
         click(&client, "table.results tbody tr a").await;
         wait_for_url(&client, "the history", |u| {
             u.path().starts_with("/ui/entities/")
         })
         .await;
         let page = text(&client).await;
-        assert!(
-            page.contains("Changes from version 2 to version 3"),
-            "{page}"
-        );
+        assert_has(&page, "Changes from version 2 to version 3");
         // No script ran (the toggle it reveals stays hidden); times are UTC.
         let toggle = client
             .find(Locator::Css("#time-toggle"))
@@ -578,7 +559,7 @@ async fn a_person_signs_in_searches_diffs_and_reads_why_a_rule_fired() {
             !toggle.is_displayed().await.expect("displayed?"),
             "JavaScript ran"
         );
-        assert!(page.contains("2026-01-01 00:00:02"), "{page}");
+        assert_has(&page, "2026-01-01 00:00:02");
         snap(&client, &out, "7-no-javascript-history").await;
         let errors = console_errors(&client, &driver).await;
         assert!(errors.is_empty(), "console errors: {errors:?}");

@@ -6,7 +6,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{OWN_SCRIPT, Viewer, hidden, record, row, rows, without_own_script};
+use support::{
+    OWN_SCRIPT, Viewer, assert_has, assert_has_why, assert_lacks, assert_lacks_why, hidden, record,
+    row, rows, without_own_script,
+};
 use trailmark_viewer::operations::DeadLetterAction;
 
 #[test]
@@ -48,14 +51,14 @@ fn signed_out_requests_get_the_sign_in_form_with_401_and_a_strict_csp() {
     assert_eq!(v.get("/", Some(&"0".repeat(64))).status, 401);
     // Pages carry no script but the viewer's own file, which the CSP allows.
     let a = v.get("/ui/signin", None);
-    assert!(a.body.contains(OWN_SCRIPT), "{}", a.body);
+    assert_has(&a.body, OWN_SCRIPT);
     assert!(
         !without_own_script(&a.body).contains("<script"),
         "{}",
         a.body
     );
     let csp = a.csp.expect("CSP");
-    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_has(&csp, "script-src 'self'");
 }
 
 #[test]
@@ -84,8 +87,8 @@ fn sign_in_gives_an_opaque_http_only_session_that_is_never_the_token() {
     let session = v.sign_in("viewer");
     let page = v.get("/", Some(&session));
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Signed in as <strong>viewer</strong>"));
-    assert!(!page.body.contains(token.as_str()));
+    assert_has(&page.body, "Signed in as <strong>viewer</strong>");
+    assert_lacks(&page.body, token.as_str());
 }
 
 #[test]
@@ -116,7 +119,7 @@ fn each_scope_gets_its_answer() {
     }
     let wrong = v.try_sign_in("tmk_not_a_token_this_server_knows");
     assert_eq!(wrong.status, 401);
-    assert!(wrong.body.contains(r#"role="alert""#));
+    assert_has(&wrong.body, r#"role="alert""#);
     // Each refusal goes to the host's journal: who, status, where; never the token.
     let refusals = v.journal.refusals.lock().expect("lock").clone();
     let seen: Vec<(&str, u16)> = refusals
@@ -128,11 +131,7 @@ fn each_scope_gets_its_answer() {
         [("producer", 403), ("scraper", 403), ("anonymous", 401)]
     );
     assert!(refusals.iter().all(|r| r.path == "/ui/signin"));
-    assert!(
-        !refusals[2].reason.contains("tmk_not_a_token"),
-        "{}",
-        refusals[2].reason
-    );
+    assert_lacks(&refusals[2].reason, "tmk_not_a_token");
 }
 
 #[test]
@@ -188,17 +187,10 @@ fn search_follows_the_newest_changes_live_on_request() {
     let v = Viewer::start();
     let s = v.sign_in("reader");
     let still = v.get("/?q=op%3Adelete", Some(&s));
-    assert!(
-        !still.body.contains("http-equiv=\"refresh\""),
-        "{}",
-        still.body
-    );
-    assert!(
-        still
-            .body
-            .contains(r#"href="/?q=op%3Adelete&#38;live=1">Follow live</a>"#),
-        "{}",
-        still.body
+    assert_lacks(&still.body, "http-equiv=\"refresh\"");
+    assert_has(
+        &still.body,
+        r#"href="/?q=op%3Adelete&#38;live=1">Follow live</a>"#,
     );
     let live = v.get("/?q=op%3Adelete&live=1", Some(&s));
     assert_eq!(live.status, 200);
@@ -212,11 +204,7 @@ fn search_follows_the_newest_changes_live_on_request() {
         live.body
     );
     let later = v.get("/?q=op%3Adelete&live=1&cursor=abc", Some(&s));
-    assert!(
-        !later.body.contains("http-equiv"),
-        "a later page is not reloaded: {}",
-        later.body
-    );
+    assert_lacks_why(&later.body, "http-equiv", "a later page is not reloaded");
 }
 
 #[test]
@@ -235,7 +223,7 @@ fn search_maps_qualifiers_filters_and_pages_by_cursor() {
 
     let a = page("op:delete");
     assert_eq!(rows(&a.body), 1, "{}", a.body);
-    assert!(a.body.contains(r#"href="/ui/entities/book/7""#));
+    assert_has(&a.body, r#"href="/ui/entities/book/7""#);
     assert_eq!(rows(&page("entity:book/42").body), 3);
     assert_eq!(
         rows(&page("author:ann author:bob").body),
@@ -259,12 +247,8 @@ fn search_maps_qualifiers_filters_and_pages_by_cursor() {
     // The query stays in the box, and errors say what is wrong.
     let bad = page("colour:red");
     assert_eq!(bad.status, 400);
-    assert!(
-        bad.body.contains("unknown qualifier `colour:`"),
-        "{}",
-        bad.body
-    );
-    assert!(bad.body.contains(r#"value="colour:red""#));
+    assert_has(&bad.body, "unknown qualifier `colour:`");
+    assert_has(&bad.body, r#"value="colour:red""#);
 
     // Cursor pagination: 65 rows, 50 then 15, none twice.
     let first = v.get("/", Some(&s));
@@ -285,7 +269,7 @@ fn search_maps_qualifiers_filters_and_pages_by_cursor() {
     // Server-side filtering pages the same way: 60 carl rows OR a bob row.
     let either = page("author:carl author:bob");
     assert_eq!(rows(&either.body), 50);
-    assert!(either.body.contains("cursor="));
+    assert_has(&either.body, "cursor=");
 }
 
 /// The href of the facet link whose text is `text`.
@@ -319,11 +303,7 @@ fn facets_count_the_result_and_toggle_their_qualifier() {
     let s = v.sign_in("viewer");
     let books = v.get("/?q=type%3Abook", Some(&s));
     assert_eq!(books.status, 200);
-    assert!(
-        books.body.contains("In the result: 5 matches"),
-        "{}",
-        books.body
-    );
+    assert_has(&books.body, "In the result: 5 matches");
     // ann 3, bob 1, the hostile author 1 (escaped); carl's orders are not
     // in the result.
     assert_eq!(facet_count(&books.body, "ann"), 3);
@@ -332,7 +312,7 @@ fn facets_count_the_result_and_toggle_their_qualifier() {
         facet_count(&books.body, "&#60;script&#62;alert(3)&#60;/script&#62;"),
         1
     );
-    assert!(!books.body.contains(">carl</a>"));
+    assert_lacks(&books.body, ">carl</a>");
     assert_eq!(facet_count(&books.body, "insert"), 2);
     assert_eq!(facet_count(&books.body, "update"), 2);
     assert_eq!(facet_count(&books.body, "delete"), 1);
@@ -343,11 +323,11 @@ fn facets_count_the_result_and_toggle_their_qualifier() {
     assert_eq!(ann, "/?q=type%3Abook+author%3Aann");
     let anns = v.get(&ann, Some(&s));
     assert_eq!(rows(&anns.body), 3, "{}", anns.body);
-    assert!(anns.body.contains("In the result: 3 matches"));
+    assert_has(&anns.body, "In the result: 3 matches");
     // Now it is marked, and its link takes the qualifier out again.
-    assert!(
-        anns.body
-            .contains(r#"class="active" title="In the query: select to remove it">ann</a>"#)
+    assert_has(
+        &anns.body,
+        r#"class="active" title="In the query: select to remove it">ann</a>"#,
     );
     assert_eq!(facet_href(&anns.body, "ann"), "/?q=type%3Abook");
 
@@ -379,7 +359,7 @@ fn the_histogram_draws_the_result_over_time_with_its_deletes() {
     );
     // ev-del is the one delete: one red part, its bar labelled so.
     assert_eq!(books.matches(r#"<rect class="bar-delete""#).count(), 1);
-    assert!(books.contains("1 change, 1 delete</title>"), "{books}");
+    assert_has(&books, "1 change, 1 delete</title>");
     // A bar narrows the query to its span: the delete's bar finds it.
     let start = books.find("1 change, 1 delete</title>").expect("bar");
     let link = books[..start].rfind("<a href=\"").expect("bar link") + "<a href=\"".len();
@@ -395,11 +375,11 @@ fn the_histogram_draws_the_result_over_time_with_its_deletes() {
     let narrowed = v.get(&href, Some(&s));
     assert_eq!(narrowed.status, 200, "{}", narrowed.body);
     assert_eq!(rows(&narrowed.body), 1, "{}", narrowed.body);
-    assert!(narrowed.body.contains(r#"<tr class="op-delete">"#));
+    assert_has(&narrowed.body, r#"<tr class="op-delete">"#);
     // An empty result has no bars and says so.
     let none = v.get("/?q=author%3Anobody", Some(&s)).body;
-    assert!(none.contains("In the result: 0 matches"), "{none}");
-    assert!(!none.contains("<svg"));
+    assert_has(&none, "In the result: 0 matches");
+    assert_lacks(&none, "<svg");
 }
 
 #[test]
@@ -412,32 +392,27 @@ fn checkpoints_are_listed_with_their_age_and_a_late_head_is_warned_about() {
     let five = a.body.find("<tr><td>5</td>").expect("checkpoint 5");
     let one = a.body.find("<tr><td>1</td>").expect("checkpoint 1");
     assert!(five < one, "newest first");
-    assert!(
-        a.body
-            .contains(r#"title="2026-01-01T00:00:00Z">2026-01-01 00:00:00</time>"#)
+    assert_has(
+        &a.body,
+        r#"title="2026-01-01T00:00:00Z">2026-01-01 00:00:00</time>"#,
     );
-    assert!(a.body.contains(&"05".repeat(32)));
-    assert!(a.body.contains("&#60;key&#62;0123456789"));
-    assert!(a.body.contains(" d "), "an age in days: {}", a.body);
+    assert_has(&a.body, &"05".repeat(32));
+    assert_has(&a.body, "&#60;key&#62;0123456789");
+    assert_has_why(&a.body, " d ", "an age in days");
     // Records 6..9 have waited since 2026-01-01, far past 2 × 1 min.
-    assert!(
-        a.body
-            .contains(r#"<p class="error" role="alert">4 record(s) have waited "#),
-        "{}",
-        a.body
+    assert_has(
+        &a.body,
+        r#"<p class="error" role="alert">4 record(s) have waited "#,
     );
     // The exact commands, escaped.
-    assert!(
-        a.body
-            .contains("trailmark verify --data /srv/&#60;trail&#62;</pre>")
+    assert_has(
+        &a.body,
+        "trailmark verify --data /srv/&#60;trail&#62;</pre>",
     );
-    assert!(
-        a.body
-            .contains("--checkpoints SAFE/checkpoints.jsonl</pre>")
-    );
-    assert!(
-        a.body
-            .contains("<code>trailmark checkpoints export --data /srv/&#60;trail&#62; SAFE</code>")
+    assert_has(&a.body, "--checkpoints SAFE/checkpoints.jsonl</pre>");
+    assert_has(
+        &a.body,
+        "<code>trailmark checkpoints export --data /srv/&#60;trail&#62; SAFE</code>",
     );
 
     // A checkpoint of the head now: no warning.
@@ -458,18 +433,18 @@ fn checkpoints_are_listed_with_their_age_and_a_late_head_is_warned_about() {
         .recent
         .insert(0, fresh(9));
     let a = v.get("/ui/checkpoints", Some(&s));
-    assert!(!a.body.contains(r#"class="error""#), "{}", a.body);
-    assert!(
-        a.body
-            .contains("The journal head (record 9) is covered by the last checkpoint.")
+    assert_lacks(&a.body, r#"class="error""#);
+    assert_has(
+        &a.body,
+        "The journal head (record 9) is covered by the last checkpoint.",
     );
     // Records since a recent one are pending, not late.
     v.journal.checkpoint_log.lock().expect("lock").recent[0] = fresh(7);
     let a = v.get("/ui/checkpoints", Some(&s));
-    assert!(!a.body.contains(r#"class="error""#), "{}", a.body);
-    assert!(
-        a.body
-            .contains("2 record(s) written since the last checkpoint; the host signs every 1 min.")
+    assert_lacks(&a.body, r#"class="error""#);
+    assert_has(
+        &a.body,
+        "2 record(s) written since the last checkpoint; the host signs every 1 min.",
     );
     // Signed out: the sign-in form.
     assert_eq!(v.get("/ui/checkpoints", None).status, 401);
@@ -481,12 +456,8 @@ fn a_delete_without_a_body_says_so_in_the_history() {
     let s = v.sign_in("viewer");
     let page = v.get("/ui/entities/book/7", Some(&s));
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(
-        page.body.contains("Deleted: the delete carried no body."),
-        "{}",
-        page.body
-    );
-    assert!(!page.body.contains("No body was archived"), "{}", page.body);
+    assert_has(&page.body, "Deleted: the delete carried no body.");
+    assert_lacks(&page.body, "No body was archived");
 }
 
 #[test]
@@ -496,32 +467,23 @@ fn history_lists_versions_and_diffs_the_picked_pair() {
     let a = v.get("/ui/entities/book/42", Some(&s));
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body.matches(r#"<tr class="op-"#).count(), 3);
-    assert!(
-        a.body.contains("Changes from version 2 to version 3"),
-        "{}",
-        a.body
-    );
+    assert_has(&a.body, "Changes from version 2 to version 3");
     // Default: the last two versions.
-    assert!(
-        a.body
-            .contains(r#"<tr class="removed"><td class="mono">/isbn</td>"#),
-        "{}",
-        a.body
+    assert_has(
+        &a.body,
+        r#"<tr class="removed"><td class="mono">/isbn</td>"#,
     );
-    assert!(
-        a.body
-            .contains(r#"<tr class="added"><td class="mono">/pages</td>"#)
-    );
-    assert!(a.body.contains("3 unchanged value(s) folded"), "{}", a.body);
+    assert_has(&a.body, r#"<tr class="added"><td class="mono">/pages</td>"#);
+    assert_has(&a.body, "3 unchanged value(s) folded");
     // The rules each version's event matched, from the journal.
-    assert!(a.body.contains("<td>archive-all</td>"), "{}", a.body);
+    assert_has(&a.body, "<td>archive-all</td>");
     assert!(
         a.body.contains("no longer in the journal"),
         "ev-1 is not in it"
     );
     // Any pair: 1 → 3.
     let b = v.get("/ui/entities/book/42?from=ev-1&to=ev-3", Some(&s));
-    assert!(b.body.contains("Changes from version 1 to version 3"));
+    assert_has(&b.body, "Changes from version 1 to version 3");
     for path in ["/price", "/author/name", "/isbn", "/pages"] {
         assert!(
             b.body.contains(&format!(r#"<td class="mono">{path}</td>"#)),
@@ -533,7 +495,7 @@ fn history_lists_versions_and_diffs_the_picked_pair() {
         !b.body.contains(r#"<td class="mono">/title</td>"#),
         "unchanged paths are folded"
     );
-    assert!(b.body.contains("Raw bodies"));
+    assert_has(&b.body, "Raw bodies");
 }
 
 #[test]
@@ -544,13 +506,7 @@ fn stored_values_are_escaped_everywhere() {
     let search_all = v.get("/", Some(&s));
     let history = v.get("/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E", Some(&s));
     assert_eq!(history.status, 200, "{}", history.body);
-    assert!(
-        history
-            .body
-            .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
-        "{}",
-        history.body
-    );
+    assert_has(&history.body, "&#60;script&#62;alert(1)&#60;/script&#62;");
     for page in [&search.body, &search_all.body, &history.body] {
         assert!(
             !without_own_script(page).contains("<script"),
@@ -565,10 +521,9 @@ fn stored_values_are_escaped_everywhere() {
             .contains("&#60;script&#62;alert(3)&#60;/script&#62;"),
         "the author, escaped"
     );
-    assert!(
-        search_all
-            .body
-            .contains(r#"href="/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E""#)
+    assert_has(
+        &search_all.body,
+        r#"href="/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E""#,
     );
 }
 
@@ -577,25 +532,19 @@ fn event_detail_says_what_became_of_each_delivery() {
     let v = Viewer::start();
     let s = v.sign_in("reader");
     let delete = v.get("/ui/events/ev-del", Some(&s));
-    assert!(
-        delete.body.contains(
-            "<td>delete-alert</td><td class=\"delivery-bad\">dead-lettered (dead letter 4"
-        ),
-        "{}",
-        delete.body
+    assert_has(
+        &delete.body,
+        "<td>delete-alert</td><td class=\"delivery-bad\">dead-lettered (dead letter 4",
     );
     let update = v.get("/ui/events/ev-3", Some(&s));
-    assert!(
-        update
-            .body
-            .contains("<td>archive-all</td><td class=\"delivery-ok\">delivered</td>"),
-        "{}",
-        update.body
+    assert_has(
+        &update.body,
+        "<td>archive-all</td><td class=\"delivery-ok\">delivered</td>",
     );
-    assert!(
-        update.body.contains("<title>Event ev-3"),
-        "the title is the event, nothing else: {}",
-        update.body
+    assert_has_why(
+        &update.body,
+        "<title>Event ev-3",
+        "the title is the event, nothing else",
     );
 }
 
@@ -605,12 +554,8 @@ fn event_detail_explains_every_live_rule() {
     let s = v.sign_in("reader");
     let a = v.get("/ui/events/ev-del", Some(&s));
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(
-        a.body.contains("<dt>Journal sequence</dt><dd>9</dd>"),
-        "{}",
-        a.body
-    );
-    assert!(a.body.contains(r#"href="/ui/entities/book/7""#));
+    assert_has(&a.body, "<dt>Journal sequence</dt><dd>9</dd>");
+    assert_has(&a.body, r#"href="/ui/entities/book/7""#);
     assert!(row(&a.body, "delete-alert").contains("matches; delivered at ingest"));
     assert!(
         row(&a.body, "archive-all").contains("matches</td>"),
@@ -618,12 +563,10 @@ fn event_detail_explains_every_live_rule() {
     );
     let update = v.get("/ui/events/ev-3", Some(&s));
     let delete = row(&update.body, "delete-alert");
-    assert!(delete.contains("no match"), "{delete}");
-    assert!(
-        delete.contains(
-            "`detail.operation` is &#34;update&#34; but the pattern requires = &#34;delete&#34;"
-        ),
-        "{delete}"
+    assert_has(delete, "no match");
+    assert_has(
+        delete,
+        "`detail.operation` is &#34;update&#34; but the pattern requires = &#34;delete&#34;",
     );
     assert_eq!(v.get("/ui/events/nope", Some(&s)).status, 404);
 }
@@ -645,16 +588,8 @@ fn pasted_events_are_explained_behind_the_csrf_token() {
         &[("csrf", "forged"), ("event", entry)],
     );
     assert_eq!(forged.status, 403);
-    assert!(!forged.body.contains("delete-alert"));
-    assert_eq!(
-        v.journal
-            .refusals
-            .lock()
-            .expect("lock")
-            .last()
-            .map(|r| r.path),
-        Some("/ui/explain")
-    );
+    assert_lacks(&forged.body, "delete-alert");
+    assert_eq!(v.journal.last_refused_path(), Some("/ui/explain"));
 
     let a = v.post("/ui/explain", &cookie, &[("csrf", &csrf), ("event", entry)]);
     assert_eq!(a.status, 200, "{}", a.body);
@@ -680,7 +615,7 @@ fn pasted_events_are_explained_behind_the_csrf_token() {
         &[("csrf", &csrf), ("event", "{not json")],
     );
     assert_eq!(bad.status, 400);
-    assert!(bad.body.contains("the event is not JSON"), "{}", bad.body);
+    assert_has(&bad.body, "the event is not JSON");
 }
 
 #[test]
@@ -693,27 +628,20 @@ fn event_detail_says_whether_its_record_is_signed_pending_or_broken() {
         page[start..start + page[start..].find("</dd>").expect("end")].to_owned()
     };
     let covered = integrity("ev-3");
-    assert!(
-        covered.contains(r#"class="integrity-covered""#),
-        "{covered}"
+    assert_has(&covered, r#"class="integrity-covered""#);
+    assert_has(
+        &covered,
+        "covered by the signed checkpoint of 2026-01-01T00:00:00Z (records up to 5)",
     );
-    assert!(
-        covered
-            .contains("covered by the signed checkpoint of 2026-01-01T00:00:00Z (records up to 5)"),
-        "{covered}"
-    );
-    assert!(
-        covered.contains("<code>trailmark verify --data /srv/&#60;trail&#62;</code>"),
-        "{covered}"
+    assert_has(
+        &covered,
+        "<code>trailmark verify --data /srv/&#60;trail&#62;</code>",
     );
     let pending = integrity("ev-del");
-    assert!(
-        pending.contains(r#"class="integrity-pending""#),
-        "{pending}"
-    );
+    assert_has(&pending, r#"class="integrity-pending""#);
     let broken = integrity("ev-2");
-    assert!(broken.contains(r#"class="integrity-broken""#), "{broken}");
-    assert!(broken.contains("its hash does not recompute"), "{broken}");
+    assert_has(&broken, r#"class="integrity-broken""#);
+    assert_has(&broken, "its hash does not recompute");
 }
 
 #[test]
@@ -787,7 +715,7 @@ fn export_streams_every_match_with_its_body_once_journaled() {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let refused = v.get("/ui/export?q=op%3Adelete", Some(&s));
     assert_eq!(refused.status, 503);
-    assert!(!refused.body.contains("ev-del"), "{}", refused.body);
+    assert_lacks(&refused.body, "ev-del");
     assert_eq!(v.get("/ui/export?format=xml", Some(&s)).status, 400);
     assert_eq!(v.get("/ui/export", None).status, 401);
 }
@@ -803,22 +731,16 @@ fn operations_are_for_admins_only() {
             "{name}: says which scope: {}",
             a.body
         );
-        assert!(!a.body.contains("delete-alert"));
+        assert_lacks(&a.body, "delete-alert");
     }
     let a = v.get("/ui/operations", Some(&v.sign_in("admin")));
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(
-        a.body
-            .contains(r#"<th scope="row">delete-alert</th><td>alert</td><td>enabled</td>"#),
-        "{}",
-        a.body
+    assert_has(
+        &a.body,
+        r#"<th scope="row">delete-alert</th><td>alert</td><td>enabled</td>"#,
     );
-    assert!(a.body.contains("Held: 2 (<code>trailmark dlq list</code>)"));
-    assert!(
-        a.body.contains("rules/&#60;bad&#62;.yaml:1:1: not YAML"),
-        "escaped: {}",
-        a.body
-    );
+    assert_has(&a.body, "Held: 2 (<code>trailmark dlq list</code>)");
+    assert_has_why(&a.body, "rules/&#60;bad&#62;.yaml:1:1: not YAML", "escaped");
 }
 
 #[test]
@@ -826,91 +748,52 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
     let v = Viewer::start();
     let admin = v.sign_in("admin");
     let cookie = format!("trailmark_session={admin}");
+    let dlq = |fields: &[(&str, &str)]| v.post("/ui/dead-letters", &cookie, fields);
     let ops = v.get("/ui/operations", Some(&admin));
     // Each letter with a box to tick; stored error texts are escaped.
-    assert!(
-        ops.body
-            .contains(r#"<input type="checkbox" name="id" value="4""#),
-        "{}",
-        ops.body
-    );
-    assert!(
-        ops.body
-            .contains(r#"<input type="checkbox" name="id" value="7""#)
-    );
-    assert!(
-        ops.body
-            .contains("&#60;script&#62;alert(4)&#60;/script&#62;")
-    );
+    assert_has(&ops.body, r#"<input type="checkbox" name="id" value="4""#);
+    assert_has(&ops.body, r#"<input type="checkbox" name="id" value="7""#);
+    assert_has(&ops.body, "&#60;script&#62;alert(4)&#60;/script&#62;");
     assert!(!without_own_script(&ops.body).contains("<script"));
-    assert!(
-        ops.body
-            .contains(r#"<form method="get" action="/ui/dead-letters""#)
-    );
+    assert_has(&ops.body, r#"<form method="get" action="/ui/dead-letters""#);
 
     // The confirmation step changes nothing and carries the CSRF token.
     let confirm = v.get("/ui/dead-letters?action=replay&id=4&id=99", Some(&admin));
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    assert!(
-        confirm.body.contains("Replay 1 dead letter(s)?"),
-        "{}",
-        confirm.body
+    assert_has(&confirm.body, "Replay 1 dead letter(s)?");
+    assert_has(
+        &confirm.body,
+        "No longer held (replayed or purged already): 99.",
     );
-    assert!(
-        confirm
-            .body
-            .contains("No longer held (replayed or purged already): 99.")
+    assert_has(
+        &confirm.body,
+        r#"<input type="hidden" name="id" value="4">"#,
     );
-    assert!(
-        confirm
-            .body
-            .contains(r#"<input type="hidden" name="id" value="4">"#)
-    );
-    assert!(!confirm.body.contains(r#"name="id" value="7""#));
+    assert_lacks(&confirm.body, r#"name="id" value="7""#);
     assert!(v.journal.dlq_actions.lock().expect("lock").is_empty());
     let csrf = hidden(&confirm.body, "csrf");
 
     // A forged form is refused and journaled; nothing is replayed.
-    let forged = v.post(
-        "/ui/dead-letters",
-        &cookie,
-        &[("csrf", "forged"), ("action", "replay"), ("id", "4")],
-    );
+    let forged = dlq(&[("csrf", "forged"), ("action", "replay"), ("id", "4")]);
     assert_eq!(forged.status, 403);
     assert!(v.journal.dlq_actions.lock().expect("lock").is_empty());
-    assert_eq!(
-        v.journal
-            .refusals
-            .lock()
-            .expect("lock")
-            .last()
-            .map(|r| r.path),
-        Some("/ui/dead-letters")
-    );
+    assert_eq!(v.journal.last_refused_path(), Some("/ui/dead-letters"));
 
     // When the action cannot be journaled first, it does not run.
     v.journal
         .refuse_admin_actions
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let unjournaled = v.post(
-        "/ui/dead-letters",
-        &cookie,
-        &[("csrf", &csrf), ("action", "replay"), ("id", "4")],
-    );
+    let unjournaled = dlq(&[("csrf", &csrf), ("action", "replay"), ("id", "4")]);
     assert_eq!(unjournaled.status, 503, "{}", unjournaled.body);
-    assert!(unjournaled.body.contains("the journal is unavailable"));
+    assert_has(&unjournaled.body, "the journal is unavailable");
     assert!(v.journal.dlq_actions.lock().expect("lock").is_empty());
     v.journal
         .refuse_admin_actions
         .store(false, std::sync::atomic::Ordering::SeqCst);
 
-    let done = v.post(
-        "/ui/dead-letters",
-        &cookie,
-        &[("csrf", &csrf), ("action", "replay"), ("id", "4")],
-    );
+    let done = dlq(&[("csrf", &csrf), ("action", "replay"), ("id", "4")]);
     assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("Replayed: 1\n  (4)."), "{}", done.body);
+    assert_has(&done.body, "Replayed: 1\n  (4).");
     assert_eq!(
         *v.journal.dlq_actions.lock().expect("lock"),
         [(DeadLetterAction::Replay, vec![4], "admin".to_owned())]
@@ -922,23 +805,15 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
     );
 
     // A purge says which letters stay, and why.
-    let purged = v.post(
-        "/ui/dead-letters",
-        &cookie,
-        &[
-            ("csrf", &csrf),
-            ("action", "purge"),
-            ("id", "7"),
-            ("id", "4"),
-        ],
-    );
+    let purged = dlq(&[
+        ("csrf", &csrf),
+        ("action", "purge"),
+        ("id", "7"),
+        ("id", "4"),
+    ]);
     assert_eq!(purged.status, 200, "{}", purged.body);
-    assert!(purged.body.contains("Purged: 1\n  (7)."), "{}", purged.body);
-    assert!(
-        purged
-            .body
-            .contains("Dead letter 4 stays: no such dead letter")
-    );
+    assert_has(&purged.body, "Purged: 1\n  (7).");
+    assert_has(&purged.body, "Dead letter 4 stays: no such dead letter");
 
     // Viewers and readers may look at nothing of it, and change nothing.
     for name in ["viewer", "reader"] {
@@ -958,7 +833,7 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
     // Nonsense is a 400 that says what is valid.
     let bad = v.get("/ui/dead-letters?action=delete&id=7", Some(&admin));
     assert_eq!(bad.status, 400);
-    assert!(bad.body.contains("replay or purge"), "{}", bad.body);
+    assert_has(&bad.body, "replay or purge");
 }
 
 #[test]
@@ -977,11 +852,7 @@ fn event_pages_read_the_journal_only_so_often_per_principal() {
     let refused = v.get("/ui/events/ev-3", Some(&ann));
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(refused.retry_after.as_deref(), Some("60"));
-    assert!(
-        refused.body.contains("too many journal reads"),
-        "{}",
-        refused.body
-    );
+    assert_has(&refused.body, "too many journal reads");
     assert!(!refused.body.contains("Journal sequence"), "nothing read");
     // A second session of the same principal shares the bucket...
     let again = v.sign_in("viewer");

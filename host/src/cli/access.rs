@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use super::client::filters;
 use super::{OutputFormat, ServerArg};
 
 /// Arguments of `access`.
@@ -39,16 +40,12 @@ pub struct AccessArgs {
 /// Run `access`.
 pub fn run(args: AccessArgs) -> Result<ExitCode> {
     let mut query = vec![format!("limit={}", args.limit)];
-    for (key, value) in [
+    query.extend(filters(&[
         ("actor", &args.actor),
         ("route", &args.route),
         ("after", &args.after),
         ("before", &args.before),
-    ] {
-        if let Some(value) = value {
-            query.push(format!("{key}={}", encode(value)));
-        }
-    }
+    ]));
     let answer = args
         .server
         .client()
@@ -77,16 +74,4 @@ pub fn run(args: AccessArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -6,6 +6,29 @@ use serde_json::Value;
 /// Where the server is: `--server`, else `TRAILMARK_SERVER`, else the local default.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8088";
 
+/// Percent-encode a query-string value: RFC 3986's unreserved characters
+/// pass, every other byte is `%XX`.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `key=value` query parameters, the values percent-encoded, for the
+/// filters that are set.
+pub fn filters(pairs: &[(&str, &Option<String>)]) -> Vec<String> {
+    pairs
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={}", encode(v))))
+        .collect()
+}
+
 /// A client of one server.
 pub struct Client {
     base: String,
@@ -133,5 +156,25 @@ impl Client {
             ));
         }
         Err(anyhow!("the server answered {status}: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_keep_unreserved_characters_and_escape_the_rest() {
+        assert_eq!(encode("book-42_a.b~c"), "book-42_a.b~c");
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+
+    #[test]
+    fn filters_are_the_set_ones_in_order_encoded() {
+        let (set, unset, spaced) = (Some("ann".to_owned()), None, Some("1 h".to_owned()));
+        assert_eq!(
+            filters(&[("author", &set), ("source", &unset), ("since", &spaced)]),
+            ["author=ann", "since=1%20h"]
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     };
     let path = format!(
         "/v1/export?format={format}&q={}",
-        super::query::encode(&args.query)
+        super::client::encode(&args.query)
     );
     let mut out: Box<dyn Write> = match &args.output {
         Some(file) => Box::new(BufWriter::new(

@@ -511,15 +511,19 @@ mod tests {
         }
     }
 
+    /// The paths of rendered files, in order.
+    fn paths(files: &[(PathBuf, String)]) -> Vec<&str> {
+        files
+            .iter()
+            .map(|(path, _)| path.to_str().expect("utf-8"))
+            .collect()
+    }
+
     #[test]
     fn http_plugins_replace_the_code_and_rule_and_add_a_destination() {
         let files = render_kind(&names("to-crm"), "trailmark-sdk = { git = \"u\" }", true);
-        let paths: Vec<_> = files
-            .iter()
-            .map(|(path, _)| path.to_str().expect("utf-8"))
-            .collect();
         assert_eq!(
-            paths,
+            paths(&files),
             [
                 "Cargo.toml",
                 "README.md",
@@ -541,12 +545,8 @@ mod tests {
     #[test]
     fn rendering_fills_every_placeholder() {
         let files = render(&names("audit-books"), "trailmark-sdk = { git = \"u\" }");
-        let paths: Vec<_> = files
-            .iter()
-            .map(|(path, _)| path.to_str().expect("utf-8"))
-            .collect();
         assert_eq!(
-            paths,
+            paths(&files),
             [
                 "Cargo.toml",
                 "src/lib.rs",

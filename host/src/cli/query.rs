@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
 
+use super::client::{encode, filters};
 use super::{OutputFormat, ServerArg, table, terminal};
 
 /// Arguments of `query`.
@@ -79,19 +80,6 @@ pub struct HistoryArgs {
     output: OutputFormat,
 }
 
-/// Percent-encode a query-string value.
-pub(super) fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The string field `k` of `v`, escaped for one line of terminal output.
 fn text(v: &Value, k: &str) -> String {
     terminal::escape(v.get(k).and_then(Value::as_str).unwrap_or("")).into_owned()
@@ -100,8 +88,7 @@ fn text(v: &Value, k: &str) -> String {
 /// Run `query`.
 pub fn query(args: QueryArgs) -> Result<ExitCode> {
     let client = args.server.client();
-    let mut params = Vec::new();
-    for (k, v) in [
+    let params = filters(&[
         ("author", &args.author),
         ("entity-type", &args.entity_type),
         ("entity-id", &args.entity_id),
@@ -109,11 +96,7 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
         ("source", &args.source),
         ("since", &args.since),
         ("until", &args.until),
-    ] {
-        if let Some(v) = v {
-            params.push(format!("{k}={}", encode(v)));
-        }
-    }
+    ]);
     let mut changes: Vec<Value> = Vec::new();
     let mut cursor: Option<String> = None;
     while changes.len() < args.limit {

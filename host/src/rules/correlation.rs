@@ -103,6 +103,14 @@ pub(crate) fn parse(
     };
     let before = problems.len();
     let at = |k: &str| [key("correlation"), key(k)];
+    // A bad value points at its key; a missing one at the section.
+    let at_or_section = |k: &str| {
+        if section.contains_key(k) {
+            at(k).to_vec()
+        } else {
+            base.to_vec()
+        }
+    };
     for k in section.keys() {
         if !SECTION_KEYS.contains(&k.as_str()) {
             problems.push(misplaced(
@@ -140,13 +148,8 @@ pub(crate) fn parse(
             None
         }
         _ => {
-            let path = if section.contains_key("type") {
-                at("type").to_vec()
-            } else {
-                base.to_vec()
-            };
             problems.push(problem(
-                &path,
+                &at_or_section("type"),
                 "`type` must be event_count, value_count, temporal or temporal_ordered",
             ));
             None
@@ -162,13 +165,8 @@ pub(crate) fn parse(
             .map_err(|m| problems.push(problem(&at("timespan"), m)))
             .ok(),
         _ => {
-            let path = if section.contains_key("timespan") {
-                at("timespan").to_vec()
-            } else {
-                base.to_vec()
-            };
             problems.push(problem(
-                &path,
+                &at_or_section("timespan"),
                 "`timespan` is required: a number and s, m, h or d (`30s`, `5m`, `1h`, `1d`)",
             ));
             None

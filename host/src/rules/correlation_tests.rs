@@ -13,6 +13,18 @@ fn load(name: &str, text: &str) -> LoadedRule {
     load_str(Path::new(name), text).unwrap_or_else(|e| panic!("valid rule: {e:?}"))
 }
 
+/// Assert that the set of (file name, text) is refused, its errors saying
+/// `needle`.
+#[track_caller]
+fn assert_refused(files: &[(&str, &str)], needle: &str) {
+    let errors = set_errors(files);
+    assert!(
+        errors.contains(needle),
+        "{:?}: `{needle}` missing from:\n{errors}",
+        files.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
+}
+
 /// Every error of a set of (file name, text), as `file:line:col: message`.
 fn set_errors(files: &[(&str, &str)]) -> String {
     let mut rules = Vec::new();
@@ -116,10 +128,9 @@ fn unknown_rule_names_point_at_the_name() {
 fn cycles_between_correlation_rules_are_refused() {
     let a = "name: a\ncorrelation:\n  type: event_count\n  rules: [b]\n  timespan: 5m\n  condition: {gte: 2}\n";
     let b = "name: b\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: 5m\n  condition: {gte: 2}\n";
-    let errors = set_errors(&[("a.yaml", a), ("b.yaml", b)]);
-    assert!(
-        errors.contains("a.yaml:3:3: correlations name each other in a cycle: a → b → a"),
-        "{errors}"
+    assert_refused(
+        &[("a.yaml", a), ("b.yaml", b)],
+        "a.yaml:3:3: correlations name each other in a cycle: a → b → a",
     );
 }
 
@@ -130,13 +141,12 @@ fn a_timespan_over_the_maximum_is_refused_where_it_is_written() {
         errors.starts_with("mass.yaml:6:13: the timespan must be more than 0 and at most 7d"),
         "{errors}"
     );
-    let errors = set_errors(&[(
-        "mass.yaml",
-        &MASS.replace("timespan: 5m", "timespan: 5 minutes"),
-    )]);
-    assert!(
-        errors.contains("mass.yaml:6:13: `5 minutes` is not a timespan"),
-        "{errors}"
+    assert_refused(
+        &[(
+            "mass.yaml",
+            &MASS.replace("timespan: 5m", "timespan: 5 minutes"),
+        )],
+        "mass.yaml:6:13: `5 minutes` is not a timespan",
     );
 }
 
@@ -162,51 +172,69 @@ fn group_by_paths_that_cannot_exist_are_refused() {
 #[test]
 fn a_chained_correlation_groups_by_the_inner_groups_names() {
     let outer = "name: outer\ncorrelation:\n  type: event_count\n  rules: [mass-deletes]\n  group-by: [detail.user]\n  timespan: 1h\n  condition: {gte: 2}\n";
-    let errors = set_errors(&[
-        ("delete.yaml", DELETE),
-        ("mass.yaml", MASS),
-        ("outer.yaml", outer),
-    ]);
-    assert!(
-        errors.contains("outer.yaml:5:14: group-by `detail.user`: `mass-deletes` is a correlation rule whose fires carry only its group (detail.author)"),
-        "{errors}"
+    assert_refused(
+        &[
+            ("delete.yaml", DELETE),
+            ("mass.yaml", MASS),
+            ("outer.yaml", outer),
+        ],
+        "outer.yaml:5:14: group-by `detail.user`: `mass-deletes` is a correlation rule whose fires carry only its group (detail.author)",
     );
 }
 
 #[test]
 fn misplaced_and_unsupported_keys_say_what_is_valid() {
-    let errors = set_errors(&[("d.yaml", &format!("{DELETE}window: tumbling\n"))]);
-    assert!(
-        errors.contains("d.yaml:3:1: `window` belongs to a correlation rule"),
-        "{errors}"
+    assert_refused(
+        &[("d.yaml", &format!("{DELETE}window: tumbling\n"))],
+        "d.yaml:3:1: `window` belongs to a correlation rule",
     );
-    let errors = set_errors(&[(
-        "m.yaml",
-        &MASS.replace("type: event_count", "type: value_sum"),
-    )]);
-    assert!(
-        errors.contains("m.yaml:3:9: `value_sum` is not supported yet"),
-        "{errors}"
+    assert_refused(
+        &[(
+            "m.yaml",
+            &MASS.replace("type: event_count", "type: value_sum"),
+        )],
+        "m.yaml:3:9: `value_sum` is not supported yet",
     );
-    let errors = set_errors(&[(
-        "m.yaml",
-        &MASS.replace("  timespan: 5m\n", "  timespan: 5m\n  window: session\n"),
-    )]);
-    assert!(
-        errors.contains("m.yaml:7:3: unknown key `window` in `correlation`"),
-        "{errors}"
+    assert_refused(
+        &[(
+            "m.yaml",
+            &MASS.replace("  timespan: 5m\n", "  timespan: 5m\n  window: session\n"),
+        )],
+        "m.yaml:7:3: unknown key `window` in `correlation`",
     );
-    let errors = set_errors(&[("m.yaml", &format!("{MASS}pattern: {{source: [a]}}\n"))]);
-    assert!(
-        errors.contains("a correlation rule has no `pattern`"),
-        "{errors}"
+    assert_refused(
+        &[("m.yaml", &format!("{MASS}pattern: {{source: [a]}}\n"))],
+        "a correlation rule has no `pattern`",
     );
-    let errors = set_errors(&[(
-        "m.yaml",
-        &MASS.replace("type: event_count", "type: value_count"),
-    )]);
-    assert!(
-        errors.contains("add `field: <path>` to `condition`"),
-        "{errors}"
+    assert_refused(
+        &[(
+            "m.yaml",
+            &MASS.replace("type: event_count", "type: value_count"),
+        )],
+        "add `field: <path>` to `condition`",
     );
+}
+
+#[test]
+fn a_bad_type_or_timespan_points_at_its_key_and_a_missing_one_at_the_section() {
+    for (text, needle) in [
+        (
+            MASS.replace("type: event_count", "type: 7"),
+            "m.yaml:3:9: `type` must be event_count",
+        ),
+        (
+            MASS.replace("  type: event_count\n", ""),
+            "m.yaml:3:3: `type` must be event_count",
+        ),
+        (
+            MASS.replace("timespan: 5m", "timespan: 5"),
+            "m.yaml:6:13: `timespan` is required",
+        ),
+        (
+            MASS.replace("  timespan: 5m\n", ""),
+            "m.yaml:3:3: `timespan` is required",
+        ),
+    ] {
+        assert_refused(&[("m.yaml", &text)], needle);
+    }
 }

@@ -8,21 +8,46 @@ use crate::rules::{Rule, load_str};
 
 const HEAD: &str = "name: r\npattern: {source: [a]}\nplugin: p\n";
 
+/// Load `text` as the rule file `path`: the rule, or its errors one a line.
+fn load(path: &str, text: &str) -> Result<Rule, String> {
+    load_str(Path::new(path), text)
+        .map(|loaded| loaded.rule)
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+}
+
 fn rule(tail: &str) -> Rule {
-    load_str(Path::new("r.yaml"), &format!("{HEAD}{tail}"))
-        .unwrap_or_else(|e| panic!("valid rule: {e:?}"))
-        .rule
+    load("r.yaml", &format!("{HEAD}{tail}")).unwrap_or_else(|e| panic!("valid rule: {e}"))
 }
 
 fn errors(tail: &str) -> String {
-    let errors = load_str(Path::new("r.yaml"), &format!("{HEAD}{tail}"))
+    load("r.yaml", &format!("{HEAD}{tail}"))
         .err()
-        .unwrap_or_else(|| panic!("invalid rule: {tail}"));
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+        .unwrap_or_else(|| panic!("invalid rule: {tail}"))
+}
+
+/// Assert that `errors` (those of the rule file `case`) say each of `needles`.
+#[track_caller]
+fn assert_says(case: &str, errors: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            errors.contains(needle),
+            "{case:?}: `{needle}` missing from:\n{errors}"
+        );
+    }
+}
+
+/// Assert that each rule `tail` after [`HEAD`] is refused saying its needles.
+#[track_caller]
+fn assert_refused(cases: &[(&str, &[&str])]) {
+    for (tail, needles) in cases {
+        assert_says(tail, &errors(tail), needles);
+    }
 }
 
 #[test]
@@ -55,24 +80,24 @@ fn archive_mapping_names_read_prefixes_and_a_write_prefix() {
 
 #[test]
 fn bad_archive_grants_say_where_and_what() {
-    let text = errors("grants:\n  archive: {read: [com.bank], write-prefix: \"../x/\"}\n");
-    assert!(text.contains("r.yaml:5:"), "{text}");
-    assert!(
-        text.contains("`grants.archive.read`: \"com.bank\" is not a key prefix"),
-        "{text}"
-    );
-    assert!(
-        text.contains("`grants.archive.write-prefix`: \"../x/\" is not a key prefix"),
-        "{text}"
-    );
-    let text = errors("grants:\n  archive: {write: x/}\n");
-    assert!(
-        text.contains("unknown key `write` in grants.archive"),
-        "{text}"
-    );
-    let text = errors("grants:\n  archive: yes please\n");
-    assert!(text.contains("r.yaml:5:"), "{text}");
-    assert!(text.contains("must be true, false, or a mapping"), "{text}");
+    assert_refused(&[
+        (
+            "grants:\n  archive: {read: [com.bank], write-prefix: \"../x/\"}\n",
+            &[
+                "r.yaml:5:",
+                "`grants.archive.read`: \"com.bank\" is not a key prefix",
+                "`grants.archive.write-prefix`: \"../x/\" is not a key prefix",
+            ],
+        ),
+        (
+            "grants:\n  archive: {write: x/}\n",
+            &["unknown key `write` in grants.archive"],
+        ),
+        (
+            "grants:\n  archive: yes please\n",
+            &["r.yaml:5:", "must be true, false, or a mapping"],
+        ),
+    ]);
 }
 
 #[test]
@@ -93,27 +118,27 @@ fn quotas_are_set_under_limits_and_default_otherwise() {
 
 #[test]
 fn bad_quotas_say_where_and_what() {
-    let text = errors("limits:\n  archive-puts: many\n");
-    assert!(text.contains("r.yaml:5:"), "{text}");
-    assert!(
-        text.contains("`limits.archive-puts` must be a whole number of calls"),
-        "{text}"
-    );
-    let text = errors("limits:\n  archive-put-bytes: 1TiB\n");
-    assert!(
-        text.contains("`limits.archive-put-bytes` must be a size such as 1MiB"),
-        "{text}"
-    );
-    let text = errors("limits:\n  error-text: 10\n");
-    assert!(
-        text.contains("`limits.error-text` must be from 256 to"),
-        "{text}"
-    );
-    let text = errors("limits:\n  puts: 3\n");
-    assert!(
-        text.contains("unknown key `puts` in limits; use timeout, memory, archive-put-bytes"),
-        "{text}"
-    );
+    assert_refused(&[
+        (
+            "limits:\n  archive-puts: many\n",
+            &[
+                "r.yaml:5:",
+                "`limits.archive-puts` must be a whole number of calls",
+            ],
+        ),
+        (
+            "limits:\n  archive-put-bytes: 1TiB\n",
+            &["`limits.archive-put-bytes` must be a size such as 1MiB"],
+        ),
+        (
+            "limits:\n  error-text: 10\n",
+            &["`limits.error-text` must be from 256 to"],
+        ),
+        (
+            "limits:\n  puts: 3\n",
+            &["unknown key `puts` in limits; use timeout, memory, archive-put-bytes"],
+        ),
+    ]);
 }
 
 #[test]
@@ -124,17 +149,11 @@ fn plugin_names_follow_the_one_rule_plugin_new_uses() {
         ("audit.books", "contains '.'"),
         ("aUdit", "contains 'U'"),
     ] {
-        let text = load_str(
-            Path::new("r.yaml"),
+        let text = load(
+            "r.yaml",
             &format!("name: r\npattern: {{source: [a]}}\nplugin: {name}\n"),
         )
         .err()
-        .map(|e| {
-            e.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
         .unwrap_or_else(|| panic!("plugin `{name}` accepted"));
         assert!(text.contains("r.yaml:3:"), "{text}");
         assert!(
@@ -155,23 +174,22 @@ fn order_is_any_unless_a_rule_asks_for_entity_and_a_bad_value_points_at_it() {
     assert_eq!(rule("").order, DeliveryOrder::Any);
     assert_eq!(rule("order: any\n").order, DeliveryOrder::Any);
     assert_eq!(rule("order: entity\n").order, DeliveryOrder::Entity);
-    let e = errors("order: fifo\n");
-    assert!(
-        e.contains("r.yaml:4:") && e.contains("`order` must be `entity`"),
-        "{e}"
-    );
+    assert_refused(&[("order: fifo\n", &["r.yaml:4:", "`order` must be `entity`"])]);
 }
 
 fn lake_rule(text: &str) -> Result<Rule, String> {
-    load_str(Path::new("rules/lake.yaml"), text)
-        .map(|loaded| loaded.rule)
-        .map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
+    load("rules/lake.yaml", text)
+}
+
+/// Assert that each lake rule file is refused at its position, saying its
+/// needles.
+#[track_caller]
+fn assert_lake_refused(cases: &[(&str, &str, &[&str])]) {
+    for (text, at, needles) in cases {
+        let errors = lake_rule(text).expect_err("refused");
+        assert!(errors.starts_with(at), "{text:?}: not at `{at}`:\n{errors}");
+        assert_says(text, &errors, needles);
+    }
 }
 
 #[test]
@@ -190,22 +208,23 @@ fn target_lake_is_a_rule_without_a_plugin() {
 
 #[test]
 fn target_errors_say_where_and_what_is_valid() {
-    let unknown = lake_rule("name: l\npattern: {source: [a]}\ntarget: s3\n").expect_err("refused");
-    assert!(unknown.starts_with("rules/lake.yaml:3:9:"), "{unknown}");
-    assert!(
-        unknown.contains("`s3`") && unknown.contains("`lake`"),
-        "{unknown}"
-    );
-    let both = lake_rule("name: l\npattern: {source: [a]}\nplugin: p\ntarget: lake\n")
-        .expect_err("refused");
-    assert!(both.starts_with("rules/lake.yaml:4:1:"), "{both}");
-    assert!(both.contains("either `target: lake` or a plugin"), "{both}");
-    let config = lake_rule("name: l\npattern: {source: [a]}\ntarget: lake\nconfig: {a: 1}\n")
-        .expect_err("refused");
-    assert!(
-        config.contains("rules/lake.yaml:4:1:") && config.contains("remove `config`"),
-        "{config}"
-    );
+    assert_lake_refused(&[
+        (
+            "name: l\npattern: {source: [a]}\ntarget: s3\n",
+            "rules/lake.yaml:3:9:",
+            &["`s3`", "`lake`"],
+        ),
+        (
+            "name: l\npattern: {source: [a]}\nplugin: p\ntarget: lake\n",
+            "rules/lake.yaml:4:1:",
+            &["either `target: lake` or a plugin"],
+        ),
+        (
+            "name: l\npattern: {source: [a]}\ntarget: lake\nconfig: {a: 1}\n",
+            "rules/lake.yaml:",
+            &["rules/lake.yaml:4:1:", "remove `config`"],
+        ),
+    ]);
 }
 
 #[test]
@@ -231,35 +250,27 @@ fn an_ocsf_lake_rule_names_its_security_lake_source() {
 
 #[test]
 fn ocsf_errors_say_where_and_what_is_valid() {
-    let region = lake_rule(
-        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf:\n  custom-source: t\n  \
-         region: Frankfurt\n  account-id: \"012345678901\"\n",
-    )
-    .expect_err("refused");
-    assert!(region.starts_with("rules/lake.yaml:6:11:"), "{region}");
-    assert!(
-        region.contains("`Frankfurt`") && region.contains("us-east-1"),
-        "{region}"
-    );
-    let missing = lake_rule(
-        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf: {custom-source: t, region: us-east-1}\n",
-    )
-    .expect_err("refused");
-    assert!(
-        missing.starts_with("rules/lake.yaml:4:") && missing.contains("needs `account-id`"),
-        "{missing}"
-    );
-    let unknown = lake_rule(
-        "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf: {custom-source: t, region: us-east-1, account-id: \"012345678901\", class: 3004}\n",
-    )
-    .expect_err("refused");
-    assert!(unknown.contains("unknown key `class`"), "{unknown}");
-    let without_target =
-        lake_rule("name: sl\npattern: {source: [a]}\nplugin: p\nocsf: {custom-source: t}\n")
-            .expect_err("refused");
-    assert!(
-        without_target.starts_with("rules/lake.yaml:4:1:")
-            && without_target.contains("add `target: lake`"),
-        "{without_target}"
-    );
+    assert_lake_refused(&[
+        (
+            "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf:\n  custom-source: t\n  \
+             region: Frankfurt\n  account-id: \"012345678901\"\n",
+            "rules/lake.yaml:6:11:",
+            &["`Frankfurt`", "us-east-1"],
+        ),
+        (
+            "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf: {custom-source: t, region: us-east-1}\n",
+            "rules/lake.yaml:4:",
+            &["needs `account-id`"],
+        ),
+        (
+            "name: sl\npattern: {source: [a]}\ntarget: lake\nocsf: {custom-source: t, region: us-east-1, account-id: \"012345678901\", class: 3004}\n",
+            "rules/lake.yaml:",
+            &["unknown key `class`"],
+        ),
+        (
+            "name: sl\npattern: {source: [a]}\nplugin: p\nocsf: {custom-source: t}\n",
+            "rules/lake.yaml:4:1:",
+            &["add `target: lake`"],
+        ),
+    ]);
 }

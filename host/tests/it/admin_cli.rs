@@ -144,7 +144,7 @@ fn admin_commands_against_a_running_server() {
     assert_eq!(v["events"], 2);
     assert_eq!(v["deliveries"], 2);
     server.wait_until(WAIT, "the replayed deliveries", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"ok\",outcome=\"delivered\"}") == Some(4.0)
+        s.delivered("ok") == Some(4.0)
     });
 
     // completions need no server

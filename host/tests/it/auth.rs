@@ -62,6 +62,11 @@ fn call(
     )
 }
 
+/// PutEvents, as `token`, of one event from `source`.
+fn put_as(server: &Server, token: &str, source: &str) -> (u16, Value, Vec<(String, String)>) {
+    call(server, "POST", "/", Some(token), Some(&put_body(source)))
+}
+
 fn put_body(source: &str) -> Value {
     let mut entry = state_change("doc", "1", "insert", "alice", Some(json!({"n": 1})));
     entry["Source"] = json!(source);
@@ -202,25 +207,13 @@ fn scoped_tokens_limit_what_and_which_sources() {
         "no local credentials when [auth] configures some"
     );
 
-    let (status, body, _) = call(
-        &server,
-        "POST",
-        "/",
-        Some(put),
-        Some(&put_body("com.example.books.eu")),
-    );
+    let (status, body, _) = put_as(&server, put, "com.example.books.eu");
     assert_eq!(
         (status, &body["FailedEntryCount"]),
         (200, &json!(0)),
         "{body}"
     );
-    let (status, body, _) = call(
-        &server,
-        "POST",
-        "/",
-        Some(put),
-        Some(&put_body("com.example.payroll")),
-    );
+    let (status, body, _) = put_as(&server, put, "com.example.payroll");
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["__type"], "AccessDeniedException", "{body}");
     assert!(
@@ -242,13 +235,7 @@ fn scoped_tokens_limit_what_and_which_sources() {
 
     let (status, _, _) = call(&server, "GET", "/v1/changes", Some(query), None);
     assert_eq!(status, 200);
-    let (status, body, _) = call(
-        &server,
-        "POST",
-        "/",
-        Some(query),
-        Some(&put_body("com.example.books")),
-    );
+    let (status, body, _) = put_as(&server, query, "com.example.books");
     assert_eq!(status, 403, "a query token cannot write: {body}");
     let (status, _, _) = call(&server, "GET", "/v1/admin/status", Some(query), None);
     assert_eq!(status, 403, "nor administer");
@@ -533,12 +520,6 @@ fn a_metrics_token_reads_metrics_and_readiness_and_nothing_else() {
         let (status, body, _) = call(&server, method, path, Some(scraper), None);
         assert_eq!(status, 403, "{method} {path}: {body}");
     }
-    let (status, _, _) = call(
-        &server,
-        "POST",
-        "/",
-        Some(scraper),
-        Some(&put_body("com.example.x")),
-    );
+    let (status, _, _) = put_as(&server, scraper, "com.example.x");
     assert_eq!(status, 403);
 }

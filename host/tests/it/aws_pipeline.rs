@@ -8,14 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trailmark_backends_aws::AwsTarget;
 
-use crate::common::{self, Setup, book_lifecycle, put_accepted};
+use crate::common::{self, Setup, book_lifecycle, moto_url, put_accepted};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn moto() -> String {
-    std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
-}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
@@ -29,7 +24,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn sdk() -> aws_config::SdkConfig {
-    AwsTarget::new(Some("us-east-1".into()), Some(moto()))
+    AwsTarget::new(Some("us-east-1".into()), Some(moto_url()))
         .load()
         .await
         .expect("sdk config")
@@ -157,7 +152,7 @@ fn two_hosts_share_one_queue_and_store_every_event_once() {
     let bucket = unique("tm-archive");
     let table = unique("tm-changes");
     let queue = unique("tm-ingest");
-    let queue_url = format!("{}/123456789012/{queue}", moto().trim_end_matches('/'));
+    let queue_url = format!("{}/123456789012/{queue}", moto_url().trim_end_matches('/'));
     let config = format!(
         "[archive]\ntype = \"s3\"\nbucket = \"{bucket}\"\n\n[metadata]\ntype = \"dynamodb\"\ntable = \"{table}\"\n\n\
          [ingest.sqs]\nqueue-url = \"{queue_url}\"\nwait-seconds = 1\n"

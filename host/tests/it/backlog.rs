@@ -46,15 +46,11 @@ fn status(s: &Server) -> Value {
 }
 
 fn delivered(s: &Server, rule: &str) -> u64 {
-    s.metric(&format!(
-        "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
-    ))
-    .unwrap_or(0.0) as u64
+    s.delivered(rule).unwrap_or(0.0) as u64
 }
 
 fn retries(s: &Server, rule: &str) -> u64 {
-    s.metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
-        .unwrap_or(0.0) as u64
+    s.retries(rule).unwrap_or(0.0) as u64
 }
 
 fn rss_kib(s: &Server) -> u64 {

@@ -5,7 +5,7 @@
 //! a non-empty target refused.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use trailmark_journal::{Journal, JournalOptions};
 
 use crate::common::{
-    Client, Server, Setup, all_change_ids, assert_success, cli, put_accepted, state_change,
-    stdout_json,
+    Client, Server, Setup, all_change_ids, assert_success, cli, moto_url, put_accepted,
+    state_change, stdout_json,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -94,11 +94,25 @@ fn manifests(dest: &Path) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A standard server (with `config` added, if any) and the directory its
+/// backups go to.
+fn serving(config: Option<&str>) -> (Setup, Server, PathBuf) {
+    let setup = Setup::new().standard();
+    if let Some(config) = config {
+        setup.config(config);
+    }
+    let server = setup.start();
+    let dest = setup.path().join("backups");
+    (setup, server, dest)
+}
+
+/// The files a backup manifest lists.
+fn files(manifest: &Value) -> impl Iterator<Item = &Value> {
+    manifest["files"].as_array().expect("files").iter()
+}
+
 fn shas(manifest: &Value) -> BTreeSet<String> {
-    manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
+    files(manifest)
         .map(|f| f["sha256"].as_str().expect("sha").to_owned())
         .collect()
 }
@@ -133,10 +147,7 @@ fn restore(into: &Path, from: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn a_backup_taken_while_events_stream_restores_every_acknowledged_event_after_kill_9() {
-    let setup = Setup::new().standard();
-    setup.config(SMALL_SEGMENTS);
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (setup, server, dest) = serving(Some(SMALL_SEGMENTS));
 
     // A producer streams books until told to stop.
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -229,10 +240,7 @@ fn a_backup_taken_while_events_stream_restores_every_acknowledged_event_after_ki
 
 #[test]
 fn an_incremental_backup_copies_only_what_is_new() {
-    let setup = Setup::new().standard();
-    setup.config(SMALL_SEGMENTS);
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (_setup, server, dest) = serving(Some(SMALL_SEGMENTS));
     put_books(&server, 0, 60, 10, 4000);
     let first = backup(&server, &dest, &[]);
     assert_eq!(
@@ -251,10 +259,7 @@ fn an_incremental_backup_copies_only_what_is_new() {
         fresh < new.len(),
         "sealed segments and packs are not copied again: {second}"
     );
-    let sealed_again = all[1].1["files"]
-        .as_array()
-        .expect("files")
-        .iter()
+    let sealed_again = files(&all[1].1)
         .filter(|f| {
             f["path"]
                 .as_str()
@@ -272,16 +277,11 @@ fn an_incremental_backup_copies_only_what_is_new() {
 
 #[test]
 fn a_backup_with_one_byte_changed_fails_verify_naming_the_file() {
-    let setup = Setup::new().standard();
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (setup, server, dest) = serving(None);
     put_books(&server, 0, 20, 10, 100);
     backup(&server, &dest, &[]);
     let (_, manifest) = manifests(&dest).remove(0);
-    let segment = manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
+    let segment = files(&manifest)
         .find(|f| {
             f["path"]
                 .as_str()
@@ -320,10 +320,7 @@ fn a_backup_with_one_byte_changed_fails_verify_naming_the_file() {
 
 #[test]
 fn a_backup_killed_midway_leaves_the_previous_valid_and_the_next_completes() {
-    let setup = Setup::new().standard();
-    setup.config(SMALL_SEGMENTS);
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (setup, server, dest) = serving(Some(SMALL_SEGMENTS));
     put_books(&server, 0, 10, 10, 100);
     backup(&server, &dest, &[]);
     let blobs_before = entries_in(&dest.join("blobs")).len();
@@ -407,9 +404,7 @@ fn journal_records(dir: &Path) -> (Vec<(u64, String)>, Vec<Record>) {
 
 #[test]
 fn a_point_in_time_restore_stops_exactly_at_the_sequence() {
-    let setup = Setup::new().standard();
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (setup, server, dest) = serving(None);
     for n in 0..30 {
         put_books(&server, n, 1, 1, 10);
     }
@@ -450,9 +445,7 @@ fn a_point_in_time_restore_stops_exactly_at_the_sequence() {
 
 #[test]
 fn restore_refuses_a_directory_that_is_not_empty() {
-    let setup = Setup::new().standard();
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (_setup, server, dest) = serving(None);
     put_books(&server, 0, 5, 5, 10);
     backup(&server, &dest, &["--include-secrets"]);
     let target = Setup::new();
@@ -467,16 +460,11 @@ fn restore_refuses_a_directory_that_is_not_empty() {
 
 #[test]
 fn a_backup_without_secrets_restores_only_with_the_signing_key() {
-    let setup = Setup::new().standard();
-    let server = setup.start();
-    let dest = setup.path().join("backups");
+    let (setup, server, dest) = serving(None);
     put_books(&server, 0, 5, 5, 10);
     backup(&server, &dest, &[]);
     let (_, manifest) = manifests(&dest).remove(0);
-    let paths: Vec<&str> = manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
+    let paths: Vec<&str> = files(&manifest)
         .filter_map(|f| f["path"].as_str())
         .collect();
     for secret in ["checkpoint.key", "admin-token", "access-key"] {
@@ -499,14 +487,9 @@ fn a_backup_without_secrets_restores_only_with_the_signing_key() {
     });
 }
 
-fn moto() -> String {
-    std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
-}
-
 #[test]
 fn a_backup_to_s3_restores_the_same_way() {
-    let moto = moto();
+    let moto = moto_url();
     let bucket = format!("backups-{}-{}", std::process::id(), fastrand::u32(..));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -311,6 +311,33 @@ impl Server {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The dead letters of `rule`, once there are at least `count`.
+    pub(crate) fn dead_letters_of(&self, rule: &str, count: usize, wait: Duration) -> Vec<Value> {
+        let of_rule = |s: &Server| -> Vec<Value> {
+            s.dead_letters()
+                .into_iter()
+                .filter(|d| d["rule"] == rule)
+                .collect()
+        };
+        self.wait_until(wait, &format!("{count} dead letters of {rule}"), |s| {
+            of_rule(s).len() >= count
+        });
+        of_rule(self)
+    }
+
+    /// `trailmark_deliveries_total` of `rule` with the outcome `delivered`;
+    /// `None` until the rule has an outcome.
+    pub(crate) fn delivered(&self, rule: &str) -> Option<f64> {
+        self.metric(&format!(
+            "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
+        ))
+    }
+
+    /// `trailmark_retries_total` of `rule`; `None` until its first retry.
+    pub(crate) fn retries(&self, rule: &str) -> Option<f64> {
+        self.metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
+    }
+
     /// Send SIGKILL and wait.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
@@ -346,6 +373,12 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_global(Some(timeout))
         .build()
         .new_agent()
+}
+
+/// The URL of the moto server `cargo xtask test` starts (`TRAILMARK_MOTO_URL`).
+pub(crate) fn moto_url() -> String {
+    std::env::var("TRAILMARK_MOTO_URL")
+        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
 }
 
 /// Run the `trailmark` CLI in `dir` (stdin closed, output captured).
@@ -428,6 +461,14 @@ pub(crate) fn put_accepted(server: &Server, entries: &[Value]) -> Value {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["FailedEntryCount"], 0, "{body}");
     body
+}
+
+/// The id of the first entry of a PutEvents answer.
+pub(crate) fn first_event_id(answer: &Value) -> String {
+    answer["Entries"][0]["EventId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an event id in {answer}"))
+        .to_owned()
 }
 
 /// An `Object State Change` lifecycle of `book/<id>`: inserted by alice

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Setup, cli, put_accepted, put_events};
+use crate::common::{Setup, cli, first_event_id, put_accepted, put_events};
 
 /// The committed fixture.
 fn fixture() -> PathBuf {
@@ -108,11 +108,7 @@ fn generate_v0_1_fixture() {
     let events = fixture_events();
     put_accepted(&server, &events);
     server.wait_until(Duration::from_secs(30), "every event delivered", |s| {
-        let delivered = |rule: &str| {
-            s.metric(&format!(
-                "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
-            ))
-        };
+        let delivered = |rule: &str| s.delivered(rule);
         let all = Some(events.len() as f64);
         delivered("archive") == all
             && delivered("metadata") == all
@@ -185,10 +181,7 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
         )],
     );
     assert_eq!(status, 200, "{body}");
-    let id = body["Entries"][0]["EventId"]
-        .as_str()
-        .expect("event id")
-        .to_owned();
+    let id = first_event_id(&body);
     server.wait_until(Duration::from_secs(30), "the new version", |s| {
         s.versions("book/1", "source=com.example.books").len() == 3
     });

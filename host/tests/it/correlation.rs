@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, Setup, put_accepted};
+use crate::common::{Server, Setup, first_event_id, put_accepted};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -39,6 +39,14 @@ fn delete_by(author: &str, entity: &str, ts: i64) -> Value {
     json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
 }
 
+/// `count` deletes by `author` of books `<prefix>0`, `<prefix>1`, ..., a
+/// millisecond apart from `t0`.
+fn deletes_by(author: &str, prefix: &str, count: i64, t0: i64) -> Vec<Value> {
+    (0..count)
+        .map(|i| delete_by(author, &format!("{prefix}{i}"), t0 + i))
+        .collect()
+}
+
 /// Rewrite `mass.yaml` and reload.
 fn reload_with(setup: &Setup, server: &Server, text: &str) {
     setup.rule("mass.yaml", text);
@@ -53,37 +61,42 @@ fn metric(s: &Server, name: &str, rule: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[test]
-fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
+/// A setup with the log plugin, the `deletes` rule and the `mass`
+/// correlation over it (5 minute windows, to the log plugin).
+fn mass_setup() -> Setup {
     let setup = Setup::new();
-    // Not the defaults: a fire carries the server's account and region.
-    setup.config("[server]\naccount = \"123456789012\"\nregion = \"eu-west-3\"\n");
     setup.plugin("log", "trailmark-plugin-log");
     setup.rule("deletes.yaml", DELETES);
     setup.rule("mass.yaml", &mass("log", "5m"));
+    setup
+}
+
+/// Wait until `mass` holds `groups` open windows.
+fn wait_groups(server: &Server, what: &str, groups: f64) {
+    server.wait_until(WAIT, what, |s| {
+        metric(s, "trailmark_correlation_groups", "mass") == groups
+    });
+}
+
+#[test]
+fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
+    let setup = mass_setup();
+    // Not the defaults: a fire carries the server's account and region.
+    setup.config("[server]\naccount = \"123456789012\"\nregion = \"eu-west-3\"\n");
     let server = setup.start();
 
     let t0 = now_ms();
     let ids: Vec<String> = (0..3)
         .map(|i| {
             let answer = put_accepted(&server, &[delete_by("mallory", &format!("b{i}"), t0 + i)]);
-            answer["Entries"][0]["EventId"]
-                .as_str()
-                .expect("event id")
-                .to_owned()
+            first_event_id(&answer)
         })
         .collect();
     // Two deletes by someone else: under the threshold.
-    put_accepted(
-        &server,
-        &[
-            delete_by("carol", "c0", t0),
-            delete_by("carol", "c1", t0 + 1),
-        ],
-    );
+    put_accepted(&server, &deletes_by("carol", "c", 2, t0));
 
     server.wait_until(WAIT, "the fire delivered to the rule's plugin", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("mass") == Some(1.0)
     });
     assert_eq!(
         metric(&server, "trailmark_correlation_fires_total", "mass"),
@@ -124,10 +137,7 @@ fn a_correlation_fire_is_a_journaled_event_delivered_to_the_rules_plugin() {
         "{:?}",
         server.dead_letters()
     );
-    assert_eq!(
-        server.metric("trailmark_deliveries_total{rule=\"deletes\",outcome=\"delivered\"}"),
-        None
-    );
+    assert_eq!(server.delivered("deletes"), None);
 }
 
 /// `[correlation] time-path` places events at the time producers put
@@ -163,10 +173,7 @@ fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path()
             detail["meta"] = json!({"when": now + i});
             entry["Detail"] = Value::String(detail.to_string());
             let answer = put_accepted(&server, &[entry]);
-            answer["Entries"][0]["EventId"]
-                .as_str()
-                .expect("event id")
-                .to_owned()
+            first_event_id(&answer)
         })
         .collect();
 
@@ -193,7 +200,7 @@ fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path()
     );
 
     server.wait_until(WAIT, "the fire archived", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"kept\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("kept") == Some(1.0)
     });
     let keys = crate::common::archived_keys(&setup.path().join("data").join("archive"));
     let group_key = format!("{}:{}", "mallory".len(), "mallory");
@@ -212,23 +219,12 @@ fn fires_reach_alert_and_archive_and_event_time_comes_from_the_configured_path()
 
 #[test]
 fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_correlation_does() {
-    let setup = Setup::new();
-    setup.plugin("log", "trailmark-plugin-log");
+    let setup = mass_setup();
     setup.plugin("log2", "trailmark-plugin-log");
-    setup.rule("deletes.yaml", DELETES);
-    setup.rule("mass.yaml", &mass("log", "5m"));
     let server = setup.start();
     let t0 = now_ms();
-    put_accepted(
-        &server,
-        &[
-            delete_by("mallory", "b0", t0),
-            delete_by("mallory", "b1", t0 + 1),
-        ],
-    );
-    server.wait_until(WAIT, "mallory's window open", |s| {
-        metric(s, "trailmark_correlation_groups", "mass") == 1.0
-    });
+    put_accepted(&server, &deletes_by("mallory", "b", 2, t0));
+    wait_groups(&server, "mallory's window open", 1.0);
 
     reload_with(&setup, &server, &mass("log2", "5m"));
     assert_eq!(
@@ -239,13 +235,11 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
     // The third delete completes the window opened before the reload.
     put_accepted(&server, &[delete_by("mallory", "b2", now_ms())]);
     server.wait_until(WAIT, "the fire, through the new plugin", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"mass\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("mass") == Some(1.0)
     });
 
     put_accepted(&server, &[delete_by("carol", "c0", now_ms())]);
-    server.wait_until(WAIT, "carol's window open", |s| {
-        metric(s, "trailmark_correlation_groups", "mass") == 1.0
-    });
+    wait_groups(&server, "carol's window open", 1.0);
     reload_with(&setup, &server, &mass("log2", "10m"));
     assert_eq!(
         metric(&server, "trailmark_correlation_groups", "mass"),
@@ -262,32 +256,16 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
 
 #[test]
 fn after_sigkill_the_windows_are_rebuilt_and_no_fire_is_journaled_twice() {
-    let setup = Setup::new();
-    setup.plugin("log", "trailmark-plugin-log");
-    setup.rule("deletes.yaml", DELETES);
-    setup.rule("mass.yaml", &mass("log", "5m"));
+    let setup = mass_setup();
     let server = setup.start();
     let t0 = now_ms();
-    put_accepted(
-        &server,
-        &[
-            delete_by("mallory", "b0", t0),
-            delete_by("mallory", "b1", t0 + 1),
-            delete_by("mallory", "b2", t0 + 2),
-        ],
-    );
+    put_accepted(&server, &deletes_by("mallory", "b", 3, t0));
     server.wait_until(WAIT, "mallory's fire journaled", |s| {
         s.metric("trailmark_correlation_fires_journaled_total") == Some(1.0)
     });
     // Two of carol's three, then the crash.
     let tc = now_ms();
-    put_accepted(
-        &server,
-        &[
-            delete_by("carol", "c0", tc),
-            delete_by("carol", "c1", tc + 1),
-        ],
-    );
+    put_accepted(&server, &deletes_by("carol", "c", 2, tc));
     server.kill();
 
     let server = setup.start();

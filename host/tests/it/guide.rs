@@ -103,10 +103,8 @@ fn the_guides_redacting_rules_leave_no_unredacted_body_in_the_archive() {
     );
     assert_eq!(status, 200, "{body}");
     server.wait_until(Duration::from_secs(60), "every archive delivery", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"redact-archive\",outcome=\"delivered\"}")
-            == Some(f64::from(customers))
-            && s.metric("trailmark_deliveries_total{rule=\"archive\",outcome=\"delivered\"}")
-                == Some(1.0)
+        s.delivered("redact-archive") == Some(f64::from(customers))
+            && s.delivered("archive") == Some(1.0)
     });
     // What the archive holds is synced before the outcomes are journaled,
     // and deliveries count once their outcome is recorded: it is on disk.

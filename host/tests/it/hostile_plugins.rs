@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, Setup, put_accepted, state_change};
+use crate::common::{Setup, first_event_id, put_accepted, state_change};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The standard plugins' key with the event id (the SDK's default template).
@@ -21,31 +21,6 @@ fn change_from(source: &str, entity_id: &str, op: &str, author: &str) -> Value {
         "ts": 1_795_600_800_000_i64, "author": author, "data": {"balance": 100},
     });
     json!({"Source": source, "DetailType": "Object State Change", "Detail": detail.to_string()})
-}
-
-/// Puts `entries`, asserting a 200 with no failed entry; returns the ids.
-fn put_ok(server: &Server, entries: &[Value]) -> Vec<String> {
-    let body = put_accepted(server, entries);
-    body["Entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["EventId"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Dead letters of `rule`, once there are `count` of them.
-fn dead_letters_of(server: &Server, rule: &str, count: usize, wait: Duration) -> Vec<Value> {
-    let of_rule = |s: &Server| -> Vec<Value> {
-        s.dead_letters()
-            .into_iter()
-            .filter(|d| d["rule"] == rule)
-            .collect()
-    };
-    server.wait_until(wait, &format!("{count} dead letters of {rule}"), |s| {
-        of_rule(s).len() >= count
-    });
-    of_rule(server)
 }
 
 /// A dead letter's error as the plugin or host said it (without the
@@ -77,12 +52,10 @@ fn a_plugin_with_archive_and_metadata_grants_cannot_touch_another_events_trail()
     );
     // The bank's event is stored by the standard plugins.
     let server = setup.start();
-    let bank_id = put_ok(
+    let bank_id = first_event_id(&put_accepted(
         &server,
         &[change_from("com.bank", "acct-1", "update", "alice")],
-    )
-    .pop()
-    .expect("bank event id");
+    ));
     server.wait_until(WAIT, "the bank's change record", |s| {
         s.changes("author=alice").len() == 1
     });
@@ -116,11 +89,11 @@ fn a_plugin_with_archive_and_metadata_grants_cannot_touch_another_events_trail()
         .to_string(),
     );
     let server = setup.start();
-    put_ok(
+    put_accepted(
         &server,
         &[change_from("com.team-a", "t-1", "delete", "mallory")],
     );
-    let letters = dead_letters_of(&server, "forger", 1, WAIT);
+    let letters = server.dead_letters_of("forger", 1, WAIT);
     let error = error_of(&letters[0]);
     let outcomes: Vec<&str> = error.split(" | ").collect();
     assert_eq!(outcomes.len(), 4, "{error}");
@@ -159,7 +132,7 @@ fn a_sleeping_plugin_is_stopped_at_once_while_other_producers_get_200() {
     let server = setup.start();
     let started = Instant::now();
     for i in 0..5 {
-        put_ok(
+        put_accepted(
             &server,
             &[change_from("com.sleepy", &i.to_string(), "insert", "zed")],
         );
@@ -168,7 +141,7 @@ fn a_sleeping_plugin_is_stopped_at_once_while_other_producers_get_200() {
     let mut accepted = 0;
     let puts_end = Instant::now() + Duration::from_secs(3);
     while Instant::now() < puts_end {
-        put_ok(
+        put_accepted(
             &server,
             &[state_change("book", "b", "insert", "ann", Some(json!({})))],
         );
@@ -178,7 +151,7 @@ fn a_sleeping_plugin_is_stopped_at_once_while_other_producers_get_200() {
     assert!(accepted > 10, "{accepted}");
     // Each sleep was stopped at once: all five are dead letters well within
     // the time one of them would have slept.
-    let letters = dead_letters_of(&server, "sleeper", 5, Duration::from_secs(5));
+    let letters = server.dead_letters_of("sleeper", 5, Duration::from_secs(5));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -211,7 +184,7 @@ fn a_shutdown_during_a_sleeping_or_slow_delivery_exits_cleanly() {
         "config: {mode: sleep, ms: 20000}\nlimits: {timeout: 5s}\n",
     );
     let server = setup.start();
-    put_ok(
+    put_accepted(
         &server,
         &[state_change("book", "b", "insert", "ann", Some(json!({})))],
     );
@@ -249,12 +222,10 @@ fn a_forwarding_plugin_forwards_the_envelope_unchanged() {
          grants: {forward: [out]}\nconfig: {destination: out, set: {detail: '{\"enriched\":true}'}}\n",
     );
     let server = setup.start();
-    let id = put_ok(
+    let id = first_event_id(&put_accepted(
         &server,
         &[change_from("com.team-a", "t-1", "delete", "ceo")],
-    )
-    .pop()
-    .expect("id");
+    ));
     server.wait_until(WAIT, "the enriched event to be forwarded", |_| {
         std::fs::read_to_string(&forwarded).is_ok_and(|t| t.lines().count() == 1)
     });
@@ -347,9 +318,9 @@ fn each_quota_stops_its_flood_with_a_clear_error() {
         .iter()
         .map(|(name, ..)| change_from(&format!("com.flood.{name}"), "f", "insert", "ann"))
         .collect();
-    put_ok(&server, &entries);
+    put_accepted(&server, &entries);
     for (name, _, _, quota) in &floods {
-        let letters = dead_letters_of(&server, name, 1, WAIT);
+        let letters = server.dead_letters_of(name, 1, WAIT);
         let error = error_of(&letters[0]);
         assert!(error.starts_with("stopped after "), "{name}: {error}");
         assert!(
@@ -392,11 +363,11 @@ fn log_output_from_a_plugin_cannot_forge_a_line() {
         "retry: {max-attempts: 0}\nconfig: {flood: error-text, bytes: 1000000}\n",
     );
     let server = setup.start();
-    put_ok(
+    put_accepted(
         &server,
         &[state_change("book", "b", "insert", "ann", Some(json!({})))],
     );
-    let letters = dead_letters_of(&server, "text", 1, WAIT);
+    let letters = server.dead_letters_of("text", 1, WAIT);
     let error = error_of(&letters[0]);
     assert!(error.len() <= 4096, "{}", error.len());
     assert!(error.ends_with("bytes in all]"), "{error}");

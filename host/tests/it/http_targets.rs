@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Server, Setup, put_accepted, state_change};
+use crate::common::{Server, Setup, first_event_id, put_accepted, state_change};
 use crate::test_http::{Reply, TestServer};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
@@ -48,17 +48,11 @@ pub(crate) fn wait_received(server: &Server, receiver: &TestServer, count: usize
 
 /// The dead letters of `rule`, once there are `count`.
 pub(crate) fn dead_letters_of(server: &Server, rule: &str, count: usize) -> Vec<String> {
-    let of_rule = |s: &Server| -> Vec<String> {
-        s.dead_letters()
-            .into_iter()
-            .filter(|d| d["rule"] == rule)
-            .map(|d| d["error"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
-    server.wait_until(WAIT, &format!("{count} dead letters of {rule}"), |s| {
-        of_rule(s).len() >= count
-    });
-    of_rule(server)
+    server
+        .dead_letters_of(rule, count, WAIT)
+        .iter()
+        .map(|d| d["error"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[test]
@@ -105,10 +99,7 @@ fn a_destination_connection_and_webhook_rule_added_while_running_deliver_with_it
         &server,
         &[state_change("book", "1", "delete", "carol", None)],
     );
-    let id = answer["Entries"][0]["EventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first_event_id(&answer);
     wait_received(&server, &receiver, 1);
     let request = receiver.request(0);
     assert_eq!(request.method, "POST");
@@ -229,34 +220,23 @@ fn a_plugin_cannot_reach_ungranted_urls_see_secrets_leave_by_redirect_or_pass_th
         receiver.request(0).header("x-api-key").as_deref(),
         Some("k3y-never-shown")
     );
-    // Another destination, not granted.
-    assert!(
-        answers[1].contains("denied") && answers[1].contains(r#"http destination "other""#),
-        "{error}"
-    );
-    // Paths outside the destination's, and methods it does not allow.
-    assert!(
-        answers[2].contains("denied") && answers[2].contains("not a plain path"),
-        "{error}"
-    );
-    assert!(
-        answers[3].contains("denied") && answers[3].contains("outside its allowed paths"),
-        "{error}"
-    );
-    assert!(
-        answers[4].contains("denied") && answers[4].contains(r#"method "DELETE""#),
-        "{error}"
-    );
-    // The connection's header is the host's to set.
-    assert!(
-        answers[5].contains("denied") && answers[5].contains("set by the host"),
-        "{error}"
-    );
-    // A redirect off the destination is not followed.
-    assert!(
-        answers[6].contains("denied") && answers[6].contains("leaves the destination"),
-        "{error}"
-    );
+    // Denied, each saying why: another destination, not granted; paths
+    // outside the destination's and methods it does not allow; the
+    // connection's header, which is the host's to set; a redirect off the
+    // destination, which is not followed.
+    for (i, why) in [
+        (1, r#"http destination "other""#),
+        (2, "not a plain path"),
+        (3, "outside its allowed paths"),
+        (4, r#"method "DELETE""#),
+        (5, "set by the host"),
+        (6, "leaves the destination"),
+    ] {
+        assert!(
+            answers[i].contains("denied") && answers[i].contains(why),
+            "call {i} is denied saying `{why}`: {error}"
+        );
+    }
     // One call a second: the burst's first goes, the others wait for a retry.
     assert!(answers[7].starts_with("ok 200"), "{error}");
     assert!(
@@ -321,7 +301,7 @@ fn throttling_and_outages_are_retried_then_dead_lettered_and_4xx_rejected() {
     put_accepted(&server, &[state_change("book", "1", "update", "a", None)]);
     wait_received(&server, &receiver, 2);
     server.wait_until(WAIT, "the throttled event delivered", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"hook\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("hook") == Some(1.0)
     });
     put_accepted(&server, &[state_change("book", "2", "update", "a", None)]);
     let errors = dead_letters_of(&server, "hook", 1);
@@ -405,12 +385,9 @@ fn vendor_round_trip(vendor: &Vendor) {
         &server,
         &[state_change("book", "42", "delete", "carol", None)],
     );
-    let id = answer["Entries"][0]["EventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first_event_id(&answer);
     server.wait_until(WAIT, "delivered after the 429", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"vendor\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("vendor") == Some(1.0)
     });
     assert_eq!(receiver.received(), 2);
     let (throttled, delivered) = (receiver.request(0), receiver.request(1));

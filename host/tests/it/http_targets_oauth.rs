@@ -222,15 +222,11 @@ fn api(idp: &mut Idp, request: &Request) -> Reply {
 }
 
 fn delivered(server: &Server) -> f64 {
-    server
-        .metric("trailmark_deliveries_total{rule=\"to-api\",outcome=\"delivered\"}")
-        .unwrap_or(0.0)
+    server.delivered("to-api").unwrap_or(0.0)
 }
 
 fn retries(server: &Server) -> f64 {
-    server
-        .metric("trailmark_retries_total{rule=\"to-api\"}")
-        .unwrap_or(0.0)
+    server.retries("to-api").unwrap_or(0.0)
 }
 
 fn events(from: usize, count: usize) -> Vec<serde_json::Value> {

@@ -46,7 +46,7 @@ fn a_retry_after_longer_than_the_inline_wait_holds_only_that_delivery_back_as_lo
         })
         .collect();
     server.wait_until(WAIT, "both events delivered", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"hook\",outcome=\"delivered\"}") == Some(2.0)
+        s.delivered("hook") == Some(2.0)
     });
     assert_eq!(
         receiver.received(),
@@ -74,9 +74,6 @@ fn a_retry_after_longer_than_the_inline_wait_holds_only_that_delivery_back_as_lo
         waited >= Duration::from_secs(3),
         "the retry came {waited:?} after the 429 asking for 3 s"
     );
-    assert_eq!(
-        server.metric("trailmark_retries_total{rule=\"hook\"}"),
-        Some(1.0)
-    );
+    assert_eq!(server.retries("hook"), Some(1.0));
     assert!(server.dead_letters().is_empty());
 }

@@ -3,23 +3,14 @@
 //! the binary carries them (`cargo xtask` builds do; `cargo xtask test`
 //! builds this test's binary so, and then the pipeline is checked end to end).
 
-use std::process::Output;
 use std::time::Duration;
 
-use crate::common::{Server, put_events, state_change};
-
-fn trailmark(args: &[&str], cwd: &std::path::Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run trailmark")
-}
+use crate::common::{Server, cli, put_events, state_change};
 
 #[test]
 fn init_writes_a_directory_serve_runs_in() {
     let root = tempfile::tempdir().expect("temp dir");
-    let out = trailmark(&["init", "srv", "--output", "json"], root.path());
+    let out = cli(root.path(), &["init", "srv", "--output", "json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -43,7 +34,7 @@ fn init_writes_a_directory_serve_runs_in() {
     }
 
     // Never over an existing directory's files.
-    let again = trailmark(&["init", "srv"], root.path());
+    let again = cli(root.path(), &["init", "srv"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("not an empty directory"),
@@ -52,7 +43,7 @@ fn init_writes_a_directory_serve_runs_in() {
     );
 
     if !embedded {
-        let out = trailmark(&["init", "other"], root.path());
+        let out = cli(root.path(), &["init", "other"]);
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("does not carry the standard plugins"),
             "init says how to get them"

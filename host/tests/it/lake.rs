@@ -340,67 +340,93 @@ fn duckdb_reads_every_acknowledged_event_once_with_the_documented_columns() {
     );
 }
 
-/// Stream state changes from a thread until `stop`; the acknowledged ids.
-fn stream(
-    server: &Server,
+/// State changes streamed from a thread until [`Streaming::stop`].
+struct Streaming {
     stop: Arc<AtomicBool>,
-) -> (std::thread::JoinHandle<()>, Arc<Mutex<HashSet<String>>>) {
-    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let client = common::Client::new(&server.url, server.token());
-    let handle = std::thread::spawn({
-        let acked = acked.clone();
-        move || {
-            let mut n = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                let entries: Vec<Value> = (0..10)
-                    .map(|_| {
-                        n += 1;
-                        change(
-                            &format!("s{n}"),
-                            "insert",
-                            "streamer",
-                            "2026-11-25T10:00:00Z",
-                            json!({"n": n}),
-                        )
-                    })
-                    .collect();
-                match client.try_put(&entries) {
-                    Some(ids) => acked.lock().expect("lock").extend(ids),
-                    None => break,
+    thread: std::thread::JoinHandle<()>,
+    acked: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Streaming {
+    /// Start streaming to `server`.
+    fn start(server: &Server) -> Streaming {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let client = common::Client::new(&server.url, server.token());
+        let thread = std::thread::spawn({
+            let (acked, stop) = (acked.clone(), stop.clone());
+            move || {
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let entries: Vec<Value> = (0..10)
+                        .map(|_| {
+                            n += 1;
+                            change(
+                                &format!("s{n}"),
+                                "insert",
+                                "streamer",
+                                "2026-11-25T10:00:00Z",
+                                json!({"n": n}),
+                            )
+                        })
+                        .collect();
+                    match client.try_put(&entries) {
+                        Some(ids) => acked.lock().expect("lock").extend(ids),
+                        None => break,
+                    }
                 }
             }
+        });
+        Streaming {
+            stop,
+            thread,
+            acked,
         }
-    });
-    (handle, acked)
+    }
+
+    /// How many events were acknowledged so far.
+    fn acked(&self) -> usize {
+        self.acked.lock().expect("lock").len()
+    }
+
+    /// Stop and wait for the thread; the acknowledged ids.
+    fn stop(self) -> HashSet<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("streamer");
+        self.acked.lock().expect("lock").clone()
+    }
 }
 
 /// Small files, so they close many times a second while events stream.
 const SMALL_FILES: &str = "[lake]\nmax-file-size = \"2KiB\"\nmax-file-age = \"1s\"\n";
+
+/// A standard server writing [`SMALL_FILES`].
+fn small_files_server() -> (Setup, Server) {
+    let setup = Setup::new().standard();
+    setup.config(SMALL_FILES);
+    let server = setup.start();
+    (setup, server)
+}
 
 #[test]
 fn sigkill_while_files_are_written_loses_and_doubles_nothing() {
     let Some(python) = duckdb_python() else {
         return;
     };
-    let setup = Setup::new().standard();
-    setup.config(SMALL_FILES);
-    let server = setup.start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (streamer, acked) = stream(&server, stop.clone());
+    let (setup, server) = small_files_server();
+    let streaming = Streaming::start(&server);
     let marker = setup.path().join("data/lake-export.json");
     // Kill once the exporter has published files and events keep coming.
     server.wait_until(
         Duration::from_secs(60),
         "files published while streaming",
         |_| {
-            acked.lock().expect("lock").len() >= 300
+            streaming.acked() >= 300
                 && std::fs::read_to_string(&marker).is_ok_and(|m| !m.contains("\"exported\":0"))
         },
     );
     server.kill();
-    stop.store(true, Ordering::Relaxed);
-    streamer.join().expect("streamer");
-    let acked: HashSet<String> = acked.lock().expect("lock").clone();
+    let acked = streaming.stop();
 
     let server = setup.start();
     flush(&server);
@@ -428,13 +454,10 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
     let Some(python) = duckdb_python() else {
         return;
     };
-    let setup = Setup::new().standard();
-    setup.config(SMALL_FILES);
-    let server = setup.start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (streamer, acked) = stream(&server, stop.clone());
+    let (setup, server) = small_files_server();
+    let streaming = Streaming::start(&server);
     server.wait_until(Duration::from_secs(60), "events streamed", |_| {
-        acked.lock().expect("lock").len() >= 200
+        streaming.acked() >= 200
     });
     flush(&server);
     let ddl = duckdb_ddl(setup.path());
@@ -461,8 +484,7 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
     let merged = common::stdout_json(&out);
     assert!(!merged.as_array().expect("list").is_empty(), "{merged}");
 
-    stop.store(true, Ordering::Relaxed);
-    streamer.join().expect("streamer");
+    let acked = streaming.stop();
     flush(&server);
     let (after, count) = lake_rows(&python, &ddl);
     assert_eq!(after.len(), count, "no row twice");
@@ -472,15 +494,13 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
     );
     let ids: HashSet<String> = after.iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(ids.len(), count, "no event twice");
-    let acked = acked.lock().expect("lock").clone();
     assert!(acked.is_subset(&ids), "every acknowledged event is there");
 }
 
 /// An S3 client on moto (`TRAILMARK_MOTO_URL`, started by `cargo xtask
 /// test`) and a runtime to drive it.
 fn moto_s3() -> (String, tokio::runtime::Runtime, aws_sdk_s3::Client) {
-    let moto = std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)");
+    let moto = common::moto_url();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

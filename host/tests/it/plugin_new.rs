@@ -10,22 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::workspace;
+use crate::common::{cli, workspace};
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"))
         .join("plugin-new-test")
-}
-
-/// Run the real `trailmark` binary in `cwd`.
-fn trailmark(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run trailmark")
 }
 
 /// Run `cargo` (the one running this test) in `crate_dir` with the shared target dir.
@@ -54,6 +45,36 @@ fn assert_ok(what: &str, output: &Output) {
     );
 }
 
+/// Check the crate generated in `dir`: its rule file `rule` is one the host
+/// accepts (`rules validate --syntax-only`), and its own `cargo test`
+/// passes, pinned to the versions this workspace is tested with (so the
+/// test is reproducible and works offline). The test run's stdout.
+fn validate_and_test(dir: &Path, rule: &str) -> String {
+    let rule = dir.join(rule);
+    let out = cli(
+        dir,
+        &[
+            "rules",
+            "validate",
+            "--syntax-only",
+            rule.to_str().expect("utf-8"),
+        ],
+    );
+    assert_ok("trailmark rules validate", &out);
+    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
+    let out = cargo(dir, &["test"]);
+    assert_ok("cargo test in the generated crate", &out);
+    text(&out.stdout)
+}
+
+/// Build the crate generated in `dir` for wasm32-wasip2; the path of its
+/// `wasm` file.
+fn build_component(dir: &Path, wasm: &str) -> PathBuf {
+    let out = cargo(dir, &["build", "--target", "wasm32-wasip2", "--release"]);
+    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
+    target_dir().join("wasm32-wasip2/release").join(wasm)
+}
+
 #[test]
 fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
     // Generated inside another Cargo workspace: the crate's own `[workspace]`
@@ -65,7 +86,7 @@ fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
     )
     .expect("write outer workspace");
 
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "audit-books", "--output", "json"],
     );
@@ -96,34 +117,13 @@ fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
         assert!(dir.join(file).is_file(), "{file} was not written");
     }
 
-    // The rule file is one the host accepts.
-    let rule = dir.join("audit-books.rule.yaml");
-    let out = trailmark(
-        &dir,
-        &[
-            "rules",
-            "validate",
-            "--syntax-only",
-            rule.to_str().expect("utf-8"),
-        ],
-    );
-    assert_ok("trailmark rules validate", &out);
-
-    // Pin the generated crate to the versions this workspace is tested with,
-    // so the test is reproducible and works offline.
-    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
-
-    let out = cargo(&dir, &["test"]);
-    assert_ok("cargo test in the generated crate", &out);
-    let stdout = text(&out.stdout);
+    let stdout = validate_and_test(&dir, "audit-books.rule.yaml");
     assert!(
         stdout.contains("test result: ok. 6 passed"),
         "the template's 6 unit tests did not all run:\n{stdout}"
     );
 
-    let out = cargo(&dir, &["build", "--target", "wasm32-wasip2", "--release"]);
-    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
-    let wasm = target_dir().join("wasm32-wasip2/release/audit_books.wasm");
+    let wasm = build_component(&dir, "audit_books.wasm");
     let bytes = std::fs::read(&wasm).expect("the .wasm was built");
     assert_eq!(&bytes[..4], b"\0asm", "not WebAssembly");
     assert_eq!(
@@ -133,7 +133,7 @@ fn generated_plugin_passes_its_tests_and_builds_to_a_component() {
     );
 
     // And the host accepts it as a compatible plugin.
-    let out = trailmark(&dir, &["plugins", "inspect", wasm.to_str().expect("utf-8")]);
+    let out = cli(&dir, &["plugins", "inspect", wasm.to_str().expect("utf-8")]);
     assert_ok("trailmark plugins inspect", &out);
 }
 
@@ -146,7 +146,7 @@ fn bad_names_exit_2_and_write_nothing() {
         ("audit.books", "contains '.'"),
         ("fn", "keyword"),
     ] {
-        let out = trailmark(root.path(), &["plugin", "new", name]);
+        let out = cli(root.path(), &["plugin", "new", name]);
         assert_eq!(out.status.code(), Some(2), "{name:?}");
         let stderr = text(&out.stderr);
         assert!(
@@ -156,7 +156,7 @@ fn bad_names_exit_2_and_write_nothing() {
         assert!(stderr.contains(why), "{name:?}: {stderr}");
     }
     let long = "a".repeat(65);
-    let out = trailmark(root.path(), &["plugin", "new", &long]);
+    let out = cli(root.path(), &["plugin", "new", &long]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("65 characters"));
 
@@ -171,7 +171,7 @@ fn existing_directory_exits_2_and_is_left_alone() {
     std::fs::create_dir(&taken).expect("mkdir");
     std::fs::write(taken.join("notes.txt"), "mine").expect("write");
 
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "audit-books", "--dir", "taken"],
     );
@@ -189,7 +189,7 @@ fn existing_directory_exits_2_and_is_left_alone() {
 
     // An existing empty directory is fine.
     std::fs::create_dir(root.path().join("empty")).expect("mkdir");
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "audit-books", "--dir", "empty"],
     );
@@ -211,7 +211,7 @@ fn existing_directory_exits_2_and_is_left_alone() {
 #[test]
 fn missing_sdk_path_exits_2_with_what_to_pass() {
     let root = tempfile::tempdir().expect("temp dir");
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &["plugin", "new", "x", "--sdk-path", "no/such/sdk"],
     );
@@ -221,7 +221,7 @@ fn missing_sdk_path_exits_2_with_what_to_pass() {
     assert!(!root.path().join("x").exists());
 
     // A git source needs no local sdk.
-    let out = trailmark(
+    let out = cli(
         root.path(),
         &[
             "plugin",
@@ -247,7 +247,7 @@ fn an_http_plugin_is_generated_tested_and_imports_the_http_capability() {
         "[workspace]\nmembers = []\n",
     )
     .expect("write outer workspace");
-    let out = trailmark(root.path(), &["plugin", "new", "to-crm", "--http"]);
+    let out = cli(root.path(), &["plugin", "new", "to-crm", "--http"]);
     assert_ok("trailmark plugin new --http", &out);
     assert!(
         text(&out.stdout).contains("to-crm.destination.yaml <server>/rules/destinations/"),
@@ -255,29 +255,10 @@ fn an_http_plugin_is_generated_tested_and_imports_the_http_capability() {
         text(&out.stdout)
     );
     let dir = root.path().join("to-crm");
-    let rule = dir.join("to-crm.rule.yaml");
-    let out = trailmark(
-        &dir,
-        &[
-            "rules",
-            "validate",
-            "--syntax-only",
-            rule.to_str().expect("utf-8"),
-        ],
-    );
-    assert_ok("trailmark rules validate", &out);
-    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
-    let out = cargo(&dir, &["test"]);
-    assert_ok("cargo test in the generated crate", &out);
-    assert!(
-        text(&out.stdout).contains("test result: ok. 2 passed"),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = cargo(&dir, &["build", "--target", "wasm32-wasip2", "--release"]);
-    assert_ok("cargo build --target wasm32-wasip2 --release", &out);
-    let wasm = target_dir().join("wasm32-wasip2/release/to_crm.wasm");
-    let out = trailmark(
+    let stdout = validate_and_test(&dir, "to-crm.rule.yaml");
+    assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
+    let wasm = build_component(&dir, "to_crm.wasm");
+    let out = cli(
         &dir,
         &[
             "plugins",

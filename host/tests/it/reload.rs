@@ -25,10 +25,7 @@ fn rule_names(s: &Server) -> Vec<String> {
 }
 
 fn delivered(s: &Server, rule: &str) -> f64 {
-    s.metric(&format!(
-        "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
-    ))
-    .unwrap_or(0.0)
+    s.delivered(rule).unwrap_or(0.0)
 }
 
 #[test]

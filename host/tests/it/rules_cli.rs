@@ -4,20 +4,25 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::Setup;
+use crate::common::{Setup, cli};
 
-fn validate(dir: &Path, args: &[&str]) -> Output {
-    rules(dir, "validate", args)
+/// `trailmark rules validate <args>` in `dir`, which must exit with `code`;
+/// its stdout.
+fn validate(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = rules(dir, "validate", args);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "validate {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
 }
 
 /// `trailmark rules <command> <args>` in `dir`.
 fn rules(dir: &Path, command: &str, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"))
-        .args(["rules", command])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run trailmark")
+    cli(dir, &[&["rules", command], args].concat())
 }
 
 fn stdout(out: &Output) -> String {
@@ -38,9 +43,7 @@ fn validate_refuses_what_serve_would_refuse_and_says_where() {
         "lost.yaml",
         "name: lost\npattern: {source: [com.example.test]}\nplugin: missing\n",
     );
-    let out = validate(setup.path(), &[]);
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    let text = validate(setup.path(), &[], 2);
     assert!(
         text.contains("rules/alert.yaml:5:3: rule `alert`:")
             && text.contains("notify channel `pager`, which trailmark.toml does not define"),
@@ -54,15 +57,13 @@ fn validate_refuses_what_serve_would_refuse_and_says_where() {
     );
 
     // The rule files alone are fine.
-    let out = validate(setup.path(), &["--syntax-only"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    validate(setup.path(), &["--syntax-only"], 0);
 
     // With the channel defined and the plugin there, all is well.
     setup.config("[notify.pager]\ntype = \"file\"\n");
     setup.plugin("missing", "fixture-noop");
-    let out = validate(setup.path(), &["--output", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let text = validate(setup.path(), &["--output", "json"], 0);
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(report["valid"], true);
 }
 
@@ -71,9 +72,7 @@ fn validate_says_when_there_is_no_plugins_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
     std::fs::write(dir.path().join("rules/alert.yaml"), ALERT).expect("rule");
-    let out = validate(dir.path(), &[]);
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    let text = validate(dir.path(), &[], 2);
     assert!(
         text.contains("plugins: the plugins directory does not exist")
             && text.contains("--syntax-only"),
@@ -93,9 +92,7 @@ fn a_config_the_plugin_refuses_is_refused_at_its_line() {
          grants: {notify: [admins]}\n\
          config:\n  channel: admins\n  subjcet: \"{entity-id} deleted\"\n",
     );
-    let out = validate(setup.path(), &[]);
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    let text = validate(setup.path(), &[], 2);
     assert!(
         text.contains("rules/typo.yaml:6:3: rule `typo`: the plugin refused the rule's config")
             && text.contains("subjcet"),
@@ -119,15 +116,16 @@ fn rules_test(dir: &Path, args: &[&str]) -> Output {
 #[test]
 fn rules_test_runs_the_shipped_correlation_over_a_timeline_and_prints_the_fire() {
     let root = crate::common::workspace();
-    let out = rules_test(
-        &root,
-        &[
+    let shipped = |extra: &[&str]| {
+        let timeline = [
             "--rules",
             "rules",
             "--events",
             "examples/events/mass-deletes.jsonl",
-        ],
-    );
+        ];
+        rules_test(&root, &[&timeline[..], extra].concat())
+    };
+    let out = shipped(&[]);
     let text = stdout(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{text}{err}");
@@ -147,17 +145,7 @@ fn rules_test_runs_the_shipped_correlation_over_a_timeline_and_prints_the_fire()
     assert!(fires[0].contains(" 21 "), "{text}");
     assert!(err.contains("41 event(s), 1 fire(s)"), "{err}");
 
-    let out = rules_test(
-        &root,
-        &[
-            "--rules",
-            "rules",
-            "--events",
-            "examples/events/mass-deletes.jsonl",
-            "--output",
-            "json",
-        ],
-    );
+    let out = shipped(&["--output", "json"]);
     let fire: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one fire event per line");
     assert_eq!(fire["detail-type"], "Correlation Match");

@@ -71,7 +71,7 @@ fn default_pipeline_archives_records_alerts_and_answers_queries() {
     assert_eq!(status, 404);
 
     server.wait_until(WAIT, "every delivery finished", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"log\",outcome=\"delivered\"}") == Some(3.0)
+        s.delivered("log") == Some(3.0)
     });
     assert_eq!(server.metric("trailmark_events_accepted_total"), Some(3.0));
 }
@@ -90,12 +90,9 @@ fn transient_failures_are_retried_until_the_plugin_succeeds() {
     let (status, body) = put_events(&server, &[state_change("book", "1", "insert", "a", None)]);
     assert_eq!(status, 200, "{body}");
     server.wait_until(WAIT, "the flaky delivery to succeed", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"flaky\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("flaky") == Some(1.0)
     });
-    assert_eq!(
-        server.metric("trailmark_retries_total{rule=\"flaky\"}"),
-        Some(2.0)
-    );
+    assert_eq!(server.retries("flaky"), Some(2.0));
     assert!(server.dead_letters().is_empty());
 }
 
@@ -138,12 +135,7 @@ fn each_delivery_of_a_batch_gets_its_own_outcome_with_real_plugins() {
         .collect();
     let body = put_accepted(&server, &entries);
 
-    let delivered = |s: &common::Server, rule: &str| {
-        s.metric(&format!(
-            "trailmark_deliveries_total{{rule=\"{rule}\",outcome=\"delivered\"}}"
-        ))
-        .unwrap_or(0.0)
-    };
+    let delivered = |s: &common::Server, rule: &str| s.delivered(rule).unwrap_or(0.0);
     server.wait_until(WAIT, "every delivery finished", |s| {
         s.dead_letters().len() == 6
             && delivered(s, "mixed") == 4.0
@@ -167,11 +159,7 @@ fn each_delivery_of_a_batch_gets_its_own_outcome_with_real_plugins() {
             .filter(|l| l["rule"] == "reject")
             .all(|l| l["attempts"] == 1)
     );
-    let retries = |rule: &str| {
-        server
-            .metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
-            .unwrap_or(0.0)
-    };
+    let retries = |rule: &str| server.retries(rule).unwrap_or(0.0);
     assert_eq!(retries("mixed"), 2.0, "the trapping delivery alone retried");
     assert_eq!(retries("flaky"), 5.0, "each flaky delivery retried once");
     assert_eq!(retries("ok"), 0.0);
@@ -202,9 +190,7 @@ fn a_rejecting_plugin_ends_in_dead_letters_and_replay_reports_it() {
         "{letter}"
     );
     // The healthy rule beside it was not affected.
-    server.wait_until(WAIT, "the healthy rule", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"ok\",outcome=\"delivered\"}") == Some(1.0)
-    });
+    server.wait_until(WAIT, "the healthy rule", |s| s.delivered("ok") == Some(1.0));
     // Replaying still fails (the plugin still rejects): it lands back in dead letters.
     let (status, body) = server
         .post("/v1/admin/dlq/replay", &json!({"rule": "reject"}))
@@ -257,7 +243,7 @@ fn ingest_keeps_accepting_when_a_lane_falls_behind() {
     );
     assert_eq!(server.get("/healthz").expect("healthz").0, 200);
     server.wait_until(WAIT, "the lane to catch up", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"slow\",outcome=\"delivered\"}") == Some(50.0)
+        s.delivered("slow") == Some(50.0)
             && s.metric("trailmark_lane_spilled{rule=\"slow\"}") == Some(0.0)
     });
 }
@@ -339,7 +325,7 @@ fn a_rule_whose_plugin_is_missing_is_held_and_delivered_once_the_plugin_arrives(
 
     setup.plugin("noop", "fixture-noop");
     server.wait_until(WAIT, "the held event to be delivered", |s| {
-        s.metric("trailmark_deliveries_total{rule=\"late\",outcome=\"delivered\"}") == Some(1.0)
+        s.delivered("late") == Some(1.0)
     });
     assert!(
         server.dead_letters().is_empty(),
@@ -372,7 +358,7 @@ fn a_removed_rule_leaves_metrics_once_its_lane_has_finished() {
         "the removed rule's series are gone"
     );
     assert_eq!(
-        server.metric("trailmark_deliveries_total{rule=\"kept\",outcome=\"delivered\"}"),
+        server.delivered("kept"),
         Some(1.0),
         "the rule in force keeps its counters"
     );

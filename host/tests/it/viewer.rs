@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Setup, assert_success, put_accepted, put_events, state_change};
+use crate::common::{
+    Setup, assert_success, first_event_id, put_accepted, put_events, state_change,
+};
 
 /// A browser without cookies of its own: redirects not followed.
 fn browser() -> ureq::Agent {
@@ -120,12 +122,7 @@ fn the_viewer_shows_what_the_pipeline_recorded_and_put_events_still_works() {
         entry["Detail"] = json!(detail.to_string());
         let (status, body) = put_events(&server, &[entry]);
         assert_eq!(status, 200, "{body}");
-        ids.push(
-            body["Entries"][0]["EventId"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-        );
+        ids.push(first_event_id(&body));
     }
     server.wait_until(Duration::from_secs(20), "archived versions", |s| {
         s.get("/v1/entities/book/dune/history")
@@ -504,10 +501,7 @@ fn viewer_pages_that_show_the_trail_write_one_access_record_each() {
             Some(json!({"title": "Dune"})),
         )],
     );
-    let event_id = body["Entries"][0]["EventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let event_id = first_event_id(&body);
     let cookie = sign_in(&url, &server.token().expect("token"));
     let pages = [
         "/".to_owned(),

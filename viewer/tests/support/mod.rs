@@ -42,6 +42,11 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
+    /// The path of the last refusal journaled, if any.
+    pub(crate) fn last_refused_path(&self) -> Option<&'static str> {
+        self.refusals.lock().expect("lock").last().map(|r| r.path)
+    }
+
     /// Journal `record` at the next position.
     pub(crate) fn append(&self, record: ChangeRecord) -> u64 {
         let mut log = self.log.lock().expect("lock");
@@ -602,4 +607,34 @@ pub(crate) const OWN_SCRIPT: &str = r#"<script src="/ui/static/localtime.js" def
 /// unescaped input or an inline script.
 pub(crate) fn without_own_script(html: &str) -> String {
     html.replace(OWN_SCRIPT, "")
+}
+
+/// Assert that `page` says `needle`, showing the page when it does not.
+#[track_caller]
+pub(crate) fn assert_has(page: &str, needle: &str) {
+    assert!(page.contains(needle), "`{needle}` missing from:\n{page}");
+}
+
+/// Assert that `page` does not say `needle`, showing the page when it does.
+#[track_caller]
+pub(crate) fn assert_lacks(page: &str, needle: &str) {
+    assert!(!page.contains(needle), "`{needle}` present in:\n{page}");
+}
+
+/// [`assert_has`], saying `why` the page should say it.
+#[track_caller]
+pub(crate) fn assert_has_why(page: &str, needle: &str, why: &str) {
+    assert!(
+        page.contains(needle),
+        "{why}: `{needle}` missing from:\n{page}"
+    );
+}
+
+/// [`assert_lacks`], saying `why` the page should not say it.
+#[track_caller]
+pub(crate) fn assert_lacks_why(page: &str, needle: &str, why: &str) {
+    assert!(
+        !page.contains(needle),
+        "{why}: `{needle}` present in:\n{page}"
+    );
 }

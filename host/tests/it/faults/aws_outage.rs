@@ -88,15 +88,12 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
 }
 
 fn retries(server: &Server, rule: &str) -> f64 {
-    server
-        .metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
-        .unwrap_or(0.0)
+    server.retries(rule).unwrap_or(0.0)
 }
 
 #[test]
 fn an_aws_outage_mid_stream_ends_with_every_event_delivered_once() {
-    let moto = std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)");
+    let moto = crate::common::moto_url();
     let upstream: SocketAddr = moto
         .trim_start_matches("http://")
         .trim_end_matches('/')

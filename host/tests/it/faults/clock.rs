@@ -11,10 +11,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::load::{self, ATTEMPTS_RULE, Load};
-use crate::common::{Server, Setup, put_accepted, skip_unless_required, state_change};
+use crate::common::{
+    Server, Setup, first_event_id, put_accepted, skip_unless_required, state_change,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -67,14 +67,8 @@ fn the_wall_clock_jumping_back_an_hour_reorders_nothing_and_delays_no_retry() {
             .env("FAKETIME_CACHE_DURATION", "1")
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     });
-    let id_of = |body: &Value| {
-        body["Entries"][0]["EventId"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
     let data = || Some(serde_json::json!({"n": 1}));
-    let before = id_of(&put_accepted(
+    let before = first_event_id(&put_accepted(
         &server,
         &[state_change("doc", "before", "insert", "clock", data())],
     ));
@@ -83,7 +77,7 @@ fn the_wall_clock_jumping_back_an_hour_reorders_nothing_and_delays_no_retry() {
 
     set_clock(&clock, "-1h");
     server.wait_until(WAIT, "the server's clock to go back", |s| {
-        let after = id_of(&put_accepted(
+        let after = first_event_id(&put_accepted(
             s,
             &[state_change("doc", "probe", "insert", "clock", data())],
         ));
@@ -114,12 +108,7 @@ fn the_wall_clock_jumping_back_an_hour_reorders_nothing_and_delays_no_retry() {
             attempts.get(id)
         );
     }
-    assert!(
-        server.dead_letters().is_empty(),
-        "{:?}",
-        server.dead_letters()
-    );
-    assert!(server.stop().success());
+    load::assert_clean_stop(server);
 
     // The journal's records are in order, their times never going back.
     let journal = trailmark_journal::Journal::open(

@@ -42,11 +42,6 @@ fn twenty_sigkills_under_load_lose_nothing_acknowledged_and_store_each_change_on
             "event {id} never reached `attempts`"
         );
     }
-    assert!(
-        server.dead_letters().is_empty(),
-        "{:?}",
-        server.dead_letters()
-    );
-    assert!(server.stop().success());
+    load::assert_clean_stop(server);
     load::assert_verifies(setup.path());
 }

@@ -81,6 +81,18 @@ impl Destination {
         std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write destination");
     }
 
+    /// [`install`](Self::install) it as `name`, with a `webhook` test rule of
+    /// the same name delivering to it; `config` is more of the rule's config
+    /// keys, e.g. `", batch: true"`.
+    pub(crate) fn install_with_rule(&self, setup: &Setup, name: &str, timeout: &str, config: &str) {
+        self.install(setup, name, timeout);
+        setup.test_rule(
+            name,
+            "webhook",
+            &format!("grants: {{http: [{name}]}}\nconfig: {{destination: {name}{config}}}\n"),
+        );
+    }
+
     /// Ids of the events answered 200 so far, repeats kept.
     pub(crate) fn delivered(&self) -> Vec<String> {
         self.state.delivered.lock().expect("delivered").clone()

@@ -256,6 +256,16 @@ pub(crate) fn wait_exit(server: &mut Server, timeout: Duration) -> std::process:
     }
 }
 
+/// No dead letter, and the server stops cleanly (exit 0 on SIGTERM).
+pub(crate) fn assert_clean_stop(server: Server) {
+    assert!(
+        server.dead_letters().is_empty(),
+        "{:?}",
+        server.dead_letters()
+    );
+    assert!(server.stop().success(), "a clean stop");
+}
+
 /// `trailmark verify` on the data of the stopped server in `root` passes:
 /// the chain is intact and the stores agree with the journal. The bodies
 /// the `flaky` fixture keeps as attempt counters (`flaky/<id>/<n>`) belong

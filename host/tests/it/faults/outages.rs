@@ -16,9 +16,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// `trailmark_retries_total` of `rule`.
 fn retries(server: &Server, rule: &str) -> f64 {
-    server
-        .metric(&format!("trailmark_retries_total{{rule=\"{rule}\"}}"))
-        .unwrap_or(0.0)
+    server.retries(rule).unwrap_or(0.0)
 }
 
 /// The closing checks every outage shares.
@@ -44,12 +42,7 @@ fn a_webhook_hanging_past_its_timeout_gets_each_event_once_it_answers() {
     let setup = Setup::new().standard();
     // Retries every second at most, so the test does not wait for backoff.
     setup.config("[dispatch]\nretry-max = \"1s\"\n");
-    hooks.install(&setup, "hooks", "300ms");
-    setup.test_rule(
-        "hooks",
-        "webhook",
-        "grants: {http: [hooks]}\nconfig: {destination: hooks, batch: true}\n",
-    );
+    hooks.install_with_rule(&setup, "hooks", "300ms", ", batch: true");
     let server = setup.start();
     let load = Load::start(&server, 3, "hang");
     load.wait_for_more(200, WAIT, &server);

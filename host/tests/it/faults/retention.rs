@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::destination::{Destination, Mode};
 use super::load::{self, Load};
-use crate::common::{Server, Setup, put_accepted, state_change};
+use crate::common::{Server, Setup, first_event_id, put_accepted, state_change};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -45,13 +45,7 @@ fn retention_removes_what_every_rule_has_and_keeps_what_one_still_owes() {
          plugin: webhook\ngrants: {http: [hooks]}\nconfig: {destination: hooks}\n",
     );
     let server = setup.start();
-    let id_of = |body: &Value| {
-        body["Entries"][0]["EventId"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
-    let early = id_of(&put_accepted(
+    let early = first_event_id(&put_accepted(
         &server,
         &[state_change("doc", "early", "insert", "retention", data())],
     ));
@@ -70,7 +64,7 @@ fn retention_removes_what_every_rule_has_and_keeps_what_one_still_owes() {
             .collect();
         put_accepted(&server, &entries);
     }
-    let held = id_of(&put_accepted(
+    let held = first_event_id(&put_accepted(
         &server,
         &[state_change("held", "h1", "insert", "retention", data())],
     ));
@@ -100,11 +94,6 @@ fn retention_removes_what_every_rule_has_and_keeps_what_one_still_owes() {
     // The trail outlives the journal's segments.
     let early_record = server.changes("entity-type=doc&entity-id=early");
     assert_eq!(early_record.len(), 1, "{early_record:?}");
-    assert!(
-        server.dead_letters().is_empty(),
-        "{:?}",
-        server.dead_letters()
-    );
-    assert!(server.stop().success());
+    load::assert_clean_stop(server);
     load::assert_verifies(setup.path());
 }

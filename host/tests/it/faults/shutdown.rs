@@ -21,12 +21,7 @@ fn sigterm_under_load_exits_0_and_the_restart_delivers_each_event_once() {
     setup.config("[dispatch]\nretry-max = \"1s\"\n");
     setup.plugin("flaky", "fixture-flaky");
     setup.test_rule("attempts", "flaky", ATTEMPTS_RULE);
-    hooks.install(&setup, "hooks", "300ms");
-    setup.test_rule(
-        "hooks",
-        "webhook",
-        "grants: {http: [hooks]}\nconfig: {destination: hooks, batch: true}\n",
-    );
+    hooks.install_with_rule(&setup, "hooks", "300ms", ", batch: true");
     let mut server = setup.start();
     let load = Load::start(&server, 4, "sigterm");
     load.wait_for_more(1000, WAIT, &server);

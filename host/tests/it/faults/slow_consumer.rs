@@ -17,12 +17,7 @@ fn a_rule_slowed_to_100ms_per_event_holds_back_neither_ingest_nor_other_rules() 
     let slow = Destination::start(Mode::Delay(Duration::from_millis(100)));
     let setup = Setup::new().standard();
     setup.config(&format!("[dispatch]\nmax-pending = {MAX_PENDING}\n"));
-    slow.install(&setup, "slow", "5s");
-    setup.test_rule(
-        "slow",
-        "webhook",
-        "grants: {http: [slow]}\nconfig: {destination: slow}\n",
-    );
+    slow.install_with_rule(&setup, "slow", "5s", "");
     let server = setup.start();
     let load = Load::start(&server, 4, "slowconsumer");
     let mut most_in_memory = 0;
