@@ -7,8 +7,8 @@ use serde_json::Value;
 use trailmark_event::STATE_CHANGE;
 use trailmark_event::delivery_table::{DeliverySpans, KindSpans, Span};
 
-use crate::{Operation, PluginError};
 use crate::bindings::trailmark::plugin::types::Batch;
+use crate::{Operation, PluginError};
 
 /// One delivery of a batch: an event in the Amazon EventBridge envelope, as
 /// the host received and journaled it.
