@@ -10,7 +10,8 @@
 //!
 //! Run: `CARGO_TARGET_DIR=... cargo bench -p trailmark-correlate --bench correlate -- --warm-up-time 1 --measurement-time 3`
 //!
-//! With `TRAILMARK_BENCH_CPU_TIME=1` each sample is measured in the bench
+//! `TRAILMARK_BENCH_ONLY=<type>` fills and runs one type only. With
+//! `TRAILMARK_BENCH_CPU_TIME=1` each sample is measured in the bench
 //! thread's own CPU time instead of wall-clock time: on a machine busy with
 //! other work, time spent preempted is left out (what the other work does
 //! to the caches is not). Wall-clock time is the figure to quote; CPU time
@@ -125,6 +126,9 @@ fn correlation(kind: Kind) -> Correlation {
 fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let (mut author, mut entity) = (String::new(), String::new());
     let ids: Vec<String> = (0..4096).map(|i| format!("ev{i}")).collect();
+    // Filling takes seconds per type: `TRAILMARK_BENCH_ONLY=value_count`
+    // fills (and runs) that one alone.
+    let only = std::env::var("TRAILMARK_BENCH_ONLY").ok();
     let mut group = c.benchmark_group("process_100k_groups");
     group.throughput(Throughput::Elements(1));
     for kind in [
@@ -136,6 +140,9 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         Kind::TemporalOrdered,
     ] {
         let name = kind.sigma_name();
+        if only.as_deref().is_some_and(|only| only != name) {
+            continue;
+        }
         let corr = correlation(kind);
         let members = corr.rules.len().min(FED.len()) as u64;
         let mut engine = Engine::new(vec![corr], Limits::default()).expect("valid");
