@@ -44,7 +44,15 @@ pub(crate) struct Seen {
 }
 
 /// Counts for `event_count`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// At 100k groups a window's buffer is out of cache on every event, so an
+/// event touches as little of it as it can: the oldest remembered event's
+/// time is kept beside the buffer (no read of its front unless something
+/// leaves the window), and a full buffer is exactly `keep` long with the
+/// oldest taken out before the new one goes in, so the new one lands where
+/// the oldest was (one place in memory, not two).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "CountedForm")]
 pub(crate) struct Counted {
     /// Events since the window (or the last reset) began.
     pub(crate) total: u64,
@@ -52,6 +60,30 @@ pub(crate) struct Counted {
     pub(crate) first: Option<Millis>,
     /// The most recent of them, at most `keep`.
     pub(crate) recent: VecDeque<Seen>,
+    /// The time of `recent`'s front (`Millis::MAX` when it is empty).
+    #[serde(skip)]
+    oldest: Millis,
+}
+
+/// How a snapshot holds [`Counted`] (its cached time is not written).
+#[derive(Deserialize)]
+struct CountedForm {
+    total: u64,
+    first: Option<Millis>,
+    recent: VecDeque<Seen>,
+}
+
+impl From<CountedForm> for Counted {
+    fn from(form: CountedForm) -> Self {
+        let mut counted = Self {
+            total: form.total,
+            first: form.first,
+            recent: form.recent,
+            oldest: Millis::MAX,
+        };
+        counted.oldest = counted.front_time();
+        counted
+    }
 }
 
 /// Distinct values for `value_count`.
@@ -188,16 +220,49 @@ fn ids_of<'a>(ids: impl DoubleEndedIterator<Item = &'a EventId>) -> Vec<String> 
     ids
 }
 
+impl Default for Counted {
+    fn default() -> Self {
+        Self {
+            total: 0,
+            first: None,
+            recent: VecDeque::new(),
+            oldest: Millis::MAX,
+        }
+    }
+}
+
 impl Counted {
+    fn front_time(&self) -> Millis {
+        self.recent.front().map_or(Millis::MAX, |s| s.time)
+    }
+
     /// Count one event; `keep` bounds the events remembered; `since` drops
-    /// those before it (sliding windows).
+    /// those before it (sliding windows; never the new event, which is the
+    /// latest).
     pub(crate) fn add(&mut self, seen: Seen, keep: usize, since: Millis) {
         self.total += 1;
         self.first.get_or_insert(seen.time);
-        self.recent.push_back(seen);
-        while self.recent.len() > keep || self.recent.front().is_some_and(|s| s.time < since) {
-            self.recent.pop_front();
+        if keep == 0 {
+            return;
         }
+        // What pushing, then dropping from the front while over `keep` or
+        // before `since`, would leave; dropped first, so that a full
+        // buffer never grows past `keep` and the new event takes the
+        // oldest's place.
+        while !self.recent.is_empty() && (self.recent.len() >= keep || self.oldest < since) {
+            self.recent.pop_front();
+            self.oldest = self.front_time();
+        }
+        if self.recent.len() == self.recent.capacity() {
+            // Doubling, but never past `keep`.
+            let len = self.recent.len();
+            self.recent
+                .reserve_exact((2 * len).clamp(4, keep.max(4)).min(keep) - len);
+        }
+        if self.recent.is_empty() {
+            self.oldest = seen.time;
+        }
+        self.recent.push_back(seen);
     }
 
     /// The count: in a sliding window the remembered events within it
@@ -282,4 +347,56 @@ pub(crate) fn temporal_summary(seen: &[Option<Seen>], since: Millis) -> Option<S
         first: within.first()?.time,
         ids: ids_of(within.into_iter().map(|s| &s.id)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(time: Millis) -> Seen {
+        Seen {
+            time,
+            id: EventId::new(&format!("e{time}")),
+        }
+    }
+
+    /// What `Counted::add` did before it dropped ahead of pushing.
+    fn pushed_then_dropped(recent: &mut VecDeque<Seen>, s: Seen, keep: usize, since: Millis) {
+        recent.push_back(s);
+        while recent.len() > keep || recent.front().is_some_and(|s| s.time < since) {
+            recent.pop_front();
+        }
+    }
+
+    #[test]
+    fn a_window_keeps_what_pushing_then_dropping_kept_and_never_grows_past_keep() {
+        for keep in [0, 1, 3, 5, 50] {
+            let mut counted = Counted::default();
+            let mut model = VecDeque::new();
+            for t in 0..300i64 {
+                // A window of 20 that jumps now and then.
+                let time = t + (t / 40) * 25;
+                let since = time - 20;
+                counted.add(seen(time), keep, since);
+                pushed_then_dropped(&mut model, seen(time), keep, since);
+                assert_eq!(counted.recent, model, "keep {keep}, time {time}");
+                assert!(counted.recent.capacity() <= keep.max(4), "keep {keep}");
+                assert_eq!(counted.oldest, counted.front_time());
+            }
+            assert_eq!(counted.total, 300);
+        }
+    }
+
+    #[test]
+    fn a_window_read_back_knows_its_oldest_event() {
+        let mut counted = Counted::default();
+        for t in [5, 9, 12] {
+            counted.add(seen(t), 2, Millis::MIN);
+        }
+        let text = serde_json::to_string(&counted).expect("serializes");
+        assert!(!text.contains("oldest"), "{text}");
+        let back: Counted = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back.oldest, 9);
+        assert_eq!(back, counted);
+    }
 }
