@@ -50,10 +50,13 @@ if [ -n "${EXPORTER_NICE:-}" ]; then
 fi
 TICKS=$(getconf CLK_TCK)
 T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
+F0=$(awk '{print $10}' "/proc/$PID/stat")
 TIMEFORMAT='load generator CPU  %U s user + %S s system (%R s wall)'
 time "$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
 T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
+F1=$(awk '{print $10}' "/proc/$PID/stat")
 awk -v t="$((T1 - T0))" -v hz="$TICKS" 'BEGIN { printf "server CPU          %.2f s\n", t / hz }'
+echo "server page faults  $((F1 - F0)) (minor, while loaded)"
 if ! grep -q '^enabled: false' rules/lake.yaml 2>/dev/null; then
     # What the lake exporter still had to do when the load stopped.
     TIMEFORMAT='lake flush after    %R s'
