@@ -87,11 +87,36 @@ fn bad_span(index: u32, field: &str, span: Span) -> PluginError {
     ))
 }
 
-/// The text of `span` in `bytes`, if it is in range and UTF-8.
-fn text(bytes: &[u8], span: Span) -> Option<&str> {
-    let start = usize::try_from(span.start).ok()?;
-    let end = start.checked_add(usize::try_from(span.len).ok()?)?;
-    std::str::from_utf8(bytes.get(start..end)?).ok()
+/// A batch's byte buffer, to read its spans from.
+#[derive(Clone, Copy)]
+pub(crate) enum Texts<'a> {
+    /// The whole buffer is UTF-8 (checked once): a span is text when it is
+    /// in range and starts and ends on character boundaries.
+    Whole(&'a str),
+    /// Some byte is not UTF-8 (a host bug): each span is checked on its own.
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Texts<'a> {
+    /// The texts of `batch`, its buffer checked once. Checking each of a
+    /// delivery's ten or so spans on its own cost more than the whole
+    /// buffer in one pass (every check has its setup).
+    pub(crate) fn of(batch: &'a Batch) -> Self {
+        match std::str::from_utf8(&batch.bytes) {
+            Ok(all) => Texts::Whole(all),
+            Err(_) => Texts::Bytes(&batch.bytes),
+        }
+    }
+
+    /// The text of `span`, if it is in range and UTF-8.
+    fn get(self, span: Span) -> Option<&'a str> {
+        let start = usize::try_from(span.start).ok()?;
+        let end = start.checked_add(usize::try_from(span.len).ok()?)?;
+        match self {
+            Texts::Whole(all) => all.get(start..end),
+            Texts::Bytes(bytes) => std::str::from_utf8(bytes.get(start..end)?).ok(),
+        }
+    }
 }
 
 /// The text of `span` when it lies inside `outer`, the text of `outer_span`.
@@ -102,12 +127,22 @@ fn inside(outer: &str, outer_span: Span, span: Span) -> Option<&str> {
 
 impl<'a> Event<'a> {
     /// The delivery at `index` of `batch`, its spans checked once.
+    #[cfg(test)]
     pub(crate) fn new(batch: &'a Batch, index: u32) -> Result<Self, PluginError> {
+        Self::read(batch, Texts::of(batch), index)
+    }
+
+    /// The delivery at `index` of `batch`, whose buffer is `texts`, its
+    /// spans checked once.
+    pub(crate) fn read(
+        batch: &'a Batch,
+        texts: Texts<'a>,
+        index: u32,
+    ) -> Result<Self, PluginError> {
         let delivery = DeliverySpans::read(&batch.deliveries, index)
             .map_err(|e| PluginError::reject(format!("{e} (host bug)")))?;
-        let bytes = batch.bytes.as_slice();
         let field =
-            |name: &str, span: Span| text(bytes, span).ok_or_else(|| bad_span(index, name, span));
+            |name: &str, span: Span| texts.get(span).ok_or_else(|| bad_span(index, name, span));
         let resources = {
             let span = delivery.resources;
             let start = usize::try_from(span.start).unwrap_or(usize::MAX);
@@ -311,7 +346,11 @@ mod tests {
     }
 
     fn row(batch: &Batch) -> DeliverySpans {
-        DeliverySpans::read(&batch.wit().deliveries, 0).expect("delivery 0")
+        row_at(batch, 0)
+    }
+
+    fn row_at(batch: &Batch, index: u32) -> DeliverySpans {
+        DeliverySpans::read(&batch.wit().deliveries, index).expect("a delivery")
     }
 
     #[test]
@@ -382,6 +421,22 @@ mod tests {
         set_data(&mut batch, detail_span.start + e_acute, 1);
         let error = super::Event::new(batch.wit(), 0).expect_err("not UTF-8");
         assert!(error.message().contains("span for `data`"), "{error}");
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_fails_only_the_delivery_it_is_in() {
+        let mut batch = Batch::from_json(&[BOOK_UPDATE, BOOK_UPDATE]).expect("sample events");
+        let detail = row_at(&batch, 1).detail;
+        batch.wit_mut().bytes[detail.start as usize + 1] = 0xFF;
+        let texts = super::Texts::of(batch.wit());
+        assert!(
+            matches!(texts, super::Texts::Bytes(_)),
+            "the buffer is not UTF-8"
+        );
+        let first = super::Event::read(batch.wit(), texts, 0).expect("delivery 0 is intact");
+        assert_eq!(first.id(), "0d1f0c43-7c5e-4a0b-9a3f-2f4f1b6c8e21");
+        let error = super::Event::read(batch.wit(), texts, 1).expect_err("delivery 1 is not");
+        assert!(error.message().contains("span for `detail`"), "{error}");
     }
 
     #[test]

@@ -333,6 +333,7 @@ pub mod __private {
     pub use wit_bindgen;
 
     use crate::bindings::trailmark::plugin::types::Batch;
+    use crate::event::Texts;
     use crate::{Config, Event, Plugin, PluginError, host};
 
     /// Make `P`'s instance from the rule's config text, parsed once.
@@ -357,6 +358,7 @@ pub mod __private {
         if let (true, Some(Ok(plugin))) = (P::BATCHED, instance) {
             return handle_batch(plugin, batch);
         }
+        let texts = Texts::of(batch);
         for index in 0..batch.deliveries.len() / trailmark_event::delivery_table::WORDS {
             // The host cannot send more than u32::MAX deliveries (a WIT list
             // length is a u32).
@@ -365,7 +367,7 @@ pub mod __private {
             };
             let result = match instance {
                 Some(Ok(plugin)) => {
-                    Event::new(batch, index).and_then(|event| plugin.handle(&event))
+                    Event::read(batch, texts, index).and_then(|event| plugin.handle(&event))
                 }
                 Some(Err(error)) => Err(error.clone()),
                 None => Err(PluginError::reject(
@@ -379,12 +381,13 @@ pub mod __private {
     /// Hand the readable events of `batch` to `plugin` together.
     fn handle_batch<P: Plugin>(plugin: &P, batch: &Batch) {
         let count = batch.deliveries.len() / trailmark_event::delivery_table::WORDS;
+        let texts = Texts::of(batch);
         let mut events = Vec::with_capacity(count);
         for index in 0..count {
             let Ok(index) = u32::try_from(index) else {
                 break;
             };
-            match Event::new(batch, index) {
+            match Event::read(batch, texts, index) {
                 Ok(event) => events.push(event),
                 Err(error) => host::answer(index, PluginError::outcome(Err(error))),
             }

@@ -132,7 +132,8 @@ impl Batch {
     /// If there is no delivery at `index`.
     pub fn event(&self, index: usize) -> Event<'_> {
         let index = u32::try_from(index).expect("a test batch has fewer than 2^32 deliveries");
-        Event::new(&self.wit, index).expect("the batch has this delivery and packed it validly")
+        Event::read(&self.wit, crate::event::Texts::of(&self.wit), index)
+            .expect("the batch has this delivery and packed it validly")
     }
 
     /// The WIT record the host would hand to `handle`.
