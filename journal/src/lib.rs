@@ -305,14 +305,7 @@ impl Journal {
         let Some((tx, request)) = self.append_request(records, completion, done) else {
             return Ok(());
         };
-        match tx.try_send(request) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(request)) => Err(Unqueued(request)),
-            Err(TrySendError::Disconnected(request)) => {
-                fail_request(request, JournalError::Closed);
-                Ok(())
-            }
-        }
+        queue_or_hand_back(tx, request)
     }
 
     /// A written-only append ([`Completion::AfterWrite`]) without a thread
@@ -338,14 +331,7 @@ impl Journal {
             }
             Err(request) => request,
         };
-        match tx.try_send(request) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(request)) => Err(Unqueued(request)),
-            Err(TrySendError::Disconnected(request)) => {
-                fail_request(request, JournalError::Closed);
-                Ok(())
-            }
-        }
+        queue_or_hand_back(tx, request)
     }
 
     /// Queue what [`Journal::offer`] had no room for; blocks while the queue
@@ -635,7 +621,6 @@ impl Drop for Journal {
     }
 }
 
-/// Calls the callback of a request that never reached the writer.
 /// An append [`Journal::offer`] found no room for in the writer's queue,
 /// to be queued with [`Journal::append_unqueued`].
 pub struct Unqueued(Request);
@@ -646,6 +631,20 @@ impl std::fmt::Debug for Unqueued {
     }
 }
 
+/// Queue `request` if the queue has room; hand it back if it is full (for
+/// [`Journal::append_unqueued`]); fail it if the writer is gone.
+fn queue_or_hand_back(tx: &SyncSender<Request>, request: Request) -> Result<(), Unqueued> {
+    match tx.try_send(request) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(request)) => Err(Unqueued(request)),
+        Err(TrySendError::Disconnected(request)) => {
+            fail_request(request, JournalError::Closed);
+            Ok(())
+        }
+    }
+}
+
+/// Calls the callback of a request that never reached the writer.
 fn fail_request(request: Request, error: JournalError) {
     match request {
         Request::Append { done, .. } => done(Err(error)),

@@ -231,6 +231,22 @@ impl Writer {
         }
     }
 
+    /// Bytes `record` takes in a segment (sealed, when encryption is on).
+    fn record_size(&self, record: &NewRecord) -> u64 {
+        let overhead = if self.shared.options.encryption.is_some() {
+            SEAL_OVERHEAD
+        } else {
+            0
+        };
+        (PREFIX_LEN + BODY_FIXED + record.payload.len() + overhead) as u64
+    }
+
+    /// Whether written-only records have waited their longest for an fsync.
+    fn flush_due(&self) -> bool {
+        self.dirty_since
+            .is_some_and(|since| since.elapsed() >= self.shared.options.nosync_flush_interval)
+    }
+
     /// Appends `request` (a [`Completion::AfterWrite`] append) on the calling
     /// thread, if that needs no fsync and no segment roll and the writer is
     /// healthy: its callback runs here, before this returns. Otherwise hands
@@ -245,22 +261,11 @@ impl Writer {
         else {
             return Err(request);
         };
-        let overhead = if self.shared.options.encryption.is_some() {
-            SEAL_OVERHEAD
-        } else {
-            0
-        };
-        let size: u64 = records
-            .iter()
-            .map(|r| (PREFIX_LEN + BODY_FIXED + r.payload.len() + overhead) as u64)
-            .sum();
-        let flush_due = self
-            .dirty_since
-            .is_some_and(|since| since.elapsed() >= self.shared.options.nosync_flush_interval);
+        let size: u64 = records.iter().map(|r| self.record_size(r)).sum();
         if self.poison.is_some()
             || self.full.is_some()
             || self.rolled
-            || flush_due
+            || self.flush_due()
             || self.len + size > self.shared.options.segment_bytes
         {
             return Err(request);
@@ -292,10 +297,7 @@ impl Writer {
                 Request::Wake => {}
             }
         }
-        let flush_due = self
-            .dirty_since
-            .is_some_and(|since| since.elapsed() >= self.shared.options.nosync_flush_interval);
-        let need_sync = flush_due
+        let need_sync = self.flush_due()
             || !barriers.is_empty()
             || shutdown.is_some()
             || appends
@@ -581,12 +583,7 @@ impl Writer {
 
     /// Encodes one record into the batch buffer and returns its seq.
     fn encode(&mut self, record: &NewRecord) -> Result<u64, Failure> {
-        let overhead = if self.shared.options.encryption.is_some() {
-            SEAL_OVERHEAD
-        } else {
-            0
-        };
-        let size = (PREFIX_LEN + BODY_FIXED + record.payload.len() + overhead) as u64;
+        let size = self.record_size(record);
         let segment_len = self.len + self.buf.len() as u64;
         if segment_len > HEADER_LEN as u64 && segment_len + size > self.shared.options.segment_bytes
         {
@@ -843,9 +840,7 @@ pub(crate) fn run(cell: &WriterCell, rx: Receiver<Request>) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(writer) = lock(cell).as_mut()
-                        && writer
-                            .dirty_since
-                            .is_some_and(|since| since.elapsed() >= flush_interval)
+                        && writer.flush_due()
                     {
                         writer.sync_idle();
                     }
