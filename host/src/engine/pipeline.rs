@@ -400,15 +400,8 @@ impl Pipeline {
         let mut matched = Vec::with_capacity(events.len());
         let mut records = Vec::with_capacity(events.len());
         let mut envelope = Vec::new();
-        // A read's access record is matched only when some rule may match
-        // one (`source: trailmark`, `detail-type: Trail Access`).
-        let matching = admission != Admission::Access || active.set.may_match_access();
         for event in events {
-            let (rules, blocks) = if matching {
-                matching_rules(&active.set, &event, &mut envelope)
-            } else {
-                (Vec::new(), Vec::new())
-            };
+            let (rules, blocks) = matching_rules(&active.set, &event, &mut envelope);
             let counted = (correlating && correlator.counts_any(rules.iter().chain(&blocks)))
                 .then(|| rules.iter().chain(&blocks).cloned().collect::<Vec<_>>());
             // Sized for the escaped detail plus the envelope, so the record
@@ -536,6 +529,11 @@ fn matching_rules(
     event: &Event,
     envelope: &mut Vec<u8>,
 ) -> (Vec<String>, Vec<String>) {
+    if event.is_trail_access() && !set.may_match_access() {
+        // A read's access record, and no rule can match one: nothing to
+        // serialize or run through the matcher.
+        return (Vec::new(), Vec::new());
+    }
     envelope::write_for_matching(event, envelope);
     let matched = set.matching_all(envelope).or_else(|_| {
         // Only an event whose detail is not JSON gets here (ingest accepts

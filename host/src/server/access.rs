@@ -43,8 +43,7 @@ use trailmark_backends::Event;
 use crate::ingest::Intake;
 use trailmark_backend_api::when::{format_ms, now_ms};
 
-/// The `detail-type` of access records.
-pub use trailmark_event::TRAIL_ACCESS as ACCESS_DETAIL_TYPE;
+use trailmark_event::TRAIL_ACCESS;
 
 /// Largest JSON answer read back to count its results; larger ones are
 /// recorded without a count.
@@ -203,7 +202,7 @@ async fn audited(
         id: request_id.clone(),
         version: "0".to_owned(),
         source: crate::ingest::HOST_SOURCE.to_owned(),
-        detail_type: ACCESS_DETAIL_TYPE.to_owned(),
+        detail_type: TRAIL_ACCESS.to_owned(),
         time: format_ms(at),
         account: state.account.clone(),
         region: state.region.clone(),
@@ -466,7 +465,7 @@ mod tests {
         let written = journal.written.lock().expect("lock");
         assert_eq!(written.len(), 1);
         assert_eq!(written[0].source, "trailmark");
-        assert_eq!(written[0].detail_type, ACCESS_DETAIL_TYPE);
+        assert_eq!(written[0].detail_type, TRAIL_ACCESS);
         let detail: Value = serde_json::from_str(&written[0].detail).expect("JSON");
         assert_eq!(detail["request-id"], request_id);
         assert_eq!(detail["principal"], "ci");

@@ -20,7 +20,6 @@ use utoipa_axum::routes;
 
 use super::api_error::{ApiError, ApiQuery};
 
-use super::access::ACCESS_DETAIL_TYPE;
 use crate::engine::pipeline::Pipeline;
 use crate::engine::records::{EventRecord, kind};
 use trailmark_backend_api::when::{format_ms, now_ms, parse_time_ms};
@@ -144,7 +143,7 @@ fn scan(
             continue;
         };
         let event = event.event;
-        if event.source != crate::ingest::HOST_SOURCE || event.detail_type != ACCESS_DETAIL_TYPE {
+        if !event.is_trail_access() {
             continue;
         }
         let Ok(mut detail) = serde_json::from_str::<Value>(&event.detail) else {
