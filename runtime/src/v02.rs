@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use trailmark_backend_api::{Event, HttpRequest, Notification};
 use trailmark_event::ParsedEvent;
-use trailmark_event::delivery_table::{self, BatchLists};
+use trailmark_event::delivery_table::{self, BatchLists, TooLarge};
 
 use crate::denial;
 use crate::host::{Answer, HostState};
@@ -28,10 +28,6 @@ pub(crate) mod bindings {
 
 use bindings::trailmark::plugin::types::{Batch, HostError, Outcome};
 use bindings::trailmark::plugin::{archive, forward, http, log, metadata, notify, outcomes, types};
-
-/// Why a batch cannot be packed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TooLarge;
 
 /// A fresh, empty batch (kept per instance and reused: packing clears it).
 pub(crate) fn empty_batch() -> Batch {
@@ -62,9 +58,6 @@ pub(crate) fn pack(events: &[Arc<ParsedEvent>], batch: &mut Batch) -> Result<(),
                 + 256
         })
         .sum();
-    if u32::try_from(total).is_err() {
-        return Err(TooLarge);
-    }
     batch.bytes.reserve(total);
     batch
         .deliveries
@@ -75,7 +68,7 @@ pub(crate) fn pack(events: &[Arc<ParsedEvent>], batch: &mut Batch) -> Result<(),
         deliveries: &mut batch.deliveries,
     };
     for parsed in events {
-        delivery_table::pack(parsed, &mut lists).map_err(|_| TooLarge)?;
+        delivery_table::pack(parsed, &mut lists)?;
     }
     Ok(())
 }

@@ -119,12 +119,6 @@ impl<'a> Texts<'a> {
     }
 }
 
-/// The text of `span` when it lies inside `outer`, the text of `outer_span`.
-fn inside(outer: &str, outer_span: Span, span: Span) -> Option<&str> {
-    let start = usize::try_from(span.start.checked_sub(outer_span.start)?).ok()?;
-    outer.get(start..start.checked_add(usize::try_from(span.len).ok()?)?)
-}
-
 impl<'a> Event<'a> {
     /// The delivery at `index` of `batch`, its spans checked once.
     #[cfg(test)]
@@ -166,12 +160,6 @@ impl<'a> Event<'a> {
                 .collect::<Result<Vec<_>, _>>()?
         };
         let detail = field("detail", delivery.detail)?;
-        // `data` lies inside the detail, already checked: slice it rather
-        // than check its bytes again.
-        let data = |span: Span| match inside(detail, delivery.detail, span) {
-            Some(data) => Ok(data),
-            None => field("data", span),
-        };
         let kind = match delivery.kind {
             KindSpans::Other => Kind::Other,
             KindSpans::InvalidStateChange(reason) => {
@@ -183,7 +171,7 @@ impl<'a> Event<'a> {
                 operation: change.operation,
                 ts: change.ts,
                 author: field("author", change.author)?,
-                data: change.data.map(data).transpose()?,
+                data: change.data.map(|span| field("data", span)).transpose()?,
             }),
         };
         Ok(Self {
