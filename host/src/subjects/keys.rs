@@ -94,36 +94,23 @@ impl SubjectKeys {
 
     /// The token of `value`: `tm1:<subject id>:<nonce ‖ sealed value, base64url>`.
     /// Deterministic (the nonce is a keyed hash of the value), so one value has
-    /// one token and a query for it can match.
+    /// one token and a query for it can match. A new subject's key is created.
     pub fn seal(&self, value: &str) -> Result<String, KeyError> {
         let id = self.subject_id(value);
-        let (cipher, nonce) = self
-            .key(&id, true)?
-            .map(|(cipher, key)| {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
-                    .expect("HMAC takes a key of any length");
-                mac.update(value.as_bytes());
-                let nonce: [u8; 24] = mac.finalize().into_bytes()[..24]
-                    .try_into()
-                    .expect("24 of 32 bytes");
-                (cipher, nonce)
-            })
-            .expect("a key is created when missing");
-        let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: value.as_bytes(),
-                    aad: id.as_bytes(),
-                },
-            )
-            .expect("sealing a short value cannot fail");
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&sealed);
-        Ok(format!(
-            "{TOKEN_PREFIX}{id}:{}",
-            URL_SAFE_NO_PAD.encode(bytes)
-        ))
+        let (cipher, key) = self.key(&id, true)?.expect("a key is created when missing");
+        Ok(token(&id, value, &cipher, &key))
+    }
+
+    /// [`SubjectKeys::seal`] when the subject's key is in memory; `None`
+    /// (and no file read or written) when it is not.
+    pub fn seal_cached(&self, value: &str) -> Option<String> {
+        let id = self.subject_id(value);
+        let (cipher, key) = {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let (cipher, key) = cache.get(&id)?;
+            (cipher.clone(), *key)
+        };
+        Some(token(&id, value, &cipher, &key))
     }
 
     /// The value a token sealed, or `None` when its subject was erased (or
@@ -206,6 +193,29 @@ impl SubjectKeys {
         cache.insert(id.to_owned(), (cipher.clone(), key));
         Ok(Some((cipher, key)))
     }
+}
+
+/// The token of `value` of subject `id`, sealed with the subject's `cipher`,
+/// the nonce a hash of the value under the subject's `key`.
+fn token(id: &str, value: &str, cipher: &XChaCha20Poly1305, key: &[u8; 32]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(value.as_bytes());
+    let nonce: [u8; 24] = mac.finalize().into_bytes()[..24]
+        .try_into()
+        .expect("24 of 32 bytes");
+    let sealed = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: value.as_bytes(),
+                aad: id.as_bytes(),
+            },
+        )
+        .expect("sealing a short value cannot fail");
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    format!("{TOKEN_PREFIX}{id}:{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A 32-byte key file, or `None` when it does not exist.

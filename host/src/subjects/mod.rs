@@ -16,6 +16,7 @@
 pub mod http;
 pub mod intake;
 pub mod keys;
+mod spans;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ impl SubjectSettings {
 
 /// The configured subject paths and the key store: seals events, opens tokens.
 pub struct Subjects {
-    paths: Vec<Vec<String>>,
+    paths: spans::PathTree,
     keys: SubjectKeys,
 }
 
@@ -73,12 +74,13 @@ impl Subjects {
         if settings.paths.is_empty() {
             return Ok(None);
         }
+        let paths: Vec<Vec<String>> = settings
+            .paths
+            .iter()
+            .map(|p| p.split('.').map(str::to_owned).collect())
+            .collect();
         Ok(Some(Arc::new(Subjects {
-            paths: settings
-                .paths
-                .iter()
-                .map(|p| p.split('.').map(str::to_owned).collect())
-                .collect(),
+            paths: spans::PathTree::new(&paths),
             keys: SubjectKeys::open(&data.join(keys::DIR))?,
         })))
     }
@@ -89,27 +91,47 @@ impl Subjects {
     }
 
     /// The event with every configured string in its detail replaced by its
-    /// token. A detail that is not a JSON object, and paths it does not have
-    /// or that hold no string, are left as they are.
+    /// token, the rest of the detail's text unchanged. A detail that is not a
+    /// JSON object, and paths it does not have or that hold no string, are
+    /// left as they are. A new subject's key is created (a file, fsynced).
     pub fn seal_event(&self, mut event: Event) -> Result<Event, KeyError> {
-        let Ok(mut detail) = serde_json::from_str::<Value>(&event.detail) else {
-            return Ok(event);
-        };
-        let mut changed = false;
-        for path in &self.paths {
-            let Some(Value::String(value)) = pointer_mut(&mut detail, path) else {
-                continue;
-            };
-            if value.starts_with(TOKEN_PREFIX) {
-                continue;
-            }
-            *value = self.keys.seal(value)?;
-            changed = true;
-        }
-        if changed {
-            event.detail = detail.to_string();
+        if let Some(detail) = self.sealed_detail(&event.detail, |v| self.keys.seal(v))? {
+            event.detail = detail;
         }
         Ok(event)
+    }
+
+    /// [`Subjects::seal_event`] in place, without touching a file: `false`
+    /// (the event unchanged) when one of its subjects has no key in memory
+    /// yet.
+    pub fn seal_event_cached(&self, event: &mut Event) -> bool {
+        match self.sealed_detail(&event.detail, |v| self.keys.seal_cached(v).ok_or(())) {
+            Ok(Some(detail)) => {
+                event.detail = detail;
+                true
+            }
+            Ok(None) => true,
+            Err(()) => false,
+        }
+    }
+
+    /// `detail` with each configured string that is not a token yet replaced
+    /// by `seal`'s token; `None` when there is none.
+    fn sealed_detail<E>(
+        &self,
+        detail: &str,
+        mut seal: impl FnMut(&str) -> Result<String, E>,
+    ) -> Result<Option<String>, E> {
+        let mut found = self.paths.strings(detail);
+        found.retain(|(_, value)| !value.starts_with(TOKEN_PREFIX));
+        if found.is_empty() {
+            return Ok(None);
+        }
+        for (_, value) in &mut found {
+            // A token is ASCII letters, digits, `:`, `-` and `_`: nothing to escape.
+            *value = format!("\"{}\"", seal(value)?);
+        }
+        Ok(Some(spans::splice(detail, &found)))
     }
 
     /// Opens every token in `value`, in place: its plaintext, or [`ERASED`].
@@ -133,12 +155,6 @@ impl Subjects {
             _ => {}
         }
     }
-}
-
-/// The value at a dotted path of objects.
-fn pointer_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
-    path.iter()
-        .try_fold(value, |v, key| v.as_object_mut()?.get_mut(key))
 }
 
 #[cfg(test)]
