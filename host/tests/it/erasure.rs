@@ -5,12 +5,16 @@
 //! verify` still passes.
 
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{
-    Setup, assert_success, cli, files_containing, put_accepted, state_change, stdout_json,
+    Client, Server, Setup, assert_success, cli, files_containing, put_accepted, state_change,
+    stdout_json,
 };
 
 const ALICE: &str = "alice.subject@example.com";
@@ -91,4 +95,99 @@ fn erasing_one_subject_leaves_others_readable_is_journaled_and_verify_passes() {
     assert_eq!(out.status.code(), Some(0), "{r}");
     assert_eq!(r["intact"], true, "{r}");
     assert!(r["metadata"]["verified"].as_u64() >= Some(2), "{r}");
+}
+
+/// Kill -9 while an erasure runs, with events streaming in (#18): at any
+/// moment of it, after restart every acknowledged event is there, the chain
+/// verifies, the other subject still reads, and running the erasure again
+/// finishes it (erased now, or already).
+#[test]
+fn a_kill_during_an_erasure_loses_nothing_and_running_it_again_finishes_it() {
+    // Before the CLI has connected, while the key is destroyed, after it.
+    for delay in [0, 3, 8, 25] {
+        kill_during_erasure(Duration::from_millis(delay));
+    }
+}
+
+fn kill_during_erasure(delay: Duration) {
+    let setup = Setup::new().standard();
+    setup.config("[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\n");
+    let root = setup.path();
+    let server = setup.start();
+    put_accepted(
+        &server,
+        &[
+            state_change("patient", "p-a", "insert", ALICE, Some(json!({"ward": 7}))),
+            state_change("patient", "p-b", "insert", BOB, Some(json!({"ward": 8}))),
+        ],
+    );
+    server.wait_until(Duration::from_secs(30), "both delivered", |s| {
+        s.versions("patient/p-a", "").len() == 1 && s.versions("patient/p-b", "").len() == 1
+    });
+
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let streaming = Arc::new(AtomicBool::new(true));
+    let load = std::thread::spawn({
+        let client = Client::new(&server.url, server.token());
+        let (acked, streaming) = (acked.clone(), streaming.clone());
+        move || {
+            let mut n = 0;
+            while streaming.load(Ordering::Relaxed) {
+                let who = if n % 2 == 0 { ALICE } else { BOB };
+                let data = Some(json!({"n": n}));
+                let batch = [state_change(
+                    "patient",
+                    &format!("s-{n}"),
+                    "update",
+                    who,
+                    data,
+                )];
+                match client.try_put(&batch) {
+                    Some(ids) => acked.lock().expect("lock").extend(ids),
+                    None => break,
+                }
+                n += 1;
+            }
+        }
+    });
+    let mut erase = Command::new(env!("CARGO_BIN_EXE_trailmark"))
+        .args(["erase", "--subject", ALICE, "--output", "json"])
+        .env("TRAILMARK_SERVER", &server.url)
+        .env("TRAILMARK_DATA", root.join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run trailmark erase");
+    std::thread::sleep(delay);
+    server.kill();
+    streaming.store(false, Ordering::Relaxed);
+    load.join().expect("load thread");
+    let _ = erase.wait();
+    let acked = std::mem::take(&mut *acked.lock().expect("lock"));
+
+    let server = Server::start(root);
+    for id in &acked {
+        let (status, event) = server.get(&format!("/v1/events/{id}")).expect("event");
+        assert_eq!(
+            status, 200,
+            "{delay:?}: acknowledged event {id} lost: {event}"
+        );
+    }
+    let bob = server.versions("patient/p-b", "");
+    assert_eq!(bob[0]["author"], BOB, "{delay:?}: {bob:?}");
+    let out = server.cli(&["erase", "--subject", ALICE, "--output", "json"]);
+    assert_success(&out);
+    let answer: Value = stdout_json(&out);
+    assert!(
+        answer["erased"] == true || answer["already-erased"] == true,
+        "{delay:?}: {answer}"
+    );
+    let alice = server.versions("patient/p-a", "");
+    assert_eq!(alice[0]["author"], "[erased]", "{delay:?}: {alice:?}");
+    assert!(server.stop().success());
+
+    let out = cli(root, &["verify", "--data", "data", "--output", "json"]);
+    let r = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{delay:?}: {r}");
+    assert_eq!(r["intact"], true, "{delay:?}: {r}");
 }
