@@ -320,7 +320,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), JournalErro
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    crate::segment::sync_dir(dir)
+    Ok(trailmark_durable_file::sync_dir(dir)?)
 }
 
 #[cfg(test)]
