@@ -307,6 +307,13 @@ pub enum CheckpointError {
     Random(String),
 }
 
+/// Keeps the path and the step of a failed durable write.
+impl From<trailmark_durable_file::Error> for CheckpointError {
+    fn from(e: trailmark_durable_file::Error) -> Self {
+        CheckpointError::io(e.path, e.step.as_str(), e.source)
+    }
+}
+
 impl CheckpointError {
     /// Builds a [`CheckpointError::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
