@@ -18,11 +18,30 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).expect("stat").permissions().mode() & 0o777
 }
 
+/// A temp dir holding `name` with `old` in it (no file when `old` is `None`).
+fn dir_with(name: &str, old: Option<&[u8]>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    if let Some(old) = old {
+        fs::write(&path, old).expect("write");
+    }
+    (dir, path)
+}
+
+/// `path` holds `bytes` with `mode`, and is the only file in its directory.
+fn assert_alone(path: &Path, bytes: &[u8], mode_bits: u32) {
+    assert_eq!(fs::read(path).expect("read"), bytes);
+    assert_eq!(mode(path), mode_bits);
+    let dir = path.parent().expect("in a directory");
+    assert_eq!(
+        names(dir),
+        [path.file_name().expect("name").to_string_lossy()]
+    );
+}
+
 #[test]
 fn replace_over_an_existing_file_leaves_only_the_new_bytes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("state.json");
-    fs::write(&path, b"old and longer").expect("write");
+    let (dir, path) = dir_with("state.json", Some(b"old and longer"));
     replace(&path, b"new").expect("replace");
     assert_eq!(fs::read(&path).expect("read"), b"new");
     assert_eq!(names(dir.path()), ["state.json"], "no temp file is left");
@@ -30,8 +49,7 @@ fn replace_over_an_existing_file_leaves_only_the_new_bytes() {
 
 #[test]
 fn a_temp_file_left_by_a_crash_does_not_break_the_next_replace() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("state.json");
+    let (dir, path) = dir_with("state.json", None);
     // A crash between create and commit: the temp file stays behind.
     let mut crashed = Replace::new(&path).begin().expect("begin");
     crashed.write_with(|f| f.write_all(b"half")).expect("write");
@@ -50,8 +68,7 @@ fn a_temp_file_left_by_a_crash_does_not_break_the_next_replace() {
 
 #[test]
 fn a_fixed_temp_file_left_by_a_crash_is_reused_with_the_asked_mode() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("journal.kek");
+    let (dir, path) = dir_with("journal.kek", None);
     let temp = dir.path().join("journal.kek.tmp");
     fs::write(&temp, b"garbage from before the crash, longer").expect("write");
     fs::set_permissions(&temp, fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -60,16 +77,12 @@ fn a_fixed_temp_file_left_by_a_crash_is_reused_with_the_asked_mode() {
         .mode(0o600)
         .write(b"key")
         .expect("replace");
-    assert_eq!(fs::read(&path).expect("read"), b"key");
-    assert_eq!(mode(&path), 0o600);
-    assert_eq!(names(dir.path()), ["journal.kek"]);
+    assert_alone(&path, b"key", 0o600);
 }
 
 #[test]
 fn key_files_get_mode_0600_whatever_the_old_file_had() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("secret");
-    fs::write(&path, b"old").expect("write");
+    let (dir, path) = dir_with("secret", Some(b"old"));
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
     Replace::new(&path)
         .mode(0o600)
@@ -84,8 +97,7 @@ fn key_files_get_mode_0600_whatever_the_old_file_had() {
 
 #[test]
 fn create_new_synced_refuses_an_existing_file_and_leaves_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("00000000000000000001.seg");
+    let (_dir, path) = dir_with("00000000000000000001.seg", None);
     let mut file = create_new_synced(&path, b"header", None).expect("create");
     file.write_all(b"+record")
         .expect("append through the returned file");
@@ -97,8 +109,7 @@ fn create_new_synced_refuses_an_existing_file_and_leaves_it() {
 
 #[test]
 fn commit_new_links_only_when_the_target_is_missing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("admin-token");
+    let (_dir, path) = dir_with("admin-token", None);
     let new = |bytes: &[u8]| {
         let mut pending = Replace::new(&path).mode(0o600).begin().expect("begin");
         pending.write_with(|f| f.write_all(bytes)).expect("write");
@@ -106,16 +117,12 @@ fn commit_new_links_only_when_the_target_is_missing() {
     };
     assert!(new(b"first"));
     assert!(!new(b"second"));
-    assert_eq!(fs::read(&path).expect("read"), b"first");
-    assert_eq!(mode(&path), 0o600);
-    assert_eq!(names(dir.path()), ["admin-token"]);
+    assert_alone(&path, b"first", 0o600);
 }
 
 #[test]
 fn a_failed_or_dropped_replace_removes_its_temp_and_keeps_the_target() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("state.json");
-    fs::write(&path, b"old").expect("write");
+    let (dir, path) = dir_with("state.json", Some(b"old"));
     drop(Replace::new(&path).begin().expect("begin"));
     assert_eq!(names(dir.path()), ["state.json"]);
 
@@ -150,8 +157,7 @@ fn errors_name_the_path_and_the_step() {
 
 #[test]
 fn temp_names_carry_the_asked_affixes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("blob");
+    let (_dir, path) = dir_with("blob", None);
     let pending = Replace::new(&path)
         .temp_affixes(".tmp-", "")
         .begin()
