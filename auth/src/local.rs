@@ -10,7 +10,7 @@
 //! linked into place (so no reader ever sees half a file, and two servers
 //! starting at once end up with one set), and the directory is synced.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -114,10 +114,6 @@ impl LocalCredentials {
             );
             created |= write_new(data_dir, ACCESS_KEY_FILE, &text)?;
         }
-        if created {
-            let dir = File::open(data_dir).map_err(io_err(data_dir))?;
-            dir.sync_all().map_err(io_err(data_dir))?;
-        }
         Ok((Self::load(data_dir)?, created))
     }
 
@@ -212,33 +208,18 @@ impl LocalCredentials {
 
 /// Writes `contents` to `dir/name` unless it exists: to a 0600 temporary file
 /// first, synced, then hard-linked into place (which fails rather than
-/// replace a file another process created meanwhile). Returns whether this
-/// call created the file.
+/// replace a file another process created meanwhile), and the directory
+/// synced. Returns whether this call created the file.
 fn write_new(dir: &Path, name: &str, contents: &str) -> Result<bool, LocalError> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", hex::encode(random::bytes::<8>())));
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(io_err(&tmp))?;
-        // The mode above is filtered by the umask; make it exactly 0600.
-        #[cfg(unix)]
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(io_err(&tmp))?;
-        file.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        match fs::hard_link(&tmp, &path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io_err(&path)(e)),
-        }
-    })();
-    let removed = fs::remove_file(&tmp);
-    let created = result?;
-    removed.map_err(io_err(&tmp))?;
-    Ok(created)
+    let durable = |e: trailmark_durable_file::Error| io_err(&e.path)(e.source);
+    let mut pending = trailmark_durable_file::Replace::new(&dir.join(name))
+        .mode(0o600)
+        .begin()
+        .map_err(durable)?;
+    pending
+        .write_with(|file| file.write_all(contents.as_bytes()))
+        .map_err(durable)?;
+    pending.commit_new().map_err(durable)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 //! (the same group commit a database uses for its log).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,8 +96,9 @@ impl DirSyncer {
 }
 
 /// Fsync one directory so that the entries created or renamed in it persist.
+/// The bare system error: callers name the directory and the step themselves.
 pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    trailmark_durable_file::sync_dir(dir).map_err(|e| e.source)
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@
 //!
 //! [`sync`]: crate::ArchiveStore::sync
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,7 +65,7 @@ impl Unsynced {
 /// Flush every dirty page of the file system that holds `dir` to disk.
 #[cfg(target_os = "linux")]
 pub(crate) fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    let handle = File::open(dir)?;
+    let handle = std::fs::File::open(dir)?;
     rustix::fs::syncfs(&handle).map_err(io::Error::from)
 }
 
@@ -77,7 +76,7 @@ pub(crate) fn sync_filesystem(dir: &Path) -> io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn sync_filesystem(dir: &Path) -> io::Result<()> {
     rustix::fs::sync();
-    File::open(dir)?.sync_all()
+    crate::dir_sync::fsync_dir(dir)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::CheckpointError;
 use crate::format::Hash;
 use crate::index::ChainHead;
-use crate::keys::{CheckpointKey, PublicKey, sync_parent};
+use crate::keys::{CheckpointKey, PublicKey};
 
 /// Domain separation: these bytes start every signed message, so a checkpoint signature
 /// can never be mistaken for a signature over anything else.
@@ -174,7 +174,7 @@ impl CheckpointLog {
             .open(path)
             .map_err(|e| CheckpointError::io(path, "open", e))?;
         if !existed {
-            sync_parent(path)?;
+            trailmark_durable_file::sync_parent(path)?;
         }
         let text = fs::read_to_string(path).map_err(|e| CheckpointError::io(path, "read", e))?;
         let complete = text.rfind('\n').map_or(0, |i| i + 1);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
 use crate::format::{Decoded, HEADER_LEN, decode_record};
-use crate::segment::{list_segments, read_segment, sync_dir, truncate_segment};
+use crate::segment::{list_segments, read_segment, truncate_segment};
 
 /// The segment files of the journal in `dir`: (first seq, path), in order.
 pub fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
@@ -65,7 +65,7 @@ pub fn truncate_after(dir: &Path, seq: u64) -> Result<(), JournalError> {
             crate::seal::remove_data_key(path)?;
         }
     }
-    sync_dir(dir)
+    Ok(trailmark_durable_file::sync_dir(dir)?)
 }
 
 #[cfg(test)]

@@ -198,6 +198,13 @@ pub enum JournalError {
     },
 }
 
+/// Keeps the path and the step of a failed durable write.
+impl From<trailmark_durable_file::Error> for JournalError {
+    fn from(e: trailmark_durable_file::Error) -> Self {
+        JournalError::io(e.path, e.step.as_str(), e.source)
+    }
+}
+
 impl JournalError {
     /// Builds an [`JournalError::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
@@ -298,6 +305,13 @@ pub enum CheckpointError {
     /// The operating system could not provide randomness for a new key.
     #[error("cannot generate a checkpoint key: no system randomness: {0}")]
     Random(String),
+}
+
+/// Keeps the path and the step of a failed durable write.
+impl From<trailmark_durable_file::Error> for CheckpointError {
+    fn from(e: trailmark_durable_file::Error) -> Self {
+        CheckpointError::io(e.path, e.step.as_str(), e.source)
+    }
 }
 
 impl CheckpointError {

@@ -6,9 +6,9 @@
 //! checkpoints are verified. A checkpoint names its key by [`PublicKey::key_id`].
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -134,7 +134,8 @@ impl CheckpointKey {
                 if source.kind() == io::ErrorKind::NotFound =>
             {
                 let line = format!("{}\n", self.public);
-                write_synced(&pub_path, line.as_bytes(), 0o644, false)?;
+                // Atomic, with the umask's default mode (a public key).
+                trailmark_durable_file::replace(&pub_path, line.as_bytes())?;
                 Ok(())
             }
             Err(error) => Err(error),
@@ -235,8 +236,11 @@ pub fn public_path(path: &Path) -> PathBuf {
 fn create_secret(path: &Path) -> Result<Option<CheckpointKey>, CheckpointError> {
     let key = CheckpointKey::generate()?;
     let line = Zeroizing::new(format!("{}\n", hex::encode(key.signing.as_bytes())));
-    match write_synced(path, line.as_bytes(), 0o600, true) {
-        Ok(()) => {
+    // O_EXCL: never overwrite a key another process created meanwhile.
+    match trailmark_durable_file::create_new_synced(path, line.as_bytes(), Some(0o600))
+        .map_err(CheckpointError::from)
+    {
+        Ok(_) => {
             tracing::info!(path = %path.display(), key_id = %key.public.key_id(), "created a checkpoint signing key");
             Ok(Some(key))
         }
@@ -247,41 +251,6 @@ fn create_secret(path: &Path) -> Result<Option<CheckpointKey>, CheckpointError> 
         }
         Err(error) => Err(error),
     }
-}
-
-/// Writes `bytes` to `path` with `mode` (a new file only if `create_new`), fsyncs the file
-/// and its directory.
-fn write_synced(
-    path: &Path,
-    bytes: &[u8],
-    mode: u32,
-    create_new: bool,
-) -> Result<(), CheckpointError> {
-    let mut options = File::options();
-    options.write(true).mode(mode);
-    if create_new {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(true);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(|e| CheckpointError::io(path, "create", e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| CheckpointError::io(path, "write", e))?;
-    sync_parent(path)
-}
-
-/// Fsyncs the directory holding `path`, so that a file created there is durable.
-pub(crate) fn sync_parent(path: &Path) -> Result<(), CheckpointError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CheckpointError::io(dir, "fsync directory", e))
 }
 
 #[cfg(test)]

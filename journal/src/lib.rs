@@ -224,7 +224,7 @@ impl Journal {
         if !dir.is_dir() {
             fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, "create directory", e))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                segment::sync_dir(parent)?;
+                trailmark_durable_file::sync_dir(parent)?;
             }
         }
         let lock = lock_dir(dir)?;
@@ -473,7 +473,7 @@ impl Journal {
             seal::remove_data_key(path)?;
             tracing::info!(path = %path.display(), "journal: segment removed by retention");
         }
-        segment::sync_dir(&self.shared.dir)?;
+        trailmark_durable_file::sync_dir(&self.shared.dir)?;
         Ok(removed.len())
     }
 

@@ -10,9 +10,10 @@ use crate::format::{GENESIS_HASH, HEADER_LEN, Hash, SegmentHeader};
 use crate::index::{ChainHead, Index, SegmentInfo};
 use crate::seal::{DataKey, Keyring, create_data_key, data_key_path, load_data_key};
 use crate::segment::{
-    StopKind, create_segment, list_segments, read_segment, scan_segment, sync_dir, truncate_segment,
+    StopKind, create_segment, list_segments, read_segment, scan_segment, truncate_segment,
 };
 use crate::writer::WriterStart;
+use trailmark_durable_file::sync_dir;
 
 /// Scans `dir` and returns the readers' index and the writer's starting point.
 ///

@@ -42,13 +42,6 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalEr
     Ok(segments)
 }
 
-/// Fsyncs a directory so that file creations and removals in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| JournalError::io(dir, "fsync directory", e))
-}
-
 /// Reads a whole segment file.
 pub(crate) fn read_segment(path: &Path) -> Result<Vec<u8>, JournalError> {
     fs::read(path).map_err(|e| JournalError::io(path, "read segment", e))
@@ -213,20 +206,13 @@ pub(crate) fn truncate_segment(path: &Path, len: u64) -> Result<(), JournalError
 }
 
 /// Creates a new segment file holding only `header`, durably (file and directory fsynced).
+/// A crash before that may leave it empty or short: recovery completes or removes it.
 pub(crate) fn create_segment(
     dir: &Path,
     header: &SegmentHeader,
 ) -> Result<(PathBuf, File), io::Error> {
-    use std::io::Write;
     let path = dir.join(segment_file_name(header.first_seq));
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    file.write_all(&header.encode())?;
-    file.sync_all()?;
-    File::open(dir)?.sync_all()?;
+    let file = trailmark_durable_file::create_new_synced(&path, &header.encode(), None)?;
     Ok((path, file))
 }
 

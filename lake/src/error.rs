@@ -39,6 +39,16 @@ pub enum LakeError {
     Invalid(String),
 }
 
+/// The path a durable write failed on, and what the system said.
+impl From<trailmark_durable_file::Error> for LakeError {
+    fn from(e: trailmark_durable_file::Error) -> Self {
+        LakeError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl LakeError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> LakeError {

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LakeError;
-use crate::store::replace_file;
 
 const VERSION: u32 = 1;
 
@@ -130,12 +129,9 @@ impl Marker {
             path: self.path.clone(),
             problem: e.to_string(),
         })?;
-        replace_file(
-            &self.path.with_extension("json.tmp"),
-            &self.path,
-            dir,
-            &text,
-        )?;
+        trailmark_durable_file::Replace::new(&self.path)
+            .temp_path(self.path.with_extension("json.tmp"))
+            .write(&text)?;
         self.state = state;
         self.pending_files = content.pending_files;
         Ok(())

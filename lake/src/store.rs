@@ -5,8 +5,7 @@
 //! its bytes or not at all, and once `put` returns the file survives a
 //! crash.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::LakeError;
@@ -116,32 +115,8 @@ impl DirStore {
 }
 
 /// fsync a directory, so a rename or unlink in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LakeError::io(dir))
-}
-
-/// Replace `path` with `bytes` durably: written whole to `temp` and synced,
-/// renamed over `path`, then `dir` (which holds both) synced. A crash leaves
-/// the old file or the new one, never a part.
-pub(crate) fn replace_file(
-    temp: &Path,
-    path: &Path,
-    dir: &Path,
-    bytes: &[u8],
-) -> Result<(), LakeError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(temp)
-        .map_err(LakeError::io(temp))?;
-    file.write_all(bytes).map_err(LakeError::io(temp))?;
-    file.sync_all().map_err(LakeError::io(temp))?;
-    drop(file);
-    fs::rename(temp, path).map_err(LakeError::io(path))?;
-    sync_dir(dir)
+fn sync_dir(dir: &Path) -> Result<(), LakeError> {
+    Ok(trailmark_durable_file::sync_dir(dir)?)
 }
 
 impl LakeStore for DirStore {
@@ -161,12 +136,8 @@ impl LakeStore for DirStore {
                 up = parent;
             }
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        replace_file(&temp, &path, &dir, bytes)
+        // `.<name>-<pid>-<random>.tmp`: what `open` removes after a crash.
+        Ok(trailmark_durable_file::replace(&path, bytes)?)
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, LakeError> {
@@ -250,5 +221,22 @@ mod tests {
         fs::write(day.join(".part-x.parquet.7.tmp"), b"half").expect("writes");
         DirStore::open(dir.path()).expect("opens");
         assert_eq!(fs::read_dir(&day).expect("lists").count(), 0);
+    }
+
+    #[test]
+    fn the_temp_file_of_an_interrupted_put_is_hidden_and_removed_on_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = DirStore::open(dir.path()).expect("opens");
+        store.put("changes/part-a.parquet", b"a").expect("puts");
+        // `put`'s temp file, as a crash before the rename leaves it.
+        let path = dir.path().join("changes/part-a.parquet");
+        let pending = trailmark_durable_file::Replace::new(&path)
+            .begin()
+            .expect("begins");
+        std::mem::forget(pending);
+        assert_eq!(store.list("").expect("lists"), ["changes/part-a.parquet"]);
+        DirStore::open(dir.path()).expect("opens");
+        let left = fs::read_dir(dir.path().join("changes")).expect("lists");
+        assert_eq!(left.count(), 1, "only the published file stays");
     }
 }

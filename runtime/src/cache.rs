@@ -12,7 +12,6 @@
 //! entry) is never deserialized: the plugin is recompiled and a warning
 //! logged.
 
-use std::fs::OpenOptions;
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -150,14 +149,16 @@ impl ArtifactCache {
             .mac(&self.entry_name(wasm_sha256), &bytes)
             .finalize()
             .into_bytes();
-        let mut temp = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(&self.dir)
+        let mut temp = trailmark_durable_file::Replace::new(path)
+            .temp_affixes(".partial-", "")
+            .begin()
             .map_err(|e| e.to_string())?;
-        temp.write_all(&bytes).map_err(|e| e.to_string())?;
-        temp.write_all(&tag).map_err(|e| e.to_string())?;
-        temp.as_file().sync_all().map_err(|e| e.to_string())?;
-        temp.persist(path).map_err(|e| e.error.to_string())?;
+        temp.write_with(|file| {
+            file.write_all(&bytes)?;
+            file.write_all(&tag)
+        })
+        .map_err(|e| e.to_string())?;
+        temp.commit().map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -189,19 +190,10 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; KEY_BYTES]> {
     }
     let mut key = [0u8; KEY_BYTES];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            // The mode above is filtered by the umask; make it exactly 0600.
-            #[cfg(unix)]
-            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-            file.write_all(&key)?;
-            file.sync_all()?;
-            Ok(key)
-        }
+    match trailmark_durable_file::create_new_synced(path, &key, Some(0o600))
+        .map_err(std::io::Error::from)
+    {
+        Ok(_) => Ok(key),
         // Another process created it meanwhile: use theirs.
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
             let bytes = std::fs::read(path)?;

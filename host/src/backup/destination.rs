@@ -102,24 +102,16 @@ impl DirDestination {
         std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
             .create(dir)
             .map_err(|e| BackupError::io(dir, "create directory", e))?;
-        let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let temp = dir.join(format!(
-            "{TEMP_PREFIX}{name}-{}-{:08x}",
-            std::process::id(),
-            fastrand::u32(..)
-        ));
-        let result = File::create(&temp)
-            .and_then(|mut file| {
-                write(&mut file)?;
-                file.sync_all()
-            })
-            .and_then(|()| fs::rename(&temp, to))
-            .and_then(|()| File::open(dir)?.sync_all());
-        if let Err(e) = result {
-            let _ = fs::remove_file(&temp);
-            return Err(BackupError::io(to, "write", e));
-        }
-        Ok(())
+        // `.tmp-<name>-<pid>-<random>`: what `remove_temporaries` removes. A
+        // failure removes it at once and leaves `to` as it was.
+        let durable =
+            |e: trailmark_durable_file::Error| BackupError::io(e.path, e.step.as_str(), e.source);
+        let mut pending = trailmark_durable_file::Replace::new(to)
+            .temp_affixes(TEMP_PREFIX, "")
+            .begin()
+            .map_err(durable)?;
+        pending.write_with(write).map_err(durable)?;
+        pending.commit().map(drop).map_err(durable)
     }
 
     fn list(&self, sub: &str) -> Result<Vec<String>, BackupError> {

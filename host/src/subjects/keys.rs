@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -154,9 +153,7 @@ impl SubjectKeys {
             .and_then(|()| file.sync_all())
             .map_err(io(&path, "overwrite"))?;
         fs::remove_file(&path).map_err(io(&path, "remove"))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir, "fsync directory"))?;
+        trailmark_durable_file::sync_dir(&self.dir).map_err(durable)?;
         Ok(true)
     }
 
@@ -230,22 +227,22 @@ fn read_key(path: &Path) -> Result<Option<[u8; 32]>, KeyError> {
     }
 }
 
-/// Writes a new key file (mode 0600, fsynced, the directory fsynced).
+/// Writes a new key file (mode 0600, fsynced, the directory fsynced). The
+/// caller removed any file of that name under the cache lock: `O_EXCL` only
+/// turns a writer in another process into an error instead of a lost key.
 fn write_new(path: &Path, key: &[u8; 32]) -> Result<(), KeyError> {
-    let mut file = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io(path, "create"))?;
-    file.write_all(key)
-        .and_then(|()| file.sync_all())
-        .map_err(io(path, "write"))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir, "fsync directory"))
+    trailmark_durable_file::create_new_synced(path, key, Some(0o600))
+        .map(drop)
+        .map_err(durable)
+}
+
+/// durable-file's error as a [`KeyError`], with its path and step.
+fn durable(e: trailmark_durable_file::Error) -> KeyError {
+    KeyError::Io {
+        path: e.path,
+        op: e.step.as_str(),
+        source: e.source,
+    }
 }
 
 fn random_key() -> Result<[u8; 32], KeyError> {

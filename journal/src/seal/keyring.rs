@@ -1,8 +1,7 @@
 //! The key-encryption key file.
 
-use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -298,29 +297,15 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], JournalError> {
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600: a temp file beside it, fsynced,
-/// renamed over `path`, and the directory fsynced.
+/// renamed over `path`, and the directory fsynced. The temp file is always `<path>.tmp`,
+/// so one a crash left is reused rather than piling up.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
+    Ok(trailmark_durable_file::Replace::new(path)
+        .temp_path(tmp)
         .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| JournalError::io(&tmp, "create", e))?;
-    // An existing temp file keeps its mode: set it.
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .and_then(|()| file.write_all(bytes))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| JournalError::io(&tmp, "write", e))?;
-    fs::rename(&tmp, path).map_err(|e| JournalError::io(path, "rename into place", e))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    crate::segment::sync_dir(dir)
+        .write(bytes)?)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 //! an event twice, so two runs' ranges may overlap (a lookup answers each
 //! sequence once).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::RangeInclusive;
 use std::os::unix::fs::FileExt;
@@ -129,47 +129,38 @@ fn header_tail(count: u64, min: u64, max: u64, ids: &RangeInclusive<u64>) -> [u8
 /// most) as the run covering run numbers `ids` in `dir`: to a temporary
 /// name, synced, renamed into place (replacing a run of the same name),
 /// then the directory synced. `None` if `entries` was empty (no file is
-/// left).
+/// left). The temp name is `<name>.tmp`, which `load` removes after a crash.
 pub(super) fn write(
     dir: &Path,
     ids: RangeInclusive<u64>,
     expected: u64,
     entries: impl Iterator<Item = Result<Entry, IndexError>>,
 ) -> Result<Option<Run>, IndexError> {
+    let durable = |e: trailmark_durable_file::Error| io_error(&e.path)(e.source);
     let path = dir.join(name(&ids));
-    let temp = dir.join(format!("{}.tmp", name(&ids)));
-    let result = write_temp(&temp, &ids, expected, entries);
-    let written = match result {
-        Ok(Some(written)) => written,
-        Ok(None) => {
-            let _ = std::fs::remove_file(&temp);
-            return Ok(None);
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e);
-        }
+    let mut pending = trailmark_durable_file::Replace::new(&path)
+        .temp_path(dir.join(format!("{}.tmp", name(&ids))))
+        .begin()
+        .map_err(durable)?;
+    // On an error or no entries, dropping `pending` removes the temp file.
+    let temp = pending.temp_path().to_owned();
+    let Some(written) = write_temp(&temp, pending.file(), &ids, expected, entries)? else {
+        return Ok(None);
     };
-    std::fs::rename(&temp, &path).map_err(io_error(&path))?;
-    sync_dir(dir)?;
+    pending.commit().map_err(durable)?;
     Ok(Some(Run { path, ..written }))
 }
 
+/// Writes the run to `file` (the temp file at `temp`), unsynced.
 fn write_temp(
     temp: &Path,
+    file: &File,
     ids: &RangeInclusive<u64>,
     expected: u64,
     entries: impl Iterator<Item = Result<Entry, IndexError>>,
 ) -> Result<Option<Run>, IndexError> {
     let fail = io_error(temp);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(temp)
-        .map_err(&fail)?;
-    let mut out = BufWriter::with_capacity(256 << 10, &file);
+    let mut out = BufWriter::with_capacity(256 << 10, file);
     out.write_all(&[0; HEADER as usize]).map_err(&fail)?;
     let stride = stride_for(expected);
     let mut body = crc32fast::Hasher::new();
@@ -195,7 +186,6 @@ fn write_temp(
     let tail = header_tail(count, min, max, ids);
     let crc = checksum(&tail, body);
     file.write_all_at(&header(crc, &tail), 0).map_err(&fail)?;
-    file.sync_all().map_err(&fail)?;
     Ok(Some(Run {
         path: temp.to_owned(),
         ids: ids.clone(),
@@ -203,7 +193,7 @@ fn write_temp(
         min_seq: min,
         max_seq: max,
         crc,
-        file,
+        file: file.try_clone().map_err(&fail)?,
         fences,
         stride,
     }))
@@ -225,13 +215,6 @@ fn header(crc: u32, tail: &[u8; 48]) -> [u8; HEADER as usize] {
     header[12..16].copy_from_slice(&crc.to_le_bytes());
     header[16..].copy_from_slice(tail);
     header
-}
-
-/// Sync directory `dir`, so a rename into it survives a crash.
-pub(super) fn sync_dir(dir: &Path) -> Result<(), IndexError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
 }
 
 impl Run {
