@@ -198,12 +198,16 @@ fn archived_bodies_and_dead_letters_are_sealed_read_back_and_survive_rotation() 
     let server = setup.start();
     put_accepted(&server, &personal_events());
     server.wait_until(Duration::from_secs(30), "archived and dead-lettered", |s| {
-        s.versions("patient/p-2", "").len() == 1
-            && s.dead_letters()
-                .iter()
-                .filter(|d| d["rule"] == "reject")
-                .count()
-                == 3
+        (0..3).all(|i| {
+            s.versions(&format!("patient/p-{i}"), "")
+                .first()
+                .is_some_and(|v| !v["body"].is_null())
+        }) && s
+            .dead_letters()
+            .iter()
+            .filter(|d| d["rule"] == "reject")
+            .count()
+            == 3
     });
     assert_personal_events_read(&server);
     assert!(server.stop().success());
