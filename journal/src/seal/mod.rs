@@ -31,6 +31,6 @@ pub use data_key::data_key_path;
 pub(crate) use data_key::{
     DataKey, SEAL_OVERHEAD, create_data_key, load_data_key, remove_data_key,
 };
-pub use keyring::Keyring;
+pub use keyring::{ExternalKek, Keyring};
 pub use rotate::{Rotation, rotate_key_file};
 pub use store_key::StoreKey;
