@@ -17,6 +17,8 @@
 //! plaintext written before encryption was on: it reads as it is and is never rewritten.
 
 mod archive;
+#[cfg(feature = "aws")]
+mod kms;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -29,6 +31,8 @@ use trailmark_backend_api::when::now_ms;
 use trailmark_journal::{JournalError, Keyring, StoreKey};
 
 pub use archive::SealedArchive;
+#[cfg(feature = "aws")]
+pub use kms::KmsKek;
 
 /// The first bytes of a sealed value. A NUL first: no JSON or text body starts so.
 pub const MAGIC: &[u8; 8] = b"\0tmseal1";

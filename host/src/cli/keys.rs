@@ -44,6 +44,13 @@ pub struct RotateArgs {
 pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
     let KeysCommand::Rotate(args) = cmd;
     let config = args.location.load()?;
+    if config.encryption.kms.is_some() && args.key_file.is_none() {
+        bail!(
+            "[encryption.kms]: AWS KMS rotates the key's material itself (turn on automatic \
+             key rotation for the key); data keys sealed by it stay readable and need no \
+             re-sealing"
+        );
+    }
     let key_file = args
         .key_file
         .clone()

@@ -14,10 +14,10 @@ use crate::common::{
     stdout_json,
 };
 
-const AUTHOR: &str = "alice.secret@example.com";
-const BODY: &str = "078-05-1120";
+pub(crate) const AUTHOR: &str = "alice.secret@example.com";
+pub(crate) const BODY: &str = "078-05-1120";
 
-fn personal_events() -> Vec<serde_json::Value> {
+pub(crate) fn personal_events() -> Vec<serde_json::Value> {
     (0..3)
         .map(|i| {
             state_change(
@@ -169,7 +169,7 @@ fn sealed_stores_setup() -> Setup {
 
 /// The three personal events read back whole: history with their bodies, dead letters
 /// with their events.
-fn assert_personal_events_read(server: &Server) {
+pub(crate) fn assert_personal_events_read(server: &Server) {
     for i in 0..3 {
         let versions = server.versions(&format!("patient/p-{i}"), "");
         assert_eq!(versions[0]["body"]["ssn"], BODY, "{versions:?}");

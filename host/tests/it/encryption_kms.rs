@@ -1,0 +1,112 @@
+//! AWS KMS as the key-encryption key (#18), against moto (started by `cargo xtask
+//! test`): the journal's, the archive's and the dead letters' data keys are sealed by a
+//! KMS key; nothing under the data directory holds a body field or the author, no key
+//! file is written, `trailmark verify` opens every record through KMS, and a restart
+//! reads everything back.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use trailmark_backends_aws::AwsTarget;
+
+use crate::common::{Setup, cli, files_containing, moto_url, put_accepted, stdout_json};
+use crate::encryption::{AUTHOR, BODY, assert_personal_events_read, personal_events};
+
+/// A new symmetric key in moto's KMS: its id.
+fn create_kms_key() -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let config = AwsTarget::new(Some("us-east-1".into()), Some(moto_url()))
+            .load()
+            .await
+            .expect("sdk config");
+        aws_sdk_kms::Client::new(&config)
+            .create_key()
+            .description("trailmark it")
+            .send()
+            .await
+            .expect("create key")
+            .key_metadata
+            .expect("key metadata")
+            .key_id
+    })
+}
+
+/// Every `.dek` file under `dir`.
+fn data_key_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            found.extend(data_key_files(&path));
+        } else if path.extension().is_some_and(|x| x == "dek") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_kms_key_seals_the_journal_the_archive_and_the_dead_letters() {
+    let key_id = create_kms_key();
+    let setup = Setup::new().standard();
+    setup.plugin("rejecter", "fixture-rejecter");
+    setup.test_rule("reject", "rejecter", "");
+    setup.config(&format!(
+        "[subjects]\npaths = [\"author\"]\n[lake]\nenabled = false\n\
+         [encryption]\nenabled = true\n\
+         [encryption.kms]\nkey-id = \"{key_id}\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\n",
+        moto_url()
+    ));
+    let root = setup.path();
+    let server = setup.start();
+    put_accepted(&server, &personal_events());
+    server.wait_until(Duration::from_secs(60), "archived and dead-lettered", |s| {
+        (0..3).all(|i| {
+            s.versions(&format!("patient/p-{i}"), "")
+                .first()
+                .is_some_and(|v| !v["body"].is_null())
+        }) && s
+            .dead_letters()
+            .iter()
+            .filter(|d| d["rule"] == "reject")
+            .count()
+            == 3
+    });
+    assert_personal_events_read(&server);
+    assert!(server.stop().success());
+
+    let data = root.join("data");
+    assert_eq!(files_containing(&data, BODY), Vec::<PathBuf>::new());
+    assert_eq!(files_containing(&data, AUTHOR), Vec::<PathBuf>::new());
+    assert!(
+        !data.join("encryption.kek").exists(),
+        "no key file with KMS"
+    );
+    let keys = data_key_files(&data);
+    assert!(keys.len() >= 3, "journal, archive, dead letters: {keys:?}");
+    for key in &keys {
+        let sealed: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(key).expect("read")).expect("json");
+        assert_eq!(sealed["kek"], key_id.as_str(), "{}", key.display());
+    }
+
+    let out = cli(root, &["verify", "--data", "data", "--output", "json"]);
+    let r = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert_eq!(r["encryption"]["opened"], r["encryption"]["records"], "{r}");
+
+    let out = cli(root, &["keys", "rotate", "--data", "data"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("KMS rotates"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let server = setup.start();
+    assert_personal_events_read(&server);
+}
