@@ -5,6 +5,7 @@
 //! runtime → backends; query and admin read from the backends. `server`
 //! assembles them into `trailmark serve`; `cli` is the command line.
 
+pub mod at_rest;
 pub mod backup;
 pub mod cli;
 pub mod config;

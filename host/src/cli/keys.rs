@@ -1,5 +1,6 @@
 //! `trailmark keys rotate`: rotate the key-encryption key of an encrypted data
-//! directory (re-seal every segment's data key; rewrite no segment).
+//! directory (re-seal every segment's data key, and those of the archived bodies and
+//! dead letters; rewrite no segment, body or dead letter).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +17,9 @@ use super::location::ConfigLocation;
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Rotate the key-encryption key: add a new key to the key file, re-seal every
-    /// journal segment's data key with it, then remove the old key. No segment is
-    /// rewritten. Stop the server first (the journal's lock is taken).
+    /// data key with it (journal segments, archived bodies, dead letters), then remove
+    /// the old key. No data is rewritten. Stop the server first (the journal's lock is
+    /// taken).
     #[command(
         after_help = "Safe to run again after a crash: until the last step the key file holds both keys.\n\n\
 Example:\n  systemctl stop trailmark && trailmark keys rotate --config /etc/trailmark.toml && systemctl start trailmark"
@@ -42,6 +44,13 @@ pub struct RotateArgs {
 pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
     let KeysCommand::Rotate(args) = cmd;
     let config = args.location.load()?;
+    if config.encryption.kms.is_some() && args.key_file.is_none() {
+        bail!(
+            "[encryption.kms]: AWS KMS rotates the key's material itself (turn on automatic \
+             key rotation for the key); data keys sealed by it stay readable and need no \
+             re-sealing"
+        );
+    }
     let key_file = args
         .key_file
         .clone()
@@ -53,8 +62,22 @@ pub fn run(cmd: KeysCommand) -> Result<ExitCode> {
         );
     }
     let journal = config.data.join("journal");
-    let rotation = rotate_key_file(&key_file, &[&journal])
-        .with_context(|| format!("rotating {} for {}", key_file.display(), journal.display()))?;
+    // The journal first: its lock refuses a rotation while the server runs. Then the
+    // data keys of the archived bodies and dead letters, where there are any.
+    let stores: Vec<PathBuf> = crate::at_rest::key_dirs(&config.data)
+        .into_iter()
+        .filter(|dir| dir.is_dir())
+        .collect();
+    let dirs: Vec<&std::path::Path> = std::iter::once(journal.as_path())
+        .chain(stores.iter().map(PathBuf::as_path))
+        .collect();
+    let rotation = rotate_key_file(&key_file, &dirs).with_context(|| {
+        format!(
+            "rotating {} for {}",
+            key_file.display(),
+            config.data.display()
+        )
+    })?;
     match args.output {
         OutputFormat::Json => println!(
             "{}",

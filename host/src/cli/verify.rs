@@ -100,22 +100,18 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             Some((checkpoints, key))
         }
     };
-    let key_file = args.key_file.clone().or_else(|| {
-        config
-            .encryption
-            .enabled
-            .then(|| config.encryption.key_file(&data))
-    });
-    let keyring = key_file
-        .as_deref()
-        .map(Keyring::load)
-        .transpose()
-        .context("loading the key-encryption key (--key-file)")?;
+    let keyring = match &args.key_file {
+        Some(path) => Some(Keyring::load(path).map(std::sync::Arc::new)),
+        // The configuration's: its key file, or its KMS key.
+        None => config.encryption.keyring(&data, false).transpose(),
+    }
+    .transpose()
+    .context("loading the key-encryption key (--key-file, or [encryption])")?;
     let mut journal = JournalIndex::default();
     let report = verify_opening(
         &dir,
         checkpoints.as_ref().map(|(c, k)| (c.as_slice(), k)),
-        keyring.as_ref(),
+        keyring.as_deref(),
         &mut |record| journal.add(record),
     )
     .with_context(|| format!("reading {}", dir.display()))?;

@@ -22,6 +22,22 @@ pub struct EncryptionSettings {
     /// missing. Default `<data>/encryption.kek`; keep it on another volume (a secret
     /// mount) so a copy of the data directory alone reads nothing.
     pub key_file: Option<PathBuf>,
+    /// `[encryption.kms]`: an AWS KMS key seals the data keys instead of the key file.
+    pub kms: Option<KmsSettings>,
+}
+
+/// `[encryption.kms]`, as written in `trailmark.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KmsSettings {
+    /// The KMS key: id, ARN or alias (`alias/trailmark`).
+    pub key_id: String,
+    /// Region override (else the SDK's usual sources).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override (moto, LocalStack).
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 impl EncryptionSettings {
@@ -38,6 +54,9 @@ impl EncryptionSettings {
         if !self.enabled {
             return Ok(None);
         }
+        if let Some(kms) = &self.kms {
+            return kms_keyring(kms).map(|k| Some(Arc::new(k)));
+        }
         let path = self.key_file(data);
         let keyring = if create {
             Keyring::load_or_create(&path)?.0
@@ -46,6 +65,25 @@ impl EncryptionSettings {
         };
         Ok(Some(Arc::new(keyring)))
     }
+}
+
+/// The keyring of an AWS KMS key; the key is probed (one seal, one open) first.
+#[cfg(feature = "aws")]
+fn kms_keyring(kms: &KmsSettings) -> Result<Keyring, JournalError> {
+    let kek = crate::at_rest::KmsKek::connect(kms).map_err(|reason| JournalError::KeyFile {
+        path: PathBuf::from(&kms.key_id),
+        reason,
+    })?;
+    Ok(Keyring::external(Arc::new(kek)))
+}
+
+/// Without the `aws` feature there is no KMS client.
+#[cfg(not(feature = "aws"))]
+fn kms_keyring(kms: &KmsSettings) -> Result<Keyring, JournalError> {
+    Err(JournalError::KeyFile {
+        path: PathBuf::from(&kms.key_id),
+        reason: "[encryption.kms] needs a build with the `aws` feature".into(),
+    })
 }
 
 #[cfg(test)]
@@ -63,7 +101,7 @@ mod tests {
         );
         let on = EncryptionSettings {
             enabled: true,
-            key_file: None,
+            ..EncryptionSettings::default()
         };
         let err = on.keyring(dir.path(), false).expect_err("no key file yet");
         assert!(err.to_string().contains(DEFAULT_KEY_FILE), "{err}");

@@ -38,6 +38,7 @@ use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_journal::Journal;
 use trailmark_runtime::{Runtime, RuntimeConfig};
 
+use crate::at_rest::{ARCHIVE_KEYS, DEAD_LETTER_KEYS, SealedArchive, Sealer};
 use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
@@ -133,9 +134,37 @@ impl Engine {
         let metrics = Arc::new(Metrics::default());
         let targets = Arc::new(Targets::new(catalog, metrics.clone()));
 
+        let keyring = tokio::task::spawn_blocking({
+            let encryption = config.encryption.clone();
+            let data = config.data.clone();
+            move || encryption.keyring(&data, true)
+        })
+        .await?
+        .context("loading the key-encryption key ([encryption] key-file)")?;
+        if config.encryption.enabled && config.lake.enabled {
+            warn!(
+                "[encryption] seals the journal, archived bodies and dead letters, not the \
+                 lake's Parquet files, which hold every change in plaintext for query engines: \
+                 set [lake] enabled = false, or keep the lake on an encrypted volume or bucket"
+            );
+        }
+        let sealer = |store: &str| {
+            Arc::new(Sealer::new(
+                &config.data,
+                store,
+                keyring.clone(),
+                config.encryption.key_file(&config.data),
+            ))
+        };
+
         backends::check(config).await?;
         let mut capabilities = backends::build(config).context("setting up the backends")?;
         capabilities.http = Some(targets.clone());
+        // Bodies are sealed before any backend sees them, and opened for every reader
+        // (plugins with a read grant, history, the viewer, export).
+        capabilities.archive = capabilities.archive.map(|inner| {
+            Arc::new(SealedArchive::new(inner, sealer(ARCHIVE_KEYS))) as Arc<dyn ArchiveStore>
+        });
         let stores = Stores {
             metadata: capabilities
                 .metadata
@@ -179,19 +208,16 @@ impl Engine {
             tokio::task::spawn_blocking({
                 let dir = journal_dir.clone();
                 let mut options = config.journal.journal_options();
-                let data = config.data.clone();
-                let encryption = config.encryption.clone();
-                move || -> Result<Journal> {
-                    options.encryption = encryption.keyring(&data, true)?;
-                    Ok(Journal::open(&dir, options)?)
-                }
+                options.encryption = keyring.clone();
+                move || -> Result<Journal> { Ok(Journal::open(&dir, options)?) }
             })
             .await?
             .with_context(|| format!("opening the journal in {}", journal_dir.display()))?,
         );
         let dead_letters = Arc::new(
             DeadLetters::open(&config.data.join("dead-letters.sqlite"))
-                .context("opening the dead-letter store")?,
+                .context("opening the dead-letter store")?
+                .sealed_by(sealer(DEAD_LETTER_KEYS)),
         );
         let open = Arc::new(OpenDeliveries::default());
         let outcomes = Arc::new(JournalOutcomes::new(

@@ -1,6 +1,7 @@
 //! Encryption at rest (#18) on a real server: what is in its journal files, what
 //! `trailmark verify` says with and without the key, `trailmark keys rotate`, and
-//! turning encryption on for a data directory that already has a plaintext journal.
+//! turning encryption on for a data directory that already has a plaintext journal;
+//! archived bodies and dead letters sealed too, readable, and rotated with the journal.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,13 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::{
-    SERVE, Setup, assert_success, cli, files_containing, put_accepted, state_change, stdout_json,
+    SERVE, Server, Setup, assert_success, cli, files_containing, put_accepted, state_change,
+    stdout_json,
 };
 
-const AUTHOR: &str = "alice.secret@example.com";
-const BODY: &str = "078-05-1120";
+pub(crate) const AUTHOR: &str = "alice.secret@example.com";
+pub(crate) const BODY: &str = "078-05-1120";
 
-fn personal_events() -> Vec<serde_json::Value> {
+pub(crate) fn personal_events() -> Vec<serde_json::Value> {
     (0..3)
         .map(|i| {
             state_change(
@@ -148,4 +150,181 @@ fn turning_encryption_on_for_a_data_directory_with_a_plaintext_journal_is_refuse
     server.wait_until(Duration::from_secs(30), "the old events", |s| {
         s.versions("patient/p-0", "").len() == 1
     });
+}
+
+/// A setup with encryption on, `author` a subject path (its change records hold it
+/// sealed per subject), the lake off (its Parquet files are plaintext by design: see
+/// docs/compliance.md), the standard rules, and a rule whose plugin rejects every event,
+/// so each event is archived and dead-lettered.
+fn sealed_stores_setup() -> Setup {
+    let setup = Setup::new().standard();
+    setup.plugin("rejecter", "fixture-rejecter");
+    setup.test_rule("reject", "rejecter", "");
+    setup.config(
+        "[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\nkey-file = \"keys/trail.kek\"\n\
+         [lake]\nenabled = false\n",
+    );
+    setup
+}
+
+/// The three personal events read back whole: history with their bodies, dead letters
+/// with their events.
+pub(crate) fn assert_personal_events_read(server: &Server) {
+    for i in 0..3 {
+        let versions = server.versions(&format!("patient/p-{i}"), "");
+        assert_eq!(versions[0]["body"]["ssn"], BODY, "{versions:?}");
+        assert_eq!(versions[0]["author"], AUTHOR, "{versions:?}");
+    }
+    let letters = server.dead_letters_of("reject", 3, Duration::from_secs(30));
+    for letter in &letters {
+        assert!(
+            letter["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("rejecter always rejects")),
+            "{letter}"
+        );
+        let (status, shown) = server
+            .get(&format!("/v1/admin/dlq/{}", letter["id"]))
+            .expect("dead letter");
+        assert_eq!(status, 200, "{shown}");
+        assert_eq!(shown["event"]["detail"]["data"]["ssn"], BODY, "{shown}");
+    }
+}
+
+#[test]
+fn archived_bodies_and_dead_letters_are_sealed_read_back_and_survive_rotation() {
+    let setup = sealed_stores_setup();
+    let root = setup.path();
+    let server = setup.start();
+    put_accepted(&server, &personal_events());
+    server.wait_until(Duration::from_secs(30), "archived and dead-lettered", |s| {
+        (0..3).all(|i| {
+            s.versions(&format!("patient/p-{i}"), "")
+                .first()
+                .is_some_and(|v| !v["body"].is_null())
+        }) && s
+            .dead_letters()
+            .iter()
+            .filter(|d| d["rule"] == "reject")
+            .count()
+            == 3
+    });
+    assert_personal_events_read(&server);
+    assert!(server.stop().success());
+
+    let data = root.join("data");
+    assert_eq!(files_containing(&data, BODY), Vec::<PathBuf>::new());
+    assert_eq!(files_containing(&data, AUTHOR), Vec::<PathBuf>::new());
+    for store in ["archive", "dead-letters"] {
+        let keys = std::fs::read_dir(data.join("seal-keys").join(store))
+            .expect("the store's data keys")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "dek"))
+            })
+            .count();
+        assert_eq!(keys, 1, "{store}: one data key for the day");
+    }
+
+    let out = cli(
+        root,
+        &["keys", "rotate", "--data", "data", "--output", "json"],
+    );
+    assert_success(&out);
+    let rotation = stdout_json(&out);
+    assert!(
+        rotation["resealed"].as_u64() >= Some(3),
+        "the journal's, the archive's and the dead letters' data keys: {rotation}"
+    );
+    assert_eq!(files_containing(&data, BODY), Vec::<PathBuf>::new());
+
+    let server = setup.start();
+    assert_personal_events_read(&server);
+    // Replay reads the sealed events: each is delivered again (and rejected again).
+    let (status, replayed) = server
+        .post("/v1/admin/dlq/replay", &json!({"rule": "reject"}))
+        .expect("replay");
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(
+        replayed["replayed"].as_array().map(Vec::len),
+        Some(3),
+        "{replayed}"
+    );
+    assert_eq!(replayed["failed"], json!([]), "{replayed}");
+    let again = server.dead_letters_of("reject", 3, Duration::from_secs(30));
+    assert!(
+        again.iter().all(|d| d["attempts"].as_u64() >= Some(1)),
+        "{again:?}"
+    );
+    assert_personal_events_read(&server);
+}
+
+#[test]
+fn bodies_archived_before_encryption_was_on_still_read_after_it_is_turned_on() {
+    const OLD: &str = "old-plaintext-body-17";
+    const NEW: &str = "new-sealed-body-42";
+    let setup = Setup::new().standard();
+    let root = setup.path();
+    let shared = root.join("shared");
+    let stores = format!(
+        "[archive]\ntype = \"fs\"\npath = \"{}\"\n[metadata]\ntype = \"sqlite\"\npath = \"{}\"\n",
+        shared.join("archive").display(),
+        shared.join("metadata.sqlite").display()
+    );
+    setup.config(&stores);
+    let server = setup.start();
+    put_accepted(
+        &server,
+        &[state_change(
+            "patient",
+            "old",
+            "insert",
+            "bob",
+            Some(json!({"note": OLD})),
+        )],
+    );
+    server.wait_until(Duration::from_secs(30), "the old body archived", |s| {
+        s.versions("patient/old", "").len() == 1
+    });
+    assert!(server.stop().success());
+
+    // A journal is never encrypted after the fact: a new data directory, the same
+    // archive and metadata store.
+    std::fs::rename(root.join("data"), root.join("data-plain")).expect("set aside");
+    std::fs::create_dir(root.join("data")).expect("new data directory");
+    setup.config(&format!(
+        "{stores}[encryption]\nenabled = true\nkey-file = \"keys/trail.kek\"\n"
+    ));
+    let server = setup.start();
+    put_accepted(
+        &server,
+        &[state_change(
+            "patient",
+            "new",
+            "insert",
+            "bob",
+            Some(json!({"note": NEW})),
+        )],
+    );
+    server.wait_until(Duration::from_secs(30), "the new body archived", |s| {
+        s.versions("patient/new", "")
+            .first()
+            .is_some_and(|v| !v["body"].is_null())
+    });
+    let old = server.versions("patient/old", "");
+    assert_eq!(old[0]["body"]["note"], OLD, "{old:?}");
+    let new = server.versions("patient/new", "");
+    assert_eq!(new[0]["body"]["note"], NEW, "{new:?}");
+    assert!(server.stop().success());
+
+    assert_ne!(
+        files_containing(&shared.join("archive"), OLD),
+        Vec::<PathBuf>::new(),
+        "the old body is not rewritten"
+    );
+    assert_eq!(
+        files_containing(&shared.join("archive"), NEW),
+        Vec::<PathBuf>::new(),
+        "the new one is sealed"
+    );
 }

@@ -37,6 +37,7 @@ mod correlation;
 mod crash;
 mod deploy;
 mod encryption;
+mod encryption_aws;
 mod erasure;
 mod event_index;
 mod faults;

@@ -40,17 +40,15 @@ impl DataKey {
 
     /// The payload as stored: nonce ‖ ciphertext ‖ tag, bound to `seq` and `kind`.
     pub(crate) fn seal(&self, seq: u64, kind: u8, payload: &[u8]) -> Result<Vec<u8>, JournalError> {
+        self.seal_bound(&record_aad(seq, kind), payload)
+    }
+
+    /// The payload as stored: nonce ‖ ciphertext ‖ tag, bound to the associated data `aad`.
+    pub(crate) fn seal_bound(&self, aad: &[u8], payload: &[u8]) -> Result<Vec<u8>, JournalError> {
         let nonce = random_bytes::<NONCE_LEN>()?;
-        let aad = record_aad(seq, kind);
         let sealed = self
             .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: payload,
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: payload, aad })
             .expect("XChaCha20-Poly1305 seals any payload within max_record_bytes");
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
@@ -61,19 +59,17 @@ impl DataKey {
     /// The plaintext of a stored payload, or `None` if it does not open (altered, moved
     /// to another record, or sealed with another key).
     pub(crate) fn open(&self, seq: u64, kind: u8, stored: &[u8]) -> Option<Vec<u8>> {
+        self.open_bound(&record_aad(seq, kind), stored)
+    }
+
+    /// The plaintext of a payload sealed with [`DataKey::seal_bound`] and the same `aad`.
+    pub(crate) fn open_bound(&self, aad: &[u8], stored: &[u8]) -> Option<Vec<u8>> {
         if stored.len() < SEAL_OVERHEAD {
             return None;
         }
         let (nonce, sealed) = stored.split_at(NONCE_LEN);
-        let aad = record_aad(seq, kind);
         self.cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
             .ok()
     }
 }

@@ -3,6 +3,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -66,13 +67,27 @@ pub(crate) struct SealedKey {
     pub sealed: String,
 }
 
+/// A key-encryption key held outside Trailmark (such as an AWS KMS key): it seals and
+/// opens data keys itself, and its key material never reaches this process.
+pub trait ExternalKek: Send + Sync {
+    /// The key's id, recorded with every data key it seals (a KMS key ARN, say).
+    fn id(&self) -> &str;
+    /// The 32-byte `key` sealed, bound to `context`.
+    fn seal(&self, key: &[u8; 32], context: &[u8]) -> Result<Vec<u8>, String>;
+    /// A data key sealed by the key `kek` (the id recorded with it) opened, bound to
+    /// `context`: 32 bytes, or why not.
+    fn open(&self, kek: &str, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, String>;
+}
+
 /// The key-encryption keys of a key file: the current one seals new data keys; older
-/// ones (present only while a rotation is under way) still open what they sealed.
+/// ones (present only while a rotation is under way) still open what they sealed. Or
+/// one [`ExternalKek`] ([`Keyring::external`]).
 pub struct Keyring {
     path: PathBuf,
     /// Index of the current key in `keys`.
     current: usize,
     keys: Vec<Kek>,
+    external: Option<Arc<dyn ExternalKek>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -99,6 +114,7 @@ impl Keyring {
             path: path.to_path_buf(),
             current: 0,
             keys: vec![Kek::new(random_key()?)],
+            external: None,
         };
         keyring.save()?;
         tracing::info!(path = %path.display(), kek = %keyring.current_id(), "created the key-encryption key file");
@@ -153,7 +169,20 @@ impl Keyring {
             path: path.to_path_buf(),
             current,
             keys,
+            external: None,
         })
+    }
+
+    /// A keyring whose only key is `kek`, held elsewhere: errors name it by its id where
+    /// they would name a key file. It is not rotated here (the key service rotates its
+    /// own key material, and what it sealed stays readable).
+    pub fn external(kek: Arc<dyn ExternalKek>) -> Keyring {
+        Keyring {
+            path: PathBuf::from(kek.id()),
+            current: 0,
+            keys: Vec::new(),
+            external: Some(kek),
+        }
     }
 
     /// The key file.
@@ -163,16 +192,28 @@ impl Keyring {
 
     /// Id of the key that seals new data keys (16 hex digits, derived from the key).
     pub fn current_id(&self) -> &str {
-        &self.keys[self.current].id
+        match &self.external {
+            Some(kek) => kek.id(),
+            None => &self.keys[self.current].id,
+        }
     }
 
     /// Ids of every key in the file, the current one included.
     pub fn ids(&self) -> Vec<String> {
-        self.keys.iter().map(|k| k.id.clone()).collect()
+        match &self.external {
+            Some(kek) => vec![kek.id().to_owned()],
+            None => self.keys.iter().map(|k| k.id.clone()).collect(),
+        }
     }
 
     /// Adds a new random key and makes it current (in memory; [`Keyring::save`] writes it).
     pub(crate) fn add_current(&mut self) -> Result<(), JournalError> {
+        if self.external.is_some() {
+            return Err(JournalError::KeyFile {
+                path: self.path.clone(),
+                reason: "an external key-encryption key is rotated by its key service".into(),
+            });
+        }
         self.keys.push(Kek::new(random_key()?));
         self.current = self.keys.len() - 1;
         Ok(())
@@ -189,6 +230,12 @@ impl Keyring {
 
     /// Writes the key file atomically (temp file, fsync, rename, fsync directory), mode 0600.
     pub(crate) fn save(&self) -> Result<(), JournalError> {
+        if self.external.is_some() {
+            return Err(JournalError::KeyFile {
+                path: self.path.clone(),
+                reason: "an external key-encryption key has no key file".into(),
+            });
+        }
         let file = KeyFile {
             format: FORMAT.to_owned(),
             current: self.current_id().to_owned(),
@@ -209,6 +256,19 @@ impl Keyring {
 
     /// Seals a data key for the segment starting at `first_seq` with the current key.
     pub(crate) fn seal(&self, key: &[u8; 32], first_seq: u64) -> Result<SealedKey, JournalError> {
+        if let Some(external) = &self.external {
+            let sealed = external.seal(key, &dek_aad(first_seq)).map_err(|reason| {
+                JournalError::KeyFile {
+                    path: self.path.clone(),
+                    reason: format!("cannot seal a data key: {reason}"),
+                }
+            })?;
+            return Ok(SealedKey {
+                kek: external.id().to_owned(),
+                nonce: String::new(),
+                sealed: hex::encode(sealed),
+            });
+        }
         let kek = &self.keys[self.current];
         let nonce = random_bytes::<24>()?;
         let aad = dek_aad(first_seq);
@@ -235,6 +295,12 @@ impl Keyring {
         sealed: &SealedKey,
         first_seq: u64,
     ) -> Result<Zeroizing<[u8; 32]>, String> {
+        if let Some(external) = &self.external {
+            let bytes =
+                hex::decode(&sealed.sealed).map_err(|e| format!("sealed key is not hex: {e}"))?;
+            let plain = Zeroizing::new(external.open(&sealed.kek, &bytes, &dek_aad(first_seq))?);
+            return exact_key(&plain);
+        }
         let Some(kek) = self.keys.iter().find(|k| k.id == sealed.kek) else {
             return Err(format!(
                 "sealed by key-encryption key {}, which {} does not hold (it holds {})",
@@ -263,16 +329,21 @@ impl Keyring {
                         .to_owned()
                 })?,
         );
-        let mut key = Zeroizing::new([0u8; 32]);
-        if plain.len() != 32 {
-            return Err(format!(
-                "the data key is {} bytes, expected 32",
-                plain.len()
-            ));
-        }
-        key.copy_from_slice(&plain);
-        Ok(key)
+        exact_key(&plain)
     }
+}
+
+/// A data key from the bytes it was sealed as.
+fn exact_key(plain: &[u8]) -> Result<Zeroizing<[u8; 32]>, String> {
+    if plain.len() != 32 {
+        return Err(format!(
+            "the data key is {} bytes, expected 32",
+            plain.len()
+        ));
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(plain);
+    Ok(key)
 }
 
 /// Associated data binding a sealed data key to its segment.
@@ -327,6 +398,42 @@ mod tests {
         assert_eq!(*loaded.open(&sealed, 5).expect("open"), [7; 32]);
         let why = loaded.open(&sealed, 6).expect_err("bound to its segment");
         assert!(why.contains("does not open"), "{why}");
+    }
+
+    /// A stand-in for a key service: "seals" by prefixing the context and flipping bits.
+    struct FakeService;
+
+    impl ExternalKek for FakeService {
+        fn id(&self) -> &str {
+            "arn:fake:key/1"
+        }
+        fn seal(&self, key: &[u8; 32], context: &[u8]) -> Result<Vec<u8>, String> {
+            let mut out = context.to_vec();
+            out.extend(key.iter().map(|b| b ^ 0x5a));
+            Ok(out)
+        }
+        fn open(&self, kek: &str, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
+            if kek != self.id() {
+                return Err(format!("not my key: {kek}"));
+            }
+            let key = sealed
+                .strip_prefix(context)
+                .ok_or("another context".to_owned())?;
+            Ok(key.iter().map(|b| b ^ 0x5a).collect())
+        }
+    }
+
+    #[test]
+    fn an_external_key_seals_and_opens_data_keys_and_is_not_rotated_here() {
+        let mut keyring = Keyring::external(Arc::new(FakeService));
+        assert_eq!(keyring.current_id(), "arn:fake:key/1");
+        let sealed = keyring.seal(&[7; 32], 5).expect("seal");
+        assert_eq!(sealed.kek, "arn:fake:key/1");
+        assert_eq!(*keyring.open(&sealed, 5).expect("open"), [7; 32]);
+        let why = keyring.open(&sealed, 6).expect_err("bound to its segment");
+        assert!(why.contains("another context"), "{why}");
+        assert!(keyring.add_current().is_err());
+        assert!(keyring.save().is_err());
     }
 
     #[test]

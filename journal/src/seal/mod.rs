@@ -15,16 +15,22 @@
 //!   the chain without any key, and with the key
 //!   ([`verify_opening`](crate::verify_opening)) also opens every record.
 //!
+//! - Stores outside the journal (archived bodies, dead letters) get data keys of the
+//!   same kind from [`StoreKey`], in `.dek` files of their own directories, which the
+//!   rotation re-seals the same way.
+//!
 //! An encrypted segment is marked by format version 2 in its header; a plaintext one keeps
 //! version 1, so directories written without encryption open exactly as before.
 
 mod data_key;
 mod keyring;
 mod rotate;
+mod store_key;
 
 pub use data_key::data_key_path;
 pub(crate) use data_key::{
     DataKey, SEAL_OVERHEAD, create_data_key, load_data_key, remove_data_key,
 };
-pub use keyring::Keyring;
+pub use keyring::{ExternalKek, Keyring};
 pub use rotate::{Rotation, rotate_key_file};
+pub use store_key::StoreKey;
