@@ -138,6 +138,19 @@ fn take_staged(
     {
         stage_archive(archive, staging, &mut files)?;
     }
+    // The archive's and dead letters' data keys, after the stores (a key a
+    // staged value needs exists by now). Each is sealed by the
+    // key-encryption key, like the journal's `.dek` files; without them a
+    // restored store's sealed values would not open.
+    let store_keys = source.data.join(crate::at_rest::KEYS_DIR);
+    if store_keys.is_dir() {
+        walk_files(&source.data, &store_keys, &mut |relative, path| {
+            files.push(Staged {
+                path: relative.to_owned(),
+                local: path.to_owned(),
+            });
+        })?;
+    }
 
     // 3. A fresh checkpoint, and the journal up to it.
     source

@@ -606,3 +606,23 @@ fn scheduled_backups_run_keep_the_newest_and_say_when_they_are_late() {
     });
     assert_eq!(server.metric("trailmark_backup_failing"), Some(1.0));
 }
+
+#[test]
+fn an_encrypted_backup_holds_the_sealed_data_keys_of_the_archive() {
+    let (_setup, server, dest) = serving(Some("[encryption]\nenabled = true\n"));
+    put_books(&server, 0, 5, 5, 100);
+    server.wait_until(WAIT, "the bodies archived", |s| {
+        (0..5).all(|n| {
+            s.versions(&format!("book/b{n}"), "")
+                .first()
+                .is_some_and(|v| v["body"].is_object())
+        })
+    });
+    let report = backup(&server, &dest, &[]);
+    let (_, manifest) = manifests(&dest).pop().expect("a manifest");
+    let keys: Vec<&str> = files(&manifest)
+        .filter_map(|f| f["path"].as_str())
+        .filter(|p| p.starts_with("seal-keys/archive/") && p.ends_with(".dek"))
+        .collect();
+    assert!(!keys.is_empty(), "{report} {manifest}");
+}
