@@ -578,7 +578,7 @@ fn count(state: &State, since: Millis) -> u64 {
     match state {
         State::Count(c) if sliding => c.recent.len() as u64,
         State::Count(c) => c.total,
-        State::Distinct(d) => d.values.iter().filter(|(_, t)| *t >= since).count() as u64,
+        State::Distinct(d) => d.count(since),
         State::Temporal(seen) => seen.iter().flatten().filter(|s| s.time >= since).count() as u64,
         State::Ordered(_) => 0,
     }
