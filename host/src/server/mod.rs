@@ -135,7 +135,16 @@ pub async fn serve(config: Config) -> Result<()> {
         archive: query_state.archive.clone(),
         auth: auth_state.clone(),
     });
-    let app = crate::ingest::router(ingest_state)
+    let ingest = crate::ingest::router(ingest_state);
+    let ingest = match &subjects {
+        // `GET /v1/events/{id}` shows the opened values, as the query API does.
+        Some(s) => ingest.layer(axum::middleware::from_fn_with_state(
+            s.clone(),
+            crate::subjects::http::open_tokens,
+        )),
+        None => ingest,
+    };
+    let app = ingest
         .merge(match &subjects {
             Some(s) => crate::query::router(query_state).layer(
                 axum::middleware::from_fn_with_state(s.clone(), crate::subjects::http::open_tokens),
@@ -178,6 +187,14 @@ pub async fn serve(config: Config) -> Result<()> {
     } else {
         warn!("server.audit-reads is off: reads of the trail are not journaled");
         app
+    };
+    // Before the read is audited: the access record holds an author's token.
+    let app = match &subjects {
+        Some(s) => app.layer(axum::middleware::from_fn_with_state(
+            s.clone(),
+            crate::subjects::http::seal_author_param,
+        )),
+        None => app,
     };
     let app = app.layer(axum::middleware::from_fn_with_state(
         auth_state.clone(),

@@ -100,6 +100,15 @@ impl SubjectKeys {
         Ok(token(&id, value, &cipher, &key))
     }
 
+    /// [`SubjectKeys::seal`] when the subject has a key; `None` (and no key
+    /// created) when it has none: erased, or never seen.
+    pub fn seal_existing(&self, value: &str) -> Result<Option<String>, KeyError> {
+        let id = self.subject_id(value);
+        Ok(self
+            .key(&id, false)?
+            .map(|(cipher, key)| token(&id, value, &cipher, &key)))
+    }
+
     /// [`SubjectKeys::seal`] when the subject's key is in memory; `None`
     /// (and no file read or written) when it is not.
     pub fn seal_cached(&self, value: &str) -> Option<String> {

@@ -134,6 +134,17 @@ impl Subjects {
         Ok(Some(spans::splice(detail, &found)))
     }
 
+    /// What the stores hold as the `author` of changes by `author`: its token
+    /// when `author` is a subject path and the subject has a key; `None`
+    /// when it is not sealed (not a subject path), or the subject has no key
+    /// (erased, or never seen: its changes, if any, read as erased).
+    pub fn author_token(&self, author: &str) -> Result<Option<String>, KeyError> {
+        if !self.paths.contains(&["author"]) || author.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        self.keys.seal_existing(author)
+    }
+
     /// Opens every token in `value`, in place: its plaintext, or [`ERASED`].
     pub fn open_json(&self, value: &mut Value) {
         match value {

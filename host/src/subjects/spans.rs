@@ -45,6 +45,18 @@ impl PathTree {
         root
     }
 
+    /// Whether `path` is one of the configured paths.
+    pub(crate) fn contains(&self, path: &[&str]) -> bool {
+        let mut node = self;
+        for key in path {
+            match node.children.iter().find(|(k, _)| k == key) {
+                Some((_, child)) => node = child,
+                None => return false,
+            }
+        }
+        node.leaf
+    }
+
     /// Every string at a configured path of `detail` (a JSON object's text),
     /// as its range in `detail` (quotes included) and its unescaped value, in
     /// order of position. Nothing when `detail` is not a JSON object.
@@ -205,6 +217,15 @@ mod tests {
         let detail = r#"{"data":{"email":"a@x.org"}}"#;
         assert_eq!(found(&["data", "data.email"], detail).len(), 1);
         assert_eq!(found(&["data", "data.email"], r#"{"data":"x"}"#).len(), 1);
+    }
+
+    #[test]
+    fn configured_paths_are_known_and_their_prefixes_are_not() {
+        let paths = tree(&["author", "data.email"]);
+        assert!(paths.contains(&["author"]));
+        assert!(paths.contains(&["data", "email"]));
+        assert!(!paths.contains(&["data"]), "a prefix only");
+        assert!(!paths.contains(&["email"]));
     }
 
     #[test]

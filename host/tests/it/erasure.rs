@@ -51,6 +51,16 @@ fn erasing_one_subject_leaves_others_readable_is_journaled_and_verify_passes() {
     assert_eq!(alice[0]["author"], ALICE, "{alice:?}");
     assert_eq!(alice[0]["body"]["email"], ALICE, "{alice:?}");
 
+    // A query by a sealed author finds its changes, and the event reads
+    // opened; the read's access record holds the token, not the value.
+    let by_alice = server.changes(&format!("author={ALICE}"));
+    assert_eq!(by_alice.len(), 1, "{by_alice:?}");
+    assert_eq!(by_alice[0]["author"], ALICE, "{by_alice:?}");
+    let id = by_alice[0]["event-id"].as_str().expect("event id");
+    let (status, event) = server.get(&format!("/v1/events/{id}")).expect("event");
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["detail"]["author"], ALICE, "{event}");
+
     let data = root.join("data");
     for who in [ALICE, BOB] {
         assert_eq!(files_containing(&data, who), Vec::<PathBuf>::new(), "{who}");
@@ -76,6 +86,11 @@ fn erasing_one_subject_leaves_others_readable_is_journaled_and_verify_passes() {
     let bob = server.versions("patient/p-b", "");
     assert_eq!(bob[0]["author"], BOB, "{bob:?}");
     assert_eq!(bob[0]["body"]["email"], BOB, "{bob:?}");
+    assert!(
+        server.changes(&format!("author={ALICE}")).is_empty(),
+        "an erased author is found no more"
+    );
+    assert_eq!(server.changes(&format!("author={BOB}")).len(), 1);
 
     let actions = server.changes("source=trailmark&entity-type=trailmark.admin-action");
     let erasures: Vec<String> = actions
