@@ -30,6 +30,7 @@ use crate::engine::Engine;
 use crate::engine::pipeline::PipelineIntake;
 use crate::ingest::IngestState;
 use crate::query::QueryState;
+use trailmark_backends::{ArchiveStore, MetadataStore};
 
 /// Run the server until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
@@ -93,11 +94,26 @@ pub async fn serve(config: Config) -> Result<()> {
         metadata: engine.stores.metadata.clone(),
         archive: engine.stores.archive.clone(),
     };
+    // The viewer reads opened values and finds a sealed author by its value.
+    let (viewer_metadata, viewer_archive): (Arc<dyn MetadataStore>, Arc<dyn ArchiveStore>) =
+        match &subjects {
+            Some(s) => (
+                Arc::new(crate::subjects::opened::OpenedMetadata {
+                    inner: query_state.metadata.clone(),
+                    subjects: s.clone(),
+                }),
+                Arc::new(crate::subjects::opened::OpenedArchive {
+                    inner: query_state.archive.clone(),
+                    subjects: s.clone(),
+                }),
+            ),
+            None => (query_state.metadata.clone(), query_state.archive.clone()),
+        };
     let viewer_state = config.viewer.enabled.then(|| {
         Arc::new(
             trailmark_viewer::ViewerState::new(
-                query_state.metadata.clone(),
-                query_state.archive.clone(),
+                viewer_metadata,
+                viewer_archive,
                 Arc::new(viewer::HostTrail {
                     pipeline: pipeline.clone(),
                     auth: auth_state.clone(),
@@ -106,6 +122,7 @@ pub async fn serve(config: Config) -> Result<()> {
                     metrics: metrics.clone(),
                     reload: engine.reload_status.clone(),
                     checkpoint_interval: config.journal.checkpoint_interval,
+                    subjects: subjects.clone(),
                 }),
                 credentials,
             )

@@ -161,6 +161,25 @@ pub struct HostTrail {
     pub reload: Arc<Mutex<ReloadStatus>>,
     /// How often the journal head is signed (`[journal] checkpoint-interval`).
     pub checkpoint_interval: std::time::Duration,
+    /// With `[subjects]`: an event's tokens are shown opened.
+    pub subjects: Option<Arc<crate::subjects::Subjects>>,
+}
+
+impl HostTrail {
+    /// The envelope's JSON, its tokens opened when values are sealed.
+    fn shown_envelope(&self, event: &trailmark_backends::Event) -> Vec<u8> {
+        let json = envelope::to_json(event);
+        let Some(subjects) = &self.subjects else {
+            return json;
+        };
+        match serde_json::from_slice::<serde_json::Value>(&json) {
+            Ok(mut value) => {
+                subjects.open_json(&mut value);
+                serde_json::to_vec(&value).unwrap_or(json)
+            }
+            Err(_) => json,
+        }
+    }
 }
 
 impl Trail for HostTrail {
@@ -191,7 +210,7 @@ impl Trail for HostTrail {
             seq,
             hash: hex::encode(stored.hash),
             chain: chain_check(journal, &stored),
-            envelope: envelope::to_json(&record.event),
+            envelope: self.shown_envelope(&record.event),
             matched: record.rules,
             ruleset: record.ruleset,
         }))

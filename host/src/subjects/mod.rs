@@ -16,6 +16,7 @@
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod opened;
 mod spans;
 
 use std::path::Path;
@@ -145,11 +146,21 @@ impl Subjects {
         self.keys.seal_existing(author)
     }
 
+    /// `text` opened when it is a token (its plaintext, or [`ERASED`]), else
+    /// as it is.
+    pub fn open_text(&self, text: &str) -> String {
+        if text.starts_with(TOKEN_PREFIX) {
+            self.keys.unseal(text).unwrap_or_else(|| ERASED.to_owned())
+        } else {
+            text.to_owned()
+        }
+    }
+
     /// Opens every token in `value`, in place: its plaintext, or [`ERASED`].
     pub fn open_json(&self, value: &mut Value) {
         match value {
             Value::String(s) if s.starts_with(TOKEN_PREFIX) => {
-                *s = self.keys.unseal(s).unwrap_or_else(|| ERASED.to_owned());
+                *s = self.open_text(s);
             }
             Value::String(s) => {
                 // A body archived as JSON text inside a string field.

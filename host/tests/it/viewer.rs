@@ -538,3 +538,52 @@ fn viewer_pages_that_show_the_trail_write_one_access_record_each() {
         assert!(record["bytes"].as_u64().is_some_and(|b| b > 0), "{record}");
     }
 }
+
+#[test]
+fn with_sealed_subjects_the_viewer_finds_and_shows_values_not_tokens() {
+    let setup = Setup::new().standard();
+    setup.config("[subjects]\npaths = [\"author\", \"data.email\"]\n");
+    let server = setup.start();
+    let url = server.url.clone();
+    let entry = state_change(
+        "patient",
+        "p1",
+        "insert",
+        "ann.subject",
+        Some(json!({"email": "ann@example.org", "ward": 7})),
+    );
+    let (status, body) = put_events(&server, &[entry]);
+    assert_eq!(status, 200, "{body}");
+    let id = first_event_id(&body);
+    server.wait_until(Duration::from_secs(20), "the body archived", |s| {
+        s.versions("patient/p1", "")
+            .first()
+            .is_some_and(|v| v["body"].is_object())
+    });
+    let cookie = sign_in(&url, &server.token().expect("admin token"));
+    let cookie = Some(cookie.as_str());
+
+    for page in [
+        "/?q=author%3Aann.subject".to_owned(),
+        format!("/ui/events/{id}"),
+        "/ui/entities/patient/p1".to_owned(),
+    ] {
+        let (status, _, html) = get(&format!("{url}{page}"), cookie);
+        assert_eq!(status, 200, "{page}: {html}");
+        assert!(
+            html.contains("ann.subject"),
+            "{page} shows the author: {html}"
+        );
+        assert!(!html.contains("tm1:"), "{page} shows no token: {html}");
+    }
+    let (_, _, entity) = get(&format!("{url}/ui/entities/patient/p1"), cookie);
+    assert!(
+        entity.contains("ann@example.org"),
+        "the body opened: {entity}"
+    );
+    let (_, _, search) = get(&format!("{url}/?q=author%3Aann.subject"), cookie);
+    assert!(
+        search.contains("/ui/entities/patient/p1"),
+        "a sealed author is found by value: {search}"
+    );
+}
