@@ -169,6 +169,22 @@ fn sealed_stores_setup() -> Setup {
 
 /// The three personal events read back whole: history with their bodies, dead letters
 /// with their events.
+/// Wait until every one of [`personal_events`] is archived and dead-lettered.
+pub(crate) fn wait_archived_and_dead_lettered(server: &Server, within: Duration) {
+    server.wait_until(within, "archived and dead-lettered", |s| {
+        (0..3).all(|i| {
+            s.versions(&format!("patient/p-{i}"), "")
+                .first()
+                .is_some_and(|v| !v["body"].is_null())
+        }) && s
+            .dead_letters()
+            .iter()
+            .filter(|d| d["rule"] == "reject")
+            .count()
+            == 3
+    });
+}
+
 pub(crate) fn assert_personal_events_read(server: &Server) {
     for i in 0..3 {
         let versions = server.versions(&format!("patient/p-{i}"), "");
@@ -197,18 +213,7 @@ fn archived_bodies_and_dead_letters_are_sealed_read_back_and_survive_rotation() 
     let root = setup.path();
     let server = setup.start();
     put_accepted(&server, &personal_events());
-    server.wait_until(Duration::from_secs(30), "archived and dead-lettered", |s| {
-        (0..3).all(|i| {
-            s.versions(&format!("patient/p-{i}"), "")
-                .first()
-                .is_some_and(|v| !v["body"].is_null())
-        }) && s
-            .dead_letters()
-            .iter()
-            .filter(|d| d["rule"] == "reject")
-            .count()
-            == 3
-    });
+    wait_archived_and_dead_lettered(&server, Duration::from_secs(30));
     assert_personal_events_read(&server);
     assert!(server.stop().success());
 

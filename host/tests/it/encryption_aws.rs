@@ -11,7 +11,9 @@ use std::time::Duration;
 use trailmark_backends_aws::AwsTarget;
 
 use crate::common::{Setup, cli, files_containing, moto_url, put_accepted, stdout_json};
-use crate::encryption::{AUTHOR, BODY, assert_personal_events_read, personal_events};
+use crate::encryption::{
+    AUTHOR, BODY, assert_personal_events_read, personal_events, wait_archived_and_dead_lettered,
+};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -79,18 +81,7 @@ fn a_kms_key_seals_the_journal_the_archive_and_the_dead_letters() {
     let root = setup.path();
     let server = setup.start();
     put_accepted(&server, &personal_events());
-    server.wait_until(Duration::from_secs(60), "archived and dead-lettered", |s| {
-        (0..3).all(|i| {
-            s.versions(&format!("patient/p-{i}"), "")
-                .first()
-                .is_some_and(|v| !v["body"].is_null())
-        }) && s
-            .dead_letters()
-            .iter()
-            .filter(|d| d["rule"] == "reject")
-            .count()
-            == 3
-    });
+    wait_archived_and_dead_lettered(&server, Duration::from_secs(60));
     assert_personal_events_read(&server);
     assert!(server.stop().success());
 
