@@ -46,9 +46,11 @@ pub const KEYS_DIR: &str = "seal-keys";
 pub const ARCHIVE_KEYS: &str = "archive";
 /// The dead letters' data keys: `<data>/seal-keys/dead-letters/`.
 pub const DEAD_LETTER_KEYS: &str = "dead-letters";
+/// The lake's data keys (its rows' bodies): `<data>/seal-keys/lake/`.
+pub const LAKE_KEYS: &str = "lake";
 /// The data key directories of every sealed store of the data directory `data`.
 pub fn key_dirs(data: &Path) -> Vec<PathBuf> {
-    [ARCHIVE_KEYS, DEAD_LETTER_KEYS]
+    [ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS]
         .iter()
         .map(|store| data.join(KEYS_DIR).join(store))
         .collect()

@@ -38,7 +38,7 @@ use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_journal::Journal;
 use trailmark_runtime::{Runtime, RuntimeConfig};
 
-use crate::at_rest::{ARCHIVE_KEYS, DEAD_LETTER_KEYS, SealedArchive, Sealer};
+use crate::at_rest::{ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SealedArchive, Sealer};
 use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
@@ -142,10 +142,10 @@ impl Engine {
         .await?
         .context("loading the key-encryption key ([encryption] key-file)")?;
         if config.encryption.enabled && config.lake.enabled {
-            warn!(
-                "[encryption] seals the journal, archived bodies and dead letters, not the \
-                 lake's Parquet files, which hold every change in plaintext for query engines: \
-                 set [lake] enabled = false, or keep the lake on an encrypted volume or bucket"
+            info!(
+                "[encryption] seals the lake's bodies too (the entity's data, or a non-change \
+                 event's detail); its other columns stay plaintext for query engines, and \
+                 `author` is a token only when it is a [subjects] path"
             );
         }
         let sealer = |store: &str| {
@@ -313,8 +313,9 @@ impl Engine {
             // lake builds its own client runtime.
             let (pipeline, settings, data) =
                 (pipeline.clone(), config.lake.clone(), config.data.clone());
+            let bodies = keyring.is_some().then(|| sealer(LAKE_KEYS));
             let export = tokio::task::spawn_blocking(move || {
-                crate::lake::LakeExport::start(pipeline, &settings, &data)
+                crate::lake::LakeExport::start(pipeline, &settings, &data, bodies)
             })
             .await?
             .context("starting the lake export ([lake] in trailmark.toml)")?;

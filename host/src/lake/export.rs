@@ -16,6 +16,7 @@ use trailmark_journal::{Journal, StoredRecord};
 use trailmark_lake::{Exporter, LakeError, LakeStore, Published, Row, Table};
 
 use super::settings::LakeSettings;
+use crate::at_rest::Sealer;
 use crate::engine::envelope;
 use crate::engine::pipeline::Pipeline;
 use crate::engine::records::{EventRecord, kind};
@@ -31,6 +32,10 @@ const RETRY: Duration = Duration::from_secs(1);
 /// dispatch run first and the lake catches up as they idle, from the
 /// journal, which keeps what the lake has not exported.
 const NICE: i32 = 10;
+
+/// What a sealed lake body is bound to, before its event id: a body moved
+/// to another event's row does not open.
+const LAKE_BODY_AAD: &[u8] = b"trailmark-lake-body-v1\n";
 
 enum Command {
     /// Close the open files after reading up to the journal's head.
@@ -50,10 +55,13 @@ pub struct LakeExport {
 impl LakeExport {
     /// Start exporting the journal of `pipeline` into the lake `settings`
     /// name, from where the marker in `data` says it stopped.
+    /// `bodies`: with `[encryption]` on, seals each row's `body` (the
+    /// entity's data, or a non-change event's detail) before it is written.
     pub fn start(
         pipeline: Arc<Pipeline>,
         settings: &LakeSettings,
         data: &std::path::Path,
+        bodies: Option<Arc<Sealer>>,
     ) -> Result<LakeExport, LakeError> {
         let store: Arc<dyn LakeStore> = super::open_store(settings, data)?;
         let location = store.location();
@@ -71,7 +79,7 @@ impl LakeExport {
                 let retain_from = retain_from.clone();
                 move || {
                     lower_priority();
-                    run(&pipeline, exporter, &rx, &retain_from);
+                    run(&pipeline, exporter, &rx, &retain_from, bodies.as_deref());
                 }
             })
             .map_err(|e| LakeError::Io {
@@ -134,6 +142,7 @@ fn run(
     mut exporter: Exporter,
     commands: &Receiver<Command>,
     retain_from: &AtomicU64,
+    bodies: Option<&Sealer>,
 ) {
     let mut buffer = Vec::new();
     loop {
@@ -142,6 +151,7 @@ fn run(
             &pipeline.rules().set,
             &mut exporter,
             &mut buffer,
+            bodies,
         )
         .and_then(|()| {
             if exporter.due(now_ms()) {
@@ -165,6 +175,7 @@ fn run(
                     &pipeline.rules().set,
                     &mut exporter,
                     &mut buffer,
+                    bodies,
                 )
                 .and_then(|()| close(&mut exporter))
                 .map_err(|e| e.to_string());
@@ -225,6 +236,7 @@ fn catch_up(
     set: &RuleSet,
     exporter: &mut Exporter,
     buffer: &mut Vec<u8>,
+    bodies: Option<&Sealer>,
 ) -> Result<(), LakeError> {
     let head = journal.head().seq;
     let mut from = exporter.next_seq();
@@ -253,7 +265,8 @@ fn catch_up(
         }
         let now = now_ms();
         let (row, tables) = if lake_rules {
-            row_of(&record, set, buffer).map_or((None, Vec::new()), |(row, t)| (Some(row), t))
+            row_of(&record, set, buffer, bodies)?
+                .map_or((None, Vec::new()), |(row, t)| (Some(row), t))
         } else {
             (None, Vec::new())
         };
@@ -267,14 +280,23 @@ fn catch_up(
 
 /// The lake row of a journal record, and the tables it goes to: an event
 /// some enabled `target: lake` rules match (several rules naming one table
-/// make one row there).
-fn row_of(record: &StoredRecord, set: &RuleSet, buffer: &mut Vec<u8>) -> Option<(Row, Vec<Table>)> {
+/// make one row there). With `bodies`, the row's body is sealed.
+fn row_of(
+    record: &StoredRecord,
+    set: &RuleSet,
+    buffer: &mut Vec<u8>,
+    bodies: Option<&Sealer>,
+) -> Result<Option<(Row, Vec<Table>)>, LakeError> {
     if record.kind != kind::EVENT {
-        return None;
+        return Ok(None);
     }
-    let stored: EventRecord = serde_json::from_slice(&record.payload).ok()?;
+    let Ok(stored) = serde_json::from_slice::<EventRecord>(&record.payload) else {
+        return Ok(None);
+    };
     envelope::write_for_matching(&stored.event, buffer);
-    let matched = set.matching_all(buffer).ok()?;
+    let Ok(matched) = set.matching_all(buffer) else {
+        return Ok(None);
+    };
     let mut tables: Vec<Table> = matched
         .iter()
         .filter(|r| r.rule.enabled)
@@ -286,12 +308,20 @@ fn row_of(record: &StoredRecord, set: &RuleSet, buffer: &mut Vec<u8>) -> Option<
         })
         .collect();
     if tables.is_empty() {
-        return None;
+        return Ok(None);
     }
     tables.sort();
     tables.dedup();
-    Some((
-        Row::from_event(record.seq, record.timestamp_ms, &stored.event),
-        tables,
-    ))
+    let mut row = Row::from_event(record.seq, record.timestamp_ms, &stored.event);
+    if let (Some(sealer), Some(body)) = (bodies, &row.body) {
+        let what = || format!("the lake body of event {}", stored.event.id);
+        let mut aad = LAKE_BODY_AAD.to_vec();
+        aad.extend_from_slice(stored.event.id.as_bytes());
+        let sealed = sealer
+            .seal_text(&what, &aad, body)
+            .map_err(|e| LakeError::Invalid(e.to_string()))?
+            .into_owned();
+        row.body = Some(sealed);
+    }
+    Ok(Some((row, tables)))
 }

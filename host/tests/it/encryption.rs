@@ -161,14 +161,11 @@ fn sealed_stores_setup() -> Setup {
     setup.plugin("rejecter", "fixture-rejecter");
     setup.test_rule("reject", "rejecter", "");
     setup.config(
-        "[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\nkey-file = \"keys/trail.kek\"\n\
-         [lake]\nenabled = false\n",
+        "[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\nkey-file = \"keys/trail.kek\"\n",
     );
     setup
 }
 
-/// The three personal events read back whole: history with their bodies, dead letters
-/// with their events.
 /// Wait until every one of [`personal_events`] is archived and dead-lettered.
 pub(crate) fn wait_archived_and_dead_lettered(server: &Server, within: Duration) {
     server.wait_until(within, "archived and dead-lettered", |s| {
@@ -185,6 +182,8 @@ pub(crate) fn wait_archived_and_dead_lettered(server: &Server, within: Duration)
     });
 }
 
+/// The three personal events read back whole: history with their bodies, dead letters
+/// with their events.
 pub(crate) fn assert_personal_events_read(server: &Server) {
     for i in 0..3 {
         let versions = server.versions(&format!("patient/p-{i}"), "");
@@ -215,6 +214,9 @@ fn archived_bodies_and_dead_letters_are_sealed_read_back_and_survive_rotation() 
     put_accepted(&server, &personal_events());
     wait_archived_and_dead_lettered(&server, Duration::from_secs(30));
     assert_personal_events_read(&server);
+    // The lake's files too (its bodies are sealed; the scan covers them).
+    let lake = crate::lake::flush(&server);
+    assert!(lake["rows"].as_u64() >= Some(3), "{lake}");
     assert!(server.stop().success());
 
     let data = root.join("data");

@@ -646,3 +646,52 @@ fn the_exporter_runs_at_a_lower_cpu_priority_than_ingest() {
         |_| thread_nice(pid, "lake-export") == Some(server_nice + 10),
     );
 }
+
+/// With `[encryption]` on, the lake's bodies are sealed: a query engine
+/// reads every other column, and `body` only as a sealed value.
+#[test]
+fn with_encryption_duckdb_reads_the_columns_and_only_sealed_bodies() {
+    let Some(python) = duckdb_python() else {
+        return;
+    };
+    let setup = Setup::new().standard();
+    setup.config("[encryption]\nenabled = true\n");
+    let server = setup.start();
+    let entries: Vec<Value> = (0..3)
+        .map(|i| {
+            change(
+                &format!("sealed-{i}"),
+                "insert",
+                "ann",
+                "2026-11-25T10:00:00Z",
+                json!({"card": "4111-1111-1111-1111", "n": i}),
+            )
+        })
+        .collect();
+    let (status, body) = put_events(&server, &entries);
+    assert_eq!(status, 200, "{body}");
+    flush(&server);
+    let answers = duckdb(
+        &python,
+        &duckdb_ddl(setup.path()),
+        &[
+            "SELECT entity_id, author, body FROM changes WHERE entity_id LIKE 'sealed-%' \
+             ORDER BY entity_id",
+        ],
+    );
+    let rows = answers[0].clone().expect("query");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], format!("sealed-{i}"), "{row}");
+        assert_eq!(row[1], "ann", "not a subject path: {row}");
+        let body = row[2].as_str().expect("body text");
+        assert!(body.starts_with("tmseal1:"), "{row}");
+        assert!(!body.contains("4111"), "{row}");
+    }
+    let keys = setup.path().join("data/seal-keys/lake");
+    assert!(
+        names_under(&keys).iter().any(|n| n.ends_with(".dek")),
+        "a data key for the lake"
+    );
+}
