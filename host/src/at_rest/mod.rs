@@ -48,9 +48,11 @@ pub const ARCHIVE_KEYS: &str = "archive";
 pub const DEAD_LETTER_KEYS: &str = "dead-letters";
 /// The lake's data keys (its rows' bodies): `<data>/seal-keys/lake/`.
 pub const LAKE_KEYS: &str = "lake";
+/// The subject keys' data keys (`[subjects]`): `<data>/seal-keys/subjects/`.
+pub const SUBJECT_KEYS: &str = "subjects";
 /// The data key directories of every sealed store of the data directory `data`.
 pub fn key_dirs(data: &Path) -> Vec<PathBuf> {
-    [ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS]
+    [ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SUBJECT_KEYS]
         .iter()
         .map(|store| data.join(KEYS_DIR).join(store))
         .collect()

@@ -38,7 +38,9 @@ use trailmark_backends::{ArchiveStore, MetadataStore};
 use trailmark_journal::Journal;
 use trailmark_runtime::{Runtime, RuntimeConfig};
 
-use crate::at_rest::{ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SealedArchive, Sealer};
+use crate::at_rest::{
+    ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SUBJECT_KEYS, SealedArchive, Sealer,
+};
 use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
@@ -83,6 +85,9 @@ pub struct Engine {
     pub rule_count: usize,
     /// The lake exporter (`[lake] enabled`, the default).
     pub lake: Option<Arc<crate::lake::LakeExport>>,
+    /// Seals the subject keys (`[subjects]`) with the key-encryption key when
+    /// `[encryption]` is on; reads plaintext ones either way.
+    pub subject_keys: Arc<Sealer>,
     data: PathBuf,
     journal: Arc<Journal>,
     dispatcher: Arc<Dispatcher>,
@@ -325,6 +330,7 @@ impl Engine {
         };
         Ok(Engine {
             lake,
+            subject_keys: sealer(SUBJECT_KEYS),
             pipeline,
             reloader,
             reload_status,

@@ -41,8 +41,12 @@ pub async fn serve(config: Config) -> Result<()> {
     let intake: Arc<dyn crate::ingest::Intake> = Arc::new(PipelineIntake(pipeline.clone()));
     // Crypto-shredding: producers' events are sealed per subject before the
     // pipeline sees them; the query API opens the tokens on the way out.
-    let subjects = crate::subjects::Subjects::open(&config.subjects, &config.data)
-        .context("opening the subject key store")?;
+    let subjects = crate::subjects::Subjects::open(
+        &config.subjects,
+        &config.data,
+        Some(engine.subject_keys.clone()),
+    )
+    .context("opening the subject key store")?;
     let intake: Arc<dyn crate::ingest::Intake> = match &subjects {
         Some(subjects) => Arc::new(crate::subjects::intake::SealingIntake {
             inner: intake,

@@ -16,6 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::TOKEN_PREFIX;
+use crate::at_rest::Sealer;
 
 /// The key store's directory, in the data directory.
 pub const DIR: &str = "subject-keys";
@@ -41,6 +42,10 @@ pub enum KeyError {
     /// No system randomness.
     #[error("no system randomness for a subject key: {0}")]
     Random(String),
+    /// A subject key sealed by the key-encryption key could not be sealed or
+    /// opened (the message names the files).
+    #[error("{0}")]
+    Sealed(String),
     /// A subject id is not one (`erase` takes the 32 hex digits `subject-id` prints).
     #[error("`{0}` is not a subject id (32 hex digits, as `trailmark subjects id VALUE` prints)")]
     BadId(String),
@@ -60,11 +65,26 @@ pub struct SubjectKeys {
     secret: [u8; 32],
     #[allow(clippy::type_complexity)]
     cache: Mutex<HashMap<String, (Arc<XChaCha20Poly1305>, [u8; 32])>>,
+    /// Seals new keys when encryption is on, opens sealed ones.
+    sealer: Option<Arc<Sealer>>,
 }
 
+/// What a sealed subject key is bound to, before its subject id: a key file
+/// copied under another subject's name does not open.
+const KEY_AAD: &[u8] = b"trailmark-subject-key-v1\n";
+
 impl SubjectKeys {
-    /// Opens (creating) the store in `dir`.
+    /// Opens (creating) the store in `dir`, its keys in plaintext files.
     pub fn open(dir: &Path) -> Result<SubjectKeys, KeyError> {
+        Self::open_sealed(dir, None)
+    }
+
+    /// Opens (creating) the store in `dir`. With a `sealer` that is on
+    /// (`[encryption]`), new keys are written sealed by the key-encryption
+    /// key (a data key per day in `<data>/seal-keys/subjects/`), so a copy of
+    /// the data directory without the key file opens no token; keys written
+    /// before, in plaintext, are still read. Erasure works the same on both.
+    pub fn open_sealed(dir: &Path, sealer: Option<Arc<Sealer>>) -> Result<SubjectKeys, KeyError> {
         fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;
         let secret_path = dir.join(SECRET_FILE);
         let secret = match read_key(&secret_path)? {
@@ -79,6 +99,7 @@ impl SubjectKeys {
             dir: dir.to_path_buf(),
             secret,
             cache: Mutex::default(),
+            sealer,
         })
     }
 
@@ -129,7 +150,13 @@ impl SubjectKeys {
         if bytes.len() < 24 {
             return None;
         }
-        let (cipher, _) = self.key(id, false).ok()??;
+        let (cipher, _) = match self.key(id, false) {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, subject = id, "a subject key could not be read; its values show as erased");
+                return None;
+            }
+        };
         let (nonce, sealed) = bytes.split_at(24);
         let plain = cipher
             .decrypt(
@@ -158,7 +185,10 @@ impl SubjectKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(io(&path, "open for erasure")(e)),
         };
-        file.write_all(&[0; 32])
+        // Every byte, a sealed key's too: a crash before the removal leaves
+        // a file of zeros, which reads as erased.
+        let len = file.metadata().map_err(io(&path, "stat"))?.len();
+        file.write_all(&vec![0; usize::try_from(len).unwrap_or(32).max(32)])
             .and_then(|()| file.sync_all())
             .map_err(io(&path, "overwrite"))?;
         fs::remove_file(&path).map_err(io(&path, "remove"))?;
@@ -182,15 +212,21 @@ impl SubjectKeys {
         let path = self.dir.join(format!("{id}.key"));
         // All zeros: an erasure overwrote it and stopped (a crash) before
         // removing it. The subject is erased: finish the job.
-        let found = read_key(&path)?.filter(|key| *key != [0; 32]);
-        if found.is_none() && path.exists() {
-            fs::remove_file(&path).map_err(io(&path, "remove erased key"))?;
-        }
+        let found = match fs::read(&path) {
+            Ok(bytes) if bytes.iter().all(|b| *b == 0) => {
+                fs::remove_file(&path).map_err(io(&path, "remove erased key"))?;
+                None
+            }
+            Ok(bytes) => Some(self.unsealed(id, &path, &bytes)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&path, "read")(e)),
+        };
         let key = match found {
             Some(key) => key,
             None if create => {
                 let key = random_key()?;
-                write_new(&path, &key)?;
+                let stored = self.sealed(id, &path, &key)?;
+                write_new(&path, &stored)?;
                 key
             }
             None => return Ok(None),
@@ -199,6 +235,45 @@ impl SubjectKeys {
         cache.insert(id.to_owned(), (cipher.clone(), key));
         Ok(Some((cipher, key)))
     }
+}
+
+impl SubjectKeys {
+    /// What is written for subject `id`'s new `key`: sealed when the sealer is
+    /// on, else the 32 bytes.
+    fn sealed(&self, id: &str, path: &Path, key: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(key.to_vec());
+        };
+        let what = || format!("subject key {}", path.display());
+        sealer
+            .seal(&what, &key_aad(id), key)
+            .map(|sealed| sealed.into_owned())
+            .map_err(|e| KeyError::Sealed(e.to_string()))
+    }
+
+    /// Subject `id`'s key from its file's `bytes`: opened when sealed, as it
+    /// is when written in plaintext.
+    fn unsealed(&self, id: &str, path: &Path, bytes: &[u8]) -> Result<[u8; 32], KeyError> {
+        let plain = match &self.sealer {
+            Some(sealer) => {
+                let what = || format!("subject key {}", path.display());
+                sealer
+                    .open(&what, &key_aad(id), bytes)
+                    .map_err(|e| KeyError::Sealed(e.to_string()))?
+            }
+            None => std::borrow::Cow::Borrowed(bytes),
+        };
+        plain
+            .as_ref()
+            .try_into()
+            .map_err(|_| KeyError::Invalid(path.to_path_buf()))
+    }
+}
+
+fn key_aad(id: &str) -> Vec<u8> {
+    let mut aad = KEY_AAD.to_vec();
+    aad.extend_from_slice(id.as_bytes());
+    aad
 }
 
 /// The token of `value` of subject `id`, sealed with the subject's `cipher`,
@@ -239,7 +314,7 @@ fn read_key(path: &Path) -> Result<Option<[u8; 32]>, KeyError> {
 /// Writes a new key file (mode 0600, fsynced, the directory fsynced). The
 /// caller removed any file of that name under the cache lock: `O_EXCL` only
 /// turns a writer in another process into an error instead of a lost key.
-fn write_new(path: &Path, key: &[u8; 32]) -> Result<(), KeyError> {
+fn write_new(path: &Path, key: &[u8]) -> Result<(), KeyError> {
     trailmark_durable_file::create_new_synced(path, key, Some(0o600))
         .map(drop)
         .map_err(durable)
@@ -258,4 +333,53 @@ fn random_key() -> Result<[u8; 32], KeyError> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| KeyError::Random(e.to_string()))?;
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::at_rest::{MAGIC, SUBJECT_KEYS};
+    use trailmark_journal::Keyring;
+
+    fn sealer(data: &Path, on: bool) -> Arc<Sealer> {
+        let key_file = data.join("trail.kek");
+        let keyring = on.then(|| {
+            let (keyring, _) = Keyring::load_or_create(&key_file).expect("key file");
+            Arc::new(keyring)
+        });
+        Arc::new(Sealer::new(data, SUBJECT_KEYS, keyring, key_file))
+    }
+
+    #[test]
+    fn keys_are_sealed_by_the_key_file_and_plaintext_ones_still_read() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let dir = data.path().join(DIR);
+        // A key written before encryption was on.
+        let plain = SubjectKeys::open(&dir).expect("open");
+        let old = plain.seal("old@x.org").expect("seal");
+
+        let keys = SubjectKeys::open_sealed(&dir, Some(sealer(data.path(), true))).expect("open");
+        let new = keys.seal("new@x.org").expect("seal");
+        let file = dir.join(format!("{}.key", keys.subject_id("new@x.org")));
+        let stored = fs::read(&file).expect("key file");
+        assert!(stored.starts_with(MAGIC), "sealed: {stored:?}");
+
+        let reopened =
+            SubjectKeys::open_sealed(&dir, Some(sealer(data.path(), true))).expect("reopen");
+        assert_eq!(reopened.unseal(&new).as_deref(), Some("new@x.org"));
+        assert_eq!(reopened.unseal(&old).as_deref(), Some("old@x.org"));
+
+        // Without the key file the sealed key does not open; nothing is
+        // created in its place.
+        let keyless =
+            SubjectKeys::open_sealed(&dir, Some(sealer(data.path(), false))).expect("open");
+        assert_eq!(keyless.unseal(&new), None);
+        assert_eq!(fs::read(&file).expect("still there"), stored);
+
+        // An erasure cut short after zeroing a sealed key reads as erased.
+        fs::write(&file, vec![0u8; stored.len()]).expect("zero it");
+        let after = SubjectKeys::open_sealed(&dir, Some(sealer(data.path(), true))).expect("open");
+        assert_eq!(after.unseal(&new), None, "erased");
+        assert!(!file.exists(), "the erasure is finished");
+    }
 }

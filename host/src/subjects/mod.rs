@@ -67,10 +67,12 @@ pub struct Subjects {
 }
 
 impl Subjects {
-    /// `None` when no path is configured; else the key store under `data`.
+    /// `None` when no path is configured; else the key store under `data`,
+    /// its keys sealed by `sealer` (see [`SubjectKeys::open_sealed`]).
     pub fn open(
         settings: &SubjectSettings,
         data: &Path,
+        sealer: Option<Arc<crate::at_rest::Sealer>>,
     ) -> Result<Option<Arc<Subjects>>, KeyError> {
         if settings.paths.is_empty() {
             return Ok(None);
@@ -82,7 +84,7 @@ impl Subjects {
             .collect();
         Ok(Some(Arc::new(Subjects {
             paths: spans::PathTree::new(&paths),
-            keys: SubjectKeys::open(&data.join(keys::DIR))?,
+            keys: SubjectKeys::open_sealed(&data.join(keys::DIR), sealer)?,
         })))
     }
 
@@ -203,7 +205,7 @@ mod tests {
         let settings = SubjectSettings {
             paths: vec!["author".into(), "data.email".into(), "data.none".into()],
         };
-        let subjects = Subjects::open(&settings, dir.path())
+        let subjects = Subjects::open(&settings, dir.path(), None)
             .expect("open")
             .expect("on");
         let sealed = subjects

@@ -184,7 +184,7 @@ mod tests {
         let settings = SubjectSettings {
             paths: vec!["author".into()],
         };
-        let subjects = Subjects::open(&settings, dir.path())
+        let subjects = Subjects::open(&settings, dir.path(), None)
             .expect("open")
             .expect("on");
         let store: Arc<dyn MetadataStore> =

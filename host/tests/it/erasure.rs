@@ -65,6 +65,21 @@ fn erasing_one_subject_leaves_others_readable_is_journaled_and_verify_passes() {
     for who in [ALICE, BOB] {
         assert_eq!(files_containing(&data, who), Vec::<PathBuf>::new(), "{who}");
     }
+    // With [encryption] on, the subject keys are sealed by the key file.
+    let keys: Vec<PathBuf> = std::fs::read_dir(data.join("subject-keys"))
+        .expect("subject keys")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for key in &keys {
+        let bytes = std::fs::read(key).expect("key file");
+        assert!(
+            bytes.starts_with(b"\0tmseal1"),
+            "{} is sealed",
+            key.display()
+        );
+    }
 
     let out = server.cli(&["subjects", "id", ALICE]);
     assert_success(&out);
