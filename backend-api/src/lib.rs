@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod durability;
+mod expiry;
 mod filter;
 mod http;
 mod key;
@@ -63,6 +64,7 @@ pub mod units;
 pub mod when;
 
 pub use durability::Durability;
+pub use expiry::{Expiring, Expiry, Held, Scope};
 pub use filter::{
     AnyOf, ChangeFilter, ChangeSummary, EntityKey, Histogram, SummaryRow, ValueCounts,
     summarize_records,

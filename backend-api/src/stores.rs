@@ -2,7 +2,7 @@
 
 use crate::{
     BackendResult, ChangeFilter, ChangePage, ChangeQuery, ChangeRecord, ChangeSummary, Event,
-    HistoryQuery, Notification, PutOutcome,
+    Expiring, HistoryQuery, Notification, PutOutcome,
 };
 
 /// Stores entity bodies by key.
@@ -26,6 +26,11 @@ pub trait ArchiveStore: Send + Sync {
     /// puts are durable when they return (the default) has nothing to do.
     fn sync(&self) -> BackendResult<()> {
         Ok(())
+    }
+    /// The store's retention side, when it can remove expired bodies
+    /// (`[retention] archive`); `None` (the default) when it cannot.
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        None
     }
 }
 
@@ -85,6 +90,11 @@ pub trait MetadataStore: Send + Sync {
     /// [`ArchiveStore::sync`]).
     fn sync(&self) -> BackendResult<()> {
         Ok(())
+    }
+    /// The store's retention side, when it can remove expired records
+    /// (`[retention] metadata`); `None` (the default) when it cannot.
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        None
     }
 }
 
