@@ -42,6 +42,8 @@ use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::store_retention::holds::Holds;
+use crate::store_retention::pass::StoreRetention;
 use crate::targets::Targets;
 use checkpoints::Checkpointer;
 use event_index::EventIndex;
@@ -82,6 +84,11 @@ pub struct Engine {
     pub rule_count: usize,
     /// The lake exporter (`[lake] enabled`, the default).
     pub lake: Option<Arc<crate::lake::LakeExport>>,
+    /// Legal holds (`/v1/admin/holds`), which suspend store retention.
+    pub holds: Arc<Holds>,
+    /// Retention of the metadata store and the archive, when `[retention]`
+    /// removes anything, and how often it runs.
+    store_retention: Option<(Arc<StoreRetention>, Duration)>,
     data: PathBuf,
     journal: Arc<Journal>,
     dispatcher: Arc<Dispatcher>,
@@ -146,6 +153,20 @@ impl Engine {
                 .clone()
                 .context("no archive backend configured")?,
         };
+
+        // Refused here, before anything runs, when a store with retention
+        // cannot apply it (AWS backends, the `files` archive layout).
+        let holds = Arc::new(
+            Holds::open(&config.data).context("opening the legal holds (data/holds.sqlite)")?,
+        );
+        let store_retention = StoreRetention::new(
+            &config.retention,
+            holds.clone(),
+            &config.data,
+            (&stores.metadata, config.metadata.type_name()),
+            (&stores.archive, config.archive.type_name()),
+        )?
+        .map(|r| (Arc::new(r), config.retention.every));
 
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(config.runtime.cache_dir(&config.data)),
@@ -298,6 +319,8 @@ impl Engine {
         };
         Ok(Engine {
             lake,
+            holds,
+            store_retention,
             pipeline,
             reloader,
             reload_status,
@@ -336,6 +359,14 @@ impl Engine {
         ));
         self.background
             .push(tokio::spawn(correlation_clock(self.pipeline.clone())));
+        if let Some((retention, every)) = &self.store_retention {
+            self.background
+                .push(tokio::spawn(crate::store_retention::retention_loop(
+                    retention.clone(),
+                    self.pipeline.clone(),
+                    *every,
+                )));
+        }
     }
 
     /// Finish: let running deliveries end (for a while; what is left stays

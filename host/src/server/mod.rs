@@ -143,6 +143,7 @@ pub async fn serve(config: Config) -> Result<()> {
             None => crate::query::router(query_state),
         })
         .merge(crate::subjects::http::router(subjects.clone()))
+        .merge(crate::store_retention::http::router(engine.holds.clone()))
         .merge(export_api)
         .merge(admin::router(admin::AdminState {
             pipeline: pipeline.clone(),
