@@ -75,7 +75,7 @@ pub use records::{
     ChangePage, ChangeQuery, ChangeRecord, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT, Notification,
     PutOutcome, page_size,
 };
-pub use stores::{ArchivePut, ArchiveStore, Forwarder, MetadataStore, Notifier};
+pub use stores::{ArchivePut, ArchiveStore, BodyOwner, Forwarder, MetadataStore, Notifier};
 /// The event type, from `trailmark-event`: what forwarders send.
 pub use trailmark_event::Event;
 

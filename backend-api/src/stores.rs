@@ -43,6 +43,24 @@ pub struct ArchivePut<'a> {
     pub body: &'a [u8],
     /// Their media type, e.g. `application/json`.
     pub content_type: &'a str,
+    /// The entity and time of the delivered event the body was put for,
+    /// when it is an `Object State Change` (the host fills it in): what
+    /// retention expires the body by. `None`: kept by retention.
+    pub owner: Option<BodyOwner<'a>>,
+}
+
+/// Whose body an [`ArchivePut`] stores, and when: the delivered event's
+/// source and entity, and its `ts` (epoch ms), as its change record has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyOwner<'a> {
+    /// The event's source.
+    pub source: &'a str,
+    /// The entity type.
+    pub entity_type: &'a str,
+    /// The entity id.
+    pub entity_id: &'a str,
+    /// The change's time (epoch ms).
+    pub ts: i64,
 }
 
 /// Stores queryable change records, idempotent on event id.

@@ -92,6 +92,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let query_state = QueryState {
         metadata: engine.stores.metadata.clone(),
         archive: engine.stores.archive.clone(),
+        retention: Arc::new(config.retention.clone()),
     };
     let viewer_state = config.viewer.enabled.then(|| {
         Arc::new(

@@ -234,6 +234,27 @@ impl RetentionSettings {
     }
 }
 
+impl RetentionSettings {
+    /// Why a body that is not in the archive is gone, when retention
+    /// explains it: the rule that covers a record of `source` and
+    /// `entity_type` at `ts` has expired it by `now_ms`.
+    pub fn removed_body(
+        &self,
+        source: &str,
+        entity_type: &str,
+        ts: i64,
+        now_ms: i64,
+    ) -> Option<String> {
+        let rule = self.rules(Store::Archive).into_iter().find(|r| {
+            r.scope.contains(source, entity_type)
+                && !r.except.iter().any(|e| e.contains(source, entity_type))
+        })?;
+        let keep_ms = i64::try_from(rule.keep.as_millis()).unwrap_or(i64::MAX);
+        (ts < now_ms.saturating_sub(keep_ms))
+            .then(|| format!("removed by retention (archive {})", rule.describe()))
+    }
+}
+
 impl Rule {
     /// `default: 90d`.
     pub fn describe(&self) -> String {
@@ -281,6 +302,24 @@ mod tests {
                 entity_type: Some("session".into())
             }]
         );
+    }
+
+    #[test]
+    fn a_missing_body_is_explained_by_the_rule_that_expired_it() {
+        let s = parse("archive = \"1d\"\n[[override]]\nsource = \"pay\"\narchive = \"forever\"\n");
+        let day = 86_400_000;
+        let now = 100 * day;
+        assert_eq!(
+            s.removed_body("shop", "order", now - 2 * day, now)
+                .as_deref(),
+            Some("removed by retention (archive default: 1d)")
+        );
+        assert_eq!(
+            s.removed_body("shop", "order", now - day, now),
+            None,
+            "at the cutoff: kept"
+        );
+        assert_eq!(s.removed_body("pay", "order", 0, now), None, "kept forever");
     }
 
     #[test]

@@ -245,3 +245,53 @@ fn a_kill_during_a_pass_loses_nothing_unexpired_and_the_next_pass_finishes() {
     assert!(server.stop().success());
     verify_passes(root);
 }
+
+#[test]
+fn expired_bodies_leave_the_archive_and_history_says_retention_removed_them() {
+    let setup = Setup::new().standard();
+    let root = setup.path();
+    let server = setup.start();
+    put_accepted(
+        &server,
+        &[
+            change("com.example.test", "book", "old", OLD),
+            change("com.example.test", "book", "new", &now()),
+            change("com.example.test", "invoice", "held", OLD),
+        ],
+    );
+    server.wait_until(Duration::from_secs(30), "bodies archived", |s| {
+        ["book/old", "book/new", "invoice/held"].iter().all(|e| {
+            s.versions(e, "")
+                .first()
+                .is_some_and(|v| v["body"]["n"] == 1)
+        })
+    });
+    assert_success(&server.cli(&["hold", "add", "--entity-type", "invoice"]));
+    assert!(server.stop().success());
+
+    setup.config("[retention]\narchive = \"30d\"\nevery = \"1s\"\n");
+    let server = setup.start();
+    server.wait_until(Duration::from_secs(30), "the old body removed", |s| {
+        s.versions("book/old", "")[0]["body"].is_null()
+    });
+    let old = &server.versions("book/old", "")[0];
+    assert_eq!(
+        old["body-removed"], "removed by retention (archive default: 30d)",
+        "{old}"
+    );
+    assert!(old.get("body-error").is_none(), "not an error: {old}");
+    assert_eq!(server.versions("book/new", "")[0]["body"]["n"], 1);
+    assert_eq!(
+        server.versions("invoice/held", "")[0]["body"]["n"],
+        1,
+        "held"
+    );
+    assert_eq!(count(root), 3, "change records have no retention here");
+    server.wait_until(Duration::from_secs(30), "the pass journaled", |s| {
+        retention_records(s)
+            .iter()
+            .any(|r| r["data"]["removed"][0]["store"] == "archive")
+    });
+    assert!(server.stop().success());
+    verify_passes(root);
+}
