@@ -67,11 +67,13 @@ fn retention_records(server: &Server) -> Vec<Value> {
         .collect()
 }
 
-fn verify_passes(root: &Path) {
+/// `trailmark verify` passes; its report.
+fn verify_passes(root: &Path) -> Value {
     let out = cli(root, &["verify", "--data", "data", "--output", "json"]);
     let report = stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert_eq!(report["problems"], json!([]), "{report}");
+    report
 }
 
 #[test]
@@ -167,9 +169,18 @@ fn overrides_and_holds_decide_what_retention_removes_and_verify_still_passes() {
 
     // The hold lifted, the invoice goes at the next pass; the user stays.
     assert_success(&server.cli(&["hold", "remove", &invoice_hold.to_string()]));
-    server.wait_until(Duration::from_secs(30), "the invoice removed", |_| {
-        count(root) == 4
-    });
+    server.wait_until(
+        Duration::from_secs(30),
+        "the invoice removed and journaled",
+        |s| {
+            count(root) == 4
+                && retention_records(s)
+                    .iter()
+                    .map(|r| r["data"]["count"].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+                    == 4
+        },
+    );
     assert!(stored(root).contains(&"user/u-1".to_owned()));
     let actions = server.changes("source=trailmark&entity-type=trailmark.admin-action&limit=100");
     assert!(
@@ -179,7 +190,13 @@ fn overrides_and_holds_decide_what_retention_removes_and_verify_still_passes() {
         "{actions:?}"
     );
     assert!(server.stop().success());
-    verify_passes(root);
+    let report = verify_passes(root);
+    assert_eq!(report["metadata"]["removed-by-retention"], 4, "{report}");
+    assert!(
+        report["metadata"]["retention-cutoff"].is_string(),
+        "{report}"
+    );
+    assert_eq!(report["archive"]["removed-by-retention"], 0, "{report}");
 }
 
 #[test]
@@ -243,7 +260,14 @@ fn a_kill_during_a_pass_loses_nothing_unexpired_and_the_next_pass_finishes() {
         !root.join("data/retention-pass").exists()
     });
     assert!(server.stop().success());
-    verify_passes(root);
+    // What the killed pass removed is covered by the next pass's cutoff,
+    // not by its count.
+    let report = verify_passes(root);
+    let removed = report["metadata"]["removed-by-retention"].as_u64();
+    assert!(
+        removed.is_some_and(|n| n > 0 && n <= OLD_ROWS as u64),
+        "{report}"
+    );
 }
 
 #[test]
@@ -293,5 +317,6 @@ fn expired_bodies_leave_the_archive_and_history_says_retention_removed_them() {
             .any(|r| r["data"]["removed"][0]["store"] == "archive")
     });
     assert!(server.stop().success());
-    verify_passes(root);
+    let report = verify_passes(root);
+    assert_eq!(report["archive"]["removed-by-retention"], 1, "{report}");
 }
