@@ -144,3 +144,38 @@ fn puts_between_chunks_are_kept_and_committed() {
     store.sync().unwrap();
     assert_eq!(left(&store), ["new", "newer"]);
 }
+
+/// How long one chunk holds the writer: 200,000 records, chunks of 2,000.
+/// `cargo test -p trailmark-backends --release -- --ignored chunk_time --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn chunk_time() {
+    let (_dir, store) = store(true);
+    let records: Vec<ChangeRecord> = (0..200_000)
+        .map(|i| record(&format!("e{i:06}"), "s", ("t", &format!("{}", i % 5000)), i))
+        .collect();
+    for chunk in records.chunks(4096) {
+        store.put_many(chunk);
+    }
+    store.sync().unwrap();
+    let all = Scope::default();
+    let mut expiry = expiry(&all, &[], &[]);
+    expiry.before_ms = 150_000;
+    expiry.limit = 2_000;
+    let mut times = Vec::new();
+    loop {
+        let started = std::time::Instant::now();
+        let n = store.expire(&expiry).unwrap();
+        times.push(started.elapsed());
+        if n < 2_000 {
+            break;
+        }
+    }
+    times.sort();
+    println!(
+        "{} chunks of 2000: median {:?}, max {:?}",
+        times.len(),
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+}
