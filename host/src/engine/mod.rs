@@ -43,7 +43,8 @@ use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::store_retention::holds::Holds;
-use crate::store_retention::pass::StoreRetention;
+use crate::store_retention::pass::{StoreRetention, Unsupported};
+use crate::store_retention::settings::Store;
 use crate::targets::Targets;
 use checkpoints::Checkpointer;
 use event_index::EventIndex;
@@ -140,6 +141,25 @@ impl Engine {
         let metrics = Arc::new(Metrics::default());
         let targets = Arc::new(Targets::new(catalog, metrics.clone()));
 
+        // A store with retention on a remote backend (AWS: no local path)
+        // is refused before the backends are reached: TTL and lifecycle
+        // rules do this there.
+        for (store, type_name, local) in [
+            (
+                Store::Metadata,
+                config.metadata.type_name(),
+                config.metadata.local_path(&config.data),
+            ),
+            (
+                Store::Archive,
+                config.archive.type_name(),
+                config.archive.local_path(&config.data),
+            ),
+        ] {
+            if config.retention.applies_to(store) && local.is_none() {
+                return Err(Unsupported::new(store, type_name).into());
+            }
+        }
         backends::check(config).await?;
         let mut capabilities = backends::build(config).context("setting up the backends")?;
         capabilities.http = Some(targets.clone());

@@ -117,6 +117,17 @@ pub struct Unsupported {
     pub advice: &'static str,
 }
 
+impl Unsupported {
+    /// `store` (bound to a backend of `type_name`) cannot apply retention.
+    pub fn new(store: Store, type_name: &str) -> Unsupported {
+        Unsupported {
+            store: store.name(),
+            type_name: type_name.to_owned(),
+            advice: advice(type_name),
+        }
+    }
+}
+
 impl StoreRetention {
     /// Retention per `settings` over the two stores (their section `type`s
     /// for the message when one cannot apply it); `None` when nothing is
@@ -139,11 +150,7 @@ impl StoreRetention {
                 continue;
             }
             if expiring.expiring().is_none() {
-                return Err(Unsupported {
-                    store: store.name(),
-                    type_name: type_name.to_owned(),
-                    advice: advice(type_name),
-                });
+                return Err(Unsupported::new(store, type_name));
             }
             targets.push(Target {
                 store,
@@ -430,6 +437,37 @@ mod tests {
         assert!(
             e.contains("[retention] archive") && e.contains("`s3`") && e.contains("lifecycle"),
             "{e}"
+        );
+        // The embedded archive's old `files` layout cannot either; packs can.
+        let files: Arc<dyn ArchiveStore> =
+            Arc::new(trailmark_backends::FsArchive::open(dir.path().join("files")).unwrap());
+        let e = StoreRetention::new(
+            &settings,
+            holds.clone(),
+            dir.path(),
+            (&metadata, "sqlite"),
+            (&files, "fs"),
+        )
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(e.contains("layout = \"packs\""), "{e}");
+        let packs: Arc<dyn ArchiveStore> = Arc::new(
+            trailmark_backends::PackArchive::open_with(
+                dir.path().join("packs"),
+                trailmark_backends::Durability::Batched,
+            )
+            .unwrap(),
+        );
+        assert!(
+            StoreRetention::new(
+                &settings,
+                holds.clone(),
+                dir.path(),
+                (&metadata, "sqlite"),
+                (&packs, "fs")
+            )
+            .is_ok()
         );
         let none = RetentionSettings::default();
         assert!(

@@ -320,3 +320,19 @@ fn expired_bodies_leave_the_archive_and_history_says_retention_removed_them() {
     let report = verify_passes(root);
     assert_eq!(report["archive"]["removed-by-retention"], 1, "{report}");
 }
+
+#[test]
+fn retention_on_an_aws_store_is_refused_at_start_with_what_does_it_there() {
+    let setup = Setup::new().standard();
+    setup.config(
+        "[metadata]\ntype = \"dynamodb\"\ntable = \"t\"\nregion = \"us-east-1\"\n\
+         [retention]\nmetadata = \"400d\"\n",
+    );
+    let out = cli(setup.path(), &crate::common::SERVE);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[retention] metadata") && stderr.contains("DynamoDB TTL"),
+        "{stderr}"
+    );
+}
