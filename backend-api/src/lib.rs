@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod durability;
+mod expiry;
 mod filter;
 mod http;
 mod key;
@@ -63,6 +64,7 @@ pub mod units;
 pub mod when;
 
 pub use durability::Durability;
+pub use expiry::{Expiring, Expiry, Held, Scope};
 pub use filter::{
     AnyOf, ChangeFilter, ChangeSummary, EntityKey, Histogram, SummaryRow, ValueCounts,
     summarize_records,
@@ -73,7 +75,7 @@ pub use records::{
     ChangePage, ChangeQuery, ChangeRecord, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT, Notification,
     PutOutcome, page_size,
 };
-pub use stores::{ArchivePut, ArchiveStore, Forwarder, MetadataStore, Notifier};
+pub use stores::{ArchivePut, ArchiveStore, BodyOwner, Forwarder, MetadataStore, Notifier};
 /// The event type, from `trailmark-event`: what forwarders send.
 pub use trailmark_event::Event;
 

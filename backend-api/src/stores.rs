@@ -2,7 +2,7 @@
 
 use crate::{
     BackendResult, ChangeFilter, ChangePage, ChangeQuery, ChangeRecord, ChangeSummary, Event,
-    HistoryQuery, Notification, PutOutcome,
+    Expiring, HistoryQuery, Notification, PutOutcome,
 };
 
 /// Stores entity bodies by key.
@@ -27,6 +27,11 @@ pub trait ArchiveStore: Send + Sync {
     fn sync(&self) -> BackendResult<()> {
         Ok(())
     }
+    /// The store's retention side, when it can remove expired bodies
+    /// (`[retention] archive`); `None` (the default) when it cannot.
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        None
+    }
 }
 
 /// One body to store, for [`ArchiveStore::put_many`].
@@ -38,6 +43,24 @@ pub struct ArchivePut<'a> {
     pub body: &'a [u8],
     /// Their media type, e.g. `application/json`.
     pub content_type: &'a str,
+    /// The entity and time of the delivered event the body was put for,
+    /// when it is an `Object State Change` (the host fills it in): what
+    /// retention expires the body by. `None`: kept by retention.
+    pub owner: Option<BodyOwner<'a>>,
+}
+
+/// Whose body an [`ArchivePut`] stores, and when: the delivered event's
+/// source and entity, and its `ts` (epoch ms), as its change record has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyOwner<'a> {
+    /// The event's source.
+    pub source: &'a str,
+    /// The entity type.
+    pub entity_type: &'a str,
+    /// The entity id.
+    pub entity_id: &'a str,
+    /// The change's time (epoch ms).
+    pub ts: i64,
 }
 
 /// Stores queryable change records, idempotent on event id.
@@ -85,6 +108,11 @@ pub trait MetadataStore: Send + Sync {
     /// [`ArchiveStore::sync`]).
     fn sync(&self) -> BackendResult<()> {
         Ok(())
+    }
+    /// The store's retention side, when it can remove expired records
+    /// (`[retention] metadata`); `None` (the default) when it cannot.
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        None
     }
 }
 

@@ -94,6 +94,7 @@ fn main() {
                 key,
                 body: &body,
                 content_type: "application/json",
+                owner: None,
             })
             .collect();
         for result in archive.put_many(&puts) {

@@ -64,7 +64,7 @@ pub use notify::{DEFAULT_WEBHOOK_TIMEOUT, FileNotifier, StdoutNotifier, WebhookN
 pub use pack_archive::{PACK_LIMIT, PACKS_DIR, PackArchive};
 pub use sqlite_metadata::{SCHEMA_VERSION, SqliteMetadata, Synchronous};
 pub use trailmark_backend_api::{
-    ArchivePut, ArchiveStore, BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord,
-    DEFAULT_LIMIT, Event, Forwarder, HistoryQuery, MAX_KEY_LEN, MAX_LIMIT, MetadataStore,
-    Notification, Notifier, PutOutcome, page_size, validate_key,
+    ArchivePut, ArchiveStore, BackendError, BackendResult, BodyOwner, ChangePage, ChangeQuery,
+    ChangeRecord, DEFAULT_LIMIT, Event, Forwarder, HistoryQuery, MAX_KEY_LEN, MAX_LIMIT,
+    MetadataStore, Notification, Notifier, PutOutcome, page_size, validate_key,
 };

@@ -94,6 +94,17 @@ struct Row {
     key: String,
     at: Location,
     content_type: String,
+    /// The body's event: what retention expires it by (`None`: kept).
+    owner: Option<Owner>,
+}
+
+/// [`crate::BodyOwner`], owned: an index row's retention columns.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub(crate) source: String,
+    pub(crate) entity_type: String,
+    pub(crate) entity_id: String,
+    pub(crate) ts: i64,
 }
 
 /// Most index rows a batched writer keeps uncommitted.
@@ -102,9 +113,15 @@ const MAX_UNCOMMITTED: usize = 8192;
 const INSERT: &str = "INSERT INTO bodies (hash, key, pack, offset, len, crc32, content_type)
                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
-/// The index's schema version (`PRAGMA user_version`): 2 is rows in arrival
-/// order found by `hash`; 1 (stored as 0) was rows keyed by `key`.
-const INDEX_VERSION: i64 = 2;
+const INSERT_OWNED: &str = "INSERT INTO bodies (hash, key, pack, offset, len, crc32, content_type,
+                                                source, entity_type, entity_id, ts)
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// The index's schema version (`PRAGMA user_version`): 3 adds each body's
+/// event (source, entity, ts) for retention, NULL in rows from before;
+/// 2 is rows in arrival order found by `hash`; 1 (stored as 0) was rows
+/// keyed by `key`.
+const INDEX_VERSION: i64 = 3;
 
 /// The index's hash of `key`: the first 8 bytes of its SHA-256. Producers
 /// choose entity ids, so a hash they could collide at will would let them
@@ -125,8 +142,9 @@ impl Writer {
             return Ok(false);
         }
         let at = row.at;
+        let owner = row.owner.as_ref();
         self.index
-            .prepare_cached(INSERT)
+            .prepare_cached(INSERT_OWNED)
             .and_then(|mut insert| {
                 insert.execute(params![
                     key_hash(&row.key),
@@ -135,7 +153,11 @@ impl Writer {
                     at.offset,
                     at.len,
                     at.crc,
-                    row.content_type
+                    row.content_type,
+                    owner.map(|o| &o.source),
+                    owner.map(|o| &o.entity_type),
+                    owner.map(|o| &o.entity_id),
+                    owner.map(|o| o.ts),
                 ])
             })
             .map_err(index_error)?;
@@ -368,6 +390,28 @@ fn migrate_index(index: &mut Connection, path: &Path) -> BackendResult<()> {
     let tx = index
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(index_error)?;
+    if version < 2 {
+        to_version_2(&tx, path)?;
+    }
+    // Version 3: each body's event, for retention. Rows from before have
+    // NULLs and are never expired. `pack` is indexed so that a pass finds
+    // out whether a pack still holds a live body.
+    tx.execute_batch(
+        "ALTER TABLE bodies ADD COLUMN source TEXT;
+         ALTER TABLE bodies ADD COLUMN entity_type TEXT;
+         ALTER TABLE bodies ADD COLUMN entity_id TEXT;
+         ALTER TABLE bodies ADD COLUMN ts INTEGER;
+         CREATE INDEX bodies_by_ts ON bodies (ts) WHERE ts IS NOT NULL;
+         CREATE INDEX bodies_by_pack ON bodies (pack);",
+    )
+    .map_err(index_error)?;
+    tx.pragma_update(None, "user_version", INDEX_VERSION)
+        .map_err(index_error)?;
+    tx.commit().map_err(index_error)
+}
+
+/// Create the version 2 table, from a version 1 one if there is one.
+fn to_version_2(tx: &rusqlite::Transaction<'_>, path: &Path) -> BackendResult<()> {
     tx.execute_batch(
         "CREATE TABLE bodies_v2 (
              hash INTEGER NOT NULL,
@@ -423,10 +467,7 @@ fn migrate_index(index: &mut Connection, path: &Path) -> BackendResult<()> {
         "ALTER TABLE bodies_v2 RENAME TO bodies;
          CREATE INDEX bodies_by_hash ON bodies (hash);",
     )
-    .map_err(index_error)?;
-    tx.pragma_update(None, "user_version", INDEX_VERSION)
-        .map_err(index_error)?;
-    tx.commit().map_err(index_error)
+    .map_err(index_error)
 }
 
 /// The highest pack number in `packs`, or 1.
@@ -539,6 +580,7 @@ impl ArchiveStore for PackArchive {
             key,
             body,
             content_type,
+            owner: None,
         }])
         .pop()
         .unwrap_or_else(|| Err(BackendError::Transient("archive: no outcome".into())))
@@ -568,6 +610,10 @@ impl ArchiveStore for PackArchive {
             }
             None => Ok(()),
         }
+    }
+
+    fn expiring(&self) -> Option<&dyn trailmark_backend_api::Expiring> {
+        Some(self)
     }
 }
 
@@ -616,6 +662,12 @@ impl PackArchive {
                     key: put.key.to_owned(),
                     at,
                     content_type: put.content_type.to_owned(),
+                    owner: put.owner.map(|o| Owner {
+                        source: o.source.to_owned(),
+                        entity_type: o.entity_type.to_owned(),
+                        entity_id: o.entity_id.to_owned(),
+                        ts: o.ts,
+                    }),
                 };
                 // Most keys are new: insert, and only when the key is taken
                 // (a redelivery) look at what it holds.
@@ -755,6 +807,13 @@ impl PackArchive {
     }
 }
 
+#[path = "pack_expire.rs"]
+mod expire;
+
 #[cfg(test)]
 #[path = "pack_archive_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "pack_expire_tests.rs"]
+mod expire_tests;

@@ -12,6 +12,7 @@ fn put<'a>(key: &'a str, body: &'a [u8]) -> ArchivePut<'a> {
         key,
         body,
         content_type: "application/json",
+        owner: None,
     }
 }
 

@@ -41,6 +41,15 @@
 //! enabled = true           # the audit viewer's pages at `/` and `/ui/`
 //! secure-cookies = false   # true behind a TLS proxy: cookies over HTTPS only
 //!
+//! [retention]              # the metadata store and the archive (the journal: [journal])
+//! metadata = "400d"        # absent: kept forever
+//! archive = "90d"
+//!
+//! [[retention.override]]   # first match wins, per store
+//! source = "com.acme.payments"
+//! metadata = "2557d"
+//! archive = "2557d"
+//!
 //! [notify.admins]
 //! type = "file"
 //! path = "data/notify/admins.jsonl"
@@ -141,6 +150,8 @@ struct RawConfig {
     lake: crate::lake::LakeSettings,
     #[serde(default)]
     correlation: crate::correlation::CorrelationSettings,
+    #[serde(default)]
+    retention: crate::store_retention::settings::RetentionSettings,
 }
 
 /// `[viewer]`: the audit viewer's pages.
@@ -243,6 +254,9 @@ pub struct Config {
     pub lake: crate::lake::LakeSettings,
     /// `[correlation]`: where correlation rules read event time.
     pub correlation: crate::correlation::CorrelationSettings,
+    /// `[retention]`: how long the metadata store and the archive keep
+    /// records, by default and per source or entity type.
+    pub retention: crate::store_retention::settings::RetentionSettings,
 }
 
 /// Command-line overrides of the file.
@@ -391,6 +405,9 @@ impl Config {
         checked("subjects", raw.subjects.check())?;
         checked("lake", raw.lake.check())?;
         checked("correlation", raw.correlation.check())?;
+        raw.retention
+            .check()
+            .map_err(|(key, message)| bad(&format!("retention.{key}"), message))?;
         Ok(Config {
             listen,
             rules: o
@@ -434,6 +451,7 @@ impl Config {
             subjects: raw.subjects,
             lake: raw.lake,
             correlation: raw.correlation,
+            retention: raw.retention,
             data,
         })
     }
@@ -660,6 +678,56 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_per_store_and_errors_name_the_key() {
+        use crate::store_retention::settings::{Keep, Store};
+        let c = Config::parse("", &Overrides::default()).unwrap();
+        assert!(
+            !c.retention.applies_to(Store::Metadata) && !c.retention.applies_to(Store::Archive)
+        );
+        let c = Config::parse(
+            "[retention]\nmetadata = \"400d\"\narchive = \"90d\"\n\
+             [[retention.override]]\nsource = \"com.acme.payments\"\nmetadata = \"2557d\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.retention.archive,
+            Some(Keep::For(Duration::from_secs(90 * 86_400)))
+        );
+        assert_eq!(c.retention.rules(Store::Metadata).len(), 2);
+        for (text, key, reason) in [
+            (
+                "[retention]\nmetadata = \"13 months\"\n",
+                "retention.metadata",
+                "unknown unit",
+            ),
+            (
+                "[retention]\nbodies = \"1d\"\n",
+                "retention",
+                "unknown field `bodies`",
+            ),
+            (
+                "[[retention.override]]\nentity-type = \"t\"\n",
+                "retention.override[0].metadata",
+                "sets `metadata`, `archive` or both",
+            ),
+            (
+                "[[retention.override]]\narchive = \"1d\"\n",
+                "retention.override[0].source",
+                "names a `source`, an `entity-type`",
+            ),
+        ] {
+            let e = Config::parse(text, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("trailmark.toml: ") && e.contains(key) && e.contains(reason),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn the_viewer_is_on_unless_turned_off() {
         assert!(
             Config::parse("", &Overrides::default())
@@ -830,7 +898,13 @@ mod tests {
         let reference = include_str!("../../docs/configuration.md");
         let defaults = Config::parse("", &Overrides::default()).unwrap();
         for section in [
-            "server", "journal", "ingest", "dispatch", "runtime", "viewer",
+            "server",
+            "journal",
+            "ingest",
+            "dispatch",
+            "runtime",
+            "viewer",
+            "retention",
         ] {
             let rows = documented(reference, section);
             let keys = keys_of(section);
@@ -860,6 +934,7 @@ mod tests {
                     "dispatch" => parsed.dispatch == defaults.dispatch,
                     "runtime" => parsed.runtime == defaults.runtime,
                     "viewer" => parsed.viewer == defaults.viewer,
+                    "retention" => parsed.retention == defaults.retention,
                     "ingest" => {
                         parsed.ingest.limits() == defaults.ingest.limits()
                             && parsed.ingest.sqs.is_none()

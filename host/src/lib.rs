@@ -20,5 +20,6 @@ pub mod rules;
 #[cfg(feature = "aws")]
 mod s3_prefix;
 pub mod server;
+pub mod store_retention;
 pub mod subjects;
 pub mod targets;

@@ -389,6 +389,13 @@ impl Binding {
         mut answers: Vec<Option<Answer>>,
     ) -> Vec<Option<Answer>> {
         let state = store.data_mut();
+        // Each archived body's owner (its event's source, entity and ts) is
+        // what retention expires it by.
+        let parsed: Vec<Arc<trailmark_event::ParsedEvent>> = state
+            .deliveries
+            .iter()
+            .map(|d| Arc::clone(d.parsed()))
+            .collect();
         state.deliveries.clear();
         state.answers.clear();
         state.output.end_call();
@@ -412,6 +419,7 @@ impl Binding {
                     key: &p.key,
                     body: &p.body,
                     content_type: &p.content_type,
+                    owner: parsed.get(p.index as usize).and_then(|e| body_owner(e)),
                 })
                 .collect();
             for (put, result) in archive.iter().zip(store.put_many(&puts)) {
@@ -653,4 +661,18 @@ fn warn_unconfigured(spec: &BindingSpec) {
             "rule grants capabilities that are not configured on this host"
         );
     }
+}
+
+/// The owner of a body put for `event`: its source, entity and `ts`, when
+/// it is an `Object State Change` (retention knows no other).
+fn body_owner(
+    event: &trailmark_event::ParsedEvent,
+) -> Option<trailmark_backend_api::BodyOwner<'_>> {
+    let change = event.change()?.as_ref().ok()?;
+    Some(trailmark_backend_api::BodyOwner {
+        source: &event.event().source,
+        entity_type: &change.entity_type,
+        entity_id: &change.entity_id,
+        ts: change.ts,
+    })
 }

@@ -55,6 +55,11 @@ impl Delivery {
         }
     }
 
+    /// The delivered event, as parsed at ingest (shared).
+    pub(crate) fn parsed(&self) -> &Arc<ParsedEvent> {
+        &self.parsed
+    }
+
     /// The delivered event.
     pub(crate) fn event(&self) -> &Event {
         self.parsed.event()

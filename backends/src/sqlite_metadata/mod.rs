@@ -20,6 +20,7 @@
 //!   commit per put (see `writer.rs`).
 //! - Schema versioned by `PRAGMA user_version`, migrated at open.
 
+mod expire;
 mod filter;
 mod query;
 mod schema;
@@ -39,7 +40,9 @@ use crate::{
     BackendError, BackendResult, ChangePage, ChangeQuery, ChangeRecord, HistoryQuery,
     MetadataStore, PutOutcome, page_size,
 };
-use trailmark_backend_api::{ChangeFilter, ChangeSummary, SummaryRow, summarize_records};
+use trailmark_backend_api::{
+    ChangeFilter, ChangeSummary, Expiring, Expiry, SummaryRow, summarize_records,
+};
 
 use query::{CHANGES_CURSOR, COLUMNS, Cursor, HISTORY_CURSOR, effective_limit, record_from_row};
 use writer::Writer;
@@ -347,6 +350,24 @@ impl MetadataStore for SqliteMetadata {
             complete,
         )))
     }
+
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        Some(self)
+    }
+}
+
+impl Expiring for SqliteMetadata {
+    /// One chunk, in its own transaction between puts. Durable after the
+    /// next [`MetadataStore::sync`] when opened batched, at once otherwise.
+    fn expire(&self, expiry: &Expiry<'_>) -> BackendResult<u64> {
+        let removed = self.writer.between_puts(|conn| expire::run(conn, expiry))?;
+        if removed > 0
+            && let Some(unsynced) = &self.unsynced
+        {
+            unsynced.wrote();
+        }
+        Ok(removed)
+    }
 }
 
 impl SqliteMetadata {
@@ -460,5 +481,7 @@ fn annotated(e: BackendError, context: &str) -> BackendError {
     }
 }
 
+#[cfg(test)]
+mod expire_tests;
 #[cfg(test)]
 mod tests;

@@ -225,6 +225,23 @@ impl Writer {
         self.commit_locked(&conn, &mut pending)
     }
 
+    /// Run `work` on the write connection between puts: a deferred
+    /// writer's open transaction is committed first, so `work` runs its own
+    /// (short) transaction. Puts wait while it runs.
+    pub(crate) fn between_puts<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> BackendResult<T> {
+        let conn = lock(&self.conn);
+        if let Some(deferred) = &self.deferred {
+            let mut pending = lock(deferred);
+            self.commit_locked(&conn, &mut pending)?;
+        }
+        let result = work(&conn).map_err(sqlite_error)?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(result)
+    }
+
     fn commit_locked(&self, conn: &Connection, pending: &mut Uncommitted) -> BackendResult<()> {
         if pending.puts.is_empty() && !pending.open {
             return Ok(());

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use trailmark_backend_api::{ArchivePut, ArchiveStore, BackendError, BackendResult};
+use trailmark_backend_api::{ArchivePut, ArchiveStore, BackendError, BackendResult, Expiring};
 
 use super::{SealError, Sealer};
 
@@ -53,6 +53,7 @@ impl ArchiveStore for SealedArchive {
             key,
             body,
             content_type,
+            owner: None,
         }])
         .pop()
         .expect("one result per put")
@@ -93,6 +94,7 @@ impl ArchiveStore for SealedArchive {
                         key: p.key,
                         body,
                         content_type: p.content_type,
+                        owner: p.owner,
                     },
                     i,
                 ))
@@ -116,5 +118,9 @@ impl ArchiveStore for SealedArchive {
 
     fn sync(&self) -> BackendResult<()> {
         self.inner.sync()
+    }
+
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        self.inner.expiring()
     }
 }

@@ -52,6 +52,7 @@ pub mod client;
 pub mod erase;
 pub mod events;
 pub mod export;
+pub mod hold;
 pub mod init;
 pub mod keys;
 pub mod lake;
@@ -205,6 +206,8 @@ pub enum Command {
     /// Data subjects: print a value's subject id.
     #[command(subcommand)]
     Subjects(erase::SubjectsCommand),
+    /// Legal holds: suspend store retention for an entity type or one entity (admin).
+    Hold(hold::HoldArgs),
     /// Encryption at rest: rotate the key-encryption key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -284,6 +287,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Erase(args) => erase::run(args),
         Command::Subjects(cmd) => erase::run_subjects(cmd),
+        Command::Hold(args) => hold::run(args),
         Command::Lake(cmd) => lake::run(cmd),
         Command::Sql(args) => lake::run_sql(args),
         Command::Completions { shell } => {

@@ -41,7 +41,9 @@ key's source (its first segment, percent-decoded), as the default key \
 event id (written by Trailmark 0.1) are accepted when a matching change record names them. A planted \
 or altered record is reported by its event id, a planted body by its key. After retention removed \
 old journal segments, records and bodies whose event is gone are counted as unverifiable, not \
-reported. AWS backends (DynamoDB, S3) are not checked yet. The journal's events are held in memory \
+reported; rows and bodies the stores' own retention ([retention]) removed are counted from its \
+journaled trailmark.retention records as removed by retention, never as missing. AWS backends \
+(DynamoDB, S3) are not checked yet. The journal's events are held in memory \
 during the check (one small entry per event).\n\
 Exit status: 0 intact, 1 a problem was found, 2 the journal, checkpoints or stores cannot be read.\n\n\
 Examples:\n  trailmark verify --data /var/lib/trailmark\n  \
@@ -197,6 +199,8 @@ fn print(
             "verified": c.verified,
             "verified-through-change-record": c.via_record,
             "unverifiable-after-retention": c.unverifiable,
+            "removed-by-retention": c.removed_by_retention,
+            "retention-cutoff": c.retention_cutoff,
         })
     };
     let c = &report.checkpoints;
@@ -341,6 +345,12 @@ fn print_store(name: &str, items: &str, c: &stores::StoreCounts) {
         line.push_str(&format!(
             ", {} unverifiable (their events were removed by retention)",
             c.unverifiable
+        ));
+    }
+    if let Some(cutoff) = &c.retention_cutoff {
+        line.push_str(&format!(
+            "; {} removed by store retention (journaled; latest cutoff {cutoff})",
+            c.removed_by_retention
         ));
     }
     println!("{line}");

@@ -45,6 +45,9 @@ use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::store_retention::holds::Holds;
+use crate::store_retention::pass::{StoreRetention, Unsupported};
+use crate::store_retention::settings::Store;
 use crate::targets::Targets;
 use checkpoints::Checkpointer;
 use event_index::EventIndex;
@@ -88,6 +91,11 @@ pub struct Engine {
     /// Seals the subject keys (`[subjects]`) with the key-encryption key when
     /// `[encryption]` is on; reads plaintext ones either way.
     pub subject_keys: Arc<Sealer>,
+    /// Legal holds (`/v1/admin/holds`), which suspend store retention.
+    pub holds: Arc<Holds>,
+    /// Retention of the metadata store and the archive, when `[retention]`
+    /// removes anything, and how often it runs.
+    store_retention: Option<(Arc<StoreRetention>, Duration)>,
     data: PathBuf,
     journal: Arc<Journal>,
     dispatcher: Arc<Dispatcher>,
@@ -162,6 +170,25 @@ impl Engine {
             ))
         };
 
+        // A store with retention on a remote backend (AWS: no local path)
+        // is refused before the backends are reached: TTL and lifecycle
+        // rules do this there.
+        for (store, type_name, local) in [
+            (
+                Store::Metadata,
+                config.metadata.type_name(),
+                config.metadata.local_path(&config.data),
+            ),
+            (
+                Store::Archive,
+                config.archive.type_name(),
+                config.archive.local_path(&config.data),
+            ),
+        ] {
+            if config.retention.applies_to(store) && local.is_none() {
+                return Err(Unsupported::new(store, type_name).into());
+            }
+        }
         backends::check(config).await?;
         let mut capabilities = backends::build(config).context("setting up the backends")?;
         capabilities.http = Some(targets.clone());
@@ -180,6 +207,20 @@ impl Engine {
                 .clone()
                 .context("no archive backend configured")?,
         };
+
+        // Refused here, before anything runs, when a store with retention
+        // cannot apply it (AWS backends, the `files` archive layout).
+        let holds = Arc::new(
+            Holds::open(&config.data).context("opening the legal holds (data/holds.sqlite)")?,
+        );
+        let store_retention = StoreRetention::new(
+            &config.retention,
+            holds.clone(),
+            &config.data,
+            (&stores.metadata, config.metadata.type_name()),
+            (&stores.archive, config.archive.type_name()),
+        )?
+        .map(|r| (Arc::new(r), config.retention.every));
 
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(config.runtime.cache_dir(&config.data)),
@@ -331,6 +372,8 @@ impl Engine {
         Ok(Engine {
             lake,
             subject_keys: sealer(SUBJECT_KEYS),
+            holds,
+            store_retention,
             pipeline,
             reloader,
             reload_status,
@@ -369,6 +412,14 @@ impl Engine {
         ));
         self.background
             .push(tokio::spawn(correlation_clock(self.pipeline.clone())));
+        if let Some((retention, every)) = &self.store_retention {
+            self.background
+                .push(tokio::spawn(crate::store_retention::retention_loop(
+                    retention.clone(),
+                    self.pipeline.clone(),
+                    *every,
+                )));
+        }
     }
 
     /// Finish: let running deliveries end (for a while; what is left stays

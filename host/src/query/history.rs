@@ -21,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ChangeView, QueryError, QueryState, blocking, checked_limit};
 use crate::server::access::ResultCount;
 use crate::server::api_error::{ApiError, ApiPath, ApiQuery};
+use crate::store_retention::settings::RetentionSettings;
 
 /// Query string of the history route.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -50,6 +51,10 @@ pub struct Version {
     /// Why the archived body cannot be read, when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_error: Option<String>,
+    /// Why there is no body when retention removed it (`[retention]
+    /// archive`): not an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_removed: Option<String>,
 }
 
 /// One page of `GET /v1/entities/{type}/{id}/history`.
@@ -100,7 +105,7 @@ pub(super) async fn history(
             versions: page
                 .records
                 .into_iter()
-                .map(|record| version(state.archive.as_ref(), record))
+                .map(|record| version(state.archive.as_ref(), &state.retention, record))
                 .collect(),
             entity_type: query.entity_type,
             entity_id: query.entity_id,
@@ -113,16 +118,28 @@ pub(super) async fn history(
     Ok((Extension(count), Json(history)))
 }
 
-/// `record` with its body, or with why its body cannot be read.
-fn version(archive: &dyn ArchiveStore, record: ChangeRecord) -> Version {
+/// `record` with its body, or with why its body cannot be read, or with
+/// the retention rule that removed it.
+fn version(
+    archive: &dyn ArchiveStore,
+    retention: &RetentionSettings,
+    record: ChangeRecord,
+) -> Version {
+    let mut body_removed = None;
     let (body, body_error) = match record.archive_key.as_deref() {
         None => (None, None),
         Some(key) => match archive.get(key) {
             Ok(Some(bytes)) => (Some(body_value(&bytes)), None),
-            Ok(None) => (
-                None,
-                Some(format!("no body is stored under archive key {key:?}")),
-            ),
+            Ok(None) => {
+                body_removed = retention.removed_body(
+                    &record.source,
+                    &record.entity_type,
+                    record.ts,
+                    trailmark_backend_api::when::now_ms(),
+                );
+                let missing = format!("no body is stored under archive key {key:?}");
+                (None, body_removed.is_none().then_some(missing))
+            }
             Err(error) => (None, Some(error.to_string())),
         },
     };
@@ -133,6 +150,7 @@ fn version(archive: &dyn ArchiveStore, record: ChangeRecord) -> Version {
         change: record.into(),
         body,
         body_error,
+        body_removed,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct QueryState {
     pub metadata: Arc<dyn MetadataStore>,
     /// Entity bodies.
     pub archive: Arc<dyn ArchiveStore>,
+    /// `[retention]`: tells a body retention removed from a missing one.
+    pub retention: Arc<crate::store_retention::settings::RetentionSettings>,
 }
 
 /// The routes' declarations (see [`crate::server::openapi`]).

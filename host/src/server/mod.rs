@@ -97,6 +97,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let query_state = QueryState {
         metadata: engine.stores.metadata.clone(),
         archive: engine.stores.archive.clone(),
+        retention: Arc::new(config.retention.clone()),
     };
     // The viewer reads opened values and finds a sealed author by its value.
     let (viewer_metadata, viewer_archive): (Arc<dyn MetadataStore>, Arc<dyn ArchiveStore>) =
@@ -173,6 +174,7 @@ pub async fn serve(config: Config) -> Result<()> {
             None => crate::query::router(query_state),
         })
         .merge(crate::subjects::http::router(subjects.clone()))
+        .merge(crate::store_retention::http::router(engine.holds.clone()))
         .merge(export_api)
         .merge(admin::router(admin::AdminState {
             pipeline: pipeline.clone(),

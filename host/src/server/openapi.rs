@@ -220,6 +220,7 @@ pub fn document() -> Document {
         super::backup::api().into_openapi(),
         super::access_log::api().into_openapi(),
         crate::subjects::http::api().into_openapi(),
+        crate::store_retention::http::api().into_openapi(),
         super::lake::api().into_openapi(),
         api().into_openapi(),
     ] {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use trailmark_backend_api::{
     ArchivePut, ArchiveStore, BackendError, BackendResult, ChangeFilter, ChangePage, ChangeQuery,
-    ChangeRecord, ChangeSummary, HistoryQuery, MetadataStore, PutOutcome,
+    ChangeRecord, ChangeSummary, Expiring, HistoryQuery, MetadataStore, PutOutcome,
 };
 
 use super::{Subjects, TOKEN_PREFIX};
@@ -117,6 +117,10 @@ impl MetadataStore for OpenedMetadata {
     fn sync(&self) -> BackendResult<()> {
         self.inner.sync()
     }
+
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        self.inner.expiring()
+    }
 }
 
 /// An [`ArchiveStore`] whose JSON bodies are read with their tokens opened.
@@ -154,6 +158,10 @@ impl ArchiveStore for OpenedArchive {
 
     fn sync(&self) -> BackendResult<()> {
         self.inner.sync()
+    }
+
+    fn expiring(&self) -> Option<&dyn Expiring> {
+        self.inner.expiring()
     }
 }
 

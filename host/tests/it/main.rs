@@ -62,6 +62,7 @@ mod reload;
 mod retention;
 mod rules_cli;
 mod serve_pipeline;
+mod store_retention;
 mod trail;
 mod verify;
 mod viewer;

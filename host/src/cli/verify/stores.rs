@@ -14,6 +14,11 @@
 //! event is not found may be one of the removed events: it is counted as
 //! unverifiable, not reported as tampering.
 //!
+//! Rows and bodies the stores' own retention (`[retention]`) removed are
+//! not looked for (the check goes from the stores to the journal, never
+//! back); the `trailmark.retention` records in the journal say how many
+//! went, and are reported as removed by retention.
+//!
 //! The journal's events are held in memory while the stores are read (one
 //! entry per event: its id, source and entity fields).
 
@@ -38,6 +43,9 @@ pub struct JournalIndex {
     /// Retention removed the segments before the first one: events may be
     /// missing for a good reason.
     truncated: bool,
+    /// What store retention journaled it removed, per store (`metadata`,
+    /// `archive`): rows, and the latest cutoff.
+    removed: HashMap<String, (u64, String)>,
 }
 
 /// One journaled event, as much of it as the checks need.
@@ -74,6 +82,9 @@ impl JournalIndex {
             return;
         };
         let event = journaled.event;
+        if event.source == crate::ingest::HOST_SOURCE {
+            self.note_store_retention(&event.detail);
+        }
         let change = StateChange::parse(&event.detail)
             .map_err(|e| e.to_string())
             .map(|c| Facts {
@@ -87,6 +98,29 @@ impl JournalIndex {
             source: event.source,
             change,
         });
+    }
+
+    /// Count what a `trailmark.retention` record (the host's: producers
+    /// cannot send its source) says was removed.
+    fn note_store_retention(&mut self, detail: &str) {
+        let Ok(detail) = serde_json::from_str::<serde_json::Value>(detail) else {
+            return;
+        };
+        if detail["entity-type"] != crate::store_retention::ENTITY_TYPE {
+            return;
+        }
+        for removal in detail["data"]["removed"].as_array().into_iter().flatten() {
+            let (Some(store), Some(cutoff)) =
+                (removal["store"].as_str(), removal["cutoff"].as_str())
+            else {
+                continue;
+            };
+            let entry = self.removed.entry(store.to_owned()).or_default();
+            entry.0 += removal["count"].as_u64().unwrap_or(0);
+            if cutoff > entry.1.as_str() {
+                entry.1 = cutoff.to_owned();
+            }
+        }
     }
 
     fn get(&self, id: &str) -> &[Journaled] {
@@ -130,6 +164,10 @@ pub struct StoreCounts {
     pub via_record: u64,
     /// Items whose event may have been removed by retention.
     pub unverifiable: u64,
+    /// Items store retention removed, as its journaled records say.
+    pub removed_by_retention: u64,
+    /// The latest cutoff of those records (RFC 3339).
+    pub retention_cutoff: Option<String>,
 }
 
 /// The outcome of [`check`].
@@ -159,6 +197,15 @@ pub fn check(
     archive: &Location,
 ) -> anyhow::Result<StoresReport> {
     let mut report = StoresReport::default();
+    for (store, counts) in [
+        ("metadata", &mut report.metadata),
+        ("archive", &mut report.archive),
+    ] {
+        if let Some((count, cutoff)) = journal.removed.get(store) {
+            counts.removed_by_retention = *count;
+            counts.retention_cutoff = Some(cutoff.clone());
+        }
+    }
     let mut named_bodies = HashMap::new();
     match metadata {
         Location::NotChecked(why) => report.metadata.location = why.clone(),

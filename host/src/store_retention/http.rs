@@ -1,0 +1,141 @@
+//! `/v1/admin/holds`: legal holds over HTTP (admin scope). Adding and
+//! removing are `POST`s, so the guard journals each as a
+//! `trailmark.admin-action` (who, when, the request) before it runs.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use trailmark_auth::Principal;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::server::api_error::{ApiError, ApiJson};
+
+use super::holds::{Hold, HoldError, Holds};
+
+/// Longest entity type, entity id or reason a hold takes.
+const MAX_FIELD: usize = 1024;
+
+/// Body of `POST /v1/admin/holds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AddHold {
+    /// The entity type to hold.
+    entity_type: String,
+    /// One entity of the type; absent: every entity of the type.
+    entity_id: Option<String>,
+    /// Why (a case number, say).
+    reason: Option<String>,
+}
+
+/// Body of `POST /v1/admin/holds/remove`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RemoveHold {
+    /// The hold's id.
+    id: i64,
+}
+
+/// Every legal hold.
+#[derive(Debug, Serialize, ToSchema)]
+struct HoldList {
+    /// Oldest first.
+    holds: Vec<Hold>,
+}
+
+/// The routes' declaration (see [`crate::server::openapi`]).
+pub(crate) fn api() -> OpenApiRouter<Arc<Holds>> {
+    OpenApiRouter::default()
+        .routes(routes!(list, add))
+        .routes(routes!(remove))
+}
+
+/// `GET`/`POST /v1/admin/holds`, `POST /v1/admin/holds/remove`.
+pub fn router(holds: Arc<Holds>) -> Router {
+    api().with_state(holds).split_for_parts().0
+}
+
+/// List the legal holds.
+#[utoipa::path(get, path = "/v1/admin/holds", tag = "admin",
+    responses((status = 200, description = "Every hold, oldest first.", body = HoldList)))]
+async fn list(State(holds): State<Arc<Holds>>) -> Json<HoldList> {
+    Json(HoldList {
+        holds: holds.list(),
+    })
+}
+
+/// Add a legal hold: retention removes no change record or body of the
+/// entity type (or of the one entity) until the hold is removed. In force
+/// when the answer comes.
+#[utoipa::path(post, path = "/v1/admin/holds", tag = "admin",
+    request_body = AddHold,
+    responses(
+        (status = 200, description = "The hold, in force.", body = Hold),
+        (status = 400, description = "No entity type, a field too long, or a bad body.", body = ApiError),
+        (status = 500, description = "The hold store failed.", body = ApiError),
+    ))]
+async fn add(
+    State(holds): State<Arc<Holds>>,
+    principal: Option<Extension<Principal>>,
+    ApiJson(request): ApiJson<AddHold>,
+) -> Response {
+    let fields = [
+        Some(&request.entity_type),
+        request.entity_id.as_ref(),
+        request.reason.as_ref(),
+    ];
+    if fields.iter().flatten().any(|f| f.len() > MAX_FIELD) {
+        return ApiError::bad_request(format!("a hold's fields are at most {MAX_FIELD} bytes"))
+            .into_response();
+    }
+    let by = principal.map_or_else(|| "unknown".to_owned(), |Extension(p)| p.name);
+    let result = tokio::task::spawn_blocking(move || {
+        holds.add(
+            &request.entity_type,
+            request.entity_id.as_deref(),
+            request.reason.as_deref(),
+            &by,
+        )
+    })
+    .await;
+    match result {
+        Ok(Ok(hold)) => {
+            tracing::info!(hold = hold.id, entity_type = %hold.entity_type, entity_id = ?hold.entity_id, "legal hold added");
+            Json(hold).into_response()
+        }
+        Ok(Err(e @ HoldError::NoEntityType)) => {
+            ApiError::bad_request(e.to_string()).into_response()
+        }
+        Ok(Err(e)) => ApiError::internal(e).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// Remove a legal hold by id: what it held expires again by its rules at
+/// the next retention pass.
+#[utoipa::path(post, path = "/v1/admin/holds/remove", tag = "admin",
+    request_body = RemoveHold,
+    responses(
+        (status = 200, description = "The hold removed.", body = Hold),
+        (status = 404, description = "No hold with that id.", body = ApiError),
+        (status = 500, description = "The hold store failed.", body = ApiError),
+    ))]
+async fn remove(
+    State(holds): State<Arc<Holds>>,
+    ApiJson(request): ApiJson<RemoveHold>,
+) -> Response {
+    let id = request.id;
+    match tokio::task::spawn_blocking(move || holds.remove(id)).await {
+        Ok(Ok(Some(hold))) => {
+            tracing::info!(hold = hold.id, entity_type = %hold.entity_type, "legal hold removed");
+            Json(hold).into_response()
+        }
+        Ok(Ok(None)) => ApiError::not_found(format!("no hold {id}")).into_response(),
+        Ok(Err(e)) => ApiError::internal(e).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
