@@ -106,11 +106,13 @@ fn a_redelivered_body_is_accepted_and_a_different_one_refused() {
             key: "k/1.json",
             body: BODY,
             content_type: "application/json",
+            owner: None,
         },
         ArchivePut {
             key: "k/1.json",
             body: b"{}",
             content_type: "application/json",
+            owner: None,
         },
     ]);
     assert_eq!(results[0], Ok(()), "a redelivery");
