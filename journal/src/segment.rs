@@ -212,7 +212,10 @@ pub(crate) fn create_segment(
     header: &SegmentHeader,
 ) -> Result<(PathBuf, File), io::Error> {
     let path = dir.join(segment_file_name(header.first_seq));
-    let file = trailmark_durable_file::create_new_synced(&path, &header.encode(), None)?;
+    // The operating system's error itself, not durable-file's wrapper: the
+    // writer tells a full disk (resumable) from a failure by its errno.
+    let file = trailmark_durable_file::create_new_synced(&path, &header.encode(), None)
+        .map_err(|e| e.source)?;
     Ok((path, file))
 }
 
