@@ -25,10 +25,13 @@ const MAX_FIELD: usize = 1024;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct AddHold {
     /// The entity type to hold.
+    #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
     entity_type: String,
     /// One entity of the type; absent: every entity of the type.
+    #[schema(max_length = 1024)]
     entity_id: Option<String>,
     /// Why (a case number, say).
+    #[schema(max_length = 1024)]
     reason: Option<String>,
 }
 
@@ -37,6 +40,7 @@ struct AddHold {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RemoveHold {
     /// The hold's id.
+    #[serde(deserialize_with = "crate::server::params::integer")]
     id: i64,
 }
 
@@ -88,9 +92,15 @@ async fn add(
         request.entity_id.as_ref(),
         request.reason.as_ref(),
     ];
-    if fields.iter().flatten().any(|f| f.len() > MAX_FIELD) {
-        return ApiError::bad_request(format!("a hold's fields are at most {MAX_FIELD} bytes"))
-            .into_response();
+    if fields
+        .iter()
+        .flatten()
+        .any(|f| f.chars().count() > MAX_FIELD)
+    {
+        return ApiError::bad_request(format!(
+            "a hold's fields are at most {MAX_FIELD} characters"
+        ))
+        .into_response();
     }
     let by = principal.map_or_else(|| "unknown".to_owned(), |Extension(p)| p.name);
     let result = tokio::task::spawn_blocking(move || {
@@ -121,6 +131,7 @@ async fn add(
     request_body = RemoveHold,
     responses(
         (status = 200, description = "The hold removed.", body = Hold),
+        (status = 400, description = "Not a hold id, or a bad body.", body = ApiError),
         (status = 404, description = "No hold with that id.", body = ApiError),
         (status = 500, description = "The hold store failed.", body = ApiError),
     ))]
