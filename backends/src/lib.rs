@@ -41,6 +41,7 @@
 mod config;
 mod dir_sync;
 pub mod durability;
+mod expiry_sql;
 mod forward;
 mod fs_archive;
 mod http_post;

@@ -14,7 +14,7 @@ use std::fs::{self, File};
 
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params_from_iter};
-use trailmark_backend_api::{Expiring, Expiry, Scope};
+use trailmark_backend_api::{Expiring, Expiry};
 
 use super::{PackArchive, index_error, io_error, lock, pack_name};
 use crate::BackendResult;
@@ -84,50 +84,8 @@ impl Expiring for PackArchive {
 }
 
 /// The statement deleting one chunk (returning each deleted row's pack),
-/// and its parameters.
+/// and its parameters. Rows from before the index knew bodies' times
+/// (`ts` NULL) are kept.
 fn delete_chunk(expiry: &Expiry<'_>) -> (String, Vec<Value>) {
-    let mut conditions = vec!["ts IS NOT NULL".to_owned(), "ts < ?".to_owned()];
-    let mut params = vec![Value::Integer(expiry.before_ms)];
-    if let Some(scope) = scope_condition(expiry.scope, &mut params) {
-        conditions.push(scope);
-    }
-    for except in expiry.except {
-        match scope_condition(except, &mut params) {
-            Some(c) => conditions.push(format!("NOT ({c})")),
-            None => conditions.push("0".to_owned()),
-        }
-    }
-    for hold in expiry.holds {
-        params.push(Value::Text(hold.entity_type.clone()));
-        match &hold.entity_id {
-            Some(id) => {
-                params.push(Value::Text(id.clone()));
-                conditions.push("NOT (entity_type = ? AND entity_id = ?)".to_owned());
-            }
-            None => conditions.push("entity_type <> ?".to_owned()),
-        }
-    }
-    params.push(Value::Integer(
-        i64::try_from(expiry.limit).unwrap_or(i64::MAX),
-    ));
-    let sql = format!(
-        "DELETE FROM bodies WHERE rowid IN (
-             SELECT rowid FROM bodies WHERE {} ORDER BY ts LIMIT ?)
-         RETURNING pack",
-        conditions.join(" AND ")
-    );
-    (sql, params)
-}
-
-fn scope_condition(scope: &Scope, params: &mut Vec<Value>) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(source) = &scope.source {
-        parts.push("source = ?");
-        params.push(Value::Text(source.clone()));
-    }
-    if let Some(entity_type) = &scope.entity_type {
-        parts.push("entity_type = ?");
-        params.push(Value::Text(entity_type.clone()));
-    }
-    (!parts.is_empty()).then(|| parts.join(" AND "))
+    crate::expiry_sql::delete_chunk("bodies", expiry, &["ts IS NOT NULL"], "RETURNING pack")
 }
