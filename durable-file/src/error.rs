@@ -23,13 +23,14 @@ impl Error {
         let path = path.into();
         move |source| Error { path, step, source }
     }
-}
 
-/// Keeps the kind of the operating system's error; the message names the path
-/// and the step.
-impl From<Error> for io::Error {
-    fn from(error: Error) -> io::Error {
-        io::Error::new(error.source.kind(), error)
+    /// An [`io::Error`] of the same kind whose message names the path and the
+    /// step. Its errno is not kept (`raw_os_error()` is `None`): a caller that
+    /// tells errors apart by errno (a full disk from a failure) reads
+    /// [`Error::source`] instead. There is deliberately no `From` conversion,
+    /// so that loss is visible where it happens.
+    pub fn into_io(self) -> io::Error {
+        io::Error::new(self.source.kind(), self)
     }
 }
 

@@ -150,7 +150,8 @@ fn errors_name_the_path_and_the_step() {
         error.to_string(),
         format!("{}: fsync directory: {}", missing.display(), error.source)
     );
-    let io: std::io::Error = error.into();
+    assert!(error.source.raw_os_error().is_some(), "the OS's own error");
+    let io = error.into_io();
     assert_eq!(io.kind(), ErrorKind::NotFound);
     assert!(io.to_string().contains("fsync directory"), "{io}");
 }

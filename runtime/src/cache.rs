@@ -191,7 +191,7 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; KEY_BYTES]> {
     let mut key = [0u8; KEY_BYTES];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
     match trailmark_durable_file::create_new_synced(path, &key, Some(0o600))
-        .map_err(std::io::Error::from)
+        .map_err(trailmark_durable_file::Error::into_io)
     {
         Ok(_) => Ok(key),
         // Another process created it meanwhile: use theirs.
