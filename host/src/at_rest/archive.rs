@@ -34,9 +34,7 @@ impl SealedArchive {
 }
 
 fn aad(key: &str) -> Vec<u8> {
-    let mut aad = AAD_PREFIX.to_vec();
-    aad.extend_from_slice(key.as_bytes());
-    aad
+    super::bound_to(AAD_PREFIX, key)
 }
 
 fn what(key: &str) -> impl Fn() -> String + '_ {

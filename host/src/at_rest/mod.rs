@@ -46,6 +46,17 @@ pub const KEYS_DIR: &str = "seal-keys";
 pub const ARCHIVE_KEYS: &str = "archive";
 /// The dead letters' data keys: `<data>/seal-keys/dead-letters/`.
 pub const DEAD_LETTER_KEYS: &str = "dead-letters";
+/// What a sealed value is bound to (its associated data): the kind of value
+/// (`prefix`, with a version), then the value's own name (an archive key, an
+/// event id, a subject id), so a value moved under another name does not
+/// open.
+pub fn bound_to(prefix: &[u8], name: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(prefix.len() + name.len());
+    aad.extend_from_slice(prefix);
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
 /// The lake's data keys (its rows' bodies): `<data>/seal-keys/lake/`.
 pub const LAKE_KEYS: &str = "lake";
 /// The subject keys' data keys (`[subjects]`): `<data>/seal-keys/subjects/`.

@@ -315,8 +315,7 @@ fn row_of(
     let mut row = Row::from_event(record.seq, record.timestamp_ms, &stored.event);
     if let (Some(sealer), Some(body)) = (bodies, &row.body) {
         let what = || format!("the lake body of event {}", stored.event.id);
-        let mut aad = LAKE_BODY_AAD.to_vec();
-        aad.extend_from_slice(stored.event.id.as_bytes());
+        let aad = crate::at_rest::bound_to(LAKE_BODY_AAD, &stored.event.id);
         let sealed = sealer
             .seal_text(&what, &aad, body)
             .map_err(|e| LakeError::Invalid(e.to_string()))?

@@ -271,9 +271,7 @@ impl SubjectKeys {
 }
 
 fn key_aad(id: &str) -> Vec<u8> {
-    let mut aad = KEY_AAD.to_vec();
-    aad.extend_from_slice(id.as_bytes());
-    aad
+    crate::at_rest::bound_to(KEY_AAD, id)
 }
 
 /// The token of `value` of subject `id`, sealed with the subject's `cipher`,
