@@ -62,6 +62,17 @@ impl Fixture {
             self.key_file(),
         ))
     }
+
+    /// A sealed archive over a fresh one in memory (returned too, for its
+    /// raw bytes), with [`BODY`] stored at `k/1.json`.
+    fn sealed_with_body(&self) -> (Arc<MemArchive>, SealedArchive) {
+        let inner = Arc::new(MemArchive::default());
+        let archive = SealedArchive::new(inner.clone(), self.sealer(true));
+        archive
+            .put("k/1.json", BODY, "application/json")
+            .expect("put");
+        (inner, archive)
+    }
 }
 
 const BODY: &[u8] = br#"{"ssn":"078-05-1120"}"#;
@@ -73,11 +84,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn a_sealed_archive_stores_no_plaintext_and_reads_the_body_back() {
     let f = Fixture::new();
-    let inner = Arc::new(MemArchive::default());
-    let archive = SealedArchive::new(inner.clone(), f.sealer(true));
-    archive
-        .put("k/1.json", BODY, "application/json")
-        .expect("put");
+    let (inner, archive) = f.sealed_with_body();
     let raw = inner.raw("k/1.json");
     assert!(raw.starts_with(MAGIC), "sealed");
     assert_eq!(raw.len(), BODY.len() + OVERHEAD);
@@ -96,11 +103,7 @@ fn a_sealed_archive_stores_no_plaintext_and_reads_the_body_back() {
 #[test]
 fn a_redelivered_body_is_accepted_and_a_different_one_refused() {
     let f = Fixture::new();
-    let inner = Arc::new(MemArchive::default());
-    let archive = SealedArchive::new(inner.clone(), f.sealer(true));
-    archive
-        .put("k/1.json", BODY, "application/json")
-        .expect("put");
+    let (_, archive) = f.sealed_with_body();
     let results = archive.put_many(&[
         ArchivePut {
             key: "k/1.json",
@@ -126,11 +129,7 @@ fn a_redelivered_body_is_accepted_and_a_different_one_refused() {
 #[test]
 fn a_body_moved_to_another_key_or_altered_does_not_open() {
     let f = Fixture::new();
-    let inner = Arc::new(MemArchive::default());
-    let archive = SealedArchive::new(inner.clone(), f.sealer(true));
-    archive
-        .put("k/1.json", BODY, "application/json")
-        .expect("put");
+    let (inner, archive) = f.sealed_with_body();
     let mut raw = inner.raw("k/1.json");
     inner.put("k/2.json", &raw, "").expect("move");
     let err = archive.get("k/2.json").expect_err("moved");
@@ -165,10 +164,7 @@ fn bodies_stored_before_encryption_was_on_still_read() {
 #[test]
 fn a_sealed_body_without_the_key_is_an_error_naming_the_key_file_not_bytes() {
     let f = Fixture::new();
-    let inner = Arc::new(MemArchive::default());
-    SealedArchive::new(inner.clone(), f.sealer(true))
-        .put("k/1.json", BODY, "application/json")
-        .expect("put");
+    let (inner, _) = f.sealed_with_body();
     let key_file = f.key_file().display().to_string();
 
     let off = SealedArchive::new(inner.clone(), f.sealer(false));
@@ -192,14 +188,10 @@ fn a_sealed_body_without_the_key_is_an_error_naming_the_key_file_not_bytes() {
 #[test]
 fn rotation_reseals_the_data_keys_and_the_bodies_still_read() {
     let f = Fixture::new();
-    let inner = Arc::new(MemArchive::default());
-    let sealer = f.sealer(true);
-    SealedArchive::new(inner.clone(), sealer.clone())
-        .put("k/1.json", BODY, "application/json")
-        .expect("put");
+    let (inner, _) = f.sealed_with_body();
     let before = inner.raw("k/1.json");
     let old_key = std::fs::read_to_string(f.key_file()).expect("key file");
-    let rotation = rotate_key_file(&f.key_file(), &[sealer.dir()]).expect("rotate");
+    let rotation = rotate_key_file(&f.key_file(), &[f.sealer(true).dir()]).expect("rotate");
     assert_eq!(rotation.resealed, 1);
     assert_ne!(std::fs::read_to_string(f.key_file()).expect("key"), old_key);
     let after = SealedArchive::new(inner.clone(), f.sealer(true));
