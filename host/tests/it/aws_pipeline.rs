@@ -6,9 +6,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use trailmark_backends_aws::AwsTarget;
 
-use crate::common::{self, Setup, book_lifecycle, moto_url, put_accepted};
+use crate::common::{self, Setup, aws_runtime, book_lifecycle, moto_sdk, moto_url, put_accepted};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -16,23 +15,9 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-async fn sdk() -> aws_config::SdkConfig {
-    AwsTarget::new(Some("us-east-1".into()), Some(moto_url()))
-        .load()
-        .await
-        .expect("sdk config")
-}
-
 /// A queue subscribed to a topic; returns the queue URL.
 async fn subscribe_queue(topic_arn: &str, name: &str) -> String {
-    let config = sdk().await;
+    let config = moto_sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let url = sqs
         .create_queue()
@@ -67,7 +52,7 @@ async fn subscribe_queue(topic_arn: &str, name: &str) -> String {
 }
 
 async fn receive_all(url: &str) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+    let sqs = aws_sdk_sqs::Client::new(&moto_sdk().await);
     let out = sqs
         .receive_message()
         .queue_url(url)
@@ -107,7 +92,7 @@ fn default_pipeline_on_s3_dynamodb_and_sns() {
          [notify.admins]\ntype = \"sns\"\ntopic-arn = \"{topic_arn}\"\n"
     ));
     bootstrap(&setup);
-    let rt = runtime();
+    let rt = aws_runtime();
     let alerts = rt.block_on(subscribe_queue(&topic_arn, &unique("tm-alerts")));
 
     let server = setup.start();
@@ -176,12 +161,12 @@ fn two_hosts_share_one_queue_and_store_every_event_once() {
     let host_b = b.start();
 
     // 40 events as EventBridge delivers them to an SQS target, 5 of them twice.
-    let rt = runtime();
+    let rt = aws_runtime();
     let ids: Vec<String> = (0..40)
         .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
         .collect();
     rt.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+        let sqs = aws_sdk_sqs::Client::new(&moto_sdk().await);
         let bodies: Vec<String> = ids
             .iter()
             .enumerate()

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use trailmark_journal::{Journal, JournalOptions};
 
 use crate::common::{
-    Client, Server, Setup, all_change_ids, assert_success, cli, moto_url, put_accepted,
-    state_change, stdout_json,
+    Client, Server, Setup, all_change_ids, assert_success, aws_runtime, cli, moto_s3, moto_sdk,
+    moto_url, put_accepted, state_change, stdout_json,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -491,22 +491,9 @@ fn a_backup_without_secrets_restores_only_with_the_signing_key() {
 fn a_backup_to_s3_restores_the_same_way() {
     let moto = moto_url();
     let bucket = format!("backups-{}-{}", std::process::id(), fastrand::u32(..));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let config =
-            trailmark_backends_aws::AwsTarget::new(Some("us-east-1".into()), Some(moto.clone()))
-                .load()
-                .await
-                .expect("sdk");
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.create_bucket()
+    aws_runtime().block_on(async {
+        moto_s3(&moto_sdk().await)
+            .create_bucket()
             .bucket(&bucket)
             .send()
             .await

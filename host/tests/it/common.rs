@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod aws;
+pub(crate) use aws::{aws_runtime, moto_s3, moto_sdk, moto_url};
+
 /// Where the built `.wasm` files are: `TRAILMARK_WASM_DIR` (set by
 /// `cargo xtask test`), else the workspace target dir.
 pub(crate) fn wasm_dir() -> PathBuf {
@@ -373,12 +376,6 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_global(Some(timeout))
         .build()
         .new_agent()
-}
-
-/// The URL of the moto server `cargo xtask test` starts (`TRAILMARK_MOTO_URL`).
-pub(crate) fn moto_url() -> String {
-    std::env::var("TRAILMARK_MOTO_URL")
-        .expect("set TRAILMARK_MOTO_URL (cargo xtask test starts moto)")
 }
 
 /// Run the `trailmark` CLI in `dir` (stdin closed, output captured).

@@ -8,39 +8,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use trailmark_backends_aws::AwsTarget;
-
-use crate::common::{Setup, cli, files_containing, moto_url, put_accepted, stdout_json};
+use crate::common::{
+    Setup, aws_runtime, cli, files_containing, moto_s3, moto_sdk, moto_url, put_accepted,
+    stdout_json,
+};
 use crate::encryption::{
     AUTHOR, BODY, assert_personal_events_read, personal_events, wait_archived_and_dead_lettered,
 };
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-async fn sdk() -> aws_config::SdkConfig {
-    AwsTarget::new(Some("us-east-1".into()), Some(moto_url()))
-        .load()
-        .await
-        .expect("sdk config")
-}
-
-fn s3(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 /// A new symmetric key in moto's KMS: its id.
 fn create_kms_key() -> String {
-    runtime().block_on(async {
-        aws_sdk_kms::Client::new(&sdk().await)
+    aws_runtime().block_on(async {
+        aws_sdk_kms::Client::new(&moto_sdk().await)
             .create_key()
             .description("trailmark it")
             .send()
@@ -120,9 +99,9 @@ fn a_kms_key_seals_the_journal_the_archive_and_the_dead_letters() {
 #[test]
 fn an_s3_archive_holds_the_bodies_sealed_and_history_reads_them() {
     let bucket = format!("tm-sealed-{}-{}", std::process::id(), fastrand::u32(..));
-    let rt = runtime();
+    let rt = aws_runtime();
     rt.block_on(async {
-        s3(&sdk().await)
+        moto_s3(&moto_sdk().await)
             .create_bucket()
             .bucket(&bucket)
             .send()
@@ -147,7 +126,7 @@ fn an_s3_archive_holds_the_bodies_sealed_and_history_reads_them() {
     assert_eq!(server.versions("patient/p-1", "")[0]["body"]["ssn"], BODY);
 
     let objects = rt.block_on(async {
-        let client = s3(&sdk().await);
+        let client = moto_s3(&moto_sdk().await);
         let listed = client
             .list_objects_v2()
             .bucket(&bucket)

@@ -500,23 +500,9 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
 /// An S3 client on moto (`TRAILMARK_MOTO_URL`, started by `cargo xtask
 /// test`) and a runtime to drive it.
 fn moto_s3() -> (String, tokio::runtime::Runtime, aws_sdk_s3::Client) {
-    let moto = common::moto_url();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let config = runtime
-        .block_on(
-            trailmark_backends_aws::AwsTarget::new(Some("us-east-1".into()), Some(moto.clone()))
-                .load(),
-        )
-        .expect("sdk");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    (moto, runtime, s3)
+    let runtime = common::aws_runtime();
+    let s3 = common::moto_s3(&runtime.block_on(common::moto_sdk()));
+    (common::moto_url(), runtime, s3)
 }
 
 #[test]
