@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Setup, agent, assert_success, cli, put_accepted, state_change, stdout_json};
+use crate::common::{
+    Setup, agent, assert_success, book_insert, cli, put_accepted, state_change, stdout_json,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -54,13 +56,7 @@ fn each_read_route_writes_exactly_one_access_record_and_a_refused_read_none() {
     let token = server.token().expect("token");
     let body = put_accepted(
         &server,
-        &[state_change(
-            "book",
-            "1",
-            "insert",
-            "alice",
-            Some(json!({"title": "Rust"})),
-        )],
+        &[book_insert("1", "alice", json!({"title": "Rust"}))],
     );
     let event_id = body["Entries"][0]["EventId"]
         .as_str()

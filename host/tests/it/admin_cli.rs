@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Server, Setup, assert_success, put_events, state_change, stdout_json};
+use crate::common::{
+    Server, Setup, assert_success, book_insert, put_events, state_change, stdout_json,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -257,13 +259,7 @@ fn everything_the_server_writes_is_private_to_its_user() {
     let server = setup.start();
     let (status, _) = put_events(
         &server,
-        &[state_change(
-            "book",
-            "1",
-            "insert",
-            "alice",
-            Some(serde_json::json!({"t": 1})),
-        )],
+        &[book_insert("1", "alice", serde_json::json!({"t": 1}))],
     );
     assert_eq!(status, 200);
     server.wait_until(WAIT, "recorded", |s| !s.changes("").is_empty());

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use trailmark_journal::{Journal, JournalOptions};
 
 use crate::common::{
-    Client, Server, Setup, all_change_ids, assert_success, aws_runtime, cli, moto_s3, moto_sdk,
-    moto_url, put_accepted, state_change, stdout_json,
+    Client, Server, Setup, all_change_ids, assert_success, aws_runtime, book_insert, cli, moto_s3,
+    moto_sdk, moto_url, put_accepted, stdout_json,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -25,12 +25,10 @@ const WAIT: Duration = Duration::from_secs(90);
 const SMALL_SEGMENTS: &str = "[journal]\nsegment-size = \"64KiB\"\n";
 
 fn book(n: usize, pad: usize) -> Value {
-    state_change(
-        "book",
+    book_insert(
         &format!("b{n}"),
-        "insert",
         "alice",
-        Some(json!({"n": n, "pad": "x".repeat(pad)})),
+        json!({"n": n, "pad": "x".repeat(pad)}),
     )
 }
 

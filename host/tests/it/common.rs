@@ -435,6 +435,11 @@ pub(crate) fn state_change(
     serde_json::json!({"Source": "com.example.test", "DetailType": "Object State Change", "Detail": detail.to_string()})
 }
 
+/// An `Object State Change` in which `author` inserts `book/<id>` with `data`.
+pub(crate) fn book_insert(id: &str, author: &str, data: Value) -> Value {
+    state_change("book", id, "insert", author, Some(data))
+}
+
 /// POST a PutEvents request (the raw AWS JSON protocol) and return (status, body).
 pub(crate) fn put_events(server: &Server, entries: &[Value]) -> (u16, Value) {
     let mut r = Server::agent()

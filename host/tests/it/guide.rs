@@ -93,12 +93,10 @@ fn the_guides_redacting_rules_leave_no_unredacted_body_in_the_archive() {
     // A book still goes to the standard archive rule.
     let (status, body) = put_events(
         &server,
-        &[crate::common::state_change(
-            "book",
+        &[crate::common::book_insert(
             "b-1",
-            "insert",
             "ann",
-            Some(json!({"title": "Dune"})),
+            json!({"title": "Dune"}),
         )],
     );
     assert_eq!(status, 200, "{body}");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Server, cli, put_events, state_change};
+use crate::common::{Server, book_insert, cli, put_events};
 
 #[test]
 fn init_writes_a_directory_serve_runs_in() {
@@ -71,12 +71,10 @@ fn init_writes_a_directory_serve_runs_in() {
     let server = Server::start(&dir);
     let (status, body) = put_events(
         &server,
-        &[state_change(
-            "book",
+        &[book_insert(
             "1",
-            "insert",
             "ann",
-            Some(serde_json::json!({"title": "Dune"})),
+            serde_json::json!({"title": "Dune"}),
         )],
     );
     assert_eq!(status, 200, "{body}");

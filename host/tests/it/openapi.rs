@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    Setup, agent, assert_success, put_accepted, skip_unless_required, state_change, workspace,
+    Setup, agent, assert_success, book_insert, put_accepted, skip_unless_required, workspace,
 };
 
 /// `docs/openapi.json`, as committed.
@@ -99,12 +99,10 @@ fn schemathesis_finds_no_failure() {
     let server = setup.start();
     put_accepted(
         &server,
-        &[state_change(
-            "book",
+        &[book_insert(
             "1",
-            "insert",
             "alice",
-            Some(serde_json::json!({"title": "Dune"})),
+            serde_json::json!({"title": "Dune"}),
         )],
     );
     let token = server.token().expect("admin token");
