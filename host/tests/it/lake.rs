@@ -65,30 +65,44 @@ for q in job["queries"]:
         out.append({"error": str(e)})
 print(json.dumps(out))
 "#;
-    let mut child = Command::new(python)
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python");
-    let job = json!({"ddl": statements, "queries": queries}).to_string();
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), job.as_bytes())
-        .expect("write job");
-    let out = child.wait_with_output().expect("python finished");
-    assert!(
-        out.status.success(),
-        "duckdb: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let answers = run_python(
+        python,
+        SCRIPT,
+        &json!({"ddl": statements, "queries": queries}),
     );
-    let answers: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON answers");
     answers
-        .into_iter()
+        .as_array()
+        .expect("JSON answers")
+        .iter()
         .map(|a| match a.get("error") {
             Some(e) => Err(e.as_str().unwrap_or_default().to_owned()),
             None => Ok(a["rows"].clone()),
         })
         .collect()
+}
+
+/// Run the Python `script` with `job` as JSON on its stdin: the JSON it
+/// prints; a panic showing its stderr when it fails.
+pub(crate) fn run_python(python: &Path, script: &str, job: &Value) -> Value {
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        job.to_string().as_bytes(),
+    )
+    .expect("write job");
+    let out = child.wait_with_output().expect("python finished");
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON answer")
 }
 
 /// `trailmark lake ddl --engine duckdb` for the server in `root`.

@@ -6,11 +6,10 @@
 //! xtask test` sets up).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use super::lake::{change, flush, names_under, python_with};
+use super::lake::{change, flush, names_under, python_with, run_python};
 use crate::common::{Setup, put_events};
 
 /// The custom source the test's rule names.
@@ -55,26 +54,11 @@ print(json.dumps({"rows": rows, "errors": errors, "required": schema["required"]
 "#;
 
 fn validate(python: &Path, files: &[String]) -> Value {
-    let mut child = Command::new(python)
-        .args(["-c", VALIDATE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python");
-    let job = json!({"version": "1.1.0", "profiles": ["host"], "files": files});
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
-        job.to_string().as_bytes(),
+    run_python(
+        python,
+        VALIDATE,
+        &json!({"version": "1.1.0", "profiles": ["host"], "files": files}),
     )
-    .expect("write job");
-    let out = child.wait_with_output().expect("python finished");
-    assert!(
-        out.status.success(),
-        "validation: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON answer")
 }
 
 /// Every `.parquet` file under `dir`, as paths relative to it.
