@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod aws;
+mod streaming;
 pub(crate) use aws::{aws_runtime, moto_s3, moto_sdk, moto_url};
+pub(crate) use streaming::Streaming;
 
 /// Where the built `.wasm` files are: `TRAILMARK_WASM_DIR` (set by
 /// `cargo xtask test`), else the workspace target dir.

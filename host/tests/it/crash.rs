@@ -10,70 +10,38 @@
 //! run this one alone: `cargo test -p trailmark --test it crash::`.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{self, Setup, state_change};
+use crate::common::{self, Setup, Streaming, state_change};
 
 #[test]
 fn every_acknowledged_event_survives_sigkill() {
     let setup = Setup::new().standard();
     let server = setup.start();
-    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let url = server.url.clone();
-    let token = server.token();
-
     let streams: usize = std::env::var("TRAILMARK_CRASH_STREAMS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let streamers: Vec<_> = (0..streams)
-        .map(|stream| {
-            let acked = acked.clone();
-            let stop = stop.clone();
-            let url = url.clone();
-            let token = token.clone();
-            std::thread::spawn(move || {
-                let client = common::Client::new(&url, token);
-                let mut n = 0u32;
-                while !stop.load(Ordering::Relaxed) {
-                    let entries: Vec<_> = (0..5)
-                        .map(|i| {
-                            n += 1;
-                            state_change(
-                                "doc",
-                                &format!("d{stream}-{n}-{i}"),
-                                "insert",
-                                "crash-test",
-                                Some(serde_json::json!({"n": n})),
-                            )
-                        })
-                        .collect();
-                    match client.try_put(&entries) {
-                        Some(ids) => acked.lock().expect("lock").extend(ids),
-                        None => break, // the server is gone
-                    }
-                }
-            })
-        })
-        .collect();
+    let streaming = Streaming::start(&server, streams, 5, |stream, n| {
+        state_change(
+            "doc",
+            &format!("d{stream}-{n}"),
+            "insert",
+            "crash-test",
+            Some(serde_json::json!({"n": n})),
+        )
+    });
     // Let it stream for a while, then kill the server mid-flight.
     let before_kill: usize = std::env::var("TRAILMARK_CRASH_EVENTS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200 * streams);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while acked.lock().expect("lock").len() < before_kill && std::time::Instant::now() < deadline {
+    while streaming.acked() < before_kill && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     server.kill();
-    stop.store(true, Ordering::Relaxed);
-    for streamer in streamers {
-        streamer.join().expect("streamer");
-    }
-    let acked = acked.lock().expect("lock").clone();
+    let acked = streaming.stop();
     assert!(
         acked.len() >= 50,
         "only {} events were acknowledged before the kill",

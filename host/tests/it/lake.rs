@@ -9,13 +9,13 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{self, Server, Setup, assert_success, put_events, skip_unless_required};
+use crate::common::{
+    self, Server, Setup, Streaming, assert_success, put_events, skip_unless_required,
+};
 
 /// A Python with `duckdb`, or `None` (after saying why) when the test may
 /// be skipped.
@@ -354,61 +354,18 @@ fn duckdb_reads_every_acknowledged_event_once_with_the_documented_columns() {
     );
 }
 
-/// State changes streamed from a thread until [`Streaming::stop`].
-struct Streaming {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-    acked: Arc<Mutex<HashSet<String>>>,
-}
-
-impl Streaming {
-    /// Start streaming to `server`.
-    fn start(server: &Server) -> Streaming {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let client = common::Client::new(&server.url, server.token());
-        let thread = std::thread::spawn({
-            let (acked, stop) = (acked.clone(), stop.clone());
-            move || {
-                let mut n = 0u32;
-                while !stop.load(Ordering::Relaxed) {
-                    let entries: Vec<Value> = (0..10)
-                        .map(|_| {
-                            n += 1;
-                            change(
-                                &format!("s{n}"),
-                                "insert",
-                                "streamer",
-                                "2026-11-25T10:00:00Z",
-                                json!({"n": n}),
-                            )
-                        })
-                        .collect();
-                    match client.try_put(&entries) {
-                        Some(ids) => acked.lock().expect("lock").extend(ids),
-                        None => break,
-                    }
-                }
-            }
-        });
-        Streaming {
-            stop,
-            thread,
-            acked,
-        }
-    }
-
-    /// How many events were acknowledged so far.
-    fn acked(&self) -> usize {
-        self.acked.lock().expect("lock").len()
-    }
-
-    /// Stop and wait for the thread; the acknowledged ids.
-    fn stop(self) -> HashSet<String> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("streamer");
-        self.acked.lock().expect("lock").clone()
-    }
+/// Orders inserted by `streamer` from one thread, ten a batch, until
+/// [`Streaming::stop`].
+fn stream_orders(server: &Server) -> Streaming {
+    Streaming::start(server, 1, 10, |_, n| {
+        change(
+            &format!("s{n}"),
+            "insert",
+            "streamer",
+            "2026-11-25T10:00:00Z",
+            json!({"n": n}),
+        )
+    })
 }
 
 /// Small files, so they close many times a second while events stream.
@@ -428,7 +385,7 @@ fn sigkill_while_files_are_written_loses_and_doubles_nothing() {
         return;
     };
     let (setup, server) = small_files_server();
-    let streaming = Streaming::start(&server);
+    let streaming = stream_orders(&server);
     let marker = setup.path().join("data/lake-export.json");
     // Kill once the exporter has published files and events keep coming.
     server.wait_until(
@@ -469,7 +426,7 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
         return;
     };
     let (setup, server) = small_files_server();
-    let streaming = Streaming::start(&server);
+    let streaming = stream_orders(&server);
     server.wait_until(Duration::from_secs(60), "events streamed", |_| {
         streaming.acked() >= 200
     });
