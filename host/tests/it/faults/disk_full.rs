@@ -21,7 +21,6 @@ fn a_full_journal_disk_refuses_with_503_and_ingest_resumes_when_space_returns() 
     // Small segments: the disk fills up at a segment's end too.
     setup.config("[journal]\nsegment-size = \"256KiB\"\n");
     let journal = setup.path().join("data/journal");
-    std::fs::create_dir_all(&journal).expect("mkdir");
     let Some(disk) = Tmpfs::mount(&journal, "2m") else {
         return;
     };
@@ -81,7 +80,6 @@ fn a_full_journal_disk_refuses_with_503_and_ingest_resumes_when_space_returns() 
 fn reads_fail_closed_with_503_while_the_journal_cannot_take_their_access_record() {
     let setup = Setup::new().standard();
     let journal = setup.path().join("data/journal");
-    std::fs::create_dir_all(&journal).expect("mkdir");
     let Some(disk) = Tmpfs::mount(&journal, "4m") else {
         return;
     };

@@ -90,7 +90,6 @@ fn a_metadata_file_locked_by_another_process_is_written_once_the_lock_goes() {
 fn an_archive_disk_that_fills_up_takes_every_body_once_space_returns() {
     let setup = Setup::new().standard();
     let archive = setup.path().join("data/archive");
-    std::fs::create_dir_all(&archive).expect("mkdir");
     let Some(disk) = Tmpfs::mount(&archive, "1m") else {
         return;
     };

@@ -12,9 +12,10 @@ pub(crate) struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mount a tmpfs of `size` at `at`; None, saying the test is skipped,
-    /// when this process may not mount.
+    /// Mount a tmpfs of `size` at `at` (made first, with its parents);
+    /// None, saying the test is skipped, when this process may not mount.
     pub(crate) fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).expect("mkdir");
         let mounted = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(at)
