@@ -186,40 +186,38 @@ async fn oversized_body_is_refused_with_413() {
 }
 
 #[tokio::test]
-async fn wrong_content_type_is_unsupported_media_type() {
+async fn a_wrong_or_missing_content_type_or_target_is_refused_naming_what_it_should_be() {
     let server = TestServer::start().await;
     let body = entries(json!([wire_entry(1)]));
-    for content_type in [Some("application/json"), Some("text/plain"), None] {
-        let mut headers = vec![("x-amz-target", "AWSEvents.PutEvents")];
-        if let Some(content_type) = content_type {
-            headers.push(("content-type", content_type));
-        }
+    let (put, amz_json) = (
+        Some("AWSEvents.PutEvents"),
+        Some("application/x-amz-json-1.1"),
+    );
+    let media_type = (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaTypeException",
+        "application/x-amz-json-1.1",
+    );
+    let operation = (
+        StatusCode::BAD_REQUEST,
+        "UnknownOperationException",
+        "X-Amz-Target",
+    );
+    let cases = [
+        (Some("application/json"), put, media_type),
+        (Some("text/plain"), put, media_type),
+        (None, put, media_type),
+        (amz_json, Some("AWSEvents.ListRules"), operation),
+        (amz_json, Some("Nonsense"), operation),
+        (amz_json, None, operation),
+    ];
+    for (content_type, target, (status, code, says)) in cases {
+        let headers: Vec<(&str, &str)> = [("content-type", content_type), ("x-amz-target", target)]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect();
         let answer = request(&server, Method::POST, "/", &headers, body.clone()).await;
-        assert_aws_error(
-            &answer,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaTypeException",
-            "application/x-amz-json-1.1",
-        );
-    }
-    assert_still_serving(&server).await;
-}
-
-#[tokio::test]
-async fn unknown_or_missing_target_is_unknown_operation() {
-    let server = TestServer::start().await;
-    for target in [Some("AWSEvents.ListRules"), Some("Nonsense"), None] {
-        let mut headers = vec![("content-type", "application/x-amz-json-1.1")];
-        if let Some(target) = target {
-            headers.push(("x-amz-target", target));
-        }
-        let answer = request(&server, Method::POST, "/", &headers, "{}").await;
-        assert_aws_error(
-            &answer,
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            "X-Amz-Target",
-        );
+        assert_aws_error(&answer, status, code, says);
     }
     assert_still_serving(&server).await;
 }
