@@ -24,6 +24,14 @@ fn index_dir(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("event-index")
 }
 
+/// One written run of `len` numbered events from each of `firsts` on.
+fn add_runs(index: &EventIndex, firsts: &[u64], len: u64) {
+    for &first in firsts {
+        index.add(numbered(first..=first + len - 1));
+        index.flush();
+    }
+}
+
 /// The names of the files in the index directory, sorted.
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -90,10 +98,7 @@ fn a_reopen_after_drop_finds_every_run_and_what_was_pending() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let index = EventIndex::open(&index_dir(&dir), ALL).expect("open");
-        for first in [1, 1001, 2001] {
-            index.add(numbered(first..=first + 999));
-            index.flush();
-        }
+        add_runs(&index, &[1, 1001, 2001], 1000);
         index.add(numbered(3001..=3500));
     }
     let index = EventIndex::open(&index_dir(&dir), ALL).expect("reopen");
@@ -150,10 +155,7 @@ fn lookups_search_every_run_and_what_is_pending() {
     let dir = tempfile::tempdir().expect("temp dir");
     let index = EventIndex::open(&index_dir(&dir), ALL).expect("open");
     // Runs large enough for several fence blocks each.
-    for first in [1, 5001, 10_001] {
-        index.add(numbered(first..=first + 4999));
-        index.flush();
-    }
+    add_runs(&index, &[1, 5001, 10_001], 5000);
     index.add(numbered(15_001..=15_100));
     assert_eq!(files(&index_dir(&dir)).len(), 3);
     assert_eq!(index.pending(), 100);
@@ -224,10 +226,7 @@ fn a_merge_interrupted_before_deleting_its_inputs_is_tidied_at_open() {
 fn retention_deletes_whole_runs_and_filters_the_one_it_cuts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let index = EventIndex::open(&index_dir(&dir), ALL).expect("open");
-    for first in [1, 11, 21] {
-        index.add(numbered(first..=first + 9));
-        index.flush();
-    }
+    add_runs(&index, &[1, 11, 21], 10);
     index.remove_before(15);
     index.flush();
     assert_eq!(
@@ -255,10 +254,7 @@ fn damaged_middle_run(damage: impl FnOnce(&Path)) {
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let index = EventIndex::open(&index_dir(&dir), ALL).expect("open");
-        for first in [1, 11, 21] {
-            index.add(numbered(first..=first + 9));
-            index.flush();
-        }
+        add_runs(&index, &[1, 11, 21], 10);
     }
     damage(&index_dir(&dir).join("000000000002-000000000002.run"));
     let index = EventIndex::open(&index_dir(&dir), ALL).expect("reopen");
