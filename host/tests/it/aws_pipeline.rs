@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{self, Setup, aws_runtime, book_lifecycle, moto_sdk, moto_url, put_accepted};
+use crate::common::{
+    self, Setup, aws_runtime, book_lifecycle, moto_sdk, moto_url, put_accepted, unique,
+};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
-}
 
 /// A queue subscribed to a topic; returns the queue URL.
 async fn subscribe_queue(topic_arn: &str, name: &str) -> String {

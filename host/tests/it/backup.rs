@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use trailmark_journal::{Journal, JournalOptions};
 
 use crate::common::{
-    Client, Server, Setup, all_change_ids, assert_success, aws_runtime, book_insert, cli, moto_s3,
-    moto_sdk, moto_url, put_accepted, stdout_json,
+    Client, Server, Setup, all_change_ids, assert_success, book_insert, cli, moto_bucket, moto_env,
+    put_accepted, stdout_json,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -487,24 +487,9 @@ fn a_backup_without_secrets_restores_only_with_the_signing_key() {
 
 #[test]
 fn a_backup_to_s3_restores_the_same_way() {
-    let moto = moto_url();
-    let bucket = format!("backups-{}-{}", std::process::id(), fastrand::u32(..));
-    aws_runtime().block_on(async {
-        moto_s3(&moto_sdk().await)
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("bucket");
-    });
-    let aws_env = |cmd: &mut std::process::Command| {
-        cmd.env("AWS_ENDPOINT_URL", &moto)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
-    };
+    let bucket = moto_bucket("backups");
     let setup = Setup::new().standard();
-    let server = Server::start_with(setup.path(), aws_env);
+    let server = Server::start_with(setup.path(), moto_env);
     let ids = put_books(&server, 0, 20, 10, 100);
     let dest = format!("s3://{bucket}/trailmark/prod");
     let out = server.cli(&["backup", "--to", &dest, "--include-secrets"]);
@@ -529,7 +514,7 @@ fn a_backup_to_s3_restores_the_same_way() {
     let run = |dir: &Path, args: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trailmark"));
         cmd.current_dir(dir).args(args);
-        aws_env(&mut cmd);
+        moto_env(&mut cmd);
         cmd.output().expect("run trailmark")
     };
     assert_success(&run(setup.path(), &["backup", "verify", &dest]));

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod aws;
 mod streaming;
-pub(crate) use aws::{aws_runtime, moto_s3, moto_sdk, moto_url};
+pub(crate) use aws::{aws_runtime, moto_bucket, moto_env, moto_s3, moto_sdk, moto_url, unique};
 pub(crate) use streaming::Streaming;
 
 /// Where the built `.wasm` files are: `TRAILMARK_WASM_DIR` (set by

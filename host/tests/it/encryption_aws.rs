@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::{
-    Setup, aws_runtime, cli, files_containing, moto_s3, moto_sdk, moto_url, put_accepted,
-    stdout_json,
+    Setup, aws_runtime, cli, files_containing, moto_bucket, moto_s3, moto_sdk, moto_url,
+    put_accepted, stdout_json,
 };
 use crate::encryption::{
     AUTHOR, BODY, assert_personal_events_read, personal_events, wait_archived_and_dead_lettered,
@@ -98,16 +98,8 @@ fn a_kms_key_seals_the_journal_the_archive_and_the_dead_letters() {
 
 #[test]
 fn an_s3_archive_holds_the_bodies_sealed_and_history_reads_them() {
-    let bucket = format!("tm-sealed-{}-{}", std::process::id(), fastrand::u32(..));
+    let bucket = moto_bucket("tm-sealed");
     let rt = aws_runtime();
-    rt.block_on(async {
-        moto_s3(&moto_sdk().await)
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("bucket");
-    });
     let setup = Setup::new().standard();
     setup.config(&format!(
         "[archive]\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\n\

@@ -468,33 +468,17 @@ fn compaction_beside_the_exporter_keeps_every_row_once() {
     assert!(acked.is_subset(&ids), "every acknowledged event is there");
 }
 
-/// An S3 client on moto (`TRAILMARK_MOTO_URL`, started by `cargo xtask
-/// test`) and a runtime to drive it.
-fn moto_s3() -> (String, tokio::runtime::Runtime, aws_sdk_s3::Client) {
-    let runtime = common::aws_runtime();
-    let s3 = common::moto_s3(&runtime.block_on(common::moto_sdk()));
-    (common::moto_url(), runtime, s3)
-}
-
 #[test]
 fn on_s3_every_event_is_there_once_and_a_replay_writes_the_same_objects() {
     let Some(python) = duckdb_python() else {
         return;
     };
-    let (moto, runtime, s3) = moto_s3();
-    let bucket = format!("lake-{}-{}", std::process::id(), fastrand::u32(..));
-    runtime
-        .block_on(s3.create_bucket().bucket(&bucket).send())
-        .expect("bucket");
-    let aws_env = |cmd: &mut Command| {
-        cmd.env("AWS_ENDPOINT_URL", &moto)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
-    };
+    let bucket = common::moto_bucket("lake");
+    let runtime = common::aws_runtime();
+    let s3 = common::moto_s3(&runtime.block_on(common::moto_sdk()));
     let setup = Setup::new().standard();
     setup.config(&format!("[lake]\ns3 = \"s3://{bucket}/trail\"\n"));
-    let server = Server::start_with(setup.path(), aws_env);
+    let server = Server::start_with(setup.path(), common::moto_env);
     let entries: Vec<Value> = (0..10)
         .map(|i| {
             change(
@@ -526,7 +510,7 @@ fn on_s3_every_event_is_there_once_and_a_replay_writes_the_same_objects() {
         json!({"version": 1, "exported": 0, "pending": through}).to_string(),
     )
     .expect("marker");
-    let server = Server::start_with(setup.path(), aws_env);
+    let server = Server::start_with(setup.path(), common::moto_env);
     flush(&server);
 
     // Download the tree and read it with DuckDB.

@@ -1,5 +1,8 @@
 //! The AWS SDK against moto, the AWS-compatible server `cargo xtask test`
-//! starts: its URL, a runtime, the SDK configuration and an S3 client.
+//! starts: its URL, a runtime, the SDK configuration, an S3 client, new
+//! buckets, and the environment that points a `trailmark` process at it.
+
+use std::process::Command;
 
 /// The URL of the moto server `cargo xtask test` starts (`TRAILMARK_MOTO_URL`).
 pub(crate) fn moto_url() -> String {
@@ -30,4 +33,32 @@ pub(crate) fn moto_s3(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
             .force_path_style(true)
             .build(),
     )
+}
+
+/// `<prefix>-<pid>-<random>`: a resource name no other test shares.
+pub(crate) fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
+/// A new bucket in moto, named [`unique`] from `prefix`: its name.
+pub(crate) fn moto_bucket(prefix: &str) -> String {
+    let bucket = unique(prefix);
+    aws_runtime().block_on(async {
+        moto_s3(&moto_sdk().await)
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+    });
+    bucket
+}
+
+/// Point the AWS SDK of a `trailmark` process at moto, in us-east-1 with
+/// its test credentials.
+pub(crate) fn moto_env(cmd: &mut Command) {
+    cmd.env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
 }
