@@ -20,7 +20,9 @@
 
 use serde::Deserialize;
 use trailmark_sdk::serde_json::{Map, Value};
-use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin, send_together};
+use trailmark_sdk::{
+    Event, HttpRequest, Plugin, PluginError, export_plugin, handle_one_as_batch, send_together,
+};
 
 /// The HEC endpoint for JSON events.
 pub const COLLECTOR: &str = "/services/collector/event";
@@ -84,9 +86,7 @@ impl Plugin for SplunkHec {
     }
 
     fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        self.handle_batch(std::slice::from_ref(event))
-            .pop()
-            .unwrap_or(Ok(()))
+        handle_one_as_batch(self, event)
     }
 
     fn handle_batch(&self, events: &[Event<'_>]) -> Vec<Result<(), PluginError>> {
