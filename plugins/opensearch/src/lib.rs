@@ -152,7 +152,7 @@ export_plugin!(OpenSearch);
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::HttpResponse;
-    use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Host, journaled_change};
 
     use super::*;
 
@@ -173,7 +173,7 @@ mod tests {
         })]);
         let events = ["e-1", "e-2", "e-3"].map(|id| trailmark_sdk::trailmark_event::Event {
             time: "2026-11-25T12:00:00Z".into(),
-            ..journaled(id, "Object State Change", &detail.to_string())
+            ..journaled_change(id, &detail)
         });
         let answers = host.run::<OpenSearch>("", &Batch::of(events));
         assert_eq!(answers[0], Answer::Ok);

@@ -107,7 +107,7 @@ export_plugin!(SplunkHec);
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{self, json};
-    use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Host, journaled, journaled_change};
 
     use super::*;
 
@@ -119,7 +119,7 @@ mod tests {
         let answers = host.run::<SplunkHec>(
             r#"{"index": "audit"}"#,
             &Batch::of([
-                journaled("e-1", "Object State Change", &detail.to_string()),
+                journaled_change("e-1", &detail),
                 journaled("e-2", "Login", r#"{"user":"x"}"#),
             ]),
         );
