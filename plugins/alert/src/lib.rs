@@ -167,7 +167,7 @@ mod tests {
         let mut host = Host::new();
         let event = trailmark_sdk::trailmark_event::Event {
             time: "2026-11-25T12:00:00Z".into(),
-            ..journaled_change("e-9", &detail)
+            ..journaled_change("e-9", detail)
         };
         let answers = host.run::<AlertPlugin>(config, &Batch::of([event]));
         (answers[0].clone(), host.calls().first().cloned())

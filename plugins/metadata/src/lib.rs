@@ -108,7 +108,7 @@ mod tests {
     /// Run the plugin with `config` on one event; its answer and the put.
     fn run(config: &str, detail: &Value) -> (Answer, Option<(Option<String>, String)>) {
         let mut host = Host::new();
-        let batch = Batch::of([journaled_change("e-1", &detail)]);
+        let batch = Batch::of([journaled_change("e-1", detail)]);
         let answers = host.run::<Metadata>(config, &batch);
         let put = host.calls().iter().find_map(|call| match call {
             Call::MetadataPut {
