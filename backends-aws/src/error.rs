@@ -174,47 +174,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttling_and_server_errors_are_transient() {
-        assert_eq!(
-            classify_response(Some("ThrottlingException"), 400),
-            Class::Transient
-        );
-        assert_eq!(
-            classify_response(Some("ProvisionedThroughputExceededException"), 400),
-            Class::Transient
-        );
-        assert_eq!(classify_response(Some("SlowDown"), 503), Class::Transient);
-        assert_eq!(classify_response(None, 500), Class::Transient);
-        assert_eq!(classify_response(Some("Whatever"), 502), Class::Transient);
-        assert_eq!(classify_response(None, 429), Class::Transient);
-    }
-
-    #[test]
-    fn access_problems_are_denied() {
-        assert_eq!(classify_response(Some("AccessDenied"), 403), Class::Denied);
-        assert_eq!(
-            classify_response(Some("AuthorizationError"), 403),
-            Class::Denied
-        );
-        assert_eq!(
-            classify_response(Some("UnrecognizedClientException"), 400),
-            Class::Denied
-        );
-        assert_eq!(classify_response(None, 403), Class::Denied);
-    }
-
-    #[test]
-    fn validation_and_missing_resources_are_invalid() {
-        assert_eq!(
-            classify_response(Some("ValidationException"), 400),
-            Class::Invalid
-        );
-        assert_eq!(
-            classify_response(Some("ResourceNotFoundException"), 400),
-            Class::Invalid
-        );
-        assert_eq!(classify_response(Some("NoSuchBucket"), 404), Class::Invalid);
-        assert_eq!(classify_response(None, 404), Class::Invalid);
+    fn responses_classify_as_transient_denied_or_invalid() {
+        use Class::{Denied, Invalid, Transient};
+        let cases = [
+            // Throttling and server errors may pass.
+            (Some("ThrottlingException"), 400, Transient),
+            (
+                Some("ProvisionedThroughputExceededException"),
+                400,
+                Transient,
+            ),
+            (Some("SlowDown"), 503, Transient),
+            (None, 500, Transient),
+            (Some("Whatever"), 502, Transient),
+            (None, 429, Transient),
+            // Access problems are denied.
+            (Some("AccessDenied"), 403, Denied),
+            (Some("AuthorizationError"), 403, Denied),
+            (Some("UnrecognizedClientException"), 400, Denied),
+            (None, 403, Denied),
+            // Validation errors and missing resources are invalid.
+            (Some("ValidationException"), 400, Invalid),
+            (Some("ResourceNotFoundException"), 400, Invalid),
+            (Some("NoSuchBucket"), 404, Invalid),
+            (None, 404, Invalid),
+        ];
+        for (code, status, class) in cases {
+            assert_eq!(classify_response(code, status), class, "{code:?} {status}");
+        }
     }
 
     #[test]

@@ -96,21 +96,16 @@ impl BackendConfig for ArchiveConfig {
     const TYPES: &'static [&'static str] = &["fs"];
 
     fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
+        let root = self.fs_root(cx.data_dir);
         match self {
             ArchiveConfig::Fs {
-                path,
                 layout: ArchiveLayout::Files,
-            } => Ok(Arc::new(FsArchive::open_with(
-                or_default(path, cx.data_dir, "archive"),
-                cx.durability,
-            )?)),
+                ..
+            } => Ok(Arc::new(FsArchive::open_with(root, cx.durability)?)),
             ArchiveConfig::Fs {
-                path,
                 layout: ArchiveLayout::Packs,
-            } => Ok(Arc::new(PackArchive::open_with(
-                or_default(path, cx.data_dir, "archive"),
-                cx.durability,
-            )?)),
+                ..
+            } => Ok(Arc::new(PackArchive::open_with(root, cx.durability)?)),
         }
     }
 
@@ -183,8 +178,8 @@ impl BackendConfig for MetadataConfig {
 
     fn build(&self, cx: &BuildContext<'_>) -> BackendResult<Built<Self>> {
         match self {
-            MetadataConfig::Sqlite { path, synchronous } => Ok(Arc::new(SqliteMetadata::open_for(
-                or_default(path, cx.data_dir, "metadata.sqlite"),
+            MetadataConfig::Sqlite { synchronous, .. } => Ok(Arc::new(SqliteMetadata::open_for(
+                self.sqlite_path(cx.data_dir),
                 *synchronous,
                 cx.durability,
             )?)),

@@ -189,32 +189,22 @@ fn more_than_20_deletes_by_one_author_in_5_minutes() {
         5 * M,
         gt(20),
     );
-    let mut events = Vec::new();
-    for i in 0..21 {
-        events.push(ev(
-            &format!("m{i:02}"),
-            i * 10 * S,
-            "delete",
-            &[("detail.author", "mallory")],
-        ));
-    }
-    for i in 0..20 {
-        events.push(ev(
-            &format!("a{i:02}"),
-            i * 10 * S,
-            "delete",
-            &[("detail.author", "alice")],
-        ));
-    }
-    // Bob's 21 deletes take 5 minutes and 10 seconds: never 21 in 5 minutes.
-    for i in 0..21 {
-        events.push(ev(
-            &format!("b{i:02}"),
-            i * 15_500,
-            "delete",
-            &[("detail.author", "bob")],
-        ));
-    }
+    // Mallory's 21 deletes take 200 seconds; Alice makes only 20; Bob's 21
+    // take 5 minutes and 10 seconds: never 21 in 5 minutes.
+    let authors = [
+        ("m", 21, 10 * S, "mallory"),
+        ("a", 20, 10 * S, "alice"),
+        ("b", 21, 15_500, "bob"),
+    ];
+    let events: Vec<Timed> = authors
+        .into_iter()
+        .flat_map(|(prefix, deletes, every, author)| {
+            (0..deletes).map(move |i| {
+                let id = format!("{prefix}{i:02}");
+                ev(&id, i * every, "delete", &[("detail.author", author)])
+            })
+        })
+        .collect();
     let fires = fires_of(c, &events);
     assert_eq!(fires.len(), 1, "{fires:?}");
     assert_eq!(

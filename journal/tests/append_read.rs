@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use common::{closed_journal_and_head, journal_with, rec, segment_files, small_segments};
-use trailmark_journal::{
-    Completion, Journal, JournalError, JournalOptions, NewRecord, format, verify,
+use common::{
+    closed_journal_and_head, journal_with, rec, segment_files, small_segments, verified_intact,
 };
+use trailmark_journal::{Completion, Journal, JournalError, JournalOptions, NewRecord, format};
 
 #[test]
 fn appended_records_read_back_with_their_fields_and_chain() {
@@ -68,7 +68,7 @@ fn reads_across_many_segments_use_the_sparse_index() {
         .collect();
     assert_eq!(from, (123..=300).collect::<Vec<_>>());
     journal.close().expect("close");
-    assert!(verify(dir.path()).expect("verify").is_intact());
+    verified_intact(dir.path());
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn eight_concurrent_appenders_get_contiguous_unique_seqs() {
     assert!(stats.fsyncs >= 1 && stats.fsyncs <= 400);
     let journal = Arc::into_inner(journal).expect("threads are done");
     journal.close().expect("close");
-    assert!(verify(dir.path()).expect("verify").is_intact());
+    verified_intact(dir.path());
 }
 
 #[test]
@@ -121,8 +121,7 @@ fn reopen_continues_the_chain() {
     let earlier = journal.read(40).expect("read").expect("present");
     assert!(record.timestamp_ms >= earlier.timestamp_ms);
     journal.close().expect("close");
-    let report = verify(dir.path()).expect("verify");
-    assert!(report.is_intact(), "{:?}", report.problems);
+    let report = verified_intact(dir.path());
     assert_eq!(report.last_seq, 41);
 }
 
@@ -277,8 +276,7 @@ fn retention_removes_only_whole_old_segments_and_the_chain_still_verifies() {
         .expect("append after retention");
     journal.close().expect("close");
 
-    let report = verify(dir.path()).expect("verify");
-    assert!(report.is_intact(), "{:?}", report.problems);
+    let report = verified_intact(dir.path());
     assert_eq!(report.last_seq, 201);
     let reopened = Journal::open(dir.path(), small_segments()).expect("reopen after retention");
     let last = reopened.read(201).expect("read").expect("present");
@@ -387,8 +385,7 @@ fn an_idle_writer_lets_the_caller_write_and_the_record_is_fsynced_in_time() {
         "only {inline} of 100 appends on an idle writer were written by their caller"
     );
     journal.close().expect("close");
-    let report = verify(dir.path()).expect("verify");
-    assert!(report.is_intact(), "{:?}", report.problems);
+    let report = verified_intact(dir.path());
     assert_eq!(report.head().seq, 100);
 }
 
@@ -425,8 +422,7 @@ fn callers_writing_themselves_and_the_writer_thread_share_one_chain() {
     assert_eq!(seqs, (1..=2100).collect::<Vec<u64>>(), "every seq once");
     let journal = Arc::into_inner(journal).expect("last handle");
     journal.close().expect("close");
-    let report = verify(dir.path()).expect("verify");
-    assert!(report.is_intact(), "{:?}", report.problems);
+    let report = verified_intact(dir.path());
     assert_eq!(report.head().seq, 2100);
 }
 

@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::verified_intact;
 use trailmark_journal::{
     Journal, JournalError, JournalOptions, JournalStart, Keyring, NewRecord, ProblemKind,
     RETENTION_CUT, verify,
@@ -41,8 +42,7 @@ fn a_recorded_retention_cut_verifies_as_a_retention_cut() {
     assert_eq!(journal.head().seq, 101);
     journal.close().expect("close");
 
-    let report = verify(dir.path()).expect("verify");
-    assert!(report.is_intact(), "{:?}", report.problems);
+    let report = verified_intact(dir.path());
     assert_eq!(
         report.start,
         JournalStart::RetentionCut {
@@ -119,8 +119,7 @@ fn an_encrypted_journals_cut_is_explained_without_the_key() {
     let starts = first_seqs(&dir);
     journal.retention_cut(starts[1], "retention").expect("cut");
     journal.close().expect("close");
-    let report = verify(&dir).expect("verify");
-    assert!(report.is_intact(), "{:?}", report.problems);
+    let report = verified_intact(&dir);
     assert!(
         matches!(report.start, JournalStart::RetentionCut { .. }),
         "{:?}",

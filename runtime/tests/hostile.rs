@@ -73,8 +73,16 @@ fn all_grants() -> Grants {
     }
 }
 
-fn bind(name: &str, stores: &Stores, quotas: Quotas, config: serde_json::Value) -> Binding {
-    bind_plugin(plugin(name), name, stores, quotas, config)
+/// The test plugin `name` as rule `name`, with every grant and the default
+/// quotas.
+fn bind(name: &str, stores: &Stores, config: serde_json::Value) -> Binding {
+    bind_plugin(plugin(name), name, stores, Quotas::default(), config)
+}
+
+/// The standard plugin `name` as rule `name`, with every grant and the
+/// default quotas.
+fn bind_standard(name: &str, stores: &Stores, config: serde_json::Value) -> Binding {
+    bind_plugin(standard(name), name, stores, Quotas::default(), config)
 }
 
 fn bind_plugin(
@@ -124,7 +132,6 @@ fn forger_cannot_read_or_overwrite_another_events_or_sources_body() {
     let binding = bind(
         "forger",
         &stores,
-        Quotas::default(),
         json!({"ops": [
             {"op": "put", "key": bank_key},
             {"op": "put", "key": sibling_key},
@@ -213,7 +220,6 @@ fn forger_cannot_store_a_record_for_an_event_it_was_not_handed() {
     let binding = bind(
         "forger",
         &stores,
-        Quotas::default(),
         json!({"ops": [
             {"op": "metadata", "archive-key": "com.bank/account/acct-1/1-delete-{id}.json"},
             {"op": "metadata", "archive-key": "{source}/book/b1/1764064800000-insert.json"},
@@ -244,7 +250,6 @@ fn forger_cannot_store_a_record_for_an_event_it_was_not_handed() {
     let cross = bind(
         "forger",
         &stores,
-        Quotas::default(),
         json!({"ops": [{"op": "metadata", "index": 1}]}),
     );
     let batch = [
@@ -272,7 +277,6 @@ fn forger_cannot_store_a_record_for_an_event_it_was_not_handed() {
     let honest = bind(
         "forger",
         &stores,
-        Quotas::default(),
         json!({"ops": [{"op": "metadata", "archive-key": "{source}/book/b1/1764064800000-insert-{id}.json",
                         "attributes": "{\"k\":1}"}]}),
     );
@@ -288,12 +292,7 @@ fn forger_cannot_store_a_record_for_an_event_it_was_not_handed() {
 #[test]
 fn a_delivery_that_is_not_a_state_change_stores_no_record() {
     let stores = Stores::new();
-    let binding = bind(
-        "forger",
-        &stores,
-        Quotas::default(),
-        json!({"ops": [{"op": "metadata"}]}),
-    );
+    let binding = bind("forger", &stores, json!({"ops": [{"op": "metadata"}]}));
     let login = Event {
         detail_type: "Login".to_owned(),
         ..event("login-1")
@@ -306,25 +305,13 @@ fn a_delivery_that_is_not_a_state_change_stores_no_record() {
 #[test]
 fn standard_plugins_pass_with_the_id_template_and_are_refused_without_it() {
     let stores = Stores::new();
-    let with_id = bind_plugin(
-        standard("archive"),
-        "archive",
-        &stores,
-        Quotas::default(),
-        json!({"key": ID_TEMPLATE}),
-    );
+    let with_id = bind_standard("archive", &stores, json!({"key": ID_TEMPLATE}));
     with_id
         .call(&event("std-1"))
         .expect("archive with the id template");
     let key = "com.example.books/book/b1/1764064800000-insert-std-1.json";
     assert!(stores.body(key).is_some());
-    let metadata = bind_plugin(
-        standard("metadata"),
-        "metadata",
-        &stores,
-        Quotas::default(),
-        json!({"archive-key": ID_TEMPLATE}),
-    );
+    let metadata = bind_standard("metadata", &stores, json!({"archive-key": ID_TEMPLATE}));
     metadata
         .call(&event("std-1"))
         .expect("metadata with the id template");
@@ -335,34 +322,15 @@ fn standard_plugins_pass_with_the_id_template_and_are_refused_without_it() {
         Some(key)
     );
 
-    let without_id = bind_plugin(
-        standard("archive"),
-        "archive",
-        &stores,
-        Quotas::default(),
-        json!({"key": OLD_TEMPLATE}),
-    );
-    let err = without_id.call(&event("std-2")).expect_err("old template");
-    assert!(
-        err.to_string()
-            .contains("does not contain the id of event std-2"),
-        "{err}"
-    );
-    let old_metadata = bind_plugin(
-        standard("metadata"),
-        "metadata",
-        &stores,
-        Quotas::default(),
-        json!({"archive-key": OLD_TEMPLATE}),
-    );
-    let err = old_metadata
-        .call(&event("std-2"))
-        .expect_err("old template");
-    assert!(
-        err.to_string()
-            .contains("does not contain the id of event std-2"),
-        "{err}"
-    );
+    for (name, key_field) in [("archive", "key"), ("metadata", "archive-key")] {
+        let without_id = bind_standard(name, &stores, json!({ key_field: OLD_TEMPLATE }));
+        let err = without_id.call(&event("std-2")).expect_err("old template");
+        assert!(
+            err.to_string()
+                .contains("does not contain the id of event std-2"),
+            "{name}: {err}"
+        );
+    }
 }
 
 // --- time: no clock, no sleep ---
@@ -370,12 +338,7 @@ fn standard_plugins_pass_with_the_id_template_and_are_refused_without_it() {
 #[test]
 fn sleeper_is_stopped_at_once_not_after_its_sleep() {
     let stores = Stores::new();
-    let binding = bind(
-        "sleeper",
-        &stores,
-        Quotas::default(),
-        json!({"mode": "sleep", "ms": 20_000}),
-    );
+    let binding = bind("sleeper", &stores, json!({"mode": "sleep", "ms": 20_000}));
     let started = Instant::now();
     let err = binding
         .call(&event("sleep-1"))
@@ -392,20 +355,10 @@ fn sleeper_is_stopped_at_once_not_after_its_sleep() {
 #[test]
 fn clocks_are_frozen_and_stdin_is_empty() {
     let stores = Stores::new();
-    let binding = bind(
-        "sleeper",
-        &stores,
-        Quotas::default(),
-        json!({"mode": "clock"}),
-    );
+    let binding = bind("sleeper", &stores, json!({"mode": "clock"}));
     let text = rejection(binding.call(&event("clock-1")));
     assert!(text.starts_with("wall 0 elapsed 0 "), "{text}");
-    let binding = bind(
-        "sleeper",
-        &stores,
-        Quotas::default(),
-        json!({"mode": "stdin"}),
-    );
+    let binding = bind("sleeper", &stores, json!({"mode": "stdin"}));
     let started = Instant::now();
     let text = rejection(binding.call(&event("stdin-1")));
     assert!(text.starts_with("stdin: 0 bytes (Ok(0))"), "{text}");
@@ -422,7 +375,6 @@ fn reforwarder_cannot_change_the_envelope_and_the_rule_is_recorded() {
     let binding = bind(
         "reforwarder",
         &stores,
-        Quotas::default(),
         json!({"destination": "out", "set": {"resources": ["trailmark:rule/archive"]}}),
     );
     let text = rejection(binding.call(&event("fwd-2")));
@@ -432,7 +384,6 @@ fn reforwarder_cannot_change_the_envelope_and_the_rule_is_recorded() {
     let binding = bind(
         "reforwarder",
         &stores,
-        Quotas::default(),
         json!({"destination": "out", "set": {"detail": "{\"added\":true}", "resources": ["book/b1"]}}),
     );
     binding
@@ -454,12 +405,7 @@ fn reforwarder_cannot_change_the_envelope_and_the_rule_is_recorded() {
 #[test]
 fn forwarding_needs_the_destination_granted_and_configured() {
     let stores = Stores::new();
-    let ungranted = bind(
-        "reforwarder",
-        &stores,
-        Quotas::default(),
-        json!({"destination": "elsewhere"}),
-    );
+    let ungranted = bind("reforwarder", &stores, json!({"destination": "elsewhere"}));
     let text = rejection(ungranted.call(&event("fwd-4")));
     assert!(
         text.contains(
@@ -496,7 +442,7 @@ fn forwarding_needs_the_destination_granted_and_configured() {
 /// Runs the flooder with `config` and returns its rejection.
 fn flood(quotas: Quotas, config: serde_json::Value) -> (Stores, String) {
     let stores = Stores::new();
-    let binding = bind("flooder", &stores, quotas, config);
+    let binding = bind_plugin(plugin("flooder"), "flooder", &stores, quotas, config);
     let text = rejection(binding.call(&event("flood-1")));
     (stores, text)
 }
@@ -593,12 +539,7 @@ fn error_text_is_bounded_and_cannot_forge_log_lines() {
 #[test]
 fn plugin_log_and_stdout_cannot_forge_log_lines() {
     let stores = Stores::new();
-    let binding = bind(
-        "flooder",
-        &stores,
-        Quotas::default(),
-        json!({"flood": "log"}),
-    );
+    let binding = bind("flooder", &stores, json!({"flood": "log"}));
     let (result, logs) = capture_logs(|| binding.call(&event("log-1")));
     result.expect("logging succeeds");
     assert!(

@@ -192,6 +192,21 @@ pub fn send_together<T>(
         .collect()
 }
 
+/// Handle one event as a batch of one, for a plugin that is
+/// [`BATCHED`](crate::Plugin::BATCHED) and sends a single event the way it
+/// sends a batch: its [`Plugin::handle`](crate::Plugin::handle) is then
+/// `handle_one_as_batch(self, event)`. A missing result is a retry, as in
+/// [`send_together`].
+pub fn handle_one_as_batch<P: crate::Plugin>(
+    plugin: &P,
+    event: &Event<'_>,
+) -> Result<(), PluginError> {
+    plugin
+        .handle_batch(std::slice::from_ref(event))
+        .pop()
+        .unwrap_or_else(|| Err(PluginError::retry("unanswered")))
+}
+
 /// Write to the host's structured log, tagged with the rule and plugin
 /// (always granted).
 pub mod log {

@@ -130,7 +130,7 @@ pub use serde_json;
 /// SDK share.
 pub use trailmark_event;
 
-pub use capabilities::{HttpRequest, HttpResponse, log, send_together};
+pub use capabilities::{HttpRequest, HttpResponse, handle_one_as_batch, log, send_together};
 pub use config::{Config, ConfigError, NoConfig};
 pub use error::{HostError, PluginError};
 pub use event::{Event, StateChange};

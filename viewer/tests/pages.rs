@@ -85,8 +85,7 @@ fn sign_in_gives_an_opaque_http_only_session_that_is_never_the_token() {
     );
     assert!(a.set_cookies.iter().all(|c| !c.contains(token.as_str())));
     let session = v.sign_in("viewer");
-    let page = v.get("/", Some(&session));
-    assert_eq!(page.status, 200, "{}", page.body);
+    let page = v.get("/", Some(&session)).expect_ok();
     assert_has(&page.body, "Signed in as <strong>viewer</strong>");
     assert_lacks(&page.body, token.as_str());
 }
@@ -372,8 +371,7 @@ fn the_histogram_draws_the_result_over_time_with_its_deletes() {
         href.contains("after%3A") && href.contains("before%3A"),
         "{href}"
     );
-    let narrowed = v.get(&href, Some(&s));
-    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    let narrowed = v.get(&href, Some(&s)).expect_ok();
     assert_eq!(rows(&narrowed.body), 1, "{}", narrowed.body);
     assert_has(&narrowed.body, r#"<tr class="op-delete">"#);
     // An empty result has no bars and says so.
@@ -386,8 +384,7 @@ fn the_histogram_draws_the_result_over_time_with_its_deletes() {
 fn checkpoints_are_listed_with_their_age_and_a_late_head_is_warned_about() {
     let v = Viewer::start();
     let s = v.sign_in("viewer");
-    let a = v.get("/ui/checkpoints", Some(&s));
-    assert_eq!(a.status, 200, "{}", a.body);
+    let a = v.get("/ui/checkpoints", Some(&s)).expect_ok();
     // Newest first, each with its time, age, hash and key (escaped).
     let five = a.body.find("<tr><td>5</td>").expect("checkpoint 5");
     let one = a.body.find("<tr><td>1</td>").expect("checkpoint 1");
@@ -454,8 +451,7 @@ fn checkpoints_are_listed_with_their_age_and_a_late_head_is_warned_about() {
 fn a_delete_without_a_body_says_so_in_the_history() {
     let v = Viewer::start();
     let s = v.sign_in("viewer");
-    let page = v.get("/ui/entities/book/7", Some(&s));
-    assert_eq!(page.status, 200, "{}", page.body);
+    let page = v.get("/ui/entities/book/7", Some(&s)).expect_ok();
     assert_has(&page.body, "Deleted: the delete carried no body.");
     assert_lacks(&page.body, "No body was archived");
 }
@@ -464,8 +460,7 @@ fn a_delete_without_a_body_says_so_in_the_history() {
 fn history_lists_versions_and_diffs_the_picked_pair() {
     let v = Viewer::start();
     let s = v.sign_in("viewer");
-    let a = v.get("/ui/entities/book/42", Some(&s));
-    assert_eq!(a.status, 200, "{}", a.body);
+    let a = v.get("/ui/entities/book/42", Some(&s)).expect_ok();
     assert_eq!(a.body.matches(r#"<tr class="op-"#).count(), 3);
     assert_has(&a.body, "Changes from version 2 to version 3");
     // Default: the last two versions.
@@ -504,8 +499,9 @@ fn stored_values_are_escaped_everywhere() {
     let s = v.sign_in("viewer");
     let search = v.get("/?q=entity:ev", Some(&s));
     let search_all = v.get("/", Some(&s));
-    let history = v.get("/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E", Some(&s));
-    assert_eq!(history.status, 200, "{}", history.body);
+    let history = v
+        .get("/ui/entities/book/%3Cb%3Eevil%3C%2Fb%3E", Some(&s))
+        .expect_ok();
     assert_has(&history.body, "&#60;script&#62;alert(1)&#60;/script&#62;");
     for page in [&search.body, &search_all.body, &history.body] {
         assert!(
@@ -552,8 +548,7 @@ fn event_detail_says_what_became_of_each_delivery() {
 fn event_detail_explains_every_live_rule() {
     let v = Viewer::start();
     let s = v.sign_in("reader");
-    let a = v.get("/ui/events/ev-del", Some(&s));
-    assert_eq!(a.status, 200, "{}", a.body);
+    let a = v.get("/ui/events/ev-del", Some(&s)).expect_ok();
     assert_has(&a.body, "<dt>Journal sequence</dt><dd>9</dd>");
     assert_has(&a.body, r#"href="/ui/entities/book/7""#);
     assert!(row(&a.body, "delete-alert").contains("matches; delivered at ingest"));
@@ -591,8 +586,9 @@ fn pasted_events_are_explained_behind_the_csrf_token() {
     assert_lacks(&forged.body, "delete-alert");
     assert_eq!(v.journal.last_refused_path(), Some("/ui/explain"));
 
-    let a = v.post("/ui/explain", &cookie, &[("csrf", &csrf), ("event", entry)]);
-    assert_eq!(a.status, 200, "{}", a.body);
+    let a = v
+        .post("/ui/explain", &cookie, &[("csrf", &csrf), ("event", entry)])
+        .expect_ok();
     assert!(
         row(&a.body, "delete-alert").contains("matches"),
         "{}",
@@ -660,8 +656,9 @@ fn export_streams_every_match_with_its_body_once_journaled() {
         search.body
     );
 
-    let a = v.get("/ui/export?q=entity%3Abook%2F42&format=ndjson", Some(&s));
-    assert_eq!(a.status, 200, "{}", a.body);
+    let a = v
+        .get("/ui/export?q=entity%3Abook%2F42&format=ndjson", Some(&s))
+        .expect_ok();
     let lines: Vec<serde_json::Value> = a
         .body
         .lines()
@@ -733,8 +730,9 @@ fn operations_are_for_admins_only() {
         );
         assert_lacks(&a.body, "delete-alert");
     }
-    let a = v.get("/ui/operations", Some(&v.sign_in("admin")));
-    assert_eq!(a.status, 200, "{}", a.body);
+    let a = v
+        .get("/ui/operations", Some(&v.sign_in("admin")))
+        .expect_ok();
     assert_has(
         &a.body,
         r#"<th scope="row">delete-alert</th><td>alert</td><td>enabled</td>"#,
@@ -758,8 +756,9 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
     assert_has(&ops.body, r#"<form method="get" action="/ui/dead-letters""#);
 
     // The confirmation step changes nothing and carries the CSRF token.
-    let confirm = v.get("/ui/dead-letters?action=replay&id=4&id=99", Some(&admin));
-    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let confirm = v
+        .get("/ui/dead-letters?action=replay&id=4&id=99", Some(&admin))
+        .expect_ok();
     assert_has(&confirm.body, "Replay 1 dead letter(s)?");
     assert_has(
         &confirm.body,
@@ -791,8 +790,7 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
         .refuse_admin_actions
         .store(false, std::sync::atomic::Ordering::SeqCst);
 
-    let done = dlq(&[("csrf", &csrf), ("action", "replay"), ("id", "4")]);
-    assert_eq!(done.status, 200, "{}", done.body);
+    let done = dlq(&[("csrf", &csrf), ("action", "replay"), ("id", "4")]).expect_ok();
     assert_has(&done.body, "Replayed: 1\n  (4).");
     assert_eq!(
         *v.journal.dlq_actions.lock().expect("lock"),
@@ -810,8 +808,8 @@ fn dead_letters_are_replayed_or_purged_by_admins_after_a_confirmation() {
         ("action", "purge"),
         ("id", "7"),
         ("id", "4"),
-    ]);
-    assert_eq!(purged.status, 200, "{}", purged.body);
+    ])
+    .expect_ok();
     assert_has(&purged.body, "Purged: 1\n  (7).");
     assert_has(&purged.body, "Dead letter 4 stays: no such dead letter");
 

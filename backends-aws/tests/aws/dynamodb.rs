@@ -184,95 +184,55 @@ fn filters_combine_on_every_path() {
     for record in &records {
         store.put(record).unwrap();
     }
-    let run = |q: ChangeQuery| ids(&store.query(&q).unwrap().records).join(",");
-    let q = ChangeQuery::default;
-    // Entity (base table) with author and operation filters.
-    let entity = || ChangeQuery {
-        entity_type: Some("book".into()),
-        entity_id: Some("1".into()),
-        ..q()
-    };
-    assert_eq!(run(entity()), "e5,e2,e1");
-    assert_eq!(
-        run(ChangeQuery {
-            author: Some("alice".into()),
-            ..entity()
-        }),
-        "e5,e1"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            operation: Some("delete".into()),
-            ..entity()
-        }),
-        "e5"
-    );
-    // Author index with entity type and time window.
-    let alice = || ChangeQuery {
-        author: Some("alice".into()),
-        ..q()
-    };
-    assert_eq!(
-        run(ChangeQuery {
-            entity_type: Some("book".into()),
-            ..alice()
-        }),
-        "e5,e3,e1"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            since: Some(300),
-            until: Some(500),
-            ..alice()
-        }),
-        "e4,e3"
-    );
-    // Time index: everything, by operation, by source, by type alone, by window.
-    assert_eq!(run(q()), "e5,e4,e3,e2,e1");
-    assert_eq!(
-        run(ChangeQuery {
-            operation: Some("insert".into()),
-            ..q()
-        }),
-        "e4,e1"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            source: Some("com.example.books".into()),
-            ..q()
-        }),
-        "e5,e4,e3,e2,e1"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            entity_type: Some("author".into()),
-            ..q()
-        }),
-        "e4"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            entity_id: Some("2".into()),
-            ..q()
-        }),
-        "e3"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            since: Some(200),
-            until: Some(400),
-            ..q()
-        }),
-        "e3,e2"
-    );
-    assert_eq!(
-        run(ChangeQuery {
-            since: Some(400),
-            until: Some(200),
-            ..q()
-        }),
-        ""
-    );
+    let all = ChangeQuery::default();
+    let entity = with(&all, |q| {
+        q.entity_type = Some("book".into());
+        q.entity_id = Some("1".into());
+    });
+    let alice = with(&all, |q| q.author = Some("alice".into()));
+    let cases = [
+        // Entity (base table) with author and operation filters.
+        (entity.clone(), "e5,e2,e1"),
+        (with(&entity, |q| q.author = Some("alice".into())), "e5,e1"),
+        (with(&entity, |q| q.operation = Some("delete".into())), "e5"),
+        // Author index with entity type and time window.
+        (
+            with(&alice, |q| q.entity_type = Some("book".into())),
+            "e5,e3,e1",
+        ),
+        (
+            with(&alice, |q| (q.since, q.until) = (Some(300), Some(500))),
+            "e4,e3",
+        ),
+        // Time index: everything, by operation, by source, by type alone, by window.
+        (all.clone(), "e5,e4,e3,e2,e1"),
+        (with(&all, |q| q.operation = Some("insert".into())), "e4,e1"),
+        (
+            with(&all, |q| q.source = Some("com.example.books".into())),
+            "e5,e4,e3,e2,e1",
+        ),
+        (with(&all, |q| q.entity_type = Some("author".into())), "e4"),
+        (with(&all, |q| q.entity_id = Some("2".into())), "e3"),
+        (
+            with(&all, |q| (q.since, q.until) = (Some(200), Some(400))),
+            "e3,e2",
+        ),
+        (
+            with(&all, |q| (q.since, q.until) = (Some(400), Some(200))),
+            "",
+        ),
+    ];
+    for (query, expected) in cases {
+        let found = ids(&store.query(&query).unwrap().records).join(",");
+        assert_eq!(found, expected, "{query:?}");
+    }
+}
+
+/// `base` with the changes `set` makes.
+fn with(base: &ChangeQuery, set: impl FnOnce(&mut ChangeQuery)) -> ChangeQuery {
+    let mut query = base.clone();
+    set(&mut query);
+    query
 }
 
 #[test]

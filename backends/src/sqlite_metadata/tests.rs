@@ -34,8 +34,36 @@ fn ids(records: &[ChangeRecord]) -> Vec<&str> {
     records.iter().map(|r| r.event_id.as_str()).collect()
 }
 
+/// The default query with the changes `set` makes.
+fn change_query(set: impl FnOnce(&mut ChangeQuery)) -> ChangeQuery {
+    let mut query = ChangeQuery::default();
+    set(&mut query);
+    query
+}
+
 fn all(store: &SqliteMetadata, query: ChangeQuery) -> Vec<ChangeRecord> {
     store.query(&query).expect("query").records
+}
+
+/// Every record `query` matches, following cursors from its first page, and
+/// how many pages that took; no page holds more than `query.limit`.
+fn paged(store: &SqliteMetadata, mut query: ChangeQuery) -> (Vec<ChangeRecord>, usize) {
+    let mut records = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.query(&query).expect("page");
+        pages += 1;
+        assert!(
+            page.records.len() <= query.limit,
+            "{} records",
+            page.records.len()
+        );
+        records.extend(page.records);
+        match page.next_cursor {
+            Some(next) => query.cursor = Some(next),
+            None => return (records, pages),
+        }
+    }
 }
 
 /// Every version of book 42 (of `source`, if given), following cursors with
@@ -110,76 +138,59 @@ fn every_filter_narrows_the_result() {
     for r in [&a, &b, &c, &d, &e] {
         store.put(r).expect("put");
     }
-    let q = ChangeQuery::default;
-    assert_eq!(ids(&all(&store, q())), ["e", "d", "c", "b", "a"]);
-    let by_author = all(
-        &store,
-        ChangeQuery {
-            author: Some("bob".into()),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&by_author), ["a"]);
-    let by_type = all(
-        &store,
-        ChangeQuery {
-            entity_type: Some("author".into()),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&by_type), ["b"]);
-    let by_entity = all(
-        &store,
-        ChangeQuery {
-            entity_type: Some("book".into()),
-            entity_id: Some("7".into()),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&by_entity), ["c"]);
-    let by_op = all(
-        &store,
-        ChangeQuery {
-            operation: Some("delete".into()),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&by_op), ["d"]);
-    let by_source = all(
-        &store,
-        ChangeQuery {
-            source: Some("com.example.shop".into()),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&by_source), ["e"]);
-    // since is inclusive, until exclusive.
-    let window = all(
-        &store,
-        ChangeQuery {
-            since: Some(200),
-            until: Some(400),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&window), ["c", "b"]);
-    let combined = all(
-        &store,
-        ChangeQuery {
-            author: Some("alice".into()),
-            since: Some(300),
-            ..q()
-        },
-    );
-    assert_eq!(ids(&combined), ["e", "d", "c"]);
-    let none = all(
-        &store,
-        ChangeQuery {
-            author: Some("nobody".into()),
-            ..q()
-        },
-    );
-    assert!(none.is_empty());
+    let cases: [(&str, ChangeQuery, &[&str]); 9] = [
+        (
+            "no filter",
+            ChangeQuery::default(),
+            &["e", "d", "c", "b", "a"],
+        ),
+        (
+            "author",
+            change_query(|q| q.author = Some("bob".into())),
+            &["a"],
+        ),
+        (
+            "type",
+            change_query(|q| q.entity_type = Some("author".into())),
+            &["b"],
+        ),
+        (
+            "entity",
+            change_query(|q| {
+                q.entity_type = Some("book".into());
+                q.entity_id = Some("7".into());
+            }),
+            &["c"],
+        ),
+        (
+            "operation",
+            change_query(|q| q.operation = Some("delete".into())),
+            &["d"],
+        ),
+        (
+            "source",
+            change_query(|q| q.source = Some("com.example.shop".into())),
+            &["e"],
+        ),
+        (
+            "since is inclusive, until exclusive",
+            change_query(|q| (q.since, q.until) = (Some(200), Some(400))),
+            &["c", "b"],
+        ),
+        (
+            "author and since",
+            change_query(|q| (q.author, q.since) = (Some("alice".into()), Some(300))),
+            &["e", "d", "c"],
+        ),
+        (
+            "an author with no record",
+            change_query(|q| q.author = Some("nobody".into())),
+            &[],
+        ),
+    ];
+    for (what, query, expected) in cases {
+        assert_eq!(ids(&all(&store, query)), expected, "{what}");
+    }
 }
 
 #[test]
@@ -196,25 +207,7 @@ fn pagination_visits_every_record_once_across_ties_in_ts() {
     expected.sort_by(|x, y| (y.ts, &y.event_id).cmp(&(x.ts, &x.event_id)));
 
     for page_size in [1, 4, 5, 36, 37, 38] {
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        let mut pages = 0;
-        loop {
-            let page = store
-                .query(&ChangeQuery {
-                    limit: page_size,
-                    cursor: cursor.clone(),
-                    ..Default::default()
-                })
-                .expect("page");
-            pages += 1;
-            assert!(page.records.len() <= page_size);
-            seen.extend(page.records);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let (seen, pages) = paged(&store, change_query(|q| q.limit = page_size));
         assert_eq!(seen, expected, "page size {page_size}");
         assert_eq!(
             pages,
@@ -232,24 +225,15 @@ fn pagination_composes_with_filters() {
         r.author = if i % 2 == 0 { "even" } else { "odd" }.into();
         store.put(&r).expect("put");
     }
-    let mut seen = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .query(&ChangeQuery {
-                author: Some("even".into()),
-                since: Some(1),
-                limit: 3,
-                cursor: cursor.take(),
-                ..Default::default()
-            })
-            .expect("page");
-        seen.extend(page.records.into_iter().map(|r| r.event_id));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let (records, _pages) = paged(
+        &store,
+        change_query(|q| {
+            q.author = Some("even".into());
+            q.since = Some(1);
+            q.limit = 3;
+        }),
+    );
+    let seen = ids(&records);
     assert_eq!(
         seen,
         ["e18", "e16", "e14", "e12", "e10", "e08", "e06", "e04"]
@@ -267,18 +251,13 @@ fn limit_defaults_to_100_and_is_capped_at_1000() {
     assert_eq!(default_page.records[0].event_id, "e1004");
     assert!(default_page.next_cursor.is_some());
     let capped = store
-        .query(&ChangeQuery {
-            limit: 5000,
-            ..Default::default()
-        })
+        .query(&change_query(|q| q.limit = 5000))
         .expect("query");
     assert_eq!(capped.records.len(), MAX_LIMIT);
     let rest = store
-        .query(&ChangeQuery {
-            limit: 5000,
-            cursor: capped.next_cursor,
-            ..Default::default()
-        })
+        .query(&change_query(|q| {
+            (q.limit, q.cursor) = (5000, capped.next_cursor)
+        }))
         .expect("query");
     assert_eq!(
         ids(&rest.records),
@@ -291,10 +270,7 @@ fn limit_defaults_to_100_and_is_capped_at_1000() {
 fn a_bad_cursor_is_invalid() {
     let (_tmp, store) = store(Synchronous::Normal);
     let err = store
-        .query(&ChangeQuery {
-            cursor: Some("not-a-cursor".into()),
-            ..Default::default()
-        })
+        .query(&change_query(|q| q.cursor = Some("not-a-cursor".into())))
         .expect_err("bad cursor");
     assert!(
         matches!(err, BackendError::Invalid(ref m) if m.contains("cursor")),
@@ -353,10 +329,7 @@ fn history_and_change_cursors_are_not_interchangeable() {
         store.put(&record(&format!("e{i}"), i)).expect("put");
     }
     let changes_cursor = store
-        .query(&ChangeQuery {
-            limit: 1,
-            ..ChangeQuery::default()
-        })
+        .query(&change_query(|q| q.limit = 1))
         .expect("query")
         .next_cursor
         .expect("more pages");

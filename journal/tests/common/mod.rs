@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use trailmark_journal::format::{self, Decoded, HEADER_LEN, SegmentHeader, StoredRecord};
-use trailmark_journal::{ChainHead, Journal, JournalOptions, NewRecord};
+use trailmark_journal::{ChainHead, Journal, JournalOptions, NewRecord, VerifyReport, verify};
 
 /// Options with small segments so tests roll several.
 pub(crate) fn small_segments() -> JournalOptions {
@@ -149,4 +149,11 @@ pub(crate) fn truncate_after(dir: &Path, last: u64) {
     for later in segment_files(dir).into_iter().filter(|s| *s > segment) {
         fs::remove_file(later).expect("remove segment");
     }
+}
+
+/// Verify the journal in `dir`, failing the test unless it is intact.
+pub(crate) fn verified_intact(dir: &Path) -> VerifyReport {
+    let report = verify(dir).expect("verify");
+    assert!(report.is_intact(), "{:?}", report.problems);
+    report
 }

@@ -152,7 +152,7 @@ fn fire_alert(event: &Event<'_>, config: &Config) -> Result<Alert, PluginError> 
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{Value, json};
-    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled, journaled_change};
 
     use super::*;
 
@@ -167,7 +167,7 @@ mod tests {
         let mut host = Host::new();
         let event = trailmark_sdk::trailmark_event::Event {
             time: "2026-11-25T12:00:00Z".into(),
-            ..journaled("e-9", "Object State Change", &detail.to_string())
+            ..journaled_change("e-9", detail)
         };
         let answers = host.run::<AlertPlugin>(config, &Batch::of([event]));
         (answers[0].clone(), host.calls().first().cloned())
@@ -257,11 +257,7 @@ mod tests {
 
     #[test]
     fn templates_of_fields_parse_no_json() {
-        let mut batch = Batch::of([journaled(
-            "e-9",
-            "Object State Change",
-            &delete().to_string(),
-        )]);
+        let mut batch = Batch::of([journaled_change("e-9", &delete())]);
         batch.break_detail(0);
         let mut host = Host::new();
         let config = r#"{"message": "{entity-type} {entity-id} {operation}d by {author} at {ts}"}"#;

@@ -91,7 +91,7 @@ fn field(line: &mut String, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{Value, json};
-    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled, journaled_change};
 
     use super::*;
 
@@ -183,7 +183,7 @@ mod tests {
         // `invalid`, one that reads the host's fields does not notice.
         let detail = json!({"entity-type": "book", "entity-id": 7, "operation": "update",
                             "ts": 0, "author": "ann", "data": {}});
-        let mut batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let mut batch = Batch::of([journaled_change("e-1", &detail)]);
         batch.break_detail(0);
         let mut host = Host::new();
         assert_eq!(host.run::<Log>("", &batch), [Answer::Ok]);

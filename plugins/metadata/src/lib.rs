@@ -95,7 +95,7 @@ fn attributes(event: &Event<'_>, paths: &[String]) -> Result<String, PluginError
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{Value, json};
-    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled_change};
 
     use super::*;
 
@@ -108,7 +108,7 @@ mod tests {
     /// Run the plugin with `config` on one event; its answer and the put.
     fn run(config: &str, detail: &Value) -> (Answer, Option<(Option<String>, String)>) {
         let mut host = Host::new();
-        let batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let batch = Batch::of([journaled_change("e-1", detail)]);
         let answers = host.run::<Metadata>(config, &batch);
         let put = host.calls().iter().find_map(|call| match call {
             Call::MetadataPut {
@@ -182,11 +182,7 @@ mod tests {
 
     #[test]
     fn parses_no_json_without_attributes() {
-        let mut batch = Batch::of([journaled(
-            "e-1",
-            "Object State Change",
-            &insert().to_string(),
-        )]);
+        let mut batch = Batch::of([journaled_change("e-1", &insert())]);
         batch.break_detail(0);
         let mut host = Host::new();
         assert_eq!(host.run::<Metadata>("", &batch), [Answer::Ok]);

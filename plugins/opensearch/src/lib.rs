@@ -20,7 +20,9 @@
 
 use serde::Deserialize;
 use trailmark_sdk::serde_json::{self, Value, json};
-use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin, send_together};
+use trailmark_sdk::{
+    Event, HttpRequest, Plugin, PluginError, export_plugin, handle_one_as_batch, send_together,
+};
 
 /// The bulk endpoint.
 pub const BULK: &str = "/_bulk";
@@ -125,9 +127,7 @@ impl Plugin for OpenSearch {
     }
 
     fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        self.handle_batch(std::slice::from_ref(event))
-            .pop()
-            .unwrap_or(Ok(()))
+        handle_one_as_batch(self, event)
     }
 
     fn handle_batch(&self, events: &[Event<'_>]) -> Vec<Result<(), PluginError>> {
@@ -152,7 +152,7 @@ export_plugin!(OpenSearch);
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::HttpResponse;
-    use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Host, journaled_change};
 
     use super::*;
 
@@ -173,7 +173,7 @@ mod tests {
         })]);
         let events = ["e-1", "e-2", "e-3"].map(|id| trailmark_sdk::trailmark_event::Event {
             time: "2026-11-25T12:00:00Z".into(),
-            ..journaled(id, "Object State Change", &detail.to_string())
+            ..journaled_change(id, &detail)
         });
         let answers = host.run::<OpenSearch>("", &Batch::of(events));
         assert_eq!(answers[0], Answer::Ok);

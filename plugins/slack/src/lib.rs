@@ -64,7 +64,7 @@ export_plugin!(fn handle(Config) as pub SlackPlugin);
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{self, json};
-    use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Host, journaled_change};
 
     use super::*;
 
@@ -75,7 +75,7 @@ mod tests {
         let mut host = Host::new();
         let answers = host.run::<SlackPlugin>(
             r#"{"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*{operation}*"}}]}"#,
-            &Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]),
+            &Batch::of([journaled_change("e-1", &detail)]),
         );
         assert_eq!(answers, [Answer::Ok]);
         let sent = host.http_requests();

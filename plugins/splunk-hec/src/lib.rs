@@ -20,7 +20,9 @@
 
 use serde::Deserialize;
 use trailmark_sdk::serde_json::{Map, Value};
-use trailmark_sdk::{Event, HttpRequest, Plugin, PluginError, export_plugin, send_together};
+use trailmark_sdk::{
+    Event, HttpRequest, Plugin, PluginError, export_plugin, handle_one_as_batch, send_together,
+};
 
 /// The HEC endpoint for JSON events.
 pub const COLLECTOR: &str = "/services/collector/event";
@@ -84,9 +86,7 @@ impl Plugin for SplunkHec {
     }
 
     fn handle(&self, event: &Event<'_>) -> Result<(), PluginError> {
-        self.handle_batch(std::slice::from_ref(event))
-            .pop()
-            .unwrap_or(Ok(()))
+        handle_one_as_batch(self, event)
     }
 
     fn handle_batch(&self, events: &[Event<'_>]) -> Vec<Result<(), PluginError>> {
@@ -107,7 +107,7 @@ export_plugin!(SplunkHec);
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{self, json};
-    use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Host, journaled, journaled_change};
 
     use super::*;
 
@@ -119,7 +119,7 @@ mod tests {
         let answers = host.run::<SplunkHec>(
             r#"{"index": "audit"}"#,
             &Batch::of([
-                journaled("e-1", "Object State Change", &detail.to_string()),
+                journaled_change("e-1", &detail),
                 journaled("e-2", "Login", r#"{"user":"x"}"#),
             ]),
         );

@@ -122,7 +122,7 @@ export_plugin!(Webhook);
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::{self, Value, json};
-    use trailmark_sdk::testing::{Answer, Batch, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Host, journaled_change};
     use trailmark_sdk::{HostError, HttpResponse};
 
     use super::*;
@@ -130,7 +130,7 @@ mod tests {
     fn delete(id: &str) -> trailmark_sdk::trailmark_event::Event {
         let detail = json!({"entity-type": "book", "entity-id": "7", "operation": "delete",
                             "ts": "2026-11-25T11:59:58Z", "author": "carol \"c\" o'brien"});
-        journaled(id, "Object State Change", &detail.to_string())
+        journaled_change(id, &detail)
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub fn journaled(id: &str, detail_type: &str, detail: &str) -> trailmark_event::
         detail: detail.to_owned(),
     }
 }
+/// An `Object State Change` as journaled ([`journaled`]) whose detail is
+/// `detail`'s JSON text.
+pub fn journaled_change(id: &str, detail: &serde_json::Value) -> trailmark_event::Event {
+    journaled(id, "Object State Change", &detail.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,6 +196,14 @@ pub(crate) struct Answer {
     pub body: String,
 }
 
+impl Answer {
+    /// This answer, failing the test (with the body) unless it is a 200.
+    pub(crate) fn expect_ok(self) -> Answer {
+        assert_eq!(self.status, 200, "{}", self.body);
+        self
+    }
+}
+
 pub(crate) const BOOK_V1: &str =
     r#"{"title": "Dune", "price": 10, "author": {"name": "Herbert"}, "isbn": "0441013597"}"#;
 pub(crate) const BOOK_V2: &str =

@@ -100,7 +100,7 @@ fn redact(detail: &mut Value, config: &Config) {
 #[cfg(test)]
 mod tests {
     use trailmark_sdk::serde_json::json;
-    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled};
+    use trailmark_sdk::testing::{Answer, Batch, Call, Host, journaled_change};
 
     use super::*;
 
@@ -110,7 +110,7 @@ mod tests {
         let detail = json!({"entity-type": "customer", "entity-id": 7, "operation": "insert",
                             "ts": 0, "author": "app",
                             "data": {"name": "Ann", "email": "ann@example.com"}});
-        let batch = Batch::of([journaled("e-1", "Object State Change", &detail.to_string())]);
+        let batch = Batch::of([journaled_change("e-1", &detail)]);
         let mut host = Host::new();
         let answers = host.run::<Redact>(r#"{"fields": ["data.email"]}"#, &batch);
         assert_eq!(answers, [Answer::Ok]);
