@@ -749,32 +749,16 @@ fn limits_key(
     problems: &mut Vec<RuleProblem>,
 ) {
     match k {
-        "timeout" => match v.as_str().map(parse_duration) {
-            Some(Ok(d)) if d >= Duration::from_millis(10) && d <= Duration::from_secs(300) => {
-                limits.timeout = Some(d)
-            }
-            Some(Ok(_)) => problems.push(RuleProblem::at(
-                path,
-                "`limits.timeout` must be from 10ms to 5m",
-            )),
-            Some(Err(e)) => problems.push(RuleProblem::at(path, format!("`limits.timeout`: {e}"))),
-            None => problems.push(RuleProblem::at(
-                path,
-                "`limits.timeout` must be a duration such as 500ms or 2s",
-            )),
-        },
-        "memory" => match v.as_str().map(parse_bytes) {
-            Some(Ok(b)) if ((1 << 20)..=(4u64 << 30)).contains(&b) => limits.memory_bytes = Some(b),
-            Some(Ok(_)) => problems.push(RuleProblem::at(
-                path,
-                "`limits.memory` must be from 1MiB to 4GiB",
-            )),
-            Some(Err(e)) => problems.push(RuleProblem::at(path, format!("`limits.memory`: {e}"))),
-            None => problems.push(RuleProblem::at(
-                path,
-                "`limits.memory` must be a size such as 64MiB",
-            )),
-        },
+        "timeout" => {
+            let range = Duration::from_millis(10)..=Duration::from_secs(300);
+            let shape = ("10ms to 5m", "a duration such as 500ms or 2s");
+            limits.timeout = ranged(v, path, "timeout", parse_duration, range, shape, problems);
+        }
+        "memory" => {
+            let range = (1 << 20)..=(4u64 << 30);
+            let shape = ("1MiB to 4GiB", "a size such as 64MiB");
+            limits.memory_bytes = ranged(v, path, "memory", parse_bytes, range, shape, problems);
+        }
         other => match Quota::from_key(other) {
             Some(quota) => {
                 if let Err(m) = parse_quota(quota, v, &mut limits.quotas) {
@@ -790,6 +774,28 @@ fn limits_key(
             )),
         },
     }
+}
+
+/// A text value of `limits.NAME` read by `parse` and kept when in `range`;
+/// `shape` says the range and an example for the problem recorded at
+/// `path` when it is out of range, unreadable, or not text.
+fn ranged<T: PartialOrd, E: std::fmt::Display>(
+    v: &Value,
+    path: &[Step],
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    range: std::ops::RangeInclusive<T>,
+    (range_text, example): (&str, &str),
+    problems: &mut Vec<RuleProblem>,
+) -> Option<T> {
+    let message = match v.as_str().map(parse) {
+        Some(Ok(x)) if range.contains(&x) => return Some(x),
+        Some(Ok(_)) => format!("`limits.{name}` must be from {range_text}"),
+        Some(Err(e)) => format!("`limits.{name}`: {e}"),
+        None => format!("`limits.{name}` must be {example}"),
+    };
+    problems.push(RuleProblem::at(path, message));
+    None
 }
 
 /// One quota under `limits:`: a size (`1MiB`, or a number of bytes) or a
