@@ -238,51 +238,40 @@ pub struct Metrics {
     destinations: RwLock<BTreeMap<String, Arc<DestinationMetrics>>>,
 }
 
+/// The counters named `name` in `map`, created on first use.
+fn named<T: Default>(map: &RwLock<BTreeMap<String, Arc<T>>>, name: &str) -> Arc<T> {
+    if let Some(m) = map.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        return m.clone();
+    }
+    map.write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name.to_owned())
+        .or_default()
+        .clone()
+}
+
+/// A copy of every named counter set in `map`, to read without its lock.
+fn snapshot<T>(map: &RwLock<BTreeMap<String, Arc<T>>>) -> Vec<(String, Arc<T>)> {
+    map.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 impl Metrics {
     /// The counters of one rule, created on first use.
     pub fn rule(&self, name: &str) -> Arc<RuleMetrics> {
-        if let Some(m) = self
-            .rules
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
-            return m.clone();
-        }
-        self.rules
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
+        named(&self.rules, name)
     }
 
     /// The counters of one HTTP destination, created on first use.
     pub fn destination(&self, name: &str) -> Arc<DestinationMetrics> {
-        if let Some(m) = self
-            .destinations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
-            return m.clone();
-        }
-        self.destinations
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
+        named(&self.destinations, name)
     }
 
     fn render_destinations(&self, out: &mut String) {
-        let destinations: Vec<(String, Arc<DestinationMetrics>)> = self
-            .destinations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let destinations = snapshot(&self.destinations);
         let _ = writeln!(
             out,
             "# HELP trailmark_http_destination_calls_total Plugin http calls per destination by outcome.\n# TYPE trailmark_http_destination_calls_total counter"
@@ -326,12 +315,7 @@ impl Metrics {
 
     /// Snapshot of every rule's counters.
     pub fn rules(&self) -> Vec<(String, Arc<RuleMetrics>)> {
-        self.rules
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        snapshot(&self.rules)
     }
 
     /// Render everything in the Prometheus text exposition format.

@@ -135,6 +135,40 @@ impl DirDestination {
     }
 }
 
+/// Where [`Destination::get_blob`] puts a blob's bytes as they come: each
+/// chunk to `each`, and into the new file `to` when there is one.
+pub(crate) struct BlobSink<'a> {
+    each: &'a mut dyn FnMut(&[u8]),
+    out: Option<(File, &'a Path)>,
+}
+
+impl<'a> BlobSink<'a> {
+    /// Creates `to` (when given).
+    pub(crate) fn new(
+        to: Option<&'a Path>,
+        each: &'a mut dyn FnMut(&[u8]),
+    ) -> Result<Self, BackupError> {
+        let out = match to {
+            Some(to) => Some((
+                File::create(to).map_err(|e| BackupError::io(to, "create", e))?,
+                to,
+            )),
+            None => None,
+        };
+        Ok(Self { each, out })
+    }
+
+    /// Take the next chunk of the blob.
+    pub(crate) fn take(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        (self.each)(bytes);
+        if let Some((out, to)) = &mut self.out {
+            out.write_all(bytes)
+                .map_err(|e| BackupError::io(*to, "write", e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The backup names of the files under `manifests/` (`<name>.json`).
 pub(crate) fn manifest_names(files: Vec<String>) -> Vec<String> {
     files
@@ -183,10 +217,7 @@ impl Destination for DirDestination {
         use std::io::Read;
         let path = self.blob(sha256)?;
         let mut source = File::open(&path).map_err(|e| BackupError::io(&path, "open", e))?;
-        let mut out = match to {
-            Some(to) => Some(File::create(to).map_err(|e| BackupError::io(to, "create", e))?),
-            None => None,
-        };
+        let mut sink = BlobSink::new(to, each)?;
         let mut buffer = vec![0u8; 256 << 10];
         loop {
             let n = source
@@ -195,11 +226,7 @@ impl Destination for DirDestination {
             if n == 0 {
                 break;
             }
-            each(&buffer[..n]);
-            if let (Some(out), Some(to)) = (&mut out, to) {
-                out.write_all(&buffer[..n])
-                    .map_err(|e| BackupError::io(to, "write", e))?;
-            }
+            sink.take(&buffer[..n])?;
         }
         Ok(())
     }

@@ -7,7 +7,6 @@
 //! old backups early (see `docs/operations.md`).
 
 use std::future::Future;
-use std::io::Write;
 use std::path::Path;
 
 use crate::s3_prefix::{OpenError, S3Prefix};
@@ -15,7 +14,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::BackupError;
-use super::destination::Destination;
+use super::destination::{BlobSink, Destination};
 
 /// Backups in an S3 bucket, under a prefix.
 pub(crate) struct S3Destination {
@@ -194,20 +193,8 @@ impl Destination for S3Destination {
         to: Option<&Path>,
         each: &mut dyn FnMut(&[u8]),
     ) -> Result<(), BackupError> {
-        let mut out = match to {
-            Some(to) => {
-                Some(std::fs::File::create(to).map_err(|e| BackupError::io(to, "create", e))?)
-            }
-            None => None,
-        };
-        self.get(&self.key("blobs", sha256), &mut |bytes| {
-            each(bytes);
-            if let (Some(out), Some(to)) = (&mut out, to) {
-                out.write_all(bytes)
-                    .map_err(|e| BackupError::io(to, "write", e))?;
-            }
-            Ok(())
-        })
+        let mut sink = BlobSink::new(to, each)?;
+        self.get(&self.key("blobs", sha256), &mut |bytes| sink.take(bytes))
     }
 
     fn list_blobs(&self) -> Result<Vec<String>, BackupError> {

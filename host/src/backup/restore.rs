@@ -17,7 +17,6 @@ use super::destination::Destination;
 use super::manifest::Manifest;
 use super::{BackupError, paths};
 use crate::engine::records::{OutcomeRecord, OutcomesRecord, ReopenRecord, kind};
-use crate::server::auth::AUDIT_SOURCE;
 use trailmark_backend_api::when::{format_ms, now_ms};
 
 /// The file a restore leaves in the new data directory: the
@@ -424,15 +423,11 @@ fn restore_event(
     stores_from: &Option<String>,
     high_water: u64,
 ) -> Event {
-    let now = now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
-    let detail = json!({
-        "entity-type": "trailmark.restore",
-        "entity-id": id,
-        "operation": "insert",
-        "ts": format_ms(now),
-        "author": "trailmark restore",
-        "data": {
+    crate::ingest::host_record(
+        "trailmark.restore",
+        "insert",
+        "trailmark restore",
+        json!({
             "from": destination.describe(),
             "backup": manifest.name,
             "backup-created": manifest.created,
@@ -440,17 +435,6 @@ fn restore_event(
             "to-seq": to_seq,
             "stores-from": stores_from,
             "high-water": high_water,
-        },
-    });
-    Event {
-        id,
-        version: "0".to_owned(),
-        source: AUDIT_SOURCE.to_owned(),
-        detail_type: "Object State Change".to_owned(),
-        time: format_ms(now),
-        account: String::new(),
-        region: String::new(),
-        resources: Vec::new(),
-        detail: detail.to_string(),
-    }
+        }),
+    )
 }

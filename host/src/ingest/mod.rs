@@ -67,6 +67,40 @@ pub use native::NativeError;
 /// The `source` of the records the host writes about itself.
 pub use trailmark_event::HOST_SOURCE;
 
+/// A record the host writes about itself: an `Object State Change` from
+/// [`HOST_SOURCE`], made now with a fresh id, whose detail is a change
+/// record of `entity_type` (its `entity-id` the event's id) by `author`
+/// with `data`. Account and region are empty; set them where they are known.
+pub fn host_record(
+    entity_type: &str,
+    operation: &str,
+    author: &str,
+    data: serde_json::Value,
+) -> trailmark_event::Event {
+    use trailmark_backend_api::when::{format_ms, now_ms};
+    let now = now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let detail = serde_json::json!({
+        "entity-type": entity_type,
+        "entity-id": id,
+        "operation": operation,
+        "ts": format_ms(now),
+        "author": author,
+        "data": data,
+    });
+    trailmark_event::Event {
+        id,
+        version: "0".to_owned(),
+        source: HOST_SOURCE.to_owned(),
+        detail_type: trailmark_event::STATE_CHANGE.to_owned(),
+        time: format_ms(now),
+        account: String::new(),
+        region: String::new(),
+        resources: Vec::new(),
+        detail: detail.to_string(),
+    }
+}
+
 /// Whether producers may not use `source`: [`HOST_SOURCE`], which only the
 /// host writes (so its records cannot be forged), and every `aws.*`, which
 /// EventBridge reserves for AWS services. Both HTTP APIs refuse such an

@@ -464,6 +464,26 @@ fn section<'a>(
     }
 }
 
+/// Read a mapping-valued [`section`] key by key into a `T` that starts as
+/// its default: `read` gets each key, its value and its path
+/// (`[section, key]`) to report problems at. An absent section is the
+/// default; a section that is not a mapping is one problem.
+fn read_section<T: Default>(
+    value: Option<&Value>,
+    name: &str,
+    example: &str,
+    problems: &mut Vec<RuleProblem>,
+    mut read: impl FnMut(&mut T, &str, &Value, &[Step], &mut Vec<RuleProblem>),
+) -> T {
+    let mut out = T::default();
+    if let Some(map) = section(value, name, example, problems) {
+        for (k, v) in map {
+            read(&mut out, k, v, &[key(name), key(k)], problems);
+        }
+    }
+    out
+}
+
 /// A key that has no business where it is: the problem points at the key.
 fn misplaced_key(path: &[Step], message: String) -> RuleProblem {
     RuleProblem {
@@ -524,64 +544,68 @@ fn parse_ocsf(
 }
 
 fn parse_grants(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> Grants {
-    let mut grants = Grants::default();
-    let Some(map) = section(
+    read_section(
         value,
         "grants",
         "grants: {archive: true, notify: [admins]}",
         problems,
-    ) else {
-        return grants;
-    };
-    for (k, v) in map {
-        let path = [key("grants"), key(k)];
-        match k.as_str() {
-            "archive" => grants.archive = parse_archive_grant(v, problems),
-            "metadata" => match v {
-                Value::Bool(b) => grants.metadata = *b,
-                _ => problems.push(RuleProblem::at(
-                    &path,
-                    "`grants.metadata` must be true or false",
-                )),
-            },
-            "notify" | "forward" | "http" => match v {
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        match item.as_str() {
-                            Some(s) if !s.is_empty() => {
-                                let set = match k.as_str() {
-                                    "notify" => &mut grants.notify,
-                                    "forward" => &mut grants.forward,
-                                    _ => &mut grants.http,
-                                };
-                                set.insert(s.to_owned());
-                            }
-                            _ => problems.push(RuleProblem::at(
-                                &[key("grants"), key(k), Step::Index(i)],
-                                format!("`grants.{k}` lists names configured in {}; each must be a non-empty string",
-                                    if k == "http" { "the rules directory's destinations/" } else { "trailmark.toml" }),
-                            )),
+        grant_key,
+    )
+}
+
+/// One key of `grants:`.
+fn grant_key(
+    grants: &mut Grants,
+    k: &str,
+    v: &Value,
+    path: &[Step],
+    problems: &mut Vec<RuleProblem>,
+) {
+    match k {
+        "archive" => grants.archive = parse_archive_grant(v, problems),
+        "metadata" => match v {
+            Value::Bool(b) => grants.metadata = *b,
+            _ => problems.push(RuleProblem::at(
+                path,
+                "`grants.metadata` must be true or false",
+            )),
+        },
+        "notify" | "forward" | "http" => match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some(s) if !s.is_empty() => {
+                            let set = match k {
+                                "notify" => &mut grants.notify,
+                                "forward" => &mut grants.forward,
+                                _ => &mut grants.http,
+                            };
+                            set.insert(s.to_owned());
                         }
+                        _ => problems.push(RuleProblem::at(
+                            &[key("grants"), key(k), Step::Index(i)],
+                            format!("`grants.{k}` lists names configured in {}; each must be a non-empty string",
+                                if k == "http" { "the rules directory's destinations/" } else { "trailmark.toml" }),
+                        )),
                     }
                 }
-                _ => problems.push(RuleProblem::at(
-                    &path,
-                    format!("`grants.{k}` must be a list of names, e.g. {k}: [admins]"),
-                )),
-            },
-            "log" => problems.push(misplaced_key(
-                &path,
-                "`log` is always granted; remove it".into(),
+            }
+            _ => problems.push(RuleProblem::at(
+                path,
+                format!("`grants.{k}` must be a list of names, e.g. {k}: [admins]"),
             )),
-            other => problems.push(misplaced_key(
-                &path,
-                format!(
-                    "unknown capability `{other}`; grants are archive, metadata, notify, forward, http"
-                ),
-            )),
-        }
+        },
+        "log" => problems.push(misplaced_key(
+            path,
+            "`log` is always granted; remove it".into(),
+        )),
+        other => problems.push(misplaced_key(
+            path,
+            format!(
+                "unknown capability `{other}`; grants are archive, metadata, notify, forward, http"
+            ),
+        )),
     }
-    grants
 }
 
 /// `archive: true|false`, or `archive: {read: [prefix/, ..], write-prefix: prefix/}`.
@@ -662,108 +686,116 @@ fn check_key_prefix(prefix: &str) -> Result<String, String> {
 }
 
 fn parse_retry(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> RetryPolicy {
-    let mut retry = RetryPolicy::default();
-    let Some(map) = section(
+    read_section(
         value,
         "retry",
         "retry: {max-attempts: 185, max-age: 24h}",
         problems,
-    ) else {
-        return retry;
-    };
-    for (k, v) in map {
-        let path = [key("retry"), key(k)];
-        match k.as_str() {
-            "max-attempts" => match v.as_u64() {
-                Some(n) if n <= MAX_RETRY_ATTEMPTS => retry.max_attempts = n as u32,
-                _ => problems.push(RuleProblem::at(
-                    &path,
-                    format!("`retry.max-attempts` must be a whole number from 0 to {MAX_RETRY_ATTEMPTS} (EventBridge's range)"),
-                )),
-            },
-            "max-age" => match v.as_str().map(parse_duration) {
-                Some(Ok(d)) if (MIN_EVENT_AGE..=MAX_EVENT_AGE).contains(&d) => retry.max_age = d,
-                Some(Ok(d)) => problems.push(RuleProblem::at(
-                    &path,
-                    format!(
-                        "`retry.max-age` must be from 60s to 24h (EventBridge's range); got {}",
-                        format_duration(d)
-                    ),
-                )),
-                Some(Err(e)) => problems.push(RuleProblem::at(&path, format!("`retry.max-age`: {e}"))),
-                None => problems.push(RuleProblem::at(&path, "`retry.max-age` must be a duration such as 1h or 24h")),
-            },
-            other => problems.push(misplaced_key(
-                &path,
-                format!("unknown key `{other}` in retry; use max-attempts and max-age"),
+        retry_key,
+    )
+}
+
+/// One key of `retry:`.
+fn retry_key(
+    retry: &mut RetryPolicy,
+    k: &str,
+    v: &Value,
+    path: &[Step],
+    problems: &mut Vec<RuleProblem>,
+) {
+    match k {
+        "max-attempts" => match v.as_u64() {
+            Some(n) if n <= MAX_RETRY_ATTEMPTS => retry.max_attempts = n as u32,
+            _ => problems.push(RuleProblem::at(
+                path,
+                format!("`retry.max-attempts` must be a whole number from 0 to {MAX_RETRY_ATTEMPTS} (EventBridge's range)"),
             )),
-        }
+        },
+        "max-age" => match v.as_str().map(parse_duration) {
+            Some(Ok(d)) if (MIN_EVENT_AGE..=MAX_EVENT_AGE).contains(&d) => retry.max_age = d,
+            Some(Ok(d)) => problems.push(RuleProblem::at(
+                path,
+                format!(
+                    "`retry.max-age` must be from 60s to 24h (EventBridge's range); got {}",
+                    format_duration(d)
+                ),
+            )),
+            Some(Err(e)) => problems.push(RuleProblem::at(path, format!("`retry.max-age`: {e}"))),
+            None => problems.push(RuleProblem::at(path, "`retry.max-age` must be a duration such as 1h or 24h")),
+        },
+        other => problems.push(misplaced_key(
+            path,
+            format!("unknown key `{other}` in retry; use max-attempts and max-age"),
+        )),
     }
-    retry
 }
 
 fn parse_limits(value: Option<&Value>, problems: &mut Vec<RuleProblem>) -> CallLimits {
-    let mut limits = CallLimits::default();
-    let Some(map) = section(
+    read_section(
         value,
         "limits",
         "limits: {timeout: 2s, memory: 128MiB}",
         problems,
-    ) else {
-        return limits;
-    };
-    for (k, v) in map {
-        let path = [key("limits"), key(k)];
-        match k.as_str() {
-            "timeout" => match v.as_str().map(parse_duration) {
-                Some(Ok(d)) if d >= Duration::from_millis(10) && d <= Duration::from_secs(300) => {
-                    limits.timeout = Some(d)
-                }
-                Some(Ok(_)) => problems.push(RuleProblem::at(
-                    &path,
-                    "`limits.timeout` must be from 10ms to 5m",
-                )),
-                Some(Err(e)) => {
-                    problems.push(RuleProblem::at(&path, format!("`limits.timeout`: {e}")))
-                }
-                None => problems.push(RuleProblem::at(
-                    &path,
-                    "`limits.timeout` must be a duration such as 500ms or 2s",
-                )),
-            },
-            "memory" => match v.as_str().map(parse_bytes) {
-                Some(Ok(b)) if ((1 << 20)..=(4u64 << 30)).contains(&b) => {
-                    limits.memory_bytes = Some(b)
-                }
-                Some(Ok(_)) => problems.push(RuleProblem::at(
-                    &path,
-                    "`limits.memory` must be from 1MiB to 4GiB",
-                )),
-                Some(Err(e)) => {
-                    problems.push(RuleProblem::at(&path, format!("`limits.memory`: {e}")))
-                }
-                None => problems.push(RuleProblem::at(
-                    &path,
-                    "`limits.memory` must be a size such as 64MiB",
-                )),
-            },
-            other => match Quota::from_key(other) {
-                Some(quota) => {
-                    if let Err(m) = parse_quota(quota, v, &mut limits.quotas) {
-                        problems.push(RuleProblem::at(&path, m));
-                    }
-                }
-                None => problems.push(misplaced_key(
-                    &path,
-                    format!(
-                        "unknown key `{other}` in limits; use timeout, memory, {}",
-                        Quota::ALL.map(Quota::key).join(", ")
-                    ),
-                )),
-            },
+        limits_key,
+    )
+}
+
+/// One key of `limits:`.
+fn limits_key(
+    limits: &mut CallLimits,
+    k: &str,
+    v: &Value,
+    path: &[Step],
+    problems: &mut Vec<RuleProblem>,
+) {
+    match k {
+        "timeout" => {
+            let range = Duration::from_millis(10)..=Duration::from_secs(300);
+            let shape = ("10ms to 5m", "a duration such as 500ms or 2s");
+            limits.timeout = ranged(v, path, "timeout", parse_duration, range, shape, problems);
         }
+        "memory" => {
+            let range = (1 << 20)..=(4u64 << 30);
+            let shape = ("1MiB to 4GiB", "a size such as 64MiB");
+            limits.memory_bytes = ranged(v, path, "memory", parse_bytes, range, shape, problems);
+        }
+        other => match Quota::from_key(other) {
+            Some(quota) => {
+                if let Err(m) = parse_quota(quota, v, &mut limits.quotas) {
+                    problems.push(RuleProblem::at(path, m));
+                }
+            }
+            None => problems.push(misplaced_key(
+                path,
+                format!(
+                    "unknown key `{other}` in limits; use timeout, memory, {}",
+                    Quota::ALL.map(Quota::key).join(", ")
+                ),
+            )),
+        },
     }
-    limits
+}
+
+/// A text value of `limits.NAME` read by `parse` and kept when in `range`;
+/// `shape` says the range and an example for the problem recorded at
+/// `path` when it is out of range, unreadable, or not text.
+fn ranged<T: PartialOrd, E: std::fmt::Display>(
+    v: &Value,
+    path: &[Step],
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    range: std::ops::RangeInclusive<T>,
+    (range_text, example): (&str, &str),
+    problems: &mut Vec<RuleProblem>,
+) -> Option<T> {
+    let message = match v.as_str().map(parse) {
+        Some(Ok(x)) if range.contains(&x) => return Some(x),
+        Some(Ok(_)) => format!("`limits.{name}` must be from {range_text}"),
+        Some(Err(e)) => format!("`limits.{name}`: {e}"),
+        None => format!("`limits.{name}` must be {example}"),
+    };
+    problems.push(RuleProblem::at(path, message));
+    None
 }
 
 /// One quota under `limits:`: a size (`1MiB`, or a number of bytes) or a

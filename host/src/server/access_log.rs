@@ -10,15 +10,15 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::api_error::{ApiError, ApiQuery};
+use super::access::ResultCount;
+use super::api_error::{ApiError, ApiQuery, Refused, off_thread};
 
 use crate::engine::pipeline::Pipeline;
 use crate::engine::records::{EventRecord, kind};
@@ -69,10 +69,6 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
     api().with_state(pipeline).split_for_parts().0
 }
 
-fn bad(message: String) -> Response {
-    ApiError::bad_request(message).into_response()
-}
-
 /// The access log: every authenticated read of the trail, newest first.
 #[utoipa::path(get, path = "/v1/access", tag = "operations", params(AccessQuery),
     responses(
@@ -83,7 +79,7 @@ fn bad(message: String) -> Response {
 async fn list(
     State(pipeline): State<Arc<Pipeline>>,
     ApiQuery(query): ApiQuery<AccessQuery>,
-) -> Response {
+) -> Result<(Extension<ResultCount>, Json<AccessPage>), Refused> {
     let now = now_ms();
     let time = |key: &str, value: &Option<String>| {
         value
@@ -96,23 +92,21 @@ async fn list(
         time("before", &query.before.as_ref().map(|t| t.0.clone())),
     ) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return bad(e),
+        (Err(e), _) | (_, Err(e)) => return Err(ApiError::bad_request(e)),
     };
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return bad(format!("`limit`: from 1 to {MAX_LIMIT}, got {limit}"));
+        return Err(ApiError::bad_request(format!(
+            "`limit`: from 1 to {MAX_LIMIT}, got {limit}"
+        )));
     }
-    let found =
-        tokio::task::spawn_blocking(move || scan(&pipeline, &query, after, before, limit)).await;
-    match found {
-        Ok(Ok((access, more))) => (
-            axum::Extension(super::access::ResultCount(access.len() as u64)),
-            Json(AccessPage { access, more }),
-        )
-            .into_response(),
-        Ok(Err(e)) => ApiError::internal(format!("reading the journal: {e}")).into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
-    }
+    let (access, more) = off_thread(move || scan(&pipeline, &query, after, before, limit))
+        .await?
+        .map_err(|e| ApiError::internal(format!("reading the journal: {e}")))?;
+    Ok((
+        Extension(ResultCount(access.len() as u64)),
+        Json(AccessPage { access, more }),
+    ))
 }
 
 /// The newest `limit` access records matching `query`, newest first, and

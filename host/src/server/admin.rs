@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use trailmark_backend_api::when::format_ms;
 
 use super::access::ResultCount;
-use super::api_error::{ApiError, ApiJson, ApiPath, ApiQuery, Refused};
+use super::api_error::{ApiError, ApiJson, ApiPath, ApiQuery, Refused, blocking, off_thread};
 use super::params::TimeText;
 
 /// What the admin handlers need.
@@ -325,14 +325,9 @@ struct Status {
 async fn status(State(s): State<AdminState>) -> Result<Json<Status>, Refused> {
     let active = s.pipeline.rules();
     let dead = s.pipeline.dispatcher().dead_letters().clone();
-    let dead_letters = tokio::task::spawn_blocking(move || dead.count(None))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let dead_letters = blocking(move || dead.count(None)).await?;
     let data_dir = s.data_dir.clone();
-    let storage_bytes = tokio::task::spawn_blocking(move || dir_size(&data_dir))
-        .await
-        .map_err(internal)?;
+    let storage_bytes = off_thread(move || dir_size(&data_dir)).await?;
     let last_reload = s.reload.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let lag = s
         .metrics
@@ -681,10 +676,7 @@ async fn dlq_list(
             "`limit` is at most 10000, got {limit}"
         )));
     }
-    let letters = tokio::task::spawn_blocking(move || store.list(q.rule.as_deref(), limit))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let letters = blocking(move || store.list(q.rule.as_deref(), limit)).await?;
     Ok((
         Extension(ResultCount(letters.len() as u64)),
         Json(Letters {
@@ -707,15 +699,11 @@ async fn dlq_show(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<(Extension<ResultCount>, Json<LetterView>), Refused> {
     let store = s.pipeline.dispatcher().dead_letters().clone();
-    let letter = tokio::task::spawn_blocking(move || store.get(id))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no dead letter {id}; `trailmark dlq list` shows them"
-            ))
-        })?;
+    let letter = blocking(move || store.get(id)).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no dead letter {id}; `trailmark dlq list` shows them"
+        ))
+    })?;
     Ok((Extension(ResultCount(1)), Json(letter_view(&letter, true))))
 }
 
@@ -734,7 +722,7 @@ struct DlqSelection {
 
 async fn select(s: &AdminState, sel: DlqSelection) -> Result<Vec<DeadLetter>, Refused> {
     let store = s.pipeline.dispatcher().dead_letters().clone();
-    tokio::task::spawn_blocking(move || -> Result<Vec<DeadLetter>, Refused> {
+    off_thread(move || -> Result<Vec<DeadLetter>, Refused> {
         if sel.ids.is_empty() {
             return store
                 .list(sel.rule.as_deref(), usize::MAX >> 1)
@@ -750,8 +738,7 @@ async fn select(s: &AdminState, sel: DlqSelection) -> Result<Vec<DeadLetter>, Re
         }
         Ok(out)
     })
-    .await
-    .map_err(internal)?
+    .await?
 }
 
 /// A dead letter that could not be replayed.

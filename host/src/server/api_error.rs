@@ -61,6 +61,25 @@ impl ApiError {
     }
 }
 
+/// Run blocking work (a store or journal call) off the async threads; a
+/// task that panicked answers 500 `Internal`. The work's own result is the
+/// caller's to map: [`blocking`] maps any error of it to 500.
+pub async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refused> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Run a blocking store call off the async threads; its error, or a task
+/// that panicked, answers 500 `Internal`.
+pub async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Refused> {
+    off_thread(work).await?.map_err(ApiError::internal)
+}
+
 /// An [`ApiError`] with its HTTP status: what a handler returns to refuse.
 #[derive(Debug, Clone)]
 pub struct Refused(pub StatusCode, pub ApiError);

@@ -61,12 +61,9 @@ use trailmark_auth::{AuthFailure, Authenticator, HeaderCheck, Principal, Request
 use trailmark_backends::Event;
 
 use super::refusals::{Admit, RefusalKey, RefusalLog, RefusalSample};
-use crate::ingest::{AMZ_JSON_1_1, BodyError, HOST_SOURCE, Intake, Refusal, read_limited};
+use crate::ingest::{AMZ_JSON_1_1, BodyError, Intake, Refusal, read_limited};
 use crate::metrics::Metrics;
 use trailmark_backend_api::when::{format_ms, now_ms};
-
-/// The `source` of the audit events the host writes about itself.
-pub const AUDIT_SOURCE: &str = HOST_SOURCE;
 
 /// Longest reason, path or principal name put in a record or log line.
 const REFLECT_CHARS: usize = 256;
@@ -471,26 +468,10 @@ impl AuthState {
 
     /// Journal one audit event about the host itself, on the reserved path.
     async fn record(&self, entity_type: &str, author: &str, data: Value) -> Result<(), ()> {
-        let now = now_ms();
-        let id = uuid::Uuid::new_v4().to_string();
-        let detail = json!({
-            "entity-type": entity_type,
-            "entity-id": id,
-            "operation": "insert",
-            "ts": format_ms(now),
-            "author": author,
-            "data": data,
-        });
         let event = Event {
-            id,
-            version: "0".to_owned(),
-            source: AUDIT_SOURCE.to_owned(),
-            detail_type: "Object State Change".to_owned(),
-            time: format_ms(now),
             account: self.account.clone(),
             region: self.region.clone(),
-            resources: Vec::new(),
-            detail: detail.to_string(),
+            ..crate::ingest::host_record(entity_type, "insert", author, data)
         };
         let recorded = self.intake.submit_host(vec![event]).await;
         if recorded.is_ok() {

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use trailmark_auth::Principal;
@@ -13,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::server::api_error::{ApiError, ApiJson};
+use crate::server::api_error::{ApiError, ApiJson, Refused, blocking, off_thread};
 
 use super::holds::{Hold, HoldError, Holds};
 
@@ -86,7 +85,7 @@ async fn add(
     State(holds): State<Arc<Holds>>,
     principal: Option<Extension<Principal>>,
     ApiJson(request): ApiJson<AddHold>,
-) -> Response {
+) -> Result<Json<Hold>, Refused> {
     let fields = [
         Some(&request.entity_type),
         request.entity_id.as_ref(),
@@ -97,13 +96,12 @@ async fn add(
         .flatten()
         .any(|f| f.chars().count() > MAX_FIELD)
     {
-        return ApiError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "a hold's fields are at most {MAX_FIELD} characters"
-        ))
-        .into_response();
+        )));
     }
     let by = principal.map_or_else(|| "unknown".to_owned(), |Extension(p)| p.name);
-    let result = tokio::task::spawn_blocking(move || {
+    let hold = off_thread(move || {
         holds.add(
             &request.entity_type,
             request.entity_id.as_deref(),
@@ -111,18 +109,13 @@ async fn add(
             &by,
         )
     })
-    .await;
-    match result {
-        Ok(Ok(hold)) => {
-            tracing::info!(hold = hold.id, entity_type = %hold.entity_type, entity_id = ?hold.entity_id, "legal hold added");
-            Json(hold).into_response()
-        }
-        Ok(Err(e @ HoldError::NoEntityType)) => {
-            ApiError::bad_request(e.to_string()).into_response()
-        }
-        Ok(Err(e)) => ApiError::internal(e).into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
-    }
+    .await?
+    .map_err(|e| match e {
+        HoldError::NoEntityType => ApiError::bad_request(e.to_string()),
+        e => ApiError::internal(e),
+    })?;
+    tracing::info!(hold = hold.id, entity_type = %hold.entity_type, entity_id = ?hold.entity_id, "legal hold added");
+    Ok(Json(hold))
 }
 
 /// Remove a legal hold by id: what it held expires again by its rules at
@@ -138,15 +131,11 @@ async fn add(
 async fn remove(
     State(holds): State<Arc<Holds>>,
     ApiJson(request): ApiJson<RemoveHold>,
-) -> Response {
+) -> Result<Json<Hold>, Refused> {
     let id = request.id;
-    match tokio::task::spawn_blocking(move || holds.remove(id)).await {
-        Ok(Ok(Some(hold))) => {
-            tracing::info!(hold = hold.id, entity_type = %hold.entity_type, "legal hold removed");
-            Json(hold).into_response()
-        }
-        Ok(Ok(None)) => ApiError::not_found(format!("no hold {id}")).into_response(),
-        Ok(Err(e)) => ApiError::internal(e).into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
-    }
+    let hold = blocking(move || holds.remove(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no hold {id}")))?;
+    tracing::info!(hold = hold.id, entity_type = %hold.entity_type, "legal hold removed");
+    Ok(Json(hold))
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tracing::{info, warn};
-use trailmark_backend_api::when::{format_ms, now_ms};
+use trailmark_backend_api::when::now_ms;
 use trailmark_event::Event;
 
 use crate::engine::pipeline::Pipeline;
@@ -74,30 +74,15 @@ pub async fn retention_loop(
 
 /// The `trailmark.retention` host event of a pass.
 pub fn event(report: &PassReport) -> Event {
-    let now = now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
-    let detail = json!({
-        "entity-type": ENTITY_TYPE,
-        "entity-id": id,
-        "operation": "delete",
-        "ts": format_ms(now),
-        "author": "trailmark retention",
-        "data": {
+    crate::ingest::host_record(
+        ENTITY_TYPE,
+        "delete",
+        "trailmark retention",
+        json!({
             "count": report.count(),
             "removed": report.removals,
             "after-interrupted-pass": report.after_interrupted,
             "stopped-early": report.error,
-        },
-    });
-    Event {
-        id,
-        version: "0".to_owned(),
-        source: crate::ingest::HOST_SOURCE.to_owned(),
-        detail_type: "Object State Change".to_owned(),
-        time: format_ms(now),
-        account: String::new(),
-        region: String::new(),
-        resources: Vec::new(),
-        detail: detail.to_string(),
-    }
+        }),
+    )
 }
