@@ -313,15 +313,6 @@ async fn retention_keeps_the_segments_a_lane_still_has_to_read_back() {
         .expect("retention")
     };
     let journal = p.journal();
-    eprintln!(
-        "DEBUG removed={removed} first={} head={} files={:?}",
-        journal.first_seq(),
-        journal.head().seq,
-        std::fs::read_dir(journal.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect::<Vec<_>>()
-    );
     assert!(removed > 0, "the delivered segments go");
     assert!(
         journal.first_seq() <= from,
