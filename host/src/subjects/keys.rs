@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use aes_siv::siv::Aes128Siv;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -15,7 +16,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::TOKEN_PREFIX;
+use super::{TOKEN_PREFIX, TOKEN_PREFIX_V1};
 use crate::at_rest::Sealer;
 
 /// The key store's directory, in the data directory.
@@ -63,8 +64,7 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Ke
 pub struct SubjectKeys {
     dir: PathBuf,
     secret: [u8; 32],
-    #[allow(clippy::type_complexity)]
-    cache: Mutex<HashMap<String, (Arc<XChaCha20Poly1305>, [u8; 32])>>,
+    cache: Mutex<HashMap<String, SubjectKey>>,
     /// Seals new keys when encryption is on, opens sealed ones.
     sealer: Option<Arc<Sealer>>,
 }
@@ -72,6 +72,32 @@ pub struct SubjectKeys {
 /// What a sealed subject key is bound to, before its subject id: a key file
 /// copied under another subject's name does not open.
 const KEY_AAD: &[u8] = b"trailmark-subject-key-v1\n";
+/// What a `tm2:` token's key is derived for, from the subject's key.
+const TOKEN_KEY_INFO: &[u8] = b"trailmark-subject-token-v2";
+/// Bytes of a subject id (32 hex digits in names, raw in a `tm2:` token).
+const ID_BYTES: usize = 16;
+
+/// A subject's key, and the key its `tm2:` tokens are sealed with (derived
+/// from it, so one key never serves two ciphers).
+#[derive(Clone, Copy)]
+struct SubjectKey {
+    /// The key in the subject's file; `tm1:` tokens were sealed with it.
+    key: [u8; 32],
+    /// HMAC-SHA256 of [`TOKEN_KEY_INFO`] under `key`: the AES-SIV key.
+    token_key: [u8; 32],
+}
+
+impl SubjectKey {
+    fn new(key: [u8; 32]) -> SubjectKey {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes a key of any length");
+        mac.update(TOKEN_KEY_INFO);
+        SubjectKey {
+            key,
+            token_key: mac.finalize().into_bytes().into(),
+        }
+    }
+}
 
 impl SubjectKeys {
     /// Opens (creating) the store in `dir`, its keys in plaintext files.
@@ -106,59 +132,76 @@ impl SubjectKeys {
     /// The subject id of a value: 32 hex digits of HMAC-SHA256 under the
     /// deployment's secret.
     pub fn subject_id(&self, value: &str) -> String {
+        hex::encode(self.id_bytes(value))
+    }
+
+    /// The subject id of a value, raw: the first 16 bytes of HMAC-SHA256
+    /// under the deployment's secret.
+    fn id_bytes(&self, value: &str) -> [u8; ID_BYTES] {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
             .expect("HMAC takes a key of any length");
         mac.update(value.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        mac.finalize().into_bytes()[..ID_BYTES]
+            .try_into()
+            .expect("16 of 32 bytes")
     }
 
-    /// The token of `value`: `tm1:<subject id>:<nonce ‖ sealed value, base64url>`.
-    /// Deterministic (the nonce is a keyed hash of the value), so one value has
-    /// one token and a query for it can match. A new subject's key is created.
+    /// The token of `value`: `tm2:` and, in base64url, the subject id (16
+    /// bytes) and the value sealed by AES-SIV under the subject's token key
+    /// (a 16-byte synthetic IV, then the ciphertext), bound to the id.
+    /// Deterministic, so one value has one token and a query for it can
+    /// match. A new subject's key is created.
     pub fn seal(&self, value: &str) -> Result<String, KeyError> {
-        let id = self.subject_id(value);
-        let (cipher, key) = self.key(&id, true)?.expect("a key is created when missing");
-        Ok(token(&id, value, &cipher, &key))
+        let id = self.id_bytes(value);
+        let key = self
+            .key(&hex::encode(id), true)?
+            .expect("a key is created when missing");
+        Ok(token(&id, value, &key))
     }
 
     /// [`SubjectKeys::seal`] when the subject has a key; `None` (and no key
     /// created) when it has none: erased, or never seen.
     pub fn seal_existing(&self, value: &str) -> Result<Option<String>, KeyError> {
-        let id = self.subject_id(value);
+        let id = self.id_bytes(value);
         Ok(self
-            .key(&id, false)?
-            .map(|(cipher, key)| token(&id, value, &cipher, &key)))
+            .key(&hex::encode(id), false)?
+            .map(|key| token(&id, value, &key)))
     }
 
     /// [`SubjectKeys::seal`] when the subject's key is in memory; `None`
     /// (and no file read or written) when it is not.
     pub fn seal_cached(&self, value: &str) -> Option<String> {
-        let id = self.subject_id(value);
-        let (cipher, key) = {
+        let id = self.id_bytes(value);
+        let key = {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            let (cipher, key) = cache.get(&id)?;
-            (cipher.clone(), *key)
+            *cache.get(hex::encode(id).as_str())?
         };
-        Some(token(&id, value, &cipher, &key))
+        Some(token(&id, value, &key))
     }
 
-    /// The value a token sealed, or `None` when its subject was erased (or
-    /// the token is not one).
+    /// The value a token sealed (`tm2:`, or `tm1:` from before), or `None`
+    /// when its subject was erased (or the token is not one).
     pub fn unseal(&self, token: &str) -> Option<String> {
-        let (id, sealed) = token.strip_prefix(TOKEN_PREFIX)?.split_once(':')?;
+        if let Some(sealed) = token.strip_prefix(TOKEN_PREFIX) {
+            let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+            if bytes.len() < ID_BYTES + aes_siv::siv::IV_SIZE {
+                return None;
+            }
+            let (id, sealed) = bytes.split_at(ID_BYTES);
+            let key = self.existing(&hex::encode(id))?;
+            let plain = Aes128Siv::new(&key.token_key.into())
+                .decrypt([id], sealed)
+                .ok()?;
+            return String::from_utf8(plain).ok();
+        }
+        let (id, sealed) = token.strip_prefix(TOKEN_PREFIX_V1)?.split_once(':')?;
         let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         if bytes.len() < 24 {
             return None;
         }
-        let (cipher, _) = match self.key(id, false) {
-            Ok(found) => found?,
-            Err(e) => {
-                tracing::warn!(error = %e, subject = id, "a subject key could not be read; its values show as erased");
-                return None;
-            }
-        };
+        let key = self.existing(id)?;
         let (nonce, sealed) = bytes.split_at(24);
-        let plain = cipher
+        let plain = XChaCha20Poly1305::new(&key.key.into())
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
@@ -168,6 +211,18 @@ impl SubjectKeys {
             )
             .ok()?;
         String::from_utf8(plain).ok()
+    }
+
+    /// Subject `id`'s key when it has one; `None` when erased or never
+    /// seen, or (logged) when its file cannot be read.
+    fn existing(&self, id: &str) -> Option<SubjectKey> {
+        match self.key(id, false) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, subject = id, "a subject key could not be read; its values show as erased");
+                None
+            }
+        }
     }
 
     /// Destroys the key of subject `id` (overwritten, fsynced, removed, the
@@ -199,15 +254,10 @@ impl SubjectKeys {
     /// The cipher and raw key of subject `id`, created when `create`. Cached;
     /// the cache lock is held over the file operations, so two seals of a new
     /// subject cannot create two keys.
-    #[allow(clippy::type_complexity)]
-    fn key(
-        &self,
-        id: &str,
-        create: bool,
-    ) -> Result<Option<(Arc<XChaCha20Poly1305>, [u8; 32])>, KeyError> {
+    fn key(&self, id: &str, create: bool) -> Result<Option<SubjectKey>, KeyError> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((cipher, key)) = cache.get(id) {
-            return Ok(Some((cipher.clone(), *key)));
+        if let Some(key) = cache.get(id) {
+            return Ok(Some(*key));
         }
         let path = self.dir.join(format!("{id}.key"));
         // All zeros: an erasure overwrote it and stopped (a crash) before
@@ -231,9 +281,9 @@ impl SubjectKeys {
             }
             None => return Ok(None),
         };
-        let cipher = Arc::new(XChaCha20Poly1305::new(&key.into()));
-        cache.insert(id.to_owned(), (cipher.clone(), key));
-        Ok(Some((cipher, key)))
+        let key = SubjectKey::new(key);
+        cache.insert(id.to_owned(), key);
+        Ok(Some(key))
     }
 }
 
@@ -274,27 +324,18 @@ fn key_aad(id: &str) -> Vec<u8> {
     crate::at_rest::bound_to(KEY_AAD, id)
 }
 
-/// The token of `value` of subject `id`, sealed with the subject's `cipher`,
-/// the nonce a hash of the value under the subject's `key`.
-fn token(id: &str, value: &str, cipher: &XChaCha20Poly1305, key: &[u8; 32]) -> String {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(value.as_bytes());
-    let nonce: [u8; 24] = mac.finalize().into_bytes()[..24]
-        .try_into()
-        .expect("24 of 32 bytes");
-    let sealed = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: value.as_bytes(),
-                aad: id.as_bytes(),
-            },
-        )
-        .expect("sealing a short value cannot fail");
-    let mut bytes = nonce.to_vec();
+/// The `tm2:` token of `value` of subject `id`.
+fn token(id: &[u8; ID_BYTES], value: &str, key: &SubjectKey) -> String {
+    let sealed = Aes128Siv::new(&key.token_key.into())
+        .encrypt([id], value.as_bytes())
+        .expect("one header and any plaintext seal");
+    let mut bytes = Vec::with_capacity(ID_BYTES + sealed.len());
+    bytes.extend_from_slice(id);
     bytes.extend_from_slice(&sealed);
-    format!("{TOKEN_PREFIX}{id}:{}", URL_SAFE_NO_PAD.encode(bytes))
+    let mut token = String::with_capacity(TOKEN_PREFIX.len() + (4 * bytes.len()).div_ceil(3));
+    token.push_str(TOKEN_PREFIX);
+    URL_SAFE_NO_PAD.encode_string(bytes, &mut token);
+    token
 }
 
 /// A 32-byte key file, or `None` when it does not exist.
@@ -346,6 +387,59 @@ mod tests {
             Arc::new(keyring)
         });
         Arc::new(Sealer::new(data, SUBJECT_KEYS, keyring, key_file))
+    }
+
+    /// A `tm1:` token as this store wrote them before `tm2:`.
+    fn token_v1(keys: &SubjectKeys, value: &str) -> String {
+        let id = keys.subject_id(value);
+        let key = keys.key(&id, true).expect("key").expect("created");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.key).expect("any length");
+        mac.update(value.as_bytes());
+        let nonce: [u8; 24] = mac.finalize().into_bytes()[..24].try_into().expect("24");
+        let sealed = XChaCha20Poly1305::new(&key.key.into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: id.as_bytes(),
+                },
+            )
+            .expect("seal");
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        format!("{TOKEN_PREFIX_V1}{id}:{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    #[test]
+    fn tokens_are_short_bound_to_their_subject_and_old_ones_still_open() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let keys = SubjectKeys::open(&data.path().join(DIR)).expect("open");
+        let value = "ann.subject@example.org";
+        let token = keys.seal(value).expect("seal");
+        assert!(token.starts_with("tm2:"), "{token}");
+        // The prefix, then 16 bytes of id, 16 of tag and the value, base64url.
+        assert_eq!(token.len(), 4 + (4 * (16 + 16 + value.len())).div_ceil(3));
+        assert_eq!(keys.seal(value).expect("again"), token, "deterministic");
+        assert_eq!(keys.unseal(&token).as_deref(), Some(value));
+
+        // A token of another subject with this one's id in front does not open.
+        let other = keys.seal("bob@example.org").expect("seal");
+        let mut forged = URL_SAFE_NO_PAD.decode(&other[4..]).expect("base64");
+        forged[..16].copy_from_slice(&URL_SAFE_NO_PAD.decode(&token[4..]).expect("b64")[..16]);
+        let forged = format!("tm2:{}", URL_SAFE_NO_PAD.encode(forged));
+        assert_eq!(keys.unseal(&forged), None);
+        // Nor does one cut short or altered.
+        assert_eq!(keys.unseal(&token[..token.len() - 2]), None);
+        assert_eq!(keys.unseal("tm2:AAAA"), None);
+
+        // A token written before tm2 opens with the same subject key, and
+        // goes with it on erasure.
+        let old = token_v1(&keys, value);
+        assert_eq!(keys.unseal(&old).as_deref(), Some(value));
+        assert!(keys.erase(&keys.subject_id(value)).expect("erase"));
+        assert_eq!(keys.unseal(&old), None);
+        assert_eq!(keys.unseal(&token), None);
+        assert_eq!(keys.unseal(&other).as_deref(), Some("bob@example.org"));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Crypto-shredding per data subject: `[subjects] paths` names the fields of an
 //! event's detail that hold personal data (`author`, `data.email`, ...). At
 //! intake, before an event is matched and journaled, each such string is
-//! replaced by a token, `tm1:<subject id>:<sealed value>`: the subject id is a
-//! keyed hash of the value (the same person, the same id) and the value is
-//! sealed with that subject's own key ([`keys::SubjectKeys`]). Every store
+//! replaced by a token, `tm2:` and in base64url the subject id and the sealed
+//! value: the subject id is a keyed hash of the value (the same person, the
+//! same id) and the value is sealed with that subject's own key
+//! ([`keys::SubjectKeys`]). Every store
 //! downstream (journal, archive, metadata, dead letters, exports) then holds
 //! tokens only; the query API opens them on the way out. Erasing a subject
 //! destroys its key: its tokens stay in place, so the hash chain over them
@@ -31,7 +32,22 @@ pub use keys::{KeyError, SubjectKeys};
 /// What an erased value reads as.
 pub const ERASED: &str = "[erased]";
 /// The prefix of a token.
-pub const TOKEN_PREFIX: &str = "tm1:";
+pub const TOKEN_PREFIX: &str = "tm2:";
+/// The prefix of a token written before `tm2:` (a hex subject id, a
+/// XChaCha20-Poly1305 nonce and tag): still opened, no longer written.
+pub const TOKEN_PREFIX_V1: &str = "tm1:";
+
+/// Whether `text` is a token (either version).
+pub fn is_token(text: &str) -> bool {
+    text.starts_with(TOKEN_PREFIX) || text.starts_with(TOKEN_PREFIX_V1)
+}
+
+/// Whether `bytes` hold a token anywhere (either version).
+pub fn holds_token(bytes: &[u8]) -> bool {
+    bytes
+        .windows(TOKEN_PREFIX.len())
+        .any(|w| w == TOKEN_PREFIX.as_bytes() || w == TOKEN_PREFIX_V1.as_bytes())
+}
 
 /// `[subjects]` in `trailmark.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -126,7 +142,7 @@ impl Subjects {
         mut seal: impl FnMut(&str) -> Result<String, E>,
     ) -> Result<Option<String>, E> {
         let mut found = self.paths.strings(detail);
-        found.retain(|(_, value)| !value.starts_with(TOKEN_PREFIX));
+        found.retain(|(_, value)| !is_token(value));
         if found.is_empty() {
             return Ok(None);
         }
@@ -142,7 +158,7 @@ impl Subjects {
     /// when it is not sealed (not a subject path), or the subject has no key
     /// (erased, or never seen: its changes, if any, read as erased).
     pub fn author_token(&self, author: &str) -> Result<Option<String>, KeyError> {
-        if !self.paths.contains(&["author"]) || author.starts_with(TOKEN_PREFIX) {
+        if !self.paths.contains(&["author"]) || is_token(author) {
             return Ok(None);
         }
         self.keys.seal_existing(author)
@@ -151,7 +167,7 @@ impl Subjects {
     /// `text` opened when it is a token (its plaintext, or [`ERASED`]), else
     /// as it is.
     pub fn open_text(&self, text: &str) -> String {
-        if text.starts_with(TOKEN_PREFIX) {
+        if is_token(text) {
             self.keys.unseal(text).unwrap_or_else(|| ERASED.to_owned())
         } else {
             text.to_owned()
@@ -161,12 +177,12 @@ impl Subjects {
     /// Opens every token in `value`, in place: its plaintext, or [`ERASED`].
     pub fn open_json(&self, value: &mut Value) {
         match value {
-            Value::String(s) if s.starts_with(TOKEN_PREFIX) => {
+            Value::String(s) if is_token(s) => {
                 *s = self.open_text(s);
             }
             Value::String(s) => {
                 // A body archived as JSON text inside a string field.
-                if s.contains(TOKEN_PREFIX)
+                if holds_token(s.as_bytes())
                     && let Ok(mut inner) = serde_json::from_str::<Value>(s)
                     && (inner.is_object() || inner.is_array())
                 {

@@ -11,7 +11,7 @@ use trailmark_backend_api::{
     ChangeRecord, ChangeSummary, Expiring, HistoryQuery, MetadataStore, PutOutcome,
 };
 
-use super::{Subjects, TOKEN_PREFIX};
+use super::{Subjects, holds_token};
 
 /// A [`MetadataStore`] that opens tokens in its records and translates
 /// asked-for authors into tokens.
@@ -53,7 +53,7 @@ impl OpenedMetadata {
 
     fn open_record(&self, record: &mut ChangeRecord) {
         record.author = self.subjects.open_text(&record.author);
-        if record.attributes.contains(TOKEN_PREFIX)
+        if holds_token(record.attributes.as_bytes())
             && let Ok(mut attributes) = serde_json::from_str::<Value>(&record.attributes)
         {
             self.subjects.open_json(&mut attributes);
@@ -144,11 +144,8 @@ impl ArchiveStore for OpenedArchive {
         let Some(body) = self.inner.get(key)? else {
             return Ok(None);
         };
-        let holds_token = body
-            .windows(TOKEN_PREFIX.len())
-            .any(|w| w == TOKEN_PREFIX.as_bytes());
         match serde_json::from_slice::<Value>(&body) {
-            Ok(mut value) if holds_token => {
+            Ok(mut value) if holds_token(&body) => {
                 self.subjects.open_json(&mut value);
                 Ok(Some(value.to_string().into_bytes()))
             }

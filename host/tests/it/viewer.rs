@@ -574,7 +574,10 @@ fn with_sealed_subjects_the_viewer_finds_and_shows_values_not_tokens() {
             html.contains("ann.subject"),
             "{page} shows the author: {html}"
         );
-        assert!(!html.contains("tm1:"), "{page} shows no token: {html}");
+        assert!(
+            !html.contains("tm2:") && !html.contains("tm1:"),
+            "{page} shows no token: {html}"
+        );
     }
     let (_, _, entity) = get(&format!("{url}/ui/entities/patient/p1"), cookie);
     assert!(
