@@ -72,7 +72,9 @@ pub use index::ChainHead;
 pub use keys::{CheckpointKey, DOCUMENT_PREFIX, PublicKey, public_path};
 pub use reader::ReadIter;
 pub use retention::{JournalStart, RETENTION_CUT, RetentionCut};
-pub use seal::{ExternalKek, Keyring, Rotation, StoreKey, data_key_path, rotate_key_file};
+pub use seal::{
+    ExternalKek, Keyring, Rotation, StoreKey, XChaCha20Poly1305, data_key_path, rotate_key_file,
+};
 pub use verify::{
     CheckpointSummary, EncryptionSummary, Problem, ProblemKind, VerifyReport, verify,
     verify_against, verify_opening, verify_visiting, verify_with_checkpoints,

@@ -179,14 +179,10 @@ impl Sealer {
         plain: &[u8],
     ) -> Result<Vec<u8>, SealError> {
         let key = self.key(id, true, what)?;
-        let sealed = key.seal(aad, plain).map_err(|source| SealError::Key {
-            what: what(),
-            source,
-        })?;
-        let mut out = Vec::with_capacity(MAGIC.len() + 8 + sealed.len());
+        let mut out = Vec::with_capacity(MAGIC.len() + 8 + plain.len() + StoreKey::OVERHEAD);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&id.to_be_bytes());
-        out.extend_from_slice(&sealed);
+        key.seal_append(aad, plain, &mut out);
         Ok(out)
     }
 
@@ -237,7 +233,14 @@ impl Sealer {
     ) -> Result<Cow<'a, str>, SealError> {
         Ok(match self.seal(what, aad, plain.as_bytes())? {
             Cow::Borrowed(_) => Cow::Borrowed(plain),
-            Cow::Owned(sealed) => Cow::Owned(format!("{TEXT_PREFIX}{}", BASE64.encode(sealed))),
+            Cow::Owned(sealed) => {
+                let mut text = String::with_capacity(
+                    TEXT_PREFIX.len() + base64::encoded_len(sealed.len(), true).unwrap_or(0),
+                );
+                text.push_str(TEXT_PREFIX);
+                BASE64.encode_string(sealed, &mut text);
+                Cow::Owned(text)
+            }
         })
     }
 

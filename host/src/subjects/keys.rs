@@ -8,13 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use aes_siv::KeyInit as _;
 use aes_siv::siv::Aes128Siv;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use trailmark_journal::XChaCha20Poly1305;
 
 use super::{TOKEN_PREFIX, TOKEN_PREFIX_V1};
 use crate::at_rest::Sealer;
@@ -200,16 +200,8 @@ impl SubjectKeys {
             return None;
         }
         let key = self.existing(id)?;
-        let (nonce, sealed) = bytes.split_at(24);
-        let plain = XChaCha20Poly1305::new(&key.key.into())
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: id.as_bytes(),
-                },
-            )
-            .ok()?;
+        let (nonce, sealed) = bytes.split_first_chunk::<24>()?;
+        let plain = XChaCha20Poly1305::new(&key.key).open(nonce, id.as_bytes(), sealed)?;
         String::from_utf8(plain).ok()
     }
 
@@ -396,17 +388,13 @@ mod tests {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.key).expect("any length");
         mac.update(value.as_bytes());
         let nonce: [u8; 24] = mac.finalize().into_bytes()[..24].try_into().expect("24");
-        let sealed = XChaCha20Poly1305::new(&key.key.into())
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: value.as_bytes(),
-                    aad: id.as_bytes(),
-                },
-            )
-            .expect("seal");
         let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&sealed);
+        XChaCha20Poly1305::new(&key.key).seal_append(
+            &nonce,
+            id.as_bytes(),
+            value.as_bytes(),
+            &mut bytes,
+        );
         format!("{TOKEN_PREFIX_V1}{id}:{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 

@@ -2,16 +2,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::keyring::{Keyring, SealedKey, random_bytes, random_key, write_private};
+use super::xchacha::{NONCE_LEN, TAG_LEN, XChaCha20Poly1305};
 use crate::error::JournalError;
 
 /// Bytes a sealed payload has over its plaintext: the nonce and the tag.
-pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + 16;
-const NONCE_LEN: usize = 24;
+pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+/// Bytes of a nonce drawn at random when the key is opened; a counter fills the rest.
+const PREFIX_LEN: usize = 16;
 /// File-name suffix of a segment's data key file.
 const DEK_SUFFIX: &str = "dek";
 
@@ -21,8 +21,15 @@ pub fn data_key_path(segment: &Path) -> PathBuf {
 }
 
 /// An open data key: seals and opens the payloads of one segment.
+///
+/// Its nonces are a random 128-bit prefix, drawn when the key is opened, and a
+/// 64-bit counter: unique within this opening by the counter, and across
+/// openings (a restart, a seq written again after a torn tail was cut) by the
+/// prefix, with no system call per sealed value.
 pub(crate) struct DataKey {
     cipher: XChaCha20Poly1305,
+    prefix: [u8; PREFIX_LEN],
+    sealed: AtomicU64,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -32,10 +39,21 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
-    fn new(key: &[u8; 32]) -> DataKey {
-        DataKey {
-            cipher: XChaCha20Poly1305::new(key.into()),
-        }
+    fn new(key: &[u8; 32]) -> Result<DataKey, JournalError> {
+        Ok(DataKey {
+            cipher: XChaCha20Poly1305::new(key),
+            prefix: random_bytes::<PREFIX_LEN>()?,
+            sealed: AtomicU64::new(0),
+        })
+    }
+
+    /// A nonce this key has not sealed with.
+    fn next_nonce(&self) -> [u8; NONCE_LEN] {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..PREFIX_LEN].copy_from_slice(&self.prefix);
+        let count = self.sealed.fetch_add(1, Ordering::Relaxed);
+        nonce[PREFIX_LEN..].copy_from_slice(&count.to_le_bytes());
+        nonce
     }
 
     /// The payload as stored: nonce ‖ ciphertext ‖ tag, bound to `seq` and `kind`.
@@ -45,15 +63,17 @@ impl DataKey {
 
     /// The payload as stored: nonce ‖ ciphertext ‖ tag, bound to the associated data `aad`.
     pub(crate) fn seal_bound(&self, aad: &[u8], payload: &[u8]) -> Result<Vec<u8>, JournalError> {
-        let nonce = random_bytes::<NONCE_LEN>()?;
-        let sealed = self
-            .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: payload, aad })
-            .expect("XChaCha20-Poly1305 seals any payload within max_record_bytes");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        let mut out = Vec::with_capacity(payload.len() + SEAL_OVERHEAD);
+        self.seal_bound_append(aad, payload, &mut out);
         Ok(out)
+    }
+
+    /// Appends to `out` what [`DataKey::seal_bound`] returns, growing it once.
+    pub(crate) fn seal_bound_append(&self, aad: &[u8], payload: &[u8], out: &mut Vec<u8>) {
+        let nonce = self.next_nonce();
+        out.reserve(payload.len() + SEAL_OVERHEAD);
+        out.extend_from_slice(&nonce);
+        self.cipher.seal_append(&nonce, aad, payload, out);
     }
 
     /// The plaintext of a stored payload, or `None` if it does not open (altered, moved
@@ -67,10 +87,8 @@ impl DataKey {
         if stored.len() < SEAL_OVERHEAD {
             return None;
         }
-        let (nonce, sealed) = stored.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
-            .ok()
+        let (nonce, sealed) = stored.split_first_chunk::<NONCE_LEN>()?;
+        self.cipher.open(nonce, aad, sealed)
     }
 }
 
@@ -93,7 +111,7 @@ pub(crate) fn create_data_key(
     let key = random_key()?;
     let sealed = keyring.seal(&key, first_seq)?;
     write_sealed(&data_key_path(segment), &sealed)?;
-    Ok(DataKey::new(&key))
+    DataKey::new(&key)
 }
 
 /// Opens the data key of the segment `segment` (starting at `first_seq`).
@@ -107,7 +125,7 @@ pub(crate) fn load_data_key(
     let key = keyring
         .open(&sealed, first_seq)
         .map_err(|reason| JournalError::DataKey { path, reason })?;
-    Ok(DataKey::new(&key))
+    DataKey::new(&key)
 }
 
 /// Removes the data key file of a removed segment, if it has one. (After a crash
@@ -146,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_sealed_payload_opens_only_as_the_record_it_was_sealed_for() {
-        let key = DataKey::new(&[1; 32]);
+        let key = DataKey::new(&[1; 32]).expect("key");
         let stored = key.seal(9, 2, b"alice@example.com").expect("seal");
         assert_eq!(stored.len(), 17 + SEAL_OVERHEAD);
         assert!(!stored.windows(5).any(|w| w == b"alice"), "no plaintext");
@@ -157,12 +175,36 @@ mod tests {
         assert_eq!(key.open(10, 2, &stored), None, "moved to another seq");
         assert_eq!(key.open(9, 3, &stored), None, "another kind");
         assert_eq!(
-            DataKey::new(&[2; 32]).open(9, 2, &stored),
+            DataKey::new(&[2; 32]).expect("key").open(9, 2, &stored),
             None,
             "another key"
         );
         let mut altered = stored.clone();
         altered[30] ^= 1;
         assert_eq!(key.open(9, 2, &altered), None, "altered");
+    }
+
+    #[test]
+    fn no_two_seals_share_a_nonce_within_or_across_openings_of_a_key() {
+        let first = DataKey::new(&[1; 32]).expect("key");
+        let again = DataKey::new(&[1; 32]).expect("the same key, opened again");
+        let mut nonces = std::collections::HashSet::new();
+        for key in [&first, &again] {
+            for _ in 0..1000 {
+                let stored = key
+                    .seal(9, 2, b"the same record, written again")
+                    .expect("seal");
+                assert!(
+                    nonces.insert(stored[..NONCE_LEN].to_vec()),
+                    "a nonce repeated"
+                );
+            }
+        }
+        let stored = first.seal(9, 2, b"written before a restart").expect("seal");
+        assert_eq!(
+            again.open(9, 2, &stored).as_deref(),
+            Some(&b"written before a restart"[..]),
+            "another opening of the key opens it"
+        );
     }
 }

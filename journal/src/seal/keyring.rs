@@ -5,12 +5,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::xchacha::{NONCE_LEN, XChaCha20Poly1305};
 use crate::error::JournalError;
 
 /// The `format` value of a key file.
@@ -50,7 +49,7 @@ impl Kek {
         hasher.update(ID_PREFIX);
         hasher.update(secret.as_slice());
         let id = hex::encode(&hasher.finalize()[..8]);
-        let cipher = XChaCha20Poly1305::new(secret.as_slice().into());
+        let cipher = XChaCha20Poly1305::new(&secret);
         Kek { id, secret, cipher }
     }
 }
@@ -270,18 +269,8 @@ impl Keyring {
             });
         }
         let kek = &self.keys[self.current];
-        let nonce = random_bytes::<24>()?;
-        let aad = dek_aad(first_seq);
-        let sealed = kek
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: key,
-                    aad: &aad,
-                },
-            )
-            .expect("XChaCha20-Poly1305 seals a 32-byte key");
+        let nonce = random_bytes::<NONCE_LEN>()?;
+        let sealed = kek.cipher.seal(&nonce, &dek_aad(first_seq), key.as_slice());
         Ok(SealedKey {
             kek: kek.id.clone(),
             nonce: hex::encode(nonce),
@@ -309,22 +298,15 @@ impl Keyring {
                 self.ids().join(", ")
             ));
         };
-        let mut nonce = [0u8; 24];
+        let mut nonce = [0u8; NONCE_LEN];
         hex::decode_to_slice(&sealed.nonce, &mut nonce)
             .map_err(|e| format!("nonce is not 24 bytes of hex: {e}"))?;
         let bytes =
             hex::decode(&sealed.sealed).map_err(|e| format!("sealed key is not hex: {e}"))?;
-        let aad = dek_aad(first_seq);
         let plain = Zeroizing::new(
             kek.cipher
-                .decrypt(
-                    XNonce::from_slice(&nonce),
-                    Payload {
-                        msg: &bytes,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| {
+                .open(&nonce, &dek_aad(first_seq), &bytes)
+                .ok_or_else(|| {
                     "the data key does not open with its key-encryption key (altered, or not this segment's)"
                         .to_owned()
                 })?,

@@ -9,8 +9,10 @@
 //!   and never rewrites a segment ([`rotate_key_file`]).
 //! - Each record's payload is stored as `nonce (24 bytes) ‖ XChaCha20-Poly1305 ciphertext
 //!   ‖ tag (16 bytes)`, with the record's seq and kind as associated data, so a payload
-//!   moved to another record does not open. Nonces are random: a seq written again after
-//!   a torn tail was cut never reuses one.
+//!   moved to another record does not open. A nonce is a random prefix drawn when the
+//!   data key is opened and a counter: a seq written again after a torn tail was cut
+//!   never reuses one. The AEAD is [`XChaCha20Poly1305`] (ring's ChaCha20-Poly1305 under
+//!   an HChaCha20 subkey; why, in its module).
 //! - The hash chain covers the stored (encrypted) bytes: [`verify`](crate::verify) checks
 //!   the chain without any key, and with the key
 //!   ([`verify_opening`](crate::verify_opening)) also opens every record.
@@ -26,6 +28,7 @@ mod data_key;
 mod keyring;
 mod rotate;
 mod store_key;
+mod xchacha;
 
 pub use data_key::data_key_path;
 pub(crate) use data_key::{
@@ -34,3 +37,4 @@ pub(crate) use data_key::{
 pub use keyring::{ExternalKek, Keyring};
 pub use rotate::{Rotation, rotate_key_file};
 pub use store_key::StoreKey;
+pub use xchacha::XChaCha20Poly1305;

@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::data_key::{DataKey, create_data_key, data_key_path, load_data_key};
+use super::data_key::{DataKey, SEAL_OVERHEAD, create_data_key, data_key_path, load_data_key};
 use super::keyring::Keyring;
 use crate::error::JournalError;
 
@@ -57,10 +57,19 @@ impl StoreKey {
         self.id
     }
 
-    /// `plaintext` sealed: nonce (24 random bytes) ‖ ciphertext ‖ tag, bound to `aad`.
+    /// `plaintext` sealed: nonce (24 bytes) ‖ ciphertext ‖ tag, bound to `aad`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, JournalError> {
         self.key.seal_bound(aad, plaintext)
     }
+
+    /// Appends what [`StoreKey::seal`] returns to `out`, growing it once by
+    /// [`StoreKey::OVERHEAD`] and the plaintext's length.
+    pub fn seal_append(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
+        self.key.seal_bound_append(aad, plaintext, out);
+    }
+
+    /// Bytes a sealed value has over its plaintext (the nonce and the tag).
+    pub const OVERHEAD: usize = SEAL_OVERHEAD;
 
     /// The plaintext of what [`StoreKey::seal`] returned for the same `aad`, or `None`
     /// when it does not open (altered, bound to other data, or sealed with another key).
