@@ -43,6 +43,10 @@ enum Format {
     Ocsf,
 }
 
+/// Most emptied row buffers kept for reuse (files open at once, usually one
+/// or two partitions per table).
+const MAX_SPARE: usize = 4;
+
 /// The rows of one partition's open file.
 #[derive(Debug)]
 struct OpenFile {
@@ -95,6 +99,11 @@ pub struct Exporter {
     through: u64,
     /// Rows per partition, in sequence order.
     open: BTreeMap<String, OpenFile>,
+    /// Emptied row buffers of closed files, for the next ones. A file's
+    /// rows take tens of megabytes; a fresh buffer for each file grew by
+    /// doubling, and every doubling faulted in (and the kernel zeroed) new
+    /// pages: 1-4 % of the server's CPU under load, by `perf`.
+    spare: Vec<Vec<Row>>,
     bytes: u64,
     rows: u64,
     /// When the first row of the open files was offered.
@@ -125,6 +134,7 @@ impl Exporter {
             marker,
             options,
             open: BTreeMap::new(),
+            spare: Vec::new(),
             bytes: 0,
             rows: 0,
             opened_ms: None,
@@ -218,7 +228,7 @@ impl Exporter {
                     .entry(partition)
                     .or_insert_with(|| OpenFile {
                         format,
-                        rows: Vec::new(),
+                        rows: self.spare.pop().unwrap_or_default(),
                     })
                     .rows
                     .push(held);
@@ -313,7 +323,12 @@ impl Exporter {
         if through != state.exported || state.pending.is_some() {
             self.marker.write(through, None)?;
         }
-        self.open.clear();
+        for mut file in std::mem::take(&mut self.open).into_values() {
+            if self.spare.len() < MAX_SPARE {
+                file.rows.clear();
+                self.spare.push(file.rows);
+            }
+        }
         self.bytes = 0;
         self.rows = 0;
         self.opened_ms = None;
@@ -390,6 +405,26 @@ mod tests {
         );
         assert_eq!((published.rows, published.through), (3, 4));
         assert_eq!(Marker::open(&marker).expect("reads").state().exported, 4);
+    }
+
+    #[test]
+    fn the_next_file_reuses_a_closed_files_row_buffer() {
+        let (dir, store) = setup();
+        let mut ex = exporter(&store, &dir.path().join("marker.json"));
+        for seq in 1..=1000 {
+            ex.offer(seq, Some(row(seq, 0)), 0).expect("offers");
+        }
+        ex.close(0).expect("closes");
+        ex.offer(1001, Some(row(1001, DAY)), 0).expect("offers");
+        let file = ex.open.values().next().expect("one open file");
+        assert_eq!(file.rows.len(), 1);
+        assert!(file.rows.capacity() >= 1000, "{}", file.rows.capacity());
+        let published = ex.close(0).expect("closes");
+        assert_eq!(
+            published.files,
+            ["changes/dt=1970-01-02/part-00000000000000001001-00000000000000001001.parquet"],
+            "only the new row: the buffer was emptied"
+        );
     }
 
     #[test]
