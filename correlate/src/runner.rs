@@ -12,12 +12,10 @@ use crate::deadlines::{Deadlines, Due};
 use crate::event_id::EventId;
 use crate::fire::{Fire, fire_id, group_values};
 use crate::groups::Groups;
+use crate::kinds::{KindState, Update};
 use crate::model::{AfterFire, Correlation, Kind, Millis, Window};
 use crate::reorder::Reorder;
-use crate::state::{
-    Chain, ChainIds, Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Summary,
-    temporal_summary,
-};
+use crate::state::{Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Step, Summary};
 
 /// How one event takes part in one correlation, rule by rule: nearly always
 /// once, kept inline (no allocation per event). A snapshot holds it as a
@@ -34,9 +32,10 @@ pub(crate) struct Contribution {
     pub(crate) value: Option<u64>,
 }
 
-/// A group's open window.
+/// A group's open window, with its type's state: a runner's table holds
+/// `Group<S>` of its own type; a snapshot holds `Group<State>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Group {
+pub(crate) struct Group<S = State> {
     /// When the window began (tumbling bucket, session or absence anchor).
     start: Millis,
     /// The last instant that still belongs to the window; after it the
@@ -48,7 +47,21 @@ pub(crate) struct Group {
     open: bool,
     /// Absence: the latest cancelling event.
     last_absent: Option<Millis>,
-    state: State,
+    state: S,
+}
+
+impl<S> Group<S> {
+    /// The same window with another form of its state.
+    fn with_state<T>(self, state: T) -> Group<T> {
+        Group {
+            start: self.start,
+            deadline: self.deadline,
+            last: self.last,
+            open: self.open,
+            last_absent: self.last_absent,
+            state,
+        }
+    }
 }
 
 /// Counters for `/metrics`.
@@ -81,9 +94,89 @@ pub(crate) struct RunnerState {
     stats: RuleStats,
 }
 
-/// One correlation and its state.
+/// One correlation and its state, with a group table of its own type's
+/// state (chosen once per rule, so an event pays no dispatch on the type
+/// inside the runner and a slot is no larger than its type needs).
 #[derive(Debug, Clone)]
-pub(crate) struct Runner {
+pub(crate) enum Runner {
+    /// `event_count` and absence.
+    Count(TypedRunner<Counted>),
+    /// `value_count`.
+    Distinct(TypedRunner<Distinct>),
+    /// `temporal`.
+    Temporal(TypedRunner<Latest>),
+    /// `temporal_ordered`.
+    Ordered(TypedRunner<Vec<Step>>),
+}
+
+/// `$body` with `$r` bound to the typed runner inside `$runner`.
+macro_rules! each {
+    ($runner:expr, $r:ident => $body:expr) => {
+        match $runner {
+            Runner::Count($r) => $body,
+            Runner::Distinct($r) => $body,
+            Runner::Temporal($r) => $body,
+            Runner::Ordered($r) => $body,
+        }
+    };
+}
+
+impl Runner {
+    pub(crate) fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
+        match corr.kind {
+            Kind::EventCount => Self::Count(TypedRunner::new(corr, max_groups, max_pending)),
+            Kind::ValueCount { .. } => {
+                Self::Distinct(TypedRunner::new(corr, max_groups, max_pending))
+            }
+            Kind::Temporal => Self::Temporal(TypedRunner::new(corr, max_groups, max_pending)),
+            Kind::TemporalOrdered => Self::Ordered(TypedRunner::new(corr, max_groups, max_pending)),
+        }
+    }
+
+    /// The correlation it runs.
+    pub(crate) fn corr(&self) -> &Correlation {
+        each!(self, r => &r.corr)
+    }
+
+    pub(crate) fn stats(&self) -> RuleStats {
+        each!(self, r => r.stats())
+    }
+
+    /// The state to snapshot.
+    pub(crate) fn snapshot(&self) -> RunnerState {
+        each!(self, r => r.snapshot())
+    }
+
+    /// Take a snapshot's state.
+    pub(crate) fn restore(&mut self, state: RunnerState) {
+        each!(self, r => r.restore(state))
+    }
+
+    /// Take one event; fires for everything its arrival let through.
+    pub(crate) fn offer(
+        &mut self,
+        time: Millis,
+        id: &EventId,
+        contributions: Contributions,
+        fires: &mut Vec<Fire>,
+    ) {
+        each!(self, r => r.offer(time, id, contributions, fires))
+    }
+
+    /// Move event time to `now` (never back).
+    pub(crate) fn advance(&mut self, now: Millis, fires: &mut Vec<Fire>) {
+        each!(self, r => r.advance(now, fires))
+    }
+
+    /// Correlate what is pending and close every window, as if time ran out.
+    pub(crate) fn flush(&mut self, fires: &mut Vec<Fire>) {
+        each!(self, r => r.flush(fires))
+    }
+}
+
+/// One correlation of a type whose groups' window state is `S`.
+#[derive(Debug, Clone)]
+pub(crate) struct TypedRunner<S> {
     pub(crate) corr: Correlation,
     max_groups: usize,
     max_pending: usize,
@@ -92,7 +185,7 @@ pub(crate) struct Runner {
     /// The live groups, each in its slot of the table that finds it by key;
     /// a group is updated in place, so an event costs one lookup and no
     /// move.
-    groups: Groups<Group>,
+    groups: Groups<Group<S>>,
     /// Which windows close first; also the eviction order.
     deadlines: Deadlines,
     /// (until, key) for `suppressed`, to prune what has passed.
@@ -100,8 +193,8 @@ pub(crate) struct Runner {
     suppressed: HashMap<Arc<str>, Millis, RandomState>,
 }
 
-impl Runner {
-    pub(crate) fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
+impl<S: KindState> TypedRunner<S> {
+    fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
         let sliding = corr.window == Window::Sliding;
         let keep = if sliding && !corr.is_absence() {
             corr.condition.need()
@@ -126,7 +219,7 @@ impl Runner {
         }
     }
 
-    pub(crate) fn stats(&self) -> RuleStats {
+    fn stats(&self) -> RuleStats {
         RuleStats {
             groups: self.groups.len() as u64,
             ..self.state.stats
@@ -134,12 +227,16 @@ impl Runner {
     }
 
     /// The state to snapshot.
-    pub(crate) fn snapshot(&self) -> RunnerState {
+    fn snapshot(&self) -> RunnerState {
         let mut state = self.state.clone();
         state.groups = self
             .groups
             .iter()
-            .map(|s| (s.key.to_string(), s.group.clone()))
+            .map(|s| {
+                let group = s.group.clone();
+                let form = group.state.to_state();
+                (s.key.to_string(), group.with_state(form))
+            })
             .collect();
         state.suppressed = self
             .suppressed
@@ -149,14 +246,18 @@ impl Runner {
         state
     }
 
-    /// Take a snapshot's state.
-    pub(crate) fn restore(&mut self, mut state: RunnerState) {
+    /// Take a snapshot's state. A group whose state is another type's (the
+    /// snapshot was not written for this correlation) starts its window
+    /// afresh.
+    fn restore(&mut self, mut state: RunnerState) {
         self.groups.clear();
         self.deadlines.clear();
         self.suppressed.clear();
         self.suppress_index.clear();
-        for (k, g) in std::mem::take(&mut state.groups) {
-            self.insert_group(k.into(), g);
+        for (k, mut g) in std::mem::take(&mut state.groups) {
+            let form = std::mem::replace(&mut g.state, State::Ordered(Vec::new()));
+            let typed = S::from_state(form).unwrap_or_else(|| S::fresh(&self.corr));
+            self.insert_group(k.into(), g.with_state(typed));
         }
         for (k, t) in std::mem::take(&mut state.suppressed) {
             let k: Arc<str> = k.into();
@@ -167,7 +268,7 @@ impl Runner {
     }
 
     /// Take one event; fires for everything its arrival let through.
-    pub(crate) fn offer(
+    fn offer(
         &mut self,
         time: Millis,
         id: &EventId,
@@ -184,13 +285,13 @@ impl Runner {
     }
 
     /// Move event time to `now` (never back).
-    pub(crate) fn advance(&mut self, now: Millis, fires: &mut Vec<Fire>) {
+    fn advance(&mut self, now: Millis, fires: &mut Vec<Fire>) {
         self.state.clock = Some(self.state.clock.map_or(now, |c| c.max(now)));
         self.release(fires);
     }
 
     /// Correlate what is pending and close every window, as if time ran out.
-    pub(crate) fn flush(&mut self, fires: &mut Vec<Fire>) {
+    fn flush(&mut self, fires: &mut Vec<Fire>) {
         self.release_before(Millis::MAX, fires);
     }
 
@@ -233,7 +334,7 @@ impl Runner {
 
     /// The slot of the group an entry of the heap names, when the entry is
     /// that group's live one.
-    fn live(&self, due: &Due) -> Option<(u32, &Group)> {
+    fn live(&self, due: &Due) -> Option<(u32, &Group<S>)> {
         let at = self.groups.find(&due.key)?;
         self.groups
             .get(at)
@@ -282,7 +383,7 @@ impl Runner {
     }
 
     /// A window has closed: decide a condition that needed it to.
-    fn close(&mut self, key: &str, group: Group, fires: &mut Vec<Fire>) {
+    fn close(&mut self, key: &str, group: Group<S>, fires: &mut Vec<Fire>) {
         let corr = &self.corr;
         let decide = if corr.is_absence() {
             group.open
@@ -292,7 +393,7 @@ impl Runner {
         if !decide {
             return;
         }
-        let Some(summary) = summary(&group.state, Millis::MIN) else {
+        let Some(summary) = group.state.summary(Millis::MIN) else {
             return;
         };
         let quiet = self
@@ -306,7 +407,7 @@ impl Runner {
 
     /// A new group, its entry in the heap (none yet when its deadline is
     /// `Millis::MAX`: a group being opened).
-    fn insert_group(&mut self, key: Arc<str>, group: Group) -> u32 {
+    fn insert_group(&mut self, key: Arc<str>, group: Group<S>) -> u32 {
         let deadline = group.deadline;
         let at = self.groups.insert(key.clone(), deadline, group);
         if deadline != Millis::MAX {
@@ -316,7 +417,7 @@ impl Runner {
     }
 
     /// Take a group out of its slot (its heap entry goes stale).
-    fn remove_group(&mut self, at: u32) -> Group {
+    fn remove_group(&mut self, at: u32) -> Group<S> {
         self.groups
             .remove(at)
             .expect("a live entry names a live slot")
@@ -385,7 +486,7 @@ impl Runner {
             last: t,
             open: false,
             last_absent: None,
-            state: fresh_state(&self.corr),
+            state: S::fresh(&self.corr),
         };
         // No heap entry until its deadline is set (`settle`): any is
         // earlier than `Millis::MAX`.
@@ -420,75 +521,43 @@ impl Runner {
             Window::Sliding | Window::Session => t.saturating_add(span),
         };
         let mut fire = None;
+        let update = |since| Update {
+            member: c.member,
+            value: c.value,
+            seen,
+            keep,
+            since,
+            sliding,
+        };
         if corr.is_absence() {
             if c.member >= corr.rules.len() {
                 group.last_absent = Some(t);
                 group.open = false;
-                group.state = fresh_state(corr);
+                group.state = S::fresh(corr);
                 deadline = t;
             } else if group.last_absent != Some(t) {
                 if !group.open {
                     group.open = true;
                     group.start = t;
-                    group.state = fresh_state(corr);
+                    group.state = S::fresh(corr);
                 }
                 group.last = t;
-                if let State::Count(counted) = &mut group.state {
-                    counted.add(seen, keep, Millis::MIN);
-                }
+                // Absence is `event_count`'s: every event since it opened.
+                group.state.add(update(Millis::MIN));
                 deadline = group.start.saturating_add(span);
             } else {
                 deadline = group.deadline;
             }
         } else {
             group.last = t;
-            match &mut group.state {
-                State::Count(counted) => counted.add(seen, keep, since),
-                State::Distinct(distinct) => {
-                    if let Some(digest) = c.value {
-                        distinct.add(digest, seen, keep, sliding);
-                    }
-                }
-                State::Temporal(latest) => latest[c.member] = Some(seen),
-                State::Ordered(steps) => {
-                    let chain = if c.member == 0 {
-                        Some(Chain {
-                            start: t,
-                            ids: ChainIds::from_elem(id.clone(), 1),
-                        })
-                    } else {
-                        steps[c.member - 1]
-                            .before(t)
-                            .filter(|chain| chain.start >= since)
-                            .map(|chain| {
-                                let mut ids = chain.ids.clone();
-                                ids.push(id.clone());
-                                Chain {
-                                    start: chain.start,
-                                    ids,
-                                }
-                            })
-                    };
-                    match chain {
-                        Some(chain) if c.member + 1 == steps.len() => {
-                            fire = Some(Summary {
-                                count: steps.len() as u64,
-                                first: chain.start,
-                                ids: chain.ids.iter().map(EventId::to_string).collect(),
-                            });
-                        }
-                        Some(chain) => steps[c.member].record(t, chain),
-                        None => {}
-                    }
-                }
-            }
+            fire = group.state.add(update(since));
             // Counted first, without building the fire's list of ids: most
             // events do not fire.
             if fire.is_none()
                 && !corr.condition.has_upper_bound()
-                && corr.condition.holds(count(&group.state, since))
+                && corr.condition.holds(group.state.count(since))
             {
-                fire = summary(&group.state, since);
+                fire = group.state.summary(since);
             }
         }
         let mut keep_group = true;
@@ -499,7 +568,7 @@ impl Runner {
             if self.corr.after_fire == AfterFire::Reset {
                 keep_group = !sliding;
                 if let Some(slot) = self.groups.get_mut(at) {
-                    slot.group.state = fresh_state(&self.corr);
+                    slot.group.state = S::fresh(&self.corr);
                 }
             }
         }
@@ -549,47 +618,12 @@ impl Runner {
     }
 }
 
-/// The window summary of a group's state at `since` (`Millis::MIN`: the
-/// whole window, as it closes).
-fn summary(state: &State, since: Millis) -> Option<Summary> {
-    let sliding = since != Millis::MIN;
-    match state {
-        State::Count(c) => c.summary(sliding),
-        State::Distinct(d) => d.summary(since),
-        State::Temporal(seen) => temporal_summary(seen, since),
-        State::Ordered(_) => None,
-    }
-}
-
-/// A window's state before its first event.
-fn fresh_state(corr: &Correlation) -> State {
-    match corr.kind {
-        Kind::EventCount => State::Count(Counted::default()),
-        Kind::ValueCount { .. } => State::Distinct(Distinct::default()),
-        Kind::Temporal => State::Temporal(Latest::from_elem(None, corr.rules.len())),
-        Kind::TemporalOrdered => State::Ordered(vec![Default::default(); corr.rules.len()]),
-    }
-}
-
-/// What a group's state counts at `since` (see [`Runner::summary`]), with
-/// no allocation.
-fn count(state: &State, since: Millis) -> u64 {
-    let sliding = since != Millis::MIN;
-    match state {
-        State::Count(c) if sliding => c.recent.len() as u64,
-        State::Count(c) => c.total,
-        State::Distinct(d) => d.count(since),
-        State::Temporal(seen) => seen.iter().flatten().filter(|s| s.time >= since).count() as u64,
-        State::Ordered(_) => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Condition;
 
-    fn offer(r: &mut Runner, t: Millis, id: &str, key: &str, fires: &mut Vec<Fire>) {
+    fn offer(r: &mut TypedRunner<Counted>, t: Millis, id: &str, key: &str, fires: &mut Vec<Fire>) {
         let c = Contribution {
             member: 0,
             key: key.into(),
@@ -608,7 +642,7 @@ mod tests {
             1000,
             Condition::at_least(2),
         );
-        let mut r = Runner::new(corr, 100_000, 100_000);
+        let mut r = TypedRunner::<Counted>::new(corr, 100_000, 100_000);
         let mut fires = Vec::new();
         // Each group opens (a heap entry), then fires and resets (the entry
         // goes stale).
@@ -631,5 +665,29 @@ mod tests {
         assert_eq!(r.stats().groups, 1);
         r.advance(20 + 1000 + 1, &mut fires);
         assert_eq!(r.stats().groups, 0);
+    }
+
+    /// At 100k groups a slot is out of the caches on nearly every event, so
+    /// its size is much of an event's cost: each type's slot holds its own
+    /// state only. The bounds are what each is now (272 bytes for every
+    /// type when one enum held any type's state); growing one past them is
+    /// a choice to make knowingly, with a benchmark.
+    #[test]
+    fn each_type_s_group_slot_holds_only_its_own_state() {
+        use crate::groups::Slot;
+        use crate::state::Step;
+        let sizes = [
+            ("event_count", size_of::<Slot<Group<Counted>>>(), 192),
+            ("value_count", size_of::<Slot<Group<Distinct>>>(), 168),
+            ("temporal", size_of::<Slot<Group<Latest>>>(), 264),
+            ("temporal_ordered", size_of::<Slot<Group<Vec<Step>>>>(), 152),
+        ];
+        for (kind, size, bound) in sizes {
+            assert!(
+                size <= bound,
+                "{kind}: a slot of {size} bytes, over {bound}"
+            );
+        }
+        assert!(size_of::<Slot<Group<Distinct>>>() < size_of::<Slot<Group<State>>>());
     }
 }
