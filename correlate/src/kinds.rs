@@ -55,6 +55,69 @@ pub(crate) trait KindState: Clone + Debug + Sized {
 
     /// Back from a snapshot's form; `None` when it is another type's.
     fn from_state(state: State) -> Option<Self>;
+
+    /// Absence's state, when this is it.
+    fn absence(&self) -> Option<&Absence> {
+        None
+    }
+
+    /// Absence's state, when this is it, to update.
+    fn absence_mut(&mut self) -> Option<&mut Absence> {
+        None
+    }
+}
+
+/// Absence (`event_count` with `absent:`): the events of `rules` since the
+/// window opened, and what cancels it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Absence {
+    /// A window is open (not cancelled).
+    pub(crate) open: bool,
+    /// The latest cancelling event.
+    pub(crate) last_absent: Option<Millis>,
+    /// The events of `rules` since the window opened.
+    pub(crate) counted: Counted,
+}
+
+impl KindState for Absence {
+    fn fresh(_: &Correlation) -> Self {
+        Self::default()
+    }
+
+    /// Count an event of `rules` (the runner decides what opens and
+    /// cancels a window).
+    fn add(&mut self, u: Update) -> Option<Summary> {
+        self.counted.add(u.seen, u.keep, Millis::MIN);
+        None
+    }
+
+    fn count(&self, since: Millis) -> u64 {
+        KindState::count(&self.counted, since)
+    }
+
+    fn summary(&self, since: Millis) -> Option<Summary> {
+        KindState::summary(&self.counted, since)
+    }
+
+    fn to_state(&self) -> State {
+        State::Count(self.counted.clone())
+    }
+
+    /// The counts only: the snapshot holds the flags beside them.
+    fn from_state(state: State) -> Option<Self> {
+        Counted::from_state(state).map(|counted| Self {
+            counted,
+            ..Self::default()
+        })
+    }
+
+    fn absence(&self) -> Option<&Absence> {
+        Some(self)
+    }
+
+    fn absence_mut(&mut self) -> Option<&mut Absence> {
+        Some(self)
+    }
 }
 
 impl KindState for Counted {

@@ -12,7 +12,7 @@ use crate::deadlines::{Deadlines, Due};
 use crate::event_id::EventId;
 use crate::fire::{Fire, fire_id, group_values};
 use crate::groups::Groups;
-use crate::kinds::{KindState, Update};
+use crate::kinds::{Absence, KindState, Update};
 use crate::model::{AfterFire, Correlation, Kind, Millis, Window};
 use crate::reorder::Reorder;
 use crate::state::{Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Step, Summary};
@@ -32,10 +32,9 @@ pub(crate) struct Contribution {
     pub(crate) value: Option<u64>,
 }
 
-/// A group's open window, with its type's state: a runner's table holds
-/// `Group<S>` of its own type; a snapshot holds `Group<State>`.
+/// A group's open window as a snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Group<S = State> {
+pub(crate) struct Group {
     /// When the window began (tumbling bucket, session or absence anchor).
     start: Millis,
     /// The last instant that still belongs to the window; after it the
@@ -47,18 +46,49 @@ pub(crate) struct Group<S = State> {
     open: bool,
     /// Absence: the latest cancelling event.
     last_absent: Option<Millis>,
+    state: State,
+}
+
+/// A group's open window as its runner keeps it, with its own type's state
+/// (absence's flags are in [`Absence`], so other types' slots do not carry
+/// them).
+#[derive(Debug, Clone)]
+pub(crate) struct Live<S> {
+    /// When the window began (tumbling bucket, session or absence anchor).
+    start: Millis,
+    /// The last instant that still belongs to the window.
+    deadline: Millis,
+    /// The last event of `rules` time (for the fire).
+    last: Millis,
     state: S,
 }
 
-impl<S> Group<S> {
-    /// The same window with another form of its state.
-    fn with_state<T>(self, state: T) -> Group<T> {
+impl<S: KindState> Live<S> {
+    /// The form a snapshot holds.
+    fn to_form(&self) -> Group {
+        let absence = self.state.absence();
         Group {
             start: self.start,
             deadline: self.deadline,
             last: self.last,
-            open: self.open,
-            last_absent: self.last_absent,
+            open: absence.is_some_and(|a| a.open),
+            last_absent: absence.and_then(|a| a.last_absent),
+            state: self.state.to_state(),
+        }
+    }
+
+    /// Back from a snapshot's form. A state of another type (the snapshot
+    /// was not written for this correlation) starts its window afresh.
+    fn from_form(form: Group, corr: &Correlation) -> Self {
+        let mut state = S::from_state(form.state).unwrap_or_else(|| S::fresh(corr));
+        if let Some(absence) = state.absence_mut() {
+            absence.open = form.open;
+            absence.last_absent = form.last_absent;
+        }
+        Self {
+            start: form.start,
+            deadline: form.deadline,
+            last: form.last,
             state,
         }
     }
@@ -99,8 +129,10 @@ pub(crate) struct RunnerState {
 /// inside the runner and a slot is no larger than its type needs).
 #[derive(Debug, Clone)]
 pub(crate) enum Runner {
-    /// `event_count` and absence.
+    /// `event_count`.
     Count(TypedRunner<Counted>),
+    /// `event_count` with `absent:`.
+    Absence(TypedRunner<Absence>),
     /// `value_count`.
     Distinct(TypedRunner<Distinct>),
     /// `temporal`.
@@ -114,6 +146,7 @@ macro_rules! each {
     ($runner:expr, $r:ident => $body:expr) => {
         match $runner {
             Runner::Count($r) => $body,
+            Runner::Absence($r) => $body,
             Runner::Distinct($r) => $body,
             Runner::Temporal($r) => $body,
             Runner::Ordered($r) => $body,
@@ -124,6 +157,9 @@ macro_rules! each {
 impl Runner {
     pub(crate) fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
         match corr.kind {
+            Kind::EventCount if corr.is_absence() => {
+                Self::Absence(TypedRunner::new(corr, max_groups, max_pending))
+            }
             Kind::EventCount => Self::Count(TypedRunner::new(corr, max_groups, max_pending)),
             Kind::ValueCount { .. } => {
                 Self::Distinct(TypedRunner::new(corr, max_groups, max_pending))
@@ -185,7 +221,7 @@ pub(crate) struct TypedRunner<S> {
     /// The live groups, each in its slot of the table that finds it by key;
     /// a group is updated in place, so an event costs one lookup and no
     /// move.
-    groups: Groups<Group<S>>,
+    groups: Groups<Live<S>>,
     /// Which windows close first; also the eviction order.
     deadlines: Deadlines,
     /// (until, key) for `suppressed`, to prune what has passed.
@@ -232,11 +268,7 @@ impl<S: KindState> TypedRunner<S> {
         state.groups = self
             .groups
             .iter()
-            .map(|s| {
-                let group = s.group.clone();
-                let form = group.state.to_state();
-                (s.key.to_string(), group.with_state(form))
-            })
+            .map(|s| (s.key.to_string(), s.group.to_form()))
             .collect();
         state.suppressed = self
             .suppressed
@@ -246,18 +278,15 @@ impl<S: KindState> TypedRunner<S> {
         state
     }
 
-    /// Take a snapshot's state. A group whose state is another type's (the
-    /// snapshot was not written for this correlation) starts its window
-    /// afresh.
+    /// Take a snapshot's state.
     fn restore(&mut self, mut state: RunnerState) {
         self.groups.clear();
         self.deadlines.clear();
         self.suppressed.clear();
         self.suppress_index.clear();
-        for (k, mut g) in std::mem::take(&mut state.groups) {
-            let form = std::mem::replace(&mut g.state, State::Ordered(Vec::new()));
-            let typed = S::from_state(form).unwrap_or_else(|| S::fresh(&self.corr));
-            self.insert_group(k.into(), g.with_state(typed));
+        for (k, g) in std::mem::take(&mut state.groups) {
+            let group = Live::from_form(g, &self.corr);
+            self.insert_group(k.into(), group);
         }
         for (k, t) in std::mem::take(&mut state.suppressed) {
             let k: Arc<str> = k.into();
@@ -334,7 +363,7 @@ impl<S: KindState> TypedRunner<S> {
 
     /// The slot of the group an entry of the heap names, when the entry is
     /// that group's live one.
-    fn live(&self, due: &Due) -> Option<(u32, &Group<S>)> {
+    fn live(&self, due: &Due) -> Option<(u32, &Live<S>)> {
         let at = self.groups.find(&due.key)?;
         self.groups
             .get(at)
@@ -383,10 +412,10 @@ impl<S: KindState> TypedRunner<S> {
     }
 
     /// A window has closed: decide a condition that needed it to.
-    fn close(&mut self, key: &str, group: Group<S>, fires: &mut Vec<Fire>) {
+    fn close(&mut self, key: &str, group: Live<S>, fires: &mut Vec<Fire>) {
         let corr = &self.corr;
-        let decide = if corr.is_absence() {
-            group.open
+        let decide = if let Some(absence) = group.state.absence() {
+            absence.open
         } else {
             corr.window != Window::Sliding && corr.condition.has_upper_bound()
         };
@@ -407,7 +436,7 @@ impl<S: KindState> TypedRunner<S> {
 
     /// A new group, its entry in the heap (none yet when its deadline is
     /// `Millis::MAX`: a group being opened).
-    fn insert_group(&mut self, key: Arc<str>, group: Group<S>) -> u32 {
+    fn insert_group(&mut self, key: Arc<str>, group: Live<S>) -> u32 {
         let deadline = group.deadline;
         let at = self.groups.insert(key.clone(), deadline, group);
         if deadline != Millis::MAX {
@@ -417,7 +446,7 @@ impl<S: KindState> TypedRunner<S> {
     }
 
     /// Take a group out of its slot (its heap entry goes stale).
-    fn remove_group(&mut self, at: u32) -> Group<S> {
+    fn remove_group(&mut self, at: u32) -> Live<S> {
         self.groups
             .remove(at)
             .expect("a live entry names a live slot")
@@ -480,12 +509,10 @@ impl<S: KindState> TypedRunner<S> {
             Window::Tumbling => t.div_euclid(span) * span,
             Window::Sliding | Window::Session => t,
         };
-        let group = Group {
+        let group = Live {
             start,
             deadline: Millis::MIN,
             last: t,
-            open: false,
-            last_absent: None,
             state: S::fresh(&self.corr),
         };
         // No heap entry until its deadline is set (`settle`): any is
@@ -521,36 +548,35 @@ impl<S: KindState> TypedRunner<S> {
             Window::Sliding | Window::Session => t.saturating_add(span),
         };
         let mut fire = None;
-        let update = |since| Update {
-            member: c.member,
-            value: c.value,
-            seen,
-            keep,
-            since,
-            sliding,
-        };
-        if corr.is_absence() {
+        if let Some(absence) = group.state.absence_mut() {
             if c.member >= corr.rules.len() {
-                group.last_absent = Some(t);
-                group.open = false;
-                group.state = S::fresh(corr);
+                absence.last_absent = Some(t);
+                absence.open = false;
+                absence.counted = Counted::default();
                 deadline = t;
-            } else if group.last_absent != Some(t) {
-                if !group.open {
-                    group.open = true;
+            } else if absence.last_absent != Some(t) {
+                if !absence.open {
+                    absence.open = true;
                     group.start = t;
-                    group.state = S::fresh(corr);
+                    absence.counted = Counted::default();
                 }
                 group.last = t;
-                // Absence is `event_count`'s: every event since it opened.
-                group.state.add(update(Millis::MIN));
+                // Every event since the window opened.
+                absence.counted.add(seen, keep, Millis::MIN);
                 deadline = group.start.saturating_add(span);
             } else {
                 deadline = group.deadline;
             }
         } else {
             group.last = t;
-            fire = group.state.add(update(since));
+            fire = group.state.add(Update {
+                member: c.member,
+                value: c.value,
+                seen,
+                keep,
+                since,
+                sliding,
+            });
             // Counted first, without building the fire's list of ids: most
             // events do not fire.
             if fire.is_none()
@@ -669,18 +695,19 @@ mod tests {
 
     /// At 100k groups a slot is out of the caches on nearly every event, so
     /// its size is much of an event's cost: each type's slot holds its own
-    /// state only. The bounds are what each is now (272 bytes for every
-    /// type when one enum held any type's state); growing one past them is
-    /// a choice to make knowingly, with a benchmark.
+    /// state only (272 bytes for every type when one enum held any type's
+    /// state and the slot a hash and the key's length). Growing one past
+    /// its bound is a choice to make knowingly, with a benchmark.
     #[test]
     fn each_type_s_group_slot_holds_only_its_own_state() {
         use crate::groups::Slot;
         use crate::state::Step;
         let sizes = [
-            ("event_count", size_of::<Slot<Group<Counted>>>(), 192),
-            ("value_count", size_of::<Slot<Group<Distinct>>>(), 168),
-            ("temporal", size_of::<Slot<Group<Latest>>>(), 264),
-            ("temporal_ordered", size_of::<Slot<Group<Vec<Step>>>>(), 152),
+            ("event_count", size_of::<Slot<Live<Counted>>>(), 192),
+            ("absence", size_of::<Slot<Live<Absence>>>(), 192),
+            ("value_count", size_of::<Slot<Live<Distinct>>>(), 128),
+            ("temporal", size_of::<Slot<Live<Latest>>>(), 256),
+            ("temporal_ordered", size_of::<Slot<Live<Vec<Step>>>>(), 128),
         ];
         for (kind, size, bound) in sizes {
             assert!(
@@ -688,6 +715,5 @@ mod tests {
                 "{kind}: a slot of {size} bytes, over {bound}"
             );
         }
-        assert!(size_of::<Slot<Group<Distinct>>>() < size_of::<Slot<Group<State>>>());
     }
 }
