@@ -191,7 +191,7 @@ impl Engine {
 
     /// The correlations loaded.
     pub fn correlations(&self) -> impl Iterator<Item = &Correlation> {
-        self.runners.iter().map(|r| &r.corr)
+        self.runners.iter().map(Runner::corr)
     }
 
     /// Take one event and the names of the rules it matched. Returns the
@@ -284,7 +284,7 @@ impl Engine {
     pub fn stats(&self) -> Vec<(&str, RuleStats)> {
         self.runners
             .iter()
-            .map(|r| (r.corr.name.as_str(), r.stats()))
+            .map(|r| (r.corr().name.as_str(), r.stats()))
             .collect()
     }
 
@@ -294,7 +294,7 @@ impl Engine {
             rules: self
                 .runners
                 .iter()
-                .map(|r| (r.corr.name.clone(), (r.corr.clone(), r.snapshot())))
+                .map(|r| (r.corr().name.clone(), (r.corr().clone(), r.snapshot())))
                 .collect(),
         }
     }
@@ -305,12 +305,12 @@ impl Engine {
     pub fn restore(&mut self, mut snapshot: Snapshot) -> Restored {
         let mut restored = Restored::default();
         for runner in &mut self.runners {
-            match snapshot.rules.remove(&runner.corr.name) {
-                Some((corr, state)) if corr == runner.corr => {
+            match snapshot.rules.remove(&runner.corr().name) {
+                Some((corr, state)) if corr == *runner.corr() => {
                     runner.restore(state);
                     restored.kept.push(corr.name);
                 }
-                _ => restored.fresh.push(runner.corr.name.clone()),
+                _ => restored.fresh.push(runner.corr().name.clone()),
             }
         }
         restored

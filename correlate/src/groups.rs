@@ -6,9 +6,13 @@
 //! touches. A `HashMap<Arc<str>, _>` touches the table, then the key's own
 //! allocation to compare it, then the group; a table of slot numbers into a
 //! slab touches the table's control bytes, its bucket, then the slot. Here
-//! the bucket is the slot: it holds the key's hash and, for a key of up to
-//! [`INLINE`] bytes, a copy of its text, beside the group itself, so finding
-//! a group and reading it touch the control bytes and one slot. A group is
+//! the bucket is the slot: it holds, for a key of up to [`INLINE`] bytes, a
+//! copy of its text, beside the group itself, so finding a group and
+//! reading it touch the control bytes and one slot. The slot keeps no hash
+//! (the control bytes' 7 bits of it already filter all but 1 in 128 of the
+//! slots a lookup would compare) nor the inline text's length (the shared
+//! key's, beside it, is the same): every byte of a slot is one more to miss
+//! on at 100k groups. A group is
 //! updated in its slot. A slot's number (its bucket) holds until the next
 //! insertion, which may grow the table and move every slot: callers keep
 //! one only while they update that group.
@@ -27,23 +31,18 @@ pub(crate) const INLINE: usize = 40;
 pub(crate) struct Slot<G> {
     /// The key, shared with the deadline heap and fires.
     pub(crate) key: Arc<str>,
-    hash: u64,
-    /// The key's text when it fits (`inline_len` bytes), so a lookup does
-    /// not read `key`'s allocation.
+    /// The key's text when it fits (its first `key.len()` bytes), so a
+    /// lookup does not read `key`'s allocation.
     inline: [u8; INLINE],
-    inline_len: u8,
     /// The deadline its live entry in the heap was pushed with.
     pub(crate) queued: i64,
     pub(crate) group: G,
 }
 
 impl<G> Slot<G> {
-    fn matches(&self, hash: u64, key: &str) -> bool {
-        if self.hash != hash {
-            return false;
-        }
+    fn matches(&self, key: &str) -> bool {
         if key.len() <= INLINE {
-            usize::from(self.inline_len) == key.len() && self.inline[..key.len()] == *key.as_bytes()
+            self.key.len() == key.len() && self.inline[..key.len()] == *key.as_bytes()
         } else {
             *self.key == *key
         }
@@ -76,9 +75,7 @@ impl<G> Groups<G> {
     /// The slot of the group under `key` (good until the next insertion).
     pub(crate) fn find(&self, key: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
-        let at = self
-            .table
-            .find_bucket_index(hash, |s| s.matches(hash, key))?;
+        let at = self.table.find_bucket_index(hash, |s| s.matches(key))?;
         Some(u32::try_from(at).expect("groups are capped far below 2^32"))
     }
 
@@ -87,23 +84,21 @@ impl<G> Groups<G> {
     pub(crate) fn insert(&mut self, key: Arc<str>, queued: i64, group: G) -> u32 {
         let hash = self.hasher.hash_one(&*key);
         let mut inline = [0u8; INLINE];
-        let inline_len = if key.len() <= INLINE {
+        if key.len() <= INLINE {
             inline[..key.len()].copy_from_slice(key.as_bytes());
-            key.len() as u8
-        } else {
-            0
-        };
+        }
         let slot = Slot {
             key,
-            hash,
             inline,
-            inline_len,
             queued,
             group,
         };
+        // Growing the table hashes every key again (from its shared text):
+        // rare, and the price of 8 bytes less in every slot.
+        let hasher = &self.hasher;
         let at = self
             .table
-            .insert_unique(hash, slot, |s| s.hash)
+            .insert_unique(hash, slot, |s| hasher.hash_one(&*s.key))
             .bucket_index();
         u32::try_from(at).expect("groups are capped far below 2^32")
     }

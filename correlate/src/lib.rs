@@ -49,6 +49,7 @@ mod engine;
 mod event_id;
 mod fire;
 mod groups;
+mod kinds;
 mod model;
 mod reorder;
 mod runner;

@@ -12,12 +12,10 @@ use crate::deadlines::{Deadlines, Due};
 use crate::event_id::EventId;
 use crate::fire::{Fire, fire_id, group_values};
 use crate::groups::Groups;
+use crate::kinds::{Absence, KindState, Update};
 use crate::model::{AfterFire, Correlation, Kind, Millis, Window};
 use crate::reorder::Reorder;
-use crate::state::{
-    Chain, ChainIds, Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Summary,
-    temporal_summary,
-};
+use crate::state::{Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Step, Summary};
 
 /// How one event takes part in one correlation, rule by rule: nearly always
 /// once, kept inline (no allocation per event). A snapshot holds it as a
@@ -34,7 +32,7 @@ pub(crate) struct Contribution {
     pub(crate) value: Option<u64>,
 }
 
-/// A group's open window.
+/// A group's open window as a snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Group {
     /// When the window began (tumbling bucket, session or absence anchor).
@@ -49,6 +47,51 @@ pub(crate) struct Group {
     /// Absence: the latest cancelling event.
     last_absent: Option<Millis>,
     state: State,
+}
+
+/// A group's open window as its runner keeps it, with its own type's state
+/// (absence's flags are in [`Absence`], so other types' slots do not carry
+/// them).
+#[derive(Debug, Clone)]
+pub(crate) struct Live<S> {
+    /// When the window began (tumbling bucket, session or absence anchor).
+    start: Millis,
+    /// The last instant that still belongs to the window.
+    deadline: Millis,
+    /// The last event of `rules` time (for the fire).
+    last: Millis,
+    state: S,
+}
+
+impl<S: KindState> Live<S> {
+    /// The form a snapshot holds.
+    fn to_form(&self) -> Group {
+        let absence = self.state.absence();
+        Group {
+            start: self.start,
+            deadline: self.deadline,
+            last: self.last,
+            open: absence.is_some_and(|a| a.open),
+            last_absent: absence.and_then(|a| a.last_absent),
+            state: self.state.to_state(),
+        }
+    }
+
+    /// Back from a snapshot's form. A state of another type (the snapshot
+    /// was not written for this correlation) starts its window afresh.
+    fn from_form(form: Group, corr: &Correlation) -> Self {
+        let mut state = S::from_state(form.state).unwrap_or_else(|| S::fresh(corr));
+        if let Some(absence) = state.absence_mut() {
+            absence.open = form.open;
+            absence.last_absent = form.last_absent;
+        }
+        Self {
+            start: form.start,
+            deadline: form.deadline,
+            last: form.last,
+            state,
+        }
+    }
 }
 
 /// Counters for `/metrics`.
@@ -81,9 +124,95 @@ pub(crate) struct RunnerState {
     stats: RuleStats,
 }
 
-/// One correlation and its state.
+/// One correlation and its state, with a group table of its own type's
+/// state (chosen once per rule, so an event pays no dispatch on the type
+/// inside the runner and a slot is no larger than its type needs).
 #[derive(Debug, Clone)]
-pub(crate) struct Runner {
+pub(crate) enum Runner {
+    /// `event_count`.
+    Count(TypedRunner<Counted>),
+    /// `event_count` with `absent:`.
+    Absence(TypedRunner<Absence>),
+    /// `value_count`.
+    Distinct(TypedRunner<Distinct>),
+    /// `temporal`.
+    Temporal(TypedRunner<Latest>),
+    /// `temporal_ordered`.
+    Ordered(TypedRunner<Vec<Step>>),
+}
+
+/// `$body` with `$r` bound to the typed runner inside `$runner`.
+macro_rules! each {
+    ($runner:expr, $r:ident => $body:expr) => {
+        match $runner {
+            Runner::Count($r) => $body,
+            Runner::Absence($r) => $body,
+            Runner::Distinct($r) => $body,
+            Runner::Temporal($r) => $body,
+            Runner::Ordered($r) => $body,
+        }
+    };
+}
+
+impl Runner {
+    pub(crate) fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
+        match corr.kind {
+            Kind::EventCount if corr.is_absence() => {
+                Self::Absence(TypedRunner::new(corr, max_groups, max_pending))
+            }
+            Kind::EventCount => Self::Count(TypedRunner::new(corr, max_groups, max_pending)),
+            Kind::ValueCount { .. } => {
+                Self::Distinct(TypedRunner::new(corr, max_groups, max_pending))
+            }
+            Kind::Temporal => Self::Temporal(TypedRunner::new(corr, max_groups, max_pending)),
+            Kind::TemporalOrdered => Self::Ordered(TypedRunner::new(corr, max_groups, max_pending)),
+        }
+    }
+
+    /// The correlation it runs.
+    pub(crate) fn corr(&self) -> &Correlation {
+        each!(self, r => &r.corr)
+    }
+
+    pub(crate) fn stats(&self) -> RuleStats {
+        each!(self, r => r.stats())
+    }
+
+    /// The state to snapshot.
+    pub(crate) fn snapshot(&self) -> RunnerState {
+        each!(self, r => r.snapshot())
+    }
+
+    /// Take a snapshot's state.
+    pub(crate) fn restore(&mut self, state: RunnerState) {
+        each!(self, r => r.restore(state))
+    }
+
+    /// Take one event; fires for everything its arrival let through.
+    pub(crate) fn offer(
+        &mut self,
+        time: Millis,
+        id: &EventId,
+        contributions: Contributions,
+        fires: &mut Vec<Fire>,
+    ) {
+        each!(self, r => r.offer(time, id, contributions, fires))
+    }
+
+    /// Move event time to `now` (never back).
+    pub(crate) fn advance(&mut self, now: Millis, fires: &mut Vec<Fire>) {
+        each!(self, r => r.advance(now, fires))
+    }
+
+    /// Correlate what is pending and close every window, as if time ran out.
+    pub(crate) fn flush(&mut self, fires: &mut Vec<Fire>) {
+        each!(self, r => r.flush(fires))
+    }
+}
+
+/// One correlation of a type whose groups' window state is `S`.
+#[derive(Debug, Clone)]
+pub(crate) struct TypedRunner<S> {
     pub(crate) corr: Correlation,
     max_groups: usize,
     max_pending: usize,
@@ -92,7 +221,7 @@ pub(crate) struct Runner {
     /// The live groups, each in its slot of the table that finds it by key;
     /// a group is updated in place, so an event costs one lookup and no
     /// move.
-    groups: Groups<Group>,
+    groups: Groups<Live<S>>,
     /// Which windows close first; also the eviction order.
     deadlines: Deadlines,
     /// (until, key) for `suppressed`, to prune what has passed.
@@ -100,8 +229,8 @@ pub(crate) struct Runner {
     suppressed: HashMap<Arc<str>, Millis, RandomState>,
 }
 
-impl Runner {
-    pub(crate) fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
+impl<S: KindState> TypedRunner<S> {
+    fn new(corr: Correlation, max_groups: usize, max_pending: usize) -> Self {
         let sliding = corr.window == Window::Sliding;
         let keep = if sliding && !corr.is_absence() {
             corr.condition.need()
@@ -126,7 +255,7 @@ impl Runner {
         }
     }
 
-    pub(crate) fn stats(&self) -> RuleStats {
+    fn stats(&self) -> RuleStats {
         RuleStats {
             groups: self.groups.len() as u64,
             ..self.state.stats
@@ -134,12 +263,12 @@ impl Runner {
     }
 
     /// The state to snapshot.
-    pub(crate) fn snapshot(&self) -> RunnerState {
+    fn snapshot(&self) -> RunnerState {
         let mut state = self.state.clone();
         state.groups = self
             .groups
             .iter()
-            .map(|s| (s.key.to_string(), s.group.clone()))
+            .map(|s| (s.key.to_string(), s.group.to_form()))
             .collect();
         state.suppressed = self
             .suppressed
@@ -150,13 +279,14 @@ impl Runner {
     }
 
     /// Take a snapshot's state.
-    pub(crate) fn restore(&mut self, mut state: RunnerState) {
+    fn restore(&mut self, mut state: RunnerState) {
         self.groups.clear();
         self.deadlines.clear();
         self.suppressed.clear();
         self.suppress_index.clear();
         for (k, g) in std::mem::take(&mut state.groups) {
-            self.insert_group(k.into(), g);
+            let group = Live::from_form(g, &self.corr);
+            self.insert_group(k.into(), group);
         }
         for (k, t) in std::mem::take(&mut state.suppressed) {
             let k: Arc<str> = k.into();
@@ -167,7 +297,7 @@ impl Runner {
     }
 
     /// Take one event; fires for everything its arrival let through.
-    pub(crate) fn offer(
+    fn offer(
         &mut self,
         time: Millis,
         id: &EventId,
@@ -184,13 +314,13 @@ impl Runner {
     }
 
     /// Move event time to `now` (never back).
-    pub(crate) fn advance(&mut self, now: Millis, fires: &mut Vec<Fire>) {
+    fn advance(&mut self, now: Millis, fires: &mut Vec<Fire>) {
         self.state.clock = Some(self.state.clock.map_or(now, |c| c.max(now)));
         self.release(fires);
     }
 
     /// Correlate what is pending and close every window, as if time ran out.
-    pub(crate) fn flush(&mut self, fires: &mut Vec<Fire>) {
+    fn flush(&mut self, fires: &mut Vec<Fire>) {
         self.release_before(Millis::MAX, fires);
     }
 
@@ -233,7 +363,7 @@ impl Runner {
 
     /// The slot of the group an entry of the heap names, when the entry is
     /// that group's live one.
-    fn live(&self, due: &Due) -> Option<(u32, &Group)> {
+    fn live(&self, due: &Due) -> Option<(u32, &Live<S>)> {
         let at = self.groups.find(&due.key)?;
         self.groups
             .get(at)
@@ -282,17 +412,17 @@ impl Runner {
     }
 
     /// A window has closed: decide a condition that needed it to.
-    fn close(&mut self, key: &str, group: Group, fires: &mut Vec<Fire>) {
+    fn close(&mut self, key: &str, group: Live<S>, fires: &mut Vec<Fire>) {
         let corr = &self.corr;
-        let decide = if corr.is_absence() {
-            group.open
+        let decide = if let Some(absence) = group.state.absence() {
+            absence.open
         } else {
             corr.window != Window::Sliding && corr.condition.has_upper_bound()
         };
         if !decide {
             return;
         }
-        let Some(summary) = summary(&group.state, Millis::MIN) else {
+        let Some(summary) = group.state.summary(Millis::MIN) else {
             return;
         };
         let quiet = self
@@ -306,7 +436,7 @@ impl Runner {
 
     /// A new group, its entry in the heap (none yet when its deadline is
     /// `Millis::MAX`: a group being opened).
-    fn insert_group(&mut self, key: Arc<str>, group: Group) -> u32 {
+    fn insert_group(&mut self, key: Arc<str>, group: Live<S>) -> u32 {
         let deadline = group.deadline;
         let at = self.groups.insert(key.clone(), deadline, group);
         if deadline != Millis::MAX {
@@ -316,7 +446,7 @@ impl Runner {
     }
 
     /// Take a group out of its slot (its heap entry goes stale).
-    fn remove_group(&mut self, at: u32) -> Group {
+    fn remove_group(&mut self, at: u32) -> Live<S> {
         self.groups
             .remove(at)
             .expect("a live entry names a live slot")
@@ -379,13 +509,11 @@ impl Runner {
             Window::Tumbling => t.div_euclid(span) * span,
             Window::Sliding | Window::Session => t,
         };
-        let group = Group {
+        let group = Live {
             start,
             deadline: Millis::MIN,
             last: t,
-            open: false,
-            last_absent: None,
-            state: fresh_state(&self.corr),
+            state: S::fresh(&self.corr),
         };
         // No heap entry until its deadline is set (`settle`): any is
         // earlier than `Millis::MAX`.
@@ -420,75 +548,42 @@ impl Runner {
             Window::Sliding | Window::Session => t.saturating_add(span),
         };
         let mut fire = None;
-        if corr.is_absence() {
+        if let Some(absence) = group.state.absence_mut() {
             if c.member >= corr.rules.len() {
-                group.last_absent = Some(t);
-                group.open = false;
-                group.state = fresh_state(corr);
+                absence.last_absent = Some(t);
+                absence.open = false;
+                absence.counted = Counted::default();
                 deadline = t;
-            } else if group.last_absent != Some(t) {
-                if !group.open {
-                    group.open = true;
+            } else if absence.last_absent != Some(t) {
+                if !absence.open {
+                    absence.open = true;
                     group.start = t;
-                    group.state = fresh_state(corr);
+                    absence.counted = Counted::default();
                 }
                 group.last = t;
-                if let State::Count(counted) = &mut group.state {
-                    counted.add(seen, keep, Millis::MIN);
-                }
+                // Every event since the window opened.
+                absence.counted.add(seen, keep, Millis::MIN);
                 deadline = group.start.saturating_add(span);
             } else {
                 deadline = group.deadline;
             }
         } else {
             group.last = t;
-            match &mut group.state {
-                State::Count(counted) => counted.add(seen, keep, since),
-                State::Distinct(distinct) => {
-                    if let Some(digest) = c.value {
-                        distinct.add(digest, seen, keep, sliding);
-                    }
-                }
-                State::Temporal(latest) => latest[c.member] = Some(seen),
-                State::Ordered(steps) => {
-                    let chain = if c.member == 0 {
-                        Some(Chain {
-                            start: t,
-                            ids: ChainIds::from_elem(id.clone(), 1),
-                        })
-                    } else {
-                        steps[c.member - 1]
-                            .before(t)
-                            .filter(|chain| chain.start >= since)
-                            .map(|chain| {
-                                let mut ids = chain.ids.clone();
-                                ids.push(id.clone());
-                                Chain {
-                                    start: chain.start,
-                                    ids,
-                                }
-                            })
-                    };
-                    match chain {
-                        Some(chain) if c.member + 1 == steps.len() => {
-                            fire = Some(Summary {
-                                count: steps.len() as u64,
-                                first: chain.start,
-                                ids: chain.ids.iter().map(EventId::to_string).collect(),
-                            });
-                        }
-                        Some(chain) => steps[c.member].record(t, chain),
-                        None => {}
-                    }
-                }
-            }
+            fire = group.state.add(Update {
+                member: c.member,
+                value: c.value,
+                seen,
+                keep,
+                since,
+                sliding,
+            });
             // Counted first, without building the fire's list of ids: most
             // events do not fire.
             if fire.is_none()
                 && !corr.condition.has_upper_bound()
-                && corr.condition.holds(count(&group.state, since))
+                && corr.condition.holds(group.state.count(since))
             {
-                fire = summary(&group.state, since);
+                fire = group.state.summary(since);
             }
         }
         let mut keep_group = true;
@@ -499,7 +594,7 @@ impl Runner {
             if self.corr.after_fire == AfterFire::Reset {
                 keep_group = !sliding;
                 if let Some(slot) = self.groups.get_mut(at) {
-                    slot.group.state = fresh_state(&self.corr);
+                    slot.group.state = S::fresh(&self.corr);
                 }
             }
         }
@@ -549,47 +644,12 @@ impl Runner {
     }
 }
 
-/// The window summary of a group's state at `since` (`Millis::MIN`: the
-/// whole window, as it closes).
-fn summary(state: &State, since: Millis) -> Option<Summary> {
-    let sliding = since != Millis::MIN;
-    match state {
-        State::Count(c) => c.summary(sliding),
-        State::Distinct(d) => d.summary(since),
-        State::Temporal(seen) => temporal_summary(seen, since),
-        State::Ordered(_) => None,
-    }
-}
-
-/// A window's state before its first event.
-fn fresh_state(corr: &Correlation) -> State {
-    match corr.kind {
-        Kind::EventCount => State::Count(Counted::default()),
-        Kind::ValueCount { .. } => State::Distinct(Distinct::default()),
-        Kind::Temporal => State::Temporal(Latest::from_elem(None, corr.rules.len())),
-        Kind::TemporalOrdered => State::Ordered(vec![Default::default(); corr.rules.len()]),
-    }
-}
-
-/// What a group's state counts at `since` (see [`Runner::summary`]), with
-/// no allocation.
-fn count(state: &State, since: Millis) -> u64 {
-    let sliding = since != Millis::MIN;
-    match state {
-        State::Count(c) if sliding => c.recent.len() as u64,
-        State::Count(c) => c.total,
-        State::Distinct(d) => d.count(since),
-        State::Temporal(seen) => seen.iter().flatten().filter(|s| s.time >= since).count() as u64,
-        State::Ordered(_) => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Condition;
 
-    fn offer(r: &mut Runner, t: Millis, id: &str, key: &str, fires: &mut Vec<Fire>) {
+    fn offer(r: &mut TypedRunner<Counted>, t: Millis, id: &str, key: &str, fires: &mut Vec<Fire>) {
         let c = Contribution {
             member: 0,
             key: key.into(),
@@ -608,7 +668,7 @@ mod tests {
             1000,
             Condition::at_least(2),
         );
-        let mut r = Runner::new(corr, 100_000, 100_000);
+        let mut r = TypedRunner::<Counted>::new(corr, 100_000, 100_000);
         let mut fires = Vec::new();
         // Each group opens (a heap entry), then fires and resets (the entry
         // goes stale).
@@ -631,5 +691,29 @@ mod tests {
         assert_eq!(r.stats().groups, 1);
         r.advance(20 + 1000 + 1, &mut fires);
         assert_eq!(r.stats().groups, 0);
+    }
+
+    /// At 100k groups a slot is out of the caches on nearly every event, so
+    /// its size is much of an event's cost: each type's slot holds its own
+    /// state only (272 bytes for every type when one enum held any type's
+    /// state and the slot a hash and the key's length). Growing one past
+    /// its bound is a choice to make knowingly, with a benchmark.
+    #[test]
+    fn each_type_s_group_slot_holds_only_its_own_state() {
+        use crate::groups::Slot;
+        use crate::state::Step;
+        let sizes = [
+            ("event_count", size_of::<Slot<Live<Counted>>>(), 192),
+            ("absence", size_of::<Slot<Live<Absence>>>(), 192),
+            ("value_count", size_of::<Slot<Live<Distinct>>>(), 128),
+            ("temporal", size_of::<Slot<Live<Latest>>>(), 256),
+            ("temporal_ordered", size_of::<Slot<Live<Vec<Step>>>>(), 128),
+        ];
+        for (kind, size, bound) in sizes {
+            assert!(
+                size <= bound,
+                "{kind}: a slot of {size} bytes, over {bound}"
+            );
+        }
     }
 }
