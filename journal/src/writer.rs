@@ -595,9 +595,7 @@ impl Writer {
         let sealed = match &self.dek {
             // A retention cut holds seqs and a hash: left readable without the key.
             Some(dek) if record.kind != crate::RETENTION_CUT => {
-                Some(dek.seal(seq, record.kind, &record.payload).map_err(|e| {
-                    self.failure(offset, "seal record", io::Error::other(e.to_string()))
-                })?)
+                Some(dek.seal(seq, record.kind, &record.payload))
             }
             _ => None,
         };

@@ -57,21 +57,20 @@ impl DataKey {
     }
 
     /// The payload as stored: nonce ‖ ciphertext ‖ tag, bound to `seq` and `kind`.
-    pub(crate) fn seal(&self, seq: u64, kind: u8, payload: &[u8]) -> Result<Vec<u8>, JournalError> {
+    pub(crate) fn seal(&self, seq: u64, kind: u8, payload: &[u8]) -> Vec<u8> {
         self.seal_bound(&record_aad(seq, kind), payload)
     }
 
     /// The payload as stored: nonce ‖ ciphertext ‖ tag, bound to the associated data `aad`.
-    pub(crate) fn seal_bound(&self, aad: &[u8], payload: &[u8]) -> Result<Vec<u8>, JournalError> {
+    pub(crate) fn seal_bound(&self, aad: &[u8], payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(payload.len() + SEAL_OVERHEAD);
         self.seal_bound_append(aad, payload, &mut out);
-        Ok(out)
+        out
     }
 
     /// Appends to `out` what [`DataKey::seal_bound`] returns, growing it once.
     pub(crate) fn seal_bound_append(&self, aad: &[u8], payload: &[u8], out: &mut Vec<u8>) {
         let nonce = self.next_nonce();
-        out.reserve(payload.len() + SEAL_OVERHEAD);
         out.extend_from_slice(&nonce);
         self.cipher.seal_append(&nonce, aad, payload, out);
     }
@@ -165,7 +164,7 @@ mod tests {
     #[test]
     fn a_sealed_payload_opens_only_as_the_record_it_was_sealed_for() {
         let key = DataKey::new(&[1; 32]).expect("key");
-        let stored = key.seal(9, 2, b"alice@example.com").expect("seal");
+        let stored = key.seal(9, 2, b"alice@example.com");
         assert_eq!(stored.len(), 17 + SEAL_OVERHEAD);
         assert!(!stored.windows(5).any(|w| w == b"alice"), "no plaintext");
         assert_eq!(
@@ -191,16 +190,14 @@ mod tests {
         let mut nonces = std::collections::HashSet::new();
         for key in [&first, &again] {
             for _ in 0..1000 {
-                let stored = key
-                    .seal(9, 2, b"the same record, written again")
-                    .expect("seal");
+                let stored = key.seal(9, 2, b"the same record, written again");
                 assert!(
                     nonces.insert(stored[..NONCE_LEN].to_vec()),
                     "a nonce repeated"
                 );
             }
         }
-        let stored = first.seal(9, 2, b"written before a restart").expect("seal");
+        let stored = first.seal(9, 2, b"written before a restart");
         assert_eq!(
             again.open(9, 2, &stored).as_deref(),
             Some(&b"written before a restart"[..]),

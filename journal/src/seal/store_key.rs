@@ -58,7 +58,7 @@ impl StoreKey {
     }
 
     /// `plaintext` sealed: nonce (24 bytes) ‖ ciphertext ‖ tag, bound to `aad`.
-    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, JournalError> {
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         self.key.seal_bound(aad, plaintext)
     }
 
@@ -99,7 +99,7 @@ mod tests {
             StoreKey::path(&dir, 20_000),
             dir.join("00000000000000020000.dek")
         );
-        let sealed = key.seal(b"where", b"alice@example.com").expect("seal");
+        let sealed = key.seal(b"where", b"alice@example.com");
         assert!(!sealed.windows(5).any(|w| w == b"alice"), "no plaintext");
         assert_eq!(key.open(b"elsewhere", &sealed), None, "bound to its aad");
 

@@ -9,10 +9,11 @@
 //! ways, with the draft's own test vector too.
 //!
 //! Why not that crate alone: on x86-64 its SIMD backends are chosen at run
-//! time and their intrinsics are not inlined, so a 64-byte value cost about
-//! 2.1 µs and a 1 KiB one 2.8 µs, where ring's assembly takes 0.36 and 0.9
-//! (BENCHMARKS.md, "encryption at rest"). A sealed event pays that several
-//! times: its record, its body, its lake row, and each reading back.
+//! time and their intrinsics are not inlined, so sealing a 64-byte value
+//! cost about 2.1 µs and a 1 KiB one 3.2 µs, where this takes 0.44 and 1.1
+//! (`benches/seal.rs`; BENCHMARKS.md, "Encryption at rest and per-subject
+//! keys", fourth round). A sealed event pays that several times: its
+//! record, its body, its lake row, and each reading back.
 
 use chacha20::cipher::consts::U10;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
