@@ -63,8 +63,10 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Ke
 /// Subject keys: created on first use, destroyed by [`SubjectKeys::erase`].
 pub struct SubjectKeys {
     dir: PathBuf,
-    secret: [u8; 32],
-    cache: Mutex<HashMap<String, SubjectKey>>,
+    /// HMAC-SHA256 keyed with the deployment's secret, cloned per value.
+    id_mac: Hmac<Sha256>,
+    /// Keys in memory, by raw subject id.
+    cache: Mutex<HashMap<[u8; ID_BYTES], SubjectKey>>,
     /// Seals new keys when encryption is on, opens sealed ones.
     sealer: Option<Arc<Sealer>>,
 }
@@ -123,7 +125,8 @@ impl SubjectKeys {
         };
         Ok(SubjectKeys {
             dir: dir.to_path_buf(),
-            secret,
+            id_mac: <Hmac<Sha256> as Mac>::new_from_slice(&secret)
+                .expect("HMAC takes a key of any length"),
             cache: Mutex::default(),
             sealer,
         })
@@ -138,8 +141,7 @@ impl SubjectKeys {
     /// The subject id of a value, raw: the first 16 bytes of HMAC-SHA256
     /// under the deployment's secret.
     fn id_bytes(&self, value: &str) -> [u8; ID_BYTES] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
-            .expect("HMAC takes a key of any length");
+        let mut mac = self.id_mac.clone();
         mac.update(value.as_bytes());
         mac.finalize().into_bytes()[..ID_BYTES]
             .try_into()
@@ -153,9 +155,7 @@ impl SubjectKeys {
     /// match. A new subject's key is created.
     pub fn seal(&self, value: &str) -> Result<String, KeyError> {
         let id = self.id_bytes(value);
-        let key = self
-            .key(&hex::encode(id), true)?
-            .expect("a key is created when missing");
+        let key = self.key(&id, true)?.expect("a key is created when missing");
         Ok(token(&id, value, &key))
     }
 
@@ -163,9 +163,7 @@ impl SubjectKeys {
     /// created) when it has none: erased, or never seen.
     pub fn seal_existing(&self, value: &str) -> Result<Option<String>, KeyError> {
         let id = self.id_bytes(value);
-        Ok(self
-            .key(&hex::encode(id), false)?
-            .map(|key| token(&id, value, &key)))
+        Ok(self.key(&id, false)?.map(|key| token(&id, value, &key)))
     }
 
     /// [`SubjectKeys::seal`] when the subject's key is in memory; `None`
@@ -174,7 +172,7 @@ impl SubjectKeys {
         let id = self.id_bytes(value);
         let key = {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            *cache.get(hex::encode(id).as_str())?
+            *cache.get(&id)?
         };
         Some(token(&id, value, &key))
     }
@@ -187,8 +185,8 @@ impl SubjectKeys {
             if bytes.len() < ID_BYTES + aes_siv::siv::IV_SIZE {
                 return None;
             }
-            let (id, sealed) = bytes.split_at(ID_BYTES);
-            let key = self.existing(&hex::encode(id))?;
+            let (id, sealed) = bytes.split_first_chunk::<ID_BYTES>()?;
+            let key = self.existing(id)?;
             let plain = Aes128Siv::new(&key.token_key.into())
                 .decrypt([id], sealed)
                 .ok()?;
@@ -199,7 +197,7 @@ impl SubjectKeys {
         if bytes.len() < 24 {
             return None;
         }
-        let key = self.existing(id)?;
+        let key = self.existing(&parse_id(id)?)?;
         let (nonce, sealed) = bytes.split_first_chunk::<24>()?;
         let plain = XChaCha20Poly1305::new(&key.key).open(nonce, id.as_bytes(), sealed)?;
         String::from_utf8(plain).ok()
@@ -207,11 +205,11 @@ impl SubjectKeys {
 
     /// Subject `id`'s key when it has one; `None` when erased or never
     /// seen, or (logged) when its file cannot be read.
-    fn existing(&self, id: &str) -> Option<SubjectKey> {
+    fn existing(&self, id: &[u8; ID_BYTES]) -> Option<SubjectKey> {
         match self.key(id, false) {
             Ok(found) => found,
             Err(e) => {
-                tracing::warn!(error = %e, subject = id, "a subject key could not be read; its values show as erased");
+                tracing::warn!(error = %e, subject = %hex::encode(id), "a subject key could not be read; its values show as erased");
                 None
             }
         }
@@ -221,11 +219,9 @@ impl SubjectKeys {
     /// directory fsynced). `Ok(false)` when there is no such key: erased
     /// before, or never seen.
     pub fn erase(&self, id: &str) -> Result<bool, KeyError> {
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(KeyError::BadId(id.to_owned()));
-        }
+        let raw = parse_id(id).ok_or_else(|| KeyError::BadId(id.to_owned()))?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.remove(id);
+        cache.remove(&raw);
         let path = self.dir.join(format!("{id}.key"));
         let mut file = match File::options().write(true).open(&path) {
             Ok(file) => file,
@@ -246,11 +242,12 @@ impl SubjectKeys {
     /// The cipher and raw key of subject `id`, created when `create`. Cached;
     /// the cache lock is held over the file operations, so two seals of a new
     /// subject cannot create two keys.
-    fn key(&self, id: &str, create: bool) -> Result<Option<SubjectKey>, KeyError> {
+    fn key(&self, raw: &[u8; ID_BYTES], create: bool) -> Result<Option<SubjectKey>, KeyError> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(key) = cache.get(id) {
+        if let Some(key) = cache.get(raw) {
             return Ok(Some(*key));
         }
+        let id = &hex::encode(raw);
         let path = self.dir.join(format!("{id}.key"));
         // All zeros: an erasure overwrote it and stopped (a crash) before
         // removing it. The subject is erased: finish the job.
@@ -274,7 +271,7 @@ impl SubjectKeys {
             None => return Ok(None),
         };
         let key = SubjectKey::new(key);
-        cache.insert(id.to_owned(), key);
+        cache.insert(*raw, key);
         Ok(Some(key))
     }
 }
@@ -312,6 +309,13 @@ impl SubjectKeys {
     }
 }
 
+/// A subject id as `erase` and `tm1:` tokens write it (32 hex digits), raw.
+fn parse_id(id: &str) -> Option<[u8; ID_BYTES]> {
+    let mut raw = [0; ID_BYTES];
+    hex::decode_to_slice(id, &mut raw).ok()?;
+    Some(raw)
+}
+
 fn key_aad(id: &str) -> Vec<u8> {
     crate::at_rest::bound_to(KEY_AAD, id)
 }
@@ -324,7 +328,8 @@ fn token(id: &[u8; ID_BYTES], value: &str, key: &SubjectKey) -> String {
     let mut bytes = Vec::with_capacity(ID_BYTES + sealed.len());
     bytes.extend_from_slice(id);
     bytes.extend_from_slice(&sealed);
-    let mut token = String::with_capacity(TOKEN_PREFIX.len() + (4 * bytes.len()).div_ceil(3));
+    let encoded = base64::encoded_len(bytes.len(), false).unwrap_or(0);
+    let mut token = String::with_capacity(TOKEN_PREFIX.len() + encoded);
     token.push_str(TOKEN_PREFIX);
     URL_SAFE_NO_PAD.encode_string(bytes, &mut token);
     token
@@ -384,7 +389,10 @@ mod tests {
     /// A `tm1:` token as this store wrote them before `tm2:`.
     fn token_v1(keys: &SubjectKeys, value: &str) -> String {
         let id = keys.subject_id(value);
-        let key = keys.key(&id, true).expect("key").expect("created");
+        let key = keys
+            .key(&parse_id(&id).expect("hex"), true)
+            .expect("key")
+            .expect("created");
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.key).expect("any length");
         mac.update(value.as_bytes());
         let nonce: [u8; 24] = mac.finalize().into_bytes()[..24].try_into().expect("24");
