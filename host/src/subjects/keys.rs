@@ -407,6 +407,27 @@ mod tests {
     }
 
     #[test]
+    fn a_token_a_producer_wrote_cannot_name_a_file_outside_the_store() {
+        // A producer can send text that looks like a token (sealing skips
+        // tokens); reading it back must not reach past the key directory.
+        // An all-zero `.key` file is what an interrupted erasure leaves and
+        // is removed on sight, so a path in the id could delete one.
+        let data = tempfile::tempdir().expect("temp dir");
+        let keys = SubjectKeys::open(&data.path().join(DIR)).expect("open");
+        let bait = data.path().join("bait.key");
+        fs::write(&bait, [0u8; 32]).expect("write");
+        let sealed = URL_SAFE_NO_PAD.encode([7u8; 40]);
+        for token in [
+            format!("{TOKEN_PREFIX_V1}../bait:{sealed}"),
+            format!("{TOKEN_PREFIX_V1}{}:{sealed}", "0".repeat(31)),
+            format!("{TOKEN_PREFIX_V1}{}:{sealed}", "zz".repeat(16)),
+        ] {
+            assert_eq!(keys.unseal(&token), None, "{token}");
+        }
+        assert!(bait.exists(), "a file outside the store was touched");
+    }
+
+    #[test]
     fn tokens_are_short_bound_to_their_subject_and_old_ones_still_open() {
         let data = tempfile::tempdir().expect("temp dir");
         let keys = SubjectKeys::open(&data.path().join(DIR)).expect("open");
