@@ -188,6 +188,12 @@ fn activity(row: &Row) -> Option<(i32, &'static str)> {
 /// `rows` (each [`expressible`]; others are left out) as one Parquet file
 /// of OCSF Entity Management events, sorted by `time`, then `seq`.
 pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
+    encode_into(rows, Vec::new())
+}
+
+/// [`encode`], written into `out` (an emptied buffer, handed back with the
+/// file in it), as [`parquet_file::encode_into`](crate::parquet_file::encode_into).
+pub fn encode_into(rows: &[Row], out: Vec<u8>) -> Result<Vec<u8>, LakeError> {
     let mut rows: Vec<&Row> = rows.iter().filter(|r| expressible(r)).collect();
     rows.sort_by_key(|r| (r.ts_ms, r.seq));
     let unique = [
@@ -199,7 +205,7 @@ pub fn encode(rows: &[Row]) -> Result<Vec<u8>, LakeError> {
         "entity.uid",
         "entity.data",
     ];
-    write_file(MESSAGE, &unique, &rows, write_group)
+    write_file(MESSAGE, &unique, &rows, out, write_group)
 }
 
 /// Every leaf column of [`MESSAGE`] in order, for the rows of one group.
