@@ -446,7 +446,10 @@ mod tests {
         ex.offer(1001, Some(row(1001, DAY)), 0).expect("offers");
         let published = ex.close(0).expect("closes");
         let file = store.get(&published.files[0]).expect("reads");
-        assert_eq!(file, parquet_file::encode(&[row(1001, DAY)]).expect("encodes"));
+        assert_eq!(
+            file,
+            parquet_file::encode(&[row(1001, DAY)]).expect("encodes")
+        );
         assert!(ex.encoded.capacity() >= first, "and kept again");
     }
 

@@ -396,7 +396,10 @@ mod tests {
                 row(s, (s % 3 != 0).then_some(body.as_str()))
             })
             .collect();
-        assert_eq!(decode(encode(&rows).expect("encodes")).expect("decodes"), rows);
+        assert_eq!(
+            decode(encode(&rows).expect("encodes")).expect("decodes"),
+            rows
+        );
     }
 
     #[test]
