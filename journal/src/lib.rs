@@ -429,6 +429,30 @@ impl Journal {
         }
     }
 
+    /// The seq of the first retained record journaled at or after `time_ms`
+    /// (milliseconds since the Unix epoch), or the next seq to be written
+    /// when none is. The writer stamps each record no earlier than the one
+    /// before it, so times never go back along the chain and a binary search
+    /// reads about log2(records) of them, not all: what a reader after "the
+    /// last hour" needs, whatever the journal retains.
+    pub fn first_seq_at(&self, time_ms: i64) -> Result<u64, JournalError> {
+        let (mut low, mut high) = {
+            let index = self.shared.index();
+            (index.first_seq(), index.head.seq + 1)
+        };
+        // Every record before `low` is older than `time_ms`; `high` is the
+        // end or a record at or after it.
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.read(mid)? {
+                Some(record) if record.timestamp_ms >= time_ms => high = mid,
+                // Older, or removed by retention meanwhile (older still).
+                _ => low = mid + 1,
+            }
+        }
+        Ok(low)
+    }
+
     /// The last durable record's seq and hash (seq 0 when empty). Store it outside the
     /// journal as a checkpoint for [`verify_against`].
     pub fn head(&self) -> ChainHead {

@@ -51,6 +51,53 @@ fn appended_records_read_back_with_their_fields_and_chain() {
 }
 
 #[test]
+fn the_first_record_at_a_time_is_found_across_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = Journal::open(dir.path(), small_segments()).expect("open");
+    assert_eq!(journal.first_seq_at(0).expect("searches"), 1, "empty");
+    // Three runs of records, each run journaled in a later millisecond.
+    let mut runs = Vec::new();
+    for run in 0..3u64 {
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let seqs = journal
+            .append_wait((0..40).map(|i| rec(run * 40 + i)).collect())
+            .expect("append");
+        let first = journal.read(seqs[0]).expect("reads").expect("present");
+        let last = journal.read(seqs[39]).expect("reads").expect("present");
+        runs.push((seqs[0], first.timestamp_ms, last.timestamp_ms));
+    }
+    assert!(segment_files(dir.path()).len() > 2, "small segments roll");
+    let all: Vec<(u64, i64)> = journal
+        .read_from(1)
+        .map(|r| r.map(|r| (r.seq, r.timestamp_ms)).expect("reads"))
+        .collect();
+    // The reference: the first record whose time is at or after t.
+    let scan = |t: i64| all.iter().find(|(_, ts)| *ts >= t).map_or(121, |(s, _)| *s);
+    let mut times: Vec<i64> = runs
+        .iter()
+        .flat_map(|&(_, a, b)| [a - 1, a, b, b + 1])
+        .collect();
+    times.extend([i64::MIN, 0, i64::MAX]);
+    for t in times {
+        assert_eq!(
+            journal.first_seq_at(t).expect("searches"),
+            scan(t),
+            "at {t}"
+        );
+    }
+    // A run that began in a later millisecond than the one before ended
+    // starts exactly at its first record.
+    for pair in runs.windows(2) {
+        if pair[1].1 > pair[0].2 {
+            assert_eq!(
+                journal.first_seq_at(pair[1].1).expect("searches"),
+                pair[1].0
+            );
+        }
+    }
+}
+
+#[test]
 fn reads_across_many_segments_use_the_sparse_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = journal_with(dir.path(), 300, small_segments());

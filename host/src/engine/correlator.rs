@@ -111,8 +111,8 @@ impl Correlator {
 
     /// Rebuild the windows after a start from the journal: every event
     /// journaled within the longest timespan (plus lateness) of the loaded
-    /// correlation rules, matched again with `set`, in journal order, each
-    /// at the time it was journaled. Returns the fires this re-creates;
+    /// correlation rules (found by time, [`Journal::first_seq_at`]), matched
+    /// again with `set`, in journal order, each at the time it was journaled. Returns the fires this re-creates;
     /// those journaled before the restart have the same ids, and the
     /// pipeline skips them, so a crash loses no fire and doubles none.
     pub fn catch_up(&self, journal: &Journal, set: &RuleSet, now: Millis) -> Vec<Event> {
@@ -125,10 +125,16 @@ impl Correlator {
             return Vec::new();
         };
         let since = now.saturating_sub(horizon);
+        // Straight to the window's first record: reading the whole retained
+        // journal made a restart's cost grow with retention, not the window.
+        let start = journal.first_seq_at(since).unwrap_or_else(|e| {
+            warn!(error = %e, "correlation catch-up reads the whole journal: its times could not be searched");
+            journal.first_seq()
+        });
         let mut fires = Vec::new();
         let mut replayed = 0u64;
         let mut bytes = Vec::new();
-        for record in journal.read_from(journal.first_seq()) {
+        for record in journal.read_from(start) {
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
