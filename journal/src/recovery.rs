@@ -234,20 +234,43 @@ fn drop_torn_last_header(
 }
 
 /// Saves the bytes cut from a damaged segment as `<segment>.damaged-<offset>` (fsynced)
-/// so that nothing is destroyed by a repair.
+/// so that nothing is destroyed by a repair. A save of the same bytes that a crash
+/// interrupted before the cut is found and kept; an earlier save of other bytes at
+/// that offset (a second repair, after the segment was written past the first cut)
+/// is never overwritten: the new one takes the next free `.damaged-<offset>.<n>`.
+/// Written to a temporary file and renamed, so a crash leaves no torn copy.
 fn save_cut_bytes(
     path: &Path,
     bytes: &[u8],
     offset: u64,
 ) -> Result<std::path::PathBuf, JournalError> {
     use std::io::Write;
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".damaged-{offset}"));
-    let saved = std::path::PathBuf::from(name);
-    let mut file = File::create(&saved).map_err(|e| JournalError::io(&saved, "create", e))?;
+    let named = |n: u32| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".damaged-{offset}"));
+        if n > 0 {
+            name.push(format!(".{n}"));
+        }
+        std::path::PathBuf::from(name)
+    };
+    let mut n = 0;
+    let saved = loop {
+        let candidate = named(n);
+        match fs::read(&candidate) {
+            Ok(existing) if existing == bytes => return Ok(candidate),
+            Ok(_) => n += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break candidate,
+            Err(e) => return Err(JournalError::io(&candidate, "read", e)),
+        }
+    };
+    let mut temp = saved.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = std::path::PathBuf::from(temp);
+    let mut file = File::create(&temp).map_err(|e| JournalError::io(&temp, "create", e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| JournalError::io(&saved, "write", e))?;
+        .map_err(|e| JournalError::io(&temp, "write", e))?;
+    fs::rename(&temp, &saved).map_err(|e| JournalError::io(&saved, "rename", e))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }

@@ -143,3 +143,41 @@ fn repair_damaged_tail_cuts_the_last_segment_and_keeps_the_cut_bytes() {
     journal.close().expect("close");
     assert!(verify(dir.path()).expect("verify").is_intact());
 }
+
+#[test]
+fn a_second_repair_at_the_same_offset_keeps_the_first_repairs_bytes() {
+    let dir = closed_journal(10, JournalOptions::default());
+    let segment = segment_files(dir.path()).pop().expect("a segment");
+    let (_, offset, _) = record_spans(&segment)[7];
+    let saved = |suffix: &str| {
+        let name = segment.file_name().and_then(|n| n.to_str()).expect("utf-8");
+        segment.with_file_name(format!("{name}.damaged-{offset}{suffix}"))
+    };
+    let repair = || JournalOptions {
+        repair_damaged_tail: true,
+        ..JournalOptions::default()
+    };
+    // First damage at seq 8: cut, saved.
+    edit_file(&segment, |bytes| bytes[offset + 30] ^= 0x01);
+    let first_cut = fs::read(&segment).expect("read")[offset..].to_vec();
+    let journal = Journal::open(dir.path(), repair()).expect("repaired");
+    journal
+        .append_wait((8..=10).map(rec).collect())
+        .expect("append");
+    journal.close().expect("close");
+    // The records written since are damaged at the same place.
+    edit_file(&segment, |bytes| bytes[offset + 31] ^= 0x01);
+    let second_cut = fs::read(&segment).expect("read")[offset..].to_vec();
+    assert_ne!(first_cut, second_cut);
+    let journal = Journal::open(dir.path(), repair()).expect("repaired again");
+    assert_eq!(journal.head().seq, 7);
+    journal.close().expect("close");
+    assert_eq!(fs::read(saved("")).expect("first save"), first_cut);
+    assert_eq!(fs::read(saved(".1")).expect("second save"), second_cut);
+    // No temporary file is left.
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .expect("lists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+}
