@@ -61,12 +61,20 @@ pub fn bound_to(prefix: &[u8], name: &str) -> Vec<u8> {
 pub const LAKE_KEYS: &str = "lake";
 /// The subject keys' data keys (`[subjects]`): `<data>/seal-keys/subjects/`.
 pub const SUBJECT_KEYS: &str = "subjects";
+/// The correlation snapshot's data keys: `<data>/seal-keys/correlation/`.
+pub const CORRELATION_KEYS: &str = "correlation";
 /// The data key directories of every sealed store of the data directory `data`.
 pub fn key_dirs(data: &Path) -> Vec<PathBuf> {
-    [ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SUBJECT_KEYS]
-        .iter()
-        .map(|store| data.join(KEYS_DIR).join(store))
-        .collect()
+    [
+        ARCHIVE_KEYS,
+        DEAD_LETTER_KEYS,
+        LAKE_KEYS,
+        SUBJECT_KEYS,
+        CORRELATION_KEYS,
+    ]
+    .iter()
+    .map(|store| data.join(KEYS_DIR).join(store))
+    .collect()
 }
 const DAY_MS: i64 = 86_400_000;
 

@@ -8,9 +8,12 @@
 mod fields;
 mod fire_event;
 mod settings;
+mod snapshot_file;
 mod timeline;
 
 pub use fields::{DEFAULT_TIME_PATH, EventFields, event_time};
 pub use fire_event::{FireOrigin, fire_envelope, fire_event, is_fire};
 pub use settings::{CorrelationSettings, check_time_path};
+pub use snapshot_file::{SavedWindows, SnapshotError};
+pub use snapshot_file::{load as load_snapshot, path_in as snapshot_path, save as save_snapshot};
 pub use timeline::{Timeline, TimelineError, run_timeline};

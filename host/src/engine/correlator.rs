@@ -8,7 +8,9 @@
 //! host parsed it at ingest ([`ParsedEvent`]): one lookup per group-by path,
 //! no parse of the event per rule.
 
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use tracing::{info, warn};
 use trailmark_backends::Event;
@@ -19,7 +21,7 @@ use trailmark_journal::Journal;
 use super::envelope;
 use super::records::{EventRecord, kind};
 use crate::correlation::{
-    CorrelationSettings, EventFields, FireOrigin, event_time, fire_event, is_fire,
+    CorrelationSettings, EventFields, FireOrigin, SavedWindows, event_time, fire_event, is_fire,
 };
 use crate::rules::RuleSet;
 
@@ -30,6 +32,10 @@ pub struct Correlator {
     origin: FireOrigin,
     /// Where event time is read (`[correlation] time-path`).
     settings: CorrelationSettings,
+    /// Fires made since start, counted under the engine's lock (shared by
+    /// the correlators of successive rule sets): a snapshot taken under the
+    /// same lock knows how many fires must be journaled before it is saved.
+    made: Arc<AtomicU64>,
 }
 
 impl Correlator {
@@ -37,7 +43,13 @@ impl Correlator {
     /// `origin`'s account and region, event time read as `settings` say.
     /// The set was checked at load, so the engine accepts it; should it
     /// not, correlation is off (logged) rather than the server down.
-    pub fn new(set: &RuleSet, origin: FireOrigin, settings: CorrelationSettings) -> Self {
+    /// `made` counts the fires it makes.
+    pub fn new(
+        set: &RuleSet,
+        origin: FireOrigin,
+        settings: CorrelationSettings,
+        made: Arc<AtomicU64>,
+    ) -> Self {
         let engine = Engine::new(set.correlations(), Limits::default()).unwrap_or_else(|e| {
             warn!(error = %e, "correlation rules refused; correlation is off");
             Engine::default()
@@ -46,6 +58,7 @@ impl Correlator {
             engine: Mutex::new(engine),
             origin,
             settings,
+            made,
         }
     }
 
@@ -53,7 +66,12 @@ impl Correlator {
     /// is unchanged keeps its state (its plugin, config or grants may have
     /// changed); the others start fresh, and say so.
     pub fn reloaded(&self, set: &RuleSet) -> Self {
-        let next = Self::new(set, self.origin.clone(), self.settings.clone());
+        let next = Self::new(
+            set,
+            self.origin.clone(),
+            self.settings.clone(),
+            self.made.clone(),
+        );
         let snapshot = self.lock().snapshot();
         let restored = next.lock().restore(snapshot);
         for rule in &restored.fresh {
@@ -102,7 +120,14 @@ impl Correlator {
             },
             &names,
         );
+        self.made.fetch_add(fires.len() as u64, Relaxed);
         self.fire_events(&fires)
+    }
+
+    /// The windows, and how many fires had been made when they were taken.
+    pub fn snapshot(&self) -> (trailmark_correlate::Snapshot, u64) {
+        let engine = self.lock();
+        (engine.snapshot(), self.made.load(Relaxed))
     }
 
     fn fire_events(&self, fires: &[Fire]) -> Vec<Event> {
@@ -112,10 +137,19 @@ impl Correlator {
     /// Rebuild the windows after a start from the journal: every event
     /// journaled within the longest timespan (plus lateness) of the loaded
     /// correlation rules (found by time, [`Journal::first_seq_at`]), matched
-    /// again with `set`, in journal order, each at the time it was journaled. Returns the fires this re-creates;
+    /// again with `set`, in journal order, each at the time it was journaled.
+    /// With `saved` windows of this journal, of the same correlations and
+    /// not older than that, they are taken back and only the events after
+    /// them are replayed. Returns the fires this re-creates;
     /// those journaled before the restart have the same ids, and the
     /// pipeline skips them, so a crash loses no fire and doubles none.
-    pub fn catch_up(&self, journal: &Journal, set: &RuleSet, now: Millis) -> Vec<Event> {
+    pub fn catch_up(
+        &self,
+        journal: &Journal,
+        set: &RuleSet,
+        now: Millis,
+        saved: Option<SavedWindows>,
+    ) -> Vec<Event> {
         let mut engine = self.lock();
         let horizon = engine
             .correlations()
@@ -127,10 +161,23 @@ impl Correlator {
         let since = now.saturating_sub(horizon);
         // Straight to the window's first record: reading the whole retained
         // journal made a restart's cost grow with retention, not the window.
-        let start = journal.first_seq_at(since).unwrap_or_else(|e| {
+        let window_start = journal.first_seq_at(since).unwrap_or_else(|e| {
             warn!(error = %e, "correlation catch-up reads the whole journal: its times could not be searched");
             journal.first_seq()
         });
+        let start = match saved
+            .map(|saved| restore_saved(&mut engine, journal, window_start, saved))
+        {
+            Some(Ok(through)) => {
+                info!(through, "correlation windows restored from their snapshot");
+                through + 1
+            }
+            Some(Err(why)) => {
+                info!(why = %why, "correlation snapshot not used; the windows are rebuilt from the journal");
+                window_start
+            }
+            None => window_start,
+        };
         let mut fires = Vec::new();
         let mut replayed = 0u64;
         let mut bytes = Vec::new();
@@ -182,10 +229,12 @@ impl Correlator {
         if replayed > 0 {
             info!(
                 events = replayed,
+                from = start,
                 fires = fires.len(),
-                "correlation windows rebuilt from the journal"
+                "correlation windows caught up from the journal"
             );
         }
+        self.made.fetch_add(fires.len() as u64, Relaxed);
         drop(engine);
         self.fire_events(&fires)
     }
@@ -198,6 +247,7 @@ impl Correlator {
             return Vec::new();
         }
         let fires = engine.advance(now);
+        self.made.fetch_add(fires.len() as u64, Relaxed);
         drop(engine);
         self.fire_events(&fires)
     }
@@ -210,6 +260,43 @@ impl Correlator {
             .map(|(name, s)| (name.to_owned(), s))
             .collect()
     }
+}
+
+/// Take `saved` back into `engine` when it is of this journal (its last
+/// record is there, with the same hash), no older than the window that
+/// starts at `window_start`, and of the same correlations; returns the seq
+/// it covers, or why it is not used (the engine is then untouched).
+fn restore_saved(
+    engine: &mut Engine,
+    journal: &Journal,
+    window_start: u64,
+    saved: SavedWindows,
+) -> Result<u64, String> {
+    let through = saved.through;
+    if through + 1 < window_start {
+        return Err(format!(
+            "it covers the journal through seq {through}, before the window (from seq {window_start})"
+        ));
+    }
+    let record = journal
+        .read(through)
+        .map_err(|e| format!("its last record {through} cannot be read: {e}"))?
+        .ok_or_else(|| format!("its last record {through} is not in the journal"))?;
+    if hex::encode(record.hash) != saved.hash {
+        return Err(format!(
+            "record {through} is not the one it covers (another journal, or a repaired tail)"
+        ));
+    }
+    let mut restored = engine.clone();
+    let outcome = restored.restore(saved.state);
+    if !outcome.fresh.is_empty() {
+        return Err(format!(
+            "these correlations changed or are new: {}",
+            outcome.fresh.join(", ")
+        ));
+    }
+    *engine = restored;
+    Ok(through)
 }
 
 /// One metric: name, type, help, and how to read it from a rule's stats.

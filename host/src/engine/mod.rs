@@ -39,7 +39,8 @@ use trailmark_journal::Journal;
 use trailmark_runtime::{Runtime, RuntimeConfig};
 
 use crate::at_rest::{
-    ARCHIVE_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SUBJECT_KEYS, SealedArchive, Sealer,
+    ARCHIVE_KEYS, CORRELATION_KEYS, DEAD_LETTER_KEYS, LAKE_KEYS, SUBJECT_KEYS, SealedArchive,
+    Sealer,
 };
 use crate::config::Config;
 use crate::dispatch::{DeadLetters, Dispatcher};
@@ -93,6 +94,9 @@ pub struct Engine {
     pub subject_keys: Arc<Sealer>,
     /// Legal holds (`/v1/admin/holds`), which suspend store retention.
     pub holds: Arc<Holds>,
+    /// Seals the correlation snapshot when `[encryption]` is on, and how
+    /// often it is saved.
+    correlation_snapshots: (Arc<Sealer>, Duration),
     /// Retention of the metadata store and the archive, when `[retention]`
     /// removes anything, and how often it runs.
     store_retention: Option<(Arc<StoreRetention>, Duration)>,
@@ -317,15 +321,26 @@ impl Engine {
         })
         .await?
         .context("reading the journal for recovery")?;
-        // Correlation windows, rebuilt from the journal; fires a crash
-        // kept from being journaled are journaled now, the others skipped.
+        // Correlation windows, restored from their last snapshot and caught
+        // up from the journal (or rebuilt from it); fires a crash kept from
+        // being journaled are journaled now, the others skipped.
+        let correlation_sealer = sealer(CORRELATION_KEYS);
         let fires = tokio::task::spawn_blocking({
             let pipeline = pipeline.clone();
+            let sealer = correlation_sealer.clone();
+            let path = crate::correlation::snapshot_path(&config.data);
             move || {
                 let active = pipeline.rules();
-                pipeline
-                    .correlator()
-                    .catch_up(pipeline.journal(), &active.set, now_ms())
+                let correlator = pipeline.correlator();
+                let saved = if correlator.is_empty() {
+                    None
+                } else {
+                    crate::correlation::load_snapshot(&path, &sealer).unwrap_or_else(|e| {
+                        warn!(error = %e, "correlation snapshot unreadable; the windows are rebuilt from the journal");
+                        None
+                    })
+                };
+                correlator.catch_up(pipeline.journal(), &active.set, now_ms(), saved)
             }
         })
         .await?;
@@ -372,6 +387,7 @@ impl Engine {
         Ok(Engine {
             lake,
             subject_keys: sealer(SUBJECT_KEYS),
+            correlation_snapshots: (correlation_sealer, config.correlation.snapshot_every),
             holds,
             store_retention,
             pipeline,
@@ -412,6 +428,13 @@ impl Engine {
         ));
         self.background
             .push(tokio::spawn(correlation_clock(self.pipeline.clone())));
+        let (sealer, every) = self.correlation_snapshots.clone();
+        self.background.push(tokio::spawn(correlation_snapshots(
+            self.pipeline.clone(),
+            crate::correlation::snapshot_path(&self.data),
+            sealer,
+            every,
+        )));
         if let Some((retention, every)) = &self.store_retention {
             self.background
                 .push(tokio::spawn(crate::store_retention::retention_loop(
@@ -438,6 +461,14 @@ impl Engine {
         for task in &self.background {
             task.abort();
         }
+        // The windows as they stand, so the next start replays nothing.
+        let (sealer, _) = self.correlation_snapshots.clone();
+        save_correlation_snapshot(
+            &self.pipeline,
+            crate::correlation::snapshot_path(&self.data),
+            sealer,
+        )
+        .await;
         if let Some(lake) = self.lake.clone() {
             // Its open files closed, so a stop loses no time to the lake.
             let _ = tokio::task::spawn_blocking(move || lake.stop()).await;
@@ -470,6 +501,45 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// How long a snapshot waits for the fires made before it to be journaled.
+const SNAPSHOT_FIRES_WAIT: Duration = Duration::from_secs(10);
+
+/// Every `every`, save the correlation windows (when there are correlation
+/// rules) for the next start.
+async fn correlation_snapshots(
+    pipeline: Arc<Pipeline>,
+    path: PathBuf,
+    sealer: Arc<Sealer>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        save_correlation_snapshot(&pipeline, path.clone(), sealer.clone()).await;
+    }
+}
+
+/// Take the correlation windows ([`Pipeline::correlation_snapshot`]) and
+/// write them to `path` off the async threads; a failure is logged, and the
+/// previous snapshot stays.
+async fn save_correlation_snapshot(pipeline: &Arc<Pipeline>, path: PathBuf, sealer: Arc<Sealer>) {
+    let Some(saved) = pipeline.correlation_snapshot(SNAPSHOT_FIRES_WAIT).await else {
+        return;
+    };
+    let through = saved.through;
+    let written = tokio::task::spawn_blocking(move || {
+        crate::correlation::save_snapshot(&path, &saved, &sealer)
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => tracing::debug!(through, "correlation snapshot saved"),
+        Ok(Err(e)) => warn!(error = %e, "correlation snapshot not saved"),
+        Err(e) => warn!(error = %e, "correlation snapshot task failed"),
     }
 }
 

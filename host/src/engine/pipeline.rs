@@ -88,6 +88,13 @@ pub struct Pipeline {
     correlator: RwLock<Arc<Correlator>>,
     /// Fires journaled (not counting those skipped as already journaled).
     fires_journaled: Arc<std::sync::atomic::AtomicU64>,
+    /// Fires the correlation stage made since start ([`Correlator::new`]).
+    fires_made: Arc<std::sync::atomic::AtomicU64>,
+    /// Fires known to be in the journal: journaled, or found there.
+    fires_settled: Arc<std::sync::atomic::AtomicU64>,
+    /// A fire could not be journaled: no snapshot is saved until a restart,
+    /// whose replay (from the last snapshot saved) makes it again.
+    fire_lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pipeline {
@@ -101,14 +108,19 @@ impl Pipeline {
         index: Arc<EventIndex>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
+        let fires_made = Arc::<std::sync::atomic::AtomicU64>::default();
         let correlator = RwLock::new(Arc::new(Correlator::new(
             &rules.set,
             crate::correlation::FireOrigin::default(),
             crate::correlation::CorrelationSettings::default(),
+            fires_made.clone(),
         )));
         Pipeline {
             correlator,
             fires_journaled: Arc::default(),
+            fires_made,
+            fires_settled: Arc::default(),
+            fire_lost: Arc::default(),
             journal,
             rules: RwLock::new(Arc::new(rules)),
             dispatcher,
@@ -146,7 +158,8 @@ impl Pipeline {
         origin: crate::correlation::FireOrigin,
         settings: crate::correlation::CorrelationSettings,
     ) -> Self {
-        let correlator = Correlator::new(&self.rules().set, origin, settings);
+        let correlator =
+            Correlator::new(&self.rules().set, origin, settings, self.fires_made.clone());
         *self.correlator.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(correlator);
         self
     }
@@ -165,6 +178,41 @@ impl Pipeline {
         self.fires_journaled.load(Relaxed)
     }
 
+    /// The correlation windows to save, with the journal position they
+    /// cover: taken while no submit is between matching and observing (the
+    /// gate, as a rule-set swap takes it), so they hold exactly the events
+    /// through the journal's head; returned once every fire made by then is
+    /// in the journal, so a restart from them loses none. `None` with no
+    /// correlation rule, when a fire could not be journaled, or when the
+    /// fires are not in the journal within `wait`.
+    pub async fn correlation_snapshot(
+        &self,
+        wait: std::time::Duration,
+    ) -> Option<crate::correlation::SavedWindows> {
+        let (head, state, made) = {
+            let _exclusive = self.gate.write().await;
+            let correlator = self.correlator();
+            if correlator.is_empty() {
+                return None;
+            }
+            let head = self.journal.head();
+            let (state, made) = correlator.snapshot();
+            (head, state, made)
+        };
+        let deadline = std::time::Instant::now() + wait;
+        while self.fires_settled.load(Relaxed) < made {
+            if self.fire_lost.load(Relaxed) || std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Some(crate::correlation::SavedWindows::new(
+            head.seq,
+            head.hash_hex(),
+            state,
+        ))
+    }
+
     /// Journal the fires the correlation stage let through (on the
     /// reserved path, like the host's own records), skipping any already
     /// journaled: a fire's id is deterministic, so one re-created by a
@@ -175,6 +223,7 @@ impl Pipeline {
         }
         let pipeline = self.clone();
         tokio::spawn(async move {
+            let made = fires.len() as u64;
             let mut fresh = Vec::with_capacity(fires.len());
             for fire in fires {
                 match pipeline.find(&fire.id) {
@@ -182,16 +231,20 @@ impl Pipeline {
                     _ => fresh.push(fire),
                 }
             }
-            if fresh.is_empty() {
-                return;
-            }
             let n = fresh.len();
-            match pipeline.clone().record_host_event(fresh).await {
-                Ok(()) => {
-                    pipeline.fires_journaled.fetch_add(n as u64, Relaxed);
+            if n > 0 {
+                match pipeline.clone().record_host_event(fresh).await {
+                    Ok(()) => {
+                        pipeline.fires_journaled.fetch_add(n as u64, Relaxed);
+                    }
+                    Err(e) => {
+                        pipeline.fire_lost.store(true, Relaxed);
+                        warn!(fires = n, error = %e, "correlation fires could not be journaled; no correlation snapshot is saved until a restart makes them again");
+                        return;
+                    }
                 }
-                Err(e) => warn!(fires = n, error = %e, "correlation fires could not be journaled"),
             }
+            pipeline.fires_settled.fetch_add(made, Relaxed);
         });
     }
 

@@ -254,6 +254,107 @@ fn a_reload_keeps_windows_when_only_the_plugin_changes_and_drops_them_when_the_c
     );
 }
 
+/// Carol's third delete, her first two at `tc`: the window opened then
+/// fires, counting three, and the fire is journaled.
+fn carols_third_delete_fires(server: &Server, tc: i64) {
+    let t2 = now_ms();
+    put_accepted(server, &[delete_by("carol", "c2", t2)]);
+    let carol = trailmark_correlate::fire_id("mass", "5:carol", tc, t2, t2);
+    server.wait_until(WAIT, "carol's fire journaled", |s| {
+        s.get(&format!("/v1/events/{carol}"))
+            .is_ok_and(|(status, _)| status == 200)
+    });
+    let (_, fire) = server.get(&format!("/v1/events/{carol}")).expect("fire");
+    assert_eq!(fire["detail"]["count"], 3);
+}
+
+/// Since this start, one fire was journaled: carol's (mallory's, from
+/// before the crash, was not journaled twice).
+fn only_carols_fire_was_journaled(server: &Server) {
+    server.wait_until(WAIT, "carol's fire counted", |s| {
+        s.metric("trailmark_correlation_fires_journaled_total") >= Some(1.0)
+    });
+    assert_eq!(
+        server.metric("trailmark_correlation_fires_journaled_total"),
+        Some(1.0),
+        "mallory's fire was not journaled twice"
+    );
+}
+
+/// [`mass_setup`], saving its windows every second.
+fn snapshotting_setup() -> Setup {
+    let setup = mass_setup();
+    setup.config("[correlation]\nsnapshot-every = \"1s\"\n");
+    setup
+}
+
+/// Wait until a correlation snapshot begun after now is saved in `setup`'s
+/// data directory, then kill the server.
+fn kill_after_a_snapshot(setup: &Setup, server: Server) {
+    let path = setup.path().join("data").join("correlation.snapshot");
+    std::thread::sleep(Duration::from_millis(20));
+    let after = SystemTime::now();
+    server.wait_until(WAIT, "a correlation snapshot saved", |_| {
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified > after)
+    });
+    server.kill();
+}
+
+#[test]
+fn after_sigkill_the_windows_come_back_from_their_snapshot() {
+    let setup = snapshotting_setup();
+    let server = setup.start();
+    let t0 = now_ms();
+    put_accepted(&server, &deletes_by("mallory", "b", 3, t0));
+    let tc = now_ms();
+    put_accepted(&server, &deletes_by("carol", "c", 2, tc));
+    server.wait_until(WAIT, "mallory's fire journaled", |s| {
+        s.metric("trailmark_correlation_fires_journaled_total") == Some(1.0)
+    });
+    // A snapshot begun after mallory's fire is in the journal holds
+    // carol's two deletes.
+    kill_after_a_snapshot(&setup, server);
+
+    let server = setup.start();
+    let log = server.log();
+    assert!(
+        log.contains("correlation windows restored from their snapshot"),
+        "{log}"
+    );
+    assert!(!log.contains("snapshot not used"), "{log}");
+    // Carol's window is back: her third delete completes it.
+    carols_third_delete_fires(&server, tc);
+    only_carols_fire_was_journaled(&server);
+}
+
+#[test]
+fn a_snapshot_of_a_changed_correlation_is_not_used_and_the_journal_rebuilds_it() {
+    let setup = snapshotting_setup();
+    let server = setup.start();
+    let tc = now_ms();
+    put_accepted(&server, &deletes_by("carol", "c", 2, tc));
+    wait_groups(&server, "carol's window open", 1.0);
+    kill_after_a_snapshot(&setup, server);
+
+    // Its timespan changed while the server was down.
+    setup.rule("mass.yaml", &mass("log", "10m"));
+    let server = setup.start();
+    let log = server.log();
+    assert!(log.contains("correlation snapshot not used"), "{log}");
+    assert!(
+        log.contains("these correlations changed or are new: mass"),
+        "{log}"
+    );
+    // Rebuilt from the journal instead: carol's two deletes count.
+    let t2 = now_ms();
+    put_accepted(&server, &[delete_by("carol", "c2", t2)]);
+    server.wait_until(WAIT, "carol's fire journaled", |s| {
+        s.metric("trailmark_correlation_fires_journaled_total") == Some(1.0)
+    });
+}
+
 #[test]
 fn after_sigkill_the_windows_are_rebuilt_and_no_fire_is_journaled_twice() {
     let setup = mass_setup();
@@ -272,26 +373,11 @@ fn after_sigkill_the_windows_are_rebuilt_and_no_fire_is_journaled_twice() {
     // Mallory's fire is re-created from the journal, found, not journaled
     // again; carol's open window is back, and her third delete completes it.
     // Event time is the producer's `ts`, no later than the server's clock.
-    let t2 = now_ms();
-    put_accepted(&server, &[delete_by("carol", "c2", t2)]);
-    let carol = trailmark_correlate::fire_id("mass", "5:carol", tc, t2, t2);
-    server.wait_until(WAIT, "carol's fire journaled", |s| {
-        s.get(&format!("/v1/events/{carol}"))
-            .is_ok_and(|(status, _)| status == 200)
-    });
-    let (_, fire) = server.get(&format!("/v1/events/{carol}")).expect("fire");
-    assert_eq!(fire["detail"]["count"], 3);
+    carols_third_delete_fires(&server, tc);
     assert_eq!(
         metric(&server, "trailmark_correlation_fires_total", "mass"),
         2.0,
         "mallory's fire re-created from the journal, carol's new"
     );
-    server.wait_until(WAIT, "carol's fire counted", |s| {
-        s.metric("trailmark_correlation_fires_journaled_total") >= Some(1.0)
-    });
-    assert_eq!(
-        server.metric("trailmark_correlation_fires_journaled_total"),
-        Some(1.0),
-        "mallory's fire was not journaled twice"
-    );
+    only_carols_fire_was_journaled(&server);
 }

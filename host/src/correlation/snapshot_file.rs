@@ -1,0 +1,231 @@
+//! The correlation windows on disk: `DATA/correlation.snapshot`, the
+//! engine's [`Snapshot`] with the journal position it covers.
+//!
+//! A snapshot says "every event through seq `through` is in these windows,
+//! and every fire they made is journaled"; the record at `through` is named
+//! by its hash too, so a snapshot of another journal (a directory restored
+//! from a backup, a repaired tail numbered anew) is recognised and not
+//! used. At start the windows are restored from it and caught up from the
+//! journal after `through`, instead of replaying the whole longest window.
+//!
+//! The file is JSON, sealed like the archive's values when `[encryption]`
+//! is on (group keys are field values: authors, entity ids), written to a
+//! temporary file, fsynced and renamed, so a crash leaves the old snapshot
+//! or the new one, never a torn one.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use trailmark_correlate::Snapshot;
+
+use crate::at_rest::{SealError, Sealer};
+
+/// The file's name in the data directory.
+const FILE: &str = "correlation.snapshot";
+
+/// The format this build writes and reads.
+const VERSION: u32 = 1;
+
+/// What a sealed snapshot is bound to.
+const AAD: &[u8] = b"trailmark-correlation-snapshot-v1\n";
+
+/// A snapshot and the journal position it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedWindows {
+    /// The format version ([`VERSION`]).
+    pub version: u32,
+    /// The last journal seq whose event is in the windows.
+    pub through: u64,
+    /// That record's hash (hex), naming the journal it is in.
+    pub hash: String,
+    /// The engine's state.
+    pub state: Snapshot,
+}
+
+impl SavedWindows {
+    /// `state`, covering the journal through `through` (whose hash is `hash`).
+    pub fn new(through: u64, hash: String, state: Snapshot) -> Self {
+        SavedWindows {
+            version: VERSION,
+            through,
+            hash,
+            state,
+        }
+    }
+}
+
+/// Why a snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A file operation failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a snapshot this build reads.
+    #[error("{path} is not a correlation snapshot this build reads: {why}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The windows could not be written as JSON.
+    #[error("the correlation windows cannot be encoded: {0}")]
+    Encode(String),
+    /// Sealing or opening failed (no key, or altered).
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// The snapshot's path in the data directory `data`.
+pub fn path_in(data: &Path) -> PathBuf {
+    data.join(FILE)
+}
+
+/// Write `saved` to `path`, sealed by `sealer` when encryption is on,
+/// replacing the previous snapshot atomically and durably.
+pub fn save(path: &Path, saved: &SavedWindows, sealer: &Sealer) -> Result<(), SnapshotError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| SnapshotError::Io { what, path, source }
+    };
+    let plain = serde_json::to_vec(saved).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+    let what = || "the correlation snapshot".to_owned();
+    let bytes = sealer.seal(&what, AAD, &plain)?;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut file = File::create(&temp).map_err(io("create", &temp))?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io("write", &temp))?;
+    fs::rename(&temp, path).map_err(io("rename", path))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", dir))?;
+    }
+    Ok(())
+}
+
+/// The snapshot at `path`; `None` when there is none.
+pub fn load(path: &Path, sealer: &Sealer) -> Result<Option<SavedWindows>, SnapshotError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                what: "read",
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let what = || "the correlation snapshot".to_owned();
+    let plain = sealer.open(&what, AAD, &bytes)?;
+    let unreadable = |why: String| SnapshotError::Unreadable {
+        path: path.to_owned(),
+        why,
+    };
+    let saved: SavedWindows =
+        serde_json::from_slice(&plain).map_err(|e| unreadable(e.to_string()))?;
+    if saved.version != VERSION {
+        return Err(unreadable(format!(
+            "format version {}; this build reads {VERSION}",
+            saved.version
+        )));
+    }
+    Ok(Some(saved))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use trailmark_correlate::{AfterFire, Condition, Correlation, Engine, Kind, Limits, Window};
+    use trailmark_journal::Keyring;
+
+    use super::*;
+
+    fn sealer(data: &Path, on: bool) -> Sealer {
+        let key_file = data.join("trail.kek");
+        let keyring = on.then(|| Arc::new(Keyring::load_or_create(&key_file).expect("key file").0));
+        Sealer::new(data, crate::at_rest::CORRELATION_KEYS, keyring, key_file)
+    }
+
+    /// An engine's snapshot holding one group keyed by `author`.
+    fn state_with(author: &str) -> Snapshot {
+        let correlation = Correlation {
+            name: "mass-deletes".to_owned(),
+            kind: Kind::EventCount,
+            rules: vec!["deletes".to_owned()],
+            group_by: vec!["detail.author".to_owned()],
+            timespan: 300_000,
+            condition: Condition {
+                gte: Some(20),
+                ..Condition::default()
+            },
+            aliases: BTreeMap::new(),
+            window: Window::default(),
+            after_fire: AfterFire::default(),
+            lateness: 0,
+            absent: Vec::new(),
+        };
+        let mut engine = Engine::new(vec![correlation], Limits::default()).expect("valid");
+        let fields = BTreeMap::from([("detail.author".to_owned(), author.to_owned())]);
+        engine.process(
+            &trailmark_correlate::Event {
+                id: "e-1",
+                time: 1_000,
+                fields: &fields,
+            },
+            &["deletes"],
+        );
+        engine.snapshot()
+    }
+
+    #[test]
+    fn a_saved_snapshot_loads_back_plain_or_sealed_and_sealed_hides_its_keys() {
+        for on in [false, true] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let sealer = sealer(dir.path(), on);
+            let path = path_in(dir.path());
+            assert_eq!(load(&path, &sealer).expect("reads"), None, "none yet");
+            let saved = SavedWindows::new(42, "ab".repeat(32), state_with("ann.secret"));
+            save(&path, &saved, &sealer).expect("saves");
+            assert_eq!(load(&path, &sealer).expect("reads"), Some(saved.clone()));
+            let raw = fs::read(&path).expect("raw");
+            let shows = raw.windows(10).any(|w| w == b"ann.secret");
+            assert_eq!(shows, !on, "sealed: {on}");
+            // A newer snapshot replaces it; no temporary file is left.
+            let newer = SavedWindows::new(43, "cd".repeat(32), state_with("bob"));
+            save(&path, &newer, &sealer).expect("saves");
+            assert_eq!(load(&path, &sealer).expect("reads"), Some(newer));
+            assert!(!dir.path().join("correlation.snapshot.tmp").exists());
+        }
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_snapshot_is_an_error_not_windows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sealer = sealer(dir.path(), false);
+        let path = path_in(dir.path());
+        fs::write(&path, b"{\"version\": 1, \"through\": ").expect("writes");
+        let e = load(&path, &sealer).expect_err("torn");
+        assert!(e.to_string().contains("correlation.snapshot"), "{e}");
+        let mut saved = SavedWindows::new(1, String::new(), state_with("ann"));
+        saved.version = 9;
+        fs::write(&path, serde_json::to_vec(&saved).expect("json")).expect("writes");
+        let e = load(&path, &sealer).expect_err("newer format");
+        assert!(e.to_string().contains("format version 9"), "{e}");
+    }
+}
