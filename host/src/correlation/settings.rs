@@ -27,7 +27,7 @@ impl Default for CorrelationSettings {
     fn default() -> Self {
         CorrelationSettings {
             time_path: DEFAULT_TIME_PATH.to_owned(),
-            snapshot_every: Duration::from_secs(60),
+            snapshot_every: Duration::from_secs(300),
         }
     }
 }
@@ -89,10 +89,10 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_are_saved_every_minute_by_default_and_not_more_than_once_a_second() {
+    fn snapshots_are_saved_every_five_minutes_by_default_and_not_more_than_once_a_second() {
         let read = |toml: &str| toml::from_str::<CorrelationSettings>(toml);
         let default = read("").expect("empty is the default");
-        assert_eq!(default.snapshot_every, Duration::from_secs(60));
+        assert_eq!(default.snapshot_every, Duration::from_secs(300));
         assert_eq!(default.check(), Ok(()));
         let often = read("snapshot-every = \"5s\"").expect("reads");
         assert_eq!(often.snapshot_every, Duration::from_secs(5));

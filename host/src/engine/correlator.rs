@@ -124,10 +124,15 @@ impl Correlator {
         self.fire_events(&fires)
     }
 
-    /// The windows, and how many fires had been made when they were taken.
-    pub fn snapshot(&self) -> (trailmark_correlate::Snapshot, u64) {
+    /// A copy of the windows, how many fires had been made when it was
+    /// taken, and what `first` returned: `first` runs once the engine is
+    /// locked, before the copy, so whatever it releases (the pipeline's
+    /// gate) lets requests go on while events wait only to be correlated.
+    pub fn copy<T>(&self, first: impl FnOnce() -> T) -> (T, Engine, u64) {
         let engine = self.lock();
-        (engine.snapshot(), self.made.load(Relaxed))
+        let before = first();
+        let made = self.made.load(Relaxed);
+        (before, engine.clone(), made)
     }
 
     fn fire_events(&self, fires: &[Fire]) -> Vec<Event> {

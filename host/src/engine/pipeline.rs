@@ -179,26 +179,38 @@ impl Pipeline {
     }
 
     /// The correlation windows to save, with the journal position they
-    /// cover: taken while no submit is between matching and observing (the
-    /// gate, as a rule-set swap takes it), so they hold exactly the events
-    /// through the journal's head; returned once every fire made by then is
-    /// in the journal, so a restart from them loses none. `None` with no
-    /// correlation rule, when a fire could not be journaled, or when the
-    /// fires are not in the journal within `wait`.
+    /// cover. The gate is taken (as a rule-set swap takes it), so no submit
+    /// is between matching and correlating, and the engine locked: its
+    /// windows then hold exactly the events through the journal's head. The
+    /// gate is let go before the copy is made, so requests go on; only
+    /// their correlation waits for the copy. Returned once every fire made
+    /// by then is in the journal, so a restart from it loses none; `None`
+    /// with no correlation rule, when a fire could not be journaled, or when
+    /// the fires are not in the journal within `wait`. Blocking work runs
+    /// off the async threads.
     pub async fn correlation_snapshot(
-        &self,
+        self: &Arc<Self>,
         wait: std::time::Duration,
-    ) -> Option<crate::correlation::SavedWindows> {
-        let (head, state, made) = {
-            let _exclusive = self.gate.write().await;
-            let correlator = self.correlator();
-            if correlator.is_empty() {
-                return None;
-            }
-            let head = self.journal.head();
-            let (state, made) = correlator.snapshot();
-            (head, state, made)
-        };
+    ) -> Option<(trailmark_journal::ChainHead, trailmark_correlate::Engine)> {
+        if self.correlator().is_empty() {
+            // No correlation rule: not even a moment of the gate.
+            return None;
+        }
+        let pipeline = self.clone();
+        let (head, engine, made) = tokio::task::spawn_blocking(move || {
+            let gate = pipeline.gate.blocking_write();
+            let correlator = pipeline.correlator();
+            correlator.copy(|| {
+                let head = pipeline.journal.head();
+                drop(gate);
+                head
+            })
+        })
+        .await
+        .ok()?;
+        if engine.is_empty() {
+            return None;
+        }
         let deadline = std::time::Instant::now() + wait;
         while self.fires_settled.load(Relaxed) < made {
             if self.fire_lost.load(Relaxed) || std::time::Instant::now() >= deadline {
@@ -206,11 +218,7 @@ impl Pipeline {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        Some(crate::correlation::SavedWindows::new(
-            head.seq,
-            head.hash_hex(),
-            state,
-        ))
+        Some((head, engine))
     }
 
     /// Journal the fires the correlation stage let through (on the
