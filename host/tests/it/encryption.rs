@@ -160,11 +160,12 @@ fn sealed_stores_setup() -> Setup {
     let setup = Setup::new().standard();
     setup.plugin("rejecter", "fixture-rejecter");
     setup.test_rule("reject", "rejecter", "");
-    setup.config(
-        "[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\nkey-file = \"keys/trail.kek\"\n",
-    );
+    setup.config(SEALED_CONFIG);
     setup
 }
+
+/// The configuration of [`sealed_stores_setup`].
+const SEALED_CONFIG: &str = "[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\nkey-file = \"keys/trail.kek\"\n";
 
 /// Wait until every one of [`personal_events`] is archived and dead-lettered.
 pub(crate) fn wait_archived_and_dead_lettered(server: &Server, within: Duration) {
@@ -209,6 +210,17 @@ pub(crate) fn assert_personal_events_read(server: &Server) {
 #[test]
 fn archived_bodies_and_dead_letters_are_sealed_read_back_and_survive_rotation() {
     let setup = sealed_stores_setup();
+    // A correlation grouped by the personal value itself: its windows,
+    // saved at shutdown, hold it as a group key (event time is the time of
+    // receipt: the events' own `ts` is too old to be counted).
+    setup.config(&format!(
+        "{SEALED_CONFIG}[correlation]\ntime-path = \"time\"\n"
+    ));
+    setup.rule(
+        "by-ssn.yaml",
+        "name: by-ssn\ncorrelation:\n  type: event_count\n  rules: [archive]\n  \
+         group-by: [detail.data.ssn]\n  timespan: 1h\n  condition: {gte: 100}\nplugin: log\n",
+    );
     let root = setup.path();
     let server = setup.start();
     put_accepted(&server, &personal_events());
@@ -220,6 +232,10 @@ fn archived_bodies_and_dead_letters_are_sealed_read_back_and_survive_rotation() 
     assert!(server.stop().success());
 
     let data = root.join("data");
+    assert!(
+        data.join("correlation.snapshot").is_file(),
+        "the correlation windows were saved at shutdown, and the scan covers them"
+    );
     assert_eq!(files_containing(&data, BODY), Vec::<PathBuf>::new());
     assert_eq!(files_containing(&data, AUTHOR), Vec::<PathBuf>::new());
     for store in ["archive", "dead-letters"] {
