@@ -315,15 +315,27 @@ type Series = (
 /// The correlation counters in Prometheus text: groups (gauge), evictions,
 /// late events and fires (counters since the rule's state began), per rule.
 /// Empty when no correlation rule is loaded. `journaled`: fire events
-/// journaled since start.
-pub fn render_metrics(stats: &[(String, RuleStats)], journaled: u64) -> String {
+/// journaled since start; `snapshots`: the seq the last saved snapshot
+/// covers (0: none since start) and how many were skipped.
+pub fn render_metrics(
+    stats: &[(String, RuleStats)],
+    journaled: u64,
+    snapshots: (u64, u64),
+) -> String {
     if stats.is_empty() {
         return String::new();
     }
+    let (through, skipped) = snapshots;
     let mut out = format!(
         "# HELP trailmark_correlation_fires_journaled_total Fire events journaled (a fire re-created by a replay and already journaled is skipped).\n\
          # TYPE trailmark_correlation_fires_journaled_total counter\n\
-         trailmark_correlation_fires_journaled_total {journaled}\n"
+         trailmark_correlation_fires_journaled_total {journaled}\n\
+         # HELP trailmark_correlation_snapshot_through The journal seq the last saved correlation snapshot covers (0: none since start).\n\
+         # TYPE trailmark_correlation_snapshot_through gauge\n\
+         trailmark_correlation_snapshot_through {through}\n\
+         # HELP trailmark_correlation_snapshots_skipped_total Correlation snapshots not saved because a fire made before them was not journaled (in time).\n\
+         # TYPE trailmark_correlation_snapshots_skipped_total counter\n\
+         trailmark_correlation_snapshots_skipped_total {skipped}\n"
     );
     let series: [Series; 4] = [
         (

@@ -539,7 +539,10 @@ async fn save_correlation_snapshot(pipeline: &Arc<Pipeline>, path: PathBuf, seal
     })
     .await;
     match written {
-        Ok(Ok(())) => tracing::debug!(through, "correlation snapshot saved"),
+        Ok(Ok(())) => {
+            pipeline.snapshot_saved(through);
+            tracing::debug!(through, "correlation snapshot saved");
+        }
         Ok(Err(e)) => warn!(error = %e, "correlation snapshot not saved"),
         Err(e) => warn!(error = %e, "correlation snapshot task failed"),
     }

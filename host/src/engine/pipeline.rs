@@ -95,6 +95,11 @@ pub struct Pipeline {
     /// A fire could not be journaled: no snapshot is saved until a restart,
     /// whose replay (from the last snapshot saved) makes it again.
     fire_lost: Arc<std::sync::atomic::AtomicBool>,
+    /// The journal seq the last saved correlation snapshot covers (0: none
+    /// since start), and how many snapshots were skipped (a fire not
+    /// journaled, or not in time): `/metrics`.
+    snapshot_through: std::sync::atomic::AtomicU64,
+    snapshots_skipped: std::sync::atomic::AtomicU64,
 }
 
 impl Pipeline {
@@ -121,6 +126,8 @@ impl Pipeline {
             fires_made,
             fires_settled: Arc::default(),
             fire_lost: Arc::default(),
+            snapshot_through: Default::default(),
+            snapshots_skipped: Default::default(),
             journal,
             rules: RwLock::new(Arc::new(rules)),
             dispatcher,
@@ -213,12 +220,37 @@ impl Pipeline {
         }
         let deadline = std::time::Instant::now() + wait;
         while self.fires_settled.load(Relaxed) < made {
-            if self.fire_lost.load(Relaxed) || std::time::Instant::now() >= deadline {
+            let lost = self.fire_lost.load(Relaxed);
+            if lost || std::time::Instant::now() >= deadline {
+                self.snapshots_skipped.fetch_add(1, Relaxed);
+                warn!(
+                    through = head.seq,
+                    why = if lost {
+                        "a fire could not be journaled (until a restart makes it again)"
+                    } else {
+                        "the fires made before it are not in the journal yet"
+                    },
+                    "correlation snapshot skipped"
+                );
                 return None;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         Some((head, engine))
+    }
+
+    /// A correlation snapshot through `through` is saved.
+    pub fn snapshot_saved(&self, through: u64) {
+        self.snapshot_through.store(through, Relaxed);
+    }
+
+    /// What `/metrics` says of correlation snapshots: the seq the last one
+    /// saved covers (0: none since start), and how many were skipped.
+    pub fn snapshot_status(&self) -> (u64, u64) {
+        (
+            self.snapshot_through.load(Relaxed),
+            self.snapshots_skipped.load(Relaxed),
+        )
     }
 
     /// Journal the fires the correlation stage let through (on the

@@ -143,6 +143,7 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     text.push_str(&crate::engine::correlator::render_metrics(
         &s.pipeline.correlator().stats(),
         s.pipeline.fires_journaled(),
+        s.pipeline.snapshot_status(),
     ));
     text.push_str(&s.backup.render(trailmark_backend_api::when::now_ms()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

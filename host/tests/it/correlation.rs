@@ -299,6 +299,13 @@ fn kill_after_a_snapshot(setup: &Setup, server: Server) {
             .and_then(|m| m.modified())
             .is_ok_and(|modified| modified > after)
     });
+    server.wait_until(WAIT, "its position in /metrics", |s| {
+        s.metric("trailmark_correlation_snapshot_through") >= Some(1.0)
+    });
+    assert_eq!(
+        server.metric("trailmark_correlation_snapshots_skipped_total"),
+        Some(0.0)
+    );
     server.kill();
 }
 
