@@ -67,6 +67,23 @@ pub(crate) trait KindState: Clone + Debug + Sized {
     }
 }
 
+/// `to_state` and `from_state` of a type whose snapshot form is the
+/// [`State`] variant `$variant` holding the state itself.
+macro_rules! held_as {
+    ($variant:ident) => {
+        fn to_state(&self) -> State {
+            State::$variant(self.clone())
+        }
+
+        fn from_state(state: State) -> Option<Self> {
+            match state {
+                State::$variant(s) => Some(s),
+                _ => None,
+            }
+        }
+    };
+}
+
 /// Absence (`event_count` with `absent:`): the events of `rules` since the
 /// window opened, and what cancels it.
 #[derive(Debug, Clone, Default)]
@@ -142,16 +159,7 @@ impl KindState for Counted {
         Counted::summary(self, since != Millis::MIN)
     }
 
-    fn to_state(&self) -> State {
-        State::Count(self.clone())
-    }
-
-    fn from_state(state: State) -> Option<Self> {
-        match state {
-            State::Count(c) => Some(c),
-            _ => None,
-        }
-    }
+    held_as!(Count);
 }
 
 impl KindState for Distinct {
@@ -174,16 +182,7 @@ impl KindState for Distinct {
         Distinct::summary(self, since)
     }
 
-    fn to_state(&self) -> State {
-        State::Distinct(self.clone())
-    }
-
-    fn from_state(state: State) -> Option<Self> {
-        match state {
-            State::Distinct(d) => Some(d),
-            _ => None,
-        }
-    }
+    held_as!(Distinct);
 }
 
 impl KindState for Latest {
@@ -204,16 +203,7 @@ impl KindState for Latest {
         temporal_summary(self, since)
     }
 
-    fn to_state(&self) -> State {
-        State::Temporal(self.clone())
-    }
-
-    fn from_state(state: State) -> Option<Self> {
-        match state {
-            State::Temporal(l) => Some(l),
-            _ => None,
-        }
-    }
+    held_as!(Temporal);
 }
 
 /// `temporal_ordered`: the best partial chain ending at each step.
@@ -264,14 +254,5 @@ impl KindState for Vec<Step> {
         None
     }
 
-    fn to_state(&self) -> State {
-        State::Ordered(self.clone())
-    }
-
-    fn from_state(state: State) -> Option<Self> {
-        match state {
-            State::Ordered(steps) => Some(steps),
-            _ => None,
-        }
-    }
+    held_as!(Ordered);
 }

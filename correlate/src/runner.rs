@@ -547,6 +547,14 @@ impl<S: KindState> TypedRunner<S> {
             Window::Tumbling => group.start.saturating_add(span - 1),
             Window::Sliding | Window::Session => t.saturating_add(span),
         };
+        let update = Update {
+            member: c.member,
+            value: c.value,
+            seen,
+            keep,
+            since,
+            sliding,
+        };
         let mut fire = None;
         if let Some(absence) = group.state.absence_mut() {
             if c.member >= corr.rules.len() {
@@ -562,21 +570,14 @@ impl<S: KindState> TypedRunner<S> {
                 }
                 group.last = t;
                 // Every event since the window opened.
-                absence.counted.add(seen, keep, Millis::MIN);
+                absence.add(update);
                 deadline = group.start.saturating_add(span);
             } else {
                 deadline = group.deadline;
             }
         } else {
             group.last = t;
-            fire = group.state.add(Update {
-                member: c.member,
-                value: c.value,
-                seen,
-                keep,
-                since,
-                sliding,
-            });
+            fire = group.state.add(update);
             // Counted first, without building the fire's list of ids: most
             // events do not fire.
             if fire.is_none()
