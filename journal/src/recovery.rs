@@ -244,7 +244,6 @@ fn save_cut_bytes(
     bytes: &[u8],
     offset: u64,
 ) -> Result<std::path::PathBuf, JournalError> {
-    use std::io::Write;
     let named = |n: u32| {
         let mut name = path.as_os_str().to_owned();
         name.push(format!(".damaged-{offset}"));
@@ -265,14 +264,8 @@ fn save_cut_bytes(
     };
     let mut temp = saved.as_os_str().to_owned();
     temp.push(".tmp");
-    let temp = std::path::PathBuf::from(temp);
-    let mut file = File::create(&temp).map_err(|e| JournalError::io(&temp, "create", e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| JournalError::io(&temp, "write", e))?;
-    fs::rename(&temp, &saved).map_err(|e| JournalError::io(&saved, "rename", e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
+    trailmark_durable_file::Replace::new(&saved)
+        .temp_path(temp)
+        .write(bytes)?;
     Ok(saved)
 }

@@ -13,8 +13,7 @@
 //! temporary file, fsynced and renamed, so a crash leaves the old snapshot
 //! or the new one, never a torn one.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -59,11 +58,9 @@ impl SavedWindows {
 /// Why a snapshot could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// A file operation failed.
-    #[error("{what} {path}: {source}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
+    /// Reading the file failed.
+    #[error("reading {path}: {source}")]
+    Read {
         /// The file.
         path: PathBuf,
         /// The cause.
@@ -77,6 +74,9 @@ pub enum SnapshotError {
         /// Why.
         why: String,
     },
+    /// Writing the file failed (which step, on which path).
+    #[error(transparent)]
+    Write(#[from] trailmark_durable_file::Error),
     /// The windows could not be written as JSON.
     #[error("the correlation windows cannot be encoded: {0}")]
     Encode(String),
@@ -93,26 +93,14 @@ pub fn path_in(data: &Path) -> PathBuf {
 /// Write `saved` to `path`, sealed by `sealer` when encryption is on,
 /// replacing the previous snapshot atomically and durably.
 pub fn save(path: &Path, saved: &SavedWindows, sealer: &Sealer) -> Result<(), SnapshotError> {
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| SnapshotError::Io { what, path, source }
-    };
     let plain = serde_json::to_vec(saved).map_err(|e| SnapshotError::Encode(e.to_string()))?;
     let what = || "the correlation snapshot".to_owned();
     let bytes = sealer.seal(&what, AAD, &plain)?;
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
-    let temp = PathBuf::from(temp);
-    let mut file = File::create(&temp).map_err(io("create", &temp))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io("write", &temp))?;
-    fs::rename(&temp, path).map_err(io("rename", path))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync", dir))?;
-    }
+    trailmark_durable_file::Replace::new(path)
+        .temp_path(temp)
+        .write(&bytes)?;
     Ok(())
 }
 
@@ -122,8 +110,7 @@ pub fn load(path: &Path, sealer: &Sealer) -> Result<Option<SavedWindows>, Snapsh
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(SnapshotError::Io {
-                what: "read",
+            return Err(SnapshotError::Read {
                 path: path.to_owned(),
                 source,
             });
