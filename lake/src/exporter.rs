@@ -414,14 +414,20 @@ mod tests {
         assert_eq!(Marker::open(&marker).expect("reads").state().exported, 4);
     }
 
-    #[test]
-    fn the_next_file_reuses_a_closed_files_row_buffer() {
+    /// An exporter that has closed one file of 1,000 rows, and that file's size.
+    fn one_file_closed() -> (tempfile::TempDir, Arc<DirStore>, Exporter, usize) {
         let (dir, store) = setup();
         let mut ex = exporter(&store, &dir.path().join("marker.json"));
         for seq in 1..=1000 {
             ex.offer(seq, Some(row(seq, 0)), 0).expect("offers");
         }
-        ex.close(0).expect("closes");
+        let bytes = ex.close(0).expect("closes").bytes as usize;
+        (dir, store, ex, bytes)
+    }
+
+    #[test]
+    fn the_next_file_reuses_a_closed_files_row_buffer() {
+        let (_dir, _store, mut ex, _) = one_file_closed();
         ex.offer(1001, Some(row(1001, DAY)), 0).expect("offers");
         let file = ex.open.values().next().expect("one open file");
         assert_eq!(file.rows.len(), 1);
@@ -436,12 +442,7 @@ mod tests {
 
     #[test]
     fn the_next_file_is_encoded_into_the_closed_files_buffer_and_holds_only_its_rows() {
-        let (dir, store) = setup();
-        let mut ex = exporter(&store, &dir.path().join("marker.json"));
-        for seq in 1..=1000 {
-            ex.offer(seq, Some(row(seq, 0)), 0).expect("offers");
-        }
-        let first = ex.close(0).expect("closes").bytes as usize;
+        let (_dir, store, mut ex, first) = one_file_closed();
         assert!(ex.encoded.capacity() >= first, "the buffer is kept");
         ex.offer(1001, Some(row(1001, DAY)), 0).expect("offers");
         let published = ex.close(0).expect("closes");

@@ -221,15 +221,11 @@ pub(crate) fn required_text<'a>(
 ) -> Result<(), LakeError> {
     let mut column = next_column(group)?;
     let writer = column.typed::<ByteArrayType>();
-    let mut values = values.peekable();
-    let mut batch: Vec<&str> = Vec::with_capacity(TEXT_BATCH);
-    while values.peek().is_some() {
-        batch.clear();
-        batch.extend(values.by_ref().take(TEXT_BATCH));
+    in_batches(values, |batch| {
         writer
-            .write_batch(&byte_arrays(&batch), None, None)
-            .map_err(LakeError::parquet)?;
-    }
+            .write_batch(&byte_arrays(batch), None, None)
+            .map_err(LakeError::parquet)
+    })?;
     column.close().map_err(LakeError::parquet)
 }
 
@@ -240,22 +236,34 @@ pub(crate) fn optional_text<'a>(
 ) -> Result<(), LakeError> {
     let mut column = next_column(group)?;
     let writer = column.typed::<ByteArrayType>();
-    let mut texts = texts.peekable();
-    let mut batch: Vec<Option<&str>> = Vec::with_capacity(TEXT_BATCH);
     let mut present: Vec<&str> = Vec::with_capacity(TEXT_BATCH);
     let mut levels: Vec<i16> = Vec::with_capacity(TEXT_BATCH);
-    while texts.peek().is_some() {
-        batch.clear();
-        batch.extend(texts.by_ref().take(TEXT_BATCH));
+    in_batches(texts, |batch| {
         levels.clear();
         levels.extend(batch.iter().map(|t| i16::from(t.is_some())));
         present.clear();
         present.extend(batch.iter().flatten());
         writer
             .write_batch(&byte_arrays(&present), Some(&levels), None)
-            .map_err(LakeError::parquet)?;
-    }
+            .map_err(LakeError::parquet)
+    })?;
     column.close().map_err(LakeError::parquet)
+}
+
+/// `write` each run of up to [`TEXT_BATCH`] of `items`, in order.
+fn in_batches<T>(
+    mut items: impl Iterator<Item = T>,
+    mut write: impl FnMut(&[T]) -> Result<usize, LakeError>,
+) -> Result<(), LakeError> {
+    let mut batch = Vec::with_capacity(TEXT_BATCH);
+    loop {
+        batch.clear();
+        batch.extend(items.by_ref().take(TEXT_BATCH));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        write(&batch)?;
+    }
 }
 
 /// `texts` as Parquet values that share one buffer: a batch costs one
