@@ -16,7 +16,10 @@
 # CONFIG=$'[encryption]\nenabled = true' to measure encryption at rest).
 # EXPORTER_NICE=N sets the lake exporter thread's nice value once the server
 # is up (it starts at the server's + 10; EXPORTER_NICE=0 measures it at the
-# server's priority). The load generator's CPU time is printed too.
+# server's priority). The load generator's CPU time is printed too, and the
+# server's CPU per accepted event thread by thread (threads of one name
+# summed): two runs side by side at one `--rate` compare two configurations
+# thread by thread.
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
 LOADGEN=$(realpath "${LOADGEN:-$BIN}")
@@ -49,14 +52,28 @@ if [ -n "${EXPORTER_NICE:-}" ]; then
     done
 fi
 TICKS=$(getconf CLK_TCK)
+# Each thread name and its CPU ticks so far, threads of one name summed.
+thread_ticks() {
+    for task in /proc/"$PID"/task/*; do
+        printf '%s %s\n' "$(tr ' ' _ <"$task/comm")" "$(awk '{print $14 + $15}' "$task/stat")"
+    done | awk '{t[$1] += $2} END {for (n in t) print n, t[n]}' | sort
+}
+thread_ticks >threads.before
 T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
 F0=$(awk '{print $10}' "/proc/$PID/stat")
 TIMEFORMAT='load generator CPU  %U s user + %S s system (%R s wall)'
-time "$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" || true
+time "$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" | tee bench.out || true
 T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
 F1=$(awk '{print $10}' "/proc/$PID/stat")
+thread_ticks >threads.after
 awk -v t="$((T1 - T0))" -v hz="$TICKS" 'BEGIN { printf "server CPU          %.2f s\n", t / hz }'
 echo "server page faults  $((F1 - F0)) (minor, while loaded)"
+ACCEPTED=$(sed -n 's/^accepted *\([0-9]*\).*/\1/p' bench.out)
+if [ "${ACCEPTED:-0}" -gt 0 ]; then
+    join -a1 -a2 -e0 -o 0,1.2,2.2 threads.before threads.after |
+        awk -v n="$ACCEPTED" -v hz="$TICKS" '$3 > $2 {
+            printf "thread CPU          %-16s %7.1f µs/event\n", $1, ($3 - $2) / hz * 1e6 / n }'
+fi
 if ! grep -q '^enabled: false' rules/lake.yaml 2>/dev/null; then
     # What the lake exporter still had to do when the load stopped.
     TIMEFORMAT='lake flush after    %R s'
