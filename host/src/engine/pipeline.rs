@@ -88,18 +88,27 @@ pub struct Pipeline {
     correlator: RwLock<Arc<Correlator>>,
     /// Fires journaled (not counting those skipped as already journaled).
     fires_journaled: Arc<std::sync::atomic::AtomicU64>,
-    /// Fires the correlation stage made since start ([`Correlator::new`]).
-    fires_made: Arc<std::sync::atomic::AtomicU64>,
+    /// What a correlation snapshot needs to know of fires, and what
+    /// `/metrics` says of snapshots.
+    snapshots: SnapshotBook,
+}
+
+/// Fires made and settled, for correlation snapshots, and the snapshots'
+/// own record.
+#[derive(Default)]
+struct SnapshotBook {
+    /// Fires the correlation stage made since start, counted by the
+    /// correlators under their engine's lock ([`Correlator::new`]).
+    made: Arc<std::sync::atomic::AtomicU64>,
     /// Fires known to be in the journal: journaled, or found there.
-    fires_settled: Arc<std::sync::atomic::AtomicU64>,
+    settled: std::sync::atomic::AtomicU64,
     /// A fire could not be journaled: no snapshot is saved until a restart,
     /// whose replay (from the last snapshot saved) makes it again.
-    fire_lost: Arc<std::sync::atomic::AtomicBool>,
-    /// The journal seq the last saved correlation snapshot covers (0: none
-    /// since start), and how many snapshots were skipped (a fire not
-    /// journaled, or not in time): `/metrics`.
-    snapshot_through: std::sync::atomic::AtomicU64,
-    snapshots_skipped: std::sync::atomic::AtomicU64,
+    lost: std::sync::atomic::AtomicBool,
+    /// The journal seq the last saved snapshot covers (0: none since start).
+    through: std::sync::atomic::AtomicU64,
+    /// Snapshots skipped (a fire not journaled, or not in time).
+    skipped: std::sync::atomic::AtomicU64,
 }
 
 impl Pipeline {
@@ -113,21 +122,17 @@ impl Pipeline {
         index: Arc<EventIndex>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
-        let fires_made = Arc::<std::sync::atomic::AtomicU64>::default();
+        let snapshots = SnapshotBook::default();
         let correlator = RwLock::new(Arc::new(Correlator::new(
             &rules.set,
             crate::correlation::FireOrigin::default(),
             crate::correlation::CorrelationSettings::default(),
-            fires_made.clone(),
+            snapshots.made.clone(),
         )));
         Pipeline {
             correlator,
             fires_journaled: Arc::default(),
-            fires_made,
-            fires_settled: Arc::default(),
-            fire_lost: Arc::default(),
-            snapshot_through: Default::default(),
-            snapshots_skipped: Default::default(),
+            snapshots,
             journal,
             rules: RwLock::new(Arc::new(rules)),
             dispatcher,
@@ -165,8 +170,12 @@ impl Pipeline {
         origin: crate::correlation::FireOrigin,
         settings: crate::correlation::CorrelationSettings,
     ) -> Self {
-        let correlator =
-            Correlator::new(&self.rules().set, origin, settings, self.fires_made.clone());
+        let correlator = Correlator::new(
+            &self.rules().set,
+            origin,
+            settings,
+            self.snapshots.made.clone(),
+        );
         *self.correlator.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(correlator);
         self
     }
@@ -219,10 +228,10 @@ impl Pipeline {
             return None;
         }
         let deadline = std::time::Instant::now() + wait;
-        while self.fires_settled.load(Relaxed) < made {
-            let lost = self.fire_lost.load(Relaxed);
+        while self.snapshots.settled.load(Relaxed) < made {
+            let lost = self.snapshots.lost.load(Relaxed);
             if lost || std::time::Instant::now() >= deadline {
-                self.snapshots_skipped.fetch_add(1, Relaxed);
+                self.snapshots.skipped.fetch_add(1, Relaxed);
                 warn!(
                     through = head.seq,
                     why = if lost {
@@ -241,15 +250,15 @@ impl Pipeline {
 
     /// A correlation snapshot through `through` is saved.
     pub fn snapshot_saved(&self, through: u64) {
-        self.snapshot_through.store(through, Relaxed);
+        self.snapshots.through.store(through, Relaxed);
     }
 
     /// What `/metrics` says of correlation snapshots: the seq the last one
     /// saved covers (0: none since start), and how many were skipped.
     pub fn snapshot_status(&self) -> (u64, u64) {
         (
-            self.snapshot_through.load(Relaxed),
-            self.snapshots_skipped.load(Relaxed),
+            self.snapshots.through.load(Relaxed),
+            self.snapshots.skipped.load(Relaxed),
         )
     }
 
@@ -278,13 +287,13 @@ impl Pipeline {
                         pipeline.fires_journaled.fetch_add(n as u64, Relaxed);
                     }
                     Err(e) => {
-                        pipeline.fire_lost.store(true, Relaxed);
+                        pipeline.snapshots.lost.store(true, Relaxed);
                         warn!(fires = n, error = %e, "correlation fires could not be journaled; no correlation snapshot is saved until a restart makes them again");
                         return;
                     }
                 }
             }
-            pipeline.fires_settled.fetch_add(made, Relaxed);
+            pipeline.snapshots.settled.fetch_add(made, Relaxed);
         });
     }
 
