@@ -124,15 +124,20 @@ impl Correlator {
         self.fire_events(&fires)
     }
 
-    /// A copy of the windows, how many fires had been made when it was
+    /// The windows' snapshot, how many fires had been made when it was
     /// taken, and what `first` returned: `first` runs once the engine is
-    /// locked, before the copy, so whatever it releases (the pipeline's
-    /// gate) lets requests go on while events wait only to be correlated.
-    pub fn copy<T>(&self, first: impl FnOnce() -> T) -> (T, Engine, u64) {
+    /// locked, before the snapshot is taken, so whatever it releases (the
+    /// pipeline's gate) lets requests go on while events wait only to be
+    /// correlated. (Taking the snapshot itself is cheaper than a clone of
+    /// the engine: `correlate/benches/snapshot.rs`.)
+    pub fn snapshot_with<T>(
+        &self,
+        first: impl FnOnce() -> T,
+    ) -> (T, trailmark_correlate::Snapshot, u64) {
         let engine = self.lock();
         let before = first();
         let made = self.made.load(Relaxed);
-        (before, engine.clone(), made)
+        (before, engine.snapshot(), made)
     }
 
     fn fire_events(&self, fires: &[Fire]) -> Vec<Event> {

@@ -528,13 +528,11 @@ async fn correlation_snapshots(
 /// write them to `path` off the async threads; a failure is logged, and the
 /// previous snapshot stays.
 async fn save_correlation_snapshot(pipeline: &Arc<Pipeline>, path: PathBuf, sealer: Arc<Sealer>) {
-    let Some((head, engine)) = pipeline.correlation_snapshot(SNAPSHOT_FIRES_WAIT).await else {
+    let Some(saved) = pipeline.correlation_snapshot(SNAPSHOT_FIRES_WAIT).await else {
         return;
     };
-    let through = head.seq;
+    let through = saved.through;
     let written = tokio::task::spawn_blocking(move || {
-        let saved =
-            crate::correlation::SavedWindows::new(head.seq, head.hash_hex(), engine.snapshot());
         crate::correlation::save_snapshot(&path, &saved, &sealer)
     })
     .await;

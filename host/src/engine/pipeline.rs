@@ -198,8 +198,8 @@ impl Pipeline {
     /// cover. The gate is taken (as a rule-set swap takes it), so no submit
     /// is between matching and correlating, and the engine locked: its
     /// windows then hold exactly the events through the journal's head. The
-    /// gate is let go before the copy is made, so requests go on; only
-    /// their correlation waits for the copy. Returned once every fire made
+    /// gate is let go before the snapshot is taken, so requests go on; only
+    /// their correlation waits for it. Returned once every fire made
     /// by then is in the journal, so a restart from it loses none; `None`
     /// with no correlation rule, when a fire could not be journaled, or when
     /// the fires are not in the journal within `wait`. Blocking work runs
@@ -207,16 +207,16 @@ impl Pipeline {
     pub async fn correlation_snapshot(
         self: &Arc<Self>,
         wait: std::time::Duration,
-    ) -> Option<(trailmark_journal::ChainHead, trailmark_correlate::Engine)> {
+    ) -> Option<crate::correlation::SavedWindows> {
         if self.correlator().is_empty() {
             // No correlation rule: not even a moment of the gate.
             return None;
         }
         let pipeline = self.clone();
-        let (head, engine, made) = tokio::task::spawn_blocking(move || {
+        let (head, state, made) = tokio::task::spawn_blocking(move || {
             let gate = pipeline.gate.blocking_write();
             let correlator = pipeline.correlator();
-            correlator.copy(|| {
+            correlator.snapshot_with(|| {
                 let head = pipeline.journal.head();
                 drop(gate);
                 head
@@ -224,9 +224,6 @@ impl Pipeline {
         })
         .await
         .ok()?;
-        if engine.is_empty() {
-            return None;
-        }
         let deadline = std::time::Instant::now() + wait;
         while self.snapshots.settled.load(Relaxed) < made {
             let lost = self.snapshots.lost.load(Relaxed);
@@ -245,7 +242,11 @@ impl Pipeline {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        Some((head, engine))
+        Some(crate::correlation::SavedWindows::new(
+            head.seq,
+            head.hash_hex(),
+            state,
+        ))
     }
 
     /// A correlation snapshot through `through` is saved.
