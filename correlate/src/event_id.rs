@@ -29,6 +29,15 @@ const HYPHENS: [usize; 4] = [8, 13, 18, 23];
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Longest text [`EventId::pack`] packs (as itself, its length the kind).
+const PACKED_SHORT: usize = 16;
+
+/// The kind byte of a packed UUID.
+const PACKED_UUID: u8 = 17;
+
+/// The kind byte of a packed fire id.
+const PACKED_HEX: u8 = 18;
+
 /// An event id.
 #[derive(Clone)]
 pub(crate) enum EventId {
@@ -111,6 +120,36 @@ impl EventId {
             return EventId::Hex(bytes);
         }
         EventId::Shared(id.into())
+    }
+
+    /// The id as a kind byte and 16 bytes, when it fits in them: a UUID,
+    /// a fire id, or a text of up to 16 bytes (the host's ids are UUIDs).
+    pub(crate) fn pack(&self) -> Option<(u8, [u8; 16])> {
+        match self {
+            EventId::Short { len, bytes } if usize::from(*len) <= PACKED_SHORT => {
+                let mut packed = [0u8; 16];
+                packed.copy_from_slice(&bytes[..PACKED_SHORT]);
+                Some((*len, packed))
+            }
+            EventId::Uuid(bytes) => Some((PACKED_UUID, *bytes)),
+            EventId::Hex(bytes) => Some((PACKED_HEX, *bytes)),
+            _ => None,
+        }
+    }
+
+    /// The id [`EventId::pack`] made `(kind, bytes)` of; `None` for a kind
+    /// it never makes.
+    pub(crate) fn unpack(kind: u8, packed: [u8; 16]) -> Option<Self> {
+        match kind {
+            PACKED_UUID => Some(EventId::Uuid(packed)),
+            PACKED_HEX => Some(EventId::Hex(packed)),
+            len if usize::from(len) <= PACKED_SHORT => {
+                let mut bytes = [0u8; SHORT];
+                bytes[..PACKED_SHORT].copy_from_slice(&packed);
+                Some(EventId::Short { len, bytes })
+            }
+            _ => None,
+        }
     }
 
     /// Call `f` with the id's text.
@@ -233,5 +272,26 @@ mod tests {
             }
         }
         assert_eq!(std::mem::size_of::<EventId>(), 24);
+    }
+
+    #[test]
+    fn ids_that_pack_unpack_to_themselves_and_the_rest_do_not_pack() {
+        let sixteen = "x".repeat(PACKED_SHORT);
+        let seventeen = "x".repeat(PACKED_SHORT + 1);
+        for id in [
+            "0b6f3c8e-2f9a-4c3e-9a57-8f1d2e3c4b5a",
+            "00ff3c8e2f9a4c3e9a578f1d2e3c4b5a",
+            "",
+            "ev12",
+            sixteen.as_str(),
+        ] {
+            let id = EventId::new(id);
+            let (kind, packed) = id.pack().expect("packs");
+            assert_eq!(EventId::unpack(kind, packed), Some(id));
+        }
+        for id in [seventeen.as_str(), "0B6F3C8E-2F9A-4C3E-9A57-8F1D2E3C4B5A"] {
+            assert_eq!(EventId::new(id).pack(), None, "{id}");
+        }
+        assert_eq!(EventId::unpack(19, [0; 16]), None);
     }
 }

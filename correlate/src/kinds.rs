@@ -11,10 +11,11 @@
 
 use std::fmt::Debug;
 
+use crate::distinct::Distinct;
 use crate::event_id::EventId;
 use crate::model::{Correlation, Millis};
 use crate::state::{
-    Chain, ChainIds, Counted, Distinct, Latest, Seen, State, Step, Summary, temporal_summary,
+    Chain, ChainIds, Counted, Latest, Seen, State, Step, Summary, temporal_summary,
 };
 
 /// One event as a group's window state takes it.
@@ -169,7 +170,7 @@ impl KindState for Distinct {
 
     fn add(&mut self, u: Update) -> Option<Summary> {
         if let Some(digest) = u.value {
-            Distinct::add(self, digest, u.seen, u.keep, u.sliding);
+            Distinct::add(self, digest, u.seen, u.keep, u.sliding, u.since);
         }
         None
     }

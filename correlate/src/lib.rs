@@ -45,6 +45,7 @@
 //!   counted), and a group keeps state sized by its threshold.
 
 mod deadlines;
+mod distinct;
 mod engine;
 mod event_id;
 mod fire;

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::deadlines::{Deadlines, Due};
+use crate::distinct::Distinct;
 use crate::event_id::EventId;
 use crate::fire::{Fire, fire_id, group_values};
 use crate::groups::Groups;
 use crate::kinds::{Absence, KindState, Update};
 use crate::model::{AfterFire, Correlation, Kind, Millis, Window};
 use crate::reorder::Reorder;
-use crate::state::{Counted, Distinct, Latest, MAX_FIRE_EVENTS, Seen, State, Step, Summary};
+use crate::state::{Counted, Latest, MAX_FIRE_EVENTS, Seen, State, Step, Summary};
 
 /// How one event takes part in one correlation, rule by rule: nearly always
 /// once, kept inline (no allocation per event). A snapshot holds it as a

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use crate::distinct::Distinct;
 use crate::event_id::EventId;
 use crate::model::Millis;
 
@@ -86,78 +87,6 @@ impl From<CountedForm> for Counted {
     }
 }
 
-/// Distinct values for `value_count`.
-///
-/// At 100k groups a window is out of the caches, and out of the TLB, on
-/// every event: what an event costs follows the pages it touches more than
-/// the lines. Each value's digest, last-seen time and last event's id are
-/// kept together, in one buffer of at most `keep` entries, so an event
-/// touches one allocation (the scan, then the id it replaces, on a line the
-/// scan has just read).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "DistinctForm", into = "DistinctForm")]
-pub(crate) struct Distinct {
-    /// When the first counted event happened.
-    pub(crate) first: Option<Millis>,
-    /// The kept values, at most `keep`.
-    values: Vec<Value>,
-}
-
-/// One distinct value as [`Distinct`] keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Value {
-    digest: u64,
-    /// When it was last seen.
-    time: Millis,
-    /// The id of the event it was last seen in.
-    id: EventId,
-}
-
-/// How a snapshot holds [`Distinct`] (the form every version wrote).
-#[derive(Serialize, Deserialize)]
-struct DistinctForm {
-    first: Option<Millis>,
-    values: Vec<(u64, Seen)>,
-}
-
-impl From<DistinctForm> for Distinct {
-    fn from(form: DistinctForm) -> Self {
-        Self {
-            first: form.first,
-            values: form
-                .values
-                .into_iter()
-                .map(|(digest, seen)| Value {
-                    digest,
-                    time: seen.time,
-                    id: seen.id,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<Distinct> for DistinctForm {
-    fn from(d: Distinct) -> Self {
-        Self {
-            first: d.first,
-            values: d
-                .values
-                .into_iter()
-                .map(|v| {
-                    (
-                        v.digest,
-                        Seen {
-                            time: v.time,
-                            id: v.id,
-                        },
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
 /// A partial `temporal_ordered` chain: when it started and its events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Chain {
@@ -228,7 +157,7 @@ pub(crate) struct Summary {
     pub(crate) ids: Vec<String>,
 }
 
-fn ids_of<'a>(ids: impl DoubleEndedIterator<Item = &'a EventId>) -> Vec<String> {
+pub(crate) fn ids_of<'a>(ids: impl DoubleEndedIterator<Item = &'a EventId>) -> Vec<String> {
     let mut ids: Vec<String> = ids
         .rev()
         .take(MAX_FIRE_EVENTS)
@@ -304,75 +233,6 @@ impl Counted {
     }
 }
 
-impl Distinct {
-    /// Count one value. A sliding window keeps the `keep` most recently
-    /// seen values (if `keep` of them are in the window, the count holds);
-    /// a closing window keeps the first `keep` (more would decide nothing).
-    pub(crate) fn add(&mut self, digest: u64, seen: Seen, keep: usize, sliding: bool) {
-        self.first.get_or_insert(seen.time);
-        let at = if let Some(at) = self.values.iter().position(|v| v.digest == digest) {
-            at
-        } else if self.values.len() < keep {
-            if self.values.len() == self.values.capacity() {
-                // Doubling, but never past `keep`: a full window is one
-                // buffer of exactly `keep` entries.
-                let len = self.values.len();
-                self.values
-                    .reserve_exact((2 * len).clamp(4, keep.max(4)).min(keep) - len);
-            }
-            self.values.push(Value {
-                digest,
-                time: seen.time,
-                id: seen.id,
-            });
-            return;
-        } else if sliding
-            && let Some((at, v)) = self
-                .values
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, v)| (v.time, v.digest))
-            && (seen.time, digest) > (v.time, v.digest)
-        {
-            // Keep the `keep` latest by (last seen, digest): a total order,
-            // so the kept set does not depend on the order of equal times.
-            at
-        } else {
-            return;
-        };
-        self.values[at] = Value {
-            digest,
-            time: seen.time,
-            id: seen.id,
-        };
-    }
-
-    /// How many kept values were last seen at or after `since`.
-    pub(crate) fn count(&self, since: Millis) -> u64 {
-        self.values.iter().filter(|v| v.time >= since).count() as u64
-    }
-
-    pub(crate) fn summary(&self, since: Millis) -> Option<Summary> {
-        let mut within: Vec<(Millis, &EventId)> = self
-            .values
-            .iter()
-            .filter(|v| v.time >= since)
-            .map(|v| (v.time, &v.id))
-            .collect();
-        within.sort();
-        let first = if since == Millis::MIN {
-            self.first?
-        } else {
-            within.first()?.0
-        };
-        Some(Summary {
-            count: within.len() as u64,
-            first,
-            ids: ids_of(within.into_iter().map(|(_, id)| id)),
-        })
-    }
-}
-
 /// The distinct rules with an event at or after `since`.
 pub(crate) fn temporal_summary(seen: &[Option<Seen>], since: Millis) -> Option<Summary> {
     let mut within: Vec<&Seen> = seen.iter().flatten().filter(|s| s.time >= since).collect();
@@ -386,8 +246,6 @@ pub(crate) fn temporal_summary(seen: &[Option<Seen>], since: Millis) -> Option<S
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
-
     use super::*;
 
     fn seen(time: Millis) -> Seen {
@@ -435,35 +293,5 @@ mod tests {
         let back: Counted = serde_json::from_str(&text).expect("reads back");
         assert_eq!(back.oldest, 9);
         assert_eq!(back, counted);
-    }
-
-    #[test]
-    fn a_distinct_window_keeps_the_latest_values_in_one_buffer_of_at_most_keep() {
-        for keep in [1, 3, 5, 50] {
-            let mut distinct = Distinct::default();
-            // digest → (last seen, id): every value ever seen.
-            let mut all: BTreeMap<u64, Millis> = BTreeMap::new();
-            for t in 0..400i64 {
-                let digest = (t * 7919 % 61) as u64;
-                distinct.add(digest, seen(t), keep, true);
-                all.insert(digest, t);
-                let mut latest: Vec<(Millis, u64)> = all.iter().map(|(d, t)| (*t, *d)).collect();
-                latest.sort();
-                let expected: BTreeSet<(u64, Millis)> = latest
-                    .iter()
-                    .rev()
-                    .take(keep)
-                    .map(|(t, d)| (*d, *t))
-                    .collect();
-                let kept: BTreeSet<(u64, Millis)> =
-                    distinct.values.iter().map(|v| (v.digest, v.time)).collect();
-                assert_eq!(kept, expected, "keep {keep}, time {t}");
-                assert!(
-                    distinct.values.iter().all(|v| v.id == seen(v.time).id),
-                    "each value names its last event"
-                );
-                assert!(distinct.values.capacity() <= keep.max(4), "keep {keep}");
-            }
-        }
     }
 }
