@@ -494,13 +494,6 @@ mod tests {
 
     use super::*;
 
-    fn seen(time: Millis) -> Seen {
-        Seen {
-            time,
-            id: EventId::new(&format!("e{time}")),
-        }
-    }
-
     /// The window as it was kept before this layout: values by position,
     /// found by a scan, the least recent found by a scan.
     #[derive(Default)]
@@ -622,7 +615,7 @@ mod tests {
             let mut all: BTreeMap<u64, Millis> = BTreeMap::new();
             for t in 0..400i64 {
                 let digest = (t * 7919 % 61) as u64;
-                distinct.add(digest, seen(t), keep, true, t - 100);
+                distinct.add(digest, Seen::at(t), keep, true, t - 100);
                 all.insert(digest, t);
                 let mut latest: Vec<(Millis, u64)> = all.iter().map(|(d, t)| (*t, *d)).collect();
                 latest.sort();
@@ -636,7 +629,7 @@ mod tests {
                     distinct.values().map(|(d, s)| (d, s.time)).collect();
                 assert_eq!(kept, expected, "keep {keep}, time {t}");
                 assert!(
-                    distinct.values().all(|(_, s)| s.id == seen(s.time).id),
+                    distinct.values().all(|(_, s)| s.id == Seen::at(s.time).id),
                     "each value names its last event"
                 );
                 assert!(usize::from(distinct.cap) <= keep.max(4), "keep {keep}");
@@ -648,7 +641,7 @@ mod tests {
     fn a_window_reads_back_as_the_form_every_version_wrote() {
         let mut d = Distinct::default();
         let long = "an-id-of-more-than-sixteen-bytes";
-        d.add(7, seen(10), 3, true, 0);
+        d.add(7, Seen::at(10), 3, true, 0);
         d.add(
             9,
             Seen {
@@ -659,7 +652,7 @@ mod tests {
             true,
             2,
         );
-        d.add(7, seen(15), 3, true, 5);
+        d.add(7, Seen::at(15), 3, true, 5);
         let text = serde_json::to_string(&d).expect("serializes");
         assert_eq!(
             text,
@@ -680,7 +673,7 @@ mod tests {
     fn fifty_values_stay_in_two_kilobytes_and_the_ring_s_place_is_in_the_slot() {
         let mut d = Distinct::default();
         for t in 0..50 {
-            d.add(t as u64, seen(t), 50, true, 0);
+            d.add(t as u64, Seen::at(t), 50, true, 0);
         }
         assert_eq!(d.cap, 50);
         assert!(d.words.len() * 8 <= 2048, "{} bytes", d.words.len() * 8);

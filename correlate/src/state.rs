@@ -149,6 +149,17 @@ impl Step {
     }
 }
 
+#[cfg(test)]
+impl Seen {
+    /// An event at `time` whose id names it (`e{time}`).
+    pub(crate) fn at(time: Millis) -> Self {
+        Self {
+            time,
+            id: EventId::new(&format!("e{time}")),
+        }
+    }
+}
+
 /// The window summary a fire reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
@@ -248,13 +259,6 @@ pub(crate) fn temporal_summary(seen: &[Option<Seen>], since: Millis) -> Option<S
 mod tests {
     use super::*;
 
-    fn seen(time: Millis) -> Seen {
-        Seen {
-            time,
-            id: EventId::new(&format!("e{time}")),
-        }
-    }
-
     /// What `Counted::add` did before it dropped ahead of pushing.
     fn pushed_then_dropped(recent: &mut VecDeque<Seen>, s: Seen, keep: usize, since: Millis) {
         recent.push_back(s);
@@ -272,8 +276,8 @@ mod tests {
                 // A window of 20 that jumps now and then.
                 let time = t + (t / 40) * 25;
                 let since = time - 20;
-                counted.add(seen(time), keep, since);
-                pushed_then_dropped(&mut model, seen(time), keep, since);
+                counted.add(Seen::at(time), keep, since);
+                pushed_then_dropped(&mut model, Seen::at(time), keep, since);
                 assert_eq!(counted.recent, model, "keep {keep}, time {time}");
                 assert!(counted.recent.capacity() <= keep.max(4), "keep {keep}");
                 assert_eq!(counted.oldest, counted.front_time());
@@ -286,7 +290,7 @@ mod tests {
     fn a_window_read_back_knows_its_oldest_event() {
         let mut counted = Counted::default();
         for t in [5, 9, 12] {
-            counted.add(seen(t), 2, Millis::MIN);
+            counted.add(Seen::at(t), 2, Millis::MIN);
         }
         let text = serde_json::to_string(&counted).expect("serializes");
         assert!(!text.contains("oldest"), "{text}");
