@@ -2,9 +2,9 @@
 //! own under `<data>/subject-keys/` (mode 0600), and the deployment's secret
 //! that turns a value into its subject id.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -13,6 +13,7 @@ use aes_siv::siv::Aes128Siv;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use lru::LruCache;
 use sha2::Sha256;
 use trailmark_journal::XChaCha20Poly1305;
 
@@ -23,6 +24,12 @@ use crate::at_rest::Sealer;
 pub const DIR: &str = "subject-keys";
 /// The deployment's secret for subject ids.
 const SECRET_FILE: &str = "subject-id.secret";
+/// Most subject keys kept in memory (about 100 bytes each). A producer can
+/// send a new author with every event, and each makes a key: past this,
+/// the least recently used key leaves memory (its file stays, and is read
+/// again when the subject comes back), so memory does not grow with the
+/// number of subjects ever seen.
+const CACHED_KEYS: usize = 100_000;
 
 /// Why the key store failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +72,9 @@ pub struct SubjectKeys {
     dir: PathBuf,
     /// HMAC-SHA256 keyed with the deployment's secret, cloned per value.
     id_mac: Hmac<Sha256>,
-    /// Keys in memory, by raw subject id.
-    cache: Mutex<HashMap<[u8; ID_BYTES], SubjectKey>>,
+    /// Keys in memory, by raw subject id: the most recently used, at most
+    /// [`CACHED_KEYS`].
+    cache: Mutex<LruCache<[u8; ID_BYTES], SubjectKey>>,
     /// Seals new keys when encryption is on, opens sealed ones.
     sealer: Option<Arc<Sealer>>,
 }
@@ -113,6 +121,15 @@ impl SubjectKeys {
     /// the data directory without the key file opens no token; keys written
     /// before, in plaintext, are still read. Erasure works the same on both.
     pub fn open_sealed(dir: &Path, sealer: Option<Arc<Sealer>>) -> Result<SubjectKeys, KeyError> {
+        Self::open_with(dir, sealer, CACHED_KEYS)
+    }
+
+    /// [`SubjectKeys::open_sealed`], keeping at most `cached` keys in memory.
+    fn open_with(
+        dir: &Path,
+        sealer: Option<Arc<Sealer>>,
+        cached: usize,
+    ) -> Result<SubjectKeys, KeyError> {
         fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;
         let secret_path = dir.join(SECRET_FILE);
         let secret = match read_key(&secret_path)? {
@@ -127,7 +144,9 @@ impl SubjectKeys {
             dir: dir.to_path_buf(),
             id_mac: <Hmac<Sha256> as Mac>::new_from_slice(&secret)
                 .expect("HMAC takes a key of any length"),
-            cache: Mutex::default(),
+            cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(cached).unwrap_or(NonZeroUsize::MIN),
+            )),
             sealer,
         })
     }
@@ -171,7 +190,7 @@ impl SubjectKeys {
     pub fn seal_cached(&self, value: &str) -> Option<String> {
         let id = self.id_bytes(value);
         let key = {
-            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             *cache.get(&id)?
         };
         Some(token(&id, value, &key))
@@ -221,7 +240,7 @@ impl SubjectKeys {
     pub fn erase(&self, id: &str) -> Result<bool, KeyError> {
         let raw = parse_id(id).ok_or_else(|| KeyError::BadId(id.to_owned()))?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.remove(&raw);
+        cache.pop(&raw);
         let path = self.dir.join(format!("{id}.key"));
         let mut file = match File::options().write(true).open(&path) {
             Ok(file) => file,
@@ -271,7 +290,7 @@ impl SubjectKeys {
             None => return Ok(None),
         };
         let key = SubjectKey::new(key);
-        cache.insert(*raw, key);
+        cache.put(*raw, key);
         Ok(Some(key))
     }
 }
@@ -425,6 +444,33 @@ mod tests {
             assert_eq!(keys.unseal(&token), None, "{token}");
         }
         assert!(bait.exists(), "a file outside the store was touched");
+    }
+
+    #[test]
+    fn memory_holds_a_bounded_number_of_keys_and_a_dropped_one_is_read_back() {
+        let data = tempfile::tempdir().expect("temp dir");
+        let dir = data.path().join(DIR);
+        let keys = SubjectKeys::open_with(&dir, Some(sealer(data.path(), true)), 3).expect("open");
+        let values: Vec<String> = (0..10).map(|i| format!("subject{i}@example.org")).collect();
+        let tokens: Vec<String> = values.iter().map(|v| keys.seal(v).expect("seal")).collect();
+        assert_eq!(
+            keys.cache.lock().expect("lock").len(),
+            3,
+            "at most 3 in memory"
+        );
+        // The first subjects left memory: the fast path does not know them,
+        // their files do, and give the same tokens and values back.
+        assert_eq!(keys.seal_cached(&values[0]), None);
+        assert_eq!(keys.seal_cached(&values[9]).as_ref(), Some(&tokens[9]));
+        for (value, token) in values.iter().zip(&tokens) {
+            assert_eq!(&keys.seal(value).expect("seal again"), token);
+            assert_eq!(keys.unseal(token).as_deref(), Some(value.as_str()));
+        }
+        // Erasing a subject whose key is not in memory still erases it.
+        assert_eq!(keys.seal_cached(&values[1]), None, "dropped again since");
+        assert!(keys.erase(&keys.subject_id(&values[1])).expect("erase"));
+        assert_eq!(keys.unseal(&tokens[1]), None);
+        assert_eq!(keys.cache.lock().expect("lock").len(), 3);
     }
 
     #[test]
