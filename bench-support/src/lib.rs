@@ -8,6 +8,20 @@
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use rustix::time::{ClockId, clock_gettime};
 
+/// Whether a bench is asked to measure CPU time: `TRAILMARK_BENCH_CPU_TIME`
+/// set to anything but empty, `0`, `false` or `no` (so `=0` means wall time,
+/// as it reads, rather than "set").
+pub fn cpu_time_requested() -> bool {
+    std::env::var("TRAILMARK_BENCH_CPU_TIME").is_ok_and(|v| asks_for_cpu_time(&v))
+}
+
+fn asks_for_cpu_time(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "false" | "no"
+    )
+}
+
 /// The calling thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`), in
 /// nanoseconds.
 pub fn thread_cpu_nanos() -> u64 {
@@ -55,6 +69,16 @@ impl Measurement for ThreadCpuTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_false_and_empty_ask_for_wall_time() {
+        for wall in ["", "0", "false", "No", " 0 "] {
+            assert!(!asks_for_cpu_time(wall), "{wall:?}");
+        }
+        for cpu in ["1", "true", "yes"] {
+            assert!(asks_for_cpu_time(cpu), "{cpu:?}");
+        }
+    }
 
     #[test]
     fn the_clock_counts_this_threads_work_and_not_its_sleep() {

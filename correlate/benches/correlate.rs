@@ -232,7 +232,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
 }
 
 fn benches() {
-    if std::env::var_os("TRAILMARK_BENCH_CPU_TIME").is_some() {
+    if trailmark_bench_support::cpu_time_requested() {
         let mut c = Criterion::default()
             .with_measurement(ThreadCpuTime)
             .configure_from_args();

@@ -340,7 +340,7 @@ fn standard_plugins<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str
 }
 
 /// Criterion in wall time by default; in the thread's CPU time when
-/// `TRAILMARK_BENCH_CPU_TIME` is set (steadier on a loaded machine); the
+/// `TRAILMARK_BENCH_CPU_TIME=1` (steadier on a loaded machine); the
 /// paired comparison instead when `TRAILMARK_BENCH_PAIRED=<seconds>` is set.
 fn main() {
     install_log_sink();
@@ -357,7 +357,7 @@ fn main() {
         paired::run(&runtime, &event, std::time::Duration::from_secs(seconds));
         return;
     }
-    if std::env::var_os("TRAILMARK_BENCH_CPU_TIME").is_some() {
+    if trailmark_bench_support::cpu_time_requested() {
         let mut c = Criterion::default()
             .with_measurement(ThreadCpuTime)
             .configure_from_args();
