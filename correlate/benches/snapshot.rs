@@ -1,7 +1,8 @@
 //! What a snapshot of the windows costs at 100,000 groups: the copy the
 //! server makes while correlation waits (`Engine::clone`), the conversion
-//! to a [`Snapshot`], and its JSON (what `DATA/correlation.snapshot`
-//! holds), for `event_count` and `value_count`, each group holding 36
+//! to a [`Snapshot`], and its encoding: postcard (what
+//! `DATA/correlation.snapshot` holds since format version 2) beside JSON
+//! (version 1), both ways, for `event_count` and `value_count`, each group holding 36
 //! events inside a one-hour window. One run each, wall-clock time: a
 //! figure for sizing `[correlation] snapshot-every`, not a tight bench.
 //!
@@ -65,9 +66,25 @@ fn main() {
         let converted = started.elapsed();
         let started = Instant::now();
         let json = serde_json::to_vec(&snapshot).expect("a snapshot serializes");
-        let encoded = started.elapsed();
+        let json_out = started.elapsed();
+        let started = Instant::now();
+        let back: trailmark_correlate::Snapshot =
+            serde_json::from_slice(&json).expect("reads back");
+        let json_in = started.elapsed();
+        drop(back);
+        let started = Instant::now();
+        let compact = postcard::to_stdvec(&snapshot).expect("a snapshot serializes");
+        let compact_out = started.elapsed();
+        let started = Instant::now();
+        let back: trailmark_correlate::Snapshot =
+            postcard::from_bytes(&compact).expect("reads back");
+        let compact_in = started.elapsed();
+        assert!(back == snapshot, "postcard reads back the same windows");
         println!(
-            "{name}: {GROUPS} groups x {EVENTS_PER_GROUP} events: clone {cloned:.2?}, snapshot {converted:.2?}, JSON {encoded:.2?} ({} MB)",
+            "{name}: {GROUPS} groups x {EVENTS_PER_GROUP} events: clone {cloned:.2?}, snapshot {converted:.2?}, \
+             postcard {compact_out:.2?} write / {compact_in:.2?} read ({} MB), \
+             JSON {json_out:.2?} write / {json_in:.2?} read ({} MB)",
+            compact.len() / 1_000_000,
             json.len() / 1_000_000
         );
     }

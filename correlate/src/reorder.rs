@@ -109,10 +109,15 @@ impl Eq for Reorder {}
 
 /// A snapshot holds the buffer as one list of pairs in order (JSON keys
 /// must be strings, and the split between queue and map is no one's
-/// business).
+/// business), its length given first (compact formats need it).
 impl Serialize for Reorder {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for waiting in self.iter() {
+            seq.serialize_element(&waiting)?;
+        }
+        seq.end()
     }
 }
 

@@ -104,3 +104,20 @@ fn a_snapshot_of_the_earlier_format_restores_and_goes_on_the_same() {
     assert!(prefix_fires > 0 && !after.is_empty(), "the stream fires");
     assert_eq!(after, expected[prefix_fires..]);
 }
+
+#[test]
+fn a_snapshot_of_every_type_goes_through_the_host_s_compact_form() {
+    let mut whole = engine();
+    common::feed(&mut whole, &events(0, 120));
+    let snapshot = whole.snapshot();
+    let bytes = postcard::to_stdvec(&snapshot).expect("encodes");
+    let back: Snapshot = postcard::from_bytes(&bytes).expect("decodes");
+    assert_eq!(back, snapshot);
+    let json = serde_json::to_vec(&snapshot).expect("json");
+    assert!(
+        bytes.len() < json.len(),
+        "{} against {}",
+        bytes.len(),
+        json.len()
+    );
+}
