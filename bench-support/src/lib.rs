@@ -8,6 +8,32 @@
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use rustix::time::{ClockId, clock_gettime};
 
+/// xorshift64*: a fixed-seed stream of numbers, so every run of a bench or
+/// a test sees the same inputs, with no dependency. `Rng(seed)`; a seed of
+/// 0 gives only zeros.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number of the stream.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// One of `xs` (not empty).
+    pub fn pick<'a, T: ?Sized>(&mut self, xs: &[&'a T]) -> &'a T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
 /// Whether a bench is asked to measure CPU time: `TRAILMARK_BENCH_CPU_TIME`
 /// set to anything but empty, `0`, `false` or `no` (so `=0` means wall time,
 /// as it reads, rather than "set").
@@ -69,6 +95,16 @@ impl Measurement for ThreadCpuTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_is_the_same_every_run_and_stays_below_its_bound() {
+        let (mut a, mut b) = (Rng(7), Rng(7));
+        let xs: Vec<u64> = (0..100).map(|_| a.below(10)).collect();
+        assert!(xs.iter().all(|&x| x < 10));
+        assert_eq!(xs, (0..100).map(|_| b.below(10)).collect::<Vec<_>>());
+        assert!(xs.iter().any(|&x| x != xs[0]), "not constant");
+        assert_eq!(Rng(7).pick(&["a", "b"]), Rng(7).pick(&["a", "b"]));
+    }
 
     #[test]
     fn zero_false_and_empty_ask_for_wall_time() {

@@ -28,7 +28,7 @@ use std::hint::black_box;
 
 use criterion::measurement::Measurement;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_main};
-use trailmark_bench_support::ThreadCpuTime;
+use trailmark_bench_support::{Rng, ThreadCpuTime};
 use trailmark_correlate::{Condition, Correlation, Engine, Event, Fields, Kind, Limits};
 
 /// The server's allocator (see the module docs).
@@ -71,18 +71,6 @@ struct Input {
     author: Text,
     entity: Text,
     rule: &'static str,
-}
-
-/// xorshift64*: a fixed-seed stream, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
 }
 
 /// An event's two fields. Each measured event's are written, outside the

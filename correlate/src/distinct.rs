@@ -492,6 +492,8 @@ impl fmt::Debug for Distinct {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
+    use trailmark_bench_support::Rng;
+
     use super::*;
 
     /// The window as it was kept before this layout: values by position,
@@ -527,18 +529,6 @@ mod tests {
 
         fn count(&self, since: Millis) -> u64 {
             self.values.iter().filter(|v| v.1.time >= since).count() as u64
-        }
-    }
-
-    /// xorshift64*: a fixed-seed stream.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
         }
     }
 

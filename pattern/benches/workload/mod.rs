@@ -5,23 +5,8 @@
 
 use serde_json::{Value, json};
 
-/// xorshift64*: a fixed-seed generator so every run sees the same events and rules.
-pub(crate) struct Rng(pub u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
+/// A fixed-seed generator, so every run sees the same events and rules.
+pub(crate) use trailmark_bench_support::Rng;
 
 pub(crate) const ENTITY_TYPES: &[&str] =
     &["book", "author", "order", "invoice", "customer", "shipment"];
@@ -33,7 +18,7 @@ pub(crate) const STATUSES: &[&str] = &["draft", "active", "archived", "deleted",
 fn uuid(rng: &mut Rng) -> String {
     format!(
         "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        rng.next() as u32,
+        rng.next_u64() as u32,
         rng.below(65536),
         rng.below(4096),
         rng.below(4096),
