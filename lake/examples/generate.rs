@@ -17,26 +17,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use trailmark_bench_support::Rng;
 use trailmark_lake::ddl::{Engine, ddl};
 use trailmark_lake::{DirStore, ExportOptions, Exporter, LakeStore, Partitioning, Row};
-
-/// A small deterministic generator (xorshift64).
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 const DAY_MS: i64 = 86_400_000;
 /// 2026-09-01T00:00:00Z: the quarter's first day.
 const START_MS: i64 = 1_788_220_800_000;
 
-fn row(seq: u64, rows: u64, rng: &mut Seeded) -> Row {
+fn row(seq: u64, rows: u64, rng: &mut Rng) -> Row {
     let span = 91 * DAY_MS;
     let mut ts = START_MS + i64::try_from(seq * span as u64 / rows).unwrap_or(0);
     if rng.below(50) == 0 {
@@ -97,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0,
     )?;
     let started = Instant::now();
-    let mut rng = Seeded(0x5eed_0010_0000_0001);
+    let mut rng = Rng(0x5eed_0010_0000_0001);
     let (mut files, mut bytes) = (0usize, 0u64);
     let mut raw = 0u64;
     for seq in exporter.next_seq()..=rows {
