@@ -48,6 +48,9 @@ pub struct AdminState {
     pub viewer: Option<Arc<trailmark_viewer::ViewerState>>,
     /// Backups: the last good one's age in /metrics, late ones in /readyz.
     pub backup: Arc<crate::backup::schedule::BackupStatus>,
+    /// The subject key store, when `[subjects]` seals anything (its keys
+    /// are in /metrics).
+    pub subjects: Option<Arc<crate::subjects::Subjects>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Refused {
@@ -146,6 +149,9 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         s.pipeline.snapshot_status(),
     ));
     text.push_str(&s.backup.render(trailmark_backend_api::when::now_ms()));
+    if let Some(subjects) = &s.subjects {
+        text.push_str(&subjects.keys().status().render());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

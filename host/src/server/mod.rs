@@ -185,6 +185,7 @@ pub async fn serve(config: Config) -> Result<()> {
             reloader: engine.reloader.clone(),
             viewer: viewer_state,
             backup: backup_status.clone(),
+            subjects: subjects.clone(),
         }))
         .merge(backup::router(backup::BackupApi {
             source: backup_source.clone(),

@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aes_siv::KeyInit as _;
@@ -75,6 +76,8 @@ pub struct SubjectKeys {
     /// Keys in memory, by raw subject id: the most recently used, at most
     /// [`CACHED_KEYS`].
     cache: Mutex<LruCache<[u8; ID_BYTES], SubjectKey>>,
+    /// Keys created since start (one file each).
+    created: AtomicU64,
     /// Seals new keys when encryption is on, opens sealed ones.
     sealer: Option<Arc<Sealer>>,
 }
@@ -147,6 +150,7 @@ impl SubjectKeys {
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(cached).unwrap_or(NonZeroUsize::MIN),
             )),
+            created: AtomicU64::new(0),
             sealer,
         })
     }
@@ -285,6 +289,7 @@ impl SubjectKeys {
                 let key = random_key()?;
                 let stored = self.sealed(id, &path, &key)?;
                 write_new(&path, &stored)?;
+                self.created.fetch_add(1, Relaxed);
                 key
             }
             None => return Ok(None),
@@ -295,7 +300,46 @@ impl SubjectKeys {
     }
 }
 
+/// What `/metrics` says of the key store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysStatus {
+    /// Keys created since start: one file each in the key directory.
+    pub created: u64,
+    /// Keys in memory now.
+    pub cached: usize,
+    /// Most keys kept in memory.
+    pub cached_max: usize,
+}
+
+impl KeysStatus {
+    /// The status in Prometheus text.
+    pub fn render(&self) -> String {
+        format!(
+            "# HELP trailmark_subject_keys_created_total Subject keys created since start, one file each in data/subject-keys (a new value at a subject path makes one).\n\
+             # TYPE trailmark_subject_keys_created_total counter\n\
+             trailmark_subject_keys_created_total {}\n\
+             # HELP trailmark_subject_keys_cached Subject keys in memory; the least recently used leave past the max and are read back from their files.\n\
+             # TYPE trailmark_subject_keys_cached gauge\n\
+             trailmark_subject_keys_cached {}\n\
+             # HELP trailmark_subject_keys_cached_max Most subject keys kept in memory.\n\
+             # TYPE trailmark_subject_keys_cached_max gauge\n\
+             trailmark_subject_keys_cached_max {}\n",
+            self.created, self.cached, self.cached_max
+        )
+    }
+}
+
 impl SubjectKeys {
+    /// Keys created since start, and those in memory.
+    pub fn status(&self) -> KeysStatus {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        KeysStatus {
+            created: self.created.load(Relaxed),
+            cached: cache.len(),
+            cached_max: cache.cap().get(),
+        }
+    }
+
     /// What is written for subject `id`'s new `key`: sealed when the sealer is
     /// on, else the 32 bytes.
     fn sealed(&self, id: &str, path: &Path, key: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
@@ -471,6 +515,7 @@ mod tests {
         assert!(keys.erase(&keys.subject_id(&values[1])).expect("erase"));
         assert_eq!(keys.unseal(&tokens[1]), None);
         assert_eq!(keys.cache.lock().expect("lock").len(), 3);
+        assert_eq!(keys.status().created, 10, "keys read back are not created");
     }
 
     #[test]

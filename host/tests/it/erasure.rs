@@ -47,6 +47,17 @@ fn erasing_one_subject_leaves_others_readable_is_journaled_and_verify_passes() {
     server.wait_until(Duration::from_secs(30), "both delivered", |s| {
         archived(s, "patient/p-a") && archived(s, "patient/p-b")
     });
+    // Each subject made a key file, and /metrics counts them.
+    assert!(
+        server.metric("trailmark_subject_keys_created_total") >= Some(2.0),
+        "{:?}",
+        server.metric("trailmark_subject_keys_created_total")
+    );
+    assert!(server.metric("trailmark_subject_keys_cached ") >= Some(2.0));
+    assert_eq!(
+        server.metric("trailmark_subject_keys_cached_max"),
+        Some(100_000.0)
+    );
     let alice = server.versions("patient/p-a", "");
     assert_eq!(alice[0]["author"], ALICE, "{alice:?}");
     assert_eq!(alice[0]["body"]["email"], ALICE, "{alice:?}");
