@@ -9,7 +9,7 @@
 //! Run: `cargo bench -p trailmark-correlate --bench snapshot`
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use trailmark_correlate::{Condition, Correlation, Engine, Event, Kind, Limits};
 
@@ -57,28 +57,20 @@ fn main() {
                 );
             }
         }
-        let started = Instant::now();
-        let copy = engine.clone();
-        let cloned = started.elapsed();
+        let (copy, cloned) = timed(|| engine.clone());
         drop(copy);
-        let started = Instant::now();
-        let snapshot = engine.snapshot();
-        let converted = started.elapsed();
-        let started = Instant::now();
-        let json = serde_json::to_vec(&snapshot).expect("a snapshot serializes");
-        let json_out = started.elapsed();
-        let started = Instant::now();
-        let back: trailmark_correlate::Snapshot =
-            serde_json::from_slice(&json).expect("reads back");
-        let json_in = started.elapsed();
+        let (snapshot, converted) = timed(|| engine.snapshot());
+        let (json, json_out) =
+            timed(|| serde_json::to_vec(&snapshot).expect("a snapshot serializes"));
+        let (back, json_in) = timed(|| {
+            serde_json::from_slice::<trailmark_correlate::Snapshot>(&json).expect("reads back")
+        });
         drop(back);
-        let started = Instant::now();
-        let compact = postcard::to_stdvec(&snapshot).expect("a snapshot serializes");
-        let compact_out = started.elapsed();
-        let started = Instant::now();
-        let back: trailmark_correlate::Snapshot =
-            postcard::from_bytes(&compact).expect("reads back");
-        let compact_in = started.elapsed();
+        let (compact, compact_out) =
+            timed(|| postcard::to_stdvec(&snapshot).expect("a snapshot serializes"));
+        let (back, compact_in) = timed(|| {
+            postcard::from_bytes::<trailmark_correlate::Snapshot>(&compact).expect("reads back")
+        });
         assert!(back == snapshot, "postcard reads back the same windows");
         println!(
             "{name}: {GROUPS} groups x {EVENTS_PER_GROUP} events: clone {cloned:.2?}, snapshot {converted:.2?}, \
@@ -88,4 +80,11 @@ fn main() {
             json.len() / 1_000_000
         );
     }
+}
+
+/// What `f` returns, and how long it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f();
+    (out, started.elapsed())
 }
