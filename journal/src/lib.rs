@@ -73,7 +73,8 @@ pub use keys::{CheckpointKey, DOCUMENT_PREFIX, PublicKey, public_path};
 pub use reader::ReadIter;
 pub use retention::{JournalStart, RETENTION_CUT, RetentionCut};
 pub use seal::{
-    ExternalKek, Keyring, Rotation, StoreKey, XChaCha20Poly1305, data_key_path, rotate_key_file,
+    ExternalKek, Keyring, Rotation, StoreKey, XChaCha20Poly1305, Xaes256Gcm, data_key_path,
+    rotate_key_file,
 };
 pub use verify::{
     CheckpointSummary, EncryptionSummary, Problem, ProblemKind, VerifyReport, verify,

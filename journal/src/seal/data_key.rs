@@ -4,12 +4,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::keyring::{Keyring, SealedKey, random_bytes, random_key, write_private};
+use super::keyring::{Aead, Keyring, SealedKey, random_bytes, random_key, write_private};
+use super::xaes::Xaes256Gcm;
 use super::xchacha::{NONCE_LEN, TAG_LEN, XChaCha20Poly1305};
 use crate::error::JournalError;
 
-/// Bytes a sealed payload has over its plaintext: the nonce and the tag.
+/// Bytes a sealed payload has over its plaintext: the nonce and the tag (the
+/// same for both AEADs).
 pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+const _: () = assert!(
+    super::xaes::NONCE_LEN == NONCE_LEN && super::xaes::TAG_LEN == TAG_LEN,
+    "both AEADs store a value the same way"
+);
 /// Bytes of a nonce drawn at random when the key is opened; a counter fills the rest.
 const PREFIX_LEN: usize = 16;
 /// File-name suffix of a segment's data key file.
@@ -27,9 +33,17 @@ pub fn data_key_path(segment: &Path) -> PathBuf {
 /// openings (a restart, a seq written again after a torn tail was cut) by the
 /// prefix, with no system call per sealed value.
 pub(crate) struct DataKey {
-    cipher: XChaCha20Poly1305,
+    cipher: Cipher,
     prefix: [u8; PREFIX_LEN],
     sealed: AtomicU64,
+}
+
+/// The AEAD a data key seals with, named in its `.dek` file ([`Aead`]).
+enum Cipher {
+    /// Keys written before XAES-256-GCM.
+    XChaCha(XChaCha20Poly1305),
+    /// Every key created now (boxed: its key schedules take 1.6 KB).
+    Xaes(Box<Xaes256Gcm>),
 }
 
 impl std::fmt::Debug for DataKey {
@@ -39,10 +53,20 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
-    fn new(key: &[u8; 32]) -> Result<DataKey, JournalError> {
+    fn new(key: &[u8; 32], aead: Aead) -> Result<DataKey, JournalError> {
+        let prefix = random_bytes::<PREFIX_LEN>()?;
+        let cipher = match aead {
+            Aead::XChaCha20Poly1305 => Cipher::XChaCha(XChaCha20Poly1305::new(key)),
+            Aead::Xaes256Gcm => {
+                let (head, _) = prefix
+                    .split_first_chunk::<{ super::xaes::PREFIX_LEN }>()
+                    .expect("a data key's nonce prefix covers the subkey's");
+                Cipher::Xaes(Box::new(Xaes256Gcm::new(key).with_prefix(head)))
+            }
+        };
         Ok(DataKey {
-            cipher: XChaCha20Poly1305::new(key),
-            prefix: random_bytes::<PREFIX_LEN>()?,
+            cipher,
+            prefix,
             sealed: AtomicU64::new(0),
         })
     }
@@ -72,7 +96,10 @@ impl DataKey {
     pub(crate) fn seal_bound_append(&self, aad: &[u8], payload: &[u8], out: &mut Vec<u8>) {
         let nonce = self.next_nonce();
         out.extend_from_slice(&nonce);
-        self.cipher.seal_append(&nonce, aad, payload, out);
+        match &self.cipher {
+            Cipher::XChaCha(cipher) => cipher.seal_append(&nonce, aad, payload, out),
+            Cipher::Xaes(cipher) => cipher.seal_append(&nonce, aad, payload, out),
+        }
     }
 
     /// The plaintext of a stored payload, or `None` if it does not open (altered, moved
@@ -87,7 +114,10 @@ impl DataKey {
             return None;
         }
         let (nonce, sealed) = stored.split_first_chunk::<NONCE_LEN>()?;
-        self.cipher.open(nonce, aad, sealed)
+        match &self.cipher {
+            Cipher::XChaCha(cipher) => cipher.open(nonce, aad, sealed),
+            Cipher::Xaes(cipher) => cipher.open(nonce, aad, sealed),
+        }
     }
 }
 
@@ -102,15 +132,16 @@ fn record_aad(seq: u64, kind: u8) -> [u8; 9] {
 /// Creates a new data key for the segment `segment` (starting at `first_seq`), sealed
 /// by the keyring's current key into its `.dek` file, durably: call it before the
 /// segment file is created, so an encrypted segment never exists without its key.
+/// New keys seal with XAES-256-GCM.
 pub(crate) fn create_data_key(
     keyring: &Keyring,
     segment: &Path,
     first_seq: u64,
 ) -> Result<DataKey, JournalError> {
     let key = random_key()?;
-    let sealed = keyring.seal(&key, first_seq)?;
+    let sealed = keyring.seal(&key, first_seq, Aead::Xaes256Gcm)?;
     write_sealed(&data_key_path(segment), &sealed)?;
-    DataKey::new(&key)
+    DataKey::new(&key, Aead::Xaes256Gcm)
 }
 
 /// Opens the data key of the segment `segment` (starting at `first_seq`).
@@ -124,7 +155,7 @@ pub(crate) fn load_data_key(
     let key = keyring
         .open(&sealed, first_seq)
         .map_err(|reason| JournalError::DataKey { path, reason })?;
-    DataKey::new(&key)
+    DataKey::new(&key, sealed.aead)
 }
 
 /// Removes the data key file of a removed segment, if it has one. (After a crash
@@ -161,47 +192,100 @@ pub(crate) fn write_sealed(path: &Path, sealed: &SealedKey) -> Result<(), Journa
 mod tests {
     use super::*;
 
+    const BOTH: [Aead; 2] = [Aead::XChaCha20Poly1305, Aead::Xaes256Gcm];
+
     #[test]
     fn a_sealed_payload_opens_only_as_the_record_it_was_sealed_for() {
-        let key = DataKey::new(&[1; 32]).expect("key");
-        let stored = key.seal(9, 2, b"alice@example.com");
-        assert_eq!(stored.len(), 17 + SEAL_OVERHEAD);
-        assert!(!stored.windows(5).any(|w| w == b"alice"), "no plaintext");
+        for aead in BOTH {
+            let key = DataKey::new(&[1; 32], aead).expect("key");
+            let stored = key.seal(9, 2, b"alice@example.com");
+            assert_eq!(stored.len(), 17 + SEAL_OVERHEAD);
+            assert!(!stored.windows(5).any(|w| w == b"alice"), "no plaintext");
+            assert_eq!(
+                key.open(9, 2, &stored).as_deref(),
+                Some(&b"alice@example.com"[..])
+            );
+            assert_eq!(key.open(10, 2, &stored), None, "moved to another seq");
+            assert_eq!(key.open(9, 3, &stored), None, "another kind");
+            assert_eq!(
+                DataKey::new(&[2; 32], aead)
+                    .expect("key")
+                    .open(9, 2, &stored),
+                None,
+                "another key"
+            );
+            let mut altered = stored.clone();
+            altered[30] ^= 1;
+            assert_eq!(key.open(9, 2, &altered), None, "altered");
+        }
+        let xaes = DataKey::new(&[1; 32], Aead::Xaes256Gcm).expect("key");
+        let xchacha = DataKey::new(&[1; 32], Aead::XChaCha20Poly1305).expect("key");
         assert_eq!(
-            key.open(9, 2, &stored).as_deref(),
-            Some(&b"alice@example.com"[..])
-        );
-        assert_eq!(key.open(10, 2, &stored), None, "moved to another seq");
-        assert_eq!(key.open(9, 3, &stored), None, "another kind");
-        assert_eq!(
-            DataKey::new(&[2; 32]).expect("key").open(9, 2, &stored),
+            xchacha.open(9, 2, &xaes.seal(9, 2, b"x")),
             None,
-            "another key"
+            "one key, another AEAD"
         );
-        let mut altered = stored.clone();
-        altered[30] ^= 1;
-        assert_eq!(key.open(9, 2, &altered), None, "altered");
     }
 
     #[test]
     fn no_two_seals_share_a_nonce_within_or_across_openings_of_a_key() {
-        let first = DataKey::new(&[1; 32]).expect("key");
-        let again = DataKey::new(&[1; 32]).expect("the same key, opened again");
-        let mut nonces = std::collections::HashSet::new();
-        for key in [&first, &again] {
-            for _ in 0..1000 {
-                let stored = key.seal(9, 2, b"the same record, written again");
-                assert!(
-                    nonces.insert(stored[..NONCE_LEN].to_vec()),
-                    "a nonce repeated"
-                );
+        for aead in BOTH {
+            let first = DataKey::new(&[1; 32], aead).expect("key");
+            let again = DataKey::new(&[1; 32], aead).expect("the same key, opened again");
+            let mut nonces = std::collections::HashSet::new();
+            for key in [&first, &again] {
+                for _ in 0..1000 {
+                    let stored = key.seal(9, 2, b"the same record, written again");
+                    assert!(
+                        nonces.insert(stored[..NONCE_LEN].to_vec()),
+                        "a nonce repeated"
+                    );
+                }
             }
+            let stored = first.seal(9, 2, b"written before a restart");
+            assert_eq!(
+                again.open(9, 2, &stored).as_deref(),
+                Some(&b"written before a restart"[..]),
+                "another opening of the key opens it"
+            );
         }
-        let stored = first.seal(9, 2, b"written before a restart");
+    }
+
+    #[test]
+    fn new_keys_are_xaes_and_keys_written_before_open_as_they_were() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (keyring, _) = Keyring::load_or_create(&dir.path().join("k.kek")).expect("key file");
+        let segment = dir.path().join("00000000000000000001.seg");
+        let created = create_data_key(&keyring, &segment, 1).expect("create");
+        assert!(matches!(created.cipher, Cipher::Xaes(_)));
         assert_eq!(
-            again.open(9, 2, &stored).as_deref(),
-            Some(&b"written before a restart"[..]),
-            "another opening of the key opens it"
+            read_sealed(&data_key_path(&segment)).expect("read").aead,
+            Aead::Xaes256Gcm
+        );
+        let stored = created.seal(1, 1, b"a record");
+        let loaded = load_data_key(&keyring, &segment, 1).expect("load");
+        assert_eq!(
+            loaded.open(1, 1, &stored).as_deref(),
+            Some(&b"a record"[..])
+        );
+
+        // A `.dek` file as written before: no `aead`, so XChaCha20-Poly1305.
+        let old = dir.path().join("00000000000000000002.seg");
+        let key = random_key().expect("key");
+        let sealed = keyring
+            .seal(&key, 2, Aead::XChaCha20Poly1305)
+            .expect("seal");
+        let text = serde_json::to_string(&sealed).expect("json");
+        assert!(!text.contains("aead"), "{text}");
+        write_private(&data_key_path(&old), text.as_bytes()).expect("write");
+        let stored = DataKey::new(&key, Aead::XChaCha20Poly1305)
+            .expect("key")
+            .seal(2, 1, b"an old record");
+        let loaded = load_data_key(&keyring, &old, 2).expect("load");
+        assert!(matches!(loaded.cipher, Cipher::XChaCha(_)));
+        assert_eq!(
+            loaded.open(2, 1, &stored).as_deref(),
+            Some(&b"an old record"[..])
         );
     }
 }

@@ -64,6 +64,31 @@ pub(crate) struct SealedKey {
     pub nonce: String,
     /// Ciphertext and tag of the 32-byte data key, hex.
     pub sealed: String,
+    /// The AEAD the data key seals values with; absent in files written
+    /// before XAES-256-GCM (which an older Trailmark refuses as an unknown
+    /// field rather than misreading). Bound into the sealing's associated
+    /// data, so an edited name does not open.
+    #[serde(default, skip_serializing_if = "Aead::is_default")]
+    pub aead: Aead,
+}
+
+/// The AEAD of a data key (see [`SealedKey::aead`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Aead {
+    /// XChaCha20-Poly1305: every data key created before XAES-256-GCM.
+    #[default]
+    #[serde(rename = "xchacha20-poly1305")]
+    XChaCha20Poly1305,
+    /// XAES-256-GCM: every data key created now.
+    #[serde(rename = "xaes-256-gcm")]
+    Xaes256Gcm,
+}
+
+impl Aead {
+    fn is_default(&self) -> bool {
+        *self == Aead::default()
+    }
 }
 
 /// A key-encryption key held outside Trailmark (such as an AWS KMS key): it seals and
@@ -253,28 +278,38 @@ impl Keyring {
         write_private(&self.path, text.as_bytes())
     }
 
-    /// Seals a data key for the segment starting at `first_seq` with the current key.
-    pub(crate) fn seal(&self, key: &[u8; 32], first_seq: u64) -> Result<SealedKey, JournalError> {
+    /// Seals a data key of the AEAD `aead` for the segment starting at `first_seq`
+    /// with the current key.
+    pub(crate) fn seal(
+        &self,
+        key: &[u8; 32],
+        first_seq: u64,
+        aead: Aead,
+    ) -> Result<SealedKey, JournalError> {
         if let Some(external) = &self.external {
-            let sealed = external.seal(key, &dek_aad(first_seq)).map_err(|reason| {
-                JournalError::KeyFile {
+            let sealed = external
+                .seal(key, &dek_aad(first_seq, aead))
+                .map_err(|reason| JournalError::KeyFile {
                     path: self.path.clone(),
                     reason: format!("cannot seal a data key: {reason}"),
-                }
-            })?;
+                })?;
             return Ok(SealedKey {
                 kek: external.id().to_owned(),
                 nonce: String::new(),
                 sealed: hex::encode(sealed),
+                aead,
             });
         }
         let kek = &self.keys[self.current];
         let nonce = random_bytes::<NONCE_LEN>()?;
-        let sealed = kek.cipher.seal(&nonce, &dek_aad(first_seq), key.as_slice());
+        let sealed = kek
+            .cipher
+            .seal(&nonce, &dek_aad(first_seq, aead), key.as_slice());
         Ok(SealedKey {
             kek: kek.id.clone(),
             nonce: hex::encode(nonce),
             sealed: hex::encode(sealed),
+            aead,
         })
     }
 
@@ -287,7 +322,11 @@ impl Keyring {
         if let Some(external) = &self.external {
             let bytes =
                 hex::decode(&sealed.sealed).map_err(|e| format!("sealed key is not hex: {e}"))?;
-            let plain = Zeroizing::new(external.open(&sealed.kek, &bytes, &dek_aad(first_seq))?);
+            let plain = Zeroizing::new(external.open(
+                &sealed.kek,
+                &bytes,
+                &dek_aad(first_seq, sealed.aead),
+            )?);
             return exact_key(&plain);
         }
         let Some(kek) = self.keys.iter().find(|k| k.id == sealed.kek) else {
@@ -305,7 +344,7 @@ impl Keyring {
             hex::decode(&sealed.sealed).map_err(|e| format!("sealed key is not hex: {e}"))?;
         let plain = Zeroizing::new(
             kek.cipher
-                .open(&nonce, &dek_aad(first_seq), &bytes)
+                .open(&nonce, &dek_aad(first_seq, sealed.aead), &bytes)
                 .ok_or_else(|| {
                     "the data key does not open with its key-encryption key (altered, or not this segment's)"
                         .to_owned()
@@ -328,10 +367,15 @@ fn exact_key(plain: &[u8]) -> Result<Zeroizing<[u8; 32]>, String> {
     Ok(key)
 }
 
-/// Associated data binding a sealed data key to its segment.
-fn dek_aad(first_seq: u64) -> Vec<u8> {
+/// Associated data binding a sealed data key to its segment and (for any
+/// AEAD but the first) to the AEAD it seals with.
+fn dek_aad(first_seq: u64, aead: Aead) -> Vec<u8> {
     let mut aad = DEK_AAD.to_vec();
     aad.extend_from_slice(&first_seq.to_le_bytes());
+    match aead {
+        Aead::XChaCha20Poly1305 => {}
+        Aead::Xaes256Gcm => aad.extend_from_slice(b"\nxaes-256-gcm"),
+    }
     aad
 }
 
@@ -376,9 +420,33 @@ mod tests {
         let (loaded, new) = Keyring::load_or_create(&path).expect("load");
         assert!(!new);
         assert_eq!(loaded.current_id(), created.current_id());
-        let sealed = created.seal(&[7; 32], 5).expect("seal");
-        assert_eq!(*loaded.open(&sealed, 5).expect("open"), [7; 32]);
-        let why = loaded.open(&sealed, 6).expect_err("bound to its segment");
+        for aead in [Aead::XChaCha20Poly1305, Aead::Xaes256Gcm] {
+            let sealed = created.seal(&[7; 32], 5, aead).expect("seal");
+            assert_eq!(*loaded.open(&sealed, 5).expect("open"), [7; 32]);
+            let why = loaded.open(&sealed, 6).expect_err("bound to its segment");
+            assert!(why.contains("does not open"), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_data_keys_aead_is_named_in_its_file_and_bound_to_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (keyring, _) = Keyring::load_or_create(&dir.path().join("k.kek")).expect("create");
+        let old = keyring
+            .seal(&[7; 32], 5, Aead::XChaCha20Poly1305)
+            .expect("seal");
+        let text = serde_json::to_string(&old).expect("json");
+        assert!(!text.contains("aead"), "files as before: {text}");
+        let new = keyring.seal(&[7; 32], 5, Aead::Xaes256Gcm).expect("seal");
+        let text = serde_json::to_string(&new).expect("json");
+        assert!(text.contains(r#""aead":"xaes-256-gcm""#), "{text}");
+        let read: SealedKey = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(read.aead, Aead::Xaes256Gcm);
+        let edited = SealedKey {
+            aead: Aead::XChaCha20Poly1305,
+            ..new
+        };
+        let why = keyring.open(&edited, 5).expect_err("the name is bound");
         assert!(why.contains("does not open"), "{why}");
     }
 
@@ -409,7 +477,7 @@ mod tests {
     fn an_external_key_seals_and_opens_data_keys_and_is_not_rotated_here() {
         let mut keyring = Keyring::external(Arc::new(FakeService));
         assert_eq!(keyring.current_id(), "arn:fake:key/1");
-        let sealed = keyring.seal(&[7; 32], 5).expect("seal");
+        let sealed = keyring.seal(&[7; 32], 5, Aead::Xaes256Gcm).expect("seal");
         assert_eq!(sealed.kek, "arn:fake:key/1");
         assert_eq!(*keyring.open(&sealed, 5).expect("open"), [7; 32]);
         let why = keyring.open(&sealed, 6).expect_err("bound to its segment");

@@ -7,12 +7,14 @@
 //!   current KEK into a sidecar file beside it (`00000000000000000001.dek`, written and
 //!   fsynced before the segment is created). Rotating the KEK re-seals these small files
 //!   and never rewrites a segment ([`rotate_key_file`]).
-//! - Each record's payload is stored as `nonce (24 bytes) ‖ XChaCha20-Poly1305 ciphertext
-//!   ‖ tag (16 bytes)`, with the record's seq and kind as associated data, so a payload
-//!   moved to another record does not open. A nonce is a random prefix drawn when the
-//!   data key is opened and a counter: a seq written again after a torn tail was cut
-//!   never reuses one. The AEAD is [`XChaCha20Poly1305`] (ring's ChaCha20-Poly1305 under
-//!   an HChaCha20 subkey; why, in its module).
+//! - Each record's payload is stored as `nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)`,
+//!   with the record's seq and kind as associated data, so a payload moved to another
+//!   record does not open. A nonce is a random prefix drawn when the data key is opened
+//!   and a counter: a seq written again after a torn tail was cut never reuses one. The
+//!   AEAD is XAES-256-GCM (`xaes.rs`: ring's AES-256-GCM under a subkey derived from the
+//!   nonce's first half), named in the `.dek` file; data keys written before it name
+//!   none and keep [`XChaCha20Poly1305`] (ring's ChaCha20-Poly1305 under an HChaCha20
+//!   subkey).
 //! - The hash chain covers the stored (encrypted) bytes: [`verify`](crate::verify) checks
 //!   the chain without any key, and with the key
 //!   ([`verify_opening`](crate::verify_opening)) also opens every record.
@@ -28,6 +30,7 @@ mod data_key;
 mod keyring;
 mod rotate;
 mod store_key;
+mod xaes;
 mod xchacha;
 
 pub use data_key::data_key_path;
@@ -37,4 +40,5 @@ pub(crate) use data_key::{
 pub use keyring::{ExternalKek, Keyring};
 pub use rotate::{Rotation, rotate_key_file};
 pub use store_key::StoreKey;
+pub use xaes::Xaes256Gcm;
 pub use xchacha::XChaCha20Poly1305;

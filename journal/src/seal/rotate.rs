@@ -53,7 +53,7 @@ pub fn rotate_key_file(key_file: &Path, journal_dirs: &[&Path]) -> Result<Rotati
                     path: path.clone(),
                     reason,
                 })?;
-            write_sealed(&path, &keyring.seal(&key, first_seq)?)?;
+            write_sealed(&path, &keyring.seal(&key, first_seq, sealed.aead)?)?;
             resealed += 1;
         }
     }
@@ -123,10 +123,13 @@ mod tests {
         let files = data_key_files(&dir).expect("list");
         assert!(files.len() > 2);
         let (first_seq, path) = &files[0];
-        let key = keyring
-            .open(&read_sealed(path).expect("read"), *first_seq)
-            .expect("open");
-        write_sealed(path, &keyring.seal(&key, *first_seq).expect("seal")).expect("write");
+        let sealed = read_sealed(path).expect("read");
+        let key = keyring.open(&sealed, *first_seq).expect("open");
+        write_sealed(
+            path,
+            &keyring.seal(&key, *first_seq, sealed.aead).expect("seal"),
+        )
+        .expect("write");
 
         let mid = Keyring::load(&key_file).expect("load mid-rotation");
         assert_eq!(mid.ids().len(), 2);
