@@ -19,7 +19,8 @@
 # server's priority). The load generator's CPU time is printed too, and the
 # server's CPU per accepted event thread by thread (threads of one name
 # summed): two runs side by side at one `--rate` compare two configurations
-# thread by thread.
+# thread by thread. PERF=FILE records a `perf record -g` profile of the whole
+# server (every thread) into FILE while the load runs.
 set -euo pipefail
 BIN=$(realpath "$1"); PORT=$2; shift 2
 LOADGEN=$(realpath "${LOADGEN:-$BIN}")
@@ -61,11 +62,18 @@ thread_ticks() {
 thread_ticks >threads.before
 T0=$(awk '{print $14+$15}' "/proc/$PID/stat")
 F0=$(awk '{print $10}' "/proc/$PID/stat")
+if [ -n "${PERF:-}" ]; then
+    perf record -F "${PERF_FREQ:-499}" -g -p "$PID" -o "$PERF" 2>/dev/null &
+    PERF_PID=$!
+fi
 TIMEFORMAT='load generator CPU  %U s user + %S s system (%R s wall)'
 time "$LOADGEN" bench --server "http://127.0.0.1:$PORT" --data data "$@" | tee bench.out || true
 T1=$(awk '{print $14+$15}' "/proc/$PID/stat")
 F1=$(awk '{print $10}' "/proc/$PID/stat")
 thread_ticks >threads.after
+if [ -n "${PERF:-}" ]; then
+    kill -INT "$PERF_PID" && wait "$PERF_PID" || true
+fi
 awk -v t="$((T1 - T0))" -v hz="$TICKS" 'BEGIN { printf "server CPU          %.2f s\n", t / hz }'
 echo "server page faults  $((F1 - F0)) (minor, while loaded)"
 ACCEPTED=$(sed -n 's/^accepted *\([0-9]*\).*/\1/p' bench.out)
@@ -78,6 +86,13 @@ if ! grep -q '^enabled: false' rules/lake.yaml 2>/dev/null; then
     # What the lake exporter still had to do when the load stopped.
     TIMEFORMAT='lake flush after    %R s'
     time "$BIN" lake flush --server "http://127.0.0.1:$PORT"
+    # The load's whole cost: a run that closed a lake file while loaded
+    # and one whose file waited for this flush did the same work.
+    T2=$(awk '{print $14+$15}' "/proc/$PID/stat")
+    awk -v t="$((T2 - T0))" -v hz="$TICKS" -v n="${ACCEPTED:-0}" 'BEGIN {
+        printf "server CPU + flush  %.2f s", t / hz
+        if (n > 0) printf " (%.1f µs/event)", t / hz * 1e6 / n
+        printf "\n" }'
 fi
 kill -TERM "$PID"
 wait "$PID" || true

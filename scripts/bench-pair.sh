@@ -38,29 +38,34 @@ B=$!
 wait "$A" "$B" || true
 
 # accepted/s delivered/s server-CPU-µs-per-accepted-event load-generator-CPU
+# server-CPU-µs-per-event-with-the-lake-flush ("-" when the lake is off)
 figures() {
     awk '
         /^accepted / { n = $2; sub(/.*\(/, ""); acc = $1 }
         /^delivered / { del = $2 }
-        /^server CPU / { cpu = $3 }
+        /^server CPU  / { cpu = $3 }
+        /^server CPU \+ flush / { flushed = $5 }
         /^load generator CPU / { gen = $4 + $8 }
         END {
-            if (n == 0 || acc == "") { print "- - - -"; exit }
-            printf "%s %s %.1f %.1f\n", acc, (del == "" ? "-" : del), cpu * 1e6 / n, gen
+            if (n == 0 || acc == "") { print "- - - - -"; exit }
+            printf "%s %s %.1f %.1f %s\n", acc, (del == "" ? "-" : del), cpu * 1e6 / n, gen,
+                (flushed == "" ? "-" : sprintf("%.1f", flushed * 1e6 / n))
         }' "$1"
 }
-read -r aa ad ac ag < <(figures "$OUT/a")
-read -r ba bd bc bg < <(figures "$OUT/b")
+read -r aa ad ac ag af < <(figures "$OUT/a")
+read -r ba bd bc bg bf < <(figures "$OUT/b")
 if [ -n "${RAW:-}" ]; then
     for s in a b; do echo "--- $s"; cat "$OUT/$s"; done
 fi
 echo "load average before: $LOAD"
-printf '%-2s %12s %13s %22s %18s\n' side accepted/s delivered/s 'server CPU µs/event' 'load gen CPU s'
-printf '%-2s %12s %13s %22s %18s\n' A "$aa" "$ad" "$ac" "$ag"
-printf '%-2s %12s %13s %22s %18s\n' B "$ba" "$bd" "$bc" "$bg"
-awk -v aa="$aa" -v ad="$ad" -v ac="$ac" -v ba="$ba" -v bd="$bd" -v bc="$bc" 'BEGIN {
-    printf "B/A accepted %s  delivered %s  CPU per event A/B %s\n",
+row() { printf '%-2s %12s %13s %22s %18s %24s\n' "$@"; }
+row side accepted/s delivered/s 'server CPU µs/event' 'load gen CPU s' 'with lake flush µs/event'
+row A "$aa" "$ad" "$ac" "$ag" "$af"
+row B "$ba" "$bd" "$bc" "$bg" "$bf"
+awk -v aa="$aa" -v ad="$ad" -v ac="$ac" -v af="$af" -v ba="$ba" -v bd="$bd" -v bc="$bc" -v bf="$bf" 'BEGIN {
+    printf "B/A accepted %s  delivered %s  CPU per event A/B %s  with the lake flush %s\n",
         (aa + 0 > 0 ? sprintf("%.3f", ba / aa) : "-"),
         (ad + 0 > 0 && bd + 0 > 0 ? sprintf("%.3f", bd / ad) : "-"),
-        (bc + 0 > 0 ? sprintf("%.3f", ac / bc) : "-")
+        (bc + 0 > 0 ? sprintf("%.3f", ac / bc) : "-"),
+        (af + 0 > 0 && bf + 0 > 0 ? sprintf("%.3f", af / bf) : "-")
 }'
