@@ -4,7 +4,6 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +13,7 @@ use aes_siv::siv::Aes128Siv;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use lru::LruCache;
+use quick_cache::sync::Cache;
 use sha2::Sha256;
 use trailmark_journal::XChaCha20Poly1305;
 
@@ -26,10 +25,12 @@ pub const DIR: &str = "subject-keys";
 /// The deployment's secret for subject ids.
 const SECRET_FILE: &str = "subject-id.secret";
 /// Most subject keys kept in memory (about 100 bytes each). A producer can
-/// send a new author with every event, and each makes a key: past this,
-/// the least recently used key leaves memory (its file stays, and is read
-/// again when the subject comes back), so memory does not grow with the
-/// number of subjects ever seen.
+/// send a new author with every event, and each makes a key: past this, a
+/// key leaves memory (its file stays, and is read again when the subject
+/// comes back), so memory does not grow with the number of subjects ever
+/// seen. Which one leaves is S3-FIFO's choice (`quick_cache`): a key used
+/// once goes before the keys used again, so such a flood of one-off
+/// authors does not push out the subjects that keep coming.
 const CACHED_KEYS: usize = 100_000;
 
 /// Why the key store failed.
@@ -73,9 +74,13 @@ pub struct SubjectKeys {
     dir: PathBuf,
     /// HMAC-SHA256 keyed with the deployment's secret, cloned per value.
     id_mac: Hmac<Sha256>,
-    /// Keys in memory, by raw subject id: the most recently used, at most
-    /// [`CACHED_KEYS`].
-    cache: Mutex<LruCache<[u8; ID_BYTES], SubjectKey>>,
+    /// Keys in memory, by raw subject id, at most [`CACHED_KEYS`]. Read
+    /// without a lock on the event path (sharded inside).
+    cache: Cache<[u8; ID_BYTES], SubjectKey>,
+    /// Held over a key's file operations (reading, creating, erasing), so two
+    /// seals of a new subject cannot create two keys, and an erasure cannot
+    /// interleave with either.
+    files: Mutex<()>,
     /// Keys created since start (one file each).
     created: AtomicU64,
     /// Seals new keys when encryption is on, opens sealed ones.
@@ -147,9 +152,8 @@ impl SubjectKeys {
             dir: dir.to_path_buf(),
             id_mac: <Hmac<Sha256> as Mac>::new_from_slice(&secret)
                 .expect("HMAC takes a key of any length"),
-            cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(cached).unwrap_or(NonZeroUsize::MIN),
-            )),
+            cache: Cache::new(cached.max(1)),
+            files: Mutex::new(()),
             created: AtomicU64::new(0),
             sealer,
         })
@@ -193,10 +197,7 @@ impl SubjectKeys {
     /// (and no file read or written) when it is not.
     pub fn seal_cached(&self, value: &str) -> Option<String> {
         let id = self.id_bytes(value);
-        let key = {
-            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            *cache.get(&id)?
-        };
+        let key = self.cache.get(&id)?;
         Some(token(&id, value, &key))
     }
 
@@ -243,8 +244,8 @@ impl SubjectKeys {
     /// before, or never seen.
     pub fn erase(&self, id: &str) -> Result<bool, KeyError> {
         let raw = parse_id(id).ok_or_else(|| KeyError::BadId(id.to_owned()))?;
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.pop(&raw);
+        let _files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        self.cache.remove(&raw);
         let path = self.dir.join(format!("{id}.key"));
         let mut file = match File::options().write(true).open(&path) {
             Ok(file) => file,
@@ -263,12 +264,16 @@ impl SubjectKeys {
     }
 
     /// The cipher and raw key of subject `id`, created when `create`. Cached;
-    /// the cache lock is held over the file operations, so two seals of a new
+    /// the file lock is held over the file operations, so two seals of a new
     /// subject cannot create two keys.
     fn key(&self, raw: &[u8; ID_BYTES], create: bool) -> Result<Option<SubjectKey>, KeyError> {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(key) = cache.get(raw) {
-            return Ok(Some(*key));
+        if let Some(key) = self.cache.get(raw) {
+            return Ok(Some(key));
+        }
+        let _files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have read or created it while this one waited.
+        if let Some(key) = self.cache.get(raw) {
+            return Ok(Some(key));
         }
         let id = &hex::encode(raw);
         let path = self.dir.join(format!("{id}.key"));
@@ -295,7 +300,7 @@ impl SubjectKeys {
             None => return Ok(None),
         };
         let key = SubjectKey::new(key);
-        cache.put(*raw, key);
+        self.cache.insert(*raw, key);
         Ok(Some(key))
     }
 }
@@ -318,7 +323,7 @@ impl KeysStatus {
             "# HELP trailmark_subject_keys_created_total Subject keys created since start, one file each in data/subject-keys (a new value at a subject path makes one).\n\
              # TYPE trailmark_subject_keys_created_total counter\n\
              trailmark_subject_keys_created_total {}\n\
-             # HELP trailmark_subject_keys_cached Subject keys in memory; the least recently used leave past the max and are read back from their files.\n\
+             # HELP trailmark_subject_keys_cached Subject keys in memory; past the max, keys used once leave before keys used again, and are read back from their files.\n\
              # TYPE trailmark_subject_keys_cached gauge\n\
              trailmark_subject_keys_cached {}\n\
              # HELP trailmark_subject_keys_cached_max Most subject keys kept in memory.\n\
@@ -332,11 +337,10 @@ impl KeysStatus {
 impl SubjectKeys {
     /// Keys created since start, and those in memory.
     pub fn status(&self) -> KeysStatus {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         KeysStatus {
             created: self.created.load(Relaxed),
-            cached: cache.len(),
-            cached_max: cache.cap().get(),
+            cached: self.cache.len(),
+            cached_max: usize::try_from(self.cache.capacity()).unwrap_or(usize::MAX),
         }
     }
 
@@ -411,7 +415,7 @@ fn read_key(path: &Path) -> Result<Option<[u8; 32]>, KeyError> {
 }
 
 /// Writes a new key file (mode 0600, fsynced, the directory fsynced). The
-/// caller removed any file of that name under the cache lock: `O_EXCL` only
+/// caller removed any file of that name under the file lock: `O_EXCL` only
 /// turns a writer in another process into an error instead of a lost key.
 fn write_new(path: &Path, key: &[u8]) -> Result<(), KeyError> {
     trailmark_durable_file::create_new_synced(path, key, Some(0o600))
@@ -497,24 +501,40 @@ mod tests {
         let keys = SubjectKeys::open_with(&dir, Some(sealer(data.path(), true)), 3).expect("open");
         let values: Vec<String> = (0..10).map(|i| format!("subject{i}@example.org")).collect();
         let tokens: Vec<String> = values.iter().map(|v| keys.seal(v).expect("seal")).collect();
-        assert_eq!(
-            keys.cache.lock().expect("lock").len(),
-            3,
-            "at most 3 in memory"
-        );
-        // The first subjects left memory: the fast path does not know them,
-        // their files do, and give the same tokens and values back.
-        assert_eq!(keys.seal_cached(&values[0]), None);
-        assert_eq!(keys.seal_cached(&values[9]).as_ref(), Some(&tokens[9]));
+        assert_eq!(keys.cache.len(), 3, "at most 3 in memory");
+        // Seven subjects left memory (which ones is the cache's policy): the
+        // fast path does not know them, and knows the other three.
+        let in_memory = |keys: &SubjectKeys| -> Vec<bool> {
+            values
+                .iter()
+                .zip(&tokens)
+                .map(|(value, token)| match keys.seal_cached(value) {
+                    Some(cached) => {
+                        assert_eq!(&cached, token, "the fast path's token");
+                        true
+                    }
+                    None => false,
+                })
+                .collect()
+        };
+        assert_eq!(in_memory(&keys).iter().filter(|k| **k).count(), 3);
+        // Their files know them all, and give the same tokens and values back.
         for (value, token) in values.iter().zip(&tokens) {
             assert_eq!(&keys.seal(value).expect("seal again"), token);
             assert_eq!(keys.unseal(token).as_deref(), Some(value.as_str()));
         }
         // Erasing a subject whose key is not in memory still erases it.
-        assert_eq!(keys.seal_cached(&values[1]), None, "dropped again since");
-        assert!(keys.erase(&keys.subject_id(&values[1])).expect("erase"));
-        assert_eq!(keys.unseal(&tokens[1]), None);
-        assert_eq!(keys.cache.lock().expect("lock").len(), 3);
+        let dropped = in_memory(&keys)
+            .iter()
+            .position(|k| !k)
+            .expect("seven are not in memory");
+        assert!(
+            keys.erase(&keys.subject_id(&values[dropped]))
+                .expect("erase")
+        );
+        assert_eq!(keys.unseal(&tokens[dropped]), None);
+        assert_eq!(keys.seal_cached(&values[dropped]), None);
+        assert_eq!(keys.cache.len(), 3);
         assert_eq!(keys.status().created, 10, "keys read back are not created");
     }
 
