@@ -217,3 +217,114 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
     );
     assert_eq!(report["archive"]["verified"], 1, "{report}");
 }
+
+/// `host/tests/fixtures/data-xchacha/`: a data directory written with
+/// `[encryption]` and `[subjects] paths = ["author"]` before XAES-256-GCM
+/// (every data key XChaCha20-Poly1305), holding three personal events. Made
+/// by `host/tests/fixtures/data-xchacha.sh` with `trailmark` at a43c08a.
+fn xchacha_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data-xchacha")
+}
+
+#[test]
+fn an_encrypted_directory_from_before_xaes_opens_verifies_and_takes_new_events() {
+    use crate::encryption::{AUTHOR, BODY};
+    let setup = Setup::new().standard();
+    setup.config("[subjects]\npaths = [\"author\"]\n[encryption]\nenabled = true\n");
+    let data = setup.path().join("data");
+    copy_tree(&xchacha_fixture(), &data, &[]);
+    // A checkout does not keep the 0600 mode the server gave its files.
+    private_files(&data);
+    let old_key = std::fs::read_to_string(data.join("journal/00000000000000000001.dek"))
+        .expect("the fixture's journal data key");
+    assert!(!old_key.contains("aead"), "written before XAES: {old_key}");
+
+    let server = setup.start();
+    let read_all = |server: &crate::common::Server, n: usize| {
+        for i in 0..n {
+            let versions = server.versions(&format!("patient/p-{i}"), "");
+            assert_eq!(versions[0]["body"]["ssn"], BODY, "{versions:?}");
+            assert_eq!(versions[0]["body"]["n"], i, "{versions:?}");
+            assert_eq!(versions[0]["author"], AUTHOR, "{versions:?}");
+        }
+    };
+    // Bodies sealed by the old archive key, authors by the old subject key.
+    read_all(&server, 3);
+
+    // A new event: sealed with whatever key its store holds for the day,
+    // on the same chain; the old ones still read.
+    put_accepted(
+        &server,
+        &[crate::common::state_change(
+            "patient",
+            "p-3",
+            "insert",
+            AUTHOR,
+            Some(json!({"ssn": BODY, "n": 3})),
+        )],
+    );
+    server.wait_until(Duration::from_secs(30), "the new version", |s| {
+        s.versions("patient/p-3", "")
+            .first()
+            .is_some_and(|v| !v["body"].is_null())
+    });
+    read_all(&server, 4);
+    assert!(server.stop().success());
+
+    // The fixture's data keys are as they were (no `aead`: XChaCha20-
+    // Poly1305); any created since (a new day's, a new segment's) names
+    // XAES-256-GCM.
+    for dir in [
+        "journal",
+        "seal-keys/archive",
+        "seal-keys/lake",
+        "seal-keys/subjects",
+    ] {
+        for entry in std::fs::read_dir(data.join(dir)).expect("key dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "dek") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read .dek");
+            let name = path.file_name().expect("name");
+            match std::fs::read_to_string(xchacha_fixture().join(dir).join(name)) {
+                Ok(before) => assert_eq!(text, before, "{}", path.display()),
+                Err(_) => assert!(
+                    text.contains(r#""aead":"xaes-256-gcm""#),
+                    "{}: {text}",
+                    path.display()
+                ),
+            }
+        }
+    }
+
+    let out = cli(
+        setup.path(),
+        &["verify", "--data", "data", "--output", "json"],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(
+        report["encryption"]["opened"], report["encryption"]["records"],
+        "every record opened, old key and new: {report}"
+    );
+    assert!(
+        report["metadata"]["verified"].as_u64() >= Some(4),
+        "{report}"
+    );
+}
+
+/// Every file under `dir` made private (0600).
+fn private_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            private_files(&path);
+        } else {
+            let mut permissions = std::fs::metadata(&path).expect("stat").permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o600);
+            std::fs::set_permissions(&path, permissions).expect("chmod");
+        }
+    }
+}
