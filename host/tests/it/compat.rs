@@ -196,13 +196,7 @@ fn a_v0_1_data_directory_serves_its_history_verifies_and_takes_new_events() {
     );
     assert!(server.stop().success());
 
-    let out = cli(
-        setup.path(),
-        &["verify", "--data", "data", "--output", "json"],
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
-    assert_eq!(out.status.code(), Some(0), "{report}");
-    assert_eq!(report["intact"], true, "{report}");
+    let report = verified(setup.path());
     assert_eq!(report["first-seq"], 1, "{report}");
     assert!(
         report["checkpoints"]["verified"].as_u64() >= Some(2),
@@ -298,13 +292,7 @@ fn an_encrypted_directory_from_before_xaes_opens_verifies_and_takes_new_events()
         }
     }
 
-    let out = cli(
-        setup.path(),
-        &["verify", "--data", "data", "--output", "json"],
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
-    assert_eq!(out.status.code(), Some(0), "{report}");
-    assert_eq!(report["intact"], true, "{report}");
+    let report = verified(setup.path());
     assert_eq!(
         report["encryption"]["opened"], report["encryption"]["records"],
         "every record opened, old key and new: {report}"
@@ -327,4 +315,14 @@ fn private_files(dir: &Path) {
             std::fs::set_permissions(&path, permissions).expect("chmod");
         }
     }
+}
+
+/// `trailmark verify --output json` of the data directory under `root`,
+/// which must exit 0 and say the trail is intact.
+fn verified(root: &Path) -> Value {
+    let out = cli(root, &["verify", "--data", "data", "--output", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["intact"], true, "{report}");
+    report
 }

@@ -42,3 +42,35 @@ pub use rotate::{Rotation, rotate_key_file};
 pub use store_key::StoreKey;
 pub use xaes::Xaes256Gcm;
 pub use xchacha::XChaCha20Poly1305;
+
+/// An AEAD's `open`, as the tests call it: nonce, associated data, sealed.
+#[cfg(test)]
+type Open<'a> = &'a dyn Fn(&[u8; 24], &[u8], &[u8]) -> Option<Vec<u8>>;
+
+/// What both AEADs' tests check of a value they sealed: `sealed` is
+/// `b"alice@example.com"` sealed under `nonce` and the associated data
+/// `b"here"`; `open` opens with the same key, `open_other` with another.
+#[cfg(test)]
+pub(crate) fn assert_opens_only_as_sealed(
+    sealed: &[u8],
+    nonce: &[u8; 24],
+    open: Open<'_>,
+    open_other: Open<'_>,
+) {
+    assert_eq!(open(nonce, b"there", sealed), None, "other aad");
+    for at in [0, 23] {
+        let mut other = *nonce;
+        other[at] ^= 1;
+        assert_eq!(open(&other, b"here", sealed), None, "nonce byte {at}");
+    }
+    assert_eq!(open_other(nonce, b"here", sealed), None, "other key");
+    let mut flipped = sealed.to_vec();
+    flipped[0] ^= 1;
+    assert_eq!(open(nonce, b"here", &flipped), None, "altered");
+    assert_eq!(open(nonce, b"here", &sealed[..15]), None, "short");
+    assert_eq!(open(nonce, b"here", &[]), None, "empty");
+    assert_eq!(
+        open(nonce, b"here", sealed).as_deref(),
+        Some(&b"alice@example.com"[..])
+    );
+}
