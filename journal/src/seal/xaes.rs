@@ -1,5 +1,5 @@
-//! XAES-256-GCM, the AEAD of every data key created since format 2 of the
-//! `.dek` file (older keys keep [`XChaCha20Poly1305`](super::XChaCha20Poly1305)).
+//! XAES-256-GCM, the AEAD of every data key created since a `.dek` file names
+//! its AEAD (older keys keep [`XChaCha20Poly1305`](super::XChaCha20Poly1305)).
 //!
 //! The construction of C2SP's XAES-256-GCM (c2sp.org/XAES-256-GCM): a
 //! 192-bit nonce, of which the first 96 bits and the key derive a subkey by
@@ -9,8 +9,8 @@
 //! intermediate values and its 10,000-iteration accumulated test.
 //!
 //! Why over XChaCha20-Poly1305: on x86-64 with AES-NI and carry-less
-//! multiplication, ring's AES-256-GCM seals a 1 KiB record in a third of the
-//! time and a 64-byte value in a fifth (`benches/seal.rs`). Why the extended
+//! multiplication, this seals a 64-byte value or a 1 KiB record in about a
+//! quarter of the time, and 16 KiB in a fifth (`benches/seal.rs`). Why the extended
 //! nonce: a data key is opened again at every restart and by every reader, and
 //! each opening draws its own random nonce prefix; 96 random bits of it pick a
 //! subkey, under which a counter can never repeat a GCM nonce.
