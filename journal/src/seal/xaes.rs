@@ -154,12 +154,11 @@ fn derive(kdf: &Cmac<Aes256>, head: &[u8; PREFIX_LEN]) -> [u8; 32] {
 
 /// A nonce's subkey prefix and its AES-256-GCM nonce.
 fn split(nonce: &[u8; NONCE_LEN]) -> ([u8; PREFIX_LEN], Nonce) {
-    let (head, tail) = nonce.split_at(PREFIX_LEN);
-    let mut short = [0u8; 12];
-    short.copy_from_slice(tail);
-    let mut prefix = [0u8; PREFIX_LEN];
-    prefix.copy_from_slice(head);
-    (prefix, Nonce::assume_unique_for_key(short))
+    let (head, tail) = nonce
+        .split_first_chunk::<PREFIX_LEN>()
+        .expect("a 24-byte nonce has a 12-byte head");
+    let tail = Nonce::try_assume_unique_for_key(tail).expect("and a 12-byte tail");
+    (*head, tail)
 }
 
 #[cfg(test)]
