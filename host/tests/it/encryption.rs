@@ -153,9 +153,8 @@ fn turning_encryption_on_for_a_data_directory_with_a_plaintext_journal_is_refuse
 }
 
 /// A setup with encryption on, `author` a subject path (its change records hold it
-/// sealed per subject), the lake off (its Parquet files are plaintext by design: see
-/// docs/compliance.md), the standard rules, and a rule whose plugin rejects every event,
-/// so each event is archived and dead-lettered.
+/// sealed per subject), the standard rules (the lake's bodies sealed too), and a rule
+/// whose plugin rejects every event, so each event is archived and dead-lettered.
 fn sealed_stores_setup() -> Setup {
     let setup = Setup::new().standard();
     setup.plugin("rejecter", "fixture-rejecter");
